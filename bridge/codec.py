@@ -1,0 +1,150 @@
+"""The one canonical encoding of Bridge: a strict subset of MessagePack.
+
+Rules (schemas/PROTOCOL.md §2 states them for implementers):
+
+1. Types: nil, bool, int (-2**63 .. 2**64-1), str (UTF-8), bin, array, map. No float, no ext,
+   no timestamp: a float has several encodings and rounding, which signed data cannot afford.
+2. Every int, str, bin, array and map uses the shortest MessagePack form for its value or length
+   (what msgpack-python emits with ``use_bin_type=True``).
+3. Map keys are str, unique, and sorted by their UTF-8 bytes (byte-wise, shorter first on a tie).
+4. Bytes are bin, never str; text is str, never bin.
+
+Decoding is strict: the input must be exactly one value, within ``Limits``, and re-encoding the
+decoded value must give back the same bytes; otherwise ``DecodeError``. Signatures elsewhere are
+always checked over the bytes received, never over a re-encoding; the re-encoding here only proves
+that a value has exactly one byte form, so that its hash is its identity.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import msgpack
+
+from bridge.errors import DecodeError
+
+INT_MIN = -(2**63)
+INT_MAX = 2**64 - 1
+
+
+@dataclass(frozen=True, kw_only=True)
+class Limits:
+    """Hard bounds applied while decoding untrusted bytes."""
+
+    max_bytes: int = 64 * 1024 * 1024
+    max_depth: int = 16
+    max_items: int = 1_000_000  # elements in any one array or map
+    max_str: int = 1024 * 1024
+    max_bin: int = 64 * 1024 * 1024
+
+    def __post_init__(self) -> None:
+        for name in ("max_bytes", "max_depth", "max_items", "max_str", "max_bin"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive")
+
+
+DEFAULT_LIMITS = Limits()
+# Small structures (headers, identity statements, receipts' fixed parts).
+SMALL_LIMITS = Limits(max_bytes=64 * 1024, max_items=4096, max_str=16 * 1024, max_bin=16 * 1024)
+
+
+def _canonical(value: Any, depth: int) -> Any:
+    """Return ``value`` with maps re-ordered by key; reject what the rules forbid."""
+    if depth > 64:
+        raise DecodeError("value nested too deeply to encode", reason="too_deep")
+    if value is None or isinstance(value, (bool, str, bytes)):
+        return value
+    if isinstance(value, int):
+        if not INT_MIN <= value <= INT_MAX:
+            raise DecodeError(f"integer {value} out of range", reason="int_range")
+        return value
+    if isinstance(value, dict):
+        for key in value:
+            if not isinstance(key, str):
+                raise DecodeError("map keys must be str", reason="map_key")
+        return {
+            k: _canonical(value[k], depth + 1)
+            for k in sorted(value, key=lambda s: s.encode("utf-8"))
+        }
+    if isinstance(value, (list, tuple)):
+        return [_canonical(v, depth + 1) for v in value]
+    if isinstance(value, (bytearray, memoryview)):
+        return bytes(value)
+    raise DecodeError(f"type {type(value).__name__} has no canonical encoding", reason="type")
+
+
+def encode(value: Any) -> bytes:
+    """Encode ``value`` canonically. Raises ``DecodeError`` for values the rules forbid."""
+    try:
+        return msgpack.packb(_canonical(value, 0), use_bin_type=True)  # type: ignore[no-any-return]
+    except (OverflowError, ValueError) as exc:
+        raise DecodeError(f"cannot encode: {exc}", reason="type") from exc
+
+
+def _no_ext(code: int, data: bytes) -> Any:
+    raise DecodeError(f"ext type {code} is not allowed", reason="ext")
+
+
+def _check_shape(value: Any, limit: int) -> None:
+    """Depth and float check in one iterative walk (hostile nesting cannot exhaust the stack)."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, float):
+            raise DecodeError("floats are not allowed", reason="float")
+        if depth > limit:
+            raise DecodeError(f"nesting deeper than {limit}", reason="too_deep")
+        if isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item if not isinstance(v, (str, bytes, int)))
+        elif isinstance(item, dict):
+            stack.extend(
+                (v, depth + 1) for v in item.values() if not isinstance(v, (str, bytes, int))
+            )
+
+
+def decode(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Any:
+    """Decode exactly one canonical value from ``data`` within ``limits``."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise DecodeError("expected bytes", reason="type")
+    data = bytes(data)
+    if len(data) > limits.max_bytes:
+        raise DecodeError(f"{len(data)} bytes exceeds the limit of {limits.max_bytes}",
+                          reason="too_large")
+    if not data:
+        raise DecodeError("empty input", reason="truncated")
+    try:
+        value = msgpack.unpackb(
+            data,
+            raw=False,
+            use_list=True,
+            strict_map_key=True,
+            ext_hook=_no_ext,
+            max_str_len=limits.max_str,
+            max_bin_len=limits.max_bin,
+            max_array_len=limits.max_items,
+            max_map_len=limits.max_items,
+            max_ext_len=0,
+        )
+    except DecodeError:
+        raise
+    except msgpack.ExtraData as exc:
+        raise DecodeError("trailing bytes after the value", reason="trailing") from exc
+    except (msgpack.OutOfData, EOFError) as exc:
+        raise DecodeError("input ends before the value does", reason="truncated") from exc
+    except msgpack.StackError as exc:
+        raise DecodeError("nesting too deep", reason="too_deep") from exc
+    except UnicodeDecodeError as exc:
+        raise DecodeError("str is not valid UTF-8", reason="utf8") from exc
+    except (ValueError, TypeError, OverflowError) as exc:
+        if "incomplete input" in str(exc):
+            raise DecodeError("input ends before the value does", reason="truncated") from exc
+        raise DecodeError(f"not valid MessagePack: {exc}", reason="malformed") from exc
+    _check_shape(value, limits.max_depth)
+    try:
+        again = encode(value)
+    except DecodeError as exc:
+        raise DecodeError(f"not canonical: {exc}", reason="not_canonical") from exc
+    if again != data:
+        raise DecodeError("not the canonical encoding of its value", reason="not_canonical")
+    return value

@@ -1,0 +1,394 @@
+"""Party identities: key pairs, identity files, fingerprints, signing and verifying.
+
+A party's identity is an Ed25519 signing key (RFC 8032) and an X25519 encryption key used with
+HPKE (RFC 9180). The public half travels as an *identity statement*: canonical bytes naming the
+party and both keys, self-signed with the signing key. Its SHA-256 (with a domain tag) is the
+``key_id`` that envelopes, documents and receipts name; its first 160 bits, in base32, are the
+*fingerprint* that people compare out of band before pinning a peer.
+
+Every signature in Bridge covers ``tag || 0x00 || body`` with a distinct ASCII tag per purpose,
+so that a signature made for one purpose can never be presented as another (see PROTOCOL.md §3).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import re
+import stat
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import nacl.exceptions
+import nacl.pwhash
+import nacl.secret
+import nacl.signing
+import nacl.utils
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+from bridge import codec
+from bridge.errors import DecodeError, InputError, OpaqueCryptoError, UsageError, VerificationError
+
+# Domain-separation tags (PROTOCOL.md §3). Never reuse one for another purpose.
+TAG_IDENTITY = b"bridge/v1/identity"
+TAG_FINGERPRINT = b"bridge/v1/fingerprint"
+TAG_DOCUMENT = b"bridge/v1/document"
+TAG_ENVELOPE = b"bridge/v1/envelope"
+TAG_HPKE_INFO = b"bridge/v1/hpke-info"
+TAG_TRANSPORT_RECEIPT = b"bridge/v1/transport-receipt"
+TAG_KEY_ROTATION = b"bridge/v1/key-rotation"
+
+# HPKE suite ids from the RFC 9180 §7 registries: DHKEM(X25519, HKDF-SHA256),
+# HKDF-SHA256, ChaCha20-Poly1305. Carried in every statement and envelope so that a hybrid
+# post-quantum KEM can be added later without a format break.
+SUITE_X25519_CHACHA = (0x0020, 0x0001, 0x0003)
+
+PARTY_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+KEY_FILE_VERSION = 1
+SignFn = Callable[[bytes, bytes], bytes]
+
+
+def signed_message(tag: bytes, body: bytes) -> bytes:
+    """The exact bytes an Ed25519 signature covers: ``tag || 0x00 || body``."""
+    return tag + b"\x00" + body
+
+
+def check_party(name: str, *, field_name: str = "party") -> str:
+    if not isinstance(name, str) or not PARTY_RE.match(name):
+        raise InputError(
+            "a party name is 1-63 characters: lowercase letters, digits, '-' or '_', "
+            "starting with a letter or digit",
+            field=field_name,
+        )
+    return name
+
+
+def format_fingerprint(key_id: bytes) -> str:
+    """First 160 bits of the key id in RFC 4648 base32, in groups of four for reading aloud."""
+    text = base64.b32encode(key_id[:20]).decode("ascii")
+    return " ".join(text[i : i + 4] for i in range(0, len(text), 4))
+
+
+def normalise_fingerprint(text: str) -> str:
+    """Accept a fingerprint typed with any spacing or case."""
+    return re.sub(r"[\s:-]", "", text).upper()
+
+
+def verify_signature(sign_key: bytes, tag: bytes, body: bytes, signature: bytes) -> bool:
+    """True iff ``signature`` is a valid Ed25519 signature by ``sign_key`` over tag and body."""
+    if len(signature) != 64 or len(sign_key) != 32:
+        return False
+    try:
+        nacl.signing.VerifyKey(sign_key).verify(signed_message(tag, body), signature)
+    except (nacl.exceptions.BadSignatureError, nacl.exceptions.ValueError, ValueError):
+        return False
+    return True
+
+
+@dataclass(frozen=True, kw_only=True)
+class PublicIdentity:
+    """A verified identity statement. Build with ``from_statement`` or ``load_public``."""
+
+    party: str
+    sign_key: bytes
+    enc_key: bytes
+    suite: tuple[int, int, int]
+    created: int
+    statement: bytes = field(repr=False)
+    signature: bytes = field(repr=False)
+    key_id: bytes = field(repr=False)
+
+    @property
+    def fingerprint(self) -> str:
+        return format_fingerprint(self.key_id)
+
+    @classmethod
+    def from_statement(cls, statement: bytes, signature: bytes) -> PublicIdentity:
+        """Decode a statement and check its self-signature (over the bytes as received)."""
+        value = codec.decode(statement, codec.SMALL_LIMITS)
+        if not isinstance(value, dict) or value.get("type") != "bridge.identity":
+            raise VerificationError("not an identity statement", reason="not_identity")
+        if value.get("v") != 1:
+            raise VerificationError("unsupported identity version", reason="version")
+        try:
+            party = check_party(value["party"])
+            sign_key = value["sign_key"]
+            enc_key = value["enc_key"]
+            suite = tuple(value["suite"])
+            created = value["created"]
+            alg = value["sign_alg"]
+        except (KeyError, TypeError, InputError) as exc:
+            raise VerificationError(f"identity statement incomplete: {exc}",
+                                    reason="not_identity") from exc
+        if set(value) != {"v", "type", "party", "sign_alg", "sign_key", "suite", "enc_key",
+                          "created"}:
+            raise VerificationError("identity statement has unknown fields", reason="not_identity")
+        if alg != "ed25519" or not isinstance(sign_key, bytes) or len(sign_key) != 32:
+            raise VerificationError("identity signing key is not Ed25519", reason="not_identity")
+        if suite != SUITE_X25519_CHACHA or not isinstance(enc_key, bytes) or len(enc_key) != 32:
+            raise VerificationError("identity HPKE suite not supported", reason="suite")
+        if not isinstance(created, int) or isinstance(created, bool):
+            raise VerificationError("identity creation time is not an integer",
+                                    reason="not_identity")
+        if not verify_signature(sign_key, TAG_IDENTITY, statement, signature):
+            raise VerificationError("identity self-signature does not verify",
+                                    reason="bad_signature")
+        key_id = hashlib.sha256(signed_message(TAG_FINGERPRINT, statement)).digest()
+        return cls(party=party, sign_key=sign_key, enc_key=enc_key,
+                   suite=(suite[0], suite[1], suite[2]), created=created,
+                   statement=statement, signature=signature, key_id=key_id)
+
+    def verify(self, tag: bytes, body: bytes, signature: bytes) -> bool:
+        return verify_signature(self.sign_key, tag, body, signature)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "bridge_identity": 1,
+            "party": self.party,
+            "fingerprint": self.fingerprint,
+            "statement": base64.b64encode(self.statement).decode("ascii"),
+            "signature": base64.b64encode(self.signature).decode("ascii"),
+        }
+
+    def dumps(self) -> str:
+        return json.dumps(self.to_json(), indent=2) + "\n"
+
+    @classmethod
+    def loads(cls, text: str | bytes, *, source: str = "identity file") -> PublicIdentity:
+        try:
+            data = json.loads(text)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise VerificationError(f"{source}: not JSON: {exc}", reason="not_identity") from exc
+        if not isinstance(data, dict) or data.get("bridge_identity") != 1:
+            raise VerificationError(f"{source}: not a Bridge identity file", reason="not_identity")
+        try:
+            statement = base64.b64decode(data["statement"], validate=True)
+            signature = base64.b64decode(data["signature"], validate=True)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise VerificationError(f"{source}: statement or signature missing or not base64",
+                                    reason="not_identity") from exc
+        try:
+            ident = cls.from_statement(statement, signature)
+        except VerificationError as exc:
+            raise VerificationError(f"{source}: {exc.message}", reason=exc.reason) from exc
+        # The readable copies must agree with what is signed, or a reader could be misled.
+        if data.get("party") != ident.party or normalise_fingerprint(
+            str(data.get("fingerprint", ""))
+        ) != normalise_fingerprint(ident.fingerprint):
+            raise VerificationError(f"{source}: readable party or fingerprint differs from the "
+                                    "signed statement", reason="not_identity")
+        return ident
+
+
+def load_public(path: str | os.PathLike[str]) -> PublicIdentity:
+    p = Path(path)
+    try:
+        text = p.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read identity file {p}: {exc.strerror}") from exc
+    return PublicIdentity.loads(text, source=str(p))
+
+
+class PrivateIdentity:
+    """A party's private keys with its public identity. Never printed, never logged."""
+
+    __slots__ = ("_enc", "_signing", "public")
+
+    def __init__(self, *, sign_seed: bytes, enc_secret: bytes, public: PublicIdentity) -> None:
+        self._signing = nacl.signing.SigningKey(sign_seed)
+        self._enc = X25519PrivateKey.from_private_bytes(enc_secret)
+        if bytes(self._signing.verify_key) != public.sign_key:
+            raise UsageError("private signing key does not match its identity statement")
+        if self._enc.public_key().public_bytes_raw() != public.enc_key:
+            raise UsageError("private encryption key does not match its identity statement")
+        self.public = public
+
+    def __repr__(self) -> str:
+        return f"PrivateIdentity(party={self.public.party!r}, fingerprint={self.public.fingerprint!r})"
+
+    @property
+    def party(self) -> str:
+        return self.public.party
+
+    @property
+    def key_id(self) -> bytes:
+        return self.public.key_id
+
+    @property
+    def hpke_private_key(self) -> X25519PrivateKey:
+        return self._enc
+
+    def sign(self, tag: bytes, body: bytes) -> bytes:
+        return self._signing.sign(signed_message(tag, body)).signature
+
+    @classmethod
+    def generate(
+        cls,
+        party: str,
+        *,
+        created: int,
+        random_bytes: Callable[[int], bytes] = os.urandom,
+    ) -> PrivateIdentity:
+        """New keys. ``random_bytes`` is a parameter so that test keys can be fixed."""
+        check_party(party)
+        sign_seed = random_bytes(32)
+        enc_secret = random_bytes(32)
+        signing = nacl.signing.SigningKey(sign_seed)
+        enc_pub = X25519PrivateKey.from_private_bytes(enc_secret).public_key().public_bytes_raw()
+        statement = codec.encode({
+            "v": 1,
+            "type": "bridge.identity",
+            "party": party,
+            "sign_alg": "ed25519",
+            "sign_key": bytes(signing.verify_key),
+            "suite": list(SUITE_X25519_CHACHA),
+            "enc_key": enc_pub,
+            "created": created,
+        })
+        signature = signing.sign(signed_message(TAG_IDENTITY, statement)).signature
+        public = PublicIdentity.from_statement(statement, signature)
+        return cls(sign_seed=sign_seed, enc_secret=enc_secret, public=public)
+
+    def _secret_bytes(self) -> bytes:
+        return codec.encode({
+            "sign_seed": bytes(self._signing),
+            "enc_secret": self._enc.private_bytes_raw(),
+        })
+
+    def dumps(self, *, passphrase: bytes | None = None,
+              random_bytes: Callable[[int], bytes] = os.urandom) -> str:
+        """The private key file's text. With a passphrase the secrets are sealed (Argon2id)."""
+        doc: dict[str, Any] = {
+            "bridge_private_key": KEY_FILE_VERSION,
+            "party": self.party,
+            "public": self.public.to_json(),
+        }
+        secrets = self._secret_bytes()
+        if passphrase is None:
+            doc["protection"] = "none"
+            doc["secrets"] = base64.b64encode(secrets).decode("ascii")
+        else:
+            salt = random_bytes(nacl.pwhash.argon2id.SALTBYTES)
+            ops = nacl.pwhash.argon2id.OPSLIMIT_MODERATE
+            mem = nacl.pwhash.argon2id.MEMLIMIT_MODERATE
+            key = nacl.pwhash.argon2id.kdf(nacl.secret.SecretBox.KEY_SIZE, passphrase, salt,
+                                           opslimit=ops, memlimit=mem)
+            nonce = random_bytes(nacl.secret.SecretBox.NONCE_SIZE)
+            box = nacl.secret.SecretBox(key).encrypt(secrets, nonce)
+            doc["protection"] = "argon2id-xsalsa20poly1305"
+            doc["kdf"] = {"salt": base64.b64encode(salt).decode("ascii"),
+                          "opslimit": ops, "memlimit": mem}
+            doc["secrets"] = base64.b64encode(bytes(box)).decode("ascii")
+        return json.dumps(doc, indent=2) + "\n"
+
+    @classmethod
+    def loads(cls, text: str | bytes, *, passphrase: bytes | None = None,
+              source: str = "key file") -> PrivateIdentity:
+        try:
+            doc = json.loads(text)
+            if not isinstance(doc, dict) or doc.get("bridge_private_key") != KEY_FILE_VERSION:
+                raise ValueError("not a Bridge private key file")
+            public = PublicIdentity.loads(json.dumps(doc["public"]), source=source)
+            raw = base64.b64decode(doc["secrets"], validate=True)
+            protection = doc["protection"]
+        except (ValueError, KeyError, TypeError, VerificationError) as exc:
+            raise UsageError(f"{source}: not a valid Bridge private key file ({exc})") from exc
+        if protection == "argon2id-xsalsa20poly1305":
+            if passphrase is None:
+                raise UsageError(f"{source} is sealed with a passphrase: give --passphrase-file")
+            try:
+                kdf = doc["kdf"]
+                key = nacl.pwhash.argon2id.kdf(
+                    nacl.secret.SecretBox.KEY_SIZE, passphrase,
+                    base64.b64decode(kdf["salt"], validate=True),
+                    opslimit=int(kdf["opslimit"]), memlimit=int(kdf["memlimit"]))
+                raw = nacl.secret.SecretBox(key).decrypt(raw)
+            except nacl.exceptions.CryptoError as exc:
+                raise UsageError(f"{source}: wrong passphrase") from exc
+            except (KeyError, TypeError, ValueError) as exc:
+                raise UsageError(f"{source}: damaged passphrase parameters") from exc
+        elif protection != "none":
+            raise UsageError(f"{source}: unknown protection {protection!r}")
+        try:
+            secrets = codec.decode(raw, codec.SMALL_LIMITS)
+            return cls(sign_seed=secrets["sign_seed"], enc_secret=secrets["enc_secret"],
+                       public=public)
+        except (DecodeError, KeyError, TypeError, ValueError) as exc:
+            raise UsageError(f"{source}: damaged key material") from exc
+
+
+def check_private_file_mode(path: Path) -> None:
+    """Refuse a private key file that group or others can read, as ssh does."""
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except OSError as exc:
+        raise UsageError(f"cannot read private key file {path}: {exc.strerror}") from exc
+    if mode & 0o077:
+        raise UsageError(
+            f"Permissions {mode:04o} for '{path}' are too open: a private key file must not be "
+            f"accessible by group or others. Bridge refuses to use it. "
+            f"Fix: chmod 600 '{path}'"
+        )
+
+
+def load_private(path: str | os.PathLike[str], *,
+                 passphrase: bytes | None = None) -> PrivateIdentity:
+    p = Path(path)
+    check_private_file_mode(p)
+    try:
+        text = p.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read private key file {p}: {exc.strerror}") from exc
+    return PrivateIdentity.loads(text, passphrase=passphrase, source=str(p))
+
+
+def write_private(path: Path, identity: PrivateIdentity, *,
+                  passphrase: bytes | None = None) -> None:
+    """Create the key file with mode 0600 from the start (no window where it is readable)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(identity.dumps(passphrase=passphrase))
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+@dataclass(frozen=True)
+class Keyring:
+    """Known public identities by key id: the pinned peers and oneself, and their key history."""
+
+    by_id: Mapping[bytes, PublicIdentity]
+
+    @classmethod
+    def of(cls, identities: Iterable[PublicIdentity]) -> Keyring:
+        return cls({i.key_id: i for i in identities})
+
+    @classmethod
+    def from_files(cls, paths: Iterable[str | os.PathLike[str]]) -> Keyring:
+        return cls.of(load_public(p) for p in paths)
+
+    def get(self, key_id: bytes) -> PublicIdentity | None:
+        return self.by_id.get(key_id)
+
+    def __iter__(self) -> Iterator[PublicIdentity]:
+        return iter(self.by_id.values())
+
+    def __len__(self) -> int:
+        return len(self.by_id)
+
+
+def constant_time_equal(a: bytes, b: bytes) -> bool:
+    return hmac.compare_digest(a, b)
+
+
+__all__ = [
+    "SUITE_X25519_CHACHA", "TAG_DOCUMENT", "TAG_ENVELOPE", "TAG_FINGERPRINT", "TAG_HPKE_INFO",
+    "TAG_IDENTITY", "TAG_KEY_ROTATION", "TAG_TRANSPORT_RECEIPT", "Keyring", "OpaqueCryptoError",
+    "PrivateIdentity", "PublicIdentity", "check_party", "check_private_file_mode",
+    "format_fingerprint", "load_private", "load_public", "normalise_fingerprint",
+    "signed_message", "verify_signature", "write_private",
+]

@@ -49,28 +49,38 @@ DEFAULT_LIMITS = Limits()
 SMALL_LIMITS = Limits(max_bytes=64 * 1024, max_items=4096, max_str=16 * 1024, max_bin=16 * 1024)
 
 
+_PASS_THROUGH = frozenset({str, bytes, bool, int, type(None)})
+_STR_ONLY = frozenset({str})
+
+
 def _canonical(value: Any, depth: int) -> Any:
-    """Return ``value`` with maps re-ordered by key; reject what the rules forbid."""
+    """Return ``value`` with maps re-ordered by key; reject what the rules forbid.
+
+    Sorting str keys by code point is the same as sorting their UTF-8 bytes (UTF-8 preserves
+    code point order), so plain ``sorted`` gives rule 3. Integer range is enforced by the packer.
+    """
+    kind = type(value)
+    if kind in _PASS_THROUGH:
+        return value
     if depth > 64:
         raise DecodeError("value nested too deeply to encode", reason="too_deep")
-    if value is None or isinstance(value, (bool, str, bytes)):
-        return value
-    if isinstance(value, int):
-        if not INT_MIN <= value <= INT_MAX:
-            raise DecodeError(f"integer {value} out of range", reason="int_range")
-        return value
-    if isinstance(value, dict):
-        for key in value:
-            if not isinstance(key, str):
-                raise DecodeError("map keys must be str", reason="map_key")
-        return {
-            k: _canonical(value[k], depth + 1)
-            for k in sorted(value, key=lambda s: s.encode("utf-8"))
-        }
-    if isinstance(value, (list, tuple)):
+    if kind is dict:
+        # set(map(type, ...)) runs in C: the common flat record costs no Python-level loop.
+        if not set(map(type, value)) <= _STR_ONLY:
+            raise DecodeError("map keys must be str", reason="map_key")
+        if set(map(type, value.values())) <= _PASS_THROUGH:
+            return dict(sorted(value.items()))
+        return {k: _canonical(value[k], depth + 1) for k in sorted(value)}
+    if kind is list or kind is tuple:
+        if set(map(type, value)) <= _PASS_THROUGH:
+            return value if kind is list else list(value)
         return [_canonical(v, depth + 1) for v in value]
+    if isinstance(value, dict):
+        return _canonical(dict(value), depth)
     if isinstance(value, (bytearray, memoryview)):
         return bytes(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return int(value)
     raise DecodeError(f"type {type(value).__name__} has no canonical encoding", reason="type")
 
 
@@ -78,7 +88,22 @@ def encode(value: Any) -> bytes:
     """Encode ``value`` canonically. Raises ``DecodeError`` for values the rules forbid."""
     try:
         return msgpack.packb(_canonical(value, 0), use_bin_type=True)  # type: ignore[no-any-return]
-    except (OverflowError, ValueError) as exc:
+    except (OverflowError, ValueError, TypeError) as exc:
+        raise DecodeError(f"cannot encode: {exc}", reason="type") from exc
+
+
+def canonical(value: Any) -> Any:
+    """``value`` made canonical (maps sorted), ready for ``pack_canonical``."""
+    return _canonical(value, 0)
+
+
+def pack_canonical(value: Any) -> bytes:
+    """Pack a value that is already canonical (from ``canonical``, or a map literal written
+    with its keys in sorted order whose values are canonical). A hot-path helper: callers
+    that are not sure must use ``encode``."""
+    try:
+        return msgpack.packb(value, use_bin_type=True)  # type: ignore[no-any-return]
+    except (OverflowError, ValueError, TypeError) as exc:
         raise DecodeError(f"cannot encode: {exc}", reason="type") from exc
 
 

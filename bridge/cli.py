@@ -1,2 +1,92 @@
-def main() -> None:
-    pass
+"""The ``bridge`` command: parse, call, print. Nothing else lives here."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from bridge.errors import BridgeError
+from bridge.home import DEFAULT_LISTEN, Home, default_home
+from bridge.verify_cli import verify
+
+
+def _fail(err: BridgeError, code: int = 1) -> None:
+    click.echo(f"error: {err}", err=True)
+    sys.exit(code)
+
+
+def read_passphrase(path: Path | None) -> bytes | None:
+    if path is None:
+        return None
+    data = path.read_bytes().rstrip(b"\r\n")
+    if not data:
+        raise click.UsageError(f"passphrase file {path} is empty")
+    return data
+
+
+class Ctx:
+    def __init__(self, home: Path) -> None:
+        self.home = Home(home)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--home", type=click.Path(path_type=Path), default=None,
+              help="Bridge home folder (default: $BRIDGE_HOME, then ./.bridge).")
+@click.version_option(package_name="bridge")
+@click.pass_context
+def main(ctx: click.Context, home: Path | None) -> None:
+    """Bridge: secure bilateral exchange of rosters and manifests, with per-item receipts."""
+    ctx.obj = Ctx(home or default_home())
+
+
+@main.command()
+@click.option("--party", required=True, help="This party's name (lowercase, e.g. alpha).")
+@click.option("--listen", default=DEFAULT_LISTEN, show_default=True,
+              help="HOST:PORT of the peer endpoint.")
+@click.option("--passphrase-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Seal the private key with the passphrase in this file (Argon2id).")
+@click.pass_obj
+def init(obj: Ctx, party: str, listen: str, passphrase_file: Path | None) -> None:
+    """Create a home: keys, identity file and configuration."""
+    try:
+        ident = obj.home.init(party, listen=listen, passphrase=read_passphrase(passphrase_file))
+    except BridgeError as err:
+        _fail(err)
+        return
+    click.echo(f"Created Bridge home {obj.home.path} for party {ident.party}")
+    click.echo(f"  private key:   {obj.home.private_key_path(party)} (mode 0600)")
+    click.echo(f"  identity file: {obj.home.public_key_path(party)} (give this to your peer)")
+    click.echo(f"  fingerprint:   {ident.public.fingerprint}")
+
+
+@main.group()
+def keys() -> None:
+    """Show and manage this party's keys."""
+
+
+@keys.command("show")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_obj
+def keys_show(obj: Ctx, as_json: bool) -> None:
+    """Print the party and its fingerprint, grouped for reading aloud."""
+    try:
+        pub = obj.home.public_identity()
+    except BridgeError as err:
+        _fail(err)
+        return
+    if as_json:
+        out: dict[str, Any] = {"party": pub.party, "fingerprint": pub.fingerprint,
+                               "key_id": pub.key_id.hex(),
+                               "identity_file": str(obj.home.public_key_path(pub.party))}
+        click.echo(json.dumps(out, indent=2))
+    else:
+        click.echo(f"party:       {pub.party}")
+        click.echo(f"fingerprint: {pub.fingerprint}")
+        click.echo("Read the fingerprint aloud to your peer and compare it with theirs.")
+
+
+main.add_command(verify)

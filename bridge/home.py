@@ -1,0 +1,196 @@
+"""A Bridge home folder: its layout, its configuration file, its keys and its pinned peers.
+
+    HOME/bridge.toml        configuration (party, listen address, delivery, limits, peers)
+    HOME/keys/PARTY.key     private keys, mode 0600
+    HOME/keys/PARTY.pub     public identity file
+    HOME/keys/peers/P.pub   pinned peers' identity files
+    HOME/data/bridge.db     the SQLite store
+    HOME/bridge.sock        the local API socket
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bridge.errors import UsageError
+from bridge.identity import (
+    Keyring,
+    PrivateIdentity,
+    PublicIdentity,
+    check_party,
+    load_private,
+    load_public,
+    write_private,
+)
+
+CONFIG_NAME = "bridge.toml"
+DEFAULT_LISTEN = "127.0.0.1:7443"
+
+
+def default_home() -> Path:
+    return Path(os.environ.get("BRIDGE_HOME") or ".bridge")
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise UsageError(f"listen address must be HOST:PORT, got {text!r}")
+    return host, int(port)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Delivery:
+    """Retry policy for the delivery loop (exponential backoff with full jitter, capped)."""
+
+    initial_backoff: float = 0.2
+    max_backoff: float = 30.0
+    request_timeout: float = 30.0
+    chunk_items: int = 5000  # entries per envelope for large documents
+
+
+@dataclass(frozen=True, kw_only=True)
+class PeerConfig:
+    name: str
+    url: str
+    fingerprint: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Config:
+    party: str
+    listen: str
+    delivery: Delivery = field(default_factory=Delivery)
+    peers: dict[str, PeerConfig] = field(default_factory=dict)
+    max_body_bytes: int = 64 * 1024 * 1024
+
+    @classmethod
+    def from_toml(cls, data: dict[str, Any], source: str) -> Config:
+        try:
+            bridge = data["bridge"]
+            party = check_party(bridge["party"])
+            listen = str(bridge.get("listen", DEFAULT_LISTEN))
+            parse_listen(listen)
+            d = data.get("delivery", {})
+            delivery = Delivery(
+                initial_backoff=float(d.get("initial_backoff", Delivery.initial_backoff)),
+                max_backoff=float(d.get("max_backoff", Delivery.max_backoff)),
+                request_timeout=float(d.get("request_timeout", Delivery.request_timeout)),
+                chunk_items=int(d.get("chunk_items", Delivery.chunk_items)),
+            )
+            peers = {
+                name: PeerConfig(name=check_party(name), url=str(p["url"]),
+                                 fingerprint=str(p["fingerprint"]))
+                for name, p in data.get("peers", {}).items()
+            }
+            max_body = int(bridge.get("max_body_bytes", 64 * 1024 * 1024))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise UsageError(f"{source}: invalid configuration ({exc})") from exc
+        return cls(party=party, listen=listen, delivery=delivery, peers=peers,
+                   max_body_bytes=max_body)
+
+    def to_toml(self) -> str:
+        d = self.delivery
+        lines = [
+            "# Bridge configuration. Times are in seconds.",
+            "[bridge]",
+            f'party = "{self.party}"',
+            f'listen = "{self.listen}"',
+            f"max_body_bytes = {self.max_body_bytes}",
+            "",
+            "[delivery]",
+            f"initial_backoff = {d.initial_backoff}",
+            f"max_backoff = {d.max_backoff}",
+            f"request_timeout = {d.request_timeout}",
+            f"chunk_items = {d.chunk_items}",
+        ]
+        for p in self.peers.values():
+            lines += ["", f"[peers.{p.name}]", f'url = "{p.url}"',
+                      f'fingerprint = "{p.fingerprint}"']
+        return "\n".join(lines) + "\n"
+
+
+class Home:
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+
+    @property
+    def config_path(self) -> Path:
+        return self.path / CONFIG_NAME
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.path / "keys"
+
+    @property
+    def peers_dir(self) -> Path:
+        return self.keys_dir / "peers"
+
+    @property
+    def db_path(self) -> Path:
+        return self.path / "data" / "bridge.db"
+
+    @property
+    def socket_path(self) -> Path:
+        return self.path / "bridge.sock"
+
+    def private_key_path(self, party: str) -> Path:
+        return self.keys_dir / f"{party}.key"
+
+    def public_key_path(self, party: str) -> Path:
+        return self.keys_dir / f"{party}.pub"
+
+    def config(self) -> Config:
+        try:
+            raw = self.config_path.read_text(encoding="utf-8")
+        except FileNotFoundError as exc:
+            raise UsageError(f"no Bridge home at {self.path} (no {CONFIG_NAME}); "
+                             f"create one with: bridge --home {self.path} init --party NAME"
+                             ) from exc
+        try:
+            data = tomllib.loads(raw)
+        except tomllib.TOMLDecodeError as exc:
+            raise UsageError(f"{self.config_path}: not valid TOML ({exc})") from exc
+        return Config.from_toml(data, str(self.config_path))
+
+    def write_config(self, config: Config) -> None:
+        tmp = self.config_path.with_suffix(".tmp")
+        tmp.write_text(config.to_toml(), encoding="utf-8")
+        os.replace(tmp, self.config_path)
+
+    def init(self, party: str, *, listen: str = DEFAULT_LISTEN,
+             passphrase: bytes | None = None) -> PrivateIdentity:
+        """Create the home: folders (0700), keys, identity file, configuration. Never overwrites."""
+        check_party(party)
+        parse_listen(listen)
+        if self.config_path.exists() or self.private_key_path(party).exists():
+            raise UsageError(f"{self.path} already holds a Bridge identity; refusing to overwrite "
+                             "it (move it away first if you really mean to start over)")
+        for folder in (self.path, self.keys_dir, self.peers_dir, self.db_path.parent):
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            os.chmod(folder, 0o700)
+        identity = PrivateIdentity.generate(party, created=int(time.time() * 1000))
+        write_private(self.private_key_path(party), identity, passphrase=passphrase)
+        self.public_key_path(party).write_text(identity.public.dumps(), encoding="utf-8")
+        self.write_config(Config(party=party, listen=listen))
+        return identity
+
+    def identity(self, passphrase: bytes | None = None) -> PrivateIdentity:
+        cfg = self.config()
+        return load_private(self.private_key_path(cfg.party), passphrase=passphrase)
+
+    def public_identity(self) -> PublicIdentity:
+        return load_public(self.public_key_path(self.config().party))
+
+    def peer_identity(self, name: str) -> PublicIdentity:
+        return load_public(self.peers_dir / f"{name}.pub")
+
+    def keyring(self) -> Keyring:
+        """Oneself and every pinned peer."""
+        cfg = self.config()
+        idents = [self.public_identity()] + [self.peer_identity(n) for n in cfg.peers]
+        return Keyring.of(idents)

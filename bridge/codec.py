@@ -111,6 +111,9 @@ def _no_ext(code: int, data: bytes) -> Any:
     raise DecodeError(f"ext type {code} is not allowed", reason="ext")
 
 
+_SCALARS = (str, bytes, int, type(None))
+
+
 def _check_shape(value: Any, limit: int) -> None:
     """Depth and float check in one iterative walk (hostile nesting cannot exhaust the stack)."""
     stack: list[tuple[Any, int]] = [(value, 0)]
@@ -120,12 +123,12 @@ def _check_shape(value: Any, limit: int) -> None:
             raise DecodeError("floats are not allowed", reason="float")
         if depth > limit:
             raise DecodeError(f"nesting deeper than {limit}", reason="too_deep")
+        # Scalars are never pushed (nil included), so the depth limit counts containers only
+        # and does not depend on which scalar sits innermost.
         if isinstance(item, list):
-            stack.extend((v, depth + 1) for v in item if not isinstance(v, (str, bytes, int)))
+            stack.extend((v, depth + 1) for v in item if not isinstance(v, _SCALARS))
         elif isinstance(item, dict):
-            stack.extend(
-                (v, depth + 1) for v in item.values() if not isinstance(v, (str, bytes, int))
-            )
+            stack.extend((v, depth + 1) for v in item.values() if not isinstance(v, _SCALARS))
 
 
 def decode(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Any:
@@ -162,14 +165,24 @@ def decode(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Any:
     except UnicodeDecodeError as exc:
         raise DecodeError("str is not valid UTF-8", reason="utf8") from exc
     except (ValueError, TypeError, OverflowError) as exc:
-        if "incomplete input" in str(exc):
+        # msgpack reports these as ValueError; give each rule its own stable reason code.
+        text = str(exc)
+        if "incomplete input" in text:
             raise DecodeError("input ends before the value does", reason="truncated") from exc
+        if "max_ext_len" in text:  # max_ext_len=0 refuses every ext (and timestamp) type
+            raise DecodeError("ext types are not allowed", reason="ext") from exc
+        if "exceeds max_" in text:
+            raise DecodeError(f"over a decoding limit: {exc}", reason="too_large") from exc
+        if "not allowed for map key" in text:
+            raise DecodeError("map keys must be str", reason="map_key") from exc
         raise DecodeError(f"not valid MessagePack: {exc}", reason="malformed") from exc
     _check_shape(value, limits.max_depth)
     try:
         again = encode(value)
     except DecodeError as exc:
-        raise DecodeError(f"not canonical: {exc}", reason="not_canonical") from exc
+        # A bin map key decodes (strict_map_key allows it) but has no canonical form.
+        reason = "map_key" if exc.reason == "map_key" else "not_canonical"
+        raise DecodeError(f"not canonical: {exc}", reason=reason) from exc
     if again != data:
         raise DecodeError("not the canonical encoding of its value", reason="not_canonical")
     return value

@@ -1,0 +1,475 @@
+"""The SQLite store: documents, items and their acknowledgement history, the outbox and inbox of
+each link, refusals and events.
+
+One connection, used from one thread (the daemon's database thread). WAL mode with
+``synchronous=FULL``: a commit is on disk before the API answers 202, so ``kill -9`` (or power
+loss) after the answer loses nothing. Every change that belongs together is one transaction.
+
+Schema versions are ``PRAGMA user_version``; ``MIGRATIONS[n]`` takes version n to n + 1.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bridge.errors import StoreError
+from bridge.link import ZERO_HASH, InboundState, OutboundState
+
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE documents (
+        rowid     INTEGER PRIMARY KEY,
+        id        TEXT NOT NULL,
+        direction TEXT NOT NULL CHECK (direction IN ('out', 'in')),
+        peer      TEXT NOT NULL,
+        type      TEXT NOT NULL CHECK (type IN ('roster', 'manifest', 'ack')),
+        digest    BLOB NOT NULL UNIQUE,
+        header    BLOB NOT NULL,
+        sig       BLOB NOT NULL,
+        count     INTEGER NOT NULL,
+        stored    INTEGER NOT NULL DEFAULT 0,   -- entries stored so far (inbound chunks)
+        answers   INTEGER REFERENCES documents(rowid),  -- ack: the answered document
+        meta      TEXT NOT NULL,
+        created   INTEGER NOT NULL,
+        state     TEXT NOT NULL,
+        updated   INTEGER NOT NULL,
+        UNIQUE (direction, peer, id)
+    );
+    CREATE INDEX documents_answers ON documents(answers);
+    -- Declared items of rosters and manifests, in both directions.
+    CREATE TABLE items (
+        doc       INTEGER NOT NULL REFERENCES documents(rowid),
+        idx       INTEGER NOT NULL,
+        item_id   TEXT NOT NULL,
+        leaf      BLOB NOT NULL,            -- the entry bytes as signed
+        lh        BLOB NOT NULL,            -- its RFC 9162 leaf hash
+        transport TEXT NOT NULL,            -- queued | delivered (out), received (in)
+        status    TEXT,                     -- latest acknowledgement status
+        reason    TEXT,
+        evidence  TEXT,
+        status_at INTEGER,
+        PRIMARY KEY (doc, idx)
+    ) WITHOUT ROWID;
+    CREATE UNIQUE INDEX items_by_id ON items(doc, item_id);
+    -- Entries of acknowledgement documents: the full history of every item, never overwritten.
+    CREATE TABLE ack_entries (
+        ack       INTEGER NOT NULL REFERENCES documents(rowid),
+        idx       INTEGER NOT NULL,
+        item_doc  INTEGER NOT NULL REFERENCES documents(rowid),
+        item_idx  INTEGER,                  -- NULL for RECEIVED_UNDECLARED
+        item_id   TEXT NOT NULL,
+        status    TEXT NOT NULL,
+        reason    TEXT,
+        evidence  TEXT,
+        leaf      BLOB NOT NULL,
+        at        INTEGER NOT NULL,
+        PRIMARY KEY (ack, idx)
+    ) WITHOUT ROWID;
+    CREATE INDEX ack_entries_item ON ack_entries(item_doc, item_id);
+    CREATE TABLE outbox (
+        peer      TEXT NOT NULL,
+        seq       INTEGER NOT NULL,
+        msg_id    BLOB NOT NULL,
+        digest    BLOB NOT NULL,
+        envelope  BLOB NOT NULL,
+        kind      TEXT NOT NULL,
+        doc       INTEGER REFERENCES documents(rowid),
+        first     INTEGER,
+        n         INTEGER,
+        state     TEXT NOT NULL,            -- pending | delivered | refused
+        attempts  INTEGER NOT NULL DEFAULT 0,
+        created   INTEGER NOT NULL,
+        done_at   INTEGER,
+        receipt   BLOB,
+        PRIMARY KEY (peer, seq)
+    ) WITHOUT ROWID;
+    CREATE INDEX outbox_pending ON outbox(peer, state, seq);
+    CREATE TABLE inbox (
+        peer      TEXT NOT NULL,
+        seq       INTEGER NOT NULL,
+        msg_id    BLOB NOT NULL,
+        digest    BLOB NOT NULL,
+        header    BLOB NOT NULL,
+        kind      TEXT NOT NULL,
+        result    TEXT NOT NULL,            -- accepted | refused
+        receipt   BLOB NOT NULL,
+        at        INTEGER NOT NULL,
+        PRIMARY KEY (peer, seq)
+    ) WITHOUT ROWID;
+    CREATE TABLE refusals (
+        rowid     INTEGER PRIMARY KEY,
+        at        INTEGER NOT NULL,
+        peer      TEXT,
+        seq       INTEGER,
+        digest    BLOB,
+        reason    TEXT NOT NULL,
+        detail    TEXT NOT NULL,
+        alarm     INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE events (
+        id        INTEGER PRIMARY KEY,
+        at        INTEGER NOT NULL,
+        type      TEXT NOT NULL,
+        data      TEXT NOT NULL
+    );
+    """,
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+@dataclass(frozen=True, kw_only=True)
+class OutboxRow:
+    peer: str
+    seq: int
+    msg_id: bytes
+    digest: bytes
+    envelope: bytes
+    kind: str
+    doc: int | None
+    first: int | None
+    n: int | None
+    attempts: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class DocumentRow:
+    rowid: int
+    id: str
+    direction: str
+    peer: str
+    type: str
+    digest: bytes
+    header: bytes
+    sig: bytes
+    count: int
+    stored: int
+    answers: int | None
+    meta: dict[str, Any]
+    created: int
+    state: str
+    updated: int
+
+
+_DOC_COLUMNS = ("rowid, id, direction, peer, type, digest, header, sig, count, stored, answers, "
+                "meta, created, state, updated")
+
+
+def _doc_row(r: Sequence[Any]) -> DocumentRow:
+    return DocumentRow(rowid=r[0], id=r[1], direction=r[2], peer=r[3], type=r[4], digest=r[5],
+                       header=r[6], sig=r[7], count=r[8], stored=r[9], answers=r[10],
+                       meta=json.loads(r[11]), created=r[12], state=r[13], updated=r[14])
+
+
+class Store:
+    """All SQL lives here. Methods are synchronous; call them from one thread."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:
+            self.db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=FULL")
+            self.db.execute("PRAGMA foreign_keys=ON")
+            self.db.execute("PRAGMA busy_timeout=5000")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"cannot open the store {path}: {exc}") from exc
+        path.chmod(0o600)
+
+    def _migrate(self) -> None:
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise StoreError(f"the store has schema version {version}, newer than this Bridge "
+                             f"({SCHEMA_VERSION}); upgrade Bridge")
+        for n in range(version, SCHEMA_VERSION):
+            with self.transaction():
+                for statement in MIGRATIONS[n].split(";"):
+                    if statement.strip():
+                        self.db.execute(statement)
+                self.db.execute(f"PRAGMA user_version = {n + 1}")
+
+    def close(self) -> None:
+        self.db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    # ------------------------------------------------------------ documents
+
+    def insert_document(self, *, id: str, direction: str, peer: str, type: str, digest: bytes,
+                        header: bytes, sig: bytes, count: int, answers: int | None,
+                        meta: dict[str, Any], created: int, state: str, now: int) -> int:
+        cur = self.db.execute(
+            "INSERT INTO documents (id, direction, peer, type, digest, header, sig, count, "
+            "answers, meta, created, state, updated) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (id, direction, peer, type, digest, header, sig, count, answers,
+             json.dumps(meta, sort_keys=True), created, state, now))
+        assert cur.lastrowid is not None
+        return cur.lastrowid
+
+    def document_exists(self, direction: str, peer: str, doc_id: str) -> bool:
+        return self.db.execute(
+            "SELECT 1 FROM documents WHERE direction=? AND peer=? AND id=?",
+            (direction, peer, doc_id)).fetchone() is not None
+
+    def document_by_digest(self, digest: bytes) -> DocumentRow | None:
+        r = self.db.execute(f"SELECT {_DOC_COLUMNS} FROM documents WHERE digest=?",
+                            (digest,)).fetchone()
+        return _doc_row(r) if r else None
+
+    def document_by_rowid(self, rowid: int) -> DocumentRow | None:
+        r = self.db.execute(f"SELECT {_DOC_COLUMNS} FROM documents WHERE rowid=?",
+                            (rowid,)).fetchone()
+        return _doc_row(r) if r else None
+
+    def documents_by_id(self, doc_id: str, direction: str | None = None) -> list[DocumentRow]:
+        sql = f"SELECT {_DOC_COLUMNS} FROM documents WHERE id=?"
+        args: list[Any] = [doc_id]
+        if direction:
+            sql += " AND direction=?"
+            args.append(direction)
+        return [_doc_row(r) for r in self.db.execute(sql, args)]
+
+    def list_documents(self, *, direction: str | None, type: str | None, peer: str | None,
+                       include_acks: bool = False, limit: int = 1000) -> list[DocumentRow]:
+        sql = f"SELECT {_DOC_COLUMNS} FROM documents WHERE 1=1"
+        args: list[Any] = []
+        for col, val in (("direction", direction), ("type", type), ("peer", peer)):
+            if val:
+                sql += f" AND {col}=?"
+                args.append(val)
+        if not include_acks and type != "ack":
+            sql += " AND type != 'ack'"
+        sql += " ORDER BY rowid DESC LIMIT ?"
+        args.append(limit)
+        return [_doc_row(r) for r in self.db.execute(sql, args)]
+
+    def acks_of(self, doc_rowid: int) -> list[DocumentRow]:
+        return [_doc_row(r) for r in self.db.execute(
+            f"SELECT {_DOC_COLUMNS} FROM documents WHERE answers=? ORDER BY created, rowid",
+            (doc_rowid,))]
+
+    def set_document_state(self, rowid: int, state: str, now: int) -> None:
+        self.db.execute("UPDATE documents SET state=?, updated=? WHERE rowid=?",
+                        (state, now, rowid))
+
+    def add_stored(self, rowid: int, n: int) -> int:
+        self.db.execute("UPDATE documents SET stored = stored + ? WHERE rowid=?", (n, rowid))
+        return int(self.db.execute("SELECT stored FROM documents WHERE rowid=?",
+                                   (rowid,)).fetchone()[0])
+
+    # ------------------------------------------------------------ items
+
+    def insert_items(self, rows: Iterable[tuple[int, int, str, bytes, bytes, str]]) -> None:
+        """Rows of (doc, idx, item_id, leaf, leaf hash, transport)."""
+        self.db.executemany(
+            "INSERT INTO items (doc, idx, item_id, leaf, lh, transport) VALUES (?,?,?,?,?,?)",
+            rows)
+
+    def set_transport(self, doc: int, first: int, n: int, transport: str) -> None:
+        self.db.execute("UPDATE items SET transport=? WHERE doc=? AND idx >= ? AND idx < ?",
+                        (transport, doc, first, first + n))
+
+    def item_index(self, doc: int) -> dict[str, tuple[int, bytes]]:
+        """item id -> (index, leaf hash)."""
+        return {r[0]: (r[1], r[2]) for r in self.db.execute(
+            "SELECT item_id, idx, lh FROM items WHERE doc=?", (doc,))}
+
+    def leaves(self, doc: int, first: int = 0, n: int | None = None) -> list[bytes]:
+        if n is None:
+            return [r[0] for r in self.db.execute(
+                "SELECT leaf FROM items WHERE doc=? AND idx >= ? ORDER BY idx", (doc, first))]
+        return [r[0] for r in self.db.execute(
+            "SELECT leaf FROM items WHERE doc=? AND idx >= ? AND idx < ? ORDER BY idx",
+            (doc, first, first + n))]
+
+    def leaf_hashes(self, doc: int) -> list[bytes]:
+        return [r[0] for r in self.db.execute(
+            "SELECT lh FROM items WHERE doc=? ORDER BY idx", (doc,))]
+
+    def update_statuses(self, rows: Iterable[tuple[str, str | None, str | None, int, int, int]]
+                        ) -> None:
+        """Rows of (status, reason, evidence, at, doc, idx): the latest status of each item."""
+        self.db.executemany(
+            "UPDATE items SET status=?, reason=?, evidence=?, status_at=? WHERE doc=? AND idx=?",
+            rows)
+
+    def status_counts(self, doc: int) -> dict[str, int]:
+        """Counts by latest status, or by transport state for items not yet acknowledged."""
+        counts: dict[str, int] = {}
+        for key, n in self.db.execute(
+                "SELECT COALESCE(status, transport), COUNT(*) FROM items WHERE doc=? "
+                "GROUP BY 1", (doc,)):
+            counts[key] = n
+        undeclared = self.db.execute(
+            "SELECT COUNT(DISTINCT item_id) FROM ack_entries WHERE item_doc=? AND "
+            "item_idx IS NULL", (doc,)).fetchone()[0]
+        if undeclared:
+            counts["RECEIVED_UNDECLARED"] = counts.get("RECEIVED_UNDECLARED", 0) + undeclared
+        return counts
+
+    def acknowledged_count(self, doc: int) -> int:
+        return int(self.db.execute(
+            "SELECT COUNT(*) FROM items WHERE doc=? AND status IS NOT NULL",
+            (doc,)).fetchone()[0])
+
+    def items_page(self, doc: int, *, status: str | None, after: int, limit: int
+                   ) -> list[tuple[Any, ...]]:
+        sql = ("SELECT idx, item_id, COALESCE(status, transport), reason, evidence, status_at, "
+               "leaf FROM items WHERE doc=? AND idx > ?")
+        args: list[Any] = [doc, after]
+        if status:
+            sql += " AND COALESCE(status, transport)=?"
+            args.append(status)
+        sql += " ORDER BY idx LIMIT ?"
+        args.append(limit)
+        return list(self.db.execute(sql, args))
+
+    def item_row(self, doc: int, item_id: str) -> tuple[Any, ...] | None:
+        row: tuple[Any, ...] | None = self.db.execute(
+            "SELECT idx, item_id, COALESCE(status, transport), reason, evidence, status_at, leaf "
+            "FROM items WHERE doc=? AND item_id=?", (doc, item_id)).fetchone()
+        return row
+
+    # ------------------------------------------------------------ acknowledgement entries
+
+    def insert_ack_entries(self, rows: Iterable[tuple[Any, ...]]) -> None:
+        """Rows of (ack, idx, item_doc, item_idx, item_id, status, reason, evidence, leaf, at)."""
+        self.db.executemany(
+            "INSERT INTO ack_entries (ack, idx, item_doc, item_idx, item_id, status, reason, "
+            "evidence, leaf, at) VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
+
+    def item_history(self, doc: int, item_id: str) -> list[tuple[Any, ...]]:
+        return list(self.db.execute(
+            "SELECT a.status, a.reason, a.evidence, a.at, d.id FROM ack_entries a "
+            "JOIN documents d ON d.rowid = a.ack WHERE a.item_doc=? AND a.item_id=? "
+            "ORDER BY a.at, a.ack", (doc, item_id)))
+
+    def ack_leaves(self, ack: int) -> list[bytes]:
+        return [r[0] for r in self.db.execute(
+            "SELECT leaf FROM ack_entries WHERE ack=? ORDER BY idx", (ack,))]
+
+    # ------------------------------------------------------------ outbox
+
+    def outbound_state(self, peer: str) -> OutboundState:
+        r = self.db.execute("SELECT seq, digest FROM outbox WHERE peer=? ORDER BY seq DESC "
+                            "LIMIT 1", (peer,)).fetchone()
+        return OutboundState(last_seq=r[0], last_digest=r[1]) if r else OutboundState(last_seq=0)
+
+    def insert_outbox(self, *, peer: str, seq: int, msg_id: bytes, digest: bytes,
+                      envelope: bytes, kind: str, doc: int | None, first: int | None,
+                      n: int | None, now: int) -> None:
+        self.db.execute(
+            "INSERT INTO outbox (peer, seq, msg_id, digest, envelope, kind, doc, first, n, "
+            "state, created) VALUES (?,?,?,?,?,?,?,?,?,'pending',?)",
+            (peer, seq, msg_id, digest, envelope, kind, doc, first, n, now))
+
+    def next_pending(self, peer: str) -> OutboxRow | None:
+        r = self.db.execute(
+            "SELECT peer, seq, msg_id, digest, envelope, kind, doc, first, n, attempts "
+            "FROM outbox WHERE peer=? AND state='pending' ORDER BY seq LIMIT 1",
+            (peer,)).fetchone()
+        if r is None:
+            return None
+        return OutboxRow(peer=r[0], seq=r[1], msg_id=r[2], digest=r[3], envelope=r[4],
+                         kind=r[5], doc=r[6], first=r[7], n=r[8], attempts=r[9])
+
+    def count_attempt(self, peer: str, seq: int) -> None:
+        self.db.execute("UPDATE outbox SET attempts = attempts + 1 WHERE peer=? AND seq=?",
+                        (peer, seq))
+
+    def finish_outbox(self, peer: str, seq: int, state: str, receipt: bytes, now: int) -> None:
+        self.db.execute("UPDATE outbox SET state=?, receipt=?, done_at=? WHERE peer=? AND seq=?",
+                        (state, receipt, now, peer, seq))
+
+    def rewind_outbox(self, peer: str, from_seq: int) -> int:
+        cur = self.db.execute("UPDATE outbox SET state='pending' WHERE peer=? AND seq >= ? "
+                              "AND state != 'pending'", (peer, from_seq))
+        return cur.rowcount
+
+    def pending_count(self, peer: str | None = None) -> int:
+        if peer is None:
+            return int(self.db.execute(
+                "SELECT COUNT(*) FROM outbox WHERE state='pending'").fetchone()[0])
+        return int(self.db.execute("SELECT COUNT(*) FROM outbox WHERE peer=? AND "
+                                   "state='pending'", (peer,)).fetchone()[0])
+
+    def pending_for_doc(self, doc: int) -> int:
+        return int(self.db.execute("SELECT COUNT(*) FROM outbox WHERE doc=? AND "
+                                   "state='pending'", (doc,)).fetchone()[0])
+
+    # ------------------------------------------------------------ inbox
+
+    def inbound_state(self, peer: str) -> InboundState:
+        r = self.db.execute("SELECT seq, digest FROM inbox WHERE peer=? ORDER BY seq DESC "
+                            "LIMIT 1", (peer,)).fetchone()
+        return InboundState(last_seq=r[0], last_digest=r[1]) if r else InboundState(last_seq=0)
+
+    def inbox_entry(self, peer: str, seq: int) -> tuple[bytes, bytes] | None:
+        r = self.db.execute("SELECT digest, receipt FROM inbox WHERE peer=? AND seq=?",
+                            (peer, seq)).fetchone()
+        return (r[0], r[1]) if r else None
+
+    def insert_inbox(self, *, peer: str, seq: int, msg_id: bytes, digest: bytes, header: bytes,
+                     kind: str, result: str, receipt: bytes, now: int) -> None:
+        self.db.execute(
+            "INSERT INTO inbox (peer, seq, msg_id, digest, header, kind, result, receipt, at) "
+            "VALUES (?,?,?,?,?,?,?,?,?)",
+            (peer, seq, msg_id, digest, header, kind, result, receipt, now))
+
+    # ------------------------------------------------------------ refusals and events
+
+    def record_refusal(self, *, peer: str | None, seq: int | None, digest: bytes | None,
+                       reason: str, detail: str, alarm: bool, now: int) -> None:
+        self.db.execute(
+            "INSERT INTO refusals (at, peer, seq, digest, reason, detail, alarm) "
+            "VALUES (?,?,?,?,?,?,?)", (now, peer, seq, digest, reason, detail, int(alarm)))
+
+    def refusals(self) -> list[tuple[Any, ...]]:
+        return list(self.db.execute(
+            "SELECT at, peer, seq, reason, detail, alarm FROM refusals ORDER BY rowid"))
+
+    def add_event(self, type: str, data: dict[str, Any], now: int) -> int:
+        cur = self.db.execute("INSERT INTO events (at, type, data) VALUES (?,?,?)",
+                              (now, type, json.dumps(data, sort_keys=True)))
+        assert cur.lastrowid is not None
+        return cur.lastrowid
+
+    def events_after(self, last_id: int, limit: int = 500) -> list[tuple[int, str, str]]:
+        return list(self.db.execute(
+            "SELECT id, type, data FROM events WHERE id > ? ORDER BY id LIMIT ?",
+            (last_id, limit)))
+
+    def last_event_id(self) -> int:
+        r = self.db.execute("SELECT MAX(id) FROM events").fetchone()
+        return int(r[0] or 0)
+
+    def counters(self) -> dict[str, int]:
+        q = self.db.execute
+        return {
+            "queue_depth": self.pending_count(),
+            "envelopes_sent": int(q("SELECT COUNT(*) FROM outbox WHERE state != 'pending'"
+                                    ).fetchone()[0]),
+            "envelopes_received": int(q("SELECT COUNT(*) FROM inbox").fetchone()[0]),
+            "envelopes_rejected": int(q("SELECT COUNT(*) FROM refusals").fetchone()[0]),
+            "retries": int(q("SELECT COALESCE(SUM(MAX(attempts - 1, 0)), 0) FROM outbox"
+                             ).fetchone()[0]),
+            "security_alarms": int(q("SELECT COUNT(*) FROM refusals WHERE alarm=1"
+                                     ).fetchone()[0]),
+        }
+
+
+__all__ = ["ZERO_HASH", "DocumentRow", "OutboxRow", "Store"]

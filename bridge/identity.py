@@ -32,7 +32,14 @@ import nacl.utils
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from bridge import codec
-from bridge.errors import DecodeError, InputError, OpaqueCryptoError, UsageError, VerificationError
+from bridge.errors import (
+    DecodeError,
+    InputError,
+    OpaqueCryptoError,
+    PeerError,
+    UsageError,
+    VerificationError,
+)
 
 # Domain-separation tags (PROTOCOL.md §3). Never reuse one for another purpose.
 TAG_IDENTITY = b"bridge/v1/identity"
@@ -162,7 +169,7 @@ class PublicIdentity:
     def loads(cls, text: str | bytes, *, source: str = "identity file") -> PublicIdentity:
         try:
             data = json.loads(text)
-        except (ValueError, UnicodeDecodeError) as exc:
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # nesting bomb: Recursion
             raise VerificationError(f"{source}: not JSON: {exc}", reason="not_identity") from exc
         if not isinstance(data, dict) or data.get("bridge_identity") != 1:
             raise VerificationError(f"{source}: not a Bridge identity file", reason="not_identity")
@@ -174,7 +181,7 @@ class PublicIdentity:
                                     reason="not_identity") from exc
         try:
             ident = cls.from_statement(statement, signature)
-        except VerificationError as exc:
+        except PeerError as exc:  # VerificationError, or DecodeError for non-canonical bytes
             raise VerificationError(f"{source}: {exc.message}", reason=exc.reason) from exc
         # The readable copies must agree with what is signed, or a reader could be misled.
         if data.get("party") != ident.party or normalise_fingerprint(
@@ -296,7 +303,7 @@ class PrivateIdentity:
             public = PublicIdentity.loads(json.dumps(doc["public"]), source=source)
             raw = base64.b64decode(doc["secrets"], validate=True)
             protection = doc["protection"]
-        except (ValueError, KeyError, TypeError, VerificationError) as exc:
+        except (ValueError, KeyError, TypeError, RecursionError, VerificationError) as exc:
             raise UsageError(f"{source}: not a valid Bridge private key file ({exc})") from exc
         if protection == "argon2id-xsalsa20poly1305":
             if passphrase is None:

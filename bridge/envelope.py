@@ -84,11 +84,14 @@ class EnvelopeHeader:
     @classmethod
     def from_bytes(cls, data: bytes) -> EnvelopeHeader:
         value = codec.decode(data, codec.SMALL_LIMITS)
-        if not isinstance(value, dict) or set(value) != _HEADER_KEYS or value["v"] != 1:
+        # type() checks: True == 1 in Python, but msgpack true is not the integer 1.
+        if (not isinstance(value, dict) or set(value) != _HEADER_KEYS
+                or type(value["v"]) is not int or value["v"] != 1):
             raise PeerError("envelope header has the wrong fields or version",
                             reason="bad_header")
         suite = value["suite"]
-        if not isinstance(suite, list) or len(suite) != 3:
+        if not isinstance(suite, list) or len(suite) != 3 or any(type(x) is not int
+                                                                 for x in suite):
             raise PeerError("envelope suite must be three integers", reason="bad_header")
         try:
             return cls(sender=value["from"], sender_key=value["from_key"],

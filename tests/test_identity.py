@@ -108,7 +108,7 @@ def test_load_public_from_file(tmp_path: Path, alpha: PrivateIdentity) -> None:
 
 
 def test_load_public_missing_file_is_usage_error(tmp_path: Path) -> None:
-    with pytest.raises(UsageError, match="nothing.pub"):
+    with pytest.raises(UsageError, match=r"nothing\.pub"):
         load_public(tmp_path / "nothing.pub")
 
 
@@ -333,7 +333,7 @@ def test_private_key_owner_only_modes_accepted(tmp_path: Path, alpha: PrivateIde
 
 
 def test_missing_private_key_file_is_usage_error(tmp_path: Path) -> None:
-    with pytest.raises(UsageError, match="absent.key"):
+    with pytest.raises(UsageError, match=r"absent\.key"):
         load_private(tmp_path / "absent.key")
 
 

@@ -120,7 +120,7 @@ class PublicIdentity:
         value = codec.decode(statement, codec.SMALL_LIMITS)
         if not isinstance(value, dict) or value.get("type") != "bridge.identity":
             raise VerificationError("not an identity statement", reason="not_identity")
-        if value.get("v") != 1:
+        if type(value.get("v")) is not int or value["v"] != 1:  # true == 1 in Python only
             raise VerificationError("unsupported identity version", reason="version")
         try:
             party = check_party(value["party"])
@@ -137,7 +137,8 @@ class PublicIdentity:
             raise VerificationError("identity statement has unknown fields", reason="not_identity")
         if alg != "ed25519" or not isinstance(sign_key, bytes) or len(sign_key) != 32:
             raise VerificationError("identity signing key is not Ed25519", reason="not_identity")
-        if suite != SUITE_X25519_CHACHA or not isinstance(enc_key, bytes) or len(enc_key) != 32:
+        if (suite != SUITE_X25519_CHACHA or any(type(x) is not int for x in suite)
+                or not isinstance(enc_key, bytes) or len(enc_key) != 32):
             raise VerificationError("identity HPKE suite not supported", reason="suite")
         if not isinstance(created, int) or isinstance(created, bool):
             raise VerificationError("identity creation time is not an integer",

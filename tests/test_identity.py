@@ -192,8 +192,12 @@ def test_impersonation_by_name_gets_another_fingerprint(
     ({"enc_key": b"\x00" * 33}, "suite"),
     ({"created": "yesterday"}, "not_identity"),
     ({"party": "Not A Party"}, "not_identity"),
+    ({"v": True}, "version"),
+    ({"suite": [0x20, True, 3]}, "suite"),
+    ({"created": False}, "not_identity"),
 ], ids=["wrong_type", "future_version", "unknown_field", "other_alg", "short_sign_key",
-        "unknown_suite", "long_enc_key", "text_time", "bad_party"])
+        "unknown_suite", "long_enc_key", "text_time", "bad_party", "bool_version",
+        "bool_in_suite", "bool_time"])
 def test_odd_statements_refused_even_when_self_signed(
         alpha: PrivateIdentity, changes: dict[str, Any], reason: str) -> None:
     statement, sig = self_signed(alpha, statement_map(alpha, **changes))

@@ -1,0 +1,194 @@
+"""The local API: HTTP/JSON on the Unix socket, for this party's own systems.
+
+Every error is a 4xx (or 5xx for our own faults) with
+``{"error": {"code": ..., "message": ..., "field": ...}}``. Described in schemas/local-api.yaml.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from bridge import __version__
+from bridge.errors import BridgeError, InputError
+from bridge.exchange import Exchange
+from bridge.metrics import Metrics
+
+log = logging.getLogger("bridge.api")
+RunInDb = Callable[..., Awaitable[Any]]
+STATUS_BY_CODE = {"unknown_peer": 404, "not_found": 404, "duplicate_document": 409,
+                  "ambiguous": 409, "not_inbound": 409, "not_ready": 409, "too_large": 413}
+MAX_LIMIT = 10_000
+
+
+def error_response(status: int, code: str, message: str, field: str | None = None
+                   ) -> web.Response:
+    return web.json_response({"error": {"code": code, "message": message, "field": field}},
+                             status=status)
+
+
+@web.middleware
+async def errors_middleware(request: web.Request,
+                            handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+                            ) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except InputError as err:
+        return error_response(STATUS_BY_CODE.get(err.code, 400), err.code, err.detail, err.field)
+    except BridgeError as err:
+        return error_response(400, err.code, err.message)
+    except web.HTTPRequestEntityTooLarge:
+        return error_response(413, "too_large", "request body too large")
+    except web.HTTPException as exc:
+        if exc.status >= 400:
+            return error_response(exc.status, "http", exc.reason)
+        raise
+    except Exception:
+        log.exception("internal error on %s %s", request.method, request.path)
+        return error_response(500, "internal", "internal error; see the daemon's log")
+
+
+async def _json_body(request: web.Request) -> Any:
+    if request.content_type not in ("application/json", "application/octet-stream", ""):
+        raise InputError("send JSON with Content-Type: application/json", field="$",
+                         code="bad_content_type")
+    raw = await request.read()
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InputError(f"not valid JSON: {exc}", field="$", code="bad_json") from exc
+
+
+def _choice(request: web.Request, name: str, allowed: tuple[str, ...]) -> str | None:
+    value = request.query.get(name)
+    if value is not None and value not in allowed:
+        raise InputError(f"must be one of {', '.join(allowed)}", field=name)
+    return value
+
+
+def _limit(request: web.Request, default: int) -> int:
+    raw = request.query.get("limit", str(default))
+    if not raw.isdigit() or not 0 < int(raw) <= MAX_LIMIT:
+        raise InputError(f"must be an integer from 1 to {MAX_LIMIT}", field="limit")
+    return int(raw)
+
+
+class LocalApi:
+    def __init__(self, *, exchange: Exchange, run: RunInDb, metrics: Metrics,
+                 events_changed: asyncio.Condition, peer_status: Callable[[], dict[str, Any]],
+                 max_body: int) -> None:
+        self.exchange = exchange
+        self.run = run
+        self.metrics = metrics
+        self.events_changed = events_changed
+        self.peer_status = peer_status
+        self.max_body = max_body
+        self.stopping = asyncio.Event()
+
+    def app(self) -> web.Application:
+        app = web.Application(middlewares=[errors_middleware], client_max_size=self.max_body)
+        r = app.router
+        r.add_get("/v1/health", self.health)
+        r.add_get("/v1/peers", self.peers)
+        r.add_post("/v1/documents", self.submit)
+        r.add_get("/v1/documents", self.documents)
+        r.add_get("/v1/documents/{id}", self.document)
+        r.add_get("/v1/documents/{id}/items", self.items)
+        r.add_get("/v1/documents/{id}/items/{item_id}", self.item)
+        r.add_post("/v1/documents/{id}/acks", self.ack)
+        r.add_get("/v1/events", self.events)
+        r.add_get("/metrics", self.prometheus)
+        return app
+
+    async def health(self, request: web.Request) -> web.Response:
+        info = await self.run(self.exchange.health)
+        status = self.peer_status()
+        for name, p in info["peers"].items():
+            p["reachable"] = status.get(name, {}).get("reachable")
+        return web.json_response({"status": "ok", "version": __version__, **info})
+
+    async def peers(self, request: web.Request) -> web.Response:
+        info = await self.run(self.exchange.health)
+        status = self.peer_status()
+        out = []
+        for name, cfg in self.exchange.config.peers.items():
+            out.append({"name": name, "url": cfg.url, "fingerprint": cfg.fingerprint,
+                        "reachable": status.get(name, {}).get("reachable"),
+                        "queued": info["peers"].get(name, {}).get("queued", 0)})
+        return web.json_response({"peers": out})
+
+    async def submit(self, request: web.Request) -> web.Response:
+        body = await _json_body(request)
+        result = await self.run(self.exchange.submit_document, body)
+        self.metrics.inc("documents_submitted")
+        return web.json_response(result, status=202)
+
+    async def documents(self, request: web.Request) -> web.Response:
+        docs = await self.run(
+            self.exchange.list_documents,
+            direction=_choice(request, "direction", ("in", "out")),
+            type=_choice(request, "type", ("roster", "manifest", "ack")),
+            peer=request.query.get("peer"), limit=_limit(request, 1000))
+        return web.json_response({"documents": docs})
+
+    async def document(self, request: web.Request) -> web.Response:
+        out = await self.run(self.exchange.document_detail, request.match_info["id"],
+                             _choice(request, "direction", ("in", "out")))
+        return web.json_response(out)
+
+    async def items(self, request: web.Request) -> web.Response:
+        out = await self.run(
+            self.exchange.items, request.match_info["id"],
+            direction=_choice(request, "direction", ("in", "out")),
+            status=request.query.get("status"), after=request.query.get("after"),
+            limit=_limit(request, 1000))
+        return web.json_response(out)
+
+    async def item(self, request: web.Request) -> web.Response:
+        out = await self.run(self.exchange.item, request.match_info["id"],
+                             request.match_info["item_id"],
+                             _choice(request, "direction", ("in", "out")))
+        return web.json_response(out)
+
+    async def ack(self, request: web.Request) -> web.Response:
+        body = await _json_body(request)
+        out = await self.run(self.exchange.acknowledge, request.match_info["id"], body)
+        self.metrics.inc("acks_submitted")
+        return web.json_response(out, status=202)
+
+    async def prometheus(self, request: web.Request) -> web.Response:
+        gauges = await self.run(self.exchange.store.counters)
+        text = self.metrics.render(gauges, self.exchange.me.party)
+        return web.Response(text=text, content_type="text/plain")
+
+    async def events(self, request: web.Request) -> web.StreamResponse:
+        """Server-sent events from the persistent event log; resumes from Last-Event-ID."""
+        raw = request.headers.get("Last-Event-ID") or request.query.get("after")
+        if raw is not None and not raw.isdigit():
+            raise InputError("must be an event id", field="Last-Event-ID")
+        last = int(raw) if raw is not None else await self.run(
+            self.exchange.store.last_event_id)
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream",
+                                           "Cache-Control": "no-cache"})
+        await resp.prepare(request)
+        try:
+            while not self.stopping.is_set():
+                rows = await self.run(self.exchange.store.events_after, last)
+                for event_id, kind, data in rows:
+                    await resp.write(f"id: {event_id}\nevent: {kind}\ndata: {data}\n\n".encode())
+                    last = event_id
+                if rows:
+                    continue
+                async with self.events_changed:
+                    try:
+                        await asyncio.wait_for(self.events_changed.wait(), timeout=15)
+                    except TimeoutError:
+                        await resp.write(b": ping\n\n")
+        except (ConnectionResetError, asyncio.CancelledError):
+            pass
+        return resp

@@ -1,0 +1,190 @@
+"""The daemon: wires the store, the exchange, the peer endpoint, the local API and the delivery
+loops together; handles signals and shuts down cleanly.
+
+Threads: the asyncio loop serves HTTP; one database thread runs every ``Exchange`` call, so
+store transactions never interleave and the loop never blocks on SQLite or on sealing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import functools
+import json
+import logging
+import os
+import signal
+import socket
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import IO, Any
+
+from aiohttp import web
+
+from bridge.api import LocalApi
+from bridge.errors import UsageError
+from bridge.exchange import Exchange
+from bridge.home import Home, parse_listen
+from bridge.identity import normalise_fingerprint
+from bridge.metrics import Metrics
+from bridge.peer import DeliveryLoop, peer_app
+from bridge.store import Store
+
+log = logging.getLogger("bridge.daemon")
+
+
+class LogfmtFormatter(logging.Formatter):
+    """One line per record, key=value, for people and for log shippers alike."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        ts = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+        msg = record.getMessage()
+        line = (f"ts={ts}.{int(record.msecs):03d}Z level={record.levelname.lower()} "
+                f"logger={record.name} msg={json.dumps(msg)}")
+        if record.exc_info:
+            line += f" exc={json.dumps(self.formatException(record.exc_info))}"
+        return line
+
+
+def setup_logging(level: str = "info", stream: IO[str] | None = None) -> None:
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(LogfmtFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+
+
+def _claim_socket(path: str) -> None:
+    """Remove a stale socket; refuse if a daemon is answering on it."""
+    if not os.path.exists(path):
+        return
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.connect(path)
+    except OSError:
+        os.unlink(path)
+        return
+    finally:
+        probe.close()
+    raise UsageError(f"a daemon is already serving {path}")
+
+
+class Daemon:
+    def __init__(self, home: Home, *, passphrase: bytes | None = None) -> None:
+        self.home = home
+        self.config = home.config()
+        self.identity = home.identity(passphrase)
+        self.peers = {}
+        for name, pinned in self.config.peers.items():
+            ident = home.peer_identity(name)
+            if normalise_fingerprint(ident.fingerprint) != normalise_fingerprint(
+                    pinned.fingerprint):
+                raise UsageError(f"peer {name}: identity file fingerprint {ident.fingerprint} "
+                                 f"differs from the pinned {pinned.fingerprint}")
+            if ident.party != name:
+                raise UsageError(f"peer {name}: identity file is for party {ident.party}")
+            self.peers[name] = ident
+        self.metrics = Metrics()
+        self.loops: dict[str, DeliveryLoop] = {}
+        self._lock_fd: int | None = None
+
+    def _lock_home(self) -> None:
+        path = self.home.db_path.parent / "daemon.lock"
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            os.close(fd)
+            raise UsageError(f"another daemon is running on {self.home.path}") from exc
+        self._lock_fd = fd
+
+    async def run(self) -> None:
+        self._lock_home()
+        loop = asyncio.get_running_loop()
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bridge-db")
+        store = Store(self.home.db_path)
+        changed = asyncio.Condition()
+        wakes = {name: asyncio.Event() for name in self.peers}
+
+        async def broadcast() -> None:
+            async with changed:
+                changed.notify_all()
+
+        def on_change() -> None:  # loop thread
+            for event in wakes.values():
+                event.set()
+            loop.create_task(broadcast())
+
+        def notify() -> None:  # database thread
+            loop.call_soon_threadsafe(on_change)
+
+        async def run_in_db(fn: Any, *args: Any, **kwargs: Any) -> Any:
+            return await loop.run_in_executor(executor, functools.partial(fn, *args, **kwargs))
+
+        exchange = Exchange(store=store, identity=self.identity, peers=self.peers,
+                            config=self.config, notify=notify)
+        api = LocalApi(exchange=exchange, run=run_in_db, metrics=self.metrics,
+                       events_changed=changed, peer_status=self.peer_status,
+                       max_body=self.config.max_body_bytes)
+        host, port = parse_listen(self.config.listen)
+        peer_runner = web.AppRunner(peer_app(exchange, run_in_db, self.metrics,
+                                             self.config.max_body_bytes), access_log=None)
+        api_runner = web.AppRunner(api.app(), access_log=None)
+        await peer_runner.setup()
+        await api_runner.setup()
+        sock_path = str(self.home.socket_path)
+        _claim_socket(sock_path)
+        old_umask = os.umask(0o177)  # the socket is born 0600: no window for other users
+        try:
+            await web.UnixSite(api_runner, sock_path).start()
+        finally:
+            os.umask(old_umask)
+        await web.TCPSite(peer_runner, host, port).start()
+
+        for name, ident in self.peers.items():
+            self.loops[name] = DeliveryLoop(
+                peer=name, url=self.config.peers[name].url, exchange=exchange, run=run_in_db,
+                policy=self.config.delivery, metrics=self.metrics, wake=wakes[name])
+        tasks = [asyncio.create_task(dl.run_forever(), name=f"deliver-{n}")
+                 for n, dl in self.loops.items()]
+
+        stop = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        log.info("ready: party=%s peer endpoint http://%s:%d socket=%s", self.identity.party,
+                 host, port, sock_path)
+        print(f"bridge daemon ready: {self.identity.party} on {host}:{port}, "
+              f"socket {sock_path}", file=sys.stderr, flush=True)
+        try:
+            await stop.wait()
+        finally:
+            log.info("stopping: no new requests; finishing work in progress")
+            api.stopping.set()
+            await broadcast()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            # Stop accepting, let in-flight requests finish (their transactions commit or roll
+            # back whole), then close the store from its own thread.
+            await api_runner.cleanup()
+            await peer_runner.cleanup()
+            await loop.run_in_executor(executor, store.close)
+            executor.shutdown(wait=True)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(sock_path)
+            if self._lock_fd is not None:
+                os.close(self._lock_fd)
+            log.info("stopped")
+
+    def peer_status(self) -> dict[str, Any]:
+        return {name: {"reachable": dl.reachable} for name, dl in self.loops.items()}
+
+
+def run_daemon(home: Home, *, passphrase: bytes | None = None, log_level: str = "info") -> None:
+    setup_logging(log_level)
+    daemon = Daemon(home, passphrase=passphrase)
+    asyncio.run(daemon.run())

@@ -1,0 +1,562 @@
+"""The exchange: what a bridge does with documents, envelopes and acknowledgements.
+
+Synchronous, and called from the daemon's one database thread, so each operation is one
+transaction against the store and operations never interleave. The HTTP and socket adapters
+(``peer.py``, ``api.py``) only translate between the wire and these methods.
+
+Outbound, a document is signed, split into chunks, sealed into envelopes with the next
+sequence numbers and chain hashes, and committed to the outbox in ONE transaction: a 202 means
+all of it is on disk, and the delivery loop only ever resends those same bytes (a retry keeps
+its message id and hash, so the peer recognises it as a duplicate).
+
+Inbound, an envelope is authenticated, classified by the link state machine, and its content
+applied in the same transaction that records it in the inbox together with the signed transport
+receipt; a duplicate gets that stored receipt back.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from bridge import chunks, codec, documents, envelope, link, transport
+from bridge.documents import AckItem, Item, SignedDocument
+from bridge.errors import (
+    BridgeError,
+    DecodeError,
+    InputError,
+    OpaqueCryptoError,
+    PeerError,
+    VerificationError,
+)
+from bridge.home import Config
+from bridge.identity import Keyring, PrivateIdentity, PublicIdentity
+from bridge.schema import validate
+from bridge.store import DocumentRow, OutboxRow, Store
+
+log = logging.getLogger("bridge.exchange")
+
+KIND_CHUNK = "chunk"
+PAYLOAD_LIMITS = codec.Limits(max_bytes=256 * 1024 * 1024, max_items=1 << 20)
+
+
+def iso(ms: int | None) -> str | None:
+    if ms is None:
+        return None
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace(
+        "+00:00", "Z")
+
+
+def _first_float_path(value: Any, path: str) -> str | None:
+    if isinstance(value, float):
+        return path
+    if isinstance(value, dict):
+        for k, v in value.items():
+            found = _first_float_path(v, f"{path}.{k}")
+            if found:
+                return found
+    if isinstance(value, list):
+        for i, v in enumerate(value):
+            found = _first_float_path(v, f"{path}[{i}]")
+            if found:
+                return found
+    return None
+
+
+@dataclass(frozen=True, kw_only=True)
+class PeerAnswer:
+    """What the peer endpoint sends back: an HTTP status and a signed transport answer."""
+
+    status: int
+    body: bytes
+    outcome: str  # accepted | duplicate | refused | rejected, for metrics and logs
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeliveryOutcome:
+    state: str  # delivered | refused | rewound | failed
+    detail: str = ""
+
+
+class Exchange:
+    def __init__(self, *, store: Store, identity: PrivateIdentity,
+                 peers: Mapping[str, PublicIdentity], config: Config,
+                 clock: Callable[[], int] | None = None,
+                 random_bytes: Callable[[int], bytes] = os.urandom,
+                 notify: Callable[[], None] = lambda: None) -> None:
+        self.store = store
+        self.me = identity
+        self.peers = dict(peers)
+        self.keyring = Keyring.of(self.peers.values())
+        self.config = config
+        self.now: Callable[[], int] = clock or (lambda: int(time.time() * 1000))
+        self.random_bytes = random_bytes
+        self.notify = notify
+        self.chunk = chunks.chunk_size(config.delivery.chunk_items)
+
+    # ============================================================ outbound documents
+
+    def _new_id(self, kind: str) -> str:
+        return f"{self.me.party}-{kind}-{self.now():x}-{self.random_bytes(4).hex()}"
+
+    def submit_document(self, body: object) -> dict[str, Any]:
+        """Validate, sign, chunk, seal and commit a roster or manifest. Raises ``InputError``."""
+        validate("document", body)
+        assert isinstance(body, dict)
+        peer = body["to"]
+        if peer not in self.peers:
+            raise InputError(f"no pinned peer named {peer!r}", field="to", code="unknown_peer")
+        float_at = _first_float_path(body.get("meta", {}), "meta") or _first_float_path(
+            body["items"], "items")
+        if float_at:
+            raise InputError("numbers with a fraction are not allowed in signed data; "
+                             "write them as text", field=float_at)
+        doc_id = body.get("id") or self._new_id(body["type"][0])
+        if self.store.document_exists("out", peer, doc_id):
+            raise InputError(f"document {doc_id!r} already exists", field="id",
+                             code="duplicate_document")
+        items = [Item(id=raw["id"], data={k: v for k, v in raw.items() if k != "id"})
+                 for raw in body["items"]]
+        now = self.now()
+        doc = documents.sign_document(
+            self.me, doc_type=body["type"], doc_id=doc_id, recipient=peer, created=now,
+            meta=body.get("meta", {}), items=items, salt_key=self.random_bytes(32))
+        lh = doc.tree.levels[0]
+        with self.store.transaction():
+            rowid = self._insert_outbound(doc, peer, answers=None, now=now)
+            self.store.insert_items(
+                (rowid, n, item.id, doc.leaves[n], lh[n], "queued") for n, item in enumerate(items))
+            self._enqueue(doc, peer, rowid, now)
+        self.notify()
+        log.info("queued %s %s for %s: %d items", doc.header.type, doc_id, peer, len(items))
+        return {"id": doc_id, "type": doc.header.type, "to": peer, "items": len(items),
+                "digest": doc.digest.hex()}
+
+    def _insert_outbound(self, doc: SignedDocument, peer: str, *, answers: int | None,
+                         now: int) -> int:
+        h = doc.header
+        return self.store.insert_document(
+            id=h.id, direction="out", peer=peer, type=h.type, digest=doc.digest,
+            header=doc.signed.data, sig=doc.signed.signature, count=h.count, answers=answers,
+            meta=dict(h.meta), created=h.created, state="queued", now=now)
+
+    def _enqueue(self, doc: SignedDocument, peer: str, rowid: int, now: int) -> None:
+        """Seal each chunk with the next sequence number and chain hash (inside the caller's
+        transaction, so the chain can never fork locally)."""
+        recipient = self.peers[peer]
+        state = self.store.outbound_state(peer)
+        for chunk in chunks.split(doc, self.chunk):
+            seq, prev = state.next()
+            env = envelope.seal(self.me, recipient, message_id=self.random_bytes(16), seq=seq,
+                                prev=prev, sent_at=now, kind=KIND_CHUNK, payload=chunk.payload)
+            self.store.insert_outbox(peer=peer, seq=seq, msg_id=env.header.message_id,
+                                     digest=env.digest, envelope=env.data, kind=KIND_CHUNK,
+                                     doc=rowid, first=chunk.first, n=len(chunk.entries), now=now)
+            state = state.after(seq, env.digest)
+
+    # ============================================================ acknowledging received items
+
+    def acknowledge(self, doc_id: str, body: object) -> dict[str, Any]:
+        validate("ack", body)
+        assert isinstance(body, dict)
+        row = self.find_document(doc_id, "in")
+        if row.type == "ack":
+            raise InputError("acknowledgements are not acknowledged", field="id",
+                             code="not_inbound")
+        if row.state not in ("received", "acknowledged"):
+            raise InputError(f"document {doc_id} has not been received completely yet",
+                             field="id", code="not_ready")
+        index = self.store.item_index(row.rowid)
+        if "all" in body:
+            items = [AckItem(id=item_id, status=body["all"], reason=body.get("reason"))
+                     for item_id in sorted(index, key=lambda i: index[i][0])]
+        else:
+            items = []
+            for n, raw in enumerate(body["items"]):
+                item = AckItem(id=raw["id"], status=raw["status"], reason=raw.get("reason"),
+                               evidence=raw.get("evidence"))
+                if item.id not in index and item.status != "RECEIVED_UNDECLARED":
+                    raise InputError(f"item {item.id!r} is not in document {doc_id}",
+                                     field=f"items[{n}].id", code="unknown_item")
+                items.append(item)
+        now = self.now()
+        answered = documents.SignedHeader(header=documents.DocumentHeader.from_bytes(row.header),
+                                          data=row.header, signature=row.sig)
+        ack = documents.sign_ack(
+            self.me, answers=answered, ack_id=self._new_id("ack"), created=now, items=items,
+            declared_leaf_hashes={k: v[1] for k, v in index.items()},
+            salt_key=self.random_bytes(32))
+        with self.store.transaction():
+            ack_row = self._insert_outbound(ack, row.peer, answers=row.rowid, now=now)
+            self._record_ack_entries(ack_row, row.rowid, ack, index, now)
+            if self.store.acknowledged_count(row.rowid) == row.count:
+                self.store.set_document_state(row.rowid, "acknowledged", now)
+            self._enqueue(ack, row.peer, ack_row, now)
+        self.notify()
+        return {"ack_id": ack.header.id, "items": len(items)}
+
+    def _record_ack_entries(self, ack_row: int, doc_row: int, ack: SignedDocument,
+                            index: Mapping[str, tuple[int, bytes]], at: int) -> list[str]:
+        entries = ack.ack_entries()
+        self.store.insert_ack_entries(
+            (ack_row, e.index, doc_row, index[e.item_id][0] if e.item_id in index else None,
+             e.item_id, e.status, e.reason, e.evidence, ack.leaves[e.index], at)
+            for e in entries)
+        self.store.update_statuses(
+            (e.status, e.reason, e.evidence, at, doc_row, index[e.item_id][0])
+            for e in entries if e.item_id in index)
+        return [e.item_id for e in entries]
+
+    # ============================================================ inbound envelopes
+
+    def receive_envelope(self, data: bytes) -> PeerAnswer:
+        """Handle one POSTed envelope. Never raises for anything the peer sent."""
+        digest = envelope.envelope_hash(data)
+        now = self.now()
+        try:
+            header, _, _, _ = envelope.parse(data, limits=PAYLOAD_LIMITS)
+        except PeerError as exc:
+            return self._reject(None, None, digest, exc.reason, str(exc), 400, now)
+        peer = header.sender
+        if peer in self.peers and header.recipient_key == self.me.key_id:
+            # Identical bytes were authenticated once already: answer as before.
+            seen = self.store.inbox_entry(peer, header.seq)
+            if seen is not None and seen[0] == digest:
+                return PeerAnswer(status=200, body=seen[1], outcome="duplicate")
+        try:
+            opened = envelope.open_envelope(self.me, self.keyring, data, limits=PAYLOAD_LIMITS)
+        except OpaqueCryptoError as exc:
+            log.warning("refused an envelope: %s", exc.detail)
+            return self._reject(None, None, digest, exc.reason, exc.detail, 403, now)
+        except PeerError as exc:
+            return self._reject(header, peer, digest, exc.reason, str(exc), 400, now)
+        if opened.header.sender not in self.peers:
+            return self._reject(header, None, digest, "unauthenticated",
+                                "sender is not a pinned peer", 403, now)
+        state = self.store.inbound_state(peer)
+        verdict = link.classify(state, seq=header.seq, prev=header.prev, digest=digest,
+                                lookup=lambda s: self.store.inbox_entry(peer, s))
+        if isinstance(verdict, link.Duplicate):
+            return PeerAnswer(status=200, body=verdict.receipt, outcome="duplicate")
+        if isinstance(verdict, link.Gap):
+            return self._reject(header, peer, digest, "gap",
+                                f"expected sequence {verdict.expected_seq}, got {verdict.got_seq}",
+                                409, now, expected_seq=verdict.expected_seq, record=False)
+        if isinstance(verdict, link.Equivocation):
+            return self._reject(header, peer, digest, "equivocation", verdict.why, 409, now,
+                                alarm=True, expected_seq=state.expected_seq)
+        return self._accept(opened, digest, now)
+
+    def _answer(self, header: envelope.EnvelopeHeader | None, digest: bytes | None, now: int,
+                result: str, reason: str | None, expected_seq: int | None = None) -> bytes:
+        return transport.sign_answer(self.me, transport.TransportAnswer(
+            sender=header.sender if header else None, recipient=self.me.party,
+            by_key=self.me.key_id, envelope=digest,
+            message_id=header.message_id if header else None,
+            seq=header.seq if header else None, at=now, result=result, reason=reason,
+            expected_seq=expected_seq))
+
+    def _reject(self, header: envelope.EnvelopeHeader | None, peer: str | None,
+                digest: bytes, reason: str, detail: str, status: int, now: int, *,
+                alarm: bool = False, expected_seq: int | None = None,
+                record: bool = True) -> PeerAnswer:
+        if record:
+            with self.store.transaction():
+                self.store.record_refusal(peer=peer, seq=header.seq if header else None,
+                                          digest=digest, reason=reason, detail=detail,
+                                          alarm=alarm, now=now)
+                if alarm:
+                    self.store.add_event("security_alarm", {"peer": peer, "reason": reason,
+                                                            "detail": detail}, now)
+            self.notify()
+            log.warning("refused envelope from %s: %s (%s)", peer or "unknown", reason,
+                        "see refusals" if reason == "unauthenticated" else detail)
+        # The signed rejection names only what the sender could already know.
+        body = self._answer(header if peer else None, digest, now, "rejected", reason,
+                            expected_seq)
+        return PeerAnswer(status=status, body=body, outcome="rejected")
+
+    def _accept(self, opened: envelope.OpenedEnvelope, digest: bytes, now: int) -> PeerAnswer:
+        header = opened.header
+        peer = header.sender
+        try:
+            if header.kind != KIND_CHUNK:
+                raise PeerError(f"unknown envelope kind {header.kind!r}", reason="unknown_kind")
+            chunk = chunks.parse(opened.payload, PAYLOAD_LIMITS)
+            with self.store.transaction():
+                receipt = self._answer(header, digest, now, "accepted", None)
+                self.store.insert_inbox(peer=peer, seq=header.seq, msg_id=header.message_id,
+                                        digest=digest, header=codec.encode(header.to_map()),
+                                        kind=header.kind, result="accepted", receipt=receipt,
+                                        now=now)
+                self._apply_chunk(peer, chunk, now)
+        except BridgeError as exc:
+            reason = exc.code if isinstance(exc, PeerError) else "invalid_content"
+            # Authenticated, in sequence, but its content is refused: the envelope still takes
+            # its place in the chain (so later ones are not blocked), with a signed refusal.
+            receipt = self._answer(header, digest, now, "refused", reason)
+            with self.store.transaction():
+                self.store.insert_inbox(peer=peer, seq=header.seq, msg_id=header.message_id,
+                                        digest=digest, header=codec.encode(header.to_map()),
+                                        kind=header.kind, result="refused", receipt=receipt,
+                                        now=now)
+                self.store.record_refusal(peer=peer, seq=header.seq, digest=digest,
+                                          reason=reason, detail=str(exc), alarm=True, now=now)
+                self.store.add_event("document_refused", {"peer": peer, "reason": reason,
+                                                          "detail": str(exc)}, now)
+            self.notify()
+            log.warning("refused content of envelope %d from %s: %s", header.seq, peer, exc)
+            return PeerAnswer(status=200, body=receipt, outcome="refused")
+        self.notify()
+        return PeerAnswer(status=200, body=receipt, outcome="accepted")
+
+    def _apply_chunk(self, peer: str, chunk: chunks.ReceivedChunk, now: int) -> None:
+        signed = chunk.signed
+        h = signed.header
+        signed.check_signature(self.keyring)
+        if h.issuer != peer:
+            raise VerificationError(f"document issued by {h.issuer}, sent by {peer}",
+                                    reason="wrong_issuer")
+        if h.recipient != self.me.party:
+            raise VerificationError(f"document addressed to {h.recipient}",
+                                    reason="wrong_recipient")
+        row = self.store.document_by_digest(signed.digest)
+        if row is None:
+            row = self._new_inbound(peer, signed, now)
+        if row.direction != "in" or row.stored != chunk.first:
+            raise VerificationError(f"chunk at {chunk.first} of {h.id} out of order "
+                                    f"(have {row.stored})", reason="bad_chunk")
+        if h.type == documents.ACK:
+            self._apply_ack_chunk(peer, row, chunk, now)
+        else:
+            decoded = [documents.decode_declared_entry(e, chunk.first + n)
+                       for n, e in enumerate(chunk.entries)]
+            self.store.insert_items(
+                (row.rowid, d.index, d.item_id, chunk.entries[n], chunk.leaf_hashes[n],
+                 "received") for n, d in enumerate(decoded))
+        stored = self.store.add_stored(row.rowid, len(chunk.entries))
+        if stored == h.count:
+            if h.type == documents.ACK:
+                self.store.set_document_state(row.rowid, "received", now)
+            else:
+                self.store.set_document_state(row.rowid, "received", now)
+                self.store.add_event("document_received", {
+                    "id": h.id, "type": h.type, "peer": peer, "items": h.count}, now)
+
+    def _new_inbound(self, peer: str, signed: documents.SignedHeader, now: int) -> DocumentRow:
+        h = signed.header
+        if self.store.document_exists("in", peer, h.id):
+            raise VerificationError(f"{peer} already sent a different document {h.id}",
+                                    reason="duplicate_document")
+        answers = None
+        if h.type == documents.ACK:
+            assert h.answers is not None
+            target = self.store.document_by_digest(h.answers)
+            if target is None or target.direction != "out" or target.peer != peer:
+                raise VerificationError(f"acknowledgement {h.id} answers no document sent to "
+                                        f"{peer}", reason="unknown_document")
+            answers = target.rowid
+        rowid = self.store.insert_document(
+            id=h.id, direction="in", peer=peer, type=h.type, digest=signed.digest,
+            header=signed.data, sig=signed.signature, count=h.count, answers=answers,
+            meta=dict(h.meta), created=h.created, state="receiving", now=now)
+        row = self.store.document_by_rowid(rowid)
+        assert row is not None
+        return row
+
+    def _apply_ack_chunk(self, peer: str, ack_row: DocumentRow, chunk: chunks.ReceivedChunk,
+                         now: int) -> None:
+        assert ack_row.answers is not None
+        target = self.store.document_by_rowid(ack_row.answers)
+        assert target is not None
+        index = self.store.item_index(target.rowid)
+        at = chunk.signed.header.created
+        rows, updates, changed = [], [], 0
+        for n, leaf in enumerate(chunk.entries):
+            e = documents.decode_ack_entry(leaf, chunk.first + n)
+            declared = index.get(e.item_id)
+            if e.status == "RECEIVED_UNDECLARED":
+                if declared is not None or e.leaf is not None:
+                    raise VerificationError(f"{e.item_id} was declared; not RECEIVED_UNDECLARED",
+                                            reason="bad_ack")
+            elif declared is None or e.leaf != declared[1]:
+                raise VerificationError(f"acknowledged item {e.item_id} is not the declared "
+                                        "entry", reason="bad_ack")
+            rows.append((ack_row.rowid, e.index, target.rowid,
+                         declared[0] if declared else None, e.item_id, e.status, e.reason,
+                         e.evidence, leaf, at))
+            if declared is not None:
+                updates.append((e.status, e.reason, e.evidence, at, target.rowid, declared[0]))
+                changed += 1
+        self.store.insert_ack_entries(rows)
+        self.store.update_statuses(updates)
+        self.store.add_event("item_status_changed", {
+            "document": target.id, "ack": chunk.signed.header.id, "items": len(rows),
+            "sample": [r[4] for r in rows[:20]]}, now)
+        if self.store.acknowledged_count(target.rowid) == target.count:
+            if target.state != "acknowledged":
+                self.store.set_document_state(target.rowid, "acknowledged", now)
+                self.store.add_event("document_acknowledged", {
+                    "id": target.id, "peer": peer, "items": target.count}, now)
+
+    # ============================================================ delivery bookkeeping
+
+    def next_pending(self, peer: str) -> OutboxRow | None:
+        return self.store.next_pending(peer)
+
+    def count_attempt(self, row: OutboxRow) -> None:
+        self.store.count_attempt(row.peer, row.seq)
+
+    def delivery_answer(self, row: OutboxRow, status: int, body: bytes) -> DeliveryOutcome:
+        """Act on the peer's answer to ``row``. A receipt for anything else is a failure."""
+        now = self.now()
+        try:
+            answer = transport.parse_answer(body, self.peers[row.peer])
+        except PeerError as exc:
+            return DeliveryOutcome(state="failed", detail=f"HTTP {status}: {exc}")
+        if answer.result == "rejected":
+            if answer.reason == "gap" and answer.expected_seq is not None \
+                    and answer.expected_seq <= row.seq:
+                with self.store.transaction():
+                    self.store.rewind_outbox(row.peer, answer.expected_seq)
+                return DeliveryOutcome(state="rewound",
+                                       detail=f"peer expects {answer.expected_seq}")
+            return DeliveryOutcome(state="failed", detail=f"rejected: {answer.reason}")
+        try:
+            transport.check_receipt_matches(answer, digest=row.digest, seq=row.seq,
+                                            message_id=row.msg_id)
+        except PeerError as exc:
+            return DeliveryOutcome(state="failed", detail=str(exc))
+        with self.store.transaction():
+            if answer.result == "accepted":
+                self.store.finish_outbox(row.peer, row.seq, "delivered", body, now)
+                self._delivered(row, now)
+            else:
+                self.store.finish_outbox(row.peer, row.seq, "refused", body, now)
+                if row.doc is not None:
+                    self.store.set_document_state(row.doc, "refused", now)
+                self.store.record_refusal(peer=row.peer, seq=row.seq, digest=row.digest,
+                                          reason=answer.reason or "refused",
+                                          detail="the peer refused our document", alarm=True,
+                                          now=now)
+                self.store.add_event("security_alarm", {
+                    "peer": row.peer, "reason": answer.reason,
+                    "detail": f"peer refused envelope {row.seq}"}, now)
+        self.notify()
+        return DeliveryOutcome(state="delivered" if answer.result == "accepted" else "refused")
+
+    def _delivered(self, row: OutboxRow, now: int) -> None:
+        if row.doc is None:
+            return
+        doc = self.store.document_by_rowid(row.doc)
+        assert doc is not None
+        if doc.type != documents.ACK and row.first is not None and row.n is not None:
+            self.store.set_transport(doc.rowid, row.first, row.n, "delivered")
+        if self.store.pending_for_doc(doc.rowid) == 0 and doc.state in ("queued", "sending"):
+            self.store.set_document_state(doc.rowid, "delivered", now)
+            self.store.add_event("document_delivered", {"id": doc.id, "type": doc.type,
+                                                        "peer": doc.peer}, now)
+        elif doc.state == "queued":
+            self.store.set_document_state(doc.rowid, "sending", now)
+
+    def peer_event(self, kind: str, peer: str, detail: str) -> None:
+        with self.store.transaction():
+            self.store.add_event(kind, {"peer": peer, "detail": detail}, self.now())
+        self.notify()
+
+    # ============================================================ queries for the local API
+
+    def find_document(self, doc_id: str, direction: str | None = None) -> DocumentRow:
+        rows = [r for r in self.store.documents_by_id(doc_id, direction)]
+        if not rows:
+            raise InputError(f"no document {doc_id!r}", field="id", code="not_found")
+        if len(rows) > 1:
+            raise InputError(f"{doc_id!r} exists in both directions; give direction=in|out",
+                             field="direction", code="ambiguous")
+        return rows[0]
+
+    def summary(self, row: DocumentRow) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "id": row.id, "type": row.type, "direction": row.direction, "peer": row.peer,
+            "state": row.state, "created": iso(row.created), "digest": row.digest.hex(),
+            "meta": row.meta,
+        }
+        if row.type == documents.ACK:
+            answered = self.store.document_by_rowid(row.answers) if row.answers else None
+            out["answers"] = answered.id if answered else None
+            out["items"] = {"total": row.count, "acknowledged": row.count, "by_status": {}}
+            return out
+        out["items"] = {"total": row.count,
+                        "acknowledged": self.store.acknowledged_count(row.rowid),
+                        "by_status": self.store.status_counts(row.rowid)}
+        return out
+
+    def list_documents(self, *, direction: str | None, type: str | None, peer: str | None,
+                       limit: int) -> list[dict[str, Any]]:
+        return [self.summary(r) for r in self.store.list_documents(
+            direction=direction, type=type, peer=peer, include_acks=type == "ack",
+            limit=limit)]
+
+    def document_detail(self, doc_id: str, direction: str | None) -> dict[str, Any]:
+        row = self.find_document(doc_id, direction)
+        out = self.summary(row)
+        out["acks"] = [{"id": a.id, "created": iso(a.created), "items": a.count,
+                        "direction": a.direction, "state": a.state}
+                       for a in self.store.acks_of(row.rowid)]
+        return out
+
+    def _item_json(self, row: DocumentRow, r: Sequence[Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {"id": r[1], "index": r[0], "status": r[2], "reason": r[3],
+                               "evidence": r[4], "updated": iso(r[5])}
+        if row.direction == "in":
+            out["data"] = dict(documents.decode_declared_entry(r[6], r[0]).data)
+        return out
+
+    def items(self, doc_id: str, *, direction: str | None, status: str | None,
+              after: str | None, limit: int) -> dict[str, Any]:
+        row = self.find_document(doc_id, direction)
+        try:
+            start = int(after) if after else -1
+        except ValueError as exc:
+            raise InputError("must be the 'next' value of a previous page", field="after"
+                             ) from exc
+        page = self.store.items_page(row.rowid, status=status, after=start, limit=limit)
+        nxt = str(page[-1][0]) if len(page) == limit else None
+        return {"items": [self._item_json(row, r) for r in page], "next": nxt}
+
+    def item(self, doc_id: str, item_id: str, direction: str | None) -> dict[str, Any]:
+        row = self.find_document(doc_id, direction)
+        r = self.store.item_row(row.rowid, item_id)
+        if r is None:
+            raise InputError(f"no item {item_id!r} in {doc_id}", field="item_id",
+                             code="not_found")
+        out = self._item_json(row, r)
+        out["history"] = [{"status": h[0], "reason": h[1], "evidence": h[2], "at": iso(h[3]),
+                           "ack_id": h[4]} for h in self.store.item_history(row.rowid, item_id)]
+        return out
+
+    def document_bundle(self, doc_id: str, direction: str | None
+                        ) -> tuple[SignedDocument, list[SignedDocument]]:
+        """The signed document and its acknowledgements, as needed to build receipts."""
+        row = self.find_document(doc_id, direction)
+        doc = SignedDocument(signed=documents.SignedHeader(
+            header=documents.DocumentHeader.from_bytes(row.header), data=row.header,
+            signature=row.sig), leaves=tuple(self.store.leaves(row.rowid)))
+        acks = []
+        for a in self.store.acks_of(row.rowid):
+            acks.append(SignedDocument(signed=documents.SignedHeader(
+                header=documents.DocumentHeader.from_bytes(a.header), data=a.header,
+                signature=a.sig), leaves=tuple(self.store.ack_leaves(a.rowid))))
+        return doc, acks
+
+    def health(self) -> dict[str, Any]:
+        return {"party": self.me.party, "fingerprint": self.me.public.fingerprint,
+                "peers": {p: {"queued": self.store.pending_count(p)} for p in self.peers}}
+
+
+__all__ = ["DecodeError", "DeliveryOutcome", "Exchange", "PeerAnswer", "iso"]

@@ -1,0 +1,129 @@
+"""The peer adapter: the HTTP endpoint other bridges POST envelopes to, and the delivery loop
+that POSTs ours to them.
+
+Delivery is at-least-once: the loop sends the lowest pending envelope, waits for a signed
+transport answer, and retries with exponential backoff and full jitter (capped) until one
+comes. The peer's duplicate detection turns that into exactly-once processing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import aiohttp
+from aiohttp import web
+
+from bridge.exchange import Exchange, PeerAnswer
+from bridge.home import Delivery
+from bridge.metrics import Metrics
+
+log = logging.getLogger("bridge.peer")
+T = TypeVar("T")
+RunInDb = Callable[..., Awaitable[Any]]
+ENVELOPE_TYPE = "application/vnd.bridge.envelope"
+ANSWER_TYPE = "application/vnd.bridge.transport-answer"
+
+
+def peer_app(exchange: Exchange, run: RunInDb, metrics: Metrics, max_body: int) -> web.Application:
+    async def post_envelope(request: web.Request) -> web.Response:
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            metrics.inc("envelopes_rejected")
+            return web.Response(status=413, text="envelope too large")
+        answer: PeerAnswer = await run(exchange.receive_envelope, body)
+        metrics.inc(f"envelopes_{answer.outcome}")
+        return web.Response(status=answer.status, body=answer.body, content_type=ANSWER_TYPE)
+
+    async def health(request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok", "party": exchange.me.party})
+
+    app = web.Application(client_max_size=max_body)
+    app.router.add_post("/v1/envelopes", post_envelope)
+    app.router.add_get("/v1/health", health)
+    return app
+
+
+def backoff_delay(attempt: int, policy: Delivery, rng: random.Random) -> float:
+    """Full jitter (uniform in [0, min(cap, base * 2**attempt)]), never below 10 ms."""
+    ceiling = min(policy.max_backoff, policy.initial_backoff * (2 ** min(attempt, 30)))
+    return max(0.01, rng.uniform(0, ceiling))
+
+
+class DeliveryLoop:
+    """Sends one peer's outbox in sequence order, forever, until stopped."""
+
+    def __init__(self, *, peer: str, url: str, exchange: Exchange, run: RunInDb,
+                 policy: Delivery, metrics: Metrics, wake: asyncio.Event) -> None:
+        self.peer = peer
+        self.url = url.rstrip("/") + "/v1/envelopes"
+        self.exchange = exchange
+        self.run = run
+        self.policy = policy
+        self.metrics = metrics
+        self.wake = wake
+        self.reachable: bool | None = None
+        self._rng = random.Random()  # noqa: S311 -- jitter, not a secret
+
+    async def _mark(self, reachable: bool, detail: str) -> None:
+        if self.reachable is reachable:
+            return
+        was_known = self.reachable is not None
+        self.reachable = reachable
+        if reachable and was_known:
+            log.info("peer %s is back", self.peer)
+            await self.run(self.exchange.peer_event, "peer_back", self.peer, detail)
+        elif not reachable:
+            log.warning("peer %s unreachable: %s", self.peer, detail)
+            await self.run(self.exchange.peer_event, "peer_unreachable", self.peer, detail)
+
+    async def run_forever(self) -> None:
+        timeout = aiohttp.ClientTimeout(total=self.policy.request_timeout)
+        failures = 0
+        async with aiohttp.ClientSession(timeout=timeout) as session:
+            while True:
+                row = await self.run(self.exchange.next_pending, self.peer)
+                if row is None:
+                    self.wake.clear()
+                    row = await self.run(self.exchange.next_pending, self.peer)
+                    if row is None:
+                        await self.wake.wait()
+                        continue
+                await self.run(self.exchange.count_attempt, row)
+                try:
+                    async with session.post(self.url, data=row.envelope,
+                                            headers={"Content-Type": ENVELOPE_TYPE}) as resp:
+                        body = await resp.read()
+                        status = resp.status
+                except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+                    await self._mark(False, f"{type(exc).__name__}: {exc}")
+                    failures += 1
+                    self.metrics.inc("delivery_retries")
+                    await self._sleep(failures)
+                    continue
+                await self._mark(True, f"HTTP {status}")
+                outcome = await self.run(self.exchange.delivery_answer, row, status, body)
+                if outcome.state in ("delivered", "refused"):
+                    failures = 0
+                    self.metrics.inc("envelopes_sent")
+                elif outcome.state == "rewound":
+                    log.info("peer %s asked to resend: %s", self.peer, outcome.detail)
+                else:
+                    log.warning("delivery of envelope %d to %s failed: %s", row.seq, self.peer,
+                                outcome.detail)
+                    failures += 1
+                    self.metrics.inc("delivery_retries")
+                    await self._sleep(failures)
+
+    async def _sleep(self, failures: int) -> None:
+        delay = backoff_delay(failures - 1, self.policy, self._rng)
+        try:
+            await asyncio.wait_for(self.wake.wait(), timeout=delay)
+        except TimeoutError:
+            pass
+        # A wake-up (new work) shortens the wait, but the backoff keeps the peer unhammered.
+        self.wake.clear()

@@ -90,3 +90,19 @@ def keys_show(obj: Ctx, as_json: bool) -> None:
 
 
 main.add_command(verify)
+
+
+@main.command()
+@click.option("--passphrase-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="File holding the passphrase of a sealed private key.")
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]),
+              default="info", show_default=True)
+@click.pass_obj
+def daemon(obj: Ctx, passphrase_file: Path | None, log_level: str) -> None:
+    """Run the bridge daemon in the foreground (stop with Ctrl-C or SIGTERM)."""
+    from bridge.daemon import run_daemon
+
+    try:
+        run_daemon(obj.home, passphrase=read_passphrase(passphrase_file), log_level=log_level)
+    except BridgeError as err:
+        _fail(err)

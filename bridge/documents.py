@@ -34,8 +34,9 @@ ACK_STATUSES = (
 )
 SALT_SIZE = 16
 TAG_LEAF_SALT = b"bridge/v1/leaf-salt"
-ITEM_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$")
-DOC_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+# \Z, not $: "$" also matches before a trailing newline, which would let "P-1\n" through.
+ITEM_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}\Z")
+DOC_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}\Z")
 MAX_TEXT = 2000
 _HEADER_KEYS = frozenset({"v", "type", "id", "issuer", "issuer_key", "recipient", "created",
                           "count", "root", "meta"})
@@ -137,7 +138,7 @@ def _entry_map(leaf: bytes, index: int, keys: frozenset[str]) -> dict[str, Any]:
                                 reason="bad_entry") from exc
     if not isinstance(value, dict) or set(value) != keys:
         raise VerificationError(f"entry {index} has the wrong fields", reason="bad_entry")
-    if value["i"] != index:
+    if type(value["i"]) is not int or value["i"] != index:  # true == 1 in Python only
         raise VerificationError(f"entry at position {index} says it is entry {value['i']}",
                                 reason="bad_entry")
     salt = value["salt"]
@@ -215,6 +216,10 @@ class DocumentHeader:
         if self.answers is not None and (not isinstance(self.answers, bytes)
                                          or len(self.answers) != 32):
             raise InputError("must be a 32-byte document hash", field="answers")
+        if self.answers_id is not None and (not isinstance(self.answers_id, str)
+                                            or not DOC_ID_RE.match(self.answers_id)):
+            raise InputError("a document id is 1-128 letters, digits or . _ : -",
+                             field="answers_id")
 
     def to_map(self) -> dict[str, Any]:
         m: dict[str, Any] = {"v": 1, "type": self.type, "id": self.id, "issuer": self.issuer,
@@ -232,7 +237,7 @@ class DocumentHeader:
             value = codec.decode(data, codec.SMALL_LIMITS)
         except DecodeError as exc:
             raise VerificationError(f"document header: {exc}", reason="bad_header") from exc
-        if not isinstance(value, dict) or value.get("v") != 1:
+        if not isinstance(value, dict) or type(value.get("v")) is not int or value["v"] != 1:
             raise VerificationError("document header has no version 1", reason="bad_header")
         keys = _ACK_HEADER_KEYS if value.get("type") == ACK else _HEADER_KEYS
         if set(value) != keys:
@@ -374,12 +379,21 @@ def sign_document(issuer: PrivateIdentity, *, doc_type: str, doc_id: str, recipi
     if not items:
         raise InputError("a document needs at least one item", field="items")
     _unique_ids((i.id for i in items), "items")
+    salts = leaf_salts(salt_key, len(items))
     try:
-        salts = leaf_salts(salt_key, len(items))
         leaves = tuple(encode_declared_entry(n, salts[n], item) for n, item in enumerate(items))
+    except DecodeError:
+        # Look for the item at fault only on failure, so that the common path stays one pass.
+        for n, item in enumerate(items):
+            try:
+                encode_declared_entry(n, salts[n], item)
+            except DecodeError as exc:
+                raise InputError(f"not encodable: {exc}", field=f"items[{n}].data") from exc
+        raise
+    try:
         codec.encode(dict(meta))
     except DecodeError as exc:
-        raise InputError(f"not encodable: {exc}", field="items") from exc
+        raise InputError(f"not encodable: {exc}", field="meta") from exc
     tree = merkle.MerkleTree.from_leaves(leaves)
     header = DocumentHeader(type=doc_type, id=doc_id, issuer=issuer.party,
                             issuer_key=issuer.key_id, recipient=recipient, created=created,

@@ -55,7 +55,8 @@ TAG_KEY_ROTATION = b"bridge/v1/key-rotation"
 # post-quantum KEM can be added later without a format break.
 SUITE_X25519_CHACHA = (0x0020, 0x0001, 0x0003)
 
-PARTY_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+# \Z, not $: "$" also matches before a trailing newline ("alpha\n").
+PARTY_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}\Z")
 KEY_FILE_VERSION = 1
 SignFn = Callable[[bytes, bytes], bytes]
 

@@ -72,7 +72,8 @@ def test_generate_with_os_randomness_differs() -> None:
     assert a.key_id != b.key_id
 
 
-@pytest.mark.parametrize("party", ["", "Alpha", "-alpha", "al pha", "a" * 64, "ålpha", "a/b"])
+@pytest.mark.parametrize("party", ["", "Alpha", "-alpha", "al pha", "a" * 64, "ålpha", "a/b",
+                                   "alpha\n", "alpha\n[peers.x]"])
 def test_bad_party_names_refused(party: str) -> None:
     with pytest.raises(BridgeError) as exc:
         PrivateIdentity.generate(party, created=CREATED)

@@ -1,0 +1,356 @@
+"""A synchronous client for a Bridge daemon's local API (HTTP/JSON over its Unix socket).
+
+Standard library only, so that integrators can vendor it::
+
+    from bridge.client import BridgeClient
+    c = BridgeClient("/srv/bridge/bridge.sock")
+    doc = c.submit_document("roster", "bravo", [{"id": "r-1", "name": "Sample Person"}])
+    for ev in c.events():
+        print(ev.id, ev.type, ev.data)
+
+Every request uses its own connection (no keep-alive state to go stale). A 4xx/5xx answer raises
+:class:`ApiError`; a daemon that is not running (no socket, refused connection) or stops answering
+raises :class:`DaemonUnavailable`.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import re
+import socket
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, NamedTuple
+from urllib.parse import quote, urlencode
+
+from bridge.errors import BridgeError, UsageError
+
+API_PREFIX = "/v1"
+_HOST = "bridge"  # the Host header; the socket is what selects the daemon
+_LINE_SPLIT = re.compile(rb"\r\n|\r|\n")
+MAX_ERROR_BODY = 64 * 1024
+
+
+class ApiError(BridgeError):
+    """The daemon answered with a 4xx/5xx: ``status``, ``code``, ``message`` and ``field``
+    (a JSON path such as ``items[3].id``, or None)."""
+
+    def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
+        super().__init__(f"{field}: {message}" if field else message, code=code)
+        self.status = status
+        self.detail = message
+        self.field = field
+
+    def __repr__(self) -> str:
+        return (f"ApiError(status={self.status!r}, code={self.code!r}, "
+                f"message={self.detail!r}, field={self.field!r})")
+
+
+class DaemonUnavailable(BridgeError):
+    """No daemon answers on the socket (missing, refused, timed out, or hung up).
+
+    ``reached`` is True when the connection was made and then failed (timeout, hang-up): the
+    daemon may have acted on the request. Retry a submission with the same document id."""
+
+    code = "daemon_unavailable"
+
+    def __init__(self, message: str, *, reached: bool = False) -> None:
+        super().__init__(message)
+        self.reached = reached
+
+
+class Event(NamedTuple):
+    """One server-sent event. ``id`` is the text of its ``id:`` line (None if it had none)."""
+
+    id: str | None
+    type: str
+    data: dict[str, Any]
+
+
+class UnixHTTPConnection(http.client.HTTPConnection):
+    """``http.client.HTTPConnection`` that connects to a Unix socket instead of TCP."""
+
+    def __init__(self, socket_path: str, timeout: float | None = None) -> None:
+        super().__init__(_HOST, timeout=timeout)
+        self.socket_path = socket_path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.settimeout(self.timeout)
+            sock.connect(self.socket_path)
+        except BaseException:
+            sock.close()
+            raise
+        self.sock = sock
+
+
+def _home_of(socket_path: str) -> str:
+    return os.path.dirname(socket_path) or "."
+
+
+def _query(params: Mapping[str, object | None]) -> str:
+    clean = {k: str(v) for k, v in params.items() if v is not None}
+    return "?" + urlencode(clean) if clean else ""
+
+
+def _seg(value: str) -> str:
+    """One path segment, with '/' and everything else outside the unreserved set escaped."""
+    return quote(value, safe="")
+
+
+class BridgeClient:
+    """Talks to one daemon through its Unix socket. Thread-safe: no shared connection."""
+
+    def __init__(self, socket_path: str | os.PathLike[str], timeout: float = 30) -> None:
+        self.socket_path = os.fspath(socket_path)
+        self.timeout = timeout
+
+    def __repr__(self) -> str:
+        return f"BridgeClient({self.socket_path!r})"
+
+    # -- transport -------------------------------------------------------------------------
+
+    def _unavailable(self, exc: BaseException) -> DaemonUnavailable:
+        start = f"start it with: bridge --home {_home_of(self.socket_path)} daemon"
+        reached = False
+        if isinstance(exc, FileNotFoundError):
+            msg = f"no Bridge daemon is running (no socket at {self.socket_path}); {start}"
+        elif isinstance(exc, ConnectionRefusedError):
+            msg = (f"no Bridge daemon is listening on {self.socket_path} (stale socket?); "
+                   f"{start}")
+        elif isinstance(exc, PermissionError):
+            msg = (f"permission denied on {self.socket_path}: the socket belongs to another "
+                   "user; run as the user who runs the daemon")
+        elif isinstance(exc, TimeoutError):
+            msg = (f"the Bridge daemon on {self.socket_path} did not answer within "
+                   f"{self.timeout:g} s")
+            reached = True
+        elif isinstance(exc, OSError) and "too long" in str(exc).lower():
+            msg = (f"socket path {self.socket_path} is too long for a Unix socket "
+                   "(about 107 bytes at most); use a shorter home path")
+        else:
+            msg = f"lost the connection to the Bridge daemon on {self.socket_path} ({exc})"
+            reached = True
+        err = DaemonUnavailable(msg, reached=reached)
+        err.__cause__ = exc
+        return err
+
+    def _open(self, method: str, path: str, body: bytes | None = None,
+              headers: Mapping[str, str] | None = None,
+              timeout: float | None = None) -> tuple[UnixHTTPConnection, http.client.HTTPResponse]:
+        conn = UnixHTTPConnection(self.socket_path,
+                                  timeout=self.timeout if timeout is None else timeout)
+        hdrs = {"Accept": "application/json"}
+        if body is not None:
+            hdrs["Content-Type"] = "application/json"
+        hdrs.update(headers or {})
+        try:
+            conn.request(method, path, body=body, headers=hdrs)
+            resp = conn.getresponse()
+        except (OSError, http.client.HTTPException) as exc:
+            conn.close()
+            raise self._unavailable(exc) from exc
+        return conn, resp
+
+    @staticmethod
+    def _api_error(status: int, reason: str, raw: bytes) -> ApiError:
+        try:
+            err = json.loads(raw)["error"]
+            code = str(err["code"])
+            message = str(err.get("message") or code)
+            field = err.get("field")
+            return ApiError(status, code, message, None if field is None else str(field))
+        except (ValueError, KeyError, TypeError, AttributeError):
+            text = raw[:500].decode("utf-8", "replace").strip()
+            return ApiError(status, f"http_{status}", text or reason or f"HTTP {status}")
+
+    def _raw(self, method: str, path: str, body: bytes | None = None,
+             accept: str = "application/json") -> tuple[int, str, bytes]:
+        conn, resp = self._open(method, path, body, {"Accept": accept})
+        try:
+            data = resp.read()
+        except (OSError, http.client.HTTPException) as exc:
+            raise self._unavailable(exc) from exc
+        finally:
+            conn.close()
+        if resp.status >= 400:
+            raise self._api_error(resp.status, resp.reason, data[:MAX_ERROR_BODY])
+        return resp.status, resp.getheader("Content-Type", ""), data
+
+    def _json(self, method: str, path: str, payload: object | None = None) -> dict[str, Any]:
+        body = None if payload is None else json.dumps(payload, ensure_ascii=False).encode()
+        status, _ctype, data = self._raw(method, path, body)
+        try:
+            value = json.loads(data)
+        except ValueError as exc:
+            raise ApiError(status, "invalid_response",
+                           f"the daemon's answer to {method} {path} is not JSON") from exc
+        if not isinstance(value, dict):
+            raise ApiError(status, "invalid_response",
+                           f"the daemon's answer to {method} {path} is not a JSON object")
+        return value
+
+    # -- API -------------------------------------------------------------------------------
+
+    def health(self) -> dict[str, Any]:
+        return self._json("GET", f"{API_PREFIX}/health")
+
+    def peers(self) -> list[dict[str, Any]]:
+        peers: list[dict[str, Any]] = self._json("GET", f"{API_PREFIX}/peers")["peers"]
+        return peers
+
+    def submit_document(self, type: str, to: str, items: Iterable[Mapping[str, Any]],
+                        meta: Mapping[str, Any] | None = None,
+                        id: str | None = None) -> dict[str, Any]:
+        """Hand a roster or manifest to the daemon. The answer (202) means it is durably
+        committed. Giving ``id`` makes a retry after a lost answer safe: the daemon refuses the
+        second copy with ``duplicate_document``."""
+        body: dict[str, Any] = {"type": type, "to": to, "items": list(items)}
+        if id is not None:
+            body["id"] = id
+        if meta is not None:
+            body["meta"] = dict(meta)
+        return self._json("POST", f"{API_PREFIX}/documents", body)
+
+    def documents(self, direction: str | None = None, type: str | None = None,
+                  peer: str | None = None, limit: int | None = None,
+                  after: str | None = None) -> list[dict[str, Any]]:
+        q = _query({"direction": direction, "type": type, "peer": peer, "limit": limit,
+                    "after": after})
+        docs: list[dict[str, Any]] = self._json("GET", f"{API_PREFIX}/documents{q}")["documents"]
+        return docs
+
+    def document(self, id: str, direction: str | None = None) -> dict[str, Any]:
+        q = _query({"direction": direction})
+        return self._json("GET", f"{API_PREFIX}/documents/{_seg(id)}{q}")
+
+    def items(self, id: str, status: str | None = None, after: str | None = None,
+              limit: int | None = None) -> dict[str, Any]:
+        """One page: ``{"items": [...], "next": str | None}``."""
+        q = _query({"status": status, "after": after, "limit": limit})
+        return self._json("GET", f"{API_PREFIX}/documents/{_seg(id)}/items{q}")
+
+    def iter_items(self, id: str, status: str | None = None,
+                   page_size: int | None = None) -> Iterator[dict[str, Any]]:
+        """Every item, page after page."""
+        after: str | None = None
+        while True:
+            page = self.items(id, status=status, after=after, limit=page_size)
+            yield from page.get("items", [])
+            nxt = page.get("next")
+            if not nxt or nxt == after:
+                return
+            after = str(nxt)
+
+    def item(self, id: str, item_id: str) -> dict[str, Any]:
+        return self._json("GET", f"{API_PREFIX}/documents/{_seg(id)}/items/{_seg(item_id)}")
+
+    def acknowledge(self, id: str, items: Iterable[Mapping[str, Any]] | None = None,
+                    all: str | None = None, reason: str | None = None) -> dict[str, Any]:
+        """Acknowledge items of a received document: either ``items`` (each
+        ``{"id", "status", "reason"?, "evidence"?}``) or ``all=STATUS`` (with an optional
+        ``reason``)."""
+        if (items is None) == (all is None):
+            raise UsageError("acknowledge either some items or all of them, not both or neither")
+        body: dict[str, Any]
+        if all is not None:
+            body = {"all": all}
+            if reason is not None:
+                body["reason"] = reason
+        else:
+            if reason is not None:
+                raise UsageError("with items, give each item its own reason")
+            body = {"items": [{k: v for k, v in dict(it).items() if v is not None}
+                              for it in (items or [])]}
+        return self._json("POST", f"{API_PREFIX}/documents/{_seg(id)}/acks", body)
+
+    def metrics(self) -> str:
+        _status, _ctype, data = self._raw("GET", "/metrics", accept="text/plain")
+        return data.decode("utf-8", "replace")
+
+    def events(self, last_event_id: str | int | None = None, *,
+               read_timeout: float | None = None) -> Iterator[Event]:
+        """The daemon's server-sent events, as they come, until the daemon ends the stream.
+
+        ``last_event_id`` resumes after that event (the ``Last-Event-ID`` header).
+        ``read_timeout`` bounds the wait for the next line (the daemon's ``: ping`` comments
+        count); None waits for ever. Closing the iterator closes the connection.
+        """
+        headers = {"Accept": "text/event-stream", "Cache-Control": "no-cache"}
+        if last_event_id is not None:
+            headers["Last-Event-ID"] = str(last_event_id)
+        conn, resp = self._open("GET", f"{API_PREFIX}/events", None, headers,
+                                timeout=self.timeout)
+        try:
+            if resp.status >= 400:
+                raise self._api_error(resp.status, resp.reason, resp.read(MAX_ERROR_BODY))
+            if conn.sock is not None:
+                conn.sock.settimeout(read_timeout)
+            yield from parse_sse(_lines(resp, self))
+        finally:
+            conn.close()
+
+
+def _lines(resp: http.client.HTTPResponse, client: BridgeClient) -> Iterator[str]:
+    """Decoded lines from a streaming response (chunked or not), without their line ends
+    (CRLF, LF or CR)."""
+    pending = b""
+    while True:
+        try:
+            raw = resp.readline(1 << 20)
+        except (OSError, http.client.HTTPException) as exc:
+            raise client._unavailable(exc) from exc
+        if not raw:
+            rest = _LINE_SPLIT.split(pending) if pending else []
+            if len(rest) > 1:
+                rest.pop()
+            for part in rest:
+                yield part.decode("utf-8", "replace")
+            return
+        buf = pending + raw
+        # A final CR may be the first half of a CRLF cut by the read limit: hold it back.
+        hold = b"\r" if buf.endswith(b"\r") else b""
+        parts = _LINE_SPLIT.split(buf[: len(buf) - len(hold)])
+        pending = parts.pop() + hold  # what follows the last line end: an unfinished line
+        for part in parts:
+            yield part.decode("utf-8", "replace")
+
+
+def parse_sse(lines: Iterable[str]) -> Iterator[Event]:
+    """Server-sent events from lines (WHATWG HTML, "Interpreting an event stream"): ``data``
+    lines are joined with newlines, comments (``:``) and unknown fields are ignored, a blank line
+    dispatches, an event without data is dropped. The data is parsed as JSON; a JSON value that
+    is not an object comes as ``{"value": v}``, text that is not JSON as ``{"raw": text}``."""
+    event_type = ""
+    data: list[str] = []
+    last_id: str | None = None
+    for line in lines:
+        if line == "":
+            if data:
+                text = "\n".join(data)
+                try:
+                    value: Any = json.loads(text)
+                except ValueError:
+                    value = {"raw": text}
+                if not isinstance(value, dict):
+                    value = {"value": value}
+                yield Event(last_id, event_type or "message", value)
+            event_type, data = "", []
+            continue
+        if line.startswith(":"):
+            continue
+        name, sep, val = line.partition(":")
+        if sep and val.startswith(" "):
+            val = val[1:]
+        if name == "data":
+            data.append(val)
+        elif name == "event":
+            event_type = val
+        elif name == "id" and "\x00" not in val:
+            last_id = val
+
+
+__all__ = ["ApiError", "BridgeClient", "DaemonUnavailable", "Event", "UnixHTTPConnection",
+           "parse_sse"]

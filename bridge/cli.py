@@ -106,3 +106,13 @@ def daemon(obj: Ctx, passphrase_file: Path | None, log_level: str) -> None:
         run_daemon(obj.home, passphrase=read_passphrase(passphrase_file), log_level=log_level)
     except BridgeError as err:
         _fail(err)
+
+from bridge.cli_local import ack, events, inbox, items_cmd, peer, send, status  # noqa: E402
+
+main.add_command(peer)
+main.add_command(send)
+main.add_command(status)
+main.add_command(inbox)
+main.add_command(ack)
+main.add_command(items_cmd)
+main.add_command(events)

@@ -1,0 +1,642 @@
+"""CLI commands that talk to the local daemon (send, status, inbox, ack, items, events) and the
+home-level ``peer`` commands. They parse, call :class:`bridge.client.BridgeClient` (or
+:mod:`bridge.peers`), and print: rich tables for people, ``--json`` for scripts.
+
+Exit codes: 0 ok; 1 a failure reported by the daemon, or invalid input; 2 bad usage;
+3 the daemon is not running or stopped answering.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from bridge.client import ApiError, BridgeClient, DaemonUnavailable
+from bridge.documents import ACK_STATUSES, DOCUMENT_TYPES
+from bridge.errors import BridgeError, InputError
+from bridge.home import Home
+from bridge.peers import check_peer_url, list_peers, pin_peer
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_UNAVAILABLE = 3
+EXIT_INTERRUPTED = 130  # Ctrl-C during --watch (128 + SIGINT, as shells report it)
+
+POLL_INTERVAL = 0.5  # seconds between polls when the event stream is not available
+SAFETY_POLL = 2.0  # seconds between polls even while events arrive (nothing missed for long)
+UNAVAILABLE_GRACE = 30.0  # how long --watch and events wait for a restarting daemon
+
+_HINTS = {
+    "ambiguous": "this id exists both as sent and as received; add --direction in|out",
+    "unknown_peer": "pin the peer first: bridge peer add PUBFILE --url URL --fingerprint FP",
+    "duplicate_document": "a document with this id was already submitted; see: bridge status ID",
+    "not_inbound": "only received documents (bridge inbox) can be acknowledged",
+}
+
+json_option = click.option("--json", "as_json", is_flag=True,
+                           help="Machine-readable JSON output.")
+
+
+# -- plumbing --------------------------------------------------------------------------------
+
+def _home(ctx: click.Context) -> Home:
+    home = getattr(ctx.obj, "home", None)
+    if not isinstance(home, Home):  # pragma: no cover - only if used outside ``bridge``
+        raise click.UsageError("no Bridge home in the command context")
+    return home
+
+
+def _client(ctx: click.Context) -> BridgeClient:
+    return BridgeClient(_home(ctx).socket_path)
+
+
+def _console() -> Console:
+    return Console(highlight=False, soft_wrap=False)
+
+
+def _echo_json(value: object) -> None:
+    click.echo(json.dumps(value, indent=2, ensure_ascii=False))
+
+
+def _die(err: BridgeError, code: int, as_json: bool) -> NoReturn:
+    message = str(err)
+    hint = _HINTS.get(err.code) if isinstance(err, ApiError) else None
+    click.echo(f"error: {message}", err=True)
+    if hint:
+        click.echo(f"hint: {hint}", err=True)
+    if as_json:
+        body: dict[str, Any] = {"code": err.code, "message": getattr(err, "detail", message),
+                                "field": getattr(err, "field", None)}
+        if isinstance(err, ApiError):
+            body["status"] = err.status
+        _echo_json({"error": body})
+    sys.exit(code)
+
+
+@contextmanager
+def _reporting(as_json: bool) -> Iterator[None]:
+    """Map Bridge errors to messages and exit codes."""
+    try:
+        yield
+    except DaemonUnavailable as err:
+        _die(err, EXIT_UNAVAILABLE, as_json)
+    except BridgeError as err:
+        _die(err, EXIT_FAILED, as_json)
+
+
+def _counts(by_status: Mapping[str, int]) -> str:
+    """``RECEIVED 3 · delivered 7``: acknowledgement statuses first, in their defined order."""
+    order = {s: i for i, s in enumerate(ACK_STATUSES)}
+    keys = sorted(by_status, key=lambda k: (order.get(k, len(order)), k))
+    return " · ".join(f"{k} {by_status[k]}" for k in keys if by_status[k])
+
+
+def _items_of(doc: Mapping[str, Any]) -> tuple[int, int, dict[str, int]]:
+    items = doc.get("items") or {}
+    by_status = {str(k): int(v) for k, v in (items.get("by_status") or {}).items()}
+    total = int(items.get("total", 0))
+    acked = items.get("acknowledged")
+    if acked is None:
+        acked = sum(v for k, v in by_status.items() if k in ACK_STATUSES)
+    return total, int(acked), by_status
+
+
+def _is_complete(doc: Mapping[str, Any]) -> bool:
+    total, acked, _ = _items_of(doc)
+    return doc.get("state") == "acknowledged" or (total > 0 and acked >= total)
+
+
+class _Grace:
+    """Tolerates a daemon that goes away for a while (a restart): ``lost()`` says whether to
+    keep trying, until ``UNAVAILABLE_GRACE`` seconds have passed since it went away."""
+
+    def __init__(self) -> None:
+        self.since: float | None = None
+
+    def lost(self) -> bool:
+        now = time.monotonic()
+        if self.since is None:
+            self.since = now
+        return now - self.since < UNAVAILABLE_GRACE
+
+    def back(self) -> None:
+        self.since = None
+
+    def call(self, fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        while True:
+            try:
+                value = fn()
+            except DaemonUnavailable:
+                if not self.lost():
+                    raise
+                time.sleep(POLL_INTERVAL)
+                continue
+            self.back()
+            return value
+
+
+# -- peer ------------------------------------------------------------------------------------
+
+def _url_option(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    try:
+        return check_peer_url(value)
+    except InputError as err:
+        raise click.BadParameter(err.detail) from err
+
+
+@click.group()
+def peer() -> None:
+    """Pin peers (their identity files and addresses) and list them."""
+
+
+@peer.command("add")
+@click.argument("pubfile", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--url", required=True, callback=_url_option,
+              help="The peer's endpoint, http(s)://HOST:PORT.")
+@click.option("--fingerprint", required=True,
+              help="The fingerprint the peer read to you out of band (any case or spacing).")
+@click.option("--replace", is_flag=True,
+              help="Accept a new key for an already pinned peer (a confirmed key change).")
+@json_option
+@click.pass_context
+def peer_add(ctx: click.Context, pubfile: Path, url: str, fingerprint: str, replace: bool,
+             as_json: bool) -> None:
+    """Pin the peer whose identity file is PUBFILE, after checking its fingerprint."""
+    home = _home(ctx)
+    with _reporting(as_json):
+        result = pin_peer(home, pubfile, url=url, fingerprint=fingerprint, replace_key=replace)
+    p = result.peer
+    if as_json:
+        _echo_json({"name": p.name, "url": p.url, "fingerprint": p.fingerprint,
+                    "action": result.action, "identity_file": str(result.identity_file)})
+        return
+    verb = {"added": "Pinned", "updated": "Updated", "unchanged": "Already pinned",
+            "replaced": "Replaced the key of"}[result.action]
+    click.echo(f"{verb} peer {p.name}")
+    click.echo(f"  url:           {p.url}")
+    click.echo(f"  fingerprint:   {p.fingerprint}")
+    click.echo(f"  identity file: {result.identity_file}")
+
+
+@peer.command("list")
+@json_option
+@click.pass_context
+def peer_list(ctx: click.Context, as_json: bool) -> None:
+    """List the pinned peers (from bridge.toml; no daemon needed)."""
+    home = _home(ctx)
+    with _reporting(as_json):
+        peers = list_peers(home)
+    if as_json:
+        _echo_json([{"name": p.name, "url": p.url, "fingerprint": p.fingerprint} for p in peers])
+        return
+    if not peers:
+        click.echo(f"No peers pinned. Add one with: bridge --home {home.path} peer add PUBFILE "
+                   "--url URL --fingerprint FP")
+        return
+    table = Table("NAME", "URL", "FINGERPRINT", box=None)
+    for p in peers:
+        table.add_row(p.name, p.url, p.fingerprint)
+    _console().print(table)
+
+
+# -- send ------------------------------------------------------------------------------------
+
+def load_submission(path: str) -> tuple[list[Any], dict[str, Any] | None]:
+    """Read ``{"meta": {...}, "items": [...]}`` or a bare list of items ("-" is stdin)."""
+    name = "standard input" if path == "-" else path
+    try:
+        if path == "-":
+            text = sys.stdin.read()
+        else:
+            text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read {name}: {exc}") from exc
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{name} is not valid JSON: {exc.msg} at line {exc.lineno}, "
+                         f"column {exc.colno}") from exc
+    if isinstance(value, list):
+        return value, None
+    if not isinstance(value, dict):
+        raise InputError(f"{name} must hold a list of items or an object "
+                         '{"meta": {...}, "items": [...]}')
+    extra = sorted(set(value) - {"meta", "items"})
+    if extra:
+        raise InputError(f"{name}: unexpected top-level key(s) {', '.join(extra)} (only "
+                         '"meta" and "items"; give the type, --to and --id on the command line)',
+                         field=extra[0])
+    items = value.get("items")
+    if not isinstance(items, list):
+        raise InputError(f"{name}: \"items\" must be a list", field="items")
+    meta = value.get("meta")
+    if meta is not None and not isinstance(meta, dict):
+        raise InputError(f"{name}: \"meta\" must be an object", field="meta")
+    return items, meta
+
+
+@click.command()
+@click.argument("doc_type", metavar="roster|manifest", type=click.Choice(DOCUMENT_TYPES))
+@click.argument("file", metavar="FILE.json", type=click.Path(dir_okay=False, allow_dash=True))
+@click.option("--to", "to", required=True, help="The peer to send it to.")
+@click.option("--id", "doc_id", help="Document id (default: the daemon picks one). Giving one "
+              "makes a retry safe.")
+@json_option
+@click.pass_context
+def send(ctx: click.Context, doc_type: str, file: str, to: str, doc_id: str | None,
+         as_json: bool) -> None:
+    """Submit FILE.json as a roster or manifest for the peer --to.
+
+    FILE.json is {"meta": {...}, "items": [...]} or a bare list of items, each with an "id".
+    The daemon answers once the document is durably committed; it then delivers it.
+    """
+    client = _client(ctx)
+    with _reporting(as_json):
+        items, meta = load_submission(file)
+        try:
+            answer = client.submit_document(doc_type, to, items, meta=meta, id=doc_id)
+        except DaemonUnavailable as err:
+            if err.reached:
+                retry = (f"re-run with the same --id {doc_id}" if doc_id else
+                         "check with: bridge status --direction out")
+                raise DaemonUnavailable(f"{err}. The document may or may not have been "
+                                        f"committed; {retry}", reached=True) from err
+            raise
+    if as_json:
+        _echo_json(answer)
+        return
+    click.echo(answer.get("id", ""))
+    click.echo(f"Committed {doc_type} {answer.get('id')} for {answer.get('to', to)}: "
+               f"{answer.get('items', len(items))} items. Follow it with: "
+               f"bridge status {answer.get('id')} --watch", err=True)
+
+
+# -- status / inbox --------------------------------------------------------------------------
+
+def _documents_table(docs: list[dict[str, Any]]) -> Table:
+    table = Table("ID", "TYPE", "DIR", "PEER", "STATE", "ACKED", "BY STATUS", box=None)
+    for d in docs:
+        total, acked, by_status = _items_of(d)
+        table.add_row(str(d.get("id")), str(d.get("type")), str(d.get("direction")),
+                      str(d.get("peer")), str(d.get("state")), f"{acked}/{total}",
+                      _counts(by_status))
+    return table
+
+
+def _print_document(doc: Mapping[str, Any]) -> None:
+    total, acked, by_status = _items_of(doc)
+    arrow = "→" if doc.get("direction") == "out" else "←"
+    console = _console()
+    console.print(f"[bold]{doc.get('id')}[/bold]  {doc.get('type')}  "
+                  f"{doc.get('direction')} {arrow} {doc.get('peer')}", markup=True)
+    console.print(f"state:   {doc.get('state')}", markup=False)
+    console.print(f"created: {doc.get('created')}", markup=False)
+    console.print(f"digest:  {doc.get('digest')}", markup=False)
+    console.print(f"acknowledged {acked} of {total} items", markup=False)
+    table = Table("STATUS", "ITEMS", box=None)
+    order = {s: i for i, s in enumerate(ACK_STATUSES)}
+    for key in sorted(by_status, key=lambda k: (order.get(k, len(order)), k)):
+        table.add_row(key, str(by_status[key]))
+    console.print(table)
+    acks = doc.get("acks") or []
+    if acks:
+        at = Table("ACK", "CREATED", "ITEMS", box=None)
+        for a in acks:
+            at.add_row(str(a.get("id")), str(a.get("created")), str(a.get("items")))
+        console.print(at)
+
+
+def _wake_on_events(client: BridgeClient, wake: threading.Event,
+                    alive: threading.Event) -> threading.Thread:
+    """A background reader of the event stream: any event wakes the watcher. If the stream
+    cannot be had or ends, ``alive`` is cleared and the watcher polls instead."""
+
+    def run() -> None:
+        try:
+            for _event in client.events():
+                alive.set()
+                wake.set()
+        except BridgeError:
+            pass
+        alive.clear()
+        wake.set()
+
+    alive.set()
+    thread = threading.Thread(target=run, name="bridge-watch-events", daemon=True)
+    thread.start()
+    return thread
+
+
+def _watch(client: BridgeClient, doc_id: str, direction: str | None, as_json: bool) -> None:
+    grace = _Grace()
+    doc = client.document(doc_id, direction)  # fail fast if there is no daemon at all
+    # Pin the direction: an id can later come to exist in the other direction too.
+    direction = str(doc.get("direction") or direction or "") or None
+    wake, alive = threading.Event(), threading.Event()
+    _wake_on_events(client, wake, alive)
+
+    def refresh() -> dict[str, Any]:
+        return grace.call(lambda: client.document(doc_id, direction))
+
+    def step() -> None:
+        wake.wait(SAFETY_POLL if alive.is_set() else POLL_INTERVAL)
+        wake.clear()
+        time.sleep(0.05)  # let a burst of events land: one refresh for many item changes
+
+    if as_json:
+        last = None
+        while True:
+            view = _items_of(doc), doc.get("state")
+            if view != last:
+                click.echo(json.dumps(doc, ensure_ascii=False))
+                last = view
+            if _is_complete(doc) or doc.get("state") == "refused":
+                break
+            step()
+            doc = refresh()
+    else:
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                   TextColumn("acknowledged"), TimeElapsedColumn())
+        with Progress(*columns, console=_console(), transient=False) as progress:
+            total, acked, _ = _items_of(doc)
+            task = progress.add_task(f"{doc_id} [{doc.get('state')}]", total=total or None,
+                                     completed=acked)
+            while not (_is_complete(doc) or doc.get("state") == "refused"):
+                step()
+                doc = refresh()
+                total, acked, _ = _items_of(doc)
+                progress.update(task, total=total or None, completed=acked,
+                                description=f"{doc_id} [{doc.get('state')}]")
+        total, acked, by_status = _items_of(doc)
+        click.echo(f"{doc_id}: {doc.get('state')}; {acked}/{total} acknowledged"
+                   + (f" ({_counts(by_status)})" if by_status else ""))
+    if doc.get("state") == "refused":
+        raise ApiError(409, "document_refused", f"the peer refused document {doc_id}")
+
+
+@click.command()
+@click.argument("doc", required=False)
+@click.option("--direction", type=click.Choice(["in", "out"]),
+              help="Only sent (out) or received (in) documents.")
+@click.option("--watch", is_flag=True,
+              help="Follow DOC live until every item is acknowledged.")
+@json_option
+@click.pass_context
+def status(ctx: click.Context, doc: str | None, direction: str | None, watch: bool,
+           as_json: bool) -> None:
+    """Documents and their acknowledgement progress; with DOC, that document's counts."""
+    if watch and doc is None:
+        raise click.UsageError("--watch follows one document: give its id")
+    client = _client(ctx)
+    with _reporting(as_json):
+        if doc is None:
+            docs = client.documents(direction=direction)
+            if as_json:
+                _echo_json({"documents": docs})
+            elif not docs:
+                click.echo("No documents.")
+            else:
+                _console().print(_documents_table(docs))
+        elif watch:
+            try:
+                _watch(client, doc, direction, as_json)
+            except KeyboardInterrupt:
+                click.echo("stopped watching", err=True)
+                sys.exit(EXIT_INTERRUPTED)
+        else:
+            answer = client.document(doc, direction=direction)
+            if as_json:
+                _echo_json(answer)
+            else:
+                _print_document(answer)
+
+
+@click.command()
+@json_option
+@click.pass_context
+def inbox(ctx: click.Context, as_json: bool) -> None:
+    """Received documents and how far their acknowledgement has got."""
+    client = _client(ctx)
+    with _reporting(as_json):
+        docs = client.documents(direction="in")
+    if as_json:
+        _echo_json({"documents": docs})
+        return
+    if not docs:
+        click.echo("Inbox is empty.")
+        return
+    table = Table("ID", "TYPE", "FROM", "RECEIVED", "STATE", "ACKED", "OUTSTANDING", box=None)
+    for d in docs:
+        total, acked, _ = _items_of(d)
+        pct = f" ({100 * acked // total}%)" if total else ""
+        table.add_row(str(d.get("id")), str(d.get("type")), str(d.get("peer")),
+                      str(d.get("created")), str(d.get("state")), f"{acked}/{total}{pct}",
+                      str(max(total - acked, 0)))
+    _console().print(table)
+
+
+# -- ack -------------------------------------------------------------------------------------
+
+_ACK_META = "bridge.ack.groups"
+
+
+class _AckCommand(click.Command):
+    """``--reason`` and ``--evidence`` belong to the ``--item`` they follow; before any
+    ``--item`` (or with ``--all``) they are the default. Click does not keep the interleaving
+    of different options, so it is read here before click parses the arguments."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        groups: list[dict[str, str]] = []
+        default: dict[str, str] = {}
+        i = 0
+        while i < len(args):
+            name, eq, val = args[i].partition("=")
+            if args[i] == "--":
+                break
+            if name == "--item":
+                need = 1 if eq else 2
+                if i + need >= len(args):
+                    break  # click reports the missing value
+                item_id, st = (val, args[i + 1]) if eq else (args[i + 1], args[i + 2])
+                groups.append({"id": item_id, "status": st})
+                i += need + 1
+                continue
+            if name in ("--reason", "--evidence"):
+                if not eq and i + 1 >= len(args):
+                    break
+                value = val if eq else args[i + 1]
+                target = groups[-1] if groups else default
+                key = name[2:]
+                if key in target:
+                    where = f"item {target['id']!r}" if groups else "the default"
+                    raise click.UsageError(f"{name} given twice for {where}", ctx=ctx)
+                target[key] = value
+                i += 1 if eq else 2
+                continue
+            i += 1
+        ctx.meta[_ACK_META] = (groups, default)
+        return super().parse_args(ctx, args)
+
+
+def _status_value(text: str, param: str) -> str:
+    value = text.strip().upper()
+    if value not in ACK_STATUSES:
+        raise click.BadParameter(f"{text!r} is not an acknowledgement status; one of: "
+                                 f"{', '.join(ACK_STATUSES)}", param_hint=param)
+    return value
+
+
+@click.command(cls=_AckCommand)
+@click.argument("doc")
+@click.option("--all", "all_status", metavar="STATUS",
+              help="Give every item of DOC this status.")
+@click.option("--item", "item_specs", nargs=2, multiple=True, metavar="ID STATUS",
+              help="Give item ID this status (repeatable).")
+@click.option("--reason", "reasons", multiple=True, metavar="TEXT",
+              help="Reason for the --item it follows (before any --item: for all of them; "
+                   "with --all: for all).")
+@click.option("--evidence", "evidences", multiple=True, metavar="REF",
+              help="Evidence reference for the --item it follows (before any --item: for all).")
+@json_option
+@click.pass_context
+def ack(ctx: click.Context, doc: str, all_status: str | None,
+        item_specs: tuple[tuple[str, str], ...], reasons: tuple[str, ...],
+        evidences: tuple[str, ...], as_json: bool) -> None:
+    """Acknowledge items of the received document DOC.
+
+    \b
+    Statuses: RECEIVED, NOT_RECEIVED, RECEIVED_UNDECLARED, PENDING_IDENTIFICATION,
+    IDENTITY_CONFIRMED, IDENTITY_MISMATCH, NOT_OWN_NATIONAL, COMMINGLED, ALREADY_EXCHANGED,
+    CATEGORY_INELIGIBLE, DECLINED_REPATRIATION, WITHHELD, POSTPONED, DISPUTED.
+    \b
+    Examples:
+      bridge ack D-7 --all RECEIVED
+      bridge ack D-7 --item p-1 RECEIVED --item p-2 WITHHELD --reason "medical hold"
+    """
+    groups, default = ctx.meta.get(_ACK_META, ([], {}))
+    if (all_status is None) == (not item_specs):
+        raise click.UsageError("give either --all STATUS or one or more --item ID STATUS")
+    client = _client(ctx)
+    if all_status is not None:
+        if evidences:
+            raise click.UsageError("--evidence goes with --item; --all takes only a --reason")
+        if len(reasons) > 1:
+            raise click.UsageError("--all takes one --reason")
+        status_all = _status_value(all_status, "--all")
+        with _reporting(as_json):
+            answer = client.acknowledge(doc, all=status_all,
+                                        reason=reasons[0] if reasons else None)
+    else:
+        if len(groups) != len(item_specs):  # pragma: no cover - the pre-scan missed a form
+            raise click.UsageError("could not pair --reason/--evidence with their --item")
+        seen: set[str] = set()
+        items: list[dict[str, str]] = []
+        for g in groups:
+            if g["id"] in seen:
+                raise click.UsageError(f"item {g['id']!r} is given twice")
+            seen.add(g["id"])
+            entry = {"id": g["id"], "status": _status_value(g["status"], "--item")}
+            for key in ("reason", "evidence"):
+                value = g.get(key, default.get(key))
+                if value is not None:
+                    entry[key] = value
+            items.append(entry)
+        with _reporting(as_json):
+            answer = client.acknowledge(doc, items=items)
+    if as_json:
+        _echo_json(answer)
+        return
+    click.echo(f"Acknowledged {answer.get('items')} item(s) of {doc} "
+               f"(acknowledgement {answer.get('ack_id')}).")
+
+
+# -- items / events --------------------------------------------------------------------------
+
+def _status_filter(text: str | None) -> str | None:
+    """Acknowledgement statuses are upper case, transport states lower case: accept either."""
+    if text is None:
+        return None
+    return text.upper() if text.upper() in ACK_STATUSES else text.lower()
+
+
+@click.command("items")
+@click.argument("doc")
+@click.option("--status", "status_", metavar="S",
+              help="Only items with this acknowledgement status or transport state.")
+@json_option
+@click.pass_context
+def items_cmd(ctx: click.Context, doc: str, status_: str | None, as_json: bool) -> None:
+    """List the items of DOC with their current status."""
+    client = _client(ctx)
+    with _reporting(as_json):
+        rows = list(client.iter_items(doc, status=_status_filter(status_)))
+    if as_json:
+        _echo_json({"items": rows})
+        return
+    if not rows:
+        click.echo("No items." if status_ is None else f"No items with status {status_}.")
+        return
+    table = Table("#", "ID", "STATUS", "REASON", "EVIDENCE", "UPDATED", box=None)
+    for r in rows:
+        table.add_row(str(r.get("index")), str(r.get("id")), str(r.get("status")),
+                      r.get("reason") or "", r.get("evidence") or "", r.get("updated") or "")
+    _console().print(table)
+
+
+@click.command()
+@click.option("--last-event-id", help="Resume after this event id.")
+@json_option
+@click.pass_context
+def events(ctx: click.Context, last_event_id: str | None, as_json: bool) -> None:
+    """Print the daemon's events as they happen, until Ctrl-C."""
+    client = _client(ctx)
+    console = _console()
+    last = last_event_id
+    grace = _Grace()
+    connected_once = False
+    with _reporting(as_json):
+        try:
+            while True:
+                try:
+                    for ev in client.events(last_event_id=last):
+                        connected_once = True
+                        grace.back()
+                        last = ev.id if ev.id is not None else last
+                        if as_json:
+                            click.echo(json.dumps({"id": ev.id, "type": ev.type,
+                                                   "data": ev.data}, ensure_ascii=False))
+                        else:
+                            style = "bold red" if ev.type == "security_alarm" else None
+                            console.print(f"{ev.id or '-':>6}  {ev.type:<22} "
+                                          f"{json.dumps(ev.data, ensure_ascii=False)}",
+                                          style=style, markup=False)
+                        sys.stdout.flush()
+                except DaemonUnavailable:
+                    if not connected_once:
+                        raise
+                    if grace.since is None:
+                        click.echo("(lost the daemon; reconnecting)", err=True)
+                    if not grace.lost():
+                        raise
+                # The stream ended (daemon restarting?): resume where it stopped.
+                time.sleep(POLL_INTERVAL)
+        except KeyboardInterrupt:
+            return
+
+
+LOCAL_COMMANDS = (peer, send, status, inbox, ack, items_cmd, events)
+
+__all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_UNAVAILABLE", "EXIT_USAGE", "LOCAL_COMMANDS", "ack",
+           "events", "inbox", "items_cmd", "load_submission", "peer", "send", "status"]

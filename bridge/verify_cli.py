@@ -1,11 +1,83 @@
-"""``bridge verify``: offline receipt verification (no daemon, no home)."""
+"""``bridge verify``: offline receipt verification (no daemon, no home).
+
+Prints ``OK: FILE: …`` or ``FAIL: FILE: …`` per file, like sigstore's verifier. Exit status 0
+when every receipt holds, 1 when any does not, 2 for a usage error (no files, a ``--keys`` file
+that is missing, unreadable or not an identity file). A malformed receipt is never a traceback:
+it is a FAIL line with the reason code of the check that failed.
+"""
 
 from __future__ import annotations
 
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
 import click
+
+from bridge.errors import BridgeError
+from bridge.identity import Keyring, PublicIdentity, load_public
+from bridge.receipts import RECEIPT_LIMITS, ReceiptResult, check_receipt
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+def _load_keys(paths: tuple[Path, ...]) -> Keyring:
+    identities: list[PublicIdentity] = []
+    for path in paths:
+        try:
+            identities.append(load_public(path))
+        except BridgeError as err:
+            # UsageError (unreadable) or VerificationError (not a valid identity file):
+            # either way the command cannot do what was asked.
+            raise click.UsageError(f"--keys {path}: {err}") from err
+    return Keyring.of(identities)
+
+
+def _check_file(path: Path, keys: Keyring) -> tuple[bool, str, dict[str, Any]]:
+    """(ok, the line's text after the file name, the JSON record) for one file."""
+    try:
+        size = path.stat().st_size
+        if size > RECEIPT_LIMITS.max_bytes:
+            return _unreadable(f"{size} bytes exceeds the limit of {RECEIPT_LIMITS.max_bytes}",
+                               "too_large")
+        data = path.read_bytes()
+    except OSError as exc:
+        return _unreadable(f"cannot read: {exc.strerror or exc}", "unreadable")
+    result: ReceiptResult = check_receipt(data, keys)
+    return result.ok, result.summary(), result.to_json()
+
+
+def _unreadable(diagnosis: str, reason: str) -> tuple[bool, str, dict[str, Any]]:
+    return False, f"{diagnosis} [{reason}]", {"ok": False, "kind": "unknown", "reason": reason,
+                                              "diagnosis": diagnosis, "checks": []}
 
 
 @click.command()
-def verify() -> None:
-    """Verify receipt bundles offline."""
-    raise click.ClickException("not built yet")
+@click.argument("files", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--keys", "key_files", multiple=True, metavar="PUBFILE",
+              type=click.Path(path_type=Path),
+              help="A public identity file (.pub) to trust; repeat for each party.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list of results.")
+def verify(files: tuple[Path, ...], key_files: tuple[Path, ...], as_json: bool) -> None:
+    """Verify receipt bundles (FILE...) offline against the given public keys."""
+    if not files:
+        raise click.UsageError("give at least one receipt FILE")
+    if not key_files:
+        raise click.UsageError("give the parties' identity files with --keys PUBFILE")
+    keys = _load_keys(key_files)
+
+    all_ok = True
+    records: list[dict[str, Any]] = []
+    for path in files:
+        ok, text, record = _check_file(path, keys)
+        all_ok &= ok
+        if as_json:
+            records.append({"file": str(path), **record})
+        else:
+            click.echo(f"{'OK' if ok else 'FAIL'}: {path}: {text}")
+    if as_json:
+        click.echo(json.dumps(records, indent=2, ensure_ascii=False))
+    sys.exit(EXIT_OK if all_ok else EXIT_FAILED)

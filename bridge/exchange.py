@@ -98,6 +98,17 @@ class Exchange:
         self.random_bytes = random_bytes
         self.notify = notify
         self.chunk = chunks.chunk_size(config.delivery.chunk_items)
+        # item id -> (index, leaf hash) of our own documents. Immutable once stored, so it can
+        # be cached: acknowledgements of one document arrive in many chunks.
+        self._index_cache: dict[int, dict[str, tuple[int, bytes]]] = {}
+
+    def _item_index(self, doc: int) -> dict[str, tuple[int, bytes]]:
+        index = self._index_cache.get(doc)
+        if index is None:
+            if len(self._index_cache) >= 4:
+                self._index_cache.pop(next(iter(self._index_cache)))
+            index = self._index_cache[doc] = self.store.item_index(doc)
+        return index
 
     # ============================================================ outbound documents
 
@@ -111,21 +122,26 @@ class Exchange:
         peer = body["to"]
         if peer not in self.peers:
             raise InputError(f"no pinned peer named {peer!r}", field="to", code="unknown_peer")
-        float_at = _first_float_path(body.get("meta", {}), "meta") or _first_float_path(
-            body["items"], "items")
-        if float_at:
-            raise InputError("numbers with a fraction are not allowed in signed data; "
-                             "write them as text", field=float_at)
         doc_id = body.get("id") or self._new_id(body["type"][0])
         if self.store.document_exists("out", peer, doc_id):
             raise InputError(f"document {doc_id!r} already exists", field="id",
                              code="duplicate_document")
-        items = [Item(id=raw["id"], data={k: v for k, v in raw.items() if k != "id"})
-                 for raw in body["items"]]
+        # The record is the submitted object minus its id; taken over, not copied (a 100,000-
+        # item submission must not be held twice in memory).
+        items = [Item(id=raw.pop("id"), data=raw) for raw in body["items"]]
         now = self.now()
-        doc = documents.sign_document(
-            self.me, doc_type=body["type"], doc_id=doc_id, recipient=peer, created=now,
-            meta=body.get("meta", {}), items=items, salt_key=self.random_bytes(32))
+        try:
+            doc = documents.sign_document(
+                self.me, doc_type=body["type"], doc_id=doc_id, recipient=peer, created=now,
+                meta=body.get("meta", {}), items=items, salt_key=self.random_bytes(32))
+        except InputError:
+            # Only a fraction can make a schema-valid record unencodable; name where it is.
+            float_at = _first_float_path(body.get("meta", {}), "meta") or _first_float_path(
+                [{"id": i.id, **i.data} for i in items], "items")
+            if float_at:
+                raise InputError("numbers with a fraction are not allowed in signed data; "
+                                 "write them as text", field=float_at) from None
+            raise
         lh = doc.tree.levels[0]
         with self.store.transaction():
             rowid = self._insert_outbound(doc, peer, answers=None, now=now)
@@ -171,7 +187,7 @@ class Exchange:
         if row.state not in ("received", "acknowledged"):
             raise InputError(f"document {doc_id} has not been received completely yet",
                              field="id", code="not_ready")
-        index = self.store.item_index(row.rowid)
+        index = self._item_index(row.rowid)
         if "all" in body:
             items = [AckItem(id=item_id, status=body["all"], reason=body.get("reason"))
                      for item_id in sorted(index, key=lambda i: index[i][0])]
@@ -193,7 +209,7 @@ class Exchange:
             salt_key=self.random_bytes(32))
         with self.store.transaction():
             ack_row = self._insert_outbound(ack, row.peer, answers=row.rowid, now=now)
-            self._record_ack_entries(ack_row, row.rowid, ack, index, now)
+            self._record_ack_entries(ack_row, row.rowid, ack, items, index, now)
             if self.store.acknowledged_count(row.rowid) == row.count:
                 self.store.set_document_state(row.rowid, "acknowledged", now)
             self._enqueue(ack, row.peer, ack_row, now)
@@ -201,16 +217,22 @@ class Exchange:
         return {"ack_id": ack.header.id, "items": len(items)}
 
     def _record_ack_entries(self, ack_row: int, doc_row: int, ack: SignedDocument,
-                            index: Mapping[str, tuple[int, bytes]], at: int) -> list[str]:
-        entries = ack.ack_entries()
+                            items: Sequence[AckItem],
+                            index: Mapping[str, tuple[int, bytes]], at: int) -> None:
+        """History rows and latest statuses for our own acknowledgement (entry n is item n)."""
         self.store.insert_ack_entries(
-            (ack_row, e.index, doc_row, index[e.item_id][0] if e.item_id in index else None,
-             e.item_id, e.status, e.reason, e.evidence, ack.leaves[e.index], at)
-            for e in entries)
-        self.store.update_statuses(
-            (e.status, e.reason, e.evidence, at, doc_row, index[e.item_id][0])
-            for e in entries if e.item_id in index)
-        return [e.item_id for e in entries]
+            (ack_row, n, doc_row, index[e.id][0] if e.id in index else None,
+             e.id, e.status, e.reason, e.evidence, ack.leaves[n], at)
+            for n, e in enumerate(items))
+        uniform = len({(e.status, e.reason, e.evidence) for e in items}) == 1
+        if uniform and len(items) == len(index) and all(e.id in index for e in items):
+            # One status for every item ("all"): one set-based statement instead of N.
+            e = items[0]
+            self.store.set_all_statuses(doc_row, e.status, e.reason, e.evidence, at)
+        else:
+            self.store.update_statuses(
+                (e.status, e.reason, e.evidence, at, doc_row, index[e.id][0])
+                for e in items if e.id in index)
 
     # ============================================================ inbound envelopes
 
@@ -374,7 +396,7 @@ class Exchange:
         assert ack_row.answers is not None
         target = self.store.document_by_rowid(ack_row.answers)
         assert target is not None
-        index = self.store.item_index(target.rowid)
+        index = self._item_index(target.rowid)
         at = chunk.signed.header.created
         rows, updates, changed = [], [], 0
         for n, leaf in enumerate(chunk.entries):
@@ -398,7 +420,8 @@ class Exchange:
         self.store.add_event("item_status_changed", {
             "document": target.id, "ack": chunk.signed.header.id, "items": len(rows),
             "sample": [r[4] for r in rows[:20]]}, now)
-        if self.store.acknowledged_count(target.rowid) == target.count:
+        last_chunk = chunk.first + len(chunk.entries) == ack_row.count
+        if last_chunk and self.store.acknowledged_count(target.rowid) == target.count:
             if target.state != "acknowledged":
                 self.store.set_document_state(target.rowid, "acknowledged", now)
                 self.store.add_event("document_acknowledged", {

@@ -307,6 +307,11 @@ class Store:
             "UPDATE items SET status=?, reason=?, evidence=?, status_at=? WHERE doc=? AND idx=?",
             rows)
 
+    def set_all_statuses(self, doc: int, status: str, reason: str | None,
+                         evidence: str | None, at: int) -> None:
+        self.db.execute("UPDATE items SET status=?, reason=?, evidence=?, status_at=? WHERE doc=?",
+                        (status, reason, evidence, at, doc))
+
     def status_counts(self, doc: int) -> dict[str, int]:
         """Counts by latest status, or by transport state for items not yet acknowledged."""
         counts: dict[str, int] = {}

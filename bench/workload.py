@@ -1,0 +1,29 @@
+"""Synthetic workload shared by the benchmarks: realistic-looking records, no real people."""
+
+from __future__ import annotations
+
+from typing import Any
+
+SURNAMES = ("Avenor", "Belcastro", "Corvin", "Dunmere", "Elstrand", "Falkrey", "Gorran",
+            "Halvik", "Istrel", "Jorvant")
+FIRST = ("Ari", "Bren", "Cael", "Dario", "Emin", "Fenn", "Goran", "Ilya", "Jonas", "Kem")
+RANKS = ("private", "corporal", "sergeant", "lieutenant")
+
+
+def manifest_items(n: int) -> list[dict[str, Any]]:
+    """``n`` manifest items of about 200 bytes each (person kind, synthetic identities)."""
+    return [
+        {
+            "id": f"ITEM-{i:07d}",
+            "kind": "person",
+            "roster_record": f"POW-{i:07d}",
+            "category": "pow",
+            "surname": SURNAMES[i % 10],
+            "first_names": f"{FIRST[i % 7]} {FIRST[(i // 7) % 10]}",
+            "rank": RANKS[i % 4],
+            "date_of_birth": f"{1970 + i % 35}-{1 + i % 12:02d}-{1 + i % 28:02d}",
+            "service_number": f"SN-{i * 7919 % 10_000_000:07d}",
+            "seal_numbers": [f"S{i:07d}"],
+        }
+        for i in range(n)
+    ]

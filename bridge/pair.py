@@ -1,0 +1,135 @@
+"""Two bridges on this machine: set up two homes that pin each other, run both daemons as real
+subprocesses on loopback, and stop them. Used by ``bridge demo``, the tests and the benchmarks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+from bridge.client import BridgeClient
+from bridge.errors import BridgeError
+from bridge.home import Delivery, Home, PeerConfig
+
+LOOPBACK = "127.0.0.1"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((LOOPBACK, 0))
+        return int(s.getsockname()[1])
+
+
+def pin(home: Home, other: Home, url: str) -> None:
+    """Pin ``other`` as a peer of ``home`` (what ``bridge peer add`` does after the fingerprint
+    has been compared out of band)."""
+    pub = other.public_identity()
+    shutil.copy(other.public_key_path(pub.party), home.peers_dir / f"{pub.party}.pub")
+    cfg = home.config()
+    peers = dict(cfg.peers)
+    peers[pub.party] = PeerConfig(name=pub.party, url=url, fingerprint=pub.fingerprint)
+    home.write_config(dataclasses.replace(cfg, peers=peers))
+
+
+@dataclass
+class Node:
+    home: Home
+    party: str
+    port: int
+    log_path: Path
+    proc: subprocess.Popen[bytes] | None = None
+    _log: IO[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def client(self) -> BridgeClient:
+        return BridgeClient(str(self.home.socket_path))
+
+    @property
+    def url(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}"
+
+    def start(self, *, timeout: float = 20.0) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            return
+        self._log = open(self.log_path, "ab")  # noqa: SIM115 -- kept open while it runs
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        self.proc = subprocess.Popen(  # noqa: S603 -- our own interpreter and module
+            [sys.executable, "-m", "bridge", "--home", str(self.home.path), "daemon"],
+            stdout=self._log, stderr=subprocess.STDOUT, env=env)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"daemon {self.party} exited with {self.proc.returncode}; "
+                                   f"log: {self.log_path}")
+            try:
+                self.client.health()
+                return
+            except BridgeError:
+                time.sleep(0.05)
+        raise RuntimeError(f"daemon {self.party} did not become ready; log: {self.log_path}")
+
+    def stop(self, *, timeout: float = 20.0) -> int:
+        """SIGTERM and wait; returns the exit code."""
+        if self.proc is None:
+            return 0
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        code = self.proc.returncode
+        self.proc = None
+        if self._log:
+            self._log.close()
+        return int(code)
+
+    def kill(self) -> None:
+        """SIGKILL: no chance to clean up."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
+        if self._log:
+            self._log.close()
+
+    @property
+    def peak_rss_mb(self) -> float | None:
+        """Peak resident memory of the running daemon (Linux VmHWM)."""
+        if self.proc is None:
+            return None
+        try:
+            status = Path(f"/proc/{self.proc.pid}/status").read_text()
+        except OSError:
+            return None
+        for line in status.splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        return None
+
+
+def make_pair(root: Path, *, names: tuple[str, str] = ("alpha", "beta"),
+              delivery: Delivery | None = None) -> tuple[Node, Node]:
+    """Create two homes under ``root`` that pin each other; daemons not started."""
+    nodes = []
+    for name in names:
+        home = Home(root / name)
+        port = free_port()
+        home.init(name, listen=f"{LOOPBACK}:{port}")
+        if delivery is not None:
+            home.write_config(dataclasses.replace(home.config(), delivery=delivery))
+        nodes.append(Node(home=home, party=name, port=port, log_path=root / f"{name}.log"))
+    a, b = nodes
+    pin(a.home, b.home, b.url)
+    pin(b.home, a.home, a.url)
+    return a, b

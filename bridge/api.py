@@ -101,6 +101,7 @@ class LocalApi:
         r.add_get("/v1/documents/{id}/items", self.items)
         r.add_get("/v1/documents/{id}/items/{item_id}", self.item)
         r.add_post("/v1/documents/{id}/acks", self.ack)
+        r.add_get("/v1/documents/{id}/receipt", self.receipt)
         r.add_get("/v1/events", self.events)
         r.add_get("/metrics", self.prometheus)
         return app
@@ -160,6 +161,12 @@ class LocalApi:
         out = await self.run(self.exchange.acknowledge, request.match_info["id"], body)
         self.metrics.inc("acks_submitted")
         return web.json_response(out, status=202)
+
+    async def receipt(self, request: web.Request) -> web.Response:
+        data = await self.run(self.exchange.receipt, request.match_info["id"],
+                              request.query.get("item"),
+                              _choice(request, "direction", ("in", "out")))
+        return web.Response(body=data, content_type="application/vnd.bridge.receipt")
 
     async def prometheus(self, request: web.Request) -> web.Response:
         gauges = await self.run(self.exchange.store.counters)

@@ -266,6 +266,13 @@ class BridgeClient:
                               for it in (items or [])]}
         return self._json("POST", f"{API_PREFIX}/documents/{_seg(id)}/acks", body)
 
+    def receipt(self, id: str, item: str | None = None, direction: str | None = None) -> bytes:
+        """A receipt bundle (bytes for ``bridge verify``): one item's, or the whole document's."""
+        q = _query({"item": item, "direction": direction})
+        _status, _ctype, data = self._raw("GET", f"{API_PREFIX}/documents/{_seg(id)}/receipt{q}",
+                                          accept="application/vnd.bridge.receipt")
+        return data
+
     def metrics(self) -> str:
         _status, _ctype, data = self._raw("GET", "/metrics", accept="text/plain")
         return data.decode("utf-8", "replace")

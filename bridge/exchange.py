@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from bridge import chunks, codec, documents, envelope, link, transport
+from bridge import chunks, codec, documents, envelope, link, receipts, transport
 from bridge.documents import AckItem, Item, SignedDocument
 from bridge.errors import (
     BridgeError,
@@ -576,6 +576,20 @@ class Exchange:
                 header=documents.DocumentHeader.from_bytes(a.header), data=a.header,
                 signature=a.sig), leaves=tuple(self.store.ack_leaves(a.rowid))))
         return doc, acks
+
+    def receipt(self, doc_id: str, item_id: str | None, direction: str | None) -> bytes:
+        """A receipt bundle: one item's (declared entry and its acknowledgement history) or the
+        whole document's. Either side can export it; both hold the same signed bytes."""
+        doc, acks = self.document_bundle(doc_id, direction)
+        if not acks:
+            raise InputError(f"document {doc_id} has no acknowledgement yet", field="id",
+                             code="not_ready")
+        if item_id is None:
+            return receipts.build_document_receipt(doc, acks)
+        index = self._item_index(self.find_document(doc_id, direction).rowid)
+        if item_id not in index:
+            raise InputError(f"no item {item_id!r} in {doc_id}", field="item", code="not_found")
+        return receipts.build_item_receipt(doc, item_id, acks)
 
     def health(self) -> dict[str, Any]:
         return {"party": self.me.party, "fingerprint": self.me.public.fingerprint,

@@ -1,0 +1,77 @@
+"""Single-item round-trip latency: submit a one-item manifest at the sender, acknowledge it at
+the receiver as soon as it arrives, and stop the clock when the acknowledged status is visible
+at the sender. Two real daemons on loopback.
+
+    python bench/latency.py [--rounds 200] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from queue import Queue
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bridge.pair import make_pair  # noqa: E402
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=200)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bridge-latency-") as tmp:
+        a, b = make_pair(Path(tmp))
+        a.start()
+        b.start()
+        try:
+            received: Queue[str] = Queue()
+            acknowledged: Queue[str] = Queue()
+
+            def pump(node, kind: str, queue: Queue[str]) -> None:  # type: ignore[no-untyped-def]
+                for event in node.client.events(read_timeout=60):
+                    if event.type == kind:
+                        queue.put(event.data["id"])
+
+            for node, kind, queue in ((b, "document_received", received),
+                                      (a, "document_acknowledged", acknowledged)):
+                threading.Thread(target=pump, args=(node, kind, queue), daemon=True).start()
+            time.sleep(0.3)  # let both streams attach
+            samples = []
+            for n in range(args.rounds):
+                doc_id = f"LAT-{n:05d}"
+                t0 = time.perf_counter()
+                a.client.submit_document("manifest", "beta",
+                                         [{"id": "P-1", "kind": "person"}], id=doc_id)
+                while received.get(timeout=30) != doc_id:
+                    pass
+                b.client.acknowledge(doc_id, all="RECEIVED")
+                while acknowledged.get(timeout=30) != doc_id:
+                    pass
+                samples.append(time.perf_counter() - t0)
+        finally:
+            a.stop()
+            b.stop()
+    ms = sorted(s * 1000 for s in samples)
+    result = {"rounds": len(ms), "median_ms": round(statistics.median(ms), 2),
+              "p90_ms": round(ms[int(len(ms) * 0.9) - 1], 2), "min_ms": round(ms[0], 2),
+              "max_ms": round(ms[-1], 2)}
+    if args.json:
+        print(json.dumps(result))
+    else:
+        for key, value in result.items():
+            print(f"{key:>10}: {value}")
+        print(f"target median < 15 ms: {'PASS' if result['median_ms'] < 15 else 'MISS'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -116,3 +116,17 @@ main.add_command(inbox)
 main.add_command(ack)
 main.add_command(items_cmd)
 main.add_command(events)
+
+
+@main.command()
+@click.option("--keep", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Keep the two homes, logs and receipts in this folder.")
+def demo(keep: Path | None) -> None:
+    """Two bridges on this machine exchange a roster and a manifest, acknowledge every item,
+    export receipts and verify them."""
+    from bridge.demo import run_demo
+
+    try:
+        run_demo(keep)
+    except BridgeError as err:
+        _fail(err)

@@ -87,7 +87,7 @@ def _canonical(value: Any, depth: int) -> Any:
 def encode(value: Any) -> bytes:
     """Encode ``value`` canonically. Raises ``DecodeError`` for values the rules forbid."""
     try:
-        return msgpack.packb(_canonical(value, 0), use_bin_type=True)  # type: ignore[no-any-return]
+        return msgpack.packb(_canonical(value, 0), use_bin_type=True)
     except (OverflowError, ValueError, TypeError) as exc:
         raise DecodeError(f"cannot encode: {exc}", reason="type") from exc
 
@@ -102,7 +102,7 @@ def pack_canonical(value: Any) -> bytes:
     with its keys in sorted order whose values are canonical). A hot-path helper: callers
     that are not sure must use ``encode``."""
     try:
-        return msgpack.packb(value, use_bin_type=True)  # type: ignore[no-any-return]
+        return msgpack.packb(value, use_bin_type=True)
     except (OverflowError, ValueError, TypeError) as exc:
         raise DecodeError(f"cannot encode: {exc}", reason="type") from exc
 

@@ -114,10 +114,14 @@ class Daemon:
             async with changed:
                 changed.notify_all()
 
+        pending: set[asyncio.Task[None]] = set()
+
         def on_change() -> None:  # loop thread
             for event in wakes.values():
                 event.set()
-            loop.create_task(broadcast())
+            task = loop.create_task(broadcast())
+            pending.add(task)
+            task.add_done_callback(pending.discard)
 
         def notify() -> None:  # database thread
             loop.call_soon_threadsafe(on_change)
@@ -145,7 +149,7 @@ class Daemon:
             os.umask(old_umask)
         await web.TCPSite(peer_runner, host, port).start()
 
-        for name, ident in self.peers.items():
+        for name in self.peers:
             self.loops[name] = DeliveryLoop(
                 peer=name, url=self.config.peers[name].url, exchange=exchange, run=run_in_db,
                 policy=self.config.delivery, metrics=self.metrics, wake=wakes[name])

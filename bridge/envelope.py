@@ -165,7 +165,9 @@ def _x25519_public(identity: PublicIdentity) -> Any:
 
 def parse(data: bytes, *, limits: codec.Limits = codec.DEFAULT_LIMITS
           ) -> tuple[EnvelopeHeader, bytes, bytes, bytes]:
-    """Split wire bytes into (header, header bytes, ciphertext, signature). Authenticates nothing."""
+    """Split wire bytes into (header, header bytes, ciphertext, signature).
+
+    Authenticates nothing: callers must not act on the header before ``open_envelope``."""
     outer = codec.decode(data, limits)
     if not isinstance(outer, dict) or set(outer) != {"c", "h", "s"}:
         raise DecodeError("an envelope is a map with exactly the keys c, h, s",

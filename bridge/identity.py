@@ -218,7 +218,8 @@ class PrivateIdentity:
         self.public = public
 
     def __repr__(self) -> str:
-        return f"PrivateIdentity(party={self.public.party!r}, fingerprint={self.public.fingerprint!r})"
+        pub = self.public
+        return f"PrivateIdentity(party={pub.party!r}, fingerprint={pub.fingerprint!r})"
 
     @property
     def party(self) -> str:

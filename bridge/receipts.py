@@ -312,7 +312,8 @@ def _check(data: bytes, keys: Keyring, checks: _Checks) -> ReceiptResult:
         bundle = codec.decode(bytes(data), RECEIPT_LIMITS)
     except DecodeError as exc:
         raise _fail(f"not a canonical Bridge encoding: {exc.message}", exc.reason) from exc
-    if not isinstance(bundle, dict) or bundle.get("v") != RECEIPT_VERSION:
+    if (not isinstance(bundle, dict) or type(bundle.get("v")) is not int
+            or bundle["v"] != RECEIPT_VERSION):  # msgpack true is not 1, though True == 1
         raise _fail("not a version 1 Bridge receipt bundle", "bad_bundle")
     kind = bundle.get("type")
     if kind == ITEM_RECEIPT:

@@ -130,3 +130,31 @@ def demo(keep: Path | None) -> None:
         run_demo(keep)
     except BridgeError as err:
         _fail(err)
+
+
+@main.command()
+@click.argument("doc")
+@click.option("--item", "item_id", default=None, help="One item's receipt (default: the whole "
+              "document's).")
+@click.option("--direction", type=click.Choice(["in", "out"]), default=None,
+              help="Whether DOC was sent (out) or received (in), if both exist.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Where to write the receipt bundle.")
+@click.pass_obj
+def receipt(obj: Ctx, doc: str, item_id: str | None, direction: str | None,
+            output: Path) -> None:
+    """Export a receipt bundle that anyone can check offline with `bridge verify`."""
+    from bridge.client import BridgeClient, DaemonUnavailable
+
+    try:
+        data = BridgeClient(str(obj.home.socket_path)).receipt(doc, item=item_id,
+                                                                direction=direction)
+    except DaemonUnavailable as err:
+        _fail(err, 3)
+        return
+    except BridgeError as err:
+        _fail(err)
+        return
+    output.write_bytes(data)
+    what = f"item {item_id} of {doc}" if item_id else f"document {doc}"
+    click.echo(f"wrote the receipt of {what} to {output} ({len(data)} bytes)")

@@ -130,7 +130,7 @@ class Daemon:
             return await loop.run_in_executor(executor, functools.partial(fn, *args, **kwargs))
 
         exchange = Exchange(store=store, identity=self.identity, peers=self.peers,
-                            config=self.config, notify=notify)
+                            config=self.config, notify=notify, metrics=self.metrics)
         api = LocalApi(exchange=exchange, run=run_in_db, metrics=self.metrics,
                        events_changed=changed, peer_status=self.peer_status,
                        max_body=self.config.max_body_bytes)

@@ -36,6 +36,7 @@ from bridge.errors import (
 )
 from bridge.home import Config
 from bridge.identity import Keyring, PrivateIdentity, PublicIdentity
+from bridge.metrics import Metrics
 from bridge.schema import validate
 from bridge.store import DocumentRow, OutboxRow, Store
 
@@ -88,7 +89,8 @@ class Exchange:
                  peers: Mapping[str, PublicIdentity], config: Config,
                  clock: Callable[[], int] | None = None,
                  random_bytes: Callable[[int], bytes] = os.urandom,
-                 notify: Callable[[], None] = lambda: None) -> None:
+                 notify: Callable[[], None] = lambda: None,
+                 metrics: Metrics | None = None) -> None:
         self.store = store
         self.me = identity
         self.peers = dict(peers)
@@ -97,6 +99,7 @@ class Exchange:
         self.now: Callable[[], int] = clock or (lambda: int(time.time() * 1000))
         self.random_bytes = random_bytes
         self.notify = notify
+        self.metrics = metrics or Metrics()
         self.chunk = chunks.chunk_size(config.delivery.chunk_items)
         # item id -> (index, leaf hash) of our own documents. Immutable once stored, so it can
         # be cached: acknowledgements of one document arrive in many chunks.
@@ -417,6 +420,9 @@ class Exchange:
                 changed += 1
         self.store.insert_ack_entries(rows)
         self.store.update_statuses(updates)
+        # Acknowledgement latency: from our signing of the document to the peer's signing of
+        # its acknowledgement (both clocks are the parties' own; good enough for operations).
+        self.metrics.observe_ack_latency(max(0, at - target.created) / 1000, changed)
         self.store.add_event("item_status_changed", {
             "document": target.id, "ack": chunk.signed.header.id, "items": len(rows),
             "sample": [r[4] for r in rows[:20]]}, now)
@@ -433,7 +439,11 @@ class Exchange:
         return self.store.next_pending(peer)
 
     def count_attempt(self, row: OutboxRow) -> None:
-        self.store.count_attempt(row.peer, row.seq)
+        with self.store.transaction():
+            self.store.count_attempt(row.peer, row.seq)
+            if row.attempts == 0 and row.doc is not None and row.first is not None \
+                    and row.n is not None:
+                self.store.set_transport(row.doc, row.first, row.n, "sent")
 
     def delivery_answer(self, row: OutboxRow, status: int, body: bytes) -> DeliveryOutcome:
         """Act on the peer's answer to ``row``. A receipt for anything else is a failure."""

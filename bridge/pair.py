@@ -60,7 +60,7 @@ class Node:
     def start(self, *, timeout: float = 20.0) -> None:
         if self.proc is not None and self.proc.poll() is None:
             return
-        self._log = open(self.log_path, "ab")  # noqa: SIM115 -- kept open while it runs
+        self._log = open(self.log_path, "ab")
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         self.proc = subprocess.Popen(  # noqa: S603 -- our own interpreter and module
             [sys.executable, "-m", "bridge", "--home", str(self.home.path), "daemon"],

@@ -24,6 +24,7 @@ RunInDb = Callable[..., Awaitable[Any]]
 STATUS_BY_CODE = {"unknown_peer": 404, "not_found": 404, "duplicate_document": 409,
                   "ambiguous": 409, "not_inbound": 409, "not_ready": 409, "too_large": 413}
 MAX_LIMIT = 10_000
+MAX_BODY = web.AppKey("max_body", int)
 
 
 def error_response(status: int, code: str, message: str, field: str | None = None
@@ -57,11 +58,25 @@ async def _json_body(request: web.Request) -> Any:
     if request.content_type not in ("application/json", "application/octet-stream", ""):
         raise InputError("send JSON with Content-Type: application/json", field="$",
                          code="bad_content_type")
-    raw = await request.read()
+    raw = await _read_limited(request)
     try:
         return json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise InputError(f"not valid JSON: {exc}", field="$", code="bad_json") from exc
+
+
+async def _read_limited(request: web.Request) -> bytearray:
+    """The body, refused past the size limit. Read as a stream rather than with
+    ``request.read()``, which keeps its own copy alive for the whole request."""
+    limit = request.app[MAX_BODY]
+    if request.content_length is not None and request.content_length > limit:
+        raise InputError(f"request body over {limit} bytes", field="$", code="too_large")
+    buf = bytearray()
+    async for chunk in request.content.iter_chunked(1 << 20):
+        buf += chunk
+        if len(buf) > limit:
+            raise InputError(f"request body over {limit} bytes", field="$", code="too_large")
+    return buf
 
 
 def _choice(request: web.Request, name: str, allowed: tuple[str, ...]) -> str | None:
@@ -92,6 +107,7 @@ class LocalApi:
 
     def app(self) -> web.Application:
         app = web.Application(middlewares=[errors_middleware], client_max_size=self.max_body)
+        app[MAX_BODY] = self.max_body
         r = app.router
         r.add_get("/v1/health", self.health)
         r.add_get("/v1/peers", self.peers)

@@ -369,36 +369,67 @@ def _unique_ids(ids: Iterable[str], where: str) -> None:
         seen.add(item_id)
 
 
+def _unencodable_path(value: Any, path: str) -> str:
+    """Where in ``value`` the first value without a canonical encoding sits (for messages)."""
+    if isinstance(value, Mapping):
+        for key, inner in value.items():
+            try:
+                codec.encode(inner)
+            except DecodeError:
+                return _unencodable_path(inner, f"{path}.{key}")
+    elif isinstance(value, (list, tuple)):
+        for n, inner in enumerate(value):
+            try:
+                codec.encode(inner)
+            except DecodeError:
+                return _unencodable_path(inner, f"{path}[{n}]")
+    return path
+
+
 def sign_document(issuer: PrivateIdentity, *, doc_type: str, doc_id: str, recipient: str,
-                  created: int, meta: Mapping[str, Any], items: Sequence[Item],
-                  salt_key: bytes) -> SignedDocument:
+                  created: int, meta: Mapping[str, Any], items: Iterable[Item],
+                  salt_key: bytes, count: int | None = None) -> SignedDocument:
     """Build and sign a roster or manifest. ``salt_key`` (32 random bytes) and ``created``
-    are parameters so that known-answer vectors can be made."""
+    are parameters so that known-answer vectors can be made.
+
+    ``items`` may be an iterator (then ``count`` is required): each item is encoded and then
+    dropped, so a caller can hand over a 100,000-item list without holding it twice.
+    """
     if doc_type not in DOCUMENT_TYPES:
         raise InputError(f"must be one of {', '.join(DOCUMENT_TYPES)}", field="type")
-    if not items:
+    if count is None:
+        if not isinstance(items, Sequence):
+            raise TypeError("count is required when items is an iterator")
+        count = len(items)
+    if count == 0:
         raise InputError("a document needs at least one item", field="items")
-    _unique_ids((i.id for i in items), "items")
-    salts = leaf_salts(salt_key, len(items))
-    try:
-        leaves = tuple(encode_declared_entry(n, salts[n], item) for n, item in enumerate(items))
-    except DecodeError:
-        # Look for the item at fault only on failure, so that the common path stays one pass.
-        for n, item in enumerate(items):
-            try:
-                encode_declared_entry(n, salts[n], item)
-            except DecodeError as exc:
-                raise InputError(f"not encodable: {exc}", field=f"items[{n}].data") from exc
-        raise
     try:
         codec.encode(dict(meta))
     except DecodeError as exc:
-        raise InputError(f"not encodable: {exc}", field="meta") from exc
+        raise InputError(f"not encodable ({exc}); numbers with a fraction must be written as "
+                         "text", field=_unencodable_path(meta, "meta")) from exc
+    salts = leaf_salts(salt_key, count)
+    leaves: list[bytes] = []
+    seen: set[str] = set()
+    for n, item in enumerate(items):
+        if n >= count:
+            raise InputError(f"more than the {count} items announced", field="items")
+        if item.id in seen:
+            raise InputError(f"duplicate item id {item.id!r}", field=f"items[{n}].id")
+        seen.add(item.id)
+        try:
+            leaves.append(encode_declared_entry(n, salts[n], item))
+        except DecodeError as exc:
+            raise InputError(
+                f"not encodable ({exc}); numbers with a fraction must be written as text",
+                field=_unencodable_path(dict(item.data), f"items[{n}]")) from exc
+    if len(leaves) != count:
+        raise InputError(f"{len(leaves)} items, {count} announced", field="items")
     tree = merkle.MerkleTree.from_leaves(leaves)
     header = DocumentHeader(type=doc_type, id=doc_id, issuer=issuer.party,
                             issuer_key=issuer.key_id, recipient=recipient, created=created,
-                            count=len(leaves), root=tree.root, meta=meta)
-    return _sign(issuer, header, leaves, tree)
+                            count=count, root=tree.root, meta=meta)
+    return _sign(issuer, header, tuple(leaves), tree)
 
 
 def sign_ack(issuer: PrivateIdentity, *, answers: SignedHeader, ack_id: str, created: int,

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -51,22 +51,6 @@ def iso(ms: int | None) -> str | None:
         return None
     return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace(
         "+00:00", "Z")
-
-
-def _first_float_path(value: Any, path: str) -> str | None:
-    if isinstance(value, float):
-        return path
-    if isinstance(value, dict):
-        for k, v in value.items():
-            found = _first_float_path(v, f"{path}.{k}")
-            if found:
-                return found
-    if isinstance(value, list):
-        for i, v in enumerate(value):
-            found = _first_float_path(v, f"{path}[{i}]")
-            if found:
-                return found
-    return None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -129,31 +113,34 @@ class Exchange:
         if self.store.document_exists("out", peer, doc_id):
             raise InputError(f"document {doc_id!r} already exists", field="id",
                              code="duplicate_document")
-        # The record is the submitted object minus its id; taken over, not copied (a 100,000-
-        # item submission must not be held twice in memory).
-        items = [Item(id=raw.pop("id"), data=raw) for raw in body["items"]]
+        # Each record is the submitted object minus its id. Records are handed over one by one
+        # and dropped once encoded, so a 100,000-item submission is never held twice.
+        raw_items: list[Any] = body["items"]
+        count = len(raw_items)
+        ids: list[str] = []
+
+        def consume() -> Iterator[Item]:
+            for n in range(count):
+                raw, raw_items[n] = raw_items[n], None
+                item = Item(id=raw.pop("id"), data=raw)
+                ids.append(item.id)
+                yield item
+
         now = self.now()
-        try:
-            doc = documents.sign_document(
-                self.me, doc_type=body["type"], doc_id=doc_id, recipient=peer, created=now,
-                meta=body.get("meta", {}), items=items, salt_key=self.random_bytes(32))
-        except InputError:
-            # Only a fraction can make a schema-valid record unencodable; name where it is.
-            float_at = _first_float_path(body.get("meta", {}), "meta") or _first_float_path(
-                [{"id": i.id, **i.data} for i in items], "items")
-            if float_at:
-                raise InputError("numbers with a fraction are not allowed in signed data; "
-                                 "write them as text", field=float_at) from None
-            raise
+        doc = documents.sign_document(
+            self.me, doc_type=body["type"], doc_id=doc_id, recipient=peer, created=now,
+            meta=body.get("meta", {}), items=consume(), count=count,
+            salt_key=self.random_bytes(32))
         lh = doc.tree.levels[0]
         with self.store.transaction():
             rowid = self._insert_outbound(doc, peer, answers=None, now=now)
             self.store.insert_items(
-                (rowid, n, item.id, doc.leaves[n], lh[n], "queued") for n, item in enumerate(items))
+                (rowid, n, item_id, doc.leaves[n], lh[n], "queued")
+                for n, item_id in enumerate(ids))
             self._enqueue(doc, peer, rowid, now)
         self.notify()
-        log.info("queued %s %s for %s: %d items", doc.header.type, doc_id, peer, len(items))
-        return {"id": doc_id, "type": doc.header.type, "to": peer, "items": len(items),
+        log.info("queued %s %s for %s: %d items", doc.header.type, doc_id, peer, count)
+        return {"id": doc_id, "type": doc.header.type, "to": peer, "items": count,
                 "digest": doc.digest.hex()}
 
     def _insert_outbound(self, doc: SignedDocument, peer: str, *, answers: int | None,
@@ -183,6 +170,11 @@ class Exchange:
     def acknowledge(self, doc_id: str, body: object) -> dict[str, Any]:
         validate("ack", body)
         assert isinstance(body, dict)
+        if not self.store.documents_by_id(doc_id, "in") \
+                and self.store.documents_by_id(doc_id, "out"):
+            # Say what is wrong ("not found" would send the caller looking for a typo).
+            raise InputError(f"{doc_id} is a document this bridge sent; only received "
+                             "documents are acknowledged", field="id", code="not_inbound")
         row = self.find_document(doc_id, "in")
         if row.type == "ack":
             raise InputError("acknowledgements are not acknowledged", field="id",

@@ -172,22 +172,24 @@ def test_item_data_not_a_map_refused() -> None:
     assert input_field(Item, id="P-1", data=["not", "a", "map"]) == "data"
 
 
-@pytest.mark.parametrize("data", [
-    {"weight_kg": 71.5}, {"nested": {"age": 24.0}}, {"list": [1, 2.0]},
+@pytest.mark.parametrize(("data", "path"), [
+    ({"weight_kg": 71.5}, "items[2].weight_kg"), ({"nested": {"age": 24.0}}, "items[2].nested.age"),
+    ({"list": [1, 2.0]}, "items[2].list[1]"),
 ], ids=["top_level", "nested", "in_list"])
-def test_floats_in_item_data_refused_naming_the_item(alpha: PrivateIdentity,
-                                                     data: dict[str, Any]) -> None:
+def test_floats_in_item_data_refused_naming_the_field(alpha: PrivateIdentity,
+                                                      data: dict[str, Any], path: str) -> None:
+    # The path is the field's place in the submitted JSON (record fields sit beside "id").
     items = [remains(1), remains(2), Item(id="HR-99999", data=data)]
-    assert input_field(manifest, alpha, items) == "items[2].data"
+    assert input_field(manifest, alpha, items) == path
 
 
 def test_non_str_keys_in_item_data_refused(alpha: PrivateIdentity) -> None:
     items = [remains(1), Item(id="HR-99999", data={"a": {1: "x"}})]
-    assert input_field(manifest, alpha, items) == "items[1].data"
+    assert input_field(manifest, alpha, items) == "items[1].a"
 
 
 def test_floats_in_meta_refused_naming_meta(alpha: PrivateIdentity) -> None:
-    assert input_field(manifest, alpha, meta={"exchange_ratio": 1.5}) == "meta"
+    assert input_field(manifest, alpha, meta={"exchange_ratio": 1.5}) == "meta.exchange_ratio"
 
 
 def test_empty_items_refused(alpha: PrivateIdentity) -> None:

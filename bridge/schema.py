@@ -44,4 +44,13 @@ def validate(name: str, instance: Any) -> None:
             err.instance_path
         ):
             err = candidate
-    raise InputError(err.message, field=json_path(list(err.instance_path)))
+    path: list[str | int] = list(err.instance_path)
+    # A missing or an unexpected property is reported on the object that holds it; name the
+    # property itself, so that the caller learns which field to add or remove.
+    kind = err.kind
+    if isinstance(kind, jsonschema_rs.ValidationErrorKind.Required):
+        path.append(str(kind.property))
+    elif isinstance(kind, jsonschema_rs.ValidationErrorKind.AdditionalProperties) \
+            and kind.unexpected:
+        path.append(str(kind.unexpected[0]))
+    raise InputError(err.message, field=json_path(path))

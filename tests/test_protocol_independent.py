@@ -352,7 +352,7 @@ def declared_entry(leaf: bytes, position: int | None) -> dict[str, Any]:
     _entry_common(v, {"data", "i", "id", "salt"}, position)
     if not isinstance(v["data"], dict):
         raise Fail("bad_entry")
-    return v
+    return dict(v)
 
 
 def ack_entry(leaf: bytes, position: int | None) -> dict[str, Any]:
@@ -373,7 +373,7 @@ def ack_entry(leaf: bytes, position: int | None) -> dict[str, Any]:
             raise Fail("bad_entry")
     if v["leaf"] is not None and (not isinstance(v["leaf"], bytes) or len(v["leaf"]) != 32):
         raise Fail("bad_entry")
-    return v
+    return dict(v)
 
 
 # ---------------------------------------------------------------- §7 receipts

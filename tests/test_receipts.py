@@ -517,7 +517,7 @@ def test_not_bytes_is_a_failure_not_a_crash(ex: Exchange) -> None:
 # ---------------------------------------------------------------- whole-document attacks
 
 
-def _doc_set_entries(fn: Callable[[list[bytes]], None]) -> Mutation:
+def _doc_set_entries(fn: Callable[[list[bytes]], object]) -> Mutation:
     def mutate(ex: Exchange, d: dict[str, Any]) -> None:
         fn(d["document"]["entries"])
     return mutate

@@ -24,6 +24,7 @@ Pure: no I/O, no clock, no randomness.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import itertools
@@ -50,7 +51,7 @@ from bridge.documents import (
     decode_declared_entry,
 )
 from bridge.errors import BridgeError, DecodeError, InputError, VerificationError
-from bridge.identity import Keyring, PublicIdentity
+from bridge.identity import TAG_DOCUMENT, Keyring, PublicIdentity, verify_signature
 
 __all__ = [
     "DOCUMENT_RECEIPT",
@@ -349,6 +350,30 @@ def _parse_header(value: object, want_ack: bool, what: str) -> SignedHeader:
     return signed
 
 
+@functools.lru_cache(maxsize=1024)
+def _document_signature_holds(sign_key: bytes, data: bytes, signature: bytes) -> bool:
+    return verify_signature(sign_key, TAG_DOCUMENT, data, signature)
+
+
+_CACHED_HEADER_MAX = 4096
+
+
+def _check_signature(signed: SignedHeader, keys: Keyring) -> PublicIdentity:
+    """Steps 3 and 7: ``SignedHeader.check_signature``, remembering headers that verified.
+
+    Verifying many per-item receipts of one document checks the same two or three headers
+    every time; an Ed25519 verification is most of a receipt's cost. The cache key is the
+    whole input of the verification (key, header bytes, signature), so a hit can only repeat
+    an answer already computed. Large headers are not cached, to bound memory.
+    """
+    issuer = keys.get(signed.header.issuer_key)
+    if (issuer is not None and issuer.party == signed.header.issuer
+            and len(signed.data) <= _CACHED_HEADER_MAX
+            and _document_signature_holds(issuer.sign_key, signed.data, signed.signature)):
+        return issuer
+    return signed.check_signature(keys)  # uncached, and raises with the precise reason
+
+
 def _check_answers(ack: DocumentHeader, doc: SignedHeader, what: str) -> None:
     """Step 8: the acknowledgement names this document by hash (and, for people, by id)."""
     if ack.answers is None or not hmac.compare_digest(ack.answers, doc.digest):
@@ -433,7 +458,7 @@ def _check_item(bundle: dict[str, Any], keys: Keyring, checks: _Checks) -> Recei
     # whose identity names the header's issuer. (An envelope or transport-receipt signature
     # over the same bytes is made under another tag, so it cannot verify here: §3.)
     checks.begin("document signature")
-    declared_by = doc.check_signature(keys)
+    declared_by = _check_signature(doc, keys)
     checks.passed(f"signed by {declared_by.party} [{declared_by.fingerprint}]")
 
     # Step 4: the entry decodes as a declared entry (§6.4), at the index it names.
@@ -465,7 +490,7 @@ def _check_item(bundle: dict[str, Any], keys: Keyring, checks: _Checks) -> Recei
 
         # Step 7: signed like any document (step 3), by a key in the keyring.
         checks.begin(f"{what}: signature")
-        acknowledged_by = ack.check_signature(keys)
+        acknowledged_by = _check_signature(ack, keys)
         checks.passed(f"signed by {acknowledged_by.party} [{acknowledged_by.fingerprint}]")
 
         # Step 8: it answers this document: "answers" is SHA-256 of the header bytes (§6.5).
@@ -682,7 +707,7 @@ def _check_document(bundle: dict[str, Any], keys: Keyring, checks: _Checks) -> R
 
     # Step 3: its signature, checked once for all items.
     checks.begin("document signature")
-    declared_by = doc.check_signature(keys)
+    declared_by = _check_signature(doc, keys)
     checks.passed(f"signed by {declared_by.party} [{declared_by.fingerprint}]")
 
     # Step 4: the count and the root are recomputed from all the entries.
@@ -713,7 +738,7 @@ def _check_document(bundle: dict[str, Any], keys: Keyring, checks: _Checks) -> R
 
         # Step 7: its signature, once.
         checks.begin(f"{what}: signature")
-        acknowledged_by = ack.check_signature(keys)
+        acknowledged_by = _check_signature(ack, keys)
         checks.passed(f"signed by {acknowledged_by.party} [{acknowledged_by.fingerprint}]")
 
         # Step 8: it answers this document.

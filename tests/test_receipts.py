@@ -716,3 +716,17 @@ def test_document_receipt_of_many_items_verifies_quickly(alpha: PrivateIdentity,
     # The target is >= 20,000 items/s on the benchmark machine; this bound is loose on purpose
     # (shared CI machines), and still catches an accidental per-item signature check.
     assert elapsed < 4.0, f"{n} items took {elapsed:.2f} s"
+
+
+def test_a_remembered_signature_does_not_vouch_for_another(ex: Exchange) -> None:
+    """Header signatures that verified are remembered; a hit must need the same key, bytes and
+    signature, so a changed signature or a changed keyring is checked afresh."""
+    good = build_item_receipt(ex.doc, "P-0001", ex.acks)
+    assert check_receipt(good, ex.keys).ok
+    bundle = _item(ex)
+    _ack_signed_under(TAG_ENVELOPE)(ex, bundle)
+    _fails(codec.encode(bundle), ex.keys, "bad_signature")
+    _fails(good, Keyring.of([ex.alpha.public]), "unknown_key")
+    impostor = Keyring.of([ex.alpha.public, PrivateIdentity.generate(
+        "beta", created=T0, random_bytes=lambda n: b"\x07" * n).public])
+    _fails(good, impostor, "unknown_key")

@@ -56,13 +56,17 @@ def _unreadable(diagnosis: str, reason: str) -> tuple[bool, str, dict[str, Any]]
 
 
 @click.command()
-@click.argument("files", nargs=-1, type=click.Path(path_type=Path))
+@click.argument("files", nargs=-1, metavar="FILE...", type=click.Path(path_type=Path))
 @click.option("--keys", "key_files", multiple=True, metavar="PUBFILE",
               type=click.Path(path_type=Path),
               help="A public identity file (.pub) to trust; repeat for each party.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of results.")
 def verify(files: tuple[Path, ...], key_files: tuple[Path, ...], as_json: bool) -> None:
-    """Verify receipt bundles (FILE...) offline against the given public keys."""
+    """Verify receipt bundles offline against the parties' public identity files.
+
+    Prints "OK: FILE: <what it proves>" or "FAIL: FILE: <why> [reason]" for each FILE.
+    Exit status: 0 when every receipt holds, 1 when any fails, 2 for a usage error.
+    """
     if not files:
         raise click.UsageError("give at least one receipt FILE")
     if not key_files:

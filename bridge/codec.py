@@ -51,6 +51,8 @@ SMALL_LIMITS = Limits(max_bytes=64 * 1024, max_items=4096, max_str=16 * 1024, ma
 
 _PASS_THROUGH = frozenset({str, bytes, bool, int, type(None)})
 _STR_ONLY = frozenset({str})
+_KEY_ORDER: dict[tuple[Any, ...], tuple[str, ...]] = {}
+_KEY_ORDER_MAX = 4096
 
 
 def _canonical(value: Any, depth: int) -> Any:
@@ -65,12 +67,22 @@ def _canonical(value: Any, depth: int) -> Any:
     if depth > 64:
         raise DecodeError("value nested too deeply to encode", reason="too_deep")
     if kind is dict:
-        # set(map(type, ...)) runs in C: the common flat record costs no Python-level loop.
-        if not set(map(type, value)) <= _STR_ONLY:
-            raise DecodeError("map keys must be str", reason="map_key")
-        if set(map(type, value.values())) <= _PASS_THROUGH:
-            return dict(sorted(value.items()))
-        return {k: _canonical(value[k], depth + 1) for k in sorted(value)}
+        keys = tuple(value)
+        order = _KEY_ORDER.get(keys)
+        if order is None:
+            # set(map(type, ...)) runs in C: the common flat record costs no Python loop.
+            if not set(map(type, keys)) <= _STR_ONLY:
+                raise DecodeError("map keys must be str", reason="map_key")
+            order = tuple(sorted(keys))
+            if len(_KEY_ORDER) < _KEY_ORDER_MAX:
+                # Records of one list share their keys in the same order: sort each key set
+                # once (bounded, so hostile variety cannot grow it without end).
+                _KEY_ORDER[keys] = order
+        values = list(map(value.__getitem__, order))
+        if not set(map(type, values)) <= _PASS_THROUGH:
+            values = [v if type(v) in _PASS_THROUGH else _canonical(v, depth + 1)
+                      for v in values]
+        return dict(zip(order, values, strict=True))
     if kind is list or kind is tuple:
         if set(map(type, value)) <= _PASS_THROUGH:
             return value if kind is list else list(value)

@@ -815,16 +815,21 @@ def _check_document(bundle: dict[str, Any], keys: Keyring, checks: _Checks) -> R
 
 def _acks_in_order(document: SignedDocument,
                    acks: Sequence[SignedDocument]) -> list[SignedDocument]:
-    """The acknowledgements of ``document``, oldest first; refuse what a verifier would."""
+    """The acknowledgements of ``document``, oldest first."""
     for n, ack in enumerate(acks):
         if ack.header.type != ACK or ack.header.answers != document.digest:
             raise InputError(f"does not acknowledge {document.header.id}", field=f"acks[{n}]")
-    ordered = sorted(acks, key=lambda a: a.header.created)
-    for a, b in itertools.pairwise(ordered):
+    return sorted(acks, key=lambda a: a.header.created)
+
+
+def _require_strict_order(acks: Sequence[SignedDocument]) -> None:
+    """Refuse what a verifier would (step 12): two acks of one bundle at the same time. Only
+    the acks that go into a bundle matter: two acks about different items may share a time
+    and still give per-item receipts."""
+    for a, b in itertools.pairwise(acks):
         if a.header.created == b.header.created:
             raise InputError(f"acks {a.header.id} and {b.header.id} have the same creation "
                              "time; a receipt needs a strict order", field="acks")
-    return ordered
 
 
 def _signed_map(signed: SignedHeader) -> dict[str, bytes]:
@@ -881,6 +886,7 @@ def build_item_receipt(document: SignedDocument, item_id: str,
     if not chosen:
         raise InputError(f"item {item_id!r} has no acknowledgement of its declared entry",
                          field="item_id")
+    _require_strict_order([ack for ack, _ in chosen])
     return _item_bundle(document, index, chosen)
 
 
@@ -894,6 +900,7 @@ def build_item_receipts(document: SignedDocument,
         chosen = [(ack, pos[item_id][0]) for ack, pos in zip(ordered, positions, strict=True)
                   if item_id in pos and pos[item_id][1]]
         if chosen:
+            _require_strict_order([ack for ack, _ in chosen])
             out[item_id] = _item_bundle(document, index, chosen)
     return out
 
@@ -903,5 +910,6 @@ def build_document_receipt(document: SignedDocument, acks: Sequence[SignedDocume
     if not acks:
         raise InputError("a receipt needs at least one acknowledgement", field="acks")
     ordered = _acks_in_order(document, acks)
+    _require_strict_order(ordered)
     return codec.encode({"v": RECEIPT_VERSION, "type": DOCUMENT_RECEIPT,
                          "document": document.to_map(), "acks": [a.to_map() for a in ordered]})

@@ -307,6 +307,16 @@ def test_builder_refuses_acks_with_the_same_time(ex: Exchange) -> None:
         build_item_receipt(ex.doc, "P-0000", [*ex.acks, twin])
 
 
+def test_acks_of_other_items_at_the_same_time_do_not_block_an_item_receipt(
+        ex: Exchange) -> None:
+    twin = _sign_ack(ex.beta, ex.doc, "A-1c", ex.acks[0].header.created,
+                     [AckItem(id="P-0005", status="RECEIVED")])
+    assert verify_receipt(build_item_receipt(ex.doc, "P-0001", [*ex.acks, twin]), ex.keys).ok
+    assert set(build_item_receipts(ex.doc, [*ex.acks, twin])) >= {"P-0001", "P-0005"}
+    with pytest.raises(InputError):  # the whole document needs a strict order of all acks
+        build_document_receipt(ex.doc, [*ex.acks, twin])
+
+
 def test_builder_refuses_no_acks(ex: Exchange) -> None:
     with pytest.raises(InputError):
         build_document_receipt(ex.doc, [])

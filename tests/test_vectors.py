@@ -152,3 +152,13 @@ def test_envelope_vector_does_not_open_for_another_party() -> None:
         envelope.open_envelope(_private("mallory-test"),
                                Keyring.of([load_public(KEYS / "alpha-test.pub")]), data)
     assert info.value.reason == "wrong_recipient"
+
+
+def test_protocol_lists_every_invalid_vector_with_its_reason() -> None:
+    """PROTOCOL.md §9 is the published list of attacks; it must not drift from the files."""
+    text = (ROOT / "schemas" / "PROTOCOL.md").read_text()
+    for vector in INVALID:
+        name = Path(vector["file"]).stem
+        assert f"| `{name}` |" in text, name
+        row = next(line for line in text.splitlines() if line.startswith(f"| `{name}` |"))
+        assert row.rstrip().endswith(f"| `{vector['reason']}` |"), row

@@ -45,6 +45,9 @@ _HINTS = {
     "not_inbound": "only received documents (bridge inbox) can be acknowledged",
 }
 
+_EVENT_STYLES = {"security_alarm": "bold red", "document_refused": "red",
+                 "peer_unreachable": "yellow", "peer_back": "green"}
+
 json_option = click.option("--json", "as_json", is_flag=True,
                            help="Machine-readable JSON output.")
 
@@ -618,11 +621,15 @@ def events(ctx: click.Context, last_event_id: str | None, as_json: bool) -> None
                             click.echo(json.dumps({"id": ev.id, "type": ev.type,
                                                    "data": ev.data}, ensure_ascii=False))
                         else:
-                            style = "bold red" if ev.type == "security_alarm" else None
                             console.print(f"{ev.id or '-':>6}  {ev.type:<22} "
                                           f"{json.dumps(ev.data, ensure_ascii=False)}",
-                                          style=style, markup=False)
+                                          style=_EVENT_STYLES.get(ev.type), markup=False,
+                                          soft_wrap=True)
                         sys.stdout.flush()
+                    # The stream ended: the daemon is stopping or restarting. It was there, so
+                    # wait for it to come back, and resume after the last event seen.
+                    connected_once = True
+                    grace.back()
                 except DaemonUnavailable:
                     if not connected_once:
                         raise
@@ -630,7 +637,6 @@ def events(ctx: click.Context, last_event_id: str | None, as_json: bool) -> None
                         click.echo("(lost the daemon; reconnecting)", err=True)
                     if not grace.lost():
                         raise
-                # The stream ended (daemon restarting?): resume where it stopped.
                 time.sleep(POLL_INTERVAL)
         except KeyboardInterrupt:
             return

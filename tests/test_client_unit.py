@@ -543,3 +543,27 @@ def test_cli_status_table_and_json(sockdir: Path, monkeypatch: pytest.MonkeyPatc
     assert doc["items"]["by_status"] == {"RECEIVED": 1, "delivered": 3}
     code, out, _ = cli(sockdir, "inbox")
     assert code == 0 and "1/4 (25%)" in out
+
+
+def test_cli_events_resume_after_the_stream_ends(sockdir: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cli_local, "POLL_INTERVAL", 0.01)
+    monkeypatch.setattr(cli_local, "UNAVAILABLE_GRACE", 0.05)
+    rec = Recorder(monkeypatch)
+    streams = iter([[Event("1", "document_received", {"id": "D1"})], []])
+
+    def events(*_a: Any, **_k: Any) -> Iterator[Event]:
+        try:
+            batch = next(streams)
+        except StopIteration:
+            raise DaemonUnavailable("gone for good") from None
+        return iter(batch)
+
+    rec.stub("events", events)
+    code, out, err = cli(sockdir, "events", "--json")
+    assert code == 3  # the daemon went away for longer than the grace period
+    assert json.loads(out.splitlines()[0]) == {"id": "1", "type": "document_received",
+                                               "data": {"id": "D1"}}
+    assert "reconnecting" in err
+    resumed = [c[2].get("last_event_id") for c in rec.calls]
+    assert resumed[0] is None and set(resumed[1:]) == {"1"}

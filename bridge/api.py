@@ -22,7 +22,8 @@ from bridge.metrics import Metrics
 log = logging.getLogger("bridge.api")
 RunInDb = Callable[..., Awaitable[Any]]
 STATUS_BY_CODE = {"unknown_peer": 404, "not_found": 404, "duplicate_document": 409,
-                  "ambiguous": 409, "not_inbound": 409, "not_ready": 409, "too_large": 413}
+                  "ambiguous": 409, "not_inbound": 409, "not_ready": 409, "too_large": 413,
+                  "transition_not_allowed": 409}
 MAX_LIMIT = 10_000
 MAX_BODY = web.AppKey("max_body", int)
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from bridge import chunks, codec, documents, envelope, link, receipts, transport
+from bridge import chunks, codec, documents, envelope, lifecycle, link, receipts, transport
 from bridge.documents import AckItem, Item, SignedDocument
 from bridge.errors import (
     BridgeError,
@@ -183,17 +183,26 @@ class Exchange:
             raise InputError(f"document {doc_id} has not been received completely yet",
                              field="id", code="not_ready")
         index = self._item_index(row.rowid)
+        declared_status, undeclared_status = self.store.current_statuses(row.rowid)
         if "all" in body:
             items = [AckItem(id=item_id, status=body["all"], reason=body.get("reason"))
                      for item_id in sorted(index, key=lambda i: index[i][0])]
+            for item in items:
+                lifecycle.check(declared_status.get(item.id), item.status, declared=True,
+                                item_id=item.id, field="all")
         else:
             items = []
             for n, raw in enumerate(body["items"]):
                 item = AckItem(id=raw["id"], status=raw["status"], reason=raw.get("reason"),
                                evidence=raw.get("evidence"))
-                if item.id not in index and item.status != "RECEIVED_UNDECLARED":
+                declared = item.id in index
+                if not declared and item.status != lifecycle.UNDECLARED \
+                        and item.id not in undeclared_status:
                     raise InputError(f"item {item.id!r} is not in document {doc_id}",
                                      field=f"items[{n}].id", code="unknown_item")
+                previous = (declared_status if declared else undeclared_status).get(item.id)
+                lifecycle.check(previous, item.status, declared=declared, item_id=item.id,
+                                field=f"items[{n}].status")
                 items.append(item)
         now = self.now()
         answered = documents.SignedHeader(header=documents.DocumentHeader.from_bytes(row.header),
@@ -394,16 +403,32 @@ class Exchange:
         index = self._item_index(target.rowid)
         at = chunk.signed.header.created
         rows, updates, changed = [], [], 0
-        for n, leaf in enumerate(chunk.entries):
-            e = documents.decode_ack_entry(leaf, chunk.first + n)
+        entries = [documents.decode_ack_entry(leaf, chunk.first + n)
+                   for n, leaf in enumerate(chunk.entries)]
+        previous = self.store.statuses_at(
+            target.rowid, [index[e.item_id][0] for e in entries if e.item_id in index])
+        undeclared_status = self.store.undeclared_statuses(target.rowid)
+        seen: set[str] = set()
+        for n, e in enumerate(entries):
+            leaf = chunk.entries[n]
             declared = index.get(e.item_id)
-            if e.status == "RECEIVED_UNDECLARED":
-                if declared is not None or e.leaf is not None:
-                    raise VerificationError(f"{e.item_id} was declared; not RECEIVED_UNDECLARED",
+            if e.item_id in seen:
+                raise VerificationError(f"item {e.item_id} acknowledged twice in one "
+                                        "acknowledgement", reason="bad_ack")
+            seen.add(e.item_id)
+            if declared is None:
+                if e.leaf is not None:
+                    raise VerificationError(f"acknowledged item {e.item_id} is not declared",
                                             reason="bad_ack")
-            elif declared is None or e.leaf != declared[1]:
+                before = undeclared_status.get(e.item_id)
+            elif e.leaf != declared[1]:
                 raise VerificationError(f"acknowledged item {e.item_id} is not the declared "
                                         "entry", reason="bad_ack")
+            else:
+                before = previous.get(declared[0])
+            if not lifecycle.allowed(before, e.status, declared=declared is not None):
+                raise VerificationError(f"item {e.item_id}: {before or 'no status'} may not "
+                                        f"change to {e.status}", reason="transition_not_allowed")
             rows.append((ack_row.rowid, e.index, target.rowid,
                          declared[0] if declared else None, e.item_id, e.status, e.reason,
                          e.evidence, leaf, at))

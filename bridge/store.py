@@ -313,6 +313,27 @@ class Store:
         self.db.execute("UPDATE items SET status=?, reason=?, evidence=?, status_at=? WHERE doc=?",
                         (status, reason, evidence, at, doc))
 
+    def current_statuses(self, doc: int) -> tuple[dict[str, str], dict[str, str]]:
+        """Latest status of each acknowledged item: (declared by id, undeclared by id)."""
+        declared = dict(self.db.execute(
+            "SELECT item_id, status FROM items WHERE doc=? AND status IS NOT NULL", (doc,)))
+        return declared, self.undeclared_statuses(doc)
+
+    def undeclared_statuses(self, doc: int) -> dict[str, str]:
+        """Latest status of each item acknowledged although ``doc`` never declared it."""
+        out: dict[str, str] = {}
+        for item_id, status in self.db.execute(
+                "SELECT item_id, status FROM ack_entries WHERE item_doc=? AND item_idx IS NULL "
+                "ORDER BY at, ack, idx", (doc,)):
+            out[item_id] = status
+        return out
+
+    def statuses_at(self, doc: int, indexes: list[int]) -> dict[int, str]:
+        """Latest status of the given declared items that have one."""
+        return dict(self.db.execute(
+            "SELECT idx, status FROM items WHERE doc=? AND status IS NOT NULL AND idx IN "
+            "(SELECT value FROM json_each(?))", (doc, json.dumps(indexes))))
+
     def status_counts(self, doc: int) -> dict[str, int]:
         """Counts by latest status, or by transport state for items not yet acknowledged."""
         counts: dict[str, int] = {}

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -434,9 +434,11 @@ def sign_document(issuer: PrivateIdentity, *, doc_type: str, doc_id: str, recipi
 
 def sign_ack(issuer: PrivateIdentity, *, answers: SignedHeader, ack_id: str, created: int,
              items: Sequence[AckItem], declared_leaf_hashes: Mapping[str, bytes],
-             salt_key: bytes, meta: Mapping[str, Any] | None = None) -> SignedDocument:
+             salt_key: bytes, meta: Mapping[str, Any] | None = None,
+             undeclared_known: Collection[str] = ()) -> SignedDocument:
     """Acknowledge items of ``answers``. Each item names the leaf hash of the declared entry
-    it acknowledges, except RECEIVED_UNDECLARED items, which by definition have none."""
+    it acknowledges, except items that were never declared, which by definition have none:
+    those enter as RECEIVED_UNDECLARED and, once in ``undeclared_known``, may change status."""
     if not items:
         raise InputError("an acknowledgement needs at least one item", field="items")
     _unique_ids((i.id for i in items), "items")
@@ -448,7 +450,7 @@ def sign_ack(issuer: PrivateIdentity, *, answers: SignedHeader, ack_id: str, cre
             if leaf is not None:
                 raise InputError(f"item {item.id!r} was declared; RECEIVED_UNDECLARED is for "
                                  "items that were not", field=f"items[{n}].status")
-        elif leaf is None:
+        elif leaf is None and item.id not in undeclared_known:
             raise InputError(f"item {item.id!r} is not in document {answers.header.id}",
                              field=f"items[{n}].id")
         leaves.append(encode_ack_entry(n, salts[n], item, leaf))

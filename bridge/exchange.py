@@ -204,13 +204,16 @@ class Exchange:
                 lifecycle.check(previous, item.status, declared=declared, item_id=item.id,
                                 field=f"items[{n}].status")
                 items.append(item)
-        now = self.now()
+        # Acknowledgements of one document carry strictly increasing times, so that their
+        # order (and so each item's final status) is unambiguous in a receipt.
+        last = self.store.last_ack_created(row.rowid)
+        now = max(self.now(), (last or 0) + 1)
         answered = documents.SignedHeader(header=documents.DocumentHeader.from_bytes(row.header),
                                           data=row.header, signature=row.sig)
         ack = documents.sign_ack(
             self.me, answers=answered, ack_id=self._new_id("ack"), created=now, items=items,
             declared_leaf_hashes={k: v[1] for k, v in index.items()},
-            salt_key=self.random_bytes(32))
+            salt_key=self.random_bytes(32), undeclared_known=undeclared_status)
         with self.store.transaction():
             ack_row = self._insert_outbound(ack, row.peer, answers=row.rowid, now=now)
             self._record_ack_entries(ack_row, row.rowid, ack, items, index, now)
@@ -387,6 +390,10 @@ class Exchange:
                 raise VerificationError(f"acknowledgement {h.id} answers no document sent to "
                                         f"{peer}", reason="unknown_document")
             answers = target.rowid
+            last = self.store.last_ack_created(target.rowid)
+            if last is not None and h.created <= last:
+                raise VerificationError(f"acknowledgement {h.id} is not later than the previous "
+                                        f"acknowledgement of {target.id}", reason="ack_order")
         rowid = self.store.insert_document(
             id=h.id, direction="in", peer=peer, type=h.type, digest=signed.digest,
             header=signed.data, sig=signed.signature, count=h.count, answers=answers,

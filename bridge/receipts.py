@@ -767,12 +767,13 @@ def _check_document(bundle: dict[str, Any], keys: Keyring, checks: _Checks) -> R
         for item_id, status, leaf in zip(ids, statuses, hashes, strict=True):
             n = position.get(item_id)
             if leaf is None:
-                if status != UNDECLARED:
-                    raise _fail(f"{what}: item {item_id} has no declared entry but status "
-                                f"{status}", "bad_entry")
                 if n is not None:
                     raise _fail(f"{what} says item {item_id} was not declared, but it is",
                                 "wrong_item")
+                # An undeclared item enters as RECEIVED_UNDECLARED, then may change status.
+                if status != UNDECLARED and item_id not in undeclared:
+                    raise _fail(f"{what}: item {item_id} has no declared entry and was never "
+                                f"RECEIVED_UNDECLARED, but has status {status}", "bad_entry")
                 undeclared[item_id] = status
                 continue
             if status == UNDECLARED:

@@ -263,6 +263,13 @@ class Store:
             f"SELECT {_DOC_COLUMNS} FROM documents WHERE answers=? ORDER BY created, rowid",  # noqa: S608
             (doc_rowid,))]
 
+    def last_ack_created(self, doc_rowid: int, exclude: int | None = None) -> int | None:
+        """Creation time of the latest acknowledgement of ``doc_rowid`` (receipts need them
+        strictly increasing)."""
+        r = self.db.execute("SELECT MAX(created) FROM documents WHERE answers=? AND rowid != ?",
+                            (doc_rowid, exclude or -1)).fetchone()
+        return None if r[0] is None else int(r[0])
+
     def set_document_state(self, rowid: int, state: str, now: int) -> None:
         self.db.execute("UPDATE documents SET state=?, updated=? WHERE rowid=?",
                         (state, now, rowid))

@@ -528,10 +528,10 @@ def verify_document(b: dict[str, Any], keyring: dict[bytes, Identity]) -> Outcom
             raise Fail("duplicate_item")
         for e in acked:
             if e["leaf"] is None:
-                if e["status"] != "RECEIVED_UNDECLARED":
-                    raise Fail("bad_entry")
                 if e["id"] in leaf_of:
                     raise Fail("wrong_item")
+                if e["status"] != "RECEIVED_UNDECLARED" and e["id"] not in final:
+                    raise Fail("bad_entry")
             else:
                 if e["status"] == "RECEIVED_UNDECLARED":
                     raise Fail("bad_entry")

@@ -578,13 +578,17 @@ def _status_filter(text: str | None) -> str | None:
 @click.argument("doc")
 @click.option("--status", "status_", metavar="S",
               help="Only items with this acknowledgement status or transport state.")
+@click.option("--direction", type=click.Choice(["in", "out"]),
+              help="Needed only if DOC exists both as sent and as received.")
 @json_option
 @click.pass_context
-def items_cmd(ctx: click.Context, doc: str, status_: str | None, as_json: bool) -> None:
+def items_cmd(ctx: click.Context, doc: str, status_: str | None, direction: str | None,
+              as_json: bool) -> None:
     """List the items of DOC with their current status."""
     client = _client(ctx)
     with _reporting(as_json):
-        rows = list(client.iter_items(doc, status=_status_filter(status_)))
+        rows = list(client.iter_items(doc, status=_status_filter(status_),
+                                      direction=direction))
     if as_json:
         _echo_json({"items": rows})
         return

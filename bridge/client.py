@@ -227,25 +227,29 @@ class BridgeClient:
         return self._json("GET", f"{API_PREFIX}/documents/{_seg(id)}{q}")
 
     def items(self, id: str, status: str | None = None, after: str | None = None,
-              limit: int | None = None) -> dict[str, Any]:
-        """One page: ``{"items": [...], "next": str | None}``."""
-        q = _query({"status": status, "after": after, "limit": limit})
+              limit: int | None = None, direction: str | None = None) -> dict[str, Any]:
+        """One page: ``{"items": [...], "next": str | None}``. ``direction`` is needed only
+        when the id exists both as sent and as received."""
+        q = _query({"status": status, "after": after, "limit": limit, "direction": direction})
         return self._json("GET", f"{API_PREFIX}/documents/{_seg(id)}/items{q}")
 
-    def iter_items(self, id: str, status: str | None = None,
-                   page_size: int | None = None) -> Iterator[dict[str, Any]]:
+    def iter_items(self, id: str, status: str | None = None, page_size: int | None = None,
+                   direction: str | None = None) -> Iterator[dict[str, Any]]:
         """Every item, page after page."""
         after: str | None = None
         while True:
-            page = self.items(id, status=status, after=after, limit=page_size)
+            page = self.items(id, status=status, after=after, limit=page_size,
+                              direction=direction)
             yield from page.get("items", [])
             nxt = page.get("next")
             if not nxt or nxt == after:
                 return
             after = str(nxt)
 
-    def item(self, id: str, item_id: str) -> dict[str, Any]:
-        return self._json("GET", f"{API_PREFIX}/documents/{_seg(id)}/items/{_seg(item_id)}")
+    def item(self, id: str, item_id: str, direction: str | None = None) -> dict[str, Any]:
+        q = _query({"direction": direction})
+        return self._json("GET",
+                          f"{API_PREFIX}/documents/{_seg(id)}/items/{_seg(item_id)}{q}")
 
     def acknowledge(self, id: str, items: Iterable[Mapping[str, Any]] | None = None,
                     all: str | None = None, reason: str | None = None) -> dict[str, Any]:

@@ -180,6 +180,11 @@ def test_items_page(server: FakeServer, client: BridgeClient) -> None:
     server.reply = answer({"items": [{"id": "a"}], "next": None})
     assert client.items("D1", after="x", limit=5) == {"items": [{"id": "a"}], "next": None}
     assert server.seen[-1]["path"] == "/v1/documents/D1/items?after=x&limit=5"
+    client.items("D1", direction="in")
+    assert server.seen[-1]["path"] == "/v1/documents/D1/items?direction=in"
+    server.reply = answer({"id": "a", "history": []})
+    client.item("D1", "a", direction="out")
+    assert server.seen[-1]["path"] == "/v1/documents/D1/items/a?direction=out"
 
 
 def test_acknowledge_bodies(server: FakeServer, client: BridgeClient) -> None:

@@ -12,7 +12,7 @@ import json
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn
@@ -36,6 +36,7 @@ EXIT_INTERRUPTED = 130  # Ctrl-C during --watch (128 + SIGINT, as shells report 
 
 POLL_INTERVAL = 0.5  # seconds between polls when the event stream is not available
 SAFETY_POLL = 2.0  # seconds between polls even while events arrive (nothing missed for long)
+RICH_TABLE_MAX_ROWS = 500  # beyond this, plain aligned text (rich is slow on long tables)
 UNAVAILABLE_GRACE = 30.0  # how long --watch and events wait for a restarting daemon
 
 _HINTS = {
@@ -97,6 +98,16 @@ def _reporting(as_json: bool) -> Iterator[None]:
         _die(err, EXIT_UNAVAILABLE, as_json)
     except BridgeError as err:
         _die(err, EXIT_FAILED, as_json)
+
+
+def _plain_table(headers: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> None:
+    """Aligned columns without rich: rich takes about half a second per thousand rows."""
+    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
+    out = sys.stdout
+    for row in (headers, *rows):
+        out.write("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+                  + "\n")
+    out.flush()
 
 
 def _counts(by_status: Mapping[str, int]) -> str:
@@ -595,10 +606,16 @@ def items_cmd(ctx: click.Context, doc: str, status_: str | None, direction: str 
     if not rows:
         click.echo("No items." if status_ is None else f"No items with status {status_}.")
         return
-    table = Table("#", "ID", "STATUS", "REASON", "EVIDENCE", "UPDATED", box=None)
-    for r in rows:
-        table.add_row(str(r.get("index")), str(r.get("id")), str(r.get("status")),
-                      r.get("reason") or "", r.get("evidence") or "", r.get("updated") or "")
+    headers = ("#", "ID", "STATUS", "REASON", "EVIDENCE", "UPDATED")
+    cells = [(str(r.get("index")), str(r.get("id")), str(r.get("status")),
+              str(r.get("reason") or ""), str(r.get("evidence") or ""),
+              str(r.get("updated") or "")) for r in rows]
+    if len(cells) > RICH_TABLE_MAX_ROWS:
+        _plain_table(headers, cells)
+        return
+    table = Table(*headers, box=None)
+    for row in cells:
+        table.add_row(*row)
     _console().print(table)
 
 

@@ -572,3 +572,33 @@ def test_cli_events_resume_after_the_stream_ends(sockdir: Path,
     assert "reconnecting" in err
     resumed = [c[2].get("last_event_id") for c in rec.calls]
     assert resumed[0] is None and set(resumed[1:]) == {"1"}
+
+
+def test_cli_items_long_list_is_plain_and_fast(sockdir: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    rec = Recorder(monkeypatch)
+    rows = [{"id": f"p-{i}", "index": i, "status": "RECEIVED" if i % 2 else "delivered",
+             "reason": None, "evidence": None, "updated": None} for i in range(20000)]
+    rec.stub("iter_items", lambda *a, **k: iter(rows))
+    code, out, _ = cli(sockdir, "items", "D1", "--status", "received")
+    assert code == 0
+    lines = out.splitlines()
+    assert len(lines) == 20001
+    assert lines[0].split() == ["#", "ID", "STATUS", "REASON", "EVIDENCE", "UPDATED"]
+    assert lines[2].split() == ["1", "p-1", "RECEIVED"]
+    assert rec.calls[-1][2]["status"] == "RECEIVED"  # upper case for an ack status
+    cli(sockdir, "items", "D1", "--status", "QUEUED")
+    assert rec.calls[-1][2]["status"] == "queued"  # lower case for a transport state
+
+
+def test_local_api_spec_names_every_status_and_event() -> None:
+    from bridge.documents import ACK_STATUSES
+    spec = (Path(__file__).parent.parent / "schemas" / "local-api.yaml").read_text()
+    for name in (*ACK_STATUSES, "document_received", "document_delivered",
+                 "document_acknowledged", "item_status_changed", "peer_unreachable",
+                 "peer_back", "security_alarm", "document_refused", "unacknowledged"):
+        assert name in spec, name
+    for path in ("/v1/health:", "/v1/peers:", "/v1/documents:", "/v1/documents/{id}:",
+                 "/v1/documents/{id}/items:", "/v1/documents/{id}/items/{item_id}:",
+                 "/v1/documents/{id}/acks:", "/v1/events:", "/metrics:"):
+        assert f"  {path}\n" in spec, path

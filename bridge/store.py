@@ -348,11 +348,10 @@ class Store:
                 "SELECT COALESCE(status, transport), COUNT(*) FROM items WHERE doc=? "
                 "GROUP BY 1", (doc,)):
             counts[key] = n
-        undeclared = self.db.execute(
-            "SELECT COUNT(DISTINCT item_id) FROM ack_entries WHERE item_doc=? AND "
-            "item_idx IS NULL", (doc,)).fetchone()[0]
-        if undeclared:
-            counts["RECEIVED_UNDECLARED"] = counts.get("RECEIVED_UNDECLARED", 0) + undeclared
+        # Items acknowledged although never declared, by their latest status too (they may
+        # move on from RECEIVED_UNDECLARED, e.g. to IDENTITY_CONFIRMED).
+        for status in self.undeclared_statuses(doc).values():
+            counts[status] = counts.get(status, 0) + 1
         return counts
 
     def acknowledged_count(self, doc: int) -> int:

@@ -300,11 +300,12 @@ def send(ctx: click.Context, doc_type: str, file: str, to: str, doc_id: str | No
 # -- status / inbox --------------------------------------------------------------------------
 
 def _documents_table(docs: list[dict[str, Any]]) -> Table:
-    table = Table("ID", "TYPE", "DIR", "PEER", "STATE", "ACKED", "BY STATUS", box=None)
+    table = Table("ID", "TYPE", "DIR", "PEER", "STATE", "TOTAL", "ACKED", "BY STATUS",
+                  box=None)
     for d in docs:
         total, acked, by_status = _items_of(d)
         table.add_row(str(d.get("id")), str(d.get("type")), str(d.get("direction")),
-                      str(d.get("peer")), str(d.get("state")), f"{acked}/{total}",
+                      str(d.get("peer")), str(d.get("state")), str(total), str(acked),
                       _counts(by_status))
     return table
 

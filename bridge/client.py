@@ -37,10 +37,13 @@ class ApiError(BridgeError):
     (a JSON path such as ``items[3].id``, or None)."""
 
     def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
-        super().__init__(f"{field}: {message}" if field else message, code=code)
+        super().__init__(message, code=code)
         self.status = status
-        self.detail = message
+        self.detail = message  # the same as ``message``, as on ``InputError``
         self.field = field
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}" if self.field else self.message
 
     def __repr__(self) -> str:
         return (f"ApiError(status={self.status!r}, code={self.code!r}, "

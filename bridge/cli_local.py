@@ -202,6 +202,8 @@ def peer_add(ctx: click.Context, pubfile: Path, url: str, fingerprint: str, repl
     click.echo(f"  url:           {p.url}")
     click.echo(f"  fingerprint:   {p.fingerprint}")
     click.echo(f"  identity file: {result.identity_file}")
+    if result.action != "unchanged" and home.socket_path.exists():
+        click.echo("A running daemon reads its peers when it starts: restart it to use this.")
 
 
 @peer.command("list")

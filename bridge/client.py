@@ -150,7 +150,13 @@ class BridgeClient:
             hdrs["Content-Type"] = "application/json"
         hdrs.update(headers or {})
         try:
-            conn.request(method, path, body=body, headers=hdrs)
+            try:
+                conn.request(method, path, body=body, headers=hdrs)
+            except (BrokenPipeError, ConnectionResetError):
+                # The daemon may have answered early (413 for a body over its limit) and
+                # closed: its answer, if it is there, says more than the broken pipe.
+                if conn.sock is None:
+                    raise
             resp = conn.getresponse()
         except (OSError, http.client.HTTPException) as exc:
             conn.close()

@@ -604,3 +604,36 @@ def test_local_api_spec_names_every_status_and_event() -> None:
                  "/v1/documents/{id}/items:", "/v1/documents/{id}/items/{item_id}:",
                  "/v1/documents/{id}/acks:", "/v1/events:", "/metrics:"):
         assert f"  {path}\n" in spec, path
+
+
+def test_early_answer_to_a_large_body_is_read(sockdir: Path) -> None:
+    """A daemon may refuse a body over its limit before reading it and hang up: the client
+    must report the daemon's 413, not the broken pipe."""
+    path = sockdir / "bridge.sock"
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(path))
+    listener.listen(1)
+    body = json.dumps({"error": {"code": "too_large", "message": "request body too large",
+                                 "field": None}}).encode()
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            data = b""
+            while b"\r\n\r\n" not in data:
+                data += conn.recv(4096)
+            conn.sendall(b"HTTP/1.1 413 Request Entity Too Large\r\nContent-Type: "
+                         b"application/json\r\nConnection: close\r\nContent-Length: "
+                         + str(len(body)).encode() + b"\r\n\r\n" + body)
+            conn.shutdown(socket.SHUT_RDWR)
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    try:
+        with pytest.raises(ApiError) as exc:
+            BridgeClient(path, timeout=5).submit_document(
+                "roster", "bravo", [{"id": f"p-{i}", "note": "x" * 1000} for i in range(20000)])
+        assert (exc.value.status, exc.value.code) == (413, "too_large")
+    finally:
+        t.join(5)
+        listener.close()

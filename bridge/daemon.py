@@ -156,6 +156,16 @@ class Daemon:
         tasks = [asyncio.create_task(dl.run_forever(), name=f"deliver-{n}")
                  for n, dl in self.loops.items()]
 
+        async def watch_deadlines() -> None:
+            while True:
+                try:
+                    await run_in_db(exchange.check_deadlines)
+                except Exception:  # a bad row must not stop the watch; it is logged
+                    log.exception("deadline check failed")
+                await asyncio.sleep(self.config.deadline_check_seconds)
+
+        tasks.append(asyncio.create_task(watch_deadlines(), name="deadlines"))
+
         stop = asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)

@@ -24,7 +24,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from bridge import chunks, codec, documents, envelope, lifecycle, link, receipts, transport
+from bridge import (
+    chunks,
+    codec,
+    deadlines,
+    documents,
+    envelope,
+    lifecycle,
+    link,
+    receipts,
+    transport,
+)
 from bridge.documents import AckItem, Item, SignedDocument
 from bridge.errors import (
     BridgeError,
@@ -109,6 +119,8 @@ class Exchange:
         peer = body["to"]
         if peer not in self.peers:
             raise InputError(f"no pinned peer named {peer!r}", field="to", code="unknown_peer")
+        if deadlines.FIELD in body.get("meta", {}):
+            deadlines.parse_deadline(body["meta"][deadlines.FIELD])
         doc_id = body.get("id") or self._new_id(body["type"][0])
         if self.store.document_exists("out", peer, doc_id):
             raise InputError(f"document {doc_id!r} already exists", field="id",
@@ -548,10 +560,37 @@ class Exchange:
             out["answers"] = answered.id if answered else None
             out["items"] = {"total": row.count, "acknowledged": row.count, "by_status": {}}
             return out
-        out["items"] = {"total": row.count,
-                        "acknowledged": self.store.acknowledged_count(row.rowid),
+        acknowledged = self.store.acknowledged_count(row.rowid)
+        out["items"] = {"total": row.count, "acknowledged": acknowledged,
                         "by_status": self.store.status_counts(row.rowid)}
+        deadline = deadlines.deadline_of(row.meta)
+        if deadline is not None:
+            out["deadline"] = iso(deadline)
+            out["items"]["overdue"] = (row.count - acknowledged) if self.now() > deadline else 0
         return out
+
+    def check_deadlines(self) -> int:
+        """Raise one ``acknowledgement_overdue`` event per document whose deadline has passed
+        with items still unacknowledged. Returns how many were raised."""
+        now = self.now()
+        raised = 0
+        for row in self.store.documents_with_meta_key(deadlines.FIELD):
+            deadline = deadlines.deadline_of(row.meta)
+            if deadline is None or now <= deadline or row.type == documents.ACK:
+                continue
+            overdue = row.count - self.store.acknowledged_count(row.rowid)
+            if overdue <= 0 or self.store.has_event("acknowledgement_overdue", row.rowid):
+                continue
+            with self.store.transaction():
+                self.store.add_event("acknowledgement_overdue", {
+                    "id": row.id, "doc": row.rowid, "direction": row.direction,
+                    "peer": row.peer, "deadline": iso(deadline), "overdue": overdue}, now)
+            raised += 1
+            log.warning("%s %s: %d items not acknowledged by the deadline %s", row.type, row.id,
+                        overdue, iso(deadline))
+        if raised:
+            self.notify()
+        return raised
 
     def list_documents(self, *, direction: str | None, type: str | None, peer: str | None,
                        limit: int) -> list[dict[str, Any]]:
@@ -570,6 +609,9 @@ class Exchange:
     def _item_json(self, row: DocumentRow, r: Sequence[Any]) -> dict[str, Any]:
         out: dict[str, Any] = {"id": r[1], "index": r[0], "status": r[2], "reason": r[3],
                                "evidence": r[4], "updated": iso(r[5])}
+        deadline = deadlines.deadline_of(row.meta)
+        if deadline is not None:
+            out["overdue"] = r[2] not in documents.ACK_STATUSES and self.now() > deadline
         if row.direction == "in":
             out["data"] = dict(documents.decode_declared_entry(r[6], r[0]).data)
         return out

@@ -67,6 +67,7 @@ class Config:
     delivery: Delivery = field(default_factory=Delivery)
     peers: dict[str, PeerConfig] = field(default_factory=dict)
     max_body_bytes: int = 64 * 1024 * 1024
+    deadline_check_seconds: float = 5.0
 
     @classmethod
     def from_toml(cls, data: dict[str, Any], source: str) -> Config:
@@ -88,10 +89,11 @@ class Config:
                 for name, p in data.get("peers", {}).items()
             }
             max_body = int(bridge.get("max_body_bytes", 64 * 1024 * 1024))
+            deadline_check = float(bridge.get("deadline_check_seconds", 5.0))
         except (KeyError, TypeError, ValueError) as exc:
             raise UsageError(f"{source}: invalid configuration ({exc})") from exc
         return cls(party=party, listen=listen, delivery=delivery, peers=peers,
-                   max_body_bytes=max_body)
+                   max_body_bytes=max_body, deadline_check_seconds=deadline_check)
 
     def to_toml(self) -> str:
         d = self.delivery
@@ -101,6 +103,7 @@ class Config:
             f'party = "{self.party}"',
             f'listen = "{self.listen}"',
             f"max_body_bytes = {self.max_body_bytes}",
+            f"deadline_check_seconds = {self.deadline_check_seconds}",
             "",
             "[delivery]",
             f"initial_backoff = {d.initial_backoff}",

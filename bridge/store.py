@@ -270,6 +270,17 @@ class Store:
                             (doc_rowid, exclude or -1)).fetchone()
         return None if r[0] is None else int(r[0])
 
+    def documents_with_meta_key(self, key: str) -> list[DocumentRow]:
+        """Documents not yet fully acknowledged whose meta has ``key``."""
+        return [_doc_row(r) for r in self.db.execute(
+            f"SELECT {_DOC_COLUMNS} FROM documents WHERE state != 'acknowledged' "  # noqa: S608
+            "AND json_extract(meta, '$.' || ?) IS NOT NULL", (key,))]
+
+    def has_event(self, type: str, doc_rowid: int) -> bool:
+        return self.db.execute(
+            "SELECT 1 FROM events WHERE type=? AND json_extract(data, '$.doc')=? LIMIT 1",
+            (type, doc_rowid)).fetchone() is not None
+
     def set_document_state(self, rowid: int, state: str, now: int) -> None:
         self.db.execute("UPDATE documents SET state=?, updated=? WHERE rowid=?",
                         (state, now, rowid))

@@ -151,7 +151,8 @@ class LocalApi:
             self.exchange.list_documents,
             direction=_choice(request, "direction", ("in", "out")),
             type=_choice(request, "type", ("roster", "manifest", "ack")),
-            peer=request.query.get("peer"), limit=_limit(request, 1000))
+            peer=request.query.get("peer"), limit=_limit(request, 1000),
+            after=request.query.get("after"))
         return web.json_response({"documents": docs})
 
     async def document(self, request: web.Request) -> web.Response:

@@ -593,10 +593,18 @@ class Exchange:
         return raised
 
     def list_documents(self, *, direction: str | None, type: str | None, peer: str | None,
-                       limit: int) -> list[dict[str, Any]]:
+                       limit: int, after: str | None = None) -> list[dict[str, Any]]:
+        before = None
+        if after:
+            # The next page starts after that document (an id used both ways: after the newer,
+            # so that nothing is skipped).
+            rows = self.store.documents_by_id(after, direction)
+            if not rows:
+                raise InputError(f"no document {after!r} to continue after", field="after")
+            before = max(r.rowid for r in rows)
         return [self.summary(r) for r in self.store.list_documents(
             direction=direction, type=type, peer=peer, include_acks=type == "ack",
-            limit=limit)]
+            limit=limit, before=before)]
 
     def document_detail(self, doc_id: str, direction: str | None) -> dict[str, Any]:
         row = self.find_document(doc_id, direction)

@@ -245,9 +245,14 @@ class Store:
         return [_doc_row(r) for r in self.db.execute(sql, args)]
 
     def list_documents(self, *, direction: str | None, type: str | None, peer: str | None,
-                       include_acks: bool = False, limit: int = 1000) -> list[DocumentRow]:
+                       include_acks: bool = False, limit: int = 1000,
+                       before: int | None = None) -> list[DocumentRow]:
+        """Newest first; with ``before`` (a rowid), only documents older than that one."""
         sql = f"SELECT {_DOC_COLUMNS} FROM documents WHERE 1=1"  # noqa: S608
         args: list[Any] = []
+        if before is not None:
+            sql += " AND rowid < ?"
+            args.append(before)
         for col, val in (("direction", direction), ("type", type), ("peer", peer)):
             if val:
                 sql += f" AND {col}=?"

@@ -47,7 +47,8 @@ _HINTS = {
 }
 
 _EVENT_STYLES = {"security_alarm": "bold red", "document_refused": "red",
-                 "peer_unreachable": "yellow", "peer_back": "green"}
+                 "acknowledgement_overdue": "yellow", "peer_unreachable": "yellow",
+                 "peer_back": "green"}
 
 json_option = click.option("--json", "as_json", is_flag=True,
                            help="Machine-readable JSON output.")
@@ -322,6 +323,11 @@ def _print_document(doc: Mapping[str, Any]) -> None:
     console.print(f"created: {doc.get('created')}", markup=False)
     console.print(f"digest:  {doc.get('digest')}", markup=False)
     console.print(f"acknowledged {acked} of {total} items", markup=False)
+    if doc.get("deadline"):
+        overdue = int((doc.get("items") or {}).get("overdue") or 0)
+        console.print(f"deadline: {doc.get('deadline')}"
+                      + (f" ({overdue} items overdue)" if overdue else ""),
+                      style="red" if overdue else None, markup=False)
     table = Table("STATUS", "ITEMS", box=None)
     order = {s: i for i, s in enumerate(ACK_STATUSES)}
     for key in sorted(by_status, key=lambda k: (order.get(k, len(order)), k)):
@@ -454,13 +460,16 @@ def inbox(ctx: click.Context, as_json: bool) -> None:
     if not docs:
         click.echo("Inbox is empty.")
         return
-    table = Table("ID", "TYPE", "FROM", "RECEIVED", "STATE", "ACKED", "OUTSTANDING", box=None)
+    table = Table("ID", "TYPE", "FROM", "RECEIVED", "STATE", "ACKED", "OUTSTANDING",
+                  "DEADLINE", box=None)
     for d in docs:
         total, acked, _ = _items_of(d)
         pct = f" ({100 * acked // total}%)" if total else ""
+        overdue = int((d.get("items") or {}).get("overdue") or 0)
+        deadline = str(d.get("deadline") or "") + (f" ({overdue} overdue)" if overdue else "")
         table.add_row(str(d.get("id")), str(d.get("type")), str(d.get("peer")),
                       str(d.get("created")), str(d.get("state")), f"{acked}/{total}{pct}",
-                      str(max(total - acked, 0)))
+                      str(max(total - acked, 0)), deadline)
     _console().print(table)
 
 

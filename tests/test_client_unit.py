@@ -386,7 +386,9 @@ def test_parse_sse_rules() -> None:
 # -- CLI: parsing and exit codes, no daemon ----------------------------------------------------
 
 def cli(home: Path, *args: str, input: str | None = None) -> tuple[int, str, str]:
-    r = CliRunner().invoke(main, ["--home", str(home), *args], input=input)
+    # A wide, fixed terminal: rich would otherwise wrap table cells at the caller's width.
+    r = CliRunner(env={"COLUMNS": "200"}).invoke(main, ["--home", str(home), *args],
+                                                 input=input)
     return r.exit_code, r.stdout, r.stderr
 
 
@@ -550,6 +552,14 @@ def test_cli_status_table_and_json(sockdir: Path, monkeypatch: pytest.MonkeyPatc
     assert doc["items"]["by_status"] == {"RECEIVED": 1, "delivered": 3}
     code, out, _ = cli(sockdir, "inbox")
     assert code == 0 and "1/4 (25%)" in out
+    late = {**summary("received", 1), "direction": "in", "deadline": "2025-02-01T00:00:00Z"}
+    late["items"]["overdue"] = 3
+    rec.stub("documents", lambda *a, **k: [late])
+    rec.stub("document", lambda *a, **k: {**late, "acks": []})
+    code, out, _ = cli(sockdir, "inbox")
+    assert code == 0 and "(3 overdue)" in out
+    code, out, _ = cli(sockdir, "status", "D1")
+    assert code == 0 and "deadline: 2025-02-01T00:00:00Z (3 items overdue)" in out
 
 
 def test_cli_events_resume_after_the_stream_ends(sockdir: Path,

@@ -21,7 +21,8 @@ URL = "https://bravo.example:7443"
 
 
 def run(home: Path, *args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(main, ["--home", str(home), *args], catch_exceptions=False)
+    result = CliRunner(env={"COLUMNS": "200"}).invoke(main, ["--home", str(home), *args],
+                                                      catch_exceptions=False)
     return result.exit_code, result.stdout, result.stderr
 
 

@@ -1,5 +1,5 @@
 """The SQLite store: documents, items and their acknowledgement history, the outbox and inbox of
-each link, refusals and events.
+each link, refusals, events and the hash-chained audit log (``bridge/audit.py``).
 
 One connection, used from one thread (the daemon's database thread). WAL mode with
 ``synchronous=FULL``: a commit is on disk before the API answers 202, so ``kill -9`` (or power
@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bridge import audit
 from bridge.errors import StoreError
 from bridge.link import ZERO_HASH, InboundState, OutboundState
 
@@ -118,6 +119,20 @@ MIGRATIONS: tuple[str, ...] = (
         type      TEXT NOT NULL,
         data      TEXT NOT NULL
     );
+    """,
+    # 2: the audit log (PROTOCOL.md §11). One record per document, envelope, transport
+    # receipt, refusal or key event, appended in the transaction of the change it records.
+    """
+    CREATE TABLE audit (
+        seq       INTEGER PRIMARY KEY CHECK (seq >= 1),
+        at        INTEGER NOT NULL,
+        kind      TEXT NOT NULL,
+        peer      TEXT,
+        body      BLOB NOT NULL,            -- canonical msgpack map
+        prev_hash BLOB NOT NULL,
+        hash      BLOB NOT NULL
+    );
+    CREATE INDEX audit_kind ON audit(kind, peer);
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -505,6 +520,31 @@ class Store:
     def last_event_id(self) -> int:
         r = self.db.execute("SELECT MAX(id) FROM events").fetchone()
         return int(r[0] or 0)
+
+    # ------------------------------------------------------------ audit log
+
+    def append_audit(self, *, kind: str, peer: str | None, body: dict[str, Any],
+                     now: int) -> audit.AuditRecord:
+        """Append one record, chained to the last. Only inside the transaction of the change
+        it records, so that the log and the store commit (or roll back) together."""
+        if not self.db.in_transaction:
+            raise StoreError("an audit record is appended inside the transaction it records")
+        r = self.db.execute("SELECT seq, hash, at FROM audit ORDER BY seq DESC LIMIT 1"
+                            ).fetchone()
+        rec = audit.next_record(last_seq=r[0] if r else 0,
+                                last_hash=r[1] if r else audit.ZERO_HASH,
+                                last_at=r[2] if r else 0, now=now, kind=kind, peer=peer,
+                                body=body)
+        self.db.execute("INSERT INTO audit (seq, at, kind, peer, body, prev_hash, hash) "
+                        "VALUES (?,?,?,?,?,?,?)",
+                        (rec.seq, rec.at, rec.kind, rec.peer, rec.body, rec.prev_hash,
+                         rec.hash))
+        return rec
+
+    def audit_bodies(self, kind: str) -> list[tuple[str | None, bytes]]:
+        """(peer, body) of every record of ``kind``, oldest first."""
+        return list(self.db.execute("SELECT peer, body FROM audit WHERE kind=? ORDER BY seq",
+                                    (kind,)))
 
     def counters(self) -> dict[str, int]:
         q = self.db.execute

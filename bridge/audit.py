@@ -1,0 +1,297 @@
+"""The audit log: a hash chain over everything a bridge did (PROTOCOL.md §11).
+
+Every document and acknowledgement document sent or received, every envelope queued or
+accepted, every transport receipt received or issued, every refusal and every key event is one
+**record**, appended in the same store transaction as the change it records, so the log and the
+store can never disagree. A record is
+
+    (seq, at, kind, peer, body, prev_hash, hash)
+
+where ``body`` is the canonical encoding (PROTOCOL.md §2) of a map with the hashes, ids and
+bytes that matter, ``prev_hash`` is the previous record's ``hash`` (32 zero bytes for seq 1), and
+
+    record bytes = canonical {"at": at, "body": bin(body), "kind": kind, "peer": peer | nil,
+                              "seq": seq, "v": 1}
+    hash         = SHA-256("bridge/v1/audit" || 0x00 || prev_hash || record bytes)
+
+Changing any field of a record breaks its own hash; removing, inserting or reordering records
+breaks either the sequence numbers or the ``prev_hash`` links. ``check_chain`` walks the records
+in order and names the first bad one with a diagnosis. The chain is not keyed: whoever can
+rewrite the whole store can rewrite the whole log consistently. What it gives is evidence of
+*partial* tampering, and a head hash that can be written down (or handed to a mediator) and
+later compared.
+
+Pure: no I/O, no clock. Records are small: one per envelope, document or refusal, never one
+per item, so a 100,000-item document costs a handful of records.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from bridge import codec
+from bridge.errors import DecodeError, VerificationError
+from bridge.identity import PARTY_RE
+from bridge.receipts import iso_time as iso
+
+TAG_AUDIT = b"bridge/v1/audit"
+ZERO_HASH = bytes(32)
+RECORD_VERSION = 1
+
+# Record kinds (PROTOCOL.md §11.2). The log accepts any kind of this shape, so that a later
+# version can add kinds without making older logs unverifiable.
+KEY = "key"
+DOCUMENT = "document"
+ACK = "ack"
+ENVELOPE_QUEUED = "envelope_queued"
+ENVELOPE_RECEIVED = "envelope_received"
+RECEIPT_RECEIVED = "receipt_received"
+RECEIPT_ISSUED = "receipt_issued"
+REFUSAL = "refusal"
+KINDS = (KEY, DOCUMENT, ACK, ENVELOPE_QUEUED, ENVELOPE_RECEIVED, RECEIPT_RECEIVED,
+         RECEIPT_ISSUED, REFUSAL)
+KIND_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}\Z")
+
+BODY_LIMITS = codec.SMALL_LIMITS
+"""Bodies hold headers, receipts and short texts: never entries."""
+
+__all__ = [
+    "ACK", "DOCUMENT", "ENVELOPE_QUEUED", "ENVELOPE_RECEIVED", "KEY", "KINDS", "RECEIPT_ISSUED",
+    "RECEIPT_RECEIVED", "REFUSAL", "TAG_AUDIT", "ZERO_HASH", "AuditProblem", "AuditRecord",
+    "AuditResult", "chain_hash", "check_chain", "next_record", "record_bytes", "verify_chain",
+]
+
+
+def record_bytes(*, seq: int, at: int, kind: str, peer: str | None, body: bytes) -> bytes:
+    """The canonical bytes a record's hash covers (everything but the two hashes)."""
+    # Keys in sorted order, values canonical: pack directly (codec.pack_canonical's contract).
+    return codec.pack_canonical({"at": at, "body": body, "kind": kind, "peer": peer, "seq": seq,
+                                 "v": RECORD_VERSION})
+
+
+def chain_hash(prev_hash: bytes, record: bytes) -> bytes:
+    """``SHA-256("bridge/v1/audit" || 0x00 || prev_hash || record bytes)``."""
+    return hashlib.sha256(TAG_AUDIT + b"\x00" + prev_hash + record).digest()
+
+
+@dataclass(frozen=True, kw_only=True)
+class AuditRecord:
+    """One record as stored. ``hash`` is what was stored, not necessarily what it should be."""
+
+    seq: int
+    at: int  # milliseconds since the Unix epoch, UTC
+    kind: str
+    peer: str | None
+    body: bytes = field(repr=False)
+    prev_hash: bytes = field(repr=False)
+    hash: bytes = field(repr=False)
+
+    def record_bytes(self) -> bytes:
+        return record_bytes(seq=self.seq, at=self.at, kind=self.kind, peer=self.peer,
+                            body=self.body)
+
+    def computed_hash(self) -> bytes:
+        return chain_hash(self.prev_hash, self.record_bytes())
+
+    def decoded_body(self) -> dict[str, Any]:
+        """The body as a map; raises ``DecodeError`` if it is not a canonical map."""
+        value = codec.decode(self.body, BODY_LIMITS)
+        if not isinstance(value, dict):
+            raise DecodeError("an audit record body is a map", reason="malformed")
+        return value
+
+
+def next_record(*, last_seq: int, last_hash: bytes, last_at: int, now: int, kind: str,
+                peer: str | None, body: Mapping[str, Any]) -> AuditRecord:
+    """The record that follows ``(last_seq, last_hash, last_at)``; ``last_seq`` 0 for an empty
+    log. Times never go backwards in the log (a clock step back keeps the previous time)."""
+    if not KIND_RE.match(kind):
+        raise ValueError(f"invalid audit record kind {kind!r}")
+    data = codec.encode(dict(body))
+    seq, at = last_seq + 1, max(now, last_at)
+    digest = chain_hash(last_hash, record_bytes(seq=seq, at=at, kind=kind, peer=peer, body=data))
+    return AuditRecord(seq=seq, at=at, kind=kind, peer=peer, body=data, prev_hash=last_hash,
+                       hash=digest)
+
+
+# ---------------------------------------------------------------- verification
+
+
+@dataclass(frozen=True, kw_only=True)
+class AuditProblem:
+    """The first bad record: where it stands (1-based position in the order given), its stored
+    ``seq``, a stable reason code and a diagnosis for people."""
+
+    position: int
+    seq: int | None
+    reason: str  # changed | removed | inserted | reordered | chain_broken | bad_record | time_order
+    diagnosis: str
+
+    def __str__(self) -> str:
+        return f"record {self.seq if self.seq is not None else '?'}: {self.diagnosis}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class AuditResult:
+    ok: bool
+    records: int  # records that hold (all of them when ok)
+    first_at: int | None
+    last_at: int | None
+    head: bytes  # hash of the last record that holds (ZERO_HASH for an empty log)
+    kinds: Mapping[str, int] = field(default_factory=dict)
+    problem: AuditProblem | None = None
+
+    def summary(self) -> str:
+        if self.problem is not None:
+            return f"{self.problem} [{self.problem.reason}]"
+        if not self.records:
+            return "the audit log is empty"
+        assert self.first_at is not None and self.last_at is not None
+        return (f"{self.records} records from {iso(self.first_at)} to {iso(self.last_at)}, "
+                f"head {self.head.hex()}")
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "ok": self.ok, "records": self.records, "head": self.head.hex(),
+            "first_at": iso(self.first_at) if self.first_at is not None else None,
+            "last_at": iso(self.last_at) if self.last_at is not None else None,
+            "kinds": dict(self.kinds)}
+        if self.problem is not None:
+            out.update(seq=self.problem.seq, position=self.problem.position,
+                       reason=self.problem.reason, diagnosis=self.problem.diagnosis)
+        return out
+
+
+def _shape_error(r: object) -> str | None:
+    if not isinstance(r, AuditRecord):
+        return "is not an audit record"
+    if type(r.seq) is not int or r.seq < 1:
+        return "has a sequence number that is not a positive integer"
+    if type(r.at) is not int or r.at < 0:
+        return "has a time that is not a non-negative integer"
+    if not isinstance(r.kind, str) or not KIND_RE.match(r.kind):
+        return f"has an invalid kind {r.kind!r}"
+    if r.peer is not None and (not isinstance(r.peer, str) or not PARTY_RE.match(r.peer)):
+        return f"names an invalid peer {r.peer!r}"
+    if not isinstance(r.body, bytes):
+        return "has a body that is not bytes"
+    for name in ("prev_hash", "hash"):
+        value = getattr(r, name)
+        if not isinstance(value, bytes) or len(value) != 32:
+            return f"has a {name} that is not 32 bytes"
+    return None
+
+
+def _missing(first: int, last: int) -> str:
+    return f"record {first} is missing" if first == last else f"records {first}–{last} are missing"
+
+
+def check_chain(records: Sequence[AuditRecord]) -> AuditResult:
+    """Walk ``records`` in the order given (by ``seq``, as stored) and return the first bad one.
+
+    Steps for the record at position ``i`` (PROTOCOL.md §11.3), stopping at the first failure:
+
+    1. its fields have the right types (``bad_record``);
+    2. its ``seq`` is the previous record's plus one, 1 for the first: a jump means records were
+       removed (``removed``), a step back that they are out of order (``reordered``);
+    3. its ``prev_hash`` is the previous record's ``hash`` (32 zero bytes for the first). If not,
+       what it names tells what happened: a record further on (``reordered``), one further
+       back (the records in between were ``inserted``), or no record at all (``changed`` when
+       the record's own hash no longer holds either — e.g. records before it were removed and
+       the rest renumbered — else ``chain_broken``: the previous record was rewritten with a
+       recomputed hash, or this one forged);
+    4. its ``hash`` is ``chain_hash(prev_hash, record bytes)`` (``changed``);
+    5. its time is not before the previous record's (``time_order``);
+    6. its body is a canonical map (``bad_record``).
+    """
+    kinds: Counter[str] = Counter()
+    prev: AuditRecord | None = None
+    positions: dict[bytes, int] = {}  # hash -> position, built only when a link fails
+    for i, r in enumerate(records):
+        failure = _check_record(records, i, prev, positions)
+        if failure is not None:
+            seq = r.seq if isinstance(r, AuditRecord) and type(r.seq) is int else None
+            return _result(records[:i], kinds, AuditProblem(
+                position=i + 1, seq=seq, reason=failure[0], diagnosis=failure[1]))
+        kinds[r.kind] += 1
+        prev = r
+    return _result(records, kinds, None)
+
+
+def _result(good: Sequence[AuditRecord], kinds: Mapping[str, int],
+            problem: AuditProblem | None) -> AuditResult:
+    return AuditResult(ok=problem is None, records=len(good),
+                       first_at=good[0].at if good else None,
+                       last_at=good[-1].at if good else None,
+                       head=good[-1].hash if good else ZERO_HASH, kinds=dict(kinds),
+                       problem=problem)
+
+
+def _check_record(records: Sequence[AuditRecord], i: int, prev: AuditRecord | None,
+                  positions: dict[bytes, int]) -> tuple[str, str] | None:
+    """(reason, diagnosis) for the record at position ``i``, or None if it holds."""
+    r = records[i]
+    # 1. Shape.
+    why = _shape_error(r)
+    if why is not None:
+        return "bad_record", f"the record at position {i + 1} {why}"
+    expected_seq = prev.seq + 1 if prev else 1
+    expected_prev = prev.hash if prev else ZERO_HASH
+    after = f"record {prev.seq}" if prev else "the start of the log"
+    # 2. Sequence numbers: contiguous from 1.
+    if r.seq > expected_seq:
+        return "removed", (f"{_missing(expected_seq, r.seq - 1)}: after {after} comes "
+                           f"record {r.seq}")
+    if r.seq < expected_seq:
+        return "reordered", f"out of order: record {r.seq} stands after {after}"
+    self_ok = hmac.compare_digest(r.computed_hash(), r.hash)
+    # 3. The link to the previous record.
+    if not hmac.compare_digest(r.prev_hash, expected_prev):
+        if not positions:
+            positions.update((x.hash, k) for k, x in enumerate(records)
+                             if isinstance(x, AuditRecord) and isinstance(x.hash, bytes))
+        j = positions.get(r.prev_hash)
+        if j is not None and j > i:
+            return "reordered", (f"out of order: record {r.seq} was written after the record "
+                                 f"now numbered {records[j].seq}, but stands after {after}")
+        if j is not None and j < i - 1:
+            first, last = records[j + 1].seq, records[i - 1].seq
+            what = f"record {first} was" if first == last else f"records {first}–{last} were"
+            return "inserted", (f"{what} inserted: record {r.seq} was written directly after "
+                                f"record {records[j].seq}")
+        if not self_ok:
+            return "changed", (f"record {r.seq} no longer matches its hash and is not chained "
+                               f"to {after} (changed, or records before it removed and the "
+                               "rest renumbered)")
+        return "chain_broken", (f"record {r.seq} is not chained to {after}: it names a "
+                                f"previous record that is not in the log ({after} was "
+                                "rewritten with a recomputed hash, or a record was removed or "
+                                "forged here)")
+    # 4. The record's own hash.
+    if not self_ok:
+        return "changed", (f"record {r.seq} ({r.kind}) was changed: its time, kind, peer, body "
+                           "or sequence number no longer match its hash")
+    # 5. Time never goes backwards.
+    if prev is not None and r.at < prev.at:
+        return "time_order", (f"record {r.seq} is dated {iso(r.at)}, before record {prev.seq} "
+                              f"({iso(prev.at)})")
+    # 6. The body is a canonical map.
+    try:
+        r.decoded_body()
+    except DecodeError as exc:
+        return "bad_record", f"record {r.seq} has a body that is not a canonical map ({exc})"
+    return None
+
+
+def verify_chain(records: Sequence[AuditRecord]) -> AuditResult:
+    """Like ``check_chain``, but raises ``VerificationError`` naming the first bad record."""
+    out = check_chain(records)
+    if out.problem is not None:
+        raise VerificationError(str(out.problem), reason=out.problem.reason)
+    return out

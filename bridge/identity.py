@@ -49,6 +49,7 @@ TAG_ENVELOPE = b"bridge/v1/envelope"
 TAG_HPKE_INFO = b"bridge/v1/hpke-info"
 TAG_TRANSPORT_RECEIPT = b"bridge/v1/transport-receipt"
 TAG_KEY_ROTATION = b"bridge/v1/key-rotation"
+TAG_KEY_REVOCATION = b"bridge/v1/key-revocation"
 
 # HPKE suite ids from the RFC 9180 §7 registries: DHKEM(X25519, HKDF-SHA256),
 # HKDF-SHA256, ChaCha20-Poly1305. Carried in every statement and envelope so that a hybrid
@@ -397,7 +398,8 @@ def constant_time_equal(a: bytes, b: bytes) -> bool:
 
 __all__ = [
     "SUITE_X25519_CHACHA", "TAG_DOCUMENT", "TAG_ENVELOPE", "TAG_FINGERPRINT", "TAG_HPKE_INFO",
-    "TAG_IDENTITY", "TAG_KEY_ROTATION", "TAG_TRANSPORT_RECEIPT", "Keyring", "OpaqueCryptoError",
+    "TAG_IDENTITY", "TAG_KEY_REVOCATION", "TAG_KEY_ROTATION", "TAG_TRANSPORT_RECEIPT",
+    "Keyring", "OpaqueCryptoError",
     "PrivateIdentity", "PublicIdentity", "check_party", "check_private_file_mode",
     "format_fingerprint", "load_private", "load_public", "normalise_fingerprint",
     "signed_message", "verify_signature", "write_private",

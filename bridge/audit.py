@@ -36,8 +36,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bridge import codec
+from bridge.documents import SignedHeader
+from bridge.envelope import EnvelopeHeader
 from bridge.errors import DecodeError, VerificationError
-from bridge.identity import PARTY_RE
+from bridge.identity import PARTY_RE, PublicIdentity
 from bridge.receipts import iso_time as iso
 
 TAG_AUDIT = b"bridge/v1/audit"
@@ -64,7 +66,8 @@ BODY_LIMITS = codec.SMALL_LIMITS
 __all__ = [
     "ACK", "DOCUMENT", "ENVELOPE_QUEUED", "ENVELOPE_RECEIVED", "KEY", "KINDS", "RECEIPT_ISSUED",
     "RECEIPT_RECEIVED", "REFUSAL", "TAG_AUDIT", "ZERO_HASH", "AuditProblem", "AuditRecord",
-    "AuditResult", "chain_hash", "check_chain", "next_record", "record_bytes", "verify_chain",
+    "AuditResult", "chain_hash", "check_chain", "document_body", "envelope_body", "key_body",
+    "next_record", "receipt_body", "record_bytes", "refusal_body", "verify_chain",
 ]
 
 
@@ -118,6 +121,59 @@ def next_record(*, last_seq: int, last_hash: bytes, last_at: int, now: int, kind
     digest = chain_hash(last_hash, record_bytes(seq=seq, at=at, kind=kind, peer=peer, body=data))
     return AuditRecord(seq=seq, at=at, kind=kind, peer=peer, body=data, prev_hash=last_hash,
                        hash=digest)
+
+
+# ---------------------------------------------------------------- record bodies
+#
+# What each kind of record holds (PROTOCOL.md §11.2). Hashes and ids identify; the signed bytes
+# (document headers, envelope headers, transport receipts, identity statements) let the log
+# stand on its own. Entries never go in: one record per document, never one per item.
+
+
+def document_body(direction: str, signed: SignedHeader) -> tuple[str, dict[str, Any]]:
+    """(kind, body) for a roster, manifest (``document``) or acknowledgement (``ack``) sent
+    (``dir`` "out", when queued) or received (``dir`` "in", when its first chunk is accepted)."""
+    h = signed.header
+    body: dict[str, Any] = {"dir": direction, "id": h.id, "type": h.type, "digest": signed.digest,
+                            "count": h.count, "header": signed.data, "sig": signed.signature}
+    if h.type == ACK:
+        body.update(answers=h.answers, answers_id=h.answers_id)
+        return ACK, body
+    return DOCUMENT, body
+
+
+def envelope_body(header: EnvelopeHeader, header_bytes: bytes, digest: bytes, *,
+                  doc: bytes | None, first: int | None, n: int | None,
+                  result: str | None = None) -> dict[str, Any]:
+    """An envelope queued (outbound) or taken into the chain (inbound, with its ``result``):
+    its header bytes and hash, and the document chunk it carries (document hash, first entry,
+    number of entries; nil when the payload could not be read)."""
+    body: dict[str, Any] = {"seq": header.seq, "id": header.message_id, "prev": header.prev,
+                            "digest": digest, "header": header_bytes, "doc": doc,
+                            "first": first, "n": n}
+    if result is not None:
+        body["result"] = result
+    return body
+
+
+def receipt_body(*, seq: int, envelope: bytes, result: str, reason: str | None,
+                 receipt: bytes) -> dict[str, Any]:
+    """A signed transport receipt, received from the peer for our envelope or issued by us."""
+    return {"seq": seq, "envelope": envelope, "result": result, "reason": reason,
+            "receipt": receipt}
+
+
+def refusal_body(*, direction: str, seq: int | None, digest: bytes | None, reason: str,
+                 detail: str, alarm: bool) -> dict[str, Any]:
+    """A refusal: ``dir`` "in" when we refused what came in, "out" when the peer refused ours."""
+    return {"dir": direction, "seq": seq, "digest": digest, "reason": reason,
+            "detail": detail, "alarm": alarm}
+
+
+def key_body(event: str, role: str, identity: PublicIdentity) -> dict[str, Any]:
+    """A key event: ``role`` "self" or "peer"; ``event`` "added", "changed" or "removed"."""
+    return {"event": event, "role": role, "party": identity.party, "key_id": identity.key_id,
+            "fingerprint": identity.fingerprint, "statement": identity.statement}
 
 
 # ---------------------------------------------------------------- verification

@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bridge import (
+    audit,
     chunks,
     codec,
     deadlines,
@@ -98,6 +99,42 @@ class Exchange:
         # item id -> (index, leaf hash) of our own documents. Immutable once stored, so it can
         # be cached: acknowledgements of one document arrive in many chunks.
         self._index_cache: dict[int, dict[str, tuple[int, bytes]]] = {}
+        self._record_keys()
+
+    # ============================================================ the audit log
+
+    def _audit(self, kind: str, peer: str | None, body: dict[str, Any], now: int) -> None:
+        """Append one audit record (PROTOCOL.md §11) in the caller's transaction: the log
+        commits or rolls back with the change it records. One per document, envelope,
+        receipt or refusal, never one per item."""
+        self.store.append_audit(kind=kind, peer=peer, body=body, now=now)
+
+    def _record_keys(self) -> None:
+        """Key events: our own key and each pinned peer's when first used or changed, and a
+        peer no longer pinned, so the log shows which keys were in force when."""
+        known: dict[tuple[str, str], bytes] = {}
+        for _, raw in self.store.audit_bodies(audit.KEY):
+            b = codec.decode(raw, audit.BODY_LIMITS)
+            if b["event"] == "removed":
+                known.pop((b["role"], b["party"]), None)
+            else:
+                known[(b["role"], b["party"])] = b["key_id"]
+        current = {("self", self.me.party): self.me.public}
+        current.update({("peer", p): ident for p, ident in self.peers.items()})
+        changes = [("added" if key not in known else "changed", key, ident)
+                   for key, ident in current.items() if known.get(key) != ident.key_id]
+        gone = [key for key in known if key not in current]
+        if not changes and not gone:
+            return
+        now = self.now()
+        with self.store.transaction():
+            for event, (role, party), ident in changes:
+                self._audit(audit.KEY, party if role == "peer" else None,
+                            audit.key_body(event, role, ident), now)
+            for role, party in gone:
+                self._audit(audit.KEY, party if role == "peer" else None,
+                            {"event": "removed", "role": role, "party": party,
+                             "key_id": known[(role, party)]}, now)
 
     def _item_index(self, doc: int) -> dict[str, tuple[int, bytes]]:
         index = self._index_cache.get(doc)
@@ -158,10 +195,13 @@ class Exchange:
     def _insert_outbound(self, doc: SignedDocument, peer: str, *, answers: int | None,
                          now: int) -> int:
         h = doc.header
-        return self.store.insert_document(
+        rowid = self.store.insert_document(
             id=h.id, direction="out", peer=peer, type=h.type, digest=doc.digest,
             header=doc.signed.data, sig=doc.signed.signature, count=h.count, answers=answers,
             meta=dict(h.meta), created=h.created, state="queued", now=now)
+        kind, body = audit.document_body("out", doc.signed)
+        self._audit(kind, peer, body, now)
+        return rowid
 
     def _enqueue(self, doc: SignedDocument, peer: str, rowid: int, now: int) -> None:
         """Seal each chunk with the next sequence number and chain hash (inside the caller's
@@ -175,6 +215,9 @@ class Exchange:
             self.store.insert_outbox(peer=peer, seq=seq, msg_id=env.header.message_id,
                                      digest=env.digest, envelope=env.data, kind=KIND_CHUNK,
                                      doc=rowid, first=chunk.first, n=len(chunk.entries), now=now)
+            self._audit(audit.ENVELOPE_QUEUED, peer, audit.envelope_body(
+                env.header, codec.encode(env.header.to_map()), env.digest, doc=doc.digest,
+                first=chunk.first, n=len(chunk.entries)), now)
             state = state.after(seq, env.digest)
 
     # ============================================================ acknowledging received items
@@ -311,6 +354,9 @@ class Exchange:
                 self.store.record_refusal(peer=peer, seq=header.seq if header else None,
                                           digest=digest, reason=reason, detail=detail,
                                           alarm=alarm, now=now)
+                self._audit(audit.REFUSAL, peer, audit.refusal_body(
+                    direction="in", seq=header.seq if header else None, digest=digest,
+                    reason=reason, detail=detail, alarm=alarm), now)
                 if alarm:
                     self.store.add_event("security_alarm", {"peer": peer, "reason": reason,
                                                             "detail": detail}, now)
@@ -325,6 +371,8 @@ class Exchange:
     def _accept(self, opened: envelope.OpenedEnvelope, digest: bytes, now: int) -> PeerAnswer:
         header = opened.header
         peer = header.sender
+        header_bytes = codec.encode(header.to_map())
+        chunk: chunks.ReceivedChunk | None = None
         try:
             if header.kind != KIND_CHUNK:
                 raise PeerError(f"unknown envelope kind {header.kind!r}", reason="unknown_kind")
@@ -332,9 +380,11 @@ class Exchange:
             with self.store.transaction():
                 receipt = self._answer(header, digest, now, "accepted", None)
                 self.store.insert_inbox(peer=peer, seq=header.seq, msg_id=header.message_id,
-                                        digest=digest, header=codec.encode(header.to_map()),
+                                        digest=digest, header=header_bytes,
                                         kind=header.kind, result="accepted", receipt=receipt,
                                         now=now)
+                self._audit_inbound(header, header_bytes, digest, chunk, "accepted", None,
+                                    receipt, now)
                 self._apply_chunk(peer, chunk, now)
         except BridgeError as exc:
             reason = exc.code if isinstance(exc, PeerError) else "invalid_content"
@@ -343,11 +393,16 @@ class Exchange:
             receipt = self._answer(header, digest, now, "refused", reason)
             with self.store.transaction():
                 self.store.insert_inbox(peer=peer, seq=header.seq, msg_id=header.message_id,
-                                        digest=digest, header=codec.encode(header.to_map()),
+                                        digest=digest, header=header_bytes,
                                         kind=header.kind, result="refused", receipt=receipt,
                                         now=now)
+                self._audit_inbound(header, header_bytes, digest, chunk, "refused", reason,
+                                    receipt, now)
                 self.store.record_refusal(peer=peer, seq=header.seq, digest=digest,
                                           reason=reason, detail=str(exc), alarm=True, now=now)
+                self._audit(audit.REFUSAL, peer, audit.refusal_body(
+                    direction="in", seq=header.seq, digest=digest, reason=reason,
+                    detail=str(exc), alarm=True), now)
                 self.store.add_event("document_refused", {"peer": peer, "reason": reason,
                                                           "detail": str(exc)}, now)
             self.notify()
@@ -355,6 +410,18 @@ class Exchange:
             return PeerAnswer(status=200, body=receipt, outcome="refused")
         self.notify()
         return PeerAnswer(status=200, body=receipt, outcome="accepted")
+
+    def _audit_inbound(self, header: envelope.EnvelopeHeader, header_bytes: bytes,
+                       digest: bytes, chunk: chunks.ReceivedChunk | None, result: str,
+                       reason: str | None, receipt: bytes, now: int) -> None:
+        """An envelope taken into the chain, and the transport receipt we issued for it."""
+        peer = header.sender
+        self._audit(audit.ENVELOPE_RECEIVED, peer, audit.envelope_body(
+            header, header_bytes, digest, doc=chunk.signed.digest if chunk else None,
+            first=chunk.first if chunk else None, n=len(chunk.entries) if chunk else None,
+            result=result), now)
+        self._audit(audit.RECEIPT_ISSUED, peer, audit.receipt_body(
+            seq=header.seq, envelope=digest, result=result, reason=reason, receipt=receipt), now)
 
     def _apply_chunk(self, peer: str, chunk: chunks.ReceivedChunk, now: int) -> None:
         signed = chunk.signed
@@ -410,6 +477,8 @@ class Exchange:
             id=h.id, direction="in", peer=peer, type=h.type, digest=signed.digest,
             header=signed.data, sig=signed.signature, count=h.count, answers=answers,
             meta=dict(h.meta), created=h.created, state="receiving", now=now)
+        kind, body = audit.document_body("in", signed)
+        self._audit(kind, peer, body, now)
         row = self.store.document_by_rowid(rowid)
         assert row is not None
         return row
@@ -502,6 +571,9 @@ class Exchange:
         except PeerError as exc:
             return DeliveryOutcome(state="failed", detail=str(exc))
         with self.store.transaction():
+            self._audit(audit.RECEIPT_RECEIVED, row.peer, audit.receipt_body(
+                seq=row.seq, envelope=row.digest, result=answer.result, reason=answer.reason,
+                receipt=body), now)
             if answer.result == "accepted":
                 self.store.finish_outbox(row.peer, row.seq, "delivered", body, now)
                 self._delivered(row, now)
@@ -513,6 +585,10 @@ class Exchange:
                                           reason=answer.reason or "refused",
                                           detail="the peer refused our document", alarm=True,
                                           now=now)
+                self._audit(audit.REFUSAL, row.peer, audit.refusal_body(
+                    direction="out", seq=row.seq, digest=row.digest,
+                    reason=answer.reason or "refused", detail="the peer refused our document",
+                    alarm=True), now)
                 self.store.add_event("security_alarm", {
                     "peer": row.peer, "reason": answer.reason,
                     "detail": f"peer refused envelope {row.seq}"}, now)

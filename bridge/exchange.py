@@ -446,7 +446,7 @@ class Exchange:
                        for n, e in enumerate(chunk.entries)]
             self.store.insert_items(
                 (row.rowid, d.index, d.item_id, chunk.entries[n], chunk.leaf_hashes[n],
-                 "received") for n, d in enumerate(decoded))
+                 "unacknowledged") for n, d in enumerate(decoded))
         stored = self.store.add_stored(row.rowid, len(chunk.entries))
         if stored == h.count:
             if h.type == documents.ACK:

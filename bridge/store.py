@@ -50,7 +50,7 @@ MIGRATIONS: tuple[str, ...] = (
         item_id   TEXT NOT NULL,
         leaf      BLOB NOT NULL,            -- the entry bytes as signed
         lh        BLOB NOT NULL,            -- its RFC 9162 leaf hash
-        transport TEXT NOT NULL,            -- queued | sent | delivered (out), received (in)
+        transport TEXT NOT NULL,            -- queued | sent | delivered (out), unacknowledged (in)
         status    TEXT,                     -- latest acknowledgement status
         reason    TEXT,
         evidence  TEXT,

@@ -55,7 +55,7 @@ def received(beta: Node) -> int:
             return 0
         raise
     return int(doc["items"]["total"] if doc["state"] != "receiving"
-               else doc["items"]["by_status"].get("received", 0))
+               else doc["items"]["by_status"].get("unacknowledged", 0))
 
 
 def acknowledged(alpha: Node) -> int:

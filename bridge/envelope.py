@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -178,8 +179,8 @@ def parse(data: bytes, *, limits: codec.Limits = codec.DEFAULT_LIMITS
     return EnvelopeHeader.from_bytes(header_bytes), header_bytes, ciphertext, signature
 
 
-def open_envelope(recipient: PrivateIdentity, senders: Keyring, data: bytes, *,
-                  limits: codec.Limits = codec.DEFAULT_LIMITS) -> OpenedEnvelope:
+def open_envelope(recipient: PrivateIdentity | Sequence[PrivateIdentity], senders: Keyring,
+                  data: bytes, *, limits: codec.Limits = codec.DEFAULT_LIMITS) -> OpenedEnvelope:
     """Authenticate and decrypt. Raises ``PeerError`` (``OpaqueCryptoError`` for auth failures).
 
     Steps (PROTOCOL.md §5.3):
@@ -190,7 +191,14 @@ def open_envelope(recipient: PrivateIdentity, senders: Keyring, data: bytes, *,
     5. HPKE open with the received header bytes in ``info``.
     """
     header, header_bytes, ciphertext, signature = parse(data, limits=limits)
-    if header.recipient_key != recipient.key_id or header.recipient != recipient.party:
+    # Our own keys, current first: after a rotation, envelopes sealed to the retired key
+    # before the peer learnt of the new one still open.
+    own = [recipient] if isinstance(recipient, PrivateIdentity) else list(recipient)
+    for candidate in own:
+        if header.recipient_key == candidate.key_id and header.recipient == candidate.party:
+            recipient = candidate
+            break
+    else:
         raise PeerError("envelope is addressed to another party or key", reason="wrong_recipient")
     sender = senders.get(header.sender_key)
     if sender is None:

@@ -23,7 +23,7 @@ log = logging.getLogger("bridge.api")
 RunInDb = Callable[..., Awaitable[Any]]
 STATUS_BY_CODE = {"unknown_peer": 404, "not_found": 404, "duplicate_document": 409,
                   "ambiguous": 409, "not_inbound": 409, "not_ready": 409, "too_large": 413,
-                  "transition_not_allowed": 409}
+                  "transition_not_allowed": 409, "peer_key_revoked": 409}
 MAX_LIMIT = 10_000
 MAX_BODY = web.AppKey("max_body", int)
 
@@ -105,6 +105,7 @@ class LocalApi:
         self.peer_status = peer_status
         self.max_body = max_body
         self.stopping = asyncio.Event()
+        self.reload_peers: Callable[[], Awaitable[None]] | None = None
 
     def app(self) -> web.Application:
         app = web.Application(middlewares=[errors_middleware], client_max_size=self.max_body)
@@ -120,6 +121,9 @@ class LocalApi:
         r.add_post("/v1/documents/{id}/acks", self.ack)
         r.add_get("/v1/documents/{id}/receipt", self.receipt)
         r.add_get("/v1/events", self.events)
+        r.add_post("/v1/keys/rotate", self.rotate_key)
+        r.add_post("/v1/keys/revoke", self.revoke_key)
+        r.add_post("/v1/peers/reload", self.reload)
         r.add_get("/metrics", self.prometheus)
         return app
 
@@ -185,6 +189,21 @@ class LocalApi:
                               request.query.get("item"),
                               _choice(request, "direction", ("in", "out")))
         return web.Response(body=data, content_type="application/vnd.bridge.receipt")
+
+    async def rotate_key(self, request: web.Request) -> web.Response:
+        out = await self.run(self.exchange.rotate_key)
+        return web.json_response(out, status=202)
+
+    async def revoke_key(self, request: web.Request) -> web.Response:
+        body = await _json_body(request) if request.can_read_body else {}
+        out = await self.run(self.exchange.revoke_key, body)
+        return web.json_response(out, status=202)
+
+    async def reload(self, request: web.Request) -> web.Response:
+        if self.reload_peers is not None:
+            await self.reload_peers()
+        peers = sorted(self.exchange.peers)
+        return web.json_response({"peers": peers})
 
     async def prometheus(self, request: web.Request) -> web.Response:
         gauges = await self.run(self.exchange.store.counters)

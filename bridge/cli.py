@@ -158,3 +158,62 @@ def receipt(obj: Ctx, doc: str, item_id: str | None, direction: str | None,
     output.write_bytes(data)
     what = f"item {item_id} of {doc}" if item_id else f"document {doc}"
     click.echo(f"wrote the receipt of {what} to {output} ({len(data)} bytes)")
+
+
+@keys.command("rotate")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_obj
+def keys_rotate(obj: Ctx, as_json: bool) -> None:
+    """Make new keys and announce them to every peer (signed by the old and the new key).
+
+    The daemon must be running: the announcement travels like any envelope, and the peer pins
+    the new key as soon as it has checked both signatures."""
+    from bridge.client import BridgeClient, DaemonUnavailable
+
+    try:
+        out = BridgeClient(str(obj.home.socket_path)).rotate_key()
+    except DaemonUnavailable as err:
+        _fail(err, 3)
+        return
+    except BridgeError as err:
+        _fail(err)
+        return
+    if as_json:
+        click.echo(json.dumps(out, indent=2))
+        return
+    click.echo(f"rotated: {out['old_fingerprint']} -> {out['fingerprint']}")
+    click.echo(f"announced to: {', '.join(out['peers']) or 'no peer'}")
+    click.echo("Old receipts still verify with the old identity file, kept in keys/history/.")
+
+
+@keys.command("revoke")
+@click.option("--since", default=None,
+              help="ISO 8601 time from which the key is compromised (default: now). Signatures "
+                   "dated at or after it are void.")
+@click.option("--reason", default="key compromised", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_obj
+def keys_revoke(obj: Ctx, since: str | None, reason: str, as_json: bool) -> None:
+    """The key is compromised: revoke it, tell every peer, and change to new keys.
+
+    Peers stop trusting the revoked key at once, but will not trust the new one until they pin
+    it out of band (bridge peer add --replace, after comparing fingerprints): whoever stole the
+    old key could have announced a key of their own."""
+    from bridge.client import BridgeClient, DaemonUnavailable
+
+    try:
+        out = BridgeClient(str(obj.home.socket_path)).revoke_key(since=since, reason=reason)
+    except DaemonUnavailable as err:
+        _fail(err, 3)
+        return
+    except BridgeError as err:
+        _fail(err)
+        return
+    if as_json:
+        click.echo(json.dumps(out, indent=2))
+        return
+    click.echo(f"revoked {out['revoked_fingerprint']} (since {out['since']})")
+    click.echo(f"new key: {out['fingerprint']}")
+    click.echo("Give your new identity file to each peer and have them compare the fingerprint "
+               "with you out of band, then run: bridge peer add FILE --url URL --fingerprint FP "
+               "--replace")

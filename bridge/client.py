@@ -286,6 +286,19 @@ class BridgeClient:
                                           accept="application/vnd.bridge.receipt")
         return data
 
+    def rotate_key(self) -> dict[str, Any]:
+        """Planned key rotation, announced to every peer."""
+        return self._json("POST", f"{API_PREFIX}/keys/rotate", {})
+
+    def revoke_key(self, since: str | None = None, reason: str | None = None) -> dict[str, Any]:
+        """Revoke the current key (compromised) and change to new keys."""
+        body = {k: v for k, v in (("since", since), ("reason", reason)) if v is not None}
+        return self._json("POST", f"{API_PREFIX}/keys/revoke", body)
+
+    def reload_peers(self) -> dict[str, Any]:
+        """Re-read the pinned peers (after ``bridge peer add --replace``)."""
+        return self._json("POST", f"{API_PREFIX}/peers/reload", {})
+
     def metrics(self) -> str:
         _status, _ctype, data = self._raw("GET", "/metrics", accept="text/plain")
         return data.decode("utf-8", "replace")

@@ -27,7 +27,8 @@ from bridge.api import LocalApi
 from bridge.errors import UsageError
 from bridge.exchange import Exchange
 from bridge.home import Home, parse_listen
-from bridge.identity import normalise_fingerprint
+from bridge.identity import PublicIdentity, normalise_fingerprint
+from bridge.keystore import KeyStore
 from bridge.metrics import Metrics
 from bridge.peer import DeliveryLoop, peer_app
 from bridge.store import Store
@@ -75,21 +76,43 @@ def _claim_socket(path: str) -> None:
 class Daemon:
     def __init__(self, home: Home, *, passphrase: bytes | None = None) -> None:
         self.home = home
+        self.passphrase = passphrase
+        self.keystore = KeyStore(home)
         self.config = home.config()
         self.identity = home.identity(passphrase)
-        self.peers = {}
+        self.peers = self.load_peers()
+        self.metrics = Metrics()
+        self.loops: dict[str, DeliveryLoop] = {}
+        self._lock_fd: int | None = None
+
+    def load_peers(self) -> dict[str, PublicIdentity]:
+        """Pinned peers from the home, each checked against its pinned fingerprint."""
+        self.config = self.home.config()
+        peers = {}
         for name, pinned in self.config.peers.items():
-            ident = home.peer_identity(name)
+            ident = self.home.peer_identity(name)
             if normalise_fingerprint(ident.fingerprint) != normalise_fingerprint(
                     pinned.fingerprint):
                 raise UsageError(f"peer {name}: identity file fingerprint {ident.fingerprint} "
                                  f"differs from the pinned {pinned.fingerprint}")
             if ident.party != name:
                 raise UsageError(f"peer {name}: identity file is for party {ident.party}")
-            self.peers[name] = ident
-        self.metrics = Metrics()
-        self.loops: dict[str, DeliveryLoop] = {}
-        self._lock_fd: int | None = None
+            peers[name] = ident
+        return peers
+
+    def _finish_key_change(self, store: Store) -> None:
+        """A key change staged but not installed when the daemon stopped: install it if its
+        statement was committed for sending, else forget it (it never happened)."""
+        staged = self.keystore.staged_own(self.identity.party, self.passphrase)
+        if staged is None:
+            return
+        if store.key_change_committed(staged.key_id.hex()):
+            self.keystore.install_own(self.identity, staged, self.passphrase)
+            log.info("finished the key change to %s", staged.public.fingerprint)
+            self.identity = staged
+        else:
+            self.keystore.discard_staged(self.identity.party)
+            log.info("discarded a key change that was never committed")
 
     def _lock_home(self) -> None:
         path = self.home.db_path.parent / "daemon.lock"
@@ -107,6 +130,8 @@ class Daemon:
         loop = asyncio.get_running_loop()
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bridge-db")
         store = Store(self.home.db_path)
+        self._finish_key_change(store)
+        retired = self.keystore.own_identities(self.passphrase)[1:]
         changed = asyncio.Condition()
         wakes = {name: asyncio.Event() for name in self.peers}
 
@@ -130,7 +155,8 @@ class Daemon:
             return await loop.run_in_executor(executor, functools.partial(fn, *args, **kwargs))
 
         exchange = Exchange(store=store, identity=self.identity, peers=self.peers,
-                            config=self.config, notify=notify, metrics=self.metrics)
+                            config=self.config, notify=notify, metrics=self.metrics,
+                            keystore=self.keystore, passphrase=self.passphrase, retired=retired)
         api = LocalApi(exchange=exchange, run=run_in_db, metrics=self.metrics,
                        events_changed=changed, peer_status=self.peer_status,
                        max_body=self.config.max_body_bytes)
@@ -169,6 +195,23 @@ class Daemon:
         stop = asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
+
+        async def reload_peers() -> None:
+            try:
+                peers = self.load_peers()
+            except Exception as exc:  # a bad edit must not take the daemon down
+                log.error("peer reload failed, keeping the pinned keys in force: %s", exc)
+                return
+            await run_in_db(exchange.reload_peers, peers)
+            log.info("reloaded pinned peers: %s", ", ".join(sorted(peers)))
+
+        def on_hup() -> None:
+            task = loop.create_task(reload_peers())
+            pending.add(task)
+            task.add_done_callback(pending.discard)
+
+        loop.add_signal_handler(signal.SIGHUP, on_hup)
+        api.reload_peers = reload_peers
         log.info("ready: party=%s peer endpoint http://%s:%d socket=%s", self.identity.party,
                  host, port, sock_path)
         print(f"bridge daemon ready: {self.identity.party} on {host}:{port}, "

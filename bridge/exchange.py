@@ -31,6 +31,7 @@ from bridge import (
     deadlines,
     documents,
     envelope,
+    keylife,
     lifecycle,
     link,
     receipts,
@@ -43,10 +44,12 @@ from bridge.errors import (
     InputError,
     OpaqueCryptoError,
     PeerError,
+    UsageError,
     VerificationError,
 )
 from bridge.home import Config
 from bridge.identity import Keyring, PrivateIdentity, PublicIdentity
+from bridge.keystore import KeyStore, PeerKey
 from bridge.metrics import Metrics
 from bridge.schema import validate
 from bridge.store import DocumentRow, OutboxRow, Store
@@ -54,6 +57,8 @@ from bridge.store import DocumentRow, OutboxRow, Store
 log = logging.getLogger("bridge.exchange")
 
 KIND_CHUNK = "chunk"
+KIND_KEY_ROTATION = "key-rotation"
+KIND_KEY_REVOCATION = "key-revocation"
 PAYLOAD_LIMITS = codec.Limits(max_bytes=256 * 1024 * 1024, max_items=1 << 20)
 
 
@@ -85,11 +90,19 @@ class Exchange:
                  clock: Callable[[], int] | None = None,
                  random_bytes: Callable[[int], bytes] = os.urandom,
                  notify: Callable[[], None] = lambda: None,
-                 metrics: Metrics | None = None) -> None:
+                 metrics: Metrics | None = None,
+                 keystore: KeyStore | None = None,
+                 passphrase: bytes | None = None,
+                 retired: Sequence[PrivateIdentity] = ()) -> None:
         self.store = store
         self.me = identity
+        # Our retired keys still open envelopes the peer sealed before it learnt the new one.
+        self.own: list[PrivateIdentity] = [identity, *retired]
+        self.keystore = keystore
+        self.passphrase = passphrase
         self.peers = dict(peers)
-        self.keyring = Keyring.of(self.peers.values())
+        self._key_rules: dict[bytes, PeerKey] = {}
+        self._load_peer_keys()
         self.config = config
         self.now: Callable[[], int] = clock or (lambda: int(time.time() * 1000))
         self.random_bytes = random_bytes
@@ -100,6 +113,154 @@ class Exchange:
         # be cached: acknowledgements of one document arrive in many chunks.
         self._index_cache: dict[int, dict[str, tuple[int, bytes]]] = {}
         self._record_keys()
+
+    # ============================================================ keys
+
+    def _load_peer_keys(self) -> None:
+        """Pinned keys and every earlier key of each peer: earlier keys verify what they signed
+        before a rotation, and sign envelopes only up to the rotation's sequence number."""
+        rules: dict[bytes, PeerKey] = {}
+        for name, ident in self.peers.items():
+            keys = (self.keystore.peer_keys(name) if self.keystore is not None
+                    else [PeerKey(identity=ident, current=True)])
+            for key in keys:
+                rules[key.identity.key_id] = key
+            current = [k for k in keys if k.current]
+            if current:
+                self.peers[name] = current[0].identity
+        self._key_rules = rules
+        self.keyring = Keyring.of(k.identity for k in rules.values())
+
+    def _key_allows(self, sender: PublicIdentity, seq: int) -> str | None:
+        """Why ``sender``'s key may not sign envelope ``seq``, or None if it may."""
+        rule = self._key_rules.get(sender.key_id)
+        if rule is None or rule.current:
+            return None
+        if rule.valid_through_seq is not None and seq <= rule.valid_through_seq:
+            return None
+        if rule.revoked_since is not None:
+            return f"key {sender.fingerprint} of {sender.party} was revoked"
+        return f"key {sender.fingerprint} of {sender.party} was retired by a rotation"
+
+    def _key_revoked_at(self, key_id: bytes, created: int) -> bool:
+        rule = self._key_rules.get(key_id)
+        return bool(rule and rule.revoked_since is not None and created >= rule.revoked_since)
+
+    def _enqueue_statement(self, kind: str, payload: bytes, sender: PrivateIdentity,
+                           now: int) -> None:
+        """One key statement to every peer, sealed by ``sender`` (the key they trust now)."""
+        for peer, recipient in self.peers.items():
+            state = self.store.outbound_state(peer)
+            seq, prev = state.next()
+            env = envelope.seal(sender, recipient, message_id=self.random_bytes(16), seq=seq,
+                                prev=prev, sent_at=now, kind=kind, payload=payload)
+            self.store.insert_outbox(peer=peer, seq=seq, msg_id=env.header.message_id,
+                                     digest=env.digest, envelope=env.data, kind=kind, doc=None,
+                                     first=None, n=None, now=now)
+            self._audit(audit.ENVELOPE_QUEUED, peer, audit.envelope_body(
+                env.header, codec.encode(env.header.to_map()), env.digest, doc=None,
+                first=None, n=None), now)
+
+    def _change_own_key(self, kind: str, statement: bytes, new: PrivateIdentity,
+                        event: dict[str, Any], now: int) -> None:
+        if self.keystore is None:
+            raise UsageError("this exchange has no key store")
+        old = self.me
+        self.keystore.stage_own(new, self.passphrase)
+        with self.store.transaction():
+            self._enqueue_statement(kind, statement, old, now)
+            self.store.add_event(event["type"], {**event, "new_key": new.key_id.hex(),
+                                                 "fingerprint": new.public.fingerprint}, now)
+            self._audit(audit.KEY, None, audit.key_body("changed", "self", new.public), now)
+        # Committed: the statement goes out under the old key; everything after, under the new.
+        self.keystore.install_own(old, new, self.passphrase)
+        self.me = new
+        self.own = [new, *self.own]
+        self.notify()
+        log.info("own key changed (%s): new fingerprint %s", kind, new.public.fingerprint)
+
+    def rotate_key(self) -> dict[str, Any]:
+        """Planned rotation: new keys, announced to every peer by a statement both keys sign."""
+        now = self.now()
+        new = PrivateIdentity.generate(self.me.party, created=now,
+                                       random_bytes=self.random_bytes)
+        statement = keylife.make_rotation(self.me, new, at=now)
+        old = self.me.public
+        self._change_own_key(KIND_KEY_ROTATION, statement, new,
+                             {"type": "key_rotated", "old_key": old.key_id.hex()}, now)
+        return {"old_fingerprint": old.fingerprint, "fingerprint": new.public.fingerprint,
+                "peers": sorted(self.peers)}
+
+    def revoke_key(self, body: object) -> dict[str, Any]:
+        """The current key is compromised: revoke it (signed by itself) and change to new keys,
+        which peers must pin out of band (a thief could have signed a rotation too)."""
+        if not isinstance(body, dict):
+            raise InputError("send {\"since\": ISO time, \"reason\": text}", field="$")
+        now = self.now()
+        since = now
+        if body.get("since") is not None:
+            since = deadlines.parse_deadline(body["since"], field="since")
+        reason = body.get("reason") or "key compromised"
+        if not isinstance(reason, str) or len(reason) > 2000:
+            raise InputError("must be text of at most 2000 characters", field="reason")
+        new = PrivateIdentity.generate(self.me.party, created=now,
+                                       random_bytes=self.random_bytes)
+        statement = keylife.make_revocation(self.me, since=since, at=now, reason=reason)
+        old = self.me.public
+        self._change_own_key(KIND_KEY_REVOCATION, statement, new,
+                             {"type": "key_revoked", "old_key": old.key_id.hex(),
+                              "since": iso(since)}, now)
+        return {"revoked_fingerprint": old.fingerprint, "since": iso(since),
+                "fingerprint": new.public.fingerprint, "peers": sorted(self.peers)}
+
+    def _apply_key_statement(self, peer: str, kind: str, payload: bytes, seq: int,
+                             now: int) -> None:
+        """A peer's rotation or revocation, inside the caller's transaction. Key files are
+        replaced before the commit: if we crash in between, the peer resends the statement
+        and it is recognised as already applied."""
+        assert self.keystore is not None
+        stype, key_id = keylife.statement_key_id(payload)
+        rule = self._key_rules.get(key_id)
+        if rule is None or rule.identity.party != peer:
+            raise VerificationError("the statement is about a key we never pinned",
+                                    reason="wrong_key")
+        if kind == KIND_KEY_ROTATION and stype == keylife.ROTATION:
+            rotation = keylife.parse_rotation(payload, rule.identity)
+            if rotation.new.key_id == self.peers[peer].key_id:
+                return  # already applied (a resend after a crash)
+            if not rule.current:
+                raise VerificationError("only the pinned key can be rotated", reason="wrong_key")
+            self.keystore.rotate_peer(peer, rule.identity, rotation.new, valid_through_seq=seq)
+            self.store.add_event("peer_key_rotated", {
+                "peer": peer, "old_fingerprint": rule.identity.fingerprint,
+                "fingerprint": rotation.new.fingerprint}, now)
+            self._audit(audit.KEY, peer, audit.key_body("changed", "peer", rotation.new), now)
+        elif kind == KIND_KEY_REVOCATION and stype == keylife.REVOCATION:
+            revocation = keylife.parse_revocation(payload, rule.identity)
+            self.keystore.revoke_peer(peer, rule.identity, since=revocation.since,
+                                      through_seq=seq, statement=payload)
+            self.store.add_event("security_alarm", {
+                "peer": peer, "reason": "peer_key_revoked",
+                "detail": f"{peer} revoked key {rule.identity.fingerprint} "
+                          f"(since {iso(revocation.since)}): {revocation.reason}. "
+                          "Pin its new key only after checking the fingerprint out of band."},
+                now)
+            self._audit(audit.KEY, peer, audit.key_body("revoked", "peer", rule.identity), now)
+        else:
+            raise VerificationError("envelope kind and statement type differ",
+                                    reason="bad_key_statement")
+
+    def _check_peer_key(self, peer: str) -> None:
+        rule = self._key_rules.get(self.peers[peer].key_id)
+        if rule is not None and rule.revoked_since is not None:
+            raise InputError(f"{peer} revoked its key; nothing can be sealed to {peer} until "
+                             "its new key is pinned (bridge peer add --replace, after checking "
+                             "the fingerprint out of band)", field="to", code="peer_key_revoked")
+
+    def reload_peers(self, peers: Mapping[str, PublicIdentity]) -> None:
+        """After ``bridge peer add`` (e.g. a key pinned out of band after a revocation)."""
+        self.peers = dict(peers)
+        self._load_peer_keys()
 
     # ============================================================ the audit log
 
@@ -156,6 +317,7 @@ class Exchange:
         peer = body["to"]
         if peer not in self.peers:
             raise InputError(f"no pinned peer named {peer!r}", field="to", code="unknown_peer")
+        self._check_peer_key(peer)
         if deadlines.FIELD in body.get("meta", {}):
             deadlines.parse_deadline(body["meta"][deadlines.FIELD])
         doc_id = body.get("id") or self._new_id(body["type"][0])
@@ -231,6 +393,7 @@ class Exchange:
             raise InputError(f"{doc_id} is a document this bridge sent; only received "
                              "documents are acknowledged", field="id", code="not_inbound")
         row = self.find_document(doc_id, "in")
+        self._check_peer_key(row.peer)
         if row.type == "ack":
             raise InputError("acknowledgements are not acknowledged", field="id",
                              code="not_inbound")
@@ -307,13 +470,13 @@ class Exchange:
         except PeerError as exc:
             return self._reject(None, None, digest, exc.reason, str(exc), 400, now)
         peer = header.sender
-        if peer in self.peers and header.recipient_key == self.me.key_id:
+        if peer in self.peers and any(header.recipient_key == k.key_id for k in self.own):
             # Identical bytes were authenticated once already: answer as before.
             seen = self.store.inbox_entry(peer, header.seq)
             if seen is not None and seen[0] == digest:
                 return PeerAnswer(status=200, body=seen[1], outcome="duplicate")
         try:
-            opened = envelope.open_envelope(self.me, self.keyring, data, limits=PAYLOAD_LIMITS)
+            opened = envelope.open_envelope(self.own, self.keyring, data, limits=PAYLOAD_LIMITS)
         except OpaqueCryptoError as exc:
             log.warning("refused an envelope: %s", exc.detail)
             return self._reject(None, None, digest, exc.reason, exc.detail, 403, now)
@@ -322,6 +485,10 @@ class Exchange:
         if opened.header.sender not in self.peers:
             return self._reject(header, None, digest, "unauthenticated",
                                 "sender is not a pinned peer", 403, now)
+        retired = self._key_allows(opened.sender, header.seq)
+        if retired is not None:
+            return self._reject(None, None, digest, "unauthenticated",
+                                f"envelope {header.seq}: {retired}", 403, now, alarm=True)
         state = self.store.inbound_state(peer)
         verdict = link.classify(state, seq=header.seq, prev=header.prev, digest=digest,
                                 lookup=lambda s: self.store.inbox_entry(peer, s))
@@ -374,8 +541,22 @@ class Exchange:
         header_bytes = codec.encode(header.to_map())
         chunk: chunks.ReceivedChunk | None = None
         try:
-            if header.kind != KIND_CHUNK:
+            if header.kind not in (KIND_CHUNK, KIND_KEY_ROTATION, KIND_KEY_REVOCATION):
                 raise PeerError(f"unknown envelope kind {header.kind!r}", reason="unknown_kind")
+            if header.kind != KIND_CHUNK:
+                with self.store.transaction():
+                    receipt = self._answer(header, digest, now, "accepted", None)
+                    self.store.insert_inbox(peer=peer, seq=header.seq,
+                                            msg_id=header.message_id, digest=digest,
+                                            header=header_bytes, kind=header.kind,
+                                            result="accepted", receipt=receipt, now=now)
+                    self._audit_inbound(header, header_bytes, digest, None, "accepted", None,
+                                        receipt, now)
+                    self._apply_key_statement(peer, header.kind, opened.payload, header.seq,
+                                              now)
+                self._load_peer_keys()
+                self.notify()
+                return PeerAnswer(status=200, body=receipt, outcome="accepted")
             chunk = chunks.parse(opened.payload, PAYLOAD_LIMITS)
             with self.store.transaction():
                 receipt = self._answer(header, digest, now, "accepted", None)
@@ -427,6 +608,9 @@ class Exchange:
         signed = chunk.signed
         h = signed.header
         signed.check_signature(self.keyring)
+        if self._key_revoked_at(h.issuer_key, h.created):
+            raise VerificationError(f"{h.type} {h.id} is signed by a revoked key",
+                                    reason="key_revoked")
         if h.issuer != peer:
             raise VerificationError(f"document issued by {h.issuer}, sent by {peer}",
                                     reason="wrong_issuer")

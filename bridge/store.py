@@ -296,6 +296,11 @@ class Store:
             f"SELECT {_DOC_COLUMNS} FROM documents WHERE state != 'acknowledged' "  # noqa: S608
             "AND json_extract(meta, '$.' || ?) IS NOT NULL", (key,))]
 
+    def key_change_committed(self, new_key_hex: str) -> bool:
+        return self.db.execute(
+            "SELECT 1 FROM events WHERE type IN ('key_rotated', 'key_revoked') AND "
+            "json_extract(data, '$.new_key')=? LIMIT 1", (new_key_hex,)).fetchone() is not None
+
     def has_event(self, type: str, doc_rowid: int) -> bool:
         return self.db.execute(
             "SELECT 1 FROM events WHERE type=? AND json_extract(data, '$.doc')=? LIMIT 1",

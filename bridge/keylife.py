@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from bridge import codec
-from bridge.errors import VerificationError
+from bridge.errors import PeerError, VerificationError
 from bridge.identity import (
     TAG_KEY_REVOCATION,
     TAG_KEY_ROTATION,
@@ -150,7 +150,7 @@ def statement_key_id(data: bytes) -> tuple[str, bytes]:
 def is_revocation_file(data: bytes) -> bool:
     try:
         return statement_key_id(data)[0] == REVOCATION
-    except VerificationError:
+    except PeerError:  # DecodeError and VerificationError alike: not a statement
         return False
 
 

@@ -18,9 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import msgpack
+
 from bridge import audit
 from bridge.errors import StoreError
 from bridge.link import ZERO_HASH, InboundState, OutboundState
+from bridge.reports import DocumentCount, ItemCount, ReasonCount
 
 MIGRATIONS: tuple[str, ...] = (
     """
@@ -180,6 +183,73 @@ def _doc_row(r: Sequence[Any]) -> DocumentRow:
     return DocumentRow(rowid=r[0], id=r[1], direction=r[2], peer=r[3], type=r[4], digest=r[5],
                        header=r[6], sig=r[7], count=r[8], stored=r[9], answers=r[10],
                        meta=json.loads(r[11]), created=r[12], state=r[13], updated=r[14])
+
+
+# Reconciliation. An item counts once per direction, peer, category and id: a person on a roster
+# and then in a manifest (or in a second manifest after NOT_RECEIVED) is one person. Its status is
+# that of the entry with the highest rank: manifests above rosters, later documents above earlier
+# ones (SQLite takes the bare columns of a group from the row that holds its one MAX()). The
+# category is the entry's own "category" field, else its document's meta.category. Entries are
+# only decoded when their bytes contain the key (msgpack fixstr "category"), so documents that
+# give the category in their meta cost no Python per item.
+_MAX_CATEGORY = 64  # characters of a category kept (also in the SQL below)
+_RECONCILE_ITEMS = """
+WITH docs AS MATERIALIZED (
+    SELECT rowid AS doc, direction, peer, type,
+           CASE WHEN json_type(meta, '$.category') = 'text'
+                THEN substr(json_extract(meta, '$.category'), 1, 64) END AS category
+    FROM documents WHERE type IN ('roster', 'manifest') AND (?1 IS NULL OR peer = ?1)
+), entries AS (
+    SELECT d.direction AS dir, d.peer AS peer, d.type AS type, d.doc AS doc,
+           i.item_id AS item_id, i.status AS status,
+           (d.direction = 'in' OR i.transport = 'delivered' OR i.status IS NOT NULL) AS reached,
+           COALESCE(CASE WHEN instr(i.leaf, X'a863617465676f7279') > 0  -- fixstr 'category'
+                         THEN bridge_entry_category(i.leaf) END, d.category) AS category
+    FROM docs d JOIN items i ON i.doc = d.doc
+), per_item AS (
+    SELECT dir, peer, category, MAX((type = 'manifest') * 1099511627776 + doc) AS best,
+           status, reached, TOTAL(type = 'roster') > 0 AS listed,
+           TOTAL(type = 'manifest') > 0 AS manifested
+    FROM entries GROUP BY dir, peer, category, item_id
+)
+SELECT dir, peer, category, listed, manifested, reached, status, COUNT(*)
+FROM per_item GROUP BY dir, peer, category, listed, manifested, reached, status
+"""
+_RECONCILE_DOCUMENTS = """
+SELECT d.rowid, d.direction, d.peer, d.id, d.type, d.meta, d.created, i.status, COUNT(i.doc)
+FROM documents d LEFT JOIN items i ON i.doc = d.rowid
+WHERE d.type IN ('roster', 'manifest') AND (?1 IS NULL OR d.peer = ?1)
+GROUP BY d.rowid, i.status ORDER BY d.rowid
+"""
+# The latest status of each undeclared item (acknowledgements of one document have strictly
+# increasing times, so MAX(at) picks one entry).
+_RECONCILE_UNDECLARED = """
+SELECT item_doc, status, COUNT(*) FROM (
+    SELECT a.item_doc AS item_doc, a.status AS status, MAX(a.at)
+    FROM ack_entries a JOIN documents d ON d.rowid = a.item_doc
+    WHERE a.item_idx IS NULL AND d.type IN ('roster', 'manifest')
+          AND (?1 IS NULL OR d.peer = ?1)
+    GROUP BY a.item_doc, a.item_id)
+GROUP BY item_doc, status
+"""
+_RECONCILE_REASONS = """
+SELECT d.direction, d.peer, i.status, i.reason, COUNT(*)
+FROM documents d JOIN items i ON i.doc = d.rowid
+WHERE d.type IN ('roster', 'manifest') AND (?1 IS NULL OR d.peer = ?1)
+      AND i.reason IS NOT NULL AND i.reason != ''
+      AND i.status IN (SELECT value FROM json_each(?2))
+GROUP BY d.direction, d.peer, i.status, i.reason ORDER BY 5 DESC, 3, 4 LIMIT ?3
+"""
+
+
+def _entry_category(leaf: bytes) -> str | None:
+    """The ``category`` field of a declared entry (PROTOCOL.md: ``{"data": {...}, ...}``), if
+    it is text. Our own stored bytes, already checked; anything odd simply has no category."""
+    try:
+        value = msgpack.unpackb(leaf, raw=False)["data"].get("category")
+    except Exception:  # a category is optional: never fail a report on one
+        return None
+    return value[:_MAX_CATEGORY] if isinstance(value, str) and value else None
 
 
 class Store:
@@ -412,6 +482,39 @@ class Store:
             "SELECT idx, item_id, COALESCE(status, transport), reason, evidence, status_at, leaf "
             "FROM items WHERE doc=? AND item_id=?", (doc, item_id)).fetchone()
         return row
+
+    # ------------------------------------------------------------ reconciliation
+
+    def reconcile_items(self, peer: str | None) -> list[ItemCount]:
+        """Distinct items of rosters and manifests, counted in SQL (one pass, no per-item
+        Python except for entries whose bytes mention a ``category`` field)."""
+        self.db.create_function("bridge_entry_category", 1, _entry_category, deterministic=True)
+        return [ItemCount(direction=r[0], peer=r[1], category=r[2], listed=bool(r[3]),
+                          manifested=bool(r[4]), reached=bool(r[5]), status=r[6], count=r[7])
+                for r in self.db.execute(_RECONCILE_ITEMS, (peer,))]
+
+    def reconcile_documents(self, peer: str | None) -> list[DocumentCount]:
+        """Each roster and manifest with its entries counted by latest status, and the items
+        acknowledged although it never declared them (by their latest status)."""
+        undeclared: dict[int, dict[str, int]] = {}
+        for doc, status, n in self.db.execute(_RECONCILE_UNDECLARED, (peer,)):
+            undeclared.setdefault(doc, {})[status] = n
+        docs: dict[int, tuple[Any, ...]] = {}
+        counts: dict[int, dict[str | None, int]] = {}
+        for r in self.db.execute(_RECONCILE_DOCUMENTS, (peer,)):
+            docs.setdefault(r[0], r)
+            if r[8]:
+                counts.setdefault(r[0], {})[r[7]] = r[8]
+        return [DocumentCount(direction=r[1], peer=r[2], id=r[3], type=r[4],
+                              meta=json.loads(r[5]), created=r[6], by_status=counts.get(k, {}),
+                              undeclared=undeclared.get(k, {})) for k, r in docs.items()]
+
+    def reason_counts(self, peer: str | None, statuses: Sequence[str],
+                      limit: int = 1000) -> list[ReasonCount]:
+        """Latest reasons given with ``statuses``, most frequent first."""
+        return [ReasonCount(direction=r[0], peer=r[1], status=r[2], reason=r[3], count=r[4])
+                for r in self.db.execute(_RECONCILE_REASONS,
+                                         (peer, json.dumps(list(statuses)), limit))]
 
     # ------------------------------------------------------------ acknowledgement entries
 

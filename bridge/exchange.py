@@ -35,6 +35,7 @@ from bridge import (
     lifecycle,
     link,
     receipts,
+    reports,
     transport,
 )
 from bridge.documents import AckItem, Item, SignedDocument
@@ -174,6 +175,8 @@ class Exchange:
             self._audit(audit.KEY, None, audit.key_body("changed", "self", new.public), now)
         # Committed: the statement goes out under the old key; everything after, under the new.
         self.keystore.install_own(old, new, self.passphrase)
+        if kind == KIND_KEY_REVOCATION:
+            self.keystore.write_revocation(old.public, statement, peer=False)
         self.me = new
         self.own = [new, *self.own]
         self.notify()
@@ -934,6 +937,24 @@ class Exchange:
         if item_id not in index:
             raise InputError(f"no item {item_id!r} in {doc_id}", field="item", code="not_found")
         return receipts.build_item_receipt(doc, item_id, acks)
+
+    def reconcile(self, *, peer: str | None = None, quota: int | None = None
+                  ) -> dict[str, Any]:
+        """The reconciliation report (``bridge.reports``), as JSON data: grouped counts from
+        the store, never a walk over the items. ``quota``: an agreement-level quota a side."""
+        if peer is not None and peer not in self.peers and not self.store.list_documents(
+                direction=None, type=None, peer=peer, limit=1):
+            raise InputError(f"no pinned peer named {peer!r}", field="peer",
+                             code="unknown_peer")
+        if quota is not None and quota < 1:
+            raise InputError("must be a positive whole number", field="quota")
+        report = reports.build_reconciliation(
+            party=self.me.party, peer=peer, generated=iso(self.now()) or "", quota=quota,
+            peers=[peer] if peer else sorted(self.peers),
+            items=self.store.reconcile_items(peer),
+            documents=self.store.reconcile_documents(peer),
+            reasons=self.store.reason_counts(peer, reports.REASON_STATUSES))
+        return reports.to_json(report)
 
     def health(self) -> dict[str, Any]:
         return {"party": self.me.party, "fingerprint": self.me.public.fingerprint,

@@ -57,7 +57,7 @@ _MIN_LOCI = 2
 # Field names that announce a raw profile. The schemas carry the same expression in
 # ``propertyNames`` (lower case: field names are lower case); this copy also catches
 # "DNA_Profile", which the schemas refuse as a name before they look at its meaning.
-_DNA_NAME = re.compile(r"(dna|str)_?profile|genotype|allele|haplotype|electropherogram|^loci$"
+DNA_FIELD_NAME = re.compile(r"(dna|str)_?profile|genotype|allele|haplotype|electropherogram|^loci$"
                        r"|^locus|^str_|_str$|^y_?str|mt_?dna_?seq")
 
 
@@ -240,7 +240,7 @@ def _translate(schema: RecordSchema, index: int, err: Any) -> list[RecordError]:
     if isinstance(kind, K.PropertyNames):
         inner = kind.error
         name = str(inner.instance)
-        if isinstance(inner.kind, K.Not) or _DNA_NAME.search(name.lower()):
+        if isinstance(inner.kind, K.Not) or DNA_FIELD_NAME.search(name.lower()):
             return one(DNA_ADVICE, "raw_dna", _join(field, name))
         return one("field names are lower-case letters, digits and _ (at most 64)"
                    + _suggest(name, schema), "unknown_field", _join(field, name))
@@ -510,7 +510,7 @@ def validate_submission(doc_type: str, meta: Mapping[str, Any] | None,
     raise InputError(first.message + more, field=field, code="invalid_record")
 
 
-__all__ = ["CATEGORIES", "DNA_ADVICE", "MANIFEST_ITEM", "MANIFEST_KINDS", "MAX_ERRORS",
-           "CheckResult", "FieldInfo", "RecordError", "RecordSchema", "check_records",
+__all__ = ["CATEGORIES", "DNA_ADVICE", "DNA_FIELD_NAME", "MANIFEST_ITEM", "MANIFEST_KINDS",
+           "MAX_ERRORS", "CheckResult", "FieldInfo", "RecordError", "RecordSchema", "check_records",
            "check_submission", "looks_like_str_profile", "record_schema", "roster_schema",
            "validate_submission"]

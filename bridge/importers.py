@@ -1,0 +1,704 @@
+"""Imports: CSV, XLSX and JSON files into the items of a roster or manifest, and spreadsheets of
+acknowledgements. Commissions keep their lists in spreadsheets (DESIGN §5).
+
+A file is recognised by its extension. In a table the first non-blank row is the header: it
+names the fields (``Date of birth`` reads as ``date_of_birth``; ``identification.status`` fills
+a nested field). Cells convert by the record schema's types: whole numbers, true/false (also
+yes/no, 1/0), lists split on ``;``, everything else text with the surrounding spaces removed; a
+blank cell is an absent field.
+
+Every problem is reported with its row as a spreadsheet shows it (the header is row 1), its
+column (letter and field name) and what is wrong: all bad rows, not just the first (the first
+:data:`MAX_LISTED` problems are described, every bad row is counted). Nothing is returned unless
+every row is good: :class:`ImportErrors` lists them instead.
+
+Pure: no asyncio, aiohttp or sqlite3; the only I/O is reading the one file named.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime
+import difflib
+import json
+import re
+import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bridge.categories import (
+    CATEGORIES,
+    DNA_ADVICE,
+    DNA_FIELD_NAME,
+    MANIFEST_ITEM,
+    CheckResult,
+    FieldInfo,
+    RecordSchema,
+    check_records,
+    check_submission,
+    record_schema,
+    roster_schema,
+)
+from bridge.documents import ACK_STATUSES, AckItem
+from bridge.errors import InputError, UsageError
+
+FORMATS = {".csv": "csv", ".xlsx": "xlsx", ".json": "json"}
+TABLE_FORMATS = ("csv", "xlsx")
+MAX_LISTED = 1000
+MAX_ROWS = 1_000_000  # the most items a document may hold (document.schema.json)
+MAX_COLUMNS = 256
+MAX_CELL = 100_000  # characters: far above any field's limit, far below memory trouble
+LIST_SEPARATOR = ";"
+ACK_COLUMNS = ("id", "status", "reason", "evidence")
+
+_TRUE = frozenset({"true", "yes", "y", "1"})
+_FALSE = frozenset({"false", "no", "n", "0"})
+_INTEGER = re.compile(r"[+-]?\d{1,18}\Z")
+_FIELD_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}(\.[a-z][a-z0-9_]{0,63})?\Z")
+
+
+# ---------------------------------------------------------------- problems
+
+
+@dataclass(frozen=True, kw_only=True)
+class RowError:
+    """One problem. In a table: ``row`` (the header is row 1), ``column`` (its letter) and
+    ``field`` (its name). In a JSON file: ``index`` (position in ``items``) and ``field`` (a path
+    inside the item)."""
+
+    message: str
+    row: int | None = None
+    column: str | None = None
+    field: str | None = None
+    index: int | None = None
+
+    def location(self) -> str:
+        if self.row is not None:
+            where = f"row {self.row}"
+            if self.column is not None:
+                where += f", column {self.column}" + (f" ({self.field})" if self.field else "")
+            elif self.field:
+                where += f", {self.field}"
+            return where
+        if self.index is not None:
+            return f"items[{self.index}]" + (f".{self.field}" if self.field else "")
+        return self.field or "file"
+
+    def __str__(self) -> str:
+        return f"{self.location()}: {self.message}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: v for k, v in (("row", self.row), ("column", self.column),
+                                  ("field", self.field), ("index", self.index),
+                                  ("message", self.message)) if v is not None}
+
+
+class ImportErrors(InputError):
+    """A file has bad rows; ``errors`` describes them (at most :data:`MAX_LISTED`) and
+    ``bad_rows`` counts them all. Nothing was imported."""
+
+    code = "invalid_rows"
+
+    def __init__(self, source: str, errors: Sequence[RowError], *, bad_rows: int,
+                 header: bool = False) -> None:
+        self.errors = tuple(errors)
+        self.bad_rows = bad_rows
+        self.source = source
+        what = [f"{bad_rows} bad row{'s' if bad_rows != 1 else ''}"] if bad_rows else []
+        if header:
+            what.insert(0, "a bad header row")
+        summary = f"{source}: {' and '.join(what) or 'problems'}; nothing was imported"
+        lines = [summary, *(f"  {e}" for e in self.errors)]
+        if len(self.errors) >= MAX_LISTED:
+            lines.append(f"  (only the first {MAX_LISTED} problems are listed)")
+        super().__init__("\n".join(lines), code=self.code)
+
+
+# ---------------------------------------------------------------- what an import gives
+
+
+@dataclass(frozen=True, kw_only=True)
+class Submission:
+    """The items (and meta) of a roster or manifest read from a file, every row good.
+
+    ``schema`` names the record schema the items were checked against, or is None when the
+    items are generic (a JSON roster of no known category, manifest items without a kind):
+    those are sent as they are, as before record schemas existed.
+    """
+
+    items: list[dict[str, Any]]
+    meta: dict[str, Any] | None
+    format: str
+    schema: str | None
+
+
+def file_format(path: str) -> str:
+    """``csv``, ``xlsx`` or ``json``, from the extension ("-", standard input, is JSON)."""
+    if path == "-":
+        return "json"
+    suffix = Path(path).suffix.lower()
+    if suffix in FORMATS:
+        return FORMATS[suffix]
+    if suffix in (".xls", ".ods", ".numbers"):
+        raise InputError(f"{path}: {suffix} files are not read; save it as .xlsx or .csv",
+                         field="file")
+    raise InputError(f"{path}: unknown file type {suffix or '(no extension)'!r}; use .csv, "
+                     ".xlsx or .json", field="file")
+
+
+# ---------------------------------------------------------------- reading tables
+
+
+def _column_letter(index: int) -> str:
+    """0 -> A, 25 -> Z, 26 -> AA: the column as a spreadsheet labels it."""
+    n, letters = index + 1, ""
+    while n:
+        n, r = divmod(n - 1, 26)
+        letters = chr(ord("A") + r) + letters
+    return letters
+
+
+def _csv_rows(path: str) -> Iterator[tuple[int, list[Any]]]:
+    """Rows of a CSV file, numbered as a spreadsheet numbers them (one per record, however
+    many lines a quoted cell spans). UTF-8, with or without the byte-order mark that Excel
+    writes; comma-separated, or semicolon- or tab-separated when the header says so (as
+    spreadsheets set to some locales save)."""
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as f:
+            first = f.readline(MAX_CELL)
+            delimiter = ","
+            if "," not in first:
+                delimiter = ";" if ";" in first else ("\t" if "\t" in first else ",")
+            f.seek(0)  # resets the decoder too: the byte-order mark is skipped again
+            n = 0
+            try:
+                for n, row in enumerate(csv.reader(f, delimiter=delimiter), start=1):
+                    yield n, row
+            except csv.Error as exc:
+                raise InputError(f"{path}: row {n + 1} cannot be read as CSV: {exc}",
+                                 field=f"row {n + 1}") from exc
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not UTF-8 text (in the spreadsheet, save as \"CSV UTF-8\")",
+                         field="file") from exc
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror or exc}", field="file") from exc
+
+
+def _xlsx_rows(path: str) -> Iterator[tuple[int, list[Any]]]:
+    """Rows of the first worksheet (read-only mode: rows stream from the file, never all in
+    memory). Formulas give the value last saved with them."""
+    # Imported here: only XLSX imports pay for loading it.
+    import openpyxl  # type: ignore[import-untyped]
+
+    try:
+        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror or exc}", field="file") from exc
+    except Exception as exc:  # openpyxl and zipfile raise many kinds on a damaged file
+        raise InputError(f"{path} is not a readable XLSX workbook ({exc})",
+                         field="file") from exc
+    try:
+        if not book.worksheets:
+            raise InputError(f"{path} has no worksheet", field="file")
+        sheet = book.worksheets[0]
+        n = 0
+        try:
+            for n, row in enumerate(sheet.iter_rows(values_only=True), start=1):
+                yield n, list(row)
+        except InputError:
+            raise
+        except Exception as exc:  # a damaged sheet fails while it streams
+            raise InputError(f"{path}: row {n + 1} cannot be read ({exc})",
+                             field=f"row {n + 1}") from exc
+    finally:
+        book.close()
+
+
+def _rows(path: str, fmt: str) -> Iterator[tuple[int, list[Any]]]:
+    return _csv_rows(path) if fmt == "csv" else _xlsx_rows(path)
+
+
+def _blank(cell: Any) -> bool:
+    return cell is None or (cell.__class__ is str and not cell.strip())
+
+
+def header_name(cell: Any) -> str:
+    """``" Date of birth "`` -> ``date_of_birth``: the field a header cell names."""
+    text = "" if cell is None else str(cell)
+    return re.sub(r"[\s-]+", "_", text.strip().lower())
+
+
+# ---------------------------------------------------------------- cells
+
+
+class _CellError(Exception):
+    """A cell that does not convert; the message says why (never with a sensitive value)."""
+
+
+def _got(cell: Any, info: FieldInfo | None) -> str:
+    if info is not None and info.sensitive:
+        return ""
+    text = repr(cell)
+    return f" (got {text if len(text) <= 40 else text[:37] + '...'})"
+
+
+def _as_text(cell: Any, info: FieldInfo | None) -> str:
+    """A non-text XLSX cell in a text field: what the spreadsheet shows."""
+    if isinstance(cell, bool):
+        return "true" if cell else "false"
+    if isinstance(cell, datetime.datetime):
+        if (info is not None and info.date) or cell.time() == datetime.time():
+            return cell.date().isoformat()
+        return cell.isoformat(sep=" ")
+    if isinstance(cell, datetime.date):
+        return cell.isoformat()
+    if isinstance(cell, float) and cell.is_integer():
+        return str(int(cell))  # 40037 typed as a number, stored as 40037.0
+    return str(cell)
+
+
+def _to_integer(cell: Any, info: FieldInfo | None) -> Any:
+    if cell.__class__ is int:
+        return cell
+    if isinstance(cell, float) and cell.is_integer():
+        return int(cell)
+    if cell.__class__ is str and _INTEGER.match(cell):
+        return int(cell)
+    raise _CellError(f"must be a whole number{_got(cell, info)}")
+
+
+def _to_boolean(cell: Any, info: FieldInfo | None) -> Any:
+    if isinstance(cell, bool):
+        return cell
+    if cell.__class__ is int and cell in (0, 1):
+        return bool(cell)
+    word = str(cell).strip().lower()
+    if word in _TRUE:
+        return True
+    if word in _FALSE:
+        return False
+    raise _CellError(f"must be true or false (also yes/no, 1/0){_got(cell, info)}")
+
+
+def _to_list(cell: Any, info: FieldInfo | None) -> Any:
+    text = cell if cell.__class__ is str else _as_text(cell, info)
+    return [part.strip() for part in text.split(LIST_SEPARATOR) if part.strip()]
+
+
+def _converter(info: FieldInfo | None) -> Callable[[Any, FieldInfo | None], Any] | None:
+    """None for text (the common case, handled inline by the row loop)."""
+    if info is None:
+        return None
+    return {"integer": _to_integer, "boolean": _to_boolean, "list": _to_list}.get(info.kind)
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Column:
+    index: int
+    letter: str
+    name: str
+    info: FieldInfo | None
+    convert: Callable[[Any, FieldInfo | None], Any] | None
+    parent: str | None  # "identification" for "identification.status"
+    child: str
+
+
+# ---------------------------------------------------------------- tables of records
+
+
+def _read_header(rows: Iterator[tuple[int, list[Any]]], source: str
+                 ) -> tuple[int, list[Any]]:
+    for n, cells in rows:
+        if not all(_blank(c) for c in cells):
+            return n, cells
+    raise InputError(f"{source} is empty: the first row must name the fields", field="file")
+
+
+def _columns(header: list[Any], hrow: int, schema: RecordSchema,
+             problems: list[RowError]) -> tuple[list[_Column], set[int]]:
+    """The header's columns, and the positions of unnamed or refused ones (their cells are
+    ignored, the header problem reported once)."""
+    if len(header) > MAX_COLUMNS:
+        raise InputError(f"the header has {len(header)} columns; at most {MAX_COLUMNS}",
+                         field=f"row {hrow}")
+    columns: list[_Column] = []
+    skipped: set[int] = set()
+    seen: dict[str, str] = {}
+    known = list(schema.fields)
+    for i, cell in enumerate(header):
+        letter = _column_letter(i)
+        name = header_name(cell)
+        info = schema.fields.get(name)
+
+        def refuse(message: str, field: str | None = name or None, at: int = i) -> None:
+            problems.append(RowError(row=hrow, column=_column_letter(at), field=field,
+                                     message=message))
+            skipped.add(at)
+
+        if not name:
+            skipped.add(i)  # reported only if a row has a value in it
+            continue
+        if name in seen:
+            refuse(f"the column {name!r} is named twice (also column {seen[name]})")
+            continue
+        seen[name] = letter
+        if info is None and DNA_FIELD_NAME.search(name):
+            refuse(DNA_ADVICE)
+            continue
+        if info is None or info.kind == "object":
+            close = difflib.get_close_matches(name, known, n=1, cutoff=0.75)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            if info is not None:
+                refuse(f"{name} is a group of fields: name its parts ({name}.…) as columns")
+                continue
+            if not schema.open or close or not _FIELD_NAME.match(name) or "." in name:
+                fields = ", ".join(f for f in known if schema.fields[f].kind != "object")
+                refuse(f"unknown column {name!r}{hint}" + ("" if close else
+                       f" (the fields of {_label(schema)} are: {fields})"))
+                continue
+        parent, _, child = name.rpartition(".")
+        columns.append(_Column(index=i, letter=letter, name=name, info=info,
+                               convert=_converter(info), parent=parent or None, child=child))
+    return columns, skipped
+
+
+def _label(schema: RecordSchema) -> str:
+    return f"a {schema.category} record" if schema.category else "a manifest item"
+
+
+def _missing_columns(schema: RecordSchema, names: set[str], hrow: int,
+                     defaults: Mapping[str, Any]) -> tuple[list[RowError], set[str]]:
+    """Required fields that no column provides: said once about the header, not once a row."""
+    problems, absent = [], set()
+    have = names | set(defaults)
+    groups = {n.split(".")[0] for n in have if "." in n}
+    for f in schema.fields.values():
+        parent = f.path.split(".")[0] if "." in f.path else None
+        if not f.required or f.path in have or (parent is not None and parent not in groups):
+            continue
+        absent.add(f.path)
+        problems.append(RowError(row=hrow, field=f.path,
+                                 message=f"no {f.path} column: the field is required"))
+    alts = schema.alternatives
+    if alts and not any(a in have for a in alts):
+        absent.update(alts)
+        problems.append(RowError(row=hrow, field=alts[0], message=(
+            f"no {' or '.join(alts)} column: one of them is required")))
+    return problems, absent
+
+
+def _table_records(path: str, fmt: str, schema: RecordSchema, defaults: Mapping[str, Any]
+                   ) -> list[dict[str, Any]]:
+    source = path
+    rows = _rows(path, fmt)
+    hrow, header = _read_header(rows, source)
+    head_problems: list[RowError] = []
+    columns, skipped = _columns(header, hrow, schema, head_problems)
+    missing, absent = _missing_columns(schema, {c.name for c in columns}, hrow, defaults)
+    head_problems.extend(missing)
+    width = len(header)
+    flat = [(c.index, c.name, c.convert, c.info) for c in columns if c.parent is None]
+    nested = [c for c in columns if c.parent is not None]
+    records: list[dict[str, Any]] = []
+    row_of: list[int] = []
+    cell_problems: list[RowError] = []
+    cell_bad: set[int] = set()  # row numbers
+    unnamed: list[tuple[int, int]] = []  # (row, column position) of values under no name
+    blank_names = [i for i in skipped if header_name(header[i]) == ""]
+    for n, cells in rows:
+        if len(cells) < width:
+            cells = cells + [None] * (width - len(cells))
+        elif len(cells) > width:
+            unnamed.extend((n, i) for i in range(width, len(cells)) if not _blank(cells[i]))
+        if all(_blank(c) for c in cells):
+            continue  # blank rows (often trailing ones) are not records
+        if len(records) >= MAX_ROWS:
+            raise InputError(f"{source}: more than {MAX_ROWS} rows", field=f"row {n}")
+        record = dict(defaults)
+        for i, name, convert, info in flat:
+            cell = cells[i]
+            if cell.__class__ is str:
+                cell = cell.strip()
+                if not cell:
+                    continue
+            elif cell is None:
+                continue
+            if convert is not None:
+                try:
+                    cell = convert(cell, info)
+                except _CellError as exc:
+                    # Kept as it is: the schema then fails on the same field, and that
+                    # second report is dropped in favour of this one.
+                    cell_problems.append(RowError(row=n, column=_column_letter(i), field=name,
+                                                  message=str(exc)))
+                    cell_bad.add(n)
+            elif cell.__class__ is not str:
+                cell = _as_text(cell, info)
+            if cell.__class__ is str and len(cell) > MAX_CELL:
+                cell = cell[:MAX_CELL]  # the schema's length limit reports it
+            record[name] = cell
+        for c in nested:
+            cell = cells[c.index]
+            if _blank(cell):
+                continue
+            value = cell.strip() if cell.__class__ is str else cell
+            if c.convert is not None:
+                try:
+                    value = c.convert(value, c.info)
+                except _CellError as exc:
+                    cell_problems.append(RowError(row=n, column=c.letter, field=c.name,
+                                                  message=str(exc)))
+                    cell_bad.add(n)
+            elif value.__class__ is not str:
+                value = _as_text(value, c.info)
+            assert c.parent is not None
+            group = record.setdefault(c.parent, {})
+            if isinstance(group, dict):
+                group[c.child] = value
+        unnamed.extend((n, i) for i in blank_names if not _blank(cells[i]))
+        records.append(record)
+        row_of.append(n)
+    for n, i in unnamed:
+        # A value under no name would be silently dropped: say so instead.
+        cell_problems.append(RowError(row=n, column=_column_letter(i), message=(
+            f"a value in a column with no name in row {hrow}: name the column, or clear it")))
+        cell_bad.add(n)
+    result = check_records(schema, records, limit=MAX_LISTED)
+    row_problems = _table_errors(result, row_of, columns, absent)
+    problems = _merge(head_problems, cell_problems, row_problems)
+    bad_rows = len({row_of[i] for i in result.bad} | cell_bad)
+    if problems or bad_rows:
+        raise ImportErrors(source, problems[:MAX_LISTED], bad_rows=bad_rows,
+                           header=bool(head_problems))
+    return records
+
+
+def _table_errors(result: CheckResult, row_of: Sequence[int], columns: Sequence[_Column],
+                  absent: set[str]) -> list[RowError]:
+    by_name = {c.name: c for c in columns}
+    out = []
+    for e in result.errors:
+        if e.code == "missing" and e.field in absent:
+            continue  # the header row already says the whole column is missing
+        name = re.sub(r"\[\d+\]", "", e.field)
+        col = by_name.get(name) or next(
+            (c for c in columns if c.parent is not None and c.parent == name), None)
+        message = e.message
+        if e.code == "duplicate_id" and e.first is not None:
+            message += f" (first on row {row_of[e.first]})"
+        out.append(RowError(row=row_of[e.index], column=col.letter if col else None,
+                            field=name or None, message=message))
+    return out
+
+
+def _merge(head: list[RowError], cells: list[RowError], rows: list[RowError]
+           ) -> list[RowError]:
+    """Header problems first, then row by row in column order; one problem per cell (a cell
+    that did not convert is not reported a second time by the schema)."""
+    seen: set[tuple[int | None, str | None]] = set()
+    body = []
+    for e in [*cells, *rows]:
+        key = (e.row, e.field or e.column)
+        if key in seen:
+            continue
+        seen.add(key)
+        body.append(e)
+    body.sort(key=lambda e: (e.row or 0, len(e.column or ""), e.column or ""))
+    return [*head, *body]
+
+
+# ---------------------------------------------------------------- JSON
+
+
+def load_json_submission(path: str) -> tuple[list[Any], dict[str, Any] | None]:
+    """Read ``{"meta": {...}, "items": [...]}`` or a bare list of items ("-" is stdin)."""
+    name = "standard input" if path == "-" else path
+    try:
+        if path == "-":
+            text = sys.stdin.read()
+        else:
+            text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read {name}: {exc}") from exc
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{name} is not valid JSON: {exc.msg} at line {exc.lineno}, "
+                         f"column {exc.colno}") from exc
+    except RecursionError as exc:
+        raise InputError(f"{name} is nested too deeply") from exc
+    if isinstance(value, list):
+        return value, None
+    if not isinstance(value, dict):
+        raise InputError(f"{name} must hold a list of items or an object "
+                         '{"meta": {...}, "items": [...]}')
+    extra = sorted(set(value) - {"meta", "items"})
+    if extra:
+        raise InputError(f"{name}: unexpected top-level key(s) {', '.join(extra)} (only "
+                         '"meta" and "items"; give the type, --to and --id on the command line)',
+                         field=extra[0])
+    items = value.get("items")
+    if not isinstance(items, list):
+        raise InputError(f"{name}: \"items\" must be a list", field="items")
+    meta = value.get("meta")
+    if meta is not None and not isinstance(meta, dict):
+        raise InputError(f"{name}: \"meta\" must be an object", field="meta")
+    return items, meta
+
+
+def _json_submission(path: str, doc_type: str, category: str | None) -> Submission:
+    name = "standard input" if path == "-" else path
+    items, meta = load_json_submission(path)
+    if doc_type == "roster":
+        declared = meta.get("category") if meta else None
+        if category is not None and declared is not None and declared != category:
+            raise InputError(f"{name}: meta.category is {declared!r}, but --category says "
+                             f"{category!r}", field="meta.category")
+        category = category or (declared if declared in CATEGORIES else None)
+        if category is not None:
+            roster_schema(category)  # an unknown --category is refused here, by name
+            meta = {**(meta or {}), "category": category}
+            for item in items:
+                # Each record carries its category (DESIGN §6); the file may leave it to meta.
+                if isinstance(item, dict) and "category" not in item:
+                    item["category"] = category
+    result = check_submission(doc_type, meta, items, limit=MAX_LISTED)
+    if result is None:
+        return Submission(items=items, meta=meta, format="json", schema=None)
+    if not result.ok:
+        errors = []
+        for e in result.errors:
+            message = e.message
+            if e.code == "duplicate_id" and e.first is not None:
+                message += f" (first at items[{e.first}])"
+            errors.append(RowError(index=e.index, field=e.field or None, message=message))
+        raise ImportErrors(name, errors, bad_rows=len(result.bad))
+    schema = f"roster-{category}" if doc_type == "roster" else MANIFEST_ITEM
+    return Submission(items=items, meta=meta, format="json", schema=schema)
+
+
+# ---------------------------------------------------------------- entry points
+
+
+def import_document(path: str, *, doc_type: str, category: str | None = None) -> Submission:
+    """The items of a roster or manifest from ``path`` (CSV, XLSX or JSON), every row checked.
+
+    A roster from a table needs its ``category`` (one of :data:`CATEGORIES`), which also goes
+    into ``meta.category`` and into each record that has no category column. A JSON roster
+    takes it from ``category`` or its own ``meta.category``; without one (or with a category
+    that has no schema) it is sent as it is. A manifest's rows are manifest items.
+
+    Raises :class:`ImportErrors` listing every bad row, or :class:`InputError` for a file that
+    cannot be read at all.
+    """
+    if doc_type not in ("roster", "manifest"):
+        raise InputError(f"unknown document type {doc_type!r}", field="type")
+    fmt = file_format(path)
+    if fmt == "json":
+        return _json_submission(path, doc_type, category)
+    if doc_type == "roster":
+        if category is None:
+            raise UsageError(f"{path}: a roster from a CSV or XLSX file needs its category "
+                             f"(--category {'|'.join(CATEGORIES)})")
+        schema = roster_schema(category)
+        records = _table_records(path, fmt, schema, {"category": category})
+        return Submission(items=records, meta={"category": category}, format=fmt,
+                          schema=schema.name)
+    schema = record_schema(MANIFEST_ITEM)
+    records = _table_records(path, fmt, schema, {})
+    return Submission(items=records, meta=None, format=fmt, schema=schema.name)
+
+
+def import_acks(path: str) -> list[dict[str, str]]:
+    """Acknowledgements from a spreadsheet (CSV or XLSX) with the columns
+    ``id,status,reason[,evidence]``: one row per item. Statuses may be in any case."""
+    fmt = file_format(path)
+    if fmt not in TABLE_FORMATS:
+        raise InputError(f"{path}: acknowledgements are read from a .csv or .xlsx file",
+                         field="file")
+    rows = _rows(path, fmt)
+    hrow, header = _read_header(rows, path)
+    problems: list[RowError] = []
+    index: dict[str, int] = {}
+    for i, cell in enumerate(header):
+        name = header_name(cell)
+        if not name:
+            continue
+        if name not in ACK_COLUMNS:
+            close = difflib.get_close_matches(name, ACK_COLUMNS, n=1, cutoff=0.7)
+            hint = f"did you mean {close[0]!r}?" if close else "the columns are " + \
+                ", ".join(ACK_COLUMNS)
+            problems.append(RowError(row=hrow, column=_column_letter(i), field=name,
+                                     message=f"unknown column {name!r}; {hint}"))
+        elif name in index:
+            problems.append(RowError(row=hrow, column=_column_letter(i), field=name,
+                                     message=f"the column {name!r} is named twice"))
+        else:
+            index[name] = i
+    for required in ("id", "status"):
+        if required not in index:
+            problems.append(RowError(row=hrow, field=required,
+                                     message=f"no {required} column: it is required"))
+    items: list[dict[str, str]] = []
+    first_row: dict[str, int] = {}
+    bad_rows: set[int] = set()
+    for n, cells in rows:
+        if all(_blank(c) for c in cells):
+            continue
+        if len(items) >= MAX_ROWS:
+            raise InputError(f"{path}: more than {MAX_ROWS} rows", field=f"row {n}")
+        entry: dict[str, str] = {}
+        for name, i in index.items():
+            cell = cells[i] if i < len(cells) else None
+            if not _blank(cell):
+                entry[name] = (cell.strip() if isinstance(cell, str)
+                               else _as_text(cell, None))
+        row_problems = _ack_row_problems(entry, n, index, first_row)
+        if row_problems:
+            bad_rows.add(n)
+            problems.extend(row_problems)
+            continue
+        if "status" in entry:
+            entry["status"] = entry["status"].upper()
+        first_row.setdefault(entry["id"], n)
+        items.append(entry)
+    if not items and not problems:
+        problems.append(RowError(row=hrow + 1, message="no acknowledgements: the file has "
+                                 "a header but no rows"))
+    if problems:
+        raise ImportErrors(path, problems[:MAX_LISTED], bad_rows=len(bad_rows),
+                           header=any(p.row == hrow for p in problems))
+    return items
+
+
+def _ack_row_problems(entry: Mapping[str, str], n: int, index: Mapping[str, int],
+                      first_row: Mapping[str, int]) -> list[RowError]:
+    def at(name: str, message: str) -> RowError:
+        i = index.get(name)
+        return RowError(row=n, column=None if i is None else _column_letter(i), field=name,
+                        message=message)
+
+    problems = [at(name, "required field is missing") for name in ("id", "status")
+                if name in index and name not in entry]
+    if problems:
+        return problems
+    status = entry["status"].upper()
+    if status not in ACK_STATUSES:
+        return [at("status", f"unknown status {entry['status']!r}; one of: "
+                             f"{', '.join(ACK_STATUSES)}")]
+    try:
+        AckItem(id=entry["id"], status=status, reason=entry.get("reason"),
+                evidence=entry.get("evidence"))
+    except InputError as exc:
+        return [at(exc.field or "id", exc.detail)]
+    if entry["id"] in first_row:
+        return [at("id", f"item {entry['id']!r} is given twice (first on row "
+                         f"{first_row[entry['id']]})")]
+    return []
+
+
+__all__ = ["ACK_COLUMNS", "FORMATS", "MAX_LISTED", "ImportErrors", "RowError", "Submission",
+           "file_format", "header_name", "import_acks", "import_document",
+           "load_json_submission"]

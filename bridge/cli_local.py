@@ -22,10 +22,13 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from bridge.categories import CATEGORIES
 from bridge.client import ApiError, BridgeClient, DaemonUnavailable
 from bridge.documents import ACK_STATUSES, DOCUMENT_TYPES
 from bridge.errors import BridgeError, InputError
 from bridge.home import Home
+from bridge.importers import ImportErrors, file_format, import_acks, import_document
+from bridge.importers import load_json_submission as load_submission
 from bridge.peers import check_peer_url, list_peers, pin_peer
 
 EXIT_OK = 0
@@ -86,6 +89,9 @@ def _die(err: BridgeError, code: int, as_json: bool) -> NoReturn:
                                 "field": getattr(err, "field", None)}
         if isinstance(err, ApiError):
             body["status"] = err.status
+        if isinstance(err, ImportErrors):
+            body["bad_rows"] = err.bad_rows
+            body["errors"] = [e.to_json() for e in err.errors]
         _echo_json({"error": body})
     sys.exit(code)
 
@@ -230,58 +236,34 @@ def peer_list(ctx: click.Context, as_json: bool) -> None:
 
 # -- send ------------------------------------------------------------------------------------
 
-def load_submission(path: str) -> tuple[list[Any], dict[str, Any] | None]:
-    """Read ``{"meta": {...}, "items": [...]}`` or a bare list of items ("-" is stdin)."""
-    name = "standard input" if path == "-" else path
-    try:
-        if path == "-":
-            text = sys.stdin.read()
-        else:
-            text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read {name}: {exc}") from exc
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{name} is not valid JSON: {exc.msg} at line {exc.lineno}, "
-                         f"column {exc.colno}") from exc
-    if isinstance(value, list):
-        return value, None
-    if not isinstance(value, dict):
-        raise InputError(f"{name} must hold a list of items or an object "
-                         '{"meta": {...}, "items": [...]}')
-    extra = sorted(set(value) - {"meta", "items"})
-    if extra:
-        raise InputError(f"{name}: unexpected top-level key(s) {', '.join(extra)} (only "
-                         '"meta" and "items"; give the type, --to and --id on the command line)',
-                         field=extra[0])
-    items = value.get("items")
-    if not isinstance(items, list):
-        raise InputError(f"{name}: \"items\" must be a list", field="items")
-    meta = value.get("meta")
-    if meta is not None and not isinstance(meta, dict):
-        raise InputError(f"{name}: \"meta\" must be an object", field="meta")
-    return items, meta
-
-
 @click.command()
 @click.argument("doc_type", metavar="roster|manifest", type=click.Choice(DOCUMENT_TYPES))
-@click.argument("file", metavar="FILE.json", type=click.Path(dir_okay=False, allow_dash=True))
+@click.argument("file", metavar="FILE", type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("--to", "to", required=True, help="The peer to send it to.")
+@click.option("--category", type=click.Choice(CATEGORIES), help="The roster's category "
+              "(required for a CSV or XLSX roster); every row is checked against its schema.")
 @click.option("--id", "doc_id", help="Document id (default: the daemon picks one). Giving one "
               "makes a retry safe.")
 @json_option
 @click.pass_context
-def send(ctx: click.Context, doc_type: str, file: str, to: str, doc_id: str | None,
-         as_json: bool) -> None:
-    """Submit FILE.json as a roster or manifest for the peer --to.
+def send(ctx: click.Context, doc_type: str, file: str, to: str, category: str | None,
+         doc_id: str | None, as_json: bool) -> None:
+    """Submit FILE (.csv, .xlsx or .json) as a roster or manifest for the peer --to.
 
-    FILE.json is {"meta": {...}, "items": [...]} or a bare list of items, each with an "id".
-    The daemon answers once the document is durably committed; it then delivers it.
+    A CSV or XLSX file has a header row naming the fields; a JSON file is {"meta": {...},
+    "items": [...]} or a bare list of items, each with an "id". Every row is checked first:
+    if any is bad, all bad rows are listed and nothing is sent. The daemon answers once the
+    document is durably committed; it then delivers it.
     """
-    client = _client(ctx)
+    if category is not None and doc_type != "roster":
+        raise click.UsageError("--category is for rosters (manifest items name their own)")
     with _reporting(as_json):
-        items, meta = load_submission(file)
+        if doc_type == "roster" and category is None and file_format(file) != "json":
+            raise click.UsageError(f"a roster from {file} needs --category "
+                                   f"{'|'.join(CATEGORIES)}")
+        submission = import_document(file, doc_type=doc_type, category=category)
+        items, meta = submission.items, submission.meta
+        client = _client(ctx)  # only once every row is good
         try:
             answer = client.submit_document(doc_type, to, items, meta=meta, id=doc_id)
         except DaemonUnavailable as err:
@@ -535,11 +517,14 @@ def _status_value(text: str, param: str) -> str:
                    "with --all: for all).")
 @click.option("--evidence", "evidences", multiple=True, metavar="REF",
               help="Evidence reference for the --item it follows (before any --item: for all).")
+@click.option("--file", "ack_file", type=click.Path(dir_okay=False), metavar="ACKS.csv",
+              help="A CSV or XLSX file with the columns id,status,reason[,evidence]: one "
+                   "row per item.")
 @json_option
 @click.pass_context
 def ack(ctx: click.Context, doc: str, all_status: str | None,
         item_specs: tuple[tuple[str, str], ...], reasons: tuple[str, ...],
-        evidences: tuple[str, ...], as_json: bool) -> None:
+        evidences: tuple[str, ...], ack_file: str | None, as_json: bool) -> None:
     """Acknowledge items of the received document DOC.
 
     \b
@@ -550,12 +535,19 @@ def ack(ctx: click.Context, doc: str, all_status: str | None,
     Examples:
       bridge ack D-7 --all RECEIVED
       bridge ack D-7 --item p-1 RECEIVED --item p-2 WITHHELD --reason "medical hold"
+      bridge ack D-7 --file acks.csv      (columns id,status,reason[,evidence])
     """
     groups, default = ctx.meta.get(_ACK_META, ([], {}))
-    if (all_status is None) == (not item_specs):
-        raise click.UsageError("give either --all STATUS or one or more --item ID STATUS")
+    if sum((all_status is not None, bool(item_specs), ack_file is not None)) != 1:
+        raise click.UsageError("give either --all STATUS, one or more --item ID STATUS, "
+                               "or --file ACKS.csv")
     client = _client(ctx)
-    if all_status is not None:
+    if ack_file is not None:
+        if reasons or evidences:
+            raise click.UsageError("with --file, reasons and evidence go in its columns")
+        with _reporting(as_json):
+            answer = client.acknowledge(doc, items=import_acks(ack_file))
+    elif all_status is not None:
         if evidences:
             raise click.UsageError("--evidence goes with --item; --all takes only a --reason")
         if len(reasons) > 1:

@@ -66,8 +66,9 @@ BODY_LIMITS = codec.SMALL_LIMITS
 __all__ = [
     "ACK", "DOCUMENT", "ENVELOPE_QUEUED", "ENVELOPE_RECEIVED", "KEY", "KINDS", "RECEIPT_ISSUED",
     "RECEIPT_RECEIVED", "REFUSAL", "TAG_AUDIT", "ZERO_HASH", "AuditProblem", "AuditRecord",
-    "AuditResult", "chain_hash", "check_chain", "document_body", "envelope_body", "key_body",
-    "next_record", "receipt_body", "record_bytes", "refusal_body", "verify_chain",
+    "AuditResult", "StoreFacts", "chain_hash", "check_chain", "check_store", "document_body",
+    "envelope_body", "key_body", "next_record", "receipt_body", "record_bytes", "refusal_body",
+    "verify_chain",
 ]
 
 
@@ -351,3 +352,68 @@ def verify_chain(records: Sequence[AuditRecord]) -> AuditResult:
     if out.problem is not None:
         raise VerificationError(str(out.problem), reason=out.problem.reason)
     return out
+
+
+# ---------------------------------------------------------------- the store against the log
+
+
+@dataclass(frozen=True, kw_only=True)
+class StoreFacts:
+    """What the store holds that the log must account for, one for one."""
+
+    documents: set[bytes]  # document hashes (rosters, manifests, acknowledgements)
+    outbox: set[tuple[str, int, bytes]]  # (peer, seq, envelope hash)
+    inbox: set[tuple[str, int, bytes]]
+    receipts: set[tuple[str, int]]  # outbound envelopes with the peer's receipt
+    refusals: int
+
+
+def check_store(records: Sequence[AuditRecord], facts: StoreFacts) -> str | None:
+    """Run after ``check_chain`` holds: a diagnosis if the store and the log disagree (a store
+    row without its record, a record without its row: e.g. the log's tail cut off, or rows
+    added or removed behind the daemon's back), else None."""
+    docs: set[bytes] = set()
+    out: set[tuple[str, int, bytes]] = set()
+    inb: set[tuple[str, int, bytes]] = set()
+    got: set[tuple[str, int]] = set()
+    refusals = 0
+    for r in records:
+        if r.kind not in (DOCUMENT, ACK, ENVELOPE_QUEUED, ENVELOPE_RECEIVED, RECEIPT_RECEIVED,
+                          REFUSAL):
+            continue
+        try:
+            b = r.decoded_body()
+            if r.kind in (DOCUMENT, ACK):
+                docs.add(b["digest"])
+            elif r.kind == ENVELOPE_QUEUED:
+                out.add((str(r.peer), b["seq"], b["digest"]))
+            elif r.kind == ENVELOPE_RECEIVED:
+                inb.add((str(r.peer), b["seq"], b["digest"]))
+            elif r.kind == RECEIPT_RECEIVED:
+                got.add((str(r.peer), b["seq"]))
+            else:
+                refusals += 1
+        except (DecodeError, KeyError, TypeError):
+            return f"record {r.seq} ({r.kind}) does not have the fields of its kind"
+    for digest in sorted(facts.documents - docs):
+        return f"document {digest.hex()[:16]}… is in the store but not in the audit log"
+    for digest in sorted(docs - facts.documents):
+        return f"document {digest.hex()[:16]}… is in the audit log but not in the store"
+    for what, store_set, log_set in (("outbound envelope", facts.outbox, out),
+                                     ("inbound envelope", facts.inbox, inb)):
+        for peer, seq, digest in sorted(store_set - log_set):
+            return (f"{what} {seq} ({peer}, hash {digest.hex()[:16]}…) is in the store but "
+                    "not in the audit log")
+        for peer, seq, digest in sorted(log_set - store_set):
+            return (f"{what} {seq} ({peer}, hash {digest.hex()[:16]}…) is in the audit log "
+                    "but not in the store")
+    for peer, seq in sorted(facts.receipts - got):
+        return (f"the receipt for outbound envelope {seq} ({peer}) is in the store but not in "
+                "the audit log")
+    for peer, seq in sorted(got - facts.receipts):
+        return (f"the receipt for outbound envelope {seq} ({peer}) is in the audit log but not "
+                "in the store")
+    if facts.refusals != refusals:
+        return f"the store holds {facts.refusals} refusals, the audit log {refusals}"
+    return None
+

@@ -1,0 +1,145 @@
+"""``bridge audit``: check this home's audit log, export a transcript for a mediator.
+
+Both commands read the store directly and only read it (the daemon may be running or not).
+Parse, call, print: the checks live in ``bridge/audit.py`` and ``bridge/transcript.py``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from bridge import audit, audit_db
+from bridge.errors import BridgeError, UsageError
+from bridge.home import Home
+from bridge.identity import check_party
+from bridge.transcript import build_transcript, check_transcript
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+def _home(ctx: click.Context) -> Home:
+    home: Home = ctx.obj.home
+    return home
+
+
+def _usage(err: BridgeError) -> None:
+    click.echo(f"error: {err}", err=True)
+    sys.exit(EXIT_USAGE)
+
+
+@click.group("audit")
+def audit_group() -> None:
+    """Check the hash-chained audit log; export a transcript a mediator can verify offline."""
+
+
+@audit_group.command("verify")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.pass_context
+def audit_verify(ctx: click.Context, as_json: bool) -> None:
+    """Check this home's audit log, record by record, and against the store.
+
+    Prints "OK: DB: N records from T1 to T2, head HASH" or "FAIL: DB: record SEQ: <why>
+    [reason]" naming the first bad record. Read-only; the daemon may be running.
+    Exit status: 0 when the log holds, 1 when it does not, 2 for a usage error (no store).
+    """
+    db_path = _home(ctx).db_path
+    try:
+        conn = audit_db.connect(db_path)
+    except BridgeError as err:
+        _usage(err)
+        return
+    with contextlib.closing(conn), audit_db.snapshot(conn):
+        try:
+            records = audit_db.read_audit(conn)
+            result = audit.check_chain(records)
+            mismatch = (audit.check_store(records, audit_db.store_facts(conn))
+                        if result.ok else None)
+        except BridgeError as err:
+            _usage(err)
+            return
+    ok = result.ok and mismatch is None
+    record: dict[str, Any] = {"file": str(db_path), **result.to_json()}
+    if mismatch is not None:
+        record.update(ok=False, reason="store_mismatch", diagnosis=mismatch)
+        text = f"the store and the audit log disagree: {mismatch} [store_mismatch]"
+    else:
+        text = result.summary()
+    if as_json:
+        click.echo(json.dumps(record, indent=2, ensure_ascii=False))
+    else:
+        click.echo(f"{'OK' if ok else 'FAIL'}: {db_path}: {text}")
+    sys.exit(EXIT_OK if ok else EXIT_FAILED)
+
+
+@audit_group.command("export")
+@click.option("--peer", required=True, help="The party whose exchange with us to export.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Where to write the transcript.")
+@click.option("--with-entries/--without-entries", default=True, show_default=True,
+              help="Include every document's entries (what lets a mediator check each "
+                   "acknowledgement against what was declared), or signed headers only.")
+@click.pass_context
+def audit_export(ctx: click.Context, peer: str, output: Path, with_entries: bool) -> None:
+    """Export the transcript of the exchange with PEER: every document and acknowledgement,
+    and each direction's envelopes with the recipient's signed transport receipts.
+
+    Anyone can check it offline: bridge verify FILE --keys A.pub --keys B.pub
+    Exit status: 0 when written and it verifies against this home's keys, 1 when the audit log
+    or the transcript does not hold, 2 for a usage error.
+    """
+    home = _home(ctx)
+    try:
+        check_party(peer, field_name="--peer")
+        me = home.config().party
+        keys = home.keyring()
+        conn = audit_db.connect(home.db_path)
+    except BridgeError as err:
+        _usage(err)
+        return
+    with contextlib.closing(conn), audit_db.snapshot(conn):
+        try:
+            chain = audit.check_chain(audit_db.read_audit(conn))
+            if not chain.ok:
+                click.echo(f"FAIL: {home.db_path}: {chain.summary()}; not exporting from a "
+                           "broken audit log", err=True)
+                sys.exit(EXIT_FAILED)
+            if peer not in home.config().peers and not audit_db.known_peer(conn, peer):
+                raise UsageError(f"--peer: no exchange with {peer!r} in this store")
+            parts = audit_db.transcript_parts(conn, peer, with_entries=with_entries)
+        except BridgeError as err:
+            _usage(err)
+            return
+    data = build_transcript(parties=(me, peer), exported_at=int(time.time() * 1000),
+                            documents=parts.documents, outbound=parts.outbound,
+                            inbound=parts.inbound)
+    # Entries name persons: the file is the exporter's to hand over, not the machine's users'.
+    tmp = output.with_name(output.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+    os.replace(tmp, output)
+    n_acks = sum(d.signed.header.type == "ack" for d in parts.documents)
+    click.echo(f"wrote the transcript {me}↔{peer} to {output} ({len(data)} bytes): "
+               f"{len(parts.documents) - n_acks} documents, {n_acks} acknowledgements, "
+               f"{len(parts.outbound)} envelopes {me}→{peer} and {len(parts.inbound)} "
+               f"{peer}→{me} with signed receipts")
+    if parts.pending:
+        click.echo(f"left out: {parts.pending} envelopes to {peer} not delivered yet")
+    if parts.incomplete:
+        click.echo(f"entries left out (still arriving): {', '.join(parts.incomplete)}")
+    # The exporter checks what it wrote, as a mediator will (with this home's pinned keys).
+    result = check_transcript(data, keys)
+    if not result.ok:
+        click.echo(f"FAIL: {output}: {result.summary()}", err=True)
+        sys.exit(EXIT_FAILED)
+    sys.exit(EXIT_OK)

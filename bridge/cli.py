@@ -117,6 +117,10 @@ main.add_command(ack)
 main.add_command(items_cmd)
 main.add_command(events)
 
+from bridge.cli_audit import audit_group  # noqa: E402
+
+main.add_command(audit_group)
+
 
 @main.command()
 @click.option("--keep", type=click.Path(file_okay=False, path_type=Path), default=None,

@@ -120,6 +120,7 @@ class LocalApi:
         r.add_get("/v1/documents/{id}/items/{item_id}", self.item)
         r.add_post("/v1/documents/{id}/acks", self.ack)
         r.add_get("/v1/documents/{id}/receipt", self.receipt)
+        r.add_get("/v1/reconcile", self.reconcile)
         r.add_get("/v1/events", self.events)
         r.add_post("/v1/keys/rotate", self.rotate_key)
         r.add_post("/v1/keys/revoke", self.revoke_key)
@@ -189,6 +190,16 @@ class LocalApi:
                               request.query.get("item"),
                               _choice(request, "direction", ("in", "out")))
         return web.Response(body=data, content_type="application/vnd.bridge.receipt")
+
+    async def reconcile(self, request: web.Request) -> web.Response:
+        """The reconciliation report as JSON (bridge.reports.to_json)."""
+        raw = request.query.get("quota")
+        if raw is not None and not (raw.isascii() and raw.isdigit() and 0 < len(raw) <= 12
+                                    and int(raw) > 0):
+            raise InputError("must be a positive whole number", field="quota")
+        out = await self.run(self.exchange.reconcile, peer=request.query.get("peer") or None,
+                             quota=int(raw) if raw is not None else None)
+        return web.json_response(out)
 
     async def rotate_key(self, request: web.Request) -> web.Response:
         out = await self.run(self.exchange.rotate_key)

@@ -175,6 +175,8 @@ class Exchange:
             self._audit(audit.KEY, None, audit.key_body("changed", "self", new.public), now)
         # Committed: the statement goes out under the old key; everything after, under the new.
         self.keystore.install_own(old, new, self.passphrase)
+        if kind == KIND_KEY_REVOCATION:
+            self.keystore.write_revocation(old.public, statement, peer=False)
         self.me = new
         self.own = [new, *self.own]
         self.notify()

@@ -373,10 +373,18 @@ class Keyring:
     """Known public identities by key id: the pinned peers and oneself, and their key history."""
 
     by_id: Mapping[bytes, PublicIdentity]
+    # key id -> time (ms) from which its signatures are void (a verified revocation).
+    revoked: Mapping[bytes, int] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, identities: Iterable[PublicIdentity]) -> Keyring:
-        return cls({i.key_id: i for i in identities})
+    def of(cls, identities: Iterable[PublicIdentity],
+           revoked: Mapping[bytes, int] | None = None) -> Keyring:
+        return cls({i.key_id: i for i in identities}, dict(revoked or {}))
+
+    def revoked_at(self, key_id: bytes, created: int) -> bool:
+        """Is a signature by ``key_id`` dated ``created`` void under a known revocation?"""
+        since = self.revoked.get(key_id)
+        return since is not None and created >= since
 
     @classmethod
     def from_files(cls, paths: Iterable[str | os.PathLike[str]]) -> Keyring:

@@ -103,6 +103,17 @@ class KeyStore:
             _replace(self.home.private_key_path(new.party), new.dumps(passphrase=passphrase),
                      0o600)
 
+    def write_revocation(self, identity: PublicIdentity, statement: bytes, *,
+                         peer: bool) -> Path:
+        """Keep a revocation statement as a file that ``bridge verify --keys`` accepts."""
+        folder = self.peer_history if peer else self.history
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path = folder / f"{identity.party}-{_short(identity)}.revocation"
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_bytes(statement)
+        os.replace(tmp, path)
+        return path
+
     # ------------------------------------------------------------ peers
 
     def peer_keys(self, name: str) -> list[PeerKey]:
@@ -157,3 +168,4 @@ class KeyStore:
         self._write_peer_record(name, PeerKey(identity=key, current=False,
                                               valid_through_seq=through_seq,
                                               revoked_since=since, revocation=statement))
+        self.write_revocation(key, statement, peer=True)

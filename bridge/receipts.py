@@ -370,8 +370,17 @@ def _check_signature(signed: SignedHeader, keys: Keyring) -> PublicIdentity:
     if (issuer is not None and issuer.party == signed.header.issuer
             and len(signed.data) <= _CACHED_HEADER_MAX
             and _document_signature_holds(issuer.sign_key, signed.data, signed.signature)):
-        return issuer
-    return signed.check_signature(keys)  # uncached, and raises with the precise reason
+        verified = issuer
+    else:
+        verified = signed.check_signature(keys)  # uncached, and raises with the precise reason
+    # A revocation given to the verifier voids this key's signatures dated at or after its
+    # ``since`` (PROTOCOL.md §4.5: what it cannot void is said there too).
+    if keys.revoked_at(verified.key_id, signed.header.created):
+        raise _fail(f"{signed.header.type} {signed.header.id} is signed by {verified.party}'s "
+                    f"key {verified.fingerprint}, revoked from "
+                    f"{iso_time(keys.revoked[verified.key_id])}, at "
+                    f"{iso_time(signed.header.created)}", "revoked_key")
+    return verified
 
 
 def _check_answers(ack: DocumentHeader, doc: SignedHeader, what: str) -> None:

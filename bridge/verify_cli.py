@@ -1,4 +1,4 @@
-"""``bridge verify``: offline receipt verification (no daemon, no home).
+"""``bridge verify``: offline verification of receipts and transcripts (no daemon, no home).
 
 Prints ``OK: FILE: …`` or ``FAIL: FILE: …`` per file, like sigstore's verifier. Exit status 0
 when every receipt holds, 1 when any does not, 2 for a usage error (no files, a ``--keys`` file
@@ -15,38 +15,65 @@ from typing import Any
 
 import click
 
+from bridge import keylife
 from bridge.errors import BridgeError
 from bridge.identity import Keyring, PublicIdentity, load_public
-from bridge.receipts import RECEIPT_LIMITS, ReceiptResult, check_receipt
+from bridge.receipts import RECEIPT_LIMITS, check_receipt
+from bridge.transcript import TRANSCRIPT_LIMITS, check_transcript, is_transcript
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+# Receipts and transcripts each apply their own limit while decoding; this one stops a file
+# that neither could be from being read into memory at all.
+MAX_FILE_BYTES = max(RECEIPT_LIMITS.max_bytes, TRANSCRIPT_LIMITS.max_bytes)
 
 
 def _load_keys(paths: tuple[Path, ...]) -> Keyring:
+    """Identity files, and key revocation statements (each checked against the identity of
+    the key it revokes, which must be given too)."""
     identities: list[PublicIdentity] = []
+    revocations: list[tuple[Path, bytes]] = []
     for path in paths:
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            raise click.UsageError(f"--keys {path}: cannot read: {exc.strerror}") from exc
+        if keylife.is_revocation_file(raw):
+            revocations.append((path, raw))
+            continue
         try:
             identities.append(load_public(path))
         except BridgeError as err:
             # UsageError (unreadable) or VerificationError (not a valid identity file):
             # either way the command cannot do what was asked.
             raise click.UsageError(f"--keys {path}: {err}") from err
-    return Keyring.of(identities)
+    by_id = {i.key_id: i for i in identities}
+    revoked: dict[bytes, int] = {}
+    for path, raw in revocations:
+        _, key_id = keylife.statement_key_id(raw)
+        if key_id not in by_id:
+            raise click.UsageError(f"--keys {path}: revokes a key whose identity file was not "
+                                   "given")
+        try:
+            revoked[key_id] = keylife.parse_revocation(raw, by_id[key_id]).since
+        except BridgeError as err:
+            raise click.UsageError(f"--keys {path}: {err}") from err
+    return Keyring.of(identities, revoked)
 
 
 def _check_file(path: Path, keys: Keyring) -> tuple[bool, str, dict[str, Any]]:
     """(ok, the line's text after the file name, the JSON record) for one file."""
     try:
         size = path.stat().st_size
-        if size > RECEIPT_LIMITS.max_bytes:
-            return _unreadable(f"{size} bytes exceeds the limit of {RECEIPT_LIMITS.max_bytes}",
+        if size > MAX_FILE_BYTES:
+            return _unreadable(f"{size} bytes exceeds the limit of {MAX_FILE_BYTES}",
                                "too_large")
         data = path.read_bytes()
     except OSError as exc:
         return _unreadable(f"cannot read: {exc.strerror or exc}", "unreadable")
-    result: ReceiptResult = check_receipt(data, keys)
+    # A transcript (type "bridge.transcript", PROTOCOL.md §11.4) or else a receipt bundle.
+    result = check_transcript(data, keys) if is_transcript(data) else check_receipt(data, keys)
     return result.ok, result.summary(), result.to_json()
 
 
@@ -62,10 +89,11 @@ def _unreadable(diagnosis: str, reason: str) -> tuple[bool, str, dict[str, Any]]
               help="A public identity file (.pub) to trust; repeat for each party.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of results.")
 def verify(files: tuple[Path, ...], key_files: tuple[Path, ...], as_json: bool) -> None:
-    """Verify receipt bundles offline against the parties' public identity files.
+    """Verify receipt bundles and transcripts offline against the parties' public identity
+    files.
 
     Prints "OK: FILE: <what it proves>" or "FAIL: FILE: <why> [reason]" for each FILE.
-    Exit status: 0 when every receipt holds, 1 when any fails, 2 for a usage error.
+    Exit status: 0 when every file holds, 1 when any fails, 2 for a usage error.
     """
     if not files:
         raise click.UsageError("give at least one receipt FILE")

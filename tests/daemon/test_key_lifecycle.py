@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -103,7 +104,13 @@ def test_revocation_stops_trust_until_the_new_key_is_pinned_out_of_band(
     beta.start()
     beta_events = events(beta)
     _exchange(alpha, beta, "M-OK")
-    out = alpha.client.revoke_key(reason="laptop lost at the crossing")
+    receipt = tmp_path / "M-OK.receipt"
+    receipt.write_bytes(alpha.client.receipt("M-OK"))
+    old_pub_file = tmp_path / "alpha-old.pub"
+    old_pub_file.write_text(alpha.home.public_identity().dumps())
+    # The key was compromised an hour ago: M-OK, signed since, can no longer be trusted.
+    an_hour_ago = (datetime.now(UTC) - timedelta(hours=1)).isoformat(timespec="seconds")
+    out = alpha.client.revoke_key(since=an_hour_ago, reason="laptop lost at the crossing")
     alarm = beta_events.wait("security_alarm", peer="alpha")
     assert alarm.data["reason"] == "peer_key_revoked"
 
@@ -129,6 +136,17 @@ def test_revocation_stops_trust_until_the_new_key_is_pinned_out_of_band(
     wait_for(lambda: any(d["id"] == "M-NEW" for d in beta.client.documents(direction="in")),
              what="M-NEW delivered after the new key was pinned")
     _ = pin_peer  # the CLI above is the out-of-band step people take
+
+    # Offline: with the revocation statement, the receipt signed after "since" fails.
+    revocations = list((alpha.home.keys_dir / "history").glob("*.revocation"))
+    assert len(revocations) == 1
+    beta_pub = str(beta.home.public_key_path("beta"))
+    verify = [sys.executable, "-m", "bridge", "verify", str(receipt), "--keys",
+              str(old_pub_file), "--keys", beta_pub]
+    assert subprocess.run(verify, capture_output=True, check=False).returncode == 0
+    failed = subprocess.run([*verify, "--keys", str(revocations[0])], capture_output=True,
+                            text=True, check=False)
+    assert failed.returncode == 1 and "revoked_key" in failed.stdout
 
 
 def _refused(node: Node) -> bool:

@@ -299,6 +299,12 @@ class BridgeClient:
         """Re-read the pinned peers (after ``bridge peer add --replace``)."""
         return self._json("POST", f"{API_PREFIX}/peers/reload", {})
 
+    def reconcile(self, peer: str | None = None, quota: int | None = None) -> dict[str, Any]:
+        """The reconciliation report (JSON form; ``bridge.reports.from_json`` reads it back):
+        per side and category, per manifest, parity and quotas. ``quota``: an agreement-level
+        quota a side."""
+        return self._json("GET", f"{API_PREFIX}/reconcile{_query({'peer': peer, 'quota': quota})}")
+
     def metrics(self) -> str:
         _status, _ctype, data = self._raw("GET", "/metrics", accept="text/plain")
         return data.decode("utf-8", "replace")

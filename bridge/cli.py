@@ -121,6 +121,10 @@ from bridge.cli_audit import audit_group  # noqa: E402
 
 main.add_command(audit_group)
 
+from bridge.cli_reconcile import reconcile  # noqa: E402
+
+main.add_command(reconcile)
+
 
 @main.command()
 @click.option("--keep", type=click.Path(file_okay=False, path_type=Path), default=None,

@@ -38,6 +38,7 @@ from bridge import (
     reports,
     transport,
 )
+from bridge.categories import validate_submission
 from bridge.documents import AckItem, Item, SignedDocument
 from bridge.errors import (
     BridgeError,
@@ -317,6 +318,9 @@ class Exchange:
         """Validate, sign, chunk, seal and commit a roster or manifest. Raises ``InputError``."""
         validate("document", body)
         assert isinstance(body, dict)
+        # Records of a known category (and manifest items that declare a kind) are checked
+        # against their schema here too: an integrator may skip the importer, not the rules.
+        validate_submission(body["type"], body.get("meta"), body["items"])
         peer = body["to"]
         if peer not in self.peers:
             raise InputError(f"no pinned peer named {peer!r}", field="to", code="unknown_peer")

@@ -217,7 +217,8 @@ _TYPE_WORDS = {"integer": "a whole number", "string": "text", "boolean": "true o
                "array": "a list", "object": "an object", "null": "empty"}
 
 
-def _translate(schema: RecordSchema, index: int, err: Any) -> list[RecordError]:
+def _translate(schema: RecordSchema, index: int, err: Any, record: Mapping[str, Any]
+               ) -> list[RecordError]:
     """A jsonschema_rs error, in words a person filling in a spreadsheet can act on."""
     at = list(err.instance_path)
     field = _path(at)
@@ -250,7 +251,7 @@ def _translate(schema: RecordSchema, index: int, err: Any) -> list[RecordError]:
         wanted = " or ".join(_TYPE_WORDS.get(str(t), str(t)) for t in kind.types)
         return one(f"must be {wanted}{got}")
     if field == "category" and isinstance(kind, (K.Constant, K.Enum)):
-        return one(_category_message(schema, kind, value))
+        return one(_category_message(schema, kind, value, record.get("kind")))
     if isinstance(kind, K.Constant):
         return one(f"must be {kind.expected_value!r} here{got}")
     if isinstance(kind, K.Enum) and re.fullmatch(r"withheld\[\d+\]", field):
@@ -282,7 +283,7 @@ def _translate(schema: RecordSchema, index: int, err: Any) -> list[RecordError]:
     return one(str(err.message))
 
 
-def _category_message(schema: RecordSchema, kind: Any, value: object) -> str:
+def _category_message(schema: RecordSchema, kind: Any, value: object, item_kind: object) -> str:
     allowed = [str(o) for o in ([kind.expected_value]
                if isinstance(kind, jsonschema_rs.ValidationErrorKind.Constant) else kind.options)]
     if value not in CATEGORIES:
@@ -291,7 +292,8 @@ def _category_message(schema: RecordSchema, kind: Any, value: object) -> str:
     if schema.category:
         return (f"a {schema.category} roster holds only {schema.category} records, not {value}: "
                 f"send those in a {value} roster of their own")
-    return f"category {value} does not go with this kind of item; here: {', '.join(allowed)}"
+    return (f"a {item_kind} is not of category {value}; one of: {', '.join(allowed)}"
+            if isinstance(item_kind, str) else f"must be one of: {', '.join(allowed)}")
 
 
 def _real_date(text: str) -> bool:
@@ -449,7 +451,7 @@ def check_records(schema: RecordSchema, records: Sequence[Any], *,
         problems = []
         if j in schema_bad:
             for err in schema.validator.iter_errors(chosen[j]):
-                problems.extend(_translate(schema, positions[j], err))
+                problems.extend(_translate(schema, positions[j], err, chosen[j]))
         problems.extend(found.get(j, ()))
         errors.extend(_dedupe(problems))
     return CheckResult(errors=tuple(errors[:limit]), bad=frozenset(positions[j] for j in bad))

@@ -16,6 +16,10 @@ Words used throughout:
 - An **item** is counted once per side, peer and category, by its id: a person listed on a
   roster and then put into a manifest (or re-manifested after NOT_RECEIVED) is one person.
   Its status is that of its latest manifest entry, else of its latest roster entry.
+- **delivered** and **received** count handovers, that is items in manifests: delivered, its
+  manifest reached the other bridge; received, acknowledged with a status that says it came
+  over (``StatusRule.arrived``). The status groups (confirmed, disputed, outstanding, ...)
+  count every item, listed or manifested.
 - The per-manifest table counts that manifest's own entries (no merging across documents).
 
 ``STATUS_RULES`` below is the one grouping table: every status belongs to exactly one group, so
@@ -393,8 +397,11 @@ def build_reconciliation(*, party: str, peer: str | None, generated: str,
         _add(acc, "items", n)
         _add(acc, rule.group(row.category), n)
         _add(acc["by_status"], row.status or NO_STATUS, n)
+        # Delivered and received count handovers: a roster lists persons, it hands nobody
+        # over. So listed >= ... and manifested >= delivered >= received, as a funnel.
         for flag, key in ((row.listed, "listed"), (row.manifested, "manifested"),
-                          (row.reached, "delivered"), (rule.arrived, "received")):
+                          (row.manifested and row.reached, "delivered"),
+                          (row.manifested and rule.arrived, "received")):
             if flag:
                 _add(acc, key, n)
         if row.manifested and (row.reached or side == INBOUND):
@@ -716,9 +723,10 @@ def text_renderables(report: Reconciliation) -> list[RenderableType]:
     for s in report.sides:
         table = Table(title=Text(side_title(report, s.side)), title_justify="left",
                       box=None, pad_edge=False, show_footer=True, header_style="bold")
-        table.add_column("Category", footer=Text("Total", style="bold"))
+        table.add_column("Category", footer=Text("Total", style="bold"), overflow="fold",
+                         max_width=24)
         for key, label in CATEGORY_COLUMNS:
-            table.add_column(label, justify="right",
+            table.add_column(label.replace(" ", "\n"), justify="right", no_wrap=True,
                              footer=Text(num(s.total.group(key)), style="bold"))
         for c in s.categories:
             table.add_row(Text(category_label(c.category)),
@@ -729,17 +737,21 @@ def text_renderables(report: Reconciliation) -> list[RenderableType]:
     if report.manifests:
         table = Table(title=Text("Declared versus counted, per manifest"), title_justify="left",
                       box=None, pad_edge=False, header_style="bold")
-        for label, justify in (("Manifest", "left"), ("Side", "left"), ("Peer", "left"),
+        for label, justify in (("Manifest", "left"), ("Side", "left"),
                                ("Batch", "left"), ("Declared", "right"), ("Entries", "right"),
                                ("Acknowledged", "right"), ("Received", "right"),
                                ("Not received", "right"), ("Undeclared", "right"),
                                ("Difference", "right")):
-            table.add_column(label, justify=justify)  # type: ignore[arg-type]
+            if justify == "right":
+                table.add_column(label.replace(" ", "\n"), justify="right", no_wrap=True)
+            else:
+                table.add_column(label, overflow="fold", min_width=20 if label == "Manifest"
+                                 else None)
         for m in report.manifests:
             diff = Text("n/a", style="dim") if m.difference is None else Text(
                 signed(m.difference) + ("" if m.complete else " so far"),
                 style="bold red" if m.difference else "green")
-            table.add_row(Text(m.id), Text(m.side), Text(m.peer), Text(m.batch or ""),
+            table.add_row(Text(m.id), Text(_side_short(m.side, m.peer)), Text(m.batch or ""),
                           Text(_declared_text(m)), Text(num(m.entries)),
                           Text(num(m.acknowledged)), Text(num(m.received)),
                           Text(num(m.not_received)), Text(num(m.undeclared)), diff)
@@ -778,12 +790,15 @@ def text_renderables(report: Reconciliation) -> list[RenderableType]:
             table.add_row(Text(r.side), Text(r.peer), Text(r.status), Text(num(r.count)),
                           Text(_one_line(r.reason)))
         out += [Text(""), table]
-    legend = Text("\nHow statuses count:\n", style="dim")
+    legend = Table.grid(padding=(0, 2))
+    legend.add_column(style="dim", no_wrap=True)
+    legend.add_column(style="dim")
     for label, statuses in grouping_summary():
-        legend.append(f"  {label}: {statuses}\n", style="dim")
-    legend.append("  received: every status that says the item came over "
-                  f"({', '.join(ARRIVED_STATUSES)})\n", style="dim")
-    out.append(legend)
+        legend.add_row(label, statuses)
+    legend.add_row("received", "items in manifests acknowledged with "
+                   + ", ".join(ARRIVED_STATUSES))
+    legend.add_row("persons", ", ".join(sorted(PERSON_CATEGORIES)))
+    out += [Text(""), Text("How statuses count", style="dim bold"), legend, Text("")]
     for note in report.notes:
         out.append(Text(f"note: {note}", style="yellow"))
     return out
@@ -795,6 +810,10 @@ def render_text(report: Reconciliation, *, width: int = 120, color: bool = False
                       highlight=False, soft_wrap=False)
     console.print(Group(*text_renderables(report)))
     return buf.getvalue()
+
+
+def _side_short(side: str, peer: str) -> str:
+    return f"out \u2192 {peer}" if side == OUTBOUND else f"in \u2190 {peer}"
 
 
 def _one_line(text: str) -> str:
@@ -1237,11 +1256,12 @@ def render_html(report: Reconciliation) -> str:
     parts.append("<section><h2>How statuses count</h2><dl class=\"groups\">")
     for label, statuses in grouping_summary():
         parts.append(f"<dt>{esc(label)}</dt><dd>{esc(statuses)}</dd>")
-    parts.append(f"<dt>received</dt><dd>{esc(', '.join(ARRIVED_STATUSES))}</dd>")
+    parts.append("<dt>received</dt><dd>items in manifests acknowledged with "
+                 f"{esc(', '.join(ARRIVED_STATUSES))}</dd>")
     parts.append(f"<dt>persons</dt><dd>{esc(', '.join(sorted(PERSON_CATEGORIES)))}</dd></dl>")
     parts.append('<p class="muted">An item counts once per side, peer and category, with the '
                  "status of its latest manifest entry (else its latest roster entry). Delivered: "
-                 "its document reached the other bridge.</p></section>")
+                 "its manifest reached the other bridge.</p></section>")
     parts.append(f"<footer>Bridge reconciliation report, {esc(report.generated)}. Generated "
                  "from signed acknowledgements; per-item receipts can be verified offline with "
                  "<code>bridge verify</code>.</footer>")

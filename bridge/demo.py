@@ -16,6 +16,7 @@ from typing import Any
 
 import click
 
+from bridge import reports
 from bridge.client import BridgeClient
 from bridge.identity import Keyring
 from bridge.pair import Node, make_pair
@@ -76,7 +77,8 @@ def run_demo(keep: Path | None) -> None:
                                    meta={"category": "pow", "agreement": "EXCHANGE-2026-11"})
         manifest = a.submit_document("manifest", "beta", remains_manifest(48),
                                      id="MANIFEST-REMAINS-B7",
-                                     meta={"batch": 7, "declared": {"remains_package": 48},
+                                     meta={"batch": 7, "category": "remains",
+                                           "declared": {"remains_package": 48},
                                            "handover_point": "Crossing 3 (synthetic)"})
         say(f"3. alpha sent a prisoner-of-war roster ({roster['items']} persons) and a remains "
             f"manifest (batch 7, {manifest['items']} bags declared); each is signed, "
@@ -154,10 +156,48 @@ def run_demo(keep: Path | None) -> None:
         if verified.returncode != 0 or not all(check_receipt(d, keys).ok
                                                for d in files.values()):
             raise click.ClickException("a receipt did not verify:\n" + verified.stderr)
+
+        _exchange_persons(a, b)
+        say("9. An all-for-all exchange of prisoners of war (agreement EXCHANGE-2026-11, at "
+            "least 10 a side): alpha handed over the 10 persons beta had accepted on the "
+            "roster, beta handed over 9; each side acknowledged what arrived (one person "
+            "declined repatriation).")
+        report_path = root / "reconciliation.html" if keep is not None else Path(
+            tempfile.mkstemp(prefix="bridge-demo-reconciliation-", suffix=".html")[1])
+        report = reports.from_json(a.reconcile(quota=10))
+        say("10. alpha's reconciliation (bridge --home alpha reconcile --quota 10):")
+        click.echo(reports.render_text(report, width=118), nl=False)
+        report_path.write_text(reports.render_html(report), encoding="utf-8")
+        say(f"   The same as one self-contained HTML page with charts: {report_path}")
+        say("   (bridge --home alpha reconcile --quota 10 --format html -o FILE)")
     finally:
         codes = [node.stop() for node in nodes]
-    say(f"9. Both daemons stopped cleanly (exit codes {codes[0]} and {codes[1]}).")
+    say(f"11. Both daemons stopped cleanly (exit codes {codes[0]} and {codes[1]}).")
     if keep is None:
         shutil.rmtree(root, ignore_errors=True)
     else:
-        say(f"   Everything is kept in {root}: homes, logs, databases and receipts.")
+        say(f"   Everything is kept in {root}: homes, logs, databases, receipts and the "
+            "reconciliation report.")
+
+
+def _exchange_persons(a: BridgeClient, b: BridgeClient) -> None:
+    """The persons handed over at the crossing, both ways, and their acknowledgements."""
+    meta = {"agreement": "EXCHANGE-2026-11", "category": "pow", "batch": 1}
+    ours = [{"id": f"POW-{i:04d}", "kind": "person", "category": "pow"} for i in range(1, 11)]
+    theirs = [{"id": f"BPOW-{i:04d}", "kind": "person", "category": "pow",
+               "surname": SURNAMES[(i + 5) % 12], "first_names": FIRST[(i + 3) % 10],
+               "rank": "private", "service_number": f"BE-{70000 + i * 41}"}
+              for i in range(1, 10)]
+    a.submit_document("manifest", "beta", ours, id="MANIFEST-POW-A1",
+                      meta={**meta, "declared": 10})
+    b.submit_document("manifest", "alpha", theirs, id="MANIFEST-POW-B1",
+                      meta={**meta, "declared": 9})
+    _wait("both sides to receive the handover manifests", lambda: (
+        _received(b, "MANIFEST-POW-A1") and _received(a, "MANIFEST-POW-B1")))
+    b.acknowledge("MANIFEST-POW-A1", all="RECEIVED")
+    a.acknowledge("MANIFEST-POW-B1", items=[
+        *({"id": f"BPOW-{i:04d}", "status": "RECEIVED"} for i in range(1, 9)),
+        {"id": "BPOW-0009", "status": "DECLINED_REPATRIATION",
+         "reason": "declined repatriation before the ICRC delegate"}])
+    _wait("alpha to see beta's acknowledgement of the handover", lambda: (
+        a.document("MANIFEST-POW-A1", direction="out")["items"]["acknowledged"] == 10))

@@ -39,7 +39,7 @@ def wait_for(predicate: Callable[[], T], *, what: str, timeout: float = TIMEOUT,
         try:
             value = predicate()
         except DaemonUnavailable as exc:
-            value, last = None, exc  # type: ignore[assignment]
+            last = exc
         else:
             last = value
             if value:

@@ -28,7 +28,8 @@ def test_documents_and_items_page_by_page(
 
     for node, direction in ((alpha, "out"), (beta, "in")):
         assert [d["id"] for d in node.client.documents()] == newest_first
-        pages, after = [], None
+        pages: list[list[str]] = []
+        after: str | None = None
         while True:
             page = node.client.documents(direction=direction, limit=2, after=after)
             if not page:

@@ -183,8 +183,8 @@ def test_bad_input_is_refused_and_changes_nothing(
             assert [snapshot(n) for n in nodes.values()] == before, "the store changed"
             for n in nodes.values():
                 assert n.client.health()["status"] == "ok"
-        except AssertionError as exc:
-            failures.append(f"{name}: {exc}")
+        except AssertionError as failure:
+            failures.append(f"{name}: {failure}")
     assert not failures, "\n".join(failures)
 
     # The same answers through the client library: ApiError with status, code and field.

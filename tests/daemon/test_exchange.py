@@ -77,6 +77,7 @@ def test_manifest_acknowledged_item_by_item(
             first["ack_id"]] else None
 
     at_alpha = wait_for(first_ack_in, what="the first acknowledgement at alpha")
+    assert at_alpha is not None
     assert at_alpha["state"] == "delivered"  # not every item has a status yet
     assert at_alpha["items"]["acknowledged"] == 4
     assert at_alpha["items"]["by_status"] == {

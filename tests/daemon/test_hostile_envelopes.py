@@ -103,7 +103,7 @@ class Forger:
         self.seq, self.prev = env.header.seq, env.digest
 
 
-def parts(data: bytes) -> dict[str, bytes]:
+def parts(data: bytes) -> dict[str, Any]:
     value = codec.decode(data)
     assert isinstance(value, dict)
     return value

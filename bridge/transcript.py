@@ -306,8 +306,9 @@ def _check_documents(raw: list[Any], parties: tuple[str, str], keys: Keyring,
             signed = SignedHeader.parse(item["doc"])
         except VerificationError as exc:
             raise _fail(f"{where}: {exc.message}", exc.reason) from exc
-        signed.check_signature(keys)
+        issuer = signed.check_signature(keys)
         h = signed.header
+        _not_revoked(keys, issuer, h.created, f"{h.type} {h.id}")
         doc = _Doc(position=n, signed=signed,
                    entries=None if item["entries"] is None else tuple(item["entries"]))
         # 3.3 Between the two parties.
@@ -475,9 +476,20 @@ def _check_receipt(data: bytes, keys: Keyring, recipient: str,
         raise _fail(f"{where}: the receipt's signature by {recipient} does not verify",
                     "bad_signature")
     try:
-        return transport.parse_answer(data, signer)
+        answer = transport.parse_answer(data, signer)
     except PeerError as exc:
         raise _fail(f"{where}: {exc.message}", "bad_receipt") from exc
+    _not_revoked(keys, signer, answer.at, f"{where}: the receipt")
+    return answer
+
+
+def _not_revoked(keys: Keyring, signer: PublicIdentity, at: int, what: str) -> None:
+    """A revocation given with the keys voids the key's signatures dated from its ``since``
+    (PROTOCOL.md §4.5), as for receipts."""
+    if keys.revoked_at(signer.key_id, at):
+        raise _fail(f"{what} is signed by {signer.party}'s key {signer.fingerprint}, revoked "
+                    f"from {iso_time(keys.revoked[signer.key_id])}, at {iso_time(at)}",
+                    "revoked_key")
 
 
 def _check_carries(carries: object, result: str, docs: Mapping[bytes, _Doc], sender: str,

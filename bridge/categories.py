@@ -50,8 +50,8 @@ DNA_ADVICE = ("raw DNA profiles are never sent: send the sample_barcode, the mat
 # STR loci of the common forensic kits (CODIS core, ESS, Penta, Y-STR) and amelogenin. A locus
 # name followed by an allele number ("D8S1179 13", "TH01: 9.3", "AMEL X") is one typed locus;
 # two different typed loci in one value are a profile (or part of one), never a name or a place.
-_LOCUS = (r"D\d{1,2}S\d{2,4}|FGA|TH0?1|TPOX|VWA|CSF1PO|PENTA[ _]?[DE]|SE33|DYS\d{2,3}[A-C]?"
-          r"|AMEL(?:OGENIN)?")
+_LOCUS = (r"D\d{1,2}S\d{2,4}|FGA|TH0?1|TPOX|VWA|CSF1PO|PENTA[ _]?[DE]|SE33"
+          r"|DYS\d{2,3}(?:I{1,2}|[A-C])?|AMEL(?:OGENIN)?")
 _TYPED_LOCUS = re.compile(rf"(?i)\b({_LOCUS})\b\s*[:=(]?\s*(?:\d{{1,2}}(?:\.\d)?|XY?|Y)\b")
 _MIN_LOCI = 2
 # Field names that announce a raw profile. The schemas carry the same expression in

@@ -15,6 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from bridge import __version__
+from bridge.documents import ACK_STATUSES
 from bridge.errors import BridgeError, InputError
 from bridge.exchange import Exchange
 from bridge.metrics import Metrics
@@ -25,6 +26,9 @@ STATUS_BY_CODE = {"unknown_peer": 404, "not_found": 404, "duplicate_document": 4
                   "ambiguous": 409, "not_inbound": 409, "not_ready": 409, "too_large": 413,
                   "transition_not_allowed": 409, "peer_key_revoked": 409}
 MAX_LIMIT = 10_000
+# What an item's status filter may name: an acknowledgement status, or the transport state of
+# an item not yet acknowledged (local-api.yaml, ItemStatus).
+ITEM_STATES = (*ACK_STATUSES, "queued", "sent", "delivered", "unacknowledged")
 MAX_BODY = web.AppKey("max_body", int)
 
 
@@ -169,7 +173,7 @@ class LocalApi:
         out = await self.run(
             self.exchange.items, request.match_info["id"],
             direction=_choice(request, "direction", ("in", "out")),
-            status=request.query.get("status"), after=request.query.get("after"),
+            status=_choice(request, "status", ITEM_STATES), after=request.query.get("after"),
             limit=_limit(request, 1000))
         return web.json_response(out)
 

@@ -135,6 +135,8 @@ CASES: list[tuple[str, str, str, str, bytes | None, int | tuple[int, ...], str |
     ("bad type filter", "alpha", "GET", "/v1/documents?type=letter", None, 400, None, "type"),
     ("bad page cursor", "beta", "GET", "/v1/documents/M-BAD-1/items?after=abc", None,
      400, None, "after"),
+    ("unknown status filter", "beta", "GET", "/v1/documents/M-BAD-1/items?status=LOST", None,
+     400, None, "status"),
     ("bad event id", "alpha", "GET", "/v1/events?after=abc", None, 400, None, "Last-Event-ID"),
 ]
 

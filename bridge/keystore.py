@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bridge.errors import UsageError
-from bridge.home import Home, PeerConfig
+from bridge.home import Home
 from bridge.identity import PrivateIdentity, PublicIdentity, load_private
 
 
@@ -158,7 +158,7 @@ class KeyStore:
         if name not in cfg.peers:
             raise UsageError(f"{name} is not a pinned peer")
         peers = dict(cfg.peers)
-        peers[name] = PeerConfig(name=name, url=cfg.peers[name].url, fingerprint=new.fingerprint)
+        peers[name] = dataclasses.replace(cfg.peers[name], fingerprint=new.fingerprint)
         self.home.write_config(dataclasses.replace(cfg, peers=peers))
 
     def revoke_peer(self, name: str, key: PublicIdentity, *, since: int, through_seq: int,

@@ -4,6 +4,7 @@
     HOME/keys/PARTY.key     private keys, mode 0600
     HOME/keys/PARTY.pub     public identity file
     HOME/keys/peers/P.pub   pinned peers' identity files
+    HOME/tls/cert.pem, key.pem  the peer endpoint's TLS certificate and key (bridge/tls.py)
     HOME/data/bridge.db     the SQLite store
     HOME/bridge.sock        the local API socket
 """
@@ -58,6 +59,8 @@ class PeerConfig:
     name: str
     url: str
     fingerprint: str
+    # SHA-256 of the peer endpoint's TLS certificate (64 lower-case hex digits) for https://
+    tls_fingerprint: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -68,6 +71,9 @@ class Config:
     peers: dict[str, PeerConfig] = field(default_factory=dict)
     max_body_bytes: int = 64 * 1024 * 1024
     deadline_check_seconds: float = 5.0
+    tls_enabled: bool = False  # [tls] enabled: serve the peer endpoint over TLS
+    # [local] allowed_uids: who may use the local API; None means this uid and root.
+    allowed_uids: tuple[int, ...] | None = None
 
     @classmethod
     def from_toml(cls, data: dict[str, Any], source: str) -> Config:
@@ -85,15 +91,26 @@ class Config:
             )
             peers = {
                 name: PeerConfig(name=check_party(name), url=str(p["url"]),
-                                 fingerprint=str(p["fingerprint"]))
+                                 fingerprint=str(p["fingerprint"]),
+                                 tls_fingerprint=(str(p["tls_fingerprint"])
+                                                  if p.get("tls_fingerprint") else None))
                 for name, p in data.get("peers", {}).items()
             }
             max_body = int(bridge.get("max_body_bytes", 64 * 1024 * 1024))
             deadline_check = float(bridge.get("deadline_check_seconds", 5.0))
-        except (KeyError, TypeError, ValueError) as exc:
+            tls_enabled = data.get("tls", {}).get("enabled", False)
+            if not isinstance(tls_enabled, bool):
+                raise ValueError("[tls] enabled must be true or false")
+            uids = data.get("local", {}).get("allowed_uids")
+            if uids is not None and (not isinstance(uids, list) or any(
+                    type(u) is not int or u < 0 for u in uids)):
+                raise ValueError("[local] allowed_uids must be a list of user ids")
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise UsageError(f"{source}: invalid configuration ({exc})") from exc
         return cls(party=party, listen=listen, delivery=delivery, peers=peers,
-                   max_body_bytes=max_body, deadline_check_seconds=deadline_check)
+                   max_body_bytes=max_body, deadline_check_seconds=deadline_check,
+                   tls_enabled=tls_enabled,
+                   allowed_uids=tuple(uids) if uids is not None else None)
 
     def to_toml(self) -> str:
         d = self.delivery
@@ -110,10 +127,19 @@ class Config:
             f"max_backoff = {d.max_backoff}",
             f"request_timeout = {d.request_timeout}",
             f"chunk_items = {d.chunk_items}",
+            "",
+            "# TLS on the peer endpoint (certificate in tls/; peers pin its SHA-256).",
+            "[tls]",
+            f"enabled = {'true' if self.tls_enabled else 'false'}",
         ]
+        if self.allowed_uids is not None:
+            lines += ["", "# Who may use the local API (default: this user and root).",
+                      "[local]", f"allowed_uids = [{', '.join(map(str, self.allowed_uids))}]"]
         for p in self.peers.values():
             lines += ["", f"[peers.{p.name}]", f'url = "{p.url}"',
                       f'fingerprint = "{p.fingerprint}"']
+            if p.tls_fingerprint:
+                lines.append(f'tls_fingerprint = "{p.tls_fingerprint}"')
         return "\n".join(lines) + "\n"
 
 
@@ -141,6 +167,10 @@ class Home:
     def socket_path(self) -> Path:
         return self.path / "bridge.sock"
 
+    @property
+    def tls_dir(self) -> Path:
+        return self.path / "tls"
+
     def private_key_path(self, party: str) -> Path:
         return self.keys_dir / f"{party}.key"
 
@@ -166,8 +196,9 @@ class Home:
         os.replace(tmp, self.config_path)
 
     def init(self, party: str, *, listen: str = DEFAULT_LISTEN,
-             passphrase: bytes | None = None) -> PrivateIdentity:
-        """Create the home: folders (0700), keys, identity file, configuration. Never overwrites."""
+             passphrase: bytes | None = None, tls: bool = False) -> PrivateIdentity:
+        """Create the home: folders (0700), keys, identity file, configuration, and with ``tls``
+        the peer endpoint's certificate. Never overwrites."""
         check_party(party)
         parse_listen(listen)
         if self.config_path.exists() or self.private_key_path(party).exists():
@@ -179,7 +210,11 @@ class Home:
         identity = PrivateIdentity.generate(party, created=int(time.time() * 1000))
         write_private(self.private_key_path(party), identity, passphrase=passphrase)
         self.public_key_path(party).write_text(identity.public.dumps(), encoding="utf-8")
-        self.write_config(Config(party=party, listen=listen))
+        if tls:
+            from bridge.tls import create_certificate
+
+            create_certificate(self.tls_dir, party)
+        self.write_config(Config(party=party, listen=listen, tls_enabled=tls))
         return identity
 
     def identity(self, passphrase: bytes | None = None) -> PrivateIdentity:

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from bridge.errors import InputError, UsageError
 from bridge.home import Home, PeerConfig
 from bridge.identity import PublicIdentity, constant_time_equal, normalise_fingerprint
+from bridge.tls import check_peer_transport, format_tls_fingerprint, normalise_tls_fingerprint
 
 # A host name or IPv4 literal, or a bracketed IPv6 literal. Deliberately narrow: the URL is
 # written into bridge.toml and shown to people, so it holds no quotes, spaces or user info.
@@ -76,9 +77,13 @@ def _same_key(a: PublicIdentity, b: PublicIdentity) -> bool:
 
 
 def pin_peer(home: Home, identity_file: str | os.PathLike[str], *, url: str, fingerprint: str,
-             replace_key: bool = False) -> PinResult:
+             replace_key: bool = False, tls_fingerprint: str | None = None) -> PinResult:
     """Pin the peer whose identity file is ``identity_file``. Checks everything before writing
-    anything: a refusal leaves the home as it was."""
+    anything: a refusal leaves the home as it was.
+
+    ``tls_fingerprint`` pins the SHA-256 of the peer endpoint's TLS certificate, for an
+    https:// URL. Left out, a TLS pin the peer already has is kept while its URL stays https://.
+    Changing a TLS pin is a key change like any other: it needs ``replace_key``."""
     cfg = home.config()
     src = Path(identity_file)
     try:
@@ -95,6 +100,7 @@ def pin_peer(home: Home, identity_file: str | os.PathLike[str], *, url: str, fin
         raise UsageError(f"{src} is the identity of party {ident.party!r}, which is this home's "
                          "own party; a peer must be another party")
     clean_url = check_peer_url(url)
+    tls_pin = normalise_tls_fingerprint(tls_fingerprint) if tls_fingerprint else None
 
     name = ident.party
     dest = home.peers_dir / f"{name}.pub"
@@ -111,6 +117,19 @@ def pin_peer(home: Home, identity_file: str | os.PathLike[str], *, url: str, fin
     else:
         known_same, old_fp = True, ""
     is_new = old_ident is None and old_cfg is None
+    old_tls = (normalise_tls_fingerprint(old_cfg.tls_fingerprint)
+               if old_cfg is not None and old_cfg.tls_fingerprint else None)
+    if tls_pin is None and old_tls and clean_url.startswith("https://"):
+        tls_pin = old_tls
+    if tls_pin and old_tls and tls_pin != old_tls and not replace_key:
+        raise UsageError(
+            f"peer {name!r} is already pinned with another TLS certificate:\n"
+            f"  pinned: {format_tls_fingerprint(old_tls)}\n"
+            f"  given:  {format_tls_fingerprint(tls_pin)}\n"
+            "A certificate change must be confirmed with the peer out of band; then run again "
+            "with --replace.")
+    if tls_pin:
+        check_peer_transport(name, clean_url, tls_pin)  # a pin needs https://
     if not known_same and not replace_key:
         raise UsageError(
             f"peer {name!r} is already pinned with another key:\n"
@@ -120,10 +139,11 @@ def pin_peer(home: Home, identity_file: str | os.PathLike[str], *, url: str, fin
             "--replace."
         )
 
-    peer = PeerConfig(name=name, url=clean_url, fingerprint=ident.fingerprint)
+    peer = PeerConfig(name=name, url=clean_url, fingerprint=ident.fingerprint,
+                      tls_fingerprint=tls_pin)
     if is_new:
         action = "added"
-    elif not known_same:
+    elif not known_same or (old_tls and tls_pin and tls_pin != old_tls):
         action = "replaced"
     elif old_cfg == peer and old_ident is not None:
         action = "unchanged"

@@ -644,7 +644,11 @@ def import_acks(path: str) -> list[dict[str, str]]:
     items: list[dict[str, str]] = []
     first_row: dict[str, int] = {}
     bad_rows: set[int] = set()
+    # Without an id or a status column no row can be read: the header problem says it all.
+    readable = "id" in index and "status" in index
     for n, cells in rows:
+        if not readable:
+            break
         if all(_blank(c) for c in cells):
             continue
         if len(items) >= MAX_ROWS:

@@ -30,6 +30,7 @@ from bridge.home import Home
 from bridge.importers import ImportErrors, file_format, import_acks, import_document
 from bridge.importers import load_json_submission as load_submission
 from bridge.peers import check_peer_url, list_peers, pin_peer
+from bridge.tls import format_tls_fingerprint
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -188,19 +189,24 @@ def peer() -> None:
               help="The peer's endpoint, http(s)://HOST:PORT.")
 @click.option("--fingerprint", required=True,
               help="The fingerprint the peer read to you out of band (any case or spacing).")
+@click.option("--tls-fingerprint", default=None, metavar="SHA256",
+              help="SHA-256 of the peer endpoint's TLS certificate (from the peer's `bridge keys "
+                   "show`), for an https:// URL; checked on every connection.")
 @click.option("--replace", is_flag=True,
               help="Accept a new key for an already pinned peer (a confirmed key change).")
 @json_option
 @click.pass_context
-def peer_add(ctx: click.Context, pubfile: Path, url: str, fingerprint: str, replace: bool,
-             as_json: bool) -> None:
+def peer_add(ctx: click.Context, pubfile: Path, url: str, fingerprint: str,
+             tls_fingerprint: str | None, replace: bool, as_json: bool) -> None:
     """Pin the peer whose identity file is PUBFILE, after checking its fingerprint."""
     home = _home(ctx)
     with _reporting(as_json):
-        result = pin_peer(home, pubfile, url=url, fingerprint=fingerprint, replace_key=replace)
+        result = pin_peer(home, pubfile, url=url, fingerprint=fingerprint, replace_key=replace,
+                          tls_fingerprint=tls_fingerprint)
     p = result.peer
     if as_json:
         _echo_json({"name": p.name, "url": p.url, "fingerprint": p.fingerprint,
+                    **({"tls_fingerprint": p.tls_fingerprint} if p.tls_fingerprint else {}),
                     "action": result.action, "identity_file": str(result.identity_file)})
         return
     verb = {"added": "Pinned", "updated": "Updated", "unchanged": "Already pinned",
@@ -208,6 +214,11 @@ def peer_add(ctx: click.Context, pubfile: Path, url: str, fingerprint: str, repl
     click.echo(f"{verb} peer {p.name}")
     click.echo(f"  url:           {p.url}")
     click.echo(f"  fingerprint:   {p.fingerprint}")
+    if p.tls_fingerprint:
+        click.echo(f"  TLS (SHA-256): {format_tls_fingerprint(p.tls_fingerprint)}")
+    elif p.url.startswith("https://"):
+        click.echo("warning: an https:// peer needs --tls-fingerprint; the daemon will not "
+                   "start until it is pinned", err=True)
     click.echo(f"  identity file: {result.identity_file}")
     if result.action != "unchanged" and home.socket_path.exists():
         click.echo("A running daemon reads its peers when it starts: restart it to use this.")
@@ -222,7 +233,9 @@ def peer_list(ctx: click.Context, as_json: bool) -> None:
     with _reporting(as_json):
         peers = list_peers(home)
     if as_json:
-        _echo_json([{"name": p.name, "url": p.url, "fingerprint": p.fingerprint} for p in peers])
+        _echo_json([{"name": p.name, "url": p.url, "fingerprint": p.fingerprint,
+                     **({"tls_fingerprint": p.tls_fingerprint} if p.tls_fingerprint else {})}
+                    for p in peers])
         return
     if not peers:
         click.echo(f"No peers pinned. Add one with: bridge --home {home.path} peer add PUBFILE "

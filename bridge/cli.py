@@ -49,11 +49,15 @@ def main(ctx: click.Context, home: Path | None) -> None:
               help="HOST:PORT of the peer endpoint.")
 @click.option("--passphrase-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Seal the private key with the passphrase in this file (Argon2id).")
+@click.option("--tls", is_flag=True,
+              help="Serve the peer endpoint over TLS with a self-signed certificate that the "
+                   "peer pins (see bridge tls).")
 @click.pass_obj
-def init(obj: Ctx, party: str, listen: str, passphrase_file: Path | None) -> None:
+def init(obj: Ctx, party: str, listen: str, passphrase_file: Path | None, tls: bool) -> None:
     """Create a home: keys, identity file and configuration."""
     try:
-        ident = obj.home.init(party, listen=listen, passphrase=read_passphrase(passphrase_file))
+        ident = obj.home.init(party, listen=listen, passphrase=read_passphrase(passphrase_file),
+                              tls=tls)
     except BridgeError as err:
         _fail(err)
         return
@@ -61,6 +65,11 @@ def init(obj: Ctx, party: str, listen: str, passphrase_file: Path | None) -> Non
     click.echo(f"  private key:   {obj.home.private_key_path(party)} (mode 0600)")
     click.echo(f"  identity file: {obj.home.public_key_path(party)} (give this to your peer)")
     click.echo(f"  fingerprint:   {ident.public.fingerprint}")
+    if tls:
+        from bridge.tls import TlsFiles, file_fingerprint, format_tls_fingerprint
+
+        fp = format_tls_fingerprint(file_fingerprint(TlsFiles.of(obj.home.tls_dir)))
+        click.echo(f"  TLS SHA-256:   {fp}")
 
 
 @main.group()
@@ -73,8 +82,12 @@ def keys() -> None:
 @click.pass_obj
 def keys_show(obj: Ctx, as_json: bool) -> None:
     """Print the party and its fingerprint, grouped for reading aloud."""
+    from bridge.tls import TlsFiles, file_fingerprint, format_tls_fingerprint
+
     try:
         pub = obj.home.public_identity()
+        cert = TlsFiles.of(obj.home.tls_dir)
+        tls_fp = file_fingerprint(cert) if cert.cert.exists() else None
     except BridgeError as err:
         _fail(err)
         return
@@ -82,10 +95,14 @@ def keys_show(obj: Ctx, as_json: bool) -> None:
         out: dict[str, Any] = {"party": pub.party, "fingerprint": pub.fingerprint,
                                "key_id": pub.key_id.hex(),
                                "identity_file": str(obj.home.public_key_path(pub.party))}
+        if tls_fp:
+            out["tls_fingerprint"] = tls_fp
         click.echo(json.dumps(out, indent=2))
     else:
         click.echo(f"party:       {pub.party}")
         click.echo(f"fingerprint: {pub.fingerprint}")
+        if tls_fp:
+            click.echo(f"TLS SHA-256: {format_tls_fingerprint(tls_fp)}")
         click.echo("Read the fingerprint aloud to your peer and compare it with theirs.")
 
 
@@ -124,6 +141,10 @@ main.add_command(audit_group)
 from bridge.cli_reconcile import reconcile  # noqa: E402
 
 main.add_command(reconcile)
+
+from bridge.cli_tls import tls_group  # noqa: E402
+
+main.add_command(tls_group)
 
 
 @main.command()

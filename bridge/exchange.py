@@ -800,9 +800,12 @@ class Exchange:
         elif doc.state == "queued":
             self.store.set_document_state(doc.rowid, "sending", now)
 
-    def peer_event(self, kind: str, peer: str, detail: str) -> None:
+    def peer_event(self, kind: str, peer: str, detail: str, reason: str | None = None) -> None:
+        data = {"peer": peer, "detail": detail}
+        if reason is not None:  # security alarms name a reason code, as the others do
+            data["reason"] = reason
         with self.store.transaction():
-            self.store.add_event(kind, {"peer": peer, "detail": detail}, self.now())
+            self.store.add_event(kind, data, self.now())
         self.notify()
 
     # ============================================================ queries for the local API

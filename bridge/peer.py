@@ -58,9 +58,16 @@ class DeliveryLoop:
     """Sends one peer's outbox in sequence order, forever, until stopped."""
 
     def __init__(self, *, peer: str, url: str, exchange: Exchange, run: RunInDb,
-                 policy: Delivery, metrics: Metrics, wake: asyncio.Event) -> None:
+                 policy: Delivery, metrics: Metrics, wake: asyncio.Event,
+                 tls_fingerprint: str | None = None) -> None:
         self.peer = peer
         self.url = url.rstrip("/") + "/v1/envelopes"
+        # The pinned SHA-256 of the peer's TLS certificate is the whole trust: aiohttp then uses
+        # a context that checks no CA and no host name, and compares the certificate's digest
+        # after the handshake, before a byte of the request is sent.
+        self.ssl: aiohttp.Fingerprint | bool = (
+            aiohttp.Fingerprint(bytes.fromhex(tls_fingerprint)) if tls_fingerprint else True)
+        self._pin_alarm = False
         self.exchange = exchange
         self.run = run
         self.policy = policy
@@ -95,16 +102,24 @@ class DeliveryLoop:
                         continue
                 await self.run(self.exchange.count_attempt, row)
                 try:
-                    async with session.post(self.url, data=row.envelope,
+                    async with session.post(self.url, data=row.envelope, ssl=self.ssl,
                                             headers={"Content-Type": ENVELOPE_TYPE}) as resp:
                         body = await resp.read()
                         status = resp.status
+                except aiohttp.ServerFingerprintMismatch as exc:
+                    await self._pin_mismatch(exc)
+                    await self._mark(False, "TLS certificate does not match the pinned one")
+                    failures += 1
+                    self.metrics.inc("delivery_retries")
+                    await self._sleep(failures)
+                    continue
                 except (aiohttp.ClientError, TimeoutError, OSError) as exc:
                     await self._mark(False, f"{type(exc).__name__}: {exc}")
                     failures += 1
                     self.metrics.inc("delivery_retries")
                     await self._sleep(failures)
                     continue
+                self._pin_alarm = False
                 await self._mark(True, f"HTTP {status}")
                 outcome = await self.run(self.exchange.delivery_answer, row, status, body)
                 if outcome.state in ("delivered", "refused"):
@@ -118,6 +133,21 @@ class DeliveryLoop:
                     failures += 1
                     self.metrics.inc("delivery_retries")
                     await self._sleep(failures)
+
+    async def _pin_mismatch(self, exc: aiohttp.ServerFingerprintMismatch) -> None:
+        """Whoever answers at the peer's address is not the endpoint we pinned: an on-path
+        attacker, or a peer that changed its certificate without telling us. Nothing was sent;
+        the envelope stays queued. One alarm per run of mismatches, not one per retry."""
+        detail = (f"TLS certificate of {exc.host}:{exc.port} has SHA-256 {exc.got.hex()}, "
+                  f"pinned {exc.expected.hex()}; nothing sent. If the peer changed its "
+                  "certificate, compare the new fingerprint out of band and pin it with "
+                  "bridge peer add --tls-fingerprint --replace")
+        log.error("peer %s: %s", self.peer, detail)
+        self.metrics.inc("tls_pin_mismatches")
+        if not self._pin_alarm:
+            self._pin_alarm = True
+            await self.run(self.exchange.peer_event, "security_alarm", self.peer, detail,
+                           "tls_pin_mismatch")
 
     async def _sleep(self, failures: int) -> None:
         delay = backoff_delay(failures - 1, self.policy, self._rng)

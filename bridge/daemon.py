@@ -23,6 +23,7 @@ from typing import IO, Any
 
 from aiohttp import web
 
+from bridge.access import allowed_uids, check_home, uid_middleware
 from bridge.api import LocalApi
 from bridge.errors import UsageError
 from bridge.exchange import Exchange
@@ -32,6 +33,7 @@ from bridge.keystore import KeyStore
 from bridge.metrics import Metrics
 from bridge.peer import DeliveryLoop, peer_app
 from bridge.store import Store
+from bridge.tls import TlsFiles, check_peer_transport, normalise_tls_fingerprint, server_context
 
 log = logging.getLogger("bridge.daemon")
 
@@ -77,10 +79,13 @@ class Daemon:
     def __init__(self, home: Home, *, passphrase: bytes | None = None) -> None:
         self.home = home
         self.passphrase = passphrase
+        check_home(home)  # before reading a key: refuse folders other users can reach
         self.keystore = KeyStore(home)
         self.config = home.config()
         self.identity = home.identity(passphrase)
         self.peers = self.load_peers()
+        self.tls = (server_context(TlsFiles.of(home.tls_dir)) if self.config.tls_enabled
+                    else None)
         self.metrics = Metrics()
         self.loops: dict[str, DeliveryLoop] = {}
         self._lock_fd: int | None = None
@@ -97,6 +102,7 @@ class Daemon:
                                  f"differs from the pinned {pinned.fingerprint}")
             if ident.party != name:
                 raise UsageError(f"peer {name}: identity file is for party {ident.party}")
+            check_peer_transport(name, pinned.url, pinned.tls_fingerprint)
             peers[name] = ident
         return peers
 
@@ -161,9 +167,13 @@ class Daemon:
                        events_changed=changed, peer_status=self.peer_status,
                        max_body=self.config.max_body_bytes)
         host, port = parse_listen(self.config.listen)
+        tls = self.tls
+        uids = allowed_uids(self.config.allowed_uids)
         peer_runner = web.AppRunner(peer_app(exchange, run_in_db, self.metrics,
                                              self.config.max_body_bytes), access_log=None)
-        api_runner = web.AppRunner(api.app(), access_log=None)
+        api_app = api.app()
+        api_app.middlewares.insert(0, uid_middleware(uids))  # outermost: before anything else
+        api_runner = web.AppRunner(api_app, access_log=None)
         await peer_runner.setup()
         await api_runner.setup()
         sock_path = str(self.home.socket_path)
@@ -173,12 +183,14 @@ class Daemon:
             await web.UnixSite(api_runner, sock_path).start()
         finally:
             os.umask(old_umask)
-        await web.TCPSite(peer_runner, host, port).start()
+        await web.TCPSite(peer_runner, host, port, ssl_context=tls).start()
 
         for name in self.peers:
+            pin = self.config.peers[name].tls_fingerprint
             self.loops[name] = DeliveryLoop(
                 peer=name, url=self.config.peers[name].url, exchange=exchange, run=run_in_db,
-                policy=self.config.delivery, metrics=self.metrics, wake=wakes[name])
+                policy=self.config.delivery, metrics=self.metrics, wake=wakes[name],
+                tls_fingerprint=normalise_tls_fingerprint(pin) if pin else None)
         tasks = [asyncio.create_task(dl.run_forever(), name=f"deliver-{n}")
                  for n, dl in self.loops.items()]
 
@@ -212,8 +224,10 @@ class Daemon:
 
         loop.add_signal_handler(signal.SIGHUP, on_hup)
         api.reload_peers = reload_peers
-        log.info("ready: party=%s peer endpoint http://%s:%d socket=%s", self.identity.party,
-                 host, port, sock_path)
+        scheme = "https" if tls else "http"
+        log.info("ready: party=%s peer endpoint %s://%s:%d socket=%s local uids=%s",
+                 self.identity.party, scheme, host, port, sock_path,
+                 ",".join(map(str, sorted(uids))))
         print(f"bridge daemon ready: {self.identity.party} on {host}:{port}, "
               f"socket {sock_path}", file=sys.stderr, flush=True)
         try:

@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from bridge.client import BridgeClient
+from bridge.client import ApiError, BridgeClient
 from bridge.errors import BridgeError
 from bridge.home import Delivery, Home, PeerConfig
+from bridge.tls import TlsFiles, file_fingerprint
 
 LOOPBACK = "127.0.0.1"
 
@@ -31,12 +32,15 @@ def free_port() -> int:
 
 def pin(home: Home, other: Home, url: str) -> None:
     """Pin ``other`` as a peer of ``home`` (what ``bridge peer add`` does after the fingerprint
-    has been compared out of band)."""
+    has been compared out of band), with its TLS certificate for an https:// URL."""
     pub = other.public_identity()
     shutil.copy(other.public_key_path(pub.party), home.peers_dir / f"{pub.party}.pub")
     cfg = home.config()
     peers = dict(cfg.peers)
-    peers[pub.party] = PeerConfig(name=pub.party, url=url, fingerprint=pub.fingerprint)
+    tls_pin = (file_fingerprint(TlsFiles.of(other.tls_dir)) if url.startswith("https://")
+               else None)
+    peers[pub.party] = PeerConfig(name=pub.party, url=url, fingerprint=pub.fingerprint,
+                                  tls_fingerprint=tls_pin)
     home.write_config(dataclasses.replace(cfg, peers=peers))
 
 
@@ -46,6 +50,7 @@ class Node:
     party: str
     port: int
     log_path: Path
+    tls: bool = False
     proc: subprocess.Popen[bytes] | None = None
     _log: IO[bytes] | None = field(default=None, repr=False)
 
@@ -55,7 +60,7 @@ class Node:
 
     @property
     def url(self) -> str:
-        return f"http://{LOOPBACK}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{LOOPBACK}:{self.port}"
 
     def start(self, *, timeout: float = 20.0) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -73,6 +78,10 @@ class Node:
             try:
                 self.client.health()
                 return
+            except ApiError as exc:
+                if exc.status == 403:  # up, but this user is not on its allowed_uids
+                    return
+                time.sleep(0.05)
             except BridgeError:
                 time.sleep(0.05)
         raise RuntimeError(f"daemon {self.party} did not become ready; log: {self.log_path}")
@@ -119,16 +128,18 @@ class Node:
 
 
 def make_pair(root: Path, *, names: tuple[str, str] = ("alpha", "beta"),
-              delivery: Delivery | None = None) -> tuple[Node, Node]:
-    """Create two homes under ``root`` that pin each other; daemons not started."""
+              delivery: Delivery | None = None, tls: bool = False) -> tuple[Node, Node]:
+    """Create two homes under ``root`` that pin each other; daemons not started. With ``tls``
+    each serves its peer endpoint over TLS and pins the other's certificate."""
     nodes = []
     for name in names:
         home = Home(root / name)
         port = free_port()
-        home.init(name, listen=f"{LOOPBACK}:{port}")
+        home.init(name, listen=f"{LOOPBACK}:{port}", tls=tls)
         if delivery is not None:
             home.write_config(dataclasses.replace(home.config(), delivery=delivery))
-        nodes.append(Node(home=home, party=name, port=port, log_path=root / f"{name}.log"))
+        nodes.append(Node(home=home, party=name, port=port, log_path=root / f"{name}.log",
+                          tls=tls))
     a, b = nodes
     pin(a.home, b.home, b.url)
     pin(b.home, a.home, a.url)

@@ -185,14 +185,14 @@ def _doc_row(r: Sequence[Any]) -> DocumentRow:
                        meta=json.loads(r[11]), created=r[12], state=r[13], updated=r[14])
 
 
-# Reconciliation. An item counts once per direction, peer, category and id: a person on a roster
-# and then in a manifest (or in a second manifest after NOT_RECEIVED) is one person. Its status is
+# Reconciliation. An item counts once per direction, peer, category and key: its id, or for a
+# manifest item that names its "roster_record", that record's id. So a person on a roster and
+# then in a manifest (or in a second manifest after NOT_RECEIVED) is one person. Its status is
 # that of the entry with the highest rank: manifests above rosters, later documents above earlier
 # ones (SQLite takes the bare columns of a group from the row that holds its one MAX()). The
-# category is the entry's own "category" field, else its document's meta.category. Entries are
-# only decoded when their bytes contain the key (msgpack fixstr "category"), so documents that
-# give the category in their meta cost no Python per item.
-_MAX_CATEGORY = 64  # characters of a category kept (also in the SQL below)
+# category is the entry's own "category" field, else its document's meta.category. An entry is
+# only decoded when its bytes contain the field's key (msgpack fixstr "category", "roster_record");
+# the rest is SQL. A category is cut to 64 characters (it is a label, not a record).
 _RECONCILE_ITEMS = """
 WITH docs AS MATERIALIZED (
     SELECT rowid AS doc, direction, peer, type,
@@ -201,16 +201,21 @@ WITH docs AS MATERIALIZED (
     FROM documents WHERE type IN ('roster', 'manifest') AND (?1 IS NULL OR peer = ?1)
 ), entries AS (
     SELECT d.direction AS dir, d.peer AS peer, d.type AS type, d.doc AS doc,
-           i.item_id AS item_id, i.status AS status,
+           CASE WHEN d.type = 'manifest'
+                     AND instr(i.leaf, X'ad726f737465725f7265636f7264') > 0  -- 'roster_record'
+                THEN COALESCE(bridge_entry_field(i.leaf, 'roster_record'), i.item_id)
+                ELSE i.item_id END AS item_key,
+           i.status AS status,
            (d.direction = 'in' OR i.transport = 'delivered' OR i.status IS NOT NULL) AS reached,
            COALESCE(CASE WHEN instr(i.leaf, X'a863617465676f7279') > 0  -- fixstr 'category'
-                         THEN bridge_entry_category(i.leaf) END, d.category) AS category
+                         THEN substr(bridge_entry_field(i.leaf, 'category'), 1, 64) END,
+                    d.category) AS category
     FROM docs d JOIN items i ON i.doc = d.doc
 ), per_item AS (
     SELECT dir, peer, category, MAX((type = 'manifest') * 1099511627776 + doc) AS best,
            status, reached, TOTAL(type = 'roster') > 0 AS listed,
            TOTAL(type = 'manifest') > 0 AS manifested
-    FROM entries GROUP BY dir, peer, category, item_id
+    FROM entries GROUP BY dir, peer, category, item_key
 )
 SELECT dir, peer, category, listed, manifested, reached, status, COUNT(*)
 FROM per_item GROUP BY dir, peer, category, listed, manifested, reached, status
@@ -242,14 +247,25 @@ GROUP BY d.direction, d.peer, i.status, i.reason ORDER BY 5 DESC, 3, 4 LIMIT ?3
 """
 
 
-def _entry_category(leaf: bytes) -> str | None:
-    """The ``category`` field of a declared entry (PROTOCOL.md: ``{"data": {...}, ...}``), if
-    it is text. Our own stored bytes, already checked; anything odd simply has no category."""
-    try:
-        value = msgpack.unpackb(leaf, raw=False)["data"].get("category")
-    except Exception:  # a category is optional: never fail a report on one
-        return None
-    return value[:_MAX_CATEGORY] if isinstance(value, str) and value else None
+class _EntryField:
+    """``bridge_entry_field(leaf, name)``: a text field of a declared entry's record
+    (PROTOCOL.md: ``{"data": {...}, ...}``), else NULL. The stored bytes were checked when
+    they were stored; anything odd simply has no such field. The last entry decoded is kept:
+    one query asks it for two fields in a row."""
+
+    def __init__(self) -> None:
+        self.leaf: bytes = b""
+        self.data: dict[str, Any] = {}
+
+    def __call__(self, leaf: bytes, name: str) -> str | None:
+        if leaf != self.leaf:
+            try:
+                data = msgpack.unpackb(leaf, raw=False)["data"]
+            except Exception:  # optional fields: never fail a report on one entry
+                data = {}
+            self.leaf, self.data = leaf, data if isinstance(data, dict) else {}
+        value = self.data.get(name)
+        return value if isinstance(value, str) and value else None
 
 
 class Store:
@@ -486,9 +502,9 @@ class Store:
     # ------------------------------------------------------------ reconciliation
 
     def reconcile_items(self, peer: str | None) -> list[ItemCount]:
-        """Distinct items of rosters and manifests, counted in SQL (one pass, no per-item
-        Python except for entries whose bytes mention a ``category`` field)."""
-        self.db.create_function("bridge_entry_category", 1, _entry_category, deterministic=True)
+        """Distinct items of rosters and manifests, counted in SQL (one pass; Python only
+        decodes the entries whose bytes hold a ``category`` or ``roster_record`` field)."""
+        self.db.create_function("bridge_entry_field", 2, _EntryField(), deterministic=True)
         return [ItemCount(direction=r[0], peer=r[1], category=r[2], listed=bool(r[3]),
                           manifested=bool(r[4]), reached=bool(r[5]), status=r[6], count=r[7])
                 for r in self.db.execute(_RECONCILE_ITEMS, (peer,))]

@@ -13,9 +13,10 @@ Words used throughout:
 - **category** of an item: its own ``category`` field, else its document's ``meta.category``
   (rosters normally carry it in meta, manifests per item or in meta); ``None`` when neither
   says (shown as "(no category)").
-- An **item** is counted once per side, peer and category, by its id: a person listed on a
-  roster and then put into a manifest (or re-manifested after NOT_RECEIVED) is one person.
-  Its status is that of its latest manifest entry, else of its latest roster entry.
+- An **item** is counted once per side, peer and category, by its id, or for a manifest item
+  that names its ``roster_record``, by that record's id: a person listed on a roster and then
+  put into a manifest (or re-manifested after NOT_RECEIVED) is one person. Its status is that
+  of its latest manifest entry, else of its latest roster entry.
 - **delivered** and **received** count handovers, that is items in manifests: delivered, its
   manifest reached the other bridge; received, acknowledged with a status that says it came
   over (``StatusRule.arrived``). The status groups (confirmed, disputed, outstanding, ...)
@@ -1306,9 +1307,10 @@ def render_html(report: Reconciliation) -> str:
     parts.append("<dt>received</dt><dd>items in manifests acknowledged with "
                  f"{esc(', '.join(ARRIVED_STATUSES))}</dd>")
     parts.append(f"<dt>persons</dt><dd>{esc(', '.join(sorted(PERSON_CATEGORIES)))}</dd></dl>")
-    parts.append('<p class="muted">An item counts once per side, peer and category, with the '
-                 "status of its latest manifest entry (else its latest roster entry). Delivered: "
-                 "its manifest reached the other bridge.</p></section>")
+    parts.append('<p class="muted">An item counts once per side, peer and category (a manifest '
+                 "item that names its roster record counts as that record), with the status of "
+                 "its latest manifest entry (else its latest roster entry). Delivered: its "
+                 "manifest reached the other bridge.</p></section>")
     parts.append(f"<footer>Bridge reconciliation report, {esc(report.generated)}. Generated "
                  "from signed acknowledgements; per-item receipts can be verified offline with "
                  "<code>bridge verify</code>.</footer>")

@@ -488,7 +488,9 @@ class Exchange:
             log.warning("refused an envelope: %s", exc.detail)
             return self._reject(None, None, digest, exc.reason, exc.detail, 403, now)
         except PeerError as exc:
-            return self._reject(header, peer, digest, exc.reason, str(exc), 400, now)
+            # Nothing is authenticated yet: neither file it under the claimed peer nor echo
+            # the claimed header in the signed answer.
+            return self._reject(None, None, digest, exc.reason, str(exc), 400, now)
         if opened.header.sender not in self.peers:
             return self._reject(header, None, digest, "unauthenticated",
                                 "sender is not a pinned peer", 403, now)
@@ -909,12 +911,20 @@ class Exchange:
     def item(self, doc_id: str, item_id: str, direction: str | None) -> dict[str, Any]:
         row = self.find_document(doc_id, direction)
         r = self.store.item_row(row.rowid, item_id)
+        history = [{"status": h[0], "reason": h[1], "evidence": h[2], "at": iso(h[3]),
+                    "ack_id": h[4]} for h in self.store.item_history(row.rowid, item_id)]
         if r is None:
-            raise InputError(f"no item {item_id!r} in {doc_id}", field="item_id",
-                             code="not_found")
+            if not history:
+                raise InputError(f"no item {item_id!r} in {doc_id}", field="item_id",
+                                 code="not_found")
+            # Found by the receiver although never declared: it exists only in the history.
+            last = history[-1]
+            return {"id": item_id, "index": None, "declared": False, "status": last["status"],
+                    "reason": last["reason"], "evidence": last["evidence"],
+                    "updated": last["at"], "history": history}
         out = self._item_json(row, r)
-        out["history"] = [{"status": h[0], "reason": h[1], "evidence": h[2], "at": iso(h[3]),
-                           "ack_id": h[4]} for h in self.store.item_history(row.rowid, item_id)]
+        out["declared"] = True
+        out["history"] = history
         return out
 
     def document_bundle(self, doc_id: str, direction: str | None

@@ -50,7 +50,7 @@ DNA_ADVICE = ("raw DNA profiles are never sent: send the sample_barcode, the mat
 # STR loci of the common forensic kits (CODIS core, ESS, Penta, Y-STR) and amelogenin. A locus
 # name followed by an allele number ("D8S1179 13", "TH01: 9.3", "AMEL X") is one typed locus;
 # two different typed loci in one value are a profile (or part of one), never a name or a place.
-_LOCUS = (r"D\d{1,2}S\d{2,4}|FGA|TH0?1|TPOX|VWA|CSF1PO|PENTA[ _]?[DE]|SE33"
+_LOCUS = (r"D\d{1,2}S\d{2,4}|FGA|TH01|TPOX|VWA|CSF1PO|PENTA[ _]?[DE]|SE33"
           r"|DYS\d{2,3}(?:I{1,2}|[A-C])?|AMEL(?:OGENIN)?")
 _TYPED_LOCUS = re.compile(rf"(?i)\b({_LOCUS})\b\s*[:=(]?\s*(?:\d{{1,2}}(?:\.\d)?|XY?|Y)\b")
 _MIN_LOCI = 2
@@ -89,6 +89,12 @@ class RecordSchema:
     open: bool  # further (unlisted) fields are allowed
     sensitive: frozenset[str]
     validator: Any
+
+    @property
+    def free_nested(self) -> tuple[str, ...]:
+        """Top-level lists and objects that may hold free text (not lists of fixed words)."""
+        return tuple(f.path for f in self.fields.values() if "." not in f.path
+                     and (f.kind == "object" or (f.kind == "list" and not f.options)))
 
     @property
     def date_fields(self) -> tuple[str, ...]:
@@ -335,7 +341,7 @@ def _dna_fields(value: Any, path: str = "") -> Iterator[str]:
 
 
 _PRIORITY = {"raw_dna": 0, "duplicate_id": 1}
-_LOCUS_TOKENS = ("FGA", "TH01", "TH1", "TPOX", "VWA", "CSF1PO", "PENTA", "SE33", "DYS", "AMEL")
+_LOCUS_TOKENS = ("FGA", "TH01", "TPOX", "VWA", "CSF1PO", "PENTA", "SE33", "DYS", "AMEL")
 _D_LOCUS = re.compile(r"D\d{1,2}S\d")
 
 
@@ -344,7 +350,8 @@ def _text(value: Any) -> str:
     return "\x1f".join(_strings(value)) if isinstance(value, (dict, list)) else ""
 
 
-def _dna_suspects(records: Sequence[dict[str, Any]]) -> list[int]:
+def _dna_suspects(records: Sequence[dict[str, Any]], *, open_schema: bool,
+                  nested: Sequence[str]) -> list[int]:
     """Positions of the records whose text names an STR locus at all.
 
     Searching each record with the full expression costs about 5 µs a record (half a second for
@@ -352,8 +359,17 @@ def _dna_suspects(records: Sequence[dict[str, Any]]) -> list[int]:
     locus names (``str.find`` runs at memory speed) and ``D<n>S<n>`` (a literal-prefixed
     expression); a hit is mapped back to its record, and only those get the full look.
     """
-    texts = ["\x1f".join([v if v.__class__ is str else _text(v) for v in r.values()])
-             for r in records]
+    if open_schema:
+        # Further fields may hold lists or objects anywhere: look inside every value.
+        texts = ["\x1f".join([v if v.__class__ is str else _text(v) for v in r.values()])
+                 for r in records]
+    else:
+        texts = ["\x1f".join([v for v in r.values() if v.__class__ is str]) for r in records]
+        for name in nested:
+            for k, r in enumerate(records):
+                value = r.get(name)
+                if value is not None and value.__class__ is not str:
+                    texts[k] += "\x1f" + _text(value)
     blob = "\x1e".join(texts).upper()
     hits = [m.start() for m in _D_LOCUS.finditer(blob)]
     for token in _LOCUS_TOKENS:
@@ -438,7 +454,7 @@ def check_records(schema: RecordSchema, records: Sequence[Any], *,
                         message="is listed in withheld, so it must be absent (leave it empty, "
                                 "or take it off the withheld list)"))
     # 5. Raw DNA profiles in any text.
-    for k in _dna_suspects(dicts):
+    for k in _dna_suspects(dicts, open_schema=schema.open, nested=schema.free_nested):
         for name in _dna_fields(dicts[k]):
             add(where[k], RecordError(index=positions[where[k]], field=name, code="raw_dna",
                                       message=DNA_ADVICE))

@@ -55,6 +55,9 @@ ACK_COLUMNS = ("id", "status", "reason", "evidence")
 
 _TRUE = frozenset({"true", "yes", "y", "1"})
 _FALSE = frozenset({"false", "no", "n", "0"})
+# The spellings a spreadsheet produces (TRUE, Yes, no...), for a look-up without lower().
+_BOOLEAN_WORDS = {v: w in _TRUE for w in _TRUE | _FALSE
+                  for v in (w, w.upper(), w.capitalize())}
 _INTEGER = re.compile(r"[+-]?\d{1,18}\Z")
 _FIELD_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}(\.[a-z][a-z0-9_]{0,63})?\Z")
 
@@ -172,13 +175,12 @@ def _csv_rows(path: str) -> Iterator[tuple[int, list[Any]]]:
             if "," not in first:
                 delimiter = ";" if ";" in first else ("\t" if "\t" in first else ",")
             f.seek(0)  # resets the decoder too: the byte-order mark is skipped again
-            n = 0
+            reader = csv.reader(f, delimiter=delimiter)
             try:
-                for n, row in enumerate(csv.reader(f, delimiter=delimiter), start=1):
-                    yield n, row
+                yield from enumerate(reader, start=1)
             except csv.Error as exc:
-                raise InputError(f"{path}: row {n + 1} cannot be read as CSV: {exc}",
-                                 field=f"row {n + 1}") from exc
+                raise InputError(f"{path}: line {reader.line_num} cannot be read as CSV: "
+                                 f"{exc}", field=f"line {reader.line_num}") from exc
     except UnicodeDecodeError as exc:
         raise InputError(f"{path}: not UTF-8 text (in the spreadsheet, save as \"CSV UTF-8\")",
                          field="file") from exc
@@ -399,7 +401,9 @@ def _table_records(path: str, fmt: str, schema: RecordSchema, defaults: Mapping[
     missing, absent = _missing_columns(schema, {c.name for c in columns}, hrow, defaults)
     head_problems.extend(missing)
     width = len(header)
-    flat = [(c.index, c.name, c.convert, c.info) for c in columns if c.parent is None]
+    flat = [(c.index, c.name, c.convert, c.info,
+             _BOOLEAN_WORDS if c.info is not None and c.info.kind == "boolean" else None)
+            for c in columns if c.parent is None]
     nested = [c for c in columns if c.parent is not None]
     records: list[dict[str, Any]] = []
     row_of: list[int] = []
@@ -407,21 +411,28 @@ def _table_records(path: str, fmt: str, schema: RecordSchema, defaults: Mapping[
     cell_bad: set[int] = set()  # row numbers
     unnamed: list[tuple[int, int]] = []  # (row, column position) of values under no name
     blank_names = [i for i in skipped if header_name(header[i]) == ""]
+    base = len(defaults)
+    # The hot loop: 100,000 rows of a dozen cells each. Text (most cells) is handled inline,
+    # booleans by one dictionary look-up; only other types pay for a function call.
     for n, cells in rows:
         if len(cells) < width:
             cells = cells + [None] * (width - len(cells))
         elif len(cells) > width:
             unnamed.extend((n, i) for i in range(width, len(cells)) if not _blank(cells[i]))
-        if all(_blank(c) for c in cells):
-            continue  # blank rows (often trailing ones) are not records
-        if len(records) >= MAX_ROWS:
-            raise InputError(f"{source}: more than {MAX_ROWS} rows", field=f"row {n}")
+        if blank_names:
+            unnamed.extend((n, i) for i in blank_names if not _blank(cells[i]))
         record = dict(defaults)
-        for i, name, convert, info in flat:
+        for i, name, convert, info, words in flat:
             cell = cells[i]
             if cell.__class__ is str:
                 cell = cell.strip()
                 if not cell:
+                    continue
+                if convert is None:
+                    record[name] = cell if len(cell) <= MAX_CELL else cell[:MAX_CELL]
+                    continue
+                if words is not None and cell in words:
+                    record[name] = words[cell]
                     continue
             elif cell is None:
                 continue
@@ -434,7 +445,7 @@ def _table_records(path: str, fmt: str, schema: RecordSchema, defaults: Mapping[
                     cell_problems.append(RowError(row=n, column=_column_letter(i), field=name,
                                                   message=str(exc)))
                     cell_bad.add(n)
-            elif cell.__class__ is not str:
+            else:
                 cell = _as_text(cell, info)
             if cell.__class__ is str and len(cell) > MAX_CELL:
                 cell = cell[:MAX_CELL]  # the schema's length limit reports it
@@ -457,7 +468,10 @@ def _table_records(path: str, fmt: str, schema: RecordSchema, defaults: Mapping[
             group = record.setdefault(c.parent, {})
             if isinstance(group, dict):
                 group[c.child] = value
-        unnamed.extend((n, i) for i in blank_names if not _blank(cells[i]))
+        if len(record) == base:
+            continue  # a blank row (often trailing ones): not a record
+        if len(records) >= MAX_ROWS:
+            raise InputError(f"{source}: more than {MAX_ROWS} rows", field=f"row {n}")
         records.append(record)
         row_of.append(n)
     for n, i in unnamed:

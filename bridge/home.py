@@ -55,6 +55,58 @@ class Delivery:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Limits:
+    """[limits]: what the peer endpoint accepts from the network (README, "Security limits").
+    ``max_body_bytes`` is kept on ``Config`` (the local API uses it too) but written here."""
+
+    max_connections: int = 64  # open connections to the peer endpoint at once
+    requests_per_second: float = 50.0  # envelopes a second per sender (token bucket) ...
+    burst: int = 200  # ... with this many saved up
+    body_read_seconds: float = 60.0  # a request body must arrive whole within this
+    idle_seconds: float = 30.0  # a connection with no request in progress is closed after
+    max_header_bytes: int = 8190  # the request line, and each header line
+    max_headers: int = 32
+    refusal_records_per_minute: int = 600  # refusal rows a minute; the rest only counted
+
+    def __post_init__(self) -> None:
+        for name in ("max_connections", "burst", "max_header_bytes", "max_headers",
+                     "refusal_records_per_minute"):
+            value = getattr(self, name)
+            if type(value) is not int or value < 1:
+                raise ValueError(f"[limits] {name} must be a whole number >= 1")
+        for name in ("requests_per_second", "body_read_seconds", "idle_seconds"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"[limits] {name} must be a positive number")
+
+    @classmethod
+    def from_toml(cls, d: dict[str, Any]) -> Limits:
+        ints = ("max_connections", "burst", "max_header_bytes", "max_headers",
+                "refusal_records_per_minute")
+        floats = ("requests_per_second", "body_read_seconds", "idle_seconds")
+        unknown = set(d) - set(ints) - set(floats) - {"max_body_bytes"}
+        if unknown:
+            raise ValueError(f"[limits] has unknown keys: {', '.join(sorted(unknown))}")
+        values: dict[str, Any] = {k: int(d[k]) for k in ints if k in d}
+        values.update({k: float(d[k]) for k in floats if k in d})
+        return cls(**values)
+
+    def toml_lines(self, max_body_bytes: int) -> list[str]:
+        return [
+            "# What the peer endpoint accepts (README, \"Security limits\").",
+            "[limits]",
+            f"max_body_bytes = {max_body_bytes}",
+            f"max_connections = {self.max_connections}",
+            f"requests_per_second = {self.requests_per_second}",
+            f"burst = {self.burst}",
+            f"body_read_seconds = {self.body_read_seconds}",
+            f"idle_seconds = {self.idle_seconds}",
+            f"max_header_bytes = {self.max_header_bytes}",
+            f"max_headers = {self.max_headers}",
+            f"refusal_records_per_minute = {self.refusal_records_per_minute}",
+        ]
+
+
+@dataclass(frozen=True, kw_only=True)
 class PeerConfig:
     name: str
     url: str
@@ -71,6 +123,7 @@ class Config:
     peers: dict[str, PeerConfig] = field(default_factory=dict)
     max_body_bytes: int = 64 * 1024 * 1024
     deadline_check_seconds: float = 5.0
+    limits: Limits = field(default_factory=Limits)
     tls_enabled: bool = False  # [tls] enabled: serve the peer endpoint over TLS
     # [local] allowed_uids: who may use the local API; None means this uid and root.
     allowed_uids: tuple[int, ...] | None = None
@@ -96,7 +149,13 @@ class Config:
                                                   if p.get("tls_fingerprint") else None))
                 for name, p in data.get("peers", {}).items()
             }
-            max_body = int(bridge.get("max_body_bytes", 64 * 1024 * 1024))
+            raw_limits = data.get("limits", {})
+            limits = Limits.from_toml(raw_limits)
+            # [limits] max_body_bytes; [bridge] max_body_bytes in files written before [limits].
+            max_body = int(raw_limits.get("max_body_bytes",
+                                          bridge.get("max_body_bytes", 64 * 1024 * 1024)))
+            if max_body < 1:
+                raise ValueError("max_body_bytes must be at least 1")
             deadline_check = float(bridge.get("deadline_check_seconds", 5.0))
             tls_enabled = data.get("tls", {}).get("enabled", False)
             if not isinstance(tls_enabled, bool):
@@ -109,6 +168,7 @@ class Config:
             raise UsageError(f"{source}: invalid configuration ({exc})") from exc
         return cls(party=party, listen=listen, delivery=delivery, peers=peers,
                    max_body_bytes=max_body, deadline_check_seconds=deadline_check,
+                   limits=limits,
                    tls_enabled=tls_enabled,
                    allowed_uids=tuple(uids) if uids is not None else None)
 
@@ -119,7 +179,6 @@ class Config:
             "[bridge]",
             f'party = "{self.party}"',
             f'listen = "{self.listen}"',
-            f"max_body_bytes = {self.max_body_bytes}",
             f"deadline_check_seconds = {self.deadline_check_seconds}",
             "",
             "[delivery]",
@@ -127,6 +186,8 @@ class Config:
             f"max_backoff = {d.max_backoff}",
             f"request_timeout = {d.request_timeout}",
             f"chunk_items = {d.chunk_items}",
+            "",
+            *self.limits.toml_lines(self.max_body_bytes),
             "",
             "# TLS on the peer endpoint (certificate in tls/; peers pin its SHA-256).",
             "[tls]",

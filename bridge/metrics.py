@@ -10,12 +10,18 @@ class Metrics:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._counts: Counter[str] = Counter()
+        self._gauges: dict[str, int] = {}
         self._ack_latency_sum = 0.0
         self._ack_latency_n = 0
 
     def inc(self, name: str, by: int = 1) -> None:
         with self._lock:
             self._counts[name] += by
+
+    def set_gauge(self, name: str, value: int) -> None:
+        """A value that goes up and down (e.g. open connections), rendered as a gauge."""
+        with self._lock:
+            self._gauges[name] = value
 
     def observe_ack_latency(self, seconds: float, n: int = 1) -> None:
         with self._lock:
@@ -26,6 +32,7 @@ class Metrics:
         lines = []
         with self._lock:
             counts = dict(self._counts)
+            gauges = {**self._gauges, **gauges}
             lat_sum, lat_n = self._ack_latency_sum, self._ack_latency_n
         for name, value in sorted(gauges.items()):
             lines.append(f"# TYPE bridge_{name} gauge")

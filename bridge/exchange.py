@@ -52,6 +52,7 @@ from bridge.errors import (
 from bridge.home import Config
 from bridge.identity import Keyring, PrivateIdentity, PublicIdentity
 from bridge.keystore import KeyStore, PeerKey
+from bridge.limits import RefusalGate
 from bridge.metrics import Metrics
 from bridge.schema import validate
 from bridge.store import DocumentRow, OutboxRow, Store
@@ -110,6 +111,9 @@ class Exchange:
         self.random_bytes = random_bytes
         self.notify = notify
         self.metrics = metrics or Metrics()
+        # Which refusals get a row: a flood must not grow the store without bound (limits.py).
+        self.refusal_gate = RefusalGate(per_minute=config.limits.refusal_records_per_minute,
+                                        metrics=self.metrics)
         self.chunk = chunks.chunk_size(config.delivery.chunk_items)
         # item id -> (index, leaf hash) of our own documents. Immutable once stored, so it can
         # be cached: acknowledgements of one document arrive in many chunks.
@@ -525,7 +529,9 @@ class Exchange:
                 digest: bytes, reason: str, detail: str, status: int, now: int, *,
                 alarm: bool = False, expected_seq: int | None = None,
                 record: bool = True) -> PeerAnswer:
-        if record:
+        note = self.refusal_gate.admit(("envelope", peer, reason, digest)) if record else None
+        if note is not None:
+            detail = f"{detail} ({note})" if note else detail
             with self.store.transaction():
                 self.store.record_refusal(peer=peer, seq=header.seq if header else None,
                                           digest=digest, reason=reason, detail=detail,
@@ -543,6 +549,19 @@ class Exchange:
         body = self._answer(header if peer else None, digest, now, "rejected", reason,
                             expected_seq)
         return PeerAnswer(status=status, body=body, outcome="rejected")
+
+    def record_limit_refusal(self, *, reason: str, detail: str) -> None:
+        """A request the peer endpoint refused at one of its limits (too large, too slow, over
+        the rate, not an envelope's content type) before it came here. Unauthenticated, so
+        no peer is named; the caller has asked ``refusal_gate`` already."""
+        now = self.now()
+        with self.store.transaction():
+            self.store.record_refusal(peer=None, seq=None, digest=None, reason=reason,
+                                      detail=detail, alarm=False, now=now)
+            self._audit(audit.REFUSAL, None, audit.refusal_body(
+                direction="in", seq=None, digest=None, reason=reason, detail=detail,
+                alarm=False), now)
+        self.notify()
 
     def _accept(self, opened: envelope.OpenedEnvelope, digest: bytes, now: int) -> PeerAnswer:
         header = opened.header

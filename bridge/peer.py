@@ -18,8 +18,10 @@ import aiohttp
 from aiohttp import web
 
 from bridge.exchange import Exchange, PeerAnswer
-from bridge.home import Delivery
+from bridge.home import Delivery, Limits
+from bridge.limits import RateLimiter, claimed_sender
 from bridge.metrics import Metrics
+from bridge.peer_limits import BodyTooLarge, BodyTooSlow, ConnectionGuard, read_body
 
 log = logging.getLogger("bridge.peer")
 T = TypeVar("T")
@@ -28,13 +30,53 @@ ENVELOPE_TYPE = "application/vnd.bridge.envelope"
 ANSWER_TYPE = "application/vnd.bridge.transport-answer"
 
 
-def peer_app(exchange: Exchange, run: RunInDb, metrics: Metrics, max_body: int) -> web.Application:
+def peer_app(exchange: Exchange, run: RunInDb, metrics: Metrics, max_body: int,
+             limits: Limits | None = None, guard: ConnectionGuard | None = None
+             ) -> web.Application:
+    """The peer endpoint. Before an envelope costs any cryptography or database work it must
+    have the envelope content type, arrive whole in time and within the size limit, and fit
+    its sender's rate (bridge/peer_limits.py, bridge/limits.py). Those refusals carry no
+    signed answer: they are the HTTP layer's, and a flood must not make us sign."""
+    limits = limits or Limits()
+    rate = RateLimiter(rate=limits.requests_per_second, burst=limits.burst)
+
+    async def refuse(status: int, reason: str, text: str, source: str, *,
+                     close: bool = False, headers: dict[str, str] | None = None
+                     ) -> web.Response:
+        metrics.inc(f"peer_{reason}")
+        note = exchange.refusal_gate.admit(("limit", source, reason))
+        if note is not None:
+            detail = f"{text}; {source}" + (f" ({note})" if note else "")
+            log.warning("refused a request: %s", detail)
+            await run(exchange.record_limit_refusal, reason=reason, detail=detail)
+        resp = web.Response(status=status, text=text, headers=headers)
+        if close:
+            resp.force_close()
+        return resp
+
     async def post_envelope(request: web.Request) -> web.Response:
+        address = f"address {request.remote or 'unknown'}"
+        if request.content_type != ENVELOPE_TYPE:
+            return await refuse(415, "wrong_content_type", f"send {ENVELOPE_TYPE}", address,
+                                close=True)
         try:
-            body = await request.read()
-        except web.HTTPRequestEntityTooLarge:
+            body = await read_body(request, max_bytes=max_body,
+                                   seconds=limits.body_read_seconds)
+        except BodyTooLarge:
             metrics.inc("envelopes_rejected")
-            return web.Response(status=413, text="envelope too large")
+            return await refuse(413, "too_large", f"envelope over {max_body} bytes", address,
+                                close=True)
+        except BodyTooSlow:
+            return await refuse(408, "body_timeout", "body not received within "
+                                f"{limits.body_read_seconds:g} s", address, close=True)
+        # Charged to the sender it claims when that is a pinned peer (the claim is checked
+        # later; a forger can spend a peer's budget, not make us accept anything), else to
+        # the address it came from.
+        claimed = claimed_sender(body)
+        source = f"claimed sender {claimed}" if claimed in exchange.peers else address
+        if not rate.allow(source):
+            return await refuse(429, "rate_limited", "too many requests; retry later",
+                                source, headers={"Retry-After": str(rate.retry_after())})
         answer: PeerAnswer = await run(exchange.receive_envelope, body)
         metrics.inc(f"envelopes_{answer.outcome}")
         return web.Response(status=answer.status, body=answer.body, content_type=ANSWER_TYPE)
@@ -42,7 +84,8 @@ def peer_app(exchange: Exchange, run: RunInDb, metrics: Metrics, max_body: int) 
     async def health(request: web.Request) -> web.Response:
         return web.json_response({"status": "ok", "party": exchange.me.party})
 
-    app = web.Application(client_max_size=max_body)
+    app = web.Application(client_max_size=max_body,
+                          middlewares=[guard.middleware] if guard is not None else [])
     app.router.add_post("/v1/envelopes", post_envelope)
     app.router.add_get("/v1/health", health)
     return app

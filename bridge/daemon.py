@@ -32,6 +32,7 @@ from bridge.identity import PublicIdentity, normalise_fingerprint
 from bridge.keystore import KeyStore
 from bridge.metrics import Metrics
 from bridge.peer import DeliveryLoop, peer_app
+from bridge.peer_limits import ConnectionGuard, GuardedSite, server_options
 from bridge.store import Store
 from bridge.tls import TlsFiles, check_peer_transport, normalise_tls_fingerprint, server_context
 
@@ -169,8 +170,11 @@ class Daemon:
         host, port = parse_listen(self.config.listen)
         tls = self.tls
         uids = allowed_uids(self.config.allowed_uids)
-        peer_runner = web.AppRunner(peer_app(exchange, run_in_db, self.metrics,
-                                             self.config.max_body_bytes), access_log=None)
+        limits = self.config.limits
+        guard = ConnectionGuard(limits.max_connections, self.metrics)
+        peer_runner = web.AppRunner(
+            peer_app(exchange, run_in_db, self.metrics, self.config.max_body_bytes, limits,
+                     guard), access_log=None, **server_options(limits, self.metrics))
         api_app = api.app()
         api_app.middlewares.insert(0, uid_middleware(uids))  # outermost: before anything else
         api_runner = web.AppRunner(api_app, access_log=None)
@@ -183,7 +187,7 @@ class Daemon:
             await web.UnixSite(api_runner, sock_path).start()
         finally:
             os.umask(old_umask)
-        await web.TCPSite(peer_runner, host, port, ssl_context=tls).start()
+        await GuardedSite(peer_runner, host, port, guard=guard, ssl_context=tls).start()
 
         for name in self.peers:
             pin = self.config.peers[name].tls_fingerprint

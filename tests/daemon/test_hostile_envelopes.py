@@ -353,9 +353,9 @@ def test_hostile_envelopes(make_nodes: Callable[..., tuple[Node, Node]],
     assert len(beta.client.items("M-H-1")["items"]) == 3
     assert [d["id"] for d in beta.client.documents()] == ["M-H-1"]
 
-    # -- a body over the size limit: 413 before anything is decoded
+    # -- a body over the size limit: 413 before anything is decoded (recorded, unsigned)
     attempt("too large", env2.data + b"\x00" * MAX_BODY, status=413, result="", reason=None,
-            refusal=None)
+            refusal=(None, None, "too_large", 0))
 
     # -- after all that, the link still works: the next honest envelope is accepted
     env_ok = forger.seal(one_chunk(doc3))

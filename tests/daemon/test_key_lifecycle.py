@@ -88,7 +88,8 @@ def test_a_retired_key_cannot_sign_new_envelopes(
     # Someone holding the retired key seals the next envelope (seq 2: after the rotation at 1).
     env = envelope.seal(old, beta.home.public_identity(), message_id=b"\x01" * 16, seq=2,
                         prev=bytes(32), sent_at=1, kind="chunk", payload=b"\x80")
-    req = urllib.request.Request(f"{beta.url}/v1/envelopes", data=env.data, method="POST")
+    req = urllib.request.Request(f"{beta.url}/v1/envelopes", data=env.data, method="POST",
+                                 headers={"Content-Type": "application/vnd.bridge.envelope"})
     with pytest.raises(urllib.error.HTTPError) as info:
         urllib.request.urlopen(req, timeout=30)
     assert info.value.code == 403

@@ -18,6 +18,7 @@ from bridge import __version__
 from bridge.documents import ACK_STATUSES
 from bridge.errors import BridgeError, InputError
 from bridge.exchange import Exchange
+from bridge.identity import check_party
 from bridge.metrics import Metrics
 
 log = logging.getLogger("bridge.api")
@@ -52,7 +53,10 @@ async def errors_middleware(request: web.Request,
         return error_response(413, "too_large", "request body too large")
     except web.HTTPException as exc:
         if exc.status >= 400:
-            return error_response(exc.status, "http", exc.reason)
+            resp = error_response(exc.status, "http", exc.reason)
+            if "Allow" in exc.headers:  # 405 must say what is allowed (RFC 9110 §15.5.6)
+                resp.headers["Allow"] = exc.headers["Allow"]
+            return resp
         raise
     except Exception:
         log.exception("internal error on %s %s", request.method, request.path)
@@ -91,9 +95,22 @@ def _choice(request: web.Request, name: str, allowed: tuple[str, ...]) -> str | 
     return value
 
 
+def _is_number(raw: str, max_len: int = 18) -> bool:
+    """ASCII digits only: ``str.isdigit`` alone is true of "²", on which ``int`` raises (a 500
+    where a 400 is due)."""
+    return raw.isascii() and raw.isdigit() and 0 < len(raw) <= max_len
+
+
+def _party(request: web.Request, name: str) -> str | None:
+    value = request.query.get(name)
+    if value is not None:
+        check_party(value, field_name=name)
+    return value
+
+
 def _limit(request: web.Request, default: int) -> int:
     raw = request.query.get("limit", str(default))
-    if not raw.isdigit() or not 0 < int(raw) <= MAX_LIMIT:
+    if not _is_number(raw) or not 0 < int(raw) <= MAX_LIMIT:
         raise InputError(f"must be an integer from 1 to {MAX_LIMIT}", field="limit")
     return int(raw)
 
@@ -160,7 +177,7 @@ class LocalApi:
             self.exchange.list_documents,
             direction=_choice(request, "direction", ("in", "out")),
             type=_choice(request, "type", ("roster", "manifest", "ack")),
-            peer=request.query.get("peer"), limit=_limit(request, 1000),
+            peer=_party(request, "peer"), limit=_limit(request, 1000),
             after=request.query.get("after"))
         return web.json_response({"documents": docs})
 
@@ -201,7 +218,7 @@ class LocalApi:
         if raw is not None and not (raw.isascii() and raw.isdigit() and 0 < len(raw) <= 12
                                     and int(raw) > 0):
             raise InputError("must be a positive whole number", field="quota")
-        out = await self.run(self.exchange.reconcile, peer=request.query.get("peer") or None,
+        out = await self.run(self.exchange.reconcile, peer=_party(request, "peer"),
                              quota=int(raw) if raw is not None else None)
         return web.json_response(out)
 
@@ -228,7 +245,7 @@ class LocalApi:
     async def events(self, request: web.Request) -> web.StreamResponse:
         """Server-sent events from the persistent event log; resumes from Last-Event-ID."""
         raw = request.headers.get("Last-Event-ID") or request.query.get("after")
-        if raw is not None and not raw.isdigit():
+        if raw is not None and not _is_number(raw):
             raise InputError("must be an event id", field="Last-Event-ID")
         last = int(raw) if raw is not None else await self.run(
             self.exchange.store.last_event_id)

@@ -39,7 +39,8 @@ def default_home() -> Path:
 
 def parse_listen(text: str) -> tuple[str, int]:
     host, sep, port = text.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+    if (not sep or not host or not (port.isascii() and port.isdigit())
+            or not 0 < int(port) < 65536):
         raise UsageError(f"listen address must be HOST:PORT, got {text!r}")
     return host, int(port)
 

@@ -108,6 +108,15 @@ def _party(request: web.Request, name: str) -> str | None:
     return value
 
 
+def _cursor(request: web.Request) -> str | None:
+    """An items page's ``after``: the ``next`` of the previous page, an index. Checked here: a
+    number past SQLite's 64 bits raised OverflowError deep in the store (a 500)."""
+    raw = request.query.get("after")
+    if raw and not _is_number(raw):
+        raise InputError("must be the 'next' value of a previous page", field="after")
+    return raw
+
+
 def _limit(request: web.Request, default: int) -> int:
     raw = request.query.get("limit", str(default))
     if not _is_number(raw) or not 0 < int(raw) <= MAX_LIMIT:
@@ -190,7 +199,7 @@ class LocalApi:
         out = await self.run(
             self.exchange.items, request.match_info["id"],
             direction=_choice(request, "direction", ("in", "out")),
-            status=_choice(request, "status", ITEM_STATES), after=request.query.get("after"),
+            status=_choice(request, "status", ITEM_STATES), after=_cursor(request),
             limit=_limit(request, 1000))
         return web.json_response(out)
 

@@ -62,6 +62,16 @@ def test_unicode_digits_are_a_400_not_a_500(alpha: Node, target: str) -> None:
     assert data["error"]["field"] in ("limit", "Last-Event-ID")
 
 
+def test_items_cursor_past_64_bits_is_a_400_not_a_500(alpha: Node) -> None:
+    alpha.client.submit_document("manifest", "beta", [{"id": "X-1"}], id="M-CUR-1")
+    status, _, data = call(alpha, "GET", "/v1/documents/M-CUR-1/items?after=1")
+    assert status == 200 and data["items"] == []
+    for after in ("99999999999999999999", "-1", "1e3", "%C2%B2"):
+        status, _, data = call(alpha, "GET", f"/v1/documents/M-CUR-1/items?after={after}")
+        assert status == 400, (after, data)
+        assert data["error"]["field"] == "after"
+
+
 def test_unicode_digit_in_last_event_id_is_a_400(alpha: Node) -> None:
     status, _, data = call(alpha, "GET", "/v1/events", headers={"Last-Event-ID": "\u00b2"})
     assert status == 400 and data["error"]["field"] == "Last-Event-ID"

@@ -223,8 +223,8 @@ _TYPE_WORDS = {"integer": "a whole number", "string": "text", "boolean": "true o
                "array": "a list", "object": "an object", "null": "empty"}
 
 
-def _translate(schema: RecordSchema, index: int, err: Any, record: Mapping[str, Any]
-               ) -> list[RecordError]:
+def _translate(schema: RecordSchema, index: int, err: Any, record: Mapping[str, Any],
+               values: bool) -> list[RecordError]:
     """A jsonschema_rs error, in words a person filling in a spreadsheet can act on."""
     at = list(err.instance_path)
     field = _path(at)
@@ -252,12 +252,12 @@ def _translate(schema: RecordSchema, index: int, err: Any, record: Mapping[str, 
         return one("field names are lower-case letters, digits and _ (at most 64)"
                    + _suggest(name, schema), "unknown_field", _join(field, name))
     value = err.instance
-    got = _got(value, info)
+    got = _got(value, info) if values else ""
     if isinstance(kind, K.Type):
         wanted = " or ".join(_TYPE_WORDS.get(str(t), str(t)) for t in kind.types)
         return one(f"must be {wanted}{got}")
     if field == "category" and isinstance(kind, (K.Constant, K.Enum)):
-        return one(_category_message(schema, kind, value, record.get("kind")))
+        return one(_category_message(schema, kind, value, record.get("kind"), values))
     if isinstance(kind, K.Constant):
         return one(f"must be {kind.expected_value!r} here{got}")
     if isinstance(kind, K.Enum) and re.fullmatch(r"withheld\[\d+\]", field):
@@ -289,11 +289,13 @@ def _translate(schema: RecordSchema, index: int, err: Any, record: Mapping[str, 
     return one(str(err.message))
 
 
-def _category_message(schema: RecordSchema, kind: Any, value: object, item_kind: object) -> str:
+def _category_message(schema: RecordSchema, kind: Any, value: object, item_kind: object,
+                      values: bool) -> str:
     allowed = [str(o) for o in ([kind.expected_value]
                if isinstance(kind, jsonschema_rs.ValidationErrorKind.Constant) else kind.options)]
     if value not in CATEGORIES:
-        return (f"unknown category {value!r}; " + (f"this roster's category is {schema.category}"
+        shown = f" {value!r}" if values else ""
+        return (f"unknown category{shown}; " + (f"this roster's category is {schema.category}"
                 if schema.category else f"one of: {', '.join(CATEGORIES)}"))
     if schema.category:
         return (f"a {schema.category} roster holds only {schema.category} records, not {value}: "
@@ -385,8 +387,13 @@ def _dna_suspects(records: Sequence[dict[str, Any]], *, open_schema: bool,
 
 def check_records(schema: RecordSchema, records: Sequence[Any], *,
                   limit: int = MAX_ERRORS,
-                  select: Callable[[Any], bool] | None = None) -> CheckResult:
+                  select: Callable[[Any], bool] | None = None,
+                  values: bool = False) -> CheckResult:
     """Every problem of every record: all of them counted, the first ``limit`` described.
+
+    Messages quote a bad value only with ``values`` (and never a sensitive field's): the local
+    API promises errors without personal data from the request, while a person fixing their
+    own spreadsheet is helped by seeing what a cell holds.
 
     ``select`` skips the records it returns False for (a manifest checks only the items that
     declare a ``kind``). Each check is one pass over all records, cheap on the good path: one
@@ -434,13 +441,15 @@ def check_records(schema: RecordSchema, records: Sequence[Any], *,
                                           message=f"duplicate id {rid!r}"))
     # 3. Dates that match the pattern but do not exist: only a day after the 28th can be one.
     for name in schema.date_fields:
+        quote = values and not schema.fields[name].sensitive
         for k, r in enumerate(dicts):
             value = r.get(name)
             if (value.__class__ is str and len(value) == 10 and value[8:] > "28"
                     and not _real_date(value)):
-                add(where[k], RecordError(index=positions[where[k]], field=name,
-                                          code="bad_date",
-                                          message=f"{value} is not a date that exists"))
+                add(where[k], RecordError(
+                    index=positions[where[k]], field=name, code="bad_date",
+                    message=f"{value} is not a date that exists" if quote else
+                    "not a date that exists (the day is past the end of its month)"))
     # 4. Withheld fields that are present after all.
     for k, r in enumerate(dicts):
         withheld = r.get("withheld")
@@ -467,7 +476,7 @@ def check_records(schema: RecordSchema, records: Sequence[Any], *,
         problems = []
         if j in schema_bad:
             for err in schema.validator.iter_errors(chosen[j]):
-                problems.extend(_translate(schema, positions[j], err, chosen[j]))
+                problems.extend(_translate(schema, positions[j], err, chosen[j], values))
         problems.extend(found.get(j, ()))
         errors.extend(_dedupe(problems))
     return CheckResult(errors=tuple(errors[:limit]), bad=frozenset(positions[j] for j in bad))
@@ -497,7 +506,8 @@ def _has_kind(item: Any) -> bool:
 
 
 def check_submission(doc_type: str, meta: Mapping[str, Any] | None,
-                     items: Sequence[Any], *, limit: int = MAX_ERRORS) -> CheckResult | None:
+                     items: Sequence[Any], *, limit: int = MAX_ERRORS,
+                     values: bool = False) -> CheckResult | None:
     """Check a document's items against their record schema, if they have one: a roster whose
     ``meta.category`` is one of :data:`CATEGORIES`; the manifest items that declare a
     ``kind``. Other submissions (a roster of another category, generic items) are not checked
@@ -506,11 +516,12 @@ def check_submission(doc_type: str, meta: Mapping[str, Any] | None,
         category = meta.get("category") if isinstance(meta, Mapping) else None
         if category not in CATEGORIES:
             return None
-        return check_records(roster_schema(str(category)), items, limit=limit)
+        return check_records(roster_schema(str(category)), items, limit=limit, values=values)
     if doc_type == "manifest":
         if not any(_has_kind(item) for item in items):
             return None
-        return check_records(record_schema(MANIFEST_ITEM), items, limit=limit, select=_has_kind)
+        return check_records(record_schema(MANIFEST_ITEM), items, limit=limit, select=_has_kind,
+                             values=values)
     return None
 
 

@@ -479,7 +479,7 @@ def _table_records(path: str, fmt: str, schema: RecordSchema, defaults: Mapping[
         cell_problems.append(RowError(row=n, column=_column_letter(i), message=(
             f"a value in a column with no name in row {hrow}: name the column, or clear it")))
         cell_bad.add(n)
-    result = check_records(schema, records, limit=MAX_LISTED)
+    result = check_records(schema, records, limit=MAX_LISTED, values=True)
     row_problems = _table_errors(result, row_of, columns, absent)
     problems = _merge(head_problems, cell_problems, row_problems)
     bad_rows = len({row_of[i] for i in result.bad} | cell_bad)
@@ -578,7 +578,7 @@ def _json_submission(path: str, doc_type: str, category: str | None) -> Submissi
                 # Each record carries its category (DESIGN §6); the file may leave it to meta.
                 if isinstance(item, dict) and "category" not in item:
                     item["category"] = category
-    result = check_submission(doc_type, meta, items, limit=MAX_LISTED)
+    result = check_submission(doc_type, meta, items, limit=MAX_LISTED, values=True)
     if result is None:
         return Submission(items=items, meta=meta, format="json", schema=None)
     if not result.ok:

@@ -21,6 +21,7 @@ from typing import Any
 import msgpack
 
 from bridge import audit
+from bridge.documents import ACK_STATUSES
 from bridge.errors import StoreError
 from bridge.link import ZERO_HASH, InboundState, OutboundState
 from bridge.reports import DocumentCount, ItemCount, ReasonCount
@@ -187,44 +188,55 @@ def _doc_row(r: Sequence[Any]) -> DocumentRow:
 
 # Reconciliation. An item counts once per direction, peer, category and key: its id, or for a
 # manifest item that names its "roster_record", that record's id. So a person on a roster and
-# then in a manifest (or in a second manifest after NOT_RECEIVED) is one person. Its status is
-# that of the entry with the highest rank: manifests above rosters, later documents above earlier
-# ones (SQLite takes the bare columns of a group from the row that holds its one MAX()). The
-# category is the entry's own "category" field, else its document's meta.category. An entry is
-# only decoded when its bytes contain the field's key (msgpack fixstr "category", "roster_record");
-# the rest is SQL. A category is cut to 64 characters (it is a label, not a record).
+# then in a manifest (or in a second manifest after NOT_RECEIVED) is one person, with the status
+# of its highest-ranked entry: manifests above rosters, later documents above earlier ones.
+#
+# The one sort (GROUP BY over every entry) is kept narrow: the rank, the status and whether the
+# entry reached the peer are packed into one integer, and its MAX() is the item's effective
+# entry (bits 52+: is a manifest; 20-51: document rowid; 1-10: status code; 0: reached).
+# The category of a roster entry is its roster's meta.category (the record schemas make every
+# record's own category equal to it); a manifest entry's is its own "category" field, else its
+# manifest's meta.category. A manifest entry is decoded only when its bytes hold such a field
+# (the msgpack fixstr keys "category", "roster_record"); everything else is SQL. A category is
+# cut to 64 characters: it is a label, not a record.
+_STATUS_LIST = "|" + "|".join(ACK_STATUSES) + "|"
+_STATUS_OF_CODE = {_STATUS_LIST.index(f"|{s}|") + 1: s for s in ACK_STATUSES}  # 0: none;
+# 1023: a status this version does not know (reported as UNKNOWN, which counts as disputed)
 _RECONCILE_ITEMS = """
 WITH docs AS MATERIALIZED (
-    SELECT rowid AS doc, direction, peer, type,
+    SELECT rowid AS doc, direction || ' ' || peer AS side, type = 'manifest' AS is_manifest,
+           direction = 'in' AS is_in,
            CASE WHEN json_type(meta, '$.category') = 'text'
                 THEN substr(json_extract(meta, '$.category'), 1, 64) END AS category
     FROM documents WHERE type IN ('roster', 'manifest') AND (?1 IS NULL OR peer = ?1)
-), entries AS (
-    SELECT d.direction AS dir, d.peer AS peer, d.type AS type, d.doc AS doc,
-           CASE WHEN d.type = 'manifest'
-                     AND instr(i.leaf, X'ad726f737465725f7265636f7264') > 0  -- 'roster_record'
-                THEN COALESCE(bridge_entry_field(i.leaf, 'roster_record'), i.item_id)
-                ELSE i.item_id END AS item_key,
-           i.status AS status,
-           (d.direction = 'in' OR i.transport = 'delivered' OR i.status IS NOT NULL) AS reached,
-           COALESCE(CASE WHEN instr(i.leaf, X'a863617465676f7279') > 0  -- fixstr 'category'
-                         THEN substr(bridge_entry_field(i.leaf, 'category'), 1, 64) END,
-                    d.category) AS category
-    FROM docs d JOIN items i ON i.doc = d.doc
 ), per_item AS (
-    SELECT dir, peer, category, MAX((type = 'manifest') * 1099511627776 + doc) AS best,
-           status, reached, TOTAL(type = 'roster') > 0 AS listed,
-           TOTAL(type = 'manifest') > 0 AS manifested
-    FROM entries GROUP BY dir, peer, category, item_key
+    SELECT d.side AS side,
+           COALESCE(CASE WHEN d.is_manifest AND instr(i.leaf, X'a863617465676f7279') > 0
+                         THEN substr(bridge_entry_field(i.leaf, 'category'), 1, 64) END,
+                    d.category) AS category,
+           MAX((d.is_manifest << 52) | (d.doc << 20)
+               | (CASE WHEN i.status IS NULL THEN 0
+                       ELSE COALESCE(NULLIF(instr(?2, '|' || i.status || '|'), 0), 1023) END << 1)
+               | (d.is_in OR i.transport = 'delivered' OR i.status IS NOT NULL)) AS best,
+           MIN(d.is_manifest) = 0 AS listed
+    FROM docs d JOIN items i ON i.doc = d.doc
+    GROUP BY 1, 2, CASE WHEN d.is_manifest
+                             AND instr(i.leaf, X'ad726f737465725f7265636f7264') > 0
+                        THEN COALESCE(bridge_entry_field(i.leaf, 'roster_record'), i.item_id)
+                        ELSE i.item_id END
 )
-SELECT dir, peer, category, listed, manifested, reached, status, COUNT(*)
-FROM per_item GROUP BY dir, peer, category, listed, manifested, reached, status
+SELECT side, category, listed, best >> 52, (best >> 1) & 1023, best & 1, COUNT(*)
+FROM per_item GROUP BY 1, 2, 3, 4, 5, 6
 """
+# Per document: its entries by latest status. Grouped inside each document (a small sort each)
+# rather than all entries at once.
 _RECONCILE_DOCUMENTS = """
-SELECT d.rowid, d.direction, d.peer, d.id, d.type, d.meta, d.created, i.status, COUNT(i.doc)
-FROM documents d LEFT JOIN items i ON i.doc = d.rowid
+SELECT d.rowid, d.direction, d.peer, d.id, d.type, d.meta, d.created,
+       (SELECT json_group_array(json_array(s, n)) FROM (
+           SELECT status AS s, COUNT(*) AS n FROM items WHERE doc = d.rowid GROUP BY status))
+FROM documents d
 WHERE d.type IN ('roster', 'manifest') AND (?1 IS NULL OR d.peer = ?1)
-GROUP BY d.rowid, i.status ORDER BY d.rowid
+ORDER BY d.rowid
 """
 # The latest status of each undeclared item (acknowledgements of one document have strictly
 # increasing times, so MAX(at) picks one entry).
@@ -502,12 +514,18 @@ class Store:
     # ------------------------------------------------------------ reconciliation
 
     def reconcile_items(self, peer: str | None) -> list[ItemCount]:
-        """Distinct items of rosters and manifests, counted in SQL (one pass; Python only
-        decodes the entries whose bytes hold a ``category`` or ``roster_record`` field)."""
+        """Distinct items of rosters and manifests, counted in SQL (one sort; Python only
+        decodes the manifest entries whose bytes hold a ``category`` or ``roster_record``)."""
         self.db.create_function("bridge_entry_field", 2, _EntryField(), deterministic=True)
-        return [ItemCount(direction=r[0], peer=r[1], category=r[2], listed=bool(r[3]),
-                          manifested=bool(r[4]), reached=bool(r[5]), status=r[6], count=r[7])
-                for r in self.db.execute(_RECONCILE_ITEMS, (peer,))]
+        out = []
+        for side, category, listed, manifested, code, reached, n in self.db.execute(
+                _RECONCILE_ITEMS, (peer, _STATUS_LIST)):
+            direction, _, peer_name = side.partition(" ")
+            status = None if code == 0 else _STATUS_OF_CODE.get(code, "UNKNOWN")
+            out.append(ItemCount(direction=direction, peer=peer_name, category=category,
+                                 listed=bool(listed), manifested=bool(manifested),
+                                 reached=bool(reached), status=status, count=n))
+        return out
 
     def reconcile_documents(self, peer: str | None) -> list[DocumentCount]:
         """Each roster and manifest with its entries counted by latest status, and the items
@@ -515,15 +533,11 @@ class Store:
         undeclared: dict[int, dict[str, int]] = {}
         for doc, status, n in self.db.execute(_RECONCILE_UNDECLARED, (peer,)):
             undeclared.setdefault(doc, {})[status] = n
-        docs: dict[int, tuple[Any, ...]] = {}
-        counts: dict[int, dict[str | None, int]] = {}
-        for r in self.db.execute(_RECONCILE_DOCUMENTS, (peer,)):
-            docs.setdefault(r[0], r)
-            if r[8]:
-                counts.setdefault(r[0], {})[r[7]] = r[8]
         return [DocumentCount(direction=r[1], peer=r[2], id=r[3], type=r[4],
-                              meta=json.loads(r[5]), created=r[6], by_status=counts.get(k, {}),
-                              undeclared=undeclared.get(k, {})) for k, r in docs.items()]
+                              meta=json.loads(r[5]), created=r[6],
+                              by_status={s: n for s, n in json.loads(r[7])},
+                              undeclared=undeclared.get(r[0], {}))
+                for r in self.db.execute(_RECONCILE_DOCUMENTS, (peer,))]
 
     def reason_counts(self, peer: str | None, statuses: Sequence[str],
                       limit: int = 1000) -> list[ReasonCount]:

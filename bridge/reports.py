@@ -10,9 +10,10 @@ Words used throughout:
 
 - **side**: ``outbound`` is what this party sent (counted as the peer acknowledged it);
   ``inbound`` is what this party received (counted as this party acknowledged it).
-- **category** of an item: its own ``category`` field, else its document's ``meta.category``
-  (rosters normally carry it in meta, manifests per item or in meta); ``None`` when neither
-  says (shown as "(no category)").
+- **category** of an item: a roster entry's is its roster's ``meta.category`` (the record
+  schemas make each record's own category equal to it); a manifest item's is its own
+  ``category`` field, else its manifest's ``meta.category``; ``None`` when none says (shown as
+  "(no category)").
 - An **item** is counted once per side, peer and category, by its id, or for a manifest item
   that names its ``roster_record``, by that record's id: a person listed on a roster and then
   put into a manifest (or re-manifested after NOT_RECEIVED) is one person. Its status is that

@@ -71,7 +71,12 @@ def exchange(alpha: Node, beta: Node) -> None:
                        for n in range(1, 5)], id="M-REC-B1", meta=BETA_META)
 
     def received(node: Node, doc_id: str) -> bool:
-        return node.client.document(doc_id, direction="in")["state"] == "received"
+        try:
+            return node.client.document(doc_id, direction="in")["state"] == "received"
+        except ApiError as err:  # not arrived yet
+            if err.code != "not_found":
+                raise
+            return False
 
     wait_for(lambda: received(beta, "R-REC-1") and received(beta, "M-REC-1")
              and received(alpha, "M-REC-B1"), what="all three documents received")

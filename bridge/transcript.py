@@ -21,6 +21,7 @@ numbered as in PROTOCOL.md §11.5. Pure: no I/O, no clock.
 from __future__ import annotations
 
 import hmac
+import io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -104,12 +105,13 @@ def is_transcript(data: bytes) -> bool:
     """A cheap look at the ``type`` of a top-level map, without building the rest (so that
     ``bridge verify`` can tell a transcript from a receipt before decoding either)."""
     try:
-        unpacker = msgpack.Unpacker(raw=False, max_buffer_size=len(data) or 1,
+        # Read through a file object: the unpacker buffers a little at a time instead of
+        # copying a transcript of hundreds of megabytes.
+        unpacker = msgpack.Unpacker(io.BytesIO(data), raw=False,
                                     max_str_len=TRANSCRIPT_LIMITS.max_str,
                                     max_bin_len=TRANSCRIPT_LIMITS.max_bin,
                                     max_array_len=TRANSCRIPT_LIMITS.max_items,
                                     max_map_len=TRANSCRIPT_LIMITS.max_items)
-        unpacker.feed(data)
         for _ in range(unpacker.read_map_header()):
             key = unpacker.unpack()
             if key == "type":

@@ -15,9 +15,12 @@ from typing import Any
 
 import msgpack
 import pytest
+from conftest import make_identity
 
 from bridge import audit
 from bridge.errors import StoreError, VerificationError
+from bridge.exchange import Exchange
+from bridge.home import Config
 from bridge.store import Store
 
 T0 = 1_772_463_600_000  # 2026-03-02T15:00:00.000Z
@@ -383,3 +386,35 @@ def test_audit_logic_imports_no_io_framework() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, timeout=60)
     assert json.loads(out.stdout) == []
+
+
+# ---------------------------------------------------------------- key events
+
+
+def key_events(store: Store) -> list[tuple[str | None, str, str]]:
+    out = []
+    for r in stored(store):
+        if r.kind == audit.KEY:
+            b = r.decoded_body()
+            out.append((r.peer, b["role"], b["event"]))
+    return out
+
+
+def test_key_events_recorded_once_then_on_change(tmp_path: Path) -> None:
+    me, peer = make_identity("alpha"), make_identity("beta")
+    store = Store(tmp_path / "bridge.db")
+    config = Config(party="alpha", listen="127.0.0.1:7443")
+
+    def start(peers: dict[str, Any]) -> None:
+        Exchange(store=store, identity=me, peers=peers, config=config, clock=lambda: T0)
+
+    start({"beta": peer.public})
+    assert key_events(store) == [(None, "self", "added"), ("beta", "peer", "added")]
+    start({"beta": peer.public})  # a restart with the same keys records nothing
+    assert len(key_events(store)) == 2
+    start({"beta": make_identity("beta", seed="beta-rotated").public})
+    assert key_events(store)[2:] == [("beta", "peer", "changed")]
+    start({})
+    assert key_events(store)[3:] == [("beta", "peer", "removed")]
+    assert audit.check_chain(stored(store)).ok
+    store.close()

@@ -83,10 +83,10 @@ def reconcile(ctx: click.Context, peer: str | None, quota: int | None, fmt: str,
         click.echo(f"error: the daemon's report could not be read: {err}", err=True)
         sys.exit(EXIT_FAILED)
     if output is None and fmt == "text":
-        # People at a terminal get colour; a pipe gets plain text.
-        Console(highlight=False, soft_wrap=False).print(
-            Group(*reports.text_renderables(report)))
-        return
+        console = Console(highlight=False, soft_wrap=False)
+        if console.is_terminal:  # people at a terminal get colour, at their width
+            console.print(Group(*reports.text_renderables(report)))
+            return
     text = reports.render(report, fmt)
     if output is None:
         click.echo(text, nl=False)

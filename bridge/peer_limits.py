@@ -142,6 +142,7 @@ class ConnectionGuard:
         self.metrics = metrics
         self._open: OrderedDict[_Counted, None] = OrderedDict()
         self._busy: dict[object, int] = {}  # aiohttp request handler -> requests in progress
+        self._in_progress = 0
         self.peak = 0
 
     @property
@@ -185,9 +186,13 @@ class ConnectionGuard:
                          ) -> web.StreamResponse:
         conn = request.protocol
         self._busy[conn] = self._busy.get(conn, 0) + 1
+        self._in_progress += 1
+        self.metrics.set_gauge("peer_requests_in_progress", self._in_progress)
         try:
             return await handler(request)
         finally:
+            self._in_progress -= 1
+            self.metrics.set_gauge("peer_requests_in_progress", self._in_progress)
             left = self._busy.get(conn, 1) - 1
             if left > 0:
                 self._busy[conn] = left

@@ -208,7 +208,10 @@ class Exchange:
         since = now
         if body.get("since") is not None:
             since = deadlines.parse_deadline(body["since"], field="since")
-        reason = body.get("reason") or "key compromised"
+        reason = body.get("reason")
+        if reason is None or reason == "":
+            reason = "key compromised"
+        # Not "or": a falsy non-text ({}, 0, false) must be refused, not taken as the default.
         if not isinstance(reason, str) or len(reason) > 2000:
             raise InputError("must be text of at most 2000 characters", field="reason")
         new = PrivateIdentity.generate(self.me.party, created=now,

@@ -93,3 +93,14 @@ def test_peer_filter_must_be_a_party_name(alpha: Node, target: str) -> None:
     status, _, data = call(alpha, "GET", target)
     assert status == 400, data
     assert data["error"]["field"] == "peer"
+
+
+@pytest.mark.parametrize("reason", [{}, [], 0, False, "x" * 2001])
+def test_revocation_reason_must_be_text(alpha: Node, reason: object) -> None:
+    before = alpha.client.health()["fingerprint"]
+    body = json.dumps({"reason": reason}).encode()
+    status, _, data = call(alpha, "POST", "/v1/keys/revoke",
+                           headers={"Content-Type": "application/json"}, body=body)
+    assert status == 400, data  # a falsy non-text was taken as the default reason, and revoked
+    assert data["error"]["field"] == "reason"
+    assert alpha.client.health()["fingerprint"] == before  # nothing revoked

@@ -32,6 +32,10 @@ def _home(ctx: click.Context) -> Home:
     return home
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def _usage(err: BridgeError) -> None:
     click.echo(f"error: {err}", err=True)
     sys.exit(EXIT_USAGE)
@@ -130,11 +134,12 @@ def audit_export(ctx: click.Context, peer: str, output: Path, with_entries: bool
     os.replace(tmp, output)
     n_acks = sum(d.signed.header.type == "ack" for d in parts.documents)
     click.echo(f"wrote the transcript {me}↔{peer} to {output} ({len(data)} bytes): "
-               f"{len(parts.documents) - n_acks} documents, {n_acks} acknowledgements, "
-               f"{len(parts.outbound)} envelopes {me}→{peer} and {len(parts.inbound)} "
-               f"{peer}→{me} with signed receipts")
+               f"{_count(len(parts.documents) - n_acks, 'document')}, "
+               f"{_count(n_acks, 'acknowledgement')}, "
+               f"{_count(len(parts.outbound), 'envelope')} {me}→{peer} and "
+               f"{len(parts.inbound)} {peer}→{me} with signed receipts")
     if parts.pending:
-        click.echo(f"left out: {parts.pending} envelopes to {peer} not delivered yet")
+        click.echo(f"left out: {_count(parts.pending, 'envelope')} to {peer} not delivered yet")
     if parts.incomplete:
         click.echo(f"entries left out (still arriving): {', '.join(parts.incomplete)}")
     # The exporter checks what it wrote, as a mediator will (with this home's pinned keys).

@@ -12,6 +12,8 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,6 +75,13 @@ def trail(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Trail]:
                  == ["received", "received"], what="alpha: both acknowledgements")
         wait_for(lambda: _settled(alpha, "beta") and _settled(beta, "alpha"),
                  what="every envelope receipted")
+        # Garbage from nowhere: refused, and the refusal recorded (with no peer to name).
+        garbage = urllib.request.Request(
+            f"{beta.url}/v1/envelopes", data=codec.encode({"x": 1}), method="POST",
+            headers={"Content-Type": "application/vnd.bridge.envelope"})
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(garbage, timeout=30)
+        assert refused.value.code == 400
         running = bridge("--home", alpha.home.path, "audit", "verify")
     finally:
         assert alpha.stop() == 0
@@ -136,6 +145,19 @@ def test_one_record_per_document_and_envelope_never_per_item(trail: Trail) -> No
     assert kinds.count("envelope_queued") == 3 and kinds.count("receipt_received") == 3
     assert kinds.count("envelope_received") == 4 and kinds.count("receipt_issued") == 4
     assert len(kinds) == 19
+
+
+def test_a_refusal_is_recorded_with_no_peer(trail: Trail) -> None:
+    refusals = [r for r in records(trail.beta) if r[1] == "refusal"]
+    assert len(refusals) == 1
+    conn = sqlite3.connect(f"file:{trail.beta / 'data' / 'bridge.db'}?mode=ro", uri=True)
+    try:
+        peer, body = conn.execute("SELECT peer, body FROM audit WHERE seq = ?",
+                                  (refusals[0][0],)).fetchone()
+    finally:
+        conn.close()
+    assert peer is None
+    assert codec.decode(body)["reason"] == "not_envelope"
 
 
 def test_audit_verify_changes_nothing(trail: Trail) -> None:

@@ -2,7 +2,7 @@ PY ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: test demo lint typecheck bench vectors clean
+.PHONY: test demo lint typecheck bench vectors clean fuzz-api
 
 $(BIN)/python:
 	@command -v $(PY) >/dev/null 2>&1 || { echo "need $(PY) (Python 3.11)"; exit 1; }
@@ -32,8 +32,24 @@ demo: $(VENV)/.installed
 bench: $(VENV)/.installed
 	$(BIN)/python bench/core.py
 
+# Schemathesis against the local API of a real daemon, in its own venv (.venv-fuzz), so that
+# `make test` neither needs nor loads it. Bounded: FUZZ_EXAMPLES cases per operation, and the
+# run is stopped after FUZZ_TIMEOUT seconds whatever it has left (about 6 minutes with 50 here).
+FUZZ_VENV := .venv-fuzz
+FUZZ_EXAMPLES ?= 50
+FUZZ_TIMEOUT ?= 900
+
+$(FUZZ_VENV)/.installed: pyproject.toml
+	@command -v $(PY) >/dev/null 2>&1 || { echo "need $(PY) (Python 3.11)"; exit 1; }
+	test -x $(FUZZ_VENV)/bin/python || $(PY) -m venv $(FUZZ_VENV)
+	$(FUZZ_VENV)/bin/pip install --quiet -e '.[fuzz]'
+	touch $@
+
+fuzz-api: $(FUZZ_VENV)/.installed
+	$(FUZZ_VENV)/bin/python tests/fuzz_api.py --max-examples $(FUZZ_EXAMPLES) --timeout $(FUZZ_TIMEOUT)
+
 vectors: $(VENV)/.installed
 	$(BIN)/python schemas/vectors/generate.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(FUZZ_VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache .schemathesis

@@ -172,7 +172,8 @@ def refusal_body(*, direction: str, seq: int | None, digest: bytes | None, reaso
 
 
 def key_body(event: str, role: str, identity: PublicIdentity) -> dict[str, Any]:
-    """A key event: ``role`` "self" or "peer"; ``event`` "added", "changed" or "removed"."""
+    """A key event: ``role`` "self" or "peer"; ``event`` "added", "changed", "revoked" or
+    "removed" (PROTOCOL.md §11.2)."""
     return {"event": event, "role": role, "party": identity.party, "key_id": identity.key_id,
             "fingerprint": identity.fingerprint, "statement": identity.statement}
 

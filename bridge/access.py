@@ -79,8 +79,11 @@ def peer_uid(request: web.Request) -> int | None:
     sock: Any = transport.get_extra_info("socket")
     if sock is None or getattr(sock, "family", None) != socket.AF_UNIX:
         return None
+    peercred = getattr(socket, "SO_PEERCRED", None)  # Linux; elsewhere: nobody gets in
+    if peercred is None:
+        return None
     try:
-        raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _UCRED.size)
+        raw = sock.getsockopt(socket.SOL_SOCKET, peercred, _UCRED.size)
     except OSError:
         return None
     _pid, uid, _gid = _UCRED.unpack(raw)

@@ -12,6 +12,7 @@ import re
 import subprocess
 import sys
 from html.parser import HTMLParser
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -486,3 +487,21 @@ def test_reports_is_pure() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_json_matches_the_local_api_description() -> None:
+    yaml = pytest.importorskip("yaml")
+    import jsonschema_rs
+
+    spec_path = Path(__file__).resolve().parent.parent / "schemas" / "local-api.yaml"
+    spec = yaml.safe_load(spec_path.read_text(encoding="utf-8"))
+    validator = jsonschema_rs.validator_for({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$ref": "#/components/schemas/Reconciliation", "components": spec["components"]})
+    hostile = build([item("in", HOSTILE, "DISPUTED", 2)],
+                    [manifest("M-X", {"DISPUTED": 2, None: 1}, direction="in",
+                              meta={"batch": HOSTILE, "declared": "lots", "quota": 3},
+                              undeclared={"RECEIVED_UNDECLARED": 1})], quota=7, peers=["beta"])
+    for report in (demo_like(), build(), hostile):
+        errors = [str(e) for e in validator.iter_errors(reports.to_json(report))]
+        assert errors == []

@@ -253,7 +253,10 @@ class LocalApi:
 
     async def events(self, request: web.Request) -> web.StreamResponse:
         """Server-sent events from the persistent event log; resumes from Last-Event-ID."""
-        raw = request.headers.get("Last-Event-ID") or request.query.get("after")
+        query = request.query.get("after") or None
+        if query is not None and not _is_number(query):
+            raise InputError("must be an event id", field="after")
+        raw = request.headers.get("Last-Event-ID") or query
         if raw is not None and not _is_number(raw):
             raise InputError("must be an event id", field="Last-Event-ID")
         last = int(raw) if raw is not None else await self.run(

@@ -59,7 +59,7 @@ def alpha(make_nodes: Callable[..., tuple[Node, Node]]) -> Node:
 def test_unicode_digits_are_a_400_not_a_500(alpha: Node, target: str) -> None:
     status, _, data = call(alpha, "GET", target)
     assert status == 400, data
-    assert data["error"]["field"] in ("limit", "Last-Event-ID")
+    assert data["error"]["field"] in ("limit", "after")
 
 
 def test_items_cursor_past_64_bits_is_a_400_not_a_500(alpha: Node) -> None:
@@ -75,6 +75,10 @@ def test_items_cursor_past_64_bits_is_a_400_not_a_500(alpha: Node) -> None:
 def test_unicode_digit_in_last_event_id_is_a_400(alpha: Node) -> None:
     status, _, data = call(alpha, "GET", "/v1/events", headers={"Last-Event-ID": "\u00b2"})
     assert status == 400 and data["error"]["field"] == "Last-Event-ID"
+    # A bad `after` is refused even when the header (which wins) is good.
+    status, _, data = call(alpha, "GET", "/v1/events?after=%C2%84",
+                           headers={"Last-Event-ID": "0"})
+    assert status == 400 and data["error"]["field"] == "after"
 
 
 @pytest.mark.parametrize("path", ["/v1/health", "/v1/documents", "/v1/keys/rotate",

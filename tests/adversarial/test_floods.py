@@ -32,7 +32,7 @@ from .hostile import (
     unique,
 )
 
-TIGHT = Limits(max_connections=16, requests_per_second=5.0, burst=10, body_read_seconds=2.0,
+TIGHT = Limits(max_connections=16, requests_per_second=5.0, burst=10, body_read_seconds=4.0,
                idle_seconds=3.0, max_header_bytes=4096, max_headers=32,
                refusal_records_per_minute=600)
 FLOOD = 200  # connections held open at once
@@ -102,9 +102,10 @@ def test_flood_of_idle_connections_makes_way_for_new_requests(tight: World) -> N
         for _ in range(3):
             serving(beta)
         assert metric(beta, "peer_connections_open") <= TIGHT.max_connections
+    # The daemon may still be taking (and closing) the last of them from its backlog.
+    poll(lambda: metric(beta, "peer_connections_evicted_total") - evicted
+         >= FLOOD - TIGHT.max_connections, what="the flood's connections to be evicted")
     assert metric(beta, "peer_connections_peak") <= TIGHT.max_connections
-    assert metric(beta, "peer_connections_evicted_total") - evicted >= FLOOD - \
-        TIGHT.max_connections
     # Recovered: an envelope is taken as usual.
     tight.accept(one_chunk(manifest(tight.alpha_key, unique("M-AFTER-FLOOD"))))
     poll(lambda: metric(beta, "peer_connections_open") <= 2, what="connections to close")

@@ -162,6 +162,9 @@ class ConnectionGuard:
         return make
 
     def _evict_idle(self) -> bool:
+        # Oldest first. A connection whose transport never came up (a TLS handshake that
+        # failed: asyncio then never tells the protocol) has no transport and goes first, at
+        # no cost; until then it counts as open.
         for conn in self._open:
             if conn.inner not in self._busy:
                 del self._open[conn]

@@ -137,7 +137,7 @@ CASES: list[tuple[str, str, str, str, bytes | None, int | tuple[int, ...], str |
      400, None, "after"),
     ("unknown status filter", "beta", "GET", "/v1/documents/M-BAD-1/items?status=LOST", None,
      400, None, "status"),
-    ("bad event id", "alpha", "GET", "/v1/events?after=abc", None, 400, None, "Last-Event-ID"),
+    ("bad event id", "alpha", "GET", "/v1/events?after=abc", None, 400, None, "after"),
 ]
 
 

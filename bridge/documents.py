@@ -119,9 +119,11 @@ class AckEntry:
 
 
 def encode_declared_entry(index: int, salt: bytes, item: Item) -> bytes:
-    # Keys written in canonical (sorted) order; the record itself is canonicalised first.
+    # Keys written in canonical (sorted) order; the record itself is canonicalised first
+    # (canonical() builds a new map, so a plain dict needs no defensive copy here).
+    data = item.data if type(item.data) is dict else dict(item.data)
     return codec.pack_canonical(
-        {"data": codec.canonical(dict(item.data)), "i": index, "id": item.id, "salt": salt})
+        {"data": codec.canonical(data), "i": index, "id": item.id, "salt": salt})
 
 
 def encode_ack_entry(index: int, salt: bytes, item: AckItem, leaf: bytes | None) -> bytes:

@@ -17,6 +17,9 @@ that a value has exactly one byte form, so that its hash is its identity.
 
 from __future__ import annotations
 
+import functools
+import operator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,8 +54,33 @@ SMALL_LIMITS = Limits(max_bytes=64 * 1024, max_items=4096, max_str=16 * 1024, ma
 
 _PASS_THROUGH = frozenset({str, bytes, bool, int, type(None)})
 _STR_ONLY = frozenset({str})
-_KEY_ORDER: dict[tuple[Any, ...], tuple[str, ...]] = {}
-_KEY_ORDER_MAX = 4096
+# key tuple as found -> (keys sorted, a C-level getter of the values in that order)
+_KEY_PLANS: dict[tuple[Any, ...], tuple[tuple[str, ...], Callable[[Any], Any]]] = {}
+_KEY_PLANS_MAX = 4096
+
+
+def _values_in_order(order: tuple[str, ...], value: dict[str, Any]) -> tuple[Any, ...]:
+    return tuple(value[k] for k in order)
+
+
+def _key_plan(keys: tuple[Any, ...]) -> tuple[tuple[str, ...], Callable[[Any], Any]]:
+    plan = _KEY_PLANS.get(keys)
+    if plan is None:
+        # set(map(type, ...)) runs in C: the common flat record costs no Python loop.
+        if not set(map(type, keys)) <= _STR_ONLY:
+            raise DecodeError("map keys must be str", reason="map_key")
+        order = tuple(sorted(keys))
+        getter: Callable[[Any], Any]
+        if len(order) > 1:
+            getter = operator.itemgetter(*order)
+        else:  # itemgetter of one key returns the value itself, not a 1-tuple
+            getter = functools.partial(_values_in_order, order)
+        plan = (order, getter)
+        if len(_KEY_PLANS) < _KEY_PLANS_MAX:
+            # Records of one list share their keys in the same order: sort each key set
+            # once (bounded, so hostile variety cannot grow it without end).
+            _KEY_PLANS[keys] = plan
+    return plan
 
 
 def _canonical(value: Any, depth: int) -> Any:
@@ -67,22 +95,12 @@ def _canonical(value: Any, depth: int) -> Any:
     if depth > 64:
         raise DecodeError("value nested too deeply to encode", reason="too_deep")
     if kind is dict:
-        keys = tuple(value)
-        order = _KEY_ORDER.get(keys)
-        if order is None:
-            # set(map(type, ...)) runs in C: the common flat record costs no Python loop.
-            if not set(map(type, keys)) <= _STR_ONLY:
-                raise DecodeError("map keys must be str", reason="map_key")
-            order = tuple(sorted(keys))
-            if len(_KEY_ORDER) < _KEY_ORDER_MAX:
-                # Records of one list share their keys in the same order: sort each key set
-                # once (bounded, so hostile variety cannot grow it without end).
-                _KEY_ORDER[keys] = order
-        values = list(map(value.__getitem__, order))
-        if not set(map(type, values)) <= _PASS_THROUGH:
-            values = [v if type(v) in _PASS_THROUGH else _canonical(v, depth + 1)
-                      for v in values]
-        return dict(zip(order, values, strict=True))
+        order, getter = _key_plan(tuple(value))
+        values = getter(value)
+        if set(map(type, values)) <= _PASS_THROUGH:
+            return dict(zip(order, values, strict=True))
+        return dict(zip(order, [v if type(v) in _PASS_THROUGH else _canonical(v, depth + 1)
+                                for v in values], strict=True))
     if kind is list or kind is tuple:
         if set(map(type, value)) <= _PASS_THROUGH:
             return value if kind is list else list(value)

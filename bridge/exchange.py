@@ -710,7 +710,9 @@ class Exchange:
                    for n, leaf in enumerate(chunk.entries)]
         previous = self.store.statuses_at(
             target.rowid, [index[e.item_id][0] for e in entries if e.item_id in index])
-        undeclared_status = self.store.undeclared_statuses(target.rowid)
+        # Items never declared are rare: look their history up only when a chunk has one.
+        undeclared_status = (self.store.undeclared_statuses(target.rowid)
+                             if any(e.item_id not in index for e in entries) else {})
         seen: set[str] = set()
         for n, e in enumerate(entries):
             leaf = chunk.entries[n]

@@ -189,7 +189,8 @@ class BridgeClient:
         return resp.status, resp.getheader("Content-Type", ""), data
 
     def _json(self, method: str, path: str, payload: object | None = None) -> dict[str, Any]:
-        body = None if payload is None else json.dumps(payload, ensure_ascii=False).encode()
+        body = None if payload is None else json.dumps(
+            payload, ensure_ascii=False, separators=(",", ":")).encode()
         status, _ctype, data = self._raw(method, path, body)
         try:
             value = json.loads(data)

@@ -4,19 +4,33 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn, TypeVar
 
 import click
 
+from bridge.client import BridgeClient, DaemonUnavailable
 from bridge.errors import BridgeError
 from bridge.home import DEFAULT_LISTEN, Home, default_home
 from bridge.verify_cli import verify
 
+T = TypeVar("T")
 
-def _fail(err: BridgeError, code: int = 1) -> None:
+
+def _fail(err: BridgeError, code: int = 1) -> NoReturn:
     click.echo(f"error: {err}", err=True)
     sys.exit(code)
+
+
+def _ask_daemon(obj: Ctx, call: Callable[[BridgeClient], T]) -> T:
+    """Call the running daemon; a missing daemon exits 3, any other Bridge error 1."""
+    try:
+        return call(BridgeClient(str(obj.home.socket_path)))
+    except DaemonUnavailable as err:
+        _fail(err, 3)
+    except BridgeError as err:
+        _fail(err)
 
 
 def read_passphrase(path: Path | None) -> bytes | None:
@@ -173,17 +187,7 @@ def demo(keep: Path | None) -> None:
 def receipt(obj: Ctx, doc: str, item_id: str | None, direction: str | None,
             output: Path) -> None:
     """Export a receipt bundle that anyone can check offline with `bridge verify`."""
-    from bridge.client import BridgeClient, DaemonUnavailable
-
-    try:
-        data = BridgeClient(str(obj.home.socket_path)).receipt(doc, item=item_id,
-                                                                direction=direction)
-    except DaemonUnavailable as err:
-        _fail(err, 3)
-        return
-    except BridgeError as err:
-        _fail(err)
-        return
+    data = _ask_daemon(obj, lambda c: c.receipt(doc, item=item_id, direction=direction))
     output.write_bytes(data)
     what = f"item {item_id} of {doc}" if item_id else f"document {doc}"
     click.echo(f"wrote the receipt of {what} to {output} ({len(data)} bytes)")
@@ -197,16 +201,7 @@ def keys_rotate(obj: Ctx, as_json: bool) -> None:
 
     The daemon must be running: the announcement travels like any envelope, and the peer pins
     the new key as soon as it has checked both signatures."""
-    from bridge.client import BridgeClient, DaemonUnavailable
-
-    try:
-        out = BridgeClient(str(obj.home.socket_path)).rotate_key()
-    except DaemonUnavailable as err:
-        _fail(err, 3)
-        return
-    except BridgeError as err:
-        _fail(err)
-        return
+    out = _ask_daemon(obj, lambda c: c.rotate_key())
     if as_json:
         click.echo(json.dumps(out, indent=2))
         return
@@ -228,16 +223,7 @@ def keys_revoke(obj: Ctx, since: str | None, reason: str, as_json: bool) -> None
     Peers stop trusting the revoked key at once, but will not trust the new one until they pin
     it out of band (bridge peer add --replace, after comparing fingerprints): whoever stole the
     old key could have announced a key of their own."""
-    from bridge.client import BridgeClient, DaemonUnavailable
-
-    try:
-        out = BridgeClient(str(obj.home.socket_path)).revoke_key(since=since, reason=reason)
-    except DaemonUnavailable as err:
-        _fail(err, 3)
-        return
-    except BridgeError as err:
-        _fail(err)
-        return
+    out = _ask_daemon(obj, lambda c: c.revoke_key(since=since, reason=reason))
     if as_json:
         click.echo(json.dumps(out, indent=2))
         return

@@ -18,7 +18,7 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml
 	touch $@
 
 lint: $(VENV)/.installed-test
-	$(BIN)/ruff check bridge tests bench schemas
+	$(BIN)/ruff check bridge tests bench schemas examples
 
 typecheck: $(VENV)/.installed-test
 	$(BIN)/mypy --strict bridge

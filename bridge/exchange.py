@@ -488,7 +488,8 @@ class Exchange:
             # Identical bytes were authenticated once already: answer as before.
             seen = self.store.inbox_entry(peer, header.seq)
             if seen is not None and seen[0] == digest:
-                return PeerAnswer(status=200, body=seen[1], outcome="duplicate")
+                return PeerAnswer(status=200, body=transport.resign(seen[1], self.me),
+                                  outcome="duplicate")
         try:
             opened = envelope.open_envelope(self.own, self.keyring, data, limits=PAYLOAD_LIMITS)
         except OpaqueCryptoError as exc:
@@ -509,7 +510,8 @@ class Exchange:
         verdict = link.classify(state, seq=header.seq, prev=header.prev, digest=digest,
                                 lookup=lambda s: self.store.inbox_entry(peer, s))
         if isinstance(verdict, link.Duplicate):
-            return PeerAnswer(status=200, body=verdict.receipt, outcome="duplicate")
+            return PeerAnswer(status=200, body=transport.resign(verdict.receipt, self.me),
+                              outcome="duplicate")
         if isinstance(verdict, link.Gap):
             return self._reject(header, peer, digest, "gap",
                                 f"expected sequence {verdict.expected_seq}, got {verdict.got_seq}",

@@ -89,6 +89,21 @@ def parse_answer(data: bytes, signer: PublicIdentity) -> TransportAnswer:
     return answer
 
 
+def resign(data: bytes, signer: PrivateIdentity) -> bytes:
+    """The same statement, re-signed by ``signer``'s current key (``by_key`` updated).
+
+    A duplicate is answered with the receipt issued the first time; if the receiver has
+    rotated its key since, the sender only trusts the new key, so the same statement is given
+    again under it. Only our own stored receipts are passed here, never a peer's bytes."""
+    outer = codec.decode(data, codec.SMALL_LIMITS)
+    statement = codec.decode(outer["r"], codec.SMALL_LIMITS)
+    if statement["by_key"] == signer.key_id:
+        return data
+    statement["by_key"] = signer.key_id
+    body = codec.encode(statement)
+    return codec.encode({"r": body, "s": signer.sign(TAG_TRANSPORT_RECEIPT, body)})
+
+
 def check_receipt_matches(answer: TransportAnswer, *, digest: bytes, seq: int,
                           message_id: bytes) -> None:
     """A receipt for another envelope is a failure, not a warning."""

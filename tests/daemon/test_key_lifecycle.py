@@ -156,3 +156,42 @@ def _refused(node: Node) -> bool:
     with sqlite3.connect(node.home.db_path) as db:
         return db.execute("SELECT COUNT(*) FROM refusals WHERE reason='unauthenticated'"
                           ).fetchone()[0] > 0
+
+
+def test_a_retry_after_the_peers_rotation_gets_a_receipt_under_its_new_key(
+        make_nodes: Callable[..., tuple[Node, Node]], events: Callable[[Node], EventLog]
+        ) -> None:
+    """A receipt lost in transit, then the receiver rotates: the sender's retry must still
+    converge (the same statement, signed by the key the sender now trusts)."""
+    import urllib.request
+
+    from bridge import chunks, documents, envelope, transport
+
+    alpha, beta = make_nodes()
+    alpha.start()
+    beta.start()
+    beta_key = beta.home.identity()
+    alpha_old = alpha.home.public_identity()
+    doc = documents.sign_document(
+        beta_key, doc_type="roster", doc_id="R-LOST-RECEIPT", recipient="alpha", created=1,
+        meta={}, items=[documents.Item(id="X-1", data={})], salt_key=bytes(32))
+    env = envelope.seal(beta_key, alpha_old, message_id=b"\x07" * 16, seq=1, prev=bytes(32),
+                        sent_at=1, kind="chunk", payload=chunks.split(doc, 8)[0].payload)
+
+    def post() -> bytes:
+        req = urllib.request.Request(
+            f"{alpha.url}/v1/envelopes", data=env.data, method="POST",
+            headers={"Content-Type": "application/vnd.bridge.envelope"})
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return bytes(resp.read())
+
+    first = transport.parse_answer(post(), alpha_old)  # "lost" on its way back to beta
+    assert first.result == "accepted"
+    alpha.client.rotate_key()
+    events(beta).wait("peer_key_rotated", peer="alpha")
+    alpha_new = beta.home.peer_identity("alpha")
+    again = transport.parse_answer(post(), alpha_new)  # the retry, after the rotation
+    transport.check_receipt_matches(again, digest=env.digest, seq=1, message_id=b"\x07" * 16)
+    assert (again.result, again.at) == ("accepted", first.at)
+    assert len([d for d in alpha.client.documents(direction="in")
+                if d["id"] == "R-LOST-RECEIPT"]) == 1

@@ -383,6 +383,32 @@ def _check_signature(signed: SignedHeader, keys: Keyring) -> PublicIdentity:
     return verified
 
 
+def _check_ack_header(value: object, doc: SignedHeader, keys: Keyring, checks: _Checks,
+                      what: str) -> tuple[SignedHeader, PublicIdentity]:
+    """Steps 6 to 9 of both bundle forms, for one acknowledgement of ``doc``."""
+    # Step 6: the acknowledgement header decodes and is of type "ack".
+    checks.begin(f"{what}: header")
+    ack = _parse_header(value, True, what)
+    ah = ack.header
+    checks.passed(f"ack {ah.id}, {ah.count} entries")
+
+    # Step 7: signed like any document (step 3), by a key in the keyring; checked once.
+    checks.begin(f"{what}: signature")
+    acknowledged_by = _check_signature(ack, keys)
+    checks.passed(f"signed by {acknowledged_by.party} [{acknowledged_by.fingerprint}]")
+
+    # Step 8: it answers this document: "answers" is SHA-256 of the header bytes (§6.5).
+    checks.begin(f"{what}: answers the document")
+    _check_answers(ah, doc, what)
+    checks.passed(f"answers {doc.header.id} ({doc.digest.hex()[:16]}…)")
+
+    # Step 9: from the document's recipient, to its issuer.
+    checks.begin(f"{what}: parties")
+    _check_parties(ah, doc.header, what)
+    checks.passed(f"from {ah.issuer} to {ah.recipient}")
+    return ack, acknowledged_by
+
+
 def _check_answers(ack: DocumentHeader, doc: SignedHeader, what: str) -> None:
     """Step 8: the acknowledgement names this document by hash (and, for people, by id)."""
     if ack.answers is None or not hmac.compare_digest(ack.answers, doc.digest):
@@ -491,26 +517,8 @@ def _check_item(bundle: dict[str, Any], keys: Keyring, checks: _Checks) -> Recei
     previous: int | None = None
     for k, raw in enumerate(raw_acks, 1):
         what = f"acknowledgement {k}"
-        # Step 6: the acknowledgement header decodes and is of type "ack".
-        checks.begin(f"{what}: header")
-        ack = _parse_header(raw.signed, True, what)
+        ack, acknowledged_by = _check_ack_header(raw.signed, doc, keys, checks, what)
         ah = ack.header
-        checks.passed(f"ack {ah.id}, {ah.count} entries")
-
-        # Step 7: signed like any document (step 3), by a key in the keyring.
-        checks.begin(f"{what}: signature")
-        acknowledged_by = _check_signature(ack, keys)
-        checks.passed(f"signed by {acknowledged_by.party} [{acknowledged_by.fingerprint}]")
-
-        # Step 8: it answers this document: "answers" is SHA-256 of the header bytes (§6.5).
-        checks.begin(f"{what}: answers the document")
-        _check_answers(ah, doc, what)
-        checks.passed(f"answers {header.id} ({doc.digest.hex()[:16]}…)")
-
-        # Step 9: from the document's recipient, to its issuer.
-        checks.begin(f"{what}: parties")
-        _check_parties(ah, header, what)
-        checks.passed(f"from {ah.issuer} to {ah.recipient}")
 
         # Step 10: the ack entry decodes, names this item, and binds the declared entry by its
         # leaf hash. An undeclared item's ack (leaf nil) has no place here: a per-item bundle
@@ -739,26 +747,8 @@ def _check_document(bundle: dict[str, Any], keys: Keyring, checks: _Checks) -> R
     previous: int | None = None
     for k, (ack_doc, ack_leaves) in enumerate(ack_maps, 1):
         what = f"acknowledgement {k}"
-        # Step 6: the header decodes and is of type "ack".
-        checks.begin(f"{what}: header")
-        ack = _parse_header(ack_doc, True, what)
+        ack, acknowledged_by = _check_ack_header(ack_doc, doc, keys, checks, what)
         ah = ack.header
-        checks.passed(f"ack {ah.id}, {ah.count} entries")
-
-        # Step 7: its signature, once.
-        checks.begin(f"{what}: signature")
-        acknowledged_by = _check_signature(ack, keys)
-        checks.passed(f"signed by {acknowledged_by.party} [{acknowledged_by.fingerprint}]")
-
-        # Step 8: it answers this document.
-        checks.begin(f"{what}: answers the document")
-        _check_answers(ah, doc, what)
-        checks.passed(f"answers {header.id}")
-
-        # Step 9: from the document's recipient to its issuer.
-        checks.begin(f"{what}: parties")
-        _check_parties(ah, header, what)
-        checks.passed(f"from {ah.issuer} to {ah.recipient}")
 
         # Step 10: its count and root, recomputed from its entries.
         checks.begin(f"{what}: entries")

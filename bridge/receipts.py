@@ -409,6 +409,18 @@ def _check_ack_header(value: object, doc: SignedHeader, keys: Keyring, checks: _
     return ack, acknowledged_by
 
 
+def _check_ack_order(ah: DocumentHeader, previous: int | None, checks: _Checks,
+                     what: str) -> int:
+    """Step 12 of both bundle forms: strictly later than the previous acknowledgement, so that
+    "the last one" is well defined and a holder cannot reorder the history."""
+    checks.begin(f"{what}: order")
+    if previous is not None and ah.created <= previous:
+        raise _fail(f"{what} ({iso_time(ah.created)}) is not later than the one before it "
+                    f"({iso_time(previous)})", "ack_order")
+    checks.passed(iso_time(ah.created))
+    return ah.created
+
+
 def _check_answers(ack: DocumentHeader, doc: SignedHeader, what: str) -> None:
     """Step 8: the acknowledgement names this document by hash (and, for people, by id)."""
     if ack.answers is None or not hmac.compare_digest(ack.answers, doc.digest):
@@ -545,14 +557,7 @@ def _check_item(bundle: dict[str, Any], keys: Keyring, checks: _Checks) -> Recei
                         f"under the signed root of ack {ah.id}", "bad_proof")
         checks.passed(f"leaf {ae.index} of {ah.count} under root {ah.root.hex()[:16]}…")
 
-        # Step 12: strictly later than the previous acknowledgement, so that "the last one"
-        # is well defined and a holder cannot reorder the history.
-        checks.begin(f"{what}: order")
-        if previous is not None and ah.created <= previous:
-            raise _fail(f"{what} ({iso_time(ah.created)}) is not later than the one before it "
-                        f"({iso_time(previous)})", "ack_order")
-        previous = ah.created
-        checks.passed(iso_time(ah.created))
+        previous = _check_ack_order(ah, previous, checks, what)
         history.append(StatusChange(status=ae.status, reason=ae.reason, evidence=ae.evidence,
                                     created=ah.created, ack_id=ah.id))
 
@@ -787,13 +792,7 @@ def _check_document(bundle: dict[str, Any], keys: Keyring, checks: _Checks) -> R
             final[n] = status
         checks.passed(f"{len(ids)} items")
 
-        # Step 12: strictly later than the previous acknowledgement.
-        checks.begin(f"{what}: order")
-        if previous is not None and ah.created <= previous:
-            raise _fail(f"{what} ({iso_time(ah.created)}) is not later than the one before it "
-                        f"({iso_time(previous)})", "ack_order")
-        previous = ah.created
-        checks.passed(iso_time(ah.created))
+        previous = _check_ack_order(ah, previous, checks, what)
 
     assert acknowledged_by is not None and previous is not None  # at least one ack: step 1
     counts = Counter(s for s in final if s is not None)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -65,3 +65,20 @@ def fast_argon2(monkeypatch: pytest.MonkeyPatch) -> None:
                         nacl.pwhash.argon2id.OPSLIMIT_MIN)
     monkeypatch.setattr(nacl.pwhash.argon2id, "MEMLIMIT_MODERATE",
                         nacl.pwhash.argon2id.MEMLIMIT_MIN)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """On failure, attach the end of each daemon's log (tests that start daemons list them in
+    ``item.bridge_nodes``) to the report: pytest removes old temporary folders, logs included,
+    so the path in an error message may be gone later."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    if report.failed:
+        for node in getattr(item, "bridge_nodes", []):
+            try:
+                lines = node.log_path.read_text(errors="replace").splitlines()
+            except OSError:
+                continue
+            report.sections.append((f"daemon log: {node.party} ({report.when})",
+                                    "\n".join(lines[-40:])))

@@ -110,21 +110,6 @@ def own_world(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureR
         stop(w.beta)
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
-    """On failure, attach the end of the daemon's log to the report."""
-    outcome = yield
-    report = outcome.get_result()  # type: ignore[attr-defined]
-    if report.failed:
-        for node in getattr(item, "bridge_nodes", []):
-            try:
-                lines = node.log_path.read_text(errors="replace").splitlines()
-            except OSError:
-                continue
-            report.sections.append((f"daemon log: {node.party} ({report.when})",
-                                    "\n".join(lines[-40:])))
-
-
 def _in_suite(nodeid: str) -> bool:
     return "adversarial/" in nodeid.replace("\\", "/")
 

@@ -102,22 +102,6 @@ class EventLog:
         self._thread.join(timeout=10)
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
-    """On failure, attach the end of each daemon's log to the report (pytest removes old
-    temporary folders, logs included, so the path in an error message may be gone later)."""
-    outcome = yield
-    report = outcome.get_result()  # type: ignore[attr-defined]
-    if report.failed:
-        for node in getattr(item, "bridge_nodes", []):
-            try:
-                lines = node.log_path.read_text(errors="replace").splitlines()
-            except OSError:
-                continue
-            report.sections.append((f"daemon log: {node.party} ({report.when})",
-                                    "\n".join(lines[-40:])))
-
-
 @pytest.fixture
 def make_nodes(tmp_path: Path, request: pytest.FixtureRequest
                ) -> Iterator[Callable[..., tuple[Node, Node]]]:

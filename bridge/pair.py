@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import random
 import shutil
 import signal
 import socket
@@ -24,10 +25,39 @@ from bridge.tls import TlsFiles, file_fingerprint
 LOOPBACK = "127.0.0.1"
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((LOOPBACK, 0))
-        return int(s.getsockname()[1])
+def _ephemeral_range() -> tuple[int, int]:
+    """The kernel's range for the local ports of outgoing connections (Linux; the IANA range
+    elsewhere)."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 49152, 65535
+
+
+def free_port(rng: random.Random | None = None) -> int:
+    """A free loopback port for a daemon's peer endpoint, chosen BELOW the ephemeral range.
+
+    Asking the kernel for port 0 returns a port from the ephemeral range, which it hands out
+    again for the very next outgoing connection (our own clients and delivery loops make many):
+    released and rebound a moment later, such a port is sometimes taken (EADDRINUSE). Ports
+    below that range are never given to outgoing connections, so the only rival is another
+    listener picking the same random port in the same instant.
+    """
+    rng = rng or random.SystemRandom()
+    low = 20000
+    high = min(_ephemeral_range()[0], 65536) - 1
+    if high <= low:  # an unusual kernel setting: fall back to the kernel's own choice
+        low, high = 0, 0
+    for _ in range(200):
+        port = rng.randint(low, high) if high else 0
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind((LOOPBACK, port))
+            except OSError:
+                continue
+            return int(s.getsockname()[1])
+    raise RuntimeError("no free loopback port found")
 
 
 def pin(home: Home, other: Home, url: str) -> None:

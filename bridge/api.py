@@ -178,6 +178,8 @@ class LocalApi:
     async def submit(self, request: web.Request) -> web.Response:
         body = await _json_body(request)
         result = await self.run(self.exchange.submit_document, body)
+        if result.get("existing"):  # a retry of a committed submission: nothing new queued
+            return web.json_response(result, status=200)
         self.metrics.inc("documents_submitted")
         return web.json_response(result, status=202)
 
@@ -212,6 +214,8 @@ class LocalApi:
     async def ack(self, request: web.Request) -> web.Response:
         body = await _json_body(request)
         out = await self.run(self.exchange.acknowledge, request.match_info["id"], body)
+        if out["ack_id"] is None:  # every item already says this: nothing signed or queued
+            return web.json_response(out, status=200)
         self.metrics.inc("acks_submitted")
         return web.json_response(out, status=202)
 

@@ -290,6 +290,12 @@ def send(ctx: click.Context, doc_type: str, file: str, to: str, category: str | 
         _echo_json(answer)
         return
     click.echo(answer.get("id", ""))
+    if answer.get("existing"):
+        click.echo(f"Already committed: {doc_type} {answer.get('id')} for "
+                   f"{answer.get('to', to)} with the same content ({answer.get('items')} "
+                   f"items); nothing new was sent. Follow it with: bridge status "
+                   f"{answer.get('id')} --watch", err=True)
+        return
     click.echo(f"Committed {doc_type} {answer.get('id')} for {answer.get('to', to)}: "
                f"{answer.get('items', len(items))} items. Follow it with: "
                f"bridge status {answer.get('id')} --watch", err=True)
@@ -522,7 +528,10 @@ def _status_value(text: str, param: str) -> str:
 @click.command(cls=_AckCommand)
 @click.argument("doc")
 @click.option("--all", "all_status", metavar="STATUS",
-              help="Give every item of DOC this status.")
+              help="Give every item of DOC that has no status yet this status.")
+@click.option("--including", "including", multiple=True, metavar="STATUS",
+              help="With --all: also change the items that now have this status "
+                   "(repeatable).")
 @click.option("--item", "item_specs", nargs=2, multiple=True, metavar="ID STATUS",
               help="Give item ID this status (repeatable).")
 @click.option("--reason", "reasons", multiple=True, metavar="TEXT",
@@ -535,7 +544,7 @@ def _status_value(text: str, param: str) -> str:
                    "row per item.")
 @json_option
 @click.pass_context
-def ack(ctx: click.Context, doc: str, all_status: str | None,
+def ack(ctx: click.Context, doc: str, all_status: str | None, including: tuple[str, ...],
         item_specs: tuple[tuple[str, str], ...], reasons: tuple[str, ...],
         evidences: tuple[str, ...], ack_file: str | None, as_json: bool) -> None:
     """Acknowledge items of the received document DOC.
@@ -546,7 +555,8 @@ def ack(ctx: click.Context, doc: str, all_status: str | None,
     CATEGORY_INELIGIBLE, DECLINED_REPATRIATION, WITHHELD, POSTPONED, DISPUTED.
     \b
     Examples:
-      bridge ack D-7 --all RECEIVED
+      bridge ack D-7 --all RECEIVED       (the items not yet acknowledged)
+      bridge ack D-7 --all RECEIVED --including DISPUTED
       bridge ack D-7 --item p-1 RECEIVED --item p-2 WITHHELD --reason "medical hold"
       bridge ack D-7 --file acks.csv      (columns id,status,reason[,evidence])
     """
@@ -554,6 +564,8 @@ def ack(ctx: click.Context, doc: str, all_status: str | None,
     if sum((all_status is not None, bool(item_specs), ack_file is not None)) != 1:
         raise click.UsageError("give either --all STATUS, one or more --item ID STATUS, "
                                "or --file ACKS.csv")
+    if including and all_status is None:
+        raise click.UsageError("--including goes with --all")
     client = _client(ctx)
     if ack_file is not None:
         if reasons or evidences:
@@ -567,8 +579,10 @@ def ack(ctx: click.Context, doc: str, all_status: str | None,
             raise click.UsageError("--all takes one --reason")
         status_all = _status_value(all_status, "--all")
         with _reporting(as_json):
-            answer = client.acknowledge(doc, all=status_all,
-                                        reason=reasons[0] if reasons else None)
+            named = sorted({_status_value(st, "--including") for st in including})
+            reason = reasons[0] if reasons else None
+            answer = (client.acknowledge(doc, all=status_all, reason=reason, including=named)
+                      if named else client.acknowledge(doc, all=status_all, reason=reason))
     else:
         if len(groups) != len(item_specs):  # pragma: no cover - the pre-scan missed a form
             raise click.UsageError("could not pair --reason/--evidence with their --item")
@@ -589,8 +603,21 @@ def ack(ctx: click.Context, doc: str, all_status: str | None,
     if as_json:
         _echo_json(answer)
         return
-    click.echo(f"Acknowledged {answer.get('items')} item(s) of {doc} "
-               f"(acknowledgement {answer.get('ack_id')}).")
+    click.echo(_ack_summary(doc, answer))
+
+
+def _ack_summary(doc: str, answer: Mapping[str, Any]) -> str:
+    """What an acknowledgement changed, from what: never a silent bulk overwrite."""
+    if not answer.get("ack_id"):
+        return (f"Nothing to acknowledge in {doc}: every item named already says this "
+                "(a bulk --all leaves items that have a status alone; --including STATUS "
+                "changes those).")
+    changed = answer.get("changed") or {}
+    parts = [f"{n} {'not yet acknowledged' if prev == 'unacknowledged' else 'from ' + prev}"
+             for prev, n in sorted(changed.items())]
+    detail = f": {', '.join(parts)}" if parts else ""
+    return (f"Acknowledged {answer.get('items')} item(s) of {doc}{detail} "
+            f"(acknowledgement {answer.get('ack_id')}).")
 
 
 # -- items / events --------------------------------------------------------------------------

@@ -215,8 +215,9 @@ class BridgeClient:
                         meta: Mapping[str, Any] | None = None,
                         id: str | None = None) -> dict[str, Any]:
         """Hand a roster or manifest to the daemon. The answer (202) means it is durably
-        committed. Giving ``id`` makes a retry after a lost answer safe: the daemon refuses the
-        second copy with ``duplicate_document``."""
+        committed. Giving ``id`` makes a retry after a lost answer safe: the same id with the
+        same content answers with the committed document (200, ``"existing": true``); the same
+        id with other content is refused with ``duplicate_document``."""
         body: dict[str, Any] = {"type": type, "to": to, "items": list(items)}
         if id is not None:
             body["id"] = id
@@ -262,20 +263,29 @@ class BridgeClient:
                           f"{API_PREFIX}/documents/{_seg(id)}/items/{_seg(item_id)}{q}")
 
     def acknowledge(self, id: str, items: Iterable[Mapping[str, Any]] | None = None,
-                    all: str | None = None, reason: str | None = None) -> dict[str, Any]:
+                    all: str | None = None, reason: str | None = None,
+                    including: Iterable[str] = ()) -> dict[str, Any]:
         """Acknowledge items of a received document: either ``items`` (each
         ``{"id", "status", "reason"?, "evidence"?}``) or ``all=STATUS`` (with an optional
-        ``reason``)."""
+        ``reason``) for every item not yet acknowledged — and also for the items whose status
+        is in ``including``. Safe to retry: an item already saying exactly this is left as it
+        is, and a call that changes nothing answers ``{"ack_id": None, "items": 0}``. The
+        answer's ``changed`` counts the items changed by their previous status."""
         if (items is None) == (all is None):
             raise UsageError("acknowledge either some items or all of them, not both or neither")
         body: dict[str, Any]
+        including = list(including)
         if all is not None:
             body = {"all": all}
             if reason is not None:
                 body["reason"] = reason
+            if including:
+                body["including"] = including
         else:
             if reason is not None:
                 raise UsageError("with items, give each item its own reason")
+            if including:
+                raise UsageError("including goes with all")
             body = {"items": [{k: v for k, v in dict(it).items() if v is not None}
                               for it in (items or [])]}
         return self._json("POST", f"{API_PREFIX}/documents/{_seg(id)}/acks", body)

@@ -62,6 +62,8 @@ log = logging.getLogger("bridge.exchange")
 KIND_CHUNK = "chunk"
 KIND_KEY_ROTATION = "key-rotation"
 KIND_KEY_REVOCATION = "key-revocation"
+Statement = tuple[str, str | None, str | None]  # an item's (status, reason, evidence)
+_COMPARE_PAGE = 10_000  # stored items compared per page when a submission is retried
 PAYLOAD_LIMITS = codec.Limits(max_bytes=256 * 1024 * 1024, max_items=1 << 20)
 
 
@@ -335,9 +337,15 @@ class Exchange:
         if deadlines.FIELD in body.get("meta", {}):
             deadlines.parse_deadline(body["meta"][deadlines.FIELD])
         doc_id = body.get("id") or self._new_id(body["type"][0])
-        if self.store.document_exists("out", peer, doc_id):
-            raise InputError(f"document {doc_id!r} already exists", field="id",
-                             code="duplicate_document")
+        existing = self.store.outbound_document(peer, doc_id)
+        if existing is not None:
+            # A retry after a lost answer must not fail (the caller cannot tell whether the
+            # first call committed): the same id with the same content is the same document.
+            if not self._same_submission(existing, body):
+                raise InputError(f"document {doc_id!r} already exists with other content",
+                                 field="id", code="duplicate_document")
+            return {"id": doc_id, "type": existing.type, "to": peer, "items": existing.count,
+                    "digest": existing.digest.hex(), "existing": True}
         # Each record is the submitted object minus its id. Records are handed over one by one
         # and dropped once encoded, so a 100,000-item submission is never held twice.
         raw_items: list[Any] = body["items"]
@@ -367,6 +375,25 @@ class Exchange:
         log.info("queued %s %s for %s: %d items", doc.header.type, doc_id, peer, count)
         return {"id": doc_id, "type": doc.header.type, "to": peer, "items": count,
                 "digest": doc.digest.hex()}
+
+    def _same_submission(self, row: DocumentRow, body: dict[str, Any]) -> bool:
+        """Whether ``body`` submits exactly what the stored document ``row`` holds: type,
+        meta and every item (id and record), compared in canonical form a page at a time."""
+        header = documents.DocumentHeader.from_bytes(row.header)
+        items: list[Any] = body["items"]
+        if (row.type != body["type"] or row.count != len(items)
+                or codec.encode(dict(header.meta)) != codec.encode(body.get("meta", {}))):
+            return False
+        for first in range(0, row.count, _COMPARE_PAGE):
+            for n, leaf in enumerate(self.store.leaves(row.rowid, first, _COMPARE_PAGE),
+                                     start=first):
+                entry = documents.decode_declared_entry(leaf, n)
+                raw = items[n]
+                record = {k: v for k, v in raw.items() if k != "id"}
+                if entry.item_id != raw["id"] or \
+                        codec.encode(codec.canonical(record)) != codec.encode(entry.data):
+                    return False
+        return True
 
     def _insert_outbound(self, doc: SignedDocument, peer: str, *, answers: int | None,
                          now: int) -> int:
@@ -416,26 +443,18 @@ class Exchange:
                              field="id", code="not_ready")
         index = self._item_index(row.rowid)
         declared_status, undeclared_status = self.store.current_statuses(row.rowid)
-        if "all" in body:
-            items = [AckItem(id=item_id, status=body["all"], reason=body.get("reason"))
-                     for item_id in sorted(index, key=lambda i: index[i][0])]
-            for item in items:
-                lifecycle.check(declared_status.get(item.id), item.status, declared=True,
-                                item_id=item.id, field="all")
-        else:
-            items = []
-            for n, raw in enumerate(body["items"]):
-                item = AckItem(id=raw["id"], status=raw["status"], reason=raw.get("reason"),
-                               evidence=raw.get("evidence"))
-                declared = item.id in index
-                if not declared and item.status != lifecycle.UNDECLARED \
-                        and item.id not in undeclared_status:
-                    raise InputError(f"item {item.id!r} is not in document {doc_id}",
-                                     field=f"items[{n}].id", code="unknown_item")
-                previous = (declared_status if declared else undeclared_status).get(item.id)
-                lifecycle.check(previous, item.status, declared=declared, item_id=item.id,
-                                field=f"items[{n}].status")
-                items.append(item)
+        # Restating exactly what an item already says states nothing: a retry after a lost
+        # answer (or a sheet sent twice) records nothing new and signs no second answer.
+        current = self.store.current_statements(row.rowid)
+        items = (self._ack_all(body, index, declared_status, current) if "all" in body
+                 else self._ack_listed(doc_id, body["items"], index, declared_status,
+                                       undeclared_status, current))
+        changed: dict[str, int] = {}
+        for i in items:
+            key = current[i.id][0] if i.id in current else "unacknowledged"
+            changed[key] = changed.get(key, 0) + 1
+        if not items:
+            return {"ack_id": None, "items": 0, "changed": {}}
         # Acknowledgements of one document carry strictly increasing times, so that their
         # order (and so each item's final status) is unambiguous in a receipt.
         last = self.store.last_ack_created(row.rowid)
@@ -453,7 +472,47 @@ class Exchange:
                 self.store.set_document_state(row.rowid, "acknowledged", now)
             self._enqueue(ack, row.peer, ack_row, now)
         self.notify()
-        return {"ack_id": ack.header.id, "items": len(items)}
+        return {"ack_id": ack.header.id, "items": len(items), "changed": changed}
+
+    @staticmethod
+    def _ack_all(body: dict[str, Any], index: Mapping[str, tuple[int, bytes]],
+                 declared_status: Mapping[str, str], current: Mapping[str, Statement]
+                 ) -> list[AckItem]:
+        """``all``: every item not yet acknowledged, in document order. A bulk answer never
+        silently overwrites a dispute: an item that has a status changes only when that status
+        is named in ``including`` (and the answer counts what changed from what)."""
+        including = set(body.get("including", ()))
+        items = []
+        for item_id in sorted(index, key=lambda i: index[i][0]):
+            previous = declared_status.get(item_id)
+            if (previous is not None and previous not in including) \
+                    or current.get(item_id) == (body["all"], body.get("reason"), None):
+                continue
+            lifecycle.check(previous, body["all"], declared=True, item_id=item_id, field="all")
+            items.append(AckItem(id=item_id, status=body["all"], reason=body.get("reason")))
+        return items
+
+    @staticmethod
+    def _ack_listed(doc_id: str, raw_items: Sequence[dict[str, Any]],
+                    index: Mapping[str, tuple[int, bytes]], declared_status: Mapping[str, str],
+                    undeclared_status: Mapping[str, str], current: Mapping[str, Statement]
+                    ) -> list[AckItem]:
+        items = []
+        for n, raw in enumerate(raw_items):
+            item = AckItem(id=raw["id"], status=raw["status"], reason=raw.get("reason"),
+                           evidence=raw.get("evidence"))
+            if current.get(item.id) == (item.status, item.reason, item.evidence):
+                continue
+            declared = item.id in index
+            if not declared and item.status != lifecycle.UNDECLARED \
+                    and item.id not in undeclared_status:
+                raise InputError(f"item {item.id!r} is not in document {doc_id}",
+                                 field=f"items[{n}].id", code="unknown_item")
+            previous = (declared_status if declared else undeclared_status).get(item.id)
+            lifecycle.check(previous, item.status, declared=declared, item_id=item.id,
+                            field=f"items[{n}].status")
+            items.append(item)
+        return items
 
     def _record_ack_entries(self, ack_row: int, doc_row: int, ack: SignedDocument,
                             items: Sequence[AckItem],

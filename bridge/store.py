@@ -339,6 +339,12 @@ class Store:
             "SELECT 1 FROM documents WHERE direction=? AND peer=? AND id=?",
             (direction, peer, doc_id)).fetchone() is not None
 
+    def outbound_document(self, peer: str, doc_id: str) -> DocumentRow | None:
+        r = self.db.execute(
+            f"SELECT {_DOC_COLUMNS} FROM documents "  # noqa: S608
+            "WHERE direction='out' AND peer=? AND id=?", (peer, doc_id)).fetchone()
+        return _doc_row(r) if r else None
+
     def document_by_digest(self, digest: bytes) -> DocumentRow | None:
         r = self.db.execute(f"SELECT {_DOC_COLUMNS} FROM documents WHERE digest=?",  # noqa: S608
                             (digest,)).fetchone()
@@ -459,6 +465,16 @@ class Store:
         declared = dict(self.db.execute(
             "SELECT item_id, status FROM items WHERE doc=? AND status IS NOT NULL", (doc,)))
         return declared, self.undeclared_statuses(doc)
+
+    def current_statements(self, doc: int) -> dict[str, tuple[str, str | None, str | None]]:
+        """What each item of ``doc`` says now, from its signed history: (status, reason,
+        evidence) of its latest acknowledgement entry."""
+        out: dict[str, tuple[str, str | None, str | None]] = {}
+        for item_id, status, reason, evidence in self.db.execute(
+                "SELECT item_id, status, reason, evidence FROM ack_entries WHERE item_doc=? "
+                "ORDER BY at, ack, idx", (doc,)):
+            out[item_id] = (status, reason, evidence)
+        return out
 
     def undeclared_statuses(self, doc: int) -> dict[str, str]:
         """Latest status of each item acknowledged although ``doc`` never declared it."""

@@ -194,15 +194,17 @@ def peer() -> None:
                    "show`), for an https:// URL; checked on every connection.")
 @click.option("--replace", is_flag=True,
               help="Accept a new key for an already pinned peer (a confirmed key change).")
+@click.option("--drop-tls", is_flag=True,
+              help="Accept an http:// URL for a peer pinned over TLS (a confirmed downgrade).")
 @json_option
 @click.pass_context
 def peer_add(ctx: click.Context, pubfile: Path, url: str, fingerprint: str,
-             tls_fingerprint: str | None, replace: bool, as_json: bool) -> None:
+             tls_fingerprint: str | None, replace: bool, drop_tls: bool, as_json: bool) -> None:
     """Pin the peer whose identity file is PUBFILE, after checking its fingerprint."""
     home = _home(ctx)
     with _reporting(as_json):
         result = pin_peer(home, pubfile, url=url, fingerprint=fingerprint, replace_key=replace,
-                          tls_fingerprint=tls_fingerprint)
+                          tls_fingerprint=tls_fingerprint, drop_tls=drop_tls)
     p = result.peer
     if as_json:
         _echo_json({"name": p.name, "url": p.url, "fingerprint": p.fingerprint,

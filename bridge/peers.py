@@ -77,13 +77,15 @@ def _same_key(a: PublicIdentity, b: PublicIdentity) -> bool:
 
 
 def pin_peer(home: Home, identity_file: str | os.PathLike[str], *, url: str, fingerprint: str,
-             replace_key: bool = False, tls_fingerprint: str | None = None) -> PinResult:
+             replace_key: bool = False, tls_fingerprint: str | None = None,
+             drop_tls: bool = False) -> PinResult:
     """Pin the peer whose identity file is ``identity_file``. Checks everything before writing
     anything: a refusal leaves the home as it was.
 
     ``tls_fingerprint`` pins the SHA-256 of the peer endpoint's TLS certificate, for an
     https:// URL. Left out, a TLS pin the peer already has is kept while its URL stays https://.
-    Changing a TLS pin is a key change like any other: it needs ``replace_key``."""
+    Changing a TLS pin is a key change like any other: it needs ``replace_key``; dropping
+    it (an http:// URL for a peer pinned over TLS) is a downgrade: it needs ``drop_tls``."""
     cfg = home.config()
     src = Path(identity_file)
     try:
@@ -121,6 +123,13 @@ def pin_peer(home: Home, identity_file: str | os.PathLike[str], *, url: str, fin
                if old_cfg is not None and old_cfg.tls_fingerprint else None)
     if tls_pin is None and old_tls and clean_url.startswith("https://"):
         tls_pin = old_tls
+    if old_tls and not clean_url.startswith("https://") and not drop_tls:
+        # Never a silent downgrade: everything after this would travel in clear text, to an
+        # endpoint nobody has authenticated.
+        raise UsageError(
+            f"peer {name!r} is pinned over TLS ({format_tls_fingerprint(old_tls)}); "
+            f"{clean_url} would send to it without TLS. If that is really meant (agreed with "
+            "the peer), run again with --drop-tls.")
     if tls_pin and old_tls and tls_pin != old_tls and not replace_key:
         raise UsageError(
             f"peer {name!r} is already pinned with another TLS certificate:\n"
@@ -143,7 +152,7 @@ def pin_peer(home: Home, identity_file: str | os.PathLike[str], *, url: str, fin
                       tls_fingerprint=tls_pin)
     if is_new:
         action = "added"
-    elif not known_same or (old_tls and tls_pin and tls_pin != old_tls):
+    elif not known_same or (old_tls and tls_pin != old_tls):
         action = "replaced"
     elif old_cfg == peer and old_ident is not None:
         action = "unchanged"

@@ -163,3 +163,27 @@ def test_private_folder_checks(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("x")
     with pytest.raises(UsageError, match="not a folder"):
         check_private_folder(tmp_path / "file", what="folder")
+
+
+def test_replacing_a_tls_peer_url_with_http_is_no_silent_downgrade(tmp_path: Path) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert run(a, "init", "--party", "alpha")[0] == 0
+    assert run(b, "init", "--party", "beta", "--tls")[0] == 0
+    pub = str(b / "keys" / "beta.pub")
+    fp = Home(b).public_identity().fingerprint
+    tls_fp = file_fingerprint(TlsFiles.of(Home(b).tls_dir))
+    assert run(a, "peer", "add", pub, "--url", "https://127.0.0.1:7444", "--fingerprint", fp,
+               "--tls-fingerprint", tls_fp)[0] == 0
+
+    for extra in ((), ("--replace",)):  # a key change is not a consent to drop TLS
+        code, _, err = run(a, "peer", "add", pub, "--url", "http://127.0.0.1:7444",
+                           "--fingerprint", fp, *extra)
+        assert code != 0 and "--drop-tls" in err and "without TLS" in err
+        peer = Home(a).config().peers["beta"]
+        assert (peer.url, peer.tls_fingerprint) == ("https://127.0.0.1:7444", tls_fp)
+
+    code, out, _ = run(a, "peer", "add", pub, "--url", "http://127.0.0.1:7444",
+                       "--fingerprint", fp, "--drop-tls", "--json")
+    assert code == 0 and json.loads(out)["action"] == "replaced"
+    peer = Home(a).config().peers["beta"]
+    assert (peer.url, peer.tls_fingerprint) == ("http://127.0.0.1:7444", None)

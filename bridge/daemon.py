@@ -182,12 +182,22 @@ class Daemon:
         await api_runner.setup()
         sock_path = str(self.home.socket_path)
         _claim_socket(sock_path)
+        # The peer endpoint first: a port that is taken stops the start before the local
+        # socket exists, so nothing stale is left behind.
+        try:
+            await GuardedSite(peer_runner, host, port, guard=guard, ssl_context=tls).start()
+        except OSError as exc:
+            await peer_runner.cleanup()
+            await api_runner.cleanup()
+            raise UsageError(
+                f"cannot listen on {host}:{port} ({exc.strerror or exc}): another program "
+                f"holds that port, or the address is not this machine's. Change listen in [bridge] "
+                f"in {self.home.config_path}") from exc
         old_umask = os.umask(0o177)  # the socket is born 0600: no window for other users
         try:
             await web.UnixSite(api_runner, sock_path).start()
         finally:
             os.umask(old_umask)
-        await GuardedSite(peer_runner, host, port, guard=guard, ssl_context=tls).start()
 
         for name in self.peers:
             pin = self.config.peers[name].tls_fingerprint

@@ -1,0 +1,26 @@
+"""A daemon that cannot start says why, in one line, and leaves nothing behind."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+from collections.abc import Callable
+
+from bridge.pair import LOOPBACK, Node
+
+
+def test_port_in_use_is_a_clear_error_and_leaves_no_stale_socket(
+        make_nodes: Callable[..., tuple[Node, Node]]) -> None:
+    alpha, _ = make_nodes()
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as squatter:
+        squatter.bind((LOOPBACK, alpha.port))
+        squatter.listen()
+        done = subprocess.run(
+            [sys.executable, "-m", "bridge", "--home", str(alpha.home.path), "daemon"],
+            capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode != 0
+    assert "Traceback" not in done.stderr, done.stderr
+    assert f"cannot listen on {LOOPBACK}:{alpha.port}" in done.stderr
+    assert "bridge.toml" in done.stderr
+    assert not alpha.home.socket_path.exists()

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 import tomllib
@@ -33,6 +34,12 @@ CONFIG_NAME = "bridge.toml"
 DEFAULT_LISTEN = "127.0.0.1:7443"
 
 
+def _toml_str(text: str) -> str:
+    """A TOML basic string: JSON's string escapes are all valid TOML escapes (TOML 1.0
+    \u00a7 Strings), so a quote or a newline in a value can never end the string."""
+    return json.dumps(text)
+
+
 def default_home() -> Path:
     return Path(os.environ.get("BRIDGE_HOME") or ".bridge")
 
@@ -53,6 +60,20 @@ class Delivery:
     max_backoff: float = 30.0
     request_timeout: float = 30.0
     chunk_items: int = 5000  # entries per envelope for large documents
+
+    def __post_init__(self) -> None:
+        # A zero or negative backoff is a retry loop against the peer (and an fsync'd
+        # transaction each time); an hour between attempts is the most that still delivers.
+        if not 0.01 <= self.initial_backoff <= 3600:
+            raise ValueError("[delivery] initial_backoff must be between 0.01 and 3600 seconds")
+        if not self.initial_backoff <= self.max_backoff <= 86400:
+            raise ValueError("[delivery] max_backoff must be between initial_backoff and 86400 "
+                             "seconds")
+        if not 0 < self.request_timeout <= 3600:
+            raise ValueError("[delivery] request_timeout must be more than 0 and at most 3600 "
+                             "seconds")
+        if type(self.chunk_items) is not int or not 1 <= self.chunk_items <= 1_000_000:
+            raise ValueError("[delivery] chunk_items must be a whole number from 1 to 1000000")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -131,6 +152,9 @@ class Config:
 
     @classmethod
     def from_toml(cls, data: dict[str, Any], source: str) -> Config:
+        from bridge.config_schema import check_toml
+
+        check_toml(data, source)  # every section, key and type; the ranges below
         try:
             bridge = data["bridge"]
             party = check_party(bridge["party"])
@@ -158,6 +182,9 @@ class Config:
             if max_body < 1:
                 raise ValueError("max_body_bytes must be at least 1")
             deadline_check = float(bridge.get("deadline_check_seconds", 5.0))
+            if not 0.05 <= deadline_check <= 3600:
+                raise ValueError("[bridge] deadline_check_seconds must be between 0.05 and "
+                                 "3600")
             tls_enabled = data.get("tls", {}).get("enabled", False)
             if not isinstance(tls_enabled, bool):
                 raise ValueError("[tls] enabled must be true or false")
@@ -178,8 +205,8 @@ class Config:
         lines = [
             "# Bridge configuration. Times are in seconds.",
             "[bridge]",
-            f'party = "{self.party}"',
-            f'listen = "{self.listen}"',
+            f"party = {_toml_str(self.party)}",
+            f"listen = {_toml_str(self.listen)}",
             f"deadline_check_seconds = {self.deadline_check_seconds}",
             "",
             "[delivery]",
@@ -194,14 +221,17 @@ class Config:
             "[tls]",
             f"enabled = {'true' if self.tls_enabled else 'false'}",
         ]
-        if self.allowed_uids is not None:
-            lines += ["", "# Who may use the local API (default: this user and root).",
-                      "[local]", f"allowed_uids = [{', '.join(map(str, self.allowed_uids))}]"]
+        lines += ["", "# Who may use the local API (default: the daemon's own user and root).",
+                  "[local]"]
+        if self.allowed_uids is None:
+            lines.append("# allowed_uids = [1001, 0]")
+        else:
+            lines.append(f"allowed_uids = [{', '.join(map(str, self.allowed_uids))}]")
         for p in self.peers.values():
-            lines += ["", f"[peers.{p.name}]", f'url = "{p.url}"',
-                      f'fingerprint = "{p.fingerprint}"']
+            lines += ["", f"[peers.{p.name}]", f"url = {_toml_str(p.url)}",
+                      f"fingerprint = {_toml_str(p.fingerprint)}"]
             if p.tls_fingerprint:
-                lines.append(f'tls_fingerprint = "{p.tls_fingerprint}"')
+                lines.append(f"tls_fingerprint = {_toml_str(p.tls_fingerprint)}")
         return "\n".join(lines) + "\n"
 
 

@@ -259,10 +259,17 @@ def peer_list(ctx: click.Context, as_json: bool) -> None:
               "(required for a CSV or XLSX roster); every row is checked against its schema.")
 @click.option("--id", "doc_id", help="Document id (default: the daemon picks one). Giving one "
               "makes a retry safe.")
+@click.option("--meta", "meta_file", type=click.Path(dir_okay=False), metavar="META.json",
+              help="The document's meta (a JSON object: batch, agreement, declared counts, "
+                   "ack_deadline, ...), for a CSV or XLSX file that cannot carry it.")
+@click.option("--set", "meta_set", multiple=True, metavar="KEY=VALUE",
+              help="One meta field (repeatable; after --meta and the file's own meta). VALUE "
+                   "is read as JSON when it is JSON (7, {\"remains\": 1248}), else as text.")
 @json_option
 @click.pass_context
 def send(ctx: click.Context, doc_type: str, file: str, to: str, category: str | None,
-         doc_id: str | None, as_json: bool) -> None:
+         doc_id: str | None, meta_file: str | None, meta_set: tuple[str, ...],
+         as_json: bool) -> None:
     """Submit FILE (.csv, .xlsx or .json) as a roster or manifest for the peer --to.
 
     A CSV or XLSX file has a header row naming the fields; a JSON file is {"meta": {...},
@@ -277,7 +284,8 @@ def send(ctx: click.Context, doc_type: str, file: str, to: str, category: str | 
             raise click.UsageError(f"a roster from {file} needs --category "
                                    f"{'|'.join(CATEGORIES)}")
         submission = import_document(file, doc_type=doc_type, category=category)
-        items, meta = submission.items, submission.meta
+        items = submission.items
+        meta = _merged_meta(submission.meta, meta_file, meta_set)
         client = _client(ctx)  # only once every row is good
         try:
             answer = client.submit_document(doc_type, to, items, meta=meta, id=doc_id)
@@ -301,6 +309,36 @@ def send(ctx: click.Context, doc_type: str, file: str, to: str, category: str | 
     click.echo(f"Committed {doc_type} {answer.get('id')} for {answer.get('to', to)}: "
                f"{answer.get('items', len(items))} items. Follow it with: "
                f"bridge status {answer.get('id')} --watch", err=True)
+
+
+def _merged_meta(own: Mapping[str, Any] | None, meta_file: str | None,
+                 assignments: Sequence[str]) -> dict[str, Any] | None:
+    """The file's own meta, then ``--meta FILE``, then each ``--set KEY=VALUE``: later wins.
+    The daemon checks the result as it checks any meta (no floats, a valid deadline)."""
+    if own is None and meta_file is None and not assignments:
+        return None
+    meta: dict[str, Any] = dict(own or {})
+    if meta_file is not None:
+        try:
+            loaded = json.loads(Path(meta_file).read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise click.BadParameter(f"cannot read {meta_file}: {exc.strerror}",
+                                     param_hint="--meta") from exc
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise click.BadParameter(f"{meta_file} is not JSON ({exc})",
+                                     param_hint="--meta") from exc
+        if not isinstance(loaded, dict):
+            raise click.BadParameter(f"{meta_file} must hold a JSON object", param_hint="--meta")
+        meta.update(loaded)
+    for text in assignments:
+        key, eq, value = text.partition("=")
+        if not eq or not key.strip():
+            raise click.BadParameter(f"{text!r} is not KEY=VALUE", param_hint="--set")
+        try:
+            meta[key.strip()] = json.loads(value)
+        except ValueError:
+            meta[key.strip()] = value
+    return meta
 
 
 # -- status / inbox --------------------------------------------------------------------------

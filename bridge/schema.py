@@ -1,6 +1,7 @@
 """JSON Schema validation of locally supplied JSON, with errors that name the JSON path.
 
-The schemas live in ``schemas/`` at the top of the project (published with the protocol).
+The schemas are package data in ``bridge/schemas/`` (so an installed wheel has them); they
+are part of the published format that ``schemas/PROTOCOL.md`` describes.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import jsonschema_rs
 
 from bridge.errors import InputError
 
-SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
+SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
 
 
 def json_path(parts: list[str | int]) -> str:

@@ -47,10 +47,19 @@ class Ctx:
         self.home = Home(home)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+NOT_IPROUTE2 = (
+    "Is this Bridge? Linux's iproute2 has a command named bridge too: if `bridge --home DIR` "
+    "answers 'Option \"-home\" is unknown', that one ran. Run `. .venv/bin/activate` in the "
+    "Bridge checkout (or call .venv/bin/bridge); `type bridge` shows which one the shell finds, "
+    "and `bridge --version` names Bridge.")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=NOT_IPROUTE2)
 @click.option("--home", type=click.Path(path_type=Path), default=None,
               help="Bridge home folder (default: $BRIDGE_HOME, then ./.bridge).")
-@click.version_option(package_name="bridge")
+@click.version_option(package_name="bridge",
+                      message="%(prog)s %(version)s (Bridge: rosters, manifests and per-item "
+                              "receipts between two parties)")
 @click.pass_context
 def main(ctx: click.Context, home: Path | None) -> None:
     """Bridge: secure bilateral exchange of rosters and manifests, with per-item receipts."""

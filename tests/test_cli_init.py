@@ -205,3 +205,14 @@ def test_default_home_is_dot_bridge(tmp_path: Path) -> None:
     result = run("init", "--party", "beta", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / ".bridge" / "bridge.toml").is_file()
+
+
+def test_help_and_version_tell_bridge_from_iproute2s_command_of_that_name() -> None:
+    from click.testing import CliRunner
+
+    from bridge.cli import main
+
+    helped = CliRunner().invoke(main, ["--help"])
+    assert "iproute2" in helped.output and ".venv/bin/activate" in helped.output
+    version = CliRunner().invoke(main, ["--version"])
+    assert "Bridge:" in version.output

@@ -33,10 +33,12 @@ ITEM_STATES = (*ACK_STATUSES, "queued", "sent", "delivered", "unacknowledged")
 MAX_BODY = web.AppKey("max_body", int)
 
 
-def error_response(status: int, code: str, message: str, field: str | None = None
-                   ) -> web.Response:
-    return web.json_response({"error": {"code": code, "message": message, "field": field}},
-                             status=status)
+def error_response(status: int, code: str, message: str, field: str | None = None,
+                   problems: tuple[tuple[str | None, str], ...] = ()) -> web.Response:
+    error: dict[str, object] = {"code": code, "message": message, "field": field}
+    if problems:
+        error["problems"] = [{"field": f, "message": m} for f, m in problems]
+    return web.json_response({"error": error}, status=status)
 
 
 @web.middleware
@@ -46,7 +48,8 @@ async def errors_middleware(request: web.Request,
     try:
         return await handler(request)
     except InputError as err:
-        return error_response(STATUS_BY_CODE.get(err.code, 400), err.code, err.detail, err.field)
+        return error_response(STATUS_BY_CODE.get(err.code, 400), err.code, err.detail, err.field,
+                              err.problems)
     except BridgeError as err:
         return error_response(400, err.code, err.message)
     except web.HTTPRequestEntityTooLarge:

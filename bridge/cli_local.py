@@ -83,6 +83,10 @@ def _die(err: BridgeError, code: int, as_json: bool) -> NoReturn:
     message = str(err)
     hint = _HINTS.get(err.code) if isinstance(err, ApiError) else None
     click.echo(f"error: {message}", err=True)
+    problems = getattr(err, "problems", ())
+    if len(problems) > 1:  # every one of them, so that all can be fixed in one go
+        for field, text in problems:
+            click.echo(f"  {field}: {text}" if field else f"  {text}", err=True)
     if hint:
         click.echo(f"hint: {hint}", err=True)
     if as_json:
@@ -90,6 +94,8 @@ def _die(err: BridgeError, code: int, as_json: bool) -> NoReturn:
                                 "field": getattr(err, "field", None)}
         if isinstance(err, ApiError):
             body["status"] = err.status
+        if problems:
+            body["problems"] = [{"field": f, "message": m} for f, m in problems]
         if isinstance(err, ImportErrors):
             body["bad_rows"] = err.bad_rows
             body["errors"] = [e.to_json() for e in err.errors]

@@ -30,17 +30,20 @@ API_PREFIX = "/v1"
 _HOST = "bridge"  # the Host header; the socket is what selects the daemon
 _LINE_SPLIT = re.compile(rb"\r\n|\r|\n")
 MAX_ERROR_BODY = 64 * 1024
+MAX_PROBLEMS = 100  # problems of one answer kept (the daemon lists at most as many)
 
 
 class ApiError(BridgeError):
     """The daemon answered with a 4xx/5xx: ``status``, ``code``, ``message`` and ``field``
     (a JSON path such as ``items[3].id``, or None)."""
 
-    def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
+    def __init__(self, status: int, code: str, message: str, field: str | None = None,
+                 problems: tuple[tuple[str | None, str], ...] = ()) -> None:
         super().__init__(message, code=code)
         self.status = status
         self.detail = message  # the same as ``message``, as on ``InputError``
         self.field = field
+        self.problems = problems  # every (field, message) when the daemon found several
 
     def __str__(self) -> str:
         return f"{self.field}: {self.message}" if self.field else self.message
@@ -170,7 +173,11 @@ class BridgeClient:
             code = str(err["code"])
             message = str(err.get("message") or code)
             field = err.get("field")
-            return ApiError(status, code, message, None if field is None else str(field))
+            problems = tuple(
+                (None if p.get("field") is None else str(p["field"]), str(p.get("message")))
+                for p in err.get("problems") or () if isinstance(p, dict))
+            return ApiError(status, code, message, None if field is None else str(field),
+                            problems[:MAX_PROBLEMS])
         except (ValueError, KeyError, TypeError, AttributeError):
             text = raw[:500].decode("utf-8", "replace").strip()
             return ApiError(status, f"http_{status}", text or reason or f"HTTP {status}")

@@ -36,14 +36,18 @@ class UsageError(BridgeError):
 
 
 class InputError(BridgeError):
-    """Locally supplied data is invalid; ``field`` names where."""
+    """Locally supplied data is invalid; ``field`` names where. ``problems`` lists every
+    (field, message) found when there are several (the first is ``field`` and ``detail``), so
+    a caller can fix them all in one go."""
 
     code = "invalid_input"
 
-    def __init__(self, message: str, *, field: str | None = None, code: str | None = None) -> None:
+    def __init__(self, message: str, *, field: str | None = None, code: str | None = None,
+                 problems: tuple[tuple[str | None, str], ...] = ()) -> None:
         super().__init__(f"{field}: {message}" if field else message, code=code)
         self.field = field
         self.detail = message
+        self.problems = problems
 
 
 class PeerError(BridgeError):

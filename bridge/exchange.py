@@ -64,6 +64,7 @@ KIND_KEY_ROTATION = "key-rotation"
 KIND_KEY_REVOCATION = "key-revocation"
 Statement = tuple[str, str | None, str | None]  # an item's (status, reason, evidence)
 _COMPARE_PAGE = 10_000  # stored items compared per page when a submission is retried
+MAX_LISTED_PROBLEMS = 100  # bad items named in one answer (all are counted)
 PAYLOAD_LIMITS = codec.Limits(max_bytes=256 * 1024 * 1024, max_items=1 << 20)
 
 
@@ -498,20 +499,32 @@ class Exchange:
                     undeclared_status: Mapping[str, str], current: Mapping[str, Statement]
                     ) -> list[AckItem]:
         items = []
+        problems: list[InputError] = []  # every bad item is named, not only the first
         for n, raw in enumerate(raw_items):
             item = AckItem(id=raw["id"], status=raw["status"], reason=raw.get("reason"),
                            evidence=raw.get("evidence"))
             if current.get(item.id) == (item.status, item.reason, item.evidence):
                 continue
             declared = item.id in index
-            if not declared and item.status != lifecycle.UNDECLARED \
-                    and item.id not in undeclared_status:
-                raise InputError(f"item {item.id!r} is not in document {doc_id}",
-                                 field=f"items[{n}].id", code="unknown_item")
-            previous = (declared_status if declared else undeclared_status).get(item.id)
-            lifecycle.check(previous, item.status, declared=declared, item_id=item.id,
-                            field=f"items[{n}].status")
+            try:
+                if not declared and item.status != lifecycle.UNDECLARED \
+                        and item.id not in undeclared_status:
+                    raise InputError(f"item {item.id!r} is not in document {doc_id}",
+                                     field=f"items[{n}].id", code="unknown_item")
+                previous = (declared_status if declared else undeclared_status).get(item.id)
+                lifecycle.check(previous, item.status, declared=declared, item_id=item.id,
+                                field=f"items[{n}].status")
+            except InputError as err:
+                problems.append(err)
+                continue
             items.append(item)
+        if problems:
+            first = problems[0]
+            more = f" (and {len(problems) - 1} more items)" if len(problems) > 1 else ""
+            raise InputError(first.detail + more, field=first.field, code=first.code,
+                             problems=tuple((p.field, p.detail)
+                                            for p in problems[:MAX_LISTED_PROBLEMS])
+                             if len(problems) > 1 else ())
         return items
 
     def _record_ack_entries(self, ack_row: int, doc_row: int, ack: SignedDocument,

@@ -118,3 +118,24 @@ def test_send_retried_with_its_id_answers_the_committed_document(
         with pytest.raises(ApiError) as err:
             alpha.client.submit_document("manifest", "beta", items, id="M-RT-3")
         assert err.value.status == 409 and err.value.code == "duplicate_document"
+
+
+def test_ack_names_every_bad_item_not_only_the_first(
+        make_nodes: Callable[..., tuple[Node, Node]],
+        events: Callable[[Node], EventLog], tmp_path) -> None:
+    _, beta, _ = _received(make_nodes, events, "M-RT-4")
+    items = [{"id": "P-00001", "status": "RECEIVED"},
+             {"id": "P-09998", "status": "RECEIVED"},
+             {"id": "P-00002", "status": "RECEIVED_UNDECLARED"},
+             {"id": "P-09999", "status": "RECEIVED"}]
+    with pytest.raises(ApiError) as err:
+        beta.client.acknowledge("M-RT-4", items=items)
+    assert err.value.field == "items[1].id" and "and 2 more items" in err.value.detail
+    assert [f for f, _ in err.value.problems] == ["items[1].id", "items[2].status",
+                                                  "items[3].id"]
+    sheet = tmp_path / "acks.csv"
+    sheet.write_text("id,status\n" + "".join(f"{i['id']},{i['status']}\n" for i in items))
+    done = _cli(beta, "ack", "M-RT-4", "--file", str(sheet))
+    assert done.returncode == 1
+    assert "P-09998" in done.stderr and "P-09999" in done.stderr
+    assert beta.client.document("M-RT-4")["items"]["acknowledged"] == 0  # nothing recorded

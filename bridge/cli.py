@@ -137,13 +137,17 @@ main.add_command(verify)
               help="File holding the passphrase of a sealed private key.")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]),
               default="info", show_default=True)
+@click.option("--log-format", type=click.Choice(["logfmt", "json"]), default="logfmt",
+              show_default=True, help="Log lines on stderr as key=value or as JSON objects.")
 @click.pass_obj
-def daemon(obj: Ctx, passphrase_file: Path | None, log_level: str) -> None:
-    """Run the bridge daemon in the foreground (stop with Ctrl-C or SIGTERM)."""
+def daemon(obj: Ctx, passphrase_file: Path | None, log_level: str, log_format: str) -> None:
+    """Run the bridge daemon in the foreground (stop with Ctrl-C or SIGTERM; SIGHUP reloads
+    the pinned peers). Logs go to stderr (the journal, under systemd)."""
     from bridge.daemon import run_daemon
 
     try:
-        run_daemon(obj.home, passphrase=read_passphrase(passphrase_file), log_level=log_level)
+        run_daemon(obj.home, passphrase=read_passphrase(passphrase_file), log_level=log_level,
+                   log_format=log_format)
     except BridgeError as err:
         _fail(err)
 
@@ -168,6 +172,26 @@ main.add_command(reconcile)
 from bridge.cli_tls import tls_group  # noqa: E402
 
 main.add_command(tls_group)
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Findings as JSON.")
+@click.pass_obj
+def doctor(obj: Ctx, as_json: bool) -> None:
+    """Check this home (permissions, configuration, keys, pins, peers reachable, their TLS
+    certificates and clocks, the daemon, free disk) and say what to fix. Changes nothing.
+    Exit 0 when nothing failed, 1 otherwise."""
+    from bridge.doctor import FAIL, diagnose
+
+    findings = diagnose(obj.home)
+    if as_json:
+        click.echo(json.dumps([f.to_json() for f in findings], indent=2))
+    else:
+        for f in findings:
+            click.echo(f"{f.status.upper():<4}  {f.check}: {f.detail}")
+            if f.fix:
+                click.echo(f"      fix: {f.fix}")
+    sys.exit(1 if any(f.status == FAIL for f in findings) else 0)
 
 
 @main.command()

@@ -28,13 +28,14 @@ from bridge.api import LocalApi
 from bridge.errors import UsageError
 from bridge.exchange import Exchange
 from bridge.home import Home, parse_listen
-from bridge.identity import PublicIdentity, normalise_fingerprint
+from bridge.identity import PublicIdentity
 from bridge.keystore import KeyStore
 from bridge.metrics import Metrics
 from bridge.peer import DeliveryLoop, peer_app
 from bridge.peer_limits import ConnectionGuard, GuardedSite, server_options
+from bridge.peers import pinned_identities
 from bridge.store import Store
-from bridge.tls import TlsFiles, check_peer_transport, normalise_tls_fingerprint, server_context
+from bridge.tls import TlsFiles, normalise_tls_fingerprint, server_context
 
 log = logging.getLogger("bridge.daemon")
 
@@ -52,9 +53,26 @@ class LogfmtFormatter(logging.Formatter):
         return line
 
 
-def setup_logging(level: str = "info", stream: IO[str] | None = None) -> None:
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line (for a journal or a log shipper that wants fields)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        ts = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+        out = {"ts": f"{ts}.{int(record.msecs):03d}Z", "level": record.levelname.lower(),
+               "logger": record.name, "msg": record.getMessage()}
+        if record.exc_info:
+            out["exc"] = self.formatException(record.exc_info)
+        return json.dumps(out)
+
+
+LOG_FORMATS: dict[str, type[logging.Formatter]] = {"logfmt": LogfmtFormatter,
+                                                   "json": JsonFormatter}
+
+
+def setup_logging(level: str = "info", stream: IO[str] | None = None,
+                  fmt: str = "logfmt") -> None:
     handler = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(LogfmtFormatter())
+    handler.setFormatter(LOG_FORMATS[fmt]())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
@@ -94,18 +112,7 @@ class Daemon:
     def load_peers(self) -> dict[str, PublicIdentity]:
         """Pinned peers from the home, each checked against its pinned fingerprint."""
         self.config = self.home.config()
-        peers = {}
-        for name, pinned in self.config.peers.items():
-            ident = self.home.peer_identity(name)
-            if normalise_fingerprint(ident.fingerprint) != normalise_fingerprint(
-                    pinned.fingerprint):
-                raise UsageError(f"peer {name}: identity file fingerprint {ident.fingerprint} "
-                                 f"differs from the pinned {pinned.fingerprint}")
-            if ident.party != name:
-                raise UsageError(f"peer {name}: identity file is for party {ident.party}")
-            check_peer_transport(name, pinned.url, pinned.tls_fingerprint)
-            peers[name] = ident
-        return peers
+        return pinned_identities(self.home, self.config)
 
     def _finish_key_change(self, store: Store) -> None:
         """A key change staged but not installed when the daemon stopped: install it if its
@@ -269,7 +276,8 @@ class Daemon:
         return {name: {"reachable": dl.reachable} for name, dl in self.loops.items()}
 
 
-def run_daemon(home: Home, *, passphrase: bytes | None = None, log_level: str = "info") -> None:
-    setup_logging(log_level)
+def run_daemon(home: Home, *, passphrase: bytes | None = None, log_level: str = "info",
+               log_format: str = "logfmt") -> None:
+    setup_logging(log_level, fmt=log_format)
     daemon = Daemon(home, passphrase=passphrase)
     asyncio.run(daemon.run())

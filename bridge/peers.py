@@ -16,7 +16,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from bridge.errors import InputError, UsageError
-from bridge.home import Home, PeerConfig
+from bridge.home import Config, Home, PeerConfig
 from bridge.identity import PublicIdentity, constant_time_equal, normalise_fingerprint
 from bridge.tls import check_peer_transport, format_tls_fingerprint, normalise_tls_fingerprint
 
@@ -171,6 +171,22 @@ def pin_peer(home: Home, identity_file: str | os.PathLike[str], *, url: str, fin
     return PinResult(peer=peer, identity_file=dest, action=action)
 
 
+def pinned_identities(home: Home, cfg: Config) -> dict[str, PublicIdentity]:
+    """Each pinned peer's identity file, checked against its pin (fingerprint, party name and
+    transport): what the daemon trusts, refused whole if any peer does not hold."""
+    peers = {}
+    for name, pinned in cfg.peers.items():
+        ident = home.peer_identity(name)
+        if normalise_fingerprint(ident.fingerprint) != normalise_fingerprint(pinned.fingerprint):
+            raise UsageError(f"peer {name}: identity file fingerprint {ident.fingerprint} "
+                             f"differs from the pinned {pinned.fingerprint}")
+        if ident.party != name:
+            raise UsageError(f"peer {name}: identity file is for party {ident.party}")
+        check_peer_transport(name, pinned.url, pinned.tls_fingerprint)
+        peers[name] = ident
+    return peers
+
+
 def list_peers(home: Home) -> list[PeerConfig]:
     return sorted(home.config().peers.values(), key=lambda p: p.name)
 
@@ -180,4 +196,5 @@ def _grouped(normalised: str) -> str:
     return " ".join(normalised[i : i + 4] for i in range(0, len(normalised), 4))
 
 
-__all__ = ["FingerprintMismatch", "PinResult", "check_peer_url", "list_peers", "pin_peer"]
+__all__ = ["FingerprintMismatch", "PinResult", "check_peer_url", "list_peers", "pin_peer",
+           "pinned_identities"]

@@ -27,6 +27,9 @@ MIB = 1024 * 1024
 
 
 def _array(n: int) -> bytes:
+    """An array header in its shortest form."""
+    if n <= 15:
+        return bytes([0x90 + n])
     return b"\xdd" + struct.pack(">I", n) if n > 0xFFFF else b"\xdc" + struct.pack(">H", n)
 
 

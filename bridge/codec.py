@@ -9,10 +9,13 @@ Rules (schemas/PROTOCOL.md §2 states them for implementers):
 3. Map keys are str, unique, and sorted by their UTF-8 bytes (byte-wise, shorter first on a tie).
 4. Bytes are bin, never str; text is str, never bin.
 
-Decoding is strict: the input must be exactly one value, within ``Limits``, and re-encoding the
-decoded value must give back the same bytes; otherwise ``DecodeError``. Signatures elsewhere are
-always checked over the bytes received, never over a re-encoding; the re-encoding here only proves
-that a value has exactly one byte form, so that its hash is its identity.
+Decoding is strict: the input must be exactly one canonical value, within ``Limits``; otherwise
+``DecodeError`` with the reason of the first byte that cannot belong (PROTOCOL.md §2.4). The
+work is bounded by the input's size, never by what it declares: nothing is reserved for a
+declared length, and the objects built are counted against a budget that grows with the input
+(``Limits.max_expansion``), so a body of millions of one-byte values is refused early. Signatures
+elsewhere are always checked over the bytes received, never over a re-encoding; canonicality
+only proves that a value has exactly one byte form, so that its hash is its identity.
 """
 
 from __future__ import annotations
@@ -237,6 +240,8 @@ class _Reader:
         if b <= 0x7F:
             return b
         if b >= 0xE0:
+            if b < 0xFB:  # -32 .. -6: CPython shares only -5 .. 256, so each is a new object
+                self.spend(_COST_INT)
             return b - 0x100
         if b <= 0x8F:
             return self.map(self.check_len(b & 0x0F, self.limits.max_items, "map"), depth)

@@ -86,7 +86,8 @@ def _reset_peak(node: Node) -> None:
 
 
 @pytest.mark.parametrize("shape", list(_bombs()))
-def test_decoding_bomb_costs_bounded_memory_and_time(bomb_world: World, shape: str) -> None:
+def test_width_bomb_body_costs_bounded_memory_and_time_and_never_blocks_local_health(
+        bomb_world: World, shape: str) -> None:
     body = _bombs()[shape]
     assert len(body) <= BOMB_BODY
     node = bomb_world.beta

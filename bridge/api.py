@@ -31,6 +31,9 @@ MAX_LIMIT = 10_000
 # an item not yet acknowledged (local-api.yaml, ItemStatus).
 ITEM_STATES = (*ACK_STATUSES, "queued", "sent", "delivered", "unacknowledged")
 MAX_BODY = web.AppKey("max_body", int)
+# Deepest JSON body accepted: a document's item data is at most 16 deep (PROTOCOL.md §2.4,
+# SMALL), under the body, its items and the item.
+MAX_JSON_DEPTH = 32
 
 
 def error_response(status: int, code: str, message: str, field: str | None = None,
@@ -72,9 +75,66 @@ async def _json_body(request: web.Request) -> Any:
                          code="bad_content_type")
     raw = await _read_limited(request)
     try:
-        return json.loads(raw)
+        # RFC 8259 §8.1: UTF-8 (a byte-order mark is refused with it, as \ufeff is no JSON);
+        # NaN and Infinity are no JSON numbers; duplicate names would let two readers of one
+        # body see different values. RecursionError: nesting past the parser's own limit.
+        value = json.loads(raw.decode("utf-8"), parse_constant=_no_constant,
+                           object_pairs_hook=_unique_names)
+    except RecursionError as exc:
+        raise InputError(f"not valid JSON: nested deeper than {MAX_JSON_DEPTH}", field="$",
+                         code="bad_json") from exc
     except (ValueError, UnicodeDecodeError) as exc:
         raise InputError(f"not valid JSON: {exc}", field="$", code="bad_json") from exc
+    _check_json(value)
+    return value
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _unique_names(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise ValueError(f"the name {key[:64]!r} appears twice in one object")
+            seen.add(key)
+    return out
+
+
+def _check_json(value: Any) -> None:
+    """Nesting within ``MAX_JSON_DEPTH`` (what the handlers walk, recursively, must stay far
+    from Python's recursion limit) and text that is text: a lone surrogate escape (\ud800)
+    parses, but no UTF-8 can hold it, and it would fail deep inside signing (a 500)."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, str):
+            _check_text(item)
+            continue
+        if not isinstance(item, (dict, list)):
+            continue
+        if depth >= MAX_JSON_DEPTH:
+            raise InputError(f"not valid JSON here: nested deeper than {MAX_JSON_DEPTH}",
+                             field="$", code="bad_json")
+        if isinstance(item, dict):
+            for key in item:
+                _check_text(key)
+            stack.extend((v, depth + 1) for v in item.values())
+        else:
+            stack.extend((v, depth + 1) for v in item)
+
+
+def _check_text(text: str) -> None:
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise InputError("not valid JSON here: a string holds a lone surrogate escape "
+                             "(\\ud800 to \\udfff), which is not text", field="$",
+                             code="bad_json") from exc
 
 
 async def _read_limited(request: web.Request) -> bytearray:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import struct
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from cryptography.hazmat.primitives import hpke
@@ -47,6 +47,7 @@ _SUITES = {
 _HEADER_KEYS = frozenset({"v", "suite", "from", "from_key", "to", "to_key", "id", "seq", "prev",
                           "at", "kind"})
 _KIND_MAX = 32
+OUTER_BUDGET = 64 * 1024
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -168,8 +169,13 @@ def parse(data: bytes, *, limits: codec.Limits = codec.DEFAULT_LIMITS
           ) -> tuple[EnvelopeHeader, bytes, bytes, bytes]:
     """Split wire bytes into (header, header bytes, ciphertext, signature).
 
-    Authenticates nothing: callers must not act on the header before ``open_envelope``."""
-    outer = codec.decode(data, limits)
+    Authenticates nothing: callers must not act on the header before ``open_envelope``.
+
+    The outer value is decoded with a budget fixed by its shape, not by the body's size
+    (PROTOCOL.md §5.1): three bins and their keys need a few hundred bytes of objects, so
+    anything that needs more than ``OUTER_BUDGET`` (a body of a million tiny values) is
+    refused as ``too_large`` after that much work, whatever the body's size."""
+    outer = codec.decode(data, replace(limits, max_expansion=0, base_budget=OUTER_BUDGET))
     if not isinstance(outer, dict) or set(outer) != {"c", "h", "s"}:
         raise DecodeError("an envelope is a map with exactly the keys c, h, s",
                           reason="not_envelope")
@@ -190,7 +196,15 @@ def open_envelope(recipient: PrivateIdentity | Sequence[PrivateIdentity], sender
     4. the signature must verify over the received header bytes and ciphertext hash;
     5. HPKE open with the received header bytes in ``info``.
     """
-    header, header_bytes, ciphertext, signature = parse(data, limits=limits)
+    return open_parsed(recipient, senders, data, parse(data, limits=limits))
+
+
+def open_parsed(recipient: PrivateIdentity | Sequence[PrivateIdentity], senders: Keyring,
+                data: bytes, parts: tuple[EnvelopeHeader, bytes, bytes, bytes]
+                ) -> OpenedEnvelope:
+    """``open_envelope`` of an envelope already split by ``parse`` (decoding done elsewhere,
+    e.g. off the database thread): steps 2 to 5."""
+    header, header_bytes, ciphertext, signature = parts
     # Our own keys, current first: after a rotation, envelopes sealed to the retired key
     # before the peer learnt of the new one still open.
     own = [recipient] if isinstance(recipient, PrivateIdentity) else list(recipient)

@@ -75,6 +75,18 @@ def iso(ms: int | None) -> str | None:
         "+00:00", "Z")
 
 
+Parsed = tuple[envelope.EnvelopeHeader, bytes, bytes, bytes]
+
+
+def decode_envelope(data: bytes) -> Parsed | PeerError:
+    """The envelope split and its header decoded, or why not. Pure and bounded (PROTOCOL.md
+    §5.1): the peer endpoint runs it beside the database thread, never on it."""
+    try:
+        return envelope.parse(data, limits=PAYLOAD_LIMITS)
+    except PeerError as exc:
+        return exc
+
+
 @dataclass(frozen=True, kw_only=True)
 class PeerAnswer:
     """What the peer endpoint sends back: an HTTP status and a signed transport answer."""
@@ -547,14 +559,17 @@ class Exchange:
 
     # ============================================================ inbound envelopes
 
-    def receive_envelope(self, data: bytes) -> PeerAnswer:
-        """Handle one POSTed envelope. Never raises for anything the peer sent."""
+    def receive_envelope(self, data: bytes, parsed: Parsed | PeerError | None = None
+                         ) -> PeerAnswer:
+        """Handle one POSTed envelope. Never raises for anything the peer sent. ``parsed`` is
+        ``decode_envelope(data)``, done by the caller off the database thread."""
         digest = envelope.envelope_hash(data)
         now = self.now()
-        try:
-            header, _, _, _ = envelope.parse(data, limits=PAYLOAD_LIMITS)
-        except PeerError as exc:
-            return self._reject(None, None, digest, exc.reason, str(exc), 400, now)
+        if parsed is None:
+            parsed = decode_envelope(data)
+        if isinstance(parsed, PeerError):
+            return self._reject(None, None, digest, parsed.reason, str(parsed), 400, now)
+        header = parsed[0]
         peer = header.sender
         if peer in self.peers and any(header.recipient_key == k.key_id for k in self.own):
             # Identical bytes were authenticated once already: answer as before.
@@ -563,7 +578,7 @@ class Exchange:
                 return PeerAnswer(status=200, body=transport.resign(seen[1], self.me),
                                   outcome="duplicate")
         try:
-            opened = envelope.open_envelope(self.own, self.keyring, data, limits=PAYLOAD_LIMITS)
+            opened = envelope.open_parsed(self.own, self.keyring, data, parsed)
         except OpaqueCryptoError as exc:
             log.warning("refused an envelope: %s", exc.detail)
             return self._reject(None, None, digest, exc.reason, exc.detail, 403, now)

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import aiohttp
 from aiohttp import web
 
-from bridge.exchange import Exchange, PeerAnswer
+from bridge.exchange import Exchange, PeerAnswer, decode_envelope
 from bridge.home import Delivery, Limits
 from bridge.limits import RateLimiter, claimed_sender
 from bridge.metrics import Metrics
@@ -77,7 +77,10 @@ def peer_app(exchange: Exchange, run: RunInDb, metrics: Metrics, max_body: int,
         if not rate.allow(source):
             return await refuse(429, "rate_limited", "too many requests; retry later",
                                 source, headers={"Retry-After": str(rate.retry_after())})
-        answer: PeerAnswer = await run(exchange.receive_envelope, body)
+        # Decoding what a stranger sent is bounded (PROTOCOL.md §2.4, §5.1), but it is not
+        # the database's work: done beside it, a hostile body never delays the local API.
+        parsed = await asyncio.get_running_loop().run_in_executor(None, decode_envelope, body)
+        answer: PeerAnswer = await run(exchange.receive_envelope, body, parsed)
         metrics.inc(f"envelopes_{answer.outcome}")
         return web.Response(status=answer.status, body=answer.body, content_type=ANSWER_TYPE)
 

@@ -84,7 +84,10 @@ MAX_ACK_DOCUMENTS = 4096
 """Acknowledgement documents carried by a whole-document bundle."""
 
 RECEIPT_LIMITS = codec.Limits(
+    # A whole-document bundle of a 1,000,000-item manifest with its acknowledgements needs
+    # this much; the decoded objects take at most twice the file's size (PROTOCOL.md §2.4).
     max_bytes=256 * 1024 * 1024,
+    max_expansion=2,
     # Deepest container in either form: bundle → acks → ack → signed header (depth 3).
     max_depth=4,
     max_items=1_000_000,

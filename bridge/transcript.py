@@ -45,7 +45,10 @@ TRANSCRIPT = "bridge.transcript"
 TRANSCRIPT_VERSION = 1
 ZERO_HASH = bytes(32)
 TRANSCRIPT_LIMITS = codec.Limits(
-    max_bytes=1024 * 1024 * 1024,
+    # A transcript carries headers, hashes and receipts, never entries: 256 MiB is some
+    # 400,000 envelopes. The decoded objects take at most twice the file's size (§2.4).
+    max_bytes=256 * 1024 * 1024,
+    max_expansion=2,
     # transcript → links → link → envelopes → envelope → carries (depth 5)
     max_depth=6,
     max_items=1_000_000,
@@ -101,6 +104,11 @@ def build_transcript(*, parties: tuple[str, str], exported_at: int,
     })
 
 
+def _str_next(data: bytes, at: int) -> bool:
+    """Whether the value at ``at`` is a MessagePack str (fixstr, str 8/16/32)."""
+    return at < len(data) and (0xA0 <= data[at] <= 0xBF or 0xD9 <= data[at] <= 0xDB)
+
+
 def is_transcript(data: bytes) -> bool:
     """A cheap look at the ``type`` of a top-level map, without building the rest (so that
     ``bridge verify`` can tell a transcript from a receipt before decoding either)."""
@@ -113,9 +121,13 @@ def is_transcript(data: bytes) -> bool:
                                     max_array_len=TRANSCRIPT_LIMITS.max_items,
                                     max_map_len=TRANSCRIPT_LIMITS.max_items)
         for _ in range(unpacker.read_map_header()):
+            # Only a str is ever built (short: max_str); anything else is skipped, which
+            # builds nothing, so a key or value of a million empty arrays costs no memory.
+            if not _str_next(data, unpacker.tell()):
+                return False
             key = unpacker.unpack()
             if key == "type":
-                return bool(unpacker.unpack() == TRANSCRIPT)
+                return _str_next(data, unpacker.tell()) and unpacker.unpack() == TRANSCRIPT
             unpacker.skip()
     except Exception:  # anything malformed is for the full decoder to name
         return False

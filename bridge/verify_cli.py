@@ -9,6 +9,8 @@ it is a FAIL line with the reason code of the check that failed.
 from __future__ import annotations
 
 import json
+import os
+import stat
 import sys
 from pathlib import Path
 from typing import Any
@@ -65,16 +67,36 @@ def _load_keys(paths: tuple[Path, ...]) -> Keyring:
 def _check_file(path: Path, keys: Keyring) -> tuple[bool, str, dict[str, Any]]:
     """(ok, the line's text after the file name, the JSON record) for one file."""
     try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            return _unreadable(f"{size} bytes exceeds the limit of {MAX_FILE_BYTES}",
-                               "too_large")
-        data = path.read_bytes()
+        data = _read_bounded(path)
+    except _TooLarge as exc:
+        return _unreadable(str(exc), "too_large")
     except OSError as exc:
         return _unreadable(f"cannot read: {exc.strerror or exc}", "unreadable")
     # A transcript (type "bridge.transcript", PROTOCOL.md §11.4) or else a receipt bundle.
     result = check_transcript(data, keys) if is_transcript(data) else check_receipt(data, keys)
     return result.ok, result.summary(), result.to_json()
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _read_bounded(path: Path) -> bytes:
+    """The file's bytes, never more than ``MAX_FILE_BYTES`` read: a regular file only (a FIFO
+    or a device such as /dev/zero has no size to check and may never end), and a file that
+    grows while it is read is cut at the limit and refused, not read on."""
+    # O_NONBLOCK: opening a FIFO must not wait for a writer (regular files ignore the flag).
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as f:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError(0, "not a regular file")
+        if info.st_size > MAX_FILE_BYTES:
+            raise _TooLarge(f"{info.st_size} bytes exceeds the limit of {MAX_FILE_BYTES}")
+        data = f.read(MAX_FILE_BYTES + 1)
+    if len(data) > MAX_FILE_BYTES:
+        raise _TooLarge(f"more than {MAX_FILE_BYTES} bytes")
+    return data
 
 
 def _unreadable(diagnosis: str, reason: str) -> tuple[bool, str, dict[str, Any]]:

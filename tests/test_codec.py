@@ -6,7 +6,10 @@ after what an attacker or a sloppy peer would try.
 
 from __future__ import annotations
 
+import contextlib
+import random
 import struct
+import tracemalloc
 from typing import Any
 
 import msgpack
@@ -266,8 +269,7 @@ def test_empty_input_refused() -> None:
     b"\x81\xa1a",             # map value missing
     b"\xcd\x01",              # uint16 missing a byte
     b"\xd9",                  # str8 missing its length
-    b"\xd4\x01",              # fixext1 missing its data
-], ids=["array", "str", "bin", "map_value", "uint16", "str8_length", "fixext"])
+], ids=["array", "str", "bin", "map_value", "uint16", "str8_length"])
 def test_truncated_input_refused(data: bytes) -> None:
     assert reason_of(data) == "truncated"
 
@@ -376,3 +378,71 @@ def test_decode_errors_are_peer_errors() -> None:
     with pytest.raises(PeerError):
         codec.decode(b"\xc1")
     assert issubclass(DecodeError, BridgeError)
+
+
+# ---------------------------------------------------------------- bounded work (§2.4)
+
+def _peak_while(fn: Any) -> int:
+    tracemalloc.start()
+    try:
+        with contextlib.suppress(DecodeError):
+            fn()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize("unit", [b"\x90", b"\x80", b"\x05", b"\xe5", b"\xa2ab", b"\xc4\x02ab",
+                                  b"\xcd\x01\x00"],
+                         ids=["empty_arrays", "empty_maps", "fixints", "negative_fixints",
+                              "short_strs", "short_bins", "uint16s"])
+def test_width_bomb_is_refused_within_its_memory_budget(unit: bytes) -> None:
+    """Arrays of a million tiny values, 8 MiB of them: the C decoder built ~80 bytes per
+    input byte before any check. Now the objects built are counted as they are built."""
+    per = 1_000_000 // len(unit)
+    block = b"\xdd" + struct.pack(">I", per) + unit * per
+    data = b"\xdc" + struct.pack(">H", 16) + block * 16 if len(unit) == 1 else (
+        b"\xdc" + struct.pack(">H", 24) + block * 24)
+    limits = codec.Limits(max_expansion=1, base_budget=1 << 20)
+    assert reason_of(data, limits) == "too_large"
+    peak = _peak_while(lambda: codec.decode(data, limits))
+    # The budget (1 x the input + 1 MiB), and the copy of the input itself.
+    assert peak <= 2 * len(data) + 4 * (1 << 20), (peak, len(data))
+
+
+def test_a_declared_count_beyond_the_bytes_left_builds_nothing() -> None:
+    data = b"\xdd\x00\x0f\x42\x40" + b"\x90" * 10
+    assert reason_of(data) == "truncated"
+    assert _peak_while(lambda: codec.decode(data)) < 1 << 20
+
+
+def test_both_decoders_accept_and_refuse_the_same_inputs() -> None:
+    """msgpack's C decoder (small inputs) and the strict reader (large ones, and the reason of
+    every refusal) on mutations of valid encodings: the same verdict and the same value."""
+    rng = random.Random(8)
+    seeds = [codec.encode(v) for v in (
+        {"a": [1, 2, {"b": b"xx"}], "c": "é", "d": -200, "e": 2**40, "f": None, "g": True},
+        [[], [[]], {}], {f"k{i}": i * 1000 for i in range(20)},
+        [-33, -129, -32769, -(2**31) - 1, 255, 65536, 2**64 - 1, -(2**63)])]
+    tight = codec.Limits(max_depth=1, max_items=4, max_str=2, max_bin=2)
+    for _ in range(20_000):
+        data = bytearray(rng.choice(seeds))
+        for _ in range(rng.randint(1, 3)):
+            at = rng.randrange(len(data) + 1)
+            if rng.random() < 0.5 and at < len(data):
+                data[at] = rng.randrange(256)
+            else:
+                data.insert(at, rng.randrange(256))
+        for limits in (codec.DEFAULT_LIMITS, tight):
+            reader = codec._Reader(bytes(data), limits)
+            try:
+                strict: Any = reader.value(0)
+                if reader.pos != len(data):
+                    strict = "refused"
+            except DecodeError:
+                strict = "refused"
+            try:
+                fast: Any = codec._fast_decode(bytes(data), limits)
+            except Exception:
+                fast = "refused"
+            assert strict == fast, bytes(data).hex()

@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from bridge import envelope
-from bridge.errors import PeerError
+from bridge import codec, envelope
+from bridge.errors import DecodeError, PeerError
 from bridge.identity import Keyring, PrivateIdentity, load_public
 from bridge.receipts import check_receipt, verify_receipt
 
@@ -162,3 +162,26 @@ def test_protocol_lists_every_invalid_vector_with_its_reason() -> None:
         assert f"| `{name}` |" in text, name
         row = next(line for line in text.splitlines() if line.startswith(f"| `{name}` |"))
         assert row.rstrip().endswith(f"| `{vector['reason']}` |"), row
+
+
+DECODING: list[dict[str, Any]] = json.loads(
+    (VECTORS / "decoding" / "expected.json").read_text())["vectors"]
+
+
+@pytest.mark.parametrize("vector", DECODING, ids=lambda v: v["name"])
+def test_decoding_vector_is_decided_for_its_reason(vector: dict[str, Any]) -> None:
+    """One input per rule of PROTOCOL.md §2.4, in the order the rules are checked."""
+    limits = {"DEFAULT": codec.DEFAULT_LIMITS, "SMALL": codec.SMALL_LIMITS}[vector["limits"]]
+    data = b"".join(bytes.fromhex(p["hex"]) * p["repeat"] for p in vector["input"])
+    if vector["ok"]:
+        assert codec.encode(codec.decode(data, limits)) == data
+    else:
+        with pytest.raises(DecodeError) as exc:
+            codec.decode(data, limits)
+        assert exc.value.reason == vector["reason"]
+
+
+def test_decoding_vectors_cover_every_reason_of_the_table() -> None:
+    reasons = {v["reason"] for v in DECODING if not v["ok"]}
+    assert reasons == {"too_large", "truncated", "trailing", "float", "ext", "map_key", "utf8",
+                       "too_deep", "not_canonical", "malformed"}

@@ -48,6 +48,7 @@ from bridge.documents import (  # noqa: E402
     sign_ack,
     sign_document,
 )
+from bridge.errors import DecodeError  # noqa: E402
 from bridge.identity import (  # noqa: E402
     TAG_DOCUMENT,
     TAG_ENVELOPE,
@@ -549,6 +550,71 @@ def write_deterministic(out: Path, w: World) -> None:
     write_bytes(receipts / "expected.json", dump_json({
         "keys": ["../keys/alpha-test.pub", "../keys/beta-test.pub"],
         "vectors": expected}))
+    write_bytes(out / "decoding" / "expected.json", decoding_vectors())
+
+
+# ---------------------------------------------------------------- strict decoding (§2.4)
+
+# (name, limit set, input as [hex, repeat] parts, expected reason or None for accepted, rule)
+DECODING: list[tuple[str, str, list[tuple[str, int]], str | None, str]] = [
+    ("canonical-example", "DEFAULT", [("83a16195c3c0ffccc8c40101a16201a163a2c3a9", 1)], None,
+     "the example of §2.3"),
+    ("max-depth-exactly", "SMALL", [("91", 17), ("c0", 1)], None,
+     "17 nested arrays: depths 0 to 16, within max_depth 16"),
+    ("empty", "DEFAULT", [], "truncated", "an empty input"),
+    ("ends-inside", "DEFAULT", [("9201", 1)], "truncated", "an array of 2 with 1 element"),
+    ("count-beyond-the-bytes-left", "DEFAULT", [("dcffff90", 1)], "truncated",
+     "65,535 elements declared, 1 byte left: refused before anything is built"),
+    ("trailing", "DEFAULT", [("0000", 1)], "trailing", "a byte after the value"),
+    ("c1", "DEFAULT", [("c1", 1)], "malformed", "the never-used byte"),
+    ("float-before-malformed", "DEFAULT", [("92ca00000000c1", 1)], "float",
+     "a float, then c1: the first byte that cannot belong decides"),
+    ("ext-before-truncated", "DEFAULT", [("d401", 1)], "ext",
+     "a fixext with its data missing: the type byte comes first"),
+    ("bin-key", "DEFAULT", [("81c4016101", 1)], "map_key", "{bin 'a': 1}: refused at the key"),
+    ("int-key", "DEFAULT", [("810101", 1)], "map_key", "{1: 1}"),
+    ("float-key", "DEFAULT", [("81ca0000000001", 1)], "map_key",
+     "{1.0: 1}: where a key is due, a byte that begins no str is map_key"),
+    ("not-utf8", "DEFAULT", [("a2c328", 1)], "utf8", "a str of invalid UTF-8"),
+    ("too-deep", "SMALL", [("91", 18), ("c0", 1)], "too_deep", "18 nested arrays"),
+    ("str-over-limit-before-truncated", "SMALL", [("da400161", 1)], "too_large",
+     "a str of 16,385 bytes declared (max_str 16 KiB), one byte there: the limit comes first"),
+    ("bin32-huge", "DEFAULT", [("c6ffffffff000000", 1)], "too_large",
+     "a bin of 2^32-1 bytes declared"),
+    ("array-over-limit", "SMALL", [("dd00001001", 1), ("00", 4097)], "too_large",
+     "an array of 4,097 (max_items 4,096)"),
+    ("over-max-bytes", "SMALL", [("c5ffff", 1), ("00", 65535)], "too_large",
+     "65,538 bytes (max_bytes 64 KiB): refused before it is read"),
+    ("int-not-shortest", "DEFAULT", [("cc01", 1)], "not_canonical", "1 as uint 8"),
+    ("negative-int-not-shortest", "DEFAULT", [("d0ff", 1)], "not_canonical", "-1 as int 8"),
+    ("non-negative-as-signed", "DEFAULT", [("d005", 1)], "not_canonical", "5 as int 8"),
+    ("length-not-shortest", "DEFAULT", [("d90161", 1)], "not_canonical", "'a' as str 8"),
+    ("keys-unsorted", "DEFAULT", [("82a16201a16102", 1)], "not_canonical", "{b: 1, a: 2}"),
+    ("keys-repeated", "DEFAULT", [("82a16101a16102", 1)], "not_canonical", "{a: 1, a: 2}"),
+    ("longer-key-first", "DEFAULT", [("82a2616101a16102", 1)], "not_canonical",
+     "{aa: 1, a: 2}: a prefix sorts first"),
+]
+DECODING_LIMITS = {"DEFAULT": codec.DEFAULT_LIMITS, "SMALL": codec.SMALL_LIMITS}
+
+
+def decoding_vectors() -> bytes:
+    """decoding/expected.json: one input per rule of §2.4, checked against bridge.codec."""
+    out = []
+    for name, limits, parts, reason, rule in DECODING:
+        data = b"".join(bytes.fromhex(h) * n for h, n in parts)
+        try:
+            codec.decode(data, DECODING_LIMITS[limits])
+            got = None
+        except DecodeError as exc:
+            got = exc.reason
+        if got != reason:
+            raise SystemExit(f"decoding/{name}: expected {reason}, bridge.codec says {got}")
+        out.append({"name": name, "limits": limits,
+                    "input": [{"hex": h, "repeat": n} for h, n in parts],
+                    "ok": reason is None, "reason": reason, "rule": rule})
+    return dump_json({"about": "input = the concatenation of each hex part repeated; the "
+                               "limit sets are those of PROTOCOL.md §2.4",
+                      "vectors": out})
 
 
 # ---------------------------------------------------------------- envelopes

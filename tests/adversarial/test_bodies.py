@@ -99,9 +99,9 @@ def test_huge_declared_length(world: World, what: str) -> None:
     """A length field of 2**32 - 1 with a few bytes behind it: refused without allocating."""
     tag = {"bin32": b"\xc6", "str32": b"\xdb", "array32": b"\xdd", "map32": b"\xdf"}[what]
     data = b"\x83\xa1c" + tag + b"\xff\xff\xff\xff" + b"\x00" * 16
-    # A byte string's length is checked against the bytes there are; a container's count
-    # against the decoding limit.
-    refused_as(world, data, "truncated" if what in ("bin32", "str32") else "too_large")
+    # Every length is checked against its limit where it is read (PROTOCOL.md §2.4: the
+    # first byte that cannot belong decides), before the bytes there are.
+    refused_as(world, data, "too_large")
 
 
 def test_oversized_string_in_the_header(world: World) -> None:

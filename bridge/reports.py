@@ -38,13 +38,13 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from bridge import times
 from bridge.documents import ACK_STATUSES
 
 REPORT_KIND = "bridge.reconciliation"
@@ -367,14 +367,6 @@ def parse_declared(value: Any) -> tuple[int | None, tuple[tuple[str, int], ...]]
     return None, ()
 
 
-def iso_ms(ms: int | None) -> str | None:
-    """Milliseconds since the epoch as ISO 8601 UTC (the form the local API uses)."""
-    if ms is None:
-        return None
-    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace(
-        "+00:00", "Z")
-
-
 def _add(acc: dict[str, Any], key: str, n: int) -> None:
     acc[key] = acc.get(key, 0) + n
 
@@ -522,7 +514,7 @@ def _manifest_line(doc: DocumentCount, side: str, notes: list[str]) -> ManifestL
     unacknowledged = doc.by_status.get(None, 0)
     received = sum(v for k, v in doc.by_status.items() if k is not None and rule_of(k).arrived)
     return ManifestLine(
-        side=side, peer=doc.peer, id=doc.id, created=iso_ms(doc.created),
+        side=side, peer=doc.peer, id=doc.id, created=times.format_optional(doc.created),
         batch=_meta_text(doc.meta, "batch"), agreement=_meta_text(doc.meta, "agreement"),
         category=_meta_category(doc.meta), declared=declared, declared_detail=detail,
         entries=entries, acknowledged=entries - unacknowledged, received=received,

@@ -285,10 +285,10 @@ class DocumentHeader:
                        meta=value["meta"], answers=value.get("answers"),
                        answers_id=value.get("answers_id"))
         except InputError as exc:
-            # A time outside its window has its own code: the header is well formed, but
-            # its signer's clock (or intent) is not to be believed.
-            reason = "bad_time" if exc.code == "bad_time" else "bad_header"
-            raise VerificationError(f"document header: {exc}", reason=reason) from exc
+            # Every failure of §6.2, ranges included, is bad_header: a verifier needs no
+            # clock for these. (A time ahead of the receiver's clock is refused at intake
+            # with bad_time, PROTOCOL.md §8.1.)
+            raise VerificationError(f"document header: {exc}", reason="bad_header") from exc
 
 
 @dataclass(frozen=True, kw_only=True)

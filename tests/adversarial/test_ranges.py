@@ -112,7 +112,7 @@ def test_document_created_outside_the_window_of_times_is_refused(world: World,
     """2**63 overflowed SQLite (a 500); 2**62 and 3e14 (after 9999-12-31) were stored and then
     broke every listing that printed the date."""
     doc = manifest(world.alpha_key, unique("M-WHEN"))
-    world.refused_in_chain(resigned(world.alpha_key, doc, created=created), "bad_time")
+    world.refused_in_chain(resigned(world.alpha_key, doc, created=created), "bad_header")
     local_api_reads(world)
 
 
@@ -130,7 +130,7 @@ def test_document_with_a_deadline_out_of_range_is_refused(world: World, deadline
     the deadline watcher fail on every run; 2099 is past the ten-year horizon."""
     doc = manifest(world.alpha_key, unique("M-DUE"))
     world.refused_in_chain(resigned(world.alpha_key, doc, meta={"ack_deadline": deadline}),
-                           "bad_time")
+                           "bad_header")
     local_api_reads(world)
 
 
@@ -146,7 +146,7 @@ def test_acknowledgement_of_beta_s_manifest_created_in_2_to_the_62(world: World)
     and outranked every honest later acknowledgement."""
     signed, leaves = world.new_beta_manifest(n=2)
     forged = ack(world.alpha_key, signed, dict.fromkeys(leaves, "RECEIVED"), leaves)
-    world.refused_in_chain(resigned(world.alpha_key, forged, created=2**62), "bad_time")
+    world.refused_in_chain(resigned(world.alpha_key, forged, created=2**62), "bad_header")
     local_api_reads(world, signed.header.id)
     item = next(iter(leaves))
     assert world.beta.client.item(signed.header.id, item)["status"] != "RECEIVED"

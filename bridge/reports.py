@@ -342,12 +342,15 @@ def _meta_category(meta: Mapping[str, Any]) -> str | None:
 
 
 def _count_value(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int) and value >= 0:
-        return value
-    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
-        return int(value.strip())
+    """A declared count, or None. Bounded like every integer in meta (PROTOCOL.md §3, Ranges):
+    ``int()`` of a 16 KiB string of digits raises (Python's 4,300-digit limit), and a stored
+    meta must never fail the reconciliation."""
+    if times.check_int(value, minimum=0, maximum=times.MAX_JSON_INT) is None:
+        return int(value)
+    if isinstance(value, str):
+        text = value.strip()
+        if text.isascii() and text.isdigit() and len(text) <= len(str(times.MAX_JSON_INT)):
+            return int(text) if int(text) <= times.MAX_JSON_INT else None
     return None
 
 

@@ -182,3 +182,13 @@ def test_chunk_size_or_position_given_as_a_boolean(world: World, field: str) -> 
     payload = codec.decode(one_chunk(manifest(world.alpha_key, unique("M-BOOL"), n=1)))
     value = {"chunk": True, "first": False}[field]
     world.refused_in_chain(codec.encode(payload | {field: value}), "bad_chunk")
+
+
+def test_declared_count_of_five_thousand_digits_leaves_the_reconciliation_readable(
+        world: World) -> None:
+    """Text in meta is JSON data, so it is taken; the reconciliation read it as a count with
+    ``int()``, which raises past 4,300 digits: a 500 on every ``/v1/reconcile`` after."""
+    doc = manifest(world.alpha_key, unique("M-DIGITS"))
+    world.accept(resigned(world.alpha_key, doc, meta={"declared": "9" * 5000}))
+    report = world.beta.client.reconcile()
+    assert report

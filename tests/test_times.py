@@ -4,13 +4,17 @@ never raises, and the windows every parser applies."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
+from conftest import CREATED
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bridge import deadlines, times
-from bridge.errors import InputError
+from bridge import codec, deadlines, times, transport
+from bridge.envelope import EnvelopeHeader
+from bridge.errors import InputError, PeerError
+from bridge.identity import TAG_TRANSPORT_RECEIPT, PrivateIdentity
 
 
 @pytest.mark.parametrize(("ms", "text"), [
@@ -84,3 +88,48 @@ def test_deadline_beyond_the_horizon_of_its_document_is_refused() -> None:
 def test_deadline_in_milliseconds_is_exact() -> None:
     """Counted in integers: a float of a 13-digit count can be off by one millisecond."""
     assert deadlines.parse_deadline("2026-03-02T15:00:00.001+00:00") == 1_772_463_600_001
+
+
+# ---------------------------------------------------------------- every parser applies them
+
+
+def _header_map(alpha: PrivateIdentity, beta: PrivateIdentity, **fields: Any) -> bytes:
+    header = EnvelopeHeader(sender="alpha", sender_key=alpha.key_id, recipient="beta",
+                            recipient_key=beta.key_id, message_id=bytes(16), seq=1,
+                            prev=bytes(32), sent_at=CREATED, kind="chunk")
+    return codec.encode(header.to_map() | fields)
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("seq", 0), ("seq", 2**63), ("seq", 2**64 - 1), ("seq", True),
+    ("at", 1), ("at", 2**63), ("at", times.LATEST_MS + 1), ("at", True),
+])
+def test_envelope_header_integer_out_of_range_is_a_bad_header(
+        alpha: PrivateIdentity, beta: PrivateIdentity, field: str, value: object) -> None:
+    with pytest.raises(PeerError) as info:
+        EnvelopeHeader.from_bytes(_header_map(alpha, beta, **{field: value}))
+    assert info.value.reason == "bad_header"
+
+
+def _answer(signer: PrivateIdentity, **fields: Any) -> bytes:
+    statement = {"v": 1, "type": "bridge.rejection", "from": "alpha", "to": "beta",
+                 "by_key": signer.key_id, "envelope": bytes(32), "id": bytes(16), "seq": 3,
+                 "at": CREATED, "result": "rejected", "reason": "gap", "expected_seq": 2}
+    r = codec.encode(statement | fields)
+    return codec.encode({"r": r, "s": signer.sign(TAG_TRANSPORT_RECEIPT, r)})
+
+
+def test_transport_answer_in_range_parses(beta: PrivateIdentity) -> None:
+    assert transport.parse_answer(_answer(beta), beta.public).expected_seq == 2
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("expected_seq", 0), ("expected_seq", -5), ("expected_seq", 2**63), ("expected_seq", True),
+    ("seq", 0), ("seq", 2**64 - 1), ("at", 2**62), ("at", -1),
+])
+def test_signed_answer_with_a_sequence_number_or_time_out_of_range_is_refused(
+        beta: PrivateIdentity, field: str, value: object) -> None:
+    """An ``expected_seq`` of -5 rewound the whole outbox; one past 2**63 overflowed SQLite."""
+    with pytest.raises(PeerError) as info:
+        transport.parse_answer(_answer(beta, **{field: value}), beta.public)
+    assert info.value.reason == "bad_receipt"

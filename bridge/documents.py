@@ -157,6 +157,27 @@ _DECLARED_KEYS = frozenset({"data", "i", "id", "salt"})
 _ACK_KEYS = frozenset({"evidence", "i", "id", "leaf", "reason", "salt", "status"})
 
 
+def _is_json_data(value: object) -> bool:
+    """The fast test behind ``json_data_problem``: no paths built. False also for data of
+    other container types (a Mapping that is no dict): the slow walk then decides."""
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        t = type(v)
+        if t is str or t is bool or v is None:
+            continue
+        if t is int and isinstance(v, int):
+            if not -times.MAX_JSON_INT <= v <= times.MAX_JSON_INT:
+                return False
+        elif t is dict and isinstance(v, dict):
+            stack.extend(v.values())
+        elif t is list and isinstance(v, list):
+            stack.extend(v)
+        else:
+            return False
+    return True
+
+
 def json_data_problem(value: object, path: str) -> tuple[str, str] | None:
     """Where ``value`` holds something the local API cannot show as JSON, and why; or None.
 
@@ -164,7 +185,9 @@ def json_data_problem(value: object, path: str) -> tuple[str, str] | None:
     arrays, text, booleans, nil and integers within ±(2**53 − 1) (I-JSON, RFC 7493 §2.2). A bin
     or an integer beyond that decodes here but would fail (or silently change) in every JSON
     reader. Iterative: the depth is bounded by the decoder, not by Python's stack."""
-    stack: list[tuple[str, object]] = [(path, value)]
+    if _is_json_data(value):
+        return None
+    stack: list[tuple[str, object]] = [(path, value)]  # the slow walk, to name the place
     while stack:
         where, v = stack.pop()
         if isinstance(v, Mapping):

@@ -133,3 +133,23 @@ def test_signed_answer_with_a_sequence_number_or_time_out_of_range_is_refused(
     with pytest.raises(PeerError) as info:
         transport.parse_answer(_answer(beta, **{field: value}), beta.public)
     assert info.value.reason == "bad_receipt"
+
+
+@pytest.mark.parametrize(("value", "where"), [
+    ({"a": [1, {"b": b"\x00"}]}, "meta.a[1].b"),
+    ({"a": 2**53}, "meta.a"),
+    ({"a": -(2**53)}, "meta.a"),
+    ({"a": 1.5}, "meta.a"),
+])
+def test_free_form_data_that_json_cannot_hold_is_named(value: object, where: str) -> None:
+    from bridge.documents import json_data_problem
+
+    problem = json_data_problem(value, "meta")
+    assert problem is not None and problem[0] == where
+
+
+def test_free_form_json_data_passes() -> None:
+    from bridge.documents import json_data_problem
+
+    assert json_data_problem({"a": [1, None, True, "x", {"b": 2**53 - 1}]}, "meta") is None
+    assert json_data_problem({"a": (1, 2)}, "meta") is None  # a tuple is an array

@@ -51,25 +51,27 @@ def floor(items: list[dict], root: Path) -> float:
     """The same cryptographic and storage work, in one process, no network, no daemons."""
     a = PrivateIdentity.generate("alpha", created=1)
     b = PrivateIdentity.generate("beta", created=1)
+    now = int(time.time() * 1000)  # signed times lie in a window (PROTOCOL.md §3, Ranges)
     t0 = time.perf_counter()
     doc = documents.sign_document(
-        a, doc_type="manifest", doc_id="M-floor", recipient="beta", created=1, meta={},
+        a, doc_type="manifest", doc_id="M-floor", recipient="beta", created=now, meta={},
         items=[Item(id=i["id"], data={k: v for k, v in i.items() if k != "id"}) for i in items],
         salt_key=os.urandom(32))
     payload = codec.encode(doc.to_map())
     env = envelope.seal(a, b.public, message_id=os.urandom(16), seq=1, prev=bytes(32),
-                        sent_at=1, kind="chunk", payload=payload)
+                        sent_at=now, kind="chunk", payload=payload)
     opened = envelope.open_envelope(b, Keyring.of([a.public]), env.data,
                                     limits=codec.Limits(max_bytes=1 << 28, max_items=1 << 20))
     got = documents.SignedDocument.parse(codec.decode(opened.payload, codec.Limits(
         max_bytes=1 << 28, max_items=1 << 20)))
     got.check(Keyring.of([a.public]))
     lh = {e.item_id: merkle.leaf_hash(got.leaves[e.index]) for e in got.declared_entries()}
-    ack = documents.sign_ack(b, answers=got.signed, ack_id="A-floor", created=2,
+    ack = documents.sign_ack(b, answers=got.signed, ack_id="A-floor", created=now + 1,
                              items=[AckItem(id=i, status="RECEIVED") for i in lh],
                              declared_leaf_hashes=lh, salt_key=os.urandom(32))
     ack_env = envelope.seal(b, a.public, message_id=os.urandom(16), seq=1, prev=bytes(32),
-                            sent_at=2, kind="chunk", payload=codec.encode(ack.to_map()))
+                            sent_at=now + 1, kind="chunk",
+                            payload=codec.encode(ack.to_map()))
     ack_open = envelope.open_envelope(a, Keyring.of([b.public]), ack_env.data,
                                       limits=codec.Limits(max_bytes=1 << 28, max_items=1 << 20))
     ack_doc = documents.SignedDocument.parse(codec.decode(ack_open.payload, codec.Limits(

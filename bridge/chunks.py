@@ -77,8 +77,9 @@ def parse(payload: bytes, limits: codec.Limits = codec.DEFAULT_LIMITS) -> Receiv
     signed = SignedHeader.parse(value["doc"])
     size, first, entries = value["chunk"], value["first"], value["entries"]
     count = signed.header.count
-    if (not isinstance(size, int) or size < 1 or size > MAX_CHUNK or size & (size - 1)
-            or not isinstance(first, int) or first < 0 or first % size or first >= count):
+    # type() checks: msgpack true is not the integer 1 (PROTOCOL.md §2.1).
+    if (type(size) is not int or size < 1 or size > MAX_CHUNK or size & (size - 1)
+            or type(first) is not int or first < 0 or first % size or first >= count):
         raise VerificationError("chunk size or position invalid", reason="bad_chunk")
     if len(entries) != min(size, count - first) or not all(isinstance(e, bytes) for e in entries):
         raise VerificationError("chunk holds the wrong number of entries", reason="bad_chunk")

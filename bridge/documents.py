@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from bridge import codec, merkle
+from bridge import codec, deadlines, merkle, times
 from bridge.errors import DecodeError, InputError, VerificationError
 from bridge.identity import TAG_DOCUMENT, Keyring, PrivateIdentity, PublicIdentity, check_party
 
@@ -157,6 +157,55 @@ _DECLARED_KEYS = frozenset({"data", "i", "id", "salt"})
 _ACK_KEYS = frozenset({"evidence", "i", "id", "leaf", "reason", "salt", "status"})
 
 
+def _is_json_data(value: object) -> bool:
+    """The fast test behind ``json_data_problem``: no paths built. False also for data of
+    other container types (a Mapping that is no dict): the slow walk then decides."""
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        t = type(v)
+        if t is str or t is bool or v is None:
+            continue
+        if t is int and isinstance(v, int):
+            if not -times.MAX_JSON_INT <= v <= times.MAX_JSON_INT:
+                return False
+        elif t is dict and isinstance(v, dict):
+            stack.extend(v.values())
+        elif t is list and isinstance(v, list):
+            stack.extend(v)
+        else:
+            return False
+    return True
+
+
+def json_data_problem(value: object, path: str) -> tuple[str, str] | None:
+    """Where ``value`` holds something the local API cannot show as JSON, and why; or None.
+
+    Free-form data (a header's ``meta``, an entry's ``data``) is JSON data in msgpack: maps,
+    arrays, text, booleans, nil and integers within ±(2**53 − 1) (I-JSON, RFC 7493 §2.2). A bin
+    or an integer beyond that decodes here but would fail (or silently change) in every JSON
+    reader. Iterative: the depth is bounded by the decoder, not by Python's stack."""
+    if _is_json_data(value):
+        return None
+    stack: list[tuple[str, object]] = [(path, value)]  # the slow walk, to name the place
+    while stack:
+        where, v = stack.pop()
+        if isinstance(v, Mapping):
+            stack.extend((f"{where}.{k}", inner) for k, inner in v.items())
+        elif isinstance(v, (list, tuple)):
+            stack.extend((f"{where}[{n}]", inner) for n, inner in enumerate(v))
+        elif times.is_int(v):
+            if times.check_int(v, minimum=-times.MAX_JSON_INT, maximum=times.MAX_JSON_INT):
+                return where, (f"an integer in free-form data lies within ±{times.MAX_JSON_INT}"
+                               " (write larger numbers as text)")
+        elif isinstance(v, float):
+            return where, "numbers with a fraction must be written as text"
+        elif not (v is None or isinstance(v, (str, bool))):
+            return where, (f"free-form data holds only maps, arrays, text, numbers, booleans "
+                           f"and null, not {type(v).__name__}")
+    return None
+
+
 def decode_declared_entry(leaf: bytes, index: int) -> DeclaredEntry:
     v = _entry_map(leaf, index, _DECLARED_KEYS)
     if not isinstance(v["data"], dict):
@@ -205,12 +254,20 @@ class DocumentHeader:
             raise InputError("must be a 32-byte key id", field="issuer_key")
         if not isinstance(self.root, bytes) or len(self.root) != 32:
             raise InputError("must be a 32-byte hash", field="root")
-        for name in ("created", "count"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise InputError("must be a non-negative integer", field=name)
+        # Ranges where they are parsed (PROTOCOL.md §3 "Ranges", §6.2): a stored value must
+        # fit SQLite's INTEGER and print as a date, or every read of it would fail.
+        problem = times.check_time(self.created)
+        if problem is not None:
+            raise InputError(problem, field="created", code="bad_time")
+        problem = times.check_int(self.count, minimum=0, maximum=times.MAX_SEQ)
+        if problem is not None:
+            raise InputError(problem, field="count")
         if not isinstance(self.meta, Mapping):
             raise InputError("must be a map", field="meta")
+        problem_at = json_data_problem(self.meta, "meta")
+        if problem_at is not None:
+            raise InputError(problem_at[1], field=problem_at[0])
+        deadlines.check_meta(self.meta, self.created)
         is_ack = self.type == ACK
         if is_ack != (self.answers is not None) or is_ack != (self.answers_id is not None):
             raise InputError("answers and answers_id are set on acknowledgements only",
@@ -251,6 +308,9 @@ class DocumentHeader:
                        meta=value["meta"], answers=value.get("answers"),
                        answers_id=value.get("answers_id"))
         except InputError as exc:
+            # Every failure of §6.2, ranges included, is bad_header: a verifier needs no
+            # clock for these. (A time ahead of the receiver's clock is refused at intake
+            # with bad_time, PROTOCOL.md §8.1.)
             raise VerificationError(f"document header: {exc}", reason="bad_header") from exc
 
 
@@ -419,6 +479,9 @@ def sign_document(issuer: PrivateIdentity, *, doc_type: str, doc_id: str, recipi
         if item.id in seen:
             raise InputError(f"duplicate item id {item.id!r}", field=f"items[{n}].id")
         seen.add(item.id)
+        problem = json_data_problem(item.data, f"items[{n}]")
+        if problem is not None:  # what the peer's bridge would refuse at intake
+            raise InputError(problem[1], field=problem[0])
         try:
             leaves.append(encode_declared_entry(n, salts[n], item))
         except DecodeError as exc:

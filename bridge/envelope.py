@@ -25,7 +25,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives import hpke
 
-from bridge import codec
+from bridge import codec, times
 from bridge.errors import DecodeError, OpaqueCryptoError, PeerError
 from bridge.identity import (
     SUITE_X25519_CHACHA,
@@ -70,8 +70,10 @@ class EnvelopeHeader:
         _want_bytes(self.recipient_key, 32, "to_key")
         _want_bytes(self.message_id, MESSAGE_ID_SIZE, "id")
         _want_bytes(self.prev, 32, "prev")
-        _want_int(self.seq, "seq", minimum=1)
-        _want_int(self.sent_at, "at", minimum=0)
+        # Ranges where they are parsed (PROTOCOL.md §3 "Ranges", §5.1): a seq past SQLite's
+        # INTEGER overflowed in the duplicate lookup, before any signature was checked.
+        _want_int(self.seq, "seq", times.check_int(self.seq, minimum=1, maximum=times.MAX_SEQ))
+        _want_int(self.sent_at, "at", times.check_time(self.sent_at))
         if not isinstance(self.kind, str) or not 0 < len(self.kind) <= _KIND_MAX:
             raise PeerError("envelope kind must be a short string", reason="bad_header")
         if self.suite not in _SUITES:
@@ -112,9 +114,9 @@ def _want_bytes(value: object, size: int, name: str) -> None:
         raise PeerError(f"envelope {name} must be {size} bytes", reason="bad_header")
 
 
-def _want_int(value: object, name: str, *, minimum: int) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise PeerError(f"envelope {name} must be an integer >= {minimum}", reason="bad_header")
+def _want_int(value: object, name: str, problem: str | None) -> None:
+    if problem is not None:
+        raise PeerError(f"envelope {name} {problem}", reason="bad_header")
 
 
 @dataclass(frozen=True, kw_only=True)

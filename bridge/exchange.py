@@ -21,7 +21,6 @@ import os
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from bridge import (
@@ -36,6 +35,7 @@ from bridge import (
     link,
     receipts,
     reports,
+    times,
     transport,
 )
 from bridge.categories import validate_submission
@@ -68,11 +68,26 @@ MAX_LISTED_PROBLEMS = 100  # bad items named in one answer (all are counted)
 PAYLOAD_LIMITS = codec.Limits(max_bytes=256 * 1024 * 1024, max_items=1 << 20)
 
 
-def iso(ms: int | None) -> str | None:
-    if ms is None:
-        return None
-    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace(
-        "+00:00", "Z")
+# The one time formatter (bridge.times): total, so no stored time can break a read.
+iso = times.format_optional
+
+
+def _shown(value: Any) -> Any:
+    """Free-form data as JSON can hold it. Intake refuses anything else (json_data_problem),
+    but an entry stored before that check may hold a bin: shown as hex, never a 500."""
+    if isinstance(value, Mapping):
+        return {k: _shown(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_shown(v) for v in value]
+    return value.hex() if isinstance(value, bytes) else value
+
+
+def _not_ahead(what: str, at: int, now: int) -> None:
+    """Refuse a time the peer signed that is too far ahead of our clock (PROTOCOL.md §3
+    "Ranges"): stored, it would outrank every honest later time (acknowledgement order)."""
+    problem = times.check_not_ahead(at, now)
+    if problem is not None:
+        raise VerificationError(f"{what} {problem}", reason="bad_time")
 
 
 Parsed = tuple[envelope.EnvelopeHeader, bytes, bytes, bytes]
@@ -347,8 +362,6 @@ class Exchange:
         if peer not in self.peers:
             raise InputError(f"no pinned peer named {peer!r}", field="to", code="unknown_peer")
         self._check_peer_key(peer)
-        if deadlines.FIELD in body.get("meta", {}):
-            deadlines.parse_deadline(body["meta"][deadlines.FIELD])
         doc_id = body.get("id") or self._new_id(body["type"][0])
         existing = self.store.outbound_document(peer, doc_id)
         if existing is not None:
@@ -663,6 +676,7 @@ class Exchange:
         try:
             if header.kind not in (KIND_CHUNK, KIND_KEY_ROTATION, KIND_KEY_REVOCATION):
                 raise PeerError(f"unknown envelope kind {header.kind!r}", reason="unknown_kind")
+            _not_ahead("envelope at", header.sent_at, now)
             if header.kind != KIND_CHUNK:
                 with self.store.transaction():
                     receipt = self._answer(header, digest, now, "accepted", None)
@@ -728,6 +742,7 @@ class Exchange:
         signed = chunk.signed
         h = signed.header
         signed.check_signature(self.keyring)
+        _not_ahead(f"{h.type} {h.id} created", h.created, now)
         if self._key_revoked_at(h.issuer_key, h.created):
             raise VerificationError(f"{h.type} {h.id} is signed by a revoked key",
                                     reason="key_revoked")
@@ -748,6 +763,11 @@ class Exchange:
         else:
             decoded = [documents.decode_declared_entry(e, chunk.first + n)
                        for n, e in enumerate(chunk.entries)]
+            for d in decoded:  # the local API shows it as JSON (PROTOCOL.md §6.4)
+                problem = documents.json_data_problem(d.data, "data")
+                if problem is not None:
+                    raise VerificationError(f"entry {d.index} {problem[0]}: {problem[1]}",
+                                            reason="bad_entry")
             self.store.insert_items(
                 (row.rowid, d.index, d.item_id, chunk.entries[n], chunk.leaf_hashes[n],
                  "unacknowledged") for n, d in enumerate(decoded))
@@ -1006,7 +1026,7 @@ class Exchange:
         if deadline is not None:
             out["overdue"] = r[2] not in documents.ACK_STATUSES and self.now() > deadline
         if row.direction == "in":
-            out["data"] = dict(documents.decode_declared_entry(r[6], r[0]).data)
+            out["data"] = _shown(documents.decode_declared_entry(r[6], r[0]).data)
         return out
 
     def items(self, doc_id: str, *, direction: str | None, status: str | None,
@@ -1091,4 +1111,4 @@ class Exchange:
                 "peers": {p: {"queued": self.store.pending_count(p)} for p in self.peers}}
 
 
-__all__ = ["DecodeError", "DeliveryOutcome", "Exchange", "PeerAnswer", "iso"]
+__all__ = ["DecodeError", "DeliveryOutcome", "Exchange", "PeerAnswer"]

@@ -8,6 +8,10 @@ is generated from this table (``python -m bridge.lifecycle``) and a test keeps t
 The first status of a declared item may be anything except RECEIVED_UNDECLARED; the first
 status of an item that was never declared must be RECEIVED_UNDECLARED. History is never
 rewritten: every change is a new entry in a new signed acknowledgement.
+
+Whether an entry binds a leaf hash follows from ``declared``, never from the status
+(PROTOCOL.md §6.6): an undeclared item's entries all have a nil leaf, its later statuses
+included (RECEIVED_UNDECLARED, then e.g. PENDING_IDENTIFICATION).
 """
 
 from __future__ import annotations

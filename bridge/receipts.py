@@ -31,12 +31,11 @@ import itertools
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import msgpack
 
-from bridge import codec, merkle
+from bridge import codec, merkle, times
 from bridge.documents import (
     ACK,
     ACK_STATUSES,
@@ -241,15 +240,8 @@ class ReceiptResult:
         return out
 
 
-def iso_time(ms: int) -> str:
-    """Milliseconds since the epoch as ISO 8601 UTC with milliseconds (``...T09:30:00.000Z``).
-
-    ``created`` is any signed non-negative integer, so a far-future value must still print."""
-    try:
-        dt = datetime.fromtimestamp(ms // 1000, tz=UTC)
-    except (OverflowError, ValueError, OSError):
-        return f"{ms} ms after 1970-01-01T00:00:00Z"
-    return f"{dt:%Y-%m-%dT%H:%M:%S}.{ms % 1000:03d}Z"
+# The one time formatter (bridge.times), total: a far-future signed time still prints.
+iso_time = times.format_ms
 
 
 def _printable(text: str) -> str:

@@ -38,13 +38,13 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from bridge import times
 from bridge.documents import ACK_STATUSES
 
 REPORT_KIND = "bridge.reconciliation"
@@ -342,12 +342,15 @@ def _meta_category(meta: Mapping[str, Any]) -> str | None:
 
 
 def _count_value(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int) and value >= 0:
-        return value
-    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
-        return int(value.strip())
+    """A declared count, or None. Bounded like every integer in meta (PROTOCOL.md §3, Ranges):
+    ``int()`` of a 16 KiB string of digits raises (Python's 4,300-digit limit), and a stored
+    meta must never fail the reconciliation."""
+    if times.check_int(value, minimum=0, maximum=times.MAX_JSON_INT) is None:
+        return int(value)
+    if isinstance(value, str):
+        text = value.strip()
+        if text.isascii() and text.isdigit() and len(text) <= len(str(times.MAX_JSON_INT)):
+            return int(text) if int(text) <= times.MAX_JSON_INT else None
     return None
 
 
@@ -365,14 +368,6 @@ def parse_declared(value: Any) -> tuple[int | None, tuple[tuple[str, int], ...]]
             detail = tuple(sorted((k[:_TEXT_LIMIT], int(v or 0)) for k, v in parts))
             return sum(v for _, v in detail), detail
     return None, ()
-
-
-def iso_ms(ms: int | None) -> str | None:
-    """Milliseconds since the epoch as ISO 8601 UTC (the form the local API uses)."""
-    if ms is None:
-        return None
-    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace(
-        "+00:00", "Z")
 
 
 def _add(acc: dict[str, Any], key: str, n: int) -> None:
@@ -522,7 +517,7 @@ def _manifest_line(doc: DocumentCount, side: str, notes: list[str]) -> ManifestL
     unacknowledged = doc.by_status.get(None, 0)
     received = sum(v for k, v in doc.by_status.items() if k is not None and rule_of(k).arrived)
     return ManifestLine(
-        side=side, peer=doc.peer, id=doc.id, created=iso_ms(doc.created),
+        side=side, peer=doc.peer, id=doc.id, created=times.format_optional(doc.created),
         batch=_meta_text(doc.meta, "batch"), agreement=_meta_text(doc.meta, "agreement"),
         category=_meta_category(doc.meta), declared=declared, declared_detail=detail,
         entries=entries, acknowledged=entries - unacknowledged, received=received,

@@ -18,7 +18,7 @@ import hmac
 from dataclasses import dataclass, field
 from typing import Any
 
-from bridge import codec
+from bridge import codec, times
 from bridge.errors import PeerError
 from bridge.identity import TAG_TRANSPORT_RECEIPT, PrivateIdentity, PublicIdentity
 
@@ -47,6 +47,17 @@ class TransportAnswer:
         if (self.result == "accepted") != (self.reason is None):
             raise PeerError("an accepted receipt has no reason; others must",
                             reason="bad_receipt")
+        # Ranges where they are parsed (PROTOCOL.md §3 "Ranges"): a sequence number goes back
+        # into the store (a rewind to expected_seq), so it must fit SQLite's INTEGER.
+        for name in ("seq", "expected_seq"):
+            value = getattr(self, name)
+            problem = None if value is None else times.check_int(value, minimum=1,
+                                                                 maximum=times.MAX_SEQ)
+            if problem is not None:
+                raise PeerError(f"transport answer {name} {problem}", reason="bad_receipt")
+        problem = times.check_time(self.at)
+        if problem is not None:
+            raise PeerError(f"transport answer at {problem}", reason="bad_receipt")
 
     @property
     def kind(self) -> str:

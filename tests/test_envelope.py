@@ -223,7 +223,7 @@ def test_open_refuses_header_field_changed(alpha: PrivateIdentity, beta: Private
     """Re-sequencing, back-dating, re-chaining or re-labelling a genuine envelope."""
     data = seal_one(alpha, beta.public)
     h = header_map(data)
-    h[field] = {"seq": 2, "at": 1, "prev": b"\x01" * 32, "kind": "ack"}[field]
+    h[field] = {"seq": 2, "at": h["at"] - 1, "prev": b"\x01" * 32, "kind": "ack"}[field]
     err = opaque_failure(beta, keyring, reassemble(data, h=codec.encode(h)))
     assert "does not verify" in err.detail
 

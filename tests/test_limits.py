@@ -78,7 +78,8 @@ def test_claimed_sender_reads_the_header_of_a_canonical_envelope() -> None:
     beta = PrivateIdentity.generate("beta", created=1)
     for size in (0, 100, 70_000, 1 << 20):  # bin8, bin16 and bin32 ciphertexts
         env = envelope.seal(alpha, beta.public, message_id=os.urandom(16), seq=1,
-                            prev=bytes(32), sent_at=1, kind="chunk", payload=b"x" * size)
+                            prev=bytes(32), sent_at=1_767_225_600_000, kind="chunk",
+                            payload=b"x" * size)
         assert claimed_sender(env.data) == "alpha"
         assert claimed_sender(env.data[:-68]) == "alpha"  # the signature ("s", 64 bytes) unread
         assert claimed_sender(env.data[:40]) is None

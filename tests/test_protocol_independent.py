@@ -294,6 +294,43 @@ class Header:
         return self.fields[key]
 
 
+TIME_MIN, TIME_MAX = 946_684_800_000, 253_402_300_799_999  # §3 Ranges
+
+
+def json_data(value: Any) -> bool:
+    """§6.2: maps, arrays, str, booleans, nil, integers within ±(2^53 − 1); never bin."""
+    if isinstance(value, dict):
+        return all(json_data(v) for v in value.values())
+    if isinstance(value, list):
+        return all(json_data(v) for v in value)
+    if is_int(value):
+        return bool(abs(value) <= 2**53 - 1)
+    return value is None or isinstance(value, (str, bool))
+
+
+def deadline_ms(text: Any) -> int | None:
+    """§3 Ranges: a date (the end of that day, UTC) or a date-time with an offset within
+    ±14:00; the instant in UTC, in milliseconds, must be a time. None if not."""
+    import datetime as dt
+
+    epoch = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+    if not isinstance(text, str):
+        return None
+    try:
+        if len(text) == 10:
+            day = dt.datetime.combine(dt.date.fromisoformat(text), dt.time(0), tzinfo=dt.UTC)
+            ms = (day - epoch) // dt.timedelta(milliseconds=1) + 86_400_000
+        else:
+            moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+            offset = moment.utcoffset()
+            if offset is None or abs(offset) > dt.timedelta(hours=14):
+                return None
+            ms = (moment - epoch) // dt.timedelta(milliseconds=1)
+    except ValueError:
+        return None
+    return ms if TIME_MIN <= ms <= TIME_MAX else None
+
+
 def parse_header(signed: dict[str, bytes]) -> Header:
     """§6.2, every failure bad_header."""
     try:
@@ -307,8 +344,13 @@ def parse_header(signed: dict[str, bytes]) -> Header:
     ok = ok and is_id(DOC_ID, h["id"]) and is_id(PARTY, h["issuer"])
     ok = ok and is_id(PARTY, h["recipient"])
     ok = ok and all(isinstance(h[k], bytes) and len(h[k]) == 32 for k in ("issuer_key", "root"))
-    ok = ok and all(is_int(h[k]) and h[k] >= 0 for k in ("created", "count"))
-    ok = ok and isinstance(h["meta"], dict)
+    # §3 Ranges: a time in [2000-01-01, 9999-12-31], a count within SQLite's INTEGER.
+    ok = ok and is_int(h["created"]) and TIME_MIN <= h["created"] <= TIME_MAX
+    ok = ok and is_int(h["count"]) and 0 <= h["count"] <= 2**63 - 1
+    ok = ok and isinstance(h["meta"], dict) and json_data(h["meta"])
+    if ok and "ack_deadline" in h["meta"]:
+        at = deadline_ms(h["meta"]["ack_deadline"])
+        ok = at is not None and at <= h["created"] + 3660 * 86_400_000
     if ok and h["type"] == "ack":
         ok = (isinstance(h["answers"], bytes) and len(h["answers"]) == 32
               and is_id(DOC_ID, h["answers_id"]))

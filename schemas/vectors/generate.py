@@ -282,7 +282,27 @@ def valid_vectors(w: World) -> list[Vector]:
         Vector(name="document-man-test-0003", data=build_document_receipt(w.manifest, acks),
                ok=True, tries="the whole manifest and its three acknowledgements (one item "
                "unacknowledged, one received undeclared)"),
+        Vector(name="document-undeclared-item-changes-status",
+               data=build_document_receipt(w.manifest, [*acks, later_undeclared(w, [
+                   (AckItem(id="REM-TEST-0099", status="PENDING_IDENTIFICATION",
+                            evidence="sample barcode SMP-TEST-0099"), None)])]),
+               ok=True, tries="a fourth acknowledgement moves the undeclared REM-TEST-0099 "
+               "from RECEIVED_UNDECLARED to PENDING_IDENTIFICATION: its leaf stays nil "
+               "(PROTOCOL.md §6.6: nil exactly when the item was not declared)"),
     ]
+
+
+def later_undeclared(w: World, entries: Sequence[tuple[AckItem, bytes | None]]
+                     ) -> SignedDocument:
+    """A fourth acknowledgement by beta, after the three of the world (FORGED_CREATED)."""
+    return raw_ack(w.beta, w.manifest.signed, "ACK-TEST-0003-4", FORGED_CREATED, entries)
+
+
+def resigned_header(signer: PrivateIdentity, signed: SignedHeader, **fields: Any
+                    ) -> dict[str, bytes]:
+    """``signed`` with header fields replaced (no DocumentHeader checks) and signed again."""
+    data = codec.encode(codec.decode(signed.data) | fields)
+    return {"header": data, "sig": signer.sign(TAG_DOCUMENT, data)}
 
 
 def invalid_vectors(w: World) -> list[Vector]:
@@ -472,6 +492,44 @@ def invalid_vectors(w: World) -> list[Vector]:
     d["acks"] = [d["acks"][1], d["acks"][0], d["acks"][2]]
     add("document-acks-out-of-order", "ack_order",
         "the acknowledgement documents out of chronological order", d)
+
+    # -- §6.6: leaf is nil exactly when the item was not declared
+    d = doc_base()
+    d["acks"].append(later_undeclared(w, [
+        (AckItem(id="REM-TEST-0100", status="RECEIVED"), None)]).to_map())
+    add("document-undeclared-item-first-not-received-undeclared", "bad_entry",
+        "an item never declared (nil leaf) whose first status is RECEIVED, not "
+        "RECEIVED_UNDECLARED", d)
+
+    d = doc_base()
+    d["acks"].append(later_undeclared(w, [
+        (AckItem(id="EFF-TEST-0008", status="RECEIVED_UNDECLARED"),
+         w.leaf_hashes(man)["EFF-TEST-0008"])]).to_map())
+    add("document-received-undeclared-with-a-leaf", "bad_entry",
+        "RECEIVED_UNDECLARED for a declared item, with its leaf hash bound", d)
+
+    # -- §3 Ranges, in the signed headers
+    b = base("POW-TEST-0003")
+    b["acks"][1]["ack"] = resigned_header(w.beta, ack2.signed, created=2**62)
+    add("ack-created-after-year-9999", "bad_header",
+        "an acknowledgement dated 2**62 ms (year 146140482): outside the window of times", b)
+
+    b = base("POW-TEST-0003")
+    b["document"] = resigned_header(w.alpha, man.signed, meta={**META, "photo": b"\x89PNG"})
+    add("document-meta-holds-bin", "bad_header",
+        "the declaring document's meta holds a bin value: meta is JSON data", b)
+
+    b = base("POW-TEST-0003")
+    b["document"] = resigned_header(w.alpha, man.signed,
+                                    meta={**META, "ack_deadline": "9999-12-31"})
+    add("document-deadline-after-year-9999", "bad_header",
+        "an ack_deadline of 9999-12-31, whose end is the first instant of year 10000", b)
+
+    b = base("POW-TEST-0003")
+    b["document"] = resigned_header(w.alpha, man.signed,
+                                    meta={**META, "ack_deadline": "2026-03-10T12:00:00+14:30"})
+    add("document-deadline-offset-beyond-14-hours", "bad_header",
+        "an ack_deadline with a UTC offset of +14:30", b)
 
     return out
 

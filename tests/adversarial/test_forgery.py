@@ -72,7 +72,7 @@ HEADER_FIELDS = {
     "id": (lambda w: os.urandom(16), 403, "unauthenticated"),
     "seq": (lambda w: 7, 403, "unauthenticated"),
     "prev": (lambda w: os.urandom(32), 403, "unauthenticated"),
-    "at": (lambda w: 1, 403, "unauthenticated"),
+    "at": (lambda w: now_ms() - 60_000, 403, "unauthenticated"),  # back-dated, in range
     "kind": (lambda w: "key-revocation", 403, "unauthenticated"),
     "extra": (lambda w: "field", 400, "bad_header"),
 }

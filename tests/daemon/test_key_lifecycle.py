@@ -20,6 +20,11 @@ from bridge.receipts import check_receipt
 from .conftest import EventLog, wait_for
 
 
+def _now_ms() -> int:
+    """A time inside the window every signed time must fall in (PROTOCOL.md §3, Ranges)."""
+    return int(datetime.now(UTC).timestamp() * 1000)
+
+
 def _exchange(alpha: Node, beta: Node, doc_id: str, n: int = 3) -> None:
     alpha.client.submit_document("manifest", "beta",
                                  [{"id": f"{doc_id}-{i}", "kind": "person"} for i in range(n)],
@@ -87,7 +92,7 @@ def test_a_retired_key_cannot_sign_new_envelopes(
     events(beta).wait("peer_key_rotated", peer="alpha")
     # Someone holding the retired key seals the next envelope (seq 2: after the rotation at 1).
     env = envelope.seal(old, beta.home.public_identity(), message_id=b"\x01" * 16, seq=2,
-                        prev=bytes(32), sent_at=1, kind="chunk", payload=b"\x80")
+                        prev=bytes(32), sent_at=_now_ms(), kind="chunk", payload=b"\x80")
     req = urllib.request.Request(f"{beta.url}/v1/envelopes", data=env.data, method="POST",
                                  headers={"Content-Type": "application/vnd.bridge.envelope"})
     with pytest.raises(urllib.error.HTTPError) as info:
@@ -173,10 +178,10 @@ def test_a_retry_after_the_peers_rotation_gets_a_receipt_under_its_new_key(
     beta_key = beta.home.identity()
     alpha_old = alpha.home.public_identity()
     doc = documents.sign_document(
-        beta_key, doc_type="roster", doc_id="R-LOST-RECEIPT", recipient="alpha", created=1,
+        beta_key, doc_type="roster", doc_id="R-LOST-RECEIPT", recipient="alpha", created=_now_ms(),
         meta={}, items=[documents.Item(id="X-1", data={})], salt_key=bytes(32))
     env = envelope.seal(beta_key, alpha_old, message_id=b"\x07" * 16, seq=1, prev=bytes(32),
-                        sent_at=1, kind="chunk", payload=chunks.split(doc, 8)[0].payload)
+                        sent_at=_now_ms(), kind="chunk", payload=chunks.split(doc, 8)[0].payload)
 
     def post() -> bytes:
         req = urllib.request.Request(

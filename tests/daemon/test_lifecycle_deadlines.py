@@ -97,3 +97,26 @@ def test_a_malformed_deadline_is_refused_naming_the_field(
                                      meta={"ack_deadline": "next tuesday"})
     assert info.value.status == 400 and info.value.field == "meta.ack_deadline"
     assert alpha.client.documents() == []
+
+
+def test_a_deadline_or_number_out_of_range_is_refused_naming_the_field(
+        make_nodes: Callable[..., tuple[Node, Node]]) -> None:
+    """``9999-12-31`` (its end is in year 10000) was a 500; an offset past ±14:00, a deadline
+    past the ten-year horizon and integers beyond JSON's exact range were taken, and the peer
+    would then refuse the document. Each is a 400 naming the field, and nothing is stored."""
+    alpha, _ = make_nodes()
+    alpha.start()
+    cases = [
+        ({"ack_deadline": "9999-12-31"}, [{"id": "P-1"}], "meta.ack_deadline"),
+        ({"ack_deadline": "9999-12-31T20:00:00-14:00"}, [{"id": "P-1"}], "meta.ack_deadline"),
+        ({"ack_deadline": "2026-12-01T12:00:00+15:00"}, [{"id": "P-1"}], "meta.ack_deadline"),
+        ({"ack_deadline": "2199-01-01"}, [{"id": "P-1"}], "meta.ack_deadline"),
+        ({"batch": 2**60}, [{"id": "P-1"}], "meta.batch"),
+        ({}, [{"id": "P-1"}, {"id": "P-2", "seals": [1, 2**53]}], "items[1].seals[1]"),
+    ]
+    for n, (meta, items, field) in enumerate(cases):
+        with pytest.raises(ApiError) as info:
+            alpha.client.submit_document("manifest", "beta", items, id=f"M-RANGE-{n}",
+                                         meta=meta)
+        assert (info.value.status, info.value.field) == (400, field), (meta, info.value)
+    assert alpha.client.documents() == []

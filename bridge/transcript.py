@@ -486,12 +486,9 @@ def _check_receipt(data: bytes, keys: Keyring, recipient: str,
 
 
 def _not_revoked(keys: Keyring, signer: PublicIdentity, at: int, what: str) -> None:
-    """A revocation given with the keys voids the key's signatures dated from its ``since``
-    (PROTOCOL.md §4.5), as for receipts."""
-    if keys.revoked_at(signer.key_id, at):
-        raise _fail(f"{what} is signed by {signer.party}'s key {signer.fingerprint}, revoked "
-                    f"from {iso_time(keys.revoked[signer.key_id])}, at {iso_time(at)}",
-                    "revoked_key")
+    """A revocation given with the keys voids the key's signatures dated from its ``since``,
+    and a rotation those dated after it (PROTOCOL.md §4.5), as for receipts."""
+    keys.check_in_force(signer, at, what)
 
 
 def _check_carries(carries: object, result: str, docs: Mapping[bytes, _Doc], sender: str,

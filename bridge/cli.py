@@ -216,7 +216,8 @@ def keys_rotate(obj: Ctx, as_json: bool) -> None:
         return
     click.echo(f"rotated: {out['old_fingerprint']} -> {out['fingerprint']}")
     click.echo(f"announced to: {', '.join(out['peers']) or 'no peer'}")
-    click.echo("Old receipts still verify with the old identity file, kept in keys/history/.")
+    click.echo("Old receipts still verify with the key history, which names the old key and "
+               "when it was retired: give verifiers bridge keys history -o FILE.")
 
 
 @keys.command("revoke")

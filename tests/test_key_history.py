@@ -272,3 +272,49 @@ def test_rotation_flood_costs_the_same_per_statement_however_long_the_history(
     assert exchange.peers["alpha"].key_id == key.key_id
     assert per_rotation[-1] == per_rotation[0] <= 2, per_rotation
     store.close()
+
+
+# ---------------------------------------------------------------- finding 3: files after commit
+
+
+def test_crash_between_the_commit_and_the_key_files_is_finished_at_start(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The store is the record of a peer's key change; the files follow it. A stop right
+    after the commit (here: the file write fails) is finished by the next start."""
+    from bridge import envelope
+    from bridge.exchange import Exchange
+    from bridge.keystore import KeyStore
+    from bridge.pair import make_pair
+    from bridge.store import Store
+
+    alpha, beta = make_pair(tmp_path)
+    now = alpha.home.public_identity().created + HOUR
+    store = Store(beta.home.db_path)
+
+    def start() -> Exchange:
+        return Exchange(store=store, identity=beta.home.identity(),
+                        peers={"alpha": beta.home.peer_identity("alpha")},
+                        config=beta.home.config(), clock=lambda: now,
+                        keystore=KeyStore(beta.home))
+
+    exchange = start()
+    key = alpha.home.identity()
+    new = PrivateIdentity.generate("alpha", created=now)
+    env = envelope.seal(key, beta.home.public_identity(), message_id=bytes(16), seq=1,
+                        prev=bytes(32), sent_at=now, kind="key-rotation",
+                        payload=keylife.make_rotation(key, new, at=now))
+
+    def crash(*args: object) -> None:
+        raise OSError("the power went")
+
+    with monkeypatch.context() as m:
+        m.setattr(KeyStore, "rotate_peer", crash)
+        with pytest.raises(OSError):
+            exchange.receive_envelope(env.data)
+    assert beta.home.peer_identity("alpha").key_id == key.key_id  # files: not yet
+    start()
+    assert beta.home.peer_identity("alpha").key_id == new.key_id
+    assert beta.home.config().peers["alpha"].fingerprint == new.public.fingerprint
+    [retired] = KeyStore(beta.home).peer_key_history("alpha").statements
+    assert keylife.statement_type(retired) == keylife.ROTATION
+    store.close()

@@ -162,3 +162,15 @@ def test_protocol_lists_every_invalid_vector_with_its_reason() -> None:
         assert f"| `{name}` |" in text, name
         row = next(line for line in text.splitlines() if line.startswith(f"| `{name}` |"))
         assert row.rstrip().endswith(f"| `{vector['reason']}` |"), row
+
+
+KEY_HISTORY = VECTORS / "key-history"
+KEY_CASES: list[dict[str, Any]] = json.loads((KEY_HISTORY / "expected.json").read_text())["cases"]
+
+
+@pytest.mark.parametrize("case", KEY_CASES, ids=lambda c: f"{c['file']}:{c['tries'][:40]}")
+def test_key_history_vectors_verify_as_expected(case: dict[str, Any]) -> None:
+    """Keys over time (PROTOCOL.md §4.5, §4.6): each case is a receipt and the ``--keys``
+    files a verifier is given, with what it must conclude."""
+    got = _generator().check_key_case(KEY_HISTORY, case)
+    assert got == (case["ok"], case["reason"], case["caveats"]), case["tries"]

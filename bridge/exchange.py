@@ -187,6 +187,7 @@ class Exchange:
         self._ring_retired: dict[bytes, int] = {}
         self.keyring = Keyring(self._ring_ids, self._ring_revoked, self._ring_retired)
         self._rotations: dict[str, list[int]] = {}
+        self._honoured: dict[str, list[int]] = {}  # revocations honoured outside the chain
         for name, ident in self.peers.items():
             keys = (self.keystore.peer_keys(name) if self.keystore is not None
                     else [PeerKey(identity=ident, current=True)])
@@ -401,6 +402,11 @@ class Exchange:
         chain (a thief's envelope took that place first), still lowers ``since``."""
         if opened.header.kind != KIND_KEY_REVOCATION or self.keystore is None:
             return
+        # Outside the chain nothing else bounds them: a thief lowering since a millisecond
+        # at a time must not buy a transaction and a file write each.
+        recent = [t for t in self._honoured.get(peer, []) if t > now - keylife.DAY_MS]
+        if len(recent) >= keylife.MAX_ROTATIONS_PER_DAY:
+            return
         try:
             change = self._plan_key_statement(peer, KIND_KEY_REVOCATION, opened.payload, None,
                                               now)
@@ -408,6 +414,7 @@ class Exchange:
             return
         if change is None:
             return
+        self._honoured[peer] = [*recent, now]
         with self.store.transaction():
             self._record_key_change(change, now)
         self._install(change)

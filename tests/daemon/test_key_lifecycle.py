@@ -377,3 +377,19 @@ def test_audit_export_after_a_rotation_checks_its_own_transcript_with_the_key_hi
     done = subprocess.run([sys.executable, "-m", "bridge", "verify", str(receipt), *keys],
                           capture_output=True, text=True, check=False)
     assert done.returncode == 1 and "unknown_key" in done.stdout
+
+
+def test_keys_revoke_since_9999_or_tomorrow_is_refused_with_a_clear_error(
+        make_nodes: Callable[..., tuple[Node, Node]]) -> None:
+    alpha, _beta = make_nodes()
+    alpha.start()
+    before = alpha.home.public_identity().key_id
+    tomorrow = (datetime.now(UTC) + timedelta(days=1)).isoformat(timespec="seconds")
+    for since in ("9999-12-31", "9999-12-31T23:59:59+00:00", tomorrow):
+        with pytest.raises(ApiError) as info:
+            alpha.client.revoke_key(since=since, reason="test")
+        assert info.value.status == 400 and "since" in str(info.value), since
+    done = _cli(alpha, "keys", "revoke", "--since", "9999-12-31")
+    assert done.returncode == 1 and "since" in done.stderr
+    assert alpha.client.health()["status"] == "ok"
+    assert alpha.home.public_identity().key_id == before

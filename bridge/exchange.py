@@ -294,7 +294,7 @@ class Exchange:
         return {"revoked_fingerprint": old.fingerprint, "since": iso(since),
                 "fingerprint": new.public.fingerprint, "peers": sorted(self.peers)}
 
-    def _plan_key_statement(self, peer: str, kind: str, payload: bytes, seq: int | None,
+    def _plan_key_statement(self, peer: str, kind: str, payload: bytes, seq: int,
                             now: int) -> _KeyChange | None:
         """Verify a peer's rotation or revocation and say what it changes (None: nothing).
         Writes nothing: the caller records it in its transaction, and ``_install`` changes
@@ -304,7 +304,7 @@ class Exchange:
         if rule is None or rule.identity.party != peer:
             raise VerificationError("the statement is about a key we never pinned",
                                     reason="wrong_key")
-        if kind == KIND_KEY_ROTATION and stype == keylife.ROTATION and seq is not None:
+        if kind == KIND_KEY_ROTATION and stype == keylife.ROTATION:
             rotation = keylife.parse_rotation(payload, rule.identity)
             _not_ahead(rotation.at, now, "rotation")
             if rotation.new.key_id == self.peers[peer].key_id:
@@ -408,8 +408,9 @@ class Exchange:
         if len(recent) >= keylife.MAX_ROTATIONS_PER_DAY:
             return
         try:
-            change = self._plan_key_statement(peer, KIND_KEY_REVOCATION, opened.payload, None,
-                                              now)
+            # A key not yet retired or revoked signs nothing after what the chain holds now.
+            change = self._plan_key_statement(peer, KIND_KEY_REVOCATION, opened.payload,
+                                              self.store.inbound_state(peer).last_seq, now)
         except PeerError:
             return
         if change is None:

@@ -267,8 +267,9 @@ def build_keyring(anchors: Iterable[PublicIdentity], history: Iterable[PublicIde
     """The keyring a verifier may use, from keys it trusts and statements about them.
 
     ``anchors`` are trusted as given (pinned out of band). A key in ``history`` is trusted only
-    through a valid rotation onto a trusted key, and then only for what it signed up to that
-    rotation's ``at``: a retired key stolen later can sign a date, but not make it true.
+    through a valid rotation onto a trusted key. A trusted key with a valid rotation is trusted
+    only for what it signed up to that rotation's ``at`` (the earliest): a retired key stolen
+    later can sign a date, but not make it true.
     Revocations apply to trusted keys, the earliest ``since`` winning. Every statement must
     verify (``VerificationError`` otherwise); one naming a key not given is ignored.
 
@@ -287,18 +288,22 @@ def build_keyring(anchors: Iterable[PublicIdentity], history: Iterable[PublicIde
         elif key_id in known:
             rotations.append(parse_rotation(data, known[key_id]))
     retired: dict[bytes, int] = {}
-    # A rotation vouches for its old key once its new key is trusted; chains of rotations
-    # are followed back from the anchors, one link per pass.
-    grew = True
-    while grew:
-        grew = False
-        for r in rotations:
-            if r.new.key_id in trusted and r.old_key in known:
-                if r.old_key not in trusted:
-                    trusted[r.old_key] = known[r.old_key]
-                    grew = True
-                if r.at < retired.get(r.old_key, MAX_TIME + 1):
-                    retired[r.old_key] = r.at
+    # A rotation vouches for its old key once its new key is trusted: follow the chains back
+    # from the anchors, each rotation once (linear in the statements, whatever their order).
+    onto: dict[bytes, list[Rotation]] = {}
+    for r in rotations:
+        onto.setdefault(r.new.key_id, []).append(r)
+    todo = list(trusted)
+    while todo:
+        for r in onto.pop(todo.pop(), []):
+            if r.old_key not in trusted:
+                trusted[r.old_key] = known[r.old_key]
+                todo.append(r.old_key)
+    # Any valid rotation of a trusted key retires it, onto a trusted key or not: signed by the
+    # key itself, it can only end trust (as a revocation can), never add any.
+    for r in rotations:
+        if r.old_key in trusted:
+            retired[r.old_key] = min(r.at, retired.get(r.old_key, r.at))
     revoked: dict[bytes, int] = {}
     for data in revocations:
         _, key_id = statement_key_id(data)

@@ -599,7 +599,7 @@ def key_history_cases(w: World) -> tuple[dict[str, bytes], list[dict[str, Any]]]
 
     cases = [
         case("before-rotation.receipt", [alpha, new, "beta-test.history"],
-             "signatures of the retired key dated before its rotation stand (§4.6 step 2)"),
+             "signatures of the retired key dated before its rotation stand (§4.6 steps 2, 3)"),
         case("before-rotation.receipt", [alpha, old, new, "beta-test.rotation"],
              "the same with the rotation as a statement file and the old identity file"),
         case("new-key-after-rotation.receipt", [alpha, new, "beta-test.history"],
@@ -608,7 +608,7 @@ def key_history_cases(w: World) -> tuple[dict[str, bytes], list[dict[str, Any]]]
              "a retired key signs an acknowledgement dated after its rotation",
              reason="retired_key"),
         case("retired-key-after-rotation.receipt", [alpha, old, new],
-             "two keys of one party without the rotation between them (§4.6 step 4)",
+             "two keys of one party without the rotation between them (§4.6 step 5)",
              reason="usage"),
         case("before-rotation.receipt", [alpha, old, "beta-test-late.revocation",
                                          "beta-test-early.revocation"],

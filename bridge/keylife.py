@@ -325,9 +325,10 @@ def _one_key_in_force(keys: Iterable[PublicIdentity], retired: dict[bytes, int],
         if len(idents) > 1:
             fps = ", ".join(i.fingerprint for i in idents)
             raise UsageError(
-                f"{len(idents)} keys of {party} are given ({fps}) and none is retired or "
-                "revoked: an old key could sign anything dated later and verify. Give the key "
-                f"history of {party} too (bridge keys history -o FILE)")
+                f"{len(idents)} keys of {party} are given ({fps}) with no rotation or "
+                "revocation ending all but one: an old key could sign anything dated later "
+                f"and verify. Give the key history of {party} too (bridge keys history -o "
+                "FILE)")
 
 
 __all__ = ["DAY_MS", "MAX_ROTATIONS_PER_DAY", "MAX_TIME", "REVOCATION", "ROTATION",

@@ -270,6 +270,16 @@ def test_peer_revocation_with_since_2_62_is_refused_and_changes_no_key_file(
     answer = _answer(beta, body)
     assert (answer.result, answer.reason) == ("refused", "bad_key_statement")
     assert _files(beta.home.peers_dir) == before
+    # A thief's revocation "from 2099", made now: it would keep the stolen key trusted until
+    # then, and block the owner's own revocation (PROTOCOL.md §4.5).
+    import time
+
+    now = int(time.time() * 1000)
+    status, body = thief.send("key-revocation", _raw_revocation(
+        thief.key, since=4_070_908_800_000, at=now))
+    answer = _answer(beta, body)
+    assert (status, answer.result, answer.reason) == (200, "refused", "bad_since")
+    assert _files(beta.home.peers_dir) == before
     assert beta.client.health()["status"] == "ok"
     # alpha's key is still trusted: beta can still seal to it.
     beta.client.submit_document("roster", "alpha", [{"id": "X-1"}], id="R-STILL")

@@ -240,7 +240,8 @@ def keys_rotate(obj: Ctx, as_json: bool) -> None:
         return
     click.echo(f"rotated: {out['old_fingerprint']} -> {out['fingerprint']}")
     click.echo(f"announced to: {', '.join(out['peers']) or 'no peer'}")
-    click.echo("Old receipts still verify with the old identity file, kept in keys/history/.")
+    click.echo("Old receipts still verify with the key history, which names the old key and "
+               "when it was retired: give verifiers bridge keys history -o FILE.")
 
 
 @keys.command("revoke")
@@ -265,3 +266,57 @@ def keys_revoke(obj: Ctx, since: str | None, reason: str, as_json: bool) -> None
     click.echo("Give your new identity file to each peer and have them compare the fingerprint "
                "with you out of band, then run: bridge peer add FILE --url URL --fingerprint FP "
                "--replace")
+
+
+@keys.command("history")
+@click.option("--peer", default=None, help="The key history of this pinned peer, as learnt "
+              "from its statements (default: this party's own).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Where to write the key history file.")
+@click.option("--force", is_flag=True, help="Replace an existing file.")
+@click.pass_obj
+def keys_history(obj: Ctx, peer: str | None, output: Path, force: bool) -> None:
+    """Export a party's key history: its identities and the rotation and revocation statements
+    between them. A verifier needs it with the current identity file: without it, a retired
+    key could sign anything dated after its retirement and still verify (PROTOCOL §4.6).
+
+    Read-only; the daemon need not run."""
+    from bridge.identity import check_party
+    from bridge.keystore import KeyStore
+
+    try:
+        store = KeyStore(obj.home)
+        if peer is None:
+            history = store.own_history()
+        else:
+            check_party(peer, field_name="--peer")
+            if peer not in obj.home.config().peers:
+                raise click.UsageError(f"--peer: {peer} is not a pinned peer")
+            history = store.peer_key_history(peer)
+    except BridgeError as err:
+        _fail(err, 2)
+    _write_new(output, history.dumps().encode("utf-8"), force=force)
+    party = history.identities[0].party
+    click.echo(f"wrote the key history of {party} to {output}: "
+               f"{len(history.identities)} key(s), {len(history.statements)} statement(s)")
+    click.echo(f"Verify with: bridge verify FILE --keys {party}.pub --keys {output} …")
+
+
+def _write_new(path: Path, data: bytes, *, force: bool) -> None:
+    """Through a temporary file in the same folder, created exclusively and not through a
+    link, then renamed: a planted file or symlink is never written through."""
+    import os
+
+    if path.exists() and not force:
+        raise click.UsageError(f"{path} exists: give --force to replace it")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

@@ -20,6 +20,7 @@ from bridge import audit, audit_db
 from bridge.errors import BridgeError, UsageError
 from bridge.home import Home
 from bridge.identity import check_party
+from bridge.keystore import KeyStore
 from bridge.transcript import build_transcript, check_transcript
 
 EXIT_OK = 0
@@ -105,7 +106,9 @@ def audit_export(ctx: click.Context, peer: str, output: Path, with_entries: bool
     try:
         check_party(peer, field_name="--peer")
         me = home.config().party
-        keys = home.keyring()
+        # With every key's history: a transcript spans rotations, so it needs each retired
+        # key and the rotation that bounds it, as a mediator's check does (PROTOCOL.md §4.6).
+        keys = KeyStore(home).keyring()
         conn = audit_db.connect(home.db_path)
     except BridgeError as err:
         _usage(err)

@@ -16,11 +16,14 @@ receipt; a duplicate gets that stored receipt back.
 
 from __future__ import annotations
 
+import base64
+import dataclasses
 import logging
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from bridge import (
@@ -66,6 +69,10 @@ Statement = tuple[str, str | None, str | None]  # an item's (status, reason, evi
 _COMPARE_PAGE = 10_000  # stored items compared per page when a submission is retried
 MAX_LISTED_PROBLEMS = 100  # bad items named in one answer (all are counted)
 PAYLOAD_LIMITS = codec.Limits(max_bytes=256 * 1024 * 1024, max_items=1 << 20)
+PEER_KEY_EVENT = "peer_key_statement"
+STATEMENT_SKEW_MS = 10 * 60 * 1000
+"""How far ahead of our clock a peer's key statement may be dated (clocks differ a little;
+a statement "from next year" is refused)."""
 
 
 # The one time formatter (bridge.times): total, so no stored time can break a read.
@@ -100,6 +107,48 @@ def decode_envelope(data: bytes) -> Parsed | PeerError:
         return envelope.parse(data, limits=PAYLOAD_LIMITS)
     except PeerError as exc:
         return exc
+
+
+@dataclass(frozen=True, kw_only=True)
+class _KeyChange:
+    """What one verified key statement of ``peer`` changes: ``key`` retired (with ``new``
+    pinned in its place) or revoked (``revocation``)."""
+
+    peer: str
+    key: PeerKey
+    new: PublicIdentity | None
+    revocation: keylife.Revocation | None = None
+
+
+def _statement_not_ahead(at: int, now: int, what: str) -> None:
+    if at > now + STATEMENT_SKEW_MS:
+        raise VerificationError(f"the {what} is dated {iso(at)}, ahead of our clock",
+                                reason="bad_key_statement")
+
+
+def _parse_since(text: object, *, created: int, now: int) -> int:
+    """``since`` of a revocation (``keys revoke --since``): an ISO 8601 date (its start, UTC)
+    or date-time with a UTC offset, within the key's lifetime: not after now (a date in the
+    future would leave the stolen key trusted until then), and an earlier one than the key's
+    creation is taken as its creation (PROTOCOL.md §4.5)."""
+    if not isinstance(text, str) or not 10 <= len(text) <= 40:
+        raise InputError("an ISO 8601 date or date-time with a UTC offset", field="since")
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        if moment.tzinfo is None:
+            if len(text) != 10:
+                raise ValueError("no UTC offset")
+            moment = moment.replace(tzinfo=UTC)
+        since = times.from_datetime(moment)
+    except (ValueError, OverflowError, OSError) as exc:
+        raise InputError(f"not an ISO 8601 date or date-time with a UTC offset ({exc})",
+                         field="since") from exc
+    if since > now:
+        raise InputError(f"must not be later than now ({iso(now)}): a key is revoked from a "
+                         "time it may already have been stolen", field="since", code="bad_since")
+    # Earlier than the key itself: every signature it ever made is void, which is what
+    # "compromised since before it existed" can only mean ("err early", SECURITY.md).
+    return max(since, created)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -148,24 +197,43 @@ class Exchange:
         # item id -> (index, leaf hash) of our own documents. Immutable once stored, so it can
         # be cached: acknowledgements of one document arrive in many chunks.
         self._index_cache: dict[int, dict[str, tuple[int, bytes]]] = {}
+        self._finish_peer_key_changes()
         self._record_keys()
 
     # ============================================================ keys
 
     def _load_peer_keys(self) -> None:
         """Pinned keys and every earlier key of each peer: earlier keys verify what they signed
-        before a rotation, and sign envelopes only up to the rotation's sequence number."""
-        rules: dict[bytes, PeerKey] = {}
+        before a rotation, and sign envelopes only up to the rotation's sequence number. Read
+        from the files at start and on reload only; a key statement updates one key
+        (``_set_rule``), so its cost does not grow with the history."""
+        self._key_rules = {}
+        # Shared with ``self.keyring`` (whose fields are these very dicts), so that
+        # ``_set_rule`` updates it in place, in constant time.
+        self._ring_ids: dict[bytes, PublicIdentity] = {}
+        self._ring_revoked: dict[bytes, int] = {}
+        self._ring_retired: dict[bytes, int] = {}
+        self.keyring = Keyring(self._ring_ids, self._ring_revoked, self._ring_retired)
+        self._rotations: dict[str, list[int]] = {}
+        self._honoured: dict[str, list[int]] = {}  # revocations honoured outside the chain
         for name, ident in self.peers.items():
             keys = (self.keystore.peer_keys(name) if self.keystore is not None
                     else [PeerKey(identity=ident, current=True)])
             for key in keys:
-                rules[key.identity.key_id] = key
+                self._set_rule(key)
+            self._rotations[name] = [k.rotated_at for k in keys if k.rotated_at is not None]
             current = [k for k in keys if k.current]
             if current:
                 self.peers[name] = current[0].identity
-        self._key_rules = rules
-        self.keyring = Keyring.of(k.identity for k in rules.values())
+
+    def _set_rule(self, key: PeerKey) -> None:
+        kid = key.identity.key_id
+        self._key_rules[kid] = key
+        self._ring_ids[kid] = key.identity
+        if key.revoked_since is not None:
+            self._ring_revoked[kid] = key.revoked_since
+        if key.retired_at is not None:
+            self._ring_retired[kid] = key.retired_at
 
     def _key_allows(self, sender: PublicIdentity, seq: int) -> str | None:
         """Why ``sender``'s key may not sign envelope ``seq``, or None if it may."""
@@ -177,10 +245,6 @@ class Exchange:
         if rule.revoked_since is not None:
             return f"key {sender.fingerprint} of {sender.party} was revoked"
         return f"key {sender.fingerprint} of {sender.party} was retired by a rotation"
-
-    def _key_revoked_at(self, key_id: bytes, created: int) -> bool:
-        rule = self._key_rules.get(key_id)
-        return bool(rule and rule.revoked_since is not None and created >= rule.revoked_since)
 
     def _enqueue_statement(self, kind: str, payload: bytes, sender: PrivateIdentity,
                            now: int) -> None:
@@ -202,7 +266,7 @@ class Exchange:
         if self.keystore is None:
             raise UsageError("this exchange has no key store")
         old = self.me
-        self.keystore.stage_own(new, self.passphrase)
+        self.keystore.stage_own(new, self.passphrase, statement)
         with self.store.transaction():
             self._enqueue_statement(kind, statement, old, now)
             self.store.add_event(event["type"], {**event, "new_key": new.key_id.hex(),
@@ -210,8 +274,6 @@ class Exchange:
             self._audit(audit.KEY, None, audit.key_body("changed", "self", new.public), now)
         # Committed: the statement goes out under the old key; everything after, under the new.
         self.keystore.install_own(old, new, self.passphrase)
-        if kind == KIND_KEY_REVOCATION:
-            self.keystore.write_revocation(old.public, statement, peer=False)
         self.me = new
         self.own = [new, *self.own]
         self.notify()
@@ -220,6 +282,12 @@ class Exchange:
     def rotate_key(self) -> dict[str, Any]:
         """Planned rotation: new keys, announced to every peer by a statement both keys sign."""
         now = self.now()
+        if self.keystore is not None and self.keystore.own_rotations_since(
+                self.me.party, now - keylife.DAY_MS) >= keylife.MAX_ROTATIONS_PER_DAY:
+            # Peers accept no more than this (PROTOCOL.md §4.5): one more would be refused
+            # and leave them trusting a key we no longer use.
+            raise InputError(f"at most {keylife.MAX_ROTATIONS_PER_DAY} rotations in 24 hours",
+                             field="$", code="rotation_rate")
         new = PrivateIdentity.generate(self.me.party, created=now,
                                        random_bytes=self.random_bytes)
         statement = keylife.make_rotation(self.me, new, at=now)
@@ -237,7 +305,7 @@ class Exchange:
         now = self.now()
         since = now
         if body.get("since") is not None:
-            since = deadlines.parse_deadline(body["since"], field="since")
+            since = _parse_since(body["since"], created=self.me.public.created, now=now)
         reason = body.get("reason")
         if reason is None or reason == "":
             reason = "key compromised"
@@ -254,12 +322,11 @@ class Exchange:
         return {"revoked_fingerprint": old.fingerprint, "since": iso(since),
                 "fingerprint": new.public.fingerprint, "peers": sorted(self.peers)}
 
-    def _apply_key_statement(self, peer: str, kind: str, payload: bytes, seq: int,
-                             now: int) -> None:
-        """A peer's rotation or revocation, inside the caller's transaction. Key files are
-        replaced before the commit: if we crash in between, the peer resends the statement
-        and it is recognised as already applied."""
-        assert self.keystore is not None
+    def _plan_key_statement(self, peer: str, kind: str, payload: bytes, seq: int,
+                            now: int) -> _KeyChange | None:
+        """Verify a peer's rotation or revocation and say what it changes (None: nothing).
+        Writes nothing: the caller records it in its transaction, and ``_install`` changes
+        the key files only once that has committed (PROTOCOL.md §4.5)."""
         stype, key_id = keylife.statement_key_id(payload)
         rule = self._key_rules.get(key_id)
         if rule is None or rule.identity.party != peer:
@@ -267,29 +334,120 @@ class Exchange:
                                     reason="wrong_key")
         if kind == KIND_KEY_ROTATION and stype == keylife.ROTATION:
             rotation = keylife.parse_rotation(payload, rule.identity)
+            _statement_not_ahead(rotation.at, now, "rotation")
             if rotation.new.key_id == self.peers[peer].key_id:
-                return  # already applied (a resend after a crash)
+                return None  # already applied
             if not rule.current:
                 raise VerificationError("only the pinned key can be rotated", reason="wrong_key")
-            self.keystore.rotate_peer(peer, rule.identity, rotation.new, valid_through_seq=seq)
-            self.store.add_event("peer_key_rotated", {
-                "peer": peer, "old_fingerprint": rule.identity.fingerprint,
-                "fingerprint": rotation.new.fingerprint}, now)
-            self._audit(audit.KEY, peer, audit.key_body("changed", "peer", rotation.new), now)
-        elif kind == KIND_KEY_REVOCATION and stype == keylife.REVOCATION:
+            recent = [t for t in self._rotations.get(peer, []) if t > now - keylife.DAY_MS]
+            if len(recent) >= keylife.MAX_ROTATIONS_PER_DAY:
+                raise VerificationError(
+                    f"more than {keylife.MAX_ROTATIONS_PER_DAY} rotations in 24 hours",
+                    reason="rotation_rate")
+            retired = dataclasses.replace(rule, current=False, valid_through_seq=seq,
+                                          rotation=payload, retired_at=rotation.at,
+                                          rotated_at=now)
+            return _KeyChange(peer=peer, key=retired, new=rotation.new)
+        if kind == KIND_KEY_REVOCATION and stype == keylife.REVOCATION:
             revocation = keylife.parse_revocation(payload, rule.identity)
-            self.keystore.revoke_peer(peer, rule.identity, since=revocation.since,
-                                      through_seq=seq, statement=payload)
-            self.store.add_event("security_alarm", {
-                "peer": peer, "reason": "peer_key_revoked",
-                "detail": f"{peer} revoked key {rule.identity.fingerprint} "
-                          f"(since {iso(revocation.since)}): {revocation.reason}. "
-                          "Pin its new key only after checking the fingerprint out of band."},
-                now)
-            self._audit(audit.KEY, peer, audit.key_body("revoked", "peer", rule.identity), now)
+            _statement_not_ahead(revocation.at, now, "revocation")
+            if rule.revoked_since is not None and rule.revoked_since <= revocation.since:
+                return None  # the earliest since wins: this one changes nothing
+            through = rule.valid_through_seq if rule.valid_through_seq is not None else seq
+            revoked = dataclasses.replace(rule, current=False, valid_through_seq=through,
+                                          revoked_since=revocation.since, revocation=payload)
+            return _KeyChange(peer=peer, key=revoked, new=None, revocation=revocation)
+        raise VerificationError("envelope kind and statement type differ",
+                                reason="bad_key_statement")
+
+    def _record_key_change(self, change: _KeyChange, now: int) -> None:
+        """The store's record of a key change, in the caller's transaction: what ``_install``
+        replays at start if the files were not written (``_finish_peer_key_changes``)."""
+        peer, key = change.peer, change.key
+        statement = key.rotation if change.new is not None else key.revocation
+        assert statement is not None
+        self.store.add_event(PEER_KEY_EVENT, {
+            "peer": peer, "key": key.identity.key_id.hex(),
+            "statement": base64.b64encode(statement).decode("ascii"),
+            "valid_through_seq": key.valid_through_seq, "accepted_at": now}, now)
+        if change.new is not None:
+            self.store.add_event("peer_key_rotated", {
+                "peer": peer, "old_fingerprint": key.identity.fingerprint,
+                "fingerprint": change.new.fingerprint}, now)
+            self._audit(audit.KEY, peer, audit.key_body("changed", "peer", change.new), now)
+            return
+        assert change.revocation is not None
+        self.store.add_event("security_alarm", {
+            "peer": peer, "reason": "peer_key_revoked",
+            "detail": f"{peer} revoked key {key.identity.fingerprint} "
+                      f"(since {iso(change.revocation.since)}): {change.revocation.reason}. "
+                      "Pin its new key only after checking the fingerprint out of band."},
+            now)
+        self._audit(audit.KEY, peer, audit.key_body("revoked", "peer", key.identity), now)
+
+    def _install(self, change: _KeyChange) -> None:
+        """After the commit: the key files, then the rules in memory (one key each)."""
+        assert self.keystore is not None
+        if change.new is not None:
+            self.keystore.rotate_peer(change.peer, change.key, change.new)
+            self._set_rule(PeerKey(identity=change.new, current=True))
+            self.peers[change.peer] = change.new
+            self._rotations.setdefault(change.peer, []).append(
+                change.key.rotated_at or 0)
+            del self._rotations[change.peer][:-keylife.MAX_ROTATIONS_PER_DAY]
         else:
-            raise VerificationError("envelope kind and statement type differ",
-                                    reason="bad_key_statement")
+            self.keystore.revoke_peer(change.peer, change.key)
+        self._set_rule(change.key)
+
+    def _finish_peer_key_changes(self) -> None:
+        """A peer's key change committed but not yet in the key files when we stopped: apply
+        it now. Only the last change of each peer can be missing (each is installed right
+        after its own commit, on this one thread)."""
+        if self.keystore is None:
+            return
+        last: dict[str, dict[str, Any]] = {}
+        for data in self.store.event_data(PEER_KEY_EVENT):
+            last[data["peer"]] = data
+        for peer, data in last.items():
+            if peer not in self.peers:
+                continue
+            payload = base64.b64decode(data["statement"])
+            kind = (KIND_KEY_ROTATION if keylife.statement_type(payload) == keylife.ROTATION
+                    else KIND_KEY_REVOCATION)
+            try:
+                change = self._plan_key_statement(peer, kind, payload,
+                                                  data["valid_through_seq"],
+                                                  data["accepted_at"])
+            except PeerError:
+                continue  # already superseded (e.g. the rotated key is no longer pinned)
+            if change is not None:
+                self._install(change)
+                log.info("finished %s's key change recorded before a stop", peer)
+
+    def _honour_revocation(self, peer: str, opened: envelope.OpenedEnvelope, now: int) -> None:
+        """A revocation is safe to honour whoever made it and however it came (PROTOCOL.md
+        §4.5): one from an already revoked key, or one that cannot take its place in the
+        chain (a thief's envelope took that place first), still lowers ``since``."""
+        if opened.header.kind != KIND_KEY_REVOCATION or self.keystore is None:
+            return
+        # Outside the chain nothing else bounds them: a thief lowering since a millisecond
+        # at a time must not buy a transaction and a file write each.
+        recent = [t for t in self._honoured.get(peer, []) if t > now - keylife.DAY_MS]
+        if len(recent) >= keylife.MAX_ROTATIONS_PER_DAY:
+            return
+        try:
+            # A key not yet retired or revoked signs nothing after what the chain holds now.
+            change = self._plan_key_statement(peer, KIND_KEY_REVOCATION, opened.payload,
+                                              self.store.inbound_state(peer).last_seq, now)
+        except PeerError:
+            return
+        if change is None:
+            return
+        self._honoured[peer] = [*recent, now]
+        with self.store.transaction():
+            self._record_key_change(change, now)
+        self._install(change)
+        self.notify()
 
     def _check_peer_key(self, peer: str) -> None:
         rule = self._key_rules.get(self.peers[peer].key_id)
@@ -604,6 +762,7 @@ class Exchange:
                                 "sender is not a pinned peer", 403, now)
         retired = self._key_allows(opened.sender, header.seq)
         if retired is not None:
+            self._honour_revocation(peer, opened, now)
             return self._reject(None, None, digest, "unauthenticated",
                                 f"envelope {header.seq}: {retired}", 403, now, alarm=True)
         state = self.store.inbound_state(peer)
@@ -617,6 +776,7 @@ class Exchange:
                                 f"expected sequence {verdict.expected_seq}, got {verdict.got_seq}",
                                 409, now, expected_seq=verdict.expected_seq, record=False)
         if isinstance(verdict, link.Equivocation):
+            self._honour_revocation(peer, opened, now)
             return self._reject(header, peer, digest, "equivocation", verdict.why, 409, now,
                                 alarm=True, expected_seq=state.expected_seq)
         return self._accept(opened, digest, now)
@@ -686,9 +846,14 @@ class Exchange:
                                             result="accepted", receipt=receipt, now=now)
                     self._audit_inbound(header, header_bytes, digest, None, "accepted", None,
                                         receipt, now)
-                    self._apply_key_statement(peer, header.kind, opened.payload, header.seq,
-                                              now)
-                self._load_peer_keys()
+                    change = self._plan_key_statement(peer, header.kind, opened.payload,
+                                                      header.seq, now)
+                    if change is not None:
+                        self._record_key_change(change, now)
+                # Committed: only now do the key files change (a rollback leaves them as
+                # they were, and the store and the files never disagree).
+                if change is not None:
+                    self._install(change)
                 self.notify()
                 return PeerAnswer(status=200, body=receipt, outcome="accepted")
             chunk = chunks.parse(opened.payload, PAYLOAD_LIMITS)
@@ -743,9 +908,11 @@ class Exchange:
         h = signed.header
         signed.check_signature(self.keyring)
         _not_ahead(f"{h.type} {h.id} created", h.created, now)
-        if self._key_revoked_at(h.issuer_key, h.created):
-            raise VerificationError(f"{h.type} {h.id} is signed by a revoked key",
-                                    reason="key_revoked")
+        reason = self.keyring.void_reason(h.issuer_key, h.created)
+        if reason is not None:
+            # Dated at or after a revocation's since, or after a rotation retired the key.
+            raise VerificationError(f"{h.type} {h.id} is signed by a "
+                                    f"{reason.removesuffix('_key')} key", reason=reason)
         if h.issuer != peer:
             raise VerificationError(f"document issued by {h.issuer}, sent by {peer}",
                                     reason="wrong_issuer")

@@ -31,7 +31,7 @@ import nacl.signing
 import nacl.utils
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from bridge import codec
+from bridge import codec, times
 from bridge.errors import (
     DecodeError,
     InputError,
@@ -370,21 +370,62 @@ def write_private(path: Path, identity: PrivateIdentity, *,
 
 @dataclass(frozen=True)
 class Keyring:
-    """Known public identities by key id: the pinned peers and oneself, and their key history."""
+    """Known public identities by key id: the pinned peers and oneself, and their key history.
+
+    A key's signatures are in force from its creation until the first of: its retirement by a
+    rotation (``retired``: the rotation's ``at``; a later signature by the retired key is a
+    forgery, PROTOCOL.md §4.5) and its revocation (``revoked``: the earliest ``since`` of every
+    valid revocation of it, so that the order in which they are learnt cannot matter)."""
 
     by_id: Mapping[bytes, PublicIdentity]
     # key id -> time (ms) from which its signatures are void (a verified revocation).
     revoked: Mapping[bytes, int] = field(default_factory=dict)
+    # key id -> time (ms) of the rotation that retired it; signatures dated after it are void.
+    retired: Mapping[bytes, int] = field(default_factory=dict)
 
     @classmethod
     def of(cls, identities: Iterable[PublicIdentity],
-           revoked: Mapping[bytes, int] | None = None) -> Keyring:
-        return cls({i.key_id: i for i in identities}, dict(revoked or {}))
+           revoked: Mapping[bytes, int] | None = None,
+           retired: Mapping[bytes, int] | None = None) -> Keyring:
+        return cls({i.key_id: i for i in identities}, dict(revoked or {}), dict(retired or {}))
 
     def revoked_at(self, key_id: bytes, created: int) -> bool:
         """Is a signature by ``key_id`` dated ``created`` void under a known revocation?"""
         since = self.revoked.get(key_id)
         return since is not None and created >= since
+
+    def void_reason(self, key_id: bytes, at: int) -> str | None:
+        """Why a signature by ``key_id`` dated ``at`` is void (``revoked_key`` or
+        ``retired_key``), or None while the key was in force at ``at``."""
+        if self.revoked_at(key_id, at):
+            return "revoked_key"
+        retired = self.retired.get(key_id)
+        # Strictly after: the rotation statement itself, and what was sealed in the same
+        # millisecond before it, carry the retiring key's last valid time.
+        if retired is not None and at > retired:
+            return "retired_key"
+        return None
+
+    def check_in_force(self, signer: PublicIdentity, at: int, what: str) -> None:
+        """Raise ``VerificationError`` (reason ``revoked_key`` or ``retired_key``) unless
+        ``signer``'s key was in force at ``at``, the time its signature on ``what`` claims."""
+        reason = self.void_reason(signer.key_id, at)
+        if reason == "revoked_key":
+            raise VerificationError(
+                f"{what} is signed by {signer.party}'s key {signer.fingerprint}, revoked from "
+                f"{iso_time(self.revoked[signer.key_id])}, at {iso_time(at)}", reason=reason)
+        if reason == "retired_key":
+            raise VerificationError(
+                f"{what} is signed by {signer.party}'s key {signer.fingerprint}, retired by a "
+                f"rotation at {iso_time(self.retired[signer.key_id])}, at {iso_time(at)}: a "
+                "retired key signs nothing later", reason=reason)
+
+    def revoked_later(self, key_id: bytes, at: int) -> int | None:
+        """``since`` of the revocation of ``key_id`` when a signature dated ``at`` predates
+        it: the signature stands, but proves nothing by itself (a thief can backdate), only
+        with evidence that it existed before ``since`` (PROTOCOL.md §4.5)."""
+        since = self.revoked.get(key_id)
+        return since if since is not None and at < since else None
 
     @classmethod
     def from_files(cls, paths: Iterable[str | os.PathLike[str]]) -> Keyring:
@@ -400,6 +441,10 @@ class Keyring:
         return len(self.by_id)
 
 
+# The one time formatter (bridge.times), total: a far-future signed time still prints.
+iso_time = times.format_ms
+
+
 def constant_time_equal(a: bytes, b: bytes) -> bool:
     return hmac.compare_digest(a, b)
 
@@ -409,6 +454,6 @@ __all__ = [
     "TAG_IDENTITY", "TAG_KEY_REVOCATION", "TAG_KEY_ROTATION", "TAG_TRANSPORT_RECEIPT",
     "Keyring", "OpaqueCryptoError",
     "PrivateIdentity", "PublicIdentity", "check_party", "check_private_file_mode",
-    "format_fingerprint", "load_private", "load_public", "normalise_fingerprint",
+    "format_fingerprint", "iso_time", "load_private", "load_public", "normalise_fingerprint",
     "signed_message", "verify_signature", "write_private",
 ]

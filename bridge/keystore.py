@@ -4,12 +4,17 @@ the keys it used before (rotated or revoked).
     HOME/keys/PARTY.key, PARTY.pub               the current key
     HOME/keys/history/PARTY-<fp>.key, .pub       retired keys: still open envelopes that were
                                                  sealed to them before the peer learnt the new one
+    HOME/keys/history/PARTY-<fp>.rotation        the statement that retired that key, and
+                     PARTY-<fp>.revocation       the one that revoked it (PROTOCOL.md §4.5)
     HOME/keys/peers/NAME.pub                     the peer's pinned key
     HOME/keys/peers/history/NAME-<fp>.json       the peer's earlier keys, with the last sequence
-                                                 number each may sign and any revocation
+                                                 number each may sign, the rotation that retired
+                                                 it and any revocation
 
 Every write is a whole-file replace (write, fsync, rename), so a crash leaves the old file or
-the new one, never half of either.
+the new one, never half of either. Files are written only after the store has committed the
+change they record (the store is the record; the files follow it, and are brought up to date
+at start if a crash came in between).
 """
 
 from __future__ import annotations
@@ -21,9 +26,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from bridge.errors import UsageError
+from bridge import keylife
+from bridge.errors import BridgeError, UsageError
 from bridge.home import Home
-from bridge.identity import PrivateIdentity, PublicIdentity, load_private
+from bridge.identity import Keyring, PrivateIdentity, PublicIdentity, load_private, load_public
 
 
 def _short(identity: PublicIdentity) -> str:
@@ -31,10 +37,14 @@ def _short(identity: PublicIdentity) -> str:
 
 
 def _replace(path: Path, text: str, mode: int = 0o644) -> None:
+    _replace_bytes(path, text.encode("utf-8"), mode)
+
+
+def _replace_bytes(path: Path, data: bytes, mode: int = 0o644) -> None:
     tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
         fh.flush()
         os.fsync(fh.fileno())
     os.chmod(tmp, mode)
@@ -52,6 +62,9 @@ class PeerKey:
     valid_through_seq: int | None = None
     revoked_since: int | None = None
     revocation: bytes | None = None
+    rotation: bytes | None = None  # the statement that retired it
+    retired_at: int | None = None  # that statement's ``at``
+    rotated_at: int | None = None  # when we accepted it, by our clock (the daily bound)
 
 
 class KeyStore:
@@ -75,10 +88,16 @@ class KeyStore:
     def staged_path(self, party: str) -> Path:
         return self.home.keys_dir / f"{party}.key.next"
 
-    def stage_own(self, new: PrivateIdentity, passphrase: bytes | None) -> None:
-        """Write the next key beside the current one; ``install_own`` makes it current."""
+    def _staged_statement_path(self, party: str) -> Path:
+        return self.home.keys_dir / f"{party}.statement.next"
+
+    def stage_own(self, new: PrivateIdentity, passphrase: bytes | None,
+                  statement: bytes) -> None:
+        """Write the next key, and the statement that announces it, beside the current one;
+        ``install_own`` makes it current once the store has committed the change."""
         path = self.staged_path(new.party)
         path.unlink(missing_ok=True)
+        _replace_bytes(self._staged_statement_path(new.party), statement)
         _replace(path, new.dumps(passphrase=passphrase), 0o600)
 
     def staged_own(self, party: str, passphrase: bytes | None) -> PrivateIdentity | None:
@@ -87,14 +106,24 @@ class KeyStore:
 
     def discard_staged(self, party: str) -> None:
         self.staged_path(party).unlink(missing_ok=True)
+        self._staged_statement_path(party).unlink(missing_ok=True)
 
     def install_own(self, old: PrivateIdentity, new: PrivateIdentity,
                     passphrase: bytes | None) -> None:
-        """Retire ``old`` into the history and make the staged ``new`` current."""
+        """Retire ``old`` into the history, with the staged statement that retired it (the
+        rotation or revocation a verifier needs: ``keys history``), and make the staged
+        ``new`` current."""
         self.history.mkdir(mode=0o700, parents=True, exist_ok=True)
         stem = self.history / f"{old.party}-{_short(old.public)}"
         _replace(stem.with_suffix(".key"), old.dumps(passphrase=passphrase), 0o600)
         _replace(stem.with_suffix(".pub"), old.public.dumps())
+        staged_statement = self._staged_statement_path(new.party)
+        if staged_statement.exists():
+            statement = staged_statement.read_bytes()
+            kind = keylife.statement_type(statement)
+            suffix = ".rotation" if kind == keylife.ROTATION else ".revocation"
+            _replace_bytes(stem.with_suffix(suffix), statement)
+            staged_statement.unlink()
         _replace(self.home.public_key_path(new.party), new.public.dumps())
         staged = self.staged_path(new.party)
         if staged.exists():
@@ -109,29 +138,68 @@ class KeyStore:
         folder = self.peer_history if peer else self.history
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         path = folder / f"{identity.party}-{_short(identity)}.revocation"
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_bytes(statement)
-        os.replace(tmp, path)
+        _replace_bytes(path, statement)
         return path
+
+    def own_rotations_since(self, party: str, t: int) -> int:
+        """How many rotations of this party's keys were made at or after ``t``."""
+        n = 0
+        for path in self.history.glob(f"{party}-*.rotation") if self.history.is_dir() else ():
+            try:
+                n += keylife.statement_time(path.read_bytes()) >= t
+            except BridgeError:
+                continue
+        return n
+
+    def own_history(self) -> keylife.History:
+        """This party's identities, current first, and the statements that retired or
+        revoked the earlier ones: what a verifier needs (``bridge keys history``)."""
+        current = self.home.public_identity()
+        idents = [current]
+        statements: list[bytes] = []
+        if self.history.is_dir():
+            idents += sorted((load_public(p) for p in self.history.glob(f"{current.party}-*.pub")),
+                             key=lambda i: i.created, reverse=True)
+            for pattern in (f"{current.party}-*.rotation", f"{current.party}-*.revocation"):
+                statements += [p.read_bytes() for p in sorted(self.history.glob(pattern))]
+        return keylife.History(identities=tuple(idents), statements=tuple(statements))
+
+    def peer_key_history(self, name: str) -> keylife.History:
+        """The same for peer ``name``, as this party learnt it."""
+        keys = self.peer_keys(name)
+        statements = [s for k in keys for s in (k.rotation, k.revocation) if s is not None]
+        return keylife.History(identities=tuple(k.identity for k in keys),
+                               statements=tuple(statements))
+
+    def keyring(self) -> Keyring:
+        """Every key of this party and of each pinned peer, with when each was retired or
+        revoked: what this home's own checks use (an export is checked as a mediator would
+        check it, with the whole key history)."""
+        peers = self.home.config().peers
+        histories = [self.own_history(), *(self.peer_key_history(n) for n in peers)]
+        idents = [i for h in histories for i in h.identities]
+        # All are ours to trust (pinned, or learnt through verified statements); not strict:
+        # a home from before rotation statements were kept has old keys without them.
+        return keylife.build_keyring(idents, (), [s for h in histories for s in h.statements],
+                                     strict=False)
 
     # ------------------------------------------------------------ peers
 
     def peer_keys(self, name: str) -> list[PeerKey]:
         """The pinned key (unless it was revoked) and every earlier key of ``name``."""
         keys: list[PeerKey] = []
-        revoked_ids = set()
         if self.peer_history.is_dir():
             for path in sorted(self.peer_history.glob(f"{name}-*.json")):
                 record = json.loads(path.read_text(encoding="utf-8"))
                 ident = PublicIdentity.loads(json.dumps(record["identity"]), source=str(path))
-                revocation = record.get("revocation")
+                revocation, rotation = record.get("revocation"), record.get("rotation")
                 keys.append(PeerKey(
                     identity=ident, current=False,
                     valid_through_seq=record.get("valid_through_seq"),
                     revoked_since=record.get("revoked_since"),
-                    revocation=base64.b64decode(revocation) if revocation else None))
-                if record.get("revoked_since") is not None:
-                    revoked_ids.add(ident.key_id)
+                    revocation=base64.b64decode(revocation) if revocation else None,
+                    rotation=base64.b64decode(rotation) if rotation else None,
+                    retired_at=record.get("retired_at"), rotated_at=record.get("rotated_at")))
         current = self.home.peer_identity(name)
         if current.key_id not in {k.identity.key_id for k in keys}:
             keys.insert(0, PeerKey(identity=current, current=True))
@@ -139,20 +207,25 @@ class KeyStore:
 
     def _write_peer_record(self, name: str, key: PeerKey) -> None:
         self.peer_history.mkdir(mode=0o700, parents=True, exist_ok=True)
+        def b64(data: bytes | None) -> str | None:
+            return base64.b64encode(data).decode() if data else None
+
         record = {
             "identity": key.identity.to_json(),
             "valid_through_seq": key.valid_through_seq,
             "revoked_since": key.revoked_since,
-            "revocation": base64.b64encode(key.revocation).decode() if key.revocation else None,
+            "revocation": b64(key.revocation),
+            "rotation": b64(key.rotation),
+            "retired_at": key.retired_at,
+            "rotated_at": key.rotated_at,
         }
         _replace(self.peer_history / f"{name}-{_short(key.identity)}.json",
                  json.dumps(record, indent=2) + "\n")
 
-    def rotate_peer(self, name: str, old: PublicIdentity, new: PublicIdentity,
-                    valid_through_seq: int) -> None:
-        """Pin ``new`` for ``name``; keep ``old`` for what it signed up to that envelope."""
-        self._write_peer_record(name, PeerKey(identity=old, current=False,
-                                              valid_through_seq=valid_through_seq))
+    def rotate_peer(self, name: str, retired: PeerKey, new: PublicIdentity) -> None:
+        """Pin ``new`` for ``name``; keep the ``retired`` key (with its rotation) for what it
+        signed up to that envelope."""
+        self._write_peer_record(name, retired)
         _replace(self.home.peers_dir / f"{name}.pub", new.dumps())
         cfg = self.home.config()
         if name not in cfg.peers:
@@ -161,11 +234,10 @@ class KeyStore:
         peers[name] = dataclasses.replace(cfg.peers[name], fingerprint=new.fingerprint)
         self.home.write_config(dataclasses.replace(cfg, peers=peers))
 
-    def revoke_peer(self, name: str, key: PublicIdentity, *, since: int, through_seq: int,
-                    statement: bytes) -> None:
-        """Record that ``key`` of ``name`` is revoked: no envelope after ``through_seq``, and no
-        signature dated at or after ``since``, is trusted."""
-        self._write_peer_record(name, PeerKey(identity=key, current=False,
-                                              valid_through_seq=through_seq,
-                                              revoked_since=since, revocation=statement))
-        self.write_revocation(key, statement, peer=True)
+    def revoke_peer(self, name: str, revoked: PeerKey) -> None:
+        """Record that a key of ``name`` is revoked: no envelope after its
+        ``valid_through_seq``, and no signature dated at or after its ``revoked_since``, is
+        trusted."""
+        assert revoked.revocation is not None
+        self._write_peer_record(name, revoked)
+        self.write_revocation(revoked.identity, revoked.revocation, peer=True)

@@ -35,7 +35,7 @@ from typing import Any
 
 import msgpack
 
-from bridge import codec, merkle, times
+from bridge import codec, merkle
 from bridge.documents import (
     ACK,
     ACK_STATUSES,
@@ -50,7 +50,13 @@ from bridge.documents import (
     decode_declared_entry,
 )
 from bridge.errors import BridgeError, DecodeError, InputError, VerificationError
-from bridge.identity import TAG_DOCUMENT, Keyring, PublicIdentity, verify_signature
+from bridge.identity import (
+    TAG_DOCUMENT,
+    Keyring,
+    PublicIdentity,
+    iso_time,
+    verify_signature,
+)
 
 __all__ = [
     "DOCUMENT_RECEIPT",
@@ -181,6 +187,10 @@ class ReceiptResult:
     undeclared: int | None = None
     counts: Mapping[str, int] = field(default_factory=dict)
     statuses: Mapping[str, str] = field(default_factory=dict, repr=False)
+    # What the signatures cannot prove by themselves: a signature by a key later revoked,
+    # dated before the revocation's ``since`` (PROTOCOL.md §4.5). The receipt holds; these say
+    # how far.
+    caveats: tuple[str, ...] = ()
 
     def summary(self) -> str:
         """One line a person can read. Every text that came from the bundle is escaped, so a
@@ -200,12 +210,16 @@ class ReceiptResult:
                     f"acknowledged by {self.acknowledged_by} as {status} at {self.time}")
             if len(self.history) > 1:
                 line += "; history: " + " → ".join(c.status for c in self.history)
-            return line
+            return line + self._caveat_text()
         counts = ", ".join(f"{n} {s}" for s, n in sorted(self.counts.items(),
                                                          key=lambda kv: (-kv[1], kv[0])))
         return (f"{where}: {self.item_count} items declared by {self.declared_by}; "
                 f"{self.ack_count} acknowledgement(s) by {self.acknowledged_by}, last at "
-                f"{self.time}: {counts}; {self.unacknowledged} unacknowledged")
+                f"{self.time}: {counts}; {self.unacknowledged} unacknowledged"
+                + self._caveat_text())
+
+    def _caveat_text(self) -> str:
+        return "".join(f"; CAUTION: {_printable(c)}" for c in self.caveats)
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (for ``bridge verify --json``)."""
@@ -224,7 +238,8 @@ class ReceiptResult:
 
         out.update({"doc_type": self.doc_type, "doc_id": self.doc_id, "batch": self.batch,
                     "declared_by": signer(self.declared_by),
-                    "acknowledged_by": signer(self.acknowledged_by), "time": self.time})
+                    "acknowledged_by": signer(self.acknowledged_by), "time": self.time,
+                    "caveats": list(self.caveats)})
         if self.kind == "item":
             out.update({
                 "item_id": self.item_id, "status": self.status,
@@ -238,10 +253,6 @@ class ReceiptResult:
                         "unacknowledged": self.unacknowledged, "undeclared": self.undeclared,
                         "counts": dict(self.counts), "statuses": dict(self.statuses)})
         return out
-
-
-# The one time formatter (bridge.times), total: a far-future signed time still prints.
-iso_time = times.format_ms
 
 
 def _printable(text: str) -> str:
@@ -369,13 +380,43 @@ def _check_signature(signed: SignedHeader, keys: Keyring) -> PublicIdentity:
     else:
         verified = signed.check_signature(keys)  # uncached, and raises with the precise reason
     # A revocation given to the verifier voids this key's signatures dated at or after its
-    # ``since`` (PROTOCOL.md §4.5: what it cannot void is said there too).
-    if keys.revoked_at(verified.key_id, signed.header.created):
-        raise _fail(f"{signed.header.type} {signed.header.id} is signed by {verified.party}'s "
-                    f"key {verified.fingerprint}, revoked from "
-                    f"{iso_time(keys.revoked[verified.key_id])}, at "
-                    f"{iso_time(signed.header.created)}", "revoked_key")
+    # ``since``, and a rotation those dated after it (PROTOCOL.md §4.5: what a revocation
+    # cannot void is said there too, and in ``_caveats``).
+    keys.check_in_force(verified, signed.header.created,
+                        f"{signed.header.type} {signed.header.id}")
     return verified
+
+
+def _caveats(doc: SignedHeader, declared_by: PublicIdentity,
+             acks: Sequence[tuple[SignedHeader, PublicIdentity]], keys: Keyring
+             ) -> tuple[str, ...]:
+    """What a revocation leaves unproved (PROTOCOL.md §4.5): a signature dated before
+    ``since`` of a key later revoked is only its holder's claim (a thief can backdate), so it
+    proves something only with evidence that it existed before ``since``. For the document,
+    that evidence is an acknowledgement by the other party dated before ``since``."""
+    out: list[str] = []
+    h = doc.header
+    since = keys.revoked_later(declared_by.key_id, h.created)
+    if since is not None:
+        what = (f"{h.type} {h.id} is signed by {declared_by.party}'s key "
+                f"{declared_by.fingerprint}, revoked from {iso_time(since)}")
+        first = min((a for a, _ in acks), key=lambda a: a.header.created, default=None)
+        if first is not None and first.header.created < since:
+            out.append(f"{what}; {first.header.issuer} acknowledged it at "
+                       f"{iso_time(first.header.created)}, before that: the evidence that it "
+                       "was signed before the compromise")
+        else:
+            out.append(f"{what}, and was not acknowledged before that: it proves nothing of "
+                       f"{declared_by.party} (PROTOCOL.md §4.5)")
+    for ack, signer in acks:
+        since = keys.revoked_later(signer.key_id, ack.header.created)
+        if since is not None:
+            out.append(f"ack {ack.header.id} is signed by {signer.party}'s key "
+                       f"{signer.fingerprint}, revoked from {iso_time(since)}; it is dated "
+                       f"{iso_time(ack.header.created)} only by that key's own claim and "
+                       "proves nothing without evidence that it existed before (PROTOCOL.md "
+                       "§4.5)")
+    return tuple(out)
 
 
 def _check_ack_header(value: object, doc: SignedHeader, keys: Keyring, checks: _Checks,
@@ -520,11 +561,13 @@ def _check_item(bundle: dict[str, Any], keys: Keyring, checks: _Checks) -> Recei
     checks.passed(f"leaf {entry.index} of {header.count} under root {header.root.hex()[:16]}…")
 
     history: list[StatusChange] = []
+    signed_acks: list[tuple[SignedHeader, PublicIdentity]] = []
     acknowledged_by: PublicIdentity | None = None
     previous: int | None = None
     for k, raw in enumerate(raw_acks, 1):
         what = f"acknowledgement {k}"
         ack, acknowledged_by = _check_ack_header(raw.signed, doc, keys, checks, what)
+        signed_acks.append((ack, acknowledged_by))
         ah = ack.header
 
         # Step 10: the ack entry decodes, names this item, and binds the declared entry by its
@@ -563,7 +606,7 @@ def _check_item(bundle: dict[str, Any], keys: Keyring, checks: _Checks) -> Recei
         batch=_meta_batch(header), declared_by=Signer.of(declared_by),
         acknowledged_by=Signer.of(acknowledged_by), time=last.time, item_id=entry.item_id,
         status=last.status, status_reason=last.reason, evidence=last.evidence,
-        history=tuple(history))
+        history=tuple(history), caveats=_caveats(doc, declared_by, signed_acks, keys))
 
 
 # ---------------------------------------------------------------- whole-document bundle (§7.4)
@@ -743,11 +786,13 @@ def _check_document(bundle: dict[str, Any], keys: Keyring, checks: _Checks) -> R
 
     final: list[str | None] = [None] * len(declared_ids)
     undeclared: dict[str, str] = {}
+    signed_acks: list[tuple[SignedHeader, PublicIdentity]] = []
     acknowledged_by: PublicIdentity | None = None
     previous: int | None = None
     for k, (ack_doc, ack_leaves) in enumerate(ack_maps, 1):
         what = f"acknowledgement {k}"
         ack, acknowledged_by = _check_ack_header(ack_doc, doc, keys, checks, what)
+        signed_acks.append((ack, acknowledged_by))
         ah = ack.header
 
         # Step 10: its count and root, recomputed from its entries.
@@ -801,7 +846,7 @@ def _check_document(bundle: dict[str, Any], keys: Keyring, checks: _Checks) -> R
         acknowledged_by=Signer.of(acknowledged_by), time=iso_time(previous),
         item_count=len(declared_ids), ack_count=len(ack_maps),
         unacknowledged=final.count(None), undeclared=len(undeclared), counts=dict(counts),
-        statuses=statuses_by_id)
+        statuses=statuses_by_id, caveats=_caveats(doc, declared_by, signed_acks, keys))
 
 
 # ---------------------------------------------------------------- builders

@@ -666,6 +666,11 @@ class Store:
         assert cur.lastrowid is not None
         return cur.lastrowid
 
+    def event_data(self, type: str) -> list[dict[str, Any]]:
+        """The data of every event of ``type``, oldest first (for a type with few events)."""
+        return [json.loads(d) for (d,) in self.db.execute(
+            "SELECT data FROM events WHERE type=? ORDER BY id", (type,))]
+
     def events_after(self, last_id: int, limit: int = 500) -> list[tuple[int, str, str]]:
         return list(self.db.execute(
             "SELECT id, type, data FROM events WHERE id > ? ORDER BY id LIMIT ?",

@@ -153,6 +153,8 @@ class TranscriptResult:
     undelivered: tuple[str, ...] = ()  # documents not (yet) carried whole by accepted envelopes
     first_at: int | None = None
     last_at: int | None = None
+    # Documents signed, before its since, by a key later revoked (PROTOCOL.md §4.5).
+    caveats: tuple[str, ...] = ()
 
     def summary(self) -> str:
         if not self.ok:
@@ -176,6 +178,7 @@ class TranscriptResult:
             notes.append(f"not carried whole by accepted envelopes: "
                          f"{', '.join(_printable(d) for d in self.undelivered[:5])}"
                          + (" …" if len(self.undelivered) > 5 else ""))
+        notes += [f"CAUTION: {_printable(c)}" for c in self.caveats]
         return line + "".join(f"; {n}" for n in notes)
 
     def to_json(self) -> dict[str, Any]:
@@ -190,7 +193,8 @@ class TranscriptResult:
                               f"{self.parties[1]}→{self.parties[0]}": self.envelopes[1]},
                 "refused": self.refused, "undelivered": list(self.undelivered),
                 "first_at": iso_time(self.first_at) if self.first_at is not None else None,
-                "last_at": iso_time(self.last_at) if self.last_at is not None else None})
+                "last_at": iso_time(self.last_at) if self.last_at is not None else None,
+                "caveats": list(self.caveats)})
         return out
 
 
@@ -300,7 +304,26 @@ def _check(data: bytes, keys: Keyring) -> TranscriptResult:
         acks=sum(d.signed.header.type == ACK for d in docs),
         without_entries=sum(d.entries is None for d in docs),
         envelopes=(counts[0], counts[1]), refused=refused, undelivered=undelivered,
-        first_at=times.first, last_at=times.last)
+        first_at=times.first, last_at=times.last, caveats=_revocation_caveats(docs, keys))
+
+
+def _revocation_caveats(docs: Sequence[_Doc], keys: Keyring) -> tuple[str, ...]:
+    """Per key later revoked: how many documents it signed dated before ``since``, which only
+    the other party's countersignatures dated before ``since`` can prove (PROTOCOL.md §4.5)."""
+    counts: dict[bytes, int] = {}
+    for d in docs:
+        h = d.signed.header
+        if keys.revoked_later(h.issuer_key, h.created) is not None:
+            counts[h.issuer_key] = counts.get(h.issuer_key, 0) + 1
+    out = []
+    for key_id, n in counts.items():
+        ident = keys.get(key_id)
+        assert ident is not None  # every document's signature was checked against ``keys``
+        out.append(f"{n} document{_s(n)} signed by {ident.party}'s key {ident.fingerprint}, "
+                   f"revoked from {iso_time(keys.revoked[key_id])}, dated before that only by "
+                   "that key's own claim: each proves something only as far as the other "
+                   "party's acknowledgements and receipts dated before then countersign it")
+    return tuple(out)
 
 
 def _check_documents(raw: list[Any], parties: tuple[str, str], keys: Keyring,
@@ -498,12 +521,9 @@ def _check_receipt(data: bytes, keys: Keyring, recipient: str,
 
 
 def _not_revoked(keys: Keyring, signer: PublicIdentity, at: int, what: str) -> None:
-    """A revocation given with the keys voids the key's signatures dated from its ``since``
-    (PROTOCOL.md §4.5), as for receipts."""
-    if keys.revoked_at(signer.key_id, at):
-        raise _fail(f"{what} is signed by {signer.party}'s key {signer.fingerprint}, revoked "
-                    f"from {iso_time(keys.revoked[signer.key_id])}, at {iso_time(at)}",
-                    "revoked_key")
+    """A revocation given with the keys voids the key's signatures dated from its ``since``,
+    and a rotation those dated after it (PROTOCOL.md §4.5), as for receipts."""
+    keys.check_in_force(signer, at, what)
 
 
 def _check_carries(carries: object, result: str, docs: Mapping[bytes, _Doc], sender: str,

@@ -32,36 +32,42 @@ MAX_FILE_BYTES = max(RECEIPT_LIMITS.max_bytes, TRANSCRIPT_LIMITS.max_bytes)
 
 
 def _load_keys(paths: tuple[Path, ...]) -> Keyring:
-    """Identity files, and key revocation statements (each checked against the identity of
-    the key it revokes, which must be given too)."""
-    identities: list[PublicIdentity] = []
-    revocations: list[tuple[Path, bytes]] = []
+    """Identity files (trusted as given), key history files (``bridge keys history``: earlier
+    keys, trusted through the rotations onto given keys) and key statement files (a rotation
+    or revocation, each checked against the identities of the keys it names, which must be
+    given too). PROTOCOL.md §4.6."""
+    anchors: list[PublicIdentity] = []
+    history: list[PublicIdentity] = []
+    statements: list[bytes] = []
+    loose: list[tuple[Path, bytes]] = []
     for path in paths:
         try:
             raw = path.read_bytes()
         except OSError as exc:
             raise click.UsageError(f"--keys {path}: cannot read: {exc.strerror}") from exc
-        if keylife.is_revocation_file(raw):
-            revocations.append((path, raw))
-            continue
         try:
-            identities.append(load_public(path))
+            if keylife.statement_type(raw) is not None:
+                loose.append((path, raw))
+            elif keylife.is_history_file(raw):
+                h = keylife.History.loads(raw, source=str(path))
+                history += h.identities
+                statements += h.statements
+            else:
+                anchors.append(load_public(path))
         except BridgeError as err:
-            # UsageError (unreadable) or VerificationError (not a valid identity file):
+            # UsageError (unreadable) or VerificationError (not a valid file of its kind):
             # either way the command cannot do what was asked.
             raise click.UsageError(f"--keys {path}: {err}") from err
-    by_id = {i.key_id: i for i in identities}
-    revoked: dict[bytes, int] = {}
-    for path, raw in revocations:
-        _, key_id = keylife.statement_key_id(raw)
-        if key_id not in by_id:
-            raise click.UsageError(f"--keys {path}: revokes a key whose identity file was not "
-                                   "given")
-        try:
-            revoked[key_id] = keylife.parse_revocation(raw, by_id[key_id]).since
-        except BridgeError as err:
-            raise click.UsageError(f"--keys {path}: {err}") from err
-    return Keyring.of(identities, revoked)
+    known = {i.key_id for i in (*anchors, *history)}
+    for path, raw in loose:
+        if keylife.statement_key_id(raw)[1] not in known:
+            raise click.UsageError(f"--keys {path}: is about a key whose identity file was "
+                                   "not given")
+        statements.append(raw)
+    try:
+        return keylife.build_keyring(anchors, history, statements, strict=True)
+    except BridgeError as err:
+        raise click.UsageError(f"--keys: {err}") from err
 
 
 def _check_file(path: Path, keys: Keyring) -> tuple[bool, str, dict[str, Any]]:
@@ -108,7 +114,8 @@ def _unreadable(diagnosis: str, reason: str) -> tuple[bool, str, dict[str, Any]]
 @click.argument("files", nargs=-1, metavar="FILE...", type=click.Path(path_type=Path))
 @click.option("--keys", "key_files", multiple=True, metavar="PUBFILE",
               type=click.Path(path_type=Path),
-              help="A public identity file (.pub) to trust; repeat for each party.")
+              help="A public identity file (.pub) to trust, a key history file (bridge keys "
+                   "history) or a key statement (.rotation, .revocation); repeat for each.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of results.")
 def verify(files: tuple[Path, ...], key_files: tuple[Path, ...], as_json: bool) -> None:
     """Verify receipt bundles and transcripts offline against the parties' public identity

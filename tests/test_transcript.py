@@ -352,6 +352,17 @@ def test_key_revoked_before_it_signed(ex: Exchange, alpha: PrivateIdentity,
     assert "ACK-TEST-1" in why
 
 
+def test_transcript_signed_before_a_later_revocation_says_it_proves_only_so_much(
+        ex: Exchange, alpha: PrivateIdentity, beta: PrivateIdentity) -> None:
+    # alpha's key is revoked after everything in the transcript was signed: it verifies, but
+    # its documents are dated only by the revoked key's claim (PROTOCOL.md §4.5).
+    keys = Keyring.of([alpha.public, beta.public], {alpha.key_id: 2**50})
+    result = check_transcript(ex.transcript(), keys)
+    assert result.ok and len(result.caveats) == 1
+    assert "alpha's key" in result.caveats[0] and "CAUTION" in result.summary()
+    assert check_transcript(ex.transcript(), Keyring.of([alpha.public, beta.public])).caveats == ()
+
+
 # ---------------------------------------------------------------- attacks on the file
 
 

@@ -185,3 +185,13 @@ def test_decoding_vectors_cover_every_reason_of_the_table() -> None:
     reasons = {v["reason"] for v in DECODING if not v["ok"]}
     assert reasons == {"too_large", "truncated", "trailing", "float", "ext", "map_key", "utf8",
                        "too_deep", "not_canonical", "malformed"}
+KEY_HISTORY = VECTORS / "key-history"
+KEY_CASES: list[dict[str, Any]] = json.loads((KEY_HISTORY / "expected.json").read_text())["cases"]
+
+
+@pytest.mark.parametrize("case", KEY_CASES, ids=lambda c: f"{c['file']}:{c['tries'][:40]}")
+def test_key_history_vectors_verify_as_expected(case: dict[str, Any]) -> None:
+    """Keys over time (PROTOCOL.md §4.5, §4.6): each case is a receipt and the ``--keys``
+    files a verifier is given, with what it must conclude."""
+    got = _generator().check_key_case(KEY_HISTORY, case)
+    assert got == (case["ok"], case["reason"], case["caveats"]), case["tries"]

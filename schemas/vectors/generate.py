@@ -35,7 +35,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent.parent))  # run from a checkout without installing
 
-from bridge import codec, envelope, merkle  # noqa: E402
+from bridge import codec, envelope, keylife, merkle  # noqa: E402
 from bridge.documents import (  # noqa: E402
     ACK,
     AckItem,
@@ -62,7 +62,7 @@ from bridge.receipts import (  # noqa: E402
     check_receipt,
 )
 
-DETERMINISTIC_DIRS = ("keys", "receipts")
+DETERMINISTIC_DIRS = ("keys", "receipts", "key-history")
 
 
 def ms(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> int:
@@ -675,6 +675,105 @@ def decoding_vectors() -> bytes:
                       "vectors": out})
 
 
+# ---------------------------------------------------------------- keys over time (§4.5, §4.6)
+
+BETA_ROTATED = ms(2026, 3, 10)  # after ACK2, before ACK3
+BETA_REVOKED_EARLY = ms(2026, 3, 3)  # after ACK1, before ACK2
+BETA_REVOKED_LATE = ms(2026, 3, 9)  # after ACK2
+BETA_REVOCATIONS_MADE = ms(2026, 3, 9, 12)
+
+
+def key_history_cases(w: World) -> tuple[dict[str, bytes], list[dict[str, Any]]]:
+    """Files, and cases: a receipt checked with a set of ``--keys`` files (§4.6)."""
+    nxt = PrivateIdentity.generate("beta-test", created=BETA_ROTATED,
+                                   random_bytes=fixed_random("identity/beta-test/next"))
+    rotation = keylife.make_rotation(w.beta, nxt, at=BETA_ROTATED)
+    history = keylife.History(identities=(nxt.public, w.beta.public), statements=(rotation,))
+    hashes = w.leaf_hashes(w.manifest)
+
+    def ack(signer: PrivateIdentity, ack_id: str, status: str, reason: str) -> SignedDocument:
+        return sign_ack(signer, answers=w.manifest.signed, ack_id=ack_id, created=ACK3_CREATED,
+                        items=[AckItem(id="REM-TEST-0002", status=status, reason=reason)],
+                        declared_leaf_hashes=hashes, salt_key=salt_key(ack_id))
+
+    retired = ack(w.beta, "ACK-TEST-0003-RETIRED", "DISPUTED",
+                  "signed with the retired key after the rotation")
+    current = ack(nxt, "ACK-TEST-0003-NEXT", "IDENTITY_CONFIRMED", "after the rotation")
+    first_two = list(w.acks[:2])
+    files = {
+        "beta-test-next.pub": nxt.public.dumps().encode(),
+        "beta-test.rotation": rotation,
+        "beta-test.history": history.dumps().encode(),
+        "beta-test-early.revocation": keylife.make_revocation(
+            w.beta, since=BETA_REVOKED_EARLY, at=BETA_REVOCATIONS_MADE, reason="test: early"),
+        "beta-test-late.revocation": keylife.make_revocation(
+            w.beta, since=BETA_REVOKED_LATE, at=BETA_REVOCATIONS_MADE, reason="test: late"),
+        "before-rotation.receipt": build_item_receipt(w.manifest, "REM-TEST-0002", first_two),
+        "retired-key-after-rotation.receipt": build_item_receipt(
+            w.manifest, "REM-TEST-0002", [*first_two, retired]),
+        "new-key-after-rotation.receipt": build_item_receipt(
+            w.manifest, "REM-TEST-0002", [*first_two, current]),
+    }
+    alpha, old, new = "../keys/alpha-test.pub", "../keys/beta-test.pub", "beta-test-next.pub"
+
+    def case(file: str, keys: list[str], tries: str, *, reason: str | None = None,
+             caveats: int = 0) -> dict[str, Any]:
+        return {"file": file, "keys": keys, "ok": reason is None, "reason": reason,
+                "caveats": caveats, "tries": tries}
+
+    cases = [
+        case("before-rotation.receipt", [alpha, new, "beta-test.history"],
+             "signatures of the retired key dated before its rotation stand (§4.6 steps 2, 3)"),
+        case("before-rotation.receipt", [alpha, old, new, "beta-test.rotation"],
+             "the same with the rotation as a statement file and the old identity file"),
+        case("new-key-after-rotation.receipt", [alpha, new, "beta-test.history"],
+             "the chain of keys: old acknowledgements by the old key, the last by the new"),
+        case("retired-key-after-rotation.receipt", [alpha, new, "beta-test.history"],
+             "a retired key signs an acknowledgement dated after its rotation",
+             reason="retired_key"),
+        case("retired-key-after-rotation.receipt", [alpha, old, new],
+             "two keys of one party without the rotation between them (§4.6 step 5)",
+             reason="usage"),
+        case("before-rotation.receipt", [alpha, old, "beta-test-late.revocation",
+                                         "beta-test-early.revocation"],
+             "two revocations: the earliest since wins (§4.5)", reason="revoked_key"),
+        case("before-rotation.receipt", [alpha, old, "beta-test-early.revocation",
+                                         "beta-test-late.revocation"],
+             "the same in the other order", reason="revoked_key"),
+        case("before-rotation.receipt", [alpha, old, "beta-test-late.revocation"],
+             "signatures dated before since stand, each with a caveat (§4.5)", caveats=2),
+    ]
+    return files, cases
+
+
+def check_key_case(root: Path, case: dict[str, Any]) -> tuple[bool, str | None, int]:
+    """What ``bridge verify`` concludes for one case: (ok, reason, caveats); a keyring it
+    refuses is reason ``usage``."""
+    import click
+
+    from bridge.verify_cli import _load_keys
+
+    try:
+        keys = _load_keys(tuple(root / k for k in case["keys"]))
+    except click.UsageError:
+        return False, "usage", 0
+    result = check_receipt((root / case["file"]).read_bytes(), keys)
+    return result.ok, result.reason, len(result.caveats)
+
+
+def write_key_history(out: Path, w: World) -> None:
+    folder = out / "key-history"
+    files, cases = key_history_cases(w)
+    for name, data in files.items():
+        write_bytes(folder / name, data)
+    for case in cases:
+        got = check_key_case(folder, case)
+        if got != (case["ok"], case["reason"], case["caveats"]):
+            raise SystemExit(f"key-history/{case['file']} with {case['keys']}: expected "
+                             f"{(case['ok'], case['reason'], case['caveats'])}, got {got}")
+    write_bytes(folder / "expected.json", dump_json({"cases": cases}))
+
+
 # ---------------------------------------------------------------- envelopes
 
 ENVELOPE_DIR = "envelopes"
@@ -773,9 +872,11 @@ def compare_trees(committed: Path, fresh: Path) -> list[str]:
 def generate(out: Path, w: World, *, envelopes: bool) -> None:
     for sub in DETERMINISTIC_DIRS:  # stale vectors must not survive a rename
         for p in sorted((out / sub).rglob("*"), reverse=True):
-            if p.is_file() and p.suffix in {".receipt", ".json", ".pub", ".key", ".md"}:
+            if p.is_file() and p.suffix in {".receipt", ".json", ".pub", ".key", ".md",
+                                            ".rotation", ".revocation", ".history"}:
                 p.unlink()
     write_deterministic(out, w)
+    write_key_history(out, w)
     write_sidecars(out, w)
     missing = any(not (out / ENVELOPE_DIR / s["file"]).exists() for s in envelope_specs(w))
     if envelopes or missing:
@@ -798,6 +899,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         fresh = Path(tmp)
         write_deterministic(fresh, w)
+        write_key_history(fresh, w)
         write_sidecars(fresh, w)
         problems = compare_trees(args.out, fresh) + check_envelopes(args.out, w)
     for p in problems:

@@ -7,11 +7,12 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from bridge.client import ApiError
-from bridge.identity import Keyring, load_public
+from bridge.identity import Keyring, PrivateIdentity, load_public
 from bridge.keystore import KeyStore
 from bridge.pair import Node
 from bridge.peers import pin_peer
@@ -200,3 +201,210 @@ def test_a_retry_after_the_peers_rotation_gets_a_receipt_under_its_new_key(
     assert (again.result, again.at) == ("accepted", first.at)
     assert len([d for d in alpha.client.documents(direction="in")
                 if d["id"] == "R-LOST-RECEIPT"]) == 1
+
+
+# ---------------------------------------------------------------- hostile key statements
+
+
+def _post(node: Node, data: bytes) -> tuple[int, bytes]:
+    import urllib.error
+    import urllib.request
+
+    req = urllib.request.Request(f"{node.url}/v1/envelopes", data=data, method="POST",
+                                 headers={"Content-Type": "application/vnd.bridge.envelope"})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return resp.status, bytes(resp.read())
+    except urllib.error.HTTPError as err:
+        return err.code, bytes(err.read())
+
+
+def _raw_revocation(key: PrivateIdentity, *, since: int, at: int) -> bytes:
+    """A revocation as a hostile peer makes it, without ``make_revocation``'s checks."""
+    from bridge import codec, keylife
+    from bridge.identity import TAG_KEY_REVOCATION
+
+    r = codec.encode({"v": 1, "type": keylife.REVOCATION, "party": key.party, "key": key.key_id,
+                      "since": since, "at": at, "reason": "x"})
+    return codec.encode({"r": r, "sig": key.sign(TAG_KEY_REVOCATION, r)})
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file()}
+
+
+class _Sender:
+    """Seals envelopes for ``to`` as ``key`` would, keeping the chain (seq, prev)."""
+
+    def __init__(self, key: PrivateIdentity, to: Node) -> None:
+        self.key, self.to, self.seq, self.prev = key, to, 0, bytes(32)
+
+    def send(self, kind: str, payload: bytes, *, seq: int | None = None,
+             prev: bytes | None = None) -> tuple[int, bytes]:
+        import time
+
+        from bridge import envelope
+
+        seq = self.seq + 1 if seq is None else seq
+        env = envelope.seal(self.key, self.to.home.public_identity(),
+                            message_id=bytes([seq % 256]) * 16, seq=seq,
+                            prev=self.prev if prev is None else prev,
+                            sent_at=int(time.time() * 1000), kind=kind, payload=payload)
+        status, body = _post(self.to, env.data)
+        if status == 200:
+            self.seq, self.prev = seq, env.digest
+        return status, body
+
+
+def _answer(node: Node, body: bytes) -> Any:
+    from bridge import transport
+
+    return transport.parse_answer(body, node.home.public_identity())
+
+
+def test_peer_revocation_with_since_2_62_is_refused_and_changes_no_key_file(
+        make_nodes: Callable[..., tuple[Node, Node]]) -> None:
+    alpha, beta = make_nodes()
+    beta.start()
+    before = _files(beta.home.peers_dir)
+    thief = _Sender(alpha.home.identity(), beta)
+    status, body = thief.send("key-revocation", _raw_revocation(thief.key, since=2**62,
+                                                                 at=2**62))
+    assert status == 200  # a signed answer, not a 500
+    answer = _answer(beta, body)
+    assert (answer.result, answer.reason) == ("refused", "bad_key_statement")
+    assert _files(beta.home.peers_dir) == before
+    # A thief's revocation "from 2099", made now: it would keep the stolen key trusted until
+    # then, and block the owner's own revocation (PROTOCOL.md §4.5).
+    import time
+
+    now = int(time.time() * 1000)
+    status, body = thief.send("key-revocation", _raw_revocation(
+        thief.key, since=4_070_908_800_000, at=now))
+    answer = _answer(beta, body)
+    assert (status, answer.result, answer.reason) == (200, "refused", "bad_since")
+    assert _files(beta.home.peers_dir) == before
+    assert beta.client.health()["status"] == "ok"
+    # alpha's key is still trusted: beta can still seal to it.
+    beta.client.submit_document("roster", "alpha", [{"id": "X-1"}], id="R-STILL")
+
+
+def test_owners_earlier_revocation_after_a_thiefs_still_takes_effect(
+        make_nodes: Callable[..., tuple[Node, Node]]) -> None:
+    import json
+    import time
+
+    alpha, beta = make_nodes()
+    beta.start()
+    key = alpha.home.identity()
+    now = int(time.time() * 1000)
+    # The thief revokes first, from now: beta stops trusting the key, at seq 1...
+    thief = _Sender(key, beta)
+    status, body = thief.send("key-revocation", _raw_revocation(key, since=now, at=now))
+    assert status == 200 and _answer(beta, body).result == "accepted"
+    # ...then the owner, knowing the key was exposed from its creation, sends its own at the
+    # same place in its chain (seq 1), and again after it: neither can take a place in the
+    # chain, but a revocation is honoured however it comes (PROTOCOL.md §4.5).
+    owner = _Sender(key, beta)
+    since = key.public.created
+    owner.send("key-revocation", _raw_revocation(key, since=since, at=now + 1))
+    [record] = (beta.home.peers_dir / "history").glob("alpha-*.json")
+    assert json.loads(record.read_text())["revoked_since"] == since
+    revocation = next((beta.home.peers_dir / "history").glob("alpha-*.revocation"))
+    assert _raw_revocation(key, since=since, at=now + 1) == revocation.read_bytes()
+    assert beta.client.health()["status"] == "ok"
+
+
+def test_rotation_flood_is_bounded_per_peer_per_day(
+        make_nodes: Callable[..., tuple[Node, Node]]) -> None:
+    import time
+
+    from bridge import keylife
+
+    alpha, beta = make_nodes()
+    beta.start()
+    key = alpha.home.identity()
+    sender = _Sender(key, beta)
+    results = []
+    for n in range(keylife.MAX_ROTATIONS_PER_DAY + 1):
+        now = int(time.time() * 1000)
+        new = PrivateIdentity.generate("alpha", created=now)
+        status, body = sender.send("key-rotation", keylife.make_rotation(sender.key, new,
+                                                                          at=now))
+        answer = _answer(beta, body)
+        results.append((status, answer.result, answer.reason))
+        if answer.result == "accepted":
+            sender.key = new
+    assert results[:-1] == [(200, "accepted", None)] * keylife.MAX_ROTATIONS_PER_DAY
+    assert results[-1] == (200, "refused", "rotation_rate")
+    assert beta.home.peer_identity("alpha").key_id == sender.key.key_id
+    assert len(list((beta.home.peers_dir / "history").glob("alpha-*.json"))) == \
+        keylife.MAX_ROTATIONS_PER_DAY
+    # The limit holds across a restart (it is kept with the key history).
+    beta.stop()
+    beta.start()
+    now = int(time.time() * 1000)
+    status, body = sender.send("key-rotation", keylife.make_rotation(
+        sender.key, PrivateIdentity.generate("alpha", created=now), at=now))
+    assert (_answer(beta, body).result, _answer(beta, body).reason) == \
+        ("refused", "rotation_rate")
+
+
+def _cli(node: Node, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "bridge", "--home", str(node.home.path), *args],
+                          capture_output=True, text=True, check=False)
+
+
+def test_audit_export_after_a_rotation_checks_its_own_transcript_with_the_key_history(
+        make_nodes: Callable[..., tuple[Node, Node]], events: Callable[[Node], EventLog],
+        tmp_path: Path) -> None:
+    alpha, beta = make_nodes()
+    alpha.start()
+    beta.start()
+    _exchange(alpha, beta, "M-BEFORE")
+    alpha.client.rotate_key()
+    events(beta).wait("peer_key_rotated", peer="alpha")
+    _exchange(alpha, beta, "M-AFTER")
+    for node, peer in ((alpha, "beta"), (beta, "alpha")):
+        out = tmp_path / f"{node.party}.transcript"
+        done = _cli(node, "audit", "export", "--peer", peer, "-o", str(out))
+        assert done.returncode == 0, done.stdout + done.stderr
+
+    # What a mediator is given: each party's current identity file and alpha's key history,
+    # from alpha itself or from beta (which learnt it from alpha's signed rotation).
+    own = tmp_path / "alpha-own.history"
+    learnt = tmp_path / "alpha-learnt.history"
+    assert _cli(alpha, "keys", "history", "-o", str(own)).returncode == 0
+    assert _cli(beta, "keys", "history", "--peer", "alpha", "-o", str(learnt)).returncode == 0
+    assert _cli(beta, "keys", "history", "--peer", "alpha", "-o", str(learnt)).returncode == 2
+    mediator = [str(alpha.home.public_key_path("alpha")), str(beta.home.public_key_path("beta"))]
+    receipt = tmp_path / "M-BEFORE.receipt"
+    receipt.write_bytes(alpha.client.receipt("M-BEFORE"))
+    files = [str(receipt), str(tmp_path / "alpha.transcript"), str(tmp_path / "beta.transcript")]
+    for history in (own, learnt):
+        keys = [a for f in (*mediator, str(history)) for a in ("--keys", f)]
+        done = subprocess.run([sys.executable, "-m", "bridge", "verify", *files, *keys],
+                              capture_output=True, text=True, check=False)
+        assert done.returncode == 0, done.stdout + done.stderr
+    # Without the history, the old receipt names a key the mediator was not given.
+    keys = [a for f in mediator for a in ("--keys", f)]
+    done = subprocess.run([sys.executable, "-m", "bridge", "verify", str(receipt), *keys],
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 1 and "unknown_key" in done.stdout
+
+
+def test_keys_revoke_since_9999_or_tomorrow_is_refused_with_a_clear_error(
+        make_nodes: Callable[..., tuple[Node, Node]]) -> None:
+    alpha, _beta = make_nodes()
+    alpha.start()
+    before = alpha.home.public_identity().key_id
+    tomorrow = (datetime.now(UTC) + timedelta(days=1)).isoformat(timespec="seconds")
+    for since in ("9999-12-31", "9999-12-31T23:59:59+00:00", tomorrow):
+        with pytest.raises(ApiError) as info:
+            alpha.client.revoke_key(since=since, reason="test")
+        assert info.value.status == 400 and "since" in str(info.value), since
+    done = _cli(alpha, "keys", "revoke", "--since", "9999-12-31")
+    assert done.returncode == 1 and "since" in done.stderr
+    assert alpha.client.health()["status"] == "ok"
+    assert alpha.home.public_identity().key_id == before

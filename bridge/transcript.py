@@ -2,16 +2,22 @@
 
 A transcript (PROTOCOL.md §11.4) is one canonical map of type ``bridge.transcript`` holding, in
 order, every document and acknowledgement document exchanged between two parties (signed
-headers, and normally all their entries), and for each direction every envelope's header and
-hash with the **recipient's signed transport receipt** for it, in sequence order. Anyone holding
-the two parties' public identity files can check, with no daemon and no store, that
+headers, and normally all their entries), and for each direction every envelope's header, the
+sender's signature over it and the ciphertext hash that signature covers (and the ciphertext
+itself when the exporter has it), with the **recipient's signed transport receipt** for it, in
+sequence order. Anyone holding the two parties' public identity files can check, with no daemon
+and no store, that
 
 - every document and acknowledgement is signed by its issuer, and its entries match its root;
 - every acknowledgement answers a document earlier in the transcript, binding its entries
   (the checks of a whole-document receipt, PROTOCOL.md §7.4);
+- each envelope header is signed by its sender, and where the ciphertext is included its
+  envelope hash is recomputed, so that the recipient's receipt binds the header too;
 - each direction's envelopes are numbered 1, 2, … with no gap, each naming the previous one's
   hash, and each has a receipt signed by the recipient naming its hash, sequence number and
-  message id: proof of delivery.
+  message id: proof of delivery;
+- every chunk envelope says which document chunk it carried, or the result lists it as not
+  accounted for.
 
 ``check_transcript`` returns a ``TranscriptResult`` and never raises for bad input;
 ``verify_transcript`` raises ``VerificationError`` naming the first failed step. Steps are
@@ -20,6 +26,7 @@ numbered as in PROTOCOL.md §11.5. Pure: no I/O, no clock.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import io
 from collections.abc import Mapping, Sequence
@@ -28,11 +35,17 @@ from typing import Any
 
 import msgpack
 
-from bridge import codec, documents, receipts, transport
+from bridge import codec, documents, envelope, receipts, transport
 from bridge.documents import ACK, SignedDocument, SignedHeader
 from bridge.envelope import EnvelopeHeader
 from bridge.errors import BridgeError, DecodeError, PeerError, VerificationError
-from bridge.identity import PARTY_RE, TAG_TRANSPORT_RECEIPT, Keyring, PublicIdentity
+from bridge.identity import (
+    PARTY_RE,
+    TAG_ENVELOPE,
+    TAG_TRANSPORT_RECEIPT,
+    Keyring,
+    PublicIdentity,
+)
 from bridge.receipts import iso_time
 
 __all__ = [
@@ -42,20 +55,26 @@ __all__ = [
 ]
 
 TRANSCRIPT = "bridge.transcript"
-TRANSCRIPT_VERSION = 1
+# Version 2 carries what binds each envelope header (signature, ciphertext hash, ciphertext);
+# version 1 carried the header alone, bound by nothing, and is refused.
+TRANSCRIPT_VERSION = 2
 ZERO_HASH = bytes(32)
+KIND_CHUNK = "chunk"  # the one envelope kind that carries a document chunk (PROTOCOL.md §8.1)
+# An envelope's ciphertext is at most what a receiver accepts as a payload (PROTOCOL.md §8.1).
+MAX_CIPHERTEXT = 256 * 1024 * 1024
 TRANSCRIPT_LIMITS = codec.Limits(
     max_bytes=1024 * 1024 * 1024,
     # transcript → links → link → envelopes → envelope → carries (depth 5)
     max_depth=6,
     max_items=1_000_000,
     max_str=1024,
-    # Headers, entries and receipts are each decoded again with SMALL_LIMITS.
-    max_bin=codec.SMALL_LIMITS.max_bytes,
+    # Headers, entries and receipts are each decoded again with SMALL_LIMITS; ciphertexts
+    # are only hashed.
+    max_bin=MAX_CIPHERTEXT,
 )
 _KEYS = frozenset({"v", "type", "parties", "exported_at", "documents", "links"})
 _LINK_KEYS = frozenset({"from", "to", "envelopes"})
-_ENVELOPE_KEYS = frozenset({"header", "hash", "receipt", "carries"})
+_ENVELOPE_KEYS = frozenset({"header", "sig", "ct_hash", "ct", "hash", "receipt", "carries"})
 _CARRIES_KEYS = frozenset({"doc", "first", "n"})
 
 
@@ -71,11 +90,27 @@ class TranscriptDocument:
 @dataclass(frozen=True, kw_only=True)
 class TranscriptEnvelope:
     header: bytes = field(repr=False)  # the envelope header bytes (PROTOCOL.md §5.1)
+    sig: bytes = field(repr=False)  # the sender's envelope signature (§5.3)
+    ct_hash: bytes = field(repr=False)  # SHA-256 of the ciphertext, which ``sig`` covers
     hash: bytes  # the envelope hash (§5.4)
     receipt: bytes = field(repr=False)  # the recipient's signed transport receipt (§8.3)
+    # The ciphertext, when the exporter has it (its own envelopes): with it the envelope hash
+    # is recomputed, so the recipient's receipt binds the header as well.
+    ct: bytes | None = field(default=None, repr=False)
     doc: bytes | None = None  # the document chunk it carries, when known
     first: int | None = None
     n: int | None = None
+
+    @classmethod
+    def from_wire(cls, data: bytes, *, receipt: bytes, doc: bytes | None = None,
+                  first: int | None = None, n: int | None = None,
+                  limits: codec.Limits = codec.DEFAULT_LIMITS) -> TranscriptEnvelope:
+        """From an envelope's wire bytes (one the exporter sealed): everything, ciphertext
+        included."""
+        _, header, ct, sig = envelope.parse(data, limits=limits)
+        return cls(header=header, sig=sig, ct_hash=hashlib.sha256(ct).digest(),
+                   hash=envelope.envelope_hash(data), receipt=receipt, ct=ct, doc=doc,
+                   first=first, n=n)
 
 
 def build_transcript(*, parties: tuple[str, str], exported_at: int,
@@ -88,7 +123,8 @@ def build_transcript(*, parties: tuple[str, str], exported_at: int,
 
     def env(e: TranscriptEnvelope) -> dict[str, Any]:
         carries = None if e.doc is None else {"doc": e.doc, "first": e.first, "n": e.n}
-        return {"carries": carries, "hash": e.hash, "header": e.header, "receipt": e.receipt}
+        return {"carries": carries, "ct": e.ct, "ct_hash": e.ct_hash, "hash": e.hash,
+                "header": e.header, "receipt": e.receipt, "sig": e.sig}
 
     return codec.encode({
         "v": TRANSCRIPT_VERSION, "type": TRANSCRIPT, "parties": [a, b],
@@ -139,6 +175,11 @@ class TranscriptResult:
     envelopes: tuple[int, int] = (0, 0)  # parties[0] → parties[1], and back
     refused: int = 0  # envelopes whose receipt says the content was refused
     undelivered: tuple[str, ...] = ()  # documents not (yet) carried whole by accepted envelopes
+    # Chunk envelopes whose content the transcript does not name ("envelope 4 beta→alpha").
+    unaccounted: tuple[str, ...] = ()
+    # Envelopes listed without their ciphertext: their headers are bound by the sender's
+    # signature, but their hash (what the recipient's receipt names) is not recomputed.
+    without_ciphertext: int = 0
     first_at: int | None = None
     last_at: int | None = None
 
@@ -161,9 +202,14 @@ class TranscriptResult:
             notes.append(f"entries of {self.without_entries} document"
                          f"{_s(self.without_entries)} not included (headers only)")
         if self.undelivered:
-            notes.append(f"not carried whole by accepted envelopes: "
-                         f"{', '.join(_printable(d) for d in self.undelivered[:5])}"
-                         + (" …" if len(self.undelivered) > 5 else ""))
+            notes.append(f"not carried whole by accepted envelopes: {_some(self.undelivered)}")
+        if self.unaccounted:
+            # What the transcript leaves out must be said (PROTOCOL.md §11.5 step 6): an
+            # envelope that carried a chunk of a document not listed, or not said which.
+            notes.append(f"content not accounted for: {_some(self.unaccounted)}")
+        if self.without_ciphertext:
+            notes.append(f"{self.without_ciphertext} envelope{_s(self.without_ciphertext)} "
+                         "without ciphertext (header bound by its sender's signature only)")
         return line + "".join(f"; {n}" for n in notes)
 
     def to_json(self) -> dict[str, Any]:
@@ -177,6 +223,8 @@ class TranscriptResult:
                 "envelopes": {f"{self.parties[0]}→{self.parties[1]}": self.envelopes[0],
                               f"{self.parties[1]}→{self.parties[0]}": self.envelopes[1]},
                 "refused": self.refused, "undelivered": list(self.undelivered),
+                "unaccounted": list(self.unaccounted),
+                "without_ciphertext": self.without_ciphertext,
                 "first_at": iso_time(self.first_at) if self.first_at is not None else None,
                 "last_at": iso_time(self.last_at) if self.last_at is not None else None})
         return out
@@ -184,6 +232,11 @@ class TranscriptResult:
 
 def _s(n: int) -> str:
     return "" if n == 1 else "s"
+
+
+def _some(names: Sequence[str]) -> str:
+    shown = ", ".join(_printable(d) for d in names[:5])
+    return shown + (f" and {len(names) - 5} more" if len(names) > 5 else "")
 
 
 def _printable(text: str) -> str:
@@ -252,7 +305,7 @@ def _check(data: bytes, keys: Keyring) -> TranscriptResult:
         raise _fail(f"not a canonical Bridge encoding: {exc.message}", exc.reason) from exc
     if (not isinstance(value, dict) or set(value) != _KEYS or type(value["v"]) is not int
             or value["v"] != TRANSCRIPT_VERSION or value["type"] != TRANSCRIPT):
-        raise _fail("not a version 1 Bridge transcript", "bad_transcript")
+        raise _fail(f"not a version {TRANSCRIPT_VERSION} Bridge transcript", "bad_transcript")
     # 2. Parties and links: two parties, one link each way.
     parties = value["parties"]
     if (not isinstance(parties, list) or len(parties) != 2
@@ -274,12 +327,8 @@ def _check(data: bytes, keys: Keyring) -> TranscriptResult:
     # 4. Entries: what each acknowledgement says about each declared item.
     _check_entries(docs, keys)
     by_digest = {d.signed.digest: d for d in docs}
-    counts = []
-    refused = 0
-    for link in links:
-        k, r = _check_link(link["from"], link["to"], link["envelopes"], by_digest, keys, times)
-        counts.append(k)
-        refused += r
+    seen = [_check_link(link["from"], link["to"], link["envelopes"], by_digest, keys, times)
+            for link in links]
     # 6. What was delivered (reported, not required: a transcript may be taken mid-exchange).
     undelivered = tuple(d.signed.header.id for d in docs
                         if d.delivered != d.signed.header.count)
@@ -287,7 +336,9 @@ def _check(data: bytes, keys: Keyring) -> TranscriptResult:
         ok=True, parties=(a, b), documents=sum(d.signed.header.type != ACK for d in docs),
         acks=sum(d.signed.header.type == ACK for d in docs),
         without_entries=sum(d.entries is None for d in docs),
-        envelopes=(counts[0], counts[1]), refused=refused, undelivered=undelivered,
+        envelopes=(seen[0].count, seen[1].count), refused=seen[0].refused + seen[1].refused,
+        undelivered=undelivered, unaccounted=seen[0].unaccounted + seen[1].unaccounted,
+        without_ciphertext=seen[0].without_ciphertext + seen[1].without_ciphertext,
         first_at=times.first, last_at=times.last)
 
 
@@ -298,11 +349,14 @@ def _check_documents(raw: list[Any], parties: tuple[str, str], keys: Keyring,
     by_digest: dict[bytes, _Doc] = {}
     for n, item in enumerate(raw):
         where = f"documents[{n}]"
-        # 3.1 Shape: {doc: signed header, entries: [bin] | nil}.
+        # 3.1 Shape: {doc: {header: bin, sig: bin}, entries: [bin] | nil}. A ``doc`` of
+        #     another shape is the transcript's fault (bad_transcript); header bytes that do
+        #     not decode as a document header are the header's (3.2, bad_header).
         if (not isinstance(item, dict) or set(item) != {"doc", "entries"}
+                or not _is_signed_header_shape(item["doc"])
                 or not (item["entries"] is None or (isinstance(item["entries"], list) and all(
                     isinstance(e, bytes) for e in item["entries"])))):
-            raise _fail(f"{where} is not {{doc, entries}}", "bad_transcript")
+            raise _fail(f"{where} is not {{doc: {{header, sig}}, entries}}", "bad_transcript")
         # 3.2 Header and signature (PROTOCOL.md §6.2).
         try:
             signed = SignedHeader.parse(item["doc"])
@@ -350,6 +404,11 @@ def _check_documents(raw: list[Any], parties: tuple[str, str], keys: Keyring,
     return docs
 
 
+def _is_signed_header_shape(value: object) -> bool:
+    return (isinstance(value, dict) and set(value) == {"header", "sig"}
+            and isinstance(value["header"], bytes) and isinstance(value["sig"], bytes))
+
+
 def _check_entries(docs: Sequence[_Doc], keys: Keyring) -> None:
     """4. For each roster or manifest whose entries are included: its declared entries, and
     its acknowledgements' entries up to the first one not included, checked exactly as a
@@ -377,18 +436,33 @@ def _check_entries(docs: Sequence[_Doc], keys: Keyring) -> None:
                         result.reason or "bad_entry")
 
 
+@dataclass(frozen=True)
+class _LinkSeen:
+    """What one direction's envelopes showed."""
+
+    count: int
+    refused: int
+    unaccounted: tuple[str, ...]
+    without_ciphertext: int
+
+
 def _check_link(sender: str, recipient: str, raw: list[Any], docs: Mapping[bytes, _Doc],
-                keys: Keyring, times: _Times) -> tuple[int, int]:
-    """5. One direction's envelopes: (how many, how many refused)."""
+                keys: Keyring, times: _Times) -> _LinkSeen:
+    """5. One direction's envelopes."""
     prev_hash = ZERO_HASH
     refused = 0
+    unaccounted: list[str] = []
+    without_ct = 0
     for k, item in enumerate(raw, start=1):
         where = f"envelope {k} {sender}→{recipient}"
         # 5.1 Shape.
         if (not isinstance(item, dict) or set(item) != _ENVELOPE_KEYS
-                or not all(isinstance(item[x], bytes) for x in ("header", "hash", "receipt"))
-                or len(item["hash"]) != 32):
-            raise _fail(f"{where} is not {{header, hash, receipt, carries}}", "bad_transcript")
+                or not all(isinstance(item[x], bytes)
+                           for x in ("header", "sig", "ct_hash", "hash", "receipt"))
+                or not (item["ct"] is None or isinstance(item["ct"], bytes))
+                or len(item["hash"]) != 32 or len(item["ct_hash"]) != 32):
+            raise _fail(f"{where} is not {{header, sig, ct_hash, ct, hash, receipt, carries}}",
+                        "bad_transcript")
         # 5.2 Header: this direction, keys of these parties (PROTOCOL.md §5.1).
         try:
             header = EnvelopeHeader.from_bytes(item["header"])
@@ -398,7 +472,7 @@ def _check_link(sender: str, recipient: str, raw: list[Any], docs: Mapping[bytes
         if (header.sender, header.recipient) != (sender, recipient):
             raise _fail(f"{where} is addressed {header.sender}→{header.recipient}",
                         "wrong_party")
-        _key_of(keys, header.sender_key, sender, where)
+        signer = _key_of(keys, header.sender_key, sender, where)
         _key_of(keys, header.recipient_key, recipient, where)
         # 5.3 Sequence numbers 1, 2, … with no gap (PROTOCOL.md §8.2).
         if header.seq != k:
@@ -415,25 +489,59 @@ def _check_link(sender: str, recipient: str, raw: list[Any], docs: Mapping[bytes
             raise _fail(f"{where} does not name the hash of envelope {k - 1} as its previous "
                         "(the chain is broken)" if k > 1 else
                         f"{where} is the first but names a previous envelope", "chain_broken")
-        # 5.5 The recipient's receipt: signed by the recipient's key, under its own tag.
+        # 5.5 The sender's signature over these exact header bytes (PROTOCOL.md §5.3): every
+        #     field shown (kind, at, keys) is then the sender's word, not the exporter's.
+        _check_envelope_signature(item, signer, keys, header, where)
+        # 5.6 The ciphertext, when included, gives back the envelope hash: the recipient's
+        #     receipt, which names that hash, then binds the header too.
+        without_ct += _check_ciphertext(item, where)
+        # 5.7 The recipient's receipt: signed by the recipient's key, under its own tag.
         answer = _check_receipt(item["receipt"], keys, recipient, where)
-        # 5.6 It proves delivery into the chain (accepted, or refused content).
+        # 5.8 It proves delivery into the chain (accepted, or refused content).
         if answer.result not in ("accepted", "refused"):
             raise _fail(f"{where}: the receipt is a rejection, not proof of delivery",
                         "not_delivered")
-        # 5.7 It names this envelope: hash, sequence number, message id, parties.
+        # 5.9 It names this envelope: hash, sequence number, message id, parties.
         if (answer.envelope is None or not hmac.compare_digest(answer.envelope, item["hash"])
                 or answer.seq != header.seq or answer.message_id != header.message_id
                 or answer.sender != sender or answer.recipient != recipient):
             raise _fail(f"{where}: the receipt names another envelope (hash, sequence number "
                         "or message id differ)", "receipt_mismatch")
         refused += answer.result == "refused"
-        # 5.8 What it carries, when given: a chunk of a document from this sender, in order.
-        _check_carries(item["carries"], answer.result, docs, sender, where)
+        # 5.10 What it carries: a chunk of a document from this sender, in order; a chunk
+        #      envelope that names none (or names one not listed) is left out, and said.
+        if not _check_carries(item["carries"], header.kind, answer.result, docs, sender,
+                              where):
+            unaccounted.append(where)
         times.see(header.sent_at)
         times.see(answer.at)
         prev_hash = item["hash"]
-    return len(raw), refused
+    return _LinkSeen(count=len(raw), refused=refused, unaccounted=tuple(unaccounted),
+                     without_ciphertext=without_ct)
+
+
+def _check_envelope_signature(item: Mapping[str, Any], signer: PublicIdentity, keys: Keyring,
+                              header: EnvelopeHeader, where: str) -> None:
+    if not signer.verify(TAG_ENVELOPE, envelope.signed_body(item["header"], item["ct_hash"]),
+                         item["sig"]):
+        raise _fail(f"{where}: the envelope signature by {header.sender} does not verify over "
+                    "its header", "bad_signature")
+    _not_revoked(keys, signer, header.sent_at, where)
+
+
+def _check_ciphertext(item: Mapping[str, Any], where: str) -> int:
+    """0 when the ciphertext is included and checks out, 1 when it is not included."""
+    ct = item["ct"]
+    if ct is None:
+        return 1
+    if not hmac.compare_digest(hashlib.sha256(ct).digest(), item["ct_hash"]):
+        raise _fail(f"{where}: the ciphertext is not the one the signature covers",
+                    "ciphertext_mismatch")
+    wire = envelope.wire_bytes(item["header"], ct, item["sig"])
+    if not hmac.compare_digest(envelope.envelope_hash(wire), item["hash"]):
+        raise _fail(f"{where}: header, ciphertext and signature do not give the envelope "
+                    "hash listed", "hash_mismatch")
+    return 0
 
 
 def _listed_seqs(raw: list[Any]) -> set[int]:
@@ -494,10 +602,15 @@ def _not_revoked(keys: Keyring, signer: PublicIdentity, at: int, what: str) -> N
                     "revoked_key")
 
 
-def _check_carries(carries: object, result: str, docs: Mapping[bytes, _Doc], sender: str,
-                   where: str) -> None:
+def _check_carries(carries: object, kind: str, result: str, docs: Mapping[bytes, _Doc],
+                   sender: str, where: str) -> bool:
+    """True when the envelope's content is accounted for: a chunk of a listed document, or an
+    envelope of another kind (a key statement: its signed ``kind`` says what it held)."""
     if carries is None:
-        return
+        return kind != KIND_CHUNK
+    if kind != KIND_CHUNK:
+        raise _fail(f"{where} is of kind {kind!r}, which carries no document chunk",
+                    "bad_transcript")
     if (not isinstance(carries, dict) or set(carries) != _CARRIES_KEYS
             or not isinstance(carries["doc"], bytes) or type(carries["first"]) is not int
             or type(carries["n"]) is not int):
@@ -505,16 +618,19 @@ def _check_carries(carries: object, result: str, docs: Mapping[bytes, _Doc], sen
     doc = docs.get(carries["doc"])
     if doc is None:
         if result == "refused":
-            return  # refused content need not have been kept by either side
+            return False  # refused content need not have been kept by either side
         raise _fail(f"{where} carries a document that is not in the transcript",
                     "unknown_document")
     h = doc.signed.header
     if h.issuer != sender:
         raise _fail(f"{where} carries {doc.name}, issued by {h.issuer}", "wrong_party")
     first, n = carries["first"], carries["n"]
+    # Refused envelopes count too: the sender cut the document into chunks once, and sent
+    # them all in order whatever the recipient made of each (PROTOCOL.md §11.5 step 5.10).
     if first != doc.carried or n < 1 or first + n > h.count:
         raise _fail(f"{where} carries entries {first}–{first + n - 1} of {doc.name}, but "
                     f"{doc.carried} of {h.count} were carried before it", "bad_chunk")
     doc.carried += n
     if result == "accepted":
         doc.delivered += n
+    return True

@@ -20,12 +20,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from forgeries import envelope_forgeries
 
 from bridge import codec
 from bridge.client import ApiError
 from bridge.home import Delivery
+from bridge.identity import Keyring, load_private, load_public
 from bridge.pair import Node, make_pair
-from bridge.transcript import TRANSCRIPT_LIMITS
+from bridge.transcript import TRANSCRIPT_LIMITS, check_transcript
 
 from .conftest import person, wait_for
 
@@ -238,6 +240,19 @@ def test_exported_transcript_verifies_offline(trail: Trail, transcript: Path) ->
         f"OK: {transcript}: transcript alpha↔beta: 1 document, 2 acknowledgements, "
         "3 envelopes alpha→beta and 4 beta→alpha with signed receipts, from ")
     assert (transcript.stat().st_mode & 0o777) == 0o600
+
+
+def test_forged_envelope_headers_in_an_exported_transcript_never_verify(
+        trail: Trail, transcript: Path) -> None:
+    """Each header field of each envelope of a transcript two daemons produced, changed (and
+    re-signed with the exporter's own key where it can), fails: nothing in a header is
+    taken on the exporter's word. Checked in process: hundreds of forgeries."""
+    keys = Keyring.of(load_public(p) for p in trail.keys)
+    own = load_private(trail.alpha / "keys" / "alpha.key")
+    assert check_transcript(transcript.read_bytes(), keys).ok
+    forgeries = envelope_forgeries(transcript.read_bytes(), keys, {"alpha": own})
+    passed = [name for name, data in forgeries if check_transcript(data, keys).ok]
+    assert len(forgeries) > 150 and passed == []
 
 
 def test_the_other_side_exports_a_transcript_that_verifies(trail: Trail) -> None:

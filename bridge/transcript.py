@@ -277,6 +277,7 @@ class _Doc:
     entries: tuple[bytes, ...] | None
     acks: list[_Doc] = field(default_factory=list)
     carried: int = 0  # entries carried so far, in envelope order (any result)
+    chunk: int = 0  # the chunk size C, from the first chunk carried (PROTOCOL.md §8.1)
     delivered: int = 0  # entries carried by accepted envelopes
 
     @property
@@ -602,6 +603,15 @@ def _not_revoked(keys: Keyring, signer: PublicIdentity, at: int, what: str) -> N
                     "revoked_key")
 
 
+def _aligned(doc: _Doc, n: int) -> bool:
+    """Chunks are aligned runs of one power-of-two size C, the last one shorter (§8.1): so a
+    document's chunks cannot be recut to make room for an envelope whose content is hidden."""
+    ends = doc.carried + n == doc.signed.header.count
+    if not doc.chunk:  # the first chunk sets C (a single chunk may be any length)
+        return ends or n & (n - 1) == 0
+    return n == doc.chunk or (ends and n < doc.chunk)
+
+
 def _check_carries(carries: object, kind: str, result: str, docs: Mapping[bytes, _Doc],
                    sender: str, where: str) -> bool:
     """True when the envelope's content is accounted for: a chunk of a listed document, or an
@@ -630,6 +640,10 @@ def _check_carries(carries: object, kind: str, result: str, docs: Mapping[bytes,
     if first != doc.carried or n < 1 or first + n > h.count:
         raise _fail(f"{where} carries entries {first}–{first + n - 1} of {doc.name}, but "
                     f"{doc.carried} of {h.count} were carried before it", "bad_chunk")
+    if not _aligned(doc, n):
+        raise _fail(f"{where} carries {n} entries of {doc.name}, not a chunk of size "
+                    f"{doc.chunk or 'a power of two'} (PROTOCOL.md §8.1)", "bad_chunk")
+    doc.chunk = doc.chunk or n
     doc.carried += n
     if result == "accepted":
         doc.delivered += n

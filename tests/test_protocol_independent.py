@@ -737,7 +737,7 @@ def verify_transcript(data: bytes, keyring: dict[bytes, Identity]) -> list[str]:
     unaccounted = []
     for link in t["links"]:
         x, y = link["from"], link["to"]
-        prev, carried = bytes(32), dict.fromkeys(counts, 0)
+        prev, carried, size = bytes(32), dict.fromkeys(counts, 0), dict.fromkeys(counts, 0)
         for k, e in enumerate(link["envelopes"], 1):
             # 5.1
             if not (isinstance(e, dict) and set(e) == {"header", "sig", "ct_hash", "ct", "hash",
@@ -785,9 +785,16 @@ def verify_transcript(data: bytes, keyring: dict[bytes, Identity]) -> list[str]:
                 issuer, count = counts[c["doc"]]
                 if issuer != x:
                     raise Fail("wrong_party")
-                if c["first"] != carried[c["doc"]] or c["n"] < 1 or c["first"] + c["n"] > count:
+                first, n, doc = c["first"], c["n"], c["doc"]
+                if first != carried[doc] or n < 1 or first + n > count:
                     raise Fail("bad_chunk")
-                carried[c["doc"]] += c["n"]  # refused envelopes count too
+                # §8.1: one power-of-two size C per document, the last chunk shorter.
+                ends = first + n == count
+                if not (ends or n & (n - 1) == 0) or (size[doc] and not (
+                        n == size[doc] or (ends and n < size[doc]))):
+                    raise Fail("bad_chunk")
+                size[doc] = size[doc] or n
+                carried[doc] += n  # refused envelopes count too
             prev = e["hash"]
     return unaccounted
 

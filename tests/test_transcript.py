@@ -462,6 +462,21 @@ def test_acknowledgement_omitted_from_the_middle_is_said(ex: Exchange,
     assert result.to_json()["unaccounted"] == ["envelope 4 beta→alpha"]
 
 
+def test_acknowledgement_hidden_by_recutting_another_into_more_chunks_fails(
+        ex: Exchange, keyring: Keyring) -> None:
+    """The omission disguised instead of said: the DISPUTED acknowledgement dropped, and the
+    first acknowledgement (5 entries in chunks of 2, 2, 1) claimed as 2, 1, 1, 1 so that its
+    envelope seems accounted for. Chunks are aligned runs of one size (§8.1): refused."""
+    def recut(v: dict[str, Any]) -> None:
+        del v["documents"][2]
+        envs = v["links"][1]["envelopes"]
+        ack1 = envs[0]["carries"]["doc"]
+        for env, (first, n) in zip(envs, [(0, 2), (2, 1), (3, 1), (4, 1)], strict=True):
+            env["carries"] = {"doc": ack1, "first": first, "n": n}
+
+    fails(edit(ex.transcript(), recut), keyring, "bad_chunk")
+
+
 def test_chunk_envelope_disguised_as_a_key_statement_fails(ex: Exchange,
                                                            keyring: Keyring) -> None:
     def disguise(v: dict[str, Any]) -> None:

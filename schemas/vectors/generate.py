@@ -674,6 +674,14 @@ def transcript_vectors(w: World) -> list[tuple[str, list[Vector]]]:
         payload=b"chunk 2", carries=w.manifest, first=TRANSCRIPT_CHUNK, whole=True)
     counted = alpha_transcript(w, [refused, accepted], [], [w.manifest])
 
+    def recut(v: dict[str, Any]) -> None:
+        # ACK-TEST-0003-1 (8 entries, chunks 4 + 4) claimed as 4 + 2 + 2 so that the dropped
+        # ACK-TEST-0003-2's envelope seems accounted for.
+        del v["documents"][2]
+        envs = v["links"][1]["envelopes"]
+        envs[1]["carries"]["n"] = 2
+        envs[2]["carries"] = {**envs[1]["carries"], "first": 6}
+
     def resign_own(v: dict[str, Any]) -> None:
         env = v["links"][0]["envelopes"][0]
         with_header(env, at=MANIFEST_CREATED - YEAR_MS)
@@ -714,6 +722,9 @@ def transcript_vectors(w: World) -> list[tuple[str, list[Vector]]]:
                transcript_edit(counted, lambda v: v["links"][0]["envelopes"][1]["carries"]
                                .update(first=0)), False, "bad_chunk",
                "after a refused first chunk, the next claims the document's entries from 0"),
+        case("acknowledgement-hidden-by-recutting", edited(recut), False, "bad_chunk",
+             "the DISPUTED acknowledgement dropped, and the first acknowledgement claimed in "
+             "chunks of 4, 2 and 2 to cover its envelope: chunks are aligned runs of one size"),
         case("envelope-kind-changed",
                edited(lambda v: with_header(v["links"][1]["envelopes"][0],
                                             kind="key-rotation")), False, "bad_signature",

@@ -15,7 +15,7 @@ from typing import Any
 from bridge import audit, codec
 from bridge.documents import DocumentHeader, SignedHeader
 from bridge.errors import BridgeError, StoreError, UsageError
-from bridge.transcript import TranscriptDocument, TranscriptEnvelope
+from bridge.transcript import TranscriptDocument, TranscriptEnvelope, accountable
 
 AUDIT_SCHEMA_VERSION = 2
 """The store version that introduced the audit log (``store.MIGRATIONS[1]``)."""
@@ -103,6 +103,10 @@ def transcript_parts(conn: sqlite3.Connection, peer: str, *,
         inbound, unbound = _inbound(conn, peer)
     except sqlite3.DatabaseError as exc:
         raise StoreError(f"cannot read the store: {exc}") from exc
+    # The peer's chunks as it cut them, which a hostile peer may do against the rules of
+    # PROTOCOL.md §8.1: those are said to be not accounted for, never a failing transcript.
+    counts = {d.signed.digest: d.signed.header.count for d in docs}
+    inbound = accountable(inbound, counts)
     return TranscriptParts(documents=docs, outbound=outbound, inbound=inbound, pending=pending,
                            unbound=unbound, incomplete=incomplete)
 

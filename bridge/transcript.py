@@ -26,6 +26,7 @@ numbered as in PROTOCOL.md §11.5. Pure: no I/O, no clock.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import io
@@ -50,8 +51,8 @@ from bridge.receipts import iso_time
 
 __all__ = [
     "TRANSCRIPT", "TRANSCRIPT_LIMITS", "TranscriptDocument", "TranscriptEnvelope",
-    "TranscriptResult", "build_transcript", "check_transcript", "is_transcript",
-    "verify_transcript",
+    "TranscriptResult", "accountable", "build_transcript", "check_transcript",
+    "chunk_continues", "is_transcript", "verify_transcript",
 ]
 
 TRANSCRIPT = "bridge.transcript"
@@ -603,13 +604,39 @@ def _not_revoked(keys: Keyring, signer: PublicIdentity, at: int, what: str) -> N
                     "revoked_key")
 
 
-def _aligned(doc: _Doc, n: int) -> bool:
-    """Chunks are aligned runs of one power-of-two size C, the last one shorter (§8.1): so a
-    document's chunks cannot be recut to make room for an envelope whose content is hidden."""
-    ends = doc.carried + n == doc.signed.header.count
-    if not doc.chunk:  # the first chunk sets C (a single chunk may be any length)
+def chunk_continues(*, carried: int, size: int, first: int, n: int, count: int) -> bool:
+    """Whether a chunk of ``n`` entries from ``first`` continues a document of ``count``
+    entries of which ``carried`` were carried before, in chunks of ``size`` (0 before the
+    first). Chunks are aligned runs of one power-of-two size C, the last one shorter (§8.1):
+    so a document's chunks cannot be recut to make room for an envelope whose content is
+    hidden."""
+    if first != carried or n < 1 or first + n > count:
+        return False
+    ends = first + n == count
+    if not size:  # the first chunk sets C (a single chunk may be any length)
         return ends or n & (n - 1) == 0
-    return n == doc.chunk or (ends and n < doc.chunk)
+    return n == size or (ends and n < size)
+
+
+def accountable(envelopes: Sequence[TranscriptEnvelope],
+                counts: Mapping[bytes, int]) -> list[TranscriptEnvelope]:
+    """``envelopes`` with ``carries`` cleared where it does not continue its document (by
+    document hash, in ``counts`` with its entry count) as §11.5 step 5.10 requires. A hostile
+    peer can send such chunks (a chunk again, or of another size): the recipient refuses or
+    takes each on its own, and its transcript then says that their content is not accounted
+    for instead of failing to verify."""
+    state: dict[bytes, tuple[int, int]] = {}
+    out = []
+    for e in envelopes:
+        if e.doc is not None and e.doc in counts and e.first is not None and e.n is not None:
+            carried, size = state.get(e.doc, (0, 0))
+            if chunk_continues(carried=carried, size=size, first=e.first, n=e.n,
+                               count=counts[e.doc]):
+                state[e.doc] = (carried + e.n, size or e.n)
+            else:
+                e = dataclasses.replace(e, doc=None, first=None, n=None)
+        out.append(e)
+    return out
 
 
 def _check_carries(carries: object, kind: str, result: str, docs: Mapping[bytes, _Doc],
@@ -637,11 +664,10 @@ def _check_carries(carries: object, kind: str, result: str, docs: Mapping[bytes,
     first, n = carries["first"], carries["n"]
     # Refused envelopes count too: the sender cut the document into chunks once, and sent
     # them all in order whatever the recipient made of each (PROTOCOL.md §11.5 step 5.10).
-    if first != doc.carried or n < 1 or first + n > h.count:
+    if not chunk_continues(carried=doc.carried, size=doc.chunk, first=first, n=n,
+                           count=h.count):
         raise _fail(f"{where} carries entries {first}–{first + n - 1} of {doc.name}, but "
-                    f"{doc.carried} of {h.count} were carried before it", "bad_chunk")
-    if not _aligned(doc, n):
-        raise _fail(f"{where} carries {n} entries of {doc.name}, not a chunk of size "
+                    f"{doc.carried} of {h.count} were carried before it, in chunks of "
                     f"{doc.chunk or 'a power of two'} (PROTOCOL.md §8.1)", "bad_chunk")
     doc.chunk = doc.chunk or n
     doc.carried += n

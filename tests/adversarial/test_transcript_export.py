@@ -40,3 +40,17 @@ def test_peer_recutting_and_resending_chunks_cannot_make_our_transcript_fail(
     assert out.returncode == 0, out.stdout + out.stderr
     assert ("content not accounted for: envelope 2 alpha→beta, envelope 3 alpha→beta, "
             "envelope 4 alpha→beta") in out.stdout
+
+
+def test_transcript_of_everything_the_hostile_peer_sent_verifies(world: World,
+                                                                 tmp_path: Path) -> None:
+    """Run after the other cases of the package (files run in name order), this exports the
+    shared daemon's whole exchange with the hostile alpha: every refused chunk, forged
+    document and replayed envelope of the suite. It must still verify."""
+    path = tmp_path / "shared.transcript"
+    out = bridge("--home", world.beta.home.path, "audit", "export", "--peer", "alpha", "-o",
+                 path)
+    assert out.returncode == 0, out.stdout + out.stderr
+    out = bridge("verify", path, "--keys", world.alpha.home.public_key_path("alpha"),
+                 "--keys", world.beta.home.public_key_path("beta"))
+    assert out.returncode == 0, out.stdout + out.stderr

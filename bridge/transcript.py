@@ -173,6 +173,10 @@ class TranscriptResult:
     documents: int = 0  # rosters and manifests
     acks: int = 0  # acknowledgement documents
     without_entries: int = 0  # documents whose entries were not included
+    without_entries_ids: tuple[str, ...] = ()  # … by id
+    # Acknowledgements with entries not checked item by item against their document, because
+    # the document's or an earlier acknowledgement's entries are not included (step 4).
+    unchecked: tuple[str, ...] = ()
     envelopes: tuple[int, int] = (0, 0)  # parties[0] → parties[1], and back
     refused: int = 0  # envelopes whose receipt says the content was refused
     undelivered: tuple[str, ...] = ()  # documents not (yet) carried whole by accepted envelopes
@@ -201,7 +205,12 @@ class TranscriptResult:
             notes.append(f"{self.refused} envelope{_s(self.refused)} refused by the recipient")
         if self.without_entries:
             notes.append(f"entries of {self.without_entries} document"
-                         f"{_s(self.without_entries)} not included (headers only)")
+                         f"{_s(self.without_entries)} not included (headers only): "
+                         f"{_some(self.without_entries_ids)}")
+        if self.unchecked:
+            notes.append("acknowledgements not checked item by item (entries of their document "
+                         f"or of an earlier acknowledgement not included): "
+                         f"{_some(self.unchecked)}")
         if self.undelivered:
             notes.append(f"not carried whole by accepted envelopes: {_some(self.undelivered)}")
         if self.unaccounted:
@@ -221,6 +230,8 @@ class TranscriptResult:
             out.update({
                 "parties": list(self.parties), "documents": self.documents, "acks": self.acks,
                 "without_entries": self.without_entries,
+                "without_entries_ids": list(self.without_entries_ids),
+                "unchecked": list(self.unchecked),
                 "envelopes": {f"{self.parties[0]}→{self.parties[1]}": self.envelopes[0],
                               f"{self.parties[1]}→{self.parties[0]}": self.envelopes[1]},
                 "refused": self.refused, "undelivered": list(self.undelivered),
@@ -327,7 +338,7 @@ def _check(data: bytes, keys: Keyring) -> TranscriptResult:
     times = _Times()
     docs = _check_documents(value["documents"], (a, b), keys, times)
     # 4. Entries: what each acknowledgement says about each declared item.
-    _check_entries(docs, keys)
+    unchecked = _check_entries(docs, keys)
     by_digest = {d.signed.digest: d for d in docs}
     seen = [_check_link(link["from"], link["to"], link["envelopes"], by_digest, keys, times)
             for link in links]
@@ -338,6 +349,8 @@ def _check(data: bytes, keys: Keyring) -> TranscriptResult:
         ok=True, parties=(a, b), documents=sum(d.signed.header.type != ACK for d in docs),
         acks=sum(d.signed.header.type == ACK for d in docs),
         without_entries=sum(d.entries is None for d in docs),
+        without_entries_ids=tuple(d.signed.header.id for d in docs if d.entries is None),
+        unchecked=unchecked,
         envelopes=(seen[0].count, seen[1].count), refused=seen[0].refused + seen[1].refused,
         undelivered=undelivered, unaccounted=seen[0].unaccounted + seen[1].unaccounted,
         without_ciphertext=seen[0].without_ciphertext + seen[1].without_ciphertext,
@@ -411,16 +424,22 @@ def _is_signed_header_shape(value: object) -> bool:
             and isinstance(value["header"], bytes) and isinstance(value["sig"], bytes))
 
 
-def _check_entries(docs: Sequence[_Doc], keys: Keyring) -> None:
+def _check_entries(docs: Sequence[_Doc], keys: Keyring) -> tuple[str, ...]:
     """4. For each roster or manifest whose entries are included: its declared entries, and
     its acknowledgements' entries up to the first one not included, checked exactly as a
-    whole-document receipt (PROTOCOL.md §7.4 steps 4–12)."""
+    whole-document receipt (PROTOCOL.md §7.4 steps 4–12). Returns the acknowledgements with
+    entries that could not be checked so (for the report: what the transcript leaves out)."""
+    unchecked: list[str] = []
     for doc in docs:
-        if doc.signed.header.type == ACK or doc.entries is None:
+        if doc.signed.header.type == ACK:
+            continue
+        if doc.entries is None:
+            unchecked += [a.signed.header.id for a in doc.acks if a.entries is not None]
             continue
         shown: list[_Doc] = []
-        for ack in doc.acks:
+        for n, ack in enumerate(doc.acks):
             if ack.entries is None:
+                unchecked += [a.signed.header.id for a in doc.acks[n:] if a.entries is not None]
                 break
             shown.append(ack)
         whole = SignedDocument(signed=doc.signed, leaves=doc.entries)
@@ -436,6 +455,7 @@ def _check_entries(docs: Sequence[_Doc], keys: Keyring) -> None:
         if not result.ok:
             raise _fail(f"{doc.name} and its acknowledgements: {result.diagnosis}",
                         result.reason or "bad_entry")
+    return tuple(unchecked)
 
 
 @dataclass(frozen=True)

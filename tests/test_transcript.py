@@ -542,3 +542,16 @@ def test_malformed_doc_is_the_transcripts_fault_bad_header_bytes_the_headers(
           "bad_transcript")
     fails(edit(ex.transcript(), lambda v: v["documents"][0]["doc"].update(header=b"\x90")),
           keyring, "bad_header")
+
+
+def test_acknowledgement_entries_stripped_says_which_are_not_checked(
+        ex: Exchange, keyring: Keyring) -> None:
+    """Stripping the entries of the first acknowledgement leaves the second unchecked against
+    the manifest item by item (§11.5 step 4): both are named, not only counted."""
+    result = verify_transcript(edit(ex.transcript(),
+                                    lambda v: v["documents"][1].update(entries=None)), keyring)
+    assert result.without_entries_ids == ("ACK-TEST-1",)
+    assert result.unchecked == ("ACK-TEST-2",)
+    assert ("entries of 1 document not included (headers only): ACK-TEST-1; acknowledgements "
+            "not checked item by item (entries of their document or of an earlier "
+            "acknowledgement not included): ACK-TEST-2") in result.summary()

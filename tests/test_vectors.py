@@ -180,6 +180,7 @@ def test_transcript_vector_gives_the_expected_result(vector: dict[str, Any],
     if vector["ok"]:
         assert result.summary() == vector["summary"]
         assert list(result.unaccounted) == vector["unaccounted"]
+        assert list(result.unchecked) == vector["unchecked"]
     else:
         assert result.reason == vector["reason"], result.diagnosis
 

@@ -550,7 +550,8 @@ def receipt_details(result: Any) -> dict[str, Any]:
 def transcript_details(result: Any) -> dict[str, Any]:
     if not result.ok:
         return {}
-    return {"summary": result.summary(), "unaccounted": list(result.unaccounted)}
+    return {"summary": result.summary(), "unaccounted": list(result.unaccounted),
+            "unchecked": list(result.unchecked)}
 
 
 def write_checked(folder: Path, suffix: str, groups: Sequence[tuple[str, Sequence[Vector]]],
@@ -707,6 +708,10 @@ def transcript_vectors(w: World) -> list[tuple[str, list[Vector]]]:
         case("refused-chunk-counts-towards-first", counted, True, None,
                "the manifest's first envelope refused, the second accepted: the second "
                "carries entries from 4 (refused envelopes count towards first, §11.5 5.10)"),
+        case("acknowledgement-entries-stripped",
+             edited(lambda v: v["documents"][1].update(entries=None)), True, None,
+             "the first acknowledgement's entries left out: the later two cannot be checked "
+             "item by item against the manifest, and are named (§11.5 4, 6)"),
         case("acknowledgement-omitted-is-said", edited(omit_ack), True, None,
                "the DISPUTED acknowledgement dropped and its envelope's carries set to nil: "
                "verifies, naming the envelope whose content is not accounted for"),

@@ -5,16 +5,20 @@ each attack is named after what it tries and must fail with its reason code.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import sqlite3
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 from forgeries import envelope_forgeries
 
-from bridge import chunks, codec, documents, envelope, identity, merkle, transport
+from bridge import audit_db, chunks, codec, documents, envelope, identity, merkle, transport
 from bridge.documents import AckItem, Item, SignedDocument
 from bridge.identity import TAG_DOCUMENT, Keyring, PrivateIdentity
+from bridge.store import Store
 from bridge.transcript import (
     TRANSCRIPT_LIMITS,
     TranscriptDocument,
@@ -555,3 +559,24 @@ def test_acknowledgement_entries_stripped_says_which_are_not_checked(
     assert ("entries of 1 document not included (headers only): ACK-TEST-1; acknowledgements "
             "not checked item by item (entries of their document or of an earlier "
             "acknowledgement not included): ACK-TEST-2") in result.summary()
+
+
+# ---------------------------------------------------------------- a store of release 0.1.0
+
+
+def test_store_of_release_0_1_0_exports_what_it_can_bind_and_says_what_it_cannot(
+        tmp_path: Path) -> None:
+    """Bridge 0.1.0 kept neither the peer's envelope signatures nor the ciphertext hashes:
+    once migrated, its export leaves the peer's envelopes out (and counts them), and lists its
+    own whole, each hash recomputed from the envelope kept in the outbox."""
+    path = tmp_path / "bridge.db"
+    con = sqlite3.connect(path)
+    con.executescript((Path(__file__).parent / "fixtures" / "store-0.1.0-beta.sql").read_text())
+    con.close()
+    Store(path).close()  # migrated on opening, as on the daemon's first start
+    conn = audit_db.connect(path)
+    with contextlib.closing(conn), audit_db.snapshot(conn):
+        inbox = conn.execute("SELECT COUNT(*) FROM inbox WHERE peer='alpha'").fetchone()[0]
+        parts = audit_db.transcript_parts(conn, "alpha", with_entries=True)
+    assert inbox > 0 and (parts.unbound, parts.inbound) == (inbox, [])
+    assert parts.outbound and all(e.ct is not None for e in parts.outbound)

@@ -145,15 +145,20 @@ def document_body(direction: str, signed: SignedHeader) -> tuple[str, dict[str, 
 
 def envelope_body(header: EnvelopeHeader, header_bytes: bytes, digest: bytes, *,
                   doc: bytes | None, first: int | None, n: int | None,
-                  result: str | None = None) -> dict[str, Any]:
-    """An envelope queued (outbound) or taken into the chain (inbound, with its ``result``):
-    its header bytes and hash, and the document chunk it carries (document hash, first entry,
-    number of entries; nil when the payload could not be read)."""
+                  result: str | None = None, sig: bytes | None = None,
+                  ct_hash: bytes | None = None) -> dict[str, Any]:
+    """An envelope queued (outbound) or taken into the chain (inbound, with its ``result``,
+    and the sender's signature and the ciphertext hash it covers: what binds the header in a
+    transcript, PROTOCOL.md §11.4, since the inbox keeps only the header): its header bytes
+    and hash, and the document chunk it carries (document hash, first entry, number of
+    entries; nil when the payload could not be read)."""
     body: dict[str, Any] = {"seq": header.seq, "id": header.message_id, "prev": header.prev,
                             "digest": digest, "header": header_bytes, "doc": doc,
                             "first": first, "n": n}
     if result is not None:
         body["result"] = result
+    if sig is not None and ct_hash is not None:
+        body.update(sig=sig, ct_hash=ct_hash)
     return body
 
 

@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bridge import audit, codec, envelope
+from bridge import audit, codec
 from bridge.documents import DocumentHeader, SignedHeader
 from bridge.errors import BridgeError, StoreError, UsageError
-from bridge.transcript import TranscriptDocument, TranscriptEnvelope
+from bridge.transcript import TranscriptDocument, TranscriptEnvelope, accountable
 
 AUDIT_SCHEMA_VERSION = 2
 """The store version that introduced the audit log (``store.MIGRATIONS[1]``)."""
@@ -83,6 +83,7 @@ class TranscriptParts:
     outbound: list[TranscriptEnvelope]
     inbound: list[TranscriptEnvelope]
     pending: int  # outbound envelopes left out: not delivered yet (no receipt)
+    unbound: int = 0  # inbound envelopes left out: their signature was not kept
     incomplete: list[str] = field(default_factory=list)  # documents whose entries were left out
 
 
@@ -99,11 +100,15 @@ def transcript_parts(conn: sqlite3.Connection, peer: str, *,
     try:
         docs, incomplete = _documents(conn, peer, with_entries)
         outbound, pending = _outbound(conn, peer)
-        inbound = _inbound(conn, peer)
+        inbound, unbound = _inbound(conn, peer)
     except sqlite3.DatabaseError as exc:
         raise StoreError(f"cannot read the store: {exc}") from exc
+    # The peer's chunks as it cut them, which a hostile peer may do against the rules of
+    # PROTOCOL.md §8.1: those are said to be not accounted for, never a failing transcript.
+    counts = {d.signed.digest: d.signed.header.count for d in docs}
+    inbound = accountable(inbound, counts)
     return TranscriptParts(documents=docs, outbound=outbound, inbound=inbound, pending=pending,
-                           incomplete=incomplete)
+                           unbound=unbound, incomplete=incomplete)
 
 
 def _documents(conn: sqlite3.Connection, peer: str, with_entries: bool
@@ -139,27 +144,39 @@ def _outbound(conn: sqlite3.Connection, peer: str) -> tuple[list[TranscriptEnvel
             pending += 1
             continue
         try:
-            _, header_bytes, _, _ = envelope.parse(data, limits=_ENVELOPE_LIMITS)
+            # Our own envelopes go in whole (ciphertext included): a verifier recomputes their
+            # hash, which the peer's receipt names (PROTOCOL.md §11.4).
+            env = TranscriptEnvelope.from_wire(data, receipt=receipt, doc=doc, first=first,
+                                               n=n, limits=_ENVELOPE_LIMITS)
         except BridgeError as exc:
             raise StoreError(f"outbox envelope {_seq} to {peer} cannot be read: {exc}") from exc
-        out.append(TranscriptEnvelope(header=header_bytes, hash=digest, receipt=receipt,
-                                      doc=doc, first=first, n=n))
+        if env.hash != digest:
+            raise StoreError(f"outbox envelope {_seq} to {peer} does not match its stored hash")
+        out.append(env)
     return out, pending
 
 
-def _inbound(conn: sqlite3.Connection, peer: str) -> list[TranscriptEnvelope]:
-    # Which chunk each inbound envelope carried is known from the audit log (the inbox keeps
-    # only the header); an envelope from before the audit log simply has none.
-    carried: dict[int, tuple[bytes | None, int | None, int | None]] = {}
+def _inbound(conn: sqlite3.Connection, peer: str) -> tuple[list[TranscriptEnvelope], int]:
+    # The inbox keeps only the header: the peer's signature over it, the ciphertext hash that
+    # signature covers, and which chunk the envelope carried are in its audit record.
+    received: dict[int, dict[str, Any]] = {}
     for (raw,) in conn.execute("SELECT body FROM audit WHERE kind=? AND peer=? ORDER BY seq",
                                (audit.ENVELOPE_RECEIVED, peer)):
         body = codec.decode(raw, audit.BODY_LIMITS)
-        carried[body["seq"]] = (body["doc"], body["first"], body["n"])
-    out = []
+        received[body["seq"]] = body
+    out: list[TranscriptEnvelope] = []
+    unbound = 0
     for seq, header, digest, receipt in conn.execute(
             "SELECT seq, header, digest, receipt FROM inbox WHERE peer=? ORDER BY seq",
             (peer,)):
-        doc, first, n = carried.get(seq, (None, None, None))
-        out.append(TranscriptEnvelope(header=header, hash=digest, receipt=receipt, doc=doc,
-                                      first=first, n=n))
-    return out
+        body = received.get(seq, {})
+        if unbound or not (isinstance(body.get("sig"), bytes)
+                           and isinstance(body.get("ct_hash"), bytes)):
+            # Received before signatures were kept: nothing binds its header, so the
+            # transcript stops before it (as at our first envelope not yet delivered).
+            unbound += 1
+            continue
+        out.append(TranscriptEnvelope(header=header, sig=body["sig"], ct_hash=body["ct_hash"],
+                                      hash=digest, receipt=receipt, doc=body.get("doc"),
+                                      first=body.get("first"), n=body.get("n")))
+    return out, unbound

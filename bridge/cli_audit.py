@@ -143,6 +143,9 @@ def audit_export(ctx: click.Context, peer: str, output: Path, with_entries: bool
                f"{len(parts.inbound)} {peer}→{me} with signed receipts")
     if parts.pending:
         click.echo(f"left out: {_count(parts.pending, 'envelope')} to {peer} not delivered yet")
+    if parts.unbound:
+        click.echo(f"left out: {_count(parts.unbound, 'envelope')} from {peer} received before "
+                   "their signatures were kept (nothing binds their headers)")
     if parts.incomplete:
         click.echo(f"entries left out (still arriving): {', '.join(parts.incomplete)}")
     # The exporter checks what it wrote, as a mediator will (with this home's pinned keys).

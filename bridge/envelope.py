@@ -134,6 +134,9 @@ class OpenedEnvelope:
     payload: bytes = field(repr=False)
     digest: bytes
     sender: PublicIdentity
+    # What binds the header (PROTOCOL.md §5.3), kept so that a transcript can carry it (§11.4).
+    signature: bytes = field(default=b"", repr=False)
+    ciphertext_hash: bytes = field(default=b"", repr=False)
 
 
 def envelope_hash(data: bytes) -> bytes:
@@ -141,8 +144,19 @@ def envelope_hash(data: bytes) -> bytes:
     return hashlib.sha256(data).digest()
 
 
+def signed_body(header_bytes: bytes, ciphertext_hash: bytes) -> bytes:
+    """What the envelope signature covers after its tag (PROTOCOL.md §5.3): the header and the
+    ciphertext's SHA-256, so that a verifier holding the hash alone can check it."""
+    return struct.pack(">I", len(header_bytes)) + header_bytes + ciphertext_hash
+
+
+def wire_bytes(header_bytes: bytes, ciphertext: bytes, signature: bytes) -> bytes:
+    """The envelope's wire form (PROTOCOL.md §5.1), whose SHA-256 is the envelope hash."""
+    return codec.encode({"c": ciphertext, "h": header_bytes, "s": signature})
+
+
 def _signed_body(header_bytes: bytes, ciphertext: bytes) -> bytes:
-    return struct.pack(">I", len(header_bytes)) + header_bytes + hashlib.sha256(ciphertext).digest()
+    return signed_body(header_bytes, hashlib.sha256(ciphertext).digest())
 
 
 def seal(sender: PrivateIdentity, recipient: PublicIdentity, *, message_id: bytes, seq: int,
@@ -157,7 +171,7 @@ def seal(sender: PrivateIdentity, recipient: PublicIdentity, *, message_id: byte
     info = signed_message(TAG_HPKE_INFO, header_bytes)
     ciphertext = suite.encrypt(payload, _x25519_public(recipient), info)
     signature = sender.sign(TAG_ENVELOPE, _signed_body(header_bytes, ciphertext))
-    data = codec.encode({"c": ciphertext, "h": header_bytes, "s": signature})
+    data = wire_bytes(header_bytes, ciphertext, signature)
     return Envelope(data=data, header=header, digest=envelope_hash(data))
 
 
@@ -222,7 +236,8 @@ def open_parsed(recipient: PrivateIdentity | Sequence[PrivateIdentity], senders:
     if sender.party != header.sender:
         raise OpaqueCryptoError(f"key {sender.fingerprint} belongs to {sender.party}, "
                                 f"not {header.sender}")
-    if not sender.verify(TAG_ENVELOPE, _signed_body(header_bytes, ciphertext), signature):
+    ciphertext_hash = hashlib.sha256(ciphertext).digest()
+    if not sender.verify(TAG_ENVELOPE, signed_body(header_bytes, ciphertext_hash), signature):
         raise OpaqueCryptoError(f"envelope signature from {header.sender} does not verify")
     info = signed_message(TAG_HPKE_INFO, header_bytes)
     try:
@@ -230,4 +245,5 @@ def open_parsed(recipient: PrivateIdentity | Sequence[PrivateIdentity], senders:
     except Exception as exc:  # cryptography raises InvalidTag/ValueError; all mean the same
         raise OpaqueCryptoError(f"HPKE open failed: {type(exc).__name__}") from exc
     return OpenedEnvelope(header=header, payload=payload, digest=envelope_hash(data),
-                          sender=sender)
+                          sender=sender, signature=signature,
+                          ciphertext_hash=ciphertext_hash)

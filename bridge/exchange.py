@@ -844,7 +844,7 @@ class Exchange:
                                             msg_id=header.message_id, digest=digest,
                                             header=header_bytes, kind=header.kind,
                                             result="accepted", receipt=receipt, now=now)
-                    self._audit_inbound(header, header_bytes, digest, None, "accepted", None,
+                    self._audit_inbound(opened, header_bytes, digest, None, "accepted", None,
                                         receipt, now)
                     change = self._plan_key_statement(peer, header.kind, opened.payload,
                                                       header.seq, now)
@@ -863,7 +863,7 @@ class Exchange:
                                         digest=digest, header=header_bytes,
                                         kind=header.kind, result="accepted", receipt=receipt,
                                         now=now)
-                self._audit_inbound(header, header_bytes, digest, chunk, "accepted", None,
+                self._audit_inbound(opened, header_bytes, digest, chunk, "accepted", None,
                                     receipt, now)
                 self._apply_chunk(peer, chunk, now)
         except BridgeError as exc:
@@ -876,7 +876,7 @@ class Exchange:
                                         digest=digest, header=header_bytes,
                                         kind=header.kind, result="refused", receipt=receipt,
                                         now=now)
-                self._audit_inbound(header, header_bytes, digest, chunk, "refused", reason,
+                self._audit_inbound(opened, header_bytes, digest, chunk, "refused", reason,
                                     receipt, now)
                 self.store.record_refusal(peer=peer, seq=header.seq, digest=digest,
                                           reason=reason, detail=str(exc), alarm=True, now=now)
@@ -891,15 +891,16 @@ class Exchange:
         self.notify()
         return PeerAnswer(status=200, body=receipt, outcome="accepted")
 
-    def _audit_inbound(self, header: envelope.EnvelopeHeader, header_bytes: bytes,
+    def _audit_inbound(self, opened: envelope.OpenedEnvelope, header_bytes: bytes,
                        digest: bytes, chunk: chunks.ReceivedChunk | None, result: str,
                        reason: str | None, receipt: bytes, now: int) -> None:
         """An envelope taken into the chain, and the transport receipt we issued for it."""
+        header = opened.header
         peer = header.sender
         self._audit(audit.ENVELOPE_RECEIVED, peer, audit.envelope_body(
             header, header_bytes, digest, doc=chunk.signed.digest if chunk else None,
             first=chunk.first if chunk else None, n=len(chunk.entries) if chunk else None,
-            result=result), now)
+            result=result, sig=opened.signature, ct_hash=opened.ciphertext_hash), now)
         self._audit(audit.RECEIPT_ISSUED, peer, audit.receipt_body(
             seq=header.seq, envelope=digest, result=result, reason=reason, receipt=receipt), now)
 

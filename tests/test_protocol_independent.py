@@ -688,3 +688,167 @@ def test_independent_verifier_rejects_invalid_vector(vector: dict[str, Any],
     with pytest.raises(Fail) as info:
         verify((RECEIPTS / vector["file"]).read_bytes(), keyring)
     assert info.value.reason == vector["reason"]
+
+
+# ---------------------------------------------------------------- §11.4–11.5 transcripts
+#
+# Steps 1, 2, 3.1–3.2 and 5 of §11.5, independently: the shape, each document header, and
+# what binds each envelope (§5.3 signature, §5.1/§5.4 hash, §8.3 receipt) and what it carries.
+# Steps 3.3–4 are the checks of a whole-document receipt, done above for the receipt vectors.
+
+TRANSCRIPTS = VECTORS / "transcripts"
+TRANSCRIPT_VECTORS: list[dict[str, Any]] = json.loads(
+    (TRANSCRIPTS / "expected.json").read_text())["vectors"]
+TRANSCRIPT = Limits(1024 * 1024 * 1024, 6, 1_000_000, 1024, 256 * 1024 * 1024)
+TAG_ENVELOPE = b"bridge/v1/envelope"
+TAG_TRANSPORT_RECEIPT = b"bridge/v1/transport-receipt"
+ENVELOPE_HEADER_KEYS = {"v", "suite", "from", "from_key", "to", "to_key", "id", "seq", "prev",
+                        "at", "kind"}
+RECEIPT_KEYS = {"v", "type", "from", "to", "by_key", "envelope", "id", "seq", "at", "result",
+                "reason", "expected_seq"}
+
+
+def key_of(keyring: dict[bytes, Identity], key_id: object, party: str) -> Identity:
+    who = keyring.get(key_id) if isinstance(key_id, bytes) else None
+    if who is None:
+        raise Fail("unknown_key")
+    if who.party != party:
+        raise Fail("wrong_issuer")
+    return who
+
+
+def envelope_header(raw: bytes) -> dict[str, Any]:
+    """§5.1."""
+    try:
+        h = decode(raw, SMALL)
+    except Fail as exc:
+        raise Fail("bad_header") from exc
+    ok = isinstance(h, dict) and set(h) == ENVELOPE_HEADER_KEYS and is_int(h["v"]) and h["v"] == 1
+    ok = ok and h["suite"] == [32, 1, 3] and all(is_int(x) for x in h["suite"])
+    ok = ok and is_id(PARTY, h["from"]) and is_id(PARTY, h["to"])
+    ok = ok and all(isinstance(h[k], bytes) and len(h[k]) == n
+                    for k, n in (("from_key", 32), ("to_key", 32), ("id", 16), ("prev", 32)))
+    ok = ok and is_int(h["seq"]) and h["seq"] >= 1 and is_int(h["at"]) and h["at"] >= 0
+    ok = ok and isinstance(h["kind"], str) and 0 < len(h["kind"]) <= 32
+    if not ok:
+        raise Fail("bad_header")
+    return h
+
+
+def transport_receipt(raw: bytes, keyring: dict[bytes, Identity], party: str) -> dict[str, Any]:
+    """§8.3, as §11.5 step 5.7 checks it."""
+    try:
+        outer = decode(raw, SMALL)
+        ok = isinstance(outer, dict) and set(outer) == {"r", "s"}
+        ok = ok and all(isinstance(outer[k], bytes) for k in ("r", "s"))
+        if not ok:
+            raise Fail("bad_receipt")
+        r = decode(outer["r"], SMALL)
+    except Fail as exc:
+        raise Fail("bad_receipt") from exc
+    if not isinstance(r, dict):
+        raise Fail("bad_receipt")
+    who = key_of(keyring, r.get("by_key"), party)
+    if not ed25519_ok(who.sign_key, TAG_TRANSPORT_RECEIPT, outer["r"], outer["s"]):
+        raise Fail("bad_signature")
+    if set(r) != RECEIPT_KEYS:
+        raise Fail("bad_receipt")
+    return r
+
+
+def verify_transcript(data: bytes, keyring: dict[bytes, Identity]) -> list[str]:
+    """The envelopes whose content is not accounted for; raises Fail with the reason."""
+    t = decode(data, TRANSCRIPT)
+    # 1, 2.
+    keys = {"v", "type", "parties", "exported_at", "documents", "links"}
+    if (not isinstance(t, dict) or set(t) != keys or not is_int(t["v"]) or t["v"] != 2
+            or t["type"] != "bridge.transcript"):
+        raise Fail("bad_transcript")
+    a, b = t["parties"]
+    if [(x["from"], x["to"]) for x in t["links"]] != [(a, b), (b, a)]:
+        raise Fail("bad_transcript")
+    # 3.1, 3.2: documents by hash (§6.5: SHA-256 of the header bytes).
+    counts: dict[bytes, tuple[str, int]] = {}
+    for d in t["documents"]:
+        if not (isinstance(d, dict) and set(d) == {"doc", "entries"}
+                and _signed_header_map(d["doc"])):
+            raise Fail("bad_transcript")
+        h = parse_header(d["doc"])
+        check_signature(h, keyring)
+        counts[hashlib.sha256(h.raw).digest()] = (h["issuer"], h["count"])
+    unaccounted = []
+    for link in t["links"]:
+        x, y = link["from"], link["to"]
+        prev, carried, size = bytes(32), dict.fromkeys(counts, 0), dict.fromkeys(counts, 0)
+        for k, e in enumerate(link["envelopes"], 1):
+            # 5.1
+            if not (isinstance(e, dict) and set(e) == {"header", "sig", "ct_hash", "ct", "hash",
+                                                       "receipt", "carries"}
+                    and len(e["hash"]) == 32 and len(e["ct_hash"]) == 32):
+                raise Fail("bad_transcript")
+            # 5.2–5.4
+            h = envelope_header(e["header"])
+            if (h["from"], h["to"]) != (x, y):
+                raise Fail("wrong_party")
+            sender = key_of(keyring, h["from_key"], x)
+            key_of(keyring, h["to_key"], y)
+            if h["seq"] != k:
+                raise Fail("missing_envelope")
+            if h["prev"] != prev:
+                raise Fail("chain_broken")
+            # 5.5: §5.3 with the ciphertext's hash as given.
+            body = struct.pack(">I", len(e["header"])) + e["header"] + e["ct_hash"]
+            if not ed25519_ok(sender.sign_key, TAG_ENVELOPE, body, e["sig"]):
+                raise Fail("bad_signature")
+            # 5.6: the wire form {c, h, s} (§5.1), whose SHA-256 is the envelope hash (§5.4).
+            if e["ct"] is not None:
+                if hashlib.sha256(e["ct"]).digest() != e["ct_hash"]:
+                    raise Fail("ciphertext_mismatch")
+                wire = encode({"c": e["ct"], "h": e["header"], "s": e["sig"]})
+                if hashlib.sha256(wire).digest() != e["hash"]:
+                    raise Fail("hash_mismatch")
+            # 5.7–5.9
+            r = transport_receipt(e["receipt"], keyring, y)
+            if r["result"] not in ("accepted", "refused"):
+                raise Fail("not_delivered")
+            if (r["envelope"], r["seq"], r["id"], r["from"], r["to"]) != (
+                    e["hash"], h["seq"], h["id"], x, y):
+                raise Fail("receipt_mismatch")
+            # 5.10
+            c = e["carries"]
+            if h["kind"] != "chunk":
+                if c is not None:
+                    raise Fail("bad_transcript")
+            elif c is None or (c["doc"] not in counts and r["result"] == "refused"):
+                unaccounted.append(f"envelope {k} {x}→{y}")
+            else:
+                if c["doc"] not in counts:
+                    raise Fail("unknown_document")
+                issuer, count = counts[c["doc"]]
+                if issuer != x:
+                    raise Fail("wrong_party")
+                first, n, doc = c["first"], c["n"], c["doc"]
+                if first != carried[doc] or n < 1 or first + n > count:
+                    raise Fail("bad_chunk")
+                # §8.1: one power-of-two size C per document, the last chunk shorter.
+                ends = first + n == count
+                if not (ends or n & (n - 1) == 0) or (size[doc] and not (
+                        n == size[doc] or (ends and n < size[doc]))):
+                    raise Fail("bad_chunk")
+                size[doc] = size[doc] or n
+                carried[doc] += n  # refused envelopes count too
+            prev = e["hash"]
+    return unaccounted
+
+
+@pytest.mark.parametrize("vector", TRANSCRIPT_VECTORS,
+                         ids=[v["file"] for v in TRANSCRIPT_VECTORS])
+def test_independent_transcript_check_agrees_with_the_vector(
+        vector: dict[str, Any], keyring: dict[bytes, Identity]) -> None:
+    data = (TRANSCRIPTS / vector["file"]).read_bytes()
+    if vector["ok"]:
+        assert verify_transcript(data, keyring) == vector["unaccounted"]
+    else:
+        with pytest.raises(Fail) as info:
+            verify_transcript(data, keyring)
+        assert info.value.reason == vector["reason"]

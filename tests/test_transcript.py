@@ -5,15 +5,20 @@ each attack is named after what it tries and must fail with its reason code.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import sqlite3
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
+from forgeries import envelope_forgeries
 
-from bridge import chunks, codec, documents, envelope, merkle, transport
+from bridge import audit_db, chunks, codec, documents, envelope, identity, merkle, transport
 from bridge.documents import AckItem, Item, SignedDocument
 from bridge.identity import TAG_DOCUMENT, Keyring, PrivateIdentity
+from bridge.store import Store
 from bridge.transcript import (
     TRANSCRIPT_LIMITS,
     TranscriptDocument,
@@ -48,9 +53,12 @@ class Link:
                 by_key=self.recipient.key_id, envelope=env.digest,
                 message_id=env.header.message_id, seq=seq, at=at + 10, result=result,
                 reason=None if result == "accepted" else "invalid_content"))
-            self.envelopes.append(TranscriptEnvelope(
-                header=codec.encode(env.header.to_map()), hash=env.digest, receipt=receipt,
-                doc=doc.digest, first=chunk.first, n=len(chunk.entries)))
+            whole = TranscriptEnvelope.from_wire(env.data, receipt=receipt, doc=doc.digest,
+                                                 first=chunk.first, n=len(chunk.entries))
+            # As an exporter lists them: its own envelopes whole, the peer's without the
+            # ciphertext (its inbox keeps the header, signature and ciphertext hash).
+            self.envelopes.append(whole if self.sender.party == "alpha"
+                                  else dataclasses.replace(whole, ct=None))
 
 
 @dataclasses.dataclass
@@ -121,8 +129,9 @@ def test_intact_transcript_holds(ex: Exchange, keyring: Keyring) -> None:
     assert result.summary() == (
         "transcript alpha↔beta: 1 document, 2 acknowledgements, 3 envelopes alpha→beta and "
         "4 beta→alpha with signed receipts, from 2026-03-02T15:00:00.000Z to "
-        "2026-03-02T15:02:00.010Z")
-    assert result.envelopes == (3, 4) and result.undelivered == ()
+        "2026-03-02T15:02:00.010Z; 4 envelopes without ciphertext (header bound by its "
+        "sender's signature only)")
+    assert result.envelopes == (3, 4) and result.undelivered == () and result.unaccounted == ()
     assert result.to_json()["envelopes"] == {"alpha→beta": 3, "beta→alpha": 4}
 
 
@@ -213,10 +222,14 @@ def test_receipts_of_two_envelopes_swapped(ex: Exchange, keyring: Keyring) -> No
 
 
 def test_envelope_hash_replaced(ex: Exchange, keyring: Keyring) -> None:
-    def change(v: dict[str, Any]) -> None:
-        v["links"][0]["envelopes"][2]["hash"] = bytes(32)
+    def change(link: int) -> Callable[[dict[str, Any]], None]:
+        def at(v: dict[str, Any]) -> None:
+            v["links"][link]["envelopes"][-1]["hash"] = bytes(32)
+        return at
 
-    fails(edit(ex.transcript(), change), keyring, "receipt_mismatch")
+    # With the ciphertext the hash is recomputed; without it, the receipt still names it.
+    fails(edit(ex.transcript(), change(0)), keyring, "hash_mismatch")
+    fails(edit(ex.transcript(), change(1)), keyring, "receipt_mismatch")
 
 
 def test_chain_link_changed(ex: Exchange, keyring: Keyring) -> None:
@@ -373,12 +386,17 @@ def test_truncated_transcript(ex: Exchange, keyring: Keyring) -> None:
 
 def test_non_canonical_encoding(ex: Exchange, keyring: Keyring) -> None:
     data = ex.transcript()
-    assert data.endswith(b"\xa1v\x01")  # "v": 1, the last key of the map, as fixint
-    fails(data[:-3] + b"\xa1v\xcc\x01", keyring, "not_canonical")
+    assert data.endswith(b"\xa1v\x02")  # "v": 2, the last key of the map, as fixint
+    fails(data[:-3] + b"\xa1v\xcc\x02", keyring, "not_canonical")
 
 
 def test_unsupported_version(ex: Exchange, keyring: Keyring) -> None:
-    fails(edit(ex.transcript(), lambda v: v.update(v=2)), keyring, "bad_transcript")
+    fails(edit(ex.transcript(), lambda v: v.update(v=3)), keyring, "bad_transcript")
+
+
+def test_version_1_transcript_whose_headers_nothing_binds_is_refused(
+        ex: Exchange, keyring: Keyring) -> None:
+    fails(edit(ex.transcript(), lambda v: v.update(v=1)), keyring, "bad_transcript")
 
 
 def test_links_in_the_wrong_order(ex: Exchange, keyring: Keyring) -> None:
@@ -388,3 +406,188 @@ def test_links_in_the_wrong_order(ex: Exchange, keyring: Keyring) -> None:
 def test_not_bytes_is_a_result_not_an_exception(keyring: Keyring) -> None:
     result = check_transcript("text", keyring)  # type: ignore[arg-type]
     assert not result.ok and result.reason == "bad_transcript"
+
+
+# ---------------------------------------------------------------- what binds each envelope
+
+
+def test_forged_envelope_header_fields_never_verify(ex: Exchange, keyring: Keyring) -> None:
+    """Finding: kind, at, from_key or to_key of an envelope could be changed in a transcript
+    and it still verified (nothing bound the header). Now each header field of each envelope
+    changed, re-signed by the exporter where it could, fails."""
+    forgeries = envelope_forgeries(ex.transcript(), keyring, {"alpha": ex.alpha})
+    passed = [name for name, data in forgeries if check_transcript(data, keyring).ok]
+    assert len(forgeries) > 150
+    assert passed == []
+
+
+def test_exporter_re_signing_its_own_envelope_header_breaks_the_envelope_hash(
+        ex: Exchange, keyring: Keyring) -> None:
+    """The exporter holds its own key: a re-signed header verifies as its word, but the
+    ciphertext it must include no longer gives the hash that the peer's receipt names."""
+    def later(v: dict[str, Any]) -> None:
+        env = v["links"][0]["envelopes"][0]
+        header = codec.decode(env["header"], codec.SMALL_LIMITS)
+        env["header"] = codec.encode({**header, "at": header["at"] + 365 * 24 * 3600 * 1000})
+        env["sig"] = ex.alpha.sign(identity.TAG_ENVELOPE,
+                                   envelope.signed_body(env["header"], env["ct_hash"]))
+
+    fails(edit(ex.transcript(), later), keyring, "hash_mismatch")
+
+
+def test_envelope_signature_or_ciphertext_swapped(ex: Exchange, keyring: Keyring) -> None:
+    def swap(key: str) -> Callable[[dict[str, Any]], None]:
+        def change(v: dict[str, Any]) -> None:
+            envs = v["links"][0]["envelopes"]
+            envs[0][key], envs[1][key] = envs[1][key], envs[0][key]
+        return change
+
+    fails(edit(ex.transcript(), swap("sig")), keyring, "bad_signature")
+    fails(edit(ex.transcript(), swap("ct_hash")), keyring, "bad_signature")
+    fails(edit(ex.transcript(), swap("ct")), keyring, "ciphertext_mismatch")
+
+
+def test_signed_time_range_comes_from_signed_bytes_only(ex: Exchange, keyring: Keyring) -> None:
+    """The reported range is that of the documents, headers and receipts as signed: moving an
+    envelope's ``at`` a year on is refused rather than reported."""
+    def later(v: dict[str, Any]) -> None:
+        env = v["links"][1]["envelopes"][-1]
+        header = codec.decode(env["header"], codec.SMALL_LIMITS)
+        env["header"] = codec.encode({**header, "at": header["at"] + 365 * 24 * 3600 * 1000})
+
+    fails(edit(ex.transcript(), later), keyring, "bad_signature")
+
+
+# ---------------------------------------------------------------- what each envelope carried
+
+
+def test_acknowledgement_omitted_from_the_middle_is_said(ex: Exchange,
+                                                         keyring: Keyring) -> None:
+    """Finding: dropping the later DISPUTED acknowledgement and setting its envelope's
+    ``carries`` to nil verified as "1 acknowledgement" with no note. The envelope's signed
+    kind says it carried a chunk: the result says which envelope's content is left out."""
+    def omit(v: dict[str, Any]) -> None:
+        del v["documents"][2]
+        v["links"][1]["envelopes"][3]["carries"] = None
+
+    result = verify_transcript(edit(ex.transcript(), omit), keyring)
+    assert result.acks == 1
+    assert result.unaccounted == ("envelope 4 beta→alpha",)
+    assert "content not accounted for: envelope 4 beta→alpha" in result.summary()
+    assert result.to_json()["unaccounted"] == ["envelope 4 beta→alpha"]
+
+
+def test_acknowledgement_hidden_by_recutting_another_into_more_chunks_fails(
+        ex: Exchange, keyring: Keyring) -> None:
+    """The omission disguised instead of said: the DISPUTED acknowledgement dropped, and the
+    first acknowledgement (5 entries in chunks of 2, 2, 1) claimed as 2, 1, 1, 1 so that its
+    envelope seems accounted for. Chunks are aligned runs of one size (§8.1): refused."""
+    def recut(v: dict[str, Any]) -> None:
+        del v["documents"][2]
+        envs = v["links"][1]["envelopes"]
+        ack1 = envs[0]["carries"]["doc"]
+        for env, (first, n) in zip(envs, [(0, 2), (2, 1), (3, 1), (4, 1)], strict=True):
+            env["carries"] = {"doc": ack1, "first": first, "n": n}
+
+    fails(edit(ex.transcript(), recut), keyring, "bad_chunk")
+
+
+def test_chunk_envelope_disguised_as_a_key_statement_fails(ex: Exchange,
+                                                           keyring: Keyring) -> None:
+    def disguise(v: dict[str, Any]) -> None:
+        del v["documents"][2]
+        env = v["links"][1]["envelopes"][3]
+        env["carries"] = None
+        header = codec.decode(env["header"], codec.SMALL_LIMITS)
+        env["header"] = codec.encode({**header, "kind": "key-rotation"})
+
+    fails(edit(ex.transcript(), disguise), keyring, "bad_signature")
+
+
+def test_key_statement_envelope_claiming_a_chunk_fails(alpha: PrivateIdentity,
+                                                       beta: PrivateIdentity,
+                                                       keyring: Keyring) -> None:
+    env = envelope.seal(alpha, beta.public, message_id=bytes(16), seq=1, prev=bytes(32),
+                        sent_at=T0, kind="key-rotation", payload=b"statement")
+    receipt = transport.sign_answer(beta, transport.TransportAnswer(
+        sender="alpha", recipient="beta", by_key=beta.key_id, envelope=env.digest,
+        message_id=bytes(16), seq=1, at=T0 + 1, result="accepted", reason=None))
+    listed = TranscriptEnvelope.from_wire(env.data, receipt=receipt)
+    plain = build_transcript(parties=("alpha", "beta"), exported_at=T0, documents=[],
+                             outbound=[listed], inbound=[])
+    assert verify_transcript(plain, keyring).unaccounted == ()
+    claims = build_transcript(parties=("alpha", "beta"), exported_at=T0, documents=[],
+                              outbound=[dataclasses.replace(listed, doc=bytes(32), first=0,
+                                                            n=1)], inbound=[])
+    fails(claims, keyring, "bad_transcript")
+
+
+def test_refused_envelope_counts_towards_first(ex: Exchange, alpha: PrivateIdentity,
+                                               beta: PrivateIdentity,
+                                               keyring: Keyring) -> None:
+    """PROTOCOL.md §11.5 step 5.10: the chunks of a refused envelope count towards ``first``
+    (the sender sent every chunk in order); only accepted ones count as delivered."""
+    manifest = ex.docs[0]
+    link = Link(alpha, beta)
+    pieces = chunks.split(manifest, CHUNK)
+    link.send(manifest, T0, result="refused")
+    assert len(link.envelopes) == len(pieces) == 3
+
+    def transcript(envs: list[TranscriptEnvelope]) -> bytes:
+        return build_transcript(parties=("alpha", "beta"), exported_at=T0,
+                                documents=[TranscriptDocument(signed=manifest.signed,
+                                                              entries=manifest.leaves)],
+                                outbound=envs, inbound=[])
+
+    result = verify_transcript(transcript(link.envelopes), keyring)
+    assert result.refused == 3 and result.undelivered == ("MAN-TEST-1",)
+    # Counting only accepted envelopes would make the second start again at 0: refused.
+    restart = [link.envelopes[0], *(dataclasses.replace(e, first=e.first - CHUNK)
+                                    for e in link.envelopes[1:2] if e.first is not None)]
+    fails(transcript(restart), keyring, "bad_chunk")
+
+
+def test_malformed_doc_is_the_transcripts_fault_bad_header_bytes_the_headers(
+        ex: Exchange, keyring: Keyring) -> None:
+    """PROTOCOL.md §11.5 steps 3.1 and 3.2: a ``doc`` that is not {header: bin, sig: bin} is
+    ``bad_transcript``; header bytes that are not a document header are ``bad_header``."""
+    fails(edit(ex.transcript(), lambda v: v["documents"][0].update(doc=5)), keyring,
+          "bad_transcript")
+    fails(edit(ex.transcript(), lambda v: v["documents"][0]["doc"].update(extra=b"")), keyring,
+          "bad_transcript")
+    fails(edit(ex.transcript(), lambda v: v["documents"][0]["doc"].update(header=b"\x90")),
+          keyring, "bad_header")
+
+
+def test_acknowledgement_entries_stripped_says_which_are_not_checked(
+        ex: Exchange, keyring: Keyring) -> None:
+    """Stripping the entries of the first acknowledgement leaves the second unchecked against
+    the manifest item by item (§11.5 step 4): both are named, not only counted."""
+    result = verify_transcript(edit(ex.transcript(),
+                                    lambda v: v["documents"][1].update(entries=None)), keyring)
+    assert result.without_entries_ids == ("ACK-TEST-1",)
+    assert result.unchecked == ("ACK-TEST-2",)
+    assert ("entries of 1 document not included (headers only): ACK-TEST-1; acknowledgements "
+            "not checked item by item (entries of their document or of an earlier "
+            "acknowledgement not included): ACK-TEST-2") in result.summary()
+
+
+# ---------------------------------------------------------------- a store of release 0.1.0
+
+
+def test_store_of_release_0_1_0_exports_what_it_can_bind_and_says_what_it_cannot(
+        tmp_path: Path) -> None:
+    """Bridge 0.1.0 kept neither the peer's envelope signatures nor the ciphertext hashes:
+    once migrated, its export leaves the peer's envelopes out (and counts them), and lists its
+    own whole, each hash recomputed from the envelope kept in the outbox."""
+    path = tmp_path / "bridge.db"
+    con = sqlite3.connect(path)
+    con.executescript((Path(__file__).parent / "fixtures" / "store-0.1.0-beta.sql").read_text())
+    con.close()
+    Store(path).close()  # migrated on opening, as on the daemon's first start
+    conn = audit_db.connect(path)
+    with contextlib.closing(conn), audit_db.snapshot(conn):
+        inbox = conn.execute("SELECT COUNT(*) FROM inbox WHERE peer='alpha'").fetchone()[0]
+        parts = audit_db.transcript_parts(conn, "alpha", with_entries=True)
+    assert inbox > 0 and (parts.unbound, parts.inbound) == (inbox, [])
+    assert parts.outbound and all(e.ct is not None for e in parts.outbound)

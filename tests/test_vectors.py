@@ -21,6 +21,7 @@ from bridge import codec, envelope
 from bridge.errors import DecodeError, PeerError
 from bridge.identity import Keyring, PrivateIdentity, load_public
 from bridge.receipts import check_receipt, verify_receipt
+from bridge.transcript import check_transcript
 
 ROOT = Path(__file__).resolve().parent.parent
 VECTORS = ROOT / "schemas" / "vectors"
@@ -185,6 +186,8 @@ def test_decoding_vectors_cover_every_reason_of_the_table() -> None:
     reasons = {v["reason"] for v in DECODING if not v["ok"]}
     assert reasons == {"too_large", "truncated", "trailing", "float", "ext", "map_key", "utf8",
                        "too_deep", "not_canonical", "malformed"}
+
+
 KEY_HISTORY = VECTORS / "key-history"
 KEY_CASES: list[dict[str, Any]] = json.loads((KEY_HISTORY / "expected.json").read_text())["cases"]
 
@@ -195,3 +198,44 @@ def test_key_history_vectors_verify_as_expected(case: dict[str, Any]) -> None:
     files a verifier is given, with what it must conclude."""
     got = _generator().check_key_case(KEY_HISTORY, case)
     assert got == (case["ok"], case["reason"], case["caveats"]), case["tries"]
+
+
+# ---------------------------------------------------------------- transcripts
+
+TRANSCRIPTS = VECTORS / "transcripts"
+TRANSCRIPT_EXPECTED: dict[str, Any] = json.loads((TRANSCRIPTS / "expected.json").read_text())
+TRANSCRIPT_VECTORS = TRANSCRIPT_EXPECTED["vectors"]
+
+
+@pytest.mark.parametrize("vector", TRANSCRIPT_VECTORS, ids=[v["file"] for v in TRANSCRIPT_VECTORS])
+def test_transcript_vector_gives_the_expected_result(vector: dict[str, Any],
+                                                     keys: Keyring) -> None:
+    result = check_transcript((TRANSCRIPTS / vector["file"]).read_bytes(), keys)
+    assert result.ok == vector["ok"], result.summary()
+    if vector["ok"]:
+        assert result.summary() == vector["summary"]
+        assert list(result.unaccounted) == vector["unaccounted"]
+        assert list(result.unchecked) == vector["unchecked"]
+    else:
+        assert result.reason == vector["reason"], result.diagnosis
+
+
+def test_transcript_vectors_cover_the_settled_rules_and_every_file_is_listed() -> None:
+    listed = {v["file"] for v in TRANSCRIPT_VECTORS}
+    assert listed == {str(p.relative_to(TRANSCRIPTS)) for p in TRANSCRIPTS.rglob("*.transcript")}
+    reasons = {v.get("reason") for v in TRANSCRIPT_VECTORS}
+    # §11.5 3.1 and 3.2 (a malformed doc), 5.5 and 5.6 (what binds a header), 5.10 (refused
+    # envelopes count towards first; what a key statement may carry).
+    assert {"bad_transcript", "bad_header", "bad_signature", "hash_mismatch",
+            "ciphertext_mismatch", "bad_chunk"} <= reasons
+    assert any(v["unaccounted"] for v in TRANSCRIPT_VECTORS if v["ok"])
+
+
+def test_protocol_lists_every_transcript_vector_with_its_reason() -> None:
+    text = (ROOT / "schemas" / "PROTOCOL.md").read_text()
+    for vector in TRANSCRIPT_VECTORS:
+        name = Path(vector["file"]).stem
+        row = next((line for line in text.splitlines()
+                    if line.startswith(f"| `{name}` |")), None)
+        assert row is not None, name
+        assert row.rstrip().endswith(f"| `{vector.get('reason') or 'OK'}` |"), row

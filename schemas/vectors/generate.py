@@ -27,7 +27,7 @@ import os
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -35,7 +35,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent.parent))  # run from a checkout without installing
 
-from bridge import codec, envelope, keylife, merkle  # noqa: E402
+from bridge import chunks, codec, envelope, keylife, merkle, transport  # noqa: E402
 from bridge.documents import (  # noqa: E402
     ACK,
     AckItem,
@@ -61,8 +61,15 @@ from bridge.receipts import (  # noqa: E402
     build_item_receipt,
     check_receipt,
 )
+from bridge.transcript import (  # noqa: E402
+    TRANSCRIPT_LIMITS,
+    TranscriptDocument,
+    TranscriptEnvelope,
+    build_transcript,
+    check_transcript,
+)
 
-DETERMINISTIC_DIRS = ("keys", "receipts", "key-history")
+DETERMINISTIC_DIRS = ("keys", "receipts", "key-history", "transcripts")
 
 
 def ms(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> int:
@@ -579,36 +586,57 @@ def write_deterministic(out: Path, w: World) -> None:
         write_bytes(keys / f"{ident.party}.key", ident.dumps().encode(), private=True)
     write_bytes(keys / "README.md", KEYS_README.encode())
 
-    receipts = out / "receipts"
+    write_checked(out / "receipts", ".receipt",
+                  (("valid", valid_vectors(w)), ("invalid", invalid_vectors(w))),
+                  check_receipt, receipt_details, w)
+    write_checked(out / "transcripts", ".transcript", transcript_vectors(w), check_transcript,
+                  transcript_details, w)
+    write_bytes(out / "decoding" / "expected.json", decoding_vectors())
+
+
+def receipt_details(result: Any) -> dict[str, Any]:
+    record: dict[str, Any] = {"kind": result.kind}
+    if result.ok:
+        record["summary"] = result.summary()
+        if result.kind == "item":
+            record.update({"item_id": result.item_id, "status": result.status,
+                           "history": [c.status for c in result.history]})
+        else:
+            record.update({"counts": dict(sorted(result.counts.items())),
+                           "unacknowledged": result.unacknowledged})
+    return record
+
+
+def transcript_details(result: Any) -> dict[str, Any]:
+    if not result.ok:
+        return {}
+    return {"summary": result.summary(), "unaccounted": list(result.unaccounted),
+            "unchecked": list(result.unchecked)}
+
+
+def write_checked(folder: Path, suffix: str, groups: Sequence[tuple[str, Sequence[Vector]]],
+                  check: Callable[[bytes, Keyring], Any],
+                  details: Callable[[Any], dict[str, Any]], w: World) -> None:
+    """Write each vector and ``expected.json``, after checking it with the implementation."""
     expected: list[dict[str, Any]] = []
-    for folder, vectors in (("valid", valid_vectors(w)), ("invalid", invalid_vectors(w))):
+    for sub, vectors in groups:
         for v in vectors:
-            rel = f"{folder}/{v.name}.receipt"
+            rel = f"{sub}/{v.name}{suffix}"
             # The generator states what it expects; the implementation must agree, or the
             # vectors are not written at all.
-            result = check_receipt(v.data, w.keys)
+            result = check(v.data, w.keys)
             if result.ok != v.ok or result.reason != v.reason:
-                raise SystemExit(f"{rel}: expected ok={v.ok} reason={v.reason}, bridge.receipts "
-                                 f"says ok={result.ok} reason={result.reason}: "
-                                 f"{result.diagnosis}")
-            write_bytes(receipts / rel, v.data)
-            record: dict[str, Any] = {"file": rel, "ok": v.ok, "kind": result.kind}
-            if v.ok:
-                record["summary"] = result.summary()
-                if result.kind == "item":
-                    record.update({"item_id": result.item_id, "status": result.status,
-                                   "history": [c.status for c in result.history]})
-                else:
-                    record.update({"counts": dict(sorted(result.counts.items())),
-                                   "unacknowledged": result.unacknowledged})
-            else:
+                raise SystemExit(f"{folder.name}/{rel}: expected ok={v.ok} reason={v.reason}, "
+                                 f"the implementation says ok={result.ok} "
+                                 f"reason={result.reason}: {result.diagnosis}")
+            write_bytes(folder / rel, v.data)
+            record: dict[str, Any] = {"file": rel, "ok": v.ok, **details(result)}
+            if not v.ok:
                 record["reason"] = v.reason
             record["tries"] = v.tries
             expected.append(record)
-    write_bytes(receipts / "expected.json", dump_json({
-        "keys": ["../keys/alpha-test.pub", "../keys/beta-test.pub"],
-        "vectors": expected}))
-    write_bytes(out / "decoding" / "expected.json", decoding_vectors())
+    write_bytes(folder / "expected.json", dump_json({
+        "keys": ["../keys/alpha-test.pub", "../keys/beta-test.pub"], "vectors": expected}))
 
 
 # ---------------------------------------------------------------- strict decoding (§2.4)
@@ -774,6 +802,182 @@ def write_key_history(out: Path, w: World) -> None:
     write_bytes(folder / "expected.json", dump_json({"cases": cases}))
 
 
+# ---------------------------------------------------------------- transcripts
+
+TRANSCRIPT_CHUNK = 4  # the manifest and the first acknowledgement take two envelopes each
+TRANSCRIPT_EXPORTED = ms(2026, 5, 1)
+YEAR_MS = 365 * 24 * 3600 * 1000
+
+
+def stand_in_envelope(sender: PrivateIdentity, recipient: PrivateIdentity, *, seq: int,
+                      prev: bytes, at: int, kind: str, payload: bytes, result: str = "accepted",
+                      carries: SignedDocument | None = None, first: int = 0,
+                      whole: bool) -> TranscriptEnvelope:
+    """An envelope as a transcript lists it, with the recipient's receipt. The ciphertext is a
+    deterministic stand-in of the right length (HPKE is randomised, and a transcript verifier
+    never opens it: it hashes it); header, signature and receipt are real."""
+    header = envelope.EnvelopeHeader(
+        sender=sender.party, sender_key=sender.key_id, recipient=recipient.party,
+        recipient_key=recipient.key_id,
+        message_id=fixed_random(f"transcript/id/{sender.party}/{seq}")(16), seq=seq, prev=prev,
+        sent_at=at, kind=kind, suite=recipient.public.suite)
+    header_bytes = codec.encode(header.to_map())
+    ct = fixed_random(f"transcript/ct/{sender.party}/{seq}")(32) + hashlib.shake_256(
+        payload).digest(len(payload) + 16)
+    sig = sender.sign(TAG_ENVELOPE, envelope.signed_body(header_bytes,
+                                                          hashlib.sha256(ct).digest()))
+    digest = envelope.envelope_hash(envelope.wire_bytes(header_bytes, ct, sig))
+    receipt = transport.sign_answer(recipient, transport.TransportAnswer(
+        sender=sender.party, recipient=recipient.party, by_key=recipient.key_id,
+        envelope=digest, message_id=header.message_id, seq=seq, at=at + 1000, result=result,
+        reason=None if result == "accepted" else "invalid_content"))
+    n = min(TRANSCRIPT_CHUNK, len(carries.leaves) - first) if carries is not None else None
+    return TranscriptEnvelope(header=header_bytes, sig=sig, ct_hash=hashlib.sha256(ct).digest(),
+                              ct=ct if whole else None, hash=digest, receipt=receipt,
+                              doc=carries.digest if carries is not None else None,
+                              first=first if carries is not None else None, n=n)
+
+
+def stand_in_link(sender: PrivateIdentity, recipient: PrivateIdentity,
+                  docs: Sequence[tuple[SignedDocument, str]], *,
+                  whole: bool) -> list[TranscriptEnvelope]:
+    """Each document (with the result of its envelopes) cut into chunks, sealed in order."""
+    out: list[TranscriptEnvelope] = []
+    for doc, result in docs:
+        for chunk in chunks.split(doc, TRANSCRIPT_CHUNK):
+            out.append(stand_in_envelope(
+                sender, recipient, seq=len(out) + 1,
+                prev=out[-1].hash if out else envelope.ZERO_HASH,
+                at=doc.signed.header.created + len(out) * 1000, kind="chunk",
+                payload=chunk.payload, result=result, carries=doc, first=chunk.first,
+                whole=whole))
+    return out
+
+
+def alpha_transcript(w: World, outbound: Sequence[TranscriptEnvelope],
+                     inbound: Sequence[TranscriptEnvelope], docs: Sequence[SignedDocument], *,
+                     entries: bool = True) -> bytes:
+    """alpha-test's export: its own envelopes whole, beta-test's without their ciphertext."""
+    return build_transcript(
+        parties=(w.alpha.party, w.beta.party), exported_at=TRANSCRIPT_EXPORTED,
+        documents=[TranscriptDocument(signed=d.signed, entries=d.leaves if entries else None)
+                   for d in docs], outbound=outbound, inbound=inbound)
+
+
+def transcript_edit(data: bytes, change: Callable[[dict[str, Any]], None]) -> bytes:
+    value = codec.decode(data, TRANSCRIPT_LIMITS)
+    change(value)
+    return codec.encode(value)
+
+
+def with_header(env: dict[str, Any], **changes: Any) -> None:
+    env["header"] = codec.encode({**codec.decode(env["header"], codec.SMALL_LIMITS), **changes})
+
+
+def case(name: str, data: bytes, ok: bool, reason: str | None, tries: str) -> Vector:
+    return Vector(name=name, data=data, ok=ok, tries=tries, reason=reason)
+
+
+def transcript_vectors(w: World) -> list[tuple[str, list[Vector]]]:
+    out = stand_in_link(w.alpha, w.beta, [(w.manifest, "accepted")], whole=True)
+    back = stand_in_link(w.beta, w.alpha, [(a, "accepted") for a in w.acks], whole=False)
+    docs = [w.manifest, *w.acks]
+    whole = alpha_transcript(w, out, back, docs)
+
+    def edited(change: Callable[[dict[str, Any]], None]) -> bytes:
+        return transcript_edit(whole, change)
+
+    def omit_ack(v: dict[str, Any]) -> None:
+        del v["documents"][2]  # ACK-TEST-0003-2, carried by beta-test's envelope 3
+        v["links"][1]["envelopes"][2]["carries"] = None
+
+    # The manifest's first chunk refused, its second (chained to it) accepted.
+    refused = stand_in_link(w.alpha, w.beta, [(w.manifest, "refused")], whole=True)[0]
+    accepted = stand_in_envelope(
+        w.alpha, w.beta, seq=2, prev=refused.hash, at=MANIFEST_CREATED + 1000, kind="chunk",
+        payload=b"chunk 2", carries=w.manifest, first=TRANSCRIPT_CHUNK, whole=True)
+    counted = alpha_transcript(w, [refused, accepted], [], [w.manifest])
+
+    def recut(v: dict[str, Any]) -> None:
+        # ACK-TEST-0003-1 (8 entries, chunks 4 + 4) claimed as 4 + 2 + 2 so that the dropped
+        # ACK-TEST-0003-2's envelope seems accounted for.
+        del v["documents"][2]
+        envs = v["links"][1]["envelopes"]
+        envs[1]["carries"]["n"] = 2
+        envs[2]["carries"] = {**envs[1]["carries"], "first": 6}
+
+    def resign_own(v: dict[str, Any]) -> None:
+        env = v["links"][0]["envelopes"][0]
+        with_header(env, at=MANIFEST_CREATED - YEAR_MS)
+        env["sig"] = w.alpha.sign(TAG_ENVELOPE, envelope.signed_body(env["header"],
+                                                                      env["ct_hash"]))
+
+    def swap(key: str) -> Callable[[dict[str, Any]], None]:
+        def change(v: dict[str, Any]) -> None:
+            envs = v["links"][0]["envelopes"]
+            envs[0][key], envs[1][key] = envs[1][key], envs[0][key]
+        return change
+
+    key_statement = stand_in_envelope(w.alpha, w.beta, seq=1, prev=envelope.ZERO_HASH,
+                                      at=MANIFEST_CREATED, kind="key-rotation",
+                                      payload=b"statement", whole=True)
+
+    valid = [
+        case("whole-exchange", whole, True, None,
+               "alpha-test's export: the manifest in two envelopes, three acknowledgements in "
+               "four; its own envelopes with their ciphertext, beta-test's without"),
+        case("headers-only", alpha_transcript(w, out, back, docs, entries=False), True, None,
+               "the same exported without entries"),
+        case("refused-chunk-counts-towards-first", counted, True, None,
+               "the manifest's first envelope refused, the second accepted: the second "
+               "carries entries from 4 (refused envelopes count towards first, §11.5 5.10)"),
+        case("acknowledgement-entries-stripped",
+             edited(lambda v: v["documents"][1].update(entries=None)), True, None,
+             "the first acknowledgement's entries left out: the later two cannot be checked "
+             "item by item against the manifest, and are named (§11.5 4, 6)"),
+        case("acknowledgement-omitted-is-said", edited(omit_ack), True, None,
+               "the DISPUTED acknowledgement dropped and its envelope's carries set to nil: "
+               "verifies, naming the envelope whose content is not accounted for"),
+    ]
+    invalid = [
+        case("doc-not-a-signed-header",
+               edited(lambda v: v["documents"][0].update(doc=[b"", b""])), False,
+               "bad_transcript", "a document's doc is an array, not {header, sig} (§11.5 3.1)"),
+        case("doc-header-not-a-document-header",
+               edited(lambda v: v["documents"][0]["doc"].update(header=b"\x90")), False,
+               "bad_header", "a document's header bytes are an empty array (§11.5 3.2)"),
+        case("refused-chunk-not-counted",
+               transcript_edit(counted, lambda v: v["links"][0]["envelopes"][1]["carries"]
+                               .update(first=0)), False, "bad_chunk",
+               "after a refused first chunk, the next claims the document's entries from 0"),
+        case("acknowledgement-hidden-by-recutting", edited(recut), False, "bad_chunk",
+             "the DISPUTED acknowledgement dropped, and the first acknowledgement claimed in "
+             "chunks of 4, 2 and 2 to cover its envelope: chunks are aligned runs of one size"),
+        case("envelope-kind-changed",
+               edited(lambda v: with_header(v["links"][1]["envelopes"][0],
+                                            kind="key-rotation")), False, "bad_signature",
+               "a peer's chunk envelope shown as a key rotation, signature kept"),
+        case("envelope-time-changed",
+               edited(lambda v: with_header(v["links"][1]["envelopes"][3],
+                                            at=ACK3_CREATED + YEAR_MS)), False,
+               "bad_signature", "a peer's envelope dated a year later, signature kept"),
+        case("own-envelope-re-signed", edited(resign_own), False, "hash_mismatch",
+               "the exporter re-dates its own envelope and signs the header again: the "
+               "ciphertext no longer gives the hash the peer's receipt names"),
+        case("envelope-signatures-swapped", edited(swap("sig")), False, "bad_signature",
+               "the signatures of two envelopes swapped"),
+        case("envelope-ciphertexts-swapped", edited(swap("ct")), False,
+               "ciphertext_mismatch", "the ciphertexts of two envelopes swapped"),
+        case("key-statement-claims-a-chunk", alpha_transcript(w, [
+            replace(key_statement, doc=w.manifest.digest, first=0, n=4)], [],
+            [w.manifest]), False, "bad_transcript",
+               "a key-rotation envelope said to carry a chunk of the manifest"),
+        case("version-1", edited(lambda v: v.update(v=1)), False, "bad_transcript",
+               "a version 1 transcript, whose envelope headers nothing binds"),
+    ]
+    return [("valid", valid), ("invalid", invalid)]
+
+
 # ---------------------------------------------------------------- envelopes
 
 ENVELOPE_DIR = "envelopes"
@@ -872,8 +1076,8 @@ def compare_trees(committed: Path, fresh: Path) -> list[str]:
 def generate(out: Path, w: World, *, envelopes: bool) -> None:
     for sub in DETERMINISTIC_DIRS:  # stale vectors must not survive a rename
         for p in sorted((out / sub).rglob("*"), reverse=True):
-            if p.is_file() and p.suffix in {".receipt", ".json", ".pub", ".key", ".md",
-                                            ".rotation", ".revocation", ".history"}:
+            if p.is_file() and p.suffix in {".receipt", ".transcript", ".json", ".pub", ".key",
+                                            ".md", ".rotation", ".revocation", ".history"}:
                 p.unlink()
     write_deterministic(out, w)
     write_key_history(out, w)

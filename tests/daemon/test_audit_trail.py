@@ -7,6 +7,7 @@ two public identity files, and a tampered transcript fails with its reason.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import shutil
 import sqlite3
@@ -20,12 +21,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from forgeries import envelope_forgeries
 
-from bridge import codec
+from bridge import audit_db, codec
 from bridge.client import ApiError
 from bridge.home import Delivery
+from bridge.identity import Keyring, load_private, load_public
 from bridge.pair import Node, make_pair
-from bridge.transcript import TRANSCRIPT_LIMITS
+from bridge.transcript import TRANSCRIPT_LIMITS, build_transcript, check_transcript
 
 from .conftest import person, wait_for
 
@@ -238,6 +241,44 @@ def test_exported_transcript_verifies_offline(trail: Trail, transcript: Path) ->
         f"OK: {transcript}: transcript alpha↔beta: 1 document, 2 acknowledgements, "
         "3 envelopes alpha→beta and 4 beta→alpha with signed receipts, from ")
     assert (transcript.stat().st_mode & 0o777) == 0o600
+
+
+def test_forged_envelope_headers_in_an_exported_transcript_never_verify(
+        trail: Trail, transcript: Path) -> None:
+    """Each header field of each envelope of a transcript two daemons produced, changed (and
+    re-signed with the exporter's own key where it can), fails: nothing in a header is
+    taken on the exporter's word. Checked in process: hundreds of forgeries."""
+    keys = Keyring.of(load_public(p) for p in trail.keys)
+    own = load_private(trail.alpha / "keys" / "alpha.key")
+    assert check_transcript(transcript.read_bytes(), keys).ok
+    forgeries = envelope_forgeries(transcript.read_bytes(), keys, {"alpha": own})
+    passed = [name for name, data in forgeries if check_transcript(data, keys).ok]
+    assert len(forgeries) > 150 and passed == []
+
+
+def test_peer_envelopes_whose_signature_was_not_kept_are_left_out_and_said(
+        trail: Trail) -> None:
+    """A store from before signatures were kept in the audit log: nothing could bind those
+    envelopes' headers, so the transcript stops before them, and the export says so."""
+    home = copy_home(trail, "unsigned-inbound")
+    conn = sqlite3.connect(home / "data" / "bridge.db")
+    with contextlib.closing(conn), conn:
+        rows = conn.execute("SELECT seq, body FROM audit WHERE kind='envelope_received' "
+                            "AND peer='beta'").fetchall()
+        assert len(rows) == 4
+        for seq, body in rows:
+            value = codec.decode(body, codec.SMALL_LIMITS)
+            del value["sig"], value["ct_hash"]
+            conn.execute("UPDATE audit SET body=? WHERE seq=?", (codec.encode(value), seq))
+    conn = audit_db.connect(home / "data" / "bridge.db")
+    with contextlib.closing(conn), audit_db.snapshot(conn):
+        parts = audit_db.transcript_parts(conn, "beta", with_entries=True)
+    assert (parts.unbound, parts.inbound, len(parts.outbound)) == (4, [], 3)
+    data = build_transcript(parties=("alpha", "beta"), exported_at=0, documents=parts.documents,
+                            outbound=parts.outbound, inbound=parts.inbound)
+    result = check_transcript(data, Keyring.of(load_public(p) for p in trail.keys))
+    assert result.ok and result.envelopes == (3, 0), result.summary()
+    assert len(result.undelivered) == 2  # the acknowledgements it carried
 
 
 def test_the_other_side_exports_a_transcript_that_verifies(trail: Trail) -> None:

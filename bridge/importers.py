@@ -842,14 +842,14 @@ def _check_json_shape(text: str, name: str, limits: ImportLimits) -> None:
                                limit="max_json_depth", value=limits.max_json_depth)
 
 
-def load_json_submission(path: str, *, limits: ImportLimits = LIMITS
-                         ) -> tuple[list[Any], dict[str, Any] | None]:
-    """Read ``{"meta": {...}, "items": [...]}`` or a bare list of items ("-" is stdin)."""
+def load_json_value(path: str, *, limits: ImportLimits = LIMITS) -> Any:
+    """The JSON value of a file ("-" is stdin) within the JSON limits: every JSON file an
+    import reads (a submission, ``send --meta``) comes through here."""
     name = "standard input" if path == "-" else path
     text = _read_json_text(path, name, limits)
     _check_json_shape(text, name, limits)
     try:
-        value = json.loads(text)
+        return json.loads(text)
     except json.JSONDecodeError as exc:
         raise InputError(f"{name} is not valid JSON: {exc.msg} at line {exc.lineno}, "
                          f"column {exc.colno}") from exc
@@ -857,6 +857,13 @@ def load_json_submission(path: str, *, limits: ImportLimits = LIMITS
         raise InputError(f"{name} is nested too deeply") from exc
     except ValueError as exc:  # an integer of more digits than Python converts (4300)
         raise InputError(f"{name} is not valid JSON: {exc}") from exc
+
+
+def load_json_submission(path: str, *, limits: ImportLimits = LIMITS
+                         ) -> tuple[list[Any], dict[str, Any] | None]:
+    """Read ``{"meta": {...}, "items": [...]}`` or a bare list of items ("-" is stdin)."""
+    name = "standard input" if path == "-" else path
+    value = load_json_value(path, limits=limits)
     if isinstance(value, list):
         return value, None
     if not isinstance(value, dict):
@@ -1038,4 +1045,4 @@ def _ack_row_problems(entry: Mapping[str, str], n: int, index: Mapping[str, int]
 __all__ = ["ACK_COLUMNS", "FORMATS", "LIMITS", "MAX_LISTED", "ImportErrors", "ImportLimitError",
            "ImportLimits", "RowError", "Submission",
            "file_format", "header_name", "import_acks", "import_document",
-           "load_json_submission"]
+           "load_json_submission", "load_json_value"]

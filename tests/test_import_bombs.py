@@ -408,3 +408,18 @@ def test_import_limits_are_checked_on_construction() -> None:
         ImportLimits(max_rows=0)
     with pytest.raises(UsageError, match="max_cells"):
         ImportLimits(max_cells=True)  # type: ignore[arg-type]  # a bool is not a number
+
+
+def test_send_meta_file_nested_200000_deep_is_refused_naming_the_limit(tmp_path: Path) -> None:
+    """``send --meta FILE`` is a JSON import too: a nesting bomb was a RecursionError trace."""
+    from click.testing import CliRunner
+
+    from bridge.cli import main
+
+    meta = tmp_path / "meta.json"
+    meta.write_text("[" * 200_000 + "]" * 200_000)
+    csv_file = Path(__file__).resolve().parent.parent / "examples" / "manifest-remains.csv"
+    done = CliRunner().invoke(main, ["--home", str(tmp_path / "home"), "send", "manifest",
+                                     str(csv_file), "--to", "beta", "--meta", str(meta)])
+    assert done.exit_code == 2, done.output
+    assert "limit max_json_depth = 64" in done.output

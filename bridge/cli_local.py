@@ -27,7 +27,13 @@ from bridge.client import ApiError, BridgeClient, DaemonUnavailable
 from bridge.documents import ACK_STATUSES, DOCUMENT_TYPES
 from bridge.errors import BridgeError, InputError
 from bridge.home import Home
-from bridge.importers import ImportErrors, file_format, import_acks, import_document
+from bridge.importers import (
+    ImportErrors,
+    file_format,
+    import_acks,
+    import_document,
+    load_json_value,
+)
 from bridge.importers import load_json_submission as load_submission
 from bridge.peers import check_peer_url, list_peers, pin_peer
 from bridge.tls import format_tls_fingerprint
@@ -325,14 +331,10 @@ def _merged_meta(own: Mapping[str, Any] | None, meta_file: str | None,
         return None
     meta: dict[str, Any] = dict(own or {})
     if meta_file is not None:
-        try:
-            loaded = json.loads(Path(meta_file).read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise click.BadParameter(f"cannot read {meta_file}: {exc.strerror}",
-                                     param_hint="--meta") from exc
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise click.BadParameter(f"{meta_file} is not JSON ({exc})",
-                                     param_hint="--meta") from exc
+        try:  # an import like any other: the same size, container and depth limits
+            loaded = load_json_value(meta_file)
+        except InputError as exc:
+            raise click.BadParameter(exc.detail, param_hint="--meta") from exc
         if not isinstance(loaded, dict):
             raise click.BadParameter(f"{meta_file} must hold a JSON object", param_hint="--meta")
         meta.update(loaded)

@@ -84,8 +84,70 @@ def format_fingerprint(key_id: bytes) -> str:
 
 
 def normalise_fingerprint(text: str) -> str:
-    """Accept a fingerprint typed with any spacing or case."""
-    return re.sub(r"[\s:-]", "", text).upper()
+    """Accept a fingerprint typed with any spacing or case (PROTOCOL §4.2): ASCII white space,
+    colons and hyphens are dropped and ASCII letters folded to upper case. Nothing else is
+    folded: "ß".upper() is "SS" and "ſ".upper() is "S", which must not make another text
+    equal to a fingerprint."""
+    text = re.sub(r"[\s:-]", "", text, flags=re.ASCII)
+    return text.upper() if text.isascii() else text
+
+
+# Identity and key files (PROTOCOL §4.3, §4.4): a few hundred bytes, so a bound far above.
+MAX_KEY_FILE_BYTES = 64 * 1024
+IDENTITY_FILE_KEYS = frozenset({"bridge_identity", "party", "fingerprint", "statement",
+                                "signature"})
+_UTF8_BOM = b"\xef\xbb\xbf"
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in obj:  # json.loads keeps the last: a reader might see the first
+            raise ValueError(f"the key {key!r} is given twice")
+        obj[key] = value
+    return obj
+
+
+def _key_file_json(text: str | bytes) -> dict[str, Any]:
+    """The strict JSON of an identity or key file (PROTOCOL §4.3): UTF-8 without a byte-order
+    mark, at most MAX_KEY_FILE_BYTES, an object with no key given twice. ValueError says why.
+    (json.loads alone would take a BOM, UTF-16 or UTF-32 from bytes, and a repeated key.)"""
+    if isinstance(text, bytes):
+        if text.startswith(_UTF8_BOM):
+            raise ValueError("it begins with a byte-order mark")
+        text = text.decode("utf-8")  # UnicodeDecodeError is a ValueError
+    elif text.startswith("\ufeff"):
+        raise ValueError("it begins with a byte-order mark")
+    if len(text) > MAX_KEY_FILE_BYTES:
+        raise ValueError(f"larger than {MAX_KEY_FILE_BYTES} bytes")
+    data = json.loads(text, object_pairs_hook=_unique_keys)
+    if not isinstance(data, dict):
+        raise ValueError("not a JSON object")
+    return data
+
+
+def _is_version(value: Any, version: int) -> bool:
+    # JSON true and 1.0 are == 1 in Python; only the integer is the version (PROTOCOL §2.1).
+    return type(value) is int and value == version
+
+
+def _strict_b64(value: Any) -> bytes:
+    """RFC 4648 §4 base64 with padding, in its one canonical spelling."""
+    if not isinstance(value, str):
+        raise ValueError("not a string")
+    raw = base64.b64decode(value, validate=True)
+    if base64.b64encode(raw).decode("ascii") != value:
+        raise ValueError("not canonical base64")
+    return raw
+
+
+def _read_key_file(path: Path, what: str) -> bytes:
+    """At most MAX_KEY_FILE_BYTES + 1 bytes: a larger file is refused without being held."""
+    try:
+        with path.open("rb") as f:
+            return f.read(MAX_KEY_FILE_BYTES + 1)
+    except OSError as exc:
+        raise UsageError(f"cannot read {what} {path}: {exc.strerror}") from exc
 
 
 def verify_signature(sign_key: bytes, tag: bytes, body: bytes, signature: bytes) -> bool:
@@ -170,26 +232,34 @@ class PublicIdentity:
 
     @classmethod
     def loads(cls, text: str | bytes, *, source: str = "identity file") -> PublicIdentity:
+        """An identity file (PROTOCOL §4.3), every rule checked: strict JSON (no BOM, no key
+        twice), exactly its five keys, the version the integer 1, canonical base64, a valid
+        self-signature, and readable copies equal to what is signed."""
         try:
-            data = json.loads(text)
-        except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # nesting bomb: Recursion
-            raise VerificationError(f"{source}: not JSON: {exc}", reason="not_identity") from exc
-        if not isinstance(data, dict) or data.get("bridge_identity") != 1:
+            data = _key_file_json(text)
+        except (ValueError, RecursionError) as exc:  # nesting bomb: RecursionError
+            raise VerificationError(f"{source}: not an identity file: {exc}",
+                                    reason="not_identity") from exc
+        if not _is_version(data.get("bridge_identity"), 1):
             raise VerificationError(f"{source}: not a Bridge identity file", reason="not_identity")
+        if set(data) != IDENTITY_FILE_KEYS:
+            raise VerificationError(f"{source}: an identity file has exactly the keys "
+                                    f"{', '.join(sorted(IDENTITY_FILE_KEYS))}",
+                                    reason="not_identity")
         try:
-            statement = base64.b64decode(data["statement"], validate=True)
-            signature = base64.b64decode(data["signature"], validate=True)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise VerificationError(f"{source}: statement or signature missing or not base64",
+            statement = _strict_b64(data["statement"])
+            signature = _strict_b64(data["signature"])
+        except ValueError as exc:
+            raise VerificationError(f"{source}: statement or signature not base64 ({exc})",
                                     reason="not_identity") from exc
         try:
             ident = cls.from_statement(statement, signature)
         except PeerError as exc:  # VerificationError, or DecodeError for non-canonical bytes
             raise VerificationError(f"{source}: {exc.message}", reason=exc.reason) from exc
-        # The readable copies must agree with what is signed, or a reader could be misled.
-        if data.get("party") != ident.party or normalise_fingerprint(
-            str(data.get("fingerprint", ""))
-        ) != normalise_fingerprint(ident.fingerprint):
+        # The readable copies must agree with what is signed, or a reader could be misled. A
+        # file is written by a program: the fingerprint is in its one printed form (§4.2),
+        # not normalised as a typed one is.
+        if data["party"] != ident.party or data["fingerprint"] != ident.fingerprint:
             raise VerificationError(f"{source}: readable party or fingerprint differs from the "
                                     "signed statement", reason="not_identity")
         return ident
@@ -197,11 +267,7 @@ class PublicIdentity:
 
 def load_public(path: str | os.PathLike[str]) -> PublicIdentity:
     p = Path(path)
-    try:
-        text = p.read_bytes()
-    except OSError as exc:
-        raise UsageError(f"cannot read identity file {p}: {exc.strerror}") from exc
-    return PublicIdentity.loads(text, source=str(p))
+    return PublicIdentity.loads(_read_key_file(p, "identity file"), source=str(p))
 
 
 class PrivateIdentity:
@@ -291,7 +357,7 @@ class PrivateIdentity:
                                            opslimit=ops, memlimit=mem)
             nonce = random_bytes(nacl.secret.SecretBox.NONCE_SIZE)
             box = nacl.secret.SecretBox(key).encrypt(secrets, nonce)
-            doc["protection"] = "argon2id-xsalsa20poly1305"
+            doc["protection"] = SEALED
             doc["kdf"] = {"salt": base64.b64encode(salt).decode("ascii"),
                           "opslimit": ops, "memlimit": mem}
             doc["secrets"] = base64.b64encode(bytes(box)).decode("ascii")
@@ -300,37 +366,77 @@ class PrivateIdentity:
     @classmethod
     def loads(cls, text: str | bytes, *, passphrase: bytes | None = None,
               source: str = "key file") -> PrivateIdentity:
-        try:
-            doc = json.loads(text)
-            if not isinstance(doc, dict) or doc.get("bridge_private_key") != KEY_FILE_VERSION:
-                raise ValueError("not a Bridge private key file")
-            public = PublicIdentity.loads(json.dumps(doc["public"]), source=source)
-            raw = base64.b64decode(doc["secrets"], validate=True)
-            protection = doc["protection"]
-        except (ValueError, KeyError, TypeError, RecursionError, VerificationError) as exc:
-            raise UsageError(f"{source}: not a valid Bridge private key file ({exc})") from exc
-        if protection == "argon2id-xsalsa20poly1305":
+        """A private key file (PROTOCOL §4.4), read as strictly as an identity file."""
+        doc, public, raw = _key_file_fields(text, source)
+        if doc["protection"] == SEALED:
             if passphrase is None:
                 raise UsageError(f"{source} is sealed with a passphrase: give --passphrase-file")
             try:
-                kdf = doc["kdf"]
-                key = nacl.pwhash.argon2id.kdf(
-                    nacl.secret.SecretBox.KEY_SIZE, passphrase,
-                    base64.b64decode(kdf["salt"], validate=True),
-                    opslimit=int(kdf["opslimit"]), memlimit=int(kdf["memlimit"]))
+                salt, ops, mem = _kdf_parameters(doc["kdf"])
+            except ValueError as exc:
+                raise UsageError(f"{source}: damaged passphrase parameters ({exc})") from exc
+            key = nacl.pwhash.argon2id.kdf(nacl.secret.SecretBox.KEY_SIZE, passphrase, salt,
+                                           opslimit=ops, memlimit=mem)
+            try:
                 raw = nacl.secret.SecretBox(key).decrypt(raw)
             except nacl.exceptions.CryptoError as exc:
                 raise UsageError(f"{source}: wrong passphrase") from exc
-            except (KeyError, TypeError, ValueError) as exc:
-                raise UsageError(f"{source}: damaged passphrase parameters") from exc
-        elif protection != "none":
-            raise UsageError(f"{source}: unknown protection {protection!r}")
         try:
             secrets = codec.decode(raw, codec.SMALL_LIMITS)
             return cls(sign_seed=secrets["sign_seed"], enc_secret=secrets["enc_secret"],
                        public=public)
         except (DecodeError, KeyError, TypeError, ValueError) as exc:
             raise UsageError(f"{source}: damaged key material") from exc
+
+
+SEALED = "argon2id-xsalsa20poly1305"
+PRIVATE_FILE_KEYS = frozenset({"bridge_private_key", "party", "public", "protection",
+                               "secrets"})  # and "kdf" when SEALED
+KDF_KEYS = frozenset({"salt", "opslimit", "memlimit"})
+# Argon2id work a key file may ask for: libsodium's minimums up to 16 passes over 1 GiB
+# (its SENSITIVE preset is 4 over 1 GiB). A file asking more is refused, not obeyed for hours.
+KDF_OPSLIMIT = (nacl.pwhash.argon2id.OPSLIMIT_MIN, 16)
+KDF_MEMLIMIT = (nacl.pwhash.argon2id.MEMLIMIT_MIN, nacl.pwhash.argon2id.MEMLIMIT_SENSITIVE)
+
+
+def _key_file_fields(text: str | bytes, source: str
+                     ) -> tuple[dict[str, Any], PublicIdentity, bytes]:
+    """The checked fields of a private key file: the document, its public identity and the
+    secrets' bytes (sealed or not). UsageError says what is wrong."""
+    try:
+        doc = _key_file_json(text)
+        if not _is_version(doc.get("bridge_private_key"), KEY_FILE_VERSION):
+            raise ValueError("not a Bridge private key file")
+        protection = doc.get("protection")
+        if protection not in ("none", SEALED):
+            raise UsageError(f"{source}: unknown protection {protection!r}")
+        expected = PRIVATE_FILE_KEYS | ({"kdf"} if protection == SEALED else set())
+        if set(doc) != expected:
+            raise ValueError(f"with protection {protection!r} it has exactly the keys "
+                             f"{', '.join(sorted(expected))}")
+        if not isinstance(doc["public"], dict):
+            raise ValueError("public is not an identity file's object")
+        public = PublicIdentity.loads(json.dumps(doc["public"]), source=source)
+        if doc["party"] != public.party:
+            raise ValueError("its party differs from the party of its public identity")
+        raw = _strict_b64(doc["secrets"])
+    except (ValueError, RecursionError, VerificationError) as exc:
+        raise UsageError(f"{source}: not a valid Bridge private key file ({exc})") from exc
+    return doc, public, raw
+
+
+def _kdf_parameters(kdf: Any) -> tuple[bytes, int, int]:
+    if not isinstance(kdf, dict) or set(kdf) != KDF_KEYS:
+        raise ValueError(f"kdf has exactly the keys {', '.join(sorted(KDF_KEYS))}")
+    salt = _strict_b64(kdf["salt"])
+    if len(salt) != nacl.pwhash.argon2id.SALTBYTES:
+        raise ValueError(f"the salt is {nacl.pwhash.argon2id.SALTBYTES} bytes")
+    ops, mem = kdf["opslimit"], kdf["memlimit"]
+    for name, value, (low, high) in (("opslimit", ops, KDF_OPSLIMIT),
+                                     ("memlimit", mem, KDF_MEMLIMIT)):
+        if type(value) is not int or not low <= value <= high:  # true is not 1 here either
+            raise ValueError(f"{name} is a whole number from {low} to {high}")
+    return salt, ops, mem
 
 
 def check_private_file_mode(path: Path) -> None:
@@ -351,11 +457,8 @@ def load_private(path: str | os.PathLike[str], *,
                  passphrase: bytes | None = None) -> PrivateIdentity:
     p = Path(path)
     check_private_file_mode(p)
-    try:
-        text = p.read_bytes()
-    except OSError as exc:
-        raise UsageError(f"cannot read private key file {p}: {exc.strerror}") from exc
-    return PrivateIdentity.loads(text, passphrase=passphrase, source=str(p))
+    return PrivateIdentity.loads(_read_key_file(p, "private key file"), passphrase=passphrase,
+                                 source=str(p))
 
 
 def write_private(path: Path, identity: PrivateIdentity, *,

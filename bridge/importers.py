@@ -22,8 +22,11 @@ import datetime
 import difflib
 import json
 import re
+import struct
 import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
+import zipfile
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,10 +50,64 @@ from bridge.errors import InputError, UsageError
 FORMATS = {".csv": "csv", ".xlsx": "xlsx", ".json": "json"}
 TABLE_FORMATS = ("csv", "xlsx")
 MAX_LISTED = 1000
-MAX_ROWS = 1_000_000  # the most items a document may hold (document.schema.json)
-MAX_COLUMNS = 256
-MAX_CELL = 100_000  # characters: far above any field's limit, far below memory trouble
 LIST_SEPARATOR = ";"
+_MIB = 1 << 20
+
+
+@dataclass(frozen=True, kw_only=True)
+class ImportLimits:
+    """Every bound on what an import reads, in one place (README, "Import limits").
+
+    A file from a spreadsheet is data from outside: a CSV of one 200 MB line of empty cells, an
+    XLSX whose shared strings inflate to 300 MB, or a sheet declaring 70 million empty rows
+    would each take gigabytes if read whole. Each bound is checked while the file streams, before
+    the data it guards is held in memory; an :class:`ImportLimitError` names the limit it hit
+    (and the row or line). The defaults are far above a real roster (a few thousand rows, a
+    dozen columns) and allow the largest document (``max_items``).
+    """
+
+    max_file_bytes: int = 512 * _MIB   # a CSV or XLSX file as it is on disk
+    max_rows: int = 1_048_576          # rows read, blank ones included (a spreadsheet's own
+    #                                    maximum), the header row too
+    max_items: int = 1_000_000         # records: the most items a document holds
+    #                                    (document.schema.json)
+    max_columns: int = 256             # header columns
+    max_cells: int = 20_000_000        # cells read in all, blank ones included
+    max_cell_chars: int = 100_000      # characters in one CSV cell: far above any field's limit
+    max_line_chars: int = 1 * _MIB     # characters in one CSV record (however many lines a
+    #                                    quoted cell spans)
+    max_zip_members: int = 10_000      # parts of an XLSX (a workbook has a few dozen)
+    max_part_bytes: int = 64 * _MIB    # inflated size of an XLSX part read whole: shared
+    #                                    strings, styles, the workbook
+    max_sheet_bytes: int = 1024 * _MIB  # inflated size of a worksheet (it streams)
+    max_inflate_ratio: int = 100       # inflated / compressed size of a part over 1 MiB (a zip
+    #                                    bomb; ordinary sheets deflate about 10:1)
+    max_json_bytes: int = 128 * _MIB   # a JSON file or standard input
+    max_json_containers: int = 5_000_000  # JSON arrays and objects in all
+    max_json_depth: int = 64           # nesting of JSON arrays and objects
+
+    def __post_init__(self) -> None:
+        for name, value in vars(self).items():
+            if type(value) is not int or value < 1:
+                raise UsageError(f"import limit {name} must be a positive whole number")
+
+
+LIMITS = ImportLimits()
+
+
+class ImportLimitError(InputError):
+    """A file passed one of the :class:`ImportLimits`; ``limit`` names it. Nothing was read
+    past that point, and nothing was imported."""
+
+    code = "import_limit"
+
+    def __init__(self, source: str, what: str, *, limit: str, value: int,
+                 where: str | None = None) -> None:
+        self.limit = limit
+        at = f"{where}: " if where else ""
+        message = f"{source}: {at}{what} (limit {limit} = {value:,}); nothing was imported"
+        super().__init__(message, field=where or "file", code=self.code)
+        self.message = self.detail = message  # the location is in it already
 ACK_COLUMNS = ("id", "status", "reason", "evidence")
 
 _TRUE = frozenset({"true", "yes", "y", "1"})
@@ -163,22 +220,90 @@ def _column_letter(index: int) -> str:
     return letters
 
 
-def _csv_rows(path: str) -> Iterator[tuple[int, list[Any]]]:
+def _check_file_size(path: str, limits: ImportLimits) -> None:
+    try:
+        size = Path(path).stat().st_size
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror or exc}", field="file") from exc
+    if size > limits.max_file_bytes:
+        raise ImportLimitError(path, f"the file is {size:,} bytes", limit="max_file_bytes",
+                               value=limits.max_file_bytes)
+
+
+def _counted(rows: Iterator[tuple[int, list[Any]]], source: str, limits: ImportLimits
+             ) -> Iterator[tuple[int, list[Any]]]:
+    """The rows, refused past ``max_rows`` rows or ``max_cells`` cells read (blank ones
+    count: a sheet of empty rows costs as much to read as any other)."""
+    cells = 0
+    for n, row in rows:
+        if n > limits.max_rows:
+            raise ImportLimitError(source, "too many rows (blank rows count too)",
+                                   limit="max_rows", value=limits.max_rows, where=f"row {n}")
+        cells += len(row)
+        if cells > limits.max_cells:
+            raise ImportLimitError(source, f"too many cells in all (this row has "
+                                   f"{len(row):,}; blank cells count too)", limit="max_cells",
+                                   value=limits.max_cells, where=f"row {n}")
+        yield n, row
+
+
+class _RecordTooLong(Exception):
+    """Raised through csv.reader by :class:`_BoundedLines`."""
+
+
+class _BoundedLines:
+    """The lines of a text file for csv.reader, each read with ``readline(n)`` so that no more
+    than ``limit`` characters of one record (a row, however many lines its quoted cells span)
+    are ever buffered: a 200 MB line is refused after its first ``limit`` characters, before
+    csv splits it into cells. ``used`` is reset by the caller after each record."""
+
+    def __init__(self, f: Any, limit: int) -> None:
+        self.f, self.limit, self.used = f, limit, 0
+
+    def __iter__(self) -> _BoundedLines:
+        return self
+
+    def __next__(self) -> str:
+        line: str = self.f.readline(self.limit - self.used + 1)
+        if not line:
+            raise StopIteration
+        self.used += len(line)
+        if self.used > self.limit:
+            raise _RecordTooLong
+        return line
+
+
+def _csv_rows(path: str, limits: ImportLimits) -> Iterator[tuple[int, list[Any]]]:
     """Rows of a CSV file, numbered as a spreadsheet numbers them (one per record, however
     many lines a quoted cell spans). UTF-8, with or without the byte-order mark that Excel
     writes; comma-separated, or semicolon- or tab-separated when the header says so (as
     spreadsheets set to some locales save)."""
+    _check_file_size(path, limits)
+    # csv's own cell limit is process-wide: set for this read, restored when it ends.
+    previous = csv.field_size_limit(limits.max_cell_chars)
     try:
         with open(path, encoding="utf-8-sig", newline="") as f:
-            first = f.readline(MAX_CELL)
+            first = f.readline(limits.max_line_chars)
             delimiter = ","
             if "," not in first:
                 delimiter = ";" if ";" in first else ("\t" if "\t" in first else ",")
             f.seek(0)  # resets the decoder too: the byte-order mark is skipped again
-            reader = csv.reader(f, delimiter=delimiter)
+            lines = _BoundedLines(f, limits.max_line_chars)
+            reader = csv.reader(lines, delimiter=delimiter)
+            n = 0
             try:
-                yield from enumerate(reader, start=1)
+                for n, row in enumerate(reader, start=1):
+                    lines.used = 0
+                    yield n, row
+            except _RecordTooLong:
+                raise ImportLimitError(path, "a row longer than the limit", where=(
+                    f"row {n + 1} (line {reader.line_num + 1})"), limit="max_line_chars",
+                    value=limits.max_line_chars) from None
             except csv.Error as exc:
+                if "field larger than field limit" in str(exc):
+                    raise ImportLimitError(path, "a cell longer than the limit",
+                                           where=f"row {n + 1}", limit="max_cell_chars",
+                                           value=limits.max_cell_chars) from None
                 raise InputError(f"{path}: line {reader.line_num} cannot be read as CSV: "
                                  f"{exc}", field=f"line {reader.line_num}") from exc
     except UnicodeDecodeError as exc:
@@ -186,11 +311,129 @@ def _csv_rows(path: str) -> Iterator[tuple[int, list[Any]]]:
                          field="file") from exc
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror or exc}", field="file") from exc
+    finally:
+        csv.field_size_limit(previous)
 
 
-def _xlsx_rows(path: str) -> Iterator[tuple[int, list[Any]]]:
+# ---------------------------------------------------------------- XLSX: the zip before openpyxl
+
+# A row element, with or without a namespace prefix (<row r="1">, <x:row/>).
+_ROW_TAG = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?row[\s/>]")
+# XML declarations that could make a part inflate in the parser (entity expansion) or hide
+# its elements from the byte scan: OOXML parts have no DTD (ECMA-376 Part 2, §8.1.4).
+_DTD = re.compile(rb"<!(?:DOCTYPE|ENTITY)")
+_XML_ENCODING = re.compile(rb"""\A(?:\xef\xbb\xbf)?<\?xml[^>]*?encoding\s*=\s*["']([^"']*)""")
+_EOCD = b"PK\x05\x06"  # end of central directory record (APPNOTE 4.3.16)
+
+
+def _not_readable(path: str, why: str) -> InputError:
+    return InputError(f"{path} is not a readable XLSX workbook ({why})", field="file")
+
+
+def _zip_directory(f: Any, path: str) -> tuple[int, int]:
+    """Entry count and size of the central directory, from the end record, read before
+    zipfile builds an object per entry (their memory is what the size bounds)."""
+    f.seek(0, 2)
+    size = f.tell()
+    f.seek(max(0, size - 22 - 0xFFFF))  # the record, then a comment of at most 64 KiB
+    tail = f.read()
+    at = tail.rfind(_EOCD)
+    if at < 0 or len(tail) - at < 22:
+        raise _not_readable(path, "not a zip file")
+    entries, cd_size = struct.unpack("<HI", tail[at + 10:at + 16])
+    if entries == 0xFFFF or cd_size == 0xFFFFFFFF:
+        raise _not_readable(path, "a ZIP64 archive: an XLSX under the size limit never is one")
+    return entries, cd_size
+
+
+def _check_workbook(path: str, limits: ImportLimits) -> None:
+    """Every part of the zip, before openpyxl parses any: at most ``max_zip_members`` parts,
+    each within its inflated-size limit as declared and as actually inflated (a streaming read
+    that stops at the limit), none a zip bomb by ratio, no DTD, UTF-8, and no more row elements
+    than ``max_rows`` (openpyxl reads a sheet without a dimension whole when it opens it)."""
+    _check_file_size(path, limits)
+    try:
+        with open(path, "rb") as f:
+            entries, cd_size = _zip_directory(f, path)
+            if entries > limits.max_zip_members or cd_size > limits.max_zip_members * 1024:
+                raise ImportLimitError(path, f"the workbook has {entries:,} parts",
+                                       limit="max_zip_members", value=limits.max_zip_members)
+            with zipfile.ZipFile(f) as zf:
+                infos = zf.infolist()
+                if len(infos) > limits.max_zip_members:
+                    raise ImportLimitError(path, f"the workbook has {len(infos):,} parts",
+                                           limit="max_zip_members",
+                                           value=limits.max_zip_members)
+                for info in infos:
+                    _check_part(zf, info, path, limits)
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror or exc}", field="file") from exc
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError,
+            zlib.error) as exc:  # a damaged or unsupported zip: CRC, compression method...
+        raise _not_readable(path, str(exc)) from exc
+
+
+def _part_limit(info: zipfile.ZipInfo, limits: ImportLimits) -> tuple[str, int]:
+    # Only worksheets stream; any other part is read whole, so it gets the smaller limit
+    # (also a sheet under another name, which is then held to it too).
+    if info.filename.startswith("xl/worksheets/") and info.filename.endswith(".xml"):
+        return "max_sheet_bytes", limits.max_sheet_bytes
+    return "max_part_bytes", limits.max_part_bytes
+
+
+def _check_part(zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: str,
+                limits: ImportLimits) -> None:
+    name, cap = _part_limit(info, limits)
+    part = f"part {info.filename!r}"
+    if info.file_size > cap:
+        raise ImportLimitError(path, f"{part} inflates to {info.file_size:,} bytes",
+                               limit=name, value=cap)
+    ratio = info.file_size // max(info.compress_size, 1)
+    if info.file_size > _MIB and ratio >= limits.max_inflate_ratio:
+        raise ImportLimitError(path, f"{part} inflates {ratio:,} times (a zip bomb)",
+                               limit="max_inflate_ratio", value=limits.max_inflate_ratio)
+    inflated = rows = 0
+    carry = b""
+    with zf.open(info) as member:
+        while chunk := member.read(_MIB):
+            if not inflated:
+                _check_xml_start(chunk, path, part)
+            inflated += len(chunk)
+            if inflated > cap:  # zipfile stops at the declared size; this is the backstop
+                raise ImportLimitError(path, f"{part} inflates to more than its limit",
+                                       limit=name, value=cap)
+            buffer = carry + chunk
+            cut = buffer.rfind(b"<")
+            # A tag cut by the chunk boundary is kept for the next round, so that it is
+            # neither missed nor counted twice.
+            carry = buffer[cut:] if cut >= len(buffer) - 64 else b""
+            rows += _scan(buffer[:len(buffer) - len(carry)], path, part)
+            if rows > limits.max_rows:
+                raise ImportLimitError(path, f"{part} has more row elements than the limit",
+                                       limit="max_rows", value=limits.max_rows)
+    _scan(carry, path, part)
+
+
+def _check_xml_start(head: bytes, path: str, part: str) -> None:
+    """A part that looks like XML in another encoding than UTF-8 is refused: the byte scan
+    would not see its elements (openpyxl's parser would)."""
+    if head[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in head[:4]:
+        raise _not_readable(path, f"{part} is not UTF-8")
+    declared = _XML_ENCODING.match(head)
+    if declared and declared.group(1).lower() not in (b"utf-8", b"utf8"):
+        raise _not_readable(path, f"{part} is not UTF-8")
+
+
+def _scan(data: bytes, path: str, part: str) -> int:
+    if _DTD.search(data):
+        raise _not_readable(path, f"{part} has a DTD, which no workbook part may have")
+    return len(_ROW_TAG.findall(data))
+
+
+def _xlsx_rows(path: str, limits: ImportLimits) -> Iterator[tuple[int, list[Any]]]:
     """Rows of the first worksheet (read-only mode: rows stream from the file, never all in
     memory). Formulas give the value last saved with them."""
+    _check_workbook(path, limits)
     # Imported here: only XLSX imports pay for loading it.
     import openpyxl  # type: ignore[import-untyped]
 
@@ -198,9 +441,10 @@ def _xlsx_rows(path: str) -> Iterator[tuple[int, list[Any]]]:
         book = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror or exc}", field="file") from exc
+    except MemoryError:
+        raise
     except Exception as exc:  # openpyxl and zipfile raise many kinds on a damaged file
-        raise InputError(f"{path} is not a readable XLSX workbook ({exc})",
-                         field="file") from exc
+        raise _not_readable(path, str(exc)) from exc
     try:
         if not book.worksheets:
             raise InputError(f"{path} has no worksheet", field="file")
@@ -211,6 +455,8 @@ def _xlsx_rows(path: str) -> Iterator[tuple[int, list[Any]]]:
                 yield n, list(row)
         except InputError:
             raise
+        except MemoryError:
+            raise
         except Exception as exc:  # a damaged sheet fails while it streams
             raise InputError(f"{path}: row {n + 1} cannot be read ({exc})",
                              field=f"row {n + 1}") from exc
@@ -218,8 +464,9 @@ def _xlsx_rows(path: str) -> Iterator[tuple[int, list[Any]]]:
         book.close()
 
 
-def _rows(path: str, fmt: str) -> Iterator[tuple[int, list[Any]]]:
-    return _csv_rows(path) if fmt == "csv" else _xlsx_rows(path)
+def _rows(path: str, fmt: str, limits: ImportLimits) -> Iterator[tuple[int, list[Any]]]:
+    rows = _csv_rows(path, limits) if fmt == "csv" else _xlsx_rows(path, limits)
+    return _counted(rows, path, limits)
 
 
 def _blank(cell: Any) -> bool:
@@ -310,10 +557,20 @@ class _Column:
 # ---------------------------------------------------------------- tables of records
 
 
-def _read_header(rows: Iterator[tuple[int, list[Any]]], source: str
+def _read_header(rows: Iterator[tuple[int, list[Any]]], source: str, limits: ImportLimits
                  ) -> tuple[int, list[Any]]:
+    """The first non-blank row, without its trailing blank cells (a sheet's rows are as wide as
+    its widest, or as its declared dimension), at most ``max_columns`` wide."""
     for n, cells in rows:
         if not all(_blank(c) for c in cells):
+            end = len(cells)
+            while _blank(cells[end - 1]):
+                end -= 1
+            cells = cells[:end]
+            if len(cells) > limits.max_columns:
+                raise ImportLimitError(source, f"the header has {len(cells):,} columns",
+                                       limit="max_columns", value=limits.max_columns,
+                                       where=f"row {n}")
             return n, cells
     raise InputError(f"{source} is empty: the first row must name the fields", field="file")
 
@@ -322,9 +579,6 @@ def _columns(header: list[Any], hrow: int, schema: RecordSchema,
              problems: list[RowError]) -> tuple[list[_Column], set[int]]:
     """The header's columns, and the positions of unnamed or refused ones (their cells are
     ignored, the header problem reported once)."""
-    if len(header) > MAX_COLUMNS:
-        raise InputError(f"the header has {len(header)} columns; at most {MAX_COLUMNS}",
-                         field=f"row {hrow}")
     columns: list[_Column] = []
     skipped: set[int] = set()
     seen: dict[str, str] = {}
@@ -391,11 +645,11 @@ def _missing_columns(schema: RecordSchema, names: set[str], hrow: int,
     return problems, absent
 
 
-def _table_records(path: str, fmt: str, schema: RecordSchema, defaults: Mapping[str, Any]
-                   ) -> list[dict[str, Any]]:
+def _table_records(path: str, fmt: str, schema: RecordSchema, defaults: Mapping[str, Any],
+                   limits: ImportLimits) -> list[dict[str, Any]]:
     source = path
-    rows = _rows(path, fmt)
-    hrow, header = _read_header(rows, source)
+    rows = _rows(path, fmt, limits)
+    hrow, header = _read_header(rows, source, limits)
     head_problems: list[RowError] = []
     columns, skipped = _columns(header, hrow, schema, head_problems)
     missing, absent = _missing_columns(schema, {c.name for c in columns}, hrow, defaults)
@@ -409,7 +663,11 @@ def _table_records(path: str, fmt: str, schema: RecordSchema, defaults: Mapping[
     row_of: list[int] = []
     cell_problems: list[RowError] = []
     cell_bad: set[int] = set()  # row numbers
-    unnamed: list[tuple[int, int]] = []  # (row, column position) of values under no name
+    # (row, column position) of values under no name. Problems are kept up to the number
+    # listed (a file of a million bad cells must not hold a million descriptions); every bad
+    # row is still counted.
+    unnamed: list[tuple[int, int]] = []
+    max_chars = limits.max_cell_chars
     blank_names = [i for i in skipped if header_name(header[i]) == ""]
     base = len(defaults)
     # The hot loop: 100,000 rows of a dozen cells each. Text (most cells) is handled inline,
@@ -418,9 +676,9 @@ def _table_records(path: str, fmt: str, schema: RecordSchema, defaults: Mapping[
         if len(cells) < width:
             cells = cells + [None] * (width - len(cells))
         elif len(cells) > width:
-            unnamed.extend((n, i) for i in range(width, len(cells)) if not _blank(cells[i]))
+            _unnamed(unnamed, cell_bad, n, range(width, len(cells)), cells)
         if blank_names:
-            unnamed.extend((n, i) for i in blank_names if not _blank(cells[i]))
+            _unnamed(unnamed, cell_bad, n, blank_names, cells)
         record = dict(defaults)
         for i, name, convert, info, words in flat:
             cell = cells[i]
@@ -429,7 +687,7 @@ def _table_records(path: str, fmt: str, schema: RecordSchema, defaults: Mapping[
                 if not cell:
                     continue
                 if convert is None:
-                    record[name] = cell if len(cell) <= MAX_CELL else cell[:MAX_CELL]
+                    record[name] = cell if len(cell) <= max_chars else cell[:max_chars]
                     continue
                 if words is not None and cell in words:
                     record[name] = words[cell]
@@ -442,13 +700,14 @@ def _table_records(path: str, fmt: str, schema: RecordSchema, defaults: Mapping[
                 except _CellError as exc:
                     # Kept as it is: the schema then fails on the same field, and that
                     # second report is dropped in favour of this one.
-                    cell_problems.append(RowError(row=n, column=_column_letter(i), field=name,
-                                                  message=str(exc)))
+                    if len(cell_problems) < MAX_LISTED:
+                        cell_problems.append(RowError(row=n, column=_column_letter(i),
+                                                      field=name, message=str(exc)))
                     cell_bad.add(n)
             else:
                 cell = _as_text(cell, info)
-            if cell.__class__ is str and len(cell) > MAX_CELL:
-                cell = cell[:MAX_CELL]  # the schema's length limit reports it
+            if cell.__class__ is str and len(cell) > max_chars:
+                cell = cell[:max_chars]  # the schema's length limit reports it
             record[name] = cell
         for c in nested:
             cell = cells[c.index]
@@ -459,8 +718,9 @@ def _table_records(path: str, fmt: str, schema: RecordSchema, defaults: Mapping[
                 try:
                     value = c.convert(value, c.info)
                 except _CellError as exc:
-                    cell_problems.append(RowError(row=n, column=c.letter, field=c.name,
-                                                  message=str(exc)))
+                    if len(cell_problems) < MAX_LISTED:
+                        cell_problems.append(RowError(row=n, column=c.letter, field=c.name,
+                                                      message=str(exc)))
                     cell_bad.add(n)
             elif value.__class__ is not str:
                 value = _as_text(value, c.info)
@@ -470,15 +730,15 @@ def _table_records(path: str, fmt: str, schema: RecordSchema, defaults: Mapping[
                 group[c.child] = value
         if len(record) == base:
             continue  # a blank row (often trailing ones): not a record
-        if len(records) >= MAX_ROWS:
-            raise InputError(f"{source}: more than {MAX_ROWS} rows", field=f"row {n}")
+        if len(records) >= limits.max_items:
+            raise ImportLimitError(source, "too many records", limit="max_items",
+                                   value=limits.max_items, where=f"row {n}")
         records.append(record)
         row_of.append(n)
     for n, i in unnamed:
         # A value under no name would be silently dropped: say so instead.
         cell_problems.append(RowError(row=n, column=_column_letter(i), message=(
             f"a value in a column with no name in row {hrow}: name the column, or clear it")))
-        cell_bad.add(n)
     result = check_records(schema, records, limit=MAX_LISTED, values=True)
     row_problems = _table_errors(result, row_of, columns, absent)
     problems = _merge(head_problems, cell_problems, row_problems)
@@ -487,6 +747,16 @@ def _table_records(path: str, fmt: str, schema: RecordSchema, defaults: Mapping[
         raise ImportErrors(source, problems[:MAX_LISTED], bad_rows=bad_rows,
                            header=bool(head_problems))
     return records
+
+
+def _unnamed(unnamed: list[tuple[int, int]], bad: set[int], n: int, positions: Iterable[int],
+             cells: list[Any]) -> None:
+    """Values of row ``n`` under no name: the row is bad, and the first few are described."""
+    for i in positions:
+        if not _blank(cells[i]):
+            bad.add(n)
+            if len(unnamed) < MAX_LISTED:
+                unnamed.append((n, i))
 
 
 def _table_errors(result: CheckResult, row_of: Sequence[int], columns: Sequence[_Column],
@@ -526,23 +796,74 @@ def _merge(head: list[RowError], cells: list[RowError], rows: list[RowError]
 # ---------------------------------------------------------------- JSON
 
 
-def load_json_submission(path: str) -> tuple[list[Any], dict[str, Any] | None]:
-    """Read ``{"meta": {...}, "items": [...]}`` or a bare list of items ("-" is stdin)."""
-    name = "standard input" if path == "-" else path
+def _read_json_text(path: str, name: str, limits: ImportLimits) -> str:
+    """At most ``max_json_bytes`` of the file (or standard input), as UTF-8 text: the limit is
+    checked before the text is held, never after."""
+    cap = limits.max_json_bytes
     try:
         if path == "-":
-            text = sys.stdin.read()
+            data = sys.stdin.buffer.read(cap + 1)
         else:
-            text = Path(path).read_text(encoding="utf-8")
+            with open(path, "rb") as f:
+                data = f.read(cap + 1)
+        if len(data) > cap:
+            raise ImportLimitError(name, "more bytes than the limit", limit="max_json_bytes",
+                                   value=cap)
+        return data.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"cannot read {name}: {exc}") from exc
+
+
+# A JSON string (RFC 8259 §7), escapes included: what lies between is structure.
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+_SAME_BRACKETS = str.maketrans("{}", "[]")
+
+
+def _check_json_shape(text: str, name: str, limits: ImportLimits) -> None:
+    """Count arrays and objects and measure their nesting before json.loads builds any: a
+    64 MB file of ``[]`` would otherwise become a million Python lists a megabyte. Scans
+    run at C speed (regular expressions and str methods), a pass per level of nesting."""
+    structure = _JSON_STRING.sub("", text)
+    containers = structure.count("[") + structure.count("{")
+    if containers > limits.max_json_containers:
+        raise ImportLimitError(name, f"{containers:,} arrays and objects",
+                               limit="max_json_containers", value=limits.max_json_containers)
+    # Innermost pairs are removed one level a pass; what is left after max_json_depth
+    # passes is nested deeper (or does not pair up, which json.loads then reports).
+    brackets = _NOT_BRACKET.sub("", structure).translate(_SAME_BRACKETS)
+    for _ in range(limits.max_json_depth):
+        inner = brackets.replace("[]", "")
+        if inner == brackets:
+            return
+        brackets = inner
+    if brackets:
+        raise ImportLimitError(name, "arrays and objects nested deeper than the limit",
+                               limit="max_json_depth", value=limits.max_json_depth)
+
+
+def load_json_value(path: str, *, limits: ImportLimits = LIMITS) -> Any:
+    """The JSON value of a file ("-" is stdin) within the JSON limits: every JSON file an
+    import reads (a submission, ``send --meta``) comes through here."""
+    name = "standard input" if path == "-" else path
+    text = _read_json_text(path, name, limits)
+    _check_json_shape(text, name, limits)
     try:
-        value = json.loads(text)
+        return json.loads(text)
     except json.JSONDecodeError as exc:
         raise InputError(f"{name} is not valid JSON: {exc.msg} at line {exc.lineno}, "
                          f"column {exc.colno}") from exc
     except RecursionError as exc:
         raise InputError(f"{name} is nested too deeply") from exc
+    except ValueError as exc:  # an integer of more digits than Python converts (4300)
+        raise InputError(f"{name} is not valid JSON: {exc}") from exc
+
+
+def load_json_submission(path: str, *, limits: ImportLimits = LIMITS
+                         ) -> tuple[list[Any], dict[str, Any] | None]:
+    """Read ``{"meta": {...}, "items": [...]}`` or a bare list of items ("-" is stdin)."""
+    name = "standard input" if path == "-" else path
+    value = load_json_value(path, limits=limits)
     if isinstance(value, list):
         return value, None
     if not isinstance(value, dict):
@@ -562,9 +883,10 @@ def load_json_submission(path: str) -> tuple[list[Any], dict[str, Any] | None]:
     return items, meta
 
 
-def _json_submission(path: str, doc_type: str, category: str | None) -> Submission:
+def _json_submission(path: str, doc_type: str, category: str | None,
+                     limits: ImportLimits) -> Submission:
     name = "standard input" if path == "-" else path
-    items, meta = load_json_submission(path)
+    items, meta = load_json_submission(path, limits=limits)
     if doc_type == "roster":
         declared = meta.get("category") if meta else None
         if category is not None and declared is not None and declared != category:
@@ -596,7 +918,8 @@ def _json_submission(path: str, doc_type: str, category: str | None) -> Submissi
 # ---------------------------------------------------------------- entry points
 
 
-def import_document(path: str, *, doc_type: str, category: str | None = None) -> Submission:
+def import_document(path: str, *, doc_type: str, category: str | None = None,
+                    limits: ImportLimits = LIMITS) -> Submission:
     """The items of a roster or manifest from ``path`` (CSV, XLSX or JSON), every row checked.
 
     A roster from a table needs its ``category`` (one of :data:`CATEGORIES`), which also goes
@@ -611,29 +934,29 @@ def import_document(path: str, *, doc_type: str, category: str | None = None) ->
         raise InputError(f"unknown document type {doc_type!r}", field="type")
     fmt = file_format(path)
     if fmt == "json":
-        return _json_submission(path, doc_type, category)
+        return _json_submission(path, doc_type, category, limits)
     if doc_type == "roster":
         if category is None:
             raise UsageError(f"{path}: a roster from a CSV or XLSX file needs its category "
                              f"(--category {'|'.join(CATEGORIES)})")
         schema = roster_schema(category)
-        records = _table_records(path, fmt, schema, {"category": category})
+        records = _table_records(path, fmt, schema, {"category": category}, limits)
         return Submission(items=records, meta={"category": category}, format=fmt,
                           schema=schema.name)
     schema = record_schema(MANIFEST_ITEM)
-    records = _table_records(path, fmt, schema, {})
+    records = _table_records(path, fmt, schema, {}, limits)
     return Submission(items=records, meta=None, format=fmt, schema=schema.name)
 
 
-def import_acks(path: str) -> list[dict[str, str]]:
+def import_acks(path: str, *, limits: ImportLimits = LIMITS) -> list[dict[str, str]]:
     """Acknowledgements from a spreadsheet (CSV or XLSX) with the columns
     ``id,status,reason[,evidence]``: one row per item. Statuses may be in any case."""
     fmt = file_format(path)
     if fmt not in TABLE_FORMATS:
         raise InputError(f"{path}: acknowledgements are read from a .csv or .xlsx file",
                          field="file")
-    rows = _rows(path, fmt)
-    hrow, header = _read_header(rows, path)
+    rows = _rows(path, fmt, limits)
+    hrow, header = _read_header(rows, path, limits)
     problems: list[RowError] = []
     index: dict[str, int] = {}
     for i, cell in enumerate(header):
@@ -665,8 +988,9 @@ def import_acks(path: str) -> list[dict[str, str]]:
             break
         if all(_blank(c) for c in cells):
             continue
-        if len(items) >= MAX_ROWS:
-            raise InputError(f"{path}: more than {MAX_ROWS} rows", field=f"row {n}")
+        if len(items) >= limits.max_items:
+            raise ImportLimitError(path, "too many records", limit="max_items",
+                                   value=limits.max_items, where=f"row {n}")
         entry: dict[str, str] = {}
         for name, i in index.items():
             cell = cells[i] if i < len(cells) else None
@@ -676,7 +1000,8 @@ def import_acks(path: str) -> list[dict[str, str]]:
         row_problems = _ack_row_problems(entry, n, index, first_row)
         if row_problems:
             bad_rows.add(n)
-            problems.extend(row_problems)
+            if len(problems) < MAX_LISTED:
+                problems.extend(row_problems)
             continue
         if "status" in entry:
             entry["status"] = entry["status"].upper()
@@ -717,6 +1042,7 @@ def _ack_row_problems(entry: Mapping[str, str], n: int, index: Mapping[str, int]
     return []
 
 
-__all__ = ["ACK_COLUMNS", "FORMATS", "MAX_LISTED", "ImportErrors", "RowError", "Submission",
+__all__ = ["ACK_COLUMNS", "FORMATS", "LIMITS", "MAX_LISTED", "ImportErrors", "ImportLimitError",
+           "ImportLimits", "RowError", "Submission",
            "file_format", "header_name", "import_acks", "import_document",
-           "load_json_submission"]
+           "load_json_submission", "load_json_value"]

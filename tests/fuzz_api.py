@@ -1,14 +1,19 @@
 """Schemathesis against the local API of a real daemon (``make fuzz-api``; not part of pytest).
 
-Two daemons are set up on this machine (bridge.pair) and a document is exchanged, so the
-fuzzer meets a daemon with a peer and data. Schemathesis needs an HTTP base URL and the local API
-is a Unix socket, so a small forwarder listens on 127.0.0.1 (an ephemeral port; never another
-address) and pipes each TCP connection to the socket. The fuzzer runs as this user, which the
-daemon's uid allow-list admits.
+Two daemons are set up on this machine (bridge.pair) and documents are exchanged, so the
+fuzzer meets a daemon with a peer and data: five received manifests for it to acknowledge
+(tests/schemathesis.toml points the document operations at them), and one sent. After the run
+it prints how many acknowledgements it got committed, and fails if none: an acknowledgement
+endpoint fuzzed only at its 404 has not been fuzzed.
+
+Schemathesis needs an HTTP base URL and the local API is a Unix socket, so a small forwarder
+listens on 127.0.0.1 (an ephemeral port; never another address) and pipes each TCP connection
+to the socket. The fuzzer runs as this user, which the daemon's uid allow-list admits.
 
     python tests/fuzz_api.py [--max-examples N] [--timeout S] [--seed N] [SCHEMATHESIS ARGS…]
 
-Exit status: schemathesis's (0: no failure). The daemons' logs are printed when it fails.
+Exit status: schemathesis's (0: no failure), or 1 when no acknowledgement was committed. The
+daemons' logs are printed when it fails.
 """
 
 from __future__ import annotations
@@ -88,6 +93,14 @@ def forwarder(socket_path: Path) -> Iterator[int]:
         thread.join(timeout=10)
 
 
+# What the fuzzer is pointed at (tests/schemathesis.toml binds the path parameters of the
+# document operations to these ids, so that each operation's logic is reached and not only its
+# 404): documents alpha has received from beta, each with the same items, and one alpha sent.
+RECEIVED_IDS = tuple(f"M-FUZZ-IN-{n}" for n in range(1, 6))
+SENT_ID = "M-FUZZ-1"
+ITEM_IDS = tuple(f"FZ-{n}" for n in range(3))
+
+
 def _ack_when_arrived(client: BridgeClient, doc: str) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -100,17 +113,30 @@ def _ack_when_arrived(client: BridgeClient, doc: str) -> None:
 
 
 def seed_data(alpha: BridgeClient, beta: BridgeClient) -> None:
-    """A manifest each way, so that reads find data: alpha's to beta acknowledged, beta's to
-    alpha left for the fuzzer to acknowledge."""
-    items = [{"id": f"FZ-{n}", "kind": "remains_package"} for n in range(3)]
-    alpha.submit_document("manifest", "beta", items, id="M-FUZZ-1")
-    beta.submit_document("manifest", "alpha", items, id="M-FUZZ-IN")
-    _ack_when_arrived(beta, "M-FUZZ-1")
+    """Manifests each way, so that reads find data and acknowledgements find documents: alpha's
+    to beta acknowledged, beta's to alpha (RECEIVED_IDS) left for the fuzzer to acknowledge."""
+    items = [{"id": item, "kind": "remains_package"} for item in ITEM_IDS]
+    alpha.submit_document("manifest", "beta", items, id=SENT_ID)
+    for doc in RECEIVED_IDS:
+        beta.submit_document("manifest", "alpha", items, id=doc)
+    _ack_when_arrived(beta, SENT_ID)
     deadline = time.monotonic() + 60
-    while not alpha.documents(direction="in"):
+    while True:
+        # Arrived completely, so that an acknowledgement is not refused as not_ready.
+        arrived = {d["id"] for d in alpha.documents(direction="in")
+                   if d["state"] != "receiving"}
+        if arrived >= set(RECEIVED_IDS):
+            return
         if time.monotonic() > deadline:
-            raise RuntimeError("the seed document M-FUZZ-IN did not arrive")
+            raise RuntimeError(f"the seed documents {sorted(set(RECEIVED_IDS) - arrived)} "
+                               "did not arrive")
         time.sleep(0.2)
+
+
+def acks_reached(alpha: BridgeClient) -> int:
+    """How many acknowledgements the fuzzer got committed on the seeded received documents:
+    more than none shows that it reached the acknowledgement logic, not only its 404."""
+    return sum(len(alpha.document(doc, direction="in")["acks"]) for doc in RECEIVED_IDS)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -149,6 +175,12 @@ def main(argv: list[str] | None = None) -> int:
             except subprocess.TimeoutExpired:
                 print(f"schemathesis stopped after {args.timeout:.0f} s", file=sys.stderr)
                 code = 124
+        reached = acks_reached(alpha.client)
+        print(f"acknowledgements committed by the fuzzer on the {len(RECEIVED_IDS)} received "
+              f"documents: {reached}", flush=True)
+        if reached == 0 and code == 0:
+            print("the fuzzer never reached the acknowledgement logic", file=sys.stderr)
+            code = 1
     finally:
         alpha.stop()
         beta.stop()

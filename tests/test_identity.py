@@ -130,10 +130,13 @@ def test_identity_file_with_fingerprint_changed_refused(
         PublicIdentity.loads(_tampered(alpha, fingerprint=beta.public.fingerprint))
 
 
-def test_identity_file_fingerprint_spacing_and_case_do_not_matter(
+def test_identity_file_fingerprint_in_another_spelling_refused(
         alpha: PrivateIdentity) -> None:
+    """A file holds the fingerprint in its one printed form (PROTOCOL §4.3); the spacing and
+    case of a typed one are forgiven only where a person types it (§4.2)."""
     typed = alpha.public.fingerprint.replace(" ", "").lower()
-    assert PublicIdentity.loads(_tampered(alpha, fingerprint=typed)) == alpha.public
+    with pytest.raises(VerificationError, match="readable party or fingerprint"):
+        PublicIdentity.loads(_tampered(alpha, fingerprint=typed))
 
 
 def test_identity_file_with_any_statement_byte_flipped_refused(alpha: PrivateIdentity) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from bridge import codec, envelope
-from bridge.errors import DecodeError, PeerError
+from bridge.errors import DecodeError, PeerError, VerificationError
 from bridge.identity import Keyring, PrivateIdentity, load_public
 from bridge.receipts import check_receipt, verify_receipt
 from bridge.transcript import check_transcript
@@ -239,3 +239,25 @@ def test_protocol_lists_every_transcript_vector_with_its_reason() -> None:
                     if line.startswith(f"| `{name}` |")), None)
         assert row is not None, name
         assert row.rstrip().endswith(f"| `{vector.get('reason') or 'OK'}` |"), row
+# ---------------------------------------------------------------- identity files (§4.3)
+
+IDENTITY_CASES: list[dict[str, Any]] = json.loads(
+    (KEYS / "invalid" / "expected.json").read_text())["cases"]
+
+
+@pytest.mark.parametrize("case", IDENTITY_CASES, ids=lambda c: c["file"])
+def test_invalid_identity_file_vector_is_refused_for_its_reason(case: dict[str, Any]) -> None:
+    with pytest.raises(VerificationError) as err:
+        load_public(KEYS / "invalid" / case["file"])
+    assert err.value.reason == case["reason"]
+
+
+def test_every_identity_file_vector_is_listed_and_in_the_protocol() -> None:
+    listed = {c["file"] for c in IDENTITY_CASES}
+    assert listed == {p.name for p in (KEYS / "invalid").glob("*.pub")}
+    text = (ROOT / "schemas" / "PROTOCOL.md").read_text()
+    for case in IDENTITY_CASES:
+        name = Path(case["file"]).stem
+        row = next((line for line in text.splitlines() if line.startswith(f"| `{name}` |")),
+                   None)
+        assert row is not None and row.rstrip().endswith(f"| `{case['reason']}` |"), name

@@ -48,13 +48,14 @@ from bridge.documents import (  # noqa: E402
     sign_ack,
     sign_document,
 )
-from bridge.errors import DecodeError  # noqa: E402
+from bridge.errors import DecodeError, VerificationError  # noqa: E402
 from bridge.identity import (  # noqa: E402
     TAG_DOCUMENT,
     TAG_ENVELOPE,
     TAG_TRANSPORT_RECEIPT,
     Keyring,
     PrivateIdentity,
+    PublicIdentity,
 )
 from bridge.receipts import (  # noqa: E402
     build_document_receipt,
@@ -563,6 +564,78 @@ that refuses looser permissions loads one.
 """
 
 
+# ---------------------------------------------------------------- identity files (§4.3)
+
+
+def identity_file_vectors(w: World) -> list[tuple[str, bytes, str, str]]:
+    """One identity file per rule of PROTOCOL §4.3 that it breaks, all made from alpha-test's
+    valid file: (name, bytes, what it tries, the reason a loader gives)."""
+    good = w.alpha.public.to_json()
+    text = w.alpha.public.dumps()
+
+    def changed(**fields: Any) -> bytes:
+        return (json.dumps({**good, **fields}, indent=2) + "\n").encode()
+
+    missing = {k: v for k, v in good.items() if k != "fingerprint"}
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+    sig = good["signature"]  # 64 bytes: the last character before "==" has 4 unused bits
+    loose = sig[:-3] + alphabet[alphabet.index(sig[-3]) ^ 1] + "=="
+    return [
+        ("byte-order-mark", b"\xef\xbb\xbf" + text.encode(),
+         "the valid file after a UTF-8 byte-order mark", "not_identity"),
+        ("utf-16", text.encode("utf-16"), "the valid file in UTF-16", "not_identity"),
+        ("too-large", text.encode()[:-2] + b" " * 65536 + b"}\n",
+         "the valid file padded past 65,536 bytes", "not_identity"),
+        ("not-an-object", (json.dumps([good]) + "\n").encode(),
+         "the valid object inside an array", "not_identity"),
+        ("key-given-twice", text.replace('"party": "alpha-test"',
+                                         '"party": "mallory-test", "party": "alpha-test"',
+                                         1).encode(),
+         "party given twice, the first naming another party", "not_identity"),
+        ("extra-key", changed(valid_until="2027-01-01"),
+         "a key the signature does not cover", "not_identity"),
+        ("missing-key", (json.dumps(missing, indent=2) + "\n").encode(),
+         "the fingerprint left out", "not_identity"),
+        ("version-true", changed(bridge_identity=True),
+         "bridge_identity true (== 1 in some languages)", "not_identity"),
+        ("version-float", changed(bridge_identity=1.0),
+         "bridge_identity 1.0", "not_identity"),
+        ("version-2", changed(bridge_identity=2), "bridge_identity 2", "not_identity"),
+        ("base64-non-canonical", changed(signature=loose),
+         "the signature's base64 with a pad bit set (same bytes, another spelling)",
+         "not_identity"),
+        ("base64-unpadded", changed(signature=sig.rstrip("=")),
+         "the signature's base64 without its padding", "not_identity"),
+        ("fingerprint-as-typed", changed(fingerprint=good["fingerprint"].replace(" ", "")
+                                         .lower()),
+         "the fingerprint in lower case without spaces (the typed form)", "not_identity"),
+        ("fingerprint-of-another-key", changed(fingerprint=w.beta.public.fingerprint),
+         "beta-test's fingerprint", "not_identity"),
+        ("party-differs", changed(party="beta-test"),
+         "the readable party differs from the signed one", "not_identity"),
+        ("signature-of-another-statement", changed(signature=w.beta.public.to_json()[
+            "signature"]), "beta-test's self-signature", "bad_signature"),
+    ]
+
+
+def write_identity_files(keys: Path, w: World) -> None:
+    """``keys/invalid/``: the identity-file vectors and ``expected.json``. As for receipts,
+    the implementation must agree with what the generator states, or nothing is written."""
+    cases = []
+    for name, data, what, reason in identity_file_vectors(w):
+        try:
+            PublicIdentity.loads(data, source=name)
+        except VerificationError as err:
+            if err.reason != reason:
+                raise SystemExit(f"identity file {name}: reason {err.reason}, not {reason}"
+                                 ) from err
+        else:
+            raise SystemExit(f"identity file {name} loads: it must be refused")
+        write_bytes(keys / "invalid" / f"{name}.pub", data)
+        cases.append({"file": f"{name}.pub", "tries": what, "reason": reason})
+    write_bytes(keys / "invalid" / "expected.json", dump_json({"cases": cases}))
+
+
 def write_bytes(path: Path, data: bytes, *, private: bool = False) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     if private:
@@ -585,6 +658,7 @@ def write_deterministic(out: Path, w: World) -> None:
         write_bytes(keys / f"{ident.party}.pub", ident.public.dumps().encode())
         write_bytes(keys / f"{ident.party}.key", ident.dumps().encode(), private=True)
     write_bytes(keys / "README.md", KEYS_README.encode())
+    write_identity_files(keys, w)
 
     write_checked(out / "receipts", ".receipt",
                   (("valid", valid_vectors(w)), ("invalid", invalid_vectors(w))),

@@ -139,6 +139,7 @@ class DeliveryLoop:
     async def run_forever(self) -> None:
         timeout = aiohttp.ClientTimeout(total=self.policy.request_timeout)
         failures = 0
+        delivered = 0  # the highest seq the peer decided on in this run
         async with aiohttp.ClientSession(timeout=timeout) as session:
             while True:
                 row = await self.run(self.exchange.next_pending, self.peer)
@@ -149,8 +150,12 @@ class DeliveryLoop:
                         await self.wake.wait()
                         continue
                 if await self._attempt(session, row):
-                    failures = 0
                     self.metrics.inc("envelopes_sent")
+                    # Progress is new ground: re-delivering what a gap rewound is not, or a
+                    # peer that accepts seq 1 and answers seq 2 with "gap, expected 1" would
+                    # reset the backoff every round.
+                    if row.seq > delivered:
+                        delivered, failures = row.seq, 0
                     continue
                 # Every attempt that made no progress is followed by a backoff, whatever the
                 # answer said (PROTOCOL §8.4): a peer answering each delivery with a gap, or
@@ -206,10 +211,7 @@ class DeliveryLoop:
                            "tls_pin_mismatch")
 
     async def _sleep(self, failures: int) -> None:
-        delay = backoff_delay(failures - 1, self.policy, self._rng)
-        try:
-            await asyncio.wait_for(self.wake.wait(), timeout=delay)
-        except TimeoutError:
-            pass
-        # A wake-up (new work) shortens the wait, but the backoff keeps the peer unhammered.
-        self.wake.clear()
+        """The whole backoff, whatever happens meanwhile. New local work does not shorten it:
+        the next attempt sends the same lowest pending envelope, and our own events (each
+        delivery wakes every loop) would otherwise cut every backoff short."""
+        await asyncio.sleep(backoff_delay(failures - 1, self.policy, self._rng))

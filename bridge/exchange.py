@@ -584,12 +584,15 @@ class Exchange:
         sender is told ``unavailable``, signed and bound to its envelope, and retries later
         with backoff (PROTOCOL §8.3). The alarm is raised where it can be with no disk: the
         log, /metrics and health."""
+        self._store_fault(exc)
+        body = self._answer(None, digest, now, "rejected", transport.UNAVAILABLE)
+        return PeerAnswer(status=503, body=body, outcome="unavailable")
+
+    def _store_fault(self, exc: StoreUnavailable) -> None:
         self.metrics.inc("store_unavailable")
         if self.metrics.set_fault(FAULT_STORE, str(exc)):
             log.error("ALARM: %s; envelopes are answered 'unavailable' until it can be "
                       "written again", exc)
-        body = self._answer(None, digest, now, "rejected", transport.UNAVAILABLE)
-        return PeerAnswer(status=503, body=body, outcome="unavailable")
 
     def _receive(self, data: bytes, digest: bytes, now: int) -> PeerAnswer:
         try:
@@ -673,12 +676,17 @@ class Exchange:
         the rate, not an envelope's content type) before it came here. Unauthenticated, so
         no peer is named; the caller has asked ``refusal_gate`` already."""
         now = self.now()
-        with self.store.transaction():
-            self.store.record_refusal(peer=None, seq=None, digest=None, reason=reason,
-                                      detail=detail, alarm=False, now=now)
-            self._audit(audit.REFUSAL, None, audit.refusal_body(
-                direction="in", seq=None, digest=None, reason=reason, detail=detail,
-                alarm=False), now)
+        try:
+            with self.store.transaction():
+                self.store.record_refusal(peer=None, seq=None, digest=None, reason=reason,
+                                          detail=detail, alarm=False, now=now)
+                self._audit(audit.REFUSAL, None, audit.refusal_body(
+                    direction="in", seq=None, digest=None, reason=reason, detail=detail,
+                    alarm=False), now)
+        except StoreUnavailable as exc:
+            # The refusal stands (it needs no store); only its record is lost.
+            self._store_fault(exc)
+            return
         self.notify()
 
     def _kind_handlers(self) -> dict[str, _KindHandler]:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 import pytest
 
 from bridge import transport
+from bridge.client import ApiError
 from bridge.daemon import MAX_PAGES_ENV
 from bridge.pair import LOOPBACK, Node
 
@@ -72,6 +73,11 @@ def test_full_store_answers_signed_unavailable_and_raises_an_alarm(
     assert (answer.result, answer.reason) == ("rejected", "unavailable")
     assert answer.envelope == hashlib.sha256(data).digest()
     assert beta.client.health()["status"] == "degraded"  # still serving its local API
+    # Its own operator's submission: the server's fault, said as one (not a 400).
+    with pytest.raises(ApiError) as err:
+        beta.client.submit_document("manifest", "alpha", [person(n) for n in range(300)],
+                                    id="M-FULL-B")
+    assert (err.value.status, err.value.code) == (503, "store_unavailable")
     with db(beta) as con:
         assert con.execute("SELECT count(*) FROM inbox").fetchone()[0] == 0
 

@@ -100,9 +100,9 @@ def test_answer_captured_for_another_envelope_is_not_acted_on(
     {"type": "bridge.rejection", "result": "rejected", "reason": "gap", "expected_seq": "1"},
     {"seq": True},
     {"reason": ["gap"], "result": "rejected", "type": "bridge.rejection"},
-    {"at": 2 ** 64},
+    {"at": 2 ** 63},
 ], ids=["envelope-as-string", "expected-seq-as-string", "seq-as-bool", "reason-as-array",
-        "at-past-64-bits"])
+        "at-past-63-bits"])
 def test_malformed_signed_answer_does_not_kill_the_delivery_loop(
         hostile: Callable[..., tuple[Node, HostileReceiver]], events: Callable[[Node], EventLog],
         fields: dict[str, object]) -> None:

@@ -219,6 +219,7 @@ class Daemon:
                 peer=name, url=self.config.peers[name].url, exchange=exchange, run=run_in_db,
                 policy=self.config.delivery, metrics=self.metrics, wake=wakes[name],
                 tls_fingerprint=normalise_tls_fingerprint(pin) if pin else None)
+
         async def watch_deadlines() -> None:
             while True:
                 try:

@@ -18,7 +18,7 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from typing import IO, Any
 
@@ -162,12 +162,18 @@ class Daemon:
 
         pending: set[asyncio.Task[None]] = set()
 
+        def one_shot(work: Coroutine[Any, Any, None], name: str) -> None:
+            """A short task (a broadcast, a reload): kept until done, and its failure, if
+            any, logged and counted the moment it happens, not when it is collected."""
+            task = loop.create_task(work, name=name)
+            pending.add(task)
+            task.add_done_callback(pending.discard)
+            task.add_done_callback(functools.partial(_report_failure, metrics=self.metrics))
+
         def on_change() -> None:  # loop thread
             for event in wakes.values():
                 event.set()
-            task = loop.create_task(broadcast())
-            pending.add(task)
-            task.add_done_callback(pending.discard)
+            one_shot(broadcast(), "broadcast")
 
         def notify() -> None:  # database thread
             loop.call_soon_threadsafe(on_change)
@@ -248,9 +254,7 @@ class Daemon:
             log.info("reloaded pinned peers: %s", ", ".join(sorted(peers)))
 
         def on_hup() -> None:
-            task = loop.create_task(reload_peers())
-            pending.add(task)
-            task.add_done_callback(pending.discard)
+            one_shot(reload_peers(), "reload-peers")
 
         loop.add_signal_handler(signal.SIGHUP, on_hup)
         api.reload_peers = reload_peers
@@ -320,6 +324,13 @@ async def supervise(name: str, work: Callable[[], Awaitable[None]], metrics: Met
         metrics.inc("task_restarts")
         metrics.set_fault(fault, f"died {failures} time(s) in a row; last: {detail}")
         await asyncio.sleep(min(cap, initial * 2 ** min(failures - 1, 16)))
+
+
+def _report_failure(task: asyncio.Task[None], *, metrics: Metrics) -> None:
+    if task.cancelled() or task.exception() is None:
+        return
+    metrics.inc("task_failures")
+    log.error("task %s failed", task.get_name(), exc_info=task.exception())
 
 
 def run_daemon(home: Home, *, passphrase: bytes | None = None, log_level: str = "info") -> None:

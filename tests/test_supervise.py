@@ -6,11 +6,12 @@ and the daemon went on saying "ok" while sending nothing)."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 
 import pytest
 
-from bridge.daemon import supervise
+from bridge.daemon import _report_failure, supervise
 from bridge.metrics import Metrics
 
 
@@ -68,3 +69,22 @@ def test_background_task_that_returns_is_restarted_too() -> None:
 
     asyncio.run(main())
     assert "returned" in metrics.faults()["task_deadlines"]
+
+
+def test_one_shot_task_that_fails_is_logged_and_counted_when_it_fails(
+        caplog: pytest.LogCaptureFixture) -> None:
+    metrics = Metrics()
+
+    async def reload() -> None:
+        raise RuntimeError("the store is locked")
+
+    async def main() -> None:
+        task = asyncio.get_running_loop().create_task(reload(), name="reload-peers")
+        task.add_done_callback(functools.partial(_report_failure, metrics=metrics))
+        await asyncio.wait({task})
+        await asyncio.sleep(0)  # done callbacks run on the next turn of the loop
+
+    with caplog.at_level(logging.ERROR, logger="bridge.daemon"):
+        asyncio.run(main())
+    assert any("reload-peers failed" in r.getMessage() and r.exc_info for r in caplog.records)
+    assert 'bridge_task_failures_total{party="alpha"} 1' in metrics.render({}, "alpha")

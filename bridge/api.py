@@ -16,7 +16,7 @@ from aiohttp import web
 
 from bridge import __version__
 from bridge.documents import ACK_STATUSES
-from bridge.errors import BridgeError, InputError
+from bridge.errors import BridgeError, InputError, StoreUnavailable
 from bridge.exchange import Exchange
 from bridge.identity import check_party
 from bridge.metrics import Metrics
@@ -53,6 +53,9 @@ async def errors_middleware(request: web.Request,
     except InputError as err:
         return error_response(STATUS_BY_CODE.get(err.code, 400), err.code, err.detail, err.field,
                               err.problems)
+    except StoreUnavailable as err:  # the server's fault (a full disk), not the caller's
+        log.error("ALARM: %s", err)
+        return error_response(503, err.code, err.message)
     except BridgeError as err:
         return error_response(400, err.code, err.message)
     except web.HTTPRequestEntityTooLarge:

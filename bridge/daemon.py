@@ -18,6 +18,7 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import Awaitable, Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from typing import IO, Any
 
@@ -94,6 +95,18 @@ def _claim_socket(path: str) -> None:
     raise UsageError(f"a daemon is already serving {path}")
 
 
+# A test hook: cap the store at this many pages (SQLite's max_page_count), so that a test can
+# make a real daemon meet a real SQLITE_FULL without filling a disk.
+MAX_PAGES_ENV = "BRIDGE_TEST_STORE_MAX_PAGES"
+
+
+def _cap_store(store: Store) -> None:
+    pages = os.environ.get(MAX_PAGES_ENV)
+    if pages:
+        store.db.execute(f"PRAGMA max_page_count = {int(pages)}")
+        log.warning("store capped at %d pages (%s)", int(pages), MAX_PAGES_ENV)
+
+
 class Daemon:
     def __init__(self, home: Home, *, passphrase: bytes | None = None) -> None:
         self.home = home
@@ -144,6 +157,7 @@ class Daemon:
         loop = asyncio.get_running_loop()
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bridge-db")
         store = Store(self.home.db_path)
+        _cap_store(store)
         self._finish_key_change(store)
         retired = self.keystore.own_identities(self.passphrase)[1:]
         changed = asyncio.Condition()
@@ -155,12 +169,18 @@ class Daemon:
 
         pending: set[asyncio.Task[None]] = set()
 
+        def one_shot(work: Coroutine[Any, Any, None], name: str) -> None:
+            """A short task (a broadcast, a reload): kept until done, and its failure, if
+            any, logged and counted the moment it happens, not when it is collected."""
+            task = loop.create_task(work, name=name)
+            pending.add(task)
+            task.add_done_callback(pending.discard)
+            task.add_done_callback(functools.partial(_report_failure, metrics=self.metrics))
+
         def on_change() -> None:  # loop thread
             for event in wakes.values():
                 event.set()
-            task = loop.create_task(broadcast())
-            pending.add(task)
-            task.add_done_callback(pending.discard)
+            one_shot(broadcast(), "broadcast")
 
         def notify() -> None:  # database thread
             loop.call_soon_threadsafe(on_change)
@@ -212,8 +232,6 @@ class Daemon:
                 peer=name, url=self.config.peers[name].url, exchange=exchange, run=run_in_db,
                 policy=self.config.delivery, metrics=self.metrics, wake=wakes[name],
                 tls_fingerprint=normalise_tls_fingerprint(pin) if pin else None)
-        tasks = [asyncio.create_task(dl.run_forever(), name=f"deliver-{n}")
-                 for n, dl in self.loops.items()]
 
         async def watch_deadlines() -> None:
             while True:
@@ -223,7 +241,11 @@ class Daemon:
                     log.exception("deadline check failed")
                 await asyncio.sleep(self.config.deadline_check_seconds)
 
-        tasks.append(asyncio.create_task(watch_deadlines(), name="deadlines"))
+        work: dict[str, Callable[[], Awaitable[None]]] = {
+            f"deliver-{n}": dl.run_forever for n, dl in self.loops.items()}
+        work["deadlines"] = watch_deadlines
+        tasks = [asyncio.create_task(supervise(name, fn, self.metrics), name=name)
+                 for name, fn in work.items()]
 
         stop = asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -239,9 +261,7 @@ class Daemon:
             log.info("reloaded pinned peers: %s", ", ".join(sorted(peers)))
 
         def on_hup() -> None:
-            task = loop.create_task(reload_peers())
-            pending.add(task)
-            task.add_done_callback(pending.discard)
+            one_shot(reload_peers(), "reload-peers")
 
         loop.add_signal_handler(signal.SIGHUP, on_hup)
         api.reload_peers = reload_peers
@@ -274,6 +294,50 @@ class Daemon:
 
     def peer_status(self) -> dict[str, Any]:
         return {name: {"reachable": dl.reachable} for name, dl in self.loops.items()}
+
+
+# A restarted task that then runs this long is well again: its fault is cleared and its
+# backoff starts over.
+STABLE_SECONDS = 30.0
+
+
+async def supervise(name: str, work: Callable[[], Awaitable[None]], metrics: Metrics, *,
+                    initial: float = 0.5, cap: float = 60.0,
+                    stable: float = STABLE_SECONDS) -> None:
+    """Run ``work`` (meant to run until cancelled) for as long as the daemon runs. If it dies
+    it is never silent: the exception is logged with its traceback, counted in /metrics
+    (``task_restarts``), named in health (fault ``task_<name>``, "degraded") and the task is
+    restarted after a backoff (exponential, capped). The fault clears once the restarted task
+    has run for ``stable`` seconds."""
+    fault = f"task_{name}"
+    failures = 0
+    while True:
+        task = asyncio.ensure_future(work())
+        try:
+            done, _ = await asyncio.wait({task}, timeout=stable)
+            if not done and metrics.clear_fault(fault):
+                failures = 0
+                log.info("background task %s is running again", name)
+            await task
+            detail = "returned, though it should run until stopped"
+            log.error("background task %s %s; restarting it", name, detail)
+        except asyncio.CancelledError:
+            task.cancel()
+            raise
+        except Exception as exc:
+            detail = f"{type(exc).__name__}: {exc}"
+            log.exception("background task %s died; restarting it", name)
+        failures += 1
+        metrics.inc("task_restarts")
+        metrics.set_fault(fault, f"died {failures} time(s) in a row; last: {detail}")
+        await asyncio.sleep(min(cap, initial * 2 ** min(failures - 1, 16)))
+
+
+def _report_failure(task: asyncio.Task[None], *, metrics: Metrics) -> None:
+    if task.cancelled() or task.exception() is None:
+        return
+    metrics.inc("task_failures")
+    log.error("task %s failed", task.get_name(), exc_info=task.exception())
 
 
 def run_daemon(home: Home, *, passphrase: bytes | None = None, log_level: str = "info",

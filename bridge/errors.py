@@ -86,3 +86,11 @@ class StoreError(BridgeError):
     """The local database is missing, locked, or from a newer version."""
 
     code = "store"
+
+
+class StoreUnavailable(StoreError):
+    """The store cannot take a write now: the disk (or the store's page limit) is full, or
+    the file system failed. Nothing was recorded; the same request may succeed later. A peer
+    is told ``unavailable`` (PROTOCOL §8.3), never blamed."""
+
+    code = "store_unavailable"

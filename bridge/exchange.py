@@ -49,6 +49,7 @@ from bridge.errors import (
     InputError,
     OpaqueCryptoError,
     PeerError,
+    StoreUnavailable,
     UsageError,
     VerificationError,
 )
@@ -68,6 +69,7 @@ KIND_KEY_REVOCATION = "key-revocation"
 Statement = tuple[str, str | None, str | None]  # an item's (status, reason, evidence)
 _COMPARE_PAGE = 10_000  # stored items compared per page when a submission is retried
 MAX_LISTED_PROBLEMS = 100  # bad items named in one answer (all are counted)
+FAULT_STORE = "store_unavailable"
 PAYLOAD_LIMITS = codec.Limits(max_bytes=256 * 1024 * 1024, max_items=1 << 20)
 PEER_KEY_EVENT = "peer_key_statement"
 STATEMENT_SKEW_MS = 10 * 60 * 1000
@@ -162,8 +164,26 @@ class PeerAnswer:
 
 @dataclass(frozen=True, kw_only=True)
 class DeliveryOutcome:
-    state: str  # delivered | refused | rewound | failed
+    # delivered | refused: the peer decided (progress); rewound: it asks for an earlier
+    # envelope; unavailable: it could not decide now; failed: no valid answer.
+    state: str
     detail: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class _KindHandler:
+    """What one envelope kind does on arrival: ``parse`` its payload before the transaction
+    (a ``PeerError`` refuses the content) and ``apply`` it inside; what ``apply`` returns is
+    run after the commit (state outside the database changes only once the store has it)."""
+
+    parse: Callable[[bytes], chunks.ReceivedChunk | None]
+    apply: Callable[[str, bytes, chunks.ReceivedChunk | None, int, int],
+                    Callable[[], None] | None]
+
+
+def _the(chunk: chunks.ReceivedChunk | None) -> chunks.ReceivedChunk:
+    assert chunk is not None  # the chunk kind's parse returns one or raises
+    return chunk
 
 
 class Exchange:
@@ -198,6 +218,7 @@ class Exchange:
         # be cached: acknowledgements of one document arrive in many chunks.
         self._index_cache: dict[int, dict[str, tuple[int, bytes]]] = {}
         self._finish_peer_key_changes()
+        self._kinds = self._kind_handlers()
         self._record_keys()
 
     # ============================================================ keys
@@ -736,6 +757,31 @@ class Exchange:
         ``decode_envelope(data)``, done by the caller off the database thread."""
         digest = envelope.envelope_hash(data)
         now = self.now()
+        try:
+            answer = self._receive(data, parsed, digest, now)
+        except StoreUnavailable as exc:
+            return self._unavailable(digest, now, exc)
+        if answer.outcome in ("accepted", "refused"):
+            self.metrics.clear_fault(FAULT_STORE)  # a write committed: the store takes them again
+        return answer
+
+    def _unavailable(self, digest: bytes, now: int, exc: StoreUnavailable) -> PeerAnswer:
+        """Our store cannot record anything now (a full disk): nothing was decided, so the
+        sender is told ``unavailable``, signed and bound to its envelope, and retries later
+        with backoff (PROTOCOL §8.3). The alarm is raised where it can be with no disk: the
+        log, /metrics and health."""
+        self._store_fault(exc)
+        body = self._answer(None, digest, now, "rejected", transport.UNAVAILABLE)
+        return PeerAnswer(status=503, body=body, outcome="unavailable")
+
+    def _store_fault(self, exc: StoreUnavailable) -> None:
+        self.metrics.inc("store_unavailable")
+        if self.metrics.set_fault(FAULT_STORE, str(exc)):
+            log.error("ALARM: %s; envelopes are answered 'unavailable' until it can be "
+                      "written again", exc)
+
+    def _receive(self, data: bytes, parsed: Parsed | PeerError | None, digest: bytes,
+                 now: int) -> PeerAnswer:
         if parsed is None:
             parsed = decode_envelope(data)
         if isinstance(parsed, PeerError):
@@ -781,7 +827,7 @@ class Exchange:
                                 alarm=True, expected_seq=state.expected_seq)
         return self._accept(opened, digest, now)
 
-    def _answer(self, header: envelope.EnvelopeHeader | None, digest: bytes | None, now: int,
+    def _answer(self, header: envelope.EnvelopeHeader | None, digest: bytes, now: int,
                 result: str, reason: str | None, expected_seq: int | None = None) -> bytes:
         return transport.sign_answer(self.me, transport.TransportAnswer(
             sender=header.sender if header else None, recipient=self.me.party,
@@ -820,43 +866,56 @@ class Exchange:
         the rate, not an envelope's content type) before it came here. Unauthenticated, so
         no peer is named; the caller has asked ``refusal_gate`` already."""
         now = self.now()
-        with self.store.transaction():
-            self.store.record_refusal(peer=None, seq=None, digest=None, reason=reason,
-                                      detail=detail, alarm=False, now=now)
-            self._audit(audit.REFUSAL, None, audit.refusal_body(
-                direction="in", seq=None, digest=None, reason=reason, detail=detail,
-                alarm=False), now)
+        try:
+            with self.store.transaction():
+                self.store.record_refusal(peer=None, seq=None, digest=None, reason=reason,
+                                          detail=detail, alarm=False, now=now)
+                self._audit(audit.REFUSAL, None, audit.refusal_body(
+                    direction="in", seq=None, digest=None, reason=reason, detail=detail,
+                    alarm=False), now)
+        except StoreUnavailable as exc:
+            # The refusal stands (it needs no store); only its record is lost.
+            self._store_fault(exc)
+            return
         self.notify()
+
+    def _kind_handlers(self) -> dict[str, _KindHandler]:
+        """The envelope kinds of version 1 (PROTOCOL §8.1) and what each does; any other kind
+        is refused with ``unknown_kind``."""
+        def key_statement(kind: str) -> _KindHandler:
+            def apply(peer: str, payload: bytes, chunk: chunks.ReceivedChunk | None, seq: int,
+                      now: int) -> Callable[[], None] | None:
+                change = self._plan_key_statement(peer, kind, payload, seq, now)
+                if change is None:
+                    return None
+                self._record_key_change(change, now)
+                return lambda: self._install(change)
+
+            return _KindHandler(parse=lambda payload: None, apply=apply)
+
+        def chunk(peer: str, payload: bytes, received: chunks.ReceivedChunk | None, seq: int,
+                  now: int) -> None:
+            self._apply_chunk(peer, _the(received), now)
+
+        return {
+            KIND_CHUNK: _KindHandler(parse=lambda payload: chunks.parse(payload, PAYLOAD_LIMITS),
+                                     apply=chunk),
+            KIND_KEY_ROTATION: key_statement(KIND_KEY_ROTATION),
+            KIND_KEY_REVOCATION: key_statement(KIND_KEY_REVOCATION),
+        }
 
     def _accept(self, opened: envelope.OpenedEnvelope, digest: bytes, now: int) -> PeerAnswer:
         header = opened.header
         peer = header.sender
         header_bytes = codec.encode(header.to_map())
         chunk: chunks.ReceivedChunk | None = None
+        after: Callable[[], None] | None = None
         try:
-            if header.kind not in (KIND_CHUNK, KIND_KEY_ROTATION, KIND_KEY_REVOCATION):
+            handler = self._kinds.get(header.kind)
+            if handler is None:
                 raise PeerError(f"unknown envelope kind {header.kind!r}", reason="unknown_kind")
             _not_ahead("envelope at", header.sent_at, now)
-            if header.kind != KIND_CHUNK:
-                with self.store.transaction():
-                    receipt = self._answer(header, digest, now, "accepted", None)
-                    self.store.insert_inbox(peer=peer, seq=header.seq,
-                                            msg_id=header.message_id, digest=digest,
-                                            header=header_bytes, kind=header.kind,
-                                            result="accepted", receipt=receipt, now=now)
-                    self._audit_inbound(opened, header_bytes, digest, None, "accepted", None,
-                                        receipt, now)
-                    change = self._plan_key_statement(peer, header.kind, opened.payload,
-                                                      header.seq, now)
-                    if change is not None:
-                        self._record_key_change(change, now)
-                # Committed: only now do the key files change (a rollback leaves them as
-                # they were, and the store and the files never disagree).
-                if change is not None:
-                    self._install(change)
-                self.notify()
-                return PeerAnswer(status=200, body=receipt, outcome="accepted")
-            chunk = chunks.parse(opened.payload, PAYLOAD_LIMITS)
+            chunk = handler.parse(opened.payload)
             with self.store.transaction():
                 receipt = self._answer(header, digest, now, "accepted", None)
                 self.store.insert_inbox(peer=peer, seq=header.seq, msg_id=header.message_id,
@@ -865,7 +924,9 @@ class Exchange:
                                         now=now)
                 self._audit_inbound(opened, header_bytes, digest, chunk, "accepted", None,
                                     receipt, now)
-                self._apply_chunk(peer, chunk, now)
+                after = handler.apply(peer, opened.payload, chunk, header.seq, now)
+        except StoreUnavailable:
+            raise  # not the content's fault: nothing is recorded, the sender retries
         except BridgeError as exc:
             reason = exc.code if isinstance(exc, PeerError) else "invalid_content"
             # Authenticated, in sequence, but its content is refused: the envelope still takes
@@ -888,6 +949,10 @@ class Exchange:
             self.notify()
             log.warning("refused content of envelope %d from %s: %s", header.seq, peer, exc)
             return PeerAnswer(status=200, body=receipt, outcome="refused")
+        if after is not None:
+            # Committed: only now does state outside the store change (the key files), so a
+            # rollback leaves them as they were and the store and the files never disagree.
+            after()
         self.notify()
         return PeerAnswer(status=200, body=receipt, outcome="accepted")
 
@@ -1045,25 +1110,18 @@ class Exchange:
                 self.store.set_transport(row.doc, row.first, row.n, "sent")
 
     def delivery_answer(self, row: OutboxRow, status: int, body: bytes) -> DeliveryOutcome:
-        """Act on the peer's answer to ``row``. A receipt for anything else is a failure."""
+        """Act on the peer's answer to ``row``. An answer that is not signed by the peer, is
+        malformed, or names another envelope is a failure (PROTOCOL §8.3)."""
         now = self.now()
         try:
             answer = transport.parse_answer(body, self.peers[row.peer])
-        except PeerError as exc:
-            return DeliveryOutcome(state="failed", detail=f"HTTP {status}: {exc}")
-        if answer.result == "rejected":
-            if answer.reason == "gap" and answer.expected_seq is not None \
-                    and answer.expected_seq <= row.seq:
-                with self.store.transaction():
-                    self.store.rewind_outbox(row.peer, answer.expected_seq)
-                return DeliveryOutcome(state="rewound",
-                                       detail=f"peer expects {answer.expected_seq}")
-            return DeliveryOutcome(state="failed", detail=f"rejected: {answer.reason}")
-        try:
             transport.check_receipt_matches(answer, digest=row.digest, seq=row.seq,
                                             message_id=row.msg_id)
         except PeerError as exc:
-            return DeliveryOutcome(state="failed", detail=str(exc))
+            return DeliveryOutcome(state="failed", detail=f"HTTP {status} without a valid "
+                                   f"signed answer ({exc.reason}): {exc}")
+        if answer.result == "rejected":
+            return self._rejected(row, answer)
         with self.store.transaction():
             self._audit(audit.RECEIPT_RECEIVED, row.peer, audit.receipt_body(
                 seq=row.seq, envelope=row.digest, result=answer.result, reason=answer.reason,
@@ -1088,6 +1146,18 @@ class Exchange:
                     "detail": f"peer refused envelope {row.seq}"}, now)
         self.notify()
         return DeliveryOutcome(state="delivered" if answer.result == "accepted" else "refused")
+
+    def _rejected(self, row: OutboxRow, answer: transport.TransportAnswer) -> DeliveryOutcome:
+        """A signed rejection of ``row`` (bound to it: ``check_receipt_matches``). A gap
+        names an earlier envelope to resend from; nothing else changes the outbox."""
+        if answer.reason == "gap" and answer.expected_seq is not None:
+            with self.store.transaction():
+                self.store.rewind_outbox(row.peer, answer.expected_seq)
+            return DeliveryOutcome(state="rewound", detail=f"peer expects {answer.expected_seq}")
+        if answer.reason == transport.UNAVAILABLE:
+            return DeliveryOutcome(state="unavailable",
+                                   detail="the peer cannot record envelopes now")
+        return DeliveryOutcome(state="failed", detail=f"rejected: {answer.reason}")
 
     def _delivered(self, row: OutboxRow, now: int) -> None:
         if row.doc is None:
@@ -1275,7 +1345,11 @@ class Exchange:
         return reports.to_json(report)
 
     def health(self) -> dict[str, Any]:
-        return {"party": self.me.party, "fingerprint": self.me.public.fingerprint,
+        # A fault (a store that cannot be written, a background task that died) makes the
+        # daemon "degraded" and is named, so a monitor sees it without reading the log.
+        faults = self.metrics.faults()
+        return {"status": "degraded" if faults else "ok", "faults": faults,
+                "party": self.me.party, "fingerprint": self.me.public.fingerprint,
                 "peers": {p: {"queued": self.store.pending_count(p)} for p in self.peers}}
 
 

@@ -2,8 +2,10 @@
 that POSTs ours to them.
 
 Delivery is at-least-once: the loop sends the lowest pending envelope, waits for a signed
-transport answer, and retries with exponential backoff and full jitter (capped) until one
-comes. The peer's duplicate detection turns that into exactly-once processing.
+transport answer, and retries with exponential backoff and full jitter (capped) until the peer
+decides on it (accepted or refused). Any other answer (a gap, ``unavailable``, anything
+malformed or bound to another envelope) is a retry with backoff too. The peer's duplicate
+detection turns that into exactly-once processing.
 """
 
 from __future__ import annotations
@@ -22,12 +24,15 @@ from bridge.home import Delivery, Limits
 from bridge.limits import RateLimiter, claimed_sender
 from bridge.metrics import Metrics
 from bridge.peer_limits import BodyTooLarge, BodyTooSlow, ConnectionGuard, read_body
+from bridge.store import OutboxRow
 
 log = logging.getLogger("bridge.peer")
 T = TypeVar("T")
 RunInDb = Callable[..., Awaitable[Any]]
 ENVELOPE_TYPE = "application/vnd.bridge.envelope"
 ANSWER_TYPE = "application/vnd.bridge.transport-answer"
+# The answers that move the outbox forward: the peer decided on the envelope.
+PROGRESS = frozenset({"delivered", "refused"})
 
 
 def peer_app(exchange: Exchange, run: RunInDb, metrics: Metrics, max_body: int,
@@ -137,6 +142,7 @@ class DeliveryLoop:
     async def run_forever(self) -> None:
         timeout = aiohttp.ClientTimeout(total=self.policy.request_timeout)
         failures = 0
+        delivered = 0  # the highest seq the peer decided on in this run
         async with aiohttp.ClientSession(timeout=timeout) as session:
             while True:
                 row = await self.run(self.exchange.next_pending, self.peer)
@@ -146,39 +152,51 @@ class DeliveryLoop:
                     if row is None:
                         await self.wake.wait()
                         continue
-                await self.run(self.exchange.count_attempt, row)
-                try:
-                    async with session.post(self.url, data=row.envelope, ssl=self.ssl,
-                                            headers={"Content-Type": ENVELOPE_TYPE}) as resp:
-                        body = await resp.read()
-                        status = resp.status
-                except aiohttp.ServerFingerprintMismatch as exc:
-                    await self._pin_mismatch(exc)
-                    await self._mark(False, "TLS certificate does not match the pinned one")
-                    failures += 1
-                    self.metrics.inc("delivery_retries")
-                    await self._sleep(failures)
-                    continue
-                except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-                    await self._mark(False, f"{type(exc).__name__}: {exc}")
-                    failures += 1
-                    self.metrics.inc("delivery_retries")
-                    await self._sleep(failures)
-                    continue
-                self._pin_alarm = False
-                await self._mark(True, f"HTTP {status}")
-                outcome = await self.run(self.exchange.delivery_answer, row, status, body)
-                if outcome.state in ("delivered", "refused"):
-                    failures = 0
+                if await self._attempt(session, row):
                     self.metrics.inc("envelopes_sent")
-                elif outcome.state == "rewound":
-                    log.info("peer %s asked to resend: %s", self.peer, outcome.detail)
-                else:
-                    log.warning("delivery of envelope %d to %s failed: %s", row.seq, self.peer,
-                                outcome.detail)
-                    failures += 1
-                    self.metrics.inc("delivery_retries")
-                    await self._sleep(failures)
+                    # Progress is new ground: re-delivering what a gap rewound is not, or a
+                    # peer that accepts seq 1 and answers seq 2 with "gap, expected 1" would
+                    # reset the backoff every round.
+                    if row.seq > delivered:
+                        delivered, failures = row.seq, 0
+                    continue
+                # Every attempt that made no progress is followed by a backoff, whatever the
+                # answer said (PROTOCOL §8.4): a peer answering each delivery with a gap, or
+                # a replayed answer, costs one attempt per backoff, never a spin.
+                failures += 1
+                self.metrics.inc("delivery_retries")
+                await self._sleep(failures)
+
+    async def _attempt(self, session: aiohttp.ClientSession, row: OutboxRow) -> bool:
+        """POST ``row`` once; True when the peer decided on it (accepted or refused)."""
+        await self.run(self.exchange.count_attempt, row)
+        try:
+            async with session.post(self.url, data=row.envelope, ssl=self.ssl,
+                                    headers={"Content-Type": ENVELOPE_TYPE}) as resp:
+                body = await resp.read()
+                status = resp.status
+        except aiohttp.ServerFingerprintMismatch as exc:
+            await self._pin_mismatch(exc)
+            await self._mark(False, "TLS certificate does not match the pinned one")
+            return False
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            await self._mark(False, f"{type(exc).__name__}: {exc}")
+            return False
+        self._pin_alarm = False
+        outcome = await self.run(self.exchange.delivery_answer, row, status, body)
+        # A peer that answers but cannot record (its disk is full) is not reachable for
+        # delivery: one event when that starts, one when it ends.
+        await self._mark(outcome.state != "unavailable",
+                         f"HTTP {status}: {outcome.detail or outcome.state}")
+        if outcome.state in PROGRESS:
+            return True
+        self.metrics.inc(f"delivery_{outcome.state}")
+        if outcome.state == "rewound":
+            log.info("peer %s asked to resend: %s", self.peer, outcome.detail)
+        else:
+            log.warning("delivery of envelope %d to %s failed: %s", row.seq, self.peer,
+                        outcome.detail)
+        return False
 
     async def _pin_mismatch(self, exc: aiohttp.ServerFingerprintMismatch) -> None:
         """Whoever answers at the peer's address is not the endpoint we pinned: an on-path
@@ -196,10 +214,7 @@ class DeliveryLoop:
                            "tls_pin_mismatch")
 
     async def _sleep(self, failures: int) -> None:
-        delay = backoff_delay(failures - 1, self.policy, self._rng)
-        try:
-            await asyncio.wait_for(self.wake.wait(), timeout=delay)
-        except TimeoutError:
-            pass
-        # A wake-up (new work) shortens the wait, but the backoff keeps the peer unhammered.
-        self.wake.clear()
+        """The whole backoff, whatever happens meanwhile. New local work does not shorten it:
+        the next attempt sends the same lowest pending envelope, and our own events (each
+        delivery wakes every loop) would otherwise cut every backoff short."""
+        await asyncio.sleep(backoff_delay(failures - 1, self.policy, self._rng))

@@ -22,7 +22,7 @@ import msgpack
 
 from bridge import audit
 from bridge.documents import ACK_STATUSES
-from bridge.errors import StoreError
+from bridge.errors import StoreError, StoreUnavailable
 from bridge.link import ZERO_HASH, InboundState, OutboundState
 from bridge.reports import DocumentCount, ItemCount, ReasonCount
 
@@ -280,6 +280,19 @@ class _EntryField:
         return value if isinstance(value, str) and value else None
 
 
+# SQLite primary result codes that mean "cannot write now", not "bad request" (sqlite3.h).
+_SQLITE_IOERR, _SQLITE_FULL = 10, 13
+
+
+def _unavailable(exc: sqlite3.OperationalError) -> StoreUnavailable | None:
+    code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+    if code == _SQLITE_FULL:
+        return StoreUnavailable(f"the store is full: {exc}")
+    if code == _SQLITE_IOERR:
+        return StoreUnavailable(f"the store cannot be written: {exc}")
+    return None
+
+
 class Store:
     """All SQL lives here. Methods are synchronous; call them from one thread."""
 
@@ -313,13 +326,21 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        self.db.execute("BEGIN IMMEDIATE")
         try:
-            yield self.db
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.db
+            except BaseException:
+                # SQLite may have rolled back already (a full disk does that).
+                if self.db.in_transaction:
+                    self.db.execute("ROLLBACK")
+                raise
+            self.db.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            unavailable = _unavailable(exc)
+            if unavailable is None:
+                raise
+            raise unavailable from exc
 
     # ------------------------------------------------------------ documents
 

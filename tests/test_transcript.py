@@ -269,7 +269,7 @@ def test_rejection_shown_as_proof_of_delivery(ex: Exchange, keyring: Keyring) ->
         e = v["links"][0]["envelopes"][0]
         answer = transport.parse_answer(e["receipt"], ex.beta.public)
         e["receipt"] = transport.sign_answer(ex.beta, dataclasses.replace(
-            answer, result="rejected", reason="gap"))
+            answer, result="rejected", reason="unauthenticated"))
 
     fails(edit(ex.transcript(), change), keyring, "not_delivered")
 

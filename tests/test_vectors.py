@@ -17,10 +17,13 @@ from typing import Any
 
 import pytest
 
-from bridge import codec, envelope
+from bridge import codec, envelope, transport
 from bridge.errors import DecodeError, PeerError, VerificationError
+from bridge.exchange import Exchange
+from bridge.home import Config
 from bridge.identity import Keyring, PrivateIdentity, load_public
 from bridge.receipts import check_receipt, verify_receipt
+from bridge.store import Store
 from bridge.transcript import check_transcript
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -145,6 +148,25 @@ def test_envelope_vector_opens_and_matches_its_sidecar(sidecar: Path) -> None:
 
 def test_envelope_vectors_exist() -> None:
     assert len(SIDECARS) >= 3
+
+
+def test_envelope_vectors_get_the_answers_their_sidecars_expect(tmp_path: Path) -> None:
+    """Through a real receiver (beta-test's exchange on a real SQLite file), in order: the
+    kinds of PROTOCOL §8.1 are taken, any other kind is refused in the chain with
+    ``unknown_kind``, and every answer is bound to its envelope (§8.3)."""
+    alpha = load_public(KEYS / "alpha-test.pub")
+    beta = _private("beta-test")
+    store = Store(tmp_path / "beta.db")
+    receiver = Exchange(store=store, identity=beta, peers={"alpha-test": alpha},
+                        config=Config(party="beta-test", listen="127.0.0.1:7443"))
+    for sidecar in SIDECARS:
+        spec = json.loads(sidecar.read_text())
+        data = (sidecar.parent / spec["file"]).read_bytes()
+        answer = transport.parse_answer(receiver.receive_envelope(data).body, beta.public)
+        transport.check_receipt_matches(answer, digest=hashlib.sha256(data).digest(),
+                                        seq=spec["seq"], message_id=bytes.fromhex(spec["id"]))
+        assert {"result": answer.result, "reason": answer.reason} == spec["expect"], spec["file"]
+    store.close()
 
 
 def test_envelope_vector_does_not_open_for_another_party() -> None:

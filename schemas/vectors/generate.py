@@ -1059,14 +1059,17 @@ ENVELOPE_DIR = "envelopes"
 
 def envelope_specs(w: World) -> list[dict[str, Any]]:
     """The sidecars (deterministic) of the envelopes; each names its predecessor by file."""
-    manifest_payload = codec.encode(w.manifest.to_map())
+    # The manifest as one chunk (its eight entries, PROTOCOL §8.1); then two envelopes of a
+    # kind version 1 does not define, which a receiver refuses in the chain (§8.1).
+    manifest_payload = chunks.split(w.manifest, chunks.chunk_size(8))[0].payload
     text_payload = b"synthetic test payload: no real data"
+    unknown = {"result": "refused", "reason": "unknown_kind"}
     specs = []
     prev: str | None = None
-    for seq, (name, kind, payload) in enumerate([
-        ("001-manifest", "document", manifest_payload),
-        ("002-test-text", "test", text_payload),
-        ("003-empty", "test", b""),
+    for seq, (name, kind, payload, expect) in enumerate([
+        ("001-manifest", "chunk", manifest_payload, {"result": "accepted", "reason": None}),
+        ("002-test-text", "test", text_payload, unknown),
+        ("003-empty", "test", b"", unknown),
     ], 1):
         specs.append({
             "file": f"{name}.env",
@@ -1083,6 +1086,8 @@ def envelope_specs(w: World) -> list[dict[str, Any]]:
             "kind": kind,
             "payload_sha256": hashlib.sha256(payload).hexdigest(),
             "payload_base64": base64.b64encode(payload).decode("ascii"),
+            # What beta-test answers when the envelopes arrive in order (§8.2, §8.3).
+            "expect": expect,
         })
         prev = f"{name}.env"
     return specs

@@ -266,7 +266,8 @@ def test_hostile_envelopes(make_nodes: Callable[..., tuple[Node, Node]],
     assert len(unauthenticated) == 7
     # Same statement in every field but the envelope hash and the time.
     same_at = unauthenticated[0].at  # any time in range: the times are not compared
-    assert len({dataclasses.replace(a, envelope=None, at=same_at) for a in unauthenticated}) == 1
+    assert len({dataclasses.replace(a, envelope=bytes(32), at=same_at)
+                for a in unauthenticated}) == 1
 
     # -- addressed to a key beta does not hold (e.g. an old one): refused before opening
     other_beta = PrivateIdentity.generate("beta", created=now_ms())

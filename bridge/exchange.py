@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NoReturn
 
 from bridge import (
     audit,
@@ -46,6 +46,7 @@ from bridge.errors import (
     InputError,
     OpaqueCryptoError,
     PeerError,
+    StoreCorrupt,
     UsageError,
     VerificationError,
 )
@@ -56,6 +57,7 @@ from bridge.limits import RefusalGate
 from bridge.metrics import Metrics
 from bridge.schema import validate
 from bridge.store import DocumentRow, OutboxRow, Store
+from bridge.store_check import MAX_FAULTS, StoreFault, check_declared_entry
 
 log = logging.getLogger("bridge.exchange")
 
@@ -118,6 +120,9 @@ class Exchange:
         # item id -> (index, leaf hash) of our own documents. Immutable once stored, so it can
         # be cached: acknowledgements of one document arrive in many chunks.
         self._index_cache: dict[int, dict[str, tuple[int, bytes]]] = {}
+        # What the store check (at start, or a read) found not to be what was signed. While
+        # not empty the store is read-only and those documents are not served (SECURITY.md).
+        self.store_faults: list[StoreFault] = []
         self._record_keys()
 
     # ============================================================ keys
@@ -189,6 +194,7 @@ class Exchange:
 
     def rotate_key(self) -> dict[str, Any]:
         """Planned rotation: new keys, announced to every peer by a statement both keys sign."""
+        self._writable()
         now = self.now()
         new = PrivateIdentity.generate(self.me.party, created=now,
                                        random_bytes=self.random_bytes)
@@ -202,6 +208,7 @@ class Exchange:
     def revoke_key(self, body: object) -> dict[str, Any]:
         """The current key is compromised: revoke it (signed by itself) and change to new keys,
         which peers must pin out of band (a thief could have signed a rotation too)."""
+        self._writable()
         if not isinstance(body, dict):
             raise InputError("send {\"since\": ISO time, \"reason\": text}", field="$")
         now = self.now()
@@ -323,6 +330,7 @@ class Exchange:
 
     def submit_document(self, body: object) -> dict[str, Any]:
         """Validate, sign, chunk, seal and commit a roster or manifest. Raises ``InputError``."""
+        self._writable()
         validate("document", body)
         assert isinstance(body, dict)
         # Records of a known category (and manifest items that declare a kind) are checked
@@ -399,6 +407,7 @@ class Exchange:
     # ============================================================ acknowledging received items
 
     def acknowledge(self, doc_id: str, body: object) -> dict[str, Any]:
+        self._writable()
         validate("ack", body)
         assert isinstance(body, dict)
         if not self.store.documents_by_id(doc_id, "in") \
@@ -440,8 +449,7 @@ class Exchange:
         # order (and so each item's final status) is unambiguous in a receipt.
         last = self.store.last_ack_created(row.rowid)
         now = max(self.now(), (last or 0) + 1)
-        answered = documents.SignedHeader(header=documents.DocumentHeader.from_bytes(row.header),
-                                          data=row.header, signature=row.sig)
+        answered = self._stored_header(row)
         ack = documents.sign_ack(
             self.me, answers=answered, ack_id=self._new_id("ack"), created=now, items=items,
             declared_leaf_hashes={k: v[1] for k, v in index.items()},
@@ -479,6 +487,11 @@ class Exchange:
         """Handle one POSTed envelope. Never raises for anything the peer sent."""
         digest = envelope.envelope_hash(data)
         now = self.now()
+        if self.store_faults:
+            # Nothing is taken into a damaged store (a receipt would promise it is kept): the
+            # sender keeps the envelope and retries, as for any answer that is not a receipt.
+            return PeerAnswer(status=503, body=self._answer(None, digest, now, "rejected",
+                                                            "unavailable"), outcome="rejected")
         try:
             header, _, _, _ = envelope.parse(data, limits=PAYLOAD_LIMITS)
         except PeerError as exc:
@@ -845,6 +858,9 @@ class Exchange:
         if len(rows) > 1:
             raise InputError(f"{doc_id!r} exists in both directions; give direction=in|out",
                              field="direction", code="ambiguous")
+        damaged = [f for f in self.store_faults if f.doc == rows[0].rowid]
+        if damaged:
+            raise StoreCorrupt(str(damaged[0]))
         return rows[0]
 
     def summary(self, row: DocumentRow) -> dict[str, Any]:
@@ -858,6 +874,7 @@ class Exchange:
             out["answers"] = answered.id if answered else None
             out["items"] = {"total": row.count, "acknowledged": row.count, "by_status": {}}
             return out
+        self._statuses_hold(row)
         acknowledged = self.store.acknowledged_count(row.rowid)
         out["items"] = {"total": row.count, "acknowledged": acknowledged,
                         "by_status": self.store.status_counts(row.rowid)}
@@ -913,6 +930,9 @@ class Exchange:
         return out
 
     def _item_json(self, row: DocumentRow, r: Sequence[Any]) -> dict[str, Any]:
+        what = check_declared_entry(r[0], r[1], r[6], r[7])
+        if what is not None:
+            self._corrupt(StoreFault(where=self._where(row), what=what, doc=row.rowid))
         out: dict[str, Any] = {"id": r[1], "index": r[0], "status": r[2], "reason": r[3],
                                "evidence": r[4], "updated": iso(r[5])}
         deadline = deadlines.deadline_of(row.meta)
@@ -931,6 +951,8 @@ class Exchange:
             raise InputError("must be the 'next' value of a previous page", field="after"
                              ) from exc
         page = self.store.items_page(row.rowid, status=status, after=start, limit=limit)
+        if page:
+            self._statuses_hold(row, page[0][0], page[-1][0])
         nxt = str(page[-1][0]) if len(page) == limit else None
         return {"items": [self._item_json(row, r) for r in page], "next": nxt}
 
@@ -948,6 +970,7 @@ class Exchange:
             return {"id": item_id, "index": None, "declared": False, "status": last["status"],
                     "reason": last["reason"], "evidence": last["evidence"],
                     "updated": last["at"], "history": history}
+        self._statuses_hold(row, r[0], r[0])
         out = self._item_json(row, r)
         out["declared"] = True
         out["history"] = history
@@ -957,14 +980,12 @@ class Exchange:
                         ) -> tuple[SignedDocument, list[SignedDocument]]:
         """The signed document and its acknowledgements, as needed to build receipts."""
         row = self.find_document(doc_id, direction)
-        doc = SignedDocument(signed=documents.SignedHeader(
-            header=documents.DocumentHeader.from_bytes(row.header), data=row.header,
-            signature=row.sig), leaves=tuple(self.store.leaves(row.rowid)))
+        doc = SignedDocument(signed=self._stored_header(row),
+                             leaves=tuple(self.store.leaves(row.rowid)))
         acks = []
         for a in self.store.acks_of(row.rowid):
-            acks.append(SignedDocument(signed=documents.SignedHeader(
-                header=documents.DocumentHeader.from_bytes(a.header), data=a.header,
-                signature=a.sig), leaves=tuple(self.store.ack_leaves(a.rowid))))
+            acks.append(SignedDocument(signed=self._stored_header(a),
+                                       leaves=tuple(self.store.ack_leaves(a.rowid))))
         return doc, acks
 
     def receipt(self, doc_id: str, item_id: str | None, direction: str | None) -> bytes:
@@ -974,12 +995,25 @@ class Exchange:
         if not acks:
             raise InputError(f"document {doc_id} has no acknowledgement yet", field="id",
                              code="not_ready")
+        row = self.find_document(doc_id, direction)
         if item_id is None:
-            return receipts.build_document_receipt(doc, acks)
-        index = self._item_index(self.find_document(doc_id, direction).rowid)
+            return self._verified_receipt(row, receipts.build_document_receipt(doc, acks))
+        index = self._item_index(row.rowid)
         if item_id not in index:
             raise InputError(f"no item {item_id!r} in {doc_id}", field="item", code="not_found")
-        return receipts.build_item_receipt(doc, item_id, acks)
+        return self._verified_receipt(row, receipts.build_item_receipt(doc, item_id, acks))
+
+    def _verified_receipt(self, row: DocumentRow, data: bytes) -> bytes:
+        """A receipt leaves only if it verifies as a mediator will check it (``bridge
+        verify``): built from a damaged store it would not, and the fault is ours."""
+        keys = Keyring.of([*self.keyring, *(k.public for k in self.own)],
+                          revoked=self.keyring.revoked)
+        result = receipts.check_receipt(data, keys)
+        if not result.ok:
+            self._corrupt(StoreFault(where=self._where(row), doc=row.rowid,
+                                     what=f"a receipt built from it does not verify: "
+                                          f"{result.diagnosis} [{result.reason}]"))
+        return data
 
     def reconcile(self, *, peer: str | None = None, quota: int | None = None
                   ) -> dict[str, Any]:
@@ -991,6 +1025,11 @@ class Exchange:
                              code="unknown_peer")
         if quota is not None and quota < 1:
             raise InputError("must be a positive whole number", field="quota")
+        mismatch = self.store.status_mismatch_any(peer)
+        if mismatch is not None:
+            doc = self.store.document_by_rowid(mismatch[0])
+            assert doc is not None
+            self._corrupt(StoreFault(where=self._where(doc), what=mismatch[1], doc=doc.rowid))
         report = reports.build_reconciliation(
             party=self.me.party, peer=peer, generated=iso(self.now()) or "", quota=quota,
             peers=[peer] if peer else sorted(self.peers),
@@ -1001,7 +1040,69 @@ class Exchange:
 
     def health(self) -> dict[str, Any]:
         return {"party": self.me.party, "fingerprint": self.me.public.fingerprint,
+                "store": {"ok": not self.store_faults,
+                          "faults": [str(f) for f in self.store_faults]},
                 "peers": {p: {"queued": self.store.pending_count(p)} for p in self.peers}}
+
+    # ============================================================ a store that lies
+
+    def check_store(self) -> list[StoreFault]:
+        """The whole store check (``bridge/store_check.py``), at start: what it finds raises
+        the alarm and makes the store read-only."""
+        started = time.monotonic()
+        faults = self.store.check()
+        for fault in faults:
+            self.store_fault(fault)
+        self.metrics.set_gauge("store_corrupt", int(bool(self.store_faults)))
+        log.info("store check: %s in %.1f s", f"{len(faults)} faults" if faults else "sound",
+                 time.monotonic() - started)
+        return faults
+
+    def store_fault(self, fault: StoreFault) -> None:
+        """Something stored is not what was signed, or cannot be read: the security alarm
+        (health, /metrics, the log, the event stream), once per fault."""
+        if fault in self.store_faults:
+            return
+        if len(self.store_faults) < MAX_FAULTS:
+            self.store_faults.append(fault)
+        self.metrics.inc("store_faults")
+        self.metrics.set_gauge("store_corrupt", 1)
+        log.error("the store is damaged: %s", fault)
+        try:
+            with self.store.transaction():
+                self.store.add_event("security_alarm", {"reason": "store_corrupt",
+                                                        "detail": str(fault)}, self.now())
+            self.notify()
+        except Exception:  # a damaged events table: the log, health and metrics still say it
+            log.exception("could not record the store_corrupt alarm in the event log")
+
+    def _corrupt(self, fault: StoreFault) -> NoReturn:
+        self.store_fault(fault)
+        raise StoreCorrupt(str(fault))
+
+    def _writable(self) -> None:
+        if self.store_faults:
+            raise StoreCorrupt(f"the store is damaged ({self.store_faults[0]}); it is read-only "
+                               "until restored from a backup (see bridge audit verify)")
+
+    @staticmethod
+    def _where(row: DocumentRow) -> str:
+        return f"{row.direction} {row.type} {row.id} ({row.peer})"
+
+    def _stored_header(self, row: DocumentRow) -> documents.SignedHeader:
+        try:
+            header = documents.DocumentHeader.from_bytes(row.header)
+        except BridgeError as exc:
+            self._corrupt(StoreFault(where=self._where(row), doc=row.rowid,
+                                     what=f"the stored header cannot be read: {exc}"))
+        return documents.SignedHeader(header=header, data=row.header, signature=row.sig)
+
+    def _statuses_hold(self, row: DocumentRow, first: int = 0, last: int = 1 << 62) -> None:
+        """Every status reported from the items table is checked against the signed history
+        (the one source of truth) on the way out."""
+        what = self.store.status_mismatch(row.rowid, first, last)
+        if what is not None:
+            self._corrupt(StoreFault(where=self._where(row), what=what, doc=row.rowid))
 
 
 __all__ = ["DecodeError", "DeliveryOutcome", "Exchange", "PeerAnswer", "iso"]

@@ -20,7 +20,7 @@ from typing import Any
 
 import msgpack
 
-from bridge import audit
+from bridge import audit, store_check
 from bridge.documents import ACK_STATUSES
 from bridge.errors import StoreError
 from bridge.link import ZERO_HASH, InboundState, OutboundState
@@ -496,7 +496,7 @@ class Store:
     def items_page(self, doc: int, *, status: str | None, after: int, limit: int
                    ) -> list[tuple[Any, ...]]:
         sql = ("SELECT idx, item_id, COALESCE(status, transport), reason, evidence, status_at, "
-               "leaf FROM items WHERE doc=? AND idx > ?")
+               "leaf, lh FROM items WHERE doc=? AND idx > ?")
         args: list[Any] = [doc, after]
         if status:
             sql += " AND COALESCE(status, transport)=?"
@@ -507,9 +507,31 @@ class Store:
 
     def item_row(self, doc: int, item_id: str) -> tuple[Any, ...] | None:
         row: tuple[Any, ...] | None = self.db.execute(
-            "SELECT idx, item_id, COALESCE(status, transport), reason, evidence, status_at, leaf "
-            "FROM items WHERE doc=? AND item_id=?", (doc, item_id)).fetchone()
+            "SELECT idx, item_id, COALESCE(status, transport), reason, evidence, status_at, leaf, "
+            "lh FROM items WHERE doc=? AND item_id=?", (doc, item_id)).fetchone()
         return row
+
+    # ------------------------------------------------------------ is the store what was signed?
+
+    def check(self) -> list[store_check.StoreFault]:
+        """The whole check (``bridge/store_check.py``): the file, every document against its
+        signed root, every status against its signed history, the audit log."""
+        return store_check.check_store(self.db) + store_check.audit_faults(self.db)
+
+    def status_mismatch(self, doc: int, first: int = 0, last: int = 1 << 62) -> str | None:
+        """The first item of ``doc`` (index in [first, last]) whose status is not its signed
+        history's latest, else None."""
+        return store_check.status_mismatch(self.db, doc, first, last)
+
+    def status_mismatch_any(self, peer: str | None) -> tuple[int, str] | None:
+        """(document rowid, diagnosis) of the first such item in any roster or manifest."""
+        for (doc,) in self.db.execute(
+                "SELECT rowid FROM documents WHERE type != 'ack' AND (?1 IS NULL OR peer = ?1) "
+                "ORDER BY rowid", (peer,)).fetchall():
+            what = self.status_mismatch(doc)
+            if what is not None:
+                return doc, what
+        return None
 
     # ------------------------------------------------------------ reconciliation
 

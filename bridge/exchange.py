@@ -65,6 +65,8 @@ KIND_CHUNK = "chunk"
 KIND_KEY_ROTATION = "key-rotation"
 KIND_KEY_REVOCATION = "key-revocation"
 PAYLOAD_LIMITS = codec.Limits(max_bytes=256 * 1024 * 1024, max_items=1 << 20)
+UNAUTHENTICATED_SOURCE = "unauthenticated"
+"""The source of coalesced refusals of envelopes whose sender is not a pinned peer."""
 
 
 def iso(ms: int | None) -> str | None:
@@ -123,6 +125,7 @@ class Exchange:
         # What the store check (at start, or a read) found not to be what was signed. While
         # not empty the store is read-only and those documents are not served (SECURITY.md).
         self.store_faults: list[StoreFault] = []
+        self._alarms_due: list[StoreFault] = []
         self._record_keys()
 
     # ============================================================ keys
@@ -424,6 +427,7 @@ class Exchange:
             raise InputError(f"document {doc_id} has not been received completely yet",
                              field="id", code="not_ready")
         index = self._item_index(row.rowid)
+        self._statuses_hold(row)  # the lifecycle is checked against the signed history
         declared_status, undeclared_status = self.store.current_statuses(row.rowid)
         if "all" in body:
             items = [AckItem(id=item_id, status=body["all"], reason=body.get("reason"))
@@ -488,10 +492,7 @@ class Exchange:
         digest = envelope.envelope_hash(data)
         now = self.now()
         if self.store_faults:
-            # Nothing is taken into a damaged store (a receipt would promise it is kept): the
-            # sender keeps the envelope and retries, as for any answer that is not a receipt.
-            return PeerAnswer(status=503, body=self._answer(None, digest, now, "rejected",
-                                                            "unavailable"), outcome="rejected")
+            return self._unavailable(digest, now)
         try:
             header, _, _, _ = envelope.parse(data, limits=PAYLOAD_LIMITS)
         except PeerError as exc:
@@ -534,6 +535,12 @@ class Exchange:
                                 alarm=True, expected_seq=state.expected_seq)
         return self._accept(opened, digest, now)
 
+    def _unavailable(self, digest: bytes, now: int) -> PeerAnswer:
+        """Nothing is taken into a damaged store (a receipt would promise it is kept): the
+        sender keeps the envelope and retries, as for any answer that is not a receipt."""
+        return PeerAnswer(status=503, body=self._answer(None, digest, now, "rejected",
+                                                        "unavailable"), outcome="rejected")
+
     def _answer(self, header: envelope.EnvelopeHeader | None, digest: bytes | None, now: int,
                 result: str, reason: str | None, expected_seq: int | None = None) -> bytes:
         return transport.sign_answer(self.me, transport.TransportAnswer(
@@ -547,16 +554,20 @@ class Exchange:
                 digest: bytes, reason: str, detail: str, status: int, now: int, *,
                 alarm: bool = False, expected_seq: int | None = None,
                 record: bool = True) -> PeerAnswer:
-        note = self.refusal_gate.admit(("envelope", peer, reason, digest)) if record else None
-        if note is not None:
-            detail = f"{detail} ({note})" if note else detail
+        # Refusals no pinned peer answers for are coalesced by reason (an hour's garbage is one
+        # row with a count); a pinned peer's are kept one by one, as evidence against it.
+        source = None if peer else UNAUTHENTICATED_SOURCE
+        admitted = None
+        if record:
+            admitted = self.refusal_gate.admit(
+                ("envelope", peer, reason, None if source else digest),
+                window=0.0 if source else None)
+        if admitted is not None:
+            detail = f"{detail} ({admitted.note})" if admitted.note else detail
             with self.store.transaction():
-                self.store.record_refusal(peer=peer, seq=header.seq if header else None,
-                                          digest=digest, reason=reason, detail=detail,
-                                          alarm=alarm, now=now)
-                self._audit(audit.REFUSAL, peer, audit.refusal_body(
-                    direction="in", seq=header.seq if header else None, digest=digest,
-                    reason=reason, detail=detail, alarm=alarm), now)
+                self._record_refusal(peer=peer, seq=header.seq if header else None,
+                                     digest=digest, reason=reason, detail=detail, alarm=alarm,
+                                     now=now, count=admitted.count, source=source)
                 if alarm:
                     self.store.add_event("security_alarm", {"peer": peer, "reason": reason,
                                                             "detail": detail}, now)
@@ -568,18 +579,29 @@ class Exchange:
                             expected_seq)
         return PeerAnswer(status=status, body=body, outcome="rejected")
 
-    def record_limit_refusal(self, *, reason: str, detail: str) -> None:
-        """A request the peer endpoint refused at one of its limits (too large, too slow, over
-        the rate, not an envelope's content type) before it came here. Unauthenticated, so
-        no peer is named; the caller has asked ``refusal_gate`` already."""
+    def record_limit_refusal(self, *, reason: str, detail: str, count: int = 1,
+                             source: str = UNAUTHENTICATED_SOURCE) -> None:
+        """``count`` requests the peer endpoint refused at one of its limits (too large, too
+        slow, over the rate, not an envelope's content type) before they came here, from
+        ``source`` (an address, or the pinned peer a request claims to be from).
+        Unauthenticated, so no peer is named; the caller has asked ``refusal_gate`` already."""
         now = self.now()
         with self.store.transaction():
-            self.store.record_refusal(peer=None, seq=None, digest=None, reason=reason,
-                                      detail=detail, alarm=False, now=now)
-            self._audit(audit.REFUSAL, None, audit.refusal_body(
-                direction="in", seq=None, digest=None, reason=reason, detail=detail,
-                alarm=False), now)
+            self._record_refusal(peer=None, seq=None, digest=None, reason=reason, detail=detail,
+                                 alarm=False, now=now, count=count, source=source)
         self.notify()
+
+    def _record_refusal(self, *, peer: str | None, seq: int | None, digest: bytes | None,
+                        reason: str, detail: str, alarm: bool, now: int, count: int,
+                        source: str | None) -> None:
+        """A refusal row (or ``count`` more on its coalesced row), and the audit record of
+        each new row (in the caller's transaction)."""
+        if self.store.record_refusal(peer=peer, seq=seq, digest=digest, reason=reason,
+                                     detail=detail, alarm=alarm, now=now, count=count,
+                                     source=source):
+            self._audit(audit.REFUSAL, peer, audit.refusal_body(
+                direction="in", seq=seq, digest=digest, reason=reason, detail=detail,
+                alarm=alarm), now)
 
     def _accept(self, opened: envelope.OpenedEnvelope, digest: bytes, now: int) -> PeerAnswer:
         header = opened.header
@@ -613,6 +635,9 @@ class Exchange:
                 self._audit_inbound(header, header_bytes, digest, chunk, "accepted", None,
                                     receipt, now)
                 self._apply_chunk(peer, chunk, now)
+        except StoreCorrupt:  # our fault, found while applying it: not the peer's to answer for
+            self._save_alarms()
+            return self._unavailable(digest, now)
         except BridgeError as exc:
             reason = exc.code if isinstance(exc, PeerError) else "invalid_content"
             # Authenticated, in sequence, but its content is refused: the envelope still takes
@@ -723,8 +748,10 @@ class Exchange:
         rows, updates, changed = [], [], 0
         entries = [documents.decode_ack_entry(leaf, chunk.first + n)
                    for n, leaf in enumerate(chunk.entries)]
-        previous = self.store.statuses_at(
-            target.rowid, [index[e.item_id][0] for e in entries if e.item_id in index])
+        indexes = [index[e.item_id][0] for e in entries if e.item_id in index]
+        if indexes:  # the lifecycle is checked against the signed history, not a stale copy
+            self._statuses_hold(target, min(indexes), max(indexes))
+        previous = self.store.statuses_at(target.rowid, indexes)
         # Items never declared are rare: look their history up only when a chunk has one.
         undeclared_status = (self.store.undeclared_statuses(target.rowid)
                              if any(e.item_id not in index for e in entries) else {})
@@ -1068,10 +1095,18 @@ class Exchange:
         self.metrics.inc("store_faults")
         self.metrics.set_gauge("store_corrupt", 1)
         log.error("the store is damaged: %s", fault)
+        self._alarms_due.append(fault)
+        if not self.store.db.in_transaction:  # else once the caller's has rolled back
+            self._save_alarms()
+
+    def _save_alarms(self) -> None:
+        """The event of each store fault found, in a transaction of its own."""
+        due, self._alarms_due = self._alarms_due, []
         try:
             with self.store.transaction():
-                self.store.add_event("security_alarm", {"reason": "store_corrupt",
-                                                        "detail": str(fault)}, self.now())
+                for fault in due:
+                    self.store.add_event("security_alarm", {"reason": "store_corrupt",
+                                                            "detail": str(fault)}, self.now())
             self.notify()
         except Exception:  # a damaged events table: the log, health and metrics still say it
             log.exception("could not record the store_corrupt alarm in the event log")

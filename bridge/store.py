@@ -138,8 +138,22 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX audit_kind ON audit(kind, peer);
     """,
+    # 3: refusals no peer is accountable for are coalesced, one row per source, reason and
+    # hour with a count (Store.record_refusal), so that a month of garbage cannot fill a disk.
+    """
+    ALTER TABLE refusals ADD COLUMN count INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE refusals ADD COLUMN last_at INTEGER;
+    ALTER TABLE refusals ADD COLUMN source TEXT;
+    ALTER TABLE refusals ADD COLUMN bucket TEXT;
+    CREATE UNIQUE INDEX refusals_bucket ON refusals(bucket);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
+_HOUR_MS = 3_600_000
+REFUSAL_SOURCES_PER_HOUR = 64
+"""Coalesced refusal rows an hour with a source of their own (per reason: the others share
+``OTHER_SOURCES``). Sources are addresses, which an attacker chooses."""
+OTHER_SOURCES = "other sources"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -657,14 +671,47 @@ class Store:
     # ------------------------------------------------------------ refusals and events
 
     def record_refusal(self, *, peer: str | None, seq: int | None, digest: bytes | None,
-                       reason: str, detail: str, alarm: bool, now: int) -> None:
+                       reason: str, detail: str, alarm: bool, now: int, count: int = 1,
+                       source: str | None = None) -> bool:
+        """Record ``count`` refusals. With a ``source`` (refusals no authenticated peer is
+        accountable for: garbage, forgeries, requests over a limit) they are coalesced: one
+        row per source, reason and hour, which keeps the first one's seq, digest and detail
+        and counts the rest; past ``REFUSAL_SOURCES_PER_HOUR`` sources in an hour, the others
+        share one row. So the rows an hour are bounded whatever arrives. Returns whether a
+        row was added (its audit record is then due: one per row, PROTOCOL.md §11)."""
+        if source is None:
+            self._insert_refusal(peer, seq, digest, reason, detail, alarm, now, count, None,
+                                 None)
+            return True
+        hour = now // _HOUR_MS
+        bucket = f"{hour}|{source}|{reason}|{int(alarm)}"
+        if self.db.execute("UPDATE refusals SET count = count + ?, last_at = ? WHERE bucket = ?",
+                           (count, now, bucket)).rowcount:
+            return False
+        if source != OTHER_SOURCES and self.db.execute(
+                "SELECT COUNT(*) FROM refusals WHERE bucket >= ? AND bucket < ?",
+                (f"{hour}|", f"{hour}}}")).fetchone()[0] >= REFUSAL_SOURCES_PER_HOUR:
+            return self.record_refusal(
+                peer=peer, seq=seq, digest=digest, reason=reason, alarm=alarm, now=now,
+                count=count, source=OTHER_SOURCES,
+                detail=f"{detail} (more than {REFUSAL_SOURCES_PER_HOUR} sources this hour)")
+        self._insert_refusal(peer, seq, digest, reason, detail, alarm, now, count, source,
+                             bucket)
+        return True
+
+    def _insert_refusal(self, peer: str | None, seq: int | None, digest: bytes | None,
+                        reason: str, detail: str, alarm: bool, now: int, count: int,
+                        source: str | None, bucket: str | None) -> None:
         self.db.execute(
-            "INSERT INTO refusals (at, peer, seq, digest, reason, detail, alarm) "
-            "VALUES (?,?,?,?,?,?,?)", (now, peer, seq, digest, reason, detail, int(alarm)))
+            "INSERT INTO refusals (at, peer, seq, digest, reason, detail, alarm, count, "
+            "last_at, source, bucket) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            (now, peer, seq, digest, reason, detail, int(alarm), count, now, source, bucket))
 
     def refusals(self) -> list[tuple[Any, ...]]:
+        """(at, peer, seq, reason, detail, alarm, count, last_at, source), oldest first."""
         return list(self.db.execute(
-            "SELECT at, peer, seq, reason, detail, alarm FROM refusals ORDER BY rowid"))
+            "SELECT at, peer, seq, reason, detail, alarm, count, COALESCE(last_at, at), source "
+            "FROM refusals ORDER BY rowid"))
 
     def add_event(self, type: str, data: dict[str, Any], now: int) -> int:
         cur = self.db.execute("INSERT INTO events (at, type, data) VALUES (?,?,?)",
@@ -713,10 +760,12 @@ class Store:
             "envelopes_sent": int(q("SELECT COUNT(*) FROM outbox WHERE state != 'pending'"
                                     ).fetchone()[0]),
             "envelopes_received": int(q("SELECT COUNT(*) FROM inbox").fetchone()[0]),
-            "envelopes_rejected": int(q("SELECT COUNT(*) FROM refusals").fetchone()[0]),
+            "envelopes_rejected": int(q("SELECT COALESCE(SUM(count), 0) FROM refusals"
+                                        ).fetchone()[0]),
+            "refusal_rows": int(q("SELECT COUNT(*) FROM refusals").fetchone()[0]),
             "retries": int(q("SELECT COALESCE(SUM(MAX(attempts - 1, 0)), 0) FROM outbox"
                              ).fetchone()[0]),
-            "security_alarms": int(q("SELECT COUNT(*) FROM refusals WHERE alarm=1"
+            "security_alarms": int(q("SELECT COALESCE(SUM(count), 0) FROM refusals WHERE alarm=1"
                                      ).fetchone()[0]),
         }
 

@@ -1024,15 +1024,24 @@ class Exchange:
                              code="not_ready")
         row = self.find_document(doc_id, direction)
         if item_id is None:
-            return self._verified_receipt(row, receipts.build_document_receipt(doc, acks))
+            return self._verified_receipt(row, lambda: receipts.build_document_receipt(doc, acks))
         index = self._item_index(row.rowid)
         if item_id not in index:
             raise InputError(f"no item {item_id!r} in {doc_id}", field="item", code="not_found")
-        return self._verified_receipt(row, receipts.build_item_receipt(doc, item_id, acks))
+        return self._verified_receipt(
+            row, lambda: receipts.build_item_receipt(doc, item_id, acks))
 
-    def _verified_receipt(self, row: DocumentRow, data: bytes) -> bytes:
+    def _verified_receipt(self, row: DocumentRow, build: Callable[[], bytes]) -> bytes:
         """A receipt leaves only if it verifies as a mediator will check it (``bridge
-        verify``): built from a damaged store it would not, and the fault is ours."""
+        verify``): built from a damaged store it would not, and the fault is ours (as it is
+        when stored bytes cannot even be decoded to build it)."""
+        try:
+            data = build()
+        except InputError:
+            raise
+        except BridgeError as exc:
+            self._corrupt(StoreFault(where=self._where(row), doc=row.rowid,
+                                     what=f"a receipt cannot be built from it: {exc}"))
         keys = Keyring.of([*self.keyring, *(k.public for k in self.own)],
                           revoked=self.keyring.revoked)
         result = receipts.check_receipt(data, keys)

@@ -203,6 +203,31 @@ def test_item_status_changed_in_the_items_table_is_refused(
     assert_audit_verify_fails(alpha, DOC)
 
 
+def test_receipt_from_a_store_damaged_while_running_is_verified_before_it_leaves(
+        exchanged: Exchanged, tmp_path: Path, damaged: list[Node]) -> None:
+    """A byte of a stored acknowledgement entry (its salt: still a canonical entry) changed
+    while the daemon runs, where no item read looks: the receipt built from it would fail
+    ``bridge verify``, so it does not leave; 500 ``store_corrupt`` and the alarm instead."""
+    alpha = copy_of(exchanged.alpha, tmp_path / "a")
+    alpha.start()
+    damaged.append(alpha)
+    assert alpha.client.receipt(DOC, item="P-00004")
+    con = sqlite3.connect(alpha.home.db_path)
+    try:
+        (leaf,), = con.execute(
+            "SELECT a.leaf FROM ack_entries a JOIN documents d ON d.rowid = a.item_doc "
+            "WHERE d.id=? AND a.item_id='P-00004'", (DOC,)).fetchall()
+    finally:
+        con.close()
+    at = bytes(leaf).index(b"\xc4\x10") + 2  # the first byte of the 16-byte salt
+    bad = leaf[:at] + bytes([leaf[at] ^ 1]) + leaf[at + 1:]
+    sql(alpha, "UPDATE ack_entries SET leaf=? WHERE leaf=?", bad, leaf)
+    err = assert_store_corrupt(alpha.client.receipt, DOC, item="P-00004")
+    assert DOC in err.message and "does not verify" in err.message
+    assert_store_corrupt(alpha.client.receipt, DOC)
+    assert_alarm(alpha, DOC)
+
+
 def test_damaged_page_starts_the_daemon_with_the_alarm_not_ok(
         exchanged: Exchanged, tmp_path: Path, damaged: list[Node]) -> None:
     """A page of the file overwritten at a known offset (the events table's first page, which

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import sqlite3
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -16,10 +17,11 @@ from aiohttp import web
 
 from bridge import __version__
 from bridge.documents import ACK_STATUSES
-from bridge.errors import BridgeError, InputError, StoreUnavailable
+from bridge.errors import BridgeError, InputError, StoreCorrupt, StoreError, StoreUnavailable
 from bridge.exchange import Exchange
 from bridge.identity import check_party
 from bridge.metrics import Metrics
+from bridge.store_check import StoreFault, is_corruption
 
 log = logging.getLogger("bridge.api")
 RunInDb = Callable[..., Awaitable[Any]]
@@ -56,6 +58,8 @@ async def errors_middleware(request: web.Request,
     except StoreUnavailable as err:  # the server's fault (a full disk), not the caller's
         log.error("ALARM: %s", err)
         return error_response(503, err.code, err.message)
+    except StoreError as err:  # ours, never the caller's: a 5xx with its code
+        return error_response(500, err.code, err.message)
     except BridgeError as err:
         return error_response(400, err.code, err.message)
     except web.HTTPRequestEntityTooLarge:
@@ -195,13 +199,26 @@ class LocalApi:
                  events_changed: asyncio.Condition, peer_status: Callable[[], dict[str, Any]],
                  max_body: int) -> None:
         self.exchange = exchange
-        self.run = run
+        self.run = self._damage_is_ours(run)
         self.metrics = metrics
         self.events_changed = events_changed
         self.peer_status = peer_status
         self.max_body = max_body
         self.stopping = asyncio.Event()
         self.reload_peers: Callable[[], Awaitable[None]] | None = None
+
+    def _damage_is_ours(self, run: RunInDb) -> RunInDb:
+        """SQLite reporting the file damaged, on any call: the alarm, and ``store_corrupt``."""
+        async def guarded(fn: Any, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return await run(fn, *args, **kwargs)
+            except sqlite3.DatabaseError as exc:
+                if not is_corruption(exc):
+                    raise
+                await run(self.exchange.store_fault,
+                          StoreFault(where="the file", what=f"cannot be read: {exc}"))
+                raise StoreCorrupt(f"the store cannot be read: {exc}") from exc
+        return guarded
 
     def app(self) -> web.Application:
         app = web.Application(middlewares=[errors_middleware], client_max_size=self.max_body)
@@ -229,7 +246,9 @@ class LocalApi:
         status = self.peer_status()
         for name, p in info["peers"].items():
             p["reachable"] = status.get(name, {}).get("reachable")
-        return web.json_response({"status": "ok", "version": __version__, **info})
+        # A damaged store is never reported as sound (SECURITY.md, "A damaged store").
+        overall = "ok" if info["store"]["ok"] else "store_corrupt"
+        return web.json_response({"status": overall, "version": __version__, **info})
 
     async def peers(self, request: web.Request) -> web.Response:
         info = await self.run(self.exchange.health)

@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from bridge import audit, audit_db
+from bridge import audit, audit_db, store_check
 from bridge.errors import BridgeError, UsageError
 from bridge.home import Home
 from bridge.identity import check_party
@@ -51,10 +51,13 @@ def audit_group() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.pass_context
 def audit_verify(ctx: click.Context, as_json: bool) -> None:
-    """Check this home's audit log, record by record, and against the store.
+    """Check this home's audit log, record by record, and against the store; and the store
+    itself: the file (SQLite's quick_check), every document's entries against its signed Merkle
+    root, every item's status against its signed acknowledgement history.
 
     Prints "OK: DB: N records from T1 to T2, head HASH" or "FAIL: DB: record SEQ: <why>
-    [reason]" naming the first bad record. Read-only; the daemon may be running.
+    [reason]" naming the first bad record, or "FAIL: DB: <document>: <why> [store_corrupt]"
+    naming each damaged document. Read-only; the daemon may be running.
     Exit status: 0 when the log holds, 1 when it does not, 2 for a usage error (no store).
     """
     db_path = _home(ctx).db_path
@@ -69,14 +72,19 @@ def audit_verify(ctx: click.Context, as_json: bool) -> None:
             result = audit.check_chain(records)
             mismatch = (audit.check_store(records, audit_db.store_facts(conn))
                         if result.ok else None)
+            faults = store_check.check_store(conn) if mismatch is None else []
         except BridgeError as err:
             _usage(err)
             return
-    ok = result.ok and mismatch is None
+    ok = result.ok and mismatch is None and not faults
     record: dict[str, Any] = {"file": str(db_path), **result.to_json()}
     if mismatch is not None:
         record.update(ok=False, reason="store_mismatch", diagnosis=mismatch)
         text = f"the store and the audit log disagree: {mismatch} [store_mismatch]"
+    elif faults:
+        record.update(ok=False, reason="store_corrupt", diagnosis=str(faults[0]),
+                      faults=[str(f) for f in faults])
+        text = "; ".join(f"{f} [store_corrupt]" for f in faults)
     else:
         text = result.summary()
     if as_json:

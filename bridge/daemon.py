@@ -191,6 +191,8 @@ class Daemon:
         exchange = Exchange(store=store, identity=self.identity, peers=self.peers,
                             config=self.config, notify=notify, metrics=self.metrics,
                             keystore=self.keystore, passphrase=self.passphrase, retired=retired)
+        # Before serving: a damaged store starts read-only with the alarm raised, never as sound.
+        exchange.check_store()
         api = LocalApi(exchange=exchange, run=run_in_db, metrics=self.metrics,
                        events_changed=changed, peer_status=self.peer_status,
                        max_body=self.config.max_body_bytes)

@@ -8,7 +8,9 @@
   malformed or fail a check. Carries a stable ``reason`` code that can be sent back to a peer.
   ``OpaqueCryptoError`` is the one thing said to the outside when decryption or a signature
   fails; the detail goes only to the local log.
-- ``StoreError``: the local database is not in a usable state.
+- ``StoreError``: the local database is not in a usable state. ``StoreCorrupt``: what it holds
+  does not match what was signed, or SQLite cannot read it: the server's fault, never the
+  caller's (the local API answers 500 ``store_corrupt``).
 """
 
 from __future__ import annotations
@@ -94,3 +96,10 @@ class StoreUnavailable(StoreError):
     is told ``unavailable`` (PROTOCOL §8.3), never blamed."""
 
     code = "store_unavailable"
+
+
+class StoreCorrupt(StoreError):
+    """The store holds something other than what was signed (an entry, a status, a header), or
+    SQLite reports the file damaged. Raised instead of any caller- or peer-fault error."""
+
+    code = "store_corrupt"

@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NoReturn
 
 from bridge import (
     audit,
@@ -49,6 +49,7 @@ from bridge.errors import (
     InputError,
     OpaqueCryptoError,
     PeerError,
+    StoreCorrupt,
     StoreUnavailable,
     UsageError,
     VerificationError,
@@ -60,6 +61,7 @@ from bridge.limits import RefusalGate
 from bridge.metrics import Metrics
 from bridge.schema import validate
 from bridge.store import DocumentRow, OutboxRow, Store
+from bridge.store_check import MAX_FAULTS, StoreFault, check_declared_entry
 
 log = logging.getLogger("bridge.exchange")
 
@@ -75,6 +77,8 @@ PEER_KEY_EVENT = "peer_key_statement"
 STATEMENT_SKEW_MS = 10 * 60 * 1000
 """How far ahead of our clock a peer's key statement may be dated (clocks differ a little;
 a statement "from next year" is refused)."""
+UNAUTHENTICATED_SOURCE = "unauthenticated"
+"""The source of coalesced refusals of envelopes whose sender is not a pinned peer."""
 
 
 # The one time formatter (bridge.times): total, so no stored time can break a read.
@@ -219,6 +223,10 @@ class Exchange:
         self._index_cache: dict[int, dict[str, tuple[int, bytes]]] = {}
         self._finish_peer_key_changes()
         self._kinds = self._kind_handlers()
+        # What the store check (at start, or a read) found not to be what was signed. While
+        # not empty the store is read-only and those documents are not served (SECURITY.md).
+        self.store_faults: list[StoreFault] = []
+        self._alarms_due: list[StoreFault] = []
         self._record_keys()
 
     # ============================================================ keys
@@ -302,6 +310,7 @@ class Exchange:
 
     def rotate_key(self) -> dict[str, Any]:
         """Planned rotation: new keys, announced to every peer by a statement both keys sign."""
+        self._writable()
         now = self.now()
         if self.keystore is not None and self.keystore.own_rotations_since(
                 self.me.party, now - keylife.DAY_MS) >= keylife.MAX_ROTATIONS_PER_DAY:
@@ -321,6 +330,7 @@ class Exchange:
     def revoke_key(self, body: object) -> dict[str, Any]:
         """The current key is compromised: revoke it (signed by itself) and change to new keys,
         which peers must pin out of band (a thief could have signed a rotation too)."""
+        self._writable()
         if not isinstance(body, dict):
             raise InputError("send {\"since\": ISO time, \"reason\": text}", field="$")
         now = self.now()
@@ -532,6 +542,7 @@ class Exchange:
 
     def submit_document(self, body: object) -> dict[str, Any]:
         """Validate, sign, chunk, seal and commit a roster or manifest. Raises ``InputError``."""
+        self._writable()
         validate("document", body)
         assert isinstance(body, dict)
         # Records of a known category (and manifest items that declare a kind) are checked
@@ -631,6 +642,7 @@ class Exchange:
     # ============================================================ acknowledging received items
 
     def acknowledge(self, doc_id: str, body: object) -> dict[str, Any]:
+        self._writable()
         validate("ack", body)
         assert isinstance(body, dict)
         if not self.store.documents_by_id(doc_id, "in") \
@@ -647,6 +659,7 @@ class Exchange:
             raise InputError(f"document {doc_id} has not been received completely yet",
                              field="id", code="not_ready")
         index = self._item_index(row.rowid)
+        self._statuses_hold(row)  # the lifecycle is checked against the signed history
         declared_status, undeclared_status = self.store.current_statuses(row.rowid)
         # Restating exactly what an item already says states nothing: a retry after a lost
         # answer (or a sheet sent twice) records nothing new and signs no second answer.
@@ -664,8 +677,7 @@ class Exchange:
         # order (and so each item's final status) is unambiguous in a receipt.
         last = self.store.last_ack_created(row.rowid)
         now = max(self.now(), (last or 0) + 1)
-        answered = documents.SignedHeader(header=documents.DocumentHeader.from_bytes(row.header),
-                                          data=row.header, signature=row.sig)
+        answered = self._stored_header(row)
         ack = documents.sign_ack(
             self.me, answers=answered, ack_id=self._new_id("ack"), created=now, items=items,
             declared_leaf_hashes={k: v[1] for k, v in index.items()},
@@ -757,6 +769,8 @@ class Exchange:
         ``decode_envelope(data)``, done by the caller off the database thread."""
         digest = envelope.envelope_hash(data)
         now = self.now()
+        if self.store_faults:
+            return self._unavailable(digest, now)
         try:
             answer = self._receive(data, parsed, digest, now)
         except StoreUnavailable as exc:
@@ -765,12 +779,15 @@ class Exchange:
             self.metrics.clear_fault(FAULT_STORE)  # a write committed: the store takes them again
         return answer
 
-    def _unavailable(self, digest: bytes, now: int, exc: StoreUnavailable) -> PeerAnswer:
-        """Our store cannot record anything now (a full disk): nothing was decided, so the
-        sender is told ``unavailable``, signed and bound to its envelope, and retries later
-        with backoff (PROTOCOL §8.3). The alarm is raised where it can be with no disk: the
-        log, /metrics and health."""
-        self._store_fault(exc)
+    def _unavailable(self, digest: bytes, now: int, exc: StoreUnavailable | None = None
+                     ) -> PeerAnswer:
+        """Our store cannot record anything now: a full disk (``exc``), or a store found not to
+        be what was signed, into which nothing is taken (a receipt would promise it is kept).
+        Nothing was decided, so the sender is told ``unavailable``, signed and bound to its
+        envelope, and retries later with backoff (PROTOCOL §8.3). The alarm is raised where it
+        can be with no disk: the log, /metrics and health."""
+        if exc is not None:
+            self._store_fault(exc)
         body = self._answer(None, digest, now, "rejected", transport.UNAVAILABLE)
         return PeerAnswer(status=503, body=body, outcome="unavailable")
 
@@ -840,16 +857,20 @@ class Exchange:
                 digest: bytes, reason: str, detail: str, status: int, now: int, *,
                 alarm: bool = False, expected_seq: int | None = None,
                 record: bool = True) -> PeerAnswer:
-        note = self.refusal_gate.admit(("envelope", peer, reason, digest)) if record else None
-        if note is not None:
-            detail = f"{detail} ({note})" if note else detail
+        # Refusals no pinned peer answers for are coalesced by reason (an hour's garbage is one
+        # row with a count); a pinned peer's are kept one by one, as evidence against it.
+        source = None if peer else UNAUTHENTICATED_SOURCE
+        admitted = None
+        if record:
+            admitted = self.refusal_gate.admit(
+                ("envelope", peer, reason, None if source else digest),
+                window=0.0 if source else None)
+        if admitted is not None:
+            detail = f"{detail} ({admitted.note})" if admitted.note else detail
             with self.store.transaction():
-                self.store.record_refusal(peer=peer, seq=header.seq if header else None,
-                                          digest=digest, reason=reason, detail=detail,
-                                          alarm=alarm, now=now)
-                self._audit(audit.REFUSAL, peer, audit.refusal_body(
-                    direction="in", seq=header.seq if header else None, digest=digest,
-                    reason=reason, detail=detail, alarm=alarm), now)
+                self._record_refusal(peer=peer, seq=header.seq if header else None,
+                                     digest=digest, reason=reason, detail=detail, alarm=alarm,
+                                     now=now, count=admitted.count, source=source)
                 if alarm:
                     self.store.add_event("security_alarm", {"peer": peer, "reason": reason,
                                                             "detail": detail}, now)
@@ -861,23 +882,35 @@ class Exchange:
                             expected_seq)
         return PeerAnswer(status=status, body=body, outcome="rejected")
 
-    def record_limit_refusal(self, *, reason: str, detail: str) -> None:
-        """A request the peer endpoint refused at one of its limits (too large, too slow, over
-        the rate, not an envelope's content type) before it came here. Unauthenticated, so
-        no peer is named; the caller has asked ``refusal_gate`` already."""
+    def record_limit_refusal(self, *, reason: str, detail: str, count: int = 1,
+                             source: str = UNAUTHENTICATED_SOURCE) -> None:
+        """``count`` requests the peer endpoint refused at one of its limits (too large, too
+        slow, over the rate, not an envelope's content type) before they came here, from
+        ``source`` (an address, or the pinned peer a request claims to be from).
+        Unauthenticated, so no peer is named; the caller has asked ``refusal_gate`` already."""
         now = self.now()
         try:
             with self.store.transaction():
-                self.store.record_refusal(peer=None, seq=None, digest=None, reason=reason,
-                                          detail=detail, alarm=False, now=now)
-                self._audit(audit.REFUSAL, None, audit.refusal_body(
-                    direction="in", seq=None, digest=None, reason=reason, detail=detail,
-                    alarm=False), now)
+                self._record_refusal(peer=None, seq=None, digest=None, reason=reason,
+                                     detail=detail, alarm=False, now=now, count=count,
+                                     source=source)
         except StoreUnavailable as exc:
             # The refusal stands (it needs no store); only its record is lost.
             self._store_fault(exc)
             return
         self.notify()
+
+    def _record_refusal(self, *, peer: str | None, seq: int | None, digest: bytes | None,
+                        reason: str, detail: str, alarm: bool, now: int, count: int,
+                        source: str | None) -> None:
+        """A refusal row (or ``count`` more on its coalesced row), and the audit record of
+        each new row (in the caller's transaction)."""
+        if self.store.record_refusal(peer=peer, seq=seq, digest=digest, reason=reason,
+                                     detail=detail, alarm=alarm, now=now, count=count,
+                                     source=source):
+            self._audit(audit.REFUSAL, peer, audit.refusal_body(
+                direction="in", seq=seq, digest=digest, reason=reason, detail=detail,
+                alarm=alarm), now)
 
     def _kind_handlers(self) -> dict[str, _KindHandler]:
         """The envelope kinds of version 1 (PROTOCOL §8.1) and what each does; any other kind
@@ -927,6 +960,9 @@ class Exchange:
                 after = handler.apply(peer, opened.payload, chunk, header.seq, now)
         except StoreUnavailable:
             raise  # not the content's fault: nothing is recorded, the sender retries
+        except StoreCorrupt:  # our fault, found while applying it: not the peer's to answer for
+            self._save_alarms()
+            return self._unavailable(digest, now)
         except BridgeError as exc:
             reason = exc.code if isinstance(exc, PeerError) else "invalid_content"
             # Authenticated, in sequence, but its content is refused: the envelope still takes
@@ -1050,8 +1086,10 @@ class Exchange:
         rows, updates, changed = [], [], 0
         entries = [documents.decode_ack_entry(leaf, chunk.first + n)
                    for n, leaf in enumerate(chunk.entries)]
-        previous = self.store.statuses_at(
-            target.rowid, [index[e.item_id][0] for e in entries if e.item_id in index])
+        indexes = [index[e.item_id][0] for e in entries if e.item_id in index]
+        if indexes:  # the lifecycle is checked against the signed history, not a stale copy
+            self._statuses_hold(target, min(indexes), max(indexes))
+        previous = self.store.statuses_at(target.rowid, indexes)
         # Items never declared are rare: look their history up only when a chunk has one.
         undeclared_status = (self.store.undeclared_statuses(target.rowid)
                              if any(e.item_id not in index for e in entries) else {})
@@ -1190,6 +1228,9 @@ class Exchange:
         if len(rows) > 1:
             raise InputError(f"{doc_id!r} exists in both directions; give direction=in|out",
                              field="direction", code="ambiguous")
+        damaged = [f for f in self.store_faults if f.doc == rows[0].rowid]
+        if damaged:
+            raise StoreCorrupt(str(damaged[0]))
         return rows[0]
 
     def summary(self, row: DocumentRow) -> dict[str, Any]:
@@ -1203,6 +1244,7 @@ class Exchange:
             out["answers"] = answered.id if answered else None
             out["items"] = {"total": row.count, "acknowledged": row.count, "by_status": {}}
             return out
+        self._statuses_hold(row)
         acknowledged = self.store.acknowledged_count(row.rowid)
         out["items"] = {"total": row.count, "acknowledged": acknowledged,
                         "by_status": self.store.status_counts(row.rowid)}
@@ -1258,6 +1300,9 @@ class Exchange:
         return out
 
     def _item_json(self, row: DocumentRow, r: Sequence[Any]) -> dict[str, Any]:
+        what = check_declared_entry(r[0], r[1], r[6], r[7])
+        if what is not None:
+            self._corrupt(StoreFault(where=self._where(row), what=what, doc=row.rowid))
         out: dict[str, Any] = {"id": r[1], "index": r[0], "status": r[2], "reason": r[3],
                                "evidence": r[4], "updated": iso(r[5])}
         deadline = deadlines.deadline_of(row.meta)
@@ -1276,6 +1321,8 @@ class Exchange:
             raise InputError("must be the 'next' value of a previous page", field="after"
                              ) from exc
         page = self.store.items_page(row.rowid, status=status, after=start, limit=limit)
+        if page:
+            self._statuses_hold(row, page[0][0], page[-1][0])
         nxt = str(page[-1][0]) if len(page) == limit else None
         return {"items": [self._item_json(row, r) for r in page], "next": nxt}
 
@@ -1293,6 +1340,7 @@ class Exchange:
             return {"id": item_id, "index": None, "declared": False, "status": last["status"],
                     "reason": last["reason"], "evidence": last["evidence"],
                     "updated": last["at"], "history": history}
+        self._statuses_hold(row, r[0], r[0])
         out = self._item_json(row, r)
         out["declared"] = True
         out["history"] = history
@@ -1302,14 +1350,12 @@ class Exchange:
                         ) -> tuple[SignedDocument, list[SignedDocument]]:
         """The signed document and its acknowledgements, as needed to build receipts."""
         row = self.find_document(doc_id, direction)
-        doc = SignedDocument(signed=documents.SignedHeader(
-            header=documents.DocumentHeader.from_bytes(row.header), data=row.header,
-            signature=row.sig), leaves=tuple(self.store.leaves(row.rowid)))
+        doc = SignedDocument(signed=self._stored_header(row),
+                             leaves=tuple(self.store.leaves(row.rowid)))
         acks = []
         for a in self.store.acks_of(row.rowid):
-            acks.append(SignedDocument(signed=documents.SignedHeader(
-                header=documents.DocumentHeader.from_bytes(a.header), data=a.header,
-                signature=a.sig), leaves=tuple(self.store.ack_leaves(a.rowid))))
+            acks.append(SignedDocument(signed=self._stored_header(a),
+                                       leaves=tuple(self.store.ack_leaves(a.rowid))))
         return doc, acks
 
     def receipt(self, doc_id: str, item_id: str | None, direction: str | None) -> bytes:
@@ -1319,12 +1365,34 @@ class Exchange:
         if not acks:
             raise InputError(f"document {doc_id} has no acknowledgement yet", field="id",
                              code="not_ready")
+        row = self.find_document(doc_id, direction)
         if item_id is None:
-            return receipts.build_document_receipt(doc, acks)
-        index = self._item_index(self.find_document(doc_id, direction).rowid)
+            return self._verified_receipt(row, lambda: receipts.build_document_receipt(doc, acks))
+        index = self._item_index(row.rowid)
         if item_id not in index:
             raise InputError(f"no item {item_id!r} in {doc_id}", field="item", code="not_found")
-        return receipts.build_item_receipt(doc, item_id, acks)
+        return self._verified_receipt(
+            row, lambda: receipts.build_item_receipt(doc, item_id, acks))
+
+    def _verified_receipt(self, row: DocumentRow, build: Callable[[], bytes]) -> bytes:
+        """A receipt leaves only if it verifies as a mediator will check it (``bridge
+        verify``): built from a damaged store it would not, and the fault is ours (as it is
+        when stored bytes cannot even be decoded to build it)."""
+        try:
+            data = build()
+        except InputError:
+            raise
+        except BridgeError as exc:
+            self._corrupt(StoreFault(where=self._where(row), doc=row.rowid,
+                                     what=f"a receipt cannot be built from it: {exc}"))
+        keys = Keyring.of([*self.keyring, *(k.public for k in self.own)],
+                          revoked=self.keyring.revoked)
+        result = receipts.check_receipt(data, keys)
+        if not result.ok:
+            self._corrupt(StoreFault(where=self._where(row), doc=row.rowid,
+                                     what=f"a receipt built from it does not verify: "
+                                          f"{result.diagnosis} [{result.reason}]"))
+        return data
 
     def reconcile(self, *, peer: str | None = None, quota: int | None = None
                   ) -> dict[str, Any]:
@@ -1336,6 +1404,11 @@ class Exchange:
                              code="unknown_peer")
         if quota is not None and quota < 1:
             raise InputError("must be a positive whole number", field="quota")
+        mismatch = self.store.status_mismatch_any(peer)
+        if mismatch is not None:
+            doc = self.store.document_by_rowid(mismatch[0])
+            assert doc is not None
+            self._corrupt(StoreFault(where=self._where(doc), what=mismatch[1], doc=doc.rowid))
         report = reports.build_reconciliation(
             party=self.me.party, peer=peer, generated=iso(self.now()) or "", quota=quota,
             peers=[peer] if peer else sorted(self.peers),
@@ -1346,11 +1419,83 @@ class Exchange:
 
     def health(self) -> dict[str, Any]:
         # A fault (a store that cannot be written, a background task that died) makes the
-        # daemon "degraded" and is named, so a monitor sees it without reading the log.
+        # daemon "degraded" and is named, so a monitor sees it without reading the log; a
+        # store that is not what was signed is worse, and says so.
         faults = self.metrics.faults()
-        return {"status": "degraded" if faults else "ok", "faults": faults,
+        status = "store_corrupt" if self.store_faults else "degraded" if faults else "ok"
+        return {"status": status, "faults": faults,
                 "party": self.me.party, "fingerprint": self.me.public.fingerprint,
+                "store": {"ok": not self.store_faults,
+                          "faults": [str(f) for f in self.store_faults]},
                 "peers": {p: {"queued": self.store.pending_count(p)} for p in self.peers}}
+
+    # ============================================================ a store that lies
+
+    def check_store(self) -> list[StoreFault]:
+        """The whole store check (``bridge/store_check.py``), at start: what it finds raises
+        the alarm and makes the store read-only."""
+        started = time.monotonic()
+        faults = self.store.check()
+        for fault in faults:
+            self.store_fault(fault)
+        self.metrics.set_gauge("store_corrupt", int(bool(self.store_faults)))
+        log.info("store check: %s in %.1f s", f"{len(faults)} faults" if faults else "sound",
+                 time.monotonic() - started)
+        return faults
+
+    def store_fault(self, fault: StoreFault) -> None:
+        """Something stored is not what was signed, or cannot be read: the security alarm
+        (health, /metrics, the log, the event stream), once per fault."""
+        if fault in self.store_faults:
+            return
+        if len(self.store_faults) < MAX_FAULTS:
+            self.store_faults.append(fault)
+        self.metrics.inc("store_faults")
+        self.metrics.set_gauge("store_corrupt", 1)
+        log.error("the store is damaged: %s", fault)
+        self._alarms_due.append(fault)
+        if not self.store.db.in_transaction:  # else once the caller's has rolled back
+            self._save_alarms()
+
+    def _save_alarms(self) -> None:
+        """The event of each store fault found, in a transaction of its own."""
+        due, self._alarms_due = self._alarms_due, []
+        try:
+            with self.store.transaction():
+                for fault in due:
+                    self.store.add_event("security_alarm", {"reason": "store_corrupt",
+                                                            "detail": str(fault)}, self.now())
+            self.notify()
+        except Exception:  # a damaged events table: the log, health and metrics still say it
+            log.exception("could not record the store_corrupt alarm in the event log")
+
+    def _corrupt(self, fault: StoreFault) -> NoReturn:
+        self.store_fault(fault)
+        raise StoreCorrupt(str(fault))
+
+    def _writable(self) -> None:
+        if self.store_faults:
+            raise StoreCorrupt(f"the store is damaged ({self.store_faults[0]}); it is read-only "
+                               "until restored from a backup (see bridge audit verify)")
+
+    @staticmethod
+    def _where(row: DocumentRow) -> str:
+        return f"{row.direction} {row.type} {row.id} ({row.peer})"
+
+    def _stored_header(self, row: DocumentRow) -> documents.SignedHeader:
+        try:
+            header = documents.DocumentHeader.from_bytes(row.header)
+        except BridgeError as exc:
+            self._corrupt(StoreFault(where=self._where(row), doc=row.rowid,
+                                     what=f"the stored header cannot be read: {exc}"))
+        return documents.SignedHeader(header=header, data=row.header, signature=row.sig)
+
+    def _statuses_hold(self, row: DocumentRow, first: int = 0, last: int = 1 << 62) -> None:
+        """Every status reported from the items table is checked against the signed history
+        (the one source of truth) on the way out."""
+        what = self.store.status_mismatch(row.rowid, first, last)
+        if what is not None:
+            self._corrupt(StoreFault(where=self._where(row), what=what, doc=row.rowid))
 
 
 __all__ = ["DecodeError", "DeliveryOutcome", "Exchange", "PeerAnswer"]

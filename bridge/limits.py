@@ -13,6 +13,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
+from dataclasses import dataclass
 
 from bridge import codec
 from bridge.errors import PeerError
@@ -105,22 +106,32 @@ def claimed_sender(body: bytes) -> str | None:
     return sender if isinstance(sender, str) and 0 < len(sender) <= 64 else None
 
 
+@dataclass(frozen=True, kw_only=True)
+class Admission:
+    """Record this refusal: it stands for ``count`` refusals (itself and those of its key left
+    out before it); add ``note`` (may be empty) to its detail."""
+
+    count: int
+    note: str = ""
+
+
 class RefusalGate:
-    """Which refusals get a row (refusals table and audit log), so that a flood of hostile
-    requests cannot grow the store without bound. Two rules, checked in this order:
+    """Which refusals are written to the store (refusals table and audit log), so that a
+    flood of hostile requests costs a bounded number of writes. Two rules, in this order:
 
-    1. **Coalescing.** A refusal identical to one recorded less than ``window`` seconds ago
-       (same key: who, why and, for envelopes, the same bytes) is not recorded again; the next
-       record of that key says how many were left out.
-    2. **A cap per minute** on all refusal rows together (``per_minute``). What is over it is
-       only counted; the first record after the minute says how many were left out.
+    1. **Coalescing.** A refusal of a key recorded less than ``window`` seconds ago (who, why
+       and, for envelopes of a pinned peer, the same bytes) is not written; the next write of
+       that key counts it.
+    2. **A cap per minute** on all writes together (``per_minute``). What is over it is
+       counted against its key and written with the next write of that key.
 
-    Why both: coalescing keeps a replay flood (the same bytes again and again) to one row a
+    Why both: coalescing keeps a replay flood (the same bytes again and again) to one write a
     second without losing distinct evidence; the cap bounds what no key can (every garbage
-    body is different). Nothing is lost from view: every refusal still gets its answer and a
-    metrics count (``refusals_coalesced``, ``refusals_not_recorded``); only recorded ones are
-    logged, so the log is bounded the same way.
-    Thread-safe: the event loop and the database thread both ask.
+    body is different). The store then bounds the rows (``Store.record_refusal``: refusals no
+    peer is accountable for are one row per source, reason and hour, with a count). Nothing
+    is lost from view: every refusal still gets its answer and a metrics count
+    (``refusals_coalesced``, ``refusals_not_recorded``); only written ones are logged, so the
+    log is bounded the same way. Thread-safe: the event loop and the database thread both ask.
     """
 
     def __init__(self, *, per_minute: int, window: float = 1.0, max_keys: int = 4096,
@@ -139,37 +150,42 @@ class RefusalGate:
         self._over_cap = 0  # left out in the current minute
         self._carried = 0  # left out in an earlier minute, not yet reported in a record
 
-    def admit(self, key: Hashable) -> str | None:
-        """None: do not record this refusal. Otherwise record it, adding the returned note
-        (may be empty) to its detail."""
+    def admit(self, key: Hashable, *, window: float | None = None) -> Admission | None:
+        """None: do not write this refusal (it is counted against ``key``). ``window``: this
+        key's coalescing window, if not the gate's (0: every refusal of it is written, the
+        store coalescing them)."""
         now = self.clock()
+        window = self.window if window is None else window
         with self._lock:
             if now - self._minute_start >= 60.0:
                 self._carried += self._over_cap
                 self._minute_start, self._minute_count, self._over_cap = now, 0, 0
             entry = self._recent.get(key)
-            if entry is not None and now - entry[0] < self.window:
+            if entry is not None and now - entry[0] < window:
                 entry[1] += 1
                 self.metrics.inc("refusals_coalesced")
                 return None
             if self._minute_count >= self.per_minute:
                 self._over_cap += 1
                 self.metrics.inc("refusals_not_recorded")
+                self._remember(key, entry or [float("-inf"), 0])[1] += 1
                 return None
             self._minute_count += 1
-            notes = []
-            if entry is not None and entry[1]:
-                notes.append(f"{int(entry[1])} identical refusals before this one were not "
-                             "recorded")
+            note = ""
             if self._carried:
-                notes.append(f"{self._carried} refusals were not recorded in an earlier "
-                             f"minute (over the cap of {self.per_minute} a minute)")
+                note = (f"{self._carried} refusals over the cap of {self.per_minute} writes a "
+                        "minute were counted against their own kinds")
                 self._carried = 0
-            self._recent.pop(key, None)
-            self._recent[key] = [now, 0]
-            while len(self._recent) > self.max_keys:
-                self._recent.popitem(last=False)
-            return "; ".join(notes)
+            left = int(entry[1]) if entry is not None else 0
+            self._remember(key, [now, 0])
+            return Admission(count=1 + left, note=note)
+
+    def _remember(self, key: Hashable, entry: list[float]) -> list[float]:
+        self._recent.pop(key, None)
+        self._recent[key] = entry
+        while len(self._recent) > self.max_keys:
+            self._recent.popitem(last=False)
+        return entry
 
 
-__all__ = ["RateLimiter", "RefusalGate", "claimed_sender"]
+__all__ = ["Admission", "RateLimiter", "RefusalGate", "claimed_sender"]

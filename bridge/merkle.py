@@ -33,6 +33,7 @@ __all__ = [
     "EMPTY_ROOT",
     "HASH_SIZE",
     "MerkleTree",
+    "RootBuilder",
     "leaf_hash",
     "node_hash",
     "root_from_inclusion_proof",
@@ -149,6 +150,36 @@ class MerkleTree:
 
     def __repr__(self) -> str:
         return f"MerkleTree(size={self.size}, root={self.root.hex()})"
+
+
+class RootBuilder:
+    """MTH(D[n]) over leaf hashes given one at a time, in O(log n) memory: for checking a
+    stored document of any size against its signed root without holding its leaves.
+
+    Keeps the roots of the complete subtrees seen so far, largest first (the binary
+    decomposition of n). The RFC 9162 §2.1.1 split at the largest power of two below n makes
+    the root of those subtrees S1..Sk the right fold ``node(S1, node(S2, ... Sk))``.
+    """
+
+    def __init__(self) -> None:
+        self._stack: list[tuple[int, bytes]] = []  # (subtree size, its root)
+        self.size = 0
+
+    def add(self, leaf_hash_: bytes) -> None:
+        size, node = 1, leaf_hash_
+        while self._stack and self._stack[-1][0] == size:
+            left = self._stack.pop()[1]
+            size, node = size * 2, node_hash(left, node)
+        self._stack.append((size, node))
+        self.size += 1
+
+    def root(self) -> bytes:
+        if not self._stack:
+            return EMPTY_ROOT
+        node = self._stack[-1][1]
+        for _, left in reversed(self._stack[:-1]):
+            node = node_hash(left, node)
+        return node
 
 
 def root_from_leaf_hashes(hashes: Sequence[bytes]) -> bytes:

@@ -49,11 +49,14 @@ def peer_app(exchange: Exchange, run: RunInDb, metrics: Metrics, max_body: int,
                      close: bool = False, headers: dict[str, str] | None = None
                      ) -> web.Response:
         metrics.inc(f"peer_{reason}")
-        note = exchange.refusal_gate.admit(("limit", source, reason))
-        if note is not None:
-            detail = f"{text}; {source}" + (f" ({note})" if note else "")
+        # At most one write a second per source and reason (a flood over a limit must not
+        # become a flood of transactions); the store keeps one row per hour with the count.
+        admitted = exchange.refusal_gate.admit(("limit", source, reason))
+        if admitted is not None:
+            detail = f"{text}; {source}" + (f" ({admitted.note})" if admitted.note else "")
             log.warning("refused a request: %s", detail)
-            await run(exchange.record_limit_refusal, reason=reason, detail=detail)
+            await run(exchange.record_limit_refusal, reason=reason, detail=detail,
+                      count=admitted.count, source=source)
         resp = web.Response(status=status, text=text, headers=headers)
         if close:
             resp.force_close()

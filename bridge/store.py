@@ -20,7 +20,7 @@ from typing import Any
 
 import msgpack
 
-from bridge import audit
+from bridge import audit, store_check
 from bridge.documents import ACK_STATUSES
 from bridge.errors import StoreError, StoreUnavailable
 from bridge.link import ZERO_HASH, InboundState, OutboundState
@@ -138,8 +138,22 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX audit_kind ON audit(kind, peer);
     """,
+    # 3: refusals no peer is accountable for are coalesced, one row per source, reason and
+    # hour with a count (Store.record_refusal), so that a month of garbage cannot fill a disk.
+    """
+    ALTER TABLE refusals ADD COLUMN count INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE refusals ADD COLUMN last_at INTEGER;
+    ALTER TABLE refusals ADD COLUMN source TEXT;
+    ALTER TABLE refusals ADD COLUMN bucket TEXT;
+    CREATE UNIQUE INDEX refusals_bucket ON refusals(bucket);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
+_HOUR_MS = 3_600_000
+REFUSAL_SOURCES_PER_HOUR = 64
+"""Coalesced refusal rows an hour with a source of their own (per reason: the others share
+``OTHER_SOURCES``). Sources are addresses, which an attacker chooses."""
+OTHER_SOURCES = "other sources"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -533,7 +547,7 @@ class Store:
     def items_page(self, doc: int, *, status: str | None, after: int, limit: int
                    ) -> list[tuple[Any, ...]]:
         sql = ("SELECT idx, item_id, COALESCE(status, transport), reason, evidence, status_at, "
-               "leaf FROM items WHERE doc=? AND idx > ?")
+               "leaf, lh FROM items WHERE doc=? AND idx > ?")
         args: list[Any] = [doc, after]
         if status:
             sql += " AND COALESCE(status, transport)=?"
@@ -544,9 +558,31 @@ class Store:
 
     def item_row(self, doc: int, item_id: str) -> tuple[Any, ...] | None:
         row: tuple[Any, ...] | None = self.db.execute(
-            "SELECT idx, item_id, COALESCE(status, transport), reason, evidence, status_at, leaf "
-            "FROM items WHERE doc=? AND item_id=?", (doc, item_id)).fetchone()
+            "SELECT idx, item_id, COALESCE(status, transport), reason, evidence, status_at, leaf, "
+            "lh FROM items WHERE doc=? AND item_id=?", (doc, item_id)).fetchone()
         return row
+
+    # ------------------------------------------------------------ is the store what was signed?
+
+    def check(self) -> list[store_check.StoreFault]:
+        """The whole check (``bridge/store_check.py``): the file, every document against its
+        signed root, every status against its signed history, the audit log."""
+        return store_check.check_store(self.db) + store_check.audit_faults(self.db)
+
+    def status_mismatch(self, doc: int, first: int = 0, last: int = 1 << 62) -> str | None:
+        """The first item of ``doc`` (index in [first, last]) whose status is not its signed
+        history's latest, else None."""
+        return store_check.status_mismatch(self.db, doc, first, last)
+
+    def status_mismatch_any(self, peer: str | None) -> tuple[int, str] | None:
+        """(document rowid, diagnosis) of the first such item in any roster or manifest."""
+        for (doc,) in self.db.execute(
+                "SELECT rowid FROM documents WHERE type != 'ack' AND (?1 IS NULL OR peer = ?1) "
+                "ORDER BY rowid", (peer,)).fetchall():
+            what = self.status_mismatch(doc)
+            if what is not None:
+                return doc, what
+        return None
 
     # ------------------------------------------------------------ reconciliation
 
@@ -672,14 +708,47 @@ class Store:
     # ------------------------------------------------------------ refusals and events
 
     def record_refusal(self, *, peer: str | None, seq: int | None, digest: bytes | None,
-                       reason: str, detail: str, alarm: bool, now: int) -> None:
+                       reason: str, detail: str, alarm: bool, now: int, count: int = 1,
+                       source: str | None = None) -> bool:
+        """Record ``count`` refusals. With a ``source`` (refusals no authenticated peer is
+        accountable for: garbage, forgeries, requests over a limit) they are coalesced: one
+        row per source, reason and hour, which keeps the first one's seq, digest and detail
+        and counts the rest; past ``REFUSAL_SOURCES_PER_HOUR`` sources in an hour, the others
+        share one row. So the rows an hour are bounded whatever arrives. Returns whether a
+        row was added (its audit record is then due: one per row, PROTOCOL.md §11)."""
+        if source is None:
+            self._insert_refusal(peer, seq, digest, reason, detail, alarm, now, count, None,
+                                 None)
+            return True
+        hour = now // _HOUR_MS
+        bucket = f"{hour}|{source}|{reason}|{int(alarm)}"
+        if self.db.execute("UPDATE refusals SET count = count + ?, last_at = ? WHERE bucket = ?",
+                           (count, now, bucket)).rowcount:
+            return False
+        if source != OTHER_SOURCES and self.db.execute(
+                "SELECT COUNT(*) FROM refusals WHERE bucket >= ? AND bucket < ?",
+                (f"{hour}|", f"{hour}}}")).fetchone()[0] >= REFUSAL_SOURCES_PER_HOUR:
+            return self.record_refusal(
+                peer=peer, seq=seq, digest=digest, reason=reason, alarm=alarm, now=now,
+                count=count, source=OTHER_SOURCES,
+                detail=f"{detail} (more than {REFUSAL_SOURCES_PER_HOUR} sources this hour)")
+        self._insert_refusal(peer, seq, digest, reason, detail, alarm, now, count, source,
+                             bucket)
+        return True
+
+    def _insert_refusal(self, peer: str | None, seq: int | None, digest: bytes | None,
+                        reason: str, detail: str, alarm: bool, now: int, count: int,
+                        source: str | None, bucket: str | None) -> None:
         self.db.execute(
-            "INSERT INTO refusals (at, peer, seq, digest, reason, detail, alarm) "
-            "VALUES (?,?,?,?,?,?,?)", (now, peer, seq, digest, reason, detail, int(alarm)))
+            "INSERT INTO refusals (at, peer, seq, digest, reason, detail, alarm, count, "
+            "last_at, source, bucket) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            (now, peer, seq, digest, reason, detail, int(alarm), count, now, source, bucket))
 
     def refusals(self) -> list[tuple[Any, ...]]:
+        """(at, peer, seq, reason, detail, alarm, count, last_at, source), oldest first."""
         return list(self.db.execute(
-            "SELECT at, peer, seq, reason, detail, alarm FROM refusals ORDER BY rowid"))
+            "SELECT at, peer, seq, reason, detail, alarm, count, COALESCE(last_at, at), source "
+            "FROM refusals ORDER BY rowid"))
 
     def add_event(self, type: str, data: dict[str, Any], now: int) -> int:
         cur = self.db.execute("INSERT INTO events (at, type, data) VALUES (?,?,?)",
@@ -733,10 +802,12 @@ class Store:
             "envelopes_sent": int(q("SELECT COUNT(*) FROM outbox WHERE state != 'pending'"
                                     ).fetchone()[0]),
             "envelopes_received": int(q("SELECT COUNT(*) FROM inbox").fetchone()[0]),
-            "envelopes_rejected": int(q("SELECT COUNT(*) FROM refusals").fetchone()[0]),
+            "envelopes_rejected": int(q("SELECT COALESCE(SUM(count), 0) FROM refusals"
+                                        ).fetchone()[0]),
+            "refusal_rows": int(q("SELECT COUNT(*) FROM refusals").fetchone()[0]),
             "retries": int(q("SELECT COALESCE(SUM(MAX(attempts - 1, 0)), 0) FROM outbox"
                              ).fetchone()[0]),
-            "security_alarms": int(q("SELECT COUNT(*) FROM refusals WHERE alarm=1"
+            "security_alarms": int(q("SELECT COALESCE(SUM(count), 0) FROM refusals WHERE alarm=1"
                                      ).fetchone()[0]),
         }
 

@@ -11,7 +11,7 @@ from bridge import envelope
 from bridge.errors import UsageError
 from bridge.home import Config, Limits
 from bridge.identity import PrivateIdentity
-from bridge.limits import RateLimiter, RefusalGate, claimed_sender
+from bridge.limits import Admission, RateLimiter, RefusalGate, claimed_sender
 from bridge.metrics import Metrics
 
 
@@ -45,24 +45,28 @@ def test_token_buckets_are_bounded_in_number() -> None:
 def test_refusal_gate_coalesces_identical_refusals_within_the_window() -> None:
     clock, metrics = Clock(), Metrics()
     gate = RefusalGate(per_minute=100, metrics=metrics, clock=clock)
-    assert gate.admit(("x", "malformed")) == ""
+    assert gate.admit(("x", "malformed")) == Admission(count=1)
     assert [gate.admit(("x", "malformed")) for _ in range(5)] == [None] * 5
-    assert gate.admit(("y", "malformed")) == ""  # another key
+    assert gate.admit(("y", "malformed")) == Admission(count=1)  # another key
     clock.t += 1.0
-    note = gate.admit(("x", "malformed"))
-    assert note is not None and note.startswith("5 identical refusals")
+    # The next write of the key stands for itself and the five left out.
+    assert gate.admit(("x", "malformed")) == Admission(count=6)
     assert "refusals_coalesced_total" in metrics.render({}, "p")
+    # A key without a window is written every time (the store coalesces it).
+    assert [gate.admit("z", window=0.0) for _ in range(3)] == [Admission(count=1)] * 3
 
 
-def test_refusal_gate_caps_rows_a_minute_and_says_so_afterwards() -> None:
+def test_refusal_gate_caps_writes_a_minute_and_counts_the_rest_against_their_keys() -> None:
     clock = Clock()
     gate = RefusalGate(per_minute=3, clock=clock)
-    admitted = [gate.admit(n) for n in range(10)]
-    assert admitted[:3] == ["", "", ""] and admitted[3:] == [None] * 7
+    admitted = [gate.admit(n % 5, window=0.0) for n in range(10)]
+    assert admitted[:3] == [Admission(count=1)] * 3 and admitted[3:] == [None] * 7
     clock.t += 60
-    note = gate.admit("later")
-    assert note is not None and note.startswith("7 refusals were not recorded")
-    assert gate.admit("later still") == ""
+    # Key 0 was left out once (n = 5), key 3 twice (n = 3 and 8): their next writes count them.
+    later = gate.admit(0, window=0.0)
+    assert later is not None and later.count == 2
+    assert later.note.startswith("7 refusals over the cap")
+    assert gate.admit(3, window=0.0) == Admission(count=3)
 
 
 def test_refusal_gate_remembers_a_bounded_number_of_keys() -> None:

@@ -14,6 +14,7 @@ from bridge.merkle import (
     EMPTY_ROOT,
     HASH_SIZE,
     MerkleTree,
+    RootBuilder,
     leaf_hash,
     node_hash,
     root_from_inclusion_proof,
@@ -330,3 +331,15 @@ def test_large_tree_builds_quickly() -> None:
     path = tree.inclusion_proof(77_777)
     assert verify_inclusion(hashes[77_777], 77_777, 100_000, path, tree.root)
     assert elapsed < 2.0  # generous bound for slow CI; typically far less
+
+
+def test_streamed_root_is_the_tree_root_for_every_size() -> None:
+    """``RootBuilder`` (what the store check uses to stream a document of any size in
+    O(log n) memory) gives the root of RFC 9162 §2.1.1 for every size, odd and even."""
+    hashes = [leaf_hash(n.to_bytes(4, "big")) for n in range(130)]
+    for size in range(len(hashes) + 1):
+        builder = RootBuilder()
+        for h in hashes[:size]:
+            builder.add(h)
+        assert builder.size == size
+        assert builder.root() == MerkleTree.from_leaf_hashes(hashes[:size]).root, size

@@ -1,0 +1,274 @@
+"""A store that lies: real SQLite files damaged by the test (a byte of an entry flipped, an
+item's status changed, a page of the file overwritten) and a real daemon started on them.
+
+What must hold (SECURITY.md, "A damaged store"): the daemon starts read-only with the
+``store_corrupt`` alarm in health, /metrics and the event stream; what is damaged is answered
+with a 500 ``store_corrupt`` (never the damaged data, never a 4xx that blames the caller, never
+a receipt that fails ``bridge verify``); what is good can still be read; ``bridge audit verify``
+says FAIL and names the document.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from bridge.client import ApiError
+from bridge.home import Home
+from bridge.pair import LOOPBACK, Node, free_port, make_pair
+
+from .conftest import FAST, EventLog, metric, person, wait_for
+
+DOC = "M-STORE-1"
+GOOD = "M-STORE-2"
+
+
+@dataclass
+class Exchanged:
+    root: Path
+    alpha: Node  # stopped; the homes are copied for each case
+    beta: Node
+
+
+def _bridge(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "bridge", *map(str, args)],
+                          capture_output=True, text=True, timeout=120, check=False)
+
+
+def _received(node: Node, doc_id: str) -> bool:
+    try:
+        return bool(node.client.document(doc_id, direction="in")["state"] == "received")
+    except ApiError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def exchanged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Exchanged]:
+    """A manifest of five persons sent alpha → beta and acknowledged RECEIVED, and a second
+    document (a manifest) that no case damages; both daemons stopped (the WAL checkpointed)."""
+    root = tmp_path_factory.mktemp("st")
+    alpha, beta = make_pair(root, delivery=FAST)
+    try:
+        alpha.start()
+        beta.start()
+        alpha.client.submit_document("manifest", "beta", [person(n) for n in range(1, 6)],
+                                     id=DOC)
+        alpha.client.submit_document("manifest", "beta", [person(n) for n in range(6, 9)],
+                                     id=GOOD)
+        wait_for(lambda: _received(beta, DOC) and _received(beta, GOOD), what="received")
+        beta.client.acknowledge(DOC, all="RECEIVED")
+        wait_for(lambda: [a["state"] for a in alpha.client.document(DOC)["acks"]]
+                 == ["received"], what="alpha: the acknowledgement")
+        wait_for(lambda: all(n.client.health()["peers"][p]["queued"] == 0
+                             for n, p in ((alpha, "beta"), (beta, "alpha"))),
+                 what="every envelope receipted")
+    finally:
+        alpha.stop()
+        beta.stop()
+    yield Exchanged(root=root, alpha=alpha, beta=beta)
+
+
+def copy_of(node: Node, to: Path) -> Node:
+    """The node's home copied to ``to``, listening on a port of its own (its peer is not
+    started: every case speaks only to the local API)."""
+    shutil.copytree(node.home.path, to, symlinks=True)
+    home, port = Home(to), free_port()
+    home.write_config(dataclasses.replace(home.config(), listen=f"{LOOPBACK}:{port}"))
+    return Node(home=home, party=node.party, port=port, log_path=to.parent / f"{to.name}.log")
+
+
+@pytest.fixture
+def damaged() -> Iterator[list[Node]]:
+    """Daemons a case started, stopped at its end whatever happened."""
+    started: list[Node] = []
+    yield started
+    for node in started:
+        node.stop()
+
+
+def sql(node: Node, statement: str, *args: object) -> None:
+    con = sqlite3.connect(node.home.db_path)
+    try:
+        with con:
+            con.execute(statement, args)
+    finally:
+        con.close()
+
+
+def assert_store_corrupt(fn: object, *args: object, **kwargs: object) -> ApiError:
+    assert callable(fn)
+    with pytest.raises(ApiError) as err:
+        fn(*args, **kwargs)
+    assert (err.value.status, err.value.code) == (500, "store_corrupt"), err.value
+    return err.value
+
+
+def assert_alarm(node: Node, names: str) -> None:
+    health = node.client.health()
+    assert health["status"] == "store_corrupt", health
+    assert health["store"]["ok"] is False
+    assert any(names in f for f in health["store"]["faults"]), health["store"]
+    assert metric(node, "store_corrupt") == 1
+    log = EventLog(node)
+    try:
+        ev = log.wait("security_alarm", reason="store_corrupt")
+        assert "detail" in ev.data
+    finally:
+        log.close()
+
+
+def assert_audit_verify_fails(node: Node, names: str) -> None:
+    out = _bridge("--home", node.home.path, "audit", "verify")
+    assert out.returncode == 1, out
+    assert out.stdout.startswith("FAIL: "), out.stdout
+    assert names in out.stdout and "[store_corrupt]" in out.stdout, out.stdout
+
+
+def _leaf(node: Node, item_id: str) -> bytes:
+    con = sqlite3.connect(node.home.db_path)
+    try:
+        (leaf,), = con.execute("SELECT i.leaf FROM items i JOIN documents d ON d.rowid = i.doc "
+                               "WHERE d.id=? AND i.item_id=?", (DOC, item_id)).fetchall()
+        return bytes(leaf)
+    finally:
+        con.close()
+
+
+@pytest.mark.parametrize("flip", ["surname", "encoding"])
+def test_flipped_entry_byte_is_refused_as_a_store_fault_not_served(
+        exchanged: Exchanged, tmp_path: Path, damaged: list[Node], flip: str) -> None:
+    """One byte of a stored entry changed: in the surname (still a canonical entry: served the
+    wrong surname, and a receipt that fails ``bridge verify``, before) or in its encoding (a
+    400 "not canonical" before, blaming the caller)."""
+    beta = copy_of(exchanged.beta, tmp_path / "b")
+    leaf = _leaf(beta, "P-00002")
+    if flip == "surname":
+        bad = leaf.replace(b"Testname2", b"Testnamf2")
+    else:
+        at = leaf.index(b"\xa7surname")  # the fixstr key: make its length byte wrong
+        bad = leaf[:at] + b"\xa8" + leaf[at + 1:]
+    assert bad != leaf
+    sql(beta, "UPDATE items SET leaf=? WHERE item_id='P-00002' AND doc=(SELECT rowid FROM "
+              "documents WHERE id=?)", bad, DOC)
+    beta.start()
+    damaged.append(beta)
+    assert_alarm(beta, DOC)
+    c = beta.client
+    assert_store_corrupt(c.item, DOC, "P-00002")
+    assert_store_corrupt(c.items, DOC)
+    assert_store_corrupt(c.receipt, DOC)
+    assert_store_corrupt(c.receipt, DOC, item="P-00001")
+    # Read-only: nothing new goes into a damaged store.
+    assert_store_corrupt(c.submit_document, "manifest", "alpha", [person(99)], id="M-NEW")
+    # What is good can still be read and exported.
+    assert [i["data"]["surname"] for i in c.items(GOOD)["items"]] == [
+        "Testname6", "Testname7", "Testname8"]
+    assert c.document(GOOD)["state"] == "received"
+    assert_audit_verify_fails(beta, DOC)
+
+
+def test_item_status_changed_in_the_items_table_is_refused(
+        exchanged: Exchanged, tmp_path: Path, damaged: list[Node]) -> None:
+    """RECEIVED → WITHHELD in the items table only (its signed history and the receipt still
+    say RECEIVED): caught on the read while the daemon runs, and by the check at start."""
+    alpha = copy_of(exchanged.alpha, tmp_path / "a")
+    alpha.start()
+    damaged.append(alpha)
+    c = alpha.client
+    assert c.health()["status"] == "ok"
+    assert c.item(DOC, "P-00003")["status"] == "RECEIVED"
+    sql(alpha, "UPDATE items SET status='WITHHELD' WHERE item_id='P-00003' AND doc=(SELECT "
+               "rowid FROM documents WHERE id=?)", DOC)
+    err = assert_store_corrupt(c.item, DOC, "P-00003")
+    assert "P-00003" in err.message and "RECEIVED" in err.message
+    assert_store_corrupt(c.items, DOC, status="WITHHELD")
+    assert_store_corrupt(c.document, DOC)
+    assert_store_corrupt(c.reconcile)
+    assert_alarm(alpha, "P-00003")
+    alpha.stop()
+    damaged.clear()
+    # Restarted: the check at start finds it before anything is served.
+    alpha.start()
+    damaged.append(alpha)
+    assert_alarm(alpha, "P-00003")
+    assert_store_corrupt(alpha.client.reconcile)
+    assert_audit_verify_fails(alpha, DOC)
+
+
+def test_receipt_from_a_store_damaged_while_running_is_verified_before_it_leaves(
+        exchanged: Exchanged, tmp_path: Path, damaged: list[Node]) -> None:
+    """A byte of a stored acknowledgement entry (its salt: still a canonical entry) changed
+    while the daemon runs, where no item read looks: the receipt built from it would fail
+    ``bridge verify``, so it does not leave; 500 ``store_corrupt`` and the alarm instead."""
+    alpha = copy_of(exchanged.alpha, tmp_path / "a")
+    alpha.start()
+    damaged.append(alpha)
+    assert alpha.client.receipt(DOC, item="P-00004")
+    con = sqlite3.connect(alpha.home.db_path)
+    try:
+        (leaf,), = con.execute(
+            "SELECT a.leaf FROM ack_entries a JOIN documents d ON d.rowid = a.item_doc "
+            "WHERE d.id=? AND a.item_id='P-00004'", (DOC,)).fetchall()
+    finally:
+        con.close()
+    at = bytes(leaf).index(b"\xc4\x10") + 2  # the first byte of the 16-byte salt
+    bad = leaf[:at] + bytes([leaf[at] ^ 1]) + leaf[at + 1:]
+    sql(alpha, "UPDATE ack_entries SET leaf=? WHERE leaf=?", bad, leaf)
+    err = assert_store_corrupt(alpha.client.receipt, DOC, item="P-00004")
+    assert DOC in err.message and "does not verify" in err.message
+    assert_store_corrupt(alpha.client.receipt, DOC)
+    assert_alarm(alpha, DOC)
+
+
+def test_damaged_page_starts_the_daemon_with_the_alarm_not_ok(
+        exchanged: Exchanged, tmp_path: Path, damaged: list[Node]) -> None:
+    """A page of the file overwritten at a known offset (the events table's first page, which
+    nothing reads at start): the daemon starts with health "store_corrupt", not "ok"."""
+    beta = copy_of(exchanged.beta, tmp_path / "b")
+    con = sqlite3.connect(beta.home.db_path)
+    try:
+        page_size = con.execute("PRAGMA page_size").fetchone()[0]
+        (root,), = con.execute("SELECT rootpage FROM sqlite_master WHERE name='events'")
+        assert con.execute("PRAGMA quick_check").fetchone()[0] == "ok"
+    finally:
+        con.close()
+    assert not Path(f"{beta.home.db_path}-wal").exists() or \
+        Path(f"{beta.home.db_path}-wal").stat().st_size == 0
+    with open(beta.home.db_path, "r+b") as fh:
+        fh.seek((root - 1) * page_size)
+        fh.write(b"\xff" * 64)
+    beta.start()
+    damaged.append(beta)
+    health = beta.client.health()
+    assert health["status"] == "store_corrupt", health
+    assert any(f.startswith("the file:") for f in health["store"]["faults"]), health
+    assert metric(beta, "store_corrupt") == 1
+    # An operator can still read what is good; nothing new is written.
+    assert beta.client.document(DOC, direction="in")["state"] == "acknowledged"
+    assert_store_corrupt(beta.client.acknowledge, GOOD, all="RECEIVED")
+    assert_audit_verify_fails(beta, "the file")
+
+
+def test_sound_store_passes_the_check(exchanged: Exchanged, tmp_path: Path,
+                                      damaged: list[Node]) -> None:
+    """The control: the same homes, undamaged, start "ok" and audit verify says OK."""
+    for node, name in ((exchanged.alpha, "a"), (exchanged.beta, "b")):
+        copy = copy_of(node, tmp_path / name)
+        out = _bridge("--home", copy.home.path, "audit", "verify")
+        assert out.returncode == 0 and out.stdout.startswith("OK: "), out
+        copy.start()
+        damaged.append(copy)
+        assert copy.client.health()["status"] == "ok"
+        assert metric(copy, "store_corrupt") == 0
+        assert copy.client.receipt(DOC)
+        copy.stop()
+        damaged.clear()
+

@@ -8,8 +8,8 @@ the keys it used before (rotated or revoked).
     HOME/keys/peers/history/NAME-<fp>.json       the peer's earlier keys, with the last sequence
                                                  number each may sign and any revocation
 
-Every write is a whole-file replace (write, fsync, rename), so a crash leaves the old file or
-the new one, never half of either.
+Every write is a whole-file replace through ``bridge.files`` (mode 0600, a fresh temporary file,
+fsync, rename), so a crash leaves the old file or the new one, never half of either.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bridge.errors import UsageError
+from bridge.files import write_file
 from bridge.home import Home
 from bridge.identity import PrivateIdentity, PublicIdentity, load_private
 
@@ -30,15 +31,9 @@ def _short(identity: PublicIdentity) -> str:
     return identity.fingerprint.replace(" ", "")[:16]
 
 
-def _replace(path: Path, text: str, mode: int = 0o644) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.chmod(tmp, mode)
-    os.replace(tmp, path)
+def _replace(path: Path, data: str | bytes) -> None:
+    """Every key file, public or private: 0600, whole-file replace (``bridge.files``)."""
+    write_file(path, data, replace=True)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -79,7 +74,7 @@ class KeyStore:
         """Write the next key beside the current one; ``install_own`` makes it current."""
         path = self.staged_path(new.party)
         path.unlink(missing_ok=True)
-        _replace(path, new.dumps(passphrase=passphrase), 0o600)
+        _replace(path, new.dumps(passphrase=passphrase))
 
     def staged_own(self, party: str, passphrase: bytes | None) -> PrivateIdentity | None:
         path = self.staged_path(party)
@@ -93,15 +88,14 @@ class KeyStore:
         """Retire ``old`` into the history and make the staged ``new`` current."""
         self.history.mkdir(mode=0o700, parents=True, exist_ok=True)
         stem = self.history / f"{old.party}-{_short(old.public)}"
-        _replace(stem.with_suffix(".key"), old.dumps(passphrase=passphrase), 0o600)
+        _replace(stem.with_suffix(".key"), old.dumps(passphrase=passphrase))
         _replace(stem.with_suffix(".pub"), old.public.dumps())
         _replace(self.home.public_key_path(new.party), new.public.dumps())
         staged = self.staged_path(new.party)
         if staged.exists():
             os.replace(staged, self.home.private_key_path(new.party))
         else:
-            _replace(self.home.private_key_path(new.party), new.dumps(passphrase=passphrase),
-                     0o600)
+            _replace(self.home.private_key_path(new.party), new.dumps(passphrase=passphrase))
 
     def write_revocation(self, identity: PublicIdentity, statement: bytes, *,
                          peer: bool) -> Path:
@@ -109,9 +103,7 @@ class KeyStore:
         folder = self.peer_history if peer else self.history
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         path = folder / f"{identity.party}-{_short(identity)}.revocation"
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_bytes(statement)
-        os.replace(tmp, path)
+        _replace(path, statement)
         return path
 
     # ------------------------------------------------------------ peers

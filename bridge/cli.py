@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -12,14 +13,19 @@ import click
 
 from bridge.client import BridgeClient, DaemonUnavailable
 from bridge.errors import BridgeError
+from bridge.files import write_file
 from bridge.home import DEFAULT_LISTEN, Home, default_home
+from bridge.printable import printable_lines
 from bridge.verify_cli import verify
 
 T = TypeVar("T")
 
+force_option = click.option("--force", is_flag=True,
+                            help="Replace the output file if it exists (never a symbolic link).")
+
 
 def _fail(err: BridgeError, code: int = 1) -> NoReturn:
-    click.echo(f"error: {err}", err=True)
+    click.echo(f"error: {printable_lines(err)}", err=True)
     sys.exit(code)
 
 
@@ -63,6 +69,9 @@ NOT_IPROUTE2 = (
 @click.pass_context
 def main(ctx: click.Context, home: Path | None) -> None:
     """Bridge: secure bilateral exchange of rosters and manifests, with per-item receipts."""
+    # Files are written 0600 by bridge.files; the umask covers what others create for us
+    # (SQLite's journal files, a daemon started from here), so no file is born readable.
+    os.umask(0o077)
     ctx.obj = Ctx(home or default_home())
 
 
@@ -191,13 +200,20 @@ def demo(keep: Path | None) -> None:
 @click.option("--direction", type=click.Choice(["in", "out"]), default=None,
               help="Whether DOC was sent (out) or received (in), if both exist.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="Where to write the receipt bundle.")
+              help="Where to write the receipt bundle (a new file, mode 0600).")
+@force_option
 @click.pass_obj
 def receipt(obj: Ctx, doc: str, item_id: str | None, direction: str | None,
-            output: Path) -> None:
-    """Export a receipt bundle that anyone can check offline with `bridge verify`."""
+            output: Path, force: bool) -> None:
+    """Export a receipt bundle that anyone can check offline with `bridge verify`.
+
+    A whole-document receipt discloses every entry (every person on the list): the file is
+    created 0600, and an existing file is replaced only with --force."""
     data = _ask_daemon(obj, lambda c: c.receipt(doc, item=item_id, direction=direction))
-    output.write_bytes(data)
+    try:
+        write_file(output, data, replace=force)
+    except BridgeError as err:
+        _fail(err)
     what = f"item {item_id} of {doc}" if item_id else f"document {doc}"
     click.echo(f"wrote the receipt of {what} to {output} ({len(data)} bytes)")
 

@@ -52,6 +52,7 @@ from bridge.documents import (
 )
 from bridge.errors import BridgeError, DecodeError, InputError, VerificationError
 from bridge.identity import TAG_DOCUMENT, Keyring, PublicIdentity, verify_signature
+from bridge.printable import printable as _printable
 
 __all__ = [
     "DOCUMENT_RECEIPT",
@@ -247,10 +248,6 @@ def iso_time(ms: int) -> str:
     except (OverflowError, ValueError, OSError):
         return f"{ms} ms after 1970-01-01T00:00:00Z"
     return f"{dt:%Y-%m-%dT%H:%M:%S}.{ms % 1000:03d}Z"
-
-
-def _printable(text: str) -> str:
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 class _Checks:

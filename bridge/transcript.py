@@ -33,6 +33,7 @@ from bridge.documents import ACK, SignedDocument, SignedHeader
 from bridge.envelope import EnvelopeHeader
 from bridge.errors import BridgeError, DecodeError, PeerError, VerificationError
 from bridge.identity import PARTY_RE, TAG_TRANSPORT_RECEIPT, Keyring, PublicIdentity
+from bridge.printable import printable as _printable
 from bridge.receipts import iso_time
 
 __all__ = [
@@ -184,10 +185,6 @@ class TranscriptResult:
 
 def _s(n: int) -> str:
     return "" if n == 1 else "s"
-
-
-def _printable(text: str) -> str:
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def _fail(message: str, reason: str) -> VerificationError:

@@ -15,7 +15,7 @@ from bridge.client import BridgeClient, DaemonUnavailable
 from bridge.errors import BridgeError
 from bridge.files import write_file
 from bridge.home import DEFAULT_LISTEN, Home, default_home
-from bridge.printable import printable_lines
+from bridge.printable import printable, printable_lines
 from bridge.verify_cli import verify
 
 T = TypeVar("T")
@@ -230,8 +230,8 @@ def keys_rotate(obj: Ctx, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(out, indent=2))
         return
-    click.echo(f"rotated: {out['old_fingerprint']} -> {out['fingerprint']}")
-    click.echo(f"announced to: {', '.join(out['peers']) or 'no peer'}")
+    click.echo(printable(f"rotated: {out['old_fingerprint']} -> {out['fingerprint']}"))
+    click.echo(printable(f"announced to: {', '.join(out['peers']) or 'no peer'}"))
     click.echo("Old receipts still verify with the old identity file, kept in keys/history/.")
 
 
@@ -252,8 +252,8 @@ def keys_revoke(obj: Ctx, since: str | None, reason: str, as_json: bool) -> None
     if as_json:
         click.echo(json.dumps(out, indent=2))
         return
-    click.echo(f"revoked {out['revoked_fingerprint']} (since {out['since']})")
-    click.echo(f"new key: {out['fingerprint']}")
+    click.echo(printable(f"revoked {out['revoked_fingerprint']} (since {out['since']})"))
+    click.echo(printable(f"new key: {out['fingerprint']}"))
     click.echo("Give your new identity file to each peer and have them compare the fingerprint "
                "with you out of band, then run: bridge peer add FILE --url URL --fingerprint FP "
                "--replace")

@@ -233,8 +233,16 @@ def test_hostile_ack_reason_reaches_items_status_and_reconcile_escaped(
 
 
 def test_hostile_ack_reason_is_safe_in_json_csv_and_html_outputs(
-        make_nodes: Callable[..., tuple[Node, Node]]) -> None:
+        make_nodes: Callable[..., tuple[Node, Node]], tmp_path: Path) -> None:
     alpha, _ = started(make_nodes)
+    receipt = tmp_path / "BAG-1.receipt"
+    assert bridge(alpha, "receipt", DOC, "--item", "BAG-1", "-o", str(receipt)).returncode == 0
+    keys = ("--keys", str(alpha.home.public_key_path("alpha")),
+            "--keys", str(alpha.home.peers_dir / "beta.pub"))
+    for extra in ((), ("--json",)):
+        done = bridge(alpha, "verify", str(receipt), *keys, *extra)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert_no_raw_controls(done.stdout, f"bridge verify {' '.join(extra)}")
     items = bridge(alpha, "items", DOC, "--json")
     assert items.returncode == 0, items.stderr
     assert_no_raw_controls(items.stdout, "bridge items --json")

@@ -41,6 +41,10 @@ class FileExistsRefused(UsageError):
 
     code = "file_exists"
 
+    def __init__(self, path: Path) -> None:
+        super().__init__(f"{path} already exists; refusing to overwrite it (give --force to "
+                         "replace it)")
+
 
 def _check_target(path: Path, *, replace: bool) -> None:
     """Refuse a target that is a symbolic link or not a regular file, and an existing one
@@ -56,8 +60,7 @@ def _check_target(path: Path, *, replace: bool) -> None:
         raise UsageError(f"{path} exists and is not a regular file; refusing to replace it",
                          code="file_exists")
     if not replace:
-        raise FileExistsRefused(f"{path} already exists; refusing to overwrite it (give "
-                                "--force to replace it)")
+        raise FileExistsRefused(path)
 
 
 def _new_temp(folder: Path, name: str) -> tuple[int, Path]:
@@ -98,8 +101,7 @@ def _link_new(tmp: Path, path: Path) -> None:
     try:
         os.link(tmp, path, follow_symlinks=False)
     except FileExistsError as exc:
-        raise FileExistsRefused(f"{path} already exists; refusing to overwrite it (give "
-                                "--force to replace it)") from exc
+        raise FileExistsRefused(path) from exc
     except OSError as exc:
         if exc.errno not in _NO_HARD_LINKS:
             raise
@@ -107,21 +109,6 @@ def _link_new(tmp: Path, path: Path) -> None:
         os.rename(tmp, path)
         return
     os.unlink(tmp)
-
-
-def write_file(path: str | os.PathLike[str], data: bytes | str, *,
-               replace: bool = False) -> None:
-    """Write ``data`` (``str`` as UTF-8) to ``path`` with mode 0600, through a fresh temporary
-    file in the same folder, fsync'd, then renamed into place. Refuses a symbolic link or a
-    non-regular file at ``path``, and an existing file unless ``replace``; any failure is a
-    :class:`UsageError` naming the file, and leaves no temporary file behind."""
-    target = Path(path)
-    raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
-    try:
-        _write(target, raw, replace=replace)
-    except OSError as exc:
-        raise UsageError(f"cannot write {target}: {exc.strerror or exc}",
-                         code="cannot_write") from exc
 
 
 def _write(target: Path, raw: bytes, *, replace: bool) -> None:
@@ -142,6 +129,21 @@ def _write(target: Path, raw: bytes, *, replace: bool) -> None:
             os.unlink(tmp)
         raise
     _fsync_folder(folder)
+
+
+def write_file(path: str | os.PathLike[str], data: bytes | str, *,
+               replace: bool = False) -> None:
+    """Write ``data`` (``str`` as UTF-8) to ``path`` with mode 0600, through a fresh temporary
+    file in the same folder, fsync'd, then renamed into place. Refuses a symbolic link or a
+    non-regular file at ``path``, and an existing file unless ``replace``; any failure is a
+    :class:`UsageError` naming the file, and leaves no temporary file behind."""
+    target = Path(path)
+    raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+    try:
+        _write(target, raw, replace=replace)
+    except OSError as exc:
+        raise UsageError(f"cannot write {target}: {exc.strerror or exc}",
+                         code="cannot_write") from exc
 
 
 def create_private(path: str | os.PathLike[str]) -> None:

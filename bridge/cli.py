@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -12,14 +13,19 @@ import click
 
 from bridge.client import BridgeClient, DaemonUnavailable
 from bridge.errors import BridgeError
+from bridge.files import write_file
 from bridge.home import DEFAULT_LISTEN, Home, default_home
+from bridge.printable import printable, printable_lines
 from bridge.verify_cli import verify
 
 T = TypeVar("T")
 
+force_option = click.option("--force", is_flag=True,
+                            help="Replace the output file if it exists (never a symbolic link).")
+
 
 def _fail(err: BridgeError, code: int = 1) -> NoReturn:
-    click.echo(f"error: {err}", err=True)
+    click.echo(f"error: {printable_lines(err)}", err=True)
     sys.exit(code)
 
 
@@ -63,6 +69,9 @@ NOT_IPROUTE2 = (
 @click.pass_context
 def main(ctx: click.Context, home: Path | None) -> None:
     """Bridge: secure bilateral exchange of rosters and manifests, with per-item receipts."""
+    # Files are written 0600 by bridge.files; the umask covers what others create for us
+    # (SQLite's journal files, a daemon started from here), so no file is born readable.
+    os.umask(0o077)
     ctx.obj = Ctx(home or default_home())
 
 
@@ -188,9 +197,9 @@ def doctor(obj: Ctx, as_json: bool) -> None:
         click.echo(json.dumps([f.to_json() for f in findings], indent=2))
     else:
         for f in findings:
-            click.echo(f"{f.status.upper():<4}  {f.check}: {f.detail}")
+            click.echo(f"{f.status.upper():<4}  {f.check}: {printable(f.detail)}")
             if f.fix:
-                click.echo(f"      fix: {f.fix}")
+                click.echo(f"      fix: {printable(f.fix)}")
     sys.exit(1 if any(f.status == FAIL for f in findings) else 0)
 
 
@@ -215,13 +224,20 @@ def demo(keep: Path | None) -> None:
 @click.option("--direction", type=click.Choice(["in", "out"]), default=None,
               help="Whether DOC was sent (out) or received (in), if both exist.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="Where to write the receipt bundle.")
+              help="Where to write the receipt bundle (a new file, mode 0600).")
+@force_option
 @click.pass_obj
 def receipt(obj: Ctx, doc: str, item_id: str | None, direction: str | None,
-            output: Path) -> None:
-    """Export a receipt bundle that anyone can check offline with `bridge verify`."""
+            output: Path, force: bool) -> None:
+    """Export a receipt bundle that anyone can check offline with `bridge verify`.
+
+    A whole-document receipt discloses every entry (every person on the list): the file is
+    created 0600, and an existing file is replaced only with --force."""
     data = _ask_daemon(obj, lambda c: c.receipt(doc, item=item_id, direction=direction))
-    output.write_bytes(data)
+    try:
+        write_file(output, data, replace=force)
+    except BridgeError as err:
+        _fail(err)
     what = f"item {item_id} of {doc}" if item_id else f"document {doc}"
     click.echo(f"wrote the receipt of {what} to {output} ({len(data)} bytes)")
 
@@ -238,8 +254,8 @@ def keys_rotate(obj: Ctx, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(out, indent=2))
         return
-    click.echo(f"rotated: {out['old_fingerprint']} -> {out['fingerprint']}")
-    click.echo(f"announced to: {', '.join(out['peers']) or 'no peer'}")
+    click.echo(printable(f"rotated: {out['old_fingerprint']} -> {out['fingerprint']}"))
+    click.echo(printable(f"announced to: {', '.join(out['peers']) or 'no peer'}"))
     click.echo("Old receipts still verify with the key history, which names the old key and "
                "when it was retired: give verifiers bridge keys history -o FILE.")
 
@@ -261,8 +277,8 @@ def keys_revoke(obj: Ctx, since: str | None, reason: str, as_json: bool) -> None
     if as_json:
         click.echo(json.dumps(out, indent=2))
         return
-    click.echo(f"revoked {out['revoked_fingerprint']} (since {out['since']})")
-    click.echo(f"new key: {out['fingerprint']}")
+    click.echo(printable(f"revoked {out['revoked_fingerprint']} (since {out['since']})"))
+    click.echo(printable(f"new key: {out['fingerprint']}"))
     click.echo("Give your new identity file to each peer and have them compare the fingerprint "
                "with you out of band, then run: bridge peer add FILE --url URL --fingerprint FP "
                "--replace")
@@ -295,28 +311,11 @@ def keys_history(obj: Ctx, peer: str | None, output: Path, force: bool) -> None:
             history = store.peer_key_history(peer)
     except BridgeError as err:
         _fail(err, 2)
-    _write_new(output, history.dumps().encode("utf-8"), force=force)
+    try:
+        write_file(output, history.dumps(), replace=force)
+    except BridgeError as err:
+        _fail(err, 2)
     party = history.identities[0].party
     click.echo(f"wrote the key history of {party} to {output}: "
                f"{len(history.identities)} key(s), {len(history.statements)} statement(s)")
     click.echo(f"Verify with: bridge verify FILE --keys {party}.pub --keys {output} …")
-
-
-def _write_new(path: Path, data: bytes, *, force: bool) -> None:
-    """Through a temporary file in the same folder, created exclusively and not through a
-    link, then renamed: a planted file or symlink is never written through."""
-    import os
-
-    if path.exists() and not force:
-        raise click.UsageError(f"{path} exists: give --force to replace it")
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise

@@ -7,8 +7,6 @@ Parse, call, print: the checks live in ``bridge/audit.py`` and ``bridge/transcri
 from __future__ import annotations
 
 import contextlib
-import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -18,9 +16,11 @@ import click
 
 from bridge import audit, audit_db, store_check
 from bridge.errors import BridgeError, UsageError
+from bridge.files import write_file
 from bridge.home import Home
 from bridge.identity import check_party
 from bridge.keystore import KeyStore
+from bridge.printable import json_text, printable, printable_lines
 from bridge.transcript import build_transcript, check_transcript
 
 EXIT_OK = 0
@@ -38,7 +38,7 @@ def _count(n: int, noun: str) -> str:
 
 
 def _usage(err: BridgeError) -> None:
-    click.echo(f"error: {err}", err=True)
+    click.echo(f"error: {printable_lines(err)}", err=True)
     sys.exit(EXIT_USAGE)
 
 
@@ -88,21 +88,24 @@ def audit_verify(ctx: click.Context, as_json: bool) -> None:
     else:
         text = result.summary()
     if as_json:
-        click.echo(json.dumps(record, indent=2, ensure_ascii=False))
+        click.echo(json_text(record))
     else:
-        click.echo(f"{'OK' if ok else 'FAIL'}: {db_path}: {text}")
+        click.echo(f"{'OK' if ok else 'FAIL'}: {db_path}: {printable(text)}")
     sys.exit(EXIT_OK if ok else EXIT_FAILED)
 
 
 @audit_group.command("export")
 @click.option("--peer", required=True, help="The party whose exchange with us to export.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="Where to write the transcript.")
+              help="Where to write the transcript (a new file, mode 0600).")
+@click.option("--force", is_flag=True,
+              help="Replace the output file if it exists (never a symbolic link).")
 @click.option("--with-entries/--without-entries", default=True, show_default=True,
               help="Include every document's entries (what lets a mediator check each "
                    "acknowledgement against what was declared), or signed headers only.")
 @click.pass_context
-def audit_export(ctx: click.Context, peer: str, output: Path, with_entries: bool) -> None:
+def audit_export(ctx: click.Context, peer: str, output: Path, with_entries: bool,
+                 force: bool) -> None:
     """Export the transcript of the exchange with PEER: every document and acknowledgement,
     and each direction's envelopes with the recipient's signed transport receipts.
 
@@ -125,8 +128,8 @@ def audit_export(ctx: click.Context, peer: str, output: Path, with_entries: bool
         try:
             chain = audit.check_chain(audit_db.read_audit(conn))
             if not chain.ok:
-                click.echo(f"FAIL: {home.db_path}: {chain.summary()}; not exporting from a "
-                           "broken audit log", err=True)
+                click.echo(f"FAIL: {home.db_path}: {printable(chain.summary())}; not exporting "
+                           "from a broken audit log", err=True)
                 sys.exit(EXIT_FAILED)
             if peer not in home.config().peers and not audit_db.known_peer(conn, peer):
                 raise UsageError(f"--peer: no exchange with {peer!r} in this store")
@@ -137,12 +140,13 @@ def audit_export(ctx: click.Context, peer: str, output: Path, with_entries: bool
     data = build_transcript(parties=(me, peer), exported_at=int(time.time() * 1000),
                             documents=parts.documents, outbound=parts.outbound,
                             inbound=parts.inbound)
-    # Entries name persons: the file is the exporter's to hand over, not the machine's users'.
-    tmp = output.with_name(output.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-    os.replace(tmp, output)
+    # Entries name persons: the file is the exporter's to hand over, not the machine's users'
+    # (0600, never through a link, an existing file only with --force).
+    try:
+        write_file(output, data, replace=force)
+    except BridgeError as err:
+        _usage(err)
+        return
     n_acks = sum(d.signed.header.type == "ack" for d in parts.documents)
     click.echo(f"wrote the transcript {me}↔{peer} to {output} ({len(data)} bytes): "
                f"{_count(len(parts.documents) - n_acks, 'document')}, "
@@ -155,10 +159,10 @@ def audit_export(ctx: click.Context, peer: str, output: Path, with_entries: bool
         click.echo(f"left out: {_count(parts.unbound, 'envelope')} from {peer} received before "
                    "their signatures were kept (nothing binds their headers)")
     if parts.incomplete:
-        click.echo(f"entries left out (still arriving): {', '.join(parts.incomplete)}")
+        click.echo(f"entries left out (still arriving): {printable(', '.join(parts.incomplete))}")
     # The exporter checks what it wrote, as a mediator will (with this home's pinned keys).
     result = check_transcript(data, keys)
     if not result.ok:
-        click.echo(f"FAIL: {output}: {result.summary()}", err=True)
+        click.echo(f"FAIL: {output}: {printable(result.summary())}", err=True)
         sys.exit(EXIT_FAILED)
     sys.exit(EXIT_OK)

@@ -12,7 +12,7 @@ import json
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn
@@ -21,6 +21,7 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from bridge.categories import CATEGORIES
 from bridge.client import ApiError, BridgeClient, DaemonUnavailable
@@ -36,6 +37,8 @@ from bridge.importers import (
 )
 from bridge.importers import load_json_submission as load_submission
 from bridge.peers import check_peer_url, list_peers, pin_peer
+from bridge.printable import json_text, printable, printable_lines
+from bridge.reports import safe_text
 from bridge.tls import format_tls_fingerprint
 
 EXIT_OK = 0
@@ -82,17 +85,20 @@ def _console() -> Console:
 
 
 def _echo_json(value: object) -> None:
-    click.echo(json.dumps(value, indent=2, ensure_ascii=False))
+    click.echo(json_text(value))
 
 
 def _die(err: BridgeError, code: int, as_json: bool) -> NoReturn:
     message = str(err)
     hint = _HINTS.get(err.code) if isinstance(err, ApiError) else None
-    click.echo(f"error: {message}", err=True)
+    # The daemon's messages may quote what a peer sent (an id): one escaped line. Local
+    # messages may span lines (a list of bad rows), each escaped.
+    shown = printable(message) if isinstance(err, ApiError) else printable_lines(message)
+    click.echo(f"error: {shown}", err=True)
     problems = getattr(err, "problems", ())
     if len(problems) > 1:  # every one of them, so that all can be fixed in one go
         for field, text in problems:
-            click.echo(f"  {field}: {text}" if field else f"  {text}", err=True)
+            click.echo(printable(f"  {field}: {text}" if field else f"  {text}"), err=True)
     if hint:
         click.echo(f"hint: {hint}", err=True)
     if as_json:
@@ -120,8 +126,18 @@ def _reporting(as_json: bool) -> Iterator[None]:
         _die(err, EXIT_FAILED, as_json)
 
 
+def _table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> Table:
+    """A rich table of data: every cell a :func:`safe_text` (escaped, never markup)."""
+    table = Table(*headers, box=None)
+    for row in rows:
+        table.add_row(*(safe_text(cell) for cell in row))
+    return table
+
+
 def _plain_table(headers: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> None:
-    """Aligned columns without rich: rich takes about half a second per thousand rows."""
+    """Aligned columns without rich: rich takes about half a second per thousand rows.
+    Cells are escaped (:func:`printable`) before they are measured."""
+    rows = [tuple(printable(c) for c in r) for r in rows]
     widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
     out = sys.stdout
     for row in (headers, *rows):
@@ -134,7 +150,7 @@ def _counts(by_status: Mapping[str, int]) -> str:
     """``RECEIVED 3 · delivered 7``: acknowledgement statuses first, in their defined order."""
     order = {s: i for i, s in enumerate(ACK_STATUSES)}
     keys = sorted(by_status, key=lambda k: (order.get(k, len(order)), k))
-    return " · ".join(f"{k} {by_status[k]}" for k in keys if by_status[k])
+    return " · ".join(f"{printable(k)} {by_status[k]}" for k in keys if by_status[k])
 
 
 def _items_of(doc: Mapping[str, Any]) -> tuple[int, int, dict[str, int]]:
@@ -225,7 +241,7 @@ def peer_add(ctx: click.Context, pubfile: Path, url: str, fingerprint: str,
         return
     verb = {"added": "Pinned", "updated": "Updated", "unchanged": "Already pinned",
             "replaced": "Replaced the key of"}[result.action]
-    click.echo(f"{verb} peer {p.name}")
+    click.echo(f"{verb} peer {printable(p.name)}")
     click.echo(f"  url:           {p.url}")
     click.echo(f"  fingerprint:   {p.fingerprint}")
     if p.tls_fingerprint:
@@ -255,10 +271,8 @@ def peer_list(ctx: click.Context, as_json: bool) -> None:
         click.echo(f"No peers pinned. Add one with: bridge --home {home.path} peer add PUBFILE "
                    "--url URL --fingerprint FP")
         return
-    table = Table("NAME", "URL", "FINGERPRINT", box=None)
-    for p in peers:
-        table.add_row(p.name, p.url, p.fingerprint)
-    _console().print(table)
+    _console().print(_table(("NAME", "URL", "FINGERPRINT"),
+                            ((p.name, p.url, p.fingerprint) for p in peers)))
 
 
 # -- send ------------------------------------------------------------------------------------
@@ -311,16 +325,17 @@ def send(ctx: click.Context, doc_type: str, file: str, to: str, category: str | 
     if as_json:
         _echo_json(answer)
         return
-    click.echo(answer.get("id", ""))
+    doc_id_sent = printable(answer.get("id", ""))
+    click.echo(doc_id_sent)
     if answer.get("existing"):
-        click.echo(f"Already committed: {doc_type} {answer.get('id')} for "
-                   f"{answer.get('to', to)} with the same content ({answer.get('items')} "
-                   f"items); nothing new was sent. Follow it with: bridge status "
-                   f"{answer.get('id')} --watch", err=True)
+        click.echo(f"Already committed: {doc_type} {doc_id_sent} for "
+                   f"{printable(answer.get('to', to))} with the same content "
+                   f"({printable(answer.get('items'))} items); nothing new was sent. Follow it "
+                   f"with: bridge status {doc_id_sent} --watch", err=True)
         return
-    click.echo(f"Committed {doc_type} {answer.get('id')} for {answer.get('to', to)}: "
-               f"{answer.get('items', len(items))} items. Follow it with: "
-               f"bridge status {answer.get('id')} --watch", err=True)
+    click.echo(f"Committed {doc_type} {doc_id_sent} for {printable(answer.get('to', to))}: "
+               f"{printable(answer.get('items', len(items)))} items. Follow it with: "
+               f"bridge status {doc_id_sent} --watch", err=True)
 
 
 def _merged_meta(own: Mapping[str, Any] | None, meta_file: str | None,
@@ -352,42 +367,38 @@ def _merged_meta(own: Mapping[str, Any] | None, meta_file: str | None,
 # -- status / inbox --------------------------------------------------------------------------
 
 def _documents_table(docs: list[dict[str, Any]]) -> Table:
-    table = Table("ID", "TYPE", "DIR", "PEER", "STATE", "TOTAL", "ACKED", "BY STATUS",
-                  box=None)
-    for d in docs:
+    def row(d: Mapping[str, Any]) -> tuple[object, ...]:
         total, acked, by_status = _items_of(d)
-        table.add_row(str(d.get("id")), str(d.get("type")), str(d.get("direction")),
-                      str(d.get("peer")), str(d.get("state")), str(total), str(acked),
-                      _counts(by_status))
-    return table
+        return (d.get("id"), d.get("type"), d.get("direction"), d.get("peer"), d.get("state"),
+                total, acked, _counts(by_status))
+
+    return _table(("ID", "TYPE", "DIR", "PEER", "STATE", "TOTAL", "ACKED", "BY STATUS"),
+                  (row(d) for d in docs))
 
 
 def _print_document(doc: Mapping[str, Any]) -> None:
     total, acked, by_status = _items_of(doc)
     arrow = "→" if doc.get("direction") == "out" else "←"
     console = _console()
-    console.print(f"[bold]{doc.get('id')}[/bold]  {doc.get('type')}  "
-                  f"{doc.get('direction')} {arrow} {doc.get('peer')}", markup=True)
-    console.print(f"state:   {doc.get('state')}", markup=False)
-    console.print(f"created: {doc.get('created')}", markup=False)
-    console.print(f"digest:  {doc.get('digest')}", markup=False)
-    console.print(f"acknowledged {acked} of {total} items", markup=False)
+    console.print(Text.assemble(safe_text(doc.get("id"), style="bold"),
+                                safe_text(f"  {doc.get('type')}  {doc.get('direction')} {arrow} "
+                                          f"{doc.get('peer')}")))
+    console.print(safe_text(f"state:   {doc.get('state')}"))
+    console.print(safe_text(f"created: {doc.get('created')}"))
+    console.print(safe_text(f"digest:  {doc.get('digest')}"))
+    console.print(safe_text(f"acknowledged {acked} of {total} items"))
     if doc.get("deadline"):
         overdue = int((doc.get("items") or {}).get("overdue") or 0)
-        console.print(f"deadline: {doc.get('deadline')}"
-                      + (f" ({overdue} items overdue)" if overdue else ""),
-                      style="red" if overdue else None, markup=False)
-    table = Table("STATUS", "ITEMS", box=None)
+        console.print(safe_text(f"deadline: {doc.get('deadline')}"
+                                + (f" ({overdue} items overdue)" if overdue else ""),
+                                style="red" if overdue else ""))
     order = {s: i for i, s in enumerate(ACK_STATUSES)}
-    for key in sorted(by_status, key=lambda k: (order.get(k, len(order)), k)):
-        table.add_row(key, str(by_status[key]))
-    console.print(table)
+    keys = sorted(by_status, key=lambda k: (order.get(k, len(order)), k))
+    console.print(_table(("STATUS", "ITEMS"), ((k, by_status[k]) for k in keys)))
     acks = doc.get("acks") or []
     if acks:
-        at = Table("ACK", "CREATED", "ITEMS", box=None)
-        for a in acks:
-            at.add_row(str(a.get("id")), str(a.get("created")), str(a.get("items")))
-        console.print(at)
+        console.print(_table(("ACK", "CREATED", "ITEMS"),
+                             ((a.get("id"), a.get("created"), a.get("items")) for a in acks)))
 
 
 def _wake_on_events(client: BridgeClient, wake: threading.Event,
@@ -432,27 +443,29 @@ def _watch(client: BridgeClient, doc_id: str, direction: str | None, as_json: bo
         while True:
             view = _items_of(doc), doc.get("state")
             if view != last:
-                click.echo(json.dumps(doc, ensure_ascii=False))
+                click.echo(json_text(doc, indent=None))
                 last = view
             if _is_complete(doc) or doc.get("state") == "refused":
                 break
             step()
             doc = refresh()
     else:
-        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+        columns = (TextColumn("{task.description}", markup=False), BarColumn(),
+                   MofNCompleteColumn(),
                    TextColumn("acknowledged"), TimeElapsedColumn())
         with Progress(*columns, console=_console(), transient=False) as progress:
             total, acked, _ = _items_of(doc)
-            task = progress.add_task(f"{doc_id} [{doc.get('state')}]", total=total or None,
+            task = progress.add_task(printable(f"{doc_id} [{doc.get('state')}]"),
+                                     total=total or None,
                                      completed=acked)
             while not (_is_complete(doc) or doc.get("state") == "refused"):
                 step()
                 doc = refresh()
                 total, acked, _ = _items_of(doc)
                 progress.update(task, total=total or None, completed=acked,
-                                description=f"{doc_id} [{doc.get('state')}]")
+                                description=printable(f"{doc_id} [{doc.get('state')}]"))
         total, acked, by_status = _items_of(doc)
-        click.echo(f"{doc_id}: {doc.get('state')}; {acked}/{total} acknowledged"
+        click.echo(printable(f"{doc_id}: {doc.get('state')}; {acked}/{total} acknowledged")
                    + (f" ({_counts(by_status)})" if by_status else ""))
     if doc.get("state") == "refused":
         raise ApiError(409, "document_refused", f"the peer refused document {doc_id}")
@@ -509,17 +522,16 @@ def inbox(ctx: click.Context, as_json: bool) -> None:
     if not docs:
         click.echo("Inbox is empty.")
         return
-    table = Table("ID", "TYPE", "FROM", "RECEIVED", "STATE", "ACKED", "OUTSTANDING",
-                  "DEADLINE", box=None)
-    for d in docs:
+    def row(d: Mapping[str, Any]) -> tuple[object, ...]:
         total, acked, _ = _items_of(d)
         pct = f" ({100 * acked // total}%)" if total else ""
         overdue = int((d.get("items") or {}).get("overdue") or 0)
         deadline = str(d.get("deadline") or "") + (f" ({overdue} overdue)" if overdue else "")
-        table.add_row(str(d.get("id")), str(d.get("type")), str(d.get("peer")),
-                      str(d.get("created")), str(d.get("state")), f"{acked}/{total}{pct}",
-                      str(max(total - acked, 0)), deadline)
-    _console().print(table)
+        return (d.get("id"), d.get("type"), d.get("peer"), d.get("created"), d.get("state"),
+                f"{acked}/{total}{pct}", max(total - acked, 0), deadline)
+
+    _console().print(_table(("ID", "TYPE", "FROM", "RECEIVED", "STATE", "ACKED", "OUTSTANDING",
+                             "DEADLINE"), (row(d) for d in docs)))
 
 
 # -- ack -------------------------------------------------------------------------------------
@@ -651,7 +663,7 @@ def ack(ctx: click.Context, doc: str, all_status: str | None, including: tuple[s
     if as_json:
         _echo_json(answer)
         return
-    click.echo(_ack_summary(doc, answer))
+    click.echo(printable(_ack_summary(doc, answer)))
 
 
 def _ack_summary(doc: str, answer: Mapping[str, Any]) -> str:
@@ -696,7 +708,8 @@ def items_cmd(ctx: click.Context, doc: str, status_: str | None, direction: str 
         _echo_json({"items": rows})
         return
     if not rows:
-        click.echo("No items." if status_ is None else f"No items with status {status_}.")
+        click.echo("No items." if status_ is None else
+                   f"No items with status {printable(status_)}.")
         return
     headers = ("#", "ID", "STATUS", "REASON", "EVIDENCE", "UPDATED")
     cells = [(str(r.get("index")), str(r.get("id")), str(r.get("status")),
@@ -705,10 +718,7 @@ def items_cmd(ctx: click.Context, doc: str, status_: str | None, direction: str 
     if len(cells) > RICH_TABLE_MAX_ROWS:
         _plain_table(headers, cells)
         return
-    table = Table(*headers, box=None)
-    for row in cells:
-        table.add_row(*row)
-    _console().print(table)
+    _console().print(_table(headers, cells))
 
 
 @click.command()
@@ -731,12 +741,12 @@ def events(ctx: click.Context, last_event_id: str | None, as_json: bool) -> None
                         grace.back()
                         last = ev.id if ev.id is not None else last
                         if as_json:
-                            click.echo(json.dumps({"id": ev.id, "type": ev.type,
-                                                   "data": ev.data}, ensure_ascii=False))
+                            click.echo(json_text({"id": ev.id, "type": ev.type,
+                                                  "data": ev.data}, indent=None))
                         else:
-                            console.print(f"{ev.id or '-':>6}  {ev.type:<22} "
-                                          f"{json.dumps(ev.data, ensure_ascii=False)}",
-                                          style=_EVENT_STYLES.get(ev.type), markup=False,
+                            line = (f"{printable(ev.id or '-'):>6}  {printable(ev.type):<22} "
+                                    f"{json_text(ev.data, indent=None)}")
+                            console.print(Text(line, style=_EVENT_STYLES.get(ev.type, "")),
                                           soft_wrap=True)
                         sys.stdout.flush()
                     # The stream ended: the daemon is stopping or restarting. It was there, so

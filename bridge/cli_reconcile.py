@@ -8,9 +8,7 @@ Exit codes as the other daemon commands: 0 ok; 1 a failure reported by the daemo
 
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 import click
@@ -19,7 +17,9 @@ from rich.console import Console, Group
 from bridge import reports
 from bridge.client import BridgeClient, DaemonUnavailable
 from bridge.errors import BridgeError
+from bridge.files import write_file
 from bridge.home import Home
+from bridge.printable import printable, printable_lines
 
 EXIT_FAILED = 1
 EXIT_UNAVAILABLE = 3
@@ -32,20 +32,6 @@ def _home(ctx: click.Context) -> Home:
     return home
 
 
-def write_atomically(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder: a reader never
-    sees half a report, and a failed write leaves the previous file as it was."""
-    folder = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 @click.command()
 @click.option("--peer", metavar="P", help="Only the exchange with this peer (default: all).")
 @click.option("--quota", type=click.IntRange(min=1), metavar="N",
@@ -55,10 +41,12 @@ def write_atomically(path: Path, text: str) -> None:
               show_default=True, help="text (tables), json, csv, or html (one self-contained "
               "file with charts).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the report to this file (default: standard output).")
+              help="Write the report to this new file, mode 0600 (default: standard output).")
+@click.option("--force", is_flag=True,
+              help="Replace the output file if it exists (never a symbolic link).")
 @click.pass_context
 def reconcile(ctx: click.Context, peer: str | None, quota: int | None, fmt: str,
-              output: Path | None) -> None:
+              output: Path | None, force: bool) -> None:
     """Reconciliation: per side and category, how many were listed, put into manifests,
     delivered, received, confirmed, disputed or are outstanding; declared versus counted per
     manifest; parity of an all-for-all exchange; progress against quotas.
@@ -74,13 +62,13 @@ def reconcile(ctx: click.Context, peer: str | None, quota: int | None, fmt: str,
         data = client.reconcile(peer=peer, quota=quota)
         report = reports.from_json(data)
     except DaemonUnavailable as err:
-        click.echo(f"error: {err}", err=True)
+        click.echo(f"error: {printable_lines(err)}", err=True)
         sys.exit(EXIT_UNAVAILABLE)
     except BridgeError as err:
-        click.echo(f"error: {err}", err=True)
+        click.echo(f"error: {printable_lines(err)}", err=True)
         sys.exit(EXIT_FAILED)
     except reports.ReportFormatError as err:
-        click.echo(f"error: the daemon's report could not be read: {err}", err=True)
+        click.echo(f"error: the daemon's report could not be read: {printable(err)}", err=True)
         sys.exit(EXIT_FAILED)
     if output is None and fmt == "text":
         console = Console(highlight=False, soft_wrap=False)
@@ -92,11 +80,11 @@ def reconcile(ctx: click.Context, peer: str | None, quota: int | None, fmt: str,
         click.echo(text, nl=False)
         return
     try:
-        write_atomically(output, text)
-    except OSError as exc:
-        click.echo(f"error: cannot write {output}: {exc}", err=True)
+        write_file(output, text, replace=force)
+    except BridgeError as err:
+        click.echo(f"error: {printable_lines(err)}", err=True)
         sys.exit(EXIT_FAILED)
     click.echo(f"wrote the {fmt} reconciliation report to {output}", err=True)
 
 
-__all__ = ["reconcile", "write_atomically"]
+__all__ = ["reconcile"]

@@ -144,7 +144,7 @@ class Daemon:
     def _lock_home(self) -> None:
         path = self.home.db_path.parent / "daemon.lock"
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as exc:
@@ -345,5 +345,6 @@ def _report_failure(task: asyncio.Task[None], *, metrics: Metrics) -> None:
 def run_daemon(home: Home, *, passphrase: bytes | None = None, log_level: str = "info",
                log_format: str = "logfmt") -> None:
     setup_logging(log_level, fmt=log_format)
+    os.umask(0o077)  # anything created without bridge.files (SQLite's own files) is 0600 too
     daemon = Daemon(home, passphrase=passphrase)
     asyncio.run(daemon.run())

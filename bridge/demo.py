@@ -5,6 +5,7 @@ Everything here is synthetic: invented names, invented places, invented numbers.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -18,6 +19,7 @@ import click
 
 from bridge import reports
 from bridge.client import BridgeClient
+from bridge.files import write_file
 from bridge.identity import Keyring
 from bridge.pair import Node, make_pair
 from bridge.receipts import check_receipt
@@ -132,7 +134,7 @@ def run_demo(keep: Path | None) -> None:
         say("   BAG-0005 history: " + " -> ".join(h["status"] for h in history))
 
         receipts_dir = root / "receipts"
-        receipts_dir.mkdir(exist_ok=True)
+        receipts_dir.mkdir(mode=0o700, exist_ok=True)
         files = {
             "BAG-0027.receipt": a.receipt(manifest["id"], item="BAG-0027"),
             "BAG-0005.receipt": a.receipt(manifest["id"], item="BAG-0005"),
@@ -140,7 +142,7 @@ def run_demo(keep: Path | None) -> None:
             "MANIFEST-REMAINS-B7.receipt": a.receipt(manifest["id"]),
         }
         for name, data in files.items():
-            (receipts_dir / name).write_bytes(data)
+            write_file(receipts_dir / name, data, replace=True)
         say(f"7. Receipts exported to {receipts_dir} (per item, and one for the whole manifest).")
         keys = Keyring.of([alpha.home.public_identity(), beta.home.public_identity()])
         say("8. Anyone holding the two public identity files can check them offline, without "
@@ -162,12 +164,12 @@ def run_demo(keep: Path | None) -> None:
             "least 10 a side): alpha handed over the 10 persons beta had accepted on the "
             "roster, beta handed over 9; each side acknowledged what arrived (one person "
             "declined repatriation).")
-        report_path = root / "reconciliation.html" if keep is not None else Path(
-            tempfile.mkstemp(prefix="bridge-demo-reconciliation-", suffix=".html")[1])
+        report_path = root / "reconciliation.html" if keep is not None else _temp_path(
+            "bridge-demo-reconciliation-", ".html")
         report = reports.from_json(a.reconcile(quota=10))
         say("10. alpha's reconciliation (bridge --home alpha reconcile --quota 10):")
         click.echo(reports.render_text(report, width=118), nl=False)
-        report_path.write_text(reports.render_html(report), encoding="utf-8")
+        write_file(report_path, reports.render_html(report), replace=True)
         say(f"   The same as one self-contained HTML page with charts: {report_path}")
         say("   (bridge --home alpha reconcile --quota 10 --format html -o FILE)")
     finally:
@@ -178,6 +180,14 @@ def run_demo(keep: Path | None) -> None:
     else:
         say(f"   Everything is kept in {root}: homes, logs, databases, receipts and the "
             "reconciliation report.")
+
+
+def _temp_path(prefix: str, suffix: str) -> Path:
+    """A new empty file of a unique name in the system's temporary folder (mode 0600), for the
+    report that outlives the demo's own folder."""
+    fd, name = tempfile.mkstemp(prefix=prefix, suffix=suffix)
+    os.close(fd)
+    return Path(name)
 
 
 def _exchange_persons(a: BridgeClient, b: BridgeClient) -> None:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from bridge.errors import UsageError
+from bridge.files import write_file
 from bridge.identity import (
     Keyring,
     PrivateIdentity,
@@ -283,9 +284,7 @@ class Home:
         return Config.from_toml(data, str(self.config_path))
 
     def write_config(self, config: Config) -> None:
-        tmp = self.config_path.with_suffix(".tmp")
-        tmp.write_text(config.to_toml(), encoding="utf-8")
-        os.replace(tmp, self.config_path)
+        write_file(self.config_path, config.to_toml(), replace=True)
 
     def init(self, party: str, *, listen: str = DEFAULT_LISTEN,
              passphrase: bytes | None = None, tls: bool = False) -> PrivateIdentity:
@@ -301,7 +300,7 @@ class Home:
             os.chmod(folder, 0o700)
         identity = PrivateIdentity.generate(party, created=int(time.time() * 1000))
         write_private(self.private_key_path(party), identity, passphrase=passphrase)
-        self.public_key_path(party).write_text(identity.public.dumps(), encoding="utf-8")
+        write_file(self.public_key_path(party), identity.public.dumps(), replace=True)
         if tls:
             from bridge.tls import create_certificate
 

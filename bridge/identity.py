@@ -40,6 +40,7 @@ from bridge.errors import (
     UsageError,
     VerificationError,
 )
+from bridge.files import write_file
 
 # Domain-separation tags (PROTOCOL.md §3). Never reuse one for another purpose.
 TAG_IDENTITY = b"bridge/v1/identity"
@@ -463,12 +464,9 @@ def load_private(path: str | os.PathLike[str], *,
 
 def write_private(path: Path, identity: PrivateIdentity, *,
                   passphrase: bytes | None = None) -> None:
-    """Create the key file with mode 0600 from the start (no window where it is readable)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(identity.dumps(passphrase=passphrase))
-        fh.flush()
-        os.fsync(fh.fileno())
+    """Create the key file with mode 0600 from the start (no window where it is readable), and
+    never over an existing one."""
+    write_file(path, identity.dumps(passphrase=passphrase))
 
 
 @dataclass(frozen=True)

@@ -11,10 +11,10 @@ the keys it used before (rotated or revoked).
                                                  number each may sign, the rotation that retired
                                                  it and any revocation
 
-Every write is a whole-file replace (write, fsync, rename), so a crash leaves the old file or
-the new one, never half of either. Files are written only after the store has committed the
-change they record (the store is the record; the files follow it, and are brought up to date
-at start if a crash came in between).
+Every write is a whole-file replace through ``bridge.files`` (mode 0600, a fresh temporary file,
+fsync, rename), so a crash leaves the old file or the new one, never half of either. Files are
+written only after the store has committed the change they record (the store is the record;
+the files follow it, and are brought up to date at start if a crash came in between).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from pathlib import Path
 
 from bridge import keylife
 from bridge.errors import BridgeError, UsageError
+from bridge.files import write_file
 from bridge.home import Home
 from bridge.identity import Keyring, PrivateIdentity, PublicIdentity, load_private, load_public
 
@@ -36,19 +37,9 @@ def _short(identity: PublicIdentity) -> str:
     return identity.fingerprint.replace(" ", "")[:16]
 
 
-def _replace(path: Path, text: str, mode: int = 0o644) -> None:
-    _replace_bytes(path, text.encode("utf-8"), mode)
-
-
-def _replace_bytes(path: Path, data: bytes, mode: int = 0o644) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.chmod(tmp, mode)
-    os.replace(tmp, path)
+def _replace(path: Path, data: str | bytes) -> None:
+    """Every key file, public or private: 0600, whole-file replace (``bridge.files``)."""
+    write_file(path, data, replace=True)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -97,8 +88,8 @@ class KeyStore:
         ``install_own`` makes it current once the store has committed the change."""
         path = self.staged_path(new.party)
         path.unlink(missing_ok=True)
-        _replace_bytes(self._staged_statement_path(new.party), statement)
-        _replace(path, new.dumps(passphrase=passphrase), 0o600)
+        _replace(self._staged_statement_path(new.party), statement)
+        _replace(path, new.dumps(passphrase=passphrase))
 
     def staged_own(self, party: str, passphrase: bytes | None) -> PrivateIdentity | None:
         path = self.staged_path(party)
@@ -115,22 +106,21 @@ class KeyStore:
         ``new`` current."""
         self.history.mkdir(mode=0o700, parents=True, exist_ok=True)
         stem = self.history / f"{old.party}-{_short(old.public)}"
-        _replace(stem.with_suffix(".key"), old.dumps(passphrase=passphrase), 0o600)
+        _replace(stem.with_suffix(".key"), old.dumps(passphrase=passphrase))
         _replace(stem.with_suffix(".pub"), old.public.dumps())
         staged_statement = self._staged_statement_path(new.party)
         if staged_statement.exists():
             statement = staged_statement.read_bytes()
             kind = keylife.statement_type(statement)
             suffix = ".rotation" if kind == keylife.ROTATION else ".revocation"
-            _replace_bytes(stem.with_suffix(suffix), statement)
+            _replace(stem.with_suffix(suffix), statement)
             staged_statement.unlink()
         _replace(self.home.public_key_path(new.party), new.public.dumps())
         staged = self.staged_path(new.party)
         if staged.exists():
             os.replace(staged, self.home.private_key_path(new.party))
         else:
-            _replace(self.home.private_key_path(new.party), new.dumps(passphrase=passphrase),
-                     0o600)
+            _replace(self.home.private_key_path(new.party), new.dumps(passphrase=passphrase))
 
     def write_revocation(self, identity: PublicIdentity, statement: bytes, *,
                          peer: bool) -> Path:
@@ -138,7 +128,7 @@ class KeyStore:
         folder = self.peer_history if peer else self.history
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         path = folder / f"{identity.party}-{_short(identity)}.revocation"
-        _replace_bytes(path, statement)
+        _replace(path, statement)
         return path
 
     def own_rotations_since(self, party: str, t: int) -> int:

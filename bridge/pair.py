@@ -7,7 +7,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import random
-import shutil
 import signal
 import socket
 import subprocess
@@ -19,6 +18,7 @@ from typing import IO
 
 from bridge.client import ApiError, BridgeClient
 from bridge.errors import BridgeError
+from bridge.files import open_private_append, write_file
 from bridge.home import Delivery, Home, PeerConfig
 from bridge.tls import TlsFiles, file_fingerprint
 
@@ -64,7 +64,8 @@ def pin(home: Home, other: Home, url: str) -> None:
     """Pin ``other`` as a peer of ``home`` (what ``bridge peer add`` does after the fingerprint
     has been compared out of band), with its TLS certificate for an https:// URL."""
     pub = other.public_identity()
-    shutil.copy(other.public_key_path(pub.party), home.peers_dir / f"{pub.party}.pub")
+    write_file(home.peers_dir / f"{pub.party}.pub",
+               other.public_key_path(pub.party).read_bytes(), replace=True)
     cfg = home.config()
     peers = dict(cfg.peers)
     tls_pin = (file_fingerprint(TlsFiles.of(other.tls_dir)) if url.startswith("https://")
@@ -95,7 +96,7 @@ class Node:
     def start(self, *, timeout: float = 20.0) -> None:
         if self.proc is not None and self.proc.poll() is None:
             return
-        self._log = open(self.log_path, "ab")
+        self._log = os.fdopen(open_private_append(self.log_path), "ab")
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         self.proc = subprocess.Popen(  # noqa: S603 -- our own interpreter and module
             [sys.executable, "-m", "bridge", "--home", str(self.home.path), "daemon"],

@@ -16,6 +16,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from bridge.errors import InputError, UsageError
+from bridge.files import write_file
 from bridge.home import Config, Home, PeerConfig
 from bridge.identity import PublicIdentity, constant_time_equal, normalise_fingerprint
 from bridge.tls import check_peer_transport, format_tls_fingerprint, normalise_tls_fingerprint
@@ -161,9 +162,7 @@ def pin_peer(home: Home, identity_file: str | os.PathLike[str], *, url: str, fin
 
     home.peers_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     if old_ident is None or not known_same:
-        tmp = dest.with_suffix(".pub.tmp")
-        tmp.write_bytes(raw)
-        os.replace(tmp, dest)
+        write_file(dest, raw, replace=True)
     if action != "unchanged":
         peers = dict(cfg.peers)
         peers[name] = peer

@@ -57,6 +57,7 @@ from bridge.identity import (
     iso_time,
     verify_signature,
 )
+from bridge.printable import printable as _printable
 
 __all__ = [
     "DOCUMENT_RECEIPT",
@@ -255,8 +256,6 @@ class ReceiptResult:
         return out
 
 
-def _printable(text: str) -> str:
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 class _Checks:

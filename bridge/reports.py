@@ -33,7 +33,6 @@ from __future__ import annotations
 import csv
 import html
 import io
-import json
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -46,6 +45,7 @@ from rich.text import Text
 
 from bridge import times
 from bridge.documents import ACK_STATUSES
+from bridge.printable import json_text, printable
 
 REPORT_KIND = "bridge.reconciliation"
 REPORT_VERSION = 1
@@ -568,7 +568,7 @@ def to_json(report: Reconciliation) -> dict[str, Any]:
 
 
 def render_json(report: Reconciliation) -> str:
-    return json.dumps(to_json(report), indent=2, ensure_ascii=False) + "\n"
+    return json_text(to_json(report)) + "\n"
 
 
 class ReportFormatError(ValueError):
@@ -724,13 +724,21 @@ CATEGORY_COLUMNS = (("listed", "Listed"), ("manifested", "In manifests"),
 # ---------------------------------------------------------------- text (rich)
 
 
+def safe_text(value: object, style: str = "") -> Text:
+    """Data for a terminal: a ``Text`` (so never parsed as rich markup: ``[link=…]`` stays
+    those characters) with every control, bidi or other non-printable character shown as its
+    escape (so no ESC sequence, OSC 8 link or reordering reaches the terminal; PROTOCOL §10)."""
+    return Text(printable(value), style=style)
+
+
 def text_renderables(report: Reconciliation) -> list[RenderableType]:
-    """Rich renderables for a terminal. Every text from data goes in as ``Text`` (never
-    markup), so a category or reason cannot style or hide the output."""
+    """Rich renderables for a terminal. Every text from data goes in through
+    :func:`safe_text` (fixed labels and numbers as plain ``Text``), so a category, id or
+    reason can neither style, link nor hide the output."""
     out: list[RenderableType] = [
-        Text(f"Reconciliation: {scope(report)}", style="bold")]
+        safe_text(f"Reconciliation: {scope(report)}", style="bold")]
     for s in report.sides:
-        table = Table(title=Text(side_title(report, s.side)), title_justify="left",
+        table = Table(title=safe_text(side_title(report, s.side)), title_justify="left",
                       box=None, pad_edge=False, show_footer=True, header_style="bold")
         table.add_column("Category", footer=Text("Total", style="bold"), overflow="fold",
                          max_width=24)
@@ -738,7 +746,7 @@ def text_renderables(report: Reconciliation) -> list[RenderableType]:
             table.add_column(label.replace(" ", "\n"), justify="right", no_wrap=True,
                              footer=Text(num(s.total.group(key)), style="bold"))
         for c in s.categories:
-            table.add_row(Text(category_label(c.category)),
+            table.add_row(safe_text(category_label(c.category)),
                           *(Text(num(c.group(k))) for k, _ in CATEGORY_COLUMNS))
         if not s.categories:
             table.add_row(Text("nothing yet", style="dim"), *("" for _ in CATEGORY_COLUMNS))
@@ -760,7 +768,8 @@ def text_renderables(report: Reconciliation) -> list[RenderableType]:
             diff = Text("n/a", style="dim") if m.difference is None else Text(
                 signed(m.difference) + ("" if m.complete else " so far"),
                 style="bold red" if m.difference else "green")
-            table.add_row(Text(m.id), Text(_side_short(m.side, m.peer)), Text(m.batch or ""),
+            table.add_row(safe_text(m.id), safe_text(_side_short(m.side, m.peer)),
+                          safe_text(m.batch or ""),
                           Text(_declared_text(m)), Text(num(m.entries)),
                           Text(num(m.acknowledged)), Text(num(m.received)),
                           Text(num(m.not_received)), Text(num(m.undeclared)), diff)
@@ -770,9 +779,10 @@ def text_renderables(report: Reconciliation) -> list[RenderableType]:
                       title_justify="left", box=None, pad_edge=False, header_style="bold")
         for label in ("Peer", f"{report.party} handed over", "received by peer",
                       "peer handed over", f"received by {report.party}", "Difference"):
-            table.add_column(Text(label), justify="left" if label == "Peer" else "right")
+            table.add_column(safe_text(label), justify="left" if label == "Peer" else "right")
         for p in report.parity:
-            table.add_row(Text(p.peer), Text(num(p.handed_over)), Text(num(p.received_by_peer)),
+            table.add_row(safe_text(p.peer), Text(num(p.handed_over)),
+                          Text(num(p.received_by_peer)),
                           Text(num(p.peer_handed_over)), Text(num(p.received_by_us)),
                           Text(signed(p.difference),
                                style="bold red" if p.difference else "green"))
@@ -785,8 +795,8 @@ def text_renderables(report: Reconciliation) -> list[RenderableType]:
             table.add_column(label, justify="right" if label in (
                 "Quota", "Progress", "%", "Remaining") else "left")
         for q in report.quotas:
-            table.add_row(Text(_quota_source(q)), Text(q.side), Text(q.peer),
-                          Text(q.counts), Text(num(q.quota)),
+            table.add_row(safe_text(_quota_source(q)), safe_text(q.side), safe_text(q.peer),
+                          safe_text(q.counts), Text(num(q.quota)),
                           Text(num(q.progress)), Text(f"{q.percent:.1f}"),
                           Text(num(q.remaining)))
         out += [Text(""), table]
@@ -796,8 +806,8 @@ def text_renderables(report: Reconciliation) -> list[RenderableType]:
         for label in ("Side", "Peer", "Status", "Items", "Reason"):
             table.add_column(label, justify="right" if label == "Items" else "left")
         for r in report.reasons:
-            table.add_row(Text(r.side), Text(r.peer), Text(r.status), Text(num(r.count)),
-                          Text(_one_line(r.reason)))
+            table.add_row(safe_text(r.side), safe_text(r.peer), safe_text(r.status),
+                          Text(num(r.count)), safe_text(_one_line(r.reason)))
         out += [Text(""), table]
     legend = Table.grid(padding=(0, 2))
     legend.add_column(style="dim", no_wrap=True)
@@ -809,7 +819,7 @@ def text_renderables(report: Reconciliation) -> list[RenderableType]:
     legend.add_row("persons", ", ".join(sorted(PERSON_CATEGORIES)))
     out += [Text(""), Text("How statuses count", style="dim bold"), legend, Text("")]
     for note in report.notes:
-        out.append(Text(f"note: {note}", style="yellow"))
+        out.append(safe_text(f"note: {note}", style="yellow"))
     return out
 
 
@@ -847,11 +857,14 @@ _CSV_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 def _csv_cell(value: object) -> object:
     """Text that a spreadsheet would run as a formula gets a leading apostrophe (OWASP
-    "CSV injection"); numbers stay numbers."""
+    "CSV injection"); control and bidi characters are shown escaped, as on a terminal; numbers
+    stay numbers."""
     if value is None:
         return ""
-    if isinstance(value, str) and value.startswith(_CSV_FORMULA_START):
-        return "'" + value
+    if isinstance(value, str):
+        value = printable(value)
+        if value.startswith(_CSV_FORMULA_START):
+            return "'" + value
     return value
 
 
@@ -911,8 +924,10 @@ _GREY = "#c9ccd1"
 
 
 def esc(value: object) -> str:
-    """Every text that reaches the page goes through here (element content and attributes)."""
-    return html.escape(str(value), quote=True)
+    """Every text that reaches the page goes through here (element content and attributes):
+    HTML-escaped, and control or bidi characters shown as escapes (a right-to-left override
+    must not reorder what a reader sees)."""
+    return html.escape(printable(value), quote=True)
 
 
 def fit(text: str, limit: int, *, middle: bool = False) -> str:
@@ -1335,5 +1350,5 @@ __all__ = [
     "ReasonCount", "ReasonLine", "Reconciliation", "ReportFormatError", "SideReport",
     "StatusRule", "build_reconciliation", "from_json", "grouping_table", "parse_declared",
     "render", "render_csv", "render_html", "render_json", "render_text", "rule_of",
-    "text_renderables", "to_json",
+    "safe_text", "text_renderables", "to_json",
 ]

@@ -22,7 +22,8 @@ import msgpack
 
 from bridge import audit, store_check
 from bridge.documents import ACK_STATUSES
-from bridge.errors import StoreError, StoreUnavailable
+from bridge.errors import StoreError, StoreUnavailable, UsageError
+from bridge.files import create_private, make_private
 from bridge.link import ZERO_HASH, InboundState, OutboundState
 from bridge.reports import DocumentCount, ItemCount, ReasonCount
 
@@ -307,11 +308,25 @@ def _unavailable(exc: sqlite3.OperationalError) -> StoreUnavailable | None:
     return None
 
 
+def _make_store_files_private(path: Path) -> None:
+    """The store holds every record in clear: 0600 before SQLite opens it. SQLite gives the
+    ``-wal`` and ``-shm`` files it creates the database file's mode, so creating that file 0600
+    first (rather than letting SQLite create it under the umask) makes them 0600 too; ones left
+    by an older version are tightened here."""
+    try:
+        create_private(path)
+        for suffix in ("-wal", "-shm", "-journal"):
+            make_private(path.with_name(path.name + suffix))
+    except (OSError, UsageError) as exc:
+        raise StoreError(f"cannot open the store {path}: {exc}") from exc
+
+
 class Store:
     """All SQL lives here. Methods are synchronous; call them from one thread."""
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        _make_store_files_private(path)
         try:
             self.db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
             self.db.execute("PRAGMA journal_mode=WAL")
@@ -321,7 +336,6 @@ class Store:
             self._migrate()
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"cannot open the store {path}: {exc}") from exc
-        path.chmod(0o600)
 
     def _migrate(self) -> None:
         version = self.db.execute("PRAGMA user_version").fetchone()[0]

@@ -35,6 +35,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from bridge.errors import InputError, UsageError
+from bridge.files import write_file
 from bridge.identity import check_private_file_mode
 
 CERT_NAME = "cert.pem"
@@ -134,15 +135,9 @@ def create_certificate(folder: Path, party: str, *, now: datetime.datetime | Non
     key_pem = key.private_bytes(serialization.Encoding.PEM,
                                 serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption())
-    fd = os.open(files.key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(key_pem)
-        fh.flush()
-        os.fsync(fh.fileno())
+    write_file(files.key, key_pem)  # 0600, and never over an existing key
     cert_pem = cert.public_bytes(serialization.Encoding.PEM)
-    tmp = files.cert.with_name(files.cert.name + ".tmp")
-    tmp.write_bytes(cert_pem)
-    os.replace(tmp, files.cert)
+    write_file(files.cert, cert_pem)
     return cert_fingerprint(cert_pem)
 
 

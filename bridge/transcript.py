@@ -47,6 +47,7 @@ from bridge.identity import (
     Keyring,
     PublicIdentity,
 )
+from bridge.printable import printable as _printable
 from bridge.receipts import iso_time
 
 __all__ = [
@@ -265,10 +266,6 @@ def _s(n: int) -> str:
 def _some(names: Sequence[str]) -> str:
     shown = ", ".join(_printable(d) for d in names[:5])
     return shown + (f" and {len(names) - 5} more" if len(names) > 5 else "")
-
-
-def _printable(text: str) -> str:
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def _fail(message: str, reason: str) -> VerificationError:

@@ -8,7 +8,6 @@ it is a FAIL line with the reason code of the check that failed.
 
 from __future__ import annotations
 
-import json
 import os
 import stat
 import sys
@@ -20,6 +19,7 @@ import click
 from bridge import keylife
 from bridge.errors import BridgeError
 from bridge.identity import Keyring, PublicIdentity, load_public
+from bridge.printable import json_text
 from bridge.receipts import RECEIPT_LIMITS, check_receipt
 from bridge.transcript import TRANSCRIPT_LIMITS, check_transcript, is_transcript
 
@@ -140,5 +140,5 @@ def verify(files: tuple[Path, ...], key_files: tuple[Path, ...], as_json: bool) 
         else:
             click.echo(f"{'OK' if ok else 'FAIL'}: {path}: {text}")
     if as_json:
-        click.echo(json.dumps(records, indent=2, ensure_ascii=False))
+        click.echo(json_text(records))  # reasons and evidence are the signer's text
     sys.exit(EXIT_OK if all_ok else EXIT_FAILED)

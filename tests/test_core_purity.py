@@ -19,7 +19,7 @@ import pytest
 PACKAGE_DIR = Path(__file__).resolve().parent.parent / "bridge"
 CORE = ["codec", "identity", "documents", "merkle", "envelope", "errors", "chunks", "transport",
         "keylife", "lifecycle", "deadlines", "audit", "transcript", "reports", "importers",
-        "categories", "schema", "times"]
+        "categories", "schema", "times", "files", "printable"]
 CORE_IF_PRESENT = ["receipts", "link"]
 FORBIDDEN = frozenset({"asyncio", "aiohttp", "sqlite3", "_sqlite3"})
 

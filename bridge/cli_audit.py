@@ -19,7 +19,6 @@ from bridge.errors import BridgeError, UsageError
 from bridge.files import write_file
 from bridge.home import Home
 from bridge.identity import check_party
-from bridge.keystore import KeyStore
 from bridge.printable import json_text, printable, printable_lines
 from bridge.transcript import build_transcript, check_transcript
 
@@ -119,7 +118,7 @@ def audit_export(ctx: click.Context, peer: str, output: Path, with_entries: bool
         me = home.config().party
         # With every key's history: a transcript spans rotations, so it needs each retired
         # key and the rotation that bounds it, as a mediator's check does (PROTOCOL.md §4.6).
-        keys = KeyStore(home).keyring()
+        keys = home.keyring()
         conn = audit_db.connect(home.db_path)
     except BridgeError as err:
         _usage(err)

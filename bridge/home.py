@@ -319,7 +319,9 @@ class Home:
         return load_public(self.peers_dir / f"{name}.pub")
 
     def keyring(self) -> Keyring:
-        """Oneself and every pinned peer."""
-        cfg = self.config()
-        idents = [self.public_identity()] + [self.peer_identity(n) for n in cfg.peers]
-        return Keyring.of(idents)
+        """Oneself and every pinned peer, with every earlier key of each and when it was
+        retired or revoked (``KeyStore.keyring``): a keyring without the history fails
+        whatever was signed before a rotation (``unknown_key``)."""
+        from bridge.keystore import KeyStore  # the key store is built on the home
+
+        return KeyStore(self).keyring()

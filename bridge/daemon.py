@@ -17,13 +17,13 @@ import os
 import signal
 import socket
 import sys
-import time
 from collections.abc import Awaitable, Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from typing import IO, Any
 
 from aiohttp import web
 
+from bridge import times
 from bridge.access import allowed_uids, check_home, uid_middleware
 from bridge.api import LocalApi
 from bridge.errors import UsageError
@@ -45,9 +45,9 @@ class LogfmtFormatter(logging.Formatter):
     """One line per record, key=value, for people and for log shippers alike."""
 
     def format(self, record: logging.LogRecord) -> str:
-        ts = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+        ts = times.format_ms(int(record.created * 1000))  # the one time formatter
         msg = record.getMessage()
-        line = (f"ts={ts}.{int(record.msecs):03d}Z level={record.levelname.lower()} "
+        line = (f"ts={ts} level={record.levelname.lower()} "
                 f"logger={record.name} msg={json.dumps(msg)}")
         if record.exc_info:
             line += f" exc={json.dumps(self.formatException(record.exc_info))}"
@@ -58,8 +58,8 @@ class JsonFormatter(logging.Formatter):
     """One JSON object per line (for a journal or a log shipper that wants fields)."""
 
     def format(self, record: logging.LogRecord) -> str:
-        ts = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-        out = {"ts": f"{ts}.{int(record.msecs):03d}Z", "level": record.levelname.lower(),
+        ts = times.format_ms(int(record.created * 1000))
+        out = {"ts": ts, "level": record.levelname.lower(),
                "logger": record.name, "msg": record.getMessage()}
         if record.exc_info:
             out["exc"] = self.formatException(record.exc_info)

@@ -18,9 +18,11 @@ import ssl
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+from bridge import times
 from bridge.access import check_home
 from bridge.errors import BridgeError
 from bridge.home import Config, Home, PeerConfig
@@ -137,6 +139,22 @@ def _peer_health(peer: PeerConfig) -> tuple[int, dict[str, Any], str | None, str
         conn.close()
 
 
+def _peer_date(header: str | None) -> datetime | None:
+    """The peer's ``Date`` header (RFC 9110 §6.6.1), or None when it is absent, does not
+    parse, names no zone (``-0000``) or lies outside the window of every time (PROTOCOL.md
+    §3, Ranges): a time from outside is checked where it is parsed, and the clock comparison
+    is advice, never a reason for the doctor itself to fail."""
+    if not header:
+        return None
+    try:
+        parsed = email.utils.parsedate_to_datetime(header)
+    except (TypeError, ValueError, OverflowError, IndexError):
+        return None
+    if parsed.tzinfo is None or times.check_time(times.from_datetime(parsed)) is not None:
+        return None
+    return parsed
+
+
 def check_peer(name: str, peer: PeerConfig, now: float) -> Iterator[Finding]:
     check = f"peer {name}"
     try:
@@ -163,7 +181,7 @@ def check_peer(name: str, peer: PeerConfig, now: float) -> Iterator[Finding]:
         return
     yield Finding(check=check, status=OK, detail=f"{peer.url} answers as {name}"
                   + (" over the pinned TLS certificate" if seen else " (no TLS)"))
-    parsed = email.utils.parsedate_to_datetime(date) if date else None
+    parsed = _peer_date(date)
     if parsed is not None:
         skew = parsed.timestamp() - now
         if abs(skew) > CLOCK_SKEW_WARN:

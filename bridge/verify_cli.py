@@ -16,9 +16,9 @@ from typing import Any
 
 import click
 
-from bridge import keylife
+from bridge import codec, keylife
 from bridge.errors import BridgeError
-from bridge.identity import Keyring, PublicIdentity, load_public
+from bridge.identity import Keyring, PublicIdentity
 from bridge.printable import json_text
 from bridge.receipts import RECEIPT_LIMITS, check_receipt
 from bridge.transcript import TRANSCRIPT_LIMITS, check_transcript, is_transcript
@@ -29,6 +29,9 @@ EXIT_USAGE = 2
 # Receipts and transcripts each apply their own limit while decoding; this one stops a file
 # that neither could be from being read into memory at all.
 MAX_FILE_BYTES = max(RECEIPT_LIMITS.max_bytes, TRANSCRIPT_LIMITS.max_bytes)
+# An identity file, a statement, or a key history (identities and statements of SMALL size
+# each, as text): room for a long history, and still a bound.
+MAX_KEY_FILE_BYTES = 16 * codec.SMALL_LIMITS.max_bytes
 
 
 def _load_keys(paths: tuple[Path, ...]) -> Keyring:
@@ -42,7 +45,9 @@ def _load_keys(paths: tuple[Path, ...]) -> Keyring:
     loose: list[tuple[Path, bytes]] = []
     for path in paths:
         try:
-            raw = path.read_bytes()
+            raw = _read_bounded(path, MAX_KEY_FILE_BYTES)
+        except _TooLarge as exc:
+            raise click.UsageError(f"--keys {path}: {exc}") from exc
         except OSError as exc:
             raise click.UsageError(f"--keys {path}: cannot read: {exc.strerror}") from exc
         try:
@@ -53,7 +58,7 @@ def _load_keys(paths: tuple[Path, ...]) -> Keyring:
                 history += h.identities
                 statements += h.statements
             else:
-                anchors.append(load_public(path))
+                anchors.append(PublicIdentity.loads(raw, source=str(path)))
         except BridgeError as err:
             # UsageError (unreadable) or VerificationError (not a valid file of its kind):
             # either way the command cannot do what was asked.
@@ -87,8 +92,8 @@ class _TooLarge(Exception):
     pass
 
 
-def _read_bounded(path: Path) -> bytes:
-    """The file's bytes, never more than ``MAX_FILE_BYTES`` read: a regular file only (a FIFO
+def _read_bounded(path: Path, limit: int = MAX_FILE_BYTES) -> bytes:
+    """The file's bytes, never more than ``limit`` read: a regular file only (a FIFO
     or a device such as /dev/zero has no size to check and may never end), and a file that
     grows while it is read is cut at the limit and refused, not read on."""
     # O_NONBLOCK: opening a FIFO must not wait for a writer (regular files ignore the flag).
@@ -97,11 +102,11 @@ def _read_bounded(path: Path) -> bytes:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise OSError(0, "not a regular file")
-        if info.st_size > MAX_FILE_BYTES:
-            raise _TooLarge(f"{info.st_size} bytes exceeds the limit of {MAX_FILE_BYTES}")
-        data = f.read(MAX_FILE_BYTES + 1)
-    if len(data) > MAX_FILE_BYTES:
-        raise _TooLarge(f"more than {MAX_FILE_BYTES} bytes")
+        if info.st_size > limit:
+            raise _TooLarge(f"{info.st_size} bytes exceeds the limit of {limit}")
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise _TooLarge(f"more than {limit} bytes")
     return data
 
 

@@ -142,3 +142,17 @@ def test_verify_refuses_what_is_not_a_regular_file(tmp_path: Path, target: str) 
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
     assert out.returncode == 1, out.stderr
     assert "[unreadable]" in out.stdout
+
+
+@pytest.mark.parametrize("target", ["/dev/zero", "fifo"])
+def test_verify_refuses_a_keys_file_that_is_not_a_regular_file(tmp_path: Path,
+                                                                target: str) -> None:
+    path = Path(target)
+    if target == "fifo":
+        path = tmp_path / "pipe"
+        os.mkfifo(path)
+    receipt = VECTORS / "receipts" / "valid" / "item-rem-0001-received.receipt"
+    cmd = [sys.executable, "-m", "bridge", "verify", str(receipt), "--keys", str(path)]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2, out.stderr
+    assert "not a regular file" in out.stderr

@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import operator
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -45,10 +46,11 @@ class Limits:
     max_items: int = 1_000_000  # elements in any one array or map
     max_str: int = 1024 * 1024
     max_bin: int = 64 * 1024 * 1024
-    # Memory for the decoded objects themselves (not counting the str and bin contents,
-    # which together are never more than the input): at most ``max_expansion`` times the
-    # input's size plus ``base_budget`` bytes. This is what bounds an input of a million tiny
-    # values (empty arrays, small integers, short strings), which no length limit does.
+    # Memory for the decoded objects themselves (str and bin contents count only beyond
+    # their size in the input, which a str of wide characters exceeds): at most
+    # ``max_expansion`` times the input's size plus ``base_budget`` bytes. This is what bounds
+    # an input of a million tiny values (empty arrays, small integers, short strings), which
+    # no length limit does.
     max_expansion: int = 4
     base_budget: int = 16 * 1024 * 1024
 
@@ -313,6 +315,10 @@ class _Reader:
                               reason="utf8") from exc
         if n > 1:
             self.spend(_COST_STR)
+            if not text.isascii():
+                # CPython stores a str at 1, 2 or 4 bytes per character, the widest one's:
+                # one emoji makes a run of ASCII take 4 bytes a letter. Count the excess.
+                self.spend(max(0, sys.getsizeof(text) - _COST_STR - n))
         return text
 
     def container(self, n: int, per_item: int, depth: int, what: str) -> None:

@@ -446,3 +446,13 @@ def test_both_decoders_accept_and_refuse_the_same_inputs() -> None:
             except Exception:
                 fast = "refused"
             assert strict == fast, bytes(data).hex()
+
+
+def test_wide_strings_count_their_memory() -> None:
+    """One emoji makes CPython keep a str at 4 bytes per character: 1 MiB of input, 4 MiB of
+    memory. The budget counts what the str really takes."""
+    text = "\U0001f600" + "a" * (256 * 1024)
+    data = codec.encode([text] * 16)
+    limits = codec.Limits(max_expansion=1, base_budget=1 << 20)
+    assert reason_of(data, limits) == "too_large"
+    assert codec.decode(data) == [text] * 16

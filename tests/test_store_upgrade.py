@@ -31,6 +31,7 @@ def test_store_of_release_0_1_0_opens_migrated_with_everything_in_it(
     try:
         assert store.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         assert store.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert store.check() == []  # and it holds what was signed (store_check.py)
         (doc,) = store.documents_by_id("M-UPGRADE-1", direction)
         assert (doc.count, doc.meta) == (5, {"batch": 1, "declared": 5})
         declared, undeclared = store.current_statuses(doc.rowid)

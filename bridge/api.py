@@ -336,7 +336,12 @@ class LocalApi:
         return web.json_response({"peers": peers})
 
     async def prometheus(self, request: web.Request) -> web.Response:
-        gauges = await self.run(self.exchange.store.counters)
+        try:
+            gauges = await self.run(self.exchange.store.counters)
+        except StoreCorrupt:
+            # The counters' tables cannot be read: the in-memory metrics still answer, with
+            # the store_corrupt alarm among them, for the monitoring that must see it.
+            gauges = {}
         text = self.metrics.render(gauges, self.exchange.me.party)
         return web.Response(text=text, content_type="text/plain")
 

@@ -36,6 +36,7 @@ from bridge.peer import DeliveryLoop, peer_app
 from bridge.peer_limits import ConnectionGuard, GuardedSite, server_options
 from bridge.peers import pinned_identities
 from bridge.store import Store
+from bridge.store_check import damage_refuses_start
 from bridge.tls import TlsFiles, normalise_tls_fingerprint, server_context
 
 log = logging.getLogger("bridge.daemon")
@@ -158,7 +159,8 @@ class Daemon:
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bridge-db")
         store = Store(self.home.db_path)
         _cap_store(store)
-        self._finish_key_change(store)
+        with damage_refuses_start(self.home.db_path):
+            self._finish_key_change(store)
         retired = self.keystore.own_identities(self.passphrase)[1:]
         changed = asyncio.Condition()
         wakes = {name: asyncio.Event() for name in self.peers}
@@ -188,9 +190,11 @@ class Daemon:
         async def run_in_db(fn: Any, *args: Any, **kwargs: Any) -> Any:
             return await loop.run_in_executor(executor, functools.partial(fn, *args, **kwargs))
 
-        exchange = Exchange(store=store, identity=self.identity, peers=self.peers,
-                            config=self.config, notify=notify, metrics=self.metrics,
-                            keystore=self.keystore, passphrase=self.passphrase, retired=retired)
+        with damage_refuses_start(self.home.db_path):
+            exchange = Exchange(store=store, identity=self.identity, peers=self.peers,
+                                config=self.config, notify=notify, metrics=self.metrics,
+                                keystore=self.keystore, passphrase=self.passphrase,
+                                retired=retired)
         # Before serving: a damaged store starts read-only with the alarm raised, never as sound.
         exchange.check_store()
         api = LocalApi(exchange=exchange, run=run_in_db, metrics=self.metrics,

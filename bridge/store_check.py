@@ -27,6 +27,7 @@ import hashlib
 import hmac
 import sqlite3
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,7 +35,7 @@ import msgpack
 
 from bridge import audit, audit_db, documents, merkle
 from bridge.documents import DocumentHeader
-from bridge.errors import BridgeError
+from bridge.errors import BridgeError, StoreCorrupt
 
 MAX_FAULTS = 100
 """Faults reported at most: the first ones name the damage; a million more would not help."""
@@ -60,6 +61,22 @@ def is_corruption(exc: BaseException) -> bool:
     code = getattr(exc, "sqlite_errorcode", None)
     return isinstance(exc, sqlite3.DatabaseError) and isinstance(code, int) and \
         code & 0xFF in (_SQLITE_CORRUPT, _SQLITE_NOTADB)
+
+
+@contextmanager
+def damage_refuses_start(db_path: object) -> Iterator[None]:
+    """Around what the daemon must read from its store to start (key changes to finish, the
+    keys in force): SQLite finding that damaged refuses the start with ``StoreCorrupt``, which
+    says so, instead of a traceback. Damage anywhere else starts the daemon read-only with the
+    alarm raised (``Exchange.check_store``)."""
+    try:
+        yield
+    except sqlite3.DatabaseError as exc:
+        if not is_corruption(exc):
+            raise
+        raise StoreCorrupt(f"the store {db_path} is damaged where the daemon reads it to start "
+                           f"({exc}): see bridge audit verify, and restore it from a backup "
+                           "(SECURITY.md, \"A damaged store\")") from exc
 
 
 def quick_check(conn: sqlite3.Connection) -> list[StoreFault]:
@@ -231,4 +248,4 @@ def status_mismatch(conn: sqlite3.Connection, doc: int, first: int = 0,
 
 
 __all__ = ["MAX_FAULTS", "StoreFault", "audit_faults", "check_declared_entry", "check_store",
-           "is_corruption", "quick_check", "status_mismatch"]
+           "damage_refuses_start", "is_corruption", "quick_check", "status_mismatch"]

@@ -228,23 +228,29 @@ def test_receipt_from_a_store_damaged_while_running_is_verified_before_it_leaves
     assert_alarm(alpha, DOC)
 
 
-def test_damaged_page_starts_the_daemon_with_the_alarm_not_ok(
-        exchanged: Exchanged, tmp_path: Path, damaged: list[Node]) -> None:
-    """A page of the file overwritten at a known offset (the events table's first page, which
-    nothing reads at start): the daemon starts with health "store_corrupt", not "ok"."""
-    beta = copy_of(exchanged.beta, tmp_path / "b")
-    con = sqlite3.connect(beta.home.db_path)
+def _damage_first_page_of(node: Node, table: str) -> None:
+    """Overwrite the start of ``table``'s first page in the file (its b-tree page header)."""
+    con = sqlite3.connect(node.home.db_path)
     try:
         page_size = con.execute("PRAGMA page_size").fetchone()[0]
-        (root,), = con.execute("SELECT rootpage FROM sqlite_master WHERE name='events'")
+        (root,), = con.execute("SELECT rootpage FROM sqlite_master WHERE name=?", (table,))
         assert con.execute("PRAGMA quick_check").fetchone()[0] == "ok"
     finally:
         con.close()
-    assert not Path(f"{beta.home.db_path}-wal").exists() or \
-        Path(f"{beta.home.db_path}-wal").stat().st_size == 0
-    with open(beta.home.db_path, "r+b") as fh:
+    wal = Path(f"{node.home.db_path}-wal")
+    assert not wal.exists() or wal.stat().st_size == 0  # all of it is in the file
+    with open(node.home.db_path, "r+b") as fh:
         fh.seek((root - 1) * page_size)
         fh.write(b"\xff" * 64)
+
+
+def test_damaged_page_starts_the_daemon_with_the_alarm_not_ok(
+        exchanged: Exchanged, tmp_path: Path, damaged: list[Node]) -> None:
+    """A page of the file overwritten at a known offset (the refusals table's first page,
+    which nothing reads at start): the daemon starts with health "store_corrupt", not "ok",
+    and /metrics still answers, with the alarm."""
+    beta = copy_of(exchanged.beta, tmp_path / "b")
+    _damage_first_page_of(beta, "refusals")
     beta.start()
     damaged.append(beta)
     health = beta.client.health()
@@ -254,6 +260,19 @@ def test_damaged_page_starts_the_daemon_with_the_alarm_not_ok(
     # An operator can still read what is good; nothing new is written.
     assert beta.client.document(DOC, direction="in")["state"] == "acknowledged"
     assert_store_corrupt(beta.client.acknowledge, GOOD, all="RECEIVED")
+    assert_audit_verify_fails(beta, "the file")
+
+
+def test_damaged_page_the_start_needs_refuses_the_start_saying_so(
+        exchanged: Exchanged, tmp_path: Path) -> None:
+    """The events table's first page damaged (read at start, to finish key changes): the
+    daemon does not start, and says the store is damaged (not a traceback)."""
+    beta = copy_of(exchanged.beta, tmp_path / "b")
+    _damage_first_page_of(beta, "events")
+    out = _bridge("--home", beta.home.path, "daemon")
+    assert out.returncode != 0
+    assert "damaged where the daemon reads it to start" in out.stderr, out.stderr[-2000:]
+    assert "Traceback" not in out.stderr, out.stderr[-2000:]
     assert_audit_verify_fails(beta, "the file")
 
 

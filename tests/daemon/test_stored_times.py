@@ -1,9 +1,10 @@
 """A store written before intake checked ranges may hold any time a peer chose: a document
 ``created`` in 2**62, a deadline of ``9999-12-31`` or one with a ``-14:00`` offset on that
-day's last evening, an acknowledgement of our own manifest dated 2**62. Every read must still answer (PROTOCOL.md §3 "Ranges": reads are total) and the
-deadline watcher must still raise a real overdue document. Before, each of these made ``GET
-/v1/documents``, the item pages and ``/v1/reconcile`` answer 500 for good, ``bridge inbox``
-exit 1, and the watcher fail on every run."""
+day's last evening, an acknowledgement of our own manifest dated 2**62. Every read must still
+answer (PROTOCOL.md §3 "Ranges": reads are total) and the deadline watcher must still raise a
+real overdue document. Before, each of these made ``GET /v1/documents``, the item pages and
+``/v1/reconcile`` answer 500 for good, ``bridge inbox`` exit 1, and the watcher fail on every
+run."""
 
 from __future__ import annotations
 

@@ -77,8 +77,11 @@ class ImportLimits:
     max_line_chars: int = 1 * _MIB     # characters in one CSV record (however many lines a
     #                                    quoted cell spans)
     max_zip_members: int = 10_000      # parts of an XLSX (a workbook has a few dozen)
-    max_part_bytes: int = 64 * _MIB    # inflated size of an XLSX part read whole: shared
-    #                                    strings, styles, the workbook
+    max_part_bytes: int = 8 * _MIB     # inflated size of any other XLSX part (styles, the
+    #                                    workbook...): each is parsed whole, into objects of
+    #                                    about 1 KB per element (Excel's 64,000 styles fit)
+    max_strings_bytes: int = 64 * _MIB  # inflated size of the shared strings (read whole)
+    max_shared_strings: int = 1_000_000  # shared strings (as many as a document has items)
     max_sheet_bytes: int = 1024 * _MIB  # inflated size of a worksheet (it streams)
     max_inflate_ratio: int = 100       # inflated / compressed size of a part over 1 MiB (a zip
     #                                    bomb; ordinary sheets deflate about 10:1)
@@ -317,8 +320,13 @@ def _csv_rows(path: str, limits: ImportLimits) -> Iterator[tuple[int, list[Any]]
 
 # ---------------------------------------------------------------- XLSX: the zip before openpyxl
 
-# A row element, with or without a namespace prefix (<row r="1">, <x:row/>).
+# A row element, with or without a namespace prefix (<row r="1">, <x:row/>); a shared string.
 _ROW_TAG = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?row[\s/>]")
+_STRING_TAG = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?si[\s/>]")
+_CONTENT_TYPES = "[Content_Types].xml"
+_SPREADSHEETML = "application/vnd.openxmlformats-officedocument.spreadsheetml."
+_WORKSHEET_TYPE = _SPREADSHEETML + "worksheet+xml"
+_STRINGS_TYPE = _SPREADSHEETML + "sharedStrings+xml"
 # XML declarations that could make a part inflate in the parser (entity expansion) or hide
 # its elements from the byte scan: OOXML parts have no DTD (ECMA-376 Part 2, §8.1.4).
 _DTD = re.compile(rb"<!(?:DOCTYPE|ENTITY)")
@@ -364,8 +372,9 @@ def _check_workbook(path: str, limits: ImportLimits) -> None:
                     raise ImportLimitError(path, f"the workbook has {len(infos):,} parts",
                                            limit="max_zip_members",
                                            value=limits.max_zip_members)
+                kinds = _part_kinds(zf, path, limits)
                 for info in infos:
-                    _check_part(zf, info, path, limits)
+                    _check_part(zf, info, kinds.get(info.filename, ""), path, limits)
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror or exc}", field="file") from exc
     except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError,
@@ -373,17 +382,42 @@ def _check_workbook(path: str, limits: ImportLimits) -> None:
         raise _not_readable(path, str(exc)) from exc
 
 
-def _part_limit(info: zipfile.ZipInfo, limits: ImportLimits) -> tuple[str, int]:
-    # Only worksheets stream; any other part is read whole, so it gets the smaller limit
-    # (also a sheet under another name, which is then held to it too).
-    if info.filename.startswith("xl/worksheets/") and info.filename.endswith(".xml"):
+def _part_kinds(zf: zipfile.ZipFile, path: str, limits: ImportLimits) -> dict[str, str]:
+    """Part name -> content type, from the overrides of [Content_Types].xml (ECMA-376 Part 2,
+    §10.1.2), itself checked first: the spreadsheet library finds the shared strings by their
+    content type, whatever their name, so limits go by content type too."""
+    try:
+        info = zf.getinfo(_CONTENT_TYPES)
+    except KeyError:
+        raise _not_readable(path, f"no {_CONTENT_TYPES}") from None
+    _check_part(zf, info, "", path, limits)  # no DTD, within the limits, before parsing
+    import xml.etree.ElementTree as ElementTree
+
+    try:
+        # No DTD (just checked), so no entity expansion; expat fetches no external entity.
+        root = ElementTree.fromstring(zf.read(info))  # noqa: S314
+    except ElementTree.ParseError as exc:
+        raise _not_readable(path, f"{_CONTENT_TYPES}: {exc}") from exc
+    kinds = {}
+    for element in root:
+        if element.tag.rpartition("}")[2] == "Override":
+            kinds[element.get("PartName", "").lstrip("/")] = element.get("ContentType", "")
+    return kinds
+
+
+def _part_limit(kind: str, limits: ImportLimits) -> tuple[str, int]:
+    # Only worksheets stream; any other part is parsed whole and gets a smaller limit. A part
+    # is a worksheet by its content type, not its name (a name can say anything).
+    if kind == _WORKSHEET_TYPE:
         return "max_sheet_bytes", limits.max_sheet_bytes
+    if kind == _STRINGS_TYPE:
+        return "max_strings_bytes", limits.max_strings_bytes
     return "max_part_bytes", limits.max_part_bytes
 
 
-def _check_part(zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: str,
+def _check_part(zf: zipfile.ZipFile, info: zipfile.ZipInfo, kind: str, path: str,
                 limits: ImportLimits) -> None:
-    name, cap = _part_limit(info, limits)
+    name, cap = _part_limit(kind, limits)
     part = f"part {info.filename!r}"
     if info.file_size > cap:
         raise ImportLimitError(path, f"{part} inflates to {info.file_size:,} bytes",
@@ -392,7 +426,7 @@ def _check_part(zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: str,
     if info.file_size > _MIB and ratio >= limits.max_inflate_ratio:
         raise ImportLimitError(path, f"{part} inflates {ratio:,} times (a zip bomb)",
                                limit="max_inflate_ratio", value=limits.max_inflate_ratio)
-    inflated = rows = 0
+    inflated = rows = strings = 0
     carry = b""
     with zf.open(info) as member:
         while chunk := member.read(_MIB):
@@ -407,11 +441,21 @@ def _check_part(zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: str,
             # A tag cut by the chunk boundary is kept for the next round, so that it is
             # neither missed nor counted twice.
             carry = buffer[cut:] if cut >= len(buffer) - 64 else b""
-            rows += _scan(buffer[:len(buffer) - len(carry)], path, part)
-            if rows > limits.max_rows:
-                raise ImportLimitError(path, f"{part} has more row elements than the limit",
-                                       limit="max_rows", value=limits.max_rows)
-    _scan(carry, path, part)
+            counted = _scan(buffer[:len(buffer) - len(carry)], path, part)
+            rows, strings = rows + counted[0], strings + counted[1]
+            _check_counts(rows, strings, path, part, limits)
+    counted = _scan(carry, path, part)
+    _check_counts(rows + counted[0], strings + counted[1], path, part, limits)
+
+
+def _check_counts(rows: int, strings: int, path: str, part: str,
+                  limits: ImportLimits) -> None:
+    if rows > limits.max_rows:
+        raise ImportLimitError(path, f"{part} has more row elements than the limit",
+                               limit="max_rows", value=limits.max_rows)
+    if strings > limits.max_shared_strings:
+        raise ImportLimitError(path, f"{part} has more shared strings than the limit",
+                               limit="max_shared_strings", value=limits.max_shared_strings)
 
 
 def _check_xml_start(head: bytes, path: str, part: str) -> None:
@@ -424,10 +468,12 @@ def _check_xml_start(head: bytes, path: str, part: str) -> None:
         raise _not_readable(path, f"{part} is not UTF-8")
 
 
-def _scan(data: bytes, path: str, part: str) -> int:
+def _scan(data: bytes, path: str, part: str) -> tuple[int, int]:
+    """Row elements and shared strings in ``data`` (every part is counted: a part can be
+    given any name and content type)."""
     if _DTD.search(data):
         raise _not_readable(path, f"{part} has a DTD, which no workbook part may have")
-    return len(_ROW_TAG.findall(data))
+    return len(_ROW_TAG.findall(data)), len(_STRING_TAG.findall(data))
 
 
 def _xlsx_rows(path: str, limits: ImportLimits) -> Iterator[tuple[int, list[Any]]]:

@@ -51,6 +51,7 @@ FORMATS = {".csv": "csv", ".xlsx": "xlsx", ".json": "json"}
 TABLE_FORMATS = ("csv", "xlsx")
 MAX_LISTED = 1000
 LIST_SEPARATOR = ";"
+ACK_COLUMNS = ("id", "status", "reason", "evidence")
 _MIB = 1 << 20
 
 
@@ -111,7 +112,7 @@ class ImportLimitError(InputError):
         message = f"{source}: {at}{what} (limit {limit} = {value:,}); nothing was imported"
         super().__init__(message, field=where or "file", code=self.code)
         self.message = self.detail = message  # the location is in it already
-ACK_COLUMNS = ("id", "status", "reason", "evidence")
+
 
 _TRUE = frozenset({"true", "yes", "y", "1"})
 _FALSE = frozenset({"false", "no", "n", "0"})

@@ -234,47 +234,36 @@ def _check_file_size(path: str, limits: ImportLimits) -> None:
                                value=limits.max_file_bytes)
 
 
-def _counted(rows: Iterator[tuple[int, list[Any]]], source: str, limits: ImportLimits
-             ) -> Iterator[tuple[int, list[Any]]]:
-    """The rows, refused past ``max_rows`` rows or ``max_cells`` cells read (blank ones
-    count: a sheet of empty rows costs as much to read as any other)."""
-    cells = 0
-    for n, row in rows:
-        if n > limits.max_rows:
-            raise ImportLimitError(source, "too many rows (blank rows count too)",
-                                   limit="max_rows", value=limits.max_rows, where=f"row {n}")
-        cells += len(row)
-        if cells > limits.max_cells:
-            raise ImportLimitError(source, f"too many cells in all (this row has "
-                                   f"{len(row):,}; blank cells count too)", limit="max_cells",
-                                   value=limits.max_cells, where=f"row {n}")
-        yield n, row
+def _count(n: int, row: list[Any], cells: int, source: str, limits: ImportLimits) -> int:
+    """Cells read so far, with row ``n``; refused past ``max_rows`` rows or ``max_cells`` cells
+    (blank ones count: a sheet of empty rows costs as much to read as any other)."""
+    cells += len(row)
+    if n > limits.max_rows:
+        raise ImportLimitError(source, "too many rows (blank rows count too)",
+                               limit="max_rows", value=limits.max_rows, where=f"row {n}")
+    if cells > limits.max_cells:
+        raise ImportLimitError(source, f"too many cells in all (this row has {len(row):,}; "
+                               "blank cells count too)", limit="max_cells",
+                               value=limits.max_cells, where=f"row {n}")
+    return cells
 
 
 class _RecordTooLong(Exception):
-    """Raised through csv.reader by :class:`_BoundedLines`."""
+    """Raised through csv.reader by :func:`_bounded_lines`."""
 
 
-class _BoundedLines:
+def _bounded_lines(f: Any, limit: int, used: list[int]) -> Iterator[str]:
     """The lines of a text file for csv.reader, each read with ``readline(n)`` so that no more
     than ``limit`` characters of one record (a row, however many lines its quoted cells span)
     are ever buffered: a 200 MB line is refused after its first ``limit`` characters, before
-    csv splits it into cells. ``used`` is reset by the caller after each record."""
-
-    def __init__(self, f: Any, limit: int) -> None:
-        self.f, self.limit, self.used = f, limit, 0
-
-    def __iter__(self) -> _BoundedLines:
-        return self
-
-    def __next__(self) -> str:
-        line: str = self.f.readline(self.limit - self.used + 1)
-        if not line:
-            raise StopIteration
-        self.used += len(line)
-        if self.used > self.limit:
+    csv splits it into cells. ``used[0]`` counts the record's characters; the caller resets it
+    after each record. (A generator with a list cell: the cheapest per-line check there is.)"""
+    readline = f.readline
+    while line := readline(limit - used[0] + 1):
+        used[0] += len(line)
+        if used[0] > limit:
             raise _RecordTooLong
-        return line
+        yield line
 
 
 def _csv_rows(path: str, limits: ImportLimits) -> Iterator[tuple[int, list[Any]]]:
@@ -292,12 +281,14 @@ def _csv_rows(path: str, limits: ImportLimits) -> Iterator[tuple[int, list[Any]]
             if "," not in first:
                 delimiter = ";" if ";" in first else ("\t" if "\t" in first else ",")
             f.seek(0)  # resets the decoder too: the byte-order mark is skipped again
-            lines = _BoundedLines(f, limits.max_line_chars)
-            reader = csv.reader(lines, delimiter=delimiter)
-            n = 0
+            used = [0]
+            reader = csv.reader(_bounded_lines(f, limits.max_line_chars, used),
+                                delimiter=delimiter)
+            n = cells = 0
             try:
                 for n, row in enumerate(reader, start=1):
-                    lines.used = 0
+                    used[0] = 0
+                    cells = _count(n, row, cells, path, limits)
                     yield n, row
             except _RecordTooLong:
                 raise ImportLimitError(path, "a row longer than the limit", where=(
@@ -496,9 +487,10 @@ def _xlsx_rows(path: str, limits: ImportLimits) -> Iterator[tuple[int, list[Any]
         if not book.worksheets:
             raise InputError(f"{path} has no worksheet", field="file")
         sheet = book.worksheets[0]
-        n = 0
+        n = cells = 0
         try:
             for n, row in enumerate(sheet.iter_rows(values_only=True), start=1):
+                cells = _count(n, row, cells, path, limits)
                 yield n, list(row)
         except InputError:
             raise
@@ -512,8 +504,7 @@ def _xlsx_rows(path: str, limits: ImportLimits) -> Iterator[tuple[int, list[Any]
 
 
 def _rows(path: str, fmt: str, limits: ImportLimits) -> Iterator[tuple[int, list[Any]]]:
-    rows = _csv_rows(path, limits) if fmt == "csv" else _xlsx_rows(path, limits)
-    return _counted(rows, path, limits)
+    return _csv_rows(path, limits) if fmt == "csv" else _xlsx_rows(path, limits)
 
 
 def _blank(cell: Any) -> bool:

@@ -51,6 +51,7 @@ FORMATS = {".csv": "csv", ".xlsx": "xlsx", ".json": "json"}
 TABLE_FORMATS = ("csv", "xlsx")
 MAX_LISTED = 1000
 LIST_SEPARATOR = ";"
+ACK_COLUMNS = ("id", "status", "reason", "evidence")
 _MIB = 1 << 20
 
 
@@ -77,8 +78,11 @@ class ImportLimits:
     max_line_chars: int = 1 * _MIB     # characters in one CSV record (however many lines a
     #                                    quoted cell spans)
     max_zip_members: int = 10_000      # parts of an XLSX (a workbook has a few dozen)
-    max_part_bytes: int = 64 * _MIB    # inflated size of an XLSX part read whole: shared
-    #                                    strings, styles, the workbook
+    max_part_bytes: int = 8 * _MIB     # inflated size of any other XLSX part (styles, the
+    #                                    workbook...): each is parsed whole, into objects of
+    #                                    about 1 KB per element (Excel's 64,000 styles fit)
+    max_strings_bytes: int = 64 * _MIB  # inflated size of the shared strings (read whole)
+    max_shared_strings: int = 1_000_000  # shared strings (as many as a document has items)
     max_sheet_bytes: int = 1024 * _MIB  # inflated size of a worksheet (it streams)
     max_inflate_ratio: int = 100       # inflated / compressed size of a part over 1 MiB (a zip
     #                                    bomb; ordinary sheets deflate about 10:1)
@@ -108,7 +112,7 @@ class ImportLimitError(InputError):
         message = f"{source}: {at}{what} (limit {limit} = {value:,}); nothing was imported"
         super().__init__(message, field=where or "file", code=self.code)
         self.message = self.detail = message  # the location is in it already
-ACK_COLUMNS = ("id", "status", "reason", "evidence")
+
 
 _TRUE = frozenset({"true", "yes", "y", "1"})
 _FALSE = frozenset({"false", "no", "n", "0"})
@@ -230,47 +234,36 @@ def _check_file_size(path: str, limits: ImportLimits) -> None:
                                value=limits.max_file_bytes)
 
 
-def _counted(rows: Iterator[tuple[int, list[Any]]], source: str, limits: ImportLimits
-             ) -> Iterator[tuple[int, list[Any]]]:
-    """The rows, refused past ``max_rows`` rows or ``max_cells`` cells read (blank ones
-    count: a sheet of empty rows costs as much to read as any other)."""
-    cells = 0
-    for n, row in rows:
-        if n > limits.max_rows:
-            raise ImportLimitError(source, "too many rows (blank rows count too)",
-                                   limit="max_rows", value=limits.max_rows, where=f"row {n}")
-        cells += len(row)
-        if cells > limits.max_cells:
-            raise ImportLimitError(source, f"too many cells in all (this row has "
-                                   f"{len(row):,}; blank cells count too)", limit="max_cells",
-                                   value=limits.max_cells, where=f"row {n}")
-        yield n, row
+def _count(n: int, row: list[Any], cells: int, source: str, limits: ImportLimits) -> int:
+    """Cells read so far, with row ``n``; refused past ``max_rows`` rows or ``max_cells`` cells
+    (blank ones count: a sheet of empty rows costs as much to read as any other)."""
+    cells += len(row)
+    if n > limits.max_rows:
+        raise ImportLimitError(source, "too many rows (blank rows count too)",
+                               limit="max_rows", value=limits.max_rows, where=f"row {n}")
+    if cells > limits.max_cells:
+        raise ImportLimitError(source, f"too many cells in all (this row has {len(row):,}; "
+                               "blank cells count too)", limit="max_cells",
+                               value=limits.max_cells, where=f"row {n}")
+    return cells
 
 
 class _RecordTooLong(Exception):
-    """Raised through csv.reader by :class:`_BoundedLines`."""
+    """Raised through csv.reader by :func:`_bounded_lines`."""
 
 
-class _BoundedLines:
+def _bounded_lines(f: Any, limit: int, used: list[int]) -> Iterator[str]:
     """The lines of a text file for csv.reader, each read with ``readline(n)`` so that no more
     than ``limit`` characters of one record (a row, however many lines its quoted cells span)
     are ever buffered: a 200 MB line is refused after its first ``limit`` characters, before
-    csv splits it into cells. ``used`` is reset by the caller after each record."""
-
-    def __init__(self, f: Any, limit: int) -> None:
-        self.f, self.limit, self.used = f, limit, 0
-
-    def __iter__(self) -> _BoundedLines:
-        return self
-
-    def __next__(self) -> str:
-        line: str = self.f.readline(self.limit - self.used + 1)
-        if not line:
-            raise StopIteration
-        self.used += len(line)
-        if self.used > self.limit:
+    csv splits it into cells. ``used[0]`` counts the record's characters; the caller resets it
+    after each record. (A generator with a list cell: the cheapest per-line check there is.)"""
+    readline = f.readline
+    while line := readline(limit - used[0] + 1):
+        used[0] += len(line)
+        if used[0] > limit:
             raise _RecordTooLong
-        return line
+        yield line
 
 
 def _csv_rows(path: str, limits: ImportLimits) -> Iterator[tuple[int, list[Any]]]:
@@ -288,12 +281,14 @@ def _csv_rows(path: str, limits: ImportLimits) -> Iterator[tuple[int, list[Any]]
             if "," not in first:
                 delimiter = ";" if ";" in first else ("\t" if "\t" in first else ",")
             f.seek(0)  # resets the decoder too: the byte-order mark is skipped again
-            lines = _BoundedLines(f, limits.max_line_chars)
-            reader = csv.reader(lines, delimiter=delimiter)
-            n = 0
+            used = [0]
+            reader = csv.reader(_bounded_lines(f, limits.max_line_chars, used),
+                                delimiter=delimiter)
+            n = cells = 0
             try:
                 for n, row in enumerate(reader, start=1):
-                    lines.used = 0
+                    used[0] = 0
+                    cells = _count(n, row, cells, path, limits)
                     yield n, row
             except _RecordTooLong:
                 raise ImportLimitError(path, "a row longer than the limit", where=(
@@ -317,8 +312,13 @@ def _csv_rows(path: str, limits: ImportLimits) -> Iterator[tuple[int, list[Any]]
 
 # ---------------------------------------------------------------- XLSX: the zip before openpyxl
 
-# A row element, with or without a namespace prefix (<row r="1">, <x:row/>).
+# A row element, with or without a namespace prefix (<row r="1">, <x:row/>); a shared string.
 _ROW_TAG = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?row[\s/>]")
+_STRING_TAG = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?si[\s/>]")
+_CONTENT_TYPES = "[Content_Types].xml"
+_SPREADSHEETML = "application/vnd.openxmlformats-officedocument.spreadsheetml."
+_WORKSHEET_TYPE = _SPREADSHEETML + "worksheet+xml"
+_STRINGS_TYPE = _SPREADSHEETML + "sharedStrings+xml"
 # XML declarations that could make a part inflate in the parser (entity expansion) or hide
 # its elements from the byte scan: OOXML parts have no DTD (ECMA-376 Part 2, §8.1.4).
 _DTD = re.compile(rb"<!(?:DOCTYPE|ENTITY)")
@@ -364,8 +364,9 @@ def _check_workbook(path: str, limits: ImportLimits) -> None:
                     raise ImportLimitError(path, f"the workbook has {len(infos):,} parts",
                                            limit="max_zip_members",
                                            value=limits.max_zip_members)
+                kinds = _part_kinds(zf, path, limits)
                 for info in infos:
-                    _check_part(zf, info, path, limits)
+                    _check_part(zf, info, kinds.get(info.filename, ""), path, limits)
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror or exc}", field="file") from exc
     except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError,
@@ -373,17 +374,42 @@ def _check_workbook(path: str, limits: ImportLimits) -> None:
         raise _not_readable(path, str(exc)) from exc
 
 
-def _part_limit(info: zipfile.ZipInfo, limits: ImportLimits) -> tuple[str, int]:
-    # Only worksheets stream; any other part is read whole, so it gets the smaller limit
-    # (also a sheet under another name, which is then held to it too).
-    if info.filename.startswith("xl/worksheets/") and info.filename.endswith(".xml"):
+def _part_kinds(zf: zipfile.ZipFile, path: str, limits: ImportLimits) -> dict[str, str]:
+    """Part name -> content type, from the overrides of [Content_Types].xml (ECMA-376 Part 2,
+    §10.1.2), itself checked first: the spreadsheet library finds the shared strings by their
+    content type, whatever their name, so limits go by content type too."""
+    try:
+        info = zf.getinfo(_CONTENT_TYPES)
+    except KeyError:
+        raise _not_readable(path, f"no {_CONTENT_TYPES}") from None
+    _check_part(zf, info, "", path, limits)  # no DTD, within the limits, before parsing
+    import xml.etree.ElementTree as ElementTree
+
+    try:
+        # No DTD (just checked), so no entity expansion; expat fetches no external entity.
+        root = ElementTree.fromstring(zf.read(info))  # noqa: S314
+    except ElementTree.ParseError as exc:
+        raise _not_readable(path, f"{_CONTENT_TYPES}: {exc}") from exc
+    kinds = {}
+    for element in root:
+        if element.tag.rpartition("}")[2] == "Override":
+            kinds[element.get("PartName", "").lstrip("/")] = element.get("ContentType", "")
+    return kinds
+
+
+def _part_limit(kind: str, limits: ImportLimits) -> tuple[str, int]:
+    # Only worksheets stream; any other part is parsed whole and gets a smaller limit. A part
+    # is a worksheet by its content type, not its name (a name can say anything).
+    if kind == _WORKSHEET_TYPE:
         return "max_sheet_bytes", limits.max_sheet_bytes
+    if kind == _STRINGS_TYPE:
+        return "max_strings_bytes", limits.max_strings_bytes
     return "max_part_bytes", limits.max_part_bytes
 
 
-def _check_part(zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: str,
+def _check_part(zf: zipfile.ZipFile, info: zipfile.ZipInfo, kind: str, path: str,
                 limits: ImportLimits) -> None:
-    name, cap = _part_limit(info, limits)
+    name, cap = _part_limit(kind, limits)
     part = f"part {info.filename!r}"
     if info.file_size > cap:
         raise ImportLimitError(path, f"{part} inflates to {info.file_size:,} bytes",
@@ -392,7 +418,7 @@ def _check_part(zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: str,
     if info.file_size > _MIB and ratio >= limits.max_inflate_ratio:
         raise ImportLimitError(path, f"{part} inflates {ratio:,} times (a zip bomb)",
                                limit="max_inflate_ratio", value=limits.max_inflate_ratio)
-    inflated = rows = 0
+    inflated = rows = strings = 0
     carry = b""
     with zf.open(info) as member:
         while chunk := member.read(_MIB):
@@ -407,11 +433,21 @@ def _check_part(zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: str,
             # A tag cut by the chunk boundary is kept for the next round, so that it is
             # neither missed nor counted twice.
             carry = buffer[cut:] if cut >= len(buffer) - 64 else b""
-            rows += _scan(buffer[:len(buffer) - len(carry)], path, part)
-            if rows > limits.max_rows:
-                raise ImportLimitError(path, f"{part} has more row elements than the limit",
-                                       limit="max_rows", value=limits.max_rows)
-    _scan(carry, path, part)
+            counted = _scan(buffer[:len(buffer) - len(carry)], path, part)
+            rows, strings = rows + counted[0], strings + counted[1]
+            _check_counts(rows, strings, path, part, limits)
+    counted = _scan(carry, path, part)
+    _check_counts(rows + counted[0], strings + counted[1], path, part, limits)
+
+
+def _check_counts(rows: int, strings: int, path: str, part: str,
+                  limits: ImportLimits) -> None:
+    if rows > limits.max_rows:
+        raise ImportLimitError(path, f"{part} has more row elements than the limit",
+                               limit="max_rows", value=limits.max_rows)
+    if strings > limits.max_shared_strings:
+        raise ImportLimitError(path, f"{part} has more shared strings than the limit",
+                               limit="max_shared_strings", value=limits.max_shared_strings)
 
 
 def _check_xml_start(head: bytes, path: str, part: str) -> None:
@@ -424,10 +460,12 @@ def _check_xml_start(head: bytes, path: str, part: str) -> None:
         raise _not_readable(path, f"{part} is not UTF-8")
 
 
-def _scan(data: bytes, path: str, part: str) -> int:
+def _scan(data: bytes, path: str, part: str) -> tuple[int, int]:
+    """Row elements and shared strings in ``data`` (every part is counted: a part can be
+    given any name and content type)."""
     if _DTD.search(data):
         raise _not_readable(path, f"{part} has a DTD, which no workbook part may have")
-    return len(_ROW_TAG.findall(data))
+    return len(_ROW_TAG.findall(data)), len(_STRING_TAG.findall(data))
 
 
 def _xlsx_rows(path: str, limits: ImportLimits) -> Iterator[tuple[int, list[Any]]]:
@@ -449,9 +487,10 @@ def _xlsx_rows(path: str, limits: ImportLimits) -> Iterator[tuple[int, list[Any]
         if not book.worksheets:
             raise InputError(f"{path} has no worksheet", field="file")
         sheet = book.worksheets[0]
-        n = 0
+        n = cells = 0
         try:
             for n, row in enumerate(sheet.iter_rows(values_only=True), start=1):
+                cells = _count(n, row, cells, path, limits)
                 yield n, list(row)
         except InputError:
             raise
@@ -465,8 +504,7 @@ def _xlsx_rows(path: str, limits: ImportLimits) -> Iterator[tuple[int, list[Any]
 
 
 def _rows(path: str, fmt: str, limits: ImportLimits) -> Iterator[tuple[int, list[Any]]]:
-    rows = _csv_rows(path, limits) if fmt == "csv" else _xlsx_rows(path, limits)
-    return _counted(rows, path, limits)
+    return _csv_rows(path, limits) if fmt == "csv" else _xlsx_rows(path, limits)
 
 
 def _blank(cell: Any) -> bool:

@@ -98,7 +98,7 @@ def forwarder(socket_path: Path) -> Iterator[int]:
 # 404): documents alpha has received from beta, each with the same items, and one alpha sent.
 RECEIVED_IDS = tuple(f"M-FUZZ-IN-{n}" for n in range(1, 6))
 SENT_ID = "M-FUZZ-1"
-ITEM_IDS = tuple(f"FZ-{n}" for n in range(3))
+ITEM_IDS = tuple(f"FZ-{n}" for n in range(12))
 
 
 def _ack_when_arrived(client: BridgeClient, doc: str) -> None:

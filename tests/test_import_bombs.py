@@ -171,7 +171,7 @@ def test_xlsx_whose_shared_strings_inflate_to_300mb_is_refused_with_bounded_memo
     path = write_workbook(tmp_path / "strings.xlsx", strings=strings_xml(
         b"<si><t>ab</t></si>" * 1_000_000 for _ in range(17)))
     result = send_measured(tmp_path, path)
-    assert_refused_within_bound(result, "max_part_bytes")
+    assert_refused_within_bound(result, "max_strings_bytes")
     assert "xl/sharedStrings.xml" in str(result["output"])
 
 
@@ -271,6 +271,33 @@ def test_xlsx_row_elements_past_max_rows_are_refused_before_openpyxl_opens_it(
 def test_xlsx_rows_past_max_rows_are_refused_while_streaming(tmp_path: Path) -> None:
     path = write_workbook(tmp_path / "d.xlsx", sheet=sheet_xml([b'<row r="5000"/>']))
     assert refused(path, "max_rows", max_rows=1000).field == "row 1001"
+
+
+def test_xlsx_shared_strings_past_max_shared_strings_are_refused(tmp_path: Path) -> None:
+    """Each shared string costs the spreadsheet library an object and about 80 µs."""
+    path = write_workbook(tmp_path / "ss.xlsx", strings=strings_xml(
+        b"<si><t>%d</t></si>" % n for n in range(2000)))
+    assert "shared strings" in str(refused(path, "max_shared_strings", max_shared_strings=1000))
+
+
+def test_xlsx_part_named_as_a_sheet_but_not_one_gets_the_smaller_limit(tmp_path: Path) -> None:
+    """A part is a worksheet by its content type: a name under xl/worksheets/ earns nothing
+    (the shared strings, found by content type, could be put there)."""
+    big = b"<x>" + b"<y/>" * 5000 + b"</x>"
+    path = write_workbook(tmp_path / "n.xlsx", extra_parts={"xl/worksheets/sheet9.xml": big})
+    assert "sheet9.xml" in str(refused(path, "max_part_bytes", max_part_bytes=4096))
+    assert import_document(str(path), doc_type="roster", category="pow",
+                           limits=ImportLimits(max_part_bytes=4096 * 16)).items == []
+
+
+def test_xlsx_without_content_types_is_not_readable(tmp_path: Path) -> None:
+    path = write_workbook(tmp_path / "c.xlsx")
+    with zipfile.ZipFile(path) as z, zipfile.ZipFile(tmp_path / "d.xlsx", "w") as out:
+        for info in z.infolist():
+            if info.filename != "[Content_Types].xml":
+                out.writestr(info, z.read(info))
+    with pytest.raises(InputError, match="not a readable XLSX workbook"):
+        import_document(str(tmp_path / "d.xlsx"), doc_type="roster", category="pow")
 
 
 def test_xlsx_zip_bomb_by_ratio_is_refused(tmp_path: Path) -> None:

@@ -101,8 +101,11 @@ def check_daemon(home: Home) -> Finding:
                        fix=f"start it: bridge --home {home.path} daemon (or its service)")
     health = BridgeClient(str(home.socket_path)).health()
     status = str(health.get("status"))
+    # While degraded, the faults' codes (their details are in health and the log).
+    faults = health.get("faults") or {}
+    named = f" ({', '.join(sorted(faults))})" if faults else ""
     return Finding(check="daemon", status=OK if status == "ok" else WARN,
-                   detail=f"the daemon answers: status {status}")
+                   detail=f"the daemon answers: status {status}{named}")
 
 
 def _peer_health(peer: PeerConfig) -> tuple[int, dict[str, Any], str | None, str | None]:

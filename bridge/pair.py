@@ -97,7 +97,10 @@ class Node:
         if self.proc is not None and self.proc.poll() is None:
             return
         self._log = os.fdopen(open_private_append(self.log_path), "ab")
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        # glibc's malloc otherwise raises its mmap threshold after the first large free and
+        # then keeps up to 32 MiB of freed request bodies mapped: a fixed threshold gives each
+        # large body back to the system when it is freed (as packaging/bridge@.service does).
+        env = dict(os.environ, PYTHONUNBUFFERED="1", MALLOC_MMAP_THRESHOLD_="131072")
         self.proc = subprocess.Popen(  # noqa: S603 -- our own interpreter and module
             [sys.executable, "-m", "bridge", "--home", str(self.home.path), "daemon"],
             stdout=self._log, stderr=subprocess.STDOUT, env=env)

@@ -65,8 +65,10 @@ KIND_CHUNK = "chunk"  # the one envelope kind that carries a document chunk (PRO
 # An envelope's ciphertext is at most what a receiver accepts as a payload (PROTOCOL.md §8.1).
 MAX_CIPHERTEXT = 256 * 1024 * 1024
 TRANSCRIPT_LIMITS = codec.Limits(
-    # A transcript carries headers, hashes and receipts, never entries: 256 MiB is some
-    # 400,000 envelopes. The decoded objects take at most twice the file's size (§2.4).
+    # Headers, hashes, receipts, entries and the exporter's own ciphertexts: 256 MiB holds
+    # some 400,000 envelopes without entries, or the exchange of a 100,000-item manifest and
+    # its acknowledgements with them. The decoded objects take at most twice the file's size
+    # (§2.4), so a bomb of tiny values is refused when its budget runs out.
     max_bytes=256 * 1024 * 1024,
     max_expansion=2,
     # transcript → links → link → envelopes → envelope → carries (depth 5)

@@ -712,7 +712,7 @@ def test_independent_verifier_rejects_invalid_vector(vector: dict[str, Any],
 TRANSCRIPTS = VECTORS / "transcripts"
 TRANSCRIPT_VECTORS: list[dict[str, Any]] = json.loads(
     (TRANSCRIPTS / "expected.json").read_text())["vectors"]
-TRANSCRIPT = Limits(1024 * 1024 * 1024, 6, 1_000_000, 1024, 256 * 1024 * 1024)
+TRANSCRIPT = Limits(256 * 1024 * 1024, 6, 1_000_000, 1024, 256 * 1024 * 1024)
 TAG_ENVELOPE = b"bridge/v1/envelope"
 TAG_TRANSPORT_RECEIPT = b"bridge/v1/transport-receipt"
 ENVELOPE_HEADER_KEYS = {"v", "suite", "from", "from_key", "to", "to_key", "id", "seq", "prev",

@@ -128,3 +128,19 @@ def test_malformed_signed_answer_does_not_kill_the_delivery_loop(
     assert metric(alpha, "delivery_failed_total") >= 2
     assert metric(alpha, "task_restarts_total") == 0
     assert alpha.client.health()["status"] == "ok"
+
+
+def test_answer_of_64_mib_is_never_read_into_the_senders_memory(
+        hostile: Callable[..., tuple[Node, HostileReceiver]]) -> None:
+    """A transport answer is a small signed statement; a peer (or whoever stands at its
+    address) answering with 64 MiB costs the sender no more than a normal answer."""
+    huge = b"\x00" * (64 * 1024 * 1024)
+    alpha, receiver = hostile(lambda key: lambda post: (200, huge))
+    before = alpha.peak_rss_mb
+    assert before is not None
+    posts_in_window(alpha, receiver)
+    grown = (alpha.peak_rss_mb or 0.0) - before
+    assert grown < 32, f"the sender's peak RSS grew by {grown:.0f} MiB"
+    assert metric(alpha, "delivery_failed_total") >= 1
+    assert alpha.client.document("M-HOSTILE-1")["state"] != "delivered"
+    assert alpha.client.health()["status"] == "ok"

@@ -24,7 +24,13 @@ from bridge.exchange import Exchange, PeerAnswer, decode_envelope
 from bridge.home import Delivery, Limits
 from bridge.limits import RateLimiter, claimed_sender
 from bridge.metrics import Metrics
-from bridge.peer_limits import BodyTooLarge, BodyTooSlow, ConnectionGuard, read_body
+from bridge.peer_limits import (
+    BodyTooLarge,
+    BodyTooSlow,
+    ConnectionGuard,
+    read_body,
+    read_bounded,
+)
 from bridge.store import OutboxRow
 
 log = logging.getLogger("bridge.peer")
@@ -106,22 +112,6 @@ def peer_app(exchange: Exchange, run: RunInDb, metrics: Metrics, max_body: int,
 MAX_ANSWER_BYTES = codec.SMALL_LIMITS.max_bytes
 
 
-class AnswerTooLarge(Exception):
-    """The peer's answer is longer than any transport answer can be."""
-
-
-async def _read_answer(resp: aiohttp.ClientResponse) -> bytes:
-    """The answer's body, never more than ``MAX_ANSWER_BYTES`` of it read."""
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in resp.content.iter_chunked(16 * 1024):
-        size += len(chunk)
-        if size > MAX_ANSWER_BYTES:
-            raise AnswerTooLarge
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 def backoff_delay(attempt: int, policy: Delivery, rng: random.Random) -> float:
     """Full jitter (uniform in [0, min(cap, base * 2**attempt)]), never below 10 ms."""
     ceiling = min(policy.max_backoff, policy.initial_backoff * (2 ** min(attempt, 30)))
@@ -196,11 +186,11 @@ class DeliveryLoop:
         try:
             async with session.post(self.url, data=row.envelope, ssl=self.ssl,
                                     headers={"Content-Type": ENVELOPE_TYPE}) as resp:
-                body = await _read_answer(resp)
+                # A transport answer is a small signed statement (PROTOCOL §8.3,
+                # decoded with the SMALL limits): a longer one is never read.
+                body = await read_bounded(resp.content, MAX_ANSWER_BYTES, 16 * 1024)
                 status = resp.status
-        except AnswerTooLarge:
-            # A transport answer is a small signed statement (PROTOCOL §8.3, decoded with the
-            # SMALL limits): a longer one is never read into memory, whoever sent it.
+        except BodyTooLarge:
             await self._mark(False, f"answer over {MAX_ANSWER_BYTES} bytes")
             self.metrics.inc("delivery_failed")
             return False

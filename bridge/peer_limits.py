@@ -21,7 +21,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiohttp import web
+from aiohttp import StreamReader, web
 from aiohttp.http_exceptions import BadHttpMessage, LineTooLong
 
 from bridge.home import Limits
@@ -243,24 +243,30 @@ async def read_body(request: web.Request, *, max_bytes: int, seconds: float) -> 
     declared = request.content_length
     if declared is not None and declared > max_bytes:
         raise BodyTooLarge
-    # The chunks are kept as they come and joined once at the end: one allocation of the
-    # body's exact size, where a growing buffer is reallocated again and again (and leaves
-    # the allocator holding up to twice the body): peak memory stays about twice the body.
-    chunks: list[bytes] = []
-    size = 0
     try:
         async with asyncio.timeout(seconds):
-            async for chunk in request.content.iter_chunked(1 << 20):
-                size += len(chunk)
-                if size > max_bytes:
-                    raise BodyTooLarge
-                chunks.append(chunk)
+            return await read_bounded(request.content, max_bytes)
     except TimeoutError as exc:
         raise BodyTooSlow from exc
+
+
+async def read_bounded(stream: StreamReader, max_bytes: int,
+                       chunk_size: int = 1 << 20) -> bytes:
+    """All of ``stream``, or ``BodyTooLarge`` as soon as more than ``max_bytes`` came (what is
+    past the limit is never kept). The chunks are kept as they come and joined once at the
+    end: one allocation of the exact size, where a growing buffer is reallocated again and
+    again (and leaves the allocator holding up to twice the body): peak memory stays about
+    twice the body."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in stream.iter_chunked(chunk_size):
+        size += len(chunk)
+        if size > max_bytes:
+            raise BodyTooLarge
+        chunks.append(chunk)
     body = b"".join(chunks)
     chunks.clear()
     return body
 
-
 __all__ = ["BodyTooLarge", "BodyTooSlow", "ConnectionGuard", "GuardedSite", "read_body",
-           "server_options"]
+           "read_bounded", "server_options"]

@@ -95,12 +95,13 @@ def _shown(value: Any) -> Any:
     return value.hex() if isinstance(value, bytes) else value
 
 
-def _not_ahead(what: str, at: int, now: int) -> None:
+def _not_ahead(what: str, at: int, now: int, *, skew_ms: int = times.MAX_SKEW_MS,
+               reason: str = "bad_time") -> None:
     """Refuse a time the peer signed that is too far ahead of our clock (PROTOCOL.md §3
     "Ranges"): stored, it would outrank every honest later time (acknowledgement order)."""
-    problem = times.check_not_ahead(at, now)
+    problem = times.check_not_ahead(at, now, skew_ms)
     if problem is not None:
-        raise VerificationError(f"{what} {problem}", reason="bad_time")
+        raise VerificationError(f"{what} {problem}", reason=reason)
 
 
 Parsed = tuple[envelope.EnvelopeHeader, bytes, bytes, bytes]
@@ -124,12 +125,6 @@ class _KeyChange:
     key: PeerKey
     new: PublicIdentity | None
     revocation: keylife.Revocation | None = None
-
-
-def _statement_not_ahead(at: int, now: int, what: str) -> None:
-    if at > now + STATEMENT_SKEW_MS:
-        raise VerificationError(f"the {what} is dated {iso(at)}, ahead of our clock",
-                                reason="bad_key_statement")
 
 
 def _parse_since(text: object, *, created: int, now: int) -> int:
@@ -365,7 +360,8 @@ class Exchange:
                                     reason="wrong_key")
         if kind == KIND_KEY_ROTATION and stype == keylife.ROTATION:
             rotation = keylife.parse_rotation(payload, rule.identity)
-            _statement_not_ahead(rotation.at, now, "rotation")
+            _not_ahead("the rotation", rotation.at, now, skew_ms=STATEMENT_SKEW_MS,
+                       reason="bad_key_statement")
             if rotation.new.key_id == self.peers[peer].key_id:
                 return None  # already applied
             if not rule.current:
@@ -381,7 +377,8 @@ class Exchange:
             return _KeyChange(peer=peer, key=retired, new=rotation.new)
         if kind == KIND_KEY_REVOCATION and stype == keylife.REVOCATION:
             revocation = keylife.parse_revocation(payload, rule.identity)
-            _statement_not_ahead(revocation.at, now, "revocation")
+            _not_ahead("the revocation", revocation.at, now, skew_ms=STATEMENT_SKEW_MS,
+                       reason="bad_key_statement")
             if rule.revoked_since is not None and rule.revoked_since <= revocation.since:
                 return None  # the earliest since wins: this one changes nothing
             through = rule.valid_through_seq if rule.valid_through_seq is not None else seq

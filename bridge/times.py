@@ -60,11 +60,13 @@ def check_time(value: object) -> str | None:
     return None
 
 
-def check_not_ahead(value: int, now: int) -> str | None:
-    """Why a time a peer signed is too far ahead of our clock ``now``, or None."""
-    if value > now + MAX_SKEW_MS:
-        return (f"{format_ms(value)} is more than {MAX_SKEW_MS // 3_600_000} hours ahead of "
-                f"this bridge's clock ({format_ms(now)})")
+def check_not_ahead(value: int, now: int, skew_ms: int = MAX_SKEW_MS) -> str | None:
+    """Why a time a peer signed is more than ``skew_ms`` ahead of our clock ``now``, or None."""
+    if value > now + skew_ms:
+        span = (f"{skew_ms // 3_600_000} hours" if skew_ms % 3_600_000 == 0
+                else f"{skew_ms // 60_000} minutes")
+        return (f"{format_ms(value)} is more than {span} ahead of this bridge's clock "
+                f"({format_ms(now)})")
     return None
 
 

@@ -29,12 +29,12 @@ from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bridge import codec, envelope, merkle
-from bridge.documents import AckItem, Item, SignedDocument, sign_ack, sign_document
-from bridge.identity import Keyring, PrivateIdentity
+from bridge.core import codec, envelope, merkle
+from bridge.core.crypto.identity import Keyring, PrivateIdentity
+from bridge.core.documents import AckItem, Item, SignedDocument, sign_ack, sign_document
 
 try:
-    from bridge import receipts
+    from bridge.core import receipts
 except ImportError:  # receipts not built yet: measure its building blocks instead
     receipts = None  # type: ignore[assignment]
 
@@ -198,7 +198,7 @@ def run(n: int, repeat: int) -> dict[str, Any]:
                               "items_per_s": len(chosen) / t_items,
                               "bundle_bytes_avg": sum(map(len, chosen)) / len(chosen)}
     else:
-        # TODO(receipts): replace with receipts.check_receipt once bridge.receipts exists.
+        # TODO(receipts): replace with receipts.check_receipt once bridge.core.receipts exists.
         ack_bytes = codec.encode(ack.to_map())
         doc_bytes = payload
 
@@ -286,7 +286,7 @@ def report(r: dict[str, Any]) -> str:
                      f"{p['items_per_s']:10,.0f} it/s  (avg {p['bundle_bytes_avg']:,.0f} B each;"
                      " informational)")
     if not r["receipts_module"]:
-        lines.append("  TODO: bridge.receipts missing; (c) measures document+ack parse/check only")
+        lines.append("  (bridge.core.receipts missing: (c) measures document+ack parse/check only)")
     return "\n".join(lines)
 
 

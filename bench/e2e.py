@@ -24,10 +24,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from workload import manifest_items
 
-from bridge import chunks, codec, documents, envelope, merkle
-from bridge.documents import AckItem, Item
-from bridge.identity import Keyring, PrivateIdentity
-from bridge.pair import make_pair
+from bridge.core import chunks, codec, documents, envelope, merkle
+from bridge.core.crypto.identity import Keyring, PrivateIdentity
+from bridge.core.documents import AckItem, Item
+from bridge.daemon.pair import make_pair
 
 
 def wait_for(predicate, timeout: float, interval: float):  # type: ignore[no-untyped-def]

@@ -4,7 +4,8 @@ FILE.csv --category pow`` takes.
     python bench/import_csv.py [--rows 100000] [--repeat 3] [--json]
 
 Writes an N-row prisoner-of-war roster (synthetic: generated names, dates and numbers; no real
-person) as CSV, starts two daemons on loopback (bridge.pair.make_pair), and times, for each run:
+person) as CSV, starts two daemons on loopback (bridge.daemon.pair.make_pair), and times, for each
+run:
 
 - ``import``: read the CSV, convert every cell by the POW schema and check every row
   (JSON Schema, dates, DNA, withheld fields, duplicate ids) -- ``importers.import_document``;
@@ -29,10 +30,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from bridge.categories import check_records, roster_schema
 from bridge.client import BridgeClient
-from bridge.importers import import_document
-from bridge.pair import make_pair
+from bridge.daemon.pair import make_pair
+from bridge.records.categories import check_records, roster_schema
+from bridge.records.importers import import_document
 
 SURNAMES = ("Avenor", "Belcastro", "Corvin", "Dunmere", "Elstrand", "Falkrey", "Gorran",
             "Halvik", "Istrel", "Jorvant")

@@ -19,7 +19,7 @@ from queue import Queue
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bridge.pair import make_pair
+from bridge.daemon.pair import make_pair
 
 
 def main() -> int:

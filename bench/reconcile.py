@@ -4,7 +4,8 @@
     .venv/bin/python bench/reconcile.py --json       # the same figures as JSON
     .venv/bin/python bench/reconcile.py --items 20000 --repeat 3
 
-Builds one SQLite store directly through ``bridge.store`` (no daemon, no network): rosters and
+Builds one SQLite store directly through ``bridge.store.sqlite.store`` (no daemon, no network):
+rosters and
 manifests in both directions, every record carrying its category the way the record schemas
 require (so the entries are decoded for it), manifest items that name their roster record,
 statuses of every kind with their acknowledgement history, undeclared items and reasons. Then
@@ -31,12 +32,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bridge import reports
-from bridge.documents import ACK_STATUSES, Item, encode_declared_entry
-from bridge.exchange import Exchange
-from bridge.home import Config
-from bridge.identity import PrivateIdentity
-from bridge.store import Store
+from bridge.core.crypto.identity import PrivateIdentity
+from bridge.core.documents import ACK_STATUSES, Item, encode_declared_entry
+from bridge.engine.exchange import Exchange
+from bridge.home.folder import Config
+from bridge.reports import report as reports
+from bridge.store.sqlite.store import Store
 
 TARGET_S = 1.0
 CREATED = 1_767_225_600_000

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, NamedTuple
 from urllib.parse import quote, urlencode
 
-from bridge.errors import BridgeError, UsageError
+from bridge.core.errors import BridgeError, UsageError
 
 API_PREFIX = "/v1"
 _HOST = "bridge"  # the Host header; the socket is what selects the daemon
@@ -318,7 +318,7 @@ class BridgeClient:
         return self._json("POST", f"{API_PREFIX}/peers/reload", {})
 
     def reconcile(self, peer: str | None = None, quota: int | None = None) -> dict[str, Any]:
-        """The reconciliation report (JSON form; ``bridge.reports.from_json`` reads it back):
+        """The reconciliation report (JSON form; ``bridge.reports.report.from_json`` reads it back):
         per side and category, per manifest, parity and quotas. ``quota``: an agreement-level
         quota a side."""
         return self._json("GET", f"{API_PREFIX}/reconcile{_query({'peer': peer, 'quota': quota})}")

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from bridge.identity import Keyring, PrivateIdentity
+from bridge.core.crypto.identity import Keyring, PrivateIdentity
 
 # A fixed creation time (2026-01-01T00:00:00Z in ms) so that identities are reproducible.
 CREATED = 1_767_225_600_000

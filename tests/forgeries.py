@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from bridge import codec, envelope, identity
-from bridge.identity import Keyring, PrivateIdentity
-from bridge.transcript import TRANSCRIPT_LIMITS
+from bridge.core import codec, envelope
+from bridge.core.crypto import identity
+from bridge.core.crypto.identity import Keyring, PrivateIdentity
+from bridge.core.transcript import TRANSCRIPT_LIMITS
 
 
 def header_mutations(header: dict[str, Any], keyring: Keyring) -> list[tuple[str, Any]]:

@@ -1,6 +1,6 @@
 """Schemathesis against the local API of a real daemon (``make fuzz-api``; not part of pytest).
 
-Two daemons are set up on this machine (bridge.pair) and documents are exchanged, so the
+Two daemons are set up on this machine (bridge.daemon.pair) and documents are exchanged, so the
 fuzzer meets a daemon with a peer and data: five received manifests for it to acknowledge
 (tests/schemathesis.toml points the document operations at them), and one sent. After the run
 it prints how many acknowledgements it got committed, and fails if none: an acknowledgement
@@ -32,9 +32,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from bridge.client import BridgeClient
-from bridge.errors import BridgeError
-from bridge.home import Delivery
-from bridge.pair import LOOPBACK, make_pair
+from bridge.core.errors import BridgeError
+from bridge.daemon.pair import LOOPBACK, make_pair
+from bridge.home.folder import Delivery
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = ROOT / "schemas" / "local-api.yaml"

@@ -1,4 +1,4 @@
-"""The audit log's chain (bridge/audit.py, PROTOCOL.md §11): the exact hashing, an intact log,
+"""The audit log's chain (bridge/core/audit.py, PROTOCOL.md §11): the exact hashing, an intact log,
 and every kind of tampering, each test named after what it tries. Plus the store against the
 log, and appending only inside the transaction of the change recorded.
 """
@@ -17,11 +17,11 @@ import msgpack
 import pytest
 from conftest import make_identity
 
-from bridge import audit
-from bridge.errors import StoreError, VerificationError
-from bridge.exchange import Exchange
-from bridge.home import Config
-from bridge.store import Store
+from bridge.core import audit
+from bridge.core.errors import StoreError, VerificationError
+from bridge.engine.exchange import Exchange
+from bridge.home.folder import Config
+from bridge.store.sqlite.store import Store
 
 T0 = 1_772_463_600_000  # 2026-03-02T15:00:00.000Z
 
@@ -380,7 +380,7 @@ def test_no_record_outside_a_transaction(tmp_path: Path) -> None:
 
 
 def test_audit_logic_imports_no_io_framework() -> None:
-    code = ("import json, sys, bridge.audit, bridge.transcript\n"
+    code = ("import json, sys, bridge.core.audit, bridge.core.transcript\n"
             "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in "
             "('asyncio', 'aiohttp', 'sqlite3', '_sqlite3'))))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

@@ -1,4 +1,5 @@
-"""Record schemas of the four roster categories and of manifest items (bridge.categories), and
+"""Record schemas of the four roster categories and of manifest items (bridge.records.categories),
+and
 the daemon's check of a submitted document against them. Synthetic records only."""
 
 from __future__ import annotations
@@ -10,8 +11,12 @@ from typing import Any
 import jsonschema_rs
 import pytest
 
-from bridge import categories
-from bridge.categories import (
+from bridge.core.crypto.identity import PrivateIdentity
+from bridge.core.errors import InputError
+from bridge.engine.exchange import Exchange
+from bridge.home.folder import Config
+from bridge.records import categories
+from bridge.records.categories import (
     CATEGORIES,
     DNA_ADVICE,
     DNA_FIELD_NAME,
@@ -23,11 +28,7 @@ from bridge.categories import (
     roster_schema,
     validate_submission,
 )
-from bridge.errors import InputError
-from bridge.exchange import Exchange
-from bridge.home import Config
-from bridge.identity import PrivateIdentity
-from bridge.store import Store
+from bridge.store.sqlite.store import Store
 
 SCHEMAS = Path(__file__).resolve().parent.parent / "bridge" / "schemas"
 NAMES = [f"roster-{c}" for c in CATEGORIES] + [MANIFEST_ITEM]

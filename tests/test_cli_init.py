@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from bridge.errors import UsageError
-from bridge.home import Home
-from bridge.identity import PublicIdentity
+from bridge.core.crypto.identity import PublicIdentity
+from bridge.core.errors import UsageError
+from bridge.home.folder import Home
 
 BRIDGE = Path(sys.executable).parent / "bridge"
 TIMEOUT = 60
@@ -210,7 +210,7 @@ def test_default_home_is_dot_bridge(tmp_path: Path) -> None:
 def test_help_and_version_tell_bridge_from_iproute2s_command_of_that_name() -> None:
     from click.testing import CliRunner
 
-    from bridge.cli import main
+    from bridge.cli.main import main
 
     helped = CliRunner().invoke(main, ["--help"])
     assert "iproute2" in helped.output and ".venv/bin/activate" in helped.output

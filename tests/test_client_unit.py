@@ -21,8 +21,8 @@ import pytest
 from aiohttp import web
 from click.testing import CliRunner
 
-from bridge import cli_local
-from bridge.cli import main
+from bridge.cli import local as cli_local
+from bridge.cli.main import main
 from bridge.client import ApiError, BridgeClient, DaemonUnavailable, Event, parse_sse
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -200,7 +200,7 @@ def test_acknowledge_bodies(server: FakeServer, client: BridgeClient) -> None:
 
 
 def test_acknowledge_needs_exactly_one_form(client: BridgeClient) -> None:
-    from bridge.errors import UsageError
+    from bridge.core.errors import UsageError
     with pytest.raises(UsageError):
         client.acknowledge("D1")
     with pytest.raises(UsageError):
@@ -604,7 +604,7 @@ def test_cli_items_long_list_is_plain_and_fast(sockdir: Path,
 
 
 def test_local_api_spec_names_every_status_and_event() -> None:
-    from bridge.documents import ACK_STATUSES
+    from bridge.core.documents import ACK_STATUSES
     spec = (Path(__file__).parent.parent / "schemas" / "local-api.yaml").read_text()
     for name in (*ACK_STATUSES, "document_received", "document_delivered",
                  "document_acknowledged", "item_status_changed", "peer_unreachable",

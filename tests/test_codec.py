@@ -1,4 +1,4 @@
-"""bridge.codec: the one canonical encoding. Every rule, and the reason code each breach gets.
+"""bridge.core.codec: the one canonical encoding. Every rule, and the reason code each breach gets.
 
 Negative cases are hand-assembled MessagePack bytes (msgpack spec, "formats" section), named
 after what an attacker or a sloppy peer would try.
@@ -15,8 +15,8 @@ from typing import Any
 import msgpack
 import pytest
 
-from bridge import codec
-from bridge.errors import BridgeError, DecodeError, PeerError
+from bridge.core import codec
+from bridge.core.errors import BridgeError, DecodeError, PeerError
 
 
 def reason_of(data: bytes, limits: codec.Limits = codec.DEFAULT_LIMITS) -> str:

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from bridge.config_schema import reference_markdown
-from bridge.errors import UsageError
-from bridge.home import Config, Delivery, Home
+from bridge.core.errors import UsageError
+from bridge.home.config_schema import reference_markdown
+from bridge.home.folder import Config, Delivery, Home
 
 ROOT = Path(__file__).resolve().parent.parent
 

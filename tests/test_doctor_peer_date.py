@@ -13,8 +13,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from bridge.doctor import check_peer
-from bridge.home import PeerConfig
+from bridge.cli.doctor import check_peer
+from bridge.home.folder import PeerConfig
 
 
 def _serve(date: str) -> Iterator[int]:

@@ -1,4 +1,5 @@
-"""bridge.documents: signed rosters, manifests and acknowledgements over salted Merkle leaves."""
+"""bridge.core.documents: signed rosters, manifests and acknowledgements over salted Merkle
+leaves."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ from typing import Any
 import msgpack
 import pytest
 
-from bridge import codec, merkle
-from bridge.documents import (
+from bridge.core import codec, merkle
+from bridge.core.crypto.identity import TAG_DOCUMENT, TAG_ENVELOPE, Keyring, PrivateIdentity
+from bridge.core.documents import (
     ACK,
     ACK_STATUSES,
     SALT_SIZE,
@@ -24,8 +26,7 @@ from bridge.documents import (
     sign_ack,
     sign_document,
 )
-from bridge.errors import InputError, VerificationError
-from bridge.identity import TAG_DOCUMENT, TAG_ENVELOPE, Keyring, PrivateIdentity
+from bridge.core.errors import InputError, VerificationError
 
 CREATED = 1_767_225_600_000
 SALT_KEY = bytes(range(32))

@@ -1,4 +1,4 @@
-"""bridge.envelope: seal/open, and every way an attacker might get an envelope accepted.
+"""bridge.core.envelope: seal/open, and every way an attacker might get an envelope accepted.
 
 Forged envelopes are assembled here from the wire format written in the module docstring
 (PROTOCOL.md §5), not from private helpers, so these tests also pin that format.
@@ -16,17 +16,8 @@ from conftest import make_identity
 from cryptography.hazmat.primitives import hpke
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
-from bridge import codec
-from bridge.envelope import (
-    ZERO_HASH,
-    EnvelopeHeader,
-    envelope_hash,
-    open_envelope,
-    parse,
-    seal,
-)
-from bridge.errors import DecodeError, OpaqueCryptoError, PeerError
-from bridge.identity import (
+from bridge.core import codec
+from bridge.core.crypto.identity import (
     TAG_DOCUMENT,
     TAG_ENVELOPE,
     TAG_HPKE_INFO,
@@ -35,6 +26,15 @@ from bridge.identity import (
     PublicIdentity,
     signed_message,
 )
+from bridge.core.envelope import (
+    ZERO_HASH,
+    EnvelopeHeader,
+    envelope_hash,
+    open_envelope,
+    parse,
+    seal,
+)
+from bridge.core.errors import DecodeError, OpaqueCryptoError, PeerError
 
 SUITE = hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.CHACHA20_POLY1305)
 PAYLOAD = b"synthetic payload: manifest M-0001, 3 items"

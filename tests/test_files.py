@@ -1,4 +1,4 @@
-"""``bridge.files``: the one way Bridge writes a file (0600, a fresh temporary file of a random
+"""``bridge.home.files``: the one way Bridge writes a file (0600, a fresh temporary file of a random
 name opened O_EXCL|O_NOFOLLOW, fsync, rename; no symbolic link followed; an existing file only
 replaced when asked). Real files in a temporary folder; the only thing patched is the random
 name (to plant a link exactly where the writer will look) and, once, a failing fsync."""
@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from bridge import files
-from bridge.errors import UsageError
-from bridge.files import FileExistsRefused, create_private, make_private, write_file
+from bridge.core.errors import UsageError
+from bridge.home import files
+from bridge.home.files import FileExistsRefused, create_private, make_private, write_file
 
 
 def mode(path: Path) -> int:

@@ -16,8 +16,9 @@ from conftest import make_identity
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bridge import codec, merkle
-from bridge.documents import (
+from bridge.core import codec, merkle
+from bridge.core.crypto.identity import Keyring, PrivateIdentity, PublicIdentity
+from bridge.core.documents import (
     AckItem,
     DocumentHeader,
     Item,
@@ -28,9 +29,8 @@ from bridge.documents import (
     sign_ack,
     sign_document,
 )
-from bridge.envelope import ZERO_HASH, EnvelopeHeader, open_envelope, seal
-from bridge.errors import BridgeError
-from bridge.identity import Keyring, PrivateIdentity, PublicIdentity
+from bridge.core.envelope import ZERO_HASH, EnvelopeHeader, open_envelope, seal
+from bridge.core.errors import BridgeError
 
 FUZZ = settings(max_examples=200, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

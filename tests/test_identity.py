@@ -1,4 +1,5 @@
-"""bridge.identity: key pairs, identity and key files, fingerprints, domain-separated signatures."""
+"""bridge.core.crypto.identity: key pairs, identity and key files, fingerprints, domain-separated
+signatures."""
 
 from __future__ import annotations
 
@@ -12,9 +13,9 @@ from typing import Any
 import pytest
 from conftest import CREATED, make_identity
 
-from bridge import codec, identity
-from bridge.errors import BridgeError, UsageError, VerificationError
-from bridge.identity import (
+from bridge.core import codec
+from bridge.core.crypto import identity
+from bridge.core.crypto.identity import (
     TAG_IDENTITY,
     Keyring,
     PrivateIdentity,
@@ -29,6 +30,7 @@ from bridge.identity import (
     verify_signature,
     write_private,
 )
+from bridge.core.errors import BridgeError, UsageError, VerificationError
 
 ALL_TAGS = [getattr(identity, name) for name in dir(identity) if name.startswith("TAG_")]
 

@@ -15,16 +15,16 @@ from typing import Any
 
 import pytest
 
-from bridge.errors import UsageError, VerificationError
-from bridge.identity import (
+from bridge.core.crypto.identity import (
     PrivateIdentity,
     PublicIdentity,
     load_private,
     load_public,
     normalise_fingerprint,
 )
+from bridge.core.errors import UsageError, VerificationError
 
-MAX_KEY_FILE_BYTES = 64 * 1024  # bridge.identity's, written out so the test predates it
+MAX_KEY_FILE_BYTES = 64 * 1024  # bridge.core.crypto.identity's, written out so the test predates it
 
 
 def public_json(ident: PrivateIdentity, **changes: Any) -> dict[str, Any]:

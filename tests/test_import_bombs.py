@@ -1,4 +1,5 @@
-"""Import bombs (bridge.importers.ImportLimits): files from a spreadsheet are data from outside.
+"""Import bombs (bridge.records.importers.ImportLimits): files from a spreadsheet are data from
+outside.
 
 A CSV of one 200 MB line of tiny cells, an XLSX whose shared strings inflate to 300 MB, a sheet
 of 70 million empty rows, a JSON file of a million empty arrays: each is refused with an error
@@ -19,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from bridge.errors import InputError, UsageError
-from bridge.importers import (
+from bridge.core.errors import InputError, UsageError
+from bridge.records.importers import (
     LIMITS,
     MAX_LISTED,
     ImportErrors,
@@ -441,7 +442,7 @@ def test_send_meta_file_nested_200000_deep_is_refused_naming_the_limit(tmp_path:
     """``send --meta FILE`` is a JSON import too: a nesting bomb was a RecursionError trace."""
     from click.testing import CliRunner
 
-    from bridge.cli import main
+    from bridge.cli.main import main
 
     meta = tmp_path / "meta.json"
     meta.write_text("[" * 200_000 + "]" * 200_000)

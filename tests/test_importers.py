@@ -1,4 +1,5 @@
-"""Imports (bridge.importers) and the CLI that uses them: CSV, XLSX and JSON files, every bad
+"""Imports (bridge.records.importers) and the CLI that uses them: CSV, XLSX and JSON files, every
+bad
 row reported with its row, column and field, nothing sent unless every row is good.
 Synthetic data only (invented names and places)."""
 
@@ -20,11 +21,11 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bridge.categories import CATEGORIES
-from bridge.cli import main
+from bridge.cli.main import main
 from bridge.client import BridgeClient
-from bridge.errors import BridgeError, InputError, UsageError
-from bridge.importers import (
+from bridge.core.errors import BridgeError, InputError, UsageError
+from bridge.records.categories import CATEGORIES
+from bridge.records.importers import (
     MAX_LISTED,
     ImportErrors,
     RowError,
@@ -459,7 +460,7 @@ def test_fuzz_bytes_as_csv_and_xlsx(tmp_path: Path, data: bytes) -> None:
 
 
 def test_importers_stay_pure() -> None:
-    code = ("import sys, bridge.importers, bridge.categories; "
+    code = ("import sys, bridge.records.importers, bridge.records.categories; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] in "
             "('asyncio', 'aiohttp', 'sqlite3', '_sqlite3')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

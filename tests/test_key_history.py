@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from bridge import keylife, merkle
-from bridge.documents import AckItem, Item, SignedDocument, sign_ack, sign_document
-from bridge.errors import UsageError, VerificationError
-from bridge.identity import Keyring, PrivateIdentity
-from bridge.receipts import build_document_receipt, build_item_receipt, check_receipt
-from bridge.verify_cli import verify
+from bridge.cli.verify import verify
+from bridge.core import keylife, merkle
+from bridge.core.crypto.identity import Keyring, PrivateIdentity
+from bridge.core.documents import AckItem, Item, SignedDocument, sign_ack, sign_document
+from bridge.core.errors import UsageError, VerificationError
+from bridge.core.receipts import build_document_receipt, build_item_receipt, check_receipt
 
 T0 = 1_772_438_400_000  # 2026-03-02T08:00:00Z
 HOUR = 3_600_000
@@ -199,8 +199,8 @@ def test_revocation_since_before_the_key_existed_or_past_9999_is_refused() -> No
 
 def _forged_since(key: PrivateIdentity, *, since: int, at: int) -> bytes:
     """A revocation made without ``make_revocation``'s check, as a hostile peer would."""
-    from bridge import codec
-    from bridge.identity import TAG_KEY_REVOCATION
+    from bridge.core import codec
+    from bridge.core.crypto.identity import TAG_KEY_REVOCATION
 
     r = codec.encode({"v": 1, "type": keylife.REVOCATION, "party": key.party, "key": key.key_id,
                       "since": since, "at": at, "reason": "x"})
@@ -241,12 +241,12 @@ def test_rotation_flood_costs_the_same_per_statement_however_long_the_history(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Each accepted rotation used to re-read and re-verify every stored history file. Count
     the identity statements verified per rotation: the same for the first and the 40th."""
-    from bridge import envelope
-    from bridge.exchange import Exchange
-    from bridge.identity import PublicIdentity
-    from bridge.keystore import KeyStore
-    from bridge.pair import make_pair
-    from bridge.store import Store
+    from bridge.core import envelope
+    from bridge.core.crypto.identity import PublicIdentity
+    from bridge.daemon.pair import make_pair
+    from bridge.engine.exchange import Exchange
+    from bridge.home.keystore import KeyStore
+    from bridge.store.sqlite.store import Store
 
     alpha, beta = make_pair(tmp_path)
     clock = [alpha.home.public_identity().created]
@@ -289,11 +289,11 @@ def test_crash_between_the_commit_and_the_key_files_is_finished_at_start(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The store is the record of a peer's key change; the files follow it. A stop right
     after the commit (here: the file write fails) is finished by the next start."""
-    from bridge import envelope
-    from bridge.exchange import Exchange
-    from bridge.keystore import KeyStore
-    from bridge.pair import make_pair
-    from bridge.store import Store
+    from bridge.core import envelope
+    from bridge.daemon.pair import make_pair
+    from bridge.engine.exchange import Exchange
+    from bridge.home.keystore import KeyStore
+    from bridge.store.sqlite.store import Store
 
     alpha, beta = make_pair(tmp_path)
     now = alpha.home.public_identity().created + HOUR

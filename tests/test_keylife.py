@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from bridge import codec, keylife
-from bridge.errors import BridgeError, VerificationError
-from bridge.identity import TAG_KEY_ROTATION, PrivateIdentity
+from bridge.core import codec, keylife
+from bridge.core.crypto.identity import TAG_KEY_ROTATION, PrivateIdentity
+from bridge.core.errors import BridgeError, VerificationError
 
 
 def ident(party: str, seed: int) -> PrivateIdentity:

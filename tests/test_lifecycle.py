@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from bridge import lifecycle
-from bridge.documents import ACK_STATUSES
-from bridge.errors import InputError
+from bridge.core import lifecycle
+from bridge.core.documents import ACK_STATUSES
+from bridge.core.errors import InputError
 
 ROOT = Path(__file__).resolve().parent.parent
 

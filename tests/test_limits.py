@@ -1,4 +1,4 @@
-"""The pure limits (bridge/limits.py) and their configuration ([limits] in bridge.toml)."""
+"""The pure limits (bridge/engine/limits.py) and their configuration ([limits] in bridge.toml)."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ import tomllib
 
 import pytest
 
-from bridge import envelope
-from bridge.errors import UsageError
-from bridge.home import Config, Limits
-from bridge.identity import PrivateIdentity
-from bridge.limits import Admission, RateLimiter, RefusalGate, claimed_sender
-from bridge.metrics import Metrics
+from bridge.core import envelope
+from bridge.core.crypto.identity import PrivateIdentity
+from bridge.core.errors import UsageError
+from bridge.engine.limits import Admission, RateLimiter, RefusalGate, claimed_sender
+from bridge.engine.metrics import Metrics
+from bridge.home.folder import Config, Limits
 
 
 class Clock:

@@ -1,4 +1,5 @@
-"""Tests for bridge.merkle against a reference written from the recursive RFC 9162 definitions."""
+"""Tests for bridge.core.merkle against a reference written from the recursive RFC 9162
+definitions."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bridge.errors import InputError, VerificationError
-from bridge.merkle import (
+from bridge.core.errors import InputError, VerificationError
+from bridge.core.merkle import (
     EMPTY_ROOT,
     HASH_SIZE,
     MerkleTree,

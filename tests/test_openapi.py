@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from bridge.api import LocalApi
+from bridge.local.api import LocalApi
 
 SPEC = Path(__file__).resolve().parent.parent / "schemas" / "local-api.yaml"
 

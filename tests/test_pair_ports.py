@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import socket
 
-from bridge.pair import LOOPBACK, _ephemeral_range, free_port
+from bridge.daemon.pair import LOOPBACK, _ephemeral_range, free_port
 
 
 def test_port_is_never_one_the_kernel_hands_to_outgoing_connections() -> None:

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from bridge.cli import main
-from bridge.errors import InputError
-from bridge.home import Home
-from bridge.identity import load_public
-from bridge.peers import check_peer_url
+from bridge.cli.main import main
+from bridge.core.crypto.identity import load_public
+from bridge.core.errors import InputError
+from bridge.home.folder import Home
+from bridge.home.peers import check_peer_url
 
 URL = "https://bravo.example:7443"
 

@@ -1,4 +1,4 @@
-"""``bridge.printable``: what a peer wrote is shown, never obeyed (PROTOCOL §10, "Output")."""
+"""``bridge.core.printable``: what a peer wrote is shown, never obeyed (PROTOCOL §10, "Output")."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bridge.printable import json_text, printable, printable_lines
-from bridge.reports import safe_text
+from bridge.core.printable import json_text, printable, printable_lines
+from bridge.reports.report import safe_text
 
 
 @pytest.mark.parametrize(("raw", "shown"), [
@@ -52,7 +52,7 @@ def test_json_text_is_the_same_data_with_nothing_unprintable(value: object) -> N
 def test_long_item_lists_printed_without_rich_are_escaped_too(
         capsys: pytest.CaptureFixture[str]) -> None:
     """Beyond RICH_TABLE_MAX_ROWS, ``bridge items`` prints aligned plain text: same escaping."""
-    from bridge.cli_local import _plain_table
+    from bridge.cli.local import _plain_table
 
     _plain_table(("ID", "REASON"), [("P-1", "\x1b[2J\u202eevil"), ("P-2", "ok")])
     out = capsys.readouterr().out

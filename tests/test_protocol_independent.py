@@ -1,7 +1,8 @@
 """An independent receipt verifier, written only from schemas/PROTOCOL.md.
 
 It imports nothing from ``bridge``: only hashlib, msgpack (to parse), PyNaCl's Ed25519 and the
-standard library. If it and bridge.receipts ever disagree on a vector, PROTOCOL.md is incomplete
+standard library. If it and bridge.core.receipts ever disagree on a vector, PROTOCOL.md is
+incomplete
 or one of the two is wrong. Section numbers below are PROTOCOL.md's.
 """
 

@@ -17,8 +17,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bridge import codec, merkle
-from bridge.documents import (
+from bridge.core import codec, merkle
+from bridge.core.crypto.identity import (
+    TAG_DOCUMENT,
+    TAG_ENVELOPE,
+    TAG_IDENTITY,
+    TAG_TRANSPORT_RECEIPT,
+    Keyring,
+    PrivateIdentity,
+)
+from bridge.core.documents import (
     ACK,
     AckItem,
     DocumentHeader,
@@ -32,16 +40,8 @@ from bridge.documents import (
     sign_ack,
     sign_document,
 )
-from bridge.errors import InputError, VerificationError
-from bridge.identity import (
-    TAG_DOCUMENT,
-    TAG_ENVELOPE,
-    TAG_IDENTITY,
-    TAG_TRANSPORT_RECEIPT,
-    Keyring,
-    PrivateIdentity,
-)
-from bridge.receipts import (
+from bridge.core.errors import InputError, VerificationError
+from bridge.core.receipts import (
     ReceiptResult,
     _ack_fields,
     _declared_ids,

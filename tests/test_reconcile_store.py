@@ -1,4 +1,5 @@
-"""The store's grouped reconciliation queries on a real SQLite file (bridge/store.py): which
+"""The store's grouped reconciliation queries on a real SQLite file
+(bridge/store/sqlite/store.py): which
 entry's status counts, how items are merged across documents, where a category comes from,
 undeclared items and the peer filter. Synthetic records, no daemon, no timings.
 """
@@ -11,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from bridge import reports
-from bridge.documents import Item, encode_declared_entry
-from bridge.reports import ItemCount
-from bridge.store import Store
+from bridge.core.documents import Item, encode_declared_entry
+from bridge.reports import report as reports
+from bridge.reports.report import ItemCount
+from bridge.store.sqlite.store import Store
 
 
 class Builder:

@@ -1,4 +1,4 @@
-"""The reconciliation report (bridge/reports.py), pure: counts and the grouping table,
+"""The reconciliation report (bridge/reports/report.py), pure: counts and the grouping table,
 differences declared versus counted, parity, quotas, the JSON round trip, CSV, text and a
 self-contained, escaped, well-formed HTML page. No store, no daemon, no timings.
 """
@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
-from bridge import reports
-from bridge.documents import ACK_STATUSES
-from bridge.reports import (
+from bridge.core.documents import ACK_STATUSES
+from bridge.reports import report as reports
+from bridge.reports.report import (
     CONFIRMED,
     DECLINED,
     DISPUTED,
@@ -108,7 +108,7 @@ def test_grouping_table_travels_with_the_json() -> None:
 
 
 def demo_like() -> Reconciliation:
-    """alpha's view after the demo's story (numbers from bridge/demo.py)."""
+    """alpha's view after the demo's story (numbers from bridge/cli/demo.py)."""
     items = [
         # roster of 12: 10 then put into a manifest and received, 2 disputed on the list
         item("out", "pow", "RECEIVED", 10, listed=True, manifested=True),
@@ -481,7 +481,7 @@ def test_render_dispatch() -> None:
 
 
 def test_reports_is_pure() -> None:
-    code = ("import sys, bridge.reports; "
+    code = ("import sys, bridge.reports.report; "
             "print(sorted(m for m in ('asyncio', 'aiohttp', 'sqlite3', '_sqlite3') "
             "if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from bridge.errors import StoreError
-from bridge.store import SCHEMA_VERSION, Store
+from bridge.core.errors import StoreError
+from bridge.store.sqlite.store import SCHEMA_VERSION, Store
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 

@@ -11,8 +11,8 @@ import logging
 
 import pytest
 
-from bridge.daemon import _report_failure, supervise
-from bridge.metrics import Metrics
+from bridge.daemon.run import _report_failure, supervise
+from bridge.engine.metrics import Metrics
 
 
 def test_background_task_that_dies_is_logged_restarted_counted_and_shown_in_health(

@@ -1,4 +1,4 @@
-"""Times and counters from outside (bridge.times, PROTOCOL.md §3 "Ranges"): one formatter that
+"""Times and counters from outside (bridge.core.times, PROTOCOL.md §3 "Ranges"): one formatter that
 never raises, and the windows every parser applies."""
 
 from __future__ import annotations
@@ -11,10 +11,11 @@ from conftest import CREATED
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bridge import codec, deadlines, times, transport
-from bridge.envelope import EnvelopeHeader
-from bridge.errors import InputError, PeerError
-from bridge.identity import TAG_TRANSPORT_RECEIPT, PrivateIdentity
+from bridge.core import answers as transport
+from bridge.core import codec, deadlines, times
+from bridge.core.crypto.identity import TAG_TRANSPORT_RECEIPT, PrivateIdentity
+from bridge.core.envelope import EnvelopeHeader
+from bridge.core.errors import InputError, PeerError
 
 
 @pytest.mark.parametrize(("ms", "text"), [
@@ -142,14 +143,14 @@ def test_signed_answer_with_a_sequence_number_or_time_out_of_range_is_refused(
     ({"a": 1.5}, "meta.a"),
 ])
 def test_free_form_data_that_json_cannot_hold_is_named(value: object, where: str) -> None:
-    from bridge.documents import json_data_problem
+    from bridge.core.documents import json_data_problem
 
     problem = json_data_problem(value, "meta")
     assert problem is not None and problem[0] == where
 
 
 def test_free_form_json_data_passes() -> None:
-    from bridge.documents import json_data_problem
+    from bridge.core.documents import json_data_problem
 
     assert json_data_problem({"a": [1, None, True, "x", {"b": 2**53 - 1}]}, "meta") is None
     assert json_data_problem({"a": (1, 2)}, "meta") is None  # a tuple is an array
@@ -158,7 +159,7 @@ def test_free_form_json_data_passes() -> None:
 def test_a_stored_entry_holding_a_bin_is_shown_as_hex_not_a_500() -> None:
     """A signed entry stored by Bridge 0.1.0 may hold a bin (intake refuses one now): it is
     sound (it is what was signed), so reads show it as JSON can hold it."""
-    from bridge.exchange import _shown
+    from bridge.engine.exchange import _shown
 
     assert _shown({"photo": b"\x89PNG", "tags": [b"\x00", "a", 1], "n": None}) == {
         "photo": "89504e47", "tags": ["00", "a", 1], "n": None}

@@ -10,11 +10,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from bridge.access import allowed_uids, check_home, check_private_folder
-from bridge.cli import main
-from bridge.errors import InputError, UsageError
-from bridge.home import Home
-from bridge.tls import (
+from bridge.cli.main import main
+from bridge.core.errors import InputError, UsageError
+from bridge.home.folder import Home
+from bridge.home.tls import (
     TlsFiles,
     check_peer_transport,
     create_certificate,
@@ -23,6 +22,7 @@ from bridge.tls import (
     normalise_tls_fingerprint,
     server_context,
 )
+from bridge.local.access import allowed_uids, check_home, check_private_folder
 
 HEX = "ce7b6822016696667" + "50f29c477a43a40838af4e160a5b86b05ab5743d11f3f09"
 

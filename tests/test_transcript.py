@@ -1,4 +1,4 @@
-"""Transcripts (bridge/transcript.py, PROTOCOL.md §11.4–11.5), without daemons: a synthetic
+"""Transcripts (bridge/core/transcript.py, PROTOCOL.md §11.4–11.5), without daemons: a synthetic
 exchange is signed, chunked, sealed and receipted exactly as two bridges would, then checked;
 each attack is named after what it tries and must fail with its reason code.
 """
@@ -15,11 +15,12 @@ from typing import Any
 import pytest
 from forgeries import envelope_forgeries
 
-from bridge import audit_db, chunks, codec, documents, envelope, identity, merkle, transport
-from bridge.documents import AckItem, Item, SignedDocument
-from bridge.identity import TAG_DOCUMENT, Keyring, PrivateIdentity
-from bridge.store import Store
-from bridge.transcript import (
+from bridge.core import answers as transport
+from bridge.core import chunks, codec, documents, envelope, merkle
+from bridge.core.crypto import identity
+from bridge.core.crypto.identity import TAG_DOCUMENT, Keyring, PrivateIdentity
+from bridge.core.documents import AckItem, Item, SignedDocument
+from bridge.core.transcript import (
     TRANSCRIPT_LIMITS,
     TranscriptDocument,
     TranscriptEnvelope,
@@ -28,6 +29,8 @@ from bridge.transcript import (
     is_transcript,
     verify_transcript,
 )
+from bridge.store.sqlite import audit_db
+from bridge.store.sqlite.store import Store
 
 T0 = 1_772_463_600_000  # 2026-03-02T15:00:00.000Z
 CHUNK = 2

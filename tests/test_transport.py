@@ -10,9 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bridge import codec, transport
-from bridge.errors import PeerError
-from bridge.identity import TAG_TRANSPORT_RECEIPT, PrivateIdentity
+from bridge.core import answers as transport
+from bridge.core import codec
+from bridge.core.crypto.identity import TAG_TRANSPORT_RECEIPT, PrivateIdentity
+from bridge.core.errors import PeerError
 
 PEER = PrivateIdentity.generate("beta", created=1_767_225_600_000)
 DIGEST, MSG_ID = bytes(range(32)), bytes(16)

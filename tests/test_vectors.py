@@ -17,14 +17,15 @@ from typing import Any
 
 import pytest
 
-from bridge import codec, envelope, transport
-from bridge.errors import DecodeError, PeerError, VerificationError
-from bridge.exchange import Exchange
-from bridge.home import Config
-from bridge.identity import Keyring, PrivateIdentity, load_public
-from bridge.receipts import check_receipt, verify_receipt
-from bridge.store import Store
-from bridge.transcript import check_transcript
+from bridge.core import answers as transport
+from bridge.core import codec, envelope
+from bridge.core.crypto.identity import Keyring, PrivateIdentity, load_public
+from bridge.core.errors import DecodeError, PeerError, VerificationError
+from bridge.core.receipts import check_receipt, verify_receipt
+from bridge.core.transcript import check_transcript
+from bridge.engine.exchange import Exchange
+from bridge.home.folder import Config
+from bridge.store.sqlite.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 VECTORS = ROOT / "schemas" / "vectors"

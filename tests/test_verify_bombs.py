@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from bridge import codec
-from bridge.receipts import DOCUMENT_RECEIPT, RECEIPT_LIMITS
-from bridge.transcript import TRANSCRIPT, TRANSCRIPT_LIMITS
+from bridge.core import codec
+from bridge.core.receipts import DOCUMENT_RECEIPT, RECEIPT_LIMITS
+from bridge.core.transcript import TRANSCRIPT, TRANSCRIPT_LIMITS
 
 VECTORS = Path(__file__).resolve().parent.parent / "schemas" / "vectors"
 KEYS = [VECTORS / "keys" / "alpha-test.pub", VECTORS / "keys" / "beta-test.pub"]

@@ -33,7 +33,7 @@ def test_wheel_installed_elsewhere_runs_the_demo(tmp_path: Path) -> None:
     (wheel,) = dist.glob("bridge-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     for schema in ("document", "ack", "manifest-item", "roster-pow", "roster-remains"):
-        assert f"bridge/schemas/{schema}.schema.json" in names
+        assert f"bridge/records/schemas/{schema}.schema.json" in names
 
     env_dir = tmp_path / "venv"
     venv.EnvBuilder(with_pip=True).create(env_dir)

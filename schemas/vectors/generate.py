@@ -35,8 +35,17 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent.parent))  # run from a checkout without installing
 
-from bridge import chunks, codec, envelope, keylife, merkle, transport  # noqa: E402
-from bridge.documents import (  # noqa: E402
+from bridge.core import answers as transport  # noqa: E402
+from bridge.core import chunks, codec, envelope, keylife, merkle  # noqa: E402
+from bridge.core.crypto.identity import (  # noqa: E402
+    TAG_DOCUMENT,
+    TAG_ENVELOPE,
+    TAG_TRANSPORT_RECEIPT,
+    Keyring,
+    PrivateIdentity,
+    PublicIdentity,
+)
+from bridge.core.documents import (  # noqa: E402
     ACK,
     AckItem,
     DocumentHeader,
@@ -48,21 +57,13 @@ from bridge.documents import (  # noqa: E402
     sign_ack,
     sign_document,
 )
-from bridge.errors import DecodeError, VerificationError  # noqa: E402
-from bridge.identity import (  # noqa: E402
-    TAG_DOCUMENT,
-    TAG_ENVELOPE,
-    TAG_TRANSPORT_RECEIPT,
-    Keyring,
-    PrivateIdentity,
-    PublicIdentity,
-)
-from bridge.receipts import (  # noqa: E402
+from bridge.core.errors import DecodeError, VerificationError  # noqa: E402
+from bridge.core.receipts import (  # noqa: E402
     build_document_receipt,
     build_item_receipt,
     check_receipt,
 )
-from bridge.transcript import (  # noqa: E402
+from bridge.core.transcript import (  # noqa: E402
     TRANSCRIPT_LIMITS,
     TranscriptDocument,
     TranscriptEnvelope,
@@ -758,7 +759,7 @@ DECODING_LIMITS = {"DEFAULT": codec.DEFAULT_LIMITS, "SMALL": codec.SMALL_LIMITS}
 
 
 def decoding_vectors() -> bytes:
-    """decoding/expected.json: one input per rule of §2.4, checked against bridge.codec."""
+    """decoding/expected.json: one input per rule of §2.4, checked against bridge.core.codec."""
     out = []
     for name, limits, parts, reason, rule in DECODING:
         data = b"".join(bytes.fromhex(h) * n for h, n in parts)
@@ -768,7 +769,7 @@ def decoding_vectors() -> bytes:
         except DecodeError as exc:
             got = exc.reason
         if got != reason:
-            raise SystemExit(f"decoding/{name}: expected {reason}, bridge.codec says {got}")
+            raise SystemExit(f"decoding/{name}: expected {reason}, bridge.core.codec says {got}")
         out.append({"name": name, "limits": limits,
                     "input": [{"hex": h, "repeat": n} for h, n in parts],
                     "ok": reason is None, "reason": reason, "rule": rule})
@@ -853,7 +854,7 @@ def check_key_case(root: Path, case: dict[str, Any]) -> tuple[bool, str | None, 
     refuses is reason ``usage``."""
     import click
 
-    from bridge.verify_cli import _load_keys
+    from bridge.cli.verify import _load_keys
 
     try:
         keys = _load_keys(tuple(root / k for k in case["keys"]))

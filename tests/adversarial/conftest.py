@@ -1,4 +1,5 @@
-"""The adversarial suite: a REAL daemon (a subprocess, set up by bridge/pair.py) on 127.0.0.1,
+"""The adversarial suite: a REAL daemon (a subprocess, set up by bridge/daemon/pair.py) on
+127.0.0.1,
 attacked by a hostile peer written in the tests (``hostile.py``). Each test is one attack, named
 after it; each checks the refusal (HTTP status, and the signed reason code where there is
 one), that the daemon still serves (peer /v1/health and the local socket's /v1/health), and
@@ -21,9 +22,9 @@ from pathlib import Path
 
 import pytest
 
-from bridge.home import Delivery, Home, Limits
-from bridge.identity import PrivateIdentity
-from bridge.pair import LOOPBACK, Node, free_port, make_pair, pin
+from bridge.core.crypto.identity import PrivateIdentity
+from bridge.daemon.pair import LOOPBACK, Node, free_port, make_pair, pin
+from bridge.home.folder import Delivery, Home, Limits
 
 from .hostile import Forger, StoreView, World, now_ms
 

@@ -24,17 +24,18 @@ from typing import Any
 
 from cryptography.hazmat.primitives import hpke
 
-from bridge import chunks, codec, documents, envelope, transport
-from bridge.documents import AckItem, Item, SignedDocument, SignedHeader
-from bridge.home import Home
-from bridge.identity import (
+from bridge.core import answers as transport
+from bridge.core import chunks, codec, documents, envelope
+from bridge.core.crypto.identity import (
     TAG_ENVELOPE,
     TAG_HPKE_INFO,
     PrivateIdentity,
     PublicIdentity,
     signed_message,
 )
-from bridge.pair import LOOPBACK, Node
+from bridge.core.documents import AckItem, Item, SignedDocument, SignedHeader
+from bridge.daemon.pair import LOOPBACK, Node
+from bridge.home.folder import Home
 
 ZERO = bytes(32)
 ENVELOPE_TYPE = "application/vnd.bridge.envelope"

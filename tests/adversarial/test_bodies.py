@@ -10,7 +10,7 @@ import struct
 import msgpack
 import pytest
 
-from bridge import codec
+from bridge.core import codec
 
 from .conftest import MAX_BODY
 from .hostile import (

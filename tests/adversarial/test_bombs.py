@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from bridge.pair import Node
+from bridge.daemon.pair import Node
 
 from .conftest import SHARED_LIMITS, build_world, stop
 from .hostile import World, request, serving

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
-from bridge import codec
+from bridge.core import codec
 
 from .hostile import (
     ZERO,

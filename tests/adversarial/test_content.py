@@ -9,9 +9,9 @@ from __future__ import annotations
 import dataclasses
 import os
 
-from bridge import codec, documents, merkle
-from bridge.documents import Item
-from bridge.identity import PrivateIdentity
+from bridge.core import codec, documents, merkle
+from bridge.core.crypto.identity import PrivateIdentity
+from bridge.core.documents import Item
 
 from .hostile import (
     World,
@@ -222,7 +222,7 @@ def test_key_statement_that_is_not_one(world: World) -> None:
 
 
 def test_revocation_of_a_key_beta_never_pinned(world: World) -> None:
-    from bridge import keylife
+    from bridge.core import keylife
 
     statement = keylife.make_revocation(world.mallory, since=now_ms(), at=now_ms(),
                                         reason="synthetic test")
@@ -230,7 +230,7 @@ def test_revocation_of_a_key_beta_never_pinned(world: World) -> None:
 
 
 def test_rotation_of_another_partys_key_relayed_by_alpha(world: World) -> None:
-    from bridge import keylife
+    from bridge.core import keylife
 
     new = PrivateIdentity.generate("gamma", created=now_ms())
     statement = keylife.make_rotation(world.gamma_key, new, at=now_ms())

@@ -14,10 +14,10 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from bridge import transport
-from bridge.errors import PeerError
-from bridge.home import Limits
-from bridge.pair import LOOPBACK
+from bridge.core import answers as transport
+from bridge.core.errors import PeerError
+from bridge.daemon.pair import LOOPBACK
+from bridge.home.folder import Limits
 
 from .conftest import build_world, stop
 from .hostile import (

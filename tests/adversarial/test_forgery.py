@@ -8,8 +8,8 @@ import os
 
 import pytest
 
-from bridge import codec
-from bridge.identity import (
+from bridge.core import codec
+from bridge.core.crypto.identity import (
     TAG_DOCUMENT,
     TAG_IDENTITY,
     TAG_KEY_REVOCATION,

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from bridge.pair import LOOPBACK
+from bridge.daemon.pair import LOOPBACK
 
 from .conftest import SHARED_LIMITS
 from .hostile import (

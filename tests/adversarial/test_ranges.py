@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from bridge import codec, documents, merkle
-from bridge.documents import Item, SignedDocument
-from bridge.identity import PrivateIdentity
+from bridge.core import codec, documents, merkle
+from bridge.core.crypto.identity import PrivateIdentity
+from bridge.core.documents import Item, SignedDocument
 
 from .hostile import (
     ZERO,

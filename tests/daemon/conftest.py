@@ -18,8 +18,8 @@ from typing import Any, TypeVar
 import pytest
 
 from bridge.client import BridgeClient, DaemonUnavailable, Event
-from bridge.home import Delivery
-from bridge.pair import Node, make_pair
+from bridge.daemon.pair import Node, make_pair
+from bridge.home.folder import Delivery
 
 T = TypeVar("T")
 

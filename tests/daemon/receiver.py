@@ -17,9 +17,10 @@ from typing import Any
 
 from aiohttp import web
 
-from bridge import codec, envelope, transport
-from bridge.identity import TAG_TRANSPORT_RECEIPT, PrivateIdentity
-from bridge.pair import LOOPBACK
+from bridge.core import answers as transport
+from bridge.core import codec, envelope
+from bridge.core.crypto.identity import TAG_TRANSPORT_RECEIPT, PrivateIdentity
+from bridge.daemon.pair import LOOPBACK
 
 ANSWER_TYPE = "application/vnd.bridge.transport-answer"
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
-from bridge.pair import Node
+from bridge.daemon.pair import Node
 
 from .conftest import person
 from .test_bad_api_input import request, snapshot

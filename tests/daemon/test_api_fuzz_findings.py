@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from bridge.pair import Node
+from bridge.daemon.pair import Node
 
 
 class _Unix(http.client.HTTPConnection):

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 
 from bridge.client import ApiError
-from bridge.pair import Node
+from bridge.daemon.pair import Node
 
 from .conftest import person, wait_for
 

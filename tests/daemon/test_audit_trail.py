@@ -23,12 +23,13 @@ from typing import Any
 import pytest
 from forgeries import envelope_forgeries
 
-from bridge import audit_db, codec
 from bridge.client import ApiError
-from bridge.home import Delivery
-from bridge.identity import Keyring, load_private, load_public
-from bridge.pair import Node, make_pair
-from bridge.transcript import TRANSCRIPT_LIMITS, build_transcript, check_transcript
+from bridge.core import codec
+from bridge.core.crypto.identity import Keyring, load_private, load_public
+from bridge.core.transcript import TRANSCRIPT_LIMITS, build_transcript, check_transcript
+from bridge.daemon.pair import Node, make_pair
+from bridge.home.folder import Delivery
+from bridge.store.sqlite import audit_db
 
 from .conftest import person, wait_for
 

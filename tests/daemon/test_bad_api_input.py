@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from bridge.client import ApiError, UnixHTTPConnection
-from bridge.pair import Node
+from bridge.daemon.pair import Node
 
 from .conftest import EventLog, db, metric, person, wait_for
 

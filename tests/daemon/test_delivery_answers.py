@@ -16,8 +16,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from bridge.home import Delivery
-from bridge.pair import Node
+from bridge.daemon.pair import Node
+from bridge.home.folder import Delivery
 
 from .conftest import EventLog, metric, person, wait_for
 from .receiver import HostileReceiver, Post, accept, captured, gap, signed, statement

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from bridge.pair import Node, make_pair
+from bridge.daemon.pair import Node, make_pair
 
 TLS_PIN_OTHER = "ce7b682201669666750f29c477a43a40838af4e160a5b86b05ab5743d11f3f09"
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from bridge.home import Delivery
-from bridge.pair import Node
+from bridge.daemon.pair import Node
+from bridge.home.folder import Delivery
 
 from .conftest import FAST, EventLog, db, person, wait_for
 

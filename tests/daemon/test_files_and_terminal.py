@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bridge.client import ApiError
-from bridge.pair import Node
+from bridge.daemon.pair import Node
 
 from .conftest import wait_for
 

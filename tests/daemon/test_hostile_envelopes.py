@@ -21,10 +21,11 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from bridge import chunks, codec, documents, envelope, merkle, transport
-from bridge.documents import Item
-from bridge.identity import TAG_ENVELOPE, TAG_HPKE_INFO, PrivateIdentity, signed_message
-from bridge.pair import Node
+from bridge.core import answers as transport
+from bridge.core import chunks, codec, documents, envelope, merkle
+from bridge.core.crypto.identity import TAG_ENVELOPE, TAG_HPKE_INFO, PrivateIdentity, signed_message
+from bridge.core.documents import Item
+from bridge.daemon.pair import Node
 
 from .conftest import EventLog, person
 

@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 
 from bridge.client import ApiError
-from bridge.identity import Keyring, PrivateIdentity, load_public
-from bridge.keystore import KeyStore
-from bridge.pair import Node
-from bridge.peers import pin_peer
-from bridge.receipts import check_receipt
+from bridge.core.crypto.identity import Keyring, PrivateIdentity, load_public
+from bridge.core.receipts import check_receipt
+from bridge.daemon.pair import Node
+from bridge.home.keystore import KeyStore
+from bridge.home.peers import pin_peer
 
 from .conftest import EventLog, wait_for
 
@@ -83,7 +83,7 @@ def test_a_retired_key_cannot_sign_new_envelopes(
         ) -> None:
     import urllib.request
 
-    from bridge import envelope
+    from bridge.core import envelope
 
     alpha, beta = make_nodes()
     alpha.start()
@@ -171,7 +171,8 @@ def test_a_retry_after_the_peers_rotation_gets_a_receipt_under_its_new_key(
     converge (the same statement, signed by the key the sender now trusts)."""
     import urllib.request
 
-    from bridge import chunks, documents, envelope, transport
+    from bridge.core import answers as transport
+    from bridge.core import chunks, documents, envelope
 
     alpha, beta = make_nodes()
     alpha.start()
@@ -221,8 +222,8 @@ def _post(node: Node, data: bytes) -> tuple[int, bytes]:
 
 def _raw_revocation(key: PrivateIdentity, *, since: int, at: int) -> bytes:
     """A revocation as a hostile peer makes it, without ``make_revocation``'s checks."""
-    from bridge import codec, keylife
-    from bridge.identity import TAG_KEY_REVOCATION
+    from bridge.core import codec, keylife
+    from bridge.core.crypto.identity import TAG_KEY_REVOCATION
 
     r = codec.encode({"v": 1, "type": keylife.REVOCATION, "party": key.party, "key": key.key_id,
                       "since": since, "at": at, "reason": "x"})
@@ -244,7 +245,7 @@ class _Sender:
              prev: bytes | None = None) -> tuple[int, bytes]:
         import time
 
-        from bridge import envelope
+        from bridge.core import envelope
 
         seq = self.seq + 1 if seq is None else seq
         env = envelope.seal(self.key, self.to.home.public_identity(),
@@ -258,7 +259,7 @@ class _Sender:
 
 
 def _answer(node: Node, body: bytes) -> Any:
-    from bridge import transport
+    from bridge.core import answers as transport
 
     return transport.parse_answer(body, node.home.public_identity())
 
@@ -320,7 +321,7 @@ def test_rotation_flood_is_bounded_per_peer_per_day(
         make_nodes: Callable[..., tuple[Node, Node]]) -> None:
     import time
 
-    from bridge import keylife
+    from bridge.core import keylife
 
     alpha, beta = make_nodes()
     beta.start()

@@ -30,8 +30,8 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from bridge.client import ApiError, DaemonUnavailable
-from bridge.home import Delivery
-from bridge.pair import Node
+from bridge.daemon.pair import Node
+from bridge.home.folder import Delivery
 
 from .conftest import FAST, db, metric, person, wait_for
 

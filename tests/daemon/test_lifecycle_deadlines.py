@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bridge.client import ApiError
-from bridge.pair import Node
+from bridge.daemon.pair import Node
 
 from .conftest import EventLog, wait_for
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bridge.client import ApiError
-from bridge.pair import Node
+from bridge.daemon.pair import Node
 
 from .conftest import wait_for
 

@@ -16,7 +16,7 @@ from collections.abc import Callable
 import pytest
 
 from bridge.client import ApiError
-from bridge.pair import Node
+from bridge.daemon.pair import Node
 
 from .conftest import EventLog, db, person, wait_for
 

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from bridge.pair import Node
+from bridge.daemon.pair import Node
 
 from .conftest import EventLog
 

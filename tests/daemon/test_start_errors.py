@@ -7,7 +7,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 
-from bridge.pair import LOOPBACK, Node
+from bridge.daemon.pair import LOOPBACK, Node
 
 
 def test_port_in_use_is_a_clear_error_and_leaves_no_stale_socket(

@@ -22,8 +22,8 @@ from pathlib import Path
 import pytest
 
 from bridge.client import ApiError
-from bridge.home import Home
-from bridge.pair import LOOPBACK, Node, free_port, make_pair
+from bridge.daemon.pair import LOOPBACK, Node, free_port, make_pair
+from bridge.home.folder import Home
 
 from .conftest import FAST, EventLog, metric, person, wait_for
 

@@ -12,10 +12,10 @@ from collections.abc import Callable
 
 import pytest
 
-from bridge import transport
 from bridge.client import ApiError
-from bridge.daemon import MAX_PAGES_ENV
-from bridge.pair import LOOPBACK, Node
+from bridge.core import answers as transport
+from bridge.daemon.pair import LOOPBACK, Node
+from bridge.daemon.run import MAX_PAGES_ENV
 
 from .conftest import FAST, EventLog, db, metric, person, wait_for
 

@@ -17,7 +17,7 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from bridge.pair import Node
+from bridge.daemon.pair import Node
 
 from .conftest import EventLog, wait_for
 

@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 
 from bridge.client import ApiError
-from bridge.home import Home
-from bridge.pair import LOOPBACK, Node, make_pair
-from bridge.peers import pin_peer
-from bridge.tls import TlsFiles, file_fingerprint
+from bridge.daemon.pair import LOOPBACK, Node, make_pair
+from bridge.home.folder import Home
+from bridge.home.peers import pin_peer
+from bridge.home.tls import TlsFiles, file_fingerprint
 
 from .conftest import FAST, EventLog, metric, person, wait_for
 

@@ -1,0 +1,149 @@
+"""``bridge verify``: offline verification of receipts and transcripts (no daemon, no home).
+
+Prints ``OK: FILE: …`` or ``FAIL: FILE: …`` per file, like sigstore's verifier. Exit status 0
+when every receipt holds, 1 when any does not, 2 for a usage error (no files, a ``--keys`` file
+that is missing, unreadable or not an identity file). A malformed receipt is never a traceback:
+it is a FAIL line with the reason code of the check that failed.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from bridge.core import codec, keylife
+from bridge.core.crypto.identity import Keyring, PublicIdentity
+from bridge.core.errors import BridgeError
+from bridge.core.printable import json_text
+from bridge.core.receipts import RECEIPT_LIMITS, check_receipt
+from bridge.core.transcript import TRANSCRIPT_LIMITS, check_transcript, is_transcript
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+# Receipts and transcripts each apply their own limit while decoding; this one stops a file
+# that neither could be from being read into memory at all.
+MAX_FILE_BYTES = max(RECEIPT_LIMITS.max_bytes, TRANSCRIPT_LIMITS.max_bytes)
+# An identity file, a statement, or a key history (identities and statements of SMALL size
+# each, as text): room for a long history, and still a bound.
+MAX_KEY_FILE_BYTES = 16 * codec.SMALL_LIMITS.max_bytes
+
+
+def _load_keys(paths: tuple[Path, ...]) -> Keyring:
+    """Identity files (trusted as given), key history files (``bridge keys history``: earlier
+    keys, trusted through the rotations onto given keys) and key statement files (a rotation
+    or revocation, each checked against the identities of the keys it names, which must be
+    given too). PROTOCOL.md §4.6."""
+    anchors: list[PublicIdentity] = []
+    history: list[PublicIdentity] = []
+    statements: list[bytes] = []
+    loose: list[tuple[Path, bytes]] = []
+    for path in paths:
+        try:
+            raw = _read_bounded(path, MAX_KEY_FILE_BYTES)
+        except _TooLarge as exc:
+            raise click.UsageError(f"--keys {path}: {exc}") from exc
+        except OSError as exc:
+            raise click.UsageError(f"--keys {path}: cannot read: {exc.strerror}") from exc
+        try:
+            if keylife.statement_type(raw) is not None:
+                loose.append((path, raw))
+            elif keylife.is_history_file(raw):
+                h = keylife.History.loads(raw, source=str(path))
+                history += h.identities
+                statements += h.statements
+            else:
+                anchors.append(PublicIdentity.loads(raw, source=str(path)))
+        except BridgeError as err:
+            # UsageError (unreadable) or VerificationError (not a valid file of its kind):
+            # either way the command cannot do what was asked.
+            raise click.UsageError(f"--keys {path}: {err}") from err
+    known = {i.key_id for i in (*anchors, *history)}
+    for path, raw in loose:
+        if keylife.statement_key_id(raw)[1] not in known:
+            raise click.UsageError(f"--keys {path}: is about a key whose identity file was "
+                                   "not given")
+        statements.append(raw)
+    try:
+        return keylife.build_keyring(anchors, history, statements, strict=True)
+    except BridgeError as err:
+        raise click.UsageError(f"--keys: {err}") from err
+
+
+def _check_file(path: Path, keys: Keyring) -> tuple[bool, str, dict[str, Any]]:
+    """(ok, the line's text after the file name, the JSON record) for one file."""
+    try:
+        data = _read_bounded(path)
+    except _TooLarge as exc:
+        return _unreadable(str(exc), "too_large")
+    except OSError as exc:
+        return _unreadable(f"cannot read: {exc.strerror or exc}", "unreadable")
+    # A transcript (type "bridge.transcript", PROTOCOL.md §11.4) or else a receipt bundle.
+    result = check_transcript(data, keys) if is_transcript(data) else check_receipt(data, keys)
+    return result.ok, result.summary(), result.to_json()
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _read_bounded(path: Path, limit: int = MAX_FILE_BYTES) -> bytes:
+    """The file's bytes, never more than ``limit`` read: a regular file only (a FIFO
+    or a device such as /dev/zero has no size to check and may never end), and a file that
+    grows while it is read is cut at the limit and refused, not read on."""
+    # O_NONBLOCK: opening a FIFO must not wait for a writer (regular files ignore the flag).
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as f:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError(0, "not a regular file")
+        if info.st_size > limit:
+            raise _TooLarge(f"{info.st_size} bytes exceeds the limit of {limit}")
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise _TooLarge(f"more than {limit} bytes")
+    return data
+
+
+def _unreadable(diagnosis: str, reason: str) -> tuple[bool, str, dict[str, Any]]:
+    return False, f"{diagnosis} [{reason}]", {"ok": False, "kind": "unknown", "reason": reason,
+                                              "diagnosis": diagnosis, "checks": []}
+
+
+@click.command()
+@click.argument("files", nargs=-1, metavar="FILE...", type=click.Path(path_type=Path))
+@click.option("--keys", "key_files", multiple=True, metavar="PUBFILE",
+              type=click.Path(path_type=Path),
+              help="A public identity file (.pub) to trust, a key history file (bridge keys "
+                   "history) or a key statement (.rotation, .revocation); repeat for each.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list of results.")
+def verify(files: tuple[Path, ...], key_files: tuple[Path, ...], as_json: bool) -> None:
+    """Verify receipt bundles and transcripts offline against the parties' public identity
+    files.
+
+    Prints "OK: FILE: <what it proves>" or "FAIL: FILE: <why> [reason]" for each FILE.
+    Exit status: 0 when every file holds, 1 when any fails, 2 for a usage error.
+    """
+    if not files:
+        raise click.UsageError("give at least one receipt FILE")
+    if not key_files:
+        raise click.UsageError("give the parties' identity files with --keys PUBFILE")
+    keys = _load_keys(key_files)
+
+    all_ok = True
+    records: list[dict[str, Any]] = []
+    for path in files:
+        ok, text, record = _check_file(path, keys)
+        all_ok &= ok
+        if as_json:
+            records.append({"file": str(path), **record})
+        else:
+            click.echo(f"{'OK' if ok else 'FAIL'}: {path}: {text}")
+    if as_json:
+        click.echo(json_text(records))  # reasons and evidence are the signer's text
+    sys.exit(EXIT_OK if all_ok else EXIT_FAILED)

@@ -1,0 +1,1 @@
+"""Keys and identities: the one place where algorithms are named."""

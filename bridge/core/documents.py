@@ -1,0 +1,533 @@
+"""Signed documents: rosters, manifests and acknowledgements.
+
+A document is a signed *header* that commits to its *entries* through an RFC 9162 Merkle root
+(PROTOCOL.md §6). Each entry is the canonical encoding of one item with a 16-byte salt, so that an
+inclusion proof for one person discloses nothing guessable about the others (their leaf hashes
+are over salted bytes). An acknowledgement is a document of the same shape whose header names
+the hash of the document it answers and whose entries carry one status per item.
+
+The header is signed with ``"bridge/v1/document"``; the document's hash is SHA-256 of the header
+bytes as signed. Everything is checked over the bytes received.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+from bridge.core import codec, deadlines, merkle, times
+from bridge.core.crypto.identity import (
+    TAG_DOCUMENT,
+    Keyring,
+    PrivateIdentity,
+    PublicIdentity,
+    check_party,
+)
+from bridge.core.errors import DecodeError, InputError, VerificationError
+
+DOCUMENT_TYPES = ("roster", "manifest")
+ACK = "ack"
+ACK_STATUSES = (
+    "RECEIVED", "NOT_RECEIVED", "RECEIVED_UNDECLARED", "PENDING_IDENTIFICATION",
+    "IDENTITY_CONFIRMED", "IDENTITY_MISMATCH", "NOT_OWN_NATIONAL", "COMMINGLED",
+    "ALREADY_EXCHANGED", "CATEGORY_INELIGIBLE", "DECLINED_REPATRIATION", "WITHHELD",
+    "POSTPONED", "DISPUTED",
+)
+SALT_SIZE = 16
+TAG_LEAF_SALT = b"bridge/v1/leaf-salt"
+# \Z, not $: "$" also matches before a trailing newline, which would let "P-1\n" through.
+ITEM_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}\Z")
+DOC_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}\Z")
+MAX_TEXT = 2000
+_HEADER_KEYS = frozenset({"v", "type", "id", "issuer", "issuer_key", "recipient", "created",
+                          "count", "root", "meta"})
+_ACK_HEADER_KEYS = _HEADER_KEYS | {"answers", "answers_id"}
+
+
+def _check_item_id(item_id: object, where: str) -> str:
+    if not isinstance(item_id, str) or not ITEM_ID_RE.match(item_id):
+        raise InputError("an item id is 1-128 characters: letters, digits and . _ : / - ",
+                         field=where)
+    return item_id
+
+
+def leaf_salts(salt_key: bytes, count: int) -> list[bytes]:
+    """Per-entry salts: entry ``i`` gets bytes ``[16 i, 16 i + 16)`` of
+    SHAKE256(tag || 0x00 || salt_key) (FIPS 202).
+
+    Derived rather than drawn per entry so that one random ``salt_key`` per document makes the
+    whole document reproducible for known-answer tests; the key itself never leaves the issuer,
+    and a verifier never needs it (each salt travels inside its entry). One XOF call for the
+    whole document costs far less than a MAC per entry.
+    """
+    stream = hashlib.shake_256(TAG_LEAF_SALT + b"\x00" + salt_key).digest(SALT_SIZE * count)
+    return [stream[i : i + SALT_SIZE] for i in range(0, SALT_SIZE * count, SALT_SIZE)]
+
+
+# ---------------------------------------------------------------- items and entries
+
+
+@dataclass(frozen=True, kw_only=True)
+class Item:
+    """One declared item: its id and its record (every field but the id)."""
+
+    id: str
+    data: Mapping[str, Any]
+
+    def __post_init__(self) -> None:
+        _check_item_id(self.id, "id")
+        if not isinstance(self.data, Mapping) or "id" in self.data:
+            raise InputError("item data must be a map without 'id'", field="data")
+
+
+@dataclass(frozen=True, kw_only=True)
+class AckItem:
+    """One item's acknowledgement."""
+
+    id: str
+    status: str
+    reason: str | None = None
+    evidence: str | None = None
+
+    def __post_init__(self) -> None:
+        _check_item_id(self.id, "id")
+        if self.status not in ACK_STATUSES:
+            raise InputError(f"unknown status {self.status!r}; one of: {', '.join(ACK_STATUSES)}",
+                             field="status")
+        for name in ("reason", "evidence"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, str) or len(value) > MAX_TEXT):
+                raise InputError(f"must be text of at most {MAX_TEXT} characters", field=name)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeclaredEntry:
+    index: int
+    item_id: str
+    salt: bytes
+    data: Mapping[str, Any]
+
+
+@dataclass(frozen=True, kw_only=True)
+class AckEntry:
+    index: int
+    item_id: str
+    salt: bytes
+    status: str
+    reason: str | None
+    evidence: str | None
+    leaf: bytes | None  # leaf hash of the declared entry acknowledged; None if undeclared
+
+
+def encode_declared_entry(index: int, salt: bytes, item: Item) -> bytes:
+    # Keys written in canonical (sorted) order; the record itself is canonicalised first
+    # (canonical() builds a new map, so a plain dict needs no defensive copy here).
+    data = item.data if type(item.data) is dict else dict(item.data)
+    return codec.pack_canonical(
+        {"data": codec.canonical(data), "i": index, "id": item.id, "salt": salt})
+
+
+def encode_ack_entry(index: int, salt: bytes, item: AckItem, leaf: bytes | None) -> bytes:
+    return codec.pack_canonical({"evidence": item.evidence, "i": index, "id": item.id,
+                                 "leaf": leaf, "reason": item.reason, "salt": salt,
+                                 "status": item.status})
+
+
+def _entry_map(leaf: bytes, index: int, keys: frozenset[str]) -> dict[str, Any]:
+    try:
+        value = codec.decode(leaf, codec.SMALL_LIMITS)
+    except DecodeError as exc:
+        raise VerificationError(f"entry {index} is not canonical: {exc}",
+                                reason="bad_entry") from exc
+    if not isinstance(value, dict) or set(value) != keys:
+        raise VerificationError(f"entry {index} has the wrong fields", reason="bad_entry")
+    if type(value["i"]) is not int or value["i"] != index:  # true == 1 in Python only
+        raise VerificationError(f"entry at position {index} says it is entry {value['i']}",
+                                reason="bad_entry")
+    salt = value["salt"]
+    if not isinstance(salt, bytes) or len(salt) != SALT_SIZE:
+        raise VerificationError(f"entry {index} salt is not {SALT_SIZE} bytes", reason="bad_entry")
+    try:
+        _check_item_id(value["id"], "id")
+    except InputError as exc:
+        raise VerificationError(f"entry {index}: {exc}", reason="bad_entry") from exc
+    return value
+
+
+_DECLARED_KEYS = frozenset({"data", "i", "id", "salt"})
+_ACK_KEYS = frozenset({"evidence", "i", "id", "leaf", "reason", "salt", "status"})
+
+
+def _is_json_data(value: object) -> bool:
+    """The fast test behind ``json_data_problem``: no paths built. False also for data of
+    other container types (a Mapping that is no dict): the slow walk then decides."""
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        t = type(v)
+        if t is str or t is bool or v is None:
+            continue
+        if t is int and isinstance(v, int):
+            if not -times.MAX_JSON_INT <= v <= times.MAX_JSON_INT:
+                return False
+        elif t is dict and isinstance(v, dict):
+            stack.extend(v.values())
+        elif t is list and isinstance(v, list):
+            stack.extend(v)
+        else:
+            return False
+    return True
+
+
+def json_data_problem(value: object, path: str) -> tuple[str, str] | None:
+    """Where ``value`` holds something the local API cannot show as JSON, and why; or None.
+
+    Free-form data (a header's ``meta``, an entry's ``data``) is JSON data in msgpack: maps,
+    arrays, text, booleans, nil and integers within ±(2**53 − 1) (I-JSON, RFC 7493 §2.2). A bin
+    or an integer beyond that decodes here but would fail (or silently change) in every JSON
+    reader. Iterative: the depth is bounded by the decoder, not by Python's stack."""
+    if _is_json_data(value):
+        return None
+    stack: list[tuple[str, object]] = [(path, value)]  # the slow walk, to name the place
+    while stack:
+        where, v = stack.pop()
+        if isinstance(v, Mapping):
+            stack.extend((f"{where}.{k}", inner) for k, inner in v.items())
+        elif isinstance(v, (list, tuple)):
+            stack.extend((f"{where}[{n}]", inner) for n, inner in enumerate(v))
+        elif times.is_int(v):
+            if times.check_int(v, minimum=-times.MAX_JSON_INT, maximum=times.MAX_JSON_INT):
+                return where, (f"an integer in free-form data lies within ±{times.MAX_JSON_INT}"
+                               " (write larger numbers as text)")
+        elif isinstance(v, float):
+            return where, "numbers with a fraction must be written as text"
+        elif not (v is None or isinstance(v, (str, bool))):
+            return where, (f"free-form data holds only maps, arrays, text, numbers, booleans "
+                           f"and null, not {type(v).__name__}")
+    return None
+
+
+def decode_declared_entry(leaf: bytes, index: int) -> DeclaredEntry:
+    v = _entry_map(leaf, index, _DECLARED_KEYS)
+    if not isinstance(v["data"], dict):
+        raise VerificationError(f"entry {index} data is not a map", reason="bad_entry")
+    return DeclaredEntry(index=index, item_id=v["id"], salt=v["salt"], data=v["data"])
+
+
+def decode_ack_entry(leaf: bytes, index: int) -> AckEntry:
+    v = _entry_map(leaf, index, _ACK_KEYS)
+    try:
+        AckItem(id=v["id"], status=v["status"], reason=v["reason"], evidence=v["evidence"])
+    except InputError as exc:
+        raise VerificationError(f"ack entry {index}: {exc}", reason="bad_entry") from exc
+    if v["leaf"] is not None and (not isinstance(v["leaf"], bytes) or len(v["leaf"]) != 32):
+        raise VerificationError(f"ack entry {index} leaf is not a 32-byte hash",
+                                reason="bad_entry")
+    return AckEntry(index=index, item_id=v["id"], salt=v["salt"], status=v["status"],
+                    reason=v["reason"], evidence=v["evidence"], leaf=v["leaf"])
+
+
+# ---------------------------------------------------------------- headers
+
+
+@dataclass(frozen=True, kw_only=True)
+class DocumentHeader:
+    type: str
+    id: str
+    issuer: str
+    issuer_key: bytes
+    recipient: str
+    created: int  # milliseconds since the Unix epoch, UTC
+    count: int
+    root: bytes
+    meta: Mapping[str, Any]
+    answers: bytes | None = None  # ack only: hash of the answered document
+    answers_id: str | None = None  # ack only: its id, for people
+
+    def __post_init__(self) -> None:
+        if self.type not in (*DOCUMENT_TYPES, ACK):
+            raise InputError(f"unknown document type {self.type!r}", field="type")
+        if not isinstance(self.id, str) or not DOC_ID_RE.match(self.id):
+            raise InputError("a document id is 1-128 letters, digits or . _ : -", field="id")
+        check_party(self.issuer, field_name="issuer")
+        check_party(self.recipient, field_name="recipient")
+        if not isinstance(self.issuer_key, bytes) or len(self.issuer_key) != 32:
+            raise InputError("must be a 32-byte key id", field="issuer_key")
+        if not isinstance(self.root, bytes) or len(self.root) != 32:
+            raise InputError("must be a 32-byte hash", field="root")
+        # Ranges where they are parsed (PROTOCOL.md §3 "Ranges", §6.2): a stored value must
+        # fit SQLite's INTEGER and print as a date, or every read of it would fail.
+        problem = times.check_time(self.created)
+        if problem is not None:
+            raise InputError(problem, field="created", code="bad_time")
+        problem = times.check_int(self.count, minimum=0, maximum=times.MAX_SEQ)
+        if problem is not None:
+            raise InputError(problem, field="count")
+        if not isinstance(self.meta, Mapping):
+            raise InputError("must be a map", field="meta")
+        problem_at = json_data_problem(self.meta, "meta")
+        if problem_at is not None:
+            raise InputError(problem_at[1], field=problem_at[0])
+        deadlines.check_meta(self.meta, self.created)
+        is_ack = self.type == ACK
+        if is_ack != (self.answers is not None) or is_ack != (self.answers_id is not None):
+            raise InputError("answers and answers_id are set on acknowledgements only",
+                             field="answers")
+        if self.answers is not None and (not isinstance(self.answers, bytes)
+                                         or len(self.answers) != 32):
+            raise InputError("must be a 32-byte document hash", field="answers")
+        if self.answers_id is not None and (not isinstance(self.answers_id, str)
+                                            or not DOC_ID_RE.match(self.answers_id)):
+            raise InputError("a document id is 1-128 letters, digits or . _ : -",
+                             field="answers_id")
+
+    def to_map(self) -> dict[str, Any]:
+        m: dict[str, Any] = {"v": 1, "type": self.type, "id": self.id, "issuer": self.issuer,
+                             "issuer_key": self.issuer_key, "recipient": self.recipient,
+                             "created": self.created, "count": self.count, "root": self.root,
+                             "meta": dict(self.meta)}
+        if self.type == ACK:
+            m["answers"] = self.answers
+            m["answers_id"] = self.answers_id
+        return m
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> DocumentHeader:
+        try:
+            value = codec.decode(data, codec.SMALL_LIMITS)
+        except DecodeError as exc:
+            raise VerificationError(f"document header: {exc}", reason="bad_header") from exc
+        if not isinstance(value, dict) or type(value.get("v")) is not int or value["v"] != 1:
+            raise VerificationError("document header has no version 1", reason="bad_header")
+        keys = _ACK_HEADER_KEYS if value.get("type") == ACK else _HEADER_KEYS
+        if set(value) != keys:
+            raise VerificationError("document header has the wrong fields", reason="bad_header")
+        try:
+            return cls(type=value["type"], id=value["id"], issuer=value["issuer"],
+                       issuer_key=value["issuer_key"], recipient=value["recipient"],
+                       created=value["created"], count=value["count"], root=value["root"],
+                       meta=value["meta"], answers=value.get("answers"),
+                       answers_id=value.get("answers_id"))
+        except InputError as exc:
+            # Every failure of §6.2, ranges included, is bad_header: a verifier needs no
+            # clock for these. (A time ahead of the receiver's clock is refused at intake
+            # with bad_time, PROTOCOL.md §8.1.)
+            raise VerificationError(f"document header: {exc}", reason="bad_header") from exc
+
+
+@dataclass(frozen=True, kw_only=True)
+class SignedHeader:
+    """A document header as signed bytes, with its signature. ``digest`` is the document hash."""
+
+    header: DocumentHeader
+    data: bytes = field(repr=False)
+    signature: bytes = field(repr=False)
+
+    @cached_property
+    def digest(self) -> bytes:
+        return hashlib.sha256(self.data).digest()
+
+    def to_map(self) -> dict[str, Any]:
+        return {"header": self.data, "sig": self.signature}
+
+    @classmethod
+    def parse(cls, value: object) -> SignedHeader:
+        """From the wire map ``{"header": bin, "sig": bin}``; checks form, not the signature."""
+        if (not isinstance(value, dict) or set(value) != {"header", "sig"}
+                or not isinstance(value["header"], bytes) or not isinstance(value["sig"], bytes)):
+            raise VerificationError("a signed header is {header: bin, sig: bin}",
+                                    reason="bad_header")
+        return cls(header=DocumentHeader.from_bytes(value["header"]), data=value["header"],
+                   signature=value["sig"])
+
+    def check_signature(self, keys: Keyring) -> PublicIdentity:
+        """Return the issuer's identity if the signature holds; raise otherwise."""
+        issuer = keys.get(self.header.issuer_key)
+        if issuer is None:
+            raise VerificationError(
+                f"{self.header.type} {self.header.id} is signed by a key that is not among the "
+                f"given keys (issuer {self.header.issuer!r})", reason="unknown_key")
+        if issuer.party != self.header.issuer:
+            raise VerificationError(
+                f"{self.header.type} {self.header.id} names issuer {self.header.issuer!r} but "
+                f"its key belongs to {issuer.party!r}", reason="wrong_issuer")
+        if not issuer.verify(TAG_DOCUMENT, self.data, self.signature):
+            raise VerificationError(
+                f"signature on {self.header.type} {self.header.id} does not verify",
+                reason="bad_signature")
+        return issuer
+
+
+# ---------------------------------------------------------------- whole documents
+
+
+@dataclass(frozen=True, kw_only=True)
+class SignedDocument:
+    """A signed header and all its entries (leaf bytes), consistent with each other."""
+
+    signed: SignedHeader
+    leaves: tuple[bytes, ...] = field(repr=False)
+
+    @property
+    def header(self) -> DocumentHeader:
+        return self.signed.header
+
+    @property
+    def digest(self) -> bytes:
+        return self.signed.digest
+
+    @cached_property
+    def tree(self) -> merkle.MerkleTree:
+        return merkle.MerkleTree.from_leaves(self.leaves)
+
+    def proof(self, index: int) -> list[bytes]:
+        return self.tree.inclusion_proof(index)
+
+    def declared_entries(self) -> list[DeclaredEntry]:
+        return [decode_declared_entry(leaf, i) for i, leaf in enumerate(self.leaves)]
+
+    def ack_entries(self) -> list[AckEntry]:
+        return [decode_ack_entry(leaf, i) for i, leaf in enumerate(self.leaves)]
+
+    def check(self, keys: Keyring) -> PublicIdentity:
+        """Signature, count and root; raises ``VerificationError``. Entries are not decoded."""
+        issuer = self.signed.check_signature(keys)
+        if len(self.leaves) != self.header.count:
+            raise VerificationError(
+                f"{self.header.type} {self.header.id} declares {self.header.count} entries but "
+                f"{len(self.leaves)} are present", reason="count_mismatch")
+        if not hmac.compare_digest(self.tree.root, self.header.root):
+            raise VerificationError(
+                f"entries of {self.header.type} {self.header.id} do not match its signed root",
+                reason="root_mismatch")
+        return issuer
+
+    def to_map(self) -> dict[str, Any]:
+        return {"doc": self.signed.to_map(), "entries": list(self.leaves)}
+
+    @classmethod
+    def parse(cls, value: object) -> SignedDocument:
+        if (not isinstance(value, dict) or set(value) != {"doc", "entries"}
+                or not isinstance(value["entries"], list)
+                or not all(isinstance(e, bytes) for e in value["entries"])):
+            raise VerificationError("a document is {doc: signed header, entries: [bin]}",
+                                    reason="bad_document")
+        return cls(signed=SignedHeader.parse(value["doc"]), leaves=tuple(value["entries"]))
+
+
+def _sign(issuer: PrivateIdentity, header: DocumentHeader, leaves: tuple[bytes, ...],
+          tree: merkle.MerkleTree) -> SignedDocument:
+    data = codec.encode(header.to_map())
+    signed = SignedHeader(header=header, data=data, signature=issuer.sign(TAG_DOCUMENT, data))
+    doc = SignedDocument(signed=signed, leaves=leaves)
+    doc.__dict__["tree"] = tree  # already built; cached_property reads it from here
+    return doc
+
+
+def _unique_ids(ids: Iterable[str], where: str) -> None:
+    seen: set[str] = set()
+    for n, item_id in enumerate(ids):
+        if item_id in seen:
+            raise InputError(f"duplicate item id {item_id!r}", field=f"{where}[{n}].id")
+        seen.add(item_id)
+
+
+def _unencodable_path(value: Any, path: str) -> str:
+    """Where in ``value`` the first value without a canonical encoding sits (for messages)."""
+    if isinstance(value, Mapping):
+        for key, inner in value.items():
+            try:
+                codec.encode(inner)
+            except DecodeError:
+                return _unencodable_path(inner, f"{path}.{key}")
+    elif isinstance(value, (list, tuple)):
+        for n, inner in enumerate(value):
+            try:
+                codec.encode(inner)
+            except DecodeError:
+                return _unencodable_path(inner, f"{path}[{n}]")
+    return path
+
+
+def sign_document(issuer: PrivateIdentity, *, doc_type: str, doc_id: str, recipient: str,
+                  created: int, meta: Mapping[str, Any], items: Iterable[Item],
+                  salt_key: bytes, count: int | None = None) -> SignedDocument:
+    """Build and sign a roster or manifest. ``salt_key`` (32 random bytes) and ``created``
+    are parameters so that known-answer vectors can be made.
+
+    ``items`` may be an iterator (then ``count`` is required): each item is encoded and then
+    dropped, so a caller can hand over a 100,000-item list without holding it twice.
+    """
+    if doc_type not in DOCUMENT_TYPES:
+        raise InputError(f"must be one of {', '.join(DOCUMENT_TYPES)}", field="type")
+    if count is None:
+        if not isinstance(items, Sequence):
+            raise TypeError("count is required when items is an iterator")
+        count = len(items)
+    if count == 0:
+        raise InputError("a document needs at least one item", field="items")
+    try:
+        codec.encode(dict(meta))
+    except DecodeError as exc:
+        raise InputError(f"not encodable ({exc}); numbers with a fraction must be written as "
+                         "text", field=_unencodable_path(meta, "meta")) from exc
+    salts = leaf_salts(salt_key, count)
+    leaves: list[bytes] = []
+    seen: set[str] = set()
+    for n, item in enumerate(items):
+        if n >= count:
+            raise InputError(f"more than the {count} items announced", field="items")
+        if item.id in seen:
+            raise InputError(f"duplicate item id {item.id!r}", field=f"items[{n}].id")
+        seen.add(item.id)
+        problem = json_data_problem(item.data, f"items[{n}]")
+        if problem is not None:  # what the peer's bridge would refuse at intake
+            raise InputError(problem[1], field=problem[0])
+        try:
+            leaves.append(encode_declared_entry(n, salts[n], item))
+        except DecodeError as exc:
+            raise InputError(
+                f"not encodable ({exc}); numbers with a fraction must be written as text",
+                field=_unencodable_path(dict(item.data), f"items[{n}]")) from exc
+    if len(leaves) != count:
+        raise InputError(f"{len(leaves)} items, {count} announced", field="items")
+    tree = merkle.MerkleTree.from_leaves(leaves)
+    header = DocumentHeader(type=doc_type, id=doc_id, issuer=issuer.party,
+                            issuer_key=issuer.key_id, recipient=recipient, created=created,
+                            count=count, root=tree.root, meta=meta)
+    return _sign(issuer, header, tuple(leaves), tree)
+
+
+def sign_ack(issuer: PrivateIdentity, *, answers: SignedHeader, ack_id: str, created: int,
+             items: Sequence[AckItem], declared_leaf_hashes: Mapping[str, bytes],
+             salt_key: bytes, meta: Mapping[str, Any] | None = None,
+             undeclared_known: Collection[str] = ()) -> SignedDocument:
+    """Acknowledge items of ``answers``. Each item names the leaf hash of the declared entry
+    it acknowledges, except items that were never declared, which by definition have none:
+    those enter as RECEIVED_UNDECLARED and, once in ``undeclared_known``, may change status."""
+    if not items:
+        raise InputError("an acknowledgement needs at least one item", field="items")
+    _unique_ids((i.id for i in items), "items")
+    leaves = []
+    salts = leaf_salts(salt_key, len(items))
+    for n, item in enumerate(items):
+        leaf = declared_leaf_hashes.get(item.id)
+        if item.status == "RECEIVED_UNDECLARED":
+            if leaf is not None:
+                raise InputError(f"item {item.id!r} was declared; RECEIVED_UNDECLARED is for "
+                                 "items that were not", field=f"items[{n}].status")
+        elif leaf is None and item.id not in undeclared_known:
+            raise InputError(f"item {item.id!r} is not in document {answers.header.id}",
+                             field=f"items[{n}].id")
+        leaves.append(encode_ack_entry(n, salts[n], item, leaf))
+    tree = merkle.MerkleTree.from_leaves(leaves)
+    header = DocumentHeader(type=ACK, id=ack_id, issuer=issuer.party, issuer_key=issuer.key_id,
+                            recipient=answers.header.issuer, created=created, count=len(leaves),
+                            root=tree.root, meta=meta or {}, answers=answers.digest,
+                            answers_id=answers.header.id)
+    return _sign(issuer, header, tuple(leaves), tree)

@@ -1,0 +1,249 @@
+"""Sealed envelopes: what crosses between two bridges.
+
+Wire form (PROTOCOL.md §5): the canonical map ``{"c": ciphertext, "h": header, "s": signature}``.
+
+- ``h`` is the canonical encoding of the header (sender, recipient, their key ids, message id,
+  per-direction sequence number, hash of the previous envelope, time, kind, HPKE suite).
+- ``c`` is HPKE base mode single-shot output ``enc || ct`` (RFC 9180 §5.1, §6.1) with
+  DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, ChaCha20-Poly1305 and
+  ``info = "bridge/v1/hpke-info" || 0x00 || h``: the header is bound into the key schedule
+  (RFC 9180 §5.1), so a ciphertext cannot be re-addressed or re-sequenced.
+- ``s`` is Ed25519 over ``"bridge/v1/envelope" || 0x00 || u32be(len(h)) || h || SHA-256(c)``.
+
+Opening checks the signature over the bytes received before decrypting (encrypt-then-sign with
+the header in both: RFC 9180 §9.1 notes that base mode alone does not authenticate the sender).
+Every authentication failure says the same opaque thing; the detail is for the local log.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from cryptography.hazmat.primitives import hpke
+
+from bridge.core import codec, times
+from bridge.core.crypto.identity import (
+    SUITE_X25519_CHACHA,
+    TAG_ENVELOPE,
+    TAG_HPKE_INFO,
+    Keyring,
+    PrivateIdentity,
+    PublicIdentity,
+    check_party,
+    signed_message,
+)
+from bridge.core.errors import DecodeError, OpaqueCryptoError, PeerError
+
+ZERO_HASH = bytes(32)
+MESSAGE_ID_SIZE = 16
+_SUITES = {
+    SUITE_X25519_CHACHA: hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256,
+                                    hpke.AEAD.CHACHA20_POLY1305),
+}
+_HEADER_KEYS = frozenset({"v", "suite", "from", "from_key", "to", "to_key", "id", "seq", "prev",
+                          "at", "kind"})
+_KIND_MAX = 32
+OUTER_BUDGET = 64 * 1024
+
+
+@dataclass(frozen=True, kw_only=True)
+class EnvelopeHeader:
+    sender: str
+    sender_key: bytes
+    recipient: str
+    recipient_key: bytes
+    message_id: bytes
+    seq: int
+    prev: bytes
+    sent_at: int  # milliseconds since the Unix epoch, UTC
+    kind: str
+    suite: tuple[int, int, int] = SUITE_X25519_CHACHA
+
+    def __post_init__(self) -> None:
+        check_party(self.sender, field_name="from")
+        check_party(self.recipient, field_name="to")
+        _want_bytes(self.sender_key, 32, "from_key")
+        _want_bytes(self.recipient_key, 32, "to_key")
+        _want_bytes(self.message_id, MESSAGE_ID_SIZE, "id")
+        _want_bytes(self.prev, 32, "prev")
+        # Ranges where they are parsed (PROTOCOL.md §3 "Ranges", §5.1): a seq past SQLite's
+        # INTEGER overflowed in the duplicate lookup, before any signature was checked.
+        _want_int(self.seq, "seq", times.check_int(self.seq, minimum=1, maximum=times.MAX_SEQ))
+        _want_int(self.sent_at, "at", times.check_time(self.sent_at))
+        if not isinstance(self.kind, str) or not 0 < len(self.kind) <= _KIND_MAX:
+            raise PeerError("envelope kind must be a short string", reason="bad_header")
+        if self.suite not in _SUITES:
+            raise PeerError(f"HPKE suite {self.suite} not supported", reason="suite")
+
+    def to_map(self) -> dict[str, Any]:
+        return {"v": 1, "suite": list(self.suite), "from": self.sender,
+                "from_key": self.sender_key, "to": self.recipient, "to_key": self.recipient_key,
+                "id": self.message_id, "seq": self.seq, "prev": self.prev, "at": self.sent_at,
+                "kind": self.kind}
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> EnvelopeHeader:
+        value = codec.decode(data, codec.SMALL_LIMITS)
+        # type() checks: True == 1 in Python, but msgpack true is not the integer 1.
+        if (not isinstance(value, dict) or set(value) != _HEADER_KEYS
+                or type(value["v"]) is not int or value["v"] != 1):
+            raise PeerError("envelope header has the wrong fields or version",
+                            reason="bad_header")
+        suite = value["suite"]
+        if not isinstance(suite, list) or len(suite) != 3 or any(type(x) is not int
+                                                                 for x in suite):
+            raise PeerError("envelope suite must be three integers", reason="bad_header")
+        try:
+            return cls(sender=value["from"], sender_key=value["from_key"],
+                       recipient=value["to"], recipient_key=value["to_key"],
+                       message_id=value["id"], seq=value["seq"], prev=value["prev"],
+                       sent_at=value["at"], kind=value["kind"],
+                       suite=(suite[0], suite[1], suite[2]))
+        except PeerError:
+            raise
+        except Exception as exc:  # InputError from check_party: still the peer's fault
+            raise PeerError(f"envelope header invalid: {exc}", reason="bad_header") from exc
+
+
+def _want_bytes(value: object, size: int, name: str) -> None:
+    if not isinstance(value, bytes) or len(value) != size:
+        raise PeerError(f"envelope {name} must be {size} bytes", reason="bad_header")
+
+
+def _want_int(value: object, name: str, problem: str | None) -> None:
+    if problem is not None:
+        raise PeerError(f"envelope {name} {problem}", reason="bad_header")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Envelope:
+    """A sealed envelope as bytes, with its hash (the chain link) and parsed header."""
+
+    data: bytes = field(repr=False)
+    header: EnvelopeHeader
+    digest: bytes
+
+
+@dataclass(frozen=True, kw_only=True)
+class OpenedEnvelope:
+    header: EnvelopeHeader
+    payload: bytes = field(repr=False)
+    digest: bytes
+    sender: PublicIdentity
+    # What binds the header (PROTOCOL.md §5.3), kept so that a transcript can carry it (§11.4).
+    signature: bytes = field(default=b"", repr=False)
+    ciphertext_hash: bytes = field(default=b"", repr=False)
+
+
+def envelope_hash(data: bytes) -> bytes:
+    """The chain link: SHA-256 over the envelope's wire bytes."""
+    return hashlib.sha256(data).digest()
+
+
+def signed_body(header_bytes: bytes, ciphertext_hash: bytes) -> bytes:
+    """What the envelope signature covers after its tag (PROTOCOL.md §5.3): the header and the
+    ciphertext's SHA-256, so that a verifier holding the hash alone can check it."""
+    return struct.pack(">I", len(header_bytes)) + header_bytes + ciphertext_hash
+
+
+def wire_bytes(header_bytes: bytes, ciphertext: bytes, signature: bytes) -> bytes:
+    """The envelope's wire form (PROTOCOL.md §5.1), whose SHA-256 is the envelope hash."""
+    return codec.encode({"c": ciphertext, "h": header_bytes, "s": signature})
+
+
+def _signed_body(header_bytes: bytes, ciphertext: bytes) -> bytes:
+    return signed_body(header_bytes, hashlib.sha256(ciphertext).digest())
+
+
+def seal(sender: PrivateIdentity, recipient: PublicIdentity, *, message_id: bytes, seq: int,
+         prev: bytes, sent_at: int, kind: str, payload: bytes) -> Envelope:
+    """Encrypt ``payload`` to ``recipient`` and sign it as ``sender``."""
+    header = EnvelopeHeader(sender=sender.party, sender_key=sender.key_id,
+                            recipient=recipient.party, recipient_key=recipient.key_id,
+                            message_id=message_id, seq=seq, prev=prev, sent_at=sent_at,
+                            kind=kind, suite=recipient.suite)
+    header_bytes = codec.encode(header.to_map())
+    suite = _SUITES[header.suite]
+    info = signed_message(TAG_HPKE_INFO, header_bytes)
+    ciphertext = suite.encrypt(payload, _x25519_public(recipient), info)
+    signature = sender.sign(TAG_ENVELOPE, _signed_body(header_bytes, ciphertext))
+    data = wire_bytes(header_bytes, ciphertext, signature)
+    return Envelope(data=data, header=header, digest=envelope_hash(data))
+
+
+def _x25519_public(identity: PublicIdentity) -> Any:
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
+
+    return X25519PublicKey.from_public_bytes(identity.enc_key)
+
+
+def parse(data: bytes, *, limits: codec.Limits = codec.DEFAULT_LIMITS
+          ) -> tuple[EnvelopeHeader, bytes, bytes, bytes]:
+    """Split wire bytes into (header, header bytes, ciphertext, signature).
+
+    Authenticates nothing: callers must not act on the header before ``open_envelope``.
+
+    The outer value is decoded with a budget fixed by its shape, not by the body's size
+    (PROTOCOL.md §5.1): three bins and their keys need a few hundred bytes of objects, so
+    anything that needs more than ``OUTER_BUDGET`` (a body of a million tiny values) is
+    refused as ``too_large`` after that much work, whatever the body's size."""
+    outer = codec.decode(data, replace(limits, max_expansion=0, base_budget=OUTER_BUDGET))
+    if not isinstance(outer, dict) or set(outer) != {"c", "h", "s"}:
+        raise DecodeError("an envelope is a map with exactly the keys c, h, s",
+                          reason="not_envelope")
+    header_bytes, ciphertext, signature = outer["h"], outer["c"], outer["s"]
+    if not all(isinstance(x, bytes) for x in (header_bytes, ciphertext, signature)):
+        raise DecodeError("envelope fields must be bin", reason="not_envelope")
+    return EnvelopeHeader.from_bytes(header_bytes), header_bytes, ciphertext, signature
+
+
+def open_envelope(recipient: PrivateIdentity | Sequence[PrivateIdentity], senders: Keyring,
+                  data: bytes, *, limits: codec.Limits = codec.DEFAULT_LIMITS) -> OpenedEnvelope:
+    """Authenticate and decrypt. Raises ``PeerError`` (``OpaqueCryptoError`` for auth failures).
+
+    Steps (PROTOCOL.md §5.3):
+    1. decode the outer map and the header strictly (limits apply before anything else);
+    2. the header must name us, by party and key id, as recipient;
+    3. the sender key id must be a pinned key whose identity names the header's sender;
+    4. the signature must verify over the received header bytes and ciphertext hash;
+    5. HPKE open with the received header bytes in ``info``.
+    """
+    return open_parsed(recipient, senders, data, parse(data, limits=limits))
+
+
+def open_parsed(recipient: PrivateIdentity | Sequence[PrivateIdentity], senders: Keyring,
+                data: bytes, parts: tuple[EnvelopeHeader, bytes, bytes, bytes]
+                ) -> OpenedEnvelope:
+    """``open_envelope`` of an envelope already split by ``parse`` (decoding done elsewhere,
+    e.g. off the database thread): steps 2 to 5."""
+    header, header_bytes, ciphertext, signature = parts
+    # Our own keys, current first: after a rotation, envelopes sealed to the retired key
+    # before the peer learnt of the new one still open.
+    own = [recipient] if isinstance(recipient, PrivateIdentity) else list(recipient)
+    for candidate in own:
+        if header.recipient_key == candidate.key_id and header.recipient == candidate.party:
+            recipient = candidate
+            break
+    else:
+        raise PeerError("envelope is addressed to another party or key", reason="wrong_recipient")
+    sender = senders.get(header.sender_key)
+    if sender is None:
+        raise OpaqueCryptoError(f"sender key {header.sender_key.hex()[:16]}… is not pinned")
+    if sender.party != header.sender:
+        raise OpaqueCryptoError(f"key {sender.fingerprint} belongs to {sender.party}, "
+                                f"not {header.sender}")
+    ciphertext_hash = hashlib.sha256(ciphertext).digest()
+    if not sender.verify(TAG_ENVELOPE, signed_body(header_bytes, ciphertext_hash), signature):
+        raise OpaqueCryptoError(f"envelope signature from {header.sender} does not verify")
+    info = signed_message(TAG_HPKE_INFO, header_bytes)
+    try:
+        payload = _SUITES[header.suite].decrypt(ciphertext, recipient.hpke_private_key, info)
+    except Exception as exc:  # cryptography raises InvalidTag/ValueError; all mean the same
+        raise OpaqueCryptoError(f"HPKE open failed: {type(exc).__name__}") from exc
+    return OpenedEnvelope(header=header, payload=payload, digest=envelope_hash(data),
+                          sender=sender, signature=signature,
+                          ciphertext_hash=ciphertext_hash)

@@ -1,0 +1,199 @@
+"""Pinning peers in a home: their identity files under ``keys/peers/`` and their entries in
+``bridge.toml``.
+
+Pinning is trust on first use made explicit: the operator gives the peer's identity file *and* the
+fingerprint they read out of band (over the phone, on paper). The two must agree, or nothing is
+written. Re-pinning the same key only updates the URL; pinning a different key for a known peer
+is a key change and needs ``replace=True``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, replace
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from bridge.core.crypto.identity import PublicIdentity, constant_time_equal, normalise_fingerprint
+from bridge.core.errors import InputError, UsageError
+from bridge.home.files import write_file
+from bridge.home.folder import Config, Home, PeerConfig
+from bridge.home.tls import check_peer_transport, format_tls_fingerprint, normalise_tls_fingerprint
+
+# A host name or IPv4 literal, or a bracketed IPv6 literal. Deliberately narrow: the URL is
+# written into bridge.toml and shown to people, so it holds no quotes, spaces or user info.
+_HOST_RE = re.compile(r"^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])$")
+
+
+class FingerprintMismatch(UsageError):
+    """The identity file's fingerprint is not the one the operator was told."""
+
+    code = "fingerprint_mismatch"
+
+    def __init__(self, path: Path, expected: str, actual: str) -> None:
+        super().__init__(
+            f"fingerprint mismatch for {path}:\n"
+            f"  you gave:          {expected}\n"
+            f"  the file's key is: {actual}\n"
+            "Nothing was pinned. Check with the peer, out of band, which key is theirs."
+        )
+        self.expected = expected
+        self.actual = actual
+
+
+@dataclass(frozen=True)
+class PinResult:
+    peer: PeerConfig
+    identity_file: Path
+    action: str  # "added" | "updated" | "unchanged" | "replaced"
+
+
+def check_peer_url(url: str) -> str:
+    """Accept ``http(s)://HOST:PORT`` (an optional trailing slash is dropped); refuse the rest."""
+    text = url.strip()
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError as exc:
+        raise InputError(f"not a valid URL ({exc}): {url!r}", field="url") from exc
+    host = parts.netloc.rpartition(":")[0]
+    if (
+        parts.scheme not in ("http", "https")
+        or not host
+        or not _HOST_RE.match(host)
+        or port is None
+        or port == 0
+        or parts.path not in ("", "/")
+        or parts.query
+        or parts.fragment
+        or text.endswith(("?", "#"))
+    ):
+        raise InputError(f"a peer URL must be http(s)://HOST:PORT, got {url!r}", field="url")
+    return f"{parts.scheme}://{host}:{port}"
+
+
+def _same_key(a: PublicIdentity, b: PublicIdentity) -> bool:
+    return constant_time_equal(a.key_id, b.key_id)
+
+
+def pin_peer(home: Home, identity_file: str | os.PathLike[str], *, url: str, fingerprint: str,
+             replace_key: bool = False, tls_fingerprint: str | None = None,
+             drop_tls: bool = False) -> PinResult:
+    """Pin the peer whose identity file is ``identity_file``. Checks everything before writing
+    anything: a refusal leaves the home as it was.
+
+    ``tls_fingerprint`` pins the SHA-256 of the peer endpoint's TLS certificate, for an
+    https:// URL. Left out, a TLS pin the peer already has is kept while its URL stays https://.
+    Changing a TLS pin is a key change like any other: it needs ``replace_key``; dropping
+    it (an http:// URL for a peer pinned over TLS) is a downgrade: it needs ``drop_tls``."""
+    cfg = home.config()
+    src = Path(identity_file)
+    try:
+        raw = src.read_bytes()  # read once: what is checked is what is copied
+    except OSError as exc:
+        raise UsageError(f"cannot read identity file {src}: {exc.strerror}") from exc
+    ident = PublicIdentity.loads(raw, source=str(src))
+    given = normalise_fingerprint(fingerprint)
+    if not given:
+        raise InputError("the fingerprint is empty", field="fingerprint")
+    if given != normalise_fingerprint(ident.fingerprint):
+        raise FingerprintMismatch(src, _grouped(given), ident.fingerprint)
+    if ident.party == cfg.party:
+        raise UsageError(f"{src} is the identity of party {ident.party!r}, which is this home's "
+                         "own party; a peer must be another party")
+    clean_url = check_peer_url(url)
+    tls_pin = normalise_tls_fingerprint(tls_fingerprint) if tls_fingerprint else None
+
+    name = ident.party
+    dest = home.peers_dir / f"{name}.pub"
+    old_cfg = cfg.peers.get(name)
+    old_ident: PublicIdentity | None = None
+    if dest.exists():
+        old_ident = PublicIdentity.loads(dest.read_bytes(), source=str(dest))
+    if old_ident is not None:
+        known_same = _same_key(old_ident, ident)
+        old_fp = old_ident.fingerprint
+    elif old_cfg is not None:
+        known_same = normalise_fingerprint(old_cfg.fingerprint) == given
+        old_fp = old_cfg.fingerprint
+    else:
+        known_same, old_fp = True, ""
+    is_new = old_ident is None and old_cfg is None
+    old_tls = (normalise_tls_fingerprint(old_cfg.tls_fingerprint)
+               if old_cfg is not None and old_cfg.tls_fingerprint else None)
+    if tls_pin is None and old_tls and clean_url.startswith("https://"):
+        tls_pin = old_tls
+    if old_tls and not clean_url.startswith("https://") and not drop_tls:
+        # Never a silent downgrade: everything after this would travel in clear text, to an
+        # endpoint nobody has authenticated.
+        raise UsageError(
+            f"peer {name!r} is pinned over TLS ({format_tls_fingerprint(old_tls)}); "
+            f"{clean_url} would send to it without TLS. If that is really meant (agreed with "
+            "the peer), run again with --drop-tls.")
+    if tls_pin and old_tls and tls_pin != old_tls and not replace_key:
+        raise UsageError(
+            f"peer {name!r} is already pinned with another TLS certificate:\n"
+            f"  pinned: {format_tls_fingerprint(old_tls)}\n"
+            f"  given:  {format_tls_fingerprint(tls_pin)}\n"
+            "A certificate change must be confirmed with the peer out of band; then run again "
+            "with --replace.")
+    if tls_pin:
+        check_peer_transport(name, clean_url, tls_pin)  # a pin needs https://
+    if not known_same and not replace_key:
+        raise UsageError(
+            f"peer {name!r} is already pinned with another key:\n"
+            f"  pinned:   {old_fp}\n"
+            f"  new file: {ident.fingerprint}\n"
+            "A key change must be confirmed with the peer out of band; then run again with "
+            "--replace."
+        )
+
+    peer = PeerConfig(name=name, url=clean_url, fingerprint=ident.fingerprint,
+                      tls_fingerprint=tls_pin)
+    if is_new:
+        action = "added"
+    elif not known_same or (old_tls and tls_pin != old_tls):
+        action = "replaced"
+    elif old_cfg == peer and old_ident is not None:
+        action = "unchanged"
+    else:
+        action = "updated"
+
+    home.peers_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if old_ident is None or not known_same:
+        write_file(dest, raw, replace=True)
+    if action != "unchanged":
+        peers = dict(cfg.peers)
+        peers[name] = peer
+        home.write_config(replace(cfg, peers=peers))
+    return PinResult(peer=peer, identity_file=dest, action=action)
+
+
+def pinned_identities(home: Home, cfg: Config) -> dict[str, PublicIdentity]:
+    """Each pinned peer's identity file, checked against its pin (fingerprint, party name and
+    transport): what the daemon trusts, refused whole if any peer does not hold."""
+    peers = {}
+    for name, pinned in cfg.peers.items():
+        ident = home.peer_identity(name)
+        if normalise_fingerprint(ident.fingerprint) != normalise_fingerprint(pinned.fingerprint):
+            raise UsageError(f"peer {name}: identity file fingerprint {ident.fingerprint} "
+                             f"differs from the pinned {pinned.fingerprint}")
+        if ident.party != name:
+            raise UsageError(f"peer {name}: identity file is for party {ident.party}")
+        check_peer_transport(name, pinned.url, pinned.tls_fingerprint)
+        peers[name] = ident
+    return peers
+
+
+def list_peers(home: Home) -> list[PeerConfig]:
+    return sorted(home.config().peers.values(), key=lambda p: p.name)
+
+
+def _grouped(normalised: str) -> str:
+    """A normalised fingerprint in groups of four, as people read it."""
+    return " ".join(normalised[i : i + 4] for i in range(0, len(normalised), 4))
+
+
+__all__ = ["FingerprintMismatch", "PinResult", "check_peer_url", "list_peers", "pin_peer",
+           "pinned_identities"]

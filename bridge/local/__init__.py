@@ -1,0 +1,1 @@
+"""The local API on the Unix socket, and who may use it."""

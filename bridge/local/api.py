@@ -1,0 +1,376 @@
+"""The local API: HTTP/JSON on the Unix socket, for this party's own systems.
+
+Every error is a 4xx (or 5xx for our own faults) with
+``{"error": {"code": ..., "message": ..., "field": ...}}``. Described in schemas/local-api.yaml.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sqlite3
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from bridge import __version__
+from bridge.core.crypto.identity import check_party
+from bridge.core.documents import ACK_STATUSES
+from bridge.core.errors import BridgeError, InputError, StoreCorrupt, StoreError, StoreUnavailable
+from bridge.engine.exchange import Exchange
+from bridge.engine.metrics import Metrics
+from bridge.engine.store_check import StoreFault, is_corruption
+
+log = logging.getLogger("bridge.api")
+RunInDb = Callable[..., Awaitable[Any]]
+STATUS_BY_CODE = {"unknown_peer": 404, "not_found": 404, "duplicate_document": 409,
+                  "ambiguous": 409, "not_inbound": 409, "not_ready": 409, "too_large": 413,
+                  "transition_not_allowed": 409, "peer_key_revoked": 409}
+MAX_LIMIT = 10_000
+# What an item's status filter may name: an acknowledgement status, or the transport state of
+# an item not yet acknowledged (local-api.yaml, ItemStatus).
+ITEM_STATES = (*ACK_STATUSES, "queued", "sent", "delivered", "unacknowledged")
+MAX_BODY = web.AppKey("max_body", int)
+# Deepest JSON body accepted: a document's item data is at most 16 deep (PROTOCOL.md §2.4,
+# SMALL), under the body, its items and the item.
+MAX_JSON_DEPTH = 32
+
+
+def error_response(status: int, code: str, message: str, field: str | None = None,
+                   problems: tuple[tuple[str | None, str], ...] = ()) -> web.Response:
+    error: dict[str, object] = {"code": code, "message": message, "field": field}
+    if problems:
+        error["problems"] = [{"field": f, "message": m} for f, m in problems]
+    return web.json_response({"error": error}, status=status)
+
+
+@web.middleware
+async def errors_middleware(request: web.Request,
+                            handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+                            ) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except InputError as err:
+        return error_response(STATUS_BY_CODE.get(err.code, 400), err.code, err.detail, err.field,
+                              err.problems)
+    except StoreUnavailable as err:  # the server's fault (a full disk), not the caller's
+        log.error("ALARM: %s", err)
+        return error_response(503, err.code, err.message)
+    except StoreError as err:  # ours, never the caller's: a 5xx with its code
+        return error_response(500, err.code, err.message)
+    except BridgeError as err:
+        return error_response(400, err.code, err.message)
+    except web.HTTPRequestEntityTooLarge:
+        return error_response(413, "too_large", "request body too large")
+    except web.HTTPException as exc:
+        if exc.status >= 400:
+            resp = error_response(exc.status, "http", exc.reason)
+            if "Allow" in exc.headers:  # 405 must say what is allowed (RFC 9110 §15.5.6)
+                resp.headers["Allow"] = exc.headers["Allow"]
+            return resp
+        raise
+    except Exception:
+        log.exception("internal error on %s %s", request.method, request.path)
+        return error_response(500, "internal", "internal error; see the daemon's log")
+
+
+async def _json_body(request: web.Request) -> Any:
+    if request.content_type not in ("application/json", "application/octet-stream", ""):
+        raise InputError("send JSON with Content-Type: application/json", field="$",
+                         code="bad_content_type")
+    raw = await _read_limited(request)
+    try:
+        # RFC 8259 §8.1: UTF-8 (a byte-order mark is refused with it, as \ufeff is no JSON);
+        # NaN and Infinity are no JSON numbers; duplicate names would let two readers of one
+        # body see different values. RecursionError: nesting past the parser's own limit.
+        value = json.loads(raw.decode("utf-8"), parse_constant=_no_constant,
+                           object_pairs_hook=_unique_names)
+    except RecursionError as exc:
+        raise InputError(f"not valid JSON: nested deeper than {MAX_JSON_DEPTH}", field="$",
+                         code="bad_json") from exc
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InputError(f"not valid JSON: {exc}", field="$", code="bad_json") from exc
+    _check_json(value)
+    return value
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _unique_names(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise ValueError(f"the name {key[:64]!r} appears twice in one object")
+            seen.add(key)
+    return out
+
+
+def _check_json(value: Any) -> None:
+    """Nesting within ``MAX_JSON_DEPTH`` (what the handlers walk, recursively, must stay far
+    from Python's recursion limit) and text that is text: a lone surrogate escape (\ud800)
+    parses, but no UTF-8 can hold it, and it would fail deep inside signing (a 500)."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, str):
+            _check_text(item)
+            continue
+        if not isinstance(item, (dict, list)):
+            continue
+        if depth >= MAX_JSON_DEPTH:
+            raise InputError(f"not valid JSON here: nested deeper than {MAX_JSON_DEPTH}",
+                             field="$", code="bad_json")
+        if isinstance(item, dict):
+            for key in item:
+                _check_text(key)
+            stack.extend((v, depth + 1) for v in item.values())
+        else:
+            stack.extend((v, depth + 1) for v in item)
+
+
+def _check_text(text: str) -> None:
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise InputError("not valid JSON here: a string holds a lone surrogate escape "
+                             "(\\ud800 to \\udfff), which is not text", field="$",
+                             code="bad_json") from exc
+
+
+async def _read_limited(request: web.Request) -> bytearray:
+    """The body, refused past the size limit. Read as a stream rather than with
+    ``request.read()``, which keeps its own copy alive for the whole request."""
+    limit = request.app[MAX_BODY]
+    if request.content_length is not None and request.content_length > limit:
+        raise InputError(f"request body over {limit} bytes", field="$", code="too_large")
+    buf = bytearray()
+    async for chunk in request.content.iter_chunked(1 << 20):
+        buf += chunk
+        if len(buf) > limit:
+            raise InputError(f"request body over {limit} bytes", field="$", code="too_large")
+    return buf
+
+
+def _choice(request: web.Request, name: str, allowed: tuple[str, ...]) -> str | None:
+    value = request.query.get(name)
+    if value is not None and value not in allowed:
+        raise InputError(f"must be one of {', '.join(allowed)}", field=name)
+    return value
+
+
+def _is_number(raw: str, max_len: int = 18) -> bool:
+    """ASCII digits only: ``str.isdigit`` alone is true of "²", on which ``int`` raises (a 500
+    where a 400 is due)."""
+    return raw.isascii() and raw.isdigit() and 0 < len(raw) <= max_len
+
+
+def _party(request: web.Request, name: str) -> str | None:
+    value = request.query.get(name)
+    if value is not None:
+        check_party(value, field_name=name)
+    return value
+
+
+def _cursor(request: web.Request) -> str | None:
+    """An items page's ``after``: the ``next`` of the previous page, an index. Checked here: a
+    number past SQLite's 64 bits raised OverflowError deep in the store (a 500)."""
+    raw = request.query.get("after")
+    if raw and not _is_number(raw):
+        raise InputError("must be the 'next' value of a previous page", field="after")
+    return raw
+
+
+def _limit(request: web.Request, default: int) -> int:
+    raw = request.query.get("limit", str(default))
+    if not _is_number(raw) or not 0 < int(raw) <= MAX_LIMIT:
+        raise InputError(f"must be an integer from 1 to {MAX_LIMIT}", field="limit")
+    return int(raw)
+
+
+class LocalApi:
+    def __init__(self, *, exchange: Exchange, run: RunInDb, metrics: Metrics,
+                 events_changed: asyncio.Condition, peer_status: Callable[[], dict[str, Any]],
+                 max_body: int) -> None:
+        self.exchange = exchange
+        self.run = self._damage_is_ours(run)
+        self.metrics = metrics
+        self.events_changed = events_changed
+        self.peer_status = peer_status
+        self.max_body = max_body
+        self.stopping = asyncio.Event()
+        self.reload_peers: Callable[[], Awaitable[None]] | None = None
+
+    def _damage_is_ours(self, run: RunInDb) -> RunInDb:
+        """SQLite reporting the file damaged, on any call: the alarm, and ``store_corrupt``."""
+        async def guarded(fn: Any, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return await run(fn, *args, **kwargs)
+            except sqlite3.DatabaseError as exc:
+                if not is_corruption(exc):
+                    raise
+                await run(self.exchange.store_fault,
+                          StoreFault(where="the file", what=f"cannot be read: {exc}"))
+                raise StoreCorrupt(f"the store cannot be read: {exc}") from exc
+        return guarded
+
+    def app(self) -> web.Application:
+        app = web.Application(middlewares=[errors_middleware], client_max_size=self.max_body)
+        app[MAX_BODY] = self.max_body
+        r = app.router
+        r.add_get("/v1/health", self.health)
+        r.add_get("/v1/peers", self.peers)
+        r.add_post("/v1/documents", self.submit)
+        r.add_get("/v1/documents", self.documents)
+        r.add_get("/v1/documents/{id}", self.document)
+        r.add_get("/v1/documents/{id}/items", self.items)
+        r.add_get("/v1/documents/{id}/items/{item_id}", self.item)
+        r.add_post("/v1/documents/{id}/acks", self.ack)
+        r.add_get("/v1/documents/{id}/receipt", self.receipt)
+        r.add_get("/v1/reconcile", self.reconcile)
+        r.add_get("/v1/events", self.events)
+        r.add_post("/v1/keys/rotate", self.rotate_key)
+        r.add_post("/v1/keys/revoke", self.revoke_key)
+        r.add_post("/v1/peers/reload", self.reload)
+        r.add_get("/metrics", self.prometheus)
+        return app
+
+    async def health(self, request: web.Request) -> web.Response:
+        info = await self.run(self.exchange.health)
+        status = self.peer_status()
+        for name, p in info["peers"].items():
+            p["reachable"] = status.get(name, {}).get("reachable")
+        # A damaged store is never reported as sound (SECURITY.md, "A damaged store").
+        overall = "ok" if info["store"]["ok"] else "store_corrupt"
+        return web.json_response({"status": overall, "version": __version__, **info})
+
+    async def peers(self, request: web.Request) -> web.Response:
+        info = await self.run(self.exchange.health)
+        status = self.peer_status()
+        out = []
+        for name, cfg in self.exchange.config.peers.items():
+            out.append({"name": name, "url": cfg.url, "fingerprint": cfg.fingerprint,
+                        "reachable": status.get(name, {}).get("reachable"),
+                        "queued": info["peers"].get(name, {}).get("queued", 0)})
+        return web.json_response({"peers": out})
+
+    async def submit(self, request: web.Request) -> web.Response:
+        body = await _json_body(request)
+        result = await self.run(self.exchange.submit_document, body)
+        if result.get("existing"):  # a retry of a committed submission: nothing new queued
+            return web.json_response(result, status=200)
+        self.metrics.inc("documents_submitted")
+        return web.json_response(result, status=202)
+
+    async def documents(self, request: web.Request) -> web.Response:
+        docs = await self.run(
+            self.exchange.list_documents,
+            direction=_choice(request, "direction", ("in", "out")),
+            type=_choice(request, "type", ("roster", "manifest", "ack")),
+            peer=_party(request, "peer"), limit=_limit(request, 1000),
+            after=request.query.get("after"))
+        return web.json_response({"documents": docs})
+
+    async def document(self, request: web.Request) -> web.Response:
+        out = await self.run(self.exchange.document_detail, request.match_info["id"],
+                             _choice(request, "direction", ("in", "out")))
+        return web.json_response(out)
+
+    async def items(self, request: web.Request) -> web.Response:
+        out = await self.run(
+            self.exchange.items, request.match_info["id"],
+            direction=_choice(request, "direction", ("in", "out")),
+            status=_choice(request, "status", ITEM_STATES), after=_cursor(request),
+            limit=_limit(request, 1000))
+        return web.json_response(out)
+
+    async def item(self, request: web.Request) -> web.Response:
+        out = await self.run(self.exchange.item, request.match_info["id"],
+                             request.match_info["item_id"],
+                             _choice(request, "direction", ("in", "out")))
+        return web.json_response(out)
+
+    async def ack(self, request: web.Request) -> web.Response:
+        body = await _json_body(request)
+        out = await self.run(self.exchange.acknowledge, request.match_info["id"], body)
+        if out["ack_id"] is None:  # every item already says this: nothing signed or queued
+            return web.json_response(out, status=200)
+        self.metrics.inc("acks_submitted")
+        return web.json_response(out, status=202)
+
+    async def receipt(self, request: web.Request) -> web.Response:
+        data = await self.run(self.exchange.receipt, request.match_info["id"],
+                              request.query.get("item"),
+                              _choice(request, "direction", ("in", "out")))
+        return web.Response(body=data, content_type="application/vnd.bridge.receipt")
+
+    async def reconcile(self, request: web.Request) -> web.Response:
+        """The reconciliation report as JSON (bridge.reports.report.to_json)."""
+        raw = request.query.get("quota")
+        if raw is not None and not (raw.isascii() and raw.isdigit() and 0 < len(raw) <= 12
+                                    and int(raw) > 0):
+            raise InputError("must be a positive whole number", field="quota")
+        out = await self.run(self.exchange.reconcile, peer=_party(request, "peer"),
+                             quota=int(raw) if raw is not None else None)
+        return web.json_response(out)
+
+    async def rotate_key(self, request: web.Request) -> web.Response:
+        out = await self.run(self.exchange.rotate_key)
+        return web.json_response(out, status=202)
+
+    async def revoke_key(self, request: web.Request) -> web.Response:
+        body = await _json_body(request) if request.can_read_body else {}
+        out = await self.run(self.exchange.revoke_key, body)
+        return web.json_response(out, status=202)
+
+    async def reload(self, request: web.Request) -> web.Response:
+        if self.reload_peers is not None:
+            await self.reload_peers()
+        peers = sorted(self.exchange.peers)
+        return web.json_response({"peers": peers})
+
+    async def prometheus(self, request: web.Request) -> web.Response:
+        try:
+            gauges = await self.run(self.exchange.store.counters)
+        except StoreCorrupt:
+            # The counters' tables cannot be read: the in-memory metrics still answer, with
+            # the store_corrupt alarm among them, for the monitoring that must see it.
+            gauges = {}
+        text = self.metrics.render(gauges, self.exchange.me.party)
+        return web.Response(text=text, content_type="text/plain")
+
+    async def events(self, request: web.Request) -> web.StreamResponse:
+        """Server-sent events from the persistent event log; resumes from Last-Event-ID."""
+        query = request.query.get("after") or None
+        if query is not None and not _is_number(query):
+            raise InputError("must be an event id", field="after")
+        raw = request.headers.get("Last-Event-ID") or query
+        if raw is not None and not _is_number(raw):
+            raise InputError("must be an event id", field="Last-Event-ID")
+        last = int(raw) if raw is not None else await self.run(
+            self.exchange.store.last_event_id)
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream",
+                                           "Cache-Control": "no-cache"})
+        await resp.prepare(request)
+        try:
+            while not self.stopping.is_set():
+                rows = await self.run(self.exchange.store.events_after, last)
+                for event_id, kind, data in rows:
+                    await resp.write(f"id: {event_id}\nevent: {kind}\ndata: {data}\n\n".encode())
+                    last = event_id
+                if rows:
+                    continue
+                async with self.events_changed:
+                    try:
+                        await asyncio.wait_for(self.events_changed.wait(), timeout=15)
+                    except TimeoutError:
+                        await resp.write(b": ping\n\n")
+        except (ConnectionResetError, asyncio.CancelledError):
+            pass
+        return resp

@@ -1,0 +1,1 @@
+"""Reconciliation reports: status rules, the model, the build and the renderers."""

@@ -1,0 +1,1 @@
+"""The SQLite store: repositories, the schema and its migrations."""

@@ -1,0 +1,1 @@
+"""Transports: how envelopes and answers move between bridges."""

@@ -1,0 +1,1 @@
+"""Direct HTTP between bridges: the peer endpoint and its limits."""

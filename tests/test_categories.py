@@ -30,7 +30,7 @@ from bridge.records.categories import (
 )
 from bridge.store.sqlite.store import Store
 
-SCHEMAS = Path(__file__).resolve().parent.parent / "bridge" / "schemas"
+SCHEMAS = Path(__file__).resolve().parent.parent / "bridge" / "records" / "schemas"
 NAMES = [f"roster-{c}" for c in CATEGORIES] + [MANIFEST_ITEM]
 STR_PROFILE = "D8S1179 13,14; D21S11 29,30; TH01 6,9.3; FGA 22,24; vWA 16,17; D3S1358 15,16"
 

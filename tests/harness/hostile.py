@@ -16,23 +16,16 @@ from bridge.core.crypto.identity import TAG_DOCUMENT, TAG_TRANSPORT_RECEIPT, Pri
 from .wire import Answer, Pending
 
 
-def statement(key: PrivateIdentity, pending: Pending, *, at: int, **fields: Any
-              ) -> dict[str, Any]:
+def statement(key: PrivateIdentity, pending: Pending, **fields: Any) -> dict[str, Any]:
     """The statement an honest receiver signs to accept ``pending``, with ``fields`` replaced
-    (not checked, so that it can say anything)."""
+    (not checked, so that it can say anything). Dated when the envelope was sent."""
     header = envelope.parse(pending.data)[0]
     base: dict[str, Any] = {
         "v": 1, "type": "bridge.transport-receipt", "from": header.sender,
         "to": header.recipient, "by_key": key.key_id, "envelope": pending.digest,
-        "id": header.message_id, "seq": header.seq, "at": at, "result": "accepted",
+        "id": header.message_id, "seq": header.seq, "at": header.sent_at, "result": "accepted",
         "reason": None, "expected_seq": None}
     return base | fields
-
-
-def rejection(key: PrivateIdentity, pending: Pending, *, at: int, reason: str,
-              **fields: Any) -> dict[str, Any]:
-    return statement(key, pending, at=at, type="bridge.rejection", result="rejected",
-                     reason=reason, **fields)
 
 
 def signed(key: PrivateIdentity, value: dict[str, Any], *, status: int = 200) -> Answer:
@@ -55,3 +48,13 @@ def resigned_header(issuer: PrivateIdentity, doc: documents.SignedDocument,
 
 def chunk_payloads(doc: documents.SignedDocument, size: int) -> list[bytes]:
     return [c.payload for c in chunks.split(doc, size)]
+
+
+def acknowledgement(issuer: PrivateIdentity, answers: documents.SignedHeader,
+                    leaf_hashes: dict[str, bytes], statuses: dict[str, str], *, ack_id: str,
+                    created: int) -> documents.SignedDocument:
+    """An acknowledgement signed with no lifecycle check (the engine checks; this does not)."""
+    return documents.sign_ack(
+        issuer, answers=answers, ack_id=ack_id, created=created,
+        items=[documents.AckItem(id=i, status=s) for i, s in statuses.items()],
+        declared_leaf_hashes=leaf_hashes, salt_key=bytes(32))

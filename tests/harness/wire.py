@@ -13,7 +13,6 @@ one to adapt.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import re
 import shutil
@@ -23,12 +22,15 @@ from pathlib import Path
 from typing import Any
 
 from bridge.core.crypto.identity import PrivateIdentity, PublicIdentity, write_private
+from bridge.core.documents import DocumentHeader, SignedHeader
+from bridge.core.receipts import check_receipt
 from bridge.engine.exchange import Exchange
 from bridge.engine.limits import RefusalGate
 from bridge.home.files import write_file
 from bridge.home.folder import Config, Delivery, Home
 from bridge.home.keystore import KeyStore
 from bridge.home.peers import pin_peer, pinned_identities
+from bridge.reports import report as reports
 from bridge.store.sqlite.store import OutboxRow, Store
 
 from .clock import FakeClock
@@ -107,6 +109,9 @@ def build_engine(home: Home, clock: FakeClock) -> Engine:
     engine = Exchange(store=Store(home.db_path), identity=own[0],
                       peers=pinned_identities(home, config), config=config, clock=clock,
                       keystore=keystore, retired=own[1:])
+    # What the harness shows is what the engine decides, not what survives a power cut
+    # (tests/daemon/test_kill9.py shows that): its commits need not wait for the disk.
+    engine.store.db.execute("PRAGMA synchronous=OFF")
     # The one place the engine reads a clock of its own: the refusal gate (time.monotonic).
     engine.refusal_gate = RefusalGate(
         per_minute=config.limits.refusal_records_per_minute, metrics=engine.metrics,
@@ -232,17 +237,24 @@ def reconcile(engine: Engine) -> dict[str, Any]:
     return engine.reconcile()
 
 
+def rendered_reports(engine: Engine) -> dict[str, str]:
+    """The reconciliation report in every form the CLI prints it."""
+    report = reports.from_json(engine.reconcile())
+    return {fmt: reports.render(report, fmt) for fmt in ("text", "json", "csv", "html")}
+
+
+def receipt_summary(engine: Engine, doc_id: str, item_id: str | None = None,
+                    direction: str | None = None) -> str:
+    """The line ``bridge verify`` prints for the receipt of ``doc_id`` (or one item of it)."""
+    return check_receipt(engine.receipt(doc_id, item_id, direction), engine.keyring).summary()
+
+
 def health(engine: Engine) -> dict[str, Any]:
     return engine.health()
 
 
 def metric(engine: Engine, name: str) -> int:
     return engine.metrics._counts[name]
-
-
-def receipt(engine: Engine, doc_id: str, item_id: str | None = None,
-            direction: str | None = None) -> bytes:
-    return engine.receipt(doc_id, item_id, direction)
 
 
 def refusals(engine: Engine) -> list[dict[str, Any]]:
@@ -295,11 +307,12 @@ def enqueue_raw(engine: Engine, kind: str, payload: bytes) -> None:
         engine._enqueue_statement(kind, payload, engine.me, engine.now())
 
 
-def chunk_items(engine: Engine) -> int:
-    return int(engine.chunk)
-
-
-def with_chunk_items(home: Home, n: int) -> None:
-    config = home.config()
-    home.write_config(dataclasses.replace(
-        config, delivery=dataclasses.replace(config.delivery, chunk_items=n)))
+def received_document(engine: Engine, doc_id: str
+                      ) -> tuple[SignedHeader, dict[str, bytes]]:
+    """A document the peer sent us, as signed, and the leaf hash of each of its items: what
+    an acknowledgement of it names."""
+    (row,) = engine.store.documents_by_id(doc_id, "in")
+    signed = SignedHeader(header=DocumentHeader.from_bytes(row.header), data=row.header,
+                          signature=row.sig)
+    return signed, {item_id: leaf for item_id, (_, leaf) in
+                    engine.store.item_index(row.rowid).items()}

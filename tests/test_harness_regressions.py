@@ -75,18 +75,19 @@ def every_view(engine: wire.Engine) -> list[Any]:
 
 
 def test_peer_times_past_year_9999_print_wherever_peer_times_are_shown(h: Harness) -> None:
-    """Beta, bypassing its own checks, signs an acknowledgement of M-1 and a roster for alpha,
-    both created in year 10000. However alpha takes them, every view of alpha's prints."""
+    """Beta, bypassing its own checks, signs an acknowledgement of M-1 and a manifest for
+    alpha, both created in year 10000. However alpha takes them, every view of alpha's
+    prints (a manifest's creation is shown in the reconciliation report too)."""
     h.courier.settle()
     beta = h.beta.identity
     signed, leaves = wire.received_document(h.beta.engine, "M-1")
     ack = hostile.acknowledgement(beta, signed, leaves, {"P-00001": "RECEIVED"},
                                   ack_id="ACK-FAR", created=h.clock())
-    roster = documents.sign_document(
-        beta, doc_type="roster", doc_id="R-FAR", recipient="alpha", created=h.clock(),
+    manifest = documents.sign_document(
+        beta, doc_type="manifest", doc_id="M-FAR", recipient="alpha", created=h.clock(),
         meta={}, items=[documents.Item(id="P-00009", data={"surname": "Testname"})],
         salt_key=bytes(32))
-    for doc in (ack, roster):
+    for doc in (ack, manifest):
         far = hostile.resigned_header(beta, doc, created=YEAR_10000_MS)
         for payload in hostile.chunk_payloads(far, 4):
             wire.enqueue_raw(h.beta.engine, "chunk", payload)

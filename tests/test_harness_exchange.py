@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from harness import Harness, open_pair, person, wire
 
-from bridge.core import envelope, lifecycle
+from bridge.core import codec, envelope, lifecycle
 from bridge.core.crypto.identity import PrivateIdentity
 from bridge.core.errors import InputError
 
@@ -240,10 +240,25 @@ def test_acknowledgement_lifecycle_received_disputed_confirmed(h: Harness) -> No
     second = wire.acknowledge(h.beta.engine, "M-1", items=[
         {"id": "P-00002", "status": "RECEIVED", "reason": "resolved at the handover"},
         {"id": "P-00003", "status": "IDENTITY_CONFIRMED", "evidence": "match report TEST-9"}])
-    with pytest.raises(InputError):
-        wire.acknowledge(h.beta.engine, "M-1", items=[{"id": "P-00003", "status": "RECEIVED"}])
+    with pytest.raises(InputError) as refused:
+        wire.acknowledge(h.beta.engine, "M-1", items=[
+            {"id": "P-00001", "status": "PENDING_IDENTIFICATION"},
+            {"id": "P-00003", "status": "NOT_RECEIVED"}])
+    assert (refused.value.code, refused.value.field) == ("transition_not_allowed",
+                                                         "items[1].status")
+    assert "P-00003" in refused.value.detail
+    # An item never declared enters as RECEIVED_UNDECLARED, and only so.
+    with pytest.raises(InputError) as refused:
+        wire.acknowledge(h.beta.engine, "M-1", items=[{"id": "X-77", "status": "RECEIVED"}])
+    assert refused.value.code == "unknown_item"
+    wire.acknowledge(h.beta.engine, "M-1", items=[{"id": "X-9",
+                                                   "status": "RECEIVED_UNDECLARED"}])
+    wire.acknowledge(h.beta.engine, "M-1", items=[{"id": "X-9",
+                                                   "status": "PENDING_IDENTIFICATION"}])
     h.courier.settle()
-    assert len(wire.acks(h.alpha.engine)) == 2  # the refused changes signed nothing
+    assert len(wire.acks(h.alpha.engine)) == 4  # the refused changes signed nothing
+    assert [e["status"] for e in wire.item(h.alpha.engine, "M-1", "X-9")["history"]] == [
+        "RECEIVED_UNDECLARED", "PENDING_IDENTIFICATION"]
     history = wire.item(h.alpha.engine, "M-1", "P-00003")["history"]
     assert [(e["status"], e["ack_id"], e["evidence"]) for e in history] == [
         ("PENDING_IDENTIFICATION", first["ack_id"], None),
@@ -253,7 +268,10 @@ def test_acknowledgement_lifecycle_received_disputed_confirmed(h: Harness) -> No
         ("DISPUTED", "name does not match"), ("RECEIVED", "resolved at the handover")]
     assert statuses(h.alpha.engine, "M-1") == statuses(h.beta.engine, "M-1") == {
         "P-00001": "RECEIVED", "P-00002": "RECEIVED", "P-00003": "IDENTITY_CONFIRMED"}
-    assert wire.document(h.alpha.engine, "M-1")["state"] == "acknowledged"
+    final = wire.document(h.alpha.engine, "M-1")
+    assert final["state"] == "acknowledged"
+    assert final["items"]["by_status"] == {"RECEIVED": 2, "IDENTITY_CONFIRMED": 1,
+                                           "PENDING_IDENTIFICATION": 1}
 
 
 def test_every_status_change_is_allowed_or_refused_as_the_lifecycle_table_says(
@@ -290,3 +308,68 @@ def check_every_change(h: Harness) -> None:
     expected = {i: a for i, (a, _) in zip(ids, pairs, strict=True)} | dict(allowed)
     assert statuses(h.alpha.engine, "M-ALL") == statuses(h.beta.engine, "M-ALL") == expected
     assert wire.refusals(h.alpha.engine) == []
+
+
+def test_retries_of_a_submission_and_of_an_acknowledgement_record_nothing_new(
+        h: Harness) -> None:
+    """The caller of a call whose answer was lost cannot tell whether it committed: the same
+    document id with the same content is the committed document, and an acknowledgement that
+    restates what each item says records nothing."""
+    sent = [person(n) for n in range(1, 5)]
+    first = wire.submit(h.alpha.engine, "manifest", "beta", sent, doc_id="M-1")
+    retry = wire.submit(h.alpha.engine, "manifest", "beta", sent, doc_id="M-1")
+    assert retry["existing"] is True and retry["digest"] == first["digest"]
+    assert len(wire.outbox(h.alpha.engine, "beta")) == 1
+    for other in ([*sent[:1], sent[1] | {"surname": "Othername"}, *sent[2:]], sent[:3]):
+        with pytest.raises(InputError) as conflict:
+            wire.submit(h.alpha.engine, "manifest", "beta", other, doc_id="M-1")
+        assert conflict.value.code == "duplicate_document"
+    h.courier.settle()
+
+    items = [{"id": "P-00001", "status": "RECEIVED"},
+             {"id": "P-00003", "status": "DISPUTED", "reason": "tag differs"}]
+    assert wire.acknowledge(h.beta.engine, "M-1", items=items)["items"] == 2
+    assert wire.acknowledge(h.beta.engine, "M-1", items=items) == {
+        "ack_id": None, "items": 0, "changed": {}}
+    assert wire.acknowledge(h.beta.engine, "M-1", all="RECEIVED")["items"] == 2
+    assert wire.acknowledge(h.beta.engine, "M-1", all="RECEIVED")["items"] == 0
+    including = wire.acknowledge(h.beta.engine, "M-1", all="RECEIVED", including=["DISPUTED"])
+    assert (including["items"], including["changed"]) == (1, {"DISPUTED": 1})
+    h.courier.settle()
+    for side in (h.alpha.engine, h.beta.engine):
+        assert [e["status"] for e in wire.item(side, "M-1", "P-00003")["history"]] == [
+            "DISPUTED", "RECEIVED"]
+        assert [e["status"] for e in wire.item(side, "M-1", "P-00001")["history"]] == [
+            "RECEIVED"]
+    assert len(wire.acks(h.alpha.engine)) == 3
+
+
+def test_receipt_lost_then_the_receiver_rotates_the_retry_gets_it_under_the_new_key(
+        h: Harness) -> None:
+    wire.submit(h.alpha.engine, "manifest", "beta", [person(1)], doc_id="M-1")
+    lost = h.courier.step(h.alpha, lose_answer=True)
+    assert lost is not None and lost.answer is not None
+    wire.rotate_key(h.beta.engine)
+    h.courier.settle()
+    (entry,) = wire.outbox(h.alpha.engine, "beta")
+    assert entry.state == "delivered" and entry.receipt is not None
+    first, final = (codec.decode(codec.decode(b, codec.SMALL_LIMITS)["r"], codec.SMALL_LIMITS)
+                    for b in (lost.answer.body, entry.receipt))
+    assert final["by_key"] == h.beta.identity.key_id != first["by_key"]
+    assert {k: v for k, v in final.items() if k != "by_key"} == {
+        k: v for k, v in first.items() if k != "by_key"}
+    assert wire.inbox_seqs(h.beta.engine, "alpha") == [1]
+
+
+def test_a_retired_key_cannot_sign_new_envelopes(h: Harness, alpha: PrivateIdentity) -> None:
+    wire.rotate_key(h.alpha.engine)  # the statement is seq 1
+    h.courier.settle()
+    forged = envelope.seal(alpha, h.beta.identity.public, message_id=bytes(16), seq=2,
+                           prev=wire.inbox_digest(h.beta.engine, "alpha", 1),
+                           sent_at=h.clock(), kind="chunk", payload=b"")
+    answer = wire.receive(h.beta.engine, forged.data)
+    assert answer.outcome == "rejected"
+    (refusal,) = wire.refusals(h.beta.engine)
+    assert (refusal["reason"], refusal["alarm"]) == ("unauthenticated", 1)
+    assert wire.inbox_seqs(h.beta.engine, "alpha") == [1]
+    assert wire.health(h.beta.engine)["status"] == "ok"

@@ -292,6 +292,12 @@ def envelope_bytes(engine: Engine, peer: str, seq: int) -> bytes:
     return bytes(data)
 
 
+def inbox_digest(engine: Engine, peer: str, seq: int) -> bytes:
+    entry = engine.store.inbox_entry(peer, seq)
+    assert entry is not None
+    return bytes(entry[0])
+
+
 def inbox_seqs(engine: Engine, peer: str) -> list[int]:
     return [r[0] for r in engine.store.db.execute(
         "SELECT seq FROM inbox WHERE peer=? ORDER BY seq", (peer,))]

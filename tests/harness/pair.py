@@ -20,7 +20,7 @@ from bridge.core.crypto.identity import PrivateIdentity
 
 from . import wire
 from .clock import FakeClock
-from .wire import Answer, Engine, Outcome, Pending
+from .wire import Answer, Engine, Home, Outcome, Pending
 
 
 @dataclass
@@ -31,11 +31,11 @@ class Party:
     engine: Engine = field(init=False)
 
     def __post_init__(self) -> None:
-        self.engine = wire.build_engine(wire.Home(self.home_path), self.clock)
+        self.engine = wire.build_engine(Home(self.home_path), self.clock)
 
     @property
-    def home(self) -> wire.Home:
-        return wire.Home(self.home_path)
+    def home(self) -> Home:
+        return Home(self.home_path)
 
     @property
     def identity(self) -> PrivateIdentity:

@@ -27,7 +27,8 @@ from bridge.core.receipts import check_receipt
 from bridge.engine.exchange import Exchange
 from bridge.engine.limits import RefusalGate
 from bridge.home.files import write_file
-from bridge.home.folder import Config, Delivery, Home
+from bridge.home.folder import Config, Delivery
+from bridge.home.folder import Home as Home  # the parties' homes, for pair.py
 from bridge.home.keystore import KeyStore
 from bridge.home.peers import pin_peer, pinned_identities
 from bridge.reports import report as reports

@@ -333,15 +333,19 @@ def test_retries_of_a_submission_and_of_an_acknowledgement_record_nothing_new(
         "ack_id": None, "items": 0, "changed": {}}
     assert wire.acknowledge(h.beta.engine, "M-1", all="RECEIVED")["items"] == 2
     assert wire.acknowledge(h.beta.engine, "M-1", all="RECEIVED")["items"] == 0
+    # A change of reason is a new statement, not a retry; a bulk change names what it changes.
+    reason = wire.acknowledge(h.beta.engine, "M-1", items=[
+        {"id": "P-00003", "status": "DISPUTED", "reason": "tag differs, seal broken"}])
+    assert (reason["items"], reason["changed"]) == (1, {"DISPUTED": 1})
     including = wire.acknowledge(h.beta.engine, "M-1", all="RECEIVED", including=["DISPUTED"])
     assert (including["items"], including["changed"]) == (1, {"DISPUTED": 1})
     h.courier.settle()
     for side in (h.alpha.engine, h.beta.engine):
         assert [e["status"] for e in wire.item(side, "M-1", "P-00003")["history"]] == [
-            "DISPUTED", "RECEIVED"]
+            "DISPUTED", "DISPUTED", "RECEIVED"]
         assert [e["status"] for e in wire.item(side, "M-1", "P-00001")["history"]] == [
             "RECEIVED"]
-    assert len(wire.acks(h.alpha.engine)) == 3
+    assert len(wire.acks(h.alpha.engine)) == 4
 
 
 def test_receipt_lost_then_the_receiver_rotates_the_retry_gets_it_under_the_new_key(

@@ -8,7 +8,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from bridge.records.categories import FieldInfo
+from bridge.records.record_schemas import FieldInfo
 
 LIST_SEPARATOR = ";"
 _TRUE = frozenset({"true", "yes", "y", "1"})

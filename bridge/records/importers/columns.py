@@ -10,10 +10,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from bridge.records.categories import DNA_ADVICE, DNA_FIELD_NAME, FieldInfo, RecordSchema
+from bridge.records.dna import DNA_ADVICE, DNA_FIELD_NAME
 from bridge.records.importers.cells import converter
 from bridge.records.importers.problems import RowError
 from bridge.records.importers.rows import column_letter, header_name
+from bridge.records.record_schemas import FieldInfo, RecordSchema
 
 _FIELD_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}(\.[a-z][a-z0-9_]{0,63})?\Z")
 

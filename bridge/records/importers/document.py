@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from bridge.core.errors import InputError, UsageError
-from bridge.records.categories import CATEGORIES, MANIFEST_ITEM, record_schema, roster_schema
 from bridge.records.importers.formats import Submission, file_format
 from bridge.records.importers.json_files import json_submission
 from bridge.records.importers.limits import LIMITS, ImportLimits
 from bridge.records.importers.tables import table_records
+from bridge.records.record_schemas import CATEGORIES, MANIFEST_ITEM, record_schema, roster_schema
 
 
 def import_document(path: str, *, doc_type: str, category: str | None = None,

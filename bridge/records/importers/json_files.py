@@ -9,15 +9,11 @@ import sys
 from typing import Any
 
 from bridge.core.errors import InputError
-from bridge.records.categories import (
-    CATEGORIES,
-    MANIFEST_ITEM,
-    check_submission,
-    roster_schema,
-)
+from bridge.records.categories import check_submission
 from bridge.records.importers.formats import Submission
 from bridge.records.importers.limits import LIMITS, ImportLimitError, ImportLimits
 from bridge.records.importers.problems import MAX_LISTED, ImportErrors, RowError
+from bridge.records.record_schemas import CATEGORIES, MANIFEST_ITEM, roster_schema
 
 
 def _read_json_text(path: str, name: str, limits: ImportLimits) -> str:

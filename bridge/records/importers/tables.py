@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from bridge.records.categories import CheckResult, FieldInfo, RecordSchema, check_records
+from bridge.records.categories import check_records
 from bridge.records.importers.cells import BOOLEAN_WORDS, CellError, as_text
 from bridge.records.importers.columns import Column, header_columns, missing_columns
 from bridge.records.importers.limits import ImportLimitError, ImportLimits
@@ -20,6 +20,8 @@ from bridge.records.importers.rows import (
     read_header,
     table_rows,
 )
+from bridge.records.record_errors import CheckResult
+from bridge.records.record_schemas import FieldInfo, RecordSchema
 
 # A flat column as the hot loop reads it: position, field name, converter (None for text), field,
 # and for a boolean the spellings it takes (one dictionary look-up instead of a call).

@@ -72,7 +72,7 @@ def _text(value: Any) -> str:
 
 
 def dna_suspects(records: Sequence[dict[str, Any]], *, open_schema: bool,
-                  nested: Sequence[str]) -> list[int]:
+                 nested: Sequence[str]) -> list[int]:
     """Positions of the records whose text names an STR locus at all.
 
     Searching each record with the full expression costs about 5 µs a record (half a second for

@@ -31,7 +31,7 @@ class Column:
 
 
 def header_columns(header: list[Any], hrow: int, schema: RecordSchema,
-             problems: list[RowError]) -> tuple[list[Column], set[int]]:
+                   problems: list[RowError]) -> tuple[list[Column], set[int]]:
     """The header's columns, and the positions of unnamed or refused ones (their cells are
     ignored, the header problem reported once)."""
     columns: list[Column] = []
@@ -71,7 +71,7 @@ def header_columns(header: list[Any], hrow: int, schema: RecordSchema,
                 continue
         parent, _, child = name.rpartition(".")
         columns.append(Column(index=i, letter=letter, name=name, info=info,
-                               convert=converter(info), parent=parent or None, child=child))
+                              convert=converter(info), parent=parent or None, child=child))
     return columns, skipped
 
 
@@ -80,7 +80,7 @@ def _label(schema: RecordSchema) -> str:
 
 
 def missing_columns(schema: RecordSchema, names: set[str], hrow: int,
-                     defaults: Mapping[str, Any]) -> tuple[list[RowError], set[str]]:
+                    defaults: Mapping[str, Any]) -> tuple[list[RowError], set[str]]:
     """Required fields that no column provides: said once about the header, not once a row."""
     problems, absent = [], set()
     have = names | set(defaults)

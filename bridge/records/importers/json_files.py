@@ -104,7 +104,7 @@ def load_json_submission(path: str, *, limits: ImportLimits = LIMITS
 
 
 def json_submission(path: str, doc_type: str, category: str | None,
-                     limits: ImportLimits) -> Submission:
+                    limits: ImportLimits) -> Submission:
     name = "standard input" if path == "-" else path
     items, meta = load_json_submission(path, limits=limits)
     if doc_type == "roster":

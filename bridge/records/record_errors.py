@@ -48,7 +48,7 @@ class CheckResult:
         return not self.bad
 
 
-def _got(value: object, info: FieldInfo | None) -> str:
+def quoted_value(value: object, info: FieldInfo | None) -> str:
     """`` (got 'x')`` for a message, unless the field is sensitive: messages end up on screens
     and in logs, and a sensitive value stays out of them."""
     if info is not None and info.sensitive:
@@ -125,7 +125,7 @@ def _value_message(schema: RecordSchema, err: Any, field: str, record: Mapping[s
     kind = err.kind
     info = schema.field(field)
     value = err.instance
-    got = _got(value, info) if values else ""
+    got = quoted_value(value, info) if values else ""
     if isinstance(kind, _K.Type):
         wanted = " or ".join(_TYPE_WORDS.get(str(t), str(t)) for t in kind.types)
         return f"must be {wanted}{got}"
@@ -164,4 +164,4 @@ def _category_message(schema: RecordSchema, kind: Any, value: object, item_kind:
             if isinstance(item_kind, str) else f"must be one of: {', '.join(allowed)}")
 
 
-__all__ = ["CheckResult", "RecordError", "translate"]
+__all__ = ["CheckResult", "RecordError", "quoted_value", "translate"]

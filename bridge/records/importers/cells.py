@@ -8,6 +8,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from bridge.records.record_errors import quoted_value
 from bridge.records.record_schemas import FieldInfo
 
 LIST_SEPARATOR = ";"
@@ -21,13 +22,6 @@ _INTEGER = re.compile(r"[+-]?\d{1,18}\Z")
 
 class CellError(Exception):
     """A cell that does not convert; the message says why (never with a sensitive value)."""
-
-
-def _got(cell: Any, info: FieldInfo | None) -> str:
-    if info is not None and info.sensitive:
-        return ""
-    text = repr(cell)
-    return f" (got {text if len(text) <= 40 else text[:37] + '...'})"
 
 
 def as_text(cell: Any, info: FieldInfo | None) -> str:
@@ -52,7 +46,7 @@ def _to_integer(cell: Any, info: FieldInfo | None) -> Any:
         return int(cell)
     if cell.__class__ is str and _INTEGER.match(cell):
         return int(cell)
-    raise CellError(f"must be a whole number{_got(cell, info)}")
+    raise CellError(f"must be a whole number{quoted_value(cell, info)}")
 
 
 def _to_boolean(cell: Any, info: FieldInfo | None) -> Any:
@@ -65,7 +59,7 @@ def _to_boolean(cell: Any, info: FieldInfo | None) -> Any:
         return True
     if word in _FALSE:
         return False
-    raise CellError(f"must be true or false (also yes/no, 1/0){_got(cell, info)}")
+    raise CellError(f"must be true or false (also yes/no, 1/0){quoted_value(cell, info)}")
 
 
 def _to_list(cell: Any, info: FieldInfo | None) -> Any:

@@ -4,7 +4,7 @@ acknowledgement says about each declared item, checked as a whole-document recei
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from bridge.core import documents, receipts
@@ -49,24 +49,7 @@ def check_documents(raw: list[Any], parties: tuple[str, str], keys: Keyring,
         # 3.5 An acknowledgement answers a document listed before it, from the other side,
         #     strictly later than the previous acknowledgement of that document.
         if h.type == ACK:
-            assert h.answers is not None
-            target = by_digest.get(h.answers)
-            if target is None:
-                raise fail(f"{doc.name} answers {h.answers_id}, which is not listed before "
-                           "it in the transcript", "unknown_document")
-            th = target.signed.header
-            if th.type == ACK:
-                raise fail(f"{doc.name} answers an acknowledgement", "wrong_type")
-            if h.answers_id != th.id:
-                raise fail(f"{doc.name} names {h.answers_id} but answers {th.id} by hash",
-                           "wrong_document")
-            if h.issuer != th.recipient:
-                raise fail(f"{doc.name} is issued by {h.issuer}, but {th.id} was sent to "
-                           f"{th.recipient}", "wrong_party")
-            if target.acks and h.created <= target.acks[-1].signed.header.created:
-                raise fail(f"{doc.name} is not later than the previous acknowledgement of "
-                           f"{th.id}", "ack_order")
-            target.acks.append(doc)
+            _answered(doc, by_digest).acks.append(doc)
         # 3.6 Entries, when included: count and root (PROTOCOL.md §6.3).
         if doc.entries is not None:
             SignedDocument(signed=signed, leaves=doc.entries).check(keys)
@@ -74,6 +57,32 @@ def check_documents(raw: list[Any], parties: tuple[str, str], keys: Keyring,
         docs.append(doc)
         by_digest[signed.digest] = doc
     return docs
+
+
+def _answered(ack: CheckedDocument, by_digest: Mapping[bytes, CheckedDocument]
+              ) -> CheckedDocument:
+    """3.5 The document an acknowledgement answers: listed before it, a roster or manifest,
+    named by id as by hash, sent to the acknowledgement's issuer, and last acknowledged
+    before this acknowledgement was made."""
+    h = ack.signed.header
+    assert h.answers is not None
+    target = by_digest.get(h.answers)
+    if target is None:
+        raise fail(f"{ack.name} answers {h.answers_id}, which is not listed before "
+                   "it in the transcript", "unknown_document")
+    th = target.signed.header
+    if th.type == ACK:
+        raise fail(f"{ack.name} answers an acknowledgement", "wrong_type")
+    if h.answers_id != th.id:
+        raise fail(f"{ack.name} names {h.answers_id} but answers {th.id} by hash",
+                   "wrong_document")
+    if h.issuer != th.recipient:
+        raise fail(f"{ack.name} is issued by {h.issuer}, but {th.id} was sent to "
+                   f"{th.recipient}", "wrong_party")
+    if target.acks and h.created <= target.acks[-1].signed.header.created:
+        raise fail(f"{ack.name} is not later than the previous acknowledgement of "
+                   f"{th.id}", "ack_order")
+    return target
 
 
 def _is_signed_header_shape(value: object) -> bool:

@@ -15,7 +15,7 @@ from bridge.core.crypto.identity import PrivateIdentity
 from bridge.core.errors import InputError
 from bridge.engine.exchange import Exchange
 from bridge.home.folder import Config
-from bridge.records import categories
+from bridge.records import dna
 from bridge.records.categories import (
     CATEGORIES,
     DNA_ADVICE,
@@ -377,13 +377,13 @@ def test_ordinary_text_is_not_a_profile(text: str) -> None:
 def test_a_locus_name_somewhere_costs_only_its_own_record_a_closer_look(
         monkeypatch: pytest.MonkeyPatch) -> None:
     looked: list[str] = []
-    real = categories.looks_like_str_profile
+    real = dna.looks_like_str_profile
 
     def spy(text: str) -> bool:
         looked.append(text)
         return real(text)
 
-    monkeypatch.setattr(categories, "looks_like_str_profile", spy)
+    monkeypatch.setattr(dna, "looks_like_str_profile", spy)
     records = [GOOD["pow"] | {"id": f"POW-{n}"} for n in range(200)]
     records[120] = records[120] | {"first_names": "Amelia"}
     assert check_records(roster_schema("pow"), records).ok

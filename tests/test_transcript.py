@@ -1,4 +1,4 @@
-"""Transcripts (bridge/core/transcript.py, PROTOCOL.md §11.4–11.5), without daemons: a synthetic
+"""Transcripts (bridge/core/transcript/, PROTOCOL.md §11.4–11.5), without daemons: a synthetic
 exchange is signed, chunked, sealed and receipted exactly as two bridges would, then checked;
 each attack is named after what it tries and must fail with its reason code.
 """

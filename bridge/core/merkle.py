@@ -196,25 +196,7 @@ def root_from_inclusion_proof(
     (reason ``"bad_proof"``) when the proof cannot be right for that index and size, whatever
     the root.
     """
-
-    def fail(why: str) -> VerificationError:
-        return VerificationError(f"inclusion proof rejected: {why}", reason="bad_proof")
-
-    if isinstance(index, bool) or isinstance(size, bool) or index < 0 or size < 0:
-        raise fail("index and size must be non-negative integers")
-    # Step 1: "If leaf_index is greater than or equal to tree_size, then stop and fail."
-    if index >= size:
-        raise fail(f"leaf index {index} is not less than tree size {size}")
-    if len(leaf_hash) != HASH_SIZE:
-        raise fail(f"leaf hash is {len(leaf_hash)} bytes, not {HASH_SIZE}")
-    for i, p in enumerate(path):
-        if len(p) != HASH_SIZE:
-            raise fail(f"path[{i}] is {len(p)} bytes, not {HASH_SIZE}")
-    expected = _path_length(index, size)
-    if len(path) != expected:
-        # The loop below would also reject this (sn would be 0 too early or not 0 at the end);
-        # checking first only gives a clearer message.
-        raise fail(f"path has {len(path)} hashes; index {index} of {size} needs {expected}")
+    _check_proof_form(leaf_hash, index, size, path)
 
     sha256 = hashlib.sha256
     prefix = _NODE_PREFIX
@@ -227,7 +209,7 @@ def root_from_inclusion_proof(
     for p in path:
         # 4a: the node has reached the root already, so an extra hash cannot belong.
         if sn == 0:
-            raise fail("path is longer than the tree is tall")
+            raise _bad_proof("path is longer than the tree is tall")
         # 4b: a right child (LSB(fn) set), or the last node of its level (fn == sn), has its
         # sibling on the left.
         if fn & 1 or fn == sn:
@@ -246,8 +228,33 @@ def root_from_inclusion_proof(
         sn >>= 1
     # Step 5: "Compare sn to 0" — if it is not zero, the path stopped short of the root.
     if sn != 0:
-        raise fail("path is shorter than the tree is tall")
+        raise _bad_proof("path is shorter than the tree is tall")
     return r
+
+
+def _bad_proof(why: str) -> VerificationError:
+    return VerificationError(f"inclusion proof rejected: {why}", reason="bad_proof")
+
+
+def _check_proof_form(leaf_hash: bytes, index: int, size: int, path: Sequence[bytes]) -> None:
+    """What a proof must be before any hashing: an index within the size (RFC 9162 §2.1.3.2
+    step 1), hashes of the right size, and as many as the path to that index has."""
+    if isinstance(index, bool) or isinstance(size, bool) or index < 0 or size < 0:
+        raise _bad_proof("index and size must be non-negative integers")
+    # Step 1: "If leaf_index is greater than or equal to tree_size, then stop and fail."
+    if index >= size:
+        raise _bad_proof(f"leaf index {index} is not less than tree size {size}")
+    if len(leaf_hash) != HASH_SIZE:
+        raise _bad_proof(f"leaf hash is {len(leaf_hash)} bytes, not {HASH_SIZE}")
+    for i, p in enumerate(path):
+        if len(p) != HASH_SIZE:
+            raise _bad_proof(f"path[{i}] is {len(p)} bytes, not {HASH_SIZE}")
+    expected = _path_length(index, size)
+    if len(path) != expected:
+        # The loop of root_from_inclusion_proof would also reject this (sn would be 0 too
+        # early or not 0 at the end); checking first only gives a clearer message.
+        raise _bad_proof(f"path has {len(path)} hashes; index {index} of {size} needs "
+                         f"{expected}")
 
 
 def _path_length(index: int, size: int) -> int:

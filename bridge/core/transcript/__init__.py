@@ -1,0 +1,47 @@
+"""Transcripts: the whole exchange between two parties, checkable offline by a mediator.
+
+A transcript (PROTOCOL.md §11.4) is one canonical map of type ``bridge.transcript`` holding, in
+order, every document and acknowledgement document exchanged between two parties (signed
+headers, and normally all their entries), and for each direction every envelope's header, the
+sender's signature over it and the ciphertext hash that signature covers (and the ciphertext
+itself when the exporter has it), with the **recipient's signed transport receipt** for it, in
+sequence order. Anyone holding the two parties' public identity files can check, with no daemon
+and no store, that
+
+- every document and acknowledgement is signed by its issuer, and its entries match its root;
+- every acknowledgement answers a document earlier in the transcript, binding its entries
+  (the checks of a whole-document receipt, PROTOCOL.md §7.4);
+- each envelope header is signed by its sender, and where the ciphertext is included its
+  envelope hash is recomputed, so that the recipient's receipt binds the header too;
+- each direction's envelopes are numbered 1, 2, … with no gap, each naming the previous one's
+  hash, and each has a receipt signed by the recipient naming its hash, sequence number and
+  message id: proof of delivery;
+- every chunk envelope says which document chunk it carried, or the result lists it as not
+  accounted for.
+
+``check_transcript`` returns a ``TranscriptResult`` and never raises for bad input;
+``verify_transcript`` raises ``VerificationError`` naming the first failed step. Steps are
+numbered as in PROTOCOL.md §11.5. Pure: no I/O, no clock.
+
+The modules: ``model`` (the wire constants, limits, the parts of a transcript and the result of
+a check), ``build`` (a transcript from its parts; the chunks that are accounted for), ``check``
+(steps 1, 2 and 6 and the entry points), ``check_documents`` (steps 3 and 4), ``check_links``
+(step 5) and ``check_state`` (what the steps share as they go).
+"""
+
+from bridge.core.transcript.build import accountable, build_transcript, is_transcript
+from bridge.core.transcript.check import check_transcript, verify_transcript
+from bridge.core.transcript.model import (
+    TRANSCRIPT,
+    TRANSCRIPT_LIMITS,
+    TranscriptDocument,
+    TranscriptEnvelope,
+    TranscriptResult,
+    chunk_continues,
+)
+
+__all__ = [
+    "TRANSCRIPT", "TRANSCRIPT_LIMITS", "TranscriptDocument", "TranscriptEnvelope",
+    "TranscriptResult", "accountable", "build_transcript", "check_transcript",
+    "chunk_continues", "is_transcript", "verify_transcript",
+]

@@ -1,0 +1,43 @@
+"""A roster or manifest from a file: CSV, XLSX or JSON, every row checked."""
+
+from __future__ import annotations
+
+from bridge.core.errors import InputError, UsageError
+from bridge.records.importers.formats import Submission, file_format
+from bridge.records.importers.json_files import json_submission
+from bridge.records.importers.limits import LIMITS, ImportLimits
+from bridge.records.importers.tables import table_records
+from bridge.records.record_schemas import CATEGORIES, MANIFEST_ITEM, record_schema, roster_schema
+
+
+def import_document(path: str, *, doc_type: str, category: str | None = None,
+                    limits: ImportLimits = LIMITS) -> Submission:
+    """The items of a roster or manifest from ``path`` (CSV, XLSX or JSON), every row checked.
+
+    A roster from a table needs its ``category`` (one of :data:`CATEGORIES`), which also goes
+    into ``meta.category`` and into each record that has no category column. A JSON roster
+    takes it from ``category`` or its own ``meta.category``; without one (or with a category
+    that has no schema) it is sent as it is. A manifest's rows are manifest items.
+
+    Raises :class:`ImportErrors` listing every bad row, or :class:`InputError` for a file that
+    cannot be read at all.
+    """
+    if doc_type not in ("roster", "manifest"):
+        raise InputError(f"unknown document type {doc_type!r}", field="type")
+    fmt = file_format(path)
+    if fmt == "json":
+        return json_submission(path, doc_type, category, limits)
+    if doc_type == "roster":
+        if category is None:
+            raise UsageError(f"{path}: a roster from a CSV or XLSX file needs its category "
+                             f"(--category {'|'.join(CATEGORIES)})")
+        schema = roster_schema(category)
+        records = table_records(path, fmt, schema, {"category": category}, limits)
+        return Submission(items=records, meta={"category": category}, format=fmt,
+                          schema=schema.name)
+    schema = record_schema(MANIFEST_ITEM)
+    records = table_records(path, fmt, schema, {}, limits)
+    return Submission(items=records, meta=None, format=fmt, schema=schema.name)
+
+
+__all__ = ["import_document"]

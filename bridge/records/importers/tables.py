@@ -1,0 +1,211 @@
+"""Tables of records: every row of a CSV or XLSX file converted by its record schema and
+checked, every bad row named by its row, column and field."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from bridge.records.categories import check_records
+from bridge.records.importers.cells import BOOLEAN_WORDS, CellError, as_text
+from bridge.records.importers.columns import Column, header_columns, missing_columns
+from bridge.records.importers.limits import ImportLimitError, ImportLimits
+from bridge.records.importers.problems import MAX_LISTED, ImportErrors, RowError
+from bridge.records.importers.rows import (
+    blank,
+    column_letter,
+    header_name,
+    read_header,
+    table_rows,
+)
+from bridge.records.record_errors import CheckResult
+from bridge.records.record_schemas import FieldInfo, RecordSchema
+
+# A flat column as the hot loop reads it: position, field name, converter (None for text), field,
+# and for a boolean the spellings it takes (one dictionary look-up instead of a call).
+_Flat = tuple[int, str, Callable[[Any, FieldInfo | None], Any] | None, FieldInfo | None,
+              Mapping[str, bool] | None]
+
+
+@dataclass(kw_only=True)
+class _Reading:
+    """What the row loop gathers: the records, the row each came from, and the cells that did
+    not convert. Problems are kept up to the number listed (a file of a million bad cells must
+    not hold a million descriptions); every bad row is still counted."""
+
+    records: list[dict[str, Any]] = field(default_factory=list)
+    row_of: list[int] = field(default_factory=list)
+    cell_problems: list[RowError] = field(default_factory=list)
+    cell_bad: set[int] = field(default_factory=set)  # row numbers
+    unnamed: list[tuple[int, int]] = field(default_factory=list)  # (row, column position) of
+    #                                                               values under no name
+
+    def bad_cell(self, n: int, letter: str, name: str, exc: CellError) -> None:
+        # The cell is kept as it is: the schema then fails on the same field, and that second
+        # report is dropped in favour of this one (see _merge).
+        if len(self.cell_problems) < MAX_LISTED:
+            self.cell_problems.append(RowError(row=n, column=letter, field=name,
+                                               message=str(exc)))
+        self.cell_bad.add(n)
+
+
+def table_records(path: str, fmt: str, schema: RecordSchema, defaults: Mapping[str, Any],
+                  limits: ImportLimits) -> list[dict[str, Any]]:
+    """The records of a CSV or XLSX file, each field converted by ``schema`` and every record
+    checked by it; ``defaults`` go into every record. Raises :class:`ImportErrors` naming every
+    bad row (its row, column and field), and nothing is returned unless every row is good."""
+    source = path
+    rows = table_rows(path, fmt, limits)
+    hrow, header = read_header(rows, source, limits)
+    head_problems: list[RowError] = []
+    columns, skipped = header_columns(header, hrow, schema, head_problems)
+    missing, absent = missing_columns(schema, {c.name for c in columns}, hrow, defaults)
+    head_problems.extend(missing)
+    blank_names = [i for i in skipped if header_name(header[i]) == ""]
+    reading = _read_records(rows, len(header), columns, blank_names, defaults, source, limits)
+    for n, i in reading.unnamed:
+        # A value under no name would be silently dropped: say so instead.
+        reading.cell_problems.append(RowError(row=n, column=column_letter(i), message=(
+            f"a value in a column with no name in row {hrow}: name the column, or clear it")))
+    records, row_of = reading.records, reading.row_of
+    result = check_records(schema, records, limit=MAX_LISTED, values=True)
+    row_problems = _table_errors(result, row_of, columns, absent)
+    problems = _merge(head_problems, reading.cell_problems, row_problems)
+    bad_rows = len({row_of[i] for i in result.bad} | reading.cell_bad)
+    if problems or bad_rows:
+        raise ImportErrors(source, problems[:MAX_LISTED], bad_rows=bad_rows,
+                           header=bool(head_problems))
+    return records
+
+
+def _read_records(rows: Iterator[tuple[int, list[Any]]], width: int, columns: Sequence[Column],
+                  blank_names: Sequence[int], defaults: Mapping[str, Any], source: str,
+                  limits: ImportLimits) -> _Reading:
+    """The row loop: one record per non-blank row, its cells converted (not yet checked)."""
+    flat: list[_Flat] = [
+        (c.index, c.name, c.convert, c.info,
+         BOOLEAN_WORDS if c.info is not None and c.info.kind == "boolean" else None)
+        for c in columns if c.parent is None]
+    nested = [c for c in columns if c.parent is not None]
+    reading = _Reading()
+    records, row_of = reading.records, reading.row_of
+    max_chars = limits.max_cell_chars
+    base = len(defaults)
+    for n, cells in rows:
+        if len(cells) < width:
+            cells = cells + [None] * (width - len(cells))
+        elif len(cells) > width:
+            _unnamed(reading, n, range(width, len(cells)), cells)
+        if blank_names:
+            _unnamed(reading, n, blank_names, cells)
+        record = dict(defaults)
+        _flat_fields(record, cells, flat, n, max_chars, reading)
+        if nested:
+            _nested_fields(record, cells, nested, n, reading)
+        if len(record) == base:
+            continue  # a blank row (often trailing ones): not a record
+        if len(records) >= limits.max_items:
+            raise ImportLimitError(source, "too many records", limit="max_items",
+                                   value=limits.max_items, where=f"row {n}")
+        records.append(record)
+        row_of.append(n)
+    return reading
+
+
+def _flat_fields(record: dict[str, Any], cells: list[Any], flat: Sequence[_Flat], n: int,
+                 max_chars: int, reading: _Reading) -> None:
+    """The hot loop: 100,000 rows of a dozen cells each. Text (most cells) is handled inline,
+    booleans by one dictionary look-up; only other types pay for a function call."""
+    for i, name, convert, info, words in flat:
+        cell = cells[i]
+        if cell.__class__ is str:
+            cell = cell.strip()
+            if not cell:
+                continue
+            if convert is None:
+                record[name] = cell if len(cell) <= max_chars else cell[:max_chars]
+                continue
+            if words is not None and cell in words:
+                record[name] = words[cell]
+                continue
+        elif cell is None:
+            continue
+        if convert is not None:
+            try:
+                cell = convert(cell, info)
+            except CellError as exc:
+                reading.bad_cell(n, column_letter(i), name, exc)
+        else:
+            cell = as_text(cell, info)
+        if cell.__class__ is str and len(cell) > max_chars:
+            cell = cell[:max_chars]  # the schema's length limit reports it
+        record[name] = cell
+
+
+def _nested_fields(record: dict[str, Any], cells: list[Any], nested: Sequence[Column], n: int,
+                   reading: _Reading) -> None:
+    """Columns such as ``identification.status``: each fills a field of its group."""
+    for c in nested:
+        cell = cells[c.index]
+        if blank(cell):
+            continue
+        value = cell.strip() if cell.__class__ is str else cell
+        if c.convert is not None:
+            try:
+                value = c.convert(value, c.info)
+            except CellError as exc:
+                reading.bad_cell(n, c.letter, c.name, exc)
+        elif value.__class__ is not str:
+            value = as_text(value, c.info)
+        assert c.parent is not None
+        group = record.setdefault(c.parent, {})
+        if isinstance(group, dict):
+            group[c.child] = value
+
+
+def _unnamed(reading: _Reading, n: int, positions: Iterable[int], cells: list[Any]) -> None:
+    """Values of row ``n`` under no name: the row is bad, and the first few are described."""
+    for i in positions:
+        if not blank(cells[i]):
+            reading.cell_bad.add(n)
+            if len(reading.unnamed) < MAX_LISTED:
+                reading.unnamed.append((n, i))
+
+
+def _table_errors(result: CheckResult, row_of: Sequence[int], columns: Sequence[Column],
+                  absent: set[str]) -> list[RowError]:
+    by_name = {c.name: c for c in columns}
+    out = []
+    for e in result.errors:
+        if e.code == "missing" and e.field in absent:
+            continue  # the header row already says the whole column is missing
+        name = re.sub(r"\[\d+\]", "", e.field)
+        col = by_name.get(name) or next(
+            (c for c in columns if c.parent is not None and c.parent == name), None)
+        message = e.message
+        if e.code == "duplicate_id" and e.first is not None:
+            message += f" (first on row {row_of[e.first]})"
+        out.append(RowError(row=row_of[e.index], column=col.letter if col else None,
+                            field=name or None, message=message))
+    return out
+
+
+def _merge(head: list[RowError], cells: list[RowError], rows: list[RowError]
+           ) -> list[RowError]:
+    """Header problems first, then row by row in column order; one problem per cell (a cell
+    that did not convert is not reported a second time by the schema)."""
+    seen: set[tuple[int | None, str | None]] = set()
+    body = []
+    for e in [*cells, *rows]:
+        key = (e.row, e.field or e.column)
+        if key in seen:
+            continue
+        seen.add(key)
+        body.append(e)
+    body.sort(key=lambda e: (e.row or 0, len(e.column or ""), e.column or ""))
+    return [*head, *body]
+
+
+__all__ = ["table_records"]

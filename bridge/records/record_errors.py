@@ -1,0 +1,167 @@
+"""Problems of records: one problem of one record, every problem of a list of them, and a JSON
+Schema error in words a person filling in a spreadsheet can act on.
+
+Messages quote a bad value only when asked to (and never a sensitive field's): messages end up
+on screens and in logs.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import jsonschema_rs
+
+from bridge.records.dna import DNA_ADVICE, DNA_FIELD_NAME
+from bridge.records.record_schemas import (
+    CATEGORIES,
+    FieldInfo,
+    RecordSchema,
+    field_path,
+    join_field,
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RecordError:
+    """One problem of one record. ``field`` is a path inside the record (``surname``,
+    ``identification.method[1]``); empty when it is about the record as a whole."""
+
+    index: int
+    field: str
+    message: str
+    code: str  # missing | unknown_field | bad_value | bad_date | raw_dna | withheld_present
+    #            | duplicate_id | not_a_record
+    first: int | None = None  # duplicate_id: the index where the id first appeared
+
+
+@dataclass(frozen=True, kw_only=True)
+class CheckResult:
+    errors: tuple[RecordError, ...]  # in record order; at most the limit asked for
+    bad: frozenset[int]  # indices of every record with at least one problem
+
+    @property
+    def ok(self) -> bool:
+        return not self.bad
+
+
+def quoted_value(value: object, info: FieldInfo | None) -> str:
+    """`` (got 'x')`` for a message, unless the field is sensitive: messages end up on screens
+    and in logs, and a sensitive value stays out of them."""
+    if info is not None and info.sensitive:
+        return ""
+    text = repr(value)
+    return f" (got {text if len(text) <= 40 else text[:37] + '...'})"
+
+
+def _suggest(name: str, schema: RecordSchema) -> str:
+    close = difflib.get_close_matches(name.lower(), list(schema.fields), n=1, cutoff=0.75)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+_TYPE_WORDS = {"integer": "a whole number", "string": "text", "boolean": "true or false",
+               "array": "a list", "object": "an object", "null": "empty"}
+_K = jsonschema_rs.ValidationErrorKind
+# Bounds a value passed, in words: the kinds of error, and the message given the error's kind
+# and the value as quoted (or not).
+_BOUND_WORDS: tuple[tuple[tuple[type, ...], Callable[[Any, str], str]], ...] = (
+    ((_K.Minimum, _K.ExclusiveMinimum), lambda kind, got: f"must be at least {kind.limit}{got}"),
+    ((_K.Maximum, _K.ExclusiveMaximum), lambda kind, got: f"must be at most {kind.limit}{got}"),
+    ((_K.MinLength,), lambda kind, got: "must not be empty"),
+    ((_K.MaxLength,), lambda kind, got: f"is longer than {kind.limit} characters"),
+    ((_K.MinItems,), lambda kind, got: f"must list at least {kind.limit} value(s)"),
+    ((_K.MaxItems,), lambda kind, got: f"lists more than {kind.limit} values"),
+    ((_K.UniqueItems,), lambda kind, got: "lists the same value twice"),
+    ((_K.MaxProperties,), lambda kind, got: f"has more than {kind.limit} fields"),
+)
+
+
+def translate(schema: RecordSchema, index: int, err: Any, record: Mapping[str, Any],
+              values: bool) -> list[RecordError]:
+    """A jsonschema_rs error, in words a person filling in a spreadsheet can act on."""
+    at = list(err.instance_path)
+    field = field_path(at)
+    about_names = _name_errors(schema, index, err.kind, field, at)
+    if about_names is not None:
+        return about_names
+    message = _value_message(schema, err, field, record, values)
+    return [RecordError(index=index, field=field, message=message, code="bad_value")]
+
+
+def _name_errors(schema: RecordSchema, index: int, kind: Any, field: str,
+                 at: Sequence[str | int]) -> list[RecordError] | None:
+    """Errors about which fields a record has (missing, unknown, a bad name), each naming the
+    field itself rather than the object that holds it; None for an error about a value."""
+
+    def one(message: str, code: str, where: str) -> list[RecordError]:
+        return [RecordError(index=index, field=where, message=message, code=code)]
+
+    if isinstance(kind, _K.Required):
+        return one("required field is missing", "missing", join_field(field, str(kind.property)))
+    if isinstance(kind, _K.AnyOf) and not at and schema.alternatives:
+        names = schema.alternatives
+        return one(f"give at least one of {' or '.join(names)}", "missing", names[0])
+    if isinstance(kind, _K.AdditionalProperties):
+        return [RecordError(index=index, field=join_field(field, str(name)),
+                            code="unknown_field",
+                            message=f"unknown field{_suggest(str(name), schema)}")
+                for name in kind.unexpected]
+    if isinstance(kind, _K.PropertyNames):
+        inner = kind.error
+        name = str(inner.instance)
+        if isinstance(inner.kind, _K.Not) or DNA_FIELD_NAME.search(name.lower()):
+            return one(DNA_ADVICE, "raw_dna", join_field(field, name))
+        return one("field names are lower-case letters, digits and _ (at most 64)"
+                   + _suggest(name, schema), "unknown_field", join_field(field, name))
+    return None
+
+
+def _value_message(schema: RecordSchema, err: Any, field: str, record: Mapping[str, Any],
+                   values: bool) -> str:
+    """What is wrong with a value: its type, its words, its form or its bounds."""
+    kind = err.kind
+    info = schema.field(field)
+    value = err.instance
+    got = quoted_value(value, info) if values else ""
+    if isinstance(kind, _K.Type):
+        wanted = " or ".join(_TYPE_WORDS.get(str(t), str(t)) for t in kind.types)
+        return f"must be {wanted}{got}"
+    if field == "category" and isinstance(kind, (_K.Constant, _K.Enum)):
+        return _category_message(schema, kind, value, record.get("kind"), values)
+    if isinstance(kind, _K.Constant):
+        return f"must be {kind.expected_value!r} here{got}"
+    if isinstance(kind, _K.Enum) and re.fullmatch(r"withheld\[\d+\]", field):
+        if value in schema.required:
+            return f"{value} is required, so it cannot be withheld"
+        return (f"only optional fields of a {schema.category} record can be withheld, "
+                f"not {value!r}; one of: {', '.join(str(o) for o in kind.options)}")
+    if isinstance(kind, _K.Enum):
+        return f"must be one of: {', '.join(str(o) for o in kind.options)}{got}"
+    if isinstance(kind, _K.Pattern):
+        hint = info.hint if info is not None and info.hint else "a value of the expected form"
+        return f"must be {hint}{got}"
+    for kinds, words in _BOUND_WORDS:
+        if isinstance(kind, kinds):
+            return words(kind, got)
+    return str(err.message)
+
+
+def _category_message(schema: RecordSchema, kind: Any, value: object, item_kind: object,
+                      values: bool) -> str:
+    allowed = [str(o) for o in ([kind.expected_value]
+               if isinstance(kind, _K.Constant) else kind.options)]
+    if value not in CATEGORIES:
+        shown = f" {value!r}" if values else ""
+        return (f"unknown category{shown}; " + (f"this roster's category is {schema.category}"
+                if schema.category else f"one of: {', '.join(CATEGORIES)}"))
+    if schema.category:
+        return (f"a {schema.category} roster holds only {schema.category} records, not {value}: "
+                f"send those in a {value} roster of their own")
+    return (f"a {item_kind} is not of category {value}; one of: {', '.join(allowed)}"
+            if isinstance(item_kind, str) else f"must be one of: {', '.join(allowed)}")
+
+
+__all__ = ["CheckResult", "RecordError", "quoted_value", "translate"]

@@ -250,13 +250,13 @@ def test_reasons_and_evidence_pair_with_the_item_they_follow() -> None:
                                "--item=b", "WITHHELD", "--reason=hold", "--evidence", "E",
                                "--", "--item", "c", "X"])
     assert found.default == {"evidence": "BOX"}
-    assert found.groups == [{"id": "a", "status": "RECEIVED"},
-                            {"id": "b", "status": "WITHHELD", "reason": "hold", "evidence": "E"}]
+    assert found.groups == ({"id": "a", "status": "RECEIVED"},
+                            {"id": "b", "status": "WITHHELD", "reason": "hold", "evidence": "E"})
 
 
 @pytest.mark.parametrize("args", [["--item", "a"], ["--item"], ["--reason"], ["--item=a"]])
 def test_a_missing_value_is_left_for_click_to_report(args: list[str]) -> None:
-    assert pair_item_options(args).groups == []
+    assert pair_item_options(args).groups == ()
 
 
 def test_a_reason_given_twice_for_one_item_is_refused() -> None:

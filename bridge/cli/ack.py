@@ -22,21 +22,20 @@ _ACK_META = "bridge.ack.groups"
 _FOLLOWERS = ("--reason", "--evidence")  # options that belong to the --item they follow
 
 
-@dataclass
+@dataclass(frozen=True)
 class ItemOptions:
     """``--item ID STATUS`` groups in the order given, each with the ``--reason`` and
     ``--evidence`` that follow it; ``default`` holds those given before any ``--item``."""
 
-    groups: list[dict[str, str]] = field(default_factory=list)
+    groups: tuple[dict[str, str], ...] = ()
     default: dict[str, str] = field(default_factory=dict)
 
-    def follower(self, name: str, value: str) -> None:
-        target = self.groups[-1] if self.groups else self.default
-        key = name[2:]
-        if key in target:
-            where = f"item {target['id']!r}" if self.groups else "the default"
-            raise ValueError(f"{name} given twice for {where}")
-        target[key] = value
+
+def _set_follower(target: dict[str, str], name: str, value: str, *, where: str) -> None:
+    key = name[2:]
+    if key in target:
+        raise ValueError(f"{name} given twice for {where}")
+    target[key] = value
 
 
 def pair_item_options(args: Sequence[str]) -> ItemOptions:
@@ -44,24 +43,26 @@ def pair_item_options(args: Sequence[str]) -> ItemOptions:
     order given, up to ``--``. Click keeps each option's values but not how different options
     interleave, so this is read from the raw arguments before click parses them. A value that
     is missing is left for click to report. ValueError: a follower given twice for one item."""
-    found = ItemOptions()
+    groups: list[dict[str, str]] = []
+    default: dict[str, str] = {}
     i = 0
     while i < len(args) and args[i] != "--":
         name, eq, val = args[i].partition("=")
-        need = (0 if eq else 1) + (1 if name == "--item" else 0)
         if name not in ("--item", *_FOLLOWERS):
             i += 1
             continue
+        need = (0 if eq else 1) + (1 if name == "--item" else 0)
         if i + need >= len(args):
             break  # click reports the missing value
-        values = [val] if eq else []
-        values += args[i + 1:i + 1 + need]
+        values = [val, *args[i + 1:i + 1 + need]] if eq else list(args[i + 1:i + 1 + need])
         if name == "--item":
-            found.groups.append({"id": values[0], "status": values[1]})
+            groups.append({"id": values[0], "status": values[1]})
+        elif groups:
+            _set_follower(groups[-1], name, values[0], where=f"item {groups[-1]['id']!r}")
         else:
-            found.follower(name, values[0])
+            _set_follower(default, name, values[0], where="the default")
         i += need + 1
-    return found
+    return ItemOptions(groups=tuple(groups), default=default)
 
 
 class _AckCommand(click.Command):

@@ -90,7 +90,7 @@ class _Follower:
         self.wake, self.alive = threading.Event(), threading.Event()
         _wake_on_events(client, self.wake, self.alive)
 
-    def next(self) -> dict[str, Any]:
+    def changed(self) -> dict[str, Any]:
         """Wait for a change, then the document as it is now."""
         self.wake.wait(SAFETY_POLL if self.alive.is_set() else POLL_INTERVAL)
         self.wake.clear()
@@ -112,7 +112,7 @@ def _follow_json(follower: _Follower) -> None:
             last = view
         if is_settled(doc):
             return
-        doc = follower.next()
+        doc = follower.changed()
 
 
 def _follow_bar(follower: _Follower) -> None:
@@ -124,7 +124,7 @@ def _follow_bar(follower: _Follower) -> None:
         total, acked, _ = items_of(doc)
         task = bar.add_task(follower.label(), total=total or None, completed=acked)
         while not is_settled(doc):
-            doc = follower.next()
+            doc = follower.changed()
             total, acked, _ = items_of(doc)
             bar.update(task, total=total or None, completed=acked, description=follower.label())
     total, acked, by_status = items_of(doc)

@@ -21,7 +21,7 @@ import pytest
 from aiohttp import web
 from click.testing import CliRunner
 
-from bridge.cli import local as cli_local
+from bridge.cli import follow
 from bridge.cli.main import main
 from bridge.client import ApiError, BridgeClient, DaemonUnavailable, Event, parse_sse
 
@@ -516,7 +516,7 @@ def summary(state: str, acked: int, total: int = 4) -> dict[str, Any]:
 
 def test_cli_watch_polls_until_acknowledged(sockdir: Path,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cli_local, "POLL_INTERVAL", 0.01)
+    monkeypatch.setattr(follow, "POLL_INTERVAL", 0.01)
     rec = Recorder(monkeypatch)
     states = iter([summary("delivered", 0), summary("delivered", 1), summary("delivered", 3),
                    summary("acknowledged", 4)])
@@ -564,8 +564,8 @@ def test_cli_status_table_and_json(sockdir: Path, monkeypatch: pytest.MonkeyPatc
 
 def test_cli_events_resume_after_the_stream_ends(sockdir: Path,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cli_local, "POLL_INTERVAL", 0.01)
-    monkeypatch.setattr(cli_local, "UNAVAILABLE_GRACE", 0.05)
+    monkeypatch.setattr(follow, "POLL_INTERVAL", 0.01)
+    monkeypatch.setattr(follow, "UNAVAILABLE_GRACE", 0.05)
     rec = Recorder(monkeypatch)
     streams = iter([[Event("1", "document_received", {"id": "D1"})], []])
 

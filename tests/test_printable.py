@@ -52,9 +52,9 @@ def test_json_text_is_the_same_data_with_nothing_unprintable(value: object) -> N
 def test_long_item_lists_printed_without_rich_are_escaped_too(
         capsys: pytest.CaptureFixture[str]) -> None:
     """Beyond RICH_TABLE_MAX_ROWS, ``bridge items`` prints aligned plain text: same escaping."""
-    from bridge.cli.local import _plain_table
+    from bridge.cli.output import plain_table
 
-    _plain_table(("ID", "REASON"), [("P-1", "\x1b[2J\u202eevil"), ("P-2", "ok")])
+    plain_table(("ID", "REASON"), [("P-1", "\x1b[2J\u202eevil"), ("P-2", "ok")])
     out = capsys.readouterr().out
     assert "\x1b" not in out and "\u202e" not in out
     assert "\\x1b[2J\\u202eevil" in out

@@ -14,33 +14,22 @@ from typing import Any
 
 import click
 
+from bridge.cli.context import Ctx
+from bridge.cli.exits import Exit, reporting
+from bridge.cli.options import force_option
 from bridge.core import audit
 from bridge.core.crypto.identity import check_party
-from bridge.core.errors import BridgeError, UsageError
-from bridge.core.printable import json_text, printable, printable_lines
+from bridge.core.errors import UsageError
+from bridge.core.printable import json_text, printable
 from bridge.core.transcript import build_transcript, check_transcript
 from bridge.engine import store_check
 from bridge.home.files import write_file
 from bridge.home.folder import Home
 from bridge.store.sqlite import audit_db
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-
-
-def _home(ctx: click.Context) -> Home:
-    home: Home = ctx.obj.home
-    return home
-
 
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
-
-
-def _usage(err: BridgeError) -> None:
-    click.echo(f"error: {printable_lines(err)}", err=True)
-    sys.exit(EXIT_USAGE)
 
 
 @click.group("audit")
@@ -48,10 +37,23 @@ def audit_group() -> None:
     """Check the hash-chained audit log; export a transcript a mediator can verify offline."""
 
 
+def _check_home_store(db_path: Path) -> tuple[audit.AuditResult, str | None, list[str]]:
+    """(the chain's result, how the store disagrees with the log, what is damaged in it)."""
+    with reporting(failed=Exit.USAGE):  # no store, or one that cannot be read: exit 2
+        conn = audit_db.connect(db_path)
+        with contextlib.closing(conn), audit_db.snapshot(conn):
+            records = audit_db.read_audit(conn)
+            result = audit.check_chain(records)
+            mismatch = (audit.check_store(records, audit_db.store_facts(conn))
+                        if result.ok else None)
+            faults = store_check.check_store(conn) if mismatch is None else []
+    return result, mismatch, [str(f) for f in faults]
+
+
 @audit_group.command("verify")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-@click.pass_context
-def audit_verify(ctx: click.Context, as_json: bool) -> None:
+@click.pass_obj
+def audit_verify(obj: Ctx, as_json: bool) -> None:
     """Check this home's audit log, record by record, and against the store; and the store
     itself: the file (SQLite's quick_check), every document's entries against its signed Merkle
     root, every item's status against its signed acknowledgement history.
@@ -61,30 +63,15 @@ def audit_verify(ctx: click.Context, as_json: bool) -> None:
     naming each damaged document. Read-only; the daemon may be running.
     Exit status: 0 when the log holds, 1 when it does not, 2 for a usage error (no store).
     """
-    db_path = _home(ctx).db_path
-    try:
-        conn = audit_db.connect(db_path)
-    except BridgeError as err:
-        _usage(err)
-        return
-    with contextlib.closing(conn), audit_db.snapshot(conn):
-        try:
-            records = audit_db.read_audit(conn)
-            result = audit.check_chain(records)
-            mismatch = (audit.check_store(records, audit_db.store_facts(conn))
-                        if result.ok else None)
-            faults = store_check.check_store(conn) if mismatch is None else []
-        except BridgeError as err:
-            _usage(err)
-            return
+    db_path = obj.home.db_path
+    result, mismatch, faults = _check_home_store(db_path)
     ok = result.ok and mismatch is None and not faults
     record: dict[str, Any] = {"file": str(db_path), **result.to_json()}
     if mismatch is not None:
         record.update(ok=False, reason="store_mismatch", diagnosis=mismatch)
         text = f"the store and the audit log disagree: {mismatch} [store_mismatch]"
     elif faults:
-        record.update(ok=False, reason="store_corrupt", diagnosis=str(faults[0]),
-                      faults=[str(f) for f in faults])
+        record.update(ok=False, reason="store_corrupt", diagnosis=faults[0], faults=faults)
         text = "; ".join(f"{f} [store_corrupt]" for f in faults)
     else:
         text = result.summary()
@@ -92,64 +79,28 @@ def audit_verify(ctx: click.Context, as_json: bool) -> None:
         click.echo(json_text(record))
     else:
         click.echo(f"{'OK' if ok else 'FAIL'}: {db_path}: {printable(text)}")
-    sys.exit(EXIT_OK if ok else EXIT_FAILED)
+    sys.exit(int(Exit.OK if ok else Exit.FAILED))
 
 
-@audit_group.command("export")
-@click.option("--peer", required=True, help="The party whose exchange with us to export.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="Where to write the transcript (a new file, mode 0600).")
-@click.option("--force", is_flag=True,
-              help="Replace the output file if it exists (never a symbolic link).")
-@click.option("--with-entries/--without-entries", default=True, show_default=True,
-              help="Include every document's entries (what lets a mediator check each "
-                   "acknowledgement against what was declared), or signed headers only.")
-@click.pass_context
-def audit_export(ctx: click.Context, peer: str, output: Path, with_entries: bool,
-                 force: bool) -> None:
-    """Export the transcript of the exchange with PEER: every document and acknowledgement,
-    and each direction's envelopes with the recipient's signed transport receipts.
-
-    Anyone can check it offline: bridge verify FILE --keys A.pub --keys B.pub
-    Exit status: 0 when written and it verifies against this home's keys, 1 when the audit log
-    or the transcript does not hold, 2 for a usage error.
-    """
-    home = _home(ctx)
-    try:
-        check_party(peer, field_name="--peer")
-        me = home.config().party
-        # With every key's history: a transcript spans rotations, so it needs each retired
-        # key and the rotation that bounds it, as a mediator's check does (PROTOCOL.md §4.6).
-        keys = home.keyring()
+def _transcript_parts(home: Home, peer: str, *, with_entries: bool) -> audit_db.TranscriptParts:
+    """What the store holds of the exchange with ``peer``, from an audit log that holds."""
+    with reporting(failed=Exit.USAGE):
         conn = audit_db.connect(home.db_path)
-    except BridgeError as err:
-        _usage(err)
-        return
-    with contextlib.closing(conn), audit_db.snapshot(conn):
-        try:
+        with contextlib.closing(conn), audit_db.snapshot(conn):
             chain = audit.check_chain(audit_db.read_audit(conn))
             if not chain.ok:
                 click.echo(f"FAIL: {home.db_path}: {printable(chain.summary())}; not exporting "
                            "from a broken audit log", err=True)
-                sys.exit(EXIT_FAILED)
+                sys.exit(int(Exit.FAILED))
             if peer not in home.config().peers and not audit_db.known_peer(conn, peer):
                 raise UsageError(f"--peer: no exchange with {peer!r} in this store")
-            parts = audit_db.transcript_parts(conn, peer, with_entries=with_entries)
-        except BridgeError as err:
-            _usage(err)
-            return
-    data = build_transcript(parties=(me, peer), exported_at=int(time.time() * 1000),
-                            documents=parts.documents, outbound=parts.outbound,
-                            inbound=parts.inbound)
-    # Entries name persons: the file is the exporter's to hand over, not the machine's users'
-    # (0600, never through a link, an existing file only with --force).
-    try:
-        write_file(output, data, replace=force)
-    except BridgeError as err:
-        _usage(err)
-        return
+            return audit_db.transcript_parts(conn, peer, with_entries=with_entries)
+
+
+def _say_exported(me: str, peer: str, output: Path, size: int,
+                  parts: audit_db.TranscriptParts) -> None:
     n_acks = sum(d.signed.header.type == "ack" for d in parts.documents)
-    click.echo(f"wrote the transcript {me}↔{peer} to {output} ({len(data)} bytes): "
+    click.echo(f"wrote the transcript {me}↔{peer} to {output} ({size} bytes): "
                f"{_count(len(parts.documents) - n_acks, 'document')}, "
                f"{_count(n_acks, 'acknowledgement')}, "
                f"{_count(len(parts.outbound), 'envelope')} {me}→{peer} and "
@@ -161,9 +112,44 @@ def audit_export(ctx: click.Context, peer: str, output: Path, with_entries: bool
                    "their signatures were kept (nothing binds their headers)")
     if parts.incomplete:
         click.echo(f"entries left out (still arriving): {printable(', '.join(parts.incomplete))}")
+
+
+@audit_group.command("export")
+@click.option("--peer", required=True, help="The party whose exchange with us to export.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Where to write the transcript (a new file, mode 0600).")
+@force_option
+@click.option("--with-entries/--without-entries", default=True, show_default=True,
+              help="Include every document's entries (what lets a mediator check each "
+                   "acknowledgement against what was declared), or signed headers only.")
+@click.pass_obj
+def audit_export(obj: Ctx, peer: str, output: Path, with_entries: bool, force: bool) -> None:
+    """Export the transcript of the exchange with PEER: every document and acknowledgement,
+    and each direction's envelopes with the recipient's signed transport receipts.
+
+    Anyone can check it offline: bridge verify FILE --keys A.pub --keys B.pub
+    Exit status: 0 when written and it verifies against this home's keys, 1 when the audit log
+    or the transcript does not hold, 2 for a usage error.
+    """
+    home = obj.home
+    with reporting(failed=Exit.USAGE):
+        check_party(peer, field_name="--peer")
+        me = home.config().party
+        # With every key's history: a transcript spans rotations, so it needs each retired
+        # key and the rotation that bounds it, as a mediator's check does (PROTOCOL.md §4.6).
+        keys = home.keyring()
+    parts = _transcript_parts(home, peer, with_entries=with_entries)
+    data = build_transcript(parties=(me, peer), exported_at=int(time.time() * 1000),
+                            documents=parts.documents, outbound=parts.outbound,
+                            inbound=parts.inbound)
+    # Entries name persons: the file is the exporter's to hand over, not the machine's users'
+    # (0600, never through a link, an existing file only with --force).
+    with reporting(failed=Exit.USAGE):
+        write_file(output, data, replace=force)
+    _say_exported(me, peer, output, len(data), parts)
     # The exporter checks what it wrote, as a mediator will (with this home's pinned keys).
     result = check_transcript(data, keys)
     if not result.ok:
         click.echo(f"FAIL: {output}: {printable(result.summary())}", err=True)
-        sys.exit(EXIT_FAILED)
-    sys.exit(EXIT_OK)
+        sys.exit(int(Exit.FAILED))
+    sys.exit(int(Exit.OK))

@@ -17,6 +17,7 @@ from typing import Any
 
 import click
 
+from bridge.cli.exits import reporting
 from bridge.client import BridgeClient
 from bridge.core.crypto.identity import Keyring
 from bridge.core.receipts import check_receipt
@@ -27,6 +28,8 @@ from bridge.reports import report as reports
 SURNAMES = ("Avenor", "Belcastro", "Corvin", "Dunmere", "Elstrand", "Falkrey", "Gorran",
             "Halvik", "Istrel", "Jorvant", "Kestrel", "Lunard")
 FIRST = ("Ari", "Bren", "Cael", "Dario", "Emin", "Fenn", "Goran", "Ilya", "Jonas", "Kem")
+
+say = click.echo
 
 
 def pow_roster(n: int) -> list[dict[str, Any]]:
@@ -58,120 +61,153 @@ def _received(client: BridgeClient, doc_id: str) -> bool:
                for d in client.documents(direction="in"))
 
 
-def run_demo(keep: Path | None) -> None:
-    say = click.echo
-    root = Path(tempfile.mkdtemp(prefix="bridge-demo-")) if keep is None else keep
-    root.mkdir(parents=True, exist_ok=True)
+def _set_up(root: Path) -> tuple[Node, Node]:
     alpha, beta = make_pair(root)
     say(f"1. Two parties set up in {root}:")
     for node in (alpha, beta):
         pub = node.home.public_identity()
         say(f"   {pub.party:6} fingerprint {pub.fingerprint}")
     say("   Each pinned the other's identity file after comparing fingerprints out of band.")
-    nodes: list[Node] = [alpha, beta]
+    return alpha, beta
+
+
+def _send_documents(a: BridgeClient, b: BridgeClient) -> tuple[str, str]:
+    """alpha sends a roster and a manifest; beta receives both. Their ids."""
+    roster = a.submit_document("roster", "beta", pow_roster(12), id="ROSTER-POW-001",
+                               meta={"category": "pow", "agreement": "EXCHANGE-2026-11"})
+    manifest = a.submit_document("manifest", "beta", remains_manifest(48),
+                                 id="MANIFEST-REMAINS-B7",
+                                 meta={"batch": 7, "category": "remains",
+                                       "declared": {"remains_package": 48},
+                                       "handover_point": "Crossing 3 (synthetic)"})
+    say(f"3. alpha sent a prisoner-of-war roster ({roster['items']} persons) and a remains "
+        f"manifest (batch 7, {manifest['items']} bags declared); each is signed, "
+        "encrypted, and durably queued before the daemon says yes.")
+    _wait("beta to receive both documents",
+          lambda: _received(b, roster["id"]) and _received(b, manifest["id"]))
+    say("4. beta's daemon received both, checked every signature and Merkle proof, and "
+        "sent signed transport receipts.")
+    return roster["id"], manifest["id"]
+
+
+def _bag_ack(i: int) -> dict[str, Any]:
+    """beta's acknowledgement of bag i of the remains manifest."""
+    item_id = f"BAG-{i:04d}"
+    if i >= 46:
+        return {"id": item_id, "status": "NOT_RECEIVED",
+                "reason": "counted 45 bags at the crossing, 48 declared"}
+    if i in (3, 19):
+        return {"id": item_id, "status": "NOT_OWN_NATIONAL",
+                "reason": "identification shows an alpha national",
+                "evidence": f"MATCH-REPORT-{i:03d}"}
+    if i == 27:
+        return {"id": item_id, "status": "DISPUTED",
+                "reason": "body tag number on the bag differs from the manifest"}
+    if i == 5:
+        return {"id": item_id, "status": "PENDING_IDENTIFICATION"}
+    return {"id": item_id, "status": "RECEIVED"}
+
+
+def _acknowledge(b: BridgeClient, roster: str, manifest: str) -> None:
+    b.acknowledge(roster, items=[
+        *({"id": f"POW-{i:04d}", "status": "RECEIVED"} for i in range(1, 11)),
+        {"id": "POW-0011", "status": "ALREADY_EXCHANGED",
+         "reason": "released in the exchange of 2026-09-14"},
+        {"id": "POW-0012", "status": "CATEGORY_INELIGIBLE",
+         "reason": "a civilian, not a prisoner of war"},
+    ])
+    b.acknowledge(manifest, items=[_bag_ack(i) for i in range(1, 49)])
+    b.acknowledge(manifest, items=[{"id": "BAG-0005", "status": "IDENTITY_CONFIRMED",
+                                    "evidence": "DNA-MATCH-0005"}])
+    say("5. beta acknowledged every item: 10 persons received, 1 already exchanged, "
+        "1 a civilian on a prisoner-of-war list; 41 bags received, 3 not received (45 "
+        "counted against 48 declared), 2 not beta's own nationals, 1 disputed, and one bag "
+        "first pending identification, then identity confirmed by DNA.")
+
+
+def _show_sender_view(a: BridgeClient, roster: str, manifest: str) -> None:
+    _wait("alpha to see every acknowledgement", lambda: (
+        a.document(manifest)["items"]["acknowledged"] == 48
+        and a.document(roster)["items"]["acknowledged"] == 12
+        and a.item(manifest, "BAG-0005")["status"] == "IDENTITY_CONFIRMED"))
+    say("6. Every acknowledgement travelled back; alpha now sees, item by item:")
+    for doc_id in (roster, manifest):
+        summary = a.document(doc_id)
+        counts = ", ".join(f"{k} {v}" for k, v in sorted(summary["items"]["by_status"].items()))
+        say(f"   {doc_id}: {counts}")
+    history = a.item(manifest, "BAG-0005")["history"]
+    say("   BAG-0005 history: " + " -> ".join(h["status"] for h in history))
+
+
+def _export_receipts(a: BridgeClient, root: Path, roster: str,
+                     manifest: str) -> dict[Path, bytes]:
+    receipts_dir = root / "receipts"
+    receipts_dir.mkdir(mode=0o700, exist_ok=True)
+    files = {
+        "BAG-0027.receipt": a.receipt(manifest, item="BAG-0027"),
+        "BAG-0005.receipt": a.receipt(manifest, item="BAG-0005"),
+        "POW-0012.receipt": a.receipt(roster, item="POW-0012"),
+        "MANIFEST-REMAINS-B7.receipt": a.receipt(manifest),
+    }
+    for name, data in files.items():
+        write_file(receipts_dir / name, data, replace=True)
+    say(f"7. Receipts exported to {receipts_dir} (per item, and one for the whole manifest).")
+    return {receipts_dir / name: data for name, data in files.items()}
+
+
+def _verify_receipts(nodes: list[Node], files: dict[Path, bytes]) -> None:
+    """``bridge verify`` on the exported receipts, as anyone holding the identity files can."""
+    keys = Keyring.of([n.home.public_identity() for n in nodes])
+    say("8. Anyone holding the two public identity files can check them offline, without "
+        "either daemon; each per-item receipt discloses that item alone:")
+    key_args = [arg for n in nodes for arg in ("--keys", str(n.home.public_key_path(n.party)))]
+    say("   $ bridge verify receipts/*.receipt --keys alpha.pub --keys beta.pub")
+    verified = subprocess.run(  # noqa: S603 -- our own interpreter and module
+        [sys.executable, "-m", "bridge", "verify", *map(str, files), *key_args],
+        capture_output=True, text=True, check=False)
+    receipts_dir = next(iter(files)).parent
+    for line in verified.stdout.splitlines():
+        say("   " + line.replace(str(receipts_dir) + "/", ""))
+    if verified.returncode != 0 or not all(check_receipt(d, keys).ok for d in files.values()):
+        raise click.ClickException("a receipt did not verify:\n" + verified.stderr)
+
+
+def _reconcile(a: BridgeClient, root: Path, keep: Path | None) -> None:
+    report_path = root / "reconciliation.html" if keep is not None else _temp_path(
+        "bridge-demo-reconciliation-", ".html")
+    report = reports.from_json(a.reconcile(quota=10))
+    say("10. alpha's reconciliation (bridge --home alpha reconcile --quota 10):")
+    click.echo(reports.render_text(report, width=118), nl=False)
+    write_file(report_path, reports.render_html(report), replace=True)
+    say(f"   The same as one self-contained HTML page with charts: {report_path}")
+    say("   (bridge --home alpha reconcile --quota 10 --format html -o FILE)")
+
+
+def _story(alpha: Node, beta: Node, root: Path, keep: Path | None) -> None:
+    """Steps 2 to 10, with both daemons running."""
+    say(f"2. Both daemons are running: alpha on {alpha.url}, beta on {beta.url};"
+        " local systems talk to them over their Unix sockets.")
+    a, b = alpha.client, beta.client
+    roster, manifest = _send_documents(a, b)
+    _acknowledge(b, roster, manifest)
+    _show_sender_view(a, roster, manifest)
+    _verify_receipts([alpha, beta], _export_receipts(a, root, roster, manifest))
+    _exchange_persons(a, b)
+    say("9. An all-for-all exchange of prisoners of war (agreement EXCHANGE-2026-11, at "
+        "least 10 a side): alpha handed over the 10 persons beta had accepted on the "
+        "roster, beta handed over 9; each side acknowledged what arrived (one person "
+        "declined repatriation).")
+    _reconcile(a, root, keep)
+
+
+def run_demo(keep: Path | None) -> None:
+    root = Path(tempfile.mkdtemp(prefix="bridge-demo-")) if keep is None else keep
+    root.mkdir(parents=True, exist_ok=True)
+    nodes = list(_set_up(root))
     try:
         for node in nodes:
             node.start()
-        say(f"2. Both daemons are running: alpha on {alpha.url}, beta on {beta.url};"
-            " local systems talk to them over their Unix sockets.")
-        a, b = alpha.client, beta.client
-        roster = a.submit_document("roster", "beta", pow_roster(12), id="ROSTER-POW-001",
-                                   meta={"category": "pow", "agreement": "EXCHANGE-2026-11"})
-        manifest = a.submit_document("manifest", "beta", remains_manifest(48),
-                                     id="MANIFEST-REMAINS-B7",
-                                     meta={"batch": 7, "category": "remains",
-                                           "declared": {"remains_package": 48},
-                                           "handover_point": "Crossing 3 (synthetic)"})
-        say(f"3. alpha sent a prisoner-of-war roster ({roster['items']} persons) and a remains "
-            f"manifest (batch 7, {manifest['items']} bags declared); each is signed, "
-            "encrypted, and durably queued before the daemon says yes.")
-        _wait("beta to receive both documents",
-              lambda: _received(b, roster["id"]) and _received(b, manifest["id"]))
-        say("4. beta's daemon received both, checked every signature and Merkle proof, and "
-            "sent signed transport receipts.")
-        b.acknowledge(roster["id"], items=[
-            *({"id": f"POW-{i:04d}", "status": "RECEIVED"} for i in range(1, 11)),
-            {"id": "POW-0011", "status": "ALREADY_EXCHANGED",
-             "reason": "released in the exchange of 2026-09-14"},
-            {"id": "POW-0012", "status": "CATEGORY_INELIGIBLE",
-             "reason": "a civilian, not a prisoner of war"},
-        ])
-        missing = {"BAG-0046", "BAG-0047", "BAG-0048"}
-        acks: list[dict[str, Any]] = []
-        for i in range(1, 49):
-            item_id = f"BAG-{i:04d}"
-            if item_id in missing:
-                acks.append({"id": item_id, "status": "NOT_RECEIVED",
-                             "reason": "counted 45 bags at the crossing, 48 declared"})
-            elif i in (3, 19):
-                acks.append({"id": item_id, "status": "NOT_OWN_NATIONAL",
-                             "reason": "identification shows an alpha national",
-                             "evidence": f"MATCH-REPORT-{i:03d}"})
-            elif i == 27:
-                acks.append({"id": item_id, "status": "DISPUTED",
-                             "reason": "body tag number on the bag differs from the manifest"})
-            elif i == 5:
-                acks.append({"id": item_id, "status": "PENDING_IDENTIFICATION"})
-            else:
-                acks.append({"id": item_id, "status": "RECEIVED"})
-        b.acknowledge(manifest["id"], items=acks)
-        b.acknowledge(manifest["id"], items=[{"id": "BAG-0005", "status": "IDENTITY_CONFIRMED",
-                                              "evidence": "DNA-MATCH-0005"}])
-        say("5. beta acknowledged every item: 10 persons received, 1 already exchanged, "
-            "1 a civilian on a prisoner-of-war list; 41 bags received, 3 not received (45 "
-            "counted against 48 declared), 2 not beta's own nationals, 1 disputed, and one bag "
-            "first pending identification, then identity confirmed by DNA.")
-        _wait("alpha to see every acknowledgement", lambda: (
-            a.document(manifest["id"])["items"]["acknowledged"] == 48
-            and a.document(roster["id"])["items"]["acknowledged"] == 12
-            and a.item(manifest["id"], "BAG-0005")["status"] == "IDENTITY_CONFIRMED"))
-        say("6. Every acknowledgement travelled back; alpha now sees, item by item:")
-        for doc_id in (roster["id"], manifest["id"]):
-            summary = a.document(doc_id)
-            counts = ", ".join(f"{k} {v}" for k, v in sorted(summary["items"]["by_status"].items()))
-            say(f"   {doc_id}: {counts}")
-        history = a.item(manifest["id"], "BAG-0005")["history"]
-        say("   BAG-0005 history: " + " -> ".join(h["status"] for h in history))
-
-        receipts_dir = root / "receipts"
-        receipts_dir.mkdir(mode=0o700, exist_ok=True)
-        files = {
-            "BAG-0027.receipt": a.receipt(manifest["id"], item="BAG-0027"),
-            "BAG-0005.receipt": a.receipt(manifest["id"], item="BAG-0005"),
-            "POW-0012.receipt": a.receipt(roster["id"], item="POW-0012"),
-            "MANIFEST-REMAINS-B7.receipt": a.receipt(manifest["id"]),
-        }
-        for name, data in files.items():
-            write_file(receipts_dir / name, data, replace=True)
-        say(f"7. Receipts exported to {receipts_dir} (per item, and one for the whole manifest).")
-        keys = Keyring.of([alpha.home.public_identity(), beta.home.public_identity()])
-        say("8. Anyone holding the two public identity files can check them offline, without "
-            "either daemon; each per-item receipt discloses that item alone:")
-        key_args = [arg for n in nodes for arg in ("--keys", str(n.home.public_key_path(n.party)))]
-        paths = [str(receipts_dir / name) for name in files]
-        say("   $ bridge verify receipts/*.receipt --keys alpha.pub --keys beta.pub")
-        verified = subprocess.run(  # noqa: S603 -- our own interpreter and module
-            [sys.executable, "-m", "bridge", "verify", *paths, *key_args],
-            capture_output=True, text=True, check=False)
-        for line in verified.stdout.splitlines():
-            say("   " + line.replace(str(receipts_dir) + "/", ""))
-        if verified.returncode != 0 or not all(check_receipt(d, keys).ok
-                                               for d in files.values()):
-            raise click.ClickException("a receipt did not verify:\n" + verified.stderr)
-
-        _exchange_persons(a, b)
-        say("9. An all-for-all exchange of prisoners of war (agreement EXCHANGE-2026-11, at "
-            "least 10 a side): alpha handed over the 10 persons beta had accepted on the "
-            "roster, beta handed over 9; each side acknowledged what arrived (one person "
-            "declined repatriation).")
-        report_path = root / "reconciliation.html" if keep is not None else _temp_path(
-            "bridge-demo-reconciliation-", ".html")
-        report = reports.from_json(a.reconcile(quota=10))
-        say("10. alpha's reconciliation (bridge --home alpha reconcile --quota 10):")
-        click.echo(reports.render_text(report, width=118), nl=False)
-        write_file(report_path, reports.render_html(report), replace=True)
-        say(f"   The same as one self-contained HTML page with charts: {report_path}")
-        say("   (bridge --home alpha reconcile --quota 10 --format html -o FILE)")
+        _story(nodes[0], nodes[1], root, keep)
     finally:
         codes = [node.stop() for node in nodes]
     say(f"11. Both daemons stopped cleanly (exit codes {codes[0]} and {codes[1]}).")
@@ -211,3 +247,16 @@ def _exchange_persons(a: BridgeClient, b: BridgeClient) -> None:
          "reason": "declined repatriation before the ICRC delegate"}])
     _wait("alpha to see beta's acknowledgement of the handover", lambda: (
         a.document("MANIFEST-POW-A1", direction="out")["items"]["acknowledged"] == 10))
+
+
+@click.command()
+@click.option("--keep", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Keep the two homes, logs and receipts in this folder.")
+def demo(keep: Path | None) -> None:
+    """Two bridges on this machine exchange a roster and a manifest, acknowledge every item,
+    export receipts and verify them."""
+    with reporting():
+        run_demo(keep)
+
+
+__all__ = ["demo", "pow_roster", "remains_manifest", "run_demo"]

@@ -15,6 +15,7 @@ import http.client
 import json
 import shutil
 import ssl
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -22,13 +23,17 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+import click
+
+from bridge.cli.context import Ctx, daemon_client
+from bridge.cli.exits import Exit
 from bridge.core import times
 from bridge.core.crypto.identity import check_private_file_mode
 from bridge.core.errors import BridgeError
+from bridge.core.printable import printable
 from bridge.home.folder import Config, Home, PeerConfig
 from bridge.home.peers import pinned_identities
 from bridge.home.tls import format_tls_fingerprint, normalise_tls_fingerprint
-from bridge.local.access import check_home
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 CLOCK_SKEW_WARN = 60.0  # seconds between our clock and a peer's before it is worth a look
@@ -61,6 +66,10 @@ def _guarded(check: str, fn: Callable[[], Finding]) -> Finding:
 
 
 def check_folders(home: Home) -> Finding:
+    # Imported here: bridge.local loads aiohttp, a second at start-up that no other command
+    # should pay for (the command group imports this module).
+    from bridge.local.access import check_home
+
     check_home(home)
     return Finding(check="folders", status=OK,
                    detail=f"{home.path} and its folders are private (0700)")
@@ -94,12 +103,10 @@ def check_disk(home: Home) -> Finding:
 
 
 def check_daemon(home: Home) -> Finding:
-    from bridge.client import BridgeClient
-
     if not home.socket_path.exists():
         return Finding(check="daemon", status=WARN, detail="the daemon is not running",
                        fix=f"start it: bridge --home {home.path} daemon (or its service)")
-    health = BridgeClient(str(home.socket_path)).health()
+    health = daemon_client(home).health()
     status = str(health.get("status"))
     # While degraded, the faults' codes (their details are in health and the log).
     faults = health.get("faults") or {}
@@ -215,4 +222,23 @@ def diagnose(home: Home, *, now: Callable[[], float] = time.time) -> list[Findin
     return findings
 
 
-__all__ = ["FAIL", "OK", "WARN", "Finding", "diagnose"]
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Findings as JSON.")
+@click.pass_obj
+def doctor(obj: Ctx, as_json: bool) -> None:
+    """Check this home (permissions, configuration, keys, pins, peers reachable, their TLS
+    certificates and clocks, the daemon, free disk) and say what to fix. Changes nothing.
+    Exit 0 when nothing failed, 1 otherwise."""
+    findings = diagnose(obj.home)
+    if as_json:
+        click.echo(json.dumps([f.to_json() for f in findings], indent=2))
+    else:
+        for f in findings:
+            click.echo(f"{f.status.upper():<4}  {f.check}: {printable(f.detail)}")
+            if f.fix:
+                click.echo(f"      fix: {printable(f.fix)}")
+    failed = any(f.status == FAIL for f in findings)
+    sys.exit(int(Exit.FAILED if failed else Exit.OK))
+
+
+__all__ = ["FAIL", "OK", "WARN", "Finding", "diagnose", "doctor"]

@@ -8,28 +8,18 @@ Exit codes as the other daemon commands: 0 ok; 1 a failure reported by the daemo
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
 from rich.console import Console, Group
 
-from bridge.client import BridgeClient, DaemonUnavailable
+from bridge.cli.context import Ctx
+from bridge.cli.exits import reporting
+from bridge.cli.options import force_option
 from bridge.core.errors import BridgeError
-from bridge.core.printable import printable, printable_lines
+from bridge.core.printable import printable
 from bridge.home.files import write_file
-from bridge.home.folder import Home
 from bridge.reports import report as reports
-
-EXIT_FAILED = 1
-EXIT_UNAVAILABLE = 3
-
-
-def _home(ctx: click.Context) -> Home:
-    home = getattr(ctx.obj, "home", None)
-    if not isinstance(home, Home):  # pragma: no cover - only if used outside ``bridge``
-        raise click.UsageError("no Bridge home in the command context")
-    return home
 
 
 @click.command()
@@ -42,10 +32,9 @@ def _home(ctx: click.Context) -> Home:
               "file with charts).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the report to this new file, mode 0600 (default: standard output).")
-@click.option("--force", is_flag=True,
-              help="Replace the output file if it exists (never a symbolic link).")
-@click.pass_context
-def reconcile(ctx: click.Context, peer: str | None, quota: int | None, fmt: str,
+@force_option
+@click.pass_obj
+def reconcile(obj: Ctx, peer: str | None, quota: int | None, fmt: str,
               output: Path | None, force: bool) -> None:
     """Reconciliation: per side and category, how many were listed, put into manifests,
     delivered, received, confirmed, disputed or are outstanding; declared versus counted per
@@ -57,19 +46,13 @@ def reconcile(ctx: click.Context, peer: str | None, quota: int | None, fmt: str,
       bridge reconcile --peer beta --quota 1000
       bridge reconcile --format html -o reconciliation.html
     """
-    client = BridgeClient(_home(ctx).socket_path)
-    try:
-        data = client.reconcile(peer=peer, quota=quota)
-        report = reports.from_json(data)
-    except DaemonUnavailable as err:
-        click.echo(f"error: {printable_lines(err)}", err=True)
-        sys.exit(EXIT_UNAVAILABLE)
-    except BridgeError as err:
-        click.echo(f"error: {printable_lines(err)}", err=True)
-        sys.exit(EXIT_FAILED)
-    except reports.ReportFormatError as err:
-        click.echo(f"error: the daemon's report could not be read: {printable(err)}", err=True)
-        sys.exit(EXIT_FAILED)
+    with reporting():
+        data = obj.client().reconcile(peer=peer, quota=quota)
+        try:
+            report = reports.from_json(data)
+        except reports.ReportFormatError as err:  # a daemon of another version
+            raise BridgeError(f"the daemon's report could not be read: {printable(err)}",
+                              code="invalid_response") from err
     if output is None and fmt == "text":
         console = Console(highlight=False, soft_wrap=False)
         if console.is_terminal:  # people at a terminal get colour, at their width
@@ -79,11 +62,8 @@ def reconcile(ctx: click.Context, peer: str | None, quota: int | None, fmt: str,
     if output is None:
         click.echo(text, nl=False)
         return
-    try:
+    with reporting():
         write_file(output, text, replace=force)
-    except BridgeError as err:
-        click.echo(f"error: {printable_lines(err)}", err=True)
-        sys.exit(EXIT_FAILED)
     click.echo(f"wrote the {fmt} reconciliation report to {output}", err=True)
 
 

@@ -4,24 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import sys
 
 import click
 
-from bridge.core.errors import BridgeError
-from bridge.home.folder import Home
+from bridge.cli.context import Ctx
+from bridge.cli.exits import reporting
+from bridge.cli.options import json_output_option
 from bridge.home.tls import TlsFiles, create_certificate, file_fingerprint, format_tls_fingerprint
-
-
-def _home(ctx: click.Context) -> Home:
-    home = ctx.obj.home
-    assert isinstance(home, Home)
-    return home
-
-
-def _fail(err: BridgeError) -> None:
-    click.echo(f"error: {err}", err=True)
-    sys.exit(1)
 
 
 @click.group("tls")
@@ -30,24 +19,21 @@ def tls_group() -> None:
 
 
 @tls_group.command("init")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-@click.pass_context
-def tls_init(ctx: click.Context, as_json: bool) -> None:
+@json_output_option
+@click.pass_obj
+def tls_init(obj: Ctx, as_json: bool) -> None:
     """Make the peer endpoint's certificate (if there is none) and turn TLS on.
 
     Give the printed SHA-256 to each peer with your identity file; they pin it with
     `bridge peer add ... --url https://HOST:PORT --tls-fingerprint SHA256`. Restart the daemon."""
-    home = _home(ctx)
+    home = obj.home
     files = TlsFiles.of(home.tls_dir)
-    try:
+    with reporting():
         cfg = home.config()
         created = not files.exist()
         fp = create_certificate(home.tls_dir, cfg.party) if created else file_fingerprint(files)
         if not cfg.tls_enabled:
             home.write_config(dataclasses.replace(cfg, tls_enabled=True))
-    except BridgeError as err:
-        _fail(err)
-        return
     if as_json:
         click.echo(json.dumps({"certificate": str(files.cert), "created": created,
                                "tls_fingerprint": fp, "enabled": True}, indent=2))
@@ -59,18 +45,14 @@ def tls_init(ctx: click.Context, as_json: bool) -> None:
 
 
 @tls_group.command("show")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-@click.pass_context
-def tls_show(ctx: click.Context, as_json: bool) -> None:
+@json_output_option
+@click.pass_obj
+def tls_show(obj: Ctx, as_json: bool) -> None:
     """Print whether TLS is on and the certificate's SHA-256 fingerprint."""
-    home = _home(ctx)
-    files = TlsFiles.of(home.tls_dir)
-    try:
-        cfg = home.config()
+    files = TlsFiles.of(obj.home.tls_dir)
+    with reporting():
+        cfg = obj.home.config()
         fp = file_fingerprint(files) if files.cert.exists() else None
-    except BridgeError as err:
-        _fail(err)
-        return
     if as_json:
         click.echo(json.dumps({"enabled": cfg.tls_enabled, "tls_fingerprint": fp,
                                "certificate": str(files.cert) if fp else None}, indent=2))
@@ -79,3 +61,6 @@ def tls_show(ctx: click.Context, as_json: bool) -> None:
     click.echo(f"certificate: {files.cert if fp else 'none (bridge tls init makes one)'}")
     if fp:
         click.echo(f"SHA-256:     {format_tls_fingerprint(fp)}")
+
+
+__all__ = ["tls_group"]

@@ -16,6 +16,7 @@ from typing import Any
 
 import click
 
+from bridge.cli.exits import Exit
 from bridge.core import codec, keylife
 from bridge.core.crypto.identity import Keyring, PublicIdentity
 from bridge.core.errors import BridgeError
@@ -23,9 +24,6 @@ from bridge.core.printable import json_text
 from bridge.core.receipts import RECEIPT_LIMITS, check_receipt
 from bridge.core.transcript import TRANSCRIPT_LIMITS, check_transcript, is_transcript
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
 # Receipts and transcripts each apply their own limit while decoding; this one stops a file
 # that neither could be from being read into memory at all.
 MAX_FILE_BYTES = max(RECEIPT_LIMITS.max_bytes, TRANSCRIPT_LIMITS.max_bytes)
@@ -146,4 +144,4 @@ def verify(files: tuple[Path, ...], key_files: tuple[Path, ...], as_json: bool) 
             click.echo(f"{'OK' if ok else 'FAIL'}: {path}: {text}")
     if as_json:
         click.echo(json_text(records))  # reasons and evidence are the signer's text
-    sys.exit(EXIT_OK if all_ok else EXIT_FAILED)
+    sys.exit(int(Exit.OK if all_ok else Exit.FAILED))

@@ -1,0 +1,40 @@
+"""``bridge init``: create a home folder: keys, identity file and configuration."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from bridge.cli.context import Ctx
+from bridge.cli.exits import reporting
+from bridge.cli.options import EXISTING_FILE, read_passphrase
+from bridge.home.folder import DEFAULT_LISTEN
+from bridge.home.tls import TlsFiles, file_fingerprint, format_tls_fingerprint
+
+
+@click.command()
+@click.option("--party", required=True, help="This party's name (lowercase, e.g. alpha).")
+@click.option("--listen", default=DEFAULT_LISTEN, show_default=True,
+              help="HOST:PORT of the peer endpoint.")
+@click.option("--passphrase-file", type=EXISTING_FILE,
+              help="Seal the private key with the passphrase in this file (Argon2id).")
+@click.option("--tls", is_flag=True,
+              help="Serve the peer endpoint over TLS with a self-signed certificate that the "
+                   "peer pins (see bridge tls).")
+@click.pass_obj
+def init(obj: Ctx, party: str, listen: str, passphrase_file: Path | None, tls: bool) -> None:
+    """Create a home: keys, identity file and configuration."""
+    with reporting():
+        ident = obj.home.init(party, listen=listen, passphrase=read_passphrase(passphrase_file),
+                              tls=tls)
+    click.echo(f"Created Bridge home {obj.home.path} for party {ident.party}")
+    click.echo(f"  private key:   {obj.home.private_key_path(party)} (mode 0600)")
+    click.echo(f"  identity file: {obj.home.public_key_path(party)} (give this to your peer)")
+    click.echo(f"  fingerprint:   {ident.public.fingerprint}")
+    if tls:
+        fp = format_tls_fingerprint(file_fingerprint(TlsFiles.of(obj.home.tls_dir)))
+        click.echo(f"  TLS SHA-256:   {fp}")
+
+
+__all__ = ["init"]

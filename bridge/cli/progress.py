@@ -1,0 +1,46 @@
+"""What a document summary from the daemon (``GET /v1/documents/{id}``) says about how far its
+acknowledgement has got, for ``bridge status``, ``bridge inbox`` and ``--watch``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from bridge.core.documents import ACK_STATUSES
+from bridge.core.printable import printable
+
+
+def by_status_order(by_status: Mapping[str, int]) -> list[str]:
+    """Acknowledgement statuses first, in their defined order; then the rest by name."""
+    order = {s: i for i, s in enumerate(ACK_STATUSES)}
+    return sorted(by_status, key=lambda k: (order.get(k, len(order)), k))
+
+
+def counts(by_status: Mapping[str, int]) -> str:
+    """``RECEIVED 3 · delivered 7``: the statuses that have items, in :func:`by_status_order`."""
+    return " · ".join(f"{printable(k)} {by_status[k]}" for k in by_status_order(by_status)
+                      if by_status[k])
+
+
+def items_of(doc: Mapping[str, Any]) -> tuple[int, int, dict[str, int]]:
+    """(items in all, items acknowledged, items by status) of one document summary."""
+    items = doc.get("items") or {}
+    by_status = {str(k): int(v) for k, v in (items.get("by_status") or {}).items()}
+    total = int(items.get("total", 0))
+    acked = items.get("acknowledged")
+    if acked is None:
+        acked = sum(v for k, v in by_status.items() if k in ACK_STATUSES)
+    return total, int(acked), by_status
+
+
+def is_complete(doc: Mapping[str, Any]) -> bool:
+    total, acked, _ = items_of(doc)
+    return doc.get("state") == "acknowledged" or (total > 0 and acked >= total)
+
+
+def is_settled(doc: Mapping[str, Any]) -> bool:
+    """Nothing more will change: every item acknowledged, or the peer refused the document."""
+    return is_complete(doc) or doc.get("state") == "refused"
+
+
+__all__ = ["by_status_order", "counts", "is_complete", "is_settled", "items_of"]

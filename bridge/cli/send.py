@@ -1,0 +1,124 @@
+"""``bridge send``: read a roster or manifest from a file (CSV, XLSX or JSON), check every row,
+and submit it to the daemon, which commits it before it answers and then delivers it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import click
+
+from bridge.cli.context import Ctx
+from bridge.cli.exits import reporting
+from bridge.cli.options import json_option
+from bridge.cli.output import echo_json
+from bridge.client import BridgeClient, DaemonUnavailable
+from bridge.core.documents import DOCUMENT_TYPES
+from bridge.core.errors import InputError
+from bridge.core.printable import printable
+from bridge.records.categories import CATEGORIES
+from bridge.records.importers import file_format, import_document, load_json_value
+
+
+def _meta_file(meta_file: str) -> dict[str, Any]:
+    try:  # an import like any other: the same size, container and depth limits
+        loaded = load_json_value(meta_file)
+    except InputError as exc:
+        raise click.BadParameter(exc.detail, param_hint="--meta") from exc
+    if not isinstance(loaded, dict):
+        raise click.BadParameter(f"{meta_file} must hold a JSON object", param_hint="--meta")
+    return loaded
+
+
+def _merged_meta(own: Mapping[str, Any] | None, meta_file: str | None,
+                 assignments: Sequence[str]) -> dict[str, Any] | None:
+    """The file's own meta, then ``--meta FILE``, then each ``--set KEY=VALUE``: later wins.
+    The daemon checks the result as it checks any meta (no floats, a valid deadline)."""
+    if own is None and meta_file is None and not assignments:
+        return None
+    meta: dict[str, Any] = dict(own or {})
+    if meta_file is not None:
+        meta.update(_meta_file(meta_file))
+    for text in assignments:
+        key, eq, value = text.partition("=")
+        if not eq or not key.strip():
+            raise click.BadParameter(f"{text!r} is not KEY=VALUE", param_hint="--set")
+        try:
+            meta[key.strip()] = json.loads(value)
+        except ValueError:
+            meta[key.strip()] = value
+    return meta
+
+
+def _submit(client: BridgeClient, doc_type: str, to: str, items: list[dict[str, Any]],
+            meta: dict[str, Any] | None, doc_id: str | None) -> dict[str, Any]:
+    """Submit; a daemon that was reached and then stopped answering may have committed it."""
+    try:
+        return client.submit_document(doc_type, to, items, meta=meta, id=doc_id)
+    except DaemonUnavailable as err:
+        if err.reached:
+            retry = (f"re-run with the same --id {doc_id}" if doc_id else
+                     "check with: bridge status --direction out")
+            raise DaemonUnavailable(f"{err}. The document may or may not have been "
+                                    f"committed; {retry}", reached=True) from err
+        raise
+
+
+def _print_committed(doc_type: str, to: str, n_items: int, answer: Mapping[str, Any]) -> None:
+    doc_id_sent = printable(answer.get("id", ""))
+    click.echo(doc_id_sent)
+    if answer.get("existing"):
+        click.echo(f"Already committed: {doc_type} {doc_id_sent} for "
+                   f"{printable(answer.get('to', to))} with the same content "
+                   f"({printable(answer.get('items'))} items); nothing new was sent. Follow it "
+                   f"with: bridge status {doc_id_sent} --watch", err=True)
+        return
+    click.echo(f"Committed {doc_type} {doc_id_sent} for {printable(answer.get('to', to))}: "
+               f"{printable(answer.get('items', n_items))} items. Follow it with: "
+               f"bridge status {doc_id_sent} --watch", err=True)
+
+
+@click.command()
+@click.argument("doc_type", metavar="roster|manifest", type=click.Choice(DOCUMENT_TYPES))
+@click.argument("file", metavar="FILE", type=click.Path(dir_okay=False, allow_dash=True))
+@click.option("--to", "to", required=True, help="The peer to send it to.")
+@click.option("--category", type=click.Choice(CATEGORIES), help="The roster's category "
+              "(required for a CSV or XLSX roster); every row is checked against its schema.")
+@click.option("--id", "doc_id", help="Document id (default: the daemon picks one). Giving one "
+              "makes a retry safe.")
+@click.option("--meta", "meta_file", type=click.Path(dir_okay=False), metavar="META.json",
+              help="The document's meta (a JSON object: batch, agreement, declared counts, "
+                   "ack_deadline, ...), for a CSV or XLSX file that cannot carry it.")
+@click.option("--set", "meta_set", multiple=True, metavar="KEY=VALUE",
+              help="One meta field (repeatable; after --meta and the file's own meta). VALUE "
+                   "is read as JSON when it is JSON (7, {\"remains\": 1248}), else as text.")
+@json_option
+@click.pass_obj
+def send(obj: Ctx, doc_type: str, file: str, to: str, category: str | None,
+         doc_id: str | None, meta_file: str | None, meta_set: tuple[str, ...],
+         as_json: bool) -> None:
+    """Submit FILE (.csv, .xlsx or .json) as a roster or manifest for the peer --to.
+
+    A CSV or XLSX file has a header row naming the fields; a JSON file is {"meta": {...},
+    "items": [...]} or a bare list of items, each with an "id". Every row is checked first:
+    if any is bad, all bad rows are listed and nothing is sent. The daemon answers once the
+    document is durably committed; it then delivers it.
+    """
+    if category is not None and doc_type != "roster":
+        raise click.UsageError("--category is for rosters (manifest items name their own)")
+    with reporting(as_json=as_json):
+        if doc_type == "roster" and category is None and file_format(file) != "json":
+            raise click.UsageError(f"a roster from {file} needs --category "
+                                   f"{'|'.join(CATEGORIES)}")
+        submission = import_document(file, doc_type=doc_type, category=category)
+        meta = _merged_meta(submission.meta, meta_file, meta_set)
+        # The daemon is asked only once every row is good.
+        answer = _submit(obj.client(), doc_type, to, submission.items, meta, doc_id)
+    if as_json:
+        echo_json(answer)
+        return
+    _print_committed(doc_type, to, len(submission.items), answer)
+
+
+__all__ = ["send"]

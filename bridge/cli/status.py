@@ -1,0 +1,127 @@
+"""``bridge status`` and ``bridge inbox``: documents and how far their acknowledgement has got,
+as the daemon reports them."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+import click
+from rich.table import Table
+from rich.text import Text
+
+from bridge.cli.context import Ctx
+from bridge.cli.exits import Exit, reporting
+from bridge.cli.follow import watch_document
+from bridge.cli.options import json_option
+from bridge.cli.output import console, echo_json, safe_text, table
+from bridge.cli.progress import by_status_order, counts, items_of
+from bridge.client import BridgeClient
+
+
+def _documents_table(docs: list[dict[str, Any]]) -> Table:
+    def row(d: Mapping[str, Any]) -> tuple[object, ...]:
+        total, acked, by_status = items_of(d)
+        return (d.get("id"), d.get("type"), d.get("direction"), d.get("peer"), d.get("state"),
+                total, acked, counts(by_status))
+
+    return table(("ID", "TYPE", "DIR", "PEER", "STATE", "TOTAL", "ACKED", "BY STATUS"),
+                 (row(d) for d in docs))
+
+
+def _print_document(doc: Mapping[str, Any]) -> None:
+    total, acked, by_status = items_of(doc)
+    arrow = "→" if doc.get("direction") == "out" else "←"
+    out = console()
+    out.print(Text.assemble(safe_text(doc.get("id"), style="bold"),
+                            safe_text(f"  {doc.get('type')}  {doc.get('direction')} {arrow} "
+                                      f"{doc.get('peer')}")))
+    out.print(safe_text(f"state:   {doc.get('state')}"))
+    out.print(safe_text(f"created: {doc.get('created')}"))
+    out.print(safe_text(f"digest:  {doc.get('digest')}"))
+    out.print(safe_text(f"acknowledged {acked} of {total} items"))
+    if doc.get("deadline"):
+        overdue = int((doc.get("items") or {}).get("overdue") or 0)
+        out.print(safe_text(f"deadline: {doc.get('deadline')}"
+                            + (f" ({overdue} items overdue)" if overdue else ""),
+                            style="red" if overdue else ""))
+    out.print(table(("STATUS", "ITEMS"), ((k, by_status[k]) for k in by_status_order(by_status))))
+    acks = doc.get("acks") or []
+    if acks:
+        out.print(table(("ACK", "CREATED", "ITEMS"),
+                        ((a.get("id"), a.get("created"), a.get("items")) for a in acks)))
+
+
+def _list_documents(client: BridgeClient, direction: str | None, as_json: bool) -> None:
+    docs = client.documents(direction=direction)
+    if as_json:
+        echo_json({"documents": docs})
+    elif not docs:
+        click.echo("No documents.")
+    else:
+        console().print(_documents_table(docs))
+
+
+def _watch(client: BridgeClient, doc: str, direction: str | None, as_json: bool) -> None:
+    try:
+        watch_document(client, doc, direction, as_json)
+    except KeyboardInterrupt:
+        click.echo("stopped watching", err=True)
+        sys.exit(int(Exit.INTERRUPTED))
+
+
+@click.command()
+@click.argument("doc", required=False)
+@click.option("--direction", type=click.Choice(["in", "out"]),
+              help="Only sent (out) or received (in) documents.")
+@click.option("--watch", is_flag=True,
+              help="Follow DOC live until every item is acknowledged.")
+@json_option
+@click.pass_obj
+def status(obj: Ctx, doc: str | None, direction: str | None, watch: bool,
+           as_json: bool) -> None:
+    """Documents and their acknowledgement progress; with DOC, that document's counts."""
+    if watch and doc is None:
+        raise click.UsageError("--watch follows one document: give its id")
+    client = obj.client()
+    with reporting(as_json=as_json):
+        if doc is None:
+            _list_documents(client, direction, as_json)
+        elif watch:
+            _watch(client, doc, direction, as_json)
+        else:
+            answer = client.document(doc, direction=direction)
+            if as_json:
+                echo_json(answer)
+            else:
+                _print_document(answer)
+
+
+def _inbox_row(d: Mapping[str, Any]) -> tuple[object, ...]:
+    total, acked, _ = items_of(d)
+    pct = f" ({100 * acked // total}%)" if total else ""
+    overdue = int((d.get("items") or {}).get("overdue") or 0)
+    deadline = str(d.get("deadline") or "") + (f" ({overdue} overdue)" if overdue else "")
+    return (d.get("id"), d.get("type"), d.get("peer"), d.get("created"), d.get("state"),
+            f"{acked}/{total}{pct}", max(total - acked, 0), deadline)
+
+
+@click.command()
+@json_option
+@click.pass_obj
+def inbox(obj: Ctx, as_json: bool) -> None:
+    """Received documents and how far their acknowledgement has got."""
+    with reporting(as_json=as_json):
+        docs = obj.client().documents(direction="in")
+    if as_json:
+        echo_json({"documents": docs})
+        return
+    if not docs:
+        click.echo("Inbox is empty.")
+        return
+    console().print(table(("ID", "TYPE", "FROM", "RECEIVED", "STATE", "ACKED", "OUTSTANDING",
+                           "DEADLINE"), (_inbox_row(d) for d in docs)))
+
+
+__all__ = ["inbox", "status"]

@@ -73,7 +73,7 @@ def audit_verify(ctx: click.Context, as_json: bool) -> None:
             result = audit.check_chain(records)
             mismatch = (audit.check_store(records, audit_db.store_facts(conn))
                         if result.ok else None)
-            faults = store_check.check_store(conn) if mismatch is None else []
+            faults = store_check.check_store(audit_db.check_rows(conn)) if mismatch is None else []
         except BridgeError as err:
             _usage(err)
             return

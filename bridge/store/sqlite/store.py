@@ -5,6 +5,10 @@ each link, refusals, events and the hash-chained audit log (``bridge/core/audit.
 ``outbox``, ``inbox``, ``refusals``, ``events``, ``audit_log``, ``reconcile``) over one
 connection (``database``), brought to the current schema by ``migrate``. No caller sees SQLite:
 ``transaction()`` yields nothing, rows come out as dataclasses or plain values.
+
+SQLite specifics stay in this package: JSON1 over the JSON columns (``documents.meta``,
+``events.data``; ``json_each`` for lists bound as one parameter), the scalar ``MAX(a, b)``,
+``instr`` and bit operators in the reconciliation query, and the pragmas.
 """
 
 from __future__ import annotations

@@ -20,21 +20,21 @@ class AuditLog(Repository):
         if not self._conn.in_transaction:
             raise StoreError("an audit record is appended inside the transaction it records")
         r = self._conn.execute("SELECT seq, hash, at FROM audit ORDER BY seq DESC LIMIT 1"
-                            ).fetchone()
+                               ).fetchone()
         rec = audit.next_record(last_seq=r[0] if r else 0,
                                 last_hash=r[1] if r else audit.ZERO_HASH,
                                 last_at=r[2] if r else 0, now=now, kind=kind, peer=peer,
                                 body=body)
         self._conn.execute("INSERT INTO audit (seq, at, kind, peer, body, prev_hash, hash) "
-                        "VALUES (?,?,?,?,?,?,?)",
-                        (rec.seq, rec.at, rec.kind, rec.peer, rec.body, rec.prev_hash,
-                         rec.hash))
+                           "VALUES (?,?,?,?,?,?,?)",
+                           (rec.seq, rec.at, rec.kind, rec.peer, rec.body, rec.prev_hash,
+                            rec.hash))
         return rec
 
     def audit_bodies(self, kind: str) -> list[tuple[str | None, bytes]]:
         """(peer, body) of every record of ``kind``, oldest first."""
         return list(self._conn.execute("SELECT peer, body FROM audit WHERE kind=? ORDER BY seq",
-                                    (kind,)))
+                                       (kind,)))
 
 
 __all__ = ["AuditLog"]

@@ -36,12 +36,12 @@ class Documents(Repository):
 
     def document_by_digest(self, digest: bytes) -> DocumentRow | None:
         r = self._conn.execute(f"SELECT {DOC_COLUMNS} FROM documents WHERE digest=?",  # noqa: S608
-                            (digest,)).fetchone()
+                               (digest,)).fetchone()
         return doc_row(r) if r else None
 
     def document_by_rowid(self, rowid: int) -> DocumentRow | None:
         r = self._conn.execute(f"SELECT {DOC_COLUMNS} FROM documents WHERE rowid=?",  # noqa: S608
-                            (rowid,)).fetchone()
+                               (rowid,)).fetchone()
         return doc_row(r) if r else None
 
     def documents_by_id(self, doc_id: str, direction: str | None = None) -> list[DocumentRow]:
@@ -80,7 +80,7 @@ class Documents(Repository):
         """Creation time of the latest acknowledgement of ``doc_rowid`` (receipts need them
         strictly increasing)."""
         r = self._conn.execute("SELECT MAX(created) FROM documents WHERE answers=? AND rowid != ?",
-                            (doc_rowid, exclude or -1)).fetchone()
+                               (doc_rowid, exclude or -1)).fetchone()
         return None if r[0] is None else int(r[0])
 
     def documents_with_meta_key(self, key: str) -> list[DocumentRow]:
@@ -91,12 +91,12 @@ class Documents(Repository):
 
     def set_document_state(self, rowid: int, state: str, now: int) -> None:
         self._conn.execute("UPDATE documents SET state=?, updated=? WHERE rowid=?",
-                        (state, now, rowid))
+                           (state, now, rowid))
 
     def add_stored(self, rowid: int, n: int) -> int:
         self._conn.execute("UPDATE documents SET stored = stored + ? WHERE rowid=?", (n, rowid))
         return int(self._conn.execute("SELECT stored FROM documents WHERE rowid=?",
-                                   (rowid,)).fetchone()[0])
+                                      (rowid,)).fetchone()[0])
 
 
 __all__ = ["Documents"]

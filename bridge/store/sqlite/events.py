@@ -24,7 +24,7 @@ class Events(Repository):
 
     def add_event(self, type: str, data: dict[str, Any], now: int) -> int:
         cur = self._conn.execute("INSERT INTO events (at, type, data) VALUES (?,?,?)",
-                              (now, type, json.dumps(data, sort_keys=True)))
+                                 (now, type, json.dumps(data, sort_keys=True)))
         assert cur.lastrowid is not None
         return cur.lastrowid
 

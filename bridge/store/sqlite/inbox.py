@@ -12,12 +12,12 @@ class Inbox(Repository):
 
     def inbound_state(self, peer: str) -> InboundState:
         r = self._conn.execute("SELECT seq, digest FROM inbox WHERE peer=? ORDER BY seq DESC "
-                            "LIMIT 1", (peer,)).fetchone()
+                               "LIMIT 1", (peer,)).fetchone()
         return InboundState(last_seq=r[0], last_digest=r[1]) if r else InboundState(last_seq=0)
 
     def inbox_entry(self, peer: str, seq: int) -> tuple[bytes, bytes] | None:
         r = self._conn.execute("SELECT digest, receipt FROM inbox WHERE peer=? AND seq=?",
-                            (peer, seq)).fetchone()
+                               (peer, seq)).fetchone()
         return (r[0], r[1]) if r else None
 
     def insert_inbox(self, *, peer: str, seq: int, msg_id: bytes, digest: bytes, header: bytes,

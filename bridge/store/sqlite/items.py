@@ -57,7 +57,7 @@ class Items(Repository):
 
     def set_transport(self, doc: int, first: int, n: int, transport: str) -> None:
         self._conn.execute("UPDATE items SET transport=? WHERE doc=? AND idx >= ? AND idx < ?",
-                        (transport, doc, first, first + n))
+                           (transport, doc, first, first + n))
 
     def item_index(self, doc: int) -> dict[str, tuple[int, bytes]]:
         """item id -> (index, leaf hash)."""

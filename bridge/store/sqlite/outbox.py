@@ -12,7 +12,7 @@ class Outbox(Repository):
 
     def outbound_state(self, peer: str) -> OutboundState:
         r = self._conn.execute("SELECT seq, digest FROM outbox WHERE peer=? ORDER BY seq DESC "
-                            "LIMIT 1", (peer,)).fetchone()
+                               "LIMIT 1", (peer,)).fetchone()
         return OutboundState(last_seq=r[0], last_digest=r[1]) if r else OutboundState(last_seq=0)
 
     def insert_outbox(self, *, peer: str, seq: int, msg_id: bytes, digest: bytes,
@@ -35,15 +35,15 @@ class Outbox(Repository):
 
     def count_attempt(self, peer: str, seq: int) -> None:
         self._conn.execute("UPDATE outbox SET attempts = attempts + 1 WHERE peer=? AND seq=?",
-                        (peer, seq))
+                           (peer, seq))
 
     def finish_outbox(self, peer: str, seq: int, state: str, receipt: bytes, now: int) -> None:
         self._conn.execute("UPDATE outbox SET state=?, receipt=?, done_at=? WHERE peer=? AND seq=?",
-                        (state, receipt, now, peer, seq))
+                           (state, receipt, now, peer, seq))
 
     def rewind_outbox(self, peer: str, from_seq: int) -> int:
         cur = self._conn.execute("UPDATE outbox SET state='pending' WHERE peer=? AND seq >= ? "
-                              "AND state != 'pending'", (peer, from_seq))
+                                 "AND state != 'pending'", (peer, from_seq))
         return cur.rowcount
 
     def pending_count(self, peer: str | None = None) -> int:
@@ -51,11 +51,11 @@ class Outbox(Repository):
             return int(self._conn.execute(
                 "SELECT COUNT(*) FROM outbox WHERE state='pending'").fetchone()[0])
         return int(self._conn.execute("SELECT COUNT(*) FROM outbox WHERE peer=? AND "
-                                   "state='pending'", (peer,)).fetchone()[0])
+                                      "state='pending'", (peer,)).fetchone()[0])
 
     def pending_for_doc(self, doc: int) -> int:
         return int(self._conn.execute("SELECT COUNT(*) FROM outbox WHERE doc=? AND "
-                                   "state='pending'", (doc,)).fetchone()[0])
+                                      "state='pending'", (doc,)).fetchone()[0])
 
 
 __all__ = ["Outbox"]

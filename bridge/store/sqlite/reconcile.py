@@ -116,7 +116,7 @@ class Reconciliation(Repository):
         """Latest reasons given with ``statuses``, most frequent first."""
         return [ReasonCount(direction=r[0], peer=r[1], status=r[2], reason=r[3], count=r[4])
                 for r in self._conn.execute(_RECONCILE_REASONS,
-                                         (peer, json.dumps(list(statuses)), limit))]
+                                            (peer, json.dumps(list(statuses)), limit))]
 
 
 __all__ = ["Reconciliation"]

@@ -34,7 +34,7 @@ class Refusals(Repository):
         hour = now // _HOUR_MS
         bucket = f"{hour}|{source}|{reason}|{int(alarm)}"
         if self._conn.execute("UPDATE refusals SET count = count + ?, last_at = ? WHERE bucket = ?",
-                           (count, now, bucket)).rowcount:
+                              (count, now, bucket)).rowcount:
             return False
         if source != OTHER_SOURCES and self._conn.execute(
                 "SELECT COUNT(*) FROM refusals WHERE bucket >= ? AND bucket < ?",

@@ -11,8 +11,8 @@ What is checked, in this order (SECURITY.md, "A damaged store"):
    a. the stored header bytes hash to the stored digest (the digest the audit log records) and
       decode to a header whose type, id and count are the row's;
    b. entry ``i`` is at index ``i``, its leaf hash is SHA-256(0x00 || leaf) (RFC 9162 §2.1.1),
-      and the columns copied out of it (item id; an acknowledgement's status, reason and
-      evidence) say what the signed bytes say;
+      and the columns copied out of it (item id; a manifest entry's category and roster
+      record; an acknowledgement's status, reason and evidence) say what the signed bytes say;
    c. an acknowledgement entry for a declared item names that item's leaf hash;
    d. all entries present: their Merkle root is the signed root (PROTOCOL.md §6).
 3. Each item's latest status, as the items table reports it, is the latest entry of its signed

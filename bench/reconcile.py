@@ -170,7 +170,8 @@ def main() -> int:
         t0 = time.perf_counter()
         store, ack_entries = build_store(Path(tmp) / "bridge.db", args.items)
         build_s = time.perf_counter() - t0
-        items = store.db.execute("SELECT COUNT(*) FROM items").fetchone()[0]
+        items = sum(d.count for d in store.list_documents(direction=None, type=None, peer=None,
+                                                            limit=1 << 30))
         me = PrivateIdentity.generate("alpha", created=CREATED)
         peer = PrivateIdentity.generate("beta", created=CREATED).public
         exchange = Exchange(store=store, identity=me, peers={"beta": peer},

@@ -348,10 +348,7 @@ def test_refusal_removed_from_the_store() -> None:
 
 
 def stored(store: Store) -> list[audit.AuditRecord]:
-    return [audit.AuditRecord(seq=r[0], at=r[1], kind=r[2], peer=r[3], body=r[4],
-                              prev_hash=r[5], hash=r[6])
-            for r in store.db.execute("SELECT seq, at, kind, peer, body, prev_hash, hash "
-                                      "FROM audit ORDER BY seq")]
+    return store.check_rows().audit_records()
 
 
 def test_store_appends_a_chain_that_verifies(tmp_path: Path) -> None:

@@ -1,5 +1,5 @@
 """The store's grouped reconciliation queries on a real SQLite file
-(bridge/store/sqlite/store.py): which
+(bridge/store/sqlite/reconcile.py): which
 entry's status counts, how items are merged across documents, where a category comes from,
 undeclared items and the peer filter. Synthetic records, no daemon, no timings.
 """

@@ -34,6 +34,10 @@ def test_wheel_installed_elsewhere_runs_the_demo(tmp_path: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     for schema in ("document", "ack", "manifest-item", "roster-pow", "roster-remains"):
         assert f"bridge/records/schemas/{schema}.schema.json" in names
+    migrations = sorted((ROOT / "bridge/store/sqlite/migrations").glob("*.sql"))
+    assert migrations
+    for migration in migrations:
+        assert f"bridge/store/sqlite/migrations/{migration.name}" in names
 
     env_dir = tmp_path / "venv"
     venv.EnvBuilder(with_pip=True).create(env_dir)

@@ -46,7 +46,7 @@ def _check_home_store(db_path: Path) -> tuple[audit.AuditResult, str | None, lis
             result = audit.check_chain(records)
             mismatch = (audit.check_store(records, audit_db.store_facts(conn))
                         if result.ok else None)
-            faults = store_check.check_store(conn) if mismatch is None else []
+            faults = store_check.check_store(audit_db.check_rows(conn)) if mismatch is None else []
     return result, mismatch, [str(f) for f in faults]
 
 

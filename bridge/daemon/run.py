@@ -104,7 +104,7 @@ MAX_PAGES_ENV = "BRIDGE_TEST_STORE_MAX_PAGES"
 def _cap_store(store: Store) -> None:
     pages = os.environ.get(MAX_PAGES_ENV)
     if pages:
-        store.db.execute(f"PRAGMA max_page_count = {int(pages)}")
+        store.cap_pages(int(pages))
         log.warning("store capped at %d pages (%s)", int(pages), MAX_PAGES_ENV)
 
 

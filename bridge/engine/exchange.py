@@ -55,7 +55,7 @@ from bridge.core.errors import (
 )
 from bridge.engine.limits import RefusalGate
 from bridge.engine.metrics import Metrics
-from bridge.engine.store_check import MAX_FAULTS, StoreFault, check_declared_entry
+from bridge.engine.store_check import MAX_FAULTS, StoreFault, check_all, check_declared_entry
 from bridge.home.folder import Config
 from bridge.home.keystore import KeyStore, PeerKey
 from bridge.records.categories import validate_submission
@@ -1432,7 +1432,7 @@ class Exchange:
         """The whole store check (``bridge/engine/store_check.py``), at start: what it finds raises
         the alarm and makes the store read-only."""
         started = time.monotonic()
-        faults = self.store.check()
+        faults = check_all(self.store.check_rows())
         for fault in faults:
             self.store_fault(fault)
         self.metrics.set_gauge("store_corrupt", int(bool(self.store_faults)))
@@ -1451,7 +1451,7 @@ class Exchange:
         self.metrics.set_gauge("store_corrupt", 1)
         log.error("the store is damaged: %s", fault)
         self._alarms_due.append(fault)
-        if not self.store.db.in_transaction:  # else once the caller's has rolled back
+        if not self.store.in_transaction:  # else once the caller's has rolled back
             self._save_alarms()
 
     def _save_alarms(self) -> None:

@@ -1,5 +1,6 @@
 """Is the store what was signed? The check the daemon runs at start and ``bridge audit verify``
-runs on demand, over one SQLite connection (read-only or not).
+runs on demand: its logic, over the rows the store reads for it (``CheckRows`` of
+``bridge/store/sqlite/check.py``, on the daemon's connection or a read-only one).
 
 What is checked, in this order (SECURITY.md, "A damaged store"):
 
@@ -10,8 +11,8 @@ What is checked, in this order (SECURITY.md, "A damaged store"):
    a. the stored header bytes hash to the stored digest (the digest the audit log records) and
       decode to a header whose type, id and count are the row's;
    b. entry ``i`` is at index ``i``, its leaf hash is SHA-256(0x00 || leaf) (RFC 9162 §2.1.1),
-      and the columns copied out of it (item id; an acknowledgement's status, reason and
-      evidence) say what the signed bytes say;
+      and the columns copied out of it (item id; a manifest entry's category and roster
+      record; an acknowledgement's status, reason and evidence) say what the signed bytes say;
    c. an acknowledgement entry for a declared item names that item's leaf hash;
    d. all entries present: their Merkle root is the signed root (PROTOCOL.md §6).
 3. Each item's latest status, as the items table reports it, is the latest entry of its signed
@@ -25,25 +26,35 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import msgpack
 
 from bridge.core import audit, documents, merkle
 from bridge.core.documents import DocumentHeader
-from bridge.core.errors import BridgeError, StoreCorrupt
-from bridge.store.sqlite import audit_db
+from bridge.core.errors import BridgeError, StoreCorrupt, StoreError
+from bridge.store.entry_fields import entry_fields
+from bridge.store.sqlite.check import AckEntry, DeclaredEntry, StoredDocument
+from bridge.store.sqlite.database import is_corruption
 
 MAX_FAULTS = 100
 """Faults reported at most: the first ones name the damage; a million more would not help."""
 
-# SQLite's primary result codes for a damaged file (https://sqlite.org/rescode.html).
-_SQLITE_CORRUPT = 11
-_SQLITE_NOTADB = 26
+
+class StoredRows(Protocol):
+    """What the check reads. Each read raises ``StoreError`` when the file cannot be read."""
+
+    def quick_check(self, limit: int) -> list[str]: ...
+    def documents(self) -> list[StoredDocument]: ...
+    def declared_entries(self, doc: int) -> Iterator[DeclaredEntry]: ...
+    def ack_entries(self, ack: int) -> Iterator[AckEntry]: ...
+    def status_mismatch(self, doc: int) -> str | None: ...
+    def audit_records(self) -> list[audit.AuditRecord]: ...
+    def store_facts(self) -> audit.StoreFacts: ...
+
 
 @dataclass(frozen=True, kw_only=True)
 class StoreFault:
@@ -57,13 +68,6 @@ class StoreFault:
         return f"{self.where}: {self.what}"
 
 
-def is_corruption(exc: BaseException) -> bool:
-    """A SQLite error that says the file is damaged (not busy, locked or full)."""
-    code = getattr(exc, "sqlite_errorcode", None)
-    return isinstance(exc, sqlite3.DatabaseError) and isinstance(code, int) and \
-        code & 0xFF in (_SQLITE_CORRUPT, _SQLITE_NOTADB)
-
-
 @contextmanager
 def damage_refuses_start(db_path: object) -> Iterator[None]:
     """Around what the daemon must read from its store to start (key changes to finish, the
@@ -72,7 +76,7 @@ def damage_refuses_start(db_path: object) -> Iterator[None]:
     alarm raised (``Exchange.check_store``)."""
     try:
         yield
-    except sqlite3.DatabaseError as exc:
+    except Exception as exc:
         if not is_corruption(exc):
             raise
         raise StoreCorrupt(f"the store {db_path} is damaged where the daemon reads it to start "
@@ -80,58 +84,63 @@ def damage_refuses_start(db_path: object) -> Iterator[None]:
                            "(SECURITY.md, \"A damaged store\")") from exc
 
 
-def quick_check(conn: sqlite3.Connection) -> list[StoreFault]:
+def quick_check(rows: StoredRows) -> list[StoreFault]:
     """Step 1: what ``PRAGMA quick_check`` finds (at most ``MAX_FAULTS`` lines)."""
     try:
-        rows = conn.execute(f"PRAGMA quick_check({MAX_FAULTS})").fetchall()
-    except sqlite3.DatabaseError as exc:
+        lines = rows.quick_check(MAX_FAULTS)
+    except StoreError as exc:
         return [StoreFault(where="the file", what=f"quick_check failed: {exc}")]
-    return [StoreFault(where="the file", what=str(r[0])) for r in rows if r[0] != "ok"]
+    return [StoreFault(where="the file", what=line) for line in lines]
 
 
-def check_store(conn: sqlite3.Connection) -> list[StoreFault]:
+def check_store(rows: StoredRows) -> list[StoreFault]:
     """Steps 1 to 3; the first ``MAX_FAULTS`` faults, empty when the store holds."""
-    faults = quick_check(conn)
+    faults = quick_check(rows)
     try:
-        for fault in _document_faults(conn):
+        for fault in _document_faults(rows):
             faults.append(fault)
             if len(faults) >= MAX_FAULTS:
                 break
-    except sqlite3.DatabaseError as exc:
+    except StoreError as exc:
         faults.append(StoreFault(where="the file", what=f"cannot be read: {exc}"))
     return faults[:MAX_FAULTS]
 
 
-def audit_faults(conn: sqlite3.Connection) -> list[StoreFault]:
+def audit_faults(rows: StoredRows) -> list[StoreFault]:
     """The audit log's chain, and the store against it (what ``bridge audit verify`` checks):
     the log anchors each document's hash, which step 2a anchors its rows on."""
     try:
-        records = audit_db.read_audit(conn)
+        records = rows.audit_records()
         chain = audit.check_chain(records)
         if not chain.ok:
             return [StoreFault(where="the audit log", what=chain.summary())]
-        mismatch = audit.check_store(records, audit_db.store_facts(conn))
-    except (BridgeError, sqlite3.DatabaseError) as exc:
+        mismatch = audit.check_store(records, rows.store_facts())
+    except BridgeError as exc:
         return [StoreFault(where="the audit log", what=f"cannot be read: {exc}")]
     return [StoreFault(where="the audit log", what=mismatch)] if mismatch else []
 
 
-def _document_faults(conn: sqlite3.Connection) -> Iterator[StoreFault]:
-    for rowid, doc_id, direction, peer, doc_type, digest, header, count, stored in conn.execute(
-            "SELECT rowid, id, direction, peer, type, digest, header, count, stored "
-            "FROM documents ORDER BY rowid").fetchall():
-        where = f"{direction} {doc_type} {doc_id} ({peer})"
-        what = _header_fault(digest, header, doc_type, doc_id, count)
+def check_all(rows: StoredRows) -> list[StoreFault]:
+    """The whole check: the file, every document against its signed root, every status
+    against its signed history, the audit log."""
+    return check_store(rows) + audit_faults(rows)
+
+
+def _document_faults(rows: StoredRows) -> Iterator[StoreFault]:
+    for d in rows.documents():
+        where = f"{d.direction} {d.type} {d.id} ({d.peer})"
+        what = _header_fault(d.digest, d.header, d.type, d.id, d.entry_count)
         if what is None:
-            h = DocumentHeader.from_bytes(header)
+            h = DocumentHeader.from_bytes(d.header)
             # Outbound documents are stored whole; inbound ones chunk by chunk (``stored``).
-            present = count if direction == "out" else stored
-            if doc_type == documents.ACK:
-                what = _ack_fault(conn, rowid, h, present)
+            present = d.entry_count if d.direction == "out" else d.stored
+            if d.type == documents.ACK:
+                what = _ack_fault(rows, d.rowid, h, present)
             else:
-                what = _declared_fault(conn, rowid, h, present) or status_mismatch(conn, rowid)
+                what = _declared_fault(rows, d.rowid, h, present) \
+                    or rows.status_mismatch(d.rowid)
         if what is not None:
-            yield StoreFault(where=where, what=what, doc=rowid)
+            yield StoreFault(where=where, what=what, doc=d.rowid)
 
 
 def _header_fault(digest: bytes, header: bytes, doc_type: str, doc_id: str,
@@ -158,17 +167,27 @@ def _entries_fault(builder: merkle.RootBuilder, h: DocumentHeader, present: int)
     return None
 
 
-def _declared_fault(conn: sqlite3.Connection, doc: int, h: DocumentHeader,
+def _declared_fault(rows: StoredRows, doc: int, h: DocumentHeader,
                     present: int) -> str | None:
     """Steps 2b and 2d for a roster or manifest."""
     builder = merkle.RootBuilder()
-    for idx, item_id, leaf, lh in conn.execute(
-            "SELECT idx, item_id, leaf, lh FROM items WHERE doc=? ORDER BY idx", (doc,)):
-        what = check_declared_entry(idx, item_id, leaf, lh, expect=builder.size)
+    for e in rows.declared_entries(doc):
+        what = check_declared_entry(e.idx, e.item_id, e.leaf, e.lh, expect=builder.size) \
+            or _fields_fault(e, h.type)
         if what is not None:
             return what
-        builder.add(lh)
+        builder.add(e.lh)
     return _entries_fault(builder, h, present)
+
+
+def _fields_fault(e: DeclaredEntry, doc_type: str) -> str | None:
+    """Step 2b for the record fields the store copies out of a manifest entry
+    (``bridge/store/entry_fields.py``): the report groups by them."""
+    signed = entry_fields(e.leaf) if doc_type == "manifest" else (None, None)
+    if (e.category, e.roster_record) != signed:
+        return f"entry {e.idx} ({e.item_id}) is stored with a category or roster record " \
+               "other than its signed bytes say"
+    return None
 
 
 def check_declared_entry(idx: int, item_id: str, leaf: bytes, lh: bytes, *,
@@ -198,55 +217,27 @@ def _unpack(leaf: bytes) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _ack_fault(conn: sqlite3.Connection, ack: int, h: DocumentHeader,
+def _ack_fault(rows: StoredRows, ack: int, h: DocumentHeader,
                present: int) -> str | None:
     """Steps 2b, 2c and 2d for an acknowledgement."""
     builder = merkle.RootBuilder()
-    for idx, item_id, status, reason, evidence, leaf, declared_lh in conn.execute(
-            "SELECT a.idx, a.item_id, a.status, a.reason, a.evidence, a.leaf, i.lh "
-            "FROM ack_entries a LEFT JOIN items i ON i.doc = a.item_doc AND i.idx = a.item_idx "
-            "WHERE a.ack=? ORDER BY a.idx", (ack,)):
-        if idx != builder.size:
-            return f"entry {builder.size} is missing (the next stored is {idx})"
-        if not isinstance(leaf, bytes):
-            return f"entry {idx} is not bytes"
-        e = _unpack(leaf)
+    for a in rows.ack_entries(ack):
+        if a.idx != builder.size:
+            return f"entry {builder.size} is missing (the next stored is {a.idx})"
+        if not isinstance(a.leaf, bytes):
+            return f"entry {a.idx} is not bytes"
+        e = _unpack(a.leaf)
         if [e.get(k) for k in ("i", "id", "status", "reason", "evidence")] != [
-                idx, item_id, status, reason, evidence]:
-            return f"entry {idx} ({item_id}) is stored with a status, reason or evidence " \
+                a.idx, a.item_id, a.status, a.reason, a.evidence]:
+            return f"entry {a.idx} ({a.item_id}) is stored with a status, reason or evidence " \
                    "other than its signed bytes say"
-        if e.get("leaf") != declared_lh:
-            return f"entry {idx} ({item_id}) names another item than the one it is filed under"
-        builder.add(merkle.leaf_hash(leaf))
+        if e.get("leaf") != a.declared_lh:
+            return f"entry {a.idx} ({a.item_id}) names another item than the one it is filed " \
+                   "under"
+        builder.add(merkle.leaf_hash(a.leaf))
     return _entries_fault(builder, h, present)
 
 
-# Step 3, in SQL: the latest history entry of each declared item (by acknowledgement time,
-# then acknowledgement row: as ``Store.item_history`` orders them), against what the items
-# table reports. A NULL status with no history matches.
-_STATUS_MISMATCH = """
-SELECT i.idx, i.item_id, i.status, h.status
-FROM items i LEFT JOIN ack_entries h ON (h.ack, h.idx) = (
-    SELECT a.ack, a.idx FROM ack_entries a
-    WHERE a.item_doc = i.doc AND a.item_id = i.item_id AND a.item_idx IS NOT NULL
-    ORDER BY a.at DESC, a.ack DESC LIMIT 1)
-WHERE i.doc = ?1 AND i.idx >= ?2 AND i.idx <= ?3
-  AND (i.status IS NOT h.status OR i.reason IS NOT h.reason OR i.evidence IS NOT h.evidence
-       OR i.status_at IS NOT h.at)
-LIMIT 1
-"""
-
-
-def status_mismatch(conn: sqlite3.Connection, doc: int, first: int = 0,
-                    last: int = (1 << 62)) -> str | None:
-    """Step 3 for the items of ``doc`` with index in [first, last]: a diagnosis naming the
-    first item whose reported status is not its signed history's latest, else None."""
-    r = conn.execute(_STATUS_MISMATCH, (doc, first, last)).fetchone()
-    if r is None:
-        return None
-    return (f"item {r[1]} (entry {r[0]}) is reported as {r[2] or 'not acknowledged'} but its "
-            f"signed acknowledgement history says {r[3] or 'not acknowledged'}")
-
-
-__all__ = ["MAX_FAULTS", "StoreFault", "audit_faults", "check_declared_entry", "check_store",
-           "damage_refuses_start", "is_corruption", "quick_check", "status_mismatch"]
+__all__ = ["MAX_FAULTS", "StoreFault", "StoredRows", "audit_faults", "check_all",
+           "check_declared_entry", "check_store", "damage_refuses_start", "is_corruption",
+           "quick_check"]

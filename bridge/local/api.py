@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import sqlite3
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -212,7 +211,7 @@ class LocalApi:
         async def guarded(fn: Any, *args: Any, **kwargs: Any) -> Any:
             try:
                 return await run(fn, *args, **kwargs)
-            except sqlite3.DatabaseError as exc:
+            except Exception as exc:
                 if not is_corruption(exc):
                     raise
                 await run(self.exchange.store_fault,

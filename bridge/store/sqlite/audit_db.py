@@ -16,9 +16,10 @@ from bridge.core import audit, codec
 from bridge.core.documents import DocumentHeader, SignedHeader
 from bridge.core.errors import BridgeError, StoreError, UsageError
 from bridge.core.transcript import TranscriptDocument, TranscriptEnvelope, accountable
+from bridge.store.sqlite.check import CheckRows
 
 AUDIT_SCHEMA_VERSION = 2
-"""The store version that introduced the audit log (``store.MIGRATIONS[1]``)."""
+"""The store version that introduced the audit log (``migrations/0002_audit_log.sql``)."""
 
 # Envelopes in the outbox are read back whole; they were sealed by this bridge within its own
 # body limit, so the limits only guard against a damaged file.
@@ -54,27 +55,19 @@ def snapshot(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         conn.execute("ROLLBACK")
 
 
+def check_rows(conn: sqlite3.Connection) -> CheckRows:
+    """What the store check (``bridge/engine/store_check.py``) reads, on this connection."""
+    return CheckRows(conn)
+
+
 def read_audit(conn: sqlite3.Connection) -> list[audit.AuditRecord]:
     """Every record, in ``seq`` order, as stored (types unchecked: the verifier checks)."""
-    try:
-        return [audit.AuditRecord(seq=r[0], at=r[1], kind=r[2], peer=r[3], body=r[4],
-                                  prev_hash=r[5], hash=r[6])
-                for r in conn.execute("SELECT seq, at, kind, peer, body, prev_hash, hash "
-                                      "FROM audit ORDER BY seq")]
-    except sqlite3.DatabaseError as exc:
-        raise StoreError(f"cannot read the audit log: {exc}") from exc
+    return CheckRows(conn).audit_records()
 
 
 def store_facts(conn: sqlite3.Connection) -> audit.StoreFacts:
     """What the store holds that the audit log must account for (``audit.check_store``)."""
-    q = conn.execute
-    return audit.StoreFacts(
-        documents={r[0] for r in q("SELECT digest FROM documents")},
-        outbox={(r[0], r[1], r[2]) for r in q("SELECT peer, seq, digest FROM outbox")},
-        inbox={(r[0], r[1], r[2]) for r in q("SELECT peer, seq, digest FROM inbox")},
-        receipts={(r[0], r[1]) for r in q("SELECT peer, seq FROM outbox "
-                                          "WHERE receipt IS NOT NULL")},
-        refusals=int(q("SELECT COUNT(*) FROM refusals").fetchone()[0]))
+    return CheckRows(conn).store_facts()
 
 
 @dataclass(frozen=True, kw_only=True)

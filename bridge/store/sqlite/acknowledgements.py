@@ -1,0 +1,57 @@
+"""Acknowledgement entries: the full signed history of every item, never overwritten (the
+latest of each is copied into ``items`` for fast reads; the store check compares them)."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+from typing import Any
+
+from bridge.store.sqlite.rows import Repository
+
+
+def undeclared_statuses(conn: sqlite3.Connection, doc: int) -> dict[str, str]:
+    """Latest status of each item acknowledged although ``doc`` never declared it."""
+    out: dict[str, str] = {}
+    for item_id, status in conn.execute(
+            "SELECT item_id, status FROM ack_entries WHERE item_doc=? AND item_idx IS NULL "
+            "ORDER BY at, ack, idx", (doc,)):
+        out[item_id] = status
+    return out
+
+
+class Acknowledgements(Repository):
+    """The ``ack_entries`` table."""
+
+    def insert_ack_entries(self, rows: Iterable[tuple[Any, ...]]) -> None:
+        """Rows of (ack, idx, item_doc, item_idx, item_id, status, reason, evidence, leaf, at)."""
+        self._conn.executemany(
+            "INSERT INTO ack_entries (ack, idx, item_doc, item_idx, item_id, status, reason, "
+            "evidence, leaf, at) VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
+
+    def item_history(self, doc: int, item_id: str) -> list[tuple[Any, ...]]:
+        return list(self._conn.execute(
+            "SELECT a.status, a.reason, a.evidence, a.at, d.id FROM ack_entries a "
+            "JOIN documents d ON d.rowid = a.ack WHERE a.item_doc=? AND a.item_id=? "
+            "ORDER BY a.at, a.ack", (doc, item_id)))
+
+    def ack_leaves(self, ack: int) -> list[bytes]:
+        return [r[0] for r in self._conn.execute(
+            "SELECT leaf FROM ack_entries WHERE ack=? ORDER BY idx", (ack,))]
+
+    def current_statements(self, doc: int) -> dict[str, tuple[str, str | None, str | None]]:
+        """What each item of ``doc`` says now, from its signed history: (status, reason,
+        evidence) of its latest acknowledgement entry."""
+        out: dict[str, tuple[str, str | None, str | None]] = {}
+        for item_id, status, reason, evidence in self._conn.execute(
+                "SELECT item_id, status, reason, evidence FROM ack_entries WHERE item_doc=? "
+                "ORDER BY at, ack, idx", (doc,)):
+            out[item_id] = (status, reason, evidence)
+        return out
+
+    def undeclared_statuses(self, doc: int) -> dict[str, str]:
+        """Latest status of each item acknowledged although ``doc`` never declared it."""
+        return undeclared_statuses(self._conn, doc)
+
+
+__all__ = ["Acknowledgements", "undeclared_statuses"]

@@ -1,0 +1,103 @@
+"""Opening the SQLite file, its pragmas, and the one transaction.
+
+One connection, used from one thread (the daemon's database thread). WAL mode with
+``synchronous=FULL``: a commit is on disk before the API answers 202, so ``kill -9`` (or power
+loss) after the answer loses nothing. Every change that belongs together is one transaction.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from bridge.core.errors import StoreError, StoreUnavailable, UsageError
+from bridge.home.files import create_private, make_private
+
+# SQLite primary result codes (https://sqlite.org/rescode.html): "cannot write now", not "bad
+# request"; and "the file is damaged".
+_SQLITE_IOERR, _SQLITE_FULL = 10, 13
+_SQLITE_CORRUPT, _SQLITE_NOTADB = 11, 26
+
+
+def _primary_code(exc: BaseException) -> int | None:
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code & 0xFF if isinstance(code, int) else None
+
+
+def is_corruption(exc: BaseException) -> bool:
+    """A SQLite error that says the file is damaged (not busy, locked or full)."""
+    return isinstance(exc, sqlite3.DatabaseError) and \
+        _primary_code(exc) in (_SQLITE_CORRUPT, _SQLITE_NOTADB)
+
+
+def _unavailable(exc: sqlite3.OperationalError) -> StoreUnavailable | None:
+    code = _primary_code(exc)
+    if code == _SQLITE_FULL:
+        return StoreUnavailable(f"the store is full: {exc}")
+    if code == _SQLITE_IOERR:
+        return StoreUnavailable(f"the store cannot be written: {exc}")
+    return None
+
+
+def _make_store_files_private(path: Path) -> None:
+    """The store holds every record in clear: 0600 before SQLite opens it. SQLite gives the
+    ``-wal`` and ``-shm`` files it creates the database file's mode, so creating that file 0600
+    first (rather than letting SQLite create it under the umask) makes them 0600 too; ones left
+    by an older version are tightened here."""
+    try:
+        create_private(path)
+        for suffix in ("-wal", "-shm", "-journal"):
+            make_private(path.with_name(path.name + suffix))
+    except (OSError, UsageError) as exc:
+        raise StoreError(f"cannot open the store {path}: {exc}") from exc
+
+
+def open_database(path: Path) -> sqlite3.Connection:
+    """The store's read-write connection, its files private, in autocommit mode (transactions
+    are explicit: ``transaction``)."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _make_store_files_private(path)
+    try:
+        conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"cannot open the store {path}: {exc}") from exc
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("PRAGMA busy_timeout=5000")
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise StoreError(f"cannot open the store {path}: {exc}") from exc
+    return conn
+
+
+@contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    """``BEGIN IMMEDIATE`` … ``COMMIT``, rolled back on any exception. A full disk or an I/O
+    error raises ``StoreUnavailable`` (the server's fault, not the request's)."""
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            # SQLite may have rolled back already (a full disk does that).
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+    except sqlite3.OperationalError as exc:
+        unavailable = _unavailable(exc)
+        if unavailable is None:
+            raise
+        raise unavailable from exc
+
+
+def cap_pages(conn: sqlite3.Connection, pages: int) -> None:
+    """SQLite's ``max_page_count``: writes past it fail as a full disk would (SQLITE_FULL)."""
+    conn.execute(f"PRAGMA max_page_count = {int(pages)}")
+
+
+__all__ = ["cap_pages", "is_corruption", "open_database", "transaction"]

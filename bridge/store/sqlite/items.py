@@ -1,0 +1,141 @@
+"""Declared items of rosters and manifests, in both directions: the entry bytes as signed, their
+leaf hash, where each is in transport and its latest acknowledgement status."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from bridge.store.entry_fields import entry_fields
+from bridge.store.sqlite.acknowledgements import undeclared_statuses
+from bridge.store.sqlite.rows import Repository
+
+ItemRow = tuple[int, int, str, bytes, bytes, str]
+"""(doc, idx, item_id, leaf, leaf hash, transport), as the engine stores an entry."""
+
+
+def _with_entry_fields(conn: sqlite3.Connection, rows: Iterable[ItemRow]
+                       ) -> Iterator[tuple[Any, ...]]:
+    """Each row with its manifest entry's (category, roster_record) (``entry_fields``):
+    columns the reconciliation queries group by (migration 4)."""
+    is_manifest: dict[int, bool] = {}
+    for doc, idx, item_id, leaf, lh, transport in rows:
+        if doc not in is_manifest:
+            r = conn.execute("SELECT type FROM documents WHERE rowid=?", (doc,)).fetchone()
+            is_manifest[doc] = r is not None and r[0] == "manifest"
+        category, roster_record = entry_fields(leaf) if is_manifest[doc] else (None, None)
+        yield doc, idx, item_id, leaf, lh, transport, category, roster_record
+
+
+def fill_entry_fields(conn: sqlite3.Connection, batch: int = 1000) -> None:
+    """Migration 4's Python step: the new columns of the manifest entries already stored, a
+    batch at a time (keyset order, so memory stays bounded whatever the store holds)."""
+    after = (-1, -1)
+    while True:
+        rows = conn.execute(
+            "SELECT i.doc, i.idx, i.leaf FROM items i JOIN documents d ON d.rowid = i.doc "
+            "WHERE d.type = 'manifest' AND (i.doc, i.idx) > (?, ?) "
+            "ORDER BY i.doc, i.idx LIMIT ?", (*after, batch)).fetchall()
+        if not rows:
+            return
+        fields = ((entry_fields(leaf), doc, idx) for doc, idx, leaf in rows)
+        conn.executemany("UPDATE items SET category=?, roster_record=? WHERE doc=? AND idx=?",
+                         [(*f, doc, idx) for f, doc, idx in fields if f != (None, None)])
+        after = (rows[-1][0], rows[-1][1])
+
+
+class Items(Repository):
+    """The ``items`` table."""
+
+    def insert_items(self, rows: Iterable[ItemRow]) -> None:
+        """Rows of (doc, idx, item_id, leaf, leaf hash, transport)."""
+        self._conn.executemany(
+            "INSERT INTO items (doc, idx, item_id, leaf, lh, transport, category, "
+            "roster_record) VALUES (?,?,?,?,?,?,?,?)", _with_entry_fields(self._conn, rows))
+
+    def set_transport(self, doc: int, first: int, n: int, transport: str) -> None:
+        self._conn.execute("UPDATE items SET transport=? WHERE doc=? AND idx >= ? AND idx < ?",
+                           (transport, doc, first, first + n))
+
+    def item_index(self, doc: int) -> dict[str, tuple[int, bytes]]:
+        """item id -> (index, leaf hash)."""
+        return {r[0]: (r[1], r[2]) for r in self._conn.execute(
+            "SELECT item_id, idx, lh FROM items WHERE doc=?", (doc,))}
+
+    def leaves(self, doc: int, first: int = 0, n: int | None = None) -> list[bytes]:
+        if n is None:
+            return [r[0] for r in self._conn.execute(
+                "SELECT leaf FROM items WHERE doc=? AND idx >= ? ORDER BY idx", (doc, first))]
+        return [r[0] for r in self._conn.execute(
+            "SELECT leaf FROM items WHERE doc=? AND idx >= ? AND idx < ? ORDER BY idx",
+            (doc, first, first + n))]
+
+    def leaf_hashes(self, doc: int) -> list[bytes]:
+        return [r[0] for r in self._conn.execute(
+            "SELECT lh FROM items WHERE doc=? ORDER BY idx", (doc,))]
+
+    def update_statuses(self, rows: Iterable[tuple[str, str | None, str | None, int, int, int]]
+                        ) -> None:
+        """Rows of (status, reason, evidence, at, doc, idx): the latest status of each item."""
+        self._conn.executemany(
+            "UPDATE items SET status=?, reason=?, evidence=?, status_at=? WHERE doc=? AND idx=?",
+            rows)
+
+    def set_all_statuses(self, doc: int, status: str, reason: str | None,
+                         evidence: str | None, at: int) -> None:
+        self._conn.execute(
+            "UPDATE items SET status=?, reason=?, evidence=?, status_at=? WHERE doc=?",
+            (status, reason, evidence, at, doc))
+
+    def current_statuses(self, doc: int) -> tuple[dict[str, str], dict[str, str]]:
+        """Latest status of each acknowledged item: (declared by id, undeclared by id)."""
+        declared = dict(self._conn.execute(
+            "SELECT item_id, status FROM items WHERE doc=? AND status IS NOT NULL", (doc,)))
+        return declared, undeclared_statuses(self._conn, doc)
+
+    def statuses_at(self, doc: int, indexes: list[int]) -> dict[int, str]:
+        """Latest status of the given declared items that have one."""
+        return dict(self._conn.execute(
+            "SELECT idx, status FROM items WHERE doc=? AND status IS NOT NULL AND idx IN "
+            "(SELECT value FROM json_each(?))", (doc, json.dumps(indexes))))
+
+    def status_counts(self, doc: int) -> dict[str, int]:
+        """Counts by latest status, or by transport state for items not yet acknowledged."""
+        counts: dict[str, int] = {}
+        for key, n in self._conn.execute(
+                "SELECT COALESCE(status, transport), COUNT(*) FROM items WHERE doc=? "
+                "GROUP BY 1", (doc,)):
+            counts[key] = n
+        # Items acknowledged although never declared, by their latest status too (they may
+        # move on from RECEIVED_UNDECLARED, e.g. to IDENTITY_CONFIRMED).
+        for status in undeclared_statuses(self._conn, doc).values():
+            counts[status] = counts.get(status, 0) + 1
+        return counts
+
+    def acknowledged_count(self, doc: int) -> int:
+        return int(self._conn.execute(
+            "SELECT COUNT(*) FROM items WHERE doc=? AND status IS NOT NULL",
+            (doc,)).fetchone()[0])
+
+    def items_page(self, doc: int, *, status: str | None, after: int, limit: int
+                   ) -> list[tuple[Any, ...]]:
+        sql = ("SELECT idx, item_id, COALESCE(status, transport), reason, evidence, status_at, "
+               "leaf, lh FROM items WHERE doc=? AND idx > ?")
+        args: list[Any] = [doc, after]
+        if status:
+            sql += " AND COALESCE(status, transport)=?"
+            args.append(status)
+        sql += " ORDER BY idx LIMIT ?"
+        args.append(limit)
+        return list(self._conn.execute(sql, args))
+
+    def item_row(self, doc: int, item_id: str) -> tuple[Any, ...] | None:
+        row: tuple[Any, ...] | None = self._conn.execute(
+            "SELECT idx, item_id, COALESCE(status, transport), reason, evidence, status_at, leaf, "
+            "lh FROM items WHERE doc=? AND item_id=?", (doc, item_id)).fetchone()
+        return row
+
+
+__all__ = ["ItemRow", "Items", "fill_entry_fields"]

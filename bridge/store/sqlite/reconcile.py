@@ -1,0 +1,122 @@
+"""Reconciliation: the report's counts, grouped in SQL over every document and item of a link
+(``bridge/reports`` builds and renders the report from these rows)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from bridge.core.documents import ACK_STATUSES
+from bridge.reports.report import DocumentCount, ItemCount, ReasonCount
+from bridge.store.sqlite.rows import Repository
+
+# Reconciliation. An item counts once per direction, peer, category and key: its id, or for a
+# manifest item that names its "roster_record", that record's id. So a person on a roster and
+# then in a manifest (or in a second manifest after NOT_RECEIVED) is one person, with the status
+# of its highest-ranked entry: manifests above rosters, later documents above earlier ones.
+#
+# The one sort (GROUP BY over every entry) is kept narrow: the rank, the status and whether the
+# entry reached the peer are packed into one integer, and its MAX() is the item's effective
+# entry (bits 52+: is a manifest; 20-51: document rowid; 1-10: status code; 0: reached).
+# The category of a roster entry is its roster's meta.category (the record schemas make every
+# record's own category equal to it); a manifest entry's is its own "category" field, else its
+# manifest's meta.category. Those two fields of a manifest entry were copied out of its signed
+# bytes when it was stored (items.category, items.roster_record: migration 4), so all of it is
+# SQL. A category is cut to 64 characters: it is a label, not a record.
+#
+# SQLite specifics, kept in this file: JSON1 (json_type, json_extract, json_each,
+# json_group_array, json_array) over the JSON columns, and integer bit operators.
+_STATUS_LIST = "|" + "|".join(ACK_STATUSES) + "|"
+_STATUS_OF_CODE = {_STATUS_LIST.index(f"|{s}|") + 1: s for s in ACK_STATUSES}  # 0: none;
+# 1023: a status this version does not know (reported as UNKNOWN, which counts as disputed)
+_RECONCILE_ITEMS = """
+WITH docs AS MATERIALIZED (
+    SELECT rowid AS doc, direction || ' ' || peer AS side, type = 'manifest' AS is_manifest,
+           direction = 'in' AS is_in,
+           CASE WHEN json_type(meta, '$.category') = 'text'
+                THEN substr(json_extract(meta, '$.category'), 1, 64) END AS category
+    FROM documents WHERE type IN ('roster', 'manifest') AND (?1 IS NULL OR peer = ?1)
+), per_item AS (
+    SELECT d.side AS side,
+           COALESCE(CASE WHEN d.is_manifest THEN substr(i.category, 1, 64) END,
+                    d.category) AS category,
+           MAX((d.is_manifest << 52) | (d.doc << 20)
+               | (CASE WHEN i.status IS NULL THEN 0
+                       ELSE COALESCE(NULLIF(instr(?2, '|' || i.status || '|'), 0), 1023) END << 1)
+               | (d.is_in OR i.transport = 'delivered' OR i.status IS NOT NULL)) AS best,
+           MIN(d.is_manifest) = 0 AS listed
+    FROM docs d JOIN items i ON i.doc = d.doc
+    GROUP BY 1, 2, CASE WHEN d.is_manifest THEN COALESCE(i.roster_record, i.item_id)
+                        ELSE i.item_id END
+)
+SELECT side, category, listed, best >> 52, (best >> 1) & 1023, best & 1, COUNT(*)
+FROM per_item GROUP BY 1, 2, 3, 4, 5, 6
+"""
+# Per document: its entries by latest status. Grouped inside each document (a small sort each)
+# rather than all entries at once.
+_RECONCILE_DOCUMENTS = """
+SELECT d.rowid, d.direction, d.peer, d.id, d.type, d.meta, d.created,
+       (SELECT json_group_array(json_array(s, n)) FROM (
+           SELECT status AS s, COUNT(*) AS n FROM items WHERE doc = d.rowid GROUP BY status))
+FROM documents d
+WHERE d.type IN ('roster', 'manifest') AND (?1 IS NULL OR d.peer = ?1)
+ORDER BY d.rowid
+"""
+# The latest status of each undeclared item (acknowledgements of one document have strictly
+# increasing times, so MAX(at) picks one entry).
+_RECONCILE_UNDECLARED = """
+SELECT item_doc, status, COUNT(*) FROM (
+    SELECT a.item_doc AS item_doc, a.status AS status, MAX(a.at)
+    FROM ack_entries a JOIN documents d ON d.rowid = a.item_doc
+    WHERE a.item_idx IS NULL AND d.type IN ('roster', 'manifest')
+          AND (?1 IS NULL OR d.peer = ?1)
+    GROUP BY a.item_doc, a.item_id)
+GROUP BY item_doc, status
+"""
+_RECONCILE_REASONS = """
+SELECT d.direction, d.peer, i.status, i.reason, COUNT(*)
+FROM documents d JOIN items i ON i.doc = d.rowid
+WHERE d.type IN ('roster', 'manifest') AND (?1 IS NULL OR d.peer = ?1)
+      AND i.reason IS NOT NULL AND i.reason != ''
+      AND i.status IN (SELECT value FROM json_each(?2))
+GROUP BY d.direction, d.peer, i.status, i.reason ORDER BY 5 DESC, 3, 4 LIMIT ?3
+"""
+
+
+
+class Reconciliation(Repository):
+    """The reconciliation queries."""
+
+    def reconcile_items(self, peer: str | None) -> list[ItemCount]:
+        """Distinct items of rosters and manifests, counted in SQL (one sort)."""
+        out = []
+        for side, category, listed, manifested, code, reached, n in self._conn.execute(
+                _RECONCILE_ITEMS, (peer, _STATUS_LIST)):
+            direction, _, peer_name = side.partition(" ")
+            status = None if code == 0 else _STATUS_OF_CODE.get(code, "UNKNOWN")
+            out.append(ItemCount(direction=direction, peer=peer_name, category=category,
+                                 listed=bool(listed), manifested=bool(manifested),
+                                 reached=bool(reached), status=status, count=n))
+        return out
+
+    def reconcile_documents(self, peer: str | None) -> list[DocumentCount]:
+        """Each roster and manifest with its entries counted by latest status, and the items
+        acknowledged although it never declared them (by their latest status)."""
+        undeclared: dict[int, dict[str, int]] = {}
+        for doc, status, n in self._conn.execute(_RECONCILE_UNDECLARED, (peer,)):
+            undeclared.setdefault(doc, {})[status] = n
+        return [DocumentCount(direction=r[1], peer=r[2], id=r[3], type=r[4],
+                              meta=json.loads(r[5]), created=r[6],
+                              by_status={s: n for s, n in json.loads(r[7])},
+                              undeclared=undeclared.get(r[0], {}))
+                for r in self._conn.execute(_RECONCILE_DOCUMENTS, (peer,))]
+
+    def reason_counts(self, peer: str | None, statuses: Sequence[str],
+                      limit: int = 1000) -> list[ReasonCount]:
+        """Latest reasons given with ``statuses``, most frequent first."""
+        return [ReasonCount(direction=r[0], peer=r[1], status=r[2], reason=r[3], count=r[4])
+                for r in self._conn.execute(_RECONCILE_REASONS,
+                                            (peer, json.dumps(list(statuses)), limit))]
+
+
+__all__ = ["Reconciliation"]

@@ -27,7 +27,6 @@ KNOWN_LONG_MODULES: dict[str, str] = {
     "core/receipts.py": _BEING_SPLIT + " (receipts/: result, verify, build)",
     "engine/exchange.py": _BEING_SPLIT + " (outbound, inbound, delivery, keys, queries)",
     "reports/report.py": _BEING_SPLIT + " (rules, model, build; render/)",
-    "store/sqlite/store.py": _BEING_SPLIT + " (repositories, migrations)",
 }
 _STEPS = "being split into named steps by the layout change of its room"
 KNOWN_LONG_FUNCTIONS: dict[str, str] = {

@@ -112,7 +112,7 @@ def build_engine(home: Home, clock: FakeClock) -> Engine:
                       keystore=keystore, retired=own[1:])
     # What the harness shows is what the engine decides, not what survives a power cut
     # (tests/daemon/test_kill9.py shows that): its commits need not wait for the disk.
-    engine.store.db.execute("PRAGMA synchronous=OFF")
+    engine.store._conn.execute("PRAGMA synchronous=OFF")  # the store keeps SQLite to itself
     # The one place the engine reads a clock of its own: the refusal gate (time.monotonic).
     engine.refusal_gate = RefusalGate(
         per_minute=config.limits.refusal_records_per_minute, metrics=engine.metrics,

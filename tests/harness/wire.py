@@ -101,6 +101,13 @@ def pin(home: Home, other: Home) -> None:
              fingerprint=pub.fingerprint)
 
 
+def sql(engine: Exchange) -> sqlite3.Connection:
+    """The store's own connection, for what the tests inspect: the store keeps SQLite to
+    itself, and only this adapter file of the harness reaches into it."""
+    conn: sqlite3.Connection = engine.store._conn
+    return conn
+
+
 def build_engine(home: Home, clock: FakeClock) -> Engine:
     """The engine as the daemon builds it (``Daemon.run``): its store file, its current and
     retired keys, its pinned peers with their key history, on the test's clock."""
@@ -112,7 +119,7 @@ def build_engine(home: Home, clock: FakeClock) -> Engine:
                       keystore=keystore, retired=own[1:])
     # What the harness shows is what the engine decides, not what survives a power cut
     # (tests/daemon/test_kill9.py shows that): its commits need not wait for the disk.
-    engine.store._conn.execute("PRAGMA synchronous=OFF")  # the store keeps SQLite to itself
+    sql(engine).execute("PRAGMA synchronous=OFF")
     # The one place the engine reads a clock of its own: the refusal gate (time.monotonic).
     engine.refusal_gate = RefusalGate(
         per_minute=config.limits.refusal_records_per_minute, metrics=engine.metrics,
@@ -128,7 +135,7 @@ def backup(engine: Engine, path: Path) -> None:
     """A consistent copy of the store file (SQLite's online backup, as SECURITY.md asks)."""
     target = sqlite3.connect(path)
     try:
-        engine.store.db.backup(target)
+        sql(engine).backup(target)
     finally:
         target.close()
 
@@ -179,7 +186,7 @@ def next_pending(engine: Engine, peer: str) -> Pending | None:
 
 def pending_batch(engine: Engine, peer: str, n: int) -> list[Pending]:
     """The ``n`` lowest pending envelopes, as a courier with several in flight takes them."""
-    rows = engine.store.db.execute(
+    rows = sql(engine).execute(
         "SELECT peer, seq, msg_id, digest, envelope, kind, doc, first, n, attempts "
         "FROM outbox WHERE peer=? AND state='pending' ORDER BY seq LIMIT ?", (peer, n))
     out = []
@@ -276,7 +283,7 @@ class OutboxEntry:
 
 
 def outbox(engine: Engine, peer: str) -> list[OutboxEntry]:
-    rows = engine.store.db.execute(
+    rows = sql(engine).execute(
         "SELECT seq, state, attempts, receipt FROM outbox WHERE peer=? ORDER BY seq", (peer,))
     return [OutboxEntry(*r) for r in rows]
 
@@ -288,7 +295,7 @@ def inbox_receipt(engine: Engine, peer: str, seq: int) -> bytes | None:
 
 def envelope_bytes(engine: Engine, peer: str, seq: int) -> bytes:
     """The sealed bytes of our envelope ``seq`` to ``peer``, whatever its state."""
-    (data,) = engine.store.db.execute(
+    (data,) = sql(engine).execute(
         "SELECT envelope FROM outbox WHERE peer=? AND seq=?", (peer, seq)).fetchone()
     return bytes(data)
 
@@ -300,7 +307,7 @@ def inbox_digest(engine: Engine, peer: str, seq: int) -> bytes:
 
 
 def inbox_seqs(engine: Engine, peer: str) -> list[int]:
-    return [r[0] for r in engine.store.db.execute(
+    return [r[0] for r in sql(engine).execute(
         "SELECT seq FROM inbox WHERE peer=? ORDER BY seq", (peer,))]
 
 

@@ -131,9 +131,15 @@ class Exchange:
 
     # ============================================================ inbound
 
+    def receive(self, data: bytes) -> Answer:
+        """One envelope a peer sent, whatever carried it: an ``Answer`` (an ``Outcome`` and
+        the signed transport answer to hand back). Never raises for anything the peer sent."""
+        return self.inbound.receive(data)
+
     def receive_envelope(self, data: bytes, parsed: Parsed | PeerError | None = None
                          ) -> Answer:
-        """One envelope a peer sent: an ``Answer`` (outcome and signed transport answer)."""
+        """As ``receive``; ``parsed`` is ``decode_envelope(data)``, done off the database
+        thread by the peer endpoint."""
         return self.inbound.receive(data, parsed)
 
     def record_limit_refusal(self, *, reason: str, detail: str, count: int = 1,

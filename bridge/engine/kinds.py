@@ -6,4 +6,3 @@ from __future__ import annotations
 KIND_CHUNK = "chunk"
 KIND_KEY_ROTATION = "key-rotation"
 KIND_KEY_REVOCATION = "key-revocation"
-KEY_STATEMENT_KINDS = frozenset({KIND_KEY_ROTATION, KIND_KEY_REVOCATION})

@@ -233,3 +233,26 @@ def _system_clock_line() -> int:
 
     source, start = inspect.getsourcelines(ports.system_clock)
     return start + next(n for n, line in enumerate(source) if "time.time()" in line)
+
+
+def test_what_the_sender_does_after_each_kind_of_try() -> None:
+    from bridge.engine.delivery import NOT_PINNED, answer_reaction, carriage_reaction
+    from bridge.engine.outcomes import DeliveryOutcome, DeliveryState
+
+    def arrival(result: Carried, detail: str = "") -> Arrival:
+        return Arrival(seq=1, digest=bytes(32), result=result, detail=detail, note="HTTP 503")
+
+    large = carriage_reaction(arrival(Carried.ANSWER_TOO_LARGE, "answer over 65536 bytes"))
+    assert large is not None and (large.progress, large.reachable, large.counter) == (
+        False, False, "delivery_failed")
+    pinned = carriage_reaction(arrival(Carried.NOT_PINNED, "certificate"))
+    assert pinned is not None and pinned.pin_mismatch and pinned.detail == NOT_PINNED
+    assert carriage_reaction(arrival(Carried.ANSWERED)) is None
+    busy = answer_reaction(arrival(Carried.ANSWERED), DeliveryOutcome(
+        state=DeliveryState.UNAVAILABLE, detail="the peer cannot record envelopes now"))
+    assert (busy.progress, busy.reachable, busy.counter) == (False, False, "delivery_unavailable")
+    assert busy.detail == "HTTP 503: the peer cannot record envelopes now"
+    done = answer_reaction(arrival(Carried.ANSWERED),
+                           DeliveryOutcome(state=DeliveryState.REFUSED))
+    assert (done.progress, done.reachable, done.counter, done.detail) == (
+        True, True, None, "HTTP 503: refused")

@@ -12,13 +12,14 @@ gets the answer's bytes, and a note naming how it came for the log.
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
 
 from bridge.core import answers as transport
 from bridge.core import audit, documents
 from bridge.core.errors import PeerError
 from bridge.engine.context import Engine
 from bridge.engine.outcomes import DeliveryOutcome, DeliveryState
-from bridge.engine.ports import Arrival, Outgoing
+from bridge.engine.ports import Arrival, Carried, Outgoing
 from bridge.engine.states import DocumentState, OutboxState, finish_envelope, move_document
 from bridge.home.folder import Delivery as DeliveryPolicy
 from bridge.store.sqlite.store import OutboxRow
@@ -197,3 +198,39 @@ class Reachability:
         if reachable:
             return "peer_back" if was_known else None
         return "peer_unreachable"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Reaction:
+    """What the sender does after one try: decided here, sans I/O; the loop carries it out."""
+
+    progress: bool  # the peer decided on the envelope: the next one goes at once
+    reachable: bool  # the peer takes envelopes (one event when that changes)
+    detail: str  # why, for that event and the log
+    counter: str | None = None  # the metric counted, if any
+    pin_mismatch: bool = False  # the endpoint is not the pinned one: the security alarm
+
+
+NOT_PINNED = "TLS certificate does not match the pinned one"
+
+
+def carriage_reaction(arrival: Arrival) -> Reaction | None:
+    """The reaction to a try that brought no answer (None: there is an answer to decide on)."""
+    if arrival.result is Carried.ANSWER_TOO_LARGE:
+        return Reaction(progress=False, reachable=False, detail=arrival.detail,
+                        counter="delivery_failed")
+    if arrival.result is Carried.NOT_PINNED:
+        return Reaction(progress=False, reachable=False, detail=NOT_PINNED, pin_mismatch=True)
+    if arrival.result is Carried.UNREACHABLE:
+        return Reaction(progress=False, reachable=False, detail=arrival.detail)
+    return None
+
+
+def answer_reaction(arrival: Arrival, outcome: DeliveryOutcome) -> Reaction:
+    """The reaction to the peer's answer. A peer that answers but cannot record (its disk is
+    full) is not reachable for delivery."""
+    progress = outcome.state.progress
+    return Reaction(progress=progress,
+                    reachable=outcome.state is not DeliveryState.UNAVAILABLE,
+                    detail=f"{arrival.note}: {outcome.detail or outcome.state}",
+                    counter=None if progress else f"delivery_{outcome.state}")

@@ -17,7 +17,13 @@ import random
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from bridge.engine.delivery import InFlight, Reachability, Retry
+from bridge.engine.delivery import (
+    InFlight,
+    Reachability,
+    Retry,
+    answer_reaction,
+    carriage_reaction,
+)
 from bridge.engine.exchange import Exchange
 from bridge.engine.metrics import Metrics
 from bridge.engine.outcomes import DeliveryState
@@ -27,7 +33,6 @@ from bridge.store.sqlite.store import OutboxRow
 
 log = logging.getLogger("bridge.peer")
 RunInDb = Callable[..., Awaitable[Any]]
-NOT_PINNED = "TLS certificate does not match the pinned one"
 
 
 class DeliveryLoop:
@@ -116,35 +121,24 @@ class DeliveryLoop:
             self._in_flight.discard(row)
             arrival = Arrival(seq=row.seq, digest=row.digest, result=Carried.UNREACHABLE,
                               detail="TimeoutError: no answer")
-        if arrival.result is Carried.ANSWER_TOO_LARGE:
-            await self._mark(False, arrival.detail)
-            self.metrics.inc("delivery_failed")
-            return False
-        if arrival.result is Carried.NOT_PINNED:
+        outcome = None
+        reaction = carriage_reaction(arrival)
+        if reaction is None:
+            self._pin_alarm = False
+            outcome = await self.run(self.exchange.answered, row, arrival.body, arrival.note)
+            reaction = answer_reaction(arrival, outcome)
+        elif reaction.pin_mismatch:
             await self._pin_mismatch(arrival.detail)
-            await self._mark(False, NOT_PINNED)
-            return False
-        if arrival.result is Carried.UNREACHABLE:
-            await self._mark(False, arrival.detail)
-            return False
-        self._pin_alarm = False
-        return await self._answered(row, arrival)
-
-    async def _answered(self, row: OutboxRow, arrival: Arrival) -> bool:
-        outcome = await self.run(self.exchange.answered, row, arrival.body, arrival.note)
-        # A peer that answers but cannot record (its disk is full) is not reachable for
-        # delivery: one event when that starts, one when it ends.
-        await self._mark(outcome.state is not DeliveryState.UNAVAILABLE,
-                         f"{arrival.note}: {outcome.detail or outcome.state}")
-        if outcome.state.progress:
-            return True
-        self.metrics.inc(f"delivery_{outcome.state}")
-        if outcome.state is DeliveryState.REWOUND:
-            log.info("peer %s asked to resend: %s", self.peer, outcome.detail)
-        else:
-            log.warning("delivery of envelope %d to %s failed: %s", row.seq, self.peer,
-                        outcome.detail)
-        return False
+        await self._mark(reaction.reachable, reaction.detail)
+        if reaction.counter is not None:
+            self.metrics.inc(reaction.counter)
+        if outcome is not None and not reaction.progress:
+            if outcome.state is DeliveryState.REWOUND:
+                log.info("peer %s asked to resend: %s", self.peer, outcome.detail)
+            else:
+                log.warning("delivery of envelope %d to %s failed: %s", row.seq, self.peer,
+                            outcome.detail)
+        return reaction.progress
 
     async def _pin_mismatch(self, detail: str) -> None:
         """Whoever answers at the peer's address is not the endpoint we pinned: an on-path

@@ -256,3 +256,42 @@ def test_what_the_sender_does_after_each_kind_of_try() -> None:
                            DeliveryOutcome(state=DeliveryState.REFUSED))
     assert (done.progress, done.reachable, done.counter, done.detail) == (
         True, True, None, "HTTP 503: refused")
+
+
+# ---------------------------------------------------------------- trust: bytes in, answers out
+
+
+def test_trust_takes_a_rotation_as_bytes_and_changes_only_when_told() -> None:
+    from bridge.core import keylife
+    from bridge.core.crypto.identity import PrivateIdentity
+    from bridge.core.errors import VerificationError
+    from bridge.engine.kinds import KIND_KEY_REVOCATION, KIND_KEY_ROTATION
+    from bridge.engine.trust import TrustState
+
+    t0 = 1_700_000_000_000
+    me = PrivateIdentity.generate("beta", created=t0)
+    old = PrivateIdentity.generate("alpha", created=t0)
+    new = PrivateIdentity.generate("alpha", created=t0 + 1)
+    trust = TrustState(me=me, peers={"alpha": old.public})
+    rotation = keylife.make_rotation(old, new, at=t0 + 5)
+    change = trust.plan("alpha", KIND_KEY_ROTATION, rotation, seq=7, now=t0 + 10)
+    assert change is not None and change.new == new.public and change.statement == rotation
+    assert trust.peers["alpha"] == old.public  # planned, not applied
+    assert trust.key_refusal(old.public, 8) is None
+    trust.apply(change)
+    assert trust.peers["alpha"] == new.public
+    assert trust.key_refusal(old.public, 7) is None  # up to the rotation's envelope
+    assert "retired by a rotation" in (trust.key_refusal(old.public, 8) or "")
+    assert trust.plan("alpha", KIND_KEY_ROTATION, rotation, seq=9, now=t0 + 20) is None
+    with pytest.raises(VerificationError, match="kind and statement type differ"):
+        trust.plan("alpha", KIND_KEY_REVOCATION, rotation, seq=9, now=t0 + 20)
+    stranger = PrivateIdentity.generate("alpha", created=t0)
+    with pytest.raises(VerificationError, match="never pinned"):
+        trust.plan("alpha", KIND_KEY_ROTATION, keylife.make_rotation(stranger, new, at=t0),
+                   seq=9, now=t0 + 20)
+    revocation = keylife.make_revocation(new, since=t0 + 2, at=t0 + 30, reason="stolen")
+    revoked = trust.plan("alpha", KIND_KEY_REVOCATION, revocation, seq=12, now=t0 + 40)
+    assert revoked is not None and not trust.peer_key_revoked("alpha")
+    trust.apply(revoked)
+    assert trust.peer_key_revoked("alpha")
+    assert trust.keyring.void_reason(new.key_id, t0 + 2) == "revoked_key"

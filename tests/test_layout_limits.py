@@ -25,7 +25,6 @@ _BEING_SPLIT = "being split into smaller modules by the layout change of its roo
 KNOWN_LONG_MODULES: dict[str, str] = {
     "core/crypto/identity.py": _BEING_SPLIT + " (suites, identity without file I/O)",
     "core/receipts.py": _BEING_SPLIT + " (receipts/: result, verify, build)",
-    "engine/exchange.py": _BEING_SPLIT + " (outbound, inbound, delivery, keys, queries)",
     "reports/report.py": _BEING_SPLIT + " (rules, model, build; render/)",
 }
 _STEPS = "being split into named steps by the layout change of its room"
@@ -38,7 +37,6 @@ KNOWN_LONG_FUNCTIONS: dict[str, str] = {
     "reports/report.py::from_json": _STEPS,
     "reports/report.py::text_renderables": _STEPS,
     "reports/report.py::render_html": _STEPS,
-    "transports/http/endpoint.py::peer_app": _STEPS,
 }
 
 

@@ -159,7 +159,7 @@ def test_free_form_json_data_passes() -> None:
 def test_a_stored_entry_holding_a_bin_is_shown_as_hex_not_a_500() -> None:
     """A signed entry stored by Bridge 0.1.0 may hold a bin (intake refuses one now): it is
     sound (it is what was signed), so reads show it as JSON can hold it."""
-    from bridge.engine.exchange import _shown
+    from bridge.engine.queries import shown as _shown
 
     assert _shown({"photo": b"\x89PNG", "tags": [b"\x00", "a", 1], "n": None}) == {
         "photo": "89504e47", "tags": ["00", "a", 1], "n": None}

@@ -28,6 +28,7 @@ from bridge.core.crypto.identity import PublicIdentity
 from bridge.core.errors import UsageError
 from bridge.engine.exchange import Exchange
 from bridge.engine.metrics import Metrics
+from bridge.engine.sender import DeliveryLoop
 from bridge.engine.store_check import damage_refuses_start
 from bridge.home.folder import Home, parse_listen
 from bridge.home.keystore import KeyStore
@@ -36,7 +37,8 @@ from bridge.home.tls import TlsFiles, normalise_tls_fingerprint, server_context
 from bridge.local.access import allowed_uids, check_home, uid_middleware
 from bridge.local.api import LocalApi
 from bridge.store.sqlite.store import Store
-from bridge.transports.http.endpoint import DeliveryLoop, peer_app
+from bridge.transports.http.courier import HttpCourier
+from bridge.transports.http.endpoint import peer_app
 from bridge.transports.http.limits import ConnectionGuard, GuardedSite, server_options
 
 log = logging.getLogger("bridge.daemon")
@@ -234,10 +236,12 @@ class Daemon:
 
         for name in self.peers:
             pin = self.config.peers[name].tls_fingerprint
+            courier = HttpCourier(url=self.config.peers[name].url,
+                                  request_timeout=self.config.delivery.request_timeout,
+                                  tls_fingerprint=normalise_tls_fingerprint(pin) if pin else None)
             self.loops[name] = DeliveryLoop(
-                peer=name, url=self.config.peers[name].url, exchange=exchange, run=run_in_db,
-                policy=self.config.delivery, metrics=self.metrics, wake=wakes[name],
-                tls_fingerprint=normalise_tls_fingerprint(pin) if pin else None)
+                peer=name, courier=courier, exchange=exchange, run=run_in_db,
+                policy=self.config.delivery, metrics=self.metrics, wake=wakes[name])
 
         async def watch_deadlines() -> None:
             while True:

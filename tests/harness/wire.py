@@ -26,6 +26,7 @@ from bridge.core.documents import DocumentHeader, SignedHeader
 from bridge.core.receipts import check_receipt
 from bridge.engine.exchange import Exchange
 from bridge.engine.limits import RefusalGate
+from bridge.engine.outbound import queue_envelope
 from bridge.home.files import write_file
 from bridge.home.folder import Config, Delivery
 from bridge.home.folder import Home as Home  # the parties' homes, for pair.py
@@ -33,6 +34,7 @@ from bridge.home.keystore import KeyStore
 from bridge.home.peers import pin_peer, pinned_identities
 from bridge.reports import report as reports
 from bridge.store.sqlite.store import OutboxRow, Store
+from bridge.transports.http.endpoint import HTTP_STATUS
 
 from .clock import FakeClock
 
@@ -121,7 +123,7 @@ def build_engine(home: Home, clock: FakeClock) -> Engine:
     # (tests/daemon/test_kill9.py shows that): its commits need not wait for the disk.
     sql(engine).execute("PRAGMA synchronous=OFF")
     # The one place the engine reads a clock of its own: the refusal gate (time.monotonic).
-    engine.refusal_gate = RefusalGate(
+    engine.refusal_gate = engine.inbound.refusal_gate = RefusalGate(
         per_minute=config.limits.refusal_records_per_minute, metrics=engine.metrics,
         clock=clock.monotonic)
     return engine
@@ -200,7 +202,9 @@ def pending_batch(engine: Engine, peer: str, n: int) -> list[Pending]:
 
 def receive(engine: Engine, data: bytes) -> Answer:
     answer = engine.receive_envelope(data)
-    return Answer(body=answer.body, outcome=answer.outcome, status=answer.status)
+    # The engine answers with an outcome; the HTTP binding's status is the endpoint's table.
+    return Answer(body=answer.body, outcome=answer.outcome.counted_as,
+                  status=HTTP_STATUS[answer.outcome])
 
 
 def deliver_answer(engine: Engine, pending: Pending, answer: Answer) -> Outcome:
@@ -317,8 +321,11 @@ def enqueue_raw(engine: Engine, kind: str, payload: bytes) -> None:
     """Seal ``payload`` as an envelope of ``kind`` to every peer, with the next sequence
     number and chain hash, into the outbox: how a peer that bypasses its own checks sends
     content an honest engine would never build."""
+    core = engine.engine
     with engine.store.transaction():
-        engine._enqueue_statement(kind, payload, engine.me, engine.now())
+        for peer in core.trust.peers:
+            queue_envelope(core, peer, engine.store.outbound_state(peer), kind=kind,
+                           payload=payload, sender=core.trust.me, now=engine.now())
 
 
 def received_document(engine: Engine, doc_id: str

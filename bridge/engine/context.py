@@ -1,0 +1,55 @@
+"""What every part of the engine shares: the store, the trust state, the clock, randomness,
+the change signal, metrics, the store guard and the item-index cache.
+
+One object handed to each part (``keys``, ``outbound``, ``inbound``, ``delivery``, ``queries``,
+``health``), so that no part holds another's state: each reads and writes only through these.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from bridge.engine.health import StoreGuard
+from bridge.engine.metrics import Metrics
+from bridge.engine.ports import Clock, Store
+from bridge.engine.trust import TrustState
+from bridge.home.folder import Config
+
+INDEX_CACHE_DOCUMENTS = 4
+"""Documents whose item index is kept in memory: acknowledgements of one document arrive in
+many chunks, and a few documents are acknowledged at a time."""
+
+
+@dataclass(kw_only=True)
+class Engine:
+    store: Store
+    trust: TrustState
+    config: Config
+    now: Clock
+    random_bytes: Callable[[int], bytes]
+    notify: Callable[[], None]
+    metrics: Metrics
+    guard: StoreGuard
+    # item id -> (index, leaf hash) of our own documents. Immutable once stored, so it can
+    # be cached.
+    _index_cache: dict[int, dict[str, tuple[int, bytes]]] = field(default_factory=dict)
+
+    def audit(self, kind: str, peer: str | None, body: dict[str, Any], now: int) -> None:
+        """Append one audit record (PROTOCOL.md §11) in the caller's transaction: the log
+        commits or rolls back with the change it records. One per document, envelope,
+        receipt or refusal, never one per item."""
+        self.store.append_audit(kind=kind, peer=peer, body=body, now=now)
+
+    def item_index(self, doc: int) -> dict[str, tuple[int, bytes]]:
+        index = self._index_cache.get(doc)
+        if index is None:
+            if len(self._index_cache) >= INDEX_CACHE_DOCUMENTS:
+                self._index_cache.pop(next(iter(self._index_cache)))
+            index = self._index_cache[doc] = self.store.item_index(doc)
+        return index
+
+    def new_id(self, kind: str) -> str:
+        """A document id of ours: party, kind, time and randomness (never reused)."""
+        return f"{self.trust.me.party}-{kind}-{self.now():x}-{self.random_bytes(4).hex()}"

@@ -1,0 +1,236 @@
+"""Delivery: the outbox from the sender's side. Which envelope goes next, what the peer's
+signed answer to it means, and the bookkeeping that follows (PROTOCOL.md §8.3, §8.4).
+
+An answer that is not signed by the peer, is malformed, or names another envelope is a failure:
+nothing changes. A gap rewinds the outbox to the envelope the peer expects; ``unavailable``
+changes nothing (the peer could not decide). Accepted or refused, the peer decided: the row is
+finished and its document moves on. What carries the envelopes (``bridge.engine.ports.Courier``)
+and how the answer came (an HTTP status, a relay message) are not this module's business: it
+gets the answer's bytes, and a note naming how it came for the log.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from bridge.core import answers as transport
+from bridge.core import audit, documents
+from bridge.core.errors import PeerError
+from bridge.engine.context import Engine
+from bridge.engine.outcomes import DeliveryOutcome, DeliveryState
+from bridge.engine.ports import Arrival, Carried, Outgoing
+from bridge.engine.states import DocumentState, OutboxState, finish_envelope, move_document
+from bridge.home.folder import Delivery as DeliveryPolicy
+from bridge.store.sqlite.store import OutboxRow
+
+
+class Delivery:
+    def __init__(self, engine: Engine) -> None:
+        self.e = engine
+
+    def next_pending(self, peer: str) -> OutboxRow | None:
+        return self.e.store.next_pending(peer)
+
+    def count_attempt(self, row: OutboxRow) -> None:
+        with self.e.store.transaction():
+            self.e.store.count_attempt(row.peer, row.seq)
+            if row.attempts == 0 and row.doc is not None and row.first is not None \
+                    and row.n is not None:
+                self.e.store.set_transport(row.doc, row.first, row.n, "sent")
+
+    def answered(self, row: OutboxRow, body: bytes, note: str = "the answer") -> DeliveryOutcome:
+        """Act on the peer's answer ``body`` to ``row``. ``note`` says how it came (e.g.
+        "HTTP 200"), for the detail of a failure only: it decides nothing."""
+        try:
+            answer = transport.parse_answer(body, self.e.trust.peers[row.peer])
+            transport.check_receipt_matches(answer, digest=row.digest, seq=row.seq,
+                                            message_id=row.msg_id)
+        except PeerError as exc:
+            return DeliveryOutcome(state=DeliveryState.FAILED, detail=f"{note} without a valid "
+                                   f"signed answer ({exc.reason}): {exc}")
+        if answer.result == "rejected":
+            return self._rejected(row, answer)
+        self._decided(row, answer, body)
+        return DeliveryOutcome(state=DeliveryState.DELIVERED if answer.result == "accepted"
+                               else DeliveryState.REFUSED)
+
+    def _decided(self, row: OutboxRow, answer: transport.TransportAnswer, body: bytes) -> None:
+        """The peer took ``row`` into its chain, accepted or refused: the row is finished."""
+        e = self.e
+        now = e.now()
+        with e.store.transaction():
+            e.audit(audit.RECEIPT_RECEIVED, row.peer, audit.receipt_body(
+                seq=row.seq, envelope=row.digest, result=answer.result, reason=answer.reason,
+                receipt=body), now)
+            if answer.result == "accepted":
+                finish_envelope(e.store, row.peer, row.seq, OutboxState.DELIVERED, body, now)
+                self._delivered(row, now)
+            else:
+                self._refused(row, answer.reason, body, now)
+        e.notify()
+
+    def _refused(self, row: OutboxRow, named: str | None, body: bytes, now: int) -> None:
+        e = self.e
+        reason = named or "refused"
+        finish_envelope(e.store, row.peer, row.seq, OutboxState.REFUSED, body, now)
+        doc = e.store.document_by_rowid(row.doc) if row.doc is not None else None
+        if doc is not None:
+            move_document(e.store, doc, DocumentState.REFUSED, now)
+        detail = "the peer refused our document"
+        e.store.record_refusal(peer=row.peer, seq=row.seq, digest=row.digest, reason=reason,
+                               detail=detail, alarm=True, now=now)
+        e.audit(audit.REFUSAL, row.peer, audit.refusal_body(
+            direction="out", seq=row.seq, digest=row.digest, reason=reason, detail=detail,
+            alarm=True), now)
+        e.store.add_event("security_alarm", {
+            "peer": row.peer, "reason": named,
+            "detail": f"peer refused envelope {row.seq}"}, now)
+
+    def _rejected(self, row: OutboxRow, answer: transport.TransportAnswer) -> DeliveryOutcome:
+        """A signed rejection of ``row`` (bound to it: ``check_receipt_matches``). A gap
+        names an earlier envelope to resend from; nothing else changes the outbox."""
+        if answer.reason == "gap" and answer.expected_seq is not None:
+            with self.e.store.transaction():
+                self.e.store.rewind_outbox(row.peer, answer.expected_seq)
+            return DeliveryOutcome(state=DeliveryState.REWOUND,
+                                   detail=f"peer expects {answer.expected_seq}")
+        if answer.reason == transport.UNAVAILABLE:
+            return DeliveryOutcome(state=DeliveryState.UNAVAILABLE,
+                                   detail="the peer cannot record envelopes now")
+        return DeliveryOutcome(state=DeliveryState.FAILED, detail=f"rejected: {answer.reason}")
+
+    def _delivered(self, row: OutboxRow, now: int) -> None:
+        if row.doc is None:
+            return
+        store = self.e.store
+        doc = store.document_by_rowid(row.doc)
+        assert doc is not None
+        if doc.type != documents.ACK and row.first is not None and row.n is not None:
+            store.set_transport(doc.rowid, row.first, row.n, "delivered")
+        if store.pending_for_doc(doc.rowid) == 0 and doc.state in (DocumentState.QUEUED,
+                                                                    DocumentState.SENDING):
+            move_document(store, doc, DocumentState.DELIVERED, now)
+            store.add_event("document_delivered", {"id": doc.id, "type": doc.type,
+                                                   "peer": doc.peer}, now)
+        elif doc.state == DocumentState.QUEUED:
+            move_document(store, doc, DocumentState.SENDING, now)
+
+    def peer_event(self, kind: str, peer: str, detail: str, reason: str | None = None) -> None:
+        data = {"peer": peer, "detail": detail}
+        if reason is not None:  # security alarms name a reason code, as the others do
+            data["reason"] = reason
+        with self.e.store.transaction():
+            self.e.store.add_event(kind, data, self.e.now())
+        self.e.notify()
+
+
+# ============================================================ the policy, sans I/O
+
+def backoff_delay(attempt: int, policy: DeliveryPolicy, rng: random.Random) -> float:
+    """Full jitter (uniform in [0, min(cap, base * 2**attempt)]), never below 10 ms."""
+    ceiling = min(policy.max_backoff, policy.initial_backoff * (2 ** min(attempt, 30)))
+    return max(0.01, rng.uniform(0, ceiling))
+
+
+class Retry:
+    """When to try again (PROTOCOL.md §8.4): at once after progress, else after a backoff
+    that grows with the failures in a row."""
+
+    def __init__(self, policy: DeliveryPolicy, rng: random.Random) -> None:
+        self.policy = policy
+        self.rng = rng
+        self.failures = 0
+        self.delivered = 0  # the highest seq the peer decided on in this run
+
+    def after(self, seq: int, progress: bool) -> float | None:
+        """The seconds to wait after an attempt at envelope ``seq`` (None: go on at once).
+        Every attempt that made no progress is followed by a backoff, whatever the answer
+        said: a peer answering each delivery with a gap, or a replayed answer, costs one
+        attempt per backoff, never a spin."""
+        if progress:
+            # Progress is new ground: re-delivering what a gap rewound is not, or a peer that
+            # accepts seq 1 and answers seq 2 with "gap, expected 1" would reset the backoff
+            # every round.
+            if seq > self.delivered:
+                self.delivered, self.failures = seq, 0
+            return None
+        self.failures += 1
+        return backoff_delay(self.failures - 1, self.policy, self.rng)
+
+
+class InFlight:
+    """Our envelopes a courier carries and has not answered for yet, by (seq, hash): an answer
+    is paired with the row it names, never with whichever was sent last. One that names
+    nothing in flight (late, replayed, or for another envelope) is dropped."""
+
+    def __init__(self) -> None:
+        self._rows: dict[tuple[int, bytes], OutboxRow] = {}
+
+    def add(self, row: OutboxRow) -> Outgoing:
+        self._rows[(row.seq, row.digest)] = row
+        return Outgoing.of(row)
+
+    def match(self, arrival: Arrival) -> OutboxRow | None:
+        return self._rows.pop((arrival.seq, arrival.digest), None)
+
+    def discard(self, row: OutboxRow) -> None:
+        """``row`` is no longer awaited (no answer came in time): a late one is dropped."""
+        self._rows.pop((row.seq, row.digest), None)
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+
+class Reachability:
+    """Whether the peer takes our envelopes, and the event due when that changes: one when it
+    stops, one when it is back (not one per attempt)."""
+
+    def __init__(self) -> None:
+        self.reachable: bool | None = None
+
+    def mark(self, reachable: bool) -> str | None:
+        """The event kind due (``peer_back``, ``peer_unreachable``), or None."""
+        if self.reachable is reachable:
+            return None
+        was_known = self.reachable is not None
+        self.reachable = reachable
+        if reachable:
+            return "peer_back" if was_known else None
+        return "peer_unreachable"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Reaction:
+    """What the sender does after one try: decided here, sans I/O; the loop carries it out."""
+
+    progress: bool  # the peer decided on the envelope: the next one goes at once
+    reachable: bool  # the peer takes envelopes (one event when that changes)
+    detail: str  # why, for that event and the log
+    counter: str | None = None  # the metric counted, if any
+    pin_mismatch: bool = False  # the endpoint is not the pinned one: the security alarm
+
+
+NOT_PINNED = "TLS certificate does not match the pinned one"
+
+
+def carriage_reaction(arrival: Arrival) -> Reaction | None:
+    """The reaction to a try that brought no answer (None: there is an answer to decide on)."""
+    if arrival.result is Carried.ANSWER_TOO_LARGE:
+        return Reaction(progress=False, reachable=False, detail=arrival.detail,
+                        counter="delivery_failed")
+    if arrival.result is Carried.NOT_PINNED:
+        return Reaction(progress=False, reachable=False, detail=NOT_PINNED, pin_mismatch=True)
+    if arrival.result is Carried.UNREACHABLE:
+        return Reaction(progress=False, reachable=False, detail=arrival.detail)
+    return None
+
+
+def answer_reaction(arrival: Arrival, outcome: DeliveryOutcome) -> Reaction:
+    """The reaction to the peer's answer. A peer that answers but cannot record (its disk is
+    full) is not reachable for delivery."""
+    progress = outcome.state.progress
+    return Reaction(progress=progress,
+                    reachable=outcome.state is not DeliveryState.UNAVAILABLE,
+                    detail=f"{arrival.note}: {outcome.detail or outcome.state}",
+                    counter=None if progress else f"delivery_{outcome.state}")

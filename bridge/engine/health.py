@@ -1,0 +1,143 @@
+"""The engine's health: faults of the store, and the alarm when it is not what was signed.
+
+A store that cannot be written (a full disk) makes the daemon "degraded"; a store found not to
+be what was signed (the store check at start, or a read) is worse: it becomes read-only, its
+damaged documents are not served, and the security alarm is raised once per fault in health,
+/metrics, the log and the event stream (SECURITY.md, "A damaged store").
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any, NoReturn
+
+from bridge.core import documents
+from bridge.core.errors import BridgeError, StoreCorrupt, StoreUnavailable
+from bridge.engine.metrics import Metrics
+from bridge.engine.ports import Store
+from bridge.engine.store_check import MAX_FAULTS, StoreFault, check_all
+from bridge.store.sqlite.store import DocumentRow
+
+log = logging.getLogger("bridge.exchange")
+
+FAULT_STORE = "store_unavailable"
+
+
+def where(row: DocumentRow) -> str:
+    """A stored document, as a fault names it."""
+    return f"{row.direction} {row.type} {row.id} ({row.peer})"
+
+
+class StoreGuard:
+    """What is known to be wrong with the store, and the checks made on the way out."""
+
+    def __init__(self, *, store: Store, metrics: Metrics, now: Callable[[], int],
+                 notify: Callable[[], None], monotonic: Callable[[], float] = time.monotonic
+                 ) -> None:
+        self.store = store
+        self.metrics = metrics
+        self.now = now
+        self.notify = notify
+        self.monotonic = monotonic
+        # What the store check (at start, or a read) found not to be what was signed. While
+        # not empty the store is read-only and those documents are not served (SECURITY.md).
+        self.faults: list[StoreFault] = []
+        self._alarms_due: list[StoreFault] = []
+
+    # ------------------------------------------------------------ a store that lies
+
+    def check_store(self) -> list[StoreFault]:
+        """The whole store check (``bridge/engine/store_check.py``), at start: what it finds
+        raises the alarm and makes the store read-only."""
+        started = self.monotonic()
+        faults = check_all(self.store.check_rows())
+        for fault in faults:
+            self.store_fault(fault)
+        self.metrics.set_gauge("store_corrupt", int(bool(self.faults)))
+        log.info("store check: %s in %.1f s", f"{len(faults)} faults" if faults else "sound",
+                 self.monotonic() - started)
+        return faults
+
+    def store_fault(self, fault: StoreFault) -> None:
+        """Something stored is not what was signed, or cannot be read: the security alarm
+        (health, /metrics, the log, the event stream), once per fault."""
+        if fault in self.faults:
+            return
+        if len(self.faults) < MAX_FAULTS:
+            self.faults.append(fault)
+        self.metrics.inc("store_faults")
+        self.metrics.set_gauge("store_corrupt", 1)
+        log.error("the store is damaged: %s", fault)
+        self._alarms_due.append(fault)
+        if not self.store.in_transaction:  # else once the caller's has rolled back
+            self.save_alarms()
+
+    def save_alarms(self) -> None:
+        """The event of each store fault found, in a transaction of its own."""
+        due, self._alarms_due = self._alarms_due, []
+        try:
+            with self.store.transaction():
+                for fault in due:
+                    self.store.add_event("security_alarm", {"reason": "store_corrupt",
+                                                            "detail": str(fault)}, self.now())
+            self.notify()
+        except Exception:  # a damaged events table: the log, health and metrics still say it
+            log.exception("could not record the store_corrupt alarm in the event log")
+
+    def corrupt(self, fault: StoreFault) -> NoReturn:
+        self.store_fault(fault)
+        raise StoreCorrupt(str(fault))
+
+    def writable(self) -> None:
+        """Refuse a change while the store is known to be damaged."""
+        if self.faults:
+            raise StoreCorrupt(f"the store is damaged ({self.faults[0]}); it is read-only "
+                               "until restored from a backup (see bridge audit verify)")
+
+    def damaged(self, row: DocumentRow) -> None:
+        """Refuse to serve a document the store check found damaged."""
+        found = [f for f in self.faults if f.doc == row.rowid]
+        if found:
+            raise StoreCorrupt(str(found[0]))
+
+    def stored_header(self, row: DocumentRow) -> documents.SignedHeader:
+        try:
+            header = documents.DocumentHeader.from_bytes(row.header)
+        except BridgeError as exc:
+            self.corrupt(StoreFault(where=where(row), doc=row.rowid,
+                                    what=f"the stored header cannot be read: {exc}"))
+        return documents.SignedHeader(header=header, data=row.header, signature=row.sig)
+
+    def statuses_hold(self, row: DocumentRow, first: int = 0, last: int = 1 << 62) -> None:
+        """Every status reported from the items table is checked against the signed history
+        (the one source of truth) on the way out."""
+        what = self.store.status_mismatch(row.rowid, first, last)
+        if what is not None:
+            self.corrupt(StoreFault(where=where(row), what=what, doc=row.rowid))
+
+    # ------------------------------------------------------------ a store that is full
+
+    def unavailable(self, exc: StoreUnavailable) -> None:
+        """The store cannot be written now (a full disk): degraded, and said once."""
+        self.metrics.inc("store_unavailable")
+        if self.metrics.set_fault(FAULT_STORE, str(exc)):
+            log.error("ALARM: %s; envelopes are answered 'unavailable' until it can be "
+                      "written again", exc)
+
+    def written(self) -> None:
+        """A write committed: the store takes them again."""
+        self.metrics.clear_fault(FAULT_STORE)
+
+    # ------------------------------------------------------------ health
+
+    def health(self, *, party: str, fingerprint: str, peers: list[str]) -> dict[str, Any]:
+        # A fault (a store that cannot be written, a background task that died) makes the
+        # daemon "degraded" and is named, so a monitor sees it without reading the log; a
+        # store that is not what was signed is worse, and says so.
+        faults = self.metrics.faults()
+        status = "store_corrupt" if self.faults else "degraded" if faults else "ok"
+        return {"status": status, "faults": faults, "party": party, "fingerprint": fingerprint,
+                "store": {"ok": not self.faults, "faults": [str(f) for f in self.faults]},
+                "peers": {p: {"queued": self.store.pending_count(p)} for p in peers}}

@@ -1,0 +1,147 @@
+"""Applying one received chunk, inside the transaction that takes its envelope: a new inbound
+document, its declared entries, or the entries of an acknowledgement of one of ours. Anything
+wrong raises a ``PeerError`` (the content is refused; the envelope keeps its place in the
+chain, PROTOCOL.md §8.2).
+"""
+
+from __future__ import annotations
+
+from bridge.core import audit, chunks, documents, lifecycle
+from bridge.core.errors import VerificationError
+from bridge.engine.context import Engine
+from bridge.engine.states import DocumentState, move_document, new_state
+from bridge.engine.trust import refuse_ahead
+from bridge.store.sqlite.store import DocumentRow
+
+
+class Intake:
+    def __init__(self, engine: Engine) -> None:
+        self.e = engine
+
+    def apply_chunk(self, peer: str, chunk: chunks.ReceivedChunk, now: int) -> None:
+        signed = chunk.signed
+        h = signed.header
+        signed.check_signature(self.e.trust.keyring)
+        refuse_ahead(f"{h.type} {h.id} created", h.created, now)
+        reason = self.e.trust.keyring.void_reason(h.issuer_key, h.created)
+        if reason is not None:
+            # Dated at or after a revocation's since, or after a rotation retired the key.
+            raise VerificationError(f"{h.type} {h.id} is signed by a "
+                                    f"{reason.removesuffix('_key')} key", reason=reason)
+        if h.issuer != peer:
+            raise VerificationError(f"document issued by {h.issuer}, sent by {peer}",
+                                    reason="wrong_issuer")
+        if h.recipient != self.e.trust.me.party:
+            raise VerificationError(f"document addressed to {h.recipient}",
+                                    reason="wrong_recipient")
+        row = self.e.store.document_by_digest(signed.digest)
+        if row is None:
+            row = self._new_inbound(peer, signed, now)
+        if row.direction != "in" or row.stored != chunk.first:
+            raise VerificationError(f"chunk at {chunk.first} of {h.id} out of order "
+                                    f"(have {row.stored})", reason="bad_chunk")
+        if h.type == documents.ACK:
+            self._apply_ack_chunk(peer, row, chunk, now)
+        else:
+            decoded = [documents.decode_declared_entry(e, chunk.first + n)
+                       for n, e in enumerate(chunk.entries)]
+            for d in decoded:  # the local API shows it as JSON (PROTOCOL.md §6.4)
+                problem = documents.json_data_problem(d.data, "data")
+                if problem is not None:
+                    raise VerificationError(f"entry {d.index} {problem[0]}: {problem[1]}",
+                                            reason="bad_entry")
+            self.e.store.insert_items(
+                (row.rowid, d.index, d.item_id, chunk.entries[n], chunk.leaf_hashes[n],
+                 "unacknowledged") for n, d in enumerate(decoded))
+        stored = self.e.store.add_stored(row.rowid, len(chunk.entries))
+        if stored == h.count:
+            move_document(self.e.store, row, DocumentState.RECEIVED, now)
+            if h.type != documents.ACK:
+                self.e.store.add_event("document_received", {
+                    "id": h.id, "type": h.type, "peer": peer, "items": h.count}, now)
+
+    def _new_inbound(self, peer: str, signed: documents.SignedHeader, now: int) -> DocumentRow:
+        h = signed.header
+        if self.e.store.document_exists("in", peer, h.id):
+            raise VerificationError(f"{peer} already sent a different document {h.id}",
+                                    reason="duplicate_document")
+        answers = None
+        if h.type == documents.ACK:
+            assert h.answers is not None
+            target = self.e.store.document_by_digest(h.answers)
+            if target is None or target.direction != "out" or target.peer != peer:
+                raise VerificationError(f"acknowledgement {h.id} answers no document sent to "
+                                        f"{peer}", reason="unknown_document")
+            answers = target.rowid
+            last = self.e.store.last_ack_created(target.rowid)
+            if last is not None and h.created <= last:
+                raise VerificationError(f"acknowledgement {h.id} is not later than the previous "
+                                        f"acknowledgement of {target.id}", reason="ack_order")
+        rowid = self.e.store.insert_document(
+            id=h.id, direction="in", peer=peer, type=h.type, digest=signed.digest,
+            header=signed.data, sig=signed.signature, count=h.count, answers=answers,
+            meta=dict(h.meta), created=h.created, state=new_state("in").value, now=now)
+        kind, body = audit.document_body("in", signed)
+        self.e.audit(kind, peer, body, now)
+        row = self.e.store.document_by_rowid(rowid)
+        assert row is not None
+        return row
+
+    def _apply_ack_chunk(self, peer: str, ack_row: DocumentRow, chunk: chunks.ReceivedChunk,
+                         now: int) -> None:
+        assert ack_row.answers is not None
+        target = self.e.store.document_by_rowid(ack_row.answers)
+        assert target is not None
+        index = self.e.item_index(target.rowid)
+        at = chunk.signed.header.created
+        rows, updates, changed = [], [], 0
+        entries = [documents.decode_ack_entry(leaf, chunk.first + n)
+                   for n, leaf in enumerate(chunk.entries)]
+        indexes = [index[e.item_id][0] for e in entries if e.item_id in index]
+        if indexes:  # the lifecycle is checked against the signed history, not a stale copy
+            self.e.guard.statuses_hold(target, min(indexes), max(indexes))
+        previous = self.e.store.statuses_at(target.rowid, indexes)
+        # Items never declared are rare: look their history up only when a chunk has one.
+        undeclared_status = (self.e.store.undeclared_statuses(target.rowid)
+                             if any(e.item_id not in index for e in entries) else {})
+        seen: set[str] = set()
+        for n, e in enumerate(entries):
+            leaf = chunk.entries[n]
+            declared = index.get(e.item_id)
+            if e.item_id in seen:
+                raise VerificationError(f"item {e.item_id} acknowledged twice in one "
+                                        "acknowledgement", reason="bad_ack")
+            seen.add(e.item_id)
+            if declared is None:
+                if e.leaf is not None:
+                    raise VerificationError(f"acknowledged item {e.item_id} is not declared",
+                                            reason="bad_ack")
+                before = undeclared_status.get(e.item_id)
+            elif e.leaf != declared[1]:
+                raise VerificationError(f"acknowledged item {e.item_id} is not the declared "
+                                        "entry", reason="bad_ack")
+            else:
+                before = previous.get(declared[0])
+            if not lifecycle.allowed(before, e.status, declared=declared is not None):
+                raise VerificationError(f"item {e.item_id}: {before or 'no status'} may not "
+                                        f"change to {e.status}", reason="transition_not_allowed")
+            rows.append((ack_row.rowid, e.index, target.rowid,
+                         declared[0] if declared else None, e.item_id, e.status, e.reason,
+                         e.evidence, leaf, at))
+            if declared is not None:
+                updates.append((e.status, e.reason, e.evidence, at, target.rowid, declared[0]))
+                changed += 1
+        self.e.store.insert_ack_entries(rows)
+        self.e.store.update_statuses(updates)
+        # Acknowledgement latency: from our signing of the document to the peer's signing of
+        # its acknowledgement (both clocks are the parties' own; good enough for operations).
+        self.e.metrics.observe_ack_latency(max(0, at - target.created) / 1000, changed)
+        self.e.store.add_event("item_status_changed", {
+            "document": target.id, "ack": chunk.signed.header.id, "items": len(rows),
+            "sample": [r[4] for r in rows[:20]]}, now)
+        last_chunk = chunk.first + len(chunk.entries) == ack_row.count
+        if last_chunk and self.e.store.acknowledged_count(target.rowid) == target.count:
+            if target.state != DocumentState.ACKNOWLEDGED:
+                move_document(self.e.store, target, DocumentState.ACKNOWLEDGED, now)
+                self.e.store.add_event("document_acknowledged", {
+                    "id": target.id, "peer": peer, "items": target.count}, now)

@@ -1,0 +1,285 @@
+"""Outbound: documents and acknowledgements of ours, signed, chunked, sealed and queued.
+
+A document is signed, split into chunks, sealed into envelopes with the next sequence numbers
+and chain hashes, and committed to the outbox in ONE transaction: a 202 means all of it is on
+disk, and the delivery loop only ever resends those same bytes (a retry keeps its message id
+and hash, so the peer recognises it as a duplicate).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from bridge.core import audit, chunks, codec, documents, envelope, lifecycle
+from bridge.core.crypto.identity import PrivateIdentity
+from bridge.core.documents import AckItem, Item, SignedDocument
+from bridge.core.errors import InputError
+from bridge.core.link import OutboundState
+from bridge.engine.context import Engine
+from bridge.engine.kinds import KIND_CHUNK
+from bridge.engine.queries import find_document
+from bridge.engine.states import DocumentState, move_document, new_state
+from bridge.records.categories import validate_submission
+from bridge.records.schema import validate
+from bridge.store.sqlite.store import DocumentRow
+
+log = logging.getLogger("bridge.exchange")
+
+Statement = tuple[str, str | None, str | None]  # an item's (status, reason, evidence)
+Index = Mapping[str, tuple[int, bytes]]  # item id -> (index, leaf hash)
+COMPARE_PAGE = 10_000  # stored items compared per page when a submission is retried
+MAX_LISTED_PROBLEMS = 100  # bad items named in one answer (all are counted)
+
+
+def queue_envelope(engine: Engine, peer: str, state: OutboundState, *, kind: str,
+                   payload: bytes, sender: PrivateIdentity, now: int,
+                   doc: tuple[int, bytes] | None = None,
+                   first: int | None = None, n: int | None = None) -> OutboundState:
+    """Seal ``payload`` as the envelope after ``state`` and put it in the outbox with its audit
+    record, in the caller's transaction (so the chain can never fork locally). ``doc`` is the
+    (row, digest) of the document a chunk carries. Returns the state after it."""
+    seq, prev = state.next()
+    env = envelope.seal(sender, engine.trust.peers[peer], message_id=engine.random_bytes(16),
+                        seq=seq, prev=prev, sent_at=now, kind=kind, payload=payload)
+    engine.store.insert_outbox(peer=peer, seq=seq, msg_id=env.header.message_id,
+                               digest=env.digest, envelope=env.data, kind=kind,
+                               doc=doc[0] if doc else None, first=first, n=n, now=now)
+    engine.audit(audit.ENVELOPE_QUEUED, peer, audit.envelope_body(
+        env.header, codec.encode(env.header.to_map()), env.digest,
+        doc=doc[1] if doc else None, first=first, n=n), now)
+    return state.after(seq, env.digest)
+
+
+def check_peer_key(engine: Engine, peer: str) -> None:
+    if engine.trust.peer_key_revoked(peer):
+        raise InputError(f"{peer} revoked its key; nothing can be sealed to {peer} until "
+                         "its new key is pinned (bridge peer add --replace, after checking "
+                         "the fingerprint out of band)", field="to", code="peer_key_revoked")
+
+
+class Outbound:
+    """Submitting documents and acknowledging received items."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.e = engine
+        self.chunk = chunks.chunk_size(engine.config.delivery.chunk_items)
+
+    # ------------------------------------------------------------ documents
+
+    def submit_document(self, body: object) -> dict[str, Any]:
+        """Validate, sign, chunk, seal and commit a roster or manifest. Raises ``InputError``."""
+        e = self.e
+        e.guard.writable()
+        validate("document", body)
+        assert isinstance(body, dict)
+        # Records of a known category (and manifest items that declare a kind) are checked
+        # against their schema here too: an integrator may skip the importer, not the rules.
+        validate_submission(body["type"], body.get("meta"), body["items"])
+        peer = body["to"]
+        if not e.trust.is_pinned(peer):
+            raise InputError(f"no pinned peer named {peer!r}", field="to", code="unknown_peer")
+        check_peer_key(e, peer)
+        doc_id = body.get("id") or e.new_id(body["type"][0])
+        existing = e.store.outbound_document(peer, doc_id)
+        if existing is not None:
+            # A retry after a lost answer must not fail (the caller cannot tell whether the
+            # first call committed): the same id with the same content is the same document.
+            if not self._same_submission(existing, body):
+                raise InputError(f"document {doc_id!r} already exists with other content",
+                                 field="id", code="duplicate_document")
+            return {"id": doc_id, "type": existing.type, "to": peer, "items": existing.count,
+                    "digest": existing.digest.hex(), "existing": True}
+        ids: list[str] = []
+        now = e.now()
+        doc = documents.sign_document(
+            e.trust.me, doc_type=body["type"], doc_id=doc_id, recipient=peer, created=now,
+            meta=body.get("meta", {}), items=_consume(body["items"], ids),
+            count=len(body["items"]), salt_key=e.random_bytes(32))
+        lh = doc.tree.levels[0]
+        with e.store.transaction():
+            rowid = self._insert_outbound(doc, peer, answers=None, now=now)
+            e.store.insert_items(
+                (rowid, n, item_id, doc.leaves[n], lh[n], "queued")
+                for n, item_id in enumerate(ids))
+            self._enqueue(doc, peer, rowid, now)
+        e.notify()
+        log.info("queued %s %s for %s: %d items", doc.header.type, doc_id, peer, len(ids))
+        return {"id": doc_id, "type": doc.header.type, "to": peer, "items": len(ids),
+                "digest": doc.digest.hex()}
+
+    def _same_submission(self, row: DocumentRow, body: dict[str, Any]) -> bool:
+        """Whether ``body`` submits exactly what the stored document ``row`` holds: type,
+        meta and every item (id and record), compared in canonical form a page at a time."""
+        header = documents.DocumentHeader.from_bytes(row.header)
+        items: list[Any] = body["items"]
+        if (row.type != body["type"] or row.count != len(items)
+                or codec.encode(dict(header.meta)) != codec.encode(body.get("meta", {}))):
+            return False
+        for first in range(0, row.count, COMPARE_PAGE):
+            for n, leaf in enumerate(self.e.store.leaves(row.rowid, first, COMPARE_PAGE),
+                                     start=first):
+                entry = documents.decode_declared_entry(leaf, n)
+                raw = items[n]
+                record = {k: v for k, v in raw.items() if k != "id"}
+                if entry.item_id != raw["id"] or \
+                        codec.encode(codec.canonical(record)) != codec.encode(entry.data):
+                    return False
+        return True
+
+    def _insert_outbound(self, doc: SignedDocument, peer: str, *, answers: int | None,
+                         now: int) -> int:
+        h = doc.header
+        rowid = self.e.store.insert_document(
+            id=h.id, direction="out", peer=peer, type=h.type, digest=doc.digest,
+            header=doc.signed.data, sig=doc.signed.signature, count=h.count, answers=answers,
+            meta=dict(h.meta), created=h.created, state=new_state("out").value, now=now)
+        kind, body = audit.document_body("out", doc.signed)
+        self.e.audit(kind, peer, body, now)
+        return rowid
+
+    def _enqueue(self, doc: SignedDocument, peer: str, rowid: int, now: int) -> None:
+        """Seal each chunk with the next sequence number and chain hash."""
+        state = self.e.store.outbound_state(peer)
+        for chunk in chunks.split(doc, self.chunk):
+            state = queue_envelope(self.e, peer, state, kind=KIND_CHUNK, payload=chunk.payload,
+                                   sender=self.e.trust.me, now=now, doc=(rowid, doc.digest),
+                                   first=chunk.first, n=len(chunk.entries))
+
+    # ------------------------------------------------------------ acknowledging received items
+
+    def acknowledge(self, doc_id: str, body: object) -> dict[str, Any]:
+        e = self.e
+        e.guard.writable()
+        validate("ack", body)
+        assert isinstance(body, dict)
+        row = self._acknowledgeable(doc_id)
+        index = e.item_index(row.rowid)
+        e.guard.statuses_hold(row)  # the lifecycle is checked against the signed history
+        declared_status, undeclared_status = e.store.current_statuses(row.rowid)
+        # Restating exactly what an item already says states nothing: a retry after a lost
+        # answer (or a sheet sent twice) records nothing new and signs no second answer.
+        current = e.store.current_statements(row.rowid)
+        items = (ack_all(body, index, declared_status, current) if "all" in body
+                 else ack_listed(doc_id, body["items"], index, declared_status,
+                                 undeclared_status, current))
+        changed: dict[str, int] = {}
+        for i in items:
+            key = current[i.id][0] if i.id in current else "unacknowledged"
+            changed[key] = changed.get(key, 0) + 1
+        if not items:
+            return {"ack_id": None, "items": 0, "changed": {}}
+        # Acknowledgements of one document carry strictly increasing times, so that their
+        # order (and so each item's final status) is unambiguous in a receipt.
+        last = e.store.last_ack_created(row.rowid)
+        now = max(e.now(), (last or 0) + 1)
+        ack = documents.sign_ack(
+            e.trust.me, answers=e.guard.stored_header(row), ack_id=e.new_id("ack"),
+            created=now, items=items, declared_leaf_hashes={k: v[1] for k, v in index.items()},
+            salt_key=e.random_bytes(32), undeclared_known=undeclared_status)
+        with e.store.transaction():
+            ack_row = self._insert_outbound(ack, row.peer, answers=row.rowid, now=now)
+            self._record_ack_entries(ack_row, row.rowid, ack, items, index, now)
+            if e.store.acknowledged_count(row.rowid) == row.count:
+                move_document(e.store, row, DocumentState.ACKNOWLEDGED, now)
+            self._enqueue(ack, row.peer, ack_row, now)
+        e.notify()
+        return {"ack_id": ack.header.id, "items": len(items), "changed": changed}
+
+    def _acknowledgeable(self, doc_id: str) -> DocumentRow:
+        """The received document ``doc_id``, complete, whose sender's key is in force."""
+        e = self.e
+        if not e.store.documents_by_id(doc_id, "in") and e.store.documents_by_id(doc_id, "out"):
+            # Say what is wrong ("not found" would send the caller looking for a typo).
+            raise InputError(f"{doc_id} is a document this bridge sent; only received "
+                             "documents are acknowledged", field="id", code="not_inbound")
+        row = find_document(e, doc_id, "in")
+        check_peer_key(e, row.peer)
+        if row.type == "ack":
+            raise InputError("acknowledgements are not acknowledged", field="id",
+                             code="not_inbound")
+        if row.state not in (DocumentState.RECEIVED, DocumentState.ACKNOWLEDGED):
+            raise InputError(f"document {doc_id} has not been received completely yet",
+                             field="id", code="not_ready")
+        return row
+
+    def _record_ack_entries(self, ack_row: int, doc_row: int, ack: SignedDocument,
+                            items: Sequence[AckItem], index: Index, at: int) -> None:
+        """History rows and latest statuses for our own acknowledgement (entry n is item n)."""
+        store = self.e.store
+        store.insert_ack_entries(
+            (ack_row, n, doc_row, index[e.id][0] if e.id in index else None,
+             e.id, e.status, e.reason, e.evidence, ack.leaves[n], at)
+            for n, e in enumerate(items))
+        uniform = len({(e.status, e.reason, e.evidence) for e in items}) == 1
+        if uniform and len(items) == len(index) and all(e.id in index for e in items):
+            # One status for every item ("all"): one set-based statement instead of N.
+            e = items[0]
+            store.set_all_statuses(doc_row, e.status, e.reason, e.evidence, at)
+        else:
+            store.update_statuses(
+                (e.status, e.reason, e.evidence, at, doc_row, index[e.id][0])
+                for e in items if e.id in index)
+
+
+def _consume(raw_items: list[Any], ids: list[str]) -> Iterator[Item]:
+    """Each record is the submitted object minus its id. Records are handed over one by one
+    and dropped once encoded, so a 100,000-item submission is never held twice."""
+    for n in range(len(raw_items)):
+        raw, raw_items[n] = raw_items[n], None
+        item = Item(id=raw.pop("id"), data=raw)
+        ids.append(item.id)
+        yield item
+
+
+def ack_all(body: dict[str, Any], index: Index, declared_status: Mapping[str, str],
+            current: Mapping[str, Statement]) -> list[AckItem]:
+    """``all``: every item not yet acknowledged, in document order. A bulk answer never
+    silently overwrites a dispute: an item that has a status changes only when that status
+    is named in ``including`` (and the answer counts what changed from what)."""
+    including = set(body.get("including", ()))
+    items = []
+    for item_id in sorted(index, key=lambda i: index[i][0]):
+        previous = declared_status.get(item_id)
+        if (previous is not None and previous not in including) \
+                or current.get(item_id) == (body["all"], body.get("reason"), None):
+            continue
+        lifecycle.check(previous, body["all"], declared=True, item_id=item_id, field="all")
+        items.append(AckItem(id=item_id, status=body["all"], reason=body.get("reason")))
+    return items
+
+
+def ack_listed(doc_id: str, raw_items: Sequence[dict[str, Any]], index: Index,
+               declared_status: Mapping[str, str], undeclared_status: Mapping[str, str],
+               current: Mapping[str, Statement]) -> list[AckItem]:
+    """The listed items' new statements, each checked against the lifecycle; every bad item
+    is named in one ``InputError``, not only the first."""
+    items = []
+    problems: list[InputError] = []
+    for n, raw in enumerate(raw_items):
+        item = AckItem(id=raw["id"], status=raw["status"], reason=raw.get("reason"),
+                       evidence=raw.get("evidence"))
+        if current.get(item.id) == (item.status, item.reason, item.evidence):
+            continue
+        declared = item.id in index
+        try:
+            if not declared and item.status != lifecycle.UNDECLARED \
+                    and item.id not in undeclared_status:
+                raise InputError(f"item {item.id!r} is not in document {doc_id}",
+                                 field=f"items[{n}].id", code="unknown_item")
+            previous = (declared_status if declared else undeclared_status).get(item.id)
+            lifecycle.check(previous, item.status, declared=declared, item_id=item.id,
+                            field=f"items[{n}].status")
+        except InputError as err:
+            problems.append(err)
+            continue
+        items.append(item)
+    if problems:
+        first = problems[0]
+        more = f" (and {len(problems) - 1} more items)" if len(problems) > 1 else ""
+        raise InputError(first.detail + more, field=first.field, code=first.code,
+                         problems=tuple((p.field, p.detail)
+                                        for p in problems[:MAX_LISTED_PROBLEMS])
+                         if len(problems) > 1 else ())
+    return items

@@ -1,0 +1,239 @@
+"""Queries for the local API: documents, their items, receipts, deadlines, reconciliation.
+
+Every status read from the items table is checked against the signed history on the way out
+(``StoreGuard.statuses_hold``), and every receipt is verified before it leaves: a damaged store
+is found and named, never served as sound.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from bridge.core import deadlines, documents, receipts, times
+from bridge.core.documents import SignedDocument
+from bridge.core.errors import BridgeError, InputError
+from bridge.engine.context import Engine
+from bridge.engine.health import where
+from bridge.engine.store_check import StoreFault, check_declared_entry
+from bridge.reports import report as reports
+from bridge.store.sqlite.store import DocumentRow
+
+log = logging.getLogger("bridge.exchange")
+
+# The one time formatter (bridge.core.times): total, so no stored time can break a read.
+iso = times.format_optional
+
+
+def shown(value: Any) -> Any:
+    """Free-form data as JSON can hold it. Intake refuses anything else (json_data_problem),
+    but an entry stored before that check may hold a bin: shown as hex, never a 500."""
+    if isinstance(value, Mapping):
+        return {k: shown(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [shown(v) for v in value]
+    return value.hex() if isinstance(value, bytes) else value
+
+
+def find_document(engine: Engine, doc_id: str, direction: str | None) -> DocumentRow:
+    """The one stored document ``doc_id`` (in ``direction``), unless the store check found it
+    damaged."""
+    rows = list(engine.store.documents_by_id(doc_id, direction))
+    if not rows:
+        raise InputError(f"no document {doc_id!r}", field="id", code="not_found")
+    if len(rows) > 1:
+        raise InputError(f"{doc_id!r} exists in both directions; give direction=in|out",
+                         field="direction", code="ambiguous")
+    engine.guard.damaged(rows[0])
+    return rows[0]
+
+
+class Queries:
+    def __init__(self, engine: Engine) -> None:
+        self.e = engine
+
+    def find_document(self, doc_id: str, direction: str | None = None) -> DocumentRow:
+        return find_document(self.e, doc_id, direction)
+
+    def summary(self, row: DocumentRow) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "id": row.id, "type": row.type, "direction": row.direction, "peer": row.peer,
+            "state": row.state, "created": iso(row.created), "digest": row.digest.hex(),
+            "meta": row.meta,
+        }
+        if row.type == documents.ACK:
+            answered = self.e.store.document_by_rowid(row.answers) if row.answers else None
+            out["answers"] = answered.id if answered else None
+            out["items"] = {"total": row.count, "acknowledged": row.count, "by_status": {}}
+            return out
+        self.e.guard.statuses_hold(row)
+        acknowledged = self.e.store.acknowledged_count(row.rowid)
+        out["items"] = {"total": row.count, "acknowledged": acknowledged,
+                        "by_status": self.e.store.status_counts(row.rowid)}
+        deadline = deadlines.deadline_of(row.meta)
+        if deadline is not None:
+            out["deadline"] = iso(deadline)
+            out["items"]["overdue"] = (row.count - acknowledged) if self.e.now() > deadline else 0
+        return out
+
+    def check_deadlines(self) -> int:
+        """Raise one ``acknowledgement_overdue`` event per document whose deadline has passed
+        with items still unacknowledged. Returns how many were raised."""
+        now = self.e.now()
+        raised = 0
+        for row in self.e.store.documents_with_meta_key(deadlines.FIELD):
+            deadline = deadlines.deadline_of(row.meta)
+            if deadline is None or now <= deadline or row.type == documents.ACK:
+                continue
+            overdue = row.count - self.e.store.acknowledged_count(row.rowid)
+            if overdue <= 0 or self.e.store.has_event("acknowledgement_overdue", row.rowid):
+                continue
+            with self.e.store.transaction():
+                self.e.store.add_event("acknowledgement_overdue", {
+                    "id": row.id, "doc": row.rowid, "direction": row.direction,
+                    "peer": row.peer, "deadline": iso(deadline), "overdue": overdue}, now)
+            raised += 1
+            log.warning("%s %s: %d items not acknowledged by the deadline %s", row.type, row.id,
+                        overdue, iso(deadline))
+        if raised:
+            self.e.notify()
+        return raised
+
+    def list_documents(self, *, direction: str | None, type: str | None, peer: str | None,
+                       limit: int, after: str | None = None) -> list[dict[str, Any]]:
+        before = None
+        if after:
+            # The next page starts after that document (an id used both ways: after the newer,
+            # so that nothing is skipped).
+            rows = self.e.store.documents_by_id(after, direction)
+            if not rows:
+                raise InputError(f"no document {after!r} to continue after", field="after")
+            before = max(r.rowid for r in rows)
+        return [self.summary(r) for r in self.e.store.list_documents(
+            direction=direction, type=type, peer=peer, include_acks=type == "ack",
+            limit=limit, before=before)]
+
+    def document_detail(self, doc_id: str, direction: str | None) -> dict[str, Any]:
+        row = find_document(self.e, doc_id, direction)
+        out = self.summary(row)
+        out["acks"] = [{"id": a.id, "created": iso(a.created), "items": a.count,
+                        "direction": a.direction, "state": a.state}
+                       for a in self.e.store.acks_of(row.rowid)]
+        return out
+
+    def _item_json(self, row: DocumentRow, r: Sequence[Any]) -> dict[str, Any]:
+        what = check_declared_entry(r[0], r[1], r[6], r[7])
+        if what is not None:
+            self.e.guard.corrupt(StoreFault(where=where(row), what=what, doc=row.rowid))
+        out: dict[str, Any] = {"id": r[1], "index": r[0], "status": r[2], "reason": r[3],
+                               "evidence": r[4], "updated": iso(r[5])}
+        deadline = deadlines.deadline_of(row.meta)
+        if deadline is not None:
+            out["overdue"] = r[2] not in documents.ACK_STATUSES and self.e.now() > deadline
+        if row.direction == "in":
+            out["data"] = shown(documents.decode_declared_entry(r[6], r[0]).data)
+        return out
+
+    def items(self, doc_id: str, *, direction: str | None, status: str | None,
+              after: str | None, limit: int) -> dict[str, Any]:
+        row = find_document(self.e, doc_id, direction)
+        try:
+            start = int(after) if after else -1
+        except ValueError as exc:
+            raise InputError("must be the 'next' value of a previous page", field="after"
+                             ) from exc
+        page = self.e.store.items_page(row.rowid, status=status, after=start, limit=limit)
+        if page:
+            self.e.guard.statuses_hold(row, page[0][0], page[-1][0])
+        nxt = str(page[-1][0]) if len(page) == limit else None
+        return {"items": [self._item_json(row, r) for r in page], "next": nxt}
+
+    def item(self, doc_id: str, item_id: str, direction: str | None) -> dict[str, Any]:
+        row = find_document(self.e, doc_id, direction)
+        r = self.e.store.item_row(row.rowid, item_id)
+        history = [{"status": h[0], "reason": h[1], "evidence": h[2], "at": iso(h[3]),
+                    "ack_id": h[4]} for h in self.e.store.item_history(row.rowid, item_id)]
+        if r is None:
+            if not history:
+                raise InputError(f"no item {item_id!r} in {doc_id}", field="item_id",
+                                 code="not_found")
+            # Found by the receiver although never declared: it exists only in the history.
+            last = history[-1]
+            return {"id": item_id, "index": None, "declared": False, "status": last["status"],
+                    "reason": last["reason"], "evidence": last["evidence"],
+                    "updated": last["at"], "history": history}
+        self.e.guard.statuses_hold(row, r[0], r[0])
+        out = self._item_json(row, r)
+        out["declared"] = True
+        out["history"] = history
+        return out
+
+    def document_bundle(self, doc_id: str, direction: str | None
+                        ) -> tuple[SignedDocument, list[SignedDocument]]:
+        """The signed document and its acknowledgements, as needed to build receipts."""
+        row = find_document(self.e, doc_id, direction)
+        doc = SignedDocument(signed=self.e.guard.stored_header(row),
+                             leaves=tuple(self.e.store.leaves(row.rowid)))
+        acks = []
+        for a in self.e.store.acks_of(row.rowid):
+            acks.append(SignedDocument(signed=self.e.guard.stored_header(a),
+                                       leaves=tuple(self.e.store.ack_leaves(a.rowid))))
+        return doc, acks
+
+    def receipt(self, doc_id: str, item_id: str | None, direction: str | None) -> bytes:
+        """A receipt bundle: one item's (declared entry and its acknowledgement history) or the
+        whole document's. Either side can export it; both hold the same signed bytes."""
+        doc, acks = self.document_bundle(doc_id, direction)
+        if not acks:
+            raise InputError(f"document {doc_id} has no acknowledgement yet", field="id",
+                             code="not_ready")
+        row = find_document(self.e, doc_id, direction)
+        if item_id is None:
+            return self._verified_receipt(row, lambda: receipts.build_document_receipt(doc, acks))
+        index = self.e.item_index(row.rowid)
+        if item_id not in index:
+            raise InputError(f"no item {item_id!r} in {doc_id}", field="item", code="not_found")
+        return self._verified_receipt(
+            row, lambda: receipts.build_item_receipt(doc, item_id, acks))
+
+    def _verified_receipt(self, row: DocumentRow, build: Callable[[], bytes]) -> bytes:
+        """A receipt leaves only if it verifies as a mediator will check it (``bridge
+        verify``): built from a damaged store it would not, and the fault is ours (as it is
+        when stored bytes cannot even be decoded to build it)."""
+        try:
+            data = build()
+        except InputError:
+            raise
+        except BridgeError as exc:
+            self.e.guard.corrupt(StoreFault(where=where(row), doc=row.rowid,
+                                     what=f"a receipt cannot be built from it: {exc}"))
+        result = receipts.check_receipt(data, self.e.trust.receipt_keyring())
+        if not result.ok:
+            self.e.guard.corrupt(StoreFault(where=where(row), doc=row.rowid,
+                                     what=f"a receipt built from it does not verify: "
+                                          f"{result.diagnosis} [{result.reason}]"))
+        return data
+
+    def reconcile(self, *, peer: str | None = None, quota: int | None = None
+                  ) -> dict[str, Any]:
+        """The reconciliation report (``bridge.reports.report``), as JSON data: grouped counts from
+        the store, never a walk over the items. ``quota``: an agreement-level quota a side."""
+        if peer is not None and peer not in self.e.trust.peers and not self.e.store.list_documents(
+                direction=None, type=None, peer=peer, limit=1):
+            raise InputError(f"no pinned peer named {peer!r}", field="peer",
+                             code="unknown_peer")
+        if quota is not None and quota < 1:
+            raise InputError("must be a positive whole number", field="quota")
+        mismatch = self.e.store.status_mismatch_any(peer)
+        if mismatch is not None:
+            doc = self.e.store.document_by_rowid(mismatch[0])
+            assert doc is not None
+            self.e.guard.corrupt(StoreFault(where=where(doc), what=mismatch[1], doc=doc.rowid))
+        report = reports.build_reconciliation(
+            party=self.e.trust.me.party, peer=peer, generated=iso(self.e.now()) or "", quota=quota,
+            peers=[peer] if peer else sorted(self.e.trust.peers),
+            items=self.e.store.reconcile_items(peer),
+            documents=self.e.store.reconcile_documents(peer),
+            reasons=self.e.store.reason_counts(peer, reports.REASON_STATUSES))
+        return reports.to_json(report)

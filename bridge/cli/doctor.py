@@ -23,9 +23,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from bridge.core import times
-from bridge.core.crypto.identity import check_private_file_mode
 from bridge.core.errors import BridgeError
 from bridge.home.folder import Config, Home, PeerConfig
+from bridge.home.key_files import check_private_file_mode
 from bridge.home.peers import pinned_identities
 from bridge.home.tls import format_tls_fingerprint, normalise_tls_fingerprint
 from bridge.local.access import check_home

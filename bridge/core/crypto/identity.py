@@ -1,4 +1,6 @@
-"""Party identities: key pairs, identity files, fingerprints, signing and verifying.
+"""Party identities: key pairs, the text of identity and key files, fingerprints, signing and
+verifying. Bytes in, objects out: the files themselves are read and written by
+``bridge.home.key_files``, and every algorithm is called through ``bridge.core.crypto.suites``.
 
 A party's identity is an Ed25519 signing key (RFC 8032) and an X25519 encryption key used with
 HPKE (RFC 9180). The public half travels as an *identity statement*: canonical bytes naming the
@@ -51,7 +53,7 @@ SignFn = Callable[[bytes, bytes], bytes]
 
 
 def signed_message(tag: bytes, body: bytes) -> bytes:
-    """The exact bytes an Ed25519 signature covers: ``tag || 0x00 || body``."""
+    """The exact bytes a signature covers: ``tag || 0x00 || body`` (PROTOCOL.md §3)."""
     return tag + b"\x00" + body
 
 

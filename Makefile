@@ -19,6 +19,7 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check bridge tests bench schemas examples
+	$(BIN)/lint-imports --no-logo
 
 typecheck: $(VENV)/.installed-test
 	$(BIN)/mypy --strict bridge

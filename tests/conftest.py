@@ -59,12 +59,9 @@ def keyring(alpha: PrivateIdentity, beta: PrivateIdentity) -> Keyring:
 @pytest.fixture
 def fast_argon2(monkeypatch: pytest.MonkeyPatch) -> None:
     """Seal key files with the minimum Argon2id cost: the format is the same, tests are fast."""
-    import nacl.pwhash
+    from bridge.core.crypto import suites
 
-    monkeypatch.setattr(nacl.pwhash.argon2id, "OPSLIMIT_MODERATE",
-                        nacl.pwhash.argon2id.OPSLIMIT_MIN)
-    monkeypatch.setattr(nacl.pwhash.argon2id, "MEMLIMIT_MODERATE",
-                        nacl.pwhash.argon2id.MEMLIMIT_MIN)
+    monkeypatch.setattr(suites, "ARGON2ID_COST", (suites.KDF_OPSLIMIT[0], suites.KDF_MEMLIMIT[0]))
 
 
 @pytest.hookimpl(hookwrapper=True)

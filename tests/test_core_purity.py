@@ -1,156 +1,142 @@
-"""The pure core imports no I/O framework (DESIGN §2: a sans-I/O core, thin adapters).
+"""The layers hold (DESIGN §2: a sans-I/O core, thin adapters), by import-linter's contracts in
+pyproject.toml: rooms import only rooms below them, no adapter imports another, the pure rooms
+import no I/O framework, the client only the core.
 
-Walks the ``import`` statements of each core module with ``ast`` (including imports inside
-functions), follows every ``bridge.*`` import transitively, and fails naming the chain that
-reaches a forbidden module. A second test imports the core in a fresh interpreter and looks at
-``sys.modules``, which also catches imports that ``ast`` cannot see (``importlib``).
+The contracts are checked here as ``make lint`` checks them, and shown to fail on a copy of the
+package into which an offending import is written. A last test imports the pure rooms in a fresh
+interpreter and looks at ``sys.modules``: import-linter reads ``import`` statements, so it sees
+neither ``importlib.import_module("sqlite3")`` nor a third-party library that loads asyncio.
 """
 
 from __future__ import annotations
 
-import ast
 import json
+import shutil
 import subprocess
 import sys
+import tempfile
+import tomllib
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-PACKAGE_DIR = Path(__file__).resolve().parent.parent / "bridge"
-# Every module of these rooms is pure: the core, the records and the reports' rules and model.
-PURE_ROOMS = ["core", "records"]
-PURE_MODULES = ["reports.report", "home.files"]
-FORBIDDEN = frozenset({"asyncio", "aiohttp", "sqlite3", "_sqlite3"})
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE_DIR = ROOT / "bridge"
+LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
 
 
-def core_modules() -> list[str]:
-    found = list(PURE_MODULES)
-    for room in PURE_ROOMS:
-        for path in sorted((PACKAGE_DIR / room).rglob("*.py")):
-            parts = path.relative_to(PACKAGE_DIR).with_suffix("").parts
-            found.append(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
-    return [f"bridge.{m}" for m in found]
-
-
-def module_file(package_dir: Path, module: str) -> Path | None:
-    """The source file of ``module`` (``pkg`` or ``pkg.sub``) inside ``package_dir``."""
-    parts = module.split(".")[1:]
-    if not parts:
-        return package_dir / "__init__.py"
-    candidate = package_dir.joinpath(*parts)
-    if candidate.with_suffix(".py").is_file():
-        return candidate.with_suffix(".py")
-    if (candidate / "__init__.py").is_file():
-        return candidate / "__init__.py"
-    return None
-
-
-def imports_of(path: Path, module: str, package: str, package_dir: Path) -> set[str]:
-    """Absolute names of every module ``path`` imports, anywhere in its body."""
-    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-    is_package = path.name == "__init__.py"
-    found: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                # Relative: resolve against this module's package (PEP 328).
-                base_parts = module.split(".")
-                if not is_package:
-                    base_parts = base_parts[:-1]
-                base_parts = base_parts[: len(base_parts) - (node.level - 1)]
-                base = ".".join(base_parts + ([node.module] if node.module else []))
-            else:
-                base = node.module or ""
-            found.add(base)
-            # `from bridge import codec` imports the submodule bridge.core.codec.
-            for alias in node.names:
-                sub = f"{base}.{alias.name}"
-                if sub.split(".")[0] == package and module_file(package_dir, sub):
-                    found.add(sub)
+def contracts() -> list[dict[str, Any]]:
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    found: list[dict[str, Any]] = config["tool"]["importlinter"]["contracts"]
     return found
 
 
-def forbidden_chains(roots: list[str], *, package: str = "bridge",
-                     package_dir: Path = PACKAGE_DIR,
-                     forbidden: frozenset[str] = FORBIDDEN) -> list[str]:
-    """Every path from a root module to a forbidden import, as "a -> b -> sqlite3"."""
-    problems: list[str] = []
-    for root in roots:
-        seen: set[str] = set()
-        stack: list[tuple[str, tuple[str, ...]]] = [(root, (root,))]
-        while stack:
-            module, chain = stack.pop()
-            if module in seen:
-                continue
-            seen.add(module)
-            path = module_file(package_dir, module)
-            if path is None:
-                continue
-            # Importing a.b.c runs a/__init__.py and a/b/__init__.py first.
-            parents = {".".join(module.split(".")[:i]) for i in range(1, module.count(".") + 1)}
-            for name in sorted(imports_of(path, module, package, package_dir) | parents):
-                top = name.split(".")[0]
-                if top in forbidden:
-                    problems.append(" -> ".join((*chain, name)))
-                elif top == package and name not in seen:
-                    stack.append((name, (*chain, name)))
-    return sorted(set(problems))
+def purity_contract() -> dict[str, Any]:
+    (contract,) = [c for c in contracts() if c["name"].startswith("The pure rooms")]
+    return contract
 
 
-@pytest.mark.parametrize("module", core_modules())
-def test_core_module_imports_no_io_framework(module: str) -> None:
-    assert module_file(PACKAGE_DIR, module) is not None, f"{module} not found"
-    chains = forbidden_chains([module])
-    assert not chains, "the pure core must not import I/O frameworks:\n  " + "\n  ".join(chains)
+def lint_imports(where: Path) -> subprocess.CompletedProcess[str]:
+    """``lint-imports`` run in ``where`` (its pyproject.toml, its ``bridge``), without a cache."""
+    return subprocess.run([str(LINT_IMPORTS), "--no-cache", "--no-logo"], cwd=where,
+                          capture_output=True, text=True, timeout=120, check=False,
+                          env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(where)})
 
 
-def test_core_import_loads_no_io_framework_at_run_time() -> None:
+def test_the_import_contracts_are_kept() -> None:
+    result = lint_imports(ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"Contracts: {len(contracts())} kept, 0 broken." in result.stdout
+
+
+# Offending imports, each written into a copy of the package, and the contract that must name it.
+OFFENCES = [
+    # The core reaching an adapter: the layers contract names the import.
+    ("core/merkle.py", "import bridge.store.sqlite.store", "Layers point down",
+     "bridge.core.merkle -> bridge.store.sqlite.store"),
+    # ... even inside a function, where it runs only when called.
+    ("core/crypto/identity.py",
+     "def _late() -> None:\n    from bridge.transports.http import endpoint",
+     "Layers point down", "bridge.core.crypto.identity -> bridge.transports.http.endpoint"),
+    # The core importing an I/O framework.
+    ("core/envelope.py", "import asyncio", "The pure rooms", "bridge.core.envelope -> asyncio"),
+    ("records/categories.py", "import sqlite3", "The pure rooms",
+     "bridge.records.categories -> sqlite3"),
+    # ... and the relay's client, which is not even installed: the name is enough.
+    ("core/codec.py", "def _relay() -> None:\n    import nats.js", "The pure rooms",
+     "bridge.core.codec -> nats"),
+    # One adapter importing another, though the layers allow it (the same layer).
+    ("local/access.py", "from bridge.transports.http import limits", "The local API",
+     "bridge.local.access -> bridge.transports.http.limits"),
+    ("store/sqlite/audit_db.py", "import bridge.local.api", "The store imports",
+     "bridge.store.sqlite.audit_db -> bridge.local.api"),
+    # The client taking more than the core.
+    ("client.py", "import bridge.home.folder", "The client", "bridge.client -> bridge.home.folder"),
+]
+
+
+def broken_contracts(stdout: str) -> dict[str, str]:
+    """Each broken contract's name and the text of its report (the imports it names)."""
+    lines = stdout.split("Broken contracts", 1)[1].splitlines()
+    # A report starts with the contract's name, underlined by dashes of the same length.
+    starts = [k for k in range(len(lines) - 1)
+              if lines[k] and set(lines[k + 1]) == {"-"} and len(lines[k + 1]) == len(lines[k])]
+    return {lines[k]: "\n".join(lines[k:end])
+            for k, end in zip(starts, [*starts[1:], len(lines)], strict=True)}
+
+
+@pytest.fixture(scope="module")
+def offended() -> dict[str, str]:
+    """lint-imports' broken contracts on a copy of the package with every offence written in
+    (one run, not one per offence: each is looked for in the report of its own contract)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        where = Path(tmp)
+        shutil.copytree(PACKAGE_DIR, where / "bridge",
+                        ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copy(ROOT / "pyproject.toml", where / "pyproject.toml")
+        for module, line, _, _ in OFFENCES:
+            path = where / "bridge" / module
+            path.write_text(path.read_text(encoding="utf-8") + "\n\n" + line + "\n",
+                            encoding="utf-8")
+        result = lint_imports(where)
+    assert result.returncode != 0, result.stdout
+    return broken_contracts(result.stdout)
+
+
+@pytest.mark.parametrize(("module", "line", "contract", "named"), OFFENCES,
+                         ids=[o[3] for o in OFFENCES])
+def test_the_contracts_fail_when_a_room_imports_what_it_must_not(
+        offended: dict[str, str], module: str, line: str, contract: str, named: str) -> None:
+    reports = [text for name, text in offended.items() if name.startswith(contract)]
+    assert reports, f"{contract!r} is not broken: {sorted(offended)}"
+    assert named in reports[0], reports[0]
+
+
+def pure_modules() -> list[str]:
+    """Every module of the purity contract's source modules (packages walked)."""
+    found: list[str] = []
+    for name in purity_contract()["source_modules"]:
+        base = PACKAGE_DIR.joinpath(*name.split(".")[1:])
+        if base.with_suffix(".py").is_file():
+            found.append(name)
+            continue
+        for path in sorted(base.rglob("*.py")):
+            parts = path.relative_to(PACKAGE_DIR).with_suffix("").parts
+            found.append(".".join(("bridge", *(parts[:-1] if parts[-1] == "__init__" else parts))))
+    return found
+
+
+def test_the_pure_rooms_load_no_io_framework_at_run_time() -> None:
+    forbidden = sorted(purity_contract()["forbidden_modules"])
+    modules = pure_modules()
+    assert "bridge.core.crypto.identity" in modules and "bridge.records.schema" in modules
     code = (
         "import importlib, json, sys\n"
-        f"for m in {core_modules()!r}: importlib.import_module(m)\n"
-        f"bad = {sorted(FORBIDDEN)!r}\n"
+        f"for m in {modules!r}: importlib.import_module(m)\n"
+        f"bad = {forbidden!r}\n"
         "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in bad)))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, timeout=60)
     assert json.loads(out.stdout) == []
-
-
-# ---------------------------------------------------------------- the walker itself
-
-
-def _write(pkg: Path, name: str, text: str) -> None:
-    path = pkg.joinpath(*name.split("/"))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-
-
-@pytest.fixture
-def fake_package(tmp_path: Path) -> Path:
-    pkg = tmp_path / "fake"
-    _write(pkg, "__init__.py", "")
-    _write(pkg, "pure.py", "import hashlib\nfrom fake import helper\n")
-    _write(pkg, "helper.py", "from .deep import thing\n")
-    _write(pkg, "deep.py", "def thing():\n    import sqlite3\n    return sqlite3\n")
-    _write(pkg, "clean.py", "import json\nfrom fake.sub import leaf\n")
-    _write(pkg, "sub/__init__.py", "from ..clean_leaf import x\n")
-    _write(pkg, "sub/leaf.py", "from . import other\n")
-    _write(pkg, "sub/other.py", "import asyncio.events\n")
-    _write(pkg, "clean_leaf.py", "x = 1\n")
-    return pkg
-
-
-def test_walker_finds_indirect_imports_inside_functions(fake_package: Path) -> None:
-    chains = forbidden_chains(["fake.pure"], package="fake", package_dir=fake_package)
-    assert chains == ["fake.pure -> fake.helper -> fake.deep -> sqlite3"]
-
-
-def test_walker_follows_relative_and_package_imports(fake_package: Path) -> None:
-    chains = forbidden_chains(["fake.clean"], package="fake", package_dir=fake_package)
-    assert chains == ["fake.clean -> fake.sub.leaf -> fake.sub.other -> asyncio.events"]
-
-
-def test_walker_passes_a_clean_module(fake_package: Path) -> None:
-    assert forbidden_chains(["fake.clean_leaf"], package="fake", package_dir=fake_package) == []

@@ -15,14 +15,14 @@ from typing import Any
 
 import pytest
 
+from bridge.core.crypto import suites
 from bridge.core.crypto.identity import (
     PrivateIdentity,
     PublicIdentity,
-    load_private,
-    load_public,
     normalise_fingerprint,
 )
 from bridge.core.errors import UsageError, VerificationError
+from bridge.home.key_files import load_private, load_public
 
 MAX_KEY_FILE_BYTES = 64 * 1024  # bridge.core.crypto.identity's, written out so the test predates it
 
@@ -180,3 +180,39 @@ def test_key_file_with_bad_argon2_parameters_is_refused_before_deriving(
 def test_sealed_key_file_still_loads(alpha: PrivateIdentity) -> None:
     loaded = PrivateIdentity.loads(alpha.dumps(passphrase=b"pw"), passphrase=b"pw")
     assert loaded.public == alpha.public
+
+
+# Private key files sealed by 0.1.0 (the vectors' alpha-test key, PyNaCl's Argon2id and
+# SecretBox, before the algorithms moved into bridge.core.crypto.suites): they keep opening.
+FIXTURES = Path(__file__).parent / "fixtures"
+VECTOR_KEYS = Path(__file__).parent.parent / "schemas" / "vectors" / "keys"
+SEALED_0_1_0 = {"alpha-test-sealed-min-0.1.0.key": (1, 8192),
+                "alpha-test-sealed-interactive-0.1.0.key": (2, 64 * 1024 * 1024)}
+PASSPHRASE_0_1_0 = b"correct horse battery staple"
+
+
+@pytest.mark.parametrize("name", sorted(SEALED_0_1_0))
+def test_key_file_sealed_by_0_1_0_opens(name: str) -> None:
+    text = (FIXTURES / name).read_bytes()
+    doc = json.loads(text)
+    assert (doc["kdf"]["opslimit"], doc["kdf"]["memlimit"]) == SEALED_0_1_0[name]
+    unsealed = PrivateIdentity.loads((VECTOR_KEYS / "alpha-test.key").read_bytes())
+    opened = PrivateIdentity.loads(text, passphrase=PASSPHRASE_0_1_0)
+    assert opened.public == unsealed.public
+    body = b"a body"
+    assert opened.sign(b"bridge/v1/document", body) == unsealed.sign(b"bridge/v1/document", body)
+    with pytest.raises(UsageError, match="wrong passphrase"):
+        PrivateIdentity.loads(text, passphrase=b"Correct horse battery staple")
+
+
+def test_key_file_sealed_now_is_byte_for_byte_what_0_1_0_wrote(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same salt, nonce and cost give the very file 0.1.0 wrote (PROTOCOL.md §4.4)."""
+    fixture = FIXTURES / "alpha-test-sealed-min-0.1.0.key"
+    doc = json.loads(fixture.read_bytes())
+    salt_and_nonce = iter([base64.b64decode(doc["kdf"]["salt"]),
+                           base64.b64decode(doc["secrets"])[:24]])
+    monkeypatch.setattr(suites, "ARGON2ID_COST", SEALED_0_1_0[fixture.name])
+    ident = PrivateIdentity.loads((VECTOR_KEYS / "alpha-test.key").read_bytes())
+    text = ident.dumps(passphrase=PASSPHRASE_0_1_0, random_bytes=lambda n: next(salt_and_nonce))
+    assert text == fixture.read_text()

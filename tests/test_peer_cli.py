@@ -12,9 +12,9 @@ import pytest
 from click.testing import CliRunner
 
 from bridge.cli.main import main
-from bridge.core.crypto.identity import load_public
 from bridge.core.errors import InputError
 from bridge.home.folder import Home
+from bridge.home.key_files import load_public
 from bridge.home.peers import check_peer_url
 
 URL = "https://bravo.example:7443"

@@ -19,12 +19,13 @@ import pytest
 
 from bridge.core import answers as transport
 from bridge.core import codec, envelope
-from bridge.core.crypto.identity import Keyring, PrivateIdentity, load_public
+from bridge.core.crypto.identity import Keyring, PrivateIdentity
 from bridge.core.errors import DecodeError, PeerError, VerificationError
 from bridge.core.receipts import check_receipt, verify_receipt
 from bridge.core.transcript import check_transcript
 from bridge.engine.exchange import Exchange
 from bridge.home.folder import Config
+from bridge.home.key_files import load_public
 from bridge.store.sqlite.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent

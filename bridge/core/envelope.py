@@ -17,15 +17,13 @@ Every authentication failure says the same opaque thing; the detail is for the l
 
 from __future__ import annotations
 
-import hashlib
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from cryptography.hazmat.primitives import hpke
-
 from bridge.core import codec, times
+from bridge.core.crypto import suites
 from bridge.core.crypto.identity import (
     SUITE_X25519_CHACHA,
     TAG_ENVELOPE,
@@ -40,10 +38,6 @@ from bridge.core.errors import DecodeError, OpaqueCryptoError, PeerError
 
 ZERO_HASH = bytes(32)
 MESSAGE_ID_SIZE = 16
-_SUITES = {
-    SUITE_X25519_CHACHA: hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256,
-                                    hpke.AEAD.CHACHA20_POLY1305),
-}
 _HEADER_KEYS = frozenset({"v", "suite", "from", "from_key", "to", "to_key", "id", "seq", "prev",
                           "at", "kind"})
 _KIND_MAX = 32
@@ -76,7 +70,7 @@ class EnvelopeHeader:
         _want_int(self.sent_at, "at", times.check_time(self.sent_at))
         if not isinstance(self.kind, str) or not 0 < len(self.kind) <= _KIND_MAX:
             raise PeerError("envelope kind must be a short string", reason="bad_header")
-        if self.suite not in _SUITES:
+        if suites.get(self.suite) is None:
             raise PeerError(f"HPKE suite {self.suite} not supported", reason="suite")
 
     def to_map(self) -> dict[str, Any]:
@@ -141,7 +135,7 @@ class OpenedEnvelope:
 
 def envelope_hash(data: bytes) -> bytes:
     """The chain link: SHA-256 over the envelope's wire bytes."""
-    return hashlib.sha256(data).digest()
+    return suites.sha256(data)
 
 
 def signed_body(header_bytes: bytes, ciphertext_hash: bytes) -> bytes:
@@ -156,7 +150,7 @@ def wire_bytes(header_bytes: bytes, ciphertext: bytes, signature: bytes) -> byte
 
 
 def _signed_body(header_bytes: bytes, ciphertext: bytes) -> bytes:
-    return signed_body(header_bytes, hashlib.sha256(ciphertext).digest())
+    return signed_body(header_bytes, suites.sha256(ciphertext))
 
 
 def seal(sender: PrivateIdentity, recipient: PublicIdentity, *, message_id: bytes, seq: int,
@@ -167,18 +161,12 @@ def seal(sender: PrivateIdentity, recipient: PublicIdentity, *, message_id: byte
                             message_id=message_id, seq=seq, prev=prev, sent_at=sent_at,
                             kind=kind, suite=recipient.suite)
     header_bytes = codec.encode(header.to_map())
-    suite = _SUITES[header.suite]
     info = signed_message(TAG_HPKE_INFO, header_bytes)
-    ciphertext = suite.encrypt(payload, _x25519_public(recipient), info)
+    # The recipient's pinned identity decides the suite (a PublicIdentity's is in the table).
+    ciphertext = suites.SUITES[header.suite].seal(recipient.enc_key, payload, info)
     signature = sender.sign(TAG_ENVELOPE, _signed_body(header_bytes, ciphertext))
     data = wire_bytes(header_bytes, ciphertext, signature)
     return Envelope(data=data, header=header, digest=envelope_hash(data))
-
-
-def _x25519_public(identity: PublicIdentity) -> Any:
-    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
-
-    return X25519PublicKey.from_public_bytes(identity.enc_key)
 
 
 def parse(data: bytes, *, limits: codec.Limits = codec.DEFAULT_LIMITS
@@ -230,18 +218,21 @@ def open_parsed(recipient: PrivateIdentity | Sequence[PrivateIdentity], senders:
             break
     else:
         raise PeerError("envelope is addressed to another party or key", reason="wrong_recipient")
+    if header.suite != recipient.public.suite:  # sealed in another suite than our key's
+        raise PeerError(f"envelope suite {header.suite} is not the suite of the recipient's key",
+                        reason="suite")
     sender = senders.get(header.sender_key)
     if sender is None:
         raise OpaqueCryptoError(f"sender key {header.sender_key.hex()[:16]}… is not pinned")
     if sender.party != header.sender:
         raise OpaqueCryptoError(f"key {sender.fingerprint} belongs to {sender.party}, "
                                 f"not {header.sender}")
-    ciphertext_hash = hashlib.sha256(ciphertext).digest()
+    ciphertext_hash = suites.sha256(ciphertext)
     if not sender.verify(TAG_ENVELOPE, signed_body(header_bytes, ciphertext_hash), signature):
         raise OpaqueCryptoError(f"envelope signature from {header.sender} does not verify")
     info = signed_message(TAG_HPKE_INFO, header_bytes)
     try:
-        payload = _SUITES[header.suite].decrypt(ciphertext, recipient.hpke_private_key, info)
+        payload = recipient.decrypt(ciphertext, info)
     except Exception as exc:  # cryptography raises InvalidTag/ValueError; all mean the same
         raise OpaqueCryptoError(f"HPKE open failed: {type(exc).__name__}") from exc
     return OpenedEnvelope(header=header, payload=payload, digest=envelope_hash(data),

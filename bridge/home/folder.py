@@ -24,12 +24,10 @@ from bridge.core.crypto.identity import (
     PrivateIdentity,
     PublicIdentity,
     check_party,
-    load_private,
-    load_public,
-    write_private,
 )
 from bridge.core.errors import UsageError
 from bridge.home.files import write_file
+from bridge.home.key_files import load_private, load_public, write_private
 
 CONFIG_NAME = "bridge.toml"
 DEFAULT_LISTEN = "127.0.0.1:7443"

@@ -28,16 +28,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bridge.core import keylife
-from bridge.core.crypto.identity import (
-    Keyring,
-    PrivateIdentity,
-    PublicIdentity,
-    load_private,
-    load_public,
-)
+from bridge.core.crypto.identity import Keyring, PrivateIdentity, PublicIdentity
 from bridge.core.errors import BridgeError, UsageError
 from bridge.home.files import write_file
 from bridge.home.folder import Home
+from bridge.home.key_files import load_private, load_public
 
 
 def _short(identity: PublicIdentity) -> str:

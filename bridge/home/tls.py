@@ -34,9 +34,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from bridge.core.crypto.identity import check_private_file_mode
 from bridge.core.errors import InputError, UsageError
 from bridge.home.files import write_file
+from bridge.home.key_files import check_private_file_mode
 
 CERT_NAME = "cert.pem"
 KEY_NAME = "key.pem"

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cryptography.hazmat.primitives import hpke
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
 from bridge.core import answers as transport
 from bridge.core import chunks, codec, documents, envelope
@@ -181,7 +182,7 @@ def hpke_seal(payload: bytes, to_x25519: Any, h: bytes) -> bytes:
 
 
 def x25519_of(identity: PublicIdentity) -> Any:
-    return envelope._x25519_public(identity)
+    return X25519PublicKey.from_public_bytes(identity.enc_key)
 
 
 class Forger:

@@ -25,10 +25,11 @@ from forgeries import envelope_forgeries
 
 from bridge.client import ApiError
 from bridge.core import codec
-from bridge.core.crypto.identity import Keyring, load_private, load_public
+from bridge.core.crypto.identity import Keyring
 from bridge.core.transcript import TRANSCRIPT_LIMITS, build_transcript, check_transcript
 from bridge.daemon.pair import Node, make_pair
 from bridge.home.folder import Delivery
+from bridge.home.key_files import load_private, load_public
 from bridge.store.sqlite import audit_db
 
 from .conftest import person, wait_for

@@ -12,9 +12,10 @@ from typing import Any
 import pytest
 
 from bridge.client import ApiError
-from bridge.core.crypto.identity import Keyring, PrivateIdentity, load_public
+from bridge.core.crypto.identity import Keyring, PrivateIdentity
 from bridge.core.receipts import check_receipt
 from bridge.daemon.pair import Node
+from bridge.home.key_files import load_public
 from bridge.home.keystore import KeyStore
 from bridge.home.peers import pin_peer
 

@@ -1,4 +1,6 @@
-"""Party identities: key pairs, identity files, fingerprints, signing and verifying.
+"""Party identities: key pairs, the text of identity and key files, fingerprints, signing and
+verifying. Bytes in, objects out: the files themselves are read and written by
+``bridge.home.key_files``, and every algorithm is called through ``bridge.core.crypto.suites``.
 
 A party's identity is an Ed25519 signing key (RFC 8032) and an X25519 encryption key used with
 HPKE (RFC 9180). The public half travels as an *identity statement*: canonical bytes naming the
@@ -13,25 +15,18 @@ so that a signature made for one purpose can never be presented as another (see 
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 import json
 import os
 import re
-import stat
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import nacl.exceptions
-import nacl.pwhash
-import nacl.secret
-import nacl.signing
-import nacl.utils
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
-
 from bridge.core import codec, times
+from bridge.core.crypto import suites
+from bridge.core.crypto.key_file_json import is_version, key_file_json, strict_b64
+from bridge.core.crypto.suites import SEALED, SUITE_X25519_CHACHA
 from bridge.core.errors import (
     DecodeError,
     InputError,
@@ -40,7 +35,6 @@ from bridge.core.errors import (
     UsageError,
     VerificationError,
 )
-from bridge.home.files import write_file
 
 # Domain-separation tags (PROTOCOL.md §3). Never reuse one for another purpose.
 TAG_IDENTITY = b"bridge/v1/identity"
@@ -52,11 +46,6 @@ TAG_TRANSPORT_RECEIPT = b"bridge/v1/transport-receipt"
 TAG_KEY_ROTATION = b"bridge/v1/key-rotation"
 TAG_KEY_REVOCATION = b"bridge/v1/key-revocation"
 
-# HPKE suite ids from the RFC 9180 §7 registries: DHKEM(X25519, HKDF-SHA256),
-# HKDF-SHA256, ChaCha20-Poly1305. Carried in every statement and envelope so that a hybrid
-# post-quantum KEM can be added later without a format break.
-SUITE_X25519_CHACHA = (0x0020, 0x0001, 0x0003)
-
 # \Z, not $: "$" also matches before a trailing newline ("alpha\n").
 PARTY_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}\Z")
 KEY_FILE_VERSION = 1
@@ -64,7 +53,7 @@ SignFn = Callable[[bytes, bytes], bytes]
 
 
 def signed_message(tag: bytes, body: bytes) -> bytes:
-    """The exact bytes an Ed25519 signature covers: ``tag || 0x00 || body``."""
+    """The exact bytes a signature covers: ``tag || 0x00 || body`` (PROTOCOL.md §3)."""
     return tag + b"\x00" + body
 
 
@@ -93,78 +82,29 @@ def normalise_fingerprint(text: str) -> str:
     return text.upper() if text.isascii() else text
 
 
-# Identity and key files (PROTOCOL §4.3, §4.4): a few hundred bytes, so a bound far above.
-MAX_KEY_FILE_BYTES = 64 * 1024
 IDENTITY_FILE_KEYS = frozenset({"bridge_identity", "party", "fingerprint", "statement",
                                 "signature"})
-_UTF8_BOM = b"\xef\xbb\xbf"
 
 
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    obj: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in obj:  # json.loads keeps the last: a reader might see the first
-            raise ValueError(f"the key {key!r} is given twice")
-        obj[key] = value
-    return obj
+def verify_signature(sign_key: bytes, tag: bytes, body: bytes, signature: bytes, *,
+                     suite: suites.SuiteId = SUITE_X25519_CHACHA) -> bool:
+    """True iff ``signature`` is a valid signature by ``sign_key`` over tag and body, under the
+    signature algorithm of ``suite`` (Ed25519 for the only suite of version 1)."""
+    entry = suites.get(suite)
+    return entry is not None and entry.verify(sign_key, signed_message(tag, body), signature)
 
 
-def _key_file_json(text: str | bytes) -> dict[str, Any]:
-    """The strict JSON of an identity or key file (PROTOCOL §4.3): UTF-8 without a byte-order
-    mark, at most MAX_KEY_FILE_BYTES, an object with no key given twice. ValueError says why.
-    (json.loads alone would take a BOM, UTF-16 or UTF-32 from bytes, and a repeated key.)"""
-    if isinstance(text, bytes):
-        if text.startswith(_UTF8_BOM):
-            raise ValueError("it begins with a byte-order mark")
-        text = text.decode("utf-8")  # UnicodeDecodeError is a ValueError
-    elif text.startswith("\ufeff"):
-        raise ValueError("it begins with a byte-order mark")
-    if len(text) > MAX_KEY_FILE_BYTES:
-        raise ValueError(f"larger than {MAX_KEY_FILE_BYTES} bytes")
-    data = json.loads(text, object_pairs_hook=_unique_keys)
-    if not isinstance(data, dict):
-        raise ValueError("not a JSON object")
-    return data
-
-
-def _is_version(value: Any, version: int) -> bool:
-    # JSON true and 1.0 are == 1 in Python; only the integer is the version (PROTOCOL §2.1).
-    return type(value) is int and value == version
-
-
-def _strict_b64(value: Any) -> bytes:
-    """RFC 4648 §4 base64 with padding, in its one canonical spelling."""
-    if not isinstance(value, str):
-        raise ValueError("not a string")
-    raw = base64.b64decode(value, validate=True)
-    if base64.b64encode(raw).decode("ascii") != value:
-        raise ValueError("not canonical base64")
-    return raw
-
-
-def _read_key_file(path: Path, what: str) -> bytes:
-    """At most MAX_KEY_FILE_BYTES + 1 bytes: a larger file is refused without being held."""
-    try:
-        with path.open("rb") as f:
-            return f.read(MAX_KEY_FILE_BYTES + 1)
-    except OSError as exc:
-        raise UsageError(f"cannot read {what} {path}: {exc.strerror}") from exc
-
-
-def verify_signature(sign_key: bytes, tag: bytes, body: bytes, signature: bytes) -> bool:
-    """True iff ``signature`` is a valid Ed25519 signature by ``sign_key`` over tag and body."""
-    if len(signature) != 64 or len(sign_key) != 32:
-        return False
-    try:
-        nacl.signing.VerifyKey(sign_key).verify(signed_message(tag, body), signature)
-    except (nacl.exceptions.BadSignatureError, nacl.exceptions.ValueError, ValueError):
-        return False
-    return True
+def _known_suite(value: tuple[Any, ...]) -> suites.Suite | None:
+    """The table's entry for a statement's ``suite``: three integers (true and 32.0 are equal
+    to integers in Python, and a list inside is not hashable), or None."""
+    if len(value) != 3 or any(type(x) is not int for x in value):
+        return None
+    return suites.get((value[0], value[1], value[2]))
 
 
 @dataclass(frozen=True, kw_only=True)
 class PublicIdentity:
-    """A verified identity statement. Build with ``from_statement`` or ``load_public``."""
+    """A verified identity statement. Build with ``from_statement`` or ``loads``."""
 
     party: str
     sign_key: bytes
@@ -200,24 +140,28 @@ class PublicIdentity:
         if set(value) != {"v", "type", "party", "sign_alg", "sign_key", "suite", "enc_key",
                           "created"}:
             raise VerificationError("identity statement has unknown fields", reason="not_identity")
-        if alg != "ed25519" or not isinstance(sign_key, bytes) or len(sign_key) != 32:
-            raise VerificationError("identity signing key is not Ed25519", reason="not_identity")
-        if (suite != SUITE_X25519_CHACHA or any(type(x) is not int for x in suite)
-                or not isinstance(enc_key, bytes) or len(enc_key) != 32):
+        entry = _known_suite(suite)
+        # The signing key is checked first, by the rules of its suite (of suite 1 when the
+        # suite is unknown), so that a statement's reason does not depend on the table's size.
+        rules = entry or suites.DEFAULT_SUITE
+        if (alg != rules.sign_alg or not isinstance(sign_key, bytes)
+                or len(sign_key) != rules.sign_key_size):
+            raise VerificationError(f"identity signing key is not {rules.sign_name}",
+                                    reason="not_identity")
+        if entry is None or not isinstance(enc_key, bytes) or len(enc_key) != entry.enc_key_size:
             raise VerificationError("identity HPKE suite not supported", reason="suite")
         if not isinstance(created, int) or isinstance(created, bool):
             raise VerificationError("identity creation time is not an integer",
                                     reason="not_identity")
-        if not verify_signature(sign_key, TAG_IDENTITY, statement, signature):
+        if not entry.verify(sign_key, signed_message(TAG_IDENTITY, statement), signature):
             raise VerificationError("identity self-signature does not verify",
                                     reason="bad_signature")
-        key_id = hashlib.sha256(signed_message(TAG_FINGERPRINT, statement)).digest()
-        return cls(party=party, sign_key=sign_key, enc_key=enc_key,
-                   suite=(suite[0], suite[1], suite[2]), created=created,
-                   statement=statement, signature=signature, key_id=key_id)
+        key_id = suites.sha256(signed_message(TAG_FINGERPRINT, statement))
+        return cls(party=party, sign_key=sign_key, enc_key=enc_key, suite=entry.id,
+                   created=created, statement=statement, signature=signature, key_id=key_id)
 
     def verify(self, tag: bytes, body: bytes, signature: bytes) -> bool:
-        return verify_signature(self.sign_key, tag, body, signature)
+        return verify_signature(self.sign_key, tag, body, signature, suite=self.suite)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -237,19 +181,19 @@ class PublicIdentity:
         twice), exactly its five keys, the version the integer 1, canonical base64, a valid
         self-signature, and readable copies equal to what is signed."""
         try:
-            data = _key_file_json(text)
+            data = key_file_json(text)
         except (ValueError, RecursionError) as exc:  # nesting bomb: RecursionError
             raise VerificationError(f"{source}: not an identity file: {exc}",
                                     reason="not_identity") from exc
-        if not _is_version(data.get("bridge_identity"), 1):
+        if not is_version(data.get("bridge_identity"), 1):
             raise VerificationError(f"{source}: not a Bridge identity file", reason="not_identity")
         if set(data) != IDENTITY_FILE_KEYS:
             raise VerificationError(f"{source}: an identity file has exactly the keys "
                                     f"{', '.join(sorted(IDENTITY_FILE_KEYS))}",
                                     reason="not_identity")
         try:
-            statement = _strict_b64(data["statement"])
-            signature = _strict_b64(data["signature"])
+            statement = strict_b64(data["statement"])
+            signature = strict_b64(data["signature"])
         except ValueError as exc:
             raise VerificationError(f"{source}: statement or signature not base64 ({exc})",
                                     reason="not_identity") from exc
@@ -266,22 +210,18 @@ class PublicIdentity:
         return ident
 
 
-def load_public(path: str | os.PathLike[str]) -> PublicIdentity:
-    p = Path(path)
-    return PublicIdentity.loads(_read_key_file(p, "identity file"), source=str(p))
-
-
 class PrivateIdentity:
     """A party's private keys with its public identity. Never printed, never logged."""
 
-    __slots__ = ("_enc", "_signing", "public")
+    __slots__ = ("_decryption", "_signing", "public")
 
     def __init__(self, *, sign_seed: bytes, enc_secret: bytes, public: PublicIdentity) -> None:
-        self._signing = nacl.signing.SigningKey(sign_seed)
-        self._enc = X25519PrivateKey.from_private_bytes(enc_secret)
-        if bytes(self._signing.verify_key) != public.sign_key:
+        suite = suites.SUITES[public.suite]  # a PublicIdentity's suite is in the table
+        self._signing = suite.signing_key(sign_seed)
+        self._decryption = suite.decryption_key(enc_secret)
+        if self._signing.public != public.sign_key:
             raise UsageError("private signing key does not match its identity statement")
-        if self._enc.public_key().public_bytes_raw() != public.enc_key:
+        if self._decryption.public != public.enc_key:
             raise UsageError("private encryption key does not match its identity statement")
         self.public = public
 
@@ -297,12 +237,13 @@ class PrivateIdentity:
     def key_id(self) -> bytes:
         return self.public.key_id
 
-    @property
-    def hpke_private_key(self) -> X25519PrivateKey:
-        return self._enc
-
     def sign(self, tag: bytes, body: bytes) -> bytes:
-        return self._signing.sign(signed_message(tag, body)).signature
+        return self._signing.sign(signed_message(tag, body))
+
+    def decrypt(self, ciphertext: bytes, info: bytes) -> bytes:
+        """HPKE open with this party's key, in its suite. Raises whatever the suite raises:
+        the caller turns every failure into one opaque error."""
+        return self._decryption.open(ciphertext, info)
 
     @classmethod
     def generate(
@@ -311,31 +252,31 @@ class PrivateIdentity:
         *,
         created: int,
         random_bytes: Callable[[int], bytes] = os.urandom,
+        suite: suites.Suite = suites.DEFAULT_SUITE,
     ) -> PrivateIdentity:
         """New keys. ``random_bytes`` is a parameter so that test keys can be fixed."""
         check_party(party)
-        sign_seed = random_bytes(32)
-        enc_secret = random_bytes(32)
-        signing = nacl.signing.SigningKey(sign_seed)
-        enc_pub = X25519PrivateKey.from_private_bytes(enc_secret).public_key().public_bytes_raw()
+        sign_seed = random_bytes(suite.sign_seed_size)
+        enc_secret = random_bytes(suite.enc_secret_size)
+        signing = suite.signing_key(sign_seed)
         statement = codec.encode({
             "v": 1,
             "type": "bridge.identity",
             "party": party,
-            "sign_alg": "ed25519",
-            "sign_key": bytes(signing.verify_key),
-            "suite": list(SUITE_X25519_CHACHA),
-            "enc_key": enc_pub,
+            "sign_alg": suite.sign_alg,
+            "sign_key": signing.public,
+            "suite": list(suite.id),
+            "enc_key": suite.decryption_key(enc_secret).public,
             "created": created,
         })
-        signature = signing.sign(signed_message(TAG_IDENTITY, statement)).signature
+        signature = signing.sign(signed_message(TAG_IDENTITY, statement))
         public = PublicIdentity.from_statement(statement, signature)
         return cls(sign_seed=sign_seed, enc_secret=enc_secret, public=public)
 
     def _secret_bytes(self) -> bytes:
         return codec.encode({
-            "sign_seed": bytes(self._signing),
-            "enc_secret": self._enc.private_bytes_raw(),
+            "sign_seed": self._signing.seed(),
+            "enc_secret": self._decryption.secret(),
         })
 
     def dumps(self, *, passphrase: bytes | None = None,
@@ -351,17 +292,15 @@ class PrivateIdentity:
             doc["protection"] = "none"
             doc["secrets"] = base64.b64encode(secrets).decode("ascii")
         else:
-            salt = random_bytes(nacl.pwhash.argon2id.SALTBYTES)
-            ops = nacl.pwhash.argon2id.OPSLIMIT_MODERATE
-            mem = nacl.pwhash.argon2id.MEMLIMIT_MODERATE
-            key = nacl.pwhash.argon2id.kdf(nacl.secret.SecretBox.KEY_SIZE, passphrase, salt,
-                                           opslimit=ops, memlimit=mem)
-            nonce = random_bytes(nacl.secret.SecretBox.NONCE_SIZE)
-            box = nacl.secret.SecretBox(key).encrypt(secrets, nonce)
+            salt = random_bytes(suites.KDF_SALT_SIZE)
+            ops, mem = suites.ARGON2ID_COST
+            nonce = random_bytes(suites.SEAL_NONCE_SIZE)
+            sealed = suites.seal_secrets(passphrase, secrets, salt=salt, nonce=nonce,
+                                         opslimit=ops, memlimit=mem)
             doc["protection"] = SEALED
             doc["kdf"] = {"salt": base64.b64encode(salt).decode("ascii"),
                           "opslimit": ops, "memlimit": mem}
-            doc["secrets"] = base64.b64encode(bytes(box)).decode("ascii")
+            doc["secrets"] = base64.b64encode(sealed).decode("ascii")
         return json.dumps(doc, indent=2) + "\n"
 
     @classmethod
@@ -376,12 +315,10 @@ class PrivateIdentity:
                 salt, ops, mem = _kdf_parameters(doc["kdf"])
             except ValueError as exc:
                 raise UsageError(f"{source}: damaged passphrase parameters ({exc})") from exc
-            key = nacl.pwhash.argon2id.kdf(nacl.secret.SecretBox.KEY_SIZE, passphrase, salt,
-                                           opslimit=ops, memlimit=mem)
-            try:
-                raw = nacl.secret.SecretBox(key).decrypt(raw)
-            except nacl.exceptions.CryptoError as exc:
-                raise UsageError(f"{source}: wrong passphrase") from exc
+            opened = suites.open_secrets(passphrase, raw, salt=salt, opslimit=ops, memlimit=mem)
+            if opened is None:
+                raise UsageError(f"{source}: wrong passphrase")
+            raw = opened
         try:
             secrets = codec.decode(raw, codec.SMALL_LIMITS)
             return cls(sign_seed=secrets["sign_seed"], enc_secret=secrets["enc_secret"],
@@ -390,14 +327,9 @@ class PrivateIdentity:
             raise UsageError(f"{source}: damaged key material") from exc
 
 
-SEALED = "argon2id-xsalsa20poly1305"
 PRIVATE_FILE_KEYS = frozenset({"bridge_private_key", "party", "public", "protection",
                                "secrets"})  # and "kdf" when SEALED
 KDF_KEYS = frozenset({"salt", "opslimit", "memlimit"})
-# Argon2id work a key file may ask for: libsodium's minimums up to 16 passes over 1 GiB
-# (its SENSITIVE preset is 4 over 1 GiB). A file asking more is refused, not obeyed for hours.
-KDF_OPSLIMIT = (nacl.pwhash.argon2id.OPSLIMIT_MIN, 16)
-KDF_MEMLIMIT = (nacl.pwhash.argon2id.MEMLIMIT_MIN, nacl.pwhash.argon2id.MEMLIMIT_SENSITIVE)
 
 
 def _key_file_fields(text: str | bytes, source: str
@@ -405,8 +337,8 @@ def _key_file_fields(text: str | bytes, source: str
     """The checked fields of a private key file: the document, its public identity and the
     secrets' bytes (sealed or not). UsageError says what is wrong."""
     try:
-        doc = _key_file_json(text)
-        if not _is_version(doc.get("bridge_private_key"), KEY_FILE_VERSION):
+        doc = key_file_json(text)
+        if not is_version(doc.get("bridge_private_key"), KEY_FILE_VERSION):
             raise ValueError("not a Bridge private key file")
         protection = doc.get("protection")
         if protection not in ("none", SEALED):
@@ -420,7 +352,7 @@ def _key_file_fields(text: str | bytes, source: str
         public = PublicIdentity.loads(json.dumps(doc["public"]), source=source)
         if doc["party"] != public.party:
             raise ValueError("its party differs from the party of its public identity")
-        raw = _strict_b64(doc["secrets"])
+        raw = strict_b64(doc["secrets"])
     except (ValueError, RecursionError, VerificationError) as exc:
         raise UsageError(f"{source}: not a valid Bridge private key file ({exc})") from exc
     return doc, public, raw
@@ -429,44 +361,15 @@ def _key_file_fields(text: str | bytes, source: str
 def _kdf_parameters(kdf: Any) -> tuple[bytes, int, int]:
     if not isinstance(kdf, dict) or set(kdf) != KDF_KEYS:
         raise ValueError(f"kdf has exactly the keys {', '.join(sorted(KDF_KEYS))}")
-    salt = _strict_b64(kdf["salt"])
-    if len(salt) != nacl.pwhash.argon2id.SALTBYTES:
-        raise ValueError(f"the salt is {nacl.pwhash.argon2id.SALTBYTES} bytes")
+    salt = strict_b64(kdf["salt"])
+    if len(salt) != suites.KDF_SALT_SIZE:
+        raise ValueError(f"the salt is {suites.KDF_SALT_SIZE} bytes")
     ops, mem = kdf["opslimit"], kdf["memlimit"]
-    for name, value, (low, high) in (("opslimit", ops, KDF_OPSLIMIT),
-                                     ("memlimit", mem, KDF_MEMLIMIT)):
+    for name, value, (low, high) in (("opslimit", ops, suites.KDF_OPSLIMIT),
+                                     ("memlimit", mem, suites.KDF_MEMLIMIT)):
         if type(value) is not int or not low <= value <= high:  # true is not 1 here either
             raise ValueError(f"{name} is a whole number from {low} to {high}")
     return salt, ops, mem
-
-
-def check_private_file_mode(path: Path) -> None:
-    """Refuse a private key file that group or others can read, as ssh does."""
-    try:
-        mode = stat.S_IMODE(path.stat().st_mode)
-    except OSError as exc:
-        raise UsageError(f"cannot read private key file {path}: {exc.strerror}") from exc
-    if mode & 0o077:
-        raise UsageError(
-            f"Permissions {mode:04o} for '{path}' are too open: a private key file must not be "
-            f"accessible by group or others. Bridge refuses to use it. "
-            f"Fix: chmod 600 '{path}'"
-        )
-
-
-def load_private(path: str | os.PathLike[str], *,
-                 passphrase: bytes | None = None) -> PrivateIdentity:
-    p = Path(path)
-    check_private_file_mode(p)
-    return PrivateIdentity.loads(_read_key_file(p, "private key file"), passphrase=passphrase,
-                                 source=str(p))
-
-
-def write_private(path: Path, identity: PrivateIdentity, *,
-                  passphrase: bytes | None = None) -> None:
-    """Create the key file with mode 0600 from the start (no window where it is readable), and
-    never over an existing one."""
-    write_file(path, identity.dumps(passphrase=passphrase))
 
 
 @dataclass(frozen=True)
@@ -528,10 +431,6 @@ class Keyring:
         since = self.revoked.get(key_id)
         return since if since is not None and at < since else None
 
-    @classmethod
-    def from_files(cls, paths: Iterable[str | os.PathLike[str]]) -> Keyring:
-        return cls.of(load_public(p) for p in paths)
-
     def get(self, key_id: bytes) -> PublicIdentity | None:
         return self.by_id.get(key_id)
 
@@ -554,7 +453,6 @@ __all__ = [
     "SUITE_X25519_CHACHA", "TAG_DOCUMENT", "TAG_ENVELOPE", "TAG_FINGERPRINT", "TAG_HPKE_INFO",
     "TAG_IDENTITY", "TAG_KEY_REVOCATION", "TAG_KEY_ROTATION", "TAG_TRANSPORT_RECEIPT",
     "Keyring", "OpaqueCryptoError",
-    "PrivateIdentity", "PublicIdentity", "check_party", "check_private_file_mode",
-    "format_fingerprint", "iso_time", "load_private", "load_public", "normalise_fingerprint",
-    "signed_message", "verify_signature", "write_private",
+    "PrivateIdentity", "PublicIdentity", "check_party", "format_fingerprint", "iso_time",
+    "normalise_fingerprint", "signed_message", "verify_signature",
 ]

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bridge.core.crypto.identity import PrivateIdentity, PublicIdentity, write_private
+from bridge.core.crypto.identity import PrivateIdentity, PublicIdentity
 from bridge.core.documents import DocumentHeader, SignedHeader
 from bridge.core.receipts import check_receipt
 from bridge.engine.exchange import Exchange
@@ -30,6 +30,7 @@ from bridge.engine.outbound import queue_envelope
 from bridge.home.files import write_file
 from bridge.home.folder import Config, Delivery
 from bridge.home.folder import Home as Home  # the parties' homes, for pair.py
+from bridge.home.key_files import write_private
 from bridge.home.keystore import KeyStore
 from bridge.home.peers import pin_peer, pinned_identities
 from bridge.reports import report as reports

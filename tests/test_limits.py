@@ -12,7 +12,7 @@ from bridge.core.crypto.identity import PrivateIdentity
 from bridge.core.errors import UsageError
 from bridge.engine.limits import Admission, RateLimiter, RefusalGate, claimed_sender
 from bridge.engine.metrics import Metrics
-from bridge.home.folder import Config, Limits
+from bridge.home.config import Config, Limits
 
 
 class Clock:

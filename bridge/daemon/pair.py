@@ -18,8 +18,9 @@ from typing import IO
 
 from bridge.client import ApiError, BridgeClient
 from bridge.core.errors import BridgeError
+from bridge.home.config import Delivery, PeerConfig
 from bridge.home.files import open_private_append, write_file
-from bridge.home.folder import Delivery, Home, PeerConfig
+from bridge.home.folder import Home
 from bridge.home.tls import TlsFiles, file_fingerprint
 
 LOOPBACK = "127.0.0.1"

@@ -29,7 +29,8 @@ from bridge.core.errors import UsageError
 from bridge.engine.exchange import Exchange
 from bridge.engine.metrics import Metrics
 from bridge.engine.store_check import damage_refuses_start
-from bridge.home.folder import Home, parse_listen
+from bridge.home.config import parse_listen
+from bridge.home.folder import Home
 from bridge.home.keystore import KeyStore
 from bridge.home.peers import pinned_identities
 from bridge.home.tls import TlsFiles, normalise_tls_fingerprint, server_context

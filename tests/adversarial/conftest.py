@@ -24,7 +24,8 @@ import pytest
 
 from bridge.core.crypto.identity import PrivateIdentity
 from bridge.daemon.pair import LOOPBACK, Node, free_port, make_pair, pin
-from bridge.home.folder import Delivery, Home, Limits
+from bridge.home.config import Delivery, Limits
+from bridge.home.folder import Home
 
 from .hostile import Forger, StoreView, World, now_ms
 

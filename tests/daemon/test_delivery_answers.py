@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from bridge.daemon.pair import Node
-from bridge.home.folder import Delivery
+from bridge.home.config import Delivery
 
 from .conftest import EventLog, metric, person, wait_for
 from .receiver import HostileReceiver, Post, accept, captured, gap, signed, statement

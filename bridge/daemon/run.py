@@ -335,7 +335,7 @@ async def supervise(name: str, work: Callable[[], Awaitable[None]], metrics: Met
             detail = f"{type(exc).__name__}: {exc}"
             log.exception("background task %s died; restarting it", name)
         failures += 1
-        metrics.inc("task_restarts")
+        metrics.inc("task_restarts", task=name)
         metrics.set_fault(fault, f"died {failures} time(s) in a row; last: {detail}")
         await asyncio.sleep(min(cap, initial * 2 ** min(failures - 1, 16)))
 
@@ -343,7 +343,7 @@ async def supervise(name: str, work: Callable[[], Awaitable[None]], metrics: Met
 def _report_failure(task: asyncio.Task[None], *, metrics: Metrics) -> None:
     if task.cancelled() or task.exception() is None:
         return
-    metrics.inc("task_failures")
+    metrics.inc("task_failures", task=task.get_name())
     log.error("task %s failed", task.get_name(), exc_info=task.exception())
 
 

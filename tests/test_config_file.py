@@ -125,6 +125,9 @@ def test_a_listen_address_that_is_no_address_is_refused_on_construction(tmp_path
     (lambda t: t + '\n[peers.Beta]\nurl = "http://127.0.0.1:7444"\nfingerprint = "AB"\n',
      "[peers.Beta]"),
     (lambda t: t.replace('party = "alpha"\n', ""), "[bridge] party is missing"),
+    (lambda t: t + '\n[peers.beta]\nurl = "https://127.0.0.1:7444"\nfingerprint = "AB"\n'
+                   'tls_fingerprint = "not-a-digest"\n',
+     "[peers.beta] tls_fingerprint: a TLS certificate fingerprint is the SHA-256"),
     (lambda t: t.replace("[delivery]", "delivery = 3\n[delivered]"),
      "[bridge] 'delivery' is not a known key"),
 ])
@@ -162,3 +165,9 @@ def test_a_file_written_by_bridge_0_1_0_still_loads(tmp_path: Path, name: str) -
         assert cfg.max_body_bytes == 1048576 and cfg.delivery.chunk_items == 1000
         assert cfg.peers["alpha"].url == "http://10.1.2.3:7443" and not cfg.tls_enabled
         assert "max_body_bytes = 1048576" in home.config_path.read_text().split("[limits]")[1]
+
+
+def test_a_peer_filed_under_another_name_is_refused() -> None:
+    beta = PeerConfig(name="beta", url="http://127.0.0.1:7444", fingerprint="AB")
+    with pytest.raises(ValueError, match="'beta' is filed under 'gamma'"):
+        Config(party="alpha", listen="127.0.0.1:7443", peers={"gamma": beta})

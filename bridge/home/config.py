@@ -42,6 +42,7 @@ from pydantic_core import ErrorDetails
 
 from bridge.core.crypto.identity import check_party
 from bridge.core.errors import BridgeError, InputError, UsageError
+from bridge.home.tls import normalise_tls_fingerprint
 
 DEFAULT_LISTEN = "127.0.0.1:7443"
 DEFAULT_MAX_BODY = 64 * 1024 * 1024
@@ -103,6 +104,7 @@ def _as_value_error(check: Callable[[str], object]) -> Callable[[str], str]:
 Party = Annotated[StrictStr, AfterValidator(_as_value_error(check_party))]
 Listen = Annotated[StrictStr, AfterValidator(_as_value_error(parse_listen))]
 PeerUrl = Annotated[StrictStr, AfterValidator(_as_value_error(check_peer_url))]
+TlsPin = Annotated[StrictStr, AfterValidator(_as_value_error(normalise_tls_fingerprint))]
 Number = Annotated[float, Strict()]  # strict: a whole number is accepted, a bool or text is not
 Count = Annotated[StrictInt, Field(ge=1)]
 BodyBytes = Annotated[StrictInt, Field(ge=1)]
@@ -174,7 +176,7 @@ class PeerConfig:
     url: PeerUrl
     fingerprint: StrictStr
     # SHA-256 of the peer endpoint's TLS certificate (64 lower-case hex digits) for https://
-    tls_fingerprint: StrictStr | None = None
+    tls_fingerprint: TlsPin | None = None
 
 
 @dataclass(frozen=True, kw_only=True, config=_table("configuration"))
@@ -189,6 +191,13 @@ class Config:
     tls_enabled: StrictBool = False  # [tls] enabled: serve the peer endpoint over TLS
     # [local] allowed_uids: who may use the local API; None means this uid and root.
     allowed_uids: tuple[Uid, ...] | None = None
+
+    @model_validator(mode="after")
+    def _peers_by_name(self) -> Config:
+        for name, peer in self.peers.items():
+            if peer.name != name:
+                raise ValueError(f"peer {peer.name!r} is filed under {name!r}")
+        return self
 
     @classmethod
     def from_toml(cls, data: Mapping[str, Any], source: str) -> Config:
@@ -246,7 +255,7 @@ class PeerTable:
     url: PeerUrl = Field(description="The peer's endpoint, http(s)://HOST:PORT.")
     fingerprint: StrictStr = Field(description="The fingerprint of the peer's identity, compared "
                                                "out of band.")
-    tls_fingerprint: StrictStr | None = Field(
+    tls_fingerprint: TlsPin | None = Field(
         default=None, description="SHA-256 of the peer endpoint's TLS certificate (needed for an "
                           "https:// URL).")
 

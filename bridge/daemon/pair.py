@@ -4,7 +4,6 @@ subprocesses on loopback, and stop them. Used by ``bridge demo``, the tests and 
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import os
 import signal
@@ -28,6 +27,8 @@ LOOPBACK = "127.0.0.1"
 # answer, HOME/peer.port): no test depends on a port it picked staying free until a daemon
 # binds it.
 ANY_PORT = f"{LOOPBACK}:0"
+# How long a peer's daemon may take to re-read its peers before it is sent SIGHUP instead.
+RELOAD_TIMEOUT = 5.0
 
 
 class Parking:
@@ -148,12 +149,17 @@ class Node:
 
     def _tell_peers(self) -> None:
         """Every node that pins this one: its bridge.toml points at this node's address now,
-        and a running one re-reads it (``bridge peer reload``)."""
+        and a running one re-reads it (``POST /v1/peers/reload``, done when this returns). A
+        peer that cannot answer now (frozen by a test, or this user not on its allowed_uids)
+        gets SIGHUP instead, which it acts on as soon as it runs again."""
         for peer in self.pinned_by:
             set_peer_url(peer.home, self.party, self.url)
-            if peer.running:
-                with contextlib.suppress(ApiError):  # 403: not this user's to reload
-                    peer.client.reload_peers()
+            if peer.proc is None or peer.proc.poll() is not None:
+                continue
+            try:
+                BridgeClient(str(peer.home.socket_path), timeout=RELOAD_TIMEOUT).reload_peers()
+            except BridgeError:
+                peer.proc.send_signal(signal.SIGHUP)
 
     def stop(self, *, timeout: float = 20.0) -> int:
         """SIGTERM and wait; returns the exit code."""

@@ -168,13 +168,15 @@ class Daemon:
         self._wakes = {name: asyncio.Event() for name in self.peers}
         self._pending: set[asyncio.Task[None]] = set()
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._reloading = asyncio.Lock()  # one reload at a time (SIGHUP and the API may race)
         self.exchange = self._open_exchange()
         self.api = self._local_api()
         peer_runner, api_runner = await self._runners()
         self.port = await self._bind_peer_endpoint(peer_runner, api_runner)
+        # Signals before the socket: whoever can reach the daemon may SIGHUP it at once.
+        stop = self._handle_signals()
         await self._open_local_socket(api_runner)
         self._start_background_tasks()
-        stop = self._handle_signals()
         self._announce()
         try:
             await stop.wait()
@@ -312,18 +314,19 @@ class Daemon:
     async def reload_peers(self) -> None:
         """SIGHUP, or ``bridge peer reload``: the pinned peers again, and a peer whose address
         or TLS pin changed is delivered to there from now on."""
-        old = self.config.peers
-        try:
-            peers = self.load_peers()
-        except Exception as exc:  # a bad edit must not take the daemon down
-            log.error("peer reload failed, keeping the pinned keys in force: %s", exc)
-            return
-        await self.run_in_db(self.exchange.reload_peers, peers)
-        for name, loop in list(self.loops.items()):
-            now = self.config.peers.get(name)
-            if now is not None and old.get(name) != now:
-                await self._redirect(name, loop)
-        log.info("reloaded pinned peers: %s", ", ".join(sorted(peers)))
+        async with self._reloading:
+            old = self.config.peers
+            try:
+                peers = self.load_peers()
+            except Exception as exc:  # a bad edit must not take the daemon down
+                log.error("peer reload failed, keeping the pinned keys in force: %s", exc)
+                return
+            await self.run_in_db(self.exchange.reload_peers, peers)
+            for name, loop in list(self.loops.items()):
+                now = self.config.peers.get(name)
+                if now is not None and old.get(name) != now:
+                    await self._redirect(name, loop)
+            log.info("reloaded pinned peers: %s", ", ".join(sorted(peers)))
 
     async def _redirect(self, name: str, old: DeliveryLoop) -> None:
         """A new delivery loop for ``name`` at its new address; what the old one knew of the

@@ -3,7 +3,9 @@ they got; no test picks a port and hopes it stays free until a daemon binds it."
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
 import socket
 import stat
 import time
@@ -89,3 +91,14 @@ def test_a_parked_address_refuses_connections_and_cannot_be_taken() -> None:
             socket.create_connection((LOOPBACK, parked.port), timeout=10)
         with socket.socket() as other, pytest.raises(OSError):
             other.bind((LOOPBACK, parked.port))
+
+
+def test_a_peer_whose_api_is_not_ours_learns_the_new_port_by_sighup(
+        pair: tuple[Node, Node]) -> None:
+    alpha, beta = pair
+    other = 4242 if os.geteuid() != 4242 else 4343  # this user may not use alpha's local API
+    alpha.home.write_config(dataclasses.replace(alpha.home.config(), allowed_uids=(other,)))
+    alpha.start()  # up (403 to us): its port is read from HOME/peer.port
+    assert alpha.port == int(alpha.home.port_path.read_text())
+    beta.start()  # alpha's reload is refused (403): it gets SIGHUP, and re-reads its peers
+    assert _poll(lambda: f"delivering to beta at {beta.url}" in alpha.log_path.read_text())

@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bridge.core.crypto.identity import PrivateIdentity
 from bridge.core.documents import ACK_STATUSES, Item, encode_declared_entry
 from bridge.engine.exchange import Exchange
-from bridge.home.folder import Config
+from bridge.home.config import Config
 from bridge.reports import report as reports
 from bridge.store.sqlite.store import Store
 

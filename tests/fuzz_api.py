@@ -34,7 +34,7 @@ from pathlib import Path
 from bridge.client import BridgeClient
 from bridge.core.errors import BridgeError
 from bridge.daemon.pair import LOOPBACK, make_pair
-from bridge.home.folder import Delivery
+from bridge.home.config import Delivery
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = ROOT / "schemas" / "local-api.yaml"

@@ -20,7 +20,7 @@ from conftest import make_identity
 from bridge.core import audit
 from bridge.core.errors import StoreError, VerificationError
 from bridge.engine.exchange import Exchange
-from bridge.home.folder import Config
+from bridge.home.config import Config
 from bridge.store.sqlite.store import Store
 
 T0 = 1_772_463_600_000  # 2026-03-02T15:00:00.000Z

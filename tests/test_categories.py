@@ -14,7 +14,7 @@ import pytest
 from bridge.core.crypto.identity import PrivateIdentity
 from bridge.core.errors import InputError
 from bridge.engine.exchange import Exchange
-from bridge.home.folder import Config
+from bridge.home.config import Config
 from bridge.records import dna
 from bridge.records.categories import (
     CATEGORIES,

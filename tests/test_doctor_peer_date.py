@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import pytest
 
 from bridge.cli.doctor import check_peer
-from bridge.home.folder import PeerConfig
+from bridge.home.config import PeerConfig
 
 
 def _serve(date: str) -> Iterator[int]:

@@ -12,7 +12,7 @@ from bridge.core.crypto.identity import PrivateIdentity
 from bridge.core.errors import UsageError
 from bridge.engine.limits import Admission, RateLimiter, RefusalGate, claimed_sender
 from bridge.engine.metrics import Metrics
-from bridge.home.folder import Config, Limits
+from bridge.home.config import Config, Limits
 
 
 class Clock:
@@ -51,7 +51,7 @@ def test_refusal_gate_coalesces_identical_refusals_within_the_window() -> None:
     clock.t += 1.0
     # The next write of the key stands for itself and the five left out.
     assert gate.admit(("x", "malformed")) == Admission(count=6)
-    assert "refusals_coalesced_total" in metrics.render({}, "p")
+    assert 'bridge_refusals_coalesced_total{party="p"} 5.0' in metrics.render({}, "p")
     # A key without a window is written every time (the store coalesces it).
     assert [gate.admit("z", window=0.0) for _ in range(3)] == [Admission(count=1)] * 3
 

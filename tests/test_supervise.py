@@ -48,8 +48,8 @@ def test_background_task_that_dies_is_logged_restarted_counted_and_shown_in_heal
     assert len(died) == 2 and all(r.exc_info for r in died)
     assert any("running again" in r.getMessage() for r in caplog.records)
     text = metrics.render({}, "alpha")
-    assert 'bridge_task_restarts_total{party="alpha"} 2' in text
-    assert 'bridge_faults{party="alpha"} 0' in text
+    assert 'bridge_task_restarts_total{party="alpha",task="deliver-beta"} 2.0' in text
+    assert 'bridge_faults{party="alpha"} 0.0' in text
 
 
 def test_background_task_that_returns_is_restarted_too() -> None:
@@ -87,4 +87,5 @@ def test_one_shot_task_that_fails_is_logged_and_counted_when_it_fails(
     with caplog.at_level(logging.ERROR, logger="bridge.daemon"):
         asyncio.run(main())
     assert any("reload-peers failed" in r.getMessage() and r.exc_info for r in caplog.records)
-    assert 'bridge_task_failures_total{party="alpha"} 1' in metrics.render({}, "alpha")
+    text = metrics.render({}, "alpha")
+    assert 'bridge_task_failures_total{party="alpha",task="reload-peers"} 1.0' in text

@@ -24,7 +24,7 @@ from bridge.core.errors import DecodeError, PeerError, VerificationError
 from bridge.core.receipts import check_receipt, verify_receipt
 from bridge.core.transcript import check_transcript
 from bridge.engine.exchange import Exchange
-from bridge.home.folder import Config
+from bridge.home.config import Config
 from bridge.home.key_files import load_public
 from bridge.store.sqlite.store import Store
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import random
 import signal
 import socket
 import subprocess
@@ -18,46 +17,39 @@ from typing import IO
 
 from bridge.client import ApiError, BridgeClient
 from bridge.core.errors import BridgeError
+from bridge.home.config import Delivery, PeerConfig
 from bridge.home.files import open_private_append, write_file
-from bridge.home.folder import Delivery, Home, PeerConfig
+from bridge.home.folder import Home
 from bridge.home.tls import TlsFiles, file_fingerprint
 
 LOOPBACK = "127.0.0.1"
+# Each daemon asks the kernel for a port (port 0) and reports the one it got (its health
+# answer, HOME/peer.port): no test depends on a port it picked staying free until a daemon
+# binds it.
+ANY_PORT = f"{LOOPBACK}:0"
+# How long a peer's daemon may take to re-read its peers before it is sent SIGHUP instead.
+RELOAD_TIMEOUT = 5.0
 
 
-def _ephemeral_range() -> tuple[int, int]:
-    """The kernel's range for the local ports of outgoing connections (Linux; the IANA range
-    elsewhere)."""
-    try:
-        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
-        return int(low), int(high)
-    except (OSError, ValueError):
-        return 49152, 65535
+class Parking:
+    """A loopback address where nothing answers, for as long as this object lives: its port is
+    bound, so no other program can listen there, and not listening, so a connection to it is
+    refused at once. A node that is not running is pinned by its peers at its parking address;
+    the moment it runs, at the port it got."""
 
+    def __init__(self) -> None:
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._sock.bind((LOOPBACK, 0))
+        self.port = int(self._sock.getsockname()[1])
 
-def free_port(rng: random.Random | None = None) -> int:
-    """A free loopback port for a daemon's peer endpoint, chosen BELOW the ephemeral range.
+    def close(self) -> None:
+        self._sock.close()
 
-    Asking the kernel for port 0 returns a port from the ephemeral range, which it hands out
-    again for the very next outgoing connection (our own clients and delivery loops make many):
-    released and rebound a moment later, such a port is sometimes taken (EADDRINUSE). Ports
-    below that range are never given to outgoing connections, so the only rival is another
-    listener picking the same random port in the same instant.
-    """
-    rng = rng or random.SystemRandom()
-    low = 20000
-    high = min(_ephemeral_range()[0], 65536) - 1
-    if high <= low:  # an unusual kernel setting: fall back to the kernel's own choice
-        low, high = 0, 0
-    for _ in range(200):
-        port = rng.randint(low, high) if high else 0
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            try:
-                s.bind((LOOPBACK, port))
-            except OSError:
-                continue
-            return int(s.getsockname()[1])
-    raise RuntimeError("no free loopback port found")
+    def __enter__(self) -> Parking:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def pin(home: Home, other: Home, url: str) -> None:
@@ -75,14 +67,27 @@ def pin(home: Home, other: Home, url: str) -> None:
     home.write_config(dataclasses.replace(cfg, peers=peers))
 
 
-@dataclass
+def set_peer_url(home: Home, party: str, url: str) -> None:
+    """Point ``home``'s pinned peer ``party`` at ``url`` (its key and TLS pin unchanged)."""
+    cfg = home.config()
+    peers = {**cfg.peers, party: dataclasses.replace(cfg.peers[party], url=url)}
+    home.write_config(dataclasses.replace(cfg, peers=peers))
+
+
+@dataclass(eq=False)
 class Node:
+    """One daemon of the pair (or more). ``port`` is the port its peer endpoint got on its
+    last start; the nodes that pin it (``pinned_by``) are told each time it changes."""
+
     home: Home
     party: str
-    port: int
     log_path: Path
     tls: bool = False
+    port: int | None = None
     proc: subprocess.Popen[bytes] | None = None
+    pinned_by: list[Node] = field(default_factory=list, repr=False)
+    pins: list[Node] = field(default_factory=list, repr=False)  # kept: their parking is held
+    _parking: Parking = field(default_factory=Parking, repr=False)
     _log: IO[bytes] | None = field(default=None, repr=False)
 
     @property
@@ -90,12 +95,30 @@ class Node:
         return BridgeClient(str(self.home.socket_path))
 
     @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    @property
     def url(self) -> str:
-        return f"{'https' if self.tls else 'http'}://{LOOPBACK}:{self.port}"
+        """Where its peers reach it: its peer endpoint while it runs, else its parking
+        address (connections refused)."""
+        port = self.port if self.running and self.port else self._parking.port
+        return f"{'https' if self.tls else 'http'}://{LOOPBACK}:{port}"
+
+    def pin(self, other: Node) -> None:
+        """Pin ``other`` in this node's home, at its address now and whenever it changes."""
+        pin(self.home, other.home, other.url)
+        other.pinned_by.append(self)
+        self.pins.append(other)
 
     def start(self, *, timeout: float = 20.0) -> None:
-        if self.proc is not None and self.proc.poll() is None:
+        if self.running:
             return
+        self._spawn()
+        self.port = self._wait_ready(timeout)
+        self._tell_peers()
+
+    def _spawn(self) -> None:
         self._log = os.fdopen(open_private_append(self.log_path), "ab")
         # glibc's malloc otherwise raises its mmap threshold after the first large free and
         # then keeps up to 32 MiB of freed request bodies mapped: a fixed threshold gives each
@@ -104,21 +127,39 @@ class Node:
         self.proc = subprocess.Popen(  # noqa: S603 -- our own interpreter and module
             [sys.executable, "-m", "bridge", "--home", str(self.home.path), "daemon"],
             stdout=self._log, stderr=subprocess.STDOUT, env=env)
+
+    def _wait_ready(self, timeout: float) -> int | None:
+        """The port the daemon's peer endpoint got, once its local API answers (from its
+        health answer; from HOME/peer.port when this user may not use the local API)."""
+        assert self.proc is not None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"daemon {self.party} exited with {self.proc.returncode}; "
                                    f"log: {self.log_path}")
             try:
-                self.client.health()
-                return
+                return int(self.client.health()["listen"]["port"])
             except ApiError as exc:
                 if exc.status == 403:  # up, but this user is not on its allowed_uids
-                    return
+                    return int(self.home.port_path.read_text())
                 time.sleep(0.05)
             except BridgeError:
                 time.sleep(0.05)
         raise RuntimeError(f"daemon {self.party} did not become ready; log: {self.log_path}")
+
+    def _tell_peers(self) -> None:
+        """Every node that pins this one: its bridge.toml points at this node's address now,
+        and a running one re-reads it (``POST /v1/peers/reload``, done when this returns). A
+        peer that cannot answer now (frozen by a test, or this user not on its allowed_uids)
+        gets SIGHUP instead, which it acts on as soon as it runs again."""
+        for peer in self.pinned_by:
+            set_peer_url(peer.home, self.party, self.url)
+            if peer.proc is None or peer.proc.poll() is not None:
+                continue
+            try:
+                BridgeClient(str(peer.home.socket_path), timeout=RELOAD_TIMEOUT).reload_peers()
+            except BridgeError:
+                peer.proc.send_signal(signal.SIGHUP)
 
     def stop(self, *, timeout: float = 20.0) -> int:
         """SIGTERM and wait; returns the exit code."""
@@ -132,9 +173,7 @@ class Node:
                 self.proc.kill()
                 self.proc.wait()
         code = self.proc.returncode
-        self.proc = None
-        if self._log:
-            self._log.close()
+        self._stopped()
         return int(code)
 
     def kill(self) -> None:
@@ -142,9 +181,15 @@ class Node:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+        self._stopped()
+
+    def _stopped(self) -> None:
+        was_running = self.proc is not None
         self.proc = None
         if self._log:
             self._log.close()
+        if was_running:
+            self._tell_peers()  # its peers now reach its parking address, never a stranger
 
     @property
     def peak_rss_mb(self) -> float | None:
@@ -163,18 +208,17 @@ class Node:
 
 def make_pair(root: Path, *, names: tuple[str, str] = ("alpha", "beta"),
               delivery: Delivery | None = None, tls: bool = False) -> tuple[Node, Node]:
-    """Create two homes under ``root`` that pin each other; daemons not started. With ``tls``
-    each serves its peer endpoint over TLS and pins the other's certificate."""
+    """Create two homes under ``root`` that pin each other; daemons not started. Each listens
+    on a port the kernel gives it (``listen`` port 0). With ``tls`` each serves its peer
+    endpoint over TLS and pins the other's certificate."""
     nodes = []
     for name in names:
         home = Home(root / name)
-        port = free_port()
-        home.init(name, listen=f"{LOOPBACK}:{port}", tls=tls)
+        home.init(name, listen=ANY_PORT, tls=tls)
         if delivery is not None:
             home.write_config(dataclasses.replace(home.config(), delivery=delivery))
-        nodes.append(Node(home=home, party=name, port=port, log_path=root / f"{name}.log",
-                          tls=tls))
+        nodes.append(Node(home=home, party=name, log_path=root / f"{name}.log", tls=tls))
     a, b = nodes
-    pin(a.home, b.home, b.url)
-    pin(b.home, a.home, a.url)
+    a.pin(b)
+    b.pin(a)
     return a, b

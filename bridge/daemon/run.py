@@ -30,7 +30,9 @@ from bridge.engine.exchange import Exchange
 from bridge.engine.metrics import Metrics
 from bridge.engine.sender import DeliveryLoop
 from bridge.engine.store_check import damage_refuses_start
-from bridge.home.folder import Home, parse_listen
+from bridge.home.config import parse_listen
+from bridge.home.files import write_file
+from bridge.home.folder import Home
 from bridge.home.keystore import KeyStore
 from bridge.home.peers import pinned_identities
 from bridge.home.tls import TlsFiles, normalise_tls_fingerprint, server_context
@@ -111,6 +113,10 @@ def _cap_store(store: Store) -> None:
 
 
 class Daemon:
+    """The wiring of one daemon. ``run`` takes it through named steps: lock the home, open the
+    store, build the exchange and the local API, bind the peer endpoint (and report the port
+    it got), open the local socket, start the background tasks, wait for a signal, shut down."""
+
     def __init__(self, home: Home, *, passphrase: bytes | None = None) -> None:
         self.home = home
         self.passphrase = passphrase
@@ -157,70 +163,108 @@ class Daemon:
 
     async def run(self) -> None:
         self._lock_home()
-        loop = asyncio.get_running_loop()
-        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bridge-db")
+        self._loop = asyncio.get_running_loop()
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bridge-db")
+        self._store = self._open_store()
+        self._changed = asyncio.Condition()
+        self._wakes = {name: asyncio.Event() for name in self.peers}
+        self._pending: set[asyncio.Task[None]] = set()
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._reloading = asyncio.Lock()  # one reload at a time (SIGHUP and the API may race)
+        self.exchange = self._open_exchange()
+        self.api = self._local_api()
+        peer_runner, api_runner = await self._runners()
+        self.port = await self._bind_peer_endpoint(peer_runner, api_runner)
+        # Signals before the socket: whoever can reach the daemon may SIGHUP it at once.
+        stop = self._handle_signals()
+        await self._open_local_socket(api_runner)
+        self._start_background_tasks()
+        self._announce()
+        try:
+            await stop.wait()
+        finally:
+            await self._shut_down(peer_runner, api_runner)
+
+    # ------------------------------------------------------------------ the store and the engine
+
+    def _open_store(self) -> Store:
         store = Store(self.home.db_path)
         _cap_store(store)
         with damage_refuses_start(self.home.db_path):
             self._finish_key_change(store)
+        return store
+
+    def _open_exchange(self) -> Exchange:
         retired = self.keystore.own_identities(self.passphrase)[1:]
-        changed = asyncio.Condition()
-        wakes = {name: asyncio.Event() for name in self.peers}
-
-        async def broadcast() -> None:
-            async with changed:
-                changed.notify_all()
-
-        pending: set[asyncio.Task[None]] = set()
-
-        def one_shot(work: Coroutine[Any, Any, None], name: str) -> None:
-            """A short task (a broadcast, a reload): kept until done, and its failure, if
-            any, logged and counted the moment it happens, not when it is collected."""
-            task = loop.create_task(work, name=name)
-            pending.add(task)
-            task.add_done_callback(pending.discard)
-            task.add_done_callback(functools.partial(_report_failure, metrics=self.metrics))
-
-        def on_change() -> None:  # loop thread
-            for event in wakes.values():
-                event.set()
-            one_shot(broadcast(), "broadcast")
-
-        def notify() -> None:  # database thread
-            loop.call_soon_threadsafe(on_change)
-
-        async def run_in_db(fn: Any, *args: Any, **kwargs: Any) -> Any:
-            return await loop.run_in_executor(executor, functools.partial(fn, *args, **kwargs))
-
         with damage_refuses_start(self.home.db_path):
-            exchange = Exchange(store=store, identity=self.identity, peers=self.peers,
-                                config=self.config, notify=notify, metrics=self.metrics,
-                                keystore=self.keystore, passphrase=self.passphrase,
-                                retired=retired)
+            exchange = Exchange(store=self._store, identity=self.identity, peers=self.peers,
+                                config=self.config, notify=self._notify,
+                                metrics=self.metrics, keystore=self.keystore,
+                                passphrase=self.passphrase, retired=retired)
         # Before serving: a damaged store starts read-only with the alarm raised, never as sound.
         exchange.check_store()
-        api = LocalApi(exchange=exchange, run=run_in_db, metrics=self.metrics,
-                       events_changed=changed, peer_status=self.peer_status,
+        return exchange
+
+    async def run_in_db(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        """Every ``Exchange`` call, on the one database thread."""
+        return await self._loop.run_in_executor(self._executor,
+                                                functools.partial(fn, *args, **kwargs))
+
+    def _notify(self) -> None:  # database thread: something changed
+        self._loop.call_soon_threadsafe(self._on_change)
+
+    def _on_change(self) -> None:  # loop thread
+        for event in self._wakes.values():
+            event.set()
+        self._one_shot(self._broadcast(), "broadcast")
+
+    async def _broadcast(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
+
+    def _one_shot(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        """A short task (a broadcast, a reload): kept until done, and its failure, if any,
+        logged and counted the moment it happens, not when it is collected."""
+        task = self._loop.create_task(work, name=name)
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+        task.add_done_callback(functools.partial(_report_failure, metrics=self.metrics))
+
+    # ------------------------------------------------------------------ the two doors
+
+    def _local_api(self) -> LocalApi:
+        api = LocalApi(exchange=self.exchange, run=self.run_in_db, metrics=self.metrics,
+                       events_changed=self._changed, peer_status=self.peer_status,
                        max_body=self.config.max_body_bytes)
-        host, port = parse_listen(self.config.listen)
-        tls = self.tls
-        uids = allowed_uids(self.config.allowed_uids)
+        api.reload_peers = self.reload_peers
+        return api
+
+    async def _runners(self) -> tuple[web.AppRunner, web.AppRunner]:
         limits = self.config.limits
-        guard = ConnectionGuard(limits.max_connections, self.metrics)
+        self._guard = ConnectionGuard(limits.max_connections, self.metrics)
         peer_runner = web.AppRunner(
-            peer_app(exchange, run_in_db, self.metrics, self.config.max_body_bytes, limits,
-                     guard), access_log=None, **server_options(limits, self.metrics))
-        api_app = api.app()
+            peer_app(self.exchange, self.run_in_db, self.metrics, self.config.max_body_bytes,
+                     limits, self._guard),
+            access_log=None, **server_options(limits, self.metrics))
+        api_app = self.api.app()
+        uids = allowed_uids(self.config.allowed_uids)
         api_app.middlewares.insert(0, uid_middleware(uids))  # outermost: before anything else
         api_runner = web.AppRunner(api_app, access_log=None)
         await peer_runner.setup()
         await api_runner.setup()
-        sock_path = str(self.home.socket_path)
-        _claim_socket(sock_path)
+        return peer_runner, api_runner
+
+    async def _bind_peer_endpoint(self, peer_runner: web.AppRunner,
+                                  api_runner: web.AppRunner) -> int:
+        """Bind the peer endpoint; the port it got (the configured one, or the kernel's
+        choice for port 0) goes to HOME/peer.port and the local health answer."""
+        host, port = parse_listen(self.config.listen)
+        _claim_socket(str(self.home.socket_path))
         # The peer endpoint first: a port that is taken stops the start before the local
         # socket exists, so nothing stale is left behind.
         try:
-            await GuardedSite(peer_runner, host, port, guard=guard, ssl_context=tls).start()
+            await GuardedSite(peer_runner, host, port, guard=self._guard,
+                              ssl_context=self.tls).start()
         except OSError as exc:
             await peer_runner.cleanup()
             await api_runner.cleanup()
@@ -228,79 +272,118 @@ class Daemon:
                 f"cannot listen on {host}:{port} ({exc.strerror or exc}): another program "
                 f"holds that port, or the address is not this machine's. Change listen in [bridge] "
                 f"in {self.home.config_path}") from exc
+        bound = int(peer_runner.addresses[0][1])
+        # Written after the bind, atomically (a reader sees no port or the whole one), 0600.
+        write_file(self.home.port_path, f"{bound}\n", replace=True)
+        self.api.listen = {"host": host, "port": bound,
+                           "scheme": "https" if self.tls else "http"}
+        return bound
+
+    async def _open_local_socket(self, api_runner: web.AppRunner) -> None:
         old_umask = os.umask(0o177)  # the socket is born 0600: no window for other users
         try:
-            await web.UnixSite(api_runner, sock_path).start()
+            await web.UnixSite(api_runner, str(self.home.socket_path)).start()
         finally:
             os.umask(old_umask)
 
+    # ------------------------------------------------------------------ background work
+
+    def _delivery_loop(self, name: str) -> DeliveryLoop:
+        peer = self.config.peers[name]
+        pin = peer.tls_fingerprint
+        courier = HttpCourier(url=peer.url, request_timeout=self.config.delivery.request_timeout,
+                              tls_fingerprint=normalise_tls_fingerprint(pin) if pin else None)
+        return DeliveryLoop(
+            peer=name, courier=courier, exchange=self.exchange, run=self.run_in_db,
+            policy=self.config.delivery, metrics=self.metrics, wake=self._wakes[name])
+
+    def _supervised(self, name: str, work: Callable[[], Awaitable[None]]) -> None:
+        self._tasks[name] = asyncio.create_task(supervise(name, work, self.metrics), name=name)
+
+    def _start_background_tasks(self) -> None:
         for name in self.peers:
-            pin = self.config.peers[name].tls_fingerprint
-            courier = HttpCourier(url=self.config.peers[name].url,
-                                  request_timeout=self.config.delivery.request_timeout,
-                                  tls_fingerprint=normalise_tls_fingerprint(pin) if pin else None)
-            self.loops[name] = DeliveryLoop(
-                peer=name, courier=courier, exchange=exchange, run=run_in_db,
-                policy=self.config.delivery, metrics=self.metrics, wake=wakes[name])
+            self.loops[name] = loop = self._delivery_loop(name)
+            self._supervised(f"deliver-{name}", loop.run_forever)
+        self._supervised("deadlines", self._watch_deadlines)
 
-        async def watch_deadlines() -> None:
-            while True:
-                try:
-                    await run_in_db(exchange.check_deadlines)
-                except Exception:  # a bad row must not stop the watch; it is logged
-                    log.exception("deadline check failed")
-                await asyncio.sleep(self.config.deadline_check_seconds)
+    async def _watch_deadlines(self) -> None:
+        while True:
+            try:
+                await self.run_in_db(self.exchange.check_deadlines)
+            except Exception:  # a bad row must not stop the watch; it is logged
+                log.exception("deadline check failed")
+            await asyncio.sleep(self.config.deadline_check_seconds)
 
-        work: dict[str, Callable[[], Awaitable[None]]] = {
-            f"deliver-{n}": dl.run_forever for n, dl in self.loops.items()}
-        work["deadlines"] = watch_deadlines
-        tasks = [asyncio.create_task(supervise(name, fn, self.metrics), name=name)
-                 for name, fn in work.items()]
-
-        stop = asyncio.Event()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-
-        async def reload_peers() -> None:
+    async def reload_peers(self) -> None:
+        """SIGHUP, or ``bridge peer reload``: the pinned peers again, and a peer whose address
+        or TLS pin changed is delivered to there from now on."""
+        async with self._reloading:
+            old = self.config.peers
             try:
                 peers = self.load_peers()
             except Exception as exc:  # a bad edit must not take the daemon down
                 log.error("peer reload failed, keeping the pinned keys in force: %s", exc)
                 return
-            await run_in_db(exchange.reload_peers, peers)
+            await self.run_in_db(self.exchange.reload_peers, peers)
+            for name, loop in list(self.loops.items()):
+                now = self.config.peers.get(name)
+                if now is not None and old.get(name) != now:
+                    await self._redirect(name, loop)
             log.info("reloaded pinned peers: %s", ", ".join(sorted(peers)))
 
-        def on_hup() -> None:
-            one_shot(reload_peers(), "reload-peers")
+    async def _redirect(self, name: str, old: DeliveryLoop) -> None:
+        """A new delivery loop for ``name`` at its new address; what the old one knew of the
+        peer's reachability is kept (so its coming back is still told). Whatever the old one
+        had in flight is sent again: the peer answers a duplicate with its receipt."""
+        task = self._tasks.pop(f"deliver-{name}")
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        self.loops[name] = loop = self._delivery_loop(name)
+        loop.reachable = old.reachable
+        self._supervised(f"deliver-{name}", loop.run_forever)
+        log.info("delivering to %s at %s", name, self.config.peers[name].url)
 
-        loop.add_signal_handler(signal.SIGHUP, on_hup)
-        api.reload_peers = reload_peers
-        scheme = "https" if tls else "http"
+    # ------------------------------------------------------------------ signals, start, stop
+
+    def _handle_signals(self) -> asyncio.Event:
+        stop = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            self._loop.add_signal_handler(sig, stop.set)
+        self._loop.add_signal_handler(
+            signal.SIGHUP, lambda: self._one_shot(self.reload_peers(), "reload-peers"))
+        return stop
+
+    def _announce(self) -> None:
+        host, _ = parse_listen(self.config.listen)
+        sock_path = self.home.socket_path
+        uids = allowed_uids(self.config.allowed_uids)
+        scheme = "https" if self.tls else "http"
         log.info("ready: party=%s peer endpoint %s://%s:%d socket=%s local uids=%s",
-                 self.identity.party, scheme, host, port, sock_path,
+                 self.identity.party, scheme, host, self.port, sock_path,
                  ",".join(map(str, sorted(uids))))
-        print(f"bridge daemon ready: {self.identity.party} on {host}:{port}, "
+        print(f"bridge daemon ready: {self.identity.party} on {host}:{self.port}, "
               f"socket {sock_path}", file=sys.stderr, flush=True)
-        try:
-            await stop.wait()
-        finally:
-            log.info("stopping: no new requests; finishing work in progress")
-            api.stopping.set()
-            await broadcast()
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            # Stop accepting, let in-flight requests finish (their transactions commit or roll
-            # back whole), then close the store from its own thread.
-            await api_runner.cleanup()
-            await peer_runner.cleanup()
-            await loop.run_in_executor(executor, store.close)
-            executor.shutdown(wait=True)
+
+    async def _shut_down(self, peer_runner: web.AppRunner, api_runner: web.AppRunner) -> None:
+        log.info("stopping: no new requests; finishing work in progress")
+        self.api.stopping.set()
+        await self._broadcast()
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        # Stop accepting, let in-flight requests finish (their transactions commit or roll
+        # back whole), then close the store from its own thread.
+        await api_runner.cleanup()
+        await peer_runner.cleanup()
+        await self._loop.run_in_executor(self._executor, self._store.close)
+        self._executor.shutdown(wait=True)
+        for path in (self.home.socket_path, self.home.port_path):
             with contextlib.suppress(FileNotFoundError):
-                os.unlink(sock_path)
-            if self._lock_fd is not None:
-                os.close(self._lock_fd)
-            log.info("stopped")
+                os.unlink(path)
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+        log.info("stopped")
 
     def peer_status(self) -> dict[str, Any]:
         return {name: {"reachable": dl.reachable} for name, dl in self.loops.items()}
@@ -338,7 +421,7 @@ async def supervise(name: str, work: Callable[[], Awaitable[None]], metrics: Met
             detail = f"{type(exc).__name__}: {exc}"
             log.exception("background task %s died; restarting it", name)
         failures += 1
-        metrics.inc("task_restarts")
+        metrics.inc("task_restarts", task=name)
         metrics.set_fault(fault, f"died {failures} time(s) in a row; last: {detail}")
         await asyncio.sleep(min(cap, initial * 2 ** min(failures - 1, 16)))
 
@@ -346,7 +429,7 @@ async def supervise(name: str, work: Callable[[], Awaitable[None]], metrics: Met
 def _report_failure(task: asyncio.Task[None], *, metrics: Metrics) -> None:
     if task.cancelled() or task.exception() is None:
         return
-    metrics.inc("task_failures")
+    metrics.inc("task_failures", task=task.get_name())
     log.error("task %s failed", task.get_name(), exc_info=task.exception())
 
 

@@ -1,71 +1,216 @@
-"""In-memory counters, exposed with the store's gauges in Prometheus text format, and the
-daemon's current faults (what makes health say "degraded"): kept here, in memory, because a
-fault such as a full disk is exactly when nothing can be written to the store."""
+"""The daemon's metrics, in a Prometheus registry of its own, and its current faults (what makes
+health say "degraded"): kept here, in memory, because a fault such as a full disk is exactly
+when nothing can be written to the store.
+
+Every metric is declared once, below, with a fixed name (``prometheus_client``); what varies is
+a label (``task``, ``fault``), never a name made at run time. ``inc`` and ``set_gauge`` refuse a
+name that is not declared: a typo is a failing test, not a series nobody watches. The names are
+those README and operators' dashboards know (``bridge_peer_too_large_total``, ...), and every
+sample carries the party (``party="alpha"``), as before.
+"""
 
 from __future__ import annotations
 
 import threading
-from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import TypeVar
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client.metrics_core import GaugeMetricFamily, Metric, SummaryMetricFamily
+from prometheus_client.registry import Collector
+
+PREFIX = "bridge_"
+M = TypeVar("M", Counter, Gauge)
+
+
+@dataclass(frozen=True)
+class Declared:
+    doc: str
+    labels: tuple[str, ...] = ()
+
+
+# Counters, exposed as bridge_NAME_total.
+COUNTERS: dict[str, Declared] = {
+    # The peer endpoint's refusals, before an envelope costs any cryptography (README,
+    # "Security limits").
+    "peer_wrong_content_type": Declared("Requests refused for their content type (415)."),
+    "peer_too_large": Declared("Requests refused for a body over max_body_bytes (413)."),
+    "peer_body_timeout": Declared("Requests whose body did not arrive in time (408)."),
+    "peer_rate_limited": Declared("Requests over their sender's rate (429)."),
+    "peer_header_too_large": Declared("Requests with a header line over max_header_bytes."),
+    "peer_bad_http": Declared("Requests that were not HTTP the endpoint can read."),
+    "peer_connections_refused": Declared("Connections refused: every place was busy (503)."),
+    "peer_connections_evicted": Declared("Idle connections closed to make room for a new one."),
+    # Envelopes received, by the answer they got.
+    "envelopes_accepted": Declared("Envelopes received and accepted."),
+    "envelopes_duplicate": Declared("Envelopes received again, answered with the receipt."),
+    "envelopes_refused": Declared("Envelopes received and refused, with a signed answer."),
+    "envelopes_rejected": Declared("Envelopes rejected (malformed, unverifiable, too large)."),
+    "envelopes_unavailable": Declared("Envelopes answered unavailable (the store is full)."),
+    # Delivery to the peers.
+    "envelopes_sent": Declared("Envelopes a peer decided on (delivered or refused)."),
+    "delivery_retries": Declared("Delivery attempts that made no progress."),
+    "delivery_failed": Declared("Delivery attempts that failed (no valid answer)."),
+    "delivery_rewound": Declared("Deliveries the peer asked to resend from an earlier seq."),
+    "delivery_unavailable": Declared("Deliveries the peer could not record (its store full)."),
+    "tls_pin_mismatches": Declared("Peer endpoints whose TLS certificate was not the pinned."),
+    # The store and the refusal records.
+    "store_unavailable": Declared("Writes that failed because the store cannot be written."),
+    "store_faults": Declared("Damage found in the store (what is stored is not what was "
+                             "signed)."),
+    "refusals_coalesced": Declared("Refusals counted against an earlier row of theirs."),
+    "refusals_not_recorded": Declared("Refusals past refusal_records_per_minute, only counted."),
+    # The local API.
+    "documents_submitted": Declared("Documents submitted on the local API."),
+    "acks_submitted": Declared("Acknowledgements submitted on the local API."),
+    # Background and one-shot tasks (bridge/daemon/run.py, supervise).
+    "task_restarts": Declared("Background tasks restarted after they died.", ("task",)),
+    "task_failures": Declared("One-shot tasks (a broadcast, a peer reload) that failed.",
+                              ("task",)),
+}
+
+# Gauges the daemon sets, exposed as bridge_NAME.
+GAUGES: dict[str, Declared] = {
+    "store_corrupt": Declared("1 while the store is known to be damaged (read-only)."),
+    "peer_connections_open": Declared("Connections open to the peer endpoint."),
+    "peer_connections_peak": Declared("The most connections open at once since the start."),
+    "peer_requests_in_progress": Declared("Requests the peer endpoint is working on."),
+}
+
+# Gauges read from the store for each scrape (``Store.counters``), exposed as bridge_NAME.
+STORE_GAUGES: dict[str, Declared] = {
+    "queue_depth": Declared("Envelopes waiting for delivery."),
+    "envelopes_sent": Declared("Envelopes in the outbox that have been sent."),
+    "envelopes_received": Declared("Envelopes in the inbox."),
+    "envelopes_rejected": Declared("Refusals recorded, with their counts."),
+    "refusal_rows": Declared("Rows in the refusals table."),
+    "retries": Declared("Delivery attempts beyond the first, over the outbox."),
+    "security_alarms": Declared("Refusals that raised a security alarm, with their counts."),
+}
+
+
+class UndeclaredMetric(LookupError):
+    """A metric name that is not declared above: a mistake in the code, never the operator's."""
 
 
 class Metrics:
     def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self._counters = {name: Counter(PREFIX + name, d.doc, d.labels, registry=self.registry)
+                          for name, d in COUNTERS.items()}
+        self._gauges = {name: Gauge(PREFIX + name, d.doc, d.labels, registry=self.registry)
+                        for name, d in GAUGES.items()}
+        self._fault_count = Gauge(PREFIX + "faults", "Current faults (health says degraded).",
+                                  registry=self.registry)
+        self._fault = Gauge(PREFIX + "fault", "1 for each current fault, by its code.",
+                            ("fault",), registry=self.registry)
         self._lock = threading.Lock()
-        self._counts: Counter[str] = Counter()
-        self._gauges: dict[str, int] = {}
-        self._ack_latency_sum = 0.0
-        self._ack_latency_n = 0
         self._faults: dict[str, str] = {}
+        self._ack_latency = _AckLatency()
+        self.registry.register(self._ack_latency)
 
-    def inc(self, name: str, by: int = 1) -> None:
-        with self._lock:
-            self._counts[name] += by
+    def inc(self, name: str, by: int = 1, **labels: str) -> None:
+        counter = _declared(self._counters, name)
+        (counter.labels(**labels) if labels else counter).inc(by)
+
+    def count(self, name: str, **labels: str) -> int:
+        """A counter's value now, as /metrics shows it (for views and tests)."""
+        _declared(self._counters, name)
+        sample = (PREFIX + name).removesuffix("_total") + "_total"
+        return int(self.registry.get_sample_value(sample, labels) or 0)
 
     def set_gauge(self, name: str, value: int) -> None:
         """A value that goes up and down (e.g. open connections), rendered as a gauge."""
-        with self._lock:
-            self._gauges[name] = value
+        _declared(self._gauges, name).set(value)
 
     def set_fault(self, name: str, detail: str) -> bool:
         """Record a fault by name (a code, e.g. ``store_unavailable``). True if it is new."""
         with self._lock:
             new = name not in self._faults
             self._faults[name] = detail
+            self._fault.labels(fault=name).set(1)
+            self._fault_count.set(len(self._faults))
             return new
 
     def clear_fault(self, name: str) -> bool:
         """True if the fault was there."""
         with self._lock:
-            return self._faults.pop(name, None) is not None
+            if self._faults.pop(name, None) is None:
+                return False
+            self._fault.remove(name)
+            self._fault_count.set(len(self._faults))
+            return True
 
     def faults(self) -> dict[str, str]:
         with self._lock:
             return dict(self._faults)
 
     def observe_ack_latency(self, seconds: float, n: int = 1) -> None:
-        with self._lock:
-            self._ack_latency_sum += seconds * n
-            self._ack_latency_n += n
+        """``n`` items acknowledged ``seconds`` after they were sent (one observation each)."""
+        self._ack_latency.observe(seconds, n)
 
-    def render(self, gauges: dict[str, int], party: str) -> str:
-        lines = []
+    def render(self, gauges: Mapping[str, int], party: str) -> str:
+        """The Prometheus text format: this registry and the store's ``gauges`` of this scrape,
+        each sample labelled with ``party``."""
+        families = [*self.registry.collect(), *_store_families(gauges)]
+        scrape = CollectorRegistry(auto_describe=False)
+        scrape.register(_Fixed([_with_party(f, party) for f in families]))
+        return generate_latest(scrape).decode("utf-8")
+
+
+def _declared(table: Mapping[str, M], name: str) -> M:
+    try:
+        return table[name]
+    except KeyError:
+        raise UndeclaredMetric(f"metric {name!r} is not declared in bridge/engine/metrics.py"
+                               ) from None
+
+
+class _AckLatency(Collector):
+    """A summary (count and sum) that takes many observations of one value at once: an
+    acknowledgement of 10,000 items is one call, not 10,000."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._sum = 0.0
+        self._count = 0
+
+    def observe(self, seconds: float, n: int) -> None:
         with self._lock:
-            counts = dict(self._counts)
-            gauges = {**self._gauges, **gauges}
-            lat_sum, lat_n = self._ack_latency_sum, self._ack_latency_n
-            faults = sorted(self._faults)
-        for name, value in sorted(gauges.items()):
-            lines.append(f"# TYPE bridge_{name} gauge")
-            lines.append(f'bridge_{name}{{party="{party}"}} {value}')
-        for name, value in sorted(counts.items()):
-            lines.append(f"# TYPE bridge_{name}_total counter")
-            lines.append(f'bridge_{name}_total{{party="{party}"}} {value}')
-        lines.append("# TYPE bridge_faults gauge")
-        lines.append(f'bridge_faults{{party="{party}"}} {len(faults)}')
-        lines.append("# TYPE bridge_fault gauge")
-        for name in faults:
-            lines.append(f'bridge_fault{{party="{party}",fault="{name}"}} 1')
-        lines.append("# TYPE bridge_ack_latency_seconds summary")
-        lines.append(f'bridge_ack_latency_seconds_sum{{party="{party}"}} {lat_sum:.6f}')
-        lines.append(f'bridge_ack_latency_seconds_count{{party="{party}"}} {lat_n}')
-        return "\n".join(lines) + "\n"
+            self._sum += seconds * n
+            self._count += n
+
+    def collect(self) -> Iterable[Metric]:
+        with self._lock:
+            count, total = self._count, self._sum
+        yield SummaryMetricFamily(PREFIX + "ack_latency_seconds",
+                                  "Seconds from sending an item to its acknowledgement.",
+                                  count_value=count, sum_value=total)
+
+
+class _Fixed(Collector):
+    def __init__(self, families: list[Metric]) -> None:
+        self._families = families
+
+    def collect(self) -> Iterable[Metric]:
+        return self._families
+
+
+def _store_families(gauges: Mapping[str, int]) -> Iterable[Metric]:
+    for name, value in sorted(gauges.items()):
+        if name not in STORE_GAUGES:
+            raise UndeclaredMetric(f"store gauge {name!r} is not declared in "
+                                   "bridge/engine/metrics.py")
+        yield GaugeMetricFamily(PREFIX + name, STORE_GAUGES[name].doc, value=value)
+
+
+def _with_party(family: Metric, party: str) -> Metric:
+    """``family`` with the party on every sample; the ``_created`` samples left out (a
+    daemon's start time is in its log, and they doubled every series)."""
+    out = Metric(family.name, family.documentation, family.type, family.unit)
+    for s in family.samples:
+        if not s.name.endswith("_created"):
+            out.add_sample(s.name, {"party": party, **s.labels}, s.value, s.timestamp,
+                           s.exemplar)
+    return out

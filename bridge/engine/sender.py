@@ -58,6 +58,12 @@ class DeliveryLoop:
     def reachable(self) -> bool | None:
         return self._reach.reachable
 
+    @reachable.setter
+    def reachable(self, known: bool | None) -> None:
+        """What an earlier loop for this peer knew (a reload that moved it keeps that, so
+        its coming back is still told once)."""
+        self._reach.reachable = known
+
     async def _mark(self, reachable: bool, detail: str) -> None:
         event = self._reach.mark(reachable)
         if event == "peer_back":

@@ -10,20 +10,15 @@ is a key change and needs ``replace=True``.
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass, replace
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from bridge.core.crypto.identity import PublicIdentity, constant_time_equal, normalise_fingerprint
 from bridge.core.errors import InputError, UsageError
+from bridge.home.config import Config, PeerConfig, check_peer_url
 from bridge.home.files import write_file
-from bridge.home.folder import Config, Home, PeerConfig
+from bridge.home.folder import Home
 from bridge.home.tls import check_peer_transport, format_tls_fingerprint, normalise_tls_fingerprint
-
-# A host name or IPv4 literal, or a bracketed IPv6 literal. Deliberately narrow: the URL is
-# written into bridge.toml and shown to people, so it holds no quotes, spaces or user info.
-_HOST_RE = re.compile(r"^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])$")
 
 
 class FingerprintMismatch(UsageError):
@@ -47,30 +42,6 @@ class PinResult:
     peer: PeerConfig
     identity_file: Path
     action: str  # "added" | "updated" | "unchanged" | "replaced"
-
-
-def check_peer_url(url: str) -> str:
-    """Accept ``http(s)://HOST:PORT`` (an optional trailing slash is dropped); refuse the rest."""
-    text = url.strip()
-    try:
-        parts = urlsplit(text)
-        port = parts.port
-    except ValueError as exc:
-        raise InputError(f"not a valid URL ({exc}): {url!r}", field="url") from exc
-    host = parts.netloc.rpartition(":")[0]
-    if (
-        parts.scheme not in ("http", "https")
-        or not host
-        or not _HOST_RE.match(host)
-        or port is None
-        or port == 0
-        or parts.path not in ("", "/")
-        or parts.query
-        or parts.fragment
-        or text.endswith(("?", "#"))
-    ):
-        raise InputError(f"a peer URL must be http(s)://HOST:PORT, got {url!r}", field="url")
-    return f"{parts.scheme}://{host}:{port}"
 
 
 def _same_key(a: PublicIdentity, b: PublicIdentity) -> bool:

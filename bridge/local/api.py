@@ -205,6 +205,8 @@ class LocalApi:
         self.max_body = max_body
         self.stopping = asyncio.Event()
         self.reload_peers: Callable[[], Awaitable[None]] | None = None
+        # Where the peer endpoint listens (host, the port it got, scheme), once it is bound.
+        self.listen: dict[str, Any] | None = None
 
     def _damage_is_ours(self, run: RunInDb) -> RunInDb:
         """SQLite reporting the file damaged, on any call: the alarm, and ``store_corrupt``."""
@@ -247,7 +249,8 @@ class LocalApi:
             p["reachable"] = status.get(name, {}).get("reachable")
         # A damaged store is never reported as sound (SECURITY.md, "A damaged store").
         overall = "ok" if info["store"]["ok"] else "store_corrupt"
-        return web.json_response({"status": overall, "version": __version__, **info})
+        return web.json_response({"status": overall, "version": __version__, **info,
+                                  **({"listen": self.listen} if self.listen else {})})
 
     async def peers(self, request: web.Request) -> web.Response:
         info = await self.run(self.exchange.health)

@@ -23,8 +23,9 @@ from pathlib import Path
 import pytest
 
 from bridge.core.crypto.identity import PrivateIdentity
-from bridge.daemon.pair import LOOPBACK, Node, free_port, make_pair, pin
-from bridge.home.folder import Delivery, Home, Limits
+from bridge.daemon.pair import ANY_PORT, Node, make_pair
+from bridge.home.config import Delivery, Limits
+from bridge.home.folder import Home
 
 from .hostile import Forger, StoreView, World, now_ms
 
@@ -44,8 +45,9 @@ def build_world(root: Path, limits: Limits, *, max_body: int = MAX_BODY) -> Worl
     beta; beta's daemon started with ``limits``."""
     alpha, beta = make_pair(root, delivery=QUIET)
     gamma_home = Home(root / "gamma")
-    gamma_home.init("gamma", listen=f"{LOOPBACK}:{free_port()}")
-    pin(beta.home, gamma_home, f"http://{LOOPBACK}:{free_port()}")
+    gamma_home.init("gamma", listen=ANY_PORT)
+    # beta reaches gamma (never running) at its parking address: connections refused.
+    beta.pin(Node(home=gamma_home, party="gamma", log_path=root / "gamma.log"))
     beta.home.write_config(dataclasses.replace(beta.home.config(), max_body_bytes=max_body,
                                                limits=limits))
     sock = str(beta.home.socket_path)

@@ -17,7 +17,7 @@ import pytest
 from bridge.core import answers as transport
 from bridge.core.errors import PeerError
 from bridge.daemon.pair import LOOPBACK
-from bridge.home.folder import Limits
+from bridge.home.config import Limits
 
 from .conftest import build_world, stop
 from .hostile import (

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from bridge.home.folder import Limits
+from bridge.home.config import Limits
 
 from .conftest import SHARED_LIMITS
 from .hostile import World, chunk_payloads, manifest, unique

@@ -19,7 +19,7 @@ import pytest
 
 from bridge.client import BridgeClient, DaemonUnavailable, Event
 from bridge.daemon.pair import Node, make_pair
-from bridge.home.folder import Delivery
+from bridge.home.config import Delivery
 
 T = TypeVar("T")
 

@@ -67,8 +67,9 @@ def gap(key: PrivateIdentity, expected: Callable[[Post], int]) -> Answerer:
 
 
 class HostileReceiver:
-    """Serves ``POST /v1/envelopes`` on 127.0.0.1:``port`` from a thread of its own; every POST
-    is recorded in ``posts`` and answered by ``answer`` (which a test may swap at any time)."""
+    """Serves ``POST /v1/envelopes`` on 127.0.0.1:``port`` (0: any free port; ``url`` is where
+    it listens) from a thread of its own; every POST is recorded in ``posts`` and answered by
+    ``answer`` (which a test may swap at any time)."""
 
     def __init__(self, port: int, answer: Answerer) -> None:
         self.port = port
@@ -99,12 +100,17 @@ class HostileReceiver:
         runner = web.AppRunner(app, access_log=None)
         self._loop.run_until_complete(runner.setup())
         self._loop.run_until_complete(web.TCPSite(runner, LOOPBACK, self.port).start())
+        self.port = int(runner.addresses[0][1])  # the port it got, for port 0
         self._ready.set()
         try:
             self._loop.run_forever()
         finally:
             self._loop.run_until_complete(runner.cleanup())
             self._loop.close()
+
+    @property
+    def url(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}"
 
     def count(self, since: float = 0.0) -> int:
         with self._lock:

@@ -28,7 +28,7 @@ from bridge.core import codec
 from bridge.core.crypto.identity import Keyring
 from bridge.core.transcript import TRANSCRIPT_LIMITS, build_transcript, check_transcript
 from bridge.daemon.pair import Node, make_pair
-from bridge.home.folder import Delivery
+from bridge.home.config import Delivery
 from bridge.home.key_files import load_private, load_public
 from bridge.store.sqlite import audit_db
 

@@ -16,8 +16,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from bridge.daemon.pair import Node
-from bridge.home.folder import Delivery
+from bridge.daemon.pair import Node, set_peer_url
+from bridge.home.config import Delivery
 
 from .conftest import EventLog, metric, person, wait_for
 from .receiver import HostileReceiver, Post, accept, captured, gap, signed, statement
@@ -38,8 +38,9 @@ def hostile(make_nodes: Callable[..., tuple[Node, Node]]
     def make(answerer: Callable[..., Callable[[Post], tuple[int, bytes]]]
              ) -> tuple[Node, HostileReceiver]:
         alpha, beta = make_nodes(delivery=SLOW)
-        receiver = HostileReceiver(beta.port, answerer(beta.home.identity()))
+        receiver = HostileReceiver(0, answerer(beta.home.identity()))
         made.append(receiver)
+        set_peer_url(alpha.home, "beta", receiver.url)  # beta's daemon never runs
         alpha.start()
         return alpha, receiver
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bridge.daemon.pair import Node
-from bridge.home.folder import Delivery
+from bridge.home.config import Delivery
 
 from .conftest import FAST, EventLog, db, person, wait_for
 

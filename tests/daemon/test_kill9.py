@@ -31,7 +31,7 @@ from typing import Any
 
 from bridge.client import ApiError, DaemonUnavailable
 from bridge.daemon.pair import Node
-from bridge.home.folder import Delivery
+from bridge.home.config import Delivery
 
 from .conftest import FAST, db, metric, person, wait_for
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from bridge.daemon.pair import Node
-from bridge.home.folder import Delivery
+from bridge.home.config import Delivery
 
 from .conftest import FAST, EventLog, db, metric, person, wait_for
 

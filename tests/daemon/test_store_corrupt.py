@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from bridge.client import ApiError
-from bridge.daemon.pair import LOOPBACK, Node, free_port, make_pair
+from bridge.daemon.pair import ANY_PORT, Node, make_pair
 from bridge.home.folder import Home
 
 from .conftest import FAST, EventLog, metric, person, wait_for
@@ -77,12 +77,12 @@ def exchanged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Exchanged]:
 
 
 def copy_of(node: Node, to: Path) -> Node:
-    """The node's home copied to ``to``, listening on a port of its own (its peer is not
-    started: every case speaks only to the local API)."""
+    """The node's home copied to ``to``, listening on a port the kernel gives it (its peer is
+    not started: every case speaks only to the local API)."""
     shutil.copytree(node.home.path, to, symlinks=True)
-    home, port = Home(to), free_port()
-    home.write_config(dataclasses.replace(home.config(), listen=f"{LOOPBACK}:{port}"))
-    return Node(home=home, party=node.party, port=port, log_path=to.parent / f"{to.name}.log")
+    home = Home(to)
+    home.write_config(dataclasses.replace(home.config(), listen=ANY_PORT))
+    return Node(home=home, party=node.party, log_path=to.parent / f"{to.name}.log")
 
 
 @pytest.fixture

@@ -55,7 +55,7 @@ def test_full_store_answers_signed_unavailable_and_raises_an_alarm(
                       what="beta: health degraded")
     assert "store_unavailable" in health["faults"]
     assert metric(beta, "store_unavailable_total") >= 1
-    assert 'bridge_fault{party="beta",fault="store_unavailable"} 1' in beta.client.metrics()
+    assert 'bridge_fault{fault="store_unavailable",party="beta"} 1' in beta.client.metrics()
     # The sender: backs off on it, and its operator hears that the peer cannot take it.
     wait_for(lambda: metric(alpha, "delivery_unavailable_total") >= 1,
              what="alpha: an unavailable answer")

@@ -267,7 +267,7 @@ def health(engine: Engine) -> dict[str, Any]:
 
 
 def metric(engine: Engine, name: str) -> int:
-    return engine.metrics._counts[name]
+    return engine.metrics.count(name)
 
 
 def refusals(engine: Engine) -> list[dict[str, Any]]:

@@ -1,0 +1,400 @@
+"""``bridge.toml``: the typed model of the configuration, read and written whole.
+
+Two shapes of one model. ``ConfigFile`` is the file as it is laid out (sections ``[bridge]``,
+``[delivery]``, ``[limits]``, ``[tls]``, ``[local]``, ``[peers.NAME]``); ``Config`` is what the
+rest of Bridge reads (``config.delivery.…``, ``config.limits.…``, ``config.peers``). Every
+class is a frozen dataclass validated on construction (pydantic), so a ``Config`` that exists is
+a sound one: an unknown section or key, a value of the wrong type or out of range, is refused
+and named, every problem at once — never silently ignored (a setting that is not read is worse
+than none: the operator believes it is in force), and a negative backoff is never a 10 ms retry
+loop. TOML has real types and they are kept: a bool is never a number (``True == 1`` in
+Python), a string is never a number, and a whole number is a fine value for a number.
+
+The file is written with ``tomli-w``, never by pasting values into text, so a quote or a
+newline in a value cannot end its string. ``CONFIGURATION.md`` is generated from these classes
+(``bridge/home/config_reference.py``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import re
+from collections.abc import Callable, Mapping
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+import tomli_w
+from pydantic import (
+    AfterValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
+from pydantic.dataclasses import dataclass
+from pydantic_core import ErrorDetails
+
+from bridge.core.crypto.identity import check_party
+from bridge.core.errors import BridgeError, InputError, UsageError
+from bridge.home.tls import normalise_tls_fingerprint
+
+DEFAULT_LISTEN = "127.0.0.1:7443"
+DEFAULT_MAX_BODY = 64 * 1024 * 1024
+
+# A host name or IPv4 literal, or a bracketed IPv6 literal. Deliberately narrow: the URL is
+# written into bridge.toml and shown to people, so it holds no quotes, spaces or user info.
+_HOST_RE = re.compile(r"^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])$")
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` of the peer endpoint. Port 0 asks the kernel for a free port; the daemon
+    then reports the one it got (``Home.port_path`` and the local health answer)."""
+    host, sep, port = text.rpartition(":")
+    if (not sep or not host or not (port.isascii() and port.isdigit())
+            or not 0 <= int(port) < 65536):
+        raise UsageError(f"listen address must be HOST:PORT, got {text!r}")
+    return host, int(port)
+
+
+def check_peer_url(url: str) -> str:
+    """Accept ``http(s)://HOST:PORT`` (an optional trailing slash is dropped); refuse the rest."""
+    text = url.strip()
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError as exc:
+        raise InputError(f"not a valid URL ({exc}): {url!r}", field="url") from exc
+    host = parts.netloc.rpartition(":")[0]
+    if (
+        parts.scheme not in ("http", "https")
+        or not host
+        or not _HOST_RE.match(host)
+        or port is None
+        or port == 0
+        or parts.path not in ("", "/")
+        or parts.query
+        or parts.fragment
+        or text.endswith(("?", "#"))
+    ):
+        raise InputError(f"a peer URL must be http(s)://HOST:PORT, got {url!r}", field="url")
+    return f"{parts.scheme}://{host}:{port}"
+
+
+def _as_value_error(check: Callable[[str], object]) -> Callable[[str], str]:
+    """One of Bridge's own checks as a pydantic validator: its refusal (a ``BridgeError``)
+    becomes a ``ValueError``, which pydantic collects with the others and names by field."""
+    def validate(value: str) -> str:
+        try:
+            check(value)
+        except InputError as exc:  # the field is named by where it stands in the file
+            raise ValueError(exc.detail) from exc
+        except BridgeError as exc:
+            raise ValueError(str(exc)) from exc
+        return value
+    return validate
+
+
+# The value types, each with its rule, shared by the file's tables and by ``Config``.
+Party = Annotated[StrictStr, AfterValidator(_as_value_error(check_party))]
+Listen = Annotated[StrictStr, AfterValidator(_as_value_error(parse_listen))]
+PeerUrl = Annotated[StrictStr, AfterValidator(_as_value_error(check_peer_url))]
+TlsPin = Annotated[StrictStr, AfterValidator(_as_value_error(normalise_tls_fingerprint))]
+Number = Annotated[float, Strict()]  # strict: a whole number is accepted, a bool or text is not
+Count = Annotated[StrictInt, Field(ge=1)]
+BodyBytes = Annotated[StrictInt, Field(ge=1)]
+CheckSeconds = Annotated[Number, Field(ge=0.05, le=3600)]
+Uid = Annotated[StrictInt, Field(ge=0)]
+
+
+def _table(title: str) -> ConfigDict:
+    # ``title`` names the section in a ValidationError raised on construction
+    # ("1 validation error for [delivery]"); ``extra="forbid"`` refuses unknown keys.
+    return ConfigDict(extra="forbid", title=title)
+
+
+@dataclass(frozen=True, kw_only=True, config=_table("[delivery]"))
+class Delivery:
+    """Retry policy for the delivery loop (exponential backoff with full jitter, capped)."""
+
+    # A zero or negative backoff is a retry loop against the peer (and an fsync'd transaction
+    # each time); an hour between attempts is the most that still delivers.
+    initial_backoff: Number = Field(
+        default=0.2, ge=0.01, le=3600,
+        description="Seconds before the first retry of a delivery that failed; each further "
+                    "retry waits up to twice as long (full jitter).")
+    max_backoff: Number = Field(
+        default=30.0, le=86400,
+        description="The longest wait between two delivery attempts, in seconds "
+                    "(at least initial_backoff).")
+    request_timeout: Number = Field(
+        default=30.0, gt=0, le=3600,
+        description="Seconds a delivery request may take before it counts as failed.")
+    chunk_items: StrictInt = Field(
+        default=5000, ge=1, le=1_000_000,
+        description="Items per envelope when a large document is split into chunks.")
+
+    @model_validator(mode="after")
+    def _backoff_grows(self) -> Delivery:
+        if self.max_backoff < self.initial_backoff:
+            raise ValueError("max_backoff must be at least initial_backoff")
+        return self
+
+
+@dataclass(frozen=True, kw_only=True, config=_table("[limits]"))
+class Limits:
+    """[limits]: what the peer endpoint accepts from the network (README, "Security limits").
+    ``max_body_bytes`` is kept on ``Config`` (the local API uses it too) but written here."""
+
+    max_connections: Count = Field(
+        default=64, description="Connections open to the peer endpoint at once.")
+    requests_per_second: Number = Field(
+        default=50.0, gt=0,
+        description="Envelopes a second accepted from one sender (token bucket) ...")
+    burst: Count = Field(default=200, description="... with this many saved up.")
+    body_read_seconds: Number = Field(
+        default=60.0, gt=0,
+        description="A request body must arrive whole within this many seconds.")
+    idle_seconds: Number = Field(
+        default=30.0, gt=0, description="A connection with no request in progress is closed after "
+                                "this many seconds.")
+    max_header_bytes: Count = Field(
+        default=8190, description="The longest request line, and header line, in bytes.")
+    max_headers: Count = Field(default=32, description="The most header lines in one request.")
+    refusal_records_per_minute: Count = Field(
+        default=600, description="Refusals recorded a minute (the rest are only counted).")
+
+
+@dataclass(frozen=True, kw_only=True, config=_table("[peers.NAME]"))
+class PeerConfig:
+    name: Party
+    url: PeerUrl
+    fingerprint: StrictStr
+    # SHA-256 of the peer endpoint's TLS certificate (64 lower-case hex digits) for https://
+    tls_fingerprint: TlsPin | None = None
+
+
+@dataclass(frozen=True, kw_only=True, config=_table("configuration"))
+class Config:
+    party: Party
+    listen: Listen
+    delivery: Delivery = Field(default_factory=Delivery)
+    peers: dict[str, PeerConfig] = Field(default_factory=dict)
+    max_body_bytes: BodyBytes = DEFAULT_MAX_BODY
+    deadline_check_seconds: CheckSeconds = 5.0
+    limits: Limits = Field(default_factory=Limits)
+    tls_enabled: StrictBool = False  # [tls] enabled: serve the peer endpoint over TLS
+    # [local] allowed_uids: who may use the local API; None means this uid and root.
+    allowed_uids: tuple[Uid, ...] | None = None
+
+    @model_validator(mode="after")
+    def _peers_by_name(self) -> Config:
+        for name, peer in self.peers.items():
+            if peer.name != name:
+                raise ValueError(f"peer {peer.name!r} is filed under {name!r}")
+        return self
+
+    @classmethod
+    def from_toml(cls, data: Mapping[str, Any], source: str) -> Config:
+        """The configuration in a parsed ``bridge.toml``; ``UsageError`` listing every problem
+        (``source`` names the file in it)."""
+        return read_file(data, source).config()
+
+    def to_toml(self) -> str:
+        return render_toml(ConfigFile.of(self))
+
+
+# ------------------------------------------------------------------ the file, as it is laid out
+
+
+@dataclass(frozen=True, kw_only=True, config=_table("[bridge]"))
+class BridgeTable:
+    party: Party = Field(description="This party's name (lower case letters, digits, '-'), as "
+                                     "its peers pin it.")
+    listen: Listen = Field(default=DEFAULT_LISTEN,
+                           description="HOST:PORT of the peer endpoint, where the other party "
+                                       "delivers (port 0: any free port, written to "
+                                       "HOME/peer.port once bound).")
+    deadline_check_seconds: CheckSeconds = Field(
+        default=5.0, description="How often acknowledgement deadlines are checked, in seconds.")
+    max_body_bytes: BodyBytes | None = Field(
+        default=None,
+        description="Older place of [limits] max_body_bytes (read when [limits] has none).")
+
+
+@dataclass(frozen=True, kw_only=True, config=_table("[limits]"))
+class LimitsTable(Limits):
+    max_body_bytes: BodyBytes = Field(
+        default=DEFAULT_MAX_BODY,
+        description="The largest request body, in bytes, on the peer endpoint and the local API.")
+
+
+@dataclass(frozen=True, kw_only=True, config=_table("[tls]"))
+class TlsTable:
+    enabled: StrictBool = Field(
+        default=False,
+        description="Serve the peer endpoint over TLS (certificate in tls/; peers pin its "
+                    "SHA-256).")
+
+
+@dataclass(frozen=True, kw_only=True, config=_table("[local]"))
+class LocalTable:
+    allowed_uids: list[Uid] | None = Field(
+        default=None,
+        description="User ids that may use the local API (default: the daemon's own user "
+                    "and root).")
+
+
+@dataclass(frozen=True, kw_only=True, config=_table("[peers.NAME]"))
+class PeerTable:
+    url: PeerUrl = Field(description="The peer's endpoint, http(s)://HOST:PORT.")
+    fingerprint: StrictStr = Field(description="The fingerprint of the peer's identity, compared "
+                                               "out of band.")
+    tls_fingerprint: TlsPin | None = Field(
+        default=None, description="SHA-256 of the peer endpoint's TLS certificate (needed for an "
+                          "https:// URL).")
+
+
+@dataclass(frozen=True, kw_only=True, config=_table("bridge.toml"))
+class ConfigFile:
+    bridge: BridgeTable
+    delivery: Delivery = Field(default_factory=Delivery)
+    limits: LimitsTable = Field(default_factory=LimitsTable)
+    tls: TlsTable = Field(default_factory=TlsTable)
+    local: LocalTable = Field(default_factory=LocalTable)
+    peers: dict[Party, PeerTable] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _older_body_limit(cls, data: Any) -> Any:
+        # Files written before [limits] existed keep max_body_bytes in [bridge] (0.1.0).
+        if not isinstance(data, dict):
+            return data
+        bridge, limits = data.get("bridge"), data.get("limits", {})
+        if (isinstance(bridge, dict) and isinstance(limits, dict)
+                and "max_body_bytes" in bridge and "max_body_bytes" not in limits):
+            data = {**data, "limits": {**limits, "max_body_bytes": bridge["max_body_bytes"]}}
+        return data
+
+    def config(self) -> Config:
+        limits = {f.name: getattr(self.limits, f.name) for f in dataclasses.fields(Limits)}
+        uids = self.local.allowed_uids
+        return Config(
+            party=self.bridge.party, listen=self.bridge.listen, delivery=self.delivery,
+            peers={name: PeerConfig(name=name, url=p.url, fingerprint=p.fingerprint,
+                                    tls_fingerprint=p.tls_fingerprint or None)
+                   for name, p in self.peers.items()},
+            max_body_bytes=self.limits.max_body_bytes,
+            deadline_check_seconds=self.bridge.deadline_check_seconds,
+            limits=Limits(**limits), tls_enabled=self.tls.enabled,
+            allowed_uids=tuple(uids) if uids is not None else None)
+
+    @classmethod
+    def of(cls, config: Config) -> ConfigFile:
+        uids = config.allowed_uids
+        return cls(
+            bridge=BridgeTable(party=config.party, listen=config.listen,
+                               deadline_check_seconds=config.deadline_check_seconds),
+            delivery=config.delivery,
+            limits=LimitsTable(max_body_bytes=config.max_body_bytes,
+                               **dataclasses.asdict(config.limits)),
+            tls=TlsTable(enabled=config.tls_enabled),
+            local=LocalTable(allowed_uids=list(uids) if uids is not None else None),
+            peers={p.name: PeerTable(url=p.url, fingerprint=p.fingerprint,
+                                     tls_fingerprint=p.tls_fingerprint)
+                   for p in config.peers.values()})
+
+
+# Each section's place in the file, with the comment written above it (constant text: only
+# values come from the configuration, and only tomli-w writes them).
+SECTIONS: dict[str, tuple[type, str]] = {
+    "bridge": (BridgeTable, "Bridge configuration. Times are in seconds."),
+    "delivery": (Delivery, ""),
+    "limits": (LimitsTable, "What the peer endpoint accepts (README, \"Security limits\")."),
+    "tls": (TlsTable, "TLS on the peer endpoint (certificate in tls/; peers pin its SHA-256)."),
+    "local": (LocalTable, "Who may use the local API (default: the daemon's own user and root)."),
+}
+_FILE = TypeAdapter(ConfigFile)
+
+
+def keys_of(table: type) -> list[str]:
+    """A table's keys in the order they are written and documented: its own first, then those
+    it shares with the model (``[limits] max_body_bytes`` before the other limits, as README's
+    table has it)."""
+    names = [f.name for f in dataclasses.fields(table)]
+    own = set(vars(table).get("__annotations__", {}))
+    return [n for n in names if n in own] + [n for n in names if n not in own]
+
+
+def render_toml(file: ConfigFile) -> str:
+    parts = []
+    for name, (kind, comment) in SECTIONS.items():
+        values = dataclasses.asdict(getattr(file, name))
+        table = {k: values[k] for k in keys_of(kind) if values[k] is not None}
+        text = tomli_w.dumps({name: table})
+        if name == "local" and not table:
+            text += "# allowed_uids = [1001, 0]\n"
+        parts.append((f"# {comment}\n" if comment else "") + text)
+    for name, peer in file.peers.items():
+        parts.append(tomli_w.dumps({"peers": {name: {
+            k: v for k, v in dataclasses.asdict(peer).items() if v is not None}}}))
+    return "\n".join(parts)
+
+
+def read_file(data: Mapping[str, Any], source: str) -> ConfigFile:
+    try:
+        return _FILE.validate_python(dict(data))
+    except ValidationError as exc:
+        problems = [_problem(error) for error in exc.errors()]
+        raise UsageError(f"{source}: invalid configuration:\n  " + "\n  ".join(problems)
+                         ) from None
+
+
+# ------------------------------------------------------------------ problems, said plainly
+
+
+def _known(loc: tuple[int | str, ...]) -> list[str]:
+    """The keys that may stand at ``loc`` (the section, or the peer, that holds it)."""
+    if not loc:
+        return [*SECTIONS, "peers"]
+    if loc[0] == "peers":
+        return [f.name for f in dataclasses.fields(PeerTable)]
+    kind = SECTIONS.get(str(loc[0]), (None, ""))[0]
+    return [f.name for f in dataclasses.fields(kind)] if kind else []
+
+
+def _where(loc: tuple[int | str, ...]) -> str:
+    if not loc:
+        return ""
+    if loc[0] == "peers" and len(loc) > 1:
+        return f"[peers.{loc[1]}]"
+    return f"[{loc[0]}]"
+
+
+def _key(path: tuple[int | str, ...]) -> str:
+    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".")
+
+
+def _problem(error: ErrorDetails) -> str:
+    loc = tuple(error["loc"])
+    if error["type"] == "unexpected_keyword_argument":
+        name, container = str(loc[-1]), loc[:-1]
+        known = _known(container)
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else f" (known: {', '.join(known)})"
+        what = "key" if container else "section"
+        return f"{_where(container)} {name!r} is not a known {what}{hint}".lstrip()
+    holder = loc[:2] if loc[:1] == ("peers",) else loc[:1]
+    subject = f"{_where(holder)} {_key(loc[len(holder):])}".strip()
+    if error["type"].startswith("missing"):
+        return f"{subject} is missing"
+    message = error["msg"].removeprefix("Value error, ").replace("Input should be", "must be")
+    message = re.sub(r"must be a dictionary or an instance of \w+", "must be a table", message)
+    if message.startswith("must be"):
+        return f"{subject} {message}, not {error['input']!r}"
+    return f"{subject}: {message}"

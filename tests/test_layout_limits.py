@@ -30,7 +30,6 @@ _STEPS = "being split into named steps by the layout change of its room"
 KNOWN_LONG_FUNCTIONS: dict[str, str] = {
     "core/receipts.py::_check_item": _STEPS,
     "core/receipts.py::_check_document": _STEPS,
-    "home/peers.py::pin_peer": _STEPS,
     "reports/report.py::build_reconciliation": _STEPS,
     "reports/report.py::from_json": _STEPS,
     "reports/report.py::text_renderables": _STEPS,

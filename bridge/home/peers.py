@@ -60,8 +60,36 @@ def pin_peer(home: Home, identity_file: str | os.PathLike[str], *, url: str, fin
     it (an http:// URL for a peer pinned over TLS) is a downgrade: it needs ``drop_tls``."""
     cfg = home.config()
     src = Path(identity_file)
+    raw, ident = _checked_identity(src, fingerprint, cfg)
+    clean_url = check_peer_url(url)
+    pinned = _Pinned.of(home, cfg, ident)
+    tls_pin = _checked_tls_pin(ident.party, clean_url, tls_fingerprint, pinned.tls,
+                               replace_key=replace_key, drop_tls=drop_tls)
+    if not pinned.same_key and not replace_key:
+        raise UsageError(
+            f"peer {ident.party!r} is already pinned with another key:\n"
+            f"  pinned:   {pinned.fingerprint}\n"
+            f"  new file: {ident.fingerprint}\n"
+            "A key change must be confirmed with the peer out of band; then run again with "
+            "--replace."
+        )
+    peer = PeerConfig(name=ident.party, url=clean_url, fingerprint=ident.fingerprint,
+                      tls_fingerprint=tls_pin)
+    action = pinned.action_for(peer)
+    dest = home.peers_dir / f"{ident.party}.pub"
+    home.peers_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if pinned.identity is None or not pinned.same_key:
+        write_file(dest, raw, replace=True)
+    if action != "unchanged":
+        home.write_config(replace(cfg, peers={**cfg.peers, ident.party: peer}))
+    return PinResult(peer=peer, identity_file=dest, action=action)
+
+
+def _checked_identity(src: Path, fingerprint: str, cfg: Config) -> tuple[bytes, PublicIdentity]:
+    """The identity file's bytes, read once (what is checked is what is copied), checked
+    against the fingerprint the operator was given out of band."""
     try:
-        raw = src.read_bytes()  # read once: what is checked is what is copied
+        raw = src.read_bytes()
     except OSError as exc:
         raise UsageError(f"cannot read identity file {src}: {exc.strerror}") from exc
     ident = PublicIdentity.loads(raw, source=str(src))
@@ -73,34 +101,61 @@ def pin_peer(home: Home, identity_file: str | os.PathLike[str], *, url: str, fin
     if ident.party == cfg.party:
         raise UsageError(f"{src} is the identity of party {ident.party!r}, which is this home's "
                          "own party; a peer must be another party")
-    clean_url = check_peer_url(url)
-    tls_pin = normalise_tls_fingerprint(tls_fingerprint) if tls_fingerprint else None
+    return raw, ident
 
-    name = ident.party
-    dest = home.peers_dir / f"{name}.pub"
-    old_cfg = cfg.peers.get(name)
-    old_ident: PublicIdentity | None = None
-    if dest.exists():
-        old_ident = PublicIdentity.loads(dest.read_bytes(), source=str(dest))
-    if old_ident is not None:
-        known_same = _same_key(old_ident, ident)
-        old_fp = old_ident.fingerprint
-    elif old_cfg is not None:
-        known_same = normalise_fingerprint(old_cfg.fingerprint) == given
-        old_fp = old_cfg.fingerprint
-    else:
-        known_same, old_fp = True, ""
-    is_new = old_ident is None and old_cfg is None
-    old_tls = (normalise_tls_fingerprint(old_cfg.tls_fingerprint)
-               if old_cfg is not None and old_cfg.tls_fingerprint else None)
-    if tls_pin is None and old_tls and clean_url.startswith("https://"):
+
+@dataclass(frozen=True)
+class _Pinned:
+    """What the home pins for a peer now: its config entry, its identity file, and whether the
+    new identity has the same key."""
+
+    config: PeerConfig | None
+    identity: PublicIdentity | None
+    same_key: bool
+    fingerprint: str
+    tls: str | None
+
+    @classmethod
+    def of(cls, home: Home, cfg: Config, ident: PublicIdentity) -> _Pinned:
+        dest = home.peers_dir / f"{ident.party}.pub"
+        old_cfg = cfg.peers.get(ident.party)
+        old_ident = (PublicIdentity.loads(dest.read_bytes(), source=str(dest))
+                     if dest.exists() else None)
+        if old_ident is not None:
+            same, old_fp = _same_key(old_ident, ident), old_ident.fingerprint
+        elif old_cfg is not None:
+            same = (normalise_fingerprint(old_cfg.fingerprint)
+                    == normalise_fingerprint(ident.fingerprint))
+            old_fp = old_cfg.fingerprint
+        else:
+            same, old_fp = True, ""
+        old_tls = (normalise_tls_fingerprint(old_cfg.tls_fingerprint)
+                   if old_cfg is not None and old_cfg.tls_fingerprint else None)
+        return cls(old_cfg, old_ident, same, old_fp, old_tls)
+
+    def action_for(self, peer: PeerConfig) -> str:
+        if self.identity is None and self.config is None:
+            return "added"
+        if not self.same_key or (self.tls and peer.tls_fingerprint != self.tls):
+            return "replaced"
+        if self.config == peer and self.identity is not None:
+            return "unchanged"
+        return "updated"
+
+
+def _checked_tls_pin(name: str, url: str, given: str | None, old_tls: str | None, *,
+                     replace_key: bool, drop_tls: bool) -> str | None:
+    """The TLS pin to keep: the one given, else the one pinned while the URL stays https://.
+    Changing it needs ``replace_key``; losing it (a downgrade to http://) needs ``drop_tls``."""
+    tls_pin = normalise_tls_fingerprint(given) if given else None
+    if tls_pin is None and old_tls and url.startswith("https://"):
         tls_pin = old_tls
-    if old_tls and not clean_url.startswith("https://") and not drop_tls:
+    if old_tls and not url.startswith("https://") and not drop_tls:
         # Never a silent downgrade: everything after this would travel in clear text, to an
         # endpoint nobody has authenticated.
         raise UsageError(
             f"peer {name!r} is pinned over TLS ({format_tls_fingerprint(old_tls)}); "
-            f"{clean_url} would send to it without TLS. If that is really meant (agreed with "
+            f"{url} would send to it without TLS. If that is really meant (agreed with "
             "the peer), run again with --drop-tls.")
     if tls_pin and old_tls and tls_pin != old_tls and not replace_key:
         raise UsageError(
@@ -110,35 +165,8 @@ def pin_peer(home: Home, identity_file: str | os.PathLike[str], *, url: str, fin
             "A certificate change must be confirmed with the peer out of band; then run again "
             "with --replace.")
     if tls_pin:
-        check_peer_transport(name, clean_url, tls_pin)  # a pin needs https://
-    if not known_same and not replace_key:
-        raise UsageError(
-            f"peer {name!r} is already pinned with another key:\n"
-            f"  pinned:   {old_fp}\n"
-            f"  new file: {ident.fingerprint}\n"
-            "A key change must be confirmed with the peer out of band; then run again with "
-            "--replace."
-        )
-
-    peer = PeerConfig(name=name, url=clean_url, fingerprint=ident.fingerprint,
-                      tls_fingerprint=tls_pin)
-    if is_new:
-        action = "added"
-    elif not known_same or (old_tls and tls_pin != old_tls):
-        action = "replaced"
-    elif old_cfg == peer and old_ident is not None:
-        action = "unchanged"
-    else:
-        action = "updated"
-
-    home.peers_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    if old_ident is None or not known_same:
-        write_file(dest, raw, replace=True)
-    if action != "unchanged":
-        peers = dict(cfg.peers)
-        peers[name] = peer
-        home.write_config(replace(cfg, peers=peers))
-    return PinResult(peer=peer, identity_file=dest, action=action)
+        check_peer_transport(name, url, tls_pin)  # a pin needs https://
+    return tls_pin
 
 
 def pinned_identities(home: Home, cfg: Config) -> dict[str, PublicIdentity]:

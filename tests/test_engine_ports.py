@@ -31,7 +31,7 @@ from bridge.engine.states import (
     check_outbox,
     new_state,
 )
-from bridge.home.folder import Delivery
+from bridge.home.config import Delivery
 from bridge.store.sqlite.store import OutboxRow, Store
 from bridge.transports.http.endpoint import HTTP_STATUS
 

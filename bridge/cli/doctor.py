@@ -30,7 +30,8 @@ from bridge.cli.exits import Exit
 from bridge.core import times
 from bridge.core.errors import BridgeError
 from bridge.core.printable import printable
-from bridge.home.folder import Config, Home, PeerConfig
+from bridge.home.config import Config, PeerConfig
+from bridge.home.folder import Home
 from bridge.home.key_files import check_private_file_mode
 from bridge.home.peers import pinned_identities
 from bridge.home.tls import format_tls_fingerprint, normalise_tls_fingerprint

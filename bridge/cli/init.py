@@ -9,7 +9,7 @@ import click
 from bridge.cli.context import Ctx
 from bridge.cli.exits import reporting
 from bridge.cli.options import EXISTING_FILE, read_passphrase
-from bridge.home.folder import DEFAULT_LISTEN
+from bridge.home.config import DEFAULT_LISTEN
 from bridge.home.tls import TlsFiles, file_fingerprint, format_tls_fingerprint
 
 

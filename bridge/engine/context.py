@@ -15,7 +15,7 @@ from bridge.engine.health import StoreGuard
 from bridge.engine.metrics import Metrics
 from bridge.engine.ports import Clock, Store
 from bridge.engine.trust import TrustState
-from bridge.home.folder import Config
+from bridge.home.config import Config
 
 INDEX_CACHE_DOCUMENTS = 4
 """Documents whose item index is kept in memory: acknowledgements of one document arrive in

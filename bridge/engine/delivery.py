@@ -21,7 +21,7 @@ from bridge.engine.context import Engine
 from bridge.engine.outcomes import DeliveryOutcome, DeliveryState
 from bridge.engine.ports import Arrival, Carried, Outgoing
 from bridge.engine.states import DocumentState, OutboxState, finish_envelope, move_document
-from bridge.home.folder import Delivery as DeliveryPolicy
+from bridge.home.config import Delivery as DeliveryPolicy
 from bridge.store.sqlite.store import OutboxRow
 
 

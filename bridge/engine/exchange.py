@@ -37,7 +37,7 @@ from bridge.engine.ports import Clock, Store, system_clock
 from bridge.engine.queries import Queries
 from bridge.engine.store_check import StoreFault
 from bridge.engine.trust import TrustState
-from bridge.home.folder import Config
+from bridge.home.config import Config
 from bridge.home.keystore import KeyStore
 from bridge.store.sqlite.store import DocumentRow, OutboxRow
 

@@ -4,7 +4,7 @@ and the gate that decides which refusals are written to the store.
 
 The HTTP side (connection cap, body deadline, header limits) is in
 ``bridge/transports/http/limits.py``;
-the numbers are ``[limits]`` in bridge.toml (``bridge.home.folder.Limits``; README, "Security
+the numbers are ``[limits]`` in bridge.toml (``bridge.home.config.Limits``; README, "Security
 limits").
 """
 

@@ -28,7 +28,7 @@ from bridge.engine.exchange import Exchange
 from bridge.engine.metrics import Metrics
 from bridge.engine.outcomes import DeliveryState
 from bridge.engine.ports import Arrival, Carried, Courier
-from bridge.home.folder import Delivery
+from bridge.home.config import Delivery
 from bridge.store.sqlite.store import OutboxRow
 
 log = logging.getLogger("bridge.peer")

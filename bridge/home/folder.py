@@ -24,14 +24,9 @@ from bridge.core.crypto.identity import (
     check_party,
 )
 from bridge.core.errors import UsageError
-from bridge.home.config import DEFAULT_LISTEN, Config, Delivery, Limits, PeerConfig, parse_listen
+from bridge.home.config import DEFAULT_LISTEN, Config, parse_listen
 from bridge.home.files import write_file
 from bridge.home.key_files import load_private, load_public, write_private
-
-# The configuration model lives in bridge.home.config; its names are also reachable here for
-# the engine, the transports and the CLI, which read them as ``bridge.home.folder.Config``.
-__all__ = ["CONFIG_NAME", "DEFAULT_LISTEN", "PORT_NAME", "Config", "Delivery", "Home", "Limits",
-           "PeerConfig", "default_home", "parse_listen"]
 
 CONFIG_NAME = "bridge.toml"
 PORT_NAME = "peer.port"

@@ -27,8 +27,8 @@ from bridge.core.receipts import check_receipt
 from bridge.engine.exchange import Exchange
 from bridge.engine.limits import RefusalGate
 from bridge.engine.outbound import queue_envelope
+from bridge.home.config import Config, Delivery
 from bridge.home.files import write_file
-from bridge.home.folder import Config, Delivery
 from bridge.home.folder import Home as Home  # the parties' homes, for pair.py
 from bridge.home.key_files import write_private
 from bridge.home.keystore import KeyStore

@@ -21,7 +21,7 @@ from bridge.engine.inbound import decode_envelope
 from bridge.engine.limits import RateLimiter, claimed_sender
 from bridge.engine.metrics import Metrics
 from bridge.engine.outcomes import Answer, Outcome
-from bridge.home.folder import Limits
+from bridge.home.config import Limits
 from bridge.transports.http.limits import (
     BodyTooLarge,
     BodyTooSlow,

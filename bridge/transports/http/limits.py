@@ -25,7 +25,7 @@ from aiohttp import StreamReader, web
 from aiohttp.http_exceptions import BadHttpMessage, LineTooLong
 
 from bridge.engine.metrics import Metrics
-from bridge.home.folder import Limits
+from bridge.home.config import Limits
 
 log = logging.getLogger("bridge.peer")
 http_log = logging.getLogger("bridge.peer.http")

@@ -1,7 +1,7 @@
 """``bridge audit``: check this home's audit log, export a transcript for a mediator.
 
 Both commands read the store directly and only read it (the daemon may be running or not).
-Parse, call, print: the checks live in ``bridge/core/audit.py`` and ``bridge/core/transcript.py``.
+Parse, call, print: the checks live in ``bridge/core/audit.py`` and ``bridge/core/transcript/``.
 """
 
 from __future__ import annotations

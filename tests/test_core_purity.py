@@ -19,7 +19,7 @@ import pytest
 PACKAGE_DIR = Path(__file__).resolve().parent.parent / "bridge"
 # Every module of these rooms is pure: the core, the records and the reports' rules and model.
 PURE_ROOMS = ["core", "records"]
-PURE_MODULES = ["reports.report", "home.files"]
+PURE_MODULES = ["reports.rules", "reports.model", "reports.build", "home.files"]
 FORBIDDEN = frozenset({"asyncio", "aiohttp", "sqlite3", "_sqlite3"})
 
 

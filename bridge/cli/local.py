@@ -39,7 +39,7 @@ from bridge.records.importers import (
     load_json_value,
 )
 from bridge.records.importers import load_json_submission as load_submission
-from bridge.reports.report import safe_text
+from bridge.reports.render.text import safe_text
 
 EXIT_OK = 0
 EXIT_FAILED = 1

@@ -1,6 +1,6 @@
 """``bridge reconcile``: the reconciliation report of the running daemon, rendered as text, JSON,
 CSV or one self-contained HTML file. Parse, call, print (the report itself is
-:mod:`bridge.reports.report`).
+:mod:`bridge.reports`).
 
 Exit codes as the other daemon commands: 0 ok; 1 a failure reported by the daemon; 2 bad usage;
 3 the daemon is not running or stopped answering.
@@ -19,7 +19,9 @@ from bridge.core.errors import BridgeError
 from bridge.core.printable import printable, printable_lines
 from bridge.home.files import write_file
 from bridge.home.folder import Home
-from bridge.reports import report as reports
+from bridge.reports.render import FORMATS, render
+from bridge.reports.render.json import ReportFormatError, from_json
+from bridge.reports.render.text import text_renderables
 
 EXIT_FAILED = 1
 EXIT_UNAVAILABLE = 3
@@ -37,7 +39,7 @@ def _home(ctx: click.Context) -> Home:
 @click.option("--quota", type=click.IntRange(min=1), metavar="N",
               help="Agreement-level quota a side (e.g. an all-for-all exchange of at least "
                    "1,000 a side): progress of each side against it.")
-@click.option("--format", "fmt", type=click.Choice(reports.FORMATS), default="text",
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="text",
               show_default=True, help="text (tables), json, csv, or html (one self-contained "
               "file with charts).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
@@ -60,22 +62,22 @@ def reconcile(ctx: click.Context, peer: str | None, quota: int | None, fmt: str,
     client = BridgeClient(_home(ctx).socket_path)
     try:
         data = client.reconcile(peer=peer, quota=quota)
-        report = reports.from_json(data)
+        report = from_json(data)
     except DaemonUnavailable as err:
         click.echo(f"error: {printable_lines(err)}", err=True)
         sys.exit(EXIT_UNAVAILABLE)
     except BridgeError as err:
         click.echo(f"error: {printable_lines(err)}", err=True)
         sys.exit(EXIT_FAILED)
-    except reports.ReportFormatError as err:
+    except ReportFormatError as err:
         click.echo(f"error: the daemon's report could not be read: {printable(err)}", err=True)
         sys.exit(EXIT_FAILED)
     if output is None and fmt == "text":
         console = Console(highlight=False, soft_wrap=False)
         if console.is_terminal:  # people at a terminal get colour, at their width
-            console.print(Group(*reports.text_renderables(report)))
+            console.print(Group(*text_renderables(report)))
             return
-    text = reports.render(report, fmt)
+    text = render(report, fmt)
     if output is None:
         click.echo(text, nl=False)
         return

@@ -60,7 +60,9 @@ from bridge.home.folder import Config
 from bridge.home.keystore import KeyStore, PeerKey
 from bridge.records.categories import validate_submission
 from bridge.records.schema import validate
-from bridge.reports import report as reports
+from bridge.reports.build import build_reconciliation
+from bridge.reports.render.json import to_json as report_json
+from bridge.reports.rules import REASON_STATUSES
 from bridge.store.sqlite.store import DocumentRow, OutboxRow, Store
 
 log = logging.getLogger("bridge.exchange")
@@ -1393,7 +1395,7 @@ class Exchange:
 
     def reconcile(self, *, peer: str | None = None, quota: int | None = None
                   ) -> dict[str, Any]:
-        """The reconciliation report (``bridge.reports.report``), as JSON data: grouped counts from
+        """The reconciliation report (``bridge.reports``), as JSON data: grouped counts from
         the store, never a walk over the items. ``quota``: an agreement-level quota a side."""
         if peer is not None and peer not in self.peers and not self.store.list_documents(
                 direction=None, type=None, peer=peer, limit=1):
@@ -1406,13 +1408,13 @@ class Exchange:
             doc = self.store.document_by_rowid(mismatch[0])
             assert doc is not None
             self._corrupt(StoreFault(where=self._where(doc), what=mismatch[1], doc=doc.rowid))
-        report = reports.build_reconciliation(
+        report = build_reconciliation(
             party=self.me.party, peer=peer, generated=iso(self.now()) or "", quota=quota,
             peers=[peer] if peer else sorted(self.peers),
             items=self.store.reconcile_items(peer),
             documents=self.store.reconcile_documents(peer),
-            reasons=self.store.reason_counts(peer, reports.REASON_STATUSES))
-        return reports.to_json(report)
+            reasons=self.store.reason_counts(peer, REASON_STATUSES))
+        return report_json(report)
 
     def health(self) -> dict[str, Any]:
         # A fault (a store that cannot be written, a background task that died) makes the

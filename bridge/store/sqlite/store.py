@@ -26,7 +26,7 @@ from bridge.core.errors import StoreError, StoreUnavailable, UsageError
 from bridge.core.link import ZERO_HASH, InboundState, OutboundState
 from bridge.engine import store_check
 from bridge.home.files import create_private, make_private
-from bridge.reports.report import DocumentCount, ItemCount, ReasonCount
+from bridge.reports.model import DocumentCount, ItemCount, ReasonCount
 
 MIGRATIONS: tuple[str, ...] = (
     """

@@ -498,18 +498,33 @@ def test_rules_model_and_build_are_pure_and_only_the_text_renderer_loads_rich() 
     assert out.stdout.split() == ["[]", "True"]
 
 
-def test_only_the_text_renderer_imports_rich() -> None:
+def _imports(path: Path, prefix: str) -> set[str]:
+    """The modules ``path`` imports (anywhere in its body) that are ``prefix`` or inside it."""
     import ast
 
-    room = Path(__file__).resolve().parent.parent / "bridge" / "reports"
-    importers = set()
-    for path in room.rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
-                     [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
-            if any(n == "rich" or n.startswith("rich.") for n in names):
-                importers.add(path.relative_to(room).as_posix())
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                 [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+        found.update(n for n in names if n == prefix or n.startswith(prefix + "."))
+    return found
+
+
+BRIDGE = Path(__file__).resolve().parent.parent / "bridge"
+
+
+def test_only_the_text_renderer_imports_rich() -> None:
+    room = BRIDGE / "reports"
+    importers = {path.relative_to(room).as_posix() for path in room.rglob("*.py")
+                 if _imports(path, "rich")}
     assert importers == {"render/text.py"}
+
+
+def test_the_store_reads_only_the_reports_model_and_rules() -> None:
+    """The store sits below every renderer: it hands out the model's rows, nothing more."""
+    used = {name for path in (BRIDGE / "store").rglob("*.py")
+            for name in _imports(path, "bridge.reports")}
+    assert used and used <= {"bridge.reports.model", "bridge.reports.rules"}, used
 
 
 def test_json_matches_the_local_api_description() -> None:

@@ -52,7 +52,6 @@ def is_proof(value: object) -> bool:
             and all(isinstance(h, bytes) and len(h) == merkle.HASH_SIZE for h in value))
 
 
-
 def parse_header(value: object, want_ack: bool, what: str) -> SignedHeader:
     """Steps 2 and 6: the header decodes (PROTOCOL.md §6.2) and is of the expected type."""
     signed = SignedHeader.parse(value)
@@ -62,7 +61,6 @@ def parse_header(value: object, want_ack: bool, what: str) -> SignedHeader:
     if not want_ack and header.type not in DOCUMENT_TYPES:
         raise fail(f"{what} is an acknowledgement, not a roster or manifest", "wrong_type")
     return signed
-
 
 
 @functools.lru_cache(maxsize=1024)
@@ -89,10 +87,9 @@ def check_signature(signed: SignedHeader, keys: Keyring) -> PublicIdentity:
         verified = issuer
     else:
         verified = signed.check_signature(keys)  # uncached, and raises with the precise reason
-        verified = signed.check_signature(keys)  # uncached, and raises with the precise reason
     # A revocation given to the verifier voids this key's signatures dated at or after its
     # ``since``, and a rotation those dated after it (PROTOCOL.md §4.5: what a revocation
-    # cannot void is said there too, and in ``_caveats``).
+    # cannot void is said there too, and in ``caveats``).
     keys.check_in_force(verified, signed.header.created,
                         f"{signed.header.type} {signed.header.id}")
     return verified

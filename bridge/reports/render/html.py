@@ -328,7 +328,6 @@ def _declared_cell(m: ManifestLine) -> tuple[str, str]:
                                + "</span>")
 
 
-
 def _head(title: str) -> list[str]:
     # A Content-Security-Policy forbids loading anything: the page is whole as it is.
     return [

@@ -36,7 +36,8 @@ from bridge.core.crypto.identity import PrivateIdentity
 from bridge.core.documents import ACK_STATUSES, Item, encode_declared_entry
 from bridge.engine.exchange import Exchange
 from bridge.home.config import Config
-from bridge.reports import report as reports
+from bridge.reports.render.html import render_html
+from bridge.reports.render.json import from_json
 from bridge.store.sqlite.store import Store
 
 TARGET_S = 1.0
@@ -183,7 +184,7 @@ def main() -> int:
         for _ in range(args.repeat):
             q_s, data = timed(lambda: exchange.reconcile(quota=1000))
             j_s, text = timed(lambda data=data: json.dumps(data))
-            h_s, page = timed(lambda data=data: reports.render_html(reports.from_json(data)))
+            h_s, page = timed(lambda data=data: render_html(from_json(data)))
             for key, value in (("query", q_s), ("json", j_s), ("html", h_s),
                                ("total", q_s + j_s + h_s)):
                 runs[key].append(value)

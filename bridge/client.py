@@ -318,9 +318,9 @@ class BridgeClient:
         return self._json("POST", f"{API_PREFIX}/peers/reload", {})
 
     def reconcile(self, peer: str | None = None, quota: int | None = None) -> dict[str, Any]:
-        """The reconciliation report (JSON form; ``bridge.reports.report.from_json`` reads it back):
-        per side and category, per manifest, parity and quotas. ``quota``: an agreement-level
-        quota a side."""
+        """The reconciliation report (JSON form; ``bridge.reports.render.json.from_json`` reads
+        it back): per side and category, per manifest, parity and quotas. ``quota``: an
+        agreement-level quota a side."""
         return self._json("GET", f"{API_PREFIX}/reconcile{_query({'peer': peer, 'quota': quota})}")
 
     def metrics(self) -> str:

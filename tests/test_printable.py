@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bridge.core.printable import json_text, printable, printable_lines
-from bridge.reports.report import safe_text
+from bridge.reports.render.text import safe_text
 
 
 @pytest.mark.parametrize(("raw", "shown"), [

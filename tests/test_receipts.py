@@ -11,13 +11,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from unittest import mock
 
 import msgpack
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bridge.core import codec, merkle
+from bridge.core import codec, entries, merkle
 from bridge.core.crypto.identity import (
     TAG_DOCUMENT,
     TAG_ENVELOPE,
@@ -43,8 +44,6 @@ from bridge.core.documents import (
 from bridge.core.errors import InputError, VerificationError
 from bridge.core.receipts import (
     ReceiptResult,
-    _ack_fields,
-    _declared_ids,
     build_document_receipt,
     build_item_receipt,
     build_item_receipts,
@@ -633,21 +632,44 @@ def test_mutated_bundle_never_crashes(ex: Exchange, data: st.DataObject) -> None
     assert check_receipt(bytes(raw), ex.keys).ok == (bytes(raw) == good)
 
 
-# ---------------------------------------------------------------- the bulk decoders agree
+# ------------------------------------------------------- one decoder, two paths, one answer
 
 
-def _slow_declared(leaf: bytes, i: int) -> str | None:
-    try:
-        return decode_declared_entry(leaf, i).item_id
-    except VerificationError:
-        return None
+def _decoded(decode: Callable[..., object], leaf: bytes, index: int | None, *,
+             strict_only: bool) -> tuple[str, object]:
+    """What ``decode`` answers; with ``strict_only`` its quick path is switched off, so the
+    answer is the strict path's alone."""
+    quick = (lambda *_: None) if strict_only else entries._quick_map
+    with mock.patch.object(entries, "_quick_map", quick):
+        try:
+            return ("ok", decode(leaf, index))
+        except VerificationError as exc:
+            return ("fail", exc.reason)
 
 
-def _fast_declared(leaf: bytes, i: int) -> str | None:
-    try:
-        return _declared_ids([leaf])[0]
-    except VerificationError:
-        return None
+def _both_paths_agree(leaf: bytes, index: int | None = 0) -> None:
+    for decode in (decode_declared_entry, decode_ack_entry):
+        assert (_decoded(decode, leaf, index, strict_only=False)
+                == _decoded(decode, leaf, index, strict_only=True))
+    if index == 0:  # the views over a whole document answer the same, field by field
+        declared = _decoded(decode_declared_entry, leaf, 0, strict_only=False)
+        ack = _decoded(decode_ack_entry, leaf, 0, strict_only=False)
+        assert _decoded(_first_declared_id, leaf, 0, strict_only=False) == (
+            ("ok", _fields(declared[1], "item_id")[0]) if declared[0] == "ok" else declared)
+        assert _decoded(_first_acknowledged, leaf, 0, strict_only=False) == (
+            ("ok", _fields(ack[1], "item_id", "status", "leaf")) if ack[0] == "ok" else ack)
+
+
+def _first_declared_id(leaf: bytes, _index: object) -> str:
+    return entries.declared_item_ids([leaf])[0]
+
+
+def _first_acknowledged(leaf: bytes, _index: object) -> tuple[object, ...]:
+    return entries.acknowledged_items([leaf])[0]
+
+
+def _fields(entry: object, *names: str) -> tuple[object, ...]:
+    return tuple(getattr(entry, n) for n in names)
 
 
 def _nest(depth: int) -> Any:
@@ -676,36 +698,49 @@ ODD_DECLARED = [
     codec.encode({"data": {"a": {"z": None, "b": [True, b"x", -5]}}, "i": 0, "id": "P-1",
                   "salt": b"s" * 16}),
     b"\xde\x00\x04" + codec.encode({"data": {}, "i": 0, "id": "P-1", "salt": b"s" * 16})[1:],
+    codec.encode({"data": {}, "i": 3, "id": "P-1", "salt": b"s" * 16}),  # another index
+    codec.encode({"data": {}, "i": -1, "id": "P-1", "salt": b"s" * 16}),  # no index at all
+    encode_ack_entry(0, b"s" * 16, AckItem(id="P-1", status="RECEIVED"), b"h" * 32),
+    encode_ack_entry(2, b"s" * 16, AckItem(id="P-1", status="DISPUTED", reason="r" * 2000),
+                     None),
+    codec.encode({"evidence": None, "i": 0, "id": "P-1", "leaf": b"h" * 31, "reason": None,
+                  "salt": b"s" * 16, "status": "RECEIVED"}),  # a leaf hash one byte short
+    codec.encode({"evidence": None, "i": 0, "id": "P-1", "leaf": None, "reason": "r" * 2001,
+                  "salt": b"s" * 16, "status": "RECEIVED"}),  # a reason one character long
+    codec.encode({"evidence": None, "i": 0, "id": "P-1", "leaf": None, "reason": None,
+                  "salt": b"s" * 16, "status": "LOST"}),  # no such status
 ]
 
 
 @pytest.mark.parametrize("leaf", ODD_DECLARED)
-def test_bulk_declared_decoder_agrees_with_the_reference(leaf: bytes) -> None:
-    assert _fast_declared(leaf, 0) == _slow_declared(leaf, 0)
+@pytest.mark.parametrize("index", [0, None])
+def test_the_quick_path_of_each_entry_decoder_agrees_with_the_strict_one(
+        leaf: bytes, index: int | None) -> None:
+    _both_paths_agree(leaf, index)
+
+
+def test_the_quick_path_serves_well_formed_entries() -> None:
+    """Else the agreement above would hold trivially."""
+    declared = codec.encode({"data": {"a": [1, "x"]}, "i": 4, "id": "P-1", "salt": b"s" * 16})
+    ack = encode_ack_entry(4, b"s" * 16, AckItem(id="P-1", status="RECEIVED"), b"h" * 32)
+    with mock.patch.object(entries, "_entry_map", side_effect=AssertionError("strict path")):
+        assert decode_declared_entry(declared, 4).item_id == "P-1"
+        assert decode_declared_entry(declared).index == 4  # at the index it names
+        assert decode_ack_entry(ack).leaf == b"h" * 32
 
 
 @settings(max_examples=300, deadline=None)
 @given(st.binary(min_size=1, max_size=4), st.integers(0, 200))
-def test_bulk_decoders_agree_on_damaged_entries(patch: bytes, where: int) -> None:
+def test_both_paths_agree_on_damaged_entries(patch: bytes, where: int) -> None:
     declared = codec.encode({"data": {"name": "Samplename", "n": 300, "tags": ["a", "b"]},
                              "i": 0, "id": "P-1", "salt": b"s" * 16})
     ack = encode_ack_entry(0, b"s" * 16, AckItem(id="P-1", status="RECEIVED", reason="ok"),
                            b"h" * 32)
-    for leaf, fast, slow in (
-        (declared, lambda x: _declared_ids([x])[0],
-         lambda x: decode_declared_entry(x, 0).item_id),
-        (ack, lambda x: _ack_fields([x]),
-         lambda x: (lambda e: ([e.item_id], [e.status], [e.leaf]))(decode_ack_entry(x, 0))),
-    ):
+    for leaf in (declared, ack):
         pos = where % len(leaf)
         damaged = leaf[:pos] + patch + leaf[pos + len(patch):]
-        outcomes = []
-        for fn in (fast, slow):
-            try:
-                outcomes.append(("ok", fn(damaged)))
-            except VerificationError as exc:
-                outcomes.append(("fail", exc.reason))
-        assert outcomes[0] == outcomes[1]
+        _both_paths_agree(damaged, 0)
+        _both_paths_agree(damaged, None)
 
 
 # ---------------------------------------------------------------- speed (a smoke test)

@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 
 from bridge.core.documents import Item, encode_declared_entry
-from bridge.reports import report as reports
-from bridge.reports.report import ItemCount
+from bridge.reports.build import build_reconciliation
+from bridge.reports.model import ItemCount
+from bridge.reports.rules import REASON_STATUSES
 from bridge.store.sqlite.store import Store
 
 
@@ -141,9 +142,9 @@ def test_documents_undeclared_and_reasons(b: Builder) -> None:
     assert docs["M"].by_status == {None: 1, "RECEIVED": 1, "DISPUTED": 2}
     assert docs["M"].undeclared == {"RECEIVED_UNDECLARED": 2}
     assert docs["EMPTY"].by_status == {} and docs["EMPTY"].type == "roster"
-    reasons = b.store.reason_counts(None, reports.REASON_STATUSES)
+    reasons = b.store.reason_counts(None, REASON_STATUSES)
     assert [(r.status, r.reason, r.count) for r in reasons] == [("DISPUTED", "why", 2)]
-    report = reports.build_reconciliation(
+    report = build_reconciliation(
         party="alpha", peer=None, generated="2026-01-01T00:00:00.000Z",
         items=b.store.reconcile_items(None), documents=docs.values(), reasons=reasons)
     (m,) = report.manifests

@@ -1,6 +1,7 @@
-"""The reconciliation report (bridge/reports/report.py), pure: counts and the grouping table,
-differences declared versus counted, parity, quotas, the JSON round trip, CSV, text and a
-self-contained, escaped, well-formed HTML page. No store, no daemon, no timings.
+"""The reconciliation report (bridge/reports: rules, model, build, render/), pure: counts and
+the grouping table, differences declared versus counted, parity, quotas, the JSON round trip,
+CSV, text and a self-contained, escaped, well-formed HTML page. No store, no daemon, no
+timings.
 """
 
 from __future__ import annotations
@@ -18,8 +19,14 @@ from typing import Any
 import pytest
 
 from bridge.core.documents import ACK_STATUSES
-from bridge.reports import report as reports
-from bridge.reports.report import (
+from bridge.reports.build import build_reconciliation
+from bridge.reports.model import DocumentCount, ItemCount, ReasonCount, Reconciliation
+from bridge.reports.render import render
+from bridge.reports.render.csv import render_csv
+from bridge.reports.render.html import render_html
+from bridge.reports.render.json import ReportFormatError, from_json, render_json, to_json
+from bridge.reports.render.text import render_text
+from bridge.reports.rules import (
     CONFIRMED,
     DECLINED,
     DISPUTED,
@@ -27,11 +34,7 @@ from bridge.reports.report import (
     OUTSTANDING,
     STATUS_RULES,
     UNCONFIRMED,
-    DocumentCount,
-    ItemCount,
-    ReasonCount,
-    Reconciliation,
-    build_reconciliation,
+    rule_of,
 )
 
 GENERATED = "2026-11-26T13:47:32.372Z"
@@ -83,7 +86,7 @@ def test_every_status_has_exactly_one_rule_and_one_group() -> None:
     ("DECLINED_REPATRIATION", DECLINED, DECLINED),
 ])
 def test_grouping_as_specified(status: str | None, person_group: str, other_group: str) -> None:
-    rule = reports.rule_of(status)
+    rule = rule_of(status)
     assert rule.group("pow") == person_group
     assert rule.group("civilian_detainee") == person_group
     assert rule.group("child_tracing") == person_group
@@ -98,7 +101,7 @@ def test_unknown_status_counts_as_disputed_never_confirmed() -> None:
 
 
 def test_grouping_table_travels_with_the_json() -> None:
-    table = reports.to_json(build())["grouping"]
+    table = to_json(build())["grouping"]
     assert {row["status"] for row in table} == {None, *ACK_STATUSES}
     assert {"status": "RECEIVED", "persons": "confirmed", "other": "unconfirmed",
             "received": True} in table
@@ -201,9 +204,9 @@ def test_declared_versus_counted_difference() -> None:
         1248, 1248, 1248, 1245, 3)
     assert (m.counted, m.difference, m.complete) == (1245, -3, True)
     assert m.batch == "3"
-    row = reports.to_json(r)["manifests"][0]
+    row = to_json(r)["manifests"][0]
     assert (row["counted"], row["difference"], row["complete"]) == (1245, -3, True)
-    assert "\u22123" in reports.render_text(r)  # shown with a real minus sign
+    assert "\u22123" in render_text(r)  # shown with a real minus sign
 
 
 def test_declared_map_is_summed_and_undeclared_items_are_counted() -> None:
@@ -299,9 +302,9 @@ def test_document_quotas() -> None:
 
 def test_json_round_trip() -> None:
     r = demo_like()
-    data = json.loads(reports.render_json(r))
+    data = json.loads(render_json(r))
     assert data["kind"] == "bridge.reconciliation" and data["version"] == 1
-    assert reports.from_json(data) == r
+    assert from_json(data) == r
 
 
 @pytest.mark.parametrize("mutate", [
@@ -312,10 +315,10 @@ def test_json_round_trip() -> None:
     lambda d: d.update(parity="none"),
 ])
 def test_from_json_refuses_what_it_cannot_read(mutate: Any) -> None:
-    data = reports.to_json(demo_like())
+    data = to_json(demo_like())
     mutate(data)
-    with pytest.raises(reports.ReportFormatError):
-        reports.from_json(data)
+    with pytest.raises(ReportFormatError):
+        from_json(data)
 
 
 def csv_blocks(text: str) -> dict[str, list[dict[str, str]]]:
@@ -328,7 +331,7 @@ def csv_blocks(text: str) -> dict[str, list[dict[str, str]]]:
 
 
 def test_csv_blocks_and_numbers() -> None:
-    blocks = csv_blocks(reports.render_csv(demo_like()))
+    blocks = csv_blocks(render_csv(demo_like()))
     assert set(blocks) == {"report", "categories", "manifests", "parity", "quotas", "reasons",
                            "grouping"}
     remains = next(r for r in blocks["categories"]
@@ -345,7 +348,7 @@ def test_csv_neutralises_formulas_from_data() -> None:
     r = build([item("in", "=HYPERLINK(\"x\")", "RECEIVED", 1)],
               reasons=[ReasonCount(direction="in", peer="beta", status="DISPUTED",
                                    reason="@SUM(1)", count=1)])
-    text = reports.render_csv(r)
+    text = render_csv(r)
     assert "'=HYPERLINK" in text and "'@SUM(1)" in text
     blocks = csv_blocks(text)
     inbound = [r for r in blocks["categories"] if r["side"] == "inbound"]
@@ -356,13 +359,13 @@ def test_text_tables_show_data_as_text_not_markup() -> None:
     r = build([item("in", "[red]pow[/red]", "RECEIVED", 3)],
               reasons=[ReasonCount(direction="in", peer="beta", status="DISPUTED",
                                    reason="[bold]tag[/bold] differs", count=1)])
-    text = reports.render_text(r, width=160)
+    text = render_text(r, width=160)
     assert "[red]pow[/red]" in text and "[bold]tag[/bold] differs" in text
     assert "Inbound: what alpha received" in text
 
 
 def test_text_of_the_demo() -> None:
-    text = reports.render_text(demo_like(), width=140)
+    text = render_text(demo_like(), width=140)
     for needle in ("MANIFEST-REMAINS-B7", "Parity", "Progress against quotas",
                    "counted 45 bags at the crossing, 48 declared", "How statuses count"):
         assert needle in text
@@ -421,7 +424,7 @@ def parse(page: str) -> Checker:
 
 
 def test_html_is_well_formed_with_svg_charts() -> None:
-    page = reports.render_html(demo_like())
+    page = render_html(demo_like())
     c = parse(page)
     # stacked bars per side, declared-vs-counted, one parity chart, two quota bars
     assert c.tags.count("svg") == 2 + 1 + 1 + 2
@@ -435,7 +438,7 @@ def test_html_is_well_formed_with_svg_charts() -> None:
 
 
 def test_html_has_no_external_references() -> None:
-    page = reports.render_html(demo_like())
+    page = render_html(demo_like())
     c = parse(page)
     assert not [v for k, v in c.attrs if k in ("src", "href", "xlink:href", "action")]
     assert not re.search(r"https?://", page)
@@ -452,7 +455,7 @@ def test_html_escapes_hostile_data() -> None:
     reasons = [ReasonCount(direction="in", peer="beta", status="DISPUTED", reason=HOSTILE,
                            count=2)]
     r = build(items, docs, reasons=reasons)
-    page = reports.render_html(r)
+    page = render_html(r)
     c = parse(page)
     assert "<script" not in page.lower() and "<img" not in page.lower()
     assert "onerror=alert(1)&gt;" in page
@@ -466,27 +469,62 @@ def test_html_escapes_hostile_data() -> None:
 
 
 def test_html_of_an_empty_report() -> None:
-    page = reports.render_html(build())
+    page = render_html(build())
     parse(page)
     assert "nothing exchanged yet" in page
 
 
 def test_render_dispatch() -> None:
     r = demo_like()
-    assert reports.render(r, "html").startswith("<!DOCTYPE html>")
-    assert json.loads(reports.render(r, "json"))["party"] == "alpha"
-    assert reports.render(r, "csv").startswith("section,")
+    assert render(r, "html").startswith("<!DOCTYPE html>")
+    assert json.loads(render(r, "json"))["party"] == "alpha"
+    assert render(r, "csv").startswith("section,")
     with pytest.raises(ValueError, match="unknown format"):
-        reports.render(r, "pdf")
+        render(r, "pdf")
 
 
-def test_reports_is_pure() -> None:
-    code = ("import sys, bridge.reports.report; "
-            "print(sorted(m for m in ('asyncio', 'aiohttp', 'sqlite3', '_sqlite3') "
-            "if m in sys.modules))")
+def test_rules_model_and_build_are_pure_and_only_the_text_renderer_loads_rich() -> None:
+    """Rules, model and build import no I/O framework and no rich; nor do the JSON, CSV and
+    HTML renderers (the engine reads ``render.json``); the text renderer does load rich, so
+    the check would see it."""
+    code = ("import sys, bridge.reports.rules, bridge.reports.model, bridge.reports.build; "
+            "import bridge.reports.render.json, bridge.reports.render.csv; "
+            "import bridge.reports.render.html; "
+            "print(sorted(m for m in ('asyncio', 'aiohttp', 'sqlite3', '_sqlite3', 'rich') "
+            "if m in sys.modules)); "
+            "import bridge.reports.render.text; print('rich' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
-    assert out.stdout.strip() == "[]"
+    assert out.stdout.split() == ["[]", "True"]
+
+
+def _imports(path: Path, prefix: str) -> set[str]:
+    """The modules ``path`` imports (anywhere in its body) that are ``prefix`` or inside it."""
+    import ast
+
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                 [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+        found.update(n for n in names if n == prefix or n.startswith(prefix + "."))
+    return found
+
+
+BRIDGE = Path(__file__).resolve().parent.parent / "bridge"
+
+
+def test_only_the_text_renderer_imports_rich() -> None:
+    room = BRIDGE / "reports"
+    importers = {path.relative_to(room).as_posix() for path in room.rglob("*.py")
+                 if _imports(path, "rich")}
+    assert importers == {"render/text.py"}
+
+
+def test_the_store_reads_only_the_reports_model_and_rules() -> None:
+    """The store sits below every renderer: it hands out the model's rows, nothing more."""
+    used = {name for path in (BRIDGE / "store").rglob("*.py")
+            for name in _imports(path, "bridge.reports")}
+    assert used and used <= {"bridge.reports.model", "bridge.reports.rules"}, used
 
 
 def test_json_matches_the_local_api_description() -> None:
@@ -503,5 +541,5 @@ def test_json_matches_the_local_api_description() -> None:
                               meta={"batch": HOSTILE, "declared": "lots", "quota": 3},
                               undeclared={"RECEIVED_UNDECLARED": 1})], quota=7, peers=["beta"])
     for report in (demo_like(), build(), hostile):
-        errors = [str(e) for e in validator.iter_errors(reports.to_json(report))]
+        errors = [str(e) for e in validator.iter_errors(to_json(report))]
         assert errors == []

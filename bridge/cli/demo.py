@@ -23,7 +23,9 @@ from bridge.core.crypto.identity import Keyring
 from bridge.core.receipts import check_receipt
 from bridge.daemon.pair import Node, make_pair
 from bridge.home.files import write_file
-from bridge.reports import report as reports
+from bridge.reports.render.html import render_html
+from bridge.reports.render.json import from_json
+from bridge.reports.render.text import render_text
 
 SURNAMES = ("Avenor", "Belcastro", "Corvin", "Dunmere", "Elstrand", "Falkrey", "Gorran",
             "Halvik", "Istrel", "Jorvant", "Kestrel", "Lunard")
@@ -175,10 +177,10 @@ def _verify_receipts(nodes: list[Node], files: dict[Path, bytes]) -> None:
 def _reconcile(a: BridgeClient, root: Path, keep: Path | None) -> None:
     report_path = root / "reconciliation.html" if keep is not None else _temp_path(
         "bridge-demo-reconciliation-", ".html")
-    report = reports.from_json(a.reconcile(quota=10))
+    report = from_json(a.reconcile(quota=10))
     say("10. alpha's reconciliation (bridge --home alpha reconcile --quota 10):")
-    click.echo(reports.render_text(report, width=118), nl=False)
-    write_file(report_path, reports.render_html(report), replace=True)
+    click.echo(render_text(report, width=118), nl=False)
+    write_file(report_path, render_html(report), replace=True)
     say(f"   The same as one self-contained HTML page with charts: {report_path}")
     say("   (bridge --home alpha reconcile --quota 10 --format html -o FILE)")
 

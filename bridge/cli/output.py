@@ -1,6 +1,6 @@
 """How the ``bridge`` commands print data: rich tables for people, plain aligned text for long
 lists, JSON for scripts. Every cell and every JSON string passes through
-:mod:`bridge.core.printable` (or :func:`bridge.reports.report.safe_text`, its rich form): text
+:mod:`bridge.core.printable` (or :func:`bridge.reports.render.text.safe_text`, its rich form): text
 from a peer or the daemon never reaches the terminal unescaped."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bridge.core.printable import json_text, printable
-from bridge.reports.report import safe_text  # the one import of it in the command line
+from bridge.reports.render.text import safe_text  # the one import of it in the command line
 
 RICH_TABLE_MAX_ROWS = 500  # beyond this, plain aligned text (rich is slow on long tables)
 

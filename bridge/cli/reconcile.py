@@ -1,6 +1,6 @@
 """``bridge reconcile``: the reconciliation report of the running daemon, rendered as text, JSON,
 CSV or one self-contained HTML file. Parse, call, print (the report itself is
-:mod:`bridge.reports.report`).
+:mod:`bridge.reports`).
 
 Exit codes as the other daemon commands: 0 ok; 1 a failure reported by the daemon; 2 bad usage;
 3 the daemon is not running or stopped answering.
@@ -19,7 +19,9 @@ from bridge.cli.options import force_option
 from bridge.core.errors import BridgeError
 from bridge.core.printable import printable
 from bridge.home.files import write_file
-from bridge.reports import report as reports
+from bridge.reports.render import FORMATS, render
+from bridge.reports.render.json import ReportFormatError, from_json
+from bridge.reports.render.text import text_renderables
 
 
 @click.command()
@@ -27,7 +29,7 @@ from bridge.reports import report as reports
 @click.option("--quota", type=click.IntRange(min=1), metavar="N",
               help="Agreement-level quota a side (e.g. an all-for-all exchange of at least "
                    "1,000 a side): progress of each side against it.")
-@click.option("--format", "fmt", type=click.Choice(reports.FORMATS), default="text",
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="text",
               show_default=True, help="text (tables), json, csv, or html (one self-contained "
               "file with charts).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
@@ -49,16 +51,16 @@ def reconcile(obj: Ctx, peer: str | None, quota: int | None, fmt: str,
     with reporting():
         data = obj.client().reconcile(peer=peer, quota=quota)
         try:
-            report = reports.from_json(data)
-        except reports.ReportFormatError as err:  # a daemon of another version
+            report = from_json(data)
+        except ReportFormatError as err:  # a daemon of another version
             raise BridgeError(f"the daemon's report could not be read: {printable(err)}",
                               code="invalid_response") from err
     if output is None and fmt == "text":
         console = Console(highlight=False, soft_wrap=False)
         if console.is_terminal:  # people at a terminal get colour, at their width
-            console.print(Group(*reports.text_renderables(report)))
+            console.print(Group(*text_renderables(report)))
             return
-    text = reports.render(report, fmt)
+    text = render(report, fmt)
     if output is None:
         click.echo(text, nl=False)
         return

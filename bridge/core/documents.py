@@ -1,10 +1,9 @@
 """Signed documents: rosters, manifests and acknowledgements.
 
 A document is a signed *header* that commits to its *entries* through an RFC 9162 Merkle root
-(PROTOCOL.md §6). Each entry is the canonical encoding of one item with a 16-byte salt, so that an
-inclusion proof for one person discloses nothing guessable about the others (their leaf hashes
-are over salted bytes). An acknowledgement is a document of the same shape whose header names
-the hash of the document it answers and whose entries carry one status per item.
+(PROTOCOL.md §6); the entries, and the one decoder of each, are in ``bridge.core.entries``.
+An acknowledgement is a document of the same shape whose header names the hash of the document
+it answers and whose entries carry one status per item.
 
 The header is signed with ``"bridge/v1/document"``; the document's hash is SHA-256 of the header
 bytes as signed. Everything is checked over the bytes received.
@@ -18,7 +17,7 @@ import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import Any, TypeGuard
 
 from bridge.core import codec, deadlines, merkle, times
 from bridge.core.crypto.identity import (
@@ -28,33 +27,39 @@ from bridge.core.crypto.identity import (
     PublicIdentity,
     check_party,
 )
+from bridge.core.entries import (
+    ACK_STATUSES,
+    ITEM_ID_RE,
+    MAX_TEXT,
+    SALT_SIZE,
+    AckEntry,
+    AckItem,
+    DeclaredEntry,
+    Item,
+    decode_ack_entry,
+    decode_declared_entry,
+    encode_ack_entry,
+    encode_declared_entry,
+)
 from bridge.core.errors import DecodeError, InputError, VerificationError
-from bridge.core.json_data import json_data_problem as json_data_problem  # public here too
+from bridge.core.json_data import json_data_problem
+
+# The entries' names are part of this module's face: a document is read and written with them.
+__all__ = [
+    "ACK", "ACK_STATUSES", "DOCUMENT_TYPES", "DOC_ID_RE", "ITEM_ID_RE", "MAX_TEXT", "SALT_SIZE",
+    "TAG_LEAF_SALT", "AckEntry", "AckItem", "DeclaredEntry", "DocumentHeader", "Item",
+    "SignedDocument", "SignedHeader", "decode_ack_entry", "decode_declared_entry",
+    "encode_ack_entry", "encode_declared_entry", "is_document_map", "is_signed_header_map",
+    "json_data_problem", "leaf_salts", "sign_ack", "sign_document",
+]
 
 DOCUMENT_TYPES = ("roster", "manifest")
 ACK = "ack"
-ACK_STATUSES = (
-    "RECEIVED", "NOT_RECEIVED", "RECEIVED_UNDECLARED", "PENDING_IDENTIFICATION",
-    "IDENTITY_CONFIRMED", "IDENTITY_MISMATCH", "NOT_OWN_NATIONAL", "COMMINGLED",
-    "ALREADY_EXCHANGED", "CATEGORY_INELIGIBLE", "DECLINED_REPATRIATION", "WITHHELD",
-    "POSTPONED", "DISPUTED",
-)
-SALT_SIZE = 16
 TAG_LEAF_SALT = b"bridge/v1/leaf-salt"
-# \Z, not $: "$" also matches before a trailing newline, which would let "P-1\n" through.
-ITEM_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}\Z")
 DOC_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}\Z")
-MAX_TEXT = 2000
 _HEADER_KEYS = frozenset({"v", "type", "id", "issuer", "issuer_key", "recipient", "created",
                           "count", "root", "meta"})
 _ACK_HEADER_KEYS = _HEADER_KEYS | {"answers", "answers_id"}
-
-
-def _check_item_id(item_id: object, where: str) -> str:
-    if not isinstance(item_id, str) or not ITEM_ID_RE.match(item_id):
-        raise InputError("an item id is 1-128 characters: letters, digits and . _ : / - ",
-                         field=where)
-    return item_id
 
 
 def leaf_salts(salt_key: bytes, count: int) -> list[bytes]:
@@ -68,123 +73,6 @@ def leaf_salts(salt_key: bytes, count: int) -> list[bytes]:
     """
     stream = hashlib.shake_256(TAG_LEAF_SALT + b"\x00" + salt_key).digest(SALT_SIZE * count)
     return [stream[i : i + SALT_SIZE] for i in range(0, SALT_SIZE * count, SALT_SIZE)]
-
-
-# ---------------------------------------------------------------- items and entries
-
-
-@dataclass(frozen=True, kw_only=True)
-class Item:
-    """One declared item: its id and its record (every field but the id)."""
-
-    id: str
-    data: Mapping[str, Any]
-
-    def __post_init__(self) -> None:
-        _check_item_id(self.id, "id")
-        if not isinstance(self.data, Mapping) or "id" in self.data:
-            raise InputError("item data must be a map without 'id'", field="data")
-
-
-@dataclass(frozen=True, kw_only=True)
-class AckItem:
-    """One item's acknowledgement."""
-
-    id: str
-    status: str
-    reason: str | None = None
-    evidence: str | None = None
-
-    def __post_init__(self) -> None:
-        _check_item_id(self.id, "id")
-        if self.status not in ACK_STATUSES:
-            raise InputError(f"unknown status {self.status!r}; one of: {', '.join(ACK_STATUSES)}",
-                             field="status")
-        for name in ("reason", "evidence"):
-            value = getattr(self, name)
-            if value is not None and (not isinstance(value, str) or len(value) > MAX_TEXT):
-                raise InputError(f"must be text of at most {MAX_TEXT} characters", field=name)
-
-
-@dataclass(frozen=True, kw_only=True)
-class DeclaredEntry:
-    index: int
-    item_id: str
-    salt: bytes
-    data: Mapping[str, Any]
-
-
-@dataclass(frozen=True, kw_only=True)
-class AckEntry:
-    index: int
-    item_id: str
-    salt: bytes
-    status: str
-    reason: str | None
-    evidence: str | None
-    leaf: bytes | None  # leaf hash of the declared entry acknowledged; None if undeclared
-
-
-def encode_declared_entry(index: int, salt: bytes, item: Item) -> bytes:
-    # Keys written in canonical (sorted) order; the record itself is canonicalised first
-    # (canonical() builds a new map, so a plain dict needs no defensive copy here).
-    data = item.data if type(item.data) is dict else dict(item.data)
-    return codec.pack_canonical(
-        {"data": codec.canonical(data), "i": index, "id": item.id, "salt": salt})
-
-
-def encode_ack_entry(index: int, salt: bytes, item: AckItem, leaf: bytes | None) -> bytes:
-    return codec.pack_canonical({"evidence": item.evidence, "i": index, "id": item.id,
-                                 "leaf": leaf, "reason": item.reason, "salt": salt,
-                                 "status": item.status})
-
-
-def _entry_map(leaf: bytes, index: int, keys: frozenset[str]) -> dict[str, Any]:
-    try:
-        value = codec.decode(leaf, codec.SMALL_LIMITS)
-    except DecodeError as exc:
-        raise VerificationError(f"entry {index} is not canonical: {exc}",
-                                reason="bad_entry") from exc
-    if not isinstance(value, dict) or set(value) != keys:
-        raise VerificationError(f"entry {index} has the wrong fields", reason="bad_entry")
-    if type(value["i"]) is not int or value["i"] != index:  # true == 1 in Python only
-        raise VerificationError(f"entry at position {index} says it is entry {value['i']}",
-                                reason="bad_entry")
-    salt = value["salt"]
-    if not isinstance(salt, bytes) or len(salt) != SALT_SIZE:
-        raise VerificationError(f"entry {index} salt is not {SALT_SIZE} bytes", reason="bad_entry")
-    try:
-        _check_item_id(value["id"], "id")
-    except InputError as exc:
-        raise VerificationError(f"entry {index}: {exc}", reason="bad_entry") from exc
-    return value
-
-
-_DECLARED_KEYS = frozenset({"data", "i", "id", "salt"})
-_ACK_KEYS = frozenset({"evidence", "i", "id", "leaf", "reason", "salt", "status"})
-
-
-def decode_declared_entry(leaf: bytes, index: int) -> DeclaredEntry:
-    v = _entry_map(leaf, index, _DECLARED_KEYS)
-    if not isinstance(v["data"], dict):
-        raise VerificationError(f"entry {index} data is not a map", reason="bad_entry")
-    return DeclaredEntry(index=index, item_id=v["id"], salt=v["salt"], data=v["data"])
-
-
-def decode_ack_entry(leaf: bytes, index: int) -> AckEntry:
-    v = _entry_map(leaf, index, _ACK_KEYS)
-    try:
-        AckItem(id=v["id"], status=v["status"], reason=v["reason"], evidence=v["evidence"])
-    except InputError as exc:
-        raise VerificationError(f"ack entry {index}: {exc}", reason="bad_entry") from exc
-    if v["leaf"] is not None and (not isinstance(v["leaf"], bytes) or len(v["leaf"]) != 32):
-        raise VerificationError(f"ack entry {index} leaf is not a 32-byte hash",
-                                reason="bad_entry")
-    return AckEntry(index=index, item_id=v["id"], salt=v["salt"], status=v["status"],
-                    reason=v["reason"], evidence=v["evidence"], leaf=v["leaf"])
-
-
-# ---------------------------------------------------------------- headers
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -272,6 +160,20 @@ class DocumentHeader:
             raise VerificationError(f"document header: {exc}", reason="bad_header") from exc
 
 
+def is_signed_header_map(value: object) -> TypeGuard[dict[str, bytes]]:
+    """The wire form of a signed header, ``{"header": bin, "sig": bin}`` (PROTOCOL.md §6.1)."""
+    return (isinstance(value, dict) and set(value) == {"header", "sig"}
+            and isinstance(value["header"], bytes) and isinstance(value["sig"], bytes))
+
+
+def is_document_map(value: object) -> TypeGuard[dict[str, Any]]:
+    """The wire form of a whole document, ``{"doc": …, "entries": [bin]}``; the signed header
+    in ``doc`` is checked by ``SignedHeader.parse``."""
+    return (isinstance(value, dict) and set(value) == {"doc", "entries"}
+            and isinstance(value["entries"], list)
+            and all(isinstance(e, bytes) for e in value["entries"]))
+
+
 @dataclass(frozen=True, kw_only=True)
 class SignedHeader:
     """A document header as signed bytes, with its signature. ``digest`` is the document hash."""
@@ -290,8 +192,7 @@ class SignedHeader:
     @classmethod
     def parse(cls, value: object) -> SignedHeader:
         """From the wire map ``{"header": bin, "sig": bin}``; checks form, not the signature."""
-        if (not isinstance(value, dict) or set(value) != {"header", "sig"}
-                or not isinstance(value["header"], bytes) or not isinstance(value["sig"], bytes)):
+        if not is_signed_header_map(value):
             raise VerificationError("a signed header is {header: bin, sig: bin}",
                                     reason="bad_header")
         return cls(header=DocumentHeader.from_bytes(value["header"]), data=value["header"],
@@ -364,9 +265,7 @@ class SignedDocument:
 
     @classmethod
     def parse(cls, value: object) -> SignedDocument:
-        if (not isinstance(value, dict) or set(value) != {"doc", "entries"}
-                or not isinstance(value["entries"], list)
-                or not all(isinstance(e, bytes) for e in value["entries"])):
+        if not is_document_map(value):
             raise VerificationError("a document is {doc: signed header, entries: [bin]}",
                                     reason="bad_document")
         return cls(signed=SignedHeader.parse(value["doc"]), leaves=tuple(value["entries"]))

@@ -23,7 +23,7 @@ from bridge.core import audit
 from bridge.core.errors import UsageError
 from bridge.core.link import InboundState, OutboundState
 from bridge.engine.store_check import StoredRows
-from bridge.reports.report import DocumentCount, ItemCount, ReasonCount
+from bridge.reports.model import DocumentCount, ItemCount, ReasonCount
 from bridge.store.sqlite.store import DocumentRow, OutboxRow
 
 

@@ -17,7 +17,9 @@ from bridge.core.errors import BridgeError, InputError
 from bridge.engine.context import Engine
 from bridge.engine.health import where
 from bridge.engine.store_check import StoreFault, check_declared_entry
-from bridge.reports import report as reports
+from bridge.reports.build import build_reconciliation
+from bridge.reports.render.json import to_json as report_json
+from bridge.reports.rules import REASON_STATUSES
 from bridge.store.sqlite.store import DocumentRow
 
 log = logging.getLogger("bridge.exchange")
@@ -217,7 +219,7 @@ class Queries:
 
     def reconcile(self, *, peer: str | None = None, quota: int | None = None
                   ) -> dict[str, Any]:
-        """The reconciliation report (``bridge.reports.report``), as JSON data: grouped counts from
+        """The reconciliation report (``bridge.reports``), as JSON data: grouped counts from
         the store, never a walk over the items. ``quota``: an agreement-level quota a side."""
         if peer is not None and peer not in self.e.trust.peers and not self.e.store.list_documents(
                 direction=None, type=None, peer=peer, limit=1):
@@ -230,10 +232,10 @@ class Queries:
             doc = self.e.store.document_by_rowid(mismatch[0])
             assert doc is not None
             self.e.guard.corrupt(StoreFault(where=where(doc), what=mismatch[1], doc=doc.rowid))
-        report = reports.build_reconciliation(
+        report = build_reconciliation(
             party=self.e.trust.me.party, peer=peer, generated=iso(self.e.now()) or "", quota=quota,
             peers=[peer] if peer else sorted(self.e.trust.peers),
             items=self.e.store.reconcile_items(peer),
             documents=self.e.store.reconcile_documents(peer),
-            reasons=self.e.store.reason_counts(peer, reports.REASON_STATUSES))
-        return reports.to_json(report)
+            reasons=self.e.store.reason_counts(peer, REASON_STATUSES))
+        return report_json(report)

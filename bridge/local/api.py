@@ -313,7 +313,7 @@ class LocalApi:
         return web.Response(body=data, content_type="application/vnd.bridge.receipt")
 
     async def reconcile(self, request: web.Request) -> web.Response:
-        """The reconciliation report as JSON (bridge.reports.report.to_json)."""
+        """The reconciliation report as JSON (bridge.reports.render.json.to_json)."""
         raw = request.query.get("quota")
         if raw is not None and not (raw.isascii() and raw.isdigit() and 0 < len(raw) <= 12
                                     and int(raw) > 0):

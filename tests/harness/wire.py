@@ -33,7 +33,8 @@ from bridge.home.folder import Home as Home  # the parties' homes, for pair.py
 from bridge.home.key_files import write_private
 from bridge.home.keystore import KeyStore
 from bridge.home.peers import pin_peer, pinned_identities
-from bridge.reports import report as reports
+from bridge.reports.render import render as render_report
+from bridge.reports.render.json import from_json as report_from_json
 from bridge.store.sqlite.store import OutboxRow, Store
 from bridge.transports.http.endpoint import HTTP_STATUS
 
@@ -252,8 +253,8 @@ def reconcile(engine: Engine) -> dict[str, Any]:
 
 def rendered_reports(engine: Engine) -> dict[str, str]:
     """The reconciliation report in every form the CLI prints it."""
-    report = reports.from_json(engine.reconcile())
-    return {fmt: reports.render(report, fmt) for fmt in ("text", "json", "csv", "html")}
+    report = report_from_json(engine.reconcile())
+    return {fmt: render_report(report, fmt) for fmt in ("text", "json", "csv", "html")}
 
 
 def receipt_summary(engine: Engine, doc_id: str, item_id: str | None = None,

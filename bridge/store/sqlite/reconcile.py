@@ -7,7 +7,7 @@ import json
 from collections.abc import Sequence
 
 from bridge.core.documents import ACK_STATUSES
-from bridge.reports.report import DocumentCount, ItemCount, ReasonCount
+from bridge.reports.model import DocumentCount, ItemCount, ReasonCount
 from bridge.store.sqlite.rows import Repository
 
 # Reconciliation. An item counts once per direction, peer, category and key: its id, or for a

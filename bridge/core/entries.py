@@ -1,0 +1,282 @@
+"""The entries of a document: declared items and their acknowledgements, encoded one per
+Merkle leaf (PROTOCOL.md §6.4, §6.6), and the one decoder of each.
+
+Each entry is the canonical encoding of one item with a 16-byte salt, so that an inclusion proof
+for one person discloses nothing guessable about the others (their leaf hashes are over salted
+bytes). ``decode_declared_entry`` and ``decode_ack_entry`` are the only readers of an entry's
+bytes: documents, receipts and the store all decode through them.
+
+Each decoder has two paths with one answer. The quick one (msgpack's C decoder, a few type
+tests and a byte comparison with the re-encoding) accepts an entry only when it is certainly
+what the strict one would accept; anything else goes to the strict one (``codec.decode`` and
+checks field by field), which is authoritative and names the fault. A whole-document receipt of
+1,000,000 entries is decoded at the quick path's speed (bench/core.py).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import msgpack
+
+from bridge.core import codec, merkle
+from bridge.core.errors import DecodeError, InputError, VerificationError
+
+ACK_STATUSES = (
+    "RECEIVED", "NOT_RECEIVED", "RECEIVED_UNDECLARED", "PENDING_IDENTIFICATION",
+    "IDENTITY_CONFIRMED", "IDENTITY_MISMATCH", "NOT_OWN_NATIONAL", "COMMINGLED",
+    "ALREADY_EXCHANGED", "CATEGORY_INELIGIBLE", "DECLINED_REPATRIATION", "WITHHELD",
+    "POSTPONED", "DISPUTED",
+)
+SALT_SIZE = 16
+# \Z, not $: "$" also matches before a trailing newline, which would let "P-1\n" through.
+ITEM_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}\Z")
+MAX_TEXT = 2000
+
+
+def _check_item_id(item_id: object, where: str) -> str:
+    if not isinstance(item_id, str) or not ITEM_ID_RE.match(item_id):
+        raise InputError("an item id is 1-128 characters: letters, digits and . _ : / - ",
+                         field=where)
+    return item_id
+
+
+# ---------------------------------------------------------------- items and entries
+
+
+@dataclass(frozen=True, kw_only=True)
+class Item:
+    """One declared item: its id and its record (every field but the id)."""
+
+    id: str
+    data: Mapping[str, Any]
+
+    def __post_init__(self) -> None:
+        _check_item_id(self.id, "id")
+        if not isinstance(self.data, Mapping) or "id" in self.data:
+            raise InputError("item data must be a map without 'id'", field="data")
+
+
+@dataclass(frozen=True, kw_only=True)
+class AckItem:
+    """One item's acknowledgement."""
+
+    id: str
+    status: str
+    reason: str | None = None
+    evidence: str | None = None
+
+    def __post_init__(self) -> None:
+        _check_item_id(self.id, "id")
+        if self.status not in ACK_STATUSES:
+            raise InputError(f"unknown status {self.status!r}; one of: {', '.join(ACK_STATUSES)}",
+                             field="status")
+        for name in ("reason", "evidence"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, str) or len(value) > MAX_TEXT):
+                raise InputError(f"must be text of at most {MAX_TEXT} characters", field=name)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeclaredEntry:
+    index: int
+    item_id: str
+    salt: bytes
+    data: Mapping[str, Any]
+
+
+@dataclass(frozen=True, kw_only=True)
+class AckEntry:
+    index: int
+    item_id: str
+    salt: bytes
+    status: str
+    reason: str | None
+    evidence: str | None
+    leaf: bytes | None  # leaf hash of the declared entry acknowledged; None if undeclared
+
+
+def encode_declared_entry(index: int, salt: bytes, item: Item) -> bytes:
+    # Keys written in canonical (sorted) order; the record itself is canonicalised first
+    # (canonical() builds a new map, so a plain dict needs no defensive copy here).
+    data = item.data if type(item.data) is dict else dict(item.data)
+    return codec.pack_canonical(
+        {"data": codec.canonical(data), "i": index, "id": item.id, "salt": salt})
+
+
+def encode_ack_entry(index: int, salt: bytes, item: AckItem, leaf: bytes | None) -> bytes:
+    return codec.pack_canonical({"evidence": item.evidence, "i": index, "id": item.id,
+                                 "leaf": leaf, "reason": item.reason, "salt": salt,
+                                 "status": item.status})
+
+
+# ---------------------------------------------------------------- decoding
+
+
+_DECLARED_ORDER = ("data", "i", "id", "salt")  # the keys, in canonical (sorted) order
+_ACK_ORDER = ("evidence", "i", "id", "leaf", "reason", "salt", "status")
+_DECLARED_KEYS = frozenset(_DECLARED_ORDER)
+_ACK_KEYS = frozenset(_ACK_ORDER)
+_STATUS_SET = frozenset(ACK_STATUSES)
+
+_SMALL = codec.SMALL_LIMITS
+_UNPACK: dict[str, Any] = {
+    "raw": False, "use_list": True, "strict_map_key": True, "max_str_len": _SMALL.max_str,
+    "max_bin_len": _SMALL.max_bin, "max_array_len": _SMALL.max_items,
+    "max_map_len": _SMALL.max_items, "max_ext_len": 0,
+}
+# Bound once: keyword arguments parsed per call cost as much as a small entry's decoding.
+_unpack: Callable[[bytes], Any] = functools.partial(msgpack.unpackb, **_UNPACK)
+_pack: Callable[[Any], bytes] = functools.partial(msgpack.packb, use_bin_type=True)
+_item_id_match = ITEM_ID_RE.fullmatch
+_SCALAR_TYPES = frozenset({str, bytes, int, bool, type(None)})
+_STR_TYPE = frozenset({str})
+
+
+def _where(index: int | None) -> str:
+    return "entry" if index is None else f"entry {index}"
+
+
+def _entry_map(leaf: bytes, index: int | None, keys: frozenset[str]) -> dict[str, Any]:
+    """The strict path: decoded by ``codec.decode`` and checked field by field, raising
+    ``bad_entry`` with the fault. ``index`` None: the entry is at the index it names."""
+    try:
+        value = codec.decode(leaf, codec.SMALL_LIMITS)
+    except DecodeError as exc:
+        raise VerificationError(f"{_where(index)} is not canonical: {exc}",
+                                reason="bad_entry") from exc
+    if not isinstance(value, dict) or set(value) != keys:
+        raise VerificationError(f"{_where(index)} has the wrong fields", reason="bad_entry")
+    if index is None:
+        if type(value["i"]) is not int or value["i"] < 0:  # true == 1 in Python only
+            raise VerificationError("entry has no entry index", reason="bad_entry")
+    elif type(value["i"]) is not int or value["i"] != index:
+        raise VerificationError(f"entry at position {index} says it is entry {value['i']}",
+                                reason="bad_entry")
+    salt = value["salt"]
+    if not isinstance(salt, bytes) or len(salt) != SALT_SIZE:
+        raise VerificationError(f"{_where(index)} salt is not {SALT_SIZE} bytes",
+                                reason="bad_entry")
+    try:
+        _check_item_id(value["id"], "id")
+    except InputError as exc:
+        raise VerificationError(f"{_where(index)}: {exc}", reason="bad_entry") from exc
+    return value
+
+
+def _plain(value: Any, depth: int) -> bool:
+    """True if ``value`` is certainly canonical apart from integer/length forms (which the
+    byte comparison with a re-pack checks): sorted str keys, no floats, shallow enough."""
+    if depth > _SMALL.max_depth:
+        return False
+    kind = type(value)
+    if kind is dict:
+        keys = list(value)
+        if not set(map(type, keys)) <= _STR_TYPE or keys != sorted(keys):
+            return False
+        values: Any = value.values()
+    elif kind is list:
+        values = value
+    else:
+        return kind in _SCALAR_TYPES
+    scalars = _SCALAR_TYPES
+    for v in values:
+        if type(v) not in scalars and not _plain(v, depth + 1):
+            return False
+    return True
+
+
+def _quick_map(leaf: bytes, index: int | None, order: tuple[str, ...]) -> dict[str, Any] | None:
+    """The quick path's common part: a map with exactly ``order``'s keys in that order, at
+    ``index`` (or any index when None), with a valid id and salt; else None."""
+    if len(leaf) > _SMALL.max_bytes:
+        return None
+    try:
+        v = _unpack(leaf)
+    except Exception:  # any malformation: the strict path says which
+        return None
+    if type(v) is not dict or tuple(v) != order:
+        return None
+    i = v["i"]
+    if (type(i) is not int or (i != index if index is not None else i < 0)
+            or type(v["id"]) is not str or not _item_id_match(v["id"])
+            or type(v["salt"]) is not bytes or len(v["salt"]) != SALT_SIZE):
+        return None
+    return v
+
+
+def _declared_map(leaf: bytes, index: int | None) -> dict[str, Any]:
+    """The one decoder of a declared entry (PROTOCOL.md §6.4): its map, every field checked."""
+    v = _quick_map(leaf, index, _DECLARED_ORDER)
+    if (v is not None and type(v["data"]) is dict and _plain(v["data"], 1)
+            and _pack(v) == leaf):
+        return v
+    v = _entry_map(leaf, index, _DECLARED_KEYS)
+    if not isinstance(v["data"], dict):
+        raise VerificationError(f"{_where(index)} data is not a map", reason="bad_entry")
+    return v
+
+
+def _quick_ack_fields(v: dict[str, Any]) -> bool:
+    reason, evidence, leaf = v["reason"], v["evidence"], v["leaf"]
+    return (type(v["status"]) is str and v["status"] in _STATUS_SET
+            and (reason is None or (type(reason) is str and len(reason) <= MAX_TEXT))
+            and (evidence is None or (type(evidence) is str and len(evidence) <= MAX_TEXT))
+            and (leaf is None or (type(leaf) is bytes and len(leaf) == merkle.HASH_SIZE)))
+
+
+def _ack_map(leaf: bytes, index: int | None) -> dict[str, Any]:
+    """The one decoder of an acknowledgement entry (PROTOCOL.md §6.6): its map, every field
+    checked."""
+    v = _quick_map(leaf, index, _ACK_ORDER)
+    if v is not None and _quick_ack_fields(v) and _pack(v) == leaf:
+        return v
+    v = _entry_map(leaf, index, _ACK_KEYS)
+    try:
+        AckItem(id=v["id"], status=v["status"], reason=v["reason"], evidence=v["evidence"])
+    except InputError as exc:
+        raise VerificationError(f"ack {_where(index)}: {exc}", reason="bad_entry") from exc
+    if v["leaf"] is not None and (not isinstance(v["leaf"], bytes)
+                                  or len(v["leaf"]) != merkle.HASH_SIZE):
+        raise VerificationError(f"ack {_where(index)} leaf is not a 32-byte hash",
+                                reason="bad_entry")
+    return v
+
+
+def decode_declared_entry(leaf: bytes, index: int | None = None) -> DeclaredEntry:
+    """The declared entry in ``leaf`` at ``index``, or at the index it names when ``index``
+    is None; raises ``VerificationError`` (``bad_entry``)."""
+    v = _declared_map(leaf, index)
+    return DeclaredEntry(index=v["i"], item_id=v["id"], salt=v["salt"], data=v["data"])
+
+
+def decode_ack_entry(leaf: bytes, index: int | None = None) -> AckEntry:
+    """The acknowledgement entry in ``leaf`` at ``index``, or at the index it names when
+    ``index`` is None; raises ``VerificationError`` (``bad_entry``)."""
+    v = _ack_map(leaf, index)
+    return AckEntry(index=v["i"], item_id=v["id"], salt=v["salt"], status=v["status"],
+                    reason=v["reason"], evidence=v["evidence"], leaf=v["leaf"])
+
+
+# The same decoders over all the entries of a document, giving only the fields a whole-document
+# check needs: a million entries without a million objects (bench/core.py, figure (c)).
+
+
+def declared_item_ids(leaves: Sequence[bytes]) -> list[str]:
+    """The item id of each declared entry, each decoded at its position as by
+    ``decode_declared_entry``."""
+    return [_declared_map(leaf, i)["id"] for i, leaf in enumerate(leaves)]
+
+
+def acknowledged_items(leaves: Sequence[bytes]) -> list[tuple[str, str, bytes | None]]:
+    """(item id, status, declared leaf hash or None) of each acknowledgement entry, each
+    decoded at its position as by ``decode_ack_entry``."""
+    out = []
+    for i, leaf in enumerate(leaves):
+        v = _ack_map(leaf, i)
+        out.append((v["id"], v["status"], v["leaf"]))
+    return out

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import enum
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -25,6 +25,10 @@ from bridge.core.link import InboundState, OutboundState
 from bridge.engine.store_check import StoredRows
 from bridge.reports.model import DocumentCount, ItemCount, ReasonCount
 from bridge.store.sqlite.store import DocumentRow, OutboxRow
+
+# How an adapter runs an engine call: on the daemon's one database thread, awaited from the
+# event loop (the engine is synchronous; its operations never interleave).
+RunInDb = Callable[..., Awaitable[Any]]
 
 
 class Clock(Protocol):

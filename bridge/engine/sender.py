@@ -14,8 +14,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Awaitable, Callable
-from typing import Any
 
 from bridge.engine.delivery import (
     InFlight,
@@ -27,12 +25,11 @@ from bridge.engine.delivery import (
 from bridge.engine.exchange import Exchange
 from bridge.engine.metrics import Metrics
 from bridge.engine.outcomes import DeliveryState
-from bridge.engine.ports import Arrival, Carried, Courier
+from bridge.engine.ports import Arrival, Carried, Courier, RunInDb
 from bridge.home.config import Delivery
 from bridge.store.sqlite.store import OutboxRow
 
 log = logging.getLogger("bridge.peer")
-RunInDb = Callable[..., Awaitable[Any]]
 
 
 class DeliveryLoop:

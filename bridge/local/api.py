@@ -20,10 +20,10 @@ from bridge.core.documents import ACK_STATUSES
 from bridge.core.errors import BridgeError, InputError, StoreCorrupt, StoreError, StoreUnavailable
 from bridge.engine.exchange import Exchange
 from bridge.engine.metrics import Metrics
+from bridge.engine.ports import RunInDb
 from bridge.engine.store_check import StoreFault, is_corruption
 
 log = logging.getLogger("bridge.api")
-RunInDb = Callable[..., Awaitable[Any]]
 STATUS_BY_CODE = {"unknown_peer": 404, "not_found": 404, "duplicate_document": 409,
                   "ambiguous": 409, "not_inbound": 409, "not_ready": 409, "too_large": 413,
                   "transition_not_allowed": 409, "peer_key_revoked": 409}

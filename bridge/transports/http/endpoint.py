@@ -11,8 +11,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Any
 
 from aiohttp import web
 
@@ -21,6 +19,7 @@ from bridge.engine.inbound import decode_envelope
 from bridge.engine.limits import RateLimiter, claimed_sender
 from bridge.engine.metrics import Metrics
 from bridge.engine.outcomes import Answer, Outcome
+from bridge.engine.ports import RunInDb
 from bridge.home.config import Limits
 from bridge.transports.http.limits import (
     BodyTooLarge,
@@ -30,7 +29,6 @@ from bridge.transports.http.limits import (
 )
 
 log = logging.getLogger("bridge.peer")
-RunInDb = Callable[..., Awaitable[Any]]
 ENVELOPE_TYPE = "application/vnd.bridge.envelope"
 ANSWER_TYPE = "application/vnd.bridge.transport-answer"
 # The HTTP status that carries each outcome of an envelope we received (PROTOCOL.md §8.3):

@@ -20,8 +20,8 @@ import json
 import os
 import re
 import socket
-from collections.abc import Iterable, Iterator, Mapping
-from typing import Any, NamedTuple
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any, BinaryIO, NamedTuple
 from urllib.parse import quote, urlencode
 
 from bridge.core.errors import BridgeError, UsageError
@@ -31,6 +31,8 @@ _HOST = "bridge"  # the Host header; the socket is what selects the daemon
 _LINE_SPLIT = re.compile(rb"\r\n|\r|\n")
 MAX_ERROR_BODY = 64 * 1024
 MAX_PROBLEMS = 100  # problems of one answer kept (the daemon lists at most as many)
+CARRY_TYPE = "application/vnd.bridge.carry"  # a carrier file (PROTOCOL.md §10)
+CARRY_TIMEOUT = 600.0  # a large carrier file is applied before the daemon answers
 
 
 class ApiError(BridgeError):
@@ -143,7 +145,7 @@ class BridgeClient:
         err.__cause__ = exc
         return err
 
-    def _open(self, method: str, path: str, body: bytes | None = None,
+    def _open(self, method: str, path: str, body: bytes | BinaryIO | None = None,
               headers: Mapping[str, str] | None = None,
               timeout: float | None = None) -> tuple[UnixHTTPConnection, http.client.HTTPResponse]:
         conn = UnixHTTPConnection(self.socket_path,
@@ -322,6 +324,45 @@ class BridgeClient:
         it back): per side and category, per manifest, parity and quotas. ``quota``: an
         agreement-level quota a side."""
         return self._json("GET", f"{API_PREFIX}/reconcile{_query({'peer': peer, 'quota': quota})}")
+
+    def carry_export(self, peer: str, write: Callable[[bytes], None],
+                     timeout: float = CARRY_TIMEOUT) -> int:
+        """Our envelopes to ``peer`` not yet answered, as one carrier file (PROTOCOL.md §10),
+        handed to ``write`` piece by piece as the daemon streams it. Returns how many
+        envelopes were pending (the file holds them all, or the first 100,000)."""
+        conn, resp = self._open("POST", f"{API_PREFIX}/carry/{_seg(peer)}/export", b"{}",
+                                {"Accept": CARRY_TYPE}, timeout=timeout)
+        try:
+            if resp.status >= 400:
+                raise self._api_error(resp.status, resp.reason, resp.read(MAX_ERROR_BODY))
+            while chunk := resp.read(1 << 16):
+                write(chunk)
+            return int(resp.getheader("Bridge-Carry-Pending", "0") or 0)
+        except (OSError, http.client.HTTPException) as exc:
+            raise self._unavailable(exc) from exc
+        finally:
+            conn.close()
+
+    def carry_import(self, file: BinaryIO, size: int, kind: str = "envelopes",
+                     timeout: float = CARRY_TIMEOUT) -> dict[str, Any]:
+        """Apply a carrier file (``kind``: envelopes, or answers to ours), read from ``file``
+        (``size`` bytes) as it is sent. The answer names what became of every record, and for
+        envelopes holds the receipts file to carry back (``receipts``, base64)."""
+        conn, resp = self._open(
+            "POST", f"{API_PREFIX}/carry/import{_query({'kind': kind})}", file,
+            {"Content-Type": CARRY_TYPE, "Content-Length": str(size)}, timeout=timeout)
+        try:
+            data = resp.read()
+        except (OSError, http.client.HTTPException) as exc:
+            raise self._unavailable(exc) from exc
+        finally:
+            conn.close()
+        if resp.status >= 400:
+            raise self._api_error(resp.status, resp.reason, data[:MAX_ERROR_BODY])
+        value = json.loads(data)
+        if not isinstance(value, dict):
+            raise ApiError(resp.status, "invalid_response", "the daemon's answer is no object")
+        return value
 
     def metrics(self) -> str:
         _status, _ctype, data = self._raw("GET", "/metrics", accept="text/plain")

@@ -118,7 +118,7 @@ def check_daemon(home: Home) -> Finding:
 
 def _peer_health(peer: PeerConfig) -> tuple[int, dict[str, Any], str | None, str | None]:
     """GET the peer endpoint's /v1/health: (status, body, Date header, TLS SHA-256 seen)."""
-    parts = urlsplit(peer.url)
+    parts = urlsplit(peer.url or "")
     host, port = parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
     conn: http.client.HTTPConnection
     if parts.scheme == "https":
@@ -168,6 +168,10 @@ def _peer_date(header: str | None) -> datetime | None:
 
 def check_peer(name: str, peer: PeerConfig, now: float) -> Iterator[Finding]:
     check = f"peer {name}"
+    if peer.url is None:  # carrier files or the relay: there is no endpoint of its to ask
+        yield Finding(check=check, status=OK, detail=f"reached via {peer.via}: no endpoint to "
+                      "check from here")
+        return
     try:
         status, body, date, seen = _peer_health(peer)
     except (OSError, http.client.HTTPException, ssl.SSLError) as exc:

@@ -24,7 +24,8 @@ NOT_IPROUTE2 = (
 # `bridge send` does not pay for the reports' renderers, the importers or the daemon, and every
 # `bridge` process starts the faster for it.
 COMMANDS: dict[str, str] = {
-    "ack": "ack:ack", "audit": "audit:audit_group", "daemon": "daemon:daemon",
+    "ack": "ack:ack", "audit": "audit:audit_group", "carry": "carry:carry",
+    "daemon": "daemon:daemon",
     "demo": "demo:demo", "doctor": "doctor:doctor", "events": "events:events",
     "inbox": "status:inbox", "init": "init:init", "items": "items:items_cmd",
     "keys": "keys:keys", "peer": "peer:peer", "receipt": "receipt:receipt",

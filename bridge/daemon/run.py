@@ -291,6 +291,7 @@ class Daemon:
     def _delivery_loop(self, name: str) -> DeliveryLoop:
         peer = self.config.peers[name]
         pin = peer.tls_fingerprint
+        assert peer.url is not None  # a peer reached over http has one (PeerConfig)
         courier = HttpCourier(url=peer.url, request_timeout=self.config.delivery.request_timeout,
                               tls_fingerprint=normalise_tls_fingerprint(pin) if pin else None)
         return DeliveryLoop(
@@ -302,6 +303,8 @@ class Daemon:
 
     def _start_background_tasks(self) -> None:
         for name in self.peers:
+            if self.config.peers[name].via == "carry":
+                continue  # its outbox waits for bridge carry export
             self.loops[name] = loop = self._delivery_loop(name)
             self._supervised(f"deliver-{name}", loop.run_forever)
         self._supervised("deadlines", self._watch_deadlines)
@@ -327,17 +330,28 @@ class Daemon:
             await self.run_in_db(self.exchange.reload_peers, peers)
             for name, loop in list(self.loops.items()):
                 now = self.config.peers.get(name)
-                if now is not None and old.get(name) != now:
+                if now is not None and now.via == "carry":
+                    await self._stop_loop(name)
+                elif now is not None and old.get(name) != now:
                     await self._redirect(name, loop)
             log.info("reloaded pinned peers: %s", ", ".join(sorted(peers)))
+
+    async def _cancel_loop(self, name: str) -> None:
+        task = self._tasks.pop(f"deliver-{name}")
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    async def _stop_loop(self, name: str) -> None:
+        """``name`` is carried by hand from now on: its delivery loop stops."""
+        await self._cancel_loop(name)
+        del self.loops[name]
+        log.info("peer %s is carried by hand (bridge carry): no delivery loop", name)
 
     async def _redirect(self, name: str, old: DeliveryLoop) -> None:
         """A new delivery loop for ``name`` at its new address; what the old one knew of the
         peer's reachability is kept (so its coming back is still told). Whatever the old one
         had in flight is sent again: the peer answers a duplicate with its receipt."""
-        task = self._tasks.pop(f"deliver-{name}")
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        await self._cancel_loop(name)
         self.loops[name] = loop = self._delivery_loop(name)
         loop.reachable = old.reachable
         self._supervised(f"deliver-{name}", loop.run_forever)

@@ -24,6 +24,7 @@ from typing import Any
 from bridge.core.crypto.identity import Keyring, PrivateIdentity, PublicIdentity
 from bridge.core.documents import SignedDocument
 from bridge.core.errors import DecodeError, PeerError
+from bridge.engine.carry import Carry
 from bridge.engine.context import Engine
 from bridge.engine.delivery import Delivery
 from bridge.engine.health import StoreGuard
@@ -73,6 +74,7 @@ class Exchange:
         self.outbound = Outbound(self.engine)
         self.inbound = Inbound(self.engine, self.keys, self.refusal_gate)
         self.delivery = Delivery(self.engine)
+        self.carry = Carry(self.engine, self.delivery)
         self.queries = Queries(self.engine)
         self.keys.record_keys()
 

@@ -61,6 +61,9 @@ COUNTERS: dict[str, Declared] = {
                              "signed)."),
     "refusals_coalesced": Declared("Refusals counted against an earlier row of theirs."),
     "refusals_not_recorded": Declared("Refusals past refusal_records_per_minute, only counted."),
+    # The offline carrier (bridge carry).
+    "carry_envelopes_exported": Declared("Envelopes written to carrier files."),
+    "carry_records_imported": Declared("Records read from carrier files, by kind.", ("kind",)),
     # The local API.
     "documents_submitted": Declared("Documents submitted on the local API."),
     "acks_submitted": Declared("Acknowledgements submitted on the local API."),

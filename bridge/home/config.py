@@ -21,7 +21,7 @@ import dataclasses
 import difflib
 import re
 from collections.abc import Callable, Mapping
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 import tomli_w
@@ -110,6 +110,7 @@ Count = Annotated[StrictInt, Field(ge=1)]
 BodyBytes = Annotated[StrictInt, Field(ge=1)]
 CheckSeconds = Annotated[Number, Field(ge=0.05, le=3600)]
 Uid = Annotated[StrictInt, Field(ge=0)]
+Via = Literal["http", "relay", "carry"]  # a peer's [peers.NAME] via
 
 
 def _table(title: str) -> ConfigDict:
@@ -173,10 +174,17 @@ class Limits:
 @dataclass(frozen=True, kw_only=True, config=_table("[peers.NAME]"))
 class PeerConfig:
     name: Party
-    url: PeerUrl
+    url: PeerUrl | None = None  # http only: where the delivery loop sends
     fingerprint: StrictStr
     # SHA-256 of the peer endpoint's TLS certificate (64 lower-case hex digits) for https://
     tls_fingerprint: TlsPin | None = None
+    via: Via = "http"  # how envelopes reach the peer: its endpoint, the relay, or by hand
+
+    @model_validator(mode="after")
+    def _http_needs_url(self) -> PeerConfig:
+        if self.via == "http" and self.url is None:
+            raise ValueError("url is missing (a peer reached over http needs its URL)")
+        return self
 
 
 @dataclass(frozen=True, kw_only=True, config=_table("configuration"))
@@ -252,12 +260,22 @@ class LocalTable:
 
 @dataclass(frozen=True, kw_only=True, config=_table("[peers.NAME]"))
 class PeerTable:
-    url: PeerUrl = Field(description="The peer's endpoint, http(s)://HOST:PORT.")
+    url: PeerUrl | None = Field(default=None, description="The peer's endpoint, "
+                                "http(s)://HOST:PORT (for via = \"http\").")
     fingerprint: StrictStr = Field(description="The fingerprint of the peer's identity, compared "
                                                "out of band.")
     tls_fingerprint: TlsPin | None = Field(
         default=None, description="SHA-256 of the peer endpoint's TLS certificate (needed for an "
                           "https:// URL).")
+    via: Via = Field(default="http", description="How envelopes reach the peer: \"http\" (its "
+                     "url), \"relay\" (the mediator's broker) or \"carry\" (carrier files, "
+                     "bridge carry; no delivery loop runs).")
+
+    @model_validator(mode="after")
+    def _http_needs_url(self) -> PeerTable:
+        if self.via == "http" and self.url is None:
+            raise ValueError("url is missing (a peer reached over http needs its URL)")
+        return self
 
 
 @dataclass(frozen=True, kw_only=True, config=_table("bridge.toml"))
@@ -287,7 +305,7 @@ class ConfigFile:
         return Config(
             party=self.bridge.party, listen=self.bridge.listen, delivery=self.delivery,
             peers={name: PeerConfig(name=name, url=p.url, fingerprint=p.fingerprint,
-                                    tls_fingerprint=p.tls_fingerprint or None)
+                                    tls_fingerprint=p.tls_fingerprint or None, via=p.via)
                    for name, p in self.peers.items()},
             max_body_bytes=self.limits.max_body_bytes,
             deadline_check_seconds=self.bridge.deadline_check_seconds,
@@ -306,7 +324,7 @@ class ConfigFile:
             tls=TlsTable(enabled=config.tls_enabled),
             local=LocalTable(allowed_uids=list(uids) if uids is not None else None),
             peers={p.name: PeerTable(url=p.url, fingerprint=p.fingerprint,
-                                     tls_fingerprint=p.tls_fingerprint)
+                                     tls_fingerprint=p.tls_fingerprint, via=p.via)
                    for p in config.peers.values()})
 
 
@@ -342,7 +360,8 @@ def render_toml(file: ConfigFile) -> str:
         parts.append((f"# {comment}\n" if comment else "") + text)
     for name, peer in file.peers.items():
         parts.append(tomli_w.dumps({"peers": {name: {
-            k: v for k, v in dataclasses.asdict(peer).items() if v is not None}}}))
+            k: v for k, v in dataclasses.asdict(peer).items()
+            if v is not None and (k, v) != ("via", "http")}}}))
     return "\n".join(parts)
 
 

@@ -28,6 +28,8 @@ def _kind(annotation: Any) -> str:
         origin = typing.get_origin(annotation)
         if origin is typing.Annotated:
             annotation = typing.get_args(annotation)[0]
+        elif origin is typing.Literal:  # a choice of strings: name them
+            return "one of " + ", ".join(f'"{a}"' for a in typing.get_args(annotation))
         elif origin in (types.UnionType, typing.Union):
             annotation = next(a for a in typing.get_args(annotation) if a is not type(None))
         elif origin is not None:

@@ -25,6 +25,7 @@ import errno
 import os
 import secrets
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 from bridge.core.errors import UsageError
@@ -112,12 +113,16 @@ def _link_new(tmp: Path, path: Path) -> None:
 
 
 def _write(target: Path, raw: bytes, *, replace: bool) -> None:
+    _write_with(target, lambda fd: _write_all(fd, raw), replace=replace)
+
+
+def _write_with(target: Path, fill: Callable[[int], None], *, replace: bool) -> None:
     folder = target.parent
     _check_target(target, replace=replace)
     fd, tmp = _new_temp(folder, target.name)
     try:
         try:
-            _write_all(fd, raw)
+            fill(fd)
         finally:
             os.close(fd)
         if replace:
@@ -144,6 +149,35 @@ def write_file(path: str | os.PathLike[str], data: bytes | str, *,
     except OSError as exc:
         raise UsageError(f"cannot write {target}: {exc.strerror or exc}",
                          code="cannot_write") from exc
+
+
+def write_file_streamed(path: str | os.PathLike[str],
+                        produce: Callable[[Callable[[bytes], None]], None], *,
+                        replace: bool = False) -> None:
+    """As ``write_file``, for data too large to hold: ``produce`` is called with a function
+    that appends bytes to the temporary file. Nothing is put at ``path`` unless ``produce``
+    returns (an exception it raises leaves no file and no temporary file behind)."""
+    def fill(fd: int) -> None:
+        def append(data: bytes) -> None:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+
+        produce(append)
+        os.fsync(fd)
+
+    target = Path(path)
+    try:
+        _write_with(target, fill, replace=replace)
+    except OSError as exc:
+        raise UsageError(f"cannot write {target}: {exc.strerror or exc}",
+                         code="cannot_write") from exc
+
+
+def check_writable(path: str | os.PathLike[str], *, replace: bool = False) -> None:
+    """Refuse now what ``write_file`` would refuse at ``path`` (a link, a non-regular file, an
+    existing file without ``replace``), before any work is done for it."""
+    _check_target(Path(path), replace=replace)
 
 
 def create_private(path: str | os.PathLike[str]) -> None:
@@ -183,5 +217,5 @@ def open_private_append(path: str | os.PathLike[str]) -> int:
     return fd
 
 
-__all__ = ["PRIVATE_MODE", "FileExistsRefused", "create_private", "make_private",
-           "open_private_append", "write_file"]
+__all__ = ["PRIVATE_MODE", "FileExistsRefused", "check_writable", "create_private",
+           "make_private", "open_private_append", "write_file", "write_file_streamed"]

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from bridge.core.crypto.identity import PublicIdentity, constant_time_equal, normalise_fingerprint
 from bridge.core.errors import InputError, UsageError
-from bridge.home.config import Config, PeerConfig, check_peer_url
+from bridge.home.config import Config, PeerConfig, Via, check_peer_url
 from bridge.home.files import write_file
 from bridge.home.folder import Home
 from bridge.home.tls import check_peer_transport, format_tls_fingerprint, normalise_tls_fingerprint
@@ -48,23 +48,28 @@ def _same_key(a: PublicIdentity, b: PublicIdentity) -> bool:
     return constant_time_equal(a.key_id, b.key_id)
 
 
-def pin_peer(home: Home, identity_file: str | os.PathLike[str], *, url: str, fingerprint: str,
-             replace_key: bool = False, tls_fingerprint: str | None = None,
-             drop_tls: bool = False) -> PinResult:
+def pin_peer(home: Home, identity_file: str | os.PathLike[str], *, url: str | None,
+             fingerprint: str, replace_key: bool = False, tls_fingerprint: str | None = None,
+             drop_tls: bool = False, via: Via = "http") -> PinResult:
     """Pin the peer whose identity file is ``identity_file``. Checks everything before writing
     anything: a refusal leaves the home as it was.
 
     ``tls_fingerprint`` pins the SHA-256 of the peer endpoint's TLS certificate, for an
     https:// URL. Left out, a TLS pin the peer already has is kept while its URL stays https://.
     Changing a TLS pin is a key change like any other: it needs ``replace_key``; dropping
-    it (an http:// URL for a peer pinned over TLS) is a downgrade: it needs ``drop_tls``."""
+    it (an http:// URL for a peer pinned over TLS) is a downgrade: it needs ``drop_tls``.
+    ``via`` other than http (the relay, carrier files) needs no URL."""
     cfg = home.config()
     src = Path(identity_file)
     raw, ident = _checked_identity(src, fingerprint, cfg)
-    clean_url = check_peer_url(url)
+    if url is None and via == "http":
+        raise InputError("a peer reached over http needs --url (or pin it --via relay or "
+                         "--via carry)", field="url")
+    clean_url = check_peer_url(url) if url is not None else None
     pinned = _Pinned.of(home, cfg, ident)
-    tls_pin = _checked_tls_pin(ident.party, clean_url, tls_fingerprint, pinned.tls,
-                               replace_key=replace_key, drop_tls=drop_tls)
+    tls_pin = (_checked_tls_pin(ident.party, clean_url, tls_fingerprint, pinned.tls,
+                                replace_key=replace_key, drop_tls=drop_tls)
+               if clean_url is not None else None)
     if not pinned.same_key and not replace_key:
         raise UsageError(
             f"peer {ident.party!r} is already pinned with another key:\n"
@@ -74,7 +79,7 @@ def pin_peer(home: Home, identity_file: str | os.PathLike[str], *, url: str, fin
             "--replace."
         )
     peer = PeerConfig(name=ident.party, url=clean_url, fingerprint=ident.fingerprint,
-                      tls_fingerprint=tls_pin)
+                      tls_fingerprint=tls_pin, via=via)
     action = pinned.action_for(peer)
     dest = home.peers_dir / f"{ident.party}.pub"
     home.peers_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -180,7 +185,8 @@ def pinned_identities(home: Home, cfg: Config) -> dict[str, PublicIdentity]:
                              f"differs from the pinned {pinned.fingerprint}")
         if ident.party != name:
             raise UsageError(f"peer {name}: identity file is for party {ident.party}")
-        check_peer_transport(name, pinned.url, pinned.tls_fingerprint)
+        if pinned.url is not None:
+            check_peer_transport(name, pinned.url, pinned.tls_fingerprint)
         peers[name] = ident
     return peers
 

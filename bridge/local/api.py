@@ -22,11 +22,14 @@ from bridge.engine.exchange import Exchange
 from bridge.engine.metrics import Metrics
 from bridge.engine.ports import RunInDb
 from bridge.engine.store_check import StoreFault, is_corruption
+from bridge.local.carry import CARRY_FILE_REFUSALS, CarryApi
 
 log = logging.getLogger("bridge.api")
 STATUS_BY_CODE = {"unknown_peer": 404, "not_found": 404, "duplicate_document": 409,
                   "ambiguous": 409, "not_inbound": 409, "not_ready": 409, "too_large": 413,
-                  "transition_not_allowed": 409, "peer_key_revoked": 409}
+                  "transition_not_allowed": 409, "peer_key_revoked": 409,
+                  # a carrier file refused whole (PROTOCOL.md §10.4): it is read, but not ours
+                  **dict.fromkeys(CARRY_FILE_REFUSALS, 422)}
 MAX_LIMIT = 10_000
 # What an item's status filter may name: an acknowledgement status, or the transport state of
 # an item not yet acknowledged (local-api.yaml, ItemStatus).
@@ -240,6 +243,7 @@ class LocalApi:
         r.add_post("/v1/keys/revoke", self.revoke_key)
         r.add_post("/v1/peers/reload", self.reload)
         r.add_get("/metrics", self.prometheus)
+        CarryApi(exchange=self.exchange, run=self.run, metrics=self.metrics).add_routes(r)
         return app
 
     async def health(self, request: web.Request) -> web.Response:
@@ -257,7 +261,8 @@ class LocalApi:
         status = self.peer_status()
         out = []
         for name, cfg in self.exchange.config.peers.items():
-            out.append({"name": name, "url": cfg.url, "fingerprint": cfg.fingerprint,
+            out.append({"name": name, "url": cfg.url, "via": cfg.via,
+                        "fingerprint": cfg.fingerprint,
                         "reachable": status.get(name, {}).get("reachable"),
                         "queued": info["peers"].get(name, {}).get("queued", 0)})
         return web.json_response({"peers": out})

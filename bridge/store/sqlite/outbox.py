@@ -3,8 +3,17 @@ the peer's receipt once delivered."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from bridge.core.link import OutboundState
 from bridge.store.sqlite.rows import OutboxRow, Repository
+
+_SELECT = "SELECT peer, seq, msg_id, digest, envelope, kind, doc, first, n, attempts FROM outbox "
+
+
+def _row(r: tuple[Any, ...]) -> OutboxRow:
+    return OutboxRow(peer=r[0], seq=r[1], msg_id=r[2], digest=r[3], envelope=r[4], kind=r[5],
+                     doc=r[6], first=r[7], n=r[8], attempts=r[9])
 
 
 class Outbox(Repository):
@@ -24,14 +33,25 @@ class Outbox(Repository):
             (peer, seq, msg_id, digest, envelope, kind, doc, first, n, now))
 
     def next_pending(self, peer: str) -> OutboxRow | None:
-        r = self._conn.execute(
-            "SELECT peer, seq, msg_id, digest, envelope, kind, doc, first, n, attempts "
-            "FROM outbox WHERE peer=? AND state='pending' ORDER BY seq LIMIT 1",
-            (peer,)).fetchone()
-        if r is None:
-            return None
-        return OutboxRow(peer=r[0], seq=r[1], msg_id=r[2], digest=r[3], envelope=r[4],
-                         kind=r[5], doc=r[6], first=r[7], n=r[8], attempts=r[9])
+        rows = self.pending_rows(peer, 0, 1)
+        return rows[0] if rows else None
+
+    def pending_rows(self, peer: str, after: int, limit: int) -> list[OutboxRow]:
+        """The pending rows to ``peer`` after seq ``after``, in sequence order."""
+        return [_row(r) for r in self._conn.execute(
+            _SELECT + "WHERE peer=? AND state='pending' AND seq > ? ORDER BY seq LIMIT ?",
+            (peer, after, limit))]
+
+    def pending_row(self, peer: str, seq: int) -> OutboxRow | None:
+        r = self._conn.execute(_SELECT + "WHERE peer=? AND seq=? AND state='pending'",
+                               (peer, seq)).fetchone()
+        return _row(r) if r is not None else None
+
+    def outbox_digest(self, peer: str, seq: int) -> bytes | None:
+        """The hash of our envelope ``seq`` to ``peer``, whatever its state."""
+        r = self._conn.execute("SELECT digest FROM outbox WHERE peer=? AND seq=?",
+                               (peer, seq)).fetchone()
+        return bytes(r[0]) if r is not None else None
 
     def count_attempt(self, peer: str, seq: int) -> None:
         self._conn.execute("UPDATE outbox SET attempts = attempts + 1 WHERE peer=? AND seq=?",

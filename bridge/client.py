@@ -31,7 +31,7 @@ _HOST = "bridge"  # the Host header; the socket is what selects the daemon
 _LINE_SPLIT = re.compile(rb"\r\n|\r|\n")
 MAX_ERROR_BODY = 64 * 1024
 MAX_PROBLEMS = 100  # problems of one answer kept (the daemon lists at most as many)
-CARRY_TYPE = "application/vnd.bridge.carry"  # a carrier file (PROTOCOL.md §10)
+CARRY_TYPE = "application/vnd.bridge.carry"  # a carrier file (PROTOCOL.md §12)
 CARRY_TIMEOUT = 600.0  # a large carrier file is applied before the daemon answers
 
 
@@ -327,7 +327,7 @@ class BridgeClient:
 
     def carry_export(self, peer: str, write: Callable[[bytes], None],
                      timeout: float = CARRY_TIMEOUT) -> int:
-        """Our envelopes to ``peer`` not yet answered, as one carrier file (PROTOCOL.md §10),
+        """Our envelopes to ``peer`` not yet answered, as one carrier file (PROTOCOL.md §12),
         handed to ``write`` piece by piece as the daemon streams it. Returns how many
         envelopes were pending (the file holds them all, or the first 100,000)."""
         conn, resp = self._open("POST", f"{API_PREFIX}/carry/{_seg(peer)}/export", b"{}",

@@ -2,7 +2,7 @@
 delegate carries across (``export``); the other side applies it and writes the receipts to
 carry back (``import``); importing those receipts here marks the envelopes delivered.
 
-Through the running daemon (it holds the store); PROTOCOL.md §10 is the file format."""
+Through the running daemon (it holds the store); PROTOCOL.md §12 is the file format."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
-"""The offline carrier file (PROTOCOL.md §10): envelopes, or the transport answers to them, in
+"""The offline carrier file (PROTOCOL.md §12): envelopes, or the transport answers to them, in
 one file that a delegate carries from one party to the other when there is no network.
 
-Byte layout (every integer big-endian; §10.2 states it for implementers)::
+Byte layout (every integer big-endian; §12.2 states it for implementers)::
 
     file    = prefix header record* footer
     prefix  = MAGIC (12) | version u8 (1) | kind u8 (1 envelopes, 2 answers) | header_len u16
@@ -25,7 +25,7 @@ from __future__ import annotations
 import enum
 import hashlib
 import struct
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from bridge.core import codec
@@ -353,7 +353,7 @@ class Reader:
 
     def _refusal(self, seq: int, env: bytes, body: bytes) -> tuple[str, str] | None:
         """Why this record is not passed on, or None. The order of the file is its
-        sender's sequence order: each record after the one before (PROTOCOL §10.3)."""
+        sender's sequence order: each record after the one before (PROTOCOL §12.3)."""
         assert self.header is not None
         if not 1 <= seq <= SEQ_MAX:
             return "bad_record", f"record {self.count}: sequence number {seq} out of range"
@@ -424,6 +424,26 @@ def parse_header(data: bytes, kind: FileKind | None = None) -> CarryHeader:
         raise DecodeError(f"the header: {exc}", reason="bad_header") from exc
 
 
+def check_header(header: CarryHeader, kind: FileKind, *, me: str, own_keys: Iterable[bytes],
+                 peer_keys: Mapping[bytes, str]) -> None:
+    """Refuse (``PeerError``) a file that is not of ``kind``, not for party ``me`` by one of
+    ``own_keys``, or not from a key ``peer_keys`` (key id to pinned party) names for its sender
+    (PROTOCOL §12.4). Nothing in such a file is read further: each of its envelopes would be
+    refused anyway (unsealable, or from no pinned peer), and the operator is told why at once."""
+    if header.kind is not kind:
+        raise PeerError(f"this is a file of {header.kind.label}, not of {kind.label}",
+                        reason="wrong_kind")
+    if header.recipient != me or header.recipient_key not in set(own_keys):
+        raise PeerError(f"the file is for {header.recipient}, not for {me} (or for a key of "
+                        "ours it does not name)", reason="wrong_recipient")
+    if header.sender not in set(peer_keys.values()):
+        raise PeerError(f"the file is from {header.sender}, who is not a pinned peer",
+                        reason="unknown_sender")
+    if peer_keys.get(header.sender_key) != header.sender:
+        raise PeerError(f"the file is from a key of {header.sender} that is not pinned",
+                        reason="unknown_sender_key")
+
+
 def record_names_other(header: CarryHeader, record: Record, *, sender: str, recipient: str,
                        seq: int) -> str | None:
     """Why an envelope (its unauthenticated header: ``sender``, ``recipient``, ``seq``) does
@@ -453,6 +473,7 @@ __all__ = [
     "RecordRead",
     "RecordRefused",
     "Writer",
+    "check_header",
     "encode_file",
     "envelope_record",
     "parse_header",

@@ -1,4 +1,4 @@
-"""The offline carrier, the engine's side (PROTOCOL.md §10): which of our envelopes a carrier
+"""The offline carrier, the engine's side (PROTOCOL.md §12): which of our envelopes a carrier
 file takes, whether a file is for us and from a pinned peer, and what an answer brought back
 in a file does to its outbox row.
 
@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bridge.core import carry
 from bridge.core.carry import CarryHeader, FileKind
-from bridge.core.errors import InputError, PeerError
+from bridge.core.errors import InputError
 from bridge.core.printable import printable
 from bridge.engine.context import Engine
 from bridge.engine.delivery import Delivery
@@ -63,23 +64,13 @@ class Carry:
         return self.e.store.pending_count(peer)
 
     def check_header(self, header: CarryHeader, kind: FileKind) -> None:
-        """A file not for us, or not from a pinned peer's key, is refused whole: nothing in it
-        is read further (its envelopes would be refused one by one anyway, each unsealable)."""
+        """A file not for us, or not from a pinned peer's key, is refused whole (PeerError)."""
         trust = self.e.trust
-        if header.kind is not kind:
-            raise PeerError(f"this is a file of {header.kind.label}, not of {kind.label}",
-                            reason="wrong_kind")
-        if header.recipient != trust.me.party or not trust.is_for_us(header.recipient_key):
-            raise PeerError(f"the file is for {printable(header.recipient)}, not for "
-                            f"{trust.me.party} (or for a key of ours it does not name)",
-                            reason="wrong_recipient")
-        if not trust.is_pinned(header.sender):
-            raise PeerError(f"the file is from {printable(header.sender)}, who is not a pinned "
-                            "peer", reason="unknown_sender")
-        known = trust.keyring.by_id.get(header.sender_key)
-        if known is None or known.party != header.sender:
-            raise PeerError(f"the file is from a key of {printable(header.sender)} that is not "
-                            "pinned", reason="unknown_sender_key")
+        carry.check_header(header, kind, me=trust.me.party,
+                           own_keys=[k.key_id for k in trust.own],
+                           peer_keys={kid: ident.party
+                                      for kid, ident in trust.keyring.by_id.items()
+                                      if trust.is_pinned(ident.party)})
 
     def answered(self, peer: str, seq: int, envelope: bytes, body: bytes) -> AnswerResult:
         """One signed answer a file brought from ``peer`` to our envelope ``seq``: the same

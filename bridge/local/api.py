@@ -28,7 +28,7 @@ log = logging.getLogger("bridge.api")
 STATUS_BY_CODE = {"unknown_peer": 404, "not_found": 404, "duplicate_document": 409,
                   "ambiguous": 409, "not_inbound": 409, "not_ready": 409, "too_large": 413,
                   "transition_not_allowed": 409, "peer_key_revoked": 409,
-                  # a carrier file refused whole (PROTOCOL.md §10.4): it is read, but not ours
+                  # a carrier file refused whole (PROTOCOL.md §12.4): it is read, but not ours
                   **dict.fromkeys(CARRY_FILE_REFUSALS, 422)}
 MAX_LIMIT = 10_000
 # What an item's status filter may name: an acknowledgement status, or the transport state of

@@ -1,4 +1,4 @@
-"""The offline carrier through the local API (PROTOCOL.md §10, local-api.yaml "carry").
+"""The offline carrier through the local API (PROTOCOL.md §12, local-api.yaml "carry").
 
 The daemon holds the store while it runs, so a carrier file goes through it: ``export``
 streams our unanswered envelopes to a peer as a carrier file; ``import`` reads a carrier file

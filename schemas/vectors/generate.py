@@ -34,6 +34,9 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent.parent))  # run from a checkout without installing
+sys.path.insert(0, str(HERE))
+
+from carry_vectors import write_carry  # noqa: E402 -- beside this script (PROTOCOL §12.6)
 
 from bridge.core import answers as transport  # noqa: E402
 from bridge.core import chunks, codec, envelope, keylife, merkle  # noqa: E402
@@ -71,7 +74,7 @@ from bridge.core.transcript import (  # noqa: E402
     check_transcript,
 )
 
-DETERMINISTIC_DIRS = ("keys", "receipts", "key-history", "transcripts")
+DETERMINISTIC_DIRS = ("keys", "receipts", "key-history", "transcripts", "carry")
 
 
 def ms(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> int:
@@ -667,6 +670,8 @@ def write_deterministic(out: Path, w: World) -> None:
     write_checked(out / "transcripts", ".transcript", transcript_vectors(w), check_transcript,
                   transcript_details, w)
     write_bytes(out / "decoding" / "expected.json", decoding_vectors())
+    write_carry(out / "carry", stand_in_envelope, w.alpha, w.beta, w.mallory, write_bytes,
+                dump_json)
 
 
 def receipt_details(result: Any) -> dict[str, Any]:
@@ -1157,7 +1162,8 @@ def generate(out: Path, w: World, *, envelopes: bool) -> None:
     for sub in DETERMINISTIC_DIRS:  # stale vectors must not survive a rename
         for p in sorted((out / sub).rglob("*"), reverse=True):
             if p.is_file() and p.suffix in {".receipt", ".transcript", ".json", ".pub", ".key",
-                                            ".md", ".rotation", ".revocation", ".history"}:
+                                            ".md", ".rotation", ".revocation", ".history",
+                                            ".carry"}:
                 p.unlink()
     write_deterministic(out, w)
     write_key_history(out, w)

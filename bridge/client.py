@@ -184,9 +184,11 @@ class BridgeClient:
             text = raw[:500].decode("utf-8", "replace").strip()
             return ApiError(status, f"http_{status}", text or reason or f"HTTP {status}")
 
-    def _raw(self, method: str, path: str, body: bytes | None = None,
-             accept: str = "application/json") -> tuple[int, str, bytes]:
-        conn, resp = self._open(method, path, body, {"Accept": accept})
+    def _raw(self, method: str, path: str, body: bytes | BinaryIO | None = None,
+             accept: str = "application/json", headers: Mapping[str, str] | None = None,
+             timeout: float | None = None) -> tuple[int, str, bytes]:
+        conn, resp = self._open(method, path, body, {"Accept": accept, **(headers or {})},
+                                timeout=timeout)
         try:
             data = resp.read()
         except (OSError, http.client.HTTPException) as exc:
@@ -201,6 +203,10 @@ class BridgeClient:
         body = None if payload is None else json.dumps(
             payload, ensure_ascii=False, separators=(",", ":")).encode()
         status, _ctype, data = self._raw(method, path, body)
+        return self._object(status, method, path, data)
+
+    @staticmethod
+    def _object(status: int, method: str, path: str, data: bytes) -> dict[str, Any]:
         try:
             value = json.loads(data)
         except ValueError as exc:
@@ -348,21 +354,11 @@ class BridgeClient:
         """Apply a carrier file (``kind``: envelopes, or answers to ours), read from ``file``
         (``size`` bytes) as it is sent. The answer names what became of every record, and for
         envelopes holds the receipts file to carry back (``receipts``, base64)."""
-        conn, resp = self._open(
-            "POST", f"{API_PREFIX}/carry/import{_query({'kind': kind})}", file,
-            {"Content-Type": CARRY_TYPE, "Content-Length": str(size)}, timeout=timeout)
-        try:
-            data = resp.read()
-        except (OSError, http.client.HTTPException) as exc:
-            raise self._unavailable(exc) from exc
-        finally:
-            conn.close()
-        if resp.status >= 400:
-            raise self._api_error(resp.status, resp.reason, data[:MAX_ERROR_BODY])
-        value = json.loads(data)
-        if not isinstance(value, dict):
-            raise ApiError(resp.status, "invalid_response", "the daemon's answer is no object")
-        return value
+        path = f"{API_PREFIX}/carry/import{_query({'kind': kind})}"
+        status, _ctype, data = self._raw(
+            "POST", path, file, headers={"Content-Type": CARRY_TYPE,
+                                         "Content-Length": str(size)}, timeout=timeout)
+        return self._object(status, "POST", path, data)
 
     def metrics(self) -> str:
         _status, _ctype, data = self._raw("GET", "/metrics", accept="text/plain")

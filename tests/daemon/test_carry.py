@@ -20,7 +20,7 @@ from bridge.core import carry
 from bridge.daemon.pair import Node, make_pair
 from bridge.home.folder import Home
 
-from .conftest import FAST, db, person
+from .conftest import FAST, db, person, wait_for
 
 
 def bridge(*args: str | Path) -> subprocess.CompletedProcess[str]:
@@ -238,3 +238,21 @@ def test_peer_text_in_a_carrier_report_is_escaped(pair: tuple[Node, Node],
     assert out.returncode == 1
     assert "not a Bridge carrier file" in out.stderr
     assert "\x1b" not in out.stdout + out.stderr
+
+
+def test_a_peer_switched_to_carry_on_reload_is_no_longer_delivered_to(
+        make_nodes: Callable[..., tuple[Node, Node]], tmp_path: Path) -> None:
+    alpha, beta = make_nodes()
+    alpha.start()
+    alpha.client.submit_document("manifest", "beta", [person(1)], id="M-SWITCH-1")
+    wait_for(lambda: alpha.client.health()["peers"]["beta"]["reachable"] is False,
+             what="alpha: beta unreachable (not running)")
+    carried_by_hand(alpha.home)
+    alpha.client.reload_peers()
+    # The delivery loop is gone (it alone says whether a peer is reachable) ...
+    assert alpha.client.health()["peers"]["beta"]["reachable"] is None
+    beta.start()
+    # ... so the envelope reaches beta only in the file: accepted there, not a duplicate.
+    report = shuttle(alpha, beta, tmp_path, "switched")
+    assert results(report) == [(1, "accepted", None)]
+    assert alpha.client.document("M-SWITCH-1")["state"] == "delivered"

@@ -147,6 +147,7 @@ class CarryApi:
                 await self._answer(state, event.record)
         elif isinstance(event, carry.RecordRefused):
             state.note(event.seq, event.envelope, NOT_READ, event.reason, event.detail)
+            await self._record_refusal(state, event.reason, event.detail)
         elif isinstance(event, carry.Finished):
             state.complete = True
         else:
@@ -154,6 +155,20 @@ class CarryApi:
             if state.header is None:  # nothing of it could be read: the file is refused whole
                 raise InputError(event.detail, field="file", code=event.reason)
             state.problem = {"reason": event.reason, "detail": event.detail}
+            await self._record_refusal(state, event.reason, event.detail)
+
+    async def _record_refusal(self, state: _Import, reason: str, detail: str) -> None:
+        """A record (or the rest of a file) refused before the engine saw it: kept among the
+        refusals as the HTTP layer's are (one write a second per reason; a flood of damaged
+        records must not become a flood of transactions). No peer is named: nothing of it
+        was authenticated."""
+        assert state.header is not None
+        source = f"carrier file from {state.header.sender}"
+        admitted = self.exchange.refusal_gate.admit(("carry", source, reason))
+        if admitted is not None:
+            note = f" ({admitted.note})" if admitted.note else ""
+            await self.run(self.exchange.record_limit_refusal, reason=reason,
+                           detail=f"{detail}{note}", count=admitted.count, source=source)
 
     async def _header(self, state: _Import, header: CarryHeader) -> None:
         try:
@@ -179,6 +194,7 @@ class CarryApi:
                                              recipient=h.recipient, seq=h.seq)
             if other is not None:
                 state.note(record.seq, record.envelope, NOT_READ, "record_mismatch", other)
+                await self._record_refusal(state, "record_mismatch", other)
                 return
         answer: Answer = await self.run(self.exchange.receive_envelope, record.body, parsed)
         self.metrics.inc(f"envelopes_{answer.outcome.counted_as}")

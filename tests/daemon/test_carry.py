@@ -186,6 +186,9 @@ def test_a_damaged_file_applies_what_precedes_the_damage_and_a_fresh_export_comp
     assert report["problem"] == {"reason": "file_digest_mismatch", "detail": report[
         "problem"]["detail"]}  # type: ignore[index]
     assert [d["id"] for d in beta.client.documents(direction="in")] == ["M-DMG-0"]
+    with db(beta) as conn:  # the damaged record is among the refusals, as the HTTP layer's are
+        kept = conn.execute("SELECT reason, source FROM refusals ORDER BY rowid").fetchall()
+    assert ("record_damaged", "carrier file from alpha") in kept
     # Cut short inside the third envelope: the first two taken, the third refused.
     (tmp_path / "cut.carry").write_bytes(data[:bodies[2][0] + 10])
     code, report, _ = import_(beta, tmp_path / "cut.carry", tmp_path / "cut.receipts")

@@ -87,6 +87,8 @@ def test_roster_and_manifest_and_every_acknowledgement_travel_only_by_carrier_fi
     beta.client.submit_document("roster", "alpha", [person(n) for n in range(10, 14)],
                                 id="R-CARRY-1")
     there = shuttle(alpha, beta, tmp_path, "a1")
+    for written in ("a1.carry", "a1.receipts"):  # what is carried is private from birth
+        assert (tmp_path / written).stat().st_mode & 0o777 == 0o600
     # Accepted, not a duplicate: nothing had reached beta before the file did.
     assert there["new"] == 1 and results(there) == [(1, "accepted", None)]
     back = shuttle(beta, alpha, tmp_path, "b1")

@@ -12,6 +12,8 @@ from typing import Any
 import click
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bridge.cli.carry import _print_import
 from bridge.core import carry, envelope
@@ -205,3 +207,34 @@ def test_peer_text_in_an_import_report_is_escaped() -> None:
     assert "\x1b" not in out and "\u202e" not in out and "\x07" not in out
     assert "envelope 2: not read (record_damaged)" in out
     assert "Nothing changed" in out
+
+
+# ---------------------------------------------------------------- hostile files, generated
+
+WHOLE = (CARRY / "valid" / "001-three-envelopes.carry").read_bytes()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, len(WHOLE) - 1), st.integers(1, 255)),
+                min_size=1, max_size=4), st.integers(0, len(WHOLE)))
+def test_a_mangled_file_gets_events_never_an_exception(flips: list[tuple[int, int]],
+                                                       cut: int) -> None:
+    """Any bytes flipped and any cut: the reader ends in one Broken or Finished event, and no
+    envelope it passes on differs from the hash its record names."""
+    data = bytearray(WHOLE)
+    for at, mask in flips:
+        data[at] ^= mask
+    events = carry.read_all(bytes(data[:cut]))
+    assert isinstance(events[-1], (carry.Broken, carry.Finished))
+    assert sum(isinstance(e, (carry.Broken, carry.Finished)) for e in events) == 1
+    kinds = [e.header.kind for e in events if isinstance(e, carry.HeaderRead)]
+    for e in events:
+        if isinstance(e, carry.RecordRead) and kinds == [FileKind.ENVELOPES]:
+            assert hashlib.sha256(e.record.body).digest() == e.record.envelope
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=400))
+def test_random_bytes_are_refused_with_a_reason(data: bytes) -> None:
+    events = carry.read_all(carry.MAGIC + data)
+    assert isinstance(events[-1], carry.Broken) and events[-1].reason

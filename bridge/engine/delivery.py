@@ -60,6 +60,10 @@ class Delivery:
         e = self.e
         now = e.now()
         with e.store.transaction():
+            if e.store.pending_row(row.peer, row.seq) is None:
+                # Finished meanwhile by another transport's answer (a carrier file's receipts
+                # while the courier had it in flight): recorded once, not twice.
+                return
             e.audit(audit.RECEIPT_RECEIVED, row.peer, audit.receipt_body(
                 seq=row.seq, envelope=row.digest, result=answer.result, reason=answer.reason,
                 receipt=body), now)

@@ -9,13 +9,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import shutil
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from bridge.cli.main import main
 from bridge.core import carry
 from bridge.daemon.pair import Node, make_pair
 from bridge.home.folder import Home
@@ -23,9 +23,18 @@ from bridge.home.folder import Home
 from .conftest import FAST, db, person, wait_for
 
 
-def bridge(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "bridge", *map(str, args)],
-                          capture_output=True, text=True, timeout=300, check=False)
+@dataclasses.dataclass(frozen=True)
+class Ran:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def bridge(*args: str | Path) -> Ran:
+    """The real command line, in this process (a process start per command would be most of
+    these tests' time); it talks to the daemons over their sockets as it always does."""
+    result = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+    return Ran(result.exit_code, result.stdout, result.stderr)
 
 
 def carried_by_hand(home: Home) -> None:
@@ -46,7 +55,7 @@ def pair(make_nodes: Callable[..., tuple[Node, Node]]) -> tuple[Node, Node]:
     return alpha, beta
 
 
-def export(node: Node, to: str, path: Path) -> subprocess.CompletedProcess[str]:
+def export(node: Node, to: str, path: Path) -> Ran:
     out = bridge("--home", node.home.path, "carry", "export", "--to", to, "-o", path)
     assert out.returncode == 0, out.stderr
     return out

@@ -65,7 +65,8 @@ def carry_export(obj: Ctx, peer: str, output: Path, force: bool, as_json: bool) 
         click.echo(f"Nothing to carry: every envelope to {peer} has been answered; no file "
                    "written.")
         return
-    click.echo(f"Wrote {done.count} envelopes to {peer} into {done.path} ({done.size} bytes).")
+    click.echo(f"Wrote {_n(done.count, 'envelope')} to {peer} into {done.path} "
+               f"({done.size} bytes).")
     if done.pending > done.count:
         click.echo(f"{done.pending - done.count} more wait: export again once this file's "
                    "receipts are back.")
@@ -97,6 +98,10 @@ def carry_import(obj: Ctx, file: Path, output: Path | None, force: bool,
         raise SystemExit(int(Exit.FAILED))
 
 
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}" + ("" if count == 1 else "s")
+
+
 def _fine(done: Imported) -> bool:
     report = done.report
     return bool(report.get("complete")) and all(r.get("result") in FINE for r in done.records)
@@ -104,8 +109,10 @@ def _fine(done: Imported) -> bool:
 
 def _print_import(file: Path, done: Imported) -> None:
     report: dict[str, Any] = done.report
-    what = "envelopes" if done.kind is FileKind.ENVELOPES else "answers to our envelopes"
-    click.echo(f"Read {file}: {len(done.records)} {what} from "
+    n = len(done.records)
+    what = _n(n, "envelope") if done.kind is FileKind.ENVELOPES else (
+        f"{_n(n, 'answer')} to our envelopes")
+    click.echo(f"Read {file}: {what} from "
                f"{printable(str(report.get('from')))} to {printable(str(report.get('to')))}.")
     counts = Counter(str(r.get("result")) for r in done.records)
     for result, n in sorted(counts.items()):
@@ -123,7 +130,8 @@ def _print_import(file: Path, done: Imported) -> None:
     if not report.get("new"):
         click.echo("Nothing changed: this file brought nothing new.")
     if done.receipts is not None:
-        click.echo(f"Wrote {done.receipt_count} receipts to {done.receipts}: carry it back to "
+        click.echo(f"Wrote {_n(done.receipt_count, 'receipt')} to {done.receipts}: carry it "
+                   "back to "
                    f"{printable(str(report.get('from')))} (bridge carry import "
                    f"{done.receipts.name}).")
 

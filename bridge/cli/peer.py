@@ -109,7 +109,8 @@ def peer_list(obj: Ctx, as_json: bool) -> None:
                    "PUBFILE --url URL --fingerprint FP")
         return
     console().print(table(("NAME", "URL", "FINGERPRINT"),
-                          ((p.name, p.url or f"(via {p.via})", p.fingerprint) for p in peers)))
+                          ((p.name, p.url if p.via == "http" else f"(via {p.via})", p.fingerprint)
+                           for p in peers)))
 
 
 __all__ = ["peer"]

@@ -217,7 +217,7 @@ def test_a_damaged_file_applies_what_precedes_the_damage_and_a_fresh_export_comp
     assert all(alpha.client.document(f"M-DMG-{n}")["state"] == "delivered" for n in range(3))
 
 
-def test_a_file_replayed_to_the_wrong_party_is_refused_whole(
+def test_a_file_for_another_party_or_from_an_unpinned_one_is_refused_whole(
         pair: tuple[Node, Node], tmp_path: Path) -> None:
     alpha, beta = pair
     carol, _dave = make_pair(tmp_path / "other", names=("carol", "dave"), delivery=FAST)
@@ -230,13 +230,19 @@ def test_a_file_replayed_to_the_wrong_party_is_refused_whole(
     assert "the file is for beta, not for alpha" in out.stderr
     assert not (tmp_path / "r").exists()
     # A party that pins neither: for another party, from a sender it does not know.
+    carol.pin(beta)  # carol knows beta; beta does not know carol
     carried_by_hand(carol.home)
     carol.start()
     try:
         code, _, err = import_(carol, envelopes, tmp_path / "r")
         assert code == 1 and "not for carol" in err
+        carol.client.submit_document("manifest", "beta", [person(2)], id="M-CAROL-1")
+        export(carol, "beta", tmp_path / "from-carol.carry")
     finally:
         carol.stop()
+    code, _, err = import_(beta, tmp_path / "from-carol.carry", tmp_path / "r")
+    assert code == 1 and "the file is from carol, who is not a pinned peer" in err
+    assert not (tmp_path / "r").exists()
     assert beta.client.documents(direction="in") == []
 
 

@@ -53,10 +53,7 @@ class Carry:
         rows = self.e.store.pending_rows(peer, after, limit)
         with self.e.store.transaction():
             for row in rows:
-                self.e.store.count_attempt(row.peer, row.seq)
-                if row.attempts == 0 and row.doc is not None and row.first is not None \
-                        and row.n is not None:
-                    self.e.store.set_transport(row.doc, row.first, row.n, "sent")
+                self.delivery.counted(row)
         return rows
 
     def pending_count(self, peer: str) -> int:

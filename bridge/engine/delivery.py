@@ -34,10 +34,15 @@ class Delivery:
 
     def count_attempt(self, row: OutboxRow) -> None:
         with self.e.store.transaction():
-            self.e.store.count_attempt(row.peer, row.seq)
-            if row.attempts == 0 and row.doc is not None and row.first is not None \
-                    and row.n is not None:
-                self.e.store.set_transport(row.doc, row.first, row.n, "sent")
+            self.counted(row)
+
+    def counted(self, row: OutboxRow) -> None:
+        """One more attempt at ``row`` (its items read "sent" from the first), in the
+        caller's transaction."""
+        self.e.store.count_attempt(row.peer, row.seq)
+        if row.attempts == 0 and row.doc is not None and row.first is not None \
+                and row.n is not None:
+            self.e.store.set_transport(row.doc, row.first, row.n, "sent")
 
     def answered(self, row: OutboxRow, body: bytes, note: str = "the answer") -> DeliveryOutcome:
         """Act on the peer's answer ``body`` to ``row``. ``note`` says how it came (e.g.

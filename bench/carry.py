@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from workload import manifest_items
 
+from bridge.client import BridgeClient
 from bridge.daemon.pair import Node, make_pair
 from bridge.home.folder import Home
 
@@ -63,12 +64,12 @@ def main() -> None:
             carried_by_hand(node.home)
             node.start(timeout=60)
         try:
-            alpha.client.submit_document("manifest", beta.party, manifest_items(args.items),
-                                         id="M-BENCH")
+            a, b = (BridgeClient(n.home.socket_path, timeout=600) for n in (alpha, beta))
+            a.submit_document("manifest", beta.party, manifest_items(args.items), id="M-BENCH")
             there = shuttle(alpha, beta, root, "manifest")
-            beta.client.acknowledge("M-BENCH", all="RECEIVED")
+            b.acknowledge("M-BENCH", all="RECEIVED")
             back = shuttle(beta, alpha, root, "ack")
-            acked = alpha.client.document("M-BENCH")["items"]["acknowledged"]
+            acked = a.document("M-BENCH")["items"]["acknowledged"]
         finally:
             alpha.stop()
             beta.stop()

@@ -52,7 +52,7 @@ def test_permissions_allow_publishing_only_toward_peers_as_oneself() -> None:
     assert perms.publish == (
         "bridge.v1.bravo.alpha", "bridge.v1.carol.alpha",
         "$JS.API.CONSUMER.MSG.NEXT.BRIDGE_alpha.alpha", "$JS.API.CONSUMER.INFO.BRIDGE_alpha.alpha",
-        "$JS.API.STREAM.INFO.BRIDGE_alpha", "$JS.ACK.BRIDGE_alpha.alpha.>", "$JS.API.INFO")
+        "$JS.API.STREAM.INFO.BRIDGE_alpha", "$JS.ACK.BRIDGE_alpha.alpha.>")
     assert perms.subscribe == ("_INBOX_alpha.>",)
     assert not any("*" in s or s.endswith("bridge.>") for s in perms.publish)
     with pytest.raises(InputError):

@@ -4,6 +4,7 @@ Bridge code between the test and the server but the credential file's reader."""
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -43,10 +44,13 @@ class Errors:
         raise AssertionError(f"no error containing {text!r}; errors: {list(self)}")
 
 
-async def connect(url: str, creds: Path, *, party: str | None, errors: Errors | None = None
-                  ) -> Client:
-    """A connection with ``creds``; a party's sets its own inbox prefix, as its courier does."""
+async def connect(url: str, creds: Path, *, party: str | None, errors: Errors | None = None,
+                  ca: Path | None = None) -> Client:
+    """A connection with ``creds``; a party's sets its own inbox prefix, as its courier does.
+    ``ca``: the certificate to trust for a tls:// URL (the relay's own, pinned)."""
     options: dict[str, object] = {}
+    if ca is not None:
+        options["tls"] = ssl.create_default_context(cafile=str(ca))
     if party is not None:
         options["inbox_prefix"] = binding.inbox_prefix(party)
     return await nats.connect(url, nkeys_seed_str=read_seed(creds), allow_reconnect=False,

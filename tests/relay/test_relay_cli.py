@@ -17,6 +17,7 @@ from bridge.core.errors import UsageError
 from bridge.transports.relay import server
 from bridge.transports.relay.mediator import MediatorHome
 from bridge.transports.relay.nkeys import UserKey
+from bridge.transports.relay.reference import relay_reference_markdown
 from relay.clients import connect
 from relay.mediator import Relay, bridge_cli, init_relay
 
@@ -200,3 +201,8 @@ def test_the_packaged_server_is_found_with_no_path_and_no_venv_scripts(
     (found,) = server.candidates()
     assert found.name == "nats-server"
     assert server.find_server().path == found
+
+
+def test_readme_documents_every_key_of_relay_toml_as_the_model_has_it() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    assert relay_reference_markdown() in readme

@@ -11,6 +11,10 @@ permission from these functions alone, and cannot disagree.
   the same bytes within its duplicate window), ``Bridge-Kind`` (``envelope`` or ``answer``), and
   on an answer ``Bridge-Seq`` and ``Bridge-Envelope``: routing hints only, the engine decides
   on the signed answer alone (PROTOCOL §8.3).
+- A party's client reads its credential file with ``nkeys.read_seed`` and connects with
+  nats-py's ``nkeys_seed_str=`` (its ``nkeys_seed=`` takes a file holding a bare seed, not the
+  standard block), with ``inbox_prefix`` set to ``inbox_prefix(party)``; it has no right to
+  ``$JS.API.INFO`` (see ``party_permissions``).
 """
 
 from __future__ import annotations

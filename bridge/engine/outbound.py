@@ -14,7 +14,7 @@ from typing import Any
 
 from bridge.core import audit, chunks, codec, documents, envelope, lifecycle
 from bridge.core.crypto.identity import PrivateIdentity
-from bridge.core.documents import AckItem, Item, SignedDocument
+from bridge.core.documents import AckItem, Item, SignedDocument, SignedHeader
 from bridge.core.errors import InputError
 from bridge.core.link import OutboundState
 from bridge.engine.context import Engine
@@ -59,6 +59,13 @@ def check_peer_key(engine: Engine, peer: str) -> None:
                          "the fingerprint out of band)", field="to", code="peer_key_revoked")
 
 
+def check_recipient(engine: Engine, peer: str) -> None:
+    """``peer`` is pinned and its key in force: a document can be sealed to it."""
+    if not engine.trust.is_pinned(peer):
+        raise InputError(f"no pinned peer named {peer!r}", field="to", code="unknown_peer")
+    check_peer_key(engine, peer)
+
+
 class Outbound:
     """Submitting documents and acknowledging received items."""
 
@@ -78,9 +85,7 @@ class Outbound:
         # against their schema here too: an integrator may skip the importer, not the rules.
         validate_submission(body["type"], body.get("meta"), body["items"])
         peer = body["to"]
-        if not e.trust.is_pinned(peer):
-            raise InputError(f"no pinned peer named {peer!r}", field="to", code="unknown_peer")
-        check_peer_key(e, peer)
+        check_recipient(e, peer)
         doc_id = body.get("id") or e.new_id(body["type"][0])
         existing = e.store.outbound_document(peer, doc_id)
         if existing is not None:
@@ -99,7 +104,7 @@ class Outbound:
             count=len(body["items"]), salt_key=e.random_bytes(32))
         lh = doc.tree.levels[0]
         with e.store.transaction():
-            rowid = self._insert_outbound(doc, peer, answers=None, now=now)
+            rowid = self.insert_outbound(doc.signed, peer, answers=None, now=now)
             e.store.insert_items(
                 (rowid, n, item_id, doc.leaves[n], lh[n], "queued")
                 for n, item_id in enumerate(ids))
@@ -128,14 +133,14 @@ class Outbound:
                     return False
         return True
 
-    def _insert_outbound(self, doc: SignedDocument, peer: str, *, answers: int | None,
-                         now: int) -> int:
-        h = doc.header
+    def insert_outbound(self, signed: SignedHeader, peer: str, *, answers: int | None,
+                        now: int) -> int:
+        h = signed.header
         rowid = self.e.store.insert_document(
-            id=h.id, direction="out", peer=peer, type=h.type, digest=doc.digest,
-            header=doc.signed.data, sig=doc.signed.signature, count=h.count, answers=answers,
+            id=h.id, direction="out", peer=peer, type=h.type, digest=signed.digest,
+            header=signed.data, sig=signed.signature, count=h.count, answers=answers,
             meta=dict(h.meta), created=h.created, state=new_state("out").value, now=now)
-        kind, body = audit.document_body("out", doc.signed)
+        kind, body = audit.document_body("out", signed)
         self.e.audit(kind, peer, body, now)
         return rowid
 
@@ -179,7 +184,7 @@ class Outbound:
             created=now, items=items, declared_leaf_hashes={k: v[1] for k, v in index.items()},
             salt_key=e.random_bytes(32), undeclared_known=undeclared_status)
         with e.store.transaction():
-            ack_row = self._insert_outbound(ack, row.peer, answers=row.rowid, now=now)
+            ack_row = self.insert_outbound(ack.signed, row.peer, answers=row.rowid, now=now)
             self._record_ack_entries(ack_row, row.rowid, ack, items, index, now)
             if e.store.acknowledged_count(row.rowid) == row.count:
                 move_document(e.store, row, DocumentState.ACKNOWLEDGED, now)

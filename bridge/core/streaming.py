@@ -1,0 +1,114 @@
+"""A roster or manifest built from a stream of items, in memory that does not grow with it.
+
+The whole-document path (``documents.sign_document`` then ``chunks.split``) holds every entry
+and the whole Merkle tree. A streamed document keeps only what the signature and the chunks
+need: the salt stream (16 bytes an item, derived as ``documents.leaf_salts`` derives it), the
+open chunk's leaf hashes and one root per closed chunk. Chunks are aligned subtrees of the RFC
+9162 tree (``chunks``), so the document's root is the root of the tree over the chunk roots,
+and each chunk's proof is an inclusion proof in that tree: the bytes of every entry, the
+signed header and every chunk payload are the very bytes the whole-document path makes from
+the same salt key, time and items (``tests/test_streaming_core.py``).
+
+The caller stores each entry as it is made and hands the entries back, a chunk at a time, to
+``chunk_payload`` once ``finish`` has signed the header.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from bridge.core import codec, merkle
+from bridge.core.crypto.identity import PrivateIdentity
+from bridge.core.documents import (
+    DOCUMENT_TYPES,
+    SALT_SIZE,
+    TAG_LEAF_SALT,
+    DocumentHeader,
+    Item,
+    SignedHeader,
+    check_meta_encodable,
+    declared_leaf,
+    sign_header,
+)
+from bridge.core.errors import InputError
+
+MAX_STREAMED_ITEMS = 1_000_000  # as many as a JSON submission may hold (document.schema.json)
+
+
+class DocumentStream:
+    """Entries made one batch at a time, in order; ``finish`` signs the header."""
+
+    def __init__(self, *, doc_type: str, doc_id: str, recipient: str, created: int,
+                 meta: Mapping[str, Any], count: int, salt_key: bytes, chunk: int) -> None:
+        if doc_type not in DOCUMENT_TYPES:
+            raise InputError(f"must be one of {', '.join(DOCUMENT_TYPES)}", field="type")
+        if type(count) is not int or not 0 < count <= MAX_STREAMED_ITEMS:
+            raise InputError(f"must be the number of items that follow, 1 to "
+                             f"{MAX_STREAMED_ITEMS}", field="count")
+        if chunk < 1 or chunk & (chunk - 1):
+            raise ValueError("chunk size must be a power of two")
+        check_meta_encodable(meta)
+        self.doc_type, self.doc_id, self.recipient = doc_type, doc_id, recipient
+        self.created, self.meta, self.count, self.chunk = created, meta, count, chunk
+        # One XOF call for the document, as documents.leaf_salts: the same salts, kept as one
+        # bytes object (16 bytes an item) rather than a list of a million objects.
+        self._salts = hashlib.shake_256(TAG_LEAF_SALT + b"\x00" + salt_key).digest(
+            SALT_SIZE * count)
+        self.added = 0
+        self._open: list[bytes] = []  # leaf hashes of the chunk being filled
+        self.chunk_roots: list[bytes] = []
+        self._upper: merkle.MerkleTree | None = None  # the tree over chunk roots, once signed
+        self._signed_map: dict[str, Any] = {}
+
+    def add(self, items: Iterable[Item]) -> list[tuple[bytes, bytes]]:
+        """(entry bytes, leaf hash) of each item, numbered from ``added`` on."""
+        out = []
+        for item in items:
+            n = self.added
+            if n >= self.count:
+                raise InputError(f"more than the {self.count} items announced",
+                                 field=f"items[{n}]")
+            leaf = declared_leaf(n, self._salts[SALT_SIZE * n:SALT_SIZE * (n + 1)], item)
+            lh = merkle.leaf_hash(leaf)
+            self._open.append(lh)
+            if len(self._open) == self.chunk:
+                self._close_chunk()
+            self.added = n + 1
+            out.append((leaf, lh))
+        return out
+
+    def _close_chunk(self) -> None:
+        self.chunk_roots.append(merkle.root_from_leaf_hashes(self._open))
+        self._open = []
+
+    def finish(self, issuer: PrivateIdentity) -> SignedHeader:
+        if self.added != self.count:
+            raise InputError(f"{self.added} items, {self.count} announced", field="count")
+        if self._open:
+            self._close_chunk()
+        self._upper = merkle.MerkleTree.from_leaf_hashes(self.chunk_roots)
+        header = DocumentHeader(type=self.doc_type, id=self.doc_id, issuer=issuer.party,
+                                issuer_key=issuer.key_id, recipient=self.recipient,
+                                created=self.created, count=self.count, root=self._upper.root,
+                                meta=self.meta)
+        signed = sign_header(issuer, header)
+        self._signed_map = signed.to_map()
+        return signed
+
+    def chunk_payload(self, k: int, entries: Sequence[bytes]) -> bytes:
+        """Chunk ``k`` (entries ``[k C, k C + len)``) as ``chunks.split`` encodes it."""
+        if self._upper is None:
+            raise ValueError("finish() signs the header before any chunk is made")
+        proof = self._upper.inclusion_proof(k) if self.count > self.chunk else []
+        return codec.encode({"chunk": self.chunk, "doc": self._signed_map,
+                             "entries": list(entries), "first": k * self.chunk,
+                             "proof": proof})
+
+    @property
+    def chunks(self) -> int:
+        return -(-self.count // self.chunk)
+
+
+__all__ = ["MAX_STREAMED_ITEMS", "DocumentStream"]

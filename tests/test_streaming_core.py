@@ -1,7 +1,8 @@
 """A streamed document (``bridge.core.streaming``) is byte for byte the document the
 whole-document path signs and chunks from the same salt key, time and items: the same entries,
 the same signed header and the same chunk payloads, for counts on, below and just past a chunk
-boundary; and it refuses more or fewer items than its header announced."""
+boundary, and so is a streamed acknowledgement; a stream refuses more or fewer items than its
+header announced."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ import pytest
 from conftest import make_identity
 
 from bridge.core import chunks, documents
-from bridge.core.documents import Item
+from bridge.core.documents import AckItem, Item
 from bridge.core.errors import InputError
-from bridge.core.streaming import DocumentStream
+from bridge.core.streaming import AckStream, DocumentStream
 
 T0 = 1_772_463_600_000
 SALT_KEY = bytes(range(32))
@@ -65,3 +66,26 @@ def test_a_stream_header_with_no_sensible_count_is_refused(count: int) -> None:
     with pytest.raises(InputError) as err:
         _stream(count, 4)
     assert err.value.field == "count"
+
+
+@pytest.mark.parametrize(("count", "chunk"), [(1, 4), (4, 4), (9, 4)])
+def test_a_streamed_acknowledgement_is_the_signed_one_byte_for_byte(count: int,
+                                                                    chunk: int) -> None:
+    alpha, beta = make_identity("alpha"), make_identity("beta")
+    doc = documents.sign_document(alpha, doc_type="manifest", doc_id="M-1", recipient="beta",
+                                  created=T0, meta={}, items=_items(count), salt_key=SALT_KEY)
+    lh = {f"P-{n}": doc.tree.levels[0][n] for n in range(count)}
+    acks = [AckItem(id=f"P-{n}", status="RECEIVED", reason=None if n % 2 else "counted")
+            for n in range(count)]
+    whole = documents.sign_ack(beta, answers=doc.signed, ack_id="A-1", created=T0 + 1,
+                               items=acks, declared_leaf_hashes=lh, salt_key=SALT_KEY)
+    stream = AckStream(answers=doc.signed, ack_id="A-1", created=T0 + 1, count=count,
+                       salt_key=SALT_KEY, chunk=chunk)
+    leaves = stream.add((a, lh[a.id]) for a in acks[:1]) + stream.add(
+        (a, lh[a.id]) for a in acks[1:])
+    assert leaves == list(whole.leaves)
+    signed = stream.finish(beta)
+    assert (signed.data, signed.signature) == (whole.signed.data, whole.signed.signature)
+    payloads = [stream.chunk_payload(k, whole.leaves[k * chunk:(k + 1) * chunk])
+                for k in range(stream.chunks)]
+    assert payloads == [c.payload for c in chunks.split(whole, chunk)]

@@ -22,14 +22,17 @@ from typing import Any
 from bridge.core import codec, merkle
 from bridge.core.crypto.identity import PrivateIdentity
 from bridge.core.documents import (
+    ACK,
     DOCUMENT_TYPES,
     SALT_SIZE,
     TAG_LEAF_SALT,
+    AckItem,
     DocumentHeader,
     Item,
     SignedHeader,
     check_meta_encodable,
     declared_leaf,
+    encode_ack_entry,
     sign_header,
 )
 from bridge.core.errors import InputError
@@ -37,21 +40,14 @@ from bridge.core.errors import InputError
 MAX_STREAMED_ITEMS = 1_000_000  # as many as a JSON submission may hold (document.schema.json)
 
 
-class DocumentStream:
-    """Entries made one batch at a time, in order; ``finish`` signs the header."""
+class EntryStream:
+    """Entries taken one at a time, in order, into chunks of ``chunk`` (a power of two);
+    ``sign`` signs a header over the root of them all."""
 
-    def __init__(self, *, doc_type: str, doc_id: str, recipient: str, created: int,
-                 meta: Mapping[str, Any], count: int, salt_key: bytes, chunk: int) -> None:
-        if doc_type not in DOCUMENT_TYPES:
-            raise InputError(f"must be one of {', '.join(DOCUMENT_TYPES)}", field="type")
-        if type(count) is not int or not 0 < count <= MAX_STREAMED_ITEMS:
-            raise InputError(f"must be the number of items that follow, 1 to "
-                             f"{MAX_STREAMED_ITEMS}", field="count")
+    def __init__(self, *, count: int, salt_key: bytes, chunk: int) -> None:
         if chunk < 1 or chunk & (chunk - 1):
             raise ValueError("chunk size must be a power of two")
-        check_meta_encodable(meta)
-        self.doc_type, self.doc_id, self.recipient = doc_type, doc_id, recipient
-        self.created, self.meta, self.count, self.chunk = created, meta, count, chunk
+        self.count, self.chunk = count, chunk
         # One XOF call for the document, as documents.leaf_salts: the same salts, kept as one
         # bytes object (16 bytes an item) rather than a list of a million objects.
         self._salts = hashlib.shake_256(TAG_LEAF_SALT + b"\x00" + salt_key).digest(
@@ -62,37 +58,31 @@ class DocumentStream:
         self._upper: merkle.MerkleTree | None = None  # the tree over chunk roots, once signed
         self._signed_map: dict[str, Any] = {}
 
-    def add(self, items: Iterable[Item]) -> list[tuple[bytes, bytes]]:
-        """(entry bytes, leaf hash) of each item, numbered from ``added`` on."""
-        out = []
-        for item in items:
-            n = self.added
-            if n >= self.count:
-                raise InputError(f"more than the {self.count} items announced",
-                                 field=f"items[{n}]")
-            leaf = declared_leaf(n, self._salts[SALT_SIZE * n:SALT_SIZE * (n + 1)], item)
-            lh = merkle.leaf_hash(leaf)
-            self._open.append(lh)
-            if len(self._open) == self.chunk:
-                self._close_chunk()
-            self.added = n + 1
-            out.append((leaf, lh))
-        return out
+    def _salt(self, n: int) -> bytes:
+        return self._salts[SALT_SIZE * n:SALT_SIZE * (n + 1)]
+
+    def _take(self, leaf: bytes) -> bytes:
+        """Entry number ``added``: its leaf hash, into the open chunk."""
+        lh = merkle.leaf_hash(leaf)
+        self._open.append(lh)
+        if len(self._open) == self.chunk:
+            self._close_chunk()
+        self.added += 1
+        return lh
 
     def _close_chunk(self) -> None:
         self.chunk_roots.append(merkle.root_from_leaf_hashes(self._open))
         self._open = []
 
-    def finish(self, issuer: PrivateIdentity) -> SignedHeader:
+    def _root(self) -> bytes:
         if self.added != self.count:
             raise InputError(f"{self.added} items, {self.count} announced", field="count")
         if self._open:
             self._close_chunk()
         self._upper = merkle.MerkleTree.from_leaf_hashes(self.chunk_roots)
-        header = DocumentHeader(type=self.doc_type, id=self.doc_id, issuer=issuer.party,
-                                issuer_key=issuer.key_id, recipient=self.recipient,
-                                created=self.created, count=self.count, root=self._upper.root,
-                                meta=self.meta)
+        return self._upper.root
+
+    def _signed(self, issuer: PrivateIdentity, header: DocumentHeader) -> SignedHeader:
         signed = sign_header(issuer, header)
         self._signed_map = signed.to_map()
         return signed
@@ -100,7 +90,7 @@ class DocumentStream:
     def chunk_payload(self, k: int, entries: Sequence[bytes]) -> bytes:
         """Chunk ``k`` (entries ``[k C, k C + len)``) as ``chunks.split`` encodes it."""
         if self._upper is None:
-            raise ValueError("finish() signs the header before any chunk is made")
+            raise ValueError("the header is signed before any chunk is made")
         proof = self._upper.inclusion_proof(k) if self.count > self.chunk else []
         return codec.encode({"chunk": self.chunk, "doc": self._signed_map,
                              "entries": list(entries), "first": k * self.chunk,
@@ -111,4 +101,69 @@ class DocumentStream:
         return -(-self.count // self.chunk)
 
 
-__all__ = ["MAX_STREAMED_ITEMS", "DocumentStream"]
+class DocumentStream(EntryStream):
+    """A roster or manifest, a batch of items at a time; ``finish`` signs its header."""
+
+    def __init__(self, *, doc_type: str, doc_id: str, recipient: str, created: int,
+                 meta: Mapping[str, Any], count: int, salt_key: bytes, chunk: int) -> None:
+        if doc_type not in DOCUMENT_TYPES:
+            raise InputError(f"must be one of {', '.join(DOCUMENT_TYPES)}", field="type")
+        if type(count) is not int or not 0 < count <= MAX_STREAMED_ITEMS:
+            raise InputError(f"must be the number of items that follow, 1 to "
+                             f"{MAX_STREAMED_ITEMS}", field="count")
+        check_meta_encodable(meta)
+        super().__init__(count=count, salt_key=salt_key, chunk=chunk)
+        self.doc_type, self.doc_id, self.recipient = doc_type, doc_id, recipient
+        self.created, self.meta = created, meta
+
+    def add(self, items: Iterable[Item]) -> list[tuple[bytes, bytes]]:
+        """(entry bytes, leaf hash) of each item, numbered from ``added`` on."""
+        out = []
+        for item in items:
+            n = self.added
+            if n >= self.count:
+                raise InputError(f"more than the {self.count} items announced",
+                                 field=f"items[{n}]")
+            leaf = declared_leaf(n, self._salt(n), item)
+            out.append((leaf, self._take(leaf)))
+        return out
+
+    def finish(self, issuer: PrivateIdentity) -> SignedHeader:
+        root = self._root()
+        return self._signed(issuer, DocumentHeader(
+            type=self.doc_type, id=self.doc_id, issuer=issuer.party, issuer_key=issuer.key_id,
+            recipient=self.recipient, created=self.created, count=self.count, root=root,
+            meta=self.meta))
+
+
+class AckStream(EntryStream):
+    """An acknowledgement of ``answers`` (as ``documents.sign_ack`` makes one, without meta),
+    its entries made a batch at a time: each item with the leaf hash of the declared entry it
+    acknowledges (the caller has checked it, and each item's lifecycle)."""
+
+    def __init__(self, *, answers: SignedHeader, ack_id: str, created: int, count: int,
+                 salt_key: bytes, chunk: int) -> None:
+        if count < 1:
+            raise InputError("an acknowledgement needs at least one item", field="items")
+        super().__init__(count=count, salt_key=salt_key, chunk=chunk)
+        self.answers, self.ack_id, self.created = answers, ack_id, created
+
+    def add(self, items: Iterable[tuple[AckItem, bytes]]) -> list[bytes]:
+        out = []
+        for item, declared in items:
+            if self.added >= self.count:
+                raise ValueError("more acknowledged items than counted")
+            leaf = encode_ack_entry(self.added, self._salt(self.added), item, declared)
+            self._take(leaf)
+            out.append(leaf)
+        return out
+
+    def finish(self, issuer: PrivateIdentity) -> SignedHeader:
+        root = self._root()
+        return self._signed(issuer, DocumentHeader(
+            type=ACK, id=self.ack_id, issuer=issuer.party, issuer_key=issuer.key_id,
+            recipient=self.answers.header.issuer, created=self.created, count=self.count,
+            root=root, meta={}, answers=self.answers.digest, answers_id=self.answers.header.id))
+
+
+__all__ = ["MAX_STREAMED_ITEMS", "AckStream", "DocumentStream", "EntryStream"]

@@ -92,11 +92,13 @@ class Intake:
         assert ack_row.answers is not None
         target = self.e.store.document_by_rowid(ack_row.answers)
         assert target is not None
-        index = self.e.item_index(target.rowid)
         at = chunk.signed.header.created
         rows, updates, changed = [], [], 0
         entries = [documents.decode_ack_entry(leaf, chunk.first + n)
                    for n, leaf in enumerate(chunk.entries)]
+        # Only this chunk's items are looked up: memory and time per chunk do not grow with
+        # the acknowledged document.
+        index = self.e.store.item_index_of(target.rowid, [e.item_id for e in entries])
         indexes = [index[e.item_id][0] for e in entries if e.item_id in index]
         if indexes:  # the lifecycle is checked against the signed history, not a stale copy
             self.e.guard.statuses_hold(target, min(indexes), max(indexes))

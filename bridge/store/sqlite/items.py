@@ -64,6 +64,13 @@ class Items(Repository):
         return {r[0]: (r[1], r[2]) for r in self._conn.execute(
             "SELECT item_id, idx, lh FROM items WHERE doc=?", (doc,))}
 
+    def item_index_of(self, doc: int, item_ids: list[str]) -> dict[str, tuple[int, bytes]]:
+        """item id -> (index, leaf hash) of the given ids that ``doc`` declares: one index
+        lookup each (items_by_id), never a read of the whole document."""
+        return {r[0]: (r[1], r[2]) for r in self._conn.execute(
+            "SELECT item_id, idx, lh FROM items WHERE doc=? AND item_id IN "
+            "(SELECT value FROM json_each(?))", (doc, json.dumps(item_ids)))}
+
     def leaves(self, doc: int, first: int = 0, n: int | None = None) -> list[bytes]:
         if n is None:
             return [r[0] for r in self._conn.execute(

@@ -17,6 +17,8 @@ from bridge.core.crypto.identity import PrivateIdentity
 from bridge.core.documents import AckItem, Item, SignedDocument, SignedHeader
 from bridge.core.errors import InputError
 from bridge.core.link import OutboundState
+from bridge.core.streaming import EntryStream
+from bridge.engine.ack_all import acknowledge_all
 from bridge.engine.context import Engine
 from bridge.engine.kinds import KIND_CHUNK
 from bridge.engine.queries import find_document
@@ -152,6 +154,19 @@ class Outbound:
                                    sender=self.e.trust.me, now=now, doc=(rowid, doc.digest),
                                    first=chunk.first, n=len(chunk.entries))
 
+    def seal_staged(self, stream: EntryStream, stage: int, peer: str, doc: tuple[int, bytes],
+                    now: int) -> None:
+        """Seal a streamed document's chunks, its entries read back from ``stage`` a chunk at
+        a time (in the caller's transaction)."""
+        state = self.e.store.outbound_state(peer)
+        size = stream.chunk
+        for k in range(stream.chunks):
+            entries = self.e.store.staged_leaves(stage, k * size, size)
+            state = queue_envelope(self.e, peer, state, kind=KIND_CHUNK,
+                                   payload=stream.chunk_payload(k, entries),
+                                   sender=self.e.trust.me, now=now, doc=doc, first=k * size,
+                                   n=len(entries))
+
     # ------------------------------------------------------------ acknowledging received items
 
     def acknowledge(self, doc_id: str, body: object) -> dict[str, Any]:
@@ -162,13 +177,14 @@ class Outbound:
         row = self._acknowledgeable(doc_id)
         index = e.item_index(row.rowid)
         e.guard.statuses_hold(row)  # the lifecycle is checked against the signed history
+        if "all" in body:  # a page at a time, never the whole document in memory
+            return acknowledge_all(self, row, body)
         declared_status, undeclared_status = e.store.current_statuses(row.rowid)
         # Restating exactly what an item already says states nothing: a retry after a lost
         # answer (or a sheet sent twice) records nothing new and signs no second answer.
         current = e.store.current_statements(row.rowid)
-        items = (ack_all(body, index, declared_status, current) if "all" in body
-                 else ack_listed(doc_id, body["items"], index, declared_status,
-                                 undeclared_status, current))
+        items = ack_listed(doc_id, body["items"], index, declared_status, undeclared_status,
+                           current)
         changed: dict[str, int] = {}
         for i in items:
             key = current[i.id][0] if i.id in current else "unacknowledged"
@@ -236,23 +252,6 @@ def _consume(raw_items: list[Any], ids: list[str]) -> Iterator[Item]:
         item = Item(id=raw.pop("id"), data=raw)
         ids.append(item.id)
         yield item
-
-
-def ack_all(body: dict[str, Any], index: Index, declared_status: Mapping[str, str],
-            current: Mapping[str, Statement]) -> list[AckItem]:
-    """``all``: every item not yet acknowledged, in document order. A bulk answer never
-    silently overwrites a dispute: an item that has a status changes only when that status
-    is named in ``including`` (and the answer counts what changed from what)."""
-    including = set(body.get("including", ()))
-    items = []
-    for item_id in sorted(index, key=lambda i: index[i][0]):
-        previous = declared_status.get(item_id)
-        if (previous is not None and previous not in including) \
-                or current.get(item_id) == (body["all"], body.get("reason"), None):
-            continue
-        lifecycle.check(previous, body["all"], declared=True, item_id=item_id, field="all")
-        items.append(AckItem(id=item_id, status=body["all"], reason=body.get("reason")))
-    return items
 
 
 def ack_listed(doc_id: str, raw_items: Sequence[dict[str, Any]], index: Index,

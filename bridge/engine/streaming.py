@@ -22,8 +22,7 @@ from bridge.core.documents import Item
 from bridge.core.errors import InputError
 from bridge.core.streaming import DocumentStream
 from bridge.engine.context import Engine
-from bridge.engine.kinds import KIND_CHUNK
-from bridge.engine.outbound import COMPARE_PAGE, Outbound, check_recipient, queue_envelope
+from bridge.engine.outbound import COMPARE_PAGE, Outbound, check_recipient
 from bridge.records.categories import validate_submission
 from bridge.records.schema import validate
 from bridge.store.sqlite.store import DocumentRow
@@ -119,15 +118,7 @@ class Streaming:
         with e.store.transaction():
             rowid = self.outbound.insert_outbound(signed, s.peer, answers=None, now=now)
             e.store.publish_stage(s.stage, rowid, "queued")
-            state = e.store.outbound_state(s.peer)
-            size = s.doc.chunk
-            for k in range(s.doc.chunks):
-                entries = e.store.staged_leaves(s.stage, k * size, size)
-                state = queue_envelope(e, s.peer, state, kind=KIND_CHUNK,
-                                       payload=s.doc.chunk_payload(k, entries),
-                                       sender=e.trust.me, now=now,
-                                       doc=(rowid, signed.digest), first=k * size,
-                                       n=len(entries))
+            self.outbound.seal_staged(s.doc, s.stage, s.peer, (rowid, signed.digest), now)
         self.abort(s)
         e.notify()
         log.info("queued %s %s for %s: %d items (streamed)", h.type, h.id, s.peer, h.count)

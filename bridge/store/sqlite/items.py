@@ -121,6 +121,26 @@ class Items(Repository):
             counts[status] = counts.get(status, 0) + 1
         return counts
 
+    # The items an acknowledgement of all items covers (engine/ack_all.py): those with no
+    # status or one named in ``including`` (JSON list), unless they already say exactly this.
+    _ACK_ALL = ("FROM items WHERE doc=? AND (status IS NULL OR status IN "
+                "(SELECT value FROM json_each(?))) AND NOT (status IS ? AND reason IS ? AND "
+                "evidence IS NULL)")
+
+    def ack_all_counts(self, doc: int, including: list[str], status: str,
+                       reason: str | None) -> dict[str, int]:
+        """How many items an acknowledgement of all would change, by their status now."""
+        return dict(self._conn.execute(
+            f"SELECT COALESCE(status, 'unacknowledged'), COUNT(*) {self._ACK_ALL} "
+            "GROUP BY 1", (doc, json.dumps(including), status, reason)))
+
+    def ack_all_page(self, doc: int, including: list[str], status: str, reason: str | None,
+                     after: int, limit: int) -> list[tuple[int, str, bytes, str | None]]:
+        """(index, item id, leaf hash, status now) of those items, after index ``after``."""
+        return list(self._conn.execute(
+            f"SELECT idx, item_id, lh, status {self._ACK_ALL} AND idx > ? "
+            "ORDER BY idx LIMIT ?", (doc, json.dumps(including), status, reason, after, limit)))
+
     def acknowledged_count(self, doc: int) -> int:
         return int(self._conn.execute(
             "SELECT COUNT(*) FROM items WHERE doc=? AND status IS NOT NULL",

@@ -37,8 +37,8 @@ class Staging(Repository):
         stage = next(_STAGES)
         self._conn.execute(
             f"CREATE TABLE {_table(stage)} (idx INTEGER PRIMARY KEY, "
-            "item_id TEXT NOT NULL UNIQUE, leaf BLOB NOT NULL, lh BLOB NOT NULL, "
-            "category TEXT, roster_record TEXT)")
+            "item_id TEXT NOT NULL UNIQUE, leaf BLOB NOT NULL, lh BLOB, "
+            "category TEXT, roster_record TEXT, item_idx INTEGER)")
         return stage
 
     def stage_items(self, stage: int, rows: Iterable[StagedRow], *, manifest: bool) -> None:
@@ -78,6 +78,27 @@ class Staging(Repository):
             "INSERT INTO items (doc, idx, item_id, leaf, lh, transport, category, "  # noqa: S608
             "roster_record) SELECT ?, idx, item_id, leaf, lh, ?, category, roster_record "
             f"FROM {_table(stage)} ORDER BY idx", (doc, transport))
+
+    def stage_acks(self, stage: int, rows: Iterable[tuple[int, str, bytes, int]]) -> None:
+        """Acknowledgement entries: (index, item id, entry bytes, the declared item's index)."""
+        with database.transaction(self._conn):
+            self._conn.executemany(
+                f"INSERT INTO {_table(stage)} (idx, item_id, leaf, item_idx) "  # noqa: S608
+                "VALUES (?,?,?,?)", rows)
+
+    def publish_ack_stage(self, stage: int, *, ack: int, doc: int, status: str,
+                          reason: str | None, at: int, every_item: bool) -> None:
+        """The staged acknowledgement entries become ``ack``'s (one status, no evidence: an
+        acknowledgement of all items), and the latest status of each item they name."""
+        self._conn.execute(
+            "INSERT INTO ack_entries (ack, idx, item_doc, item_idx, item_id, status, "  # noqa: S608
+            "reason, evidence, leaf, at) SELECT ?, idx, ?, item_idx, item_id, ?, ?, NULL, leaf, "
+            f"? FROM {_table(stage)} ORDER BY idx", (ack, doc, status, reason, at))
+        where = "" if every_item else (
+            f" AND idx IN (SELECT item_idx FROM {_table(stage)})")  # noqa: S608
+        self._conn.execute(
+            "UPDATE items SET status=?, reason=?, evidence=NULL, status_at=? "  # noqa: S608
+            f"WHERE doc=?{where}", (status, reason, at, doc))
 
     def drop_stage(self, stage: int) -> None:
         self._conn.execute(f"DROP TABLE IF EXISTS {_table(stage)}")

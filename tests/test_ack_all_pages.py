@@ -2,7 +2,8 @@
 engines: across several pages the acknowledgement is what a whole-document one would be (every
 item acknowledged on both sides, a disputed item left alone, a per-item receipt that verifies);
 an item on a later page whose status may not change so refuses all of it, and nothing of it is
-stored, audited or queued."""
+stored, audited or queued. A per-item receipt, read from the store a row at a time, is byte for
+byte the one built from the whole documents."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 from harness import Harness, open_pair, person, wire
 
+from bridge.core import receipts
 from bridge.core.crypto.identity import PrivateIdentity
 from bridge.core.errors import InputError
 from bridge.engine import ack_all
@@ -57,3 +59,16 @@ def test_a_refused_item_on_a_later_page_refuses_all_and_leaves_nothing(h: Harnes
     assert q(counts).fetchone() == before
     assert q("SELECT COUNT(*) FROM sqlite_temp_master WHERE type='table'").fetchone() == (0,)
     assert set(_statuses(h.beta.engine).values()) == {"unacknowledged", "IDENTITY_CONFIRMED"}
+
+
+@pytest.mark.parametrize("item_id", ["P-00000", "P-00004", "P-00009"])
+def test_a_per_item_receipt_read_row_by_row_is_the_one_built_from_whole_documents(
+        h: Harness, item_id: str) -> None:
+    wire.acknowledge(h.beta.engine, "M-1", items=[
+        {"id": "P-00004", "status": "DISPUTED", "reason": "seal broken"}])
+    wire.acknowledge(h.beta.engine, "M-1", all="RECEIVED", including=["DISPUTED"])
+    h.courier.settle()
+    for side, direction in ((h.alpha.engine, "out"), (h.beta.engine, "in")):
+        doc, acks = side.queries.document_bundle("M-1", direction)
+        assert side.receipt("M-1", item_id, direction) == receipts.build_item_receipt(
+            doc, item_id, acks)

@@ -9,10 +9,10 @@ from __future__ import annotations
 import pytest
 from conftest import make_identity
 
-from bridge.core import chunks, documents
+from bridge.core import chunks, documents, merkle
 from bridge.core.documents import AckItem, Item
 from bridge.core.errors import InputError
-from bridge.core.streaming import AckStream, DocumentStream
+from bridge.core.streaming import AckStream, DocumentStream, inclusion_proof
 
 T0 = 1_772_463_600_000
 SALT_KEY = bytes(range(32))
@@ -89,3 +89,13 @@ def test_a_streamed_acknowledgement_is_the_signed_one_byte_for_byte(count: int,
     payloads = [stream.chunk_payload(k, whole.leaves[k * chunk:(k + 1) * chunk])
                 for k in range(stream.chunks)]
     assert payloads == [c.payload for c in chunks.split(whole, chunk)]
+
+
+def test_an_inclusion_proof_from_streamed_leaf_hashes_is_the_trees_for_every_leaf() -> None:
+    for size in range(1, 34):
+        hashes = [merkle.leaf_hash(b"%d" % n) for n in range(size)]
+        tree = merkle.MerkleTree.from_leaf_hashes(hashes)
+        for index in range(size):
+            assert inclusion_proof(index, size, iter(hashes)) == tree.inclusion_proof(index)
+    with pytest.raises(ValueError, match="3 leaf hashes for a tree of 4"):
+        inclusion_proof(0, 4, hashes[:3])

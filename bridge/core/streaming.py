@@ -166,4 +166,36 @@ class AckStream(EntryStream):
             root=root, meta={}, answers=self.answers.digest, answers_id=self.answers.header.id))
 
 
-__all__ = ["MAX_STREAMED_ITEMS", "AckStream", "DocumentStream", "EntryStream"]
+def _path_ranges(m: int, lo: int, hi: int) -> list[tuple[int, int]]:
+    """The leaf ranges whose roots are PATH(m, D[lo:hi]) (RFC 9162 §2.1.3.1), leaf upwards."""
+    if hi - lo <= 1:
+        return []
+    k = 1 << ((hi - lo - 1).bit_length() - 1)  # the largest power of two below hi - lo
+    if m - lo < k:
+        return [*_path_ranges(m, lo, lo + k), (lo + k, hi)]
+    return [*_path_ranges(m, lo + k, hi), (lo, lo + k)]
+
+
+def inclusion_proof(index: int, size: int, leaf_hashes: Iterable[bytes]) -> list[bytes]:
+    """PATH(index, D[size]) from the leaf hashes given in order, in O(log size) memory: each
+    sibling is the root of a run of leaves, and the runs do not overlap, so one pass feeds
+    each leaf to the one run (if any) it belongs to. The same list as
+    ``merkle.MerkleTree.inclusion_proof`` without holding the tree."""
+    if not 0 <= index < size:
+        raise ValueError("index outside the tree")
+    ranges = _path_ranges(index, 0, size)
+    by_start = sorted(range(len(ranges)), key=lambda r: ranges[r][0])
+    builders = [merkle.RootBuilder() for _ in ranges]
+    k, seen = 0, 0
+    for position, lh in enumerate(leaf_hashes):
+        seen = position + 1
+        while k < len(by_start) and ranges[by_start[k]][1] <= position:
+            k += 1
+        if k < len(by_start) and ranges[by_start[k]][0] <= position:
+            builders[by_start[k]].add(lh)
+    if seen != size:
+        raise ValueError(f"{seen} leaf hashes for a tree of {size}")
+    return [b.root() for b in builders]
+
+
+__all__ = ["MAX_STREAMED_ITEMS", "AckStream", "DocumentStream", "EntryStream", "inclusion_proof"]

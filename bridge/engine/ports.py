@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import enum
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -132,6 +132,12 @@ class Store(Protocol):
     def item_history(self, doc: int, item_id: str) -> list[tuple[Any, ...]]: ...
 
     def ack_leaves(self, ack: int) -> list[bytes]: ...
+
+    def iter_ack_leaves(self, ack: int) -> Iterator[bytes]: ...
+
+    def item_ack_entries(self, doc: int, item_id: str) -> dict[int, tuple[int, bytes]]: ...
+
+    def iter_leaf_hashes(self, doc: int) -> Iterator[bytes]: ...
 
     def outbound_state(self, peer: str) -> OutboundState: ...
 

@@ -79,6 +79,11 @@ class Items(Repository):
             "SELECT leaf FROM items WHERE doc=? AND idx >= ? AND idx < ? ORDER BY idx",
             (doc, first, first + n))]
 
+    def iter_leaf_hashes(self, doc: int) -> Iterator[bytes]:
+        """The leaf hashes of ``doc`` in index order, read as they are consumed."""
+        for (lh,) in self._conn.execute("SELECT lh FROM items WHERE doc=? ORDER BY idx", (doc,)):
+            yield lh
+
     def leaf_hashes(self, doc: int) -> list[bytes]:
         return [r[0] for r in self._conn.execute(
             "SELECT lh FROM items WHERE doc=? ORDER BY idx", (doc,))]

@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from workload import iter_items, manifest_items
 
+from bridge.client import BridgeClient
 from bridge.core import chunks, codec, documents, envelope, merkle
 from bridge.core.crypto.identity import Keyring, PrivateIdentity
 from bridge.core.documents import AckItem, Item
@@ -123,20 +124,22 @@ def exchange(n: int, root: Path, timeout: float, *, profile: bool = False) -> di
     spies = [spy(node, root / f"profile-{node.party}-{n}.txt") for node in (a, b)
              if profile]
     try:
-        sender_events = a.client.events(read_timeout=timeout)
-        receiver_events = b.client.events(read_timeout=timeout)
+        # The commands of one exchange of a million items may take minutes each.
+        ca, cb = (BridgeClient(node.home.socket_path, timeout=timeout) for node in (a, b))
+        sender_events = ca.events(read_timeout=timeout)
+        receiver_events = cb.events(read_timeout=timeout)
         t0 = time.perf_counter()
-        doc = a.client.submit_document_stream("manifest", "beta", iter_items(n), count=n,
+        doc = ca.submit_document_stream("manifest", "beta", iter_items(n), count=n,
                                               meta={"batch": 1}, id="M-E2E")
         t_submit = time.perf_counter() - t0
         wait_event(receiver_events, "document_received", doc["id"])
         t_recv = time.perf_counter() - t0
-        b.client.acknowledge(doc["id"], all="RECEIVED")
+        cb.acknowledge(doc["id"], all="RECEIVED")
         wait_event(sender_events, "document_acknowledged", doc["id"])
         e2e = time.perf_counter() - t0
-        status = a.client.document(doc["id"])
+        status = ca.document(doc["id"])
         assert status["items"]["acknowledged"] == n, status
-        receipt = a.client.receipt(doc["id"], item="ITEM-0000000")
+        receipt = ca.receipt(doc["id"], item=f"ITEM-{n - 1:07d}")
         rss_a, rss_b = a.peak_rss_mb, b.peak_rss_mb
     finally:
         for proc in spies:

@@ -175,10 +175,10 @@ class Outbound:
         validate("ack", body)
         assert isinstance(body, dict)
         row = self._acknowledgeable(doc_id)
-        index = e.item_index(row.rowid)
         e.guard.statuses_hold(row)  # the lifecycle is checked against the signed history
         if "all" in body:  # a page at a time, never the whole document in memory
             return acknowledge_all(self, row, body)
+        index = e.item_index(row.rowid)
         declared_status, undeclared_status = e.store.current_statuses(row.rowid)
         # Restating exactly what an item already says states nothing: a retry after a lost
         # answer (or a sheet sent twice) records nothing new and signs no second answer.

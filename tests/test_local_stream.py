@@ -25,6 +25,7 @@ from bridge import client as client_module
 from bridge.client import ApiError, BridgeClient
 from bridge.core.crypto.identity import PrivateIdentity
 from bridge.engine.metrics import Metrics
+from bridge.engine.store_check import check_all
 from bridge.local import stream as stream_module
 from bridge.local.api import LocalApi
 
@@ -108,10 +109,16 @@ def test_a_streamed_manifest_is_committed_whole_and_delivered(h: Harness,
                                                               served: Served) -> None:
     client = BridgeClient(served.sock)
     sent = [person(n) for n in range(10)]
+    sent[3] |= {"category": "pow", "roster_record": "POW-3"}  # columns reconciliation reads
     answer = client.submit_document_stream("manifest", "beta", iter(sent), count=10,
                                            id="M-S1", meta={"batch": 1})
     assert (answer["id"], answer["items"]) == ("M-S1", 10)
     assert served.on_db(lambda: _left_behind(h))["staged"] == 0
+    store = h.alpha.engine.store
+    assert served.on_db(lambda: check_all(store.check_rows())) == []  # what was signed
+    assert served.on_db(lambda: wire.sql(h.alpha.engine).execute(
+        "SELECT idx, category, roster_record FROM items WHERE category IS NOT NULL"
+    ).fetchall()) == [(3, "pow", "POW-3")]
     served.close()  # the harness carries the envelopes from here on, on this thread
     h.courier.settle()
     received = wire.items(h.beta.engine, "M-S1", "in")
@@ -221,4 +228,22 @@ def test_a_stream_that_stalls_is_given_up_and_leaves_nothing_behind(
         answer = sock.recv(65536)  # and then nothing more is sent
     assert answer.startswith(b"HTTP/1.1 408"), answer[:80]
     assert b"stream_stalled" in answer
+    _nothing_added(h, served, before)
+
+
+@pytest.mark.parametrize(("line", "why"), [
+    (b'{"id": "P-2", "note": "\\ud800"}', "lone surrogate"),
+    (b'{"id": "P-2", "deep": ' + b"[" * 40 + b"]" * 40 + b"}", "nested deeper"),
+    (b'{"id": "P-2", "id": "P-3"}', "appears twice"),
+    (b'{"id": "P-2", "weight": NaN}', "not a JSON number"),
+])
+def test_a_line_that_is_not_valid_json_refuses_the_stream_naming_its_item(
+        h: Harness, served: Served, line: bytes, why: str) -> None:
+    before = served.on_db(lambda: _left_behind(h))
+    body = (b'{"type":"manifest","to":"beta","count":3}\n{"id":"P-0"}\n{"id":"P-1"}\n'
+            + line + b"\n")
+    with pytest.raises(ApiError) as err:
+        BridgeClient(served.sock)._json("POST", "/v1/documents", stream=[body])
+    assert (err.value.status, err.value.code, err.value.field) == (400, "bad_json", "items[2]")
+    assert why in err.value.message
     _nothing_added(h, served, before)

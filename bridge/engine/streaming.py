@@ -25,6 +25,7 @@ from bridge.engine.context import Engine
 from bridge.engine.outbound import COMPARE_PAGE, Outbound, check_recipient
 from bridge.records.categories import validate_submission
 from bridge.records.schema import validate
+from bridge.store.entry_fields import record_fields
 from bridge.store.sqlite.store import DocumentRow
 
 log = logging.getLogger("bridge.exchange")
@@ -98,9 +99,11 @@ class Streaming:
         items = [Item(id=raw.pop("id"), data=raw) for raw in raw_items]
         raw_items.clear()
         made = s.doc.add(items)
-        self.e.store.stage_items(
-            s.stage, ((first + k, items[k].id, leaf, lh) for k, (leaf, lh) in enumerate(made)),
-            manifest=s.doc.doc_type == "manifest")
+        manifest = s.doc.doc_type == "manifest"
+        self.e.store.stage_items(s.stage, (
+            (first + k, items[k].id, leaf, lh,
+             *(record_fields(items[k].data) if manifest else (None, None)))
+            for k, (leaf, lh) in enumerate(made)))
 
     def finish(self, s: Streamed) -> dict[str, Any]:
         """Sign and commit the whole document, or answer for the one committed before."""

@@ -91,9 +91,18 @@ class Items(Repository):
     def update_statuses(self, rows: Iterable[tuple[str, str | None, str | None, int, int, int]]
                         ) -> None:
         """Rows of (status, reason, evidence, at, doc, idx): the latest status of each item."""
+        batch = list(rows)
+        if len(batch) > 1 and len({r[:5] for r in batch}) == 1:
+            # One statement for the whole batch (an acknowledgement chunk of one status): the
+            # same rows changed, without a statement per item.
+            self._conn.execute(
+                "UPDATE items SET status=?, reason=?, evidence=?, status_at=? WHERE doc=? AND "
+                "idx IN (SELECT value FROM json_each(?))",
+                (*batch[0][:5], json.dumps([r[5] for r in batch])))
+            return
         self._conn.executemany(
             "UPDATE items SET status=?, reason=?, evidence=?, status_at=? WHERE doc=? AND idx=?",
-            rows)
+            batch)
 
     def set_all_statuses(self, doc: int, status: str, reason: str | None,
                          evidence: str | None, at: int) -> None:

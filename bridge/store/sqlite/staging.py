@@ -15,14 +15,14 @@ import sqlite3
 from collections.abc import Iterable
 
 from bridge.core.errors import InputError
-from bridge.store.entry_fields import entry_fields
 from bridge.store.sqlite import database
 from bridge.store.sqlite.rows import Repository
 
 _STAGES = itertools.count(1)
 
-StagedRow = tuple[int, str, bytes, bytes]
-"""(index, item id, entry bytes, leaf hash)."""
+StagedRow = tuple[int, str, bytes, bytes, str | None, str | None]
+"""(index, item id, entry bytes, leaf hash, category, roster record): the last two as
+``items`` keeps them (``bridge.store.entry_fields``; None for a roster's entries)."""
 
 
 def _table(stage: int) -> str:
@@ -41,7 +41,7 @@ class Staging(Repository):
             "category TEXT, roster_record TEXT, item_idx INTEGER)")
         return stage
 
-    def stage_items(self, stage: int, rows: Iterable[StagedRow], *, manifest: bool) -> None:
+    def stage_items(self, stage: int, rows: Iterable[StagedRow]) -> None:
         """Stage a batch; an id staged before (or twice in the batch) is an ``InputError``
         naming the later item."""
         batch = list(rows)
@@ -50,15 +50,13 @@ class Staging(Repository):
                 # nothing of the store file changes
                 self._conn.executemany(
                     f"INSERT INTO {_table(stage)} (idx, item_id, leaf, lh, "  # noqa: S608
-                    "category, roster_record) VALUES (?,?,?,?,?,?)",
-                    [(n, item_id, leaf, lh, *(entry_fields(leaf) if manifest else (None, None)))
-                     for n, item_id, leaf, lh in batch])
+                    "category, roster_record) VALUES (?,?,?,?,?,?)", batch)
         except sqlite3.IntegrityError:
             raise self._duplicate(stage, batch) from None
 
     def _duplicate(self, stage: int, batch: list[StagedRow]) -> InputError:
         seen: set[str] = set()
-        for n, item_id, _, _ in batch:
+        for n, item_id, *_ in batch:
             earlier = self._conn.execute(
                 f"SELECT idx FROM {_table(stage)} WHERE item_id=?",  # noqa: S608
                 (item_id,)).fetchone()

@@ -125,6 +125,10 @@ def test_a_streamed_manifest_is_committed_whole_and_delivered(h: Harness,
     assert [i["id"] for i in received] == [p["id"] for p in sent]
     assert wire.document(h.beta.engine, "M-S1", "in")["meta"] == {"batch": 1}
     assert wire.document(h.alpha.engine, "M-S1", "out")["state"] == "delivered"
+    assert check_all(h.beta.engine.store.check_rows()) == []  # the receiver's columns too
+    assert wire.sql(h.beta.engine).execute(
+        "SELECT idx, category, roster_record FROM items WHERE category IS NOT NULL"
+    ).fetchall() == [(3, "pow", "POW-3")]
 
 
 def test_a_bad_item_at_the_end_refuses_all_of_it_and_names_it(h: Harness,

@@ -11,6 +11,7 @@ from bridge.core.errors import VerificationError
 from bridge.engine.context import Engine
 from bridge.engine.states import DocumentState, move_document, new_state
 from bridge.engine.trust import refuse_ahead
+from bridge.store.entry_fields import record_fields
 from bridge.store.sqlite.store import DocumentRow
 
 
@@ -50,9 +51,11 @@ class Intake:
                 if problem is not None:
                     raise VerificationError(f"entry {d.index} {problem[0]}: {problem[1]}",
                                             reason="bad_entry")
-            self.e.store.insert_items(
+            manifest = h.type == "manifest"
+            self.e.store.insert_items_with_fields(
                 (row.rowid, d.index, d.item_id, chunk.entries[n], chunk.leaf_hashes[n],
-                 "unacknowledged") for n, d in enumerate(decoded))
+                 "unacknowledged", *(record_fields(d.data) if manifest else (None, None)))
+                for n, d in enumerate(decoded))
         stored = self.e.store.add_stored(row.rowid, len(chunk.entries))
         if stored == h.count:
             move_document(self.e.store, row, DocumentState.RECEIVED, now)

@@ -55,6 +55,14 @@ class Items(Repository):
             "INSERT INTO items (doc, idx, item_id, leaf, lh, transport, category, "
             "roster_record) VALUES (?,?,?,?,?,?,?,?)", _with_entry_fields(self._conn, rows))
 
+    def insert_items_with_fields(self, rows: Iterable[tuple[Any, ...]]) -> None:
+        """Rows of (doc, idx, item_id, leaf, leaf hash, transport, category, roster_record),
+        the last two from the caller's decoded record (``entry_fields.record_fields``): the
+        entry is not decoded a second time here."""
+        self._conn.executemany(
+            "INSERT INTO items (doc, idx, item_id, leaf, lh, transport, category, "
+            "roster_record) VALUES (?,?,?,?,?,?,?,?)", rows)
+
     def set_transport(self, doc: int, first: int, n: int, transport: str) -> None:
         self._conn.execute("UPDATE items SET transport=? WHERE doc=? AND idx >= ? AND idx < ?",
                            (transport, doc, first, first + n))

@@ -119,18 +119,19 @@ def exchange(n: int, root: Path, timeout: float, *, profile: bool = False) -> di
     """One N-item manifest through two real daemons: submitted as a stream from a generator
     (never a list in this process either), every item acknowledged, receipt checked."""
     a, b = make_pair(root / f"pair-{n}")
-    a.start()
-    b.start()
-    spies = [spy(node, root / f"profile-{node.party}-{n}.txt") for node in (a, b)
-             if profile]
+    spies: list[subprocess.Popen[bytes]] = []
     try:
+        a.start()
+        b.start()
+        spies = [spy(node, root / f"profile-{node.party}-{n}.txt") for node in (a, b)
+                 if profile]
         # The commands of one exchange of a million items may take minutes each.
         ca, cb = (BridgeClient(node.home.socket_path, timeout=timeout) for node in (a, b))
         sender_events = ca.events(read_timeout=timeout)
         receiver_events = cb.events(read_timeout=timeout)
         t0 = time.perf_counter()
         doc = ca.submit_document_stream("manifest", "beta", iter_items(n), count=n,
-                                              meta={"batch": 1}, id="M-E2E")
+                                        meta={"batch": 1}, id="M-E2E")
         t_submit = time.perf_counter() - t0
         wait_event(receiver_events, "document_received", doc["id"])
         t_recv = time.perf_counter() - t0

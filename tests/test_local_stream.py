@@ -24,6 +24,7 @@ from harness import Harness, open_pair, person, wire
 from bridge import client as client_module
 from bridge.client import ApiError, BridgeClient
 from bridge.core.crypto.identity import PrivateIdentity
+from bridge.core.errors import InputError
 from bridge.engine.metrics import Metrics
 from bridge.engine.store_check import check_all
 from bridge.local import stream as stream_module
@@ -251,3 +252,20 @@ def test_a_line_that_is_not_valid_json_refuses_the_stream_naming_its_item(
     assert (err.value.status, err.value.code, err.value.field) == (400, "bad_json", "items[2]")
     assert why in err.value.message
     _nothing_added(h, served, before)
+
+
+def test_two_streams_of_one_id_at_once_commit_one_document(h: Harness) -> None:
+    engine = h.alpha.engine
+    header = {"type": "manifest", "to": "beta", "id": "M-S8", "count": 2}
+    same, other = engine.begin_stream(dict(header)), engine.begin_stream(dict(header))
+    twin = engine.begin_stream(dict(header))
+    for stream, items in ((same, [person(1), person(2)]), (other, [person(1), person(3)]),
+                          (twin, [person(1), person(2)])):
+        engine.stream_items(stream, items)
+    first = engine.finish_stream(same)
+    assert engine.finish_stream(twin) == {**first, "existing": True}
+    with pytest.raises(InputError) as err:  # committed meanwhile, with other items
+        engine.finish_stream(other)
+    assert err.value.code == "duplicate_document"
+    engine.abort_stream(other)
+    assert len([d for d in wire.documents(engine) if d["id"] == "M-S8"]) == 1

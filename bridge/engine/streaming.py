@@ -80,9 +80,7 @@ class Streaming:
                              created=e.now(), meta=meta, count=header.get("count", 0),
                              salt_key=e.random_bytes(32), chunk=self.outbound.chunk)
         existing = e.store.outbound_document(peer, doc_id)
-        if existing is not None and (existing.type != doc.doc_type or existing.count != doc.count
-                                     or codec.encode(dict(documents.DocumentHeader.from_bytes(
-                                         existing.header).meta)) != codec.encode(meta)):
+        if existing is not None and not _same_header(existing, doc):  # refused at once
             raise InputError(f"document {doc_id!r} already exists with other content",
                              field="id", code="duplicate_document")
         return Streamed(stage=e.store.open_stage(), peer=peer, meta=meta, doc=doc,
@@ -111,8 +109,10 @@ class Streaming:
         e.guard.writable()
         signed = s.doc.finish(e.trust.me)
         h = signed.header
+        # Looked up again: another submission of this id may have been committed meanwhile.
+        s.existing = e.store.outbound_document(s.peer, h.id)
         if s.existing is not None:
-            if not self._same_entries(s):
+            if not (_same_header(s.existing, s.doc) and self._same_entries(s)):
                 raise InputError(f"document {h.id!r} already exists with other content",
                                  field="id", code="duplicate_document")
             return {"id": h.id, "type": s.existing.type, "to": s.peer, "items": h.count,
@@ -145,6 +145,13 @@ class Streaming:
     def abort(self, s: Streamed) -> None:
         """Drop what was staged (a refused or abandoned stream; or once committed)."""
         self.e.store.drop_stage(s.stage)
+
+
+def _same_header(row: DocumentRow, doc: DocumentStream) -> bool:
+    """Does the stored document ``row`` have the type, count and meta of ``doc``?"""
+    meta = documents.DocumentHeader.from_bytes(row.header).meta
+    return (row.type, row.count) == (doc.doc_type, doc.count) and \
+        codec.encode(dict(meta)) == codec.encode(dict(doc.meta))
 
 
 def _same_entry(stored: bytes, staged: bytes, n: int) -> bool:

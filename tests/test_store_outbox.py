@@ -77,11 +77,13 @@ def test_a_rewind_after_a_gap_resends_the_very_same_bytes(store: Store, tmp_path
 
 
 @pytest.mark.parametrize(("method", "index"), [
-    ("pending_for_doc", "outbox_doc_pending"), ("next_pending", "outbox_pending")])
+    ("pending_for_doc", "COVERING INDEX outbox_doc_pending"), ("next_pending", "outbox_pending")])
 def test_what_delivery_asks_per_envelope_never_walks_finished_rows(
         store: Store, method: str, index: str) -> None:
     # A walk over the outbox would read every finished envelope's row: the cost would grow
-    # with the link's history (10 ms per envelope at 1,000 rows, 45 ms at 8,000, before).
+    # with the link's history (10 ms per envelope at 1,000 rows, 45 ms at 8,000, before). And
+    # a count that reads the pending rows reads their envelopes to reach their state (280 ms a
+    # count with 25 envelopes of 1 MiB pending): the index alone must answer it.
     conn = store._conn  # the statement the method runs, as SQLite saw it
     statements: list[str] = []
     conn.set_trace_callback(statements.append)

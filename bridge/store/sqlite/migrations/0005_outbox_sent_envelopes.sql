@@ -3,7 +3,8 @@
 -- outbox_sent, where only a transcript (PROTOCOL.md §11.4) and a rewind after a gap read them;
 -- the outbox row keeps an empty envelope, so a scan of the outbox never reads past a
 -- finished envelope's bytes (SQLite stores a row's columns in order, the envelope before its
--- state). Counting a document's pending envelopes is an index lookup (outbox_doc_pending).
+-- state). Counting a document's pending envelopes reads the index alone (outbox_doc_pending
+-- holds the state too: a pending row's state comes after its envelope, megabytes of it).
 -- Like every migration here: never edited once released.
 CREATE TABLE outbox_sent (
     peer      TEXT NOT NULL,
@@ -14,4 +15,4 @@ CREATE TABLE outbox_sent (
 INSERT INTO outbox_sent (peer, seq, envelope)
     SELECT peer, seq, envelope FROM outbox WHERE state != 'pending';
 UPDATE outbox SET envelope = x'' WHERE state != 'pending';
-CREATE INDEX outbox_doc_pending ON outbox(doc) WHERE state = 'pending';
+CREATE INDEX outbox_doc_pending ON outbox(doc, state) WHERE state = 'pending';

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 SURNAMES = ("Avenor", "Belcastro", "Corvin", "Dunmere", "Elstrand", "Falkrey", "Gorran",
@@ -12,7 +13,12 @@ RANKS = ("private", "corporal", "sergeant", "lieutenant")
 
 def manifest_items(n: int) -> list[dict[str, Any]]:
     """``n`` manifest items of about 200 bytes each (person kind, synthetic identities)."""
-    return [
+    return list(iter_items(n))
+
+
+def iter_items(n: int) -> Iterator[dict[str, Any]]:
+    """The same items, one at a time (a million of them are never held at once)."""
+    return (
         {
             "id": f"ITEM-{i:07d}",
             "kind": "person",
@@ -26,4 +32,4 @@ def manifest_items(n: int) -> list[dict[str, Any]]:
             "seal_numbers": [f"S{i:07d}"],
         }
         for i in range(n)
-    ]
+    )

@@ -20,7 +20,7 @@ import json
 import os
 import re
 import socket
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sized
 from typing import Any, BinaryIO, NamedTuple
 from urllib.parse import quote, urlencode
 
@@ -33,6 +33,9 @@ MAX_ERROR_BODY = 64 * 1024
 MAX_PROBLEMS = 100  # problems of one answer kept (the daemon lists at most as many)
 CARRY_TYPE = "application/vnd.bridge.carry"  # a carrier file (PROTOCOL.md §12)
 CARRY_TIMEOUT = 600.0  # a large carrier file is applied before the daemon answers
+NDJSON = "application/x-ndjson"
+STREAM_FROM = 10_000  # documents of more items are submitted as a stream
+_STREAM_BLOCK = 256 * 1024
 
 
 class ApiError(BridgeError):
@@ -145,7 +148,8 @@ class BridgeClient:
         err.__cause__ = exc
         return err
 
-    def _open(self, method: str, path: str, body: bytes | BinaryIO | None = None,
+    def _open(self, method: str, path: str,
+              body: bytes | BinaryIO | Iterable[bytes] | None = None,
               headers: Mapping[str, str] | None = None,
               timeout: float | None = None) -> tuple[UnixHTTPConnection, http.client.HTTPResponse]:
         conn = UnixHTTPConnection(self.socket_path,
@@ -156,7 +160,11 @@ class BridgeClient:
         hdrs.update(headers or {})
         try:
             try:
-                conn.request(method, path, body=body, headers=hdrs)
+                # A body that is not bytes and has no length (a stream) goes chunked
+                # (RFC 9112 §7.1); a file sent with its Content-Length does not.
+                chunked = (body is not None and not isinstance(body, bytes)
+                           and "Content-Length" not in hdrs)
+                conn.request(method, path, body=body, headers=hdrs, encode_chunked=chunked)
             except (BrokenPipeError, ConnectionResetError):
                 # The daemon may have answered early (413 for a body over its limit) and
                 # closed: its answer, if it is there, says more than the broken pipe.
@@ -184,11 +192,16 @@ class BridgeClient:
             text = raw[:500].decode("utf-8", "replace").strip()
             return ApiError(status, f"http_{status}", text or reason or f"HTTP {status}")
 
-    def _raw(self, method: str, path: str, body: bytes | BinaryIO | None = None,
+    def _raw(self, method: str, path: str,
+             body: bytes | BinaryIO | Iterable[bytes] | None = None,
              accept: str = "application/json", headers: Mapping[str, str] | None = None,
-             timeout: float | None = None) -> tuple[int, str, bytes]:
-        conn, resp = self._open(method, path, body, {"Accept": accept, **(headers or {})},
-                                timeout=timeout)
+             timeout: float | None = None,
+             content_type: str = "application/json") -> tuple[int, str, bytes]:
+        hdrs = {"Accept": accept}
+        if body is not None:
+            hdrs["Content-Type"] = content_type
+        hdrs.update(headers or {})
+        conn, resp = self._open(method, path, body, hdrs, timeout=timeout)
         try:
             data = resp.read()
         except (OSError, http.client.HTTPException) as exc:
@@ -199,10 +212,14 @@ class BridgeClient:
             raise self._api_error(resp.status, resp.reason, data[:MAX_ERROR_BODY])
         return resp.status, resp.getheader("Content-Type", ""), data
 
-    def _json(self, method: str, path: str, payload: object | None = None) -> dict[str, Any]:
-        body = None if payload is None else json.dumps(
-            payload, ensure_ascii=False, separators=(",", ":")).encode()
-        status, _ctype, data = self._raw(method, path, body)
+    def _json(self, method: str, path: str, payload: object | None = None, *,
+              stream: Iterable[bytes] | None = None) -> dict[str, Any]:
+        """``payload`` as a JSON body, or ``stream`` as a chunked NDJSON one."""
+        body: bytes | Iterable[bytes] | None = stream
+        if stream is None and payload is not None:
+            body = _json_text(payload)
+        status, _ctype, data = self._raw(
+            method, path, body, content_type=NDJSON if stream is not None else "application/json")
         return self._object(status, method, path, data)
 
     @staticmethod
@@ -233,12 +250,32 @@ class BridgeClient:
         committed. Giving ``id`` makes a retry after a lost answer safe: the same id with the
         same content answers with the committed document (200, ``"existing": true``); the same
         id with other content is refused with ``duplicate_document``."""
+        if isinstance(items, Sized) and len(items) > STREAM_FROM:
+            # Large: as a stream (no body-size limit; the daemon never holds it whole).
+            return self.submit_document_stream(type, to, items, count=len(items), meta=meta,
+                                               id=id)
         body: dict[str, Any] = {"type": type, "to": to, "items": list(items)}
         if id is not None:
             body["id"] = id
         if meta is not None:
             body["meta"] = dict(meta)
         return self._json("POST", f"{API_PREFIX}/documents", body)
+
+    def submit_document_stream(self, type: str, to: str, items: Iterable[Mapping[str, Any]],
+                               *, count: int, meta: Mapping[str, Any] | None = None,
+                               id: str | None = None) -> dict[str, Any]:
+        """``submit_document`` as a stream (``application/x-ndjson``, chunked): the header,
+        then ``count`` items, one JSON line each, read from ``items`` as they are sent (an
+        iterator over a file is never held whole). The daemon commits the document once the
+        last item is in, and only if every one is good; the answer is ``submit_document``'s.
+        """
+        header: dict[str, Any] = {"type": type, "to": to, "count": count}
+        if id is not None:
+            header["id"] = id
+        if meta is not None:
+            header["meta"] = dict(meta)
+        return self._json("POST", f"{API_PREFIX}/documents",
+                          stream=_ndjson_blocks(header, items))
 
     def documents(self, direction: str | None = None, type: str | None = None,
                   peer: str | None = None, limit: int | None = None,
@@ -385,6 +422,23 @@ class BridgeClient:
             yield from parse_sse(_lines(resp, self))
         finally:
             conn.close()
+
+
+def _json_text(value: object) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def _ndjson_blocks(header: Mapping[str, Any], items: Iterable[Mapping[str, Any]]
+                   ) -> Iterator[bytes]:
+    """The header and the items as JSON lines, in blocks of about ``_STREAM_BLOCK`` bytes."""
+    block = bytearray(_json_text(header) + b"\n")
+    for item in items:
+        block += _json_text(item) + b"\n"
+        if len(block) >= _STREAM_BLOCK:
+            yield bytes(block)
+            block.clear()
+    if block:
+        yield bytes(block)
 
 
 def _lines(resp: http.client.HTTPResponse, client: BridgeClient) -> Iterator[str]:

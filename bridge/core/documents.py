@@ -46,11 +46,34 @@ from bridge.core.json_data import json_data_problem
 
 # The entries' names are part of this module's face: a document is read and written with them.
 __all__ = [
-    "ACK", "ACK_STATUSES", "DOCUMENT_TYPES", "DOC_ID_RE", "ITEM_ID_RE", "MAX_TEXT", "SALT_SIZE",
-    "TAG_LEAF_SALT", "AckEntry", "AckItem", "DeclaredEntry", "DocumentHeader", "Item",
-    "SignedDocument", "SignedHeader", "decode_ack_entry", "decode_declared_entry",
-    "encode_ack_entry", "encode_declared_entry", "is_document_map", "is_signed_header_map",
-    "json_data_problem", "leaf_salts", "sign_ack", "sign_document",
+    "ACK",
+    "ACK_STATUSES",
+    "DOCUMENT_TYPES",
+    "DOC_ID_RE",
+    "ITEM_ID_RE",
+    "MAX_TEXT",
+    "SALT_SIZE",
+    "TAG_LEAF_SALT",
+    "AckEntry",
+    "AckItem",
+    "DeclaredEntry",
+    "DocumentHeader",
+    "Item",
+    "SignedDocument",
+    "SignedHeader",
+    "check_meta_encodable",
+    "declared_leaf",
+    "decode_ack_entry",
+    "decode_declared_entry",
+    "encode_ack_entry",
+    "encode_declared_entry",
+    "is_document_map",
+    "is_signed_header_map",
+    "json_data_problem",
+    "leaf_salts",
+    "sign_ack",
+    "sign_document",
+    "sign_header",
 ]
 
 DOCUMENT_TYPES = ("roster", "manifest")
@@ -273,9 +296,7 @@ class SignedDocument:
 
 def _sign(issuer: PrivateIdentity, header: DocumentHeader, leaves: tuple[bytes, ...],
           tree: merkle.MerkleTree) -> SignedDocument:
-    data = codec.encode(header.to_map())
-    signed = SignedHeader(header=header, data=data, signature=issuer.sign(TAG_DOCUMENT, data))
-    doc = SignedDocument(signed=signed, leaves=leaves)
+    doc = SignedDocument(signed=sign_header(issuer, header), leaves=leaves)
     doc.__dict__["tree"] = tree  # already built; cached_property reads it from here
     return doc
 
@@ -305,6 +326,35 @@ def _unencodable_path(value: Any, path: str) -> str:
     return path
 
 
+def check_meta_encodable(meta: Mapping[str, Any]) -> None:
+    """``InputError`` naming the first value of ``meta`` with no canonical encoding."""
+    try:
+        codec.encode(dict(meta))
+    except DecodeError as exc:
+        raise InputError(f"not encodable ({exc}); numbers with a fraction must be written as "
+                         "text", field=_unencodable_path(meta, "meta")) from exc
+
+
+def declared_leaf(n: int, salt: bytes, item: Item) -> bytes:
+    """Entry ``n`` of a roster or manifest, as signed; ``InputError`` naming ``items[n]`` for
+    a record the peer's bridge would refuse at intake or one with no canonical encoding."""
+    problem = json_data_problem(item.data, f"items[{n}]")
+    if problem is not None:  # what the peer's bridge would refuse at intake
+        raise InputError(problem[1], field=problem[0])
+    try:
+        return encode_declared_entry(n, salt, item)
+    except DecodeError as exc:
+        raise InputError(
+            f"not encodable ({exc}); numbers with a fraction must be written as text",
+            field=_unencodable_path(dict(item.data), f"items[{n}]")) from exc
+
+
+def sign_header(issuer: PrivateIdentity, header: DocumentHeader) -> SignedHeader:
+    """The issuer's signature over a header (its root computed by the caller)."""
+    data = codec.encode(header.to_map())
+    return SignedHeader(header=header, data=data, signature=issuer.sign(TAG_DOCUMENT, data))
+
+
 def sign_document(issuer: PrivateIdentity, *, doc_type: str, doc_id: str, recipient: str,
                   created: int, meta: Mapping[str, Any], items: Iterable[Item],
                   salt_key: bytes, count: int | None = None) -> SignedDocument:
@@ -322,11 +372,7 @@ def sign_document(issuer: PrivateIdentity, *, doc_type: str, doc_id: str, recipi
         count = len(items)
     if count == 0:
         raise InputError("a document needs at least one item", field="items")
-    try:
-        codec.encode(dict(meta))
-    except DecodeError as exc:
-        raise InputError(f"not encodable ({exc}); numbers with a fraction must be written as "
-                         "text", field=_unencodable_path(meta, "meta")) from exc
+    check_meta_encodable(meta)
     salts = leaf_salts(salt_key, count)
     leaves: list[bytes] = []
     seen: set[str] = set()
@@ -336,15 +382,7 @@ def sign_document(issuer: PrivateIdentity, *, doc_type: str, doc_id: str, recipi
         if item.id in seen:
             raise InputError(f"duplicate item id {item.id!r}", field=f"items[{n}].id")
         seen.add(item.id)
-        problem = json_data_problem(item.data, f"items[{n}]")
-        if problem is not None:  # what the peer's bridge would refuse at intake
-            raise InputError(problem[1], field=problem[0])
-        try:
-            leaves.append(encode_declared_entry(n, salts[n], item))
-        except DecodeError as exc:
-            raise InputError(
-                f"not encodable ({exc}); numbers with a fraction must be written as text",
-                field=_unencodable_path(dict(item.data), f"items[{n}]")) from exc
+        leaves.append(declared_leaf(n, salts[n], item))
     if len(leaves) != count:
         raise InputError(f"{len(leaves)} items, {count} announced", field="items")
     tree = merkle.MerkleTree.from_leaves(leaves)

@@ -5,6 +5,7 @@ A thin facade over the engine's parts, each in its own module with one job:
 - ``trust``: what is trusted (own keys, pinned peers, key rules, the keyring), one object;
 - ``keys``: our own key's rotation and revocation, peers' key statements, the key files;
 - ``outbound``: documents submitted and items acknowledged, signed, sealed and queued;
+- ``streaming``: a document submitted as a stream of items, committed only whole;
 - ``inbound``: an envelope received, authenticated, classified and applied (``intake``);
 - ``delivery``: the outbox from the sender's side and the peer's answers;
 - ``queries``: documents, items, receipts, deadlines and reconciliation for the local API;
@@ -37,6 +38,7 @@ from bridge.engine.outcomes import Answer, DeliveryOutcome, Outcome
 from bridge.engine.ports import Clock, Store, system_clock
 from bridge.engine.queries import Queries
 from bridge.engine.store_check import StoreFault
+from bridge.engine.streaming import Streamed, Streaming
 from bridge.engine.trust import TrustState
 from bridge.home.config import Config
 from bridge.home.keystore import KeyStore
@@ -72,6 +74,7 @@ class Exchange:
                                         metrics=metrics)
         self.keys.finish_changes()
         self.outbound = Outbound(self.engine)
+        self.streaming = Streaming(self.engine, self.outbound)
         self.inbound = Inbound(self.engine, self.keys, self.refusal_gate)
         self.delivery = Delivery(self.engine)
         self.carry = Carry(self.engine, self.delivery)
@@ -127,6 +130,18 @@ class Exchange:
 
     def submit_document(self, body: object) -> dict[str, Any]:
         return self.outbound.submit_document(body)
+
+    def begin_stream(self, header: object) -> Streamed:
+        return self.streaming.begin(header)
+
+    def stream_items(self, streamed: Streamed, raw_items: list[Any]) -> None:
+        self.streaming.add(streamed, raw_items)
+
+    def finish_stream(self, streamed: Streamed) -> dict[str, Any]:
+        return self.streaming.finish(streamed)
+
+    def abort_stream(self, streamed: Streamed) -> None:
+        self.streaming.abort(streamed)
 
     def acknowledge(self, doc_id: str, body: object) -> dict[str, Any]:
         return self.outbound.acknowledge(doc_id, body)

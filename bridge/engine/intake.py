@@ -11,6 +11,7 @@ from bridge.core.errors import VerificationError
 from bridge.engine.context import Engine
 from bridge.engine.states import DocumentState, move_document, new_state
 from bridge.engine.trust import refuse_ahead
+from bridge.store.entry_fields import record_fields
 from bridge.store.sqlite.store import DocumentRow
 
 
@@ -50,9 +51,11 @@ class Intake:
                 if problem is not None:
                     raise VerificationError(f"entry {d.index} {problem[0]}: {problem[1]}",
                                             reason="bad_entry")
-            self.e.store.insert_items(
+            manifest = h.type == "manifest"
+            self.e.store.insert_items_with_fields(
                 (row.rowid, d.index, d.item_id, chunk.entries[n], chunk.leaf_hashes[n],
-                 "unacknowledged") for n, d in enumerate(decoded))
+                 "unacknowledged", *(record_fields(d.data) if manifest else (None, None)))
+                for n, d in enumerate(decoded))
         stored = self.e.store.add_stored(row.rowid, len(chunk.entries))
         if stored == h.count:
             move_document(self.e.store, row, DocumentState.RECEIVED, now)
@@ -92,11 +95,13 @@ class Intake:
         assert ack_row.answers is not None
         target = self.e.store.document_by_rowid(ack_row.answers)
         assert target is not None
-        index = self.e.item_index(target.rowid)
         at = chunk.signed.header.created
         rows, updates, changed = [], [], 0
         entries = [documents.decode_ack_entry(leaf, chunk.first + n)
                    for n, leaf in enumerate(chunk.entries)]
+        # Only this chunk's items are looked up: memory and time per chunk do not grow with
+        # the acknowledged document.
+        index = self.e.store.item_index_of(target.rowid, [e.item_id for e in entries])
         indexes = [index[e.item_id][0] for e in entries if e.item_id in index]
         if indexes:  # the lifecycle is checked against the signed history, not a stale copy
             self.e.guard.statuses_hold(target, min(indexes), max(indexes))

@@ -14,9 +14,11 @@ from typing import Any
 
 from bridge.core import audit, chunks, codec, documents, envelope, lifecycle
 from bridge.core.crypto.identity import PrivateIdentity
-from bridge.core.documents import AckItem, Item, SignedDocument
+from bridge.core.documents import AckItem, Item, SignedDocument, SignedHeader
 from bridge.core.errors import InputError
 from bridge.core.link import OutboundState
+from bridge.core.streaming import EntryStream
+from bridge.engine.ack_all import acknowledge_all
 from bridge.engine.context import Engine
 from bridge.engine.kinds import KIND_CHUNK
 from bridge.engine.queries import find_document
@@ -59,6 +61,13 @@ def check_peer_key(engine: Engine, peer: str) -> None:
                          "the fingerprint out of band)", field="to", code="peer_key_revoked")
 
 
+def check_recipient(engine: Engine, peer: str) -> None:
+    """``peer`` is pinned and its key in force: a document can be sealed to it."""
+    if not engine.trust.is_pinned(peer):
+        raise InputError(f"no pinned peer named {peer!r}", field="to", code="unknown_peer")
+    check_peer_key(engine, peer)
+
+
 class Outbound:
     """Submitting documents and acknowledging received items."""
 
@@ -78,9 +87,7 @@ class Outbound:
         # against their schema here too: an integrator may skip the importer, not the rules.
         validate_submission(body["type"], body.get("meta"), body["items"])
         peer = body["to"]
-        if not e.trust.is_pinned(peer):
-            raise InputError(f"no pinned peer named {peer!r}", field="to", code="unknown_peer")
-        check_peer_key(e, peer)
+        check_recipient(e, peer)
         doc_id = body.get("id") or e.new_id(body["type"][0])
         existing = e.store.outbound_document(peer, doc_id)
         if existing is not None:
@@ -99,7 +106,7 @@ class Outbound:
             count=len(body["items"]), salt_key=e.random_bytes(32))
         lh = doc.tree.levels[0]
         with e.store.transaction():
-            rowid = self._insert_outbound(doc, peer, answers=None, now=now)
+            rowid = self.insert_outbound(doc.signed, peer, answers=None, now=now)
             e.store.insert_items(
                 (rowid, n, item_id, doc.leaves[n], lh[n], "queued")
                 for n, item_id in enumerate(ids))
@@ -128,14 +135,14 @@ class Outbound:
                     return False
         return True
 
-    def _insert_outbound(self, doc: SignedDocument, peer: str, *, answers: int | None,
-                         now: int) -> int:
-        h = doc.header
+    def insert_outbound(self, signed: SignedHeader, peer: str, *, answers: int | None,
+                        now: int) -> int:
+        h = signed.header
         rowid = self.e.store.insert_document(
-            id=h.id, direction="out", peer=peer, type=h.type, digest=doc.digest,
-            header=doc.signed.data, sig=doc.signed.signature, count=h.count, answers=answers,
+            id=h.id, direction="out", peer=peer, type=h.type, digest=signed.digest,
+            header=signed.data, sig=signed.signature, count=h.count, answers=answers,
             meta=dict(h.meta), created=h.created, state=new_state("out").value, now=now)
-        kind, body = audit.document_body("out", doc.signed)
+        kind, body = audit.document_body("out", signed)
         self.e.audit(kind, peer, body, now)
         return rowid
 
@@ -147,6 +154,19 @@ class Outbound:
                                    sender=self.e.trust.me, now=now, doc=(rowid, doc.digest),
                                    first=chunk.first, n=len(chunk.entries))
 
+    def seal_staged(self, stream: EntryStream, stage: int, peer: str, doc: tuple[int, bytes],
+                    now: int) -> None:
+        """Seal a streamed document's chunks, its entries read back from ``stage`` a chunk at
+        a time (in the caller's transaction)."""
+        state = self.e.store.outbound_state(peer)
+        size = stream.chunk
+        for k in range(stream.chunks):
+            entries = self.e.store.staged_leaves(stage, k * size, size)
+            state = queue_envelope(self.e, peer, state, kind=KIND_CHUNK,
+                                   payload=stream.chunk_payload(k, entries),
+                                   sender=self.e.trust.me, now=now, doc=doc, first=k * size,
+                                   n=len(entries))
+
     # ------------------------------------------------------------ acknowledging received items
 
     def acknowledge(self, doc_id: str, body: object) -> dict[str, Any]:
@@ -155,15 +175,16 @@ class Outbound:
         validate("ack", body)
         assert isinstance(body, dict)
         row = self._acknowledgeable(doc_id)
-        index = e.item_index(row.rowid)
         e.guard.statuses_hold(row)  # the lifecycle is checked against the signed history
+        if "all" in body:  # a page at a time, never the whole document in memory
+            return acknowledge_all(self, row, body)
+        index = e.item_index(row.rowid)
         declared_status, undeclared_status = e.store.current_statuses(row.rowid)
         # Restating exactly what an item already says states nothing: a retry after a lost
         # answer (or a sheet sent twice) records nothing new and signs no second answer.
         current = e.store.current_statements(row.rowid)
-        items = (ack_all(body, index, declared_status, current) if "all" in body
-                 else ack_listed(doc_id, body["items"], index, declared_status,
-                                 undeclared_status, current))
+        items = ack_listed(doc_id, body["items"], index, declared_status, undeclared_status,
+                           current)
         changed: dict[str, int] = {}
         for i in items:
             key = current[i.id][0] if i.id in current else "unacknowledged"
@@ -179,7 +200,7 @@ class Outbound:
             created=now, items=items, declared_leaf_hashes={k: v[1] for k, v in index.items()},
             salt_key=e.random_bytes(32), undeclared_known=undeclared_status)
         with e.store.transaction():
-            ack_row = self._insert_outbound(ack, row.peer, answers=row.rowid, now=now)
+            ack_row = self.insert_outbound(ack.signed, row.peer, answers=row.rowid, now=now)
             self._record_ack_entries(ack_row, row.rowid, ack, items, index, now)
             if e.store.acknowledged_count(row.rowid) == row.count:
                 move_document(e.store, row, DocumentState.ACKNOWLEDGED, now)
@@ -231,23 +252,6 @@ def _consume(raw_items: list[Any], ids: list[str]) -> Iterator[Item]:
         item = Item(id=raw.pop("id"), data=raw)
         ids.append(item.id)
         yield item
-
-
-def ack_all(body: dict[str, Any], index: Index, declared_status: Mapping[str, str],
-            current: Mapping[str, Statement]) -> list[AckItem]:
-    """``all``: every item not yet acknowledged, in document order. A bulk answer never
-    silently overwrites a dispute: an item that has a status changes only when that status
-    is named in ``including`` (and the answer counts what changed from what)."""
-    including = set(body.get("including", ()))
-    items = []
-    for item_id in sorted(index, key=lambda i: index[i][0]):
-        previous = declared_status.get(item_id)
-        if (previous is not None and previous not in including) \
-                or current.get(item_id) == (body["all"], body.get("reason"), None):
-            continue
-        lifecycle.check(previous, body["all"], declared=True, item_id=item_id, field="all")
-        items.append(AckItem(id=item_id, status=body["all"], reason=body.get("reason")))
-    return items
 
 
 def ack_listed(doc_id: str, raw_items: Sequence[dict[str, Any]], index: Index,

@@ -7,13 +7,15 @@ is found and named, never served as sound.
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from bridge.core import deadlines, documents, receipts, times
+from bridge.core import deadlines, documents, merkle, receipts, times
 from bridge.core.documents import SignedDocument
 from bridge.core.errors import BridgeError, InputError
+from bridge.core.streaming import inclusion_proof
 from bridge.engine.context import Engine
 from bridge.engine.health import where
 from bridge.engine.store_check import StoreFault, check_declared_entry
@@ -186,18 +188,41 @@ class Queries:
     def receipt(self, doc_id: str, item_id: str | None, direction: str | None) -> bytes:
         """A receipt bundle: one item's (declared entry and its acknowledgement history) or the
         whole document's. Either side can export it; both hold the same signed bytes."""
-        doc, acks = self.document_bundle(doc_id, direction)
-        if not acks:
+        row = find_document(self.e, doc_id, direction)
+        if not self.e.store.acks_of(row.rowid):
             raise InputError(f"document {doc_id} has no acknowledgement yet", field="id",
                              code="not_ready")
-        row = find_document(self.e, doc_id, direction)
         if item_id is None:
+            doc, acks = self.document_bundle(doc_id, direction)
             return self._verified_receipt(row, lambda: receipts.build_document_receipt(doc, acks))
-        index = self.e.item_index(row.rowid)
-        if item_id not in index:
-            raise InputError(f"no item {item_id!r} in {doc_id}", field="item", code="not_found")
-        return self._verified_receipt(
-            row, lambda: receipts.build_item_receipt(doc, item_id, acks))
+        return self._verified_receipt(row, lambda: self._item_receipt(row, item_id))
+
+    def _item_receipt(self, row: DocumentRow, item_id: str) -> bytes:
+        """``receipts.build_item_receipt``'s bundle, from the store a row at a time: the
+        item's entry and each acknowledgement entry of it, their proofs from the leaf hashes
+        streamed in order (``streaming.inclusion_proof``), never a document held whole."""
+        store = self.e.store
+        item = store.item_row(row.rowid, item_id)
+        if item is None:
+            raise InputError(f"no item {item_id!r} in {row.id}", field="item", code="not_found")
+        entries = store.item_ack_entries(row.rowid, item_id)
+        chosen = [a for a in store.acks_of(row.rowid) if a.rowid in entries]  # oldest first
+        if not chosen:
+            raise InputError(f"item {item_id!r} has no acknowledgement of its declared entry",
+                             field="item_id")
+        for a, b in itertools.pairwise(chosen):
+            if a.created == b.created:  # what a verifier refuses (receipts.build)
+                raise InputError(f"acks {a.id} and {b.id} have the same creation time; a "
+                                 "receipt needs a strict order", field="acks")
+        acks = []
+        for ack in chosen:
+            n, leaf = entries[ack.rowid]
+            hashes = (merkle.leaf_hash(e) for e in store.iter_ack_leaves(ack.rowid))
+            acks.append((self.e.guard.stored_header(ack), leaf,
+                         inclusion_proof(n, ack.count, hashes)))
+        return receipts.item_bundle(
+            self.e.guard.stored_header(row), item[6],
+            inclusion_proof(item[0], row.count, store.iter_leaf_hashes(row.rowid)), acks)
 
     def _verified_receipt(self, row: DocumentRow, build: Callable[[], bytes]) -> bytes:
         """A receipt leaves only if it verifies as a mediator will check it (``bridge

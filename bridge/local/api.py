@@ -7,7 +7,6 @@ Every error is a 4xx (or 5xx for our own faults) with
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -23,11 +22,13 @@ from bridge.engine.metrics import Metrics
 from bridge.engine.ports import RunInDb
 from bridge.engine.store_check import StoreFault, is_corruption
 from bridge.local.carry import CARRY_FILE_REFUSALS, CarryApi
+from bridge.local.json_text import parse_json
+from bridge.local.stream import MAX_STREAM_LINE, NDJSON, submit_stream
 
 log = logging.getLogger("bridge.api")
 STATUS_BY_CODE = {"unknown_peer": 404, "not_found": 404, "duplicate_document": 409,
                   "ambiguous": 409, "not_inbound": 409, "not_ready": 409, "too_large": 413,
-                  "transition_not_allowed": 409, "peer_key_revoked": 409,
+                  "transition_not_allowed": 409, "peer_key_revoked": 409, "stream_stalled": 408,
                   # a carrier file refused whole (PROTOCOL.md §12.4): it is read, but not ours
                   **dict.fromkeys(CARRY_FILE_REFUSALS, 422)}
 MAX_LIMIT = 10_000
@@ -35,9 +36,6 @@ MAX_LIMIT = 10_000
 # an item not yet acknowledged (local-api.yaml, ItemStatus).
 ITEM_STATES = (*ACK_STATUSES, "queued", "sent", "delivered", "unacknowledged")
 MAX_BODY = web.AppKey("max_body", int)
-# Deepest JSON body accepted: a document's item data is at most 16 deep (PROTOCOL.md §2.4,
-# SMALL), under the body, its items and the item.
-MAX_JSON_DEPTH = 32
 
 
 def error_response(status: int, code: str, message: str, field: str | None = None,
@@ -82,68 +80,7 @@ async def _json_body(request: web.Request) -> Any:
     if request.content_type not in ("application/json", "application/octet-stream", ""):
         raise InputError("send JSON with Content-Type: application/json", field="$",
                          code="bad_content_type")
-    raw = await _read_limited(request)
-    try:
-        # RFC 8259 §8.1: UTF-8 (a byte-order mark is refused with it, as \ufeff is no JSON);
-        # NaN and Infinity are no JSON numbers; duplicate names would let two readers of one
-        # body see different values. RecursionError: nesting past the parser's own limit.
-        value = json.loads(raw.decode("utf-8"), parse_constant=_no_constant,
-                           object_pairs_hook=_unique_names)
-    except RecursionError as exc:
-        raise InputError(f"not valid JSON: nested deeper than {MAX_JSON_DEPTH}", field="$",
-                         code="bad_json") from exc
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InputError(f"not valid JSON: {exc}", field="$", code="bad_json") from exc
-    _check_json(value)
-    return value
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
-
-
-def _unique_names(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out = dict(pairs)
-    if len(out) != len(pairs):
-        seen: set[str] = set()
-        for key, _ in pairs:
-            if key in seen:
-                raise ValueError(f"the name {key[:64]!r} appears twice in one object")
-            seen.add(key)
-    return out
-
-
-def _check_json(value: Any) -> None:
-    """Nesting within ``MAX_JSON_DEPTH`` (what the handlers walk, recursively, must stay far
-    from Python's recursion limit) and text that is text: a lone surrogate escape (\ud800)
-    parses, but no UTF-8 can hold it, and it would fail deep inside signing (a 500)."""
-    stack: list[tuple[Any, int]] = [(value, 0)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, str):
-            _check_text(item)
-            continue
-        if not isinstance(item, (dict, list)):
-            continue
-        if depth >= MAX_JSON_DEPTH:
-            raise InputError(f"not valid JSON here: nested deeper than {MAX_JSON_DEPTH}",
-                             field="$", code="bad_json")
-        if isinstance(item, dict):
-            for key in item:
-                _check_text(key)
-            stack.extend((v, depth + 1) for v in item.values())
-        else:
-            stack.extend((v, depth + 1) for v in item)
-
-
-def _check_text(text: str) -> None:
-    if not text.isascii():
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError as exc:
-            raise InputError("not valid JSON here: a string holds a lone surrogate escape "
-                             "(\\ud800 to \\udfff), which is not text", field="$",
-                             code="bad_json") from exc
+    return parse_json(await _read_limited(request), field="$")
 
 
 async def _read_limited(request: web.Request) -> bytearray:
@@ -268,8 +205,12 @@ class LocalApi:
         return web.json_response({"peers": out})
 
     async def submit(self, request: web.Request) -> web.Response:
-        body = await _json_body(request)
-        result = await self.run(self.exchange.submit_document, body)
+        if request.content_type == NDJSON:
+            result = await submit_stream(request, self.exchange, self.run,
+                                         max_line=min(self.max_body, MAX_STREAM_LINE))
+        else:
+            body = await _json_body(request)
+            result = await self.run(self.exchange.submit_document, body)
         if result.get("existing"):  # a retry of a committed submission: nothing new queued
             return web.json_response(result, status=200)
         self.metrics.inc("documents_submitted")

@@ -8,6 +8,7 @@ store check compares the columns with the signed bytes. Pure: bytes in, fields o
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import msgpack
@@ -34,6 +35,13 @@ def _text(record: dict[str, Any], name: str) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+def record_fields(record: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """``entry_fields`` of the entry a record makes, from the record itself (its top-level
+    text fields are the entry's, as signed): for a caller that holds the record, so that the
+    entry need not be decoded again."""
+    return _text(dict(record), "category"), _text(dict(record), "roster_record")
+
+
 def entry_fields(leaf: bytes) -> tuple[str | None, str | None]:
     """(category, roster_record) of a manifest entry: each a non-empty text field of its
     record, else None."""
@@ -45,4 +53,4 @@ def entry_fields(leaf: bytes) -> tuple[str | None, str | None]:
             _text(record, "roster_record") if has_roster_record else None)
 
 
-__all__ = ["entry_fields"]
+__all__ = ["entry_fields", "record_fields"]

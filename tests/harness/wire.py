@@ -301,9 +301,9 @@ def inbox_receipt(engine: Engine, peer: str, seq: int) -> bytes | None:
 
 def envelope_bytes(engine: Engine, peer: str, seq: int) -> bytes:
     """The sealed bytes of our envelope ``seq`` to ``peer``, whatever its state."""
-    (data,) = sql(engine).execute(
-        "SELECT envelope FROM outbox WHERE peer=? AND seq=?", (peer, seq)).fetchone()
-    return bytes(data)
+    data = engine.store.envelope_bytes(peer, seq)
+    assert data is not None, f"no envelope {seq} to {peer}"
+    return data
 
 
 def inbox_digest(engine: Engine, peer: str, seq: int) -> bytes:

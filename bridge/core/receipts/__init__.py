@@ -25,6 +25,7 @@ from bridge.core.receipts.build import (
     build_document_receipt,
     build_item_receipt,
     build_item_receipts,
+    item_bundle,
 )
 from bridge.core.receipts.bundle import (
     DOCUMENT_RECEIPT,
@@ -51,5 +52,6 @@ __all__ = [
     "build_item_receipts",
     "check_receipt",
     "iso_time",
+    "item_bundle",
     "verify_receipt",
 ]

@@ -8,7 +8,7 @@ import itertools
 from collections.abc import Sequence
 
 from bridge.core import codec
-from bridge.core.documents import ACK, SignedDocument
+from bridge.core.documents import ACK, SignedDocument, SignedHeader
 from bridge.core.entries import acknowledged_items, declared_item_ids, decode_declared_entry
 from bridge.core.errors import InputError, VerificationError
 from bridge.core.receipts.bundle import DOCUMENT_RECEIPT, ITEM_RECEIPT, RECEIPT_VERSION
@@ -35,14 +35,24 @@ def _require_strict_order(acks: Sequence[SignedDocument]) -> None:
 
 def _item_bundle(document: SignedDocument, index: int,
                  acks: Sequence[tuple[SignedDocument, int]]) -> bytes:
+    return item_bundle(document.signed, document.leaves[index], document.proof(index),
+                       [(ack.signed, ack.leaves[i], ack.proof(i)) for ack, i in acks])
+
+
+def item_bundle(document: SignedHeader, entry: bytes, proof: Sequence[bytes],
+                acks: Sequence[tuple[SignedHeader, bytes, Sequence[bytes]]]) -> bytes:
+    """A per-item bundle from its parts: the signed document header, the item's entry and its
+    inclusion proof, and for each acknowledgement (oldest first) its signed header, the
+    item's entry in it and that entry's proof (for a caller that never holds the documents
+    whole; ``build_item_receipt`` checks the order, such a caller checks it too)."""
     # Keys in canonical (sorted) order and every value bytes or a list of them: already
     # canonical, so pack_canonical is exact (codec rule 3).
     return codec.pack_canonical({
-        "acks": [{"ack": ack.signed.to_map(), "entry": ack.leaves[i], "proof": ack.proof(i)}
-                 for ack, i in acks],
-        "document": document.signed.to_map(),
-        "entry": document.leaves[index],
-        "proof": document.proof(index),
+        "acks": [{"ack": ack.to_map(), "entry": ack_entry, "proof": list(ack_proof)}
+                 for ack, ack_entry, ack_proof in acks],
+        "document": document.to_map(),
+        "entry": entry,
+        "proof": list(proof),
         "type": ITEM_RECEIPT,
         "v": RECEIPT_VERSION,
     })

@@ -4,7 +4,7 @@ latest of each is copied into ``items`` for fast reads; the store check compares
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from bridge.store.sqlite.rows import Repository
@@ -34,6 +34,19 @@ class Acknowledgements(Repository):
             "SELECT a.status, a.reason, a.evidence, a.at, d.id FROM ack_entries a "
             "JOIN documents d ON d.rowid = a.ack WHERE a.item_doc=? AND a.item_id=? "
             "ORDER BY a.at, a.ack", (doc, item_id)))
+
+    def iter_ack_leaves(self, ack: int) -> Iterator[bytes]:
+        """The entries of acknowledgement ``ack`` in index order, read as they are consumed."""
+        for (leaf,) in self._conn.execute(
+                "SELECT leaf FROM ack_entries WHERE ack=? ORDER BY idx", (ack,)):
+            yield leaf
+
+    def item_ack_entries(self, doc: int, item_id: str) -> dict[int, tuple[int, bytes]]:
+        """Acknowledgement rowid -> (index, entry) of each entry naming the declared item
+        ``item_id`` of ``doc`` (ack_entries_item)."""
+        return {r[0]: (r[1], r[2]) for r in self._conn.execute(
+            "SELECT ack, idx, leaf FROM ack_entries WHERE item_doc=? AND item_id=? "
+            "AND item_idx IS NOT NULL", (doc, item_id))}
 
     def ack_leaves(self, ack: int) -> list[bytes]:
         return [r[0] for r in self._conn.execute(

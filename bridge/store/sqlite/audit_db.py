@@ -127,9 +127,17 @@ def _documents(conn: sqlite3.Connection, peer: str, with_entries: bool
 def _outbound(conn: sqlite3.Connection, peer: str) -> tuple[list[TranscriptEnvelope], int]:
     out: list[TranscriptEnvelope] = []
     pending = 0
+    # A finished envelope's bytes are in outbox_sent (migration 5); a store this Bridge has
+    # not opened yet keeps them in the outbox row.
+    sent = conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND "
+                        "name='outbox_sent'").fetchone() is not None
+    data_sql = "COALESCE(s.envelope, o.envelope)" if sent else "o.envelope"
+    join_sql = ("LEFT JOIN outbox_sent s ON s.peer = o.peer AND s.seq = o.seq " if sent
+                else "")
     rows: Iterator[Any] = conn.execute(
-        "SELECT o.seq, o.envelope, o.digest, o.receipt, d.digest, o.first, o.n FROM outbox o "
-        "LEFT JOIN documents d ON d.rowid = o.doc WHERE o.peer=? ORDER BY o.seq", (peer,))
+        f"SELECT o.seq, {data_sql}, o.digest, o.receipt, d.digest, o.first, o.n "  # noqa: S608
+        f"FROM outbox o {join_sql}LEFT JOIN documents d ON d.rowid = o.doc "
+        "WHERE o.peer=? ORDER BY o.seq", (peer,))
     for _seq, data, digest, receipt, doc, first, n in rows:
         if receipt is None or pending:
             # Delivery goes in sequence order: from the first envelope without a receipt on,

@@ -55,6 +55,14 @@ class Items(Repository):
             "INSERT INTO items (doc, idx, item_id, leaf, lh, transport, category, "
             "roster_record) VALUES (?,?,?,?,?,?,?,?)", _with_entry_fields(self._conn, rows))
 
+    def insert_items_with_fields(self, rows: Iterable[tuple[Any, ...]]) -> None:
+        """Rows of (doc, idx, item_id, leaf, leaf hash, transport, category, roster_record),
+        the last two from the caller's decoded record (``entry_fields.record_fields``): the
+        entry is not decoded a second time here."""
+        self._conn.executemany(
+            "INSERT INTO items (doc, idx, item_id, leaf, lh, transport, category, "
+            "roster_record) VALUES (?,?,?,?,?,?,?,?)", rows)
+
     def set_transport(self, doc: int, first: int, n: int, transport: str) -> None:
         self._conn.execute("UPDATE items SET transport=? WHERE doc=? AND idx >= ? AND idx < ?",
                            (transport, doc, first, first + n))
@@ -64,6 +72,13 @@ class Items(Repository):
         return {r[0]: (r[1], r[2]) for r in self._conn.execute(
             "SELECT item_id, idx, lh FROM items WHERE doc=?", (doc,))}
 
+    def item_index_of(self, doc: int, item_ids: list[str]) -> dict[str, tuple[int, bytes]]:
+        """item id -> (index, leaf hash) of the given ids that ``doc`` declares: one index
+        lookup each (items_by_id), never a read of the whole document."""
+        return {r[0]: (r[1], r[2]) for r in self._conn.execute(
+            "SELECT item_id, idx, lh FROM items WHERE doc=? AND item_id IN "
+            "(SELECT value FROM json_each(?))", (doc, json.dumps(item_ids)))}
+
     def leaves(self, doc: int, first: int = 0, n: int | None = None) -> list[bytes]:
         if n is None:
             return [r[0] for r in self._conn.execute(
@@ -72,6 +87,11 @@ class Items(Repository):
             "SELECT leaf FROM items WHERE doc=? AND idx >= ? AND idx < ? ORDER BY idx",
             (doc, first, first + n))]
 
+    def iter_leaf_hashes(self, doc: int) -> Iterator[bytes]:
+        """The leaf hashes of ``doc`` in index order, read as they are consumed."""
+        for (lh,) in self._conn.execute("SELECT lh FROM items WHERE doc=? ORDER BY idx", (doc,)):
+            yield lh
+
     def leaf_hashes(self, doc: int) -> list[bytes]:
         return [r[0] for r in self._conn.execute(
             "SELECT lh FROM items WHERE doc=? ORDER BY idx", (doc,))]
@@ -79,9 +99,18 @@ class Items(Repository):
     def update_statuses(self, rows: Iterable[tuple[str, str | None, str | None, int, int, int]]
                         ) -> None:
         """Rows of (status, reason, evidence, at, doc, idx): the latest status of each item."""
+        batch = list(rows)
+        if len(batch) > 1 and len({r[:5] for r in batch}) == 1:
+            # One statement for the whole batch (an acknowledgement chunk of one status): the
+            # same rows changed, without a statement per item.
+            self._conn.execute(
+                "UPDATE items SET status=?, reason=?, evidence=?, status_at=? WHERE doc=? AND "
+                "idx IN (SELECT value FROM json_each(?))",
+                (*batch[0][:5], json.dumps([r[5] for r in batch])))
+            return
         self._conn.executemany(
             "UPDATE items SET status=?, reason=?, evidence=?, status_at=? WHERE doc=? AND idx=?",
-            rows)
+            batch)
 
     def set_all_statuses(self, doc: int, status: str, reason: str | None,
                          evidence: str | None, at: int) -> None:
@@ -113,6 +142,26 @@ class Items(Repository):
         for status in undeclared_statuses(self._conn, doc).values():
             counts[status] = counts.get(status, 0) + 1
         return counts
+
+    # The items an acknowledgement of all items covers (engine/ack_all.py): those with no
+    # status or one named in ``including`` (JSON list), unless they already say exactly this.
+    _ACK_ALL = ("FROM items WHERE doc=? AND (status IS NULL OR status IN "
+                "(SELECT value FROM json_each(?))) AND NOT (status IS ? AND reason IS ? AND "
+                "evidence IS NULL)")
+
+    def ack_all_counts(self, doc: int, including: list[str], status: str,
+                       reason: str | None) -> dict[str, int]:
+        """How many items an acknowledgement of all would change, by their status now."""
+        return dict(self._conn.execute(
+            f"SELECT COALESCE(status, 'unacknowledged'), COUNT(*) {self._ACK_ALL} "
+            "GROUP BY 1", (doc, json.dumps(including), status, reason)))
+
+    def ack_all_page(self, doc: int, including: list[str], status: str, reason: str | None,
+                     after: int, limit: int) -> list[tuple[int, str, bytes, str | None]]:
+        """(index, item id, leaf hash, status now) of those items, after index ``after``."""
+        return list(self._conn.execute(
+            f"SELECT idx, item_id, lh, status {self._ACK_ALL} AND idx > ? "
+            "ORDER BY idx LIMIT ?", (doc, json.dumps(including), status, reason, after, limit)))
 
     def acknowledged_count(self, doc: int) -> int:
         return int(self._conn.execute(

@@ -1,5 +1,12 @@
 """Each link's outbox: the envelopes this bridge sealed for a peer, in sequence order, with
-the peer's receipt once delivered."""
+the peer's receipt once delivered.
+
+A finished envelope's sealed bytes live in ``outbox_sent`` (migration 5), not in its outbox
+row: what delivery reads per envelope (the next pending one, a document's pending count) is an
+index lookup over small rows, however many envelopes the link has delivered. A rewind after a
+gap moves the bytes back, so a resent envelope is the very same bytes; a transcript reads them
+where they are (``envelope_bytes``, ``audit_db``).
+"""
 
 from __future__ import annotations
 
@@ -39,7 +46,10 @@ class Outbox(Repository):
     def pending_rows(self, peer: str, after: int, limit: int) -> list[OutboxRow]:
         """The pending rows to ``peer`` after seq ``after``, in sequence order."""
         return [_row(r) for r in self._conn.execute(
-            _SELECT + "WHERE peer=? AND state='pending' AND seq > ? ORDER BY seq LIMIT ?",
+            # The pending index, always: without it SQLite may walk the peer's rows in primary
+            # key order, reading every finished row before the first pending one.
+            _SELECT + "INDEXED BY outbox_pending "
+            "WHERE peer=? AND state='pending' AND seq > ? ORDER BY seq LIMIT ?",
             (peer, after, limit))]
 
     def pending_row(self, peer: str, seq: int) -> OutboxRow | None:
@@ -58,13 +68,30 @@ class Outbox(Repository):
                            (peer, seq))
 
     def finish_outbox(self, peer: str, seq: int, state: str, receipt: bytes, now: int) -> None:
-        self._conn.execute("UPDATE outbox SET state=?, receipt=?, done_at=? WHERE peer=? AND seq=?",
-                           (state, receipt, now, peer, seq))
+        """The peer's receipt ends the envelope: its bytes move to ``outbox_sent``."""
+        self._conn.execute(
+            "INSERT OR REPLACE INTO outbox_sent (peer, seq, envelope) SELECT peer, seq, envelope "
+            "FROM outbox WHERE peer=? AND seq=? AND length(envelope) > 0", (peer, seq))
+        self._conn.execute("UPDATE outbox SET state=?, receipt=?, done_at=?, envelope=x'' "
+                           "WHERE peer=? AND seq=?", (state, receipt, now, peer, seq))
 
     def rewind_outbox(self, peer: str, from_seq: int) -> int:
-        cur = self._conn.execute("UPDATE outbox SET state='pending' WHERE peer=? AND seq >= ? "
-                                 "AND state != 'pending'", (peer, from_seq))
+        """Finished envelopes from ``from_seq`` on are pending again, their bytes back in
+        place (PROTOCOL.md §8.4: a resent envelope is the same bytes)."""
+        cur = self._conn.execute(
+            "UPDATE outbox SET state='pending', envelope=COALESCE((SELECT s.envelope FROM "
+            "outbox_sent s WHERE s.peer=outbox.peer AND s.seq=outbox.seq), envelope) "
+            "WHERE peer=? AND seq >= ? AND state != 'pending'", (peer, from_seq))
+        self._conn.execute("DELETE FROM outbox_sent WHERE peer=? AND seq >= ?", (peer, from_seq))
         return cur.rowcount
+
+    def envelope_bytes(self, peer: str, seq: int) -> bytes | None:
+        """The sealed bytes of our envelope ``seq`` to ``peer``, pending or finished."""
+        r = self._conn.execute(
+            "SELECT COALESCE(s.envelope, o.envelope) FROM outbox o LEFT JOIN outbox_sent s "
+            "ON s.peer = o.peer AND s.seq = o.seq WHERE o.peer=? AND o.seq=?",
+            (peer, seq)).fetchone()
+        return bytes(r[0]) if r else None
 
     def pending_count(self, peer: str | None = None) -> int:
         if peer is None:
@@ -74,6 +101,7 @@ class Outbox(Repository):
                                       "state='pending'", (peer,)).fetchone()[0])
 
     def pending_for_doc(self, doc: int) -> int:
+        # The partial index outbox_doc_pending answers this without reading any envelope.
         return int(self._conn.execute("SELECT COUNT(*) FROM outbox WHERE doc=? AND "
                                       "state='pending'", (doc,)).fetchone()[0])
 

@@ -2,8 +2,8 @@
 each link, refusals, events and the hash-chained audit log (``bridge/core/audit.py``).
 
 ``Store`` composes one repository per concern (``documents``, ``items``, ``acknowledgements``,
-``outbox``, ``inbox``, ``refusals``, ``events``, ``audit_log``, ``reconcile``) over one
-connection (``database``), brought to the current schema by ``migrate``. No caller sees SQLite:
+``outbox``, ``inbox``, ``refusals``, ``events``, ``audit_log``, ``reconcile``, ``staging``) over
+one connection (``database``), brought to the current schema by ``migrate``. No caller sees SQLite:
 ``transaction()`` yields nothing, rows come out as dataclasses or plain values.
 
 SQLite specifics stay in this package: JSON1 over the JSON columns (``documents.meta``,
@@ -32,12 +32,13 @@ from bridge.store.sqlite.outbox import Outbox
 from bridge.store.sqlite.reconcile import Reconciliation
 from bridge.store.sqlite.refusals import Refusals
 from bridge.store.sqlite.rows import DocumentRow, OutboxRow, Repository
+from bridge.store.sqlite.staging import Staging
 
 SCHEMA_VERSION = schema_version()
 
 
 class Store(Documents, Items, Acknowledgements, Outbox, Inbox, Refusals, Events, AuditLog,
-            Reconciliation):
+            Reconciliation, Staging):
     """All SQL lives in this package. Methods are synchronous; call them from one thread."""
 
     def __init__(self, path: Path) -> None:

@@ -1,0 +1,201 @@
+"""A roster or manifest built from a stream of items, in memory that does not grow with it.
+
+The whole-document path (``documents.sign_document`` then ``chunks.split``) holds every entry
+and the whole Merkle tree. A streamed document keeps only what the signature and the chunks
+need: the salt stream (16 bytes an item, derived as ``documents.leaf_salts`` derives it), the
+open chunk's leaf hashes and one root per closed chunk. Chunks are aligned subtrees of the RFC
+9162 tree (``chunks``), so the document's root is the root of the tree over the chunk roots,
+and each chunk's proof is an inclusion proof in that tree: the bytes of every entry, the
+signed header and every chunk payload are the very bytes the whole-document path makes from
+the same salt key, time and items (``tests/test_streaming_core.py``).
+
+The caller stores each entry as it is made and hands the entries back, a chunk at a time, to
+``chunk_payload`` once ``finish`` has signed the header.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from bridge.core import codec, merkle
+from bridge.core.crypto.identity import PrivateIdentity
+from bridge.core.documents import (
+    ACK,
+    DOCUMENT_TYPES,
+    SALT_SIZE,
+    TAG_LEAF_SALT,
+    AckItem,
+    DocumentHeader,
+    Item,
+    SignedHeader,
+    check_meta_encodable,
+    declared_leaf,
+    encode_ack_entry,
+    sign_header,
+)
+from bridge.core.errors import InputError
+
+MAX_STREAMED_ITEMS = 1_000_000  # as many as a JSON submission may hold (document.schema.json)
+
+
+class EntryStream:
+    """Entries taken one at a time, in order, into chunks of ``chunk`` (a power of two);
+    ``sign`` signs a header over the root of them all."""
+
+    def __init__(self, *, count: int, salt_key: bytes, chunk: int) -> None:
+        if chunk < 1 or chunk & (chunk - 1):
+            raise ValueError("chunk size must be a power of two")
+        self.count, self.chunk = count, chunk
+        # One XOF call for the document, as documents.leaf_salts: the same salts, kept as one
+        # bytes object (16 bytes an item) rather than a list of a million objects.
+        self._salts = hashlib.shake_256(TAG_LEAF_SALT + b"\x00" + salt_key).digest(
+            SALT_SIZE * count)
+        self.added = 0
+        self._open: list[bytes] = []  # leaf hashes of the chunk being filled
+        self.chunk_roots: list[bytes] = []
+        self._upper: merkle.MerkleTree | None = None  # the tree over chunk roots, once signed
+        self._signed_map: dict[str, Any] = {}
+
+    def _salt(self, n: int) -> bytes:
+        return self._salts[SALT_SIZE * n:SALT_SIZE * (n + 1)]
+
+    def _take(self, leaf: bytes) -> bytes:
+        """Entry number ``added``: its leaf hash, into the open chunk."""
+        lh = merkle.leaf_hash(leaf)
+        self._open.append(lh)
+        if len(self._open) == self.chunk:
+            self._close_chunk()
+        self.added += 1
+        return lh
+
+    def _close_chunk(self) -> None:
+        self.chunk_roots.append(merkle.root_from_leaf_hashes(self._open))
+        self._open = []
+
+    def _root(self) -> bytes:
+        if self.added != self.count:
+            raise InputError(f"{self.added} items, {self.count} announced", field="count")
+        if self._open:
+            self._close_chunk()
+        self._upper = merkle.MerkleTree.from_leaf_hashes(self.chunk_roots)
+        return self._upper.root
+
+    def _signed(self, issuer: PrivateIdentity, header: DocumentHeader) -> SignedHeader:
+        signed = sign_header(issuer, header)
+        self._signed_map = signed.to_map()
+        return signed
+
+    def chunk_payload(self, k: int, entries: Sequence[bytes]) -> bytes:
+        """Chunk ``k`` (entries ``[k C, k C + len)``) as ``chunks.split`` encodes it."""
+        if self._upper is None:
+            raise ValueError("the header is signed before any chunk is made")
+        proof = self._upper.inclusion_proof(k) if self.count > self.chunk else []
+        return codec.encode({"chunk": self.chunk, "doc": self._signed_map,
+                             "entries": list(entries), "first": k * self.chunk,
+                             "proof": proof})
+
+    @property
+    def chunks(self) -> int:
+        return -(-self.count // self.chunk)
+
+
+class DocumentStream(EntryStream):
+    """A roster or manifest, a batch of items at a time; ``finish`` signs its header."""
+
+    def __init__(self, *, doc_type: str, doc_id: str, recipient: str, created: int,
+                 meta: Mapping[str, Any], count: int, salt_key: bytes, chunk: int) -> None:
+        if doc_type not in DOCUMENT_TYPES:
+            raise InputError(f"must be one of {', '.join(DOCUMENT_TYPES)}", field="type")
+        if type(count) is not int or not 0 < count <= MAX_STREAMED_ITEMS:
+            raise InputError(f"must be the number of items that follow, 1 to "
+                             f"{MAX_STREAMED_ITEMS}", field="count")
+        check_meta_encodable(meta)
+        super().__init__(count=count, salt_key=salt_key, chunk=chunk)
+        self.doc_type, self.doc_id, self.recipient = doc_type, doc_id, recipient
+        self.created, self.meta = created, meta
+
+    def add(self, items: Iterable[Item]) -> list[tuple[bytes, bytes]]:
+        """(entry bytes, leaf hash) of each item, numbered from ``added`` on."""
+        out = []
+        for item in items:
+            n = self.added
+            if n >= self.count:
+                raise InputError(f"more than the {self.count} items announced",
+                                 field=f"items[{n}]")
+            leaf = declared_leaf(n, self._salt(n), item)
+            out.append((leaf, self._take(leaf)))
+        return out
+
+    def finish(self, issuer: PrivateIdentity) -> SignedHeader:
+        root = self._root()
+        return self._signed(issuer, DocumentHeader(
+            type=self.doc_type, id=self.doc_id, issuer=issuer.party, issuer_key=issuer.key_id,
+            recipient=self.recipient, created=self.created, count=self.count, root=root,
+            meta=self.meta))
+
+
+class AckStream(EntryStream):
+    """An acknowledgement of ``answers`` (as ``documents.sign_ack`` makes one, without meta),
+    its entries made a batch at a time: each item with the leaf hash of the declared entry it
+    acknowledges (the caller has checked it, and each item's lifecycle)."""
+
+    def __init__(self, *, answers: SignedHeader, ack_id: str, created: int, count: int,
+                 salt_key: bytes, chunk: int) -> None:
+        if count < 1:
+            raise InputError("an acknowledgement needs at least one item", field="items")
+        super().__init__(count=count, salt_key=salt_key, chunk=chunk)
+        self.answers, self.ack_id, self.created = answers, ack_id, created
+
+    def add(self, items: Iterable[tuple[AckItem, bytes]]) -> list[bytes]:
+        out = []
+        for item, declared in items:
+            if self.added >= self.count:
+                raise ValueError("more acknowledged items than counted")
+            leaf = encode_ack_entry(self.added, self._salt(self.added), item, declared)
+            self._take(leaf)
+            out.append(leaf)
+        return out
+
+    def finish(self, issuer: PrivateIdentity) -> SignedHeader:
+        root = self._root()
+        return self._signed(issuer, DocumentHeader(
+            type=ACK, id=self.ack_id, issuer=issuer.party, issuer_key=issuer.key_id,
+            recipient=self.answers.header.issuer, created=self.created, count=self.count,
+            root=root, meta={}, answers=self.answers.digest, answers_id=self.answers.header.id))
+
+
+def _path_ranges(m: int, lo: int, hi: int) -> list[tuple[int, int]]:
+    """The leaf ranges whose roots are PATH(m, D[lo:hi]) (RFC 9162 §2.1.3.1), leaf upwards."""
+    if hi - lo <= 1:
+        return []
+    k = 1 << ((hi - lo - 1).bit_length() - 1)  # the largest power of two below hi - lo
+    if m - lo < k:
+        return [*_path_ranges(m, lo, lo + k), (lo + k, hi)]
+    return [*_path_ranges(m, lo + k, hi), (lo, lo + k)]
+
+
+def inclusion_proof(index: int, size: int, leaf_hashes: Iterable[bytes]) -> list[bytes]:
+    """PATH(index, D[size]) from the leaf hashes given in order, in O(log size) memory: each
+    sibling is the root of a run of leaves, and the runs do not overlap, so one pass feeds
+    each leaf to the one run (if any) it belongs to. The same list as
+    ``merkle.MerkleTree.inclusion_proof`` without holding the tree."""
+    if not 0 <= index < size:
+        raise ValueError("index outside the tree")
+    ranges = _path_ranges(index, 0, size)
+    by_start = sorted(range(len(ranges)), key=lambda r: ranges[r][0])
+    builders = [merkle.RootBuilder() for _ in ranges]
+    k, seen = 0, 0
+    for position, lh in enumerate(leaf_hashes):
+        seen = position + 1
+        while k < len(by_start) and ranges[by_start[k]][1] <= position:
+            k += 1
+        if k < len(by_start) and ranges[by_start[k]][0] <= position:
+            builders[by_start[k]].add(lh)
+    if seen != size:
+        raise ValueError(f"{seen} leaf hashes for a tree of {size}")
+    return [b.root() for b in builders]
+
+
+__all__ = ["MAX_STREAMED_ITEMS", "AckStream", "DocumentStream", "EntryStream", "inclusion_proof"]

@@ -1,0 +1,162 @@
+"""Streamed submission: a roster or manifest handed over as a header and then its items, a
+batch at a time, committed only whole.
+
+Each batch is checked as a JSON submission's items are (the document schema, the record
+schemas of its category), made into signed entries (``bridge.core.streaming``) and staged in
+the store (``staging``): none of it is visible, audited or sendable. ``finish`` signs the header
+over the root of all entries and, in ONE transaction, stores the document, publishes its
+entries and seals its chunks into the outbox, reading the entries back a chunk at a time, as
+``Outbound.submit_document`` does with a whole one. A bad item anywhere refuses all of it,
+naming the item by its index in the stream, and ``abort`` leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from bridge.core import codec, documents
+from bridge.core.documents import Item
+from bridge.core.errors import InputError
+from bridge.core.streaming import DocumentStream
+from bridge.engine.context import Engine
+from bridge.engine.outbound import COMPARE_PAGE, Outbound, check_recipient
+from bridge.records.categories import validate_submission
+from bridge.records.schema import validate
+from bridge.store.entry_fields import record_fields
+from bridge.store.sqlite.store import DocumentRow
+
+log = logging.getLogger("bridge.exchange")
+
+_ITEM_FIELD = re.compile(r"^items\[(\d+)\]")
+_PLACEHOLDER = [{"id": "placeholder"}]  # the header is checked as a submission of one item
+
+
+@dataclass(kw_only=True)
+class Streamed:
+    """One submission being streamed: where its entries are staged and what they make."""
+
+    stage: int
+    peer: str
+    meta: dict[str, Any]
+    doc: DocumentStream
+    existing: DocumentRow | None  # a document of this id already committed (a retry?)
+
+
+def _shifted(err: InputError, first: int) -> InputError:
+    """``err`` of a batch, its ``items[j]`` renamed ``items[first + j]`` (the stream's index)."""
+    def shift(field: str | None) -> str | None:
+        if field is None:
+            return None
+        return _ITEM_FIELD.sub(lambda m: f"items[{first + int(m.group(1))}]", field, count=1)
+    return InputError(err.detail, field=shift(err.field), code=err.code,
+                      problems=tuple((shift(f), m) for f, m in err.problems))
+
+
+class Streaming:
+    def __init__(self, engine: Engine, outbound: Outbound) -> None:
+        self.e = engine
+        self.outbound = outbound
+
+    def begin(self, header: object) -> Streamed:
+        """Check the header (a submission without ``items``, with their ``count``)."""
+        e = self.e
+        e.guard.writable()
+        if not isinstance(header, dict):
+            raise InputError("the first line is the document's header, a JSON object",
+                             field="$", code="bad_stream")
+        rest = {k: v for k, v in header.items() if k != "count"}
+        if "items" in rest:
+            raise InputError("a streamed document's items follow its header, one a line",
+                             field="items", code="bad_stream")
+        validate("document", {**rest, "items": _PLACEHOLDER})
+        validate_submission(header["type"], header.get("meta"), [])
+        peer, meta = header["to"], header.get("meta", {})
+        check_recipient(e, peer)
+        doc_id = header.get("id") or e.new_id(header["type"][0])
+        doc = DocumentStream(doc_type=header["type"], doc_id=doc_id, recipient=peer,
+                             created=e.now(), meta=meta, count=header.get("count", 0),
+                             salt_key=e.random_bytes(32), chunk=self.outbound.chunk)
+        existing = e.store.outbound_document(peer, doc_id)
+        if existing is not None and not _same_header(existing, doc):  # refused at once
+            raise InputError(f"document {doc_id!r} already exists with other content",
+                             field="id", code="duplicate_document")
+        return Streamed(stage=e.store.open_stage(), peer=peer, meta=meta, doc=doc,
+                        existing=existing)
+
+    def add(self, s: Streamed, raw_items: list[Any]) -> None:
+        """Check, sign and stage the next batch of items (consumed)."""
+        first = s.doc.added
+        try:
+            validate("document", {"type": s.doc.doc_type, "to": s.peer, "items": raw_items})
+            validate_submission(s.doc.doc_type, s.meta, raw_items)
+        except InputError as err:
+            raise _shifted(err, first) from None
+        items = [Item(id=raw.pop("id"), data=raw) for raw in raw_items]
+        raw_items.clear()
+        made = s.doc.add(items)
+        manifest = s.doc.doc_type == "manifest"
+        self.e.store.stage_items(s.stage, (
+            (first + k, items[k].id, leaf, lh,
+             *(record_fields(items[k].data) if manifest else (None, None)))
+            for k, (leaf, lh) in enumerate(made)))
+
+    def finish(self, s: Streamed) -> dict[str, Any]:
+        """Sign and commit the whole document, or answer for the one committed before."""
+        e = self.e
+        e.guard.writable()
+        signed = s.doc.finish(e.trust.me)
+        h = signed.header
+        # Looked up again: another submission of this id may have been committed meanwhile.
+        s.existing = e.store.outbound_document(s.peer, h.id)
+        if s.existing is not None:
+            if not (_same_header(s.existing, s.doc) and self._same_entries(s)):
+                raise InputError(f"document {h.id!r} already exists with other content",
+                                 field="id", code="duplicate_document")
+            return {"id": h.id, "type": s.existing.type, "to": s.peer, "items": h.count,
+                    "digest": s.existing.digest.hex(), "existing": True}
+        now = e.now()
+        with e.store.transaction():
+            rowid = self.outbound.insert_outbound(signed, s.peer, answers=None, now=now)
+            e.store.publish_stage(s.stage, rowid, "queued")
+            self.outbound.seal_staged(s.doc, s.stage, s.peer, (rowid, signed.digest), now)
+        self.abort(s)
+        e.notify()
+        log.info("queued %s %s for %s: %d items (streamed)", h.type, h.id, s.peer, h.count)
+        return {"id": h.id, "type": h.type, "to": s.peer, "items": h.count,
+                "digest": signed.digest.hex()}
+
+    def _same_entries(self, s: Streamed) -> bool:
+        """Do the staged entries hold the stored document's ids and records, in order?"""
+        assert s.existing is not None
+        store = self.e.store
+        for first in range(0, s.doc.count, COMPARE_PAGE):
+            stored = store.leaves(s.existing.rowid, first, COMPARE_PAGE)
+            staged = store.staged_leaves(s.stage, first, COMPARE_PAGE)
+            if len(stored) != len(staged) or not all(
+                    _same_entry(a, b, n) for n, (a, b) in enumerate(zip(stored, staged,
+                                                                        strict=True),
+                                                                    start=first)):
+                return False
+        return True
+
+    def abort(self, s: Streamed) -> None:
+        """Drop what was staged (a refused or abandoned stream; or once committed)."""
+        self.e.store.drop_stage(s.stage)
+
+
+def _same_header(row: DocumentRow, doc: DocumentStream) -> bool:
+    """Does the stored document ``row`` have the type, count and meta of ``doc``?"""
+    meta = documents.DocumentHeader.from_bytes(row.header).meta
+    return (row.type, row.count) == (doc.doc_type, doc.count) and \
+        codec.encode(dict(meta)) == codec.encode(dict(doc.meta))
+
+
+def _same_entry(stored: bytes, staged: bytes, n: int) -> bool:
+    a, b = (documents.decode_declared_entry(x, n) for x in (stored, staged))
+    return a.item_id == b.item_id and codec.encode(a.data) == codec.encode(b.data)
+
+
+__all__ = ["Streamed", "Streaming"]

@@ -1,0 +1,94 @@
+"""A document submitted as a stream: ``POST /v1/documents`` with ``Content-Type:
+application/x-ndjson`` (schemas/local-api.yaml, ``DocumentStream``).
+
+The body is newline-delimited JSON, sent chunked if the caller likes: the first line is the
+header (a submission without ``items``, with their ``count``), each following line one item.
+No body-size limit applies (a 1,000,000-item manifest is about 250 MB of JSON); each line is
+held to ``MAX_STREAM_LINE`` bytes and read with the rules of any JSON body (``json_text``).
+Items go to the database thread a batch at a time, where they are checked, signed and staged
+(``bridge.engine.streaming``); the document is committed, and answered 202, only after the
+last line. A bad line or item refuses the whole document, naming it (``items[n]``); a stream
+that breaks off leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+from aiohttp import web
+
+from bridge.core.errors import InputError
+from bridge.engine.exchange import Exchange
+from bridge.engine.ports import RunInDb
+from bridge.engine.streaming import Streamed
+from bridge.local.json_text import parse_json
+
+NDJSON = "application/x-ndjson"
+MAX_STREAM_LINE = 4 << 20  # one item: up to 128 fields of up to 4,096 characters
+STREAM_BATCH = 2048  # items handed to the database thread at once
+STREAM_IDLE = 60.0  # seconds a stream may send nothing before it is given up
+_READ = 1 << 16
+
+
+async def _lines(request: web.Request, max_line: int) -> AsyncIterator[bytes]:
+    """Each non-empty line of the body, without its end of line. A stream that sends nothing
+    for ``STREAM_IDLE`` seconds is given up (its caller may have gone without a word: a peer
+    end closed before its request was read is not always told to the reader)."""
+    buf = bytearray()
+    while True:
+        try:
+            async with asyncio.timeout(STREAM_IDLE):
+                block = await request.content.read(_READ)
+        except TimeoutError:
+            raise InputError(f"the stream sent nothing for {STREAM_IDLE} s", field="$",
+                             code="stream_stalled") from None
+        if not block:
+            break
+        buf += block
+        start = 0
+        while (end := buf.find(b"\n", start)) >= 0:
+            if end > start:
+                yield bytes(buf[start:end])
+            start = end + 1
+        del buf[:start]
+        if len(buf) > max_line:
+            raise InputError(f"a line of the stream is over {max_line} bytes", field="$",
+                             code="too_large")
+    if buf.strip():
+        yield bytes(buf)
+
+
+async def submit_stream(request: web.Request, exchange: Exchange, run: RunInDb, *,
+                        max_line: int) -> dict[str, Any]:
+    """Read, check and stage the stream; commit the document whole, or leave nothing."""
+    lines = _lines(request, max_line)
+    streamed: Streamed | None = None
+    try:
+        first = await anext(lines, None)
+        if first is None:
+            raise InputError("an empty stream: the first line is the document's header",
+                             field="$", code="bad_stream")
+        streamed = await run(exchange.begin_stream, parse_json(first.strip(), field="$"))
+        batch: list[Any] = []
+        n = 0
+        async for line in lines:
+            batch.append(parse_json(line, field=f"items[{n}]"))
+            n += 1
+            if len(batch) == STREAM_BATCH:
+                await run(exchange.stream_items, streamed, batch)
+                batch = []
+        if batch:
+            await run(exchange.stream_items, streamed, batch)
+        result: dict[str, Any] = await run(exchange.finish_stream, streamed)
+        streamed = None  # committed (or answered for the one committed before): nothing staged
+        return result
+    finally:
+        if streamed is not None:  # refused, or the caller went away: drop what was staged
+            with contextlib.suppress(Exception):
+                await asyncio.shield(run(exchange.abort_stream, streamed))
+
+
+__all__ = ["MAX_STREAM_LINE", "NDJSON", "STREAM_BATCH", "STREAM_IDLE", "submit_stream"]

@@ -1,0 +1,105 @@
+"""Entries of a streamed submission, staged until the whole document is committed.
+
+A streamed roster or manifest arrives a batch at a time; its entries wait in a TEMP table of
+the store's connection (SQLite keeps it in a temporary file beside the cache, never in the
+store file), one table per submission. Nothing there is visible to any query of the store, is
+in the audit log or can be sent: ``publish_stage`` copies the entries into ``items`` inside the
+transaction that commits the document, and a refused or abandoned submission drops its table.
+A crash loses the temporary file with it: a half-streamed document leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import itertools
+import sqlite3
+from collections.abc import Iterable
+
+from bridge.core.errors import InputError
+from bridge.store.sqlite import database
+from bridge.store.sqlite.rows import Repository
+
+_STAGES = itertools.count(1)
+
+StagedRow = tuple[int, str, bytes, bytes, str | None, str | None]
+"""(index, item id, entry bytes, leaf hash, category, roster record): the last two as
+``items`` keeps them (``bridge.store.entry_fields``; None for a roster's entries)."""
+
+
+def _table(stage: int) -> str:
+    # The name is made of an integer this module chose: never of caller input.
+    return f"temp.stage_{int(stage)}"
+
+
+class Staging(Repository):
+    """The TEMP ``stage_N`` tables."""
+
+    def open_stage(self) -> int:
+        stage = next(_STAGES)
+        self._conn.execute(
+            f"CREATE TABLE {_table(stage)} (idx INTEGER PRIMARY KEY, "
+            "item_id TEXT NOT NULL UNIQUE, leaf BLOB NOT NULL, lh BLOB, "
+            "category TEXT, roster_record TEXT, item_idx INTEGER)")
+        return stage
+
+    def stage_items(self, stage: int, rows: Iterable[StagedRow]) -> None:
+        """Stage a batch; an id staged before (or twice in the batch) is an ``InputError``
+        naming the later item."""
+        batch = list(rows)
+        try:
+            with database.transaction(self._conn):  # one transaction per batch, no fsync:
+                # nothing of the store file changes
+                self._conn.executemany(
+                    f"INSERT INTO {_table(stage)} (idx, item_id, leaf, lh, "  # noqa: S608
+                    "category, roster_record) VALUES (?,?,?,?,?,?)", batch)
+        except sqlite3.IntegrityError:
+            raise self._duplicate(stage, batch) from None
+
+    def _duplicate(self, stage: int, batch: list[StagedRow]) -> InputError:
+        seen: set[str] = set()
+        for n, item_id, *_ in batch:
+            earlier = self._conn.execute(
+                f"SELECT idx FROM {_table(stage)} WHERE item_id=?",  # noqa: S608
+                (item_id,)).fetchone()
+            if item_id in seen or earlier is not None:
+                return InputError(f"duplicate item id {item_id!r}", field=f"items[{n}].id")
+            seen.add(item_id)
+        return InputError("a staged item could not be stored", field="items")
+
+    def staged_leaves(self, stage: int, first: int, n: int) -> list[bytes]:
+        return [r[0] for r in self._conn.execute(
+            f"SELECT leaf FROM {_table(stage)} WHERE idx >= ? AND idx < ? "  # noqa: S608
+            "ORDER BY idx", (first, first + n))]
+
+    def publish_stage(self, stage: int, doc: int, transport: str) -> None:
+        """The staged entries become ``doc``'s items (inside the caller's transaction)."""
+        self._conn.execute(
+            "INSERT INTO items (doc, idx, item_id, leaf, lh, transport, category, "  # noqa: S608
+            "roster_record) SELECT ?, idx, item_id, leaf, lh, ?, category, roster_record "
+            f"FROM {_table(stage)} ORDER BY idx", (doc, transport))
+
+    def stage_acks(self, stage: int, rows: Iterable[tuple[int, str, bytes, int]]) -> None:
+        """Acknowledgement entries: (index, item id, entry bytes, the declared item's index)."""
+        with database.transaction(self._conn):
+            self._conn.executemany(
+                f"INSERT INTO {_table(stage)} (idx, item_id, leaf, item_idx) "  # noqa: S608
+                "VALUES (?,?,?,?)", rows)
+
+    def publish_ack_stage(self, stage: int, *, ack: int, doc: int, status: str,
+                          reason: str | None, at: int, every_item: bool) -> None:
+        """The staged acknowledgement entries become ``ack``'s (one status, no evidence: an
+        acknowledgement of all items), and the latest status of each item they name."""
+        self._conn.execute(
+            "INSERT INTO ack_entries (ack, idx, item_doc, item_idx, item_id, status, "  # noqa: S608
+            "reason, evidence, leaf, at) SELECT ?, idx, ?, item_idx, item_id, ?, ?, NULL, leaf, "
+            f"? FROM {_table(stage)} ORDER BY idx", (ack, doc, status, reason, at))
+        where = "" if every_item else (
+            f" AND idx IN (SELECT item_idx FROM {_table(stage)})")  # noqa: S608
+        self._conn.execute(
+            "UPDATE items SET status=?, reason=?, evidence=NULL, status_at=? "  # noqa: S608
+            f"WHERE doc=?{where}", (status, reason, at, doc))
+
+    def drop_stage(self, stage: int) -> None:
+        self._conn.execute(f"DROP TABLE IF EXISTS {_table(stage)}")
+
+
+__all__ = ["StagedRow", "Staging"]

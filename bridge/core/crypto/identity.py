@@ -150,6 +150,9 @@ class PublicIdentity:
                                     reason="not_identity")
         if entry is None or not isinstance(enc_key, bytes) or len(enc_key) != entry.enc_key_size:
             raise VerificationError("identity HPKE suite not supported", reason="suite")
+        if not entry.enc_key_valid(enc_key):
+            raise VerificationError("identity encryption key is not a valid key of its suite",
+                                    reason="not_identity")
         if not isinstance(created, int) or isinstance(created, bool):
             raise VerificationError("identity creation time is not an integer",
                                     reason="not_identity")

@@ -1,12 +1,14 @@
 """End-to-end throughput and memory: two real daemons on loopback.
 
-    python bench/e2e.py --items 100000 [--json]
+    python bench/e2e.py --items 100000 [--json] [--suites 1,2]
 
 Starts two daemons (subprocesses), submits an N-item manifest through the sender's socket, has
 the receiver acknowledge every item through its own socket, and stops the clock when the
 sender's status shows all N acknowledged. In the same run it measures the floor: the same work
 in one process with no network and no daemon (encode, seal, open, sign, verify, Merkle, and the
-SQLite inserts and updates of N rows).
+SQLite inserts and updates of N rows). It does so for each key suite (PROTOCOL.md §3.1; both
+parties in that suite) and prints the suites side by side: the target is suite 2 end to end at
+most 1.1 x suite 1.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from workload import manifest_items
 
 from bridge.core import chunks, codec, documents, envelope, merkle
+from bridge.core.crypto import suites
 from bridge.core.crypto.identity import Keyring, PrivateIdentity
 from bridge.core.documents import AckItem, Item
 from bridge.daemon.pair import make_pair
@@ -47,10 +50,10 @@ def wait_event(events, kind: str, doc_id: str) -> None:  # type: ignore[no-untyp
     raise RuntimeError(f"event stream ended before {kind}")
 
 
-def floor(items: list[dict], root: Path) -> float:
+def floor(items: list[dict], root: Path, suite: suites.Suite = suites.SUITE_1) -> float:
     """The same cryptographic and storage work, in one process, no network, no daemons."""
-    a = PrivateIdentity.generate("alpha", created=1)
-    b = PrivateIdentity.generate("beta", created=1)
+    a = PrivateIdentity.generate("alpha", created=1, suite=suite)
+    b = PrivateIdentity.generate("beta", created=1, suite=suite)
     now = int(time.time() * 1000)  # signed times lie in a window (PROTOCOL.md §3, Ranges)
     t0 = time.perf_counter()
     doc = documents.sign_document(
@@ -78,7 +81,7 @@ def floor(items: list[dict], root: Path) -> float:
         max_bytes=1 << 28, max_items=1 << 20)))
     ack_doc.check(Keyring.of([b.public]))
     entries = ack_doc.ack_entries()
-    db = sqlite3.connect(str(root / "floor.db"), isolation_level=None)
+    db = sqlite3.connect(str(root / f"floor-{suite.number}.db"), isolation_level=None)
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=FULL")
     db.execute("CREATE TABLE t (doc INTEGER, idx INTEGER, item_id TEXT, leaf BLOB, "
@@ -97,23 +100,17 @@ def floor(items: list[dict], root: Path) -> float:
     return time.perf_counter() - t0
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--items", type=int, default=100_000)
-    parser.add_argument("--json", action="store_true")
-    parser.add_argument("--timeout", type=float, default=600)
-    args = parser.parse_args()
-    items = manifest_items(args.items)
+def run(items: list[dict], suite: suites.Suite, timeout: float) -> dict:  # type: ignore[type-arg]
+    """One end-to-end run, both parties in ``suite``."""
     with tempfile.TemporaryDirectory(prefix="bridge-e2e-") as tmp:
         root = Path(tmp)
-        floor_s = floor(items, root)
-        a, b = make_pair(root)
+        floor_s = floor(items, root, suite)
+        a, b = make_pair(root, suites=(suite.number, suite.number))
         a.start()
         b.start()
         try:
-            sender_events = a.client.events(read_timeout=args.timeout)
-            receiver_events = b.client.events(read_timeout=args.timeout)
+            sender_events = a.client.events(read_timeout=timeout)
+            receiver_events = b.client.events(read_timeout=timeout)
             t0 = time.perf_counter()
             doc = a.client.submit_document("manifest", "beta", items, meta={"batch": 1},
                                            id="M-E2E")
@@ -124,12 +121,13 @@ def main() -> int:
             wait_event(sender_events, "document_acknowledged", doc["id"])
             e2e = time.perf_counter() - t0
             status = a.client.document(doc["id"])
-            assert status["items"]["acknowledged"] == args.items, status
+            assert status["items"]["acknowledged"] == len(items), status
             rss_a, rss_b = a.peak_rss_mb, b.peak_rss_mb
         finally:
             code_a, code_b = a.stop(), b.stop()
-    result = {
-        "items": args.items,
+    return {
+        "suite": suite.number,
+        "items": len(items),
         "e2e_seconds": round(e2e, 3),
         "floor_seconds": round(floor_s, 3),
         "ratio": round(e2e / floor_s, 2),
@@ -139,14 +137,37 @@ def main() -> int:
         "receiver_peak_rss_mb": round(rss_b or 0, 1),
         "clean_exit": code_a == 0 and code_b == 0,
     }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--items", type=int, default=100_000)
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--timeout", type=float, default=600)
+    parser.add_argument("--suites", default="1,2", help="key suites to run (default 1,2)")
+    args = parser.parse_args()
+    items = manifest_items(args.items)
+    chosen = [suites.by_number(int(x)) for x in args.suites.split(",")]
+    if None in chosen:
+        parser.error("--suites: 1, 2 or 1,2")
+    results = [run(items, s, args.timeout) for s in chosen if s is not None]
     if args.json:
-        print(json.dumps(result))
-    else:
-        for key, value in result.items():
-            print(f"{key:>22}: {value}")
-        peak = max(result["sender_peak_rss_mb"], result["receiver_peak_rss_mb"])
-        print(f"target e2e <= 2 x floor: {'PASS' if result['ratio'] <= 2 else 'MISS'}; "
+        print(json.dumps(results if len(results) > 1 else results[0]))
+        return 0
+    keys = [k for k in results[0] if k != "suite"]
+    print(f"{'':>22}" + "".join(f"{'suite ' + str(r['suite']):>14}" for r in results))
+    for key in keys:
+        print(f"{key:>22}:" + "".join(f"{r[key]!s:>14}" for r in results))
+    for r in results:
+        peak = max(r["sender_peak_rss_mb"], r["receiver_peak_rss_mb"])
+        print(f"suite {r['suite']}: target e2e <= 2 x floor: "
+              f"{'PASS' if r['ratio'] <= 2 else 'MISS'}; "
               f"peak RSS < 250 MB: {'PASS' if peak < 250 else 'MISS'}")
+    if len(results) > 1:
+        ratio = results[-1]["e2e_seconds"] / results[0]["e2e_seconds"]
+        print(f"suite {results[-1]['suite']} / suite {results[0]['suite']} end to end: "
+              f"{ratio:.2f} x (target <= 1.1: {'PASS' if ratio <= 1.1 else 'MISS'})")
     return 0
 
 

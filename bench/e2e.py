@@ -106,8 +106,8 @@ def run(items: list[dict], suite: suites.Suite, timeout: float) -> dict:  # type
         root = Path(tmp)
         floor_s = floor(items, root, suite)
         a, b = make_pair(root, suites=(suite.number, suite.number))
-        a.start()
-        b.start()
+        a.start(timeout=120)  # a loaded machine starts a daemon slowly; the clock is not on
+        b.start(timeout=120)
         try:
             sender_events = a.client.events(read_timeout=timeout)
             receiver_events = b.client.events(read_timeout=timeout)

@@ -3,6 +3,10 @@
     .venv/bin/python bench/core.py                 # 100,000 entries, median of 5 runs
     .venv/bin/python bench/core.py --json          # the same figures as JSON
     .venv/bin/python bench/core.py --items 10000 --repeat 3
+    .venv/bin/python bench/core.py --suites 2      # one key suite only (default: 1 and 2)
+
+Every figure is measured for each key suite (PROTOCOL.md §3.1), and the two are printed side by
+side with their costs: envelope overhead, sign and verify per document, per-item receipt size.
 
 Pure core only (no daemon, no network, no database). All records are synthetic. See
 bench/README.md for what each figure means. This is a measurement, never a test: nothing here
@@ -30,7 +34,8 @@ from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bridge.core import codec, envelope, merkle
-from bridge.core.crypto.identity import Keyring, PrivateIdentity
+from bridge.core.crypto import suites
+from bridge.core.crypto.identity import TAG_DOCUMENT, Keyring, PrivateIdentity
 from bridge.core.documents import AckItem, Item, SignedDocument, sign_ack, sign_document
 
 try:
@@ -92,14 +97,35 @@ def median_time(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
     return statistics.median(times), result
 
 
-def run(n: int, repeat: int) -> dict[str, Any]:
+def per_signature(alpha: PrivateIdentity, header: bytes, rounds: int = 200) -> dict[str, float]:
+    """Sign and verify of one document header, in microseconds (median of five batches)."""
+    signature = alpha.sign(TAG_DOCUMENT, header)
+    t_sign, _ = median_time(lambda: [alpha.sign(TAG_DOCUMENT, header) for _ in range(rounds)], 5)
+    t_verify, _ = median_time(
+        lambda: [alpha.public.verify(TAG_DOCUMENT, header, signature) for _ in range(rounds)], 5)
+    return {"sign_us": t_sign / rounds * 1e6, "verify_us": t_verify / rounds * 1e6,
+            "signature_bytes": len(signature)}
+
+
+def envelope_overhead(alpha: PrivateIdentity, beta: PrivateIdentity) -> int:
+    """Bytes an envelope adds to its payload: header, HPKE enc and tag, signature, framing."""
+    payload = bytes(1000)
+    env = envelope.seal(alpha, beta.public, message_id=os.urandom(16), seq=1,
+                        prev=envelope.ZERO_HASH, sent_at=1_767_225_600_000, kind="chunk",
+                        payload=payload)
+    return len(env.data) - len(payload)
+
+
+def run(n: int, repeat: int, suite: suites.Suite = suites.SUITE_1) -> dict[str, Any]:
     records = [record(i) for i in range(n)]
     items = make_items(records)
-    alpha = PrivateIdentity.generate("alpha", created=1_767_225_600_000)
-    beta = PrivateIdentity.generate("beta", created=1_767_225_600_000)
+    alpha = PrivateIdentity.generate("alpha", created=1_767_225_600_000, suite=suite)
+    beta = PrivateIdentity.generate("beta", created=1_767_225_600_000, suite=suite)
     keys = Keyring.of([alpha.public, beta.public])
     out: dict[str, Any] = {"items": n, "repeat": repeat, "python": platform.python_version(),
-                           "machine": platform.machine(), "receipts_module": receipts is not None}
+                           "machine": platform.machine(), "receipts_module": receipts is not None,
+                           "suite": suite.number,
+                           "envelope_overhead_bytes": envelope_overhead(alpha, beta)}
 
     # ---- the floor: plain msgpack + SHA-256 + ChaCha20-Poly1305 over the same records
     aead = ChaCha20Poly1305(os.urandom(32))
@@ -156,6 +182,7 @@ def run(n: int, repeat: int) -> dict[str, Any]:
     out["open"] = {"open_s": t_open_only, "decode_parse_check_s": t_parse,
                    "total_s": t_open_only + t_parse}
     out["build"] = {"sign_document_s": t_build}
+    out["per_document"] = per_signature(alpha, doc.signed.data)
 
     # ---- (c) verify every item's receipt of one acknowledged manifest
     leaf_of = {e.item_id: merkle.leaf_hash(doc.leaves[e.index]) for e in doc.declared_entries()}
@@ -290,14 +317,51 @@ def report(r: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def side_by_side(results: list[dict[str, Any]]) -> str:
+    """The suites' costs in columns, and the last suite's against the first's."""
+    rows: list[tuple[str, Callable[[dict[str, Any]], float], str]] = [
+        ("envelope overhead (B, 1,000-byte payload)", lambda r: r["envelope_overhead_bytes"],
+         ",.0f"),
+        ("sign one document header (us)", lambda r: r["per_document"]["sign_us"], ",.0f"),
+        ("verify one document header (us)", lambda r: r["per_document"]["verify_us"], ",.0f"),
+        ("signature (B)", lambda r: r["per_document"]["signature_bytes"], ",.0f"),
+        ("per-item receipt (B, average)",
+         lambda r: r["verify"].get("per_item", {}).get("bundle_bytes_avg", 0.0), ",.0f"),
+        ("seal: encode + envelope.seal (s)", lambda r: r["seal"]["total_s"], ".3f"),
+        ("open: open_envelope + decode + check (s)", lambda r: r["open"]["total_s"], ".3f"),
+        ("build: sign_document (s)", lambda r: r["build"]["sign_document_s"], ".3f"),
+        ("verify whole-document receipt (items/s)", lambda r: r["verify"]["items_per_s"], ",.0f"),
+    ]
+    head = "".join(f"{'suite ' + str(r['suite']):>14}" for r in results)
+    lines = [f"{'suites side by side (' + format(results[0]['items'], ',') + ' entries)':44}"
+             f"{head}{'ratio':>10}"]
+    for label, get, fmt in rows:
+        values = [get(r) for r in results]
+        ratio = f"{values[-1] / values[0]:9.2f}x" if values[0] else ""
+        lines.append(f"{label:44}" + "".join(f"{v:>14{fmt}}" for v in values) + f"{ratio:>10}")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--items", type=int, default=100_000, help="entries (default 100,000)")
     parser.add_argument("--repeat", type=int, default=5, help="runs per figure (median)")
+    parser.add_argument("--suites", default="1,2", help="key suites to measure (default 1,2)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = parser.parse_args()
-    result = run(args.items, args.repeat)
-    print(json.dumps(result, indent=2) if args.json else report(result))
+    chosen = [suites.by_number(int(x)) for x in args.suites.split(",")]
+    if None in chosen:
+        parser.error(f"--suites: each of {sorted(s.number for s in suites.SUITES.values())}")
+    results = [run(args.items, args.repeat, s) for s in chosen if s is not None]
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return
+    for r in results:
+        print(f"== suite {r['suite']} ==")
+        print(report(r))
+        print()
+    if len(results) > 1:
+        print(side_by_side(results))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """End-to-end throughput and memory: two real daemons on loopback.
 
-    python bench/e2e.py --items 100000 [--json]
+    python bench/e2e.py --items 100000 [--json] [--suites 1,2]
     python bench/e2e.py --sizes 10000,100000,1000000 --floor-script FLOOR.py [--json]
     python bench/e2e.py --items 100000 --profile      # and both daemons sampled by py-spy
 
@@ -10,7 +10,9 @@ sender's status shows all N acknowledged (and a per-item receipt is exported). T
 submitted as a stream from a generator. In the same run it measures the floor: with
 ``--floor-script``, the floor benchmark given (run here, in the same process tree), else the same
 work in one process with no network and no daemon (encode, seal, open, sign, verify, Merkle, and
-the SQLite inserts and updates of N rows).
+the SQLite inserts and updates of N rows). It does so for each key suite (PROTOCOL.md §3.1; both
+parties in that suite) and prints the suites side by side: the target is suite 2 end to end at
+most 1.1 x suite 1.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from workload import iter_items, manifest_items
 
 from bridge.client import BridgeClient
 from bridge.core import chunks, codec, documents, envelope, merkle
+from bridge.core.crypto import suites
 from bridge.core.crypto.identity import Keyring, PrivateIdentity
 from bridge.core.documents import AckItem, Item
 from bridge.daemon.pair import make_pair
@@ -57,10 +60,10 @@ def wait_event(events, kind: str, doc_id: str) -> None:  # type: ignore[no-untyp
     raise RuntimeError(f"event stream ended before {kind}")
 
 
-def floor(items: list[dict], root: Path) -> float:
+def floor(items: list[dict], root: Path, suite: suites.Suite = suites.SUITE_1) -> float:
     """The same cryptographic and storage work, in one process, no network, no daemons."""
-    a = PrivateIdentity.generate("alpha", created=1)
-    b = PrivateIdentity.generate("beta", created=1)
+    a = PrivateIdentity.generate("alpha", created=1, suite=suite)
+    b = PrivateIdentity.generate("beta", created=1, suite=suite)
     now = int(time.time() * 1000)  # signed times lie in a window (PROTOCOL.md §3, Ranges)
     t0 = time.perf_counter()
     doc = documents.sign_document(
@@ -88,7 +91,7 @@ def floor(items: list[dict], root: Path) -> float:
         max_bytes=1 << 28, max_items=1 << 20)))
     ack_doc.check(Keyring.of([b.public]))
     entries = ack_doc.ack_entries()
-    db = sqlite3.connect(str(root / "floor.db"), isolation_level=None)
+    db = sqlite3.connect(str(root / f"floor-{suite.number}.db"), isolation_level=None)
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=FULL")
     db.execute("CREATE TABLE t (doc INTEGER, idx INTEGER, item_id TEXT, leaf BLOB, "
@@ -115,14 +118,16 @@ def floor_script(path: str, n: int) -> float | None:
     return float(json.loads(out.stdout.strip().splitlines()[-1])["floor_seconds"])
 
 
-def exchange(n: int, root: Path, timeout: float, *, profile: bool = False) -> dict[str, Any]:
-    """One N-item manifest through two real daemons: submitted as a stream from a generator
-    (never a list in this process either), every item acknowledged, receipt checked."""
-    a, b = make_pair(root / f"pair-{n}")
+def exchange(n: int, root: Path, timeout: float, *, suite: suites.Suite,
+             profile: bool = False) -> dict[str, Any]:
+    """One N-item manifest through two real daemons, both parties in ``suite``: submitted as a
+    stream from a generator (never a list in this process either), every item acknowledged,
+    receipt checked."""
+    a, b = make_pair(root / f"pair-{n}-{suite.number}", suites=(suite.number, suite.number))
     spies: list[subprocess.Popen[bytes]] = []
     try:
-        a.start()
-        b.start()
+        a.start(timeout=120)  # a loaded machine starts a daemon slowly; the clock is not on
+        b.start(timeout=120)
         spies = [spy(node, root / f"profile-{node.party}-{n}.txt") for node in (a, b)
                  if profile]
         # The commands of one exchange of a million items may take minutes each.
@@ -147,19 +152,21 @@ def exchange(n: int, root: Path, timeout: float, *, profile: bool = False) -> di
             proc.send_signal(signal.SIGINT)  # py-spy writes its samples and exits
             proc.wait(60)
         code_a, code_b = a.stop(), b.stop()
-    return {"items": n, "e2e_seconds": round(e2e, 3), "submit_seconds": round(t_submit, 3),
+    return {"suite": suite.number, "items": n, "e2e_seconds": round(e2e, 3),
+            "submit_seconds": round(t_submit, 3),
             "received_seconds": round(t_recv, 3), "receipt_bytes": len(receipt),
             "sender_peak_rss_mb": round(rss_a or 0, 1),
             "receiver_peak_rss_mb": round(rss_b or 0, 1),
             "clean_exit": code_a == 0 and code_b == 0}
 
 
-def one_size(n: int, root: Path, args: argparse.Namespace) -> dict[str, Any]:
+def one_size(n: int, root: Path, args: argparse.Namespace, suite: suites.Suite
+             ) -> dict[str, Any]:
     if args.floor_script:
         floor_s = floor_script(args.floor_script, n)
     else:
-        floor_s = floor(manifest_items(n), root)
-    row = exchange(n, root, args.timeout, profile=args.profile)
+        floor_s = floor(manifest_items(n), root, suite)
+    row = exchange(n, root, args.timeout, suite=suite, profile=args.profile)
     row["floor_seconds"] = round(floor_s, 3) if floor_s else None
     row["ratio"] = round(row["e2e_seconds"] / floor_s, 2) if floor_s else None
     return row
@@ -179,17 +186,23 @@ def main() -> int:
                         help="sample both daemons with py-spy and print the top lines")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--timeout", type=float, default=3600)
+    parser.add_argument("--suites", default="1,2", help="key suites to run (default 1,2)")
     args = parser.parse_args()
     sizes = [int(x) for x in args.sizes.split(",")] if args.sizes else [args.items]
+    chosen = [suites.by_number(int(x)) for x in args.suites.split(",")]
+    if None in chosen:
+        parser.error("--suites: 1, 2 or 1,2")
     rows = []
     with tempfile.TemporaryDirectory(prefix="bridge-e2e-") as tmp:
         for n in sizes:
-            rows.append(one_size(n, Path(tmp), args))
-            if args.profile:
-                for party in ("alpha", "beta"):
-                    print_profile(Path(tmp) / f"profile-{party}-{n}.txt", party)
+            for suite in chosen:
+                assert suite is not None
+                rows.append(one_size(n, Path(tmp), args, suite))
+                if args.profile:
+                    for party in ("alpha", "beta"):
+                        print_profile(Path(tmp) / f"profile-{party}-{n}.txt", party)
     if args.json:
-        print(json.dumps(rows[0] if not args.sizes else rows))
+        print(json.dumps(rows[0] if len(rows) == 1 else rows))
         return 0
     for result in rows:
         for key, value in result.items():
@@ -198,6 +211,12 @@ def main() -> int:
         ratio = result["ratio"]
         print(f"target e2e <= 2 x floor: {'PASS' if ratio and ratio <= 2 else 'MISS'}; "
               f"peak RSS < 300 MB: {'PASS' if peak < 300 else 'MISS'}\n")
+    for n in sizes:
+        by_suite = {r["suite"]: r for r in rows if r["items"] == n}
+        if 1 in by_suite and 2 in by_suite:
+            ratio = by_suite[2]["e2e_seconds"] / by_suite[1]["e2e_seconds"]
+            print(f"{n} items, suite 2 / suite 1 end to end: {ratio:.2f} x "
+                  f"(target <= 1.1: {'PASS' if ratio <= 1.1 else 'MISS'})")
     return 0
 
 

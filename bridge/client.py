@@ -349,9 +349,10 @@ class BridgeClient:
                                           accept="application/vnd.bridge.receipt")
         return data
 
-    def rotate_key(self) -> dict[str, Any]:
-        """Planned key rotation, announced to every peer."""
-        return self._json("POST", f"{API_PREFIX}/keys/rotate", {})
+    def rotate_key(self, suite: int | None = None) -> dict[str, Any]:
+        """Planned key rotation, announced to every peer; ``suite=2`` moves to suite 2."""
+        return self._json("POST", f"{API_PREFIX}/keys/rotate",
+                          {} if suite is None else {"suite": suite})
 
     def revoke_key(self, since: str | None = None, reason: str | None = None) -> dict[str, Any]:
         """Revoke the current key (compromised) and change to new keys."""

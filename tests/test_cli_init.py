@@ -216,3 +216,23 @@ def test_help_and_version_tell_bridge_from_iproute2s_command_of_that_name() -> N
     assert "iproute2" in helped.output and ".venv/bin/activate" in helped.output
     version = CliRunner().invoke(main, ["--version"])
     assert "Bridge:" in version.output
+
+
+def test_init_makes_a_post_quantum_suite_2_identity_by_default(alpha_home: Path) -> None:
+    public = PublicIdentity.loads((alpha_home / "keys" / "alpha.pub").read_bytes())
+    assert public.suite == (0x647A, 1, 3)
+
+
+def test_init_suite_1_keeps_the_classical_identity_for_a_peer_not_yet_upgraded(
+        tmp_path: Path) -> None:
+    result = run("--home", "h", "init", "--party", "alpha", "--suite", "1", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "key suite:     1 (Ed25519)" in result.stdout
+    public = PublicIdentity.loads((tmp_path / "h" / "keys" / "alpha.pub").read_bytes())
+    assert public.suite == (0x20, 1, 3) and len(public.sign_key) == 32
+
+
+def test_init_refuses_a_suite_not_in_the_table(tmp_path: Path) -> None:
+    result = run("--home", "h", "init", "--party", "alpha", "--suite", "3", cwd=tmp_path)
+    assert result.returncode != 0 and "--suite" in result.stderr
+    assert not (tmp_path / "h").exists()

@@ -14,6 +14,7 @@ from click.testing import CliRunner, Result
 
 from bridge.cli.verify import verify
 from bridge.core import keylife, merkle
+from bridge.core.crypto import suites
 from bridge.core.crypto.identity import Keyring, PrivateIdentity
 from bridge.core.documents import AckItem, Item, SignedDocument, sign_ack, sign_document
 from bridge.core.errors import UsageError, VerificationError
@@ -268,7 +269,8 @@ def test_rotation_flood_costs_the_same_per_statement_however_long_the_history(
     for n in range(1, 41):
         clock[0] += 4 * HOUR  # six a day: within the daily bound
         new = PrivateIdentity.generate("alpha", created=clock[0],
-                                       random_bytes=lambda k, n=n: bytes([n]) * k)
+                                       random_bytes=lambda k, n=n: bytes([n]) * k,
+                                       suite=suites.SUITES[key.public.suite])  # never down
         env = envelope.seal(key, beta.home.public_identity(), message_id=bytes([n]) * 16,
                             seq=n, prev=prev, sent_at=clock[0], kind="key-rotation",
                             payload=keylife.make_rotation(key, new, at=clock[0]))
@@ -307,7 +309,7 @@ def test_crash_between_the_commit_and_the_key_files_is_finished_at_start(
 
     exchange = start()
     key = alpha.home.identity()
-    new = PrivateIdentity.generate("alpha", created=now)
+    new = PrivateIdentity.generate("alpha", created=now, suite=suites.SUITES[key.public.suite])
     env = envelope.seal(key, beta.home.public_identity(), message_id=bytes(16), seq=1,
                         prev=bytes(32), sent_at=now, kind="key-rotation",
                         payload=keylife.make_rotation(key, new, at=now))

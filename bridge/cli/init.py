@@ -9,6 +9,7 @@ import click
 from bridge.cli.context import Ctx
 from bridge.cli.exits import reporting
 from bridge.cli.options import EXISTING_FILE, read_passphrase
+from bridge.core.crypto import suites
 from bridge.home.config import DEFAULT_LISTEN
 from bridge.home.tls import TlsFiles, file_fingerprint, format_tls_fingerprint
 
@@ -22,16 +23,24 @@ from bridge.home.tls import TlsFiles, file_fingerprint, format_tls_fingerprint
 @click.option("--tls", is_flag=True,
               help="Serve the peer endpoint over TLS with a self-signed certificate that the "
                    "peer pins (see bridge tls).")
+@click.option("--suite", type=click.Choice(["1", "2"]), default="2", show_default=True,
+              help="Key suite: 2 is post-quantum (X-Wing encryption, Ed25519 + ML-DSA-65 "
+                   "signatures); 1 (X25519, Ed25519) only for a peer that cannot read suite 2 "
+                   "yet. Move up later with bridge keys rotate --suite 2.")
 @click.pass_obj
-def init(obj: Ctx, party: str, listen: str, passphrase_file: Path | None, tls: bool) -> None:
+def init(obj: Ctx, party: str, listen: str, passphrase_file: Path | None, tls: bool,
+         suite: str) -> None:
     """Create a home: keys, identity file and configuration."""
+    chosen = suites.by_number(int(suite))
+    assert chosen is not None  # click.Choice offers only the table's numbers
     with reporting():
         ident = obj.home.init(party, listen=listen, passphrase=read_passphrase(passphrase_file),
-                              tls=tls)
+                              tls=tls, suite=chosen)
     click.echo(f"Created Bridge home {obj.home.path} for party {ident.party}")
     click.echo(f"  private key:   {obj.home.private_key_path(party)} (mode 0600)")
     click.echo(f"  identity file: {obj.home.public_key_path(party)} (give this to your peer)")
     click.echo(f"  fingerprint:   {ident.public.fingerprint}")
+    click.echo(f"  key suite:     {chosen.number} ({chosen.sign_name})")
     if tls:
         fp = format_tls_fingerprint(file_fingerprint(TlsFiles.of(obj.home.tls_dir)))
         click.echo(f"  TLS SHA-256:   {fp}")

@@ -49,15 +49,18 @@ def keys_show(obj: Ctx, as_json: bool) -> None:
 
 
 @keys.command("rotate")
+@click.option("--suite", type=click.Choice(["1", "2"]), default=None,
+              help="Key suite of the new keys (default: the current one). --suite 2 moves a "
+                   "suite-1 party to post-quantum keys; a rotation never moves down.")
 @json_output_option
 @click.pass_obj
-def keys_rotate(obj: Ctx, as_json: bool) -> None:
+def keys_rotate(obj: Ctx, suite: str | None, as_json: bool) -> None:
     """Make new keys and announce them to every peer (signed by the old and the new key).
 
     The daemon must be running: the announcement travels like any envelope, and the peer pins
     the new key as soon as it has checked both signatures."""
     with reporting():
-        out = obj.client().rotate_key()
+        out = obj.client().rotate_key(None if suite is None else int(suite))
     if as_json:
         click.echo(json.dumps(out, indent=2))
         return

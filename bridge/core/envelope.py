@@ -5,10 +5,12 @@ Wire form (PROTOCOL.md §5): the canonical map ``{"c": ciphertext, "h": header, 
 - ``h`` is the canonical encoding of the header (sender, recipient, their key ids, message id,
   per-direction sequence number, hash of the previous envelope, time, kind, HPKE suite).
 - ``c`` is HPKE base mode single-shot output ``enc || ct`` (RFC 9180 §5.1, §6.1) with
-  DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, ChaCha20-Poly1305 and
+  DHKEM(X25519, HKDF-SHA256) or X-Wing, HKDF-SHA256, ChaCha20-Poly1305 and
   ``info = "bridge/v1/hpke-info" || 0x00 || h``: the header is bound into the key schedule
   (RFC 9180 §5.1), so a ciphertext cannot be re-addressed or re-sequenced.
-- ``s`` is Ed25519 over ``"bridge/v1/envelope" || 0x00 || u32be(len(h)) || h || SHA-256(c)``.
+- ``s`` is the sender's signature, in the sender's suite (Ed25519; in suite 2 Ed25519 and
+  ML-DSA-65), over ``"bridge/v1/envelope" || 0x00 || u32be(len(h)) || h || SHA-256(c)``.
+- The suite of ``c`` is the recipient's pinned identity's, and the header says it (§5.2).
 
 Opening checks the signature over the bytes received before decrypting (encrypt-then-sign with
 the header in both: RFC 9180 §9.1 notes that base mode alone does not authenticate the sender).
@@ -189,6 +191,20 @@ def parse(data: bytes, *, limits: codec.Limits = codec.DEFAULT_LIMITS
     return EnvelopeHeader.from_bytes(header_bytes), header_bytes, ciphertext, signature
 
 
+def _check_signature_suite(sender: PublicIdentity, signature: bytes) -> None:
+    """A signature of a lower suite than the sender's pinned key (an Ed25519 signature alone
+    for a suite-2 sender: what a forger of Ed25519 alone can make) is a downgrade attempt,
+    refused by name (``suite_downgrade``) before the signature is looked at. Its size says so
+    and is no secret: the pinned key decides the suite, never the envelope (PROTOCOL.md §5.3)."""
+    pinned = suites.SUITES[sender.suite]
+    if len(signature) != pinned.signature_size and any(
+            s.number < pinned.number and s.signature_size == len(signature)
+            for s in suites.SUITES.values()):
+        raise PeerError(f"envelope signature of {len(signature)} bytes, a lower suite's, for "
+                        f"{sender.party}'s key {sender.fingerprint} of suite {pinned.number}",
+                        reason="suite_downgrade")
+
+
 def open_envelope(recipient: PrivateIdentity | Sequence[PrivateIdentity], senders: Keyring,
                   data: bytes, *, limits: codec.Limits = codec.DEFAULT_LIMITS) -> OpenedEnvelope:
     """Authenticate and decrypt. Raises ``PeerError`` (``OpaqueCryptoError`` for auth failures).
@@ -227,6 +243,7 @@ def open_parsed(recipient: PrivateIdentity | Sequence[PrivateIdentity], senders:
     if sender.party != header.sender:
         raise OpaqueCryptoError(f"key {sender.fingerprint} belongs to {sender.party}, "
                                 f"not {header.sender}")
+    _check_signature_suite(sender, signature)
     ciphertext_hash = suites.sha256(ciphertext)
     if not sender.verify(TAG_ENVELOPE, signed_body(header_bytes, ciphertext_hash), signature):
         raise OpaqueCryptoError(f"envelope signature from {header.sender} does not verify")

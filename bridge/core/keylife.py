@@ -30,6 +30,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from bridge.core import codec
+from bridge.core.crypto import suites
 from bridge.core.crypto.identity import (
     TAG_KEY_REVOCATION,
     TAG_KEY_ROTATION,
@@ -143,6 +144,12 @@ def parse_rotation(data: bytes, old: PublicIdentity) -> Rotation:
     if new.party != old.party or new.key_id == old.key_id:
         raise VerificationError("the new identity is for another party or the same key",
                                 reason="wrong_key")
+    if suites.SUITES[new.suite].number < suites.SUITES[old.suite].number:
+        # A rotation moves up (suite 1 to 2), never down: a peer pinned in suite 2 must never
+        # be talked back into signatures a quantum computer can forge (PROTOCOL.md §4.5).
+        raise VerificationError(f"the rotation would move from suite "
+                                f"{suites.SUITES[old.suite].number} down to "
+                                f"{suites.SUITES[new.suite].number}", reason="suite_downgrade")
     if not new.verify(TAG_KEY_ROTATION, outer["r"], outer["new_sig"]):
         raise VerificationError("the new key's signature on the rotation does not verify",
                                 reason="bad_signature")

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import IO
 
 from bridge.client import ApiError, BridgeClient
+from bridge.core.crypto import suites as suite_table
 from bridge.core.errors import BridgeError
 from bridge.home.config import Delivery, PeerConfig
 from bridge.home.files import open_private_append, write_file
@@ -207,14 +208,18 @@ class Node:
 
 
 def make_pair(root: Path, *, names: tuple[str, str] = ("alpha", "beta"),
-              delivery: Delivery | None = None, tls: bool = False) -> tuple[Node, Node]:
+              delivery: Delivery | None = None, tls: bool = False,
+              suites: tuple[int, int] = (2, 2)) -> tuple[Node, Node]:
     """Create two homes under ``root`` that pin each other; daemons not started. Each listens
     on a port the kernel gives it (``listen`` port 0). With ``tls`` each serves its peer
-    endpoint over TLS and pins the other's certificate."""
+    endpoint over TLS and pins the other's certificate. ``suites``: each one's key suite."""
     nodes = []
-    for name in names:
+    for name, number in zip(names, suites, strict=True):
         home = Home(root / name)
-        home.init(name, listen=ANY_PORT, tls=tls)
+        suite = suite_table.by_number(number)
+        if suite is None:
+            raise ValueError(f"no key suite {number}")
+        home.init(name, listen=ANY_PORT, tls=tls, suite=suite)
         if delivery is not None:
             home.write_config(dataclasses.replace(home.config(), delivery=delivery))
         nodes.append(Node(home=home, party=name, log_path=root / f"{name}.log", tls=tls))

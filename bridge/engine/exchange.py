@@ -117,8 +117,8 @@ class Exchange:
 
     # ============================================================ keys
 
-    def rotate_key(self) -> dict[str, Any]:
-        return self.keys.rotate_key()
+    def rotate_key(self, body: object = None) -> dict[str, Any]:
+        return self.keys.rotate_key(body)
 
     def revoke_key(self, body: object) -> dict[str, Any]:
         return self.keys.revoke_key(body)

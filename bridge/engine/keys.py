@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bridge.core import audit, codec, envelope, keylife, times
+from bridge.core.crypto import suites
 from bridge.core.crypto.identity import PrivateIdentity, PublicIdentity
 from bridge.core.errors import InputError, PeerError, UsageError
 from bridge.engine.context import Engine
@@ -54,6 +55,26 @@ def parse_since(text: object, *, created: int, now: int) -> int:
     return max(since, created)
 
 
+def rotation_suite(body: object, current: suites.SuiteId) -> suites.Suite:
+    """The suite of the new keys (``keys rotate --suite``): the current one unless the body
+    names another, never a lower one than the current (a downgrade would hand a quantum
+    forger back the signatures suite 2 took away; peers refuse it too, PROTOCOL.md §4.5)."""
+    now = suites.SUITES[current]
+    if body is None or body == {}:
+        return now
+    if not isinstance(body, dict) or set(body) != {"suite"}:
+        raise InputError("send {} or {\"suite\": 1 or 2}", field="$")
+    number = body["suite"]
+    wanted = suites.by_number(number) if type(number) is int else None
+    if wanted is None:
+        raise InputError(f"must be one of {sorted(s.number for s in suites.SUITES.values())}",
+                         field="suite")
+    if wanted.number < now.number:
+        raise InputError(f"the key is in suite {now.number}: a rotation never moves down",
+                         field="suite", code="suite_downgrade")
+    return wanted
+
+
 def revocation_reason(body: dict[str, Any]) -> str:
     reason = body.get("reason")
     if reason is None or reason == "":
@@ -73,24 +94,29 @@ class Keys:
 
     # ------------------------------------------------------------ our own key
 
-    def rotate_key(self) -> dict[str, Any]:
-        """Planned rotation: new keys, announced to every peer by a statement both keys sign."""
+    def rotate_key(self, body: object = None) -> dict[str, Any]:
+        """Planned rotation: new keys, announced to every peer by a statement both keys sign
+        (in suite 2 the new keys are two: three signatures in all). ``{"suite": 2}`` moves a
+        suite-1 party to suite 2."""
         e = self.e
         e.guard.writable()
         now = e.now()
         me = e.trust.me
+        suite = rotation_suite(body, me.public.suite)
         if self.keystore is not None and self.keystore.own_rotations_since(
                 me.party, now - keylife.DAY_MS) >= keylife.MAX_ROTATIONS_PER_DAY:
             # Peers accept no more than this (PROTOCOL.md §4.5): one more would be refused
             # and leave them trusting a key we no longer use.
             raise InputError(f"at most {keylife.MAX_ROTATIONS_PER_DAY} rotations in 24 hours",
                              field="$", code="rotation_rate")
-        new = PrivateIdentity.generate(me.party, created=now, random_bytes=e.random_bytes)
+        new = PrivateIdentity.generate(me.party, created=now, random_bytes=e.random_bytes,
+                                       suite=suite)
         statement = keylife.make_rotation(me, new, at=now)
         self._change_own_key(KIND_KEY_ROTATION, statement, new,
                              {"type": "key_rotated", "old_key": me.key_id.hex()}, now)
         return {"old_fingerprint": me.public.fingerprint,
-                "fingerprint": new.public.fingerprint, "peers": sorted(e.trust.peers)}
+                "fingerprint": new.public.fingerprint, "peers": sorted(e.trust.peers),
+                "suite": suite.number}
 
     def revoke_key(self, body: object) -> dict[str, Any]:
         """The current key is compromised: revoke it (signed by itself) and change to new keys,
@@ -105,7 +131,9 @@ class Keys:
         if body.get("since") is not None:
             since = parse_since(body["since"], created=me.public.created, now=now)
         reason = revocation_reason(body)
-        new = PrivateIdentity.generate(me.party, created=now, random_bytes=e.random_bytes)
+        # The new keys keep the suite: a revocation is no occasion to move down.
+        new = PrivateIdentity.generate(me.party, created=now, random_bytes=e.random_bytes,
+                                       suite=suites.SUITES[me.public.suite])
         statement = keylife.make_revocation(me, since=since, at=now, reason=reason)
         self._change_own_key(KIND_KEY_REVOCATION, statement, new,
                              {"type": "key_revoked", "old_key": me.key_id.hex(),

@@ -17,6 +17,7 @@ import time
 import tomllib
 from pathlib import Path
 
+from bridge.core.crypto import suites
 from bridge.core.crypto.identity import (
     Keyring,
     PrivateIdentity,
@@ -93,9 +94,11 @@ class Home:
         write_file(self.config_path, config.to_toml(), replace=True)
 
     def init(self, party: str, *, listen: str = DEFAULT_LISTEN,
-             passphrase: bytes | None = None, tls: bool = False) -> PrivateIdentity:
-        """Create the home: folders (0700), keys, identity file, configuration, and with ``tls``
-        the peer endpoint's certificate. Never overwrites."""
+             passphrase: bytes | None = None, tls: bool = False,
+             suite: suites.Suite = suites.NEW_IDENTITY_SUITE) -> PrivateIdentity:
+        """Create the home: folders (0700), keys of ``suite`` (suite 2, post-quantum, unless
+        told), identity file, configuration, and with ``tls`` the peer endpoint's certificate.
+        Never overwrites."""
         check_party(party)
         parse_listen(listen)
         if self.config_path.exists() or self.private_key_path(party).exists():
@@ -104,7 +107,8 @@ class Home:
         for folder in (self.path, self.keys_dir, self.peers_dir, self.db_path.parent):
             folder.mkdir(mode=0o700, parents=True, exist_ok=True)
             os.chmod(folder, 0o700)
-        identity = PrivateIdentity.generate(party, created=int(time.time() * 1000))
+        identity = PrivateIdentity.generate(party, created=int(time.time() * 1000),
+                                            suite=suite)
         write_private(self.private_key_path(party), identity, passphrase=passphrase)
         write_file(self.public_key_path(party), identity.public.dumps(), replace=True)
         if tls:

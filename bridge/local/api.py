@@ -269,7 +269,8 @@ class LocalApi:
         return web.json_response(out)
 
     async def rotate_key(self, request: web.Request) -> web.Response:
-        out = await self.run(self.exchange.rotate_key)
+        body = await _json_body(request) if request.can_read_body else {}
+        out = await self.run(self.exchange.rotate_key, body)
         return web.json_response(out, status=202)
 
     async def revoke_key(self, request: web.Request) -> web.Response:

@@ -5,6 +5,10 @@
     python schemas/vectors/generate.py --check    regenerate into a temporary folder and compare
                                                   byte for byte; open the committed envelopes
     python schemas/vectors/generate.py --envelopes   also seal fresh envelopes
+    python schemas/vectors/generate.py --suite-2     also write the suite-2 vectors afresh
+
+The suite-2 vectors (``suite-2/``, written by ``suite_2.py``) are like the envelopes: ML-DSA
+signing is hedged, so only their keys and JSON are reproducible (see that module).
 
 Everything is deterministic except the envelopes: HPKE draws an ephemeral key for every seal
 (RFC 9180 §5.1.1), so envelopes cannot be reproduced byte for byte; their JSON sidecars can, and
@@ -24,12 +28,14 @@ import filecmp
 import hashlib
 import json
 import os
+import shutil
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
@@ -40,6 +46,7 @@ from carry_vectors import write_carry  # noqa: E402 -- beside this script (PROTO
 
 from bridge.core import answers as transport  # noqa: E402
 from bridge.core import chunks, codec, envelope, keylife, merkle  # noqa: E402
+from bridge.core.crypto import suites  # noqa: E402
 from bridge.core.crypto.identity import (  # noqa: E402
     TAG_DOCUMENT,
     TAG_ENVELOPE,
@@ -166,13 +173,16 @@ class World:
                 for e in doc.declared_entries()}
 
 
-def identity(party: str) -> PrivateIdentity:
-    return PrivateIdentity.generate(party, created=KEYS_CREATED,
-                                    random_bytes=fixed_random("identity/" + party))
+def identity(party: str, suite: suites.Suite = suites.SUITE_1) -> PrivateIdentity:
+    # Suite 1's seeds keep their names, so that its keys stay byte for byte what they were.
+    prefix = "identity/" if suite is suites.SUITE_1 else f"identity/suite-{suite.number}/"
+    return PrivateIdentity.generate(party, created=KEYS_CREATED, suite=suite,
+                                    random_bytes=fixed_random(prefix + party))
 
 
-def make_world() -> World:
-    alpha, beta, mallory = identity("alpha-test"), identity("beta-test"), identity("mallory-test")
+def make_world(suite: suites.Suite = suites.SUITE_1) -> World:
+    alpha, beta, mallory = (identity(p, suite) for p in ("alpha-test", "beta-test",
+                                                           "mallory-test"))
     manifest = sign_document(alpha, doc_type="manifest", doc_id="MAN-TEST-0003",
                              recipient="beta-test", created=MANIFEST_CREATED, meta=META,
                              items=ITEMS, salt_key=salt_key("MAN-TEST-0003"))
@@ -791,10 +801,14 @@ BETA_REVOKED_LATE = ms(2026, 3, 9)  # after ACK2
 BETA_REVOCATIONS_MADE = ms(2026, 3, 9, 12)
 
 
-def key_history_cases(w: World) -> tuple[dict[str, bytes], list[dict[str, Any]]]:
-    """Files, and cases: a receipt checked with a set of ``--keys`` files (§4.6)."""
-    nxt = PrivateIdentity.generate("beta-test", created=BETA_ROTATED,
-                                   random_bytes=fixed_random("identity/beta-test/next"))
+def key_history_cases(w: World, *, next_suite: suites.Suite = suites.SUITE_1,
+                      keys_dir: str = "../keys") -> tuple[dict[str, bytes], list[dict[str, Any]]]:
+    """Files, and cases: a receipt checked with a set of ``--keys`` files (§4.6). The new
+    key is of ``next_suite`` (suite 2: the upgrade of a suite-1 party, §4.5)."""
+    seed = "identity/beta-test/next" + ("" if next_suite is suites.SUITE_1
+                                         else f"/suite-{next_suite.number}")
+    nxt = PrivateIdentity.generate("beta-test", created=BETA_ROTATED, suite=next_suite,
+                                   random_bytes=fixed_random(seed))
     rotation = keylife.make_rotation(w.beta, nxt, at=BETA_ROTATED)
     history = keylife.History(identities=(nxt.public, w.beta.public), statements=(rotation,))
     hashes = w.leaf_hashes(w.manifest)
@@ -822,7 +836,8 @@ def key_history_cases(w: World) -> tuple[dict[str, bytes], list[dict[str, Any]]]
         "new-key-after-rotation.receipt": build_item_receipt(
             w.manifest, "REM-TEST-0002", [*first_two, current]),
     }
-    alpha, old, new = "../keys/alpha-test.pub", "../keys/beta-test.pub", "beta-test-next.pub"
+    alpha, old = f"{keys_dir}/alpha-test.pub", f"{keys_dir}/beta-test.pub"
+    new = "beta-test-next.pub"
 
     def case(file: str, keys: list[str], tries: str, *, reason: str | None = None,
              caveats: int = 0) -> dict[str, Any]:
@@ -869,9 +884,10 @@ def check_key_case(root: Path, case: dict[str, Any]) -> tuple[bool, str | None, 
     return result.ok, result.reason, len(result.caveats)
 
 
-def write_key_history(out: Path, w: World) -> None:
+def write_key_history(out: Path, w: World, *, next_suite: suites.Suite = suites.SUITE_1,
+                      keys_dir: str = "../keys") -> None:
     folder = out / "key-history"
-    files, cases = key_history_cases(w)
+    files, cases = key_history_cases(w, next_suite=next_suite, keys_dir=keys_dir)
     for name, data in files.items():
         write_bytes(folder / name, data)
     for case in cases:
@@ -1158,7 +1174,20 @@ def compare_trees(committed: Path, fresh: Path) -> list[str]:
     return problems
 
 
-def generate(out: Path, w: World, *, envelopes: bool) -> None:
+def suite_2() -> ModuleType:
+    """``suite_2.py`` beside this script (loaded by path: this is a script, not a package)."""
+    import importlib.util
+
+    name = "bridge_vectors_suite_2"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, HERE / "suite_2.py")
+        assert spec is not None and spec.loader is not None
+        sys.modules[name] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(sys.modules[name])
+    return sys.modules[name]
+
+
+def generate(out: Path, w: World, *, envelopes: bool, pq: bool = False) -> None:
     for sub in DETERMINISTIC_DIRS:  # stale vectors must not survive a rename
         for p in sorted((out / sub).rglob("*"), reverse=True):
             if p.is_file() and p.suffix in {".receipt", ".transcript", ".json", ".pub", ".key",
@@ -1171,6 +1200,10 @@ def generate(out: Path, w: World, *, envelopes: bool) -> None:
     missing = any(not (out / ENVELOPE_DIR / s["file"]).exists() for s in envelope_specs(w))
     if envelopes or missing:
         seal_envelopes(out, w)
+    s2 = suite_2()
+    if pq or not (out / s2.FOLDER).exists():  # nothing in it is reproducible but its JSON
+        shutil.rmtree(out / s2.FOLDER, ignore_errors=True)
+        s2.write(out, sys.modules[__name__])
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -1179,11 +1212,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="compare a fresh generation with the committed vectors")
     parser.add_argument("--envelopes", action="store_true",
                         help="seal fresh envelopes even if they exist")
+    parser.add_argument("--suite-2", dest="pq", action="store_true",
+                        help="write the suite-2 vectors afresh even if they exist")
     parser.add_argument("--out", type=Path, default=HERE, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     w = make_world()
     if not args.check:
-        generate(args.out, w, envelopes=args.envelopes)
+        generate(args.out, w, envelopes=args.envelopes, pq=args.pq)
         print(f"wrote test vectors under {args.out}")
         return 0
     with tempfile.TemporaryDirectory() as tmp:
@@ -1192,6 +1227,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         write_key_history(fresh, w)
         write_sidecars(fresh, w)
         problems = compare_trees(args.out, fresh) + check_envelopes(args.out, w)
+        problems += suite_2().check(args.out, sys.modules[__name__], fresh)
     for p in problems:
         print(f"CHANGED: {p}", file=sys.stderr)
     if problems:

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from bridge.core.crypto import suites
 from bridge.core.crypto.identity import PrivateIdentity
 from bridge.daemon.pair import ANY_PORT, Node, make_pair
 from bridge.home.config import Delivery, Limits
@@ -43,9 +44,12 @@ SHARED_LIMITS = Limits(max_connections=64, requests_per_second=1000.0, burst=200
 def build_world(root: Path, limits: Limits, *, max_body: int = MAX_BODY) -> World:
     """alpha and beta pinning each other, and gamma (a third party, never running) pinned by
     beta; beta's daemon started with ``limits``."""
-    alpha, beta = make_pair(root, delivery=QUIET)
+    # Suite 1: the hostile peer (hostile.py) is an independent implementation of suite 1's
+    # HPKE and signatures (PROTOCOL.md §3, §5); suite 2's forgeries are tested in
+    # tests/test_suite2_objects.py and by the suite-2 vectors.
+    alpha, beta = make_pair(root, delivery=QUIET, suites=(1, 1))
     gamma_home = Home(root / "gamma")
-    gamma_home.init("gamma", listen=ANY_PORT)
+    gamma_home.init("gamma", listen=ANY_PORT, suite=suites.SUITE_1)
     # beta reaches gamma (never running) at its parking address: connections refused.
     beta.pin(Node(home=gamma_home, party="gamma", log_path=root / "gamma.log"))
     beta.home.write_config(dataclasses.replace(beta.home.config(), max_body_bytes=max_body,

@@ -105,13 +105,15 @@ class EventLog:
 @pytest.fixture
 def make_nodes(tmp_path: Path, request: pytest.FixtureRequest
                ) -> Iterator[Callable[..., tuple[Node, Node]]]:
-    """``make_nodes(delivery=...)``: two homes in ``tmp_path`` that pin each other (daemons not
-    started). Whatever is still running at the end is stopped, and killed if it will not stop."""
+    """``make_nodes(delivery=..., suites=(1, 2))``: two homes in ``tmp_path`` that pin each
+    other, with keys of these suites (daemons not started). Whatever is still running at the
+    end is stopped, and killed if it will not stop."""
     made: list[Node] = []
     request.node.bridge_nodes = made
 
-    def make(delivery: Delivery = FAST) -> tuple[Node, Node]:
-        a, b = make_pair(tmp_path, delivery=delivery)
+    def make(delivery: Delivery = FAST, suites: tuple[int, int] = (2, 2)
+             ) -> tuple[Node, Node]:
+        a, b = make_pair(tmp_path, delivery=delivery, suites=suites)
         made.extend((a, b))
         sock = str(a.home.socket_path)
         assert len(sock.encode()) < 100, f"socket path too long for AF_UNIX: {sock}"
@@ -158,3 +160,16 @@ def person(n: int) -> dict[str, Any]:
     return {"id": f"P-{n:05d}", "surname": f"Testname{n}", "first_names": "Sample Person",
             "rank": "private", "date_of_birth": f"{1980 + n % 25}-0{1 + n % 9}-1{n % 10}",
             "service_number": f"SN-{n:07d}", "eligibility": {"seriously_ill": n % 7 == 0}}
+
+
+def exchange(sender: Node, recipient: Node, doc_id: str, n: int = 3) -> None:
+    """One manifest of ``n`` items from ``sender``, received and acknowledged by ``recipient``."""
+    sender.client.submit_document(
+        "manifest", recipient.party,
+        [{"id": f"{doc_id}-{i}", "kind": "person"} for i in range(n)], id=doc_id)
+    wait_for(lambda: any(d["id"] == doc_id and d["state"] == "received"
+                         for d in recipient.client.documents(direction="in")),
+             what=f"{doc_id} at {recipient.party}")
+    recipient.client.acknowledge(doc_id, all="RECEIVED")
+    wait_for(lambda: sender.client.document(doc_id)["state"] == "acknowledged",
+             what=f"{doc_id} acknowledged at {sender.party}")

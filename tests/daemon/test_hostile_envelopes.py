@@ -178,7 +178,9 @@ class BetaView:
 
 def test_hostile_envelopes(make_nodes: Callable[..., tuple[Node, Node]],
                            events: Callable[[Node], EventLog]) -> None:
-    alpha, beta = make_nodes()
+    # Suite 1: the forger below seals by hand with X25519 (suite 2's forgeries are in
+    # tests/test_suite2_objects.py and the suite-2 vectors).
+    alpha, beta = make_nodes(suites=(1, 1))
     cfg = beta.home.config()
     beta.home.write_config(dataclasses.replace(cfg, max_body_bytes=MAX_BODY))
     beta.start()  # alpha's daemon stays down: the test speaks for alpha

@@ -2,11 +2,14 @@
 verifying. Bytes in, objects out: the files themselves are read and written by
 ``bridge.home.key_files``, and every algorithm is called through ``bridge.core.crypto.suites``.
 
-A party's identity is an Ed25519 signing key (RFC 8032) and an X25519 encryption key used with
-HPKE (RFC 9180). The public half travels as an *identity statement*: canonical bytes naming the
-party and both keys, self-signed with the signing key. Its SHA-256 (with a domain tag) is the
-``key_id`` that envelopes, documents and receipts name; its first 160 bits, in base32, are the
-*fingerprint* that people compare out of band before pinning a peer.
+A party's identity is a signing key and an HPKE (RFC 9180) encryption key of one suite: in
+suite 1 an Ed25519 key (RFC 8032) and an X25519 key; in suite 2 an Ed25519 and an ML-DSA-65 key
+(the statement's ``sign_key`` is the two public keys concatenated, and each signature is two)
+and an X-Wing key (PROTOCOL.md §4.1). The public half travels as an *identity statement*:
+canonical bytes naming the party and its keys, self-signed with the signing key. Its SHA-256
+(with a domain tag) is the ``key_id`` that envelopes, documents and receipts name; its first
+160 bits, in base32, are the *fingerprint* that people compare out of band before pinning a
+peer.
 
 Every signature in Bridge covers ``tag || 0x00 || body`` with a distinct ASCII tag per purpose,
 so that a signature made for one purpose can never be presented as another (see PROTOCOL.md §3).
@@ -89,7 +92,8 @@ IDENTITY_FILE_KEYS = frozenset({"bridge_identity", "party", "fingerprint", "stat
 def verify_signature(sign_key: bytes, tag: bytes, body: bytes, signature: bytes, *,
                      suite: suites.SuiteId = SUITE_X25519_CHACHA) -> bool:
     """True iff ``signature`` is a valid signature by ``sign_key`` over tag and body, under the
-    signature algorithm of ``suite`` (Ed25519 for the only suite of version 1)."""
+    signature algorithm of ``suite`` (Ed25519 in suite 1; in suite 2 Ed25519 and ML-DSA-65,
+    both required)."""
     entry = suites.get(suite)
     return entry is not None and entry.verify(sign_key, signed_message(tag, body), signature)
 
@@ -150,6 +154,9 @@ class PublicIdentity:
                                     reason="not_identity")
         if entry is None or not isinstance(enc_key, bytes) or len(enc_key) != entry.enc_key_size:
             raise VerificationError("identity HPKE suite not supported", reason="suite")
+        if not entry.enc_key_valid(enc_key):
+            raise VerificationError("identity encryption key is not a valid key of its suite",
+                                    reason="not_identity")
         if not isinstance(created, int) or isinstance(created, bool):
             raise VerificationError("identity creation time is not an integer",
                                     reason="not_identity")

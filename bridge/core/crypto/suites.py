@@ -7,8 +7,14 @@ algorithm that the statement's ``sign_alg`` names. Suite 1, ``[32, 1, 3]``, is
 - signatures: Ed25519 (RFC 8032 §5.1, pure, not Ed25519ph), with libsodium's strictness;
 - encryption: HPKE base mode, DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, ChaCha20-Poly1305.
 
-A post-quantum suite is one more entry in ``SUITES`` with its own functions; ``identity`` and
-``envelope`` look a suite up by its id and never name a primitive themselves.
+Suite 2, ``[0x647A, 1, 3]``, the post-quantum one (PROTOCOL.md §3.1, §5.2), is
+
+- signatures: Ed25519 *and* ML-DSA-65 (FIPS 204), both over the same bytes; a signature is the
+  two concatenated and verifies only when both do (a hybrid: forging it takes breaking both);
+- encryption: HPKE base mode, X-Wing (MLKEM768-X25519, KEM id 0x647A), HKDF-SHA256,
+  ChaCha20-Poly1305.
+
+``identity`` and ``envelope`` look a suite up by its id and never name a primitive themselves.
 
 Outside the table: SHA-256 (key ids and envelope hashes, whatever the suite; PROTOCOL.md §4.2,
 §5.1), and the sealing of a private key file with a passphrase (Argon2id v1.3 then
@@ -18,6 +24,7 @@ has Argon2id but no XSalsa20, and key files sealed by 0.1.0 must keep opening.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,7 +33,10 @@ import nacl.exceptions
 import nacl.pwhash
 import nacl.secret
 import nacl.signing
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hpke
+from cryptography.hazmat.primitives.asymmetric.mldsa import MLDSA65PrivateKey, MLDSA65PublicKey
+from cryptography.hazmat.primitives.asymmetric.mlkem import MLKEM768PrivateKey, MLKEM768PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 
 SuiteId = tuple[int, int, int]
@@ -36,6 +46,9 @@ KEM_X25519_HKDF_SHA256 = 0x0020
 KDF_HKDF_SHA256 = 0x0001
 AEAD_CHACHA20_POLY1305 = 0x0003
 SUITE_X25519_CHACHA: SuiteId = (KEM_X25519_HKDF_SHA256, KDF_HKDF_SHA256, AEAD_CHACHA20_POLY1305)
+# draft-ietf-hpke-pq §3: X-Wing as an HPKE KEM.
+KEM_XWING = 0x647A
+SUITE_XWING_CHACHA: SuiteId = (KEM_XWING, KDF_HKDF_SHA256, AEAD_CHACHA20_POLY1305)
 
 
 def sha256(data: bytes) -> bytes:
@@ -48,35 +61,37 @@ def sha256(data: bytes) -> bytes:
 class SigningKey:
     """A secret signing key, kept parsed: signing does not decode the seed again."""
 
-    __slots__ = ("_key", "public")
+    __slots__ = ("_seed", "_sign", "public")
 
-    def __init__(self, key: nacl.signing.SigningKey) -> None:
-        self._key = key
-        self.public: bytes = bytes(key.verify_key)
+    def __init__(self, seed: bytes, public: bytes, sign: Callable[[bytes], bytes]) -> None:
+        self._seed = seed
+        self._sign = sign
+        self.public: bytes = public
 
     def seed(self) -> bytes:
-        return bytes(self._key)
+        return self._seed
 
     def sign(self, message: bytes) -> bytes:
-        return bytes(self._key.sign(message).signature)
+        return self._sign(message)
 
 
 class DecryptionKey:
-    """A secret HPKE key, with the suite it decrypts for."""
+    """A secret HPKE key (its secret as the key file holds it), kept parsed."""
 
-    __slots__ = ("_hpke", "_key", "public")
+    __slots__ = ("_open", "_secret", "public")
 
-    def __init__(self, key: X25519PrivateKey, suite: hpke.Suite) -> None:
-        self._key = key
-        self._hpke = suite
-        self.public: bytes = key.public_key().public_bytes_raw()
+    def __init__(self, secret: bytes, public: bytes,
+                 open_: Callable[[bytes, bytes], bytes]) -> None:
+        self._secret = secret
+        self._open = open_
+        self.public: bytes = public
 
     def secret(self) -> bytes:
-        return self._key.private_bytes_raw()
+        return self._secret
 
     def open(self, ciphertext: bytes, info: bytes) -> bytes:
         """HPKE single-shot open (RFC 9180 §6.1). Raises whatever the library raises."""
-        return self._hpke.decrypt(ciphertext, self._key, info)
+        return self._open(ciphertext, info)
 
 
 # ---------------------------------------------------------------- Ed25519
@@ -89,7 +104,12 @@ class DecryptionKey:
 
 
 def _ed25519_signing_key(seed: bytes) -> SigningKey:
-    return SigningKey(nacl.signing.SigningKey(seed))
+    key = nacl.signing.SigningKey(seed)
+
+    def sign(message: bytes) -> bytes:
+        return bytes(key.sign(message).signature)
+
+    return SigningKey(seed, bytes(key.verify_key), sign)
 
 
 def _ed25519_verify(public: bytes, message: bytes, signature: bytes) -> bool:
@@ -109,12 +129,124 @@ _HPKE_X25519_CHACHA = hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256,
 
 
 def _x25519_decryption_key(secret: bytes) -> DecryptionKey:
-    return DecryptionKey(X25519PrivateKey.from_private_bytes(secret), _HPKE_X25519_CHACHA)
+    key = X25519PrivateKey.from_private_bytes(secret)
+
+    def open_(ciphertext: bytes, info: bytes) -> bytes:
+        return _HPKE_X25519_CHACHA.decrypt(ciphertext, key, info)
+
+    return DecryptionKey(secret, key.public_key().public_bytes_raw(), open_)
 
 
 def _x25519_seal(public: bytes, plaintext: bytes, info: bytes) -> bytes:
     """HPKE base mode single-shot seal (RFC 9180 §6.1): ``enc || ct``."""
     return _HPKE_X25519_CHACHA.encrypt(plaintext, X25519PublicKey.from_public_bytes(public), info)
+
+
+# ---------------------------------------------------------------- Ed25519 + ML-DSA-65
+
+ED25519_KEY_SIZE = 32
+ED25519_SIGNATURE_SIZE = 64
+MLDSA65_KEY_SIZE = 1952  # FIPS 204 Table 2: pk of ML-DSA-65
+MLDSA65_SIGNATURE_SIZE = 3309  # FIPS 204 Table 2: signature of ML-DSA-65
+HYBRID_KEY_SIZE = ED25519_KEY_SIZE + MLDSA65_KEY_SIZE
+HYBRID_SIGNATURE_SIZE = ED25519_SIGNATURE_SIZE + MLDSA65_SIGNATURE_SIZE
+# ML-DSA's context string (FIPS 204 §5.2, ctx) names the pair, not the purpose: the purpose tag
+# is in the signed bytes, which both halves cover alike (PROTOCOL.md §3.1 says why). With it an
+# ML-DSA half cut out of a Bridge hybrid verifies under no other use of the key.
+HYBRID_CONTEXT = b"bridge/v1/ed25519+ml-dsa-65"
+
+
+def _hybrid_signing_key(seed: bytes) -> SigningKey:
+    """From 64 bytes: the Ed25519 seed (RFC 8032 §5.1.5) then the ML-DSA-65 seed xi (FIPS 204
+    Algorithm 1); the public key is the two public keys concatenated."""
+    if len(seed) != 64:
+        raise ValueError("a hybrid signing seed is 64 bytes")
+    classic = nacl.signing.SigningKey(seed[:32])
+    post = MLDSA65PrivateKey.from_seed_bytes(seed[32:])
+
+    def sign(message: bytes) -> bytes:
+        # ML-DSA signing is hedged (FIPS 204 §3.4): the same message signs differently each time.
+        return bytes(classic.sign(message).signature) + post.sign(message, HYBRID_CONTEXT)
+
+    return SigningKey(seed, bytes(classic.verify_key) + post.public_key().public_bytes_raw(),
+                      sign)
+
+
+@functools.lru_cache(maxsize=256)
+def _mldsa65_public(raw: bytes) -> MLDSA65PublicKey:
+    """Parsed once per key: parsing costs a tenth of a verification, and a verifier checks many
+    signatures by the same few keys. Raises ValueError for bytes that are no key."""
+    return MLDSA65PublicKey.from_public_bytes(raw)
+
+
+def _hybrid_verify(public: bytes, message: bytes, signature: bytes) -> bool:
+    """Both halves, or nothing: an Ed25519 signature alone, an ML-DSA-65 one alone, or either
+    half of another signature in its place, is no signature."""
+    if len(public) != HYBRID_KEY_SIZE or len(signature) != HYBRID_SIGNATURE_SIZE:
+        return False
+    if not _ed25519_verify(public[:ED25519_KEY_SIZE], message,
+                           signature[:ED25519_SIGNATURE_SIZE]):
+        return False
+    try:
+        _mldsa65_public(public[ED25519_KEY_SIZE:]).verify(
+            signature[ED25519_SIGNATURE_SIZE:], message, HYBRID_CONTEXT)
+    except (InvalidSignature, ValueError):
+        return False
+    return True
+
+
+# ---------------------------------------------------------------- HPKE with X-Wing
+
+XWING_SECRET_SIZE = 32
+MLKEM768_KEY_SIZE = 1184  # FIPS 203 §8 Table 3: ek of ML-KEM-768
+XWING_KEY_SIZE = MLKEM768_KEY_SIZE + 32  # draft-connolly-cfrg-xwing-kem §5.2: pk_M || pk_X
+_HPKE_XWING_CHACHA = hpke.Suite(hpke.KEM.MLKEM768_X25519, hpke.KDF.HKDF_SHA256,
+                                hpke.AEAD.CHACHA20_POLY1305)
+
+
+def _xwing_private(secret: bytes) -> tuple[hpke.MLKEM768X25519PrivateKey, bytes]:
+    """X-Wing's 32-byte decapsulation key expanded as its draft says (§5.2,
+    expandDecapsulationKey): SHAKE-256 to 96 bytes, the first 64 the ML-KEM-768 seed d || z,
+    the last 32 the X25519 secret. Returns the key and its public key pk_M || pk_X."""
+    if len(secret) != XWING_SECRET_SIZE:
+        raise ValueError("an X-Wing secret is 32 bytes")
+    expanded = hashlib.shake_256(secret).digest(96)
+    mlkem = MLKEM768PrivateKey.from_seed_bytes(expanded[:64])
+    x25519 = X25519PrivateKey.from_private_bytes(expanded[64:])
+    public = (mlkem.public_key().public_bytes_raw()
+              + x25519.public_key().public_bytes_raw())
+    return hpke.MLKEM768X25519PrivateKey(mlkem, x25519), public
+
+
+def _xwing_decryption_key(secret: bytes) -> DecryptionKey:
+    key, public = _xwing_private(secret)
+
+    def open_(ciphertext: bytes, info: bytes) -> bytes:
+        return _HPKE_XWING_CHACHA.decrypt(ciphertext, key, info)
+
+    return DecryptionKey(secret, public, open_)
+
+
+def _xwing_public(public: bytes) -> hpke.MLKEM768X25519PublicKey:
+    """Raises ValueError for bytes that are no X-Wing key (FIPS 203 §7.2 modulus check)."""
+    if len(public) != XWING_KEY_SIZE:
+        raise ValueError(f"an X-Wing public key is {XWING_KEY_SIZE} bytes")
+    return hpke.MLKEM768X25519PublicKey(
+        MLKEM768PublicKey.from_public_bytes(public[:MLKEM768_KEY_SIZE]),
+        X25519PublicKey.from_public_bytes(public[MLKEM768_KEY_SIZE:]))
+
+
+def _xwing_key_valid(public: bytes) -> bool:
+    try:
+        _xwing_public(public)
+    except ValueError:
+        return False
+    return True
+
+
+def _xwing_seal(public: bytes, plaintext: bytes, info: bytes) -> bytes:
+    """HPKE base mode single-shot seal (RFC 9180 §6.1): ``enc || ct``, enc 1120 bytes."""
+    return _HPKE_XWING_CHACHA.encrypt(plaintext, _xwing_public(public), info)
 
 
 # ---------------------------------------------------------------- the table
@@ -135,20 +267,42 @@ class Suite:
     verify: Callable[[bytes, bytes, bytes], bool]  # (public key, message, signature)
     decryption_key: Callable[[bytes], DecryptionKey]  # from the secret
     seal: Callable[[bytes, bytes, bytes], bytes]  # (public key, plaintext, info) -> enc || ct
+    number: int  # what people and ``--suite`` call it
+    signature_size: int
+    # Is this (right-sized) encryption key one the suite can seal to? Checked when an identity
+    # is read, so that a peer's malformed key is refused there and not at the first seal.
+    enc_key_valid: Callable[[bytes], bool] = lambda _key: True
 
 
 SUITE_1 = Suite(
-    id=SUITE_X25519_CHACHA, sign_alg="ed25519", sign_name="Ed25519",
+    id=SUITE_X25519_CHACHA, sign_alg="ed25519", sign_name="Ed25519", number=1,
     sign_seed_size=32, sign_key_size=32, enc_secret_size=32, enc_key_size=32,
+    signature_size=ED25519_SIGNATURE_SIZE,
     signing_key=_ed25519_signing_key, verify=_ed25519_verify,
     decryption_key=_x25519_decryption_key, seal=_x25519_seal,
 )
-SUITES: dict[SuiteId, Suite] = {SUITE_1.id: SUITE_1}
+SUITE_2 = Suite(
+    id=SUITE_XWING_CHACHA, sign_alg="ed25519+ml-dsa-65", sign_name="Ed25519 + ML-DSA-65",
+    number=2, sign_seed_size=64, sign_key_size=HYBRID_KEY_SIZE,
+    enc_secret_size=XWING_SECRET_SIZE, enc_key_size=XWING_KEY_SIZE,
+    signature_size=HYBRID_SIGNATURE_SIZE,
+    signing_key=_hybrid_signing_key, verify=_hybrid_verify,
+    decryption_key=_xwing_decryption_key, seal=_xwing_seal, enc_key_valid=_xwing_key_valid,
+)
+SUITES: dict[SuiteId, Suite] = {SUITE_1.id: SUITE_1, SUITE_2.id: SUITE_2}
+# What the library's key generation makes unless told: suite 1, so that fixed test keys and
+# callers written before suite 2 stay as they were. ``bridge init`` asks for NEW_IDENTITY_SUITE.
 DEFAULT_SUITE = SUITE_1
+NEW_IDENTITY_SUITE = SUITE_2
 
 
 def get(suite_id: SuiteId) -> Suite | None:
     return SUITES.get(suite_id)
+
+
+def by_number(number: int) -> Suite | None:
+    """The suite people call ``number`` (``--suite 2``)."""
+    return next((s for s in SUITES.values() if s.number == number), None)
 
 
 def sign_algorithms() -> frozenset[str]:
@@ -194,8 +348,9 @@ def open_secrets(passphrase: bytes, sealed: bytes, *, salt: bytes,
 
 
 __all__ = [
-    "ARGON2ID_COST", "DEFAULT_SUITE", "KDF_MEMLIMIT", "KDF_OPSLIMIT", "KDF_SALT_SIZE",
-    "SEALED", "SEAL_NONCE_SIZE", "SUITES", "SUITE_1", "SUITE_X25519_CHACHA",
-    "DecryptionKey", "SigningKey", "Suite", "SuiteId", "get",
+    "ARGON2ID_COST", "DEFAULT_SUITE", "HYBRID_CONTEXT", "KDF_MEMLIMIT", "KDF_OPSLIMIT",
+    "KDF_SALT_SIZE", "NEW_IDENTITY_SUITE", "SEALED", "SEAL_NONCE_SIZE", "SUITES", "SUITE_1",
+    "SUITE_2", "SUITE_X25519_CHACHA", "SUITE_XWING_CHACHA",
+    "DecryptionKey", "SigningKey", "Suite", "SuiteId", "by_number", "get",
     "open_secrets", "seal_secrets", "sha256", "sign_algorithms",
 ]

@@ -13,7 +13,7 @@ from bridge.cli.options import json_option
 from bridge.cli.output import console, echo_json, table
 from bridge.core.errors import InputError
 from bridge.core.printable import printable
-from bridge.home.config import PeerConfig
+from bridge.home.config import PeerConfig, Via
 from bridge.home.folder import Home
 from bridge.home.peers import PinResult, check_peer_url, list_peers, pin_peer
 from bridge.home.tls import format_tls_fingerprint
@@ -71,7 +71,7 @@ def _print_pinned(home: Home, result: PinResult) -> None:
               help="Accept an http:// URL for a peer pinned over TLS (a confirmed downgrade).")
 @json_option
 @click.pass_obj
-def peer_add(obj: Ctx, pubfile: Path, url: str | None, via: str, fingerprint: str,
+def peer_add(obj: Ctx, pubfile: Path, url: str | None, via: Via, fingerprint: str,
              tls_fingerprint: str | None, replace: bool, drop_tls: bool, as_json: bool) -> None:
     """Pin the peer whose identity file is PUBFILE, after checking its fingerprint."""
     with reporting(as_json=as_json):

@@ -17,9 +17,10 @@ from typing import IO
 
 from bridge.client import ApiError, BridgeClient
 from bridge.core.errors import BridgeError
-from bridge.home.config import Delivery, PeerConfig
+from bridge.home.config import VIA_HTTP, VIA_RELAY, Delivery, PeerConfig, Via
 from bridge.home.files import open_private_append, write_file
 from bridge.home.folder import Home
+from bridge.home.relay import join_relay
 from bridge.home.tls import TlsFiles, file_fingerprint
 
 LOOPBACK = "127.0.0.1"
@@ -52,18 +53,19 @@ class Parking:
         self.close()
 
 
-def pin(home: Home, other: Home, url: str) -> None:
+def pin(home: Home, other: Home, url: str | None, via: Via = VIA_HTTP) -> None:
     """Pin ``other`` as a peer of ``home`` (what ``bridge peer add`` does after the fingerprint
-    has been compared out of band), with its TLS certificate for an https:// URL."""
+    has been compared out of band), with its TLS certificate for an https:// URL; or reached
+    ``via`` the relay, with no URL at all."""
     pub = other.public_identity()
     write_file(home.peers_dir / f"{pub.party}.pub",
                other.public_key_path(pub.party).read_bytes(), replace=True)
     cfg = home.config()
     peers = dict(cfg.peers)
-    tls_pin = (file_fingerprint(TlsFiles.of(other.tls_dir)) if url.startswith("https://")
-               else None)
-    peers[pub.party] = PeerConfig(name=pub.party, url=url, fingerprint=pub.fingerprint,
-                                  tls_fingerprint=tls_pin)
+    tls_pin = (file_fingerprint(TlsFiles.of(other.tls_dir))
+               if url is not None and url.startswith("https://") else None)
+    peers[pub.party] = PeerConfig(name=pub.party, url=url if via == VIA_HTTP else None,
+                                  fingerprint=pub.fingerprint, tls_fingerprint=tls_pin, via=via)
     home.write_config(dataclasses.replace(cfg, peers=peers))
 
 
@@ -83,6 +85,7 @@ class Node:
     party: str
     log_path: Path
     tls: bool = False
+    via: Via = VIA_HTTP  # how the nodes that pin this one reach it
     port: int | None = None
     proc: subprocess.Popen[bytes] | None = None
     pinned_by: list[Node] = field(default_factory=list, repr=False)
@@ -106,8 +109,9 @@ class Node:
         return f"{'https' if self.tls else 'http'}://{LOOPBACK}:{port}"
 
     def pin(self, other: Node) -> None:
-        """Pin ``other`` in this node's home, at its address now and whenever it changes."""
-        pin(self.home, other.home, other.url)
+        """Pin ``other`` in this node's home, at its address now and whenever it changes (or
+        via the relay, where it has no address)."""
+        pin(self.home, other.home, other.url if other.via == VIA_HTTP else None, other.via)
         other.pinned_by.append(self)
         self.pins.append(other)
 
@@ -138,7 +142,8 @@ class Node:
                 raise RuntimeError(f"daemon {self.party} exited with {self.proc.returncode}; "
                                    f"log: {self.log_path}")
             try:
-                return int(self.client.health()["listen"]["port"])
+                listen = self.client.health()["listen"]
+                return int(listen["port"]) if listen is not None else None  # None: no port
             except ApiError as exc:
                 if exc.status == 403:  # up, but this user is not on its allowed_uids
                     return int(self.home.port_path.read_text())
@@ -152,6 +157,8 @@ class Node:
         and a running one re-reads it (``POST /v1/peers/reload``, done when this returns). A
         peer that cannot answer now (frozen by a test, or this user not on its allowed_uids)
         gets SIGHUP instead, which it acts on as soon as it runs again."""
+        if self.via != VIA_HTTP:
+            return  # reached through the relay: no address to tell
         for peer in self.pinned_by:
             set_peer_url(peer.home, self.party, self.url)
             if peer.proc is None or peer.proc.poll() is not None:
@@ -218,6 +225,26 @@ def make_pair(root: Path, *, names: tuple[str, str] = ("alpha", "beta"),
         if delivery is not None:
             home.write_config(dataclasses.replace(home.config(), delivery=delivery))
         nodes.append(Node(home=home, party=name, log_path=root / f"{name}.log", tls=tls))
+    a, b = nodes
+    a.pin(b)
+    b.pin(a)
+    return a, b
+
+
+def make_relay_pair(root: Path, url: str, creds: dict[str, bytes], *,
+                    names: tuple[str, str] = ("alpha", "beta"),
+                    delivery: Delivery | None = None) -> tuple[Node, Node]:
+    """Two homes under ``root`` that joined the mediator's relay at ``url`` (each with its
+    credential file's bytes, ``creds[name]``) and pin each other ``via = "relay"``. Made
+    without a listen address: neither daemon opens any TCP port."""
+    nodes = []
+    for name in names:
+        home = Home(root / name)
+        home.init(name)
+        join_relay(home, url, creds[name])
+        if delivery is not None:
+            home.write_config(dataclasses.replace(home.config(), delivery=delivery))
+        nodes.append(Node(home=home, party=name, log_path=root / f"{name}.log", via=VIA_RELAY))
     a, b = nodes
     a.pin(b)
     b.pin(a)

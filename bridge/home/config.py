@@ -130,9 +130,9 @@ RelayUrl = Annotated[StrictStr, AfterValidator(_as_value_error(check_relay_url))
 # How a peer is reached: its HTTP endpoint, the mediator's relay, or envelopes in a file that
 # someone carries across (README, "Three ways to connect").
 Via = Literal["http", "relay", "carry"]
-VIA_HTTP = "http"
-VIA_RELAY = "relay"
-VIA_CARRY = "carry"
+VIA_HTTP: Via = "http"
+VIA_RELAY: Via = "relay"
+VIA_CARRY: Via = "carry"
 TlsPin = Annotated[StrictStr, AfterValidator(_as_value_error(normalise_tls_fingerprint))]
 Number = Annotated[float, Strict()]  # strict: a whole number is accepted, a bool or text is not
 Count = Annotated[StrictInt, Field(ge=1)]

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from bridge.core.crypto.identity import PublicIdentity, constant_time_equal, normalise_fingerprint
 from bridge.core.errors import InputError, UsageError
-from bridge.home.config import VIA_HTTP, VIA_RELAY, Config, PeerConfig, check_peer_url
+from bridge.home.config import VIA_HTTP, VIA_RELAY, Config, PeerConfig, Via, check_peer_url
 from bridge.home.files import write_file
 from bridge.home.folder import Home
 from bridge.home.tls import check_peer_transport, format_tls_fingerprint, normalise_tls_fingerprint
@@ -50,7 +50,7 @@ def _same_key(a: PublicIdentity, b: PublicIdentity) -> bool:
 
 def pin_peer(home: Home, identity_file: str | os.PathLike[str], *, url: str | None,
              fingerprint: str, replace_key: bool = False, tls_fingerprint: str | None = None,
-             drop_tls: bool = False, via: str = VIA_HTTP) -> PinResult:
+             drop_tls: bool = False, via: Via = VIA_HTTP) -> PinResult:
     """Pin the peer whose identity file is ``identity_file``. Checks everything before writing
     anything: a refusal leaves the home as it was.
 
@@ -89,7 +89,7 @@ def pin_peer(home: Home, identity_file: str | os.PathLike[str], *, url: str | No
     return PinResult(peer=peer, identity_file=dest, action=action)
 
 
-def _checked_route(cfg: Config, via: str, url: str | None,
+def _checked_route(cfg: Config, via: Via, url: str | None,
                    tls_fingerprint: str | None) -> str | None:
     """The peer's URL for ``via = "http"`` (required); none for the other ways, and the relay
     only once this home has joined one."""

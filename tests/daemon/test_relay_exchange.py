@@ -1,0 +1,49 @@
+"""Two real daemons exchange through a real nats-server configured as the mediator's relay:
+neither listens on any TCP port, every item is acknowledged, and the receipts verify."""
+
+from __future__ import annotations
+
+from bridge.cli.demo import pow_roster, remains_manifest
+from bridge.client import BridgeClient
+from bridge.core.crypto.identity import Keyring
+from bridge.core.receipts import check_receipt
+
+from .conftest import wait_for
+from .relay_fixtures import listening_tcp_ports
+
+
+def received(client: BridgeClient, doc_id: str) -> bool:
+    return any(d["id"] == doc_id and d["state"] in ("received", "acknowledged")
+               for d in client.documents(direction="in"))
+
+
+def test_a_roster_and_a_manifest_through_the_relay_with_no_tcp_port_open(relay_pair) -> None:
+    broker, alpha, beta = relay_pair()
+    alpha.start()
+    beta.start()
+    for node in (alpha, beta):
+        assert node.proc is not None
+        assert listening_tcp_ports(node.proc.pid) == []
+        health = node.client.health()
+        assert health["listen"] is None
+        wait_for(lambda n=node: n.client.health()["relay"]["state"] == "connected",
+                 what="the relay connected")
+    a, b = alpha.client, beta.client
+    roster = a.submit_document("roster", "beta", pow_roster(12), id="R-1")
+    manifest = a.submit_document("manifest", "beta", remains_manifest(30), id="M-1",
+                                 meta={"declared": {"remains_package": 30}})
+    for doc in (roster, manifest):
+        wait_for(lambda d=doc: received(b, d["id"]), what=f"beta received {doc['id']}")
+    b.acknowledge("R-1", all="RECEIVED")
+    b.acknowledge("M-1", all="RECEIVED")
+    for doc_id, n in (("R-1", 12), ("M-1", 30)):
+        wait_for(lambda d=doc_id, n=n: a.document(d)["items"]["acknowledged"] == n,
+                 what=f"alpha saw every acknowledgement of {doc_id}")
+    keys = Keyring.of([alpha.home.public_identity(), beta.home.public_identity()])
+    assert check_receipt(a.receipt("M-1", item="BAG-0007"), keys).ok
+    assert check_receipt(a.receipt("R-1"), keys).ok
+    # The broker keeps nothing it delivered (work queue: acked messages leave it).
+    wait_for(lambda: broker.waiting("alpha") == 0 and broker.waiting("beta") == 0,
+             what="the broker to hold nothing")
+    for node in (alpha, beta):
+        assert node.proc is not None and listening_tcp_ports(node.proc.pid) == []

@@ -28,20 +28,24 @@ COMMANDS: dict[str, str] = {
     "demo": "demo:demo", "doctor": "doctor:doctor", "events": "events:events",
     "inbox": "status:inbox", "init": "init:init", "items": "items:items_cmd",
     "keys": "keys:keys", "peer": "peer:peer", "receipt": "receipt:receipt",
-    "reconcile": "reconcile:reconcile", "send": "send:send", "status": "status:status",
-    "tls": "tls:tls_group", "verify": "verify:verify",
+    "reconcile": "reconcile:reconcile", "relay": "relay:relay_group", "send": "send:send",
+    "status": "status:status", "tls": "tls:tls_group", "verify": "verify:verify",
 }
 
 
 class LazyGroup(click.Group):
-    """A group whose commands are loaded from ``COMMANDS`` when first asked for."""
+    """A group whose commands are loaded from ``lazy`` (``COMMANDS`` for ``bridge``; a
+    command group of its own, such as ``bridge relay``, names its own map) when first asked
+    for."""
+
+    lazy: dict[str, str] = COMMANDS
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted({*COMMANDS, *self.commands})
+        return sorted({*self.lazy, *self.commands})
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        if cmd_name not in self.commands and cmd_name in COMMANDS:
-            module, attr = COMMANDS[cmd_name].split(":")
+        if cmd_name not in self.commands and cmd_name in self.lazy:
+            module, attr = self.lazy[cmd_name].split(":")
             command = getattr(importlib.import_module(f"bridge.cli.{module}"), attr)
             if not isinstance(command, click.Command) or command.name != cmd_name:
                 raise LookupError(f"bridge.cli.{module}.{attr} is not the command {cmd_name}")
@@ -65,4 +69,4 @@ def main(ctx: click.Context, home: Path | None) -> None:
     ctx.obj = Ctx(home or default_home())
 
 
-__all__ = ["COMMANDS", "main"]
+__all__ = ["COMMANDS", "LazyGroup", "main"]

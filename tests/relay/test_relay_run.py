@@ -1,0 +1,139 @@
+"""``bridge relay run`` with a real nats-server: streams and consumers made as the binding
+says, a second publish of the same bytes stored once, a killed server restarted with what it
+had stored, a clean stop, and ``relay status`` that counts without reading."""
+
+from __future__ import annotations
+
+import json
+
+from nats.js.api import StreamInfo
+
+from bridge.transports.relay import binding
+from relay.clients import connect
+from relay.mediator import Relay, bridge_cli
+
+BODY = b"sealed envelope bytes: opaque to the mediator"
+
+
+async def stream_info(relay: Relay, party: str) -> StreamInfo:
+    nc = await connect(relay.url, relay.admin_creds, party=None)
+    try:
+        return await nc.jetstream().stream_info(binding.stream_name(party))
+    finally:
+        await nc.close()
+
+
+async def publish(relay: Relay, sender: str, recipient: str, body: bytes) -> bool:
+    """Publish as ``sender``; whether the broker called it a duplicate."""
+    nc = await connect(relay.url, relay.creds(sender), party=sender)
+    try:
+        ack = await nc.jetstream().publish(binding.subject(recipient, sender), body,
+                                           headers=binding.envelope_headers(body))
+        return bool(ack.duplicate)
+    finally:
+        await nc.close()
+
+
+async def pull_one(relay: Relay, party: str) -> tuple[bytes, dict[str, str]]:
+    nc = await connect(relay.url, relay.creds(party), party=party)
+    try:
+        # No inbox_prefix here: nats-py then takes the connection's, with its "." (one given
+        # here is used as it is, and "_INBOX_bravo" + a nuid is not under "_INBOX_bravo.>").
+        sub = await nc.jetstream().pull_subscribe_bind(
+            binding.consumer_name(party), binding.stream_name(party))
+        (msg,) = await sub.fetch(1, timeout=10)
+        await msg.ack_sync()
+        return msg.data, dict(msg.headers or {})
+    finally:
+        await nc.close()
+
+
+async def test_streams_and_consumers_are_made_as_the_binding_says(relay: Relay) -> None:
+    nc = await connect(relay.url, relay.admin_creds, party=None)
+    try:
+        js = nc.jetstream()
+        for party in ("alpha", "bravo"):
+            cfg = (await js.stream_info(binding.stream_name(party))).config
+            assert cfg.subjects == [f"bridge.v1.{party}.>"]
+            assert (str(cfg.retention), str(cfg.storage), str(cfg.discard)) == (
+                "workqueue", "file", "new")
+            assert cfg.duplicate_window == 86400 and cfg.max_age == 30 * 86400
+            assert cfg.max_msg_size == 8 * 1024 * 1024 + 1024
+            ci = await js.consumer_info(binding.stream_name(party), party)
+            assert ci.config.durable_name == party
+            assert (str(ci.config.ack_policy), str(ci.config.deliver_policy)) == (
+                "explicit", "all")
+            assert ci.config.ack_wait == 60 and ci.config.max_deliver == -1
+            assert ci.config.deliver_subject is None  # a pull consumer
+    finally:
+        await nc.close()
+
+
+async def test_the_same_bytes_published_twice_are_stored_once_even_after_delivery(
+        relay: Relay) -> None:
+    assert await publish(relay, "alpha", "bravo", BODY) is False
+    assert await publish(relay, "alpha", "bravo", BODY) is True
+    assert (await stream_info(relay, "bravo")).state.messages == 1
+    data, headers = await pull_one(relay, "bravo")
+    assert data == BODY and headers["Nats-Msg-Id"] == binding.msg_id(BODY)
+    assert (await stream_info(relay, "bravo")).state.messages == 0  # work queue: acked, gone
+    # A retry of the same bytes after delivery, inside the window: still not stored again.
+    assert await publish(relay, "alpha", "bravo", BODY) is True
+    assert (await stream_info(relay, "bravo")).state.messages == 0
+    # Other bytes are stored: the test could fail.
+    assert await publish(relay, "alpha", "bravo", BODY + b"!") is False
+    assert (await stream_info(relay, "bravo")).state.messages == 1
+
+
+async def test_a_killed_server_is_restarted_with_what_it_had_stored(relay: Relay) -> None:
+    await publish(relay, "alpha", "bravo", BODY)
+    first = relay.state()
+    again = relay.kill_server()  # kill -9 of nats-server; relay run starts another
+    assert again["server_pid"] != first["server_pid"] and again["starts"] == 2
+    assert again["url"] == first["url"]  # the same port: the parties' URL holds
+    assert "exited with status -9; restarting" in relay.log()
+    assert (await stream_info(relay, "bravo")).state.messages == 1
+    data, _ = await pull_one(relay, "bravo")
+    assert data == BODY
+    # ... and the stream the restart ensured is the same one: nothing delivered twice.
+    assert (await stream_info(relay, "bravo")).state.messages == 0
+
+
+def test_relay_run_stops_cleanly_on_sigterm_and_takes_its_server_with_it(relay: Relay) -> None:
+    server = int(relay.state()["server_pid"])
+    assert relay.stop() == 0
+    assert not relay.home.state_path.exists()
+    try:
+        with open(f"/proc/{server}/status") as f:
+            alive = "zombie" not in f.read()
+    except FileNotFoundError:
+        alive = False
+    assert not alive
+    assert "nats-server stopped" in relay.log()
+
+
+async def test_a_relay_run_started_again_keeps_the_port_and_the_data(relay: Relay) -> None:
+    await publish(relay, "alpha", "bravo", BODY)
+    url = relay.url
+    relay.stop()
+    relay.start()
+    assert relay.url == url
+    assert (await stream_info(relay, "bravo")).state.messages == 1
+
+
+async def test_status_counts_per_pair_without_showing_contents(relay: Relay) -> None:
+    secret = b"CONTENTS-NEVER-SHOWN " * 10
+    await publish(relay, "alpha", "bravo", secret)
+    await publish(relay, "alpha", "bravo", secret + b"2")
+    out = bridge_cli("--home", str(relay.home.path), "relay", "status", "--json").stdout
+    status = json.loads(out)
+    bravo = next(p for p in status["parties"] if p["party"] == "bravo")
+    assert bravo["messages"] == 2 and bravo["waiting_from"] == {"alpha": 2}
+    assert bravo["bytes"] > 2 * len(secret) and bravo["last_message_at"]
+    alpha = next(p for p in status["parties"] if p["party"] == "alpha")
+    assert alpha["messages"] == 0
+    assert status["pairs"] == [{"pair": ["alpha", "bravo"], "to_alpha": 0, "to_bravo": 2}]
+    text = bridge_cli("--home", str(relay.home.path), "relay", "status").stdout
+    assert "to bravo: 2 waiting" in text and "from alpha: 2 waiting" in text
+    for shown in (out, text):
+        assert "CONTENTS" not in shown

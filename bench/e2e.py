@@ -1,6 +1,11 @@
 """End-to-end throughput and memory: two real daemons on loopback.
 
-    python bench/e2e.py --items 100000 [--json]
+    python bench/e2e.py --items 100000 [--json] [--transport relay]
+
+With ``--transport relay`` the same run measures the pair twice: delivering directly over HTTP,
+then through the mediator's relay (``bridge relay init`` and ``relay run``: a real nats-server
+on loopback, the daemons listening on no port), and prints both times and their ratio (the
+target: the relay at most 1.3 x the direct time).
 
 Starts two daemons (subprocesses), submits an N-item manifest through the sender's socket, has
 the receiver acknowledge every item through its own socket, and stops the clock when the
@@ -24,10 +29,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from workload import manifest_items
 
+from bridge.cli.demo_relay import DemoRelay
 from bridge.core import chunks, codec, documents, envelope, merkle
 from bridge.core.crypto.identity import Keyring, PrivateIdentity
 from bridge.core.documents import AckItem, Item
-from bridge.daemon.pair import make_pair
+from bridge.daemon.pair import Node, make_pair, make_relay_pair
 
 
 def wait_for(predicate, timeout: float, interval: float):  # type: ignore[no-untyped-def]
@@ -97,37 +103,62 @@ def floor(items: list[dict], root: Path) -> float:
     return time.perf_counter() - t0
 
 
+def exchange(a: Node, b: Node, items: list[dict], timeout: float
+             ) -> tuple[float, float, float, float | None, float | None, bool]:
+    """Submit, receive, acknowledge every item: (e2e, submit, received, the two peak RSS, both
+    daemons exited cleanly)."""
+    a.start()
+    b.start()
+    try:
+        sender_events = a.client.events(read_timeout=timeout)
+        receiver_events = b.client.events(read_timeout=timeout)
+        t0 = time.perf_counter()
+        doc = a.client.submit_document("manifest", "beta", items, meta={"batch": 1},
+                                       id="M-E2E")
+        t_submit = time.perf_counter() - t0
+        wait_event(receiver_events, "document_received", doc["id"])
+        t_recv = time.perf_counter() - t0
+        b.client.acknowledge(doc["id"], all="RECEIVED")
+        wait_event(sender_events, "document_acknowledged", doc["id"])
+        e2e = time.perf_counter() - t0
+        status = a.client.document(doc["id"])
+        assert status["items"]["acknowledged"] == len(items), status
+        rss_a, rss_b = a.peak_rss_mb, b.peak_rss_mb
+    finally:
+        code_a, code_b = a.stop(), b.stop()
+    return e2e, t_submit, t_recv, rss_a, rss_b, code_a == 0 and code_b == 0
+
+
+def through_relay(root: Path, items: list[dict], timeout: float) -> float:
+    """The same exchange through the mediator's relay; its end-to-end seconds."""
+    relay = DemoRelay(root / "mediator", ("alpha", "beta"))
+    relay.start()
+    try:
+        a, b = make_relay_pair(root / "relay", relay.url,
+                               {n: relay.creds(n) for n in ("alpha", "beta")})
+        e2e, *_ = exchange(a, b, items, timeout)
+    finally:
+        relay.stop()
+    return e2e
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--items", type=int, default=100_000)
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--timeout", type=float, default=600)
+    parser.add_argument("--transport", choices=("http", "relay"), default="http",
+                        help="relay: measure the direct HTTP pair and then the relay, and "
+                             "print their ratio")
     args = parser.parse_args()
     items = manifest_items(args.items)
     with tempfile.TemporaryDirectory(prefix="bridge-e2e-") as tmp:
         root = Path(tmp)
         floor_s = floor(items, root)
         a, b = make_pair(root)
-        a.start()
-        b.start()
-        try:
-            sender_events = a.client.events(read_timeout=args.timeout)
-            receiver_events = b.client.events(read_timeout=args.timeout)
-            t0 = time.perf_counter()
-            doc = a.client.submit_document("manifest", "beta", items, meta={"batch": 1},
-                                           id="M-E2E")
-            t_submit = time.perf_counter() - t0
-            wait_event(receiver_events, "document_received", doc["id"])
-            t_recv = time.perf_counter() - t0
-            b.client.acknowledge(doc["id"], all="RECEIVED")
-            wait_event(sender_events, "document_acknowledged", doc["id"])
-            e2e = time.perf_counter() - t0
-            status = a.client.document(doc["id"])
-            assert status["items"]["acknowledged"] == args.items, status
-            rss_a, rss_b = a.peak_rss_mb, b.peak_rss_mb
-        finally:
-            code_a, code_b = a.stop(), b.stop()
+        e2e, t_submit, t_recv, rss_a, rss_b, clean = exchange(a, b, items, args.timeout)
+        relay_s = through_relay(root, items, args.timeout) if args.transport == "relay" else None
     result = {
         "items": args.items,
         "e2e_seconds": round(e2e, 3),
@@ -137,8 +168,11 @@ def main() -> int:
         "received_seconds": round(t_recv, 3),
         "sender_peak_rss_mb": round(rss_a or 0, 1),
         "receiver_peak_rss_mb": round(rss_b or 0, 1),
-        "clean_exit": code_a == 0 and code_b == 0,
+        "clean_exit": clean,
     }
+    if relay_s is not None:
+        result["relay_e2e_seconds"] = round(relay_s, 3)
+        result["relay_over_http"] = round(relay_s / e2e, 2)
     if args.json:
         print(json.dumps(result))
     else:
@@ -147,6 +181,10 @@ def main() -> int:
         peak = max(result["sender_peak_rss_mb"], result["receiver_peak_rss_mb"])
         print(f"target e2e <= 2 x floor: {'PASS' if result['ratio'] <= 2 else 'MISS'}; "
               f"peak RSS < 250 MB: {'PASS' if peak < 250 else 'MISS'}")
+        if relay_s is not None:
+            ratio = result["relay_over_http"]
+            print(f"target relay <= 1.3 x direct: {'PASS' if ratio <= 1.3 else 'MISS'} "
+                  f"({ratio} x)")
     return 0
 
 

@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -218,14 +219,21 @@ def make_pair(root: Path, *, names: tuple[str, str] = ("alpha", "beta"),
     """Create two homes under ``root`` that pin each other; daemons not started. Each listens
     on a port the kernel gives it (``listen`` port 0). With ``tls`` each serves its peer
     endpoint over TLS and pins the other's certificate."""
-    nodes = []
-    for name in names:
+    def make(name: str) -> Node:
         home = Home(root / name)
         home.init(name, listen=ANY_PORT, tls=tls)
+        return Node(home=home, party=name, log_path=root / f"{name}.log", tls=tls)
+
+    return _pinned_pair(make, names, delivery)
+
+
+def _pinned_pair(make: Callable[[str], Node], names: tuple[str, str],
+                 delivery: Delivery | None) -> tuple[Node, Node]:
+    """The two nodes ``make`` sets up, with ``delivery`` as their policy, pinning each other."""
+    a, b = (make(name) for name in names)
+    for node in (a, b):
         if delivery is not None:
-            home.write_config(dataclasses.replace(home.config(), delivery=delivery))
-        nodes.append(Node(home=home, party=name, log_path=root / f"{name}.log", tls=tls))
-    a, b = nodes
+            node.home.write_config(dataclasses.replace(node.home.config(), delivery=delivery))
     a.pin(b)
     b.pin(a)
     return a, b
@@ -237,15 +245,10 @@ def make_relay_pair(root: Path, url: str, creds: dict[str, bytes], *,
     """Two homes under ``root`` that joined the mediator's relay at ``url`` (each with its
     credential file's bytes, ``creds[name]``) and pin each other ``via = "relay"``. Made
     without a listen address: neither daemon opens any TCP port."""
-    nodes = []
-    for name in names:
+    def make(name: str) -> Node:
         home = Home(root / name)
         home.init(name)
         join_relay(home, url, creds[name])
-        if delivery is not None:
-            home.write_config(dataclasses.replace(home.config(), delivery=delivery))
-        nodes.append(Node(home=home, party=name, log_path=root / f"{name}.log", via=VIA_RELAY))
-    a, b = nodes
-    a.pin(b)
-    b.pin(a)
-    return a, b
+        return Node(home=home, party=name, log_path=root / f"{name}.log", via=VIA_RELAY)
+
+    return _pinned_pair(make, names, delivery)

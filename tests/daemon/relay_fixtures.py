@@ -8,10 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from bridge.cli.demo_relay import listening_tcp_ports
 from bridge.daemon.pair import Node, make_relay_pair
 from bridge.home.config import Delivery
 
 from .relay_broker import Broker
+
+__all__ = ["listening_tcp_ports", "relay_pair"]
 
 FAST = Delivery(initial_backoff=0.05, max_backoff=0.5, request_timeout=30.0)
 
@@ -37,24 +40,3 @@ def relay_pair(tmp_path: Path) -> Iterator[Callable[..., tuple[Broker, Node, Nod
         for node in (a, b):
             node.stop()
         broker.stop()
-
-
-def listening_tcp_ports(pid: int) -> list[int]:
-    """The TCP ports process ``pid`` listens on, from /proc (its sockets' inodes against
-    /proc/net/tcp and tcp6, state 0A = LISTEN)."""
-    inodes = set()
-    fd_dir = Path(f"/proc/{pid}/fd")
-    for fd in fd_dir.iterdir():
-        try:
-            target = fd.readlink()
-        except OSError:
-            continue
-        if str(target).startswith("socket:["):
-            inodes.add(str(target)[8:-1])
-    ports = []
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        for line in Path(table).read_text().splitlines()[1:]:
-            cols = line.split()
-            if cols[3] == "0A" and cols[9] in inodes:
-                ports.append(int(cols[1].rsplit(":", 1)[1], 16))
-    return ports

@@ -11,6 +11,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -59,6 +60,7 @@ class Broker:
     root: Path
     parties: tuple[str, ...]
     ack_wait: float = 30.0
+    tls: tuple[Path, Path] | None = None  # the server's certificate and key (PEM): tls://
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
     keys: dict[str, UserKey] = field(default_factory=dict)
@@ -73,7 +75,7 @@ class Broker:
 
     @property
     def url(self) -> str:
-        return f"nats://{LOOPBACK}:{self.port}"
+        return f"{'tls' if self.tls else 'nats'}://{LOOPBACK}:{self.port}"
 
     def creds(self, party: str) -> Path:
         path = self.root / f"{party}.creds"
@@ -89,9 +91,12 @@ class Broker:
                 "publish": {"allow": list(perms.publish)},
                 "subscribe": {"allow": list(perms.subscribe)}}})
         users.append({"nkey": self.keys[binding.ADMIN_NAME].public})
-        return {"listen": f"{LOOPBACK}:{self.port}", "max_payload": 8 * 1024 * 1024,
-                "jetstream": {"store_dir": str(self.store)},
-                "authorization": {"users": users}}
+        conf: dict[str, Any] = {
+            "listen": f"{LOOPBACK}:{self.port}", "max_payload": 8 * 1024 * 1024,
+            "jetstream": {"store_dir": str(self.store)}, "authorization": {"users": users}}
+        if self.tls is not None:
+            conf["tls"] = {"cert_file": str(self.tls[0]), "key_file": str(self.tls[1])}
+        return conf
 
     # ------------------------------------------------------------ the process
 
@@ -133,8 +138,11 @@ class Broker:
     # ------------------------------------------------------------ as the mediator's admin
 
     async def admin(self) -> nats.NATS:
+        context = None
+        if self.tls is not None:
+            context = ssl.create_default_context(cafile=str(self.tls[0]))
         return await nats.connect(self.url, nkeys_seed_str=self.keys[binding.ADMIN_NAME].seed,
-                                  connect_timeout=2, allow_reconnect=False)
+                                  connect_timeout=2, allow_reconnect=False, tls=context)
 
     async def _set_up(self) -> None:
         nc = await self.admin()

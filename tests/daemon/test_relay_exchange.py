@@ -3,12 +3,19 @@ neither listens on any TCP port, every item is acknowledged, and the receipts ve
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from bridge.cli.demo import pow_roster, remains_manifest
 from bridge.client import BridgeClient
 from bridge.core.crypto.identity import Keyring
 from bridge.core.receipts import check_receipt
+from bridge.daemon.pair import Node
+from bridge.home.folder import Home
+from bridge.home.relay import join_relay
+from bridge.home.tls import TlsFiles, create_certificate
 
 from .conftest import wait_for
+from .relay_broker import Broker
 from .relay_fixtures import listening_tcp_ports
 
 
@@ -47,3 +54,46 @@ def test_a_roster_and_a_manifest_through_the_relay_with_no_tcp_port_open(relay_p
              what="the broker to hold nothing")
     for node in (alpha, beta):
         assert node.proc is not None and listening_tcp_ports(node.proc.pid) == []
+
+
+def _tls_relay_pair(tmp_path: Path, ca_of: dict[str, Path]) -> tuple[Broker, Node, Node]:
+    create_certificate(tmp_path / "broker-tls", "mediator")
+    files = TlsFiles.of(tmp_path / "broker-tls")
+    broker = Broker(tmp_path / "mediator", ("alpha", "beta"), tls=(files.cert, files.key))
+    broker.start()
+    nodes = []
+    for name in ("alpha", "beta"):
+        home = Home(tmp_path / name)
+        home.init(name)
+        join_relay(home, broker.url, broker.creds(name).read_bytes(),
+                   tls_ca=(ca_of.get(name) or files.cert).read_bytes())
+        nodes.append(Node(home=home, party=name, log_path=tmp_path / f"{name}.log",
+                          via="relay"))
+    alpha, beta = nodes
+    alpha.pin(beta)
+    beta.pin(alpha)
+    return broker, alpha, beta
+
+
+def test_tls_relay_is_reached_through_the_pinned_ca_and_another_ca_is_refused(
+        tmp_path: Path) -> None:
+    create_certificate(tmp_path / "stranger", "stranger")
+    stranger = TlsFiles.of(tmp_path / "stranger").cert
+    broker, alpha, beta = _tls_relay_pair(tmp_path, {"beta": stranger})
+    try:
+        alpha.start()
+        beta.start()
+        wait_for(lambda: alpha.client.health()["relay"]["state"] == "connected",
+                 what="alpha connected over TLS with the pinned CA")
+        alpha.client.submit_document("roster", "beta", pow_roster(3), id="R-TLS")
+        wait_for(lambda: (beta.client.health()["relay"]["last_error"] or "") != "",
+                 what="beta to fail the TLS handshake")
+        relay = beta.client.health()["relay"]
+        assert relay["state"] == "connecting" and "CERTIFICATE_VERIFY_FAILED" in (
+            relay["last_error"] or "")
+        assert "relay_disconnected" in beta.client.health()["faults"]
+        assert broker.waiting("beta") == 1  # the envelope waits for beta in the broker
+    finally:
+        for node in (alpha, beta):
+            node.stop()
+        broker.stop()

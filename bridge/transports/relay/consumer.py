@@ -196,10 +196,14 @@ class RelayConsumer:
 
     async def _answer(self, msg: Msg, checked: binding.RelayMessage) -> None:
         peer = checked.sender
+        identity = self.exchange.peers.get(peer)
         assert checked.envelope is not None  # parse_message gives an answer its hints
+        if identity is None:  # unpinned since its courier was made
+            await self._refuse(msg, binding.REASON_SUBJECT, f"{peer} is not a pinned peer")
+            return
         try:
             answer = await asyncio.get_running_loop().run_in_executor(
-                None, transport.parse_answer, msg.data, self.exchange.peers[peer])
+                None, transport.parse_answer, msg.data, identity)
             if answer.envelope != checked.envelope or answer.seq not in (checked.seq, None):
                 raise PeerError("the answer's headers name another envelope than it does",
                                 reason="receipt_mismatch")

@@ -19,6 +19,7 @@ from bridge.cli.options import json_option
 from bridge.core.errors import UsageError
 from bridge.core.printable import json_text
 from bridge.core.times import format_ms
+from bridge.home.tls import cert_fingerprint, format_tls_fingerprint
 from bridge.transports.relay import admin
 from bridge.transports.relay.mediator import (
     DEFAULT_LISTEN,
@@ -29,7 +30,12 @@ from bridge.transports.relay.mediator import (
 from bridge.transports.relay.mediator import (
     add_party as add_party_to,
 )
-from bridge.transports.relay.server import configured_port, url_of, write_server_config
+from bridge.transports.relay.server import (
+    admin_tls,
+    configured_port,
+    url_of,
+    write_server_config,
+)
 
 
 def _home(obj: Ctx) -> MediatorHome:
@@ -55,6 +61,10 @@ def _print_handout(home: MediatorHome, config: RelayConfig, names: list[str]) ->
         peers = ", ".join(config.parties[name].peers) or "none yet"
         click.echo(f"  {name}: {home.creds_path(name)}  (exchanges with: {peers})")
         click.echo(f"      bridge --home HOME relay join {url} --creds {name}.creds")
+    if config.relay.tls_cert:
+        click.echo(f"With them, the relay's certificate {home.resolve(config.relay.tls_cert)} "
+                   "(public: each party pins it as the relay's CA; compare its SHA-256 out of "
+                   "band).")
     click.echo(f"The parties' hosts name this host instead of {url.split('//')[1].split(':')[0]}"
                " when they run elsewhere; in production serve TLS (README, \"The relay\").")
 
@@ -64,18 +74,25 @@ def _print_handout(home: MediatorHome, config: RelayConfig, names: list[str]) ->
               help="A party that exchanges through this relay (repeat: every two are paired).")
 @click.option("--listen", default=DEFAULT_LISTEN, show_default=True,
               help="HOST:PORT where the NATS server listens (port 0: any free port).")
+@click.option("--tls", is_flag=True,
+              help="Serve TLS with a new self-signed certificate (tls/cert.pem: hand it to "
+                   "the parties, who pin it).")
 @click.pass_obj
-def relay_init(obj: Ctx, parties: tuple[str, ...], listen: str) -> None:
+def relay_init(obj: Ctx, parties: tuple[str, ...], listen: str, tls: bool) -> None:
     """Create a relay home: the server's configuration, and a credential file per party."""
     home = _home(obj)
     with reporting():
-        config = init_home(home, parties, listen)
+        config = init_home(home, parties, listen, tls=tls)
         write_server_config(home, config, configured_port(config))
     click.echo(f"Created the relay home {home.path}: {_count(config)}")
     click.echo(f"  configuration:  {home.config_path}")
     click.echo(f"  server config:  {home.server_config_path} (written again at each start)")
     click.echo(f"  store:          {home.data_dir} (JetStream, file storage)")
     click.echo(f"  admin:          {home.admin_creds} (keep it: relay run and status use it)")
+    if config.relay.tls_cert:
+        cert = home.resolve(config.relay.tls_cert)
+        click.echo(f"  TLS:            {cert} (SHA-256 "
+                   f"{format_tls_fingerprint(cert_fingerprint(cert.read_bytes()))})")
     _print_handout(home, config, sorted(config.parties))
     click.echo(f"Run it with: bridge --home {home.path} relay run")
 
@@ -146,7 +163,7 @@ def _running_url(home: MediatorHome, config: RelayConfig) -> str:
 
 
 async def _status(home: MediatorHome, config: RelayConfig, url: str) -> list[admin.StreamStatus]:
-    nc = await admin.connect_admin(url, str(home.admin_creds))
+    nc = await admin.connect_admin(url, str(home.admin_creds), tls=admin_tls(home, config))
     try:
         return await admin.relay_status(nc, config)
     finally:

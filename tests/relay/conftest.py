@@ -21,7 +21,6 @@ def relay(tmp_path: Path) -> Iterator[Relay]:
 @pytest.fixture
 def hub(tmp_path: Path) -> Iterator[Relay]:
     """A relay for two pairs: alpha–bravo and carol–dave (no one else paired)."""
-    with running_relay(tmp_path / "mediator", ["alpha", "bravo"]) as running:
-        running.add_party("carol", peers=[])
-        running.add_party("dave", peers=["carol"])
+    with running_relay(tmp_path / "mediator", ["alpha", "bravo", "carol", "dave"],
+                       pairs=[("alpha", "bravo"), ("carol", "dave")]) as running:
         yield running

@@ -22,7 +22,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from bridge.transports.relay.mediator import MediatorHome, init_home
+from bridge.transports.relay.mediator import MediatorHome, add_party, init_home
 from bridge.transports.relay.server import configured_port, write_server_config
 
 START_TIMEOUT = 60.0
@@ -49,6 +49,11 @@ class Relay:
     @property
     def admin_creds(self) -> Path:
         return self.home.admin_creds
+
+    @property
+    def cert(self) -> Path:
+        """The relay's TLS certificate (with ``tls=True``): what a party pins."""
+        return self.home.tls_dir / "cert.pem"
 
     @property
     def port(self) -> int:
@@ -99,6 +104,7 @@ class Relay:
         ``relay run``) listens where the parties were told to connect."""
         text = self.home.config_path.read_text("utf-8")
         pinned = text.replace('listen = "127.0.0.1:0"', f'listen = "127.0.0.1:{self.port}"')
+        # (the URL is tls:// when the relay serves TLS; the port is the same)
         if pinned != text:
             self.home.config_path.write_text(pinned, "utf-8")
 
@@ -139,20 +145,31 @@ class Relay:
         return int(proc.returncode)
 
 
-def init_relay(path: Path, parties: Sequence[str]) -> Relay:
-    """What ``relay init --listen 127.0.0.1:0`` does, in this process (a CLI process less per
-    test; tests/relay/test_relay_cli.py runs the command itself)."""
+def init_relay(path: Path, parties: Sequence[str],
+               pairs: Sequence[tuple[str, str]] | None = None, *, tls: bool = False) -> Relay:
+    """What ``relay init --listen 127.0.0.1:0`` does (every two parties paired, or only
+    ``pairs``), in this process: a CLI process less per test (tests/relay/test_relay_cli.py
+    runs the commands themselves)."""
     home = MediatorHome(path)
-    config = init_home(home, parties, "127.0.0.1:0")
+    if pairs is None:
+        config = init_home(home, parties, "127.0.0.1:0", tls=tls)
+    else:
+        config = init_home(home, [], "127.0.0.1:0", tls=tls)
+        for n, name in enumerate(parties):
+            peers = [p for p in parties[:n] if (p, name) in pairs or (name, p) in pairs]
+            config = add_party(home, name, peers)
     write_server_config(home, config, configured_port(config))
     return Relay(path)
 
 
 @contextlib.contextmanager
-def running_relay(path: Path, parties: Sequence[str] = ("alpha", "bravo")) -> Iterator[Relay]:
-    """``relay init`` then ``relay run`` in ``path``; stopped (and its server with it) at the
-    end, whatever happened."""
-    relay = init_relay(path, parties)
+def running_relay(path: Path, parties: Sequence[str] = ("alpha", "bravo"),
+                  pairs: Sequence[tuple[str, str]] | None = None, *,
+                  tls: bool = False) -> Iterator[Relay]:
+    """``relay init`` (``--tls``: the server presents ``relay.cert``, parties connect with
+    tls://) then ``relay run`` in ``path``; stopped (and its server with it) at the end,
+    whatever happened."""
+    relay = init_relay(path, parties, pairs, tls=tls)
     try:
         relay.start()
         yield relay

@@ -5,12 +5,18 @@ had stored, a clean stop, and ``relay status`` that counts without reading."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import time
+from pathlib import Path
 
+import pytest
 from nats.js.api import StreamInfo
 
-from bridge.transports.relay import binding
+from bridge.transports.relay import binding, server, supervise
+from bridge.transports.relay.supervise import Supervisor, Timing
 from relay.clients import connect
-from relay.mediator import Relay, bridge_cli
+from relay.mediator import Relay, bridge_cli, init_relay
 
 BODY = b"sealed envelope bytes: opaque to the mediator"
 
@@ -100,15 +106,10 @@ async def test_a_killed_server_is_restarted_with_what_it_had_stored(relay: Relay
 
 
 def test_relay_run_stops_cleanly_on_sigterm_and_takes_its_server_with_it(relay: Relay) -> None:
-    server = int(relay.state()["server_pid"])
+    child = int(relay.state()["server_pid"])
     assert relay.stop() == 0
     assert not relay.home.state_path.exists()
-    try:
-        with open(f"/proc/{server}/status") as f:
-            alive = "zombie" not in f.read()
-    except FileNotFoundError:
-        alive = False
-    assert not alive
+    assert not alive(child)
     assert "nats-server stopped" in relay.log()
 
 
@@ -137,3 +138,44 @@ async def test_status_counts_per_pair_without_showing_contents(relay: Relay) -> 
     assert "to bravo: 2 waiting" in text and "from alpha: 2 waiting" in text
     for shown in (out, text):
         assert "CONTENTS" not in shown
+
+
+def alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return "zombie" not in f.read()
+    except FileNotFoundError:
+        return False
+
+
+def test_a_relay_run_killed_by_sigkill_takes_its_server_with_it(relay: Relay) -> None:
+    server = int(relay.state()["server_pid"])
+    assert relay.proc is not None
+    relay.proc.kill()
+    relay.proc.wait()
+    relay.proc = None
+    deadline = time.monotonic() + 30
+    while alive(server) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not alive(server), "an orphaned nats-server kept running"
+
+
+def test_a_second_relay_run_on_the_same_home_is_refused(relay: Relay) -> None:
+    done = subprocess.run([sys.executable, "-m", "bridge", "--home", str(relay.home.path),
+                           "relay", "run"], capture_output=True, text=True, timeout=60,
+                          check=False)
+    assert done.returncode == 2 and "already runs" in done.stderr
+    assert relay.state()["ready"]  # the first one is untouched
+
+
+def test_restart_backoff_doubles_to_its_cap_and_resets_after_a_stable_run(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    home = init_relay(tmp_path / "m", ["alpha"]).home
+    sup = Supervisor(home, server.find_server(), Timing(initial_backoff=0.5, max_backoff=4,
+                                                        stable_after=60))
+    now = [1000.0]
+    monkeypatch.setattr(supervise.time, "monotonic", lambda: now[0])
+    sup.state.last_start = now[0]
+    assert [sup._next_backoff() for _ in range(5)] == [0.5, 1.0, 2.0, 4.0, 4.0]
+    now[0] += 60  # the last start ran a minute before it exited
+    assert sup._next_backoff() == 0.5

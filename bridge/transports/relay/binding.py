@@ -135,7 +135,8 @@ def party_permissions(party: str, peers: Iterable[str]) -> Permissions:
     """Publish only toward each peer's inbound subject from ``party`` (never as another
     sender), and to exactly the JetStream API subjects that pull from its own consumer and ack
     what it pulled; subscribe only to its own inbox. No right to create, delete, purge or list
-    anything, nor to read another stream."""
+    anything, nor to read another stream. Not even ``$JS.API.INFO``: the account's totals
+    (streams, consumers, bytes stored) would tell one party how much the others exchange."""
     stream, consumer = stream_name(party), consumer_name(party)
     names = sorted(set(peers))
     if party in names:
@@ -146,8 +147,7 @@ def party_permissions(party: str, peers: Iterable[str]) -> Permissions:
                  f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{consumer}",
                  f"$JS.API.CONSUMER.INFO.{stream}.{consumer}",
                  f"$JS.API.STREAM.INFO.{stream}",
-                 f"$JS.ACK.{stream}.{consumer}.>",
-                 "$JS.API.INFO"),
+                 f"$JS.ACK.{stream}.{consumer}.>"),
         subscribe=(f"{inbox_prefix(party)}.>",))
 
 

@@ -6,6 +6,7 @@
     M/creds/mediator-admin.creds the mediator's own (full rights: relay run, relay status)
     M/data/                      the JetStream store (file storage)
     M/nats-server.conf           the server's configuration, written from relay.toml at each start
+    M/tls/cert.pem, key.pem      the server's TLS certificate and key (relay init --tls)
     M/logs/nats-server.log       the server's log
     M/run/                       the running server's ports file
     M/relay.state.json           the running relay: its pid, the server's pid, port and URL
@@ -39,6 +40,7 @@ from pydantic.dataclasses import dataclass
 from bridge.core.errors import BridgeError, InputError, UsageError
 from bridge.home.config import Listen, Number, _as_value_error, parse_listen
 from bridge.home.files import write_file
+from bridge.home.tls import TlsFiles, create_certificate
 from bridge.transports.relay import binding
 from bridge.transports.relay.nkeys import UserKey, check_public
 
@@ -86,13 +88,25 @@ class RelaySettings:
         description="Seconds before a message pulled and not acked is delivered again.")
     max_connections: StrictInt = Field(
         default=1024, ge=1, le=1_000_000, description="Client connections at once.")
+    tls_cert: StrictStr | None = Field(
+        default=None,
+        description="TLS certificate (PEM; relative to the relay home) the server presents: "
+                    "with it every party connects with tls://, pinning it or its CA.")
+    tls_key: StrictStr | None = Field(
+        default=None, description="The certificate's private key (PEM, mode 0600).")
 
     @model_validator(mode="after")
     def _stream_holds_a_message(self) -> RelaySettings:
         if self.max_stream_bytes < self.max_message_bytes + binding.HEADER_ALLOWANCE:
             raise ValueError("max_stream_bytes must hold at least one message of "
                              "max_message_bytes")
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key go together")
         return self
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_cert is not None
 
     @property
     def max_payload(self) -> int:
@@ -221,6 +235,14 @@ class MediatorHome:
         return self.path / "relay.state.json"
 
     @property
+    def tls_dir(self) -> Path:
+        return self.path / "tls"
+
+    def resolve(self, path: str) -> Path:
+        """A path of relay.toml: relative ones are in the relay home."""
+        return self.path / path
+
+    @property
     def admin_creds(self) -> Path:
         return self.creds_path(binding.ADMIN_NAME)
 
@@ -256,9 +278,12 @@ class MediatorHome:
         return path
 
 
-def init_home(home: MediatorHome, parties: Iterable[str], listen: str) -> RelayConfig:
+def init_home(home: MediatorHome, parties: Iterable[str], listen: str, *,
+              tls: bool = False) -> RelayConfig:
     """Create the relay home: the admin's and each party's credentials, every party paired
-    with every other, and relay.toml. Refuses a folder that already holds a relay."""
+    with every other, and relay.toml; with ``tls`` a self-signed certificate (tls/cert.pem,
+    which the parties pin) that the server presents. Refuses a folder that already holds a
+    relay."""
     names = list(parties)
     if len(set(names)) != len(names):
         raise InputError("a party is named twice", field="party")
@@ -269,7 +294,14 @@ def init_home(home: MediatorHome, parties: Iterable[str], listen: str) -> RelayC
     parse_listen(listen)
     home.make_folders()
     admin = UserKey.generate()
-    config = RelayConfig(relay=RelaySettings(listen=listen, admin_nkey=admin.public))
+    settings = RelaySettings(listen=listen, admin_nkey=admin.public)
+    if tls:
+        create_certificate(home.tls_dir, "relay")
+        files = TlsFiles.of(home.tls_dir)
+        settings = dataclasses.replace(
+            settings, tls_cert=str(files.cert.relative_to(home.path)),
+            tls_key=str(files.key.relative_to(home.path)))
+    config = RelayConfig(relay=settings)
     home.write_creds(binding.ADMIN_NAME, admin)
     for name in names:
         config = _add(home, config, name, None)

@@ -20,6 +20,7 @@ import logging
 import os
 import re
 import shutil
+import ssl
 import subprocess
 import sys
 import sysconfig
@@ -125,10 +126,20 @@ def _users(config: RelayConfig) -> list[dict[str, Any]]:
     return users
 
 
+def _tls_block(home: MediatorHome, config: RelayConfig) -> dict[str, Any]:
+    """With a certificate, every client connection is TLS (1.2 at least, the server's own
+    floor); the server asks for no client certificate: the nkey authenticates the party."""
+    relay = config.relay
+    if relay.tls_cert is None or relay.tls_key is None:
+        return {}
+    return {"tls": {"cert_file": str(home.resolve(relay.tls_cert)),
+                    "key_file": str(home.resolve(relay.tls_key)), "timeout": 5}}
+
+
 def server_config(home: MediatorHome, config: RelayConfig, port: int) -> dict[str, Any]:
     """The server's configuration for ``port`` (``ANY_PORT`` at a first start on port 0)."""
     host, _ = parse_listen(config.relay.listen)
-    return {
+    return {**_tls_block(home, config),
         "server_name": SERVER_NAME,
         "host": host,
         "port": port,
@@ -173,9 +184,21 @@ def read_ports_file(home: MediatorHome, pid: int) -> int | None:
 def url_of(config: RelayConfig, port: int) -> str:
     host, _ = parse_listen(config.relay.listen)
     shown = "127.0.0.1" if host in ("0.0.0.0", "") else host  # noqa: S104 (a wildcard, shown)
-    return f"nats://{shown}:{port}"
+    return f"{'tls' if config.relay.tls else 'nats'}://{shown}:{port}"
 
 
-__all__ = ["ANY_PORT", "ENV_SERVER", "MIN_VERSION", "ServerBinary", "candidates",
+def admin_tls(home: MediatorHome, config: RelayConfig) -> ssl.SSLContext | None:
+    """The admin's TLS context for a relay that serves TLS: it trusts exactly the certificate
+    file the server presents (self-signed or not: a partial chain is enough), and no host name
+    is checked, because the admin connects on this host whatever name the certificate has."""
+    if config.relay.tls_cert is None:
+        return None
+    ctx = ssl.create_default_context(cafile=str(home.resolve(config.relay.tls_cert)))
+    ctx.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
+    ctx.check_hostname = False
+    return ctx
+
+
+__all__ = ["ANY_PORT", "ENV_SERVER", "MIN_VERSION", "ServerBinary", "admin_tls", "candidates",
            "configured_port", "find_server", "read_ports_file", "server_config",
            "server_version", "url_of", "write_server_config"]

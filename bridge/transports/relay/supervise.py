@@ -19,12 +19,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import json
 import logging
 import os
 import signal
+import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from bridge.core.errors import BridgeError, UsageError
 from bridge.home.files import write_file
@@ -33,6 +37,7 @@ from bridge.transports.relay.mediator import MediatorHome, RelayConfig
 from bridge.transports.relay.server import (
     ANY_PORT,
     ServerBinary,
+    admin_tls,
     configured_port,
     read_ports_file,
     url_of,
@@ -40,6 +45,34 @@ from bridge.transports.relay.server import (
 )
 
 log = logging.getLogger("bridge.relay")
+
+# Linux's prctl(PR_SET_PDEATHSIG): the server is sent SIGTERM when relay run dies, even by
+# kill -9, so that no orphaned server keeps the port (and serves an old configuration).
+_PR_SET_PDEATHSIG = 1
+_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform == "linux" else None
+
+
+def _die_with_parent(parent: int) -> Callable[[], None] | None:
+    """What the child runs between fork and exec (only a system call: no lock is taken)."""
+    if _LIBC is None:
+        return None
+    libc = _LIBC
+
+    def arm() -> None:
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:  # the parent died before the call: die now
+            os._exit(1)
+    return arm
+
+
+def running_elsewhere(home: MediatorHome) -> int | None:
+    """The pid of another live ``relay run`` of this home (from its state file), if any."""
+    try:
+        pid = int(json.loads(home.state_path.read_text("utf-8"))["relay_pid"])
+        words = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return pid if pid != os.getpid() and b"relay" in words and b"run" in words else None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -83,7 +116,8 @@ class Supervisor:
     async def _spawn(self) -> asyncio.subprocess.Process:
         conf = write_server_config(self.home, self.config, self.state.port)
         proc = await asyncio.create_subprocess_exec(
-            str(self.binary.path), "-c", str(conf), stdin=asyncio.subprocess.DEVNULL)
+            str(self.binary.path), "-c", str(conf), stdin=asyncio.subprocess.DEVNULL,
+            preexec_fn=_die_with_parent(os.getpid()))
         self.state.server_pid, self.state.last_start = proc.pid, time.monotonic()
         self.state.starts += 1
         return proc
@@ -114,7 +148,8 @@ class Supervisor:
                          + (f": {last}" if last else ""))
 
     async def _ensure(self, port: int) -> None:
-        nc = await admin.connect_admin(url_of(self.config, port), str(self.home.admin_creds))
+        nc = await admin.connect_admin(url_of(self.config, port), str(self.home.admin_creds),
+                                       tls=admin_tls(self.home, self.config))
         try:
             await admin.ensure_all(nc, self.config)
         finally:
@@ -129,7 +164,8 @@ class Supervisor:
             while True:
                 try:
                     nc = await admin.connect_user(url, str(self.home.creds_path(party)),
-                                                  name="bridge-relay-reload-check")
+                                                  name="bridge-relay-reload-check",
+                                                  tls=admin_tls(self.home, self.config))
                 except BridgeError:
                     if time.monotonic() > deadline:
                         raise
@@ -239,7 +275,12 @@ class Supervisor:
 
 async def run_relay(home: MediatorHome, binary: ServerBinary,
                     timing: Timing | None = None) -> None:
-    """``relay run``: the supervisor, with SIGTERM and SIGINT to stop it, SIGHUP to reload."""
+    """``relay run``: the supervisor, with SIGTERM and SIGINT to stop it, SIGHUP to reload.
+    Refused while another ``relay run`` of the same home is alive."""
+    other = running_elsewhere(home)
+    if other is not None:
+        raise UsageError(f"a relay run (pid {other}) already runs on {home.path}; stop it "
+                         "first (SIGTERM)")
     supervisor = Supervisor(home, binary, timing)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -252,4 +293,4 @@ async def run_relay(home: MediatorHome, binary: ServerBinary,
             loop.remove_signal_handler(sig)
 
 
-__all__ = ["Supervisor", "Timing", "run_relay"]
+__all__ = ["Supervisor", "Timing", "run_relay", "running_elsewhere"]

@@ -165,9 +165,14 @@ class RelayLink:
         """Publish and wait for the broker's PubAck (it holds the message, durably, and
         dropped it if it already held the same ``Nats-Msg-Id``). ``RelayUnavailable`` when
         the broker did not take it: nothing is buffered behind the caller's back."""
-        if self._js is None or not self.connected:
+        if self._js is None or self._nc is None or not self.connected:
             raise RelayUnavailable(f"not connected to the relay ({self.state.value}"
                                    + (f": {self.last_error}" if self.last_error else "") + ")")
+        limit = self._nc.max_payload - binding.HEADER_ALLOWANCE
+        if len(body) > limit:
+            # The server would refuse it; said plainly, since only a smaller envelope helps.
+            raise RelayUnavailable(f"a message of {len(body)} bytes is over the relay's limit "
+                                   f"of {limit}: lower [delivery] chunk_items")
         try:
             await self._js.publish(subject, body, headers=dict(headers),
                                    timeout=PUBLISH_TIMEOUT)

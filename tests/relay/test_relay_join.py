@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from relay.mediator import Relay
+from relay.mediator import Relay, running_relay
 
 from bridge.daemon.pair import Node
 from bridge.home.folder import Home
@@ -21,10 +21,11 @@ def bridge(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, check=False, timeout=120)
 
 
-def _party(tmp_path: Path, relay: Relay, name: str) -> Home:
+def _party(tmp_path: Path, relay: Relay, name: str, *extra: str) -> Home:
     home = tmp_path / name
     assert bridge(home, "init", "--party", name).returncode == 0
-    joined = bridge(home, "relay", "join", relay.url, "--creds", str(relay.creds(name)))
+    joined = bridge(home, "relay", "join", relay.url, "--creds", str(relay.creds(name)),
+                    *extra)
     assert joined.returncode == 0, joined.stderr
     assert "Joined the relay" in joined.stdout
     return Home(home)
@@ -67,4 +68,23 @@ def test_parties_join_the_mediators_relay_and_exchange_with_no_port_open(
         assert "the daemon is connected" in doctor.stdout
     finally:
         for node in nodes:
+            node.stop()
+
+
+def test_a_party_joins_the_mediators_tls_relay_pinning_its_certificate(tmp_path: Path) -> None:
+    from daemon.conftest import wait_for
+
+    with running_relay(tmp_path / "mediator", ["alpha", "bravo"], tls=True) as relay:
+        assert relay.url.startswith("tls://")
+        assert bridge(tmp_path / "x", "init", "--party", "alpha").returncode == 0
+        without = bridge(tmp_path / "x", "relay", "join", relay.url, "--creds",
+                         str(relay.creds("alpha")))
+        assert without.returncode != 0 and "--tls-ca" in without.stdout + without.stderr
+        home = _party(tmp_path, relay, "alpha", "--tls-ca", str(relay.cert))
+        node = Node(home=home, party="alpha", log_path=tmp_path / "alpha.log", via="relay")
+        try:
+            node.start()
+            wait_for(lambda: node.client.health()["relay"]["state"] == "connected",
+                     what="alpha connected to the TLS relay through the pinned certificate")
+        finally:
             node.stop()

@@ -81,14 +81,16 @@ def test_broker_killed_mid_exchange_and_restarted_every_item_once(relay_pair) ->
         alpha, "SELECT count(*) FROM outbox WHERE peer = 'beta'")  # none taken twice
 
 
-def test_receiving_daemon_killed_mid_exchange_every_item_once(relay_pair) -> None:
+@pytest.mark.parametrize("victim", ["receiver", "sender"])
+def test_a_daemon_killed_mid_exchange_every_item_once(relay_pair, victim: str) -> None:
     _, alpha, beta = relay_pair(delivery=CHUNKED, ack_wait=5.0)
     _start(alpha, beta)
     alpha.client.submit_document("roster", "beta", [person(i) for i in range(N)], id="R-DIE")
     wait_for(lambda: _count(beta, "SELECT count(*) FROM inbox WHERE peer = 'alpha'") >= 3,
              what="beta to be in the middle of the roster")
-    beta.kill()
-    _start(beta)
+    killed = beta if victim == "receiver" else alpha
+    killed.kill()
+    _start(killed)
     wait_for(lambda: _received(beta, "R-DIE"), what="beta to receive the whole roster")
     _exactly_once(alpha, beta, "R-DIE", N)
 

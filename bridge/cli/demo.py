@@ -89,6 +89,9 @@ def _say_doors(alpha: Node, beta: Node) -> None:
         say(f"2. Both daemons are running: alpha on {alpha.url}, beta on {beta.url};"
             " local systems talk to them over their Unix sockets.")
         return
+    _wait("both daemons to connect to the relay", lambda: all(
+        (n.client.health().get("relay") or {}).get("state") == "connected"
+        for n in (alpha, beta)))
     open_ports = {n.party: listening_tcp_ports(n.proc.pid) for n in (alpha, beta)
                   if n.proc is not None}
     if any(open_ports.values()):

@@ -1,8 +1,13 @@
 """End-to-end throughput and memory: two real daemons on loopback.
 
-    python bench/e2e.py --items 100000 [--json] [--suites 1,2]
+    python bench/e2e.py --items 100000 [--json] [--suites 1,2] [--transport relay]
     python bench/e2e.py --sizes 10000,100000,1000000 --floor-script FLOOR.py [--json]
     python bench/e2e.py --items 100000 --profile      # and both daemons sampled by py-spy
+
+With ``--transport relay`` the same run measures each pair twice: delivering directly over
+HTTP, then through the mediator's relay (``bridge relay init`` and ``relay run``: a real
+nats-server on loopback, the daemons listening on no port), and prints both times and their
+ratio (the target: the relay at most 1.3 x the direct time).
 
 Starts two daemons (subprocesses), submits an N-item manifest through the sender's socket, has
 the receiver acknowledge every item through its own socket, and stops the clock when the
@@ -35,12 +40,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from workload import iter_items, manifest_items
 
+from bridge.cli.demo_relay import DemoRelay
 from bridge.client import BridgeClient
 from bridge.core import chunks, codec, documents, envelope, merkle
 from bridge.core.crypto import suites
 from bridge.core.crypto.identity import Keyring, PrivateIdentity
 from bridge.core.documents import AckItem, Item
-from bridge.daemon.pair import make_pair
+from bridge.daemon.pair import Node, make_pair, make_relay_pair
 
 
 def wait_for(predicate, timeout: float, interval: float):  # type: ignore[no-untyped-def]
@@ -120,10 +126,29 @@ def floor_script(path: str, n: int) -> float | None:
 
 def exchange(n: int, root: Path, timeout: float, *, suite: suites.Suite,
              profile: bool = False) -> dict[str, Any]:
-    """One N-item manifest through two real daemons, both parties in ``suite``: submitted as a
-    stream from a generator (never a list in this process either), every item acknowledged,
-    receipt checked."""
+    """One N-item manifest through two real daemons, both parties in ``suite``, delivering to
+    each other's HTTP endpoint."""
     a, b = make_pair(root / f"pair-{n}-{suite.number}", suites=(suite.number, suite.number))
+    return exchange_between(a, b, n, root, timeout, profile=profile) | {"suite": suite.number}
+
+
+def through_relay(n: int, root: Path, timeout: float, suite: suites.Suite) -> dict[str, Any]:
+    """The same exchange through the mediator's relay."""
+    relay = DemoRelay(root / f"mediator-{n}-{suite.number}", ("alpha", "beta"))
+    relay.start()
+    try:
+        a, b = make_relay_pair(root / f"relay-{n}-{suite.number}", relay.url,
+                               {name: relay.creds(name) for name in ("alpha", "beta")},
+                               suite=suite.number)
+        return exchange_between(a, b, n, root, timeout)
+    finally:
+        relay.stop()
+
+
+def exchange_between(a: Node, b: Node, n: int, root: Path, timeout: float, *,
+                     profile: bool = False) -> dict[str, Any]:
+    """Submitted as a stream from a generator (never a list in this process either), every
+    item acknowledged, receipt checked."""
     spies: list[subprocess.Popen[bytes]] = []
     try:
         a.start(timeout=120)  # a loaded machine starts a daemon slowly; the clock is not on
@@ -152,7 +177,7 @@ def exchange(n: int, root: Path, timeout: float, *, suite: suites.Suite,
             proc.send_signal(signal.SIGINT)  # py-spy writes its samples and exits
             proc.wait(60)
         code_a, code_b = a.stop(), b.stop()
-    return {"suite": suite.number, "items": n, "e2e_seconds": round(e2e, 3),
+    return {"items": n, "e2e_seconds": round(e2e, 3),
             "submit_seconds": round(t_submit, 3),
             "received_seconds": round(t_recv, 3), "receipt_bytes": len(receipt),
             "sender_peak_rss_mb": round(rss_a or 0, 1),
@@ -169,6 +194,10 @@ def one_size(n: int, root: Path, args: argparse.Namespace, suite: suites.Suite
     row = exchange(n, root, args.timeout, suite=suite, profile=args.profile)
     row["floor_seconds"] = round(floor_s, 3) if floor_s else None
     row["ratio"] = round(row["e2e_seconds"] / floor_s, 2) if floor_s else None
+    if args.transport == "relay":
+        relay_s = through_relay(n, root, args.timeout, suite)["e2e_seconds"]
+        row["relay_e2e_seconds"] = relay_s
+        row["relay_over_http"] = round(relay_s / row["e2e_seconds"], 2)
     return row
 
 
@@ -187,6 +216,9 @@ def main() -> int:
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--timeout", type=float, default=3600)
     parser.add_argument("--suites", default="1,2", help="key suites to run (default 1,2)")
+    parser.add_argument("--transport", choices=("http", "relay"), default="http",
+                        help="relay: measure the direct HTTP pair and then the relay, and "
+                             "print their ratio")
     args = parser.parse_args()
     sizes = [int(x) for x in args.sizes.split(",")] if args.sizes else [args.items]
     chosen = [suites.by_number(int(x)) for x in args.suites.split(",")]
@@ -210,7 +242,12 @@ def main() -> int:
         peak = max(result["sender_peak_rss_mb"], result["receiver_peak_rss_mb"])
         ratio = result["ratio"]
         print(f"target e2e <= 2 x floor: {'PASS' if ratio and ratio <= 2 else 'MISS'}; "
-              f"peak RSS < 300 MB: {'PASS' if peak < 300 else 'MISS'}\n")
+              f"peak RSS < 300 MB: {'PASS' if peak < 300 else 'MISS'}")
+        if "relay_over_http" in result:
+            over = result["relay_over_http"]
+            print(f"target relay <= 1.3 x direct: {'PASS' if over <= 1.3 else 'MISS'} "
+                  f"({over} x)")
+        print()
     for n in sizes:
         by_suite = {r["suite"]: r for r in rows if r["items"] == n}
         if 1 in by_suite and 2 in by_suite:

@@ -20,7 +20,7 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 def _config(tmp_path: Path) -> tuple[Home, str]:
     home = Home(tmp_path / "h")
-    home.init("alpha")
+    home.init("alpha", listen="127.0.0.1:7443")
     return home, home.config_path.read_text()
 
 

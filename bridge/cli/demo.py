@@ -17,11 +17,12 @@ from typing import Any
 
 import click
 
+from bridge.cli.demo_relay import DemoRelay, listening_tcp_ports
 from bridge.cli.exits import reporting
 from bridge.client import BridgeClient
 from bridge.core.crypto.identity import Keyring
 from bridge.core.receipts import check_receipt
-from bridge.daemon.pair import Node, make_pair
+from bridge.daemon.pair import Node, make_pair, make_relay_pair
 from bridge.home.files import write_file
 from bridge.reports.render.html import render_html
 from bridge.reports.render.json import from_json
@@ -63,14 +64,42 @@ def _received(client: BridgeClient, doc_id: str) -> bool:
                for d in client.documents(direction="in"))
 
 
-def _set_up(root: Path) -> tuple[Node, Node]:
-    alpha, beta = make_pair(root)
+def _set_up(root: Path, relay: DemoRelay | None) -> tuple[Node, Node]:
+    if relay is None:
+        alpha, beta = make_pair(root)
+    else:
+        creds = {name: relay.creds(name) for name in relay.names}
+        alpha, beta = make_relay_pair(root, relay.url, creds)
     say(f"1. Two parties set up in {root}:")
     for node in (alpha, beta):
         pub = node.home.public_identity()
         say(f"   {pub.party:6} fingerprint {pub.fingerprint}")
     say("   Each pinned the other's identity file after comparing fingerprints out of band.")
+    if relay is not None:
+        say(f"   The mediator runs the relay at {relay.url} (a nats-server) and handed each "
+            "party its credential file; both joined it (bridge relay join) and pinned the "
+            "other --via relay.")
     return alpha, beta
+
+
+def _say_doors(alpha: Node, beta: Node) -> None:
+    """How the daemons are reached: their endpoints, or (through the relay) no port at all,
+    checked from /proc."""
+    if alpha.via != "relay":
+        say(f"2. Both daemons are running: alpha on {alpha.url}, beta on {beta.url};"
+            " local systems talk to them over their Unix sockets.")
+        return
+    _wait("both daemons to connect to the relay", lambda: all(
+        (n.client.health().get("relay") or {}).get("state") == "connected"
+        for n in (alpha, beta)))
+    open_ports = {n.party: listening_tcp_ports(n.proc.pid) for n in (alpha, beta)
+                  if n.proc is not None}
+    if any(open_ports.values()):
+        raise click.ClickException(f"a party's daemon listens on a TCP port: {open_ports}")
+    say("2. Both daemons are running and connected out to the relay; neither listens on any "
+        "TCP port (checked in /proc/net/tcp: alpha none, beta none). Local systems talk to "
+        "them over their Unix sockets; the mediator sees sealed envelopes and who, when, "
+        "how big, never their contents.")
 
 
 def _send_documents(a: BridgeClient, b: BridgeClient) -> tuple[str, str]:
@@ -187,8 +216,7 @@ def _reconcile(a: BridgeClient, root: Path, keep: Path | None) -> None:
 
 def _story(alpha: Node, beta: Node, root: Path, keep: Path | None) -> None:
     """Steps 2 to 10, with both daemons running."""
-    say(f"2. Both daemons are running: alpha on {alpha.url}, beta on {beta.url};"
-        " local systems talk to them over their Unix sockets.")
+    _say_doors(alpha, beta)
     a, b = alpha.client, beta.client
     roster, manifest = _send_documents(a, b)
     _acknowledge(b, roster, manifest)
@@ -202,17 +230,23 @@ def _story(alpha: Node, beta: Node, root: Path, keep: Path | None) -> None:
     _reconcile(a, root, keep)
 
 
-def run_demo(keep: Path | None) -> None:
+def run_demo(keep: Path | None, *, direct: bool = False) -> None:
     root = Path(tempfile.mkdtemp(prefix="bridge-demo-")) if keep is None else keep
     root.mkdir(parents=True, exist_ok=True)
-    nodes = list(_set_up(root))
+    relay = None if direct else DemoRelay(root / "mediator", ("alpha", "beta"))
+    nodes: list[Node] = []
     try:
+        if relay is not None:
+            relay.start()
+        nodes = list(_set_up(root, relay))
         for node in nodes:
             node.start()
         _story(nodes[0], nodes[1], root, keep)
     finally:
         codes = [node.stop() for node in nodes]
-    say(f"11. Both daemons stopped cleanly (exit codes {codes[0]} and {codes[1]}).")
+        relay_code = relay.stop() if relay is not None else None
+    say(f"11. Both daemons stopped cleanly (exit codes {codes[0]} and {codes[1]})"
+        + (f", and the mediator's relay (exit code {relay_code})." if relay else "."))
     if keep is None:
         shutil.rmtree(root, ignore_errors=True)
     else:
@@ -254,11 +288,14 @@ def _exchange_persons(a: BridgeClient, b: BridgeClient) -> None:
 @click.command()
 @click.option("--keep", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Keep the two homes, logs and receipts in this folder.")
-def demo(keep: Path | None) -> None:
-    """Two bridges on this machine exchange a roster and a manifest, acknowledge every item,
-    export receipts and verify them."""
+@click.option("--direct", is_flag=True,
+              help="The two daemons deliver to each other's HTTP endpoint directly, with no "
+                   "mediator's relay between them.")
+def demo(keep: Path | None, direct: bool) -> None:
+    """Two bridges on this machine exchange a roster and a manifest through the mediator's
+    relay (a third process), acknowledge every item, export receipts and verify them."""
     with reporting():
-        run_demo(keep)
+        run_demo(keep, direct=direct)
 
 
 __all__ = ["demo", "pow_roster", "remains_manifest", "run_demo"]

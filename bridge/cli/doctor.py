@@ -78,9 +78,29 @@ def check_folders(home: Home) -> Finding:
 
 def check_config(home: Home) -> Finding:
     cfg = home.config()
+    where = f"listening on {cfg.listen}" if cfg.listen else "not listening (no TCP port)"
     return Finding(check="config", status=OK,
-                   detail=f"{home.config_path}: party {cfg.party}, listening on {cfg.listen}, "
+                   detail=f"{home.config_path}: party {cfg.party}, {where}, "
                           f"{len(cfg.peers)} peer(s)")
+
+
+def check_relay(home: Home, cfg: Config) -> Finding:
+    """The relay this home joined: its credential file private, and what the daemon says of
+    the connection (the broker itself is the mediator's: only the daemon speaks to it)."""
+    assert cfg.relay is not None
+    creds = home.path / cfg.relay.creds
+    check_private_file_mode(creds)
+    detail = f"{cfg.relay.url}, credentials {creds} (private)"
+    if not home.socket_path.exists():
+        return Finding(check="relay", status=OK, detail=detail)
+    relay = daemon_client(home).health().get("relay") or {}
+    state = relay.get("state")
+    if state == "connected":
+        return Finding(check="relay", status=OK, detail=f"{detail}; the daemon is connected")
+    return Finding(check="relay", status=WARN,
+                   detail=f"{detail}; the daemon is {state}: {relay.get('last_error')}",
+                   fix="is the mediator's relay running, and the URL and credentials the "
+                       "ones the mediator gave? Envelopes wait in the outbox meanwhile.")
 
 
 def check_keys(home: Home, cfg: Config) -> Finding:
@@ -118,7 +138,8 @@ def check_daemon(home: Home) -> Finding:
 
 def _peer_health(peer: PeerConfig) -> tuple[int, dict[str, Any], str | None, str | None]:
     """GET the peer endpoint's /v1/health: (status, body, Date header, TLS SHA-256 seen)."""
-    parts = urlsplit(peer.url or "")
+    assert peer.url is not None  # asked of a peer reached over HTTP only
+    parts = urlsplit(peer.url)
     host, port = parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
     conn: http.client.HTTPConnection
     if parts.scheme == "https":
@@ -221,7 +242,10 @@ def diagnose(home: Home, *, now: Callable[[], float] = time.time) -> list[Findin
     except BridgeError as err:
         findings.append(Finding(check="pins", status=FAIL, detail=str(err)))
     for name, peer in sorted(cfg.peers.items()):
-        findings.extend(check_peer(name, peer, now()))
+        if peer.url is not None:  # the relay and the carrier have no endpoint to ask
+            findings.extend(check_peer(name, peer, now()))
+    if cfg.relay is not None:
+        findings.append(_guarded("relay", lambda: check_relay(home, cfg)))
     findings.append(_guarded("daemon", lambda: check_daemon(home)))
     findings.append(check_disk(home))
     return findings

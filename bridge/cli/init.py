@@ -10,14 +10,15 @@ from bridge.cli.context import Ctx
 from bridge.cli.exits import reporting
 from bridge.cli.options import EXISTING_FILE, read_passphrase
 from bridge.core.crypto import suites
-from bridge.home.config import DEFAULT_LISTEN
 from bridge.home.tls import TlsFiles, file_fingerprint, format_tls_fingerprint
 
 
 @click.command()
 @click.option("--party", required=True, help="This party's name (lowercase, e.g. alpha).")
-@click.option("--listen", default=DEFAULT_LISTEN, show_default=True,
-              help="HOST:PORT of the peer endpoint.")
+@click.option("--listen", default=None, metavar="HOST:PORT",
+              help="Serve a peer endpoint at HOST:PORT (e.g. 127.0.0.1:7443) for peers that "
+                   "deliver directly over HTTP. Left out, the daemon listens on no TCP port "
+                   "(peers reached through the mediator's relay or the carrier).")
 @click.option("--passphrase-file", type=EXISTING_FILE,
               help="Seal the private key with the passphrase in this file (Argon2id).")
 @click.option("--tls", is_flag=True,
@@ -28,7 +29,7 @@ from bridge.home.tls import TlsFiles, file_fingerprint, format_tls_fingerprint
                    "signatures); 1 (X25519, Ed25519) only for a peer that cannot read suite 2 "
                    "yet. Move up later with bridge keys rotate --suite 2.")
 @click.pass_obj
-def init(obj: Ctx, party: str, listen: str, passphrase_file: Path | None, tls: bool,
+def init(obj: Ctx, party: str, listen: str | None, passphrase_file: Path | None, tls: bool,
          suite: str) -> None:
     """Create a home: keys, identity file and configuration."""
     chosen = suites.by_number(int(suite))
@@ -41,6 +42,8 @@ def init(obj: Ctx, party: str, listen: str, passphrase_file: Path | None, tls: b
     click.echo(f"  identity file: {obj.home.public_key_path(party)} (give this to your peer)")
     click.echo(f"  fingerprint:   {ident.public.fingerprint}")
     click.echo(f"  key suite:     {chosen.number} ({chosen.sign_name})")
+    if obj.home.config().listen is None:
+        click.echo("  peer endpoint: none (no TCP port; join a relay with bridge relay join)")
     if tls:
         fp = format_tls_fingerprint(file_fingerprint(TlsFiles.of(obj.home.tls_dir)))
         click.echo(f"  TLS SHA-256:   {fp}")

@@ -13,7 +13,7 @@ from bridge.cli.options import json_option
 from bridge.cli.output import console, echo_json, table
 from bridge.core.errors import InputError
 from bridge.core.printable import printable
-from bridge.home.config import Via
+from bridge.home.config import PeerConfig, Via
 from bridge.home.folder import Home
 from bridge.home.peers import PinResult, check_peer_url, list_peers, pin_peer
 from bridge.home.tls import format_tls_fingerprint
@@ -40,14 +40,11 @@ def peer() -> None:
 def _print_pinned(home: Home, result: PinResult) -> None:
     p = result.peer
     click.echo(f"{_VERBS[result.action]} peer {printable(p.name)}")
-    if p.url is not None:
-        click.echo(f"  url:           {p.url}")
-    if p.via != "http":
-        click.echo(f"  via:           {p.via}")
+    click.echo(f"  url:           {p.url}" if p.url else f"  via:           {p.via}")
     click.echo(f"  fingerprint:   {p.fingerprint}")
     if p.tls_fingerprint:
         click.echo(f"  TLS (SHA-256): {format_tls_fingerprint(p.tls_fingerprint)}")
-    elif p.url is not None and p.url.startswith("https://"):
+    elif p.url and p.url.startswith("https://"):
         click.echo("warning: an https:// peer needs --tls-fingerprint; the daemon will not "
                    "start until it is pinned", err=True)
     click.echo(f"  identity file: {result.identity_file}")
@@ -58,11 +55,11 @@ def _print_pinned(home: Home, result: PinResult) -> None:
 @peer.command("add")
 @click.argument("pubfile", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--url", default=None, callback=_url_option,
-              help="The peer's endpoint, http(s)://HOST:PORT (needed for --via http).")
+              help="The peer's endpoint, http(s)://HOST:PORT (for --via http).")
 @click.option("--via", type=click.Choice(["http", "relay", "carry"]), default="http",
               show_default=True,
-              help="How envelopes reach the peer: its endpoint (--url), the mediator's relay, "
-                   "or carrier files carried by hand (bridge carry).")
+              help="How the peer is reached: its HTTP endpoint (--url), the mediator's relay "
+                   "(after bridge relay join), or envelopes carried in files.")
 @click.option("--fingerprint", required=True,
               help="The fingerprint the peer read to you out of band (any case or spacing).")
 @click.option("--tls-fingerprint", default=None, metavar="SHA256",
@@ -85,10 +82,14 @@ def peer_add(obj: Ctx, pubfile: Path, url: str | None, via: Via, fingerprint: st
         _print_pinned(obj.home, result)
         return
     p = result.peer
-    echo_json({"name": p.name, "url": p.url, "fingerprint": p.fingerprint,
-               **({"via": p.via} if p.via != "http" else {}),
+    echo_json({"name": p.name, **_route(p), "fingerprint": p.fingerprint,
                **({"tls_fingerprint": p.tls_fingerprint} if p.tls_fingerprint else {}),
                "action": result.action, "identity_file": str(result.identity_file)})
+
+
+def _route(p: PeerConfig) -> dict[str, str]:
+    """How a peer is reached, for JSON: its URL (as before), or ``via`` for the others."""
+    return {"url": p.url} if p.url else {"via": p.via}
 
 
 @peer.command("list")
@@ -99,8 +100,7 @@ def peer_list(obj: Ctx, as_json: bool) -> None:
     with reporting(as_json=as_json):
         peers = list_peers(obj.home)
     if as_json:
-        echo_json([{"name": p.name, "url": p.url, "fingerprint": p.fingerprint,
-                    **({"via": p.via} if p.via != "http" else {}),
+        echo_json([{"name": p.name, **_route(p), "fingerprint": p.fingerprint,
                     **({"tls_fingerprint": p.tls_fingerprint} if p.tls_fingerprint else {})}
                    for p in peers])
         return
@@ -109,8 +109,7 @@ def peer_list(obj: Ctx, as_json: bool) -> None:
                    "PUBFILE --url URL --fingerprint FP")
         return
     console().print(table(("NAME", "URL", "FINGERPRINT"),
-                          ((p.name, p.url if p.via == "http" else f"(via {p.via})", p.fingerprint)
-                           for p in peers)))
+                          ((p.name, p.url or f"via {p.via}", p.fingerprint) for p in peers)))
 
 
 __all__ = ["peer"]

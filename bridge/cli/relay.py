@@ -15,6 +15,7 @@ from bridge.cli.main import LazyGroup
 RELAY_COMMANDS: dict[str, str] = {
     "add-party": "relay_mediator:add_party",
     "init": "relay_mediator:relay_init",
+    "join": "relay_party:relay_join",
     "run": "relay_mediator:relay_run",
     "status": "relay_mediator:relay_status",
 }

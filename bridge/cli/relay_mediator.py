@@ -60,7 +60,8 @@ def _print_handout(home: MediatorHome, config: RelayConfig, names: list[str]) ->
     for name in names:
         peers = ", ".join(config.parties[name].peers) or "none yet"
         click.echo(f"  {name}: {home.creds_path(name)}  (exchanges with: {peers})")
-        click.echo(f"      bridge --home HOME relay join {url} --creds {name}.creds")
+        click.echo(f"      bridge --home HOME relay join {url} --creds {name}.creds"
+                   + (" --tls-ca cert.pem" if config.relay.tls_cert else ""))
     if config.relay.tls_cert:
         click.echo(f"With them, the relay's certificate {home.resolve(config.relay.tls_cert)} "
                    "(public: each party pins it as the relay's CA; compare its SHA-256 out of "

@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -18,9 +19,10 @@ from typing import IO
 from bridge.client import ApiError, BridgeClient
 from bridge.core.crypto import suites as suite_table
 from bridge.core.errors import BridgeError
-from bridge.home.config import Delivery, PeerConfig
+from bridge.home.config import VIA_HTTP, VIA_RELAY, Delivery, PeerConfig, Via
 from bridge.home.files import open_private_append, write_file
 from bridge.home.folder import Home
+from bridge.home.relay import join_relay
 from bridge.home.tls import TlsFiles, file_fingerprint
 
 LOOPBACK = "127.0.0.1"
@@ -53,18 +55,19 @@ class Parking:
         self.close()
 
 
-def pin(home: Home, other: Home, url: str) -> None:
+def pin(home: Home, other: Home, url: str | None, via: Via = VIA_HTTP) -> None:
     """Pin ``other`` as a peer of ``home`` (what ``bridge peer add`` does after the fingerprint
-    has been compared out of band), with its TLS certificate for an https:// URL."""
+    has been compared out of band), with its TLS certificate for an https:// URL; or reached
+    ``via`` the relay, with no URL at all."""
     pub = other.public_identity()
     write_file(home.peers_dir / f"{pub.party}.pub",
                other.public_key_path(pub.party).read_bytes(), replace=True)
     cfg = home.config()
     peers = dict(cfg.peers)
-    tls_pin = (file_fingerprint(TlsFiles.of(other.tls_dir)) if url.startswith("https://")
-               else None)
-    peers[pub.party] = PeerConfig(name=pub.party, url=url, fingerprint=pub.fingerprint,
-                                  tls_fingerprint=tls_pin)
+    tls_pin = (file_fingerprint(TlsFiles.of(other.tls_dir))
+               if url is not None and url.startswith("https://") else None)
+    peers[pub.party] = PeerConfig(name=pub.party, url=url if via == VIA_HTTP else None,
+                                  fingerprint=pub.fingerprint, tls_fingerprint=tls_pin, via=via)
     home.write_config(dataclasses.replace(cfg, peers=peers))
 
 
@@ -84,6 +87,7 @@ class Node:
     party: str
     log_path: Path
     tls: bool = False
+    via: Via = VIA_HTTP  # how the nodes that pin this one reach it
     port: int | None = None
     proc: subprocess.Popen[bytes] | None = None
     pinned_by: list[Node] = field(default_factory=list, repr=False)
@@ -107,8 +111,9 @@ class Node:
         return f"{'https' if self.tls else 'http'}://{LOOPBACK}:{port}"
 
     def pin(self, other: Node) -> None:
-        """Pin ``other`` in this node's home, at its address now and whenever it changes."""
-        pin(self.home, other.home, other.url)
+        """Pin ``other`` in this node's home, at its address now and whenever it changes (or
+        via the relay, where it has no address)."""
+        pin(self.home, other.home, other.url if other.via == VIA_HTTP else None, other.via)
         other.pinned_by.append(self)
         self.pins.append(other)
 
@@ -139,7 +144,8 @@ class Node:
                 raise RuntimeError(f"daemon {self.party} exited with {self.proc.returncode}; "
                                    f"log: {self.log_path}")
             try:
-                return int(self.client.health()["listen"]["port"])
+                listen = self.client.health()["listen"]
+                return int(listen["port"]) if listen is not None else None  # None: no port
             except ApiError as exc:
                 if exc.status == 403:  # up, but this user is not on its allowed_uids
                     return int(self.home.port_path.read_text())
@@ -153,6 +159,8 @@ class Node:
         and a running one re-reads it (``POST /v1/peers/reload``, done when this returns). A
         peer that cannot answer now (frozen by a test, or this user not on its allowed_uids)
         gets SIGHUP instead, which it acts on as soon as it runs again."""
+        if self.via != VIA_HTTP:
+            return  # reached through the relay: no address to tell
         for peer in self.pinned_by:
             set_peer_url(peer.home, self.party, self.url)
             if peer.proc is None or peer.proc.poll() is not None:
@@ -213,17 +221,45 @@ def make_pair(root: Path, *, names: tuple[str, str] = ("alpha", "beta"),
     """Create two homes under ``root`` that pin each other; daemons not started. Each listens
     on a port the kernel gives it (``listen`` port 0). With ``tls`` each serves its peer
     endpoint over TLS and pins the other's certificate. ``suites``: each one's key suite."""
-    nodes = []
-    for name, number in zip(names, suites, strict=True):
+    chosen = dict(zip(names, suites, strict=True))
+
+    def make(name: str) -> Node:
         home = Home(root / name)
-        suite = suite_table.by_number(number)
+        suite = suite_table.by_number(chosen[name])
         if suite is None:
-            raise ValueError(f"no key suite {number}")
+            raise ValueError(f"no key suite {chosen[name]}")
         home.init(name, listen=ANY_PORT, tls=tls, suite=suite)
+        return Node(home=home, party=name, log_path=root / f"{name}.log", tls=tls)
+
+    return _pinned_pair(make, names, delivery)
+
+
+def _pinned_pair(make: Callable[[str], Node], names: tuple[str, str],
+                 delivery: Delivery | None) -> tuple[Node, Node]:
+    """The two nodes ``make`` sets up, with ``delivery`` as their policy, pinning each other."""
+    a, b = (make(name) for name in names)
+    for node in (a, b):
         if delivery is not None:
-            home.write_config(dataclasses.replace(home.config(), delivery=delivery))
-        nodes.append(Node(home=home, party=name, log_path=root / f"{name}.log", tls=tls))
-    a, b = nodes
+            node.home.write_config(dataclasses.replace(node.home.config(), delivery=delivery))
     a.pin(b)
     b.pin(a)
     return a, b
+
+
+def make_relay_pair(root: Path, url: str, creds: dict[str, bytes], *,
+                    names: tuple[str, str] = ("alpha", "beta"),
+                    delivery: Delivery | None = None, suite: int = 2) -> tuple[Node, Node]:
+    """Two homes under ``root`` that joined the mediator's relay at ``url`` (each with its
+    credential file's bytes, ``creds[name]``) and pin each other ``via = "relay"``. Made
+    without a listen address: neither daemon opens any TCP port. Both in key ``suite``."""
+    chosen = suite_table.by_number(suite)
+    if chosen is None:
+        raise ValueError(f"no key suite {suite}")
+
+    def make(name: str) -> Node:
+        home = Home(root / name)
+        home.init(name, suite=chosen)
+        join_relay(home, url, creds[name])
+        return Node(home=home, party=name, log_path=root / f"{name}.log", via=VIA_RELAY)
+
+    return _pinned_pair(make, names, delivery)

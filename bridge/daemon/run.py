@@ -30,7 +30,7 @@ from bridge.engine.exchange import Exchange
 from bridge.engine.metrics import Metrics
 from bridge.engine.sender import DeliveryLoop
 from bridge.engine.store_check import damage_refuses_start
-from bridge.home.config import parse_listen
+from bridge.home.config import VIA_CARRY, VIA_RELAY, parse_listen
 from bridge.home.files import write_file
 from bridge.home.folder import Home
 from bridge.home.keystore import KeyStore
@@ -42,6 +42,8 @@ from bridge.store.sqlite.store import Store
 from bridge.transports.http.courier import HttpCourier
 from bridge.transports.http.endpoint import peer_app
 from bridge.transports.http.limits import ConnectionGuard, GuardedSite, server_options
+from bridge.transports.relay.courier import RelayCourier
+from bridge.transports.relay.link import RelayLink, link_of_home
 
 log = logging.getLogger("bridge.daemon")
 
@@ -130,6 +132,9 @@ class Daemon:
         self.metrics = Metrics()
         self.loops: dict[str, DeliveryLoop] = {}
         self._lock_fd: int | None = None
+        # The mediator's relay, when this home joined one: one connection for every peer.
+        self.relay = link_of_home(home, self.config, self.metrics)
+        self.relay_couriers: dict[str, RelayCourier] = {}
 
     def load_peers(self) -> dict[str, PublicIdentity]:
         """Pinned peers from the home, each checked against its pinned fingerprint."""
@@ -175,6 +180,7 @@ class Daemon:
         self.api = self._local_api()
         peer_runner, api_runner = await self._runners()
         self.port = await self._bind_peer_endpoint(peer_runner, api_runner)
+        self.api.relay_status = self.relay.status if self.relay is not None else None
         # Signals before the socket: whoever can reach the daemon may SIGHUP it at once.
         stop = self._handle_signals()
         await self._open_local_socket(api_runner)
@@ -239,27 +245,34 @@ class Daemon:
         api.reload_peers = self.reload_peers
         return api
 
-    async def _runners(self) -> tuple[web.AppRunner, web.AppRunner]:
+    async def _runners(self) -> tuple[web.AppRunner | None, web.AppRunner]:
+        """The local API's runner, and the peer endpoint's when bridge.toml has a listen."""
         limits = self.config.limits
         self._guard = ConnectionGuard(limits.max_connections, self.metrics)
-        peer_runner = web.AppRunner(
-            peer_app(self.exchange, self.run_in_db, self.metrics, self.config.max_body_bytes,
-                     limits, self._guard),
-            access_log=None, **server_options(limits, self.metrics))
+        peer_runner = None
+        if self.config.listen is not None:
+            peer_runner = web.AppRunner(
+                peer_app(self.exchange, self.run_in_db, self.metrics,
+                         self.config.max_body_bytes, limits, self._guard),
+                access_log=None, **server_options(limits, self.metrics))
+            await peer_runner.setup()
         api_app = self.api.app()
         uids = allowed_uids(self.config.allowed_uids)
         api_app.middlewares.insert(0, uid_middleware(uids))  # outermost: before anything else
         api_runner = web.AppRunner(api_app, access_log=None)
-        await peer_runner.setup()
         await api_runner.setup()
         return peer_runner, api_runner
 
-    async def _bind_peer_endpoint(self, peer_runner: web.AppRunner,
-                                  api_runner: web.AppRunner) -> int:
+    async def _bind_peer_endpoint(self, peer_runner: web.AppRunner | None,
+                                  api_runner: web.AppRunner) -> int | None:
         """Bind the peer endpoint; the port it got (the configured one, or the kernel's
-        choice for port 0) goes to HOME/peer.port and the local health answer."""
-        host, port = parse_listen(self.config.listen)
+        choice for port 0) goes to HOME/peer.port and the local health answer. With no
+        listen in bridge.toml there is none: no TCP socket is opened at all."""
         _claim_socket(str(self.home.socket_path))
+        if peer_runner is None or self.config.listen is None:
+            self.api.listening = False
+            return None
+        host, port = parse_listen(self.config.listen)
         # The peer endpoint first: a port that is taken stops the start before the local
         # socket exists, so nothing stale is left behind.
         try:
@@ -289,25 +302,51 @@ class Daemon:
     # ------------------------------------------------------------------ background work
 
     def _delivery_loop(self, name: str) -> DeliveryLoop:
+        """The loop that delivers to ``name``, with the courier its ``via`` names."""
         peer = self.config.peers[name]
-        pin = peer.tls_fingerprint
-        assert peer.url is not None  # a peer reached over http has one (PeerConfig)
-        courier = HttpCourier(url=peer.url, request_timeout=self.config.delivery.request_timeout,
-                              tls_fingerprint=normalise_tls_fingerprint(pin) if pin else None)
+        courier: HttpCourier | RelayCourier
+        answer_wait = None
+        if peer.via == VIA_RELAY:
+            assert self.relay is not None and self.config.relay is not None  # Config checks it
+            courier = RelayCourier(link=self.relay, me=self.config.party, peer=name)
+            self.relay_couriers[name] = courier  # where the consumer hands its answers
+            answer_wait = self.config.relay.answer_wait
+        else:
+            assert peer.url is not None  # Config checks it: http needs a URL
+            pin = peer.tls_fingerprint
+            courier = HttpCourier(
+                url=peer.url, request_timeout=self.config.delivery.request_timeout,
+                tls_fingerprint=normalise_tls_fingerprint(pin) if pin else None)
         return DeliveryLoop(
             peer=name, courier=courier, exchange=self.exchange, run=self.run_in_db,
-            policy=self.config.delivery, metrics=self.metrics, wake=self._wakes[name])
+            policy=self.config.delivery, metrics=self.metrics, wake=self._wakes[name],
+            answer_wait=answer_wait)
 
     def _supervised(self, name: str, work: Callable[[], Awaitable[None]]) -> None:
         self._tasks[name] = asyncio.create_task(supervise(name, work, self.metrics), name=name)
 
     def _start_background_tasks(self) -> None:
         for name in self.peers:
-            if self.config.peers[name].via == "carry":
-                continue  # its outbox waits for bridge carry export
+            if self.config.peers[name].via == VIA_CARRY:
+                continue  # carried in files by hand (bridge carry): no loop delivers to it
             self.loops[name] = loop = self._delivery_loop(name)
             self._supervised(f"deliver-{name}", loop.run_forever)
         self._supervised("deadlines", self._watch_deadlines)
+        if self.relay is not None:
+            self._start_relay(self.relay)
+
+    def _start_relay(self, link: RelayLink) -> None:
+        """The connection out to the mediator's broker and the consumer of what it holds for
+        us (bridge/transports/relay). Imported here: only a home that joined a relay pays."""
+        from bridge.transports.relay.consumer import RelayConsumer
+
+        assert self.config.relay is not None
+        consumer = RelayConsumer(
+            link=link, exchange=self.exchange, run=self.run_in_db, metrics=self.metrics,
+            couriers=self.relay_couriers, limits=self.config.limits,
+            max_body=self.config.max_body_bytes, batch=self.config.relay.fetch_batch)
+        self._supervised("relay-link", link.run)
+        self._supervised("relay-consume", consumer.run_forever)
 
     async def _watch_deadlines(self) -> None:
         while True:
@@ -355,7 +394,9 @@ class Daemon:
         self.loops[name] = loop = self._delivery_loop(name)
         loop.reachable = old.reachable
         self._supervised(f"deliver-{name}", loop.run_forever)
-        log.info("delivering to %s at %s", name, self.config.peers[name].url)
+        peer = self.config.peers[name]
+        log.info("delivering to %s %s", name,
+                 f"at {peer.url}" if peer.url else f"via the {peer.via}")
 
     # ------------------------------------------------------------------ signals, start, stop
 
@@ -368,17 +409,23 @@ class Daemon:
         return stop
 
     def _announce(self) -> None:
-        host, _ = parse_listen(self.config.listen)
         sock_path = self.home.socket_path
         uids = allowed_uids(self.config.allowed_uids)
-        scheme = "https" if self.tls else "http"
-        log.info("ready: party=%s peer endpoint %s://%s:%d socket=%s local uids=%s",
-                 self.identity.party, scheme, host, self.port, sock_path,
+        if self.config.listen is not None and self.port is not None:
+            host, _ = parse_listen(self.config.listen)
+            where = f"{host}:{self.port}"
+            endpoint = f"{'https' if self.tls else 'http'}://{where}"
+        else:
+            where = endpoint = "no TCP port"
+        relay = f", relay {self.relay.settings.url}" if self.relay is not None else ""
+        log.info("ready: party=%s peer endpoint %s%s socket=%s local uids=%s",
+                 self.identity.party, endpoint, relay, sock_path,
                  ",".join(map(str, sorted(uids))))
-        print(f"bridge daemon ready: {self.identity.party} on {host}:{self.port}, "
+        print(f"bridge daemon ready: {self.identity.party} on {where}{relay}, "
               f"socket {sock_path}", file=sys.stderr, flush=True)
 
-    async def _shut_down(self, peer_runner: web.AppRunner, api_runner: web.AppRunner) -> None:
+    async def _shut_down(self, peer_runner: web.AppRunner | None,
+                         api_runner: web.AppRunner) -> None:
         log.info("stopping: no new requests; finishing work in progress")
         self.api.stopping.set()
         await self._broadcast()
@@ -389,7 +436,10 @@ class Daemon:
         # Stop accepting, let in-flight requests finish (their transactions commit or roll
         # back whole), then close the store from its own thread.
         await api_runner.cleanup()
-        await peer_runner.cleanup()
+        if peer_runner is not None:
+            await peer_runner.cleanup()
+        if self.relay is not None:
+            await self.relay.close()
         await self._loop.run_in_executor(self._executor, self._store.close)
         self._executor.shutdown(wait=True)
         for path in (self.home.socket_path, self.home.port_path):

@@ -55,6 +55,12 @@ COUNTERS: dict[str, Declared] = {
     "delivery_rewound": Declared("Deliveries the peer asked to resend from an earlier seq."),
     "delivery_unavailable": Declared("Deliveries the peer could not record (its store full)."),
     "tls_pin_mismatches": Declared("Peer endpoints whose TLS certificate was not the pinned."),
+    # The mediator's relay (bridge/transports/relay).
+    "relay_refused": Declared("Messages off the relay refused (subject, headers, size, a "
+                              "body that is not what it says)."),
+    "relay_rate_limited": Declared("Envelopes off the relay left for later: over their "
+                                   "sender's rate."),
+    "relay_answers_late": Declared("Answers off the relay to envelopes already settled."),
     # The store and the refusal records.
     "store_unavailable": Declared("Writes that failed because the store cannot be written."),
     "store_faults": Declared("Damage found in the store (what is stored is not what was "

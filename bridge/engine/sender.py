@@ -38,7 +38,7 @@ class DeliveryLoop:
 
     def __init__(self, *, peer: str, courier: Courier, exchange: Exchange, run: RunInDb,
                  policy: Delivery, metrics: Metrics, wake: asyncio.Event,
-                 rng: random.Random | None = None) -> None:
+                 rng: random.Random | None = None, answer_wait: float | None = None) -> None:
         self.peer = peer
         self.courier = courier
         self.exchange = exchange
@@ -46,6 +46,10 @@ class DeliveryLoop:
         self.policy = policy
         self.metrics = metrics
         self.wake = wake
+        # How long an answer may take once the courier has the envelope: twice the request
+        # timeout for HTTP (the answer comes in the response), the relay's answer_wait through
+        # the mediator (the envelope waits in the broker for a peer that may be away for hours).
+        self.answer_wait = answer_wait if answer_wait is not None else policy.request_timeout * 2
         self._reach = Reachability()
         self._pin_alarm = False
         self._in_flight = InFlight()
@@ -107,7 +111,7 @@ class DeliveryLoop:
         """Hand ``row`` to the courier and wait for the arrival that names it; an arrival
         naming anything else (a late answer to an earlier try) is dropped."""
         await self.courier.send([self._in_flight.add(row)])
-        async with asyncio.timeout(self.policy.request_timeout * 2):
+        async with asyncio.timeout(self.answer_wait):
             while True:
                 arrival = await self.courier.receive()
                 if self._in_flight.match(arrival) is not None:

@@ -86,6 +86,28 @@ def check_peer_url(url: str) -> str:
     return f"{parts.scheme}://{host}:{port}"
 
 
+RELAY_SCHEMES = ("nats", "tls")
+
+
+def check_relay_url(url: str) -> str:
+    """Accept ``nats://HOST:PORT`` or ``tls://HOST:PORT`` (the mediator's broker; ``tls://``
+    checks it against a pinned CA); refuse the rest, user info included (the credentials are
+    the creds file, never the URL)."""
+    text = url.strip()
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError as exc:
+        raise InputError(f"not a valid URL ({exc}): {url!r}", field="url") from exc
+    host = parts.netloc.rpartition(":")[0]
+    if (parts.scheme not in RELAY_SCHEMES or not host or not _HOST_RE.match(host)
+            or port is None or port == 0 or parts.path not in ("", "/") or parts.query
+            or parts.fragment or text.endswith(("?", "#"))):
+        raise InputError(f"a relay URL must be nats://HOST:PORT or tls://HOST:PORT, got {url!r}",
+                         field="url")
+    return f"{parts.scheme}://{host}:{port}"
+
+
 def _as_value_error(check: Callable[[str], object]) -> Callable[[str], str]:
     """One of Bridge's own checks as a pydantic validator: its refusal (a ``BridgeError``)
     becomes a ``ValueError``, which pydantic collects with the others and names by field."""
@@ -104,13 +126,19 @@ def _as_value_error(check: Callable[[str], object]) -> Callable[[str], str]:
 Party = Annotated[StrictStr, AfterValidator(_as_value_error(check_party))]
 Listen = Annotated[StrictStr, AfterValidator(_as_value_error(parse_listen))]
 PeerUrl = Annotated[StrictStr, AfterValidator(_as_value_error(check_peer_url))]
+RelayUrl = Annotated[StrictStr, AfterValidator(_as_value_error(check_relay_url))]
+# How a peer is reached: its HTTP endpoint, the mediator's relay, or envelopes in a file that
+# someone carries across (README, "Three ways to connect").
+Via = Literal["http", "relay", "carry"]
+VIA_HTTP: Via = "http"
+VIA_RELAY: Via = "relay"
+VIA_CARRY: Via = "carry"
 TlsPin = Annotated[StrictStr, AfterValidator(_as_value_error(normalise_tls_fingerprint))]
 Number = Annotated[float, Strict()]  # strict: a whole number is accepted, a bool or text is not
 Count = Annotated[StrictInt, Field(ge=1)]
 BodyBytes = Annotated[StrictInt, Field(ge=1)]
 CheckSeconds = Annotated[Number, Field(ge=0.05, le=3600)]
 Uid = Annotated[StrictInt, Field(ge=0)]
-Via = Literal["http", "relay", "carry"]  # a peer's [peers.NAME] via
 
 
 def _table(title: str) -> ConfigDict:
@@ -171,26 +199,63 @@ class Limits:
         default=600, description="Refusals recorded a minute (the rest are only counted).")
 
 
+def _check_via(via: str, url: str | None, tls_fingerprint: str | None) -> None:
+    """``http`` needs the peer's URL; the relay and the carrier reach no URL, and a URL or a
+    TLS pin beside them would be a setting nobody reads."""
+    if via == VIA_HTTP and url is None:
+        raise ValueError("url is missing (a peer reached over http needs its URL; "
+                         "via = \"relay\" or \"carry\" needs none)")
+    if via != VIA_HTTP and (url is not None or tls_fingerprint is not None):
+        raise ValueError(f"a peer reached via {via} has no url or tls_fingerprint")
+
+
 @dataclass(frozen=True, kw_only=True, config=_table("[peers.NAME]"))
 class PeerConfig:
     name: Party
-    url: PeerUrl | None = None  # http only: where the delivery loop sends
+    url: PeerUrl | None = None
     fingerprint: StrictStr
     # SHA-256 of the peer endpoint's TLS certificate (64 lower-case hex digits) for https://
     tls_fingerprint: TlsPin | None = None
-    via: Via = "http"  # how envelopes reach the peer: its endpoint, the relay, or by hand
+    via: Via = VIA_HTTP
 
     @model_validator(mode="after")
-    def _http_needs_url(self) -> PeerConfig:
-        if self.via == "http" and self.url is None:
-            raise ValueError("url is missing (a peer reached over http needs its URL)")
+    def _reached(self) -> PeerConfig:
+        _check_via(self.via, self.url, self.tls_fingerprint)
+        return self
+
+
+@dataclass(frozen=True, kw_only=True, config=_table("[relay]"))
+class RelayTable:
+    """[relay]: the mediator's broker this party connects out to (``bridge relay join``)."""
+
+    url: RelayUrl = Field(description="The mediator's broker, nats://HOST:PORT, or "
+                                      "tls://HOST:PORT checked against tls_ca.")
+    creds: StrictStr = Field(default="relay.creds",
+                             description="The credential file the mediator handed out (its "
+                                         "user nkey seed), relative to the home; mode 0600.")
+    tls_ca: StrictStr | None = Field(
+        default=None, description="The CA certificate (PEM, relative to the home) that the "
+                                  "broker's certificate must chain to, for a tls:// URL.")
+    answer_wait: Number = Field(
+        default=300.0, ge=1, le=86400,
+        description="Seconds to wait for a peer's answer through the relay before the envelope "
+                    "is sent again (meanwhile it waits in the broker for the peer).")
+    fetch_batch: Count = Field(default=64, le=1000,
+                               description="Messages pulled from the broker at once, at most.")
+
+    @model_validator(mode="after")
+    def _tls_needs_a_ca(self) -> RelayTable:
+        if self.url.startswith("tls://") and not self.tls_ca:
+            raise ValueError("a tls:// relay needs tls_ca (the CA its certificate chains to)")
+        if self.tls_ca and not self.url.startswith("tls://"):
+            raise ValueError("tls_ca is read only for a tls:// relay URL")
         return self
 
 
 @dataclass(frozen=True, kw_only=True, config=_table("configuration"))
 class Config:
     party: Party
-    listen: Listen
+    listen: Listen | None = None  # None: no peer endpoint, no TCP port at all
     delivery: Delivery = Field(default_factory=Delivery)
     peers: dict[str, PeerConfig] = Field(default_factory=dict)
     max_body_bytes: BodyBytes = DEFAULT_MAX_BODY
@@ -199,12 +264,16 @@ class Config:
     tls_enabled: StrictBool = False  # [tls] enabled: serve the peer endpoint over TLS
     # [local] allowed_uids: who may use the local API; None means this uid and root.
     allowed_uids: tuple[Uid, ...] | None = None
+    relay: RelayTable | None = None  # [relay]: the mediator's broker, if this party joined one
 
     @model_validator(mode="after")
     def _peers_by_name(self) -> Config:
         for name, peer in self.peers.items():
             if peer.name != name:
                 raise ValueError(f"peer {peer.name!r} is filed under {name!r}")
+            if peer.via == VIA_RELAY and self.relay is None:
+                raise ValueError(f"peer {name!r} is reached via relay, but there is no [relay] "
+                                 "table (join one with: bridge relay join URL --creds FILE)")
         return self
 
     @classmethod
@@ -224,10 +293,11 @@ class Config:
 class BridgeTable:
     party: Party = Field(description="This party's name (lower case letters, digits, '-'), as "
                                      "its peers pin it.")
-    listen: Listen = Field(default=DEFAULT_LISTEN,
-                           description="HOST:PORT of the peer endpoint, where the other party "
-                                       "delivers (port 0: any free port, written to "
-                                       "HOME/peer.port once bound).")
+    listen: Listen | None = Field(
+        default=None, description="HOST:PORT of the peer endpoint, where the other party "
+                                  "delivers (port 0: any free port, written to HOME/peer.port "
+                                  "once bound). Unset: no peer endpoint, no TCP port at all "
+                                  "(peers reached via the relay or the carrier).")
     deadline_check_seconds: CheckSeconds = Field(
         default=5.0, description="How often acknowledgement deadlines are checked, in seconds.")
     max_body_bytes: BodyBytes | None = Field(
@@ -260,21 +330,21 @@ class LocalTable:
 
 @dataclass(frozen=True, kw_only=True, config=_table("[peers.NAME]"))
 class PeerTable:
-    url: PeerUrl | None = Field(default=None, description="The peer's endpoint, "
-                                "http(s)://HOST:PORT (for via = \"http\").")
+    url: PeerUrl | None = Field(default=None,
+                                description="The peer's endpoint, http(s)://HOST:PORT (for via "
+                                            "= \"http\" only).")
     fingerprint: StrictStr = Field(description="The fingerprint of the peer's identity, compared "
                                                "out of band.")
     tls_fingerprint: TlsPin | None = Field(
         default=None, description="SHA-256 of the peer endpoint's TLS certificate (needed for an "
                           "https:// URL).")
-    via: Via = Field(default="http", description="How envelopes reach the peer: \"http\" (its "
-                     "url), \"relay\" (the mediator's broker) or \"carry\" (carrier files, "
-                     "bridge carry; no delivery loop runs).")
+    via: Via = Field(default=VIA_HTTP,
+                     description="How the peer is reached: \"http\" (its url), \"relay\" "
+                                 "(the mediator's broker, [relay]) or \"carry\" (files).")
 
     @model_validator(mode="after")
-    def _http_needs_url(self) -> PeerTable:
-        if self.via == "http" and self.url is None:
-            raise ValueError("url is missing (a peer reached over http needs its URL)")
+    def _reached(self) -> PeerTable:
+        _check_via(self.via, self.url, self.tls_fingerprint)
         return self
 
 
@@ -285,6 +355,7 @@ class ConfigFile:
     limits: LimitsTable = Field(default_factory=LimitsTable)
     tls: TlsTable = Field(default_factory=TlsTable)
     local: LocalTable = Field(default_factory=LocalTable)
+    relay: RelayTable | None = None
     peers: dict[Party, PeerTable] = Field(default_factory=dict)
 
     @model_validator(mode="before")
@@ -307,6 +378,7 @@ class ConfigFile:
             peers={name: PeerConfig(name=name, url=p.url, fingerprint=p.fingerprint,
                                     tls_fingerprint=p.tls_fingerprint or None, via=p.via)
                    for name, p in self.peers.items()},
+            relay=self.relay,
             max_body_bytes=self.limits.max_body_bytes,
             deadline_check_seconds=self.bridge.deadline_check_seconds,
             limits=Limits(**limits), tls_enabled=self.tls.enabled,
@@ -323,6 +395,7 @@ class ConfigFile:
                                **dataclasses.asdict(config.limits)),
             tls=TlsTable(enabled=config.tls_enabled),
             local=LocalTable(allowed_uids=list(uids) if uids is not None else None),
+            relay=config.relay,
             peers={p.name: PeerTable(url=p.url, fingerprint=p.fingerprint,
                                      tls_fingerprint=p.tls_fingerprint, via=p.via)
                    for p in config.peers.values()})
@@ -336,6 +409,7 @@ SECTIONS: dict[str, tuple[type, str]] = {
     "limits": (LimitsTable, "What the peer endpoint accepts (README, \"Security limits\")."),
     "tls": (TlsTable, "TLS on the peer endpoint (certificate in tls/; peers pin its SHA-256)."),
     "local": (LocalTable, "Who may use the local API (default: the daemon's own user and root)."),
+    "relay": (RelayTable, "The mediator's broker (bridge relay join); peers via = \"relay\"."),
 }
 _FILE = TypeAdapter(ConfigFile)
 
@@ -352,6 +426,8 @@ def keys_of(table: type) -> list[str]:
 def render_toml(file: ConfigFile) -> str:
     parts = []
     for name, (kind, comment) in SECTIONS.items():
+        if getattr(file, name) is None:  # an optional table ([relay]) not in use
+            continue
         values = dataclasses.asdict(getattr(file, name))
         table = {k: values[k] for k in keys_of(kind) if values[k] is not None}
         text = tomli_w.dumps({name: table})
@@ -359,9 +435,11 @@ def render_toml(file: ConfigFile) -> str:
             text += "# allowed_uids = [1001, 0]\n"
         parts.append((f"# {comment}\n" if comment else "") + text)
     for name, peer in file.peers.items():
+        # ``via`` is written only when it is not the default: a peer reached over HTTP is
+        # written as before the relay existed.
         parts.append(tomli_w.dumps({"peers": {name: {
             k: v for k, v in dataclasses.asdict(peer).items()
-            if v is not None and (k, v) != ("via", "http")}}}))
+            if v is not None and not (k == "via" and v == VIA_HTTP)}}}))
     return "\n".join(parts)
 
 

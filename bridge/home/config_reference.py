@@ -26,6 +26,8 @@ def _kind(annotation: Any) -> str:
     """The TOML type of a field: ``Annotated`` and ``| None`` peeled off."""
     while True:
         origin = typing.get_origin(annotation)
+        if origin is typing.Literal:
+            return "string: " + " or ".join(f'"{a}"' for a in typing.get_args(annotation))
         if origin is typing.Annotated:
             annotation = typing.get_args(annotation)[0]
         elif origin is typing.Literal:  # a choice of strings: name them
@@ -68,8 +70,8 @@ def reference_markdown() -> str:
     for name, table in [*tables, ("peers.NAME", PeerTable)]:
         lines += [f"## [{name}]", "", "| key | type | default | what it does |",
                   "|---|---|---|---|", *_rows(table), ""]
-    lines += ["`bridge peer add` writes the `[peers.NAME]` tables; `bridge init` writes the "
-              "others.", ""]
+    lines += ["`bridge peer add` writes the `[peers.NAME]` tables, `bridge relay join` the "
+              "`[relay]` table; `bridge init` writes the others.", ""]
     return "\n".join(lines)
 
 

@@ -8,6 +8,7 @@
     HOME/data/bridge.db     the SQLite store
     HOME/bridge.sock        the local API socket
     HOME/peer.port          the port the running daemon's peer endpoint got (mode 0600)
+    HOME/relay.creds        the credential file the mediator handed out (``bridge relay join``)
 """
 
 from __future__ import annotations
@@ -68,6 +69,11 @@ class Home:
         return self.path / PORT_NAME
 
     @property
+    def relay_creds_path(self) -> Path:
+        """The credential file of the mediator's relay, copied in by ``bridge relay join``."""
+        return self.path / "relay.creds"
+
+    @property
     def tls_dir(self) -> Path:
         return self.path / "tls"
 
@@ -93,14 +99,19 @@ class Home:
     def write_config(self, config: Config) -> None:
         write_file(self.config_path, config.to_toml(), replace=True)
 
-    def init(self, party: str, *, listen: str = DEFAULT_LISTEN,
+    def init(self, party: str, *, listen: str | None = None,
              passphrase: bytes | None = None, tls: bool = False,
              suite: suites.Suite = suites.NEW_IDENTITY_SUITE) -> PrivateIdentity:
         """Create the home: folders (0700), keys of ``suite`` (suite 2, post-quantum, unless
         told), identity file, configuration, and with ``tls`` the peer endpoint's certificate.
-        Never overwrites."""
+        Never overwrites. Without ``listen`` the daemon opens no peer endpoint (its peers are
+        reached through the relay or the carrier), unless ``tls`` asks for one: then it listens
+        on ``DEFAULT_LISTEN``."""
         check_party(party)
-        parse_listen(listen)
+        if tls and listen is None:  # TLS is the peer endpoint's: asking for it asks for one
+            listen = DEFAULT_LISTEN
+        if listen is not None:
+            parse_listen(listen)
         if self.config_path.exists() or self.private_key_path(party).exists():
             raise UsageError(f"{self.path} already holds a Bridge identity; refusing to overwrite "
                              "it (move it away first if you really mean to start over)")

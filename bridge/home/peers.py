@@ -15,7 +15,7 @@ from pathlib import Path
 
 from bridge.core.crypto.identity import PublicIdentity, constant_time_equal, normalise_fingerprint
 from bridge.core.errors import InputError, UsageError
-from bridge.home.config import Config, PeerConfig, Via, check_peer_url
+from bridge.home.config import VIA_HTTP, VIA_RELAY, Config, PeerConfig, Via, check_peer_url
 from bridge.home.files import write_file
 from bridge.home.folder import Home
 from bridge.home.tls import check_peer_transport, format_tls_fingerprint, normalise_tls_fingerprint
@@ -50,7 +50,7 @@ def _same_key(a: PublicIdentity, b: PublicIdentity) -> bool:
 
 def pin_peer(home: Home, identity_file: str | os.PathLike[str], *, url: str | None,
              fingerprint: str, replace_key: bool = False, tls_fingerprint: str | None = None,
-             drop_tls: bool = False, via: Via = "http") -> PinResult:
+             drop_tls: bool = False, via: Via = VIA_HTTP) -> PinResult:
     """Pin the peer whose identity file is ``identity_file``. Checks everything before writing
     anything: a refusal leaves the home as it was.
 
@@ -58,14 +58,13 @@ def pin_peer(home: Home, identity_file: str | os.PathLike[str], *, url: str | No
     https:// URL. Left out, a TLS pin the peer already has is kept while its URL stays https://.
     Changing a TLS pin is a key change like any other: it needs ``replace_key``; dropping
     it (an http:// URL for a peer pinned over TLS) is a downgrade: it needs ``drop_tls``.
-    ``via`` other than http (the relay, carrier files) needs no URL."""
+
+    ``via`` other than ``http`` (the mediator's relay, the carrier) pins no URL and no TLS
+    certificate: the envelopes are sealed end to end whatever carries them."""
     cfg = home.config()
     src = Path(identity_file)
     raw, ident = _checked_identity(src, fingerprint, cfg)
-    if url is None and via == "http":
-        raise InputError("a peer reached over http needs --url (or pin it --via relay or "
-                         "--via carry)", field="url")
-    clean_url = check_peer_url(url) if url is not None else None
+    clean_url = _checked_route(cfg, via, url, tls_fingerprint)
     pinned = _Pinned.of(home, cfg, ident)
     tls_pin = (_checked_tls_pin(ident.party, clean_url, tls_fingerprint, pinned.tls,
                                 replace_key=replace_key, drop_tls=drop_tls)
@@ -88,6 +87,24 @@ def pin_peer(home: Home, identity_file: str | os.PathLike[str], *, url: str | No
     if action != "unchanged":
         home.write_config(replace(cfg, peers={**cfg.peers, ident.party: peer}))
     return PinResult(peer=peer, identity_file=dest, action=action)
+
+
+def _checked_route(cfg: Config, via: Via, url: str | None,
+                   tls_fingerprint: str | None) -> str | None:
+    """The peer's URL for ``via = "http"`` (required); none for the other ways, and the relay
+    only once this home has joined one."""
+    if via == VIA_HTTP:
+        if url is None:
+            raise InputError("a peer reached over http needs --url (or pin it --via relay or "
+                             "--via carry)", field="url")
+        return check_peer_url(url)
+    if url is not None or tls_fingerprint is not None:
+        raise InputError(f"a peer reached via {via} has no URL and no TLS certificate: leave "
+                         "out --url and --tls-fingerprint", field="url")
+    if via == VIA_RELAY and cfg.relay is None:
+        raise UsageError("this home has joined no relay: first run bridge relay join "
+                         "nats://HOST:PORT --creds FILE (with the file the mediator gave you)")
+    return None
 
 
 def _checked_identity(src: Path, fingerprint: str, cfg: Config) -> tuple[bytes, PublicIdentity]:
@@ -185,7 +202,7 @@ def pinned_identities(home: Home, cfg: Config) -> dict[str, PublicIdentity]:
                              f"differs from the pinned {pinned.fingerprint}")
         if ident.party != name:
             raise UsageError(f"peer {name}: identity file is for party {ident.party}")
-        if pinned.url is not None:
+        if pinned.url is not None:  # the relay and the carrier pin no endpoint
             check_peer_transport(name, pinned.url, pinned.tls_fingerprint)
         peers[name] = ident
     return peers

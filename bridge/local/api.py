@@ -147,6 +147,10 @@ class LocalApi:
         self.reload_peers: Callable[[], Awaitable[None]] | None = None
         # Where the peer endpoint listens (host, the port it got, scheme), once it is bound.
         self.listen: dict[str, Any] | None = None
+        # False when the daemon opens no peer endpoint (no TCP port: the relay or the carrier).
+        self.listening = True
+        # The relay connection's state (connected, reconnecting, its last error), if joined.
+        self.relay_status: Callable[[], dict[str, Any]] | None = None
 
     def _damage_is_ours(self, run: RunInDb) -> RunInDb:
         """SQLite reporting the file damaged, on any call: the alarm, and ``store_corrupt``."""
@@ -191,7 +195,17 @@ class LocalApi:
         # A damaged store is never reported as sound (SECURITY.md, "A damaged store").
         overall = "ok" if info["store"]["ok"] else "store_corrupt"
         return web.json_response({"status": overall, "version": __version__, **info,
-                                  **({"listen": self.listen} if self.listen else {})})
+                                  **self._doors()})
+
+    def _doors(self) -> dict[str, Any]:
+        """Where peers reach this daemon: its peer endpoint (``listen``; null when it opens
+        no TCP port at all) and the relay connection (``relay``)."""
+        doors: dict[str, Any] = {}
+        if self.listen or not self.listening:
+            doors["listen"] = self.listen
+        if self.relay_status is not None:
+            doors["relay"] = self.relay_status()
+        return doors
 
     async def peers(self, request: web.Request) -> web.Response:
         info = await self.run(self.exchange.health)

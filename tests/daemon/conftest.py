@@ -21,6 +21,8 @@ from bridge.client import BridgeClient, DaemonUnavailable, Event
 from bridge.daemon.pair import Node, make_pair
 from bridge.home.config import Delivery
 
+from .relay_fixtures import relay_pair  # noqa: F401 -- the relay tests' fixture
+
 T = TypeVar("T")
 
 # Long enough for a slow, shared machine; a healthy run takes a small fraction of it.

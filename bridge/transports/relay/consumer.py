@@ -1,0 +1,258 @@
+"""The party's consumer: what the mediator's broker holds for us, pulled from our durable
+consumer, judged, and acked only once it is safe to forget (PROTOCOL.md, "Relay binding").
+
+- An envelope goes through ``Exchange.receive_envelope`` exactly as the HTTP endpoint sends it
+  there (the same size limit and sender's rate, decoded beside the database thread). Only after
+  that transaction has committed is the signed answer published toward the sender (with its
+  PubAck), and only then is the broker message acked: a daemon killed at any point gets the
+  message again, and a message delivered twice is answered with the original receipt.
+- An answer is checked (signed by the peer its subject names, naming the envelope its headers
+  name) and handed to that peer's ``RelayCourier``; its broker message is acked when the
+  delivery loop is done with it, or at once when it answers an envelope already finished.
+- Anything else (a subject, header or size the binding does not allow, a body that is not what
+  its ``Nats-Msg-Id`` says, an envelope on another sender's subject, an answer that does not
+  verify) is refused with a reason code, recorded as a refusal (source ``relay subject …``),
+  and acked so that it does not come back; nothing of it is applied.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import nats.errors
+import nats.js.errors
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+
+from bridge.core import answers as transport
+from bridge.core.envelope import envelope_hash
+from bridge.core.errors import PeerError
+from bridge.core.printable import printable
+from bridge.engine.exchange import Exchange
+from bridge.engine.inbound import decode_envelope
+from bridge.engine.limits import RateLimiter, claimed_sender
+from bridge.engine.metrics import Metrics
+from bridge.engine.outcomes import Answer, Outcome
+from bridge.engine.ports import RunInDb
+from bridge.home.config import Limits
+from bridge.transports.relay import binding
+from bridge.transports.relay.courier import RelayCourier
+from bridge.transports.relay.link import RelayLink, RelayUnavailable
+
+log = logging.getLogger("bridge.relay")
+
+# How long one pull waits on the broker for a message before asking again.
+FETCH_WAIT = 5.0
+# The answer names the envelope's seq for these outcomes only (the others answer bytes that
+# were not authenticated, or nothing was decided: PROTOCOL §8.3).
+SEQ_NAMED = frozenset({Outcome.ACCEPTED, Outcome.DUPLICATE, Outcome.REFUSED,
+                       Outcome.OUT_OF_SEQUENCE})
+# Our store could not record the envelope: the broker keeps it and brings it again this much
+# later (the sender's copy would be dropped as a duplicate: the broker's copy is the one).
+UNAVAILABLE_RETRY = 5.0
+# The answer could not be published: the envelope comes again this much later.
+PUBLISH_RETRY = 1.0
+# While an envelope is being taken in, the broker is told so this often (its ack wait would
+# otherwise run out on a large one and bring it again).
+PROGRESS_EVERY = 2.0
+# A test hook: leave the first N envelopes unacked (as if each ack were lost), so that a test
+# sees the broker bring them again after its ack wait.
+SKIP_ACKS_ENV = "BRIDGE_TEST_RELAY_SKIP_ACKS"
+
+
+class RelayConsumer:
+    """Pulls ``me``'s consumer for as long as the daemon runs."""
+
+    def __init__(self, *, link: RelayLink, exchange: Exchange, run: RunInDb, metrics: Metrics,
+                 couriers: Mapping[str, RelayCourier], limits: Limits, max_body: int,
+                 batch: int) -> None:
+        self.link = link
+        self.exchange = exchange
+        self.run = run
+        self.metrics = metrics
+        self.couriers = couriers  # the daemon's, by peer: it replaces one when a peer moves
+        self.me = exchange.me.party
+        self.max_body = max_body
+        self.batch = batch
+        self.rate = RateLimiter(rate=limits.requests_per_second, burst=limits.burst)
+        self._skip_acks = int(os.environ.get(SKIP_ACKS_ENV) or 0)
+
+    async def run_forever(self) -> None:
+        js = await self.link.wait_connected()
+        sub = await js.pull_subscribe_bind(consumer=binding.consumer_name(self.me),
+                                           stream=binding.stream_name(self.me))
+        try:
+            while True:
+                for msg in await self._pull(sub):
+                    await self._handle_safely(msg)
+        finally:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+
+    async def _pull(self, sub: JetStreamContext.PullSubscription) -> list[Msg]:
+        await self.link.wait_connected()
+        try:
+            return await sub.fetch(self.batch, timeout=FETCH_WAIT)
+        except (TimeoutError, nats.errors.TimeoutError):
+            return []
+        except (nats.js.errors.Error, nats.errors.Error, OSError) as exc:
+            # Reconnecting, or the stream or consumer not there (a broker that lost its data,
+            # before the mediator made them again): ask again shortly.
+            log.info("relay: pulling from %s failed (%s: %s); trying again",
+                     binding.stream_name(self.me), type(exc).__name__, exc)
+            await asyncio.sleep(1.0)
+            return []
+
+    async def _handle_safely(self, msg: Msg) -> None:
+        try:
+            await self.handle(msg)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # never the end of the consumer: the broker brings it again later
+            log.exception("relay: a message on %s could not be handled; it will come again",
+                          printable(msg.subject)[:200])
+            await self._nak(msg, UNAVAILABLE_RETRY)
+
+    async def handle(self, msg: Msg) -> None:
+        try:
+            checked = binding.parse_message(msg.subject, msg.headers, msg.data,
+                                            recipient=self.me, max_body_bytes=self.max_body)
+        except PeerError as exc:
+            await self._refuse(msg, exc.reason, str(exc))
+            return
+        if checked.sender not in self.couriers:
+            await self._refuse(msg, binding.REASON_SUBJECT,
+                               f"{checked.sender} is not a peer pinned via the relay")
+            return
+        if checked.kind is binding.Kind.ENVELOPE:
+            await self._envelope(msg, checked.sender)
+        else:
+            await self._answer(msg, checked)
+
+    # ------------------------------------------------------------ an envelope for us
+
+    async def _envelope(self, msg: Msg, sender: str) -> None:
+        body = msg.data
+        claimed = claimed_sender(body)
+        if claimed is not None and claimed != sender:
+            # Only the mediator can put a message on another party's subject; the answer would
+            # go to the wrong party. Whatever it is, it is not taken.
+            await self._refuse(msg, binding.REASON_SUBJECT,
+                               f"an envelope from {printable(claimed)[:64]} on the subject of "
+                               f"{sender}")
+            return
+        if not self.rate.allow(sender):
+            # Pulled at our pace: the broker keeps it, and brings it again after the wait.
+            self.metrics.inc("relay_rate_limited")
+            await self._nak(msg, float(self.rate.retry_after()))
+            return
+        answer, seq = await self._take_in(msg, body)
+        headers = binding.answer_headers(answer.body, seq=seq, envelope=envelope_hash(body))
+        try:
+            await self.link.publish(binding.subject(sender, self.me), answer.body, headers)
+        except RelayUnavailable as exc:
+            log.info("relay: answer to %s not published (%s); the envelope will come again",
+                     sender, exc)
+            await self._nak(msg, PUBLISH_RETRY)
+            return
+        if answer.outcome is Outcome.UNAVAILABLE:
+            await self._nak(msg, UNAVAILABLE_RETRY)
+            return
+        await self._ack_envelope(msg)
+
+    async def _take_in(self, msg: Msg, body: bytes) -> tuple[Answer, int | None]:
+        """The engine's answer to the envelope (its transaction committed when this returns)
+        and the seq the answer names, while the broker is told it is in progress."""
+        progress = asyncio.create_task(self._in_progress(msg))
+        try:
+            parsed = await asyncio.get_running_loop().run_in_executor(None, decode_envelope,
+                                                                      body)
+            answer: Answer = await self.run(self.exchange.receive_envelope, body, parsed)
+        finally:
+            progress.cancel()
+        self.metrics.inc(f"envelopes_{answer.outcome.counted_as}")
+        named = not isinstance(parsed, PeerError) and answer.outcome in SEQ_NAMED
+        return answer, parsed[0].seq if named and not isinstance(parsed, PeerError) else None
+
+    async def _in_progress(self, msg: Msg) -> None:
+        while True:
+            with contextlib.suppress(Exception):
+                await msg.in_progress()
+            await asyncio.sleep(PROGRESS_EVERY)
+
+    async def _ack_envelope(self, msg: Msg) -> None:
+        if self._skip_acks > 0:
+            self._skip_acks -= 1
+            log.warning("relay: left an envelope unacked (%s)", SKIP_ACKS_ENV)
+            return
+        await self._ack(msg)
+
+    # ------------------------------------------------------------ an answer to us
+
+    async def _answer(self, msg: Msg, checked: binding.RelayMessage) -> None:
+        peer = checked.sender
+        identity = self.exchange.peers.get(peer)
+        assert checked.envelope is not None  # parse_message gives an answer its hints
+        if identity is None:  # unpinned since its courier was made
+            await self._refuse(msg, binding.REASON_SUBJECT, f"{peer} is not a pinned peer")
+            return
+        try:
+            answer = await asyncio.get_running_loop().run_in_executor(
+                None, transport.parse_answer, msg.data, identity)
+            if answer.envelope != checked.envelope or answer.seq not in (checked.seq, None):
+                raise PeerError("the answer's headers name another envelope than it does",
+                                reason="receipt_mismatch")
+        except PeerError as exc:
+            await self._refuse(msg, exc.reason, f"an answer from {peer}: {exc}")
+            return
+        pending = await self.run(self.exchange.next_pending, peer)
+        if pending is None or not _may_be_for(pending, answer):
+            # The envelope it answers is finished (a redelivery, or a duplicate's answer):
+            # nothing left to do with it.
+            self.metrics.inc("relay_answers_late")
+            log.info("relay: a late answer from %s to envelope %s; already settled", peer,
+                     answer.seq)
+            await self._ack(msg)
+            return
+        self.couriers[peer].offer(answer.seq, answer.envelope, msg.data, msg)
+
+    # ------------------------------------------------------------ refusals and acks
+
+    async def _refuse(self, msg: Msg, reason: str, detail: str) -> None:
+        """Refused whole, recorded (at most as often as the refusal gate lets through), and
+        acked: a message that can never be taken must not come back."""
+        self.metrics.inc("relay_refused")
+        source = f"relay subject {printable(msg.subject)[:200]}"
+        admitted = self.exchange.refusal_gate.admit(("relay", source, reason))
+        if admitted is not None:
+            text = f"{detail}; {source}" + (f" ({admitted.note})" if admitted.note else "")
+            log.warning("relay: refused a message: %s (%s)", reason, text)
+            await self.run(self.exchange.record_limit_refusal, reason=reason, detail=text,
+                           count=admitted.count, source=source)
+        await self._ack(msg)
+
+    async def _ack(self, msg: Msg) -> None:
+        try:
+            await msg.ack()
+        except Exception as exc:  # a lost ack only means a redelivery
+            log.info("relay: ack not sent (%s); the message will come again", exc)
+
+    async def _nak(self, msg: Msg, delay: float) -> None:
+        with contextlib.suppress(Exception):
+            await msg.nak(delay=delay)
+
+
+def _may_be_for(pending: Any, answer: transport.TransportAnswer) -> bool:
+    """Could ``answer`` be for the lowest pending envelope (an outbox row: its ``seq`` and
+    ``digest``) or one after it (sent before a rewind)? Anything earlier is settled."""
+    if answer.envelope == pending.digest:
+        return True
+    return answer.seq is not None and answer.seq > pending.seq
+
+
+__all__ = ["SKIP_ACKS_ENV", "RelayConsumer"]

@@ -1,0 +1,115 @@
+"""The relay courier's bookkeeping of answers (bridge/transports/relay/courier.py), with a
+link that records what is published: the broker drops a second publish of the same bytes, so
+an answer that came while nobody waited is kept and handed back at once when its envelope is
+sent again, and an answer's broker message is acked only after the delivery loop is done."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from bridge.engine.ports import Carried, Outgoing
+from bridge.transports.relay import binding
+from bridge.transports.relay.courier import RelayCourier
+from bridge.transports.relay.link import RelayUnavailable
+
+ENV = Outgoing(peer="beta", seq=3, digest=b"\x03" * 32, data=b"envelope three")
+
+
+class Link:
+    """Records publishes; ``down`` makes them fail as a link with no broker does."""
+
+    def __init__(self) -> None:
+        self.published: list[tuple[str, bytes, dict[str, str]]] = []
+        self.down = False
+
+    async def publish(self, subject: str, body: bytes, headers: dict[str, str]) -> None:
+        if self.down:
+            raise RelayUnavailable("not connected to the relay")
+        self.published.append((subject, body, dict(headers)))
+
+
+class Msg:
+    def __init__(self) -> None:
+        self.acked = 0
+
+    async def ack(self) -> None:
+        self.acked += 1
+
+
+def courier(link: Link) -> RelayCourier:
+    return RelayCourier(link=link, me="alpha", peer="beta")  # type: ignore[arg-type]
+
+
+def test_envelope_is_published_on_the_peers_subject_with_its_hash_as_msg_id() -> None:
+    link = Link()
+
+    async def go() -> None:
+        await courier(link).send([ENV])
+    asyncio.run(go())
+    [(subject, body, headers)] = link.published
+    assert subject == "bridge.v1.beta.alpha" and body == ENV.data
+    assert headers[binding.HEADER_MSG_ID] == binding.msg_id(ENV.data)
+    assert headers[binding.HEADER_KIND] == "envelope"
+
+
+def test_answer_awaited_is_handed_on_and_acked_only_at_the_next_send() -> None:
+    link, msg = Link(), Msg()
+
+    async def go() -> Any:
+        c = courier(link)
+        await c.send([ENV])
+        c.offer(ENV.seq, ENV.digest, b"signed answer", msg)  # type: ignore[arg-type]
+        arrival = await c.receive()
+        assert msg.acked == 0  # the engine has not acted on it yet
+        await c.send([Outgoing(peer="beta", seq=4, digest=b"\x04" * 32, data=b"four")])
+        return arrival
+    arrival = asyncio.run(go())
+    assert arrival.result is Carried.ANSWERED and arrival.body == b"signed answer"
+    assert (arrival.seq, arrival.digest) == (ENV.seq, ENV.digest)
+    assert msg.acked == 1
+
+
+def test_late_answer_is_kept_and_handed_back_at_once_when_the_envelope_is_sent_again() -> None:
+    link, msg = Link(), Msg()
+
+    async def go() -> Any:
+        c = courier(link)
+        await c.send([ENV])
+        await c.close()  # the loop's wait ran out: nothing is awaited now
+        c.offer(ENV.seq, ENV.digest, b"late answer", msg)  # type: ignore[arg-type]
+        await c.send([ENV])  # sent again: the broker would drop it as a duplicate
+        return await asyncio.wait_for(c.receive(), 1.0)
+    arrival = asyncio.run(go())
+    assert arrival.body == b"late answer"
+    assert len(link.published) == 1  # handed back from what was kept, not published again
+
+
+def test_answer_queued_for_an_envelope_no_longer_awaited_is_not_lost() -> None:
+    link, msg = Link(), Msg()
+    other = Outgoing(peer="beta", seq=2, digest=b"\x02" * 32, data=b"two")
+
+    async def go() -> Any:
+        c = courier(link)
+        await c.send([ENV])
+        c.offer(ENV.seq, ENV.digest, b"answer to three", msg)  # type: ignore[arg-type]
+        await c.send([other])  # a rewind: seq 2 first; three's answer must wait, not vanish
+        c.offer(other.seq, other.digest, b"answer to two", None)
+        first = await c.receive()
+        await c.send([ENV])
+        return first, await asyncio.wait_for(c.receive(), 1.0)
+    first, second = asyncio.run(go())
+    assert first.body == b"answer to two" and second.body == b"answer to three"
+    assert msg.acked == 0  # never acked before the loop had it
+
+
+def test_broker_unreachable_is_an_unreachable_arrival_at_once() -> None:
+    link = Link()
+    link.down = True
+
+    async def go() -> Any:
+        c = courier(link)
+        await c.send([ENV])
+        return await asyncio.wait_for(c.receive(), 1.0)
+    arrival = asyncio.run(go())
+    assert arrival.result is Carried.UNREACHABLE and "not connected" in arrival.detail

@@ -17,7 +17,7 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import IO, Any
 
@@ -132,9 +132,12 @@ class Daemon:
         self._lock_fd: int | None = None
 
     def load_peers(self) -> dict[str, PublicIdentity]:
-        """Pinned peers from the home, each checked against its pinned fingerprint."""
-        self.config = self.home.config()
-        return pinned_identities(self.home, self.config)
+        """Pinned peers from the home, each checked against its pinned fingerprint. The config
+        is taken only if every peer holds: a bad edit leaves the one in force as it was."""
+        config = self.home.config()
+        peers = pinned_identities(self.home, config)
+        self.config = config
+        return peers
 
     def _finish_key_change(self, store: Store) -> None:
         """A key change staged but not installed when the daemon stopped: install it if its
@@ -302,9 +305,20 @@ class Daemon:
 
     def _start_background_tasks(self) -> None:
         for name in self.peers:
-            self.loops[name] = loop = self._delivery_loop(name)
-            self._supervised(f"deliver-{name}", loop.run_forever)
+            self._start_delivery(name)
         self._supervised("deadlines", self._watch_deadlines)
+
+    def _start_delivery(self, name: str) -> None:
+        self._wakes.setdefault(name, asyncio.Event())
+        self.loops[name] = loop = self._delivery_loop(name)
+        self._supervised(f"deliver-{name}", loop.run_forever)
+
+    async def _stop_delivery(self, name: str) -> DeliveryLoop:
+        task = self._tasks.pop(f"deliver-{name}")
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        self._wakes.pop(name, None)
+        return self.loops.pop(name)
 
     async def _watch_deadlines(self) -> None:
         while True:
@@ -315,8 +329,10 @@ class Daemon:
             await asyncio.sleep(self.config.deadline_check_seconds)
 
     async def reload_peers(self) -> None:
-        """SIGHUP, or ``bridge peer reload``: the pinned peers again, and a peer whose address
-        or TLS pin changed is delivered to there from now on."""
+        """SIGHUP, or ``POST /v1/peers/reload``: the pinned peers again, every change applied
+        without a restart. A peer pinned since is delivered to from now on; a peer whose
+        address or TLS pin changed is delivered to there; a peer removed is no longer (what
+        is queued for it stays in the store, and goes out if it is pinned again)."""
         async with self._reloading:
             old = self.config.peers
             try:
@@ -324,23 +340,29 @@ class Daemon:
             except Exception as exc:  # a bad edit must not take the daemon down
                 log.error("peer reload failed, keeping the pinned keys in force: %s", exc)
                 return
-            await self.run_in_db(self.exchange.reload_peers, peers)
-            for name, loop in list(self.loops.items()):
-                now = self.config.peers.get(name)
-                if now is not None and old.get(name) != now:
-                    await self._redirect(name, loop)
-            log.info("reloaded pinned peers: %s", ", ".join(sorted(peers)))
+            await self.run_in_db(self.exchange.reload_peers, peers, self.config)
+            await self._follow(old, self.config.peers)
+            log.info("reloaded pinned peers: %s", ", ".join(sorted(peers)) or "none")
 
-    async def _redirect(self, name: str, old: DeliveryLoop) -> None:
+    async def _follow(self, old: Mapping[str, object], new: Mapping[str, object]) -> None:
+        """The delivery loops made to match the pinned peers ``new`` (were ``old``)."""
+        for name in sorted(old.keys() - new.keys()):
+            await self._stop_delivery(name)
+            log.info("stopped delivering to %s: no longer pinned", name)
+        for name in sorted(new):
+            if name not in self.loops:
+                self._start_delivery(name)
+                log.info("delivering to %s at %s", name, self.config.peers[name].url)
+            elif old.get(name) != new[name]:
+                await self._redirect(name)
+
+    async def _redirect(self, name: str) -> None:
         """A new delivery loop for ``name`` at its new address; what the old one knew of the
         peer's reachability is kept (so its coming back is still told). Whatever the old one
         had in flight is sent again: the peer answers a duplicate with its receipt."""
-        task = self._tasks.pop(f"deliver-{name}")
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        self.loops[name] = loop = self._delivery_loop(name)
-        loop.reachable = old.reachable
-        self._supervised(f"deliver-{name}", loop.run_forever)
+        old = await self._stop_delivery(name)
+        self._start_delivery(name)
+        self.loops[name].reachable = old.reachable
         log.info("delivering to %s at %s", name, self.config.peers[name].url)
 
     # ------------------------------------------------------------------ signals, start, stop

@@ -318,6 +318,7 @@ class Daemon:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         self._wakes.pop(name, None)
+        self.metrics.forget_peer(name)
         return self.loops.pop(name)
 
     async def _watch_deadlines(self) -> None:
@@ -363,6 +364,7 @@ class Daemon:
         old = await self._stop_delivery(name)
         self._start_delivery(name)
         self.loops[name].reachable = old.reachable
+        self.loops[name].status = old.status
         log.info("delivering to %s at %s", name, self.config.peers[name].url)
 
     # ------------------------------------------------------------------ signals, start, stop
@@ -408,7 +410,8 @@ class Daemon:
         log.info("stopped")
 
     def peer_status(self) -> dict[str, Any]:
-        return {name: {"reachable": dl.reachable} for name, dl in self.loops.items()}
+        """Each peer's link as its delivery loop saw it (bridge/engine/link_status.py)."""
+        return {name: dl.status.view() for name, dl in self.loops.items()}
 
 
 # A restarted task that then runs this long is well again: its fault is cleared and its

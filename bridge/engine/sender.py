@@ -23,6 +23,7 @@ from bridge.engine.delivery import (
     carriage_reaction,
 )
 from bridge.engine.exchange import Exchange
+from bridge.engine.link_status import LinkStatus
 from bridge.engine.metrics import Metrics
 from bridge.engine.outcomes import DeliveryState
 from bridge.engine.ports import Arrival, Carried, Courier, RunInDb
@@ -47,6 +48,7 @@ class DeliveryLoop:
         self.metrics = metrics
         self.wake = wake
         self._reach = Reachability()
+        self.status = LinkStatus(peer, metrics)
         self._pin_alarm = False
         self._in_flight = InFlight()
         self._retry = Retry(policy, rng or random.Random())  # noqa: S311 -- jitter, not a secret
@@ -132,6 +134,8 @@ class DeliveryLoop:
             reaction = answer_reaction(arrival, outcome)
         elif reaction.pin_mismatch:
             await self._pin_mismatch(arrival.detail)
+        self.status.tried(reachable=reaction.reachable, trouble=reaction.trouble,
+                          detail=reaction.detail, now=self.exchange.now())
         await self._mark(reaction.reachable, reaction.detail)
         if reaction.counter is not None:
             self.metrics.inc(reaction.counter)

@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "keys": "keys:keys", "peer": "peer:peer", "receipt": "receipt:receipt",
     "reconcile": "reconcile:reconcile", "send": "send:send", "status": "status:status",
     "tls": "tls:tls_group", "verify": "verify:verify",
+    "backup": "backup:backup", "restore": "backup:restore",
 }
 
 

@@ -75,9 +75,10 @@ def _last_error(p: Mapping[str, Any]) -> str:
 def _peers_table(peers: list[dict[str, Any]]) -> Table:
     """Each peer's link: trouble (the peer down, a TLS pin mismatch, the peer refusing us)
     is seen here, not only in the log."""
-    return table(("PEER", "LINK", "LAST SUCCESS", "QUEUED", "LAST ERROR"),
+    return table(("PEER", "LINK", "LAST SUCCESS", "QUEUED", "SEQ SENT/RECEIVED", "LAST ERROR"),
                  ((p.get("name"), _link(p), p.get("last_success") or "never", _queue(p),
-                   _last_error(p)) for p in peers))
+                   f"{p.get('sent_seq', 0)}/{p.get('received_seq', 0)}", _last_error(p))
+                  for p in peers))
 
 
 def _list_documents(client: BridgeClient, direction: str | None, as_json: bool) -> None:

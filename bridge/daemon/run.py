@@ -35,6 +35,7 @@ from bridge.home.files import write_file
 from bridge.home.folder import Home
 from bridge.home.keystore import KeyStore
 from bridge.home.peers import pinned_identities
+from bridge.home.restored import refuse_unconfirmed
 from bridge.home.tls import TlsFiles, normalise_tls_fingerprint, server_context
 from bridge.local.access import allowed_uids, check_home, uid_middleware
 from bridge.local.api import LocalApi
@@ -121,6 +122,7 @@ class Daemon:
         self.home = home
         self.passphrase = passphrase
         check_home(home)  # before reading a key: refuse folders other users can reach
+        refuse_unconfirmed(home)  # a restored store must not reuse sequence numbers
         self.keystore = KeyStore(home)
         self.config = home.config()
         self.identity = home.identity(passphrase)

@@ -149,4 +149,7 @@ class StoreGuard:
         self.metrics.set_gauge("peer_queued", queued, peer=peer)
         self.metrics.set_gauge("peer_oldest_queued_age_seconds", age or 0, peer=peer)
         return {"queued": queued, "oldest_queued": times.format_optional(oldest),
-                "oldest_queued_age_seconds": age}
+                "oldest_queued_age_seconds": age,
+                # Each link's position: what a restored peer's operator asks for.
+                "sent_seq": self.store.outbound_state(peer).last_seq,
+                "received_seq": self.store.inbound_state(peer).last_seq}

@@ -8,19 +8,18 @@ from collections.abc import Mapping
 from typing import Any
 
 import click
-from rich.table import Table
 from rich.text import Text
 
 from bridge.cli.context import Ctx
 from bridge.cli.exits import Exit, reporting
 from bridge.cli.follow import watch_document
 from bridge.cli.options import json_option
-from bridge.cli.output import console, echo_json, safe_text, table
+from bridge.cli.output import Fitted, console, echo_json, safe_text, table
 from bridge.cli.progress import by_status_order, counts, items_of
 from bridge.client import BridgeClient
 
 
-def _documents_table(docs: list[dict[str, Any]]) -> Table:
+def _documents_table(docs: list[dict[str, Any]]) -> Fitted:
     def row(d: Mapping[str, Any]) -> tuple[object, ...]:
         total, acked, by_status = items_of(d)
         return (d.get("id"), d.get("type"), d.get("direction"), d.get("peer"), d.get("state"),
@@ -72,7 +71,7 @@ def _last_error(p: Mapping[str, Any]) -> str:
     return f"{err.get('reason')} at {err.get('at')}: {err.get('detail')}"
 
 
-def _peers_table(peers: list[dict[str, Any]]) -> Table:
+def _peers_table(peers: list[dict[str, Any]]) -> Fitted:
     """Each peer's link: trouble (the peer down, a TLS pin mismatch, the peer refusing us)
     is seen here, not only in the log."""
     return table(("PEER", "LINK", "LAST SUCCESS", "QUEUED", "SEQ SENT/RECEIVED", "LAST ERROR"),

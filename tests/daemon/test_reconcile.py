@@ -178,9 +178,9 @@ def test_reconcile_counts_match_the_statuses_on_both_sides(
     done = bridge(alpha, "--format", "csv", "-o", str(csv_path))
     assert done.returncode == 0, done.stderr
     assert done.stdout == "" and str(csv_path) in done.stderr
-    rows = [r for chunk in csv_path.read_bytes().decode("utf-8").split("\r\n\r\n")
-            for r in csv.DictReader(io.StringIO(chunk))]
-    (mrow,) = [r for r in rows if r["section"] == "manifests" and r["manifest"] == "M-REC-1"]
+    rows = list(csv.DictReader(io.StringIO(csv_path.read_bytes().decode("utf-8"))))
+    mrow = {r["field"]: r["value"] for r in rows
+            if r["section"] == "manifests" and r["document"] == "M-REC-1"}
     assert (mrow["declared"], mrow["counted"], mrow["difference"]) == ("10", "8", "-2")
     done = bridge(alpha, "--format", "html", "--quota", "5", "-o", str(html_path))
     assert done.returncode == 0, done.stderr

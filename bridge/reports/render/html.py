@@ -343,10 +343,11 @@ def _cards(report: Reconciliation) -> str:
     parts = ['<div class="cards">']
     for s in report.sides:
         t = s.total
-        figures = [("items", t.items, ""), ("confirmed", t.confirmed, "ok"),
-                   ("received", t.received, ""), ("disputed", t.disputed,
-                                                   "bad" if t.disputed else ""),
-                   ("outstanding", t.outstanding, "bad" if t.outstanding else "")]
+        # Every group, so that the figures after "items" add up to it (rules.GROUPS).
+        style = {CONFIRMED: "ok", DISPUTED: "bad", OUTSTANDING: "bad"}
+        figures = [("items", t.items, ""), *(
+            (GROUP_LABELS[g], t.group(g), style.get(g, "") if t.group(g) else "")
+            for g in GROUPS)]
         parts.append(f'<div class="card"><h3>{esc(side_title(report, s.side))}</h3>'
                      '<div class="figures">' + "".join(
                          f'<div class="figure"><b class="{c}">{esc(num(v))}</b>'

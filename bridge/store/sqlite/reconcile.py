@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from bridge.core.documents import ACK_STATUSES
 from bridge.reports.model import DocumentCount, ItemCount, ReasonCount
+from bridge.reports.rules import TIE_PRECEDENCE
 from bridge.store.sqlite.rows import Repository
 
 # Reconciliation. An item counts once per direction, peer, category and key: its id, or for a
@@ -26,7 +27,9 @@ from bridge.store.sqlite.rows import Repository
 #
 # SQLite specifics, kept in this file: JSON1 (json_type, json_extract, json_each,
 # json_group_array, json_array) over the JSON columns, and integer bit operators.
-_STATUS_LIST = "|" + "|".join(ACK_STATUSES) + "|"
+# Status codes in the order of rules.TIE_PRECEDENCE: MAX() over one document's entries of one
+# item picks the status that rule says, never whichever code happens to be larger.
+_STATUS_LIST = "|" + "|".join(TIE_PRECEDENCE) + "|"
 _STATUS_OF_CODE = {_STATUS_LIST.index(f"|{s}|") + 1: s for s in ACK_STATUSES}  # 0: none;
 # 1023: a status this version does not know (reported as UNKNOWN, which counts as disputed)
 _RECONCILE_ITEMS = """

@@ -23,7 +23,7 @@ from bridge.core import audit
 from bridge.core.errors import UsageError
 from bridge.core.link import InboundState, OutboundState
 from bridge.engine.store_check import StoredRows
-from bridge.reports.model import DocumentCount, ItemCount, ReasonCount
+from bridge.reports.model import AttentionItem, DocumentCount, ItemCount, ReasonCount
 from bridge.store.sqlite.store import DocumentRow, OutboxRow
 
 # How an adapter runs an engine call: on the daemon's one database thread, awaited from the
@@ -124,6 +124,11 @@ class Store(Protocol):
 
     def reason_counts(self, peer: str | None, statuses: Sequence[str],
                       limit: int = 1000) -> list[ReasonCount]: ...
+
+    def attention_items(self, peer: str | None, statuses: Sequence[str],
+                        limit: int) -> tuple[list[AttentionItem], int]: ...
+
+    def audit_head(self) -> tuple[int, bytes | None]: ...
 
     def insert_ack_entries(self, rows: Iterable[tuple[Any, ...]]) -> None: ...
 

@@ -101,6 +101,10 @@ assert sorted(TIE_PRECEDENCE) == sorted(ACK_STATUSES), "every status needs a pre
 RULE_BY_STATUS: Mapping[str | None, StatusRule] = {r.status: r for r in STATUS_RULES}
 assert set(RULE_BY_STATUS) == {None, *ACK_STATUSES}, "every status needs exactly one rule"
 ARRIVED_STATUSES = tuple(str(r.status) for r in STATUS_RULES if r.arrived)
+# Statuses whose ids a report lists for the meeting (with the entries not yet acknowledged):
+# disputed or outstanding whatever the category.
+ATTENTION_STATUSES = tuple(str(r.status) for r in STATUS_RULES if r.status is not None
+                           and r.persons == r.other and r.persons in (DISPUTED, OUTSTANDING))
 # Reasons worth listing: those given with any status short of a plain confirmation.
 REASON_STATUSES = tuple(s for s in ACK_STATUSES if s not in ("RECEIVED", "IDENTITY_CONFIRMED"))
 

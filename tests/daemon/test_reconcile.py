@@ -187,6 +187,9 @@ def test_reconcile_counts_match_the_statuses_on_both_sides(
     page = html_path.read_text(encoding="utf-8")
     assert page.startswith("<!DOCTYPE html>") and page.count("<svg") >= 4
     assert "M-REC-1" in page and "&lt;b&gt;tag&lt;/b&gt; differs" in page
+    # Provenance for the meeting: both parties' fingerprints and the audit head.
+    assert alpha.home.public_identity().fingerprint in page
+    assert beta.home.public_identity().fingerprint in page and "Audit log head" in page
     assert "<b>tag</b>" not in page
     assert not re.search(r"https?://", page)
 

@@ -7,7 +7,7 @@ import json
 from collections.abc import Sequence
 
 from bridge.core.documents import ACK_STATUSES
-from bridge.reports.model import DocumentCount, ItemCount, ReasonCount
+from bridge.reports.model import AttentionItem, DocumentCount, ItemCount, ReasonCount
 from bridge.reports.rules import TIE_PRECEDENCE
 from bridge.store.sqlite.rows import Repository
 
@@ -120,6 +120,27 @@ class Reconciliation(Repository):
         return [ReasonCount(direction=r[0], peer=r[1], status=r[2], reason=r[3], count=r[4])
                 for r in self._conn.execute(_RECONCILE_REASONS,
                                             (peer, json.dumps(list(statuses)), limit))]
+
+    def attention_items(self, peer: str | None, statuses: Sequence[str],
+                        limit: int) -> tuple[list[AttentionItem], int]:
+        """Entries of rosters and manifests whose latest status is one of ``statuses`` or
+        none yet: the first ``limit`` (by document, then position), and how many in all."""
+        where = ("FROM items i JOIN documents d ON d.rowid = i.doc "
+                 "WHERE d.type IN ('roster', 'manifest') AND (?1 IS NULL OR d.peer = ?1) "
+                 "AND (i.status IS NULL OR i.status IN (SELECT value FROM json_each(?2)))")
+        args = (peer, json.dumps(list(statuses)))
+        total = int(self._conn.execute(f"SELECT COUNT(*) {where}", args).fetchone()[0])
+        rows = self._conn.execute(
+            f"SELECT d.direction, d.peer, d.id, i.item_id, i.status {where} "
+            "ORDER BY d.rowid, i.idx LIMIT ?3", (*args, limit))
+        return [AttentionItem(direction=r[0], peer=r[1], document=r[2], id=r[3], status=r[4])
+                for r in rows], total
+
+    def audit_head(self) -> tuple[int, bytes | None]:
+        """The last audit record's sequence number and hash (0, None: an empty log)."""
+        r = self._conn.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1"
+                               ).fetchone()
+        return (int(r[0]), bytes(r[1])) if r else (0, None)
 
 
 __all__ = ["Reconciliation"]

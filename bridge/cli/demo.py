@@ -215,6 +215,8 @@ def run_demo(keep: Path | None) -> None:
     say(f"11. Both daemons stopped cleanly (exit codes {codes[0]} and {codes[1]}).")
     if keep is None:
         shutil.rmtree(root, ignore_errors=True)
+        say(f"   {root} (the homes, logs and the receipts of step 7) is deleted now; to keep "
+            "them, run: bridge demo --keep DIR")
     else:
         say(f"   Everything is kept in {root}: homes, logs, databases, receipts and the "
             "reconciliation report.")

@@ -33,14 +33,18 @@ def online_copy(db_path: Path, dest: Path) -> None:
         raise StoreError(f"cannot back up the store {db_path}: {exc}") from exc
 
 
+_SENT = "SELECT peer, MAX(seq) FROM outbox GROUP BY peer"
+_RECEIVED = "SELECT peer, MAX(seq) FROM inbox GROUP BY peer"
+
+
 def link_positions(db_path: Path) -> dict[str, dict[str, int]]:
     """For each peer in the store: the last sequence number sent to it and received from it
     (what a restore must not reuse: PROTOCOL.md §8)."""
     conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
     try:
         out: dict[str, dict[str, int]] = {}
-        for table, key in (("outbox", "sent_seq"), ("inbox", "received_seq")):
-            for peer, seq in conn.execute(f"SELECT peer, MAX(seq) FROM {table} GROUP BY peer"):  # noqa: S608 -- two fixed names
+        for query, key in ((_SENT, "sent_seq"), (_RECEIVED, "received_seq")):
+            for peer, seq in conn.execute(query):
                 out.setdefault(peer, {"sent_seq": 0, "received_seq": 0})[key] = int(seq)
         return out
     except sqlite3.Error as exc:

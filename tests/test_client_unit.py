@@ -544,6 +544,7 @@ def test_cli_status_table_and_json(sockdir: Path, monkeypatch: pytest.MonkeyPatc
     rec = Recorder(monkeypatch)
     rec.stub("documents", lambda *a, **k: [summary("delivered", 1)])
     rec.stub("document", lambda *a, **k: {**summary("delivered", 1), "acks": []})
+    rec.stub("peers", lambda *a, **k: [])  # status lists each peer's link first
     code, out, _ = cli(sockdir, "status")
     assert code == 0 and "D1" in out and "RECEIVED 1 · delivered 3" in out
     assert out.splitlines()[1].split()[5:7] == ["4", "1"]  # TOTAL, ACKED

@@ -149,3 +149,21 @@ def test_documents_undeclared_and_reasons(b: Builder) -> None:
         items=b.store.reconcile_items(None), documents=docs.values(), reasons=reasons)
     (m,) = report.manifests
     assert (m.declared, m.counted, m.difference, m.complete) == (5, 5, 0, False)
+
+
+@pytest.mark.parametrize("order", [("RECEIVED", "NOT_RECEIVED"), ("NOT_RECEIVED", "RECEIVED")])
+def test_a_bag_received_with_its_papers_not_received_counts_as_arrived_whatever_the_order(
+        b: Builder, order: tuple[str, str]) -> None:
+    # One person, two entries of one manifest (the bag, its papers): a stated rule decides
+    # (rules.TIE_PRECEDENCE: an arrival beats "not received"), not the order of status codes.
+    b.doc("M", [{"id": "BAG-1", "kind": "remains_package", "roster_record": "R-1"},
+                {"id": "DOC-1", "kind": "document", "roster_record": "R-1"}],
+          meta={"category": "remains"}, statuses=list(order))
+    assert [(i.status, i.count) for i in b.items()] == [("RECEIVED", 1)]
+
+
+def test_a_dispute_beats_an_arrival_within_one_document(b: Builder) -> None:
+    b.doc("M", [{"id": "BAG-1", "kind": "remains_package", "roster_record": "R-1"},
+                {"id": "DOC-1", "kind": "document", "roster_record": "R-1"}],
+          meta={"category": "remains"}, statuses=["IDENTITY_CONFIRMED", "DISPUTED"])
+    assert [(i.status, i.count) for i in b.items()] == [("DISPUTED", 1)]

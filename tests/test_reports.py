@@ -22,6 +22,8 @@ from bridge.core.documents import ACK_STATUSES
 from bridge.reports.build import build_reconciliation
 from bridge.reports.model import DocumentCount, ItemCount, ReasonCount, Reconciliation
 from bridge.reports.render import render
+from bridge.reports.render.csv import HEADER as CSV_HEADER
+from bridge.reports.render.csv import KEYS as CSV_KEYS
 from bridge.reports.render.csv import render_csv
 from bridge.reports.render.html import render_html
 from bridge.reports.render.json import ReportFormatError, from_json, render_json, to_json
@@ -30,6 +32,7 @@ from bridge.reports.rules import (
     CONFIRMED,
     DECLINED,
     DISPUTED,
+    GROUP_LABELS,
     GROUPS,
     OUTSTANDING,
     STATUS_RULES,
@@ -322,11 +325,20 @@ def test_from_json_refuses_what_it_cannot_read(mutate: Any) -> None:
 
 
 def csv_blocks(text: str) -> dict[str, list[dict[str, str]]]:
+    """The long-form CSV pivoted back: per section, one row per subject (its key columns)
+    with a column per field."""
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert rows and set(rows[0]) == set(CSV_HEADER)  # one header for the whole file
+    subjects: dict[tuple[str, ...], dict[str, str]] = {}
+    for row in rows:
+        key = (row["section"], *(row[k] for k in CSV_KEYS))
+        subject = subjects.setdefault(key, {"section": row["section"],
+                                            **{k: row[k] for k in CSV_KEYS},
+                                            "manifest": row["document"]})
+        subject[row["field"]] = row["value"]
     blocks: dict[str, list[dict[str, str]]] = {}
-    for chunk in text.split("\r\n\r\n"):
-        rows = list(csv.DictReader(io.StringIO(chunk)))
-        for row in rows:
-            blocks.setdefault(row["section"], []).append(row)
+    for subject in subjects.values():
+        blocks.setdefault(subject["section"], []).append(subject)
     return blocks
 
 
@@ -543,3 +555,14 @@ def test_json_matches_the_local_api_description() -> None:
     for report in (demo_like(), build(), hostile):
         errors = [str(e) for e in validator.iter_errors(to_json(report))]
         assert errors == []
+
+
+def test_the_summary_cards_add_up_to_the_items() -> None:
+    # "received, not confirmed" and "declined" were left out: the figures did not add up.
+    page = render_html(demo_like())
+    cards = page[page.index('<div class="cards">'):page.index("</div></div></div>") + 18]
+    for side in re.findall(r'<div class="card">(.*?)</div></div>', cards):
+        figures = dict((k, int(v.replace(",", ""))) for v, k in re.findall(
+            r'<b class="[a-z]*">([\d,]+)</b><span>([^<]+)</span>', side))
+        groups = [figures[label] for label in GROUP_LABELS.values()]
+        assert sum(groups) == figures["items"], figures

@@ -9,7 +9,7 @@ import logging
 import re
 from pathlib import Path
 
-from bridge.daemon.run import setup_logging
+from bridge.daemon.logs import setup_logging
 
 UNIT = Path(__file__).resolve().parent.parent / "packaging" / "bridge@.service"
 

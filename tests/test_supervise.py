@@ -11,7 +11,7 @@ import logging
 
 import pytest
 
-from bridge.daemon.run import _report_failure, supervise
+from bridge.daemon.supervise import report_failure, supervise
 from bridge.engine.metrics import Metrics
 
 
@@ -80,7 +80,7 @@ def test_one_shot_task_that_fails_is_logged_and_counted_when_it_fails(
 
     async def main() -> None:
         task = asyncio.get_running_loop().create_task(reload(), name="reload-peers")
-        task.add_done_callback(functools.partial(_report_failure, metrics=metrics))
+        task.add_done_callback(functools.partial(report_failure, metrics=metrics))
         await asyncio.wait({task})
         await asyncio.sleep(0)  # done callbacks run on the next turn of the loop
 

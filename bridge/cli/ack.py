@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,10 +14,11 @@ from bridge.cli.context import Ctx
 from bridge.cli.exits import reporting
 from bridge.cli.options import json_option
 from bridge.cli.output import echo_json
-from bridge.client import BridgeClient
+from bridge.client import ApiError, BridgeClient
 from bridge.core.documents import ACK_STATUSES
+from bridge.core.errors import BridgeError
 from bridge.core.printable import printable
-from bridge.records.importers import import_acks
+from bridge.records.importers import ImportErrors, RowError, import_acks_rows
 
 _ACK_META = "bridge.ack.groups"
 _FOLLOWERS = ("--reason", "--evidence")  # options that belong to the --item they follow
@@ -90,7 +92,27 @@ def _ack_file(client: BridgeClient, doc: str, ack_file: str, reasons: tuple[str,
     if reasons or evidences:
         raise click.UsageError("with --file, reasons and evidence go in its columns")
     with reporting(as_json=as_json):
-        return client.acknowledge(doc, items=import_acks(ack_file))
+        items, rows = import_acks_rows(ack_file)
+        try:
+            return client.acknowledge(doc, items=items)
+        except ApiError as err:
+            raise _by_row(err, ack_file, rows) from err
+
+
+_ITEM_FIELD = re.compile(r"items\[(\d+)\]\.?(.*)\Z")
+
+
+def _by_row(err: ApiError, path: str, rows: list[int]) -> BridgeError:
+    """What the daemon found wrong with ``items[n]``, every one, told by the row of the sheet
+    it came from (as the importers tell a bad row); any other error as it is."""
+    found = []
+    for where, message in err.problems or ((err.field, err.detail),):
+        match = _ITEM_FIELD.match(where or "")
+        if match is None or int(match.group(1)) >= len(rows):
+            return err
+        found.append(RowError(row=rows[int(match.group(1))], field=match.group(2) or None,
+                              message=message))
+    return ImportErrors(path, found, bad_rows=len({e.row for e in found}))
 
 
 def _ack_all(client: BridgeClient, doc: str, all_status: str, including: tuple[str, ...],

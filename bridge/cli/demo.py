@@ -249,6 +249,8 @@ def run_demo(keep: Path | None, *, direct: bool = False) -> None:
         + (f", and the mediator's relay (exit code {relay_code})." if relay else "."))
     if keep is None:
         shutil.rmtree(root, ignore_errors=True)
+        say(f"   {root} (the homes, logs and the receipts of step 7) is deleted now; to keep "
+            "them, run: bridge demo --keep DIR")
     else:
         say(f"   Everything is kept in {root}: homes, logs, databases, receipts and the "
             "reconciliation report.")

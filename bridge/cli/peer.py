@@ -11,12 +11,15 @@ from bridge.cli.context import Ctx
 from bridge.cli.exits import reporting
 from bridge.cli.options import json_option
 from bridge.cli.output import console, echo_json, table
-from bridge.core.errors import InputError
+from bridge.client import BridgeClient
+from bridge.core.crypto.identity import check_party
+from bridge.core.errors import BridgeError, InputError, UsageError
 from bridge.core.printable import printable
 from bridge.home.config import PeerConfig, Via
 from bridge.home.folder import Home
-from bridge.home.peers import PinResult, check_peer_url, list_peers, pin_peer
+from bridge.home.peers import PinResult, check_peer_url, list_peers, pin_peer, unpin_peer
 from bridge.home.tls import format_tls_fingerprint
+from bridge.store.sqlite.pending import pending_with
 
 _VERBS = {"added": "Pinned", "updated": "Updated", "unchanged": "Already pinned",
           "replaced": "Replaced the key of"}
@@ -34,7 +37,8 @@ def _url_option(_ctx: click.Context, _param: click.Parameter, value: str | None
 
 @click.group()
 def peer() -> None:
-    """Pin peers (their identity files and addresses) and list them."""
+    """Pin peers (their identity files and addresses), remove them, and list them. A running
+    daemon is told at once (as on SIGHUP): no restart."""
 
 
 def _print_pinned(home: Home, result: PinResult) -> None:
@@ -49,7 +53,18 @@ def _print_pinned(home: Home, result: PinResult) -> None:
                    "start until it is pinned", err=True)
     click.echo(f"  identity file: {result.identity_file}")
     if result.action != "unchanged" and home.socket_path.exists():
-        click.echo("A running daemon reads its peers when it starts: restart it to use this.")
+        _tell_daemon(home)
+
+
+def _tell_daemon(home: Home) -> None:
+    """A running daemon re-reads its peers (as on SIGHUP): the change applies now."""
+    try:
+        BridgeClient(str(home.socket_path), timeout=10).reload_peers()
+    except BridgeError as err:
+        click.echo(f"The running daemon could not be told ({err}); send it SIGHUP or run "
+                   "`bridge peer reload` to apply this.", err=True)
+        return
+    click.echo("The running daemon applies this now (no restart needed).")
 
 
 @peer.command("add")
@@ -90,6 +105,48 @@ def peer_add(obj: Ctx, pubfile: Path, url: str | None, via: Via, fingerprint: st
 def _route(p: PeerConfig) -> dict[str, str]:
     """How a peer is reached, for JSON: its URL (as before), or ``via`` for the others."""
     return {"url": p.url} if p.url else {"via": p.via}
+
+
+@peer.command("remove")
+@click.argument("name")
+@click.option("--force", is_flag=True,
+              help="Unpin even while documents to or from the peer are still open.")
+@json_option
+@click.pass_obj
+def peer_remove(obj: Ctx, name: str, force: bool, as_json: bool) -> None:
+    """Unpin peer NAME: nothing more is sent to it or accepted from it. Its history stays
+    (documents, acknowledgements, receipts, the audit log and its identity file)."""
+    with reporting(as_json=as_json):
+        check_party(name, field_name="name")
+        open_now = pending_with(obj.home.db_path, name)
+        if open_now.any and not force:
+            raise UsageError(
+                f"peer {name!r} still has {open_now.envelopes} envelope(s) queued for it and "
+                f"{open_now.unacknowledged} item(s) not yet acknowledged. Removing it now "
+                "leaves them undelivered or unanswered; finish them first, or run again with "
+                "--force.")
+        removed = unpin_peer(obj.home, name)
+    if as_json:
+        echo_json({"name": removed.name, "action": "removed",
+                   "queued": open_now.envelopes, "unacknowledged": open_now.unacknowledged})
+    else:
+        click.echo(f"Removed peer {printable(name)}; its documents, receipts and audit records "
+                   f"are kept, and its identity file stays in {obj.home.peers_dir}.")
+    if obj.home.socket_path.exists():
+        _tell_daemon(obj.home)
+
+
+@peer.command("reload")
+@json_option
+@click.pass_obj
+def peer_reload(obj: Ctx, as_json: bool) -> None:
+    """Tell the running daemon to re-read its pinned peers (as SIGHUP does)."""
+    with reporting(as_json=as_json):
+        out = obj.client().reload_peers()
+    if as_json:
+        echo_json(out)
+    else:
+        click.echo(f"Reloaded; pinned peers: {', '.join(out.get('peers') or []) or 'none'}")
 
 
 @peer.command("list")

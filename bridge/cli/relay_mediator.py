@@ -139,7 +139,7 @@ def relay_run(obj: Ctx, log_level: str) -> None:
     """Run the relay's NATS server in the foreground: restarted when it exits, stopped cleanly
     by SIGTERM or Ctrl-C; SIGHUP re-reads relay.toml. Logs go to stderr, the server's own to
     HOME/logs/nats-server.log."""
-    from bridge.daemon.run import setup_logging
+    from bridge.daemon.logs import setup_logging
     from bridge.transports.relay.server import find_server
     from bridge.transports.relay.supervise import run_relay
 

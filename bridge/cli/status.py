@@ -8,19 +8,18 @@ from collections.abc import Mapping
 from typing import Any
 
 import click
-from rich.table import Table
 from rich.text import Text
 
 from bridge.cli.context import Ctx
 from bridge.cli.exits import Exit, reporting
 from bridge.cli.follow import watch_document
 from bridge.cli.options import json_option
-from bridge.cli.output import console, echo_json, safe_text, table
+from bridge.cli.output import Fitted, console, echo_json, safe_text, table
 from bridge.cli.progress import by_status_order, counts, items_of
 from bridge.client import BridgeClient
 
 
-def _documents_table(docs: list[dict[str, Any]]) -> Table:
+def _documents_table(docs: list[dict[str, Any]]) -> Fitted:
     def row(d: Mapping[str, Any]) -> tuple[object, ...]:
         total, acked, by_status = items_of(d)
         return (d.get("id"), d.get("type"), d.get("direction"), d.get("peer"), d.get("state"),
@@ -53,11 +52,44 @@ def _print_document(doc: Mapping[str, Any]) -> None:
                         ((a.get("id"), a.get("created"), a.get("items")) for a in acks)))
 
 
+def _link(p: Mapping[str, Any]) -> str:
+    if p.get("reachable") is None:
+        return "not tried yet"
+    return f"{'up' if p['reachable'] else 'DOWN'} since {p.get('since')}"
+
+
+def _queue(p: Mapping[str, Any]) -> str:
+    queued = int(p.get("queued") or 0)
+    age = p.get("oldest_queued_age_seconds")
+    return f"{queued} (oldest {age} s)" if queued and age is not None else str(queued)
+
+
+def _last_error(p: Mapping[str, Any]) -> str:
+    err = p.get("last_error")
+    if not err:
+        return ""
+    return f"{err.get('reason')} at {err.get('at')}: {err.get('detail')}"
+
+
+def _peers_table(peers: list[dict[str, Any]]) -> Fitted:
+    """Each peer's link: trouble (the peer down, a TLS pin mismatch, the peer refusing us)
+    is seen here, not only in the log."""
+    return table(("PEER", "LINK", "LAST SUCCESS", "QUEUED", "SEQ SENT/RECEIVED", "LAST ERROR"),
+                 ((p.get("name"), _link(p), p.get("last_success") or "never", _queue(p),
+                   f"{p.get('sent_seq', 0)}/{p.get('received_seq', 0)}", _last_error(p))
+                  for p in peers))
+
+
 def _list_documents(client: BridgeClient, direction: str | None, as_json: bool) -> None:
     docs = client.documents(direction=direction)
+    peers = client.peers()
     if as_json:
-        echo_json({"documents": docs})
-    elif not docs:
+        echo_json({"peers": peers, "documents": docs})
+        return
+    if peers:
+        console().print(_peers_table(peers))
+        click.echo()
+    if not docs:
         click.echo("No documents.")
     else:
         console().print(_documents_table(docs))
@@ -81,7 +113,8 @@ def _watch(client: BridgeClient, doc: str, direction: str | None, as_json: bool)
 @click.pass_obj
 def status(obj: Ctx, doc: str | None, direction: str | None, watch: bool,
            as_json: bool) -> None:
-    """Documents and their acknowledgement progress; with DOC, that document's counts."""
+    """Each peer's link and the documents with their acknowledgement progress; with DOC, that
+    document's counts."""
     if watch and doc is None:
         raise click.UsageError("--watch follows one document: give its id")
     client = obj.client()

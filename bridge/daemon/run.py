@@ -11,30 +11,31 @@ import asyncio
 import contextlib
 import fcntl
 import functools
-import json
 import logging
 import os
 import signal
 import socket
 import sys
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import IO, Any
+from typing import Any
 
 from aiohttp import web
 
-from bridge.core import times
 from bridge.core.crypto.identity import PublicIdentity
 from bridge.core.errors import UsageError
+from bridge.daemon.logs import setup_logging
+from bridge.daemon.supervise import report_failure, supervise
 from bridge.engine.exchange import Exchange
 from bridge.engine.metrics import Metrics
 from bridge.engine.sender import DeliveryLoop
 from bridge.engine.store_check import damage_refuses_start
-from bridge.home.config import VIA_CARRY, VIA_RELAY, parse_listen
+from bridge.home.config import VIA_CARRY, VIA_RELAY, PeerConfig, parse_listen
 from bridge.home.files import write_file
 from bridge.home.folder import Home
 from bridge.home.keystore import KeyStore
 from bridge.home.peers import pinned_identities
+from bridge.home.restored import refuse_unconfirmed
 from bridge.home.tls import TlsFiles, normalise_tls_fingerprint, server_context
 from bridge.local.access import allowed_uids, check_home, uid_middleware
 from bridge.local.api import LocalApi
@@ -46,45 +47,6 @@ from bridge.transports.relay.courier import RelayCourier
 from bridge.transports.relay.link import RelayLink, link_of_home
 
 log = logging.getLogger("bridge.daemon")
-
-
-class LogfmtFormatter(logging.Formatter):
-    """One line per record, key=value, for people and for log shippers alike."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        ts = times.format_ms(int(record.created * 1000))  # the one time formatter
-        msg = record.getMessage()
-        line = (f"ts={ts} level={record.levelname.lower()} "
-                f"logger={record.name} msg={json.dumps(msg)}")
-        if record.exc_info:
-            line += f" exc={json.dumps(self.formatException(record.exc_info))}"
-        return line
-
-
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line (for a journal or a log shipper that wants fields)."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        ts = times.format_ms(int(record.created * 1000))
-        out = {"ts": ts, "level": record.levelname.lower(),
-               "logger": record.name, "msg": record.getMessage()}
-        if record.exc_info:
-            out["exc"] = self.formatException(record.exc_info)
-        return json.dumps(out)
-
-
-LOG_FORMATS: dict[str, type[logging.Formatter]] = {"logfmt": LogfmtFormatter,
-                                                   "json": JsonFormatter}
-
-
-def setup_logging(level: str = "info", stream: IO[str] | None = None,
-                  fmt: str = "logfmt") -> None:
-    handler = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(LOG_FORMATS[fmt]())
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level.upper())
-    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
 
 
 def _claim_socket(path: str) -> None:
@@ -123,6 +85,7 @@ class Daemon:
         self.home = home
         self.passphrase = passphrase
         check_home(home)  # before reading a key: refuse folders other users can reach
+        refuse_unconfirmed(home)  # a restored store must not reuse sequence numbers
         self.keystore = KeyStore(home)
         self.config = home.config()
         self.identity = home.identity(passphrase)
@@ -137,9 +100,12 @@ class Daemon:
         self.relay_couriers: dict[str, RelayCourier] = {}
 
     def load_peers(self) -> dict[str, PublicIdentity]:
-        """Pinned peers from the home, each checked against its pinned fingerprint."""
-        self.config = self.home.config()
-        return pinned_identities(self.home, self.config)
+        """Pinned peers from the home, each checked against its pinned fingerprint. The config
+        is taken only if every peer holds: a bad edit leaves the one in force as it was."""
+        config = self.home.config()
+        peers = pinned_identities(self.home, config)
+        self.config = config
+        return peers
 
     def _finish_key_change(self, store: Store) -> None:
         """A key change staged but not installed when the daemon stopped: install it if its
@@ -234,7 +200,7 @@ class Daemon:
         task = self._loop.create_task(work, name=name)
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
-        task.add_done_callback(functools.partial(_report_failure, metrics=self.metrics))
+        task.add_done_callback(functools.partial(report_failure, metrics=self.metrics))
 
     # ------------------------------------------------------------------ the two doors
 
@@ -327,10 +293,8 @@ class Daemon:
 
     def _start_background_tasks(self) -> None:
         for name in self.peers:
-            if self.config.peers[name].via == VIA_CARRY:
-                continue  # carried in files by hand (bridge carry): no loop delivers to it
-            self.loops[name] = loop = self._delivery_loop(name)
-            self._supervised(f"deliver-{name}", loop.run_forever)
+            if self.config.peers[name].via != VIA_CARRY:  # carried by hand: no loop
+                self._start_delivery(name)
         self._supervised("deadlines", self._watch_deadlines)
         if self.relay is not None:
             self._start_relay(self.relay)
@@ -348,6 +312,20 @@ class Daemon:
         self._supervised("relay-link", link.run)
         self._supervised("relay-consume", consumer.run_forever)
 
+    def _start_delivery(self, name: str) -> None:
+        self._wakes.setdefault(name, asyncio.Event())
+        self.loops[name] = loop = self._delivery_loop(name)
+        self._supervised(f"deliver-{name}", loop.run_forever)
+
+    async def _stop_delivery(self, name: str) -> DeliveryLoop:
+        task = self._tasks.pop(f"deliver-{name}")
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        self._wakes.pop(name, None)
+        self.relay_couriers.pop(name, None)
+        self.metrics.forget_peer(name)
+        return self.loops.pop(name)
+
     async def _watch_deadlines(self) -> None:
         while True:
             try:
@@ -357,8 +335,10 @@ class Daemon:
             await asyncio.sleep(self.config.deadline_check_seconds)
 
     async def reload_peers(self) -> None:
-        """SIGHUP, or ``bridge peer reload``: the pinned peers again, and a peer whose address
-        or TLS pin changed is delivered to there from now on."""
+        """SIGHUP, or ``POST /v1/peers/reload``: the pinned peers again, every change applied
+        without a restart. A peer pinned since is delivered to from now on; a peer whose
+        address or TLS pin changed is delivered to there; a peer removed is no longer (what
+        is queued for it stays in the store, and goes out if it is pinned again)."""
         async with self._reloading:
             old = self.config.peers
             try:
@@ -366,37 +346,39 @@ class Daemon:
             except Exception as exc:  # a bad edit must not take the daemon down
                 log.error("peer reload failed, keeping the pinned keys in force: %s", exc)
                 return
-            await self.run_in_db(self.exchange.reload_peers, peers)
-            for name, loop in list(self.loops.items()):
-                now = self.config.peers.get(name)
-                if now is not None and now.via == "carry":
-                    await self._stop_loop(name)
-                elif now is not None and old.get(name) != now:
-                    await self._redirect(name, loop)
-            log.info("reloaded pinned peers: %s", ", ".join(sorted(peers)))
+            await self.run_in_db(self.exchange.reload_peers, peers, self.config)
+            await self._follow(old, self.config.peers)
+            log.info("reloaded pinned peers: %s", ", ".join(sorted(peers)) or "none")
 
-    async def _cancel_loop(self, name: str) -> None:
-        task = self._tasks.pop(f"deliver-{name}")
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+    async def _follow(self, old: Mapping[str, PeerConfig], new: Mapping[str, PeerConfig]
+                      ) -> None:
+        """The delivery loops made to match the pinned peers ``new`` (were ``old``): one for
+        each, but for a peer carried by hand (bridge carry)."""
+        delivered = {name for name, peer in new.items() if peer.via != VIA_CARRY}
+        for name in sorted(self.loops.keys() - delivered):
+            await self._stop_delivery(name)
+            log.info("stopped delivering to %s: %s", name, "carried by hand (bridge carry)"
+                     if name in new else "no longer pinned")
+        for name in sorted(delivered):
+            if name not in self.loops:
+                self._start_delivery(name)
+                log.info("delivering to %s %s", name, self._route(name))
+            elif old.get(name) != new[name]:
+                await self._redirect(name)
 
-    async def _stop_loop(self, name: str) -> None:
-        """``name`` is carried by hand from now on: its delivery loop stops."""
-        await self._cancel_loop(name)
-        del self.loops[name]
-        log.info("peer %s is carried by hand (bridge carry): no delivery loop", name)
+    def _route(self, name: str) -> str:
+        peer = self.config.peers[name]
+        return f"at {peer.url}" if peer.url else f"via the {peer.via}"
 
-    async def _redirect(self, name: str, old: DeliveryLoop) -> None:
+    async def _redirect(self, name: str) -> None:
         """A new delivery loop for ``name`` at its new address; what the old one knew of the
         peer's reachability is kept (so its coming back is still told). Whatever the old one
         had in flight is sent again: the peer answers a duplicate with its receipt."""
-        await self._cancel_loop(name)
-        self.loops[name] = loop = self._delivery_loop(name)
-        loop.reachable = old.reachable
-        self._supervised(f"deliver-{name}", loop.run_forever)
-        peer = self.config.peers[name]
-        log.info("delivering to %s %s", name,
-                 f"at {peer.url}" if peer.url else f"via the {peer.via}")
+        old = await self._stop_delivery(name)
+        self._start_delivery(name)
+        self.loops[name].reachable = old.reachable
+        self.loops[name].status = old.status
+        log.info("delivering to %s %s", name, self._route(name))
 
     # ------------------------------------------------------------------ signals, start, stop
 
@@ -450,51 +432,8 @@ class Daemon:
         log.info("stopped")
 
     def peer_status(self) -> dict[str, Any]:
-        return {name: {"reachable": dl.reachable} for name, dl in self.loops.items()}
-
-
-# A restarted task that then runs this long is well again: its fault is cleared and its
-# backoff starts over.
-STABLE_SECONDS = 30.0
-
-
-async def supervise(name: str, work: Callable[[], Awaitable[None]], metrics: Metrics, *,
-                    initial: float = 0.5, cap: float = 60.0,
-                    stable: float = STABLE_SECONDS) -> None:
-    """Run ``work`` (meant to run until cancelled) for as long as the daemon runs. If it dies
-    it is never silent: the exception is logged with its traceback, counted in /metrics
-    (``task_restarts``), named in health (fault ``task_<name>``, "degraded") and the task is
-    restarted after a backoff (exponential, capped). The fault clears once the restarted task
-    has run for ``stable`` seconds."""
-    fault = f"task_{name}"
-    failures = 0
-    while True:
-        task = asyncio.ensure_future(work())
-        try:
-            done, _ = await asyncio.wait({task}, timeout=stable)
-            if not done and metrics.clear_fault(fault):
-                failures = 0
-                log.info("background task %s is running again", name)
-            await task
-            detail = "returned, though it should run until stopped"
-            log.error("background task %s %s; restarting it", name, detail)
-        except asyncio.CancelledError:
-            task.cancel()
-            raise
-        except Exception as exc:
-            detail = f"{type(exc).__name__}: {exc}"
-            log.exception("background task %s died; restarting it", name)
-        failures += 1
-        metrics.inc("task_restarts", task=name)
-        metrics.set_fault(fault, f"died {failures} time(s) in a row; last: {detail}")
-        await asyncio.sleep(min(cap, initial * 2 ** min(failures - 1, 16)))
-
-
-def _report_failure(task: asyncio.Task[None], *, metrics: Metrics) -> None:
-    if task.cancelled() or task.exception() is None:
-        return
-    metrics.inc("task_failures", task=task.get_name())
-    log.error("task %s failed", task.get_name(), exc_info=task.exception())
+        """Each peer's link as its delivery loop saw it (bridge/engine/link_status.py)."""
+        return {name: dl.status.view() for name, dl in self.loops.items()}
 
 
 def run_daemon(home: Home, *, passphrase: bytes | None = None, log_level: str = "info",

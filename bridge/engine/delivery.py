@@ -107,7 +107,10 @@ class Delivery:
         if answer.reason == transport.UNAVAILABLE:
             return DeliveryOutcome(state=DeliveryState.UNAVAILABLE,
                                    detail="the peer cannot record envelopes now")
-        return DeliveryOutcome(state=DeliveryState.FAILED, detail=f"rejected: {answer.reason}")
+        # Signed by the peer: it answers and will not take this (it does not know our key,
+        # say). Named "rejected", not "failed", for the operator.
+        return DeliveryOutcome(state=DeliveryState.FAILED, detail=f"rejected: {answer.reason}",
+                               trouble="rejected")
 
     def _delivered(self, row: OutboxRow, now: int) -> None:
         if row.doc is None:
@@ -218,6 +221,7 @@ class Reaction:
     detail: str  # why, for that event and the log
     counter: str | None = None  # the metric counted, if any
     pin_mismatch: bool = False  # the endpoint is not the pinned one: the security alarm
+    trouble: str | None = None  # the reason code when the try went wrong (link_status.py)
 
 
 NOT_PINNED = "TLS certificate does not match the pinned one"
@@ -227,11 +231,13 @@ def carriage_reaction(arrival: Arrival) -> Reaction | None:
     """The reaction to a try that brought no answer (None: there is an answer to decide on)."""
     if arrival.result is Carried.ANSWER_TOO_LARGE:
         return Reaction(progress=False, reachable=False, detail=arrival.detail,
-                        counter="delivery_failed")
+                        counter="delivery_failed", trouble="answer_too_large")
     if arrival.result is Carried.NOT_PINNED:
-        return Reaction(progress=False, reachable=False, detail=NOT_PINNED, pin_mismatch=True)
+        return Reaction(progress=False, reachable=False, detail=NOT_PINNED, pin_mismatch=True,
+                        trouble="tls_pin_mismatch")
     if arrival.result is Carried.UNREACHABLE:
-        return Reaction(progress=False, reachable=False, detail=arrival.detail)
+        return Reaction(progress=False, reachable=False, detail=arrival.detail,
+                        trouble="unreachable")
     return None
 
 
@@ -239,7 +245,10 @@ def answer_reaction(arrival: Arrival, outcome: DeliveryOutcome) -> Reaction:
     """The reaction to the peer's answer. A peer that answers but cannot record (its disk is
     full) is not reachable for delivery."""
     progress = outcome.state.progress
+    # A refusal is progress (the chain moves on) and still trouble: the peer refused us.
+    fine = outcome.state in (DeliveryState.DELIVERED, DeliveryState.REWOUND)
     return Reaction(progress=progress,
                     reachable=outcome.state is not DeliveryState.UNAVAILABLE,
                     detail=f"{arrival.note}: {outcome.detail or outcome.state}",
-                    counter=None if progress else f"delivery_{outcome.state}")
+                    counter=None if progress else f"delivery_{outcome.state}",
+                    trouble=None if fine else outcome.trouble or str(outcome.state))

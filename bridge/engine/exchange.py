@@ -123,7 +123,12 @@ class Exchange:
     def revoke_key(self, body: object) -> dict[str, Any]:
         return self.keys.revoke_key(body)
 
-    def reload_peers(self, peers: Mapping[str, PublicIdentity]) -> None:
+    def reload_peers(self, peers: Mapping[str, PublicIdentity],
+                     config: Config | None = None) -> None:
+        """The pinned peers again (``bridge peer add`` or ``peer remove``, then a reload): what
+        is trusted, and with ``config`` the peers' addresses that ``/v1/peers`` reports."""
+        if config is not None:
+            self.config = self.engine.config = config
         self.keys.reload_peers(peers)
 
     # ============================================================ outbound

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any, NoReturn
 
-from bridge.core import documents
+from bridge.core import documents, times
 from bridge.core.errors import BridgeError, StoreCorrupt, StoreUnavailable
 from bridge.engine.metrics import Metrics
 from bridge.engine.ports import Store
@@ -140,4 +140,16 @@ class StoreGuard:
         status = "store_corrupt" if self.faults else "degraded" if faults else "ok"
         return {"status": status, "faults": faults, "party": party, "fingerprint": fingerprint,
                 "store": {"ok": not self.faults, "faults": [str(f) for f in self.faults]},
-                "peers": {p: {"queued": self.store.pending_count(p)} for p in peers}}
+                "peers": {p: self.queue(p) for p in peers}}
+
+    def queue(self, peer: str) -> dict[str, Any]:
+        """What waits for ``peer``: how many envelopes, and since when the oldest has."""
+        queued, oldest = self.store.queue_of(peer)
+        age = max(0, (self.now() - oldest) // 1000) if oldest is not None else None
+        self.metrics.set_gauge("peer_queued", queued, peer=peer)
+        self.metrics.set_gauge("peer_oldest_queued_age_seconds", age or 0, peer=peer)
+        return {"queued": queued, "oldest_queued": times.format_optional(oldest),
+                "oldest_queued_age_seconds": age,
+                # Each link's position: what a restored peer's operator asks for.
+                "sent_seq": self.store.outbound_state(peer).last_seq,
+                "received_seq": self.store.inbound_state(peer).last_seq}

@@ -61,6 +61,8 @@ COUNTERS: dict[str, Declared] = {
     "relay_rate_limited": Declared("Envelopes off the relay left for later: over their "
                                    "sender's rate."),
     "relay_answers_late": Declared("Answers off the relay to envelopes already settled."),
+    "peer_errors": Declared("Delivery tries to a peer that went wrong, by reason code.",
+                            ("peer", "reason")),
     # The store and the refusal records.
     "store_unavailable": Declared("Writes that failed because the store cannot be written."),
     "store_faults": Declared("Damage found in the store (what is stored is not what was "
@@ -85,7 +87,18 @@ GAUGES: dict[str, Declared] = {
     "peer_connections_open": Declared("Connections open to the peer endpoint."),
     "peer_connections_peak": Declared("The most connections open at once since the start."),
     "peer_requests_in_progress": Declared("Requests the peer endpoint is working on."),
+    # Each peer's link (bridge/engine/link_status.py), and its queue (set for each scrape).
+    "peer_reachable": Declared("1 if the peer took our last try, 0 if not.", ("peer",)),
+    "peer_last_success_seconds": Declared("Unix time the peer last decided on an envelope.",
+                                          ("peer",)),
+    "peer_last_error_seconds": Declared("Unix time of the last try to the peer that went "
+                                        "wrong.", ("peer",)),
+    "peer_queued": Declared("Envelopes waiting for delivery to the peer.", ("peer",)),
+    "peer_oldest_queued_age_seconds": Declared("Age of the oldest envelope waiting for the "
+                                               "peer (0 when none waits).", ("peer",)),
 }
+# The gauges above that are one series per peer: a peer unpinned has them removed.
+PEER_GAUGES = tuple(name for name, d in GAUGES.items() if d.labels == ("peer",))
 
 # Gauges read from the store for each scrape (``Store.counters``), exposed as bridge_NAME.
 STORE_GAUGES: dict[str, Declared] = {
@@ -96,6 +109,8 @@ STORE_GAUGES: dict[str, Declared] = {
     "refusal_rows": Declared("Rows in the refusals table."),
     "retries": Declared("Delivery attempts beyond the first, over the outbox."),
     "security_alarms": Declared("Refusals that raised a security alarm, with their counts."),
+    "security_alarm_events": Declared("security_alarm events in the event log, whatever raised "
+                                      "them (a TLS pin mismatch, a refusal, a damaged store)."),
 }
 
 
@@ -129,9 +144,19 @@ class Metrics:
         sample = (PREFIX + name).removesuffix("_total") + "_total"
         return int(self.registry.get_sample_value(sample, labels) or 0)
 
-    def set_gauge(self, name: str, value: int) -> None:
+    def set_gauge(self, name: str, value: int, **labels: str) -> None:
         """A value that goes up and down (e.g. open connections), rendered as a gauge."""
-        _declared(self._gauges, name).set(value)
+        gauge = _declared(self._gauges, name)
+        (gauge.labels(**labels) if labels else gauge).set(value)
+
+    def forget_peer(self, peer: str) -> None:
+        """A peer no longer pinned: its per-peer gauges go (its counters stay, as counters
+        do)."""
+        for name in PEER_GAUGES:
+            try:
+                self._gauges[name].remove(peer)
+            except KeyError:
+                pass  # never set for this peer
 
     def set_fault(self, name: str, detail: str) -> bool:
         """Record a fault by name (a code, e.g. ``store_unavailable``). True if it is new."""

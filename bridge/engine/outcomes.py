@@ -62,6 +62,7 @@ class DeliveryState(enum.StrEnum):
 class DeliveryOutcome:
     state: DeliveryState
     detail: str = ""
+    trouble: str | None = None  # a reason code more exact than the state (link_status.py)
 
     def __post_init__(self) -> None:
         if not isinstance(self.state, DeliveryState):

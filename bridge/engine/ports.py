@@ -23,7 +23,7 @@ from bridge.core import audit
 from bridge.core.errors import UsageError
 from bridge.core.link import InboundState, OutboundState
 from bridge.engine.store_check import StoredRows
-from bridge.reports.model import DocumentCount, ItemCount, ReasonCount
+from bridge.reports.model import AttentionItem, DocumentCount, ItemCount, ReasonCount
 from bridge.store.sqlite.store import DocumentRow, OutboxRow
 
 # How an adapter runs an engine call: on the daemon's one database thread, awaited from the
@@ -129,6 +129,11 @@ class Store(Protocol):
     def reason_counts(self, peer: str | None, statuses: Sequence[str],
                       limit: int = 1000) -> list[ReasonCount]: ...
 
+    def attention_items(self, peer: str | None, statuses: Sequence[str],
+                        limit: int) -> tuple[list[AttentionItem], int]: ...
+
+    def audit_head(self) -> tuple[int, bytes | None]: ...
+
     def insert_ack_entries(self, rows: Iterable[tuple[Any, ...]]) -> None: ...
 
     def item_history(self, doc: int, item_id: str) -> list[tuple[Any, ...]]: ...
@@ -186,6 +191,8 @@ class Store(Protocol):
                      after: int, limit: int) -> list[tuple[int, str, bytes, str | None]]: ...
 
     def pending_count(self, peer: str | None = None) -> int: ...
+
+    def queue_of(self, peer: str) -> tuple[int, int | None]: ...
 
     def pending_for_doc(self, doc: int) -> int: ...
 

@@ -20,8 +20,9 @@ from bridge.engine.context import Engine
 from bridge.engine.health import where
 from bridge.engine.store_check import StoreFault, check_declared_entry
 from bridge.reports.build import build_reconciliation
+from bridge.reports.model import ATTENTION_LISTED, Party, Provenance
 from bridge.reports.render.json import to_json as report_json
-from bridge.reports.rules import REASON_STATUSES
+from bridge.reports.rules import ATTENTION_STATUSES, REASON_STATUSES
 from bridge.store.sqlite.store import DocumentRow
 
 log = logging.getLogger("bridge.exchange")
@@ -262,5 +263,18 @@ class Queries:
             peers=[peer] if peer else sorted(self.e.trust.peers),
             items=self.e.store.reconcile_items(peer),
             documents=self.e.store.reconcile_documents(peer),
-            reasons=self.e.store.reason_counts(peer, REASON_STATUSES))
+            reasons=self.e.store.reason_counts(peer, REASON_STATUSES),
+            provenance=self._provenance(peer),
+            attention=self.e.store.attention_items(peer, ATTENTION_STATUSES,
+                                                   ATTENTION_LISTED))
         return report_json(report)
+
+    def _provenance(self, peer: str | None) -> Provenance:
+        """The parties' fingerprints and the audit log's head, for the report's reader."""
+        trust = self.e.trust
+        seq, head = self.e.store.audit_head()
+        parties = [Party(name=trust.me.party, fingerprint=trust.me.public.fingerprint)]
+        parties += [Party(name=name, fingerprint=ident.fingerprint)
+                    for name, ident in sorted(trust.peers.items()) if peer in (None, name)]
+        return Provenance(parties=tuple(parties), audit_seq=seq,
+                          audit_head=head.hex() if head is not None else None)

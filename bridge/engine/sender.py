@@ -23,6 +23,7 @@ from bridge.engine.delivery import (
     carriage_reaction,
 )
 from bridge.engine.exchange import Exchange
+from bridge.engine.link_status import LinkStatus
 from bridge.engine.metrics import Metrics
 from bridge.engine.outcomes import DeliveryState
 from bridge.engine.ports import Arrival, Carried, Courier, RunInDb
@@ -51,6 +52,7 @@ class DeliveryLoop:
         # the mediator (the envelope waits in the broker for a peer that may be away for hours).
         self.answer_wait = answer_wait if answer_wait is not None else policy.request_timeout * 2
         self._reach = Reachability()
+        self.status = LinkStatus(peer, metrics)
         self._pin_alarm = False
         self._in_flight = InFlight()
         self._retry = Retry(policy, rng or random.Random())  # noqa: S311 -- jitter, not a secret
@@ -136,6 +138,8 @@ class DeliveryLoop:
             reaction = answer_reaction(arrival, outcome)
         elif reaction.pin_mismatch:
             await self._pin_mismatch(arrival.detail)
+        self.status.tried(reachable=reaction.reachable, trouble=reaction.trouble,
+                          detail=reaction.detail, now=self.exchange.now())
         await self._mark(reaction.reachable, reaction.detail)
         if reaction.counter is not None:
             self.metrics.inc(reaction.counter)

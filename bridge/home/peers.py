@@ -208,6 +208,18 @@ def pinned_identities(home: Home, cfg: Config) -> dict[str, PublicIdentity]:
     return peers
 
 
+def unpin_peer(home: Home, name: str) -> PeerConfig:
+    """Take ``name`` out of ``bridge.toml``: no longer trusted, delivered to or accepted from.
+    Its identity file stays under ``keys/peers/`` (receipts it signed still verify offline,
+    and pinning another key under its name later is a key change, needing ``--replace``)."""
+    cfg = home.config()
+    if name not in cfg.peers:
+        raise InputError(f"no pinned peer named {name!r}", field="name", code="unknown_peer")
+    peers = {k: v for k, v in cfg.peers.items() if k != name}
+    home.write_config(replace(cfg, peers=peers))
+    return cfg.peers[name]
+
+
 def list_peers(home: Home) -> list[PeerConfig]:
     return sorted(home.config().peers.values(), key=lambda p: p.name)
 
@@ -218,4 +230,4 @@ def _grouped(normalised: str) -> str:
 
 
 __all__ = ["FingerprintMismatch", "PinResult", "check_peer_url", "list_peers", "pin_peer",
-           "pinned_identities"]
+           "pinned_identities", "unpin_peer"]

@@ -191,7 +191,7 @@ class LocalApi:
         info = await self.run(self.exchange.health)
         status = self.peer_status()
         for name, p in info["peers"].items():
-            p["reachable"] = status.get(name, {}).get("reachable")
+            p.update(status.get(name) or {"reachable": None})
         # A damaged store is never reported as sound (SECURITY.md, "A damaged store").
         overall = "ok" if info["store"]["ok"] else "store_corrupt"
         return web.json_response({"status": overall, "version": __version__, **info,
@@ -212,10 +212,10 @@ class LocalApi:
         status = self.peer_status()
         out = []
         for name, cfg in self.exchange.config.peers.items():
+            link = status.get(name) or {"reachable": None}
+            queue = info["peers"].get(name) or {"queued": 0}
             out.append({"name": name, "url": cfg.url, "via": cfg.via,
-                        "fingerprint": cfg.fingerprint,
-                        "reachable": status.get(name, {}).get("reachable"),
-                        "queued": info["peers"].get(name, {}).get("queued", 0)})
+                        "fingerprint": cfg.fingerprint, **link, **queue})
         return web.json_response({"peers": out})
 
     async def submit(self, request: web.Request) -> web.Response:
@@ -301,6 +301,7 @@ class LocalApi:
     async def prometheus(self, request: web.Request) -> web.Response:
         try:
             gauges = await self.run(self.exchange.store.counters)
+            await self.run(self.exchange.health)  # sets each peer's queue gauges
         except StoreCorrupt:
             # The counters' tables cannot be read: the in-memory metrics still answer, with
             # the store_corrupt alarm among them, for the monitoring that must see it.

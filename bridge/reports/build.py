@@ -9,16 +9,18 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bridge.core import times
 from bridge.reports.model import (
+    AttentionItem,
     CategoryLine,
     DocumentCount,
     ItemCount,
     ManifestLine,
     ParityLine,
+    Provenance,
     QuotaLine,
     ReasonCount,
     ReasonLine,
@@ -123,9 +125,12 @@ _DocumentQuota = tuple[DocumentCount, int, ManifestLine | None]
 def build_reconciliation(*, party: str, peer: str | None, generated: str,
                          items: Iterable[ItemCount], documents: Iterable[DocumentCount],
                          reasons: Iterable[ReasonCount] = (), quota: int | None = None,
-                         peers: Sequence[str] = ()) -> Reconciliation:
+                         peers: Sequence[str] = (), provenance: Provenance | None = None,
+                         attention: tuple[Sequence[AttentionItem], int] = ((), 0)
+                         ) -> Reconciliation:
     """The report from grouped counts. ``peers``: peers to show in the parity and agreement
-    quota even with nothing exchanged yet (with a quota given)."""
+    quota even with nothing exchanged yet (with a quota given). ``provenance`` gets the
+    agreements the manifests name; ``attention``: the ids listed, and how many in all."""
     tally = _Tally()
     for row in items:
         _count_item(tally, row)
@@ -138,9 +143,14 @@ def build_reconciliation(*, party: str, peer: str | None, generated: str,
     quotas = (*_agreement_quotas(parity, quota), *_document_quotas(tally, doc_quotas))
     reason_lines = _reason_lines(reasons, tally.notes)
     manifest_lines.sort(key=lambda m: (SIDES.index(m.side), m.peer, m.created or "", m.id))
+    if provenance is not None:
+        named = sorted({m.agreement for m in manifest_lines if m.agreement})
+        provenance = replace(provenance, agreements=tuple(named))
     return Reconciliation(party=party, peer=peer, generated=generated, quota=quota,
                           sides=sides, manifests=tuple(manifest_lines), parity=parity,
-                          quotas=quotas, reasons=reason_lines, notes=tuple(tally.notes))
+                          quotas=quotas, reasons=reason_lines, notes=tuple(tally.notes),
+                          provenance=provenance, attention=tuple(attention[0]),
+                          attention_total=attention[1])
 
 
 def _count_item(tally: _Tally, row: ItemCount) -> None:

@@ -19,6 +19,8 @@ from typing import Any
 
 # ---------------------------------------------------------------- input rows (from the store)
 
+ATTENTION_LISTED = 200  # ids listed as disputed or outstanding; the rest are counted
+
 
 @dataclass(frozen=True, kw_only=True)
 class ItemCount:
@@ -56,6 +58,35 @@ class ReasonCount:
     status: str
     reason: str
     count: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class AttentionItem:
+    """One entry whose latest status is disputed or outstanding (None: not acknowledged)."""
+
+    direction: str
+    peer: str
+    document: str
+    id: str
+    status: str | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Party:
+    name: str
+    fingerprint: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Provenance:
+    """Where the figures come from, for a meeting: the parties' identities (as they compare
+    them out of band), the head of the hash-chained audit log the report was read at, and the
+    agreements the manifests name."""
+
+    parties: tuple[Party, ...]  # this party first
+    audit_seq: int
+    audit_head: str | None  # hex of the last audit record's hash; None: an empty log
+    agreements: tuple[str, ...] = ()
 
 
 # ---------------------------------------------------------------- the report
@@ -191,6 +222,9 @@ class Reconciliation:
     quotas: tuple[QuotaLine, ...]
     reasons: tuple[ReasonLine, ...]
     notes: tuple[str, ...] = ()
+    provenance: Provenance | None = None
+    attention: tuple[AttentionItem, ...] = ()  # at most ATTENTION_LISTED of them
+    attention_total: int = 0  # all of them
 
     def side(self, name: str) -> SideReport:
         for s in self.sides:

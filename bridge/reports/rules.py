@@ -87,9 +87,24 @@ STATUS_RULES: tuple[StatusRule, ...] = (
     _rule("WITHHELD",               OUTSTANDING, OUTSTANDING, False),
     _rule("DECLINED_REPATRIATION",  DECLINED,    DECLINED,    False),
 )
+# Which entry's status an item takes when two entries of one document name one item (a bag
+# and its papers, both of roster record R-1): later documents win first; within a document the
+# status later in this list wins. A dispute is never hidden; an arrival beats an absence (the
+# person or the remains came over; the missing papers stay listed under their own id);
+# "declined" beats "not received"; no acknowledgement loses to any.
+TIE_PRECEDENCE: tuple[str, ...] = (
+    "WITHHELD", "POSTPONED", "NOT_RECEIVED", "DECLINED_REPATRIATION",
+    "RECEIVED_UNDECLARED", "PENDING_IDENTIFICATION", "RECEIVED", "IDENTITY_CONFIRMED",
+    "ALREADY_EXCHANGED", "CATEGORY_INELIGIBLE", "COMMINGLED", "NOT_OWN_NATIONAL",
+    "IDENTITY_MISMATCH", "DISPUTED")
+assert sorted(TIE_PRECEDENCE) == sorted(ACK_STATUSES), "every status needs a precedence"
 RULE_BY_STATUS: Mapping[str | None, StatusRule] = {r.status: r for r in STATUS_RULES}
 assert set(RULE_BY_STATUS) == {None, *ACK_STATUSES}, "every status needs exactly one rule"
 ARRIVED_STATUSES = tuple(str(r.status) for r in STATUS_RULES if r.arrived)
+# Statuses whose ids a report lists for the meeting (with the entries not yet acknowledged):
+# disputed or outstanding whatever the category.
+ATTENTION_STATUSES = tuple(str(r.status) for r in STATUS_RULES if r.status is not None
+                           and r.persons == r.other and r.persons in (DISPUTED, OUTSTANDING))
 # Reasons worth listing: those given with any status short of a plain confirmation.
 REASON_STATUSES = tuple(s for s in ACK_STATUSES if s not in ("RECEIVED", "IDENTITY_CONFIRMED"))
 

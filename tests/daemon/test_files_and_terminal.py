@@ -266,6 +266,7 @@ def test_hostile_ack_reason_is_safe_in_json_csv_and_html_outputs(
     assert done.returncode == 0
     assert_no_raw_controls(done.stdout, "bridge reconcile --format csv")
     rows = list(csv.reader(io.StringIO(done.stdout)))
-    reason_cells = [r[4] for r in rows if r and r[0] == "reasons"]
+    reason_cells = [r["reason"] for r in csv.DictReader(io.StringIO(done.stdout))
+                    if r["section"] == "reasons"]  # the long form: one header
     assert "'=HYPERLINK(\"https://evil\")" in reason_cells  # never a formula
     assert not any(c.startswith(("=", "+", "@")) for r in rows for c in r)

@@ -178,15 +178,18 @@ def test_reconcile_counts_match_the_statuses_on_both_sides(
     done = bridge(alpha, "--format", "csv", "-o", str(csv_path))
     assert done.returncode == 0, done.stderr
     assert done.stdout == "" and str(csv_path) in done.stderr
-    rows = [r for chunk in csv_path.read_bytes().decode("utf-8").split("\r\n\r\n")
-            for r in csv.DictReader(io.StringIO(chunk))]
-    (mrow,) = [r for r in rows if r["section"] == "manifests" and r["manifest"] == "M-REC-1"]
+    rows = list(csv.DictReader(io.StringIO(csv_path.read_bytes().decode("utf-8"))))
+    mrow = {r["field"]: r["value"] for r in rows
+            if r["section"] == "manifests" and r["document"] == "M-REC-1"}
     assert (mrow["declared"], mrow["counted"], mrow["difference"]) == ("10", "8", "-2")
     done = bridge(alpha, "--format", "html", "--quota", "5", "-o", str(html_path))
     assert done.returncode == 0, done.stderr
     page = html_path.read_text(encoding="utf-8")
     assert page.startswith("<!DOCTYPE html>") and page.count("<svg") >= 4
     assert "M-REC-1" in page and "&lt;b&gt;tag&lt;/b&gt; differs" in page
+    # Provenance for the meeting: both parties' fingerprints and the audit head.
+    assert alpha.home.public_identity().fingerprint in page
+    assert beta.home.public_identity().fingerprint in page and "Audit log head" in page
     assert "<b>tag</b>" not in page
     assert not re.search(r"https?://", page)
 

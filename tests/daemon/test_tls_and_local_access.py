@@ -114,6 +114,9 @@ def test_wrong_pinned_certificate_refuses_to_deliver(
     assert alpha.client.document("M-PIN-1")["state"] == "queued"
     assert alpha.client.health()["peers"]["beta"]["queued"] == 1
     assert alpha.client.health()["peers"]["beta"]["reachable"] is False
+    # Named where operators look: the reason per peer, and the alarm counted in /metrics.
+    assert alpha.client.peers()[0]["last_error"]["reason"] == "tls_pin_mismatch"
+    assert metric(alpha, "security_alarm_events") >= 1
     assert beta.client.documents() == []
     assert len([e for e in alpha_events.of_type("security_alarm")
                 if e.data.get("reason") == "tls_pin_mismatch"]) == 1

@@ -22,7 +22,7 @@ of a table, checked), ``json_files``, ``document`` and ``acks`` (the entry point
 Pure: no asyncio, aiohttp or sqlite3; the only I/O is reading the one file named.
 """
 
-from bridge.records.importers.acks import ACK_COLUMNS, import_acks
+from bridge.records.importers.acks import ACK_COLUMNS, import_acks, import_acks_rows
 from bridge.records.importers.document import import_document
 from bridge.records.importers.formats import FORMATS, Submission, file_format
 from bridge.records.importers.json_files import load_json_submission, load_json_value
@@ -32,5 +32,5 @@ from bridge.records.importers.rows import header_name
 
 __all__ = ["ACK_COLUMNS", "FORMATS", "LIMITS", "MAX_LISTED", "ImportErrors", "ImportLimitError",
            "ImportLimits", "RowError", "Submission",
-           "file_format", "header_name", "import_acks", "import_document",
+           "file_format", "header_name", "import_acks", "import_acks_rows", "import_document",
            "load_json_submission", "load_json_value"]

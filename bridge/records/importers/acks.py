@@ -26,6 +26,13 @@ ACK_COLUMNS = ("id", "status", "reason", "evidence")
 def import_acks(path: str, *, limits: ImportLimits = LIMITS) -> list[dict[str, str]]:
     """Acknowledgements from a spreadsheet (CSV or XLSX) with the columns
     ``id,status,reason[,evidence]``: one row per item. Statuses may be in any case."""
+    return import_acks_rows(path, limits=limits)[0]
+
+
+def import_acks_rows(path: str, *, limits: ImportLimits = LIMITS
+                     ) -> tuple[list[dict[str, str]], list[int]]:
+    """``import_acks``, with the row each acknowledgement came from (so that what the daemon
+    finds wrong with ``items[n]`` is told by the row of the sheet)."""
     fmt = file_format(path)
     if fmt not in TABLE_FORMATS:
         raise InputError(f"{path}: acknowledgements are read from a .csv or .xlsx file",
@@ -35,17 +42,18 @@ def import_acks(path: str, *, limits: ImportLimits = LIMITS) -> list[dict[str, s
     problems: list[RowError] = []
     index = _ack_columns(header, hrow, problems)
     items: list[dict[str, str]] = []
+    row_of: list[int] = []
     bad_rows: set[int] = set()
     # Without an id or a status column no row can be read: the header problem says it all.
     if "id" in index and "status" in index:
-        items = _ack_rows(rows, index, problems, bad_rows, path, limits)
+        items = _ack_rows(rows, index, problems, bad_rows, path, limits, row_of)
     if not items and not problems:
         problems.append(RowError(row=hrow + 1, message="no acknowledgements: the file has "
                                  "a header but no rows"))
     if problems:
         raise ImportErrors(path, problems[:MAX_LISTED], bad_rows=len(bad_rows),
                            header=any(p.row == hrow for p in problems))
-    return items
+    return items, row_of
 
 
 def _ack_columns(header: list[Any], hrow: int, problems: list[RowError]) -> dict[str, int]:
@@ -75,7 +83,7 @@ def _ack_columns(header: list[Any], hrow: int, problems: list[RowError]) -> dict
 
 def _ack_rows(rows: Iterator[tuple[int, list[Any]]], index: Mapping[str, int],
               problems: list[RowError], bad_rows: set[int], path: str,
-              limits: ImportLimits) -> list[dict[str, str]]:
+              limits: ImportLimits, row_of: list[int]) -> list[dict[str, str]]:
     """One acknowledgement per non-blank row; a bad row is counted in ``bad_rows`` and its
     problems added to ``problems`` (up to the number listed)."""
     items: list[dict[str, str]] = []
@@ -102,6 +110,7 @@ def _ack_rows(rows: Iterator[tuple[int, list[Any]]], index: Mapping[str, int],
             entry["status"] = entry["status"].upper()
         first_row.setdefault(entry["id"], n)
         items.append(entry)
+        row_of.append(n)
     return items
 
 

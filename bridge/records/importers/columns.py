@@ -14,7 +14,7 @@ from bridge.records.dna import DNA_ADVICE, DNA_FIELD_NAME
 from bridge.records.importers.cells import converter
 from bridge.records.importers.problems import RowError
 from bridge.records.importers.rows import column_letter, header_name
-from bridge.records.record_schemas import FieldInfo, RecordSchema
+from bridge.records.record_schemas import CATEGORIES, FieldInfo, RecordSchema, roster_schema
 
 _FIELD_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}(\.[a-z][a-z0-9_]{0,63})?\Z")
 
@@ -38,6 +38,7 @@ def header_columns(header: list[Any], hrow: int, schema: RecordSchema,
     skipped: set[int] = set()
     seen: dict[str, str] = {}
     known = list(schema.fields)
+    unknown = 0  # columns unknown with no close match: the field list is said once for all
     for i, cell in enumerate(header):
         letter = column_letter(i)
         name = header_name(cell)
@@ -65,14 +66,32 @@ def header_columns(header: list[Any], hrow: int, schema: RecordSchema,
                 refuse(f"{name} is a group of fields: name its parts ({name}.…) as columns")
                 continue
             if not schema.open or close or not _FIELD_NAME.match(name) or "." in name:
-                fields = ", ".join(f for f in known if schema.fields[f].kind != "object")
-                refuse(f"unknown column {name!r}{hint}" + ("" if close else
-                       f" (the fields of {_label(schema)} are: {fields})"))
+                refuse(f"unknown column {name!r}{hint}")
+                unknown += 0 if close else 1
                 continue
         parent, _, child = name.rpartition(".")
         columns.append(Column(index=i, letter=letter, name=name, info=info,
                               convert=converter(info), parent=parent or None, child=child))
+    if unknown:
+        problems.append(RowError(row=hrow, field=None, message=_fields_once(
+            schema, [n for n in map(header_name, header) if n])))
     return columns, skipped
+
+
+def _fields_once(schema: RecordSchema, names: list[str]) -> str:
+    """The fields the schema knows, said once; and the roster category whose fields hold
+    every column of the header, when the one chosen does not."""
+    fields = ", ".join(f for f, info in schema.fields.items() if info.kind != "object")
+    said = f"the fields of {_label(schema)} are: {fields}"
+    if schema.category is None:
+        return said
+    for category in CATEGORIES:
+        other = roster_schema(category)
+        if category != schema.category and all(
+                n in other.fields or n.split(".")[0] in other.fields for n in names):
+            return (f"{said}. This header fits a {category} record: is the category "
+                    f"{category} (--category {category})?")
+    return said
 
 
 def _label(schema: RecordSchema) -> str:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from bridge.core.errors import InputError, UsageError
 from bridge.records.importers.formats import Submission, file_format
 from bridge.records.importers.json_files import json_submission
 from bridge.records.importers.limits import LIMITS, ImportLimits
 from bridge.records.importers.tables import table_records
+from bridge.records.importers.xlsx_rows import xlsx_meta
 from bridge.records.record_schemas import CATEGORIES, MANIFEST_ITEM, record_schema, roster_schema
 
 
@@ -33,11 +36,18 @@ def import_document(path: str, *, doc_type: str, category: str | None = None,
                              f"(--category {'|'.join(CATEGORIES)})")
         schema = roster_schema(category)
         records = table_records(path, fmt, schema, {"category": category}, limits)
-        return Submission(items=records, meta={"category": category}, format=fmt,
-                          schema=schema.name)
+        return Submission(items=records, meta={**_sheet_meta(path, fmt, limits),
+                                               "category": category},
+                          format=fmt, schema=schema.name)
     schema = record_schema(MANIFEST_ITEM)
     records = table_records(path, fmt, schema, {}, limits)
-    return Submission(items=records, meta=None, format=fmt, schema=schema.name)
+    return Submission(items=records, meta=_sheet_meta(path, fmt, limits) or None, format=fmt,
+                      schema=schema.name)
+
+
+def _sheet_meta(path: str, fmt: str, limits: ImportLimits) -> dict[str, Any]:
+    """An XLSX workbook's ``meta`` sheet (batch, declared counts, ...); a CSV has none."""
+    return (xlsx_meta(path, limits) or {}) if fmt == "xlsx" else {}
 
 
 __all__ = ["import_document"]

@@ -4,6 +4,7 @@ inflates to gigabytes, an entity expansion, 70 million declared rows)."""
 
 from __future__ import annotations
 
+import json
 import re
 import struct
 import zipfile
@@ -176,39 +177,90 @@ def _scan(data: bytes, path: str, part: str) -> tuple[int, int]:
     return len(_ROW_TAG.findall(data)), len(_STRING_TAG.findall(data))
 
 
-def xlsx_rows(path: str, limits: ImportLimits) -> Iterator[tuple[int, list[Any]]]:
-    """Rows of the first worksheet (read-only mode: rows stream from the file, never all in
-    memory). Formulas give the value last saved with them."""
+# The sheet that holds a document's meta (batch, declared counts, ...), never its items.
+META_SHEET = "meta"
+
+
+def _open_book(path: str, limits: ImportLimits) -> Any:
     _check_workbook(path, limits)
     # Imported here: only XLSX imports pay for loading it.
     import openpyxl  # type: ignore[import-untyped]
 
     try:
-        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+        return openpyxl.load_workbook(path, read_only=True, data_only=True)
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror or exc}", field="file") from exc
     except MemoryError:
         raise
     except Exception as exc:  # openpyxl and zipfile raise many kinds on a damaged file
         raise _not_readable(path, str(exc)) from exc
+
+
+def _is_meta(sheet: Any) -> bool:
+    return str(sheet.title).strip().lower() == META_SHEET
+
+
+def xlsx_rows(path: str, limits: ImportLimits) -> Iterator[tuple[int, list[Any]]]:
+    """Rows of the first worksheet that is not the ``meta`` sheet (read-only mode: rows stream
+    from the file, never all in memory). Formulas give the value last saved with them."""
+    book = _open_book(path, limits)
     try:
-        if not book.worksheets:
-            raise InputError(f"{path} has no worksheet", field="file")
-        sheet = book.worksheets[0]
-        n = cells = 0
-        try:
-            for n, row in enumerate(sheet.iter_rows(values_only=True), start=1):
-                cells = count_cells(n, row, cells, path, limits)
-                yield n, list(row)
-        except InputError:
-            raise
-        except MemoryError:
-            raise
-        except Exception as exc:  # a damaged sheet fails while it streams
-            raise InputError(f"{path}: row {n + 1} cannot be read ({exc})",
-                             field=f"row {n + 1}") from exc
+        sheets = [ws for ws in book.worksheets if not _is_meta(ws)]
+        if not sheets:
+            raise InputError(f"{path} has no worksheet of items", field="file")
+        yield from _sheet_rows(sheets[0], path, limits)
     finally:
         book.close()
 
 
-__all__ = ["xlsx_rows"]
+def _sheet_rows(sheet: Any, path: str, limits: ImportLimits
+                ) -> Iterator[tuple[int, list[Any]]]:
+    n = cells = 0
+    try:
+        for n, row in enumerate(sheet.iter_rows(values_only=True), start=1):
+            cells = count_cells(n, row, cells, path, limits)
+            yield n, list(row)
+    except InputError:
+        raise
+    except MemoryError:
+        raise
+    except Exception as exc:  # a damaged sheet fails while it streams
+        raise InputError(f"{path}: row {n + 1} cannot be read ({exc})",
+                         field=f"row {n + 1}") from exc
+
+
+def xlsx_meta(path: str, limits: ImportLimits) -> dict[str, Any] | None:
+    """The document's meta from the workbook's ``meta`` sheet, if it has one: a KEY and a
+    VALUE a row (a header row ``key,value`` is skipped). A value that is JSON text (``{...}``,
+    ``[...]``) is read as JSON; a whole number stays a number."""
+    book = _open_book(path, limits)
+    try:
+        sheets = [ws for ws in book.worksheets if _is_meta(ws)]
+        if not sheets:
+            return None
+        meta: dict[str, Any] = {}
+        for n, row in _sheet_rows(sheets[0], path, limits):
+            key, value = [*row, None, None][:2]
+            if key is None or (str(key).strip().lower() == "key" and n == 1):
+                continue
+            meta[str(key).strip()] = _meta_value(value, path, n)
+        return meta
+    finally:
+        book.close()
+
+
+def _meta_value(value: Any, path: str, row: int) -> Any:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)  # a spreadsheet keeps every number as a float
+    if isinstance(value, str) and value.strip()[:1] in ("{", "["):
+        try:
+            return json.loads(value)
+        except ValueError as exc:
+            raise InputError(f"{path}: sheet meta, row {row}: not valid JSON ({exc})",
+                             field=f"meta row {row}") from exc
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value
+
+
+__all__ = ["META_SHEET", "xlsx_meta", "xlsx_rows"]

@@ -3,11 +3,12 @@ no external reference. Every text from data goes through :func:`esc`."""
 
 from __future__ import annotations
 
-import html
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
-from bridge.core.printable import printable
 from bridge.reports.model import ManifestLine, ParityLine, QuotaLine, Reconciliation, SideReport
+from bridge.reports.render.html_meeting import attention_section, provenance_section
+from bridge.reports.render.markup import esc
+from bridge.reports.render.markup import table as _table
 from bridge.reports.render.wording import (
     CATEGORY_COLUMNS,
     category_label,
@@ -39,13 +40,6 @@ from bridge.reports.rules import (
 GROUP_COLOURS = {CONFIRMED: "#009E73", UNCONFIRMED: "#56B4E9", DISPUTED: "#D55E00",
                  DECLINED: "#CC79A7", OUTSTANDING: "#E69F00"}
 _GREY = "#c9ccd1"
-
-
-def esc(value: object) -> str:
-    """Every text that reaches the page goes through here (element content and attributes):
-    HTML-escaped, and control or bidi characters shown as escapes (a right-to-left override
-    must not reorder what a reader sees)."""
-    return html.escape(printable(value), quote=True)
 
 
 def fit(text: str, limit: int, *, middle: bool = False) -> str:
@@ -289,21 +283,6 @@ def _legend(groups: Sequence[tuple[str, str]]) -> str:
         for colour, label in groups) + "</div>"
 
 
-def _table(header: Sequence[tuple[str, str]], rows: Iterable[Sequence[tuple[str, str]]],
-           *, total: Sequence[tuple[str, str]] | None = None) -> str:
-    """Cells are (css class, already escaped html)."""
-    out = ["<table><thead><tr>"]
-    out += [f'<th class="{c}">{h}</th>' for c, h in header]
-    out.append("</tr></thead><tbody>")
-    for row in rows:
-        out.append("<tr>" + "".join(f'<td class="{c}">{v}</td>' for c, v in row) + "</tr>")
-    if total is not None:
-        out.append('<tr class="total">' + "".join(f'<td class="{c}">{v}</td>'
-                                                  for c, v in total) + "</tr>")
-    out.append("</tbody></table>")
-    return "".join(out)
-
-
 def _wrap(text: str, base: str = "t") -> str:
     """Short texts stay on one line; long ones (hostile or not) wrap anywhere rather than
     widen the page."""
@@ -343,10 +322,11 @@ def _cards(report: Reconciliation) -> str:
     parts = ['<div class="cards">']
     for s in report.sides:
         t = s.total
-        figures = [("items", t.items, ""), ("confirmed", t.confirmed, "ok"),
-                   ("received", t.received, ""), ("disputed", t.disputed,
-                                                   "bad" if t.disputed else ""),
-                   ("outstanding", t.outstanding, "bad" if t.outstanding else "")]
+        # Every group, so that the figures after "items" add up to it (rules.GROUPS).
+        style = {CONFIRMED: "ok", DISPUTED: "bad", OUTSTANDING: "bad"}
+        figures = [("items", t.items, ""), *(
+            (GROUP_LABELS[g], t.group(g), style.get(g, "") if t.group(g) else "")
+            for g in GROUPS)]
         parts.append(f'<div class="card"><h3>{esc(side_title(report, s.side))}</h3>'
                      '<div class="figures">' + "".join(
                          f'<div class="figure"><b class="{c}">{esc(num(v))}</b>'
@@ -463,7 +443,8 @@ def render_html(report: Reconciliation) -> str:
     title = f"Reconciliation \u2014 {report.party}"
     parts = _head(title)
     parts += [f"<h1>{esc(title)}</h1>", f'<p class="sub">{esc(scope(report))}</p>',
-              _cards(report), _categories(report)]
+              _cards(report), provenance_section(report), attention_section(report),
+              _categories(report)]
     for present, section in ((report.manifests, _manifests), (report.parity, _parity),
                              (report.quotas, _quotas), (report.reasons, _reasons),
                              (report.notes, _notes)):

@@ -8,9 +8,12 @@ from typing import Any
 
 from bridge.core.printable import json_text
 from bridge.reports.model import (
+    AttentionItem,
     CategoryLine,
     ManifestLine,
     ParityLine,
+    Party,
+    Provenance,
     QuotaLine,
     ReasonLine,
     Reconciliation,
@@ -57,7 +60,22 @@ def to_json(report: Reconciliation) -> dict[str, Any]:
         "reasons": [{"side": r.side, "peer": r.peer, "status": r.status, "reason": r.reason,
                      "count": r.count} for r in report.reasons],
         "notes": list(report.notes),
+        **_provenance_json(report),
     }
+
+
+def _provenance_json(report: Reconciliation) -> dict[str, Any]:
+    p = report.provenance
+    out: dict[str, Any] = {
+        "attention": [{"direction": a.direction, "peer": a.peer, "document": a.document,
+                       "id": a.id, "status": a.status} for a in report.attention],
+        "attention_total": report.attention_total}
+    if p is not None:
+        out["provenance"] = {
+            "parties": [{"name": x.name, "fingerprint": x.fingerprint} for x in p.parties],
+            "audit_seq": p.audit_seq, "audit_head": p.audit_head,
+            "agreements": list(p.agreements)}
+    return out
 
 
 def render_json(report: Reconciliation) -> str:
@@ -145,6 +163,27 @@ def _reason_from(r: Any, where: str) -> ReasonLine:
         count=_get(r, "count", int, where=where))
 
 
+def _provenance_from(data: Any) -> Provenance | None:
+    """Absent from an older daemon's report: None."""
+    if not isinstance(data, dict) or data.get("provenance") is None:
+        return None
+    p, where = data["provenance"], "$.provenance"
+    return Provenance(
+        parties=tuple(Party(name=_get(x, "name", str, where=f"{where}.parties[{i}]"),
+                            fingerprint=_get(x, "fingerprint", str, where=f"{where}.parties"))
+                      for i, x in enumerate(_get(p, "parties", list, where=where))),
+        audit_seq=_get(p, "audit_seq", int, where=where),
+        audit_head=_get(p, "audit_head", str, optional=True, where=where),
+        agreements=tuple(str(a) for a in _get(p, "agreements", list, where=where)))
+
+
+def _attention_from(a: Any, where: str) -> AttentionItem:
+    return AttentionItem(
+        direction=_get(a, "direction", str, where=where), peer=_get(a, "peer", str, where=where),
+        document=_get(a, "document", str, where=where), id=_get(a, "id", str, where=where),
+        status=_get(a, "status", str, optional=True, where=where))
+
+
 def from_json(data: Any) -> Reconciliation:
     """The report back from ``to_json`` data (what the CLI renders from the API's answer)."""
     if _get(data, "kind", str) != REPORT_KIND or _get(data, "version", int) != REPORT_VERSION:
@@ -162,4 +201,8 @@ def from_json(data: Any) -> Reconciliation:
         party=_get(data, "party", str), peer=_get(data, "peer", str, optional=True),
         generated=_get(data, "generated", str), quota=_get(data, "quota", int, optional=True),
         sides=sides, manifests=manifests, parity=parity, quotas=quotas, reasons=reasons,
-        notes=notes)
+        notes=notes, provenance=_provenance_from(data),
+        attention=tuple(_attention_from(a, f"$.attention[{n}]")
+                        for n, a in enumerate(_get(data, "attention", list, optional=True)
+                                              or [])),
+        attention_total=_get(data, "attention_total", int, optional=True) or 0)

@@ -100,6 +100,12 @@ class Outbox(Repository):
         return int(self._conn.execute("SELECT COUNT(*) FROM outbox WHERE peer=? AND "
                                       "state='pending'", (peer,)).fetchone()[0])
 
+    def queue_of(self, peer: str) -> tuple[int, int | None]:
+        """How many envelopes wait for ``peer``, and when the oldest was queued (ms)."""
+        r = self._conn.execute("SELECT COUNT(*), MIN(created) FROM outbox WHERE peer=? AND "
+                               "state='pending'", (peer,)).fetchone()
+        return int(r[0]), (int(r[1]) if r[1] is not None else None)
+
     def pending_for_doc(self, doc: int) -> int:
         # The partial index outbox_doc_pending answers this without reading any envelope.
         return int(self._conn.execute("SELECT COUNT(*) FROM outbox WHERE doc=? AND "

@@ -7,7 +7,8 @@ import json
 from collections.abc import Sequence
 
 from bridge.core.documents import ACK_STATUSES
-from bridge.reports.model import DocumentCount, ItemCount, ReasonCount
+from bridge.reports.model import AttentionItem, DocumentCount, ItemCount, ReasonCount
+from bridge.reports.rules import TIE_PRECEDENCE
 from bridge.store.sqlite.rows import Repository
 
 # Reconciliation. An item counts once per direction, peer, category and key: its id, or for a
@@ -26,7 +27,9 @@ from bridge.store.sqlite.rows import Repository
 #
 # SQLite specifics, kept in this file: JSON1 (json_type, json_extract, json_each,
 # json_group_array, json_array) over the JSON columns, and integer bit operators.
-_STATUS_LIST = "|" + "|".join(ACK_STATUSES) + "|"
+# Status codes in the order of rules.TIE_PRECEDENCE: MAX() over one document's entries of one
+# item picks the status that rule says, never whichever code happens to be larger.
+_STATUS_LIST = "|" + "|".join(TIE_PRECEDENCE) + "|"
 _STATUS_OF_CODE = {_STATUS_LIST.index(f"|{s}|") + 1: s for s in ACK_STATUSES}  # 0: none;
 # 1023: a status this version does not know (reported as UNKNOWN, which counts as disputed)
 _RECONCILE_ITEMS = """
@@ -117,6 +120,27 @@ class Reconciliation(Repository):
         return [ReasonCount(direction=r[0], peer=r[1], status=r[2], reason=r[3], count=r[4])
                 for r in self._conn.execute(_RECONCILE_REASONS,
                                             (peer, json.dumps(list(statuses)), limit))]
+
+    def attention_items(self, peer: str | None, statuses: Sequence[str],
+                        limit: int) -> tuple[list[AttentionItem], int]:
+        """Entries of rosters and manifests whose latest status is one of ``statuses`` or
+        none yet: the first ``limit`` (by document, then position), and how many in all."""
+        where = ("FROM items i JOIN documents d ON d.rowid = i.doc "
+                 "WHERE d.type IN ('roster', 'manifest') AND (?1 IS NULL OR d.peer = ?1) "
+                 "AND (i.status IS NULL OR i.status IN (SELECT value FROM json_each(?2)))")
+        args = (peer, json.dumps(list(statuses)))
+        total = int(self._conn.execute(f"SELECT COUNT(*) {where}", args).fetchone()[0])
+        rows = self._conn.execute(
+            f"SELECT d.direction, d.peer, d.id, i.item_id, i.status {where} "
+            "ORDER BY d.rowid, i.idx LIMIT ?3", (*args, limit))
+        return [AttentionItem(direction=r[0], peer=r[1], document=r[2], id=r[3], status=r[4])
+                for r in rows], total
+
+    def audit_head(self) -> tuple[int, bytes | None]:
+        """The last audit record's sequence number and hash (0, None: an empty log)."""
+        r = self._conn.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1"
+                               ).fetchone()
+        return (int(r[0]), bytes(r[1])) if r else (0, None)
 
 
 __all__ = ["Reconciliation"]

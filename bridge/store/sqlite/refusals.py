@@ -77,6 +77,8 @@ class Refusals(Repository):
                              ).fetchone()[0]),
             "security_alarms": int(q("SELECT COALESCE(SUM(count), 0) FROM refusals WHERE alarm=1"
                                      ).fetchone()[0]),
+            "security_alarm_events": int(q("SELECT COUNT(*) FROM events WHERE "
+                                           "type='security_alarm'").fetchone()[0]),
         }
 
 

@@ -18,17 +18,16 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import re
 import socket
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sized
-from typing import Any, BinaryIO, NamedTuple
+from typing import Any, BinaryIO
 from urllib.parse import quote, urlencode
 
 from bridge.core.errors import BridgeError, UsageError
+from bridge.event_stream import Event, parse_sse, response_lines
 
 API_PREFIX = "/v1"
 _HOST = "bridge"  # the Host header; the socket is what selects the daemon
-_LINE_SPLIT = re.compile(rb"\r\n|\r|\n")
 MAX_ERROR_BODY = 64 * 1024
 MAX_PROBLEMS = 100  # problems of one answer kept (the daemon lists at most as many)
 CARRY_TYPE = "application/vnd.bridge.carry"  # a carrier file (PROTOCOL.md §12)
@@ -69,14 +68,6 @@ class DaemonUnavailable(BridgeError):
     def __init__(self, message: str, *, reached: bool = False) -> None:
         super().__init__(message)
         self.reached = reached
-
-
-class Event(NamedTuple):
-    """One server-sent event. ``id`` is the text of its ``id:`` line (None if it had none)."""
-
-    id: str | None
-    type: str
-    data: dict[str, Any]
 
 
 class UnixHTTPConnection(http.client.HTTPConnection):
@@ -420,7 +411,7 @@ class BridgeClient:
                 raise self._api_error(resp.status, resp.reason, resp.read(MAX_ERROR_BODY))
             if conn.sock is not None:
                 conn.sock.settimeout(read_timeout)
-            yield from parse_sse(_lines(resp, self))
+            yield from parse_sse(response_lines(resp, self._unavailable))
         finally:
             conn.close()
 
@@ -440,65 +431,6 @@ def _ndjson_blocks(header: Mapping[str, Any], items: Iterable[Mapping[str, Any]]
             block.clear()
     if block:
         yield bytes(block)
-
-
-def _lines(resp: http.client.HTTPResponse, client: BridgeClient) -> Iterator[str]:
-    """Decoded lines from a streaming response (chunked or not), without their line ends
-    (CRLF, LF or CR)."""
-    pending = b""
-    while True:
-        try:
-            raw = resp.readline(1 << 20)
-        except (OSError, http.client.HTTPException) as exc:
-            raise client._unavailable(exc) from exc
-        if not raw:
-            rest = _LINE_SPLIT.split(pending) if pending else []
-            if len(rest) > 1:
-                rest.pop()
-            for part in rest:
-                yield part.decode("utf-8", "replace")
-            return
-        buf = pending + raw
-        # A final CR may be the first half of a CRLF cut by the read limit: hold it back.
-        hold = b"\r" if buf.endswith(b"\r") else b""
-        parts = _LINE_SPLIT.split(buf[: len(buf) - len(hold)])
-        pending = parts.pop() + hold  # what follows the last line end: an unfinished line
-        for part in parts:
-            yield part.decode("utf-8", "replace")
-
-
-def parse_sse(lines: Iterable[str]) -> Iterator[Event]:
-    """Server-sent events from lines (WHATWG HTML, "Interpreting an event stream"): ``data``
-    lines are joined with newlines, comments (``:``) and unknown fields are ignored, a blank line
-    dispatches, an event without data is dropped. The data is parsed as JSON; a JSON value that
-    is not an object comes as ``{"value": v}``, text that is not JSON as ``{"raw": text}``."""
-    event_type = ""
-    data: list[str] = []
-    last_id: str | None = None
-    for line in lines:
-        if line == "":
-            if data:
-                text = "\n".join(data)
-                try:
-                    value: Any = json.loads(text)
-                except ValueError:
-                    value = {"raw": text}
-                if not isinstance(value, dict):
-                    value = {"value": value}
-                yield Event(last_id, event_type or "message", value)
-            event_type, data = "", []
-            continue
-        if line.startswith(":"):
-            continue
-        name, sep, val = line.partition(":")
-        if sep and val.startswith(" "):
-            val = val[1:]
-        if name == "data":
-            data.append(val)
-        elif name == "event":
-            event_type = val
-        elif name == "id" and "\x00" not in val:
-            last_id = val
 
 
 __all__ = ["ApiError", "BridgeClient", "DaemonUnavailable", "Event", "UnixHTTPConnection",

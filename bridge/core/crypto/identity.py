@@ -240,6 +240,16 @@ class PrivateIdentity:
     def sign(self, tag: bytes, body: bytes) -> bytes:
         return self._signing.sign(signed_message(tag, body))
 
+    def sign_note(self, message: bytes) -> bytes:
+        """The party's Ed25519 signature over a C2SP note message (a checkpoint text, or a
+        cosignature's signed message: PROTOCOL.md §12), the one use of the key outside the
+        tagged messages of §3. A note message holds no 0x00 (signed-note allows no control
+        character), every tagged message holds one after its tag: neither can be passed off
+        as the other."""
+        if b"\x00" in message:
+            raise UsageError("a note message holds no NUL byte")
+        return self._signing.sign(message)
+
     def decrypt(self, ciphertext: bytes, info: bytes) -> bytes:
         """HPKE open with this party's key, in its suite. Raises whatever the suite raises:
         the caller turns every failure into one opaque error."""

@@ -102,6 +102,22 @@ def _ed25519_verify(public: bytes, message: bytes, signature: bytes) -> bool:
     return True
 
 
+def ed25519_verify(public: bytes, message: bytes, signature: bytes) -> bool:
+    """Ed25519 as above, named: the C2SP signed notes (checkpoints, witness cosignatures) are
+    Ed25519 by their specifications, whatever suite a party's identity is in."""
+    return _ed25519_verify(public, message, signature)
+
+
+def ed25519_signing_key(seed: bytes) -> SigningKey:
+    return _ed25519_signing_key(seed)
+
+
+# Signature type bytes of C2SP signed-note ("Signature types"): they enter the key ids of note
+# signature lines, SHA-256(name || 0x0A || type || public key)[:4].
+NOTE_ED25519 = 0x01
+NOTE_COSIGNATURE_V1 = 0x04  # timestamped Ed25519 witness cosignatures, C2SP tlog-cosignature
+
+
 # ---------------------------------------------------------------- HPKE with X25519
 
 _HPKE_X25519_CHACHA = hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256,
@@ -195,7 +211,8 @@ def open_secrets(passphrase: bytes, sealed: bytes, *, salt: bytes,
 
 __all__ = [
     "ARGON2ID_COST", "DEFAULT_SUITE", "KDF_MEMLIMIT", "KDF_OPSLIMIT", "KDF_SALT_SIZE",
-    "SEALED", "SEAL_NONCE_SIZE", "SUITES", "SUITE_1", "SUITE_X25519_CHACHA",
-    "DecryptionKey", "SigningKey", "Suite", "SuiteId", "get",
+    "NOTE_COSIGNATURE_V1", "NOTE_ED25519", "SEALED", "SEAL_NONCE_SIZE", "SUITES", "SUITE_1",
+    "SUITE_X25519_CHACHA", "DecryptionKey", "SigningKey", "Suite", "SuiteId",
+    "ed25519_signing_key", "ed25519_verify", "get",
     "open_secrets", "seal_secrets", "sha256", "sign_algorithms",
 ]

@@ -1,0 +1,114 @@
+"""The audit log's Merkle tree (PROTOCOL.md §12.1, ``bridge/core/audit_tree.py``): its complete
+subtrees, the checkpoints the party signed and the witnesses' cosignatures of them."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+
+from bridge.core import audit, logtree
+from bridge.core.errors import StoreError
+from bridge.core.merkle import leaf_hash, node_hash
+from bridge.store.sqlite.rows import Repository
+
+
+def add_leaf(conn: sqlite3.Connection, size: int, leaf: bytes) -> None:
+    """Write the complete subtrees that leaf ``size - 1`` (its hash ``leaf``) completes."""
+    below = leaf
+    for level, index in logtree.levels_to_store(size):
+        if level:
+            left = conn.execute("SELECT hash FROM audit_tree WHERE level=? AND idx=?",
+                                (level - 1, 2 * index)).fetchone()
+            if left is None:
+                raise StoreError(f"the audit tree lacks node ({level - 1}, {2 * index})")
+            below = node_hash(left[0], below)
+        conn.execute("INSERT INTO audit_tree (level, idx, hash) VALUES (?,?,?)",
+                     (level, index, below))
+
+
+def fill_audit_tree(conn: sqlite3.Connection, batch: int = 1000) -> None:
+    """Migration 5's Python step: the tree of the records already logged, a batch at a time."""
+    after = 0
+    while True:
+        rows = conn.execute("SELECT seq, at, kind, peer, body FROM audit WHERE seq > ? "
+                            "ORDER BY seq LIMIT ?", (after, batch)).fetchall()
+        if not rows:
+            return
+        for seq, at, kind, peer, body in rows:
+            data = audit.record_bytes(seq=seq, at=at, kind=kind, peer=peer, body=body)
+            add_leaf(conn, seq, leaf_hash(data))
+        after = rows[-1][0]
+
+
+@dataclass(frozen=True, kw_only=True)
+class CheckpointRow:
+    size: int
+    root: bytes
+    note: bytes
+    at: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class CosignatureRow:
+    witness: str
+    size: int
+    timestamp: int
+    line: bytes
+
+
+class AuditTree(Repository):
+    """The ``audit_tree``, ``checkpoints`` and ``cosignatures`` tables."""
+
+    def audit_tree_size(self) -> int:
+        r = self._conn.execute("SELECT COUNT(*) FROM audit_tree WHERE level = 0").fetchone()
+        return int(r[0])
+
+    def _node(self, level: int, index: int) -> bytes:
+        r = self._conn.execute("SELECT hash FROM audit_tree WHERE level=? AND idx=?",
+                               (level, index)).fetchone()
+        if r is None:
+            raise StoreError(f"the audit tree lacks node ({level}, {index})")
+        return bytes(r[0])
+
+    def audit_root(self, size: int) -> bytes:
+        return logtree.tree_root(self._node, size)
+
+    def audit_inclusion(self, seq: int, size: int) -> list[bytes]:
+        """PATH of record ``seq`` (leaf ``seq - 1``) in the tree of ``size`` records."""
+        return logtree.inclusion_proof(self._node, seq - 1, size)
+
+    def audit_consistency(self, old: int, new: int) -> list[bytes]:
+        return logtree.consistency_proof(self._node, old, new)
+
+    def add_checkpoint(self, *, size: int, root: bytes, note: bytes, now: int) -> None:
+        self._conn.execute("INSERT OR IGNORE INTO checkpoints (size, root, note, at) "
+                           "VALUES (?,?,?,?)", (size, root, note, now))
+
+    def checkpoint_at(self, size: int) -> CheckpointRow | None:
+        r = self._conn.execute("SELECT size, root, note, at FROM checkpoints WHERE size=?",
+                               (size,)).fetchone()
+        return CheckpointRow(size=r[0], root=r[1], note=r[2], at=r[3]) if r else None
+
+    def add_cosignature(self, *, witness: str, size: int, timestamp: int, line: bytes) -> None:
+        self._conn.execute("INSERT OR IGNORE INTO cosignatures (witness, size, timestamp, line) "
+                           "VALUES (?,?,?,?)", (witness, size, timestamp, line))
+
+    def cosignatures(self, witness: str | None = None) -> list[CosignatureRow]:
+        """Every cosignature kept (of one witness), oldest checkpoint first."""
+        sql = "SELECT witness, size, timestamp, line FROM cosignatures"
+        args: tuple[str, ...] = ()
+        if witness is not None:
+            sql, args = sql + " WHERE witness=?", (witness,)
+        rows = self._conn.execute(sql + " ORDER BY size, witness", args).fetchall()
+        return [CosignatureRow(witness=w, size=s, timestamp=t, line=x) for w, s, t, x in rows]
+
+    def covering_cosignature(self, witness: str, seq: int) -> CosignatureRow | None:
+        """The earliest cosigned checkpoint of ``witness`` that includes record ``seq``:
+        the tightest witnessed bound on when that record was logged."""
+        r = self._conn.execute("SELECT witness, size, timestamp, line FROM cosignatures "
+                               "WHERE witness=? AND size >= ? ORDER BY size LIMIT 1",
+                               (witness, seq)).fetchone()
+        return CosignatureRow(witness=r[0], size=r[1], timestamp=r[2], line=r[3]) if r else None
+
+
+__all__ = ["AuditTree", "CheckpointRow", "CosignatureRow", "add_leaf", "fill_audit_tree"]

@@ -29,7 +29,7 @@ COMMANDS: dict[str, str] = {
     "inbox": "status:inbox", "init": "init:init", "items": "items:items_cmd",
     "keys": "keys:keys", "peer": "peer:peer", "receipt": "receipt:receipt",
     "reconcile": "reconcile:reconcile", "send": "send:send", "status": "status:status",
-    "tls": "tls:tls_group", "verify": "verify:verify",
+    "tls": "tls:tls_group", "verify": "verify:verify", "witness": "witness:witness",
 }
 
 

@@ -36,12 +36,14 @@ from bridge.home.folder import Home
 from bridge.home.keystore import KeyStore
 from bridge.home.peers import pinned_identities
 from bridge.home.tls import TlsFiles, normalise_tls_fingerprint, server_context
+from bridge.home.witnesses import pinned_witnesses
 from bridge.local.access import allowed_uids, check_home, uid_middleware
 from bridge.local.api import LocalApi
 from bridge.store.sqlite.store import Store
 from bridge.transports.http.courier import HttpCourier
 from bridge.transports.http.endpoint import peer_app
 from bridge.transports.http.limits import ConnectionGuard, GuardedSite, server_options
+from bridge.witness.submitter import witness_loops
 
 log = logging.getLogger("bridge.daemon")
 
@@ -305,6 +307,12 @@ class Daemon:
             self.loops[name] = loop = self._delivery_loop(name)
             self._supervised(f"deliver-{name}", loop.run_forever)
         self._supervised("deadlines", self._watch_deadlines)
+        # Witnessing (PROTOCOL.md §12.4): its own tasks, woken by every change, never awaited
+        # by the exchange.
+        for wloop in witness_loops(self.exchange, self.run_in_db, self.config.witnesses,
+                                   pinned_witnesses(self.home)):
+            self._wakes[f"witness:{wloop.name}"] = wloop.wake
+            self._supervised(f"witness-{wloop.name}", wloop.run_forever)
 
     async def _watch_deadlines(self) -> None:
         while True:

@@ -86,8 +86,16 @@ def pin_peer(home: Home, identity_file: str | os.PathLike[str], *, url: str, fin
 
 
 def _checked_identity(src: Path, fingerprint: str, cfg: Config) -> tuple[bytes, PublicIdentity]:
+    raw, ident = read_checked_identity(src, fingerprint)
+    if ident.party == cfg.party:
+        raise UsageError(f"{src} is the identity of party {ident.party!r}, which is this home's "
+                         "own party; a peer must be another party")
+    return raw, ident
+
+
+def read_checked_identity(src: Path, fingerprint: str) -> tuple[bytes, PublicIdentity]:
     """The identity file's bytes, read once (what is checked is what is copied), checked
-    against the fingerprint the operator was given out of band."""
+    against the fingerprint the operator was given out of band (a peer's or a witness's)."""
     try:
         raw = src.read_bytes()
     except OSError as exc:
@@ -98,9 +106,6 @@ def _checked_identity(src: Path, fingerprint: str, cfg: Config) -> tuple[bytes, 
         raise InputError("the fingerprint is empty", field="fingerprint")
     if given != normalise_fingerprint(ident.fingerprint):
         raise FingerprintMismatch(src, _grouped(given), ident.fingerprint)
-    if ident.party == cfg.party:
-        raise UsageError(f"{src} is the identity of party {ident.party!r}, which is this home's "
-                         "own party; a peer must be another party")
     return raw, ident
 
 
@@ -195,4 +200,4 @@ def _grouped(normalised: str) -> str:
 
 
 __all__ = ["FingerprintMismatch", "PinResult", "check_peer_url", "list_peers", "pin_peer",
-           "pinned_identities"]
+           "pinned_identities", "read_checked_identity"]

@@ -44,10 +44,19 @@ __all__ = [
 ]
 
 
+def _fingerprint_prefix(fingerprint: str) -> str:
+    return fingerprint.replace(" ", "").replace("-", "")[:16].lower()
+
+
 def party_origin(party: str, fingerprint: str) -> str:
     """The origin (and key name) of a party's audit log (PROTOCOL.md §12.2)."""
-    prefix = fingerprint.replace(" ", "").replace("-", "")[:16].lower()
-    return check_key_name(f"{ORIGIN_PREFIX}{party}/{prefix}")
+    return check_key_name(f"{ORIGIN_PREFIX}{party}/{_fingerprint_prefix(fingerprint)}")
+
+
+def witness_key_name(party: str, fingerprint: str) -> str:
+    """The key name of a witness's cosignatures (PROTOCOL.md §12.2): a name of its own, since
+    the Ed25519 cosignature message does not commit to it (tlog-cosignature)."""
+    return check_key_name(f"{ORIGIN_PREFIX}witness/{party}/{_fingerprint_prefix(fingerprint)}")
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,11 @@ from typing import Any
 from bridge.core import deadlines, documents, receipts, times
 from bridge.core.documents import SignedDocument
 from bridge.core.errors import BridgeError, InputError
+from bridge.core.receipts.witnessed import with_witnessed
 from bridge.engine.context import Engine
 from bridge.engine.health import where
 from bridge.engine.store_check import StoreFault, check_declared_entry
+from bridge.engine.witnessing import Witnessing
 from bridge.reports.build import build_reconciliation
 from bridge.reports.render.json import to_json as report_json
 from bridge.reports.rules import REASON_STATUSES
@@ -192,12 +194,18 @@ class Queries:
                              code="not_ready")
         row = find_document(self.e, doc_id, direction)
         if item_id is None:
-            return self._verified_receipt(row, lambda: receipts.build_document_receipt(doc, acks))
-        index = self.e.item_index(row.rowid)
-        if item_id not in index:
-            raise InputError(f"no item {item_id!r} in {doc_id}", field="item", code="not_found")
-        return self._verified_receipt(
-            row, lambda: receipts.build_item_receipt(doc, item_id, acks))
+            data = self._verified_receipt(
+                row, lambda: receipts.build_document_receipt(doc, acks))
+        else:
+            index = self.e.item_index(row.rowid)
+            if item_id not in index:
+                raise InputError(f"no item {item_id!r} in {doc_id}", field="item",
+                                 code="not_found")
+            data = self._verified_receipt(
+                row, lambda: receipts.build_item_receipt(doc, item_id, acks))
+        # The witnessed times of the document and its acknowledgements (PROTOCOL.md §12.5).
+        evidence = Witnessing(self.e).evidence({doc.digest, *(a.digest for a in acks)})
+        return with_witnessed(data, evidence) if evidence else data
 
     def _verified_receipt(self, row: DocumentRow, build: Callable[[], bytes]) -> bytes:
         """A receipt leaves only if it verifies as a mediator will check it (``bridge

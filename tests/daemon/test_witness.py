@@ -146,3 +146,50 @@ def test_rolled_back_database_is_refused_and_the_alarm_is_loud(witnessed, events
     out = json.loads(bridge("--home", w.home.path, "witness", "log", "--json").stdout)
     assert any(r["status"] == 409 and r["origin"].startswith("bridge.example/alpha/")
                for r in out["requests"])
+
+
+def _tamper_cosignature(data: bytes) -> bytes:
+    """Flip one bit of the witness's signature in every witnessed checkpoint of a receipt."""
+    from bridge.core import codec
+    from bridge.core.receipts import RECEIPT_LIMITS
+
+    bundle = codec.decode(data, RECEIPT_LIMITS)
+    for entry in bundle["witnessed"]:
+        text, sigs = entry["checkpoint"].split(b"\n\n", 1)
+        lines = sigs.split(b"\n")
+        name, blob = lines[-2].rsplit(b" ", 1)  # the last line: the witness's
+        import base64
+
+        raw = bytearray(base64.b64decode(blob))
+        raw[-1] ^= 1
+        lines[-2] = name + b" " + base64.b64encode(bytes(raw))
+        entry["checkpoint"] = text + b"\n\n" + b"\n".join(lines)
+    return codec.encode(bundle)
+
+
+def test_witnessed_receipt_verifies_with_the_witness_and_a_forged_cosignature_fails(  # type: ignore[no-untyped-def]
+        witnessed, tmp_path: Path) -> None:
+    alpha, beta, w = witnessed
+    alpha.start()
+    beta.start()
+    _exchange(alpha, beta, "M-W-6")
+    wait_for(lambda: _caught_up(alpha), what="alpha witnessed")
+    out = tmp_path / "receipt.bin"
+    got = bridge("--home", alpha.home.path, "receipt", "M-W-6", "--item", "P-00002", "-o", out)
+    assert got.returncode == 0, got.stderr
+    keys = ["--keys", alpha.home.public_key_path("alpha"),
+            "--keys", beta.home.public_key_path("beta")]
+    plain = bridge("verify", out, *keys)
+    assert plain.returncode == 0, plain.stdout + plain.stderr
+    assert "the parties' own claims" in plain.stdout
+    checked = bridge("verify", out, *keys, "--witness", w.identity_file)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    lines = checked.stdout.splitlines()
+    assert any(line.strip().startswith("acknowledgement ") and "logged by alpha no later "
+               "than" in line and "(witnessed by mediator)" in line for line in lines), lines
+    assert any(line.strip().startswith("document M-W-6: logged by alpha no later than")
+               for line in lines), lines
+    forged = tmp_path / "forged.bin"
+    forged.write_bytes(_tamper_cosignature(out.read_bytes()))
+    bad = bridge("verify", forged, *keys, "--witness", w.identity_file)
+    assert bad.returncode == 1 and "[bad_cosignature]" in bad.stdout, bad.stdout

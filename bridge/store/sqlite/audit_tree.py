@@ -6,8 +6,8 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 
-from bridge.core import audit, logtree
-from bridge.core.errors import StoreError
+from bridge.core import audit, codec, logtree
+from bridge.core.errors import DecodeError, StoreError
 from bridge.core.merkle import leaf_hash, node_hash
 from bridge.store.sqlite.rows import Repository
 
@@ -101,6 +101,36 @@ class AuditTree(Repository):
             sql, args = sql + " WHERE witness=?", (witness,)
         rows = self._conn.execute(sql + " ORDER BY size, witness", args).fetchall()
         return [CosignatureRow(witness=w, size=s, timestamp=t, line=x) for w, s, t, x in rows]
+
+    def document_records(self, digests: set[bytes]) -> dict[bytes, tuple[int, bytes]]:
+        """digest -> (seq, record bytes) of the document and ack records of these documents."""
+        out: dict[bytes, tuple[int, bytes]] = {}
+        rows = self._conn.execute("SELECT seq, at, kind, peer, body FROM audit "
+                                  "WHERE kind IN ('document', 'ack') ORDER BY seq")
+        for seq, at, kind, peer, body in rows:
+            try:
+                digest = codec.decode(body, audit.BODY_LIMITS).get("digest")
+            except (DecodeError, AttributeError):
+                continue  # the store check names a damaged record; it proves nothing here
+            if digest in digests and digest not in out:
+                out[digest] = (seq, audit.record_bytes(seq=seq, at=at, kind=kind, peer=peer,
+                                                       body=body))
+        return out
+
+    def covering_checkpoint(self, seq: int) -> tuple[int, bytes] | None:
+        """(size, checkpoint note with every cosignature line of that size) of the smallest
+        cosigned checkpoint that includes record ``seq``: the tightest witnessed bound."""
+        r = self._conn.execute("SELECT MIN(size) FROM cosignatures WHERE size >= ?",
+                               (seq,)).fetchone()
+        if r is None or r[0] is None:
+            return None
+        size = int(r[0])
+        cp = self.checkpoint_at(size)
+        if cp is None:
+            return None
+        lines = [row[0] for row in self._conn.execute(
+            "SELECT line FROM cosignatures WHERE size=? ORDER BY witness", (size,))]
+        return size, cp.note + b"".join(lines)
 
     def covering_cosignature(self, witness: str, seq: int) -> CosignatureRow | None:
         """The earliest cosigned checkpoint of ``witness`` that includes record ``seq``:

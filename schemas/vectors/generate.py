@@ -70,8 +70,9 @@ from bridge.core.transcript import (  # noqa: E402
     build_transcript,
     check_transcript,
 )
+from schemas.vectors.witness_vectors import write_witness  # noqa: E402
 
-DETERMINISTIC_DIRS = ("keys", "receipts", "key-history", "transcripts")
+DETERMINISTIC_DIRS = ("keys", "receipts", "key-history", "transcripts", "witness")
 
 
 def ms(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> int:
@@ -1157,10 +1158,12 @@ def generate(out: Path, w: World, *, envelopes: bool) -> None:
     for sub in DETERMINISTIC_DIRS:  # stale vectors must not survive a rename
         for p in sorted((out / sub).rglob("*"), reverse=True):
             if p.is_file() and p.suffix in {".receipt", ".transcript", ".json", ".pub", ".key",
-                                            ".md", ".rotation", ".revocation", ".history"}:
+                                            ".md", ".rotation", ".revocation", ".history",
+                                            ".note", ".txt"}:
                 p.unlink()
     write_deterministic(out, w)
     write_key_history(out, w)
+    write_witness(out, w, write_bytes, dump_json, identity)
     write_sidecars(out, w)
     missing = any(not (out / ENVELOPE_DIR / s["file"]).exists() for s in envelope_specs(w))
     if envelopes or missing:
@@ -1184,6 +1187,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         fresh = Path(tmp)
         write_deterministic(fresh, w)
         write_key_history(fresh, w)
+        write_witness(fresh, w, write_bytes, dump_json, identity)
         write_sidecars(fresh, w)
         problems = compare_trees(args.out, fresh) + check_envelopes(args.out, w)
     for p in problems:

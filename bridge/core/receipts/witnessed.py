@@ -61,8 +61,15 @@ class WitnessedRecord:
         if not self.bounds:
             return (f"{self.what}: logged by {self.logged_by} at {iso_time(self.claimed_at)} "
                     "(the party's own claim)")
-        return "; ".join(f"{self.what}: logged by {self.logged_by} no later than "
-                         f"{iso_time(t * 1000)} (witnessed by {w})" for w, t in self.bounds)
+        out = "; ".join(f"{self.what}: logged by {self.logged_by} no later than "
+                        f"{iso_time(t * 1000)} (witnessed by {w})" for w, t in self.bounds)
+        earliest = min(t for _, t in self.bounds) * 1000
+        if self.claimed_at > earliest:
+            # The party dated the record after a witness had already cosigned it: the
+            # party's clock is ahead (PROTOCOL.md §12.6).
+            out += (f" — but {self.logged_by} dated it {iso_time(self.claimed_at)}, later: "
+                    "its clock is ahead of the witness's")
+        return out
 
 
 @dataclass(frozen=True, kw_only=True)

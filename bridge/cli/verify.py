@@ -84,15 +84,14 @@ def _check_file(path: Path, keys: Keyring, witnesses: tuple[PublicIdentity, ...]
     except OSError as exc:
         return _unreadable(f"cannot read: {exc.strerror or exc}", "unreadable")
     # A transcript (type "bridge.transcript", PROTOCOL.md §11.4) or else a receipt bundle.
-    if is_transcript(data):
-        result = check_transcript(data, keys)
-        return result.ok, result.summary(), result.to_json()
-    receipt = check_receipt(data, keys)
-    ok, text, record = receipt.ok, receipt.summary(), receipt.to_json()
+    transcript = is_transcript(data)
+    result = check_transcript(data, keys) if transcript else check_receipt(data, keys)
+    ok, text, record = result.ok, result.summary(), result.to_json()
     if not ok:
         return ok, text, record
-    # The witnessed times (PROTOCOL.md §12.5), one line each under the receipt's line.
-    report = check_witnessed(data, keys, witnesses)
+    # The witnessed times (PROTOCOL.md §12.5), one line each under the file's line.
+    report = check_witnessed(data, keys, witnesses,
+                             TRANSCRIPT_LIMITS if transcript else RECEIPT_LIMITS)
     if report is None:
         if witnesses:
             text += ("\n  no witnessed times in this receipt: the times are the parties' own "

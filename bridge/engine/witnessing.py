@@ -117,19 +117,8 @@ class Witnessing:
         return out
 
     def evidence(self, digests: set[bytes]) -> list[dict[str, Any]]:
-        """The ``witnessed`` entries of a receipt (PROTOCOL.md §12.5): for each document or
-        acknowledgement logged here, the smallest cosigned checkpoint that includes its
-        record, with the record and its inclusion proof. Empty before any cosignature."""
-        store = self.e.store
-        out: list[dict[str, Any]] = []
-        for seq, record in sorted(store.document_records(digests).values()):
-            covering = store.covering_checkpoint(seq)
-            if covering is None:
-                continue
-            size, note = covering
-            out.append({"checkpoint": note, "index": seq - 1,
-                        "proof": store.audit_inclusion(seq, size), "record": record})
-        return out
+        """The ``witnessed`` entries of a receipt of these documents (PROTOCOL.md §12.5)."""
+        return list(self.e.store.witnessed_evidence(digests))
 
     def last_cosigned(self, witness: str) -> int:
         rows = self.e.store.cosignatures(witness)

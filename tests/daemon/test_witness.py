@@ -189,6 +189,13 @@ def test_witnessed_receipt_verifies_with_the_witness_and_a_forged_cosignature_fa
                "than" in line and "(witnessed by mediator)" in line for line in lines), lines
     assert any(line.strip().startswith("document M-W-6: logged by alpha no later than")
                for line in lines), lines
+    transcript = tmp_path / "alpha-beta.transcript"
+    got = bridge("--home", alpha.home.path, "audit", "export", "--peer", "beta", "-o",
+                 transcript)
+    assert got.returncode == 0, got.stdout + got.stderr
+    checked = bridge("verify", transcript, *keys, "--witness", w.identity_file)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "document M-W-6: logged by alpha no later than" in checked.stdout
     forged = tmp_path / "forged.bin"
     forged.write_bytes(_tamper_cosignature(out.read_bytes()))
     bad = bridge("verify", forged, *keys, "--witness", w.identity_file)

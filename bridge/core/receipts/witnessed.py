@@ -34,13 +34,14 @@ from typing import Any
 
 from bridge.core import audit, audit_tree, codec
 from bridge.core.crypto.identity import Keyring, PublicIdentity, iso_time
-from bridge.core.documents import SignedHeader
+from bridge.core.documents import ACK, SignedHeader
 from bridge.core.errors import BridgeError, DecodeError, VerificationError
 from bridge.core.notes import checkpoint as cp_mod
 from bridge.core.notes.cosignature import cosignature_verifier, read_cosignature
 from bridge.core.notes.note import open_note, parse_note
 from bridge.core.printable import printable
 from bridge.core.receipts.bundle import RECEIPT_LIMITS
+from bridge.core.transcript.model import TRANSCRIPT
 
 WITNESSED = "witnessed"
 MAX_WITNESSED = 4097  # the document and up to MAX_ACK_DOCUMENTS acknowledgements
@@ -101,8 +102,17 @@ def _fail(why: str, reason: str) -> VerificationError:
     return VerificationError(why, reason=reason)
 
 
+def _named(signed: SignedHeader) -> str:
+    kind = "acknowledgement" if signed.header.type == ACK else "document"
+    return f"{kind} {printable(signed.header.id)}"
+
+
 def _digests(bundle: dict[str, Any]) -> dict[bytes, str]:
     """The digest of the bundle's document and acknowledgements, each with what it is."""
+    if bundle.get("type") == TRANSCRIPT:
+        docs = [SignedHeader.parse(d.get("doc") if isinstance(d, dict) else d)
+                for d in bundle.get("documents") or []]
+        return {s.digest: _named(s) for s in docs}
     doc = bundle["document"]
     doc_map = doc.get("doc", doc) if isinstance(doc, dict) else doc
     out = {}
@@ -118,11 +128,12 @@ def _origins(keys: Keyring) -> dict[str, PublicIdentity]:
     return {audit_tree.identity_origin(i): i for i in keys.by_id.values()}
 
 
-def check_witnessed(data: bytes, keys: Keyring,
-                    witnesses: Sequence[PublicIdentity] = ()) -> WitnessReport | None:
-    """The witnessed times of a receipt whose own checks passed; None when it carries none."""
+def check_witnessed(data: bytes, keys: Keyring, witnesses: Sequence[PublicIdentity] = (),
+                    limits: codec.Limits = RECEIPT_LIMITS) -> WitnessReport | None:
+    """The witnessed times of a receipt (or, with its limits, a transcript) whose own checks
+    passed; None when it carries none."""
     try:
-        bundle = codec.decode(bytes(data), RECEIPT_LIMITS)
+        bundle = codec.decode(bytes(data), limits)
         if not isinstance(bundle, dict) or WITNESSED not in bundle:
             return None
         entries = bundle[WITNESSED]
@@ -192,9 +203,10 @@ def _cosigned_at(note_bytes: bytes, witness: PublicIdentity, what: str) -> int:
     return read[0]
 
 
-def with_witnessed(bundle_bytes: bytes, entries: list[dict[str, Any]]) -> bytes:
-    """The bundle with ``witnessed`` added (re-encoded canonically; the rest unchanged)."""
-    bundle = codec.decode(bundle_bytes, RECEIPT_LIMITS)
+def with_witnessed(bundle_bytes: bytes, entries: list[dict[str, Any]],
+                   limits: codec.Limits = RECEIPT_LIMITS) -> bytes:
+    """The bundle (or transcript) with ``witnessed`` added (re-encoded canonically)."""
+    bundle = codec.decode(bundle_bytes, limits)
     if not isinstance(bundle, dict):
         raise DecodeError("a receipt bundle is a map")
     return codec.encode({**bundle, WITNESSED: entries})

@@ -132,6 +132,20 @@ class AuditTree(Repository):
             "SELECT line FROM cosignatures WHERE size=? ORDER BY witness", (size,))]
         return size, cp.note + b"".join(lines)
 
+    def witnessed_evidence(self, digests: set[bytes]) -> list[dict[str, object]]:
+        """The ``witnessed`` entries of a receipt or transcript (PROTOCOL.md §12.5): for each
+        of these documents logged here, the smallest cosigned checkpoint that includes its
+        record, with the record and its inclusion proof. Empty before any cosignature."""
+        out: list[dict[str, object]] = []
+        for seq, record in sorted(self.document_records(digests).values()):
+            covering = self.covering_checkpoint(seq)
+            if covering is None:
+                continue
+            size, note = covering
+            out.append({"checkpoint": note, "index": seq - 1,
+                        "proof": self.audit_inclusion(seq, size), "record": record})
+        return out
+
     def covering_cosignature(self, witness: str, seq: int) -> CosignatureRow | None:
         """The earliest cosigned checkpoint of ``witness`` that includes record ``seq``:
         the tightest witnessed bound on when that record was logged."""

@@ -96,6 +96,9 @@ def test_both_logs_are_cosigned_and_the_cosignatures_verify(witnessed) -> None: 
     (cp_note,) = conn.execute("SELECT note FROM checkpoints WHERE size=?", (size,)).fetchone()
     conn.close()
     note.open_note(cp_note + line, [verifier])
+    doctor = bridge("--home", alpha.home.path, "doctor")
+    assert "witness mediator: cosigned size" in doctor.stdout, doctor.stdout
+    assert "s from the witness's" in doctor.stdout
     out = bridge("--home", w.home.path, "witness", "log", "--json")
     log = json.loads(out.stdout)
     assert {o["party"] for o in log["origins"]} == {"alpha", "beta"}
@@ -143,6 +146,8 @@ def test_rolled_back_database_is_refused_and_the_alarm_is_loud(witnessed, events
     assert metric(alpha, "security_alarms") >= 1
     status = bridge("--home", alpha.home.path, "status")
     assert "witness_refused_rollback" in status.stdout + status.stderr
+    doctor = bridge("--home", alpha.home.path, "doctor")
+    assert doctor.returncode == 1 and "FAIL  witness: witness_refused_rollback" in doctor.stdout
     out = json.loads(bridge("--home", w.home.path, "witness", "log", "--json").stdout)
     assert any(r["status"] == 409 and r["origin"].startswith("bridge.example/alpha/")
                for r in out["requests"])

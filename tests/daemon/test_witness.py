@@ -205,3 +205,49 @@ def test_witnessed_receipt_verifies_with_the_witness_and_a_forged_cosignature_fa
     forged.write_bytes(_tamper_cosignature(out.read_bytes()))
     bad = bridge("verify", forged, *keys, "--witness", w.identity_file)
     assert bad.returncode == 1 and "[bad_cosignature]" in bad.stdout, bad.stdout
+
+
+def test_a_witness_that_never_answers_does_not_hold_up_the_exchange(  # type: ignore[no-untyped-def]
+        make_nodes, tmp_path: Path) -> None:
+    import socket
+    import threading
+
+    from bridge.home.witnesses import pin_witness
+    from bridge.witness.home import WitnessHome
+
+    alpha, beta = make_nodes()
+    home = WitnessHome(tmp_path / "silent")
+    home.init("mediator")
+    # A black hole: it accepts connections and reads, and never says a word.
+    hole = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def swallow() -> None:
+        hole.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = hole.accept()
+            except TimeoutError:
+                continue
+            held.append(conn)
+
+    t = threading.Thread(target=swallow, daemon=True)
+    t.start()
+    try:
+        ident = home.public_identity()
+        for node in (alpha, beta):
+            pin_witness(node.home, home.public_path("mediator"),
+                        url=f"http://127.0.0.1:{hole.getsockname()[1]}",
+                        fingerprint=ident.fingerprint, interval_seconds=0.2)
+        alpha.start()
+        beta.start()
+        _exchange(alpha, beta, "M-W-7")  # done while every submission hangs
+        wait_for(lambda: held, what="a submission to the silent witness")  # it was asked
+        assert cosigned(alpha) == []
+    finally:
+        stop.set()
+        t.join(timeout=5)
+        for c in held:
+            c.close()
+        hole.close()

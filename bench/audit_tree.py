@@ -25,12 +25,12 @@ from unittest import mock
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bridge.core import audit, audit_tree  # noqa: E402
-from bridge.core.crypto.identity import PrivateIdentity  # noqa: E402
-from bridge.core.notes import witness_wire  # noqa: E402
-from bridge.store.sqlite import audit_log  # noqa: E402
-from bridge.store.sqlite.store import Store  # noqa: E402
-from bridge.witness.home import WitnessHome, cosigner  # noqa: E402
+from bridge.core import audit, audit_tree
+from bridge.core.crypto.identity import PrivateIdentity
+from bridge.core.notes import witness_wire
+from bridge.store.sqlite import audit_log
+from bridge.store.sqlite.store import Store
+from bridge.witness.home import WitnessHome, cosigner
 
 
 def _append(store: Store, n: int) -> float:

@@ -776,3 +776,15 @@ def test_a_remembered_signature_does_not_vouch_for_another(ex: Exchange) -> None
     impostor = Keyring.of([ex.alpha.public, PrivateIdentity.generate(
         "beta", created=T0, random_bytes=lambda n: b"\x07" * n).public])
     _fails(good, impostor, "unknown_key")
+
+
+def test_ack_dated_a_year_before_its_document_is_flagged_not_silently_accepted(
+        ex: Exchange) -> None:
+    # One side's clock a year behind: the receipt holds (both signatures are good), and it
+    # says that the answer is dated before its question.
+    early = _sign_ack(ex.beta, ex.doc, "A-EARLY", T0 - 365 * 24 * HOUR,
+                      [AckItem(id="P-0000", status="RECEIVED")])
+    result = check_receipt(build_item_receipt(ex.doc, "P-0000", [early]), ex.keys)
+    assert result.ok
+    assert any("before the manifest it answers" in c for c in result.caveats), result.caveats
+    assert not check_receipt(build_item_receipt(ex.doc, "P-0000", ex.acks), ex.keys).caveats

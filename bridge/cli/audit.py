@@ -7,6 +7,7 @@ Parse, call, print: the checks live in ``bridge/core/audit.py`` and ``bridge/cor
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 import sys
 import time
 from pathlib import Path
@@ -21,11 +22,13 @@ from bridge.core import audit
 from bridge.core.crypto.identity import check_party
 from bridge.core.errors import UsageError
 from bridge.core.printable import json_text, printable
-from bridge.core.transcript import build_transcript, check_transcript
+from bridge.core.receipts.witnessed import with_witnessed
+from bridge.core.transcript import TRANSCRIPT_LIMITS, build_transcript, check_transcript
 from bridge.engine import store_check
 from bridge.home.files import write_file
 from bridge.home.folder import Home
 from bridge.store.sqlite import audit_db
+from bridge.store.sqlite.audit_tree import AuditTree
 
 
 def _count(n: int, noun: str) -> str:
@@ -97,6 +100,18 @@ def _transcript_parts(home: Home, peer: str, *, with_entries: bool) -> audit_db.
             return audit_db.transcript_parts(conn, peer, with_entries=with_entries)
 
 
+def _witnessed(home: Home, parts: audit_db.TranscriptParts) -> list[dict[str, object]]:
+    """The witnessed times of the transcript's documents (PROTOCOL.md §13.5), if any."""
+    with reporting(failed=Exit.USAGE):
+        conn = audit_db.connect(home.db_path)
+        with contextlib.closing(conn), audit_db.snapshot(conn):
+            try:
+                return AuditTree(conn).witnessed_evidence(
+                    {d.signed.digest for d in parts.documents})
+            except sqlite3.OperationalError:  # a store not yet upgraded: nothing witnessed
+                return []
+
+
 def _say_exported(me: str, peer: str, output: Path, size: int,
                   parts: audit_db.TranscriptParts) -> None:
     n_acks = sum(d.signed.header.type == "ack" for d in parts.documents)
@@ -142,6 +157,9 @@ def audit_export(obj: Ctx, peer: str, output: Path, with_entries: bool, force: b
     data = build_transcript(parties=(me, peer), exported_at=int(time.time() * 1000),
                             documents=parts.documents, outbound=parts.outbound,
                             inbound=parts.inbound)
+    evidence = _witnessed(home, parts)
+    if evidence:
+        data = with_witnessed(data, evidence, TRANSCRIPT_LIMITS)
     # Entries name persons: the file is the exporter's to hand over, not the machine's users'
     # (0600, never through a link, an existing file only with --force).
     with reporting(failed=Exit.USAGE):

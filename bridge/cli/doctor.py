@@ -136,6 +136,36 @@ def check_daemon(home: Home) -> Finding:
                    detail=f"the daemon answers: status {status}{named}")
 
 
+def check_witnesses(home: Home) -> list[Finding]:
+    """Each pinned witness as the daemon sees it (PROTOCOL.md §13.4): how far it cosigned the
+    log, our clock against the witness's, and a refusal of our log, which is never a mere
+    warning."""
+    if not home.socket_path.exists():
+        return []
+    health = daemon_client(home).health()
+    faults = health.get("faults") or {}
+    out = [Finding(check="witness", status=FAIL, detail=f"{code}: {detail}",
+                   fix="the audit log was rolled back or rewritten: find out why before "
+                       "anything else (SECURITY.md)")
+           for code, detail in sorted(faults.items()) if code.startswith("witness_")]
+    for name, w in sorted((health.get("witnesses") or {}).items()):
+        skew = w.get("skew_seconds")
+        if w.get("cosigned_size") is None:
+            out.append(Finding(check=f"witness {name}", status=WARN,
+                               detail="nothing cosigned yet", fix="is the witness running, "
+                               "and has it added this party's identity (witness add-origin)?"))
+        elif skew is not None and abs(skew) > CLOCK_SKEW_WARN:
+            out.append(Finding(check=f"witness {name}", status=WARN,
+                               detail=f"our clock is {skew:+.0f} s from the witness's",
+                               fix="set this machine's clock (NTP)"))
+        else:
+            clock = f", our clock {skew:+} s from the witness's" if skew is not None else ""
+            out.append(Finding(check=f"witness {name}", status=OK, detail=(
+                f"cosigned size {w['cosigned_size']} of {w.get('log_size')} at "
+                f"{w.get('cosigned_at')}{clock}")))
+    return out
+
+
 def _peer_health(peer: PeerConfig) -> tuple[int, dict[str, Any], str | None, str | None]:
     """GET the peer endpoint's /v1/health: (status, body, Date header, TLS SHA-256 seen)."""
     assert peer.url is not None  # asked of a peer reached over HTTP only
@@ -247,6 +277,11 @@ def diagnose(home: Home, *, now: Callable[[], float] = time.time) -> list[Findin
     if cfg.relay is not None:
         findings.append(_guarded("relay", lambda: check_relay(home, cfg)))
     findings.append(_guarded("daemon", lambda: check_daemon(home)))
+    if cfg.witnesses:
+        try:
+            findings.extend(check_witnesses(home))
+        except BridgeError as err:
+            findings.append(Finding(check="witness", status=WARN, detail=str(err)))
     findings.append(check_disk(home))
     return findings
 

@@ -31,7 +31,7 @@ COMMANDS: dict[str, str] = {
     "keys": "keys:keys", "peer": "peer:peer", "receipt": "receipt:receipt",
     "reconcile": "reconcile:reconcile", "relay": "relay:relay_group", "send": "send:send",
     "status": "status:status", "tls": "tls:tls_group", "verify": "verify:verify",
-    "backup": "backup:backup", "restore": "backup:restore",
+    "witness": "witness:witness", "backup": "backup:backup", "restore": "backup:restore",
 }
 
 

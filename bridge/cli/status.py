@@ -17,6 +17,7 @@ from bridge.cli.options import json_option
 from bridge.cli.output import Fitted, console, echo_json, safe_text, table
 from bridge.cli.progress import by_status_order, counts, items_of
 from bridge.client import BridgeClient
+from bridge.core.errors import BridgeError
 
 
 def _documents_table(docs: list[dict[str, Any]]) -> Fitted:
@@ -93,6 +94,29 @@ def _list_documents(client: BridgeClient, direction: str | None, as_json: bool) 
         click.echo("No documents.")
     else:
         console().print(_documents_table(docs))
+    try:
+        health = client.health()
+    except BridgeError:  # an older daemon, or one that went away: the table is the answer
+        return
+    _print_witnessing(health)
+
+
+def _print_witnessing(health: Mapping[str, Any]) -> None:
+    """The witnesses' view of our audit log, and any fault (a witness that refused the log is
+    a security alarm: it must be seen where people look, not only in the event log)."""
+    out = console()
+    for name, w in (health.get("witnesses") or {}).items():
+        if w.get("cosigned_size") is None:
+            out.print(safe_text(f"witness {name}: nothing cosigned yet "
+                                f"(log size {w.get('log_size')})"))
+            continue
+        skew = w.get("skew_seconds")
+        out.print(safe_text(f"witness {name}: cosigned size {w['cosigned_size']} of "
+                            f"{w.get('log_size')} at {w.get('cosigned_at')}"
+                            + (f" (our clock {skew:+} s against the witness's)"
+                               if skew is not None else "")))
+    for code, detail in (health.get("faults") or {}).items():
+        out.print(safe_text(f"fault {code}: {detail}", style="bold red"))
 
 
 def _watch(client: BridgeClient, doc: str, direction: str | None, as_json: bool) -> None:

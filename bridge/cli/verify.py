@@ -22,6 +22,7 @@ from bridge.core.crypto.identity import Keyring, PublicIdentity
 from bridge.core.errors import BridgeError
 from bridge.core.printable import json_text
 from bridge.core.receipts import RECEIPT_LIMITS, check_receipt
+from bridge.core.receipts.witnessed import check_witnessed
 from bridge.core.transcript import TRANSCRIPT_LIMITS, check_transcript, is_transcript
 
 # Receipts and transcripts each apply their own limit while decoding; this one stops a file
@@ -73,7 +74,8 @@ def _load_keys(paths: tuple[Path, ...]) -> Keyring:
         raise click.UsageError(f"--keys: {err}") from err
 
 
-def _check_file(path: Path, keys: Keyring) -> tuple[bool, str, dict[str, Any]]:
+def _check_file(path: Path, keys: Keyring, witnesses: tuple[PublicIdentity, ...] = ()
+                ) -> tuple[bool, str, dict[str, Any]]:
     """(ok, the line's text after the file name, the JSON record) for one file."""
     try:
         data = _read_bounded(path)
@@ -82,8 +84,31 @@ def _check_file(path: Path, keys: Keyring) -> tuple[bool, str, dict[str, Any]]:
     except OSError as exc:
         return _unreadable(f"cannot read: {exc.strerror or exc}", "unreadable")
     # A transcript (type "bridge.transcript", PROTOCOL.md §11.4) or else a receipt bundle.
-    result = check_transcript(data, keys) if is_transcript(data) else check_receipt(data, keys)
-    return result.ok, result.summary(), result.to_json()
+    transcript = is_transcript(data)
+    result = check_transcript(data, keys) if transcript else check_receipt(data, keys)
+    ok, text, record = result.ok, result.summary(), result.to_json()
+    if not ok:
+        return ok, text, record
+    # The witnessed times (PROTOCOL.md §13.5), one line each under the file's line.
+    report = check_witnessed(data, keys, witnesses,
+                             TRANSCRIPT_LIMITS if transcript else RECEIPT_LIMITS)
+    if report is None:
+        if witnesses:
+            text += ("\n  no witnessed times in this receipt: the times are the parties' own "
+                     "claims")
+        return ok, text, record
+    record["witnessed"] = report.to_json()
+    if not report.ok:
+        return False, f"{report.diagnosis} [{report.reason}]", {
+            **record, "ok": False, "reason": report.reason, "diagnosis": report.diagnosis}
+    return ok, text + "".join(f"\n  {line}" for line in report.lines()), record
+
+
+def _load_witness(path: Path) -> PublicIdentity:
+    try:
+        return PublicIdentity.loads(_read_bounded(path, MAX_KEY_FILE_BYTES), source=str(path))
+    except (_TooLarge, OSError, BridgeError) as exc:
+        raise click.UsageError(f"--witness {path}: {exc}") from exc
 
 
 class _TooLarge(Exception):
@@ -119,8 +144,13 @@ def _unreadable(diagnosis: str, reason: str) -> tuple[bool, str, dict[str, Any]]
               type=click.Path(path_type=Path),
               help="A public identity file (.pub) to trust, a key history file (bridge keys "
                    "history) or a key statement (.rotation, .revocation); repeat for each.")
+@click.option("--witness", "witness_files", multiple=True, metavar="PUBFILE",
+              type=click.Path(path_type=Path),
+              help="A witness's identity file: check its cosignatures on the receipt's "
+                   "witnessed times and say what they bound; repeat for each.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of results.")
-def verify(files: tuple[Path, ...], key_files: tuple[Path, ...], as_json: bool) -> None:
+def verify(files: tuple[Path, ...], key_files: tuple[Path, ...], as_json: bool,
+           witness_files: tuple[Path, ...] = ()) -> None:
     """Verify receipt bundles and transcripts offline against the parties' public identity
     files.
 
@@ -132,11 +162,12 @@ def verify(files: tuple[Path, ...], key_files: tuple[Path, ...], as_json: bool) 
     if not key_files:
         raise click.UsageError("give the parties' identity files with --keys PUBFILE")
     keys = _load_keys(key_files)
+    witnesses = tuple(_load_witness(p) for p in witness_files)
 
     all_ok = True
     records: list[dict[str, Any]] = []
     for path in files:
-        ok, text, record = _check_file(path, keys)
+        ok, text, record = _check_file(path, keys, witnesses)
         all_ok &= ok
         if as_json:
             records.append({"file": str(path), **record})

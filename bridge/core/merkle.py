@@ -148,6 +148,14 @@ class MerkleTree:
             i >>= 1
         return path
 
+    def node(self, level: int, index: int) -> bytes:
+        """The root of the complete subtree of ``2**level`` leaves from leaf ``index << level``:
+        the ``node`` that :mod:`bridge.core.logtree` reads proofs of any size through."""
+        if (index + 1) << level > self.size or index < 0 or level < 0:
+            raise InputError(f"no complete subtree ({level}, {index}) in {self.size} leaves",
+                             field="index")
+        return self.levels[level][index]
+
     def __repr__(self) -> str:
         return f"MerkleTree(size={self.size}, root={self.root.hex()})"
 

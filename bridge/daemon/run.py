@@ -37,6 +37,7 @@ from bridge.home.keystore import KeyStore
 from bridge.home.peers import pinned_identities
 from bridge.home.restored import refuse_unconfirmed
 from bridge.home.tls import TlsFiles, normalise_tls_fingerprint, server_context
+from bridge.home.witnesses import pinned_witnesses
 from bridge.local.access import allowed_uids, check_home, uid_middleware
 from bridge.local.api import LocalApi
 from bridge.store.sqlite.store import Store
@@ -45,6 +46,7 @@ from bridge.transports.http.endpoint import peer_app
 from bridge.transports.http.limits import ConnectionGuard, GuardedSite, server_options
 from bridge.transports.relay.courier import RelayCourier
 from bridge.transports.relay.link import RelayLink, link_of_home
+from bridge.witness.submitter import witness_loops
 
 log = logging.getLogger("bridge.daemon")
 
@@ -298,6 +300,12 @@ class Daemon:
         self._supervised("deadlines", self._watch_deadlines)
         if self.relay is not None:
             self._start_relay(self.relay)
+        # Witnessing (PROTOCOL.md §13.4): its own tasks, woken by every change, never awaited
+        # by the exchange.
+        for wloop in witness_loops(self.exchange, self.run_in_db, self.config.witnesses,
+                                   pinned_witnesses(self.home)):
+            self._wakes[f"witness:{wloop.name}"] = wloop.wake
+            self._supervised(f"witness-{wloop.name}", wloop.run_forever)
 
     def _start_relay(self, link: RelayLink) -> None:
         """The connection out to the mediator's broker and the consumer of what it holds for

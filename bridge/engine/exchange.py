@@ -40,6 +40,7 @@ from bridge.engine.queries import Queries
 from bridge.engine.store_check import StoreFault
 from bridge.engine.streaming import Streamed, Streaming
 from bridge.engine.trust import TrustState
+from bridge.engine.witnessing import Witnessing
 from bridge.home.config import Config
 from bridge.home.keystore import KeyStore
 from bridge.store.sqlite.store import DocumentRow, OutboxRow
@@ -79,6 +80,7 @@ class Exchange:
         self.delivery = Delivery(self.engine)
         self.carry = Carry(self.engine, self.delivery)
         self.queries = Queries(self.engine)
+        self.witnessing = Witnessing(self.engine)
         self.keys.record_keys()
 
     # ============================================================ state, as before
@@ -232,8 +234,11 @@ class Exchange:
 
     def health(self) -> dict[str, Any]:
         me = self.engine.trust.me
-        return self.engine.guard.health(party=me.party, fingerprint=me.public.fingerprint,
-                                        peers=list(self.engine.trust.peers))
+        out = self.engine.guard.health(party=me.party, fingerprint=me.public.fingerprint,
+                                       peers=list(self.engine.trust.peers))
+        if self.config.witnesses:
+            out["witnesses"] = self.witnessing.status(list(self.config.witnesses))
+        return out
 
     def check_store(self) -> list[StoreFault]:
         return self.engine.guard.check_store()

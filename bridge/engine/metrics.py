@@ -75,6 +75,13 @@ COUNTERS: dict[str, Declared] = {
     # The local API.
     "documents_submitted": Declared("Documents submitted on the local API."),
     "acks_submitted": Declared("Acknowledgements submitted on the local API."),
+    # Witnessing (PROTOCOL.md §13.4).
+    "witness_cosignatures": Declared("Cosignatures of our audit log kept, by witness.",
+                                     ("witness",)),
+    "witness_refusals": Declared("Checkpoints a witness refused, by witness and reason.",
+                                 ("witness", "reason")),
+    "witness_unreachable": Declared("Submissions to a witness that got no answer.",
+                                    ("witness",)),
     # Background and one-shot tasks (bridge/daemon/run.py, supervise).
     "task_restarts": Declared("Background tasks restarted after they died.", ("task",)),
     "task_failures": Declared("One-shot tasks (a broadcast, a peer reload) that failed.",

@@ -15,10 +15,12 @@ from typing import Any
 from bridge.core import deadlines, documents, merkle, receipts, times
 from bridge.core.documents import SignedDocument
 from bridge.core.errors import BridgeError, InputError
+from bridge.core.receipts.witnessed import with_witnessed
 from bridge.core.streaming import inclusion_proof
 from bridge.engine.context import Engine
 from bridge.engine.health import where
 from bridge.engine.store_check import StoreFault, check_declared_entry
+from bridge.engine.witnessing import Witnessing
 from bridge.reports.build import build_reconciliation
 from bridge.reports.model import ATTENTION_LISTED, Party, Provenance
 from bridge.reports.render.json import to_json as report_json
@@ -195,8 +197,14 @@ class Queries:
                              code="not_ready")
         if item_id is None:
             doc, acks = self.document_bundle(doc_id, direction)
-            return self._verified_receipt(row, lambda: receipts.build_document_receipt(doc, acks))
-        return self._verified_receipt(row, lambda: self._item_receipt(row, item_id))
+            data = self._verified_receipt(
+                row, lambda: receipts.build_document_receipt(doc, acks))
+        else:
+            data = self._verified_receipt(row, lambda: self._item_receipt(row, item_id))
+        # The witnessed times of the document and its acknowledgements (PROTOCOL.md §13.5).
+        digests = {row.digest, *(a.digest for a in self.e.store.acks_of(row.rowid))}
+        evidence = Witnessing(self.e).evidence(digests)
+        return with_witnessed(data, evidence) if evidence else data
 
     def _item_receipt(self, row: DocumentRow, item_id: str) -> bytes:
         """``receipts.build_item_receipt``'s bundle, from the store a row at a time: the

@@ -252,6 +252,17 @@ class RelayTable:
         return self
 
 
+WitnessSeconds = Annotated[Number, Field(ge=0.05, le=86400)]
+
+
+@dataclass(frozen=True, kw_only=True, config=_table("[witnesses.NAME]"))
+class WitnessConfig:
+    name: Party
+    url: PeerUrl
+    fingerprint: StrictStr
+    interval_seconds: WitnessSeconds = 5.0
+
+
 @dataclass(frozen=True, kw_only=True, config=_table("configuration"))
 class Config:
     party: Party
@@ -265,6 +276,8 @@ class Config:
     # [local] allowed_uids: who may use the local API; None means this uid and root.
     allowed_uids: tuple[Uid, ...] | None = None
     relay: RelayTable | None = None  # [relay]: the mediator's broker, if this party joined one
+    # [witnesses.NAME]: the witnesses this party's audit log is submitted to (PROTOCOL.md §13).
+    witnesses: dict[str, WitnessConfig] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _peers_by_name(self) -> Config:
@@ -348,6 +361,16 @@ class PeerTable:
         return self
 
 
+@dataclass(frozen=True, kw_only=True, config=_table("[witnesses.NAME]"))
+class WitnessTable:
+    url: PeerUrl = Field(description="The witness's add-checkpoint prefix, http(s)://HOST:PORT.")
+    fingerprint: StrictStr = Field(description="The fingerprint of the witness's identity, "
+                                               "compared out of band.")
+    interval_seconds: WitnessSeconds = Field(
+        default=5.0, description="While the audit log has grown, submit a checkpoint at least "
+                                 "this often (one request in flight at a time).")
+
+
 @dataclass(frozen=True, kw_only=True, config=_table("bridge.toml"))
 class ConfigFile:
     bridge: BridgeTable
@@ -357,6 +380,7 @@ class ConfigFile:
     local: LocalTable = Field(default_factory=LocalTable)
     relay: RelayTable | None = None
     peers: dict[Party, PeerTable] = Field(default_factory=dict)
+    witnesses: dict[Party, WitnessTable] = Field(default_factory=dict)
 
     @model_validator(mode="before")
     @classmethod
@@ -382,7 +406,10 @@ class ConfigFile:
             max_body_bytes=self.limits.max_body_bytes,
             deadline_check_seconds=self.bridge.deadline_check_seconds,
             limits=Limits(**limits), tls_enabled=self.tls.enabled,
-            allowed_uids=tuple(uids) if uids is not None else None)
+            allowed_uids=tuple(uids) if uids is not None else None,
+            witnesses={name: WitnessConfig(name=name, url=w.url, fingerprint=w.fingerprint,
+                                           interval_seconds=w.interval_seconds)
+                       for name, w in self.witnesses.items()})
 
     @classmethod
     def of(cls, config: Config) -> ConfigFile:
@@ -398,7 +425,10 @@ class ConfigFile:
             relay=config.relay,
             peers={p.name: PeerTable(url=p.url, fingerprint=p.fingerprint,
                                      tls_fingerprint=p.tls_fingerprint, via=p.via)
-                   for p in config.peers.values()})
+                   for p in config.peers.values()},
+            witnesses={w.name: WitnessTable(url=w.url, fingerprint=w.fingerprint,
+                                            interval_seconds=w.interval_seconds)
+                       for w in config.witnesses.values()})
 
 
 # Each section's place in the file, with the comment written above it (constant text: only
@@ -440,6 +470,8 @@ def render_toml(file: ConfigFile) -> str:
         parts.append(tomli_w.dumps({"peers": {name: {
             k: v for k, v in dataclasses.asdict(peer).items()
             if v is not None and not (k == "via" and v == VIA_HTTP)}}}))
+    for name, wit in file.witnesses.items():
+        parts.append(tomli_w.dumps({"witnesses": {name: dataclasses.asdict(wit)}}))
     return "\n".join(parts)
 
 
@@ -458,9 +490,11 @@ def read_file(data: Mapping[str, Any], source: str) -> ConfigFile:
 def _known(loc: tuple[int | str, ...]) -> list[str]:
     """The keys that may stand at ``loc`` (the section, or the peer, that holds it)."""
     if not loc:
-        return [*SECTIONS, "peers"]
+        return [*SECTIONS, "peers", "witnesses"]
     if loc[0] == "peers":
         return [f.name for f in dataclasses.fields(PeerTable)]
+    if loc[0] == "witnesses":
+        return [f.name for f in dataclasses.fields(WitnessTable)]
     kind = SECTIONS.get(str(loc[0]), (None, ""))[0]
     return [f.name for f in dataclasses.fields(kind)] if kind else []
 
@@ -468,8 +502,8 @@ def _known(loc: tuple[int | str, ...]) -> list[str]:
 def _where(loc: tuple[int | str, ...]) -> str:
     if not loc:
         return ""
-    if loc[0] == "peers" and len(loc) > 1:
-        return f"[peers.{loc[1]}]"
+    if loc[0] in ("peers", "witnesses") and len(loc) > 1:
+        return f"[{loc[0]}.{loc[1]}]"
     return f"[{loc[0]}]"
 
 
@@ -486,7 +520,7 @@ def _problem(error: ErrorDetails) -> str:
         hint = f" (did you mean {close[0]!r}?)" if close else f" (known: {', '.join(known)})"
         what = "key" if container else "section"
         return f"{_where(container)} {name!r} is not a known {what}{hint}".lstrip()
-    holder = loc[:2] if loc[:1] == ("peers",) else loc[:1]
+    holder = loc[:2] if loc[:1] in (("peers",), ("witnesses",)) else loc[:1]
     subject = f"{_where(holder)} {_key(loc[len(holder):])}".strip()
     if error["type"].startswith("missing"):
         return f"{subject} is missing"

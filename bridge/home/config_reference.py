@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic.fields import FieldInfo
 
-from bridge.home.config import SECTIONS, PeerTable, keys_of
+from bridge.home.config import SECTIONS, PeerTable, WitnessTable, keys_of
 
 # What a value is, in the words of the reference (TOML's types as people say them).
 KINDS: dict[type, str] = {int: "whole number", float: "number", bool: "true or false",
@@ -67,11 +67,12 @@ def reference_markdown() -> str:
              "(the daemon does not start), and every problem is listed at once. Times are in "
              "seconds.", ""]
     tables = [(name, table) for name, (table, _) in SECTIONS.items()]
-    for name, table in [*tables, ("peers.NAME", PeerTable)]:
+    for name, table in [*tables, ("peers.NAME", PeerTable), ("witnesses.NAME", WitnessTable)]:
         lines += [f"## [{name}]", "", "| key | type | default | what it does |",
                   "|---|---|---|---|", *_rows(table), ""]
     lines += ["`bridge peer add` writes the `[peers.NAME]` tables, `bridge relay join` the "
-              "`[relay]` table; `bridge init` writes the others.", ""]
+              "`[relay]` table, `bridge witness pin` the `[witnesses.NAME]` tables; `bridge "
+              "init` writes the others.", ""]
     return "\n".join(lines)
 
 

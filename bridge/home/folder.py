@@ -51,6 +51,11 @@ class Home:
         return self.path / "keys"
 
     @property
+    def witnesses_dir(self) -> Path:
+        """The identity files of the pinned witnesses (``bridge witness pin``)."""
+        return self.keys_dir / "witnesses"
+
+    @property
     def peers_dir(self) -> Path:
         return self.keys_dir / "peers"
 

@@ -108,8 +108,16 @@ def _checked_route(cfg: Config, via: Via, url: str | None,
 
 
 def _checked_identity(src: Path, fingerprint: str, cfg: Config) -> tuple[bytes, PublicIdentity]:
+    raw, ident = read_checked_identity(src, fingerprint)
+    if ident.party == cfg.party:
+        raise UsageError(f"{src} is the identity of party {ident.party!r}, which is this home's "
+                         "own party; a peer must be another party")
+    return raw, ident
+
+
+def read_checked_identity(src: Path, fingerprint: str) -> tuple[bytes, PublicIdentity]:
     """The identity file's bytes, read once (what is checked is what is copied), checked
-    against the fingerprint the operator was given out of band."""
+    against the fingerprint the operator was given out of band (a peer's or a witness's)."""
     try:
         raw = src.read_bytes()
     except OSError as exc:
@@ -120,9 +128,6 @@ def _checked_identity(src: Path, fingerprint: str, cfg: Config) -> tuple[bytes, 
         raise InputError("the fingerprint is empty", field="fingerprint")
     if given != normalise_fingerprint(ident.fingerprint):
         raise FingerprintMismatch(src, _grouped(given), ident.fingerprint)
-    if ident.party == cfg.party:
-        raise UsageError(f"{src} is the identity of party {ident.party!r}, which is this home's "
-                         "own party; a peer must be another party")
     return raw, ident
 
 
@@ -230,4 +235,4 @@ def _grouped(normalised: str) -> str:
 
 
 __all__ = ["FingerprintMismatch", "PinResult", "check_peer_url", "list_peers", "pin_peer",
-           "pinned_identities", "unpin_peer"]
+           "pinned_identities", "read_checked_identity", "unpin_peer"]

@@ -80,8 +80,9 @@ from bridge.core.transcript import (  # noqa: E402
     build_transcript,
     check_transcript,
 )
+from schemas.vectors.witness_vectors import write_witness  # noqa: E402
 
-DETERMINISTIC_DIRS = ("keys", "receipts", "key-history", "transcripts", "carry")
+DETERMINISTIC_DIRS = ("keys", "receipts", "key-history", "transcripts", "carry", "witness")
 
 
 def ms(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> int:
@@ -1192,10 +1193,11 @@ def generate(out: Path, w: World, *, envelopes: bool, pq: bool = False) -> None:
         for p in sorted((out / sub).rglob("*"), reverse=True):
             if p.is_file() and p.suffix in {".receipt", ".transcript", ".json", ".pub", ".key",
                                             ".md", ".rotation", ".revocation", ".history",
-                                            ".carry"}:
+                                            ".carry", ".note", ".txt"}:
                 p.unlink()
     write_deterministic(out, w)
     write_key_history(out, w)
+    write_witness(out, w, write_bytes, dump_json, identity)
     write_sidecars(out, w)
     missing = any(not (out / ENVELOPE_DIR / s["file"]).exists() for s in envelope_specs(w))
     if envelopes or missing:
@@ -1225,6 +1227,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         fresh = Path(tmp)
         write_deterministic(fresh, w)
         write_key_history(fresh, w)
+        write_witness(fresh, w, write_bytes, dump_json, identity)
         write_sidecars(fresh, w)
         problems = compare_trees(args.out, fresh) + check_envelopes(args.out, w)
         problems += suite_2().check(args.out, sys.modules[__name__], fresh)

@@ -123,6 +123,12 @@ class PublicIdentity:
     def fingerprint(self) -> str:
         return format_fingerprint(self.key_id)
 
+    @property
+    def note_key(self) -> bytes:
+        """The Ed25519 public key of this party's C2SP notes (``PrivateIdentity.sign_note``),
+        covered by the fingerprint as part of ``sign_key``."""
+        return suites.note_public_key(self.sign_key)
+
     @classmethod
     def from_statement(cls, statement: bytes, signature: bytes) -> PublicIdentity:
         """Decode a statement and check its self-signature (over the bytes as received)."""
@@ -220,11 +226,12 @@ class PublicIdentity:
 class PrivateIdentity:
     """A party's private keys with its public identity. Never printed, never logged."""
 
-    __slots__ = ("_decryption", "_signing", "public")
+    __slots__ = ("_decryption", "_note", "_signing", "public")
 
     def __init__(self, *, sign_seed: bytes, enc_secret: bytes, public: PublicIdentity) -> None:
         suite = suites.SUITES[public.suite]  # a PublicIdentity's suite is in the table
         self._signing = suite.signing_key(sign_seed)
+        self._note = suites.note_signing_key(sign_seed)
         self._decryption = suite.decryption_key(enc_secret)
         if self._signing.public != public.sign_key:
             raise UsageError("private signing key does not match its identity statement")
@@ -246,6 +253,16 @@ class PrivateIdentity:
 
     def sign(self, tag: bytes, body: bytes) -> bytes:
         return self._signing.sign(signed_message(tag, body))
+
+    def sign_note(self, message: bytes) -> bytes:
+        """The party's Ed25519 signature over a C2SP note message (a checkpoint text, or a
+        cosignature's signed message: PROTOCOL.md §13), the one use of the key outside the
+        tagged messages of §3. A note message holds no 0x00 (signed-note allows no control
+        character), every tagged message holds one after its tag: neither can be passed off
+        as the other."""
+        if b"\x00" in message:
+            raise UsageError("a note message holds no NUL byte")
+        return self._note.sign(message)
 
     def decrypt(self, ciphertext: bytes, info: bytes) -> bytes:
         """HPKE open with this party's key, in its suite. Raises whatever the suite raises:

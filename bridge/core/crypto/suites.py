@@ -122,6 +122,36 @@ def _ed25519_verify(public: bytes, message: bytes, signature: bytes) -> bool:
     return True
 
 
+def ed25519_verify(public: bytes, message: bytes, signature: bytes) -> bool:
+    """Ed25519 as above, named: the C2SP signed notes (checkpoints, witness cosignatures) are
+    Ed25519 by their specifications, whatever suite a party's identity is in."""
+    return _ed25519_verify(public, message, signature)
+
+
+def ed25519_signing_key(seed: bytes) -> SigningKey:
+    return _ed25519_signing_key(seed)
+
+
+def note_signing_key(sign_seed: bytes) -> SigningKey:
+    """The Ed25519 key with which a party signs C2SP notes (its log checkpoints, a witness's
+    cosignatures), from its signing seed: the whole seed in suite 1, the Ed25519 half (the
+    first 32 bytes, as ``_hybrid_signing_key`` splits it) in suite 2. The notes are Ed25519 by
+    their specifications; suite 2's ML-DSA half has no place in them (PROTOCOL.md §13.2)."""
+    return _ed25519_signing_key(sign_seed[:32])
+
+
+def note_public_key(sign_key: bytes) -> bytes:
+    """The Ed25519 public key of ``note_signing_key``: a suite-1 key whole, a suite-2 key's
+    first 32 bytes (the hybrid key is Ed25519 then ML-DSA-65, §3.1)."""
+    return sign_key[:ED25519_KEY_SIZE]
+
+
+# Signature type bytes of C2SP signed-note ("Signature types"): they enter the key ids of note
+# signature lines, SHA-256(name || 0x0A || type || public key)[:4].
+NOTE_ED25519 = 0x01
+NOTE_COSIGNATURE_V1 = 0x04  # timestamped Ed25519 witness cosignatures, C2SP tlog-cosignature
+
+
 # ---------------------------------------------------------------- HPKE with X25519
 
 _HPKE_X25519_CHACHA = hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256,
@@ -349,8 +379,9 @@ def open_secrets(passphrase: bytes, sealed: bytes, *, salt: bytes,
 
 __all__ = [
     "ARGON2ID_COST", "DEFAULT_SUITE", "HYBRID_CONTEXT", "KDF_MEMLIMIT", "KDF_OPSLIMIT",
-    "KDF_SALT_SIZE", "NEW_IDENTITY_SUITE", "SEALED", "SEAL_NONCE_SIZE", "SUITES", "SUITE_1",
-    "SUITE_2", "SUITE_X25519_CHACHA", "SUITE_XWING_CHACHA",
-    "DecryptionKey", "SigningKey", "Suite", "SuiteId", "by_number", "get",
+    "KDF_SALT_SIZE", "NEW_IDENTITY_SUITE", "NOTE_COSIGNATURE_V1", "NOTE_ED25519", "SEALED",
+    "SEAL_NONCE_SIZE", "SUITES", "SUITE_1", "SUITE_2", "SUITE_X25519_CHACHA",
+    "SUITE_XWING_CHACHA", "DecryptionKey", "SigningKey", "Suite", "SuiteId", "by_number",
+    "ed25519_signing_key", "ed25519_verify", "get", "note_public_key", "note_signing_key",
     "open_secrets", "seal_secrets", "sha256", "sign_algorithms",
 ]

@@ -116,6 +116,13 @@ def caveats(doc: SignedHeader, declared_by: PublicIdentity,
         else:
             out.append(f"{what}, and was not acknowledged before that: it proves nothing of "
                        f"{declared_by.party} (PROTOCOL.md §4.5)")
+    for ack, _ in acks:
+        if ack.header.created < h.created:
+            # Signed and valid, but impossible in one clock: an answer before its question
+            # (the parties' clocks disagree, or one date is false). Said, never silent.
+            out.append(f"ack {ack.header.id} is dated {iso_time(ack.header.created)}, before "
+                       f"the {h.type} it answers ({iso_time(h.created)}): the parties' clocks "
+                       "disagree, or a date is false (PROTOCOL.md §13.6)")
     for ack, signer in acks:
         since = keys.revoked_later(signer.key_id, ack.header.created)
         if since is not None:

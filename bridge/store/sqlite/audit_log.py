@@ -1,5 +1,5 @@
 """The hash-chained audit log (PROTOCOL.md §11, ``bridge/core/audit.py``): appended only in
-the transaction of the change it records."""
+the transaction of the change it records, each record also a leaf of the log's tree (§13.1)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from typing import Any
 
 from bridge.core import audit
 from bridge.core.errors import StoreError
+from bridge.core.merkle import leaf_hash
+from bridge.store.sqlite.audit_tree import add_leaf
 from bridge.store.sqlite.rows import Repository
 
 
@@ -29,6 +31,9 @@ class AuditLog(Repository):
                            "VALUES (?,?,?,?,?,?,?)",
                            (rec.seq, rec.at, rec.kind, rec.peer, rec.body, rec.prev_hash,
                             rec.hash))
+        # The record is also the next leaf of the log's tree (PROTOCOL.md §13.1), in the
+        # same transaction: the tree and the chain never disagree.
+        add_leaf(self._conn, rec.seq, leaf_hash(rec.record_bytes()))
         return rec
 
     def audit_bodies(self, kind: str) -> list[tuple[str | None, bytes]]:

@@ -19,9 +19,11 @@ from importlib import resources
 
 from bridge.core.errors import StoreError
 from bridge.store.sqlite import database
+from bridge.store.sqlite.audit_tree import fill_audit_tree
 from bridge.store.sqlite.items import fill_entry_fields
 
-FILLS: dict[int, Callable[[sqlite3.Connection], None]] = {4: fill_entry_fields}
+FILLS: dict[int, Callable[[sqlite3.Connection], None]] = {4: fill_entry_fields,
+                                                          6: fill_audit_tree}
 """Python steps of a migration, by the version it makes."""
 
 

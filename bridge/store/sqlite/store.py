@@ -22,6 +22,7 @@ from bridge.core.errors import StoreError
 from bridge.store.sqlite import database
 from bridge.store.sqlite.acknowledgements import Acknowledgements
 from bridge.store.sqlite.audit_log import AuditLog
+from bridge.store.sqlite.audit_tree import AuditTree
 from bridge.store.sqlite.check import CheckRows, status_mismatch
 from bridge.store.sqlite.documents import Documents
 from bridge.store.sqlite.events import Events
@@ -38,7 +39,7 @@ SCHEMA_VERSION = schema_version()
 
 
 class Store(Documents, Items, Acknowledgements, Outbox, Inbox, Refusals, Events, AuditLog,
-            Reconciliation, Staging):
+            AuditTree, Reconciliation, Staging):
     """All SQL lives in this package. Methods are synchronous; call them from one thread."""
 
     def __init__(self, path: Path) -> None:

@@ -1,0 +1,128 @@
+"""``bridge witness``: the mediator's witness (``init``, ``add-origin``, ``run``, ``log``, run
+in the witness's own home), and the party's side of it (``pin``, ``status``, run in a party's
+home). PROTOCOL.md §13."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from pathlib import Path
+
+import click
+
+from bridge.cli.context import Ctx
+from bridge.cli.exits import reporting
+from bridge.cli.options import EXISTING_FILE, json_option
+from bridge.core.printable import printable
+from bridge.core.receipts import iso_time
+from bridge.home.config import parse_listen
+from bridge.home.key_files import load_public
+
+
+@click.group()
+def witness() -> None:
+    """The witness: neutral, cosigned time for each party's audit log."""
+
+
+@witness.command("init")
+@click.option("--party", required=True, help="The witness's name (e.g. mediator).")
+@click.pass_obj
+def witness_init(obj: Ctx, party: str) -> None:
+    """Create a witness home: its key and the identity file the parties pin."""
+    from bridge.witness.home import WitnessHome, key_name
+
+    with reporting():
+        home = WitnessHome(obj.home.path)
+        me = home.init(party)
+    click.echo(f"witness {me.party} created in {home.path}")
+    click.echo(f"identity file: {home.public_path(party)} (give it to each party)")
+    click.echo(f"cosigner name: {key_name(me.public)}")
+    click.echo(f"fingerprint:   {me.public.fingerprint}")
+
+
+@witness.command("add-origin")
+@click.argument("identity_file", type=EXISTING_FILE)
+@click.pass_obj
+def witness_add_origin(obj: Ctx, identity_file: Path) -> None:
+    """Witness the audit log of the party whose identity file this is."""
+    from bridge.witness.home import WitnessHome
+
+    with reporting():
+        ident = load_public(identity_file)
+        with contextlib.closing(WitnessHome(obj.home.path).state()) as state:
+            origin = state.add_origin(ident, _now())
+    click.echo(f"witnessing {printable(ident.party)}: origin {printable(origin)}")
+    click.echo(f"fingerprint: {ident.fingerprint} (compare it with the party's)")
+
+
+@witness.command("run")
+@click.option("--listen", default="127.0.0.1:8470", show_default=True, help="HOST:PORT.")
+@click.option("--port-file", type=click.Path(path_type=Path), default=None,
+              help="Write the bound port here (useful with port 0).")
+@click.pass_obj
+def witness_run(obj: Ctx, listen: str, port_file: Path | None) -> None:
+    """Serve POST /add-checkpoint (C2SP tlog-witness) until stopped."""
+    from bridge.witness.home import WitnessHome
+    from bridge.witness.service import serve
+
+    with reporting():
+        host, port = parse_listen(listen)
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(serve(WitnessHome(obj.home.path), host, port, port_file=port_file))
+
+
+@witness.command("log")
+@json_option
+@click.option("--limit", default=1000, show_default=True, help="The last N requests.")
+@click.pass_obj
+def witness_log(obj: Ctx, as_json: bool, limit: int) -> None:
+    """Every checkpoint cosigned and every one refused, with why."""
+    from bridge.witness.home import WitnessHome
+
+    with reporting(as_json=as_json):
+        with contextlib.closing(WitnessHome(obj.home.path).state()) as state:
+            rows = state.requests(limit)
+            origins = state.origins()
+    if as_json:
+        click.echo(json.dumps({"origins": [{"origin": o, "party": p, "size": s}
+                                           for o, p, s in origins],
+                               "requests": [r.to_json() for r in rows]}, indent=2))
+        return
+    for o, p, s in origins:
+        click.echo(f"origin {printable(o)} ({printable(p)}): cosigned up to size "
+                   f"{s if s is not None else 'none yet'}")
+    for r in rows:
+        what = "cosigned" if r.status == 200 else f"refused {r.status}"
+        size = f"size {r.size}" if r.size is not None else "size ?"
+        click.echo(f"{iso_time(r.at * 1000)}  {what:<12} {printable(r.origin or '-')} {size} "
+                   f"old {r.old if r.old is not None else '?'}: {printable(r.reason)}"
+                   f"{'' if r.status == 200 else ' — ' + printable(r.detail)}")
+
+
+@witness.command("pin")
+@click.argument("identity_file", type=EXISTING_FILE)
+@click.option("--url", required=True, help="The witness's address, http(s)://HOST:PORT.")
+@click.option("--fingerprint", required=True,
+              help="The witness's fingerprint, as its operator read it to you.")
+@click.option("--interval", type=float, default=None,
+              help="Submit at least this often (seconds) while the log grows (default 5).")
+@click.pass_obj
+def witness_pin(obj: Ctx, identity_file: Path, url: str, fingerprint: str,
+                interval: float | None) -> None:
+    """Submit this party's audit log to a witness (takes effect when the daemon restarts)."""
+    from bridge.home.witnesses import pin_witness
+
+    with reporting():
+        w = pin_witness(obj.home, identity_file, url=url, fingerprint=fingerprint,
+                        interval_seconds=interval)
+    click.echo(f"pinned witness {w.name} at {w.url} (fingerprint {w.fingerprint})")
+
+
+def _now() -> int:
+    import time
+
+    return int(time.time())
+
+
+__all__ = ["witness"]

@@ -1,0 +1,158 @@
+"""The audit log's Merkle tree (PROTOCOL.md §13.1, ``bridge/core/audit_tree.py``): its complete
+subtrees, the checkpoints the party signed and the witnesses' cosignatures of them."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+
+from bridge.core import audit, codec, logtree
+from bridge.core.errors import DecodeError, StoreError
+from bridge.core.merkle import leaf_hash, node_hash
+from bridge.store.sqlite.rows import Repository
+
+
+def add_leaf(conn: sqlite3.Connection, size: int, leaf: bytes) -> None:
+    """Write the complete subtrees that leaf ``size - 1`` (its hash ``leaf``) completes."""
+    below = leaf
+    for level, index in logtree.levels_to_store(size):
+        if level:
+            left = conn.execute("SELECT hash FROM audit_tree WHERE level=? AND idx=?",
+                                (level - 1, 2 * index)).fetchone()
+            if left is None:
+                raise StoreError(f"the audit tree lacks node ({level - 1}, {2 * index})")
+            below = node_hash(left[0], below)
+        conn.execute("INSERT INTO audit_tree (level, idx, hash) VALUES (?,?,?)",
+                     (level, index, below))
+
+
+def fill_audit_tree(conn: sqlite3.Connection, batch: int = 1000) -> None:
+    """Migration 5's Python step: the tree of the records already logged, a batch at a time."""
+    after = 0
+    while True:
+        rows = conn.execute("SELECT seq, at, kind, peer, body FROM audit WHERE seq > ? "
+                            "ORDER BY seq LIMIT ?", (after, batch)).fetchall()
+        if not rows:
+            return
+        for seq, at, kind, peer, body in rows:
+            data = audit.record_bytes(seq=seq, at=at, kind=kind, peer=peer, body=body)
+            add_leaf(conn, seq, leaf_hash(data))
+        after = rows[-1][0]
+
+
+@dataclass(frozen=True, kw_only=True)
+class CheckpointRow:
+    size: int
+    root: bytes
+    note: bytes
+    at: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class CosignatureRow:
+    witness: str
+    size: int
+    timestamp: int
+    line: bytes
+
+
+class AuditTree(Repository):
+    """The ``audit_tree``, ``checkpoints`` and ``cosignatures`` tables."""
+
+    def audit_tree_size(self) -> int:
+        r = self._conn.execute("SELECT COUNT(*) FROM audit_tree WHERE level = 0").fetchone()
+        return int(r[0])
+
+    def _node(self, level: int, index: int) -> bytes:
+        r = self._conn.execute("SELECT hash FROM audit_tree WHERE level=? AND idx=?",
+                               (level, index)).fetchone()
+        if r is None:
+            raise StoreError(f"the audit tree lacks node ({level}, {index})")
+        return bytes(r[0])
+
+    def audit_root(self, size: int) -> bytes:
+        return logtree.tree_root(self._node, size)
+
+    def audit_inclusion(self, seq: int, size: int) -> list[bytes]:
+        """PATH of record ``seq`` (leaf ``seq - 1``) in the tree of ``size`` records."""
+        return logtree.inclusion_proof(self._node, seq - 1, size)
+
+    def audit_consistency(self, old: int, new: int) -> list[bytes]:
+        return logtree.consistency_proof(self._node, old, new)
+
+    def add_checkpoint(self, *, size: int, root: bytes, note: bytes, now: int) -> None:
+        self._conn.execute("INSERT OR IGNORE INTO checkpoints (size, root, note, at) "
+                           "VALUES (?,?,?,?)", (size, root, note, now))
+
+    def checkpoint_at(self, size: int) -> CheckpointRow | None:
+        r = self._conn.execute("SELECT size, root, note, at FROM checkpoints WHERE size=?",
+                               (size,)).fetchone()
+        return CheckpointRow(size=r[0], root=r[1], note=r[2], at=r[3]) if r else None
+
+    def add_cosignature(self, *, witness: str, size: int, timestamp: int, line: bytes) -> None:
+        self._conn.execute("INSERT OR IGNORE INTO cosignatures (witness, size, timestamp, line) "
+                           "VALUES (?,?,?,?)", (witness, size, timestamp, line))
+
+    def cosignatures(self, witness: str | None = None) -> list[CosignatureRow]:
+        """Every cosignature kept (of one witness), oldest checkpoint first."""
+        sql = "SELECT witness, size, timestamp, line FROM cosignatures"
+        args: tuple[str, ...] = ()
+        if witness is not None:
+            sql, args = sql + " WHERE witness=?", (witness,)
+        rows = self._conn.execute(sql + " ORDER BY size, witness", args).fetchall()
+        return [CosignatureRow(witness=w, size=s, timestamp=t, line=x) for w, s, t, x in rows]
+
+    def document_records(self, digests: set[bytes]) -> dict[bytes, tuple[int, bytes]]:
+        """digest -> (seq, record bytes) of the document and ack records of these documents."""
+        out: dict[bytes, tuple[int, bytes]] = {}
+        rows = self._conn.execute("SELECT seq, at, kind, peer, body FROM audit "
+                                  "WHERE kind IN ('document', 'ack') ORDER BY seq")
+        for seq, at, kind, peer, body in rows:
+            try:
+                digest = codec.decode(body, audit.BODY_LIMITS).get("digest")
+            except (DecodeError, AttributeError):
+                continue  # the store check names a damaged record; it proves nothing here
+            if digest in digests and digest not in out:
+                out[digest] = (seq, audit.record_bytes(seq=seq, at=at, kind=kind, peer=peer,
+                                                       body=body))
+        return out
+
+    def covering_checkpoint(self, seq: int) -> tuple[int, bytes] | None:
+        """(size, checkpoint note with every cosignature line of that size) of the smallest
+        cosigned checkpoint that includes record ``seq``: the tightest witnessed bound."""
+        r = self._conn.execute("SELECT MIN(size) FROM cosignatures WHERE size >= ?",
+                               (seq,)).fetchone()
+        if r is None or r[0] is None:
+            return None
+        size = int(r[0])
+        cp = self.checkpoint_at(size)
+        if cp is None:
+            return None
+        lines = [row[0] for row in self._conn.execute(
+            "SELECT line FROM cosignatures WHERE size=? ORDER BY witness", (size,))]
+        return size, cp.note + b"".join(lines)
+
+    def witnessed_evidence(self, digests: set[bytes]) -> list[dict[str, object]]:
+        """The ``witnessed`` entries of a receipt or transcript (PROTOCOL.md §13.5): for each
+        of these documents logged here, the smallest cosigned checkpoint that includes its
+        record, with the record and its inclusion proof. Empty before any cosignature."""
+        out: list[dict[str, object]] = []
+        for seq, record in sorted(self.document_records(digests).values()):
+            covering = self.covering_checkpoint(seq)
+            if covering is None:
+                continue
+            size, note = covering
+            out.append({"checkpoint": note, "index": seq - 1,
+                        "proof": self.audit_inclusion(seq, size), "record": record})
+        return out
+
+    def covering_cosignature(self, witness: str, seq: int) -> CosignatureRow | None:
+        """The earliest cosigned checkpoint of ``witness`` that includes record ``seq``:
+        the tightest witnessed bound on when that record was logged."""
+        r = self._conn.execute("SELECT witness, size, timestamp, line FROM cosignatures "
+                               "WHERE witness=? AND size >= ? ORDER BY size LIMIT 1",
+                               (witness, seq)).fetchone()
+        return CosignatureRow(witness=r[0], size=r[1], timestamp=r[2], line=r[3]) if r else None
+
+
+__all__ = ["AuditTree", "CheckpointRow", "CosignatureRow", "add_leaf", "fill_audit_tree"]

@@ -1,0 +1,140 @@
+"""The party's witnessing loop (PROTOCOL.md §13.4): submit a checkpoint of the audit log to one
+pinned witness after the log grows, keep the cosignature, raise the alarm on a refusal.
+
+Batched: at most one request in flight per witness; after a change it waits ``BATCH_SECONDS``
+so that a burst of records is one checkpoint, and while anything changed it submits at least
+every ``interval_seconds``. It never holds up an exchange: the exchange only signals that
+the log changed, and everything here runs after that, on its own task. A witness that is down
+is tried again (with backoff), and catches up from the size it last cosigned.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+import aiohttp
+
+from bridge.core.crypto.identity import PublicIdentity
+from bridge.engine.exchange import Exchange
+from bridge.engine.ports import RunInDb
+from bridge.engine.witnessing import (
+    ALARM,
+    COSIGNED,
+    REFUSED,
+    RESYNC,
+    Reading,
+    Submission,
+    read_answer,
+)
+from bridge.home.config import WitnessConfig
+
+log = logging.getLogger("bridge.witness")
+BATCH_SECONDS = 0.2
+MAX_ANSWER = 64 * 1024
+REQUEST_SECONDS = 15.0
+
+
+class WitnessLoop:
+    def __init__(self, *, config: WitnessConfig, identity: PublicIdentity, exchange: Exchange,
+                 run: RunInDb) -> None:
+        self.config = config
+        self.identity = identity
+        self.exchange = exchange
+        self.run = run
+        self.wake = asyncio.Event()
+        self.old: int | None = None  # the size the witness has, as far as we know
+        self.done = 0  # the largest size it cosigned for us
+        self._alarmed: tuple[str, int | None] | None = None
+        self._failures = 0
+        self._confirmed = False  # has the witness answered since we started?
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    async def run_forever(self) -> None:
+        w = self.exchange.witnessing
+        self.done = await self.run(w.last_cosigned, self.name)
+        self.old = self.done
+        async with aiohttp.ClientSession() as session:
+            while True:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self._pause()):
+                        await self.wake.wait()
+                    await asyncio.sleep(BATCH_SECONDS)  # a burst of records: one checkpoint
+                self.wake.clear()
+                await self.submit(session)
+
+    def _pause(self) -> float:
+        base = self.config.interval_seconds
+        return min(base * (2 ** min(self._failures, 6)), 300.0) if self._failures else base
+
+    async def submit(self, session: aiohttp.ClientSession) -> None:
+        """Submit the log's checkpoint; follow one 409 to the witness's size."""
+        for _ in range(2):
+            assert self.old is not None
+            sub = await self.run(self.exchange.witnessing.prepare, self.old, self.done,
+                                 force=not self._confirmed)
+            if sub is None:
+                return
+            answer = await self._post(session, sub)
+            if answer is None:
+                return
+            self._confirmed = True
+            reading = self._read(sub, *answer)
+            if reading.kind != RESYNC:
+                await self._act(sub, reading)
+                return
+            self.old = reading.size
+
+    def _read(self, sub: Submission, status: int, ctype: str, body: bytes) -> Reading:
+        return read_answer(sub, status, ctype, body, self.identity)
+
+    async def _post(self, session: aiohttp.ClientSession, sub: Submission
+                    ) -> tuple[int, str, bytes] | None:
+        url = self.config.url.rstrip("/") + "/add-checkpoint"
+        try:
+            async with session.post(url, data=sub.body, timeout=aiohttp.ClientTimeout(
+                    total=REQUEST_SECONDS)) as resp:
+                body = await resp.content.read(MAX_ANSWER + 1)
+                ctype = resp.headers.get("Content-Type", "").split(";")[0].strip()
+                return resp.status, ctype, body[:MAX_ANSWER]
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            self._failures += 1
+            self.exchange.metrics.inc("witness_unreachable", witness=self.name)
+            log.info("witness %s unreachable: %s", self.name, exc)
+            return None
+
+    async def _act(self, sub: Submission, reading: Reading) -> None:
+        w = self.exchange.witnessing
+        if reading.kind == COSIGNED:
+            self._failures = 0
+            self._alarmed = None
+            await self.run(w.keep, self.name, reading)
+            self.old = self.done = sub.size
+            log.info("witness %s cosigned size %d", self.name, sub.size)
+            return
+        self._failures += 1
+        key = (reading.reason, reading.size)
+        if self._alarmed == key:
+            return  # one alarm for one refusal, however often it is repeated
+        self._alarmed = key
+        if reading.kind == ALARM:
+            await self.run(w.alarm, self.name, reading)
+        elif reading.kind == REFUSED:
+            await self.run(w.refused, self.name, reading)
+        else:
+            log.info("witness %s: %s", self.name, reading.detail)
+
+
+def witness_loops(exchange: Exchange, run: RunInDb, witnesses: dict[str, Any],
+                  identities: dict[str, PublicIdentity]) -> list[WitnessLoop]:
+    """One loop for each pinned witness whose identity file is there."""
+    return [WitnessLoop(config=cfg, identity=identities[name], exchange=exchange, run=run)
+            for name, cfg in witnesses.items() if name in identities]
+
+
+__all__ = ["WitnessLoop", "witness_loops"]

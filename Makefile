@@ -24,8 +24,14 @@ lint: $(VENV)/.installed-test
 typecheck: $(VENV)/.installed-test
 	$(BIN)/mypy --strict bridge
 
+# The tests run side by side (pytest-xdist), whole files to a worker (a file's daemons and
+# module fixtures are started once). Most of their time is spent waiting on daemons, disks and
+# backoff windows, so more workers than cores pay. PYTEST_WORKERS=0 runs them in one process,
+# as plain `pytest` does.
+PYTEST_WORKERS ?= 4
+
 test: $(VENV)/.installed-test lint typecheck
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 demo: $(VENV)/.installed
 	$(BIN)/bridge demo

@@ -121,7 +121,11 @@ class Node:
         if self.running:
             return
         self._spawn()
-        self.port = self._wait_ready(timeout)
+        try:
+            self.port = self._wait_ready(timeout)
+        except BaseException:
+            self.kill()  # a daemon that never became ready is not left running unowned
+            raise
         self._tell_peers()
 
     def _spawn(self) -> None:

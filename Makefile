@@ -24,8 +24,16 @@ lint: $(VENV)/.installed-test
 typecheck: $(VENV)/.installed-test
 	$(BIN)/mypy --strict bridge
 
+# The tests run side by side (pytest-xdist), whole files to a worker (a file's daemons and
+# module fixtures are started once). Most of their time is spent waiting on daemons, disks and
+# backoff windows, so more workers than cores pay. PYTEST_WORKERS=0 runs them in one process,
+# as plain `pytest` does.
+# The few tests that assert on how long something took (marked timed) run after them, alone.
+PYTEST_WORKERS ?= 4
+
 test: $(VENV)/.installed-test lint typecheck
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile -m "not timed"
+	$(BIN)/pytest -m timed
 
 demo: $(VENV)/.installed
 	$(BIN)/bridge demo

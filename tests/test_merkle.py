@@ -323,6 +323,7 @@ def test_inclusion_proof_index_out_of_range() -> None:
         assert exc.value.field == "index"
 
 
+@pytest.mark.timed
 def test_large_tree_builds_quickly() -> None:
     hashes = [leaf_hash(i.to_bytes(4, "big")) for i in range(100_000)]
     start = time.perf_counter()

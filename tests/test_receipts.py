@@ -746,6 +746,7 @@ def test_both_paths_agree_on_damaged_entries(patch: bytes, where: int) -> None:
 # ---------------------------------------------------------------- speed (a smoke test)
 
 
+@pytest.mark.timed
 def test_document_receipt_of_many_items_verifies_quickly(alpha: PrivateIdentity,
                                                          beta: PrivateIdentity,
                                                          keyring: Keyring) -> None:

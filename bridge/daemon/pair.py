@@ -32,6 +32,12 @@ LOOPBACK = "127.0.0.1"
 ANY_PORT = f"{LOOPBACK}:0"
 # How long a peer's daemon may take to re-read its peers before it is sent SIGHUP instead.
 RELOAD_TIMEOUT = 5.0
+# How long a daemon may take to start (answer on its local API) or to stop after SIGTERM.
+# Deadlines for a fault, not expectations: a daemon that exits is noticed at once, and on a
+# loaded machine (tests side by side on two shared cores) its imports alone have taken over
+# 20 s.
+START_TIMEOUT = 90.0
+STOP_TIMEOUT = 90.0
 
 
 class Parking:
@@ -117,11 +123,15 @@ class Node:
         other.pinned_by.append(self)
         self.pins.append(other)
 
-    def start(self, *, timeout: float = 20.0) -> None:
+    def start(self, *, timeout: float = START_TIMEOUT) -> None:
         if self.running:
             return
         self._spawn()
-        self.port = self._wait_ready(timeout)
+        try:
+            self.port = self._wait_ready(timeout)
+        except BaseException:
+            self.kill()  # a daemon that never became ready is not left running unowned
+            raise
         self._tell_peers()
 
     def _spawn(self) -> None:
@@ -170,7 +180,7 @@ class Node:
             except BridgeError:
                 peer.proc.send_signal(signal.SIGHUP)
 
-    def stop(self, *, timeout: float = 20.0) -> int:
+    def stop(self, *, timeout: float = STOP_TIMEOUT) -> int:
         """SIGTERM and wait; returns the exit code."""
         if self.proc is None:
             return 0

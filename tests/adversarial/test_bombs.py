@@ -85,6 +85,7 @@ def _reset_peak(node: Node) -> None:
     Path(f"/proc/{node.proc.pid}/clear_refs").write_text("5")
 
 
+@pytest.mark.timed
 @pytest.mark.parametrize("shape", list(_bombs()))
 def test_width_bomb_body_costs_bounded_memory_and_time_and_never_blocks_local_health(
         bomb_world: World, shape: str) -> None:

@@ -27,13 +27,11 @@ typecheck: $(VENV)/.installed-test
 # The tests run side by side (pytest-xdist), whole files to a worker (a file's daemons and
 # module fixtures are started once). Most of their time is spent waiting on daemons, disks and
 # backoff windows, so more workers than cores pay. PYTEST_WORKERS=0 runs them in one process,
-# as plain `pytest` does.
-# The few tests that assert on how long something took (marked timed) run after them, alone.
+# as plain `pytest` does. No test asserts on how long anything took (speed is bench/'s).
 PYTEST_WORKERS ?= 4
 
 test: $(VENV)/.installed-test lint typecheck
-	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile -m "not timed"
-	$(BIN)/pytest -m timed
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 demo: $(VENV)/.installed
 	$(BIN)/bridge demo

@@ -4,7 +4,6 @@ definitions."""
 from __future__ import annotations
 
 import hashlib
-import time
 
 import pytest
 from hypothesis import given, settings
@@ -323,16 +322,14 @@ def test_inclusion_proof_index_out_of_range() -> None:
         assert exc.value.field == "index"
 
 
-@pytest.mark.timed
-def test_large_tree_builds_quickly() -> None:
+def test_a_tree_of_100000_leaves_proves_one_of_them() -> None:
+    """A large, uneven tree (its speed is measured in bench/core.py, never here)."""
     hashes = [leaf_hash(i.to_bytes(4, "big")) for i in range(100_000)]
-    start = time.perf_counter()
     tree = MerkleTree.from_leaf_hashes(hashes)
-    elapsed = time.perf_counter() - start
     assert tree.size == 100_000
     path = tree.inclusion_proof(77_777)
+    assert len(path) == 17  # ceil(log2(100,000)): one hash a level
     assert verify_inclusion(hashes[77_777], 77_777, 100_000, path, tree.root)
-    assert elapsed < 2.0  # generous bound for slow CI; typically far less
 
 
 def test_streamed_root_is_the_tree_root_for_every_size() -> None:

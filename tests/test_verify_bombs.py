@@ -1,8 +1,8 @@
 """``bridge verify`` on hostile files: receipts and transcripts shaped as decoding bombs
 (a million empty arrays per megabyte, maps of maps, tiny integers, deep nesting, declared
 lengths far past the end), garbage, and files that are no file at all. Each runs as its own
-process, so that its peak RSS can be read: at most 5 x the file's size + 100 MB, in time
-linear in the size. Figures are printed (``-s``).
+process, so that its peak RSS can be read: at most 5 x the file's size + 100 MB. Figures,
+the seconds among them, are printed (``-s``); speed is measured in bench/, never asserted.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import os
 import struct
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -90,24 +89,20 @@ def test_verify_limits_are_sane() -> None:
 
 
 @pytest.mark.parametrize("shape", list(_bombs(1024)))
-def test_verify_survives_a_bomb_file_in_bounded_memory_and_linear_time(
+def test_verify_survives_a_bomb_file_in_bounded_memory(
         tmp_path: Path, shape: str) -> None:
-    runs = []
     for size in (SIZE // 4, SIZE):
         path = tmp_path / f"bomb-{size}.bin"
         path.write_bytes(_bombs(size)[shape])
         code, peak, seconds = _verify(path)
         size = path.stat().st_size
-        runs.append((size, seconds))
         print(f"\n{shape}: {size / MIB:.1f} MiB file, exit {code}, peak RSS "
               f"{peak / MIB:.0f} MiB (bound {(5 * size + 100 * 1000 * 1000) / MIB:.0f}), "
               f"{seconds:.2f} s")
         assert code == 1  # FAIL (the reason is checked below)
         assert peak <= 5 * size + 100 * 1000 * 1000
-    (small, t_small), (big, t_big) = runs
-    # Linear, with a wide margin for a noisy machine: four times the bytes may take at most
-    # four times as long, plus two seconds.
-    assert t_big <= (big / small) * t_small * 2 + 2.0
+    # The seconds are printed, not asserted: speed is measured in bench/, never in a test on
+    # a shared machine (the memory bound above is what the test holds the verifier to).
 
 
 def test_verify_names_the_reason_of_a_bomb_file(tmp_path: Path) -> None:
@@ -116,14 +111,12 @@ def test_verify_names_the_reason_of_a_bomb_file(tmp_path: Path) -> None:
     cmd = [sys.executable, "-m", "bridge", "verify", "--json", str(path)]
     for key in KEYS:
         cmd += ["--keys", str(key)]
-    t = time.monotonic()
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert out.returncode == 1, out.stderr
     assert "Traceback" not in out.stderr
     (record,) = json.loads(out.stdout)
     assert record["ok"] is False
     assert record["reason"] == "too_large"
-    assert time.monotonic() - t < 60
 
 
 @pytest.mark.parametrize("target", ["/dev/zero", "fifo", "directory"])

@@ -16,7 +16,7 @@ from bridge.cli.exits import reporting
 from bridge.cli.options import EXISTING_FILE, json_option
 from bridge.core.printable import printable
 from bridge.core.receipts import iso_time
-from bridge.home.config import parse_listen
+from bridge.home.addresses import parse_listen
 from bridge.home.key_files import load_public
 
 

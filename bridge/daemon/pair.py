@@ -77,11 +77,16 @@ def pin(home: Home, other: Home, url: str | None, via: Via = VIA_HTTP) -> None:
     home.write_config(dataclasses.replace(cfg, peers=peers))
 
 
-def set_peer_url(home: Home, party: str, url: str) -> None:
-    """Point ``home``'s pinned peer ``party`` at ``url`` (its key and TLS pin unchanged)."""
+def set_peer_url(home: Home, party: str, url: str) -> bool:
+    """Point ``home``'s pinned peer ``party`` at ``url`` (its key and TLS pin unchanged), if
+    ``home`` reaches it over HTTP: a peer it reaches through the relay or by carrier files has
+    no URL. True when the URL was written."""
     cfg = home.config()
+    if cfg.peers[party].via != VIA_HTTP:
+        return False
     peers = {**cfg.peers, party: dataclasses.replace(cfg.peers[party], url=url)}
     home.write_config(dataclasses.replace(cfg, peers=peers))
+    return True
 
 
 @dataclass(eq=False)
@@ -172,7 +177,8 @@ class Node:
         if self.via != VIA_HTTP:
             return  # reached through the relay: no address to tell
         for peer in self.pinned_by:
-            set_peer_url(peer.home, self.party, self.url)
+            if not set_peer_url(peer.home, self.party, self.url):
+                continue  # that peer carries to this one by hand: nothing to tell
             if peer.proc is None or peer.proc.poll() is not None:
                 continue
             try:

@@ -30,7 +30,8 @@ from bridge.engine.exchange import Exchange
 from bridge.engine.metrics import Metrics
 from bridge.engine.sender import DeliveryLoop
 from bridge.engine.store_check import damage_refuses_start
-from bridge.home.config import VIA_CARRY, VIA_RELAY, PeerConfig, parse_listen
+from bridge.home.addresses import parse_listen
+from bridge.home.config import VIA_CARRY, VIA_RELAY, PeerConfig
 from bridge.home.files import write_file
 from bridge.home.folder import Home
 from bridge.home.keystore import KeyStore

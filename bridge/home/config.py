@@ -22,7 +22,6 @@ import difflib
 import re
 from collections.abc import Callable, Mapping
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
 
 import tomli_w
 from pydantic import (
@@ -42,71 +41,11 @@ from pydantic_core import ErrorDetails
 
 from bridge.core.crypto.identity import check_party
 from bridge.core.errors import BridgeError, InputError, UsageError
+from bridge.home.addresses import check_peer_url, check_relay_url, parse_listen
 from bridge.home.tls import normalise_tls_fingerprint
 
 DEFAULT_LISTEN = "127.0.0.1:7443"
 DEFAULT_MAX_BODY = 64 * 1024 * 1024
-
-# A host name or IPv4 literal, or a bracketed IPv6 literal. Deliberately narrow: the URL is
-# written into bridge.toml and shown to people, so it holds no quotes, spaces or user info.
-_HOST_RE = re.compile(r"^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])$")
-
-
-def parse_listen(text: str) -> tuple[str, int]:
-    """``HOST:PORT`` of the peer endpoint. Port 0 asks the kernel for a free port; the daemon
-    then reports the one it got (``Home.port_path`` and the local health answer)."""
-    host, sep, port = text.rpartition(":")
-    if (not sep or not host or not (port.isascii() and port.isdigit())
-            or not 0 <= int(port) < 65536):
-        raise UsageError(f"listen address must be HOST:PORT, got {text!r}")
-    return host, int(port)
-
-
-def check_peer_url(url: str) -> str:
-    """Accept ``http(s)://HOST:PORT`` (an optional trailing slash is dropped); refuse the rest."""
-    text = url.strip()
-    try:
-        parts = urlsplit(text)
-        port = parts.port
-    except ValueError as exc:
-        raise InputError(f"not a valid URL ({exc}): {url!r}", field="url") from exc
-    host = parts.netloc.rpartition(":")[0]
-    if (
-        parts.scheme not in ("http", "https")
-        or not host
-        or not _HOST_RE.match(host)
-        or port is None
-        or port == 0
-        or parts.path not in ("", "/")
-        or parts.query
-        or parts.fragment
-        or text.endswith(("?", "#"))
-    ):
-        raise InputError(f"a peer URL must be http(s)://HOST:PORT, got {url!r}", field="url")
-    return f"{parts.scheme}://{host}:{port}"
-
-
-RELAY_SCHEMES = ("nats", "tls")
-
-
-def check_relay_url(url: str) -> str:
-    """Accept ``nats://HOST:PORT`` or ``tls://HOST:PORT`` (the mediator's broker; ``tls://``
-    checks it against a pinned CA); refuse the rest, user info included (the credentials are
-    the creds file, never the URL)."""
-    text = url.strip()
-    try:
-        parts = urlsplit(text)
-        port = parts.port
-    except ValueError as exc:
-        raise InputError(f"not a valid URL ({exc}): {url!r}", field="url") from exc
-    host = parts.netloc.rpartition(":")[0]
-    if (parts.scheme not in RELAY_SCHEMES or not host or not _HOST_RE.match(host)
-            or port is None or port == 0 or parts.path not in ("", "/") or parts.query
-            or parts.fragment or text.endswith(("?", "#"))):
-        raise InputError(f"a relay URL must be nats://HOST:PORT or tls://HOST:PORT, got {url!r}",
-                         field="url")
-    return f"{parts.scheme}://{host}:{port}"
-
 
 def _as_value_error(check: Callable[[str], object]) -> Callable[[str], str]:
     """One of Bridge's own checks as a pydantic validator: its refusal (a ``BridgeError``)

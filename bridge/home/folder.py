@@ -26,7 +26,8 @@ from bridge.core.crypto.identity import (
     check_party,
 )
 from bridge.core.errors import UsageError
-from bridge.home.config import DEFAULT_LISTEN, Config, parse_listen
+from bridge.home.addresses import parse_listen
+from bridge.home.config import DEFAULT_LISTEN, Config
 from bridge.home.files import write_file
 from bridge.home.key_files import load_private, load_public, write_private
 

@@ -15,7 +15,8 @@ from pathlib import Path
 
 from bridge.core.crypto.identity import PublicIdentity, constant_time_equal, normalise_fingerprint
 from bridge.core.errors import InputError, UsageError
-from bridge.home.config import VIA_HTTP, VIA_RELAY, Config, PeerConfig, Via, check_peer_url
+from bridge.home.addresses import check_peer_url
+from bridge.home.config import VIA_HTTP, VIA_RELAY, Config, PeerConfig, Via
 from bridge.home.files import write_file
 from bridge.home.folder import Home
 from bridge.home.tls import check_peer_transport, format_tls_fingerprint, normalise_tls_fingerprint

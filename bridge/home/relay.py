@@ -7,7 +7,8 @@ import dataclasses
 from pathlib import Path
 
 from bridge.core.errors import UsageError
-from bridge.home.config import RelayTable, check_relay_url
+from bridge.home.addresses import check_relay_url
+from bridge.home.config import RelayTable
 from bridge.home.files import write_file
 from bridge.home.folder import Home
 

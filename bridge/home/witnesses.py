@@ -10,7 +10,8 @@ from pathlib import Path
 
 from bridge.core.crypto.identity import PublicIdentity, normalise_fingerprint
 from bridge.core.errors import UsageError
-from bridge.home.config import WitnessConfig, check_peer_url
+from bridge.home.addresses import check_peer_url
+from bridge.home.config import WitnessConfig
 from bridge.home.files import write_file
 from bridge.home.folder import Home
 from bridge.home.key_files import load_public

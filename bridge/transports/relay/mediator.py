@@ -38,7 +38,8 @@ from pydantic import (
 from pydantic.dataclasses import dataclass
 
 from bridge.core.errors import BridgeError, InputError, UsageError
-from bridge.home.config import Listen, Number, _as_value_error, parse_listen
+from bridge.home.addresses import parse_listen
+from bridge.home.config import Listen, Number, _as_value_error
 from bridge.home.files import write_file
 from bridge.home.tls import TlsFiles, create_certificate
 from bridge.transports.relay import binding

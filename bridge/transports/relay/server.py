@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from bridge.core.errors import UsageError
-from bridge.home.config import parse_listen
+from bridge.home.addresses import parse_listen
 from bridge.home.files import write_file
 from bridge.transports.relay.mediator import MediatorHome, RelayConfig
 

@@ -96,6 +96,9 @@ class RunState:
     last_start: float = field(default=0.0)
 
 
+RELOAD_TRIES = 6  # 0.2 s doubling: about 6 s in all before a reload is said to be incomplete
+
+
 class ServerDied(UsageError):
     """The server exited before it was ready."""
 
@@ -205,11 +208,19 @@ class Supervisor:
         write_server_config(self.home, self.config, self.state.port)
         proc.send_signal(signal.SIGHUP)
         self.state.reloads += 1
-        try:
-            await self._ensure(self.state.port)
-            await self._await_users(sorted(set(self.config.parties) - before))
-        except BridgeError as exc:
-            log.error("relay: the reload is not complete: %s", exc)
+        # The server reloads its users on the signal, in its own time: a connection made while
+        # it does may be refused ("Authorization Violation"). Try again, a few times.
+        for attempt in range(RELOAD_TRIES):
+            try:
+                await self._ensure(self.state.port)
+                await self._await_users(sorted(set(self.config.parties) - before))
+                break
+            except BridgeError as exc:
+                if attempt == RELOAD_TRIES - 1:
+                    log.error("relay: the reload is not complete: %s", exc)
+                else:
+                    log.info("relay: the server is still reloading (%s); trying again", exc)
+                    await asyncio.sleep(0.2 * 2 ** attempt)
         self._write_state(ready=True)
         log.info("relay: configuration reloaded: %d parties, %d pairs",
                  len(self.config.parties), len(self.config.pairs()))

@@ -1,0 +1,1 @@
+"""The mediator's relay: a real nats-server, its configuration and its permissions."""

@@ -117,3 +117,16 @@ def test_party_clock_ahead_of_the_witness_is_said() -> None:
     line = WitnessedRecord(what="acknowledgement A", logged_by="beta", claimed_at=2_000_000,
                            bounds=(("mediator", 1000),)).line()
     assert "its clock is ahead" in line
+
+
+def test_a_record_logged_in_the_second_the_witness_cosigned_is_not_called_ahead() -> None:
+    """A cosignature's time is whole seconds: a record the party dated 0.7 s into the second
+    in which the witness cosigned it was logged in time, not by a clock ahead."""
+    from bridge.core.receipts.witnessed import WitnessedRecord
+
+    line = WitnessedRecord(what="document M", logged_by="alpha", claimed_at=1_000_700,
+                           bounds=(("mediator", 1000),)).line()
+    assert "ahead" not in line and "no later than 1970-01-01T00:16:40Z" in line
+    late = WitnessedRecord(what="document M", logged_by="alpha", claimed_at=1_001_000,
+                           bounds=(("mediator", 1000),)).line()
+    assert "its clock is ahead" in late

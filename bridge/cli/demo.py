@@ -27,6 +27,7 @@ from bridge.home.files import write_file
 from bridge.reports.render.html import render_html
 from bridge.reports.render.json import from_json
 from bridge.reports.render.text import render_text
+from bridge.witness.process import WitnessProcess, pin_to, start_witness
 
 SURNAMES = ("Avenor", "Belcastro", "Corvin", "Dunmere", "Elstrand", "Falkrey", "Gorran",
             "Halvik", "Istrel", "Jorvant", "Kestrel", "Lunard")
@@ -186,13 +187,29 @@ def _export_receipts(a: BridgeClient, root: Path, roster: str,
     return {receipts_dir / name: data for name, data in files.items()}
 
 
-def _verify_receipts(nodes: list[Node], files: dict[Path, bytes]) -> None:
-    """``bridge verify`` on the exported receipts, as anyone holding the identity files can."""
+def _wait_witnessed(nodes: list[Node], witness: WitnessProcess) -> None:
+    """Until the witness has cosigned each party's whole audit log (checkpoints go out in the
+    background; the exchange never waits for them, the demo does, to show a witnessed time)."""
+    def cosigned(node: Node) -> bool:
+        seen = (node.client.health().get("witnesses") or {}).get(witness.home.party()) or {}
+        return seen.get("cosigned_size") is not None and \
+            seen["cosigned_size"] >= seen.get("log_size", 0)
+
+    _wait("the mediator's witness to cosign both logs", lambda: all(map(cosigned, nodes)))
+
+
+def _verify_receipts(nodes: list[Node], files: dict[Path, bytes],
+                     witness: WitnessProcess) -> None:
+    """``bridge verify`` on the exported receipts, as anyone holding the identity files can,
+    with the mediator's witness: the times it cosigned are neutral, not a party's claim."""
     keys = Keyring.of([n.home.public_identity() for n in nodes])
-    say("8. Anyone holding the two public identity files can check them offline, without "
-        "either daemon; each per-item receipt discloses that item alone:")
+    say("8. Anyone holding the two public identity files (and the mediator's witness's) can "
+        "check them offline, without either daemon; each per-item receipt discloses that item "
+        "alone, and says by when each party had logged it, as the witness cosigned:")
     key_args = [arg for n in nodes for arg in ("--keys", str(n.home.public_key_path(n.party)))]
-    say("   $ bridge verify receipts/*.receipt --keys alpha.pub --keys beta.pub")
+    key_args += ["--witness", str(witness.identity_file)]
+    say("   $ bridge verify receipts/*.receipt --keys alpha.pub --keys beta.pub "
+        "--witness mediator.pub")
     verified = subprocess.run(  # noqa: S603 -- our own interpreter and module
         [sys.executable, "-m", "bridge", "verify", *map(str, files), *key_args],
         capture_output=True, text=True, check=False)
@@ -214,14 +231,16 @@ def _reconcile(a: BridgeClient, root: Path, keep: Path | None) -> None:
     say("   (bridge --home alpha reconcile --quota 10 --format html -o FILE)")
 
 
-def _story(alpha: Node, beta: Node, root: Path, keep: Path | None) -> None:
+def _story(alpha: Node, beta: Node, witness: WitnessProcess, root: Path,
+           keep: Path | None) -> None:
     """Steps 2 to 10, with both daemons running."""
     _say_doors(alpha, beta)
     a, b = alpha.client, beta.client
     roster, manifest = _send_documents(a, b)
     _acknowledge(b, roster, manifest)
     _show_sender_view(a, roster, manifest)
-    _verify_receipts([alpha, beta], _export_receipts(a, root, roster, manifest))
+    _wait_witnessed([alpha, beta], witness)
+    _verify_receipts([alpha, beta], _export_receipts(a, root, roster, manifest), witness)
     _exchange_persons(a, b)
     say("9. An all-for-all exchange of prisoners of war (agreement EXCHANGE-2026-11, at "
         "least 10 a side): alpha handed over the 10 persons beta had accepted on the "
@@ -235,18 +254,23 @@ def run_demo(keep: Path | None, *, direct: bool = False) -> None:
     root.mkdir(parents=True, exist_ok=True)
     relay = None if direct else DemoRelay(root / "mediator", ("alpha", "beta"))
     nodes: list[Node] = []
+    witness: WitnessProcess | None = None
     try:
         if relay is not None:
             relay.start()
         nodes = list(_set_up(root, relay))
+        witness = _start_witness(root, nodes)
         for node in nodes:
             node.start()
-        _story(nodes[0], nodes[1], root, keep)
+        _story(nodes[0], nodes[1], witness, root, keep)
     finally:
         codes = [node.stop() for node in nodes]
         relay_code = relay.stop() if relay is not None else None
+        if witness is not None:
+            witness.stop()
     say(f"11. Both daemons stopped cleanly (exit codes {codes[0]} and {codes[1]})"
-        + (f", and the mediator's relay (exit code {relay_code})." if relay else "."))
+        + (f", and the mediator's relay (exit code {relay_code})" if relay else "")
+        + " and witness.")
     if keep is None:
         shutil.rmtree(root, ignore_errors=True)
         say(f"   {root} (the homes, logs and the receipts of step 7) is deleted now; to keep "
@@ -254,6 +278,19 @@ def run_demo(keep: Path | None, *, direct: bool = False) -> None:
     else:
         say(f"   Everything is kept in {root}: homes, logs, databases, receipts and the "
             "reconciliation report.")
+
+
+def _start_witness(root: Path, nodes: list[Node]) -> WitnessProcess:
+    """The mediator's witness (bridge witness init, add-origin, run), pinned by both parties
+    (bridge witness pin) before their daemons start."""
+    witness = start_witness(root / "witness", party="mediator",
+                            origins=[n.home.public_key_path(n.party) for n in nodes])
+    for node in nodes:
+        pin_to(node.home, witness, interval_seconds=1.0)
+    say(f"   The mediator also runs its witness at {witness.url}: each party's daemon submits "
+        "its audit log's checkpoints to it, and it cosigns them with its own clock "
+        "(C2SP tlog-witness).")
+    return witness
 
 
 def _temp_path(prefix: str, suffix: str) -> Path:

@@ -201,8 +201,13 @@ class Queries:
                 row, lambda: receipts.build_document_receipt(doc, acks))
         else:
             data = self._verified_receipt(row, lambda: self._item_receipt(row, item_id))
-        # The witnessed times of the document and its acknowledgements (PROTOCOL.md §13.5).
-        digests = {row.digest, *(a.digest for a in self.e.store.acks_of(row.rowid))}
+        # The witnessed times of the document and of the acknowledgements the receipt holds
+        # (PROTOCOL.md §13.5): an item's receipt holds only those that answered that item.
+        held = self.e.store.acks_of(row.rowid)
+        if item_id is not None:
+            answered = self.e.store.item_ack_entries(row.rowid, item_id)
+            held = [a for a in held if a.rowid in answered]
+        digests = {row.digest, *(a.digest for a in held)}
         evidence = Witnessing(self.e).evidence(digests)
         return with_witnessed(data, evidence) if evidence else data
 

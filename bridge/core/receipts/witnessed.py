@@ -62,15 +62,23 @@ class WitnessedRecord:
         if not self.bounds:
             return (f"{self.what}: logged by {self.logged_by} at {iso_time(self.claimed_at)} "
                     "(the party's own claim)")
+        # A cosignature's time is whole seconds (tlog-cosignature): the witness cosigned within
+        # second T, so the record was logged before T + 1 s, said to the second.
         out = "; ".join(f"{self.what}: logged by {self.logged_by} no later than "
-                        f"{iso_time(t * 1000)} (witnessed by {w})" for w, t in self.bounds)
-        earliest = min(t for _, t in self.bounds) * 1000
-        if self.claimed_at > earliest:
-            # The party dated the record after a witness had already cosigned it: the
-            # party's clock is ahead (PROTOCOL.md §13.6).
+                        f"{_to_the_second(t)} (witnessed by {w})" for w, t in self.bounds)
+        earliest = min(t for _, t in self.bounds)
+        if self.claimed_at >= (earliest + 1) * 1000:
+            # The party dated the record after the second in which a witness had already
+            # cosigned it: the party's clock is ahead (PROTOCOL.md §13.6).
             out += (f" — but {self.logged_by} dated it {iso_time(self.claimed_at)}, later: "
                     "its clock is ahead of the witness's")
         return out
+
+
+def _to_the_second(seconds: int) -> str:
+    """``2026-12-01T17:33:33Z``: a witness's time, which has no fraction of a second."""
+    text = iso_time(seconds * 1000)
+    return text[:-5] + "Z" if text.endswith(".000Z") else text
 
 
 @dataclass(frozen=True, kw_only=True)

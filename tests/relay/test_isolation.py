@@ -16,11 +16,11 @@ import json
 import nats
 import pytest
 from nats.aio.client import Client
-from relay.clients import Errors, connect
-from relay.mediator import Relay
 
 from bridge.transports.relay import binding
 from bridge.transports.relay.nkeys import UserKey
+from relay.clients import Errors, connect
+from relay.mediator import Relay
 
 BODY = b"an envelope for bravo"
 

@@ -12,14 +12,14 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from relay.clients import connect
-from relay.mediator import Relay, bridge_cli, init_relay
 
 from bridge.core.errors import UsageError
 from bridge.transports.relay import server
 from bridge.transports.relay.mediator import MediatorHome
 from bridge.transports.relay.nkeys import UserKey
 from bridge.transports.relay.reference import relay_reference_markdown
+from relay.clients import connect
+from relay.mediator import Relay, bridge_cli, init_relay
 
 
 def mode(path: Path) -> int:

@@ -76,6 +76,7 @@ def test_parties_join_the_mediators_relay_and_exchange_with_no_port_open(
 
 def test_a_party_joins_the_mediators_tls_relay_pinning_its_certificate(tmp_path: Path) -> None:
     from daemon.conftest import wait_for
+
     from relay.mediator import running_relay
 
     with running_relay(tmp_path / "mediator", ["alpha", "bravo"], tls=True) as relay:

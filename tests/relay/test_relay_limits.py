@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from nats.errors import MaxPayloadError
 from nats.js.errors import APIError
-from relay.clients import connect
-from relay.mediator import Relay, init_relay
 
 from bridge.transports.relay import binding
+from relay.clients import connect
+from relay.mediator import Relay, init_relay
 
 SMALL = {"max_message_bytes = 8388608": "max_message_bytes = 65536",
          "max_stream_bytes = 1073741824": "max_stream_bytes = 1048576"}

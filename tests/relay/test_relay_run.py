@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 from nats.js.api import StreamInfo
-from relay.clients import connect
-from relay.mediator import Relay, bridge_cli, init_relay
 
 from bridge.transports.relay import binding, server, supervise
 from bridge.transports.relay.supervise import Supervisor, Timing
+from relay.clients import connect
+from relay.mediator import Relay, bridge_cli, init_relay
 
 BODY = b"sealed envelope bytes: opaque to the mediator"
 

@@ -8,11 +8,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from relay.clients import connect
-from relay.mediator import Relay, bridge_cli, running_relay
 
 from bridge.home.tls import create_certificate
 from bridge.transports.relay import binding
+from relay.clients import connect
+from relay.mediator import Relay, bridge_cli, running_relay
 
 
 @pytest.fixture

@@ -49,7 +49,7 @@ def acknowledge_all(outbound: Outbound, row: DocumentRow, body: dict[str, Any]
         _stage_entries(e, row, stream, stage, including, status, reason)
         signed = stream.finish(e.trust.me)
         with e.store.transaction():
-            ack_row = outbound.insert_outbound(signed, row.peer, answers=row.rowid, now=now)
+            ack_row = e.record_document("out", signed, row.peer, answers=row.rowid, now=now)
             e.store.publish_ack_stage(stage, ack=ack_row, doc=row.rowid, status=status,
                                       reason=reason, at=now, every_item=count == row.count)
             if e.store.acknowledged_count(row.rowid) == row.count:

@@ -11,9 +11,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from bridge.core import audit
+from bridge.core.documents import SignedHeader
 from bridge.engine.health import StoreGuard
 from bridge.engine.metrics import Metrics
 from bridge.engine.ports import Clock, Store
+from bridge.engine.states import new_state
 from bridge.engine.trust import TrustState
 from bridge.home.config import Config
 
@@ -41,6 +44,19 @@ class Engine:
         commits or rolls back with the change it records. One per document, envelope,
         receipt or refusal, never one per item."""
         self.store.append_audit(kind=kind, peer=peer, body=body, now=now)
+
+    def record_document(self, direction: str, signed: SignedHeader, peer: str, *,
+                        answers: int | None, now: int) -> int:
+        """A signed document (or acknowledgement) stored in its first state, with its audit
+        record, in the caller's transaction: the one way either side keeps a document."""
+        h = signed.header
+        rowid = self.store.insert_document(
+            id=h.id, direction=direction, peer=peer, type=h.type, digest=signed.digest,
+            header=signed.data, sig=signed.signature, count=h.count, answers=answers,
+            meta=dict(h.meta), created=h.created, state=new_state(direction).value, now=now)
+        kind, body = audit.document_body(direction, signed)
+        self.audit(kind, peer, body, now)
+        return rowid
 
     def item_index(self, doc: int) -> dict[str, tuple[int, bytes]]:
         index = self._index_cache.get(doc)

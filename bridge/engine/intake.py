@@ -6,10 +6,10 @@ chain, PROTOCOL.md §8.2).
 
 from __future__ import annotations
 
-from bridge.core import audit, chunks, documents, lifecycle
+from bridge.core import chunks, documents, lifecycle
 from bridge.core.errors import VerificationError
 from bridge.engine.context import Engine
-from bridge.engine.states import DocumentState, move_document, new_state
+from bridge.engine.states import DocumentState, move_document
 from bridge.engine.trust import refuse_ahead
 from bridge.store.entry_fields import record_fields
 from bridge.store.sqlite.store import DocumentRow
@@ -80,12 +80,7 @@ class Intake:
             if last is not None and h.created <= last:
                 raise VerificationError(f"acknowledgement {h.id} is not later than the previous "
                                         f"acknowledgement of {target.id}", reason="ack_order")
-        rowid = self.e.store.insert_document(
-            id=h.id, direction="in", peer=peer, type=h.type, digest=signed.digest,
-            header=signed.data, sig=signed.signature, count=h.count, answers=answers,
-            meta=dict(h.meta), created=h.created, state=new_state("in").value, now=now)
-        kind, body = audit.document_body("in", signed)
-        self.e.audit(kind, peer, body, now)
+        rowid = self.e.record_document("in", signed, peer, answers=answers, now=now)
         row = self.e.store.document_by_rowid(rowid)
         assert row is not None
         return row

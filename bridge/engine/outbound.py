@@ -14,7 +14,7 @@ from typing import Any
 
 from bridge.core import audit, chunks, codec, documents, envelope, lifecycle
 from bridge.core.crypto.identity import PrivateIdentity
-from bridge.core.documents import AckItem, Item, SignedDocument, SignedHeader
+from bridge.core.documents import AckItem, Item, SignedDocument
 from bridge.core.errors import InputError
 from bridge.core.link import OutboundState
 from bridge.core.streaming import EntryStream
@@ -22,7 +22,7 @@ from bridge.engine.ack_all import acknowledge_all
 from bridge.engine.context import Engine
 from bridge.engine.kinds import KIND_CHUNK
 from bridge.engine.queries import find_document
-from bridge.engine.states import DocumentState, move_document, new_state
+from bridge.engine.states import DocumentState, move_document
 from bridge.records.categories import validate_submission
 from bridge.records.schema import validate
 from bridge.store.sqlite.store import DocumentRow
@@ -106,7 +106,7 @@ class Outbound:
             count=len(body["items"]), salt_key=e.random_bytes(32))
         lh = doc.tree.levels[0]
         with e.store.transaction():
-            rowid = self.insert_outbound(doc.signed, peer, answers=None, now=now)
+            rowid = self.e.record_document("out", doc.signed, peer, answers=None, now=now)
             e.store.insert_items(
                 (rowid, n, item_id, doc.leaves[n], lh[n], "queued")
                 for n, item_id in enumerate(ids))
@@ -134,17 +134,6 @@ class Outbound:
                         codec.encode(codec.canonical(record)) != codec.encode(entry.data):
                     return False
         return True
-
-    def insert_outbound(self, signed: SignedHeader, peer: str, *, answers: int | None,
-                        now: int) -> int:
-        h = signed.header
-        rowid = self.e.store.insert_document(
-            id=h.id, direction="out", peer=peer, type=h.type, digest=signed.digest,
-            header=signed.data, sig=signed.signature, count=h.count, answers=answers,
-            meta=dict(h.meta), created=h.created, state=new_state("out").value, now=now)
-        kind, body = audit.document_body("out", signed)
-        self.e.audit(kind, peer, body, now)
-        return rowid
 
     def _enqueue(self, doc: SignedDocument, peer: str, rowid: int, now: int) -> None:
         """Seal each chunk with the next sequence number and chain hash."""
@@ -200,7 +189,7 @@ class Outbound:
             created=now, items=items, declared_leaf_hashes={k: v[1] for k, v in index.items()},
             salt_key=e.random_bytes(32), undeclared_known=undeclared_status)
         with e.store.transaction():
-            ack_row = self.insert_outbound(ack.signed, row.peer, answers=row.rowid, now=now)
+            ack_row = e.record_document("out", ack.signed, row.peer, answers=row.rowid, now=now)
             self._record_ack_entries(ack_row, row.rowid, ack, items, index, now)
             if e.store.acknowledged_count(row.rowid) == row.count:
                 move_document(e.store, row, DocumentState.ACKNOWLEDGED, now)

@@ -119,7 +119,7 @@ class Streaming:
                     "digest": s.existing.digest.hex(), "existing": True}
         now = e.now()
         with e.store.transaction():
-            rowid = self.outbound.insert_outbound(signed, s.peer, answers=None, now=now)
+            rowid = e.record_document("out", signed, s.peer, answers=None, now=now)
             e.store.publish_stage(s.stage, rowid, "queued")
             self.outbound.seal_staged(s.doc, s.stage, s.peer, (rowid, signed.digest), now)
         self.abort(s)

@@ -292,15 +292,5 @@ def print_profile(path: Path, party: str, top: int = 25) -> None:
         print(f"{100 * count / total:6.1f}%  {frame}")
 
 
-def _exists(node, doc_id: str) -> bool:  # type: ignore[no-untyped-def]
-    from bridge.client import ApiError
-
-    try:
-        node.client.document(doc_id, direction="in")
-        return True
-    except ApiError:
-        return False
-
-
 if __name__ == "__main__":
     sys.exit(main())

@@ -192,7 +192,8 @@ class Queries:
         """A receipt bundle: one item's (declared entry and its acknowledgement history) or the
         whole document's. Either side can export it; both hold the same signed bytes."""
         row = find_document(self.e, doc_id, direction)
-        if not self.e.store.acks_of(row.rowid):
+        held = self.e.store.acks_of(row.rowid)  # oldest first
+        if not held:
             raise InputError(f"document {doc_id} has no acknowledgement yet", field="id",
                              code="not_ready")
         if item_id is None:
@@ -200,27 +201,27 @@ class Queries:
             data = self._verified_receipt(
                 row, lambda: receipts.build_document_receipt(doc, acks))
         else:
-            data = self._verified_receipt(row, lambda: self._item_receipt(row, item_id))
+            # An item's receipt holds only the acknowledgements that answered that item.
+            entries = self.e.store.item_ack_entries(row.rowid, item_id)
+            held = [a for a in held if a.rowid in entries]
+            data = self._verified_receipt(
+                row, lambda: self._item_receipt(row, item_id, held, entries))
         # The witnessed times of the document and of the acknowledgements the receipt holds
-        # (PROTOCOL.md §13.5): an item's receipt holds only those that answered that item.
-        held = self.e.store.acks_of(row.rowid)
-        if item_id is not None:
-            answered = self.e.store.item_ack_entries(row.rowid, item_id)
-            held = [a for a in held if a.rowid in answered]
-        digests = {row.digest, *(a.digest for a in held)}
-        evidence = Witnessing(self.e).evidence(digests)
+        # (PROTOCOL.md §13.5).
+        evidence = Witnessing(self.e).evidence({row.digest, *(a.digest for a in held)})
         return with_witnessed(data, evidence) if evidence else data
 
-    def _item_receipt(self, row: DocumentRow, item_id: str) -> bytes:
+    def _item_receipt(self, row: DocumentRow, item_id: str, chosen: list[DocumentRow],
+                      entries: Mapping[int, tuple[int, bytes]]) -> bytes:
         """``receipts.build_item_receipt``'s bundle, from the store a row at a time: the
-        item's entry and each acknowledgement entry of it, their proofs from the leaf hashes
-        streamed in order (``streaming.inclusion_proof``), never a document held whole."""
+        item's entry and each acknowledgement entry of it (``chosen``, oldest first, with
+        ``entries``: ack rowid -> its entry's index and bytes), their proofs from the leaf
+        hashes streamed in order (``streaming.inclusion_proof``), never a document held
+        whole."""
         store = self.e.store
         item = store.item_row(row.rowid, item_id)
         if item is None:
             raise InputError(f"no item {item_id!r} in {row.id}", field="item", code="not_found")
-        entries = store.item_ack_entries(row.rowid, item_id)
-        chosen = [a for a in store.acks_of(row.rowid) if a.rowid in entries]  # oldest first
         if not chosen:
             raise InputError(f"item {item_id!r} has no acknowledgement of its declared entry",
                              field="item_id")

@@ -307,8 +307,9 @@ def test_all_authentication_failures_say_the_same_thing(
     h = header_map(good)
     claims_alpha = dict(header_map(seal_one(mallory, beta.public)), **{"from": "alpha"})
     later = dict(h, seq=9)
+    stranger = make_identity("stranger")
     cases = {
-        "unknown_sender": seal_one(make_identity("stranger"), beta.public),
+        "unknown_sender": seal_one(stranger, beta.public),
         "party_mismatch": forge(header=claims_alpha, signer=mallory, to=beta.public),
         "other_pinned_key": forge(header=h, signer=mallory, to=beta.public),
         "tampered_ciphertext": reassemble(good, c=_flip(outer(good)["c"], 40)),
@@ -320,7 +321,10 @@ def test_all_authentication_failures_say_the_same_thing(
     assert {str(e) for e in errors.values()} == {OPAQUE}
     assert {e.reason for e in errors.values()} == {"unauthenticated"}
     assert {e.code for e in errors.values()} == {"unauthenticated"}
-    expected = {"unknown_sender": "is not pinned", "party_mismatch": "belongs to mallory",
+    # An unknown sender is named by the fingerprint its operator would read out (PROTOCOL §4.2).
+    expected = {"unknown_sender": f"sender stranger with key fingerprint "
+                                  f"{stranger.public.fingerprint} is not pinned",
+                "party_mismatch": "belongs to mallory",
                 "other_pinned_key": "does not verify", "tampered_ciphertext": "does not verify",
                 "tampered_signature": "does not verify", "hpke_failure": "HPKE open failed"}
     for name, err in errors.items():

@@ -88,3 +88,19 @@ def test_an_answer_too_large_is_not_read_and_no_answer_says_why() -> None:
     assert large.body == b""
     assert refused.result is Carried.UNREACHABLE
     assert refused.detail.startswith("Client")
+
+
+def test_a_tls_pin_mismatch_says_both_fingerprints_as_bridge_prints_them() -> None:
+    """The operator compares what the mismatch names with what `bridge tls show` and `peer add`
+    print (``AB:CD:…``), not with raw hex."""
+    import aiohttp
+
+    from bridge.home.tls import format_tls_fingerprint
+    from bridge.transports.http.courier import pin_mismatch_detail
+
+    got, expected = bytes(range(32)), bytes(range(1, 33))
+    exc = aiohttp.ServerFingerprintMismatch(expected, got, "127.0.0.1", 7443)
+    detail = pin_mismatch_detail(exc)
+    assert f"has SHA-256 {format_tls_fingerprint(got.hex())}, pinned " \
+           f"{format_tls_fingerprint(expected.hex())}" in detail
+    assert got.hex() not in detail

@@ -34,6 +34,7 @@ from bridge.core.crypto.identity import (
     PrivateIdentity,
     PublicIdentity,
     check_party,
+    format_fingerprint,
     signed_message,
 )
 from bridge.core.errors import DecodeError, OpaqueCryptoError, PeerError
@@ -239,7 +240,9 @@ def open_parsed(recipient: PrivateIdentity | Sequence[PrivateIdentity], senders:
                         reason="suite")
     sender = senders.get(header.sender_key)
     if sender is None:
-        raise OpaqueCryptoError(f"sender key {header.sender_key.hex()[:16]}… is not pinned")
+        # Said by fingerprint, the form operators read to each other and compare (PROTOCOL §4.2).
+        raise OpaqueCryptoError(f"sender {header.sender} with key fingerprint "
+                                f"{format_fingerprint(header.sender_key)} is not pinned")
     if sender.party != header.sender:
         raise OpaqueCryptoError(f"key {sender.fingerprint} belongs to {sender.party}, "
                                 f"not {header.sender}")

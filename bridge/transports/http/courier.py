@@ -13,6 +13,7 @@ import aiohttp
 
 from bridge.core import codec
 from bridge.engine.ports import Arrival, Carried, Outgoing
+from bridge.home.tls import format_tls_fingerprint
 from bridge.transports.http.endpoint import ENVELOPE_TYPE
 from bridge.transports.http.limits import BodyTooLarge, read_bounded
 
@@ -71,7 +72,9 @@ class HttpCourier:
 
 
 def pin_mismatch_detail(exc: aiohttp.ServerFingerprintMismatch) -> str:
-    return (f"TLS certificate of {exc.host}:{exc.port} has SHA-256 {exc.got.hex()}, "
-            f"pinned {exc.expected.hex()}; nothing sent. If the peer changed its "
+    # In the form bridge keys show, tls show and peer add print, so the two can be compared.
+    return (f"TLS certificate of {exc.host}:{exc.port} has SHA-256 "
+            f"{format_tls_fingerprint(exc.got.hex())}, pinned "
+            f"{format_tls_fingerprint(exc.expected.hex())}; nothing sent. If the peer changed its "
             "certificate, compare the new fingerprint out of band and pin it with "
             "bridge peer add --tls-fingerprint --replace")

@@ -71,6 +71,11 @@ def check_folders(home: Home) -> Finding:
     # should pay for (the command group imports this module).
     from bridge.local.access import check_home
 
+    if not home.path.is_dir():
+        # check_home lets a missing folder through (the daemon creates it 0700), so without
+        # this a home that does not exist would be reported as private.
+        return Finding(check="folders", status=FAIL, detail=f"{home.path} does not exist",
+                       fix=f"bridge --home {home.path} init --party NAME")
     check_home(home)
     return Finding(check="folders", status=OK,
                    detail=f"{home.path} and its folders are private (0700)")

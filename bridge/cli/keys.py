@@ -29,7 +29,7 @@ def keys() -> None:
 @click.pass_obj
 def keys_show(obj: Ctx, as_json: bool) -> None:
     """Print the party and its fingerprint, grouped for reading aloud."""
-    with reporting():
+    with reporting(as_json=as_json):
         pub = obj.home.public_identity()
         cert = TlsFiles.of(obj.home.tls_dir)
         tls_fp = file_fingerprint(cert) if cert.cert.exists() else None
@@ -59,7 +59,7 @@ def keys_rotate(obj: Ctx, suite: str | None, as_json: bool) -> None:
 
     The daemon must be running: the announcement travels like any envelope, and the peer pins
     the new key as soon as it has checked both signatures."""
-    with reporting():
+    with reporting(as_json=as_json):
         out = obj.client().rotate_key(None if suite is None else int(suite))
     if as_json:
         click.echo(json.dumps(out, indent=2))
@@ -83,7 +83,7 @@ def keys_revoke(obj: Ctx, since: str | None, reason: str, as_json: bool) -> None
     Peers stop trusting the revoked key at once, but will not trust the new one until they pin
     it out of band (bridge peer add --replace, after comparing fingerprints): whoever stole the
     old key could have announced a key of their own."""
-    with reporting():
+    with reporting(as_json=as_json):
         out = obj.client().revoke_key(since=since, reason=reason)
     if as_json:
         click.echo(json.dumps(out, indent=2))

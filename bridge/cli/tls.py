@@ -28,7 +28,7 @@ def tls_init(obj: Ctx, as_json: bool) -> None:
     `bridge peer add ... --url https://HOST:PORT --tls-fingerprint SHA256`. Restart the daemon."""
     home = obj.home
     files = TlsFiles.of(home.tls_dir)
-    with reporting():
+    with reporting(as_json=as_json):
         cfg = home.config()
         created = not files.exist()
         fp = create_certificate(home.tls_dir, cfg.party) if created else file_fingerprint(files)
@@ -50,7 +50,7 @@ def tls_init(obj: Ctx, as_json: bool) -> None:
 def tls_show(obj: Ctx, as_json: bool) -> None:
     """Print whether TLS is on and the certificate's SHA-256 fingerprint."""
     files = TlsFiles.of(obj.home.tls_dir)
-    with reporting():
+    with reporting(as_json=as_json):
         cfg = obj.home.config()
         fp = file_fingerprint(files) if files.cert.exists() else None
     if as_json:

@@ -29,6 +29,7 @@ from bridge.home.files import write_file
 from bridge.home.folder import Home
 from bridge.store.sqlite import audit_db
 from bridge.store.sqlite.audit_tree import AuditTree
+from bridge.store.sqlite.peer_log import PeerLog
 
 
 def _count(n: int, noun: str) -> str:
@@ -105,9 +106,11 @@ def _witnessed(home: Home, parts: audit_db.TranscriptParts) -> list[dict[str, ob
     with reporting(failed=Exit.USAGE):
         conn = audit_db.connect(home.db_path)
         with contextlib.closing(conn), audit_db.snapshot(conn):
+            digests = {d.signed.digest for d in parts.documents}
             try:
-                return AuditTree(conn).witnessed_evidence(
-                    {d.signed.digest for d in parts.documents})
+                # Ours, then the peer's that came with its checkpoints (§13.7).
+                return [*AuditTree(conn).witnessed_evidence(digests),
+                        *PeerLog(conn).peer_witnessed_evidence(digests)]
             except sqlite3.OperationalError:  # a store not yet upgraded: nothing witnessed
                 return []
 

@@ -30,6 +30,7 @@ from bridge.store.sqlite.inbox import Inbox
 from bridge.store.sqlite.items import Items
 from bridge.store.sqlite.migrate import migrate, schema_version
 from bridge.store.sqlite.outbox import Outbox
+from bridge.store.sqlite.peer_log import PeerLog
 from bridge.store.sqlite.reconcile import Reconciliation
 from bridge.store.sqlite.refusals import Refusals
 from bridge.store.sqlite.rows import DocumentRow, OutboxRow, Repository
@@ -39,7 +40,7 @@ SCHEMA_VERSION = schema_version()
 
 
 class Store(Documents, Items, Acknowledgements, Outbox, Inbox, Refusals, Events, AuditLog,
-            AuditTree, Reconciliation, Staging):
+            AuditTree, PeerLog, Reconciliation, Staging):
     """All SQL lives in this package. Methods are synchronous; call them from one thread."""
 
     def __init__(self, path: Path) -> None:

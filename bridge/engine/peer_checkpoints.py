@@ -19,9 +19,9 @@ from bridge.core import peer_log
 from bridge.core.audit_tree import LoggedRecord
 from bridge.core.errors import BridgeError, VerificationError
 from bridge.core.notes.checkpoint import Checkpoint
+from bridge.engine import outbound  # a module: outbound -> queries -> witnessing -> here
 from bridge.engine.context import Engine
 from bridge.engine.kinds import KIND_CHECKPOINT
-from bridge.engine.outbound import queue_envelope
 from bridge.store.sqlite.peer_log import PeerRecord, SentCheckpoint
 
 log = logging.getLogger("bridge.witness")
@@ -87,8 +87,9 @@ class PeerCheckpoints:
                    for seq, data in store.records_about(peer, carried_to, size,
                                                         peer_log.MAX_RECORDS)]
         payload = peer_log.encode(note, old, store.audit_consistency(old, size), records)
-        state = queue_envelope(self.e, peer, store.outbound_state(peer), kind=KIND_CHECKPOINT,
-                               payload=payload, sender=self.e.trust.me, now=now)
+        state = outbound.queue_envelope(self.e, peer, store.outbound_state(peer),
+                                        kind=KIND_CHECKPOINT, payload=payload,
+                                        sender=self.e.trust.me, now=now)
         store.set_checkpoint_sent(SentCheckpoint(
             peer=peer, envelope_seq=state.last_seq, size=size,
             records_to=records[-1].index + 1 if records else carried_to, accepted_size=old,

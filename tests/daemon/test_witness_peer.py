@@ -8,7 +8,10 @@ operators look, and keeps both checkpoints."""
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable, Iterator
 from pathlib import Path
+
+import pytest
 
 from bridge.core import audit_tree, peer_log
 from bridge.core.notes.checkpoint import parse_checkpoint_text
@@ -19,9 +22,25 @@ from bridge.engine.kinds import KIND_CHECKPOINT
 from bridge.engine.outbound import queue_envelope
 from bridge.home.keystore import KeyStore
 from bridge.store.sqlite.store import Store
+from bridge.witness.process import WitnessProcess, pin_to, start_witness
 
 from .conftest import db, metric, wait_for
-from .test_witness import _caught_up, _exchange, bridge, witnessed  # noqa: F401 -- fixture
+from .test_witness import _caught_up, _exchange, bridge
+
+
+@pytest.fixture
+def witnessed(tmp_path: Path, make_nodes: Callable[..., tuple[Node, Node]]
+              ) -> Iterator[tuple[Node, Node, WitnessProcess]]:
+    """Two parties that pin each other and one witness (the mediator's) that both pin."""
+    alpha, beta = make_nodes()
+    w = start_witness(tmp_path / "mediator", origins=[
+        alpha.home.public_key_path("alpha"), beta.home.public_key_path("beta")])
+    try:
+        for node in (alpha, beta):
+            pin_to(node.home, w, interval_seconds=0.2)
+        yield alpha, beta, w
+    finally:
+        w.kill()
 
 
 def peer_checkpoints(node: Node, peer: str) -> list[tuple[int, bytes, bytes, str]]:

@@ -11,17 +11,13 @@ import shutil
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
 from pathlib import Path
-
-import pytest
 
 from bridge.core.notes import note
 from bridge.core.notes.cosignature import cosignature_verifier
 from bridge.daemon.pair import Node
 from bridge.home.key_files import load_public
 from bridge.witness.home import key_name
-from bridge.witness.process import WitnessProcess, pin_to, start_witness
 
 from .conftest import metric, person, wait_for
 
@@ -29,20 +25,6 @@ from .conftest import metric, person, wait_for
 def bridge(*args: str | Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "bridge", *map(str, args)],
                           capture_output=True, text=True, timeout=120, check=False)
-
-
-@pytest.fixture
-def witnessed(tmp_path: Path, make_nodes: Callable[..., tuple[Node, Node]]
-              ) -> Iterator[tuple[Node, Node, WitnessProcess]]:
-    alpha, beta = make_nodes()
-    w = start_witness(tmp_path / "mediator", origins=[
-        alpha.home.public_key_path("alpha"), beta.home.public_key_path("beta")])
-    try:
-        for node in (alpha, beta):
-            pin_to(node.home, w, interval_seconds=0.2)
-        yield alpha, beta, w
-    finally:
-        w.kill()
 
 
 def cosigned(node: Node) -> list[tuple[int, int, bytes]]:

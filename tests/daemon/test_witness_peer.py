@@ -7,11 +7,8 @@ operators look, and keeps both checkpoints."""
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Callable, Iterator
 from pathlib import Path
-
-import pytest
+from typing import Any
 
 from bridge.core import audit_tree, peer_log
 from bridge.core.notes.checkpoint import parse_checkpoint_text
@@ -22,52 +19,33 @@ from bridge.engine.kinds import KIND_CHECKPOINT
 from bridge.engine.outbound import queue_envelope
 from bridge.home.keystore import KeyStore
 from bridge.store.sqlite.store import Store
-from bridge.witness.process import WitnessProcess, pin_to, start_witness
 
 from .conftest import db, metric, wait_for
 from .test_witness import _caught_up, _exchange, bridge
 
 
-@pytest.fixture
-def witnessed(tmp_path: Path, make_nodes: Callable[..., tuple[Node, Node]]
-              ) -> Iterator[tuple[Node, Node, WitnessProcess]]:
-    """Two parties that pin each other and one witness (the mediator's) that both pin."""
-    alpha, beta = make_nodes()
-    w = start_witness(tmp_path / "mediator", origins=[
-        alpha.home.public_key_path("alpha"), beta.home.public_key_path("beta")])
+def _rows(node: Node, sql: str, *args: object) -> list[tuple[Any, ...]]:
+    conn = db(node)
     try:
-        for node in (alpha, beta):
-            pin_to(node.home, w, interval_seconds=0.2)
-        yield alpha, beta, w
-    finally:
-        w.kill()
-
-
-def peer_checkpoints(node: Node, peer: str) -> list[tuple[int, bytes, bytes, str]]:
-    conn = sqlite3.connect(f"file:{node.home.db_path}?mode=ro", uri=True)
-    try:
-        return list(conn.execute("SELECT size, root, note, witnessed_by FROM peer_checkpoints "
-                                 "WHERE peer=? ORDER BY size", (peer,)))
+        return list(conn.execute(sql, args))
     finally:
         conn.close()
 
 
-def peer_records(node: Node, peer: str) -> list[tuple[int, bytes]]:
-    conn = sqlite3.connect(f"file:{node.home.db_path}?mode=ro", uri=True)
-    try:
-        return list(conn.execute("SELECT idx, digest FROM peer_log_records WHERE peer=? "
-                                 "ORDER BY idx", (peer,)))
-    finally:
-        conn.close()
+def peer_checkpoints(node: Node, peer: str) -> list[tuple[Any, ...]]:
+    """(size, root, note, witnessed_by) of each checkpoint of ``peer``'s log kept."""
+    return _rows(node, "SELECT size, root, note, witnessed_by FROM peer_checkpoints "
+                 "WHERE peer=? ORDER BY size", peer)
+
+
+def peer_records(node: Node, peer: str) -> list[tuple[Any, ...]]:
+    return _rows(node, "SELECT idx, digest FROM peer_log_records WHERE peer=? ORDER BY idx",
+                 peer)
 
 
 def _digests(node: Node) -> set[bytes]:
     """The digests of every document and acknowledgement the node holds."""
-    conn = db(node)
-    try:
-        return {bytes(d) for (d,) in conn.execute("SELECT digest FROM documents")}
-    finally:
-        conn.close()
+    return {bytes(d) for (d,) in _rows(node, "SELECT digest FROM documents")}
 
 
 def test_consistent_exchange_keeps_the_peers_checkpoints_and_the_receipt_has_its_time(  # type: ignore[no-untyped-def]

@@ -1,0 +1,95 @@
+"""Witnessed checkpoints between two real engines in one process (PROTOCOL.md §13.7): a party
+sends its peer a checkpoint once something new about that peer is witnessed, never for the
+checkpoint envelopes themselves (the link goes quiet); the peer keeps it and its receipts then
+say when the *other* party logged each document; and a peer that predates the kind refuses
+it once, raises no alarm on either side, and the link goes on."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import make_identity
+from harness import Harness, open_pair, person, wire
+
+from bridge.core.crypto.identity import PrivateIdentity
+from bridge.engine.kinds import KIND_CHECKPOINT
+
+T = 1_772_463_700
+
+
+@pytest.fixture
+def mediator() -> PrivateIdentity:
+    return make_identity("mediator")
+
+
+@pytest.fixture
+def h(tmp_path: Path, alpha: PrivateIdentity, beta: PrivateIdentity,
+      mediator: PrivateIdentity) -> Iterator[Harness]:
+    with open_pair(tmp_path, alpha, beta) as harness:
+        for party in (harness.alpha, harness.beta):
+            wire.pin_witness_key(party.engine, mediator.public)
+        yield harness
+
+
+def _exchange(h: Harness, doc_id: str) -> None:
+    wire.submit(h.alpha.engine, "manifest", "beta", [person(1), person(2)], doc_id=doc_id)
+    h.courier.settle()
+    wire.acknowledge(h.beta.engine, doc_id, all="RECEIVED")
+    h.courier.settle()
+
+
+def _checkpoints(engine: wire.Engine, peer: str) -> list[str]:
+    return [state for kind, state in wire.outbox_kinds(engine, peer) if kind == KIND_CHECKPOINT]
+
+
+def test_checkpoint_goes_once_per_new_record_and_the_peers_receipt_has_the_time(
+        h: Harness, mediator: PrivateIdentity) -> None:
+    _exchange(h, "M-1")
+    size = wire.witness_cosigns(h.alpha.engine, mediator, T)
+    assert _checkpoints(h.alpha.engine, "beta") == ["pending"]
+    h.courier.settle()
+    assert _checkpoints(h.alpha.engine, "beta") == ["delivered"]
+    assert wire.peer_checkpoints(h.beta.engine, "alpha") == [(size, "mediator")]
+    # Its own envelope and receipt grew alpha's log: cosigned again, nothing new about beta,
+    # nothing sent (two parties never trade checkpoints about checkpoints).
+    for _ in range(3):
+        wire.witness_cosigns(h.alpha.engine, mediator, T + 1)
+        wire.witness_cosigns(h.beta.engine, mediator, T + 1)
+        h.courier.settle()
+    assert _checkpoints(h.alpha.engine, "beta") == ["delivered"]
+    assert _checkpoints(h.beta.engine, "alpha") == ["delivered"]
+    # beta's receipt of alpha's manifest carries alpha's witnessed records too.
+    keys = [h.alpha.identity.public, h.beta.identity.public]
+    lines = wire.witnessed_lines(h.beta.engine, "M-1", "P-00001", keys, [mediator.public])
+    assert any(line.startswith("document M-1: logged by alpha no later than") for line in
+               lines), lines
+    assert any(line.startswith("acknowledgement ") and "logged by alpha" in line
+               for line in lines), lines
+    # A new document is news: one more checkpoint, whose proof extends the one beta kept.
+    _exchange(h, "M-2")
+    wire.witness_cosigns(h.alpha.engine, mediator, T + 2)
+    h.courier.settle()
+    assert _checkpoints(h.alpha.engine, "beta") == ["delivered", "delivered"]
+    assert len(wire.peer_checkpoints(h.beta.engine, "alpha")) == 2
+    assert wire.events(h.beta.engine, "security_alarm") == []
+
+
+def test_peer_that_predates_the_kind_refuses_it_once_without_alarm_and_the_link_goes_on(
+        h: Harness, mediator: PrivateIdentity) -> None:
+    wire.forget_kind(h.beta.engine, KIND_CHECKPOINT)
+    _exchange(h, "M-1")
+    wire.witness_cosigns(h.alpha.engine, mediator, T)
+    h.courier.settle()
+    assert _checkpoints(h.alpha.engine, "beta") == ["refused"]
+    assert wire.events(h.alpha.engine, "security_alarm") == []
+    (told,) = wire.events(h.alpha.engine, "peer_checkpoint_unsupported")
+    assert told["peer"] == "beta"
+    _exchange(h, "M-2")  # the link goes on
+    assert wire.document(h.alpha.engine, "M-2")["acks"]
+    wire.witness_cosigns(h.alpha.engine, mediator, T + 1)
+    assert _checkpoints(h.alpha.engine, "beta") == ["refused"]  # not asked again today
+    h.clock.advance(days=1.1)
+    wire.witness_cosigns(h.alpha.engine, mediator, T + 100_000)
+    assert _checkpoints(h.alpha.engine, "beta") == ["refused", "pending"]  # a day later

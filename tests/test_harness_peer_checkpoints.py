@@ -13,6 +13,7 @@ import pytest
 from conftest import make_identity
 from harness import Harness, open_pair, person, wire
 
+from bridge.core import peer_log
 from bridge.core.crypto.identity import PrivateIdentity
 from bridge.engine.kinds import KIND_CHECKPOINT
 
@@ -93,3 +94,41 @@ def test_peer_that_predates_the_kind_refuses_it_once_without_alarm_and_the_link_
     h.clock.advance(days=1.1)
     wire.witness_cosigns(h.alpha.engine, mediator, T + 100_000)
     assert _checkpoints(h.alpha.engine, "beta") == ["refused", "pending"]  # a day later
+
+
+def test_records_over_one_envelopes_bound_follow_with_the_same_checkpoint(
+        h: Harness, mediator: PrivateIdentity) -> None:
+    for n in range(peer_log.MAX_RECORDS // 2 + 1):  # two records about beta each
+        wire.submit(h.alpha.engine, "manifest", "beta", [person(n)], doc_id=f"M-{n}")
+    h.courier.settle()
+    for n in range(peer_log.MAX_RECORDS // 2 + 1):
+        wire.acknowledge(h.beta.engine, f"M-{n}", all="RECEIVED")
+    h.courier.settle()
+    size = wire.witness_cosigns(h.alpha.engine, mediator, T)
+    h.courier.settle()
+    assert len(wire.peer_record_indexes(h.beta.engine, "alpha")) == peer_log.MAX_RECORDS
+    # The witness is down now: the rest goes with the same checkpoint, kept once.
+    assert wire.offer_checkpoints(h.alpha.engine) == 1
+    h.courier.settle()
+    assert len(wire.peer_record_indexes(h.beta.engine, "alpha")) == peer_log.MAX_RECORDS + 2
+    assert wire.peer_checkpoints(h.beta.engine, "alpha") == [(size, "mediator")]
+    assert wire.offer_checkpoints(h.alpha.engine) == 0  # all carried: nothing more to send
+
+
+def test_checkpoint_of_a_rotated_key_is_not_sent_and_the_new_keys_log_starts_fresh(
+        h: Harness, mediator: PrivateIdentity) -> None:
+    _exchange(h, "M-1")
+    wire.witness_cosigns(h.alpha.engine, mediator, T)
+    h.courier.settle()
+    wire.rotate_key(h.alpha.engine)
+    h.courier.settle()
+    _exchange(h, "M-2")
+    # The largest cosigned checkpoint is the old key's: beta pins the new one, so it waits.
+    assert wire.offer_checkpoints(h.alpha.engine) == 0
+    wire.witness_cosigns(h.alpha.engine, mediator, T + 1)  # the new key's log, cosigned
+    h.courier.settle()
+    assert _checkpoints(h.alpha.engine, "beta") == ["delivered", "delivered"]
+    conn = wire.sql(h.beta.engine)
+    assert conn.execute("SELECT COUNT(DISTINCT origin) FROM peer_checkpoints").fetchone() == (2,)
+    assert wire.events(h.beta.engine, "security_alarm") == []
+    assert wire.events(h.beta.engine, "document_refused") == []

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import logging
 
-from bridge.core import peer_log
+from bridge.core import audit_tree, peer_log
 from bridge.core.audit_tree import LoggedRecord
 from bridge.core.errors import BridgeError, VerificationError
-from bridge.core.notes.checkpoint import Checkpoint
+from bridge.core.notes.checkpoint import Checkpoint, parse_checkpoint_text
+from bridge.core.notes.note import parse_note
 from bridge.engine import outbound  # a module: outbound -> queries -> witnessing -> here
 from bridge.engine.context import Engine
 from bridge.engine.kinds import KIND_CHECKPOINT
@@ -82,6 +83,10 @@ class PeerCheckpoints:
         (old, carried_to), (size, note) = accepted, best
         if old > size or not store.records_about(peer, row.records_to if row else 0, size, 1):
             return False  # nothing new about this peer is witnessed yet
+        if not self._signed_by_current_key(note):
+            # Cosigned before our key was rotated: the peer now pins the new key, so it
+            # waits until a witness cosigns the new key's log (PROTOCOL.md §13.2).
+            return False
         records = [LoggedRecord(record=data, index=seq - 1,
                                 proof=tuple(store.audit_inclusion(seq, size)))
                    for seq, data in store.records_about(peer, carried_to, size,
@@ -98,6 +103,10 @@ class PeerCheckpoints:
                  len(records))
         return True
 
+    def _signed_by_current_key(self, note: bytes) -> bool:
+        cp = parse_checkpoint_text(parse_note(note).text)
+        return cp.origin == audit_tree.identity_origin(self.e.trust.me.public)
+
     # ------------------------------------------------------------ receiving
 
     def apply(self, peer: str, msg: peer_log.PeerCheckpoint, now: int) -> None:
@@ -109,17 +118,16 @@ class PeerCheckpoints:
                                    witnesses=e.witnesses)
         cp = msg.checkpoint
         kept = e.store.last_peer_checkpoint(peer, cp.origin)
-        verdict = peer_log.judge(
+        peer_log.judge(
             Checkpoint(origin=cp.origin, size=kept.size, root=kept.root) if kept else None, msg)
-        if verdict != "same":
-            e.store.add_peer_checkpoint(peer=peer, origin=cp.origin, size=cp.size, root=cp.root,
-                                        note=msg.note,
-                                        witnessed_by=[w for w, _ in verified.witnessed],
-                                        now=now)
-            e.store.add_peer_records(peer, cp.origin, [
-                PeerRecord(index=r.index, size=cp.size, digest=d, record=r.record,
-                           proof=r.proof) for r, d in zip(msg.records, verified.digests,
-                                                          strict=True)])
+        # The same checkpoint again (its records did not all fit in one envelope) keeps the
+        # note first kept; its records are kept all the same.
+        e.store.add_peer_checkpoint(peer=peer, origin=cp.origin, size=cp.size, root=cp.root,
+                                    note=msg.note, witnessed_by=[w for w, _ in verified.witnessed],
+                                    now=now)
+        e.store.add_peer_records(peer, cp.origin, [
+            PeerRecord(index=r.index, size=cp.size, digest=d, record=r.record, proof=r.proof)
+            for r, d in zip(msg.records, verified.digests, strict=True)])
         e.metrics.inc("peer_checkpoints", peer=peer)
 
     def refused(self, peer: str, exc: BridgeError, msg: object, now: int) -> None:

@@ -392,3 +392,14 @@ def witnessed_lines(engine: Engine, doc_id: str, item_id: str, keys: list[Public
                              witnesses)
     assert report is not None and report.ok, report
     return report.lines()
+
+
+def offer_checkpoints(engine: Engine) -> int:
+    """What follows a cosignature, without one: checkpoint envelopes queued to the peers that
+    have one due (the witness down since the last cosignature)."""
+    return engine.witnessing.peer_checkpoints.offer_all()
+
+
+def peer_record_indexes(engine: Engine, peer: str) -> list[int]:
+    return [i for (i,) in sql(engine).execute(
+        "SELECT idx FROM peer_log_records WHERE peer=? ORDER BY idx", (peer,))]

@@ -49,3 +49,6 @@ CREATE TABLE peer_log_conflicts (
     offered_note BLOB NOT NULL,
     at           INTEGER NOT NULL
 );
+-- The largest (and the smallest covering) cosigned checkpoint is found by size, whichever
+-- witness cosigned it.
+CREATE INDEX cosignatures_size ON cosignatures(size);

@@ -240,6 +240,7 @@ class Exchange:
                                        peers=list(self.engine.trust.peers))
         if self.config.witnesses:
             out["witnesses"] = self.witnessing.status(list(self.config.witnesses))
+            out["peer_logs"] = self.witnessing.peer_checkpoints.status()
         return out
 
     def check_store(self) -> list[StoreFault]:

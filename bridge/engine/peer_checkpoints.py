@@ -17,6 +17,7 @@ import logging
 
 from bridge.core import audit_tree, peer_log
 from bridge.core.audit_tree import LoggedRecord
+from bridge.core.crypto.identity import iso_time
 from bridge.core.errors import BridgeError, VerificationError
 from bridge.core.notes.checkpoint import Checkpoint, parse_checkpoint_text
 from bridge.core.notes.note import parse_note
@@ -148,6 +149,16 @@ class PeerCheckpoints:
         log.error("security alarm: %s", detail)
         # Not cleared: a split view is for the operator to look into (health says degraded).
         e.metrics.set_fault(exc.code, detail)
+
+    def status(self) -> dict[str, dict[str, object]]:
+        """Per peer: the last checkpoint of its log kept, who cosigned it, when, and the
+        split views caught (health's ``peer_logs``)."""
+        out = {}
+        for peer in sorted(self.e.trust.peers):
+            summary = self.e.store.peer_log_summary(peer)
+            at = summary["at"]
+            out[peer] = {**summary, "at": iso_time(at) if isinstance(at, int) else None}
+        return out
 
     def evidence(self, digests: set[bytes]) -> list[dict[str, object]]:
         """The peer's witnessed records of these documents, for a receipt (§13.5, §13.7)."""

@@ -67,6 +67,8 @@ def test_consistent_exchange_keeps_the_peers_checkpoints_and_the_receipt_has_its
         parsed = parse_checkpoint_text(open_note(note, [audit_tree.log_verifier(beta_id)])[0].text)
         assert (parsed.size, parsed.root) == (size, root)
     wait_for(lambda: peer_checkpoints(beta, "alpha"), what="alpha's checkpoints at beta")
+    seen = alpha.client.health()["peer_logs"]["beta"]
+    assert seen["witnessed_by"] == ["mediator"] and seen["split_views"] == 0, seen
     out = tmp_path / "receipt.bin"
     got = bridge("--home", alpha.home.path, "receipt", "M-P-1", "--item", "P-00002", "-o", out)
     assert got.returncode == 0, got.stderr
@@ -135,6 +137,7 @@ def test_checkpoint_of_another_log_signed_by_the_party_is_caught_as_a_split_view
     assert stored == stored_note
     assert peer_checkpoints(beta, "alpha")[-1][:2] == (size, root)  # the forgery is not kept
     assert metric(beta, "security_alarms") >= 1
+    assert beta.client.health()["peer_logs"]["alpha"]["split_views"] == 1
     status = bridge("--home", beta.home.path, "status")
     assert peer_log.SPLIT_VIEW in status.stdout + status.stderr
     doctor = bridge("--home", beta.home.path, "doctor")

@@ -138,16 +138,26 @@ class PeerLog(Repository):
         """The ``witnessed`` entries (PROTOCOL.md §13.5) of the peer's records of these
         documents: each as the peer proved it, in a checkpoint a witness pinned here
         cosigned. A checkpoint no pinned witness cosigned proves no time and is left out."""
-        out: list[dict[str, object]] = []
-        for digest in sorted(digests):
-            for idx, record, proof, note in self._conn.execute(
-                    "SELECT r.idx, r.record, r.proof, c.note FROM peer_log_records r "
-                    "JOIN peer_checkpoints c ON c.peer = r.peer AND c.origin = r.origin AND "
-                    "c.size = r.size WHERE r.digest = ? AND c.witnessed_by != '' "
-                    "ORDER BY r.peer, r.origin, r.idx", (digest,)):
-                out.append({"checkpoint": bytes(note), "index": idx,
-                            "proof": _split(bytes(proof)), "record": bytes(record)})
-        return out
+        rows = []
+        for digest in digests:
+            rows += self._conn.execute(
+                "SELECT r.peer, r.origin, r.idx, r.record, r.proof, c.note FROM "
+                "peer_log_records r JOIN peer_checkpoints c ON c.peer = r.peer AND "
+                "c.origin = r.origin AND c.size = r.size WHERE r.digest = ? AND "
+                "c.witnessed_by != ''", (digest,)).fetchall()
+        # In the order the peer logged them.
+        return [{"checkpoint": bytes(note), "index": idx, "proof": _split(bytes(proof)),
+                 "record": bytes(record)} for _, _, idx, record, proof, note in sorted(rows)]
+
+    def peer_log_summary(self, peer: str) -> dict[str, object]:
+        """The last checkpoint of ``peer``'s log kept (size, the pinned witnesses that
+        cosigned it, when it came) and how many split views of it were caught."""
+        r = self._conn.execute("SELECT size, witnessed_by, at FROM peer_checkpoints WHERE "
+                               "peer=? ORDER BY at DESC, size DESC LIMIT 1", (peer,)).fetchone()
+        (views,) = self._conn.execute("SELECT COUNT(*) FROM peer_log_conflicts WHERE peer=?",
+                                      (peer,)).fetchone()
+        return {"size": r[0] if r else None, "witnessed_by": r[1].split() if r else [],
+                "at": r[2] if r else None, "split_views": int(views)}
 
 
 __all__ = ["PeerCheckpointRow", "PeerLog", "PeerRecord", "SentCheckpoint"]

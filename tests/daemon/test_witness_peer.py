@@ -143,5 +143,7 @@ def test_checkpoint_of_another_log_signed_by_the_party_is_caught_as_a_split_view
     doctor = bridge("--home", beta.home.path, "doctor")
     assert doctor.returncode == 1 and f"FAIL  witness: {peer_log.SPLIT_VIEW}" in doctor.stdout, \
         doctor.stdout
+    # alpha is told, signed: its operator sees its peer caught the second log.
+    wait_for(lambda: metric(alpha, "security_alarms") >= 1, what="alpha's alarm")
     # The link goes on: the refused envelope took its place in the chain.
     _exchange(alpha, beta, "M-P-3")

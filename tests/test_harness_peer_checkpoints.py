@@ -132,3 +132,23 @@ def test_checkpoint_of_a_rotated_key_is_not_sent_and_the_new_keys_log_starts_fre
     assert conn.execute("SELECT COUNT(DISTINCT origin) FROM peer_checkpoints").fetchone() == (2,)
     assert wire.events(h.beta.engine, "security_alarm") == []
     assert wire.events(h.beta.engine, "document_refused") == []
+
+
+def test_checkpoint_no_pinned_witness_cosigned_is_kept_but_proves_no_time(
+        h: Harness) -> None:
+    notary = make_identity("notary")  # a witness alpha uses and beta does not pin
+    _exchange(h, "M-1")
+    size = wire.witness_cosigns(h.alpha.engine, notary, T)
+    h.courier.settle()
+    assert wire.peer_checkpoints(h.beta.engine, "alpha") == [(size, "")]
+    keys = [h.alpha.identity.public, h.beta.identity.public]
+    assert wire.witnessed_lines(h.beta.engine, "M-1", "P-00001", keys, []) == []
+    # Once beta pins that witness, the very same checkpoint would count: it is the pin that
+    # decides, checked when the checkpoint comes.
+    wire.pin_witness_key(h.beta.engine, notary.public)
+    _exchange(h, "M-2")
+    size = wire.witness_cosigns(h.alpha.engine, notary, T + 1)
+    h.courier.settle()
+    assert wire.peer_checkpoints(h.beta.engine, "alpha")[-1] == (size, "notary")
+    lines = wire.witnessed_lines(h.beta.engine, "M-2", "P-00001", keys, [notary.public])
+    assert any(line.startswith("document M-2: logged by alpha") for line in lines), lines

@@ -82,6 +82,13 @@ def test_consistent_exchange_keeps_the_peers_checkpoints_and_the_receipt_has_its
     assert any(line.startswith("document M-P-1: logged by beta no later than") and
                "(witnessed by mediator)" in line for line in lines), lines
     assert any("logged by alpha no later than" in line for line in lines), lines
+    transcript = tmp_path / "alpha-beta.transcript"
+    got = bridge("--home", alpha.home.path, "audit", "export", "--peer", "beta", "-o",
+                 transcript)
+    assert got.returncode == 0, got.stdout + got.stderr
+    checked = bridge("verify", transcript, *keys, "--witness", w.identity_file)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "document M-P-1: logged by beta no later than" in checked.stdout, checked.stdout
     # The quiet link stays quiet: checkpoints go only with new documents and acknowledgements.
     for node in (alpha, beta):
         wait_for(lambda node=node: _caught_up(node), what=f"{node.party} witnessed")

@@ -20,6 +20,7 @@ from bridge.home.key_files import load_public
 from bridge.witness.home import key_name
 
 from .conftest import metric, person, wait_for
+from .witness_fixtures import verified_transcript
 
 
 def bridge(*args: str | Path) -> subprocess.CompletedProcess[str]:
@@ -176,13 +177,9 @@ def test_witnessed_receipt_verifies_with_the_witness_and_a_forged_cosignature_fa
                "than" in line and "(witnessed by mediator)" in line for line in lines), lines
     assert any(line.strip().startswith("document M-W-6: logged by alpha no later than")
                for line in lines), lines
-    transcript = tmp_path / "alpha-beta.transcript"
-    got = bridge("--home", alpha.home.path, "audit", "export", "--peer", "beta", "-o",
-                 transcript)
-    assert got.returncode == 0, got.stdout + got.stderr
-    checked = bridge("verify", transcript, *keys, "--witness", w.identity_file)
-    assert checked.returncode == 0, checked.stdout + checked.stderr
-    assert "document M-W-6: logged by alpha no later than" in checked.stdout
+    said = verified_transcript(alpha, "beta", tmp_path / "alpha-beta.transcript", keys,
+                               w.identity_file)
+    assert "document M-W-6: logged by alpha no later than" in said
     forged = tmp_path / "forged.bin"
     forged.write_bytes(_tamper_cosignature(out.read_bytes()))
     bad = bridge("verify", forged, *keys, "--witness", w.identity_file)

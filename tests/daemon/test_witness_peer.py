@@ -22,6 +22,7 @@ from bridge.store.sqlite.store import Store
 
 from .conftest import db, metric, wait_for
 from .test_witness import _caught_up, _exchange, bridge
+from .witness_fixtures import verified_transcript
 
 
 def _rows(node: Node, sql: str, *args: object) -> list[tuple[Any, ...]]:
@@ -82,13 +83,9 @@ def test_consistent_exchange_keeps_the_peers_checkpoints_and_the_receipt_has_its
     assert any(line.startswith("document M-P-1: logged by beta no later than") and
                "(witnessed by mediator)" in line for line in lines), lines
     assert any("logged by alpha no later than" in line for line in lines), lines
-    transcript = tmp_path / "alpha-beta.transcript"
-    got = bridge("--home", alpha.home.path, "audit", "export", "--peer", "beta", "-o",
-                 transcript)
-    assert got.returncode == 0, got.stdout + got.stderr
-    checked = bridge("verify", transcript, *keys, "--witness", w.identity_file)
-    assert checked.returncode == 0, checked.stdout + checked.stderr
-    assert "document M-P-1: logged by beta no later than" in checked.stdout, checked.stdout
+    said = verified_transcript(alpha, "beta", tmp_path / "alpha-beta.transcript", keys,
+                               w.identity_file)
+    assert "document M-P-1: logged by beta no later than" in said, said
     # The quiet link stays quiet: checkpoints go only with new documents and acknowledgements.
     for node in (alpha, beta):
         wait_for(lambda node=node: _caught_up(node), what=f"{node.party} witnessed")

@@ -3,6 +3,8 @@ mediator's witness (a subprocess) that both pin."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -24,3 +26,19 @@ def witnessed(tmp_path: Path, make_nodes: Callable[..., tuple[Node, Node]]
         yield alpha, beta, w
     finally:
         w.kill()
+
+
+def verified_transcript(node: Node, peer: str, path: Path, keys: list[str | Path],
+                        witness: Path) -> str:
+    """``audit export`` of ``node``'s exchange with ``peer`` to ``path``, then ``bridge verify
+    --witness`` of it (which must pass): what it printed."""
+    got = _bridge("--home", node.home.path, "audit", "export", "--peer", peer, "-o", path)
+    assert got.returncode == 0, got.stdout + got.stderr
+    checked = _bridge("verify", path, *keys, "--witness", witness)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    return checked.stdout
+
+
+def _bridge(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "bridge", *map(str, args)],
+                          capture_output=True, text=True, timeout=120, check=False)

@@ -15,6 +15,7 @@ from typing import Any
 
 import click
 
+from bridge.cli.audit_split import split_views
 from bridge.cli.context import Ctx
 from bridge.cli.exits import Exit, reporting
 from bridge.cli.options import force_option
@@ -39,6 +40,9 @@ def _count(n: int, noun: str) -> str:
 @click.group("audit")
 def audit_group() -> None:
     """Check the hash-chained audit log; export a transcript a mediator can verify offline."""
+
+
+audit_group.add_command(split_views)  # the split views caught, with their evidence (§13.7)
 
 
 def _check_home_store(db_path: Path) -> tuple[audit.AuditResult, str | None, list[str]]:
@@ -174,3 +178,4 @@ def audit_export(obj: Ctx, peer: str, output: Path, with_entries: bool, force: b
         click.echo(f"FAIL: {output}: {printable(result.summary())}", err=True)
         sys.exit(int(Exit.FAILED))
     sys.exit(int(Exit.OK))
+

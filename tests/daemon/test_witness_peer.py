@@ -7,6 +7,7 @@ operators look, and keeps both checkpoints."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -113,7 +114,7 @@ def _queue_forged_checkpoint(alpha: Node, size: int, root: bytes) -> None:
 
 
 def test_checkpoint_of_another_log_signed_by_the_party_is_caught_as_a_split_view(  # type: ignore[no-untyped-def]
-        witnessed, events) -> None:
+        witnessed, events, tmp_path: Path) -> None:
     alpha, beta, _w = witnessed
     alpha.start()
     beta.start()
@@ -142,6 +143,17 @@ def test_checkpoint_of_another_log_signed_by_the_party_is_caught_as_a_split_view
     assert peer_checkpoints(beta, "alpha")[-1][:2] == (size, root)  # the forgery is not kept
     assert metric(beta, "security_alarms") >= 1
     assert beta.client.health()["peer_logs"]["alpha"]["split_views"] == 1
+    # The evidence, for whoever must judge it: both notes, out of the store.
+    folder = tmp_path / "evidence"
+    shown = bridge("--home", beta.home.path, "audit", "split-views", "--json", "-o", folder)
+    assert shown.returncode == 1, shown.stdout + shown.stderr
+    (view,) = json.loads(shown.stdout)["split_views"]
+    assert view["peer"] == "alpha" and view["reason"] == peer_log.SPLIT_VIEW
+    written = sorted(folder.iterdir())
+    assert [p.name for p in written] == ["split-view-1-kept.note", "split-view-1-offered.note"]
+    assert all(p.stat().st_mode & 0o777 == 0o600 for p in written)
+    assert {p.read_bytes() for p in written} == {stored, offered}
+    assert bridge("--home", alpha.home.path, "audit", "split-views").returncode == 0
     status = bridge("--home", beta.home.path, "status")
     assert peer_log.SPLIT_VIEW in status.stdout + status.stderr
     doctor = bridge("--home", beta.home.path, "doctor")

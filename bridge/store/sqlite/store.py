@@ -2,8 +2,8 @@
 each link, refusals, events and the hash-chained audit log (``bridge/core/audit.py``).
 
 ``Store`` composes one repository per concern (``documents``, ``items``, ``acknowledgements``,
-``outbox``, ``inbox``, ``refusals``, ``events``, ``audit_log``, ``reconcile``, ``staging``) over
-one connection (``database``), brought to the current schema by ``migrate``. No caller sees SQLite:
+``outbox``, ``inbox``, ``refusals``, ``events``, ``audit_log``, ``audit_tree``, ``peer_log``,
+``reconcile``, ``staging``) over one connection (``database``), brought to the current schema by ``migrate``. No caller sees SQLite:
 ``transaction()`` yields nothing, rows come out as dataclasses or plain values.
 
 SQLite specifics stay in this package: JSON1 over the JSON columns (``documents.meta``,

@@ -152,3 +152,31 @@ def test_checkpoint_no_pinned_witness_cosigned_is_kept_but_proves_no_time(
     assert wire.peer_checkpoints(h.beta.engine, "alpha")[-1] == (size, "notary")
     lines = wire.witnessed_lines(h.beta.engine, "M-2", "P-00001", keys, [notary.public])
     assert any(line.startswith("document M-2: logged by alpha") for line in lines), lines
+
+
+def test_refused_split_view_is_not_offered_again_until_there_is_news(
+        h: Harness, mediator: PrivateIdentity) -> None:
+    _exchange(h, "M-1")
+    wire.witness_cosigns(h.alpha.engine, mediator, T)
+    h.courier.settle()
+    wire.alter_kept_peer_root(h.beta.engine, "alpha")
+    _exchange(h, "M-2")
+    wire.witness_cosigns(h.alpha.engine, mediator, T + 1)
+    h.courier.settle()
+    assert _checkpoints(h.alpha.engine, "beta") == ["delivered", "refused"]
+    (alarm,) = wire.events(h.beta.engine, "security_alarm")
+    assert alarm["reason"] == peer_log.SPLIT_VIEW
+    assert [a["reason"] for a in wire.events(h.alpha.engine, "security_alarm")] == \
+        [peer_log.SPLIT_VIEW]
+    # The refusal grew both logs; cosigned again and again, nothing is sent: no loop.
+    for k in range(3):
+        wire.witness_cosigns(h.alpha.engine, mediator, T + 2 + k)
+        h.courier.settle()
+    assert _checkpoints(h.alpha.engine, "beta") == ["delivered", "refused"]
+    # News (a new document) is offered again, from what beta last accepted: refused again,
+    # since beta's view of alpha's log still differs; the link itself never stalls.
+    _exchange(h, "M-3")
+    wire.witness_cosigns(h.alpha.engine, mediator, T + 9)
+    h.courier.settle()
+    assert _checkpoints(h.alpha.engine, "beta") == ["delivered", "refused", "refused"]
+    assert wire.document(h.alpha.engine, "M-3")["acks"]

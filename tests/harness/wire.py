@@ -406,3 +406,12 @@ def offer_checkpoints(engine: Engine) -> int:
 def peer_record_indexes(engine: Engine, peer: str) -> list[int]:
     return [i for (i,) in sql(engine).execute(
         "SELECT idx FROM peer_log_records WHERE peer=? ORDER BY idx", (peer,))]
+
+
+def alter_kept_peer_root(engine: Engine, peer: str) -> None:
+    """The last checkpoint of ``peer``'s log kept here given another root: as if ``peer`` had
+    shown this bridge another log before (what a split view looks like from here)."""
+    with engine.store.transaction():
+        sql(engine).execute(
+            "UPDATE peer_checkpoints SET root = zeroblob(32) WHERE peer=? AND size = "
+            "(SELECT MAX(size) FROM peer_checkpoints WHERE peer=?)", (peer, peer))

@@ -3,8 +3,9 @@ each link, refusals, events and the hash-chained audit log (``bridge/core/audit.
 
 ``Store`` composes one repository per concern (``documents``, ``items``, ``acknowledgements``,
 ``outbox``, ``inbox``, ``refusals``, ``events``, ``audit_log``, ``audit_tree``, ``peer_log``,
-``reconcile``, ``staging``) over one connection (``database``), brought to the current schema by ``migrate``. No caller sees SQLite:
-``transaction()`` yields nothing, rows come out as dataclasses or plain values.
+``reconcile``, ``staging``) over one connection (``database``), brought to the current schema
+by ``migrate``. No caller sees SQLite: ``transaction()`` yields nothing, rows come out as
+dataclasses or plain values.
 
 SQLite specifics stay in this package: JSON1 over the JSON columns (``documents.meta``,
 ``events.data``; ``json_each`` for lists bound as one parameter), the scalar ``MAX(a, b)``,

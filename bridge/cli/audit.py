@@ -15,6 +15,7 @@ from typing import Any
 
 import click
 
+from bridge.cli.audit_split import split_views
 from bridge.cli.context import Ctx
 from bridge.cli.exits import Exit, reporting
 from bridge.cli.options import force_option
@@ -29,6 +30,7 @@ from bridge.home.files import write_file
 from bridge.home.folder import Home
 from bridge.store.sqlite import audit_db
 from bridge.store.sqlite.audit_tree import AuditTree
+from bridge.store.sqlite.peer_log import PeerLog
 
 
 def _count(n: int, noun: str) -> str:
@@ -38,6 +40,9 @@ def _count(n: int, noun: str) -> str:
 @click.group("audit")
 def audit_group() -> None:
     """Check the hash-chained audit log; export a transcript a mediator can verify offline."""
+
+
+audit_group.add_command(split_views)  # the split views caught, with their evidence (§13.7)
 
 
 def _check_home_store(db_path: Path) -> tuple[audit.AuditResult, str | None, list[str]]:
@@ -105,9 +110,11 @@ def _witnessed(home: Home, parts: audit_db.TranscriptParts) -> list[dict[str, ob
     with reporting(failed=Exit.USAGE):
         conn = audit_db.connect(home.db_path)
         with contextlib.closing(conn), audit_db.snapshot(conn):
+            digests = {d.signed.digest for d in parts.documents}
             try:
-                return AuditTree(conn).witnessed_evidence(
-                    {d.signed.digest for d in parts.documents})
+                # Ours, then the peer's that came with its checkpoints (§13.7).
+                return [*AuditTree(conn).witnessed_evidence(digests),
+                        *PeerLog(conn).peer_witnessed_evidence(digests)]
             except sqlite3.OperationalError:  # a store not yet upgraded: nothing witnessed
                 return []
 
@@ -171,3 +178,4 @@ def audit_export(obj: Ctx, peer: str, output: Path, with_entries: bool, force: b
         click.echo(f"FAIL: {output}: {printable(result.summary())}", err=True)
         sys.exit(int(Exit.FAILED))
     sys.exit(int(Exit.OK))
+

@@ -153,6 +153,11 @@ def check_witnesses(home: Home) -> list[Finding]:
                    fix="the audit log was rolled back or rewritten: find out why before "
                        "anything else (SECURITY.md)")
            for code, detail in sorted(faults.items()) if code.startswith("witness_")]
+    out += [Finding(check="witness", status=FAIL, detail=f"{code}: {detail}",
+                    fix="the peer showed this bridge a log that does not extend the one it "
+                        "showed before; both checkpoints are kept (PROTOCOL.md §13.7): ask "
+                        "the peer and the mediator why")
+            for code, detail in sorted(faults.items()) if code.startswith("peer_log_")]
     for name, w in sorted((health.get("witnesses") or {}).items()):
         skew = w.get("skew_seconds")
         if w.get("cosigned_size") is None:

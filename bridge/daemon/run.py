@@ -175,7 +175,8 @@ class Daemon:
             exchange = Exchange(store=self._store, identity=self.identity, peers=self.peers,
                                 config=self.config, notify=self._notify,
                                 metrics=self.metrics, keystore=self.keystore,
-                                passphrase=self.passphrase, retired=retired)
+                                passphrase=self.passphrase, retired=retired,
+                                witnesses=pinned_witnesses(self.home))
         # Before serving: a damaged store starts read-only with the alarm raised, never as sound.
         exchange.check_store()
         return exchange

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bridge.core import audit
+from bridge.core.crypto.identity import PublicIdentity
 from bridge.core.documents import SignedHeader
 from bridge.engine.health import StoreGuard
 from bridge.engine.metrics import Metrics
@@ -35,6 +36,9 @@ class Engine:
     notify: Callable[[], None]
     metrics: Metrics
     guard: StoreGuard
+    # The pinned witnesses (PROTOCOL.md §13.4), whose cosignatures on a peer's checkpoints
+    # are checked (§13.7).
+    witnesses: dict[str, PublicIdentity] = field(default_factory=dict)
     # item id -> (index, leaf hash) of our own documents. Immutable once stored, so it can
     # be cached.
     _index_cache: dict[int, dict[str, tuple[int, bytes]]] = field(default_factory=dict)

@@ -18,6 +18,7 @@ from bridge.core import answers as transport
 from bridge.core import audit, documents
 from bridge.core.errors import PeerError
 from bridge.engine.context import Engine
+from bridge.engine.kinds import KIND_CHECKPOINT
 from bridge.engine.outcomes import DeliveryOutcome, DeliveryState
 from bridge.engine.ports import Arrival, Carried, Outgoing
 from bridge.engine.states import DocumentState, OutboxState, finish_envelope, move_document
@@ -87,11 +88,20 @@ class Delivery:
         if doc is not None:
             move_document(e.store, doc, DocumentState.REFUSED, now)
         detail = "the peer refused our document"
+        # A peer that predates checkpoint envelopes (PROTOCOL.md §13.7) says so; that is no
+        # attack, and it is not asked again for a day (bridge/engine/peer_checkpoints.py).
+        old_peer = row.kind == KIND_CHECKPOINT and named == "unknown_kind"
+        if old_peer:
+            detail = "the peer does not know checkpoint envelopes (an older Bridge)"
         e.store.record_refusal(peer=row.peer, seq=row.seq, digest=row.digest, reason=reason,
-                               detail=detail, alarm=True, now=now)
+                               detail=detail, alarm=not old_peer, now=now)
         e.audit(audit.REFUSAL, row.peer, audit.refusal_body(
             direction="out", seq=row.seq, digest=row.digest, reason=reason, detail=detail,
-            alarm=True), now)
+            alarm=not old_peer), now)
+        if old_peer:
+            e.store.add_event("peer_checkpoint_unsupported", {"peer": row.peer,
+                                                              "detail": detail}, now)
+            return
         e.store.add_event("security_alarm", {
             "peer": row.peer, "reason": named,
             "detail": f"peer refused envelope {row.seq}"}, now)

@@ -55,7 +55,8 @@ class Exchange:
                  metrics: Metrics | None = None,
                  keystore: KeyStore | None = None,
                  passphrase: bytes | None = None,
-                 retired: Sequence[PrivateIdentity] = ()) -> None:
+                 retired: Sequence[PrivateIdentity] = (),
+                 witnesses: Mapping[str, PublicIdentity] | None = None) -> None:
         now = clock or system_clock
         metrics = metrics or Metrics()
         trust = TrustState(me=identity, retired=retired, peers=peers,
@@ -64,7 +65,8 @@ class Exchange:
         self.engine = Engine(store=store, trust=trust, config=config, now=now,
                              random_bytes=random_bytes, notify=notify, metrics=metrics,
                              guard=StoreGuard(store=store, metrics=metrics, now=now,
-                                              notify=notify))
+                                              notify=notify),
+                             witnesses=dict(witnesses or {}))
         self.store = store
         self.config = config
         self.metrics = metrics
@@ -238,6 +240,7 @@ class Exchange:
                                        peers=list(self.engine.trust.peers))
         if self.config.witnesses:
             out["witnesses"] = self.witnessing.status(list(self.config.witnesses))
+            out["peer_logs"] = self.witnessing.peer_checkpoints.status()
         return out
 
     def check_store(self) -> list[StoreFault]:

@@ -12,9 +12,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from bridge.core import answers as transport
-from bridge.core import audit, chunks, codec, envelope, link
+from bridge.core import audit, chunks, codec, envelope, link, peer_log
 from bridge.core.errors import (
     BridgeError,
     OpaqueCryptoError,
@@ -25,9 +26,15 @@ from bridge.core.errors import (
 from bridge.engine.context import Engine
 from bridge.engine.intake import Intake
 from bridge.engine.keys import Keys
-from bridge.engine.kinds import KIND_CHUNK, KIND_KEY_REVOCATION, KIND_KEY_ROTATION
+from bridge.engine.kinds import (
+    KIND_CHECKPOINT,
+    KIND_CHUNK,
+    KIND_KEY_REVOCATION,
+    KIND_KEY_ROTATION,
+)
 from bridge.engine.limits import RefusalGate
 from bridge.engine.outcomes import Answer, Outcome
+from bridge.engine.peer_checkpoints import PeerCheckpoints
 from bridge.engine.trust import refuse_ahead
 
 log = logging.getLogger("bridge.exchange")
@@ -55,8 +62,11 @@ class KindHandler:
     (a ``PeerError`` refuses the content) and ``apply`` it inside; what ``apply`` returns is
     run after the commit (state outside the database changes only once the store has it)."""
 
-    parse: Callable[[bytes], chunks.ReceivedChunk | None]
-    apply: Callable[[str, bytes, chunks.ReceivedChunk | None, int, int], AfterCommit | None]
+    parse: Callable[[bytes], object]
+    apply: Callable[[str, bytes, Any, int, int], AfterCommit | None]
+    # Run in the refusal's transaction when the content is refused (the evidence it keeps
+    # commits with the refusal): peer, the error, what ``parse`` returned, now.
+    refused: Callable[[str, BridgeError, object, int], None] | None = None
 
 
 class Inbound:
@@ -66,6 +76,7 @@ class Inbound:
         # Which refusals get a row: a flood must not grow the store without bound (limits.py).
         self.refusal_gate = refusal_gate
         self.intake = Intake(engine)
+        self.peer_checkpoints = PeerCheckpoints(engine)
         self.kinds = self._kind_handlers()
 
     def _kind_handlers(self) -> dict[str, KindHandler]:
@@ -78,12 +89,17 @@ class Inbound:
 
             return KindHandler(parse=lambda payload: None, apply=apply)
 
-        def chunk(peer: str, payload: bytes, received: chunks.ReceivedChunk | None, seq: int,
+        def chunk(peer: str, payload: bytes, received: chunks.ReceivedChunk, seq: int,
                   now: int) -> None:
-            assert received is not None  # the chunk kind's parse returns one or raises
             self.intake.apply_chunk(peer, received, now)
 
+        def checkpoint(peer: str, payload: bytes, msg: peer_log.PeerCheckpoint, seq: int,
+                       now: int) -> None:
+            self.peer_checkpoints.apply(peer, msg, now)
+
         return {
+            KIND_CHECKPOINT: KindHandler(parse=peer_log.decode, apply=checkpoint,
+                                         refused=self.peer_checkpoints.refused),
             KIND_CHUNK: KindHandler(parse=lambda payload: chunks.parse(payload, PAYLOAD_LIMITS),
                                     apply=chunk),
             KIND_KEY_ROTATION: key_statement(KIND_KEY_ROTATION),
@@ -249,24 +265,28 @@ class Inbound:
     def _accept(self, opened: envelope.OpenedEnvelope, digest: bytes, now: int) -> Answer:
         header = opened.header
         chunk: chunks.ReceivedChunk | None = None
+        parsed: object = None
         after: AfterCommit | None = None
+        handler = self.kinds.get(header.kind)
         try:
-            handler = self.kinds.get(header.kind)
             if handler is None:
                 raise PeerError(f"unknown envelope kind {header.kind!r}", reason="unknown_kind")
             refuse_ahead("envelope at", header.sent_at, now)
-            chunk = handler.parse(opened.payload)
+            parsed = handler.parse(opened.payload)
+            if isinstance(parsed, chunks.ReceivedChunk):
+                chunk = parsed
             with self.e.store.transaction():
                 receipt = self._answer(header, digest, now, "accepted", None)
                 self._take(opened, digest, chunk, "accepted", None, receipt, now)
-                after = handler.apply(header.sender, opened.payload, chunk, header.seq, now)
+                after = handler.apply(header.sender, opened.payload, parsed, header.seq, now)
         except StoreUnavailable:
             raise  # not the content's fault: nothing is recorded, the sender retries
         except StoreCorrupt:  # our fault, found while applying it: not the peer's to answer for
             self.e.guard.save_alarms()
             return self._unavailable(digest, now)
         except BridgeError as exc:
-            return self._refuse_content(opened, digest, chunk, exc, now)
+            return self._refuse_content(opened, digest, chunk, exc, now,
+                                        handler=handler, parsed=parsed)
         if after is not None:
             # Committed: only now does state outside the store change (the key files), so a
             # rollback leaves them as they were and the store and the files never disagree.
@@ -275,8 +295,8 @@ class Inbound:
         return Answer(outcome=Outcome.ACCEPTED, body=receipt)
 
     def _refuse_content(self, opened: envelope.OpenedEnvelope, digest: bytes,
-                        chunk: chunks.ReceivedChunk | None, exc: BridgeError, now: int
-                        ) -> Answer:
+                        chunk: chunks.ReceivedChunk | None, exc: BridgeError, now: int, *,
+                        handler: KindHandler | None = None, parsed: object = None) -> Answer:
         """Authenticated, in sequence, but its content is refused: the envelope still takes
         its place in the chain (so later ones are not blocked), with a signed refusal."""
         header = opened.header
@@ -289,6 +309,8 @@ class Inbound:
                                  detail=str(exc), alarm=True, now=now)
             self.e.store.add_event("document_refused", {"peer": peer, "reason": reason,
                                                         "detail": str(exc)}, now)
+            if handler is not None and handler.refused is not None:
+                handler.refused(peer, exc, parsed, now)  # its evidence, with the refusal
         self.e.notify()
         log.warning("refused content of envelope %d from %s: %s", header.seq, peer, exc)
         return Answer(outcome=Outcome.REFUSED, body=receipt, reason=reason)

@@ -6,3 +6,5 @@ from __future__ import annotations
 KIND_CHUNK = "chunk"
 KIND_KEY_ROTATION = "key-rotation"
 KIND_KEY_REVOCATION = "key-revocation"
+KIND_CHECKPOINT = "checkpoint"
+"""A party's witnessed checkpoint and its records about the peer (PROTOCOL.md §13.7)."""

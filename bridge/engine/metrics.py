@@ -82,6 +82,8 @@ COUNTERS: dict[str, Declared] = {
                                  ("witness", "reason")),
     "witness_unreachable": Declared("Submissions to a witness that got no answer.",
                                     ("witness",)),
+    "peer_checkpoints": Declared("Witnessed checkpoints of a peer's log accepted (§13.7), by "
+                                 "peer.", ("peer",)),
     # Background and one-shot tasks (bridge/daemon/run.py, supervise).
     "task_restarts": Declared("Background tasks restarted after they died.", ("task",)),
     "task_failures": Declared("One-shot tasks (a broadcast, a peer reload) that failed.",

@@ -20,6 +20,7 @@ from bridge.core.notes.checkpoint import witness_key_name
 from bridge.core.notes.cosignature import cosignature_verifier, read_cosignature
 from bridge.core.notes.note import open_note
 from bridge.engine.context import Engine
+from bridge.engine.peer_checkpoints import PeerCheckpoints
 
 log = logging.getLogger("bridge.witness")
 
@@ -97,6 +98,7 @@ class Witnessing:
 
     def __init__(self, e: Engine) -> None:
         self.e = e
+        self.peer_checkpoints = PeerCheckpoints(e)
 
     def status(self, witnesses: list[str]) -> dict[str, Any]:
         """Per witness: the log's size, the largest size cosigned, when, and our clock's skew
@@ -117,8 +119,10 @@ class Witnessing:
         return out
 
     def evidence(self, digests: set[bytes]) -> list[dict[str, Any]]:
-        """The ``witnessed`` entries of a receipt of these documents (PROTOCOL.md §13.5)."""
-        return list(self.e.store.witnessed_evidence(digests))
+        """The ``witnessed`` entries of a receipt of these documents (PROTOCOL.md §13.5): our
+        own records, then the peer's that came with its checkpoints (§13.7)."""
+        return [*self.e.store.witnessed_evidence(digests),
+                *self.peer_checkpoints.evidence(digests)]
 
     def last_cosigned(self, witness: str) -> int:
         rows = self.e.store.cosignatures(witness)
@@ -151,6 +155,8 @@ class Witnessing:
                        "witness_bad_cosignature"):
             self.e.metrics.clear_fault(reason)
         self.e.metrics.inc("witness_cosignatures", witness=witness)
+        # Each peer is sent what is now witnessed of our records about it (§13.7).
+        self.peer_checkpoints.offer_all()
 
     def alarm(self, witness: str, reading: Reading) -> None:
         """A witness refused our log: a security alarm (event, refusal row, audit record)."""

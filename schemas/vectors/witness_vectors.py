@@ -15,10 +15,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bridge.core import audit, audit_tree, logtree
+from bridge.core import audit, audit_tree, logtree, peer_log
 from bridge.core.crypto import suites
 from bridge.core.crypto.identity import PrivateIdentity
 from bridge.core.documents import SignedDocument
+from bridge.core.errors import VerificationError
 from bridge.core.merkle import MerkleTree
 from bridge.core.notes import checkpoint, cosignature, note, witness_wire
 from bridge.core.receipts import build_item_receipt
@@ -81,6 +82,49 @@ def write_witness(out: Path, w: Any, write_bytes: Callable[..., None],
                                "proof": [base64.b64encode(h).decode() for h in proof]}
     cases["receipt"] = _witnessed_receipt(folder, w, records, notes, mediator, write_bytes)
     write_bytes(folder / "expected.json", dump_json(cases))
+    write_bytes(folder / "peer-checkpoint.json", dump_json(
+        _peer_checkpoints(folder, w, records, tree, notes, mediator, write_bytes)))
+
+
+def _peer_checkpoints(folder: Path, w: Any, records: list[audit.AuditRecord], tree: MerkleTree,
+                      notes: dict[int, bytes], mediator: PrivateIdentity,
+                      write_bytes: Callable[..., None]) -> dict[str, Any]:
+    """PROTOCOL.md §13.7: the checkpoint envelope alpha-test sends beta-test once the
+    checkpoint of size 4 is cosigned, beta-test having accepted the one of size 2 (with
+    records 1 and 2): the proof from 2, and records 3 and 4 with their inclusion proofs. And
+    a split view: a checkpoint of size 4 with another root, signed by alpha-test's key."""
+    logged = [audit_tree.LoggedRecord(record=records[i].record_bytes(), index=i,
+                                      proof=tuple(tree.inclusion_proof(i))) for i in (2, 3)]
+    payload = peer_log.encode(notes[4], 2, logtree.consistency_proof(tree.node, 2, 4), logged)
+    write_bytes(folder / "peer-checkpoint-2-4.bin", payload)
+    kept = checkpoint.Checkpoint(origin=audit_tree.identity_origin(w.alpha.public), size=2,
+                                 root=logtree.tree_root(tree.node, 2))
+    msg = peer_log.decode(payload)
+    verified = peer_log.verify(msg, party=w.alpha.public, me="beta-test",
+                               witnesses={"mediator-test": mediator.public})
+    assert peer_log.judge(kept, msg) == "extends"
+    forged = audit_tree.sign_log_checkpoint(w.alpha, 4, bytes(b ^ 0xFF for b in tree.root))
+    split = peer_log.encode(forged, 4, [], [])
+    write_bytes(folder / "peer-checkpoint-split-4.bin", split)
+    held = checkpoint.Checkpoint(origin=kept.origin, size=4, root=tree.root)
+    try:
+        peer_log.judge(held, peer_log.decode(split))
+    except VerificationError as exc:
+        assert exc.reason == peer_log.SPLIT_VIEW
+    else:
+        raise AssertionError("the split view was not caught")
+    return {"sender": "alpha-test", "recipient": "beta-test",
+            "cases": [
+                {"file": "peer-checkpoint-2-4.bin", "kept": {"size": 2, "root": _b64(kept.root)},
+                 "old": 2, "size": 4, "record_indexes": [2, 3],
+                 "witnessed": dict(verified.witnessed), "verdict": "extends"},
+                {"file": "peer-checkpoint-split-4.bin",
+                 "kept": {"size": 4, "root": _b64(tree.root)}, "old": 4, "size": 4,
+                 "record_indexes": [], "witnessed": {}, "reason": peer_log.SPLIT_VIEW}]}
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
 
 
 def _witnessed_receipt(folder: Path, w: Any, records: list[audit.AuditRecord],

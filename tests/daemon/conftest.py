@@ -22,6 +22,7 @@ from bridge.daemon.pair import Node, make_pair
 from bridge.home.config import Delivery
 
 from .relay_fixtures import relay_pair  # noqa: F401 -- the relay tests' fixture
+from .witness_fixtures import witnessed  # noqa: F401 -- the witness tests' fixture
 
 T = TypeVar("T")
 

@@ -11,38 +11,21 @@ import shutil
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
 from pathlib import Path
-
-import pytest
 
 from bridge.core.notes import note
 from bridge.core.notes.cosignature import cosignature_verifier
 from bridge.daemon.pair import Node
 from bridge.home.key_files import load_public
 from bridge.witness.home import key_name
-from bridge.witness.process import WitnessProcess, pin_to, start_witness
 
 from .conftest import metric, person, wait_for
+from .witness_fixtures import verified_transcript
 
 
 def bridge(*args: str | Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "bridge", *map(str, args)],
                           capture_output=True, text=True, timeout=120, check=False)
-
-
-@pytest.fixture
-def witnessed(tmp_path: Path, make_nodes: Callable[..., tuple[Node, Node]]
-              ) -> Iterator[tuple[Node, Node, WitnessProcess]]:
-    alpha, beta = make_nodes()
-    w = start_witness(tmp_path / "mediator", origins=[
-        alpha.home.public_key_path("alpha"), beta.home.public_key_path("beta")])
-    try:
-        for node in (alpha, beta):
-            pin_to(node.home, w, interval_seconds=0.2)
-        yield alpha, beta, w
-    finally:
-        w.kill()
 
 
 def cosigned(node: Node) -> list[tuple[int, int, bytes]]:
@@ -194,13 +177,9 @@ def test_witnessed_receipt_verifies_with_the_witness_and_a_forged_cosignature_fa
                "than" in line and "(witnessed by mediator)" in line for line in lines), lines
     assert any(line.strip().startswith("document M-W-6: logged by alpha no later than")
                for line in lines), lines
-    transcript = tmp_path / "alpha-beta.transcript"
-    got = bridge("--home", alpha.home.path, "audit", "export", "--peer", "beta", "-o",
-                 transcript)
-    assert got.returncode == 0, got.stdout + got.stderr
-    checked = bridge("verify", transcript, *keys, "--witness", w.identity_file)
-    assert checked.returncode == 0, checked.stdout + checked.stderr
-    assert "document M-W-6: logged by alpha no later than" in checked.stdout
+    said = verified_transcript(alpha, "beta", tmp_path / "alpha-beta.transcript", keys,
+                               w.identity_file)
+    assert "document M-W-6: logged by alpha no later than" in said
     forged = tmp_path / "forged.bin"
     forged.write_bytes(_tamper_cosignature(out.read_bytes()))
     bad = bridge("verify", forged, *keys, "--witness", w.identity_file)

@@ -21,12 +21,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bridge.core.crypto.identity import PrivateIdentity, PublicIdentity
+from bridge.core.crypto.identity import Keyring, PrivateIdentity, PublicIdentity
 from bridge.core.documents import DocumentHeader, SignedHeader
+from bridge.core.notes.checkpoint import witness_key_name
+from bridge.core.notes.cosignature import cosign
 from bridge.core.receipts import check_receipt
+from bridge.core.receipts.witnessed import check_witnessed
 from bridge.engine.exchange import Exchange
 from bridge.engine.limits import RefusalGate
 from bridge.engine.outbound import queue_envelope
+from bridge.engine.witnessing import COSIGNED, Reading
 from bridge.home.config import Config, Delivery
 from bridge.home.files import write_file
 from bridge.home.folder import Home as Home  # the parties' homes, for pair.py
@@ -339,3 +343,75 @@ def received_document(engine: Engine, doc_id: str
                           signature=row.sig)
     return signed, {item_id: leaf for item_id, (_, leaf) in
                     engine.store.item_index(row.rowid).items()}
+
+
+# ---------------------------------------------------------------- witnessing (PROTOCOL §13)
+
+def pin_witness_key(engine: Engine, witness: PublicIdentity) -> None:
+    """The witness pinned, as the daemon hands its pinned witnesses to the engine."""
+    engine.engine.witnesses[witness.party] = witness
+
+
+def witness_cosigns(engine: Engine, witness: PrivateIdentity, timestamp: int) -> int:
+    """The log's checkpoint signed, cosigned by ``witness`` as the witness service does
+    (``cosignature/v1`` at ``timestamp``) and kept: what the witnessing loop does on a 200.
+    Returns the size cosigned."""
+    sub = engine.witnessing.prepare(0, 0, force=True)
+    assert sub is not None
+    text = sub.note.split(b"\n\n")[0].decode() + "\n"
+    line = cosign(text, name=witness_key_name(witness.party, witness.public.fingerprint),
+                  public=witness.public.note_key, timestamp=timestamp,
+                  sign=witness.sign_note).line.line()
+    engine.witnessing.keep(witness.party, Reading(
+        kind=COSIGNED, reason="cosigned", detail="", size=sub.size, timestamp=timestamp,
+        line=line))
+    return sub.size
+
+
+def forget_kind(engine: Engine, kind: str) -> None:
+    """The engine as a Bridge that predates envelope ``kind``: it refuses it as unknown."""
+    del engine.inbound.kinds[kind]
+
+
+def outbox_kinds(engine: Engine, peer: str) -> list[tuple[str, str]]:
+    """(kind, state) of each of our envelopes to ``peer``, in sequence order."""
+    return [(k, s) for k, s in sql(engine).execute(
+        "SELECT kind, state FROM outbox WHERE peer=? ORDER BY seq", (peer,))]
+
+
+def peer_checkpoints(engine: Engine, peer: str) -> list[tuple[int, str]]:
+    """(size, witnessed_by) of each checkpoint of ``peer``'s log kept."""
+    return [(n, w) for n, w in sql(engine).execute(
+        "SELECT size, witnessed_by FROM peer_checkpoints WHERE peer=? ORDER BY size", (peer,))]
+
+
+def witnessed_lines(engine: Engine, doc_id: str, item_id: str, keys: list[PublicIdentity],
+                    witnesses: list[PublicIdentity]) -> list[str]:
+    """What ``bridge verify --keys … --witness …`` says of the receipt's witnessed records
+    (none: the receipt carries none)."""
+    report = check_witnessed(engine.receipt(doc_id, item_id, None), Keyring.of(keys),
+                             witnesses)
+    if report is None:
+        return []
+    assert report.ok, report
+    return report.lines()
+
+
+def offer_checkpoints(engine: Engine) -> int:
+    """What follows a cosignature, without one: checkpoint envelopes queued to the peers that
+    have one due (the witness down since the last cosignature)."""
+    return engine.witnessing.peer_checkpoints.offer_all()
+
+
+def peer_record_indexes(engine: Engine, peer: str) -> list[int]:
+    return [i for (i,) in sql(engine).execute(
+        "SELECT idx FROM peer_log_records WHERE peer=? ORDER BY idx", (peer,))]
+
+
+def alter_kept_peer_root(engine: Engine, peer: str) -> None:
+    """The last checkpoint of ``peer``'s log kept here given another root: as if ``peer`` had
+    shown this bridge another log before (what a split view looks like from here)."""
+    with engine.store.transaction():
+        sql(engine).execute(
+            "UPDATE peer_checkpoints SET root = zeroblob(32) WHERE peer=? AND size = "
+            "(SELECT MAX(size) FROM peer_checkpoints WHERE peer=?)", (peer, peer))

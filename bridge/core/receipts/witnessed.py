@@ -1,7 +1,8 @@
 """Witnessed time in a receipt (PROTOCOL.md §13.5): the optional ``witnessed`` field.
 
 A receipt bundle of either form may carry ``witnessed``, a list of 1 to ``MAX_WITNESSED``
-maps, one per audit record of the exporting party that logged the declaring document or one
+maps, one per audit record of the exporting party — or of its peer, carried to it with the
+peer's witnessed checkpoints (PROTOCOL.md §13.7) — that logged the declaring document or one
 of its acknowledgements:
 
     {"checkpoint": bin,   the party's signed checkpoint (a C2SP signed note) with the
@@ -44,7 +45,9 @@ from bridge.core.receipts.bundle import RECEIPT_LIMITS
 from bridge.core.transcript.model import TRANSCRIPT
 
 WITNESSED = "witnessed"
-MAX_WITNESSED = 4097  # the document and up to MAX_ACK_DOCUMENTS acknowledgements
+MAX_WITNESSED = 2 * 4097
+"""Each party's record (its own, and the peer's carried to it, PROTOCOL.md §13.7) of the
+document and of up to MAX_ACK_DOCUMENTS acknowledgements."""
 ENTRY_KEYS = frozenset({"checkpoint", "index", "proof", "record"})
 
 __all__ = ["ENTRY_KEYS", "MAX_WITNESSED", "WITNESSED", "WitnessReport", "WitnessedRecord",
@@ -146,7 +149,7 @@ def check_witnessed(data: bytes, keys: Keyring, witnesses: Sequence[PublicIdenti
             return None
         entries = bundle[WITNESSED]
         if not isinstance(entries, list) or not 1 <= len(entries) <= MAX_WITNESSED:
-            raise _fail("witnessed must list 1 to 4097 records", "bad_bundle")
+            raise _fail(f"witnessed must list 1 to {MAX_WITNESSED} records", "bad_bundle")
         digests, origins = _digests(bundle), _origins(keys)
         records = tuple(_check_entry(e, digests, origins, witnesses) for e in entries)
     except BridgeError as err:

@@ -2,9 +2,10 @@
 each link, refusals, events and the hash-chained audit log (``bridge/core/audit.py``).
 
 ``Store`` composes one repository per concern (``documents``, ``items``, ``acknowledgements``,
-``outbox``, ``inbox``, ``refusals``, ``events``, ``audit_log``, ``reconcile``, ``staging``) over
-one connection (``database``), brought to the current schema by ``migrate``. No caller sees SQLite:
-``transaction()`` yields nothing, rows come out as dataclasses or plain values.
+``outbox``, ``inbox``, ``refusals``, ``events``, ``audit_log``, ``audit_tree``, ``peer_log``,
+``reconcile``, ``staging``) over one connection (``database``), brought to the current schema
+by ``migrate``. No caller sees SQLite: ``transaction()`` yields nothing, rows come out as
+dataclasses or plain values.
 
 SQLite specifics stay in this package: JSON1 over the JSON columns (``documents.meta``,
 ``events.data``; ``json_each`` for lists bound as one parameter), the scalar ``MAX(a, b)``,
@@ -30,6 +31,7 @@ from bridge.store.sqlite.inbox import Inbox
 from bridge.store.sqlite.items import Items
 from bridge.store.sqlite.migrate import migrate, schema_version
 from bridge.store.sqlite.outbox import Outbox
+from bridge.store.sqlite.peer_log import PeerLog
 from bridge.store.sqlite.reconcile import Reconciliation
 from bridge.store.sqlite.refusals import Refusals
 from bridge.store.sqlite.rows import DocumentRow, OutboxRow, Repository
@@ -39,7 +41,7 @@ SCHEMA_VERSION = schema_version()
 
 
 class Store(Documents, Items, Acknowledgements, Outbox, Inbox, Refusals, Events, AuditLog,
-            AuditTree, Reconciliation, Staging):
+            AuditTree, PeerLog, Reconciliation, Staging):
     """All SQL lives in this package. Methods are synchronous; call them from one thread."""
 
     def __init__(self, path: Path) -> None:

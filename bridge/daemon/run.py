@@ -304,7 +304,7 @@ class Daemon:
         # Witnessing (PROTOCOL.md §13.4): its own tasks, woken by every change, never awaited
         # by the exchange.
         for wloop in witness_loops(self.exchange, self.run_in_db, self.config.witnesses,
-                                   pinned_witnesses(self.home)):
+                                   pinned_witnesses(self.home), self.relay):
             self._wakes[f"witness:{wloop.name}"] = wloop.wake
             self._supervised(f"witness-{wloop.name}", wloop.run_forever)
 

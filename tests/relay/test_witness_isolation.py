@@ -1,0 +1,125 @@
+"""The witness on the mediator's relay (PROTOCOL.md §13.8), shown with the real nats-server and
+raw clients holding the parties' and the witness's credentials: a party's request reaches the
+witness and its answer comes back to that party's own inbox; no party can read another's
+answers, listen as the witness, or read the shared inbox; the witness can answer a request and
+do nothing else (no envelope into any stream, no reading of any party's traffic)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from nats.aio.msg import Msg
+
+from bridge.transports.relay import binding
+from bridge.transports.relay.server import server_config
+from relay.clients import Errors, connect
+from relay.mediator import Relay, running_relay
+from relay.test_isolation import Party, messages, violation
+
+WITNESS = "mediator"
+SUBJECT = binding.witness_subject(WITNESS)
+
+
+@pytest.fixture
+def relay(tmp_path: Path) -> Iterator[Relay]:
+    with running_relay(tmp_path / "m", ["alpha", "bravo", "carol"],
+                       pairs=[("alpha", "bravo")], witnesses=[WITNESS]) as running:
+        yield running
+
+
+async def _party(relay: Relay, name: str) -> Party:
+    errors = Errors()
+    return Party(await connect(relay.url, relay.creds(name), party=name, errors=errors), errors)
+
+
+@pytest.fixture
+async def witness(relay: Relay) -> AsyncIterator[Party]:
+    """A stand-in witness with the witness's credentials: answers each request with the
+    request's own bytes reversed and status 200, as the real one answers with its bytes."""
+    errors = Errors()
+    nc = await connect(relay.url, relay.creds(WITNESS), party=None, errors=errors)
+
+    async def answer(msg: Msg) -> None:
+        await nc.publish(msg.reply, msg.data[::-1], headers={
+            binding.HEADER_STATUS: "200", binding.HEADER_CONTENT_TYPE: "text/plain"})
+
+    await nc.subscribe(SUBJECT, cb=answer)
+    await nc.flush()
+    yield Party(nc, errors)
+    await nc.close()
+
+
+def test_the_server_config_gives_the_witness_its_own_user_and_parties_the_subject(
+        relay: Relay) -> None:
+    config = relay.home.config()
+    users = server_config(relay.home, config, 1)["authorization"]["users"]
+    mine = next(u for u in users if u["nkey"] == config.witnesses[WITNESS].nkey)
+    assert mine["permissions"] == {"publish": {"deny": [">"]},
+                                   "subscribe": {"allow": [SUBJECT], "deny": ["_INBOX.>"]},
+                                   "allow_responses": {"max": 1}}
+    alpha = next(u for u in users if u["nkey"] == config.parties["alpha"].nkey)
+    assert SUBJECT in alpha["permissions"]["publish"]["allow"]
+    assert alpha["permissions"]["subscribe"] == {"allow": ["_INBOX_alpha.>"],
+                                                 "deny": ["_INBOX.>"]}
+
+
+async def test_a_partys_request_is_answered_on_its_own_inbox(relay: Relay,
+                                                             witness: Party) -> None:
+    alpha = await _party(relay, "alpha")
+    try:
+        reply = await alpha.nc.request(SUBJECT, b"checkpoint", timeout=5)
+        assert reply.data == b"tniopkcehc" and reply.subject.startswith("_INBOX_alpha.")
+        assert reply.headers == {binding.HEADER_STATUS: "200",
+                                 binding.HEADER_CONTENT_TYPE: "text/plain"}
+        assert not alpha.errors.seen and not witness.errors.seen
+    finally:
+        await alpha.nc.close()
+
+
+async def test_a_party_cannot_read_another_partys_witness_answers(relay: Relay,
+                                                                  witness: Party) -> None:
+    alpha, bravo = await _party(relay, "alpha"), await _party(relay, "bravo")
+    try:
+        heard: list[bytes] = []
+
+        async def keep(msg: Msg) -> None:
+            heard.append(msg.data)
+
+        for subject in ("_INBOX_alpha.>", "_INBOX.>", "_INBOX_alpha.*", ">",
+                        SUBJECT, "bridge.witness.v1.>"):
+            await bravo.nc.subscribe(subject, cb=keep)
+            await bravo.nc.flush()
+            await bravo.errors.wait_for(violation("subscription", subject))
+        # The refusals are the server's: alpha's exchange with the witness still works, and
+        # bravo, refused every one of those subscriptions, hears none of it.
+        reply = await alpha.nc.request(SUBJECT, b"alpha's checkpoint", timeout=5)
+        assert reply.data == b"tniopkcehc s'ahpla"
+        await asyncio.sleep(0.2)
+        assert heard == []
+    finally:
+        await alpha.nc.close()
+        await bravo.nc.close()
+
+
+async def test_a_party_without_a_peer_still_reaches_the_witness_only(relay: Relay,
+                                                                     witness: Party) -> None:
+    carol = await _party(relay, "carol")  # on the relay, paired with no one
+    try:
+        assert (await carol.nc.request(SUBJECT, b"c", timeout=5)).data == b"c"
+        await carol.refused_publish("bridge.witness.v1.other.add-checkpoint")
+        await carol.refused_publish("bridge.v1.alpha.carol")
+    finally:
+        await carol.nc.close()
+
+
+async def test_the_witness_can_answer_but_not_publish_or_read_traffic(relay: Relay,
+                                                                      witness: Party) -> None:
+    for subject in ("bridge.v1.alpha.bravo", "bridge.v1.bravo.alpha", "_INBOX_alpha.x",
+                    "$JS.API.STREAM.INFO.BRIDGE_alpha", SUBJECT):
+        await witness.refused_publish(subject)
+    for subject in ("bridge.v1.>", "_INBOX_alpha.>", "_INBOX.>", "$JS.>"):
+        await witness.refused_subscribe(subject)
+    assert await messages(relay, "alpha") == 0 and await messages(relay, "bravo") == 0

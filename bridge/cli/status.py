@@ -85,7 +85,12 @@ def _list_documents(client: BridgeClient, direction: str | None, as_json: bool) 
     docs = client.documents(direction=direction)
     peers = client.peers()
     if as_json:
-        echo_json({"peers": peers, "documents": docs})
+        health = client.health()
+        # The witnesses' view of the log and any fault (a witness's refusal is a security
+        # alarm), as /v1/health has them: scripts need not ask twice.
+        echo_json({"peers": peers, "documents": docs,
+                   "witnesses": health.get("witnesses") or {},
+                   "faults": health.get("faults") or {}})
         return
     if peers:
         console().print(_peers_table(peers))
@@ -105,16 +110,11 @@ def _print_witnessing(health: Mapping[str, Any]) -> None:
     """The witnesses' view of our audit log, and any fault (a witness that refused the log is
     a security alarm: it must be seen where people look, not only in the event log)."""
     out = console()
+    from bridge.cli.witness import cosigned_text
+
     for name, w in (health.get("witnesses") or {}).items():
-        if w.get("cosigned_size") is None:
-            out.print(safe_text(f"witness {name}: nothing cosigned yet "
-                                f"(log size {w.get('log_size')})"))
-            continue
-        skew = w.get("skew_seconds")
-        out.print(safe_text(f"witness {name}: cosigned size {w['cosigned_size']} of "
-                            f"{w.get('log_size')} at {w.get('cosigned_at')}"
-                            + (f" (our clock {skew:+} s against the witness's)"
-                               if skew is not None else "")))
+        shown = f"{name} (via relay)" if w.get("via") == "relay" else name
+        out.print(safe_text(f"witness {shown}: {cosigned_text(w)}"))
     for code, detail in (health.get("faults") or {}).items():
         out.print(safe_text(f"fault {code}: {detail}", style="bold red"))
 

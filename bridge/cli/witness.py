@@ -1,13 +1,15 @@
 """``bridge witness``: the mediator's witness (``init``, ``add-origin``, ``run``, ``log``, run
 in the witness's own home), and the party's side of it (``pin``, ``status``, run in a party's
-home). PROTOCOL.md §13."""
+home). PROTOCOL.md §13; through the mediator's relay, §13.8."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import json
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -148,6 +150,54 @@ def witness_pin(obj: Ctx, identity_file: Path, url: str | None, via: WitnessVia,
                         interval_seconds=interval)
     where = f"at {w.url}" if w.url else "through the relay"
     click.echo(f"pinned witness {w.name} {where} (fingerprint {w.fingerprint})")
+
+
+@witness.command("status")
+@json_option
+@click.pass_obj
+def witness_status(obj: Ctx, as_json: bool) -> None:
+    """The pinned witnesses: how each is reached, and what it has cosigned of this party's
+    audit log and when (from the running daemon; without one, the pins alone)."""
+    from bridge.client import DaemonUnavailable
+
+    with reporting(as_json=as_json):
+        pins = obj.home.config().witnesses
+        try:
+            health: dict[str, Any] | None = obj.client().health()
+        except DaemonUnavailable:
+            health = None
+    seen = (health or {}).get("witnesses") or {}
+    rows = {name: {"via": w.via, "url": w.url, "fingerprint": w.fingerprint,
+                   "interval_seconds": w.interval_seconds, **(seen.get(name) or {})}
+            for name, w in sorted(pins.items())}
+    faults = {code: detail for code, detail in ((health or {}).get("faults") or {}).items()
+              if str(code).startswith("witness_")}
+    if as_json:
+        click.echo(json.dumps({"daemon_running": health is not None, "witnesses": rows,
+                               "faults": faults}, indent=2))
+        return
+    if not rows:
+        click.echo("No witness pinned (bridge witness pin FILE --url URL | --via relay).")
+    for name, row in rows.items():
+        click.echo(f"witness {printable(name)}: {_reached(row)}, fingerprint "
+                   f"{printable(row['fingerprint'])}")
+        click.echo(f"  {cosigned_text(row) if health is not None else 'daemon not running'}")
+    for code, detail in faults.items():
+        click.echo(f"fault {printable(str(code))}: {printable(str(detail))}")
+
+
+def _reached(row: dict[str, Any]) -> str:
+    return "through the relay" if row["via"] == VIA_RELAY else f"at {printable(row['url'])}"
+
+
+def cosigned_text(row: Mapping[str, Any]) -> str:
+    """What a witness has cosigned of our log, from its entry in /v1/health."""
+    if row.get("cosigned_size") is None:
+        return f"nothing cosigned yet (log size {row.get('log_size')})"
+    skew = row.get("skew_seconds")
+    return (f"cosigned size {row['cosigned_size']} of {row.get('log_size')} at "
+            f"{row.get('cosigned_at')}"
+            + (f" (our clock {skew:+} s against the witness's)" if skew is not None else ""))
 
 
 def _now() -> int:

@@ -238,6 +238,8 @@ class Exchange:
                                        peers=list(self.engine.trust.peers))
         if self.config.witnesses:
             out["witnesses"] = self.witnessing.status(list(self.config.witnesses))
+            for name, seen in out["witnesses"].items():  # how each is reached (§13.8)
+                seen["via"] = self.config.witnesses[name].via
         return out
 
     def check_store(self) -> list[StoreFault]:

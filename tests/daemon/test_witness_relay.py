@@ -7,6 +7,7 @@ a witness that does not know the origin refuses it (404) as over HTTP."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -102,6 +103,13 @@ def test_exchange_and_witnessing_both_through_the_relay_with_no_tcp_port(  # typ
     for what in ("document M-R-1", "acknowledgement "):
         assert any(line.strip().startswith(what) and "logged by alpha no later than" in line
                    and line.endswith("(witnessed by mediator)") for line in lines), lines
+    status = json.loads(bridge("--home", alpha.home.path, "status", "--json").stdout)
+    assert status["witnesses"][WITNESS]["via"] == "relay"
+    assert status["witnesses"][WITNESS]["cosigned_size"] >= 1 and status["faults"] == {}
+    pins = json.loads(bridge("--home", beta.home.path, "witness", "status", "--json").stdout)
+    mine = pins["witnesses"][WITNESS]
+    assert pins["daemon_running"] and mine["via"] == "relay" and mine["url"] is None
+    assert mine["cosigned_size"] == mine["log_size"]
     log = bridge("--home", w.home.path, "witness", "log")
     assert "cosigned" in log.stdout and "bridge.example/alpha/" in log.stdout, log.stdout
     for proc in (alpha.proc, beta.proc, w.proc):

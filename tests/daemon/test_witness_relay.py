@@ -3,21 +3,27 @@ nats-server run by ``relay run``, two daemons joined to it, and a witness proces
 only on the relay. The parties' only connection is the broker (no one listens on TCP), their
 logs are cosigned through it, and the receipts verify with ``--witness``. A witness that is
 not there (no responder) never holds the exchange up, and witnessing catches up once it is;
-a witness that does not know the origin refuses it (404) as over HTTP."""
+a witness that does not know the origin refuses it (404) as over HTTP; and an answer forged
+on the witness's subject (by whoever holds its credentials, or the broker) is the alarm."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from relay.clients import connect
 from relay.mediator import Relay, running_relay
 
 from bridge.cli.demo_relay import listening_tcp_ports
 from bridge.daemon.pair import Node, make_relay_pair
+from bridge.transports.relay import binding
 from bridge.witness.process import WitnessProcess, pin_to, start_witness
 from bridge.witness.relay import RelaySettings
 
@@ -138,3 +144,47 @@ def test_a_witness_that_does_not_know_the_origin_refuses_it_through_the_relay(  
     refused = log.wait("witness_refused", reason="witness_unknown_origin")
     assert refused.data["witness"] == WITNESS
     assert _witnessed(alpha).get("cosigned_size") is None
+
+
+@contextlib.contextmanager
+def impostor(relay: Relay) -> Iterator[list[bytes]]:
+    """A client with the witness's credentials that answers every request 200 with a line
+    that is no cosignature of the pinned witness: what a broker or a thief could send."""
+    stop, heard = threading.Event(), []
+
+    async def serve() -> None:
+        nc = await connect(relay.url, relay.creds(WITNESS), party=None)
+
+        async def answer(msg):  # type: ignore[no-untyped-def]
+            heard.append(msg.data)
+            await nc.publish(msg.reply, "\u2014 mediator AAAAAAAAAAAAAAAA\n".encode(), headers={
+                binding.HEADER_STATUS: "200",
+                binding.HEADER_CONTENT_TYPE: "text/plain; charset=utf-8"})
+
+        await nc.subscribe(binding.witness_subject(WITNESS), cb=answer)
+        while not stop.is_set():
+            await asyncio.sleep(0.05)
+        await nc.close()
+
+    thread = threading.Thread(target=lambda: asyncio.run(serve()), daemon=True)
+    thread.start()
+    try:
+        yield heard
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+
+
+def test_a_forged_cosignature_through_the_relay_is_a_security_alarm(  # type: ignore[no-untyped-def]
+        relayed, events) -> None:
+    _relay, alpha, beta, _w = relayed(start=False)
+    alpha.start()
+    log: EventLog = events(alpha)
+    beta.start()
+    with impostor(_relay) as heard:
+        _exchange(alpha, beta, "M-R-4")
+        alarm = log.wait("security_alarm", reason="witness_bad_cosignature")
+        assert alarm.data["witness"] == WITNESS and heard  # the request reached it, and
+        # what came back was refused, never kept: nothing is cosigned
+        assert _witnessed(alpha).get("cosigned_size") is None
+        assert "witness_bad_cosignature" in (alpha.client.health().get("faults") or {})

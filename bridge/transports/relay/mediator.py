@@ -185,6 +185,8 @@ def with_party(config: RelayConfig, name: str, nkey: str,
     binding.party_token(name)
     if name in config.parties:
         raise UsageError(f"party {name!r} is already on this relay")
+    if name in config.witnesses:
+        raise UsageError(f"{name!r} is a witness on this relay; a party needs another name")
     chosen = sorted(set(config.parties if peers is None else peers))
     unknown = [p for p in chosen if p not in config.parties]
     if unknown:
@@ -305,9 +307,11 @@ def init_home(home: MediatorHome, parties: Iterable[str], listen: str, *,
     with every other, and relay.toml; with ``tls`` a self-signed certificate (tls/cert.pem,
     which the parties pin) that the server presents. Refuses a folder that already holds a
     relay."""
-    names = list(parties)
+    names, witnessed = list(parties), list(witnesses)
     if len(set(names)) != len(names):
         raise InputError("a party is named twice", field="party")
+    if len(set(witnessed)) != len(witnessed) or set(names) & set(witnessed):
+        raise InputError("a witness is named twice, or as a party", field="witness")
     for name in names:
         binding.party_token(name)
     if home.exists():
@@ -326,7 +330,7 @@ def init_home(home: MediatorHome, parties: Iterable[str], listen: str, *,
     home.write_creds(binding.ADMIN_NAME, admin)
     for name in names:
         config = _add(home, config, name, None)
-    for name in witnesses:
+    for name in witnessed:
         config = _add_witness(home, config, name)
     home.write_config(config)
     return config

@@ -128,18 +128,26 @@ def test_a_witness_not_on_the_relay_never_holds_the_exchange_and_is_caught_up(  
     alpha.start()
     beta.start()
     _exchange(alpha, beta, "M-R-2")  # completes with no witness at all
-    wait_for(lambda: metric(alpha, "witness_unreachable_total") >= 1, what="alpha found no witness")
+    wait_for(lambda: metric(alpha, "witness_unreachable_total") >= 1,
+             what="alpha found no witness")
     assert _witnessed(alpha).get("cosigned_size") is None
     w.start()
     wait_for(lambda: _caught_up(alpha) and _caught_up(beta), what="witnessing caught up")
 
 
-def test_a_witness_that_does_not_know_the_origin_refuses_it_through_the_relay(  # type: ignore[no-untyped-def]
-        relayed, events) -> None:
-    _relay, alpha, beta, _w = relayed(origins=False)
+def _started(relayed, events, **how: bool  # type: ignore[no-untyped-def]
+             ) -> tuple[Relay, Node, Node, EventLog]:
+    """Both daemons started, alpha's events followed from its start."""
+    relay, alpha, beta, _w = relayed(**how)
     alpha.start()
     log: EventLog = events(alpha)
     beta.start()
+    return relay, alpha, beta, log
+
+
+def test_a_witness_that_does_not_know_the_origin_refuses_it_through_the_relay(  # type: ignore[no-untyped-def]
+        relayed, events) -> None:
+    _relay, alpha, beta, log = _started(relayed, events, origins=False)
     _exchange(alpha, beta, "M-R-3")  # a refusing witness holds nothing up
     refused = log.wait("witness_refused", reason="witness_unknown_origin")
     assert refused.data["witness"] == WITNESS
@@ -177,11 +185,8 @@ def impostor(relay: Relay) -> Iterator[list[bytes]]:
 
 def test_a_forged_cosignature_through_the_relay_is_a_security_alarm(  # type: ignore[no-untyped-def]
         relayed, events) -> None:
-    _relay, alpha, beta, _w = relayed(start=False)
-    alpha.start()
-    log: EventLog = events(alpha)
-    beta.start()
-    with impostor(_relay) as heard:
+    relay, alpha, beta, log = _started(relayed, events, start=False)
+    with impostor(relay) as heard:
         _exchange(alpha, beta, "M-R-4")
         alarm = log.wait("security_alarm", reason="witness_bad_cosignature")
         assert alarm.data["witness"] == WITNESS and heard  # the request reached it, and

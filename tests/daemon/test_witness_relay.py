@@ -193,3 +193,19 @@ def test_a_forged_cosignature_through_the_relay_is_a_security_alarm(  # type: ig
         # what came back was refused, never kept: nothing is cosigned
         assert _witnessed(alpha).get("cosigned_size") is None
         assert "witness_bad_cosignature" in (alpha.client.health().get("faults") or {})
+
+
+def test_the_relay_killed_mid_witnessing_loses_nothing_and_witnessing_catches_up(  # type: ignore[no-untyped-def]
+        relayed) -> None:
+    relay, alpha, beta, w = relayed()
+    alpha.start()
+    beta.start()
+    _exchange(alpha, beta, "M-R-5")
+    wait_for(lambda: _caught_up(alpha), what="alpha witnessed")
+    before = _witnessed(alpha)["cosigned_size"]
+    relay.kill_server()  # kill -9 of nats-server; relay run starts it again on the same port
+    _exchange(alpha, beta, "M-R-6")  # the parties and the witness reconnect on their own
+    wait_for(lambda: _caught_up(alpha) and _caught_up(beta),
+             what="witnessing caught up after the broker came back")
+    assert _witnessed(alpha)["cosigned_size"] > before
+    assert w.proc is not None and w.proc.poll() is None  # the witness rode it out

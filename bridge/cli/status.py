@@ -43,8 +43,11 @@ def _print_document(doc: Mapping[str, Any]) -> None:
     out.print(safe_text(f"acknowledged {acked} of {total} items"))
     if doc.get("deadline"):
         overdue = int((doc.get("items") or {}).get("overdue") or 0)
+        # Which clock judged (PROTOCOL.md §13.9): witnessed time where a witness gives it.
+        judged = " by witnessed time" if doc.get("deadline_clock") == "witnessed" else ""
         out.print(safe_text(f"deadline: {doc.get('deadline')}"
-                            + (f" ({overdue} items overdue)" if overdue else ""),
+                            + (f" ({overdue} items overdue{judged})" if overdue
+                               else f" (not passed{judged})" if judged else ""),
                             style="red" if overdue else ""))
     out.print(table(("STATUS", "ITEMS"), ((k, by_status[k]) for k in by_status_order(by_status))))
     acks = doc.get("acks") or []

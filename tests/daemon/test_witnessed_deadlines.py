@@ -6,6 +6,8 @@ cosignatures, and both give the same verdict on the same deadlines, saying which
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -68,6 +70,10 @@ def test_a_clock_a_year_ahead_gives_the_same_overdue_verdict_as_its_peer(  # typ
             assert doc["items"]["overdue"] == 0 and doc["deadline_clock"] == "witnessed", doc
             page = node.client.items("M-LATER", direction=direction)["items"]
             assert [i["overdue"] for i in page] == [False, False]
+        shown = subprocess.run([sys.executable, "-m", "bridge", "--home", str(beta.home.path),
+                                "status", "M-LATER"], capture_output=True, text=True,
+                               timeout=60, check=False).stdout
+        assert "(not passed by witnessed time)" in shown, shown
         for log in logs.values():
             assert [e.data["id"] for e in log.of_type("acknowledgement_overdue")] == \
                 ["M-EARLIER"]

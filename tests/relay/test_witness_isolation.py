@@ -2,19 +2,27 @@
 raw clients holding the parties' and the witness's credentials: a party's request reaches the
 witness and its answer comes back to that party's own inbox; no party can read another's
 answers, listen as the witness, or read the shared inbox; the witness can answer a request and
-do nothing else (no envelope into any stream, no reading of any party's traffic)."""
+do nothing else (no envelope into any stream, no reading of any party's traffic); and the
+party's courier takes no responder, no answer in time, or an answer without a valid status
+for a witness that cannot be reached, never for an answer."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
 from nats.aio.msg import Msg
 
+from bridge.engine.metrics import Metrics
 from bridge.transports.relay import binding
+from bridge.transports.relay.link import LinkSettings, RelayLink
+from bridge.transports.relay.nkeys import read_seed
 from bridge.transports.relay.server import server_config
+from bridge.witness import couriers
+from bridge.witness.couriers import RelayWitnessCourier, WitnessUnreachable
 from relay.clients import Errors, connect
 from relay.mediator import Relay, running_relay
 from relay.test_isolation import Party, messages, violation
@@ -123,3 +131,62 @@ async def test_the_witness_can_answer_but_not_publish_or_read_traffic(relay: Rel
     for subject in ("bridge.v1.>", "_INBOX_alpha.>", "_INBOX.>", "$JS.>"):
         await witness.refused_subscribe(subject)
     assert await messages(relay, "alpha") == 0 and await messages(relay, "bravo") == 0
+
+
+@pytest.fixture
+async def link(relay: Relay) -> AsyncIterator[RelayLink]:
+    """Alpha's own relay connection, as its daemon makes it."""
+    made = RelayLink(LinkSettings(url=relay.url, seed=read_seed(relay.creds("alpha")),
+                                  party="alpha"), Metrics())
+    task = asyncio.create_task(made.run())
+    await made.wait_connected()
+    yield made
+    await made.close()
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def _stand_in(relay: Relay, answer: Callable[[Msg], Awaitable[None]] | None) -> Party:
+    errors = Errors()
+    nc = await connect(relay.url, relay.creds(WITNESS), party=None, errors=errors)
+
+    async def reply(msg: Msg) -> None:
+        if answer is not None:
+            await answer(msg)
+
+    await nc.subscribe(SUBJECT, cb=reply)
+    await nc.flush()
+    return Party(nc, errors)
+
+
+async def test_the_couriers_no_answer_a_silent_witness_or_a_bad_status_is_unreachable(
+        relay: Relay, link: RelayLink, monkeypatch: pytest.MonkeyPatch) -> None:
+    courier = RelayWitnessCourier(link, WITNESS)
+    with pytest.raises(WitnessUnreachable, match="no one answers"):
+        await courier.add_checkpoint(b"no witness yet")  # no responder: at once
+    monkeypatch.setattr(couriers, "REQUEST_SECONDS", 0.5)
+    silent = await _stand_in(relay, None)
+    try:
+        with pytest.raises(WitnessUnreachable, match="no answer"):
+            await courier.add_checkpoint(b"a witness that never answers")
+    finally:
+        await silent.nc.close()
+
+    for status in ("", "20", "2000", "abc", "600"):
+        async def bad(msg: Msg, status: str = status) -> None:
+            await liar.nc.publish(msg.reply, b"x", headers={binding.HEADER_STATUS: status}
+                                  if status else {"Other": "1"})
+
+        liar = await _stand_in(relay, bad)
+        try:
+            with pytest.raises(WitnessUnreachable, match="Bridge-Status"):
+                await courier.add_checkpoint(b"checkpoint")
+        finally:
+            await liar.nc.close()
+    good = await _stand_in(relay, lambda msg: good.nc.publish(msg.reply, b"7\n", headers={
+        binding.HEADER_STATUS: "409", binding.HEADER_CONTENT_TYPE: "text/x.tlog.size"}))
+    try:
+        assert await courier.add_checkpoint(b"checkpoint") == (409, "text/x.tlog.size", b"7\n")
+    finally:
+        await good.nc.close()

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
+from nats.aio.client import Client
 from nats.aio.msg import Msg
 
 from bridge.engine.metrics import Metrics
@@ -43,21 +44,39 @@ async def _party(relay: Relay, name: str) -> Party:
     return Party(await connect(relay.url, relay.creds(name), party=name, errors=errors), errors)
 
 
-@pytest.fixture
-async def witness(relay: Relay) -> AsyncIterator[Party]:
-    """A stand-in witness with the witness's credentials: answers each request with the
-    request's own bytes reversed and status 200, as the real one answers with its bytes."""
+Answer = Callable[[Client, Msg], Awaitable[None]]
+
+
+@contextlib.asynccontextmanager
+async def stand_in(relay: Relay, answer: Answer | None) -> AsyncIterator[Party]:
+    """A witness of ours with the witness's credentials, answering with ``answer`` (None:
+    never answering)."""
     errors = Errors()
     nc = await connect(relay.url, relay.creds(WITNESS), party=None, errors=errors)
 
-    async def answer(msg: Msg) -> None:
-        await nc.publish(msg.reply, msg.data[::-1], headers={
-            binding.HEADER_STATUS: "200", binding.HEADER_CONTENT_TYPE: "text/plain"})
+    async def reply(msg: Msg) -> None:
+        if answer is not None:
+            await answer(nc, msg)
 
-    await nc.subscribe(SUBJECT, cb=answer)
+    await nc.subscribe(SUBJECT, cb=reply)
     await nc.flush()
-    yield Party(nc, errors)
-    await nc.close()
+    try:
+        yield Party(nc, errors)
+    finally:
+        await nc.close()
+
+
+async def _reversed(nc: Client, msg: Msg) -> None:
+    await nc.publish(msg.reply, msg.data[::-1], headers={
+        binding.HEADER_STATUS: "200", binding.HEADER_CONTENT_TYPE: "text/plain"})
+
+
+@pytest.fixture
+async def witness(relay: Relay) -> AsyncIterator[Party]:
+    """A stand-in witness that answers each request with the request's own bytes reversed and
+    status 200, as the real one answers with its bytes."""
+    async with stand_in(relay, _reversed) as party:
+        yield party
 
 
 def test_the_server_config_gives_the_witness_its_own_user_and_parties_the_subject(
@@ -147,46 +166,27 @@ async def link(relay: Relay) -> AsyncIterator[RelayLink]:
         await task
 
 
-async def _stand_in(relay: Relay, answer: Callable[[Msg], Awaitable[None]] | None) -> Party:
-    errors = Errors()
-    nc = await connect(relay.url, relay.creds(WITNESS), party=None, errors=errors)
-
-    async def reply(msg: Msg) -> None:
-        if answer is not None:
-            await answer(msg)
-
-    await nc.subscribe(SUBJECT, cb=reply)
-    await nc.flush()
-    return Party(nc, errors)
-
-
 async def test_the_couriers_no_answer_a_silent_witness_or_a_bad_status_is_unreachable(
         relay: Relay, link: RelayLink, monkeypatch: pytest.MonkeyPatch) -> None:
     courier = RelayWitnessCourier(link, WITNESS)
     with pytest.raises(WitnessUnreachable, match="no one answers"):
         await courier.add_checkpoint(b"no witness yet")  # no responder: at once
     monkeypatch.setattr(couriers, "REQUEST_SECONDS", 0.5)
-    silent = await _stand_in(relay, None)
-    try:
+    async with stand_in(relay, None):
         with pytest.raises(WitnessUnreachable, match="no answer"):
             await courier.add_checkpoint(b"a witness that never answers")
-    finally:
-        await silent.nc.close()
-
     for status in ("", "20", "2000", "abc", "600"):
-        async def bad(msg: Msg, status: str = status) -> None:
-            await liar.nc.publish(msg.reply, b"x", headers={binding.HEADER_STATUS: status}
-                                  if status else {"Other": "1"})
+        async def bad(nc: Client, msg: Msg, status: str = status) -> None:
+            await nc.publish(msg.reply, b"x", headers={binding.HEADER_STATUS: status}
+                             if status else {"Other": "1"})
 
-        liar = await _stand_in(relay, bad)
-        try:
+        async with stand_in(relay, bad):
             with pytest.raises(WitnessUnreachable, match="Bridge-Status"):
                 await courier.add_checkpoint(b"checkpoint")
-        finally:
-            await liar.nc.close()
-    good = await _stand_in(relay, lambda msg: good.nc.publish(msg.reply, b"7\n", headers={
-        binding.HEADER_STATUS: "409", binding.HEADER_CONTENT_TYPE: "text/x.tlog.size"}))
-    try:
+
+    async def size(nc: Client, msg: Msg) -> None:
+        await nc.publish(msg.reply, b"7\n", headers={
+            binding.HEADER_STATUS: "409", binding.HEADER_CONTENT_TYPE: "text/x.tlog.size"})
+
+    async with stand_in(relay, size):
         assert await courier.add_checkpoint(b"checkpoint") == (409, "text/x.tlog.size", b"7\n")
-    finally:
-        await good.nc.close()

@@ -88,9 +88,12 @@ def _list_documents(client: BridgeClient, direction: str | None, as_json: bool) 
     docs = client.documents(direction=direction)
     peers = client.peers()
     if as_json:
-        health = client.health()
         # The witnesses' view of the log and any fault (a witness's refusal is a security
         # alarm), as /v1/health has them: scripts need not ask twice.
+        try:
+            health = client.health()
+        except BridgeError:  # an older daemon, or one that went away: the lists are the answer
+            health = {}
         echo_json({"peers": peers, "documents": docs,
                    "witnesses": health.get("witnesses") or {},
                    "faults": health.get("faults") or {}})

@@ -15,6 +15,8 @@ from bridge.core import audit_tree
 from bridge.core.crypto.identity import PrivateIdentity
 from bridge.core.notes import witness_wire
 from bridge.home.folder import Home
+from bridge.home.relay import join_relay
+from bridge.transports.relay.nkeys import UserKey
 from bridge.witness.home import WitnessHome, cosigner
 
 
@@ -83,3 +85,40 @@ def test_witness_commands_on_a_folder_that_is_not_a_witness_home(tmp_path: Path)
     code, out = run("--home", tmp_path / "nothing", "witness", "log")
     assert code != 0 and "is not a witness home" in out
     assert not (tmp_path / "nothing" / "witness.db").exists()
+
+
+def test_pin_via_relay_is_refused_without_a_relay_or_with_a_url_and_changes_nothing(
+        tmp_path: Path) -> None:
+    party, wit = _homes(tmp_path)
+    before = party.config_path.read_bytes()
+    fp = wit.identity().public.fingerprint
+    code, out = run("--home", party.path, "witness", "pin", wit.public_path("mediator"),
+                    "--via", "relay", "--fingerprint", fp)
+    assert code != 0 and "joined no relay" in out
+    join_relay(party, "nats://127.0.0.1:4222", UserKey.generate().seed_block())
+    joined = party.config_path.read_bytes()
+    code, out = run("--home", party.path, "witness", "pin", wit.public_path("mediator"),
+                    "--via", "relay", "--url", "http://127.0.0.1:9", "--fingerprint", fp)
+    assert code != 0 and "not via the relay" in out
+    assert party.config_path.read_bytes() == joined != before
+    assert not (party.witnesses_dir / "mediator.pub").exists()
+
+
+def test_pin_via_relay_writes_no_url_and_witness_status_shows_the_pin(tmp_path: Path) -> None:
+    party, wit = _homes(tmp_path)
+    join_relay(party, "nats://127.0.0.1:4222", UserKey.generate().seed_block())
+    fp = wit.identity().public.fingerprint
+    code, out = run("--home", party.path, "witness", "pin", wit.public_path("mediator"),
+                    "--via", "relay", "--fingerprint", fp)
+    assert code == 0 and "through the relay" in out, out
+    text = party.config_path.read_text()
+    table = text[text.index("[witnesses.mediator]"):]
+    assert 'via = "relay"' in table and "url" not in table
+    assert party.config().witnesses["mediator"].via == "relay"
+    code, out = run("--home", party.path, "witness", "status")
+    assert code == 0 and "witness mediator: through the relay" in out and \
+        "daemon not running" in out, out
+    code, out = run("--home", party.path, "witness", "status", "--json")
+    shown = json.loads(out)
+    assert shown["daemon_running"] is False
+    assert shown["witnesses"]["mediator"]["via"] == "relay"

@@ -17,7 +17,7 @@ from typing import Any
 
 import click
 
-from bridge.cli.demo_relay import DemoRelay, listening_tcp_ports
+from bridge.cli.demo_relay import DemoRelay, connected_tcp_ports, listening_tcp_ports
 from bridge.cli.exits import reporting
 from bridge.client import BridgeClient
 from bridge.core.crypto.identity import Keyring
@@ -28,6 +28,7 @@ from bridge.reports.render.html import render_html
 from bridge.reports.render.json import from_json
 from bridge.reports.render.text import render_text
 from bridge.witness.process import WitnessProcess, pin_to, start_witness
+from bridge.witness.relay import RelaySettings
 
 SURNAMES = ("Avenor", "Belcastro", "Corvin", "Dunmere", "Elstrand", "Falkrey", "Gorran",
             "Halvik", "Istrel", "Jorvant", "Kestrel", "Lunard")
@@ -196,6 +197,24 @@ def _wait_witnessed(nodes: list[Node], witness: WitnessProcess) -> None:
             seen["cosigned_size"] >= seen.get("log_size", 0)
 
     _wait("the mediator's witness to cosign both logs", lambda: all(map(cosigned, nodes)))
+    if witness.port is None:
+        _say_only_the_broker(nodes, witness)
+
+
+def _say_only_the_broker(nodes: list[Node], witness: WitnessProcess) -> None:
+    """With the witness on the relay, each party's daemon has no TCP connection but the one
+    to the broker, and the witness listens on no port: checked from /proc, not assumed."""
+    relay = nodes[0].home.config().relay
+    assert relay is not None
+    port = int(relay.url.rpartition(":")[2])
+    seen = {n.party: connected_tcp_ports(n.proc.pid) for n in nodes if n.proc is not None}
+    if any(ports != [port] for ports in seen.values()):
+        raise click.ClickException(f"a daemon has a TCP connection besides the relay: {seen}")
+    if witness.proc is not None and listening_tcp_ports(witness.proc.pid):
+        raise click.ClickException("the witness listens on a TCP port")
+    say(f"   The witness cosigned both logs through the relay: each daemon's only TCP "
+        f"connection is to the relay's port {port}, and the witness listens on no port "
+        "(checked in /proc/net/tcp).")
 
 
 def _verify_receipts(nodes: list[Node], files: dict[Path, bytes],
@@ -252,14 +271,14 @@ def _story(alpha: Node, beta: Node, witness: WitnessProcess, root: Path,
 def run_demo(keep: Path | None, *, direct: bool = False) -> None:
     root = Path(tempfile.mkdtemp(prefix="bridge-demo-")) if keep is None else keep
     root.mkdir(parents=True, exist_ok=True)
-    relay = None if direct else DemoRelay(root / "mediator", ("alpha", "beta"))
+    relay = None if direct else DemoRelay(root / "mediator", ("alpha", "beta"), ("mediator",))
     nodes: list[Node] = []
     witness: WitnessProcess | None = None
     try:
         if relay is not None:
             relay.start()
         nodes = list(_set_up(root, relay))
-        witness = _start_witness(root, nodes)
+        witness = _start_witness(root, nodes, relay)
         for node in nodes:
             node.start()
         _story(nodes[0], nodes[1], witness, root, keep)
@@ -280,16 +299,28 @@ def run_demo(keep: Path | None, *, direct: bool = False) -> None:
             "reconciliation report.")
 
 
-def _start_witness(root: Path, nodes: list[Node]) -> WitnessProcess:
+def _start_witness(root: Path, nodes: list[Node], relay: DemoRelay | None) -> WitnessProcess:
     """The mediator's witness (bridge witness init, add-origin, run), pinned by both parties
-    (bridge witness pin) before their daemons start."""
-    witness = start_witness(root / "witness", party="mediator",
-                            origins=[n.home.public_key_path(n.party) for n in nodes])
+    (bridge witness pin) before their daemons start: through the relay when there is one (the
+    parties reach nothing else), else at its own HTTP address."""
+    origins = [n.home.public_key_path(n.party) for n in nodes]
+    if relay is None:
+        witness = start_witness(root / "witness", party="mediator", origins=origins)
+        for node in nodes:
+            pin_to(node.home, witness, interval_seconds=1.0)
+        say(f"   The mediator also runs its witness at {witness.url}: each party's daemon "
+            "submits its audit log's checkpoints to it, and it cosigns them with its own clock "
+            "(C2SP tlog-witness).")
+        return witness
+    witness = start_witness(root / "witness", party="mediator", origins=origins, listen=False,
+                            relay=RelaySettings(url=relay.url,
+                                                creds=relay.creds_path("mediator")))
     for node in nodes:
-        pin_to(node.home, witness, interval_seconds=1.0)
-    say(f"   The mediator also runs its witness at {witness.url}: each party's daemon submits "
-        "its audit log's checkpoints to it, and it cosigns them with its own clock "
-        "(C2SP tlog-witness).")
+        pin_to(node.home, witness, interval_seconds=1.0, via="relay")
+    say("   The mediator also runs its witness, reached through the same relay (bridge witness "
+        "run --relay; the parties pinned it with bridge witness pin --via relay): each party's "
+        "daemon submits its audit log's checkpoints to it, and it cosigns them with its own "
+        "clock (C2SP tlog-witness).")
     return witness
 
 

@@ -19,19 +19,26 @@ READY_TIMEOUT = 60.0
 
 
 class DemoRelay:
-    """``relay init`` then ``relay run`` in ``path``, for the parties ``names``."""
+    """``relay init`` then ``relay run`` in ``path``, for the parties ``names`` and the
+    witnesses ``witnesses`` (each reached through the relay)."""
 
-    def __init__(self, path: Path, names: tuple[str, ...]) -> None:
+    def __init__(self, path: Path, names: tuple[str, ...], witnesses: tuple[str, ...] = ()
+                 ) -> None:
         self.path = path
         self.names = names
+        self.witnesses = witnesses
         self.proc: subprocess.Popen[bytes] | None = None
         self.url = ""
 
+    def creds_path(self, name: str) -> Path:
+        return self.path / "creds" / f"{name}.creds"
+
     def creds(self, party: str) -> bytes:
-        return (self.path / "creds" / f"{party}.creds").read_bytes()
+        return self.creds_path(party).read_bytes()
 
     def start(self) -> None:
         parties = [a for n in self.names for a in ("--party", n)]
+        parties += [a for n in self.witnesses for a in ("--witness", n)]
         subprocess.run([sys.executable, "-m", "bridge", "--home", str(self.path),  # noqa: S603
                         "relay", "init", *parties, "--listen", "127.0.0.1:0"],
                        check=True, capture_output=True)
@@ -71,6 +78,15 @@ class DemoRelay:
 def listening_tcp_ports(pid: int) -> list[int]:
     """The TCP ports process ``pid`` listens on: its sockets' inodes (/proc/PID/fd) found in
     /proc/net/tcp and tcp6 in state 0A (LISTEN). Linux only; no other tool needed."""
+    return sorted(local for local, _remote in _tcp_sockets(pid, "0A"))
+
+
+def connected_tcp_ports(pid: int) -> list[int]:
+    """The remote ports of process ``pid``'s established TCP connections (state 01)."""
+    return sorted({remote for _local, remote in _tcp_sockets(pid, "01")})
+
+
+def _tcp_sockets(pid: int, state: str) -> list[tuple[int, int]]:
     inodes = set()
     for fd in Path(f"/proc/{pid}/fd").iterdir():
         try:
@@ -79,13 +95,14 @@ def listening_tcp_ports(pid: int) -> list[int]:
             continue
         if target.startswith("socket:["):
             inodes.add(target[8:-1])
-    ports = []
+    found = []
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         for line in Path(table).read_text().splitlines()[1:]:
             cols = line.split()
-            if cols[3] == "0A" and cols[9] in inodes:
-                ports.append(int(cols[1].rsplit(":", 1)[1], 16))
-    return sorted(ports)
+            if cols[3] == state and cols[9] in inodes:
+                found.append((int(cols[1].rsplit(":", 1)[1], 16),
+                              int(cols[2].rsplit(":", 1)[1], 16)))
+    return found
 
 
-__all__ = ["DemoRelay", "listening_tcp_ports"]
+__all__ = ["DemoRelay", "connected_tcp_ports", "listening_tcp_ports"]

@@ -2,7 +2,8 @@
 "Relay binding"). One command group for both sides, each subcommand in the module that its
 side owns, loaded when it runs:
 
-- the mediator's: ``init``, ``add-party``, ``run``, ``status`` (bridge/cli/relay_mediator.py);
+- the mediator's: ``init``, ``add-party``, ``add-witness``, ``run``, ``status``
+  (bridge/cli/relay_mediator.py);
 - a party's: added to ``RELAY_COMMANDS`` below, one line each.
 """
 
@@ -14,6 +15,7 @@ from bridge.cli.main import LazyGroup
 
 RELAY_COMMANDS: dict[str, str] = {
     "add-party": "relay_mediator:add_party",
+    "add-witness": "relay_mediator:add_witness",
     "init": "relay_mediator:relay_init",
     "join": "relay_party:relay_join",
     "run": "relay_mediator:relay_run",

@@ -1,4 +1,5 @@
-"""The mediator's ``bridge relay`` commands: ``init``, ``add-party``, ``run``, ``status``. The
+"""The mediator's ``bridge relay`` commands: ``init``, ``add-party``, ``add-witness``, ``run``,
+``status``. The
 home (``--home``) is the mediator's own (bridge/transports/relay/mediator.py), not a party's."""
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ from bridge.transports.relay.mediator import (
 )
 from bridge.transports.relay.mediator import (
     add_party as add_party_to,
+)
+from bridge.transports.relay.mediator import (
+    add_witness as add_witness_to,
 )
 from bridge.transports.relay.server import (
     admin_tls,
@@ -78,12 +82,16 @@ def _print_handout(home: MediatorHome, config: RelayConfig, names: list[str]) ->
 @click.option("--tls", is_flag=True,
               help="Serve TLS with a new self-signed certificate (tls/cert.pem: hand it to "
                    "the parties, who pin it).")
+@click.option("--witness", "witnesses", multiple=True,
+              help="The name of a witness the parties reach through this relay (repeat; "
+                   "see add-witness).")
 @click.pass_obj
-def relay_init(obj: Ctx, parties: tuple[str, ...], listen: str, tls: bool) -> None:
+def relay_init(obj: Ctx, parties: tuple[str, ...], listen: str, tls: bool,
+               witnesses: tuple[str, ...]) -> None:
     """Create a relay home: the server's configuration, and a credential file per party."""
     home = _home(obj)
     with reporting():
-        config = init_home(home, parties, listen, tls=tls)
+        config = init_home(home, parties, listen, tls=tls, witnesses=witnesses)
         write_server_config(home, config, configured_port(config))
     click.echo(f"Created the relay home {home.path}: {_count(config)}")
     click.echo(f"  configuration:  {home.config_path}")
@@ -95,7 +103,18 @@ def relay_init(obj: Ctx, parties: tuple[str, ...], listen: str, tls: bool) -> No
         click.echo(f"  TLS:            {cert} (SHA-256 "
                    f"{format_tls_fingerprint(cert_fingerprint(cert.read_bytes()))})")
     _print_handout(home, config, sorted(config.parties))
+    for name in sorted(config.witnesses):
+        _print_witness(home, config, name)
     click.echo(f"Run it with: bridge --home {home.path} relay run")
+
+
+def _print_witness(home: MediatorHome, config: RelayConfig, name: str) -> None:
+    click.echo(f"Witness {name}: its credential file {home.creds_path(name)} (mode 0600) is "
+               "for the witness's own process:")
+    click.echo(f"      bridge --home WITNESS_HOME witness run --relay {_url_hint(config)} "
+               f"--creds {name}.creds" + (" --tls-ca cert.pem" if config.relay.tls_cert else ""))
+    click.echo(f"  each party then pins it with: bridge --home HOME witness pin {name}.pub "
+               "--via relay --fingerprint FP")
 
 
 def _signal_running(home: MediatorHome) -> bool:
@@ -127,6 +146,23 @@ def add_party(obj: Ctx, name: str, peers: tuple[str, ...], no_peers: bool) -> No
     if _signal_running(home):
         click.echo("The running relay was asked to reload (SIGHUP): the new party can connect "
                    "once it has.")
+    else:
+        click.echo(f"Start the relay (bridge --home {home.path} relay run) to use it.")
+
+
+@click.command("add-witness")
+@click.argument("name")
+@click.pass_obj
+def add_witness(obj: Ctx, name: str) -> None:
+    """Add a witness (by the name in its identity file) that every party reaches through this
+    relay: its credential file, and each party's right to send it checkpoints."""
+    home = _home(obj)
+    with reporting():
+        config = add_witness_to(home, name)
+    click.echo(f"Added witness {name} to the relay {home.path}")
+    _print_witness(home, config, name)
+    if _signal_running(home):
+        click.echo("The running relay was asked to reload (SIGHUP).")
     else:
         click.echo(f"Start the relay (bridge --home {home.path} relay run) to use it.")
 
@@ -215,4 +251,4 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-__all__ = ["add_party", "relay_init", "relay_run", "relay_status"]
+__all__ = ["add_party", "add_witness", "relay_init", "relay_run", "relay_status"]

@@ -43,8 +43,11 @@ def _print_document(doc: Mapping[str, Any]) -> None:
     out.print(safe_text(f"acknowledged {acked} of {total} items"))
     if doc.get("deadline"):
         overdue = int((doc.get("items") or {}).get("overdue") or 0)
+        # Which clock judged (PROTOCOL.md §13.9): witnessed time where a witness gives it.
+        judged = " by witnessed time" if doc.get("deadline_clock") == "witnessed" else ""
         out.print(safe_text(f"deadline: {doc.get('deadline')}"
-                            + (f" ({overdue} items overdue)" if overdue else ""),
+                            + (f" ({overdue} items overdue{judged})" if overdue
+                               else f" (not passed{judged})" if judged else ""),
                             style="red" if overdue else ""))
     out.print(table(("STATUS", "ITEMS"), ((k, by_status[k]) for k in by_status_order(by_status))))
     acks = doc.get("acks") or []
@@ -85,7 +88,15 @@ def _list_documents(client: BridgeClient, direction: str | None, as_json: bool) 
     docs = client.documents(direction=direction)
     peers = client.peers()
     if as_json:
-        echo_json({"peers": peers, "documents": docs})
+        # The witnesses' view of the log and any fault (a witness's refusal is a security
+        # alarm), as /v1/health has them: scripts need not ask twice.
+        try:
+            health = client.health()
+        except BridgeError:  # an older daemon, or one that went away: the lists are the answer
+            health = {}
+        echo_json({"peers": peers, "documents": docs,
+                   "witnesses": health.get("witnesses") or {},
+                   "faults": health.get("faults") or {}})
         return
     if peers:
         console().print(_peers_table(peers))
@@ -105,16 +116,11 @@ def _print_witnessing(health: Mapping[str, Any]) -> None:
     """The witnesses' view of our audit log, and any fault (a witness that refused the log is
     a security alarm: it must be seen where people look, not only in the event log)."""
     out = console()
+    from bridge.cli.witness import cosigned_text
+
     for name, w in (health.get("witnesses") or {}).items():
-        if w.get("cosigned_size") is None:
-            out.print(safe_text(f"witness {name}: nothing cosigned yet "
-                                f"(log size {w.get('log_size')})"))
-            continue
-        skew = w.get("skew_seconds")
-        out.print(safe_text(f"witness {name}: cosigned size {w['cosigned_size']} of "
-                            f"{w.get('log_size')} at {w.get('cosigned_at')}"
-                            + (f" (our clock {skew:+} s against the witness's)"
-                               if skew is not None else "")))
+        shown = f"{name} (via relay)" if w.get("via") == "relay" else name
+        out.print(safe_text(f"witness {shown}: {cosigned_text(w)}"))
     for code, detail in (health.get("faults") or {}).items():
         out.print(safe_text(f"fault {code}: {detail}", style="bold red"))
 

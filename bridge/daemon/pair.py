@@ -105,6 +105,7 @@ class Node:
     pins: list[Node] = field(default_factory=list, repr=False)  # kept: their parking is held
     _parking: Parking = field(default_factory=Parking, repr=False)
     _log: IO[bytes] | None = field(default=None, repr=False)
+    env: dict[str, str] = field(default_factory=dict)  # more environment for the daemon
 
     @property
     def client(self) -> BridgeClient:
@@ -144,7 +145,7 @@ class Node:
         # glibc's malloc otherwise raises its mmap threshold after the first large free and
         # then keeps up to 32 MiB of freed request bodies mapped: a fixed threshold gives each
         # large body back to the system when it is freed (as packaging/bridge@.service does).
-        env = dict(os.environ, PYTHONUNBUFFERED="1", MALLOC_MMAP_THRESHOLD_="131072")
+        env = dict(os.environ, PYTHONUNBUFFERED="1", MALLOC_MMAP_THRESHOLD_="131072", **self.env)
         self.proc = subprocess.Popen(  # noqa: S603 -- our own interpreter and module
             [sys.executable, "-m", "bridge", "--home", str(self.home.path), "daemon"],
             stdout=self._log, stderr=subprocess.STDOUT, env=env)

@@ -28,6 +28,7 @@ from bridge.daemon.logs import setup_logging
 from bridge.daemon.supervise import report_failure, supervise
 from bridge.engine.exchange import Exchange
 from bridge.engine.metrics import Metrics
+from bridge.engine.ports import TEST_CLOCK_OFFSET_ENV, Clock, offset_clock_for_tests
 from bridge.engine.sender import DeliveryLoop
 from bridge.engine.store_check import damage_refuses_start
 from bridge.home.addresses import parse_listen
@@ -50,6 +51,17 @@ from bridge.transports.relay.link import RelayLink, link_of_home
 from bridge.witness.submitter import witness_loops
 
 log = logging.getLogger("bridge.daemon")
+
+
+def _clock() -> Clock | None:
+    """The engine's clock: the system's, unless a test moved it (``TEST_CLOCK_OFFSET_ENV``);
+    said loudly, so that a moved clock is never mistaken for the host's."""
+    offset = os.environ.get(TEST_CLOCK_OFFSET_ENV)
+    if not offset:
+        return None
+    log.warning("%s=%s: this daemon's clock is moved (tests only)", TEST_CLOCK_OFFSET_ENV,
+                offset)
+    return offset_clock_for_tests(float(offset))
 
 
 def _claim_socket(path: str) -> None:
@@ -173,7 +185,7 @@ class Daemon:
         retired = self.keystore.own_identities(self.passphrase)[1:]
         with damage_refuses_start(self.home.db_path):
             exchange = Exchange(store=self._store, identity=self.identity, peers=self.peers,
-                                config=self.config, notify=self._notify,
+                                config=self.config, notify=self._notify, clock=_clock(),
                                 metrics=self.metrics, keystore=self.keystore,
                                 passphrase=self.passphrase, retired=retired,
                                 witnesses=pinned_witnesses(self.home))
@@ -305,7 +317,7 @@ class Daemon:
         # Witnessing (PROTOCOL.md §13.4): its own tasks, woken by every change, never awaited
         # by the exchange.
         for wloop in witness_loops(self.exchange, self.run_in_db, self.config.witnesses,
-                                   pinned_witnesses(self.home)):
+                                   pinned_witnesses(self.home), self.relay):
             self._wakes[f"witness:{wloop.name}"] = wloop.wake
             self._supervised(f"witness-{wloop.name}", wloop.run_forever)
 

@@ -241,6 +241,8 @@ class Exchange:
         if self.config.witnesses:
             out["witnesses"] = self.witnessing.status(list(self.config.witnesses))
             out["peer_logs"] = self.witnessing.peer_checkpoints.status()
+            for name, seen in out["witnesses"].items():  # how each is reached (§13.8)
+                seen["via"] = self.config.witnesses[name].via
         return out
 
     def check_store(self) -> list[StoreFault]:

@@ -20,6 +20,7 @@ from bridge.core.streaming import inclusion_proof
 from bridge.engine.context import Engine
 from bridge.engine.health import where
 from bridge.engine.store_check import StoreFault, check_declared_entry
+from bridge.engine.witnessed_time import JudgingClock, judging_clock
 from bridge.engine.witnessing import Witnessing
 from bridge.reports.build import build_reconciliation
 from bridge.reports.model import ATTENTION_LISTED, Party, Provenance
@@ -63,7 +64,9 @@ class Queries:
     def find_document(self, doc_id: str, direction: str | None = None) -> DocumentRow:
         return find_document(self.e, doc_id, direction)
 
-    def summary(self, row: DocumentRow) -> dict[str, Any]:
+    def summary(self, row: DocumentRow, clock: JudgingClock | None = None) -> dict[str, Any]:
+        """A document as the API shows it; its deadline judged by ``clock`` (the witnessed
+        one, when there is a recent reading: PROTOCOL.md §13.9)."""
         out: dict[str, Any] = {
             "id": row.id, "type": row.type, "direction": row.direction, "peer": row.peer,
             "state": row.state, "created": iso(row.created), "digest": row.digest.hex(),
@@ -80,18 +83,21 @@ class Queries:
                         "by_status": self.e.store.status_counts(row.rowid)}
         deadline = deadlines.deadline_of(row.meta)
         if deadline is not None:
+            clock = clock or judging_clock(self.e)
             out["deadline"] = iso(deadline)
-            out["items"]["overdue"] = (row.count - acknowledged) if self.e.now() > deadline else 0
+            out["deadline_clock"] = clock.source
+            out["items"]["overdue"] = (row.count - acknowledged) if clock.now > deadline else 0
         return out
 
     def check_deadlines(self) -> int:
         """Raise one ``acknowledgement_overdue`` event per document whose deadline has passed
-        with items still unacknowledged. Returns how many were raised."""
-        now = self.e.now()
+        with items still unacknowledged, by the judging clock (witnessed where it can be, and
+        the event says which). Returns how many were raised."""
+        now, clock = self.e.now(), judging_clock(self.e)
         raised = 0
         for row in self.e.store.documents_with_meta_key(deadlines.FIELD):
             deadline = deadlines.deadline_of(row.meta)
-            if deadline is None or now <= deadline or row.type == documents.ACK:
+            if deadline is None or clock.now <= deadline or row.type == documents.ACK:
                 continue
             overdue = row.count - self.e.store.acknowledged_count(row.rowid)
             if overdue <= 0 or self.e.store.has_event("acknowledgement_overdue", row.rowid):
@@ -99,7 +105,8 @@ class Queries:
             with self.e.store.transaction():
                 self.e.store.add_event("acknowledgement_overdue", {
                     "id": row.id, "doc": row.rowid, "direction": row.direction,
-                    "peer": row.peer, "deadline": iso(deadline), "overdue": overdue}, now)
+                    "peer": row.peer, "deadline": iso(deadline), "overdue": overdue,
+                    **clock.to_json()}, now)
             raised += 1
             log.warning("%s %s: %d items not acknowledged by the deadline %s", row.type, row.id,
                         overdue, iso(deadline))
@@ -117,7 +124,8 @@ class Queries:
             if not rows:
                 raise InputError(f"no document {after!r} to continue after", field="after")
             before = max(r.rowid for r in rows)
-        return [self.summary(r) for r in self.e.store.list_documents(
+        clock = judging_clock(self.e)
+        return [self.summary(r, clock) for r in self.e.store.list_documents(
             direction=direction, type=type, peer=peer, include_acks=type == "ack",
             limit=limit, before=before)]
 
@@ -129,7 +137,8 @@ class Queries:
                        for a in self.e.store.acks_of(row.rowid)]
         return out
 
-    def _item_json(self, row: DocumentRow, r: Sequence[Any]) -> dict[str, Any]:
+    def _item_json(self, row: DocumentRow, r: Sequence[Any], clock: JudgingClock
+                   ) -> dict[str, Any]:
         what = check_declared_entry(r[0], r[1], r[6], r[7])
         if what is not None:
             self.e.guard.corrupt(StoreFault(where=where(row), what=what, doc=row.rowid))
@@ -137,7 +146,7 @@ class Queries:
                                "evidence": r[4], "updated": iso(r[5])}
         deadline = deadlines.deadline_of(row.meta)
         if deadline is not None:
-            out["overdue"] = r[2] not in documents.ACK_STATUSES and self.e.now() > deadline
+            out["overdue"] = r[2] not in documents.ACK_STATUSES and clock.now > deadline
         if row.direction == "in":
             out["data"] = shown(documents.decode_declared_entry(r[6], r[0]).data)
         return out
@@ -154,7 +163,8 @@ class Queries:
         if page:
             self.e.guard.statuses_hold(row, page[0][0], page[-1][0])
         nxt = str(page[-1][0]) if len(page) == limit else None
-        return {"items": [self._item_json(row, r) for r in page], "next": nxt}
+        clock = judging_clock(self.e)
+        return {"items": [self._item_json(row, r, clock) for r in page], "next": nxt}
 
     def item(self, doc_id: str, item_id: str, direction: str | None) -> dict[str, Any]:
         row = find_document(self.e, doc_id, direction)
@@ -171,7 +181,7 @@ class Queries:
                     "reason": last["reason"], "evidence": last["evidence"],
                     "updated": last["at"], "history": history}
         self.e.guard.statuses_hold(row, r[0], r[0])
-        out = self._item_json(row, r)
+        out = self._item_json(row, r, judging_clock(self.e))
         out["declared"] = True
         out["history"] = history
         return out

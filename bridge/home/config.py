@@ -138,14 +138,15 @@ class Limits:
         default=600, description="Refusals recorded a minute (the rest are only counted).")
 
 
-def _check_via(via: str, url: str | None, tls_fingerprint: str | None) -> None:
-    """``http`` needs the peer's URL; the relay and the carrier reach no URL, and a URL or a
-    TLS pin beside them would be a setting nobody reads."""
+def _check_via(via: str, url: str | None, tls_fingerprint: str | None, what: str = "peer"
+               ) -> None:
+    """``http`` needs the peer's (or witness's) URL; the relay and the carrier reach no URL,
+    and a URL or a TLS pin beside them would be a setting nobody reads."""
     if via == VIA_HTTP and url is None:
-        raise ValueError("url is missing (a peer reached over http needs its URL; "
+        raise ValueError(f"url is missing (a {what} reached over http needs its URL; "
                          "via = \"relay\" or \"carry\" needs none)")
     if via != VIA_HTTP and (url is not None or tls_fingerprint is not None):
-        raise ValueError(f"a peer reached via {via} has no url or tls_fingerprint")
+        raise ValueError(f"a {what} reached via {via} has no url or tls_fingerprint")
 
 
 @dataclass(frozen=True, kw_only=True, config=_table("[peers.NAME]"))
@@ -192,14 +193,25 @@ class RelayTable:
 
 
 WitnessSeconds = Annotated[Number, Field(ge=0.05, le=86400)]
+# How a witness is reached: its HTTP URL, or the mediator's relay (PROTOCOL.md §13.8); a
+# witness answers at once, so it is never carried.
+WitnessVia = Literal["http", "relay"]
+
+
 
 
 @dataclass(frozen=True, kw_only=True, config=_table("[witnesses.NAME]"))
 class WitnessConfig:
     name: Party
-    url: PeerUrl
+    url: PeerUrl | None = None
     fingerprint: StrictStr
     interval_seconds: WitnessSeconds = 5.0
+    via: WitnessVia = "http"
+
+    @model_validator(mode="after")
+    def _reached(self) -> WitnessConfig:
+        _check_via(self.via, self.url, None, what="witness")
+        return self
 
 
 @dataclass(frozen=True, kw_only=True, config=_table("configuration"))
@@ -226,6 +238,11 @@ class Config:
             if peer.via == VIA_RELAY and self.relay is None:
                 raise ValueError(f"peer {name!r} is reached via relay, but there is no [relay] "
                                  "table (join one with: bridge relay join URL --creds FILE)")
+        for name, witness in self.witnesses.items():
+            if witness.via == VIA_RELAY and self.relay is None:
+                raise ValueError(f"witness {name!r} is reached via relay, but there is no "
+                                 "[relay] table (join one with: bridge relay join URL --creds "
+                                 "FILE)")
         return self
 
     @classmethod
@@ -302,12 +319,23 @@ class PeerTable:
 
 @dataclass(frozen=True, kw_only=True, config=_table("[witnesses.NAME]"))
 class WitnessTable:
-    url: PeerUrl = Field(description="The witness's add-checkpoint prefix, http(s)://HOST:PORT.")
+    url: PeerUrl | None = Field(
+        default=None, description="The witness's add-checkpoint prefix, http(s)://HOST:PORT "
+                                  "(for via \"http\").")
     fingerprint: StrictStr = Field(description="The fingerprint of the witness's identity, "
                                                "compared out of band.")
     interval_seconds: WitnessSeconds = Field(
         default=5.0, description="While the audit log has grown, submit a checkpoint at least "
                                  "this often (one request in flight at a time).")
+    via: WitnessVia = Field(
+        default="http",
+        description="How the witness is reached: \"http\" (its url) or \"relay\" (the "
+                    "mediator's broker of the [relay] table; PROTOCOL.md §13.8).")
+
+    @model_validator(mode="after")
+    def _reached(self) -> WitnessTable:
+        _check_via(self.via, self.url, None, what="witness")
+        return self
 
 
 @dataclass(frozen=True, kw_only=True, config=_table("bridge.toml"))
@@ -347,7 +375,7 @@ class ConfigFile:
             limits=Limits(**limits), tls_enabled=self.tls.enabled,
             allowed_uids=tuple(uids) if uids is not None else None,
             witnesses={name: WitnessConfig(name=name, url=w.url, fingerprint=w.fingerprint,
-                                           interval_seconds=w.interval_seconds)
+                                           interval_seconds=w.interval_seconds, via=w.via)
                        for name, w in self.witnesses.items()})
 
     @classmethod
@@ -366,7 +394,7 @@ class ConfigFile:
                                      tls_fingerprint=p.tls_fingerprint, via=p.via)
                    for p in config.peers.values()},
             witnesses={w.name: WitnessTable(url=w.url, fingerprint=w.fingerprint,
-                                            interval_seconds=w.interval_seconds)
+                                            interval_seconds=w.interval_seconds, via=w.via)
                        for w in config.witnesses.values()})
 
 
@@ -410,7 +438,9 @@ def render_toml(file: ConfigFile) -> str:
             k: v for k, v in dataclasses.asdict(peer).items()
             if v is not None and not (k == "via" and v == VIA_HTTP)}}}))
     for name, wit in file.witnesses.items():
-        parts.append(tomli_w.dumps({"witnesses": {name: dataclasses.asdict(wit)}}))
+        parts.append(tomli_w.dumps({"witnesses": {name: {
+            k: v for k, v in dataclasses.asdict(wit).items()
+            if v is not None and not (k == "via" and v == VIA_HTTP)}}}))
     return "\n".join(parts)
 
 

@@ -2,12 +2,15 @@
 
 ``start_witness(folder, party="mediator", origins=[...identity files])`` creates the witness
 home (once), adds the origins, starts ``bridge witness run --listen 127.0.0.1:0`` and waits
-for the port it bound. The handle can be stopped, killed (``kill -9``) and started again on
-the same port. ``pin_to(home, witness)`` pins it in a party's home (before its daemon starts).
+until it serves. With ``relay=RelaySettings(...)`` it serves through the mediator's relay
+too, and with ``listen=False`` only there (no TCP port). The handle can be stopped, killed
+(``kill -9``) and started again on the same port. ``pin_to(home, witness)`` pins it in a
+party's home (before its daemon starts), at its URL or, with ``via="relay"``, through the relay.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -17,19 +20,34 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from bridge.core.errors import UsageError
+from bridge.home.config import VIA_HTTP, WitnessVia
 from bridge.home.folder import Home
 from bridge.witness.home import WitnessHome
+from bridge.witness.relay import RelaySettings
 
 
 class WitnessProcess:
-    def __init__(self, home: WitnessHome) -> None:
+    def __init__(self, home: WitnessHome, *, relay: RelaySettings | None = None,
+                 listen: bool = True) -> None:
         self.home = home
+        self.relay = relay
+        self.listen = listen
         self.port: int | None = None
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
-    def port_file(self) -> Path:
-        return self.home.path / "witness.port"
+    def ready_file(self) -> Path:
+        return self.home.path / "witness.ready"
+
+    def _args(self) -> list[str]:
+        args = ["--ready-file", str(self.ready_file)]
+        if self.listen:
+            args += ["--listen", f"127.0.0.1:{self.port or 0}"]
+        if self.relay is not None:
+            args += ["--relay", self.relay.url, "--creds", str(self.relay.creds)]
+            if self.relay.tls_ca is not None:
+                args += ["--tls-ca", str(self.relay.tls_ca)]
+        return args
 
     @property
     def url(self) -> str:
@@ -42,19 +60,20 @@ class WitnessProcess:
         return self.home.public_path(self.home.party())
 
     def start(self, timeout: float = 20.0) -> None:
-        self.port_file.unlink(missing_ok=True)
+        self.ready_file.unlink(missing_ok=True)
         log = (self.home.path / "witness.log").open("ab")
         self.proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
             [sys.executable, "-m", "bridge", "--home", str(self.home.path), "witness", "run",
-             "--listen", f"127.0.0.1:{self.port or 0}", "--port-file", str(self.port_file)],
+             *self._args()],
             stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
         log.close()
         deadline = time.monotonic() + timeout
-        while not self.port_file.exists():
+        while not self.ready_file.exists():
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 raise UsageError(f"the witness did not start (see {self.home.path}/witness.log)")
             time.sleep(0.05)
-        self.port = int(self.port_file.read_text().strip())
+        port = json.loads(self.ready_file.read_text("utf-8"))["port"]
+        self.port = int(port) if port is not None else None
 
     def stop(self, timeout: float = 10.0) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -72,8 +91,8 @@ class WitnessProcess:
             self.proc.wait()
 
 
-def pin_to(home: Home, witness: WitnessProcess, *, interval_seconds: float | None = None
-           ) -> None:
+def pin_to(home: Home, witness: WitnessProcess, *, interval_seconds: float | None = None,
+           via: WitnessVia = "http") -> None:
     """Pin a running witness in a party's home (as ``bridge witness pin`` does, with the
     fingerprint read from the witness's own identity file, which is only right where both
     homes are on this machine, as in ``bridge demo`` and the tests)."""
@@ -81,12 +100,12 @@ def pin_to(home: Home, witness: WitnessProcess, *, interval_seconds: float | Non
     from bridge.home.witnesses import pin_witness
 
     ident = load_public(witness.identity_file)
-    pin_witness(home, witness.identity_file, url=witness.url, fingerprint=ident.fingerprint,
-                interval_seconds=interval_seconds)
+    pin_witness(home, witness.identity_file, url=witness.url if via == VIA_HTTP else None,
+                via=via, fingerprint=ident.fingerprint, interval_seconds=interval_seconds)
 
 
-def start_witness(folder: Path, *, party: str = "mediator",
-                  origins: Iterable[Path] = ()) -> WitnessProcess:
+def start_witness(folder: Path, *, party: str = "mediator", origins: Iterable[Path] = (),
+                  relay: RelaySettings | None = None, listen: bool = True) -> WitnessProcess:
     """A running witness in ``folder`` that witnesses the logs of these identity files."""
     import time as _time
 
@@ -101,7 +120,7 @@ def start_witness(folder: Path, *, party: str = "mediator",
             state.add_origin(load_public(path), int(_time.time()))
     finally:
         state.close()
-    proc = WitnessProcess(home)
+    proc = WitnessProcess(home, relay=relay, listen=listen)
     proc.start()
     return proc
 

@@ -15,8 +15,6 @@ import contextlib
 import logging
 from typing import Any
 
-import aiohttp
-
 from bridge.core.crypto.identity import PublicIdentity
 from bridge.engine.exchange import Exchange
 from bridge.engine.ports import RunInDb
@@ -29,18 +27,24 @@ from bridge.engine.witnessing import (
     Submission,
     read_answer,
 )
-from bridge.home.config import WitnessConfig
+from bridge.home.config import VIA_RELAY, WitnessConfig
+from bridge.transports.relay.link import RelayLink
+from bridge.witness.couriers import (
+    HttpWitnessCourier,
+    RelayWitnessCourier,
+    WitnessCourier,
+    WitnessUnreachable,
+)
 
 log = logging.getLogger("bridge.witness")
 BATCH_SECONDS = 0.2
-MAX_ANSWER = 64 * 1024
-REQUEST_SECONDS = 15.0
 
 
 class WitnessLoop:
     def __init__(self, *, config: WitnessConfig, identity: PublicIdentity, exchange: Exchange,
-                 run: RunInDb) -> None:
+                 run: RunInDb, courier: WitnessCourier) -> None:
         self.config = config
+        self.courier = courier
         self.identity = identity
         self.exchange = exchange
         self.run = run
@@ -59,20 +63,22 @@ class WitnessLoop:
         w = self.exchange.witnessing
         self.done = await self.run(w.last_cosigned, self.name)
         self.old = self.done
-        async with aiohttp.ClientSession() as session:
+        try:
             while True:
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(self._pause()):
                         await self.wake.wait()
                     await asyncio.sleep(BATCH_SECONDS)  # a burst of records: one checkpoint
                 self.wake.clear()
-                await self.submit(session)
+                await self.submit()
+        finally:
+            await self.courier.close()
 
     def _pause(self) -> float:
         base = self.config.interval_seconds
         return min(base * (2 ** min(self._failures, 6)), 300.0) if self._failures else base
 
-    async def submit(self, session: aiohttp.ClientSession) -> None:
+    async def submit(self) -> None:
         """Submit the log's checkpoint; follow one 409 to the witness's size."""
         for _ in range(2):
             assert self.old is not None
@@ -80,7 +86,7 @@ class WitnessLoop:
                                  force=not self._confirmed)
             if sub is None:
                 return
-            answer = await self._post(session, sub)
+            answer = await self._post(sub)
             if answer is None:
                 return
             self._confirmed = True
@@ -93,16 +99,10 @@ class WitnessLoop:
     def _read(self, sub: Submission, status: int, ctype: str, body: bytes) -> Reading:
         return read_answer(sub, status, ctype, body, self.identity)
 
-    async def _post(self, session: aiohttp.ClientSession, sub: Submission
-                    ) -> tuple[int, str, bytes] | None:
-        url = self.config.url.rstrip("/") + "/add-checkpoint"
+    async def _post(self, sub: Submission) -> tuple[int, str, bytes] | None:
         try:
-            async with session.post(url, data=sub.body, timeout=aiohttp.ClientTimeout(
-                    total=REQUEST_SECONDS)) as resp:
-                body = await resp.content.read(MAX_ANSWER + 1)
-                ctype = resp.headers.get("Content-Type", "").split(";")[0].strip()
-                return resp.status, ctype, body[:MAX_ANSWER]
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            return await self.courier.add_checkpoint(sub.body)
+        except WitnessUnreachable as exc:
             self._failures += 1
             self.exchange.metrics.inc("witness_unreachable", witness=self.name)
             log.info("witness %s unreachable: %s", self.name, exc)
@@ -131,10 +131,24 @@ class WitnessLoop:
 
 
 def witness_loops(exchange: Exchange, run: RunInDb, witnesses: dict[str, Any],
-                  identities: dict[str, PublicIdentity]) -> list[WitnessLoop]:
-    """One loop for each pinned witness whose identity file is there."""
-    return [WitnessLoop(config=cfg, identity=identities[name], exchange=exchange, run=run)
-            for name, cfg in witnesses.items() if name in identities]
+                  identities: dict[str, PublicIdentity],
+                  relay: RelayLink | None = None) -> list[WitnessLoop]:
+    """One loop for each pinned witness whose identity file is there, each over its HTTP URL
+    or, for a witness pinned ``via = "relay"``, through the daemon's one relay connection."""
+    loops = []
+    for name, cfg in witnesses.items():
+        if name not in identities:
+            continue
+        courier: WitnessCourier
+        if cfg.via == VIA_RELAY:
+            assert relay is not None  # the Config refuses a witness via relay with no [relay]
+            courier = RelayWitnessCourier(relay, name)
+        else:
+            assert cfg.url is not None  # the Config refuses a witness via http with no url
+            courier = HttpWitnessCourier(cfg.url)
+        loops.append(WitnessLoop(config=cfg, identity=identities[name], exchange=exchange,
+                                 run=run, courier=courier))
+    return loops
 
 
 __all__ = ["WitnessLoop", "witness_loops"]

@@ -22,7 +22,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from bridge.transports.relay.mediator import MediatorHome, add_party, init_home
+from bridge.transports.relay.mediator import MediatorHome, add_party, add_witness, init_home
 from bridge.transports.relay.server import configured_port, write_server_config
 
 START_TIMEOUT = 60.0
@@ -146,10 +146,11 @@ class Relay:
 
 
 def init_relay(path: Path, parties: Sequence[str],
-               pairs: Sequence[tuple[str, str]] | None = None, *, tls: bool = False) -> Relay:
+               pairs: Sequence[tuple[str, str]] | None = None, *, tls: bool = False,
+               witnesses: Sequence[str] = ()) -> Relay:
     """What ``relay init --listen 127.0.0.1:0`` does (every two parties paired, or only
     ``pairs``), in this process: a CLI process less per test (tests/relay/test_relay_cli.py
-    runs the commands themselves)."""
+    runs the commands themselves). ``witnesses``: as ``relay add-witness`` each."""
     home = MediatorHome(path)
     if pairs is None:
         config = init_home(home, parties, "127.0.0.1:0", tls=tls)
@@ -158,6 +159,8 @@ def init_relay(path: Path, parties: Sequence[str],
         for n, name in enumerate(parties):
             peers = [p for p in parties[:n] if (p, name) in pairs or (name, p) in pairs]
             config = add_party(home, name, peers)
+    for name in witnesses:
+        config = add_witness(home, name)
     write_server_config(home, config, configured_port(config))
     return Relay(path)
 
@@ -165,11 +168,11 @@ def init_relay(path: Path, parties: Sequence[str],
 @contextlib.contextmanager
 def running_relay(path: Path, parties: Sequence[str] = ("alpha", "bravo"),
                   pairs: Sequence[tuple[str, str]] | None = None, *,
-                  tls: bool = False) -> Iterator[Relay]:
+                  tls: bool = False, witnesses: Sequence[str] = ()) -> Iterator[Relay]:
     """``relay init`` (``--tls``: the server presents ``relay.cert``, parties connect with
     tls://) then ``relay run`` in ``path``; stopped (and its server with it) at the end,
     whatever happened."""
-    relay = init_relay(path, parties, pairs, tls=tls)
+    relay = init_relay(path, parties, pairs, tls=tls, witnesses=witnesses)
     try:
         relay.start()
         yield relay

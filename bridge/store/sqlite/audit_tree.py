@@ -102,6 +102,14 @@ class AuditTree(Repository):
         rows = self._conn.execute(sql + " ORDER BY size, witness", args).fetchall()
         return [CosignatureRow(witness=w, size=s, timestamp=t, line=x) for w, s, t, x in rows]
 
+    def latest_clock_reading(self, witness: str) -> tuple[int, int] | None:
+        """Of the largest checkpoint ``witness`` cosigned: our clock when we signed it (ms)
+        and the witness's time in its cosignature (s); None before its first cosignature."""
+        r = self._conn.execute(
+            "SELECT c.at, s.timestamp FROM cosignatures s JOIN checkpoints c ON c.size = s.size "
+            "WHERE s.witness=? ORDER BY s.size DESC LIMIT 1", (witness,)).fetchone()
+        return (int(r[0]), int(r[1])) if r else None
+
     def document_records(self, digests: set[bytes]) -> dict[bytes, tuple[int, bytes]]:
         """digest -> (seq, record bytes) of the document and ack records of these documents."""
         out: dict[bytes, tuple[int, bytes]] = {}

@@ -29,6 +29,10 @@ from bridge.core.crypto.identity import check_party
 from bridge.core.errors import InputError, PeerError
 
 SUBJECT_ROOT = "bridge.v1"  # the binding's version is the protocol's (PROTOCOL §1)
+# The witness's tlog-witness exchange (PROTOCOL §13.8): core NATS request/reply, never stored
+# (no stream captures ``bridge.witness.>``: a checkpoint is for a witness that answers now).
+WITNESS_ROOT = "bridge.witness.v1"
+WITNESS_OP = "add-checkpoint"  # the HTTP binding's path, as the subject's last token
 STREAM_PREFIX = "BRIDGE_"
 INBOX_PREFIX = "_INBOX_"
 
@@ -37,6 +41,9 @@ HEADER_KIND = "Bridge-Kind"
 HEADER_SEQ = "Bridge-Seq"
 HEADER_ENVELOPE = "Bridge-Envelope"
 BRIDGE_HEADERS = frozenset({HEADER_KIND, HEADER_SEQ, HEADER_ENVELOPE})
+# A witness's answer: the HTTP status code and Content-Type it would have sent (§13.8).
+HEADER_STATUS = "Bridge-Status"
+HEADER_CONTENT_TYPE = "Content-Type"
 
 # Room for the headers above (and the broker's own) on top of the largest body: a stream's
 # max_msg_size and the server's max_payload are the largest envelope plus this.
@@ -101,6 +108,12 @@ def inbox_prefix(party: str) -> str:
     return f"{INBOX_PREFIX}{party_token(party)}"
 
 
+def witness_subject(witness: str) -> str:
+    """Where a party sends ``add-checkpoint`` requests to the witness named ``witness`` (the
+    party name in its identity file) and the witness listens: one subject per witness."""
+    return f"{WITNESS_ROOT}.{party_token(witness)}.{WITNESS_OP}"
+
+
 def msg_id(body: bytes) -> str:
     """``Nats-Msg-Id`` of a body: the lowercase hex SHA-256 of its bytes. The same bytes sent
     again (a retry) carry the same id, so the broker keeps one copy within its window."""
@@ -135,12 +148,22 @@ class Permissions:
     subscribe: tuple[str, ...]
 
 
-def party_permissions(party: str, peers: Iterable[str]) -> Permissions:
+    # Refused even where nothing above allows it: the shared inbox root of NATS clients
+    # that set no prefix, where replies meant for anyone else would be read.
+    subscribe_deny: tuple[str, ...] = ()
+    # A witness answers on the reply subject of the request it received, and nowhere else.
+    allow_responses: bool = False
+
+
+def party_permissions(party: str, peers: Iterable[str],
+                      witnesses: Iterable[str] = ()) -> Permissions:
     """Publish only toward each peer's inbound subject from ``party`` (never as another
-    sender), and to exactly the JetStream API subjects that pull from its own consumer and ack
-    what it pulled; subscribe only to its own inbox. No right to create, delete, purge or list
-    anything, nor to read another stream. Not even ``$JS.API.INFO``: the account's totals
-    (streams, consumers, bytes stored) would tell one party how much the others exchange."""
+    sender), to each witness's request subject, and to exactly the JetStream API subjects
+    that pull from its own consumer and ack what it pulled; subscribe only to its own inbox
+    (where the witness's answers come too: no party reads another's). No right to create,
+    delete, purge or list anything, nor to read another stream. Not even ``$JS.API.INFO``:
+    the account's totals (streams, consumers, bytes stored) would tell one party how much the
+    others exchange."""
     stream, consumer = stream_name(party), consumer_name(party)
     names = sorted(set(peers))
     if party in names:
@@ -148,11 +171,21 @@ def party_permissions(party: str, peers: Iterable[str]) -> Permissions:
     own = [subject(peer, party) for peer in names]
     return Permissions(
         publish=(*own,
+                 *(witness_subject(w) for w in sorted(set(witnesses))),
                  f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{consumer}",
                  f"$JS.API.CONSUMER.INFO.{stream}.{consumer}",
                  f"$JS.API.STREAM.INFO.{stream}",
                  f"$JS.ACK.{stream}.{consumer}.>"),
-        subscribe=(f"{inbox_prefix(party)}.>",))
+        subscribe=(f"{inbox_prefix(party)}.>",),
+        subscribe_deny=("_INBOX.>",))
+
+
+def witness_permissions(witness: str) -> Permissions:
+    """The witness's user: it receives requests on its own subject only, and publishes
+    nothing but its answer to each one (the broker's ``allow_responses``: one reply, to the
+    reply subject of a request it was delivered). It reads no party's traffic."""
+    return Permissions(publish=(), subscribe=(witness_subject(witness),),
+                       subscribe_deny=("_INBOX.>",), allow_responses=True)
 
 
 # ------------------------------------------------------------------ what comes off the broker
@@ -237,10 +270,41 @@ def parse_message(subject_text: str, headers: Mapping[str, str] | None, body: by
                         envelope=envelope)
 
 
-__all__ = ["ADMIN_NAME", "BRIDGE_HEADERS", "HEADER_ALLOWANCE", "HEADER_ENVELOPE",
-           "HEADER_KIND", "HEADER_MSG_ID", "HEADER_SEQ", "INBOX_PREFIX", "REASON_HEADER",
-           "REASON_KIND", "REASON_MSG_ID", "REASON_SUBJECT", "REASON_TOO_LARGE", "STREAM_PREFIX",
-           "SUBJECT_ROOT", "Kind", "Permissions", "RelayMessage", "answer_headers",
-           "consumer_name", "envelope_headers", "inbound_subjects", "inbox_prefix", "msg_id",
-           "parse_message", "parse_subject", "party_permissions", "party_token", "stream_name",
-           "subject"]
+__all__ = [
+    "ADMIN_NAME",
+    "BRIDGE_HEADERS",
+    "HEADER_ALLOWANCE",
+    "HEADER_CONTENT_TYPE",
+    "HEADER_ENVELOPE",
+    "HEADER_KIND",
+    "HEADER_MSG_ID",
+    "HEADER_SEQ",
+    "HEADER_STATUS",
+    "INBOX_PREFIX",
+    "REASON_HEADER",
+    "REASON_KIND",
+    "REASON_MSG_ID",
+    "REASON_SUBJECT",
+    "REASON_TOO_LARGE",
+    "STREAM_PREFIX",
+    "SUBJECT_ROOT",
+    "WITNESS_OP",
+    "WITNESS_ROOT",
+    "Kind",
+    "Permissions",
+    "RelayMessage",
+    "answer_headers",
+    "consumer_name",
+    "envelope_headers",
+    "inbound_subjects",
+    "inbox_prefix",
+    "msg_id",
+    "parse_message",
+    "parse_subject",
+    "party_permissions",
+    "party_token",
+    "stream_name",
+    "subject",
+    "witness_permissions",
+    "witness_subject",
+]

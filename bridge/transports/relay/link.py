@@ -183,6 +183,24 @@ class RelayLink:
                                    ) from exc
 
 
+    async def request(self, subject: str, body: bytes, timeout: float
+                      ) -> tuple[dict[str, str], bytes]:
+        """A core NATS request (no stream: the witness's add-checkpoint, PROTOCOL.md §13.8):
+        the reply's headers and body, its reply subject under this party's own inbox prefix.
+        ``RelayUnavailable`` when not connected, when no one listens on ``subject``, or when
+        no reply came in ``timeout`` seconds."""
+        if self._nc is None or not self.connected:
+            raise RelayUnavailable(f"not connected to the relay ({self.state.value})")
+        try:
+            msg = await self._nc.request(subject, body, timeout=timeout)
+        except nats.errors.NoRespondersError:
+            raise RelayUnavailable(f"no one answers on {subject} through the relay") from None
+        except (nats.errors.Error, TimeoutError, OSError) as exc:
+            raise RelayUnavailable(f"no answer through the relay: {type(exc).__name__}: {exc}"
+                                   ) from exc
+        return dict(msg.headers or {}), msg.data
+
+
 def link_of_home(home: Home, config: Config, metrics: Metrics) -> RelayLink | None:
     """The relay link of a home that joined one (its ``[relay]`` table), else None."""
     relay = config.relay

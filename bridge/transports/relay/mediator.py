@@ -3,6 +3,7 @@
 
     M/relay.toml                 the relay's configuration: limits, parties, pairs
     M/creds/PARTY.creds          each party's credentials (mode 0600): what the mediator hands it
+    M/creds/WITNESS.creds        a witness's credentials (relay add-witness): bridge witness run
     M/creds/mediator-admin.creds the mediator's own (full rights: relay run, relay status)
     M/data/                      the JetStream store (file storage)
     M/nats-server.conf           the server's configuration, written from relay.toml at each start
@@ -122,16 +123,28 @@ class PartyEntry:
                                description="The parties it exchanges with (both ways).")
 
 
+@dataclass(frozen=True, kw_only=True, config=_table("[witnesses.NAME]"))
+class WitnessEntry:
+    nkey: PublicNkey = Field(description="The witness's public user nkey (its seed is only in "
+                                         "creds/NAME.creds); every party may send it "
+                                         "checkpoints (PROTOCOL.md §13.8).")
+
+
 @dataclass(frozen=True, kw_only=True, config=_table("relay.toml"))
 class RelayConfig:
     relay: RelaySettings
     parties: dict[Party, PartyEntry] = Field(default_factory=dict)
+    witnesses: dict[Party, WitnessEntry] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _pairs_are_mutual(self) -> RelayConfig:
-        keys = [self.relay.admin_nkey, *(p.nkey for p in self.parties.values())]
+        keys = [self.relay.admin_nkey, *(p.nkey for p in self.parties.values()),
+                *(w.nkey for w in self.witnesses.values())]
         if len(set(keys)) != len(keys):
             raise ValueError("two users share one nkey")
+        both = sorted(set(self.parties) & set(self.witnesses))
+        if both:  # one credential file per name: creds/NAME.creds
+            raise ValueError(f"{both[0]!r} is both a party and a witness")
         for name, entry in self.parties.items():
             for peer in entry.peers:
                 if peer == name:
@@ -149,7 +162,7 @@ class RelayConfig:
                        for b in e.peers})
 
     def permissions(self, party: str) -> binding.Permissions:
-        return binding.party_permissions(party, self.parties[party].peers)
+        return binding.party_permissions(party, self.parties[party].peers, self.witnesses)
 
     def to_toml(self) -> str:
         relay = {k: v for k, v in dataclasses.asdict(self.relay).items() if v is not None}
@@ -159,6 +172,9 @@ class RelayConfig:
         body = tomli_w.dumps({"relay": relay})
         if parties:
             body += "\n" + tomli_w.dumps({"parties": parties})
+        if self.witnesses:
+            body += "\n" + tomli_w.dumps({"witnesses": {
+                name: {"nkey": w.nkey} for name, w in sorted(self.witnesses.items())}})
         return head + body
 
 
@@ -169,6 +185,8 @@ def with_party(config: RelayConfig, name: str, nkey: str,
     binding.party_token(name)
     if name in config.parties:
         raise UsageError(f"party {name!r} is already on this relay")
+    if name in config.witnesses:
+        raise UsageError(f"{name!r} is a witness on this relay; a party needs another name")
     chosen = sorted(set(config.parties if peers is None else peers))
     unknown = [p for p in chosen if p not in config.parties]
     if unknown:
@@ -177,7 +195,7 @@ def with_party(config: RelayConfig, name: str, nkey: str,
     parties = {n: (dataclasses.replace(e, peers=sorted({*e.peers, name})) if n in chosen else e)
                for n, e in config.parties.items()}
     parties[name] = PartyEntry(nkey=nkey, peers=chosen)
-    return RelayConfig(relay=config.relay, parties=parties)
+    return RelayConfig(relay=config.relay, parties=parties, witnesses=config.witnesses)
 
 
 _FILE = TypeAdapter(RelayConfig)
@@ -284,14 +302,16 @@ class MediatorHome:
 
 
 def init_home(home: MediatorHome, parties: Iterable[str], listen: str, *,
-              tls: bool = False) -> RelayConfig:
+              tls: bool = False, witnesses: Iterable[str] = ()) -> RelayConfig:
     """Create the relay home: the admin's and each party's credentials, every party paired
     with every other, and relay.toml; with ``tls`` a self-signed certificate (tls/cert.pem,
     which the parties pin) that the server presents. Refuses a folder that already holds a
     relay."""
-    names = list(parties)
+    names, witnessed = list(parties), list(witnesses)
     if len(set(names)) != len(names):
         raise InputError("a party is named twice", field="party")
+    if len(set(witnessed)) != len(witnessed) or set(names) & set(witnessed):
+        raise InputError("a witness is named twice, or as a party", field="witness")
     for name in names:
         binding.party_token(name)
     if home.exists():
@@ -310,6 +330,8 @@ def init_home(home: MediatorHome, parties: Iterable[str], listen: str, *,
     home.write_creds(binding.ADMIN_NAME, admin)
     for name in names:
         config = _add(home, config, name, None)
+    for name in witnessed:
+        config = _add_witness(home, config, name)
     home.write_config(config)
     return config
 
@@ -324,8 +346,12 @@ def _add(home: MediatorHome, config: RelayConfig, name: str,
 
 def add_party(home: MediatorHome, name: str, peers: Iterable[str] | None) -> RelayConfig:
     """Add one party (its credentials, its pairs) to an existing relay home."""
-    config = home.config()
-    updated = _add(home, config, name, peers)
+    return _written(home, name, _add(home, home.config(), name, peers))
+
+
+def _written(home: MediatorHome, name: str, updated: RelayConfig) -> RelayConfig:
+    """``updated`` written to relay.toml; if it cannot be, the credential file just made for
+    ``name`` goes too (a user the server does not know)."""
     try:
         home.write_config(updated)
     except BridgeError:
@@ -334,5 +360,24 @@ def add_party(home: MediatorHome, name: str, peers: Iterable[str] | None) -> Rel
     return updated
 
 
+def _add_witness(home: MediatorHome, config: RelayConfig, name: str) -> RelayConfig:
+    binding.party_token(name)
+    if name in config.witnesses:
+        raise UsageError(f"witness {name!r} is already on this relay")
+    if name in config.parties:
+        raise UsageError(f"{name!r} is a party of this relay; a witness is a third party")
+    key = UserKey.generate()
+    updated = RelayConfig(relay=config.relay, parties=config.parties,
+                          witnesses={**config.witnesses, name: WitnessEntry(nkey=key.public)})
+    home.write_creds(name, key)
+    return updated
+
+
+def add_witness(home: MediatorHome, name: str) -> RelayConfig:
+    """Add a witness (its credential file) that every party of this relay may reach."""
+    return _written(home, name, _add_witness(home, home.config(), name))
+
+
 __all__ = ["CONFIG_NAME", "DEFAULT_LISTEN", "MediatorHome", "PartyEntry", "RelayConfig",
-           "RelaySettings", "add_party", "init_home", "read_config", "with_party"]
+           "RelaySettings", "WitnessEntry", "add_party", "add_witness", "init_home",
+           "read_config", "with_party"]

@@ -13,7 +13,7 @@ import typing
 from pydantic.fields import FieldInfo
 
 from bridge.home.config_reference import _default, _kind
-from bridge.transports.relay.mediator import PartyEntry, RelaySettings
+from bridge.transports.relay.mediator import PartyEntry, RelaySettings, WitnessEntry
 
 
 def _kind_of(annotation: object) -> str:
@@ -31,7 +31,8 @@ def _rows(table: type) -> list[str]:
 
 def relay_reference_markdown() -> str:
     lines = []
-    for name, table in (("relay", RelaySettings), ("parties.NAME", PartyEntry)):
+    for name, table in (("relay", RelaySettings), ("parties.NAME", PartyEntry),
+                        ("witnesses.NAME", WitnessEntry)):
         lines += [f"`[{name}]`", "", "| key | type | default | what it does |",
                   "|---|---|---|---|", *_rows(table), ""]
     return "\n".join(lines)

@@ -10,8 +10,8 @@ The configuration is written from relay.toml at each start, as JSON (which the N
 configuration format reads as it is: no quoting of ours, and a ``$JS…`` subject is a string,
 never a variable): the listen address, JetStream with file storage under ``M/data``, the
 message size, and one nkey user per party with exactly the permissions of the binding
-(``binding.party_permissions``; deny by default), plus the mediator's admin user with all
-rights.
+(``binding.party_permissions``; deny by default), one per witness
+(``binding.witness_permissions``), plus the mediator's admin user with all rights.
 """
 
 from __future__ import annotations
@@ -33,6 +33,8 @@ from typing import Any
 from bridge.core.errors import UsageError
 from bridge.home.addresses import parse_listen
 from bridge.home.files import write_file
+from bridge.transports.relay import binding
+from bridge.transports.relay.binding import Permissions
 from bridge.transports.relay.mediator import MediatorHome, RelayConfig
 
 log = logging.getLogger("bridge.relay")
@@ -136,13 +138,26 @@ def find_server() -> ServerBinary:
 # ------------------------------------------------------------------ configuration
 
 
+def _permissions(perms: Permissions) -> dict[str, Any]:
+    """A user's permissions as the server reads them: deny by default (a publish list with
+    nothing allowed denies ``>``: an absent one would allow everything)."""
+    out: dict[str, Any] = {
+        "publish": {"allow": list(perms.publish)} if perms.publish else {"deny": [">"]},
+        "subscribe": {"allow": list(perms.subscribe)}}
+    if perms.subscribe_deny:
+        out["subscribe"]["deny"] = list(perms.subscribe_deny)
+    if perms.allow_responses:
+        out["allow_responses"] = {"max": 1}
+    return out
+
+
 def _users(config: RelayConfig) -> list[dict[str, Any]]:
     users: list[dict[str, Any]] = [{"nkey": config.relay.admin_nkey}]  # all rights
     for name, entry in sorted(config.parties.items()):
-        perms = config.permissions(name)
-        users.append({"nkey": entry.nkey, "permissions": {
-            "publish": {"allow": list(perms.publish)},
-            "subscribe": {"allow": list(perms.subscribe)}}})
+        users.append({"nkey": entry.nkey, "permissions": _permissions(config.permissions(name))})
+    for name, witness in sorted(config.witnesses.items()):
+        users.append({"nkey": witness.nkey,
+                      "permissions": _permissions(binding.witness_permissions(name))})
     return users
 
 

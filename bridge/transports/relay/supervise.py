@@ -199,7 +199,7 @@ class Supervisor:
 
     async def _reload(self, proc: asyncio.subprocess.Process) -> None:
         self.reload.clear()
-        before = set(self.config.parties)
+        before = {*self.config.parties, *self.config.witnesses}
         try:
             self.config = self.home.config()
         except BridgeError as exc:
@@ -213,7 +213,8 @@ class Supervisor:
         for attempt in range(RELOAD_TRIES):
             try:
                 await self._ensure(self.state.port)
-                await self._await_users(sorted(set(self.config.parties) - before))
+                await self._await_users(sorted({*self.config.parties, *self.config.witnesses}
+                                               - before))
                 break
             except BridgeError as exc:
                 if attempt == RELOAD_TRIES - 1:

@@ -131,7 +131,7 @@ _UNPACK: dict[str, Any] = {
 }
 # Bound once: keyword arguments parsed per call cost as much as a small entry's decoding.
 _unpack: Callable[[bytes], Any] = functools.partial(msgpack.unpackb, **_UNPACK)
-_pack: Callable[[Any], bytes] = functools.partial(msgpack.packb, use_bin_type=True)
+_pack = codec.pack_value
 _item_id_match = ITEM_ID_RE.fullmatch
 _SCALAR_TYPES = frozenset({str, bytes, int, bool, type(None)})
 _STR_TYPE = frozenset({str})

@@ -85,6 +85,12 @@ def pack_value(value: Any) -> bytes:
     return packer.pack(value)
 
 
+def packer() -> Callable[[Any], bytes]:
+    """``pack_value`` for a run of values packed one after another by one caller (one
+    thread): one Packer, its buffer reused."""
+    return msgpack.Packer(use_bin_type=True, buf_size=_PACK_BUFFER).pack  # type: ignore[call-arg]
+
+
 _PASS_THROUGH = frozenset({str, bytes, bool, int, type(None)})
 _STR_ONLY = frozenset({str})
 # key tuple as found -> (keys sorted, a C-level getter of the values in that order)

@@ -25,6 +25,8 @@ import msgpack
 
 from bridge.core import codec, merkle
 from bridge.core.errors import DecodeError, InputError, VerificationError
+from bridge.core.json_data import json_data_problem
+from bridge.core.times import MAX_JSON_INT
 
 ACK_STATUSES = (
     "RECEIVED", "NOT_RECEIVED", "RECEIVED_UNDECLARED", "PENDING_IDENTIFICATION",
@@ -168,6 +170,28 @@ def _entry_map(leaf: bytes, index: int | None, keys: frozenset[str]) -> dict[str
     return value
 
 
+# key tuple as found -> whether it is in canonical order: the records of one document share
+# their keys, so each key set is sorted once. Bounded in entries and in each one's size, so
+# hostile variety cannot grow it without end (beyond the bound the test simply runs again).
+_KEY_ORDER: dict[tuple[Any, ...], bool] = {}
+_KEY_ORDER_MAX = 4096
+_KEY_ORDER_MAX_KEYS = 64
+
+
+def _sorted_str_keys(value: dict[Any, Any]) -> bool:
+    """Every key a str, in canonical (sorted, hence unique) order: §2.3 for str keys, since
+    code point order is UTF-8 byte order. Tested in C, no Python loop."""
+    keys = tuple(value)
+    known = _KEY_ORDER.get(keys)
+    if known is not None:
+        return known
+    ok = set(map(type, keys)) <= _STR_TYPE and list(keys) == sorted(keys)
+    if len(_KEY_ORDER) < _KEY_ORDER_MAX and len(keys) <= _KEY_ORDER_MAX_KEYS and \
+            sum(map(len, keys)) <= 16 * _KEY_ORDER_MAX_KEYS:
+        _KEY_ORDER[keys] = ok
+    return ok
+
+
 def _plain(value: Any, depth: int) -> bool:
     """True if ``value`` is certainly canonical apart from integer/length forms (which the
     byte comparison with a re-pack checks): sorted str keys, no floats, shallow enough."""
@@ -175,17 +199,53 @@ def _plain(value: Any, depth: int) -> bool:
         return False
     kind = type(value)
     if kind is dict:
-        keys = list(value)
-        if not set(map(type, keys)) <= _STR_TYPE or keys != sorted(keys):
+        if not _sorted_str_keys(value):
             return False
         values: Any = value.values()
     elif kind is list:
         values = value
     else:
         return kind in _SCALAR_TYPES
-    scalars = _SCALAR_TYPES
+    if set(map(type, values)) <= _SCALAR_TYPES:  # a flat record: no Python loop
+        return True
     for v in values:
-        if type(v) not in scalars and not _plain(v, depth + 1):
+        if type(v) not in _SCALAR_TYPES and not _plain(v, depth + 1):
+            return False
+    return True
+
+
+_JSON_SCALARS = frozenset({str, bool, type(None)})
+_JSON_TYPES = frozenset({str, bool, type(None), int, dict, list})
+
+
+def _plain_json(value: Any, depth: int) -> bool:
+    """``_plain`` and, in the same walk, JSON data (``json_data_problem`` finds nothing): maps
+    and arrays of text, booleans, nil and integers within ±``MAX_JSON_INT``. False means
+    "ask the strict path", which names the fault."""
+    if depth > _SMALL.max_depth:
+        return False
+    kind = type(value)
+    if kind is dict:
+        if not _sorted_str_keys(value):
+            return False
+        values: Any = value.values()
+    elif kind is list:
+        values = value
+    else:
+        return False
+    types = set(map(type, values))
+    if types <= _JSON_SCALARS:
+        return True
+    if not types <= _JSON_TYPES:
+        return False
+    for v in values:
+        t = type(v)
+        if t is str:
+            continue
+        if t is int:
+            if not -MAX_JSON_INT <= v <= MAX_JSON_INT:
+                return False
+        elif (t is dict or t is list) and not _plain_json(v, depth + 1):
             return False
     return True
 
@@ -199,6 +259,11 @@ def _quick_map(leaf: bytes, index: int | None, order: tuple[str, ...]) -> dict[s
         v = _unpack(leaf)
     except Exception:  # any malformation: the strict path says which
         return None
+    return _quick_fields(v, index, order)
+
+
+def _quick_fields(v: Any, index: int | None, order: tuple[str, ...]) -> dict[str, Any] | None:
+    """``_quick_map`` of a value already unpacked."""
     if type(v) is not dict or tuple(v) != order:
         return None
     i = v["i"]
@@ -260,6 +325,33 @@ def decode_ack_entry(leaf: bytes, index: int | None = None) -> AckEntry:
     v = _ack_map(leaf, index)
     return AckEntry(index=v["i"], item_id=v["id"], salt=v["salt"], status=v["status"],
                     reason=v["reason"], evidence=v["evidence"], leaf=v["leaf"])
+
+
+def declared_records(leaves: Sequence[bytes], first: int = 0) -> list[tuple[str, dict[str, Any]]]:
+    """(item id, record) of each of a run of declared entries, entry ``n`` at index
+    ``first + n``, each decoded as ``decode_declared_entry`` decodes it and its record JSON
+    data (``json_data_problem``); else ``VerificationError`` (``bad_entry``) naming the entry.
+
+    A received chunk's entries, in one pass: one Packer for the run's byte comparisons and one
+    walk of each record for both rules, instead of a Packer, two walks and an object each."""
+    pack = codec.packer()
+    out = []
+    for n, leaf in enumerate(leaves):
+        index = first + n
+        try:
+            v = _quick_fields(_unpack(leaf), index, _DECLARED_ORDER) \
+                if len(leaf) <= _SMALL.max_bytes else None
+        except Exception:  # any malformation: the strict path says which
+            v = None
+        if (v is None or type(v["data"]) is not dict or not _plain_json(v["data"], 1)
+                or pack(v) != leaf):
+            v = _declared_map(leaf, index)  # authoritative: raises, or decides it is good
+            problem = json_data_problem(v["data"], "data")
+            if problem is not None:
+                raise VerificationError(f"entry {index} {problem[0]}: {problem[1]}",
+                                        reason="bad_entry")
+        out.append((v["id"], v["data"]))
+    return out
 
 
 # The same decoders over all the entries of a document, giving only the fields a whole-document

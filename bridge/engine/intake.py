@@ -7,6 +7,7 @@ chain, PROTOCOL.md §8.2).
 from __future__ import annotations
 
 from bridge.core import chunks, documents, lifecycle
+from bridge.core.entries import declared_records
 from bridge.core.errors import VerificationError
 from bridge.engine.context import Engine
 from bridge.engine.states import DocumentState, move_document
@@ -44,18 +45,14 @@ class Intake:
         if h.type == documents.ACK:
             self._apply_ack_chunk(peer, row, chunk, now)
         else:
-            decoded = [documents.decode_declared_entry(e, chunk.first + n)
-                       for n, e in enumerate(chunk.entries)]
-            for d in decoded:  # the local API shows it as JSON (PROTOCOL.md §6.4)
-                problem = documents.json_data_problem(d.data, "data")
-                if problem is not None:
-                    raise VerificationError(f"entry {d.index} {problem[0]}: {problem[1]}",
-                                            reason="bad_entry")
+            # Each entry checked, its record JSON data (the local API shows it as JSON,
+            # PROTOCOL.md §6.4), before any is stored.
+            decoded = declared_records(chunk.entries, chunk.first)
             manifest = h.type == "manifest"
             self.e.store.insert_items_with_fields(
-                (row.rowid, d.index, d.item_id, chunk.entries[n], chunk.leaf_hashes[n],
-                 "unacknowledged", *(record_fields(d.data) if manifest else (None, None)))
-                for n, d in enumerate(decoded))
+                (row.rowid, chunk.first + n, item_id, chunk.entries[n], chunk.leaf_hashes[n],
+                 "unacknowledged", *(record_fields(data) if manifest else (None, None)))
+                for n, (item_id, data) in enumerate(decoded))
         stored = self.e.store.add_stored(row.rowid, len(chunk.entries))
         if stored == h.count:
             move_document(self.e.store, row, DocumentState.RECEIVED, now)

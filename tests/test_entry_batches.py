@@ -1,4 +1,6 @@
-"""The batch decoder of a received chunk's declared entries (``entries.declared_records``)
+"""The batch decoders of a received chunk's entries (``entries.declared_records``,
+``entries.ack_records``) and the batch encoder of an acknowledgement of all items
+(``AckStream.add_uniform``) do what the one-entry ones do. The declared entries' decoder
 accepts and refuses exactly what ``decode_declared_entry`` and ``json_data_problem`` do, one
 entry at a time: a non-canonical entry (keys out of order, an integer in a longer form than
 it needs, a float, a second value), a record that is not JSON data, or an entry at the wrong
@@ -14,14 +16,20 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bridge.core import codec
+from bridge.core.crypto.identity import PrivateIdentity
+from bridge.core.documents import SignedHeader, sign_document
 from bridge.core.entries import (
+    AckItem,
     Item,
+    ack_records,
     declared_records,
+    decode_ack_entry,
     decode_declared_entry,
     encode_declared_entry,
 )
 from bridge.core.errors import InputError, VerificationError
 from bridge.core.json_data import json_data_problem
+from bridge.core.streaming import AckStream
 
 SALT = b"\x07" * 16
 
@@ -119,3 +127,80 @@ def test_any_chunk_decodes_as_one_at_a_time(records: list[dict[str, Any]], canon
         b[(flip >> 4) % len(b)] ^= 1 + (flip >> 8) % 255
         leaves[k] = bytes(b)
     assert batch(leaves, 0) == one_at_a_time(leaves, 0)
+
+
+def ack_entry(index: int, **changes: Any) -> bytes:
+    fields = {"evidence": None, "i": index, "id": f"P-{index}", "leaf": b"\x01" * 32,
+              "reason": None, "salt": SALT, "status": "RECEIVED", **changes}
+    return msgpack.packb(fields, use_bin_type=True)
+
+
+def acks_one_at_a_time(leaves: list[bytes], first: int) -> list[Any] | str:
+    try:
+        return [(e.index, e.item_id, e.status, e.reason, e.evidence, e.leaf)
+                for e in (decode_ack_entry(leaf, first + n) for n, leaf in enumerate(leaves))]
+    except VerificationError as exc:
+        return exc.reason
+
+
+def acks_batch(leaves: list[bytes], first: int) -> list[Any] | str:
+    try:
+        return list(ack_records(leaves, first))
+    except VerificationError as exc:
+        return exc.reason
+
+
+def test_acknowledgement_entries_of_a_chunk_decode_as_one_at_a_time() -> None:
+    leaves = [ack_entry(4), ack_entry(5, leaf=None, status="RECEIVED_UNDECLARED"),
+              ack_entry(6, reason="seen", evidence="photo 6", status="DISPUTED")]
+    assert acks_batch(leaves, 4) == acks_one_at_a_time(leaves, 4)
+    assert acks_batch(leaves, 4)[2] == (6, "P-6", "DISPUTED", "seen", "photo 6", b"\x01" * 32)
+
+
+@pytest.mark.parametrize("changes", [
+    {"status": "LOST"}, {"leaf": b"\x00" * 31}, {"leaf": "h" * 32}, {"reason": 5},
+    {"evidence": "e" * 2001}, {"i": 1}, {"id": "bad id"}, {"salt": b"s"},
+], ids=["unknown_status", "short_leaf", "leaf_str", "reason_int", "long_evidence",
+        "wrong_index", "bad_id", "short_salt"])
+def test_bad_acknowledgement_entry_in_a_chunk_is_refused(changes: dict[str, Any]) -> None:
+    leaves = [ack_entry(0, **changes), ack_entry(1)]
+    assert acks_batch(leaves, 0) == acks_one_at_a_time(leaves, 0) == "bad_entry"
+
+
+def test_acknowledgement_entry_packed_with_a_longer_integer_is_refused() -> None:
+    leaf = ack_entry(3).replace(b"\xa1i\x03", b"\xa1i\xd0\x03")  # 3 as an int 8
+    assert acks_batch([leaf], 3) == acks_one_at_a_time([leaf], 3) == "bad_entry"
+
+
+def answers() -> SignedHeader:
+    alpha = PrivateIdentity.generate("alpha", created=1_700_000_000_000)
+    return sign_document(alpha, doc_type="manifest", doc_id="M-1", recipient="beta",
+                         created=1_800_000_000_000, meta={}, items=[Item(id="P-0", data={})],
+                         salt_key=b"\x02" * 32).signed
+
+
+def test_acknowledgement_of_all_items_makes_the_entries_one_at_a_time_makes() -> None:
+    signed = answers()
+    pairs = [(f"P-{n}", bytes([n]) * 32) for n in range(5)]
+    streams = [AckStream(answers=signed, ack_id="A-1", created=1_800_000_000_001, count=5,
+                         salt_key=b"\x03" * 32, chunk=4) for _ in range(2)]
+    one = streams[0].add([(AckItem(id=i, status="WITHHELD", reason="r"), lh)
+                          for i, lh in pairs[:2]])
+    one += streams[0].add([(AckItem(id=i, status="WITHHELD", reason="r"), lh)
+                           for i, lh in pairs[2:]])
+    uniform = streams[1].add_uniform(pairs[:2], "WITHHELD", "r")
+    uniform += streams[1].add_uniform(pairs[2:], "WITHHELD", "r")
+    assert uniform == one
+    assert streams[1].chunk_roots == streams[0].chunk_roots
+
+
+@pytest.mark.parametrize(("pair", "status", "field"), [
+    (("bad id", b"\x00" * 32), "RECEIVED", "id"), (("P-1", b"\x00" * 32), "LOST", "status"),
+], ids=["bad_item_id", "unknown_status"])
+def test_acknowledgement_of_all_items_refuses_what_an_item_would(
+        pair: tuple[str, bytes], status: str, field: str) -> None:
+    stream = AckStream(answers=answers(), ack_id="A-1", created=1_800_000_000_001, count=1,
+                       salt_key=b"\x03" * 32, chunk=4)
+    with pytest.raises(InputError) as exc:
+        stream.add_uniform([pair], status, None)
+    assert exc.value.field == field

@@ -259,11 +259,6 @@ def _quick_map(leaf: bytes, index: int | None, order: tuple[str, ...]) -> dict[s
         v = _unpack(leaf)
     except Exception:  # any malformation: the strict path says which
         return None
-    return _quick_fields(v, index, order)
-
-
-def _quick_fields(v: Any, index: int | None, order: tuple[str, ...]) -> dict[str, Any] | None:
-    """``_quick_map`` of a value already unpacked."""
     if type(v) is not dict or tuple(v) != order:
         return None
     i = v["i"]
@@ -338,11 +333,7 @@ def declared_records(leaves: Sequence[bytes], first: int = 0) -> list[tuple[str,
     out = []
     for n, leaf in enumerate(leaves):
         index = first + n
-        try:
-            v = _quick_fields(_unpack(leaf), index, _DECLARED_ORDER) \
-                if len(leaf) <= _SMALL.max_bytes else None
-        except Exception:  # any malformation: the strict path says which
-            v = None
+        v = _quick_map(leaf, index, _DECLARED_ORDER)
         if (v is None or type(v["data"]) is not dict or not _plain_json(v["data"], 1)
                 or pack(v) != leaf):
             v = _declared_map(leaf, index)  # authoritative: raises, or decides it is good
@@ -351,6 +342,42 @@ def declared_records(leaves: Sequence[bytes], first: int = 0) -> list[tuple[str,
                 raise VerificationError(f"entry {index} {problem[0]}: {problem[1]}",
                                         reason="bad_entry")
         out.append((v["id"], v["data"]))
+    return out
+
+
+AckRecord = tuple[int, str, str, str | None, str | None, bytes | None]
+"""(index, item id, status, reason, evidence, declared leaf hash or None) of an
+acknowledgement entry: ``AckEntry`` without its salt, as a received chunk's check needs it."""
+
+
+def ack_records(leaves: Sequence[bytes], first: int = 0) -> list[AckRecord]:
+    """Each of a run of acknowledgement entries, entry ``n`` at index ``first + n``, decoded
+    as ``decode_ack_entry`` decodes it (``VerificationError``, ``bad_entry``, naming the
+    entry), with one Packer for the run's byte comparisons and no object per entry."""
+    pack = codec.packer()
+    out: list[AckRecord] = []
+    for n, leaf in enumerate(leaves):
+        index = first + n
+        v = _quick_map(leaf, index, _ACK_ORDER)
+        if v is None or not _quick_ack_fields(v) or pack(v) != leaf:
+            v = _ack_map(leaf, index)  # authoritative: raises, or decides it is good
+        out.append((index, v["id"], v["status"], v["reason"], v["evidence"], v["leaf"]))
+    return out
+
+
+def encode_ack_entries(first: int, salts: Sequence[bytes], items: Sequence[tuple[str, bytes]],
+                       status: str, reason: str | None) -> list[bytes]:
+    """``encode_ack_entry`` of each (item id, declared leaf hash) with one status and reason
+    and no evidence (an acknowledgement of all items), entry ``n`` at ``first + n`` with salt
+    ``salts[n]``: the status and reason checked once, each id as ``AckItem`` checks it."""
+    AckItem(id="x", status=status, reason=reason)  # raises InputError naming the field
+    pack = codec.packer()
+    out = []
+    for n, (item_id, leaf) in enumerate(items):
+        if type(item_id) is not str or not _item_id_match(item_id):
+            _check_item_id(item_id, "id")  # raises, naming the field
+        out.append(pack({"evidence": None, "i": first + n, "id": item_id, "leaf": leaf,
+                         "reason": reason, "salt": salts[n], "status": status}))
     return out
 
 

@@ -35,6 +35,7 @@ from bridge.core.documents import (
     encode_ack_entry,
     sign_header,
 )
+from bridge.core.entries import encode_ack_entries
 from bridge.core.errors import InputError
 
 MAX_STREAMED_ITEMS = 1_000_000  # as many as a JSON submission may hold (document.schema.json)
@@ -157,6 +158,19 @@ class AckStream(EntryStream):
             self._take(leaf)
             out.append(leaf)
         return out
+
+    def add_uniform(self, items: Sequence[tuple[str, bytes]], status: str,
+                    reason: str | None) -> list[bytes]:
+        """``add`` of (item id, declared leaf hash) pairs that all take one status and reason
+        (an acknowledgement of all items): the same entries, made in one pass."""
+        first = self.added
+        if first + len(items) > self.count:
+            raise ValueError("more acknowledged items than counted")
+        salts = [self._salt(first + k) for k in range(len(items))]
+        leaves = encode_ack_entries(first, salts, items, status, reason)
+        for leaf in leaves:
+            self._take(leaf)
+        return leaves
 
     def finish(self, issuer: PrivateIdentity) -> SignedHeader:
         root = self._root()

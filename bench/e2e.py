@@ -12,8 +12,9 @@ ratio (the target: the relay at most 1.3 x the direct time).
 
 Starts two daemons (subprocesses), submits an N-item manifest through the sender's socket, has
 the receiver acknowledge every item through its own socket, and stops the clock when the
-sender's status shows all N acknowledged (and a per-item receipt is exported). The manifest is
-submitted as a stream from a generator. In the same run it measures the floor: with
+sender's status shows all N acknowledged (and a per-item receipt is exported). Each daemon's
+CPU time over the exchange is printed beside it (steadier than the clock on a busy machine).
+The manifest is submitted as a stream from a generator. In the same run it measures the floor: with
 ``--floor-script``, the floor benchmark given (run here, in the same process tree), else the same
 work in one process with no network and no daemon (encode, seal, open, sign, verify, Merkle, and
 the SQLite inserts and updates of N rows). It does so for each key suite (PROTOCOL.md §3.1; both
@@ -172,6 +173,7 @@ def exchange_between(a: Node, b: Node, n: int, root: Path, timeout: float, *,
         ca, cb = (BridgeClient(node.home.socket_path, timeout=timeout) for node in (a, b))
         sender_events = ca.events(read_timeout=timeout)
         receiver_events = cb.events(read_timeout=timeout)
+        cpu0 = [cpu_seconds(node) for node in (a, b)]
         t0 = time.perf_counter()
         doc = ca.submit_document_stream("manifest", "beta", iter_items(n), count=n,
                                         meta={"batch": 1}, id="M-E2E")
@@ -185,6 +187,7 @@ def exchange_between(a: Node, b: Node, n: int, root: Path, timeout: float, *,
         assert status["items"]["acknowledged"] == n, status
         receipt = ca.receipt(doc["id"], item=f"ITEM-{n - 1:07d}")
         rss_a, rss_b = a.peak_rss_mb, b.peak_rss_mb
+        cpu_a, cpu_b = (cpu_seconds(node) - c for node, c in zip((a, b), cpu0, strict=True))
     finally:
         for proc in spies:
             proc.send_signal(signal.SIGINT)  # py-spy writes its samples and exits
@@ -195,6 +198,7 @@ def exchange_between(a: Node, b: Node, n: int, root: Path, timeout: float, *,
             "received_seconds": round(t_recv, 3), "receipt_bytes": len(receipt),
             "sender_peak_rss_mb": round(rss_a or 0, 1),
             "receiver_peak_rss_mb": round(rss_b or 0, 1),
+            "sender_cpu_seconds": round(cpu_a, 2), "receiver_cpu_seconds": round(cpu_b, 2),
             "clean_exit": code_a == 0 and code_b == 0}
 
 
@@ -272,6 +276,14 @@ def main() -> int:
             print(f"{n} items, suite 2 / suite 1 end to end: {ratio:.2f} x "
                   f"(target <= 1.1: {'PASS' if ratio <= 1.1 else 'MISS'})")
     return 0
+
+
+def cpu_seconds(node: Node) -> float:
+    """CPU time (user and system, every thread) the running daemon has used so far: on a
+    shared machine a steadier measure of its work than the wall clock (Linux /proc)."""
+    assert node.proc is not None
+    fields = Path(f"/proc/{node.proc.pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def spy(node: Any, out: Path) -> subprocess.Popen[bytes]:

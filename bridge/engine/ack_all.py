@@ -43,7 +43,7 @@ def acknowledge_all(outbound: Outbound, row: DocumentRow, body: dict[str, Any]
     stream = AckStream(answers=e.guard.stored_header(row), ack_id=e.new_id("ack"),
                        created=now, count=count, salt_key=e.random_bytes(32),
                        chunk=outbound.chunk)
-    stage = e.store.open_stage()
+    stage = e.store.open_stage(unique_ids=False)
     try:
         _stage_entries(e, row, stream, stage, including, status, reason)
         signed = stream.finish(e.trust.me)

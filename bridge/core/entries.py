@@ -59,7 +59,9 @@ class Item:
 
     def __post_init__(self) -> None:
         _check_item_id(self.id, "id")
-        if not isinstance(self.data, Mapping) or "id" in self.data:
+        # type() first: a dict (every record parsed from JSON) skips the ABC's isinstance.
+        if not (type(self.data) is dict or isinstance(self.data, Mapping)) \
+                or "id" in self.data:
             raise InputError("item data must be a map without 'id'", field="data")
 
 

@@ -16,6 +16,7 @@ The caller stores each entry as it is made and hands the entries back, a chunk a
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -190,23 +191,25 @@ def _path_ranges(m: int, lo: int, hi: int) -> list[tuple[int, int]]:
     return [*_path_ranges(m, lo + k, hi), (lo, lo + k)]
 
 
+PROOF_BLOCK = 1024  # leaf hashes read and hashed at once by ``inclusion_proof``
+
+
 def inclusion_proof(index: int, size: int, leaf_hashes: Iterable[bytes]) -> list[bytes]:
     """PATH(index, D[size]) from the leaf hashes given in order, in O(log size) memory: each
     sibling is the root of a run of leaves, and the runs do not overlap, so one pass feeds
-    each leaf to the one run (if any) it belongs to. The same list as
-    ``merkle.MerkleTree.inclusion_proof`` without holding the tree."""
+    each leaf to the one run (if any) it belongs to, a block of ``PROOF_BLOCK`` at a time.
+    The same list as ``merkle.MerkleTree.inclusion_proof`` without holding the tree."""
     if not 0 <= index < size:
         raise ValueError("index outside the tree")
     ranges = _path_ranges(index, 0, size)
-    by_start = sorted(range(len(ranges)), key=lambda r: ranges[r][0])
     builders = [merkle.RootBuilder() for _ in ranges]
-    k, seen = 0, 0
-    for position, lh in enumerate(leaf_hashes):
-        seen = position + 1
-        while k < len(by_start) and ranges[by_start[k]][1] <= position:
-            k += 1
-        if k < len(by_start) and ranges[by_start[k]][0] <= position:
-            builders[by_start[k]].add(lh)
+    stream, seen = iter(leaf_hashes), 0
+    while block := list(itertools.islice(stream, PROOF_BLOCK)):
+        end = seen + len(block)
+        for (lo, hi), builder in zip(ranges, builders, strict=True):
+            if lo < end and seen < hi:  # the part of the run in this block
+                builder.extend(block[max(lo, seen) - seen:min(hi, end) - seen])
+        seen = end
     if seen != size:
         raise ValueError(f"{seen} leaf hashes for a tree of {size}")
     return [b.root() for b in builders]

@@ -176,8 +176,8 @@ def _entry_map(leaf: bytes, index: int | None, keys: frozenset[str]) -> dict[str
 # their keys, so each key set is sorted once. Bounded in entries and in each one's size, so
 # hostile variety cannot grow it without end (beyond the bound the test simply runs again).
 _KEY_ORDER: dict[tuple[Any, ...], bool] = {}
-_KEY_ORDER_MAX = 4096
-_KEY_ORDER_MAX_KEYS = 64
+_KEY_ORDER_MAX = 1024  # key sets kept: at most about 2 MiB, whatever a peer sends
+_KEY_ORDER_MAX_KEYS = 32
 
 
 def _sorted_str_keys(value: dict[Any, Any]) -> bool:
@@ -189,7 +189,7 @@ def _sorted_str_keys(value: dict[Any, Any]) -> bool:
         return known
     ok = set(map(type, keys)) <= _STR_TYPE and list(keys) == sorted(keys)
     if len(_KEY_ORDER) < _KEY_ORDER_MAX and len(keys) <= _KEY_ORDER_MAX_KEYS and \
-            sum(map(len, keys)) <= 16 * _KEY_ORDER_MAX_KEYS:
+            sum(map(len, keys)) <= 512:
         _KEY_ORDER[keys] = ok
     return ok
 

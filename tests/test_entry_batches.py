@@ -29,7 +29,7 @@ from bridge.core.entries import (
 )
 from bridge.core.errors import InputError, VerificationError
 from bridge.core.json_data import json_data_problem
-from bridge.core.streaming import AckStream
+from bridge.core.streaming import AckStream, DocumentStream
 
 SALT = b"\x07" * 16
 
@@ -204,3 +204,31 @@ def test_acknowledgement_of_all_items_refuses_what_an_item_would(
     with pytest.raises(InputError) as exc:
         stream.add_uniform([pair], status, None)
     assert exc.value.field == field
+
+
+def document_stream() -> DocumentStream:
+    return DocumentStream(doc_type="manifest", doc_id="M-1", recipient="beta",
+                          created=1_800_000_000_000, meta={}, count=3,
+                          salt_key=b"\x04" * 32, chunk=2)
+
+
+def test_records_streamed_without_items_make_the_items_entries() -> None:
+    records = [(f"P-{n}", {"surname": "Avenor", "n": n, "seal_numbers": [f"S{n}"]})
+               for n in range(3)]
+    by_items, by_records = document_stream(), document_stream()
+    assert by_records.add_records(records) == by_items.add(
+        [Item(id=i, data=d) for i, d in records])
+    assert by_records.chunk_roots == by_items.chunk_roots
+
+
+@pytest.mark.parametrize(("record", "field"), [
+    (("bad id", {}), "id"), (("P-1", {"id": "P-2"}), "data"), (("P-1", [1]), "data"),
+    ((7, {}), "id"),
+], ids=["bad_item_id", "record_with_an_id", "record_not_a_map", "id_not_text"])
+def test_a_streamed_record_an_item_would_refuse_is_refused_so(
+        record: tuple[Any, Any], field: str) -> None:
+    with pytest.raises(InputError) as as_item:
+        Item(id=record[0], data=record[1])
+    with pytest.raises(InputError) as as_record:
+        document_stream().add_records([record])
+    assert as_record.value.field == as_item.value.field == field

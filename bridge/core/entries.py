@@ -58,11 +58,15 @@ class Item:
     data: Mapping[str, Any]
 
     def __post_init__(self) -> None:
-        _check_item_id(self.id, "id")
-        # type() first: a dict (every record parsed from JSON) skips the ABC's isinstance.
-        if not (type(self.data) is dict or isinstance(self.data, Mapping)) \
-                or "id" in self.data:
-            raise InputError("item data must be a map without 'id'", field="data")
+        check_item(self.id, self.data)
+
+
+def check_item(item_id: object, data: object) -> None:
+    """What an ``Item`` holds, checked without making one: ``InputError`` naming the field."""
+    _check_item_id(item_id, "id")
+    # type() first: a dict (every record parsed from JSON) skips the ABC's isinstance.
+    if not (type(data) is dict or isinstance(data, Mapping)) or "id" in data:
+        raise InputError("item data must be a map without 'id'", field="data")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -105,11 +109,18 @@ class AckEntry:
 
 
 def encode_declared_entry(index: int, salt: bytes, item: Item) -> bytes:
+    return encode_declared_record(index, salt, item.id, item.data)
+
+
+def encode_declared_record(index: int, salt: bytes, item_id: str,
+                           data: Mapping[str, Any]) -> bytes:
+    """``encode_declared_entry`` of the item (``item_id``, ``data``), checked by the caller
+    (``check_item``)."""
     # Keys written in canonical (sorted) order; the record itself is canonicalised first
     # (canonical() builds a new map, so a plain dict needs no defensive copy here).
-    data = item.data if type(item.data) is dict else dict(item.data)
+    record = data if type(data) is dict else dict(data)
     return codec.pack_canonical(
-        {"data": codec.canonical(data), "i": index, "id": item.id, "salt": salt})
+        {"data": codec.canonical(record), "i": index, "id": item_id, "salt": salt})
 
 
 def encode_ack_entry(index: int, salt: bytes, item: AckItem, leaf: bytes | None) -> bytes:

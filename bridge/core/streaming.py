@@ -32,11 +32,11 @@ from bridge.core.documents import (
     Item,
     SignedHeader,
     check_meta_encodable,
-    declared_leaf,
+    declared_record_leaf,
     encode_ack_entry,
     sign_header,
 )
-from bridge.core.entries import encode_ack_entries
+from bridge.core.entries import check_item, encode_ack_entries
 from bridge.core.errors import InputError
 
 MAX_STREAMED_ITEMS = 1_000_000  # as many as a JSON submission may hold (document.schema.json)
@@ -120,15 +120,25 @@ class DocumentStream(EntryStream):
 
     def add(self, items: Iterable[Item]) -> list[tuple[bytes, bytes]]:
         """(entry bytes, leaf hash) of each item, numbered from ``added`` on."""
+        return [self._next(item.id, item.data) for item in items]
+
+    def add_records(self, records: Iterable[tuple[str, Mapping[str, Any]]]
+                    ) -> list[tuple[bytes, bytes]]:
+        """``add`` of (item id, record) pairs, each checked as an ``Item`` is, without making
+        one (an object per item is a tenth of a submission's time)."""
         out = []
-        for item in items:
-            n = self.added
-            if n >= self.count:
-                raise InputError(f"more than the {self.count} items announced",
-                                 field=f"items[{n}]")
-            leaf = declared_leaf(n, self._salt(n), item)
-            out.append((leaf, self._take(leaf)))
+        for item_id, data in records:
+            check_item(item_id, data)
+            out.append(self._next(item_id, data))
         return out
+
+    def _next(self, item_id: str, data: Mapping[str, Any]) -> tuple[bytes, bytes]:
+        n = self.added
+        if n >= self.count:
+            raise InputError(f"more than the {self.count} items announced",
+                             field=f"items[{n}]")
+        leaf = declared_record_leaf(n, self._salt(n), item_id, data)
+        return leaf, self._take(leaf)
 
     def finish(self, issuer: PrivateIdentity) -> SignedHeader:
         root = self._root()

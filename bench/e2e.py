@@ -3,6 +3,7 @@
     python bench/e2e.py --items 100000 [--json] [--suites 1,2] [--transport relay]
     python bench/e2e.py --sizes 10000,100000,1000000 --floor-script FLOOR.py [--json]
     python bench/e2e.py --items 100000 --profile      # and both daemons sampled by py-spy
+    python bench/e2e.py --items 100000 --profile DIR  # ... keeping the raw samples in DIR
 
 With ``--transport relay`` the same run measures each pair twice: delivering directly over
 HTTP, then through the mediator's relay (``bridge relay init`` and ``relay run``: a real
@@ -11,8 +12,9 @@ ratio (the target: the relay at most 1.3 x the direct time).
 
 Starts two daemons (subprocesses), submits an N-item manifest through the sender's socket, has
 the receiver acknowledge every item through its own socket, and stops the clock when the
-sender's status shows all N acknowledged (and a per-item receipt is exported). The manifest is
-submitted as a stream from a generator. In the same run it measures the floor: with
+sender's status shows all N acknowledged (and a per-item receipt is exported). Each daemon's
+CPU time over the exchange is printed beside it (steadier than the clock on a busy machine).
+The manifest is submitted as a stream from a generator. In the same run it measures the floor: with
 ``--floor-script``, the floor benchmark given (run here, in the same process tree), else the same
 work in one process with no network and no daemon (encode, seal, open, sign, verify, Merkle, and
 the SQLite inserts and updates of N rows). It does so for each key suite (PROTOCOL.md §3.1; both
@@ -124,12 +126,25 @@ def floor_script(path: str, n: int) -> float | None:
     return float(json.loads(out.stdout.strip().splitlines()[-1])["floor_seconds"])
 
 
+def profile_dir(args: argparse.Namespace, tmp: str) -> Path:
+    """Where the daemons' samples go: ``--profile DIR``, else the run's temporary folder."""
+    path = Path(args.profile or tmp)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def profile_name(party: str, n: int, suite: suites.Suite) -> str:
+    return f"profile-{party}-{n}-{suite.number}.txt"
+
+
 def exchange(n: int, root: Path, timeout: float, *, suite: suites.Suite,
-             profile: bool = False) -> dict[str, Any]:
+             profile: Path | None = None) -> dict[str, Any]:
     """One N-item manifest through two real daemons, both parties in ``suite``, delivering to
-    each other's HTTP endpoint."""
+    each other's HTTP endpoint; with ``profile``, both sampled into files there."""
     a, b = make_pair(root / f"pair-{n}-{suite.number}", suites=(suite.number, suite.number))
-    return exchange_between(a, b, n, root, timeout, profile=profile) | {"suite": suite.number}
+    spied = ({node.party: profile / profile_name(node.party, n, suite) for node in (a, b)}
+             if profile is not None else None)
+    return exchange_between(a, b, n, root, timeout, profile=spied) | {"suite": suite.number}
 
 
 def through_relay(n: int, root: Path, timeout: float, suite: suites.Suite) -> dict[str, Any]:
@@ -146,19 +161,19 @@ def through_relay(n: int, root: Path, timeout: float, suite: suites.Suite) -> di
 
 
 def exchange_between(a: Node, b: Node, n: int, root: Path, timeout: float, *,
-                     profile: bool = False) -> dict[str, Any]:
+                     profile: dict[str, Path] | None = None) -> dict[str, Any]:
     """Submitted as a stream from a generator (never a list in this process either), every
     item acknowledged, receipt checked."""
     spies: list[subprocess.Popen[bytes]] = []
     try:
         a.start(timeout=120)  # a loaded machine starts a daemon slowly; the clock is not on
         b.start(timeout=120)
-        spies = [spy(node, root / f"profile-{node.party}-{n}.txt") for node in (a, b)
-                 if profile]
+        spies = [spy(node, profile[node.party]) for node in (a, b)] if profile else []
         # The commands of one exchange of a million items may take minutes each.
         ca, cb = (BridgeClient(node.home.socket_path, timeout=timeout) for node in (a, b))
         sender_events = ca.events(read_timeout=timeout)
         receiver_events = cb.events(read_timeout=timeout)
+        cpu0 = [cpu_seconds(node) for node in (a, b)]
         t0 = time.perf_counter()
         doc = ca.submit_document_stream("manifest", "beta", iter_items(n), count=n,
                                         meta={"batch": 1}, id="M-E2E")
@@ -172,6 +187,7 @@ def exchange_between(a: Node, b: Node, n: int, root: Path, timeout: float, *,
         assert status["items"]["acknowledged"] == n, status
         receipt = ca.receipt(doc["id"], item=f"ITEM-{n - 1:07d}")
         rss_a, rss_b = a.peak_rss_mb, b.peak_rss_mb
+        cpu_a, cpu_b = (cpu_seconds(node) - c for node, c in zip((a, b), cpu0, strict=True))
     finally:
         for proc in spies:
             proc.send_signal(signal.SIGINT)  # py-spy writes its samples and exits
@@ -182,6 +198,7 @@ def exchange_between(a: Node, b: Node, n: int, root: Path, timeout: float, *,
             "received_seconds": round(t_recv, 3), "receipt_bytes": len(receipt),
             "sender_peak_rss_mb": round(rss_a or 0, 1),
             "receiver_peak_rss_mb": round(rss_b or 0, 1),
+            "sender_cpu_seconds": round(cpu_a, 2), "receiver_cpu_seconds": round(cpu_b, 2),
             "clean_exit": code_a == 0 and code_b == 0}
 
 
@@ -191,7 +208,8 @@ def one_size(n: int, root: Path, args: argparse.Namespace, suite: suites.Suite
         floor_s = floor_script(args.floor_script, n)
     else:
         floor_s = floor(manifest_items(n), root, suite)
-    row = exchange(n, root, args.timeout, suite=suite, profile=args.profile)
+    row = exchange(n, root, args.timeout, suite=suite,
+                   profile=profile_dir(args, str(root)) if args.profile is not None else None)
     row["floor_seconds"] = round(floor_s, 3) if floor_s else None
     row["ratio"] = round(row["e2e_seconds"] / floor_s, 2) if floor_s else None
     if args.transport == "relay":
@@ -211,8 +229,10 @@ def main() -> int:
                         help="the floor benchmark (a script taking N and printing JSON with "
                              "floor_seconds), run in the same process tree; without it, the "
                              "built-in floor below")
-    parser.add_argument("--profile", action="store_true",
-                        help="sample both daemons with py-spy and print the top lines")
+    parser.add_argument("--profile", nargs="?", const="", default=None, metavar="DIR",
+                        help="sample both daemons with py-spy and print the top lines; with "
+                             "DIR, keep each daemon's raw samples there "
+                             "(profile-PARTY-N-SUITE.txt)")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--timeout", type=float, default=3600)
     parser.add_argument("--suites", default="1,2", help="key suites to run (default 1,2)")
@@ -230,9 +250,10 @@ def main() -> int:
             for suite in chosen:
                 assert suite is not None
                 rows.append(one_size(n, Path(tmp), args, suite))
-                if args.profile:
+                if args.profile is not None:
                     for party in ("alpha", "beta"):
-                        print_profile(Path(tmp) / f"profile-{party}-{n}.txt", party)
+                        print_profile(profile_dir(args, tmp) / profile_name(party, n, suite),
+                                      party)
     if args.json:
         print(json.dumps(rows[0] if len(rows) == 1 else rows))
         return 0
@@ -255,6 +276,14 @@ def main() -> int:
             print(f"{n} items, suite 2 / suite 1 end to end: {ratio:.2f} x "
                   f"(target <= 1.1: {'PASS' if ratio <= 1.1 else 'MISS'})")
     return 0
+
+
+def cpu_seconds(node: Node) -> float:
+    """CPU time (user and system, every thread) the running daemon has used so far: on a
+    shared machine a steadier measure of its work than the wall clock (Linux /proc)."""
+    assert node.proc is not None
+    fields = Path(f"/proc/{node.proc.pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def spy(node: Any, out: Path) -> subprocess.Popen[bytes]:

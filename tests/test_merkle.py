@@ -342,3 +342,17 @@ def test_streamed_root_is_the_tree_root_for_every_size() -> None:
             builder.add(h)
         assert builder.size == size
         assert builder.root() == MerkleTree.from_leaf_hashes(hashes[:size]).root, size
+
+
+def test_streamed_root_fed_in_runs_of_any_length_is_the_tree_root() -> None:
+    """``RootBuilder.extend`` hashes aligned complete subtrees at once: fed in runs of any
+    length (1, 3, 64, 100, 1000 … leaves, starting anywhere), the root and size are those of
+    one leaf at a time, for sizes that are and are not powers of two."""
+    hashes = [leaf_hash(n.to_bytes(4, "big")) for n in range(2100)]
+    for size in (1, 2, 3, 64, 65, 127, 1024, 1025, 2047, 2100):
+        want = MerkleTree.from_leaf_hashes(hashes[:size]).root
+        for run in (1, 3, 64, 100, 1000, 4096):
+            builder = RootBuilder()
+            for start in range(0, size, run):
+                builder.extend(hashes[start:min(size, start + run)])
+            assert (builder.size, builder.root()) == (size, want), (size, run)

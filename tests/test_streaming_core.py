@@ -12,7 +12,7 @@ from conftest import make_identity
 from bridge.core import chunks, documents, merkle
 from bridge.core.documents import AckItem, Item
 from bridge.core.errors import InputError
-from bridge.core.streaming import AckStream, DocumentStream, inclusion_proof
+from bridge.core.streaming import PROOF_BLOCK, AckStream, DocumentStream, inclusion_proof
 
 T0 = 1_772_463_600_000
 SALT_KEY = bytes(range(32))
@@ -99,3 +99,18 @@ def test_an_inclusion_proof_from_streamed_leaf_hashes_is_the_trees_for_every_lea
             assert inclusion_proof(index, size, iter(hashes)) == tree.inclusion_proof(index)
     with pytest.raises(ValueError, match="3 leaf hashes for a tree of 4"):
         inclusion_proof(0, 4, hashes[:3])
+
+
+@pytest.mark.parametrize("size", [PROOF_BLOCK - 1, PROOF_BLOCK, PROOF_BLOCK + 1,
+                                  3 * PROOF_BLOCK + 5])
+def test_an_inclusion_proof_read_a_block_at_a_time_is_the_trees(size: int) -> None:
+    """Runs that begin, end or lie inside a block of leaf hashes read at once, or span
+    several: the proof is still the tree's, for leaves at both ends and around each block
+    boundary."""
+    hashes = [merkle.leaf_hash(b"%d" % n) for n in range(size)]
+    tree = merkle.MerkleTree.from_leaf_hashes(hashes)
+    around = {b + d for b in range(0, size, PROOF_BLOCK) for d in (-1, 0, 1)}
+    for index in sorted({0, size - 1, size // 2} | {i for i in around if 0 <= i < size}):
+        assert inclusion_proof(index, size, iter(hashes)) == tree.inclusion_proof(index)
+    with pytest.raises(ValueError, match=f"{size + 1} leaf hashes for a tree of {size}"):
+        inclusion_proof(0, size, [*hashes, hashes[0]])

@@ -70,6 +70,27 @@ DEFAULT_LIMITS = Limits()
 SMALL_LIMITS = Limits(max_bytes=64 * 1024, max_items=4096, max_str=16 * 1024, max_bin=16 * 1024)
 
 
+# msgpack.packb makes a Packer with a 256 KiB buffer for every call. glibc serves a block of
+# that size with mmap (always, under the daemon's fixed MALLOC_MMAP_THRESHOLD_), so each small
+# encoding paid a map, its page faults and an unmap: ten times the encoding itself. A Packer
+# whose first buffer is small (grown as a value needs) costs a heap allocation instead.
+_PACK_BUFFER = 4096
+
+
+def pack_value(value: Any) -> bytes:
+    """The MessagePack bytes of ``value``, exactly as ``msgpack.packb(value,
+    use_bin_type=True)`` gives them (no canonical check: see ``encode``)."""
+    # msgpack-types' stub of Packer lacks buf_size, which both of msgpack's Packers take.
+    packer = msgpack.Packer(use_bin_type=True, buf_size=_PACK_BUFFER)  # type: ignore[call-arg]
+    return packer.pack(value)
+
+
+def packer() -> Callable[[Any], bytes]:
+    """``pack_value`` for a run of values packed one after another by one caller (one
+    thread): one Packer, its buffer reused."""
+    return msgpack.Packer(use_bin_type=True, buf_size=_PACK_BUFFER).pack  # type: ignore[call-arg]
+
+
 _PASS_THROUGH = frozenset({str, bytes, bool, int, type(None)})
 _STR_ONLY = frozenset({str})
 # key tuple as found -> (keys sorted, a C-level getter of the values in that order)
@@ -135,7 +156,7 @@ def _canonical(value: Any, depth: int) -> Any:
 def encode(value: Any) -> bytes:
     """Encode ``value`` canonically. Raises ``DecodeError`` for values the rules forbid."""
     try:
-        return msgpack.packb(_canonical(value, 0), use_bin_type=True)
+        return pack_value(_canonical(value, 0))
     except (OverflowError, ValueError, TypeError) as exc:
         raise DecodeError(f"cannot encode: {exc}", reason="type") from exc
 
@@ -150,7 +171,7 @@ def pack_canonical(value: Any) -> bytes:
     with its keys in sorted order whose values are canonical). A hot-path helper: callers
     that are not sure must use ``encode``."""
     try:
-        return msgpack.packb(value, use_bin_type=True)
+        return pack_value(value)
     except (OverflowError, ValueError, TypeError) as exc:
         raise DecodeError(f"cannot encode: {exc}", reason="type") from exc
 
@@ -422,7 +443,7 @@ def _fast_decode(data: bytes, limits: Limits) -> Any:
         if float in types:
             raise DecodeError("float", reason="float")
         stack.extend((v, depth + 1) for v in values if type(v) is dict or type(v) is list)
-    if msgpack.packb(value, use_bin_type=True) != data:
+    if pack_value(value) != data:
         raise DecodeError("not canonical", reason="not_canonical")
     return value
 

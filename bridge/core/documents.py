@@ -40,6 +40,7 @@ from bridge.core.entries import (
     decode_declared_entry,
     encode_ack_entry,
     encode_declared_entry,
+    encode_declared_record,
 )
 from bridge.core.errors import DecodeError, InputError, VerificationError
 from bridge.core.json_data import json_data_problem
@@ -63,6 +64,7 @@ __all__ = [
     "SignedHeader",
     "check_meta_encodable",
     "declared_leaf",
+    "declared_record_leaf",
     "decode_ack_entry",
     "decode_declared_entry",
     "encode_ack_entry",
@@ -338,15 +340,20 @@ def check_meta_encodable(meta: Mapping[str, Any]) -> None:
 def declared_leaf(n: int, salt: bytes, item: Item) -> bytes:
     """Entry ``n`` of a roster or manifest, as signed; ``InputError`` naming ``items[n]`` for
     a record the peer's bridge would refuse at intake or one with no canonical encoding."""
-    problem = json_data_problem(item.data, f"items[{n}]")
+    return declared_record_leaf(n, salt, item.id, item.data)
+
+
+def declared_record_leaf(n: int, salt: bytes, item_id: str, data: Mapping[str, Any]) -> bytes:
+    """``declared_leaf`` of the item (``item_id``, ``data``), which ``check_item`` passed."""
+    problem = json_data_problem(data, f"items[{n}]")
     if problem is not None:  # what the peer's bridge would refuse at intake
         raise InputError(problem[1], field=problem[0])
     try:
-        return encode_declared_entry(n, salt, item)
+        return encode_declared_record(n, salt, item_id, data)
     except DecodeError as exc:
         raise InputError(
             f"not encodable ({exc}); numbers with a fraction must be written as text",
-            field=_unencodable_path(dict(item.data), f"items[{n}]")) from exc
+            field=_unencodable_path(dict(data), f"items[{n}]")) from exc
 
 
 def sign_header(issuer: PrivateIdentity, header: DocumentHeader) -> SignedHeader:

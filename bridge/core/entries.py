@@ -25,6 +25,8 @@ import msgpack
 
 from bridge.core import codec, merkle
 from bridge.core.errors import DecodeError, InputError, VerificationError
+from bridge.core.json_data import json_data_problem
+from bridge.core.times import MAX_JSON_INT
 
 ACK_STATUSES = (
     "RECEIVED", "NOT_RECEIVED", "RECEIVED_UNDECLARED", "PENDING_IDENTIFICATION",
@@ -56,9 +58,15 @@ class Item:
     data: Mapping[str, Any]
 
     def __post_init__(self) -> None:
-        _check_item_id(self.id, "id")
-        if not isinstance(self.data, Mapping) or "id" in self.data:
-            raise InputError("item data must be a map without 'id'", field="data")
+        check_item(self.id, self.data)
+
+
+def check_item(item_id: object, data: object) -> None:
+    """What an ``Item`` holds, checked without making one: ``InputError`` naming the field."""
+    _check_item_id(item_id, "id")
+    # type() first: a dict (every record parsed from JSON) skips the ABC's isinstance.
+    if not (type(data) is dict or isinstance(data, Mapping)) or "id" in data:
+        raise InputError("item data must be a map without 'id'", field="data")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -101,11 +109,18 @@ class AckEntry:
 
 
 def encode_declared_entry(index: int, salt: bytes, item: Item) -> bytes:
+    return encode_declared_record(index, salt, item.id, item.data)
+
+
+def encode_declared_record(index: int, salt: bytes, item_id: str,
+                           data: Mapping[str, Any]) -> bytes:
+    """``encode_declared_entry`` of the item (``item_id``, ``data``), checked by the caller
+    (``check_item``)."""
     # Keys written in canonical (sorted) order; the record itself is canonicalised first
     # (canonical() builds a new map, so a plain dict needs no defensive copy here).
-    data = item.data if type(item.data) is dict else dict(item.data)
+    record = data if type(data) is dict else dict(data)
     return codec.pack_canonical(
-        {"data": codec.canonical(data), "i": index, "id": item.id, "salt": salt})
+        {"data": codec.canonical(record), "i": index, "id": item_id, "salt": salt})
 
 
 def encode_ack_entry(index: int, salt: bytes, item: AckItem, leaf: bytes | None) -> bytes:
@@ -131,7 +146,7 @@ _UNPACK: dict[str, Any] = {
 }
 # Bound once: keyword arguments parsed per call cost as much as a small entry's decoding.
 _unpack: Callable[[bytes], Any] = functools.partial(msgpack.unpackb, **_UNPACK)
-_pack: Callable[[Any], bytes] = functools.partial(msgpack.packb, use_bin_type=True)
+_pack = codec.pack_value
 _item_id_match = ITEM_ID_RE.fullmatch
 _SCALAR_TYPES = frozenset({str, bytes, int, bool, type(None)})
 _STR_TYPE = frozenset({str})
@@ -168,6 +183,28 @@ def _entry_map(leaf: bytes, index: int | None, keys: frozenset[str]) -> dict[str
     return value
 
 
+# key tuple as found -> whether it is in canonical order: the records of one document share
+# their keys, so each key set is sorted once. Bounded in entries and in each one's size, so
+# hostile variety cannot grow it without end (beyond the bound the test simply runs again).
+_KEY_ORDER: dict[tuple[Any, ...], bool] = {}
+_KEY_ORDER_MAX = 1024  # key sets kept: at most about 2 MiB, whatever a peer sends
+_KEY_ORDER_MAX_KEYS = 32
+
+
+def _sorted_str_keys(value: dict[Any, Any]) -> bool:
+    """Every key a str, in canonical (sorted, hence unique) order: §2.3 for str keys, since
+    code point order is UTF-8 byte order. Tested in C, no Python loop."""
+    keys = tuple(value)
+    known = _KEY_ORDER.get(keys)
+    if known is not None:
+        return known
+    ok = set(map(type, keys)) <= _STR_TYPE and list(keys) == sorted(keys)
+    if len(_KEY_ORDER) < _KEY_ORDER_MAX and len(keys) <= _KEY_ORDER_MAX_KEYS and \
+            sum(map(len, keys)) <= 512:
+        _KEY_ORDER[keys] = ok
+    return ok
+
+
 def _plain(value: Any, depth: int) -> bool:
     """True if ``value`` is certainly canonical apart from integer/length forms (which the
     byte comparison with a re-pack checks): sorted str keys, no floats, shallow enough."""
@@ -175,17 +212,53 @@ def _plain(value: Any, depth: int) -> bool:
         return False
     kind = type(value)
     if kind is dict:
-        keys = list(value)
-        if not set(map(type, keys)) <= _STR_TYPE or keys != sorted(keys):
+        if not _sorted_str_keys(value):
             return False
         values: Any = value.values()
     elif kind is list:
         values = value
     else:
         return kind in _SCALAR_TYPES
-    scalars = _SCALAR_TYPES
+    if set(map(type, values)) <= _SCALAR_TYPES:  # a flat record: no Python loop
+        return True
     for v in values:
-        if type(v) not in scalars and not _plain(v, depth + 1):
+        if type(v) not in _SCALAR_TYPES and not _plain(v, depth + 1):
+            return False
+    return True
+
+
+_JSON_SCALARS = frozenset({str, bool, type(None)})
+_JSON_TYPES = frozenset({str, bool, type(None), int, dict, list})
+
+
+def _plain_json(value: Any, depth: int) -> bool:
+    """``_plain`` and, in the same walk, JSON data (``json_data_problem`` finds nothing): maps
+    and arrays of text, booleans, nil and integers within ±``MAX_JSON_INT``. False means
+    "ask the strict path", which names the fault."""
+    if depth > _SMALL.max_depth:
+        return False
+    kind = type(value)
+    if kind is dict:
+        if not _sorted_str_keys(value):
+            return False
+        values: Any = value.values()
+    elif kind is list:
+        values = value
+    else:
+        return False
+    types = set(map(type, values))
+    if types <= _JSON_SCALARS:
+        return True
+    if not types <= _JSON_TYPES:
+        return False
+    for v in values:
+        t = type(v)
+        if t is str:
+            continue
+        if t is int:
+            if not -MAX_JSON_INT <= v <= MAX_JSON_INT:
+                return False
+        elif (t is dict or t is list) and not _plain_json(v, depth + 1):
             return False
     return True
 
@@ -260,6 +333,65 @@ def decode_ack_entry(leaf: bytes, index: int | None = None) -> AckEntry:
     v = _ack_map(leaf, index)
     return AckEntry(index=v["i"], item_id=v["id"], salt=v["salt"], status=v["status"],
                     reason=v["reason"], evidence=v["evidence"], leaf=v["leaf"])
+
+
+def declared_records(leaves: Sequence[bytes], first: int = 0) -> list[tuple[str, dict[str, Any]]]:
+    """(item id, record) of each of a run of declared entries, entry ``n`` at index
+    ``first + n``, each decoded as ``decode_declared_entry`` decodes it and its record JSON
+    data (``json_data_problem``); else ``VerificationError`` (``bad_entry``) naming the entry.
+
+    A received chunk's entries, in one pass: one Packer for the run's byte comparisons and one
+    walk of each record for both rules, instead of a Packer, two walks and an object each."""
+    pack = codec.packer()
+    out = []
+    for n, leaf in enumerate(leaves):
+        index = first + n
+        v = _quick_map(leaf, index, _DECLARED_ORDER)
+        if (v is None or type(v["data"]) is not dict or not _plain_json(v["data"], 1)
+                or pack(v) != leaf):
+            v = _declared_map(leaf, index)  # authoritative: raises, or decides it is good
+            problem = json_data_problem(v["data"], "data")
+            if problem is not None:
+                raise VerificationError(f"entry {index} {problem[0]}: {problem[1]}",
+                                        reason="bad_entry")
+        out.append((v["id"], v["data"]))
+    return out
+
+
+AckRecord = tuple[int, str, str, str | None, str | None, bytes | None]
+"""(index, item id, status, reason, evidence, declared leaf hash or None) of an
+acknowledgement entry: ``AckEntry`` without its salt, as a received chunk's check needs it."""
+
+
+def ack_records(leaves: Sequence[bytes], first: int = 0) -> list[AckRecord]:
+    """Each of a run of acknowledgement entries, entry ``n`` at index ``first + n``, decoded
+    as ``decode_ack_entry`` decodes it (``VerificationError``, ``bad_entry``, naming the
+    entry), with one Packer for the run's byte comparisons and no object per entry."""
+    pack = codec.packer()
+    out: list[AckRecord] = []
+    for n, leaf in enumerate(leaves):
+        index = first + n
+        v = _quick_map(leaf, index, _ACK_ORDER)
+        if v is None or not _quick_ack_fields(v) or pack(v) != leaf:
+            v = _ack_map(leaf, index)  # authoritative: raises, or decides it is good
+        out.append((index, v["id"], v["status"], v["reason"], v["evidence"], v["leaf"]))
+    return out
+
+
+def encode_ack_entries(first: int, salts: Sequence[bytes], items: Sequence[tuple[str, bytes]],
+                       status: str, reason: str | None) -> list[bytes]:
+    """``encode_ack_entry`` of each (item id, declared leaf hash) with one status and reason
+    and no evidence (an acknowledgement of all items), entry ``n`` at ``first + n`` with salt
+    ``salts[n]``: the status and reason checked once, each id as ``AckItem`` checks it."""
+    AckItem(id="x", status=status, reason=reason)  # raises InputError naming the field
+    pack = codec.packer()
+    out = []
+    for n, (item_id, leaf) in enumerate(items):
+        if type(item_id) is not str or not _item_id_match(item_id):
+            _check_item_id(item_id, "id")  # raises, naming the field
+        out.append(pack({"evidence": None, "i": first + n, "id": item_id, "leaf": leaf,
+                         "reason": reason, "salt": salts[n], "status": status}))
+    return out
 
 
 # The same decoders over all the entries of a document, giving only the fields a whole-document

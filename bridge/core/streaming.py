@@ -16,6 +16,7 @@ The caller stores each entry as it is made and hands the entries back, a chunk a
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -31,10 +32,11 @@ from bridge.core.documents import (
     Item,
     SignedHeader,
     check_meta_encodable,
-    declared_leaf,
+    declared_record_leaf,
     encode_ack_entry,
     sign_header,
 )
+from bridge.core.entries import check_item, encode_ack_entries
 from bridge.core.errors import InputError
 
 MAX_STREAMED_ITEMS = 1_000_000  # as many as a JSON submission may hold (document.schema.json)
@@ -118,15 +120,25 @@ class DocumentStream(EntryStream):
 
     def add(self, items: Iterable[Item]) -> list[tuple[bytes, bytes]]:
         """(entry bytes, leaf hash) of each item, numbered from ``added`` on."""
+        return [self._next(item.id, item.data) for item in items]
+
+    def add_records(self, records: Iterable[tuple[str, Mapping[str, Any]]]
+                    ) -> list[tuple[bytes, bytes]]:
+        """``add`` of (item id, record) pairs, each checked as an ``Item`` is, without making
+        one (an object per item is a tenth of a submission's time)."""
         out = []
-        for item in items:
-            n = self.added
-            if n >= self.count:
-                raise InputError(f"more than the {self.count} items announced",
-                                 field=f"items[{n}]")
-            leaf = declared_leaf(n, self._salt(n), item)
-            out.append((leaf, self._take(leaf)))
+        for item_id, data in records:
+            check_item(item_id, data)
+            out.append(self._next(item_id, data))
         return out
+
+    def _next(self, item_id: str, data: Mapping[str, Any]) -> tuple[bytes, bytes]:
+        n = self.added
+        if n >= self.count:
+            raise InputError(f"more than the {self.count} items announced",
+                             field=f"items[{n}]")
+        leaf = declared_record_leaf(n, self._salt(n), item_id, data)
+        return leaf, self._take(leaf)
 
     def finish(self, issuer: PrivateIdentity) -> SignedHeader:
         root = self._root()
@@ -158,6 +170,19 @@ class AckStream(EntryStream):
             out.append(leaf)
         return out
 
+    def add_uniform(self, items: Sequence[tuple[str, bytes]], status: str,
+                    reason: str | None) -> list[bytes]:
+        """``add`` of (item id, declared leaf hash) pairs that all take one status and reason
+        (an acknowledgement of all items): the same entries, made in one pass."""
+        first = self.added
+        if first + len(items) > self.count:
+            raise ValueError("more acknowledged items than counted")
+        salts = [self._salt(first + k) for k in range(len(items))]
+        leaves = encode_ack_entries(first, salts, items, status, reason)
+        for leaf in leaves:
+            self._take(leaf)
+        return leaves
+
     def finish(self, issuer: PrivateIdentity) -> SignedHeader:
         root = self._root()
         return self._signed(issuer, DocumentHeader(
@@ -176,23 +201,25 @@ def _path_ranges(m: int, lo: int, hi: int) -> list[tuple[int, int]]:
     return [*_path_ranges(m, lo + k, hi), (lo, lo + k)]
 
 
+PROOF_BLOCK = 1024  # leaf hashes read and hashed at once by ``inclusion_proof``
+
+
 def inclusion_proof(index: int, size: int, leaf_hashes: Iterable[bytes]) -> list[bytes]:
     """PATH(index, D[size]) from the leaf hashes given in order, in O(log size) memory: each
     sibling is the root of a run of leaves, and the runs do not overlap, so one pass feeds
-    each leaf to the one run (if any) it belongs to. The same list as
-    ``merkle.MerkleTree.inclusion_proof`` without holding the tree."""
+    each leaf to the one run (if any) it belongs to, a block of ``PROOF_BLOCK`` at a time.
+    The same list as ``merkle.MerkleTree.inclusion_proof`` without holding the tree."""
     if not 0 <= index < size:
         raise ValueError("index outside the tree")
     ranges = _path_ranges(index, 0, size)
-    by_start = sorted(range(len(ranges)), key=lambda r: ranges[r][0])
     builders = [merkle.RootBuilder() for _ in ranges]
-    k, seen = 0, 0
-    for position, lh in enumerate(leaf_hashes):
-        seen = position + 1
-        while k < len(by_start) and ranges[by_start[k]][1] <= position:
-            k += 1
-        if k < len(by_start) and ranges[by_start[k]][0] <= position:
-            builders[by_start[k]].add(lh)
+    stream, seen = iter(leaf_hashes), 0
+    while block := list(itertools.islice(stream, PROOF_BLOCK)):
+        end = seen + len(block)
+        for (lo, hi), builder in zip(ranges, builders, strict=True):
+            if lo < end and seen < hi:  # the part of the run in this block
+                builder.extend(block[max(lo, seen) - seen:min(hi, end) - seen])
+        seen = end
     if seen != size:
         raise ValueError(f"{seen} leaf hashes for a tree of {size}")
     return [b.root() for b in builders]

@@ -16,7 +16,6 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from bridge.core import lifecycle
-from bridge.core.documents import AckItem
 from bridge.core.streaming import AckStream
 from bridge.engine.context import Engine
 from bridge.engine.states import DocumentState, move_document
@@ -44,7 +43,7 @@ def acknowledge_all(outbound: Outbound, row: DocumentRow, body: dict[str, Any]
     stream = AckStream(answers=e.guard.stored_header(row), ack_id=e.new_id("ack"),
                        created=now, count=count, salt_key=e.random_bytes(32),
                        chunk=outbound.chunk)
-    stage = e.store.open_stage()
+    stage = e.store.open_stage(unique_ids=False)
     try:
         _stage_entries(e, row, stream, stage, including, status, reason)
         signed = stream.finish(e.trust.me)
@@ -71,11 +70,13 @@ def _stage_entries(e: Engine, row: DocumentRow, stream: AckStream, stage: int,
         if not page:  # the counted items are gone: nothing else writes meanwhile
             raise AssertionError("the items to acknowledge changed while being read")
         first = stream.added
-        items = []
-        for _idx, item_id, lh, previous in page:
-            lifecycle.check(previous, status, declared=True, item_id=item_id, field="all")
-            items.append((AckItem(id=item_id, status=status, reason=reason), lh))
-        leaves = stream.add(items)
+        allowed: set[str | None] = set()  # the statuses seen that may change to this one
+        for _idx, item_id, _lh, previous in page:
+            if previous not in allowed:  # raises InputError naming the item
+                lifecycle.check(previous, status, declared=True, item_id=item_id, field="all")
+                allowed.add(previous)
+        leaves = stream.add_uniform([(item_id, lh) for _i, item_id, lh, _p in page], status,
+                                    reason)
         e.store.stage_acks(stage, ((first + k, item_id, leaves[k], idx)
                                    for k, (idx, item_id, _lh, _p) in enumerate(page)))
         after = page[-1][0]

@@ -7,6 +7,7 @@ chain, PROTOCOL.md §8.2).
 from __future__ import annotations
 
 from bridge.core import chunks, documents, lifecycle
+from bridge.core.entries import ack_records, declared_records
 from bridge.core.errors import VerificationError
 from bridge.engine.context import Engine
 from bridge.engine.states import DocumentState, move_document
@@ -44,18 +45,14 @@ class Intake:
         if h.type == documents.ACK:
             self._apply_ack_chunk(peer, row, chunk, now)
         else:
-            decoded = [documents.decode_declared_entry(e, chunk.first + n)
-                       for n, e in enumerate(chunk.entries)]
-            for d in decoded:  # the local API shows it as JSON (PROTOCOL.md §6.4)
-                problem = documents.json_data_problem(d.data, "data")
-                if problem is not None:
-                    raise VerificationError(f"entry {d.index} {problem[0]}: {problem[1]}",
-                                            reason="bad_entry")
+            # Each entry checked, its record JSON data (the local API shows it as JSON,
+            # PROTOCOL.md §6.4), before any is stored.
+            decoded = declared_records(chunk.entries, chunk.first)
             manifest = h.type == "manifest"
             self.e.store.insert_items_with_fields(
-                (row.rowid, d.index, d.item_id, chunk.entries[n], chunk.leaf_hashes[n],
-                 "unacknowledged", *(record_fields(d.data) if manifest else (None, None)))
-                for n, d in enumerate(decoded))
+                (row.rowid, chunk.first + n, item_id, chunk.entries[n], chunk.leaf_hashes[n],
+                 "unacknowledged", *(record_fields(data) if manifest else (None, None)))
+                for n, (item_id, data) in enumerate(decoded))
         stored = self.e.store.add_stored(row.rowid, len(chunk.entries))
         if stored == h.count:
             move_document(self.e.store, row, DocumentState.RECEIVED, now)
@@ -91,46 +88,44 @@ class Intake:
         target = self.e.store.document_by_rowid(ack_row.answers)
         assert target is not None
         at = chunk.signed.header.created
-        rows, updates, changed = [], [], 0
-        entries = [documents.decode_ack_entry(leaf, chunk.first + n)
-                   for n, leaf in enumerate(chunk.entries)]
+        rows, updates = [], []
+        entries = ack_records(chunk.entries, chunk.first)
         # Only this chunk's items are looked up: memory and time per chunk do not grow with
         # the acknowledged document.
-        index = self.e.store.item_index_of(target.rowid, [e.item_id for e in entries])
-        indexes = [index[e.item_id][0] for e in entries if e.item_id in index]
+        index = self.e.store.item_index_of(target.rowid, [e[1] for e in entries])
+        indexes = [index[e[1]][0] for e in entries if e[1] in index]
         if indexes:  # the lifecycle is checked against the signed history, not a stale copy
             self.e.guard.statuses_hold(target, min(indexes), max(indexes))
         previous = self.e.store.statuses_at(target.rowid, indexes)
         # Items never declared are rare: look their history up only when a chunk has one.
         undeclared_status = (self.e.store.undeclared_statuses(target.rowid)
-                             if any(e.item_id not in index for e in entries) else {})
+                             if len(indexes) < len(entries) else {})
         seen: set[str] = set()
-        for n, e in enumerate(entries):
-            leaf = chunk.entries[n]
-            declared = index.get(e.item_id)
-            if e.item_id in seen:
-                raise VerificationError(f"item {e.item_id} acknowledged twice in one "
+        for (n, item_id, status, reason, evidence, declared_leaf), leaf in zip(
+                entries, chunk.entries, strict=True):
+            declared = index.get(item_id)
+            if item_id in seen:
+                raise VerificationError(f"item {item_id} acknowledged twice in one "
                                         "acknowledgement", reason="bad_ack")
-            seen.add(e.item_id)
+            seen.add(item_id)
             if declared is None:
-                if e.leaf is not None:
-                    raise VerificationError(f"acknowledged item {e.item_id} is not declared",
+                if declared_leaf is not None:
+                    raise VerificationError(f"acknowledged item {item_id} is not declared",
                                             reason="bad_ack")
-                before = undeclared_status.get(e.item_id)
-            elif e.leaf != declared[1]:
-                raise VerificationError(f"acknowledged item {e.item_id} is not the declared "
+                before = undeclared_status.get(item_id)
+            elif declared_leaf != declared[1]:
+                raise VerificationError(f"acknowledged item {item_id} is not the declared "
                                         "entry", reason="bad_ack")
             else:
                 before = previous.get(declared[0])
-            if not lifecycle.allowed(before, e.status, declared=declared is not None):
-                raise VerificationError(f"item {e.item_id}: {before or 'no status'} may not "
-                                        f"change to {e.status}", reason="transition_not_allowed")
-            rows.append((ack_row.rowid, e.index, target.rowid,
-                         declared[0] if declared else None, e.item_id, e.status, e.reason,
-                         e.evidence, leaf, at))
+            if not lifecycle.allowed(before, status, declared=declared is not None):
+                raise VerificationError(f"item {item_id}: {before or 'no status'} may not "
+                                        f"change to {status}", reason="transition_not_allowed")
+            rows.append((ack_row.rowid, n, target.rowid, declared[0] if declared else None,
+                         item_id, status, reason, evidence, leaf, at))
             if declared is not None:
-                updates.append((e.status, e.reason, e.evidence, at, target.rowid, declared[0]))
-                changed += 1
+                updates.append((status, reason, evidence, at, target.rowid, declared[0]))
+        changed = len(updates)
         self.e.store.insert_ack_entries(rows)
         self.e.store.update_statuses(updates)
         # Acknowledgement latency: from our signing of the document to the peer's signing of

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from bridge.core import codec, documents
-from bridge.core.documents import Item
 from bridge.core.errors import InputError
 from bridge.core.streaming import DocumentStream
 from bridge.engine.context import Engine
@@ -94,13 +93,13 @@ class Streaming:
             validate_submission(s.doc.doc_type, s.meta, raw_items)
         except InputError as err:
             raise _shifted(err, first) from None
-        items = [Item(id=raw.pop("id"), data=raw) for raw in raw_items]
+        records = [(raw.pop("id"), raw) for raw in raw_items]
         raw_items.clear()
-        made = s.doc.add(items)
+        made = s.doc.add_records(records)
         manifest = s.doc.doc_type == "manifest"
         self.e.store.stage_items(s.stage, (
-            (first + k, items[k].id, leaf, lh,
-             *(record_fields(items[k].data) if manifest else (None, None)))
+            (first + k, records[k][0], leaf, lh,
+             *(record_fields(records[k][1]) if manifest else (None, None)))
             for k, (leaf, lh) in enumerate(made)))
 
     def finish(self, s: Streamed) -> dict[str, Any]:

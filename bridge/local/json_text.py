@@ -20,8 +20,7 @@ def parse_json(raw: bytes | bytearray, *, field: str) -> Any:
         # RFC 8259 §8.1: UTF-8 (a byte-order mark is refused with it, as \ufeff is no JSON);
         # NaN and Infinity are no JSON numbers; duplicate names would let two readers of one
         # body see different values. RecursionError: nesting past the parser's own limit.
-        value = json.loads(raw.decode("utf-8"), parse_constant=_no_constant,
-                           object_pairs_hook=_unique_names)
+        value = _DECODER.decode(raw.decode("utf-8"))
     except RecursionError as exc:
         raise InputError(f"not valid JSON: nested deeper than {MAX_JSON_DEPTH}", field=field,
                          code="bad_json") from exc
@@ -48,6 +47,11 @@ def _unique_names(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
                 raise ValueError(f"the name {key[:64]!r} appears twice in one object")
             seen.add(key)
     return out
+
+
+# json.loads with options builds a decoder for every call (a streamed document parses one a
+# line); one decoder, which keeps no state between texts, serves every thread.
+_DECODER = json.JSONDecoder(parse_constant=_no_constant, object_pairs_hook=_unique_names)
 
 
 def _check_json(value: Any, field: str = "$") -> None:

@@ -30,7 +30,7 @@ def _record(leaf: bytes) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def _text(record: dict[str, Any], name: str) -> str | None:
+def _text(record: Mapping[str, Any], name: str) -> str | None:
     value = record.get(name)
     return value if isinstance(value, str) and value else None
 
@@ -39,7 +39,7 @@ def record_fields(record: Mapping[str, Any]) -> tuple[str | None, str | None]:
     """``entry_fields`` of the entry a record makes, from the record itself (its top-level
     text fields are the entry's, as signed): for a caller that holds the record, so that the
     entry need not be decoded again."""
-    return _text(dict(record), "category"), _text(dict(record), "roster_record")
+    return _text(record, "category"), _text(record, "roster_record")
 
 
 def entry_fields(leaf: bytes) -> tuple[str | None, str | None]:

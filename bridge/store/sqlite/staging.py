@@ -33,12 +33,15 @@ def _table(stage: int) -> str:
 class Staging(Repository):
     """The TEMP ``stage_N`` tables."""
 
-    def open_stage(self) -> int:
+    def open_stage(self, *, unique_ids: bool = True) -> int:
+        """A new stage. ``unique_ids``: an item id staged twice is refused (a submission's
+        items); an acknowledgement of all items reads its ids from ``items``, where each is
+        unique already, and is spared the index."""
         stage = next(_STAGES)
         self._conn.execute(
             f"CREATE TABLE {_table(stage)} (idx INTEGER PRIMARY KEY, "
-            "item_id TEXT NOT NULL UNIQUE, leaf BLOB NOT NULL, lh BLOB, "
-            "category TEXT, roster_record TEXT, item_idx INTEGER)")
+            f"item_id TEXT NOT NULL{' UNIQUE' if unique_ids else ''}, leaf BLOB NOT NULL, "
+            "lh BLOB, category TEXT, roster_record TEXT, item_idx INTEGER)")
         return stage
 
     def stage_items(self, stage: int, rows: Iterable[StagedRow]) -> None:

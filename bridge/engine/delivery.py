@@ -72,6 +72,8 @@ class Delivery:
             e.audit(audit.RECEIPT_RECEIVED, row.peer, audit.receipt_body(
                 seq=row.seq, envelope=row.digest, result=answer.result, reason=answer.reason,
                 receipt=body), now)
+            # Accepted or refused, the envelope left the queue: how fast the link drains.
+            e.drains.delivered(row.peer, now, len(row.envelope))
             if answer.result == "accepted":
                 finish_envelope(e.store, row.peer, row.seq, OutboxState.DELIVERED, body, now)
                 self._delivered(row, now)

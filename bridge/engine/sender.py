@@ -1,12 +1,16 @@
 """The sender: one peer's outbox, carried by a ``Courier``, in sequence order, forever.
 
-Delivery is at-least-once: the loop hands the lowest pending envelope to the courier, waits
-for its arrival (the peer's signed transport answer, or why there is none), and retries with
-exponential backoff and full jitter (capped) until the peer decides on it (accepted or
-refused). Any other answer (a gap, ``unavailable``, anything malformed or bound to another
-envelope) is a retry with backoff too. The peer's duplicate detection turns that into
-exactly-once processing. What to do with each answer is ``bridge.engine.delivery``'s (sans
-I/O); this loop only waits: for work, for the courier, for the backoff.
+Delivery is at-least-once: the loop hands pending envelopes to the courier, up to ``window``
+at once in sequence order (PROTOCOL.md §8.7; 1 through the relay), and pairs each arrival (the
+peer's signed transport answer, or why there is none) with the envelope it names. New work is
+sent as soon as it is queued while the window has room. Until the peer decides on an envelope
+(accepted or refused) it is tried again: any other answer (a gap, ``unavailable``, anything
+malformed or bound to another envelope, no answer in time) ends the window, whose other
+envelopes are answered first, and is followed by an exponential backoff with full jitter
+(capped) before the lowest pending envelope goes again. A gap that names an envelope still in
+flight only means this one overtook it: no backoff. The peer's duplicate detection turns all
+this into exactly-once processing. What to do with each answer is ``bridge.engine.delivery``'s
+(sans I/O); this loop only waits: for work, for the courier, for the backoff.
 """
 
 from __future__ import annotations
@@ -164,9 +168,13 @@ class DeliveryLoop:
                                          timeout=wait, return_when=asyncio.FIRST_COMPLETED)
             if waking is not None and not waking.done():
                 waking.cancel()
-            if self._receiving not in done:
+            if not self._receiving.done():
                 if waking is not None and waking in done:
-                    return None
+                    return None  # the courier's next arrival is still awaited, not lost
+                # Time ran out: nothing is taken from the courier now, so an answer that
+                # comes late stays there for the next try (the relay keeps it).
+                self._receiving.cancel()
+                self._receiving = None
                 row = self._in_flight.row(oldest[0])
                 return Arrival(seq=row.seq, digest=row.digest, result=Carried.UNREACHABLE,
                                detail="TimeoutError: no answer")

@@ -70,3 +70,22 @@ def test_held_bodies_are_bounded_in_bytes() -> None:
         return reorder.held == 0
 
     assert asyncio.run(scenario())
+
+
+def test_a_store_that_moved_on_by_another_way_costs_one_wait_not_one_per_envelope() -> None:
+    # Envelopes 2..9 were taken from a carrier file, not through this endpoint: it still
+    # expects 2. The first HTTP envelope after waits its bound once; once the engine has
+    # decided on it, the next ones go at once.
+    async def scenario() -> int:
+        holds: list[int] = []
+        reorder = Reorder(wait=0.05, on_hold=lambda: holds.append(1))
+        await reorder.handed("alpha", 1)
+        await reorder.turn("alpha", 10, 10)
+        await reorder.handed("alpha", 10)  # out of turn: nothing learnt from that alone
+        await reorder.decided("alpha", 10)  # the engine took it: 11 is due
+        for seq in (11, 12, 13):
+            await reorder.turn("alpha", seq, 10)
+            await reorder.handed("alpha", seq)
+        return len(holds)
+
+    assert asyncio.run(scenario()) == 1

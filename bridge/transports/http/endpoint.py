@@ -77,7 +77,10 @@ async def _decide(exchange: Exchange, run: RunInDb, reorder: Reorder, body: byte
     deciding = asyncio.ensure_future(run(exchange.receive_envelope, body, parsed))
     await asyncio.sleep(0)  # its first step hands it to the database thread, in turn
     await reorder.handed(*claim)  # the next may go
-    return await deciding  # type: ignore[no-any-return]
+    answer: Answer = await deciding
+    if answer.outcome in (Outcome.ACCEPTED, Outcome.DUPLICATE, Outcome.REFUSED):
+        await reorder.decided(*claim)
+    return answer
 
 
 def peer_app(exchange: Exchange, run: RunInDb, metrics: Metrics, max_body: int,

@@ -61,5 +61,14 @@ class Reorder:
         async with self._changed:
             self._changed.notify_all()
 
+    async def decided(self, sender: str, seq: int) -> None:
+        """The engine took envelope ``seq`` of ``sender`` into its chain (or had it): the
+        next one is due whatever this endpoint saw (the store may have moved on by another
+        way, a carrier file say, and a stale due must not hold every envelope after)."""
+        if self._due.get(sender, 0) <= seq:
+            self._due[sender] = seq + 1
+            async with self._changed:
+                self._changed.notify_all()
+
 
 __all__ = ["MAX_HELD_BYTES", "WAIT", "Reorder"]

@@ -12,6 +12,7 @@ from bridge.engine.backpressure import (
     MAX_RETRY_AFTER,
     DrainRate,
     Queue,
+    QueuedBytes,
     refuse_if_full,
     retry_after,
 )
@@ -77,3 +78,17 @@ def test_an_estimate_is_bounded() -> None:
 def test_a_queue_of_negative_size_is_refused_on_construction() -> None:
     with pytest.raises(ValueError, match="negative"):
         Queue(envelopes=-1, bytes=0, max_envelopes=1, max_bytes=1)
+
+
+def test_the_waiting_bytes_are_read_again_once_their_figure_is_a_second_old() -> None:
+    reads: list[int] = []
+
+    def read(peer: str) -> int:
+        reads.append(1)
+        return 100 * len(reads)
+
+    cached = QueuedBytes(max_age=1000)
+    assert [cached.get("beta", T0 + dt, read) for dt in (0, 500, 999)] == [100, 100, 100]
+    assert cached.get("beta", T0 + 1000, read) == 200  # a second old: read again
+    assert cached.get("beta", T0 - 5, read) == 300  # the clock went back: read again
+    assert cached.get("gamma", T0 - 5, read) == 400  # per peer

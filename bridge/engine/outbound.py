@@ -72,10 +72,11 @@ def check_recipient(engine: Engine, peer: str) -> None:
 def check_queue(engine: Engine, peer: str) -> None:
     """Backpressure (``bridge.engine.backpressure``): raises ``QueueFull`` when what waits
     for ``peer`` is at its bound. Called before anything is signed or stored."""
-    policy, store = engine.config.delivery, engine.store
-    queue = Queue(envelopes=store.pending_count(peer), bytes=store.pending_bytes(peer),
+    policy, store, now = engine.config.delivery, engine.store, engine.now()
+    queue = Queue(envelopes=store.pending_count(peer),
+                  bytes=engine.drains.queued_bytes.get(peer, now, store.pending_bytes),
                   max_envelopes=policy.max_queued_envelopes, max_bytes=policy.max_queued_bytes)
-    refuse_if_full(queue, peer, engine.drains.rate(peer, engine.now()), policy.max_backoff)
+    refuse_if_full(queue, peer, engine.drains.rate(peer, now), policy.max_backoff)
 
 
 class Outbound:

@@ -3,7 +3,8 @@ to the other side and waiting until the acknowledged status is visible at its ow
 more on each side acknowledge what arrives. Two real daemons on loopback, for ``--seconds``.
 Prints the distribution of round trips (p50/p90/p99/max), in milliseconds.
 
-    python bench/concurrency.py [--seconds 60] [--clients 8] [--in-flight 8] [--json] [--profile]
+    python bench/concurrency.py [--seconds 60] [--clients 8] [--in-flight 8] [--suite 2]
+                                [--json] [--profile]
 
 ``--profile`` samples both daemons with py-spy and prints their top lines.
 """
@@ -92,10 +93,11 @@ def percentile(ms: list[float], p: float) -> float:
     return round(ms[min(len(ms) - 1, max(0, int(len(ms) * p) - 1))], 2)
 
 
-def run(seconds: float, clients: int, in_flight: int, profile: bool = False
+def run(seconds: float, clients: int, in_flight: int, suite: int = 2, profile: bool = False
         ) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bridge-concurrency-") as tmp:
-        a, b = make_pair(Path(tmp), delivery=Delivery(in_flight=in_flight))
+        a, b = make_pair(Path(tmp), delivery=Delivery(in_flight=in_flight),
+                         suites=(suite, suite))
         a.start()
         b.start()
         spies = [spy(node, Path(tmp) / f"profile-{node.party}.txt") for node in (a, b)] \
@@ -129,6 +131,7 @@ def run(seconds: float, clients: int, in_flight: int, profile: bool = False
     if not ms:
         return {"round_trips": 0, "errors": errors[:5]}
     return {"seconds": seconds, "clients_per_side": clients, "in_flight": in_flight,
+            "suite": suite,
             "round_trips": len(ms),
             "per_second": round(len(ms) / seconds, 1),
             "p50_ms": round(statistics.median(ms), 2), "p90_ms": percentile(ms, 0.90),
@@ -144,10 +147,12 @@ def main() -> int:
                         "acknowledgers) on each side")
     parser.add_argument("--in-flight", type=int, default=Delivery().in_flight,
                         help="envelopes in flight to a peer ([delivery] in_flight)")
+    parser.add_argument("--suite", type=int, choices=(1, 2), default=2,
+                        help="both parties' key suite (PROTOCOL.md §3.1)")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--profile", action="store_true", help="sample both daemons (py-spy)")
     args = parser.parse_args()
-    result = run(args.seconds, args.clients, args.in_flight, args.profile)
+    result = run(args.seconds, args.clients, args.in_flight, args.suite, args.profile)
     if args.json:
         print(json.dumps(result))
     else:

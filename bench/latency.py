@@ -2,7 +2,7 @@
 the receiver as soon as it arrives, and stop the clock when the acknowledged status is visible
 at the sender. Two real daemons on loopback.
 
-    python bench/latency.py [--rounds 200] [--json]
+    python bench/latency.py [--rounds 200] [--suite 2] [--json]
 """
 
 from __future__ import annotations
@@ -26,10 +26,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=200)
+    parser.add_argument("--suite", type=int, choices=(1, 2), default=2,
+                        help="both parties' key suite (PROTOCOL.md §3.1)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bridge-latency-") as tmp:
-        a, b = make_pair(Path(tmp))
+        a, b = make_pair(Path(tmp), suites=(args.suite, args.suite))
         a.start()
         b.start()
         try:

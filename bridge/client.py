@@ -10,7 +10,9 @@ Standard library only, so that integrators can vendor it::
 
 Every request uses its own connection (no keep-alive state to go stale). A 4xx/5xx answer raises
 :class:`ApiError`; a daemon that is not running (no socket, refused connection) or stops answering
-raises :class:`DaemonUnavailable`.
+raises :class:`DaemonUnavailable`. A submission or acknowledgement refused because the peer's
+queue is full (429 ``queue_full``: nothing was stored) is tried again after the daemon's
+``Retry-After``, a bounded number of times (``busy_tries``, ``busy_wait``), then raised.
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ import http.client
 import json
 import os
 import socket
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sized
-from typing import Any, BinaryIO
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Sized
+from typing import Any, BinaryIO, TypeVar
 from urllib.parse import quote, urlencode
 
 from bridge.core.errors import BridgeError, UsageError
@@ -35,6 +38,9 @@ CARRY_TIMEOUT = 600.0  # a large carrier file is applied before the daemon answe
 NDJSON = "application/x-ndjson"
 STREAM_FROM = 10_000  # documents of more items are submitted as a stream
 _STREAM_BLOCK = 256 * 1024
+BUSY_TRIES = 5  # tries in all of a request refused with 429 (the peer's queue is full) ...
+BUSY_WAIT = 120.0  # ... waiting at most this many seconds in all
+T = TypeVar("T")
 
 
 class ApiError(BridgeError):
@@ -42,12 +48,14 @@ class ApiError(BridgeError):
     (a JSON path such as ``items[3].id``, or None)."""
 
     def __init__(self, status: int, code: str, message: str, field: str | None = None,
-                 problems: tuple[tuple[str | None, str], ...] = ()) -> None:
+                 problems: tuple[tuple[str | None, str], ...] = (),
+                 retry_after: float | None = None) -> None:
         super().__init__(message, code=code)
         self.status = status
         self.detail = message  # the same as ``message``, as on ``InputError``
         self.field = field
         self.problems = problems  # every (field, message) when the daemon found several
+        self.retry_after = retry_after  # seconds, from a 429's or 503's Retry-After
 
     def __str__(self) -> str:
         return f"{self.field}: {self.message}" if self.field else self.message
@@ -105,9 +113,12 @@ def _seg(value: str) -> str:
 class BridgeClient:
     """Talks to one daemon through its Unix socket. Thread-safe: no shared connection."""
 
-    def __init__(self, socket_path: str | os.PathLike[str], timeout: float = 30) -> None:
+    def __init__(self, socket_path: str | os.PathLike[str], timeout: float = 30, *,
+                 busy_tries: int = BUSY_TRIES, busy_wait: float = BUSY_WAIT) -> None:
         self.socket_path = os.fspath(socket_path)
         self.timeout = timeout
+        self.busy_tries = max(1, busy_tries)
+        self.busy_wait = busy_wait
 
     def __repr__(self) -> str:
         return f"BridgeClient({self.socket_path!r})"
@@ -200,14 +211,38 @@ class BridgeClient:
         finally:
             conn.close()
         if resp.status >= 400:
-            raise self._api_error(resp.status, resp.reason, data[:MAX_ERROR_BODY])
+            err = self._api_error(resp.status, resp.reason, data[:MAX_ERROR_BODY])
+            err.retry_after = _seconds(resp.getheader("Retry-After"))
+            raise err
         return resp.status, resp.getheader("Content-Type", ""), data
 
+    def _busy(self, call: Callable[[], T]) -> T:
+        """``call``, tried again after the daemon's Retry-After while it answers 429 (the
+        peer's queue is full: nothing was stored, so trying again is safe), at most
+        ``busy_tries`` times and ``busy_wait`` seconds in all."""
+        waited = 0.0
+        for tried in range(1, self.busy_tries + 1):
+            try:
+                return call()
+            except ApiError as err:
+                wait = err.retry_after if err.retry_after is not None else 1.0
+                if err.status != 429 or tried == self.busy_tries \
+                        or waited + wait > self.busy_wait:
+                    if err.status == 429 and tried > 1:
+                        raise ApiError(429, err.code, f"{err.detail} (tried {tried} times over "
+                                       f"{waited:.0f} s; the peer's queue did not drain)",
+                                       err.field, err.problems, err.retry_after) from err
+                    raise
+            time.sleep(wait)
+            waited += wait
+        raise AssertionError("unreachable: the last try returns or raises")
+
     def _json(self, method: str, path: str, payload: object | None = None, *,
-              stream: Iterable[bytes] | None = None) -> dict[str, Any]:
-        """``payload`` as a JSON body, or ``stream`` as a chunked NDJSON one."""
-        body: bytes | Iterable[bytes] | None = stream
-        if stream is None and payload is not None:
+              stream: Iterable[bytes] | None = None, raw: bytes | None = None) -> dict[str, Any]:
+        """``payload`` as a JSON body (or ``raw``, its text), or ``stream`` as a chunked
+        NDJSON one."""
+        body: bytes | Iterable[bytes] | None = stream if raw is None else raw
+        if body is None and payload is not None:
             body = _json_text(payload)
         status, _ctype, data = self._raw(
             method, path, body, content_type=NDJSON if stream is not None else "application/json")
@@ -250,7 +285,8 @@ class BridgeClient:
             body["id"] = id
         if meta is not None:
             body["meta"] = dict(meta)
-        return self._json("POST", f"{API_PREFIX}/documents", body)
+        data = _json_text(body)
+        return self._busy(lambda: self._json("POST", f"{API_PREFIX}/documents", raw=data))
 
     def submit_document_stream(self, type: str, to: str, items: Iterable[Mapping[str, Any]],
                                *, count: int, meta: Mapping[str, Any] | None = None,
@@ -259,14 +295,19 @@ class BridgeClient:
         then ``count`` items, one JSON line each, read from ``items`` as they are sent (an
         iterator over a file is never held whole). The daemon commits the document once the
         last item is in, and only if every one is good; the answer is ``submit_document``'s.
+        Refused because the peer's queue is full, it is sent again only if ``items`` can be
+        read again (a sequence, not an iterator).
         """
         header: dict[str, Any] = {"type": type, "to": to, "count": count}
         if id is not None:
             header["id"] = id
         if meta is not None:
             header["meta"] = dict(meta)
-        return self._json("POST", f"{API_PREFIX}/documents",
-                          stream=_ndjson_blocks(header, items))
+
+        def send() -> dict[str, Any]:
+            return self._json("POST", f"{API_PREFIX}/documents",
+                              stream=_ndjson_blocks(header, items))
+        return self._busy(send) if isinstance(items, Sequence) else send()
 
     def documents(self, direction: str | None = None, type: str | None = None,
                   peer: str | None = None, limit: int | None = None,
@@ -331,7 +372,9 @@ class BridgeClient:
                 raise UsageError("including goes with all")
             body = {"items": [{k: v for k, v in dict(it).items() if v is not None}
                               for it in (items or [])]}
-        return self._json("POST", f"{API_PREFIX}/documents/{_seg(id)}/acks", body)
+        data = _json_text(body)
+        return self._busy(lambda: self._json("POST", f"{API_PREFIX}/documents/{_seg(id)}/acks",
+                                             raw=data))
 
     def receipt(self, id: str, item: str | None = None, direction: str | None = None) -> bytes:
         """A receipt bundle (bytes for ``bridge verify``): one item's, or the whole document's."""
@@ -414,6 +457,13 @@ class BridgeClient:
             yield from parse_sse(response_lines(resp, self._unavailable))
         finally:
             conn.close()
+
+
+def _seconds(value: str | None) -> float | None:
+    """A Retry-After's delay-seconds (RFC 9110 §10.2.3); None for none, or an HTTP-date."""
+    if value is None or not (value.isascii() and value.strip().isdigit()):
+        return None
+    return float(min(int(value), 3600))
 
 
 def _json_text(value: object) -> bytes:

@@ -57,6 +57,8 @@ HINTS = {
     "unknown_peer": "pin the peer first: bridge peer add PUBFILE --url URL --fingerprint FP",
     "duplicate_document": "a document with this id was already submitted; see: bridge status ID",
     "not_inbound": "only received documents (bridge inbox) can be acknowledged",
+    "queue_full": "nothing was stored: the peer's queue is full (the link is slow or the peer "
+                  "is down); try again later",
 }
 
 

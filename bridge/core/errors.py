@@ -52,6 +52,18 @@ class InputError(BridgeError):
         self.problems = problems
 
 
+class QueueFull(InputError):
+    """Backpressure: what waits for the peer is at its bound (``[delivery]``
+    ``max_queued_envelopes``, ``max_queued_bytes``). Nothing was stored; the same request may
+    succeed after ``retry_after`` seconds, an estimate from how fast the link drains."""
+
+    code = "queue_full"
+
+    def __init__(self, message: str, *, retry_after: int, field: str | None = "to") -> None:
+        super().__init__(message, field=field, code="queue_full")
+        self.retry_after = retry_after
+
+
 class PeerError(BridgeError):
     """Bytes from outside are malformed or fail a check. ``reason`` is a stable code."""
 

@@ -14,6 +14,7 @@ from typing import Any
 from bridge.core import audit
 from bridge.core.crypto.identity import PublicIdentity
 from bridge.core.documents import SignedHeader
+from bridge.engine.backpressure import Drains
 from bridge.engine.health import StoreGuard
 from bridge.engine.metrics import Metrics
 from bridge.engine.ports import Clock, Store
@@ -42,6 +43,8 @@ class Engine:
     # item id -> (index, leaf hash) of our own documents. Immutable once stored, so it can
     # be cached.
     _index_cache: dict[int, dict[str, tuple[int, bytes]]] = field(default_factory=dict)
+    # How fast each link drained lately: the Retry-After of a refusal (backpressure.py).
+    drains: Drains = field(default_factory=Drains)
 
     def audit(self, kind: str, peer: str | None, body: dict[str, Any], now: int) -> None:
         """Append one audit record (PROTOCOL.md §11) in the caller's transaction: the log

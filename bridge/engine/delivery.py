@@ -45,27 +45,39 @@ class Delivery:
                 and row.n is not None:
             self.e.store.set_transport(row.doc, row.first, row.n, "sent")
 
-    def answered(self, row: OutboxRow, body: bytes, note: str = "the answer") -> DeliveryOutcome:
+    def answered(self, row: OutboxRow, body: bytes, note: str = "the answer", *,
+                 count: bool = False, in_flight: frozenset[int] = frozenset()
+                 ) -> DeliveryOutcome:
         """Act on the peer's answer ``body`` to ``row``. ``note`` says how it came (e.g.
-        "HTTP 200"), for the detail of a failure only: it decides nothing."""
+        "HTTP 200"), for the detail of a failure only: it decides nothing. ``count``: this
+        answer ends an attempt not counted yet, counted in the answer's own transaction (one
+        commit per envelope, not two). ``in_flight``: the seqs of our other envelopes on
+        their way (a gap naming one of them is no loss: PROTOCOL.md §8.7)."""
         try:
             answer = transport.parse_answer(body, self.e.trust.peers[row.peer])
             transport.check_receipt_matches(answer, digest=row.digest, seq=row.seq,
                                             message_id=row.msg_id)
         except PeerError as exc:
+            if count:
+                self.count_attempt(row)
             return DeliveryOutcome(state=DeliveryState.FAILED, detail=f"{note} without a valid "
                                    f"signed answer ({exc.reason}): {exc}")
         if answer.result == "rejected":
-            return self._rejected(row, answer)
-        self._decided(row, answer, body)
+            if count:
+                self.count_attempt(row)
+            return self._rejected(row, answer, in_flight)
+        self._decided(row, answer, body, count)
         return DeliveryOutcome(state=DeliveryState.DELIVERED if answer.result == "accepted"
                                else DeliveryState.REFUSED)
 
-    def _decided(self, row: OutboxRow, answer: transport.TransportAnswer, body: bytes) -> None:
+    def _decided(self, row: OutboxRow, answer: transport.TransportAnswer, body: bytes,
+                 count: bool) -> None:
         """The peer took ``row`` into its chain, accepted or refused: the row is finished."""
         e = self.e
         now = e.now()
         with e.store.transaction():
+            if count:
+                self.counted(row)
             if e.store.pending_row(row.peer, row.seq) is None:
                 # Finished meanwhile by another transport's answer (a carrier file's receipts
                 # while the courier had it in flight): recorded once, not twice.
@@ -73,6 +85,8 @@ class Delivery:
             e.audit(audit.RECEIPT_RECEIVED, row.peer, audit.receipt_body(
                 seq=row.seq, envelope=row.digest, result=answer.result, reason=answer.reason,
                 receipt=body), now)
+            # Accepted or refused, the envelope left the queue: how fast the link drains.
+            e.drains.delivered(row.peer, now, len(row.envelope))
             if answer.result == "accepted":
                 finish_envelope(e.store, row.peer, row.seq, OutboxState.DELIVERED, body, now)
                 self._delivered(row, now)
@@ -106,9 +120,15 @@ class Delivery:
             "peer": row.peer, "reason": named,
             "detail": f"peer refused envelope {row.seq}"}, now)
 
-    def _rejected(self, row: OutboxRow, answer: transport.TransportAnswer) -> DeliveryOutcome:
+    def _rejected(self, row: OutboxRow, answer: transport.TransportAnswer,
+                  in_flight: frozenset[int]) -> DeliveryOutcome:
         """A signed rejection of ``row`` (bound to it: ``check_receipt_matches``). A gap
         names an earlier envelope to resend from; nothing else changes the outbox."""
+        if answer.reason == "gap" and answer.expected_seq in in_flight:
+            # The envelope the peer expects is on its way: this one overtook it (several in
+            # flight, PROTOCOL.md §8.7). Sent again after it; nothing to rewind.
+            return DeliveryOutcome(state=DeliveryState.OVERTAKEN,
+                                   detail=f"overtook envelope {answer.expected_seq}")
         if answer.reason == "gap" and answer.expected_seq is not None:
             with self.e.store.transaction():
                 self.e.store.rewind_outbox(row.peer, answer.expected_seq)
@@ -199,6 +219,19 @@ class InFlight:
     def discard(self, row: OutboxRow) -> None:
         """``row`` is no longer awaited (no answer came in time): a late one is dropped."""
         self._rows.pop((row.seq, row.digest), None)
+
+    def holds(self, row: OutboxRow) -> bool:
+        return (row.seq, row.digest) in self._rows
+
+    def holds_arrival(self, arrival: Arrival) -> bool:
+        return (arrival.seq, arrival.digest) in self._rows
+
+    def row(self, seq: int) -> OutboxRow:
+        """The row in flight with sequence number ``seq``."""
+        return next(r for (s, _), r in self._rows.items() if s == seq)
+
+    def seqs(self) -> frozenset[int]:
+        return frozenset(s for s, _ in self._rows)
 
     def __len__(self) -> int:
         return len(self._rows)

@@ -178,6 +178,10 @@ class Exchange:
     def next_pending(self, peer: str) -> OutboxRow | None:
         return self.delivery.next_pending(peer)
 
+    def pending_rows(self, peer: str, after: int, limit: int) -> list[OutboxRow]:
+        """Up to ``limit`` pending envelopes to ``peer`` after seq ``after``, in order."""
+        return self.store.pending_rows(peer, after, limit)
+
     def count_attempt(self, row: OutboxRow) -> None:
         self.delivery.count_attempt(row)
 
@@ -185,6 +189,12 @@ class Exchange:
                  ) -> DeliveryOutcome:
         """The peer's answer ``body`` to ``row``; ``note`` says how it came, for the log."""
         return self.delivery.answered(row, body, note)
+
+    def tried(self, row: OutboxRow, body: bytes, note: str,
+              in_flight: frozenset[int] = frozenset()) -> DeliveryOutcome:
+        """One attempt at ``row`` ended with the answer ``body``: the attempt counted and the
+        answer acted on, in one transaction (``Delivery.answered``)."""
+        return self.delivery.answered(row, body, note, count=True, in_flight=in_flight)
 
     def delivery_answer(self, row: OutboxRow, status: int, body: bytes) -> DeliveryOutcome:
         """As ``answered``, for a caller holding an HTTP answer: the status only names how

@@ -48,6 +48,8 @@ COUNTERS: dict[str, Declared] = {
     "envelopes_refused": Declared("Envelopes received and refused, with a signed answer."),
     "envelopes_rejected": Declared("Envelopes rejected (malformed, unverifiable, too large)."),
     "envelopes_unavailable": Declared("Envelopes answered unavailable (the store is full)."),
+    "envelopes_held": Declared("Envelopes that overtook an earlier one of their link and waited "
+                               "for it (PROTOCOL.md §8.7)."),
     # Delivery to the peers.
     "envelopes_sent": Declared("Envelopes a peer decided on (delivered or refused)."),
     "delivery_retries": Declared("Delivery attempts that made no progress."),

@@ -19,6 +19,7 @@ from bridge.core.errors import InputError
 from bridge.core.link import OutboundState
 from bridge.core.streaming import EntryStream
 from bridge.engine.ack_all import acknowledge_all
+from bridge.engine.backpressure import Queue, refuse_if_full
 from bridge.engine.context import Engine
 from bridge.engine.kinds import KIND_CHUNK
 from bridge.engine.queries import find_document
@@ -68,6 +69,16 @@ def check_recipient(engine: Engine, peer: str) -> None:
     check_peer_key(engine, peer)
 
 
+def check_queue(engine: Engine, peer: str) -> None:
+    """Backpressure (``bridge.engine.backpressure``): raises ``QueueFull`` when what waits
+    for ``peer`` is at its bound. Called before anything is signed or stored."""
+    policy, store, now = engine.config.delivery, engine.store, engine.now()
+    queue = Queue(envelopes=store.pending_count(peer),
+                  bytes=engine.drains.queued_bytes.get(peer, now, store.pending_bytes),
+                  max_envelopes=policy.max_queued_envelopes, max_bytes=policy.max_queued_bytes)
+    refuse_if_full(queue, peer, engine.drains.rate(peer, now), policy.max_backoff)
+
+
 class Outbound:
     """Submitting documents and acknowledging received items."""
 
@@ -98,6 +109,7 @@ class Outbound:
                                  field="id", code="duplicate_document")
             return {"id": doc_id, "type": existing.type, "to": peer, "items": existing.count,
                     "digest": existing.digest.hex(), "existing": True}
+        check_queue(e, peer)
         ids: list[str] = []
         now = e.now()
         doc = documents.sign_document(
@@ -166,6 +178,7 @@ class Outbound:
         row = self._acknowledgeable(doc_id)
         e.guard.statuses_hold(row)  # the lifecycle is checked against the signed history
         if "all" in body:  # a page at a time, never the whole document in memory
+            check_queue(e, row.peer)
             return acknowledge_all(self, row, body)
         index = e.item_index(row.rowid)
         declared_status, undeclared_status = e.store.current_statuses(row.rowid)
@@ -180,6 +193,7 @@ class Outbound:
             changed[key] = changed.get(key, 0) + 1
         if not items:
             return {"ack_id": None, "items": 0, "changed": {}}
+        check_queue(e, row.peer)
         # Acknowledgements of one document carry strictly increasing times, so that their
         # order (and so each item's final status) is unambiguous in a receipt.
         last = e.store.last_ack_created(row.rowid)

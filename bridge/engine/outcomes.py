@@ -49,6 +49,7 @@ class DeliveryState(enum.StrEnum):
     DELIVERED = "delivered"  # the peer took it: progress
     REFUSED = "refused"  # the peer took its place in the chain, refusing its content: progress
     REWOUND = "rewound"  # the peer asks for an earlier envelope (a gap)
+    OVERTAKEN = "overtaken"  # a gap naming an envelope of ours still on its way (§8.7)
     UNAVAILABLE = "unavailable"  # the peer could not decide now
     FAILED = "failed"  # no valid answer bound to this envelope
 

@@ -1,12 +1,16 @@
 """The sender: one peer's outbox, carried by a ``Courier``, in sequence order, forever.
 
-Delivery is at-least-once: the loop hands the lowest pending envelope to the courier, waits
-for its arrival (the peer's signed transport answer, or why there is none), and retries with
-exponential backoff and full jitter (capped) until the peer decides on it (accepted or
-refused). Any other answer (a gap, ``unavailable``, anything malformed or bound to another
-envelope) is a retry with backoff too. The peer's duplicate detection turns that into
-exactly-once processing. What to do with each answer is ``bridge.engine.delivery``'s (sans
-I/O); this loop only waits: for work, for the courier, for the backoff.
+Delivery is at-least-once: the loop hands pending envelopes to the courier, up to ``window``
+at once in sequence order (PROTOCOL.md §8.7; 1 through the relay), and pairs each arrival (the
+peer's signed transport answer, or why there is none) with the envelope it names. New work is
+sent as soon as it is queued while the window has room. Until the peer decides on an envelope
+(accepted or refused) it is tried again: any other answer (a gap, ``unavailable``, anything
+malformed or bound to another envelope, no answer in time) ends the window, whose other
+envelopes are answered first, and is followed by an exponential backoff with full jitter
+(capped) before the lowest pending envelope goes again. A gap that names an envelope still in
+flight only means this one overtook it: no backoff. The peer's duplicate detection turns all
+this into exactly-once processing. What to do with each answer is ``bridge.engine.delivery``'s
+(sans I/O); this loop only waits: for work, for the courier, for the backoff.
 """
 
 from __future__ import annotations
@@ -34,12 +38,14 @@ log = logging.getLogger("bridge.peer")
 
 
 class DeliveryLoop:
-    """Sends one peer's outbox in sequence order, forever, until stopped. One envelope is in
-    flight at a time (the chain is in order, and the peer takes nothing past a gap)."""
+    """Sends one peer's outbox in sequence order, forever, until stopped. Up to ``window``
+    envelopes are in flight at once, sent in order (PROTOCOL.md §8.7); 1 sends each only
+    after the answer to the one before."""
 
     def __init__(self, *, peer: str, courier: Courier, exchange: Exchange, run: RunInDb,
                  policy: Delivery, metrics: Metrics, wake: asyncio.Event,
-                 rng: random.Random | None = None, answer_wait: float | None = None) -> None:
+                 rng: random.Random | None = None, answer_wait: float | None = None,
+                 window: int = 1) -> None:
         self.peer = peer
         self.courier = courier
         self.exchange = exchange
@@ -56,6 +62,10 @@ class DeliveryLoop:
         self._pin_alarm = False
         self._in_flight = InFlight()
         self._retry = Retry(policy, rng or random.Random())  # noqa: S311 -- jitter, not a secret
+        self.window = max(1, window)
+        self._after = 0  # the highest seq sent since the window last started over
+        self._deadlines: dict[int, float] = {}  # seq in flight -> when its answer is given up
+        self._receiving: asyncio.Future[Arrival] | None = None  # the courier's next arrival
 
     @property
     def reachable(self) -> bool | None:
@@ -80,64 +90,129 @@ class DeliveryLoop:
         try:
             await self._deliver()
         finally:
+            if self._receiving is not None:
+                self._receiving.cancel()
             await self.courier.close()
 
     async def _deliver(self) -> None:
         while True:
-            row = await self._next()
-            progress = await self._attempt(row)
-            if progress:
-                self.metrics.inc("envelopes_sent")
-            else:
-                self.metrics.inc("delivery_retries")
-            delay = self._retry.after(row.seq, progress)
+            await self._fill()
+            settled = await self._settle_next(refill=True)
+            if settled is None:
+                continue  # new work, and room for it in the window
+            row, progress, overtaken = settled
+            if overtaken or not progress:
+                # Whatever else is in flight is answered (or given up) first; then from the
+                # lowest pending envelope again, after a backoff unless this one only
+                # overtook an earlier one (PROTOCOL.md §8.7).
+                progress = await self._drain() or progress
+                self._after = 0
+            delay = None if overtaken else self._retry.after(row.seq, progress)
             if delay is not None:
                 # The whole backoff, whatever happens meanwhile. New local work does not
                 # shorten it: the next attempt sends the same lowest pending envelope, and our
                 # own events (each delivery wakes every loop) would otherwise cut it short.
                 await asyncio.sleep(delay)
 
-    async def _next(self) -> OutboxRow:
-        """The lowest pending envelope, waiting for one when there is none."""
+    async def _fill(self) -> None:
+        """Send pending envelopes after the last one sent, up to ``window`` in flight; wait
+        for one when nothing is pending and nothing is in flight."""
         while True:
-            row = await self.run(self.exchange.next_pending, self.peer)
-            if row is not None:
-                return row  # type: ignore[no-any-return]
+            # Cleared before looking: work queued after the look wakes us (no lost wake-up).
             self.wake.clear()
-            row = await self.run(self.exchange.next_pending, self.peer)
-            if row is not None:
-                return row  # type: ignore[no-any-return]
+            room = self.window - len(self._in_flight)
+            if room <= 0:
+                return
+            rows = await self._pending(room)
+            if rows:
+                self._after = rows[-1].seq
+                loop = asyncio.get_running_loop()
+                for row in rows:
+                    self._deadlines[row.seq] = loop.time() + self.answer_wait
+                await self.courier.send([self._in_flight.add(row) for row in rows])
+                return
+            if len(self._in_flight):
+                return
             await self.wake.wait()
 
-    async def _carry(self, row: OutboxRow) -> Arrival:
-        """Hand ``row`` to the courier and wait for the arrival that names it; an arrival
-        naming anything else (a late answer to an earlier try) is dropped."""
-        await self.courier.send([self._in_flight.add(row)])
-        async with asyncio.timeout(self.answer_wait):
-            while True:
-                arrival = await self.courier.receive()
-                if self._in_flight.match(arrival) is not None:
-                    return arrival
-                log.info("peer %s: dropped an answer to envelope %d, not in flight", self.peer,
-                         arrival.seq)
+    async def _pending(self, room: int) -> list[OutboxRow]:
+        rows = await self.run(self.exchange.pending_rows, self.peer, self._after, room)
+        return [r for r in rows if not self._in_flight.holds(r)]
 
-    async def _attempt(self, row: OutboxRow) -> bool:
-        """Carry ``row`` once; True when the peer decided on it (accepted or refused)."""
-        await self.run(self.exchange.count_attempt, row)
-        try:
-            arrival = await self._carry(row)
-        except TimeoutError:
-            self._in_flight.discard(row)
-            arrival = Arrival(seq=row.seq, digest=row.digest, result=Carried.UNREACHABLE,
-                              detail="TimeoutError: no answer")
+    async def _settle_next(self, *, refill: bool = False
+                           ) -> tuple[OutboxRow, bool, bool] | None:
+        """The next answer (or the oldest envelope's time running out), acted on: the row,
+        whether the peer decided on it, and whether it only overtook an earlier one. With
+        ``refill``, None when new work came first and the window has room for it."""
+        arrival = await self._next_arrival(refill and len(self._in_flight) < self.window)
+        if arrival is None:
+            return None
+        row = self._in_flight.match(arrival)
+        assert row is not None  # _next_arrival hands only arrivals for what is in flight
+        self._deadlines.pop(row.seq, None)
+        progress, overtaken = await self._attempt(row, arrival)
+        self.metrics.inc("envelopes_sent" if progress else "delivery_retries")
+        return row, progress, overtaken
+
+    async def _next_arrival(self, woken: bool) -> Arrival | None:
+        """An arrival that names an envelope in flight; one naming anything else (a late
+        answer to an earlier try) is dropped. With ``woken``, None as soon as new work is
+        queued (the wake-up), so it is sent without waiting for an answer first."""
+        while True:
+            oldest = min(self._deadlines.items(), key=lambda kv: kv[1])
+            wait = max(0.0, oldest[1] - asyncio.get_running_loop().time())
+            if self._receiving is None:  # kept across wake-ups: an answer is never lost
+                self._receiving = asyncio.ensure_future(self.courier.receive())
+            waking = asyncio.ensure_future(self.wake.wait()) if woken else None
+            done, _ = await asyncio.wait([f for f in (self._receiving, waking) if f],
+                                         timeout=wait, return_when=asyncio.FIRST_COMPLETED)
+            if waking is not None and not waking.done():
+                waking.cancel()
+            if not self._receiving.done():
+                if waking is not None and waking in done:
+                    return None  # the courier's next arrival is still awaited, not lost
+                # Time ran out: nothing is taken from the courier now, so an answer that
+                # comes late stays there for the next try (the relay keeps it).
+                self._receiving.cancel()
+                self._receiving = None
+                row = self._in_flight.row(oldest[0])
+                return Arrival(seq=row.seq, digest=row.digest, result=Carried.UNREACHABLE,
+                               detail="TimeoutError: no answer")
+            arrival, self._receiving = self._receiving.result(), None
+            if self._in_flight.holds_arrival(arrival):
+                return arrival
+            log.info("peer %s: dropped an answer to envelope %d, not in flight", self.peer,
+                     arrival.seq)
+
+    async def _drain(self) -> bool:
+        """Settle everything in flight (answers, or time running out); True when the peer
+        decided on any of it."""
+        progress = False
+        while len(self._in_flight):
+            settled = await self._settle_next()
+            assert settled is not None  # not woken for new work: nothing more is sent now
+            row, decided, _ = settled
+            if decided:
+                self._retry.after(row.seq, True)
+            progress = progress or decided
+        return progress
+
+    async def _attempt(self, row: OutboxRow, arrival: Arrival) -> tuple[bool, bool]:
+        """Act on the arrival for ``row``: (the peer decided on it, it overtook another)."""
         outcome = None
         reaction = carriage_reaction(arrival)
         if reaction is None:
             self._pin_alarm = False
-            outcome = await self.run(self.exchange.answered, row, arrival.body, arrival.note)
+            outcome = await self.run(self.exchange.tried, row, arrival.body, arrival.note,
+                                     self._in_flight.seqs())
             reaction = answer_reaction(arrival, outcome)
-        elif reaction.pin_mismatch:
-            await self._pin_mismatch(arrival.detail)
+        else:
+            await self.run(self.exchange.count_attempt, row)
+            if reaction.pin_mismatch:
+                await self._pin_mismatch(arrival.detail)
+        if outcome is not None and outcome.state is DeliveryState.OVERTAKEN:
+            # Not trouble: an earlier envelope is on its way (PROTOCOL.md §8.7).
+            return False, True
         self.status.tried(reachable=reaction.reachable, trouble=reaction.trouble,
                           detail=reaction.detail, now=self.exchange.now())
         await self._mark(reaction.reachable, reaction.detail)
@@ -149,7 +224,7 @@ class DeliveryLoop:
             else:
                 log.warning("delivery of envelope %d to %s failed: %s", row.seq, self.peer,
                             outcome.detail)
-        return reaction.progress
+        return reaction.progress, False
 
     async def _pin_mismatch(self, detail: str) -> None:
         """Whoever answers at the peer's address is not the endpoint we pinned: an on-path

@@ -21,7 +21,7 @@ from bridge.core import codec, documents
 from bridge.core.errors import InputError
 from bridge.core.streaming import DocumentStream
 from bridge.engine.context import Engine
-from bridge.engine.outbound import COMPARE_PAGE, Outbound, check_recipient
+from bridge.engine.outbound import COMPARE_PAGE, Outbound, check_queue, check_recipient
 from bridge.records.categories import validate_submission
 from bridge.records.schema import validate
 from bridge.store.entry_fields import record_fields
@@ -82,6 +82,8 @@ class Streaming:
         if existing is not None and not _same_header(existing, doc):  # refused at once
             raise InputError(f"document {doc_id!r} already exists with other content",
                              field="id", code="duplicate_document")
+        if existing is None:  # refused before a single item is read (and again at the end)
+            check_queue(e, peer)
         return Streamed(stage=e.store.open_stage(), peer=peer, meta=meta, doc=doc,
                         existing=existing)
 
@@ -116,6 +118,7 @@ class Streaming:
                                  field="id", code="duplicate_document")
             return {"id": h.id, "type": s.existing.type, "to": s.peer, "items": h.count,
                     "digest": s.existing.digest.hex(), "existing": True}
+        check_queue(e, s.peer)  # the queue may have filled while the items came
         now = e.now()
         with e.store.transaction():
             rowid = e.record_document("out", signed, s.peer, answers=None, now=now)

@@ -106,6 +106,20 @@ class Delivery:
     chunk_items: StrictInt = Field(
         default=5000, ge=1, le=1_000_000,
         description="Items per envelope when a large document is split into chunks.")
+    in_flight: StrictInt = Field(
+        default=8, ge=1, le=64,
+        description="Envelopes sent to one peer over HTTP before their answers are back "
+                    "(PROTOCOL.md §8.7); 1 sends each only after the answer to the one before.")
+    # Backpressure (README, "Backpressure"): past either bound the local API refuses new
+    # documents and acknowledgements for the peer with 429 and a Retry-After, storing nothing,
+    # instead of letting the queue grow without bound while the link is slow or down.
+    max_queued_envelopes: Count = Field(
+        default=10_000, le=10_000_000,
+        description="Envelopes waiting for one peer past which new documents and "
+                    "acknowledgements for it are refused (429, Retry-After) until it drains.")
+    max_queued_bytes: Count = Field(
+        default=1 << 30, le=1 << 40,
+        description="Sealed bytes waiting for one peer past which the same is refused.")
 
     @model_validator(mode="after")
     def _backoff_grows(self) -> Delivery:

@@ -16,7 +16,14 @@ from aiohttp import web
 from bridge import __version__
 from bridge.core.crypto.identity import check_party
 from bridge.core.documents import ACK_STATUSES
-from bridge.core.errors import BridgeError, InputError, StoreCorrupt, StoreError, StoreUnavailable
+from bridge.core.errors import (
+    BridgeError,
+    InputError,
+    QueueFull,
+    StoreCorrupt,
+    StoreError,
+    StoreUnavailable,
+)
 from bridge.engine.exchange import Exchange
 from bridge.engine.metrics import Metrics
 from bridge.engine.ports import RunInDb
@@ -52,6 +59,10 @@ async def errors_middleware(request: web.Request,
                             ) -> web.StreamResponse:
     try:
         return await handler(request)
+    except QueueFull as err:  # backpressure: nothing was stored; come back later
+        resp = error_response(429, err.code, err.detail, err.field)
+        resp.headers["Retry-After"] = str(err.retry_after)  # RFC 9110 §10.2.3, seconds
+        return resp
     except InputError as err:
         return error_response(STATUS_BY_CODE.get(err.code, 400), err.code, err.detail, err.field,
                               err.problems)

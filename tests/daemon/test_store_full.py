@@ -65,8 +65,8 @@ def test_full_store_answers_signed_unavailable_and_raises_an_alarm(
 
     # The answer itself, to the very envelope alpha keeps sending: signed, bound to it.
     with db(alpha) as con:
-        (data,) = con.execute("SELECT envelope FROM outbox WHERE peer='beta' ORDER BY seq "
-                              "LIMIT 1").fetchone()
+        (data,) = con.execute("SELECT envelope FROM outbox_sent WHERE peer='beta' ORDER BY "
+                              "seq LIMIT 1").fetchone()
     status, body = post(beta.port, data)
     assert status == 503
     answer = transport.parse_answer(body, alpha.home.peer_identity("beta"))

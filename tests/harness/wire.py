@@ -39,7 +39,7 @@ from bridge.home.keystore import KeyStore
 from bridge.home.peers import pin_peer, pinned_identities
 from bridge.reports.render import render as render_report
 from bridge.reports.render.json import from_json as report_from_json
-from bridge.store.sqlite.store import OutboxRow, Store
+from bridge.store.sqlite.store import Store
 from bridge.transports.http.endpoint import HTTP_STATUS
 
 from .clock import FakeClock
@@ -194,16 +194,8 @@ def next_pending(engine: Engine, peer: str) -> Pending | None:
 
 def pending_batch(engine: Engine, peer: str, n: int) -> list[Pending]:
     """The ``n`` lowest pending envelopes, as a courier with several in flight takes them."""
-    rows = sql(engine).execute(
-        "SELECT peer, seq, msg_id, digest, envelope, kind, doc, first, n, attempts "
-        "FROM outbox WHERE peer=? AND state='pending' ORDER BY seq LIMIT ?", (peer, n))
-    out = []
-    for r in rows:
-        row = OutboxRow(peer=r[0], seq=r[1], msg_id=r[2], digest=r[3], envelope=r[4],
-                        kind=r[5], doc=r[6], first=r[7], n=r[8], attempts=r[9])
-        out.append(Pending(peer=row.peer, seq=row.seq, digest=row.digest, data=row.envelope,
-                           row=row))
-    return out
+    return [Pending(peer=row.peer, seq=row.seq, digest=row.digest, data=row.envelope, row=row)
+            for row in engine.store.pending_rows(peer, 0, n)]
 
 
 def receive(engine: Engine, data: bytes) -> Answer:

@@ -1,11 +1,16 @@
 """Each link's outbox: the envelopes this bridge sealed for a peer, in sequence order, with
 the peer's receipt once delivered.
 
-A finished envelope's sealed bytes live in ``outbox_sent`` (migration 5), not in its outbox
-row: what delivery reads per envelope (the next pending one, a document's pending count) is an
-index lookup over small rows, however many envelopes the link has delivered. A rewind after a
-gap moves the bytes back, so a resent envelope is the very same bytes; a transcript reads them
-where they are (``envelope_bytes``, ``audit_db``).
+An envelope's sealed bytes live in ``outbox_sent`` (migration 5), not in its outbox row, from
+the moment it is sealed: the row is small whatever the envelope. What delivery reads or writes
+per envelope (the next pending ones, a document's pending count, one more attempt, the receipt)
+touches small rows only, however many envelopes the link has delivered and however large the
+pending ones are (SQLite rewrites a whole row on any update: counting an attempt at a row that
+held its 1 MiB envelope wrote that megabyte again). The bytes never move after sealing, so a
+resent envelope (a rewind after a gap) is the very same bytes. A store written before this
+keeps the bytes of envelopes then pending in their rows until they are finished: every read
+takes the bytes from wherever they are (``COALESCE``; ``audit_db`` too). The table's name is
+older than this: it held finished envelopes only.
 """
 
 from __future__ import annotations
@@ -15,7 +20,10 @@ from typing import Any
 from bridge.core.link import OutboundState
 from bridge.store.sqlite.rows import OutboxRow, Repository
 
-_SELECT = "SELECT peer, seq, msg_id, digest, envelope, kind, doc, first, n, attempts FROM outbox "
+_COLUMNS = ("SELECT o.peer, o.seq, o.msg_id, o.digest, COALESCE(s.envelope, o.envelope), o.kind, "
+            "o.doc, o.first, o.n, o.attempts FROM outbox o ")
+_SEALED = "LEFT JOIN outbox_sent s ON s.peer = o.peer AND s.seq = o.seq "
+_SELECT = _COLUMNS + _SEALED
 
 
 def _row(r: tuple[Any, ...]) -> OutboxRow:
@@ -36,8 +44,10 @@ class Outbox(Repository):
                       n: int | None, now: int) -> None:
         self._conn.execute(
             "INSERT INTO outbox (peer, seq, msg_id, digest, envelope, kind, doc, first, n, "
-            "state, created) VALUES (?,?,?,?,?,?,?,?,?,'pending',?)",
-            (peer, seq, msg_id, digest, envelope, kind, doc, first, n, now))
+            "state, created) VALUES (?,?,?,?,x'',?,?,?,?,'pending',?)",
+            (peer, seq, msg_id, digest, kind, doc, first, n, now))
+        self._conn.execute("INSERT INTO outbox_sent (peer, seq, envelope) VALUES (?,?,?)",
+                           (peer, seq, envelope))
 
     def next_pending(self, peer: str) -> OutboxRow | None:
         rows = self.pending_rows(peer, 0, 1)
@@ -48,12 +58,12 @@ class Outbox(Repository):
         return [_row(r) for r in self._conn.execute(
             # The pending index, always: without it SQLite may walk the peer's rows in primary
             # key order, reading every finished row before the first pending one.
-            _SELECT + "INDEXED BY outbox_pending "
-            "WHERE peer=? AND state='pending' AND seq > ? ORDER BY seq LIMIT ?",
+            _COLUMNS + "INDEXED BY outbox_pending " + _SEALED +
+            "WHERE o.peer=? AND o.state='pending' AND o.seq > ? ORDER BY o.seq LIMIT ?",
             (peer, after, limit))]
 
     def pending_row(self, peer: str, seq: int) -> OutboxRow | None:
-        r = self._conn.execute(_SELECT + "WHERE peer=? AND seq=? AND state='pending'",
+        r = self._conn.execute(_SELECT + "WHERE o.peer=? AND o.seq=? AND o.state='pending'",
                                (peer, seq)).fetchone()
         return _row(r) if r is not None else None
 
@@ -64,11 +74,13 @@ class Outbox(Repository):
         return bytes(r[0]) if r is not None else None
 
     def count_attempt(self, peer: str, seq: int) -> None:
+        # A small row: the envelope is beside it (this module's docstring).
         self._conn.execute("UPDATE outbox SET attempts = attempts + 1 WHERE peer=? AND seq=?",
                            (peer, seq))
 
     def finish_outbox(self, peer: str, seq: int, state: str, receipt: bytes, now: int) -> None:
-        """The peer's receipt ends the envelope: its bytes move to ``outbox_sent``."""
+        """The peer's receipt ends the envelope (the bytes of one sealed before they were kept
+        beside the row move beside it now)."""
         self._conn.execute(
             "INSERT OR REPLACE INTO outbox_sent (peer, seq, envelope) SELECT peer, seq, envelope "
             "FROM outbox WHERE peer=? AND seq=? AND length(envelope) > 0", (peer, seq))
@@ -76,13 +88,10 @@ class Outbox(Repository):
                            "WHERE peer=? AND seq=?", (state, receipt, now, peer, seq))
 
     def rewind_outbox(self, peer: str, from_seq: int) -> int:
-        """Finished envelopes from ``from_seq`` on are pending again, their bytes back in
-        place (PROTOCOL.md §8.4: a resent envelope is the same bytes)."""
-        cur = self._conn.execute(
-            "UPDATE outbox SET state='pending', envelope=COALESCE((SELECT s.envelope FROM "
-            "outbox_sent s WHERE s.peer=outbox.peer AND s.seq=outbox.seq), envelope) "
-            "WHERE peer=? AND seq >= ? AND state != 'pending'", (peer, from_seq))
-        self._conn.execute("DELETE FROM outbox_sent WHERE peer=? AND seq >= ?", (peer, from_seq))
+        """Finished envelopes from ``from_seq`` on are pending again; their bytes stay where
+        they are (PROTOCOL.md §8.4: a resent envelope is the same bytes)."""
+        cur = self._conn.execute("UPDATE outbox SET state='pending' WHERE peer=? AND seq >= ? "
+                                 "AND state != 'pending'", (peer, from_seq))
         return cur.rowcount
 
     def envelope_bytes(self, peer: str, seq: int) -> bytes | None:
@@ -94,17 +103,33 @@ class Outbox(Repository):
         return bytes(r[0]) if r else None
 
     def pending_count(self, peer: str | None = None) -> int:
+        # Counted in an index, never in the rows (outbox_doc_pending: pending rows only).
         if peer is None:
             return int(self._conn.execute(
-                "SELECT COUNT(*) FROM outbox WHERE state='pending'").fetchone()[0])
-        return int(self._conn.execute("SELECT COUNT(*) FROM outbox WHERE peer=? AND "
-                                      "state='pending'", (peer,)).fetchone()[0])
+                "SELECT COUNT(*) FROM outbox INDEXED BY outbox_doc_pending "
+                "WHERE state='pending'").fetchone()[0])
+        return int(self._conn.execute("SELECT COUNT(*) FROM outbox INDEXED BY outbox_pending "
+                                      "WHERE peer=? AND state='pending'", (peer,)).fetchone()[0])
 
     def queue_of(self, peer: str) -> tuple[int, int | None]:
-        """How many envelopes wait for ``peer``, and when the oldest was queued (ms)."""
-        r = self._conn.execute("SELECT COUNT(*), MIN(created) FROM outbox WHERE peer=? AND "
-                               "state='pending'", (peer,)).fetchone()
-        return int(r[0]), (int(r[1]) if r[1] is not None else None)
+        """How many envelopes wait for ``peer``, and when the oldest was queued (ms): counted
+        in the index, the time read from one row (the lowest pending seq was queued first).
+        ``MIN(created)`` walked every row of the link, its history and pending envelopes."""
+        r = self._conn.execute("SELECT COUNT(*), MIN(seq) FROM outbox INDEXED BY outbox_pending "
+                               "WHERE peer=? AND state='pending'", (peer,)).fetchone()
+        if not r[0]:
+            return 0, None
+        (created,) = self._conn.execute("SELECT created FROM outbox WHERE peer=? AND seq=?",
+                                        (peer, r[1])).fetchone()
+        return int(r[0]), int(created)
+
+    def pending_bytes(self, peer: str) -> int:
+        """The sealed bytes of the envelopes waiting for ``peer`` (their lengths, read from
+        the records' headers: SQLite does not read a blob to measure it)."""
+        return int(self._conn.execute(
+            "SELECT COALESCE(SUM(length(s.envelope)), 0) + COALESCE(SUM(length(o.envelope)), 0)"
+            " FROM outbox o INDEXED BY outbox_pending LEFT JOIN outbox_sent s ON s.peer = o.peer "
+            "AND s.seq = o.seq WHERE o.peer=? AND o.state='pending'", (peer,)).fetchone()[0])
 
     def pending_for_doc(self, doc: int) -> int:
         # The partial index outbox_doc_pending answers this without reading any envelope.

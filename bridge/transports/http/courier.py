@@ -21,7 +21,8 @@ MAX_ANSWER_BYTES = codec.SMALL_LIMITS.max_bytes
 
 
 class HttpCourier:
-    """POSTs to ``url``/v1/envelopes, one request per envelope, each answered at once."""
+    """POSTs to ``url``/v1/envelopes, one request per envelope, each answered at once; the
+    requests of a batch are in flight together."""
 
     def __init__(self, *, url: str, request_timeout: float,
                  tls_fingerprint: str | None = None) -> None:
@@ -34,15 +35,29 @@ class HttpCourier:
         self.timeout = aiohttp.ClientTimeout(total=request_timeout)
         self._session: aiohttp.ClientSession | None = None
         self._arrivals: asyncio.Queue[Arrival] = asyncio.Queue()
+        self._posting: set[asyncio.Task[None]] = set()
 
     async def close(self) -> None:
+        for task in list(self._posting):
+            task.cancel()
+        await asyncio.gather(*self._posting, return_exceptions=True)
         if self._session is not None:
             await self._session.close()
             self._session = None
 
     async def send(self, batch: Sequence[Outgoing]) -> None:
+        """Each envelope POSTed at once, in order, each on a connection of its own if need be
+        (several in flight, PROTOCOL.md §8.7); each answer is queued as it comes."""
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=self.timeout)
         for env in batch:
-            await self._arrivals.put(await self._post(env))
+            task = asyncio.create_task(self._post_then_queue(env))
+            self._posting.add(task)
+            task.add_done_callback(self._posting.discard)
+            await asyncio.sleep(0)  # let it start its request before the next one's
+
+    async def _post_then_queue(self, env: Outgoing) -> None:
+        await self._arrivals.put(await self._post(env))
 
     async def receive(self) -> Arrival:
         return await self._arrivals.get()

@@ -14,8 +14,9 @@ import logging
 
 from aiohttp import web
 
+from bridge.core.errors import PeerError
 from bridge.engine.exchange import Exchange
-from bridge.engine.inbound import decode_envelope
+from bridge.engine.inbound import Parsed, decode_envelope
 from bridge.engine.limits import RateLimiter, claimed_sender
 from bridge.engine.metrics import Metrics
 from bridge.engine.outcomes import Answer, Outcome
@@ -27,6 +28,7 @@ from bridge.transports.http.limits import (
     ConnectionGuard,
     read_body,
 )
+from bridge.transports.http.reorder import Reorder
 
 log = logging.getLogger("bridge.peer")
 ENVELOPE_TYPE = "application/vnd.bridge.envelope"
@@ -64,6 +66,23 @@ async def _refuse(exchange: Exchange, run: RunInDb, metrics: Metrics, status: in
     return resp
 
 
+async def _decide(exchange: Exchange, run: RunInDb, reorder: Reorder, body: bytes,
+                  parsed: Parsed | PeerError) -> Answer:
+    """The engine's answer to ``body``, in its sender's sequence order where it can be: one
+    that overtook an earlier one on another connection waits for it (PROTOCOL.md §8.7)."""
+    claim = None if isinstance(parsed, PeerError) else (parsed[0].sender, parsed[0].seq)
+    if claim is None or claim[0] not in exchange.peers:
+        return await run(exchange.receive_envelope, body, parsed)  # type: ignore[no-any-return]
+    await reorder.turn(*claim, len(body))
+    deciding = asyncio.ensure_future(run(exchange.receive_envelope, body, parsed))
+    await asyncio.sleep(0)  # its first step hands it to the database thread, in turn
+    await reorder.handed(*claim)  # the next may go
+    answer: Answer = await deciding
+    if answer.outcome in (Outcome.ACCEPTED, Outcome.DUPLICATE, Outcome.REFUSED):
+        await reorder.decided(*claim)
+    return answer
+
+
 def peer_app(exchange: Exchange, run: RunInDb, metrics: Metrics, max_body: int,
              limits: Limits | None = None, guard: ConnectionGuard | None = None
              ) -> web.Application:
@@ -74,6 +93,7 @@ def peer_app(exchange: Exchange, run: RunInDb, metrics: Metrics, max_body: int,
     sign."""
     limits = limits or Limits()
     rate = RateLimiter(rate=limits.requests_per_second, burst=limits.burst)
+    reorder = Reorder(on_hold=lambda: metrics.inc("envelopes_held"))
 
     refuse = functools.partial(_refuse, exchange, run, metrics)
 
@@ -103,7 +123,7 @@ def peer_app(exchange: Exchange, run: RunInDb, metrics: Metrics, max_body: int,
         # Decoding what a stranger sent is bounded (PROTOCOL.md §2.4, §5.1), but it is not
         # the database's work: done beside it, a hostile body never delays the local API.
         parsed = await asyncio.get_running_loop().run_in_executor(None, decode_envelope, body)
-        answer: Answer = await run(exchange.receive_envelope, body, parsed)
+        answer = await _decide(exchange, run, reorder, body, parsed)
         metrics.inc(f"envelopes_{answer.outcome.counted_as}")
         return web.Response(status=HTTP_STATUS[answer.outcome], body=answer.body,
                             content_type=ANSWER_TYPE)

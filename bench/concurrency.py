@@ -1,0 +1,167 @@
+"""Round trips under load: 8 clients on each side at once, each submitting a one-item manifest
+to the other side and waiting until the acknowledged status is visible at its own side; 8
+more on each side acknowledge what arrives. Two real daemons on loopback, for ``--seconds``.
+Prints the distribution of round trips (p50/p90/p99/max), in milliseconds.
+
+    python bench/concurrency.py [--seconds 60] [--clients 8] [--in-flight 8] [--suite 2]
+                                [--json] [--profile]
+
+``--profile`` samples both daemons with py-spy and prints their top lines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from queue import Empty, Queue
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from e2e import print_profile, spy
+
+from bridge.client import ApiError
+from bridge.daemon.pair import Node, make_pair
+from bridge.home.config import Delivery
+
+
+class Side:
+    """One daemon: who waits for which acknowledgement, and what arrived to acknowledge."""
+
+    def __init__(self, node: Node, peer: str) -> None:
+        self.node = node
+        self.peer = peer
+        self.waiting: dict[str, threading.Event] = {}
+        self.lock = threading.Lock()
+        self.arrived: Queue[str] = Queue()
+
+    def follow(self) -> None:
+        for event in self.node.client.events(read_timeout=120):
+            if event.type == "document_received":
+                self.arrived.put(event.data["id"])
+            elif event.type == "document_acknowledged":
+                with self.lock:
+                    done = self.waiting.pop(event.data["id"], None)
+                if done is not None:
+                    done.set()
+
+
+def submitter(side: Side, name: str, until: float, samples: list[float],
+              errors: list[str]) -> None:
+    n = 0
+    while time.monotonic() < until:
+        doc_id = f"CC-{side.node.party}-{name}-{n:06d}"
+        n += 1
+        done = threading.Event()
+        with side.lock:
+            side.waiting[doc_id] = done
+        t0 = time.perf_counter()
+        try:
+            side.node.client.submit_document("manifest", side.peer,
+                                             [{"id": "P-1", "kind": "person"}], id=doc_id)
+        except ApiError as exc:
+            errors.append(f"{doc_id}: {exc}")
+            continue
+        if not done.wait(timeout=60):
+            errors.append(f"{doc_id}: no acknowledgement within 60 s")
+            continue
+        samples.append(time.perf_counter() - t0)
+
+
+def acknowledger(side: Side, until: float, errors: list[str]) -> None:
+    while time.monotonic() < until + 60:
+        try:
+            doc_id = side.arrived.get(timeout=1)
+        except Empty:
+            if time.monotonic() >= until:
+                return
+            continue
+        try:
+            side.node.client.acknowledge(doc_id, all="RECEIVED")
+        except ApiError as exc:
+            errors.append(f"ack {doc_id}: {exc}")
+
+
+def percentile(ms: list[float], p: float) -> float:
+    return round(ms[min(len(ms) - 1, max(0, int(len(ms) * p) - 1))], 2)
+
+
+def run(seconds: float, clients: int, in_flight: int, suite: int = 2, profile: bool = False
+        ) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="bridge-concurrency-") as tmp:
+        a, b = make_pair(Path(tmp), delivery=Delivery(in_flight=in_flight),
+                         suites=(suite, suite))
+        a.start()
+        b.start()
+        spies = [spy(node, Path(tmp) / f"profile-{node.party}.txt") for node in (a, b)] \
+            if profile else []
+        sides = (Side(a, b.party), Side(b, a.party))
+        samples: list[float] = []
+        errors: list[str] = []
+        try:
+            for side in sides:
+                threading.Thread(target=side.follow, daemon=True).start()
+            time.sleep(0.3)  # let both event streams attach
+            until = time.monotonic() + seconds
+            threads = [threading.Thread(target=submitter,
+                                        args=(side, f"c{k}", until, samples, errors))
+                       for side in sides for k in range(clients)]
+            threads += [threading.Thread(target=acknowledger, args=(side, until, errors))
+                        for side in sides for _ in range(clients)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+        finally:
+            for s in spies:
+                s.send_signal(2)  # SIGINT: py-spy writes what it sampled
+                s.wait(timeout=30)
+            a.stop()
+            b.stop()
+        for node in (a, b) if profile else ():
+            print_profile(Path(tmp) / f"profile-{node.party}.txt", node.party)
+    ms = sorted(s * 1000 for s in samples)
+    if not ms:
+        return {"round_trips": 0, "errors": errors[:5]}
+    return {"seconds": seconds, "clients_per_side": clients, "in_flight": in_flight,
+            "suite": suite,
+            "round_trips": len(ms),
+            "per_second": round(len(ms) / seconds, 1),
+            "p50_ms": round(statistics.median(ms), 2), "p90_ms": percentile(ms, 0.90),
+            "p99_ms": percentile(ms, 0.99), "max_ms": round(ms[-1], 2),
+            "errors": len(errors), "first_errors": errors[:3]}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--clients", type=int, default=8, help="submitters (and as many "
+                        "acknowledgers) on each side")
+    parser.add_argument("--in-flight", type=int, default=Delivery().in_flight,
+                        help="envelopes in flight to a peer ([delivery] in_flight)")
+    parser.add_argument("--suite", type=int, choices=(1, 2), default=2,
+                        help="both parties' key suite (PROTOCOL.md §3.1)")
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--profile", action="store_true", help="sample both daemons (py-spy)")
+    args = parser.parse_args()
+    result = run(args.seconds, args.clients, args.in_flight, args.suite, args.profile)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        for key, value in result.items():
+            print(f"{key:>16}: {value}")
+        p99 = result.get("p99_ms")
+        print(f"target p99 < 100 ms: {'PASS' if p99 is not None and p99 < 100 else 'MISS'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

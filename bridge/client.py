@@ -276,6 +276,29 @@ class BridgeClient:
         docs: list[dict[str, Any]] = self._json("GET", f"{API_PREFIX}/documents{q}")["documents"]
         return docs
 
+    def documents_page(self, direction: str | None = None, type: str | None = None,
+                       peer: str | None = None, limit: int | None = None,
+                       after: str | None = None) -> dict[str, Any]:
+        """One page: ``{"documents": [...], "next": str | None}``, newest first; pass
+        ``next`` as ``after`` for the page after it."""
+        q = _query({"direction": direction, "type": type, "peer": peer, "limit": limit,
+                    "after": after})
+        return self._json("GET", f"{API_PREFIX}/documents{q}")
+
+    def iter_documents(self, direction: str | None = None, type: str | None = None,
+                       peer: str | None = None, page_size: int | None = None
+                       ) -> Iterator[dict[str, Any]]:
+        """Every document, newest first, page after page (each listed once, whatever ids
+        they share)."""
+        after: str | None = None
+        while True:
+            page = self.documents_page(direction, type, peer, page_size, after)
+            yield from page.get("documents", [])
+            nxt = page.get("next")
+            if not nxt or nxt == after:
+                return
+            after = str(nxt)
+
     def document(self, id: str, direction: str | None = None) -> dict[str, Any]:
         q = _query({"direction": direction})
         return self._json("GET", f"{API_PREFIX}/documents/{_seg(id)}{q}")

@@ -208,6 +208,11 @@ class Exchange:
         return self.queries.list_documents(direction=direction, type=type, peer=peer,
                                            limit=limit, after=after)
 
+    def documents_page(self, *, direction: str | None, type: str | None, peer: str | None,
+                       limit: int, after: str | None = None) -> dict[str, Any]:
+        return self.queries.documents_page(direction=direction, type=type, peer=peer,
+                                           limit=limit, after=after)
+
     def document_detail(self, doc_id: str, direction: str | None) -> dict[str, Any]:
         return self.queries.document_detail(doc_id, direction)
 

@@ -164,7 +164,7 @@ class Outbound:
         validate("ack", body)
         assert isinstance(body, dict)
         row = self._acknowledgeable(doc_id)
-        e.guard.statuses_hold(row)  # the lifecycle is checked against the signed history
+        e.guard.document_statuses_hold(row)  # the lifecycle: against the signed history
         if "all" in body:  # a page at a time, never the whole document in memory
             return acknowledge_all(self, row, body)
         index = e.item_index(row.rowid)

@@ -231,13 +231,13 @@ class LocalApi:
         return web.json_response(result, status=202)
 
     async def documents(self, request: web.Request) -> web.Response:
-        docs = await self.run(
-            self.exchange.list_documents,
+        page = await self.run(
+            self.exchange.documents_page,
             direction=_choice(request, "direction", ("in", "out")),
             type=_choice(request, "type", ("roster", "manifest", "ack")),
             peer=_party(request, "peer"), limit=_limit(request, 1000),
             after=request.query.get("after"))
-        return web.json_response({"documents": docs})
+        return web.json_response(page)
 
     async def document(self, request: web.Request) -> web.Response:
         out = await self.run(self.exchange.document_detail, request.match_info["id"],

@@ -27,15 +27,29 @@ FILLS: dict[int, Callable[[sqlite3.Connection], None]] = {4: fill_entry_fields,
 """Python steps of a migration, by the version it makes."""
 
 
+RESERVED = "-- a number reserved for a migration this build does not have: no statements\n"
+"""The script of a version no file makes (see ``migrations``)."""
+
+
 @cache
 def migrations() -> tuple[str, ...]:
-    """The migrations' SQL, in order (``migrations()[n]`` takes version n to n + 1)."""
+    """The migrations' SQL, in order (``migrations()[n]`` takes version n to n + 1).
+
+    Numbers increase strictly from 0001. A number no file has is ``RESERVED``: changes made
+    side by side are each given their number in advance, so that a version means one schema
+    in every build that has its file; a build without one of them runs no statement for it."""
     folder = resources.files("bridge.store.sqlite").joinpath("migrations")
     named = sorted((f.name, f) for f in folder.iterdir() if f.name.endswith(".sql"))
-    for n, (name, _) in enumerate(named, start=1):
-        if not name.startswith(f"{n:04d}_"):
-            raise StoreError(f"migration {name} is out of sequence (expected {n:04d}_…)")
-    return tuple(f.read_text(encoding="utf-8") for _, f in named)
+    scripts: list[str] = []
+    for name, f in named:
+        number = name[:4]
+        if not (number.isascii() and number.isdigit() and name[4:5] == "_"
+                and int(number) > len(scripts)):
+            raise StoreError(f"migration {name} is out of sequence (expected a number above "
+                             f"{len(scripts):04d}, then _)")
+        scripts += [RESERVED] * (int(number) - 1 - len(scripts))
+        scripts.append(f.read_text(encoding="utf-8"))
+    return tuple(scripts)
 
 
 def schema_version() -> int:
@@ -80,4 +94,4 @@ def migrate(conn: sqlite3.Connection) -> None:
             conn.execute(f"PRAGMA user_version = {n + 1}")
 
 
-__all__ = ["FILLS", "migrate", "migrations", "schema_version", "statements"]
+__all__ = ["FILLS", "RESERVED", "migrate", "migrations", "schema_version", "statements"]

@@ -352,9 +352,22 @@ class BridgeClient:
                 raise UsageError("with items, give each item its own reason")
             if including:
                 raise UsageError("including goes with all")
-            body = {"items": [{k: v for k, v in dict(it).items() if v is not None}
-                              for it in (items or [])]}
+            assert items is not None
+            if not isinstance(items, Sized) or len(items) > STREAM_FROM:
+                # Large (or read as it goes): as a stream, never one body held whole.
+                return self.acknowledge_stream(id, items)
+            body = {"items": [_statement(it) for it in items]}
         return self._json("POST", f"{API_PREFIX}/documents/{_seg(id)}/acks", body)
+
+    def acknowledge_stream(self, id: str, items: Iterable[Mapping[str, Any]]
+                           ) -> dict[str, Any]:
+        """``acknowledge`` of listed ``items`` as a stream (``application/x-ndjson``,
+        chunked): a header line, then one item a line, read from ``items`` as they are sent.
+        The daemon signs and commits the acknowledgement once the last item is in, and only
+        if every one is good (a bad one is named ``items[n]``, n counted from 0); the answer
+        is ``acknowledge``'s."""
+        return self._json("POST", f"{API_PREFIX}/documents/{_seg(id)}/acks",
+                          stream=_ndjson_blocks({}, (_statement(it) for it in items)))
 
     def receipt(self, id: str, item: str | None = None, direction: str | None = None) -> bytes:
         """A receipt bundle (bytes for ``bridge verify``): one item's, or the whole document's."""
@@ -437,6 +450,11 @@ class BridgeClient:
             yield from parse_sse(response_lines(resp, self._unavailable))
         finally:
             conn.close()
+
+
+def _statement(item: Mapping[str, Any]) -> dict[str, Any]:
+    """An acknowledged item as the API takes it: its fields that are set."""
+    return {k: v for k, v in dict(item).items() if v is not None}
 
 
 def _json_text(value: object) -> bytes:

@@ -23,7 +23,7 @@ from bridge.engine.ports import RunInDb
 from bridge.engine.store_check import StoreFault, is_corruption
 from bridge.local.carry import CARRY_FILE_REFUSALS, CarryApi
 from bridge.local.json_text import parse_json
-from bridge.local.stream import MAX_STREAM_LINE, NDJSON, submit_stream
+from bridge.local.stream import MAX_STREAM_LINE, NDJSON, ack_stream, submit_stream
 
 log = logging.getLogger("bridge.api")
 STATUS_BY_CODE = {"unknown_peer": 404, "not_found": 404, "duplicate_document": 409,
@@ -259,8 +259,12 @@ class LocalApi:
         return web.json_response(out)
 
     async def ack(self, request: web.Request) -> web.Response:
-        body = await _json_body(request)
-        out = await self.run(self.exchange.acknowledge, request.match_info["id"], body)
+        if request.content_type == NDJSON:
+            out = await ack_stream(request, self.exchange, self.run, request.match_info["id"],
+                                   max_line=min(self.max_body, MAX_STREAM_LINE))
+        else:
+            body = await _json_body(request)
+            out = await self.run(self.exchange.acknowledge, request.match_info["id"], body)
         if out["ack_id"] is None:  # every item already says this: nothing signed or queued
             return web.json_response(out, status=200)
         self.metrics.inc("acks_submitted")

@@ -62,6 +62,16 @@ class Acknowledgements(Repository):
             out[item_id] = (status, reason, evidence)
         return out
 
+    def undeclared_statements(self, doc: int) -> dict[str, tuple[str, str | None, str | None]]:
+        """What each item acknowledged although ``doc`` never declared it says now."""
+        out: dict[str, tuple[str, str | None, str | None]] = {}
+        for item_id, status, reason, evidence in self._conn.execute(
+                "SELECT item_id, status, reason, evidence FROM ack_entries INDEXED BY "
+                "ack_entries_undeclared WHERE item_doc=? AND item_idx IS NULL "
+                "ORDER BY at, ack, idx", (doc,)):
+            out[item_id] = (status, reason, evidence)
+        return out
+
     def undeclared_statuses(self, doc: int) -> dict[str, str]:
         """Latest status of each item acknowledged although ``doc`` never declared it."""
         return undeclared_statuses(self._conn, doc)

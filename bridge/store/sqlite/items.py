@@ -133,6 +133,13 @@ class Items(Repository):
             "SELECT idx, status FROM items WHERE doc=? AND status IS NOT NULL AND idx IN "
             "(SELECT value FROM json_each(?))", (doc, json.dumps(indexes))))
 
+    def statements_at(self, doc: int, indexes: list[int]
+                      ) -> dict[int, tuple[str, str | None, str | None]]:
+        """(status, reason, evidence) now of the given declared items that have a status."""
+        return {r[0]: (r[1], r[2], r[3]) for r in self._conn.execute(
+            "SELECT idx, status, reason, evidence FROM items WHERE doc=? AND status IS NOT "
+            "NULL AND idx IN (SELECT value FROM json_each(?))", (doc, json.dumps(indexes)))}
+
     def status_counts(self, doc: int) -> dict[str, int]:
         """Counts by latest status, or by transport state for items not yet acknowledged."""
         return self.item_counts(doc)[0]

@@ -457,8 +457,12 @@ def _statement(item: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in dict(item).items() if v is not None}
 
 
+# One encoder for every body and line: ``json.dumps`` with options builds a new one per call.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 def _json_text(value: object) -> bytes:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+    return _ENCODER.encode(value).encode()
 
 
 def _ndjson_blocks(header: Mapping[str, Any], items: Iterable[Mapping[str, Any]]

@@ -157,3 +157,33 @@ def test_statements_are_split_where_sqlite_says_one_ends() -> None:
         "-- a comment; with a semicolon\nCREATE TABLE t (a TEXT DEFAULT 'x;y');"]
     with pytest.raises(StoreError, match="ends inside a statement"):
         migrate.statements("CREATE TABLE t (a TEXT")
+
+
+def _migrations_in(folder: Path, names: list[str], monkeypatch: pytest.MonkeyPatch
+                   ) -> tuple[str, ...]:
+    """``migrate.migrations`` over a package folder holding only ``names``."""
+    (folder / "migrations").mkdir()
+    for name in names:
+        (folder / "migrations" / name).write_text(f"CREATE TABLE t_{name[:4]} (a);\n")
+    monkeypatch.setattr(migrate.resources, "files", lambda package: folder)
+    scripts: tuple[str, ...] = migrate.migrations.__wrapped__()
+    return scripts
+
+
+def test_a_migration_number_no_file_has_is_reserved_and_runs_no_statement(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    scripts = _migrations_in(tmp_path, ["0001_a.sql", "0002_b.sql", "0005_e.sql"],
+                             monkeypatch)
+    assert scripts[2] == scripts[3] == migrate.RESERVED
+    assert migrate.statements(migrate.RESERVED) == []
+    assert [migrate.statements(s) for s in (scripts[0], scripts[1], scripts[4])] == [
+        ["CREATE TABLE t_0001 (a);"], ["CREATE TABLE t_0002 (a);"], ["CREATE TABLE t_0005 (a);"]]
+
+
+@pytest.mark.parametrize("names", [["0001_a.sql", "0001_b.sql"], ["0002_b.sql", "0001_a.sql",
+                                                                  "x_0003.sql"],
+                                   ["0001a.sql"], ["0000_zero.sql"]])
+def test_two_migrations_of_one_number_or_a_misnamed_one_refuse_the_schema(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, names: list[str]) -> None:
+    with pytest.raises(StoreError, match="out of sequence"):
+        _migrations_in(tmp_path, names, monkeypatch)

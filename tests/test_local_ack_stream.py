@@ -20,6 +20,7 @@ from bridge import client as client_module
 from bridge.client import ApiError, BridgeClient
 from bridge.core.crypto.identity import PrivateIdentity
 from bridge.core.errors import InputError
+from bridge.engine import ack_stream
 from bridge.engine.store_check import check_all
 from bridge.local import stream as stream_module
 
@@ -146,3 +147,14 @@ def test_the_client_streams_a_large_or_unsized_list_by_itself(
     assert (small["items"], big["items"], unsized["items"]) == (4, 5, 3)
     streamed = [r.getMessage() for r in caplog.records if "(streamed)" in r.getMessage()]
     assert len(streamed) == 2
+
+
+def test_a_stream_of_more_items_than_a_json_body_may_list_is_refused(
+        h: Harness, served: Served, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ack_stream, "MAX_STREAMED_ITEMS", 10)
+    before = served.on_db(lambda: _left_behind(h))
+    with pytest.raises(ApiError) as err:
+        BridgeClient(served.sock).acknowledge_stream(DOC, _listed(12))
+    assert (err.value.status, err.value.code, err.value.field) == (413, "too_large",
+                                                                   "items[10]")
+    _nothing_added(h, served, before)

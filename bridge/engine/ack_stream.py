@@ -19,7 +19,7 @@ from typing import Any
 
 from bridge.core.documents import AckItem
 from bridge.core.errors import InputError
-from bridge.core.streaming import AckStream
+from bridge.core.streaming import MAX_STREAMED_ITEMS, AckStream
 from bridge.engine.outbound import Outbound, ack_listed
 from bridge.engine.states import DocumentState, move_document
 from bridge.engine.streaming import shifted
@@ -68,6 +68,9 @@ class AckStreaming:
         """Check and stage the next batch of entries (this batch's items looked up alone)."""
         first, store, doc = s.read, self.e.store, s.row.rowid
         s.read += len(raw_items)
+        if s.read > MAX_STREAMED_ITEMS:  # as many as a JSON body may list (ack.schema.json)
+            raise InputError(f"more than {MAX_STREAMED_ITEMS} items",
+                             field=f"items[{MAX_STREAMED_ITEMS}]", code="too_large")
         try:
             validate("ack", {"items": raw_items})
             index = store.item_index_of(doc, [raw["id"] for raw in raw_items])

@@ -99,7 +99,8 @@ def floor(items: list[dict], root: Path, suite: suites.Suite = suites.SUITE_1) -
         max_bytes=1 << 28, max_items=1 << 20)))
     ack_doc.check(Keyring.of([b.public]))
     entries = ack_doc.ack_entries()
-    db = sqlite3.connect(str(root / f"floor-{suite.number}.db"), isolation_level=None)
+    db = sqlite3.connect(str(root / f"floor-{len(items)}-{suite.number}.db"),
+                         isolation_level=None)
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=FULL")
     db.execute("CREATE TABLE t (doc INTEGER, idx INTEGER, item_id TEXT, leaf BLOB, "
@@ -183,11 +184,15 @@ def exchange_between(a: Node, b: Node, n: int, root: Path, timeout: float, *,
         cb.acknowledge(doc["id"], all="RECEIVED")
         wait_event(sender_events, "document_acknowledged", doc["id"])
         e2e = time.perf_counter() - t0
-        status = ca.document(doc["id"])
-        assert status["items"]["acknowledged"] == n, status
+        # Every item acknowledged on both sides, and one item's receipt (the last item of
+        # the document) verified offline as a mediator would: ``bridge verify``.
+        acknowledged = {side: client.document(doc["id"])["items"]["acknowledged"]
+                        for side, client in (("sender", ca), ("receiver", cb))}
+        assert acknowledged == {"sender": n, "receiver": n}, acknowledged
         receipt = ca.receipt(doc["id"], item=f"ITEM-{n - 1:07d}")
         rss_a, rss_b = a.peak_rss_mb, b.peak_rss_mb
         cpu_a, cpu_b = (cpu_seconds(node) - c for node, c in zip((a, b), cpu0, strict=True))
+        verified = verify_receipt(receipt, root / f"receipt-{n}.bridge", (a, b))
     finally:
         for proc in spies:
             proc.send_signal(signal.SIGINT)  # py-spy writes its samples and exits
@@ -199,7 +204,21 @@ def exchange_between(a: Node, b: Node, n: int, root: Path, timeout: float, *,
             "sender_peak_rss_mb": round(rss_a or 0, 1),
             "receiver_peak_rss_mb": round(rss_b or 0, 1),
             "sender_cpu_seconds": round(cpu_a, 2), "receiver_cpu_seconds": round(cpu_b, 2),
+            "acknowledged_both_sides": True, "receipt_verify": verified,
             "clean_exit": code_a == 0 and code_b == 0}
+
+
+def verify_receipt(receipt: bytes, path: Path, nodes: tuple[Node, Node]) -> str:
+    """``bridge verify`` of the receipt with both parties' public keys: its first line."""
+    path.write_bytes(receipt)
+    keys = [arg for node in nodes
+            for arg in ("--keys", str(node.home.public_key_path(node.party)))]
+    out = subprocess.run([sys.executable, "-m", "bridge", "verify", str(path), *keys],
+                         capture_output=True, text=True, check=False, timeout=600)
+    first = (out.stdout.strip() or out.stderr.strip()).splitlines()[:1]
+    if out.returncode != 0:
+        raise RuntimeError(f"bridge verify refused the receipt: {out.stdout}{out.stderr}")
+    return first[0] if first else "OK"
 
 
 def one_size(n: int, root: Path, args: argparse.Namespace, suite: suites.Suite
@@ -257,6 +276,8 @@ def main() -> int:
     if args.json:
         print(json.dumps(rows[0] if len(rows) == 1 else rows))
         return 0
+    if len(sizes) > 1:
+        print_rows(rows)
     for result in rows:
         for key, value in result.items():
             print(f"{key:>22}: {value}")
@@ -284,6 +305,34 @@ def cpu_seconds(node: Node) -> float:
     assert node.proc is not None
     fields = Path(f"/proc/{node.proc.pid}/stat").read_text().rpartition(")")[2].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def print_rows(rows: list[dict[str, Any]]) -> None:
+    """The issue's row per size and suite, then the scale targets against the 100,000 row:
+    each daemon's peak RSS under 300 MB and at most 1.3 x its peak at 100,000; the time at
+    most 11 x the 100,000 time."""
+    print(f"{'items':>9} {'suite':>5} {'e2e s':>9} {'floor s':>8} {'ratio':>6} "
+          f"{'sender MB':>9} {'receiver MB':>11}")
+    for r in rows:
+        print(f"{r['items']:>9,} {r['suite']:>5} {r['e2e_seconds']:>9.1f} "
+              f"{r['floor_seconds'] or 0:>8.1f} {r['ratio'] or 0:>6.2f} "
+              f"{r['sender_peak_rss_mb']:>9.1f} {r['receiver_peak_rss_mb']:>11.1f}")
+    for r in rows:
+        base = next((b for b in rows if b["items"] == 100_000 and b["suite"] == r["suite"]),
+                    None)
+        if base is None or r["items"] <= 100_000:
+            continue
+        time_x = r["e2e_seconds"] / base["e2e_seconds"]
+        grow = max(r["sender_peak_rss_mb"] / base["sender_peak_rss_mb"],
+                   r["receiver_peak_rss_mb"] / base["receiver_peak_rss_mb"])
+        peak = max(r["sender_peak_rss_mb"], r["receiver_peak_rss_mb"])
+        limit = 1.1 * r["items"] / 100_000  # 11 x at 1,000,000 items
+        print(f"{r['items']:,} items (suite {r['suite']}): time {time_x:.2f} x the 100,000 "
+              f"time (target <= {limit:g}: {'PASS' if time_x <= limit else 'MISS'}); peak RSS "
+              f"{peak:.0f} MB (< 300: {'PASS' if peak < 300 else 'MISS'}), {grow:.2f} x the "
+              f"100,000 peak (<= 1.3: {'PASS' if grow <= 1.3 else 'MISS'}); receipt: "
+              f"{r['receipt_verify']}")
+    print()
 
 
 def spy(node: Any, out: Path) -> subprocess.Popen[bytes]:

@@ -317,6 +317,29 @@ class BridgeClient:
         docs: list[dict[str, Any]] = self._json("GET", f"{API_PREFIX}/documents{q}")["documents"]
         return docs
 
+    def documents_page(self, direction: str | None = None, type: str | None = None,
+                       peer: str | None = None, limit: int | None = None,
+                       after: str | None = None) -> dict[str, Any]:
+        """One page: ``{"documents": [...], "next": str | None}``, newest first; pass
+        ``next`` as ``after`` for the page after it."""
+        q = _query({"direction": direction, "type": type, "peer": peer, "limit": limit,
+                    "after": after})
+        return self._json("GET", f"{API_PREFIX}/documents{q}")
+
+    def iter_documents(self, direction: str | None = None, type: str | None = None,
+                       peer: str | None = None, page_size: int | None = None
+                       ) -> Iterator[dict[str, Any]]:
+        """Every document, newest first, page after page (each listed once, whatever ids
+        they share)."""
+        after: str | None = None
+        while True:
+            page = self.documents_page(direction, type, peer, page_size, after)
+            yield from page.get("documents", [])
+            nxt = page.get("next")
+            if not nxt or nxt == after:
+                return
+            after = str(nxt)
+
     def document(self, id: str, direction: str | None = None) -> dict[str, Any]:
         q = _query({"direction": direction})
         return self._json("GET", f"{API_PREFIX}/documents/{_seg(id)}{q}")
@@ -370,11 +393,24 @@ class BridgeClient:
                 raise UsageError("with items, give each item its own reason")
             if including:
                 raise UsageError("including goes with all")
-            body = {"items": [{k: v for k, v in dict(it).items() if v is not None}
-                              for it in (items or [])]}
+            assert items is not None
+            if not isinstance(items, Sized) or len(items) > STREAM_FROM:
+                # Large (or read as it goes): as a stream, never one body held whole.
+                return self.acknowledge_stream(id, items)
+            body = {"items": [_statement(it) for it in items]}
         data = _json_text(body)
         return self._busy(lambda: self._json("POST", f"{API_PREFIX}/documents/{_seg(id)}/acks",
                                              raw=data))
+
+    def acknowledge_stream(self, id: str, items: Iterable[Mapping[str, Any]]
+                           ) -> dict[str, Any]:
+        """``acknowledge`` of listed ``items`` as a stream (``application/x-ndjson``,
+        chunked): a header line, then one item a line, read from ``items`` as they are sent.
+        The daemon signs and commits the acknowledgement once the last item is in, and only
+        if every one is good (a bad one is named ``items[n]``, n counted from 0); the answer
+        is ``acknowledge``'s."""
+        return self._json("POST", f"{API_PREFIX}/documents/{_seg(id)}/acks",
+                          stream=_ndjson_blocks({}, (_statement(it) for it in items)))
 
     def receipt(self, id: str, item: str | None = None, direction: str | None = None) -> bytes:
         """A receipt bundle (bytes for ``bridge verify``): one item's, or the whole document's."""
@@ -466,8 +502,17 @@ def _seconds(value: str | None) -> float | None:
     return float(min(int(value), 3600))
 
 
+def _statement(item: Mapping[str, Any]) -> dict[str, Any]:
+    """An acknowledged item as the API takes it: its fields that are set."""
+    return {k: v for k, v in dict(item).items() if v is not None}
+
+
+# One encoder for every body and line: ``json.dumps`` with options builds a new one per call.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 def _json_text(value: object) -> bytes:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+    return _ENCODER.encode(value).encode()
 
 
 def _ndjson_blocks(header: Mapping[str, Any], items: Iterable[Mapping[str, Any]]

@@ -151,7 +151,8 @@ class DocumentStream(EntryStream):
 class AckStream(EntryStream):
     """An acknowledgement of ``answers`` (as ``documents.sign_ack`` makes one, without meta),
     its entries made a batch at a time: each item with the leaf hash of the declared entry it
-    acknowledges (the caller has checked it, and each item's lifecycle)."""
+    acknowledges (None for an item never declared; the caller has checked it, and each
+    item's lifecycle)."""
 
     def __init__(self, *, answers: SignedHeader, ack_id: str, created: int, count: int,
                  salt_key: bytes, chunk: int) -> None:
@@ -160,7 +161,7 @@ class AckStream(EntryStream):
         super().__init__(count=count, salt_key=salt_key, chunk=chunk)
         self.answers, self.ack_id, self.created = answers, ack_id, created
 
-    def add(self, items: Iterable[tuple[AckItem, bytes]]) -> list[bytes]:
+    def add(self, items: Iterable[tuple[AckItem, bytes | None]]) -> list[bytes]:
         out = []
         for item, declared in items:
             if self.added >= self.count:

@@ -25,6 +25,7 @@ from typing import Any
 from bridge.core.crypto.identity import Keyring, PrivateIdentity, PublicIdentity
 from bridge.core.documents import SignedDocument
 from bridge.core.errors import DecodeError, PeerError
+from bridge.engine.ack_stream import AckStreaming, StreamedAck
 from bridge.engine.carry import Carry
 from bridge.engine.context import Engine
 from bridge.engine.delivery import Delivery
@@ -78,6 +79,7 @@ class Exchange:
         self.keys.finish_changes()
         self.outbound = Outbound(self.engine)
         self.streaming = Streaming(self.engine, self.outbound)
+        self.ack_streaming = AckStreaming(self.outbound)
         self.inbound = Inbound(self.engine, self.keys, self.refusal_gate)
         self.delivery = Delivery(self.engine)
         self.carry = Carry(self.engine, self.delivery)
@@ -155,6 +157,18 @@ class Exchange:
     def acknowledge(self, doc_id: str, body: object) -> dict[str, Any]:
         return self.outbound.acknowledge(doc_id, body)
 
+    def begin_ack_stream(self, doc_id: str, header: object) -> StreamedAck:
+        return self.ack_streaming.begin(doc_id, header)
+
+    def ack_stream_items(self, streamed: StreamedAck, raw_items: list[Any]) -> None:
+        self.ack_streaming.add(streamed, raw_items)
+
+    def finish_ack_stream(self, streamed: StreamedAck) -> dict[str, Any]:
+        return self.ack_streaming.finish(streamed)
+
+    def abort_ack_stream(self, streamed: StreamedAck) -> None:
+        self.ack_streaming.abort(streamed)
+
     # ============================================================ inbound
 
     def receive(self, data: bytes) -> Answer:
@@ -218,6 +232,11 @@ class Exchange:
     def list_documents(self, *, direction: str | None, type: str | None, peer: str | None,
                        limit: int, after: str | None = None) -> list[dict[str, Any]]:
         return self.queries.list_documents(direction=direction, type=type, peer=peer,
+                                           limit=limit, after=after)
+
+    def documents_page(self, *, direction: str | None, type: str | None, peer: str | None,
+                       limit: int, after: str | None = None) -> dict[str, Any]:
+        return self.queries.documents_page(direction=direction, type=type, peer=peer,
                                            limit=limit, after=after)
 
     def document_detail(self, doc_id: str, direction: str | None) -> dict[str, Any]:

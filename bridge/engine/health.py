@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, NoReturn
 
 from bridge.core import documents, times
@@ -45,6 +45,12 @@ class StoreGuard:
         # not empty the store is read-only and those documents are not served (SECURITY.md).
         self.faults: list[StoreFault] = []
         self._alarms_due: list[StoreFault] = []
+        # Whole documents whose every status was found to hold, by the store's data version
+        # then (``Store.data_version``: it changes when anything but this daemon writes the
+        # file). ``_all_sound_at``: the version at which the check at start found every one
+        # sound.
+        self._sound: dict[int, int] = {}
+        self._all_sound_at: int | None = None
 
     # ------------------------------------------------------------ a store that lies
 
@@ -52,7 +58,10 @@ class StoreGuard:
         """The whole store check (``bridge/engine/store_check.py``), at start: what it finds
         raises the alarm and makes the store read-only."""
         started = self.monotonic()
+        version = self.store.data_version()
         faults = check_all(self.store.check_rows())
+        self._all_sound_at = None if faults else version
+        self._sound.clear()
         for fault in faults:
             self.store_fault(fault)
         self.metrics.set_gauge("store_corrupt", int(bool(self.faults)))
@@ -116,6 +125,34 @@ class StoreGuard:
         what = self.store.status_mismatch(row.rowid, first, last)
         if what is not None:
             self.corrupt(StoreFault(where=where(row), what=what, doc=row.rowid))
+
+    def served_statuses_hold(self, row: DocumentRow, indexes: list[int]) -> None:
+        """``statuses_hold`` for exactly the items served (a page of one status is sparse:
+        its first and last index may lie a whole document apart)."""
+        what = self.store.status_mismatch_at(row.rowid, indexes)
+        if what is not None:
+            self.corrupt(StoreFault(where=where(row), what=what, doc=row.rowid))
+
+    def document_statuses_hold(self, row: DocumentRow) -> None:
+        """``statuses_hold`` for every item of ``row``, read again only when something other
+        than this daemon has written the file since they were last found to hold (checking a
+        million items takes seconds; counts of them are asked for often). What this daemon
+        writes it has checked against the signed history before writing it; an edit behind
+        its back through SQLite changes the data version; a flipped bit on the disk is found
+        by the item reads, which always check, the next start and ``bridge audit verify``
+        (SECURITY.md, "A damaged store")."""
+        version = self.store.data_version()
+        if version in (self._all_sound_at, self._sound.get(row.rowid)):
+            return
+        self.statuses_hold(row)
+        self._sound[row.rowid] = version
+
+    def every_status_holds(self, rows: Iterable[DocumentRow]) -> None:
+        """``document_statuses_hold`` for each of ``rows`` (the reconciliation's)."""
+        if self.store.data_version() == self._all_sound_at:
+            return
+        for row in rows:
+            self.document_statuses_hold(row)
 
     # ------------------------------------------------------------ a store that is full
 

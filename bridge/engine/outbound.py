@@ -175,8 +175,8 @@ class Outbound:
         e.guard.writable()
         validate("ack", body)
         assert isinstance(body, dict)
-        row = self._acknowledgeable(doc_id)
-        e.guard.statuses_hold(row)  # the lifecycle is checked against the signed history
+        row = self.acknowledgeable(doc_id)
+        e.guard.document_statuses_hold(row)  # the lifecycle: against the signed history
         if "all" in body:  # a page at a time, never the whole document in memory
             check_queue(e, row.peer)
             return acknowledge_all(self, row, body)
@@ -211,7 +211,7 @@ class Outbound:
         e.notify()
         return {"ack_id": ack.header.id, "items": len(items), "changed": changed}
 
-    def _acknowledgeable(self, doc_id: str) -> DocumentRow:
+    def acknowledgeable(self, doc_id: str) -> DocumentRow:
         """The received document ``doc_id``, complete, whose sender's key is in force."""
         e = self.e
         if not e.store.documents_by_id(doc_id, "in") and e.store.documents_by_id(doc_id, "out"):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from bridge.core import deadlines, documents, merkle, receipts, times
@@ -29,6 +29,10 @@ from bridge.reports.rules import ATTENTION_STATUSES, REASON_STATUSES
 from bridge.store.sqlite.store import DocumentRow
 
 log = logging.getLogger("bridge.exchange")
+
+# A documents page's cursor: "~" and the position of the last document listed. No document id
+# starts with "~" (document.schema.json, docId), so ``after`` takes either.
+CURSOR = "~"
 
 # The one time formatter (bridge.core.times): total, so no stored time can break a read.
 iso = times.format_optional
@@ -77,10 +81,10 @@ class Queries:
             out["answers"] = answered.id if answered else None
             out["items"] = {"total": row.count, "acknowledged": row.count, "by_status": {}}
             return out
-        self.e.guard.statuses_hold(row)
-        acknowledged = self.e.store.acknowledged_count(row.rowid)
+        self.e.guard.document_statuses_hold(row)
+        by_status, acknowledged = self.e.store.item_counts(row.rowid)
         out["items"] = {"total": row.count, "acknowledged": acknowledged,
-                        "by_status": self.e.store.status_counts(row.rowid)}
+                        "by_status": by_status}
         deadline = deadlines.deadline_of(row.meta)
         if deadline is not None:
             clock = clock or judging_clock(self.e)
@@ -116,18 +120,37 @@ class Queries:
 
     def list_documents(self, *, direction: str | None, type: str | None, peer: str | None,
                        limit: int, after: str | None = None) -> list[dict[str, Any]]:
-        before = None
-        if after:
-            # The next page starts after that document (an id used both ways: after the newer,
-            # so that nothing is skipped).
-            rows = self.e.store.documents_by_id(after, direction)
-            if not rows:
-                raise InputError(f"no document {after!r} to continue after", field="after")
-            before = max(r.rowid for r in rows)
-        clock = judging_clock(self.e)
-        return [self.summary(r, clock) for r in self.e.store.list_documents(
+        docs: list[dict[str, Any]] = self.documents_page(
+            direction=direction, type=type, peer=peer, limit=limit, after=after)["documents"]
+        return docs
+
+    def documents_page(self, *, direction: str | None, type: str | None, peer: str | None,
+                       limit: int, after: str | None = None) -> dict[str, Any]:
+        """A page of documents, newest first, and ``next``: the keyset cursor of the one
+        after it (local-api.yaml, listDocuments), None on the last page."""
+        rows = self.e.store.list_documents(
             direction=direction, type=type, peer=peer, include_acks=type == "ack",
-            limit=limit, before=before)]
+            limit=limit, before=self._before(after, direction))
+        clock = judging_clock(self.e)
+        return {"documents": [self.summary(r, clock) for r in rows],
+                "next": f"{CURSOR}{rows[-1].rowid}" if len(rows) == limit else None}
+
+    def _before(self, after: str | None, direction: str | None) -> int | None:
+        """Where a page of documents starts: below the position a cursor names, or below a
+        document id (the older form: an id used both ways continues after the newer, so
+        nothing is skipped, but the older may come twice; the cursor names one)."""
+        if not after:
+            return None
+        if after.startswith(CURSOR):
+            position = after.removeprefix(CURSOR)
+            if not (position.isascii() and position.isdigit() and 0 < len(position) <= 18):
+                raise InputError("must be the 'next' value of a previous page, or a document "
+                                 "id", field="after")
+            return int(position)
+        rows = self.e.store.documents_by_id(after, direction)
+        if not rows:
+            raise InputError(f"no document {after!r} to continue after", field="after")
+        return max(r.rowid for r in rows)
 
     def document_detail(self, doc_id: str, direction: str | None) -> dict[str, Any]:
         row = find_document(self.e, doc_id, direction)
@@ -161,7 +184,7 @@ class Queries:
                              ) from exc
         page = self.e.store.items_page(row.rowid, status=status, after=start, limit=limit)
         if page:
-            self.e.guard.statuses_hold(row, page[0][0], page[-1][0])
+            self.e.guard.served_statuses_hold(row, [r[0] for r in page])
         nxt = str(page[-1][0]) if len(page) == limit else None
         clock = judging_clock(self.e)
         return {"items": [self._item_json(row, r, clock) for r in page], "next": nxt}
@@ -277,11 +300,7 @@ class Queries:
                              code="unknown_peer")
         if quota is not None and quota < 1:
             raise InputError("must be a positive whole number", field="quota")
-        mismatch = self.e.store.status_mismatch_any(peer)
-        if mismatch is not None:
-            doc = self.e.store.document_by_rowid(mismatch[0])
-            assert doc is not None
-            self.e.guard.corrupt(StoreFault(where=where(doc), what=mismatch[1], doc=doc.rowid))
+        self.e.guard.every_status_holds(self._rosters_and_manifests(peer))
         report = build_reconciliation(
             party=self.e.trust.me.party, peer=peer, generated=iso(self.e.now()) or "", quota=quota,
             peers=[peer] if peer else sorted(self.e.trust.peers),
@@ -292,6 +311,17 @@ class Queries:
             attention=self.e.store.attention_items(peer, ATTENTION_STATUSES,
                                                    ATTENTION_LISTED))
         return report_json(report)
+
+    def _rosters_and_manifests(self, peer: str | None) -> Iterator[DocumentRow]:
+        """Every roster and manifest (of ``peer``), newest first, read a page at a time."""
+        before = None
+        while True:
+            page = self.e.store.list_documents(direction=None, type=None, peer=peer,
+                                               limit=1000, before=before)
+            yield from page
+            if len(page) < 1000:
+                return
+            before = page[-1].rowid
 
     def _provenance(self, peer: str | None) -> Provenance:
         """The parties' fingerprints and the audit log's head, for the report's reader."""

@@ -44,7 +44,7 @@ class Streamed:
     existing: DocumentRow | None  # a document of this id already committed (a retry?)
 
 
-def _shifted(err: InputError, first: int) -> InputError:
+def shifted(err: InputError, first: int) -> InputError:
     """``err`` of a batch, its ``items[j]`` renamed ``items[first + j]`` (the stream's index)."""
     def shift(field: str | None) -> str | None:
         if field is None:
@@ -94,7 +94,7 @@ class Streaming:
             validate("document", {"type": s.doc.doc_type, "to": s.peer, "items": raw_items})
             validate_submission(s.doc.doc_type, s.meta, raw_items)
         except InputError as err:
-            raise _shifted(err, first) from None
+            raise shifted(err, first) from None
         records = [(raw.pop("id"), raw) for raw in raw_items]
         raw_items.clear()
         made = s.doc.add_records(records)

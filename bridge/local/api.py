@@ -30,7 +30,7 @@ from bridge.engine.ports import RunInDb
 from bridge.engine.store_check import StoreFault, is_corruption
 from bridge.local.carry import CARRY_FILE_REFUSALS, CarryApi
 from bridge.local.json_text import parse_json
-from bridge.local.stream import MAX_STREAM_LINE, NDJSON, submit_stream
+from bridge.local.stream import MAX_STREAM_LINE, NDJSON, ack_stream, submit_stream
 
 log = logging.getLogger("bridge.api")
 STATUS_BY_CODE = {"unknown_peer": 404, "not_found": 404, "duplicate_document": 409,
@@ -242,13 +242,13 @@ class LocalApi:
         return web.json_response(result, status=202)
 
     async def documents(self, request: web.Request) -> web.Response:
-        docs = await self.run(
-            self.exchange.list_documents,
+        page = await self.run(
+            self.exchange.documents_page,
             direction=_choice(request, "direction", ("in", "out")),
             type=_choice(request, "type", ("roster", "manifest", "ack")),
             peer=_party(request, "peer"), limit=_limit(request, 1000),
             after=request.query.get("after"))
-        return web.json_response({"documents": docs})
+        return web.json_response(page)
 
     async def document(self, request: web.Request) -> web.Response:
         out = await self.run(self.exchange.document_detail, request.match_info["id"],
@@ -270,8 +270,12 @@ class LocalApi:
         return web.json_response(out)
 
     async def ack(self, request: web.Request) -> web.Response:
-        body = await _json_body(request)
-        out = await self.run(self.exchange.acknowledge, request.match_info["id"], body)
+        if request.content_type == NDJSON:
+            out = await ack_stream(request, self.exchange, self.run, request.match_info["id"],
+                                   max_line=min(self.max_body, MAX_STREAM_LINE))
+        else:
+            body = await _json_body(request)
+            out = await self.run(self.exchange.acknowledge, request.match_info["id"], body)
         if out["ack_id"] is None:  # every item already says this: nothing signed or queued
             return web.json_response(out, status=200)
         self.metrics.inc("acks_submitted")

@@ -9,13 +9,19 @@ Items go to the database thread a batch at a time, where they are checked, signe
 (``bridge.engine.streaming``); the document is committed, and answered 202, only after the
 last line. A bad line or item refuses the whole document, naming it (``items[n]``); a stream
 that breaks off leaves nothing behind.
+
+A listed acknowledgement streams the same way (``POST /v1/documents/{id}/acks``, ``AckStream``):
+a header line (an acknowledgement without ``items``; ``{}``), then one item a line, checked
+and staged a batch at a time (``bridge.engine.ack_stream``), signed and committed whole.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import functools
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
@@ -23,7 +29,6 @@ from aiohttp import web
 from bridge.core.errors import InputError
 from bridge.engine.exchange import Exchange
 from bridge.engine.ports import RunInDb
-from bridge.engine.streaming import Streamed
 from bridge.local.json_text import parse_json
 
 NDJSON = "application/x-ndjson"
@@ -64,31 +69,62 @@ async def _lines(request: web.Request, max_line: int) -> AsyncIterator[bytes]:
 async def submit_stream(request: web.Request, exchange: Exchange, run: RunInDb, *,
                         max_line: int) -> dict[str, Any]:
     """Read, check and stage the stream; commit the document whole, or leave nothing."""
+    return await _staged(request, run, max_line, Stages(
+        begin=exchange.begin_stream, add=exchange.stream_items, finish=exchange.finish_stream,
+        abort=exchange.abort_stream, what="the document's header"))
+
+
+async def ack_stream(request: web.Request, exchange: Exchange, run: RunInDb, doc_id: str, *,
+                     max_line: int) -> dict[str, Any]:
+    """A listed acknowledgement of ``doc_id`` as a stream (``AckStream``): its header line,
+    then one entry a line; signed and committed whole, or nothing is."""
+    return await _staged(request, run, max_line, Stages(
+        begin=functools.partial(exchange.begin_ack_stream, doc_id),
+        add=exchange.ack_stream_items, finish=exchange.finish_ack_stream,
+        abort=exchange.abort_ack_stream, what="the acknowledgement's header"))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Stages:
+    """The engine's four steps of one kind of stream (all on the database thread)."""
+
+    begin: Callable[[Any], Any]
+    add: Callable[[Any, list[Any]], None]
+    finish: Callable[[Any], dict[str, Any]]
+    abort: Callable[[Any], None]
+    what: str  # what the first line is
+
+
+async def _staged(request: web.Request, run: RunInDb, max_line: int, steps: Stages
+                  ) -> dict[str, Any]:
+    """The header line, then each line ``items[n]`` handed over a batch at a time; the whole
+    committed at the end, or what was staged dropped (refused, or the caller went away)."""
     lines = _lines(request, max_line)
-    streamed: Streamed | None = None
+    staged: Any = None
     try:
         first = await anext(lines, None)
         if first is None:
-            raise InputError("an empty stream: the first line is the document's header",
+            raise InputError(f"an empty stream: the first line is {steps.what}",
                              field="$", code="bad_stream")
-        streamed = await run(exchange.begin_stream, parse_json(first.strip(), field="$"))
+        staged = await run(steps.begin, parse_json(first.strip(), field="$"))
         batch: list[Any] = []
         n = 0
         async for line in lines:
             batch.append(parse_json(line, field=f"items[{n}]"))
             n += 1
             if len(batch) == STREAM_BATCH:
-                await run(exchange.stream_items, streamed, batch)
+                await run(steps.add, staged, batch)
                 batch = []
         if batch:
-            await run(exchange.stream_items, streamed, batch)
-        result: dict[str, Any] = await run(exchange.finish_stream, streamed)
-        streamed = None  # committed (or answered for the one committed before): nothing staged
+            await run(steps.add, staged, batch)
+        result: dict[str, Any] = await run(steps.finish, staged)
+        staged = None  # committed (or answered for the one committed before): nothing staged
         return result
     finally:
-        if streamed is not None:  # refused, or the caller went away: drop what was staged
+        if staged is not None:
             with contextlib.suppress(Exception):
-                await asyncio.shield(run(exchange.abort_stream, streamed))
+                await asyncio.shield(run(steps.abort, staged))
 
 
-__all__ = ["MAX_STREAM_LINE", "NDJSON", "STREAM_BATCH", "STREAM_IDLE", "submit_stream"]
+__all__ = ["MAX_STREAM_LINE", "NDJSON", "STREAM_BATCH", "STREAM_IDLE", "ack_stream",
+           "submit_stream"]

@@ -14,8 +14,8 @@ def undeclared_statuses(conn: sqlite3.Connection, doc: int) -> dict[str, str]:
     """Latest status of each item acknowledged although ``doc`` never declared it."""
     out: dict[str, str] = {}
     for item_id, status in conn.execute(
-            "SELECT item_id, status FROM ack_entries WHERE item_doc=? AND item_idx IS NULL "
-            "ORDER BY at, ack, idx", (doc,)):
+            "SELECT item_id, status FROM ack_entries INDEXED BY ack_entries_undeclared "
+            "WHERE item_doc=? AND item_idx IS NULL ORDER BY at, ack, idx", (doc,)):
         out[item_id] = status
     return out
 
@@ -58,6 +58,16 @@ class Acknowledgements(Repository):
         out: dict[str, tuple[str, str | None, str | None]] = {}
         for item_id, status, reason, evidence in self._conn.execute(
                 "SELECT item_id, status, reason, evidence FROM ack_entries WHERE item_doc=? "
+                "ORDER BY at, ack, idx", (doc,)):
+            out[item_id] = (status, reason, evidence)
+        return out
+
+    def undeclared_statements(self, doc: int) -> dict[str, tuple[str, str | None, str | None]]:
+        """What each item acknowledged although ``doc`` never declared it says now."""
+        out: dict[str, tuple[str, str | None, str | None]] = {}
+        for item_id, status, reason, evidence in self._conn.execute(
+                "SELECT item_id, status, reason, evidence FROM ack_entries INDEXED BY "
+                "ack_entries_undeclared WHERE item_doc=? AND item_idx IS NULL "
                 "ORDER BY at, ack, idx", (doc,)):
             out[item_id] = (status, reason, evidence)
         return out

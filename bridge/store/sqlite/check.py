@@ -8,6 +8,7 @@ file cannot be read: the check reports that as a fault of the file, it never fai
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterator
 from typing import Any, NamedTuple
@@ -61,19 +62,23 @@ FROM items i LEFT JOIN ack_entries h ON (h.ack, h.idx) = (
     SELECT a.ack, a.idx FROM ack_entries a
     WHERE a.item_doc = i.doc AND a.item_id = i.item_id AND a.item_idx IS NOT NULL
     ORDER BY a.at DESC, a.ack DESC LIMIT 1)
-WHERE i.doc = ?1 AND i.idx >= ?2 AND i.idx <= ?3
+WHERE i.doc = ?1 AND {which}
   AND (i.status IS NOT h.status OR i.reason IS NOT h.reason OR i.evidence IS NOT h.evidence
        OR i.status_at IS NOT h.at)
 LIMIT 1
 """
+_IN_RANGE = _STATUS_MISMATCH.format(which="i.idx >= ?2 AND i.idx <= ?3")
+_AT = _STATUS_MISMATCH.format(which="i.idx IN (SELECT value FROM json_each(?2))")
 
 
 def status_mismatch(conn: sqlite3.Connection, doc: int, first: int = 0,
-                    last: int = (1 << 62)) -> str | None:
-    """For the items of ``doc`` with index in [first, last]: a diagnosis naming the first item
-    whose reported status is not its signed history's latest, else None (step 3 of the check,
-    and every read that serves a status). SQLite's errors go through as they are."""
-    r = conn.execute(_STATUS_MISMATCH, (doc, first, last)).fetchone()
+                    last: int = (1 << 62), *, indexes: list[int] | None = None) -> str | None:
+    """For the items of ``doc`` with index in [first, last] (or at ``indexes``): a diagnosis
+    naming the first item whose reported status is not its signed history's latest, else None
+    (step 3 of the check, and every read that serves a status). SQLite's errors go through as
+    they are."""
+    r = conn.execute(_IN_RANGE, (doc, first, last)).fetchone() if indexes is None else \
+        conn.execute(_AT, (doc, json.dumps(indexes))).fetchone()
     if r is None:
         return None
     return (f"item {r[1]} (entry {r[0]}) is reported as {r[2] or 'not acknowledged'} but its "

@@ -12,6 +12,9 @@ from bridge.store.entry_fields import entry_fields
 from bridge.store.sqlite.acknowledgements import undeclared_statuses
 from bridge.store.sqlite.rows import Repository
 
+TRANSPORT_STATES = ("queued", "sent", "delivered", "unacknowledged")
+"""Where an item without an acknowledgement status is: sent (out), or received (in)."""
+
 ItemRow = tuple[int, int, str, bytes, bytes, str]
 """(doc, idx, item_id, leaf, leaf hash, transport), as the engine stores an entry."""
 
@@ -133,18 +136,35 @@ class Items(Repository):
             "SELECT idx, status FROM items WHERE doc=? AND status IS NOT NULL AND idx IN "
             "(SELECT value FROM json_each(?))", (doc, json.dumps(indexes))))
 
+    def statements_at(self, doc: int, indexes: list[int]
+                      ) -> dict[int, tuple[str, str | None, str | None]]:
+        """(status, reason, evidence) now of the given declared items that have a status."""
+        return {r[0]: (r[1], r[2], r[3]) for r in self._conn.execute(
+            "SELECT idx, status, reason, evidence FROM items WHERE doc=? AND status IS NOT "
+            "NULL AND idx IN (SELECT value FROM json_each(?))", (doc, json.dumps(indexes)))}
+
     def status_counts(self, doc: int) -> dict[str, int]:
         """Counts by latest status, or by transport state for items not yet acknowledged."""
+        return self.item_counts(doc)[0]
+
+    def item_counts(self, doc: int) -> tuple[dict[str, int], int]:
+        """``status_counts``, and how many declared items are acknowledged, in one read."""
         counts: dict[str, int] = {}
-        for key, n in self._conn.execute(
-                "SELECT COALESCE(status, transport), COUNT(*) FROM items WHERE doc=? "
-                "GROUP BY 1", (doc,)):
-            counts[key] = n
+        acknowledged = 0
+        # Two ranges of items_by_status (migration 8): those with a status are counted in
+        # the index alone; only those without one are read, for their transport state.
+        for key, n, has_status in self._conn.execute(
+                "SELECT status, COUNT(*), 1 FROM items INDEXED BY items_by_status "
+                "WHERE doc=?1 AND status IS NOT NULL GROUP BY status UNION ALL "
+                "SELECT transport, COUNT(*), 0 FROM items INDEXED BY items_by_status "
+                "WHERE doc=?1 AND status IS NULL GROUP BY transport", (doc,)):
+            counts[key] = counts.get(key, 0) + n
+            acknowledged += n * has_status
         # Items acknowledged although never declared, by their latest status too (they may
         # move on from RECEIVED_UNDECLARED, e.g. to IDENTITY_CONFIRMED).
         for status in undeclared_statuses(self._conn, doc).values():
             counts[status] = counts.get(status, 0) + 1
-        return counts
+        return counts, acknowledged
 
     # The items an acknowledgement of all items covers (engine/ack_all.py): those with no
     # status or one named in ``including`` (JSON list), unless they already say exactly this.
@@ -167,17 +187,23 @@ class Items(Repository):
             "ORDER BY idx LIMIT ?", (doc, json.dumps(including), status, reason, after, limit)))
 
     def acknowledged_count(self, doc: int) -> int:
-        return int(self._conn.execute(
+        return int(self._conn.execute(  # in items_by_status alone (migration 8)
             "SELECT COUNT(*) FROM items WHERE doc=? AND status IS NOT NULL",
             (doc,)).fetchone()[0])
 
     def items_page(self, doc: int, *, status: str | None, after: int, limit: int
                    ) -> list[tuple[Any, ...]]:
-        sql = ("SELECT idx, item_id, COALESCE(status, transport), reason, evidence, status_at, "
-               "leaf, lh FROM items WHERE doc=? AND idx > ?")
+        """A page after index ``after``: by ``status``, a range of items_by_status (an item
+        with no acknowledgement status yet is listed by its transport state)."""
+        by_status = "INDEXED BY items_by_status " if status else ""
+        sql = ("SELECT idx, item_id, COALESCE(status, transport), reason, evidence, "  # noqa: S608
+               f"status_at, leaf, lh FROM items {by_status}WHERE doc=? AND idx > ?")
         args: list[Any] = [doc, after]
-        if status:
-            sql += " AND COALESCE(status, transport)=?"
+        if status in TRANSPORT_STATES:
+            sql += " AND status IS NULL AND transport=?"
+            args.append(status)
+        elif status:
+            sql += " AND status=?"
             args.append(status)
         sql += " ORDER BY idx LIMIT ?"
         args.append(limit)
@@ -190,4 +216,4 @@ class Items(Repository):
         return row
 
 
-__all__ = ["ItemRow", "Items", "fill_entry_fields"]
+__all__ = ["TRANSPORT_STATES", "ItemRow", "Items", "fill_entry_fields"]

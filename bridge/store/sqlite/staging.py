@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import itertools
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from bridge.core.errors import InputError
 from bridge.store.sqlite import database
@@ -23,6 +24,11 @@ _STAGES = itertools.count(1)
 StagedRow = tuple[int, str, bytes, bytes, str | None, str | None]
 """(index, item id, entry bytes, leaf hash, category, roster record): the last two as
 ``items`` keeps them (``bridge.store.entry_fields``; None for a roster's entries)."""
+
+ListedAckRow = tuple[int, str, bytes | None, int | None, str, str | None, str | None, int]
+"""(index, item id, declared leaf hash, declared index, status, reason, evidence, the entry's
+place in the stream): a listed acknowledgement's entry before it is signed (None, None for
+an item never declared)."""
 
 
 def _table(stage: int) -> str:
@@ -41,7 +47,9 @@ class Staging(Repository):
         self._conn.execute(
             f"CREATE TABLE {_table(stage)} (idx INTEGER PRIMARY KEY, "
             f"item_id TEXT NOT NULL{' UNIQUE' if unique_ids else ''}, leaf BLOB NOT NULL, "
-            "lh BLOB, category TEXT, roster_record TEXT, item_idx INTEGER)")
+            "lh BLOB, category TEXT, roster_record TEXT, item_idx INTEGER, "
+            # a streamed listed acknowledgement's own: each entry's statement and its line
+            "status TEXT, reason TEXT, evidence TEXT, line INTEGER)")
         return stage
 
     def stage_items(self, stage: int, rows: Iterable[StagedRow]) -> None:
@@ -57,7 +65,8 @@ class Staging(Repository):
         except sqlite3.IntegrityError:
             raise self._duplicate(stage, batch) from None
 
-    def _duplicate(self, stage: int, batch: list[StagedRow]) -> InputError:
+    def _duplicate(self, stage: int, batch: Sequence[tuple[Any, ...]]) -> InputError:
+        """The first (stream index, item id, ...) of ``batch`` whose id is staged already."""
         seen: set[str] = set()
         for n, item_id, *_ in batch:
             earlier = self._conn.execute(
@@ -101,8 +110,50 @@ class Staging(Repository):
             "UPDATE items SET status=?, reason=?, evidence=NULL, status_at=? "  # noqa: S608
             f"WHERE doc=?{where}", (status, reason, at, doc))
 
+    def stage_listed_acks(self, stage: int, rows: Iterable[ListedAckRow]) -> None:
+        """Entries of a listed acknowledgement, not yet signed (their bytes come at the end:
+        the header's count is only known then). An item listed before (or twice in the
+        batch) is an ``InputError`` naming the later one by its place in the stream."""
+        batch = list(rows)
+        try:
+            with database.transaction(self._conn):
+                self._conn.executemany(
+                    f"INSERT INTO {_table(stage)} (idx, item_id, leaf, lh, item_idx, "  # noqa: S608
+                    "status, reason, evidence, line) VALUES (?,?,x'',?,?,?,?,?,?)", batch)
+        except sqlite3.IntegrityError:
+            raise self._duplicate(stage, [(r[-1], r[1]) for r in batch]) from None
+
+    def staged_statements(self, stage: int, after: int, n: int
+                          ) -> list[tuple[int, str, bytes | None, str, str | None, str | None]]:
+        """(index, item id, declared leaf hash, status, reason, evidence) after ``after``."""
+        return list(self._conn.execute(
+            f"SELECT idx, item_id, lh, status, reason, evidence FROM {_table(stage)} "  # noqa: S608
+            "WHERE idx > ? ORDER BY idx LIMIT ?", (after, n)))
+
+    def set_staged_leaves(self, stage: int, rows: Iterable[tuple[bytes, int]]) -> None:
+        """(entry bytes, index): the signed entries of the staged statements."""
+        with database.transaction(self._conn):
+            self._conn.executemany(
+                f"UPDATE {_table(stage)} SET leaf=? WHERE idx=?", rows)  # noqa: S608
+
+    def staged_count(self, stage: int) -> int:
+        return int(self._conn.execute(
+            f"SELECT COUNT(*) FROM {_table(stage)}").fetchone()[0])  # noqa: S608
+
+    def publish_listed_ack_stage(self, stage: int, *, ack: int, doc: int, at: int) -> None:
+        """The staged entries become ``ack``'s, and the latest statement of each declared
+        item they name (inside the caller's transaction)."""
+        self._conn.execute(
+            "INSERT INTO ack_entries (ack, idx, item_doc, item_idx, item_id, status, "  # noqa: S608
+            "reason, evidence, leaf, at) SELECT ?, idx, ?, item_idx, item_id, status, reason, "
+            f"evidence, leaf, ? FROM {_table(stage)} ORDER BY idx", (ack, doc, at))
+        self._conn.execute(
+            "UPDATE items SET status=s.status, reason=s.reason, evidence=s.evidence, "  # noqa: S608
+            f"status_at=? FROM {_table(stage)} AS s WHERE items.doc=? AND s.item_idx IS NOT "
+            "NULL AND items.idx=s.item_idx", (at, doc))
+
     def drop_stage(self, stage: int) -> None:
         self._conn.execute(f"DROP TABLE IF EXISTS {_table(stage)}")
 
 
-__all__ = ["StagedRow", "Staging"]
+__all__ = ["ListedAckRow", "StagedRow", "Staging"]

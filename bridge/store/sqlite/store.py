@@ -84,6 +84,17 @@ class Store(Documents, Items, Acknowledgements, Outbox, Inbox, Refusals, Events,
         history's latest, else None."""
         return status_mismatch(self._conn, doc, first, last)
 
+    def status_mismatch_at(self, doc: int, indexes: list[int]) -> str | None:
+        """The first of the items of ``doc`` at ``indexes`` whose status is not its signed
+        history's latest, else None."""
+        return status_mismatch(self._conn, doc, indexes=indexes)
+
+    def data_version(self) -> int:
+        """SQLite's ``PRAGMA data_version``: it changes when another connection (another
+        process, an edit behind the daemon's back) commits to the file, never for this one's
+        own writes."""
+        return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+
     def status_mismatch_any(self, peer: str | None) -> tuple[int, str] | None:
         """(document rowid, diagnosis) of the first such item in any roster or manifest."""
         for (doc,) in self._conn.execute(

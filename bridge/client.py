@@ -20,24 +20,44 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import socket
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Sized
 from typing import Any, BinaryIO, TypeVar
-from urllib.parse import quote, urlencode
 
+from bridge.client_wire import (
+    UnixHTTPConnection,
+)
+from bridge.client_wire import (
+    home_of as _home_of,
+)
+from bridge.client_wire import (
+    json_text as _json_text,
+)
+from bridge.client_wire import (
+    ndjson_blocks as _ndjson_blocks,
+)
+from bridge.client_wire import (
+    query as _query,
+)
+from bridge.client_wire import (
+    retry_after_seconds as _seconds,
+)
+from bridge.client_wire import (
+    segment as _seg,
+)
+from bridge.client_wire import (
+    statement as _statement,
+)
 from bridge.core.errors import BridgeError, UsageError
 from bridge.event_stream import Event, parse_sse, response_lines
 
 API_PREFIX = "/v1"
-_HOST = "bridge"  # the Host header; the socket is what selects the daemon
 MAX_ERROR_BODY = 64 * 1024
 MAX_PROBLEMS = 100  # problems of one answer kept (the daemon lists at most as many)
 CARRY_TYPE = "application/vnd.bridge.carry"  # a carrier file (PROTOCOL.md §12)
 CARRY_TIMEOUT = 600.0  # a large carrier file is applied before the daemon answers
 NDJSON = "application/x-ndjson"
 STREAM_FROM = 10_000  # documents of more items are submitted as a stream
-_STREAM_BLOCK = 256 * 1024
 BUSY_TRIES = 5  # tries in all of a request refused with 429 (the peer's queue is full) ...
 BUSY_WAIT = 120.0  # ... waiting at most this many seconds in all
 T = TypeVar("T")
@@ -76,38 +96,6 @@ class DaemonUnavailable(BridgeError):
     def __init__(self, message: str, *, reached: bool = False) -> None:
         super().__init__(message)
         self.reached = reached
-
-
-class UnixHTTPConnection(http.client.HTTPConnection):
-    """``http.client.HTTPConnection`` that connects to a Unix socket instead of TCP."""
-
-    def __init__(self, socket_path: str, timeout: float | None = None) -> None:
-        super().__init__(_HOST, timeout=timeout)
-        self.socket_path = socket_path
-
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            sock.settimeout(self.timeout)
-            sock.connect(self.socket_path)
-        except BaseException:
-            sock.close()
-            raise
-        self.sock = sock
-
-
-def _home_of(socket_path: str) -> str:
-    return os.path.dirname(socket_path) or "."
-
-
-def _query(params: Mapping[str, object | None]) -> str:
-    clean = {k: str(v) for k, v in params.items() if v is not None}
-    return "?" + urlencode(clean) if clean else ""
-
-
-def _seg(value: str) -> str:
-    """One path segment, with '/' and everything else outside the unreserved set escaped."""
-    return quote(value, safe="")
 
 
 class BridgeClient:
@@ -493,39 +481,6 @@ class BridgeClient:
             yield from parse_sse(response_lines(resp, self._unavailable))
         finally:
             conn.close()
-
-
-def _seconds(value: str | None) -> float | None:
-    """A Retry-After's delay-seconds (RFC 9110 §10.2.3); None for none, or an HTTP-date."""
-    if value is None or not (value.isascii() and value.strip().isdigit()):
-        return None
-    return float(min(int(value), 3600))
-
-
-def _statement(item: Mapping[str, Any]) -> dict[str, Any]:
-    """An acknowledged item as the API takes it: its fields that are set."""
-    return {k: v for k, v in dict(item).items() if v is not None}
-
-
-# One encoder for every body and line: ``json.dumps`` with options builds a new one per call.
-_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
-
-
-def _json_text(value: object) -> bytes:
-    return _ENCODER.encode(value).encode()
-
-
-def _ndjson_blocks(header: Mapping[str, Any], items: Iterable[Mapping[str, Any]]
-                   ) -> Iterator[bytes]:
-    """The header and the items as JSON lines, in blocks of about ``_STREAM_BLOCK`` bytes."""
-    block = bytearray(_json_text(header) + b"\n")
-    for item in items:
-        block += _json_text(item) + b"\n"
-        if len(block) >= _STREAM_BLOCK:
-            yield bytes(block)
-            block.clear()
-    if block:
-        yield bytes(block)
 
 
 __all__ = ["ApiError", "BridgeClient", "DaemonUnavailable", "Event", "UnixHTTPConnection",

@@ -96,6 +96,7 @@ def _list_documents(client: BridgeClient, direction: str | None, as_json: bool) 
             health = {}
         echo_json({"peers": peers, "documents": docs,
                    "witnesses": health.get("witnesses") or {},
+                   "peer_logs": health.get("peer_logs") or {},
                    "faults": health.get("faults") or {}})
         return
     if peers:
@@ -121,8 +122,23 @@ def _print_witnessing(health: Mapping[str, Any]) -> None:
     for name, w in (health.get("witnesses") or {}).items():
         shown = f"{name} (via relay)" if w.get("via") == "relay" else name
         out.print(safe_text(f"witness {shown}: {cosigned_text(w)}"))
+    for peer, seen in (health.get("peer_logs") or {}).items():
+        out.print(safe_text(_peer_log_text(peer, seen),
+                            style="bold red" if seen.get("split_views") else ""))
     for code, detail in (health.get("faults") or {}).items():
         out.print(safe_text(f"fault {code}: {detail}", style="bold red"))
+
+
+def _peer_log_text(peer: str, seen: Mapping[str, Any]) -> str:
+    """What we hold of the peer's own log (PROTOCOL.md §13.7): its last checkpoint kept, who
+    cosigned it, and any split view of it caught."""
+    if not seen.get("size"):
+        text = f"log of {peer}: no checkpoint of it yet"
+    else:
+        by = ", ".join(seen.get("witnessed_by") or []) or "no witness we pin"
+        text = f"log of {peer}: size {seen['size']}, cosigned by {by}, at {seen.get('at')}"
+    views = int(seen.get("split_views") or 0)
+    return text + (f"; {views} split view(s) caught: bridge audit split-views" if views else "")
 
 
 def _watch(client: BridgeClient, doc: str, direction: str | None, as_json: bool) -> None:

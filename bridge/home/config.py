@@ -18,8 +18,6 @@ newline in a value cannot end its string. ``CONFIGURATION.md`` is generated from
 from __future__ import annotations
 
 import dataclasses
-import difflib
-import re
 from collections.abc import Callable, Mapping
 from typing import Annotated, Any, Literal
 
@@ -37,11 +35,11 @@ from pydantic import (
     model_validator,
 )
 from pydantic.dataclasses import dataclass
-from pydantic_core import ErrorDetails
 
 from bridge.core.crypto.identity import check_party
 from bridge.core.errors import BridgeError, InputError, UsageError
 from bridge.home.addresses import check_peer_url, check_relay_url, parse_listen
+from bridge.home.config_problems import problem
 from bridge.home.tls import normalise_tls_fingerprint
 
 DEFAULT_LISTEN = "127.0.0.1:7443"
@@ -462,53 +460,7 @@ def read_file(data: Mapping[str, Any], source: str) -> ConfigFile:
     try:
         return _FILE.validate_python(dict(data))
     except ValidationError as exc:
-        problems = [_problem(error) for error in exc.errors()]
+        named = {"peers": PeerTable, "witnesses": WitnessTable}
+        problems = [problem(error, SECTIONS, named) for error in exc.errors()]
         raise UsageError(f"{source}: invalid configuration:\n  " + "\n  ".join(problems)
                          ) from None
-
-
-# ------------------------------------------------------------------ problems, said plainly
-
-
-def _known(loc: tuple[int | str, ...]) -> list[str]:
-    """The keys that may stand at ``loc`` (the section, or the peer, that holds it)."""
-    if not loc:
-        return [*SECTIONS, "peers", "witnesses"]
-    if loc[0] == "peers":
-        return [f.name for f in dataclasses.fields(PeerTable)]
-    if loc[0] == "witnesses":
-        return [f.name for f in dataclasses.fields(WitnessTable)]
-    kind = SECTIONS.get(str(loc[0]), (None, ""))[0]
-    return [f.name for f in dataclasses.fields(kind)] if kind else []
-
-
-def _where(loc: tuple[int | str, ...]) -> str:
-    if not loc:
-        return ""
-    if loc[0] in ("peers", "witnesses") and len(loc) > 1:
-        return f"[{loc[0]}.{loc[1]}]"
-    return f"[{loc[0]}]"
-
-
-def _key(path: tuple[int | str, ...]) -> str:
-    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".")
-
-
-def _problem(error: ErrorDetails) -> str:
-    loc = tuple(error["loc"])
-    if error["type"] == "unexpected_keyword_argument":
-        name, container = str(loc[-1]), loc[:-1]
-        known = _known(container)
-        close = difflib.get_close_matches(name, known, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else f" (known: {', '.join(known)})"
-        what = "key" if container else "section"
-        return f"{_where(container)} {name!r} is not a known {what}{hint}".lstrip()
-    holder = loc[:2] if loc[:1] in (("peers",), ("witnesses",)) else loc[:1]
-    subject = f"{_where(holder)} {_key(loc[len(holder):])}".strip()
-    if error["type"].startswith("missing"):
-        return f"{subject} is missing"
-    message = error["msg"].removeprefix("Value error, ").replace("Input should be", "must be")
-    message = re.sub(r"must be a dictionary or an instance of \w+", "must be a table", message)
-    if message.startswith("must be"):
-        return f"{subject} {message}, not {error['input']!r}"
-    return f"{subject}: {message}"

@@ -71,6 +71,10 @@ def test_consistent_exchange_keeps_the_peers_checkpoints_and_the_receipt_has_its
     wait_for(lambda: peer_checkpoints(beta, "alpha"), what="alpha's checkpoints at beta")
     seen = alpha.client.health()["peer_logs"]["beta"]
     assert seen["witnessed_by"] == ["mediator"] and seen["split_views"] == 0, seen
+    shown = json.loads(bridge("--home", alpha.home.path, "status", "--json").stdout)
+    assert shown["peer_logs"]["beta"]["witnessed_by"] == ["mediator"], shown
+    text = " ".join(bridge("--home", alpha.home.path, "status").stdout.split())  # unwrapped
+    assert "log of beta: size" in text and "cosigned by mediator" in text, text
     out = tmp_path / "receipt.bin"
     got = bridge("--home", alpha.home.path, "receipt", "M-P-1", "--item", "P-00002", "-o", out)
     assert got.returncode == 0, got.stderr
@@ -156,6 +160,8 @@ def test_checkpoint_of_another_log_signed_by_the_party_is_caught_as_a_split_view
     assert bridge("--home", alpha.home.path, "audit", "split-views").returncode == 0
     status = bridge("--home", beta.home.path, "status")
     assert peer_log.SPLIT_VIEW in status.stdout + status.stderr
+    text = " ".join(status.stdout.split())  # as printed, unwrapped
+    assert "log of alpha: size" in text and "1 split view(s) caught" in text, text
     doctor = bridge("--home", beta.home.path, "doctor")
     assert doctor.returncode == 1 and f"FAIL  witness: {peer_log.SPLIT_VIEW}" in doctor.stdout, \
         doctor.stdout

@@ -1,0 +1,84 @@
+"""How ``bridge.client`` speaks to the daemon: the Unix-socket connection, the query string
+and path segments, and the JSON and NDJSON bodies (standard library only, like the client)."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import socket
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+from urllib.parse import quote, urlencode
+
+HOST = "bridge"  # the Host header; the socket is what selects the daemon
+STREAM_BLOCK = 256 * 1024  # bytes of NDJSON lines sent at once
+
+
+class UnixHTTPConnection(http.client.HTTPConnection):
+    """``http.client.HTTPConnection`` that connects to a Unix socket instead of TCP."""
+
+    def __init__(self, socket_path: str, timeout: float | None = None) -> None:
+        super().__init__(HOST, timeout=timeout)
+        self.socket_path = socket_path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.settimeout(self.timeout)
+            sock.connect(self.socket_path)
+        except BaseException:
+            sock.close()
+            raise
+        self.sock = sock
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """A Retry-After's delay-seconds (RFC 9110 §10.2.3); None for none, or an HTTP-date."""
+    if value is None or not (value.isascii() and value.strip().isdigit()):
+        return None
+    return float(min(int(value), 3600))
+
+
+def statement(item: Mapping[str, Any]) -> dict[str, Any]:
+    """An acknowledged item as the API takes it: its fields that are set."""
+    return {k: v for k, v in dict(item).items() if v is not None}
+
+
+# One encoder for every body and line: ``json.dumps`` with options builds a new one per call.
+ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
+def json_text(value: object) -> bytes:
+    return ENCODER.encode(value).encode()
+
+
+def ndjson_blocks(header: Mapping[str, Any], items: Iterable[Mapping[str, Any]]
+                   ) -> Iterator[bytes]:
+    """The header and the items as JSON lines, in blocks of about ``STREAM_BLOCK`` bytes."""
+    block = bytearray(json_text(header) + b"\n")
+    for item in items:
+        block += json_text(item) + b"\n"
+        if len(block) >= STREAM_BLOCK:
+            yield bytes(block)
+            block.clear()
+    if block:
+        yield bytes(block)
+
+
+def home_of(socket_path: str) -> str:
+    return os.path.dirname(socket_path) or "."
+
+
+def query(params: Mapping[str, object | None]) -> str:
+    clean = {k: str(v) for k, v in params.items() if v is not None}
+    return "?" + urlencode(clean) if clean else ""
+
+
+def segment(value: str) -> str:
+    """One path segment, with '/' and everything else outside the unreserved set escaped."""
+    return quote(value, safe="")
+
+
+__all__ = ["ENCODER", "HOST", "STREAM_BLOCK", "UnixHTTPConnection", "home_of", "json_text",
+           "ndjson_blocks", "query", "retry_after_seconds", "segment", "statement"]

@@ -79,14 +79,15 @@ class AckStreaming:
             undeclared = (store.undeclared_statements(doc)
                           if any(raw["id"] not in index for raw in raw_items) else {})
             declared_status = {k: v[0] for k, v in current.items()}
+            statements = current | undeclared
             items = ack_listed(s.row.id, raw_items, index, declared_status,
-                               {k: v[0] for k, v in undeclared.items()}, current | undeclared)
+                               {k: v[0] for k, v in undeclared.items()}, statements)
         except InputError as err:
             raise shifted(err, first) from None
         line = {raw["id"]: first + n for n, raw in enumerate(raw_items)}
         rows = []
         for item in items:
-            key = (current | undeclared).get(item.id, ("unacknowledged",))[0]
+            key = statements.get(item.id, ("unacknowledged",))[0]
             s.changed[key] = s.changed.get(key, 0) + 1
             declared = index.get(item.id)
             rows.append((s.staged, item.id, declared[1] if declared else None,

@@ -14,7 +14,6 @@ All records are synthetic. A measurement, never a test.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import tempfile
@@ -24,6 +23,8 @@ from typing import Any
 from unittest import mock
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from workload import print_figures
 
 from bridge.core import audit, audit_tree
 from bridge.core.crypto.identity import PrivateIdentity
@@ -97,11 +98,7 @@ def main() -> None:
         state.close()
         store.close()
         plain.close()
-    if args.json:
-        print(json.dumps(out, indent=2))
-    else:
-        for k, v in out.items():
-            print(f"{k:>26}: {v}")
+    print_figures(out, as_json=args.json)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ All records are synthetic. A measurement, never a test.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import tempfile
@@ -26,6 +25,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from workload import print_figures
 
 from bridge.core import audit, audit_tree, peer_log
 from bridge.core.crypto.identity import PrivateIdentity
@@ -80,6 +81,8 @@ def main() -> None:
     p.add_argument("--records", type=int, default=20_000)
     p.add_argument("--json", action="store_true")
     args = p.parse_args()
+    if args.records < 64 * 50:  # the peer's kept checkpoint is 64 document records back
+        p.error(f"--records must be at least {64 * 50}")
     n = args.records
     me = PrivateIdentity.generate("alpha", created=1_700_000_000_000)
     witness = PrivateIdentity.generate("mediator", created=1_700_000_000_000)
@@ -107,11 +110,7 @@ def main() -> None:
             "check_64_records_ms": round(_timed(check) * 1000, 2),
         }
         store.close()
-    if args.json:
-        print(json.dumps(out, indent=2))
-    else:
-        for k, v in out.items():
-            print(f"{k:>26}: {v}")
+    print_figures(out, as_json=args.json)
 
 
 if __name__ == "__main__":

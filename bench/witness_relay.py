@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import statistics
 import sys
 import tempfile
@@ -26,6 +25,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from workload import print_figures
 
 from bridge.cli.demo_relay import DemoRelay
 from bridge.core import audit, audit_tree
@@ -117,11 +118,7 @@ def main() -> None:
     out: dict[str, Any] = {"requests": args.requests, "http_ms": round(ms["http"], 2),
                            "relay_ms": round(ms["relay"], 2),
                            "relay_over_http": round(ms["relay"] / ms["http"], 2)}
-    if args.json:
-        print(json.dumps(out, indent=2))
-    else:
-        for k, v in out.items():
-            print(f"{k:>16}: {v}")
+    print_figures(out, as_json=args.json, width=16)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 SURNAMES = ("Avenor", "Belcastro", "Corvin", "Dunmere", "Elstrand", "Falkrey", "Gorran",
@@ -33,3 +34,12 @@ def iter_items(n: int) -> Iterator[dict[str, Any]]:
         }
         for i in range(n)
     )
+
+
+def print_figures(out: Mapping[str, Any], *, as_json: bool, width: int = 26) -> None:
+    """A benchmark's figures: as JSON, or one ``name: value`` a line, the names aligned."""
+    if as_json:
+        print(json.dumps(out, indent=2))
+        return
+    for k, v in out.items():
+        print(f"{k:>{width}}: {v}")

@@ -2,7 +2,8 @@
 loops together; handles signals and shuts down cleanly.
 
 Threads: the asyncio loop serves HTTP; one database thread runs every ``Exchange`` call, so
-store transactions never interleave and the loop never blocks on SQLite or on sealing.
+store transactions never interleave and the loop never blocks on SQLite or on sealing. The
+calls waiting for it run as one group, one commit (``bridge/daemon/dbthread.py``).
 """
 
 from __future__ import annotations
@@ -17,16 +18,17 @@ import signal
 import socket
 import sys
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from aiohttp import web
 
 from bridge.core.crypto.identity import PublicIdentity
 from bridge.core.errors import UsageError
+from bridge.daemon.dbthread import DatabaseThread
 from bridge.daemon.logs import setup_logging
 from bridge.daemon.supervise import report_failure, supervise
 from bridge.engine.exchange import Exchange
+from bridge.engine.kinds import KIND_CHECKPOINT, KIND_CHUNK
 from bridge.engine.metrics import Metrics
 from bridge.engine.ports import TEST_CLOCK_OFFSET_ENV, Clock, offset_clock_for_tests
 from bridge.engine.sender import DeliveryLoop
@@ -150,7 +152,6 @@ class Daemon:
     async def run(self) -> None:
         self._lock_home()
         self._loop = asyncio.get_running_loop()
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bridge-db")
         self._store = self._open_store()
         self._changed = asyncio.Condition()
         self._wakes = {name: asyncio.Event() for name in self.peers}
@@ -158,6 +159,9 @@ class Daemon:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._reloading = asyncio.Lock()  # one reload at a time (SIGHUP and the API may race)
         self.exchange = self._open_exchange()
+        self.db = DatabaseThread(self._store, self._loop, grouped=self._groupable(),
+                                 changed=self._changed_now, rolled_back=self.exchange.rolled_back,
+                                 metrics=self.metrics)
         self.api = self._local_api()
         peer_runner, api_runner = await self._runners()
         self.port = await self._bind_peer_endpoint(peer_runner, api_runner)
@@ -193,12 +197,36 @@ class Daemon:
         exchange.check_store()
         return exchange
 
-    async def run_in_db(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        """Every ``Exchange`` call, on the one database thread."""
-        return await self._loop.run_in_executor(self._executor,
-                                                functools.partial(fn, *args, **kwargs))
+    def run_in_db(self, fn: Any, *args: Any, **kwargs: Any) -> Awaitable[Any]:
+        """Every ``Exchange`` call, on the one database thread, answered after its commit.
+        Queued when called, not when first awaited: callers' order is the order it runs in."""
+        return self.db.run(fn, *args, **kwargs)
+
+    def _groupable(self) -> Callable[[Callable[..., Any], tuple[Any, ...]], bool]:
+        """Which calls may share a group's commit (bridge/daemon/dbthread.py): the frequent
+        small ones whose only effects outside the store are a metric or a wake-up. A key
+        statement's envelope is not: its key files are written after its commit."""
+        ex, store = self.exchange, self._store
+        grouped = {ex.submit_document, ex.acknowledge, ex.tried, ex.count_attempt,
+                   ex.pending_rows, ex.next_pending, ex.peer_event, ex.record_limit_refusal,
+                   ex.document_detail, ex.item, store.events_after, store.last_event_id}
+        receive = ex.receive_envelope
+
+        def groupable(fn: Callable[..., Any], args: tuple[Any, ...]) -> bool:
+            if fn == receive:
+                parsed = args[1] if len(args) > 1 else None
+                return isinstance(parsed, tuple) and \
+                    parsed[0].kind in (KIND_CHUNK, KIND_CHECKPOINT)
+            return fn in grouped
+        return groupable
 
     def _notify(self) -> None:  # database thread: something changed
+        if hasattr(self, "db"):
+            self.db.notify()
+        else:  # the exchange's checks at start, before the thread serves
+            self._changed_now()
+
+    def _changed_now(self) -> None:  # any thread: a change is on disk
         self._loop.call_soon_threadsafe(self._on_change)
 
     def _on_change(self) -> None:  # loop thread
@@ -448,8 +476,8 @@ class Daemon:
             await peer_runner.cleanup()
         if self.relay is not None:
             await self.relay.close()
-        await self._loop.run_in_executor(self._executor, self._store.close)
-        self._executor.shutdown(wait=True)
+        await self.run_in_db(self._store.close)
+        self.db.stop()
         for path in (self.home.socket_path, self.home.port_path):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)

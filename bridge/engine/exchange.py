@@ -274,6 +274,11 @@ class Exchange:
                 seen["via"] = self.config.witnesses[name].via
         return out
 
+    def rolled_back(self) -> None:
+        """Operations that ran but were not committed (the daemon's group commit lost its
+        COMMIT): the item indexes cached since may name rows that are not on disk."""
+        self.engine._index_cache.clear()
+
     def check_store(self) -> list[StoreFault]:
         return self.engine.guard.check_store()
 

@@ -69,6 +69,9 @@ COUNTERS: dict[str, Declared] = {
     "store_unavailable": Declared("Writes that failed because the store cannot be written."),
     "store_faults": Declared("Damage found in the store (what is stored is not what was "
                              "signed)."),
+    "store_groups": Declared("Groups of operations committed by the database thread, each with "
+                             "one commit (group commit, bridge/daemon/dbthread.py)."),
+    "store_grouped_operations": Declared("Operations committed in those groups."),
     "refusals_coalesced": Declared("Refusals counted against an earlier row of theirs."),
     "refusals_not_recorded": Declared("Refusals past refusal_records_per_minute, only counted."),
     # The offline carrier (bridge carry).

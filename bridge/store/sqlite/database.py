@@ -3,6 +3,11 @@
 One connection, used from one thread (the daemon's database thread). WAL mode with
 ``synchronous=FULL``: a commit is on disk before the API answers 202, so ``kill -9`` (or power
 loss) after the answer loses nothing. Every change that belongs together is one transaction.
+
+Group commit: the daemon's database thread may run several operations in one transaction
+(``begin`` … ``commit``), each operation's own transactions then savepoints inside it
+(``savepoint``), so that the group costs one fsync and each operation is still all or nothing.
+No caller is answered before the group's COMMIT.
 """
 
 from __future__ import annotations
@@ -75,10 +80,34 @@ def open_database(path: Path) -> sqlite3.Connection:
 
 
 @contextmanager
-def transaction(conn: sqlite3.Connection) -> Iterator[None]:
-    """``BEGIN IMMEDIATE`` … ``COMMIT``, rolled back on any exception. A full disk or an I/O
-    error raises ``StoreUnavailable`` (the server's fault, not the request's)."""
+def _writes(conn: sqlite3.Connection) -> Iterator[None]:
+    """A full disk or an I/O error as ``StoreUnavailable`` (the server's fault, not the
+    request's); any other SQLite error as it is."""
     try:
+        yield
+    except sqlite3.OperationalError as exc:
+        unavailable = _unavailable(exc)
+        if unavailable is None:
+            raise
+        raise unavailable from exc
+
+
+# The connections inside a group (``begin`` … ``commit``), by id: their transactions are
+# savepoints of the group's. A set rather than a flag on the connection: sqlite3.Connection
+# takes no attributes.
+_GROUPED: set[int] = set()
+
+
+@contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    """``BEGIN IMMEDIATE`` … ``COMMIT``, rolled back on any exception; inside a group, a
+    ``savepoint`` of the group's transaction. A full disk or an I/O error raises
+    ``StoreUnavailable`` (the server's fault, not the request's)."""
+    if id(conn) in _GROUPED:
+        with savepoint(conn):
+            yield
+        return
+    with _writes(conn):
         conn.execute("BEGIN IMMEDIATE")
         try:
             yield
@@ -88,11 +117,6 @@ def transaction(conn: sqlite3.Connection) -> Iterator[None]:
                 conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
-    except sqlite3.OperationalError as exc:
-        unavailable = _unavailable(exc)
-        if unavailable is None:
-            raise
-        raise unavailable from exc
 
 
 def cap_pages(conn: sqlite3.Connection, pages: int) -> None:
@@ -100,4 +124,52 @@ def cap_pages(conn: sqlite3.Connection, pages: int) -> None:
     conn.execute(f"PRAGMA max_page_count = {int(pages)}")
 
 
-__all__ = ["cap_pages", "is_corruption", "open_database", "transaction"]
+def begin(conn: sqlite3.Connection) -> None:
+    """``BEGIN IMMEDIATE`` of a group of operations (group commit): the write lock now, so
+    that no operation of the group meets a busy file halfway."""
+    with _writes(conn):
+        conn.execute("BEGIN IMMEDIATE")
+    _GROUPED.add(id(conn))
+
+
+def commit(conn: sqlite3.Connection) -> None:
+    """``COMMIT`` of a group: one fsync (synchronous=FULL) for every operation in it. If it
+    fails, whatever is left of the group is rolled back: none of it is on disk."""
+    _GROUPED.discard(id(conn))
+    try:
+        with _writes(conn):
+            conn.execute("COMMIT")
+    finally:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+
+
+def rollback(conn: sqlite3.Connection) -> None:
+    """The group abandoned (SQLite may have rolled it back already: a full disk does that)."""
+    _GROUPED.discard(id(conn))
+    if conn.in_transaction:
+        conn.execute("ROLLBACK")
+
+
+@contextmanager
+def savepoint(conn: sqlite3.Connection) -> Iterator[None]:
+    """One operation's transaction inside a group (https://sqlite.org/lang_savepoint.html):
+    released into the group on success, rolled back to where it began on any exception, so a
+    failing operation takes back only its own writes. Its changes reach the disk with the
+    group's COMMIT, never before."""
+    with _writes(conn):
+        conn.execute("SAVEPOINT operation")
+        try:
+            yield
+        except BaseException:
+            # A full disk may have rolled back the whole group already: nothing to undo here,
+            # and the group's runner sees it (``in_transaction`` is false).
+            if conn.in_transaction:
+                conn.execute("ROLLBACK TO operation")
+                conn.execute("RELEASE operation")
+            raise
+        conn.execute("RELEASE operation")
+
+
+__all__ = ["begin", "cap_pages", "commit", "is_corruption", "open_database", "rollback",
+           "savepoint", "transaction"]

@@ -55,19 +55,53 @@ class Store(Documents, Items, Acknowledgements, Outbox, Inbox, Refusals, Events,
             conn.close()
             raise
         Repository.__init__(self, conn)
+        self._grouped = False  # a group of operations is open (``begin_group``)
+        self._depth = 0  # transactions open inside the current operation
 
     def close(self) -> None:
         self._conn.close()
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        """One transaction: everything inside commits together or not at all."""
+        """One transaction: everything inside commits together or not at all. Inside a group
+        (``begin_group``) it is a savepoint of the group's transaction, on disk with the
+        group's commit."""
         with database.transaction(self._conn):
-            yield
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
 
     @property
     def in_transaction(self) -> bool:
-        return self._conn.in_transaction
+        """Is an operation's transaction open (not merely the group around operations)?"""
+        return self._depth > 0
+
+    # ------------------------------------------------------------ group commit
+
+    def begin_group(self) -> None:
+        """Open one transaction for the operations that follow (the daemon's group commit):
+        each one's ``transaction`` is a savepoint in it, until ``commit_group``."""
+        database.begin(self._conn)
+        self._grouped = True
+
+    @property
+    def group_intact(self) -> bool:
+        """False once SQLite has rolled the group's transaction back by itself (a full disk or
+        an I/O error may do that): none of the group's operations are kept."""
+        return self._grouped and self._conn.in_transaction
+
+    def commit_group(self) -> None:
+        """One COMMIT (one fsync) for the whole group; ``StoreUnavailable`` if the disk refuses
+        it, and then nothing of the group is on disk."""
+        self._grouped = False
+        database.commit(self._conn)
+
+    def abandon_group(self) -> None:
+        """The group rolled back whole (nothing of it is kept)."""
+        self._grouped = False
+        database.rollback(self._conn)
 
     def cap_pages(self, pages: int) -> None:
         """A test hook: writes past ``pages`` pages fail as on a full disk."""

@@ -1,0 +1,208 @@
+"""The daemon's one database thread, with group commit.
+
+Every ``Exchange`` call runs on this thread, one after another, so store transactions never
+interleave and the event loop never blocks on SQLite. Each commit costs an fsync
+(``synchronous=FULL``, DESIGN.md "Reliability"), and under load requests used to queue behind
+each other's fsyncs. So the operations waiting when the thread comes to them run as one
+*group*: one ``BEGIN IMMEDIATE``, each operation's own transactions savepoints inside it
+(``bridge.store.sqlite.database.savepoint``: a failing operation takes back only its own
+writes and gets its own error), then one COMMIT, one fsync, for all of them. No caller is
+answered, and no change is signalled (``notify``), before that COMMIT: a 202 still means on
+disk, and ``kill -9`` after any answer loses nothing. If the COMMIT fails, or SQLite rolls the
+group back by itself (a full disk), every operation of the group that had succeeded is
+answered ``StoreUnavailable`` instead: none of it is on disk.
+
+Only calls named groupable join a group (``grouped``): the small, frequent ones whose every
+effect outside the store is harmless if the group then fails (a metric, a wake-up). Anything
+that writes files after its commit (a key change), streams a document in several calls, or
+closes the store runs alone, exactly as before: its own transactions, its own commits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from bridge.core.errors import StoreUnavailable
+from bridge.engine.metrics import Metrics
+from bridge.store.sqlite.store import Store
+
+log = logging.getLogger("bridge.daemon")
+
+MAX_GROUP = 64
+"""Operations in one group at most."""
+GROUP_SECONDS = 0.025
+"""No operation joins a group that has been running this long: an operation queued behind a
+long one (a large document) waits for that one alone, not for everything queued after it."""
+
+
+@dataclass(eq=False)
+class _Call:
+    fn: Callable[..., Any]
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    future: asyncio.Future[Any]
+    grouped: bool
+    result: Any = None
+    error: BaseException | None = field(default=None)
+
+
+class DatabaseThread:
+    """Runs calls on one thread, in the order they were queued; consecutive groupable ones
+    as groups (above). ``grouped`` says which calls may join a group."""
+
+    def __init__(self, store: Store, loop: asyncio.AbstractEventLoop, *,
+                 grouped: Callable[[Callable[..., Any], tuple[Any, ...]], bool],
+                 changed: Callable[[], None], rolled_back: Callable[[], None] = lambda: None,
+                 metrics: Metrics | None = None, name: str = "bridge-db") -> None:
+        self.store = store
+        self.loop = loop
+        self._grouped = grouped
+        self._changed = changed
+        self._rolled_back = rolled_back
+        self.metrics = metrics or Metrics()
+        self._queue: queue.SimpleQueue[_Call | None] = queue.SimpleQueue()
+        self._held: _Call | None = None  # taken from the queue, not groupable: runs next
+        self._in_group = False
+        self._change_due = False
+        self.groups = 0  # groups committed (tests, metrics)
+        self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
+        self._thread.start()
+
+    def run(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> asyncio.Future[Any]:
+        """``fn(*args, **kwargs)`` on the database thread, answered after its commit. Queued
+        when called (loop thread): the order callers call in is the order it runs in (the
+        peer endpoint relies on it: PROTOCOL.md §8.7)."""
+        future = self.loop.create_future()
+        self._queue.put(_Call(fn, args, kwargs, future, self._grouped(fn, args)))
+        return future
+
+    def notify(self) -> None:
+        """Something changed (database thread): said at once outside a group, after the
+        group's COMMIT inside one, never before the change is on disk."""
+        if self._in_group:
+            self._change_due = True
+        else:
+            self._changed()
+
+    def stop(self) -> None:
+        """No more calls: the thread ends once those queued have run."""
+        self._queue.put(None)
+        self._thread.join()
+
+    # ------------------------------------------------------------ the thread
+
+    def _next(self, *, block: bool) -> _Call | None:
+        if self._held is not None:
+            call, self._held = self._held, None
+            return call
+        try:
+            return self._queue.get(block=block)
+        except queue.Empty:
+            return None
+
+    def _serve(self) -> None:
+        while (call := self._next(block=True)) is not None:
+            if call.future.cancelled():
+                continue  # its caller went away before it started: as run_in_executor does
+            if call.grouped:
+                self._group(call)
+            else:
+                self._alone(call)
+
+    def _alone(self, call: _Call) -> None:
+        self._invoke(call)
+        self._answer([call])
+
+    def _invoke(self, call: _Call) -> None:
+        try:
+            call.result = call.fn(*call.args, **call.kwargs)
+        except BaseException as exc:  # handed to its caller, as run_in_executor does
+            call.error = exc
+
+    def _gather(self, first: _Call, started: float) -> list[_Call]:
+        """``first`` and the groupable calls after it, run in one group; the first call that
+        may not join is held for after the group."""
+        calls = [first]
+        self._invoke(first)
+        while (self.store.group_intact and len(calls) < MAX_GROUP
+               and time.monotonic() - started < GROUP_SECONDS):
+            call = self._next(block=False)
+            if call is None:
+                break
+            if not call.grouped:
+                self._held = call
+                break
+            if call.future.cancelled():
+                continue
+            calls.append(call)
+            self._invoke(call)
+        return calls
+
+    def _group(self, first: _Call) -> None:
+        try:
+            self.store.begin_group()
+        except Exception as exc:  # the write lock or the disk refused: nothing ran
+            first.error = exc
+            self._answer([first])
+            return
+        self._in_group = True
+        try:
+            calls = self._gather(first, time.monotonic())
+            committed = self._finish(calls)
+        finally:
+            self._in_group = False
+        if committed:
+            self.groups += 1
+            self.metrics.inc("store_groups")
+            self.metrics.inc("store_grouped_operations", len(calls))
+        self._answer(calls)
+
+    def _finish(self, calls: list[_Call]) -> bool:
+        """COMMIT the group (True); if it is lost (rolled back by SQLite, or the COMMIT
+        refused), every call that had succeeded is answered with why instead of its result."""
+        lost: BaseException | None = None
+        if not self.store.group_intact:
+            self.store.abandon_group()
+            lost = StoreUnavailable("the store could not be written (the transaction was "
+                                    "rolled back); nothing of this request was recorded")
+        else:
+            try:
+                self.store.commit_group()
+            except Exception as exc:
+                lost = exc
+        if lost is None:
+            return True
+        log.error("a group of %d operations was not committed: %s", len(calls), lost)
+        self._rolled_back()
+        for call in calls:
+            if call.error is None:
+                call.error, call.result = lost, None
+        return False
+
+    def _answer(self, calls: list[_Call]) -> None:
+        """Every caller answered, and then the change signalled, on the loop thread: both only
+        after the commit."""
+        change, self._change_due = self._change_due, False
+        self.loop.call_soon_threadsafe(_settle, calls, self._changed if change else None)
+
+
+def _settle(calls: list[_Call], changed: Callable[[], None] | None) -> None:  # loop thread
+    for call in calls:
+        if call.future.cancelled():
+            continue
+        if call.error is not None:
+            call.future.set_exception(call.error)
+        else:
+            call.future.set_result(call.result)
+    if changed is not None:
+        changed()
+
+
+__all__ = ["DatabaseThread"]

@@ -1,0 +1,165 @@
+"""Group commit (bridge/daemon/dbthread.py): the operations waiting for the database thread run
+in one transaction, each inside its own savepoint, with one COMMIT for all. Each stays all or
+nothing: a bad one among good ones is refused alone and changes nothing, the good ones are
+committed (on disk, seen by another connection), no caller hears before the COMMIT, and a
+group that SQLite rolls back answers every one of its operations with the failure instead of
+a success that is not on disk.
+
+A real SQLite file, the real ``Store`` and the real thread; the loop is a real asyncio loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bridge.core.errors import InputError, StoreUnavailable
+from bridge.daemon import dbthread
+from bridge.daemon.dbthread import DatabaseThread
+from bridge.store.sqlite.store import Store
+
+NOW = 1_700_000_000_000
+
+
+def kinds_on_disk(path: Path) -> list[str]:
+    """The events another connection sees: only what was committed."""
+    with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
+        return [k for (k,) in conn.execute("SELECT type FROM events ORDER BY id")]
+
+
+def add(store: Store, kind: str, *, then: Callable[[], None] = lambda: None) -> str:
+    """One operation: an event written in its own transaction, then ``then`` inside it."""
+    with store.transaction():
+        store.add_event(kind, {"n": kind}, NOW)
+        then()
+    return kind
+
+
+def not_the_gate(fn: Callable[..., Any], args: tuple[Any, ...]) -> bool:
+    """Every call joins a group but the gate's, which runs alone: what queues behind it is
+    one group whatever the machine's speed."""
+    return getattr(fn, "__name__", "") != "wait"
+
+
+class Rig:
+    """A store on a real file and its database thread; ``queue_behind_gate`` queues calls
+    while the thread is held, so that they all wait for it and run as one group."""
+
+    def __init__(self, path: Path, loop: asyncio.AbstractEventLoop) -> None:
+        self.path = path
+        self.store = Store(path)
+        self.changes: list[list[str]] = []  # what was on disk at each change signal
+        self.rolled_back = 0
+        self.db = DatabaseThread(self.store, loop, grouped=not_the_gate,
+                                 changed=lambda: self.changes.append(kinds_on_disk(path)),
+                                 rolled_back=self._count_rollback)
+
+    def _count_rollback(self) -> None:
+        self.rolled_back += 1
+
+    async def queue_behind_gate(self, calls: list[Callable[[], Any]]) -> list[Any]:
+        gate = threading.Event()
+        held = self.db.run(gate.wait, 10)
+        futures = [self.db.run(call) for call in calls]
+        gate.set()
+        await held
+        return await asyncio.gather(*futures, return_exceptions=True)
+
+    def close(self) -> None:
+        self.db.stop()
+        self.store.close()
+
+
+@pytest.fixture
+def rig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    monkeypatch.setattr(dbthread, "GROUP_SECONDS", 60.0)  # a slow machine closes no group
+    loop = asyncio.new_event_loop()
+    made = Rig(tmp_path / "store.db", loop)
+    yield made, loop
+    made.close()
+    loop.close()
+
+
+def test_a_bad_operation_in_a_group_is_refused_alone_and_the_good_ones_commit(rig: Any
+                                                                             ) -> None:
+    made, loop = rig
+
+    def bad() -> None:
+        def refuse() -> None:
+            raise InputError("refused in the middle of its transaction", field="items")
+        add(made.store, "bad", then=refuse)
+
+    calls: list[Callable[[], Any]] = [lambda: add(made.store, "good-1"), bad,
+                                      lambda: add(made.store, "good-2")]
+    groups = made.db.groups
+    results = loop.run_until_complete(made.queue_behind_gate(calls))
+    assert results[0] == "good-1" and results[2] == "good-2"
+    assert isinstance(results[1], InputError)  # its own error, not the group's
+    assert made.db.groups == groups + 1  # all three in one group
+    # Committed, on disk for another connection; the bad one's write taken back.
+    assert kinds_on_disk(made.path) == ["good-1", "good-2"]
+    assert made.rolled_back == 0
+
+
+def test_no_change_is_signalled_before_the_groups_commit(rig: Any) -> None:
+    made, loop = rig
+    calls: list[Callable[[], Any]] = [
+        lambda k=k: (add(made.store, f"e{k}"), made.db.notify())[0] for k in range(3)]
+    loop.run_until_complete(made.queue_behind_gate(calls))
+    loop.run_until_complete(asyncio.sleep(0))  # let the signal's callback run
+    # One signal for the group, and by then every write of it was on disk.
+    assert made.changes == [["e0", "e1", "e2"]]
+
+
+def test_a_group_rolled_back_under_it_answers_every_operation_with_the_failure(rig: Any
+                                                                              ) -> None:
+    """SQLite rolls a whole transaction back on some failures (a full disk): the operations
+    that had succeeded in the group are then not on disk, and must not be answered as if."""
+    made, loop = rig
+
+    def disk_gives_way() -> None:
+        made.store._conn.execute("ROLLBACK")  # what SQLite does by itself on such a failure
+        raise StoreUnavailable("the store is full")
+
+    calls: list[Callable[[], Any]] = [lambda: add(made.store, "answered-too-early"),
+                                      disk_gives_way]
+    results = loop.run_until_complete(made.queue_behind_gate(calls))
+    assert all(isinstance(r, StoreUnavailable) for r in results), results
+    assert kinds_on_disk(made.path) == []
+    assert made.rolled_back == 1  # the engine forgets what it cached from the lost group
+    # The thread goes on: the next operation commits as usual.
+    assert loop.run_until_complete(made.db.run(add, made.store, "after")) == "after"
+    assert kinds_on_disk(made.path) == ["after"]
+
+
+def test_an_operation_that_may_not_be_grouped_runs_alone_with_its_own_commit(tmp_path: Path
+                                                                            ) -> None:
+    loop = asyncio.new_event_loop()
+    store = Store(tmp_path / "store.db")
+    alone: list[bool] = []
+
+    def solo() -> None:
+        alone.append(not store.group_intact)  # no group open around it
+        add(store, "solo")
+
+    db = DatabaseThread(store, loop, grouped=lambda fn, args: fn is not solo and
+                        not_the_gate(fn, args), changed=lambda: None)
+    try:
+        gate = threading.Event()
+        futures = [db.run(gate.wait, 10), db.run(add, store, "a"), db.run(solo),
+                   db.run(add, store, "b")]
+        gate.set()
+        loop.run_until_complete(asyncio.gather(*futures))
+        assert alone == [True]
+        assert kinds_on_disk(tmp_path / "store.db") == ["a", "solo", "b"]  # in queue order
+    finally:
+        db.stop()
+        store.close()
+        loop.close()

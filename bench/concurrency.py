@@ -89,6 +89,19 @@ def acknowledger(side: Side, until: float, errors: list[str]) -> None:
             errors.append(f"ack {doc_id}: {exc}")
 
 
+def commits(node: Node) -> dict[str, float]:
+    """The database thread's groups (one commit each) and the operations in them
+    (bridge/daemon/dbthread.py), from the daemon's /metrics."""
+    seen = {}
+    for line in node.client.metrics().splitlines():
+        for name in ("store_groups", "store_grouped_operations"):
+            if line.startswith(f"bridge_{name}_total{{"):
+                seen[name] = float(line.rsplit(" ", 1)[1])
+    groups, ops = seen.get("store_groups", 0.0), seen.get("store_grouped_operations", 0.0)
+    return {"group_commits": groups, "grouped_operations": ops,
+            "operations_per_commit": round(ops / groups, 2) if groups else 0.0}
+
+
 def percentile(ms: list[float], p: float) -> float:
     return round(ms[min(len(ms) - 1, max(0, int(len(ms) * p) - 1))], 2)
 
@@ -105,6 +118,7 @@ def run(seconds: float, clients: int, in_flight: int, suite: int = 2, profile: b
         sides = (Side(a, b.party), Side(b, a.party))
         samples: list[float] = []
         errors: list[str] = []
+        grouping: dict[str, dict[str, float]] = {}
         try:
             for side in sides:
                 threading.Thread(target=side.follow, daemon=True).start()
@@ -119,6 +133,7 @@ def run(seconds: float, clients: int, in_flight: int, suite: int = 2, profile: b
                 t.start()
             for t in threads:
                 t.join()
+            grouping = {node.party: commits(node) for node in (a, b)}
         finally:
             for s in spies:
                 s.send_signal(2)  # SIGINT: py-spy writes what it sampled
@@ -136,7 +151,7 @@ def run(seconds: float, clients: int, in_flight: int, suite: int = 2, profile: b
             "per_second": round(len(ms) / seconds, 1),
             "p50_ms": round(statistics.median(ms), 2), "p90_ms": percentile(ms, 0.90),
             "p99_ms": percentile(ms, 0.99), "max_ms": round(ms[-1], 2),
-            "errors": len(errors), "first_errors": errors[:3]}
+            "errors": len(errors), "first_errors": errors[:3], "commits": grouping}
 
 
 def main() -> int:

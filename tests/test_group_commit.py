@@ -121,17 +121,19 @@ def test_no_change_is_signalled_before_the_groups_commit(rig: Any) -> None:
 def test_a_group_rolled_back_under_it_answers_every_operation_with_the_failure(rig: Any
                                                                               ) -> None:
     """SQLite rolls a whole transaction back on some failures (a full disk): the operations
-    that had succeeded in the group are then not on disk, and must not be answered as if."""
+    that had succeeded in the group are then not on disk, and must not be answered as if. The
+    one that met the failure answers for itself (the engine signs ``unavailable``)."""
     made, loop = rig
 
-    def disk_gives_way() -> None:
+    def disk_gives_way() -> str:
         made.store._conn.execute("ROLLBACK")  # what SQLite does by itself on such a failure
-        raise StoreUnavailable("the store is full")
+        return "signed unavailable"
 
     calls: list[Callable[[], Any]] = [lambda: add(made.store, "answered-too-early"),
                                       disk_gives_way]
     results = loop.run_until_complete(made.queue_behind_gate(calls))
-    assert all(isinstance(r, StoreUnavailable) for r in results), results
+    assert isinstance(results[0], StoreUnavailable), results
+    assert results[1] == "signed unavailable"
     assert kinds_on_disk(made.path) == []
     assert made.rolled_back == 1  # the engine forgets what it cached from the lost group
     # The thread goes on: the next operation commits as usual.
@@ -163,3 +165,34 @@ def test_an_operation_that_may_not_be_grouped_runs_alone_with_its_own_commit(tmp
         db.stop()
         store.close()
         loop.close()
+
+
+def test_a_key_statement_envelope_and_a_key_change_never_join_a_group(tmp_path: Path) -> None:
+    """Their key files are written after their commit: in a group, that would come before the
+    group's COMMIT, and a kill between the two would leave files the store does not know."""
+    from types import SimpleNamespace
+
+    from bridge.core.errors import PeerError
+    from bridge.engine.kinds import KIND_CHUNK, KIND_KEY_REVOCATION, KIND_KEY_ROTATION
+
+    def op(*args: Any) -> None: ...
+
+    names = ("submit_document", "acknowledge", "tried", "count_attempt", "pending_rows",
+             "next_pending", "peer_event", "record_limit_refusal", "document_detail", "item",
+             "receive_envelope", "rotate_key", "revoke_key")
+    exchange = SimpleNamespace(**{n: (lambda n=n: (lambda *a: n))() for n in names})
+    store = SimpleNamespace(events_after=op, last_event_id=op)
+    may_join = dbthread.groupable(exchange, store)  # type: ignore[arg-type]
+
+    def envelope(kind: str) -> tuple[Any, ...]:
+        return (b"body", (SimpleNamespace(kind=kind), b"", b"", b""))
+
+    assert may_join(exchange.receive_envelope, envelope(KIND_CHUNK))
+    assert may_join(exchange.submit_document, ({},))
+    assert may_join(store.events_after, (0,))
+    for kind in (KIND_KEY_ROTATION, KIND_KEY_REVOCATION):
+        assert not may_join(exchange.receive_envelope, envelope(kind))
+    assert not may_join(exchange.receive_envelope, (b"body", PeerError("bad", reason="x")))
+    assert not may_join(exchange.receive_envelope, (b"body",))  # not decoded: unknown kind
+    assert not may_join(exchange.rotate_key, ())
+    assert not may_join(exchange.revoke_key, ({},))

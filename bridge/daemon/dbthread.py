@@ -21,6 +21,7 @@ closes the store runs alone, exactly as before: its own transactions, its own co
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import queue
 import threading
@@ -30,6 +31,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bridge.core.errors import StoreUnavailable
+from bridge.engine.exchange import Exchange
+from bridge.engine.kinds import KIND_CHECKPOINT, KIND_CHUNK
 from bridge.engine.metrics import Metrics
 from bridge.store.sqlite.store import Store
 
@@ -111,10 +114,13 @@ class DatabaseThread:
         while (call := self._next(block=True)) is not None:
             if call.future.cancelled():
                 continue  # its caller went away before it started: as run_in_executor does
-            if call.grouped:
-                self._group(call)
-            else:
-                self._alone(call)
+            try:
+                if call.grouped:
+                    self._group(call)
+                else:
+                    self._alone(call)
+            except Exception:  # never the thread's end: every later call would wait forever
+                log.exception("the database thread failed between operations")
 
     def _alone(self, call: _Call) -> None:
         self._invoke(call)
@@ -165,13 +171,18 @@ class DatabaseThread:
         self._answer(calls)
 
     def _finish(self, calls: list[_Call]) -> bool:
-        """COMMIT the group (True); if it is lost (rolled back by SQLite, or the COMMIT
-        refused), every call that had succeeded is answered with why instead of its result."""
+        """COMMIT the group (True); if it is lost, every call that had succeeded is answered
+        with why instead of its result. Rolled back by SQLite under the last call (no call
+        joins after that), that call met the failure itself and its own answer stands (a
+        signed ``unavailable``, say): only those before it lost what they had done."""
         lost: BaseException | None = None
+        losers = calls
         if not self.store.group_intact:
-            self.store.abandon_group()
+            with contextlib.suppress(Exception):  # the disk that refused may refuse this too
+                self.store.abandon_group()
             lost = StoreUnavailable("the store could not be written (the transaction was "
                                     "rolled back); nothing of this request was recorded")
+            losers = calls[:-1]
         else:
             try:
                 self.store.commit_group()
@@ -181,7 +192,7 @@ class DatabaseThread:
             return True
         log.error("a group of %d operations was not committed: %s", len(calls), lost)
         self._rolled_back()
-        for call in calls:
+        for call in losers:
             if call.error is None:
                 call.error, call.result = lost, None
         return False
@@ -191,6 +202,25 @@ class DatabaseThread:
         after the commit."""
         change, self._change_due = self._change_due, False
         self.loop.call_soon_threadsafe(_settle, calls, self._changed if change else None)
+
+
+def groupable(exchange: Exchange, store: Store
+              ) -> Callable[[Callable[..., Any], tuple[Any, ...]], bool]:
+    """Which calls may share a group's commit: the frequent small ones whose only effects
+    outside the store are a metric or a wake-up. An envelope is, but for a key statement's:
+    its key files are written after its commit (``bridge.engine.keys``)."""
+    ex = exchange
+    grouped = {ex.submit_document, ex.acknowledge, ex.tried, ex.count_attempt,
+               ex.pending_rows, ex.next_pending, ex.peer_event, ex.record_limit_refusal,
+               ex.document_detail, ex.item, store.events_after, store.last_event_id}
+    receive = ex.receive_envelope
+
+    def may_join(fn: Callable[..., Any], args: tuple[Any, ...]) -> bool:
+        if fn == receive:  # (data, parsed): the header decoded beside the thread
+            parsed = args[1] if len(args) > 1 else None
+            return isinstance(parsed, tuple) and parsed[0].kind in (KIND_CHUNK, KIND_CHECKPOINT)
+        return fn in grouped
+    return may_join
 
 
 def _settle(calls: list[_Call], changed: Callable[[], None] | None) -> None:  # loop thread
@@ -205,4 +235,4 @@ def _settle(calls: list[_Call], changed: Callable[[], None] | None) -> None:  # 
         changed()
 
 
-__all__ = ["DatabaseThread"]
+__all__ = ["DatabaseThread", "groupable"]

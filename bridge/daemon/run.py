@@ -24,11 +24,10 @@ from aiohttp import web
 
 from bridge.core.crypto.identity import PublicIdentity
 from bridge.core.errors import UsageError
-from bridge.daemon.dbthread import DatabaseThread
+from bridge.daemon.dbthread import DatabaseThread, groupable
 from bridge.daemon.logs import setup_logging
 from bridge.daemon.supervise import report_failure, supervise
 from bridge.engine.exchange import Exchange
-from bridge.engine.kinds import KIND_CHECKPOINT, KIND_CHUNK
 from bridge.engine.metrics import Metrics
 from bridge.engine.ports import TEST_CLOCK_OFFSET_ENV, Clock, offset_clock_for_tests
 from bridge.engine.sender import DeliveryLoop
@@ -159,7 +158,8 @@ class Daemon:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._reloading = asyncio.Lock()  # one reload at a time (SIGHUP and the API may race)
         self.exchange = self._open_exchange()
-        self.db = DatabaseThread(self._store, self._loop, grouped=self._groupable(),
+        self.db = DatabaseThread(self._store, self._loop,
+                                 grouped=groupable(self.exchange, self._store),
                                  changed=self._changed_now, rolled_back=self.exchange.rolled_back,
                                  metrics=self.metrics)
         self.api = self._local_api()
@@ -201,24 +201,6 @@ class Daemon:
         """Every ``Exchange`` call, on the one database thread, answered after its commit.
         Queued when called, not when first awaited: callers' order is the order it runs in."""
         return self.db.run(fn, *args, **kwargs)
-
-    def _groupable(self) -> Callable[[Callable[..., Any], tuple[Any, ...]], bool]:
-        """Which calls may share a group's commit (bridge/daemon/dbthread.py): the frequent
-        small ones whose only effects outside the store are a metric or a wake-up. A key
-        statement's envelope is not: its key files are written after its commit."""
-        ex, store = self.exchange, self._store
-        grouped = {ex.submit_document, ex.acknowledge, ex.tried, ex.count_attempt,
-                   ex.pending_rows, ex.next_pending, ex.peer_event, ex.record_limit_refusal,
-                   ex.document_detail, ex.item, store.events_after, store.last_event_id}
-        receive = ex.receive_envelope
-
-        def groupable(fn: Callable[..., Any], args: tuple[Any, ...]) -> bool:
-            if fn == receive:
-                parsed = args[1] if len(args) > 1 else None
-                return isinstance(parsed, tuple) and \
-                    parsed[0].kind in (KIND_CHUNK, KIND_CHECKPOINT)
-            return fn in grouped
-        return groupable
 
     def _notify(self) -> None:  # database thread: something changed
         if hasattr(self, "db"):

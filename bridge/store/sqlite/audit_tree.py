@@ -12,18 +12,40 @@ from bridge.core.merkle import leaf_hash, node_hash
 from bridge.store.sqlite.rows import Repository
 
 
-def add_leaf(conn: sqlite3.Connection, size: int, leaf: bytes) -> None:
-    """Write the complete subtrees that leaf ``size - 1`` (its hash ``leaf``) completes."""
+def add_leaf(conn: sqlite3.Connection, size: int, leaf: bytes,
+             frontier: dict[tuple[int, int], bytes] | None = None) -> None:
+    """Write the complete subtrees that leaf ``size - 1`` (its hash ``leaf``) completes.
+
+    ``frontier``: the right edge of the tree before this leaf, (level, index) -> hash, as the
+    previous call left it (``None``: read every left sibling from the table). Each subtree
+    completed here is the hash of a left sibling on that edge and the subtree just below it
+    (RFC 9162 §2.1.1), so the caller that appends many leaves in order reads none back; the
+    edge is brought up to date for the next leaf."""
     below = leaf
     for level, index in logtree.levels_to_store(size):
         if level:
-            left = conn.execute("SELECT hash FROM audit_tree WHERE level=? AND idx=?",
-                                (level - 1, 2 * index)).fetchone()
-            if left is None:
-                raise StoreError(f"the audit tree lacks node ({level - 1}, {2 * index})")
-            below = node_hash(left[0], below)
+            below = node_hash(_left_sibling(conn, level - 1, 2 * index, frontier), below)
         conn.execute("INSERT INTO audit_tree (level, idx, hash) VALUES (?,?,?)",
                      (level, index, below))
+        if frontier is not None:
+            frontier[(level, index)] = below
+    if frontier is not None:
+        # The edge of a tree of ``size`` leaves: one complete subtree per bit set in ``size``.
+        keep = {(level, (size >> level) - 1) for level in range(size.bit_length())
+                if size >> level & 1}
+        for key in [k for k in frontier if k not in keep]:
+            del frontier[key]
+
+
+def _left_sibling(conn: sqlite3.Connection, level: int, index: int,
+                  frontier: dict[tuple[int, int], bytes] | None) -> bytes:
+    if frontier is not None and (level, index) in frontier:
+        return frontier[(level, index)]
+    left = conn.execute("SELECT hash FROM audit_tree WHERE level=? AND idx=?",
+                        (level, index)).fetchone()
+    if left is None:
+        raise StoreError(f"the audit tree lacks node ({level}, {index})")
+    return bytes(left[0])
 
 
 def fill_audit_tree(conn: sqlite3.Connection, batch: int = 1000) -> None:

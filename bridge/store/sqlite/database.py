@@ -65,7 +65,9 @@ def open_database(path: Path) -> sqlite3.Connection:
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     _make_store_files_private(path)
     try:
-        conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+        # More statements than the default 128 cache: the daemon prepares each once.
+        conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False,
+                               cached_statements=512)
     except sqlite3.DatabaseError as exc:
         raise StoreError(f"cannot open the store {path}: {exc}") from exc
     try:

@@ -66,12 +66,18 @@ class Store(Documents, Items, Acknowledgements, Outbox, Inbox, Refusals, Events,
         """One transaction: everything inside commits together or not at all. Inside a group
         (``begin_group``) it is a savepoint of the group's transaction, on disk with the
         group's commit."""
-        with database.transaction(self._conn):
-            self._depth += 1
-            try:
-                yield
-            finally:
-                self._depth -= 1
+        if not self._grouped and not self._depth:
+            self.audit_transaction_begun()
+        try:
+            with database.transaction(self._conn):
+                self._depth += 1
+                try:
+                    yield
+                finally:
+                    self._depth -= 1
+        except BaseException:
+            self.forget_audit_tip()  # rolled back: the last record may be gone again
+            raise
 
     @property
     def in_transaction(self) -> bool:
@@ -83,6 +89,7 @@ class Store(Documents, Items, Acknowledgements, Outbox, Inbox, Refusals, Events,
     def begin_group(self) -> None:
         """Open one transaction for the operations that follow (the daemon's group commit):
         each one's ``transaction`` is a savepoint in it, until ``commit_group``."""
+        self.audit_transaction_begun()
         database.begin(self._conn)
         self._grouped = True
 
@@ -96,11 +103,16 @@ class Store(Documents, Items, Acknowledgements, Outbox, Inbox, Refusals, Events,
         """One COMMIT (one fsync) for the whole group; ``StoreUnavailable`` if the disk refuses
         it, and then nothing of the group is on disk."""
         self._grouped = False
-        database.commit(self._conn)
+        try:
+            database.commit(self._conn)
+        except BaseException:
+            self.forget_audit_tip()
+            raise
 
     def abandon_group(self) -> None:
         """The group rolled back whole (nothing of it is kept)."""
         self._grouped = False
+        self.forget_audit_tip()
         database.rollback(self._conn)
 
     def cap_pages(self, pages: int) -> None:

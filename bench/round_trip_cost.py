@@ -1,9 +1,9 @@
 """What one single-item round trip costs on the database thread, counted, not timed: the SQL
 statements each side runs and the audit records it appends, with the CPU seconds the whole
 round trip takes. Two engines in one process (the test harness, ``tests/harness``), each on its
-own real SQLite file, carried by the in-memory courier: submit a one-item manifest at alpha,
-carry it, acknowledge it at beta, carry the acknowledgement back, until neither side has
-anything pending.
+own real SQLite file: submit a one-item manifest at alpha, carry its envelopes to beta and
+the answers back as the daemon's delivery loop does, acknowledge it at beta, carry the
+acknowledgement back the same way.
 
     python bench/round_trip_cost.py [--rounds 50] [--suite 2] [--statements] [--profile N]
 
@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from harness import Harness, open_pair, person, wire  # noqa: E402
+from harness import Harness, Party, open_pair, person, wire  # noqa: E402
 
 from bridge.core.crypto import suites  # noqa: E402
 from bridge.core.crypto.identity import PrivateIdentity  # noqa: E402
@@ -89,12 +89,23 @@ def counting_appends(counts: Counts, sides: dict[int, str]) -> Iterator[None]:
         AuditLog.append_audit = original  # type: ignore[method-assign]
 
 
+def carry(sender: Party, receiver: Party) -> None:
+    """Every pending envelope of ``sender`` to the receiver and its answer back, as the
+    daemon's delivery loop takes them (``Exchange.tried``: the attempt counted with the
+    answer, one transaction)."""
+    while (row := sender.engine.next_pending(receiver.name)) is not None:
+        answer = wire.receive(receiver.engine, row.envelope)
+        outcome = sender.engine.tried(row, answer.body, "HTTP 200")
+        if outcome.state.value != "delivered":
+            raise SystemExit(f"envelope {row.seq} to {receiver.name}: {outcome}")
+
+
 def one_round(h: Harness, n: int, counts: Counts | None) -> None:
     doc_id = f"RT-{n:05d}"
     wire.submit(h.alpha.engine, "manifest", "beta", [person(1)], doc_id=doc_id)
-    h.courier.settle()
+    carry(h.alpha, h.beta)
     wire.acknowledge(h.beta.engine, doc_id, all="RECEIVED")
-    h.courier.settle()
+    carry(h.beta, h.alpha)
     on, counts_on = (counts.on, counts) if counts else (False, None)
     if counts_on:
         counts_on.on = False  # the bench's own check is not the round trip's

@@ -75,20 +75,26 @@ class Delivery:
         """The peer took ``row`` into its chain, accepted or refused: the row is finished."""
         e = self.e
         now = e.now()
+        accepted = answer.result == "accepted"
         with e.store.transaction():
-            if count:
-                self.counted(row)
-            if e.store.pending_row(row.peer, row.seq) is None:
+            if not e.store.is_pending(row.peer, row.seq):
                 # Finished meanwhile by another transport's answer (a carrier file's receipts
                 # while the courier had it in flight): recorded once, not twice.
+                if count:
+                    self.counted(row)
                 return
+            if count and not accepted:
+                self.counted(row)
             e.audit(audit.RECEIPT_RECEIVED, row.peer, audit.receipt_body(
                 seq=row.seq, envelope=row.digest, result=answer.result, reason=answer.reason,
                 receipt=body), now)
             # Accepted or refused, the envelope left the queue: how fast the link drains.
             e.drains.delivered(row.peer, now, len(row.envelope))
-            if answer.result == "accepted":
-                finish_envelope(e.store, row.peer, row.seq, OutboxState.DELIVERED, body, now)
+            if accepted:
+                # The attempt is counted in the row's finishing write, and its items are not
+                # marked "sent" first: they read "delivered" in this same transaction.
+                finish_envelope(e.store, row.peer, row.seq, OutboxState.DELIVERED, body, now,
+                                attempt=count)
                 self._delivered(row, now)
             else:
                 self._refused(row, answer.reason, body, now)

@@ -106,10 +106,11 @@ def move_document(store: Store, row: DocumentRow, new: DocumentState, now: int) 
 
 
 def finish_envelope(store: Store, peer: str, seq: int, new: OutboxState, receipt: bytes,
-                    now: int) -> None:
-    """A pending envelope (``next_pending`` hands out no other) finished by the peer."""
+                    now: int, *, attempt: bool = False) -> None:
+    """A pending envelope (``next_pending`` hands out no other) finished by the peer
+    (``attempt``: the attempt that brought the receipt counted with it)."""
     check_outbox(OutboxState.PENDING, new)
-    store.finish_outbox(peer, seq, new.value, receipt, now)
+    store.finish_outbox(peer, seq, new.value, receipt, now, attempt=attempt)
 
 
 for _direction, _table in DOCUMENT_TRANSITIONS.items():

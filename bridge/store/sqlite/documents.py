@@ -94,9 +94,8 @@ class Documents(Repository):
                            (state, now, rowid))
 
     def add_stored(self, rowid: int, n: int) -> int:
-        self._conn.execute("UPDATE documents SET stored = stored + ? WHERE rowid=?", (n, rowid))
-        return int(self._conn.execute("SELECT stored FROM documents WHERE rowid=?",
-                                      (rowid,)).fetchone()[0])
+        return int(self._conn.execute("UPDATE documents SET stored = stored + ? WHERE rowid=? "
+                                      "RETURNING stored", (n, rowid)).fetchone()[0])
 
 
 __all__ = ["Documents"]

@@ -122,7 +122,8 @@ def identity(party: str, suite_id: int) -> PrivateIdentity:
     return PrivateIdentity.generate(party, created=CREATED, suite=suite)
 
 
-def measure(rounds: int, suite_id: int, profile: int) -> tuple[Counts, float]:
+def measure(rounds: int, suite_id: int, profile: int, sort: str = "cumulative"
+            ) -> tuple[Counts, float]:
     """Counts over ``rounds`` round trips traced, then CPU over as many more untraced (the
     trace costs more than some of what it counts)."""
     counts = Counts()
@@ -151,7 +152,7 @@ def measure(rounds: int, suite_id: int, profile: int) -> tuple[Counts, float]:
             profiler.disable()
         cpu = time.process_time() - cpu
         if profiler:
-            pstats.Stats(profiler).sort_stats("cumulative").print_stats(profile)
+            pstats.Stats(profiler).sort_stats(sort).print_stats(profile)
     return counts, cpu
 
 
@@ -165,8 +166,10 @@ def main() -> int:
                         help="list each statement with its count per round trip")
     parser.add_argument("--profile", type=int, default=0, metavar="N",
                         help="print cProfile's top N functions (adds overhead to the CPU)")
+    parser.add_argument("--sort", default="cumulative", choices=("cumulative", "tottime"),
+                        help="the profile's order")
     args = parser.parse_args()
-    counts, cpu = measure(args.rounds, args.suite, args.profile)
+    counts, cpu = measure(args.rounds, args.suite, args.profile, args.sort)
     per = args.rounds
     total = sum(sum(c.values()) for c in counts.statements.values())
     print(f"rounds: {per}, suite {args.suite}")

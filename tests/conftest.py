@@ -88,17 +88,18 @@ def pytest_configure(config: pytest.Config) -> None:
 # suite's tail (longest-first is what keeps it short). Only the order changes: a file missing
 # here runs after them, as collected.
 LONGEST_FIRST = (
-    "daemon/test_files_and_terminal.py", "daemon/test_key_lifecycle.py",
-    "daemon/test_relay_faults.py", "daemon/test_store_corrupt.py",
-    "daemon/test_witness_relay.py", "daemon/test_witness.py", "daemon/test_backup_restore.py",
-    "test_verify_bombs.py", "daemon/test_peer_reload.py", "daemon/test_tls_and_local_access.py",
-    "daemon/test_exchange.py", "relay/test_relay_join.py", "test_readme_tour.py",
-    "daemon/test_witness_peer.py", "daemon/test_kill9.py", "daemon/test_retries.py",
-    "daemon/test_doctor.py", "test_wheel.py", "daemon/test_suites.py",
-    "adversarial/test_floods.py", "daemon/test_carry.py", "daemon/test_relay_exchange.py",
-    "test_demo_output.py", "daemon/test_reconcile.py", "test_cli_init.py",
-    "test_pair_ports.py", "daemon/test_window.py", "daemon/test_witnessed_deadlines.py",
-    "daemon/test_stored_times.py", "daemon/test_bad_api_input.py",
+    "test_verify_bombs.py", "daemon/test_audit_trail.py", "test_cli_init.py",
+    "relay/test_relay_cli.py", "daemon/test_relay_faults.py", "daemon/test_files_and_terminal.py",
+    "daemon/test_witness_relay.py", "daemon/test_key_lifecycle.py",
+    "daemon/test_api_fuzz_findings.py", "daemon/test_witness.py", "daemon/test_store_corrupt.py",
+    "daemon/test_delivery_answers.py", "daemon/test_tls_and_local_access.py",
+    "daemon/test_kill9.py", "test_fuzz.py", "relay/test_relay_run.py", "daemon/test_retries.py",
+    "daemon/test_carry.py", "test_import_bombs.py", "relay/test_relay_join.py",
+    "daemon/test_witness_peer.py", "daemon/test_relay_exchange.py",
+    "daemon/test_backup_restore.py", "test_readme_tour.py", "test_codec.py",
+    "daemon/test_reconcile.py", "adversarial/test_floods.py", "daemon/test_exchange.py",
+    "daemon/test_lifecycle_deadlines.py", "daemon/test_suites.py", "test_demo_output.py",
+    "test_pair_ports.py",
 )
 
 

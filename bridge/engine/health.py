@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
 from typing import Any, NoReturn
 
 from bridge.core import documents, times
@@ -18,6 +19,7 @@ from bridge.core.errors import BridgeError, StoreCorrupt, StoreUnavailable
 from bridge.engine.metrics import Metrics
 from bridge.engine.ports import Store
 from bridge.engine.store_check import MAX_FAULTS, StoreFault, check_all
+from bridge.home.config import Delivery
 from bridge.store.sqlite.store import DocumentRow
 
 log = logging.getLogger("bridge.exchange")
@@ -190,3 +192,48 @@ class StoreGuard:
                 # Each link's position: what a restored peer's operator asks for.
                 "sent_seq": self.store.outbound_state(peer).last_seq,
                 "received_seq": self.store.inbound_state(peer).last_seq}
+
+
+# ---------------------------------------------------------------- the links to the peers
+#
+# ``status`` says whether this daemon is sound (what restarting it or paging its host's
+# operator can help with); a peer that is down is not a fault of this daemon, and a monitor that
+# restarted a sound daemon for it would only lose the retries in progress. So the links have
+# their own verdict beside it (README, "Seeing trouble"): a link is "stuck" when something has
+# waited for the peer, and the peer has decided on nothing we sent (no answer, or only
+# refusals), for longer than two full retry rounds; a peer that restarts within that is a blip,
+# not an alarm.
+
+
+def stuck_after(delivery: Delivery) -> float:
+    """Seconds without a decision by the peer, while something waits for it, after which its
+    link is stuck: two rounds of the longest backoff and a request that timed out."""
+    return 2 * (delivery.max_backoff + delivery.request_timeout)
+
+
+def _ms(text: object) -> int | None:
+    return times.from_datetime(datetime.fromisoformat(text)) if isinstance(text, str) else None
+
+
+def link_stuck(peer: Mapping[str, Any], *, now: int, after: float) -> bool:
+    """``peer``: its health entry (queue and link, as ``StoreGuard.queue`` and
+    ``LinkStatus.view`` give them). A peer with no delivery loop (carried by hand: its link
+    has never been tried, ``reachable`` is None) is never stuck: what waits for it waits for
+    its carrier."""
+    age = peer.get("oldest_queued_age_seconds")
+    if not peer.get("queued") or age is None or age < after:
+        return False
+    if peer.get("reachable") is None and peer.get("last_error") is None:
+        return False
+    decided = _ms(peer.get("last_success"))
+    return decided is None or (now - decided) / 1000 >= after
+
+
+def links_verdict(peers: Mapping[str, dict[str, Any]], *, now: int, after: float
+                  ) -> dict[str, Any]:
+    """Marks each peer's entry ``stuck`` and says the links' verdict: "ok", or "degraded"
+    with the stuck peers named."""
+    for peer in peers.values():
+        peer["stuck"] = link_stuck(peer, now=now, after=after)
+    stuck = sorted(name for name, peer in peers.items() if peer["stuck"])
+    return {"status": "degraded" if stuck else "ok", "stuck": stuck, "stuck_after_seconds": after}

@@ -25,6 +25,7 @@ from bridge.core.errors import (
     StoreUnavailable,
 )
 from bridge.engine.exchange import Exchange
+from bridge.engine.health import links_verdict, stuck_after
 from bridge.engine.metrics import Metrics
 from bridge.engine.ports import RunInDb
 from bridge.engine.store_check import StoreFault, is_corruption
@@ -203,9 +204,11 @@ class LocalApi:
         status = self.peer_status()
         for name, p in info["peers"].items():
             p.update(status.get(name) or {"reachable": None})
-        # A damaged store is never reported as sound (SECURITY.md, "A damaged store").
-        overall = "ok" if info["store"]["ok"] else "store_corrupt"
-        return web.json_response({"status": overall, "version": __version__, **info,
+        # "status" is this daemon's own (the guard's: ok, degraded with its faults named, or
+        # store_corrupt, SECURITY.md "A damaged store"); the links to the peers have theirs.
+        links = links_verdict(info["peers"], now=self.exchange.now(),
+                              after=stuck_after(self.exchange.config.delivery))
+        return web.json_response({**info, "version": __version__, "links": links,
                                   **self._doors()})
 
     def _doors(self) -> dict[str, Any]:

@@ -17,6 +17,7 @@ responder, fails at once, and is tried again later (the submitter's backoff).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,22 +65,51 @@ class RelayWitness:
         self.subject = binding.witness_subject(name)
         self.judge = judge
         self.nc = Client()
+        self._closing = False
+        self._again: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Connect and subscribe; returns once requests can arrive."""
+        await self._serve(self.nc)
+        log.info("witness serving %s on the relay %s", self.subject, self.settings.url)
+
+    async def _serve(self, nc: Client) -> None:
         s = self.settings
 
         async def on_error(exc: Exception) -> None:
             log.warning("witness relay %s: %s: %s", s.url, type(exc).__name__, exc)
 
-        await self.nc.connect(
+        async def on_closed() -> None:
+            # nats-py reconnects forever, but gives a connection up for good after a protocol
+            # error from the server: a subscription on it would never hear a request again.
+            if not self._closing:
+                log.warning("witness relay %s: the connection was closed; connecting again",
+                            s.url)
+                self._again = asyncio.ensure_future(self._connect_again())
+
+        await nc.connect(
             servers=[s.url], name="bridge witness", nkeys_seed_str=read_seed(s.creds),
             tls=tls_context(s.tls_ca) if s.tls_ca else None, allow_reconnect=True,
             max_reconnect_attempts=-1, reconnect_time_wait=RECONNECT_WAIT,
-            connect_timeout=CONNECT_TIMEOUT, error_cb=on_error)
-        await self.nc.subscribe(self.subject, cb=self._on_request)
-        await self.nc.flush()  # the server has the subscription: a request now finds us
-        log.info("witness serving %s on the relay %s", self.subject, s.url)
+            connect_timeout=CONNECT_TIMEOUT, error_cb=on_error, closed_cb=on_closed)
+        await nc.subscribe(self.subject, cb=self._on_request)
+        await nc.flush()  # the server has the subscription: a request now finds us
+
+    async def _connect_again(self) -> None:
+        while not self._closing:
+            self.nc = nc = Client()  # the one its requests are answered on
+            try:
+                await self._serve(nc)
+            except (nats.errors.Error, OSError) as exc:
+                log.info("witness relay %s: not connected again yet (%s)", self.settings.url,
+                         exc)
+                with contextlib.suppress(Exception):
+                    await nc.close()
+                await asyncio.sleep(RECONNECT_WAIT)
+                continue
+            log.info("witness serving %s on the relay %s again", self.subject,
+                     self.settings.url)
+            return
 
     async def _on_request(self, msg: Msg) -> None:
         if not msg.reply:
@@ -95,6 +125,10 @@ class RelayWitness:
             log.info("witness: answer not sent on the relay: %s", exc)
 
     async def close(self) -> None:
+        self._closing = True
+        if self._again is not None:
+            self._again.cancel()
+            await asyncio.gather(self._again, return_exceptions=True)
         if not self.nc.is_closed:
             await asyncio.shield(self.nc.close())
 

@@ -9,6 +9,7 @@ wrote through symbolic links (at the target, and at a guessable ``X.tmp``); the 
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -16,13 +17,15 @@ import os
 import stat
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from bridge.client import ApiError
-from bridge.daemon.pair import Node
+import pytest
 
-from .conftest import wait_for
+from bridge.client import ApiError
+from bridge.daemon.pair import Node, make_pair
+
+from .conftest import FAST, wait_for
 
 DOC = "M-FILES-1"
 
@@ -84,6 +87,31 @@ def started(make_nodes: Callable[..., tuple[Node, Node]]) -> tuple[Node, Node]:
     return alpha, beta
 
 
+@pytest.fixture(scope="module")
+def exchanged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Node, Node]]:
+    """One pair after the hostile exchange, for the tests that only read it (each writes its
+    outputs to its own folder and changes nothing in either home): started once, not once a
+    test."""
+    alpha, beta = make_pair(tmp_path_factory.mktemp("exchanged"), delivery=FAST)
+    try:
+        alpha.start()
+        beta.start()
+        exchange(alpha, beta)
+        yield alpha, beta
+    finally:
+        for node in (alpha, beta):
+            with contextlib.suppress(Exception):
+                node.stop(timeout=10)
+            node.kill()
+
+
+@pytest.fixture
+def shared(exchanged: tuple[Node, Node], request: pytest.FixtureRequest) -> Node:
+    """Alpha of the shared pair; its daemons' logs go with a failure of the test."""
+    request.node.bridge_nodes = list(exchanged)
+    return exchanged[0]
+
+
 def assert_no_raw_controls(text: str, what: str) -> None:
     for seq in RAW:
         assert seq not in text, f"{what} printed {seq!r} raw"
@@ -93,8 +121,8 @@ def assert_no_raw_controls(text: str, what: str) -> None:
 
 
 def test_receipt_export_is_0600_never_overwrites_without_force_nor_follows_a_link(
-        make_nodes: Callable[..., tuple[Node, Node]], tmp_path: Path) -> None:
-    alpha, _ = started(make_nodes)
+        shared: Node, tmp_path: Path) -> None:
+    alpha = shared
     out = tmp_path / "whole.receipt"
     done = bridge(alpha, "receipt", DOC, "-o", str(out))
     assert done.returncode == 0, done.stderr
@@ -126,8 +154,8 @@ def test_receipt_export_is_0600_never_overwrites_without_force_nor_follows_a_lin
 
 
 def test_audit_export_does_not_write_through_a_planted_tmp_symlink(
-        make_nodes: Callable[..., tuple[Node, Node]], tmp_path: Path) -> None:
-    alpha, _ = started(make_nodes)
+        shared: Node, tmp_path: Path) -> None:
+    alpha = shared
     out = tmp_path / "alpha-beta.transcript"
     victim = tmp_path / "victim.txt"
     victim.write_text("not yours")
@@ -147,8 +175,8 @@ def test_audit_export_does_not_write_through_a_planted_tmp_symlink(
 
 
 def test_reconcile_export_is_0600_and_refuses_an_existing_file_or_a_link(
-        make_nodes: Callable[..., tuple[Node, Node]], tmp_path: Path) -> None:
-    alpha, _ = started(make_nodes)
+        shared: Node, tmp_path: Path) -> None:
+    alpha = shared
     for fmt in ("csv", "html", "json", "text"):
         out = tmp_path / f"report.{fmt}"
         done = bridge(alpha, "reconcile", "--format", fmt, "-o", str(out))
@@ -206,9 +234,8 @@ def test_every_file_in_a_home_is_0600_after_an_exchange_and_a_key_rotation(
 # ------------------------------------------------------------------ 14: terminal text
 
 
-def test_hostile_ack_reason_reaches_items_status_and_reconcile_escaped(
-        make_nodes: Callable[..., tuple[Node, Node]]) -> None:
-    alpha, _ = started(make_nodes)
+def test_hostile_ack_reason_reaches_items_status_and_reconcile_escaped(shared: Node) -> None:
+    alpha = shared
     runs = {
         "items": bridge(alpha, "items", DOC),
         "status DOC": bridge(alpha, "status", DOC),
@@ -233,8 +260,8 @@ def test_hostile_ack_reason_reaches_items_status_and_reconcile_escaped(
 
 
 def test_hostile_ack_reason_is_safe_in_json_csv_and_html_outputs(
-        make_nodes: Callable[..., tuple[Node, Node]], tmp_path: Path) -> None:
-    alpha, _ = started(make_nodes)
+        shared: Node, tmp_path: Path) -> None:
+    alpha = shared
     receipt = tmp_path / "BAG-1.receipt"
     assert bridge(alpha, "receipt", DOC, "--item", "BAG-1", "-o", str(receipt)).returncode == 0
     keys = ("--keys", str(alpha.home.public_key_path("alpha")),

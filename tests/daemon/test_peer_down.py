@@ -15,8 +15,10 @@ def test_document_waits_for_the_peer_and_arrives_once(
         make_nodes: Callable[..., tuple[Node, Node]],
         events: Callable[[Node], EventLog]) -> None:
     # Four entries per envelope: ten items travel as three envelopes (seq 1, 2, 3).
+    # Its link counts as stuck after 2 x (max_backoff + request_timeout) = 5 s with no answer.
     alpha, beta = make_nodes(delivery=Delivery(
-        chunk_items=4, initial_backoff=FAST.initial_backoff, max_backoff=FAST.max_backoff))
+        chunk_items=4, initial_backoff=FAST.initial_backoff, max_backoff=FAST.max_backoff,
+        request_timeout=2.0))
     alpha.start()
     alpha_events = events(alpha)
 
@@ -39,6 +41,15 @@ def test_document_waits_for_the_peer_and_arrives_once(
     # It keeps trying (with backoff) while the peer is down; the document stays queued.
     wait_for(lambda: metric(alpha, "delivery_retries_total") >= 3, what="several retries")
     assert alpha.client.document("M-DOWN-1")["state"] == "queued"
+    # Alpha is sound ("status"), and the link to beta is stuck past its threshold ("links"):
+    # a monitor tells the two apart.
+    stuck = wait_for(lambda: (h := alpha.client.health())["links"]["status"] == "degraded"
+                     and h, what="alpha: its link to beta stuck")
+    assert stuck["status"] == "ok" and stuck["faults"] == {}
+    assert stuck["links"] == {"status": "degraded", "stuck": ["beta"],
+                              "stuck_after_seconds": 5.0}
+    assert stuck["peers"]["beta"]["stuck"] is True
+    assert stuck["peers"]["beta"]["last_error"]["reason"] == "unreachable"
 
     beta.start()
     beta_events = events(beta)
@@ -48,8 +59,10 @@ def test_document_waits_for_the_peer_and_arrives_once(
     wait_for(lambda: alpha.client.document("M-DOWN-1")["state"] == "delivered",
              what="alpha: delivered")
     assert metric(alpha, "queue_depth") == 0
-    back = alpha.client.health()["peers"]["beta"]
-    assert (back["queued"], back["reachable"]) == (0, True)
+    health = alpha.client.health()
+    back = health["peers"]["beta"]
+    assert (back["queued"], back["reachable"], back["stuck"]) == (0, True, False)
+    assert health["links"]["status"] == "ok" and health["links"]["stuck"] == []
     got = beta.client.documents(direction="in")
     assert [(d["id"], d["state"], d["items"]["total"]) for d in got] == [
         ("M-DOWN-1", "received", 10)]

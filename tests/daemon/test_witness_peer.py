@@ -123,7 +123,12 @@ def test_checkpoint_of_another_log_signed_by_the_party_is_caught_as_a_split_view
     alpha.start()
     beta.start()
     _exchange(alpha, beta, "M-P-2")
-    wait_for(lambda: peer_checkpoints(beta, "alpha"), what="alpha's checkpoint at beta")
+    # The last checkpoint alpha sends, once beta keeps it (alpha cosigned to its log's end,
+    # nothing left in its outbox): one taken while a later one is on its way would be
+    # superseded, and the forgery below compared with that ("smaller than"), not with the
+    # log of the same size it claims to be.
+    wait_for(lambda: _caught_up(alpha) and metric(alpha, "queue_depth") == 0
+             and peer_checkpoints(beta, "alpha"), what="alpha's last checkpoint at beta")
     size, root, stored_note, _ = peer_checkpoints(beta, "alpha")[-1]
     alpha.stop()
     other = bytes(b ^ 0xFF for b in root)

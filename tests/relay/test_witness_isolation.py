@@ -204,3 +204,34 @@ async def test_the_couriers_no_answer_a_silent_witness_or_a_bad_status_is_unreac
 
     async with stand_in(relay, size):
         assert await heard(courier, b"checkpoint") == (409, "text/x.tlog.size", b"7\n")
+
+
+async def test_a_witness_whose_connection_is_closed_for_good_connects_again_and_answers(
+        relay: Relay) -> None:
+    # nats-py reconnects forever, but gives a connection up after a protocol error from the
+    # server: the witness's subscription must not be left on it, unheard.
+    from bridge.core.notes.witness_wire import Decision
+    from bridge.witness.relay import RelaySettings, RelayWitness
+
+    async def judge(body: bytes, via: str) -> Decision:
+        return Decision(400, "malformed", f"{len(body)} bytes via {via}")
+
+    served = RelayWitness(RelaySettings(url=relay.url, creds=relay.creds(WITNESS)), WITNESS,
+                          judge)  # type: ignore[arg-type]
+    await served.start()
+    alpha = await _party(relay, "alpha")
+    try:
+        assert (await alpha.nc.request(SUBJECT, b"one", timeout=5)).data == \
+            b"malformed: 3 bytes via relay\n"
+        first = served.nc
+        await first.close()
+        async with asyncio.timeout(30):
+            while served.nc is first or not served.nc.is_connected:
+                await asyncio.sleep(0.05)
+        reply = await alpha.nc.request(SUBJECT, b"two!", timeout=5)
+        assert reply.data == b"malformed: 4 bytes via relay\n"
+        assert reply.headers is not None and reply.headers[binding.HEADER_STATUS] == "400"
+    finally:
+        await alpha.nc.close()
+        await served.close()
+    assert served.nc.is_closed

@@ -83,21 +83,48 @@ class RelayConsumer:
         self._skip_acks = int(os.environ.get(SKIP_ACKS_ENV) or 0)
 
     async def run_forever(self) -> None:
-        js = await self.link.wait_connected()
-        sub = await js.pull_subscribe_bind(consumer=binding.consumer_name(self.me),
-                                           stream=binding.stream_name(self.me))
-        try:
-            while True:
-                for msg in await self._pull(sub):
-                    await self._handle_safely(msg)
-        finally:
-            with contextlib.suppress(Exception):
-                await sub.unsubscribe()
+        """One subscription per connection of the link: a link whose connection was closed
+        for good (nats-py gives up on one after a protocol error from the server) makes a new
+        one, and a subscription bound to the old one would pull from a closed client forever
+        while health says "connected"."""
+        while True:
+            js = await self.link.wait_connected()
+            sub = await js.pull_subscribe_bind(consumer=binding.consumer_name(self.me),
+                                               stream=binding.stream_name(self.me))
+            try:
+                await self._consume(js, sub)
+            finally:
+                with contextlib.suppress(Exception):
+                    await sub.unsubscribe()
 
-    async def _pull(self, sub: JetStreamContext.PullSubscription) -> list[Msg]:
-        await self.link.wait_connected()
+    async def _consume(self, js: JetStreamContext, sub: JetStreamContext.PullSubscription
+                       ) -> None:
+        """Pull and handle until the link is connected through another connection than
+        ``js``'s. What was pulled and not handled when this ends (the link moved on, a
+        failure, the daemon stopping) is given back to the broker at once (a nak), not left
+        for the consumer's ack wait to bring again."""
+        while True:
+            batch = await self._pull(js, sub)
+            if batch is None:
+                return
+            try:
+                while batch:
+                    await self._handle_safely(batch[0])
+                    batch.pop(0)
+            finally:
+                for msg in batch:
+                    await self._nak(msg, 0.0)
+
+    async def _pull(self, js: JetStreamContext, sub: JetStreamContext.PullSubscription
+                    ) -> list[Msg] | None:
+        """The next messages (``[]`` after a quiet wait), or None once the link reaches the
+        broker through another connection than the one ``sub`` is bound to."""
+        if await self.link.wait_connected() is not js:
+            log.info("relay: the connection to %s was made again; pulling through the new one",
+                     self.link.settings.url)
+            return None
         try:
-            return await sub.fetch(self.batch, timeout=FETCH_WAIT)
+            return list(await sub.fetch(self.batch, timeout=FETCH_WAIT))
         except (TimeoutError, nats.errors.TimeoutError):
             return []
         except (nats.js.errors.Error, nats.errors.Error, OSError) as exc:

@@ -154,6 +154,12 @@ class RelayLink:
         self._js = nc.jetstream(timeout=PUBLISH_TIMEOUT)
         self._set(LinkState.CONNECTED)
         await closed.wait()
+        if self.state is not LinkState.CLOSED:
+            # Closed for good under us (nats-py gives up on a connection after a protocol
+            # error from the server): the supervised task makes a new one, and until then the
+            # link is not connected (the consumer binds anew to the new one).
+            self.last_error = self.last_error or "the connection was closed"
+            self._set(LinkState.RECONNECTING)
 
     async def close(self) -> None:
         self._set(LinkState.CLOSED)

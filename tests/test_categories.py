@@ -10,6 +10,8 @@ from typing import Any
 
 import jsonschema_rs
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bridge.core.crypto.identity import PrivateIdentity
 from bridge.core.errors import InputError
@@ -469,3 +471,43 @@ def test_daemon_accepts_good_and_generic_documents(exchange: Exchange) -> None:
     manifest = exchange.submit_document({"type": "manifest", "to": "beta", "id": "M-1",
                                          "items": [MANIFEST, {"id": "LOOSE-1"}]})
     assert (roster["items"], generic["items"], manifest["items"]) == (1, 1, 2)
+
+
+_LOCUS_BITS = st.sampled_from(["D8S1179", "d21s11", "TH01", "vwa", "Penta E", "DYS391", "AMEL",
+                               "ſ", "D1", "S2", " 13", ":", "\x1f", "é", "Ari", "FG", "A"])
+_TEXT = st.lists(_LOCUS_BITS, max_size=4).map("".join)
+_VALUE = st.recursive(st.one_of(_TEXT, st.integers(), st.booleans(), st.none()),
+                      lambda inner: st.one_of(st.lists(inner, max_size=3),
+                                              st.dictionaries(_TEXT, inner, max_size=3)),
+                      max_leaves=6)
+
+
+def _naive_suspects(records: list[dict[str, Any]], open_schema: bool,
+                    nested: tuple[str, ...]) -> list[int]:
+    """Each record on its own: its strings (what the check looks at) upper-cased, searched for
+    a locus name with the full expressions."""
+    def strings(v: Any) -> list[str]:
+        if isinstance(v, str):
+            return [v]
+        if isinstance(v, dict):
+            return [s for x in v.values() for s in strings(x)]
+        return [s for x in v for s in strings(x)] if isinstance(v, list) else []
+    out = []
+    for k, r in enumerate(records):
+        looked = [x for name, v in r.items() for x in (
+            strings(v) if open_schema or name in nested else [v] if isinstance(v, str) else [])]
+        text = "\x1f".join(looked).upper()
+        if dna._D_LOCUS.search(text) or any(t in text for t in dna._LOCUS_TOKENS):
+            out.append(k)
+    return out
+
+
+@settings(max_examples=300, deadline=None)
+@given(records=st.lists(st.dictionaries(st.sampled_from(["id", "note", "seals", "group"]),
+                                        _VALUE, max_size=4), max_size=6),
+       open_schema=st.booleans())
+def test_dna_suspects_never_miss_a_record_a_naive_search_finds_and_add_none(
+        records: list[dict[str, Any]], open_schema: bool) -> None:
+    nested = ("seals",)
+    assert dna.dna_suspects(records, open_schema=open_schema, nested=nested) == \
+        _naive_suspects(records, open_schema, nested)

@@ -30,6 +30,7 @@ from bridge.records.categories import (
     roster_schema,
     validate_submission,
 )
+from bridge.records.record_schemas import list_validator, verdict_schema
 from bridge.store.sqlite.store import Store
 
 SCHEMAS = Path(__file__).resolve().parent.parent / "bridge" / "records" / "schemas"
@@ -511,3 +512,35 @@ def test_dna_suspects_never_miss_a_record_a_naive_search_finds_and_add_none(
     nested = ("seals",)
     assert dna.dna_suspects(records, open_schema=open_schema, nested=nested) == \
         _naive_suspects(records, open_schema, nested)
+
+
+_FIELD_NAMES = st.one_of(
+    st.sampled_from(["surname", "rank", "withheld", "dna_profile", "Surname", "allele_1",
+                     "locus", "y_str", "9lives", "x" * 65, "nickname", "kind", ""]),
+    st.text(alphabet="abcDNA_str0-", max_size=12))
+_FIELD_VALUES = st.one_of(st.text(max_size=8), st.integers(), st.booleans(), st.none(),
+                          st.lists(st.text(max_size=4), max_size=2))
+
+
+@settings(max_examples=200, deadline=None)
+@given(category=st.sampled_from(CATEGORIES),
+       extra=st.dictionaries(_FIELD_NAMES, _FIELD_VALUES, max_size=3),
+       dropped=st.sets(st.sampled_from(["surname", "id", "case_id", "body_tag"]), max_size=2))
+def test_the_list_check_without_property_names_gives_every_record_the_full_schemas_verdict(
+        category: str, extra: dict[str, Any], dropped: set[str]) -> None:
+    """The list check leaves ``propertyNames`` out of a closed record schema: a record with a
+    refused field name (a DNA one, upper case, unknown) is still refused by it."""
+    record = {k: v for k, v in {**GOOD[category], **extra}.items() if k not in dropped}
+    schema = roster_schema(category)
+    assert "propertyNames" not in verdict_schema(schema.schema)  # the fast one is used
+    assert list_validator(schema.name).is_valid([record]) == schema.validator.is_valid(record)
+
+
+def test_property_names_are_kept_where_a_record_is_open_or_lists_a_name_they_refuse() -> None:
+    manifest = record_schema(MANIFEST_ITEM).schema
+    assert verdict_schema(manifest) is manifest  # open: any further field's name is checked
+    closed = {"type": "object", "additionalProperties": False,
+              "propertyNames": {"pattern": "^[a-z]+$"}, "properties": {"Bad": {}, "good": {}}}
+    assert verdict_schema(closed) is closed  # "Bad" is listed, yet its name is refused
+    fine = {**closed, "properties": {"good": {}}}
+    assert verdict_schema(fine) == {k: v for k, v in fine.items() if k != "propertyNames"}

@@ -40,8 +40,8 @@ from bridge.records.record_schemas import (
     MANIFEST_KINDS,
     FieldInfo,
     RecordSchema,
-    list_validator,
     record_schema,
+    records_valid,
     roster_schema,
 )
 
@@ -135,7 +135,7 @@ def _records_to_check(records: Sequence[Any], select: Callable[[Any], bool] | No
 
 def _schema_failures(schema: RecordSchema, found: _Found) -> set[int]:
     """Chosen positions of the records the schema refuses."""
-    if list_validator(schema.name).is_valid(found.dicts):
+    if records_valid(schema.name, found.dicts):
         return set()
     is_valid = schema.validator.is_valid
     return {found.where[k] for k, r in enumerate(found.dicts) if not is_valid(r)}

@@ -164,7 +164,7 @@ def _impossible_dates(schema: RecordSchema, found: _Found, values: bool) -> None
             if (value.__class__ is str and len(value) == 10 and value[8:] > "28"
                     and not _real_date(value)):
                 found.add(k, name, "bad_date", f"{value} is not a date that exists" if quote
-                          else "not a date that exists (the day is past the end of its month)")
+                          else "is not a date that exists (the day is past the end of its month)")
 
 
 def _withheld_present(schema: RecordSchema, found: _Found) -> None:

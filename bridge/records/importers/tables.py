@@ -78,7 +78,7 @@ def table_records(path: str, fmt: str, schema: RecordSchema, defaults: Mapping[s
     records, row_of = reading.records, reading.row_of
     if not (check or head_problems or reading.cell_problems or reading.cell_bad):
         return records, row_of
-    result = check_records(schema, records, limit=MAX_LISTED, values=True)
+    result = check_records(schema, records, limit=MAX_LISTED)
     row_problems = _table_errors(result, row_of, columns, absent)
     problems = _merge(head_problems, reading.cell_problems, row_problems)
     bad_rows = len({row_of[i] for i in result.bad} | reading.cell_bad)

@@ -85,9 +85,9 @@ def check_records(schema: RecordSchema, records: Sequence[Any], *,
                   values: bool = False) -> CheckResult:
     """Every problem of every record: all of them counted, the first ``limit`` described.
 
-    Messages quote a bad value only with ``values`` (and never a sensitive field's): the local
-    API promises errors without personal data from the request, while a person fixing their
-    own spreadsheet is helped by seeing what a cell holds.
+    Messages quote a bad value only with ``values`` (and never a sensitive field's). Neither
+    the daemon nor ``bridge send`` asks for it: errors promise no personal data, a command's
+    output ends up in terminals and logs too, and the row and column find the cell.
 
     ``select`` skips the records it returns False for (a manifest checks only the items that
     declare a ``kind``). Each check is one pass over all records, cheap on the good path: one

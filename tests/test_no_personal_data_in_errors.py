@@ -17,7 +17,7 @@ from typing import Any
 
 import jsonschema_rs
 import pytest
-from harness import open_pair
+from harness import open_pair, person, wire
 from test_local_stream import Served
 
 from bridge import client_wire
@@ -55,6 +55,17 @@ CASES: list[tuple[str, str, dict[str, Any] | None, list[Any], str]] = [
 @pytest.fixture
 def served(tmp_path: Path, alpha: PrivateIdentity, beta: PrivateIdentity) -> Iterator[Served]:
     with open_pair(tmp_path, alpha, beta) as h:
+        s = Served(h, tmp_path / "alpha.sock")
+        yield s
+        s.close()
+
+
+@pytest.fixture
+def received(tmp_path: Path, alpha: PrivateIdentity, beta: PrivateIdentity) -> Iterator[Served]:
+    """Alpha's API, alpha having received beta's one-item manifest M-1."""
+    with open_pair(tmp_path, alpha, beta) as h:
+        wire.submit(h.beta.engine, "manifest", "alpha", [person(0)], doc_id="M-1")
+        h.courier.settle()
         s = Served(h, tmp_path / "alpha.sock")
         yield s
         s.close()
@@ -142,3 +153,19 @@ def test_every_schema_keyword_is_described_without_the_value(
     for err in errors:
         words = describe(err.kind)
         assert words and LEAK not in words and "12345678" not in words, (schema, words)
+
+
+@pytest.mark.parametrize("how", ["json", "ndjson"])
+def test_an_acknowledgement_reason_that_is_refused_is_not_quoted(
+        received: Served, caplog: pytest.LogCaptureFixture, how: str) -> None:
+    """A reason is free text a person types ("date of birth does not match ..."): one over
+    the limit is refused by the ack schema, before the document is even looked up."""
+    caplog.set_level(logging.DEBUG)
+    client = BridgeClient(received.sock)
+    items = [{"id": person(0)["id"], "status": "DISPUTED", "reason": LEAK * 600}]
+    if how == "json":
+        err = _refused(lambda: client.acknowledge("M-1", items=items))
+    else:
+        err = _refused(lambda: client.acknowledge_stream("M-1", items))
+    assert err.field == "items[0].reason", str(err)
+    _no_leak(str(err) + repr(err.__dict__), caplog.text)

@@ -1,7 +1,7 @@
 """Import a large CSV roster and submit it to a real daemon: the path ``bridge send roster
 FILE.csv --category pow`` takes.
 
-    python bench/import_csv.py [--rows 100000] [--repeat 3] [--json]
+    python bench/import_csv.py [--rows 100000] [--repeat 3] [--json] [--profile DIR]
 
 Writes an N-row prisoner-of-war roster (synthetic: generated names, dates and numbers; no real
 person) as CSV, starts two daemons on loopback (bridge.daemon.pair.make_pair), and times, for each
@@ -15,13 +15,17 @@ run:
 - ``import+submit``: the two together, what a person waits for at the prompt.
 
 - ``bridge send``: the command itself (``bridge send roster FILE --category pow --to beta``,
-  a new process: its start, the import, the checks and the submission until the 202);
+  a new process: its start, the import (rows read and converted; their checks are the
+  daemon's, made once) and the submission until the 202);
 - ``reference``: reading the same file with ``csv.DictReader`` and encoding every row with
   msgpack, in this process, in the same run (the floor of reading and encoding it).
 
-Every figure is the median of ``--repeat`` runs (each run submits a new document). Targets for
-100,000 rows: ``bridge send`` at most 2 x the reference; import+submit under 3 s; the row
-checks alone well under 1 s.
+Every figure is the median of ``--repeat`` runs (each run submits a new document). On a shared
+machine the wall clock is noisy: ``*_cpu_seconds`` are the processor seconds (user and system)
+of the same steps, the sender's daemon for ``submit`` and the command plus the daemon for
+``bridge send``. ``--profile DIR`` samples the sender's daemon with py-spy during ``bridge
+send`` and prints its top lines. Targets for 100,000 rows: ``bridge send`` at most 2 x the
+reference; import+submit under 3 s; the row checks alone well under 1 s.
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ import argparse
 import csv
 import gc
 import json
+import resource
+import signal
 import statistics
 import subprocess
 import sys
@@ -38,9 +44,10 @@ import time
 from pathlib import Path
 
 import msgpack
+from e2e import cpu_seconds, print_profile, spy
 
 from bridge.client import BridgeClient
-from bridge.daemon.pair import make_pair
+from bridge.daemon.pair import Node, make_pair
 from bridge.records.categories import check_records, roster_schema
 from bridge.records.importers import import_document
 
@@ -68,13 +75,27 @@ def reference(path: Path) -> float:
     return time.perf_counter() - t0
 
 
-def send_command(home: Path, path: Path, doc_id: str) -> float:
-    """``bridge send roster FILE --category pow --to beta``, a process of its own."""
+def children_cpu() -> float:
+    use = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return use.ru_utime + use.ru_stime
+
+
+def send_command(node: Node, path: Path, doc_id: str, profile: Path | None
+                 ) -> tuple[float, float, float]:
+    """``bridge send roster FILE --category pow --to beta``, a process of its own: its wall
+    time, its own CPU seconds and the sender's daemon's."""
+    spied = spy(node, profile) if profile is not None else None
+    cpu_cli, cpu_daemon = children_cpu(), cpu_seconds(node)
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "bridge", "--home", str(home), "send", "roster",
-                    str(path), "--category", "pow", "--to", "beta", "--id", doc_id],
+    subprocess.run([sys.executable, "-m", "bridge", "--home", str(node.home.path), "send",
+                    "roster", str(path), "--category", "pow", "--to", "beta", "--id", doc_id],
                    check=True, capture_output=True)
-    return time.perf_counter() - t0
+    wall = time.perf_counter() - t0
+    cpu_cli, cpu_daemon = children_cpu() - cpu_cli, cpu_seconds(node) - cpu_daemon
+    if spied is not None:
+        spied.send_signal(signal.SIGINT)  # py-spy writes its samples and exits
+        spied.wait(60)
+    return wall, cpu_cli, cpu_daemon
 
 
 def write_roster(path: Path, rows: int) -> None:
@@ -98,8 +119,8 @@ def write_roster(path: Path, rows: int) -> None:
                 "18-25" if 2026 - year <= 25 else "", "yes"))
 
 
-def one_run(client: BridgeClient, path: Path, rows: int, doc_id: str
-            ) -> tuple[float, float, float]:
+def one_run(node: Node, path: Path, rows: int, doc_id: str) -> dict[str, float]:
+    client = node.client
     gc.collect()
     t0 = time.perf_counter()
     sub = import_document(str(path), doc_type="roster", category="pow")
@@ -110,11 +131,14 @@ def one_run(client: BridgeClient, path: Path, rows: int, doc_id: str
     assert check_records(roster_schema("pow"), sub.items).ok
     t_check = time.perf_counter() - t0
     gc.collect()
+    cpu_daemon = cpu_seconds(node)
     t0 = time.perf_counter()
     answer = client.submit_document("roster", "beta", sub.items, meta=sub.meta, id=doc_id)
     t_submit = time.perf_counter() - t0
+    cpu_daemon = cpu_seconds(node) - cpu_daemon
     assert answer["items"] == rows, answer
-    return t_import, t_check, t_submit
+    return {"import": t_import, "check": t_check, "submit": t_submit,
+            "import+submit": t_import + t_submit, "submit_daemon_cpu": cpu_daemon}
 
 
 def wait_delivered(client: BridgeClient, doc_id: str, timeout: float = 300) -> None:
@@ -132,9 +156,10 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--profile", type=Path, metavar="DIR",
+                        help="sample the sender's daemon with py-spy during bridge send")
     args = parser.parse_args()
-    runs: dict[str, list[float]] = {"import": [], "check": [], "submit": [], "import+submit": [],
-                                    "bridge_send": [], "reference": []}
+    runs: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory(prefix="bridge-import-") as tmp:
         root = Path(tmp)
         path = root / "roster-pow.csv"
@@ -145,15 +170,20 @@ def main() -> int:
         b.start()
         try:
             for n in range(args.repeat):
-                t_import, t_check, t_submit = one_run(a.client, path, args.rows, f"R-BENCH-{n}")
-                for key, value in (("import", t_import), ("check", t_check),
-                                   ("submit", t_submit), ("import+submit", t_import + t_submit)):
-                    runs[key].append(value)
+                figures = one_run(a, path, args.rows, f"R-BENCH-{n}")
                 # Let the previous document's delivery to the peer finish first: it competes
                 # for the same processor cores and would be counted against the next submit.
                 wait_delivered(a.client, f"R-BENCH-{n}")
-                runs["bridge_send"].append(send_command(a.home.path, path, f"R-SEND-{n}"))
-                runs["reference"].append(reference(path))
+                profile = args.profile / f"profile-send-{n}.txt" if args.profile else None
+                if profile is not None:
+                    profile.parent.mkdir(parents=True, exist_ok=True)
+                wall, cpu_cli, cpu_daemon = send_command(a, path, f"R-SEND-{n}", profile)
+                cpu0 = time.process_time()
+                figures |= {"bridge_send": wall, "bridge_send_cli_cpu": cpu_cli,
+                            "bridge_send_daemon_cpu": cpu_daemon, "reference": reference(path),
+                            "reference_cpu": time.process_time() - cpu0}
+                for key, value in figures.items():
+                    runs.setdefault(key, []).append(value)
                 wait_delivered(a.client, f"R-SEND-{n}")
         finally:
             a.stop()
@@ -162,9 +192,14 @@ def main() -> int:
               **{f"{k}_seconds": round(statistics.median(v), 3) for k, v in runs.items()}}
     result["send_over_reference"] = round(result["bridge_send_seconds"]
                                           / result["reference_seconds"], 2)
+    result["send_cpu_over_reference_cpu"] = round(
+        (result["bridge_send_cli_cpu_seconds"] + result["bridge_send_daemon_cpu_seconds"])
+        / result["reference_cpu_seconds"], 2)
     if args.json:
         print(json.dumps(result))
         return 0
+    if args.profile:
+        print_profile(args.profile / "profile-send-0.txt", "sender during bridge send")
     for key, value in result.items():
         print(f"{key:>22}: {value}")
     total, check = result["import+submit_seconds"], result["check_seconds"]

@@ -25,7 +25,11 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Siz
 from typing import Any, BinaryIO, TypeVar
 
 from bridge.client_wire import (
+    NDJSON,
     UnixHTTPConnection,
+)
+from bridge.client_wire import (
+    document_stream as _document_stream,
 )
 from bridge.client_wire import (
     home_of as _home_of,
@@ -56,7 +60,6 @@ MAX_ERROR_BODY = 64 * 1024
 MAX_PROBLEMS = 100  # problems of one answer kept (the daemon lists at most as many)
 CARRY_TYPE = "application/vnd.bridge.carry"  # a carrier file (PROTOCOL.md §12)
 CARRY_TIMEOUT = 600.0  # a large carrier file is applied before the daemon answers
-NDJSON = "application/x-ndjson"
 STREAM_FROM = 10_000  # documents of more items are submitted as a stream
 BUSY_TRIES = 5  # tries in all of a request refused with 429 (the peer's queue is full) ...
 BUSY_WAIT = 120.0  # ... waiting at most this many seconds in all
@@ -226,14 +229,16 @@ class BridgeClient:
         raise AssertionError("unreachable: the last try returns or raises")
 
     def _json(self, method: str, path: str, payload: object | None = None, *,
-              stream: Iterable[bytes] | None = None, raw: bytes | None = None) -> dict[str, Any]:
+              stream: Iterable[bytes] | None = None, raw: bytes | None = None,
+              stream_type: str = NDJSON) -> dict[str, Any]:
         """``payload`` as a JSON body (or ``raw``, its text), or ``stream`` as a chunked
-        NDJSON one."""
+        one (NDJSON, or ``stream_type``)."""
         body: bytes | Iterable[bytes] | None = stream if raw is None else raw
         if body is None and payload is not None:
             body = _json_text(payload)
         status, _ctype, data = self._raw(
-            method, path, body, content_type=NDJSON if stream is not None else "application/json")
+            method, path, body,
+            content_type=stream_type if stream is not None else "application/json")
         return self._object(status, method, path, data)
 
     @staticmethod
@@ -279,10 +284,12 @@ class BridgeClient:
     def submit_document_stream(self, type: str, to: str, items: Iterable[Mapping[str, Any]],
                                *, count: int, meta: Mapping[str, Any] | None = None,
                                id: str | None = None) -> dict[str, Any]:
-        """``submit_document`` as a stream (``application/x-ndjson``, chunked): the header,
-        then ``count`` items, one JSON line each, read from ``items`` as they are sent (an
-        iterator over a file is never held whole). The daemon commits the document once the
-        last item is in, and only if every one is good; the answer is ``submit_document``'s.
+        """``submit_document`` as a stream (chunked): the header, then ``count`` items, one
+        msgpack value each (``application/vnd.msgpack``; one JSON line each,
+        ``application/x-ndjson``, where msgpack is not installed), read from ``items`` as they
+        are sent (an iterator over a file is never held whole). The daemon commits the
+        document once the last item is in, and only if every one is good; the answer is
+        ``submit_document``'s.
         Refused because the peer's queue is full, it is sent again only if ``items`` can be
         read again (a sequence, not an iterator).
         """
@@ -293,8 +300,9 @@ class BridgeClient:
             header["meta"] = dict(meta)
 
         def send() -> dict[str, Any]:
-            return self._json("POST", f"{API_PREFIX}/documents",
-                              stream=_ndjson_blocks(header, items))
+            stream_type, blocks = _document_stream(header, items)
+            return self._json("POST", f"{API_PREFIX}/documents", stream=blocks,
+                              stream_type=stream_type)
         return self._busy(send) if isinstance(items, Sequence) else send()
 
     def documents(self, direction: str | None = None, type: str | None = None,

@@ -10,6 +10,8 @@ from typing import Any
 
 import jsonschema_rs
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bridge.core.crypto.identity import PrivateIdentity
 from bridge.core.errors import InputError
@@ -28,6 +30,7 @@ from bridge.records.categories import (
     roster_schema,
     validate_submission,
 )
+from bridge.records.record_schemas import records_valid
 from bridge.store.sqlite.store import Store
 
 SCHEMAS = Path(__file__).resolve().parent.parent / "bridge" / "records" / "schemas"
@@ -469,3 +472,68 @@ def test_daemon_accepts_good_and_generic_documents(exchange: Exchange) -> None:
     manifest = exchange.submit_document({"type": "manifest", "to": "beta", "id": "M-1",
                                          "items": [MANIFEST, {"id": "LOOSE-1"}]})
     assert (roster["items"], generic["items"], manifest["items"]) == (1, 1, 2)
+
+
+_LOCUS_BITS = st.sampled_from(["D8S1179", "d21s11", "TH01", "vwa", "Penta E", "DYS391", "AMEL",
+                               "ſ", "D1", "S2", " 13", ":", "\x1f", "é", "Ari", "FG", "A"])
+_TEXT = st.lists(_LOCUS_BITS, max_size=4).map("".join)
+_VALUE = st.recursive(st.one_of(_TEXT, st.integers(), st.booleans(), st.none()),
+                      lambda inner: st.one_of(st.lists(inner, max_size=3),
+                                              st.dictionaries(_TEXT, inner, max_size=3)),
+                      max_leaves=6)
+
+
+def _naive_suspects(records: list[dict[str, Any]], open_schema: bool,
+                    nested: tuple[str, ...]) -> list[int]:
+    """Each record on its own: its strings (what the check looks at) upper-cased, searched for
+    a locus name with the full expressions."""
+    def strings(v: Any) -> list[str]:
+        if isinstance(v, str):
+            return [v]
+        if isinstance(v, dict):
+            return [s for x in v.values() for s in strings(x)]
+        return [s for x in v for s in strings(x)] if isinstance(v, list) else []
+    out = []
+    for k, r in enumerate(records):
+        looked = [x for name, v in r.items() for x in (
+            strings(v) if open_schema or name in nested else [v] if isinstance(v, str) else [])]
+        text = "\x1f".join(looked).upper()
+        if dna._D_LOCUS.search(text) or any(t in text for t in dna._LOCUS_TOKENS):
+            out.append(k)
+    return out
+
+
+@settings(max_examples=300, deadline=None)
+@given(records=st.lists(st.dictionaries(st.sampled_from(["id", "note", "seals", "group"]),
+                                        _VALUE, max_size=4), max_size=6),
+       open_schema=st.booleans())
+def test_dna_suspects_never_miss_a_record_a_naive_search_finds_and_add_none(
+        records: list[dict[str, Any]], open_schema: bool) -> None:
+    nested = ("seals",)
+    assert dna.dna_suspects(records, open_schema=open_schema, nested=nested) == \
+        _naive_suspects(records, open_schema, nested)
+
+
+_FIELD_NAMES = st.one_of(
+    st.sampled_from(["surname", "rank", "withheld", "dna_profile", "Surname", "allele_1",
+                     "locus", "y_str", "9lives", "x" * 65, "nickname", "kind", ""]),
+    st.text(alphabet="abcDNA_str0-", max_size=12))
+_FIELD_VALUES = st.one_of(st.text(max_size=8), st.integers(), st.booleans(), st.none(),
+                          st.lists(st.text(max_size=4), max_size=2))
+
+
+@settings(max_examples=300, deadline=None)
+@given(name=st.sampled_from(NAMES),
+       extras=st.lists(st.dictionaries(_FIELD_NAMES, _FIELD_VALUES, max_size=3), min_size=1,
+                       max_size=3),
+       dropped=st.sets(st.sampled_from(["surname", "id", "case_id", "body_tag"]), max_size=2))
+def test_the_list_check_asking_each_field_name_once_gives_the_full_schemas_verdict(
+        name: str, extras: list[dict[str, Any]], dropped: set[str]) -> None:
+    """The list check asks ``propertyNames`` once a name, not once a field of each record: a
+    list with a refused field name (a DNA one, upper case, too long) anywhere is still
+    refused, open schema (manifest items) or closed."""
+    base = GOOD.get(name.removeprefix("roster-"), {"id": "BAG-1", "kind": "remains_package"})
+    records = [{k: v for k, v in {**base, **extra}.items() if k not in dropped}
+               for extra in extras]
+    full = record_schema(name).validator
+    assert records_valid(name, records) == all(full.is_valid(r) for r in records)

@@ -1,6 +1,5 @@
 """Imports (bridge.records.importers) and the CLI that uses them: CSV, XLSX and JSON files, every
-bad
-row reported with its row, column and field, nothing sent unless every row is good.
+bad row reported with its row, column and field, nothing committed unless every row is good.
 Synthetic data only (invented names and places)."""
 
 from __future__ import annotations
@@ -22,9 +21,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bridge.cli.main import main
-from bridge.client import BridgeClient
+from bridge.client import ApiError, BridgeClient
 from bridge.core.errors import BridgeError, InputError, UsageError
-from bridge.records.categories import CATEGORIES
+from bridge.records import categories
+from bridge.records.categories import CATEGORIES, validate_submission
 from bridge.records.importers import (
     MAX_LISTED,
     ImportErrors,
@@ -32,6 +32,7 @@ from bridge.records.importers import (
     header_name,
     import_acks,
     import_document,
+    tables,
 )
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -372,7 +373,8 @@ def test_json_items_are_checked_with_their_paths(tmp_path: Path) -> None:
         good, good | {"id": "POW-2", "date_of_birth": "2023-02-30"}, good]}))
     err = import_errors(path, category=None)
     assert [(e.index, e.field) for e in err.errors] == [(1, "date_of_birth"), (2, "id")]
-    assert "items[1].date_of_birth: 2023-02-30 is not a date that exists" in str(err)
+    assert "items[1].date_of_birth: is not a date that exists" in str(err)
+    assert "2023-02-30" not in str(err)  # a date of birth is personal data
     assert "(first at items[0])" in str(err)
 
 
@@ -519,15 +521,81 @@ def test_send_bad_csv_lists_every_bad_row_and_sends_nothing(home: Path) -> None:
     assert not (home / "bridge.sock").exists() and out == ""
 
 
-def test_send_bad_csv_never_calls_the_client(home: Path, calls: list[Any]) -> None:
+@pytest.fixture
+def checking(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[dict[str, Any]]]:
+    """A daemon's submission as far as its record check: refused as the daemon refuses it
+    (``validate_submission``, the same 400), else recorded as committed."""
+    committed: list[dict[str, Any]] = []
+
+    def submit(self: BridgeClient, type: str, to: str, items: Any, meta: Any = None,
+               id: str | None = None) -> dict[str, Any]:
+        items = list(items)
+        try:
+            validate_submission(type, meta, items)
+        except InputError as err:
+            raise ApiError(400, err.code, err.detail, err.field) from None
+        committed.append({"type": type, "items": items, "meta": meta})
+        return {"id": id or "D-1", "to": to, "items": len(items)}
+
+    monkeypatch.setattr(BridgeClient, "submit_document", submit)
+    yield committed
+
+
+def test_send_bad_csv_refused_by_the_daemon_check_lists_every_bad_row_commits_nothing(
+        home: Path, checking: list[dict[str, Any]]) -> None:
     for category in CATEGORIES:
-        code, _, err = bridge(home, "send", "roster",
-                              str(EXAMPLES / f"roster-{category}-with-errors.csv"),
-                              "--to", "beta", "--category", category)
-        assert code == 1 and "row " in err
-    code, _, _ = bridge(home, "send", "manifest",
-                        str(EXAMPLES / "manifest-remains-with-errors.csv"), "--to", "beta")
+        bad = EXAMPLES / f"roster-{category}-with-errors.csv"
+        code, _, err = bridge(home, "send", "roster", str(bad), "--to", "beta", "--category",
+                              category)
+        expected = import_errors(bad, category=category)
+        assert code == 1, err
+        assert all(str(e) in err for e in expected.errors), err
+        assert f"{expected.bad_rows} bad rows" in err
+    bad = EXAMPLES / "manifest-remains-with-errors.csv"
+    code, _, err = bridge(home, "send", "manifest", str(bad), "--to", "beta")
     assert code == 1
+    assert all(str(e) in err for e in import_errors(bad, doc_type="manifest",
+                                                    category=None).errors), err
+    assert checking == []
+
+
+def test_send_good_csv_is_checked_once_by_the_daemon(
+        home: Path, checking: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch) -> None:
+    checked: list[int] = []
+    real = categories.check_records
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        checked.append(len(args[1]))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(categories, "check_records", counted)  # the daemon's check
+    monkeypatch.setattr(tables, "check_records", counted)  # the import's
+    code, out, err = bridge(home, "send", "roster", str(EXAMPLES / "roster-pow.csv"), "--to",
+                            "beta", "--category", "pow", "--id", "R-1")
+    assert code == 0 and out.strip() == "R-1", err
+    assert checked == [8] and len(checking[0]["items"]) == 8  # the daemon's check, no other
+
+
+def test_send_daemon_refusal_the_import_does_not_see_names_its_csv_row(
+        home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(self: BridgeClient, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        raise ApiError(400, "invalid_input", "does not match the pattern", "items[2].surname")
+
+    monkeypatch.setattr(BridgeClient, "submit_document", refuse)
+    code, _, err = bridge(home, "send", "roster", str(EXAMPLES / "roster-pow.csv"), "--to",
+                          "beta", "--category", "pow")
+    assert code == 1
+    assert "1 bad row" in err and "row 4, surname: does not match the pattern" in err, err
+
+
+def test_send_csv_whose_meta_changes_the_category_is_checked_before_the_daemon(
+        home: Path, calls: list[Any]) -> None:
+    """``--set category=...`` makes the daemon check another schema (or none): the rows are
+    checked here by the one the import used, and a bad file never reaches the daemon."""
+    code, _, err = bridge(home, "send", "roster",
+                          str(EXAMPLES / "roster-civilian_detainee-with-errors.csv"), "--to",
+                          "beta", "--category", "civilian_detainee", "--set", "category=other")
+    assert code == 1 and "row " in err
     assert calls == []
 
 

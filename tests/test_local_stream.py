@@ -1,9 +1,12 @@
-"""A document submitted as a stream (``application/x-ndjson``) to the local API on a real Unix
-socket, in front of a real engine and SQLite store (``tests/harness``): committed whole and
-delivered as the JSON body's document would be; a bad item at the very end, a duplicate id in
+"""A document submitted as a stream (``application/x-ndjson``, or msgpack values one after
+another, ``application/vnd.msgpack``) to the local API on a real Unix socket, in front of a
+real engine and SQLite store (``tests/harness``): committed whole and delivered as the JSON
+body's document would be; a bad item at the very end, a duplicate id in
 a later batch, too few items or a stream that breaks off refuse all of it (naming the item)
 and leave nothing behind (no document, item, envelope, audit record or staged entry); a retry
-of a committed stream answers for it; ``bridge.client`` streams a large document by itself."""
+of a committed stream answers for it; ``bridge.client`` streams a large document by itself;
+a msgpack value that no JSON text could be (binary, an extension, a key that is not text, a
+name twice, too deep, NaN) refuses the stream as a bad JSON line does."""
 
 from __future__ import annotations
 
@@ -17,11 +20,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import msgpack
 import pytest
 from aiohttp import web
 from harness import Harness, open_pair, person, wire
 
 from bridge import client as client_module
+from bridge import client_wire
 from bridge.client import ApiError, BridgeClient
 from bridge.core.crypto.identity import PrivateIdentity
 from bridge.core.errors import InputError
@@ -269,3 +274,78 @@ def test_two_streams_of_one_id_at_once_commit_one_document(h: Harness) -> None:
     assert err.value.code == "duplicate_document"
     engine.abort_stream(other)
     assert len([d for d in wire.documents(engine) if d["id"] == "M-S8"]) == 1
+
+
+def _msgpack_stream(h: Harness, served: Served, *values: Any, tail: bytes = b"") -> ApiError:
+    """A msgpack stream of ``values`` (then ``tail``) that must be refused, leaving nothing."""
+    before = served.on_db(lambda: _left_behind(h))
+    body = b"".join(v if isinstance(v, bytes) else msgpack.packb(v) for v in values) + tail
+    with pytest.raises(ApiError) as err:
+        BridgeClient(served.sock)._json("POST", "/v1/documents", stream=[body],
+                                        stream_type=stream_module.MSGPACK)
+    _nothing_added(h, served, before)
+    return err.value
+
+
+def test_a_msgpack_stream_commits_what_the_same_ndjson_stream_commits(
+        h: Harness, served: Served, monkeypatch: pytest.MonkeyPatch) -> None:
+    client = BridgeClient(served.sock)
+    sent = [person(n) for n in range(7)]
+    sent[2] |= {"seal_numbers": ["S-1", "S-2"], "kind": "person", "category": "pow",
+                "roster_record": "POW-2"}
+    types: list[str] = []
+    raw = client._raw
+
+    def seen(*args: Any, **kwargs: Any) -> Any:
+        types.append(kwargs.get("content_type", ""))
+        return raw(*args, **kwargs)
+
+    monkeypatch.setattr(client, "_raw", seen)
+    client.submit_document_stream("manifest", "beta", sent, count=7, id="M-MP", meta={"b": 1})
+    monkeypatch.setattr(client_wire, "msgpack", None)  # a client without msgpack: NDJSON
+    client.submit_document_stream("manifest", "beta", sent, count=7, id="M-NJ", meta={"b": 1})
+    assert types == [stream_module.MSGPACK, stream_module.NDJSON]
+    as_msgpack, as_ndjson = (wire.items(h.alpha.engine, d, "out") for d in ("M-MP", "M-NJ"))
+    assert as_msgpack == as_ndjson and [i["id"] for i in as_msgpack] == [p["id"] for p in sent]
+    assert served.on_db(lambda: check_all(h.alpha.engine.store.check_rows())) == []
+
+
+def _nested(depth: int) -> list[Any]:
+    value: list[Any] = []
+    for _ in range(depth - 1):
+        value = [value]
+    return value
+
+
+_HEADER = {"type": "manifest", "to": "beta", "count": 3}
+
+
+@pytest.mark.parametrize(("item", "why"), [
+    ({"id": "P-2", "photo": b""}, "a bytes is no JSON value"),
+    ({"id": "P-2", "photo": b"\x89PNG"}, "max_bin_len"),
+    ({"id": "P-2", "x": msgpack.ExtType(7, b"")}, "extension type"),
+    ({"id": "P-2", "seen": msgpack.Timestamp(1_700_000_000)}, "max_ext_len"),
+    ({"id": "P-2", 7: "seven"}, "map key"),
+    (b"\x82\xa2id\xa3P-2\xa2id\xa3P-3", "appears twice"),  # {"id": "P-2", "id": "P-3"}
+    ({"id": "P-2", "deep": _nested(40)}, "nested deeper than 32"),
+    ({"id": "P-2", "weight": float("nan")}, "a float is no JSON value"),
+    (b"\xa2\xff\xfe", "utf-8"),  # a string that is not UTF-8
+    (b"\xc1", "begins no msgpack value"),
+])
+def test_a_msgpack_value_that_no_json_text_could_be_refuses_the_stream_naming_its_item(
+        h: Harness, served: Served, item: Any, why: str) -> None:
+    err = _msgpack_stream(h, served, _HEADER, {"id": "P-0"}, {"id": "P-1"}, item)
+    assert (err.status, err.code, err.field) == (400, "bad_msgpack", "items[2]")
+    assert why in err.message, err.message
+
+
+def test_a_msgpack_stream_cut_inside_an_item_or_over_the_size_bound_is_refused(
+        h: Harness, served: Served) -> None:
+    cut = _msgpack_stream(h, served, _HEADER, {"id": "P-0"}, {"id": "P-1"},
+                          msgpack.packb({"id": "P-2", "surname": "Testname"})[:-3])
+    assert (cut.code, cut.field) == ("bad_msgpack", "items[2]")
+    assert "ends inside a value" in cut.message
+    big = _msgpack_stream(h, served, _HEADER, {"id": "P-0", "note": "x" * (2 << 20)})
+    assert big.code == "too_large" and "over 1048576 bytes" in big.message, big  # max_body
+    header_only = _msgpack_stream(h, served, [_HEADER])
+    assert header_only.field == "$"

@@ -1,5 +1,11 @@
-"""``bridge send``: read a roster or manifest from a file (CSV, XLSX or JSON), check every row,
-and submit it to the daemon, which commits it before it answers and then delivers it."""
+"""``bridge send``: read a roster or manifest from a file (CSV, XLSX or JSON) and submit it to
+the daemon, which checks every item, commits it before it answers and then delivers it.
+
+A table's rows are read and converted here and checked once, by the daemon: its check of a
+roster of a known category, or of manifest items that declare a kind, is the very check the
+import makes (``categories.check_records``), and the daemon is the boundary that must make it.
+When it refuses an item, or cannot be reached, the file is checked here as well, so every bad
+row is still listed by its row, column and field; a refused document is never committed."""
 
 from __future__ import annotations
 
@@ -13,12 +19,19 @@ from bridge.cli.context import Ctx
 from bridge.cli.exits import reporting
 from bridge.cli.options import json_option
 from bridge.cli.output import echo_json
-from bridge.client import BridgeClient, DaemonUnavailable
+from bridge.client import ApiError, BridgeClient, DaemonUnavailable
 from bridge.core.documents import DOCUMENT_TYPES
 from bridge.core.errors import InputError
 from bridge.core.printable import printable
 from bridge.records.categories import CATEGORIES
-from bridge.records.importers import file_format, import_document, load_json_value
+from bridge.records.importers import (
+    ImportErrors,
+    RowError,
+    Submission,
+    file_format,
+    import_document,
+    load_json_value,
+)
 
 
 def _meta_file(meta_file: str) -> dict[str, Any]:
@@ -65,6 +78,45 @@ def _submit(client: BridgeClient, doc_type: str, to: str, items: list[dict[str, 
         raise
 
 
+def _daemon_checks_it(doc_type: str, submission: Submission,
+                      meta: Mapping[str, Any] | None) -> bool:
+    """Will the daemon check every item with the schema the import would have? A roster: by
+    its ``meta.category``, which ``--meta`` or ``--set`` may have changed; a manifest: only
+    the items that declare a ``kind`` (``categories.check_submission``)."""
+    if doc_type == "roster":
+        return (meta or {}).get("category") == (submission.meta or {}).get("category")
+    return all("kind" in item for item in submission.items)
+
+
+def _refused_rows(file: str, doc_type: str, category: str | None, submission: Submission,
+                  err: ApiError) -> ImportErrors:
+    """The daemon refused item ``items[n]``: every bad row, as the import lists them (the
+    file checked here), or else the daemon's reason, named by the item's row."""
+    import_document(file, doc_type=doc_type, category=category)  # raises ImportErrors if bad
+    n_text, _, rest = (err.field or "")[len("items["):].partition("]")
+    n = int(n_text) if n_text.isdigit() else -1
+    row = submission.rows[n] if 0 <= n < len(submission.rows) else None
+    name = rest.removeprefix(".") or None
+    return ImportErrors(file, [RowError(row=row, field=name, message=err.detail)], bad_rows=1)
+
+
+def _submit_rows(client: BridgeClient, doc_type: str, to: str, file: str,
+                 category: str | None, submission: Submission, meta: dict[str, Any] | None,
+                 doc_id: str | None) -> dict[str, Any]:
+    """Submit; a table whose rows the daemon refuses, or that finds no daemon, is checked
+    here too, so that the answer lists every bad row (nothing was committed)."""
+    try:
+        return _submit(client, doc_type, to, submission.items, meta, doc_id)
+    except ApiError as err:
+        if submission.checked or not (err.field or "").startswith("items["):
+            raise
+        raise _refused_rows(file, doc_type, category, submission, err) from err
+    except DaemonUnavailable as err:
+        if not (submission.checked or err.reached):
+            import_document(file, doc_type=doc_type, category=category)  # a bad file says so
+        raise
+
+
 def _print_committed(doc_type: str, to: str, n_items: int, answer: Mapping[str, Any]) -> None:
     doc_id_sent = printable(answer.get("id", ""))
     click.echo(doc_id_sent)
@@ -101,9 +153,9 @@ def send(obj: Ctx, doc_type: str, file: str, to: str, category: str | None,
     """Submit FILE (.csv, .xlsx or .json) as a roster or manifest for the peer --to.
 
     A CSV or XLSX file has a header row naming the fields; a JSON file is {"meta": {...},
-    "items": [...]} or a bare list of items, each with an "id". Every row is checked first:
-    if any is bad, all bad rows are listed and nothing is sent. The daemon answers once the
-    document is durably committed; it then delivers it.
+    "items": [...]} or a bare list of items, each with an "id". Every row is checked: if any
+    is bad, all bad rows are listed and nothing is committed or sent. The daemon answers once
+    the document is durably committed; it then delivers it.
     """
     if category is not None and doc_type != "roster":
         raise click.UsageError("--category is for rosters (manifest items name their own)")
@@ -111,10 +163,13 @@ def send(obj: Ctx, doc_type: str, file: str, to: str, category: str | None,
         if doc_type == "roster" and category is None and file_format(file) != "json":
             raise click.UsageError(f"a roster from {file} needs --category "
                                    f"{'|'.join(CATEGORIES)}")
-        submission = import_document(file, doc_type=doc_type, category=category)
+        # A table's rows are checked by the daemon, unless it would check them otherwise.
+        submission = import_document(file, doc_type=doc_type, category=category, check=False)
         meta = _merged_meta(submission.meta, meta_file, meta_set)
-        # The daemon is asked only once every row is good.
-        answer = _submit(obj.client(), doc_type, to, submission.items, meta, doc_id)
+        if not (submission.checked or _daemon_checks_it(doc_type, submission, meta)):
+            submission = import_document(file, doc_type=doc_type, category=category)
+        answer = _submit_rows(obj.client(), doc_type, to, file, category, submission, meta,
+                              doc_id)
     if as_json:
         echo_json(answer)
         return

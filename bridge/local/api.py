@@ -31,7 +31,13 @@ from bridge.engine.ports import RunInDb
 from bridge.engine.store_check import StoreFault, is_corruption
 from bridge.local.carry import CARRY_FILE_REFUSALS, CarryApi
 from bridge.local.json_text import parse_json
-from bridge.local.stream import MAX_STREAM_LINE, NDJSON, ack_stream, submit_stream
+from bridge.local.stream import (
+    MAX_STREAM_LINE,
+    NDJSON,
+    STREAM_TYPES,
+    ack_stream,
+    submit_stream,
+)
 
 log = logging.getLogger("bridge.api")
 STATUS_BY_CODE = {"unknown_peer": 404, "not_found": 404, "duplicate_document": 409,
@@ -233,7 +239,7 @@ class LocalApi:
         return web.json_response({"peers": out})
 
     async def submit(self, request: web.Request) -> web.Response:
-        if request.content_type == NDJSON:
+        if request.content_type in STREAM_TYPES:
             result = await submit_stream(request, self.exchange, self.run,
                                          max_line=min(self.max_body, MAX_STREAM_LINE))
         else:

@@ -38,7 +38,8 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
 
 
-def _unique_names(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+def unique_names(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object of ``pairs``; a name twice is a ``ValueError``."""
     out = dict(pairs)
     if len(out) != len(pairs):
         seen: set[str] = set()
@@ -51,7 +52,7 @@ def _unique_names(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 # json.loads with options builds a decoder for every call (a streamed document parses one a
 # line); one decoder, which keeps no state between texts, serves every thread.
-_DECODER = json.JSONDecoder(parse_constant=_no_constant, object_pairs_hook=_unique_names)
+_DECODER = json.JSONDecoder(parse_constant=_no_constant, object_pairs_hook=unique_names)
 
 
 def _check_json(value: Any, field: str = "$") -> None:
@@ -77,6 +78,11 @@ def _check_json(value: Any, field: str = "$") -> None:
             stack.extend((v, depth + 1) for v in item)
 
 
+def check_json_value(value: Any, field: str) -> None:
+    """``value``, decoded otherwise (a msgpack stream's), held to the same depth and text."""
+    _check_json(value, field)
+
+
 def _check_text(text: str, field: str) -> None:
     if not text.isascii():
         try:
@@ -87,4 +93,4 @@ def _check_text(text: str, field: str) -> None:
                              code="bad_json") from exc
 
 
-__all__ = ["MAX_JSON_DEPTH", "parse_json"]
+__all__ = ["MAX_JSON_DEPTH", "check_json_value", "parse_json", "unique_names"]

@@ -40,8 +40,8 @@ from bridge.records.record_schemas import (
     MANIFEST_KINDS,
     FieldInfo,
     RecordSchema,
-    list_validator,
     record_schema,
+    records_valid,
     roster_schema,
 )
 
@@ -85,9 +85,9 @@ def check_records(schema: RecordSchema, records: Sequence[Any], *,
                   values: bool = False) -> CheckResult:
     """Every problem of every record: all of them counted, the first ``limit`` described.
 
-    Messages quote a bad value only with ``values`` (and never a sensitive field's): the local
-    API promises errors without personal data from the request, while a person fixing their
-    own spreadsheet is helped by seeing what a cell holds.
+    Messages quote a bad value only with ``values`` (and never a sensitive field's). Neither
+    the daemon nor ``bridge send`` asks for it: errors promise no personal data, a command's
+    output ends up in terminals and logs too, and the row and column find the cell.
 
     ``select`` skips the records it returns False for (a manifest checks only the items that
     declare a ``kind``). Each check is one pass over all records, cheap on the good path: one
@@ -135,7 +135,7 @@ def _records_to_check(records: Sequence[Any], select: Callable[[Any], bool] | No
 
 def _schema_failures(schema: RecordSchema, found: _Found) -> set[int]:
     """Chosen positions of the records the schema refuses."""
-    if list_validator(schema.name).is_valid(found.dicts):
+    if records_valid(schema.name, found.dicts):
         return set()
     is_valid = schema.validator.is_valid
     return {found.where[k] for k, r in enumerate(found.dicts) if not is_valid(r)}
@@ -164,7 +164,7 @@ def _impossible_dates(schema: RecordSchema, found: _Found, values: bool) -> None
             if (value.__class__ is str and len(value) == 10 and value[8:] > "28"
                     and not _real_date(value)):
                 found.add(k, name, "bad_date", f"{value} is not a date that exists" if quote
-                          else "not a date that exists (the day is past the end of its month)")
+                          else "is not a date that exists (the day is past the end of its month)")
 
 
 def _withheld_present(schema: RecordSchema, found: _Found) -> None:

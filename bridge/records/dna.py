@@ -66,8 +66,13 @@ _LOCUS_TOKENS = ("FGA", "TH01", "TPOX", "VWA", "CSF1PO", "PENTA", "SE33", "DYS",
 _D_LOCUS = re.compile(r"D\d{1,2}S\d")
 
 
+_NO_TEXT = frozenset({int, bool, float, type(None)})
+
+
 def _text(value: Any) -> str:
     """The strings inside a list or object value, joined (numbers and booleans hold none)."""
+    if value.__class__ is list and all(v.__class__ is str for v in value):
+        return "\x1f".join(value)  # a list of text (seal numbers): no walk, the same text
     return "\x1f".join(_strings(value)) if isinstance(value, (dict, list)) else ""
 
 
@@ -82,7 +87,8 @@ def dna_suspects(records: Sequence[dict[str, Any]], *, open_schema: bool,
     """
     if open_schema:
         # Further fields may hold lists or objects anywhere: look inside every value.
-        texts = ["\x1f".join([v if v.__class__ is str else _text(v) for v in r.values()])
+        texts = ["\x1f".join([v if v.__class__ is str else
+                              "" if v.__class__ in _NO_TEXT else _text(v) for v in r.values()])
                  for r in records]
     else:
         texts = ["\x1f".join([v for v in r.values() if v.__class__ is str]) for r in records]

@@ -23,6 +23,7 @@ from bridge.records.record_schemas import (
     field_path,
     join_field,
 )
+from bridge.records.schema import TYPE_WORDS, describe
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -62,8 +63,6 @@ def _suggest(name: str, schema: RecordSchema) -> str:
     return f"; did you mean {close[0]!r}?" if close else ""
 
 
-_TYPE_WORDS = {"integer": "a whole number", "string": "text", "boolean": "true or false",
-               "array": "a list", "object": "an object", "null": "empty"}
 _K = jsonschema_rs.ValidationErrorKind
 # Bounds a value passed, in words: the kinds of error, and the message given the error's kind
 # and the value as quoted (or not).
@@ -127,7 +126,7 @@ def _value_message(schema: RecordSchema, err: Any, field: str, record: Mapping[s
     value = err.instance
     got = quoted_value(value, info) if values else ""
     if isinstance(kind, _K.Type):
-        wanted = " or ".join(_TYPE_WORDS.get(str(t), str(t)) for t in kind.types)
+        wanted = " or ".join(TYPE_WORDS.get(str(t), str(t)) for t in kind.types)
         return f"must be {wanted}{got}"
     if field == "category" and isinstance(kind, (_K.Constant, _K.Enum)):
         return _category_message(schema, kind, value, record.get("kind"), values)
@@ -146,7 +145,7 @@ def _value_message(schema: RecordSchema, err: Any, field: str, record: Mapping[s
     for kinds, words in _BOUND_WORDS:
         if isinstance(kind, kinds):
             return words(kind, got)
-    return str(err.message)
+    return describe(kind)
 
 
 def _category_message(schema: RecordSchema, kind: Any, value: object, item_kind: object,

@@ -1,4 +1,5 @@
-"""JSON Schema validation of locally supplied JSON, with errors that name the JSON path.
+"""JSON Schema validation of locally supplied JSON, with errors that name the JSON path and the
+rule broken, never the value.
 
 The schemas are package data in ``bridge/records/schemas/`` (so an installed wheel has them); they
 are part of the published format that ``schemas/PROTOCOL.md`` describes.
@@ -54,4 +55,43 @@ def validate(name: str, instance: Any) -> None:
     elif isinstance(kind, jsonschema_rs.ValidationErrorKind.AdditionalProperties) \
             and kind.unexpected:
         path.append(str(kind.unexpected[0]))
-    raise InputError(err.message, field=json_path(path))
+    raise InputError(describe(err.kind), field=json_path(path))
+
+
+_K = jsonschema_rs.ValidationErrorKind
+TYPE_WORDS = {"integer": "a whole number", "string": "text", "boolean": "true or false",
+               "array": "a list", "object": "an object", "null": "empty", "number": "a number"}
+# What a failing keyword says, in words built from the keyword and the schema alone: never from
+# jsonschema's own message, which quotes the value (a name, a date of birth, a service number),
+# and error messages are logged and shown in terminals. A key is not personal data; a value is.
+_WORDS: tuple[tuple[type, Any], ...] = (
+    (_K.Required, lambda k: "required field is missing"),
+    (_K.AdditionalProperties, lambda k: "unknown field"),
+    (_K.UnevaluatedProperties, lambda k: "unknown field"),
+    (_K.Type, lambda k: "must be " + " or ".join(TYPE_WORDS.get(str(t), str(t))
+                                                 for t in k.types)),
+    (_K.MaxLength, lambda k: f"is longer than {k.limit} characters"),
+    (_K.MinLength, lambda k: f"is shorter than {k.limit} character(s)"),
+    (_K.Pattern, lambda k: "does not match the pattern for this field"),
+    (_K.Format, lambda k: f"is not a valid {k.format}"),
+    (_K.Enum, lambda k: "is not one of the allowed values"),
+    (_K.Constant, lambda k: "is not the value required here"),
+    (_K.Minimum, lambda k: f"must be at least {k.limit}"),
+    (_K.ExclusiveMinimum, lambda k: f"must be more than {k.limit}"),
+    (_K.Maximum, lambda k: f"must be at most {k.limit}"),
+    (_K.ExclusiveMaximum, lambda k: f"must be less than {k.limit}"),
+    (_K.MinItems, lambda k: f"must list at least {k.limit} value(s)"),
+    (_K.MaxItems, lambda k: f"lists more than {k.limit} values"),
+    (_K.UniqueItems, lambda k: "lists the same value twice"),
+    (_K.MinProperties, lambda k: f"has fewer than {k.limit} fields"),
+    (_K.MaxProperties, lambda k: f"has more than {k.limit} fields"),
+)
+
+
+def describe(kind: Any) -> str:
+    """What is wrong, from a jsonschema_rs error's kind: the keyword and its bound, never the
+    value (see ``_WORDS``)."""
+    for cls, words in _WORDS:
+        if isinstance(kind, cls):
+            return str(words(kind))
+    return f"does not satisfy the schema's {kind.name} rule"

@@ -56,3 +56,20 @@ def test_bad_meta_options_are_usage_errors_that_send_nothing(
         done = _send(alpha, "manifest", csv, "--to", "beta", *args)
         assert done.returncode != 0 and said in done.stderr, (args, done.stderr)
     assert alpha.client.documents() == []
+
+
+def test_bad_csv_rows_refused_by_the_daemon_are_listed_by_row_and_nothing_is_committed(
+        make_nodes: Callable[..., tuple[Node, Node]]) -> None:
+    """The rows of a table are checked once, by the daemon: a bad one refuses the whole
+    document there, and the command still lists every bad row by its row and field."""
+    alpha, _ = make_nodes()
+    alpha.start()
+    done = _send(alpha, "roster", str(EXAMPLES / "roster-civilian_detainee-with-errors.csv"),
+                 "--to", "beta", "--category", "civilian_detainee", "--id", "R-BAD-1")
+    assert done.returncode == 1, done.stderr
+    assert "bad rows; nothing was imported" in done.stderr and "row 3" in done.stderr
+    assert alpha.client.documents() == []
+    good = _send(alpha, "roster", str(EXAMPLES / "roster-civilian_detainee.csv"), "--to",
+                 "beta", "--category", "civilian_detainee", "--id", "R-GOOD-1")
+    assert good.returncode == 0, good.stderr
+    assert [d["id"] for d in alpha.client.documents()] == ["R-GOOD-1"]

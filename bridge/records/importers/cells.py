@@ -8,7 +8,6 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from bridge.records.record_errors import quoted_value
 from bridge.records.record_schemas import FieldInfo
 
 LIST_SEPARATOR = ";"
@@ -46,7 +45,7 @@ def _to_integer(cell: Any, info: FieldInfo | None) -> Any:
         return int(cell)
     if cell.__class__ is str and _INTEGER.match(cell):
         return int(cell)
-    raise CellError(f"must be a whole number{quoted_value(cell, info)}")
+    raise CellError("must be a whole number")
 
 
 def _to_boolean(cell: Any, info: FieldInfo | None) -> Any:
@@ -59,7 +58,7 @@ def _to_boolean(cell: Any, info: FieldInfo | None) -> Any:
         return True
     if word in _FALSE:
         return False
-    raise CellError(f"must be true or false (also yes/no, 1/0){quoted_value(cell, info)}")
+    raise CellError("must be true or false (also yes/no, 1/0)")
 
 
 def _to_list(cell: Any, info: FieldInfo | None) -> Any:

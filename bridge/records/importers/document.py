@@ -14,7 +14,7 @@ from bridge.records.record_schemas import CATEGORIES, MANIFEST_ITEM, record_sche
 
 
 def import_document(path: str, *, doc_type: str, category: str | None = None,
-                    limits: ImportLimits = LIMITS) -> Submission:
+                    limits: ImportLimits = LIMITS, check: bool = True) -> Submission:
     """The items of a roster or manifest from ``path`` (CSV, XLSX or JSON), every row checked.
 
     A roster from a table needs its ``category`` (one of :data:`CATEGORIES`), which also goes
@@ -24,6 +24,11 @@ def import_document(path: str, *, doc_type: str, category: str | None = None,
 
     Raises :class:`ImportErrors` listing every bad row, or :class:`InputError` for a file that
     cannot be read at all.
+
+    ``check=False``: a table's records are read and converted but not checked against their
+    schema (``Submission.checked`` says so) -- for a caller that hands them to the daemon,
+    whose check is the same, and checks them here only when the daemon refuses them. A JSON
+    file is always checked.
     """
     if doc_type not in ("roster", "manifest"):
         raise InputError(f"unknown document type {doc_type!r}", field="type")
@@ -35,14 +40,15 @@ def import_document(path: str, *, doc_type: str, category: str | None = None,
             raise UsageError(f"{path}: a roster from a CSV or XLSX file needs its category "
                              f"(--category {'|'.join(CATEGORIES)})")
         schema = roster_schema(category)
-        records = table_records(path, fmt, schema, {"category": category}, limits)
+        records, rows = table_records(path, fmt, schema, {"category": category}, limits,
+                                      check=check)
         return Submission(items=records, meta={**_sheet_meta(path, fmt, limits),
                                                "category": category},
-                          format=fmt, schema=schema.name)
+                          format=fmt, schema=schema.name, rows=rows, checked=check)
     schema = record_schema(MANIFEST_ITEM)
-    records = table_records(path, fmt, schema, {}, limits)
+    records, rows = table_records(path, fmt, schema, {}, limits, check=check)
     return Submission(items=records, meta=_sheet_meta(path, fmt, limits) or None, format=fmt,
-                      schema=schema.name)
+                      schema=schema.name, rows=rows, checked=check)
 
 
 def _sheet_meta(path: str, fmt: str, limits: ImportLimits) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,8 @@ TABLE_FORMATS = ("csv", "xlsx")
 
 @dataclass(frozen=True, kw_only=True)
 class Submission:
-    """The items (and meta) of a roster or manifest read from a file, every row good.
+    """The items (and meta) of a roster or manifest read from a file, every row good (or, with
+    ``checked`` False, every row read and converted: see ``import_document``).
 
     ``schema`` names the record schema the items were checked against, or is None when the
     items are generic (a JSON roster of no known category, manifest items without a kind):
@@ -25,6 +27,8 @@ class Submission:
     meta: dict[str, Any] | None
     format: str
     schema: str | None
+    rows: Sequence[int] = ()  # a table's: the row (as a spreadsheet numbers it) of each item
+    checked: bool = True  # False: read and converted, the record checks left to the daemon
 
 
 def file_format(path: str) -> str:

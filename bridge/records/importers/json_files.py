@@ -120,7 +120,7 @@ def json_submission(path: str, doc_type: str, category: str | None,
                 # Each record carries its category (DESIGN §6); the file may leave it to meta.
                 if isinstance(item, dict) and "category" not in item:
                     item["category"] = category
-    result = check_submission(doc_type, meta, items, limit=MAX_LISTED, values=True)
+    result = check_submission(doc_type, meta, items, limit=MAX_LISTED)
     if result is None:
         return Submission(items=items, meta=meta, format="json", schema=None)
     if not result.ok:

@@ -52,10 +52,16 @@ class _Reading:
 
 
 def table_records(path: str, fmt: str, schema: RecordSchema, defaults: Mapping[str, Any],
-                  limits: ImportLimits) -> list[dict[str, Any]]:
+                  limits: ImportLimits, *, check: bool = True
+                  ) -> tuple[list[dict[str, Any]], list[int]]:
     """The records of a CSV or XLSX file, each field converted by ``schema`` and every record
-    checked by it; ``defaults`` go into every record. Raises :class:`ImportErrors` naming every
-    bad row (its row, column and field), and nothing is returned unless every row is good."""
+    checked by it; ``defaults`` go into every record; and the row each record came from.
+    Raises :class:`ImportErrors` naming every bad row (its row, column and field), and nothing
+    is returned unless every row is good.
+
+    ``check=False`` leaves the record checks to the daemon, which makes them anyway (the same
+    ``check_records``): the header and every cell are still read and converted here, and a file
+    with a bad one is checked whole, so that all its bad rows are listed at once."""
     source = path
     rows = table_rows(path, fmt, limits)
     hrow, header = read_header(rows, source, limits)
@@ -70,14 +76,16 @@ def table_records(path: str, fmt: str, schema: RecordSchema, defaults: Mapping[s
         reading.cell_problems.append(RowError(row=n, column=column_letter(i), message=(
             f"a value in a column with no name in row {hrow}: name the column, or clear it")))
     records, row_of = reading.records, reading.row_of
-    result = check_records(schema, records, limit=MAX_LISTED, values=True)
+    if not (check or head_problems or reading.cell_problems or reading.cell_bad):
+        return records, row_of
+    result = check_records(schema, records, limit=MAX_LISTED)
     row_problems = _table_errors(result, row_of, columns, absent)
     problems = _merge(head_problems, reading.cell_problems, row_problems)
     bad_rows = len({row_of[i] for i in result.bad} | reading.cell_bad)
     if problems or bad_rows:
         raise ImportErrors(source, problems[:MAX_LISTED], bad_rows=bad_rows,
                            header=bool(head_problems))
-    return records
+    return records, row_of
 
 
 def _read_records(rows: Iterator[tuple[int, list[Any]]], width: int, columns: Sequence[Column],

@@ -27,6 +27,7 @@ from bridge.core.documents import SignedDocument
 from bridge.core.errors import DecodeError, PeerError
 from bridge.engine.ack_stream import AckStreaming, StreamedAck
 from bridge.engine.carry import Carry
+from bridge.engine.check_pass import CheckPass
 from bridge.engine.context import Engine
 from bridge.engine.delivery import Delivery
 from bridge.engine.health import StoreGuard
@@ -275,10 +276,25 @@ class Exchange:
         return out
 
     def check_store(self) -> list[StoreFault]:
-        return self.engine.guard.check_store()
+        return self.engine.guard.check_store(self.engine.trust.own)
 
     def store_fault(self, fault: StoreFault) -> None:
         self.engine.guard.store_fault(fault)
+
+    # The whole store check beside the work (bridge/engine/check_pass.py), driven by the
+    # daemon: its reads on a connection of their own, its findings and its end here.
+    def check_pass_due(self) -> bool:
+        return self.engine.guard.pass_due
+
+    def check_pass_begun(self) -> None:
+        self.engine.guard.pass_begun()
+
+    def found_store_faults(self, faults: list[StoreFault]) -> None:
+        for fault in faults:
+            self.engine.guard.store_fault(fault)
+
+    def check_pass_done(self, work: CheckPass) -> None:
+        self.engine.guard.pass_done(work, self.engine.trust.own)
 
 
 __all__ = ["Answer", "DecodeError", "DeliveryOutcome", "Exchange", "Outcome", "decode_envelope"]

@@ -61,12 +61,33 @@ def find_document(engine: Engine, doc_id: str, direction: str | None) -> Documen
     return rows[0]
 
 
+COUNTS_CACHED = 256
+"""Documents whose counts by status are kept between two writes."""
+
+
 class Queries:
     def __init__(self, engine: Engine) -> None:
         self.e = engine
+        # Document rowid -> (the store's change version, counts by status, acknowledged).
+        self._counts: dict[int, tuple[tuple[int, int], dict[str, int], int]] = {}
 
     def find_document(self, doc_id: str, direction: str | None = None) -> DocumentRow:
         return find_document(self.e, doc_id, direction)
+
+    def _item_counts(self, doc: int) -> tuple[dict[str, int], int]:
+        """``Store.item_counts``, counted again only once something was written: counting a
+        million items reads a million index entries (a counts table kept by triggers would
+        instead cost every item insert and status change about as much again as the write
+        itself, measured), and a quiet document's summary is asked for again and again."""
+        version = self.e.store.change_version()
+        cached = self._counts.get(doc)
+        if cached is not None and cached[0] == version:
+            return dict(cached[1]), cached[2]
+        by_status, acknowledged = self.e.store.item_counts(doc)
+        if len(self._counts) >= COUNTS_CACHED:
+            self._counts.clear()
+        self._counts[doc] = (version, dict(by_status), acknowledged)
+        return by_status, acknowledged
 
     def summary(self, row: DocumentRow, clock: JudgingClock | None = None) -> dict[str, Any]:
         """A document as the API shows it; its deadline judged by ``clock`` (the witnessed
@@ -82,7 +103,7 @@ class Queries:
             out["items"] = {"total": row.count, "acknowledged": row.count, "by_status": {}}
             return out
         self.e.guard.document_statuses_hold(row)
-        by_status, acknowledged = self.e.store.item_counts(row.rowid)
+        by_status, acknowledged = self._item_counts(row.rowid)
         out["items"] = {"total": row.count, "acknowledged": acknowledged,
                         "by_status": by_status}
         deadline = deadlines.deadline_of(row.meta)

@@ -39,6 +39,7 @@ from bridge.engine.outbound import Outbound
 from bridge.engine.outcomes import Answer, DeliveryOutcome, Outcome
 from bridge.engine.ports import Clock, Store, system_clock
 from bridge.engine.queries import Queries
+from bridge.engine.receipt_stream import DocumentReceipt
 from bridge.engine.store_check import StoreFault
 from bridge.engine.streaming import Streamed, Streaming
 from bridge.engine.trust import TrustState
@@ -257,6 +258,11 @@ class Exchange:
 
     def receipt(self, doc_id: str, item_id: str | None, direction: str | None) -> bytes:
         return self.queries.receipt(doc_id, item_id, direction)
+
+    def document_receipt(self, doc_id: str, direction: str | None) -> DocumentReceipt:
+        """The whole-document receipt, to be made a piece at a time (the same bytes as
+        ``receipt`` without an item, in bounded memory)."""
+        return DocumentReceipt(self.engine, doc_id, direction)
 
     def reconcile(self, *, peer: str | None = None, quota: int | None = None
                   ) -> dict[str, Any]:

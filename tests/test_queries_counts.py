@@ -87,3 +87,19 @@ def test_an_edit_behind_the_daemon_s_back_is_counted_again_and_checked(
         _items(b)
     assert spy.calls == 1
     assert wire.health(b)["status"] == "store_corrupt"
+
+
+def test_an_outbound_document_s_counts_follow_its_delivery(
+        tmp_path: Path, alpha: PrivateIdentity, beta: PrivateIdentity) -> None:
+    """Before any status, an outbound document's items are counted by how far they went
+    (queued, delivered), which changes with no acknowledgement: never kept stale."""
+    with open_pair(tmp_path, alpha, beta) as h:
+        a = h.alpha.engine
+        wire.submit(a, "manifest", "beta", [person(n) for n in range(10)], doc_id="M-1")
+        assert _items(a, "out")["by_status"] == {"queued": 10}
+        h.courier.settle()
+        assert _items(a, "out")["by_status"] == {"delivered": 10}
+        wire.acknowledge(h.beta.engine, "M-1", all="RECEIVED")
+        h.courier.settle()
+        assert _items(a, "out") == {"total": 10, "acknowledged": 10,
+                                    "by_status": {"RECEIVED": 10}}

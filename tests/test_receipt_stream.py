@@ -88,3 +88,16 @@ def test_entry_changed_behind_the_daemon_s_back_stops_the_receipt_with_the_alarm
     assert wire.health(h.beta.engine)["status"] == "store_corrupt"
     with pytest.raises(StoreCorrupt):
         DocumentReceipt(h.beta.engine.engine, "M-1", "in")
+
+
+def test_streamed_receipt_with_witnessed_times_is_the_one_built_whole(
+        h: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With ``witnessed`` evidence (PROTOCOL.md §13.5) the whole receipt is re-encoded with
+    it; the streamed one puts it in the same place."""
+    from bridge.engine.witnessing import Witnessing
+    evidence = [{"checkpoint": b"x" * 40, "digest": b"d" * 32, "index": 3}]
+    monkeypatch.setattr(Witnessing, "evidence", lambda self, digests: evidence)
+    whole = h.alpha.engine.receipt("M-1", None, "out")
+    assert codec.decode(whole, receipts.RECEIPT_LIMITS)["witnessed"] == evidence
+    streamed = b"".join(DocumentReceipt(h.alpha.engine.engine, "M-1", "out").pieces())
+    assert streamed == whole

@@ -95,11 +95,6 @@ class Store(Documents, Items, Acknowledgements, Outbox, Inbox, Refusals, Events,
         own writes."""
         return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
 
-    def change_version(self) -> tuple[int, int]:
-        """``data_version`` and the rows this connection has changed so far: equal twice,
-        nothing in the file has changed in between (what a cache of a count needs)."""
-        return self.data_version(), self._conn.total_changes
-
     def status_mismatch_any(self, peer: str | None) -> tuple[int, str] | None:
         """(document rowid, diagnosis) of the first such item in any roster or manifest."""
         for (doc,) in self._conn.execute(

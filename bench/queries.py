@@ -232,7 +232,8 @@ def main() -> int:
         restart = measure_restart(a)
     listing = max(figures["disputed_first_page"], figures["disputed_deep_page"])
     result = {"items": args.items, "repeat": args.repeat, "build": built,
-              "daemon_start_s": started, **restart, "receipt": export, "median_ms": figures, "target_ms": TARGET_MS,
+              "daemon_start_s": started, **restart, "receipt": export, "median_ms": figures,
+              "target_ms": TARGET_MS,
               "verdict": "PASS" if listing < TARGET_MS else "MISS"}
     if args.json:
         print(json.dumps(result, indent=2))

@@ -1,16 +1,17 @@
 """The whole-document receipt (PROTOCOL.md §7.2) made a piece at a time, in bounded memory:
 the very bytes ``build_document_receipt`` (and ``with_witnessed``) make from the documents
-held whole, from entries read as they are sent. Each document is checked as it streams, as
-the verifier (§7.4) will check it: its header's signature before anything is sent, then each
-entry at its position, and at the end of its entries their count and Merkle root against the
-signed ones (RFC 9162 §2.1, only the frontier held); an acknowledgement's entries name the
-declared entry the store files them under. A receipt whose check fails stops there with
-``VerificationError``: its reader never gets a whole file that does not verify.
+held whole, from entries read as they are sent. Each document is checked as it streams, by
+the steps of the verifier (§7.4) that need no more than a frontier: its header's signature
+(and an acknowledgement's answer and parties) before anything is sent, then each entry at its
+position, and at the end of its entries their count and Merkle root against the signed ones
+(RFC 9162 §2.1); an acknowledgement's entries name the declared entry the store files them
+under. A receipt whose check fails stops there with ``VerificationError``: its reader never
+gets a whole file that does not verify.
 
 What it does not hold, and so does not check here, is every item id of a million at once: an
-item declared twice, or acknowledged twice by one acknowledgement (steps 5 and 11). The store
-refuses both at intake and its ids are unique by index; the store check ties each id to its
-signed bytes.
+item declared twice, or acknowledged twice by one acknowledgement (steps 5 and 11), or a status
+change the rules forbid. Intake refused all of these, the store's ids are unique by index, and
+the store check ties each id to its signed bytes; ``bridge verify`` checks them all.
 
 How the bytes are made: the bundle is encoded canonically with a placeholder in place of each
 entries array (a map's key order does not depend on its values), and at each placeholder the
@@ -31,7 +32,6 @@ import msgpack
 from bridge.core import codec, merkle
 from bridge.core.crypto.identity import Keyring
 from bridge.core.documents import ACK, SignedHeader
-from bridge.core.entries import decode_declared_entry
 from bridge.core.errors import InputError, VerificationError
 from bridge.core.receipts.bundle import DOCUMENT_RECEIPT, RECEIPT_VERSION
 from bridge.core.receipts.steps import Checks, check_ack_header, check_signature, fail
@@ -115,7 +115,7 @@ def _declared(doc: SignedHeader, entries: Iterable[bytes]) -> Iterator[bytes]:
     yield pack.pack_array_header(doc.header.count)
     for n, leaf in enumerate(entries):
         _within(doc, n)
-        decode_declared_entry(leaf, n)
+        _entry(leaf, n, doc)
         builder.add(merkle.leaf_hash(leaf))
         yield pack.pack(leaf)
     _tree_holds(doc, builder, doc.header.type)
@@ -129,7 +129,7 @@ def _acknowledged(ack: SignedHeader, entries: AckEntries) -> Iterator[bytes]:
     yield pack.pack_array_header(ack.header.count)
     for n, (leaf, declared) in enumerate(entries):
         _within(ack, n)
-        entry = _ack_entry(leaf, n)
+        entry = _entry(leaf, n, ack)
         if declared is not None and entry.get("leaf") != declared:
             raise fail(f"acknowledgement {ack.header.id} acknowledges another entry of item "
                        f"{entry.get('id')}", "wrong_leaf")
@@ -138,10 +138,18 @@ def _acknowledged(ack: SignedHeader, entries: AckEntries) -> Iterator[bytes]:
     _tree_holds(ack, builder, ACK)
 
 
-def _ack_entry(leaf: bytes, n: int) -> dict[str, Any]:
-    value = codec.decode(leaf, codec.SMALL_LIMITS)
-    if not isinstance(value, dict) or value.get("i") != n:
-        raise fail(f"acknowledgement entry {n} is not at its position", "bad_entry")
+def _entry(leaf: bytes, n: int, doc: SignedHeader) -> dict[str, Any]:
+    """An entry's map, at its position and naming an item. Read with msgpack alone, not
+    every rule of §2.4 again: these are the stored bytes intake decoded with every check,
+    and the Merkle root at the end says they are the signed ones."""
+    try:
+        value = msgpack.unpackb(leaf, raw=False, strict_map_key=True)
+    except Exception as exc:  # damaged bytes: whatever msgpack makes of them
+        raise fail(f"entry {n} of {doc.header.id} cannot be read", "bad_entry") from exc
+    if not isinstance(value, dict) or value.get("i") != n or not isinstance(value.get("id"),
+                                                                            str):
+        raise fail(f"entry {n} of {doc.header.id} is not an entry at its position",
+                   "bad_entry")
     return value
 
 

@@ -87,6 +87,7 @@ def test_a_sound_restart_reads_only_what_came_after_the_mark_then_checks_all_bes
         h: Harness) -> None:
     assert _restart(h) == []
     assert h.beta.engine.check_pass_due()  # the start read what changed; the rest is due
+    assert wire.health(h.beta.engine)["store"]["check"] == "running"
     before = _mark(h)
     wire.submit(h.alpha.engine, "manifest", "beta", [person(n) for n in range(20, 23)],
                 doc_id="M-2")
@@ -95,6 +96,7 @@ def test_a_sound_restart_reads_only_what_came_after_the_mark_then_checks_all_bes
     after = _mark(h)
     assert before is not None and after is not None and after.documents > before.documents
     assert wire.health(h.beta.engine)["status"] == "ok"
+    assert wire.health(h.beta.engine)["store"]["check"] == "complete"
 
 
 def test_entry_changed_in_a_document_stored_after_the_mark_is_caught_at_start(

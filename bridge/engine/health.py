@@ -221,7 +221,8 @@ class StoreGuard:
         faults = self.metrics.faults()
         status = "store_corrupt" if self.faults else "degraded" if faults else "ok"
         return {"status": status, "faults": faults, "party": party, "fingerprint": fingerprint,
-                "store": {"ok": not self.faults, "faults": [str(f) for f in self.faults]},
+                "store": {"ok": not self.faults, "faults": [str(f) for f in self.faults],
+                          "check": "running" if self.pass_due else "complete"},
                 "peers": {p: self.queue(p) for p in peers}}
 
     def queue(self, peer: str) -> dict[str, Any]:

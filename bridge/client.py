@@ -407,6 +407,28 @@ class BridgeClient:
                                           accept="application/vnd.bridge.receipt")
         return data
 
+    def receipt_to(self, write: Callable[[bytes], None], id: str, item: str | None = None,
+                   direction: str | None = None) -> int:
+        """``receipt``, handed to ``write`` a piece at a time as it arrives (a whole
+        document's need not fit in memory); returns how many bytes. A body cut short raises
+        (the daemon found its store damaged on the way), so a caller writing a file through
+        ``write_file_streamed`` keeps none."""
+        q = _query({"item": item, "direction": direction})
+        conn, resp = self._open("GET", f"{API_PREFIX}/documents/{_seg(id)}/receipt{q}", None,
+                                {"Accept": "application/vnd.bridge.receipt"})
+        try:
+            if resp.status >= 400:
+                raise self._api_error(resp.status, resp.reason, resp.read()[:MAX_ERROR_BODY])
+            size = 0
+            while piece := resp.read(1 << 20):
+                write(piece)
+                size += len(piece)
+        except (OSError, http.client.HTTPException) as exc:
+            raise self._unavailable(exc) from exc
+        finally:
+            conn.close()
+        return size
+
     def rotate_key(self, suite: int | None = None) -> dict[str, Any]:
         """Planned key rotation, announced to every peer; ``suite=2`` moves to suite 2."""
         return self._json("POST", f"{API_PREFIX}/keys/rotate",

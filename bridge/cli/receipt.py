@@ -9,7 +9,7 @@ import click
 from bridge.cli.context import Ctx
 from bridge.cli.exits import reporting
 from bridge.cli.options import force_option
-from bridge.home.files import write_file
+from bridge.home.files import check_writable, write_file_streamed
 
 
 @click.command()
@@ -28,11 +28,15 @@ def receipt(obj: Ctx, doc: str, item_id: str | None, direction: str | None,
 
     A whole-document receipt discloses every entry (every person on the list): the file is
     created 0600, and an existing file is replaced only with --force."""
+    size: list[int] = []
     with reporting():
-        data = obj.client().receipt(doc, item=item_id, direction=direction)
-        write_file(output, data, replace=force)
+        check_writable(output, replace=force)
+        # Written as it arrives: a whole document's receipt need not fit in memory, and one
+        # cut short leaves no file.
+        write_file_streamed(output, lambda write: size.append(obj.client().receipt_to(
+            write, doc, item=item_id, direction=direction)), replace=force)
     what = f"item {item_id} of {doc}" if item_id else f"document {doc}"
-    click.echo(f"wrote the receipt of {what} to {output} ({len(data)} bytes)")
+    click.echo(f"wrote the receipt of {what} to {output} ({size[0]} bytes)")
 
 
 __all__ = ["receipt"]

@@ -326,3 +326,25 @@ def test_entry_changed_after_the_last_complete_check_is_caught_beside_the_work(
     assert_alarm(beta, DOC)
     assert_store_corrupt(beta.client.acknowledge, GOOD, all="RECEIVED")
     assert_audit_verify_fails(beta, DOC)
+
+
+def test_whole_receipt_streamed_from_a_store_damaged_while_running_is_cut_short_no_file(
+        exchanged: Exchanged, tmp_path: Path, damaged: list[Node]) -> None:
+    """An entry of DOC changed while the daemon runs (its surname: still a canonical entry,
+    nothing read yet): the whole-document receipt's root is found not to hold as it is made
+    (here before its first megabyte is out: a 500; for a larger one the body ends short), so
+    ``bridge receipt`` keeps no file, and the alarm is up."""
+    beta = copy_of(exchanged.beta, tmp_path / "b")
+    beta.start()
+    damaged.append(beta)
+    good = tmp_path / "good.receipt"
+    assert _bridge("--home", beta.home.path, "receipt", DOC, "-o", good).returncode == 0
+    leaf = _leaf(beta, "P-00005")
+    sql(beta, "UPDATE items SET leaf=? WHERE leaf=?", leaf.replace(b"Testname5", b"Testnamf5"),
+        leaf)
+    out = tmp_path / "cut.receipt"
+    got = _bridge("--home", beta.home.path, "receipt", DOC, "-o", out)
+    assert got.returncode != 0, got
+    assert not out.exists() and not list(tmp_path.glob("cut.receipt*"))
+    assert_alarm(beta, DOC)
+    assert_store_corrupt(beta.client.receipt, DOC)

@@ -7,7 +7,7 @@ import http.client
 import json
 import os
 import socket
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -82,3 +82,10 @@ def segment(value: str) -> str:
 
 __all__ = ["ENCODER", "HOST", "STREAM_BLOCK", "UnixHTTPConnection", "home_of", "json_text",
            "ndjson_blocks", "query", "retry_after_seconds", "segment", "statement"]
+
+
+def copy_body(resp: http.client.HTTPResponse, write: Callable[[bytes], None]) -> bytes:
+    """A response's body handed to ``write`` a megabyte at a time; nothing kept (b"")."""
+    while piece := resp.read(1 << 20):
+        write(piece)
+    return b""

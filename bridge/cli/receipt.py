@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -28,15 +29,22 @@ def receipt(obj: Ctx, doc: str, item_id: str | None, direction: str | None,
 
     A whole-document receipt discloses every entry (every person on the list): the file is
     created 0600, and an existing file is replaced only with --force."""
-    size: list[int] = []
+    size = 0
+
+    def produce(write: Callable[[bytes], None]) -> None:
+        def counted(piece: bytes) -> None:
+            nonlocal size
+            size += len(piece)
+            write(piece)
+        obj.client().receipt_to(counted, doc, item=item_id, direction=direction)
+
     with reporting():
         check_writable(output, replace=force)
         # Written as it arrives: a whole document's receipt need not fit in memory, and one
         # cut short leaves no file.
-        write_file_streamed(output, lambda write: size.append(obj.client().receipt_to(
-            write, doc, item=item_id, direction=direction)), replace=force)
+        write_file_streamed(output, produce, replace=force)
     what = f"item {item_id} of {doc}" if item_id else f"document {doc}"
-    click.echo(f"wrote the receipt of {what} to {output} ({size[0]} bytes)")
+    click.echo(f"wrote the receipt of {what} to {output} ({size} bytes)")
 
 
 __all__ = ["receipt"]

@@ -212,3 +212,24 @@ def test_a_document_still_arriving_while_the_pass_reads_it_is_no_fault(
     finally:
         conn.close()
     assert (found, done) == ([], True)
+
+
+def test_status_changed_by_an_acknowledgement_still_arriving_at_the_mark_is_caught_at_start(
+        h: Harness) -> None:
+    """A mark made while an acknowledgement was still arriving names it among the open
+    documents: the statuses it changed, on a document the mark vouched for, are read at start
+    like those of one stored after the mark."""
+    wire.acknowledge(h.beta.engine, "M-1", items=[
+        {"id": "P-00003", "status": "DISPUTED", "reason": "not this person"}])
+    rows = h.beta.engine.store.check_rows()
+    ack = rows.documents()[-1]
+    assert ack.type == "ack"
+    seq, head = rows.audit_head()
+    body, sig = sign_mark(h.beta.identity, CheckMark(
+        documents=ack.rowid, digest=ack.digest, open=(ack.rowid,), audit_seq=seq,
+        audit_head=head, at=0))
+    _sql(h, "UPDATE store_check_mark SET body = ?, sig = ?", body, sig)
+    _sql(h, "UPDATE items SET status = 'WITHHELD' WHERE item_id = 'P-00003'")
+    faults = _restart(h)
+    assert h.beta.engine.check_pass_due()  # the mark was taken: only what changed was read
+    assert any("P-00003" in f and "DISPUTED" in f for f in faults), faults

@@ -52,12 +52,13 @@ def check_since(rows: StoredRows, mark: CheckMark) -> list[StoreFault] | None:
 def _statuses_since(rows: StoredRows, mark: CheckMark, by_rowid: dict[int, StoredDocument],
                     whole: set[int]) -> Iterator[StoreFault]:
     """Step 3 for the items of documents the mark vouched for that later acknowledgements
-    name (the documents checked whole are not read twice)."""
-    for doc in rows.answered_since(mark.documents):
+    name, or ones then still arriving (the documents checked whole are not read twice)."""
+    arriving = sorted(whole)
+    for doc in rows.answered_since(mark.documents, arriving):
         d = by_rowid.get(doc)
         if d is None or d.rowid > mark.documents or d.rowid in whole:
             continue
-        what = rows.status_mismatch_since(doc, mark.documents)
+        what = rows.status_mismatch_since(doc, mark.documents, arriving)
         if what is not None:
             yield StoreFault(where=document_where(d), what=what, doc=d.rowid)
 

@@ -69,9 +69,11 @@ LIMIT 1
 """
 _IN_RANGE = _STATUS_MISMATCH.format(which="i.idx >= ?2 AND i.idx <= ?3")
 _AT = _STATUS_MISMATCH.format(which="i.idx IN (SELECT value FROM json_each(?2))")
-# The items named by the acknowledgements stored after document ``?2`` (the check at start).
+# The items named by the acknowledgements stored after document ``?2``, or still arriving then
+# (``?3``, a JSON array of their rows): the check at start.
 _SINCE = _STATUS_MISMATCH.format(
-    which="i.idx IN (SELECT a.item_idx FROM ack_entries a WHERE a.ack > ?2 AND a.item_doc = ?1)")
+    which="i.idx IN (SELECT a.item_idx FROM ack_entries a WHERE a.item_doc = ?1 AND "
+          "(a.ack > ?2 OR a.ack IN (SELECT value FROM json_each(?3))))")
 
 PAGE = 4096
 """Entries read per statement: a check reads a document in keyset pages, so no read
@@ -164,20 +166,22 @@ class CheckRows:
         except sqlite3.DatabaseError as exc:
             raise _unreadable(exc) from exc
 
-    def status_mismatch_since(self, doc: int, after: int) -> str | None:
+    def status_mismatch_since(self, doc: int, after: int, arriving: list[int]) -> str | None:
         """``status_mismatch`` for the items of ``doc`` that acknowledgements stored after
-        document ``after`` name (what changed their status since)."""
+        document ``after``, or still ``arriving`` then, name (what changed their status)."""
         try:
-            r = self._conn.execute(_SINCE, (doc, after)).fetchone()
+            r = self._conn.execute(_SINCE, (doc, after, json.dumps(arriving))).fetchone()
         except sqlite3.DatabaseError as exc:
             raise _unreadable(exc) from exc
         return _mismatch(r)
 
-    def answered_since(self, after: int) -> list[int]:
-        """The documents that acknowledgements stored after document ``after`` answer."""
+    def answered_since(self, after: int, arriving: list[int]) -> list[int]:
+        """The documents that acknowledgements stored after document ``after``, or still
+        ``arriving`` then, answer."""
         return [int(r[0]) for r in list(_rows(
-            self._conn, "SELECT DISTINCT answers FROM documents WHERE rowid > ? AND type = "
-            "'ack' AND answers IS NOT NULL ORDER BY 1", (after,)))]
+            self._conn, "SELECT DISTINCT answers FROM documents WHERE (rowid > ?1 OR rowid IN "
+            "(SELECT value FROM json_each(?2))) AND type = 'ack' AND answers IS NOT NULL "
+            "ORDER BY 1", (after, json.dumps(arriving))))]
 
     def check_mark(self) -> tuple[bytes, bytes] | None:
         """The signed mark of the last complete check (body, signature), if any."""

@@ -132,9 +132,10 @@ def test_entry_changed_in_a_document_the_mark_vouched_for_is_caught_beside_the_w
     health = wire.health(h.beta.engine)
     assert health["status"] == "store_corrupt", health
     assert _mark(h) == mark
-    # Restarted again, the stale mark still leaves the pass due: it finds it again.
-    assert _restart(h) == [] and h.beta.engine.check_pass_due()
-    assert _run_pass(h, pages=1000)
+    # Restarted again, the mark older than that alarm is void: the start checks all.
+    again = _restart(h)
+    assert any("M-1" in f and "leaf hash" in f for f in again), again
+    assert not h.beta.engine.check_pass_due()
 
 
 @pytest.mark.parametrize("forge", ["deleted", "resigned_by_another_key", "bit_flipped",
@@ -233,3 +234,16 @@ def test_status_changed_by_an_acknowledgement_still_arriving_at_the_mark_is_caug
     faults = _restart(h)
     assert h.beta.engine.check_pass_due()  # the mark was taken: only what changed was read
     assert any("P-00003" in f and "DISPUTED" in f for f in faults), faults
+
+
+def test_damage_found_after_the_mark_voids_it_the_next_start_checks_all(h: Harness) -> None:
+    """A read found a status the signed history does not say (the alarm is in the event log),
+    the daemon stopped: the next start does not trust the mark older than that alarm, it
+    checks the whole store before serving and finds it again."""
+    assert _restart(h) == []
+    _sql(h, "UPDATE items SET status = 'WITHHELD' WHERE item_id = 'P-00006'")
+    with pytest.raises(Exception, match="P-00006"):
+        wire.item(h.beta.engine, "M-1", "P-00006")
+    faults = _restart(h)
+    assert any("P-00006" in f for f in faults), faults
+    assert not h.beta.engine.check_pass_due()

@@ -6,7 +6,8 @@ What the mark says: every document up to row ``documents`` (whose digest it name
 mark belongs to this store and that row was not replaced) held, except the inbound documents
 then still arriving (``open``), checked again; and the audit log then ended at record
 ``audit_seq`` with hash ``audit_head`` (a log cut or rewritten below it is no longer the one
-the mark saw). A mark that does not verify by one of the party's own keys, or does not fit the
+the mark saw); and no store_corrupt alarm was raised after its last event (damage found since
+voids it). A mark that does not verify by one of the party's own keys, or does not fit the
 store, is no mark: the whole check runs at start, as it did before marks.
 
 Anyone who can write the store file can delete the mark or put back an older one, never make
@@ -38,9 +39,10 @@ class CheckMark:
     audit_seq: int
     audit_head: bytes  # b"" when the log was empty
     at: int  # when the check that made it ended, ms
+    events: int = 0  # the last event then: a store_corrupt alarm after it voids the mark
 
     def __post_init__(self) -> None:
-        ints = (self.documents, self.audit_seq, self.at, *self.open)
+        ints = (self.documents, self.audit_seq, self.at, self.events, *self.open)
         if any(not isinstance(n, int) or isinstance(n, bool) or n < 0 for n in ints):
             raise StoreError("a store check mark holds whole numbers >= 0")
         if not isinstance(self.digest, bytes) or not isinstance(self.audit_head, bytes):
@@ -51,7 +53,8 @@ class CheckMark:
     def body(self) -> bytes:
         return codec.encode({"v": 1, "documents": self.documents, "digest": self.digest,
                              "open": list(self.open), "audit_seq": self.audit_seq,
-                             "audit_head": self.audit_head, "at": self.at})
+                             "audit_head": self.audit_head, "at": self.at,
+                             "events": self.events})
 
     @classmethod
     def from_body(cls, body: bytes) -> CheckMark:
@@ -60,7 +63,8 @@ class CheckMark:
             if not isinstance(m, dict) or m.get("v") != 1 or not isinstance(m.get("open"), list):
                 raise StoreError("not a store check mark")
             return cls(documents=m["documents"], digest=m["digest"], open=tuple(m["open"]),
-                       audit_seq=m["audit_seq"], audit_head=m["audit_head"], at=m["at"])
+                       audit_seq=m["audit_seq"], audit_head=m["audit_head"], at=m["at"],
+                       events=m["events"])
         except (BridgeError, KeyError, TypeError) as exc:
             raise StoreError(f"not a store check mark: {exc}") from exc
 

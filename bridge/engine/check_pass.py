@@ -42,6 +42,8 @@ def check_since(rows: StoredRows, mark: CheckMark) -> list[StoreFault] | None:
         return None
     if mark.audit_seq and rows.audit_hash(mark.audit_seq) != mark.audit_head:
         return None
+    if rows.alarm_since(mark.events):  # damage found since: what it vouched for is in doubt
+        return None
     again = set(mark.open)
     changed = [d for d in docs if d.rowid > mark.documents or d.rowid in again]
     faults = collect(itertools.chain(document_faults(rows, changed),
@@ -63,7 +65,8 @@ def _statuses_since(rows: StoredRows, mark: CheckMark, by_rowid: dict[int, Store
             yield StoreFault(where=document_where(d), what=what, doc=d.rowid)
 
 
-def mark_of(docs: list[StoredDocument], audit: tuple[int, bytes], at: int) -> CheckMark | None:
+def mark_of(docs: list[StoredDocument], audit: tuple[int, bytes], at: int, events: int
+            ) -> CheckMark | None:
     """The mark a complete check of ``docs`` (the documents as read when it began) leaves,
     with the audit log's head as it was then; None when too many were still arriving."""
     last = docs[-1] if docs else None
@@ -71,7 +74,7 @@ def mark_of(docs: list[StoredDocument], audit: tuple[int, bytes], at: int) -> Ch
     if len(still) > MAX_OPEN:
         return None
     return CheckMark(documents=last.rowid if last else 0, digest=last.digest if last else b"",
-                     open=still, audit_seq=audit[0], audit_head=audit[1], at=at)
+                     open=still, audit_seq=audit[0], audit_head=audit[1], at=at, events=events)
 
 
 class CheckPass:
@@ -81,6 +84,7 @@ class CheckPass:
     def __init__(self, rows: StoredRows) -> None:
         self.rows = rows
         self.audit = rows.audit_head()
+        self.events = rows.last_event()
         self.docs = rows.documents()
         self.faults: list[StoreFault] = []
         self._by_rowid = {d.rowid: d for d in self.docs}
@@ -117,7 +121,7 @@ class CheckPass:
 
     def mark(self, at: int) -> CheckMark | None:
         """The mark this pass leaves when it found nothing."""
-        return None if self.faults else mark_of(self.docs, self.audit, at)
+        return None if self.faults else mark_of(self.docs, self.audit, at, self.events)
 
 
 __all__ = ["CheckPass", "check_since", "mark_of"]

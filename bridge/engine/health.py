@@ -74,10 +74,10 @@ class StoreGuard:
         faults = None if mark is None else check_since(rows, mark)
         self.pass_due = faults is not None
         if faults is None:
-            audit, docs = rows.audit_head(), rows.documents()
+            audit, events, docs = rows.audit_head(), rows.last_event(), rows.documents()
             faults = check_all(rows, docs)
             if not faults:
-                self._save_mark(keys, mark_of(docs, audit, self.now()))
+                self._save_mark(keys, mark_of(docs, audit, self.now(), events))
         self._all_sound_at = None if faults or self.pass_due else version
         self._sound.clear()
         for fault in faults:

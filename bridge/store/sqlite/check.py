@@ -199,6 +199,16 @@ class CheckRows:
         found = list(_rows(self._conn, "SELECT hash FROM audit WHERE seq = ?", (seq,)))
         return bytes(found[0][0]) if found and isinstance(found[0][0], bytes) else None
 
+    def last_event(self) -> int:
+        """The id of the last event (0: none)."""
+        return int(next(_rows(self._conn, "SELECT COALESCE(MAX(id), 0) FROM events"))[0])
+
+    def alarm_since(self, event: int) -> bool:
+        """Whether a store_corrupt alarm was raised after event ``event``."""
+        return bool(list(_rows(
+            self._conn, "SELECT 1 FROM events WHERE id > ? AND type = 'security_alarm' AND "
+            "json_extract(data, '$.reason') = 'store_corrupt' LIMIT 1", (event,))))
+
     def audit_head(self) -> tuple[int, bytes]:
         """The last audit record's seq and hash ((0, b""): an empty log)."""
         found = list(_rows(self._conn, "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1"))

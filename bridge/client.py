@@ -27,6 +27,7 @@ from typing import Any, BinaryIO, TypeVar
 from bridge.client_wire import (
     NDJSON,
     UnixHTTPConnection,
+    copy_body,
 )
 from bridge.client_wire import (
     document_stream as _document_stream,
@@ -188,15 +189,15 @@ class BridgeClient:
     def _raw(self, method: str, path: str,
              body: bytes | BinaryIO | Iterable[bytes] | None = None,
              accept: str = "application/json", headers: Mapping[str, str] | None = None,
-             timeout: float | None = None,
-             content_type: str = "application/json") -> tuple[int, str, bytes]:
+             timeout: float | None = None, content_type: str = "application/json",
+             write: Callable[[bytes], None] | None = None) -> tuple[int, str, bytes]:
         hdrs = {"Accept": accept}
         if body is not None:
             hdrs["Content-Type"] = content_type
         hdrs.update(headers or {})
         conn, resp = self._open(method, path, body, hdrs, timeout=timeout)
         try:
-            data = resp.read()
+            data = resp.read() if write is None or resp.status >= 400 else copy_body(resp, write)
         except (OSError, http.client.HTTPException) as exc:
             raise self._unavailable(exc) from exc
         finally:
@@ -414,6 +415,14 @@ class BridgeClient:
         _status, _ctype, data = self._raw("GET", f"{API_PREFIX}/documents/{_seg(id)}/receipt{q}",
                                           accept="application/vnd.bridge.receipt")
         return data
+
+    def receipt_to(self, write: Callable[[bytes], None], id: str, item: str | None = None,
+                   direction: str | None = None) -> None:
+        """``receipt`` handed to ``write`` as it arrives: a whole document's need not fit in
+        memory, and one cut short raises (``write_file_streamed`` then keeps no file)."""
+        q = _query({"item": item, "direction": direction})
+        self._raw("GET", f"{API_PREFIX}/documents/{_seg(id)}/receipt{q}",
+                  accept="application/vnd.bridge.receipt", write=write)
 
     def rotate_key(self, suite: int | None = None) -> dict[str, Any]:
         """Planned key rotation, announced to every peer; ``suite=2`` moves to suite 2."""

@@ -118,5 +118,12 @@ def segment(value: str) -> str:
 
 
 __all__ = ["ENCODER", "HOST", "MSGPACK", "NDJSON", "STREAM_BLOCK", "UnixHTTPConnection",
-           "document_stream", "home_of", "json_text", "msgpack_blocks", "ndjson_blocks",
-           "query", "retry_after_seconds", "segment", "statement"]
+           "copy_body", "document_stream", "home_of", "json_text", "msgpack_blocks",
+           "ndjson_blocks", "query", "retry_after_seconds", "segment", "statement"]
+
+
+def copy_body(resp: http.client.HTTPResponse, write: Callable[[bytes], None]) -> bytes:
+    """A response's body handed to ``write`` a megabyte at a time; nothing kept (b"")."""
+    while piece := resp.read(1 << 20):
+        write(piece)
+    return b""

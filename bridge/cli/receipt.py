@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -9,7 +10,7 @@ import click
 from bridge.cli.context import Ctx
 from bridge.cli.exits import reporting
 from bridge.cli.options import force_option
-from bridge.home.files import write_file
+from bridge.home.files import check_writable, write_file_streamed
 
 
 @click.command()
@@ -28,11 +29,22 @@ def receipt(obj: Ctx, doc: str, item_id: str | None, direction: str | None,
 
     A whole-document receipt discloses every entry (every person on the list): the file is
     created 0600, and an existing file is replaced only with --force."""
+    size = 0
+
+    def produce(write: Callable[[bytes], None]) -> None:
+        def counted(piece: bytes) -> None:
+            nonlocal size
+            size += len(piece)
+            write(piece)
+        obj.client().receipt_to(counted, doc, item=item_id, direction=direction)
+
     with reporting():
-        data = obj.client().receipt(doc, item=item_id, direction=direction)
-        write_file(output, data, replace=force)
+        check_writable(output, replace=force)
+        # Written as it arrives: a whole document's receipt need not fit in memory, and one
+        # cut short leaves no file.
+        write_file_streamed(output, produce, replace=force)
     what = f"item {item_id} of {doc}" if item_id else f"document {doc}"
-    click.echo(f"wrote the receipt of {what} to {output} ({len(data)} bytes)")
+    click.echo(f"wrote the receipt of {what} to {output} ({size} bytes)")
 
 
 __all__ = ["receipt"]

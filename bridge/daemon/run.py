@@ -24,6 +24,7 @@ from aiohttp import web
 
 from bridge.core.crypto.identity import PublicIdentity
 from bridge.core.errors import UsageError
+from bridge.daemon.check_beside import check_beside
 from bridge.daemon.dbthread import DatabaseThread, groupable
 from bridge.daemon.logs import setup_logging
 from bridge.daemon.supervise import report_failure, supervise
@@ -326,6 +327,7 @@ class Daemon:
             if self.config.peers[name].via != VIA_CARRY:  # carried by hand: no loop
                 self._start_delivery(name)
         self._supervised("deadlines", self._watch_deadlines)
+        self._supervised("store-check", self._check_beside)
         if self.relay is not None:
             self._start_relay(self.relay)
         # Witnessing (PROTOCOL.md §13.4): its own tasks, woken by every change, never awaited
@@ -361,6 +363,12 @@ class Daemon:
         self.relay_couriers.pop(name, None)
         self.metrics.forget_peer(name)
         return self.loops.pop(name)
+
+    async def _check_beside(self) -> None:
+        """The whole store check, beside the work, once after a start that read only what
+        changed since the last complete one (bridge/daemon/check_beside.py)."""
+        await check_beside(self.exchange, self.run_in_db, self.home.db_path)
+        await asyncio.Event().wait()  # a supervised task runs until the daemon stops
 
     async def _watch_deadlines(self) -> None:
         while True:

@@ -27,6 +27,7 @@ from bridge.core.documents import SignedDocument
 from bridge.core.errors import DecodeError, PeerError
 from bridge.engine.ack_stream import AckStreaming, StreamedAck
 from bridge.engine.carry import Carry
+from bridge.engine.check_pass import CheckPass
 from bridge.engine.context import Engine
 from bridge.engine.delivery import Delivery
 from bridge.engine.health import StoreGuard
@@ -38,6 +39,7 @@ from bridge.engine.outbound import Outbound
 from bridge.engine.outcomes import Answer, DeliveryOutcome, Outcome
 from bridge.engine.ports import Clock, Store, system_clock
 from bridge.engine.queries import Queries
+from bridge.engine.receipt_stream import DocumentReceipt
 from bridge.engine.store_check import StoreFault
 from bridge.engine.streaming import Streamed, Streaming
 from bridge.engine.trust import TrustState
@@ -257,6 +259,11 @@ class Exchange:
     def receipt(self, doc_id: str, item_id: str | None, direction: str | None) -> bytes:
         return self.queries.receipt(doc_id, item_id, direction)
 
+    def document_receipt(self, doc_id: str, direction: str | None) -> DocumentReceipt:
+        """The whole-document receipt, to be made a piece at a time (the same bytes as
+        ``receipt`` without an item, in bounded memory)."""
+        return DocumentReceipt(self.engine, doc_id, direction)
+
     def reconcile(self, *, peer: str | None = None, quota: int | None = None
                   ) -> dict[str, Any]:
         return self.queries.reconcile(peer=peer, quota=quota)
@@ -280,10 +287,25 @@ class Exchange:
         self.engine._index_cache.clear()
 
     def check_store(self) -> list[StoreFault]:
-        return self.engine.guard.check_store()
+        return self.engine.guard.check_store(self.engine.trust.own)
 
     def store_fault(self, fault: StoreFault) -> None:
         self.engine.guard.store_fault(fault)
+
+    # The whole store check beside the work (bridge/engine/check_pass.py), driven by the
+    # daemon: its reads on a connection of their own, its findings and its end here.
+    def check_pass_due(self) -> bool:
+        return self.engine.guard.pass_due
+
+    def check_pass_begun(self) -> None:
+        self.engine.guard.pass_begun()
+
+    def found_store_faults(self, faults: list[StoreFault]) -> None:
+        for fault in faults:
+            self.engine.guard.store_fault(fault)
+
+    def check_pass_done(self, work: CheckPass) -> None:
+        self.engine.guard.pass_done(work, self.engine.trust.own)
 
 
 __all__ = ["Answer", "DecodeError", "DeliveryOutcome", "Exchange", "Outcome", "decode_envelope"]

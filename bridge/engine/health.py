@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, NoReturn
 
 from bridge.core import documents, times
+from bridge.core.crypto.identity import PrivateIdentity
 from bridge.core.errors import BridgeError, StoreCorrupt, StoreUnavailable
+from bridge.engine.check_mark import CheckMark, sign_mark, verified_mark
+from bridge.engine.check_pass import CheckPass, check_since, mark_of
 from bridge.engine.metrics import Metrics
 from bridge.engine.ports import Store
 from bridge.engine.store_check import MAX_FAULTS, StoreFault, check_all
@@ -53,23 +56,65 @@ class StoreGuard:
         # sound.
         self._sound: dict[int, int] = {}
         self._all_sound_at: int | None = None
+        # The whole check is still to run beside the work (the one at start read only what
+        # changed since the last complete one), and the data version when it began.
+        self.pass_due = False
+        self._pass_version: int | None = None
 
     # ------------------------------------------------------------ a store that lies
 
-    def check_store(self) -> list[StoreFault]:
-        """The whole store check (``bridge/engine/store_check.py``), at start: what it finds
-        raises the alarm and makes the store read-only."""
+    def check_store(self, keys: Sequence[PrivateIdentity] = ()) -> list[StoreFault]:
+        """The store check at start (``bridge/engine/check_pass.py``): what changed since the
+        last complete check, when its mark verifies by one of ``keys`` (the party's own) and
+        fits the store, and then the whole check beside the work (``pass_due``); else the
+        whole check now, which leaves a mark. What it finds raises the alarm and makes the
+        store read-only."""
         started = self.monotonic()
         version = self.store.data_version()
-        faults = check_all(self.store.check_rows())
-        self._all_sound_at = None if faults else version
+        rows = self.store.check_rows()
+        mark = verified_mark(rows.check_mark(), keys)
+        faults = None if mark is None else check_since(rows, mark)
+        self.pass_due = faults is not None
+        if faults is None:
+            audit, events, docs = rows.audit_head(), rows.last_event(), rows.documents()
+            faults = check_all(rows, docs)
+            if not faults:
+                self._save_mark(keys, mark_of(docs, audit, self.now(), events))
+        self._all_sound_at = None if faults or self.pass_due else version
         self._sound.clear()
         for fault in faults:
             self.store_fault(fault)
         self.metrics.set_gauge("store_corrupt", int(bool(self.faults)))
-        log.info("store check: %s in %.1f s", f"{len(faults)} faults" if faults else "sound",
+        log.info("store check%s: %s in %.1f s", " since the last complete one" if self.pass_due
+                 else "", f"{len(faults)} faults" if faults else "sound",
                  self.monotonic() - started)
         return faults
+
+    def pass_begun(self) -> None:
+        """The whole check beside the work begins (its reads on a connection of its own)."""
+        self._pass_version = self.store.data_version()
+
+    def pass_done(self, work: CheckPass, keys: Sequence[PrivateIdentity]) -> None:
+        """The whole check beside the work is over: a sound one leaves a new mark, and
+        every status is known to hold (unless another hand wrote the file meanwhile)."""
+        self.pass_due = False
+        if work.faults or self.faults:
+            log.error("store check beside the work: %d faults", len(work.faults))
+            return
+        if self.store.data_version() == self._pass_version:
+            self._all_sound_at = self._pass_version
+        self._save_mark(keys, work.mark(self.now()))
+        log.info("store check beside the work: sound (%d documents)", len(work.docs))
+
+    def _save_mark(self, keys: Sequence[PrivateIdentity], mark: CheckMark | None) -> None:
+        if not keys or mark is None:
+            return
+        body, sig = sign_mark(keys[0], mark)
+        try:
+            with self.store.transaction():
+                self.store.check_rows().save_check_mark(body, sig)
+        except BridgeError as exc:  # a full disk: the next start checks the whole store again
+            log.warning("could not keep the mark of the store check: %s", exc)
 
     def store_fault(self, fault: StoreFault) -> None:
         """Something stored is not what was signed, or cannot be read: the security alarm
@@ -178,7 +223,8 @@ class StoreGuard:
         faults = self.metrics.faults()
         status = "store_corrupt" if self.faults else "degraded" if faults else "ok"
         return {"status": status, "faults": faults, "party": party, "fingerprint": fingerprint,
-                "store": {"ok": not self.faults, "faults": [str(f) for f in self.faults]},
+                "store": {"ok": not self.faults, "faults": [str(f) for f in self.faults],
+                          "check": "running" if self.pass_due else "complete"},
                 "peers": {p: self.queue(p) for p in peers}}
 
     def queue(self, peer: str) -> dict[str, Any]:

@@ -61,12 +61,39 @@ def find_document(engine: Engine, doc_id: str, direction: str | None) -> Documen
     return rows[0]
 
 
+COUNTS_CACHED = 256
+"""Documents whose counts by status are kept between two writes."""
+
+
 class Queries:
     def __init__(self, engine: Engine) -> None:
         self.e = engine
+        # Document rowid -> (what its counts depend on, counts by status, acknowledged).
+        self._counts: dict[int, tuple[tuple[Any, ...], dict[str, int], int]] = {}
 
     def find_document(self, doc_id: str, direction: str | None = None) -> DocumentRow:
         return find_document(self.e, doc_id, direction)
+
+    def _item_counts(self, row: DocumentRow) -> tuple[dict[str, int], int]:
+        """``Store.item_counts``, kept while nothing they count can have changed: counting a
+        million items reads a million index entries, and a quiet document's summary is asked
+        for again and again. (A counts table kept by triggers would cost every item insert
+        and status change about as much again as the write itself: measured.) An item's
+        status changes only with an acknowledgement of its document, stored whole or chunk by
+        chunk (``answers_progress``); an inbound item's transport never changes, an outbound
+        one's only until it has a status, so an outbound document is kept only once all its
+        items have one; an edit behind the daemon's back changes the data version."""
+        key = (self.e.store.data_version(), self.e.store.answers_progress(row.rowid),
+               row.state, row.stored, row.updated)
+        cached = self._counts.get(row.rowid)
+        if cached is not None and cached[0] == key:
+            return dict(cached[1]), cached[2]
+        by_status, acknowledged = self.e.store.item_counts(row.rowid)
+        if row.direction == "in" or acknowledged == row.count:
+            if len(self._counts) >= COUNTS_CACHED:
+                self._counts.clear()
+            self._counts[row.rowid] = (key, dict(by_status), acknowledged)
+        return by_status, acknowledged
 
     def summary(self, row: DocumentRow, clock: JudgingClock | None = None) -> dict[str, Any]:
         """A document as the API shows it; its deadline judged by ``clock`` (the witnessed
@@ -82,7 +109,7 @@ class Queries:
             out["items"] = {"total": row.count, "acknowledged": row.count, "by_status": {}}
             return out
         self.e.guard.document_statuses_hold(row)
-        by_status, acknowledged = self.e.store.item_counts(row.rowid)
+        by_status, acknowledged = self._item_counts(row)
         out["items"] = {"total": row.count, "acknowledged": acknowledged,
                         "by_status": by_status}
         deadline = deadlines.deadline_of(row.meta)

@@ -26,7 +26,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Iterator
+import itertools
+from collections.abc import Generator, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -37,7 +38,7 @@ from bridge.core import audit, documents, merkle
 from bridge.core.documents import DocumentHeader
 from bridge.core.errors import BridgeError, StoreCorrupt, StoreError
 from bridge.store.entry_fields import entry_fields
-from bridge.store.sqlite.check import AckEntry, DeclaredEntry, StoredDocument
+from bridge.store.sqlite.check import PAGE, AckEntry, DeclaredEntry, StoredDocument
 from bridge.store.sqlite.database import is_corruption
 
 MAX_FAULTS = 100
@@ -49,9 +50,18 @@ class StoredRows(Protocol):
 
     def quick_check(self, limit: int) -> list[str]: ...
     def documents(self) -> list[StoredDocument]: ...
+    def document(self, rowid: int) -> StoredDocument | None: ...
     def declared_entries(self, doc: int) -> Iterator[DeclaredEntry]: ...
     def ack_entries(self, ack: int) -> Iterator[AckEntry]: ...
-    def status_mismatch(self, doc: int) -> str | None: ...
+    def status_mismatch(self, doc: int, first: int = 0, last: int = 1 << 62) -> str | None: ...
+    def status_mismatch_since(self, doc: int, after: int, arriving: list[int]) -> str | None: ...
+    def answered_since(self, after: int, arriving: list[int]) -> list[int]: ...
+    def check_mark(self) -> tuple[bytes, bytes] | None: ...
+    def audit_hash(self, seq: int) -> bytes | None: ...
+    def audit_head(self) -> tuple[int, bytes]: ...
+    def last_event(self) -> int: ...
+    def alarm_since(self, event: int) -> bool: ...
+    def save_check_mark(self, body: bytes, sig: bytes) -> None: ...
     def audit_records(self) -> list[audit.AuditRecord]: ...
     def store_facts(self) -> audit.StoreFacts: ...
 
@@ -93,14 +103,23 @@ def quick_check(rows: StoredRows) -> list[StoreFault]:
     return [StoreFault(where="the file", what=line) for line in lines]
 
 
-def check_store(rows: StoredRows) -> list[StoreFault]:
+def check_store(rows: StoredRows, docs: list[StoredDocument] | None = None
+                ) -> list[StoreFault]:
     """Steps 1 to 3; the first ``MAX_FAULTS`` faults, empty when the store holds."""
-    faults = quick_check(rows)
+    docs = rows.documents() if docs is None else docs
+    return collect(itertools.chain(quick_check(rows), document_faults(rows, docs)))
+
+
+def collect(work: Iterable[StoreFault | None]) -> list[StoreFault]:
+    """The first ``MAX_FAULTS`` faults of ``work`` (a check's steps, ``None`` between slices),
+    with a file that cannot be read as one more."""
+    faults: list[StoreFault] = []
     try:
-        for fault in _document_faults(rows):
-            faults.append(fault)
-            if len(faults) >= MAX_FAULTS:
-                break
+        for fault in work:
+            if fault is not None:
+                faults.append(fault)
+                if len(faults) >= MAX_FAULTS:
+                    break
     except StoreError as exc:
         faults.append(StoreFault(where="the file", what=f"cannot be read: {exc}"))
     return faults[:MAX_FAULTS]
@@ -120,27 +139,53 @@ def audit_faults(rows: StoredRows) -> list[StoreFault]:
     return [StoreFault(where="the audit log", what=mismatch)] if mismatch else []
 
 
-def check_all(rows: StoredRows) -> list[StoreFault]:
-    """The whole check: the file, every document against its signed root, every status
-    against its signed history, the audit log."""
-    return check_store(rows) + audit_faults(rows)
+def check_all(rows: StoredRows, docs: list[StoredDocument] | None = None
+              ) -> list[StoreFault]:
+    """The whole check: the file, every document (``docs``, as already read) against its
+    signed root, every status against its signed history, the audit log."""
+    return check_store(rows, docs) + audit_faults(rows)
 
 
-def _document_faults(rows: StoredRows) -> Iterator[StoreFault]:
-    for d in rows.documents():
-        where = f"{d.direction} {d.type} {d.id} ({d.peer})"
-        what = _header_fault(d.digest, d.header, d.type, d.id, d.entry_count)
-        if what is None:
-            h = DocumentHeader.from_bytes(d.header)
-            # Outbound documents are stored whole; inbound ones chunk by chunk (``stored``).
-            present = d.entry_count if d.direction == "out" else d.stored
-            if d.type == documents.ACK:
-                what = _ack_fault(rows, d.rowid, h, present)
-            else:
-                what = _declared_fault(rows, d.rowid, h, present) \
-                    or rows.status_mismatch(d.rowid)
+Steps = Generator[None, None, str | None]
+"""One document's check: ``None`` after each page of entries (where a sliced check may pause),
+then its diagnosis (None: it holds)."""
+
+
+def document_faults(rows: StoredRows, docs: Iterable[StoredDocument]
+                    ) -> Iterator[StoreFault | None]:
+    """Step 2 and 3 for each of ``docs``: its faults, with ``None`` after each page."""
+    for d in docs:
+        what = yield from document_steps(rows, d)
         if what is not None:
-            yield StoreFault(where=where, what=what, doc=d.rowid)
+            yield StoreFault(where=document_where(d), what=what, doc=d.rowid)
+
+
+def document_where(d: StoredDocument) -> str:
+    """A stored document, as a fault names it."""
+    return f"{d.direction} {d.type} {d.id} ({d.peer})"
+
+
+def document_steps(rows: StoredRows, d: StoredDocument) -> Steps:
+    what = _header_fault(d.digest, d.header, d.type, d.id, d.entry_count)
+    if what is not None:
+        return what
+    h = DocumentHeader.from_bytes(d.header)
+    # Outbound documents are stored whole; inbound ones chunk by chunk (``stored``).
+    present = d.entry_count if d.direction == "out" else d.stored
+    if d.type == documents.ACK:
+        return (yield from _ack_steps(rows, d.rowid, h, present))
+    return (yield from _declared_steps(rows, d.rowid, h, present)) \
+        or (yield from _status_steps(rows, d.rowid, present))
+
+
+def _status_steps(rows: StoredRows, doc: int, present: int) -> Steps:
+    """Step 3, a page of items at a time."""
+    for first in range(0, max(present, 1), PAGE):
+        what = rows.status_mismatch(doc, first, first + PAGE - 1)
+        if what is not None:
+            return what
+        yield None
+    return None
 
 
 def _header_fault(digest: bytes, header: bytes, doc_type: str, doc_id: str,
@@ -167,8 +212,7 @@ def _entries_fault(builder: merkle.RootBuilder, h: DocumentHeader, present: int)
     return None
 
 
-def _declared_fault(rows: StoredRows, doc: int, h: DocumentHeader,
-                    present: int) -> str | None:
+def _declared_steps(rows: StoredRows, doc: int, h: DocumentHeader, present: int) -> Steps:
     """Steps 2b and 2d for a roster or manifest."""
     builder = merkle.RootBuilder()
     for e in rows.declared_entries(doc):
@@ -177,6 +221,8 @@ def _declared_fault(rows: StoredRows, doc: int, h: DocumentHeader,
         if what is not None:
             return what
         builder.add(e.lh)
+        if builder.size % PAGE == 0:
+            yield None
     return _entries_fault(builder, h, present)
 
 
@@ -217,11 +263,12 @@ def _unpack(leaf: bytes) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _ack_fault(rows: StoredRows, ack: int, h: DocumentHeader,
-               present: int) -> str | None:
+def _ack_steps(rows: StoredRows, ack: int, h: DocumentHeader, present: int) -> Steps:
     """Steps 2b, 2c and 2d for an acknowledgement."""
     builder = merkle.RootBuilder()
     for a in rows.ack_entries(ack):
+        if builder.size and builder.size % PAGE == 0:
+            yield None
         if a.idx != builder.size:
             return f"entry {builder.size} is missing (the next stored is {a.idx})"
         if not isinstance(a.leaf, bytes):
@@ -239,5 +286,5 @@ def _ack_fault(rows: StoredRows, ack: int, h: DocumentHeader,
 
 
 __all__ = ["MAX_FAULTS", "StoreFault", "StoredRows", "audit_faults", "check_all",
-           "check_declared_entry", "check_store", "damage_refuses_start", "is_corruption",
-           "quick_check"]
+           "check_declared_entry", "check_store", "collect", "damage_refuses_start",
+           "document_faults", "document_where", "is_corruption", "quick_check"]

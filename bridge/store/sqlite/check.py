@@ -69,6 +69,15 @@ LIMIT 1
 """
 _IN_RANGE = _STATUS_MISMATCH.format(which="i.idx >= ?2 AND i.idx <= ?3")
 _AT = _STATUS_MISMATCH.format(which="i.idx IN (SELECT value FROM json_each(?2))")
+# The items named by the acknowledgements stored after document ``?2``, or still arriving then
+# (``?3``, a JSON array of their rows): the check at start.
+_SINCE = _STATUS_MISMATCH.format(
+    which="i.idx IN (SELECT a.item_idx FROM ack_entries a WHERE a.item_doc = ?1 AND "
+          "(a.ack > ?2 OR a.ack IN (SELECT value FROM json_each(?3))))")
+
+PAGE = 4096
+"""Entries read per statement: a check reads a document in keyset pages, so no read
+transaction stays open while it works (one would hold back the WAL's checkpoint)."""
 
 
 def status_mismatch(conn: sqlite3.Connection, doc: int, first: int = 0,
@@ -79,6 +88,10 @@ def status_mismatch(conn: sqlite3.Connection, doc: int, first: int = 0,
     they are."""
     r = conn.execute(_IN_RANGE, (doc, first, last)).fetchone() if indexes is None else \
         conn.execute(_AT, (doc, json.dumps(indexes))).fetchone()
+    return _mismatch(r)
+
+
+def _mismatch(r: tuple[Any, ...] | None) -> str | None:
     if r is None:
         return None
     return (f"item {r[1]} (entry {r[0]}) is reported as {r[2] or 'not acknowledged'} but its "
@@ -97,6 +110,10 @@ def _rows(conn: sqlite3.Connection, sql: str, args: tuple[Any, ...] = ()
         raise _unreadable(exc) from exc
 
 
+_DOCUMENTS = ("SELECT rowid, id, direction, peer, type, digest, header, count, stored "
+              "FROM documents ")
+
+
 class CheckRows:
     """What the store check reads, row by row (memory O(1) per entry)."""
 
@@ -113,28 +130,89 @@ class CheckRows:
         return [str(r[0]) for r in rows if r[0] != "ok"]
 
     def documents(self) -> list[StoredDocument]:
-        return [StoredDocument(*r) for r in list(_rows(
-            self._conn, "SELECT rowid, id, direction, peer, type, digest, header, count, "
-            "stored FROM documents ORDER BY rowid"))]
+        return [StoredDocument(*r) for r in list(_rows(self._conn, _DOCUMENTS + "ORDER BY rowid"))]
+
+    def document(self, rowid: int) -> StoredDocument | None:
+        """The document at ``rowid`` as it is now (None: there is none)."""
+        found = list(_rows(self._conn, _DOCUMENTS + "WHERE rowid = ?", (rowid,)))
+        return StoredDocument(*found[0]) if found else None
 
     def declared_entries(self, doc: int) -> Iterator[DeclaredEntry]:
-        for r in _rows(self._conn, "SELECT idx, item_id, leaf, lh, category, roster_record "
-                       "FROM items WHERE doc=? ORDER BY idx", (doc,)):
+        for r in self._pages("SELECT idx, item_id, leaf, lh, category, roster_record "
+                             "FROM items WHERE doc=?1 AND idx > ?2 ORDER BY idx LIMIT ?3", doc):
             yield DeclaredEntry(*r)
 
     def ack_entries(self, ack: int) -> Iterator[AckEntry]:
-        for r in _rows(self._conn,
-                       "SELECT a.idx, a.item_id, a.status, a.reason, a.evidence, a.leaf, i.lh "
-                       "FROM ack_entries a LEFT JOIN items i "
-                       "ON i.doc = a.item_doc AND i.idx = a.item_idx "
-                       "WHERE a.ack=? ORDER BY a.idx", (ack,)):
+        for r in self._pages("SELECT a.idx, a.item_id, a.status, a.reason, a.evidence, a.leaf, "
+                             "i.lh FROM ack_entries a LEFT JOIN items i "
+                             "ON i.doc = a.item_doc AND i.idx = a.item_idx "
+                             "WHERE a.ack=?1 AND a.idx > ?2 ORDER BY a.idx LIMIT ?3", ack):
             yield AckEntry(*r)
 
-    def status_mismatch(self, doc: int) -> str | None:
+    def _pages(self, sql: str, doc: int) -> Iterator[tuple[Any, ...]]:
+        """The rows of ``sql`` (its ``?2`` the last index read, ``?3`` the page size), a page
+        per statement."""
+        last = -1
+        while True:
+            page = list(_rows(self._conn, sql, (doc, last, PAGE)))
+            yield from page
+            if len(page) < PAGE:
+                return
+            last = page[-1][0]
+
+    def status_mismatch(self, doc: int, first: int = 0, last: int = 1 << 62) -> str | None:
         try:
-            return status_mismatch(self._conn, doc)
+            return status_mismatch(self._conn, doc, first, last)
         except sqlite3.DatabaseError as exc:
             raise _unreadable(exc) from exc
+
+    def status_mismatch_since(self, doc: int, after: int, arriving: list[int]) -> str | None:
+        """``status_mismatch`` for the items of ``doc`` that acknowledgements stored after
+        document ``after``, or still ``arriving`` then, name (what changed their status)."""
+        try:
+            r = self._conn.execute(_SINCE, (doc, after, json.dumps(arriving))).fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise _unreadable(exc) from exc
+        return _mismatch(r)
+
+    def answered_since(self, after: int, arriving: list[int]) -> list[int]:
+        """The documents that acknowledgements stored after document ``after``, or still
+        ``arriving`` then, answer."""
+        return [int(r[0]) for r in list(_rows(
+            self._conn, "SELECT DISTINCT answers FROM documents WHERE (rowid > ?1 OR rowid IN "
+            "(SELECT value FROM json_each(?2))) AND type = 'ack' AND answers IS NOT NULL "
+            "ORDER BY 1", (after, json.dumps(arriving))))]
+
+    def check_mark(self) -> tuple[bytes, bytes] | None:
+        """The signed mark of the last complete check (body, signature), if any."""
+        found = list(_rows(self._conn, "SELECT body, sig FROM store_check_mark WHERE id = 1"))
+        return (found[0][0], found[0][1]) if found else None
+
+    def save_check_mark(self, body: bytes, sig: bytes) -> None:
+        """Keep the mark of a complete check (inside the caller's transaction)."""
+        self._conn.execute("INSERT INTO store_check_mark(id, body, sig) VALUES (1, ?, ?) "
+                           "ON CONFLICT(id) DO UPDATE SET body = excluded.body, "
+                           "sig = excluded.sig", (body, sig))
+
+    def audit_hash(self, seq: int) -> bytes | None:
+        """The hash of audit record ``seq`` (None: there is none)."""
+        found = list(_rows(self._conn, "SELECT hash FROM audit WHERE seq = ?", (seq,)))
+        return bytes(found[0][0]) if found and isinstance(found[0][0], bytes) else None
+
+    def last_event(self) -> int:
+        """The id of the last event (0: none)."""
+        return int(next(_rows(self._conn, "SELECT COALESCE(MAX(id), 0) FROM events"))[0])
+
+    def alarm_since(self, event: int) -> bool:
+        """Whether a store_corrupt alarm was raised after event ``event``."""
+        return bool(list(_rows(
+            self._conn, "SELECT 1 FROM events WHERE id > ? AND type = 'security_alarm' AND "
+            "json_extract(data, '$.reason') = 'store_corrupt' LIMIT 1", (event,))))
+
+    def audit_head(self) -> tuple[int, bytes]:
+        """The last audit record's seq and hash ((0, b""): an empty log)."""
+        found = list(_rows(self._conn, "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1"))
+        return (int(found[0][0]), bytes(found[0][1])) if found else (0, b"")
 
     def audit_records(self) -> list[audit.AuditRecord]:
         """Every record, in ``seq`` order, as stored (types unchecked: the verifier checks)."""

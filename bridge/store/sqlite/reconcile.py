@@ -146,6 +146,14 @@ class Reconciliation(Repository):
         return [AttentionItem(direction=r[0], peer=r[1], document=r[2], id=r[3], status=r[4])
                 for r in rows], total
 
+    def answers_progress(self, doc: int) -> tuple[int, int, int]:
+        """How many acknowledgements answer ``doc``, the last one's row and the entries of
+        them stored: what changes whenever an item's status does (documents_answers)."""
+        r = self._conn.execute("SELECT COUNT(*), COALESCE(MAX(rowid), 0), "
+                               "COALESCE(SUM(stored), 0) FROM documents WHERE answers = ?",
+                               (doc,)).fetchone()
+        return int(r[0]), int(r[1]), int(r[2])
+
     def audit_head(self) -> tuple[int, bytes | None]:
         """The last audit record's sequence number and hash (0, None: an empty log)."""
         r = self._conn.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1"

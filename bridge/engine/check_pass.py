@@ -1,0 +1,127 @@
+"""The store check as the daemon runs it (SECURITY.md, "A damaged store"): at start, only what
+changed since the last complete check (its signed mark, ``check_mark.py``); then the whole
+check beside the daemon's work, a slice at a time, on a read-only connection of its own. What
+either finds raises the alarm and makes the store read-only the moment it is found.
+
+What changed since a mark: every document stored after it (and the inbound ones then still
+arriving), checked whole (steps 2 and 3 of ``store_check.py``); the status of every item that
+an acknowledgement stored after it names (step 3); the audit log, whole. What is left for the
+pass beside the work: the file's pages (step 1), and the rows the mark vouched for, which
+nothing this daemon does changes (a document's entries are never rewritten; a status changes
+only with an acknowledgement, stored after the mark) but a hand on the file could.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+
+from bridge.core.errors import StoreError
+from bridge.engine.check_mark import MAX_OPEN, CheckMark
+from bridge.engine.store_check import (
+    StoredRows,
+    StoreFault,
+    audit_faults,
+    collect,
+    document_faults,
+    document_where,
+    quick_check,
+)
+from bridge.store.sqlite.check import StoredDocument
+
+_END = object()
+
+
+def check_since(rows: StoredRows, mark: CheckMark) -> list[StoreFault] | None:
+    """The check at start, given a verified mark; None when the mark does not fit this store
+    (its document row or audit record is not the one it names): then the whole check runs."""
+    docs = rows.documents()
+    by_rowid = {d.rowid: d for d in docs}
+    at_mark = by_rowid.get(mark.documents)
+    if mark.documents and (at_mark is None or at_mark.digest != mark.digest):
+        return None
+    if mark.audit_seq and rows.audit_hash(mark.audit_seq) != mark.audit_head:
+        return None
+    if rows.alarm_since(mark.events):  # damage found since: what it vouched for is in doubt
+        return None
+    again = set(mark.open)
+    changed = [d for d in docs if d.rowid > mark.documents or d.rowid in again]
+    faults = collect(itertools.chain(document_faults(rows, changed),
+                                     _statuses_since(rows, mark, by_rowid, again)))
+    return faults + audit_faults(rows)
+
+
+def _statuses_since(rows: StoredRows, mark: CheckMark, by_rowid: dict[int, StoredDocument],
+                    whole: set[int]) -> Iterator[StoreFault]:
+    """Step 3 for the items of documents the mark vouched for that later acknowledgements
+    name, or ones then still arriving (the documents checked whole are not read twice)."""
+    arriving = sorted(whole)
+    for doc in rows.answered_since(mark.documents, arriving):
+        d = by_rowid.get(doc)
+        if d is None or d.rowid > mark.documents or d.rowid in whole:
+            continue
+        what = rows.status_mismatch_since(doc, mark.documents, arriving)
+        if what is not None:
+            yield StoreFault(where=document_where(d), what=what, doc=d.rowid)
+
+
+def mark_of(docs: list[StoredDocument], audit: tuple[int, bytes], at: int, events: int
+            ) -> CheckMark | None:
+    """The mark a complete check of ``docs`` (the documents as read when it began) leaves,
+    with the audit log's head as it was then; None when too many were still arriving."""
+    last = docs[-1] if docs else None
+    still = tuple(d.rowid for d in docs if d.direction == "in" and d.stored < d.entry_count)
+    if len(still) > MAX_OPEN:
+        return None
+    return CheckMark(documents=last.rowid if last else 0, digest=last.digest if last else b"",
+                     open=still, audit_seq=audit[0], audit_head=audit[1], at=at, events=events)
+
+
+class CheckPass:
+    """Steps 1 to 3 of the whole check (``store_check.check_store``) in slices, over ``rows``:
+    the documents stored when the pass begins; what is stored after is the next check's."""
+
+    def __init__(self, rows: StoredRows) -> None:
+        self.rows = rows
+        self.audit = rows.audit_head()
+        self.events = rows.last_event()
+        self.docs = rows.documents()
+        self.faults: list[StoreFault] = []
+        self._by_rowid = {d.rowid: d for d in self.docs}
+        # The audit log is not read here: the check at start reads it whole, at one instant
+        # (this connection's reads are not one snapshot, and the daemon writes beside them).
+        self._work = itertools.chain(quick_check(rows), document_faults(rows, self.docs))
+
+    def step(self, pages: int) -> tuple[list[StoreFault], bool]:
+        """At most ``pages`` pages of entries further: the faults found there, and whether
+        the pass is over."""
+        found: list[StoreFault] = []
+        done = False
+        try:
+            for _ in range(pages):
+                fault = next(self._work, _END)
+                if fault is _END:
+                    done = True
+                    break
+                if isinstance(fault, StoreFault) and self._still_so(fault):
+                    found.append(fault)
+        except StoreError as exc:
+            found.append(StoreFault(where="the file", what=f"cannot be read: {exc}"))
+            done = True
+        self.faults += found
+        return found, done
+
+    def _still_so(self, fault: StoreFault) -> bool:
+        """A fault of a document whose row changed while the pass read it (more entries came,
+        it went) is not one: the next check reads it as it is then."""
+        if fault.doc is None or fault.doc not in self._by_rowid:
+            return True
+        before, now = self._by_rowid[fault.doc], self.rows.document(fault.doc)
+        return now is not None and (now.digest, now.stored) == (before.digest, before.stored)
+
+    def mark(self, at: int) -> CheckMark | None:
+        """The mark this pass leaves when it found nothing."""
+        return None if self.faults else mark_of(self.docs, self.audit, at, self.events)
+
+
+__all__ = ["CheckPass", "check_since", "mark_of"]

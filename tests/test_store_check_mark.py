@@ -1,0 +1,249 @@
+"""The store check at start reads only what changed since the last complete check's signed
+mark, and the whole check runs beside the work in slices (``bridge/engine/check_pass.py``):
+tampering after the mark is still caught, at start when it touches what changed, by the pass
+beside the work when it touches what the mark vouched for; a mark that is deleted, forged,
+signed by another key or put back on another store buys nothing (the whole check runs at
+start). Real engines on real SQLite files."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import make_identity
+from harness import Harness, open_pair, person, wire
+
+from bridge.core.crypto.identity import PrivateIdentity
+from bridge.engine.check_mark import CheckMark, sign_mark, verified_mark
+from bridge.engine.check_pass import CheckPass
+from bridge.engine.store_check import check_store, document_faults
+from bridge.store.sqlite import audit_db
+from bridge.store.sqlite.check import CheckRows
+
+
+@pytest.fixture
+def h(tmp_path: Path, alpha: PrivateIdentity, beta: PrivateIdentity) -> Iterator[Harness]:
+    """M-1 (ten persons) sent alpha → beta and acknowledged, then a complete check on beta
+    that leaves its mark."""
+    with open_pair(tmp_path, alpha, beta) as harness:
+        wire.submit(harness.alpha.engine, "manifest", "beta", [person(n) for n in range(10)],
+                    doc_id="M-1")
+        harness.courier.settle()
+        wire.acknowledge(harness.beta.engine, "M-1", all="RECEIVED")
+        harness.courier.settle()
+        _restart_without_mark(harness)
+        yield harness
+
+
+def _restart_without_mark(h: Harness) -> None:
+    """Beta restarted with no mark: the whole check runs at start and leaves one."""
+    wire.sql(h.beta.engine).execute("DELETE FROM store_check_mark")
+    _restart(h)
+    assert not h.beta.engine.check_pass_due()
+    assert _mark(h) is not None
+
+
+def _restart(h: Harness) -> list[str]:
+    h.beta.restart()
+    return [str(f) for f in h.beta.engine.check_store()]
+
+
+def _mark(h: Harness) -> CheckMark | None:
+    rows = h.beta.engine.store.check_rows()
+    return verified_mark(rows.check_mark(), h.beta.engine.engine.trust.own)
+
+
+def _sql(h: Harness, statement: str, *args: object) -> None:
+    """An edit behind the daemon's back, through a connection of its own."""
+    con = sqlite3.connect(h.beta.home.db_path)
+    try:
+        with con:
+            con.execute(statement, args)
+    finally:
+        con.close()
+
+
+def _run_pass(h: Harness, pages: int = 1) -> list[str]:
+    """The whole check beside the work, as the daemon drives it (a read-only connection of
+    its own, ``pages`` pages a slice)."""
+    conn = audit_db.connect(h.beta.home.db_path)
+    try:
+        work = CheckPass(CheckRows(conn))
+        h.beta.engine.check_pass_begun()
+        while True:
+            found, done = work.step(pages)
+            h.beta.engine.found_store_faults(found)
+            if done:
+                break
+        h.beta.engine.check_pass_done(work)
+        return [str(f) for f in work.faults]
+    finally:
+        conn.close()
+
+
+def test_a_sound_restart_reads_only_what_came_after_the_mark_then_checks_all_beside(
+        h: Harness) -> None:
+    assert _restart(h) == []
+    assert h.beta.engine.check_pass_due()  # the start read what changed; the rest is due
+    assert wire.health(h.beta.engine)["store"]["check"] == "running"
+    before = _mark(h)
+    wire.submit(h.alpha.engine, "manifest", "beta", [person(n) for n in range(20, 23)],
+                doc_id="M-2")
+    h.courier.settle()
+    assert _run_pass(h) == []
+    after = _mark(h)
+    assert before is not None and after is not None and after.documents > before.documents
+    assert wire.health(h.beta.engine)["status"] == "ok"
+    assert wire.health(h.beta.engine)["store"]["check"] == "complete"
+
+
+def test_entry_changed_in_a_document_stored_after_the_mark_is_caught_at_start(
+        h: Harness) -> None:
+    wire.submit(h.alpha.engine, "manifest", "beta", [person(n) for n in range(20, 23)],
+                doc_id="M-2")
+    h.courier.settle()
+    _sql(h, "UPDATE items SET leaf = CAST(leaf || x'00' AS BLOB) WHERE item_id = 'P-00021'")
+    faults = _restart(h)
+    assert any("M-2" in f and "leaf hash" in f for f in faults), faults
+
+
+def test_status_changed_after_a_later_acknowledgement_is_caught_at_start(h: Harness) -> None:
+    """An acknowledgement stored after the mark changes P-00003's status: the items table
+    then says WITHHELD where the signed history says DISPUTED. The document is older than
+    the mark, so only the items the later acknowledgement names are read at start."""
+    wire.acknowledge(h.beta.engine, "M-1", items=[
+        {"id": "P-00003", "status": "DISPUTED", "reason": "not this person"}])
+    _sql(h, "UPDATE items SET status = 'WITHHELD' WHERE item_id = 'P-00003'")
+    faults = _restart(h)
+    assert any("P-00003" in f and "DISPUTED" in f for f in faults), faults
+
+
+def test_entry_changed_in_a_document_the_mark_vouched_for_is_caught_beside_the_work(
+        h: Harness) -> None:
+    """What the mark vouched for is not read at start, but the pass beside the work reads
+    it: the alarm, and the store read-only, the moment it is found; no new mark."""
+    mark = _mark(h)
+    _sql(h, "UPDATE items SET leaf = CAST(leaf || x'00' AS BLOB) WHERE item_id = 'P-00005'")
+    assert _restart(h) == []
+    faults = _run_pass(h)
+    assert any("M-1" in f and "leaf hash" in f for f in faults), faults
+    health = wire.health(h.beta.engine)
+    assert health["status"] == "store_corrupt", health
+    assert _mark(h) == mark
+    # Restarted again, the mark older than that alarm is void: the start checks all.
+    again = _restart(h)
+    assert any("M-1" in f and "leaf hash" in f for f in again), again
+    assert not h.beta.engine.check_pass_due()
+
+
+@pytest.mark.parametrize("forge", ["deleted", "resigned_by_another_key", "bit_flipped",
+                                   "moved_past_the_damage"])
+def test_a_mark_that_is_not_the_party_s_own_buys_nothing(
+        h: Harness, forge: str) -> None:
+    """An attacker with write access to the file edits an entry, then deletes the mark, signs
+    one of their own, flips a bit of it, or (with the party's real signature, copied from a
+    mark of another store) names a later document: the whole check runs at start."""
+    stored = h.beta.engine.store.check_rows().check_mark()
+    assert stored is not None
+    _sql(h, "UPDATE items SET leaf = CAST(leaf || x'00' AS BLOB) WHERE item_id = 'P-00005'")
+    body, sig = stored
+    mark = CheckMark.from_body(body)
+    if forge == "deleted":
+        _sql(h, "DELETE FROM store_check_mark")
+    else:
+        if forge == "resigned_by_another_key":
+            body, sig = sign_mark(make_identity("beta", seed="another key"), mark)
+        elif forge == "bit_flipped":
+            body = body[:-1] + bytes([body[-1] ^ 1])
+        else:
+            body, sig = sign_mark(h.beta.identity, CheckMark(
+                documents=mark.documents + 50, digest=b"\x00" * 32, open=(),
+                audit_seq=mark.audit_seq, audit_head=mark.audit_head, at=mark.at))
+        _sql(h, "UPDATE store_check_mark SET body = ?, sig = ?", body, sig)
+    faults = _restart(h)
+    assert any("M-1" in f and "leaf hash" in f for f in faults), faults
+    assert not h.beta.engine.check_pass_due()
+
+
+def test_audit_log_cut_below_the_mark_makes_it_no_mark(h: Harness) -> None:
+    """The mark names the audit record it saw last: a log rewritten below it (here: that
+    record's hash changed) is not the one it saw, so the whole check runs at start."""
+    mark = _mark(h)
+    assert mark is not None and mark.audit_seq > 0
+    _sql(h, "UPDATE audit SET hash = zeroblob(32) WHERE seq = ?", mark.audit_seq)
+    faults = _restart(h)
+    assert faults and not h.beta.engine.check_pass_due()
+
+
+def test_the_pass_in_slices_finds_what_the_whole_check_finds(
+        h: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pages of two entries: the sliced pass pauses inside documents, and finds the same."""
+    monkeypatch.setattr("bridge.engine.store_check.PAGE", 2)
+    monkeypatch.setattr("bridge.store.sqlite.check.PAGE", 2)
+    _sql(h, "UPDATE items SET status = 'WITHHELD' WHERE item_id = 'P-00007'")
+    conn = audit_db.connect(h.beta.home.db_path)
+    try:
+        whole = check_store(CheckRows(conn))
+        work = CheckPass(CheckRows(conn))
+        steps, found, done = 0, [], False
+        while not done:
+            got, done = work.step(1)
+            found += got
+            steps += 1
+    finally:
+        conn.close()
+    assert whole and [str(f) for f in found] == [str(f) for f in whole]
+    assert steps > 10  # it did pause, many times
+
+
+def test_a_document_still_arriving_while_the_pass_reads_it_is_no_fault(
+        h: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pass read a document's row, then more of its entries were stored: its count no
+    longer matches the row the pass holds, which is no damage (the next check reads it)."""
+    conn = audit_db.connect(h.beta.home.db_path)
+    try:
+        work = CheckPass(CheckRows(conn))
+        doc = next(d for d in work.docs if d.id == "M-1")
+        work.docs[work.docs.index(doc)] = doc._replace(stored=doc.stored - 1)
+        work._by_rowid[doc.rowid] = doc._replace(stored=doc.stored - 1)
+        work._work = document_faults(work.rows, work.docs)
+        found, done = work.step(1000)
+    finally:
+        conn.close()
+    assert (found, done) == ([], True)
+
+
+def test_status_changed_by_an_acknowledgement_still_arriving_at_the_mark_is_caught_at_start(
+        h: Harness) -> None:
+    """A mark made while an acknowledgement was still arriving names it among the open
+    documents: the statuses it changed, on a document the mark vouched for, are read at start
+    like those of one stored after the mark."""
+    wire.acknowledge(h.beta.engine, "M-1", items=[
+        {"id": "P-00003", "status": "DISPUTED", "reason": "not this person"}])
+    rows = h.beta.engine.store.check_rows()
+    ack = rows.documents()[-1]
+    assert ack.type == "ack"
+    seq, head = rows.audit_head()
+    body, sig = sign_mark(h.beta.identity, CheckMark(
+        documents=ack.rowid, digest=ack.digest, open=(ack.rowid,), audit_seq=seq,
+        audit_head=head, at=0))
+    _sql(h, "UPDATE store_check_mark SET body = ?, sig = ?", body, sig)
+    _sql(h, "UPDATE items SET status = 'WITHHELD' WHERE item_id = 'P-00003'")
+    faults = _restart(h)
+    assert h.beta.engine.check_pass_due()  # the mark was taken: only what changed was read
+    assert any("P-00003" in f and "DISPUTED" in f for f in faults), faults
+
+
+def test_damage_found_after_the_mark_voids_it_the_next_start_checks_all(h: Harness) -> None:
+    """A read found a status the signed history does not say (the alarm is in the event log),
+    the daemon stopped: the next start does not trust the mark older than that alarm, it
+    checks the whole store before serving and finds it again."""
+    assert _restart(h) == []
+    _sql(h, "UPDATE items SET status = 'WITHHELD' WHERE item_id = 'P-00006'")
+    with pytest.raises(Exception, match="P-00006"):
+        wire.item(h.beta.engine, "M-1", "P-00006")
+    faults = _restart(h)
+    assert any("P-00006" in f for f in faults), faults
+    assert not h.beta.engine.check_pass_due()

@@ -22,6 +22,7 @@ from bridge.core.entries import (
     AckItem,
     Item,
     ack_records,
+    declared_columns,
     declared_records,
     decode_ack_entry,
     decode_declared_entry,
@@ -30,6 +31,7 @@ from bridge.core.entries import (
 from bridge.core.errors import InputError, VerificationError
 from bridge.core.json_data import json_data_problem
 from bridge.core.streaming import AckStream, DocumentStream
+from bridge.store.entry_fields import record_fields, records_fields
 
 SALT = b"\x07" * 16
 
@@ -91,7 +93,39 @@ def test_entries_of_a_chunk_decode_as_one_at_a_time() -> None:
 def test_non_canonical_or_non_json_entry_in_a_chunk_is_refused(leaf: bytes) -> None:
     good = entry(1, {"a": 1})
     assert one_at_a_time([leaf, good], 0) == "bad_entry"
-    assert batch([leaf, good], 0) == "bad_entry"
+    assert batch([leaf, good], 0) == columns([leaf, good], 0) == "bad_entry"
+    assert batch([good], 1) == one_at_a_time([good], 1) != "bad_entry"
+
+
+def columns(leaves: list[bytes], first: int) -> list[tuple[str, Any]] | str:
+    try:
+        ids, records = declared_columns(leaves, first)
+    except VerificationError as exc:
+        return exc.reason
+    return list(zip(ids, records, strict=True))
+
+
+def test_entry_that_ends_inside_the_next_is_refused() -> None:
+    """The two entries' bytes, one byte moved from the end of the first to the start of the
+    second: their concatenation is that of two good entries, decoded as such by the run's one
+    Unpacker, but neither entry is one on its own."""
+    good = [entry(0, {"a": 1}), entry(1, {"a": 2})]
+    moved = [good[0][:-1], good[0][-1:] + good[1]]
+    assert b"".join(moved) == b"".join(good)
+    assert batch(good, 0) == columns(good, 0) == one_at_a_time(good, 0) != "bad_entry"
+    assert batch(moved, 0) == columns(moved, 0) == one_at_a_time(moved, 0) == "bad_entry"
+
+
+def test_columns_of_a_chunk_are_its_records() -> None:
+    leaves = [encode_declared_entry(n, SALT, Item(id=f"P-{n}", data=record)) for n, record in
+              enumerate([{"category": "pow", "roster_record": "R-1"}, {"category": ""},
+                         {"category": 5, "roster_record": ["R-2"]}, {}])]
+    ids, records = declared_columns(leaves, 0)
+    assert list(zip(ids, records, strict=True)) == one_at_a_time(leaves, 0)
+    assert list(zip(*records_fields(records), strict=True)) == [
+        record_fields(r) for r in records] == [("pow", "R-1"), (None, None), (None, None),
+                                               (None, None)]
+    assert records_fields(records[:1]) == (["pow"], ["R-1"])
 
 
 def test_record_that_is_not_a_map_is_refused() -> None:
@@ -126,7 +160,7 @@ def test_any_chunk_decodes_as_one_at_a_time(records: list[dict[str, Any]], canon
         b = bytearray(leaves[k])
         b[(flip >> 4) % len(b)] ^= 1 + (flip >> 8) % 255
         leaves[k] = bytes(b)
-    assert batch(leaves, 0) == one_at_a_time(leaves, 0)
+    assert batch(leaves, 0) == columns(leaves, 0) == one_at_a_time(leaves, 0)
 
 
 def ack_entry(index: int, **changes: Any) -> bytes:

@@ -37,11 +37,12 @@ class Delivery:
         with self.e.store.transaction():
             self.counted(row)
 
-    def counted(self, row: OutboxRow) -> None:
-        """One more attempt at ``row`` (its items read "sent" from the first), in the
-        caller's transaction."""
+    def counted(self, row: OutboxRow, *, sent: bool = True) -> None:
+        """One more attempt at ``row`` (its items read "sent" from the first, unless not
+        ``sent``: the caller marks them delivered in the same transaction), in the caller's
+        transaction."""
         self.e.store.count_attempt(row.peer, row.seq)
-        if row.attempts == 0 and row.doc is not None and row.first is not None \
+        if sent and row.attempts == 0 and row.doc is not None and row.first is not None \
                 and row.n is not None:
             self.e.store.set_transport(row.doc, row.first, row.n, "sent")
 
@@ -77,7 +78,9 @@ class Delivery:
         now = e.now()
         with e.store.transaction():
             if count:
-                self.counted(row)
+                # Accepted: the items go straight to "delivered" (``_delivered``), not through
+                # "sent" first, which would write every row of the chunk twice in one commit.
+                self.counted(row, sent=answer.result != "accepted")
             if e.store.pending_row(row.peer, row.seq) is None:
                 # Finished meanwhile by another transport's answer (a carrier file's receipts
                 # while the courier had it in flight): recorded once, not twice.

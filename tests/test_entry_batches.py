@@ -1,10 +1,11 @@
 """The batch decoders of a received chunk's entries (``entries.declared_records``,
-``entries.ack_records``) and the batch encoder of an acknowledgement of all items
-(``AckStream.add_uniform``) do what the one-entry ones do. The declared entries' decoder
-accepts and refuses exactly what ``decode_declared_entry`` and ``json_data_problem`` do, one
-entry at a time: a non-canonical entry (keys out of order, an integer in a longer form than
-it needs, a float, a second value), a record that is not JSON data, or an entry at the wrong
-index is refused with the same reason, ``bad_entry``."""
+``entry_runs.declared_columns``, ``entries.ack_records``) and the batch encoder of an
+acknowledgement of all items (``AckStream.add_uniform``) do what the one-entry ones do. The
+declared entries' decoders accept and refuse exactly what ``decode_declared_entry`` and
+``json_data_problem`` do, one entry at a time: a non-canonical entry (keys out of order, an
+integer in a longer form than it needs, a float, a second value), a record that is not JSON
+data, an entry that ends inside the next, or an entry at the wrong index is refused with the
+same reason, ``bad_entry``."""
 
 from __future__ import annotations
 
@@ -22,12 +23,12 @@ from bridge.core.entries import (
     AckItem,
     Item,
     ack_records,
-    declared_columns,
     declared_records,
     decode_ack_entry,
     decode_declared_entry,
     encode_declared_entry,
 )
+from bridge.core.entry_runs import declared_columns
 from bridge.core.errors import InputError, VerificationError
 from bridge.core.json_data import json_data_problem
 from bridge.core.streaming import AckStream, DocumentStream

@@ -16,8 +16,6 @@ checks field by field), which is authoritative and names the fault. A whole-docu
 from __future__ import annotations
 
 import functools
-import itertools
-import operator
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -347,16 +345,8 @@ def declared_records(leaves: Sequence[bytes], first: int = 0) -> list[tuple[str,
     data (``json_data_problem``); else ``VerificationError`` (``bad_entry``) naming the entry.
 
     A received chunk's entries, in one pass: one Packer for the run's byte comparisons and one
-    walk of each record for both rules, instead of a Packer, two walks and an object each;
-    and first all the entries at once (``_declared_run``), falling back to this loop."""
-    run = _declared_run(leaves, first)
-    if run is not None:
-        return list(zip(*run, strict=True))
-    return _declared_one_by_one(leaves, first)
-
-
-def _declared_one_by_one(leaves: Sequence[bytes], first: int
-                         ) -> list[tuple[str, dict[str, Any]]]:
+    walk of each record for both rules, instead of a Packer, two walks and an object each.
+    ``entry_runs.declared_columns`` is its quicker form for a whole chunk."""
     pack = codec.packer()
     out = []
     for n, leaf in enumerate(leaves):
@@ -371,87 +361,6 @@ def _declared_one_by_one(leaves: Sequence[bytes], first: int
                                         reason="bad_entry")
         out.append((v["id"], v["data"]))
     return out
-
-
-def declared_columns(leaves: Sequence[bytes], first: int = 0
-                     ) -> tuple[list[str], list[dict[str, Any]]]:
-    """``declared_records`` as two columns: the item ids and the records, in entry order."""
-    run = _declared_run(leaves, first)
-    if run is not None:
-        return run
-    records = _declared_one_by_one(leaves, first)  # raises, naming the first bad entry
-    return [r[0] for r in records], [r[1] for r in records]
-
-
-_get_data, _get_i = operator.itemgetter("data"), operator.itemgetter("i")
-_get_id, _get_salt = operator.itemgetter("id"), operator.itemgetter("salt")
-
-
-def _declared_run(leaves: Sequence[bytes], first: int) -> tuple[list[str], list[Any]] | None:
-    """The quick path of ``declared_records`` over a whole run at once, every per-entry test
-    of ``_quick_map`` and ``_plain_json`` made on columns by C loops (``map``, ``set``): the
-    ids and records, or None for "ask the entries one by one" (which names the fault).
-
-    The run is decoded by one Unpacker over the entries' concatenation, with the same limits
-    per value. Where one value ends is not trusted: each value re-packed must give back its
-    own entry, byte for byte, so an entry that ran into the next (or any non-canonical form)
-    is caught exactly as by the one-entry path's comparison."""
-    if not leaves or max(map(len, leaves)) > _SMALL.max_bytes:
-        return None
-    joined = b"".join(leaves)
-    unpacker = msgpack.Unpacker(max_buffer_size=len(joined), **_UNPACK)
-    try:
-        unpacker.feed(joined)
-        values = list(unpacker)
-    except Exception:  # any malformation: the entries one by one say which
-        return None
-    n = len(leaves)
-    if (len(values) != n or set(map(type, values)) != _DICT_TYPE
-            or set(map(tuple, values)) != {_DECLARED_ORDER}):
-        return None
-    indexes, ids = list(map(_get_i, values)), list(map(_get_id, values))
-    salts, records = list(map(_get_salt, values)), list(map(_get_data, values))
-    if (set(map(type, indexes)) != _INT_TYPE or indexes != list(range(first, first + n))
-            or set(map(type, ids)) != _STR_TYPE or not all(map(_item_id_match, ids))
-            or set(map(type, salts)) != _BYTES_TYPE or set(map(len, salts)) != {SALT_SIZE}
-            or set(map(type, records)) != _DICT_TYPE or not _all_plain_json(records)
-            or list(map(codec.packer(), values)) != list(leaves)):
-        return None
-    return ids, records
-
-
-_DICT_TYPE, _INT_TYPE, _BYTES_TYPE = frozenset({dict}), frozenset({int}), frozenset({bytes})
-
-
-def _of_type(values: list[Any], kind: type) -> list[Any]:
-    return list(itertools.compress(values, map(operator.is_, map(type, values),
-                                               itertools.repeat(kind))))
-
-
-def _all_plain_json(maps: list[Any]) -> bool:
-    """``_plain_json(m, 1)`` of every map in ``maps``, a level of nesting at a time: the keys
-    of each distinct key set checked once, every value's type and every integer's range
-    tested in C loops."""
-    lists: list[Any] = []
-    depth = 1
-    while maps or lists:
-        if depth > _SMALL.max_depth:
-            return False
-        if not all(map(_keys_in_order, set(map(tuple, maps)))):
-            return False
-        values = list(itertools.chain(itertools.chain.from_iterable(map(dict.values, maps)),
-                                      itertools.chain.from_iterable(lists)))
-        types = set(map(type, values))
-        if not types <= _JSON_TYPES:
-            return False
-        if int in types:
-            ints = _of_type(values, int)
-            if min(ints) < -MAX_JSON_INT or max(ints) > MAX_JSON_INT:
-                return False
-        maps = _of_type(values, dict) if dict in types else []
-        lists = _of_type(values, list) if list in types else []
-        depth += 1
-    return True
 
 
 AckRecord = tuple[int, str, str, str | None, str | None, bytes | None]

@@ -9,7 +9,8 @@ from __future__ import annotations
 from itertools import repeat
 
 from bridge.core import chunks, documents, lifecycle
-from bridge.core.entries import ack_records, declared_columns
+from bridge.core.entries import ack_records
+from bridge.core.entry_runs import declared_columns
 from bridge.core.errors import VerificationError
 from bridge.engine.context import Engine
 from bridge.engine.states import DocumentState, move_document

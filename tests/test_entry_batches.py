@@ -267,3 +267,22 @@ def test_a_streamed_record_an_item_would_refuse_is_refused_so(
     with pytest.raises(InputError) as as_record:
         document_stream().add_records([record])
     assert as_record.value.field == as_item.value.field == field
+
+
+def test_a_good_chunk_is_decoded_as_one_run_without_the_entry_by_entry_loop(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The quick path really takes a chunk of good entries (nested records, integers, booleans):
+    the loop it falls back to is never asked."""
+    import bridge.core.entry_runs as runs
+
+    def no_loop(*_: object) -> None:
+        raise AssertionError("fell back to the loop")
+
+    leaves = [encode_declared_entry(n, SALT, Item(id=f"P-{n}", data={
+        "n": n, "ok": True, "nested": {"b": [None, {"c": -5}], "a": "x"}, "none": None}))
+        for n in range(5)]
+    monkeypatch.setattr(runs, "declared_records", no_loop)
+    ids, records = declared_columns(leaves, 0)
+    assert ids == [f"P-{n}" for n in range(5)]
+    assert records[4] == {"n": 4, "ok": True, "nested": {"a": "x", "b": [None, {"c": -5}]},
+                          "none": None}

@@ -16,6 +16,7 @@ checks field by field), which is authoritative and names the fault. A whole-docu
 from __future__ import annotations
 
 import functools
+import itertools
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -298,6 +299,56 @@ def _declared_map(leaf: bytes, index: int | None) -> dict[str, Any]:
     return v
 
 
+# PROTOCOL.md §6.4: a declared entry's record holds at most one map or array for each
+# CONTAINER_BYTES bytes of the entry. An empty array is one byte and decodes to a 56-byte
+# list and its slot; without this rule a chunk of entries full of them is well formed and
+# takes some 70 times its size in memory (gigabytes for one envelope). With it, a record's
+# maps and arrays take at most about 18 bytes for each byte of the entry; real records
+# (small maps of text, a few lists) use far fewer.
+CONTAINER_BYTES = 4
+
+
+def containers_allowed(leaf: bytes) -> int:
+    """The most maps and arrays (the record's own map included) an entry of ``leaf``'s
+    size may hold in its record."""
+    return len(leaf) // CONTAINER_BYTES
+
+
+def _containers(value: dict[str, Any]) -> int:
+    """Maps and arrays in ``value`` (itself included), counted a level at a time in C loops;
+    the depth is bounded by the decoder's limits."""
+    count = 0
+    level: list[Any] = [value]
+    while level:
+        maps = [v for v in level if type(v) is dict]
+        lists = [v for v in level if type(v) is list]
+        count += len(maps) + len(lists)
+        level = list(itertools.chain(itertools.chain.from_iterable(map(dict.values, maps)),
+                                     itertools.chain.from_iterable(lists)))
+    return count
+
+
+_FLAT_TYPES = frozenset({str, bytes, int, bool, type(None)})
+
+
+def check_record_size(data: Mapping[str, Any], leaf: bytes, where: str) -> None:
+    """The sender's side of the ``CONTAINER_BYTES`` rule for a record it encodes as ``leaf``:
+    ``InputError`` naming ``where``, so that nothing is sent that its peer must refuse. A
+    flat record (its own map only) always passes, and is told at the cost of one C loop."""
+    if set(map(type, data.values())) <= _FLAT_TYPES:
+        return
+    if _containers(dict(data)) > containers_allowed(leaf):
+        raise InputError(f"holds more maps and arrays than one per {CONTAINER_BYTES} bytes "
+                         "of its encoding (empty ones, mostly)", field=where)
+
+
+def _check_containers(data: dict[str, Any], leaf: bytes, index: int | None) -> None:
+    if _containers(data) > containers_allowed(leaf):
+        raise VerificationError(
+            f"{_where(index)} data holds more maps and arrays than its size allows (one per "
+            f"{CONTAINER_BYTES} bytes of the entry)", reason="bad_entry")
+
+
 def _quick_ack_fields(v: dict[str, Any]) -> bool:
     reason, evidence, leaf = v["reason"], v["evidence"], v["leaf"]
     return (type(v["status"]) is str and v["status"] in _STATUS_SET
@@ -359,6 +410,7 @@ def declared_records(leaves: Sequence[bytes], first: int = 0) -> list[tuple[str,
             if problem is not None:
                 raise VerificationError(f"entry {index} {problem[0]}: {problem[1]}",
                                         reason="bad_entry")
+        _check_containers(v["data"], leaf, index)
         out.append((v["id"], v["data"]))
     return out
 

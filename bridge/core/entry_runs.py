@@ -22,7 +22,7 @@ from bridge.core.entries import _DECLARED_ORDER as DECLARED_ORDER
 from bridge.core.entries import _JSON_TYPES as JSON_TYPES
 from bridge.core.entries import _SMALL as SMALL
 from bridge.core.entries import _UNPACK as UNPACK
-from bridge.core.entries import SALT_SIZE, declared_records
+from bridge.core.entries import SALT_SIZE, containers_allowed, declared_records
 from bridge.core.entries import _item_id_match as item_id_match
 from bridge.core.entries import _keys_in_order as keys_in_order
 from bridge.core.times import MAX_JSON_INT
@@ -55,12 +55,8 @@ def _declared_run(leaves: Sequence[bytes], first: int) -> tuple[list[str], list[
     is caught exactly as by the one-entry path's comparison."""
     if not leaves or max(map(len, leaves)) > SMALL.max_bytes:
         return None
-    joined = b"".join(leaves)
-    unpacker = msgpack.Unpacker(max_buffer_size=len(joined), **UNPACK)
-    try:
-        unpacker.feed(joined)
-        values = list(unpacker)
-    except Exception:  # any malformation: the entries one by one say which
+    values = _decode_run(leaves)
+    if values is None:
         return None
     n = len(leaves)
     if (len(values) != n or set(map(type, values)) != _DICT_TYPE
@@ -75,6 +71,39 @@ def _declared_run(leaves: Sequence[bytes], first: int) -> tuple[list[str], list[
             or list(map(codec.packer(), values)) != list(leaves)):
         return None
     return ids, records
+
+
+def _decode_run(leaves: Sequence[bytes]) -> list[Any] | None:
+    """Each entry's value, decoded from the run's concatenation, or None (malformed, or a
+    value holding more maps and arrays than its entry's size allows: ``entries.
+    CONTAINER_BYTES``). The hooks count every map and array as it is built, and the count is
+    checked after each value, so a hostile run is given up after one entry's worth of
+    objects (at most 64 KiB of input), never after the whole run's."""
+    count = 0
+
+    def counted(container: Any) -> Any:
+        nonlocal count
+        count += 1
+        return container
+
+    joined = b"".join(leaves)
+    unpacker = msgpack.Unpacker(max_buffer_size=len(joined), object_hook=counted,
+                                list_hook=counted, **UNPACK)
+    values = []
+    try:
+        unpacker.feed(joined)
+        for leaf in leaves:
+            before = count
+            values.append(unpacker.unpack())
+            # The entry's own map is one of the count; its record may hold the rest.
+            if count - before - 1 > containers_allowed(leaf):
+                return None
+        unpacker.unpack()  # a value after the last: the entries one by one say which
+    except msgpack.OutOfData:
+        return values
+    except Exception:  # any malformation: the entries one by one say which
+        return None
+    return None
 
 
 _DICT_TYPE, _INT_TYPE, _BYTES_TYPE = frozenset({dict}), frozenset({int}), frozenset({bytes})

@@ -27,8 +27,9 @@ from bridge.core.entries import (
     encode_declared_record,
 )
 from bridge.core.entry_runs import declared_columns
-from bridge.core.errors import InputError, VerificationError
+from bridge.core.errors import DecodeError, InputError, VerificationError
 from bridge.core.streaming import DocumentStream
+from bridge.engine.inbound import PAYLOAD_LIMITS
 
 SALT = b"\x07" * 16
 PEAK_PER_BYTE = 24
@@ -113,3 +114,20 @@ def test_ack_chunk_of_empty_arrays_is_refused_within_a_bound_of_its_size() -> No
         ack_records(leaves)
     assert exc.value.reason == "bad_entry"
 
+
+
+@pytest.mark.parametrize("empty", [[], {}], ids=["empty_arrays", "empty_maps"])
+def test_envelope_body_of_empty_containers_is_refused_within_its_budget(empty: Any) -> None:
+    # The envelope, the chunk payload around the entries, the carrier's records and the
+    # relay's and HTTP bodies are all decoded by codec.decode (PAYLOAD_LIMITS for a body):
+    # its reader counts what it builds and refuses at ``budget_of`` the input's size.
+    body = codec.pack_value([[empty] * 4096] * 256)
+    with pytest.raises(DecodeError) as exc:
+        tracemalloc.start()
+        try:
+            codec.decode(body, PAYLOAD_LIMITS)
+        finally:
+            peak = tracemalloc.get_traced_memory()[1]
+            tracemalloc.stop()
+    assert exc.value.reason == "too_large"
+    assert peak <= codec.budget_of(len(body), PAYLOAD_LIMITS) + 2 * len(body)

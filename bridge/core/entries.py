@@ -16,7 +16,6 @@ checks field by field), which is authoritative and names the fault. A whole-docu
 from __future__ import annotations
 
 import functools
-import itertools
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -314,17 +313,18 @@ def containers_allowed(leaf: bytes) -> int:
     return len(leaf) // CONTAINER_BYTES
 
 
-def _containers(value: dict[str, Any]) -> int:
-    """Maps and arrays in ``value`` (itself included), counted a level at a time in C loops;
-    the depth is bounded by the decoder's limits."""
-    count = 0
-    level: list[Any] = [value]
-    while level:
-        maps = [v for v in level if type(v) is dict]
-        lists = [v for v in level if type(v) is list]
-        count += len(maps) + len(lists)
-        level = list(itertools.chain(itertools.chain.from_iterable(map(dict.values, maps)),
-                                     itertools.chain.from_iterable(lists)))
+def _containers(value: Any, allowed: int) -> int:
+    """Maps and arrays in ``value`` (itself included), counted until there are more than
+    ``allowed``: the walk stops there, so it costs no more than the entry's size. Its depth is
+    bounded by the decoder's limits (or, for a record being sent, by ``codec.canonical``)."""
+    values: Any = value.values() if type(value) is dict else value
+    count = 1
+    for v in values:
+        t = type(v)
+        if t is dict or t is list:
+            count += _containers(v, allowed - count)
+            if count > allowed:
+                break
     return count
 
 
@@ -337,13 +337,15 @@ def check_record_size(data: Mapping[str, Any], leaf: bytes, where: str) -> None:
     flat record (its own map only) always passes, and is told at the cost of one C loop."""
     if set(map(type, data.values())) <= _FLAT_TYPES:
         return
-    if _containers(dict(data)) > containers_allowed(leaf):
+    allowed = containers_allowed(leaf)
+    if _containers(dict(data), allowed) > allowed:
         raise InputError(f"holds more maps and arrays than one per {CONTAINER_BYTES} bytes "
                          "of its encoding (empty ones, mostly)", field=where)
 
 
 def _check_containers(data: dict[str, Any], leaf: bytes, index: int | None) -> None:
-    if _containers(data) > containers_allowed(leaf):
+    allowed = containers_allowed(leaf)
+    if _containers(data, allowed) > allowed:
         raise VerificationError(
             f"{_where(index)} data holds more maps and arrays than its size allows (one per "
             f"{CONTAINER_BYTES} bytes of the entry)", reason="bad_entry")

@@ -179,11 +179,14 @@ def exchange_between(a: Node, b: Node, n: int, root: Path, timeout: float, *,
         doc = ca.submit_document_stream("manifest", "beta", iter_items(n), count=n,
                                         meta={"batch": 1}, id="M-E2E")
         t_submit = time.perf_counter() - t0
+        cpu_submitted = [cpu_seconds(node) for node in (a, b)]
         wait_event(receiver_events, "document_received", doc["id"])
         t_recv = time.perf_counter() - t0
+        cpu_received = [cpu_seconds(node) for node in (a, b)]
         cb.acknowledge(doc["id"], all="RECEIVED")
         wait_event(sender_events, "document_acknowledged", doc["id"])
         e2e = time.perf_counter() - t0
+        cpu_acknowledged = [cpu_seconds(node) for node in (a, b)]
         # Every item acknowledged on both sides, and one item's receipt (the last item of
         # the document) verified offline as a mediator would: ``bridge verify``.
         acknowledged = {side: client.document(doc["id"])["items"]["acknowledged"]
@@ -204,6 +207,14 @@ def exchange_between(a: Node, b: Node, n: int, root: Path, timeout: float, *,
             "sender_peak_rss_mb": round(rss_a or 0, 1),
             "receiver_peak_rss_mb": round(rss_b or 0, 1),
             "sender_cpu_seconds": round(cpu_a, 2), "receiver_cpu_seconds": round(cpu_b, 2),
+            # Each phase's CPU seconds (sender, receiver): submitted, then received (sealed
+            # chunks delivered and applied), then acknowledged. Steadier than the phases'
+            # wall times on a shared machine.
+            "phase_cpu_seconds": {
+                phase: [round(y - x, 2) for x, y in zip(before, after, strict=True)]
+                for phase, before, after in (
+                    ("submit", cpu0, cpu_submitted), ("deliver", cpu_submitted, cpu_received),
+                    ("acknowledge", cpu_received, cpu_acknowledged))},
             "acknowledged_both_sides": True, "receipt_verify": verified,
             "clean_exit": code_a == 0 and code_b == 0}
 

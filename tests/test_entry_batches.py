@@ -1,10 +1,11 @@
 """The batch decoders of a received chunk's entries (``entries.declared_records``,
-``entries.ack_records``) and the batch encoder of an acknowledgement of all items
-(``AckStream.add_uniform``) do what the one-entry ones do. The declared entries' decoder
-accepts and refuses exactly what ``decode_declared_entry`` and ``json_data_problem`` do, one
-entry at a time: a non-canonical entry (keys out of order, an integer in a longer form than
-it needs, a float, a second value), a record that is not JSON data, or an entry at the wrong
-index is refused with the same reason, ``bad_entry``."""
+``entry_runs.declared_columns``, ``entries.ack_records``) and the batch encoder of an
+acknowledgement of all items (``AckStream.add_uniform``) do what the one-entry ones do. The
+declared entries' decoders accept and refuse exactly what ``decode_declared_entry`` and
+``json_data_problem`` do, one entry at a time: a non-canonical entry (keys out of order, an
+integer in a longer form than it needs, a float, a second value), a record that is not JSON
+data, an entry that ends inside the next, or an entry at the wrong index is refused with the
+same reason, ``bad_entry``."""
 
 from __future__ import annotations
 
@@ -27,9 +28,11 @@ from bridge.core.entries import (
     decode_declared_entry,
     encode_declared_entry,
 )
+from bridge.core.entry_runs import declared_columns
 from bridge.core.errors import InputError, VerificationError
 from bridge.core.json_data import json_data_problem
 from bridge.core.streaming import AckStream, DocumentStream
+from bridge.store.entry_fields import record_fields, records_fields
 
 SALT = b"\x07" * 16
 
@@ -91,7 +94,39 @@ def test_entries_of_a_chunk_decode_as_one_at_a_time() -> None:
 def test_non_canonical_or_non_json_entry_in_a_chunk_is_refused(leaf: bytes) -> None:
     good = entry(1, {"a": 1})
     assert one_at_a_time([leaf, good], 0) == "bad_entry"
-    assert batch([leaf, good], 0) == "bad_entry"
+    assert batch([leaf, good], 0) == columns([leaf, good], 0) == "bad_entry"
+    assert batch([good], 1) == one_at_a_time([good], 1) != "bad_entry"
+
+
+def columns(leaves: list[bytes], first: int) -> list[tuple[str, Any]] | str:
+    try:
+        ids, records = declared_columns(leaves, first)
+    except VerificationError as exc:
+        return exc.reason
+    return list(zip(ids, records, strict=True))
+
+
+def test_entry_that_ends_inside_the_next_is_refused() -> None:
+    """The two entries' bytes, one byte moved from the end of the first to the start of the
+    second: their concatenation is that of two good entries, decoded as such by the run's one
+    Unpacker, but neither entry is one on its own."""
+    good = [entry(0, {"a": 1}), entry(1, {"a": 2})]
+    moved = [good[0][:-1], good[0][-1:] + good[1]]
+    assert b"".join(moved) == b"".join(good)
+    assert batch(good, 0) == columns(good, 0) == one_at_a_time(good, 0) != "bad_entry"
+    assert batch(moved, 0) == columns(moved, 0) == one_at_a_time(moved, 0) == "bad_entry"
+
+
+def test_columns_of_a_chunk_are_its_records() -> None:
+    leaves = [encode_declared_entry(n, SALT, Item(id=f"P-{n}", data=record)) for n, record in
+              enumerate([{"category": "pow", "roster_record": "R-1"}, {"category": ""},
+                         {"category": 5, "roster_record": ["R-2"]}, {}])]
+    ids, records = declared_columns(leaves, 0)
+    assert list(zip(ids, records, strict=True)) == one_at_a_time(leaves, 0)
+    assert list(zip(*records_fields(records), strict=True)) == [
+        record_fields(r) for r in records] == [("pow", "R-1"), (None, None), (None, None),
+                                               (None, None)]
+    assert records_fields(records[:1]) == (["pow"], ["R-1"])
 
 
 def test_record_that_is_not_a_map_is_refused() -> None:
@@ -126,7 +161,7 @@ def test_any_chunk_decodes_as_one_at_a_time(records: list[dict[str, Any]], canon
         b = bytearray(leaves[k])
         b[(flip >> 4) % len(b)] ^= 1 + (flip >> 8) % 255
         leaves[k] = bytes(b)
-    assert batch(leaves, 0) == one_at_a_time(leaves, 0)
+    assert batch(leaves, 0) == columns(leaves, 0) == one_at_a_time(leaves, 0)
 
 
 def ack_entry(index: int, **changes: Any) -> bytes:
@@ -232,3 +267,22 @@ def test_a_streamed_record_an_item_would_refuse_is_refused_so(
     with pytest.raises(InputError) as as_record:
         document_stream().add_records([record])
     assert as_record.value.field == as_item.value.field == field
+
+
+def test_a_good_chunk_is_decoded_as_one_run_without_the_entry_by_entry_loop(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The quick path really takes a chunk of good entries (nested records, integers, booleans):
+    the loop it falls back to is never asked."""
+    import bridge.core.entry_runs as runs
+
+    def no_loop(*_: object) -> None:
+        raise AssertionError("fell back to the loop")
+
+    leaves = [encode_declared_entry(n, SALT, Item(id=f"P-{n}", data={
+        "n": n, "ok": True, "nested": {"b": [None, {"c": -5}], "a": "x"}, "none": None}))
+        for n in range(5)]
+    monkeypatch.setattr(runs, "declared_records", no_loop)
+    ids, records = declared_columns(leaves, 0)
+    assert ids == [f"P-{n}" for n in range(5)]
+    assert records[4] == {"n": 4, "ok": True, "nested": {"a": "x", "b": [None, {"c": -5}]},
+                          "none": None}

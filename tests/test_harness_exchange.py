@@ -377,3 +377,31 @@ def test_a_retired_key_cannot_sign_new_envelopes(h: Harness, alpha: PrivateIdent
     assert (refusal["reason"], refusal["alarm"]) == ("unauthenticated", 1)
     assert wire.inbox_seqs(h.beta.engine, "alpha") == [1]
     assert wire.health(h.beta.engine)["status"] == "ok"
+
+
+
+def _tried_over_http(h: Harness) -> str:
+    """Alpha's lowest pending envelope carried to beta, and beta's answer acted on as the
+    HTTP delivery loop does: the attempt counted in the answer's own commit."""
+    (pending,) = wire.pending_batch(h.alpha.engine, "beta", 1)
+    answer = wire.receive(h.beta.engine, pending.data)
+    return h.alpha.engine.tried(pending.row, answer.body, "HTTP", frozenset()).state
+
+
+def test_items_of_an_accepted_chunk_read_delivered_and_of_a_refused_one_sent(
+        h: Harness) -> None:
+    """The answer that ends an envelope's first attempt is recorded with it: accepted, the
+    chunk's items go from queued to delivered in that one commit (never written as sent on the
+    way); refused by the peer, they read sent, as items of a tried envelope do."""
+    wire.submit(h.alpha.engine, "manifest", "beta", [person(n) for n in range(3)],
+                doc_id="M-1")
+    assert set(statuses(h.alpha.engine, "M-1").values()) == {"queued"}
+    assert _tried_over_http(h) == "delivered"
+    assert set(statuses(h.alpha.engine, "M-1").values()) == {"delivered"}
+    # Beta holds another document M-2 from alpha already, so it refuses this one (signed).
+    with h.beta.engine.store.transaction():
+        h.beta.engine.store._conn.execute(
+            "UPDATE documents SET id='M-2' WHERE id='M-1' AND direction='in'")
+    wire.submit(h.alpha.engine, "manifest", "beta", [person(9)], doc_id="M-2")
+    assert _tried_over_http(h) == "refused"
+    assert set(statuses(h.alpha.engine, "M-2").values()) == {"sent"}

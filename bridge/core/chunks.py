@@ -81,9 +81,9 @@ def parse(payload: bytes, limits: codec.Limits = codec.DEFAULT_LIMITS) -> Receiv
     if (type(size) is not int or size < 1 or size > MAX_CHUNK or size & (size - 1)
             or type(first) is not int or first < 0 or first % size or first >= count):
         raise VerificationError("chunk size or position invalid", reason="bad_chunk")
-    if len(entries) != min(size, count - first) or not all(isinstance(e, bytes) for e in entries):
+    if len(entries) != min(size, count - first) or not set(map(type, entries)) <= {bytes}:
         raise VerificationError("chunk holds the wrong number of entries", reason="bad_chunk")
-    leaf_hashes = [merkle.leaf_hash(e) for e in entries]
+    leaf_hashes = merkle.leaf_hashes(entries)
     chunk_root = merkle.root_from_leaf_hashes(leaf_hashes)
     n_chunks = -(-count // size)
     if n_chunks == 1:

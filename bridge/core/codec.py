@@ -355,24 +355,33 @@ class _Reader:
         out: list[Any] = []
         append, value, data, end = out.append, self.value, self.data, self.end
         max_bin = self.limits.max_bin
+        # Position and budget kept in locals across a run of inlined elements (written back
+        # before anything else reads them): attribute writes per element cost as much as
+        # the rest of the element.
+        pos, budget = self.pos, self.budget
         for _ in range(n):
             # Inline the common element, a bin 8 or 16 (document entries, hashes, proofs):
-            # a bulk chunk is a million of them. Anything else goes through ``value``.
-            pos = self.pos
+            # a bulk chunk is a million of them. Anything else goes through ``value``, and so
+            # does a bin the budget cannot pay for (``value`` refuses it, naming the same byte).
             b = data[pos] if pos < end else 0
-            if b == 0xC4 or b == 0xC5:
-                width = b - 0xC3
-                start = pos + 1 + width
+            if (b == 0xC4 or b == 0xC5) and budget >= _COST_BIN:
+                start = pos + b - 0xC2  # the type byte and a length of 1 or 2 bytes
                 if start <= end:
-                    m = int.from_bytes(data[pos + 1:start], "big")
-                    if (m > 0xFF or width == 1) and 1 < m <= max_bin and start + m <= end:
-                        self.pos = start + m
-                        self.budget -= _COST_BIN
-                        if self.budget < 0:
-                            self.spend(0)
-                        append(data[start:start + m])
+                    if b == 0xC4:
+                        m = data[pos + 1]
+                        shortest = True
+                    else:
+                        m = (data[pos + 1] << 8) | data[pos + 2]
+                        shortest = m > 0xFF
+                    if shortest and 1 < m <= max_bin and start + m <= end:
+                        pos = start + m
+                        budget -= _COST_BIN
+                        append(data[start:pos])
                         continue
+            self.pos, self.budget = pos, budget
             append(value(depth + 1))
+            pos, budget = self.pos, self.budget
+        self.pos, self.budget = pos, budget
         return out
 
     def key(self) -> tuple[bytes, str]:

@@ -194,7 +194,11 @@ _KEY_ORDER_MAX_KEYS = 32
 def _sorted_str_keys(value: dict[Any, Any]) -> bool:
     """Every key a str, in canonical (sorted, hence unique) order: §2.3 for str keys, since
     code point order is UTF-8 byte order. Tested in C, no Python loop."""
-    keys = tuple(value)
+    return _keys_in_order(tuple(value))
+
+
+def _keys_in_order(keys: tuple[Any, ...]) -> bool:
+    """``_sorted_str_keys`` of a map with these keys, in this order."""
     known = _KEY_ORDER.get(keys)
     if known is not None:
         return known
@@ -294,6 +298,59 @@ def _declared_map(leaf: bytes, index: int | None) -> dict[str, Any]:
     return v
 
 
+# PROTOCOL.md §6.4: a declared entry's record holds at most one map or array for each
+# CONTAINER_BYTES bytes of the entry. An empty array is one byte and decodes to a 56-byte
+# list and its slot; without this rule a chunk of entries full of them is well formed and
+# takes some 70 times its size in memory (gigabytes for one envelope). With it, a record's
+# maps and arrays take at most about 18 bytes for each byte of the entry; real records
+# (small maps of text, a few lists) use far fewer.
+CONTAINER_BYTES = 4
+
+
+def containers_allowed(leaf: bytes) -> int:
+    """The most maps and arrays (the record's own map included) an entry of ``leaf``'s
+    size may hold in its record."""
+    return len(leaf) // CONTAINER_BYTES
+
+
+def _containers(value: Any, allowed: int) -> int:
+    """Maps and arrays in ``value`` (itself included), counted until there are more than
+    ``allowed``: the walk stops there, so it costs no more than the entry's size. Its depth is
+    bounded by the decoder's limits (or, for a record being sent, by ``codec.canonical``)."""
+    values: Any = value.values() if type(value) is dict else value
+    count = 1
+    for v in values:
+        t = type(v)
+        if t is dict or t is list:
+            count += _containers(v, allowed - count)
+            if count > allowed:
+                break
+    return count
+
+
+_FLAT_TYPES = frozenset({str, bytes, int, bool, type(None)})
+
+
+def check_record_size(data: Mapping[str, Any], leaf: bytes, where: str) -> None:
+    """The sender's side of the ``CONTAINER_BYTES`` rule for a record it encodes as ``leaf``:
+    ``InputError`` naming ``where``, so that nothing is sent that its peer must refuse. A
+    flat record (its own map only) always passes, and is told at the cost of one C loop."""
+    if set(map(type, data.values())) <= _FLAT_TYPES:
+        return
+    allowed = containers_allowed(leaf)
+    if _containers(dict(data), allowed) > allowed:
+        raise InputError(f"holds more maps and arrays than one per {CONTAINER_BYTES} bytes "
+                         "of its encoding (empty ones, mostly)", field=where)
+
+
+def _check_containers(data: dict[str, Any], leaf: bytes, index: int | None) -> None:
+    allowed = containers_allowed(leaf)
+    if _containers(data, allowed) > allowed:
+        raise VerificationError(
+            f"{_where(index)} data holds more maps and arrays than its size allows (one per "
+            f"{CONTAINER_BYTES} bytes of the entry)", reason="bad_entry")
+
+
 def _quick_ack_fields(v: dict[str, Any]) -> bool:
     reason, evidence, leaf = v["reason"], v["evidence"], v["leaf"]
     return (type(v["status"]) is str and v["status"] in _STATUS_SET
@@ -341,7 +398,8 @@ def declared_records(leaves: Sequence[bytes], first: int = 0) -> list[tuple[str,
     data (``json_data_problem``); else ``VerificationError`` (``bad_entry``) naming the entry.
 
     A received chunk's entries, in one pass: one Packer for the run's byte comparisons and one
-    walk of each record for both rules, instead of a Packer, two walks and an object each."""
+    walk of each record for both rules, instead of a Packer, two walks and an object each.
+    ``entry_runs.declared_columns`` is its quicker form for a whole chunk."""
     pack = codec.packer()
     out = []
     for n, leaf in enumerate(leaves):
@@ -354,6 +412,7 @@ def declared_records(leaves: Sequence[bytes], first: int = 0) -> list[tuple[str,
             if problem is not None:
                 raise VerificationError(f"entry {index} {problem[0]}: {problem[1]}",
                                         reason="bad_entry")
+        _check_containers(v["data"], leaf, index)
         out.append((v["id"], v["data"]))
     return out
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from bridge.core.errors import InputError, VerificationError
@@ -35,6 +35,7 @@ __all__ = [
     "MerkleTree",
     "RootBuilder",
     "leaf_hash",
+    "leaf_hashes",
     "node_hash",
     "root_from_inclusion_proof",
     "root_from_leaf_hashes",
@@ -58,14 +59,26 @@ def leaf_hash(leaf: bytes) -> bytes:
     return hashlib.sha256(_LEAF_PREFIX + leaf).digest()
 
 
+def leaf_hashes(leaves: Iterable[bytes]) -> list[bytes]:
+    """``leaf_hash`` of each of ``leaves``, in order (a list comprehension: faster here than
+    ``map`` over hashlib's own callables)."""
+    sha256, prefix = hashlib.sha256, _LEAF_PREFIX
+    return [sha256(prefix + leaf).digest() for leaf in leaves]
+
+
 def node_hash(left: bytes, right: bytes) -> bytes:
     """SHA-256(0x01 || left || right), the hash of an inner node (RFC 9162 §2.1.1)."""
     return hashlib.sha256(_NODE_PREFIX + left + right).digest()
 
 
+_BYTES, _HASH_LEN = frozenset({bytes}), frozenset({HASH_SIZE})
+
+
 def _check_leaf_hashes(hashes: Sequence[bytes]) -> None:
     # A wrong-length "hash" would still hash fine and silently give a root nobody else can
     # reproduce, so reject it where it enters.
+    if set(map(type, hashes)) <= _BYTES and set(map(len, hashes)) <= _HASH_LEN:
+        return  # the common case, tested in C; else the loop names the first bad one
     for i, h in enumerate(hashes):
         if not isinstance(h, bytes) or len(h) != HASH_SIZE:
             raise InputError(f"must be {HASH_SIZE} bytes", field=f"hashes[{i}]")
@@ -114,9 +127,7 @@ class MerkleTree:
     @classmethod
     def from_leaves(cls, leaves: Sequence[bytes]) -> MerkleTree:
         """Tree over raw leaves; each is hashed with the 0x00 prefix of RFC 9162 §2.1.1."""
-        sha256 = hashlib.sha256
-        prefix = _LEAF_PREFIX
-        return cls(_build_levels(tuple([sha256(prefix + d).digest() for d in leaves])))
+        return cls(_build_levels(tuple(leaf_hashes(leaves))))
 
     @property
     def size(self) -> int:

@@ -36,7 +36,7 @@ from bridge.core.documents import (
     encode_ack_entry,
     sign_header,
 )
-from bridge.core.entries import check_item, encode_ack_entries
+from bridge.core.entries import check_item, check_record_size, encode_ack_entries
 from bridge.core.errors import InputError
 
 MAX_STREAMED_ITEMS = 1_000_000  # as many as a JSON submission may hold (document.schema.json)
@@ -138,6 +138,7 @@ class DocumentStream(EntryStream):
             raise InputError(f"more than the {self.count} items announced",
                              field=f"items[{n}]")
         leaf = declared_record_leaf(n, self._salt(n), item_id, data)
+        check_record_size(data, leaf, f"items[{n}].data")
         return leaf, self._take(leaf)
 
     def finish(self, issuer: PrivateIdentity) -> SignedHeader:

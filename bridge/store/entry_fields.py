@@ -8,7 +8,8 @@ store check compares the columns with the signed bytes. Pure: bytes in, fields o
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import operator
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import msgpack
@@ -42,6 +43,22 @@ def record_fields(record: Mapping[str, Any]) -> tuple[str | None, str | None]:
     return _text(record, "category"), _text(record, "roster_record")
 
 
+def records_fields(records: Sequence[Mapping[str, Any]]
+                   ) -> tuple[list[str | None], list[str | None]]:
+    """``record_fields`` of each record, as two columns (category, roster_record): looked up
+    by C loops when every value is text or absent, as a received chunk's records are."""
+    columns = []
+    for name in ("category", "roster_record"):
+        values = list(map(operator.methodcaller("get", name), records))
+        if not set(map(type, values)) <= _TEXT_OR_NONE or "" in values:
+            values = [_text(r, name) for r in records]
+        columns.append(values)
+    return columns[0], columns[1]
+
+
+_TEXT_OR_NONE = frozenset({str, type(None)})
+
+
 def entry_fields(leaf: bytes) -> tuple[str | None, str | None]:
     """(category, roster_record) of a manifest entry: each a non-empty text field of its
     record, else None."""
@@ -53,4 +70,4 @@ def entry_fields(leaf: bytes) -> tuple[str | None, str | None]:
             _text(record, "roster_record") if has_roster_record else None)
 
 
-__all__ = ["entry_fields", "record_fields"]
+__all__ = ["entry_fields", "record_fields", "records_fields"]

@@ -1,0 +1,141 @@
+"""A hostile peer's chunk whose entries are full of empty arrays or maps is well formed by the
+byte rules, yet each input byte decodes to a Python object of 56 to 64 bytes and its slot: a
+64 MiB chunk would take gigabytes. The entry decoders refuse such an entry (``bad_entry``,
+PROTOCOL.md §6.4: at most one map or array per 4 bytes of the entry) before
+the run is built, and their peak allocation stays proportional to the chunk's bytes.
+
+The bound ``PEAK_PER_BYTE``: the entries themselves (already in memory when the decoders are
+called, not counted), their concatenation (one byte a byte), and what an entry that passes the
+rule can hold of maps and arrays (at most 72 bytes for each 4 bytes). Before
+the rule the peak was about 70 bytes a byte."""
+
+from __future__ import annotations
+
+import dataclasses
+import tracemalloc
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from bridge.core import codec
+from bridge.core.entries import (
+    AckItem,
+    ack_records,
+    declared_records,
+    decode_declared_entry,
+    encode_ack_entry,
+    encode_declared_record,
+)
+from bridge.core.entry_runs import declared_columns
+from bridge.core.errors import DecodeError, InputError, VerificationError
+from bridge.core.streaming import DocumentStream
+from bridge.engine.inbound import PAYLOAD_LIMITS
+
+SALT = b"\x07" * 16
+PEAK_PER_BYTE = 24
+ENTRIES = 16  # about 1 MiB of entries: fast, and far above the constant costs
+
+
+def _bomb_record(empty: Any) -> dict[str, Any]:
+    """A record just under the entry size limit, made of nothing but empty containers."""
+    return {f"k{n:02}": [empty] * 4096 for n in range(15)}
+
+
+def _declared_bombs(empty: Any) -> list[bytes]:
+    # Packed as is (keys already in canonical order): canonical() of a million empty
+    # containers would take longer than the test.
+    record = _bomb_record(empty)
+    leaves = [codec.pack_value({"data": record, "i": i, "id": f"item-{i}", "salt": SALT})
+              for i in range(ENTRIES)]
+    assert leaves[1] == encode_declared_record(1, SALT, "item-1", record)
+    assert all(len(leaf) <= codec.SMALL_LIMITS.max_bytes for leaf in leaves)
+    return leaves
+
+
+def _peak(decode: Callable[[], Any]) -> int:
+    tracemalloc.start()
+    try:
+        try:
+            decode()
+        except VerificationError as exc:
+            assert exc.reason == "bad_entry"
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize("empty", [[], {}], ids=["empty_arrays", "empty_maps"])
+@pytest.mark.parametrize("decoder", [declared_columns, declared_records],
+                         ids=["run", "loop"])
+def test_chunk_of_empty_containers_decodes_within_a_bound_of_its_size(
+        empty: Any, decoder: Callable[[list[bytes]], Any]) -> None:
+    leaves = _declared_bombs(empty)
+    size = sum(map(len, leaves))
+    peak = _peak(lambda: decoder(leaves))
+    assert peak <= PEAK_PER_BYTE * size, f"peak {peak / size:.1f} bytes per input byte"
+
+
+@pytest.mark.parametrize("decoder", [declared_columns, declared_records], ids=["run", "loop"])
+def test_entry_of_empty_arrays_is_refused_as_bad_entry(
+        decoder: Callable[[list[bytes]], Any]) -> None:
+    good = encode_declared_record(0, SALT, "item-0", {"name": "A", "tags": [["x"]]})
+    bomb = encode_declared_record(1, SALT, "item-1", {"a": [[]] * 100})
+    with pytest.raises(VerificationError, match="entry 1") as exc:
+        decoder([good, bomb])
+    assert exc.value.reason == "bad_entry"
+
+
+def test_sender_refuses_a_record_of_empty_arrays_naming_the_item() -> None:
+    stream = DocumentStream(doc_type="roster", doc_id="r-1", recipient="bob", created=0,
+                            meta={}, count=2, salt_key=b"\x01" * 32, chunk=4)
+    stream.add_records([("item-0", {"name": "A", "tags": [["x"]]})])
+    with pytest.raises(InputError) as exc:
+        stream.add_records([("item-1", {"a": [[]] * 100})])
+    assert exc.value.field == "items[1].data"
+
+
+def test_nested_records_within_the_rule_are_accepted_by_every_decoder() -> None:
+    # Small maps in an array (contacts, addresses): one container per few bytes of text.
+    record = {"contacts": [{"kind": "home", "n": f"+1-555-{n:04}"} for n in range(20)],
+              "tags": ["a", "b"], "meta": {}}
+    leaves = [encode_declared_record(i, SALT, f"item-{i}", record) for i in range(3)]
+    expected = [(f"item-{i}", record) for i in range(3)]
+    assert declared_records(leaves) == expected
+    assert declared_columns(leaves) == ([e[0] for e in expected], [e[1] for e in expected])
+    assert decode_declared_entry(leaves[2], 2).data == record
+
+
+def test_ack_chunk_of_empty_arrays_is_refused_within_a_bound_of_its_size() -> None:
+    # An ack entry has no room for containers: the status is text. The entries are refused
+    # one at a time, so the peak is one entry's decoding whatever the chunk's length.
+    good = encode_ack_entry(0, SALT, AckItem(id="item-0", status="RECEIVED"), None)
+    bomb = good.replace(b"\xa6status\xa8RECEIVED", b"\xa6status\xdc\x0f\xa0" + b"\x90" * 4000)
+    leaves = [good] + [bomb] * ENTRIES
+    size = sum(map(len, leaves))
+    peak = _peak(lambda: ack_records(leaves))
+    assert peak <= PEAK_PER_BYTE * size, f"peak {peak / size:.1f} bytes per input byte"
+    with pytest.raises(VerificationError) as exc:
+        ack_records(leaves)
+    assert exc.value.reason == "bad_entry"
+
+
+
+@pytest.mark.parametrize("empty", [[], {}], ids=["empty_arrays", "empty_maps"])
+def test_envelope_body_of_empty_containers_is_refused_within_its_budget(empty: Any) -> None:
+    # The envelope, the chunk payload around the entries, the carrier's records and the
+    # relay's and HTTP bodies are all decoded by codec.decode (PAYLOAD_LIMITS for a body):
+    # its reader counts what it builds and refuses at ``budget_of`` the input's size.
+    # The body's own limits with a smaller constant part of the budget (16 MiB of objects
+    # traced one by one would make the test slow; the proportional part is the same).
+    limits = dataclasses.replace(PAYLOAD_LIMITS, base_budget=2 * 1024 * 1024)
+    body = codec.pack_value([[empty] * 4096] * 128)  # above the C decoder's size
+    with pytest.raises(DecodeError) as exc:
+        tracemalloc.start()
+        try:
+            codec.decode(body, limits)
+        finally:
+            peak = tracemalloc.get_traced_memory()[1]
+            tracemalloc.stop()
+    assert exc.value.reason == "too_large"
+    assert peak <= codec.budget_of(len(body), limits) + 2 * len(body)

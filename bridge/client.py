@@ -24,35 +24,15 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Sized
 from typing import Any, BinaryIO, TypeVar
 
-from bridge.client_wire import (
-    NDJSON,
-    UnixHTTPConnection,
-    copy_body,
-)
-from bridge.client_wire import (
-    document_stream as _document_stream,
-)
-from bridge.client_wire import (
-    home_of as _home_of,
-)
-from bridge.client_wire import (
-    json_text as _json_text,
-)
-from bridge.client_wire import (
-    ndjson_blocks as _ndjson_blocks,
-)
-from bridge.client_wire import (
-    query as _query,
-)
-from bridge.client_wire import (
-    retry_after_seconds as _seconds,
-)
-from bridge.client_wire import (
-    segment as _seg,
-)
-from bridge.client_wire import (
-    statement as _statement,
-)
+from bridge.client_wire import NDJSON, UnixHTTPConnection, copy_body
+from bridge.client_wire import document_stream as _document_stream
+from bridge.client_wire import home_of as _home_of
+from bridge.client_wire import json_text as _json_text
+from bridge.client_wire import ndjson_blocks as _ndjson_blocks
+from bridge.client_wire import query as _query
+from bridge.client_wire import retry_after_seconds as _seconds
+from bridge.client_wire import segment as _seg
+from bridge.client_wire import statement as _statement
 from bridge.core.errors import BridgeError, UsageError
 from bridge.event_stream import Event, parse_sse, response_lines
 

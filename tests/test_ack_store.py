@@ -7,6 +7,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+from bridge.store.sqlite import bulk
 from bridge.store.sqlite.store import Store
 
 T0 = 1_767_225_600_000
@@ -77,3 +80,35 @@ def test_statuses_copied_from_a_chunk_of_mixed_entries_are_each_item_s_own(
         "P-3": ("IDENTITY_CONFIRMED", None, "dental record", at),
         "P-4": ("sent", None, None, None), "P-5": ("sent", None, None, None)}
     assert {r[2] for r in store.items_page(other, status=None, after=-1, limit=10)} == {"sent"}
+
+
+def test_entries_inserted_a_few_hundred_rows_a_statement_are_each_stored_as_given(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``bulk.insert_rows`` across statement boundaries (7 rows a statement here, and a last
+    statement of fewer): every entry stored once with its own values, None and bytes kept."""
+    monkeypatch.setattr(bulk, "ROWS_PER_STATEMENT", 7)
+    store = Store(tmp_path / "bridge.db")
+    row = _document(store, 30)
+    rows = [(row, k, row, k if k % 5 else None, f"P-{k}", "RECEIVED", None if k % 2 else "r",
+             None, bytes([k]) * (k + 1), T0 + k) for k in range(30)]
+    with store.transaction():
+        store.insert_ack_entries(iter(rows))
+    stored = wire_rows(store, "SELECT ack, idx, item_doc, item_idx, item_id, status, reason, "
+                              "evidence, leaf, at FROM ack_entries ORDER BY idx")
+    assert stored == rows
+
+
+def test_a_row_of_the_wrong_width_stores_nothing_of_its_statement(tmp_path: Path) -> None:
+    """A row short of a value (and one long by one, which would together bind the right number
+    of parameters, misaligned) is refused before its statement runs."""
+    store = Store(tmp_path / "bridge.db")
+    row = _document(store, 2)
+    good = (row, 0, row, 0, "P-0", "RECEIVED", None, None, b"l", T0)
+    with pytest.raises(ValueError, match="rows of 10 values"):
+        with store.transaction():
+            store.insert_ack_entries([good, good[:9], (*good, "extra")])
+    assert wire_rows(store, "SELECT COUNT(*) FROM ack_entries") == [(0,)]
+
+
+def wire_rows(store: Store, sql: str) -> list[tuple[object, ...]]:
+    return list(store._conn.execute(sql))

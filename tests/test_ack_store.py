@@ -112,3 +112,17 @@ def test_a_row_of_the_wrong_width_stores_nothing_of_its_statement(tmp_path: Path
 
 def wire_rows(store: Store, sql: str) -> list[tuple[object, ...]]:
     return list(store._conn.execute(sql))
+
+
+@pytest.mark.parametrize("indexes", [[2, 3, 4], [4, 2, 3], [1, 3, 4], [2, 2, 4], [5]])
+def test_one_statement_for_a_run_of_items_sets_exactly_those_items(
+        tmp_path: Path, indexes: list[int]) -> None:
+    """A contiguous run of indexes (in any order) takes the primary key's range; a run with a
+    gap, or a repeated index whose span only looks contiguous, takes the list: either way
+    exactly the items named change, no neighbour."""
+    store = Store(tmp_path / "bridge.db")
+    row = _document(store, 8)
+    with store.transaction():
+        store.set_statuses_at(row, indexes, "DISPUTED", "seal broken", None, T0 + 9)
+    got = {r[0]: r[2] for r in store.items_page(row, status=None, after=-1, limit=10)}
+    assert got == {k: "DISPUTED" if k in indexes else "sent" for k in range(8)}

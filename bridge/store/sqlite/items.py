@@ -147,6 +147,16 @@ class Items(Repository):
     def set_statuses_at(self, doc: int, indexes: Sequence[int], status: str,
                         reason: str | None, evidence: str | None, at: int) -> None:
         """One statement, the same for every item at ``indexes``, as its latest status."""
+        if not indexes:
+            return
+        lo, hi = min(indexes), max(indexes)
+        if hi - lo + 1 == len(indexes) == len(set(indexes)):
+            # Every index of a range (a chunk of an acknowledgement of all items, most often):
+            # the primary key's range, with no list of indexes to parse and look up.
+            self._conn.execute(
+                "UPDATE items SET status=?, reason=?, evidence=?, status_at=? WHERE doc=? AND "
+                "idx >= ? AND idx <= ?", (status, reason, evidence, at, doc, lo, hi))
+            return
         self._conn.execute(
             "UPDATE items SET status=?, reason=?, evidence=?, status_at=? WHERE doc=? AND "
             "idx IN (SELECT value FROM json_each(?))",

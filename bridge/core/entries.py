@@ -453,6 +453,30 @@ def encode_ack_entries(first: int, salts: Sequence[bytes], items: Sequence[tuple
     return out
 
 
+AckStatement = tuple[str, bytes | None, str, str | None, str | None]
+"""(item id, declared leaf hash or None, status, reason, evidence) of one entry to encode."""
+
+
+def encode_ack_statements(first: int, salts: Sequence[bytes],
+                          rows: Sequence[AckStatement]) -> list[bytes]:
+    """``encode_ack_entry`` of each row, entry ``n`` at ``first + n`` with salt ``salts[n]``,
+    each statement checked as ``AckItem`` checks it (an ``InputError`` naming the field)
+    without making one: the very bytes, one Packer for the run."""
+    pack = codec.packer()
+    out = []
+    for n, (item_id, leaf, status, reason, evidence) in enumerate(rows):
+        if not (type(item_id) is str and _item_id_match(item_id) and type(status) is str
+                and status in _STATUS_SET
+                and (reason is None or (type(reason) is str and len(reason) <= MAX_TEXT))
+                and (evidence is None or (type(evidence) is str and len(evidence) <= MAX_TEXT))
+                and (leaf is None or (type(leaf) is bytes and len(leaf) == merkle.HASH_SIZE))):
+            AckItem(id=item_id, status=status, reason=reason, evidence=evidence)  # raises
+            raise InputError("a declared leaf hash is 32 bytes", field="leaf")
+        out.append(pack({"evidence": evidence, "i": first + n, "id": item_id, "leaf": leaf,
+                         "reason": reason, "salt": salts[n], "status": status}))
+    return out
+
+
 # The same decoders over all the entries of a document, giving only the fields a whole-document
 # check needs: a million entries without a million objects (bench/core.py, figure (c)).
 

@@ -36,7 +36,13 @@ from bridge.core.documents import (
     encode_ack_entry,
     sign_header,
 )
-from bridge.core.entries import check_item, check_record_size, encode_ack_entries
+from bridge.core.entries import (
+    AckStatement,
+    check_item,
+    check_record_size,
+    encode_ack_entries,
+    encode_ack_statements,
+)
 from bridge.core.errors import InputError
 
 MAX_STREAMED_ITEMS = 1_000_000  # as many as a JSON submission may hold (document.schema.json)
@@ -181,6 +187,18 @@ class AckStream(EntryStream):
             raise ValueError("more acknowledged items than counted")
         salts = [self._salt(first + k) for k in range(len(items))]
         leaves = encode_ack_entries(first, salts, items, status, reason)
+        for leaf in leaves:
+            self._take(leaf)
+        return leaves
+
+    def add_statements(self, rows: Sequence[AckStatement]) -> list[bytes]:
+        """``add`` of (item id, declared leaf hash, status, reason, evidence) rows, each
+        checked as an ``AckItem`` is, without making one: the same entries."""
+        first = self.added
+        if first + len(rows) > self.count:
+            raise ValueError("more acknowledged items than counted")
+        salts = [self._salt(first + k) for k in range(len(rows))]
+        leaves = encode_ack_statements(first, salts, rows)
         for leaf in leaves:
             self._take(leaf)
         return leaves

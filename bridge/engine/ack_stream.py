@@ -17,7 +17,6 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from bridge.core.documents import AckItem
 from bridge.core.errors import InputError
 from bridge.core.streaming import MAX_STREAMED_ITEMS, AckStream
 from bridge.engine.outbound import Outbound, ack_listed, check_queue
@@ -123,9 +122,9 @@ class AckStreaming:
                            chunk=self.outbound.chunk)
         after = -1
         while page := e.store.staged_statements(s.stage, after, PAGE):
-            leaves = stream.add((AckItem(id=item_id, status=st, reason=reason,
-                                         evidence=evidence), lh)
-                                for _, item_id, lh, st, reason, evidence in page)
+            # Checked as AckItems when they were staged; made into entries without them.
+            leaves = stream.add_statements([(item_id, lh, st, reason, evidence)
+                                            for _, item_id, lh, st, reason, evidence in page])
             e.store.set_staged_leaves(s.stage, zip(leaves, (r[0] for r in page), strict=True))
             after = page[-1][0]
         signed = stream.finish(e.trust.me)

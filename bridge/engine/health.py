@@ -173,6 +173,15 @@ class StoreGuard:
         if what is not None:
             self.corrupt(StoreFault(where=where(row), what=what, doc=row.rowid))
 
+    def range_statuses_hold(self, row: DocumentRow, first: int, last: int) -> None:
+        """``statuses_hold`` for [first, last], unless the whole document was found to hold at
+        this data version (``document_statuses_hold``'s reasoning: only this daemon has
+        written since, and it checks before it writes). A received acknowledgement checks its
+        chunk's range so, instead of reading the signed history of every item again."""
+        if self.store.data_version() in (self._all_sound_at, self._sound.get(row.rowid)):
+            return
+        self.statuses_hold(row, first, last)
+
     def served_statuses_hold(self, row: DocumentRow, indexes: list[int]) -> None:
         """``statuses_hold`` for exactly the items served (a page of one status is sparse:
         its first and last index may lie a whole document apart)."""

@@ -7,6 +7,7 @@ chain, PROTOCOL.md §8.2).
 from __future__ import annotations
 
 from itertools import repeat
+from typing import Any
 
 from bridge.core import chunks, documents, lifecycle
 from bridge.core.entries import ack_records
@@ -97,22 +98,50 @@ class Intake:
         target = self.e.store.document_by_rowid(ack_row.answers)
         assert target is not None
         at = chunk.signed.header.created
-        rows, updates = [], []
+        rows = self._checked_ack_rows(ack_row.rowid, target, chunk, at)
+        declared = [r[3] for r in rows if r[3] is not None]
+        changed = len(declared)
+        # The entries stored once, as the signed history; each declared item's latest status
+        # set in one statement: the same one for all (a chunk of an acknowledgement of all
+        # items), else copied from the entries just stored.
+        self.e.store.insert_ack_entries(rows)
+        statements = {r[5:8] for r in rows}
+        if changed and len(statements) == 1:
+            status, reason, evidence = statements.pop()
+            self.e.store.set_statuses_at(target.rowid, declared, status, reason, evidence, at)
+        elif changed:
+            self.e.store.statuses_from_ack(target.rowid, ack_row.rowid, chunk.first, len(rows))
+        # Acknowledgement latency: from our signing of the document to the peer's signing of
+        # its acknowledgement (both clocks are the parties' own; good enough for operations).
+        self.e.metrics.observe_ack_latency(max(0, at - target.created) / 1000, changed)
+        self.e.store.add_event("item_status_changed", {
+            "document": target.id, "ack": chunk.signed.header.id, "items": len(rows),
+            "sample": [r[4] for r in rows[:20]]}, now)
+        last_chunk = chunk.first + len(chunk.entries) == ack_row.count
+        if last_chunk and self.e.store.acknowledged_count(target.rowid) == target.count:
+            if target.state != DocumentState.ACKNOWLEDGED:
+                move_document(self.e.store, target, DocumentState.ACKNOWLEDGED, now)
+                self.e.store.add_event("document_acknowledged", {
+                    "id": target.id, "peer": peer, "items": target.count}, now)
+
+    def _checked_ack_rows(self, ack: int, target: DocumentRow, chunk: chunks.ReceivedChunk,
+                          at: int) -> list[tuple[Any, ...]]:
+        """The chunk's ``ack_entries`` rows, each entry checked against the item it names
+        (declared, the very entry, a change its lifecycle allows); else ``PeerError``."""
         entries = ack_records(chunk.entries, chunk.first)
-        # Only this chunk's items are looked up: memory and time per chunk do not grow with
-        # the acknowledged document.
-        index = self.e.store.item_index_of(target.rowid, [e[1] for e in entries])
-        indexes = [index[e[1]][0] for e in entries if e[1] in index]
+        # Only this chunk's items are looked up (index, leaf hash and status in one probe):
+        # memory and time per chunk do not grow with the acknowledged document.
+        targets = self.e.store.ack_targets(target.rowid, [e[1] for e in entries])
+        indexes = [t[0] for t in targets if t is not None]
         if indexes:  # the lifecycle is checked against the signed history, not a stale copy
-            self.e.guard.statuses_hold(target, min(indexes), max(indexes))
-        previous = self.e.store.statuses_at(target.rowid, indexes)
+            self.e.guard.range_statuses_hold(target, min(indexes), max(indexes))
         # Items never declared are rare: look their history up only when a chunk has one.
         undeclared_status = (self.e.store.undeclared_statuses(target.rowid)
                              if len(indexes) < len(entries) else {})
+        rows: list[tuple[Any, ...]] = []
         seen: set[str] = set()
-        for (n, item_id, status, reason, evidence, declared_leaf), leaf in zip(
-                entries, chunk.entries, strict=True):
-            declared = index.get(item_id)
+        for (n, item_id, status, reason, evidence, declared_leaf), declared, leaf in zip(
+                entries, targets, chunk.entries, strict=True):
             if item_id in seen:
                 raise VerificationError(f"item {item_id} acknowledged twice in one "
                                         "acknowledgement", reason="bad_ack")
@@ -126,26 +155,10 @@ class Intake:
                 raise VerificationError(f"acknowledged item {item_id} is not the declared "
                                         "entry", reason="bad_ack")
             else:
-                before = previous.get(declared[0])
+                before = declared[2]
             if not lifecycle.allowed(before, status, declared=declared is not None):
                 raise VerificationError(f"item {item_id}: {before or 'no status'} may not "
                                         f"change to {status}", reason="transition_not_allowed")
-            rows.append((ack_row.rowid, n, target.rowid, declared[0] if declared else None,
+            rows.append((ack, n, target.rowid, declared[0] if declared else None,
                          item_id, status, reason, evidence, leaf, at))
-            if declared is not None:
-                updates.append((status, reason, evidence, at, target.rowid, declared[0]))
-        changed = len(updates)
-        self.e.store.insert_ack_entries(rows)
-        self.e.store.update_statuses(updates)
-        # Acknowledgement latency: from our signing of the document to the peer's signing of
-        # its acknowledgement (both clocks are the parties' own; good enough for operations).
-        self.e.metrics.observe_ack_latency(max(0, at - target.created) / 1000, changed)
-        self.e.store.add_event("item_status_changed", {
-            "document": target.id, "ack": chunk.signed.header.id, "items": len(rows),
-            "sample": [r[4] for r in rows[:20]]}, now)
-        last_chunk = chunk.first + len(chunk.entries) == ack_row.count
-        if last_chunk and self.e.store.acknowledged_count(target.rowid) == target.count:
-            if target.state != DocumentState.ACKNOWLEDGED:
-                move_document(self.e.store, target, DocumentState.ACKNOWLEDGED, now)
-                self.e.store.add_event("document_acknowledged", {
-                    "id": target.id, "peer": peer, "items": target.count}, now)
+        return rows

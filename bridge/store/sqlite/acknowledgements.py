@@ -7,6 +7,7 @@ import sqlite3
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from bridge.store.sqlite.bulk import insert_rows
 from bridge.store.sqlite.rows import Repository
 
 
@@ -25,9 +26,8 @@ class Acknowledgements(Repository):
 
     def insert_ack_entries(self, rows: Iterable[tuple[Any, ...]]) -> None:
         """Rows of (ack, idx, item_doc, item_idx, item_id, status, reason, evidence, leaf, at)."""
-        self._conn.executemany(
-            "INSERT INTO ack_entries (ack, idx, item_doc, item_idx, item_id, status, reason, "
-            "evidence, leaf, at) VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
+        insert_rows(self._conn, "INSERT INTO ack_entries (ack, idx, item_doc, item_idx, "
+                    "item_id, status, reason, evidence, leaf, at)", 10, rows)
 
     def item_history(self, doc: int, item_id: str) -> list[tuple[Any, ...]]:
         return list(self._conn.execute(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from bridge.store.entry_fields import entry_fields
@@ -85,6 +85,20 @@ class Items(Repository):
             "SELECT i.item_id, i.idx, i.lh FROM json_each(?2) j CROSS JOIN items i "
             "WHERE i.doc=?1 AND i.item_id=j.value", (doc, json.dumps(item_ids)))}
 
+    def ack_targets(self, doc: int, item_ids: Sequence[str]
+                    ) -> list[tuple[int, bytes, str | None] | None]:
+        """For each of ``item_ids`` in order: (index, leaf hash, latest status) of the item
+        ``doc`` declares under it, or None. One items_by_id probe each (the CROSS JOIN fixes
+        the order, as in ``item_index_of``) and the status read in the same probe: a range of
+        items_by_status read the statuses of every item acknowledged so far, so a received
+        acknowledgement's chunks cost more the further it went."""
+        out: list[tuple[int, bytes, str | None] | None] = [None] * len(item_ids)
+        for k, idx, lh, status in self._conn.execute(
+                "SELECT j.key, i.idx, i.lh, i.status FROM json_each(?2) j CROSS JOIN items i "
+                "WHERE i.doc=?1 AND i.item_id=j.value", (doc, json.dumps(item_ids))):
+            out[k] = (idx, lh, status)
+        return out
+
     def leaves(self, doc: int, first: int = 0, n: int | None = None) -> list[bytes]:
         if n is None:
             return [r[0] for r in self._conn.execute(
@@ -118,6 +132,36 @@ class Items(Repository):
             "UPDATE items SET status=?, reason=?, evidence=?, status_at=? WHERE doc=? AND idx=?",
             batch)
 
+    def statuses_from_ack(self, doc: int, ack: int, first: int, n: int) -> None:
+        """The latest status of each declared item of ``doc`` that entries ``[first, first +
+        n)`` of acknowledgement ``ack`` name, from those entries as stored (inside the caller's
+        transaction, the entries inserted before): one statement, by primary key on both
+        sides. The caller has refused an acknowledgement naming an item twice. (Entries of
+        one statement take ``set_statuses_at``: it reads no entry back.)"""
+        self._conn.execute(
+            "UPDATE items SET status=a.status, reason=a.reason, evidence=a.evidence, "
+            "status_at=a.at FROM ack_entries AS a WHERE a.ack=?1 AND a.idx >= ?2 AND "
+            "a.idx < ?3 AND a.item_idx IS NOT NULL AND items.doc=?4 AND items.idx=a.item_idx",
+            (ack, first, first + n, doc))
+
+    def set_statuses_at(self, doc: int, indexes: Sequence[int], status: str,
+                        reason: str | None, evidence: str | None, at: int) -> None:
+        """One statement, the same for every item at ``indexes``, as its latest status."""
+        if not indexes:
+            return
+        lo, hi = min(indexes), max(indexes)
+        if hi - lo + 1 == len(indexes) == len(set(indexes)):
+            # Every index of a range (a chunk of an acknowledgement of all items, most often):
+            # the primary key's range, with no list of indexes to parse and look up.
+            self._conn.execute(
+                "UPDATE items SET status=?, reason=?, evidence=?, status_at=? WHERE doc=? AND "
+                "idx >= ? AND idx <= ?", (status, reason, evidence, at, doc, lo, hi))
+            return
+        self._conn.execute(
+            "UPDATE items SET status=?, reason=?, evidence=?, status_at=? WHERE doc=? AND "
+            "idx IN (SELECT value FROM json_each(?))",
+            (status, reason, evidence, at, doc, json.dumps(indexes)))
+
     def set_all_statuses(self, doc: int, status: str, reason: str | None,
                          evidence: str | None, at: int) -> None:
         self._conn.execute(
@@ -129,12 +173,6 @@ class Items(Repository):
         declared = dict(self._conn.execute(
             "SELECT item_id, status FROM items WHERE doc=? AND status IS NOT NULL", (doc,)))
         return declared, undeclared_statuses(self._conn, doc)
-
-    def statuses_at(self, doc: int, indexes: list[int]) -> dict[int, str]:
-        """Latest status of the given declared items that have one."""
-        return dict(self._conn.execute(
-            "SELECT idx, status FROM items WHERE doc=? AND status IS NOT NULL AND idx IN "
-            "(SELECT value FROM json_each(?))", (doc, json.dumps(indexes))))
 
     def statements_at(self, doc: int, indexes: list[int]
                       ) -> dict[int, tuple[str, str | None, str | None]]:

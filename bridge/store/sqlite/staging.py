@@ -17,6 +17,7 @@ from typing import Any
 
 from bridge.core.errors import InputError
 from bridge.store.sqlite import database
+from bridge.store.sqlite.bulk import insert_rows
 from bridge.store.sqlite.rows import Repository
 
 _STAGES = itertools.count(1)
@@ -92,9 +93,8 @@ class Staging(Repository):
     def stage_acks(self, stage: int, rows: Iterable[tuple[int, str, bytes, int]]) -> None:
         """Acknowledgement entries: (index, item id, entry bytes, the declared item's index)."""
         with database.transaction(self._conn):
-            self._conn.executemany(
-                f"INSERT INTO {_table(stage)} (idx, item_id, leaf, item_idx) "  # noqa: S608
-                "VALUES (?,?,?,?)", rows)
+            insert_rows(self._conn, f"INSERT INTO {_table(stage)} (idx, item_id, leaf, "
+                        "item_idx)", 4, rows)
 
     def publish_ack_stage(self, stage: int, *, ack: int, doc: int, status: str,
                           reason: str | None, at: int, every_item: bool) -> None:

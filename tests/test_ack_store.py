@@ -1,0 +1,128 @@
+"""The store's part in applying a received acknowledgement (``bridge/engine/intake.py``): each
+chunk's items found by their ids alone, however much of the document is acknowledged already,
+and each declared item's latest status set from the chunk's entries in one statement, an item
+never declared left to its history."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bridge.store.sqlite import bulk
+from bridge.store.sqlite.store import Store
+
+T0 = 1_767_225_600_000
+
+
+def _document(store: Store, n: int, *, digest: bytes = b"\x01" * 32) -> int:
+    with store.transaction():
+        row = store.insert_document(
+            id=f"M-{digest[0]}", direction="out", peer="beta", type="manifest", digest=digest,
+            header=b"", sig=b"", count=n, answers=None, meta={}, created=T0,
+            state="sent", now=T0)
+        store.insert_items_with_fields(
+            (row, k, f"P-{k}", b"e", bytes([k % 256]) * 32, "sent", None, None)
+            for k in range(n))
+    return row
+
+
+def test_a_late_chunk_of_an_acknowledgement_does_not_read_the_items_acknowledged_before(
+        tmp_path: Path) -> None:
+    """With every item of a large document acknowledged already, looking up one chunk's items
+    (index, leaf hash and status) takes SQLite's virtual machine far fewer steps than there
+    are items: the statuses were read from a range of items_by_status, every acknowledged item
+    of the document for each chunk, so the last chunks of a large acknowledgement cost the
+    most."""
+    store = Store(tmp_path / "bridge.db")
+    n = 20_000
+    row = _document(store, n)
+    with store.transaction():
+        store.set_all_statuses(row, "RECEIVED", None, None, T0 + 1)
+    steps = [0]
+
+    def count() -> int:
+        steps[0] += 1
+        return 0
+
+    store._conn.set_progress_handler(count, 10)
+    found = store.ack_targets(row, ["P-19999", "no-such-item", "P-7"])
+    store._conn.set_progress_handler(None, 0)
+    assert found == [(19999, bytes([19999 % 256]) * 32, "RECEIVED"), None,
+                     (7, b"\x07" * 32, "RECEIVED")]
+    assert steps[0] * 10 < n // 4, steps[0]
+
+
+def test_statuses_copied_from_a_chunk_of_mixed_entries_are_each_item_s_own(
+        tmp_path: Path) -> None:
+    """Entries of different statements in one chunk: each declared item takes its own entry's
+    status, reason, evidence and time; an item outside the chunk's range, an item of another
+    document and an entry for an item never declared change nothing."""
+    store = Store(tmp_path / "bridge.db")
+    row = _document(store, 6)
+    other = _document(store, 6, digest=b"\x02" * 32)
+    at = T0 + 5
+    with store.transaction():
+        ack = store.insert_document(
+            id="A-1", direction="in", peer="beta", type="ack", digest=b"\x03" * 32, header=b"",
+            sig=b"", count=5, answers=row, meta={}, created=at, state="receiving", now=at)
+        store.insert_ack_entries([
+            (ack, 0, row, 0, "P-0", "RECEIVED", None, None, b"l0", at),
+            (ack, 1, row, 2, "P-2", "DISPUTED", "seal broken", None, b"l1", at),
+            (ack, 2, row, None, "X-9", "RECEIVED_UNDECLARED", None, None, b"l2", at),
+            (ack, 3, row, 3, "P-3", "IDENTITY_CONFIRMED", None, "dental record", b"l3", at),
+            (ack, 4, row, 5, "P-5", "RECEIVED", None, None, b"l4", at)])
+        store.statuses_from_ack(row, ack, 0, 4)  # entry 4 (P-5) is the next chunk's
+    got = {r[1]: r[2:6] for r in store.items_page(row, status=None, after=-1, limit=10)}
+    assert got == {
+        "P-0": ("RECEIVED", None, None, at), "P-1": ("sent", None, None, None),
+        "P-2": ("DISPUTED", "seal broken", None, at),
+        "P-3": ("IDENTITY_CONFIRMED", None, "dental record", at),
+        "P-4": ("sent", None, None, None), "P-5": ("sent", None, None, None)}
+    assert {r[2] for r in store.items_page(other, status=None, after=-1, limit=10)} == {"sent"}
+
+
+def test_entries_inserted_a_few_hundred_rows_a_statement_are_each_stored_as_given(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``bulk.insert_rows`` across statement boundaries (7 rows a statement here, and a last
+    statement of fewer): every entry stored once with its own values, None and bytes kept."""
+    monkeypatch.setattr(bulk, "ROWS_PER_STATEMENT", 7)
+    store = Store(tmp_path / "bridge.db")
+    row = _document(store, 30)
+    rows = [(row, k, row, k if k % 5 else None, f"P-{k}", "RECEIVED", None if k % 2 else "r",
+             None, bytes([k]) * (k + 1), T0 + k) for k in range(30)]
+    with store.transaction():
+        store.insert_ack_entries(iter(rows))
+    stored = wire_rows(store, "SELECT ack, idx, item_doc, item_idx, item_id, status, reason, "
+                              "evidence, leaf, at FROM ack_entries ORDER BY idx")
+    assert stored == rows
+
+
+def test_a_row_of_the_wrong_width_stores_nothing_of_its_statement(tmp_path: Path) -> None:
+    """A row short of a value (and one long by one, which would together bind the right number
+    of parameters, misaligned) is refused before its statement runs."""
+    store = Store(tmp_path / "bridge.db")
+    row = _document(store, 2)
+    good = (row, 0, row, 0, "P-0", "RECEIVED", None, None, b"l", T0)
+    with pytest.raises(ValueError, match="rows of 10 values"):
+        with store.transaction():
+            store.insert_ack_entries([good, good[:9], (*good, "extra")])
+    assert wire_rows(store, "SELECT COUNT(*) FROM ack_entries") == [(0,)]
+
+
+def wire_rows(store: Store, sql: str) -> list[tuple[object, ...]]:
+    return list(store._conn.execute(sql))
+
+
+@pytest.mark.parametrize("indexes", [[2, 3, 4], [4, 2, 3], [1, 3, 4], [2, 2, 4], [5]])
+def test_one_statement_for_a_run_of_items_sets_exactly_those_items(
+        tmp_path: Path, indexes: list[int]) -> None:
+    """A contiguous run of indexes (in any order) takes the primary key's range; a run with a
+    gap, or a repeated index whose span only looks contiguous, takes the list: either way
+    exactly the items named change, no neighbour."""
+    store = Store(tmp_path / "bridge.db")
+    row = _document(store, 8)
+    with store.transaction():
+        store.set_statuses_at(row, indexes, "DISPUTED", "seal broken", None, T0 + 9)
+    got = {r[0]: r[2] for r in store.items_page(row, status=None, after=-1, limit=10)}
+    assert got == {k: "DISPUTED" if k in indexes else "sent" for k in range(8)}

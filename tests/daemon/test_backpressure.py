@@ -48,7 +48,16 @@ def full(make_nodes: Callable[..., tuple[Node, Node]]) -> tuple[Node, Node]:
     for n in range(BOUND):  # one envelope each
         alpha.client.submit_document("manifest", "beta", [person(n)], id=f"M-BP-{n}")
     assert metric(alpha, "queue_depth") == BOUND
+    # Its delivery loop has found beta down and said so (one peer_unreachable event), so that
+    # the tables counted before and after a refusal change only by what the refusal stored.
+    wait_for(lambda: _unreachable_told(alpha), what="alpha's peer_unreachable event")
     return alpha, beta
+
+
+def _unreachable_told(node: Node) -> bool:
+    with db(node) as con:
+        return bool(con.execute("SELECT COUNT(*) FROM events WHERE type = 'peer_unreachable'"
+                                ).fetchone()[0])
 
 
 def test_a_submission_past_the_bound_is_refused_with_retry_after_and_stores_nothing(

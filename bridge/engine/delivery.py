@@ -137,9 +137,15 @@ class Delivery:
                                    detail=f"overtook envelope {answer.expected_seq}")
         if answer.reason == "gap" and answer.expected_seq is not None:
             with self.e.store.transaction():
-                self.e.store.rewind_outbox(row.peer, answer.expected_seq)
-            return DeliveryOutcome(state=DeliveryState.REWOUND,
-                                   detail=f"peer expects {answer.expected_seq}")
+                start = self._undecided_since(row, answer)
+                if start <= row.seq:
+                    self.e.store.rewind_outbox(row.peer, start)
+            if start == answer.expected_seq:
+                return DeliveryOutcome(state=DeliveryState.REWOUND,
+                                       detail=f"peer expects {answer.expected_seq}")
+            return DeliveryOutcome(state=DeliveryState.REWOUND, detail=(
+                f"peer expected {answer.expected_seq}, and has decided up to {start - 1} "
+                "since (a late answer)"))
         if answer.reason == transport.UNAVAILABLE:
             return DeliveryOutcome(state=DeliveryState.UNAVAILABLE,
                                    detail="the peer cannot record envelopes now")
@@ -147,6 +153,30 @@ class Delivery:
         # say). Named "rejected", not "failed", for the operator.
         return DeliveryOutcome(state=DeliveryState.FAILED, detail=f"rejected: {answer.reason}",
                                trouble="rejected")
+
+    def _undecided_since(self, row: OutboxRow, answer: transport.TransportAnswer) -> int:
+        """The first envelope from the gap's ``expected_seq`` that the peer has not decided
+        since it signed the gap. An answer can come late (several in flight, §8.7): by the
+        time it is read the peer may have decided the envelope it asked for and more, each by
+        a receipt signed at or after the gap; those are not sent again (they would come back
+        as duplicates). A receipt signed before the gap is one the peer no longer holds (its
+        store restored from an older copy, SECURITY.md): resent from there, as the gap asks.
+        A stored receipt that does not verify under the key pinned now (the peer rotated
+        since) proves nothing either way: resent too."""
+        assert answer.expected_seq is not None
+        start = answer.expected_seq
+        peer_key = self.e.trust.peers[row.peer]
+        for seq, receipt in self.e.store.finished_receipts(row.peer, start, row.seq):
+            if seq != start:
+                break  # a pending one: the peer has not decided it
+            try:
+                decided_at = transport.parse_answer(receipt, peer_key).at
+            except PeerError:
+                break
+            if decided_at < answer.at:
+                break
+            start += 1
+        return start
 
     def _delivered(self, row: OutboxRow, now: int) -> None:
         if row.doc is None:

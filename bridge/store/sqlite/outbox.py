@@ -116,6 +116,15 @@ class Outbox(Repository):
                                  "AND state != 'pending'", (peer, from_seq))
         return cur.rowcount
 
+    def finished_receipts(self, peer: str, from_seq: int, to_seq: int
+                          ) -> list[tuple[int, bytes]]:
+        """(seq, the peer's stored answer) of our finished envelopes to ``peer`` from
+        ``from_seq`` to ``to_seq``, in sequence order: what a gap answer is weighed against."""
+        return [(seq, bytes(receipt)) for seq, receipt in self._conn.execute(
+            "SELECT seq, receipt FROM outbox WHERE peer=? AND seq BETWEEN ? AND ? AND "
+            "state != 'pending' AND receipt IS NOT NULL ORDER BY seq",
+            (peer, from_seq, to_seq))]
+
     def envelope_bytes(self, peer: str, seq: int) -> bytes | None:
         """The sealed bytes of our envelope ``seq`` to ``peer``, pending or finished."""
         r = self._conn.execute(

@@ -24,6 +24,11 @@ from bridge.engine.peer_checkpoints import PeerCheckpoints
 
 log = logging.getLogger("bridge.witness")
 
+REFRESH_MS = 86_400_000
+"""A log that has not grown is submitted again, the same size, once its last cosignature is
+a day old: the witness cosigns it anew with its time now, and the clock reading that judges
+deadlines (``witnessed_time.MAX_AGE_MS``, 7 days) never goes stale on a quiet log."""
+
 # What the party makes of an answer (tlog-witness §add-checkpoint).
 COSIGNED, RESYNC, ALARM, REFUSED, RETRY = "cosigned", "resync", "alarm", "refused", "retry"
 
@@ -36,6 +41,7 @@ class Submission:
     old: int
     body: bytes
     note: bytes  # our signed checkpoint
+    signed_at: int | None = None  # our clock when we signed it (ms): one end of the skew
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -46,6 +52,7 @@ class Reading:
     size: int | None = None
     timestamp: int | None = None
     line: bytes | None = None
+    signed_at: int | None = None  # the submission's, for the clock reading (§13.9)
 
 
 def read_answer(sub: Submission, status: int, content_type: str, body: bytes,
@@ -90,7 +97,8 @@ def _read_cosignature(sub: Submission, body: bytes, witness: PublicIdentity) -> 
     read = read_cosignature(good[0])
     assert read is not None  # the verifier accepted it, so it has the shape
     return Reading(kind=COSIGNED, reason="cosigned", detail=f"cosigned size {sub.size}",
-                   size=sub.size, timestamp=read[0], line=good[0].line())
+                   size=sub.size, timestamp=read[0], line=good[0].line(),
+                   signed_at=sub.signed_at)
 
 
 class Witnessing:
@@ -111,11 +119,11 @@ class Witnessing:
         for name in witnesses:
             rows = store.cosignatures(name)
             last = rows[-1] if rows else None
-            cp = store.checkpoint_at(last.size) if last else None
+            clock = store.latest_clock_reading(name)
             out[name] = {"log_size": size, "cosigned_size": last.size if last else None,
-                         "cosigned_at": iso_time(last.timestamp * 1000) if last else None,
-                         "skew_seconds": round(cp.at / 1000 - last.timestamp, 1)
-                         if last and cp else None}
+                         "cosigned_at": iso_time(clock[1] * 1000) if clock else None,
+                         "skew_seconds": round(clock[0] / 1000 - clock[1], 1)
+                         if clock else None}
         return out
 
     def evidence(self, digests: set[bytes]) -> list[dict[str, Any]]:
@@ -140,10 +148,11 @@ class Witnessing:
         old = min(old, size)  # a witness ahead of us answers 409 with its size: the alarm
         root = store.audit_root(size)
         note = audit_tree.sign_log_checkpoint(self.e.trust.me, size, root)
+        now = self.e.now()
         with store.transaction():
-            store.add_checkpoint(size=size, root=root, note=note, now=self.e.now())
+            store.add_checkpoint(size=size, root=root, note=note, now=now)
         proof = store.audit_consistency(old, size)
-        return Submission(size=size, old=old, note=note,
+        return Submission(size=size, old=old, note=note, signed_at=now,
                           body=witness_wire.format_request(old, proof, note))
 
     def keep(self, witness: str, reading: Reading) -> None:
@@ -151,6 +160,12 @@ class Witnessing:
         with self.e.store.transaction():
             self.e.store.add_cosignature(witness=witness, size=reading.size,
                                          timestamp=reading.timestamp, line=reading.line)
+            if reading.signed_at is not None:
+                # Every verified cosignature, the same size's again too, is a fresh reading
+                # of our clock against the witness's (§13.9); the size's first cosignature
+                # stays the receipts' evidence.
+                self.e.store.set_clock_reading(witness=witness, ours=reading.signed_at,
+                                               timestamp=reading.timestamp)
         for reason in ("witness_refused_rollback", "witness_refused_fork",
                        "witness_bad_cosignature"):
             self.e.metrics.clear_fault(reason)
@@ -185,5 +200,5 @@ class Witnessing:
         self.e.notify()
 
 
-__all__ = ["ALARM", "COSIGNED", "REFUSED", "RESYNC", "RETRY", "Reading", "Submission",
+__all__ = ["ALARM", "COSIGNED", "REFRESH_MS", "REFUSED", "RESYNC", "RETRY", "Reading", "Submission",
            "Witnessing", "read_answer"]

@@ -3,7 +3,9 @@ pinned witness after the log grows, keep the cosignature, raise the alarm on a r
 
 Batched: at most one request in flight per witness; after a change it waits ``BATCH_SECONDS``
 so that a burst of records is one checkpoint, and while anything changed it submits at least
-every ``interval_seconds``. It never holds up an exchange: the exchange only signals that
+every ``interval_seconds``; a log that has not grown is submitted again once its last
+cosignature is ``REFRESH_MS`` old, so that a quiet log's clock reading stays fresh (PROTOCOL.md
+§13.9). It never holds up an exchange: the exchange only signals that
 the log changed, and everything here runs after that, on its own task. A witness that is down
 is tried again (with backoff), and catches up from the size it last cosigned.
 """
@@ -21,6 +23,7 @@ from bridge.engine.ports import RunInDb
 from bridge.engine.witnessing import (
     ALARM,
     COSIGNED,
+    REFRESH_MS,
     REFUSED,
     RESYNC,
     Reading,
@@ -54,6 +57,7 @@ class WitnessLoop:
         self._alarmed: tuple[str, int | None] | None = None
         self._failures = 0
         self._confirmed = False  # has the witness answered since we started?
+        self._read_at: int | None = None  # our signing time of its last cosignature (ms)
 
     @property
     def name(self) -> str:
@@ -83,7 +87,7 @@ class WitnessLoop:
         for _ in range(2):
             assert self.old is not None
             sub = await self.run(self.exchange.witnessing.prepare, self.old, self.done,
-                                 force=not self._confirmed)
+                                 force=not self._confirmed or self._reading_due())
             if sub is None:
                 return
             answer = await self._post(sub)
@@ -95,6 +99,11 @@ class WitnessLoop:
                 await self._act(sub, reading)
                 return
             self.old = reading.size
+
+    def _reading_due(self) -> bool:
+        """Is the last cosignature old enough that the same size is submitted again?"""
+        return self._read_at is not None and \
+            self.exchange.now() - self._read_at >= REFRESH_MS
 
     def _read(self, sub: Submission, status: int, ctype: str, body: bytes) -> Reading:
         return read_answer(sub, status, ctype, body, self.identity)
@@ -115,6 +124,7 @@ class WitnessLoop:
             self._alarmed = None
             await self.run(w.keep, self.name, reading)
             self.old = self.done = sub.size
+            self._read_at = sub.signed_at
             log.info("witness %s cosigned size %d", self.name, sub.size)
             return
         self._failures += 1

@@ -356,7 +356,7 @@ def witness_cosigns(engine: Engine, witness: PrivateIdentity, timestamp: int) ->
                   sign=witness.sign_note).line.line()
     engine.witnessing.keep(witness.party, Reading(
         kind=COSIGNED, reason="cosigned", detail="", size=sub.size, timestamp=timestamp,
-        line=line))
+        line=line, signed_at=sub.signed_at))
     return sub.size
 
 

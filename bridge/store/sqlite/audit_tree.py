@@ -125,12 +125,25 @@ class AuditTree(Repository):
         return [CosignatureRow(witness=w, size=s, timestamp=t, line=x) for w, s, t, x in rows]
 
     def latest_clock_reading(self, witness: str) -> tuple[int, int] | None:
-        """Of the largest checkpoint ``witness`` cosigned: our clock when we signed it (ms)
-        and the witness's time in its cosignature (s); None before its first cosignature."""
-        r = self._conn.execute(
-            "SELECT c.at, s.timestamp FROM cosignatures s JOIN checkpoints c ON c.size = s.size "
-            "WHERE s.witness=? ORDER BY s.size DESC LIMIT 1", (witness,)).fetchone()
-        return (int(r[0]), int(r[1])) if r else None
+        """``witness``'s latest cosignature: our clock when we signed the checkpoint it
+        cosigned (ms) and the witness's time in it (s); None before its first cosignature.
+        The reading kept at each cosignature (``set_clock_reading``), the same size cosigned
+        again included; for a store from before it, that of the largest size cosigned."""
+        readings = [(int(r[0]), int(r[1])) for r in self._conn.execute(
+            "SELECT ours, timestamp FROM witness_clock WHERE witness=? UNION ALL "
+            "SELECT * FROM (SELECT c.at, s.timestamp FROM cosignatures s JOIN checkpoints c "
+            "ON c.size = s.size WHERE s.witness=? ORDER BY s.size DESC LIMIT 1)",
+            (witness, witness))]
+        return max(readings, default=None)
+
+    def set_clock_reading(self, *, witness: str, ours: int, timestamp: int) -> None:
+        """A verified cosignature's reading (our signing time, ms; its time, s), kept unless a
+        later one (by our clock) is kept already."""
+        self._conn.execute(
+            "INSERT INTO witness_clock (witness, ours, timestamp) VALUES (?,?,?) "
+            "ON CONFLICT (witness) DO UPDATE SET ours = excluded.ours, "
+            "timestamp = excluded.timestamp WHERE excluded.ours >= witness_clock.ours",
+            (witness, ours, timestamp))
 
     def document_records(self, digests: set[bytes]) -> dict[bytes, tuple[int, bytes]]:
         """digest -> (seq, record bytes) of the document and ack records of these documents."""

@@ -106,6 +106,9 @@ class Node:
     _parking: Parking = field(default_factory=Parking, repr=False)
     _log: IO[bytes] | None = field(default=None, repr=False)
     env: dict[str, str] = field(default_factory=dict)  # more environment for the daemon
+    # The daemon's command line, for a test that starts it another way (its own launcher
+    # calling ``run_daemon``); None: ``bridge --home HOME daemon``.
+    command: list[str] | None = None
 
     @property
     def client(self) -> BridgeClient:
@@ -146,9 +149,10 @@ class Node:
         # then keeps up to 32 MiB of freed request bodies mapped: a fixed threshold gives each
         # large body back to the system when it is freed (as packaging/bridge@.service does).
         env = dict(os.environ, PYTHONUNBUFFERED="1", MALLOC_MMAP_THRESHOLD_="131072", **self.env)
+        command = self.command or [sys.executable, "-m", "bridge", "--home",
+                                   str(self.home.path), "daemon"]
         self.proc = subprocess.Popen(  # noqa: S603 -- our own interpreter and module
-            [sys.executable, "-m", "bridge", "--home", str(self.home.path), "daemon"],
-            stdout=self._log, stderr=subprocess.STDOUT, env=env)
+            command, stdout=self._log, stderr=subprocess.STDOUT, env=env)
 
     def _wait_ready(self, timeout: float) -> int | None:
         """The port the daemon's peer endpoint got, once its local API answers (from its

@@ -30,7 +30,7 @@ from bridge.daemon.logs import setup_logging
 from bridge.daemon.supervise import report_failure, supervise
 from bridge.engine.exchange import Exchange
 from bridge.engine.metrics import Metrics
-from bridge.engine.ports import TEST_CLOCK_OFFSET_ENV, Clock, offset_clock_for_tests
+from bridge.engine.ports import Clock
 from bridge.engine.sender import DeliveryLoop
 from bridge.engine.store_check import damage_refuses_start
 from bridge.home.addresses import parse_listen
@@ -55,17 +55,6 @@ from bridge.witness.submitter import witness_loops
 log = logging.getLogger("bridge.daemon")
 
 
-def _clock() -> Clock | None:
-    """The engine's clock: the system's, unless a test moved it (``TEST_CLOCK_OFFSET_ENV``);
-    said loudly, so that a moved clock is never mistaken for the host's."""
-    offset = os.environ.get(TEST_CLOCK_OFFSET_ENV)
-    if not offset:
-        return None
-    log.warning("%s=%s: this daemon's clock is moved (tests only)", TEST_CLOCK_OFFSET_ENV,
-                offset)
-    return offset_clock_for_tests(float(offset))
-
-
 def _claim_socket(path: str) -> None:
     """Remove a stale socket; refuse if a daemon is answering on it."""
     if not os.path.exists(path):
@@ -81,26 +70,21 @@ def _claim_socket(path: str) -> None:
     raise UsageError(f"a daemon is already serving {path}")
 
 
-# A test hook: cap the store at this many pages (SQLite's max_page_count), so that a test can
-# make a real daemon meet a real SQLITE_FULL without filling a disk.
-MAX_PAGES_ENV = "BRIDGE_TEST_STORE_MAX_PAGES"
-
-
-def _cap_store(store: Store) -> None:
-    pages = os.environ.get(MAX_PAGES_ENV)
-    if pages:
-        store.cap_pages(int(pages))
-        log.warning("store capped at %d pages (%s)", int(pages), MAX_PAGES_ENV)
-
-
 class Daemon:
     """The wiring of one daemon. ``run`` takes it through named steps: lock the home, open the
     store, build the exchange and the local API, bind the peer endpoint (and report the port
     it got), open the local socket, start the background tasks, wait for a signal, shut down."""
 
-    def __init__(self, home: Home, *, passphrase: bytes | None = None) -> None:
+    def __init__(self, home: Home, *, passphrase: bytes | None = None,
+                 clock: Clock | None = None, max_pages: int | None = None) -> None:
         self.home = home
         self.passphrase = passphrase
+        # Test hooks, given only by a caller in Python (the tests' launcher): another wall
+        # clock than the system's (a host whose clock is wrong), a store capped at
+        # ``max_pages`` (a real SQLITE_FULL without filling a disk). No variable in the
+        # environment, file in the home or option of ``bridge daemon`` can set either.
+        self.clock = clock
+        self.max_pages = max_pages
         check_home(home)  # before reading a key: refuse folders other users can reach
         refuse_unconfirmed(home)  # a restored store must not reuse sequence numbers
         self.keystore = KeyStore(home)
@@ -181,7 +165,8 @@ class Daemon:
 
     def _open_store(self) -> Store:
         store = Store(self.home.db_path)
-        _cap_store(store)
+        if self.max_pages is not None:
+            store.cap_pages(self.max_pages)
         with damage_refuses_start(self.home.db_path):
             self._finish_key_change(store)
         return store
@@ -190,7 +175,7 @@ class Daemon:
         retired = self.keystore.own_identities(self.passphrase)[1:]
         with damage_refuses_start(self.home.db_path):
             exchange = Exchange(store=self._store, identity=self.identity, peers=self.peers,
-                                config=self.config, notify=self._notify, clock=_clock(),
+                                config=self.config, notify=self._notify, clock=self.clock,
                                 metrics=self.metrics, keystore=self.keystore,
                                 passphrase=self.passphrase, retired=retired,
                                 witnesses=pinned_witnesses(self.home))
@@ -481,8 +466,15 @@ class Daemon:
 
 
 def run_daemon(home: Home, *, passphrase: bytes | None = None, log_level: str = "info",
-               log_format: str = "logfmt") -> None:
+               log_format: str = "logfmt", clock: Clock | None = None,
+               max_pages: int | None = None) -> None:
+    """``clock``, ``max_pages``: test hooks (``Daemon``), each said loudly, so that a moved
+    clock or a capped store is never mistaken for the host's."""
     setup_logging(log_level, fmt=log_format)
     os.umask(0o077)  # anything created without bridge.home.files (SQLite's own files) is 0600 too
-    daemon = Daemon(home, passphrase=passphrase)
+    if clock is not None:
+        log.warning("this daemon's clock is not the system's (a test's)")
+    if max_pages is not None:
+        log.warning("store capped at %d pages (a test's)", max_pages)
+    daemon = Daemon(home, passphrase=passphrase, clock=clock, max_pages=max_pages)
     asyncio.run(daemon.run())

@@ -44,17 +44,6 @@ def system_clock() -> int:
     return int(time.time() * 1000)
 
 
-# For tests only: a daemon whose wall clock is this many seconds off (a host with a wrong
-# clock), so that real daemons can show what a skew does and what the witness corrects.
-TEST_CLOCK_OFFSET_ENV = "BRIDGE_TEST_CLOCK_OFFSET_SECONDS"
-
-
-def offset_clock_for_tests(offset_seconds: float) -> Clock:
-    """The wall clock moved by ``offset_seconds`` (tests only: ``TEST_CLOCK_OFFSET_ENV``)."""
-    offset_ms = int(offset_seconds * 1000)
-    return lambda: system_clock() + offset_ms
-
-
 class Store(Protocol):
     @property
     def in_transaction(self) -> bool:

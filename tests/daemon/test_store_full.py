@@ -1,6 +1,6 @@
 """A receiver whose store is full: a real daemon whose SQLite file meets a real SQLITE_FULL
-(its page count capped with ``PRAGMA max_page_count`` through the daemon's test hook, so no
-disk has to be filled). It must answer with a signed ``unavailable`` bound to the envelope,
+(its page count capped with ``PRAGMA max_page_count`` by the tests' launcher, so no disk has
+to be filled). It must answer with a signed ``unavailable`` bound to the envelope,
 record nothing, say "degraded" in health and /metrics, and take the envelope once it can write
 again; the sender backs off and tells its operator."""
 
@@ -15,9 +15,9 @@ import pytest
 from bridge.client import ApiError
 from bridge.core import answers as transport
 from bridge.daemon.pair import LOOPBACK, Node
-from bridge.daemon.run import MAX_PAGES_ENV
 
 from .conftest import FAST, EventLog, db, metric, person, wait_for
+from .launcher import command
 
 ENVELOPE_TYPE = "application/vnd.bridge.envelope"
 
@@ -40,9 +40,11 @@ def test_full_store_answers_signed_unavailable_and_raises_an_alarm(
     assert beta.stop() == 0
     with db(beta) as con:
         pages = con.execute("PRAGMA page_count").fetchone()[0]
-    monkeypatch.setenv(MAX_PAGES_ENV, str(pages + 4))
+    # The variable that once capped a daemon's store: read by no production code now.
+    monkeypatch.setenv("BRIDGE_TEST_STORE_MAX_PAGES", "1")
+    beta.command = command(beta.home.path, max_pages=pages + 4)
     beta.start()
-    monkeypatch.delenv(MAX_PAGES_ENV)
+    beta.command = None  # started again later: uncapped
     alpha.start()
     alpha_events = events(alpha)
 

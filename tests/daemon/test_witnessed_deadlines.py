@@ -1,7 +1,9 @@
 """Deadlines judged against witnessed time (PROTOCOL.md §13.9), with two real daemons and a real
-witness: beta's clock is a year ahead (the test clock override of its daemon), so by its own
-clock every deadline of the next year has passed; each side learns its skew from the witness's
-cosignatures, and both give the same verdict on the same deadlines, saying which clock judged.
+witness: beta's clock is a year ahead (its daemon started by the tests' launcher), so
+by its own clock every deadline of the next year has passed; each side learns its skew from the
+witness's cosignatures, and both give the same verdict on the same deadlines, saying which
+clock judged. Alpha is the production daemon with the old test variable in its environment:
+its clock stays the system's.
 """
 
 from __future__ import annotations
@@ -14,10 +16,10 @@ from pathlib import Path
 
 from bridge.core.times import format_ms
 from bridge.daemon.pair import Node
-from bridge.engine.ports import TEST_CLOCK_OFFSET_ENV
 from bridge.witness.process import pin_to, start_witness
 
 from .conftest import EventLog, person, wait_for
+from .launcher import command
 
 YEAR = 365 * 86400
 
@@ -34,7 +36,9 @@ def _received(node: Node, doc_id: str) -> bool:
 def test_a_clock_a_year_ahead_gives_the_same_overdue_verdict_as_its_peer(  # type: ignore[no-untyped-def]
         tmp_path: Path, make_nodes: Callable[..., tuple[Node, Node]], events) -> None:
     alpha, beta = make_nodes()
-    beta.env[TEST_CLOCK_OFFSET_ENV] = str(YEAR)
+    beta.command = command(beta.home.path, clock_offset=YEAR)
+    # The variable that once moved a daemon's clock: read by no production code now.
+    alpha.env["BRIDGE_TEST_CLOCK_OFFSET_SECONDS"] = str(YEAR)
     w = start_witness(tmp_path / "mediator", origins=[
         alpha.home.public_key_path("alpha"), beta.home.public_key_path("beta")])
     try:
@@ -49,6 +53,8 @@ def test_a_clock_a_year_ahead_gives_the_same_overdue_verdict_as_its_peer(  # typ
             wait_for(lambda n=node: _caught_up(n), what=f"{node.party} witnessed")
         skew = beta.client.health()["witnesses"]["mediator"]["skew_seconds"]
         assert YEAR - 60 < skew < YEAR + 60  # beta learnt how far ahead it is
+        own = alpha.client.health()["witnesses"]["mediator"]["skew_seconds"]
+        assert -60 < own < 60  # the environment did not move the production daemon's clock
         now = int(time.time() * 1000)
         later, earlier = format_ms(now + 3_600_000), format_ms(now - 60_000)
         alpha.client.submit_document("manifest", "beta", [person(2), person(3)], id="M-LATER",

@@ -78,3 +78,23 @@ def test_gap_from_a_peer_that_lost_what_it_decided_resends_all_of_it(
     assert [(t.seq, t.answer.outcome if t.answer else None) for t in trips] == [
         (3, "rejected"), (1, "accepted"), (2, "accepted"), (3, "accepted")]
     assert wire.inbox_seqs(h.beta.engine, "alpha") == [1, 2, 3]
+
+
+def test_gap_from_a_restored_peer_whose_clock_is_behind_its_old_receipts_still_resends(
+        h: Harness, tmp_path: Path) -> None:
+    """Its gap is signed before the receipts it lost (by its clock): declined once as late,
+    asked again, everything is resent; the link does not wait for the clock to catch up."""
+    copy = tmp_path / "beta-backup.db"
+    wire.backup(h.beta.engine, copy)
+    for n in range(1, 3):
+        wire.submit(h.alpha.engine, "manifest", "beta", [person(n)], doc_id=f"M-{n}")
+    h.courier.settle()
+    h.beta.close()
+    wire.restore(h.beta.home, copy)
+    h.beta.restart()
+    h.clock.advance(seconds=-3600)  # the restored host's clock is an hour behind
+    wire.submit(h.alpha.engine, "manifest", "beta", [person(3)], doc_id="M-3")
+    trips = h.courier.settle()
+    assert [(t.seq, t.answer.outcome if t.answer else None) for t in trips] == [
+        (3, "rejected"), (3, "rejected"), (1, "accepted"), (2, "accepted"), (3, "accepted")]
+    assert wire.inbox_seqs(h.beta.engine, "alpha") == [1, 2, 3]

@@ -29,6 +29,9 @@ from bridge.store.sqlite.store import OutboxRow
 class Delivery:
     def __init__(self, engine: Engine) -> None:
         self.e = engine
+        # Per peer, the expected_seq of a gap declined as late (``_gap``): asked again, it
+        # is not declined twice.
+        self._declined: dict[str, int] = {}
 
     def next_pending(self, peer: str) -> OutboxRow | None:
         return self.e.store.next_pending(peer)
@@ -136,16 +139,7 @@ class Delivery:
             return DeliveryOutcome(state=DeliveryState.OVERTAKEN,
                                    detail=f"overtook envelope {answer.expected_seq}")
         if answer.reason == "gap" and answer.expected_seq is not None:
-            with self.e.store.transaction():
-                start = self._undecided_since(row, answer)
-                if start <= row.seq:
-                    self.e.store.rewind_outbox(row.peer, start)
-            if start == answer.expected_seq:
-                return DeliveryOutcome(state=DeliveryState.REWOUND,
-                                       detail=f"peer expects {answer.expected_seq}")
-            return DeliveryOutcome(state=DeliveryState.REWOUND, detail=(
-                f"peer expected {answer.expected_seq}, and has decided up to {start - 1} "
-                "since (a late answer)"))
+            return self._gap(row, answer, answer.expected_seq)
         if answer.reason == transport.UNAVAILABLE:
             return DeliveryOutcome(state=DeliveryState.UNAVAILABLE,
                                    detail="the peer cannot record envelopes now")
@@ -154,13 +148,41 @@ class Delivery:
         return DeliveryOutcome(state=DeliveryState.FAILED, detail=f"rejected: {answer.reason}",
                                trouble="rejected")
 
+    def _gap(self, row: OutboxRow, answer: transport.TransportAnswer, expected: int
+             ) -> DeliveryOutcome:
+        """Rewind to what the peer has not decided (PROTOCOL.md §8.7, a gap that comes late).
+        An answer to an envelope the peer has decided since is stale: nothing is rewound. A
+        gap whose envelopes the peer decided by receipts signed after it is declined once;
+        the same gap again (asked after that) rewinds them all: a peer restored from an older
+        copy on a host whose clock is behind its old receipts would otherwise wait for its
+        clock to pass them."""
+        with self.e.store.transaction():
+            if not self.e.store.is_pending(row.peer, row.seq):
+                return DeliveryOutcome(state=DeliveryState.REWOUND, detail=(
+                    f"peer expected {expected}, and has decided envelope {row.seq} since "
+                    "(a late answer): nothing to resend"))
+            start = self._undecided_since(row, answer)
+            if start > expected and self._declined.get(row.peer) == expected:
+                start = expected
+            if start > expected:
+                self._declined[row.peer] = expected
+            else:
+                self._declined.pop(row.peer, None)
+            self.e.store.rewind_outbox(row.peer, start)
+        if start == expected:
+            return DeliveryOutcome(state=DeliveryState.REWOUND, detail=f"peer expects {expected}")
+        return DeliveryOutcome(state=DeliveryState.REWOUND, detail=(
+            f"peer expected {expected}, and has decided up to {start - 1} since (a late "
+            "answer)"))
+
     def _undecided_since(self, row: OutboxRow, answer: transport.TransportAnswer) -> int:
         """The first envelope from the gap's ``expected_seq`` that the peer has not decided
         since it signed the gap. An answer can come late (several in flight, §8.7): by the
         time it is read the peer may have decided the envelope it asked for and more, each by
-        a receipt signed at or after the gap; those are not sent again (they would come back
-        as duplicates). A receipt signed before the gap is one the peer no longer holds (its
-        store restored from an older copy, SECURITY.md): resent from there, as the gap asks.
+        a receipt signed after the gap; those are not sent again (they would come back as
+        duplicates). A receipt signed before the gap, or in the same millisecond, is one the
+        peer may no longer hold (its store restored from an older copy, SECURITY.md): resent
+        from there, as the gap asks.
         A stored receipt that does not verify under the key pinned now (the peer rotated
         since) proves nothing either way: resent too."""
         assert answer.expected_seq is not None
@@ -173,8 +195,8 @@ class Delivery:
                 decided_at = transport.parse_answer(receipt, peer_key).at
             except PeerError:
                 break
-            if decided_at < answer.at:
-                break
+            if decided_at <= answer.at:
+                break  # not later than the gap: the peer may have lost it (in the same ms too)
             start += 1
         return start
 

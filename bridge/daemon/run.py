@@ -18,6 +18,7 @@ import signal
 import socket
 import sys
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
@@ -70,21 +71,41 @@ def _claim_socket(path: str) -> None:
     raise UsageError(f"a daemon is already serving {path}")
 
 
+@dataclass(frozen=True, kw_only=True)
+class DaemonHooks:
+    """What only a caller in Python (the tests' launcher) gives a daemon, so that real daemons
+    can show what only they can: no variable in the environment, file in the home or option of
+    ``bridge daemon`` sets any of it."""
+
+    clock: Clock | None = None  # another wall clock than the system's (a host's wrong clock)
+    max_pages: int | None = None  # the store capped (a real SQLITE_FULL, no disk filled)
+    relay_skip_acks: int = 0  # the first N relay envelopes left unacked (lost acks)
+
+    def __post_init__(self) -> None:
+        if self.max_pages is not None and self.max_pages < 1:
+            raise UsageError("max_pages is at least 1")
+        if self.relay_skip_acks < 0:
+            raise UsageError("relay_skip_acks is at least 0")
+
+    def said(self) -> list[str]:
+        """Each hook given, for a warning: never mistaken for the host's clock or disk."""
+        return [text for given, text in (
+            (self.clock is not None, "its clock is not the system's"),
+            (self.max_pages is not None, f"its store is capped at {self.max_pages} pages"),
+            (self.relay_skip_acks > 0, f"it leaves {self.relay_skip_acks} relay acks out"))
+            if given]
+
+
 class Daemon:
     """The wiring of one daemon. ``run`` takes it through named steps: lock the home, open the
     store, build the exchange and the local API, bind the peer endpoint (and report the port
     it got), open the local socket, start the background tasks, wait for a signal, shut down."""
 
     def __init__(self, home: Home, *, passphrase: bytes | None = None,
-                 clock: Clock | None = None, max_pages: int | None = None) -> None:
+                 hooks: DaemonHooks | None = None) -> None:
         self.home = home
         self.passphrase = passphrase
-        # Test hooks, given only by a caller in Python (the tests' launcher): another wall
-        # clock than the system's (a host whose clock is wrong), a store capped at
-        # ``max_pages`` (a real SQLITE_FULL without filling a disk). No variable in the
-        # environment, file in the home or option of ``bridge daemon`` can set either.
-        self.clock = clock
-        self.max_pages = max_pages
+        self.hooks = hooks or DaemonHooks()
         check_home(home)  # before reading a key: refuse folders other users can reach
         refuse_unconfirmed(home)  # a restored store must not reuse sequence numbers
         self.keystore = KeyStore(home)
@@ -165,8 +186,8 @@ class Daemon:
 
     def _open_store(self) -> Store:
         store = Store(self.home.db_path)
-        if self.max_pages is not None:
-            store.cap_pages(self.max_pages)
+        if self.hooks.max_pages is not None:
+            store.cap_pages(self.hooks.max_pages)
         with damage_refuses_start(self.home.db_path):
             self._finish_key_change(store)
         return store
@@ -175,7 +196,7 @@ class Daemon:
         retired = self.keystore.own_identities(self.passphrase)[1:]
         with damage_refuses_start(self.home.db_path):
             exchange = Exchange(store=self._store, identity=self.identity, peers=self.peers,
-                                config=self.config, notify=self._notify, clock=self.clock,
+                                config=self.config, notify=self._notify, clock=self.hooks.clock,
                                 metrics=self.metrics, keystore=self.keystore,
                                 passphrase=self.passphrase, retired=retired,
                                 witnesses=pinned_witnesses(self.home))
@@ -331,7 +352,8 @@ class Daemon:
         consumer = RelayConsumer(
             link=link, exchange=self.exchange, run=self.run_in_db, metrics=self.metrics,
             couriers=self.relay_couriers, limits=self.config.limits,
-            max_body=self.config.max_body_bytes, batch=self.config.relay.fetch_batch)
+            max_body=self.config.max_body_bytes, batch=self.config.relay.fetch_batch,
+            skip_acks=self.hooks.relay_skip_acks)
         self._supervised("relay-link", link.run)
         self._supervised("relay-consume", consumer.run_forever)
 
@@ -466,15 +488,11 @@ class Daemon:
 
 
 def run_daemon(home: Home, *, passphrase: bytes | None = None, log_level: str = "info",
-               log_format: str = "logfmt", clock: Clock | None = None,
-               max_pages: int | None = None) -> None:
-    """``clock``, ``max_pages``: test hooks (``Daemon``), each said loudly, so that a moved
-    clock or a capped store is never mistaken for the host's."""
+               log_format: str = "logfmt", hooks: DaemonHooks | None = None) -> None:
+    """``hooks``: the tests' (``DaemonHooks``), each said loudly."""
     setup_logging(log_level, fmt=log_format)
     os.umask(0o077)  # anything created without bridge.home.files (SQLite's own files) is 0600 too
-    if clock is not None:
-        log.warning("this daemon's clock is not the system's (a test's)")
-    if max_pages is not None:
-        log.warning("store capped at %d pages (a test's)", max_pages)
-    daemon = Daemon(home, passphrase=passphrase, clock=clock, max_pages=max_pages)
+    for text in hooks.said() if hooks else []:
+        log.warning("test hook: %s", text)
+    daemon = Daemon(home, passphrase=passphrase, hooks=hooks)
     asyncio.run(daemon.run())

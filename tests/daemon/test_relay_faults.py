@@ -15,9 +15,9 @@ import pytest
 from bridge.daemon.pair import Node
 from bridge.home.config import Delivery
 from bridge.transports.relay import binding
-from bridge.transports.relay.consumer import SKIP_ACKS_ENV
 
 from .conftest import db, metric, person, wait_for
+from .launcher import command
 from .relay_broker import Broker
 
 CHUNKED = Delivery(initial_backoff=0.05, max_backoff=0.5, request_timeout=30.0,
@@ -133,12 +133,12 @@ def test_broker_that_lost_its_data_is_survived_by_resending_from_the_outbox(
 
 
 def test_redelivery_after_the_ack_wait_is_answered_with_the_original_receipt(
-        relay_pair, monkeypatch: pytest.MonkeyPatch) -> None:
+        relay_pair) -> None:
     _, alpha, beta = relay_pair(ack_wait=2.0)
     _start(alpha)
-    monkeypatch.setenv(SKIP_ACKS_ENV, "1")  # beta's first ack is "lost"
+    beta.command = command(beta.home.path, relay_skip_acks=1)  # beta's first ack is "lost"
     _start(beta)
-    monkeypatch.delenv(SKIP_ACKS_ENV)
+    beta.command = None
     alpha.client.submit_document("roster", "beta", [person(i) for i in range(20)], id="R-AGAIN")
     wait_for(lambda: metric(beta, "envelopes_duplicate_total") >= 1,
              what="the broker to bring the unacked envelope again")

@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -60,17 +59,12 @@ PUBLISH_RETRY = 1.0
 # While an envelope is being taken in, the broker is told so this often (its ack wait would
 # otherwise run out on a large one and bring it again).
 PROGRESS_EVERY = 2.0
-# A test hook: leave the first N envelopes unacked (as if each ack were lost), so that a test
-# sees the broker bring them again after its ack wait.
-SKIP_ACKS_ENV = "BRIDGE_TEST_RELAY_SKIP_ACKS"
-
-
 class RelayConsumer:
     """Pulls ``me``'s consumer for as long as the daemon runs."""
 
     def __init__(self, *, link: RelayLink, exchange: Exchange, run: RunInDb, metrics: Metrics,
                  couriers: Mapping[str, RelayCourier], limits: Limits, max_body: int,
-                 batch: int) -> None:
+                 batch: int, skip_acks: int = 0) -> None:
         self.link = link
         self.exchange = exchange
         self.run = run
@@ -80,7 +74,9 @@ class RelayConsumer:
         self.max_body = max_body
         self.batch = batch
         self.rate = RateLimiter(rate=limits.requests_per_second, burst=limits.burst)
-        self._skip_acks = int(os.environ.get(SKIP_ACKS_ENV) or 0)
+        # A test hook (``DaemonHooks``): the first N envelopes left unacked (as if each ack
+        # were lost), so that a test sees the broker bring them again after its ack wait.
+        self._skip_acks = skip_acks
 
     async def run_forever(self) -> None:
         """One subscription per connection of the link: a link whose connection was closed
@@ -215,7 +211,7 @@ class RelayConsumer:
     async def _ack_envelope(self, msg: Msg) -> None:
         if self._skip_acks > 0:
             self._skip_acks -= 1
-            log.warning("relay: left an envelope unacked (%s)", SKIP_ACKS_ENV)
+            log.warning("relay: left an envelope unacked (a test hook)")
             return
         await self._ack(msg)
 
@@ -282,4 +278,4 @@ def _may_be_for(pending: Any, answer: transport.TransportAnswer) -> bool:
     return answer.seq is not None and answer.seq > pending.seq
 
 
-__all__ = ["SKIP_ACKS_ENV", "RelayConsumer"]
+__all__ = ["RelayConsumer"]

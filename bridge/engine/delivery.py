@@ -25,6 +25,11 @@ from bridge.engine.states import DocumentState, OutboxState, finish_envelope, mo
 from bridge.home.config import Delivery as DeliveryPolicy
 from bridge.store.sqlite.store import OutboxRow
 
+LATE_GAP_SCAN = 64
+"""Receipts a gap is weighed against, at most (``Delivery._undecided_since``): an answer is
+late by at most the envelopes in flight (``delivery.in_flight`` is at most 64), and a peer
+answering gaps never makes the sender verify its whole history, one signature a row."""
+
 
 class Delivery:
     def __init__(self, engine: Engine) -> None:
@@ -188,7 +193,8 @@ class Delivery:
         assert answer.expected_seq is not None
         start = answer.expected_seq
         peer_key = self.e.trust.peers[row.peer]
-        for seq, receipt in self.e.store.finished_receipts(row.peer, start, row.seq):
+        last = min(row.seq, start + LATE_GAP_SCAN - 1)
+        for seq, receipt in self.e.store.finished_receipts(row.peer, start, last):
             if seq != start:
                 break  # a pending one: the peer has not decided it
             try:

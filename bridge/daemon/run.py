@@ -18,7 +18,6 @@ import signal
 import socket
 import sys
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
@@ -27,11 +26,11 @@ from bridge.core.crypto.identity import PublicIdentity
 from bridge.core.errors import UsageError
 from bridge.daemon.check_beside import check_beside
 from bridge.daemon.dbthread import DatabaseThread, groupable
+from bridge.daemon.hooks import DaemonHooks
 from bridge.daemon.logs import setup_logging
 from bridge.daemon.supervise import report_failure, supervise
 from bridge.engine.exchange import Exchange
 from bridge.engine.metrics import Metrics
-from bridge.engine.ports import Clock
 from bridge.engine.sender import DeliveryLoop
 from bridge.engine.store_check import damage_refuses_start
 from bridge.home.addresses import parse_listen
@@ -69,31 +68,6 @@ def _claim_socket(path: str) -> None:
     finally:
         probe.close()
     raise UsageError(f"a daemon is already serving {path}")
-
-
-@dataclass(frozen=True, kw_only=True)
-class DaemonHooks:
-    """What only a caller in Python (the tests' launcher) gives a daemon, so that real daemons
-    can show what only they can: no variable in the environment, file in the home or option of
-    ``bridge daemon`` sets any of it."""
-
-    clock: Clock | None = None  # another wall clock than the system's (a host's wrong clock)
-    max_pages: int | None = None  # the store capped (a real SQLITE_FULL, no disk filled)
-    relay_skip_acks: int = 0  # the first N relay envelopes left unacked (lost acks)
-
-    def __post_init__(self) -> None:
-        if self.max_pages is not None and self.max_pages < 1:
-            raise UsageError("max_pages is at least 1")
-        if self.relay_skip_acks < 0:
-            raise UsageError("relay_skip_acks is at least 0")
-
-    def said(self) -> list[str]:
-        """Each hook given, for a warning: never mistaken for the host's clock or disk."""
-        return [text for given, text in (
-            (self.clock is not None, "its clock is not the system's"),
-            (self.max_pages is not None, f"its store is capped at {self.max_pages} pages"),
-            (self.relay_skip_acks > 0, f"it leaves {self.relay_skip_acks} relay acks out"))
-            if given]
 
 
 class Daemon:

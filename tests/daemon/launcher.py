@@ -19,7 +19,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from bridge.daemon.run import DaemonHooks, run_daemon
+from bridge.daemon.hooks import DaemonHooks
+from bridge.daemon.run import run_daemon
 from bridge.engine.ports import Clock, system_clock
 from bridge.home.folder import Home
 

@@ -50,6 +50,22 @@ def test_columns_past_a_statements_rows_are_stored_as_one_row_each_in_order(
         "P-0": (first, hashes[0]), f"P-{n - 1}": (first + n - 1, hashes[n - 1])}
 
 
+def test_an_sqlite_allowing_fewer_variables_a_statement_takes_fewer_rows_each(
+        tmp_path: Path) -> None:
+    """999 variables a statement, SQLite's limit before 3.32: 124 rows a statement, not a
+    "too many SQL variables" error."""
+    store = Store(tmp_path / "bridge.db")
+    conn: sqlite3.Connection = store._conn
+    conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 999)
+    n = ROWS_PER_STATEMENT + 1
+    with store.transaction():
+        doc = _document(store, n)
+        store.insert_received_items(doc, 0, (
+            [f"P-{k}" for k in range(n)], [b"e"] * n, [b"\x02" * 32] * n, [None] * n,
+            [None] * n))
+    assert [r[1] for r in _rows(store, doc)] == list(range(n))
+
+
 def test_columns_of_different_lengths_store_nothing(tmp_path: Path) -> None:
     store = Store(tmp_path / "bridge.db")
     n = ROWS_PER_STATEMENT + 1

@@ -99,8 +99,11 @@ class Items(Repository):
         if {len(c) for c in columns} != {n}:
             raise ValueError("received item columns of different lengths")
         ids, leaves, leaf_hashes, categories, roster_records = columns
-        for start in range(0, n, ROWS_PER_STATEMENT):
-            end = min(start + ROWS_PER_STATEMENT, n)
+        # An SQLite built with fewer variables a statement (999 before 3.32) takes fewer rows.
+        rows = min(ROWS_PER_STATEMENT,
+                   self._conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // 8)
+        for start in range(0, n, rows):
+            end = min(start + rows, n)
             k = end - start
             params: list[Any] = [None] * (8 * k)  # the statement's columns, in its order
             params[0::8] = [doc] * k

@@ -23,6 +23,7 @@ from bridge.core.errors import (
     StoreCorrupt,
     StoreUnavailable,
 )
+from bridge.core.link import InboundState
 from bridge.engine.context import Engine
 from bridge.engine.intake import Intake
 from bridge.engine.keys import Keys
@@ -145,10 +146,15 @@ class Inbound:
                                 str(parsed), now)
         header = parsed[0]
         peer = header.sender
+        state: InboundState | None = None
         if trust.is_pinned(peer) and trust.is_for_us(header.recipient_key):
-            # Identical bytes were authenticated once already: answer as before.
-            seen = self.e.store.inbox_entry(peer, header.seq)
+            # The link's state, read once: it answers both "seen before?" (only a sequence
+            # number at or below the last can be in the inbox) and the link rules below.
+            state = self.e.store.inbound_state(peer)
+            seen = (self.e.store.inbox_entry(peer, header.seq)
+                    if header.seq <= state.last_seq else None)
             if seen is not None and seen[0] == digest:
+                # Identical bytes were authenticated once already: answer as before.
                 return Answer(outcome=Outcome.DUPLICATE, body=transport.resign(seen[1], trust.me))
         try:
             opened = envelope.open_parsed(trust.own, trust.keyring, data, parsed)
@@ -168,13 +174,19 @@ class Inbound:
             self.keys.honour_revocation(peer, opened, now)
             return self._reject(Outcome.UNAUTHENTICATED, None, None, digest, "unauthenticated",
                                 f"envelope {header.seq}: {retired}", now, alarm=True)
-        return self._in_sequence(opened, digest, now)
+        if opened.header.sender != peer:
+            state = None
+        return self._in_sequence(opened, digest, now, state)
 
-    def _in_sequence(self, opened: envelope.OpenedEnvelope, digest: bytes, now: int) -> Answer:
-        """An authenticated envelope, classified by the link rules (PROTOCOL.md §8.2)."""
+    def _in_sequence(self, opened: envelope.OpenedEnvelope, digest: bytes, now: int,
+                     state: InboundState | None = None) -> Answer:
+        """An authenticated envelope, classified by the link rules (PROTOCOL.md §8.2).
+        ``state`` is the link's, if the caller read it in this same call on the database
+        thread (nothing else writes the inbox in between)."""
         header = opened.header
         peer = header.sender
-        state = self.e.store.inbound_state(peer)
+        if state is None:
+            state = self.e.store.inbound_state(peer)
         verdict = link.classify(state, seq=header.seq, prev=header.prev, digest=digest,
                                 lookup=lambda s: self.e.store.inbox_entry(peer, s))
         if isinstance(verdict, link.Duplicate):

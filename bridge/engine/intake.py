@@ -6,7 +6,6 @@ chain, PROTOCOL.md §8.2).
 
 from __future__ import annotations
 
-from itertools import repeat
 from typing import Any
 
 from bridge.core import chunks, documents, lifecycle
@@ -60,15 +59,15 @@ class Intake:
     def _store_declared(self, doc: int, chunk: chunks.ReceivedChunk, *, manifest: bool) -> None:
         """A chunk's declared entries as item rows, each entry checked and its record JSON
         data (the local API shows it as JSON, PROTOCOL.md §6.4) before any is stored. The
-        rows are zipped from columns: no Python step (nor tuple built there) per item."""
+        rows are stored from columns: no Python step (nor tuple built there) per item."""
         ids, records = declared_columns(chunk.entries, chunk.first)
-        n = len(ids)
+        if len(set(ids)) != len(ids):  # across chunks, the store's unique index says so
+            raise VerificationError(f"item {_first_repeated(ids)} is declared twice in "
+                                    f"{chunk.signed.header.id}", reason="duplicate_item")
         categories, roster_records = (records_fields(records) if manifest
-                                      else (repeat(None, n), repeat(None, n)))
-        self.e.store.insert_items_with_fields(zip(
-            repeat(doc, n), range(chunk.first, chunk.first + n), ids, chunk.entries,
-            chunk.leaf_hashes, repeat("unacknowledged", n), categories, roster_records,
-            strict=True))
+                                      else ([None] * len(ids), [None] * len(ids)))
+        self.e.store.insert_received_items(doc, chunk.first, (
+            ids, chunk.entries, chunk.leaf_hashes, categories, roster_records))
 
     def _new_inbound(self, peer: str, signed: documents.SignedHeader, now: int) -> DocumentRow:
         h = signed.header
@@ -162,3 +161,12 @@ class Intake:
             rows.append((ack, n, target.rowid, declared[0] if declared else None,
                          item_id, status, reason, evidence, leaf, at))
         return rows
+
+
+def _first_repeated(ids: list[str]) -> str:
+    seen: set[str] = set()
+    for item_id in ids:
+        if item_id in seen:
+            return item_id
+        seen.add(item_id)
+    raise ValueError("no item id is repeated")

@@ -3,11 +3,13 @@ leaf hash, where each is in transport and its latest acknowledgement status."""
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
+from bridge.core.errors import VerificationError
 from bridge.store.entry_fields import entry_fields
 from bridge.store.sqlite.acknowledgements import undeclared_statuses
 from bridge.store.sqlite.rows import Repository
@@ -49,6 +51,22 @@ def fill_entry_fields(conn: sqlite3.Connection, batch: int = 1000) -> None:
         after = (rows[-1][0], rows[-1][1])
 
 
+ReceivedColumns = tuple[Sequence[str], Sequence[bytes], Sequence[bytes],
+                        Sequence[str | None], Sequence[str | None]]
+"""(item ids, entries, leaf hashes, categories, roster records) of a received chunk."""
+
+ROWS_PER_STATEMENT = 1000
+"""Rows a statement of ``insert_received_items``: 8,000 parameters, far below SQLite's limit
+of 32,766 (SQLITE_MAX_VARIABLE_NUMBER since 3.32). Measured: 256 rows gain a little less, 2,000
+no more."""
+
+
+@functools.lru_cache(maxsize=8)
+def _received_statement(rows: int) -> str:
+    return ("INSERT INTO items (doc, idx, item_id, leaf, lh, transport, category, roster_record) "
+            "VALUES " + ",".join(["(?,?,?,?,?,?,?,?)"] * rows))
+
+
 class Items(Repository):
     """The ``items`` table."""
 
@@ -65,6 +83,47 @@ class Items(Repository):
         self._conn.executemany(
             "INSERT INTO items (doc, idx, item_id, leaf, lh, transport, category, "
             "roster_record) VALUES (?,?,?,?,?,?,?,?)", rows)
+
+    def insert_received_items(self, doc: int, first: int, columns: ReceivedColumns) -> None:
+        """A received chunk's items ``first, first + 1, …`` from its columns (item ids,
+        entries, leaf hashes, categories, roster records, all of one length), each with no
+        acknowledgement status yet (transport ``unacknowledged``).
+
+        ``ROWS_PER_STATEMENT`` rows a statement, ``INSERT … VALUES (…), (…), …``: one step of
+        one statement does for them all what ``executemany`` does once per row (bind the row
+        alone, seek each of the table's three b-trees from its root), about a third less CPU
+        for the same rows. The parameters are laid out column by column (a slice assignment
+        each, a C loop), so no tuple is built per row. An item id the document declared
+        already is the peer's fault: ``VerificationError`` (``duplicate_item``)."""
+        n = len(columns[0])
+        if {len(c) for c in columns} != {n}:
+            raise ValueError("received item columns of different lengths")
+        ids, leaves, leaf_hashes, categories, roster_records = columns
+        # An SQLite built with fewer variables a statement (999 before 3.32) takes fewer rows.
+        rows = min(ROWS_PER_STATEMENT,
+                   self._conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // 8)
+        for start in range(0, n, rows):
+            end = min(start + rows, n)
+            k = end - start
+            params: list[Any] = [None] * (8 * k)  # the statement's columns, in its order
+            params[0::8] = [doc] * k
+            params[1::8] = range(first + start, first + end)
+            params[2::8] = ids[start:end]
+            params[3::8] = leaves[start:end]
+            params[4::8] = leaf_hashes[start:end]
+            params[5::8] = ["unacknowledged"] * k
+            params[6::8] = categories[start:end]
+            params[7::8] = roster_records[start:end]
+            try:
+                self._conn.execute(_received_statement(k), params)
+            except sqlite3.IntegrityError as exc:
+                # items_by_id: the (doc, idx) key cannot collide, as chunks are taken in
+                # order of ``first``, each once (PROTOCOL.md §8.1).
+                if "items.item_id" not in str(exc):
+                    raise
+                raise VerificationError(
+                    f"an item id of entries {first + start} to {first + end - 1} is declared "
+                    "by an earlier entry of the document", reason="duplicate_item") from exc
 
     def set_transport(self, doc: int, first: int, n: int, transport: str) -> None:
         self._conn.execute("UPDATE items SET transport=? WHERE doc=? AND idx >= ? AND idx < ?",
@@ -254,4 +313,5 @@ class Items(Repository):
         return row
 
 
-__all__ = ["TRANSPORT_STATES", "ItemRow", "Items", "fill_entry_fields"]
+__all__ = ["ROWS_PER_STATEMENT", "TRANSPORT_STATES", "ItemRow", "Items", "ReceivedColumns",
+           "fill_entry_fields"]

@@ -5,10 +5,12 @@ with rosters and manifests in both directions and with two peers, manifest entri
 without roster_record (several naming one record, an id equal to another's record), categories
 from the document, the entry, none, a non-text one and one longer than the 64 kept, every
 status and one this version does not know, every transport state, undeclared
-acknowledgements. Real SQLite files, synthetic records, no timings."""
+acknowledgements; and the reasons, read from their own index, are those read row by row.
+Real SQLite files, synthetic records, no timings."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import tempfile
 from pathlib import Path
@@ -19,7 +21,7 @@ from hypothesis import strategies as st
 from test_reconcile_store import Builder
 
 from bridge.core.documents import ACK_STATUSES
-from bridge.reports.rules import TIE_PRECEDENCE
+from bridge.reports.rules import REASON_STATUSES, TIE_PRECEDENCE
 from bridge.store.sqlite.reconcile import Reconciliation
 
 _STATUS_LIST = "|" + "|".join(TIE_PRECEDENCE) + "|"
@@ -46,6 +48,15 @@ WITH docs AS MATERIALIZED (
 )
 SELECT side, category, listed, best >> 52, (best >> 1) & 1023, best & 1, COUNT(*)
 FROM per_item GROUP BY 1, 2, 3, 4, 5, 6
+"""
+# The reasons as read before: each entry's row, found through items_by_status.
+_REFERENCE_REASONS = """
+SELECT d.direction, d.peer, i.status, i.reason, COUNT(*)
+FROM documents d CROSS JOIN items i INDEXED BY items_by_status ON i.doc = d.rowid
+WHERE d.type IN ('roster', 'manifest') AND (?1 IS NULL OR d.peer = ?1)
+      AND i.reason IS NOT NULL AND i.reason != ''
+      AND i.status IN (SELECT value FROM json_each(?2))
+GROUP BY d.direction, d.peer, i.status, i.reason ORDER BY 5 DESC, 3, 4 LIMIT ?3
 """
 _CODES = {_STATUS_LIST.index(f"|{s}|") + 1: s for s in ACK_STATUSES}
 
@@ -88,12 +99,16 @@ def _build(path: Path, docs: list[dict[str, Any]]) -> Builder:
     return b
 
 
-def _reference(path: Path, peer: str | None) -> list[tuple[Any, ...]]:
+def _query(path: Path, sql: str, args: tuple[Any, ...]) -> list[tuple[Any, ...]]:
     con = sqlite3.connect(path)
     try:
-        rows = con.execute(_REFERENCE, (peer, _STATUS_LIST)).fetchall()
+        return con.execute(sql, args).fetchall()
     finally:
         con.close()
+
+
+def _reference(path: Path, peer: str | None) -> list[tuple[Any, ...]]:
+    rows = _query(path, _REFERENCE, (peer, _STATUS_LIST))
     return [(*side.split(" "), category, bool(listed), bool(manifested),
              None if code == 0 else _CODES.get(code, "UNKNOWN"), bool(reached), n)
             for side, category, listed, manifested, code, reached, n in rows]
@@ -113,6 +128,10 @@ def test_counts_by_index_equal_the_one_sort_of_every_entry(docs: list[dict[str, 
         try:
             for peer in (None, "beta", "gamma"):
                 assert _counted(b.store, peer) == _reference(path, peer)
+                reasons = b.store.reason_counts(peer, REASON_STATUSES)
+                assert [(r.direction, r.peer, r.status, r.reason, r.count)
+                        for r in reasons] == _query(path, _REFERENCE_REASONS, (
+                            peer, json.dumps(list(REASON_STATUSES)), 1000))
         finally:
             b.store.close()
 

@@ -111,12 +111,13 @@ SELECT item_doc, status, COUNT(*) FROM (
     GROUP BY a.item_doc, a.item_id)
 GROUP BY item_doc, status
 """
-# Reasons and items needing attention: per document (CROSS JOIN keeps documents the outer
-# loop), the items of the statuses asked for, sought in items_by_status (migration 8) rather
-# than every item read.
+# Reasons: per document (CROSS JOIN keeps documents the outer loop), the entries given a
+# reason with the statuses asked for, read from items_with_reason alone (migration 10) rather
+# than each entry's row. Items needing attention: sought in items_by_status (migration 8)
+# rather than every item read.
 _RECONCILE_REASONS = """
 SELECT d.direction, d.peer, i.status, i.reason, COUNT(*)
-FROM documents d CROSS JOIN items i INDEXED BY items_by_status ON i.doc = d.rowid
+FROM documents d CROSS JOIN items i INDEXED BY items_with_reason ON i.doc = d.rowid
 WHERE d.type IN ('roster', 'manifest') AND (?1 IS NULL OR d.peer = ?1)
       AND i.reason IS NOT NULL AND i.reason != ''
       AND i.status IN (SELECT value FROM json_each(?2))

@@ -22,7 +22,7 @@ from test_reconcile_store import Builder
 
 from bridge.core.documents import ACK_STATUSES
 from bridge.reports.rules import REASON_STATUSES, TIE_PRECEDENCE
-from bridge.store.sqlite.reconcile import Reconciliation
+from bridge.store.sqlite.reconcile import _RECONCILE_REASONS, Reconciliation
 
 _STATUS_LIST = "|" + "|".join(TIE_PRECEDENCE) + "|"
 # The query of every entry at once, as the store ran it before (one sort of every entry).
@@ -50,14 +50,7 @@ SELECT side, category, listed, best >> 52, (best >> 1) & 1023, best & 1, COUNT(*
 FROM per_item GROUP BY 1, 2, 3, 4, 5, 6
 """
 # The reasons as read before: each entry's row, found through items_by_status.
-_REFERENCE_REASONS = """
-SELECT d.direction, d.peer, i.status, i.reason, COUNT(*)
-FROM documents d CROSS JOIN items i INDEXED BY items_by_status ON i.doc = d.rowid
-WHERE d.type IN ('roster', 'manifest') AND (?1 IS NULL OR d.peer = ?1)
-      AND i.reason IS NOT NULL AND i.reason != ''
-      AND i.status IN (SELECT value FROM json_each(?2))
-GROUP BY d.direction, d.peer, i.status, i.reason ORDER BY 5 DESC, 3, 4 LIMIT ?3
-"""
+_REFERENCE_REASONS = _RECONCILE_REASONS.replace("items_with_reason", "items_by_status")
 _CODES = {_STATUS_LIST.index(f"|{s}|") + 1: s for s in ACK_STATUSES}
 
 KEYS = [f"P-{n}" for n in range(6)]

@@ -1,4 +1,4 @@
--- Version 13: the reconciliation of a million-item link without a sort of every item
+-- The reconciliation of a million-item link without a sort of every item
 -- (bridge/store/sqlite/reconcile.py). A person is keyed by its roster record, else its id:
 -- items_by_key holds that key in order, so the keys shared by more than one entry (a roster
 -- entry and the manifest entry naming it, the same id on two links) are found in one pass

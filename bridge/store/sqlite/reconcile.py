@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Sequence
+from typing import Any
 
 from bridge.core.documents import ACK_STATUSES
 from bridge.reports.model import AttentionItem, DocumentCount, ItemCount, ReasonCount
@@ -16,9 +18,18 @@ from bridge.store.sqlite.rows import Repository
 # then in a manifest (or in a second manifest after NOT_RECEIVED) is one person, with the status
 # of its highest-ranked entry: manifests above rosters, later documents above earlier ones.
 #
-# The one sort (GROUP BY over every entry) is kept narrow: the rank, the status and whether the
-# entry reached the peer are packed into one integer, and its MAX() is the item's effective
-# entry (bits 52+: is a manifest; 20-51: document rowid; 1-10: status code; 0: reached).
+# No sort of every entry (migration 10). Most keys belong to one entry only: such an entry is a
+# person alone, listed if it is a roster's, with its own status. Those are counted per document
+# from items_by_doc_counts, a streamed GROUP BY in index order (the counts of all entries, less
+# those of the entries whose key is shared). The shared keys are found in one ordered pass over
+# items_by_key, and only their entries are grouped by person (one sort of those alone).
+# A roster entry's key is its id: its roster_record column is always NULL (the store copies the
+# two fields out of manifest entries only, and the store check refuses any other value), so
+# COALESCE(roster_record, item_id) is every entry's key.
+#
+# For the grouping, the rank, the status and whether the entry reached the peer are packed into
+# one integer, and its MAX() is the item's effective entry (bits 52+: is a manifest; 20-51:
+# document rowid; 1-10: status code; 0: reached).
 # The category of a roster entry is its roster's meta.category (the record schemas make every
 # record's own category equal to it); a manifest entry's is its own "category" field, else its
 # manifest's meta.category. Those two fields of a manifest entry were copied out of its signed
@@ -26,35 +37,59 @@ from bridge.store.sqlite.rows import Repository
 # SQL. A category is cut to 64 characters: it is a label, not a record.
 #
 # SQLite specifics, kept in this file: JSON1 (json_type, json_extract, json_each,
-# json_group_array, json_array) over the JSON columns, and integer bit operators.
+# json_group_array, json_array) over the JSON columns, integer bit operators, an index on an
+# expression.
 # Status codes in the order of rules.TIE_PRECEDENCE: MAX() over one document's entries of one
 # item picks the status that rule says, never whichever code happens to be larger.
 _STATUS_LIST = "|" + "|".join(TIE_PRECEDENCE) + "|"
 _STATUS_OF_CODE = {_STATUS_LIST.index(f"|{s}|") + 1: s for s in ACK_STATUSES}  # 0: none;
 # 1023: a status this version does not know (reported as UNKNOWN, which counts as disputed)
-_RECONCILE_ITEMS = """
-WITH docs AS MATERIALIZED (
+_CODE = ("(CASE WHEN i.status IS NULL THEN 0 "
+         "ELSE COALESCE(NULLIF(instr(?2, '|' || i.status || '|'), 0), 1023) END)")
+_CATEGORY = ("COALESCE(CASE WHEN d.is_manifest THEN substr(i.category, 1, 64) END, "
+             "d.category)")
+_REACHED = "(d.is_in OR i.transport = 'delivered' OR i.status IS NOT NULL)"
+_DOCS = """docs AS MATERIALIZED (
     SELECT rowid AS doc, direction || ' ' || peer AS side, type = 'manifest' AS is_manifest,
            direction = 'in' AS is_in,
            CASE WHEN json_type(meta, '$.category') = 'text'
                 THEN substr(json_extract(meta, '$.category'), 1, 64) END AS category
     FROM documents WHERE type IN ('roster', 'manifest') AND (?1 IS NULL OR peer = ?1)
+)"""
+# Every entry, counted per document in the order of items_by_doc_counts (a streamed GROUP BY:
+# no sort), then given the report's columns as a person alone: the entry is the person.
+_RECONCILE_ENTRIES = f"""
+WITH {_DOCS}
+SELECT d.side, {_CATEGORY}, NOT d.is_manifest, d.is_manifest, {_CODE}, {_REACHED}, i.n
+FROM (SELECT doc, category, status, transport, COUNT(*) AS n
+      FROM items INDEXED BY items_by_doc_counts WHERE doc IN (SELECT doc FROM docs)
+      GROUP BY doc, category, status, transport) i
+     CROSS JOIN docs d ON d.doc = i.doc
+"""  # noqa: S608 (this file's constants only)
+# The entries whose key is shared: as alone (tag 0, to be taken off the counts above), and
+# grouped by person (tag 1).
+_RECONCILE_SHARED = f"""
+WITH {_DOCS}, shared AS MATERIALIZED (
+    SELECT COALESCE(roster_record, item_id) AS person FROM items INDEXED BY items_by_key
+    GROUP BY 1 HAVING COUNT(*) > 1
+), entries AS MATERIALIZED (
+    SELECT d.doc AS doc, d.side AS side, d.is_manifest AS is_manifest, s.person AS person,
+           {_CATEGORY} AS category, i.category AS own_category, i.status AS status,
+           i.transport AS transport,
+           (d.is_manifest << 52) | (d.doc << 20) | ({_CODE} << 1) | {_REACHED} AS rank
+    FROM shared s CROSS JOIN items i INDEXED BY items_by_key
+         ON COALESCE(i.roster_record, i.item_id) = s.person
+         CROSS JOIN docs d ON d.doc = i.doc
 ), per_item AS (
-    SELECT d.side AS side,
-           COALESCE(CASE WHEN d.is_manifest THEN substr(i.category, 1, 64) END,
-                    d.category) AS category,
-           MAX((d.is_manifest << 52) | (d.doc << 20)
-               | (CASE WHEN i.status IS NULL THEN 0
-                       ELSE COALESCE(NULLIF(instr(?2, '|' || i.status || '|'), 0), 1023) END << 1)
-               | (d.is_in OR i.transport = 'delivered' OR i.status IS NOT NULL)) AS best,
-           MIN(d.is_manifest) = 0 AS listed
-    FROM docs d JOIN items i ON i.doc = d.doc
-    GROUP BY 1, 2, CASE WHEN d.is_manifest THEN COALESCE(i.roster_record, i.item_id)
-                        ELSE i.item_id END
+    SELECT side, category, MAX(rank) AS best, MIN(is_manifest) = 0 AS listed
+    FROM entries GROUP BY side, category, person
 )
-SELECT side, category, listed, best >> 52, (best >> 1) & 1023, best & 1, COUNT(*)
-FROM per_item GROUP BY 1, 2, 3, 4, 5, 6
-"""
+SELECT 0, side, category, NOT is_manifest, is_manifest, (rank >> 1) & 1023, rank & 1, COUNT(*)
+FROM entries GROUP BY doc, own_category, status, transport
+UNION ALL
+SELECT 1, side, category, listed, best >> 52, (best >> 1) & 1023, best & 1, COUNT(*)
+FROM per_item GROUP BY 2, 3, 4, 5, 6, 7
+"""  # noqa: S608 (this file's constants only)
 # Per document: its entries by latest status. Grouped inside each document (a small sort each)
 # rather than all entries at once.
 _RECONCILE_DOCUMENTS = """
@@ -76,12 +111,13 @@ SELECT item_doc, status, COUNT(*) FROM (
     GROUP BY a.item_doc, a.item_id)
 GROUP BY item_doc, status
 """
-# Reasons and items needing attention: per document (CROSS JOIN keeps documents the outer
-# loop), the items of the statuses asked for, sought in items_by_status (migration 8) rather
-# than every item read.
+# Reasons: per document (CROSS JOIN keeps documents the outer loop), the entries given a
+# reason with the statuses asked for, read from items_with_reason alone (migration 10) rather
+# than each entry's row. Items needing attention: sought in items_by_status (migration 8)
+# rather than every item read.
 _RECONCILE_REASONS = """
 SELECT d.direction, d.peer, i.status, i.reason, COUNT(*)
-FROM documents d CROSS JOIN items i INDEXED BY items_by_status ON i.doc = d.rowid
+FROM documents d CROSS JOIN items i INDEXED BY items_with_reason ON i.doc = d.rowid
 WHERE d.type IN ('roster', 'manifest') AND (?1 IS NULL OR d.peer = ?1)
       AND i.reason IS NOT NULL AND i.reason != ''
       AND i.status IN (SELECT value FROM json_each(?2))
@@ -97,14 +133,30 @@ _ATTENTION_COUNT = (f"SELECT (SELECT COUNT(*) {_PER_DOCUMENT} AND i.status IS NU
                     "(SELECT value FROM json_each(?2)))")
 
 
+def _report_order(row: tuple[tuple[Any, ...], int]) -> tuple[Any, ...]:
+    """The order SQLite's GROUP BY gave the rows: by side, category (none first), listed,
+    manifested, status code, reached."""
+    (side, category, *rest), _ = row
+    return (side, category is not None, category or "", *(int(v) for v in rest))
+
+
 class Reconciliation(Repository):
     """The reconciliation queries."""
 
     def reconcile_items(self, peer: str | None) -> list[ItemCount]:
-        """Distinct items of rosters and manifests, counted in SQL (one sort)."""
+        """Distinct items of rosters and manifests, counted in SQL: the entries alone per
+        document in index order, the few that share a key grouped by person."""
+        args = (peer, _STATUS_LIST)
+        counts: Counter[tuple[Any, ...]] = Counter()
+        for *key, n in self._conn.execute(_RECONCILE_ENTRIES, args):
+            counts[tuple(key)] += n
+        for grouped, *key, n in self._conn.execute(_RECONCILE_SHARED, args):
+            counts[tuple(key)] += n if grouped else -n
         out = []
-        for side, category, listed, manifested, code, reached, n in self._conn.execute(
-                _RECONCILE_ITEMS, (peer, _STATUS_LIST)):
+        for (side, category, listed, manifested, code, reached), n in sorted(
+                counts.items(), key=_report_order):
+            if n == 0:
+                continue
             direction, _, peer_name = side.partition(" ")
             status = None if code == 0 else _STATUS_OF_CODE.get(code, "UNKNOWN")
             out.append(ItemCount(direction=direction, peer=peer_name, category=category,

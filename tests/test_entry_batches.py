@@ -17,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bridge.core import codec
+from bridge.core.ack_runs import _ack_run, ack_columns
 from bridge.core.crypto.identity import PrivateIdentity
 from bridge.core.documents import SignedHeader, sign_document
 from bridge.core.entries import (
@@ -179,10 +180,16 @@ def acks_one_at_a_time(leaves: list[bytes], first: int) -> list[Any] | str:
 
 
 def acks_batch(leaves: list[bytes], first: int) -> list[Any] | str:
-    try:
-        return list(ack_records(leaves, first))
-    except VerificationError as exc:
-        return exc.reason
+    """What the chunk decoders say: ``ack_records`` and the run decoder ``ack_columns``, which
+    must agree on every run, good or bad."""
+    said: list[list[Any] | str] = []
+    for decode in (ack_records, ack_columns):
+        try:
+            said.append(list(decode(leaves, first)))
+        except VerificationError as exc:
+            said.append(exc.reason)
+    assert said[0] == said[1]
+    return said[0]
 
 
 def test_acknowledgement_entries_of_a_chunk_decode_as_one_at_a_time() -> None:
@@ -190,6 +197,7 @@ def test_acknowledgement_entries_of_a_chunk_decode_as_one_at_a_time() -> None:
               ack_entry(6, reason="seen", evidence="photo 6", status="DISPUTED")]
     assert acks_batch(leaves, 4) == acks_one_at_a_time(leaves, 4)
     assert acks_batch(leaves, 4)[2] == (6, "P-6", "DISPUTED", "seen", "photo 6", b"\x01" * 32)
+    assert _ack_run(leaves, 4) == acks_batch(leaves, 4)  # the run's quick path took them
 
 
 @pytest.mark.parametrize("changes", [
@@ -200,6 +208,29 @@ def test_acknowledgement_entries_of_a_chunk_decode_as_one_at_a_time() -> None:
 def test_bad_acknowledgement_entry_in_a_chunk_is_refused(changes: dict[str, Any]) -> None:
     leaves = [ack_entry(0, **changes), ack_entry(1)]
     assert acks_batch(leaves, 0) == acks_one_at_a_time(leaves, 0) == "bad_entry"
+
+
+def test_acknowledgement_entry_that_runs_into_the_next_is_refused() -> None:
+    # Concatenated, the run decodes to as many values; only the re-packing of each against
+    # its own entry shows that the split between them is not the entries' own.
+    a, b = ack_entry(0), ack_entry(1)
+    leaves = [a[:-3], a[-3:] + b]
+    assert acks_batch(leaves, 0) == acks_one_at_a_time(leaves, 0) == "bad_entry"
+
+
+def test_acknowledgement_entry_followed_by_a_second_value_is_refused() -> None:
+    leaves = [ack_entry(0), ack_entry(1) + b"\xc0"]
+    assert acks_batch(leaves, 0) == acks_one_at_a_time(leaves, 0) == "bad_entry"
+
+
+def test_acknowledgement_entry_holding_an_array_is_refused() -> None:
+    leaves = [ack_entry(0), ack_entry(1, reason=["seen"])]
+    assert acks_batch(leaves, 0) == acks_one_at_a_time(leaves, 0) == "bad_entry"
+
+
+def test_acknowledgement_entries_with_text_at_the_limit_decode_as_one_at_a_time() -> None:
+    leaves = [ack_entry(0, reason="r" * 2000, evidence="e" * 2000), ack_entry(1, leaf=None)]
+    assert acks_batch(leaves, 0) == acks_one_at_a_time(leaves, 0) != "bad_entry"
 
 
 def test_acknowledgement_entry_packed_with_a_longer_integer_is_refused() -> None:

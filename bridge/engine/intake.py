@@ -10,7 +10,7 @@ from itertools import repeat
 from typing import Any
 
 from bridge.core import chunks, documents, lifecycle
-from bridge.core.entries import ack_records
+from bridge.core.ack_runs import ack_columns
 from bridge.core.entry_runs import declared_columns
 from bridge.core.errors import VerificationError
 from bridge.engine.context import Engine
@@ -128,7 +128,7 @@ class Intake:
                           at: int) -> list[tuple[Any, ...]]:
         """The chunk's ``ack_entries`` rows, each entry checked against the item it names
         (declared, the very entry, a change its lifecycle allows); else ``PeerError``."""
-        entries = ack_records(chunk.entries, chunk.first)
+        entries = ack_columns(chunk.entries, chunk.first)
         # Only this chunk's items are looked up (index, leaf hash and status in one probe):
         # memory and time per chunk do not grow with the acknowledged document.
         targets = self.e.store.ack_targets(target.rowid, [e[1] for e in entries])

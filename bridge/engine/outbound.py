@@ -9,7 +9,7 @@ and hash, so the peer recognises it as a duplicate).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from bridge.core import audit, chunks, codec, documents, envelope, lifecycle
@@ -159,10 +159,17 @@ class Outbound:
                     now: int) -> None:
         """Seal a streamed document's chunks, its entries read back from ``stage`` a chunk at
         a time (in the caller's transaction)."""
+        self.seal_entries(stream, lambda first, n: self.e.store.staged_leaves(stage, first, n),
+                          peer, doc, now)
+
+    def seal_entries(self, stream: EntryStream, read: Callable[[int, int], list[bytes]],
+                     peer: str, doc: tuple[int, bytes], now: int) -> None:
+        """Seal a streamed document's chunks, entries ``[first, first + n)`` read back by
+        ``read(first, n)`` a chunk at a time (in the caller's transaction)."""
         state = self.e.store.outbound_state(peer)
         size = stream.chunk
         for k in range(stream.chunks):
-            entries = self.e.store.staged_leaves(stage, k * size, size)
+            entries = read(k * size, size)
             state = queue_envelope(self.e, peer, state, kind=KIND_CHUNK,
                                    payload=stream.chunk_payload(k, entries),
                                    sender=self.e.trust.me, now=now, doc=doc, first=k * size,

@@ -1,0 +1,112 @@
+"""A received chunk's acknowledgement entries decoded and checked as one run: what
+``entries.ack_records`` answers, entry by entry, for a whole chunk at once, with no Python step
+per entry (PROTOCOL.md §6.6: each entry canonical, its fields of the types and sizes the
+protocol names).
+
+The quick path runs every per-entry test of ``entries._quick_map`` and ``_quick_ack_fields``
+on columns, in C loops (``map``, ``set``, ``zip``), as ``entry_runs`` does for declared
+entries; anything it is not certain of goes to ``ack_records``, which is authoritative and
+names the fault (``bad_entry``).
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Sequence
+from typing import Any
+
+import msgpack
+
+from bridge.core import codec, merkle
+from bridge.core.entries import _ACK_ORDER as ACK_ORDER
+from bridge.core.entries import _SMALL as SMALL
+from bridge.core.entries import _STATUS_SET as STATUS_SET
+from bridge.core.entries import _UNPACK as UNPACK
+from bridge.core.entries import MAX_TEXT, SALT_SIZE, AckRecord, ack_records
+from bridge.core.entries import _item_id_match as item_id_match
+
+_STR, _BYTES, _INT, _DICT = (frozenset({t}) for t in (str, bytes, int, dict))
+_TEXT_OR_NONE = frozenset({str, type(None)})
+_HASH_OR_NONE = frozenset({bytes, type(None)})
+_get = {key: operator.itemgetter(key) for key in ACK_ORDER}
+
+
+def ack_columns(leaves: Sequence[bytes], first: int = 0) -> list[AckRecord]:
+    """``ack_records(leaves, first)``: the same records, or the same ``VerificationError``."""
+    run = _ack_run(leaves, first)
+    return run if run is not None else ack_records(leaves, first)
+
+
+def _ack_run(leaves: Sequence[bytes], first: int) -> list[AckRecord] | None:
+    """The quick path over the whole run, or None for "ask the entries one by one".
+
+    As in ``entry_runs``: where one value ends is not trusted; each value re-packed must give
+    back its own entry, byte for byte, so an entry that ran into the next (or any
+    non-canonical form) is caught as by the one-entry path's comparison."""
+    if not leaves or max(map(len, leaves)) > SMALL.max_bytes:
+        return None
+    values = _decode_run(leaves)
+    n = len(leaves)
+    if (values is None or len(values) != n or set(map(type, values)) != _DICT
+            or set(map(tuple, values)) != {ACK_ORDER}):
+        return None
+    col = {key: list(map(get, values)) for key, get in _get.items()}
+    ids, statuses, salts = col["id"], col["status"], col["salt"]
+    if (set(map(type, col["i"])) != _INT or col["i"] != list(range(first, first + n))
+            or set(map(type, ids)) != _STR or not all(map(item_id_match, ids))
+            or set(map(type, salts)) != _BYTES or set(map(len, salts)) != {SALT_SIZE}
+            or set(map(type, statuses)) != _STR or not set(statuses) <= STATUS_SET
+            or not _texts(col["reason"]) or not _texts(col["evidence"])
+            or not _hashes(col["leaf"])
+            or list(map(codec.packer(), values)) != list(leaves)):
+        return None
+    return list(zip(col["i"], ids, statuses, col["reason"], col["evidence"], col["leaf"],
+                    strict=True))
+
+
+def _texts(column: list[Any]) -> bool:
+    """Each None or a text of at most MAX_TEXT characters."""
+    if not set(map(type, column)) <= _TEXT_OR_NONE:
+        return False
+    texts = [t for t in column if t is not None]
+    return not texts or max(map(len, texts)) <= MAX_TEXT
+
+
+def _hashes(column: list[Any]) -> bool:
+    """Each None or a 32-byte leaf hash (the declared entry acknowledged)."""
+    if not set(map(type, column)) <= _HASH_OR_NONE:
+        return False
+    return {len(h) for h in column if h is not None} <= {merkle.HASH_SIZE}
+
+
+def _decode_run(leaves: Sequence[bytes]) -> list[Any] | None:
+    """Each entry's value, decoded from the run's concatenation, or None (malformed, or an
+    entry holding any map or array besides its own: an acknowledgement entry's fields are all
+    scalars, so a hostile run is given up at its first nested container, never after
+    building the whole run's)."""
+    count = 0
+
+    def counted(container: Any) -> Any:
+        nonlocal count
+        count += 1
+        return container
+
+    joined = b"".join(leaves)
+    unpacker = msgpack.Unpacker(max_buffer_size=len(joined), object_hook=counted,
+                                list_hook=counted, **UNPACK)
+    values = []
+    try:
+        unpacker.feed(joined)
+        for _ in leaves:
+            values.append(unpacker.unpack())
+            if count != len(values):  # one map an entry, nothing nested
+                return None
+        unpacker.unpack()  # a value after the last: the entries one by one say which
+    except msgpack.OutOfData:
+        return values
+    except Exception:  # any malformation: the entries one by one say which
+        return None
+    return None
+
+
+__all__ = ["ack_columns"]

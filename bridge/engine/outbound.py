@@ -22,7 +22,7 @@ from bridge.engine.ack_all import acknowledge_all
 from bridge.engine.backpressure import Queue, refuse_if_full
 from bridge.engine.context import Engine
 from bridge.engine.kinds import KIND_CHUNK
-from bridge.engine.queries import find_document
+from bridge.engine.queries import only_document
 from bridge.engine.states import DocumentState, move_document
 from bridge.records.categories import validate_submission
 from bridge.records.schema import validate
@@ -221,11 +221,12 @@ class Outbound:
     def acknowledgeable(self, doc_id: str) -> DocumentRow:
         """The received document ``doc_id``, complete, whose sender's key is in force."""
         e = self.e
-        if not e.store.documents_by_id(doc_id, "in") and e.store.documents_by_id(doc_id, "out"):
+        inbound = e.store.documents_by_id(doc_id, "in")  # read once, for both questions
+        if not inbound and e.store.documents_by_id(doc_id, "out"):
             # Say what is wrong ("not found" would send the caller looking for a typo).
             raise InputError(f"{doc_id} is a document this bridge sent; only received "
                              "documents are acknowledged", field="id", code="not_inbound")
-        row = find_document(e, doc_id, "in")
+        row = only_document(e, doc_id, inbound)
         check_peer_key(e, row.peer)
         if row.type == "ack":
             raise InputError("acknowledgements are not acknowledged", field="id",

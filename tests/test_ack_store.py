@@ -194,3 +194,22 @@ def test_entries_of_an_acknowledgement_never_stored_fail_only_their_own_operatio
     assert orphan == kept  # the refused operation's rowid was free again
     assert store.ack_leaves_range(kept, 0, 5) == [b"l"]
     assert store._conn.execute("PRAGMA foreign_key_check").fetchall() == []
+
+
+def test_an_acknowledgement_of_all_counts_the_items_its_pages_read(tmp_path: Path) -> None:
+    """The counts (by the index alone when no status is included) name exactly the items
+    the pages then read: an item with a status is left out unless its status is included,
+    and a document with nothing left to acknowledge counts nothing."""
+    store = Store(tmp_path / "bridge.db")
+    row = _document(store, 6)
+    with store.transaction():
+        store.set_statuses_at(row, [1], "RECEIVED", None, None, T0 + 1)
+        store.set_statuses_at(row, [2], "DISPUTED", "seal broken", None, T0 + 1)
+    for including, expected in (([], {"unacknowledged": 4}),
+                                (["DISPUTED"], {"unacknowledged": 4, "DISPUTED": 1})):
+        assert store.ack_all_counts(row, including, "RECEIVED", None) == expected
+        page = store.ack_all_page(row, including, "RECEIVED", None, -1, 10)
+        assert len(page) == sum(expected.values())
+    with store.transaction():
+        store.set_all_statuses(row, "RECEIVED", None, None, T0 + 2)
+    assert store.ack_all_counts(row, [], "RECEIVED", None) == {}

@@ -317,3 +317,24 @@ def test_a_good_chunk_is_decoded_as_one_run_without_the_entry_by_entry_loop(
     assert ids == [f"P-{n}" for n in range(5)]
     assert records[4] == {"n": 4, "ok": True, "nested": {"a": "x", "b": [None, {"c": -5}]},
                           "none": None}
+
+
+@pytest.mark.parametrize("cuts", [[1, 10], [4, 4, 3], [11], [3, 1, 7]],
+                         ids=["past_two_chunks", "on_chunk_edges", "whole", "uneven"])
+def test_acknowledgement_of_all_items_in_batches_of_any_size_has_the_one_at_a_time_root(
+        cuts: list[int]) -> None:
+    """Batches that end inside a chunk, on its edge or past several: the same chunk roots
+    and signed root as entries taken one at a time."""
+    signed, me = answers(), PrivateIdentity.generate("beta", created=1_700_000_000_000)
+    pairs = [(f"P-{n}", bytes([n]) * 32) for n in range(11)]
+    streams = [AckStream(answers=signed, ack_id="A-1", created=1_800_000_000_001, count=11,
+                         salt_key=b"\x03" * 32, chunk=4) for _ in range(2)]
+    for pair in pairs:
+        streams[0].add([(AckItem(id=pair[0], status="RECEIVED"), pair[1])])
+    at = 0
+    for cut in cuts:
+        streams[1].add_uniform(pairs[at:at + cut], "RECEIVED", None)
+        at += cut
+    assert streams[1].chunk_roots == streams[0].chunk_roots
+    assert len(streams[1].chunk_roots) == 2  # the third chunk closes when it is signed
+    assert streams[1].finish(me).header.root == streams[0].finish(me).header.root

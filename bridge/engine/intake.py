@@ -7,10 +7,11 @@ chain, PROTOCOL.md §8.2).
 from __future__ import annotations
 
 from itertools import repeat
-from typing import Any
+from typing import Any, cast
 
 from bridge.core import chunks, documents, lifecycle
 from bridge.core.ack_runs import ack_columns
+from bridge.core.entries import AckRecord
 from bridge.core.entry_runs import declared_columns
 from bridge.core.errors import VerificationError
 from bridge.engine.context import Engine
@@ -135,10 +136,13 @@ class Intake:
         indexes = [t[0] for t in targets if t is not None]
         if indexes:  # the lifecycle is checked against the signed history, not a stale copy
             self.e.guard.range_statuses_hold(target, min(indexes), max(indexes))
+        rows = _uniform_rows(ack, target.rowid, entries, targets, chunk.entries, at)
+        if rows is not None:
+            return rows
         # Items never declared are rare: look their history up only when a chunk has one.
         undeclared_status = (self.e.store.undeclared_statuses(target.rowid)
                              if len(indexes) < len(entries) else {})
-        rows: list[tuple[Any, ...]] = []
+        rows = []
         seen: set[str] = set()
         for (n, item_id, status, reason, evidence, declared_leaf), declared, leaf in zip(
                 entries, targets, chunk.entries, strict=True):
@@ -162,3 +166,25 @@ class Intake:
             rows.append((ack, n, target.rowid, declared[0] if declared else None,
                          item_id, status, reason, evidence, leaf, at))
         return rows
+
+
+def _uniform_rows(ack: int, doc: int, entries: list[AckRecord],
+                  targets: list[tuple[int, bytes, str | None] | None], leaves: list[bytes],
+                  at: int) -> list[tuple[Any, ...]] | None:
+    """``_checked_ack_rows``' rows when every entry names a distinct declared item by its very
+    entry and each change of status is one its lifecycle allows, checked on columns (each
+    distinct change once); None when any is not so: the entries one by one say which."""
+    ids = [e[1] for e in entries]
+    if None in targets or len(set(ids)) != len(ids):
+        return None
+    declared = cast("list[tuple[int, bytes, str | None]]", targets)
+    if [t[1] for t in declared] != [e[5] for e in entries]:
+        return None
+    statuses = [e[2] for e in entries]
+    changes = set(zip((t[2] for t in declared), statuses, strict=True))
+    if not all(lifecycle.allowed(before, status, declared=True) for before, status in changes):
+        return None
+    n = len(entries)
+    return list(zip(repeat(ack, n), (e[0] for e in entries), repeat(doc, n),
+                    (t[0] for t in declared), ids, statuses, (e[3] for e in entries),
+                    (e[4] for e in entries), leaves, repeat(at, n), strict=True))

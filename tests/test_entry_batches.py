@@ -17,16 +17,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bridge.core import codec
-from bridge.core.ack_runs import _ack_run, ack_columns
+from bridge.core.ack_runs import _ack_run, ack_columns, encode_ack_entries
 from bridge.core.crypto.identity import PrivateIdentity
 from bridge.core.documents import SignedHeader, sign_document
 from bridge.core.entries import (
+    ACK_STATUSES,
     AckItem,
     Item,
     ack_records,
     declared_records,
     decode_ack_entry,
     decode_declared_entry,
+    encode_ack_entry,
     encode_declared_entry,
 )
 from bridge.core.entry_runs import declared_columns
@@ -338,3 +340,36 @@ def test_acknowledgement_of_all_items_in_batches_of_any_size_has_the_one_at_a_ti
     assert streams[1].chunk_roots == streams[0].chunk_roots
     assert len(streams[1].chunk_roots) == 2  # the third chunk closes when it is signed
     assert streams[1].finish(me).header.root == streams[0].finish(me).header.root
+
+
+@pytest.mark.parametrize("reason", [None, "", "r" * 31, "r" * 32, "r" * 255, "r" * 256,
+                                    "é ≠ e" * 400])
+@pytest.mark.parametrize("status", sorted(ACK_STATUSES))
+def test_entries_of_an_acknowledgement_of_all_items_are_the_one_at_a_time_bytes(
+        status: str, reason: str | None) -> None:
+    """The run's encoding from constant parts gives the canonical bytes ``encode_ack_entry``
+    gives, whatever the lengths: every width of index (fixint to uint 64) and of id and
+    reason text (fixstr, str 8, str 16), every status."""
+    firsts = [0, 120, 250, 65530, 2**32 - 3, 2**40]
+    ids = ["a", "P-" + "x" * 29, "P-" + "x" * 30, "P-" + "y" * 126, "ITEM-0000001"]
+    salts = [bytes([k]) * 16 for k in range(len(ids))]
+    items = [(item_id, bytes([k + 1]) * 32) for k, item_id in enumerate(ids)]
+    try:
+        AckItem(id="a", status=status, reason=reason)
+    except InputError:  # a status that needs a reason: refused by both
+        with pytest.raises(InputError):
+            encode_ack_entries(0, salts, items, status, reason)
+        return
+    for first in firsts:
+        want = [encode_ack_entry(first + k, salts[k], AckItem(id=i, status=status,
+                                                              reason=reason), lh)
+                for k, (i, lh) in enumerate(items)]
+        assert encode_ack_entries(first, salts, items, status, reason) == want
+
+
+def test_entries_with_a_hash_of_another_size_are_packed_as_the_map_is() -> None:
+    # Not what the store holds (every leaf hash is 32 bytes), but never a wrong length byte.
+    items = [("P-1", b"\x01" * 31), ("P-2", b"\x02" * 32)]
+    want = [encode_ack_entry(k, SALT, AckItem(id=i, status="RECEIVED"), lh)
+            for k, (i, lh) in enumerate(items)]
+    assert encode_ack_entries(0, [SALT, SALT], items, "RECEIVED", None) == want

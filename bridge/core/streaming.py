@@ -21,6 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from bridge.core import codec, merkle
+from bridge.core.ack_runs import encode_ack_entries
 from bridge.core.crypto.identity import PrivateIdentity
 from bridge.core.documents import (
     ACK,
@@ -40,7 +41,6 @@ from bridge.core.entries import (
     AckStatement,
     check_item,
     check_record_size,
-    encode_ack_entries,
     encode_ack_statements,
 )
 from bridge.core.errors import InputError

@@ -19,16 +19,14 @@ import operator
 from collections.abc import Sequence
 from typing import Any
 
-import msgpack
-
 from bridge.core import codec, merkle
 from bridge.core.entries import _ACK_ORDER as ACK_ORDER
 from bridge.core.entries import _SMALL as SMALL
 from bridge.core.entries import _STATUS_SET as STATUS_SET
-from bridge.core.entries import _UNPACK as UNPACK
 from bridge.core.entries import MAX_TEXT, SALT_SIZE, AckItem, AckRecord, ack_records
 from bridge.core.entries import _check_item_id as check_item_id
 from bridge.core.entries import _item_id_match as item_id_match
+from bridge.core.entry_runs import _decode_run as decode_run
 
 _STR, _BYTES, _INT, _DICT = (frozenset({t}) for t in (str, bytes, int, dict))
 _TEXT_OR_NONE = frozenset({str, type(None)})
@@ -112,33 +110,11 @@ def _hashes(column: list[Any]) -> bool:
 
 
 def _decode_run(leaves: Sequence[bytes]) -> list[Any] | None:
-    """Each entry's value, decoded from the run's concatenation, or None (malformed, or an
-    entry holding any map or array besides its own: an acknowledgement entry's fields are all
-    scalars, so a hostile run is given up at its first nested container, never after
-    building the whole run's)."""
-    count = 0
-
-    def counted(container: Any) -> Any:
-        nonlocal count
-        count += 1
-        return container
-
-    joined = b"".join(leaves)
-    unpacker = msgpack.Unpacker(max_buffer_size=len(joined), object_hook=counted,
-                                list_hook=counted, **UNPACK)
-    values = []
-    try:
-        unpacker.feed(joined)
-        for _ in leaves:
-            values.append(unpacker.unpack())
-            if count != len(values):  # one map an entry, nothing nested
-                return None
-        unpacker.unpack()  # a value after the last: the entries one by one say which
-    except msgpack.OutOfData:
-        return values
-    except Exception:  # any malformation: the entries one by one say which
-        return None
-    return None
+    """Each entry's value, decoded from the run's concatenation (``entry_runs``), or None
+    (malformed, or an entry holding any map or array besides its own: an acknowledgement
+    entry's fields are all scalars, so a hostile run is given up at its first entry holding
+    one, never after building the whole run's)."""
+    return decode_run(leaves, lambda _leaf: 0)
 
 
 __all__ = ["ack_columns", "encode_ack_entries"]

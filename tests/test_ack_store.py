@@ -132,6 +132,28 @@ def test_a_row_of_the_wrong_width_stores_nothing_of_its_statement(tmp_path: Path
     assert wire_rows(store, "SELECT COUNT(*) FROM ack_entries") == [(0,)]
 
 
+@pytest.mark.parametrize(("reason", "evidence"), [(None, None), ("seal broken", "photo 4")])
+def test_entries_of_one_statement_stored_with_its_values_bound_once_are_each_as_given(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, reason: str | None,
+        evidence: str | None) -> None:
+    """``bulk.insert_rows_sharing`` across statement boundaries: each row's own values (None
+    and bytes kept) in their places, the shared ones in theirs, in every statement."""
+    monkeypatch.setattr(bulk, "ROWS_PER_STATEMENT", 7)
+    store = Store(tmp_path / "bridge.db")
+    row = _document(store, 30)
+    own = [(k, k if k % 5 else None, f"P-{k}", bytes([k]) * (k + 1)) for k in range(30)]
+    with store.transaction():
+        store.insert_uniform_ack_entries(ack=row, doc=row, status="DISPUTED", reason=reason,
+                                         evidence=evidence, at=T0 + 3, rows=iter(own))
+    stored = wire_rows(store, "SELECT ack, idx, item_doc, item_idx, item_id, status, reason, "
+                              "evidence, leaf, at FROM ack_entries ORDER BY idx")
+    assert stored == [(row, k, row, item_idx, item_id, "DISPUTED", reason, evidence, leaf,
+                       T0 + 3) for k, item_idx, item_id, leaf in own]
+    with pytest.raises(ValueError, match="rows of 4 values"), store.transaction():
+        store.insert_uniform_ack_entries(ack=row, doc=row, status="RECEIVED", reason=None,
+                                         evidence=None, at=T0, rows=[(30, 0, "P-0")])
+
+
 def wire_rows(store: Store, sql: str) -> list[tuple[object, ...]]:
     return list(store._conn.execute(sql))
 

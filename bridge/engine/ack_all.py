@@ -78,7 +78,8 @@ def _store_entries(e: Engine, row: DocumentRow, stream: AckStream, ack: int,
                 allowed.add(previous)
         leaves = stream.add_uniform([(item_id, lh) for _i, item_id, lh, _p in page], status,
                                     reason)
-        e.store.insert_ack_entries(
-            (ack, first + k, row.rowid, idx, item_id, status, reason, None, leaves[k], at)
-            for k, (idx, item_id, _lh, _p) in enumerate(page))
+        e.store.insert_uniform_ack_entries(
+            ack=ack, doc=row.rowid, status=status, reason=reason, evidence=None, at=at,
+            rows=((first + k, idx, item_id, leaves[k])
+                  for k, (idx, item_id, _lh, _p) in enumerate(page)))
         after = page[-1][0]

@@ -105,8 +105,14 @@ class Intake:
         # The entries stored once, as the signed history; each declared item's latest status
         # set in one statement: the same one for all (a chunk of an acknowledgement of all
         # items), else copied from the entries just stored.
-        self.e.store.insert_ack_entries(rows)
         statements = {r[5:8] for r in rows}
+        if len(statements) == 1:  # the chunk's shared values bound once a statement
+            status, reason, evidence = next(iter(statements))
+            self.e.store.insert_uniform_ack_entries(
+                ack=ack_row.rowid, doc=target.rowid, status=status, reason=reason,
+                evidence=evidence, at=at, rows=[(r[1], r[3], r[4], r[8]) for r in rows])
+        else:
+            self.e.store.insert_ack_entries(rows)
         if changed and len(statements) == 1:
             status, reason, evidence = statements.pop()
             self.e.store.set_statuses_at(target.rowid, declared, status, reason, evidence, at)

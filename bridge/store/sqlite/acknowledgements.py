@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from bridge.store.sqlite.bulk import insert_rows
+from bridge.store.sqlite.bulk import insert_rows, insert_rows_sharing
 from bridge.store.sqlite.rows import Repository
 
 
@@ -29,6 +29,17 @@ class Acknowledgements(Repository):
         """Rows of (ack, idx, item_doc, item_idx, item_id, status, reason, evidence, leaf, at)."""
         insert_rows(self._conn, "INSERT INTO ack_entries (ack, idx, item_doc, item_idx, "
                     "item_id, status, reason, evidence, leaf, at)", 10, rows)
+
+    def insert_uniform_ack_entries(self, *, ack: int, doc: int, status: str,
+                                   reason: str | None, evidence: str | None, at: int,
+                                   rows: Iterable[tuple[int, int | None, str, bytes]]
+                                   ) -> None:
+        """Entries of acknowledgement ``ack`` of ``doc`` that all make one statement at one
+        time: (idx, item_idx, item_id, leaf) each, the shared values bound once a statement."""
+        insert_rows_sharing(
+            self._conn, "INSERT INTO ack_entries (ack, idx, item_doc, item_idx, item_id, "
+            "status, reason, evidence, leaf, at)", (ack, doc, status, reason, evidence, at),
+            ("?1", 0, "?2", 1, 2, "?3", "?4", "?5", 3, "?6"), 4, rows)
 
     @contextmanager
     def entries_before_their_ack(self) -> Iterator[int]:

@@ -5,6 +5,7 @@ never declared left to its history."""
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -51,6 +52,27 @@ def test_a_late_chunk_of_an_acknowledgement_does_not_read_the_items_acknowledged
     assert found == [(19999, bytes([19999 % 256]) * 32, "RECEIVED"), None,
                      (7, b"\x07" * 32, "RECEIVED")]
     assert steps[0] * 10 < n // 4, steps[0]
+
+
+@pytest.mark.parametrize("ids", [
+    ["P-3", "P-4", "P-5", "P-6"], ["P-3", "P-5", "P-6"], ["P-6", "P-5", "P-4"],
+    ["P-3", "X-1", "P-5"], ["X-1", "P-4"], ["P-8", "P-9", "P-0"], ["P-9"], ["P-4", "P-4"],
+], ids=["consecutive", "one_skipped", "reversed", "undeclared_between", "undeclared_first",
+        "past_the_end", "last_alone", "named_twice"])
+def test_a_chunk_s_items_found_by_a_range_are_those_a_probe_each_finds(
+        tmp_path: Path, ids: list[str]) -> None:
+    """The range read for consecutive items answers exactly what one probe per id answers;
+    ids that are not consecutive items (a gap, another order, an item never declared, the
+    document's end) are each probed."""
+    store = Store(tmp_path / "bridge.db")
+    row = _document(store, 10)
+    with store.transaction():
+        store.set_statuses_at(row, [4], "DISPUTED", "seal broken", None, T0 + 1)
+    lh = {f"P-{k}": (k, bytes([k]) * 32) for k in range(10)}
+    expected = [(*lh[i], "DISPUTED" if i == "P-4" else None) if i in lh else None for i in ids]
+    assert store.ack_targets(row, ids) == expected
+    quick = store._ack_target_run(row, ids)
+    assert (quick is not None) == (ids in (["P-3", "P-4", "P-5", "P-6"], ["P-9"]))
 
 
 def test_statuses_copied_from_a_chunk_of_mixed_entries_are_each_item_s_own(
@@ -110,6 +132,28 @@ def test_a_row_of_the_wrong_width_stores_nothing_of_its_statement(tmp_path: Path
     assert wire_rows(store, "SELECT COUNT(*) FROM ack_entries") == [(0,)]
 
 
+@pytest.mark.parametrize(("reason", "evidence"), [(None, None), ("seal broken", "photo 4")])
+def test_entries_of_one_statement_stored_with_its_values_bound_once_are_each_as_given(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, reason: str | None,
+        evidence: str | None) -> None:
+    """``bulk.insert_rows_sharing`` across statement boundaries: each row's own values (None
+    and bytes kept) in their places, the shared ones in theirs, in every statement."""
+    monkeypatch.setattr(bulk, "ROWS_PER_STATEMENT", 7)
+    store = Store(tmp_path / "bridge.db")
+    row = _document(store, 30)
+    own = [(k, k if k % 5 else None, f"P-{k}", bytes([k]) * (k + 1)) for k in range(30)]
+    with store.transaction():
+        store.insert_uniform_ack_entries(ack=row, doc=row, status="DISPUTED", reason=reason,
+                                         evidence=evidence, at=T0 + 3, rows=iter(own))
+    stored = wire_rows(store, "SELECT ack, idx, item_doc, item_idx, item_id, status, reason, "
+                              "evidence, leaf, at FROM ack_entries ORDER BY idx")
+    assert stored == [(row, k, row, item_idx, item_id, "DISPUTED", reason, evidence, leaf,
+                       T0 + 3) for k, item_idx, item_id, leaf in own]
+    with pytest.raises(ValueError, match="rows of 4 values"), store.transaction():
+        store.insert_uniform_ack_entries(ack=row, doc=row, status="RECEIVED", reason=None,
+                                         evidence=None, at=T0, rows=[(30, 0, "P-0")])
+
+
 def wire_rows(store: Store, sql: str) -> list[tuple[object, ...]]:
     return list(store._conn.execute(sql))
 
@@ -126,3 +170,68 @@ def test_one_statement_for_a_run_of_items_sets_exactly_those_items(
         store.set_statuses_at(row, indexes, "DISPUTED", "seal broken", None, T0 + 9)
     got = {r[0]: r[2] for r in store.items_page(row, status=None, after=-1, limit=10)}
     assert got == {k: "DISPUTED" if k in indexes else "sent" for k in range(8)}
+
+
+def _entry(ack: int, doc: int, n: int) -> tuple[object, ...]:
+    return (ack, n, doc, n, f"P-{n}", "RECEIVED", None, None, b"l", T0 + 1)
+
+
+def _ack_document(store: Store, doc: int, digest: bytes) -> int:
+    return store.insert_document(
+        id=f"A-{digest[0]}", direction="out", peer="beta", type="ack", digest=digest,
+        header=b"", sig=b"", count=2, answers=doc, meta={}, created=T0 + 1, state="sent",
+        now=T0 + 1)
+
+
+def test_entries_stored_before_their_acknowledgement_name_it_once_committed(
+        tmp_path: Path) -> None:
+    """Entries stored under the reserved rowid, then their acknowledgement: committed, they
+    name it; an entry naming no document is refused at once again after the block."""
+    store = Store(tmp_path / "bridge.db")
+    doc = _document(store, 2)
+    with store.transaction(), store.entries_before_their_ack() as ack:
+        store.insert_ack_entries([_entry(ack, doc, 0), _entry(ack, doc, 1)])
+        assert _ack_document(store, doc, b"\x05" * 32) == ack
+    assert store.ack_leaves_range(ack, 0, 5) == [b"l", b"l"]
+    with pytest.raises(sqlite3.IntegrityError), store.transaction():
+        store.insert_ack_entries([_entry(ack + 1, doc, 0)])
+
+
+def test_entries_of_an_acknowledgement_never_stored_fail_only_their_own_operation(
+        tmp_path: Path) -> None:
+    """Inside a group: an operation whose entries are refused halfway (its acknowledgement
+    never stored) takes back only its own writes; the group's other operations commit, and
+    no entry naming no document reaches the disk."""
+    store = Store(tmp_path / "bridge.db")
+    doc = _document(store, 2)
+    store.begin_group()
+    with pytest.raises(RuntimeError), store.transaction(), \
+            store.entries_before_their_ack() as orphan:
+        store.insert_ack_entries([_entry(orphan, doc, 0)])
+        raise RuntimeError("an item on a later page may not change so")
+    with store.transaction():
+        kept = _ack_document(store, doc, b"\x06" * 32)
+        store.insert_ack_entries([_entry(kept, doc, 0)])
+    store.commit_group()
+    assert orphan == kept  # the refused operation's rowid was free again
+    assert store.ack_leaves_range(kept, 0, 5) == [b"l"]
+    assert store._conn.execute("PRAGMA foreign_key_check").fetchall() == []
+
+
+def test_an_acknowledgement_of_all_counts_the_items_its_pages_read(tmp_path: Path) -> None:
+    """The counts (by the index alone when no status is included) name exactly the items
+    the pages then read: an item with a status is left out unless its status is included,
+    and a document with nothing left to acknowledge counts nothing."""
+    store = Store(tmp_path / "bridge.db")
+    row = _document(store, 6)
+    with store.transaction():
+        store.set_statuses_at(row, [1], "RECEIVED", None, None, T0 + 1)
+        store.set_statuses_at(row, [2], "DISPUTED", "seal broken", None, T0 + 1)
+    for including, expected in (([], {"unacknowledged": 4}),
+                                (["DISPUTED"], {"unacknowledged": 4, "DISPUTED": 1})):
+        assert store.ack_all_counts(row, including, "RECEIVED", None) == expected
+        page = store.ack_all_page(row, including, "RECEIVED", None, -1, 10)
+        assert len(page) == sum(expected.values())
+    with store.transaction():
+        store.set_all_statuses(row, "RECEIVED", None, None, T0 + 2)
+    assert store.ack_all_counts(row, [], "RECEIVED", None) == {}

@@ -17,15 +17,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bridge.core import codec
+from bridge.core.ack_runs import _ack_run, ack_columns, encode_ack_entries
 from bridge.core.crypto.identity import PrivateIdentity
 from bridge.core.documents import SignedHeader, sign_document
 from bridge.core.entries import (
+    ACK_STATUSES,
     AckItem,
     Item,
     ack_records,
     declared_records,
     decode_ack_entry,
     decode_declared_entry,
+    encode_ack_entry,
     encode_declared_entry,
 )
 from bridge.core.entry_runs import declared_columns
@@ -179,10 +182,16 @@ def acks_one_at_a_time(leaves: list[bytes], first: int) -> list[Any] | str:
 
 
 def acks_batch(leaves: list[bytes], first: int) -> list[Any] | str:
-    try:
-        return list(ack_records(leaves, first))
-    except VerificationError as exc:
-        return exc.reason
+    """What the chunk decoders say: ``ack_records`` and the run decoder ``ack_columns``, which
+    must agree on every run, good or bad."""
+    said: list[list[Any] | str] = []
+    for decode in (ack_records, ack_columns):
+        try:
+            said.append(list(decode(leaves, first)))
+        except VerificationError as exc:
+            said.append(exc.reason)
+    assert said[0] == said[1]
+    return said[0]
 
 
 def test_acknowledgement_entries_of_a_chunk_decode_as_one_at_a_time() -> None:
@@ -190,6 +199,7 @@ def test_acknowledgement_entries_of_a_chunk_decode_as_one_at_a_time() -> None:
               ack_entry(6, reason="seen", evidence="photo 6", status="DISPUTED")]
     assert acks_batch(leaves, 4) == acks_one_at_a_time(leaves, 4)
     assert acks_batch(leaves, 4)[2] == (6, "P-6", "DISPUTED", "seen", "photo 6", b"\x01" * 32)
+    assert _ack_run(leaves, 4) == acks_batch(leaves, 4)  # the run's quick path took them
 
 
 @pytest.mark.parametrize("changes", [
@@ -200,6 +210,29 @@ def test_acknowledgement_entries_of_a_chunk_decode_as_one_at_a_time() -> None:
 def test_bad_acknowledgement_entry_in_a_chunk_is_refused(changes: dict[str, Any]) -> None:
     leaves = [ack_entry(0, **changes), ack_entry(1)]
     assert acks_batch(leaves, 0) == acks_one_at_a_time(leaves, 0) == "bad_entry"
+
+
+def test_acknowledgement_entry_that_runs_into_the_next_is_refused() -> None:
+    # Concatenated, the run decodes to as many values; only the re-packing of each against
+    # its own entry shows that the split between them is not the entries' own.
+    a, b = ack_entry(0), ack_entry(1)
+    leaves = [a[:-3], a[-3:] + b]
+    assert acks_batch(leaves, 0) == acks_one_at_a_time(leaves, 0) == "bad_entry"
+
+
+def test_acknowledgement_entry_followed_by_a_second_value_is_refused() -> None:
+    leaves = [ack_entry(0), ack_entry(1) + b"\xc0"]
+    assert acks_batch(leaves, 0) == acks_one_at_a_time(leaves, 0) == "bad_entry"
+
+
+def test_acknowledgement_entry_holding_an_array_is_refused() -> None:
+    leaves = [ack_entry(0), ack_entry(1, reason=["seen"])]
+    assert acks_batch(leaves, 0) == acks_one_at_a_time(leaves, 0) == "bad_entry"
+
+
+def test_acknowledgement_entries_with_text_at_the_limit_decode_as_one_at_a_time() -> None:
+    leaves = [ack_entry(0, reason="r" * 2000, evidence="e" * 2000), ack_entry(1, leaf=None)]
+    assert acks_batch(leaves, 0) == acks_one_at_a_time(leaves, 0) != "bad_entry"
 
 
 def test_acknowledgement_entry_packed_with_a_longer_integer_is_refused() -> None:
@@ -286,3 +319,57 @@ def test_a_good_chunk_is_decoded_as_one_run_without_the_entry_by_entry_loop(
     assert ids == [f"P-{n}" for n in range(5)]
     assert records[4] == {"n": 4, "ok": True, "nested": {"a": "x", "b": [None, {"c": -5}]},
                           "none": None}
+
+
+@pytest.mark.parametrize("cuts", [[1, 10], [4, 4, 3], [11], [3, 1, 7]],
+                         ids=["past_two_chunks", "on_chunk_edges", "whole", "uneven"])
+def test_acknowledgement_of_all_items_in_batches_of_any_size_has_the_one_at_a_time_root(
+        cuts: list[int]) -> None:
+    """Batches that end inside a chunk, on its edge or past several: the same chunk roots
+    and signed root as entries taken one at a time."""
+    signed, me = answers(), PrivateIdentity.generate("beta", created=1_700_000_000_000)
+    pairs = [(f"P-{n}", bytes([n]) * 32) for n in range(11)]
+    streams = [AckStream(answers=signed, ack_id="A-1", created=1_800_000_000_001, count=11,
+                         salt_key=b"\x03" * 32, chunk=4) for _ in range(2)]
+    for pair in pairs:
+        streams[0].add([(AckItem(id=pair[0], status="RECEIVED"), pair[1])])
+    at = 0
+    for cut in cuts:
+        streams[1].add_uniform(pairs[at:at + cut], "RECEIVED", None)
+        at += cut
+    assert streams[1].chunk_roots == streams[0].chunk_roots
+    assert len(streams[1].chunk_roots) == 2  # the third chunk closes when it is signed
+    assert streams[1].finish(me).header.root == streams[0].finish(me).header.root
+
+
+@pytest.mark.parametrize("reason", [None, "", "r" * 31, "r" * 32, "r" * 255, "r" * 256,
+                                    "é ≠ e" * 400])
+@pytest.mark.parametrize("status", sorted(ACK_STATUSES))
+def test_entries_of_an_acknowledgement_of_all_items_are_the_one_at_a_time_bytes(
+        status: str, reason: str | None) -> None:
+    """The run's encoding from constant parts gives the canonical bytes ``encode_ack_entry``
+    gives, whatever the lengths: every width of index (fixint to uint 64) and of id and
+    reason text (fixstr, str 8, str 16), every status."""
+    firsts = [0, 120, 250, 65530, 2**32 - 3, 2**40]
+    ids = ["a", "P-" + "x" * 29, "P-" + "x" * 30, "P-" + "y" * 126, "ITEM-0000001"]
+    salts = [bytes([k]) * 16 for k in range(len(ids))]
+    items = [(item_id, bytes([k + 1]) * 32) for k, item_id in enumerate(ids)]
+    try:
+        AckItem(id="a", status=status, reason=reason)
+    except InputError:  # a status that needs a reason: refused by both
+        with pytest.raises(InputError):
+            encode_ack_entries(0, salts, items, status, reason)
+        return
+    for first in firsts:
+        want = [encode_ack_entry(first + k, salts[k], AckItem(id=i, status=status,
+                                                              reason=reason), lh)
+                for k, (i, lh) in enumerate(items)]
+        assert encode_ack_entries(first, salts, items, status, reason) == want
+
+
+def test_entries_with_a_hash_of_another_size_are_packed_as_the_map_is() -> None:
+    # Not what the store holds (every leaf hash is 32 bytes), but never a wrong length byte.
+    items = [("P-1", b"\x01" * 31), ("P-2", b"\x02" * 32)]
+    want = [encode_ack_entry(k, SALT, AckItem(id=i, status="RECEIVED"), lh)
+            for k, (i, lh) in enumerate(items)]
+    assert encode_ack_entries(0, [SALT, SALT], items, "RECEIVED", None) == want

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from bridge.core import codec
+from bridge.core.ack_runs import ack_columns
 from bridge.core.entries import (
     AckItem,
     ack_records,
@@ -113,11 +114,12 @@ def test_ack_chunk_of_empty_arrays_is_refused_within_a_bound_of_its_size() -> No
     bomb = good.replace(b"\xa6status\xa8RECEIVED", b"\xa6status\xdc\x0f\xa0" + b"\x90" * 4000)
     leaves = [good] + [bomb] * ENTRIES
     size = sum(map(len, leaves))
-    peak = _peak(lambda: ack_records(leaves))
-    assert peak <= PEAK_PER_BYTE * size, f"peak {peak / size:.1f} bytes per input byte"
-    with pytest.raises(VerificationError) as exc:
-        ack_records(leaves)
-    assert exc.value.reason == "bad_entry"
+    for decode in (ack_records, ack_columns):
+        peak = _peak(lambda: decode(leaves))
+        assert peak <= PEAK_PER_BYTE * size, f"peak {peak / size:.1f} bytes per input byte"
+        with pytest.raises(VerificationError) as exc:
+            decode(leaves)
+        assert exc.value.reason == "bad_entry"
 
 
 

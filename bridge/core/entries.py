@@ -437,22 +437,6 @@ def ack_records(leaves: Sequence[bytes], first: int = 0) -> list[AckRecord]:
     return out
 
 
-def encode_ack_entries(first: int, salts: Sequence[bytes], items: Sequence[tuple[str, bytes]],
-                       status: str, reason: str | None) -> list[bytes]:
-    """``encode_ack_entry`` of each (item id, declared leaf hash) with one status and reason
-    and no evidence (an acknowledgement of all items), entry ``n`` at ``first + n`` with salt
-    ``salts[n]``: the status and reason checked once, each id as ``AckItem`` checks it."""
-    AckItem(id="x", status=status, reason=reason)  # raises InputError naming the field
-    pack = codec.packer()
-    out = []
-    for n, (item_id, leaf) in enumerate(items):
-        if type(item_id) is not str or not _item_id_match(item_id):
-            _check_item_id(item_id, "id")  # raises, naming the field
-        out.append(pack({"evidence": None, "i": first + n, "id": item_id, "leaf": leaf,
-                         "reason": reason, "salt": salts[n], "status": status}))
-    return out
-
-
 AckStatement = tuple[str, bytes | None, str, str | None, str | None]
 """(item id, declared leaf hash or None, status, reason, evidence) of one entry to encode."""
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import itertools
 import operator
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import msgpack
@@ -73,12 +73,14 @@ def _declared_run(leaves: Sequence[bytes], first: int) -> tuple[list[str], list[
     return ids, records
 
 
-def _decode_run(leaves: Sequence[bytes]) -> list[Any] | None:
+def _decode_run(leaves: Sequence[bytes], allowed: Callable[[bytes], int] = containers_allowed
+                ) -> list[Any] | None:
     """Each entry's value, decoded from the run's concatenation, or None (malformed, or a
-    value holding more maps and arrays than its entry's size allows: ``entries.
-    CONTAINER_BYTES``). The hooks count every map and array as it is built, and the count is
-    checked after each value, so a hostile run is given up after one entry's worth of
-    objects (at most 64 KiB of input), never after the whole run's."""
+    value holding more maps and arrays besides its own than ``allowed(entry)``; by default
+    what its entry's size allows: ``entries.CONTAINER_BYTES``). The hooks count every map
+    and array as it is built, and the count is checked after each value, so a hostile run is
+    given up after one entry's worth of objects (at most 64 KiB of input), never after the
+    whole run's."""
     count = 0
 
     def counted(container: Any) -> Any:
@@ -96,7 +98,7 @@ def _decode_run(leaves: Sequence[bytes]) -> list[Any] | None:
             before = count
             values.append(unpacker.unpack())
             # The entry's own map is one of the count; its record may hold the rest.
-            if count - before - 1 > containers_allowed(leaf):
+            if count - before - 1 > allowed(leaf):
                 return None
         unpacker.unpack()  # a value after the last: the entries one by one say which
     except msgpack.OutOfData:

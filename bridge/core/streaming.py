@@ -21,6 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from bridge.core import codec, merkle
+from bridge.core.ack_runs import encode_ack_entries
 from bridge.core.crypto.identity import PrivateIdentity
 from bridge.core.documents import (
     ACK,
@@ -40,7 +41,6 @@ from bridge.core.entries import (
     AckStatement,
     check_item,
     check_record_size,
-    encode_ack_entries,
     encode_ack_statements,
 )
 from bridge.core.errors import InputError
@@ -187,9 +187,20 @@ class AckStream(EntryStream):
             raise ValueError("more acknowledged items than counted")
         salts = [self._salt(first + k) for k in range(len(items))]
         leaves = encode_ack_entries(first, salts, items, status, reason)
-        for leaf in leaves:
-            self._take(leaf)
+        self._take_run(leaves)
         return leaves
+
+    def _take_run(self, leaves: Sequence[bytes]) -> None:
+        """``_take`` of each of ``leaves`` in turn: their leaf hashes made in one pass and
+        moved into the open chunk a slice at a time, not a call each."""
+        hashes, at = merkle.leaf_hashes(leaves), 0
+        while at < len(hashes):
+            room = self.chunk - len(self._open)
+            self._open.extend(hashes[at:at + room])
+            at += room
+            if len(self._open) == self.chunk:
+                self._close_chunk()
+        self.added += len(hashes)
 
     def add_statements(self, rows: Sequence[AckStatement]) -> list[bytes]:
         """``add`` of (item id, declared leaf hash, status, reason, evidence) rows, each

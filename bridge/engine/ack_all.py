@@ -4,10 +4,12 @@
 named in ``including``), in document order, except items that already say exactly this. The
 store answers which items those are a page at a time (``ack_all_page``, in index order); each
 is checked against the lifecycle, made into an acknowledgement entry (``AckStream``: the very
-bytes ``documents.sign_ack`` makes) and staged. Then, in ONE transaction, the acknowledgement
-is stored, its entries published with each item's latest status, and its chunks sealed into
-the outbox, read back from the stage a chunk at a time. A refusal (an item whose status may
-not change so) raises before anything is committed; the stage is dropped either way.
+bytes ``documents.sign_ack`` makes) and stored at once where it stays, in ``ack_entries``,
+under the rowid its acknowledgement will take. All of it happens in ONE transaction, which
+then stores the acknowledgement, sets each item's latest status and seals the chunks into the
+outbox, read back a chunk at a time: an entry is written once, not staged and copied. A
+refusal (an item whose status may not change so) raises inside the transaction: nothing of it
+is committed.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ if TYPE_CHECKING:  # the outbound side calls this module, and hands itself over
     from bridge.engine.outbound import Outbound
 
 log = logging.getLogger("bridge.exchange")
-PAGE = 10_000  # items read, checked and staged at once
+PAGE = 10_000  # items read, checked and stored at once
 
 
 def acknowledge_all(outbound: Outbound, row: DocumentRow, body: dict[str, Any]
@@ -43,27 +45,26 @@ def acknowledge_all(outbound: Outbound, row: DocumentRow, body: dict[str, Any]
     stream = AckStream(answers=e.guard.stored_header(row), ack_id=e.new_id("ack"),
                        created=now, count=count, salt_key=e.random_bytes(32),
                        chunk=outbound.chunk)
-    stage = e.store.open_stage(unique_ids=False)
-    try:
-        _stage_entries(e, row, stream, stage, including, status, reason)
+    with e.store.transaction(), e.store.entries_before_their_ack() as ack:
+        _store_entries(e, row, stream, ack, including, status, reason, now)
         signed = stream.finish(e.trust.me)
-        with e.store.transaction():
-            ack_row = e.record_document("out", signed, row.peer, answers=row.rowid, now=now)
-            e.store.publish_ack_stage(stage, ack=ack_row, doc=row.rowid, status=status,
-                                      reason=reason, at=now, every_item=count == row.count)
-            if e.store.acknowledged_count(row.rowid) == row.count:
-                move_document(e.store, row, DocumentState.ACKNOWLEDGED, now)
-            outbound.seal_staged(stream, stage, row.peer, (ack_row, signed.digest), now)
-    finally:
-        e.store.drop_stage(stage)
+        if e.record_document("out", signed, row.peer, answers=row.rowid, now=now) != ack:
+            raise AssertionError("the acknowledgement was not stored under its entries' rowid")
+        e.store.set_statuses_from_uniform_ack(ack, row.rowid, status, reason, now,
+                                              every_item=count == row.count)
+        if e.store.acknowledged_count(row.rowid) == row.count:
+            move_document(e.store, row, DocumentState.ACKNOWLEDGED, now)
+        outbound.seal_entries(stream, lambda first, n: e.store.ack_leaves_range(ack, first, n),
+                              row.peer, (ack, signed.digest), now)
     e.notify()
     log.info("acknowledged %d items of %s as %s", count, row.id, status)
     return {"ack_id": signed.header.id, "items": count, "changed": changed}
 
 
-def _stage_entries(e: Engine, row: DocumentRow, stream: AckStream, stage: int,
-                   including: list[str], status: str, reason: str | None) -> None:
-    """Every item the acknowledgement covers, checked, made into its entry and staged."""
+def _store_entries(e: Engine, row: DocumentRow, stream: AckStream, ack: int,
+                   including: list[str], status: str, reason: str | None, at: int) -> None:
+    """Every item the acknowledgement covers, checked, made into its entry and stored as
+    ``ack``'s (in the caller's transaction: a refusal takes back the pages stored before)."""
     after = -1
     while stream.added < stream.count:
         page = e.store.ack_all_page(row.rowid, including, status, reason, after, PAGE)
@@ -77,6 +78,8 @@ def _stage_entries(e: Engine, row: DocumentRow, stream: AckStream, stage: int,
                 allowed.add(previous)
         leaves = stream.add_uniform([(item_id, lh) for _i, item_id, lh, _p in page], status,
                                     reason)
-        e.store.stage_acks(stage, ((first + k, item_id, leaves[k], idx)
-                                   for k, (idx, item_id, _lh, _p) in enumerate(page)))
+        e.store.insert_uniform_ack_entries(
+            ack=ack, doc=row.rowid, status=status, reason=reason, evidence=None, at=at,
+            rows=((first + k, idx, item_id, leaves[k])
+                  for k, (idx, item_id, _lh, _p) in enumerate(page)))
         after = page[-1][0]

@@ -6,10 +6,12 @@ chain, PROTOCOL.md §8.2).
 
 from __future__ import annotations
 
-from typing import Any
+from itertools import repeat
+from typing import Any, cast
 
 from bridge.core import chunks, documents, lifecycle
-from bridge.core.entries import ack_records
+from bridge.core.ack_runs import ack_columns
+from bridge.core.entries import AckRecord
 from bridge.core.entry_runs import declared_columns
 from bridge.core.errors import VerificationError
 from bridge.engine.context import Engine
@@ -103,8 +105,14 @@ class Intake:
         # The entries stored once, as the signed history; each declared item's latest status
         # set in one statement: the same one for all (a chunk of an acknowledgement of all
         # items), else copied from the entries just stored.
-        self.e.store.insert_ack_entries(rows)
         statements = {r[5:8] for r in rows}
+        if len(statements) == 1:  # the chunk's shared values bound once a statement
+            status, reason, evidence = next(iter(statements))
+            self.e.store.insert_uniform_ack_entries(
+                ack=ack_row.rowid, doc=target.rowid, status=status, reason=reason,
+                evidence=evidence, at=at, rows=[(r[1], r[3], r[4], r[8]) for r in rows])
+        else:
+            self.e.store.insert_ack_entries(rows)
         if changed and len(statements) == 1:
             status, reason, evidence = statements.pop()
             self.e.store.set_statuses_at(target.rowid, declared, status, reason, evidence, at)
@@ -127,17 +135,20 @@ class Intake:
                           at: int) -> list[tuple[Any, ...]]:
         """The chunk's ``ack_entries`` rows, each entry checked against the item it names
         (declared, the very entry, a change its lifecycle allows); else ``PeerError``."""
-        entries = ack_records(chunk.entries, chunk.first)
+        entries = ack_columns(chunk.entries, chunk.first)
         # Only this chunk's items are looked up (index, leaf hash and status in one probe):
         # memory and time per chunk do not grow with the acknowledged document.
         targets = self.e.store.ack_targets(target.rowid, [e[1] for e in entries])
         indexes = [t[0] for t in targets if t is not None]
         if indexes:  # the lifecycle is checked against the signed history, not a stale copy
             self.e.guard.range_statuses_hold(target, min(indexes), max(indexes))
+        rows = _uniform_rows(ack, target.rowid, entries, targets, chunk.entries, at)
+        if rows is not None:
+            return rows
         # Items never declared are rare: look their history up only when a chunk has one.
         undeclared_status = (self.e.store.undeclared_statuses(target.rowid)
                              if len(indexes) < len(entries) else {})
-        rows: list[tuple[Any, ...]] = []
+        rows = []
         seen: set[str] = set()
         for (n, item_id, status, reason, evidence, declared_leaf), declared, leaf in zip(
                 entries, targets, chunk.entries, strict=True):
@@ -170,3 +181,25 @@ def _first_repeated(ids: list[str]) -> str:
             return item_id
         seen.add(item_id)
     raise ValueError("no item id is repeated")
+
+
+def _uniform_rows(ack: int, doc: int, entries: list[AckRecord],
+                  targets: list[tuple[int, bytes, str | None] | None], leaves: list[bytes],
+                  at: int) -> list[tuple[Any, ...]] | None:
+    """``_checked_ack_rows``' rows when every entry names a distinct declared item by its very
+    entry and each change of status is one its lifecycle allows, checked on columns (each
+    distinct change once); None when any is not so: the entries one by one say which."""
+    ids = [e[1] for e in entries]
+    if None in targets or len(set(ids)) != len(ids):
+        return None
+    declared = cast("list[tuple[int, bytes, str | None]]", targets)
+    if [t[1] for t in declared] != [e[5] for e in entries]:
+        return None
+    statuses = [e[2] for e in entries]
+    changes = set(zip((t[2] for t in declared), statuses, strict=True))
+    if not all(lifecycle.allowed(before, status, declared=True) for before, status in changes):
+        return None
+    n = len(entries)
+    return list(zip(repeat(ack, n), (e[0] for e in entries), repeat(doc, n),
+                    (t[0] for t in declared), ids, statuses, (e[3] for e in entries),
+                    (e[4] for e in entries), leaves, repeat(at, n), strict=True))

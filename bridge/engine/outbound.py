@@ -9,7 +9,7 @@ and hash, so the peer recognises it as a duplicate).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from bridge.core import audit, chunks, codec, documents, envelope, lifecycle
@@ -22,7 +22,7 @@ from bridge.engine.ack_all import acknowledge_all
 from bridge.engine.backpressure import Queue, refuse_if_full
 from bridge.engine.context import Engine
 from bridge.engine.kinds import KIND_CHUNK
-from bridge.engine.queries import find_document
+from bridge.engine.queries import only_document
 from bridge.engine.states import DocumentState, move_document
 from bridge.records.categories import validate_submission
 from bridge.records.schema import validate
@@ -159,10 +159,17 @@ class Outbound:
                     now: int) -> None:
         """Seal a streamed document's chunks, its entries read back from ``stage`` a chunk at
         a time (in the caller's transaction)."""
+        self.seal_entries(stream, lambda first, n: self.e.store.staged_leaves(stage, first, n),
+                          peer, doc, now)
+
+    def seal_entries(self, stream: EntryStream, read: Callable[[int, int], list[bytes]],
+                     peer: str, doc: tuple[int, bytes], now: int) -> None:
+        """Seal a streamed document's chunks, entries ``[first, first + n)`` read back by
+        ``read(first, n)`` a chunk at a time (in the caller's transaction)."""
         state = self.e.store.outbound_state(peer)
         size = stream.chunk
         for k in range(stream.chunks):
-            entries = self.e.store.staged_leaves(stage, k * size, size)
+            entries = read(k * size, size)
             state = queue_envelope(self.e, peer, state, kind=KIND_CHUNK,
                                    payload=stream.chunk_payload(k, entries),
                                    sender=self.e.trust.me, now=now, doc=doc, first=k * size,
@@ -214,11 +221,12 @@ class Outbound:
     def acknowledgeable(self, doc_id: str) -> DocumentRow:
         """The received document ``doc_id``, complete, whose sender's key is in force."""
         e = self.e
-        if not e.store.documents_by_id(doc_id, "in") and e.store.documents_by_id(doc_id, "out"):
+        inbound = e.store.documents_by_id(doc_id, "in")  # read once, for both questions
+        if not inbound and e.store.documents_by_id(doc_id, "out"):
             # Say what is wrong ("not found" would send the caller looking for a typo).
             raise InputError(f"{doc_id} is a document this bridge sent; only received "
                              "documents are acknowledged", field="id", code="not_inbound")
-        row = find_document(e, doc_id, "in")
+        row = only_document(e, doc_id, inbound)
         check_peer_key(e, row.peer)
         if row.type == "ack":
             raise InputError("acknowledgements are not acknowledged", field="id",

@@ -51,7 +51,11 @@ def shown(value: Any) -> Any:
 def find_document(engine: Engine, doc_id: str, direction: str | None) -> DocumentRow:
     """The one stored document ``doc_id`` (in ``direction``), unless the store check found it
     damaged."""
-    rows = list(engine.store.documents_by_id(doc_id, direction))
+    return only_document(engine, doc_id, engine.store.documents_by_id(doc_id, direction))
+
+
+def only_document(engine: Engine, doc_id: str, rows: Sequence[DocumentRow]) -> DocumentRow:
+    """``find_document`` of the documents ``doc_id`` the caller has read already."""
     if not rows:
         raise InputError(f"no document {doc_id!r}", field="id", code="not_found")
     if len(rows) > 1:

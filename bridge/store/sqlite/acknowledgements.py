@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from bridge.store.sqlite.bulk import insert_rows
+from bridge.store.sqlite.bulk import insert_rows, insert_rows_sharing
 from bridge.store.sqlite.rows import Repository
 
 
@@ -28,6 +29,40 @@ class Acknowledgements(Repository):
         """Rows of (ack, idx, item_doc, item_idx, item_id, status, reason, evidence, leaf, at)."""
         insert_rows(self._conn, "INSERT INTO ack_entries (ack, idx, item_doc, item_idx, "
                     "item_id, status, reason, evidence, leaf, at)", 10, rows)
+
+    def insert_uniform_ack_entries(self, *, ack: int, doc: int, status: str,
+                                   reason: str | None, evidence: str | None, at: int,
+                                   rows: Iterable[tuple[int, int | None, str, bytes]]
+                                   ) -> None:
+        """Entries of acknowledgement ``ack`` of ``doc`` that all make one statement at one
+        time: (idx, item_idx, item_id, leaf) each, the shared values bound once a statement."""
+        insert_rows_sharing(
+            self._conn, "INSERT INTO ack_entries (ack, idx, item_doc, item_idx, item_id, "
+            "status, reason, evidence, leaf, at)", (ack, doc, status, reason, evidence, at),
+            ("?1", 0, "?2", 1, 2, "?3", "?4", "?5", 3, "?6"), 4, rows)
+
+    @contextmanager
+    def entries_before_their_ack(self) -> Iterator[int]:
+        """Inside the caller's transaction: the rowid the next document stored takes, so that
+        an acknowledgement's entries can be stored as they are made, before the document
+        itself (whose header signs their root): ``ack_entries.ack`` naming a stored document
+        is checked at the transaction's commit rather than at each insert
+        (https://sqlite.org/pragma.html#pragma_defer_foreign_keys), until this block ends.
+        The caller stores the document inside the block and checks it took this rowid; a
+        rollback takes the entries back with everything else."""
+        rowid = int(self._conn.execute(
+            "SELECT COALESCE(MAX(rowid), 0) + 1 FROM documents").fetchone()[0])
+        self._conn.execute("PRAGMA defer_foreign_keys = ON")
+        try:
+            yield rowid
+        finally:  # the group's other operations keep their checks at each statement
+            self._conn.execute("PRAGMA defer_foreign_keys = OFF")
+
+    def ack_leaves_range(self, ack: int, first: int, n: int) -> list[bytes]:
+        """Entries ``[first, first + n)`` of acknowledgement ``ack``, in index order."""
+        return [r[0] for r in self._conn.execute(
+            "SELECT leaf FROM ack_entries WHERE ack=? AND idx >= ? AND idx < ? ORDER BY idx",
+            (ack, first, first + n))]
 
     def item_history(self, doc: int, item_id: str) -> list[tuple[Any, ...]]:
         return list(self._conn.execute(

@@ -39,4 +39,30 @@ def insert_rows(conn: sqlite3.Connection, head: str, columns: int,
                      list(itertools.chain.from_iterable(part)))
 
 
-__all__ = ["ROWS_PER_STATEMENT", "insert_rows"]
+@functools.lru_cache(maxsize=64)
+def _shared_statement(head: str, layout: tuple[str | int, ...], shared: int, columns: int,
+                      rows: int) -> str:
+    def value(part: str | int, row: int) -> str:
+        # A row's own value k is parameter number shared + 1 + row * columns + k.
+        return part if isinstance(part, str) else f"?{shared + 1 + row * columns + part}"
+    return f"{head} VALUES " + ",".join(
+        "(" + ",".join(value(part, row) for part in layout) + ")" for row in range(rows))
+
+
+def insert_rows_sharing(conn: sqlite3.Connection, head: str, shared: Sequence[Any],
+                        layout: tuple[str | int, ...], columns: int,
+                        rows: Iterable[Sequence[Any]]) -> None:
+    """``insert_rows`` of rows some of whose values are the same for all (the entries of one
+    acknowledgement of one statement): those are bound once a statement, as ``?1`` …
+    ``?len(shared)``, rather than once a row, which costs about a third of the insert.
+    ``layout`` is a row's value list: SQL text (``"?1"``, ``"NULL"``: constants only) or the
+    place of one of the row's own ``columns`` values."""
+    it = iter(rows)
+    while part := list(itertools.islice(it, ROWS_PER_STATEMENT)):
+        if set(map(len, part)) != {columns}:
+            raise ValueError(f"rows of {columns} values expected")
+        conn.execute(_shared_statement(head, layout, len(shared), columns, len(part)),
+                     [*shared, *itertools.chain.from_iterable(part)])
+
+
+__all__ = ["ROWS_PER_STATEMENT", "insert_rows", "insert_rows_sharing"]

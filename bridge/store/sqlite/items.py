@@ -151,12 +151,31 @@ class Items(Repository):
         the order, as in ``item_index_of``) and the status read in the same probe: a range of
         items_by_status read the statuses of every item acknowledged so far, so a received
         acknowledgement's chunks cost more the further it went."""
+        run = self._ack_target_run(doc, item_ids)
+        if run is not None:
+            return run
         out: list[tuple[int, bytes, str | None] | None] = [None] * len(item_ids)
         for k, idx, lh, status in self._conn.execute(
                 "SELECT j.key, i.idx, i.lh, i.status FROM json_each(?2) j CROSS JOIN items i "
                 "WHERE i.doc=?1 AND i.item_id=j.value", (doc, json.dumps(item_ids))):
             out[k] = (idx, lh, status)
         return out
+
+    def _ack_target_run(self, doc: int, item_ids: Sequence[str]
+                        ) -> list[tuple[int, bytes, str | None] | None] | None:
+        """``ack_targets`` when the ids are those of consecutive declared items in index
+        order (the chunks of an acknowledgement of all items, most often): one probe for the
+        first and a range of the primary key for the rest, rather than a probe each. None when
+        they are not (the range holds other ids): the caller probes each."""
+        if not item_ids:
+            return None
+        rows = self._conn.execute(
+            "SELECT idx, item_id, lh, status FROM items WHERE doc=?1 AND idx >= (SELECT idx "
+            "FROM items WHERE doc=?1 AND item_id=?2) ORDER BY idx LIMIT ?3",
+            (doc, item_ids[0], len(item_ids))).fetchall()
+        if [r[1] for r in rows] != list(item_ids):
+            return None
+        return [(idx, lh, status) for idx, _, lh, status in rows]
 
     def leaves(self, doc: int, first: int = 0, n: int | None = None) -> list[bytes]:
         if n is None:
@@ -221,6 +240,17 @@ class Items(Repository):
             "idx IN (SELECT value FROM json_each(?))",
             (status, reason, evidence, at, doc, json.dumps(indexes)))
 
+    def set_statuses_from_uniform_ack(self, ack: int, doc: int, status: str,
+                                      reason: str | None, at: int, *, every_item: bool
+                                      ) -> None:
+        """The latest status of each declared item of ``doc`` that acknowledgement ``ack``
+        (one status, no evidence: an acknowledgement of all items) names."""
+        where = "" if every_item else (
+            " AND idx IN (SELECT item_idx FROM ack_entries WHERE ack=?)")
+        self._conn.execute(
+            "UPDATE items SET status=?, reason=?, evidence=NULL, status_at=? "  # noqa: S608
+            f"WHERE doc=?{where}", (status, reason, at, doc, *(() if every_item else (ack,))))
+
     def set_all_statuses(self, doc: int, status: str, reason: str | None,
                          evidence: str | None, at: int) -> None:
         self._conn.execute(
@@ -272,6 +302,13 @@ class Items(Repository):
     def ack_all_counts(self, doc: int, including: list[str], status: str,
                        reason: str | None) -> dict[str, int]:
         """How many items an acknowledgement of all would change, by their status now."""
+        if not including:
+            # Then only the items with no status yet: the NULL range of items_by_status,
+            # counted in the index alone (the rows, entry bytes and all, are not read).
+            unacknowledged = int(self._conn.execute(
+                "SELECT COUNT(*) FROM items INDEXED BY items_by_status WHERE doc=? AND "
+                "status IS NULL", (doc,)).fetchone()[0])
+            return {"unacknowledged": unacknowledged} if unacknowledged else {}
         return dict(self._conn.execute(
             f"SELECT COALESCE(status, 'unacknowledged'), COUNT(*) {self._ACK_ALL} "
             "GROUP BY 1", (doc, json.dumps(including), status, reason)))

@@ -17,7 +17,6 @@ from typing import Any
 
 from bridge.core.errors import InputError
 from bridge.store.sqlite import database
-from bridge.store.sqlite.bulk import insert_rows
 from bridge.store.sqlite.rows import Repository
 
 _STAGES = itertools.count(1)
@@ -89,26 +88,6 @@ class Staging(Repository):
             "INSERT INTO items (doc, idx, item_id, leaf, lh, transport, category, "  # noqa: S608
             "roster_record) SELECT ?, idx, item_id, leaf, lh, ?, category, roster_record "
             f"FROM {_table(stage)} ORDER BY idx", (doc, transport))
-
-    def stage_acks(self, stage: int, rows: Iterable[tuple[int, str, bytes, int]]) -> None:
-        """Acknowledgement entries: (index, item id, entry bytes, the declared item's index)."""
-        with database.transaction(self._conn):
-            insert_rows(self._conn, f"INSERT INTO {_table(stage)} (idx, item_id, leaf, "
-                        "item_idx)", 4, rows)
-
-    def publish_ack_stage(self, stage: int, *, ack: int, doc: int, status: str,
-                          reason: str | None, at: int, every_item: bool) -> None:
-        """The staged acknowledgement entries become ``ack``'s (one status, no evidence: an
-        acknowledgement of all items), and the latest status of each item they name."""
-        self._conn.execute(
-            "INSERT INTO ack_entries (ack, idx, item_doc, item_idx, item_id, status, "  # noqa: S608
-            "reason, evidence, leaf, at) SELECT ?, idx, ?, item_idx, item_id, ?, ?, NULL, leaf, "
-            f"? FROM {_table(stage)} ORDER BY idx", (ack, doc, status, reason, at))
-        where = "" if every_item else (
-            f" AND idx IN (SELECT item_idx FROM {_table(stage)})")  # noqa: S608
-        self._conn.execute(
-            "UPDATE items SET status=?, reason=?, evidence=NULL, status_at=? "  # noqa: S608
-            f"WHERE doc=?{where}", (status, reason, at, doc))
 
     def stage_listed_acks(self, stage: int, rows: Iterable[ListedAckRow]) -> None:
         """Entries of a listed acknowledgement, not yet signed (their bytes come at the end:

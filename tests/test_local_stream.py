@@ -329,6 +329,10 @@ _HEADER = {"type": "manifest", "to": "beta", "count": 3}
     (b"\x82\xa2id\xa3P-2\xa2id\xa3P-3", "appears twice"),  # {"id": "P-2", "id": "P-3"}
     ({"id": "P-2", "deep": _nested(40)}, "nested deeper than 32"),
     ({"id": "P-2", "weight": float("nan")}, "a float is no JSON value"),
+    ({"id": "P-2", "tags": ["a", [1, float("inf")]]}, "a float is no JSON value"),
+    ({"id": "P-2", "x": {b"": 1}}, "map key"),  # an empty bin passes max_bin_len=0
+    ({"id": "P-2", "tags": [b""]}, "a bytes is no JSON value"),
+    (b"\x82\xa2id\xa3P-2\xa1x\x82\xa1k\x01\xa1k\x02", "appears twice"),  # nested twice
     (b"\xa2\xff\xfe", "utf-8"),  # a string that is not UTF-8
     (b"\xc1", "begins no msgpack value"),
 ])

@@ -133,12 +133,17 @@ class DocumentStream(EntryStream):
         """``add`` of (item id, record) pairs, each checked as an ``Item`` is, without making
         one (an object per item is a tenth of a submission's time), each record walked once
         (``declared_leaves``)."""
+        return list(zip(*self.add_record_columns(records), strict=True))
+
+    def add_record_columns(self, records: Sequence[tuple[str, Mapping[str, Any]]]
+                           ) -> tuple[list[bytes], list[bytes]]:
+        """``add_records`` as two lists: the entries' bytes, their leaf hashes."""
         first = self.added
         leaves = declared_records(first, self._salt, records[:self.count - first])
         if len(leaves) < len(records):  # the items before it were good
             raise InputError(f"more than the {self.count} items announced",
                              field=f"items[{self.count}]")
-        return list(zip(leaves, self._take_all(leaves), strict=True))
+        return leaves, self._take_all(leaves)
 
     def _take_all(self, leaves: Sequence[bytes]) -> list[bytes]:
         """``_take`` of each of ``leaves``: their leaf hashes, a chunk closed as it fills."""

@@ -43,12 +43,13 @@ def _flat_canonical(data: dict[str, Any]) -> tuple[dict[str, Any], int] | None:
     kinds = set(map(type, values))
     if kinds <= _SCALARS:
         return dict(zip(order, values, strict=True)), 1
-    if not kinds <= _WITH_LISTS or not _ints_safe(values):
+    if not kinds <= _WITH_LISTS or (int in kinds and not _ints_safe(values)):
         return None
     containers = 1
     for v in values:
         if v.__class__ is list:
-            if not set(map(type, v)) <= _WITH_INTS or not _ints_safe(v):
+            inner = set(map(type, v))
+            if not inner <= _WITH_INTS or (int in inner and not _ints_safe(v)):
                 return None
             containers += 1
     return dict(zip(order, values, strict=True)), containers

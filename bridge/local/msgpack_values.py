@@ -63,9 +63,9 @@ class MsgpackValues:
             timestamp=0, max_ext_len=0, max_bin_len=0)
         self.max_value = max_value
 
-    # The hooks run once a map or an array: their checks are C loops over the types (a
-    # Python call saved here is a tenth of the parse); only a map with a name twice or a
-    # value outside ``_PLAIN`` is looked at again, to say what is wrong.
+    # The hooks run once a map or an array: their checks are C loops over the types, with no
+    # further Python call on the good path; only a map with a name twice or a value outside
+    # ``_PLAIN`` is looked at again, to say what is wrong.
     def _map(self, pairs: list[tuple[Any, Any]]) -> dict[str, Any]:
         self.containers += 1
         out = dict(pairs)

@@ -22,7 +22,6 @@ from bridge.local.json_text import MAX_JSON_DEPTH, check_json_value, unique_name
 
 MSGPACK = "application/vnd.msgpack"
 _PLAIN = frozenset({str, int, bool, type(None), dict, list})
-_TEXT = frozenset({str})
 
 
 class _NotJsonValue(ValueError):
@@ -31,8 +30,7 @@ class _NotJsonValue(ValueError):
 
 def _plain(values: Any) -> None:
     """Each of ``values`` is a value a JSON text could hold (containers are checked by their
-    own hook as they are built, inner first): the slow path, for values of a type outside
-    ``_PLAIN`` (a finite float passes)."""
+    own hook as they are built, inner first)."""
     for v in values:
         if v.__class__ not in _PLAIN and not (v.__class__ is float and math.isfinite(v)):
             raise _NotJsonValue(f"a {type(v).__name__} is no JSON value")
@@ -63,24 +61,18 @@ class MsgpackValues:
             timestamp=0, max_ext_len=0, max_bin_len=0)
         self.max_value = max_value
 
-    # The hooks run once a map or an array: their checks are C loops over the types, with no
-    # further Python call on the good path; only a map with a name twice or a value outside
-    # ``_PLAIN`` is looked at again, to say what is wrong.
     def _map(self, pairs: list[tuple[Any, Any]]) -> dict[str, Any]:
         self.containers += 1
-        out = dict(pairs)
-        if len(out) != len(pairs):
-            unique_names(pairs)  # raises, naming the name
-        if not set(map(type, out)) <= _TEXT:  # strict_map_key lets binary keys through
-            raise _NotJsonValue("a map key that is not text")
-        if not set(map(type, out.values())) <= _PLAIN:
-            _plain(out.values())
+        out = unique_names(pairs)
+        for key in out:
+            if key.__class__ is not str:  # strict_map_key lets binary keys through
+                raise _NotJsonValue("a map key that is not text")
+        _plain(out.values())
         return out
 
     def _array(self, items: list[Any]) -> list[Any]:
         self.containers += 1
-        if not set(map(type, items)) <= _PLAIN:
-            _plain(items)
+        _plain(items)
         return items
 
     def _field(self) -> str:
@@ -96,8 +88,7 @@ class MsgpackValues:
         while True:
             try:
                 value = next(self._unpacker)
-                if value.__class__ not in _PLAIN:  # a container was checked by its hook
-                    _plain((value,))
+                _plain((value,))  # a scalar at the top (a container was checked by its hook)
             except StopIteration:
                 return
             except msgpack.StackError:

@@ -150,6 +150,23 @@ def test_a_bad_item_at_the_end_refuses_all_of_it_and_names_it(h: Harness,
     _nothing_added(h, served, before)
 
 
+@pytest.mark.parametrize(("bad", "field"), [
+    ({"n": 1 << 53}, "items[7].n"),  # past what every JSON reader holds exactly
+    ({"tags": ["a", 2.5]}, "items[7].tags[1]"),
+    ({"tags": [[]] * 40}, "items[7].data"),  # more arrays than its bytes allow
+])
+def test_a_record_only_the_entry_check_refuses_in_the_last_batch_refuses_all_of_it(
+        h: Harness, served: Served, monkeypatch: pytest.MonkeyPatch, bad: dict[str, Any],
+        field: str) -> None:
+    monkeypatch.setattr(stream_module, "STREAM_BATCH", 3)  # batches 0-2, 3-5, 6-7
+    before = served.on_db(lambda: _left_behind(h))
+    items: list[dict[str, Any]] = [person(n) for n in range(7)] + [{"id": "P-bad", **bad}]
+    with pytest.raises(ApiError) as err:
+        BridgeClient(served.sock).submit_document_stream("manifest", "beta", items, count=8)
+    assert (err.value.status, err.value.field) == (400, field)
+    _nothing_added(h, served, before)
+
+
 def test_a_duplicate_id_in_a_later_batch_is_named_by_its_place_in_the_stream(
         h: Harness, served: Served, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(stream_module, "STREAM_BATCH", 3)
@@ -329,6 +346,10 @@ _HEADER = {"type": "manifest", "to": "beta", "count": 3}
     (b"\x82\xa2id\xa3P-2\xa2id\xa3P-3", "appears twice"),  # {"id": "P-2", "id": "P-3"}
     ({"id": "P-2", "deep": _nested(40)}, "nested deeper than 32"),
     ({"id": "P-2", "weight": float("nan")}, "a float is no JSON value"),
+    ({"id": "P-2", "tags": ["a", [1, float("inf")]]}, "a float is no JSON value"),
+    ({"id": "P-2", "x": {b"": 1}}, "map key"),  # an empty bin passes max_bin_len=0
+    ({"id": "P-2", "tags": [b""]}, "a bytes is no JSON value"),
+    (b"\x82\xa2id\xa3P-2\xa1x\x82\xa1k\x01\xa1k\x02", "appears twice"),  # nested twice
     (b"\xa2\xff\xfe", "utf-8"),  # a string that is not UTF-8
     (b"\xc1", "begins no msgpack value"),
 ])

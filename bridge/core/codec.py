@@ -122,6 +122,9 @@ def _key_plan(keys: tuple[Any, ...]) -> tuple[tuple[str, ...], Callable[[Any], A
     return plan
 
 
+key_plan = _key_plan  # (keys sorted, a getter of the values in that order) of a key tuple
+
+
 def _canonical(value: Any, depth: int) -> Any:
     """Return ``value`` with maps re-ordered by key; reject what the rules forbid.
 

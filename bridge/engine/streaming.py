@@ -24,7 +24,7 @@ from bridge.engine.context import Engine
 from bridge.engine.outbound import COMPARE_PAGE, Outbound, check_queue, check_recipient
 from bridge.records.categories import validate_submission
 from bridge.records.schema import validate
-from bridge.store.entry_fields import record_fields
+from bridge.store.entry_fields import records_fields
 from bridge.store.sqlite.store import DocumentRow
 
 log = logging.getLogger("bridge.exchange")
@@ -96,13 +96,15 @@ class Streaming:
         except InputError as err:
             raise shifted(err, first) from None
         records = [(raw.pop("id"), raw) for raw in raw_items]
+        leaves, hashes = s.doc.add_record_columns(records)
+        n = len(records)
+        # A manifest's record fields read by C loops over the batch (``records_fields``).
+        categories, roster_records = records_fields(raw_items) if \
+            s.doc.doc_type == "manifest" else ([None] * n, [None] * n)
         raw_items.clear()
-        made = s.doc.add_records(records)
-        manifest = s.doc.doc_type == "manifest"
-        self.e.store.stage_items(s.stage, (
-            (first + k, records[k][0], leaf, lh,
-             *(record_fields(records[k][1]) if manifest else (None, None)))
-            for k, (leaf, lh) in enumerate(made)))
+        self.e.store.stage_items(s.stage, zip(
+            range(first, first + n), (r[0] for r in records), leaves, hashes, categories,
+            roster_records, strict=True))
 
     def finish(self, s: Streamed) -> dict[str, Any]:
         """Sign and commit the whole document, or answer for the one committed before."""

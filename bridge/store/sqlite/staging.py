@@ -59,9 +59,8 @@ class Staging(Repository):
         try:
             with database.transaction(self._conn):  # one transaction per batch, no fsync:
                 # nothing of the store file changes
-                self._conn.executemany(
-                    f"INSERT INTO {_table(stage)} (idx, item_id, leaf, lh, "  # noqa: S608
-                    "category, roster_record) VALUES (?,?,?,?,?,?)", batch)
+                insert_rows(self._conn, f"INSERT INTO {_table(stage)} (idx, item_id, leaf, "
+                            "lh, category, roster_record)", 6, batch)
         except sqlite3.IntegrityError:
             raise self._duplicate(stage, batch) from None
 

@@ -1,0 +1,89 @@
+"""Declared entries of a batch of records, each record walked once.
+
+``documents.declared_record_leaf`` then ``entries.check_record_size`` walk a record three times:
+for JSON data (``json_data_problem``), for its canonical form (``codec.canonical``) and for its
+maps and arrays (the ``CONTAINER_BYTES`` rule); with a new msgpack Packer for each. Nearly every
+record of a roster or manifest is a map of text, booleans, nulls, JSON-safe integers and lists
+of those: for such a record one look at the types of its values answers all three (it is JSON
+data, its canonical form is its keys sorted, it holds one map and one array a list), and one
+Packer serves the batch. Any other record, or one the fast look does not pass, takes the
+three walks, so every verdict, message and field name is theirs (``tests/test_declared_leaves.py``
+compares the two on good and bad records).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from bridge.core import codec
+from bridge.core.documents import declared_record_leaf
+from bridge.core.entries import check_item, check_record_size, containers_allowed
+from bridge.core.errors import DecodeError
+from bridge.core.times import MAX_JSON_INT
+
+_SCALARS = frozenset({str, bool, type(None)})
+_WITH_INTS = frozenset({str, bool, type(None), int})
+_WITH_LISTS = frozenset({str, bool, type(None), int, list})
+
+
+def _ints_safe(values: Sequence[Any]) -> bool:
+    """Every integer of ``values`` one JSON readers agree on (RFC 7493 §2.2)."""
+    return all(-MAX_JSON_INT <= v <= MAX_JSON_INT for v in values if v.__class__ is int)
+
+
+def _flat_canonical(data: dict[str, Any]) -> tuple[dict[str, Any], int] | None:
+    """(the canonical form of ``data``, its maps and arrays) if it is a map of scalars and
+    lists of scalars that are JSON data; else None (the slow walks decide)."""
+    try:
+        order, getter = codec.key_plan(tuple(data))
+    except DecodeError:  # a key that is not text
+        return None
+    values = getter(data)
+    kinds = set(map(type, values))
+    if kinds <= _SCALARS:
+        return dict(zip(order, values, strict=True)), 1
+    if not kinds <= _WITH_LISTS or (int in kinds and not _ints_safe(values)):
+        return None
+    containers = 1
+    for v in values:
+        if v.__class__ is list:
+            inner = set(map(type, v))
+            if not inner <= _WITH_INTS or (int in inner and not _ints_safe(v)):
+                return None
+            containers += 1
+    return dict(zip(order, values, strict=True)), containers
+
+
+def _fast_leaf(pack: Callable[[Any], bytes], n: int, salt: Callable[[int], bytes],
+               item_id: str, data: Mapping[str, Any]) -> bytes | None:
+    """Entry ``n`` if the one look passes it and it keeps the ``CONTAINER_BYTES`` rule."""
+    flat = _flat_canonical(data) if data.__class__ is dict else None
+    if flat is None:
+        return None
+    record, containers = flat
+    try:  # a text with a lone surrogate packs to nothing: the slow path says so
+        leaf = pack({"data": record, "i": n, "id": item_id, "salt": salt(n)})
+    except (OverflowError, ValueError, TypeError):
+        return None
+    return leaf if containers_allowed(leaf) >= containers else None
+
+
+def declared_records(first: int, salt: Callable[[int], bytes],
+                     records: Sequence[tuple[str, Mapping[str, Any]]]) -> list[bytes]:
+    """Entries ``first``, ``first + 1``, ... of (item id, record) pairs, each checked as
+    ``check_item``, ``declared_record_leaf`` and ``check_record_size`` check it, with their
+    errors; ``salt(n)`` is entry n's salt."""
+    pack = codec.packer()
+    out = []
+    for n, (item_id, data) in enumerate(records, start=first):
+        check_item(item_id, data)
+        leaf = _fast_leaf(pack, n, salt, item_id, data)
+        if leaf is None:
+            leaf = declared_record_leaf(n, salt(n), item_id, data)
+            check_record_size(data, leaf, f"items[{n}].data")
+        out.append(leaf)
+    return out
+
+
+__all__ = ["declared_records"]

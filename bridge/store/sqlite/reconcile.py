@@ -18,7 +18,7 @@ from bridge.store.sqlite.rows import Repository
 # then in a manifest (or in a second manifest after NOT_RECEIVED) is one person, with the status
 # of its highest-ranked entry: manifests above rosters, later documents above earlier ones.
 #
-# No sort of every entry (migration 10). Most keys belong to one entry only: such an entry is a
+# No sort of every entry (migration 11). Most keys belong to one entry only: such an entry is a
 # person alone, listed if it is a roster's, with its own status. Those are counted per document
 # from items_by_doc_counts, a streamed GROUP BY in index order (the counts of all entries, less
 # those of the entries whose key is shared). The shared keys are found in one ordered pass over
@@ -112,7 +112,7 @@ SELECT item_doc, status, COUNT(*) FROM (
 GROUP BY item_doc, status
 """
 # Reasons: per document (CROSS JOIN keeps documents the outer loop), the entries given a
-# reason with the statuses asked for, read from items_with_reason alone (migration 10) rather
+# reason with the statuses asked for, read from items_with_reason alone (migration 11) rather
 # than each entry's row. Items needing attention: sought in items_by_status (migration 8)
 # rather than every item read.
 _RECONCILE_REASONS = """

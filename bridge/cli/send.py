@@ -20,11 +20,11 @@ from bridge.cli.exits import reporting
 from bridge.cli.options import json_option
 from bridge.cli.output import echo_json
 from bridge.client import ApiError, BridgeClient, DaemonUnavailable
-from bridge.core.documents import DOCUMENT_TYPES
 from bridge.core.errors import InputError
 from bridge.core.printable import printable
 from bridge.records.categories import CATEGORIES
 from bridge.records.importers import (
+    DOCUMENT_TYPES,
     ImportErrors,
     RowError,
     Submission,

@@ -17,11 +17,13 @@ The record checks are the daemon's (the same ``check_records``); this module onl
 from __future__ import annotations
 
 import contextlib
+import re
 from array import array
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 from bridge.core.errors import InputError
+from bridge.records.importers.csv_rows import delimiter_of
 from bridge.records.importers.limits import LIMITS, ImportLimits
 from bridge.records.importers.tables import Reading, Table, converted_rows, open_table
 from bridge.records.record_schemas import roster_schema
@@ -29,6 +31,41 @@ from bridge.records.record_schemas import roster_schema
 
 class NotStreamed(InputError):
     """The file cannot be sent as it is read: read it whole instead (and list its bad rows)."""
+
+
+_BLOCK = 1 << 20
+
+
+def _quick_count(path: str, hrow: int, limits: ImportLimits) -> int | None:
+    """The records after header row ``hrow``, counted a megabyte at a time without parsing
+    the file: when no cell is quoted and no line ends in a lone CR, a row is a line, and a line
+    with nothing but spaces and separators is blank. None when that does not hold (then the
+    rows are counted as the row loop reads them). A count that is wrong all the same (a row
+    whose only value is its category, or under a column with no name) is caught as the records
+    are read: the stream is cut off (``NotStreamed``), never sent short or long."""
+    with open(path, "rb") as f:
+        head = f.read(limits.max_line_chars).split(b"\n", 1)[0].decode("utf-8", "replace")
+        sep = delimiter_of(head).encode()
+        blank = re.compile(rb"^[ \t\r" + re.escape(sep) + rb"]*$", re.MULTILINE)
+        f.seek(0)
+        lines = nonblank = 0
+        rest = b""
+        while block := f.read(_BLOCK):
+            block = rest + block
+            if b'"' in block or block.count(b"\r") != block.count(b"\r\n"):
+                return None
+            end = block.rfind(b"\n") + 1
+            whole, rest = block[:end], block[end:]
+            if len(rest) > limits.max_line_chars:
+                return None
+            if whole:  # its lines, and one empty match after its last end of line
+                n = whole.count(b"\n")
+                lines += n
+                nonblank += n - len(blank.findall(whole)) + 1
+        if rest.strip(b" \t" + sep):
+            lines, nonblank = lines + 1, nonblank + 1
+    # The header and the blank rows before it are the first ``hrow`` lines, all but one blank.
+    return nonblank - 1 if lines >= hrow else None
 
 
 def _counted(table: Table, defaults: Mapping[str, Any]) -> int:
@@ -94,7 +131,9 @@ def roster_stream(path: str, category: str, limits: ImportLimits = LIMITS
     table = open_table(path, "csv", roster_schema(category), defaults, limits)
     if table.head_problems:
         return None
-    count = _counted(table, defaults)
+    count = _quick_count(path, table.hrow, limits)
+    if count is None:
+        count = _counted(table, defaults)
     return RosterStream(path, category, count, limits) if count else None
 
 

@@ -15,8 +15,10 @@ run:
 - ``import+submit``: the two together, what a person waits for at the prompt.
 
 - ``bridge send``: the command itself (``bridge send roster FILE --category pow --to beta``,
-  a new process: its start, the import (rows read and converted; their checks are the
-  daemon's, made once) and the submission until the 202);
+  a new process: its start, the rows counted, then read, converted and streamed to the daemon
+  as they are read (their checks are the daemon's, made once), until the 202); its own CPU
+  seconds and peak RSS (``os.wait4`` of that process alone), and ``bridge_send_cli_start_cpu``,
+  the CPU seconds of ``bridge send --help`` (the command's start: its imports);
 - ``reference``: reading the same file with ``csv.DictReader`` and encoding every row with
   msgpack, in this process, in the same run (the floor of reading and encoding it).
 
@@ -34,7 +36,7 @@ import argparse
 import csv
 import gc
 import json
-import resource
+import os
 import signal
 import statistics
 import subprocess
@@ -75,27 +77,68 @@ def reference(path: Path) -> float:
     return time.perf_counter() - t0
 
 
-def children_cpu() -> float:
-    use = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return use.ru_utime + use.ru_stime
-
-
 def send_command(node: Node, path: Path, doc_id: str, profile: Path | None
-                 ) -> tuple[float, float, float]:
+                 ) -> tuple[float, float, float, float]:
     """``bridge send roster FILE --category pow --to beta``, a process of its own: its wall
-    time, its own CPU seconds and the sender's daemon's."""
+    time, its own CPU seconds, its peak RSS (MB) and the sender's daemon's CPU seconds."""
     spied = spy(node, profile) if profile is not None else None
-    cpu_cli, cpu_daemon = children_cpu(), cpu_seconds(node)
+    cpu_daemon = cpu_seconds(node)
+    said = tempfile.TemporaryFile()
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "bridge", "--home", str(node.home.path), "send",
-                    "roster", str(path), "--category", "pow", "--to", "beta", "--id", doc_id],
-                   check=True, capture_output=True)
+    proc = subprocess.Popen([sys.executable, "-m", "bridge", "--home", str(node.home.path),
+                             "send", "roster", str(path), "--category", "pow", "--to", "beta",
+                             "--id", doc_id],
+                            stdout=subprocess.DEVNULL, stderr=said)
+    # Its own CPU seconds (wait4: this child's alone) and peak RSS (VmHWM, polled while it
+    # runs: ru_maxrss would count this process's memory, which the child shares until exec).
+    peak = 0.0
+    while True:
+        peak = max(peak, peak_rss_mb(proc.pid))
+        pid, status, use = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            break
+        time.sleep(0.05)
+    proc.returncode = os.waitstatus_to_exitcode(status)
     wall = time.perf_counter() - t0
-    cpu_cli, cpu_daemon = children_cpu() - cpu_cli, cpu_seconds(node) - cpu_daemon
+    said.seek(0)
+    failed = said.read().decode(errors="replace")
+    said.close()
+    if proc.returncode != 0:
+        raise RuntimeError(f"bridge send failed: {failed}")
+    cpu_daemon = cpu_seconds(node) - cpu_daemon
     if spied is not None:
         spied.send_signal(signal.SIGINT)  # py-spy writes its samples and exits
         spied.wait(60)
-    return wall, cpu_cli, cpu_daemon
+    return wall, use.ru_utime + use.ru_stime, peak, cpu_daemon
+
+
+def peak_rss_mb(pid: int) -> float:
+    """The command's peak resident memory so far (VmHWM), in MB; 0 before its exec (its
+    memory is still this process's then) and once it has gone."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            if b"\0send\0" not in f.read():
+                return 0.0
+        with open(f"/proc/{pid}/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def cli_start_cpu(node: Node, repeat: int = 3) -> float:
+    """CPU seconds of ``bridge send --help``: the command's start (its imports) alone."""
+    spent = []
+    for _ in range(repeat):
+        proc = subprocess.Popen([sys.executable, "-m", "bridge", "--home",
+                                 str(node.home.path), "send", "--help"],
+                                stdout=subprocess.DEVNULL)
+        _, _, use = os.wait4(proc.pid, 0)
+        proc.returncode = 0
+        spent.append(use.ru_utime + use.ru_stime)
+    return statistics.median(spent)
 
 
 def write_roster(path: Path, rows: int) -> None:
@@ -177,9 +220,12 @@ def main() -> int:
                 profile = args.profile / f"profile-send-{n}.txt" if args.profile else None
                 if profile is not None:
                     profile.parent.mkdir(parents=True, exist_ok=True)
-                wall, cpu_cli, cpu_daemon = send_command(a, path, f"R-SEND-{n}", profile)
+                wall, cpu_cli, rss_cli, cpu_daemon = send_command(a, path, f"R-SEND-{n}",
+                                                                  profile)
                 cpu0 = time.process_time()
                 figures |= {"bridge_send": wall, "bridge_send_cli_cpu": cpu_cli,
+                            "bridge_send_cli_start_cpu": cli_start_cpu(a),
+                            "bridge_send_cli_peak_rss_mb": rss_cli,
                             "bridge_send_daemon_cpu": cpu_daemon, "reference": reference(path),
                             "reference_cpu": time.process_time() - cpu0}
                 for key, value in figures.items():
@@ -189,7 +235,8 @@ def main() -> int:
             a.stop()
             b.stop()
     result = {"rows": args.rows, "csv_mb": round(size_mb, 1), "repeat": args.repeat,
-              **{f"{k}_seconds": round(statistics.median(v), 3) for k, v in runs.items()}}
+              **{k if k.endswith("_mb") else f"{k}_seconds": round(statistics.median(v), 3)
+                 for k, v in runs.items()}}
     result["send_over_reference"] = round(result["bridge_send_seconds"]
                                           / result["reference_seconds"], 2)
     result["send_cpu_over_reference_cpu"] = round(

@@ -21,7 +21,7 @@ import http.client
 import json
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Sized
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sized
 from typing import Any, BinaryIO, TypeVar
 
 from bridge.client_wire import NDJSON, UnixHTTPConnection, copy_body
@@ -148,6 +148,11 @@ class BridgeClient:
         except (OSError, http.client.HTTPException) as exc:
             conn.close()
             raise self._unavailable(exc) from exc
+        except BaseException:
+            # The body's own iterator failed (a streamed file that cannot be read on): the
+            # request is cut off unfinished, so the daemon drops what it staged at once.
+            conn.close()
+            raise
         return conn, resp
 
     @staticmethod
@@ -272,7 +277,7 @@ class BridgeClient:
         document once the last item is in, and only if every one is good; the answer is
         ``submit_document``'s.
         Refused because the peer's queue is full, it is sent again only if ``items`` can be
-        read again (a sequence, not an iterator).
+        read again (a sequence, or any iterable that is not an iterator).
         """
         header: dict[str, Any] = {"type": type, "to": to, "count": count}
         if id is not None:
@@ -284,7 +289,7 @@ class BridgeClient:
             stream_type, blocks = _document_stream(header, items)
             return self._json("POST", f"{API_PREFIX}/documents", stream=blocks,
                               stream_type=stream_type)
-        return self._busy(send) if isinstance(items, Sequence) else send()
+        return send() if isinstance(items, Iterator) else self._busy(send)
 
     def documents(self, direction: str | None = None, type: str | None = None,
                   peer: str | None = None, limit: int | None = None,

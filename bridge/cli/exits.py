@@ -22,7 +22,7 @@ import click
 from bridge.client import ApiError, DaemonUnavailable
 from bridge.core.errors import BridgeError
 from bridge.core.printable import json_text, printable, printable_lines
-from bridge.records.importers import ImportErrors
+from bridge.records.importers.problems import ImportErrors
 
 
 class Exit(IntEnum):

@@ -10,7 +10,6 @@ from collections.abc import Callable
 from typing import Any
 
 import click
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from bridge.cli.output import console
 from bridge.cli.progress import counts, is_settled, items_of
@@ -117,6 +116,14 @@ def _follow_json(follower: _Follower) -> None:
 
 def _follow_bar(follower: _Follower) -> None:
     """A progress bar of the items acknowledged, then one line of where the document ended."""
+    from rich.progress import (  # only here: ``bridge status --json`` never loads it
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     columns = (TextColumn("{task.description}", markup=False), BarColumn(),
                MofNCompleteColumn(), TextColumn("acknowledged"), TimeElapsedColumn())
     doc = follower.doc

@@ -7,18 +7,33 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 import click
-from rich.console import Console, ConsoleOptions, RenderResult
-from rich.table import Table
-from rich.text import Text
 
 from bridge.core.printable import json_text, printable
-from bridge.reports.render.text import safe_text  # the one import of it in the command line
+
+if TYPE_CHECKING:
+    from rich.console import Console, ConsoleOptions, RenderResult
+    from rich.table import Table
+    from rich.text import Text
+
+# rich (and the reports' renderer) are imported by the functions that print with them, when
+# they do: a command that prints JSON or one line (``bridge send``) does not load them.
 
 RICH_TABLE_MAX_ROWS = 500  # beyond this, plain aligned text (rich is slow on long tables)
 
+def safe_text(value: object, style: str = "") -> Text:
+    """:func:`bridge.reports.render.text.safe_text` (the one use of it in the command line):
+    a cell escaped for the terminal, never read as markup."""
+    from bridge.reports.render.text import safe_text as escaped
+
+    return escaped(value, style)
+
+
 def console() -> Console:
+    from rich.console import Console
+
     return Console(highlight=False, soft_wrap=False)
 
 
@@ -44,6 +59,8 @@ class Fitted:
         return len(self.cells)
 
     def _table(self) -> Table:
+        from rich.table import Table
+
         out = Table(box=None)
         for i, header in enumerate(self.headers):
             if header in WHOLE_COLUMNS:
@@ -68,6 +85,8 @@ class Fitted:
         return total + 2 * len(self.headers)
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        from rich.text import Text
+
         if self._narrowest() <= options.max_width:
             yield self._table()
             return

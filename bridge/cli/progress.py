@@ -1,12 +1,13 @@
 """What a document summary from the daemon (``GET /v1/documents/{id}``) says about how far its
-acknowledgement has got, for ``bridge status``, ``bridge inbox`` and ``--watch``."""
+acknowledgement has got, for ``bridge status``, ``bridge inbox`` and ``--watch``; and what a
+witness's entry in ``/v1/health`` says about how far it has cosigned our log."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
-from bridge.core.documents import ACK_STATUSES
+from bridge.core.entries import ACK_STATUSES
 from bridge.core.printable import printable
 
 
@@ -43,4 +44,14 @@ def is_settled(doc: Mapping[str, Any]) -> bool:
     return is_complete(doc) or doc.get("state") == "refused"
 
 
-__all__ = ["by_status_order", "counts", "is_complete", "is_settled", "items_of"]
+def cosigned_text(row: Mapping[str, Any]) -> str:
+    """What a witness has cosigned of our log, from its entry in /v1/health."""
+    if row.get("cosigned_size") is None:
+        return f"nothing cosigned yet (log size {row.get('log_size')})"
+    skew = row.get("skew_seconds")
+    return (f"cosigned size {row['cosigned_size']} of {row.get('log_size')} at "
+            f"{row.get('cosigned_at')}"
+            + (f" (our clock {skew:+} s against the witness's)" if skew is not None else ""))
+
+
+__all__ = ["by_status_order", "cosigned_text", "counts", "is_complete", "is_settled", "items_of"]

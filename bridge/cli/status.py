@@ -8,14 +8,13 @@ from collections.abc import Mapping
 from typing import Any
 
 import click
-from rich.text import Text
 
 from bridge.cli.context import Ctx
 from bridge.cli.exits import Exit, reporting
 from bridge.cli.follow import watch_document
 from bridge.cli.options import json_option
 from bridge.cli.output import Fitted, console, echo_json, safe_text, table
-from bridge.cli.progress import by_status_order, counts, items_of
+from bridge.cli.progress import by_status_order, cosigned_text, counts, items_of
 from bridge.client import BridgeClient
 from bridge.core.errors import BridgeError
 
@@ -31,6 +30,8 @@ def _documents_table(docs: list[dict[str, Any]]) -> Fitted:
 
 
 def _print_document(doc: Mapping[str, Any]) -> None:
+    from rich.text import Text  # rich only when a table or a document is printed
+
     total, acked, by_status = items_of(doc)
     arrow = "→" if doc.get("direction") == "out" else "←"
     out = console()
@@ -117,8 +118,6 @@ def _print_witnessing(health: Mapping[str, Any]) -> None:
     """The witnesses' view of our audit log, and any fault (a witness that refused the log is
     a security alarm: it must be seen where people look, not only in the event log)."""
     out = console()
-    from bridge.cli.witness import cosigned_text
-
     for name, w in (health.get("witnesses") or {}).items():
         shown = f"{name} (via relay)" if w.get("via") == "relay" else name
         out.print(safe_text(f"witness {shown}: {cosigned_text(w)}"))

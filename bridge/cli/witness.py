@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ import click
 from bridge.cli.context import Ctx
 from bridge.cli.exits import reporting
 from bridge.cli.options import EXISTING_FILE, json_option
+from bridge.cli.progress import cosigned_text
 from bridge.core.errors import UsageError
 from bridge.core.printable import printable
 from bridge.core.receipts import iso_time
@@ -188,16 +188,6 @@ def witness_status(obj: Ctx, as_json: bool) -> None:
 
 def _reached(row: dict[str, Any]) -> str:
     return "through the relay" if row["via"] == VIA_RELAY else f"at {printable(row['url'])}"
-
-
-def cosigned_text(row: Mapping[str, Any]) -> str:
-    """What a witness has cosigned of our log, from its entry in /v1/health."""
-    if row.get("cosigned_size") is None:
-        return f"nothing cosigned yet (log size {row.get('log_size')})"
-    skew = row.get("skew_seconds")
-    return (f"cosigned size {row['cosigned_size']} of {row.get('log_size')} at "
-            f"{row.get('cosigned_at')}"
-            + (f" (our clock {skew:+} s against the witness's)" if skew is not None else ""))
 
 
 def _now() -> int:

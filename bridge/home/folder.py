@@ -15,21 +15,21 @@ from __future__ import annotations
 
 import os
 import time
-import tomllib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from bridge.core.crypto import suites
-from bridge.core.crypto.identity import (
-    Keyring,
-    PrivateIdentity,
-    PublicIdentity,
-    check_party,
-)
 from bridge.core.errors import UsageError
-from bridge.home.addresses import parse_listen
-from bridge.home.config import DEFAULT_LISTEN, Config
 from bridge.home.files import write_file
-from bridge.home.key_files import load_private, load_public, write_private
+
+if TYPE_CHECKING:
+    from bridge.core.crypto import suites
+    from bridge.core.crypto.identity import Keyring, PrivateIdentity, PublicIdentity
+    from bridge.home.config import Config
+
+# The configuration model (pydantic), the keys and their algorithms are imported by the methods
+# that use them, not with the module: a command that only reaches the daemon through the home's
+# socket (``bridge send``, ``bridge status``) needs none of them, and importing them was most
+# of every such command's start.
 
 CONFIG_NAME = "bridge.toml"
 PORT_NAME = "peer.port"
@@ -90,6 +90,10 @@ class Home:
         return self.keys_dir / f"{party}.pub"
 
     def config(self) -> Config:
+        import tomllib
+
+        from bridge.home.config import Config
+
         try:
             raw = self.config_path.read_text(encoding="utf-8")
         except FileNotFoundError as exc:
@@ -107,12 +111,18 @@ class Home:
 
     def init(self, party: str, *, listen: str | None = None,
              passphrase: bytes | None = None, tls: bool = False,
-             suite: suites.Suite = suites.NEW_IDENTITY_SUITE) -> PrivateIdentity:
+             suite: suites.Suite | None = None) -> PrivateIdentity:
         """Create the home: folders (0700), keys of ``suite`` (suite 2, post-quantum, unless
         told), identity file, configuration, and with ``tls`` the peer endpoint's certificate.
         Never overwrites. Without ``listen`` the daemon opens no peer endpoint (its peers are
         reached through the relay or the carrier), unless ``tls`` asks for one: then it listens
         on ``DEFAULT_LISTEN``."""
+        from bridge.core.crypto import suites
+        from bridge.core.crypto.identity import PrivateIdentity, check_party
+        from bridge.home.addresses import parse_listen
+        from bridge.home.config import DEFAULT_LISTEN, Config
+        from bridge.home.key_files import write_private
+
         check_party(party)
         if tls and listen is None:  # TLS is the peer endpoint's: asking for it asks for one
             listen = DEFAULT_LISTEN
@@ -124,8 +134,9 @@ class Home:
         for folder in (self.path, self.keys_dir, self.peers_dir, self.db_path.parent):
             folder.mkdir(mode=0o700, parents=True, exist_ok=True)
             os.chmod(folder, 0o700)
+        chosen = suites.NEW_IDENTITY_SUITE if suite is None else suite
         identity = PrivateIdentity.generate(party, created=int(time.time() * 1000),
-                                            suite=suite)
+                                            suite=chosen)
         write_private(self.private_key_path(party), identity, passphrase=passphrase)
         write_file(self.public_key_path(party), identity.public.dumps(), replace=True)
         if tls:
@@ -136,13 +147,19 @@ class Home:
         return identity
 
     def identity(self, passphrase: bytes | None = None) -> PrivateIdentity:
+        from bridge.home.key_files import load_private
+
         cfg = self.config()
         return load_private(self.private_key_path(cfg.party), passphrase=passphrase)
 
     def public_identity(self) -> PublicIdentity:
+        from bridge.home.key_files import load_public
+
         return load_public(self.public_key_path(self.config().party))
 
     def peer_identity(self, name: str) -> PublicIdentity:
+        from bridge.home.key_files import load_public
+
         return load_public(self.peers_dir / f"{name}.pub")
 
     def keyring(self) -> Keyring:

@@ -29,11 +29,6 @@ import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
-
 from bridge.core.errors import InputError, UsageError
 from bridge.home.files import write_file
 from bridge.home.key_files import check_private_file_mode
@@ -83,6 +78,11 @@ def format_tls_fingerprint(hexed: str) -> str:
 
 def cert_fingerprint(cert_pem: bytes) -> str:
     """SHA-256 of the certificate's DER bytes, 64 lower-case hex digits."""
+    # x509 is imported where a certificate is read or made: the configuration checks a pinned
+    # fingerprint with this module, and every command that reads bridge.toml imports it.
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
     try:
         cert = x509.load_pem_x509_certificate(cert_pem)
     except ValueError as exc:
@@ -110,6 +110,11 @@ def create_certificate(folder: Path, party: str, *, now: datetime.datetime | Non
                          "overwrite it (the peer has pinned it)")
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.chmod(folder, 0o700)
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
     key = ec.generate_private_key(ec.SECP256R1())
     when = now or datetime.datetime.now(datetime.UTC)
     name = x509.Name([

@@ -22,15 +22,48 @@ of a table, checked), ``json_files``, ``document`` and ``acks`` (the entry point
 Pure: no asyncio, aiohttp or sqlite3; the only I/O is reading the one file named.
 """
 
-from bridge.records.importers.acks import ACK_COLUMNS, import_acks, import_acks_rows
-from bridge.records.importers.document import import_document
-from bridge.records.importers.formats import FORMATS, Submission, file_format
-from bridge.records.importers.json_files import load_json_submission, load_json_value
-from bridge.records.importers.limits import LIMITS, ImportLimitError, ImportLimits
-from bridge.records.importers.problems import MAX_LISTED, ImportErrors, RowError
-from bridge.records.importers.rows import header_name
+from __future__ import annotations
 
-__all__ = ["ACK_COLUMNS", "FORMATS", "LIMITS", "MAX_LISTED", "ImportErrors", "ImportLimitError",
-           "ImportLimits", "RowError", "Submission",
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bridge.records.importers.acks import ACK_COLUMNS, import_acks, import_acks_rows
+    from bridge.records.importers.document import import_document
+    from bridge.records.importers.formats import (
+        DOCUMENT_TYPES,
+        FORMATS,
+        Submission,
+        file_format,
+    )
+    from bridge.records.importers.json_files import load_json_submission, load_json_value
+    from bridge.records.importers.limits import LIMITS, ImportLimitError, ImportLimits
+    from bridge.records.importers.problems import MAX_LISTED, ImportErrors, RowError
+    from bridge.records.importers.rows import header_name
+
+# Each name's module, imported when the name is first asked for (PEP 562): ``bridge send`` reads
+# a CSV without the acknowledgement importer and the document code it needs, and every command
+# that only names ImportErrors (bridge/cli/exits.py) loads nothing but ``problems``.
+_HOME = {
+    "ACK_COLUMNS": "acks", "import_acks": "acks", "import_acks_rows": "acks",
+    "import_document": "document", "DOCUMENT_TYPES": "formats", "FORMATS": "formats",
+    "Submission": "formats", "file_format": "formats", "load_json_submission": "json_files",
+    "load_json_value": "json_files", "LIMITS": "limits", "ImportLimitError": "limits",
+    "ImportLimits": "limits", "MAX_LISTED": "problems", "ImportErrors": "problems",
+    "RowError": "problems", "header_name": "rows",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _HOME.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+__all__ = ["ACK_COLUMNS", "DOCUMENT_TYPES", "FORMATS", "LIMITS", "MAX_LISTED", "ImportErrors",
+           "ImportLimitError", "ImportLimits", "RowError", "Submission",
            "file_format", "header_name", "import_acks", "import_acks_rows", "import_document",
            "load_json_submission", "load_json_value"]

@@ -34,6 +34,13 @@ def _bounded_lines(f: Any, limit: int, used: list[int]) -> Iterator[str]:
         yield line
 
 
+def delimiter_of(first: str) -> str:
+    """Comma, or the semicolon or tab that a header without a comma is separated by."""
+    if "," in first:
+        return ","
+    return ";" if ";" in first else ("\t" if "\t" in first else ",")
+
+
 def csv_rows(path: str, limits: ImportLimits) -> Iterator[tuple[int, list[Any]]]:
     """Rows of a CSV file, numbered as a spreadsheet numbers them (one per record, however
     many lines a quoted cell spans). UTF-8, with or without the byte-order mark that Excel
@@ -44,10 +51,7 @@ def csv_rows(path: str, limits: ImportLimits) -> Iterator[tuple[int, list[Any]]]
     previous = csv.field_size_limit(limits.max_cell_chars)
     try:
         with open(path, encoding="utf-8-sig", newline="") as f:
-            first = f.readline(limits.max_line_chars)
-            delimiter = ","
-            if "," not in first:
-                delimiter = ";" if ";" in first else ("\t" if "\t" in first else ",")
+            delimiter = delimiter_of(f.readline(limits.max_line_chars))
             f.seek(0)  # resets the decoder too: the byte-order mark is skipped again
             used = [0]
             reader = csv.reader(_bounded_lines(f, limits.max_line_chars, used),
@@ -78,4 +82,4 @@ def csv_rows(path: str, limits: ImportLimits) -> Iterator[tuple[int, list[Any]]]
         csv.field_size_limit(previous)
 
 
-__all__ = ["csv_rows"]
+__all__ = ["csv_rows", "delimiter_of"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bridge.core.errors import InputError, UsageError
-from bridge.records.importers.formats import Submission, file_format
+from bridge.records.importers.formats import DOCUMENT_TYPES, Submission, file_format
 from bridge.records.importers.json_files import json_submission
 from bridge.records.importers.limits import LIMITS, ImportLimits
 from bridge.records.importers.tables import table_records
@@ -30,7 +30,7 @@ def import_document(path: str, *, doc_type: str, category: str | None = None,
     whose check is the same, and checks them here only when the daemon refuses them. A JSON
     file is always checked.
     """
-    if doc_type not in ("roster", "manifest"):
+    if doc_type not in DOCUMENT_TYPES:
         raise InputError(f"unknown document type {doc_type!r}", field="type")
     fmt = file_format(path)
     if fmt == "json":

@@ -9,6 +9,10 @@ from typing import Any
 
 from bridge.core.errors import InputError
 
+# The document types (``bridge.core.documents.DOCUMENT_TYPES``, equal by test), named here so
+# that reading a file, and ``bridge send``'s options, do not import the document code and the
+# cryptography it needs.
+DOCUMENT_TYPES = ("roster", "manifest")
 FORMATS = {".csv": "csv", ".xlsx": "xlsx", ".json": "json"}
 TABLE_FORMATS = ("csv", "xlsx")
 
@@ -45,4 +49,4 @@ def file_format(path: str) -> str:
                      ".xlsx or .json", field="file")
 
 
-__all__ = ["FORMATS", "TABLE_FORMATS", "Submission", "file_format"]
+__all__ = ["DOCUMENT_TYPES", "FORMATS", "TABLE_FORMATS", "Submission", "file_format"]

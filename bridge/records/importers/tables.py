@@ -30,7 +30,7 @@ _Flat = tuple[int, str, Callable[[Any, FieldInfo | None], Any] | None, FieldInfo
 
 
 @dataclass(kw_only=True)
-class _Reading:
+class Reading:
     """What the row loop gathers: the records, the row each came from, and the cells that did
     not convert. Problems are kept up to the number listed (a file of a million bad cells must
     not hold a million descriptions); every bad row is still counted."""
@@ -51,6 +51,35 @@ class _Reading:
         self.cell_bad.add(n)
 
 
+@dataclass(frozen=True, kw_only=True)
+class Table:
+    """A table opened: its rows (after the header) as they are read, the header's columns and
+    what is wrong with the header itself."""
+
+    source: str
+    rows: Iterator[tuple[int, list[Any]]]
+    hrow: int
+    width: int
+    columns: list[Column]
+    blank_names: list[int]  # positions of columns with no name
+    head_problems: list[RowError]
+    absent: set[str]  # required fields no column provides
+
+
+def open_table(path: str, fmt: str, schema: RecordSchema, defaults: Mapping[str, Any],
+               limits: ImportLimits) -> Table:
+    """Read the header of a CSV or XLSX file and find each column's field."""
+    rows = table_rows(path, fmt, limits)
+    hrow, header = read_header(rows, path, limits)
+    head_problems: list[RowError] = []
+    columns, skipped = header_columns(header, hrow, schema, head_problems)
+    missing, absent = missing_columns(schema, {c.name for c in columns}, hrow, defaults)
+    head_problems.extend(missing)
+    blank_names = [i for i in skipped if header_name(header[i]) == ""]
+    return Table(source=path, rows=rows, hrow=hrow, width=len(header), columns=columns,
+                 blank_names=blank_names, head_problems=head_problems, absent=absent)
+
+
 def table_records(path: str, fmt: str, schema: RecordSchema, defaults: Mapping[str, Any],
                   limits: ImportLimits, *, check: bool = True
                   ) -> tuple[list[dict[str, Any]], list[int]]:
@@ -62,46 +91,48 @@ def table_records(path: str, fmt: str, schema: RecordSchema, defaults: Mapping[s
     ``check=False`` leaves the record checks to the daemon, which makes them anyway (the same
     ``check_records``): the header and every cell are still read and converted here, and a file
     with a bad one is checked whole, so that all its bad rows are listed at once."""
-    source = path
-    rows = table_rows(path, fmt, limits)
-    hrow, header = read_header(rows, source, limits)
-    head_problems: list[RowError] = []
-    columns, skipped = header_columns(header, hrow, schema, head_problems)
-    missing, absent = missing_columns(schema, {c.name for c in columns}, hrow, defaults)
-    head_problems.extend(missing)
-    blank_names = [i for i in skipped if header_name(header[i]) == ""]
-    reading = _read_records(rows, len(header), columns, blank_names, defaults, source, limits)
-    for n, i in reading.unnamed:
-        # A value under no name would be silently dropped: say so instead.
-        reading.cell_problems.append(RowError(row=n, column=column_letter(i), message=(
-            f"a value in a column with no name in row {hrow}: name the column, or clear it")))
+    table = open_table(path, fmt, schema, defaults, limits)
+    head_problems, columns = table.head_problems, table.columns
+    reading = Reading()
+    for n, record in converted_rows(table, defaults, limits, reading):
+        reading.records.append(record)
+        reading.row_of.append(n)
+    unnamed_problems(table, reading)
     records, row_of = reading.records, reading.row_of
     if not (check or head_problems or reading.cell_problems or reading.cell_bad):
         return records, row_of
     result = check_records(schema, records, limit=MAX_LISTED)
-    row_problems = _table_errors(result, row_of, columns, absent)
+    row_problems = _table_errors(result, row_of, columns, table.absent)
     problems = _merge(head_problems, reading.cell_problems, row_problems)
     bad_rows = len({row_of[i] for i in result.bad} | reading.cell_bad)
     if problems or bad_rows:
-        raise ImportErrors(source, problems[:MAX_LISTED], bad_rows=bad_rows,
+        raise ImportErrors(path, problems[:MAX_LISTED], bad_rows=bad_rows,
                            header=bool(head_problems))
     return records, row_of
 
 
-def _read_records(rows: Iterator[tuple[int, list[Any]]], width: int, columns: Sequence[Column],
-                  blank_names: Sequence[int], defaults: Mapping[str, Any], source: str,
-                  limits: ImportLimits) -> _Reading:
-    """The row loop: one record per non-blank row, its cells converted (not yet checked)."""
+def unnamed_problems(table: Table, reading: Reading) -> None:
+    for n, i in reading.unnamed:
+        # A value under no name would be silently dropped: say so instead.
+        reading.cell_problems.append(RowError(row=n, column=column_letter(i), message=(
+            f"a value in a column with no name in row {table.hrow}: name the column, or clear "
+            "it")))
+
+
+def converted_rows(table: Table, defaults: Mapping[str, Any], limits: ImportLimits,
+                   reading: Reading) -> Iterator[tuple[int, dict[str, Any]]]:
+    """The row loop: one record per non-blank row, its cells converted (not yet checked), with
+    its row; the cells that did not convert, and values under no name, noted in ``reading``."""
+    columns, width, blank_names = table.columns, table.width, table.blank_names
     flat: list[_Flat] = [
         (c.index, c.name, c.convert, c.info,
          BOOLEAN_WORDS if c.info is not None and c.info.kind == "boolean" else None)
         for c in columns if c.parent is None]
     nested = [c for c in columns if c.parent is not None]
-    reading = _Reading()
-    records, row_of = reading.records, reading.row_of
     max_chars = limits.max_cell_chars
     base = len(defaults)
-    for n, cells in rows:
+    made = 0
+    for n, cells in table.rows:
         if len(cells) < width:
             cells = cells + [None] * (width - len(cells))
         elif len(cells) > width:
@@ -114,16 +145,15 @@ def _read_records(rows: Iterator[tuple[int, list[Any]]], width: int, columns: Se
             _nested_fields(record, cells, nested, n, reading)
         if len(record) == base:
             continue  # a blank row (often trailing ones): not a record
-        if len(records) >= limits.max_items:
-            raise ImportLimitError(source, "too many records", limit="max_items",
+        if made >= limits.max_items:
+            raise ImportLimitError(table.source, "too many records", limit="max_items",
                                    value=limits.max_items, where=f"row {n}")
-        records.append(record)
-        row_of.append(n)
-    return reading
+        made += 1
+        yield n, record
 
 
 def _flat_fields(record: dict[str, Any], cells: list[Any], flat: Sequence[_Flat], n: int,
-                 max_chars: int, reading: _Reading) -> None:
+                 max_chars: int, reading: Reading) -> None:
     """The hot loop: 100,000 rows of a dozen cells each. Text (most cells) is handled inline,
     booleans by one dictionary look-up; only other types pay for a function call."""
     for i, name, convert, info, words in flat:
@@ -153,7 +183,7 @@ def _flat_fields(record: dict[str, Any], cells: list[Any], flat: Sequence[_Flat]
 
 
 def _nested_fields(record: dict[str, Any], cells: list[Any], nested: Sequence[Column], n: int,
-                   reading: _Reading) -> None:
+                   reading: Reading) -> None:
     """Columns such as ``identification.status``: each fills a field of its group."""
     for c in nested:
         cell = cells[c.index]
@@ -173,7 +203,7 @@ def _nested_fields(record: dict[str, Any], cells: list[Any], nested: Sequence[Co
             group[c.child] = value
 
 
-def _unnamed(reading: _Reading, n: int, positions: Iterable[int], cells: list[Any]) -> None:
+def _unnamed(reading: Reading, n: int, positions: Iterable[int], cells: list[Any]) -> None:
     """Values of row ``n`` under no name: the row is bad, and the first few are described."""
     for i in positions:
         if not blank(cells[i]):
@@ -216,4 +246,5 @@ def _merge(head: list[RowError], cells: list[RowError], rows: list[RowError]
     return [*head, *body]
 
 
-__all__ = ["table_records"]
+__all__ = ["Reading", "Table", "converted_rows", "open_table", "table_records",
+           "unnamed_problems"]

@@ -99,7 +99,7 @@ class TransportAnswer:
         _want_int(self.at, "at", minimum=0)
         _want_int(self.expected_seq, "expected_seq", minimum=1, nil=True)
         if type(self.result) is not str or self.result not in RESULTS:
-            raise _bad(f"unknown result {self.result!r}")
+            raise _bad("unknown result")  # peer text: not quoted
         if self.reason is not None and (type(self.reason) is not str
                                         or not REASON_RE.match(self.reason)):
             raise _bad("reason must be a reason code")

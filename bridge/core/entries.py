@@ -81,7 +81,8 @@ class AckItem:
     def __post_init__(self) -> None:
         _check_item_id(self.id, "id")
         if self.status not in ACK_STATUSES:
-            raise InputError(f"unknown status {self.status!r}; one of: {', '.join(ACK_STATUSES)}",
+            # The word itself is never quoted: a shifted column can put a name here.
+            raise InputError(f"unknown status; one of: {', '.join(ACK_STATUSES)}",
                              field="status")
         for name in ("reason", "evidence"):
             value = getattr(self, name)

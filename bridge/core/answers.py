@@ -39,6 +39,11 @@ _KEYS = frozenset({"v", "type", "from", "to", "by_key", "envelope", "id", "seq",
                    "result", "reason", "expected_seq"})
 # Reason codes are short snake_case words (PROTOCOL §7.5, §8.3): never free text.
 REASON_RE = re.compile(r"[a-z][a-z0-9_]{0,63}\Z")
+# Fixed budgets of decoded objects (PROTOCOL.md §2.4, §8.3), as for an envelope: the outer
+# map of two bins needs 290 bytes, the largest statement 2,047, so a hostile answer is
+# refused after some hundreds of values are read, not after 64 KiB of them.
+_OUTER_LIMITS = codec.SMALL_LIMITS.fixed_budget(2 * 1024)
+_STATEMENT_LIMITS = codec.SMALL_LIMITS.fixed_budget(8 * 1024)
 # Sequence numbers and times are stored as SQLite integers: both fit in 63 bits (§8.2).
 MAX_INT = (1 << 63) - 1
 # Rejections that carry ``expected_seq`` (§8.2 steps 2-4); no other answer does.
@@ -142,7 +147,7 @@ def parse_answer(data: bytes, signer: PublicIdentity) -> TransportAnswer:
     type and range (``TransportAnswer``). Raises ``PeerError`` (``bad_receipt``) and nothing
     else, whatever the bytes."""
     try:
-        outer = codec.decode(data, codec.SMALL_LIMITS)
+        outer = codec.decode(data, _OUTER_LIMITS)
     except PeerError as exc:
         raise _bad(f"not a transport answer ({exc})") from exc
     if (not isinstance(outer, dict) or set(outer) != {"r", "s"}
@@ -151,7 +156,7 @@ def parse_answer(data: bytes, signer: PublicIdentity) -> TransportAnswer:
     if not signer.verify(TAG_TRANSPORT_RECEIPT, outer["r"], outer["s"]):
         raise PeerError("transport answer signature does not verify", reason="bad_receipt")
     try:
-        v = codec.decode(outer["r"], codec.SMALL_LIMITS)
+        v = codec.decode(outer["r"], _STATEMENT_LIMITS)
     except PeerError as exc:
         raise _bad(f"statement not canonical ({exc})") from exc
     if not isinstance(v, dict) or set(v) != _KEYS or type(v["v"]) is not int or v["v"] != 1:

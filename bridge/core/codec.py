@@ -25,7 +25,7 @@ import functools
 import operator
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import msgpack
@@ -63,6 +63,11 @@ class Limits:
             raise ValueError("max_expansion must not be negative")
         if self.max_depth > MAX_DEPTH:  # the strict reader recurses once per level
             raise ValueError(f"max_depth must be at most {MAX_DEPTH}")
+
+    def fixed_budget(self, budget: int) -> Limits:
+        """These limits with a budget of ``budget`` bytes whatever the input's size: for a
+        structure of a fixed shape, whose objects need the same few bytes in any body."""
+        return replace(self, max_expansion=0, base_budget=budget)
 
 
 DEFAULT_LIMITS = Limits()

@@ -38,7 +38,8 @@ ENTRIES = 16  # about 1 MiB of entries: fast, and far above the constant costs
 
 
 def _bomb_record(empty: Any) -> dict[str, Any]:
-    """A record just under the entry size limit, made of nothing but empty containers."""
+    """A record just under the entry size limit, made of nothing but empty containers (or
+    one-byte negative integers)."""
     return {f"k{n:02}": [empty] * 4096 for n in range(15)}
 
 
@@ -65,7 +66,8 @@ def _peak(decode: Callable[[], Any]) -> int:
         tracemalloc.stop()
 
 
-@pytest.mark.parametrize("empty", [[], {}], ids=["empty_arrays", "empty_maps"])
+@pytest.mark.parametrize("empty", [[], {}, -10, -1],
+                         ids=["empty_arrays", "empty_maps", "minus_tens", "minus_ones"])
 @pytest.mark.parametrize("decoder", [declared_columns, declared_records],
                          ids=["run", "loop"])
 def test_chunk_of_empty_containers_decodes_within_a_bound_of_its_size(
@@ -84,6 +86,39 @@ def test_entry_of_empty_arrays_is_refused_as_bad_entry(
     with pytest.raises(VerificationError, match="entry 1") as exc:
         decoder([good, bomb])
     assert exc.value.reason == "bad_entry"
+
+
+@pytest.mark.parametrize("decoder", [declared_columns, declared_records], ids=["run", "loop"])
+def test_entry_of_small_negative_integers_is_refused_before_the_chunk_is_built(
+        decoder: Callable[[list[bytes]], Any]) -> None:
+    # -32 .. -6 are one byte each and a new 28-byte int each (CPython shares -5 .. 256):
+    # they count as maps and arrays do (PROTOCOL.md §6.4), in an array and in a flat map.
+    good = encode_declared_record(0, SALT, "item-0", {"name": "A", "offset": -3})
+    for bomb in ({"a": [-10] * 100}, {f"{n:c}": -10 for n in range(33, 127)}):
+        bad = encode_declared_record(1, SALT, "item-1", bomb)
+        with pytest.raises(VerificationError, match="entry 1") as exc:
+            decoder([good, bad])
+        assert exc.value.reason == "bad_entry"
+
+
+def test_sender_refuses_a_record_of_negative_integers_naming_the_item() -> None:
+    for bomb in ({"a": [-10] * 100}, {f"{n:c}": -10 for n in range(33, 127)}):
+        stream = DocumentStream(doc_type="roster", doc_id="r-1", recipient="bob", created=0,
+                                meta={}, count=1, salt_key=b"\x01" * 32, chunk=4)
+        with pytest.raises(InputError) as exc:
+            stream.add_records([("item-0", bomb)])
+        assert exc.value.field == "items[0].data"
+
+
+def test_records_with_a_few_negative_integers_are_accepted_by_every_decoder() -> None:
+    # Text in Cyrillic and CJK is full of bytes that could begin a negative integer (d0, d1,
+    # e3 ...): the run decoder counts the integers themselves then, and agrees with the loop.
+    record = {"name": "Олена Коваленко", "place": "東京都", "offsets": [-3, -40, 7],
+              "balance": -2**40, "notes": [{"delta": -1}]}
+    leaves = [encode_declared_record(i, SALT, f"item-{i}", record) for i in range(3)]
+    expected = [(f"item-{i}", record) for i in range(3)]
+    assert declared_records(leaves) == expected
+    assert declared_columns(leaves) == ([e[0] for e in expected], [e[1] for e in expected])
 
 
 def test_sender_refuses_a_record_of_empty_arrays_naming_the_item() -> None:

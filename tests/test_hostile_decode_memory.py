@@ -174,3 +174,48 @@ def test_envelope_body_of_empty_containers_is_refused_within_its_budget(empty: A
             tracemalloc.stop()
     assert exc.value.reason == "too_large"
     assert peak <= codec.budget_of(len(body), limits) + 2 * len(body)
+
+
+def _nested(leaf: bytes, size: int) -> bytes:
+    """About ``size`` bytes of arrays of 15 ``leaf`` values, in one array: the worst shapes
+    fit in small arrays (a flat array pays for all its slots at its header)."""
+    inner = bytes([0x9F]) + leaf * 15
+    n = size // len(inner)
+    head = b"\xdc" + n.to_bytes(2, "big") if n <= 0xFFFF else b"\xdd" + n.to_bytes(4, "big")
+    return head + inner * n
+
+
+# Each decodes to far more objects than its size: many small strings, integers that are new
+# objects, nested empty containers, many map keys, small bins, nils (a slot each).
+_MAP_OF_KEYS = bytes([0x8F]) + b"".join(b"\xa2a" + bytes([97 + n]) + b"\xc0" for n in range(15))
+PAYLOAD_BOMBS = {
+    "two_letter_strs": _nested(b"\xa2ab", 1 << 19),
+    "minus_tens": _nested(b"\xf6", 1 << 19),
+    "ints_of_300": _nested(b"\xcd\x01\x2c", 1 << 19),
+    "nested_empty_arrays": _nested(b"\x91\x90", 1 << 19),
+    "empty_maps": _nested(b"\x80", 1 << 19),
+    "maps_of_15_keys": _nested(_MAP_OF_KEYS, 1 << 19),
+    "two_byte_bins": _nested(b"\xc4\x02ab", 1 << 19),
+    "nils": _nested(b"\xc0", 1 << 19),
+}
+
+
+@pytest.mark.parametrize("body", PAYLOAD_BOMBS.values(), ids=PAYLOAD_BOMBS.keys())
+def test_chunk_payload_bomb_is_refused_within_twice_its_size(body: bytes) -> None:
+    # A chunk payload (PAYLOAD_LIMITS) may decode to at most 2 x its size + base_budget of
+    # objects (PROTOCOL.md §2.4); what the reader builds is what it counts (its arrays made
+    # at their size, never grown), and beyond the budget only str and bin contents copied
+    # from the input (at most half of what it has read, for these shapes). Before, the
+    # budget was 4 x the size: a 64 MiB payload could cost 272 MiB of objects.
+    limits = dataclasses.replace(PAYLOAD_LIMITS, base_budget=256 * 1024)
+    assert codec.budget_of(len(body), limits) == 2 * len(body) + limits.base_budget
+    tracemalloc.start()
+    try:
+        with pytest.raises(DecodeError) as exc:
+            codec.decode(body, limits)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert exc.value.reason == "too_large"
+    size = len(body)
+    assert peak <= 2 * size + limits.base_budget + size // 2, f"{peak / size:.2f} x"

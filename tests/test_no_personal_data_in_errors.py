@@ -22,9 +22,10 @@ from test_local_stream import Served
 
 from bridge import client_wire
 from bridge.client import ApiError, BridgeClient
+from bridge.core import codec
 from bridge.core.crypto.identity import PrivateIdentity
-from bridge.core.entries import AckItem
-from bridge.core.errors import InputError
+from bridge.core.entries import AckItem, decode_declared_entry
+from bridge.core.errors import InputError, VerificationError
 from bridge.records.importers import ImportErrors, import_acks
 from bridge.records.record_schemas import roster_schema
 from bridge.records.schema import describe
@@ -211,3 +212,11 @@ def test_an_unknown_word_is_refused_naming_the_field_not_the_word(
         refuse()
     assert err.value.field in {"status", "category"}
     assert LEAK not in str(err.value)
+
+
+def test_a_peer_entry_whose_index_is_text_is_refused_without_quoting_it() -> None:
+    # A peer's entry with a name where its index is due: the refusal is logged and stored.
+    leaf = codec.pack_value({"data": {}, "i": LEAK, "id": "item-0", "salt": b"\x07" * 16})
+    with pytest.raises(VerificationError) as err:
+        decode_declared_entry(leaf, 0)
+    assert err.value.reason == "bad_entry" and LEAK not in str(err.value)

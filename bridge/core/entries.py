@@ -171,7 +171,10 @@ def _entry_map(leaf: bytes, index: int | None, keys: frozenset[str]) -> dict[str
     if index is None:
         if type(value["i"]) is not int or value["i"] < 0:  # true == 1 in Python only
             raise VerificationError("entry has no entry index", reason="bad_entry")
-    elif type(value["i"]) is not int or value["i"] != index:
+    elif type(value["i"]) is not int:  # peer text, never quoted
+        raise VerificationError(f"entry at position {index} has no entry index",
+                                reason="bad_entry")
+    elif value["i"] != index:
         raise VerificationError(f"entry at position {index} says it is entry {value['i']}",
                                 reason="bad_entry")
     salt = value["salt"]

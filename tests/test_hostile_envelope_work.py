@@ -4,7 +4,7 @@ so each is decoded within a fixed budget (PROTOCOL.md §2.4, §5.1, §8.3): a ho
 cheap values (nils, one-byte bins, one-letter strings, small integers: 8 bytes of budget each,
 the least any value costs) is refused ``too_large`` after a bounded number of values, whatever
 the body's size. Before, the outer map could walk some 8,000 values and the header, with the
-SMALL budget, up to 64 KiB of them (about 20,000, tens of milliseconds).
+SMALL budget, up to 64 KiB of them (60,000 nils, tens of milliseconds).
 
 The work is counted in values read (calls of the reader's ``value``), not in time."""
 
@@ -24,7 +24,7 @@ BODY = 60 * 1024  # a hostile body under the SMALL max_bytes, so only the budget
 CHEAP = {"nils": b"\xc0", "one_byte_bins": b"\xc4\x01a", "one_letter_strs": b"\xa1a",
          "minus_ones": b"\xff"}
 # The most values each fixed budget lets the reader read (8 bytes of budget each at least).
-OUTER_VALUES, HEADER_VALUES = 2 * 1024 // 8, 8 * 1024 // 8
+OUTER_VALUES, HEADER_VALUES = 2 * 1024 // 8, 16 * 1024 // 8
 
 
 def _array(elements: list[bytes]) -> bytes:

@@ -41,9 +41,10 @@ _KEYS = frozenset({"v", "type", "from", "to", "by_key", "envelope", "id", "seq",
 REASON_RE = re.compile(r"[a-z][a-z0-9_]{0,63}\Z")
 # Fixed budgets of decoded objects (PROTOCOL.md §2.4, §8.3), as for an envelope: the outer
 # map of two bins needs 290 bytes, the largest statement 2,047, so a hostile answer is
-# refused after some hundreds of values are read, not after 64 KiB of them.
+# refused after at most some 2,000 values are read, not after 64 KiB of them. The
+# statement's 16 KiB lets msgpack's C decoder take one of up to 227 bytes, as before.
 _OUTER_LIMITS = codec.SMALL_LIMITS.fixed_budget(2 * 1024)
-_STATEMENT_LIMITS = codec.SMALL_LIMITS.fixed_budget(8 * 1024)
+_STATEMENT_LIMITS = codec.SMALL_LIMITS.fixed_budget(16 * 1024)
 # Sequence numbers and times are stored as SQLite integers: both fit in 63 bits (§8.2).
 MAX_INT = (1 << 63) - 1
 # Rejections that carry ``expected_seq`` (§8.2 steps 2-4); no other answer does.

@@ -39,7 +39,8 @@ ENTRIES = 16  # about 1 MiB of entries: fast, and far above the constant costs
 
 
 def _bomb_record(empty: Any) -> dict[str, Any]:
-    """A record just under the entry size limit, made of nothing but empty containers."""
+    """A record just under the entry size limit, made of nothing but empty containers (or
+    one-byte negative integers)."""
     return {f"k{n:02}": [empty] * 4096 for n in range(15)}
 
 
@@ -66,7 +67,8 @@ def _peak(decode: Callable[[], Any]) -> int:
         tracemalloc.stop()
 
 
-@pytest.mark.parametrize("empty", [[], {}], ids=["empty_arrays", "empty_maps"])
+@pytest.mark.parametrize("empty", [[], {}, -10, -1],
+                         ids=["empty_arrays", "empty_maps", "minus_tens", "minus_ones"])
 @pytest.mark.parametrize("decoder", [declared_columns, declared_records],
                          ids=["run", "loop"])
 def test_chunk_of_empty_containers_decodes_within_a_bound_of_its_size(
@@ -85,6 +87,39 @@ def test_entry_of_empty_arrays_is_refused_as_bad_entry(
     with pytest.raises(VerificationError, match="entry 1") as exc:
         decoder([good, bomb])
     assert exc.value.reason == "bad_entry"
+
+
+@pytest.mark.parametrize("decoder", [declared_columns, declared_records], ids=["run", "loop"])
+def test_entry_of_small_negative_integers_is_refused_before_the_chunk_is_built(
+        decoder: Callable[[list[bytes]], Any]) -> None:
+    # -32 .. -6 are one byte each and a new 28-byte int each (CPython shares -5 .. 256):
+    # they count as maps and arrays do (PROTOCOL.md §6.4), in an array and in a flat map.
+    good = encode_declared_record(0, SALT, "item-0", {"name": "A", "offset": -3})
+    for bomb in ({"a": [-10] * 100}, {f"{n:c}": -10 for n in range(33, 127)}):
+        bad = encode_declared_record(1, SALT, "item-1", bomb)
+        with pytest.raises(VerificationError, match="entry 1") as exc:
+            decoder([good, bad])
+        assert exc.value.reason == "bad_entry"
+
+
+def test_sender_refuses_a_record_of_negative_integers_naming_the_item() -> None:
+    for bomb in ({"a": [-10] * 100}, {f"{n:c}": -10 for n in range(33, 127)}):
+        stream = DocumentStream(doc_type="roster", doc_id="r-1", recipient="bob", created=0,
+                                meta={}, count=1, salt_key=b"\x01" * 32, chunk=4)
+        with pytest.raises(InputError) as exc:
+            stream.add_records([("item-0", bomb)])
+        assert exc.value.field == "items[0].data"
+
+
+def test_records_with_a_few_negative_integers_are_accepted_by_every_decoder() -> None:
+    # Text in Cyrillic and CJK is full of bytes that could begin a negative integer (d0, d1,
+    # e3 ...): the run decoder counts the integers themselves then, and agrees with the loop.
+    record = {"name": "Олена Коваленко", "place": "東京都", "offsets": [-3, -40, 7],
+              "balance": -2**40, "notes": [{"delta": -1}]}
+    leaves = [encode_declared_record(i, SALT, f"item-{i}", record) for i in range(3)]
+    expected = [(f"item-{i}", record) for i in range(3)]
+    assert declared_records(leaves) == expected
+    assert declared_columns(leaves) == ([e[0] for e in expected], [e[1] for e in expected])
 
 
 def test_sender_refuses_a_record_of_empty_arrays_naming_the_item() -> None:
@@ -141,3 +176,48 @@ def test_envelope_body_of_empty_containers_is_refused_within_its_budget(empty: A
             tracemalloc.stop()
     assert exc.value.reason == "too_large"
     assert peak <= codec.budget_of(len(body), limits) + 2 * len(body)
+
+
+def _nested(leaf: bytes, size: int) -> bytes:
+    """About ``size`` bytes of arrays of 15 ``leaf`` values, in one array: the worst shapes
+    fit in small arrays (a flat array pays for all its slots at its header)."""
+    inner = bytes([0x9F]) + leaf * 15
+    n = size // len(inner)
+    head = b"\xdc" + n.to_bytes(2, "big") if n <= 0xFFFF else b"\xdd" + n.to_bytes(4, "big")
+    return head + inner * n
+
+
+# Each decodes to far more objects than its size: many small strings, integers that are new
+# objects, nested empty containers, many map keys, small bins, nils (a slot each).
+_MAP_OF_KEYS = bytes([0x8F]) + b"".join(b"\xa2a" + bytes([97 + n]) + b"\xc0" for n in range(15))
+PAYLOAD_BOMBS = {
+    "two_letter_strs": _nested(b"\xa2ab", 1 << 19),
+    "minus_tens": _nested(b"\xf6", 1 << 19),
+    "ints_of_300": _nested(b"\xcd\x01\x2c", 1 << 19),
+    "nested_empty_arrays": _nested(b"\x91\x90", 1 << 19),
+    "empty_maps": _nested(b"\x80", 1 << 19),
+    "maps_of_15_keys": _nested(_MAP_OF_KEYS, 1 << 19),
+    "two_byte_bins": _nested(b"\xc4\x02ab", 1 << 19),
+    "nils": _nested(b"\xc0", 1 << 19),
+}
+
+
+@pytest.mark.parametrize("body", PAYLOAD_BOMBS.values(), ids=PAYLOAD_BOMBS.keys())
+def test_chunk_payload_bomb_is_refused_within_twice_its_size(body: bytes) -> None:
+    # A chunk payload (PAYLOAD_LIMITS) may decode to at most 2 x its size + base_budget of
+    # objects (PROTOCOL.md §2.4); what the reader builds is what it counts (its arrays made
+    # at their size, never grown), and beyond the budget only str and bin contents copied
+    # from the input (at most half of what it has read, for these shapes). Before, the
+    # budget was 4 x the size: a 64 MiB payload could cost 272 MiB of objects.
+    limits = dataclasses.replace(PAYLOAD_LIMITS, base_budget=256 * 1024)
+    assert codec.budget_of(len(body), limits) == 2 * len(body) + limits.base_budget
+    tracemalloc.start()
+    try:
+        with pytest.raises(DecodeError) as exc:
+            codec.decode(body, limits)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert exc.value.reason == "too_large"
+    size = len(body)
+    assert peak <= 2 * size + limits.base_budget + size // 2, f"{peak / size:.2f} x"

@@ -416,7 +416,8 @@ def test_ack_spreadsheet_bad_rows(tmp_path: Path) -> None:
     assert problems(err.value) == [(1, "D", "comment"), (3, "B", "status"), (4, "A", "id"),
                                    (5, "A", "id"), (6, "A", "id"), (7, "C", "reason")]
     assert err.value.bad_rows == 5
-    assert "first on row 2" in str(err.value) and "unknown status 'LOST'" in str(err.value)
+    assert "first on row 2" in str(err.value) and "unknown status" in str(err.value)
+    assert "LOST" not in str(err.value)
     with pytest.raises(InputError, match=r"\.csv or \.xlsx"):
         import_acks(str(tmp_path / "a.json"))
 
@@ -666,7 +667,8 @@ def test_ack_file_with_bad_rows_sends_nothing(home: Path, tmp_path: Path,
                                           ["BAG-2", "RECEIVED"], ["BAG-2", "RECEIVED"]])
     code, _, err = bridge(home, "ack", "MANIFEST-7", "--file", str(path))
     assert code == 1
-    assert "row 2, column B (status): unknown status 'LOST'" in err
+    assert "row 2, column B (status): unknown status; one of: RECEIVED" in err
+    assert "LOST" not in err
     assert "row 4, column A (id): item 'BAG-2' is given twice (first on row 3)" in err
     assert calls == []
     assert bridge(home, "ack", "MANIFEST-7", "--file", str(path), "--all", "RECEIVED")[0] == 2

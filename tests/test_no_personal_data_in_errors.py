@@ -11,7 +11,7 @@ import csv
 import logging
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,12 @@ from test_local_stream import Served
 
 from bridge import client_wire
 from bridge.client import ApiError, BridgeClient
+from bridge.core import codec
 from bridge.core.crypto.identity import PrivateIdentity
+from bridge.core.entries import AckItem, decode_declared_entry
+from bridge.core.errors import InputError, VerificationError
+from bridge.records.importers import ImportErrors, import_acks
+from bridge.records.record_schemas import roster_schema
 from bridge.records.schema import describe
 
 LEAK = "ZZLEAKZZ"
@@ -169,3 +174,49 @@ def test_an_acknowledgement_reason_that_is_refused_is_not_quoted(
         err = _refused(lambda: client.acknowledge_stream("M-1", items))
     assert err.field == "items[0].reason", str(err)
     _no_leak(str(err) + repr(err.__dict__), caplog.text)
+
+
+def test_an_unknown_status_in_an_ack_file_is_refused_by_row_and_column_not_quoted(
+        tmp_path: Path) -> None:
+    # A shifted column puts a person's name where the status is due.
+    path = _write_csv(tmp_path / "acks.csv", [{"id": "BAG-1", "status": "RECEIVED"},
+                                              {"id": "BAG-2", "status": f"Marrow {LEAK}"}])
+    with pytest.raises(ImportErrors) as err:
+        import_acks(str(path))
+    said = str(err.value)
+    assert "row 3, column B (status): unknown status; one of: RECEIVED" in said, said
+    assert LEAK not in said and "Marrow" not in said, said
+
+
+@pytest.mark.parametrize("how", ["json", "ndjson"])
+def test_an_unknown_status_given_to_the_local_api_is_refused_without_the_word(
+        received: Served, caplog: pytest.LogCaptureFixture, how: str) -> None:
+    caplog.set_level(logging.DEBUG)
+    client = BridgeClient(received.sock)
+    items = [{"id": person(0)["id"], "status": LEAK}]
+    if how == "json":
+        err = _refused(lambda: client.acknowledge("M-1", items=items))
+    else:
+        err = _refused(lambda: client.acknowledge_stream("M-1", items))
+    assert err.field == "items[0].status", str(err)
+    _no_leak(str(err) + repr(err.__dict__), caplog.text)
+
+
+@pytest.mark.parametrize("refuse", [
+    lambda: AckItem(id="BAG-1", status=LEAK),
+    lambda: roster_schema(LEAK),
+], ids=["ack_status", "roster_category"])
+def test_an_unknown_word_is_refused_naming_the_field_not_the_word(
+        refuse: Callable[[], Any]) -> None:
+    with pytest.raises(InputError) as err:
+        refuse()
+    assert err.value.field in {"status", "category"}
+    assert LEAK not in str(err.value)
+
+
+def test_a_peer_entry_whose_index_is_text_is_refused_without_quoting_it() -> None:
+    # A peer's entry with a name where its index is due: the refusal is logged and stored.
+    leaf = codec.pack_value({"data": {}, "i": LEAK, "id": "item-0", "salt": b"\x07" * 16})
+    with pytest.raises(VerificationError) as err:
+        decode_declared_entry(leaf, 0)
+    assert err.value.reason == "bad_entry" and LEAK not in str(err.value)

@@ -82,7 +82,7 @@ class _AckCommand(click.Command):
 def _status_value(text: str, param: str) -> str:
     value = text.strip().upper()
     if value not in ACK_STATUSES:
-        raise click.BadParameter(f"{text!r} is not an acknowledgement status; one of: "
+        raise click.BadParameter("not an acknowledgement status; one of: "
                                  f"{', '.join(ACK_STATUSES)}", param_hint=param)
     return value
 

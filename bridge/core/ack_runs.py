@@ -114,7 +114,13 @@ def _decode_run(leaves: Sequence[bytes]) -> list[Any] | None:
     (malformed, or an entry holding any map or array besides its own: an acknowledgement
     entry's fields are all scalars, so a hostile run is given up at its first entry holding
     one, never after building the whole run's)."""
-    return decode_run(leaves, lambda _leaf: 0)
+    return decode_run(leaves, _scalars_only)
+
+
+def _scalars_only(value: Any, _leaf: bytes, counted: int) -> bool:
+    """An entry's own map and its values, and nothing else built (the hooks count a map as
+    one and its values as ``len``: any map or array inside adds to it)."""
+    return type(value) is dict and counted == 1 + len(value)
 
 
 __all__ = ["ack_columns", "encode_ack_entries"]

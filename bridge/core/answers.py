@@ -39,6 +39,12 @@ _KEYS = frozenset({"v", "type", "from", "to", "by_key", "envelope", "id", "seq",
                    "result", "reason", "expected_seq"})
 # Reason codes are short snake_case words (PROTOCOL §7.5, §8.3): never free text.
 REASON_RE = re.compile(r"[a-z][a-z0-9_]{0,63}\Z")
+# Fixed budgets of decoded objects (PROTOCOL.md §2.4, §8.3), as for an envelope: the outer
+# map of two bins needs 290 bytes, the largest statement 2,047, so a hostile answer is
+# refused after at most some 2,000 values are read, not after 64 KiB of them. The
+# statement's 16 KiB lets msgpack's C decoder take one of up to 227 bytes, as before.
+_OUTER_LIMITS = codec.SMALL_LIMITS.fixed_budget(2 * 1024)
+_STATEMENT_LIMITS = codec.SMALL_LIMITS.fixed_budget(16 * 1024)
 # Sequence numbers and times are stored as SQLite integers: both fit in 63 bits (§8.2).
 MAX_INT = (1 << 63) - 1
 # Rejections that carry ``expected_seq`` (§8.2 steps 2-4); no other answer does.
@@ -99,7 +105,7 @@ class TransportAnswer:
         _want_int(self.at, "at", minimum=0)
         _want_int(self.expected_seq, "expected_seq", minimum=1, nil=True)
         if type(self.result) is not str or self.result not in RESULTS:
-            raise _bad(f"unknown result {self.result!r}")
+            raise _bad("unknown result")  # peer text: not quoted
         if self.reason is not None and (type(self.reason) is not str
                                         or not REASON_RE.match(self.reason)):
             raise _bad("reason must be a reason code")
@@ -142,7 +148,7 @@ def parse_answer(data: bytes, signer: PublicIdentity) -> TransportAnswer:
     type and range (``TransportAnswer``). Raises ``PeerError`` (``bad_receipt``) and nothing
     else, whatever the bytes."""
     try:
-        outer = codec.decode(data, codec.SMALL_LIMITS)
+        outer = codec.decode(data, _OUTER_LIMITS)
     except PeerError as exc:
         raise _bad(f"not a transport answer ({exc})") from exc
     if (not isinstance(outer, dict) or set(outer) != {"r", "s"}
@@ -151,7 +157,7 @@ def parse_answer(data: bytes, signer: PublicIdentity) -> TransportAnswer:
     if not signer.verify(TAG_TRANSPORT_RECEIPT, outer["r"], outer["s"]):
         raise PeerError("transport answer signature does not verify", reason="bad_receipt")
     try:
-        v = codec.decode(outer["r"], codec.SMALL_LIMITS)
+        v = codec.decode(outer["r"], _STATEMENT_LIMITS)
     except PeerError as exc:
         raise _bad(f"statement not canonical ({exc})") from exc
     if not isinstance(v, dict) or set(v) != _KEYS or type(v["v"]) is not int or v["v"] != 1:

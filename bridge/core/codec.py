@@ -25,7 +25,7 @@ import functools
 import operator
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import msgpack
@@ -63,6 +63,11 @@ class Limits:
             raise ValueError("max_expansion must not be negative")
         if self.max_depth > MAX_DEPTH:  # the strict reader recurses once per level
             raise ValueError(f"max_depth must be at most {MAX_DEPTH}")
+
+    def fixed_budget(self, budget: int) -> Limits:
+        """These limits with a budget of ``budget`` bytes whatever the input's size: for a
+        structure of a fixed shape, whose objects need the same few bytes in any body."""
+        return replace(self, max_expansion=0, base_budget=budget)
 
 
 DEFAULT_LIMITS = Limits()
@@ -355,14 +360,17 @@ class _Reader:
     def array(self, n: int, depth: int) -> list[Any]:
         self.container(n, 1, depth, "array")
         self.spend(_COST_LIST + _COST_SLOT * n)
-        out: list[Any] = []
-        append, value, data, end = out.append, self.value, self.data, self.end
+        # Made at its size, which ``container`` bounded by the bytes left and the budget has
+        # paid for: a list grown by append holds up to an eighth more slots (four for one
+        # element), which the budget would not have counted.
+        out: list[Any] = [None] * n
+        value, data, end = self.value, self.data, self.end
         max_bin = self.limits.max_bin
         # Position and budget kept in locals across a run of inlined elements (written back
         # before anything else reads them): attribute writes per element cost as much as
         # the rest of the element.
         pos, budget = self.pos, self.budget
-        for _ in range(n):
+        for i in range(n):
             # Inline the common element, a bin 8 or 16 (document entries, hashes, proofs):
             # a bulk chunk is a million of them. Anything else goes through ``value``, and so
             # does a bin the budget cannot pay for (``value`` refuses it, naming the same byte).
@@ -379,10 +387,10 @@ class _Reader:
                     if shortest and 1 < m <= max_bin and start + m <= end:
                         pos = start + m
                         budget -= _COST_BIN
-                        append(data[start:pos])
+                        out[i] = data[start:pos]
                         continue
             self.pos, self.budget = pos, budget
-            append(value(depth + 1))
+            out[i] = value(depth + 1)
             pos, budget = self.pos, self.budget
         self.pos, self.budget = pos, budget
         return out

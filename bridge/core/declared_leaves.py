@@ -18,7 +18,8 @@ from typing import Any
 
 from bridge.core import codec
 from bridge.core.documents import declared_record_leaf
-from bridge.core.entries import check_item, check_record_size, containers_allowed
+from bridge.core.entries import check_item, check_record_size
+from bridge.core.entry_bounds import containers_allowed
 from bridge.core.errors import DecodeError
 from bridge.core.times import MAX_JSON_INT
 
@@ -32,9 +33,15 @@ def _ints_safe(values: Sequence[Any]) -> bool:
     return all(-MAX_JSON_INT <= v <= MAX_JSON_INT for v in values if v.__class__ is int)
 
 
+def _negatives(values: Sequence[Any]) -> int:
+    """How many of ``values`` are negative integers (each counts in PROTOCOL.md §6.4's rule)."""
+    return sum(1 for v in values if v.__class__ is int and v < 0)
+
+
 def _flat_canonical(data: dict[str, Any]) -> tuple[dict[str, Any], int] | None:
-    """(the canonical form of ``data``, its maps and arrays) if it is a map of scalars and
-    lists of scalars that are JSON data; else None (the slow walks decide)."""
+    """(the canonical form of ``data``, its maps, arrays and negative integers) if it is a
+    map of scalars and lists of scalars that are JSON data; else None (the slow walks
+    decide)."""
     try:
         order, getter = codec.key_plan(tuple(data))
     except DecodeError:  # a key that is not text
@@ -45,19 +52,20 @@ def _flat_canonical(data: dict[str, Any]) -> tuple[dict[str, Any], int] | None:
         return dict(zip(order, values, strict=True)), 1
     if not kinds <= _WITH_LISTS or (int in kinds and not _ints_safe(values)):
         return None
-    containers = 1
+    containers = 1 + (_negatives(values) if int in kinds else 0)
     for v in values:
         if v.__class__ is list:
             inner = set(map(type, v))
             if not inner <= _WITH_INTS or (int in inner and not _ints_safe(v)):
                 return None
-            containers += 1
+            containers += 1 + (_negatives(v) if int in inner else 0)
     return dict(zip(order, values, strict=True)), containers
 
 
 def _fast_leaf(pack: Callable[[Any], bytes], n: int, salt: Callable[[int], bytes],
                item_id: str, data: Mapping[str, Any]) -> bytes | None:
-    """Entry ``n`` if the one look passes it and it keeps the ``CONTAINER_BYTES`` rule."""
+    """Entry ``n`` if the one look passes it and it keeps the ``CONTAINER_BYTES`` rule
+    (``entry_bounds``)."""
     flat = _flat_canonical(data) if data.__class__ is dict else None
     if flat is None:
         return None

@@ -116,7 +116,9 @@ class DocumentHeader:
 
     def __post_init__(self) -> None:
         if self.type not in (*DOCUMENT_TYPES, ACK):
-            raise InputError(f"unknown document type {self.type!r}", field="type")
+            # Not quoted: a peer's header or a caller's request may hold anything here.
+            raise InputError(f"unknown document type; one of: {', '.join((*DOCUMENT_TYPES, ACK))}",
+                             field="type")
         if not isinstance(self.id, str) or not DOC_ID_RE.match(self.id):
             raise InputError("a document id is 1-128 letters, digits or . _ : -", field="id")
         check_party(self.issuer, field_name="issuer")

@@ -24,6 +24,7 @@ from typing import Any
 import msgpack
 
 from bridge.core import codec, merkle
+from bridge.core.entry_bounds import CONTAINER_BYTES, containers_allowed, counted_values
 from bridge.core.errors import DecodeError, InputError, VerificationError
 from bridge.core.json_data import json_data_problem
 from bridge.core.times import MAX_JSON_INT
@@ -81,7 +82,8 @@ class AckItem:
     def __post_init__(self) -> None:
         _check_item_id(self.id, "id")
         if self.status not in ACK_STATUSES:
-            raise InputError(f"unknown status {self.status!r}; one of: {', '.join(ACK_STATUSES)}",
+            # The word itself is never quoted: a shifted column can put a name here.
+            raise InputError(f"unknown status; one of: {', '.join(ACK_STATUSES)}",
                              field="status")
         for name in ("reason", "evidence"):
             value = getattr(self, name)
@@ -169,7 +171,10 @@ def _entry_map(leaf: bytes, index: int | None, keys: frozenset[str]) -> dict[str
     if index is None:
         if type(value["i"]) is not int or value["i"] < 0:  # true == 1 in Python only
             raise VerificationError("entry has no entry index", reason="bad_entry")
-    elif type(value["i"]) is not int or value["i"] != index:
+    elif type(value["i"]) is not int:  # peer text, never quoted
+        raise VerificationError(f"entry at position {index} has no entry index",
+                                reason="bad_entry")
+    elif value["i"] != index:
         raise VerificationError(f"entry at position {index} says it is entry {value['i']}",
                                 reason="bad_entry")
     salt = value["salt"]
@@ -298,36 +303,6 @@ def _declared_map(leaf: bytes, index: int | None) -> dict[str, Any]:
     return v
 
 
-# PROTOCOL.md §6.4: a declared entry's record holds at most one map or array for each
-# CONTAINER_BYTES bytes of the entry. An empty array is one byte and decodes to a 56-byte
-# list and its slot; without this rule a chunk of entries full of them is well formed and
-# takes some 70 times its size in memory (gigabytes for one envelope). With it, a record's
-# maps and arrays take at most about 18 bytes for each byte of the entry; real records
-# (small maps of text, a few lists) use far fewer.
-CONTAINER_BYTES = 4
-
-
-def containers_allowed(leaf: bytes) -> int:
-    """The most maps and arrays (the record's own map included) an entry of ``leaf``'s
-    size may hold in its record."""
-    return len(leaf) // CONTAINER_BYTES
-
-
-def _containers(value: Any, allowed: int) -> int:
-    """Maps and arrays in ``value`` (itself included), counted until there are more than
-    ``allowed``: the walk stops there, so it costs no more than the entry's size. Its depth is
-    bounded by the decoder's limits (or, for a record being sent, by ``codec.canonical``)."""
-    values: Any = value.values() if type(value) is dict else value
-    count = 1
-    for v in values:
-        t = type(v)
-        if t is dict or t is list:
-            count += _containers(v, allowed - count)
-            if count > allowed:
-                break
-    return count
-
-
 _FLAT_TYPES = frozenset({str, bytes, int, bool, type(None)})
 
 
@@ -335,20 +310,22 @@ def check_record_size(data: Mapping[str, Any], leaf: bytes, where: str) -> None:
     """The sender's side of the ``CONTAINER_BYTES`` rule for a record it encodes as ``leaf``:
     ``InputError`` naming ``where``, so that nothing is sent that its peer must refuse. A
     flat record (its own map only) always passes, and is told at the cost of one C loop."""
-    if set(map(type, data.values())) <= _FLAT_TYPES:
-        return
     allowed = containers_allowed(leaf)
-    if _containers(dict(data), allowed) > allowed:
-        raise InputError(f"holds more maps and arrays than one per {CONTAINER_BYTES} bytes "
-                         "of its encoding (empty ones, mostly)", field=where)
+    # A flat record counts its own map and at most each of its values (negative integers).
+    if set(map(type, data.values())) <= _FLAT_TYPES and len(data) < allowed:
+        return
+    if counted_values(dict(data), allowed) > allowed:
+        raise InputError(f"holds more maps, arrays and negative integers than one per "
+                         f"{CONTAINER_BYTES} bytes of its encoding (empty ones, mostly)",
+                         field=where)
 
 
 def _check_containers(data: dict[str, Any], leaf: bytes, index: int | None) -> None:
     allowed = containers_allowed(leaf)
-    if _containers(data, allowed) > allowed:
+    if counted_values(data, allowed) > allowed:
         raise VerificationError(
-            f"{_where(index)} data holds more maps and arrays than its size allows (one per "
-            f"{CONTAINER_BYTES} bytes of the entry)", reason="bad_entry")
+            f"{_where(index)} data holds more maps, arrays and negative integers than its "
+            f"size allows (one per {CONTAINER_BYTES} bytes of the entry)", reason="bad_entry")
 
 
 def _quick_ack_fields(v: dict[str, Any]) -> bool:

@@ -22,9 +22,10 @@ from bridge.core.entries import _DECLARED_ORDER as DECLARED_ORDER
 from bridge.core.entries import _JSON_TYPES as JSON_TYPES
 from bridge.core.entries import _SMALL as SMALL
 from bridge.core.entries import _UNPACK as UNPACK
-from bridge.core.entries import SALT_SIZE, containers_allowed, declared_records
+from bridge.core.entries import SALT_SIZE, declared_records
 from bridge.core.entries import _item_id_match as item_id_match
 from bridge.core.entries import _keys_in_order as keys_in_order
+from bridge.core.entry_bounds import containers_allowed, entry_fits
 from bridge.core.times import MAX_JSON_INT
 
 _STR_TYPE = frozenset({str})
@@ -73,19 +74,29 @@ def _declared_run(leaves: Sequence[bytes], first: int) -> tuple[list[str], list[
     return ids, records
 
 
-def _decode_run(leaves: Sequence[bytes], allowed: Callable[[bytes], int] = containers_allowed
+def declared_entry_fits(value: Any, leaf: bytes, counted: int) -> bool:
+    """Whether a declared entry keeps PROTOCOL.md §6.4's rule. The entry's own map and its
+    four values are five of ``counted``; the record's maps, arrays and values the rest. Only
+    a record with more of them than its allowance is counted exactly (its negative
+    integers, not all its values)."""
+    return counted - 5 <= containers_allowed(leaf) or entry_fits(value, leaf)
+
+
+def _decode_run(leaves: Sequence[bytes],
+                fits: Callable[[Any, bytes, int], bool] = declared_entry_fits
                 ) -> list[Any] | None:
     """Each entry's value, decoded from the run's concatenation, or None (malformed, or a
-    value holding more maps and arrays besides its own than ``allowed(entry)``; by default
-    what its entry's size allows: ``entries.CONTAINER_BYTES``). The hooks count every map
-    and array as it is built, and the count is checked after each value, so a hostile run is
-    given up after one entry's worth of objects (at most 64 KiB of input), never after the
-    whole run's."""
+    value ``fits`` refuses: by default one holding more maps, arrays and negative integers
+    than its entry's size allows, ``entry_bounds``). The hooks count every map and array as
+    it is built, and its values (each could be a negative integer: a bound of them at the
+    cost of a ``len``), and ``fits`` is asked after each value with that entry's count, so a
+    hostile run is given up after one entry's worth of objects (at most 64 KiB of input),
+    never after the whole run's."""
     count = 0
 
     def counted(container: Any) -> Any:
         nonlocal count
-        count += 1
+        count += 1 + len(container)
         return container
 
     joined = b"".join(leaves)
@@ -97,8 +108,7 @@ def _decode_run(leaves: Sequence[bytes], allowed: Callable[[bytes], int] = conta
         for leaf in leaves:
             before = count
             values.append(unpacker.unpack())
-            # The entry's own map is one of the count; its record may hold the rest.
-            if count - before - 1 > allowed(leaf):
+            if not fits(values[-1], leaf, count - before):
                 return None
         unpacker.unpack()  # a value after the last: the entries one by one say which
     except msgpack.OutOfData:

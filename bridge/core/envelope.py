@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from bridge.core import codec, times
@@ -44,7 +44,18 @@ MESSAGE_ID_SIZE = 16
 _HEADER_KEYS = frozenset({"v", "suite", "from", "from_key", "to", "to_key", "id", "seq", "prev",
                           "at", "kind"})
 _KIND_MAX = 32
-OUTER_BUDGET = 64 * 1024
+# Fixed budgets of decoded objects (PROTOCOL.md §2.4, §5.1), whatever the body's size. The
+# strict reader spends at least 8 bytes of budget on every value it reads (its slot), so a
+# budget bounds the values read, and so the Python work, before a hostile body is refused:
+# with 64 KiB the outer map alone could walk some 8,000 one-byte values (a few ms beside the
+# event loop), and the header, with the SMALL budget, up to 64 KiB of them.
+# Each leaves room for §2.4's reasons of a too deep value (17 nested arrays, or maps in a
+# header) to come before the budget's. The header's is larger than it needs: a budget of
+# 16 KiB lets msgpack's C decoder take any header of up to 227 bytes (one with short party
+# names), as it did before the budget was fixed; 8 KiB cost every such envelope 30 us more.
+OUTER_BUDGET = 2 * 1024  # the map, three one-letter keys and three bins: 363 bytes
+HEADER_BUDGET = 16 * 1024  # the largest header (63-letter parties, a 32-letter kind): 1,856
+HEADER_LIMITS = codec.SMALL_LIMITS.fixed_budget(HEADER_BUDGET)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -84,7 +95,7 @@ class EnvelopeHeader:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> EnvelopeHeader:
-        value = codec.decode(data, codec.SMALL_LIMITS)
+        value = codec.decode(data, HEADER_LIMITS)
         # type() checks: True == 1 in Python, but msgpack true is not the integer 1.
         if (not isinstance(value, dict) or set(value) != _HEADER_KEYS
                 or type(value["v"]) is not int or value["v"] != 1):
@@ -178,11 +189,12 @@ def parse(data: bytes, *, limits: codec.Limits = codec.DEFAULT_LIMITS
 
     Authenticates nothing: callers must not act on the header before ``open_envelope``.
 
-    The outer value is decoded with a budget fixed by its shape, not by the body's size
-    (PROTOCOL.md §5.1): three bins and their keys need a few hundred bytes of objects, so
-    anything that needs more than ``OUTER_BUDGET`` (a body of a million tiny values) is
-    refused as ``too_large`` after that much work, whatever the body's size."""
-    outer = codec.decode(data, replace(limits, max_expansion=0, base_budget=OUTER_BUDGET))
+    The outer value and the header are each decoded with a budget fixed by their shape, not
+    by the body's size (PROTOCOL.md §5.1): three bins and their keys need a few hundred
+    bytes of objects, a header under 2 KiB, so anything that needs more than
+    ``OUTER_BUDGET`` (or ``HEADER_BUDGET``) is refused as ``too_large`` after at most some
+    250 (2,000) values are read, whatever the body's size."""
+    outer = codec.decode(data, limits.fixed_budget(OUTER_BUDGET))
     if not isinstance(outer, dict) or set(outer) != {"c", "h", "s"}:
         raise DecodeError("an envelope is a map with exactly the keys c, h, s",
                           reason="not_envelope")

@@ -40,7 +40,10 @@ from bridge.engine.trust import refuse_ahead
 
 log = logging.getLogger("bridge.exchange")
 
-PAYLOAD_LIMITS = codec.Limits(max_bytes=256 * 1024 * 1024, max_items=1 << 20)
+# A chunk of declared entries needs about one byte of objects per byte (a bin and its slot
+# per entry of 40 bytes or more): twice that refuses a hostile one at half the memory of
+# the default (PROTOCOL.md §2.4).
+PAYLOAD_LIMITS = codec.Limits(max_bytes=256 * 1024 * 1024, max_items=1 << 20, max_expansion=2)
 UNAUTHENTICATED_SOURCE = "unauthenticated"
 """The source of coalesced refusals of envelopes whose sender is not a pinned peer."""
 

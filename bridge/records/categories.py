@@ -81,13 +81,12 @@ class _Found:
 
 def check_records(schema: RecordSchema, records: Sequence[Any], *,
                   limit: int = MAX_ERRORS,
-                  select: Callable[[Any], bool] | None = None,
-                  values: bool = False) -> CheckResult:
+                  select: Callable[[Any], bool] | None = None) -> CheckResult:
     """Every problem of every record: all of them counted, the first ``limit`` described.
 
-    Messages quote a bad value only with ``values`` (and never a sensitive field's). Neither
-    the daemon nor ``bridge send`` asks for it: errors promise no personal data, a command's
-    output ends up in terminals and logs too, and the row and column find the cell.
+    Messages name the field and the rule, never the value: errors promise no personal data
+    (a command's output ends up in terminals and logs too), and the row and column find the
+    cell.
 
     ``select`` skips the records it returns False for (a manifest checks only the items that
     declare a ``kind``). Each check is one pass over all records, cheap on the good path: one
@@ -101,14 +100,14 @@ def check_records(schema: RecordSchema, records: Sequence[Any], *,
     # 2. Duplicate ids.
     _duplicate_ids(found)
     # 3. Dates that match the pattern but do not exist.
-    _impossible_dates(schema, found, values)
+    _impossible_dates(schema, found)
     # 4. Withheld fields that are present after all.
     _withheld_present(schema, found)
     # 5. Raw DNA profiles in any text.
     for k in dna_suspects(found.dicts, open_schema=schema.open, nested=schema.free_nested):
         for name in dna_fields(found.dicts[k]):
             found.add(k, name, "raw_dna", DNA_ADVICE)
-    return _described(schema, found, schema_bad, limit, values)
+    return _described(schema, found, schema_bad, limit)
 
 
 def _records_to_check(records: Sequence[Any], select: Callable[[Any], bool] | None) -> _Found:
@@ -155,16 +154,15 @@ def _duplicate_ids(found: _Found) -> None:
                       first=found.index_of(first))
 
 
-def _impossible_dates(schema: RecordSchema, found: _Found, values: bool) -> None:
+def _impossible_dates(schema: RecordSchema, found: _Found) -> None:
     """Dates of the right form that do not exist: only a day after the 28th can be one."""
     for name in schema.date_fields:
-        quote = values and not schema.fields[name].sensitive
         for k, r in enumerate(found.dicts):
             value = r.get(name)
             if (value.__class__ is str and len(value) == 10 and value[8:] > "28"
                     and not _real_date(value)):
-                found.add(k, name, "bad_date", f"{value} is not a date that exists" if quote
-                          else "is not a date that exists (the day is past the end of its month)")
+                found.add(k, name, "bad_date",
+                          "is not a date that exists (the day is past the end of its month)")
 
 
 def _withheld_present(schema: RecordSchema, found: _Found) -> None:
@@ -181,8 +179,8 @@ def _withheld_present(schema: RecordSchema, found: _Found) -> None:
                           "or take it off the withheld list)")
 
 
-def _described(schema: RecordSchema, found: _Found, schema_bad: set[int], limit: int,
-               values: bool) -> CheckResult:
+def _described(schema: RecordSchema, found: _Found, schema_bad: set[int], limit: int
+               ) -> CheckResult:
     """Every bad record counted; the problems of the first ones described, up to ``limit``."""
     bad = sorted(schema_bad | set(found.problems))
     chosen, positions = found.chosen, found.positions
@@ -193,7 +191,7 @@ def _described(schema: RecordSchema, found: _Found, schema_bad: set[int], limit:
         problems = []
         if j in schema_bad:
             for err in schema.validator.iter_errors(chosen[j]):
-                problems.extend(translate(schema, positions[j], err, chosen[j], values))
+                problems.extend(translate(schema, positions[j], err, chosen[j]))
         problems.extend(found.problems.get(j, ()))
         errors.extend(_dedupe(problems))
     return CheckResult(errors=tuple(errors[:limit]), bad=frozenset(positions[j] for j in bad))
@@ -217,8 +215,7 @@ def _has_kind(item: Any) -> bool:
 
 
 def check_submission(doc_type: str, meta: Mapping[str, Any] | None,
-                     items: Sequence[Any], *, limit: int = MAX_ERRORS,
-                     values: bool = False) -> CheckResult | None:
+                     items: Sequence[Any], *, limit: int = MAX_ERRORS) -> CheckResult | None:
     """Check a document's items against their record schema, if they have one: a roster whose
     ``meta.category`` is one of :data:`CATEGORIES`; the manifest items that declare a
     ``kind``. Other submissions (a roster of another category, generic items) are not checked
@@ -227,12 +224,11 @@ def check_submission(doc_type: str, meta: Mapping[str, Any] | None,
         category = meta.get("category") if isinstance(meta, Mapping) else None
         if category not in CATEGORIES:
             return None
-        return check_records(roster_schema(str(category)), items, limit=limit, values=values)
+        return check_records(roster_schema(str(category)), items, limit=limit)
     if doc_type == "manifest":
         if not any(_has_kind(item) for item in items):
             return None
-        return check_records(record_schema(MANIFEST_ITEM), items, limit=limit, select=_has_kind,
-                             values=values)
+        return check_records(record_schema(MANIFEST_ITEM), items, limit=limit, select=_has_kind)
     return None
 
 

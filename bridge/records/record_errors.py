@@ -18,7 +18,7 @@ import jsonschema_rs
 from bridge.records.dna import DNA_ADVICE, DNA_FIELD_NAME
 from bridge.records.record_schemas import (
     CATEGORIES,
-    FieldInfo,
+    MANIFEST_KINDS,
     RecordSchema,
     field_path,
     join_field,
@@ -49,15 +49,6 @@ class CheckResult:
         return not self.bad
 
 
-def quoted_value(value: object, info: FieldInfo | None) -> str:
-    """`` (got 'x')`` for a message, unless the field is sensitive: messages end up on screens
-    and in logs, and a sensitive value stays out of them."""
-    if info is not None and info.sensitive:
-        return ""
-    text = repr(value)
-    return f" (got {text if len(text) <= 40 else text[:37] + '...'})"
-
-
 def _suggest(name: str, schema: RecordSchema) -> str:
     close = difflib.get_close_matches(name.lower(), list(schema.fields), n=1, cutoff=0.75)
     return f"; did you mean {close[0]!r}?" if close else ""
@@ -65,28 +56,28 @@ def _suggest(name: str, schema: RecordSchema) -> str:
 
 _K = jsonschema_rs.ValidationErrorKind
 # Bounds a value passed, in words: the kinds of error, and the message given the error's kind
-# and the value as quoted (or not).
-_BOUND_WORDS: tuple[tuple[tuple[type, ...], Callable[[Any, str], str]], ...] = (
-    ((_K.Minimum, _K.ExclusiveMinimum), lambda kind, got: f"must be at least {kind.limit}{got}"),
-    ((_K.Maximum, _K.ExclusiveMaximum), lambda kind, got: f"must be at most {kind.limit}{got}"),
-    ((_K.MinLength,), lambda kind, got: "must not be empty"),
-    ((_K.MaxLength,), lambda kind, got: f"is longer than {kind.limit} characters"),
-    ((_K.MinItems,), lambda kind, got: f"must list at least {kind.limit} value(s)"),
-    ((_K.MaxItems,), lambda kind, got: f"lists more than {kind.limit} values"),
-    ((_K.UniqueItems,), lambda kind, got: "lists the same value twice"),
-    ((_K.MaxProperties,), lambda kind, got: f"has more than {kind.limit} fields"),
+# (never the value: it may be a person's name or date of birth).
+_BOUND_WORDS: tuple[tuple[tuple[type, ...], Callable[[Any], str]], ...] = (
+    ((_K.Minimum, _K.ExclusiveMinimum), lambda kind: f"must be at least {kind.limit}"),
+    ((_K.Maximum, _K.ExclusiveMaximum), lambda kind: f"must be at most {kind.limit}"),
+    ((_K.MinLength,), lambda kind: "must not be empty"),
+    ((_K.MaxLength,), lambda kind: f"is longer than {kind.limit} characters"),
+    ((_K.MinItems,), lambda kind: f"must list at least {kind.limit} value(s)"),
+    ((_K.MaxItems,), lambda kind: f"lists more than {kind.limit} values"),
+    ((_K.UniqueItems,), lambda kind: "lists the same value twice"),
+    ((_K.MaxProperties,), lambda kind: f"has more than {kind.limit} fields"),
 )
 
 
-def translate(schema: RecordSchema, index: int, err: Any, record: Mapping[str, Any],
-              values: bool) -> list[RecordError]:
+def translate(schema: RecordSchema, index: int, err: Any, record: Mapping[str, Any]
+              ) -> list[RecordError]:
     """A jsonschema_rs error, in words a person filling in a spreadsheet can act on."""
     at = list(err.instance_path)
     field = field_path(at)
     about_names = _name_errors(schema, index, err.kind, field, at)
     if about_names is not None:
         return about_names
-    message = _value_message(schema, err, field, record, values)
+    message = _value_message(schema, err, field, record)
     return [RecordError(index=index, field=field, message=message, code="bad_value")]
 
 
@@ -118,49 +109,48 @@ def _name_errors(schema: RecordSchema, index: int, kind: Any, field: str,
     return None
 
 
-def _value_message(schema: RecordSchema, err: Any, field: str, record: Mapping[str, Any],
-                   values: bool) -> str:
+def _value_message(schema: RecordSchema, err: Any, field: str, record: Mapping[str, Any]
+                   ) -> str:
     """What is wrong with a value: its type, its words, its form or its bounds."""
     kind = err.kind
     info = schema.field(field)
     value = err.instance
-    got = quoted_value(value, info) if values else ""
     if isinstance(kind, _K.Type):
         wanted = " or ".join(TYPE_WORDS.get(str(t), str(t)) for t in kind.types)
-        return f"must be {wanted}{got}"
+        return f"must be {wanted}"
     if field == "category" and isinstance(kind, (_K.Constant, _K.Enum)):
-        return _category_message(schema, kind, value, record.get("kind"), values)
+        return _category_message(schema, kind, value, record.get("kind"))
     if isinstance(kind, _K.Constant):
-        return f"must be {kind.expected_value!r} here{got}"
+        return f"must be {kind.expected_value!r} here"
     if isinstance(kind, _K.Enum) and re.fullmatch(r"withheld\[\d+\]", field):
         if value in schema.required:
             return f"{value} is required, so it cannot be withheld"
-        return (f"only optional fields of a {schema.category} record can be withheld, "
-                f"not {value!r}; one of: {', '.join(str(o) for o in kind.options)}")
+        # Not quoted: a withheld entry that names no field may be anything (a shifted cell).
+        return (f"only optional fields of a {schema.category} record can be withheld; "
+                f"one of: {', '.join(str(o) for o in kind.options)}")
     if isinstance(kind, _K.Enum):
-        return f"must be one of: {', '.join(str(o) for o in kind.options)}{got}"
+        return f"must be one of: {', '.join(str(o) for o in kind.options)}"
     if isinstance(kind, _K.Pattern):
         hint = info.hint if info is not None and info.hint else "a value of the expected form"
-        return f"must be {hint}{got}"
+        return f"must be {hint}"
     for kinds, words in _BOUND_WORDS:
         if isinstance(kind, kinds):
-            return words(kind, got)
+            return words(kind)
     return describe(kind)
 
 
-def _category_message(schema: RecordSchema, kind: Any, value: object, item_kind: object,
-                      values: bool) -> str:
+def _category_message(schema: RecordSchema, kind: Any, value: object, item_kind: object
+                      ) -> str:
     allowed = [str(o) for o in ([kind.expected_value]
                if isinstance(kind, _K.Constant) else kind.options)]
     if value not in CATEGORIES:
-        shown = f" {value!r}" if values else ""
-        return (f"unknown category{shown}; " + (f"this roster's category is {schema.category}"
+        return ("unknown category; " + (f"this roster's category is {schema.category}"
                 if schema.category else f"one of: {', '.join(CATEGORIES)}"))
     if schema.category:
         return (f"a {schema.category} roster holds only {schema.category} records, not {value}: "
                 f"send those in a {value} roster of their own")
     return (f"a {item_kind} is not of category {value}; one of: {', '.join(allowed)}"
-            if isinstance(item_kind, str) else f"must be one of: {', '.join(allowed)}")
+            if item_kind in MANIFEST_KINDS else f"must be one of: {', '.join(allowed)}")
 
 
-__all__ = ["CheckResult", "RecordError", "quoted_value", "translate"]
+__all__ = ["CheckResult", "RecordError", "translate"]

@@ -128,7 +128,7 @@ def record_schema(name: str) -> RecordSchema:
 
 def roster_schema(category: str) -> RecordSchema:
     if category not in CATEGORIES:
-        raise InputError(f"unknown category {category!r}; one of: {', '.join(CATEGORIES)}",
+        raise InputError(f"unknown category; one of: {', '.join(CATEGORIES)}",
                          field="category", code="unknown_category")
     return record_schema(f"roster-{category}")
 

@@ -110,7 +110,9 @@ def json_submission(path: str, doc_type: str, category: str | None,
     if doc_type == "roster":
         declared = meta.get("category") if meta else None
         if category is not None and declared is not None and declared != category:
-            raise InputError(f"{name}: meta.category is {declared!r}, but --category says "
+            # The file's word is quoted only if it is a category (never a shifted cell).
+            shown = repr(declared) if declared in CATEGORIES else "another category"
+            raise InputError(f"{name}: meta.category is {shown}, but --category says "
                              f"{category!r}", field="meta.category")
         category = category or (declared if declared in CATEGORIES else None)
         if category is not None:

@@ -17,6 +17,7 @@ from typing import Any
 
 from bridge.core.errors import InputError
 from bridge.store.sqlite import database
+from bridge.store.sqlite.bulk import insert_rows
 from bridge.store.sqlite.rows import Repository
 
 _STAGES = itertools.count(1)

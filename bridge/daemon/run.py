@@ -25,7 +25,7 @@ from aiohttp import web
 from bridge.core.crypto.identity import PublicIdentity
 from bridge.core.errors import UsageError
 from bridge.daemon.check_beside import check_beside
-from bridge.daemon.dbthread import DatabaseThread, groupable
+from bridge.daemon.dbthread import DatabaseThread, groupable, read_only
 from bridge.daemon.logs import setup_logging
 from bridge.daemon.supervise import report_failure, supervise
 from bridge.engine.exchange import Exchange
@@ -161,6 +161,7 @@ class Daemon:
         self.exchange = self._open_exchange()
         self.db = DatabaseThread(self._store, self._loop,
                                  grouped=groupable(self.exchange, self._store),
+                                 reads=read_only(self.exchange, self._store),
                                  changed=self._changed_now, rolled_back=self.exchange.rolled_back,
                                  metrics=self.metrics)
         self.api = self._local_api()

@@ -56,6 +56,7 @@ class Side:
 def submitter(side: Side, name: str, until: float, samples: list[float],
               errors: list[str]) -> None:
     n = 0
+    client = side.node.client  # one per client thread, as an application holds one
     while time.monotonic() < until:
         doc_id = f"CC-{side.node.party}-{name}-{n:06d}"
         n += 1
@@ -64,7 +65,7 @@ def submitter(side: Side, name: str, until: float, samples: list[float],
             side.waiting[doc_id] = done
         t0 = time.perf_counter()
         try:
-            side.node.client.submit_document("manifest", side.peer,
+            client.submit_document("manifest", side.peer,
                                              [{"id": "P-1", "kind": "person"}], id=doc_id)
         except ApiError as exc:
             errors.append(f"{doc_id}: {exc}")
@@ -76,6 +77,7 @@ def submitter(side: Side, name: str, until: float, samples: list[float],
 
 
 def acknowledger(side: Side, until: float, errors: list[str]) -> None:
+    client = side.node.client
     while time.monotonic() < until + 60:
         try:
             doc_id = side.arrived.get(timeout=1)
@@ -84,7 +86,7 @@ def acknowledger(side: Side, until: float, errors: list[str]) -> None:
                 return
             continue
         try:
-            side.node.client.acknowledge(doc_id, all="RECEIVED")
+            client.acknowledge(doc_id, all="RECEIVED")
         except ApiError as exc:
             errors.append(f"ack {doc_id}: {exc}")
 

@@ -62,6 +62,8 @@ def main() -> int:
                     if event.type == kind:
                         queue.put(event.data["id"])
 
+            # One client a side, as an application holds one: its connections are kept.
+            ca, cb = a.client, b.client
             for node, kind, queue in ((b, "document_received", received),
                                       (a, "document_acknowledged", acknowledged)):
                 threading.Thread(target=pump, args=(node, kind, queue), daemon=True).start()
@@ -71,11 +73,11 @@ def main() -> int:
             for n in range(args.rounds):
                 doc_id = f"LAT-{n:05d}"
                 t0 = time.perf_counter()
-                a.client.submit_document("manifest", "beta",
+                ca.submit_document("manifest", "beta",
                                          [{"id": "P-1", "kind": "person"}], id=doc_id)
                 while received.get(timeout=30) != doc_id:
                     pass
-                b.client.acknowledge(doc_id, all="RECEIVED")
+                cb.acknowledge(doc_id, all="RECEIVED")
                 while acknowledged.get(timeout=30) != doc_id:
                     pass
                 samples.append(time.perf_counter() - t0)

@@ -211,7 +211,12 @@ class Daemon:
             self._changed_now()
 
     def _changed_now(self) -> None:  # any thread: a change is on disk
-        self._loop.call_soon_threadsafe(self._on_change)
+        if asyncio._get_running_loop() is self._loop:  # None off the loop's thread
+            # Already on the loop (the database thread's answers are settled there): at once,
+            # not through the loop's wake-up pipe and one more turn of the loop.
+            self._on_change()
+        else:
+            self._loop.call_soon_threadsafe(self._on_change)
 
     def _on_change(self) -> None:  # loop thread
         for event in self._wakes.values():

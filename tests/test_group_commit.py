@@ -261,3 +261,37 @@ def test_only_calls_that_read_skip_the_group() -> None:
     assert all(reads(fn, ()) and may_join(fn, ()) for fn in readers)
     writers = [getattr(exchange, n) for n in names if n != "pending_rows"]
     assert not any(reads(fn, ()) for fn in writers)
+
+
+def test_reads_queued_together_run_without_a_transaction_and_are_answered_in_one_hop(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    loop = asyncio.new_event_loop()
+    store = Store(tmp_path / "store.db")
+    settled: list[int] = []  # how many calls each hop back to the loop answered
+    real_settle = dbthread._settle
+
+    def counting(calls: list[Any], changed: Any) -> None:
+        settled.append(len(calls))
+        real_settle(calls, changed)
+
+    monkeypatch.setattr(dbthread, "_settle", counting)
+    in_transaction: list[bool] = []
+
+    def look() -> None:
+        in_transaction.append(store._conn.in_transaction)
+
+    db = DatabaseThread(store, loop, grouped=not_the_gate, changed=lambda: None,
+                        reads=lambda fn, args: fn is look)
+    try:
+        gate = threading.Event()
+        futures = [db.run(gate.wait, 10), db.run(look), db.run(look), db.run(look),
+                   db.run(add, store, "after")]
+        gate.set()
+        loop.run_until_complete(asyncio.wait_for(asyncio.gather(*futures), 20))
+        assert in_transaction == [False, False, False]
+        assert settled == [1, 3, 1]  # the gate, the three reads together, the write
+        assert kinds_on_disk(tmp_path / "store.db") == ["after"]
+    finally:
+        db.stop()
+        store.close()
+        loop.close()

@@ -22,7 +22,7 @@ its outbox) and finds no group running starts none: it runs alone, without ``BEG
 IMMEDIATE`` (no write lock, no COMMIT) and is answered at once, not after the commit of the
 writes queued behind it. It sees only committed rows then, so its answer needs no commit.
 Inside a group it joins as before and waits for the COMMIT: it may have read the group's
-writes.
+writes. Reads queued one behind the other run together and are answered in one hop.
 """
 
 from __future__ import annotations
@@ -114,6 +114,7 @@ class DatabaseThread:
     # ------------------------------------------------------------ the thread
 
     def _next(self, *, block: bool) -> _Call | None:
+        # ``_held``: taken from the queue by a group or a run of reads it could not join.
         if self._held is not None:
             call, self._held = self._held, None
             return call
@@ -127,7 +128,9 @@ class DatabaseThread:
             if call.future.cancelled():
                 continue  # its caller went away before it started: as run_in_executor does
             try:
-                if call.grouped and not call.reads:
+                if call.reads:
+                    self._reads_together(call)
+                elif call.grouped:
                     self._group(call)
                 else:
                     self._alone(call)
@@ -137,6 +140,20 @@ class DatabaseThread:
     def _alone(self, call: _Call) -> None:
         self._invoke(call)
         self._answer([call])
+
+    def _reads_together(self, first: _Call) -> None:
+        """``first`` and the reads queued right behind it, with no transaction, answered
+        together (one hop back to the loop); the first call that is not a read is held."""
+        calls = [first]
+        self._invoke(first)
+        while len(calls) < MAX_GROUP and (call := self._next(block=False)) is not None:
+            if not call.reads:
+                self._held = call
+                break
+            if not call.future.cancelled():
+                calls.append(call)
+                self._invoke(call)
+        self._answer(calls)
 
     def _invoke(self, call: _Call) -> None:
         try:

@@ -25,7 +25,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from e2e import print_profile, spy
+from e2e import cpu_seconds, print_profile, spy
 
 from bridge.client import ApiError
 from bridge.daemon.pair import Node, make_pair
@@ -56,6 +56,7 @@ class Side:
 def submitter(side: Side, name: str, until: float, samples: list[float],
               errors: list[str]) -> None:
     n = 0
+    client = side.node.client  # one per client thread, as an application holds one
     while time.monotonic() < until:
         doc_id = f"CC-{side.node.party}-{name}-{n:06d}"
         n += 1
@@ -64,7 +65,7 @@ def submitter(side: Side, name: str, until: float, samples: list[float],
             side.waiting[doc_id] = done
         t0 = time.perf_counter()
         try:
-            side.node.client.submit_document("manifest", side.peer,
+            client.submit_document("manifest", side.peer,
                                              [{"id": "P-1", "kind": "person"}], id=doc_id)
         except ApiError as exc:
             errors.append(f"{doc_id}: {exc}")
@@ -76,6 +77,7 @@ def submitter(side: Side, name: str, until: float, samples: list[float],
 
 
 def acknowledger(side: Side, until: float, errors: list[str]) -> None:
+    client = side.node.client
     while time.monotonic() < until + 60:
         try:
             doc_id = side.arrived.get(timeout=1)
@@ -84,7 +86,7 @@ def acknowledger(side: Side, until: float, errors: list[str]) -> None:
                 return
             continue
         try:
-            side.node.client.acknowledge(doc_id, all="RECEIVED")
+            client.acknowledge(doc_id, all="RECEIVED")
         except ApiError as exc:
             errors.append(f"ack {doc_id}: {exc}")
 
@@ -123,6 +125,7 @@ def run(seconds: float, clients: int, in_flight: int, suite: int = 2, profile: b
             for side in sides:
                 threading.Thread(target=side.follow, daemon=True).start()
             time.sleep(0.3)  # let both event streams attach
+            cpu0 = [cpu_seconds(node) for node in (a, b)]
             until = time.monotonic() + seconds
             threads = [threading.Thread(target=submitter,
                                         args=(side, f"c{k}", until, samples, errors))
@@ -133,6 +136,7 @@ def run(seconds: float, clients: int, in_flight: int, suite: int = 2, profile: b
                 t.start()
             for t in threads:
                 t.join()
+            cpu = [cpu_seconds(node) - c for node, c in zip((a, b), cpu0, strict=True)]
             grouping = {node.party: commits(node) for node in (a, b)}
         finally:
             for s in spies:
@@ -151,7 +155,10 @@ def run(seconds: float, clients: int, in_flight: int, suite: int = 2, profile: b
             "per_second": round(len(ms) / seconds, 1),
             "p50_ms": round(statistics.median(ms), 2), "p90_ms": percentile(ms, 0.90),
             "p99_ms": percentile(ms, 0.99), "max_ms": round(ms[-1], 2),
-            "errors": len(errors), "first_errors": errors[:3], "commits": grouping}
+            "errors": len(errors), "first_errors": errors[:3], "commits": grouping,
+            # CPU each daemon spent per round trip: the round trips a second two cores allow.
+            "cpu_ms_per_round_trip": {node.party: round(c * 1000 / len(ms), 2)
+                                      for node, c in zip((a, b), cpu, strict=True)}}
 
 
 def main() -> int:

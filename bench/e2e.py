@@ -346,11 +346,13 @@ def print_rows(rows: list[dict[str, Any]]) -> None:
     print()
 
 
-def spy(node: Any, out: Path) -> subprocess.Popen[bytes]:
-    """py-spy sampling every thread of the daemon (the database thread above all)."""
+def spy(node: Any, out: Path, *, gil: bool = False) -> subprocess.Popen[bytes]:
+    """py-spy sampling every thread of the daemon (the database thread above all); with
+    ``gil``, only the thread holding the GIL: where the Python CPU goes, without the waits."""
     exe = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or "py-spy"
     return subprocess.Popen([exe, "record", "--pid", str(node.proc.pid), "--rate", "200",
-                             "--format", "raw", "--nonblocking", "-o", str(out)],
+                             "--format", "raw", "--nonblocking", *(["--gil"] if gil else []),
+                             "-o", str(out)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 

@@ -8,11 +8,13 @@ Standard library only, so that integrators can vendor it::
     for ev in c.events():
         print(ev.id, ev.type, ev.data)
 
-Every request uses its own connection (no keep-alive state to go stale). A 4xx/5xx answer raises
-:class:`ApiError`; a daemon that is not running (no socket, refused connection) or stops answering
-raises :class:`DaemonUnavailable`. A submission or acknowledgement refused because the peer's
-queue is full (429 ``queue_full``: nothing was stored) is tried again after the daemon's
-``Retry-After``, a bounded number of times (``busy_tries``, ``busy_wait``), then raised.
+A request reuses a connection an earlier one left idle if the daemon has not closed it
+(``bridge.client_idle``); the event stream and a carrier export have their own. A 4xx/5xx
+answer raises :class:`ApiError`; a daemon that is not running (no socket, refused connection)
+or stops answering raises :class:`DaemonUnavailable`. A submission or acknowledgement refused
+because the peer's queue is full (429 ``queue_full``: nothing was stored) is tried again after
+the daemon's ``Retry-After``, a bounded number of times (``busy_tries``, ``busy_wait``), then
+raised.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sized
 from typing import Any, BinaryIO, TypeVar
 
+from bridge.client_idle import IdleConnections
 from bridge.client_wire import NDJSON, UnixHTTPConnection, copy_body
 from bridge.client_wire import document_stream as _document_stream
 from bridge.client_wire import home_of as _home_of
@@ -83,7 +86,8 @@ class DaemonUnavailable(BridgeError):
 
 
 class BridgeClient:
-    """Talks to one daemon through its Unix socket. Thread-safe: no shared connection."""
+    """Talks to one daemon through its Unix socket. Thread-safe: a connection serves one
+    request at a time, and goes back to the idle ones only once its answer is read."""
 
     def __init__(self, socket_path: str | os.PathLike[str], timeout: float = 30, *,
                  busy_tries: int = BUSY_TRIES, busy_wait: float = BUSY_WAIT) -> None:
@@ -91,6 +95,7 @@ class BridgeClient:
         self.timeout = timeout
         self.busy_tries = max(1, busy_tries)
         self.busy_wait = busy_wait
+        self._idle = IdleConnections(self.socket_path)
 
     def __repr__(self) -> str:
         return f"BridgeClient({self.socket_path!r})"
@@ -125,9 +130,10 @@ class BridgeClient:
     def _open(self, method: str, path: str,
               body: bytes | BinaryIO | Iterable[bytes] | None = None,
               headers: Mapping[str, str] | None = None,
-              timeout: float | None = None) -> tuple[UnixHTTPConnection, http.client.HTTPResponse]:
-        conn = UnixHTTPConnection(self.socket_path,
-                                  timeout=self.timeout if timeout is None else timeout)
+              timeout: float | None = None, *, reuse: bool = False
+              ) -> tuple[UnixHTTPConnection, http.client.HTTPResponse]:
+        wait = self.timeout if timeout is None else timeout
+        conn = self._idle.take(wait)[0] if reuse else UnixHTTPConnection(self.socket_path, wait)
         hdrs = {"Accept": "application/json"}
         if body is not None:
             hdrs["Content-Type"] = "application/json"
@@ -180,13 +186,15 @@ class BridgeClient:
         if body is not None:
             hdrs["Content-Type"] = content_type
         hdrs.update(headers or {})
-        conn, resp = self._open(method, path, body, hdrs, timeout=timeout)
+        conn, resp = self._open(method, path, body, hdrs, timeout=timeout, reuse=True)
         try:
             data = resp.read() if write is None or resp.status >= 400 else copy_body(resp, write)
-        except (OSError, http.client.HTTPException) as exc:
-            raise self._unavailable(exc) from exc
-        finally:
-            conn.close()
+        except BaseException as exc:
+            conn.close()  # half read: it carries no other request
+            if isinstance(exc, OSError | http.client.HTTPException):
+                raise self._unavailable(exc) from exc
+            raise
+        self._idle.give_back(conn, resp)
         if resp.status >= 400:
             err = self._api_error(resp.status, resp.reason, data[:MAX_ERROR_BODY])
             err.retry_after = _seconds(resp.getheader("Retry-After"))

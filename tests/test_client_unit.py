@@ -648,3 +648,75 @@ def test_early_answer_to_a_large_body_is_read(sockdir: Path) -> None:
     finally:
         t.join(5)
         listener.close()
+
+
+# -- connections kept between requests (bridge/client_idle.py) ------------------------------
+
+def connection_of_each_request(server: FakeServer) -> list[int]:
+    """The server records which connection (its transport) carried each request."""
+    carried: list[int] = []
+
+    async def h(request: web.Request) -> web.StreamResponse:
+        carried.append(id(request.transport))
+        return web.json_response({"path": request.path_qs})
+    server.reply = h
+    return carried
+
+
+def test_a_second_request_reuses_the_connection_the_first_left_idle(
+        server: FakeServer, client: BridgeClient) -> None:
+    carried = connection_of_each_request(server)
+    for _ in range(3):
+        client.health()
+    assert len(carried) == 3 and len(set(carried)) == 1
+
+
+def test_a_connection_the_daemon_closed_while_idle_is_dropped_not_used(sockdir: Path) -> None:
+    """The daemon restarted between two requests: the kept connection is closed at its end;
+    the next request sees that before sending and connects again, instead of failing."""
+    first = FakeServer(sockdir / "bridge.sock")
+    client = BridgeClient(first.path, timeout=5)
+    client.health()
+    first.close()
+    second = FakeServer(sockdir / "bridge.sock")
+    try:
+        carried = connection_of_each_request(second)
+        assert client.health() == {"path": "/v1/health"}
+        assert len(carried) == 1
+    finally:
+        second.close()
+
+
+def test_an_answer_that_closes_its_connection_leaves_nothing_to_reuse(
+        server: FakeServer, client: BridgeClient) -> None:
+    carried: list[int] = []
+
+    async def closing(request: web.Request) -> web.StreamResponse:
+        carried.append(id(request.transport))
+        resp = web.json_response({"status": "ok"})
+        resp.force_close()
+        return resp
+    server.reply = closing
+    client.health()
+    client.health()
+    assert len(carried) == 2 and carried[0] != carried[1]
+
+
+def test_threads_sharing_one_client_each_get_their_own_answer(server: FakeServer,
+                                                              client: BridgeClient) -> None:
+    connection_of_each_request(server)
+    wrong: list[str] = []
+
+    def ask(k: int) -> None:
+        for n in range(15):
+            path = f"/v1/documents/T-{k}-{n}"
+            got = client.document(f"T-{k}-{n}")["path"]
+            if not got.startswith(path):
+                wrong.append(f"{path} answered with {got}")
+
+    threads = [threading.Thread(target=ask, args=(k,)) for k in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert wrong == []

@@ -196,3 +196,102 @@ def test_a_key_statement_envelope_and_a_key_change_never_join_a_group(tmp_path: 
     assert not may_join(exchange.receive_envelope, (b"body",))  # not decoded: unknown kind
     assert not may_join(exchange.rotate_key, ())
     assert not may_join(exchange.revoke_key, ({},))
+
+
+def test_a_read_at_the_head_of_the_queue_takes_no_write_lock_and_does_not_wait_for_writes(
+        tmp_path: Path) -> None:
+    """A read that finds no group running starts none (no BEGIN IMMEDIATE, no COMMIT), and its
+    answer does not wait for the commit of the writes queued behind it; the same read behind a
+    write joins that write's group (it may have read it) and is answered after its COMMIT."""
+    loop = asyncio.new_event_loop()
+    path = tmp_path / "store.db"
+    store = Store(path)
+    seen: list[tuple[bool, list[str]]] = []  # (a transaction was open, what it read)
+
+    def look() -> list[str]:
+        kinds = [k for _, k, _ in store.events_after(0)]
+        seen.append((store._conn.in_transaction, kinds))
+        return kinds
+
+    answered: list[str] = []
+    db = DatabaseThread(store, loop, grouped=not_the_gate, changed=lambda: None,
+                        reads=lambda fn, args: fn is look)
+
+    async def scenario() -> None:
+        gate, hold = threading.Event(), threading.Event()
+
+        def write_held() -> str:
+            hold.wait(10)  # the write's group stays open until the read's answer is in
+            return add(store, "w1")
+
+        futures = [db.run(gate.wait, 10), db.run(look), db.run(write_held), db.run(look)]
+        futures[1].add_done_callback(lambda f: (answered.append("read"), hold.set()))
+        futures[2].add_done_callback(lambda f: answered.append("write"))
+        gate.set()
+        await asyncio.gather(*futures)
+
+    try:
+        groups = db.groups
+        loop.run_until_complete(asyncio.wait_for(scenario(), 20))
+        assert seen == [(False, []), (True, ["w1"])]  # alone, then inside the write's group
+        assert answered[0] == "read"  # before the group behind it was even finished
+        assert db.groups == groups + 1  # the lone read made no group
+        assert kinds_on_disk(path) == ["w1"]
+    finally:
+        db.stop()
+        store.close()
+        loop.close()
+
+
+def test_only_calls_that_read_skip_the_group() -> None:
+    """Reading without a transaction is only for calls that write nothing: a write would
+    then commit by itself, outside the group and its rules."""
+    from types import SimpleNamespace
+
+    def op(*args: Any) -> None: ...
+
+    names = ("submit_document", "acknowledge", "tried", "count_attempt", "pending_rows",
+             "next_pending", "peer_event", "record_limit_refusal", "document_detail", "item",
+             "receive_envelope", "rotate_key", "revoke_key")
+    exchange = SimpleNamespace(**{n: (lambda n=n: (lambda *a: n))() for n in names})
+    store = SimpleNamespace(events_after=op, last_event_id=lambda: 0)
+    reads = dbthread.read_only(exchange, store)  # type: ignore[arg-type]
+    may_join = dbthread.groupable(exchange, store)  # type: ignore[arg-type]
+    readers = [exchange.pending_rows, store.events_after, store.last_event_id]
+    assert all(reads(fn, ()) and may_join(fn, ()) for fn in readers)
+    writers = [getattr(exchange, n) for n in names if n != "pending_rows"]
+    assert not any(reads(fn, ()) for fn in writers)
+
+
+def test_reads_queued_together_run_without_a_transaction_and_are_answered_in_one_hop(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    loop = asyncio.new_event_loop()
+    store = Store(tmp_path / "store.db")
+    settled: list[int] = []  # how many calls each hop back to the loop answered
+    real_settle = dbthread._settle
+
+    def counting(calls: list[Any], changed: Any) -> None:
+        settled.append(len(calls))
+        real_settle(calls, changed)
+
+    monkeypatch.setattr(dbthread, "_settle", counting)
+    in_transaction: list[bool] = []
+
+    def look() -> None:
+        in_transaction.append(store._conn.in_transaction)
+
+    db = DatabaseThread(store, loop, grouped=not_the_gate, changed=lambda: None,
+                        reads=lambda fn, args: fn is look)
+    try:
+        gate = threading.Event()
+        futures = [db.run(gate.wait, 10), db.run(look), db.run(look), db.run(look),
+                   db.run(add, store, "after")]
+        gate.set()
+        loop.run_until_complete(asyncio.wait_for(asyncio.gather(*futures), 20))
+        assert in_transaction == [False, False, False]
+        assert settled == [1, 3, 1]  # the gate, the three reads together, the write
+        assert kinds_on_disk(tmp_path / "store.db") == ["after"]
+    finally:
+        db.stop()
+        store.close()
+        loop.close()

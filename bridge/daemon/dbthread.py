@@ -16,6 +16,13 @@ Only calls named groupable join a group (``grouped``): the small, frequent ones 
 effect outside the store is harmless if the group then fails (a metric, a wake-up). Anything
 that writes files after its commit (a key change), streams a document in several calls, or
 closes the store runs alone, exactly as before: its own transactions, its own commits.
+
+A call that only reads (``reads``: the event stream's next events, a delivery loop's look at
+its outbox) and finds no group running starts none: it runs alone, without ``BEGIN
+IMMEDIATE`` (no write lock, no COMMIT) and is answered at once, not after the commit of the
+writes queued behind it. It sees only committed rows then, so its answer needs no commit.
+Inside a group it joins as before and waits for the COMMIT: it may have read the group's
+writes. Reads queued one behind the other run together and are answered in one hop.
 """
 
 from __future__ import annotations
@@ -52,6 +59,7 @@ class _Call:
     kwargs: dict[str, Any]
     future: asyncio.Future[Any]
     grouped: bool
+    reads: bool = False
     result: Any = None
     error: BaseException | None = field(default=None)
 
@@ -63,10 +71,13 @@ class DatabaseThread:
     def __init__(self, store: Store, loop: asyncio.AbstractEventLoop, *,
                  grouped: Callable[[Callable[..., Any], tuple[Any, ...]], bool],
                  changed: Callable[[], None], rolled_back: Callable[[], None] = lambda: None,
-                 metrics: Metrics | None = None, name: str = "bridge-db") -> None:
+                 metrics: Metrics | None = None, name: str = "bridge-db",
+                 reads: Callable[[Callable[..., Any], tuple[Any, ...]], bool] | None = None
+                 ) -> None:
         self.store = store
         self.loop = loop
         self._grouped = grouped
+        self._reads = reads or (lambda fn, args: False)
         self._changed = changed
         self._rolled_back = rolled_back
         self.metrics = metrics or Metrics()
@@ -83,7 +94,8 @@ class DatabaseThread:
         when called (loop thread): the order callers call in is the order it runs in (the
         peer endpoint relies on it: PROTOCOL.md §8.7)."""
         future = self.loop.create_future()
-        self._queue.put(_Call(fn, args, kwargs, future, self._grouped(fn, args)))
+        self._queue.put(_Call(fn, args, kwargs, future, self._grouped(fn, args),
+                              self._reads(fn, args)))
         return future
 
     def notify(self) -> None:
@@ -102,6 +114,7 @@ class DatabaseThread:
     # ------------------------------------------------------------ the thread
 
     def _next(self, *, block: bool) -> _Call | None:
+        # ``_held``: taken from the queue by a group or a run of reads it could not join.
         if self._held is not None:
             call, self._held = self._held, None
             return call
@@ -115,7 +128,9 @@ class DatabaseThread:
             if call.future.cancelled():
                 continue  # its caller went away before it started: as run_in_executor does
             try:
-                if call.grouped:
+                if call.reads:
+                    self._reads_together(call)
+                elif call.grouped:
                     self._group(call)
                 else:
                     self._alone(call)
@@ -125,6 +140,20 @@ class DatabaseThread:
     def _alone(self, call: _Call) -> None:
         self._invoke(call)
         self._answer([call])
+
+    def _reads_together(self, first: _Call) -> None:
+        """``first`` and the reads queued right behind it, with no transaction, answered
+        together (one hop back to the loop); the first call that is not a read is held."""
+        calls = [first]
+        self._invoke(first)
+        while len(calls) < MAX_GROUP and (call := self._next(block=False)) is not None:
+            if not call.reads:
+                self._held = call
+                break
+            if not call.future.cancelled():
+                calls.append(call)
+                self._invoke(call)
+        self._answer(calls)
 
     def _invoke(self, call: _Call) -> None:
         try:
@@ -223,6 +252,14 @@ def groupable(exchange: Exchange, store: Store
     return may_join
 
 
+def read_only(exchange: Exchange, store: Store
+              ) -> Callable[[Callable[..., Any], tuple[Any, ...]], bool]:
+    """The calls that only read: at the head of the queue they run without a group (above).
+    Every one of them is also groupable, so that behind a write it joins that write's group."""
+    reads = {exchange.pending_rows, store.events_after, store.last_event_id}
+    return lambda fn, args: fn in reads
+
+
 def _settle(calls: list[_Call], changed: Callable[[], None] | None) -> None:  # loop thread
     for call in calls:
         if call.future.cancelled():
@@ -235,4 +272,4 @@ def _settle(calls: list[_Call], changed: Callable[[], None] | None) -> None:  # 
         changed()
 
 
-__all__ = ["DatabaseThread", "groupable"]
+__all__ = ["DatabaseThread", "groupable", "read_only"]

@@ -25,7 +25,7 @@ from aiohttp import web
 from bridge.core.crypto.identity import PublicIdentity
 from bridge.core.errors import UsageError
 from bridge.daemon.check_beside import check_beside
-from bridge.daemon.dbthread import DatabaseThread, groupable
+from bridge.daemon.dbthread import DatabaseThread, groupable, read_only
 from bridge.daemon.hooks import DaemonHooks
 from bridge.daemon.logs import setup_logging
 from bridge.daemon.supervise import report_failure, supervise
@@ -140,6 +140,7 @@ class Daemon:
         self.exchange = self._open_exchange()
         self.db = DatabaseThread(self._store, self._loop,
                                  grouped=groupable(self.exchange, self._store),
+                                 reads=read_only(self.exchange, self._store),
                                  changed=self._changed_now, rolled_back=self.exchange.rolled_back,
                                  metrics=self.metrics)
         self.api = self._local_api()
@@ -190,7 +191,12 @@ class Daemon:
             self._changed_now()
 
     def _changed_now(self) -> None:  # any thread: a change is on disk
-        self._loop.call_soon_threadsafe(self._on_change)
+        if asyncio._get_running_loop() is self._loop:  # None off the loop's thread
+            # Already on the loop (the database thread's answers are settled there): at once,
+            # not through the loop's wake-up pipe and one more turn of the loop.
+            self._on_change()
+        else:
+            self._loop.call_soon_threadsafe(self._on_change)
 
     def _on_change(self) -> None:  # loop thread
         for event in self._wakes.values():

@@ -364,10 +364,11 @@ class LocalApi:
         try:
             while not self.stopping.is_set():
                 rows = await self.run(self.exchange.store.events_after, last)
-                for event_id, kind, data in rows:
-                    await resp.write(f"id: {event_id}\nevent: {kind}\ndata: {data}\n\n".encode())
-                    last = event_id
                 if rows:
+                    # One write for what came together: one send, not one per event.
+                    await resp.write("".join(f"id: {event_id}\nevent: {kind}\ndata: {data}\n\n"
+                                             for event_id, kind, data in rows).encode())
+                    last = rows[-1][0]
                     continue
                 async with self.events_changed:
                     try:

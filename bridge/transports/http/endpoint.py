@@ -66,6 +66,23 @@ async def _refuse(exchange: Exchange, run: RunInDb, metrics: Metrics, status: in
     return resp
 
 
+INLINE_DECODE_BYTES = 64 * 1024
+"""Bodies up to this size are decoded on the event loop itself (``_decoded``)."""
+
+
+async def _decoded(body: bytes) -> Parsed | PeerError:
+    """The envelope's header decoded, beside the database thread, never on it. Decoding what
+    a stranger sent is bounded by the outer value's shape (PROTOCOL.md §2.4, §5.1); only the
+    copy of its bins grows with the body. A small body (a one-item document, an
+    acknowledgement, a checkpoint) costs a fraction of a millisecond on the loop, less than
+    the hop to an executor thread and back (both hold the same GIL) that would otherwise be on
+    every round trip's path; a large one goes to the executor, so that copying it never holds
+    the loop."""
+    if len(body) <= INLINE_DECODE_BYTES:
+        return decode_envelope(body)
+    return await asyncio.get_running_loop().run_in_executor(None, decode_envelope, body)
+
+
 async def _decide(exchange: Exchange, run: RunInDb, reorder: Reorder, body: bytes,
                   parsed: Parsed | PeerError) -> Answer:
     """The engine's answer to ``body``, in its sender's sequence order where it can be: one
@@ -120,9 +137,7 @@ def peer_app(exchange: Exchange, run: RunInDb, metrics: Metrics, max_body: int,
         if not rate.allow(source):
             return await refuse(429, "rate_limited", "too many requests; retry later",
                                 source, headers={"Retry-After": str(rate.retry_after())})
-        # Decoding what a stranger sent is bounded (PROTOCOL.md §2.4, §5.1), but it is not
-        # the database's work: done beside it, a hostile body never delays the local API.
-        parsed = await asyncio.get_running_loop().run_in_executor(None, decode_envelope, body)
+        parsed = await _decoded(body)
         answer = await _decide(exchange, run, reorder, body, parsed)
         metrics.inc(f"envelopes_{answer.outcome.counted_as}")
         return web.Response(status=HTTP_STATUS[answer.outcome], body=answer.body,

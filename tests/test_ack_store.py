@@ -235,3 +235,26 @@ def test_an_acknowledgement_of_all_counts_the_items_its_pages_read(tmp_path: Pat
     with store.transaction():
         store.set_all_statuses(row, "RECEIVED", None, None, T0 + 2)
     assert store.ack_all_counts(row, [], "RECEIVED", None) == {}
+
+
+@pytest.mark.parametrize("limit", [999, 25])
+def test_an_sqlite_binding_fewer_parameters_a_statement_still_stores_every_entry(
+        tmp_path: Path, limit: int) -> None:
+    """An SQLite built with a lower SQLITE_MAX_VARIABLE_NUMBER (999 before 3.32) refuses a
+    statement of 256 ten-value rows whole: the inserts take fewer rows a statement there."""
+    store = Store(tmp_path / "bridge.db")
+    store._conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, limit)
+    row = _document(store, 300)
+    rows = [(row, k, row, k, f"P-{k}", "RECEIVED", None, None, bytes([k % 256]), T0 + k)
+            for k in range(300)]
+    with store.transaction():
+        store.insert_ack_entries(iter(rows))
+    assert wire_rows(store, "SELECT COUNT(*) FROM ack_entries") == [(300,)]
+    shared = [(k, bytes([k % 256])) for k in range(300)]
+    with store.transaction():
+        bulk.insert_rows_sharing(store._conn, "INSERT INTO ack_entries (ack, idx, item_doc, "
+                                 "item_idx, item_id, status, reason, evidence, leaf, at)",
+                                 (row, "RECEIVED", T0), ("?1", 0, "?1", "NULL", "'Q'", "?2",
+                                                         "NULL", "NULL", 1, "?3"), 2,
+                                 [(300 + k, leaf) for k, leaf in shared])
+    assert wire_rows(store, "SELECT COUNT(*) FROM ack_entries") == [(600,)]

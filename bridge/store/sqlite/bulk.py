@@ -20,6 +20,16 @@ ROWS_PER_STATEMENT = 256
 32,766 (SQLITE_MAX_VARIABLE_NUMBER since 3.32)."""
 
 
+def rows_per_statement(conn: sqlite3.Connection, parameters_a_row: int,
+                       most: int | None = None, shared: int = 0) -> int:
+    """At most ``most`` rows (``ROWS_PER_STATEMENT``), fewer if this SQLite binds fewer
+    parameters a statement (999 before 3.32, or a build's own lower limit: a statement over
+    it is refused whole); ``shared``: parameters bound once for the whole statement."""
+    limit = conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) - shared
+    return max(1, min(ROWS_PER_STATEMENT if most is None else most,
+                      limit // max(1, parameters_a_row)))
+
+
 @functools.lru_cache(maxsize=64)
 def _statement(head: str, columns: int, rows: int) -> str:
     one = "(" + ",".join("?" * columns) + ")"
@@ -31,8 +41,8 @@ def insert_rows(conn: sqlite3.Connection, head: str, columns: int,
     """``head`` (``INSERT INTO t (a, b, …)``, made of constants only) followed by the rows,
     each of exactly ``columns`` values (else ``ValueError``, before anything of that statement
     is stored)."""
-    it = iter(rows)
-    while part := list(itertools.islice(it, ROWS_PER_STATEMENT)):
+    it, per = iter(rows), rows_per_statement(conn, columns)
+    while part := list(itertools.islice(it, per)):
         if set(map(len, part)) != {columns}:
             raise ValueError(f"rows of {columns} values expected")
         conn.execute(_statement(head, columns, len(part)),
@@ -57,12 +67,12 @@ def insert_rows_sharing(conn: sqlite3.Connection, head: str, shared: Sequence[An
     ``?len(shared)``, rather than once a row, which costs about a third of the insert.
     ``layout`` is a row's value list: SQL text (``"?1"``, ``"NULL"``: constants only) or the
     place of one of the row's own ``columns`` values."""
-    it = iter(rows)
-    while part := list(itertools.islice(it, ROWS_PER_STATEMENT)):
+    it, per = iter(rows), rows_per_statement(conn, columns, shared=len(shared))
+    while part := list(itertools.islice(it, per)):
         if set(map(len, part)) != {columns}:
             raise ValueError(f"rows of {columns} values expected")
         conn.execute(_shared_statement(head, layout, len(shared), columns, len(part)),
                      [*shared, *itertools.chain.from_iterable(part)])
 
 
-__all__ = ["ROWS_PER_STATEMENT", "insert_rows", "insert_rows_sharing"]
+__all__ = ["ROWS_PER_STATEMENT", "insert_rows", "insert_rows_sharing", "rows_per_statement"]

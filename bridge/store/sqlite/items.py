@@ -12,6 +12,7 @@ from typing import Any
 from bridge.core.errors import VerificationError
 from bridge.store.entry_fields import entry_fields
 from bridge.store.sqlite.acknowledgements import undeclared_statuses
+from bridge.store.sqlite.bulk import rows_per_statement
 from bridge.store.sqlite.rows import Repository
 
 TRANSPORT_STATES = ("queued", "sent", "delivered", "unacknowledged")
@@ -100,8 +101,7 @@ class Items(Repository):
             raise ValueError("received item columns of different lengths")
         ids, leaves, leaf_hashes, categories, roster_records = columns
         # An SQLite built with fewer variables a statement (999 before 3.32) takes fewer rows.
-        rows = min(ROWS_PER_STATEMENT,
-                   self._conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // 8)
+        rows = rows_per_statement(self._conn, 8, most=ROWS_PER_STATEMENT)
         for start in range(0, n, rows):
             end = min(start + rows, n)
             k = end - start

@@ -158,3 +158,38 @@ def test_a_stream_of_more_items_than_a_json_body_may_list_is_refused(
     assert (err.value.status, err.value.code, err.value.field) == (413, "too_large",
                                                                    "items[10]")
     _nothing_added(h, served, before)
+
+
+def _given(n: int) -> list[dict[str, Any]]:
+    """``_listed`` as the engine is handed it: no null member (the client leaves them out)."""
+    return [{k: v for k, v in raw.items() if v is not None} for raw in _listed(n)]
+
+
+def test_a_stream_whose_batch_was_refused_takes_nothing_more_and_signs_nothing(
+        h: Harness) -> None:
+    """A caller of the engine that goes on after a refused batch (an item listed twice, the
+    batch's earlier entries already made) gets the refusal again, never an acknowledgement
+    missing that batch."""
+    engine = h.alpha.engine
+    before = _left_behind(h)
+    streamed = engine.begin_ack_stream(DOC, {})
+    engine.ack_stream_items(streamed, _given(4))
+    with pytest.raises(InputError) as err:
+        engine.ack_stream_items(streamed, [*_given(6)[4:], {"id": "P-00002",
+                                                             "status": "RECEIVED"}])
+    assert err.value.field == "items[6].id"
+    with pytest.raises(InputError, match="refused already"):
+        engine.ack_stream_items(streamed, _given(8)[6:])
+    with pytest.raises(InputError, match="refused already"):
+        engine.finish_ack_stream(streamed)
+    assert _left_behind(h) == before
+
+
+def test_a_stream_that_only_restates_signs_nothing_and_leaves_no_stage(h: Harness) -> None:
+    engine = h.alpha.engine
+    wire.acknowledge(engine, DOC, items=_given(3))
+    before = _left_behind(h)
+    streamed = engine.begin_ack_stream(DOC, {})
+    engine.ack_stream_items(streamed, _given(3))
+    assert engine.finish_ack_stream(streamed) == {"ack_id": None, "items": 0, "changed": {}}
+    assert _left_behind(h) == before and before["staged"] == 0

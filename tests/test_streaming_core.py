@@ -1,7 +1,8 @@
 """A streamed document (``bridge.core.streaming``) is byte for byte the document the
 whole-document path signs and chunks from the same salt key, time and items: the same entries,
 the same signed header and the same chunk payloads, for counts on, below and just past a chunk
-boundary, and so is a streamed acknowledgement; a stream refuses more or fewer items than its
+boundary, and so is a streamed acknowledgement, counted at its start or only at its end; a
+stream refuses more or fewer items than its
 header announced."""
 
 from __future__ import annotations
@@ -89,6 +90,53 @@ def test_a_streamed_acknowledgement_is_the_signed_one_byte_for_byte(count: int,
     payloads = [stream.chunk_payload(k, whole.leaves[k * chunk:(k + 1) * chunk])
                 for k in range(stream.chunks)]
     assert payloads == [c.payload for c in chunks.split(whole, chunk)]
+
+
+@pytest.mark.parametrize(("count", "chunk", "batch"), [(1, 4, 1), (5, 4, 2), (9, 4, 3),
+                                                    (70, 4, 33), (23, 1, 7)])
+def test_an_acknowledgement_counted_only_at_its_end_is_the_signed_one_byte_for_byte(
+        count: int, chunk: int, batch: int) -> None:
+    """Its entries made as the statements come, its salts asked for a little at a time
+    (grown past their first size and doubled again), its time given only when it is signed:
+    the very entries, header, signature and chunks of ``sign_ack``, undeclared items too."""
+    alpha, beta = make_identity("alpha"), make_identity("beta")
+    doc = documents.sign_document(alpha, doc_type="manifest", doc_id="M-1", recipient="beta",
+                                  created=T0, meta={}, items=_items(count), salt_key=SALT_KEY)
+    lh = {f"P-{n}": doc.tree.levels[0][n] for n in range(count)}
+    acks = [AckItem(id=f"P-{n}", status="DISPUTED", reason="tag", evidence=f"sheet {n}")
+            if n % 3 else AckItem(id=f"P-{n}", status="RECEIVED") for n in range(count)]
+    acks.append(AckItem(id="X-1", status="RECEIVED_UNDECLARED"))
+    whole = documents.sign_ack(beta, answers=doc.signed, ack_id="A-1", created=T0 + 1,
+                               items=acks, declared_leaf_hashes=lh, salt_key=SALT_KEY)
+    stream = AckStream(answers=doc.signed, ack_id="A-1", created=None, count=None,
+                       salt_key=SALT_KEY, chunk=chunk)
+    leaves: list[bytes] = []
+    for at in range(0, len(acks), batch):
+        leaves += stream.add_statements([(a.id, lh.get(a.id), a.status, a.reason, a.evidence)
+                                         for a in acks[at:at + batch]])
+    assert leaves == list(whole.leaves)
+    signed = stream.finish(beta, created=T0 + 1)
+    assert (signed.data, signed.signature) == (whole.signed.data, whole.signed.signature)
+    assert stream.count == len(acks)
+    payloads = [stream.chunk_payload(k, whole.leaves[k * chunk:(k + 1) * chunk])
+                for k in range(stream.chunks)]
+    assert payloads == [c.payload for c in chunks.split(whole, chunk)]
+
+
+def test_an_acknowledgement_counted_at_its_end_with_no_entry_or_no_time_is_not_signed(
+        ) -> None:
+    alpha, beta = make_identity("alpha"), make_identity("beta")
+    doc = documents.sign_document(alpha, doc_type="manifest", doc_id="M-1", recipient="beta",
+                                  created=T0, meta={}, items=_items(1), salt_key=SALT_KEY)
+    empty = AckStream(answers=doc.signed, ack_id="A-1", created=None, count=None,
+                      salt_key=SALT_KEY, chunk=4)
+    with pytest.raises(InputError, match="at least one item"):
+        empty.finish(beta, created=T0 + 1)
+    untimed = AckStream(answers=doc.signed, ack_id="A-1", created=None, count=None,
+                        salt_key=SALT_KEY, chunk=4)
+    untimed.add_statements([("P-0", doc.tree.levels[0][0], "RECEIVED", None, None)])
+    with pytest.raises(ValueError, match="time"):
+        untimed.finish(beta)
 
 
 def test_an_inclusion_proof_from_streamed_leaf_hashes_is_the_trees_for_every_leaf() -> None:

@@ -179,20 +179,42 @@ class AckStream(EntryStream):
     """An acknowledgement of ``answers`` (as ``documents.sign_ack`` makes one, without meta),
     its entries made a batch at a time: each item with the leaf hash of the declared entry it
     acknowledges (None for an item never declared; the caller has checked it, and each
-    item's lifecycle)."""
+    item's lifecycle).
 
-    def __init__(self, *, answers: SignedHeader, ack_id: str, created: int, count: int,
-                 salt_key: bytes, chunk: int) -> None:
-        if count < 1:
+    ``count`` None: as many entries as are added before ``finish`` (a streamed listed
+    acknowledgement, whose length is known only at its end). An entry's bytes never name the
+    count (PROTOCOL.md §6.6: index, salt, id, leaf, status, reason, evidence), its salt is
+    entry n of one SHAKE256 output, whose first bytes do not depend on how many are asked
+    for (FIPS 202 §6.2: an XOF), and its chunk's subtree is aligned (``chunks``): each entry
+    and leaf hash is made as its statement arrives, the very bytes a counted stream makes.
+    Only the header, signed at the end, says how many."""
+
+    def __init__(self, *, answers: SignedHeader, ack_id: str, created: int | None,
+                 count: int | None, salt_key: bytes, chunk: int) -> None:
+        if count is not None and count < 1:
             raise InputError("an acknowledgement needs at least one item", field="items")
-        super().__init__(count=count, salt_key=salt_key, chunk=chunk)
+        super().__init__(count=count or 0, salt_key=salt_key, chunk=chunk)
+        self.counted = count is not None
+        self._salt_key = salt_key
         self.answers, self.ack_id, self.created = answers, ack_id, created
+
+    def _room(self, n: int) -> None:
+        """Room for ``n`` more entries: past the count, a ``ValueError``; uncounted, salts
+        for them (SALT_SIZE bytes an entry, as ``EntryStream`` keeps them), grown by doubling
+        so that the whole costs at most twice one XOF call."""
+        if self.counted:
+            if self.added + n > self.count:
+                raise ValueError("more acknowledged items than counted")
+            return
+        need = SALT_SIZE * (self.added + n)
+        if need > len(self._salts):
+            self._salts = hashlib.shake_256(TAG_LEAF_SALT + b"\x00" + self._salt_key).digest(
+                max(need, 2 * len(self._salts), SALT_SIZE * self.chunk))
 
     def add(self, items: Iterable[tuple[AckItem, bytes | None]]) -> list[bytes]:
         out = []
         for item, declared in items:
-            if self.added >= self.count:
-                raise ValueError("more acknowledged items than counted")
+            self._room(1)
             leaf = encode_ack_entry(self.added, self._salt(self.added), item, declared)
             self._take(leaf)
             out.append(leaf)
@@ -203,8 +225,7 @@ class AckStream(EntryStream):
         """``add`` of (item id, declared leaf hash) pairs that all take one status and reason
         (an acknowledgement of all items): the same entries, made in one pass."""
         first = self.added
-        if first + len(items) > self.count:
-            raise ValueError("more acknowledged items than counted")
+        self._room(len(items))
         salts = [self._salt(first + k) for k in range(len(items))]
         leaves = encode_ack_entries(first, salts, items, status, reason)
         self._take_run(leaves)
@@ -226,15 +247,22 @@ class AckStream(EntryStream):
         """``add`` of (item id, declared leaf hash, status, reason, evidence) rows, each
         checked as an ``AckItem`` is, without making one: the same entries."""
         first = self.added
-        if first + len(rows) > self.count:
-            raise ValueError("more acknowledged items than counted")
+        self._room(len(rows))
         salts = [self._salt(first + k) for k in range(len(rows))]
         leaves = encode_ack_statements(first, salts, rows)
-        for leaf in leaves:
-            self._take(leaf)
+        self._take_run(leaves)
         return leaves
 
-    def finish(self, issuer: PrivateIdentity) -> SignedHeader:
+    def finish(self, issuer: PrivateIdentity, *, created: int | None = None) -> SignedHeader:
+        """The header over every entry added, made at ``created`` if the stream was begun
+        without its time (no entry names it: it can be decided last)."""
+        if not self.counted:
+            if self.added < 1:
+                raise InputError("an acknowledgement needs at least one item", field="items")
+            self.count, self.counted, self._salts = self.added, True, b""
+        self.created = created if created is not None else self.created
+        if self.created is None:
+            raise ValueError("an acknowledgement's time is given when it is begun or finished")
         root = self._root()
         return self._signed(issuer, DocumentHeader(
             type=ACK, id=self.ack_id, issuer=issuer.party, issuer_key=issuer.key_id,

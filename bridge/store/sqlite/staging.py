@@ -6,6 +6,10 @@ store file), one table per submission. Nothing there is visible to any query of 
 in the audit log or can be sent: ``publish_stage`` copies the entries into ``items`` inside the
 transaction that commits the document, and a refused or abandoned submission drops its table.
 A crash loses the temporary file with it: a half-streamed document leaves nothing behind.
+
+A streamed listed acknowledgement's entries wait the same way, each made (signed bytes and
+all) as its statement arrives and staged as ``ack_entries`` keeps it (``open_ack_stage``), so
+that its commit copies them in one statement each (``publish_ack_stage``).
 """
 
 from __future__ import annotations
@@ -26,10 +30,10 @@ StagedRow = tuple[int, str, bytes, bytes, str | None, str | None]
 """(index, item id, entry bytes, leaf hash, category, roster record): the last two as
 ``items`` keeps them (``bridge.store.entry_fields``; None for a roster's entries)."""
 
-ListedAckRow = tuple[int, str, bytes | None, int | None, str, str | None, str | None, int]
-"""(index, item id, declared leaf hash, declared index, status, reason, evidence, the entry's
-place in the stream): a listed acknowledgement's entry before it is signed (None, None for
-an item never declared)."""
+AckStagedRow = tuple[int, int | None, str, str, str | None, str | None, bytes]
+"""(index, declared index, item id, status, reason, evidence, entry bytes): an entry of a
+streamed listed acknowledgement, made as its statement arrived, as ``ack_entries`` keeps it
+(None for an item never declared); only the acknowledgement it belongs to is not yet stored."""
 
 
 def _table(stage: int) -> str:
@@ -40,17 +44,13 @@ def _table(stage: int) -> str:
 class Staging(Repository):
     """The TEMP ``stage_N`` tables."""
 
-    def open_stage(self, *, unique_ids: bool = True) -> int:
-        """A new stage. ``unique_ids``: an item id staged twice is refused (a submission's
-        items); an acknowledgement of all items reads its ids from ``items``, where each is
-        unique already, and is spared the index."""
+    def open_stage(self) -> int:
+        """A new stage for a submission's entries; an item id staged twice is refused."""
         stage = next(_STAGES)
         self._conn.execute(
             f"CREATE TABLE {_table(stage)} (idx INTEGER PRIMARY KEY, "
-            f"item_id TEXT NOT NULL{' UNIQUE' if unique_ids else ''}, leaf BLOB NOT NULL, "
-            "lh BLOB, category TEXT, roster_record TEXT, item_idx INTEGER, "
-            # a streamed listed acknowledgement's own: each entry's statement and its line
-            "status TEXT, reason TEXT, evidence TEXT, line INTEGER)")
+            "item_id TEXT NOT NULL UNIQUE, leaf BLOB NOT NULL, lh BLOB, category TEXT, "
+            "roster_record TEXT)")
         return stage
 
     def stage_items(self, stage: int, rows: Iterable[StagedRow]) -> None:
@@ -89,39 +89,36 @@ class Staging(Repository):
             "roster_record) SELECT ?, idx, item_id, leaf, lh, ?, category, roster_record "
             f"FROM {_table(stage)} ORDER BY idx", (doc, transport))
 
-    def stage_listed_acks(self, stage: int, rows: Iterable[ListedAckRow]) -> None:
-        """Entries of a listed acknowledgement, not yet signed (their bytes come at the end:
-        the header's count is only known then). An item listed before (or twice in the
-        batch) is an ``InputError`` naming the later one by its place in the stream."""
-        batch = list(rows)
+    def open_ack_stage(self) -> int:
+        """A new stage for a streamed listed acknowledgement's entries, shaped as
+        ``ack_entries`` less what only its commit knows (the acknowledgement, its time)."""
+        stage = next(_STAGES)
+        self._conn.execute(
+            f"CREATE TABLE {_table(stage)} (idx INTEGER PRIMARY KEY, item_idx INTEGER, "
+            "item_id TEXT NOT NULL UNIQUE, status TEXT NOT NULL, reason TEXT, evidence TEXT, "
+            "leaf BLOB NOT NULL)")
+        return stage
+
+    def stage_ack_entries(self, stage: int, rows: Sequence[AckStagedRow],
+                          places: Sequence[int]) -> None:
+        """Stage a batch of entries, ``places[n]`` the place in the stream of ``rows[n]``'s
+        statement. An item staged before (or twice in the batch) is an ``InputError`` naming
+        the later one by its place."""
         try:
-            with database.transaction(self._conn):
-                self._conn.executemany(
-                    f"INSERT INTO {_table(stage)} (idx, item_id, leaf, lh, item_idx, "  # noqa: S608
-                    "status, reason, evidence, line) VALUES (?,?,x'',?,?,?,?,?,?)", batch)
+            with database.transaction(self._conn):  # nothing of the store file changes
+                insert_rows(self._conn, f"INSERT INTO {_table(stage)} (idx, item_idx, "
+                            "item_id, status, reason, evidence, leaf)", 7, rows)
         except sqlite3.IntegrityError:
-            raise self._duplicate(stage, [(r[-1], r[1]) for r in batch]) from None
-
-    def staged_statements(self, stage: int, after: int, n: int
-                          ) -> list[tuple[int, str, bytes | None, str, str | None, str | None]]:
-        """(index, item id, declared leaf hash, status, reason, evidence) after ``after``."""
-        return list(self._conn.execute(
-            f"SELECT idx, item_id, lh, status, reason, evidence FROM {_table(stage)} "  # noqa: S608
-            "WHERE idx > ? ORDER BY idx LIMIT ?", (after, n)))
-
-    def set_staged_leaves(self, stage: int, rows: Iterable[tuple[bytes, int]]) -> None:
-        """(entry bytes, index): the signed entries of the staged statements."""
-        with database.transaction(self._conn):
-            self._conn.executemany(
-                f"UPDATE {_table(stage)} SET leaf=? WHERE idx=?", rows)  # noqa: S608
+            raise self._duplicate(stage, [(place, row[2]) for place, row in
+                                          zip(places, rows, strict=True)]) from None
 
     def staged_count(self, stage: int) -> int:
         return int(self._conn.execute(
             f"SELECT COUNT(*) FROM {_table(stage)}").fetchone()[0])  # noqa: S608
 
-    def publish_listed_ack_stage(self, stage: int, *, ack: int, doc: int, at: int) -> None:
-        """The staged entries become ``ack``'s, and the latest statement of each declared
-        item they name (inside the caller's transaction)."""
+    def publish_ack_stage(self, stage: int, *, ack: int, doc: int, at: int) -> None:
+        """The staged entries become ``ack``'s, at ``at``, and the latest statement of each
+        declared item they name (inside the caller's transaction): one copy each, in SQL."""
         self._conn.execute(
             "INSERT INTO ack_entries (ack, idx, item_doc, item_idx, item_id, status, "  # noqa: S608
             "reason, evidence, leaf, at) SELECT ?, idx, ?, item_idx, item_id, status, reason, "
@@ -135,4 +132,4 @@ class Staging(Repository):
         self._conn.execute(f"DROP TABLE IF EXISTS {_table(stage)}")
 
 
-__all__ = ["ListedAckRow", "StagedRow", "Staging"]
+__all__ = ["AckStagedRow", "StagedRow", "Staging"]

@@ -108,14 +108,14 @@ def test_an_acknowledgement_counted_only_at_its_end_is_the_signed_one_byte_for_b
     acks.append(AckItem(id="X-1", status="RECEIVED_UNDECLARED"))
     whole = documents.sign_ack(beta, answers=doc.signed, ack_id="A-1", created=T0 + 1,
                                items=acks, declared_leaf_hashes=lh, salt_key=SALT_KEY)
-    stream = AckStream(answers=doc.signed, ack_id="A-1", created=None, count=None,
+    stream = AckStream(answers=doc.signed, ack_id=None, created=None, count=None,
                        salt_key=SALT_KEY, chunk=chunk)
     leaves: list[bytes] = []
     for at in range(0, len(acks), batch):
         leaves += stream.add_statements([(a.id, lh.get(a.id), a.status, a.reason, a.evidence)
                                          for a in acks[at:at + batch]])
     assert leaves == list(whole.leaves)
-    signed = stream.finish(beta, created=T0 + 1)
+    signed = stream.finish(beta, created=T0 + 1, ack_id="A-1")
     assert (signed.data, signed.signature) == (whole.signed.data, whole.signed.signature)
     assert stream.count == len(acks)
     payloads = [stream.chunk_payload(k, whole.leaves[k * chunk:(k + 1) * chunk])
@@ -123,7 +123,7 @@ def test_an_acknowledgement_counted_only_at_its_end_is_the_signed_one_byte_for_b
     assert payloads == [c.payload for c in chunks.split(whole, chunk)]
 
 
-def test_an_acknowledgement_counted_at_its_end_with_no_entry_or_no_time_is_not_signed(
+def test_an_acknowledgement_counted_at_its_end_without_entries_time_or_id_is_not_signed(
         ) -> None:
     alpha, beta = make_identity("alpha"), make_identity("beta")
     doc = documents.sign_document(alpha, doc_type="manifest", doc_id="M-1", recipient="beta",
@@ -132,10 +132,10 @@ def test_an_acknowledgement_counted_at_its_end_with_no_entry_or_no_time_is_not_s
                       salt_key=SALT_KEY, chunk=4)
     with pytest.raises(InputError, match="at least one item"):
         empty.finish(beta, created=T0 + 1)
-    untimed = AckStream(answers=doc.signed, ack_id="A-1", created=None, count=None,
+    untimed = AckStream(answers=doc.signed, ack_id=None, created=None, count=None,
                         salt_key=SALT_KEY, chunk=4)
     untimed.add_statements([("P-0", doc.tree.levels[0][0], "RECEIVED", None, None)])
-    with pytest.raises(ValueError, match="time"):
+    with pytest.raises(ValueError, match="time and id"):
         untimed.finish(beta)
 
 

@@ -189,7 +189,7 @@ class AckStream(EntryStream):
     and leaf hash is made as its statement arrives, the very bytes a counted stream makes.
     Only the header, signed at the end, says how many."""
 
-    def __init__(self, *, answers: SignedHeader, ack_id: str, created: int | None,
+    def __init__(self, *, answers: SignedHeader, ack_id: str | None, created: int | None,
                  count: int | None, salt_key: bytes, chunk: int) -> None:
         if count is not None and count < 1:
             raise InputError("an acknowledgement needs at least one item", field="items")
@@ -253,16 +253,19 @@ class AckStream(EntryStream):
         self._take_run(leaves)
         return leaves
 
-    def finish(self, issuer: PrivateIdentity, *, created: int | None = None) -> SignedHeader:
-        """The header over every entry added, made at ``created`` if the stream was begun
-        without its time (no entry names it: it can be decided last)."""
+    def finish(self, issuer: PrivateIdentity, *, created: int | None = None,
+               ack_id: str | None = None) -> SignedHeader:
+        """The header over every entry added, with the time ``created`` and the id ``ack_id``
+        if the stream was begun without them (no entry names either: they can come last)."""
         if not self.counted:
             if self.added < 1:
                 raise InputError("an acknowledgement needs at least one item", field="items")
             self.count, self.counted, self._salts = self.added, True, b""
         self.created = created if created is not None else self.created
-        if self.created is None:
-            raise ValueError("an acknowledgement's time is given when it is begun or finished")
+        self.ack_id = ack_id if ack_id is not None else self.ack_id
+        if self.created is None or self.ack_id is None:
+            raise ValueError("an acknowledgement's time and id are given when it is begun or "
+                             "finished")
         root = self._root()
         return self._signed(issuer, DocumentHeader(
             type=ACK, id=self.ack_id, issuer=issuer.party, issuer_key=issuer.key_id,

@@ -63,8 +63,9 @@ class AckStreaming:
         row = self.outbound.acknowledgeable(doc_id)
         self.e.guard.document_statuses_hold(row)
         check_queue(self.e, row.peer)  # backpressure before a byte is staged (§8.7)
-        # Its time is decided when it is signed: a long stream must not sign an old time.
-        entries = AckStream(answers=self.e.guard.stored_header(row), ack_id=self.e.new_id("ack"),
+        # Its time (and its id, which names a time) is decided when it is signed: a long
+        # stream must not sign an old time.
+        entries = AckStream(answers=self.e.guard.stored_header(row), ack_id=None,
                             created=None, count=None, salt_key=self.e.random_bytes(32),
                             chunk=self.outbound.chunk)
         return StreamedAck(row=row, stage=self.e.store.open_ack_stage(), entries=entries,
@@ -149,7 +150,7 @@ class AckStreaming:
             return {"ack_id": None, "items": 0, "changed": {}}
         check_queue(e, row.peer)  # the queue may have filled while the entries came
         now = max(e.now(), (s.last_ack or 0) + 1)
-        signed = entries.finish(e.trust.me, created=now)
+        signed = entries.finish(e.trust.me, created=now, ack_id=e.new_id("ack"))
         with e.store.transaction():
             ack_row = e.record_document("out", signed, row.peer, answers=row.rowid, now=now)
             e.store.publish_ack_stage(s.stage, ack=ack_row, doc=row.rowid, at=now)

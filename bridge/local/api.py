@@ -154,11 +154,14 @@ def _limit(request: web.Request, default: int) -> int:
 class LocalApi:
     def __init__(self, *, exchange: Exchange, run: RunInDb, metrics: Metrics,
                  events_changed: asyncio.Condition, peer_status: Callable[[], dict[str, Any]],
-                 max_body: int) -> None:
+                 max_body: int, event_writes: Callable[[], int] | None = None) -> None:
         self.exchange = exchange
         self.run = self._damage_is_ours(run)
         self.metrics = metrics
         self.events_changed = events_changed
+        # How many changes so far wrote an event: a stream that read nothing waits only if
+        # none came since its read began. None: every change may have (each one is read).
+        self.event_writes = event_writes
         self.peer_status = peer_status
         self.max_body = max_body
         self.stopping = asyncio.Event()
@@ -361,8 +364,10 @@ class LocalApi:
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream",
                                            "Cache-Control": "no-cache"})
         await resp.prepare(request)
+        writes = self.event_writes or (lambda: -1)
         try:
             while not self.stopping.is_set():
+                mark = writes()  # taken before the read: a write after it is read again
                 rows = await self.run(self.exchange.store.events_after, last)
                 if rows:
                     # One write for what came together: one send, not one per event.
@@ -371,6 +376,8 @@ class LocalApi:
                     last = rows[-1][0]
                     continue
                 async with self.events_changed:
+                    if mark != writes():
+                        continue  # an event came while we read: read again, do not wait
                     try:
                         await asyncio.wait_for(self.events_changed.wait(), timeout=15)
                     except TimeoutError:

@@ -203,11 +203,9 @@ def test_only_a_change_that_wrote_an_event_wakes_the_event_streams(daemon: Any) 
     assert loop.run_until_complete(stream_woken(Written(frozenset(), events=True)))
 
 
-def test_an_event_committed_while_the_stream_read_is_sent_without_waiting_for_a_ping(
-        tmp_path: Path) -> None:
-    """The stream's read found nothing, and an event was committed (and signalled) before
-    the stream began to wait: it reads again at once instead of sleeping through the signal
-    it came too late for (the next ping, 15 s on)."""
+async def _first_message(store: Store, run: Any, writes: list[int]) -> bytes:
+    """The first message of a real event stream (the local API's app over HTTP on
+    127.0.0.1) from ``after=0``, with ``run`` as its database thread."""
     from types import SimpleNamespace
 
     import aiohttp
@@ -216,6 +214,40 @@ def test_an_event_committed_while_the_stream_read_is_sent_without_waiting_for_a_
     from bridge.engine.metrics import Metrics
     from bridge.local.api import LocalApi
 
+    exchange: Any = SimpleNamespace(store=store,
+                                    config=SimpleNamespace(max_body_bytes=1 << 20))
+    api = LocalApi(exchange=exchange, run=run, metrics=Metrics(),
+                   events_changed=asyncio.Condition(), peer_status=dict, max_body=1 << 20,
+                   event_writes=lambda: writes[0])
+    runner = web.AppRunner(api.app())
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    port = runner.addresses[0][1]
+    try:
+        async with aiohttp.ClientSession() as session, session.get(
+                f"http://127.0.0.1:{port}/v1/events?after=0") as resp:
+            first = await asyncio.wait_for(resp.content.readuntil(b"\n\n"), timeout=60)
+            await asyncio.sleep(0.05)  # what the stream does next, had it more to do
+    finally:
+        api.stopping.set()
+        await runner.cleanup()
+    return first
+
+
+def _stream(store: Store, run: Any, writes: list[int]) -> bytes:
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(_first_message(store, run, writes))
+    finally:
+        loop.close()
+        store.close()
+
+
+def test_an_event_committed_while_the_stream_read_is_sent_without_waiting_for_a_ping(
+        tmp_path: Path) -> None:
+    """The stream's read found nothing, and an event was committed (and signalled) before
+    the stream began to wait: it reads again at once instead of sleeping through the signal
+    it came too late for (the next ping, 15 s on)."""
     store = Store(tmp_path / "store.db")
     writes = [0]
 
@@ -226,29 +258,21 @@ def test_an_event_committed_while_the_stream_read_is_sent_without_waiting_for_a_
             writes[0] += 1  # ...and signalled before the stream waits: no wake-up left
         return rows
 
-    async def scenario() -> bytes:
-        api = LocalApi(exchange=SimpleNamespace(  # type: ignore[arg-type]
-            store=store, config=SimpleNamespace(max_body_bytes=1 << 20)), run=run,
-                       metrics=Metrics(), events_changed=asyncio.Condition(),
-                       peer_status=dict, max_body=1 << 20, event_writes=lambda: writes[0])
-        runner = web.AppRunner(api.app())
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = runner.addresses[0][1]
-        try:
-            async with aiohttp.ClientSession() as session, session.get(
-                    f"http://127.0.0.1:{port}/v1/events?after=0") as resp:
-                first = await asyncio.wait_for(resp.content.readuntil(b"\n\n"), timeout=60)
-        finally:
-            api.stopping.set()
-            await runner.cleanup()
-        return first
-
-    loop = asyncio.new_event_loop()
-    try:
-        first = loop.run_until_complete(scenario())
-    finally:
-        loop.close()
-        store.close()
+    first = _stream(store, run, writes)
     assert first.startswith(b"id: 1\nevent: document_received\n"), first
+
+
+def test_a_stream_that_read_everything_does_not_read_again_until_an_event_is_written(
+        tmp_path: Path) -> None:
+    store = Store(tmp_path / "store.db")
+    add_event(store, "document_received")
+    writes, reads = [1], []
+
+    async def run(fn: Any, *args: Any, **kwargs: Any) -> Any:
+        if fn == store.events_after:
+            reads.append(args)
+        return fn(*args, **kwargs)
+
+    first = _stream(store, run, writes)
+    assert first.startswith(b"id: 1\nevent: document_received\n"), first
+    assert reads == [(0, 500)]  # one page, shorter than a page: all there was

@@ -151,6 +151,10 @@ def _limit(request: web.Request, default: int) -> int:
     return int(raw)
 
 
+EVENT_PAGE = 500
+"""Events read from the store at a time for one event stream."""
+
+
 class LocalApi:
     def __init__(self, *, exchange: Exchange, run: RunInDb, metrics: Metrics,
                  events_changed: asyncio.Condition, peer_status: Callable[[], dict[str, Any]],
@@ -368,13 +372,16 @@ class LocalApi:
         try:
             while not self.stopping.is_set():
                 mark = writes()  # taken before the read: a write after it is read again
-                rows = await self.run(self.exchange.store.events_after, last)
+                rows = await self.run(self.exchange.store.events_after, last, EVENT_PAGE)
                 if rows:
                     # One write for what came together: one send, not one per event.
                     await resp.write("".join(f"id: {event_id}\nevent: {kind}\ndata: {data}\n\n"
                                              for event_id, kind, data in rows).encode())
                     last = rows[-1][0]
-                    continue
+                    if self.event_writes is None or len(rows) == EVENT_PAGE:
+                        continue  # there may be more: read on
+                    # Less than a page: everything there was. Read again only for a write
+                    # since ``mark`` (below), not once more after every event sent.
                 async with self.events_changed:
                     if mark != writes():
                         continue  # an event came while we read: read again, do not wait

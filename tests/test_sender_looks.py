@@ -65,6 +65,19 @@ async def _turns(n: int = 50) -> None:
         await asyncio.sleep(0)
 
 
+async def _stop(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
+def _run_then_close(main: Any, *engines: Exchange) -> None:
+    try:
+        asyncio.run(main())
+    finally:
+        for engine in engines:
+            engine.engine.store.close()
+
+
 def test_answers_make_no_look_a_wake_up_does_and_its_envelope_goes_at_once(
         tmp_path: Path) -> None:
     alpha_node, beta_node = make_pair(tmp_path, delivery=Delivery(chunk_items=4))
@@ -101,14 +114,9 @@ def test_answers_make_no_look_a_wake_up_does_and_its_envelope_goes_at_once(
         wake.set()
         await _until(lambda: state("R-2") == "delivered")
         assert courier.sent == [1, 2] and len(looks) == 2
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        await _stop(task)
 
-    try:
-        asyncio.run(main())
-    finally:
-        alpha.engine.store.close()
-        beta.engine.store.close()
+    _run_then_close(main, alpha, beta)
 
 
 def test_a_lost_answer_starts_the_window_over_and_it_looks_again_unwoken(
@@ -134,11 +142,6 @@ def test_a_lost_answer_starts_the_window_over_and_it_looks_again_unwoken(
         task = asyncio.create_task(loop.run_forever())
         await _until(lambda: alpha.document_detail("R-1", "out")["state"] == "delivered")
         assert courier.sent == [1, 1]  # sent again after the lost answer, never woken
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        await _stop(task)
 
-    try:
-        asyncio.run(main())
-    finally:
-        alpha.engine.store.close()
-        beta.engine.store.close()
+    _run_then_close(main, alpha, beta)

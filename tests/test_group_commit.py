@@ -57,9 +57,13 @@ class Rig:
         self.store = Store(path)
         self.changes: list[list[str]] = []  # what was on disk at each change signal
         self.rolled_back = 0
+        self.written: list[Any] = []  # what each change signal said was written
         self.db = DatabaseThread(self.store, loop, grouped=not_the_gate,
-                                 changed=lambda: self.changes.append(kinds_on_disk(path)),
-                                 rolled_back=self._count_rollback)
+                                 changed=self._changed, rolled_back=self._count_rollback)
+
+    def _changed(self, written: Any) -> None:
+        self.changes.append(kinds_on_disk(self.path))
+        self.written.append(written)
 
     def _count_rollback(self) -> None:
         self.rolled_back += 1
@@ -152,7 +156,7 @@ def test_an_operation_that_may_not_be_grouped_runs_alone_with_its_own_commit(tmp
         add(store, "solo")
 
     db = DatabaseThread(store, loop, grouped=lambda fn, args: fn is not solo and
-                        not_the_gate(fn, args), changed=lambda: None)
+                        not_the_gate(fn, args), changed=lambda _written: None)
     try:
         gate = threading.Event()
         futures = [db.run(gate.wait, 10), db.run(add, store, "a"), db.run(solo),
@@ -214,7 +218,7 @@ def test_a_read_at_the_head_of_the_queue_takes_no_write_lock_and_does_not_wait_f
         return kinds
 
     answered: list[str] = []
-    db = DatabaseThread(store, loop, grouped=not_the_gate, changed=lambda: None,
+    db = DatabaseThread(store, loop, grouped=not_the_gate, changed=lambda _written: None,
                         reads=lambda fn, args: fn is look)
 
     async def scenario() -> None:
@@ -270,9 +274,9 @@ def test_reads_queued_together_run_without_a_transaction_and_are_answered_in_one
     settled: list[int] = []  # how many calls each hop back to the loop answered
     real_settle = dbthread._settle
 
-    def counting(calls: list[Any], changed: Any) -> None:
+    def counting(calls: list[Any], changed: Any, change: Any) -> None:
         settled.append(len(calls))
-        real_settle(calls, changed)
+        real_settle(calls, changed, change)
 
     monkeypatch.setattr(dbthread, "_settle", counting)
     in_transaction: list[bool] = []
@@ -280,7 +284,7 @@ def test_reads_queued_together_run_without_a_transaction_and_are_answered_in_one
     def look() -> None:
         in_transaction.append(store._conn.in_transaction)
 
-    db = DatabaseThread(store, loop, grouped=not_the_gate, changed=lambda: None,
+    db = DatabaseThread(store, loop, grouped=not_the_gate, changed=lambda _written: None,
                         reads=lambda fn, args: fn is look)
     try:
         gate = threading.Event()

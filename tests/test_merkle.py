@@ -356,3 +356,22 @@ def test_streamed_root_fed_in_runs_of_any_length_is_the_tree_root() -> None:
             for start in range(0, size, run):
                 builder.extend(hashes[start:min(size, start + run)])
             assert (builder.size, builder.root()) == (size, want), (size, run)
+
+
+@settings(max_examples=80, deadline=None)
+@given(leaves=st.lists(st.binary(max_size=24), min_size=0, max_size=300))
+def test_root_only_is_the_whole_trees_root_byte_for_byte(leaves: list[bytes]) -> None:
+    """``root_from_leaf_hashes`` keeps no tree (only the level it hashes): for any size, odd,
+    even, a power of two or not, empty, its root is the kept tree's and the RFC's."""
+    hashes = [leaf_hash(x) for x in leaves]
+    root = root_from_leaf_hashes(hashes)
+    assert root == MerkleTree.from_leaf_hashes(hashes).root == ref_mth(leaves)
+
+
+def test_root_only_refuses_a_hash_of_the_wrong_size_as_the_tree_does() -> None:
+    """A 31-byte "hash" would hash fine into a root nobody can reproduce: refused, named."""
+    good = leaf_hash(b"x")
+    for bad in ([good, good[:31]], [good, "not bytes"]):
+        with pytest.raises(InputError) as exc:
+            root_from_leaf_hashes(bad)  # type: ignore[arg-type]
+        assert exc.value.field == "hashes[1]"

@@ -108,6 +108,21 @@ def _build_levels(leaf_hashes: tuple[bytes, ...]) -> tuple[tuple[bytes, ...], ..
     return tuple(levels)
 
 
+def _root_of(leaf_hashes: Sequence[bytes]) -> bytes:
+    """MTH over ``leaf_hashes`` (at least one), by the pairing of ``_build_levels`` but with
+    only the level being hashed kept: the very same node hashes, in the same order, without
+    keeping (or copying into tuples) every level of a tree nobody asked for."""
+    sha256, prefix = hashlib.sha256, _NODE_PREFIX
+    current = leaf_hashes
+    while len(current) > 1:
+        upper = [sha256(prefix + a + b).digest()
+                 for a, b in zip(current[0::2], current[1::2], strict=False)]
+        if len(current) & 1:
+            upper.append(current[-1])  # carried up unchanged, as in _build_levels
+        current = upper
+    return current[0]
+
+
 @dataclass(frozen=True)
 class MerkleTree:
     """A Merkle tree over leaf hashes that keeps every level, so root and proofs are cheap.
@@ -199,7 +214,7 @@ class RootBuilder:
             if span == 1:
                 self._push(1, leaf_hashes[i])
             else:
-                self._push(span, _build_levels(tuple(leaf_hashes[i:i + span]))[-1][0])
+                self._push(span, _root_of(leaf_hashes[i:i + span]))
             i, left = i + span, left - span
 
     def _push(self, span: int, node: bytes) -> None:
@@ -222,8 +237,9 @@ class RootBuilder:
 
 
 def root_from_leaf_hashes(hashes: Sequence[bytes]) -> bytes:
-    """MTH over already-hashed leaves (RFC 9162 §2.1.1)."""
-    return MerkleTree.from_leaf_hashes(hashes).root
+    """MTH over already-hashed leaves (RFC 9162 §2.1.1): only the root, so no tree is kept."""
+    _check_leaf_hashes(hashes)
+    return _root_of(hashes) if len(hashes) else EMPTY_ROOT
 
 
 def root_from_inclusion_proof(

@@ -23,6 +23,12 @@ IMMEDIATE`` (no write lock, no COMMIT) and is answered at once, not after the co
 writes queued behind it. It sees only committed rows then, so its answer needs no commit.
 Inside a group it joins as before and waits for the COMMIT: it may have read the group's
 writes. Reads queued one behind the other run together and are answered in one hop.
+
+A change is signalled with what it wrote (``Written``, the store's account of every outbox
+insert or rewind and every event since the last signal; a group's, all of its operations'):
+the daemon wakes only the delivery loops whose outboxes gained envelopes and, only when an
+event was written, the event streams. A waiter woken for a write that was then rolled back
+looks and finds nothing; none misses a write, since the store counts each where it is made.
 """
 
 from __future__ import annotations
@@ -41,7 +47,7 @@ from bridge.core.errors import StoreUnavailable
 from bridge.engine.exchange import Exchange
 from bridge.engine.kinds import KIND_CHECKPOINT, KIND_CHUNK
 from bridge.engine.metrics import Metrics
-from bridge.store.sqlite.store import Store
+from bridge.store.sqlite.store import Store, Written
 
 log = logging.getLogger("bridge.daemon")
 
@@ -70,7 +76,8 @@ class DatabaseThread:
 
     def __init__(self, store: Store, loop: asyncio.AbstractEventLoop, *,
                  grouped: Callable[[Callable[..., Any], tuple[Any, ...]], bool],
-                 changed: Callable[[], None], rolled_back: Callable[[], None] = lambda: None,
+                 changed: Callable[[Written | None], None],
+                 rolled_back: Callable[[], None] = lambda: None,
                  metrics: Metrics | None = None, name: str = "bridge-db",
                  reads: Callable[[Callable[..., Any], tuple[Any, ...]], bool] | None = None
                  ) -> None:
@@ -100,11 +107,12 @@ class DatabaseThread:
 
     def notify(self) -> None:
         """Something changed (database thread): said at once outside a group, after the
-        group's COMMIT inside one, never before the change is on disk."""
+        group's COMMIT inside one, never before the change is on disk; with what was written
+        (``Written``) to say whom it concerns."""
         if self._in_group:
             self._change_due = True
         else:
-            self._changed()
+            self._changed(self.store.take_written())
 
     def stop(self) -> None:
         """No more calls: the thread ends once those queued have run."""
@@ -229,8 +237,9 @@ class DatabaseThread:
     def _answer(self, calls: list[_Call]) -> None:
         """Every caller answered, and then the change signalled, on the loop thread: both only
         after the commit."""
-        change, self._change_due = self._change_due, False
-        self.loop.call_soon_threadsafe(_settle, calls, self._changed if change else None)
+        change = self.store.take_written() if self._change_due else None
+        self._change_due = False
+        self.loop.call_soon_threadsafe(_settle, calls, self._changed, change)
 
 
 def groupable(exchange: Exchange, store: Store
@@ -260,7 +269,8 @@ def read_only(exchange: Exchange, store: Store
     return lambda fn, args: fn in reads
 
 
-def _settle(calls: list[_Call], changed: Callable[[], None] | None) -> None:  # loop thread
+def _settle(calls: list[_Call], changed: Callable[[Written | None], None],
+            change: Written | None) -> None:  # loop thread
     for call in calls:
         if call.future.cancelled():
             continue
@@ -268,8 +278,8 @@ def _settle(calls: list[_Call], changed: Callable[[], None] | None) -> None:  # 
             call.future.set_exception(call.error)
         else:
             call.future.set_result(call.result)
-    if changed is not None:
-        changed()
+    if change is not None:
+        changed(change)
 
 
 __all__ = ["DatabaseThread", "groupable", "read_only"]

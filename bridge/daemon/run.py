@@ -44,7 +44,7 @@ from bridge.home.tls import TlsFiles, normalise_tls_fingerprint, server_context
 from bridge.home.witnesses import pinned_witnesses
 from bridge.local.access import allowed_uids, check_home, uid_middleware
 from bridge.local.api import LocalApi
-from bridge.store.sqlite.store import Store
+from bridge.store.sqlite.store import Store, Written
 from bridge.transports.http.courier import HttpCourier
 from bridge.transports.http.endpoint import peer_app
 from bridge.transports.http.limits import ConnectionGuard, GuardedSite, server_options
@@ -133,7 +133,9 @@ class Daemon:
         self._loop = asyncio.get_running_loop()
         self._store = self._open_store()
         self._changed = asyncio.Condition()
-        self._wakes = {name: asyncio.Event() for name in self.peers}
+        self._event_writes = 0  # changes that wrote events (or may have): the streams' mark
+        self._wakes = {name: asyncio.Event() for name in self.peers}  # delivery loops
+        self._witness_wakes: list[asyncio.Event] = []
         self._pending: set[asyncio.Task[None]] = set()
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._reloading = asyncio.Lock()  # one reload at a time (SIGHUP and the API may race)
@@ -187,21 +189,29 @@ class Daemon:
     def _notify(self) -> None:  # database thread: something changed
         if hasattr(self, "db"):
             self.db.notify()
-        else:  # the exchange's checks at start, before the thread serves
-            self._changed_now()
+        else:  # the exchange's checks at start, before the thread serves: whom, unknown
+            self._changed_now(None)
 
-    def _changed_now(self) -> None:  # any thread: a change is on disk
+    def _changed_now(self, written: Written | None) -> None:  # any thread: on disk
         if asyncio._get_running_loop() is self._loop:  # None off the loop's thread
             # Already on the loop (the database thread's answers are settled there): at once,
             # not through the loop's wake-up pipe and one more turn of the loop.
-            self._on_change()
+            self._on_change(written)
         else:
-            self._loop.call_soon_threadsafe(self._on_change)
+            self._loop.call_soon_threadsafe(self._on_change, written)
 
-    def _on_change(self) -> None:  # loop thread
-        for event in self._wakes.values():
+    def _on_change(self, written: Written | None) -> None:  # loop thread
+        """Wake whom the change concerns: the delivery loops of the outboxes it wrote, the
+        event streams if it wrote an event; all of them when that is not known (None).
+        Witnessing is woken by every change (it follows the audit log)."""
+        for name, event in self._wakes.items():
+            if written is None or name in written.outboxes:
+                event.set()
+        for event in self._witness_wakes:
             event.set()
-        self._one_shot(self._broadcast(), "broadcast")
+        if written is None or written.events:
+            self._event_writes += 1
+            self._one_shot(self._broadcast(), "broadcast")
 
     async def _broadcast(self) -> None:
         async with self._changed:
@@ -220,7 +230,8 @@ class Daemon:
     def _local_api(self) -> LocalApi:
         api = LocalApi(exchange=self.exchange, run=self.run_in_db, metrics=self.metrics,
                        events_changed=self._changed, peer_status=self.peer_status,
-                       max_body=self.config.max_body_bytes)
+                       max_body=self.config.max_body_bytes,
+                       event_writes=lambda: self._event_writes)
         api.reload_peers = self.reload_peers
         return api
 
@@ -320,7 +331,7 @@ class Daemon:
         # by the exchange.
         for wloop in witness_loops(self.exchange, self.run_in_db, self.config.witnesses,
                                    pinned_witnesses(self.home), self.relay):
-            self._wakes[f"witness:{wloop.name}"] = wloop.wake
+            self._witness_wakes.append(wloop.wake)
             self._supervised(f"witness-{wloop.name}", wloop.run_forever)
 
     def _start_relay(self, link: RelayLink) -> None:

@@ -6,6 +6,7 @@ chain, PROTOCOL.md §8.2).
 
 from __future__ import annotations
 
+import json
 from itertools import repeat
 from typing import Any, cast
 
@@ -15,7 +16,7 @@ from bridge.core.entries import AckRecord
 from bridge.core.entry_runs import declared_columns
 from bridge.core.errors import VerificationError
 from bridge.engine.context import Engine
-from bridge.engine.states import DocumentState, move_document
+from bridge.engine.states import DocumentState, move_document, new_state
 from bridge.engine.trust import refuse_ahead
 from bridge.store.entry_fields import records_fields
 from bridge.store.sqlite.store import DocumentRow
@@ -42,13 +43,14 @@ class Intake:
             raise VerificationError(f"document addressed to {h.recipient}",
                                     reason="wrong_recipient")
         row = self.e.store.document_by_digest(signed.digest)
+        target = None  # the document an acknowledgement answers, when already read
         if row is None:
-            row = self._new_inbound(peer, signed, now)
+            row, target = self._new_inbound(peer, signed, now)
         if row.direction != "in" or row.stored != chunk.first:
             raise VerificationError(f"chunk at {chunk.first} of {h.id} out of order "
                                     f"(have {row.stored})", reason="bad_chunk")
         if h.type == documents.ACK:
-            self._apply_ack_chunk(peer, row, chunk, now)
+            self._apply_ack_chunk(peer, row, chunk, now, target)
         else:
             self._store_declared(row.rowid, chunk, manifest=h.type == "manifest")
         stored = self.e.store.add_stored(row.rowid, len(chunk.entries))
@@ -71,12 +73,15 @@ class Intake:
         self.e.store.insert_received_items(doc, chunk.first, (
             ids, chunk.entries, chunk.leaf_hashes, categories, roster_records))
 
-    def _new_inbound(self, peer: str, signed: documents.SignedHeader, now: int) -> DocumentRow:
+    def _new_inbound(self, peer: str, signed: documents.SignedHeader, now: int
+                     ) -> tuple[DocumentRow, DocumentRow | None]:
+        """The received document's new row, and for an acknowledgement the document it
+        answers (read here to check it: handed over, not read again)."""
         h = signed.header
         if self.e.store.document_exists("in", peer, h.id):
             raise VerificationError(f"{peer} already sent a different document {h.id}",
                                     reason="duplicate_document")
-        answers = None
+        answers, target = None, None
         if h.type == documents.ACK:
             assert h.answers is not None
             target = self.e.store.document_by_digest(h.answers)
@@ -89,15 +94,22 @@ class Intake:
                 raise VerificationError(f"acknowledgement {h.id} is not later than the previous "
                                         f"acknowledgement of {target.id}", reason="ack_order")
         rowid = self.e.record_document("in", signed, peer, answers=answers, now=now)
-        row = self.e.store.document_by_rowid(rowid)
-        assert row is not None
-        return row
+        # The row as just inserted, not read back: every column is what record_document
+        # wrote (stored 0, its first state, updated now; meta as stored JSON gives it back).
+        row = DocumentRow(rowid=rowid, id=h.id, direction="in", peer=peer, type=h.type,
+                          digest=signed.digest, header=signed.data, sig=signed.signature,
+                          count=h.count, stored=0, answers=answers,
+                          meta=json.loads(json.dumps(dict(h.meta), sort_keys=True)),
+                          created=h.created, state=new_state("in").value, updated=now)
+        return row, target
 
     def _apply_ack_chunk(self, peer: str, ack_row: DocumentRow, chunk: chunks.ReceivedChunk,
-                         now: int) -> None:
+                         now: int, target: DocumentRow | None = None) -> None:
+        """``target``: the answered document when ``_new_inbound`` read it (first chunk)."""
         assert ack_row.answers is not None
-        target = self.e.store.document_by_rowid(ack_row.answers)
-        assert target is not None
+        if target is None:
+            target = self.e.store.document_by_rowid(ack_row.answers)
+        assert target is not None and target.rowid == ack_row.answers
         at = chunk.signed.header.created
         rows = self._checked_ack_rows(ack_row.rowid, target, chunk, at)
         declared = [r[3] for r in rows if r[3] is not None]

@@ -64,6 +64,10 @@ class DeliveryLoop:
         self._retry = Retry(policy, rng or random.Random())  # noqa: S311 -- jitter, not a secret
         self.window = max(1, window)
         self._after = 0  # the highest seq sent since the window last started over
+        # The last look took every envelope pending after ``_after``: until a change wakes
+        # this loop (every envelope queued or rewound for this peer does, after its commit),
+        # there is nothing more to look for. False whenever the window starts over.
+        self._seen_all = False
         self._deadlines: dict[int, float] = {}  # seq in flight -> when its answer is given up
         self._receiving: asyncio.Future[Arrival] | None = None  # the courier's next arrival
 
@@ -106,7 +110,7 @@ class DeliveryLoop:
                 # lowest pending envelope again, after a backoff unless this one only
                 # overtook an earlier one (PROTOCOL.md §8.7).
                 progress = await self._drain() or progress
-                self._after = 0
+                self._after, self._seen_all = 0, False
             delay = None if overtaken else self._retry.after(row.seq, progress)
             if delay is not None:
                 # The whole backoff, whatever happens meanwhile. New local work does not
@@ -116,13 +120,19 @@ class DeliveryLoop:
 
     async def _fill(self) -> None:
         """Send pending envelopes after the last one sent, up to ``window`` in flight; wait
-        for one when nothing is pending and nothing is in flight."""
+        for one when nothing is pending and nothing is in flight. No look at the outbox when
+        the last one took everything and nothing was queued for this peer since (the answer
+        to an envelope queues nothing: it used to cost one look per answer)."""
         while True:
-            # Cleared before looking: work queued after the look wakes us (no lost wake-up).
-            self.wake.clear()
             room = self.window - len(self._in_flight)
             if room <= 0:
-                return
+                return  # the wake-up, if any, is kept for when there is room
+            if self._seen_all and not self.wake.is_set():
+                if len(self._in_flight):
+                    return
+                await self.wake.wait()
+            # Cleared before looking: work queued after the look wakes us (no lost wake-up).
+            self.wake.clear()
             rows = await self._pending(room)
             if rows:
                 self._after = rows[-1].seq
@@ -137,6 +147,7 @@ class DeliveryLoop:
 
     async def _pending(self, room: int) -> list[OutboxRow]:
         rows = await self.run(self.exchange.pending_rows, self.peer, self._after, room)
+        self._seen_all = len(rows) < room
         return [r for r in rows if not self._in_flight.holds(r)]
 
     async def _settle_next(self, *, refill: bool = False

@@ -151,14 +151,21 @@ def _limit(request: web.Request, default: int) -> int:
     return int(raw)
 
 
+EVENT_PAGE = 500
+"""Events read from the store at a time for one event stream."""
+
+
 class LocalApi:
     def __init__(self, *, exchange: Exchange, run: RunInDb, metrics: Metrics,
                  events_changed: asyncio.Condition, peer_status: Callable[[], dict[str, Any]],
-                 max_body: int) -> None:
+                 max_body: int, event_writes: Callable[[], int] | None = None) -> None:
         self.exchange = exchange
         self.run = self._damage_is_ours(run)
         self.metrics = metrics
         self.events_changed = events_changed
+        # How many changes so far wrote an event: a stream that read nothing waits only if
+        # none came since its read began. None: every change may have (each one is read).
+        self.event_writes = event_writes
         self.peer_status = peer_status
         self.max_body = max_body
         self.stopping = asyncio.Event()
@@ -361,16 +368,23 @@ class LocalApi:
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream",
                                            "Cache-Control": "no-cache"})
         await resp.prepare(request)
+        writes = self.event_writes or (lambda: -1)
         try:
             while not self.stopping.is_set():
-                rows = await self.run(self.exchange.store.events_after, last)
+                mark = writes()  # taken before the read: a write after it is read again
+                rows = await self.run(self.exchange.store.events_after, last, EVENT_PAGE)
                 if rows:
                     # One write for what came together: one send, not one per event.
                     await resp.write("".join(f"id: {event_id}\nevent: {kind}\ndata: {data}\n\n"
                                              for event_id, kind, data in rows).encode())
                     last = rows[-1][0]
-                    continue
+                    if self.event_writes is None or len(rows) == EVENT_PAGE:
+                        continue  # there may be more: read on
+                    # Less than a page: everything there was. Read again only for a write
+                    # since ``mark`` (below), not once more after every event sent.
                 async with self.events_changed:
+                    if mark != writes():
+                        continue  # an event came while we read: read again, do not wait
                     try:
                         await asyncio.wait_for(self.events_changed.wait(), timeout=15)
                     except TimeoutError:

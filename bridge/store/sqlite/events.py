@@ -12,6 +12,10 @@ from bridge.store.sqlite.rows import Repository
 class Events(Repository):
     """The ``events`` table (its ``data`` is JSON, read with SQLite's JSON1)."""
 
+    # An event was written since the daemon last asked (``Store.take_written``): its event
+    # streams have something to read. Made in ``Store.__init__``.
+    _events_written: bool
+
     def key_change_committed(self, new_key_hex: str) -> bool:
         return self._conn.execute(
             "SELECT 1 FROM events WHERE type IN ('key_rotated', 'key_revoked') AND "
@@ -26,6 +30,7 @@ class Events(Repository):
         cur = self._conn.execute("INSERT INTO events (at, type, data) VALUES (?,?,?)",
                                  (now, type, json.dumps(data, sort_keys=True)))
         assert cur.lastrowid is not None
+        self._events_written = True
         return cur.lastrowid
 
     def event_data(self, type: str) -> list[dict[str, Any]]:

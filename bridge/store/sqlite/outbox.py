@@ -34,6 +34,10 @@ def _row(r: tuple[Any, ...]) -> OutboxRow:
 class Outbox(Repository):
     """The ``outbox`` table."""
 
+    # The peers whose outbox gained pending envelopes since the daemon last asked
+    # (``Store.take_written``): the delivery loops a change wakes. Made in ``Store.__init__``.
+    _outboxes_written: set[str]
+
     def outbound_state(self, peer: str) -> OutboundState:
         r = self._conn.execute("SELECT seq, digest FROM outbox WHERE peer=? ORDER BY seq DESC "
                                "LIMIT 1", (peer,)).fetchone()
@@ -48,6 +52,7 @@ class Outbox(Repository):
             (peer, seq, msg_id, digest, kind, doc, first, n, now))
         self._conn.execute("INSERT INTO outbox_sent (peer, seq, envelope) VALUES (?,?,?)",
                            (peer, seq, envelope))
+        self._outboxes_written.add(peer)
 
     def next_pending(self, peer: str) -> OutboxRow | None:
         rows = self.pending_rows(peer, 0, 1)
@@ -114,6 +119,8 @@ class Outbox(Repository):
         they are (PROTOCOL.md §8.4: a resent envelope is the same bytes)."""
         cur = self._conn.execute("UPDATE outbox SET state='pending' WHERE peer=? AND seq >= ? "
                                  "AND state != 'pending'", (peer, from_seq))
+        if cur.rowcount:
+            self._outboxes_written.add(peer)
         return cur.rowcount
 
     def finished_receipts(self, peer: str, from_seq: int, to_seq: int

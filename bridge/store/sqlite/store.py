@@ -17,6 +17,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from bridge.core.errors import StoreError
@@ -40,6 +41,18 @@ from bridge.store.sqlite.staging import Staging
 SCHEMA_VERSION = schema_version()
 
 
+@dataclass(frozen=True)
+class Written:
+    """What this connection wrote since it was last asked (``Store.take_written``), as far
+    as a waiter needs it: the peers whose outboxes gained pending envelopes (their delivery
+    loops have work), and whether any event was written (the event streams have some). A
+    write later rolled back is still named: a waiter woken for nothing looks and finds
+    nothing; one not woken for a write would miss it."""
+
+    outboxes: frozenset[str]
+    events: bool
+
+
 class Store(Documents, Items, Acknowledgements, Outbox, Inbox, Refusals, Events, AuditLog,
             AuditTree, PeerLog, Reconciliation, Staging):
     """All SQL lives in this package. Methods are synchronous; call them from one thread."""
@@ -57,6 +70,15 @@ class Store(Documents, Items, Acknowledgements, Outbox, Inbox, Refusals, Events,
         Repository.__init__(self, conn)
         self._grouped = False  # a group of operations is open (``begin_group``)
         self._depth = 0  # transactions open inside the current operation
+        self._outboxes_written: set[str] = set()
+        self._events_written = False
+
+    def take_written(self) -> Written:
+        """What was written since the last call (``Written``), and start counting again."""
+        written = Written(frozenset(self._outboxes_written), self._events_written)
+        self._outboxes_written.clear()
+        self._events_written = False
+        return written
 
     def close(self) -> None:
         self._conn.close()
@@ -154,4 +176,4 @@ class Store(Documents, Items, Acknowledgements, Outbox, Inbox, Refusals, Events,
 
 # DocumentRow and OutboxRow are named here too: the engine and the transports take them from
 # the module of the Store whose methods return them.
-__all__ = ["SCHEMA_VERSION", "DocumentRow", "OutboxRow", "Store"]
+__all__ = ["SCHEMA_VERSION", "DocumentRow", "OutboxRow", "Store", "Written"]

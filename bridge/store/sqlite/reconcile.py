@@ -20,9 +20,10 @@ from bridge.store.sqlite.rows import Repository
 #
 # No sort of every entry (migration 11). Most keys belong to one entry only: such an entry is a
 # person alone, listed if it is a roster's, with its own status. Those are counted per document
-# from items_by_doc_counts, a streamed GROUP BY in index order (the counts of all entries, less
-# those of the entries whose key is shared). The shared keys are found in one ordered pass over
-# items_by_key, and only their entries are grouped by person (one sort of those alone).
+# and status from items_by_status, a streamed GROUP BY in index order (the counts of all
+# entries, less those of the entries whose key is shared). The shared keys are found in one
+# ordered pass over items_by_key, and only their entries are grouped by person (one sort of
+# those alone).
 # A roster entry's key is its id: its roster_record column is always NULL (the store copies the
 # two fields out of manifest entries only, and the store check refuses any other value), so
 # COALESCE(roster_record, item_id) is every entry's key.
@@ -56,15 +57,40 @@ _DOCS = """docs AS MATERIALIZED (
                 THEN substr(json_extract(meta, '$.category'), 1, 64) END AS category
     FROM documents WHERE type IN ('roster', 'manifest') AND (?1 IS NULL OR peer = ?1)
 )"""
-# Every entry, counted per document in the order of items_by_doc_counts (a streamed GROUP BY:
-# no sort), then given the report's columns as a person alone: the entry is the person.
+# Every entry, counted per document and status in the order of items_by_status (a streamed
+# GROUP BY: no sort), then given the report's columns as a person alone: the entry is the
+# person. A (document, status) range whose entries share one category (one distinct value
+# and no entry without it, or none has one: COUNT(DISTINCT) keeps a tree of those few
+# values, cheaper than MIN and MAX of every entry) is one count read from the index alone,
+# its category from its first entry; only a range of mixed categories, and the
+# entries of an outbound document with no status yet (whether they reached the peer is their
+# transport state, in the row: a transport change then rewrites no index), are grouped
+# by category and transport, one small sort of those entries alone. Any other entry reached
+# the peer whatever its transport state (_REACHED), so that is not read (NULL).
 _RECONCILE_ENTRIES = f"""
-WITH {_DOCS}
+WITH {_DOCS}, ranges AS MATERIALIZED (
+    SELECT doc, status, COUNT(*) AS n, COUNT(DISTINCT category) AS categories,
+           COUNT(DISTINCT category) = 0 OR (COUNT(DISTINCT category) = 1
+                                            AND COUNT(category) = COUNT(*)) AS uniform
+    FROM items INDEXED BY items_by_status WHERE doc IN (SELECT doc FROM docs)
+    GROUP BY doc, status
+), counts AS (
+    SELECT r.doc AS doc, CASE WHEN r.categories THEN (
+               SELECT category FROM items INDEXED BY items_by_status
+               WHERE doc = r.doc AND status IS r.status LIMIT 1) END AS category,
+           r.status AS status, NULL AS transport, r.n AS n
+    FROM ranges r CROSS JOIN docs d ON d.doc = r.doc
+    WHERE r.uniform AND (r.status IS NOT NULL OR d.is_in)
+    UNION ALL
+    SELECT i.doc, i.category, i.status,
+           CASE WHEN i.status IS NULL AND NOT d.is_in THEN i.transport END, COUNT(*)
+    FROM ranges r CROSS JOIN docs d ON d.doc = r.doc
+         CROSS JOIN items i INDEXED BY items_by_status ON i.doc = r.doc AND i.status IS r.status
+    WHERE NOT (r.uniform AND (r.status IS NOT NULL OR d.is_in))
+    GROUP BY 1, 2, 3, 4
+)
 SELECT d.side, {_CATEGORY}, NOT d.is_manifest, d.is_manifest, {_CODE}, {_REACHED}, i.n
-FROM (SELECT doc, category, status, transport, COUNT(*) AS n
-      FROM items INDEXED BY items_by_doc_counts WHERE doc IN (SELECT doc FROM docs)
-      GROUP BY doc, category, status, transport) i
-     CROSS JOIN docs d ON d.doc = i.doc
+FROM counts i CROSS JOIN docs d ON d.doc = i.doc
 """  # noqa: S608 (this file's constants only)
 # The entries whose key is shared: as alone (tag 0, to be taken off the counts above), and
 # grouped by person (tag 1).

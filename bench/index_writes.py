@@ -1,0 +1,130 @@
+"""What the items table's indexes cost the write path: bare SQL on a real store file (every
+migration run, WAL, synchronous=FULL), no Bridge engine above it.
+
+    .venv/bin/python bench/index_writes.py [--items 100000] [--repeat 3] [--json]
+
+For a document of ``--items`` entries (a multiple of 1,000; an outbound manifest, each entry
+with a category and half of them naming a roster record, as the reconciliation groups them),
+it times in CPU seconds of this process, best of ``--repeat`` on a fresh store each time:
+
+- ``insert``: the entries inserted 1,000 a statement, one transaction per 10,000 (as intake
+  and staging store them);
+- ``transport``: their transport moved queued -> sent -> delivered, one range statement per
+  1,000 (as the outbox does when an envelope is sent, then receipted);
+- ``status``: their acknowledgement status set, one range statement per 1,000 (as an
+  acknowledgement of all items is applied), then a second status for a tenth of them, 100
+  statements of single rows each.
+
+A/B: run it from an older tree with that tree on ``PYTHONPATH``. A measurement, never a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bridge.store.sqlite import database
+from bridge.store.sqlite.migrate import migrate
+
+PER_STATEMENT = 1000
+PER_TRANSACTION = 10_000
+
+
+def _store(folder: str, n: int) -> tuple[database.sqlite3.Connection, int]:
+    conn = database.open_database(Path(folder) / "store.sqlite")
+    migrate(conn)
+    cur = conn.execute(
+        "INSERT INTO documents (id, direction, peer, type, digest, header, sig, count, meta, "
+        "created, state, updated) VALUES ('M-1', 'out', 'beta', 'manifest', x'01', x'', x'', "
+        "?, '{\"category\": \"pow\"}', 0, 'sent', 0)", (n,))
+    assert cur.lastrowid is not None
+    return conn, cur.lastrowid
+
+
+def _rows(doc: int, n: int) -> list[list[object]]:
+    """The statements' parameters, built before the clock starts."""
+    out = []
+    for first in range(0, n, PER_STATEMENT):
+        params: list[object] = []
+        for i in range(first, min(first + PER_STATEMENT, n)):
+            params += (doc, i, f"P-{i:08d}", os.urandom(180), os.urandom(32), "queued",
+                       "pow" if i % 3 else "civilian", f"R-{i // 2:08d}" if i % 2 else None)
+        out.append(params)
+    return out
+
+
+def _insert(conn: database.sqlite3.Connection, statements: list[list[object]]) -> None:
+    sql = ("INSERT INTO items (doc, idx, item_id, leaf, lh, transport, category, roster_record) "
+           "VALUES " + ",".join(["(?,?,?,?,?,?,?,?)"] * PER_STATEMENT))
+    per = PER_TRANSACTION // PER_STATEMENT
+    for start in range(0, len(statements), per):
+        with database.transaction(conn):
+            for params in statements[start:start + per]:
+                conn.execute(sql, params)
+
+
+def _transport(conn: database.sqlite3.Connection, doc: int, n: int) -> None:
+    for state in ("sent", "delivered"):
+        for start in range(0, n, PER_TRANSACTION):
+            with database.transaction(conn):
+                for first in range(start, min(start + PER_TRANSACTION, n), PER_STATEMENT):
+                    conn.execute("UPDATE items SET transport=? WHERE doc=? AND idx >= ? AND "
+                                 "idx < ?", (state, doc, first, first + PER_STATEMENT))
+
+
+def _status(conn: database.sqlite3.Connection, doc: int, n: int) -> None:
+    for start in range(0, n, PER_TRANSACTION):
+        with database.transaction(conn):
+            for first in range(start, min(start + PER_TRANSACTION, n), PER_STATEMENT):
+                conn.execute("UPDATE items SET status='RECEIVED', reason=NULL, evidence=NULL, "
+                             "status_at=1 WHERE doc=? AND idx >= ? AND idx < ?",
+                             (doc, first, first + PER_STATEMENT))
+    with database.transaction(conn):
+        conn.executemany("UPDATE items SET status='IDENTITY_CONFIRMED', reason=NULL, "
+                         "evidence=NULL, status_at=2 WHERE doc=? AND idx=?",
+                         [(doc, i) for i in range(0, n, 10)])
+
+
+def _cpu(fn: Callable[[], None]) -> float:
+    t = time.process_time()
+    fn()
+    return time.process_time() - t
+
+
+def run(n: int) -> dict[str, float]:
+    with tempfile.TemporaryDirectory() as folder:
+        conn, doc = _store(folder, n)
+        statements = _rows(doc, n)
+        out = {"insert": _cpu(lambda: _insert(conn, statements)),
+               "transport": _cpu(lambda: _transport(conn, doc, n)),
+               "status": _cpu(lambda: _status(conn, doc, n))}
+        conn.close()
+        return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--items", type=int, default=100_000)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    runs = [run(args.items) for _ in range(args.repeat)]
+    best = {k: round(min(r[k] for r in runs), 3) for k in runs[0]}
+    if args.json:
+        print(json.dumps({"items": args.items, **best}))
+    else:
+        for k, v in best.items():
+            print(f"{k:10} {v:7.3f} s CPU")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -29,7 +29,7 @@ from bridge.cli.context import Ctx, daemon_client
 from bridge.cli.exits import Exit
 from bridge.core import times
 from bridge.core.errors import BridgeError
-from bridge.core.printable import printable
+from bridge.core.printable import printable, quoted
 from bridge.home.config import Config, PeerConfig
 from bridge.home.folder import Home
 from bridge.home.key_files import check_private_file_mode
@@ -252,7 +252,8 @@ def check_peer(name: str, peer: PeerConfig, now: float) -> Iterator[Finding]:
     party = body.get("party")
     if status != 200 or party != name:
         yield Finding(check=check, status=FAIL,
-                      detail=f"{peer.url} answers HTTP {status} as party {party!r}, not {name!r}",
+                      detail=f"{peer.url} answers HTTP {status} as party {quoted(party)}, "
+                             f"not {name!r}",
                       fix="the URL may point at another service or party")
         return
     yield Finding(check=check, status=OK, detail=f"{peer.url} answers as {name}"

@@ -7,11 +7,13 @@ import re
 from urllib.parse import urlsplit
 
 from bridge.core.errors import InputError, UsageError
+from bridge.core.printable import quoted
 
 # A host name or IPv4 literal, or a bracketed IPv6 literal. Deliberately narrow: the URL is
 # written into bridge.toml and shown to people, so it holds no quotes, spaces or user info.
 _HOST_RE = re.compile(r"^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])$")
 PEER_SCHEMES = ("http", "https")
+URL_SHOWN = 300  # a scheme, a host name of up to 253 characters and a port: no URL is longer
 RELAY_SCHEMES = ("nats", "tls")
 
 
@@ -21,7 +23,7 @@ def parse_listen(text: str) -> tuple[str, int]:
     host, sep, port = text.rpartition(":")
     if (not sep or not host or not (port.isascii() and port.isdigit())
             or not 0 <= int(port) < 65536):
-        raise UsageError(f"listen address must be HOST:PORT, got {text!r}")
+        raise UsageError(f"listen address must be HOST:PORT, got {quoted(text)}")
     return host, int(port)
 
 
@@ -33,12 +35,12 @@ def _scheme_host_port(url: str, schemes: tuple[str, ...], wanted: str) -> str:
         parts = urlsplit(text)
         port = parts.port
     except ValueError as exc:
-        raise InputError(f"not a valid URL ({exc}): {url!r}", field="url") from exc
+        raise InputError(f"not a valid URL ({exc}): {quoted(url, URL_SHOWN)}", field="url") from exc
     host = parts.netloc.rpartition(":")[0]
     if (parts.scheme not in schemes or not host or not _HOST_RE.match(host)
             or port is None or port == 0 or parts.path not in ("", "/") or parts.query
             or parts.fragment or text.endswith(("?", "#"))):
-        raise InputError(f"{wanted}, got {url!r}", field="url")
+        raise InputError(f"{wanted}, got {quoted(url, URL_SHOWN)}", field="url")
     return f"{parts.scheme}://{host}:{port}"
 
 

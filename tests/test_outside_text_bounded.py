@@ -19,12 +19,15 @@ import openpyxl
 import pytest
 from click.testing import CliRunner
 
+import bridge.engine.outbound  # noqa: F401  (first: queries is imported through it)
 from bridge.cli.main import main
+from bridge.core.crypto.key_file_json import key_file_json
 from bridge.core.errors import BridgeError, DecodeError, InputError
 from bridge.core.notes import witness_wire
 from bridge.core.notes.checkpoint import Checkpoint
 from bridge.core.notes.note import MAX_KEY_NAME_BYTES, check_key_name, parse_note
 from bridge.core.printable import QUOTED_CHARS, SAID_CHARS, quoted, said
+from bridge.engine.queries import only_document
 from bridge.home.addresses import check_peer_url, parse_listen
 from bridge.records.importers import ImportErrors, import_acks, import_document
 from bridge.records.importers.json_files import load_json_submission
@@ -200,3 +203,18 @@ def test_an_address_refused_is_shown_escaped_and_bounded() -> None:
         with pytest.raises(BridgeError) as err:
             refuse()
         assert ESC not in str(err.value) and LEAK * 50 not in str(err.value), str(err.value)
+
+
+def test_a_local_caller_asking_for_an_unknown_long_id_is_answered_bounded() -> None:
+    with pytest.raises(InputError) as err:
+        only_document(None, ESC + LEAK * 1000, [])  # type: ignore[arg-type]
+    assert err.value.code == "not_found" and ESC not in str(err.value)
+    assert len(str(err.value)) < 100, str(err.value)
+
+
+def test_an_identity_file_with_a_long_key_given_twice_is_refused_bounded() -> None:
+    """A peer's identity file: its keys are the peer's text."""
+    key = BIDI + LEAK * 1000
+    with pytest.raises(ValueError) as err:
+        key_file_json(json.dumps({key: 1})[:-1] + f", {json.dumps(key)}: 2}}")
+    assert BIDI not in str(err.value) and len(str(err.value)) < 120, str(err.value)

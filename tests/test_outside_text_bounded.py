@@ -7,6 +7,7 @@ and bounded. Every value here is synthetic."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import csv
 import json
@@ -27,10 +28,12 @@ from bridge.core.notes import witness_wire
 from bridge.core.notes.checkpoint import Checkpoint
 from bridge.core.notes.note import MAX_KEY_NAME_BYTES, check_key_name, parse_note
 from bridge.core.printable import QUOTED_CHARS, SAID_CHARS, quoted, said
+from bridge.engine.ports import Arrival, Carried, Outgoing
 from bridge.engine.queries import only_document
 from bridge.home.addresses import check_peer_url, parse_listen
 from bridge.records.importers import ImportErrors, import_acks, import_document
 from bridge.records.importers.json_files import load_json_submission
+from bridge.transports.http.courier import HttpCourier
 
 LEAK = "ZZLEAKZZ"
 BIDI = "\u202e"  # RIGHT-TO-LEFT OVERRIDE: reorders what a terminal shows after it
@@ -218,3 +221,32 @@ def test_an_identity_file_with_a_long_key_given_twice_is_refused_bounded() -> No
     with pytest.raises(ValueError) as err:
         key_file_json(json.dumps({key: 1})[:-1] + f", {json.dumps(key)}: 2}}")
     assert BIDI not in str(err.value) and len(str(err.value)) < 120, str(err.value)
+
+
+# ---------------------------------------------------------------- a peer that answers garbage
+
+def test_a_peer_answering_a_garbled_status_line_is_logged_bounded_and_escaped() -> None:
+    """aiohttp's error for a status line it cannot parse quotes the bytes the peer sent."""
+    garbage = b"HTTP/1.1 2" + b"\x1b[2J" + LEAK.encode() * 200 + b"\r\n\r\n"
+
+    async def run() -> Arrival:
+        async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await reader.read(1)
+            writer.write(garbage)
+            await writer.drain()
+            writer.close()
+
+        server = await asyncio.start_server(answer, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        courier = HttpCourier(url=f"http://127.0.0.1:{port}", request_timeout=10)
+        try:
+            await courier.send([Outgoing(peer="beta", seq=1, digest=bytes(32), data=b"x")])
+            return await asyncio.wait_for(courier.receive(), 10)
+        finally:
+            await courier.close()
+            server.close()
+            await server.wait_closed()
+
+    arrival = asyncio.run(run())
+    assert arrival.result is Carried.UNREACHABLE, arrival
+    assert ESC not in arrival.detail and LEAK * 30 not in arrival.detail, arrival.detail

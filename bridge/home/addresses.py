@@ -4,6 +4,7 @@ peer endpoint listens, a peer's URL, the mediator's broker."""
 from __future__ import annotations
 
 import re
+from typing import Literal
 from urllib.parse import urlsplit
 
 from bridge.core.errors import InputError, UsageError
@@ -12,6 +13,16 @@ from bridge.core.printable import quoted
 # A host name or IPv4 literal, or a bracketed IPv6 literal. Deliberately narrow: the URL is
 # written into bridge.toml and shown to people, so it holds no quotes, spaces or user info.
 _HOST_RE = re.compile(r"^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])$")
+# How a peer is reached: its HTTP endpoint, the mediator's relay, or envelopes in a file that
+# someone carries across (README, "Three ways to connect"). Here, not beside the configuration
+# model: a command names them in its options without loading pydantic.
+Via = Literal["http", "relay", "carry"]
+VIA_HTTP: Via = "http"
+VIA_RELAY: Via = "relay"
+VIA_CARRY: Via = "carry"
+# How a witness is reached: its HTTP URL, or the mediator's relay (PROTOCOL.md §13.8); a
+# witness answers at once, so it is never carried.
+WitnessVia = Literal["http", "relay"]
 PEER_SCHEMES = ("http", "https")
 URL_SHOWN = 300  # a scheme, a host name of up to 253 characters and a port: no URL is longer
 RELAY_SCHEMES = ("nats", "tls")
@@ -57,4 +68,5 @@ def check_relay_url(url: str) -> str:
                              "a relay URL must be nats://HOST:PORT or tls://HOST:PORT")
 
 
-__all__ = ["PEER_SCHEMES", "RELAY_SCHEMES", "check_peer_url", "check_relay_url", "parse_listen"]
+__all__ = ["PEER_SCHEMES", "RELAY_SCHEMES", "VIA_CARRY", "VIA_HTTP", "VIA_RELAY", "Via",
+           "WitnessVia", "check_peer_url", "check_relay_url", "parse_listen"]

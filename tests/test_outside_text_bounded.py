@@ -31,6 +31,7 @@ from bridge.core.printable import QUOTED_CHARS, SAID_CHARS, quoted, said
 from bridge.engine.ports import Arrival, Carried, Outgoing
 from bridge.engine.queries import only_document
 from bridge.home.addresses import check_peer_url, parse_listen
+from bridge.records.categories import check_submission
 from bridge.records.importers import ImportErrors, import_acks, import_document
 from bridge.records.importers.json_files import load_json_submission
 from bridge.transports.http.courier import HttpCourier
@@ -250,3 +251,14 @@ def test_a_peer_answering_a_garbled_status_line_is_logged_bounded_and_escaped() 
     arrival = asyncio.run(run())
     assert arrival.result is Carried.UNREACHABLE, arrival
     assert ESC not in arrival.detail and LEAK * 30 not in arrival.detail, arrival.detail
+
+
+@pytest.mark.parametrize("key", [ESC + "]8;;zz_" + LEAK * 40, "zz_" + LEAK.lower() * 40],
+                         ids=["bad_name", "unknown_name"])
+def test_a_records_key_is_named_in_the_field_escaped_and_bounded(key: str) -> None:
+    """A JSON record's keys are its own: named (a key is no person's data), never raw."""
+    record = {"id": "R-1", "category": "civilian_detainee", key: "x"}
+    found = check_submission("roster", {"category": "civilian_detainee"}, [record])
+    assert found is not None
+    fields = [e.field for e in found.errors]
+    assert fields and all(ESC not in f and len(f) < 100 for f in fields), fields

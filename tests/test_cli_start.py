@@ -17,16 +17,16 @@ HEAVY = ("pydantic", "rich", "cryptography", "nacl", "aiohttp", "bridge.home.con
          "bridge.core.crypto.suites", "bridge.records.importers.acks")
 
 
-def loaded_by(home: Path, *args: str) -> list[str]:
-    """The heavy modules loaded once ``bridge --home HOME ARGS`` has run (its daemon is not
-    running: the command gets as far as reaching for it)."""
+def loaded_by(home: Path, *args: str, heavy: tuple[str, ...] = HEAVY) -> list[str]:
+    """The ``heavy`` modules loaded once ``bridge --home HOME ARGS`` has run (its daemon is
+    not running: the command gets as far as reaching for it)."""
     code = ("import sys, json\n"
             "from bridge.cli.main import main\n"
             "try:\n"
             f"    main({['--home', str(home), *args]!r})\n"
             "except SystemExit:\n"
             "    pass\n"
-            f"heavy = {HEAVY!r}\n"
+            f"heavy = {heavy!r}\n"
             "print(json.dumps(sorted({h for h in heavy for m in sys.modules\n"
             "                         if m == h or m.startswith(h + '.')})))\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

@@ -270,12 +270,13 @@ def test_the_list_is_capped_and_the_count_is_whole(tmp_path: Path) -> None:
 
 
 def test_header_problems_are_said_once(tmp_path: Path) -> None:
+    # An unknown header is named by its column, not by its text: a first row may be data.
     rows = [["id", "surame", "first_names", "date_of_birth", "service_number", "id", ""],
             ["POW-1", "Avenor", "Ari", "1991-04-12", "AL-1", "X", "stray"],
             ["POW-2", "Belcastro", "Bren", "1991-04-12", "AL-2", "", ""]]
     err = import_errors(write_csv(tmp_path / "r.csv", rows))
     assert [(e.row, e.column, e.field) for e in err.errors] == [
-        (1, "B", "surame"), (1, "F", "id"), (1, None, "surname"), (1, None, "rank"),
+        (1, "B", None), (1, "F", "id"), (1, None, "surname"), (1, None, "rank"),
         (2, "G", None)]
     text = str(err)
     assert "did you mean 'surname'" in text and "no rank column" in text
@@ -413,7 +414,7 @@ def test_ack_spreadsheet_bad_rows(tmp_path: Path) -> None:
         ["BAG-1", "DISPUTED", "again", ""], ["BAG-6", "DISPUTED", "x" * 2001, ""]])
     with pytest.raises(ImportErrors) as err:
         import_acks(str(path))
-    assert problems(err.value) == [(1, "D", "comment"), (3, "B", "status"), (4, "A", "id"),
+    assert problems(err.value) == [(1, "D", None), (3, "B", "status"), (4, "A", "id"),
                                    (5, "A", "id"), (6, "A", "id"), (7, "C", "reason")]
     assert err.value.bad_rows == 5
     assert "first on row 2" in str(err.value) and "unknown status" in str(err.value)

@@ -178,6 +178,20 @@ def test_checkpoint_of_another_origin_is_refused() -> None:
     assert _reason(lambda: _verified(_message(leaves, 6, 0, note=note))) == "wrong_origin"
 
 
+def test_checkpoint_of_an_origin_with_terminal_controls_is_refused_with_it_escaped() -> None:
+    """The alarm names the peer's origin: a right-to-left override in it would reorder the
+    log line and the terminal that shows it."""
+    leaves = _log(6)
+    cp = checkpoint.Checkpoint(origin="bridge.example/\u202egamma\x7f", size=6,
+                               root=_tree(leaves).root(6))
+    note = checkpoint.signed_checkpoint(cp, public=ALPHA.public.note_key, sign=ALPHA.sign_note)
+    with pytest.raises(PeerError) as err:
+        _verified(_message(leaves, 6, 0, note=note))
+    said = str(err.value)
+    assert err.value.reason == "wrong_origin" and "\\u202egamma\\x7f" in said, said
+    assert "\u202e" not in said and "\x7f" not in said, said
+
+
 def test_checkpoint_signed_by_another_key_is_refused() -> None:
     leaves = _log(6)
     cp = _kept(leaves, 6)  # alpha's origin, signed by a key that is not alpha's pinned one

@@ -17,7 +17,7 @@ from bridge.cli.output import echo_json
 from bridge.client import ApiError, BridgeClient
 from bridge.core.documents import ACK_STATUSES
 from bridge.core.errors import BridgeError
-from bridge.core.printable import printable
+from bridge.core.printable import printable, quoted
 from bridge.records.importers import ImportErrors, RowError, import_acks_rows
 
 _ACK_META = "bridge.ack.groups"
@@ -60,7 +60,7 @@ def pair_item_options(args: Sequence[str]) -> ItemOptions:
         if name == "--item":
             groups.append({"id": values[0], "status": values[1]})
         elif groups:
-            _set_follower(groups[-1], name, values[0], where=f"item {groups[-1]['id']!r}")
+            _set_follower(groups[-1], name, values[0], where=f"item {quoted(groups[-1]['id'])}")
         else:
             _set_follower(default, name, values[0], where="the default")
         i += need + 1
@@ -137,7 +137,7 @@ def _item_entries(found: ItemOptions) -> list[dict[str, str]]:
     items: list[dict[str, str]] = []
     for g in found.groups:
         if g["id"] in seen:
-            raise click.UsageError(f"item {g['id']!r} is given twice")
+            raise click.UsageError(f"item {quoted(g['id'])} is given twice")
         seen.add(g["id"])
         entry = {"id": g["id"], "status": _status_value(g["status"], "--item")}
         for key in ("reason", "evidence"):

@@ -22,7 +22,7 @@ from bridge.cli.options import force_option
 from bridge.core import audit
 from bridge.core.crypto.identity import check_party
 from bridge.core.errors import UsageError
-from bridge.core.printable import json_text, printable
+from bridge.core.printable import json_text, printable, quoted
 from bridge.core.receipts.witnessed import with_witnessed
 from bridge.core.transcript import TRANSCRIPT_LIMITS, build_transcript, check_transcript
 from bridge.engine import store_check
@@ -101,7 +101,7 @@ def _transcript_parts(home: Home, peer: str, *, with_entries: bool) -> audit_db.
                            "from a broken audit log", err=True)
                 sys.exit(int(Exit.FAILED))
             if peer not in home.config().peers and not audit_db.known_peer(conn, peer):
-                raise UsageError(f"--peer: no exchange with {peer!r} in this store")
+                raise UsageError(f"--peer: no exchange with {quoted(peer)} in this store")
             return audit_db.transcript_parts(conn, peer, with_entries=with_entries)
 
 

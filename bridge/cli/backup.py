@@ -27,6 +27,7 @@ from bridge.cli.context import Ctx
 from bridge.cli.exits import reporting
 from bridge.core import times
 from bridge.core.errors import InputError, UsageError
+from bridge.core.printable import quoted
 from bridge.engine.ports import system_clock
 from bridge.engine.store_check import check_all
 from bridge.home.files import create_private, write_file
@@ -141,7 +142,7 @@ def backup(obj: Ctx, output: Path, include_keys: bool) -> None:
 def _safe_name(name: str, expected: dict[str, str]) -> str:
     path = PurePosixPath(name)
     if path.is_absolute() or ".." in path.parts or name not in expected:
-        raise InputError(f"the archive holds {name!r}, which its manifest does not list",
+        raise InputError(f"the archive holds {quoted(name)}, which its manifest does not list",
                          field="archive", code="bad_backup")
     return name
 
@@ -165,8 +166,8 @@ def _read_archive(archive: Path) -> tuple[dict[str, object], dict[str, bytes]]:
                 if name == MANIFEST:
                     continue
                 if not member.isfile():
-                    raise InputError(f"{name!r} in the archive is not a file", field="archive",
-                                     code="bad_backup")
+                    raise InputError(f"{quoted(name)} in the archive is not a file",
+                                     field="archive", code="bad_backup")
                 files[_safe_name(name, expected)] = _member(tar, member)
     except (OSError, tarfile.TarError, ValueError) as exc:
         raise InputError(f"cannot read {archive}: {exc}", field="archive",
@@ -212,7 +213,8 @@ def _parse_held(pairs: tuple[str, ...]) -> dict[str, int]:
     for pair in pairs:
         peer, _, seq = pair.partition("=")
         if not peer or not (seq.isascii() and seq.isdigit()):
-            raise InputError(f"{pair!r}: give PEER=SEQ (SEQ a whole number)", field="--confirm")
+            raise InputError(f"{quoted(pair)}: give PEER=SEQ (SEQ a whole number)",
+                             field="--confirm")
         held[peer] = int(seq)
     return held
 

@@ -13,7 +13,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -22,13 +22,16 @@ from bridge.cli.exits import reporting
 from bridge.client import BridgeClient
 from bridge.core.crypto.identity import Keyring
 from bridge.core.receipts import check_receipt
-from bridge.daemon.pair import Node, make_pair, make_relay_pair
 from bridge.home.files import write_file
 from bridge.reports.render.html import render_html
 from bridge.reports.render.json import from_json
 from bridge.reports.render.text import render_text
-from bridge.witness.process import WitnessProcess, pin_to, start_witness
-from bridge.witness.relay import RelaySettings
+
+# The daemons' and the witness's wiring (aiohttp, nats, the configuration model) loads when the
+# demo runs, not for bridge --help, which imports every command's module.
+if TYPE_CHECKING:
+    from bridge.daemon.pair import Node
+    from bridge.witness.process import WitnessProcess
 
 SURNAMES = ("Avenor", "Belcastro", "Corvin", "Dunmere", "Elstrand", "Falkrey", "Gorran",
             "Halvik", "Istrel", "Jorvant", "Kestrel", "Lunard")
@@ -67,6 +70,8 @@ def _received(client: BridgeClient, doc_id: str) -> bool:
 
 
 def _set_up(root: Path, relay: DemoRelay | None) -> tuple[Node, Node]:
+    from bridge.daemon.pair import make_pair, make_relay_pair
+
     if relay is None:
         alpha, beta = make_pair(root)
     else:
@@ -303,6 +308,9 @@ def _start_witness(root: Path, nodes: list[Node], relay: DemoRelay | None) -> Wi
     """The mediator's witness (bridge witness init, add-origin, run), pinned by both parties
     (bridge witness pin) before their daemons start: through the relay when there is one (the
     parties reach nothing else), else at its own HTTP address."""
+    from bridge.witness.process import pin_to, start_witness
+    from bridge.witness.relay import RelaySettings
+
     origins = [n.home.public_key_path(n.party) for n in nodes]
     if relay is None:
         witness = start_witness(root / "witness", party="mediator", origins=origins)

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import click
@@ -29,12 +29,13 @@ from bridge.cli.context import Ctx, daemon_client
 from bridge.cli.exits import Exit
 from bridge.core import times
 from bridge.core.errors import BridgeError
-from bridge.core.printable import printable
-from bridge.home.config import Config, PeerConfig
+from bridge.core.printable import printable, quoted
 from bridge.home.folder import Home
 from bridge.home.key_files import check_private_file_mode
-from bridge.home.peers import pinned_identities
 from bridge.home.tls import format_tls_fingerprint, normalise_tls_fingerprint
+
+if TYPE_CHECKING:  # the configuration model (pydantic) loads when the home's config is read
+    from bridge.home.config import Config, PeerConfig
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 CLOCK_SKEW_WARN = 60.0  # seconds between our clock and a peer's before it is worth a look
@@ -252,7 +253,8 @@ def check_peer(name: str, peer: PeerConfig, now: float) -> Iterator[Finding]:
     party = body.get("party")
     if status != 200 or party != name:
         yield Finding(check=check, status=FAIL,
-                      detail=f"{peer.url} answers HTTP {status} as party {party!r}, not {name!r}",
+                      detail=f"{peer.url} answers HTTP {status} as party {quoted(party)}, "
+                             f"not {name!r}",
                       fix="the URL may point at another service or party")
         return
     yield Finding(check=check, status=OK, detail=f"{peer.url} answers as {name}"
@@ -272,6 +274,8 @@ def diagnose(home: Home, *, now: Callable[[], float] = time.time) -> list[Findin
                 _guarded("config", lambda: check_config(home))]
     if findings[-1].status == FAIL:
         return findings  # without a configuration there is nothing else to look at
+    from bridge.home.peers import pinned_identities  # here: bridge --help loads no pydantic
+
     cfg = home.config()
     findings.append(_guarded("keys", lambda: check_keys(home, cfg)))
     try:

@@ -4,6 +4,7 @@ No daemon needed: the pins live in ``bridge.toml`` (:mod:`bridge.home.peers`).""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -15,11 +16,14 @@ from bridge.client import BridgeClient
 from bridge.core.crypto.identity import check_party
 from bridge.core.errors import BridgeError, InputError, UsageError
 from bridge.core.printable import printable
-from bridge.home.config import PeerConfig, Via
+from bridge.home.addresses import check_peer_url
 from bridge.home.folder import Home
-from bridge.home.peers import PinResult, check_peer_url, list_peers, pin_peer, unpin_peer
 from bridge.home.tls import format_tls_fingerprint
 from bridge.store.sqlite.pending import pending_with
+
+if TYPE_CHECKING:  # pinning reads and writes bridge.toml: its model (pydantic) loads then
+    from bridge.home.config import PeerConfig, Via
+    from bridge.home.peers import PinResult
 
 _VERBS = {"added": "Pinned", "updated": "Updated", "unchanged": "Already pinned",
           "replaced": "Replaced the key of"}
@@ -89,6 +93,8 @@ def _tell_daemon(home: Home) -> None:
 def peer_add(obj: Ctx, pubfile: Path, url: str | None, via: Via, fingerprint: str,
              tls_fingerprint: str | None, replace: bool, drop_tls: bool, as_json: bool) -> None:
     """Pin the peer whose identity file is PUBFILE, after checking its fingerprint."""
+    from bridge.home.peers import pin_peer  # here: bridge --help loads no pydantic
+
     with reporting(as_json=as_json):
         result = pin_peer(obj.home, pubfile, url=url, fingerprint=fingerprint,
                           replace_key=replace, tls_fingerprint=tls_fingerprint,
@@ -125,6 +131,8 @@ def peer_remove(obj: Ctx, name: str, force: bool, as_json: bool) -> None:
                 f"{open_now.unacknowledged} item(s) not yet acknowledged. Removing it now "
                 "leaves them undelivered or unanswered; finish them first, or run again with "
                 "--force.")
+        from bridge.home.peers import unpin_peer  # here: bridge --help loads no pydantic
+
         removed = unpin_peer(obj.home, name)
     if as_json:
         echo_json({"name": removed.name, "action": "removed",
@@ -154,6 +162,8 @@ def peer_reload(obj: Ctx, as_json: bool) -> None:
 @click.pass_obj
 def peer_list(obj: Ctx, as_json: bool) -> None:
     """List the pinned peers (from bridge.toml; no daemon needed)."""
+    from bridge.home.peers import list_peers  # here: bridge --help loads no pydantic
+
     with reporting(as_json=as_json):
         peers = list_peers(obj.home)
     if as_json:

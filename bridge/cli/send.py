@@ -59,10 +59,12 @@ def _merged_meta(own: Mapping[str, Any] | None, meta_file: str | None,
     meta: dict[str, Any] = dict(own or {})
     if meta_file is not None:
         meta.update(_meta_file(meta_file))
-    for text in assignments:
+    for n, text in enumerate(assignments, start=1):
         key, eq, value = text.partition("=")
         if not eq or not key.strip():
-            raise click.BadParameter(f"{text!r} is not KEY=VALUE", param_hint="--set")
+            # Not quoted: the text may be a record's value typed without its key.
+            raise click.BadParameter(f"--set number {n} is not KEY=VALUE (a key, '=', then "
+                                     "the value)", param_hint="--set")
         try:
             meta[key.strip()] = json.loads(value)
         except ValueError:

@@ -19,8 +19,7 @@ from bridge.cli.progress import cosigned_text
 from bridge.core.errors import UsageError
 from bridge.core.printable import printable
 from bridge.core.receipts import iso_time
-from bridge.home.addresses import parse_listen
-from bridge.home.config import VIA_HTTP, VIA_RELAY, WitnessVia
+from bridge.home.addresses import VIA_HTTP, VIA_RELAY, WitnessVia, parse_listen
 from bridge.home.key_files import load_public
 
 DEFAULT_WITNESS_LISTEN = "127.0.0.1:8470"

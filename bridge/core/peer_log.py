@@ -31,7 +31,8 @@ from bridge.core.errors import DecodeError, InputError, VerificationError
 from bridge.core.merkle import HASH_SIZE
 from bridge.core.notes.checkpoint import Checkpoint, parse_checkpoint_text, witness_key_name
 from bridge.core.notes.cosignature import cosignature_verifier, read_cosignature
-from bridge.core.notes.note import MAX_NOTE_BYTES, open_note, parse_note
+from bridge.core.notes.note import MAX_KEY_NAME_BYTES, MAX_NOTE_BYTES, open_note, parse_note
+from bridge.core.printable import quoted
 
 MAX_RECORDS = 64
 """Records carried in one envelope: one per document or acknowledgement, never one per item,
@@ -143,7 +144,9 @@ def verify(msg: PeerCheckpoint, *, party: PublicIdentity, me: str,
     cp = msg.checkpoint
     origin = audit_tree.identity_origin(party)
     if cp.origin != origin:
-        raise VerificationError(f"the checkpoint is of log {cp.origin!r}, not {party.party}'s "
+        # A peer's origin (at most MAX_KEY_NAME_BYTES), escaped: the alarm is logged and shown.
+        raise VerificationError(f"the checkpoint is of log {quoted(cp.origin, MAX_KEY_NAME_BYTES)}"
+                                f", not {party.party}'s "
                                 f"({origin})", reason="wrong_origin")
     try:
         open_note(msg.note, [audit_tree.log_verifier(party)])

@@ -34,6 +34,27 @@ def printable(text: object) -> str:
     return "".join(_escape_char(c) for c in s)
 
 
+SAID_CHARS = 200
+QUOTED_CHARS = 64
+"""How much of an id or a name from outside an error or a log line quotes: enough to find it,
+too little to carry a record (a text field holds up to 200 characters)."""
+
+
+def said(text: object, limit: int = SAID_CHARS) -> str:
+    """Free text from outside (an exception a broker or a peer's answer raised) as a log line
+    or a refusal reason may carry it: escaped as :func:`printable` escapes it, and at most
+    ``limit`` characters of it, ``...`` saying that there was more. Unbounded, one log line
+    could hold a whole roster."""
+    s = printable(text)
+    return s if len(s) <= limit else s[:limit] + "..."
+
+
+def quoted(text: object, limit: int = QUOTED_CHARS) -> str:
+    """``text`` (an id, a key, a name: never a record's value) as an error or a log line may
+    name it: in quotes, escaped and bounded as :func:`said` makes it."""
+    return f"'{said(text, limit)}'"
+
+
 def printable_lines(text: object) -> str:
     """As :func:`printable`, but line breaks stay line breaks (for multi-line messages)."""
     return "\n".join(printable(line) for line in str(text).split("\n"))
@@ -59,4 +80,5 @@ def json_text(value: object, *, indent: int | None = 2) -> str:
                                                          ensure_ascii=False))
 
 
-__all__ = ["json_text", "printable", "printable_lines"]
+__all__ = ["QUOTED_CHARS", "SAID_CHARS", "json_text", "printable", "printable_lines", "quoted",
+           "said"]

@@ -17,6 +17,7 @@ from bridge.core.crypto.identity import PrivateIdentity
 from bridge.core.documents import AckItem, Item, SignedDocument
 from bridge.core.errors import InputError
 from bridge.core.link import OutboundState
+from bridge.core.printable import quoted
 from bridge.core.streaming import EntryStream
 from bridge.engine.ack_all import acknowledge_all
 from bridge.engine.backpressure import Queue, refuse_if_full
@@ -65,7 +66,7 @@ def check_peer_key(engine: Engine, peer: str) -> None:
 def check_recipient(engine: Engine, peer: str) -> None:
     """``peer`` is pinned and its key in force: a document can be sealed to it."""
     if not engine.trust.is_pinned(peer):
-        raise InputError(f"no pinned peer named {peer!r}", field="to", code="unknown_peer")
+        raise InputError(f"no pinned peer named {quoted(peer)}", field="to", code="unknown_peer")
     check_peer_key(engine, peer)
 
 
@@ -281,7 +282,7 @@ def ack_listed(doc_id: str, raw_items: Sequence[dict[str, Any]], index: Index,
         try:
             if not declared and item.status != lifecycle.UNDECLARED \
                     and item.id not in undeclared_status:
-                raise InputError(f"item {item.id!r} is not in document {doc_id}",
+                raise InputError(f"item {quoted(item.id)} is not in document {doc_id}",
                                  field=f"items[{n}].id", code="unknown_item")
             previous = (declared_status if declared else undeclared_status).get(item.id)
             lifecycle.check(previous, item.status, declared=declared, item_id=item.id,

@@ -15,6 +15,7 @@ from typing import Any
 from bridge.core import deadlines, documents, merkle, receipts, times
 from bridge.core.documents import SignedDocument
 from bridge.core.errors import BridgeError, InputError
+from bridge.core.printable import quoted
 from bridge.core.receipts.witnessed import with_witnessed
 from bridge.core.streaming import inclusion_proof
 from bridge.engine.context import Engine
@@ -57,9 +58,9 @@ def find_document(engine: Engine, doc_id: str, direction: str | None) -> Documen
 def only_document(engine: Engine, doc_id: str, rows: Sequence[DocumentRow]) -> DocumentRow:
     """``find_document`` of the documents ``doc_id`` the caller has read already."""
     if not rows:
-        raise InputError(f"no document {doc_id!r}", field="id", code="not_found")
+        raise InputError(f"no document {quoted(doc_id)}", field="id", code="not_found")
     if len(rows) > 1:
-        raise InputError(f"{doc_id!r} exists in both directions; give direction=in|out",
+        raise InputError(f"{quoted(doc_id)} exists in both directions; give direction=in|out",
                          field="direction", code="ambiguous")
     engine.guard.damaged(rows[0])
     return rows[0]
@@ -180,7 +181,7 @@ class Queries:
             return int(position)
         rows = self.e.store.documents_by_id(after, direction)
         if not rows:
-            raise InputError(f"no document {after!r} to continue after", field="after")
+            raise InputError(f"no document {quoted(after)} to continue after", field="after")
         return max(r.rowid for r in rows)
 
     def document_detail(self, doc_id: str, direction: str | None) -> dict[str, Any]:
@@ -227,7 +228,7 @@ class Queries:
                     "ack_id": h[4]} for h in self.e.store.item_history(row.rowid, item_id)]
         if r is None:
             if not history:
-                raise InputError(f"no item {item_id!r} in {doc_id}", field="item_id",
+                raise InputError(f"no item {quoted(item_id)} in {doc_id}", field="item_id",
                                  code="not_found")
             # Found by the receiver although never declared: it exists only in the history.
             last = history[-1]
@@ -285,9 +286,10 @@ class Queries:
         store = self.e.store
         item = store.item_row(row.rowid, item_id)
         if item is None:
-            raise InputError(f"no item {item_id!r} in {row.id}", field="item", code="not_found")
+            raise InputError(f"no item {quoted(item_id)} in {row.id}", field="item",
+                             code="not_found")
         if not chosen:
-            raise InputError(f"item {item_id!r} has no acknowledgement of its declared entry",
+            raise InputError(f"item {quoted(item_id)} has no acknowledgement of its declared entry",
                              field="item_id")
         for a, b in itertools.pairwise(chosen):
             if a.created == b.created:  # what a verifier refuses (receipts.build)
@@ -327,7 +329,7 @@ class Queries:
         the store, never a walk over the items. ``quota``: an agreement-level quota a side."""
         if peer is not None and peer not in self.e.trust.peers and not self.e.store.list_documents(
                 direction=None, type=None, peer=peer, limit=1):
-            raise InputError(f"no pinned peer named {peer!r}", field="peer",
+            raise InputError(f"no pinned peer named {quoted(peer)}", field="peer",
                              code="unknown_peer")
         if quota is not None and quota < 1:
             raise InputError("must be a positive whole number", field="quota")

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import tomli_w
 from pydantic import (
@@ -38,6 +38,11 @@ from pydantic.dataclasses import dataclass
 
 from bridge.core.crypto.identity import check_party
 from bridge.core.errors import BridgeError, InputError, UsageError
+from bridge.home.addresses import VIA_CARRY as VIA_CARRY  # the ways a peer is reached,
+from bridge.home.addresses import VIA_HTTP as VIA_HTTP  # named where pydantic is not loaded
+from bridge.home.addresses import VIA_RELAY as VIA_RELAY
+from bridge.home.addresses import Via as Via
+from bridge.home.addresses import WitnessVia as WitnessVia
 from bridge.home.addresses import check_peer_url, check_relay_url, parse_listen
 from bridge.home.config_problems import problem
 from bridge.home.tls import normalise_tls_fingerprint
@@ -64,12 +69,6 @@ Party = Annotated[StrictStr, AfterValidator(_as_value_error(check_party))]
 Listen = Annotated[StrictStr, AfterValidator(_as_value_error(parse_listen))]
 PeerUrl = Annotated[StrictStr, AfterValidator(_as_value_error(check_peer_url))]
 RelayUrl = Annotated[StrictStr, AfterValidator(_as_value_error(check_relay_url))]
-# How a peer is reached: its HTTP endpoint, the mediator's relay, or envelopes in a file that
-# someone carries across (README, "Three ways to connect").
-Via = Literal["http", "relay", "carry"]
-VIA_HTTP: Via = "http"
-VIA_RELAY: Via = "relay"
-VIA_CARRY: Via = "carry"
 TlsPin = Annotated[StrictStr, AfterValidator(_as_value_error(normalise_tls_fingerprint))]
 Number = Annotated[float, Strict()]  # strict: a whole number is accepted, a bool or text is not
 Count = Annotated[StrictInt, Field(ge=1)]
@@ -205,9 +204,6 @@ class RelayTable:
 
 
 WitnessSeconds = Annotated[Number, Field(ge=0.05, le=86400)]
-# How a witness is reached: its HTTP URL, or the mediator's relay (PROTOCOL.md §13.8); a
-# witness answers at once, so it is never carried.
-WitnessVia = Literal["http", "relay"]
 
 
 

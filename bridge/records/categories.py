@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bridge.core.errors import InputError
+from bridge.core.printable import quoted
 from bridge.records.dna import (
     DNA_ADVICE,
     DNA_FIELD_NAME,
@@ -150,7 +151,7 @@ def _duplicate_ids(found: _Found) -> None:
             continue
         first = first_at.setdefault(rid, k)
         if first != k:
-            found.add(k, "id", "duplicate_id", f"duplicate id {rid!r}",
+            found.add(k, "id", "duplicate_id", f"duplicate id {quoted(rid)}",
                       first=found.index_of(first))
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import jsonschema_rs
 
+from bridge.core.printable import QUOTED_CHARS, said
 from bridge.records.dna import DNA_ADVICE, DNA_FIELD_NAME
 from bridge.records.record_schemas import (
     CATEGORIES,
@@ -94,8 +95,9 @@ def _name_errors(schema: RecordSchema, index: int, kind: Any, field: str,
     if isinstance(kind, _K.AnyOf) and not at and schema.alternatives:
         names = schema.alternatives
         return one(f"give at least one of {' or '.join(names)}", "missing", names[0])
+    # A name the record chose is named (a key is no person's data), escaped and bounded.
     if isinstance(kind, _K.AdditionalProperties):
-        return [RecordError(index=index, field=join_field(field, str(name)),
+        return [RecordError(index=index, field=join_field(field, said(name, QUOTED_CHARS)),
                             code="unknown_field",
                             message=f"unknown field{_suggest(str(name), schema)}")
                 for name in kind.unexpected]
@@ -103,9 +105,10 @@ def _name_errors(schema: RecordSchema, index: int, kind: Any, field: str,
         inner = kind.error
         name = str(inner.instance)
         if isinstance(inner.kind, _K.Not) or DNA_FIELD_NAME.search(name.lower()):
-            return one(DNA_ADVICE, "raw_dna", join_field(field, name))
+            return one(DNA_ADVICE, "raw_dna", join_field(field, said(name, QUOTED_CHARS)))
         return one("field names are lower-case letters, digits and _ (at most 64)"
-                   + _suggest(name, schema), "unknown_field", join_field(field, name))
+                   + _suggest(name, schema), "unknown_field",
+                   join_field(field, said(name, QUOTED_CHARS)))
     return None
 
 

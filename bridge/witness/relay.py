@@ -27,6 +27,7 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 
 from bridge.core.notes import witness_wire
+from bridge.core.printable import said
 from bridge.home.addresses import check_relay_url
 from bridge.transports.relay import binding
 from bridge.transports.relay.link import CONNECT_TIMEOUT, RECONNECT_WAIT, tls_context
@@ -77,7 +78,8 @@ class RelayWitness:
         s = self.settings
 
         async def on_error(exc: Exception) -> None:
-            log.warning("witness relay %s: %s: %s", s.url, type(exc).__name__, exc)
+            # The broker's words (they may quote a subject a party chose): bounded, escaped.
+            log.warning("witness relay %s: %s: %s", s.url, type(exc).__name__, said(exc))
 
         async def on_closed() -> None:
             # nats-py reconnects forever, but gives a connection up for good after a protocol
@@ -102,7 +104,7 @@ class RelayWitness:
                 await self._serve(nc)
             except (nats.errors.Error, OSError) as exc:
                 log.info("witness relay %s: not connected again yet (%s)", self.settings.url,
-                         exc)
+                         said(exc))
                 with contextlib.suppress(Exception):
                     await nc.close()
                 await asyncio.sleep(RECONNECT_WAIT)
@@ -122,7 +124,7 @@ class RelayWitness:
             await self.nc.publish(msg.reply, body, headers=reply_headers(status, ctype))
         except (nats.errors.Error, OSError) as exc:
             # The decision is recorded; the party asks again and is answered from the state.
-            log.info("witness: answer not sent on the relay: %s", exc)
+            log.info("witness: answer not sent on the relay: %s", said(exc))
 
     async def close(self) -> None:
         self._closing = True

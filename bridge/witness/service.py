@@ -23,6 +23,7 @@ from aiohttp import web
 
 from bridge.core.notes import witness_wire
 from bridge.core.notes.witness_wire import Decision
+from bridge.core.printable import printable
 from bridge.home.files import write_file
 from bridge.transports.http.limits import BodyTooLarge, BodyTooSlow, read_body
 from bridge.witness.home import CosignFn, WitnessHome, cosigner
@@ -66,7 +67,7 @@ class Judge:
         d = await loop.run_in_executor(self.db, self.state.judge, body, int(self.clock()),
                                        self.sign)
         log.info("add-checkpoint %s: %s (%s, via %s)", d.status, d.reason,
-                 d.checkpoint.origin if d.checkpoint else "-", via)
+                 printable(d.checkpoint.origin) if d.checkpoint else "-", via)
         return d
 
     def close(self) -> None:

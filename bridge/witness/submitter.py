@@ -18,6 +18,7 @@ import logging
 from typing import Any
 
 from bridge.core.crypto.identity import PublicIdentity
+from bridge.core.printable import said
 from bridge.engine.exchange import Exchange
 from bridge.engine.ports import RunInDb
 from bridge.engine.witnessing import (
@@ -114,7 +115,7 @@ class WitnessLoop:
         except WitnessUnreachable as exc:
             self._failures += 1
             self.exchange.metrics.inc("witness_unreachable", witness=self.name)
-            log.info("witness %s unreachable: %s", self.name, exc)
+            log.info("witness %s unreachable: %s", self.name, said(exc))
             return None
 
     async def _act(self, sub: Submission, reading: Reading) -> None:

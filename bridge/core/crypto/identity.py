@@ -38,6 +38,7 @@ from bridge.core.errors import (
     UsageError,
     VerificationError,
 )
+from bridge.core.printable import quoted
 
 # Domain-separation tags (PROTOCOL.md §3). Never reuse one for another purpose.
 TAG_IDENTITY = b"bridge/v1/identity"
@@ -366,10 +367,10 @@ def _key_file_fields(text: str | bytes, source: str
             raise ValueError("not a Bridge private key file")
         protection = doc.get("protection")
         if protection not in ("none", SEALED):
-            raise UsageError(f"{source}: unknown protection {protection!r}")
+            raise UsageError(f"{source}: unknown protection {quoted(protection)}")
         expected = PRIVATE_FILE_KEYS | ({"kdf"} if protection == SEALED else set())
         if set(doc) != expected:
-            raise ValueError(f"with protection {protection!r} it has exactly the keys "
+            raise ValueError(f"with protection {quoted(protection)} it has exactly the keys "
                              f"{', '.join(sorted(expected))}")
         if not isinstance(doc["public"], dict):
             raise ValueError("public is not an identity file's object")

@@ -12,6 +12,8 @@ import base64
 import json
 from typing import Any
 
+from bridge.core.printable import quoted
+
 # Identity and key files (PROTOCOL §4.3, §4.4): a few hundred bytes, so a bound far above.
 MAX_KEY_FILE_BYTES = 64 * 1024
 _UTF8_BOM = b"\xef\xbb\xbf"
@@ -21,7 +23,7 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     obj: dict[str, Any] = {}
     for key, value in pairs:
         if key in obj:  # json.loads keeps the last: a reader might see the first
-            raise ValueError(f"the key {key!r} is given twice")
+            raise ValueError(f"the key {quoted(key)} is given twice")
         obj[key] = value
     return obj
 

@@ -33,6 +33,11 @@ EM_DASH = "\u2014"
 SIG_PREFIX = (EM_DASH + " ").encode()
 MAX_SIGNATURES = 16
 """signed-note: "verifiers ... MUST accept at least up to 16 signatures"; Bridge accepts no more."""
+MAX_KEY_NAME_BYTES = 255
+"""tlog-cosignature §ML-DSA-44 signed message: ``opaque cosigner_name<1..2^8-1>`` and
+``opaque log_origin<1..2^8-1>``, so no key name or origin of the witness network is longer.
+It bounds every name a peer or a witness puts in a note, and so every error and log line
+that names one."""
 MAX_NOTE_BYTES = 64 * 1024
 """A checkpoint with 16 Ed25519 signatures is under 2 KiB: this bounds what is parsed."""
 
@@ -40,17 +45,21 @@ MAX_NOTE_BYTES = 64 * 1024
 _BAD_NAME = re.compile(r"[\s\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000+]")
 _B64 = re.compile(r"^[A-Za-z0-9+/]*={0,2}\Z")
 
-__all__ = ["EM_DASH", "MAX_SIGNATURES", "Note", "NoteSignature", "NoteVerifier",
-           "b64decode", "check_key_name", "check_text", "format_note", "key_id",
+__all__ = ["EM_DASH", "MAX_KEY_NAME_BYTES", "MAX_SIGNATURES", "Note", "NoteSignature",
+           "NoteVerifier", "b64decode", "check_key_name", "check_text", "format_note", "key_id",
            "open_note", "parse_note", "verifier_key"]
 
 
 def check_key_name(name: str) -> str:
     """A key name (or checkpoint origin) of signed-note §Format: non-empty, no Unicode space,
-    no ``+``, no control character."""
+    no ``+``, no control character; and at most :data:`MAX_KEY_NAME_BYTES` bytes of UTF-8."""
+    # The name refused is not quoted: it comes from a peer's or a witness's note, and what
+    # is wrong with it is said by the rule it breaks.
     if not isinstance(name, str) or not name or _BAD_NAME.search(name) or _has_control(name):
-        raise InputError(f"{name!r} is not a key name (non-empty, no spaces, no '+')",
-                         field="name")
+        raise InputError("not a key name (non-empty, no spaces, no '+', no control "
+                         "character)", field="name")
+    if len(name.encode("utf-8", "surrogatepass")) > MAX_KEY_NAME_BYTES:
+        raise InputError(f"a key name is at most {MAX_KEY_NAME_BYTES} bytes", field="name")
     return name
 
 

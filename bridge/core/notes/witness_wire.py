@@ -28,7 +28,15 @@ from bridge.core import logtree
 from bridge.core.errors import DecodeError, InputError, VerificationError
 from bridge.core.notes.checkpoint import Checkpoint, parse_checkpoint_text
 from bridge.core.notes.cosignature import Cosignature
-from bridge.core.notes.note import MAX_NOTE_BYTES, NoteVerifier, b64decode, open_note, parse_note
+from bridge.core.notes.note import (
+    MAX_KEY_NAME_BYTES,
+    MAX_NOTE_BYTES,
+    NoteVerifier,
+    b64decode,
+    open_note,
+    parse_note,
+)
+from bridge.core.printable import quoted
 
 SIZE_MEDIA_TYPE = "text/x.tlog.size"
 MAX_BODY = MAX_NOTE_BYTES + 64 * (logtree.MAX_PROOF_HASHES + 1) + 32
@@ -116,7 +124,10 @@ def decide(request: AddCheckpoint, *, trusted: Callable[[str], Sequence[NoteVeri
         return Decision(400, "malformed", str(exc))
     verifiers = trusted(cp.origin)
     if verifiers is None:
-        return Decision(404, "unknown_origin", f"unknown origin {cp.origin!r}", cp)
+        # The origin is bounded (MAX_KEY_NAME_BYTES) and escaped: the detail is answered,
+        # logged and stored by the witness.
+        return Decision(404, "unknown_origin",
+                        f"unknown origin {quoted(cp.origin, MAX_KEY_NAME_BYTES)}", cp)
     try:
         open_note(request.note, verifiers)
     except VerificationError as exc:

@@ -15,6 +15,7 @@ from bridge.core import codec, envelope
 from bridge.core.crypto.identity import TAG_ENVELOPE, TAG_TRANSPORT_RECEIPT, Keyring, PublicIdentity
 from bridge.core.envelope import EnvelopeHeader
 from bridge.core.errors import DecodeError, PeerError
+from bridge.core.printable import quoted
 from bridge.core.transcript.check_state import CheckedDocument, Times, fail, not_revoked
 from bridge.core.transcript.model import (
     CARRIES_KEYS,
@@ -210,7 +211,7 @@ def _check_carries(carries: object, kind: str, result: str, docs: Mapping[bytes,
     if carries is None:
         return kind != KIND_CHUNK
     if kind != KIND_CHUNK:
-        raise fail(f"{where} is of kind {kind!r}, which carries no document chunk",
+        raise fail(f"{where} is of kind {quoted(kind)}, which carries no document chunk",
                    "bad_transcript")
     if (not isinstance(carries, dict) or set(carries) != CARRIES_KEYS
             or not isinstance(carries["doc"], bytes) or type(carries["first"]) is not int

@@ -8,7 +8,9 @@ from typing import Any
 
 from bridge.core.documents import ACK_STATUSES, AckItem
 from bridge.core.errors import InputError
+from bridge.core.printable import quoted
 from bridge.records.importers.cells import as_text
+from bridge.records.importers.columns import UNKNOWN_HEADER
 from bridge.records.importers.formats import TABLE_FORMATS, file_format
 from bridge.records.importers.limits import LIMITS, ImportLimitError, ImportLimits
 from bridge.records.importers.problems import MAX_LISTED, ImportErrors, RowError
@@ -64,14 +66,16 @@ def _ack_columns(header: list[Any], hrow: int, problems: list[RowError]) -> dict
         if not name:
             continue
         if name not in ACK_COLUMNS:
+            # Named by its position, never quoted: with no header row, the first row's
+            # reason (free text about a person) is where a header is due.
             close = difflib.get_close_matches(name, ACK_COLUMNS, n=1, cutoff=0.7)
             hint = f"did you mean {close[0]!r}?" if close else "the columns are " + \
                 ", ".join(ACK_COLUMNS)
-            problems.append(RowError(row=hrow, column=column_letter(i), field=name,
-                                     message=f"unknown column {name!r}; {hint}"))
+            problems.append(RowError(row=hrow, column=column_letter(i),
+                                     message=f"{UNKNOWN_HEADER}; {hint}"))
         elif name in index:
             problems.append(RowError(row=hrow, column=column_letter(i), field=name,
-                                     message=f"the column {name!r} is named twice"))
+                                     message=f"the column {name} is named twice"))
         else:
             index[name] = i
     for required in ("id", "status"):
@@ -135,7 +139,7 @@ def _ack_row_problems(entry: Mapping[str, str], n: int, index: Mapping[str, int]
     except InputError as exc:
         return [at(exc.field or "id", exc.detail)]
     if entry["id"] in first_row:
-        return [at("id", f"item {entry['id']!r} is given twice (first on row "
+        return [at("id", f"item {quoted(entry['id'])} is given twice (first on row "
                          f"{first_row[entry['id']]})")]
     return []
 

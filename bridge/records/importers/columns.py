@@ -5,6 +5,7 @@ about the header, not once a row."""
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -14,8 +15,16 @@ from bridge.records.dna import DNA_ADVICE, DNA_FIELD_NAME
 from bridge.records.importers.cells import converter
 from bridge.records.importers.problems import RowError
 from bridge.records.importers.rows import column_letter, header_name
-from bridge.records.record_schemas import CATEGORIES, FieldInfo, RecordSchema, roster_schema
+from bridge.records.record_schemas import (
+    CATEGORIES,
+    MANIFEST_ITEM,
+    FieldInfo,
+    RecordSchema,
+    record_schema,
+    roster_schema,
+)
 
+UNKNOWN_HEADER = "the header of this column is not a known field (is the first row a header?)"
 _FIELD_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}(\.[a-z][a-z0-9_]{0,63})?\Z")
 
 
@@ -44,7 +53,11 @@ def header_columns(header: list[Any], hrow: int, schema: RecordSchema,
         name = header_name(cell)
         info = schema.fields.get(name)
 
-        def refuse(message: str, field: str | None = name or None, at: int = i) -> None:
+        # A header cell is named only when it is a field Bridge knows (in any record): a
+        # file with no header row has a person's name and date of birth where it is due.
+        said = name if name in known_names() else None
+
+        def refuse(message: str, field: str | None = said, at: int = i) -> None:
             problems.append(RowError(row=hrow, column=column_letter(at), field=field,
                                      message=message))
             skipped.add(at)
@@ -53,11 +66,13 @@ def header_columns(header: list[Any], hrow: int, schema: RecordSchema,
             skipped.add(i)  # reported only if a row has a value in it
             continue
         if name in seen:
-            refuse(f"the column {name!r} is named twice (also column {seen[name]})")
+            refuse(f"the column {name} is named twice (also column {seen[name]})" if said
+                   else f"the header of this column is also that of column {seen[name]}")
             continue
         seen[name] = letter
-        if info is None and DNA_FIELD_NAME.search(name):
-            refuse(DNA_ADVICE)
+        dna = DNA_FIELD_NAME.search(name) if info is None else None
+        if dna:  # named by the words of the rule that matched, which are Bridge's own
+            refuse(DNA_ADVICE, field=dna.group())
             continue
         if info is None or info.kind == "object":
             close = difflib.get_close_matches(name, known, n=1, cutoff=0.75)
@@ -66,7 +81,7 @@ def header_columns(header: list[Any], hrow: int, schema: RecordSchema,
                 refuse(f"{name} is a group of fields: name its parts ({name}.…) as columns")
                 continue
             if not schema.open or close or not _FIELD_NAME.match(name) or "." in name:
-                refuse(f"unknown column {name!r}{hint}")
+                refuse(f"unknown column {name!r}{hint}" if said else f"{UNKNOWN_HEADER}{hint}")
                 unknown += 0 if close else 1
                 continue
         parent, _, child = name.rpartition(".")
@@ -76,6 +91,13 @@ def header_columns(header: list[Any], hrow: int, schema: RecordSchema,
         problems.append(RowError(row=hrow, field=None, message=_fields_once(
             schema, [n for n in map(header_name, header) if n])))
     return columns, skipped
+
+
+@functools.cache
+def known_names() -> frozenset[str]:
+    """Every field of every record Bridge knows: the header cells an error may name."""
+    schemas = [record_schema(MANIFEST_ITEM), *map(roster_schema, CATEGORIES)]
+    return frozenset(name for schema in schemas for name in schema.fields)
 
 
 def _fields_once(schema: RecordSchema, names: list[str]) -> str:
@@ -119,4 +141,4 @@ def missing_columns(schema: RecordSchema, names: set[str], hrow: int,
     return problems, absent
 
 
-__all__ = ["Column", "header_columns", "missing_columns"]
+__all__ = ["UNKNOWN_HEADER", "Column", "header_columns", "known_names", "missing_columns"]

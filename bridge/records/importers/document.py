@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bridge.core.errors import InputError, UsageError
+from bridge.core.printable import quoted
 from bridge.records.importers.formats import DOCUMENT_TYPES, Submission, file_format
 from bridge.records.importers.json_files import json_submission
 from bridge.records.importers.limits import LIMITS, ImportLimits
@@ -31,7 +32,7 @@ def import_document(path: str, *, doc_type: str, category: str | None = None,
     file is always checked.
     """
     if doc_type not in DOCUMENT_TYPES:
-        raise InputError(f"unknown document type {doc_type!r}", field="type")
+        raise InputError(f"unknown document type {quoted(doc_type)}", field="type")
     fmt = file_format(path)
     if fmt == "json":
         return json_submission(path, doc_type, category, limits)

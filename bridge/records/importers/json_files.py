@@ -9,6 +9,7 @@ import sys
 from typing import Any
 
 from bridge.core.errors import InputError
+from bridge.core.printable import QUOTED_CHARS, printable, quoted
 from bridge.records.categories import check_submission
 from bridge.records.importers.formats import Submission
 from bridge.records.importers.limits import LIMITS, ImportLimitError, ImportLimits
@@ -91,9 +92,10 @@ def load_json_submission(path: str, *, limits: ImportLimits = LIMITS
                          '{"meta": {...}, "items": [...]}')
     extra = sorted(set(value) - {"meta", "items"})
     if extra:
-        raise InputError(f"{name}: unexpected top-level key(s) {', '.join(extra)} (only "
+        raise InputError(f"{name}: unexpected top-level key(s) "
+                         f"{', '.join(map(quoted, extra[:8]))} (only "
                          '"meta" and "items"; give the type, --to and --id on the command line)',
-                         field=extra[0])
+                         field=printable(extra[0])[:QUOTED_CHARS])
     items = value.get("items")
     if not isinstance(items, list):
         raise InputError(f"{name}: \"items\" must be a list", field="items")
@@ -113,7 +115,7 @@ def json_submission(path: str, doc_type: str, category: str | None,
             # The file's word is quoted only if it is a category (never a shifted cell).
             shown = repr(declared) if declared in CATEGORIES else "another category"
             raise InputError(f"{name}: meta.category is {shown}, but --category says "
-                             f"{category!r}", field="meta.category")
+                             f"{quoted(category)}", field="meta.category")
         category = category or (declared if declared in CATEGORIES else None)
         if category is not None:
             roster_schema(category)  # an unknown --category is refused here, by name

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from bridge.core.errors import InputError
+from bridge.core.printable import quoted
 from bridge.records.importers.limits import (
     MIB,
     ImportLimitError,
@@ -119,7 +120,7 @@ def _part_limit(kind: str, limits: ImportLimits) -> tuple[str, int]:
 def _check_part(zf: zipfile.ZipFile, info: zipfile.ZipInfo, kind: str, path: str,
                 limits: ImportLimits) -> None:
     name, cap = _part_limit(kind, limits)
-    part = f"part {info.filename!r}"
+    part = f"part {quoted(info.filename)}"  # a name the file chose: bounded, escaped
     if info.file_size > cap:
         raise ImportLimitError(path, f"{part} inflates to {info.file_size:,} bytes",
                                limit=name, value=cap)
@@ -225,7 +226,9 @@ def _sheet_rows(sheet: Any, path: str, limits: ImportLimits
     except MemoryError:
         raise
     except Exception as exc:  # a damaged sheet fails while it streams
-        raise InputError(f"{path}: row {n + 1} cannot be read ({exc})",
+        # The exception's own words are not said: a reader's conversion error quotes the
+        # cell ("could not convert string to float: 'Marrow'").
+        raise InputError(f"{path}: row {n + 1} cannot be read ({type(exc).__name__})",
                          field=f"row {n + 1}") from exc
 
 

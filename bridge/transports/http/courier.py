@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import aiohttp
 
 from bridge.core import codec
+from bridge.core.printable import said
 from bridge.engine.ports import Arrival, Carried, Outgoing
 from bridge.home.tls import format_tls_fingerprint
 from bridge.transports.http.endpoint import ENVELOPE_TYPE
@@ -81,7 +82,8 @@ class HttpCourier:
         except aiohttp.ServerFingerprintMismatch as exc:
             return failed(Carried.NOT_PINNED, pin_mismatch_detail(exc))
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            return failed(Carried.UNREACHABLE, f"{type(exc).__name__}: {exc}")
+            # aiohttp's words can carry the peer's reason phrase: bounded and escaped.
+            return failed(Carried.UNREACHABLE, f"{type(exc).__name__}: {said(exc)}")
         return Arrival(seq=env.seq, digest=env.digest, result=Carried.ANSWERED, body=body,
                        note=f"HTTP {status}")
 

@@ -28,6 +28,7 @@ import nats.js.errors
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 
+from bridge.core.printable import said
 from bridge.engine.metrics import Metrics
 from bridge.home.config import Config
 from bridge.home.folder import Home
@@ -127,7 +128,7 @@ class RelayLink:
         closed = asyncio.Event()
 
         async def on_error(exc: Exception) -> None:
-            self.last_error = f"{type(exc).__name__}: {exc}"[:300]
+            self.last_error = f"{type(exc).__name__}: {said(exc, 300)}"
             if self.state is LinkState.CONNECTED and not nc.is_connected:
                 self._set(LinkState.RECONNECTING)
             elif self.state is not LinkState.CONNECTED:
@@ -183,10 +184,11 @@ class RelayLink:
             await self._js.publish(subject, body, headers=dict(headers),
                                    timeout=PUBLISH_TIMEOUT)
         except nats.js.errors.APIError as exc:  # a full stream, a message over its limit
-            raise RelayUnavailable(f"the relay refused the message: {exc}") from exc
+            # The broker's words (bounded, escaped): they reach the log and the peer's events.
+            raise RelayUnavailable(f"the relay refused the message: {said(exc)}") from exc
         except (nats.errors.Error, TimeoutError, OSError) as exc:
-            raise RelayUnavailable(f"no PubAck from the relay: {type(exc).__name__}: {exc}"
-                                   ) from exc
+            raise RelayUnavailable(f"no PubAck from the relay: {type(exc).__name__}: "
+                                   f"{said(exc)}") from exc
 
 
     async def request(self, subject: str, body: bytes, timeout: float
@@ -202,8 +204,8 @@ class RelayLink:
         except nats.errors.NoRespondersError:
             raise RelayUnavailable(f"no one answers on {subject} through the relay") from None
         except (nats.errors.Error, TimeoutError, OSError) as exc:
-            raise RelayUnavailable(f"no answer through the relay: {type(exc).__name__}: {exc}"
-                                   ) from exc
+            raise RelayUnavailable(f"no answer through the relay: {type(exc).__name__}: "
+                                   f"{said(exc)}") from exc
         return dict(msg.headers or {}), msg.data
 
 

@@ -28,8 +28,8 @@ from bridge.core.notes import witness_wire
 from bridge.core.notes.checkpoint import Checkpoint
 from bridge.core.notes.note import MAX_KEY_NAME_BYTES, check_key_name, parse_note
 from bridge.core.printable import QUOTED_CHARS, SAID_CHARS, quoted, said
+from bridge.engine.found import only_document
 from bridge.engine.ports import Arrival, Carried, Outgoing
-from bridge.engine.queries import only_document
 from bridge.home.addresses import check_peer_url, parse_listen
 from bridge.records.categories import check_submission
 from bridge.records.importers import ImportErrors, import_acks, import_document

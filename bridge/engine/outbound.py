@@ -22,8 +22,8 @@ from bridge.core.streaming import EntryStream
 from bridge.engine.ack_all import acknowledge_all
 from bridge.engine.backpressure import Queue, refuse_if_full
 from bridge.engine.context import Engine
+from bridge.engine.found import only_document
 from bridge.engine.kinds import KIND_CHUNK
-from bridge.engine.queries import only_document
 from bridge.engine.states import DocumentState, move_document
 from bridge.records.categories import validate_submission
 from bridge.records.schema import validate

@@ -19,6 +19,7 @@ from bridge.core.printable import quoted
 from bridge.core.receipts.witnessed import with_witnessed
 from bridge.core.streaming import inclusion_proof
 from bridge.engine.context import Engine
+from bridge.engine.found import find_document
 from bridge.engine.health import where
 from bridge.engine.store_check import StoreFault, check_declared_entry
 from bridge.engine.witnessed_time import JudgingClock, judging_clock
@@ -47,23 +48,6 @@ def shown(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [shown(v) for v in value]
     return value.hex() if isinstance(value, bytes) else value
-
-
-def find_document(engine: Engine, doc_id: str, direction: str | None) -> DocumentRow:
-    """The one stored document ``doc_id`` (in ``direction``), unless the store check found it
-    damaged."""
-    return only_document(engine, doc_id, engine.store.documents_by_id(doc_id, direction))
-
-
-def only_document(engine: Engine, doc_id: str, rows: Sequence[DocumentRow]) -> DocumentRow:
-    """``find_document`` of the documents ``doc_id`` the caller has read already."""
-    if not rows:
-        raise InputError(f"no document {quoted(doc_id)}", field="id", code="not_found")
-    if len(rows) > 1:
-        raise InputError(f"{quoted(doc_id)} exists in both directions; give direction=in|out",
-                         field="direction", code="ambiguous")
-    engine.guard.damaged(rows[0])
-    return rows[0]
 
 
 COUNTS_CACHED = 256

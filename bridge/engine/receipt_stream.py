@@ -12,8 +12,8 @@ from collections.abc import Iterator
 from bridge.core.errors import BridgeError, InputError
 from bridge.core.receipts.stream import stream_document_receipt
 from bridge.engine.context import Engine
+from bridge.engine.found import find_document
 from bridge.engine.health import where
-from bridge.engine.queries import find_document
 from bridge.engine.store_check import StoreFault
 from bridge.engine.witnessing import Witnessing
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from conftest import make_identity
-from harness import Harness, open_pair, person, wire
+from harness import Harness, open_witnessed_pair, person, wire
 
 from bridge.core import peer_log
 from bridge.core.crypto.identity import PrivateIdentity
@@ -28,9 +28,7 @@ def mediator() -> PrivateIdentity:
 @pytest.fixture
 def h(tmp_path: Path, alpha: PrivateIdentity, beta: PrivateIdentity,
       mediator: PrivateIdentity) -> Iterator[Harness]:
-    with open_pair(tmp_path, alpha, beta) as harness:
-        for party in (harness.alpha, harness.beta):
-            wire.pin_witness_key(party.engine, mediator.public)
+    with open_witnessed_pair(tmp_path, alpha, beta, mediator) as harness:
         yield harness
 
 

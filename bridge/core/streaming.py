@@ -108,6 +108,19 @@ class EntryStream:
     def chunks(self) -> int:
         return -(-self.count // self.chunk)
 
+    def _take_all(self, leaves: Sequence[bytes]) -> list[bytes]:
+        """``_take`` of each of ``leaves``: their leaf hashes, a chunk closed as it fills."""
+        hashes = merkle.leaf_hashes(leaves)
+        at = 0
+        while at < len(hashes):
+            room = self.chunk - len(self._open)
+            self._open.extend(hashes[at:at + room])
+            at += room
+            if len(self._open) == self.chunk:
+                self._close_chunk()
+        self.added += len(hashes)
+        return hashes
+
 
 class DocumentStream(EntryStream):
     """A roster or manifest, a batch of items at a time; ``finish`` signs its header."""
@@ -144,19 +157,6 @@ class DocumentStream(EntryStream):
             raise InputError(f"more than the {self.count} items announced",
                              field=f"items[{self.count}]")
         return leaves, self._take_all(leaves)
-
-    def _take_all(self, leaves: Sequence[bytes]) -> list[bytes]:
-        """``_take`` of each of ``leaves``: their leaf hashes, a chunk closed as it fills."""
-        hashes = merkle.leaf_hashes(leaves)
-        at = 0
-        while at < len(hashes):
-            room = self.chunk - len(self._open)
-            self._open.extend(hashes[at:at + room])
-            at += room
-            if len(self._open) == self.chunk:
-                self._close_chunk()
-        self.added += len(hashes)
-        return hashes
 
     def _next(self, item_id: str, data: Mapping[str, Any]) -> tuple[bytes, bytes]:
         n = self.added
@@ -228,20 +228,8 @@ class AckStream(EntryStream):
         self._room(len(items))
         salts = [self._salt(first + k) for k in range(len(items))]
         leaves = encode_ack_entries(first, salts, items, status, reason)
-        self._take_run(leaves)
+        self._take_all(leaves)
         return leaves
-
-    def _take_run(self, leaves: Sequence[bytes]) -> None:
-        """``_take`` of each of ``leaves`` in turn: their leaf hashes made in one pass and
-        moved into the open chunk a slice at a time, not a call each."""
-        hashes, at = merkle.leaf_hashes(leaves), 0
-        while at < len(hashes):
-            room = self.chunk - len(self._open)
-            self._open.extend(hashes[at:at + room])
-            at += room
-            if len(self._open) == self.chunk:
-                self._close_chunk()
-        self.added += len(hashes)
 
     def add_statements(self, rows: Sequence[AckStatement]) -> list[bytes]:
         """``add`` of (item id, declared leaf hash, status, reason, evidence) rows, each
@@ -250,7 +238,7 @@ class AckStream(EntryStream):
         self._room(len(rows))
         salts = [self._salt(first + k) for k in range(len(rows))]
         leaves = encode_ack_statements(first, salts, rows)
-        self._take_run(leaves)
+        self._take_all(leaves)
         return leaves
 
     def finish(self, issuer: PrivateIdentity, *, created: int | None = None,

@@ -18,7 +18,7 @@ pytest.register_assert_rewrite("harness.checks")
 from . import hostile, wire  # noqa: E402
 from .checks import person  # noqa: E402
 from .clock import FakeClock  # noqa: E402
-from .pair import Courier, Harness, Party, Trip, open_pair  # noqa: E402
+from .pair import Courier, Harness, Party, Trip, open_pair, open_witnessed_pair  # noqa: E402
 
 __all__ = ["Courier", "FakeClock", "Harness", "Party", "Trip", "hostile", "open_pair",
-           "person", "wire"]
+           "open_witnessed_pair", "person", "wire"]

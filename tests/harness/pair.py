@@ -180,3 +180,14 @@ def open_pair(root: Path, alpha: PrivateIdentity, beta: PrivateIdentity, *,
     finally:
         a.close()
         b.close()
+
+
+@contextmanager
+def open_witnessed_pair(root: Path, alpha: PrivateIdentity, beta: PrivateIdentity,
+                        witness: PrivateIdentity) -> Iterator[Harness]:
+    """``open_pair`` with both parties pinning ``witness``'s key (their checkpoints are sent
+    and checked, PROTOCOL.md §13)."""
+    with open_pair(root, alpha, beta) as harness:
+        for party in (harness.alpha, harness.beta):
+            wire.pin_witness_key(party.engine, witness.public)
+        yield harness

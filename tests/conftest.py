@@ -46,6 +46,12 @@ def beta() -> PrivateIdentity:
 
 
 @pytest.fixture(scope="session")
+def mediator() -> PrivateIdentity:
+    """The mediator's witness identity, for tests of checkpoints and cosignatures."""
+    return make_identity("mediator")
+
+
+@pytest.fixture(scope="session")
 def mallory() -> PrivateIdentity:
     """A third party, pinned by the victims in some tests: an insider, not a stranger."""
     return make_identity("mallory")

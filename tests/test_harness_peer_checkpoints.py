@@ -21,11 +21,6 @@ T = 1_772_463_700
 
 
 @pytest.fixture
-def mediator() -> PrivateIdentity:
-    return make_identity("mediator")
-
-
-@pytest.fixture
 def h(tmp_path: Path, alpha: PrivateIdentity, beta: PrivateIdentity,
       mediator: PrivateIdentity) -> Iterator[Harness]:
     with open_witnessed_pair(tmp_path, alpha, beta, mediator) as harness:

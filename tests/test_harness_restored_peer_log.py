@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import make_identity
 from harness import Harness, open_witnessed_pair, person, wire
 
 from bridge.core import peer_log
@@ -20,11 +19,6 @@ from bridge.core.crypto.identity import PrivateIdentity
 from bridge.engine.kinds import KIND_CHECKPOINT
 
 T = 1_772_463_700
-
-
-@pytest.fixture
-def mediator() -> PrivateIdentity:
-    return make_identity("mediator")
 
 
 @pytest.fixture

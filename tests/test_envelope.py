@@ -31,6 +31,7 @@ from bridge.core.envelope import (
     EnvelopeHeader,
     envelope_hash,
     open_envelope,
+    open_parsed,
     parse,
     seal,
 )
@@ -102,6 +103,21 @@ def test_seal_open_round_trip(alpha: PrivateIdentity, beta: PrivateIdentity,
     assert (h.sender, h.recipient, h.seq, h.prev, h.kind) == ("alpha", "beta", 3, b"\x22" * 32,
                                                              "ack")
     assert (h.sender_key, h.recipient_key) == (alpha.key_id, beta.key_id)
+
+
+def test_envelope_opened_with_the_digest_its_caller_took_is_the_envelope_opened_alone(
+        alpha: PrivateIdentity, beta: PrivateIdentity, keyring: Keyring) -> None:
+    """The receiver hashes an envelope's bytes once (its chain link) and hands the digest to
+    ``open_parsed``, which then does not hash them again: the same envelope either way, and
+    the same refusal of a tampered one."""
+    env = seal(alpha, beta.public, message_id=b"\x07" * 16, seq=3, prev=b"\x22" * 32,
+               sent_at=1_767_225_600_123, kind="ack", payload=PAYLOAD)
+    given = open_parsed(beta, keyring, env.data, parse(env.data), digest=envelope_hash(env.data))
+    assert given == open_parsed(beta, keyring, env.data, parse(env.data))
+    assert given.digest == env.digest
+    tampered = env.data[:-1] + bytes([env.data[-1] ^ 1])
+    with pytest.raises(OpaqueCryptoError):
+        open_parsed(beta, keyring, tampered, parse(tampered), digest=envelope_hash(tampered))
 
 
 @pytest.mark.parametrize("size", [0, 1, 100_000])

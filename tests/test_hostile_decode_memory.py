@@ -221,3 +221,32 @@ def test_chunk_payload_bomb_is_refused_within_twice_its_size(body: bytes) -> Non
     assert exc.value.reason == "too_large"
     size = len(body)
     assert peak <= 2 * size + limits.base_budget + size // 2, f"{peak / size:.2f} x"
+
+
+@pytest.mark.parametrize("collector_on", [True, False], ids=["on", "paused_by_the_caller"])
+@pytest.mark.parametrize("hostile", [False, True], ids=["good_run", "run_of_empty_arrays"])
+def test_cycle_collector_is_as_it_was_after_a_run_decodes_or_is_refused(
+        collector_on: bool, hostile: bool) -> None:
+    """The run decoder pauses CPython's cycle collector while it builds the run's values (a
+    tree: nothing of it is a cycle) and leaves it as it found it, whether the run decodes or
+    a hostile entry gives the run up half way (``bad_entry``), and never resumes a pause that
+    is not its own."""
+    import gc
+
+    good = encode_declared_record(0, SALT, "item-0", {"name": "A", "tags": ["x"]})
+    leaves = [good, encode_declared_record(1, SALT, "item-1", {"a": [[]] * 100})] if hostile \
+        else [good, encode_declared_record(1, SALT, "item-1", {"name": "B"})]
+    was = gc.isenabled()
+    try:
+        if not collector_on:
+            gc.disable()
+        try:
+            ids, _ = declared_columns(leaves)
+        except VerificationError as exc:
+            assert hostile and exc.reason == "bad_entry"
+        else:
+            assert not hostile and ids == ["item-0", "item-1"]
+        assert gc.isenabled() is collector_on
+    finally:
+        if was:
+            gc.enable()

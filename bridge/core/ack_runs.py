@@ -4,8 +4,8 @@
 reason) from the constant parts of their canonical encoding, the very bytes
 ``entries.encode_ack_entry`` makes one at a time. ``ack_columns`` decodes and checks a received
 chunk's entries as one run: what ``entries.ack_records`` answers, entry by entry, for a whole
-chunk at once, with no Python step per entry (each entry canonical, its fields of the types
-and sizes the protocol names).
+chunk at once, as columns, with no Python step per entry (each entry canonical, its fields of
+the types and sizes the protocol names).
 
 The quick path runs every per-entry test of ``entries._quick_map`` and ``_quick_ack_fields``
 on columns, in C loops (``map``, ``set``, ``zip``), as ``entry_runs`` does for declared
@@ -23,7 +23,7 @@ from bridge.core import codec, merkle
 from bridge.core.entries import _ACK_ORDER as ACK_ORDER
 from bridge.core.entries import _SMALL as SMALL
 from bridge.core.entries import _STATUS_SET as STATUS_SET
-from bridge.core.entries import MAX_TEXT, SALT_SIZE, AckItem, AckRecord, ack_records
+from bridge.core.entries import MAX_TEXT, SALT_SIZE, AckItem, ack_records
 from bridge.core.entries import _check_item_id as check_item_id
 from bridge.core.entries import _item_id_match as item_id_match
 from bridge.core.entry_runs import _decode_run as decode_run
@@ -61,13 +61,25 @@ def encode_ack_entries(first: int, salts: Sequence[bytes], items: Sequence[tuple
             for n, (item_id, lh) in enumerate(items)]
 
 
-def ack_columns(leaves: Sequence[bytes], first: int = 0) -> list[AckRecord]:
-    """``ack_records(leaves, first)``: the same records, or the same ``VerificationError``."""
+AckColumns = tuple[list[int], list[str], list[str], list[str | None], list[str | None],
+                   list[bytes | None]]
+"""(indexes, item ids, statuses, reasons, evidence, declared leaf hashes) of a run of
+acknowledgement entries, in entry order: ``ack_records``' fields, a column each."""
+
+
+def ack_columns(leaves: Sequence[bytes], first: int = 0) -> AckColumns:
+    """``ack_records(leaves, first)`` as columns: the same values, or the same
+    ``VerificationError``. The receiver stores them as columns, so no tuple is built an entry
+    on the quick path."""
     run = _ack_run(leaves, first)
-    return run if run is not None else ack_records(leaves, first)
+    if run is not None:
+        return run
+    records = ack_records(leaves, first)  # raises, naming the first bad entry
+    return ([r[0] for r in records], [r[1] for r in records], [r[2] for r in records],
+            [r[3] for r in records], [r[4] for r in records], [r[5] for r in records])
 
 
-def _ack_run(leaves: Sequence[bytes], first: int) -> list[AckRecord] | None:
+def _ack_run(leaves: Sequence[bytes], first: int) -> AckColumns | None:
     """The quick path over the whole run, or None for "ask the entries one by one".
 
     As in ``entry_runs``: where one value ends is not trusted; each value re-packed must give
@@ -90,8 +102,7 @@ def _ack_run(leaves: Sequence[bytes], first: int) -> list[AckRecord] | None:
             or not _hashes(col["leaf"])
             or list(map(codec.packer(), values)) != list(leaves)):
         return None
-    return list(zip(col["i"], ids, statuses, col["reason"], col["evidence"], col["leaf"],
-                    strict=True))
+    return col["i"], ids, statuses, col["reason"], col["evidence"], col["leaf"]
 
 
 def _texts(column: list[Any]) -> bool:
@@ -123,4 +134,4 @@ def _scalars_only(value: Any, _leaf: bytes, counted: int) -> bool:
     return type(value) is dict and counted == 1 + len(value)
 
 
-__all__ = ["ack_columns", "encode_ack_entries"]
+__all__ = ["AckColumns", "ack_columns", "encode_ack_entries"]

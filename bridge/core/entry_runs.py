@@ -10,9 +10,11 @@ decoded, checked and made into rows in about half the time of the loop.
 
 from __future__ import annotations
 
+import gc
 import itertools
 import operator
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import msgpack
@@ -104,18 +106,39 @@ def _decode_run(leaves: Sequence[bytes],
                                 list_hook=counted, **UNPACK)
     values = []
     try:
-        unpacker.feed(joined)
-        for leaf in leaves:
-            before = count
-            values.append(unpacker.unpack())
-            if not fits(values[-1], leaf, count - before):
-                return None
-        unpacker.unpack()  # a value after the last: the entries one by one say which
+        with _no_cycle_collection():
+            unpacker.feed(joined)
+            for leaf in leaves:
+                before = count
+                values.append(unpacker.unpack())
+                if not fits(values[-1], leaf, count - before):
+                    return None
+            unpacker.unpack()  # a value after the last: the entries one by one say which
     except msgpack.OutOfData:
         return values
     except Exception:  # any malformation: the entries one by one say which
         return None
     return None
+
+
+@contextmanager
+def _no_cycle_collection() -> Iterator[None]:
+    """CPython's cycle collector paused while a run is decoded. It runs by allocation count
+    (a young collection each 700 containers built, older ones as they survive, each of those
+    traversing every container the process holds: https://docs.python.org/3/library/gc.html,
+    ``gc.set_threshold``), and a run builds two or three containers an entry, every one kept
+    until the chunk is stored: some 20 collections a 5,000-entry chunk, none of which can
+    free anything, as what msgpack builds is a tree (no cycle). Measured: about half of the
+    decoding's CPU on a 100,000-entry manifest. Memory is unchanged (reference counting frees
+    what is dropped); the pause ends with the decoding, bounded by the run's size."""
+    if not gc.isenabled():  # paused by someone else: theirs to resume
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 _DICT_TYPE, _INT_TYPE, _BYTES_TYPE = frozenset({dict}), frozenset({int}), frozenset({bytes})

@@ -233,10 +233,11 @@ def open_envelope(recipient: PrivateIdentity | Sequence[PrivateIdentity], sender
 
 
 def open_parsed(recipient: PrivateIdentity | Sequence[PrivateIdentity], senders: Keyring,
-                data: bytes, parts: tuple[EnvelopeHeader, bytes, bytes, bytes]
-                ) -> OpenedEnvelope:
+                data: bytes, parts: tuple[EnvelopeHeader, bytes, bytes, bytes], *,
+                digest: bytes | None = None) -> OpenedEnvelope:
     """``open_envelope`` of an envelope already split by ``parse`` (decoding done elsewhere,
-    e.g. off the database thread): steps 2 to 5."""
+    e.g. off the database thread): steps 2 to 5. ``digest``: ``envelope_hash(data)``, when
+    the caller has hashed these very bytes already (a chunk's envelope is a megabyte)."""
     header, header_bytes, ciphertext, signature = parts
     # Our own keys, current first: after a rotation, envelopes sealed to the retired key
     # before the peer learnt of the new one still open.
@@ -267,6 +268,7 @@ def open_parsed(recipient: PrivateIdentity | Sequence[PrivateIdentity], senders:
         payload = recipient.decrypt(ciphertext, info)
     except Exception as exc:  # cryptography raises InvalidTag/ValueError; all mean the same
         raise OpaqueCryptoError(f"HPKE open failed: {type(exc).__name__}") from exc
-    return OpenedEnvelope(header=header, payload=payload, digest=envelope_hash(data),
+    return OpenedEnvelope(header=header, payload=payload,
+                          digest=envelope_hash(data) if digest is None else digest,
                           sender=sender, signature=signature,
                           ciphertext_hash=ciphertext_hash)

@@ -160,7 +160,7 @@ class Inbound:
                 # Identical bytes were authenticated once already: answer as before.
                 return Answer(outcome=Outcome.DUPLICATE, body=transport.resign(seen[1], trust.me))
         try:
-            opened = envelope.open_parsed(trust.own, trust.keyring, data, parsed)
+            opened = envelope.open_parsed(trust.own, trust.keyring, data, parsed, digest=digest)
         except OpaqueCryptoError as exc:
             log.warning("refused an envelope: %s", exc.detail)
             return self._reject(Outcome.UNAUTHENTICATED, None, None, digest, exc.reason,

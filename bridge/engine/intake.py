@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import json
 from itertools import repeat
-from typing import Any, cast
+from typing import cast
 
 from bridge.core import chunks, documents, lifecycle
 from bridge.core.ack_runs import ack_columns
-from bridge.core.entries import AckRecord
 from bridge.core.entry_runs import declared_columns
 from bridge.core.errors import VerificationError
 from bridge.engine.context import Engine
@@ -20,6 +19,12 @@ from bridge.engine.states import DocumentState, move_document, new_state
 from bridge.engine.trust import refuse_ahead
 from bridge.store.entry_fields import records_fields
 from bridge.store.sqlite.store import DocumentRow
+
+AckRows = tuple[list[int], list[int | None], list[str], list[str], list[str | None],
+                list[str | None]]
+"""A chunk's ``ack_entries`` rows as columns: (entry index, index of the declared item it
+names or None, item id, status, reason, evidence); the entries are the chunk's own, and the
+acknowledgement, the document and the time are the same for all."""
 
 
 class Intake:
@@ -111,31 +116,35 @@ class Intake:
             target = self.e.store.document_by_rowid(ack_row.answers)
         assert target is not None and target.rowid == ack_row.answers
         at = chunk.signed.header.created
-        rows = self._checked_ack_rows(ack_row.rowid, target, chunk, at)
-        declared = [r[3] for r in rows if r[3] is not None]
+        indexes, item_idx, ids, statuses, reasons, evidence = self._checked_ack_rows(target,
+                                                                                     chunk)
+        declared = [i for i in item_idx if i is not None]
         changed = len(declared)
         # The entries stored once, as the signed history; each declared item's latest status
         # set in one statement: the same one for all (a chunk of an acknowledgement of all
-        # items), else copied from the entries just stored.
-        statements = {r[5:8] for r in rows}
-        if len(statements) == 1:  # the chunk's shared values bound once a statement
-            status, reason, evidence = next(iter(statements))
+        # items), else copied from the entries just stored. The rows are zipped from the
+        # columns as they are stored, in C: no row is built a step of Python each.
+        statement = _one_statement(statuses, reasons, evidence)
+        if statement is not None:  # the chunk's shared values bound once a statement
             self.e.store.insert_uniform_ack_entries(
-                ack=ack_row.rowid, doc=target.rowid, status=status, reason=reason,
-                evidence=evidence, at=at, rows=[(r[1], r[3], r[4], r[8]) for r in rows])
+                ack=ack_row.rowid, doc=target.rowid, status=statement[0], reason=statement[1],
+                evidence=statement[2], at=at,
+                rows=zip(indexes, item_idx, ids, chunk.entries, strict=True))
         else:
-            self.e.store.insert_ack_entries(rows)
-        if changed and len(statements) == 1:
-            status, reason, evidence = statements.pop()
-            self.e.store.set_statuses_at(target.rowid, declared, status, reason, evidence, at)
+            n = len(ids)
+            self.e.store.insert_ack_entries(zip(
+                repeat(ack_row.rowid, n), indexes, repeat(target.rowid, n), item_idx, ids,
+                statuses, reasons, evidence, chunk.entries, repeat(at, n), strict=True))
+        if changed and statement is not None:
+            self.e.store.set_statuses_at(target.rowid, declared, *statement, at)
         elif changed:
-            self.e.store.statuses_from_ack(target.rowid, ack_row.rowid, chunk.first, len(rows))
+            self.e.store.statuses_from_ack(target.rowid, ack_row.rowid, chunk.first, len(ids))
         # Acknowledgement latency: from our signing of the document to the peer's signing of
         # its acknowledgement (both clocks are the parties' own; good enough for operations).
         self.e.metrics.observe_ack_latency(max(0, at - target.created) / 1000, changed)
         self.e.store.add_event("item_status_changed", {
-            "document": target.id, "ack": chunk.signed.header.id, "items": len(rows),
-            "sample": [r[4] for r in rows[:20]]}, now)
+            "document": target.id, "ack": chunk.signed.header.id, "items": len(ids),
+            "sample": ids[:20]}, now)
         last_chunk = chunk.first + len(chunk.entries) == ack_row.count
         if last_chunk and self.e.store.acknowledged_count(target.rowid) == target.count:
             if target.state != DocumentState.ACKNOWLEDGED:
@@ -143,27 +152,37 @@ class Intake:
                 self.e.store.add_event("document_acknowledged", {
                     "id": target.id, "peer": peer, "items": target.count}, now)
 
-    def _checked_ack_rows(self, ack: int, target: DocumentRow, chunk: chunks.ReceivedChunk,
-                          at: int) -> list[tuple[Any, ...]]:
-        """The chunk's ``ack_entries`` rows, each entry checked against the item it names
-        (declared, the very entry, a change its lifecycle allows); else ``PeerError``."""
-        entries = ack_columns(chunk.entries, chunk.first)
+    def _checked_ack_rows(self, target: DocumentRow, chunk: chunks.ReceivedChunk
+                          ) -> AckRows:
+        """The chunk's ``ack_entries`` rows as columns, each entry checked against the item
+        it names (declared, the very entry, a change its lifecycle allows); else
+        ``PeerError``."""
+        indexes, ids, statuses, reasons, evidence, leaves = ack_columns(chunk.entries,
+                                                                        chunk.first)
         # Only this chunk's items are looked up (index, leaf hash and status in one probe):
         # memory and time per chunk do not grow with the acknowledged document.
-        targets = self.e.store.ack_targets(target.rowid, [e[1] for e in entries])
-        indexes = [t[0] for t in targets if t is not None]
-        if indexes:  # the lifecycle is checked against the signed history, not a stale copy
-            self.e.guard.range_statuses_hold(target, min(indexes), max(indexes))
-        rows = _uniform_rows(ack, target.rowid, entries, targets, chunk.entries, at)
-        if rows is not None:
-            return rows
+        targets = self.e.store.ack_targets(target.rowid, ids)
+        found = [t[0] for t in targets if t is not None]
+        if found:  # the lifecycle is checked against the signed history, not a stale copy
+            self.e.guard.range_statuses_hold(target, min(found), max(found))
+        item_idx = _uniform_targets(ids, statuses, leaves, targets)
+        if item_idx is None:
+            item_idx = self._targets_one_by_one(target, ids, statuses, leaves, targets,
+                                                undeclared=len(found) < len(ids))
+        return indexes, item_idx, ids, statuses, reasons, evidence
+
+    def _targets_one_by_one(self, target: DocumentRow, ids: list[str], statuses: list[str],
+                            leaves: list[bytes | None],
+                            targets: list[tuple[int, bytes, str | None] | None], *,
+                            undeclared: bool) -> list[int | None]:
+        """``_checked_ack_rows``' check of each entry in turn, naming the first that fails:
+        the index of the declared item each names, or None (``RECEIVED_UNDECLARED``)."""
         # Items never declared are rare: look their history up only when a chunk has one.
-        undeclared_status = (self.e.store.undeclared_statuses(target.rowid)
-                             if len(indexes) < len(entries) else {})
-        rows = []
+        undeclared_status = self.e.store.undeclared_statuses(target.rowid) if undeclared else {}
+        item_idx: list[int | None] = []
         seen: set[str] = set()
-        for (n, item_id, status, reason, evidence, declared_leaf), declared, leaf in zip(
-                entries, targets, chunk.entries, strict=True):
+        for item_id, status, declared_leaf, declared in zip(ids, statuses, leaves, targets,
+                                                            strict=True):
             if item_id in seen:
                 raise VerificationError(f"item {item_id} acknowledged twice in one "
                                         "acknowledgement", reason="bad_ack")
@@ -181,9 +200,8 @@ class Intake:
             if not lifecycle.allowed(before, status, declared=declared is not None):
                 raise VerificationError(f"item {item_id}: {before or 'no status'} may not "
                                         f"change to {status}", reason="transition_not_allowed")
-            rows.append((ack, n, target.rowid, declared[0] if declared else None,
-                         item_id, status, reason, evidence, leaf, at))
-        return rows
+            item_idx.append(declared[0] if declared else None)
+        return item_idx
 
 
 def _first_repeated(ids: list[str]) -> str:
@@ -195,23 +213,26 @@ def _first_repeated(ids: list[str]) -> str:
     raise ValueError("no item id is repeated")
 
 
-def _uniform_rows(ack: int, doc: int, entries: list[AckRecord],
-                  targets: list[tuple[int, bytes, str | None] | None], leaves: list[bytes],
-                  at: int) -> list[tuple[Any, ...]] | None:
-    """``_checked_ack_rows``' rows when every entry names a distinct declared item by its very
-    entry and each change of status is one its lifecycle allows, checked on columns (each
-    distinct change once); None when any is not so: the entries one by one say which."""
-    ids = [e[1] for e in entries]
+def _uniform_targets(ids: list[str], statuses: list[str], leaves: list[bytes | None],
+                     targets: list[tuple[int, bytes, str | None] | None]
+                     ) -> list[int | None] | None:
+    """``_targets_one_by_one``'s answer when every entry names a distinct declared item by
+    its very entry and each change of status is one its lifecycle allows, checked on columns
+    (each distinct change once); None when any is not so: the entries one by one say which."""
     if None in targets or len(set(ids)) != len(ids):
         return None
     declared = cast("list[tuple[int, bytes, str | None]]", targets)
-    if [t[1] for t in declared] != [e[5] for e in entries]:
+    if [t[1] for t in declared] != leaves:
         return None
-    statuses = [e[2] for e in entries]
     changes = set(zip((t[2] for t in declared), statuses, strict=True))
     if not all(lifecycle.allowed(before, status, declared=True) for before, status in changes):
         return None
-    n = len(entries)
-    return list(zip(repeat(ack, n), (e[0] for e in entries), repeat(doc, n),
-                    (t[0] for t in declared), ids, statuses, (e[3] for e in entries),
-                    (e[4] for e in entries), leaves, repeat(at, n), strict=True))
+    return [t[0] for t in declared]
+
+
+def _one_statement(statuses: list[str], reasons: list[str | None],
+                   evidence: list[str | None]) -> tuple[str, str | None, str | None] | None:
+    """(status, reason, evidence) when every entry of a chunk says just that, else None."""
+    if len(set(statuses)) == len(set(reasons)) == len(set(evidence)) == 1:
+        return statuses[0], reasons[0], evidence[0]
+    return None

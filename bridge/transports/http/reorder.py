@@ -11,6 +11,12 @@ Nothing here is trusted: the sender and seq are the envelope's claims, read befo
 (a forger can make a request wait ``wait`` seconds, no more, and the usual checks follow). The
 wait is bounded in bytes too (``max_bytes`` held at once, the rest go at once), and what comes
 after a wait is decided exactly as it would have been: a gap is still a gap.
+
+An envelope this endpoint refuses before its turn (over its sender's rate limit, 429) is not
+handed on in this try: the ones after it that wait for it are let go at once (``refused``),
+each decided now, a gap. Kept waiting they held the sender's whole window for the full
+``wait`` while the refused one could only come back after the sender had heard every answer
+(PROTOCOL.md §8.4, §8.7): a stall of ``wait`` seconds each time a burst ran out.
 """
 
 from __future__ import annotations
@@ -32,6 +38,9 @@ class Reorder:
         self.max_bytes = max_bytes
         self.held = 0  # bytes of the requests waiting now
         self._due: dict[str, int] = {}
+        # Per sender, the lowest seq refused since a wait began: a waiter past it goes.
+        self._refused: dict[str, int] = {}
+        self._waiting: dict[str, int] = {}  # requests of each sender waiting now
         self._changed = asyncio.Condition()
 
     async def turn(self, sender: str, seq: int, size: int) -> None:
@@ -42,15 +51,29 @@ class Reorder:
             return
         self.held += size
         self.on_hold()
+        self._waiting[sender] = self._waiting.get(sender, 0) + 1
         try:
             async with self._changed:
-                await asyncio.wait_for(
-                    self._changed.wait_for(lambda: self._due.get(sender, 0) >= seq),
-                    timeout=self.wait)
+                await asyncio.wait_for(self._changed.wait_for(
+                    lambda: self._due.get(sender, 0) >= seq
+                    or self._refused.get(sender, seq) < seq), timeout=self.wait)
         except TimeoutError:
             pass  # the earlier one is lost or slow: decided now, a gap if it is one
         finally:
             self.held -= size
+            self._waiting[sender] -= 1
+            if not self._waiting[sender]:  # no one left to let go: forgotten
+                del self._waiting[sender]
+                self._refused.pop(sender, None)
+
+    async def refused(self, sender: str, seq: int) -> None:
+        """Envelope ``seq`` of ``sender`` was refused before its turn: those after it that
+        wait go now (above)."""
+        if sender not in self._waiting:
+            return
+        self._refused[sender] = min(seq, self._refused.get(sender, seq))
+        async with self._changed:
+            self._changed.notify_all()
 
     async def handed(self, sender: str, seq: int) -> None:
         """Envelope ``seq`` of ``sender`` went to the engine: the next one's turn."""

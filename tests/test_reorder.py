@@ -135,3 +135,26 @@ def test_a_refusal_lets_go_only_the_waiters_after_it() -> None:
         return order
 
     assert asyncio.run(scenario()) == [0, 3]
+
+
+def test_an_envelope_arriving_after_its_predecessor_was_refused_does_not_wait_for_it() -> None:
+    # The usual order when a burst runs out: 2 is refused (429), then 3 arrives with a token
+    # saved since. It goes at once; once 2 comes again and is handed on, 4 waits for 3 again.
+    async def scenario() -> tuple[int, bool]:
+        holds: list[int] = []
+        reorder = Reorder(wait=3600.0, on_hold=lambda: holds.append(1))
+        await reorder.handed("alpha", 1)
+        await reorder.refused("alpha", 2)
+        await asyncio.wait_for(reorder.turn("alpha", 3, 10), timeout=60)  # no hold
+        await reorder.handed("alpha", 3)  # out of turn: 2 is still due, still refused
+        await asyncio.wait_for(reorder.turn("alpha", 4, 10), timeout=60)  # no hold
+        await reorder.handed("alpha", 2)  # 2 came again
+        fourth = asyncio.ensure_future(reorder.turn("alpha", 5, 10))
+        await asyncio.sleep(0)
+        waits = not fourth.done()
+        await reorder.handed("alpha", 3)
+        await reorder.handed("alpha", 4)
+        await asyncio.wait_for(fourth, timeout=60)
+        return len(holds), waits
+
+    assert asyncio.run(scenario()) == (1, True)

@@ -17,7 +17,9 @@ handed on in this try: the ones after it do not wait for it (``refused``), wheth
 before the refusal or after it, until it is handed on in its turn (or the chain has passed
 it); each is decided at once, a gap. Kept waiting they held the sender's whole window for the
 full ``wait`` while the refused one could only come back after the sender had heard every
-answer (PROTOCOL.md §8.4, §8.7): a stall of ``wait`` seconds each time a burst ran out.
+answer (PROTOCOL.md §8.4, §8.7): a stall of ``wait`` seconds each time a burst ran out. A
+forger that spends a pinned peer's budget (``bridge.engine.limits``) can so make that peer's
+overtaking envelopes go at once: a gap each, sent again, nothing accepted out of order.
 """
 
 from __future__ import annotations

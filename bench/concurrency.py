@@ -91,17 +91,29 @@ def acknowledger(side: Side, until: float, errors: list[str]) -> None:
             errors.append(f"ack {doc_id}: {exc}")
 
 
+def counters(node: Node, names: tuple[str, ...]) -> dict[str, float]:
+    """The daemon's counters ``names`` from its /metrics (0 for one never counted)."""
+    seen = dict.fromkeys(names, 0.0)
+    for line in node.client.metrics().splitlines():
+        for name in names:
+            if line.startswith(f"bridge_{name}_total{{"):
+                seen[name] = float(line.rsplit(" ", 1)[1])
+    return seen
+
+
 def commits(node: Node) -> dict[str, float]:
     """The database thread's groups (one commit each) and the operations in them
     (bridge/daemon/dbthread.py), from the daemon's /metrics."""
-    seen = {}
-    for line in node.client.metrics().splitlines():
-        for name in ("store_groups", "store_grouped_operations"):
-            if line.startswith(f"bridge_{name}_total{{"):
-                seen[name] = float(line.rsplit(" ", 1)[1])
-    groups, ops = seen.get("store_groups", 0.0), seen.get("store_grouped_operations", 0.0)
+    seen = counters(node, ("store_groups", "store_grouped_operations"))
+    groups, ops = seen["store_groups"], seen["store_grouped_operations"]
     return {"group_commits": groups, "grouped_operations": ops,
             "operations_per_commit": round(ops / groups, 2) if groups else 0.0}
+
+
+# What makes a round trip wait seconds rather than milliseconds: the peer endpoint's rate
+# limit (429: each direction carries one envelope per round trip, and [limits]
+# requests_per_second bounds them), an envelope held for one that it overtook, a retry.
+WAITS = ("peer_rate_limited", "envelopes_held", "delivery_retries")
 
 
 def percentile(ms: list[float], p: float) -> float:
@@ -121,6 +133,7 @@ def run(seconds: float, clients: int, in_flight: int, suite: int = 2, profile: b
         samples: list[float] = []
         errors: list[str] = []
         grouping: dict[str, dict[str, float]] = {}
+        waits: dict[str, dict[str, float]] = {}
         try:
             for side in sides:
                 threading.Thread(target=side.follow, daemon=True).start()
@@ -138,6 +151,7 @@ def run(seconds: float, clients: int, in_flight: int, suite: int = 2, profile: b
                 t.join()
             cpu = [cpu_seconds(node) - c for node, c in zip((a, b), cpu0, strict=True)]
             grouping = {node.party: commits(node) for node in (a, b)}
+            waits = {node.party: counters(node, WAITS) for node in (a, b)}
         finally:
             for s in spies:
                 s.send_signal(2)  # SIGINT: py-spy writes what it sampled
@@ -156,6 +170,7 @@ def run(seconds: float, clients: int, in_flight: int, suite: int = 2, profile: b
             "p50_ms": round(statistics.median(ms), 2), "p90_ms": percentile(ms, 0.90),
             "p99_ms": percentile(ms, 0.99), "max_ms": round(ms[-1], 2),
             "errors": len(errors), "first_errors": errors[:3], "commits": grouping,
+            "waits": waits,
             # CPU each daemon spent per round trip: the round trips a second two cores allow.
             "cpu_ms_per_round_trip": {node.party: round(c * 1000 / len(ms), 2)
                                       for node, c in zip((a, b), cpu, strict=True)}}

@@ -7,10 +7,10 @@ import tomllib
 
 import pytest
 
-from bridge.core import envelope
+from bridge.core import codec, envelope
 from bridge.core.crypto.identity import PrivateIdentity
 from bridge.core.errors import UsageError
-from bridge.engine.limits import Admission, RateLimiter, RefusalGate, claimed_sender
+from bridge.engine.limits import Admission, RateLimiter, RefusalGate, claimed, claimed_sender
 from bridge.engine.metrics import Metrics
 from bridge.home.config import Config, Limits
 
@@ -81,10 +81,11 @@ def test_claimed_sender_reads_the_header_of_a_canonical_envelope() -> None:
     alpha = PrivateIdentity.generate("alpha", created=1)
     beta = PrivateIdentity.generate("beta", created=1)
     for size in (0, 100, 70_000, 1 << 20):  # bin8, bin16 and bin32 ciphertexts
-        env = envelope.seal(alpha, beta.public, message_id=os.urandom(16), seq=1,
+        env = envelope.seal(alpha, beta.public, message_id=os.urandom(16), seq=size + 1,
                             prev=bytes(32), sent_at=1_767_225_600_000, kind="chunk",
                             payload=b"x" * size)
         assert claimed_sender(env.data) == "alpha"
+        assert claimed(env.data) == ("alpha", size + 1)
         assert claimed_sender(env.data[:-68]) == "alpha"  # the signature ("s", 64 bytes) unread
         assert claimed_sender(env.data[:40]) is None
 
@@ -94,6 +95,20 @@ def test_claimed_sender_reads_the_header_of_a_canonical_envelope() -> None:
                                   b"\x83\xa1c\xc4\x00\xa1h\xc4\x02\x90\x90"])
 def test_claimed_sender_of_anything_else_is_none(body: bytes) -> None:
     assert claimed_sender(body) is None
+    assert claimed(body) == (None, None)
+
+
+@pytest.mark.parametrize(("header", "claim"), [
+    ({"from": "alpha", "seq": True}, ("alpha", None)),  # a bool is no seq
+    ({"from": "alpha", "seq": "7"}, ("alpha", None)),
+    ({"from": 7, "seq": 7}, (None, 7)),
+    ([1, 2], (None, None)),
+])
+def test_a_forged_header_claims_no_seq_or_sender_of_the_wrong_type(
+        header: object, claim: tuple[str | None, int | None]) -> None:
+    packed = codec.encode(header)
+    body = b"\x83\xa1c\xc4\x00\xa1h\xc4" + bytes([len(packed)]) + packed
+    assert claimed(body) == claim
 
 
 def test_limits_round_trip_through_bridge_toml() -> None:

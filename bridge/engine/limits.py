@@ -87,6 +87,22 @@ def claimed_sender(body: bytes) -> str | None:
     that order, each a bin), skipping the ciphertext by its length, so a 64 MiB body costs no
     more than a small one; anything else is "unparseable" and charged to its address.
     """
+    return claimed(body)[0]
+
+
+def claimed(body: bytes) -> tuple[str | None, int | None]:
+    """The sender and the seq an envelope claims (``claimed_sender``), each None when absent or
+    malformed. As unauthenticated: the seq only lets the peer endpoint tell which waiting
+    envelopes a refused one was due before (``bridge.transports.http.reorder``)."""
+    header = _claimed_header(body)
+    if not isinstance(header, dict):
+        return None, None
+    sender, seq = header.get("from"), header.get("seq")
+    return (sender if isinstance(sender, str) and 0 < len(sender) <= 64 else None,
+            seq if type(seq) is int else None)
+
+
+def _claimed_header(body: bytes) -> object:
     if len(body) < 3 or body[:3] != b"\x83\xa1c":
         return None
     found = _bin_at(body, 3)
@@ -101,11 +117,9 @@ def claimed_sender(body: bytes) -> str | None:
         return None
     h_len, h_start = found
     try:
-        header = codec.decode(body[h_start:h_start + h_len], codec.SMALL_LIMITS)
+        return codec.decode(body[h_start:h_start + h_len], codec.SMALL_LIMITS)
     except PeerError:
         return None
-    sender = header.get("from") if isinstance(header, dict) else None
-    return sender if isinstance(sender, str) and 0 < len(sender) <= 64 else None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -190,4 +204,4 @@ class RefusalGate:
         return entry
 
 
-__all__ = ["Admission", "RateLimiter", "RefusalGate", "claimed_sender"]
+__all__ = ["Admission", "RateLimiter", "RefusalGate", "claimed", "claimed_sender"]

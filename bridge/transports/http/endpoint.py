@@ -17,7 +17,7 @@ from aiohttp import web
 from bridge.core.errors import PeerError
 from bridge.engine.exchange import Exchange
 from bridge.engine.inbound import Parsed, decode_envelope
-from bridge.engine.limits import RateLimiter, claimed_sender
+from bridge.engine.limits import RateLimiter, claimed
 from bridge.engine.metrics import Metrics
 from bridge.engine.outcomes import Answer, Outcome
 from bridge.engine.ports import RunInDb
@@ -132,9 +132,12 @@ def peer_app(exchange: Exchange, run: RunInDb, metrics: Metrics, max_body: int,
         # Charged to the sender it claims when that is a pinned peer (the claim is checked
         # later; a forger can spend a peer's budget, not make us accept anything), else to
         # the address it came from.
-        claimed = claimed_sender(body)
-        source = f"claimed sender {claimed}" if claimed in exchange.peers else address
+        sender, seq = claimed(body)
+        pinned = sender in exchange.peers
+        source = f"claimed sender {sender}" if pinned else address
         if not rate.allow(source):
+            if pinned and sender is not None and seq is not None:
+                await reorder.refused(sender, seq)  # the ones waiting for it go now
             return await refuse(429, "rate_limited", "too many requests; retry later",
                                 source, headers={"Retry-After": str(rate.retry_after())})
         parsed = await _decoded(body)

@@ -11,6 +11,15 @@ Nothing here is trusted: the sender and seq are the envelope's claims, read befo
 (a forger can make a request wait ``wait`` seconds, no more, and the usual checks follow). The
 wait is bounded in bytes too (``max_bytes`` held at once, the rest go at once), and what comes
 after a wait is decided exactly as it would have been: a gap is still a gap.
+
+An envelope this endpoint refuses before its turn (over its sender's rate limit, 429) is not
+handed on in this try: the ones after it do not wait for it (``refused``), whether they came
+before the refusal or after it, until it is handed on in its turn (or the chain has passed
+it); each is decided at once, a gap. Kept waiting they held the sender's whole window for the
+full ``wait`` while the refused one could only come back after the sender had heard every
+answer (PROTOCOL.md §8.4, §8.7): a stall of ``wait`` seconds each time a burst ran out. A
+forger that spends a pinned peer's budget (``bridge.engine.limits``) can so make that peer's
+overtaking envelopes go at once: a gap each, sent again, nothing accepted out of order.
 """
 
 from __future__ import annotations
@@ -32,25 +41,44 @@ class Reorder:
         self.max_bytes = max_bytes
         self.held = 0  # bytes of the requests waiting now
         self._due: dict[str, int] = {}
+        # Per sender, the lowest seq refused since it was due: nothing past it waits. Stale
+        # once the due seq has passed it (it came again and was handed on, or was decided).
+        self._refused: dict[str, int] = {}
         self._changed = asyncio.Condition()
 
     async def turn(self, sender: str, seq: int, size: int) -> None:
         """Return once envelope ``seq`` of ``sender`` may go to the engine: at once unless
         an earlier one is due first, else when it has gone or the wait is over."""
         due = self._due.get(sender)
-        if due is None or seq <= due or self.held + size > self.max_bytes:
+        if due is None or seq <= due or self.held + size > self.max_bytes \
+                or self._refused_before(sender, seq):
             return
         self.held += size
         self.on_hold()
         try:
             async with self._changed:
-                await asyncio.wait_for(
-                    self._changed.wait_for(lambda: self._due.get(sender, 0) >= seq),
-                    timeout=self.wait)
+                await asyncio.wait_for(self._changed.wait_for(
+                    lambda: self._due.get(sender, 0) >= seq
+                    or self._refused_before(sender, seq)), timeout=self.wait)
         except TimeoutError:
             pass  # the earlier one is lost or slow: decided now, a gap if it is one
         finally:
             self.held -= size
+
+    async def refused(self, sender: str, seq: int) -> None:
+        """Envelope ``seq`` of ``sender`` was refused before its turn: nothing after it waits
+        for it (above) until it is handed on in turn, or the engine decides on it or one past
+        it."""
+        if seq < self._due.get(sender, seq) or self._refused_before(sender, seq + 1):
+            return  # handed on before (no one waits for it), or an earlier one is refused
+        self._refused[sender] = seq
+        async with self._changed:
+            self._changed.notify_all()
+
+    def _refused_before(self, sender: str, seq: int) -> bool:
+        """An envelope of ``sender`` due before ``seq`` was refused, and is still due."""
+        refused = self._refused.get(sender)
+        return refused is not None and self._due.get(sender, 0) <= refused < seq
 
     async def handed(self, sender: str, seq: int) -> None:
         """Envelope ``seq`` of ``sender`` went to the engine: the next one's turn."""

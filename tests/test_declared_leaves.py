@@ -96,3 +96,13 @@ def test_flat_records_of_every_common_shape_give_the_same_bytes() -> None:
         ("p2", {"b": None, "a": False, "n": MAX_JSON_INT, "m": -MAX_JSON_INT, "e": []}),
         ("p3", {}), ("p4", {"one": "x"}), ("p5", {"nested": {"z": 1, "a": [1, {"k": "v"}]}})]
     assert _one_walk(3, pairs) == _three_walks(3, pairs)
+
+
+@pytest.mark.parametrize("fields", [4, 5, 7, 15, 16, 40, 70_000])
+def test_records_whose_entry_headers_change_size_give_the_same_bytes(fields: int) -> None:
+    """The entry is packed as an array whose header is replaced by the maps' headers: around
+    each size where a header grows (a record of 4 fields is an array of 14, one of 5 of 16;
+    15 and 16 fields are the map's own step; 70,000 its 32-bit form), the bytes are the maps'."""
+    record = {f"f{k:05d}": "v" if k % 2 else k for k in range(fields)}
+    pairs: list[tuple[Any, Any]] = [("a", record), ("b", dict(reversed(record.items())))]
+    assert _one_walk(0, pairs) == _three_walks(0, pairs)

@@ -38,10 +38,11 @@ def _negatives(values: Sequence[Any]) -> int:
     return sum(1 for v in values if v.__class__ is int and v < 0)
 
 
-def _flat_canonical(data: dict[str, Any]) -> tuple[dict[str, Any], int] | None:
-    """(the canonical form of ``data``, its maps, arrays and negative integers) if it is a
-    map of scalars and lists of scalars that are JSON data; else None (the slow walks
-    decide)."""
+def _flat_canonical(data: dict[str, Any]
+                    ) -> tuple[tuple[str, ...], tuple[Any, ...], int] | None:
+    """(the keys of ``data`` in canonical order, its values in that order, its maps, arrays
+    and negative integers) if it is a map of scalars and lists of scalars that are JSON data;
+    else None (the slow walks decide)."""
     try:
         order, getter = codec.key_plan(tuple(data))
     except DecodeError:  # a key that is not text
@@ -49,7 +50,7 @@ def _flat_canonical(data: dict[str, Any]) -> tuple[dict[str, Any], int] | None:
     values = getter(data)
     kinds = set(map(type, values))
     if kinds <= _SCALARS:
-        return dict(zip(order, values, strict=True)), 1
+        return order, values, 1
     if not kinds <= _WITH_LISTS or (int in kinds and not _ints_safe(values)):
         return None
     containers = 1 + (_negatives(values) if int in kinds else 0)
@@ -59,7 +60,44 @@ def _flat_canonical(data: dict[str, Any]) -> tuple[dict[str, Any], int] | None:
             if not inner <= _WITH_INTS or (int in inner and not _ints_safe(v)):
                 return None
             containers += 1 + (_negatives(v) if int in inner else 0)
-    return dict(zip(order, values, strict=True)), containers
+    return order, values, containers
+
+
+# The entry {"data": record, "i": n, "id": item_id, "salt": salt} (keys in canonical order,
+# PROTOCOL.md §2 rule 3) packed without building its two maps: one array of the record's keys
+# and values, then "i", n, "id", item_id, "salt", salt, packed in one call; its array header
+# is then replaced by the entry's map header, "data" and the record's map header. A map's
+# pairs are packed exactly as the same keys and values one after another in an array
+# (MessagePack spec, "map format family"), so the bytes are those of packing the two maps.
+_TAIL = ("i", None, "id", None, "salt", None)
+_PLANS: dict[tuple[str, ...], tuple[list[Any], bytes, int]] = {}
+_PLANS_MAX = 4096
+
+
+def _header(fix: int, size: int, code16: bytes) -> bytes:
+    """The shortest MessagePack header of a map (``fix`` 0x80, ``code16`` 0xde) or array
+    (0x90, 0xdc) of ``size`` elements; the 32-bit form's code follows the 16-bit one's."""
+    if size <= 15:
+        return bytes([fix | size])
+    if size <= 0xFFFF:
+        return code16 + size.to_bytes(2, "big")
+    return bytes([code16[0] + 1]) + size.to_bytes(4, "big")
+
+
+def _entry_plan(order: tuple[str, ...]) -> tuple[list[Any], bytes, int]:
+    """(the array template of a record of keys ``order``, the bytes that replace its header,
+    that header's length)."""
+    plan = _PLANS.get(order)
+    if plan is None:
+        m = len(order)
+        template: list[Any] = [None] * (2 * m)
+        template[0::2] = order
+        template += _TAIL
+        lead = b"\x84\xa4data" + _header(0x80, m, b"\xde")
+        plan = (template, lead, len(_header(0x90, len(template), b"\xdc")))
+        if len(_PLANS) < _PLANS_MAX:  # bounded, as codec's key plans
+            _PLANS[order] = plan
+    return plan
 
 
 def _fast_leaf(pack: Callable[[Any], bytes], n: int, salt: Callable[[int], bytes],
@@ -69,9 +107,12 @@ def _fast_leaf(pack: Callable[[Any], bytes], n: int, salt: Callable[[int], bytes
     flat = _flat_canonical(data) if data.__class__ is dict else None
     if flat is None:
         return None
-    record, containers = flat
+    order, values, containers = flat
+    template, lead, skip = _entry_plan(order)
+    pairs = template.copy()
+    pairs[1::2] = (*values, n, item_id, salt(n))
     try:  # a text with a lone surrogate packs to nothing: the slow path says so
-        leaf = pack({"data": record, "i": n, "id": item_id, "salt": salt(n)})
+        leaf = lead + pack(pairs)[skip:]
     except (OverflowError, ValueError, TypeError):
         return None
     return leaf if containers_allowed(leaf) >= containers else None

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from bridge.core.declared_leaves import declared_records
 from bridge.core.documents import declared_record_leaf
-from bridge.core.entries import check_item, check_record_size
+from bridge.core.entries import ITEM_ID_RE, check_item, check_record_size, item_ids_valid
 from bridge.core.errors import InputError
 from bridge.core.times import MAX_JSON_INT
 
@@ -106,3 +106,18 @@ def test_records_whose_entry_headers_change_size_give_the_same_bytes(fields: int
     record = {f"f{k:05d}": "v" if k % 2 else k for k in range(fields)}
     pairs: list[tuple[Any, Any]] = [("a", record), ("b", dict(reversed(record.items())))]
     assert _one_walk(0, pairs) == _three_walks(0, pairs)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._:/-]{0,130}", fullmatch=True),
+                          st.text(alphabet="ab\n-. ", max_size=4), st.integers()), max_size=5))
+def test_a_batch_of_ids_is_valid_exactly_when_each_id_is(ids: list[Any]) -> None:
+    assert item_ids_valid(ids) == all(isinstance(i, str) and ITEM_ID_RE.match(i) for i in ids)
+
+
+@pytest.mark.parametrize("bad", ["P-1\n", "\nP-1", "P-1\nP-2", "x" * 129, "", "-P", 7, None])
+def test_an_id_that_would_split_or_join_a_batch_of_ids_is_refused_as_before(bad: Any) -> None:
+    pairs: list[tuple[Any, Any]] = [("P-0", {"x": "1"}), (bad, {"x": "2"}), ("P-2", {})]
+    refused = _outcome(_one_walk, 4, pairs)
+    assert refused[0] == "refused" and refused[2] == "id"
+    assert refused == _outcome(_three_walks, 4, pairs)

@@ -38,7 +38,8 @@ def _outcome(fn: Any, first: int, records: list[tuple[Any, Any]]) -> Any:
 
 
 def _one_walk(first: int, records: list[tuple[Any, Any]]) -> list[bytes]:
-    return declared_records(first, _salt, records)
+    return declared_records(first, [_salt(n) for n in range(first, first + len(records))],
+                            records)
 
 
 SCALAR = st.one_of(st.text(max_size=8), st.booleans(), st.none(),

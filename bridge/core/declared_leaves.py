@@ -13,6 +13,7 @@ compares the two on good and bad records).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -100,8 +101,8 @@ def _entry_plan(order: tuple[str, ...]) -> tuple[list[Any], bytes, int]:
     return plan
 
 
-def _fast_leaf(pack: Callable[[Any], bytes], n: int, salt: Callable[[int], bytes],
-               item_id: str, data: Mapping[str, Any]) -> bytes | None:
+def _fast_leaf(pack: Callable[[Any], bytes], n: int, salt: bytes, item_id: str,
+               data: Mapping[str, Any]) -> bytes | None:
     """Entry ``n`` if the one look passes it and it keeps the ``CONTAINER_BYTES`` rule
     (``entry_bounds``)."""
     flat = _flat_canonical(data) if data.__class__ is dict else None
@@ -110,7 +111,7 @@ def _fast_leaf(pack: Callable[[Any], bytes], n: int, salt: Callable[[int], bytes
     order, values, containers = flat
     template, lead, skip = _entry_plan(order)
     pairs = template.copy()
-    pairs[1::2] = (*values, n, item_id, salt(n))
+    pairs[1::2] = (*values, n, item_id, salt)
     try:  # a text with a lone surrogate packs to nothing: the slow path says so
         leaf = lead + pack(pairs)[skip:]
     except (OverflowError, ValueError, TypeError):
@@ -118,20 +119,20 @@ def _fast_leaf(pack: Callable[[Any], bytes], n: int, salt: Callable[[int], bytes
     return leaf if containers_allowed(leaf) >= containers else None
 
 
-def declared_records(first: int, salt: Callable[[int], bytes],
+def declared_records(first: int, salts: Sequence[bytes],
                      records: Sequence[tuple[str, Mapping[str, Any]]]) -> list[bytes]:
     """Entries ``first``, ``first + 1``, ... of (item id, record) pairs, each checked as
     ``check_item``, ``declared_record_leaf`` and ``check_record_size`` check it, with their
-    errors; ``salt(n)`` is entry n's salt."""
+    errors; ``salts[k]`` is entry ``first + k``'s salt."""
     pack = codec.packer()
     out = []
     ids_valid = item_ids_valid([item_id for item_id, _ in records])
-    for n, (item_id, data) in enumerate(records, start=first):
+    for n, (item_id, data), salt in zip(itertools.count(first), records, salts):
         if not ids_valid or data.__class__ is not dict or "id" in data:
             check_item(item_id, data)  # all it checks, with its error: else a good id, a map
         leaf = _fast_leaf(pack, n, salt, item_id, data)
         if leaf is None:
-            leaf = declared_record_leaf(n, salt(n), item_id, data)
+            leaf = declared_record_leaf(n, salt, item_id, data)
             check_record_size(data, leaf, f"items[{n}].data")
         out.append(leaf)
     return out

@@ -67,9 +67,8 @@ def _stage(store: Store, made: list[Any]) -> None:
     stage, first = store.open_stage(), 0
     for records, leaves, hashes in made:
         categories, roster_records = records_fields([r for _, r in records])
-        store.stage_items(stage, zip(range(first, first + len(records)),
-                                     (i for i, _ in records), leaves, hashes, categories,
-                                     roster_records, strict=True))
+        store.stage_items(stage, first, ([i for i, _ in records], leaves, hashes,
+                                         categories, roster_records))
         first += len(records)
     store.drop_stage(stage)
 

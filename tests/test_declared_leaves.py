@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from bridge.core.declared_leaves import declared_records
 from bridge.core.documents import declared_record_leaf
-from bridge.core.entries import check_item, check_record_size
+from bridge.core.entries import ITEM_ID_RE, check_item, check_record_size, item_ids_valid
 from bridge.core.errors import InputError
 from bridge.core.times import MAX_JSON_INT
 
@@ -38,7 +38,8 @@ def _outcome(fn: Any, first: int, records: list[tuple[Any, Any]]) -> Any:
 
 
 def _one_walk(first: int, records: list[tuple[Any, Any]]) -> list[bytes]:
-    return declared_records(first, _salt, records)
+    return declared_records(first, [_salt(n) for n in range(first, first + len(records))],
+                            records)
 
 
 SCALAR = st.one_of(st.text(max_size=8), st.booleans(), st.none(),
@@ -96,3 +97,28 @@ def test_flat_records_of_every_common_shape_give_the_same_bytes() -> None:
         ("p2", {"b": None, "a": False, "n": MAX_JSON_INT, "m": -MAX_JSON_INT, "e": []}),
         ("p3", {}), ("p4", {"one": "x"}), ("p5", {"nested": {"z": 1, "a": [1, {"k": "v"}]}})]
     assert _one_walk(3, pairs) == _three_walks(3, pairs)
+
+
+@pytest.mark.parametrize("fields", [4, 5, 7, 15, 16, 40, 70_000])
+def test_records_whose_entry_headers_change_size_give_the_same_bytes(fields: int) -> None:
+    """The entry is packed as an array whose header is replaced by the maps' headers: around
+    each size where a header grows (a record of 4 fields is an array of 14, one of 5 of 16;
+    15 and 16 fields are the map's own step; 70,000 its 32-bit form), the bytes are the maps'."""
+    record = {f"f{k:05d}": "v" if k % 2 else k for k in range(fields)}
+    pairs: list[tuple[Any, Any]] = [("a", record), ("b", dict(reversed(record.items())))]
+    assert _one_walk(0, pairs) == _three_walks(0, pairs)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._:/-]{0,130}", fullmatch=True),
+                          st.text(alphabet="ab\n-. ", max_size=4), st.integers()), max_size=5))
+def test_a_batch_of_ids_is_valid_exactly_when_each_id_is(ids: list[Any]) -> None:
+    assert item_ids_valid(ids) == all(isinstance(i, str) and ITEM_ID_RE.match(i) for i in ids)
+
+
+@pytest.mark.parametrize("bad", ["P-1\n", "\nP-1", "P-1\nP-2", "x" * 129, "", "-P", 7, None])
+def test_an_id_that_would_split_or_join_a_batch_of_ids_is_refused_as_before(bad: Any) -> None:
+    pairs: list[tuple[Any, Any]] = [("P-0", {"x": "1"}), (bad, {"x": "2"}), ("P-2", {})]
+    refused = _outcome(_one_walk, 4, pairs)
+    assert refused[0] == "refused" and refused[2] == "id"
+    assert refused == _outcome(_three_walks, 4, pairs)

@@ -8,25 +8,27 @@ from pathlib import Path
 import pytest
 
 from bridge.core.errors import InputError
+from bridge.store.sqlite import bulk
 from bridge.store.sqlite.bulk import ROWS_PER_STATEMENT
-from bridge.store.sqlite.staging import StagedRow
+from bridge.store.sqlite.staging import StagedColumns
 from bridge.store.sqlite.store import Store
 
 
-def _rows(first: int, ids: list[str]) -> list[StagedRow]:
-    return [(first + k, i, b"entry-%d" % (first + k), bytes(32), None, None)
-            for k, i in enumerate(ids)]
+def _columns(first: int, ids: list[str]) -> StagedColumns:
+    n = len(ids)
+    return (ids, [b"entry-%d" % (first + k) for k in range(n)], [bytes(32)] * n, [None] * n,
+            [None] * n)
 
 
 def test_a_duplicate_past_the_first_statement_of_a_batch_rolls_back_the_whole_batch(
         tmp_path: Path) -> None:
     store = Store(tmp_path / "bridge.db")
     stage = store.open_stage()
-    store.stage_items(stage, _rows(0, ["a", "b"]))
+    store.stage_items(stage, 0, _columns(0, ["a", "b"]))
     later = [f"x{k}" for k in range(ROWS_PER_STATEMENT + 10)]
     later[-1] = "x3"  # in the batch's second statement, a twin of its first statement's
     with pytest.raises(InputError) as err:
-        store.stage_items(stage, _rows(2, later))
+        store.stage_items(stage, 2, _columns(2, later))
     assert (err.value.field, err.value.detail) == (
         f"items[{2 + len(later) - 1}].id", "duplicate item id 'x3'")
     assert store.staged_count(stage) == 2  # the first statement's rows went with the rest
@@ -36,9 +38,38 @@ def test_a_duplicate_past_the_first_statement_of_a_batch_rolls_back_the_whole_ba
 def test_an_id_of_an_earlier_batch_is_named_at_its_later_place(tmp_path: Path) -> None:
     store = Store(tmp_path / "bridge.db")
     stage = store.open_stage()
-    store.stage_items(stage, _rows(0, [f"p{k}" for k in range(ROWS_PER_STATEMENT * 2)]))
+    store.stage_items(stage, 0, _columns(0, [f"p{k}" for k in range(ROWS_PER_STATEMENT * 2)]))
     with pytest.raises(InputError) as err:
-        store.stage_items(stage, _rows(512, ["q0", "q1", "p300"]))
+        store.stage_items(stage, 512, _columns(512, ["q0", "q1", "p300"]))
     assert err.value.field == "items[514].id"
     assert store.staged_count(stage) == 512
     store.drop_stage(stage)
+
+
+def test_a_batch_given_as_columns_is_staged_row_by_row_across_statements(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``bulk.insert_columns`` (7 rows a statement here, and a last statement of fewer): each
+    entry in its place with its own values, None and bytes kept, none shifted by a column."""
+    monkeypatch.setattr(bulk, "ROWS_PER_STATEMENT", 7)
+    store = Store(tmp_path / "bridge.db")
+    stage = store.open_stage()
+    ids = [f"r{k}" for k in range(30)]
+    columns = (ids, [bytes([k]) * (k + 1) for k in range(30)], [bytes([k]) * 32 for k in range(30)],
+               [None if k % 3 else "pow" for k in range(30)],
+               [f"POW-{k}" if k % 2 else None for k in range(30)])
+    store.stage_items(stage, 5, columns)
+    rows = store._conn.execute(
+        f"SELECT idx, item_id, leaf, lh, category, roster_record FROM temp.stage_{stage} "
+        "ORDER BY idx").fetchall()
+    assert rows == list(zip(range(5, 35), *columns, strict=True))
+
+
+def test_columns_of_different_lengths_stage_nothing(tmp_path: Path) -> None:
+    """A column short of a value would misalign every row after it: refused before any
+    statement runs."""
+    store = Store(tmp_path / "bridge.db")
+    stage = store.open_stage()
+    with pytest.raises(ValueError, match="columns of one length"):
+        store.stage_items(stage, 0, (["a", "b"], [b"x", b"y"], [bytes(32)], [None, None],
+                                     [None, None]))
+    assert store.staged_count(stage) == 0

@@ -55,6 +55,15 @@ def test_a_stream_refuses_more_items_than_announced_naming_the_first_extra() -> 
     assert err.value.field == "items[2]"
 
 
+def test_a_batch_of_records_past_the_announced_count_is_refused_naming_the_first_extra(
+        ) -> None:
+    stream = _stream(3, 4)
+    stream.add_record_columns([(i.id, dict(i.data)) for i in _items(2)])
+    with pytest.raises(InputError) as err:
+        stream.add_record_columns([(i.id, dict(i.data)) for i in _items(4)[2:]])
+    assert (err.value.field, stream.added) == ("items[3]", 2)
+
+
 def test_a_stream_that_ends_short_of_its_count_signs_nothing() -> None:
     stream = _stream(3, 4)
     stream.add(_items(2))

@@ -13,12 +13,13 @@ compares the two on good and bad records).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from bridge.core import codec
 from bridge.core.documents import declared_record_leaf
-from bridge.core.entries import check_item, check_record_size
+from bridge.core.entries import check_item, check_record_size, item_ids_valid
 from bridge.core.entry_bounds import containers_allowed
 from bridge.core.errors import DecodeError
 from bridge.core.times import MAX_JSON_INT
@@ -38,10 +39,11 @@ def _negatives(values: Sequence[Any]) -> int:
     return sum(1 for v in values if v.__class__ is int and v < 0)
 
 
-def _flat_canonical(data: dict[str, Any]) -> tuple[dict[str, Any], int] | None:
-    """(the canonical form of ``data``, its maps, arrays and negative integers) if it is a
-    map of scalars and lists of scalars that are JSON data; else None (the slow walks
-    decide)."""
+def _flat_canonical(data: dict[str, Any]
+                    ) -> tuple[tuple[str, ...], tuple[Any, ...], int] | None:
+    """(the keys of ``data`` in canonical order, its values in that order, its maps, arrays
+    and negative integers) if it is a map of scalars and lists of scalars that are JSON data;
+    else None (the slow walks decide)."""
     try:
         order, getter = codec.key_plan(tuple(data))
     except DecodeError:  # a key that is not text
@@ -49,7 +51,7 @@ def _flat_canonical(data: dict[str, Any]) -> tuple[dict[str, Any], int] | None:
     values = getter(data)
     kinds = set(map(type, values))
     if kinds <= _SCALARS:
-        return dict(zip(order, values, strict=True)), 1
+        return order, values, 1
     if not kinds <= _WITH_LISTS or (int in kinds and not _ints_safe(values)):
         return None
     containers = 1 + (_negatives(values) if int in kinds else 0)
@@ -59,36 +61,78 @@ def _flat_canonical(data: dict[str, Any]) -> tuple[dict[str, Any], int] | None:
             if not inner <= _WITH_INTS or (int in inner and not _ints_safe(v)):
                 return None
             containers += 1 + (_negatives(v) if int in inner else 0)
-    return dict(zip(order, values, strict=True)), containers
+    return order, values, containers
 
 
-def _fast_leaf(pack: Callable[[Any], bytes], n: int, salt: Callable[[int], bytes],
-               item_id: str, data: Mapping[str, Any]) -> bytes | None:
+# The entry {"data": record, "i": n, "id": item_id, "salt": salt} (keys in canonical order,
+# PROTOCOL.md §2 rule 3) packed without building its two maps: one array of the record's keys
+# and values, then "i", n, "id", item_id, "salt", salt, packed in one call; its array header
+# is then replaced by the entry's map header, "data" and the record's map header. A map's
+# pairs are packed exactly as the same keys and values one after another in an array
+# (MessagePack spec, "map format family"), so the bytes are those of packing the two maps.
+_TAIL = ("i", None, "id", None, "salt", None)
+_PLANS: dict[tuple[str, ...], tuple[list[Any], bytes, int]] = {}
+_PLANS_MAX = 4096
+
+
+def _header(fix: int, size: int, code16: bytes) -> bytes:
+    """The shortest MessagePack header of a map (``fix`` 0x80, ``code16`` 0xde) or array
+    (0x90, 0xdc) of ``size`` elements; the 32-bit form's code follows the 16-bit one's."""
+    if size <= 15:
+        return bytes([fix | size])
+    if size <= 0xFFFF:
+        return code16 + size.to_bytes(2, "big")
+    return bytes([code16[0] + 1]) + size.to_bytes(4, "big")
+
+
+def _entry_plan(order: tuple[str, ...]) -> tuple[list[Any], bytes, int]:
+    """(the array template of a record of keys ``order``, the bytes that replace its header,
+    that header's length)."""
+    plan = _PLANS.get(order)
+    if plan is None:
+        m = len(order)
+        template: list[Any] = [None] * (2 * m)
+        template[0::2] = order
+        template += _TAIL
+        lead = b"\x84\xa4data" + _header(0x80, m, b"\xde")
+        plan = (template, lead, len(_header(0x90, len(template), b"\xdc")))
+        if len(_PLANS) < _PLANS_MAX:  # bounded, as codec's key plans
+            _PLANS[order] = plan
+    return plan
+
+
+def _fast_leaf(pack: Callable[[Any], bytes], n: int, salt: bytes, item_id: str,
+               data: Mapping[str, Any]) -> bytes | None:
     """Entry ``n`` if the one look passes it and it keeps the ``CONTAINER_BYTES`` rule
     (``entry_bounds``)."""
     flat = _flat_canonical(data) if data.__class__ is dict else None
     if flat is None:
         return None
-    record, containers = flat
+    order, values, containers = flat
+    template, lead, skip = _entry_plan(order)
+    pairs = template.copy()
+    pairs[1::2] = (*values, n, item_id, salt)
     try:  # a text with a lone surrogate packs to nothing: the slow path says so
-        leaf = pack({"data": record, "i": n, "id": item_id, "salt": salt(n)})
+        leaf = lead + pack(pairs)[skip:]
     except (OverflowError, ValueError, TypeError):
         return None
     return leaf if containers_allowed(leaf) >= containers else None
 
 
-def declared_records(first: int, salt: Callable[[int], bytes],
+def declared_records(first: int, salts: Sequence[bytes],
                      records: Sequence[tuple[str, Mapping[str, Any]]]) -> list[bytes]:
     """Entries ``first``, ``first + 1``, ... of (item id, record) pairs, each checked as
     ``check_item``, ``declared_record_leaf`` and ``check_record_size`` check it, with their
-    errors; ``salt(n)`` is entry n's salt."""
+    errors; ``salts[k]`` is entry ``first + k``'s salt."""
     pack = codec.packer()
     out = []
-    for n, (item_id, data) in enumerate(records, start=first):
-        check_item(item_id, data)
+    ids_valid = item_ids_valid([item_id for item_id, _ in records])
+    for n, (item_id, data), salt in zip(itertools.count(first), records, salts):
+        if not ids_valid or data.__class__ is not dict or "id" in data:
+            check_item(item_id, data)  # all it checks, with its error: else a good id, a map
         leaf = _fast_leaf(pack, n, salt, item_id, data)
         if leaf is None:
-            leaf = declared_record_leaf(n, salt(n), item_id, data)
+            leaf = declared_record_leaf(n, salt, item_id, data)
             check_record_size(data, leaf, f"items[{n}].data")
         out.append(leaf)
     return out

@@ -19,7 +19,7 @@ import functools
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import msgpack
 
@@ -38,7 +38,21 @@ ACK_STATUSES = (
 SALT_SIZE = 16
 # \Z, not $: "$" also matches before a trailing newline, which would let "P-1\n" through.
 ITEM_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}\Z")
+# Many ids at once, each followed by a newline (which no good id holds): one C loop over a
+# batch's ids rather than a call and a match an id.
+_ITEM_IDS_RE = re.compile(r"(?:[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}\n)*")
+_STR_ONLY = frozenset({str})
 MAX_TEXT = 2000
+
+
+def item_ids_valid(ids: Sequence[object]) -> bool:
+    """Whether every one of ``ids`` is an item id ``ITEM_ID_RE`` takes (False: check each)."""
+    if not set(map(type, ids)) <= _STR_ONLY:
+        return False
+    text = "\n".join(cast(Sequence[str], ids)) + "\n"
+    # An id holding a newline would pass as two ids: as many newlines as ids, or none does.
+    return not ids or (text.count("\n") == len(ids) and
+                       _ITEM_IDS_RE.fullmatch(text) is not None)
 
 
 def _check_item_id(item_id: object, where: str) -> str:

@@ -69,6 +69,12 @@ class EntryStream:
     def _salt(self, n: int) -> bytes:
         return self._salts[SALT_SIZE * n:SALT_SIZE * (n + 1)]
 
+    def _salts_of(self, first: int, n: int) -> list[bytes]:
+        """The salts of entries ``first`` to ``first + n - 1`` (slices, no call an entry)."""
+        salts = self._salts
+        return [salts[at:at + SALT_SIZE]
+                for at in range(SALT_SIZE * first, SALT_SIZE * (first + n), SALT_SIZE)]
+
     def _take(self, leaf: bytes) -> bytes:
         """Entry number ``added``: its leaf hash, into the open chunk."""
         lh = merkle.leaf_hash(leaf)
@@ -152,7 +158,8 @@ class DocumentStream(EntryStream):
                            ) -> tuple[list[bytes], list[bytes]]:
         """``add_records`` as two lists: the entries' bytes, their leaf hashes."""
         first = self.added
-        leaves = declared_records(first, self._salt, records[:self.count - first])
+        announced = records[:self.count - first]
+        leaves = declared_records(first, self._salts_of(first, len(announced)), announced)
         if len(leaves) < len(records):  # the items before it were good
             raise InputError(f"more than the {self.count} items announced",
                              field=f"items[{self.count}]")

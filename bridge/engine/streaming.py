@@ -102,9 +102,8 @@ class Streaming:
         categories, roster_records = records_fields(raw_items) if \
             s.doc.doc_type == "manifest" else ([None] * n, [None] * n)
         raw_items.clear()
-        self.e.store.stage_items(s.stage, zip(
-            range(first, first + n), (r[0] for r in records), leaves, hashes, categories,
-            roster_records, strict=True))
+        self.e.store.stage_items(s.stage, first, ([r[0] for r in records], leaves, hashes,
+                                                  categories, roster_records))
 
     def finish(self, s: Streamed) -> dict[str, Any]:
         """Sign and commit the whole document, or answer for the one committed before."""

@@ -63,10 +63,12 @@ class MsgpackValues:
 
     def _map(self, pairs: list[tuple[Any, Any]]) -> dict[str, Any]:
         self.containers += 1
-        out = unique_names(pairs)
-        for key in out:
-            if key.__class__ is not str:  # strict_map_key lets binary keys through
-                raise _NotJsonValue("a map key that is not text")
+        out: dict[Any, Any] = unique_names(pairs)  # keys checked just below
+        # strict_map_key lets text and binary keys through, and max_bin_len=0 binary of no
+        # bytes only: b"" is the one key that is not text, found by one lookup (b"" and ""
+        # hash alike but are never equal), not a loop over the keys.
+        if b"" in out:
+            raise _NotJsonValue("a map key that is not text")
         _plain(out.values())
         return out
 

@@ -16,19 +16,21 @@ from __future__ import annotations
 
 import itertools
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from bridge.core.errors import InputError
 from bridge.store.sqlite import database
-from bridge.store.sqlite.bulk import insert_rows
+from bridge.store.sqlite.bulk import insert_columns, insert_rows
 from bridge.store.sqlite.rows import Repository
 
 _STAGES = itertools.count(1)
 
-StagedRow = tuple[int, str, bytes, bytes, str | None, str | None]
-"""(index, item id, entry bytes, leaf hash, category, roster record): the last two as
-``items`` keeps them (``bridge.store.entry_fields``; None for a roster's entries)."""
+StagedColumns = tuple[Sequence[str], Sequence[bytes], Sequence[bytes], Sequence[str | None],
+                      Sequence[str | None]]
+"""A batch of entries as columns, one value an entry each: (item ids, entry bytes, leaf
+hashes, categories, roster records), the last two as ``items`` keeps them
+(``bridge.store.entry_fields``; None for a roster's entries)."""
 
 AckStagedRow = tuple[int, int | None, str, str, str | None, str | None, bytes]
 """(index, declared index, item id, status, reason, evidence, entry bytes): an entry of a
@@ -53,17 +55,17 @@ class Staging(Repository):
             "roster_record TEXT)")
         return stage
 
-    def stage_items(self, stage: int, rows: Iterable[StagedRow]) -> None:
-        """Stage a batch; an id staged before (or twice in the batch) is an ``InputError``
-        naming the later item."""
-        batch = list(rows)
+    def stage_items(self, stage: int, first: int, columns: StagedColumns) -> None:
+        """Stage a batch, entries ``first``, ``first + 1``, ... of the stream; an id staged
+        before (or twice in the batch) is an ``InputError`` naming the later item."""
+        places = range(first, first + len(columns[0]))
         try:
             with database.transaction(self._conn):  # one transaction per batch, no fsync:
                 # nothing of the store file changes
-                insert_rows(self._conn, f"INSERT INTO {_table(stage)} (idx, item_id, leaf, "
-                            "lh, category, roster_record)", 6, batch)
+                insert_columns(self._conn, f"INSERT INTO {_table(stage)} (idx, item_id, "
+                               "leaf, lh, category, roster_record)", (places, *columns))
         except sqlite3.IntegrityError:
-            raise self._duplicate(stage, batch) from None
+            raise self._duplicate(stage, list(zip(places, columns[0], strict=True))) from None
 
     def _duplicate(self, stage: int, batch: Sequence[tuple[Any, ...]]) -> InputError:
         """The first (stream index, item id, ...) of ``batch`` whose id is staged already."""
@@ -132,4 +134,4 @@ class Staging(Repository):
         self._conn.execute(f"DROP TABLE IF EXISTS {_table(stage)}")
 
 
-__all__ = ["AckStagedRow", "StagedRow", "Staging"]
+__all__ = ["AckStagedRow", "StagedColumns", "Staging"]

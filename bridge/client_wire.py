@@ -25,8 +25,33 @@ NDJSON = "application/x-ndjson"
 MSGPACK = "application/vnd.msgpack"
 
 
+class NoAnswer(http.client.RemoteDisconnected):
+    """The connection ended (closed or reset) before a single byte of the answer came: the
+    one failure after which a request on a kept connection may be sent again on a new one
+    (RFC 9112 §9.3.1, RFC 9110 §9.2.2), if sending it twice does what sending it once does."""
+
+
+class _Response(http.client.HTTPResponse):
+    def begin(self) -> None:
+        # Whether any byte of the answer came, told apart before the status line is parsed:
+        # ``http.client`` says "closed without response" also for a status line cut short.
+        # A timeout is not a closed connection (the daemon may still be at work on it).
+        if self.fp is not None and self.headers is None:  # not begun yet
+            try:
+                seen = self.fp.peek(1)
+            except TimeoutError:
+                raise
+            except OSError as exc:
+                raise NoAnswer("the connection was reset before any answer") from exc
+            if not seen:
+                raise NoAnswer("the connection was closed before any answer")
+        super().begin()
+
+
 class UnixHTTPConnection(http.client.HTTPConnection):
     """``http.client.HTTPConnection`` that connects to a Unix socket instead of TCP."""
+
+    response_class = _Response
 
     def __init__(self, socket_path: str, timeout: float | None = None) -> None:
         super().__init__(HOST, timeout=timeout)
@@ -117,7 +142,7 @@ def segment(value: str) -> str:
     return quote(value, safe="")
 
 
-__all__ = ["ENCODER", "HOST", "MSGPACK", "NDJSON", "STREAM_BLOCK", "UnixHTTPConnection",
+__all__ = ["ENCODER", "HOST", "MSGPACK", "NDJSON", "STREAM_BLOCK", "NoAnswer", "UnixHTTPConnection",
            "copy_body", "document_stream", "home_of", "json_text", "msgpack_blocks",
            "ndjson_blocks", "query", "retry_after_seconds", "segment", "statement"]
 

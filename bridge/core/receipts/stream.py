@@ -63,7 +63,7 @@ def stream_document_receipt(document: SignedHeader, entries: Iterable[bytes],
                                                                    strict=True)]}
     if witnessed:
         skeleton["witnessed"] = witnessed
-    yield from _spliced(codec.encode(skeleton), tokens, parts)
+    yield from spliced(codec.encode(skeleton), tokens, parts)
 
 
 def _in_order(document: SignedHeader, acks: Sequence[SignedHeader]) -> list[SignedHeader]:
@@ -82,7 +82,7 @@ def _in_order(document: SignedHeader, acks: Sequence[SignedHeader]) -> list[Sign
     return ordered
 
 
-def _spliced(skeleton: bytes, tokens: list[bytes], parts: list[Iterator[bytes]]
+def spliced(skeleton: bytes, tokens: list[bytes], parts: list[Iterator[bytes]]
              ) -> Iterator[bytes]:
     """``skeleton`` with each token's encoding replaced by its part, in the order they are
     found in it."""
@@ -168,4 +168,4 @@ def _tree_holds(doc: SignedHeader, builder: merkle.RootBuilder, what: str) -> No
                    "root_mismatch")
 
 
-__all__ = ["AckEntries", "stream_document_receipt"]
+__all__ = ["AckEntries", "spliced", "stream_document_receipt"]

@@ -9,14 +9,13 @@ Standard library only, so that integrators can vendor it::
         print(ev.id, ev.type, ev.data)
 
 A request reuses a connection an earlier one left idle if the daemon has not closed it
-(``bridge.client_idle``); the event stream and a carrier export have their own. If the daemon
-closes a kept connection as a request goes out, before any byte of the answer, a request that
-does the same sent twice (a GET, a submission with its id, a reload of the peers) is sent once
-more on a new connection; any other raises :class:`DaemonUnavailable` saying that it may or
-may not have been taken (an acknowledgement is safe to repeat, but its repeat answers that it
-changed nothing, so it is left to the caller). A 4xx/5xx
-answer raises :class:`ApiError`; a daemon that is not running (no socket, refused connection)
-or stops answering raises :class:`DaemonUnavailable`. A submission or acknowledgement refused
+(``bridge.client_idle``); the event stream and a carrier export have their own. One the daemon
+closes as a request goes out, before any byte of the answer, fails an idempotent request (a
+GET, a submission with its id, a reload of the peers) over to a new connection, once; any other
+raises :class:`DaemonUnavailable` saying it may or may not have been taken (an acknowledgement
+is safe to repeat, but a repeat answers that it changed nothing). A 4xx/5xx answer raises
+:class:`ApiError`; a daemon that is not running (no socket, refused connection) or stops
+answering raises :class:`DaemonUnavailable`. A submission or acknowledgement refused
 because the peer's queue is full (429 ``queue_full``: nothing was stored) is tried again after
 the daemon's ``Retry-After``, a bounded number of times (``busy_tries``, ``busy_wait``), then
 raised.
@@ -32,9 +31,15 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sized
 from typing import Any, BinaryIO, TypeVar
 
 from bridge.client_idle import IdleConnections
-from bridge.client_wire import NDJSON, NoAnswer, UnixHTTPConnection, copy_body
+from bridge.client_wire import (
+    NDJSON,
+    NoAnswer,
+    UnixHTTPConnection,
+    copy_body,
+    send_request,
+    unavailable_message,
+)
 from bridge.client_wire import document_stream as _document_stream
-from bridge.client_wire import home_of as _home_of
 from bridge.client_wire import json_text as _json_text
 from bridge.client_wire import ndjson_blocks as _ndjson_blocks
 from bridge.client_wire import query as _query
@@ -109,26 +114,7 @@ class BridgeClient:
 
     def _unavailable(self, exc: BaseException, *, unsure: bool = False) -> DaemonUnavailable:
         """``unsure``: a request that changes something, which is not sent again by itself."""
-        start = f"start it with: bridge --home {_home_of(self.socket_path)} daemon"
-        reached = False
-        if isinstance(exc, FileNotFoundError):
-            msg = f"no Bridge daemon is running (no socket at {self.socket_path}); {start}"
-        elif isinstance(exc, ConnectionRefusedError):
-            msg = (f"no Bridge daemon is listening on {self.socket_path} (stale socket?); "
-                   f"{start}")
-        elif isinstance(exc, PermissionError):
-            msg = (f"permission denied on {self.socket_path}: the socket belongs to another "
-                   "user; run as the user who runs the daemon")
-        elif isinstance(exc, TimeoutError):
-            msg = (f"the Bridge daemon on {self.socket_path} did not answer within "
-                   f"{self.timeout:g} s")
-            reached = True
-        elif isinstance(exc, OSError) and "too long" in str(exc).lower():
-            msg = (f"socket path {self.socket_path} is too long for a Unix socket "
-                   "(about 107 bytes at most); use a shorter home path")
-        else:
-            msg = f"lost the connection to the Bridge daemon on {self.socket_path} ({exc})"
-            reached = True
+        msg, reached = unavailable_message(exc, self.socket_path, self.timeout)
         if reached and unsure:
             msg += ("; the request may or may not have been taken: look at what the daemon "
                     "holds before sending it again")
@@ -152,7 +138,7 @@ class BridgeClient:
         hdrs.update(headers or {})
         try:
             try:
-                return conn, self._send(conn, method, path, body, hdrs)
+                return conn, send_request(conn, method, path, body, hdrs)
             except NoAnswer:
                 # The daemon closed the kept connection as the request went out (its idle
                 # timer, a restart): nothing of it was answered. RFC 9112 §9.3.1 and RFC 9110
@@ -161,33 +147,9 @@ class BridgeClient:
                 if not (kept and again and (body is None or isinstance(body, bytes))):
                     raise
             conn = UnixHTTPConnection(self.socket_path, wait)
-            return conn, self._send(conn, method, path, body, hdrs)
+            return conn, send_request(conn, method, path, body, hdrs)
         except (OSError, http.client.HTTPException) as exc:
             raise self._unavailable(exc, unsure=not again and method != "GET") from exc
-
-    @staticmethod
-    def _send(conn: UnixHTTPConnection, method: str, path: str,
-              body: bytes | BinaryIO | Iterable[bytes] | None,
-              hdrs: dict[str, str]) -> http.client.HTTPResponse:
-        try:
-            try:
-                # A body that is not bytes and has no length (a stream) goes chunked
-                # (RFC 9112 §7.1); a file sent with its Content-Length does not.
-                chunked = (body is not None and not isinstance(body, bytes)
-                           and "Content-Length" not in hdrs)
-                conn.request(method, path, body=body, headers=hdrs, encode_chunked=chunked)
-            except (BrokenPipeError, ConnectionResetError):
-                # The daemon may have answered early (413 for a body over its limit) and
-                # closed: its answer, if it is there, says more than the broken pipe.
-                if conn.sock is None:
-                    raise
-            return conn.getresponse()
-        except BaseException:
-            # A failed request carries no other; and when the body's own iterator failed (a
-            # streamed file that cannot be read on), the request is cut off unfinished, so
-            # the daemon drops what it staged at once.
-            conn.close()
-            raise
 
     @staticmethod
     def _api_error(status: int, reason: str, raw: bytes) -> ApiError:

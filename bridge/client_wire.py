@@ -10,7 +10,7 @@ import os
 import socket
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from types import ModuleType
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import quote, urlencode
 
 msgpack: ModuleType | None
@@ -66,6 +66,53 @@ class UnixHTTPConnection(http.client.HTTPConnection):
             sock.close()
             raise
         self.sock = sock
+
+
+def send_request(conn: UnixHTTPConnection, method: str, path: str,
+                 body: bytes | BinaryIO | Iterable[bytes] | None,
+                 hdrs: dict[str, str]) -> http.client.HTTPResponse:
+    """``method path`` with ``body`` on ``conn``, and the head of its answer."""
+    try:
+        try:
+            # A body that is not bytes and has no length (a stream) goes chunked
+            # (RFC 9112 §7.1); a file sent with its Content-Length does not.
+            chunked = (body is not None and not isinstance(body, bytes)
+                       and "Content-Length" not in hdrs)
+            conn.request(method, path, body=body, headers=hdrs, encode_chunked=chunked)
+        except (BrokenPipeError, ConnectionResetError):
+            # The daemon may have answered early (413 for a body over its limit) and
+            # closed: its answer, if it is there, says more than the broken pipe.
+            if conn.sock is None:
+                raise
+        return conn.getresponse()
+    except BaseException:
+        # A failed request carries no other; and when the body's own iterator failed (a
+        # streamed file that cannot be read on), the request is cut off unfinished, so
+        # the daemon drops what it staged at once.
+        conn.close()
+        raise
+
+
+def unavailable_message(exc: BaseException, socket_path: str, timeout: float
+                        ) -> tuple[str, bool]:
+    """What ``exc`` on the way to the daemon says to the user, and whether the daemon was
+    reached (a timeout, a hang-up: it may have acted on the request)."""
+    start = f"start it with: bridge --home {home_of(socket_path)} daemon"
+    if isinstance(exc, FileNotFoundError):
+        return f"no Bridge daemon is running (no socket at {socket_path}); {start}", False
+    if isinstance(exc, ConnectionRefusedError):
+        return (f"no Bridge daemon is listening on {socket_path} (stale socket?); {start}",
+                False)
+    if isinstance(exc, PermissionError):
+        return (f"permission denied on {socket_path}: the socket belongs to another user; run "
+                "as the user who runs the daemon", False)
+    if isinstance(exc, TimeoutError):
+        return (f"the Bridge daemon on {socket_path} did not answer within {timeout:g} s",
+                True)
+    if isinstance(exc, OSError) and "too long" in str(exc).lower():
+        return (f"socket path {socket_path} is too long for a Unix socket (about 107 bytes at "
+                "most); use a shorter home path", False)
+    return f"lost the connection to the Bridge daemon on {socket_path} ({exc})", True
 
 
 def retry_after_seconds(value: str | None) -> float | None:
@@ -144,7 +191,8 @@ def segment(value: str) -> str:
 
 __all__ = ["ENCODER", "HOST", "MSGPACK", "NDJSON", "STREAM_BLOCK", "NoAnswer", "UnixHTTPConnection",
            "copy_body", "document_stream", "home_of", "json_text", "msgpack_blocks",
-           "ndjson_blocks", "query", "retry_after_seconds", "segment", "statement"]
+           "ndjson_blocks", "query", "retry_after_seconds", "segment", "send_request", "statement",
+           "unavailable_message"]
 
 
 def copy_body(resp: http.client.HTTPResponse, write: Callable[[bytes], None]) -> bytes:

@@ -21,7 +21,6 @@ elements' encodings, one after the other.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import itertools
 from collections.abc import Iterable, Iterator, Sequence
@@ -30,6 +29,7 @@ from typing import Any
 import msgpack
 
 from bridge.core import codec, merkle
+from bridge.core.crypto.hashes import sha256
 from bridge.core.crypto.identity import Keyring
 from bridge.core.documents import ACK, SignedHeader
 from bridge.core.errors import InputError, VerificationError
@@ -103,8 +103,7 @@ def spliced(skeleton: bytes, tokens: list[bytes], parts: list[Iterator[bytes]]
 
 
 def _token(document: SignedHeader, n: int) -> bytes:
-    return hashlib.sha256(b"bridge receipt placeholder\x00" + document.data
-                          + n.to_bytes(4, "big")).digest()
+    return sha256(b"bridge receipt placeholder\x00" + document.data + n.to_bytes(4, "big"))
 
 
 def _declared(doc: SignedHeader, entries: Iterable[bytes]) -> Iterator[bytes]:

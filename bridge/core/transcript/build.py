@@ -4,7 +4,6 @@ and telling one from a receipt at a glance."""
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import io
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -13,6 +12,7 @@ from typing import Any
 import msgpack
 
 from bridge.core import codec
+from bridge.core.crypto.hashes import sha256
 from bridge.core.documents import SignedHeader
 from bridge.core.errors import StoreError
 from bridge.core.transcript.model import (
@@ -117,8 +117,8 @@ def _array(count: int, encoded: Iterable[bytes], what: str) -> Iterator[bytes]:
 
 
 def _token(exported_at: int, n: int) -> bytes:
-    return hashlib.sha256(b"bridge transcript placeholder\x00" + exported_at.to_bytes(8, "big")
-                          + n.to_bytes(4, "big")).digest()
+    return sha256(b"bridge transcript placeholder\x00" + exported_at.to_bytes(8, "big")
+                  + n.to_bytes(4, "big"))
 
 
 def _str_next(data: bytes, at: int) -> bool:

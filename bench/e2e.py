@@ -172,8 +172,10 @@ def exchange_between(a: Node, b: Node, n: int, root: Path, timeout: float, *,
         spies = [spy(node, profile[node.party]) for node in (a, b)] if profile else []
         # The commands of one exchange of a million items may take minutes each.
         ca, cb = (BridgeClient(node.home.socket_path, timeout=timeout) for node in (a, b))
-        sender_events = ca.events(read_timeout=timeout)
-        receiver_events = cb.events(read_timeout=timeout)
+        # From the first event: a stream opens when it is first read, after the submission,
+        # and a small document is received (and acknowledged) before that.
+        sender_events = ca.events(0, read_timeout=timeout)
+        receiver_events = cb.events(0, read_timeout=timeout)
         cpu0 = [cpu_seconds(node) for node in (a, b)]
         t0 = time.perf_counter()
         doc = ca.submit_document_stream("manifest", "beta", iter_items(n), count=n,
@@ -358,9 +360,10 @@ def spy(node: Any, out: Path, *, gil: bool = False) -> subprocess.Popen[bytes]:
 
 def print_profile(path: Path, party: str, top: int = 25) -> None:
     """The functions with the most samples on top of the stack (own time), and the Bridge
-    functions with the most samples anywhere in it (time in them and what they call)."""
+    functions with the most samples anywhere in it (time in them and what they call). On
+    stderr: stdout holds the figures alone (one JSON value with ``--json``)."""
     if not path.exists():
-        print(f"no profile from {party}")
+        print(f"no profile from {party}", file=sys.stderr)
         return
     own: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
@@ -375,12 +378,15 @@ def print_profile(path: Path, party: str, top: int = 25) -> None:
         for frame in set(frames):
             if "bridge/" in frame:
                 inclusive[frame] += int(count)
-    print(f"--- {party}: {total} samples; top {top} by own time")
+    if not total:
+        print(f"no samples from {party}", file=sys.stderr)
+        return
+    print(f"--- {party}: {total} samples; top {top} by own time", file=sys.stderr)
     for frame, count in own.most_common(top):
-        print(f"{100 * count / total:6.1f}%  {frame}")
-    print(f"--- {party}: top {top} Bridge functions, inclusive")
+        print(f"{100 * count / total:6.1f}%  {frame}", file=sys.stderr)
+    print(f"--- {party}: top {top} Bridge functions, inclusive", file=sys.stderr)
     for frame, count in inclusive.most_common(top):
-        print(f"{100 * count / total:6.1f}%  {frame}")
+        print(f"{100 * count / total:6.1f}%  {frame}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -30,8 +30,10 @@ from bridge.daemon.pair import Node, make_relay_pair
 
 def one_pair(a: Node, b: Node, items: list[dict], timeout: float, start: threading.Event,
              out: dict[str, float]) -> None:
-    sender = a.client.events(read_timeout=timeout)
-    receiver = b.client.events(read_timeout=timeout)
+    # From the first event: a stream opens when it is first read, after the submission,
+    # and a small document is received (and acknowledged) before that.
+    sender = a.client.events(0, read_timeout=timeout)
+    receiver = b.client.events(0, read_timeout=timeout)
     start.wait()
     t0 = time.perf_counter()
     doc = a.client.submit_document("manifest", b.party, items, meta={"batch": 1}, id="M-HUB")

@@ -242,11 +242,11 @@ def main() -> int:
     result["send_cpu_over_reference_cpu"] = round(
         (result["bridge_send_cli_cpu_seconds"] + result["bridge_send_daemon_cpu_seconds"])
         / result["reference_cpu_seconds"], 2)
+    if args.profile:
+        print_profile(args.profile / "profile-send-0.txt", "sender during bridge send")
     if args.json:
         print(json.dumps(result))
         return 0
-    if args.profile:
-        print_profile(args.profile / "profile-send-0.txt", "sender during bridge send")
     for key, value in result.items():
         print(f"{key:>22}: {value}")
     total, check = result["import+submit_seconds"], result["check_seconds"]

@@ -118,7 +118,7 @@ def main() -> None:
     if profile is not None:
         text = io.StringIO()
         pstats.Stats(profile, stream=text).sort_stats("tottime").print_stats(args.profile)
-        print(text.getvalue())
+        print(text.getvalue(), file=sys.stderr)  # stdout: the figures alone
 
 
 if __name__ == "__main__":

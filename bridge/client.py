@@ -9,9 +9,13 @@ Standard library only, so that integrators can vendor it::
         print(ev.id, ev.type, ev.data)
 
 A request reuses a connection an earlier one left idle if the daemon has not closed it
-(``bridge.client_idle``); the event stream and a carrier export have their own. A 4xx/5xx
-answer raises :class:`ApiError`; a daemon that is not running (no socket, refused connection)
-or stops answering raises :class:`DaemonUnavailable`. A submission or acknowledgement refused
+(``bridge.client_idle``); the event stream and a carrier export have their own. One the daemon
+closes as a request goes out, before any byte of the answer, fails an idempotent request (a
+GET, a submission with its id, a reload of the peers) over to a new connection, once; any other
+raises :class:`DaemonUnavailable` saying it may or may not have been taken (an acknowledgement
+is safe to repeat, but a repeat answers that it changed nothing). A 4xx/5xx answer raises
+:class:`ApiError`; a daemon that is not running (no socket, refused connection) or stops
+answering raises :class:`DaemonUnavailable`. A submission or acknowledgement refused
 because the peer's queue is full (429 ``queue_full``: nothing was stored) is tried again after
 the daemon's ``Retry-After``, a bounded number of times (``busy_tries``, ``busy_wait``), then
 raised.
@@ -27,9 +31,15 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sized
 from typing import Any, BinaryIO, TypeVar
 
 from bridge.client_idle import IdleConnections
-from bridge.client_wire import NDJSON, UnixHTTPConnection, copy_body
+from bridge.client_wire import (
+    NDJSON,
+    NoAnswer,
+    UnixHTTPConnection,
+    copy_body,
+    send_request,
+    unavailable_message,
+)
 from bridge.client_wire import document_stream as _document_stream
-from bridge.client_wire import home_of as _home_of
 from bridge.client_wire import json_text as _json_text
 from bridge.client_wire import ndjson_blocks as _ndjson_blocks
 from bridge.client_wire import query as _query
@@ -102,27 +112,12 @@ class BridgeClient:
 
     # -- transport -------------------------------------------------------------------------
 
-    def _unavailable(self, exc: BaseException) -> DaemonUnavailable:
-        start = f"start it with: bridge --home {_home_of(self.socket_path)} daemon"
-        reached = False
-        if isinstance(exc, FileNotFoundError):
-            msg = f"no Bridge daemon is running (no socket at {self.socket_path}); {start}"
-        elif isinstance(exc, ConnectionRefusedError):
-            msg = (f"no Bridge daemon is listening on {self.socket_path} (stale socket?); "
-                   f"{start}")
-        elif isinstance(exc, PermissionError):
-            msg = (f"permission denied on {self.socket_path}: the socket belongs to another "
-                   "user; run as the user who runs the daemon")
-        elif isinstance(exc, TimeoutError):
-            msg = (f"the Bridge daemon on {self.socket_path} did not answer within "
-                   f"{self.timeout:g} s")
-            reached = True
-        elif isinstance(exc, OSError) and "too long" in str(exc).lower():
-            msg = (f"socket path {self.socket_path} is too long for a Unix socket "
-                   "(about 107 bytes at most); use a shorter home path")
-        else:
-            msg = f"lost the connection to the Bridge daemon on {self.socket_path} ({exc})"
-            reached = True
+    def _unavailable(self, exc: BaseException, *, unsure: bool = False) -> DaemonUnavailable:
+        """``unsure``: a request that changes something, which is not sent again by itself."""
+        msg, reached = unavailable_message(exc, self.socket_path, self.timeout)
+        if reached and unsure:
+            msg += ("; the request may or may not have been taken: look at what the daemon "
+                    "holds before sending it again")
         err = DaemonUnavailable(msg, reached=reached)
         err.__cause__ = exc
         return err
@@ -130,36 +125,31 @@ class BridgeClient:
     def _open(self, method: str, path: str,
               body: bytes | BinaryIO | Iterable[bytes] | None = None,
               headers: Mapping[str, str] | None = None,
-              timeout: float | None = None, *, reuse: bool = False
+              timeout: float | None = None, *, reuse: bool = False, again: bool = False
               ) -> tuple[UnixHTTPConnection, http.client.HTTPResponse]:
+        """The answer's head. ``reuse``: on a connection kept from before, if one is idle;
+        ``again``: sending the request twice does what sending it once does."""
         wait = self.timeout if timeout is None else timeout
-        conn = self._idle.take(wait)[0] if reuse else UnixHTTPConnection(self.socket_path, wait)
+        conn, kept = (self._idle.take(wait) if reuse
+                      else (UnixHTTPConnection(self.socket_path, wait), False))
         hdrs = {"Accept": "application/json"}
         if body is not None:
             hdrs["Content-Type"] = "application/json"
         hdrs.update(headers or {})
         try:
             try:
-                # A body that is not bytes and has no length (a stream) goes chunked
-                # (RFC 9112 §7.1); a file sent with its Content-Length does not.
-                chunked = (body is not None and not isinstance(body, bytes)
-                           and "Content-Length" not in hdrs)
-                conn.request(method, path, body=body, headers=hdrs, encode_chunked=chunked)
-            except (BrokenPipeError, ConnectionResetError):
-                # The daemon may have answered early (413 for a body over its limit) and
-                # closed: its answer, if it is there, says more than the broken pipe.
-                if conn.sock is None:
+                return conn, send_request(conn, method, path, body, hdrs)
+            except NoAnswer:
+                # The daemon closed the kept connection as the request went out (its idle
+                # timer, a restart): nothing of it was answered. RFC 9112 §9.3.1 and RFC 9110
+                # §9.2.2: such a request may be sent once more on a new connection if it is
+                # idempotent, and its body can be sent again.
+                if not (kept and again and (body is None or isinstance(body, bytes))):
                     raise
-            resp = conn.getresponse()
+            conn = UnixHTTPConnection(self.socket_path, wait)
+            return conn, send_request(conn, method, path, body, hdrs)
         except (OSError, http.client.HTTPException) as exc:
-            conn.close()
-            raise self._unavailable(exc) from exc
-        except BaseException:
-            # The body's own iterator failed (a streamed file that cannot be read on): the
-            # request is cut off unfinished, so the daemon drops what it staged at once.
-            conn.close()
-            raise
-        return conn, resp
+            raise self._unavailable(exc, unsure=not again and method != "GET") from exc
 
     @staticmethod
     def _api_error(status: int, reason: str, raw: bytes) -> ApiError:
@@ -181,12 +171,16 @@ class BridgeClient:
              body: bytes | BinaryIO | Iterable[bytes] | None = None,
              accept: str = "application/json", headers: Mapping[str, str] | None = None,
              timeout: float | None = None, content_type: str = "application/json",
-             write: Callable[[bytes], None] | None = None) -> tuple[int, str, bytes]:
+             write: Callable[[bytes], None] | None = None, again: bool = False
+             ) -> tuple[int, str, bytes]:
+        """``again``: the request is idempotent (a GET is), so sent once more on a new
+        connection when a kept one was closed under it (``_open``)."""
         hdrs = {"Accept": accept}
         if body is not None:
             hdrs["Content-Type"] = content_type
         hdrs.update(headers or {})
-        conn, resp = self._open(method, path, body, hdrs, timeout=timeout, reuse=True)
+        conn, resp = self._open(method, path, body, hdrs, timeout=timeout, reuse=True,
+                                again=again or method == "GET")
         try:
             data = resp.read() if write is None or resp.status >= 400 else copy_body(resp, write)
         except BaseException as exc:
@@ -224,7 +218,7 @@ class BridgeClient:
 
     def _json(self, method: str, path: str, payload: object | None = None, *,
               stream: Iterable[bytes] | None = None, raw: bytes | None = None,
-              stream_type: str = NDJSON) -> dict[str, Any]:
+              stream_type: str = NDJSON, again: bool = False) -> dict[str, Any]:
         """``payload`` as a JSON body (or ``raw``, its text), or ``stream`` as a chunked
         one (NDJSON, or ``stream_type``)."""
         body: bytes | Iterable[bytes] | None = stream if raw is None else raw
@@ -232,7 +226,8 @@ class BridgeClient:
             body = _json_text(payload)
         status, _ctype, data = self._raw(
             method, path, body,
-            content_type=stream_type if stream is not None else "application/json")
+            content_type=stream_type if stream is not None else "application/json",
+            again=again)
         return self._object(status, method, path, data)
 
     @staticmethod
@@ -273,7 +268,10 @@ class BridgeClient:
         if meta is not None:
             body["meta"] = dict(meta)
         data = _json_text(body)
-        return self._busy(lambda: self._json("POST", f"{API_PREFIX}/documents", raw=data))
+        # With its id, a repeat answers with the committed document (200, "existing"): safe
+        # to send again by itself. Without one, a repeat would be a second document.
+        return self._busy(lambda: self._json("POST", f"{API_PREFIX}/documents", raw=data,
+                                             again=id is not None))
 
     def submit_document_stream(self, type: str, to: str, items: Iterable[Mapping[str, Any]],
                                *, count: int, meta: Mapping[str, Any] | None = None,
@@ -429,7 +427,7 @@ class BridgeClient:
 
     def reload_peers(self) -> dict[str, Any]:
         """Re-read the pinned peers (after ``bridge peer add --replace``)."""
-        return self._json("POST", f"{API_PREFIX}/peers/reload", {})
+        return self._json("POST", f"{API_PREFIX}/peers/reload", {}, again=True)
 
     def reconcile(self, peer: str | None = None, quota: int | None = None) -> dict[str, Any]:
         """The reconciliation report (JSON form; ``bridge.reports.render.json.from_json`` reads

@@ -10,7 +10,7 @@ import os
 import socket
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from types import ModuleType
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import quote, urlencode
 
 msgpack: ModuleType | None
@@ -25,8 +25,33 @@ NDJSON = "application/x-ndjson"
 MSGPACK = "application/vnd.msgpack"
 
 
+class NoAnswer(http.client.RemoteDisconnected):
+    """The connection ended (closed or reset) before a single byte of the answer came: the
+    one failure after which a request on a kept connection may be sent again on a new one
+    (RFC 9112 §9.3.1, RFC 9110 §9.2.2), if sending it twice does what sending it once does."""
+
+
+class _Response(http.client.HTTPResponse):
+    def begin(self) -> None:
+        # Whether any byte of the answer came, told apart before the status line is parsed:
+        # ``http.client`` says "closed without response" also for a status line cut short.
+        # A timeout is not a closed connection (the daemon may still be at work on it).
+        if self.fp is not None and self.headers is None:  # not begun yet
+            try:
+                seen = self.fp.peek(1)
+            except TimeoutError:
+                raise
+            except OSError as exc:
+                raise NoAnswer("the connection was reset before any answer") from exc
+            if not seen:
+                raise NoAnswer("the connection was closed before any answer")
+        super().begin()
+
+
 class UnixHTTPConnection(http.client.HTTPConnection):
     """``http.client.HTTPConnection`` that connects to a Unix socket instead of TCP."""
+
+    response_class = _Response
 
     def __init__(self, socket_path: str, timeout: float | None = None) -> None:
         super().__init__(HOST, timeout=timeout)
@@ -41,6 +66,53 @@ class UnixHTTPConnection(http.client.HTTPConnection):
             sock.close()
             raise
         self.sock = sock
+
+
+def send_request(conn: UnixHTTPConnection, method: str, path: str,
+                 body: bytes | BinaryIO | Iterable[bytes] | None,
+                 hdrs: dict[str, str]) -> http.client.HTTPResponse:
+    """``method path`` with ``body`` on ``conn``, and the head of its answer."""
+    try:
+        try:
+            # A body that is not bytes and has no length (a stream) goes chunked
+            # (RFC 9112 §7.1); a file sent with its Content-Length does not.
+            chunked = (body is not None and not isinstance(body, bytes)
+                       and "Content-Length" not in hdrs)
+            conn.request(method, path, body=body, headers=hdrs, encode_chunked=chunked)
+        except (BrokenPipeError, ConnectionResetError):
+            # The daemon may have answered early (413 for a body over its limit) and
+            # closed: its answer, if it is there, says more than the broken pipe.
+            if conn.sock is None:
+                raise
+        return conn.getresponse()
+    except BaseException:
+        # A failed request carries no other; and when the body's own iterator failed (a
+        # streamed file that cannot be read on), the request is cut off unfinished, so
+        # the daemon drops what it staged at once.
+        conn.close()
+        raise
+
+
+def unavailable_message(exc: BaseException, socket_path: str, timeout: float
+                        ) -> tuple[str, bool]:
+    """What ``exc`` on the way to the daemon says to the user, and whether the daemon was
+    reached (a timeout, a hang-up: it may have acted on the request)."""
+    start = f"start it with: bridge --home {home_of(socket_path)} daemon"
+    if isinstance(exc, FileNotFoundError):
+        return f"no Bridge daemon is running (no socket at {socket_path}); {start}", False
+    if isinstance(exc, ConnectionRefusedError):
+        return (f"no Bridge daemon is listening on {socket_path} (stale socket?); {start}",
+                False)
+    if isinstance(exc, PermissionError):
+        return (f"permission denied on {socket_path}: the socket belongs to another user; run "
+                "as the user who runs the daemon", False)
+    if isinstance(exc, TimeoutError):
+        return (f"the Bridge daemon on {socket_path} did not answer within {timeout:g} s",
+                True)
+    if isinstance(exc, OSError) and "too long" in str(exc).lower():
+        return (f"socket path {socket_path} is too long for a Unix socket (about 107 bytes at "
+                "most); use a shorter home path", False)
+    return f"lost the connection to the Bridge daemon on {socket_path} ({exc})", True
 
 
 def retry_after_seconds(value: str | None) -> float | None:
@@ -117,9 +189,10 @@ def segment(value: str) -> str:
     return quote(value, safe="")
 
 
-__all__ = ["ENCODER", "HOST", "MSGPACK", "NDJSON", "STREAM_BLOCK", "UnixHTTPConnection",
+__all__ = ["ENCODER", "HOST", "MSGPACK", "NDJSON", "STREAM_BLOCK", "NoAnswer", "UnixHTTPConnection",
            "copy_body", "document_stream", "home_of", "json_text", "msgpack_blocks",
-           "ndjson_blocks", "query", "retry_after_seconds", "segment", "statement"]
+           "ndjson_blocks", "query", "retry_after_seconds", "segment", "send_request", "statement",
+           "unavailable_message"]
 
 
 def copy_body(resp: http.client.HTTPResponse, write: Callable[[bytes], None]) -> bytes:

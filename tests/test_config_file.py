@@ -171,3 +171,28 @@ def test_a_peer_filed_under_another_name_is_refused() -> None:
     beta = PeerConfig(name="beta", url="http://127.0.0.1:7444", fingerprint="AB")
     with pytest.raises(ValueError, match="'beta' is filed under 'gamma'"):
         Config(party="alpha", listen="127.0.0.1:7443", peers={"gamma": beta})
+
+
+def test_log_flooding_by_a_config_file_of_long_keys_and_values_makes_a_bounded_error(
+        tmp_path: Path) -> None:
+    """A 64 KiB key, value or peer name in the file is quoted cut and escaped, and 100 bad
+    keys are listed 20 at most: the error (and the daemon's log line of it) stays short."""
+    home, text = _config(tmp_path)
+    long = "Q" * 65536 + "\\u001b[2J"  # ESC, as TOML writes it in a string
+    text = text.replace("in_flight = 8", f'in_flight = "{long}"\n"{long}" = 1')
+    text += f'\n[peers."{long}"]\nurl = 5\n' + "".join(f"k{n} = 1\n" for n in range(100))
+    message = _problem(home, text)
+    assert "in_flight must be" in message and "\x1b" not in message
+    assert "is not a known key" in message and "... and " in message
+    assert len(message) < 4000 and max(map(len, message.splitlines())) < 400
+
+
+def test_log_flooding_by_a_relay_file_of_long_keys_and_values_makes_a_bounded_error() -> None:
+    from bridge.transports.relay.mediator import read_config
+    long = "Q" * 65536
+    with pytest.raises(UsageError) as err:
+        read_config({"relay": {long: 1, "listen": long}, **{f"k{n}": 1 for n in range(100)}},
+                    "relay.toml")
+    message = str(err.value)
+    assert "... and " in message
+    assert len(message) < 4000 and max(map(len, message.splitlines())) < 400

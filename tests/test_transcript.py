@@ -20,13 +20,17 @@ from bridge.core import chunks, codec, documents, envelope, merkle
 from bridge.core.crypto import identity
 from bridge.core.crypto.identity import TAG_DOCUMENT, Keyring, PrivateIdentity
 from bridge.core.documents import AckItem, Item, SignedDocument
+from bridge.core.errors import StoreError
+from bridge.core.receipts.witnessed import with_witnessed
 from bridge.core.transcript import (
     TRANSCRIPT_LIMITS,
+    StreamedDocument,
     TranscriptDocument,
     TranscriptEnvelope,
     build_transcript,
     check_transcript,
     is_transcript,
+    stream_transcript,
     verify_transcript,
 )
 from bridge.store.sqlite import audit_db
@@ -169,6 +173,35 @@ def test_last_envelope_left_out_holds_but_shows_the_document_undelivered(
                                     lambda v: v["links"][0]["envelopes"].pop()), keyring)
     assert result.undelivered == ("MAN-TEST-1",)
     assert "not carried whole by accepted envelopes: MAN-TEST-1" in result.summary()
+
+
+def _streamed(ex: Exchange, *, entries: bool, witnessed: list[dict[str, Any]] | None = None,
+              short: bool = False) -> bytes:
+    """``ex.transcript`` made by ``stream_transcript``, entries read as their turn comes;
+    ``short``: the last document's entries one short of its count."""
+    def reader(leaves: list[bytes]) -> Callable[[], Any]:
+        return lambda: iter(leaves[:-1] if short and leaves is ex.docs[-1].leaves else leaves)
+    docs = [StreamedDocument(signed=d.signed, entries=reader(d.leaves) if entries else None)
+            for d in ex.docs]
+    return b"".join(stream_transcript(
+        parties=("alpha", "beta"), exported_at=T0 + 10_000_000, documents=docs,
+        outbound=(len(ex.out.envelopes), iter(ex.out.envelopes)), inbound=ex.back.envelopes,
+        witnessed=witnessed))
+
+
+@pytest.mark.parametrize("entries", [True, False], ids=["with-entries", "headers-only"])
+def test_a_streamed_transcript_is_the_built_one_byte_for_byte(ex: Exchange,
+                                                              entries: bool) -> None:
+    assert _streamed(ex, entries=entries) == ex.transcript(entries=entries)
+    witnessed = [{"doc": bytes(32), "checkpoint": "a checkpoint", "log": [b"x"]}]
+    assert _streamed(ex, entries=entries, witnessed=witnessed) == with_witnessed(
+        ex.transcript(entries=entries), witnessed, TRANSCRIPT_LIMITS)
+
+
+def test_a_streamed_transcript_whose_entries_fall_short_of_the_count_stops(
+        ex: Exchange) -> None:
+    with pytest.raises(StoreError, match="not the 1 announced"):
+        _streamed(ex, entries=True, short=True)
 
 
 def test_is_transcript_tells_transcripts_from_other_files(ex: Exchange) -> None:

@@ -10,6 +10,7 @@ import contextlib
 import sqlite3
 import sys
 import time
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,14 +24,15 @@ from bridge.core import audit
 from bridge.core.crypto.identity import check_party
 from bridge.core.errors import UsageError
 from bridge.core.printable import json_text, printable, quoted
-from bridge.core.receipts.witnessed import with_witnessed
-from bridge.core.transcript import TRANSCRIPT_LIMITS, build_transcript, check_transcript
+from bridge.core.transcript import check_transcript, stream_transcript
 from bridge.engine import store_check
-from bridge.home.files import write_file
+from bridge.home.files import write_file_streamed
 from bridge.home.folder import Home
 from bridge.store.sqlite import audit_db
 from bridge.store.sqlite.audit_tree import AuditTree
 from bridge.store.sqlite.peer_log import PeerLog
+
+WRITE_BLOCK = 1 << 20  # bytes of a transcript written at once
 
 
 def _count(n: int, noun: str) -> str:
@@ -90,8 +92,9 @@ def audit_verify(obj: Ctx, as_json: bool) -> None:
     sys.exit(int(Exit.OK if ok else Exit.FAILED))
 
 
-def _transcript_parts(home: Home, peer: str, *, with_entries: bool) -> audit_db.TranscriptParts:
-    """What the store holds of the exchange with ``peer``, from an audit log that holds."""
+@contextlib.contextmanager
+def _exchange(home: Home, peer: str) -> Iterator[sqlite3.Connection]:
+    """One read transaction on the store, whose audit log holds, that knows ``peer``."""
     with reporting(failed=Exit.USAGE):
         conn = audit_db.connect(home.db_path)
         with contextlib.closing(conn), audit_db.snapshot(conn):
@@ -102,10 +105,30 @@ def _transcript_parts(home: Home, peer: str, *, with_entries: bool) -> audit_db.
                 sys.exit(int(Exit.FAILED))
             if peer not in home.config().peers and not audit_db.known_peer(conn, peer):
                 raise UsageError(f"--peer: no exchange with {quoted(peer)} in this store")
-            return audit_db.transcript_parts(conn, peer, with_entries=with_entries)
+            yield conn
 
 
-def _witnessed(home: Home, parts: audit_db.TranscriptParts) -> list[dict[str, object]]:
+def _write(output: Path, pieces: Iterable[bytes], *, replace: bool) -> int:
+    """``pieces`` written to a new file at ``output`` a block at a time; its size."""
+    size = 0
+
+    def produce(append: Callable[[bytes], None]) -> None:
+        nonlocal size
+        block = bytearray()
+        for piece in pieces:
+            block += piece
+            if len(block) >= WRITE_BLOCK:
+                append(bytes(block))
+                size += len(block)
+                block.clear()
+        append(bytes(block))
+        size += len(block)
+
+    write_file_streamed(output, produce, replace=replace)
+    return size
+
+
+def _witnessed(home: Home, parts: audit_db.TranscriptSource) -> list[dict[str, Any]]:
     """The witnessed times of the transcript's documents (PROTOCOL.md §13.5), if any."""
     with reporting(failed=Exit.USAGE):
         conn = audit_db.connect(home.db_path)
@@ -120,12 +143,12 @@ def _witnessed(home: Home, parts: audit_db.TranscriptParts) -> list[dict[str, ob
 
 
 def _say_exported(me: str, peer: str, output: Path, size: int,
-                  parts: audit_db.TranscriptParts) -> None:
+                  parts: audit_db.TranscriptSource) -> None:
     n_acks = sum(d.signed.header.type == "ack" for d in parts.documents)
     click.echo(f"wrote the transcript {me}↔{peer} to {output} ({size} bytes): "
                f"{_count(len(parts.documents) - n_acks, 'document')}, "
                f"{_count(n_acks, 'acknowledgement')}, "
-               f"{_count(len(parts.outbound), 'envelope')} {me}→{peer} and "
+               f"{_count(parts.outbound, 'envelope')} {me}→{peer} and "
                f"{len(parts.inbound)} {peer}→{me} with signed receipts")
     if parts.pending:
         click.echo(f"left out: {_count(parts.pending, 'envelope')} to {peer} not delivered yet")
@@ -160,18 +183,19 @@ def audit_export(obj: Ctx, peer: str, output: Path, with_entries: bool, force: b
         # With every key's history: a transcript spans rotations, so it needs each retired
         # key and the rotation that bounds it, as a mediator's check does (PROTOCOL.md §4.6).
         keys = home.keyring()
-    parts = _transcript_parts(home, peer, with_entries=with_entries)
-    data = build_transcript(parties=(me, peer), exported_at=int(time.time() * 1000),
-                            documents=parts.documents, outbound=parts.outbound,
-                            inbound=parts.inbound)
-    evidence = _witnessed(home, parts)
-    if evidence:
-        data = with_witnessed(data, evidence, TRANSCRIPT_LIMITS)
     # Entries name persons: the file is the exporter's to hand over, not the machine's users'
-    # (0600, never through a link, an existing file only with --force).
+    # (0600, never through a link, an existing file only with --force). Written as it is
+    # read from the store: no whole document's entries, nor our envelopes, in memory at once.
+    with _exchange(home, peer) as conn:
+        parts = audit_db.transcript_source(conn, peer, with_entries=with_entries)
+        pieces = stream_transcript(
+            parties=(me, peer), exported_at=int(time.time() * 1000), documents=parts.documents,
+            outbound=(parts.outbound, parts.envelopes()), inbound=parts.inbound,
+            witnessed=_witnessed(home, parts) or None)
+        size = _write(output, pieces, replace=force)
+    _say_exported(me, peer, output, size, parts)
     with reporting(failed=Exit.USAGE):
-        write_file(output, data, replace=force)
-    _say_exported(me, peer, output, len(data), parts)
+        data = output.read_bytes()
     # The exporter checks what it wrote, as a mediator will (with this home's pinned keys).
     result = check_transcript(data, keys)
     if not result.ok:

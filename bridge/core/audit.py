@@ -27,7 +27,6 @@ per item, so a 100,000-item document costs a handful of records.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import re
 from collections import Counter
@@ -36,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bridge.core import codec
+from bridge.core.crypto.hashes import sha256
 from bridge.core.crypto.identity import PARTY_RE, PublicIdentity
 from bridge.core.documents import SignedHeader
 from bridge.core.envelope import EnvelopeHeader
@@ -81,7 +81,7 @@ def record_bytes(*, seq: int, at: int, kind: str, peer: str | None, body: bytes)
 
 def chain_hash(prev_hash: bytes, record: bytes) -> bytes:
     """``SHA-256("bridge/v1/audit" || 0x00 || prev_hash || record bytes)``."""
-    return hashlib.sha256(TAG_AUDIT + b"\x00" + prev_hash + record).digest()
+    return sha256(TAG_AUDIT + b"\x00" + prev_hash + record)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -23,12 +23,12 @@ depends on what the file declares, only on one record at a time.
 from __future__ import annotations
 
 import enum
-import hashlib
 import struct
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from bridge.core import codec
+from bridge.core.crypto.hashes import new_sha256, sha256
 from bridge.core.crypto.identity import check_party
 from bridge.core.errors import BridgeError, DecodeError, PeerError, UsageError
 
@@ -125,7 +125,7 @@ class Record:
 
 def envelope_record(seq: int, data: bytes) -> Record:
     """The record of one of our envelopes: its hash is its chain hash (PROTOCOL §5.1)."""
-    return Record(seq=seq, envelope=hashlib.sha256(data).digest(), body=data)
+    return Record(seq=seq, envelope=sha256(data), body=data)
 
 
 class Writer:
@@ -134,7 +134,7 @@ class Writer:
     def __init__(self, header: CarryHeader) -> None:
         self.header = header
         self.count = 0
-        self._hash = hashlib.sha256()
+        self._hash = new_sha256()
 
     def _out(self, data: bytes) -> bytes:
         self._hash.update(data)
@@ -231,7 +231,7 @@ class Reader:
         self.size = 0
         self._at = _At.PREFIX
         self._need = _PREFIX.size
-        self._hash = hashlib.sha256()
+        self._hash = new_sha256()
         self._last_seq = 0
         self._last_envelope = b""
         self._pending = _Pending()
@@ -357,7 +357,7 @@ class Reader:
         assert self.header is not None
         if not 1 <= seq <= SEQ_MAX:
             return "bad_record", f"record {self.count}: sequence number {seq} out of range"
-        if self.header.kind is FileKind.ENVELOPES and hashlib.sha256(body).digest() != env:
+        if self.header.kind is FileKind.ENVELOPES and sha256(body) != env:
             return "record_damaged", (f"record {self.count} (envelope {seq}): its bytes do not "
                                       "hash to the hash it names")
         if seq == self._last_seq:

@@ -11,7 +11,6 @@ bytes as signed. Everything is checked over the bytes received.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
@@ -20,6 +19,7 @@ from functools import cached_property
 from typing import Any, TypeGuard
 
 from bridge.core import codec, deadlines, merkle, times
+from bridge.core.crypto.hashes import sha256, shake256
 from bridge.core.crypto.identity import (
     TAG_DOCUMENT,
     Keyring,
@@ -87,6 +87,11 @@ _HEADER_KEYS = frozenset({"v", "type", "id", "issuer", "issuer_key", "recipient"
 _ACK_HEADER_KEYS = _HEADER_KEYS | {"answers", "answers_id"}
 
 
+def salt_stream(salt_key: bytes, size: int) -> bytes:
+    """``size`` bytes of the document's salts: SHAKE256(tag || 0x00 || salt_key) (§6.4)."""
+    return shake256(TAG_LEAF_SALT + b"\x00" + salt_key, size)
+
+
 def leaf_salts(salt_key: bytes, count: int) -> list[bytes]:
     """Per-entry salts: entry ``i`` gets bytes ``[16 i, 16 i + 16)`` of
     SHAKE256(tag || 0x00 || salt_key) (FIPS 202).
@@ -96,7 +101,7 @@ def leaf_salts(salt_key: bytes, count: int) -> list[bytes]:
     and a verifier never needs it (each salt travels inside its entry). One XOF call for the
     whole document costs far less than a MAC per entry.
     """
-    stream = hashlib.shake_256(TAG_LEAF_SALT + b"\x00" + salt_key).digest(SALT_SIZE * count)
+    stream = salt_stream(salt_key, SALT_SIZE * count)
     return [stream[i : i + SALT_SIZE] for i in range(0, SALT_SIZE * count, SALT_SIZE)]
 
 
@@ -211,7 +216,7 @@ class SignedHeader:
 
     @cached_property
     def digest(self) -> bytes:
-        return hashlib.sha256(self.data).digest()
+        return sha256(self.data)
 
     def to_map(self) -> dict[str, Any]:
         return {"header": self.data, "sig": self.signature}

@@ -16,10 +16,10 @@ Pure: the store passes ``node``; :class:`bridge.core.merkle.MerkleTree` has one 
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 from collections.abc import Callable, Sequence
 
+from bridge.core.crypto.hashes import new_sha256
 from bridge.core.errors import InputError, VerificationError
 from bridge.core.merkle import EMPTY_ROOT, HASH_SIZE, node_hash
 
@@ -155,7 +155,7 @@ def verify_consistency(old: int, new: int, proof: Sequence[bytes], old_root: byt
 def _fold(old: int, new: int, proof: Sequence[bytes], old_root: bytes
           ) -> tuple[bytes, bytes, int]:
     """Steps 1-6 of RFC 9162 §2.1.4.2: (fr, sr, sn) after the whole path."""
-    sha256 = hashlib.sha256
+    sha256 = new_sha256
     # Step 1: an empty path proves nothing between two different sizes.
     if not proof:
         raise _bad("the proof is empty")

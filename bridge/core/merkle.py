@@ -22,11 +22,11 @@ source such as a signed tree head (RFC 9162 §4.10).
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from bridge.core.crypto.hashes import new_sha256
 from bridge.core.errors import InputError, VerificationError
 
 __all__ = [
@@ -50,25 +50,25 @@ HASH_SIZE = 32
 _LEAF_PREFIX = b"\x00"
 _NODE_PREFIX = b"\x01"
 
-EMPTY_ROOT: bytes = hashlib.sha256(b"").digest()
+EMPTY_ROOT: bytes = new_sha256(b"").digest()
 """MTH({}) = SHA-256() — the root of a tree with no leaves (RFC 9162 §2.1.1)."""
 
 
 def leaf_hash(leaf: bytes) -> bytes:
     """MTH({d(0)}) = SHA-256(0x00 || d(0)) (RFC 9162 §2.1.1)."""
-    return hashlib.sha256(_LEAF_PREFIX + leaf).digest()
+    return new_sha256(_LEAF_PREFIX + leaf).digest()
 
 
 def leaf_hashes(leaves: Iterable[bytes]) -> list[bytes]:
     """``leaf_hash`` of each of ``leaves``, in order (a list comprehension: faster here than
-    ``map`` over hashlib's own callables)."""
-    sha256, prefix = hashlib.sha256, _LEAF_PREFIX
+    ``map`` over the hash's own callables)."""
+    sha256, prefix = new_sha256, _LEAF_PREFIX
     return [sha256(prefix + leaf).digest() for leaf in leaves]
 
 
 def node_hash(left: bytes, right: bytes) -> bytes:
     """SHA-256(0x01 || left || right), the hash of an inner node (RFC 9162 §2.1.1)."""
-    return hashlib.sha256(_NODE_PREFIX + left + right).digest()
+    return new_sha256(_NODE_PREFIX + left + right).digest()
 
 
 _BYTES, _HASH_LEN = frozenset({bytes}), frozenset({HASH_SIZE})
@@ -93,7 +93,7 @@ def _build_levels(leaf_hashes: tuple[bytes, ...]) -> tuple[tuple[bytes, ...], ..
     pairing builds exactly, and the ragged right part's last node is the one carried up until it
     meets a subtree of its own height.
     """
-    sha256 = hashlib.sha256  # local binding: one attribute lookup, not one per node
+    sha256 = new_sha256  # local binding: one lookup, not one per node
     prefix = _NODE_PREFIX
     levels: list[tuple[bytes, ...]] = [leaf_hashes]
     current = leaf_hashes
@@ -112,7 +112,7 @@ def _root_of(leaf_hashes: Sequence[bytes]) -> bytes:
     """MTH over ``leaf_hashes`` (at least one), by the pairing of ``_build_levels`` but with
     only the level being hashed kept: the very same node hashes, in the same order, without
     keeping (or copying into tuples) every level of a tree nobody asked for."""
-    sha256, prefix = hashlib.sha256, _NODE_PREFIX
+    sha256, prefix = new_sha256, _NODE_PREFIX
     current = leaf_hashes
     while len(current) > 1:
         upper = [sha256(prefix + a + b).digest()
@@ -253,7 +253,7 @@ def root_from_inclusion_proof(
     """
     _check_proof_form(leaf_hash, index, size, path)
 
-    sha256 = hashlib.sha256
+    sha256 = new_sha256
     prefix = _NODE_PREFIX
     # Step 2: fn is the leaf's index and sn the last index, at the current level.
     fn = index

@@ -15,7 +15,6 @@ The caller stores each entry as it is made and hands the entries back, a chunk a
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -28,7 +27,6 @@ from bridge.core.documents import (
     ACK,
     DOCUMENT_TYPES,
     SALT_SIZE,
-    TAG_LEAF_SALT,
     AckItem,
     DocumentHeader,
     Item,
@@ -36,6 +34,7 @@ from bridge.core.documents import (
     check_meta_encodable,
     declared_record_leaf,
     encode_ack_entry,
+    salt_stream,
     sign_header,
 )
 from bridge.core.entries import (
@@ -58,8 +57,7 @@ class EntryStream:
         self.count, self.chunk = count, chunk
         # One XOF call for the document, as documents.leaf_salts: the same salts, kept as one
         # bytes object (16 bytes an item) rather than a list of a million objects.
-        self._salts = hashlib.shake_256(TAG_LEAF_SALT + b"\x00" + salt_key).digest(
-            SALT_SIZE * count)
+        self._salts = salt_stream(salt_key, SALT_SIZE * count)
         self.added = 0
         self._open: list[bytes] = []  # leaf hashes of the chunk being filled
         self.chunk_roots: list[bytes] = []
@@ -215,8 +213,8 @@ class AckStream(EntryStream):
             return
         need = SALT_SIZE * (self.added + n)
         if need > len(self._salts):
-            self._salts = hashlib.shake_256(TAG_LEAF_SALT + b"\x00" + self._salt_key).digest(
-                max(need, 2 * len(self._salts), SALT_SIZE * self.chunk))
+            self._salts = salt_stream(self._salt_key,
+                                      max(need, 2 * len(self._salts), SALT_SIZE * self.chunk))
 
     def add(self, items: Iterable[tuple[AckItem, bytes | None]]) -> list[bytes]:
         out = []

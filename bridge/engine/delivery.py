@@ -21,7 +21,14 @@ from bridge.engine.context import Engine
 from bridge.engine.kinds import KIND_CHECKPOINT
 from bridge.engine.outcomes import DeliveryOutcome, DeliveryState
 from bridge.engine.ports import Arrival, Carried, Outgoing
-from bridge.engine.states import DocumentState, OutboxState, finish_envelope, move_document
+from bridge.engine.states import (
+    DocumentState,
+    ItemTransport,
+    OutboxState,
+    finish_envelope,
+    mark_items,
+    move_document,
+)
 from bridge.home.config import Delivery as DeliveryPolicy
 from bridge.store.sqlite.store import OutboxRow
 
@@ -29,6 +36,10 @@ LATE_GAP_SCAN = 64
 """Receipts a gap is weighed against, at most (``Delivery._undecided_since``): an answer is
 late by at most the envelopes in flight (``delivery.in_flight`` is at most 64), and a peer
 answering gaps never makes the sender verify its whole history, one signature a row."""
+
+# The items of an envelope that is delivered: queued (its answer counted the attempt), sent,
+# or delivered already (an envelope a gap rewound, delivered again).
+_DELIVERABLE = frozenset({ItemTransport.QUEUED, ItemTransport.SENT, ItemTransport.DELIVERED})
 
 
 class Delivery:
@@ -51,7 +62,8 @@ class Delivery:
         self.e.store.count_attempt(row.peer, row.seq)
         if row.attempts == 0 and row.doc is not None and row.first is not None \
                 and row.n is not None:
-            self.e.store.set_transport(row.doc, row.first, row.n, "sent")
+            mark_items(self.e.store, row.doc, row.first, row.n, ItemTransport.SENT,
+                       previous=frozenset({ItemTransport.QUEUED}))
 
     def answered(self, row: OutboxRow, body: bytes, note: str = "the answer", *,
                  count: bool = False, in_flight: frozenset[int] = frozenset()
@@ -213,7 +225,8 @@ class Delivery:
         doc = store.document_by_rowid(row.doc)
         assert doc is not None
         if doc.type != documents.ACK and row.first is not None and row.n is not None:
-            store.set_transport(doc.rowid, row.first, row.n, "delivered")
+            mark_items(store, doc.rowid, row.first, row.n, ItemTransport.DELIVERED,
+                       previous=_DELIVERABLE)
         if store.pending_for_doc(doc.rowid) == 0 and doc.state in (DocumentState.QUEUED,
                                                                     DocumentState.SENDING):
             move_document(store, doc, DocumentState.DELIVERED, now)

@@ -24,7 +24,7 @@ from bridge.engine.backpressure import Queue, refuse_if_full
 from bridge.engine.context import Engine
 from bridge.engine.found import only_document
 from bridge.engine.kinds import KIND_CHUNK
-from bridge.engine.states import DocumentState, move_document
+from bridge.engine.states import DocumentState, ItemTransport, move_document
 from bridge.records.categories import validate_submission
 from bridge.records.schema import validate
 from bridge.store.sqlite.store import DocumentRow
@@ -120,8 +120,9 @@ class Outbound:
         lh = doc.tree.levels[0]
         with e.store.transaction():
             rowid = self.e.record_document("out", doc.signed, peer, answers=None, now=now)
+            queued = ItemTransport.QUEUED.value
             e.store.insert_items(
-                (rowid, n, item_id, doc.leaves[n], lh[n], "queued")
+                (rowid, n, item_id, doc.leaves[n], lh[n], queued)
                 for n, item_id in enumerate(ids))
             self._enqueue(doc, peer, rowid, now)
         e.notify()

@@ -35,6 +35,14 @@ class OutboxState(enum.StrEnum):
     REFUSED = "refused"  # the peer took its place in the chain and refused its content
 
 
+class ItemTransport(enum.StrEnum):
+    """Where an item's envelope is, until the item has an acknowledgement status."""
+    QUEUED = "queued"  # ours: its envelope not tried yet
+    SENT = "sent"  # ours: its envelope tried at least once
+    DELIVERED = "delivered"  # ours: its envelope delivered
+    UNACKNOWLEDGED = "unacknowledged"  # theirs: received (it travels no further)
+
+
 class TransitionRefused(StoreCorrupt):
     """A state change its table does not allow."""
 
@@ -73,6 +81,20 @@ OUTBOX_TRANSITIONS: Mapping[OutboxState | None, frozenset[OutboxState]] = {
 }
 
 
+# Ours are born queued, read sent from their envelope's first attempt and delivered from its
+# delivery; a gap rewinds delivered envelopes (PROTOCOL.md §8.7), and one resent and
+# delivered again reads delivered again. An answer counted in its own transaction delivers
+# items still queued. Theirs are born received and stay so.
+_T = ItemTransport
+ITEM_TRANSPORT_TRANSITIONS: Mapping[ItemTransport | None, frozenset[ItemTransport]] = {
+    None: frozenset({_T.QUEUED, _T.UNACKNOWLEDGED}),
+    _T.QUEUED: frozenset({_T.SENT, _T.DELIVERED}),
+    _T.SENT: frozenset({_T.DELIVERED}),
+    _T.DELIVERED: frozenset({_T.DELIVERED}),
+    _T.UNACKNOWLEDGED: frozenset(),
+}
+
+
 def check_document(direction: str, previous: str | None, new: DocumentState) -> None:
     """Raise ``TransitionRefused`` unless a document of ``direction`` may go from
     ``previous`` (a stored string, None for a new row) to ``new``."""
@@ -91,6 +113,22 @@ def check_outbox(previous: OutboxState | None, new: OutboxState) -> None:
     if new not in OUTBOX_TRANSITIONS.get(previous, frozenset()):
         raise TransitionRefused(f"an outbox envelope in state {previous or 'none'} may not "
                                 f"change to {new}")
+
+
+def check_items(previous: frozenset[ItemTransport], new: ItemTransport) -> None:
+    """Raise ``TransitionRefused`` unless items in any of ``previous`` may change to ``new``."""
+    for state in previous:
+        if new not in ITEM_TRANSPORT_TRANSITIONS.get(state, frozenset()):
+            raise TransitionRefused(f"an item whose envelope is {state} may not "
+                                    f"change to {new}")
+
+
+def mark_items(store: Store, doc: int, first: int, n: int, new: ItemTransport, *,
+               previous: frozenset[ItemTransport]) -> None:
+    """Items ``first`` to ``first + n`` of ``doc``, which are in one of ``previous``, now
+    ``new`` (a range's states are known from its envelope: nothing is read first)."""
+    check_items(previous, new)
+    store.set_transport(doc, first, n, new.value)
 
 
 def new_state(direction: str) -> DocumentState:
@@ -113,5 +151,6 @@ def finish_envelope(store: Store, peer: str, seq: int, new: OutboxState, receipt
     store.finish_outbox(peer, seq, new.value, receipt, now, attempt=attempt)
 
 
+assert all(t <= set(ItemTransport) for t in ITEM_TRANSPORT_TRANSITIONS.values())
 for _direction, _table in DOCUMENT_TRANSITIONS.items():
     assert all(t <= set(DocumentState) for t in _table.values())

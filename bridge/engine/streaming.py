@@ -22,6 +22,7 @@ from bridge.core.errors import InputError
 from bridge.core.streaming import DocumentStream
 from bridge.engine.context import Engine
 from bridge.engine.outbound import COMPARE_PAGE, Outbound, check_queue, check_recipient
+from bridge.engine.states import ItemTransport
 from bridge.records.categories import validate_submission
 from bridge.records.schema import validate
 from bridge.store.entry_fields import records_fields
@@ -123,7 +124,7 @@ class Streaming:
         now = e.now()
         with e.store.transaction():
             rowid = e.record_document("out", signed, s.peer, answers=None, now=now)
-            e.store.publish_stage(s.stage, rowid, "queued")
+            e.store.publish_stage(s.stage, rowid, ItemTransport.QUEUED.value)
             self.outbound.seal_staged(s.doc, s.stage, s.peer, (rowid, signed.digest), now)
         self.abort(s)
         e.notify()

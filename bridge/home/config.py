@@ -44,7 +44,7 @@ from bridge.home.addresses import VIA_RELAY as VIA_RELAY
 from bridge.home.addresses import Via as Via
 from bridge.home.addresses import WitnessVia as WitnessVia
 from bridge.home.addresses import check_peer_url, check_relay_url, parse_listen
-from bridge.home.config_problems import problem
+from bridge.home.config_problems import listed, problem
 from bridge.home.tls import normalise_tls_fingerprint
 
 DEFAULT_LISTEN = "127.0.0.1:7443"
@@ -458,5 +458,4 @@ def read_file(data: Mapping[str, Any], source: str) -> ConfigFile:
     except ValidationError as exc:
         named = {"peers": PeerTable, "witnesses": WitnessTable}
         problems = [problem(error, SECTIONS, named) for error in exc.errors()]
-        raise UsageError(f"{source}: invalid configuration:\n  " + "\n  ".join(problems)
-                         ) from None
+        raise UsageError(f"{source}: invalid configuration:{listed(problems)}") from None

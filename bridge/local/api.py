@@ -28,6 +28,7 @@ from bridge.engine.exchange import Exchange
 from bridge.engine.health import links_verdict, stuck_after
 from bridge.engine.metrics import Metrics
 from bridge.engine.ports import RunInDb
+from bridge.engine.states import ItemTransport
 from bridge.engine.store_check import StoreFault, is_corruption
 from bridge.local.carry import CARRY_FILE_REFUSALS, CarryApi
 from bridge.local.json_text import parse_json
@@ -48,7 +49,7 @@ STATUS_BY_CODE = {"unknown_peer": 404, "not_found": 404, "duplicate_document": 4
 MAX_LIMIT = 10_000
 # What an item's status filter may name: an acknowledgement status, or the transport state of
 # an item not yet acknowledged (local-api.yaml, ItemStatus).
-ITEM_STATES = (*ACK_STATUSES, "queued", "sent", "delivered", "unacknowledged")
+ITEM_STATES = (*ACK_STATUSES, *(t.value for t in ItemTransport))
 MAX_BODY = web.AppKey("max_body", int)
 
 

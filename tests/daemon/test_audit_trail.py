@@ -245,6 +245,21 @@ def test_exported_transcript_verifies_offline(trail: Trail, transcript: Path) ->
     assert (transcript.stat().st_mode & 0o777) == 0o600
 
 
+def test_the_streamed_export_is_the_transcript_built_whole_byte_for_byte(
+        trail: Trail, transcript: Path) -> None:
+    """``bridge audit export`` writes the transcript as it reads the store; the same store
+    read whole into ``build_transcript`` (at the file's export time) makes the same bytes."""
+    data = transcript.read_bytes()
+    exported_at = codec.decode(data, TRANSCRIPT_LIMITS)["exported_at"]
+    conn = audit_db.connect(trail.alpha / "data" / "bridge.db")
+    with contextlib.closing(conn), audit_db.snapshot(conn):
+        parts = audit_db.transcript_parts(conn, "beta", with_entries=True)
+    assert [len(d.entries or ()) for d in parts.documents] == [10, 10, 1]
+    assert build_transcript(parties=("alpha", "beta"), exported_at=exported_at,
+                            documents=parts.documents, outbound=parts.outbound,
+                            inbound=parts.inbound) == data
+
+
 def test_forged_envelope_headers_in_an_exported_transcript_never_verify(
         trail: Trail, transcript: Path) -> None:
     """Each header field of each envelope of a transcript two daemons produced, changed (and

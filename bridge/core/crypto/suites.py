@@ -25,7 +25,6 @@ has Argon2id but no XSalsa20, and key files sealed by 0.1.0 must keep opening.
 from __future__ import annotations
 
 import functools
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -39,6 +38,9 @@ from cryptography.hazmat.primitives.asymmetric.mldsa import MLDSA65PrivateKey, M
 from cryptography.hazmat.primitives.asymmetric.mlkem import MLKEM768PrivateKey, MLKEM768PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 
+# The hash and the XOF of every suite are named in ``hashes`` (no cryptographic library there).
+from bridge.core.crypto.hashes import sha256, shake256
+
 SuiteId = tuple[int, int, int]
 
 # RFC 9180 §7.1-§7.3 registry values.
@@ -49,10 +51,6 @@ SUITE_X25519_CHACHA: SuiteId = (KEM_X25519_HKDF_SHA256, KDF_HKDF_SHA256, AEAD_CH
 # draft-ietf-hpke-pq §3: X-Wing as an HPKE KEM.
 KEM_XWING = 0x647A
 SUITE_XWING_CHACHA: SuiteId = (KEM_XWING, KDF_HKDF_SHA256, AEAD_CHACHA20_POLY1305)
-
-
-def sha256(data: bytes) -> bytes:
-    return hashlib.sha256(data).digest()
 
 
 # ---------------------------------------------------------------- key holders
@@ -240,7 +238,7 @@ def _xwing_private(secret: bytes) -> tuple[hpke.MLKEM768X25519PrivateKey, bytes]
     the last 32 the X25519 secret. Returns the key and its public key pk_M || pk_X."""
     if len(secret) != XWING_SECRET_SIZE:
         raise ValueError("an X-Wing secret is 32 bytes")
-    expanded = hashlib.shake_256(secret).digest(96)
+    expanded = shake256(secret, 96)
     mlkem = MLKEM768PrivateKey.from_seed_bytes(expanded[:64])
     x25519 = X25519PrivateKey.from_private_bytes(expanded[64:])
     public = (mlkem.public_key().public_bytes_raw()

@@ -22,11 +22,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from bridge.core.crypto.hashes import sha256
 from bridge.core.errors import DecodeError, InputError, VerificationError
 
 EM_DASH = "\u2014"
@@ -65,7 +65,7 @@ def check_key_name(name: str) -> str:
 
 def key_id(name: str, sig_type: int, public: bytes) -> bytes:
     """``SHA-256(key name || 0x0A || signature type || public key)[:4]`` (§Signatures)."""
-    return hashlib.sha256(name.encode() + b"\n" + bytes([sig_type]) + public).digest()[:4]
+    return sha256(name.encode() + b"\n" + bytes([sig_type]) + public)[:4]
 
 
 def verifier_key(name: str, sig_type: int, public: bytes) -> str:

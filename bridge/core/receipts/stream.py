@@ -21,7 +21,6 @@ elements' encodings, one after the other.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import itertools
 from collections.abc import Iterable, Iterator, Sequence
@@ -30,6 +29,7 @@ from typing import Any
 import msgpack
 
 from bridge.core import codec, merkle
+from bridge.core.crypto.hashes import sha256
 from bridge.core.crypto.identity import Keyring
 from bridge.core.documents import ACK, SignedHeader
 from bridge.core.errors import InputError, VerificationError
@@ -63,7 +63,7 @@ def stream_document_receipt(document: SignedHeader, entries: Iterable[bytes],
                                                                    strict=True)]}
     if witnessed:
         skeleton["witnessed"] = witnessed
-    yield from _spliced(codec.encode(skeleton), tokens, parts)
+    yield from spliced(codec.encode(skeleton), tokens, parts)
 
 
 def _in_order(document: SignedHeader, acks: Sequence[SignedHeader]) -> list[SignedHeader]:
@@ -82,7 +82,7 @@ def _in_order(document: SignedHeader, acks: Sequence[SignedHeader]) -> list[Sign
     return ordered
 
 
-def _spliced(skeleton: bytes, tokens: list[bytes], parts: list[Iterator[bytes]]
+def spliced(skeleton: bytes, tokens: list[bytes], parts: list[Iterator[bytes]]
              ) -> Iterator[bytes]:
     """``skeleton`` with each token's encoding replaced by its part, in the order they are
     found in it."""
@@ -103,8 +103,7 @@ def _spliced(skeleton: bytes, tokens: list[bytes], parts: list[Iterator[bytes]]
 
 
 def _token(document: SignedHeader, n: int) -> bytes:
-    return hashlib.sha256(b"bridge receipt placeholder\x00" + document.data
-                          + n.to_bytes(4, "big")).digest()
+    return sha256(b"bridge receipt placeholder\x00" + document.data + n.to_bytes(4, "big"))
 
 
 def _declared(doc: SignedHeader, entries: Iterable[bytes]) -> Iterator[bytes]:
@@ -168,4 +167,4 @@ def _tree_holds(doc: SignedHeader, builder: merkle.RootBuilder, what: str) -> No
                    "root_mismatch")
 
 
-__all__ = ["AckEntries", "stream_document_receipt"]
+__all__ = ["AckEntries", "spliced", "stream_document_receipt"]

@@ -29,7 +29,13 @@ a check), ``build`` (a transcript from its parts; the chunks that are accounted 
 (step 5) and ``check_state`` (what the steps share as they go).
 """
 
-from bridge.core.transcript.build import accountable, build_transcript, is_transcript
+from bridge.core.transcript.build import (
+    StreamedDocument,
+    accountable,
+    build_transcript,
+    is_transcript,
+    stream_transcript,
+)
 from bridge.core.transcript.check import check_transcript, verify_transcript
 from bridge.core.transcript.model import (
     TRANSCRIPT,
@@ -41,7 +47,7 @@ from bridge.core.transcript.model import (
 )
 
 __all__ = [
-    "TRANSCRIPT", "TRANSCRIPT_LIMITS", "TranscriptDocument", "TranscriptEnvelope",
-    "TranscriptResult", "accountable", "build_transcript", "check_transcript",
-    "chunk_continues", "is_transcript", "verify_transcript",
+    "TRANSCRIPT", "TRANSCRIPT_LIMITS", "StreamedDocument", "TranscriptDocument",
+    "TranscriptEnvelope", "TranscriptResult", "accountable", "build_transcript", "check_transcript",
+    "chunk_continues", "is_transcript", "stream_transcript", "verify_transcript",
 ]

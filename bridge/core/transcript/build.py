@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import dataclasses
 import io
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import msgpack
 
 from bridge.core import codec
+from bridge.core.crypto.hashes import sha256
+from bridge.core.documents import SignedHeader
+from bridge.core.errors import StoreError
 from bridge.core.transcript.model import (
     TRANSCRIPT,
     TRANSCRIPT_LIMITS,
@@ -27,22 +31,94 @@ def build_transcript(*, parties: tuple[str, str], exported_at: int,
                      inbound: Sequence[TranscriptEnvelope]) -> bytes:
     """``parties`` is (exporter, peer); ``outbound`` the exporter's envelopes to the peer with
     the peer's receipts, ``inbound`` the peer's envelopes with the exporter's receipts."""
+    return codec.encode(_skeleton(
+        parties, exported_at,
+        [(d.signed, None if d.entries is None else list(d.entries)) for d in documents],
+        [_envelope(e) for e in outbound], [_envelope(e) for e in inbound]))
+
+
+@dataclass(frozen=True, kw_only=True)
+class StreamedDocument:
+    """A document of a streamed transcript: its signed header, and a way to read its entries
+    in index order when their turn comes (None: not included)."""
+    signed: SignedHeader
+    entries: Callable[[], Iterable[bytes]] | None = field(repr=False)
+
+
+def stream_transcript(*, parties: tuple[str, str], exported_at: int,
+                      documents: Sequence[StreamedDocument],
+                      outbound: tuple[int, Iterable[TranscriptEnvelope]],
+                      inbound: Sequence[TranscriptEnvelope],
+                      witnessed: list[dict[str, Any]] | None = None) -> Iterator[bytes]:
+    """The bytes of ``build_transcript`` (with ``witnessed`` as ``with_witnessed`` adds it), a
+    piece at a time: each document's entries and the exporter's envelopes (``outbound``: how
+    many, then each, ciphertext included) are read as they are sent, never held together.
+
+    The map is encoded canonically with a placeholder in place of each such array (a map's
+    key order does not depend on its values), and at each placeholder the array's header and
+    elements go instead: an array's encoding is its header and its elements' encodings."""
+    # Here, not at the top: the receipts import this package (for TRANSCRIPT).
+    from bridge.core.receipts.stream import spliced
+    from bridge.core.receipts.witnessed import WITNESSED
+
+    tokens = [_token(exported_at, n) for n in range(len(documents) + 1)]
+    count, envelopes = outbound
+    parts: list[Iterator[bytes]] = [
+        _entries(d.signed, d.entries) for d in documents if d.entries is not None]
+    parts.append(_array(count, (codec.encode(_envelope(e)) for e in envelopes), "envelopes"))
+    entry_tokens = iter(tokens)
+    skeleton = _skeleton(parties, exported_at,
+                         [(d.signed, None if d.entries is None else next(entry_tokens))
+                          for d in documents],
+                         next(entry_tokens), [_envelope(e) for e in inbound])
+    if witnessed:
+        skeleton[WITNESSED] = witnessed
+    yield from spliced(codec.encode(skeleton), tokens[:len(parts)], parts)
+
+
+def _skeleton(parties: tuple[str, str], exported_at: int,
+              documents: Sequence[tuple[SignedHeader, object]], outbound: object,
+              inbound: object) -> dict[str, Any]:
     a, b = parties
-
-    def env(e: TranscriptEnvelope) -> dict[str, Any]:
-        carries = None if e.doc is None else {"doc": e.doc, "first": e.first, "n": e.n}
-        return {"carries": carries, "ct": e.ct, "ct_hash": e.ct_hash, "hash": e.hash,
-                "header": e.header, "receipt": e.receipt, "sig": e.sig}
-
-    return codec.encode({
+    return {
         "v": TRANSCRIPT_VERSION, "type": TRANSCRIPT, "parties": [a, b],
         "exported_at": exported_at,
-        "documents": [{"doc": d.signed.to_map(),
-                       "entries": None if d.entries is None else list(d.entries)}
-                      for d in documents],
-        "links": [{"from": a, "to": b, "envelopes": [env(e) for e in outbound]},
-                  {"from": b, "to": a, "envelopes": [env(e) for e in inbound]}],
-    })
+        "documents": [{"doc": signed.to_map(), "entries": entries}
+                      for signed, entries in documents],
+        "links": [{"from": a, "to": b, "envelopes": outbound},
+                  {"from": b, "to": a, "envelopes": inbound}],
+    }
+
+
+def _envelope(e: TranscriptEnvelope) -> dict[str, Any]:
+    carries = None if e.doc is None else {"doc": e.doc, "first": e.first, "n": e.n}
+    return {"carries": carries, "ct": e.ct, "ct_hash": e.ct_hash, "hash": e.hash,
+            "header": e.header, "receipt": e.receipt, "sig": e.sig}
+
+
+def _entries(signed: SignedHeader, read: Callable[[], Iterable[bytes]]) -> Iterator[bytes]:
+    pack = msgpack.Packer(use_bin_type=True)
+    return _array(signed.header.count, (pack.pack(leaf) for leaf in read()),
+                  f"entries of {signed.header.id}")
+
+
+def _array(count: int, encoded: Iterable[bytes], what: str) -> Iterator[bytes]:
+    """An array announced as ``count`` elements: its header, then each element's encoding;
+    other than ``count`` of them (the store changed under a read it must not change under)
+    raises, and the file being written is not kept."""
+    yield msgpack.Packer(use_bin_type=True).pack_array_header(count)
+    n = 0
+    for n, piece in enumerate(encoded, 1):
+        if n > count:
+            break
+        yield piece
+    if n != count:
+        raise StoreError(f"the {what} are not the {count} announced")
+
+
+def _token(exported_at: int, n: int) -> bytes:
+    return sha256(b"bridge transcript placeholder\x00" + exported_at.to_bytes(8, "big")
+                  + n.to_bytes(4, "big"))
 
 
 def _str_next(data: bytes, at: int) -> bool:
@@ -96,4 +172,5 @@ def accountable(envelopes: Sequence[TranscriptEnvelope],
     return out
 
 
-__all__ = ["accountable", "build_transcript", "is_transcript"]
+__all__ = ["StreamedDocument", "accountable", "build_transcript", "is_transcript",
+           "stream_transcript"]

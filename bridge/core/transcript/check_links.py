@@ -4,7 +4,6 @@ carrying the chunks of its documents in order."""
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -12,6 +11,7 @@ from typing import Any
 
 from bridge.core import answers as transport
 from bridge.core import codec, envelope
+from bridge.core.crypto.hashes import sha256
 from bridge.core.crypto.identity import TAG_ENVELOPE, TAG_TRANSPORT_RECEIPT, Keyring, PublicIdentity
 from bridge.core.envelope import EnvelopeHeader
 from bridge.core.errors import DecodeError, PeerError
@@ -145,7 +145,7 @@ def _check_ciphertext(item: Mapping[str, Any], where: str) -> int:
     ct = item["ct"]
     if ct is None:
         return 1
-    if not hmac.compare_digest(hashlib.sha256(ct).digest(), item["ct_hash"]):
+    if not hmac.compare_digest(sha256(ct), item["ct_hash"]):
         raise fail(f"{where}: the ciphertext is not the one the signature covers",
                    "ciphertext_mismatch")
     wire = envelope.wire_bytes(item["header"], ct, item["sig"])

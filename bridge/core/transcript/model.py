@@ -3,12 +3,12 @@ documents and envelopes it lists, and what a check of it shows (§11.5)."""
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from bridge.core import codec, envelope
+from bridge.core.crypto.hashes import sha256
 from bridge.core.documents import SignedHeader
 from bridge.core.printable import printable as _printable
 from bridge.core.receipts import iso_time
@@ -70,7 +70,7 @@ class TranscriptEnvelope:
         """From an envelope's wire bytes (one the exporter sealed): everything, ciphertext
         included."""
         _, header, ct, sig = envelope.parse(data, limits=limits)
-        return cls(header=header, sig=sig, ct_hash=hashlib.sha256(ct).digest(),
+        return cls(header=header, sig=sig, ct_hash=sha256(ct),
                    hash=envelope.envelope_hash(data), receipt=receipt, ct=ct, doc=doc,
                    first=first, n=n)
 

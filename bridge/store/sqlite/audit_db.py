@@ -6,7 +6,7 @@ nor it them), and never writes: the connection is opened with ``mode=ro``.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +15,12 @@ from typing import Any
 from bridge.core import audit, codec
 from bridge.core.documents import DocumentHeader, SignedHeader
 from bridge.core.errors import BridgeError, StoreError, UsageError
-from bridge.core.transcript import TranscriptDocument, TranscriptEnvelope, accountable
+from bridge.core.transcript import (
+    StreamedDocument,
+    TranscriptDocument,
+    TranscriptEnvelope,
+    accountable,
+)
 from bridge.store.sqlite.check import CheckRows
 
 AUDIT_SCHEMA_VERSION = 2
@@ -80,19 +85,34 @@ class TranscriptParts:
     incomplete: list[str] = field(default_factory=list)  # documents whose entries were left out
 
 
+@dataclass(frozen=True, kw_only=True)
+class TranscriptSource:
+    """What a transcript of the exchange with a peer holds, read as it is written: the
+    documents' headers, the number of our envelopes, and the peer's envelopes (small: no
+    ciphertext); the entries and our envelopes, ciphertext included, are read when their
+    turn comes (``stream_transcript``), inside the read transaction that read these."""
+    documents: list[StreamedDocument]
+    outbound: int
+    envelopes: Callable[[], Iterator[TranscriptEnvelope]] = field(repr=False)
+    inbound: list[TranscriptEnvelope]
+    pending: int
+    unbound: int = 0
+    incomplete: list[str] = field(default_factory=list)
+
+
 def known_peer(conn: sqlite3.Connection, peer: str) -> bool:
     q = conn.execute
     return any(q(f"SELECT 1 FROM {table} WHERE peer=? LIMIT 1", (peer,)).fetchone()  # noqa: S608
                for table in ("documents", "outbox", "inbox"))
 
 
-def transcript_parts(conn: sqlite3.Connection, peer: str, *,
-                     with_entries: bool) -> TranscriptParts:
+def transcript_source(conn: sqlite3.Connection, peer: str, *,
+                      with_entries: bool) -> TranscriptSource:
     """Documents exchanged with ``peer`` (in the order this store received or made them) and
     each direction's envelopes with the recipient's signed receipt, in sequence order."""
     try:
         docs, incomplete = _documents(conn, peer, with_entries)
-        outbound, pending = _outbound(conn, peer)
+        delivered, pending = _outbound_counts(conn, peer)
         inbound, unbound = _inbound(conn, peer)
     except sqlite3.DatabaseError as exc:
         raise StoreError(f"cannot read the store: {exc}") from exc
@@ -100,33 +120,69 @@ def transcript_parts(conn: sqlite3.Connection, peer: str, *,
     # PROTOCOL.md §8.1: those are said to be not accounted for, never a failing transcript.
     counts = {d.signed.digest: d.signed.header.count for d in docs}
     inbound = accountable(inbound, counts)
-    return TranscriptParts(documents=docs, outbound=outbound, inbound=inbound, pending=pending,
-                           unbound=unbound, incomplete=incomplete)
+    return TranscriptSource(documents=docs, outbound=delivered,
+                            envelopes=lambda: _outbound(conn, peer), inbound=inbound,
+                            pending=pending, unbound=unbound, incomplete=incomplete)
+
+
+def transcript_parts(conn: sqlite3.Connection, peer: str, *,
+                     with_entries: bool) -> TranscriptParts:
+    """``transcript_source``, every part read whole (for ``build_transcript``)."""
+    src = transcript_source(conn, peer, with_entries=with_entries)
+    return TranscriptParts(
+        documents=[TranscriptDocument(signed=d.signed,
+                                      entries=None if d.entries is None else list(d.entries()))
+                   for d in src.documents],
+        outbound=list(src.envelopes()), inbound=src.inbound, pending=src.pending,
+        unbound=src.unbound, incomplete=src.incomplete)
 
 
 def _documents(conn: sqlite3.Connection, peer: str, with_entries: bool
-               ) -> tuple[list[TranscriptDocument], list[str]]:
+               ) -> tuple[list[StreamedDocument], list[str]]:
     out, incomplete = [], []
     for rowid, doc_id, doc_type, header, sig, count in conn.execute(
             "SELECT rowid, id, type, header, sig, count FROM documents WHERE peer=? "
             "ORDER BY rowid", (peer,)).fetchall():
         signed = SignedHeader(header=DocumentHeader.from_bytes(header), data=header,
                               signature=sig)
-        entries: list[bytes] | None = None
+        entries: Callable[[], Iterator[bytes]] | None = None
         if with_entries:
             table, col = ("ack_entries", "ack") if doc_type == "ack" else ("items", "doc")
-            entries = [r[0] for r in conn.execute(
-                f"SELECT leaf FROM {table} WHERE {col}=? ORDER BY idx", (rowid,))]  # noqa: S608
-            if len(entries) != count:  # still arriving: the root cannot be checked yet
-                entries = None
+            held = conn.execute(f"SELECT COUNT(*) FROM {table} WHERE {col}=?",  # noqa: S608
+                                (rowid,)).fetchone()[0]
+            if held != count:  # still arriving: the root cannot be checked yet
                 incomplete.append(doc_id)
-        out.append(TranscriptDocument(signed=signed, entries=entries))
+            else:
+                entries = _entries_of(conn, table, col, rowid)
+        out.append(StreamedDocument(signed=signed, entries=entries))
     return out, incomplete
 
 
-def _outbound(conn: sqlite3.Connection, peer: str) -> tuple[list[TranscriptEnvelope], int]:
-    out: list[TranscriptEnvelope] = []
-    pending = 0
+def _entries_of(conn: sqlite3.Connection, table: str, col: str, rowid: int
+                ) -> Callable[[], Iterator[bytes]]:
+    def read() -> Iterator[bytes]:
+        for (leaf,) in conn.execute(
+                f"SELECT leaf FROM {table} WHERE {col}=? ORDER BY idx", (rowid,)):  # noqa: S608
+            yield leaf
+    return read
+
+
+def _outbound_counts(conn: sqlite3.Connection, peer: str) -> tuple[int, int]:
+    """Our envelopes to ``peer`` with a receipt up to the first without one, and the rest:
+    delivery goes in sequence order, so from the first envelope without a receipt on,
+    nothing proves delivery yet."""
+    (total, first_open), = conn.execute(
+        "SELECT COUNT(*), MIN(CASE WHEN receipt IS NULL THEN seq END) FROM outbox "
+        "WHERE peer=?", (peer,))
+    if first_open is None:
+        return total, 0
+    (before,), = conn.execute("SELECT COUNT(*) FROM outbox WHERE peer=? AND seq<?",
+                              (peer, first_open))
+    return before, total - before
+
+
+def _outbound(conn: sqlite3.Connection, peer: str) -> Iterator[TranscriptEnvelope]:
+    """Our envelopes to ``peer`` up to the first without a receipt, one at a time."""
     # A finished envelope's bytes are in outbox_sent (migration 5); a store this Bridge has
     # not opened yet keeps them in the outbox row.
     sent = conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND "
@@ -139,11 +195,8 @@ def _outbound(conn: sqlite3.Connection, peer: str) -> tuple[list[TranscriptEnvel
         f"FROM outbox o {join_sql}LEFT JOIN documents d ON d.rowid = o.doc "
         "WHERE o.peer=? ORDER BY o.seq", (peer,))
     for _seq, data, digest, receipt, doc, first, n in rows:
-        if receipt is None or pending:
-            # Delivery goes in sequence order: from the first envelope without a receipt on,
-            # nothing proves delivery yet.
-            pending += 1
-            continue
+        if receipt is None:
+            return
         try:
             # Our own envelopes go in whole (ciphertext included): a verifier recomputes their
             # hash, which the peer's receipt names (PROTOCOL.md §11.4).
@@ -153,8 +206,7 @@ def _outbound(conn: sqlite3.Connection, peer: str) -> tuple[list[TranscriptEnvel
             raise StoreError(f"outbox envelope {_seq} to {peer} cannot be read: {exc}") from exc
         if env.hash != digest:
             raise StoreError(f"outbox envelope {_seq} to {peer} does not match its stored hash")
-        out.append(env)
-    return out, pending
+        yield env
 
 
 def _inbound(conn: sqlite3.Connection, peer: str) -> tuple[list[TranscriptEnvelope], int]:

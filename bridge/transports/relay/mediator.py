@@ -39,8 +39,10 @@ from pydantic import (
 from pydantic.dataclasses import dataclass
 
 from bridge.core.errors import BridgeError, InputError, UsageError
+from bridge.core.printable import QUOTED_CHARS, said
 from bridge.home.addresses import parse_listen
 from bridge.home.config import Listen, Number, _as_value_error
+from bridge.home.config_problems import listed
 from bridge.home.files import write_file
 from bridge.home.tls import TlsFiles, create_certificate
 from bridge.transports.relay import binding
@@ -209,17 +211,18 @@ def read_config(data: object, source: str) -> RelayConfig:
     except ValidationError as exc:
         problems = []
         for error in exc.errors():
-            where = ".".join(str(part) for part in error["loc"]) or "relay.toml"
+            # Names and values from the file, cut: a 64 KiB key makes no 64 KiB error.
+            where = ".".join(said(part, QUOTED_CHARS) for part in error["loc"]) or "relay.toml"
             message = error["msg"].removeprefix("Value error, ").replace("Input should be",
                                                                          "must be")
             if error["type"] == "unexpected_keyword_argument":
                 problems.append(f"{where} is not a known key")
             elif message.startswith("must be"):
-                problems.append(f"{where} {message}, not {error['input']!r}")
+                problems.append(f"{where} {message}, "
+                                f"not {said(repr(error['input']), QUOTED_CHARS)}")
             else:
                 problems.append(f"{where}: {message}")
-        raise UsageError(f"{source}: invalid relay configuration:\n  " + "\n  ".join(problems)
-                         ) from None
+        raise UsageError(f"{source}: invalid relay configuration:{listed(problems)}") from None
 
 
 class MediatorHome:

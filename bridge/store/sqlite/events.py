@@ -4,6 +4,7 @@ the key files change."""
 from __future__ import annotations
 
 import json
+from collections import deque
 from typing import Any
 
 from bridge.store.sqlite.rows import Repository
@@ -15,6 +16,23 @@ class Events(Repository):
     # An event was written since the daemon last asked (``Store.take_written``): its event
     # streams have something to read. Made in ``Store.__init__``.
     _events_written: bool
+    # The latest events written since then, (id, type, data), and how many were ever written
+    # (``events_made``): kept from the SQL so that a stream can be told them without reading
+    # them back (``Written.new_events``). Made in ``Store.__init__``, at most NEW_EVENTS_KEPT.
+    _events_new: deque[tuple[int, str, str]]
+    _events_made: int
+
+    @property
+    def events_made(self) -> int:
+        """Events written so far by this connection (a transaction's mark, for ``forget``)."""
+        return self._events_made
+
+    def forget_events_since(self, made: int) -> None:
+        """The events written since ``events_made`` was ``made`` were rolled back: none of
+        them is told (their ids are taken again by the next ones)."""
+        for _ in range(min(len(self._events_new), self._events_made - made)):
+            self._events_new.pop()
+        self._events_made = made
 
     def key_change_committed(self, new_key_hex: str) -> bool:
         return self._conn.execute(
@@ -27,10 +45,13 @@ class Events(Repository):
             (type, doc_rowid)).fetchone() is not None
 
     def add_event(self, type: str, data: dict[str, Any], now: int) -> int:
+        text = json.dumps(data, sort_keys=True)
         cur = self._conn.execute("INSERT INTO events (at, type, data) VALUES (?,?,?)",
-                                 (now, type, json.dumps(data, sort_keys=True)))
+                                 (now, type, text))
         assert cur.lastrowid is not None
         self._events_written = True
+        self._events_new.append((cur.lastrowid, type, text))
+        self._events_made += 1
         return cur.lastrowid
 
     def event_data(self, type: str) -> list[dict[str, Any]]:
@@ -48,4 +69,9 @@ class Events(Repository):
         return int(r[0] or 0)
 
 
-__all__ = ["Events"]
+NEW_EVENTS_KEPT = 512
+"""Events kept for the next ``take_written`` at most; the oldest go first. Whoever is told
+them checks that they follow what it holds (``bridge/daemon/recent.py``) and reads the store
+for what it missed."""
+
+__all__ = ["NEW_EVENTS_KEPT", "Events"]

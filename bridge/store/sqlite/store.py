@@ -15,9 +15,10 @@ SQLite specifics stay in this package: JSON1 over the JSON columns (``documents.
 from __future__ import annotations
 
 import sqlite3
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bridge.core.errors import StoreError
@@ -27,7 +28,7 @@ from bridge.store.sqlite.audit_log import AuditLog
 from bridge.store.sqlite.audit_tree import AuditTree
 from bridge.store.sqlite.check import CheckRows, status_mismatch
 from bridge.store.sqlite.documents import Documents
-from bridge.store.sqlite.events import Events
+from bridge.store.sqlite.events import NEW_EVENTS_KEPT, Events
 from bridge.store.sqlite.inbox import Inbox
 from bridge.store.sqlite.items import Items
 from bridge.store.sqlite.migrate import migrate, schema_version
@@ -47,10 +48,17 @@ class Written:
     as a waiter needs it: the peers whose outboxes gained pending envelopes (their delivery
     loops have work), and whether any event was written (the event streams have some). A
     write later rolled back is still named: a waiter woken for nothing looks and finds
-    nothing; one not woken for a write would miss it."""
+    nothing; one not woken for a write would miss it.
+
+    ``new_events``: the events themselves, (id, type, data) in id order, when they are known
+    to be committed: every event written since the last ask, none rolled back. Empty when
+    ``events`` is true but that is not known (asked inside a transaction, or the group's
+    commit failed): then whoever wants them reads the store. Not part of the comparison: it
+    says what, where the fields above say whom."""
 
     outboxes: frozenset[str]
     events: bool
+    new_events: tuple[tuple[int, str, str], ...] = field(default=(), compare=False)
 
 
 class Store(Documents, Items, Acknowledgements, Outbox, Inbox, Refusals, Events, AuditLog,
@@ -72,10 +80,19 @@ class Store(Documents, Items, Acknowledgements, Outbox, Inbox, Refusals, Events,
         self._depth = 0  # transactions open inside the current operation
         self._outboxes_written: set[str] = set()
         self._events_written = False
+        self._events_new: deque[tuple[int, str, str]] = deque(maxlen=NEW_EVENTS_KEPT)
+        self._events_made = 0
 
     def take_written(self) -> Written:
-        """What was written since the last call (``Written``), and start counting again."""
-        written = Written(frozenset(self._outboxes_written), self._events_written)
+        """What was written since the last call (``Written``), and start counting again. The
+        events themselves go with it only outside a transaction: inside one they may yet be
+        rolled back, and are kept for the next call."""
+        new: tuple[tuple[int, str, str], ...] = ()
+        if not self._conn.in_transaction:
+            new = tuple(self._events_new)
+            self._events_new.clear()
+        written = Written(frozenset(self._outboxes_written), self._events_written or bool(new),
+                          new)
         self._outboxes_written.clear()
         self._events_written = False
         return written
@@ -90,6 +107,7 @@ class Store(Documents, Items, Acknowledgements, Outbox, Inbox, Refusals, Events,
         group's commit."""
         if not self._grouped and not self._depth:
             self.audit_transaction_begun()
+        events = self.events_made
         try:
             with database.transaction(self._conn):
                 self._depth += 1
@@ -99,6 +117,7 @@ class Store(Documents, Items, Acknowledgements, Outbox, Inbox, Refusals, Events,
                     self._depth -= 1
         except BaseException:
             self.forget_audit_tip()  # rolled back: the last record may be gone again
+            self.forget_events_since(events)  # and its events (their ids are taken again)
             raise
 
     @property
@@ -129,12 +148,14 @@ class Store(Documents, Items, Acknowledgements, Outbox, Inbox, Refusals, Events,
             database.commit(self._conn)
         except BaseException:
             self.forget_audit_tip()
+            self._events_new.clear()
             raise
 
     def abandon_group(self) -> None:
         """The group rolled back whole (nothing of it is kept)."""
         self._grouped = False
         self.forget_audit_tip()
+        self._events_new.clear()
         database.rollback(self._conn)
 
     def cap_pages(self, pages: int) -> None:

@@ -131,7 +131,7 @@ def daemon() -> Iterator[Any]:
     loop = asyncio.new_event_loop()
     d: Any = Daemon.__new__(Daemon)
     d._loop, d._pending, d._event_writes = loop, set(), 0
-    d._recent = RecentEvents()
+    d._recent, d.loops = RecentEvents(), {}
     d.metrics = None
 
     async def made() -> None:

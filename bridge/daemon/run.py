@@ -206,6 +206,8 @@ class Daemon:
         """Wake whom the change concerns: the delivery loops of the outboxes it wrote, the
         event streams if it wrote an event; all of them when that is not known (None).
         Witnessing is woken by every change (it follows the audit log)."""
+        for loop in self.loops.values():
+            loop.offer(written)  # what was queued, so that it need not be read back
         for name, event in self._wakes.items():
             if written is None or name in written.outboxes:
                 event.set()

@@ -4,10 +4,10 @@ the key files change."""
 from __future__ import annotations
 
 import json
-from collections import deque
 from typing import Any
 
 from bridge.store.sqlite.rows import Repository
+from bridge.store.sqlite.told import Told
 
 
 class Events(Repository):
@@ -16,23 +16,10 @@ class Events(Repository):
     # An event was written since the daemon last asked (``Store.take_written``): its event
     # streams have something to read. Made in ``Store.__init__``.
     _events_written: bool
-    # The latest events written since then, (id, type, data), and how many were ever written
-    # (``events_made``): kept from the SQL so that a stream can be told them without reading
-    # them back (``Written.new_events``). Made in ``Store.__init__``, at most NEW_EVENTS_KEPT.
-    _events_new: deque[tuple[int, str, str]]
-    _events_made: int
-
-    @property
-    def events_made(self) -> int:
-        """Events written so far by this connection (a transaction's mark, for ``forget``)."""
-        return self._events_made
-
-    def forget_events_since(self, made: int) -> None:
-        """The events written since ``events_made`` was ``made`` were rolled back: none of
-        them is told (their ids are taken again by the next ones)."""
-        for _ in range(min(len(self._events_new), self._events_made - made)):
-            self._events_new.pop()
-        self._events_made = made
+    # The events written since then, (id, type, data): told with the change once committed,
+    # so that a stream need not read them back (``Written.new_events``). Made in
+    # ``Store.__init__``.
+    _events_new: Told[tuple[int, str, str]]
 
     def key_change_committed(self, new_key_hex: str) -> bool:
         return self._conn.execute(
@@ -50,8 +37,7 @@ class Events(Repository):
                                  (now, type, text))
         assert cur.lastrowid is not None
         self._events_written = True
-        self._events_new.append((cur.lastrowid, type, text))
-        self._events_made += 1
+        self._events_new.add((cur.lastrowid, type, text))
         return cur.lastrowid
 
     def event_data(self, type: str) -> list[dict[str, Any]]:

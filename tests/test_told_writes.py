@@ -1,7 +1,9 @@
-"""The events a change committed go with it (``Written.new_events``), and the daemon holds the
-latest of them (bridge/daemon/recent.py) so that an event stream up to date with them writes
-them without reading them back from the store. Held is only what is known to be on disk and
-to follow what is held without a gap; anything else is read from the store, as before.
+"""What a change committed goes with it: its events (``Written.new_events``) and the envelopes
+it queued (``Written.new_rows``; the delivery loop's side is in test_sender_looks.py). The
+daemon holds the latest events (bridge/daemon/recent.py) so that an event stream up to date
+with them writes them without reading them back from the store. Held is only what is known to
+be on disk and to follow what is held without a gap; anything else is read from the store, as
+before.
 
 A real SQLite file, the real ``Store``, the real database thread and the real local API over
 HTTP on 127.0.0.1.
@@ -116,6 +118,35 @@ def test_events_asked_for_inside_a_transaction_are_told_only_after_its_commit(
         inside = store.take_written()
     assert inside.events and inside.new_events == ()  # not known yet to be on disk
     assert told(store) == [(1, "pending")]
+
+
+def queue_envelope(store: Store, seq: int) -> None:
+    store.insert_outbox(peer="beta", seq=seq, msg_id=bytes(16), digest=bytes([seq]) * 32,
+                        envelope=b"sealed %d" % seq, kind="chunk", doc=None, first=None,
+                        n=None, now=NOW)
+
+
+def test_an_envelope_rolled_back_is_never_told_and_the_one_committed_is_as_it_is_read(
+        store: Store) -> None:
+    with pytest.raises(ValueError), store.transaction():
+        queue_envelope(store, 1)
+        raise ValueError("refused in the middle")
+    with store.transaction():
+        queue_envelope(store, 1)
+    written = store.take_written()
+    assert written.new_rows == tuple(store.pending_rows("beta", 0, 10))
+    assert [row.seq for row in written.new_rows] == [1]
+
+
+def test_a_rewind_is_told_as_such_so_the_loop_looks(store: Store) -> None:
+    with store.transaction():
+        queue_envelope(store, 1)
+        store.finish_outbox("beta", 1, "delivered", b"receipt", NOW)
+    store.take_written()
+    with store.transaction():
+        store.rewind_outbox("beta", 1)
+    written = store.take_written()
+    assert written.rewound == frozenset({"beta"}) and written.new_rows == ()
 
 
 # ------------------------------------------------------------ what the daemon holds

@@ -257,3 +257,40 @@ def test_a_stream_that_read_everything_does_not_read_again_until_an_event_is_wri
     first = _stream(store, run, writes)
     assert first.startswith(b"id: 1\nevent: document_received\n"), first
     assert reads == [(0, 500)]  # one page, shorter than a page: all there was
+
+
+def test_whom_a_change_wakes_runs_before_the_caller_hears_its_answer(tmp_path: Path) -> None:
+    """The next step of a round trip (the delivery loop that sends what was just queued, the
+    stream that tells the local client what just arrived) is woken before the callers'
+    answers are written (a 202, a transport answer), not a turn of the loop after them."""
+    loop = asyncio.new_event_loop()
+    store = Store(tmp_path / "store.db")
+    woken = asyncio.Event()
+    db = DatabaseThread(store, loop, grouped=lambda fn, args: True,
+                        changed=lambda written: woken.set())
+    order: list[str] = []
+
+    def received() -> None:
+        add_event(store, "document_received")
+        db.notify()
+
+    async def waiter() -> None:
+        await woken.wait()
+        order.append("woken")
+
+    async def caller() -> None:
+        await db.run(received)
+        order.append("answered")
+
+    async def main() -> None:
+        waiting = asyncio.ensure_future(waiter())
+        await asyncio.sleep(0)
+        await asyncio.gather(caller(), waiting)
+
+    try:
+        loop.run_until_complete(main())
+    finally:
+        db.stop()
+        store.close()
+        loop.close()
+    assert order == ["woken", "answered"]

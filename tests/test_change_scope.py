@@ -16,9 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from harness.event_api import event_stream, next_message
 
 from bridge.daemon import dbthread
 from bridge.daemon.dbthread import DatabaseThread
+from bridge.daemon.recent import RecentEvents
 from bridge.daemon.run import Daemon
 from bridge.store.sqlite.store import Store, Written
 
@@ -129,6 +131,7 @@ def daemon() -> Iterator[Any]:
     loop = asyncio.new_event_loop()
     d: Any = Daemon.__new__(Daemon)
     d._loop, d._pending, d._event_writes = loop, set(), 0
+    d._recent, d.loops = RecentEvents(), {}
     d.metrics = None
 
     async def made() -> None:
@@ -206,31 +209,9 @@ def test_only_a_change_that_wrote_an_event_wakes_the_event_streams(daemon: Any) 
 async def _first_message(store: Store, run: Any, writes: list[int]) -> bytes:
     """The first message of a real event stream (the local API's app over HTTP on
     127.0.0.1) from ``after=0``, with ``run`` as its database thread."""
-    from types import SimpleNamespace
-
-    import aiohttp
-    from aiohttp import web
-
-    from bridge.engine.metrics import Metrics
-    from bridge.local.api import LocalApi
-
-    exchange: Any = SimpleNamespace(store=store,
-                                    config=SimpleNamespace(max_body_bytes=1 << 20))
-    api = LocalApi(exchange=exchange, run=run, metrics=Metrics(),
-                   events_changed=asyncio.Condition(), peer_status=dict, max_body=1 << 20,
-                   event_writes=lambda: writes[0])
-    runner = web.AppRunner(api.app())
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    port = runner.addresses[0][1]
-    try:
-        async with aiohttp.ClientSession() as session, session.get(
-                f"http://127.0.0.1:{port}/v1/events?after=0") as resp:
-            first = await asyncio.wait_for(resp.content.readuntil(b"\n\n"), timeout=60)
-            await asyncio.sleep(0.05)  # what the stream does next, had it more to do
-    finally:
-        api.stopping.set()
-        await runner.cleanup()
+    async with event_stream(store, run, after=0, event_writes=lambda: writes[0]) as body:
+        first = await next_message(body)
+        await asyncio.sleep(0.05)  # what the stream does next, had it more to do
     return first
 
 
@@ -276,3 +257,40 @@ def test_a_stream_that_read_everything_does_not_read_again_until_an_event_is_wri
     first = _stream(store, run, writes)
     assert first.startswith(b"id: 1\nevent: document_received\n"), first
     assert reads == [(0, 500)]  # one page, shorter than a page: all there was
+
+
+def test_whom_a_change_wakes_runs_before_the_caller_hears_its_answer(tmp_path: Path) -> None:
+    """The next step of a round trip (the delivery loop that sends what was just queued, the
+    stream that tells the local client what just arrived) is woken before the callers'
+    answers are written (a 202, a transport answer), not a turn of the loop after them."""
+    loop = asyncio.new_event_loop()
+    store = Store(tmp_path / "store.db")
+    woken = asyncio.Event()
+    db = DatabaseThread(store, loop, grouped=lambda fn, args: True,
+                        changed=lambda written: woken.set())
+    order: list[str] = []
+
+    def received() -> None:
+        add_event(store, "document_received")
+        db.notify()
+
+    async def waiter() -> None:
+        await woken.wait()
+        order.append("woken")
+
+    async def caller() -> None:
+        await db.run(received)
+        order.append("answered")
+
+    async def main() -> None:
+        waiting = asyncio.ensure_future(waiter())
+        await asyncio.sleep(0)
+        await asyncio.gather(caller(), waiting)
+
+    try:
+        loop.run_until_complete(main())
+    finally:
+        db.stop()
+        store.close()
+        loop.close()
+    assert order == ["woken", "answered"]

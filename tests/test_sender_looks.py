@@ -2,11 +2,14 @@
 (bridge/engine/sender.py): once a look took every pending envelope, the answers to them do not
 make it look again; a wake-up (what the daemon sets after committing an envelope for this peer)
 does, and what it finds goes out at once; a window that starts over after trouble looks again
-without one. Two real engines on real SQLite files, the real loop, an in-memory courier."""
+without one. Envelopes the change told it of (``DeliveryLoop.offer``) go out without a look,
+when they follow the last one sent without a gap and nothing was rewound. Two real engines on
+real SQLite files, the real loop, an in-memory courier."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -70,6 +73,37 @@ async def _stop(task: asyncio.Task[None]) -> None:
     await asyncio.gather(task, return_exceptions=True)
 
 
+class Rig:
+    """Two engines of a pair made in ``tmp_path``, the courier between them, and alpha's
+    looks at its outbox (``run``: its database thread, counting them)."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        alpha_node, beta_node = make_pair(tmp_path, delivery=Delivery(chunk_items=4))
+        clock = [alpha_node.home.public_identity().created + 1000]
+        self.alpha = _engine(alpha_node, "beta", clock)
+        self.beta = _engine(beta_node, "alpha", clock)
+        self.courier = Courier(self.beta)
+        self.looks: list[int] = []
+
+    async def run(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        if fn == self.alpha.pending_rows:
+            self.looks.append(args[1])
+        return fn(*args, **kwargs)
+
+    def submit(self, doc_id: str) -> None:
+        self.alpha.submit_document({"type": "roster", "to": "beta", "id": doc_id,
+                                    "items": [{"id": f"{doc_id}-1", "name": "someone"}]})
+
+    def delivered(self, *doc_ids: str) -> bool:
+        return all(self.alpha.document_detail(d, "out")["state"] == "delivered"
+                   for d in doc_ids)
+
+    def loop(self, wake: asyncio.Event) -> DeliveryLoop:
+        return DeliveryLoop(peer="beta", courier=self.courier, exchange=self.alpha,
+                            run=self.run, policy=self.alpha.config.delivery, metrics=Metrics(),
+                            wake=wake, window=4)
+
+
 def _run_then_close(main: Any, *engines: Exchange) -> None:
     try:
         asyncio.run(main())
@@ -80,43 +114,25 @@ def _run_then_close(main: Any, *engines: Exchange) -> None:
 
 def test_answers_make_no_look_a_wake_up_does_and_its_envelope_goes_at_once(
         tmp_path: Path) -> None:
-    alpha_node, beta_node = make_pair(tmp_path, delivery=Delivery(chunk_items=4))
-    clock = [alpha_node.home.public_identity().created + 1000]
-    alpha, beta = _engine(alpha_node, "beta", clock), _engine(beta_node, "alpha", clock)
-    courier = Courier(beta)
-    looks: list[int] = []
-
-    async def run(fn: Any, *args: Any, **kwargs: Any) -> Any:
-        if fn == alpha.pending_rows:
-            looks.append(args[1])
-        return fn(*args, **kwargs)
-
-    def submit(doc_id: str) -> None:
-        alpha.submit_document({"type": "roster", "to": "beta", "id": doc_id,
-                               "items": [{"id": f"{doc_id}-1", "name": "someone"}]})
-
-    def state(doc_id: str) -> str:
-        return str(alpha.document_detail(doc_id, "out")["state"])
+    rig = Rig(tmp_path)
 
     async def main() -> None:
         wake = asyncio.Event()
-        loop = DeliveryLoop(peer="beta", courier=courier, exchange=alpha, run=run,
-                            policy=alpha.config.delivery, metrics=Metrics(), wake=wake,
-                            window=4)
-        submit("R-1")
+        loop = rig.loop(wake)
+        rig.submit("R-1")
         task = asyncio.create_task(loop.run_forever())
-        await _until(lambda: state("R-1") == "delivered")
+        await _until(lambda: rig.delivered("R-1"))
         await _turns()
-        assert len(looks) == 1  # the look that found R-1; its answer made none
-        submit("R-2")  # committed; the daemon then wakes this peer's loop
+        assert len(rig.looks) == 1  # the look that found R-1; its answer made none
+        rig.submit("R-2")  # committed; the daemon then wakes this peer's loop
         await _turns()
-        assert len(looks) == 1 and courier.sent == [1]  # not woken: not looked for
+        assert len(rig.looks) == 1 and rig.courier.sent == [1]  # not woken: not looked for
         wake.set()
-        await _until(lambda: state("R-2") == "delivered")
-        assert courier.sent == [1, 2] and len(looks) == 2
+        await _until(lambda: rig.delivered("R-2"))
+        assert rig.courier.sent == [1, 2] and len(rig.looks) == 2
         await _stop(task)
 
-    _run_then_close(main, alpha, beta)
+    _run_then_close(main, rig.alpha, rig.beta)
 
 
 def test_a_lost_answer_starts_the_window_over_and_it_looks_again_unwoken(
@@ -145,3 +161,48 @@ def test_a_lost_answer_starts_the_window_over_and_it_looks_again_unwoken(
         await _stop(task)
 
     _run_then_close(main, alpha, beta)
+
+
+def _told_loop_run(tmp_path: Path, told: Any) -> tuple[list[int], list[int]]:
+    """R-1 sent after one look; then R-2 and R-3 are queued, and the loop is told
+    ``told(written)`` of them and woken. The looks it made after the first, what it sent."""
+    rig = Rig(tmp_path)
+
+    async def main() -> None:
+        wake = asyncio.Event()
+        loop = rig.loop(wake)
+        rig.submit("R-1")
+        rig.alpha.engine.store.take_written()
+        task = asyncio.create_task(loop.run_forever())
+        await _until(lambda: rig.delivered("R-1"))
+        await _turns()
+        rig.looks.clear()
+        rig.submit("R-2")
+        rig.submit("R-3")
+        loop.offer(told(rig.alpha.engine.store.take_written()))
+        wake.set()
+        await _until(lambda: rig.delivered("R-2", "R-3"))
+        await _stop(task)
+
+    _run_then_close(main, rig.alpha, rig.beta)
+    return rig.looks, rig.courier.sent
+
+
+def test_envelopes_told_with_their_change_go_out_without_a_look(tmp_path: Path) -> None:
+    looks, sent = _told_loop_run(tmp_path, lambda written: written)
+    assert looks == [] and sent == [1, 2, 3]
+
+
+def test_a_change_that_told_only_the_later_of_two_envelopes_makes_the_loop_look(
+        tmp_path: Path) -> None:
+    """The store tells at most a budget of envelopes, the newest: told only of 3, the loop
+    must not send 3 before 2 (the peer would answer a gap); it looks and finds both."""
+    looks, sent = _told_loop_run(tmp_path, lambda written: dataclasses.replace(
+        written, new_rows=tuple(r for r in written.new_rows if r.seq == 3)))
+    assert looks == [1] and sent == [1, 2, 3]
+
+
+def test_a_change_that_rewound_the_outbox_makes_the_loop_look(tmp_path: Path) -> None:
+    looks, sent = _told_loop_run(tmp_path, lambda written: dataclasses.replace(
+        written, rewound=frozenset({"beta"})))
+    assert looks == [1] and sent == [1, 2, 3]

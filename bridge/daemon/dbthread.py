@@ -235,8 +235,8 @@ class DatabaseThread:
         return False
 
     def _answer(self, calls: list[_Call]) -> None:
-        """Every caller answered, and then the change signalled, on the loop thread: both only
-        after the commit."""
+        """The change signalled, and then every caller answered, on the loop thread: both only
+        after the commit (``_settle`` says why in that order)."""
         change = self.store.take_written() if self._change_due else None
         self._change_due = False
         self.loop.call_soon_threadsafe(_settle, calls, self._changed, change)
@@ -271,6 +271,12 @@ def read_only(exchange: Exchange, store: Store
 
 def _settle(calls: list[_Call], changed: Callable[[Written | None], None],
             change: Written | None) -> None:  # loop thread
+    # The change first: whoever it wakes (the delivery loop that sends what was just queued,
+    # the event stream that tells the local client what just arrived) then runs before the
+    # callers' answers are written (the 202, the transport answer), not a turn of the loop
+    # after them. That is the next step of a round trip; the answers are not.
+    if change is not None:
+        changed(change)
     for call in calls:
         if call.future.cancelled():
             continue
@@ -278,8 +284,6 @@ def _settle(calls: list[_Call], changed: Callable[[Written | None], None],
             call.future.set_exception(call.error)
         else:
             call.future.set_result(call.result)
-    if change is not None:
-        changed(change)
 
 
 __all__ = ["DatabaseThread", "groupable", "read_only"]

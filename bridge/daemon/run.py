@@ -28,6 +28,7 @@ from bridge.daemon.check_beside import check_beside
 from bridge.daemon.dbthread import DatabaseThread, groupable, read_only
 from bridge.daemon.hooks import DaemonHooks
 from bridge.daemon.logs import setup_logging
+from bridge.daemon.recent import RecentEvents
 from bridge.daemon.supervise import report_failure, supervise
 from bridge.engine.exchange import Exchange
 from bridge.engine.metrics import Metrics
@@ -134,6 +135,7 @@ class Daemon:
         self._store = self._open_store()
         self._changed = asyncio.Condition()
         self._event_writes = 0  # changes that wrote events (or may have): the streams' mark
+        self._recent = RecentEvents()  # what the streams write without reading the store
         self._wakes = {name: asyncio.Event() for name in self.peers}  # delivery loops
         self._witness_wakes: list[asyncio.Event] = []
         self._pending: set[asyncio.Task[None]] = set()
@@ -204,11 +206,14 @@ class Daemon:
         """Wake whom the change concerns: the delivery loops of the outboxes it wrote, the
         event streams if it wrote an event; all of them when that is not known (None).
         Witnessing is woken by every change (it follows the audit log)."""
+        for loop in self.loops.values():
+            loop.offer(written)  # what was queued, so that it need not be read back
         for name, event in self._wakes.items():
             if written is None or name in written.outboxes:
                 event.set()
         for event in self._witness_wakes:
             event.set()
+        self._recent.told(written)  # before a stream is woken for it
         if written is None or written.events:
             self._event_writes += 1
             self._one_shot(self._broadcast(), "broadcast")
@@ -231,7 +236,7 @@ class Daemon:
         api = LocalApi(exchange=self.exchange, run=self.run_in_db, metrics=self.metrics,
                        events_changed=self._changed, peer_status=self.peer_status,
                        max_body=self.config.max_body_bytes,
-                       event_writes=lambda: self._event_writes)
+                       event_writes=lambda: self._event_writes, held_events=self._recent.after)
         api.reload_peers = self.reload_peers
         return api
 

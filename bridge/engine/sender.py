@@ -32,7 +32,7 @@ from bridge.engine.metrics import Metrics
 from bridge.engine.outcomes import DeliveryState
 from bridge.engine.ports import Arrival, Carried, Courier, RunInDb
 from bridge.home.config import Delivery
-from bridge.store.sqlite.store import OutboxRow
+from bridge.store.sqlite.store import OutboxRow, Written
 
 log = logging.getLogger("bridge.peer")
 
@@ -69,6 +69,9 @@ class DeliveryLoop:
         # there is nothing more to look for. False whenever the window starts over.
         self._seen_all = False
         self._deadlines: dict[int, float] = {}  # seq in flight -> when its answer is given up
+        # The envelopes queued for this peer since the last look, as the change told them
+        # (``offer``); None when the outbox changed in a way not told: the next fill looks.
+        self._offered: list[OutboxRow] | None = None
         self._receiving: asyncio.Future[Arrival] | None = None  # the courier's next arrival
 
     @property
@@ -133,7 +136,9 @@ class DeliveryLoop:
                 await self.wake.wait()
             # Cleared before looking: work queued after the look wakes us (no lost wake-up).
             self.wake.clear()
-            rows = await self._pending(room)
+            rows = self._told(room)
+            if rows is None:
+                rows = await self._pending(room)
             if rows:
                 self._after = rows[-1].seq
                 loop = asyncio.get_running_loop()
@@ -144,6 +149,32 @@ class DeliveryLoop:
             if len(self._in_flight):
                 return
             await self.wake.wait()
+
+    def offer(self, written: Written | None) -> None:
+        """A change, on disk (loop thread, before this loop is woken for it): the envelopes
+        it queued for this peer are kept for the next fill."""
+        if written is not None and self.peer not in written.outboxes:
+            return
+        rows = [r for r in written.new_rows if r.peer == self.peer] if written else []
+        if not rows or written is None or self.peer in written.rewound:
+            self._offered = None  # queued or rewound, but which: not told
+        elif self._offered is not None:
+            self._offered.extend(rows)
+            if len(self._offered) > self.window:  # more than one fill sends: it looks
+                self._offered = None
+
+    def _told(self, room: int) -> list[OutboxRow] | None:
+        """The envelopes told since the last look (``offer``), when they are all there is to
+        send: the last look took everything pending, and they follow the last one sent without
+        a gap. Else None, and the fill looks at the outbox (which holds them all)."""
+        offered, self._offered = self._offered, []
+        if not self._seen_all or not offered:
+            return None
+        fresh = [r for r in offered if r.seq > self._after]  # in sequence order, as queued
+        if not fresh or len(fresh) > room or fresh[0].seq != self._after + 1 or (
+                fresh[-1].seq - fresh[0].seq != len(fresh) - 1):
+            return None
+        return fresh
 
     async def _pending(self, room: int) -> list[OutboxRow]:
         rows = await self.run(self.exchange.pending_rows, self.peer, self._after, room)

@@ -154,12 +154,15 @@ def _limit(request: web.Request, default: int) -> int:
 
 EVENT_PAGE = 500
 """Events read from the store at a time for one event stream."""
+HeldEvents = Callable[[int, int], "list[tuple[int, str, str]] | None"]
+"""The events after an id, at most so many, if all of them are held in memory, else None."""
 
 
 class LocalApi:
     def __init__(self, *, exchange: Exchange, run: RunInDb, metrics: Metrics,
                  events_changed: asyncio.Condition, peer_status: Callable[[], dict[str, Any]],
-                 max_body: int, event_writes: Callable[[], int] | None = None) -> None:
+                 max_body: int, event_writes: Callable[[], int] | None = None,
+                 held_events: HeldEvents | None = None) -> None:
         self.exchange = exchange
         self.run = self._damage_is_ours(run)
         self.metrics = metrics
@@ -167,6 +170,9 @@ class LocalApi:
         # How many changes so far wrote an event: a stream that read nothing waits only if
         # none came since its read began. None: every change may have (each one is read).
         self.event_writes = event_writes
+        # The latest committed events the daemon holds (bridge/daemon/recent.py): a stream up
+        # to date with them writes them without reading them back from the store.
+        self.held_events = held_events
         self.peer_status = peer_status
         self.max_body = max_body
         self.stopping = asyncio.Event()
@@ -370,10 +376,16 @@ class LocalApi:
                                            "Cache-Control": "no-cache"})
         await resp.prepare(request)
         writes = self.event_writes or (lambda: -1)
+        held = self.held_events or (lambda last, limit: None)
+        pinged = False
         try:
             while not self.stopping.is_set():
                 mark = writes()  # taken before the read: a write after it is read again
-                rows = await self.run(self.exchange.store.events_after, last, EVENT_PAGE)
+                # After a quiet spell the store itself: whatever it holds is sent in the end.
+                rows = None if pinged else held(last, EVENT_PAGE)
+                if rows is None:
+                    rows = await self.run(self.exchange.store.events_after, last, EVENT_PAGE)
+                pinged = False
                 if rows:
                     # One write for what came together: one send, not one per event.
                     await resp.write("".join(f"id: {event_id}\nevent: {kind}\ndata: {data}\n\n"
@@ -390,6 +402,7 @@ class LocalApi:
                         await asyncio.wait_for(self.events_changed.wait(), timeout=15)
                     except TimeoutError:
                         await resp.write(b": ping\n\n")
+                        pinged = True
         except (ConnectionResetError, asyncio.CancelledError):
             pass
         return resp

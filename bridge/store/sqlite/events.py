@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from bridge.store.sqlite.rows import Repository
+from bridge.store.sqlite.told import Told
 
 
 class Events(Repository):
@@ -15,6 +16,10 @@ class Events(Repository):
     # An event was written since the daemon last asked (``Store.take_written``): its event
     # streams have something to read. Made in ``Store.__init__``.
     _events_written: bool
+    # The events written since then, (id, type, data): told with the change once committed,
+    # so that a stream need not read them back (``Written.new_events``). Made in
+    # ``Store.__init__``.
+    _events_new: Told[tuple[int, str, str]]
 
     def key_change_committed(self, new_key_hex: str) -> bool:
         return self._conn.execute(
@@ -27,10 +32,12 @@ class Events(Repository):
             (type, doc_rowid)).fetchone() is not None
 
     def add_event(self, type: str, data: dict[str, Any], now: int) -> int:
+        text = json.dumps(data, sort_keys=True)
         cur = self._conn.execute("INSERT INTO events (at, type, data) VALUES (?,?,?)",
-                                 (now, type, json.dumps(data, sort_keys=True)))
+                                 (now, type, text))
         assert cur.lastrowid is not None
         self._events_written = True
+        self._events_new.add((cur.lastrowid, type, text))
         return cur.lastrowid
 
     def event_data(self, type: str) -> list[dict[str, Any]]:
@@ -48,4 +55,9 @@ class Events(Repository):
         return int(r[0] or 0)
 
 
-__all__ = ["Events"]
+NEW_EVENTS_KEPT = 512
+"""Events kept for the next ``take_written`` at most; the oldest go first. Whoever is told
+them checks that they follow what it holds (``bridge/daemon/recent.py``) and reads the store
+for what it missed."""
+
+__all__ = ["NEW_EVENTS_KEPT", "Events"]

@@ -19,6 +19,7 @@ from typing import Any
 
 from bridge.core.link import OutboundState
 from bridge.store.sqlite.rows import OutboxRow, Repository
+from bridge.store.sqlite.told import Told
 
 _COLUMNS = ("SELECT o.peer, o.seq, o.msg_id, o.digest, COALESCE(s.envelope, o.envelope), o.kind, "
             "o.doc, o.first, o.n, o.attempts FROM outbox o ")
@@ -37,6 +38,11 @@ class Outbox(Repository):
     # The peers whose outbox gained pending envelopes since the daemon last asked
     # (``Store.take_written``): the delivery loops a change wakes. Made in ``Store.__init__``.
     _outboxes_written: set[str]
+    # The envelopes queued since then, as the delivery loop would read them: told with the
+    # change once committed (``Written.new_rows``), so that the loop need not read them back.
+    # The peers whose envelopes were made pending again (a rewind): their loops look.
+    _rows_new: Told[OutboxRow]
+    _outboxes_rewound: set[str]
 
     def outbound_state(self, peer: str) -> OutboundState:
         r = self._conn.execute("SELECT seq, digest FROM outbox WHERE peer=? ORDER BY seq DESC "
@@ -53,6 +59,9 @@ class Outbox(Repository):
         self._conn.execute("INSERT INTO outbox_sent (peer, seq, envelope) VALUES (?,?,?)",
                            (peer, seq, envelope))
         self._outboxes_written.add(peer)
+        self._rows_new.add(OutboxRow(peer=peer, seq=seq, msg_id=msg_id, digest=digest,
+                                     envelope=envelope, kind=kind, doc=doc, first=first, n=n,
+                                     attempts=0))
 
     def next_pending(self, peer: str) -> OutboxRow | None:
         rows = self.pending_rows(peer, 0, 1)
@@ -121,6 +130,7 @@ class Outbox(Repository):
                                  "AND state != 'pending'", (peer, from_seq))
         if cur.rowcount:
             self._outboxes_written.add(peer)
+            self._outboxes_rewound.add(peer)
         return cur.rowcount
 
     def finished_receipts(self, peer: str, from_seq: int, to_seq: int
@@ -175,4 +185,8 @@ class Outbox(Repository):
                                       "state='pending'", (doc,)).fetchone()[0])
 
 
-__all__ = ["Outbox"]
+NEW_ROWS_BYTES = 1 << 20
+"""Queued envelopes kept for the next ``take_written``: at most this many bytes of them, the
+newest (a loop told of fewer than were queued looks for the rest)."""
+
+__all__ = ["NEW_ROWS_BYTES", "Outbox"]

@@ -17,7 +17,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bridge.core.errors import StoreError
@@ -27,16 +27,17 @@ from bridge.store.sqlite.audit_log import AuditLog
 from bridge.store.sqlite.audit_tree import AuditTree
 from bridge.store.sqlite.check import CheckRows, status_mismatch
 from bridge.store.sqlite.documents import Documents
-from bridge.store.sqlite.events import Events
+from bridge.store.sqlite.events import NEW_EVENTS_KEPT, Events
 from bridge.store.sqlite.inbox import Inbox
 from bridge.store.sqlite.items import Items
 from bridge.store.sqlite.migrate import migrate, schema_version
-from bridge.store.sqlite.outbox import Outbox
+from bridge.store.sqlite.outbox import NEW_ROWS_BYTES, Outbox
 from bridge.store.sqlite.peer_log import PeerLog
 from bridge.store.sqlite.reconcile import Reconciliation
 from bridge.store.sqlite.refusals import Refusals
 from bridge.store.sqlite.rows import DocumentRow, OutboxRow, Repository
 from bridge.store.sqlite.staging import Staging
+from bridge.store.sqlite.told import Told
 
 SCHEMA_VERSION = schema_version()
 
@@ -47,10 +48,21 @@ class Written:
     as a waiter needs it: the peers whose outboxes gained pending envelopes (their delivery
     loops have work), and whether any event was written (the event streams have some). A
     write later rolled back is still named: a waiter woken for nothing looks and finds
-    nothing; one not woken for a write would miss it."""
+    nothing; one not woken for a write would miss it.
+
+    ``new_events``: the events themselves, (id, type, data) in id order, when they are known
+    to be committed: every event written since the last ask, none rolled back. Empty when
+    ``events`` is true but that is not known (asked inside a transaction, or the group's
+    commit failed): then whoever wants them reads the store. ``new_rows``, likewise, the
+    envelopes queued (the newest, up to a budget), and ``rewound`` the outboxes whose
+    envelopes were made pending again: what is in them is not told. None of the three is
+    part of the comparison: they say what, where the fields above say whom."""
 
     outboxes: frozenset[str]
     events: bool
+    new_events: tuple[tuple[int, str, str], ...] = field(default=(), compare=False)
+    new_rows: tuple[OutboxRow, ...] = field(default=(), compare=False)
+    rewound: frozenset[str] = field(default=frozenset(), compare=False)
 
 
 class Store(Documents, Items, Acknowledgements, Outbox, Inbox, Refusals, Events, AuditLog,
@@ -72,11 +84,22 @@ class Store(Documents, Items, Acknowledgements, Outbox, Inbox, Refusals, Events,
         self._depth = 0  # transactions open inside the current operation
         self._outboxes_written: set[str] = set()
         self._events_written = False
+        self._events_new: Told[tuple[int, str, str]] = Told(NEW_EVENTS_KEPT, lambda _: 1)
+        self._rows_new: Told[OutboxRow] = Told(NEW_ROWS_BYTES, lambda r: len(r.envelope) + 1)
+        self._outboxes_rewound: set[str] = set()
 
     def take_written(self) -> Written:
-        """What was written since the last call (``Written``), and start counting again."""
-        written = Written(frozenset(self._outboxes_written), self._events_written)
+        """What was written since the last call (``Written``), and start counting again. The
+        events themselves go with it only outside a transaction: inside one they may yet be
+        rolled back, and are kept for the next call."""
+        new: tuple[tuple[int, str, str], ...] = ()
+        rows: tuple[OutboxRow, ...] = ()
+        if not self._conn.in_transaction:
+            new, rows = self._events_new.take(), self._rows_new.take()
+        written = Written(frozenset(self._outboxes_written), self._events_written or bool(new),
+                          new, rows, frozenset(self._outboxes_rewound))
         self._outboxes_written.clear()
+        self._outboxes_rewound.clear()
         self._events_written = False
         return written
 
@@ -90,6 +113,7 @@ class Store(Documents, Items, Acknowledgements, Outbox, Inbox, Refusals, Events,
         group's commit."""
         if not self._grouped and not self._depth:
             self.audit_transaction_begun()
+        events, rows = self._events_new.made, self._rows_new.made
         try:
             with database.transaction(self._conn):
                 self._depth += 1
@@ -99,6 +123,8 @@ class Store(Documents, Items, Acknowledgements, Outbox, Inbox, Refusals, Events,
                     self._depth -= 1
         except BaseException:
             self.forget_audit_tip()  # rolled back: the last record may be gone again
+            self._events_new.forget_since(events)  # and its events (their ids are taken again)
+            self._rows_new.forget_since(rows)
             raise
 
     @property
@@ -129,13 +155,20 @@ class Store(Documents, Items, Acknowledgements, Outbox, Inbox, Refusals, Events,
             database.commit(self._conn)
         except BaseException:
             self.forget_audit_tip()
+            self._forget_told()
             raise
 
     def abandon_group(self) -> None:
         """The group rolled back whole (nothing of it is kept)."""
         self._grouped = False
         self.forget_audit_tip()
+        self._forget_told()
         database.rollback(self._conn)
+
+    def _forget_told(self) -> None:
+        """The group is lost: nothing it wrote is told (the waiters named look instead)."""
+        self._events_new.clear()
+        self._rows_new.clear()
 
     def cap_pages(self, pages: int) -> None:
         """A test hook: writes past ``pages`` pages fail as on a full disk."""

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,14 +95,20 @@ class RelayWitness:
             tls=tls_context(s.tls_ca) if s.tls_ca else None, allow_reconnect=True,
             max_reconnect_attempts=-1, reconnect_time_wait=RECONNECT_WAIT,
             connect_timeout=CONNECT_TIMEOUT, error_cb=on_error, closed_cb=on_closed)
-        await nc.subscribe(self.subject, cb=self._on_request)
+        # Answered on the connection the request came on: a request taken just before the
+        # connection was replaced still goes back the way it came.
+        await nc.subscribe(self.subject, cb=functools.partial(self._on_request, nc))
         await nc.flush()  # the server has the subscription: a request now finds us
 
     async def _connect_again(self) -> None:
         while not self._closing:
-            self.nc = nc = Client()  # the one its requests are answered on
+            nc = Client()
             try:
                 await self._serve(nc)
+            except asyncio.CancelledError:  # closing while connecting: nothing left open
+                with contextlib.suppress(Exception):
+                    await nc.close()
+                raise
             except (nats.errors.Error, OSError) as exc:
                 log.info("witness relay %s: not connected again yet (%s)", self.settings.url,
                          said(exc))
@@ -109,11 +116,14 @@ class RelayWitness:
                     await nc.close()
                 await asyncio.sleep(RECONNECT_WAIT)
                 continue
+            # Only now, with the subscription at the server, is this the witness's connection:
+            # whoever sees it connected finds it serving.
+            self.nc = nc
             log.info("witness serving %s on the relay %s again", self.subject,
                      self.settings.url)
             return
 
-    async def _on_request(self, msg: Msg) -> None:
+    async def _on_request(self, nc: Client, msg: Msg) -> None:
         if not msg.reply:
             return  # a publish, not a request: there is no one to answer
         if len(msg.data) > witness_wire.MAX_BODY:
@@ -121,7 +131,7 @@ class RelayWitness:
         else:
             status, ctype, body = answer_parts(await self.judge(msg.data, "relay"))
         try:
-            await self.nc.publish(msg.reply, body, headers=reply_headers(status, ctype))
+            await nc.publish(msg.reply, body, headers=reply_headers(status, ctype))
         except (nats.errors.Error, OSError) as exc:
             # The decision is recorded; the party asks again and is answered from the state.
             log.info("witness: answer not sent on the relay: %s", said(exc))

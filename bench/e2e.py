@@ -4,6 +4,7 @@
     python bench/e2e.py --sizes 10000,100000,1000000 --floor-script FLOOR.py [--json]
     python bench/e2e.py --items 100000 --profile      # and both daemons sampled by py-spy
     python bench/e2e.py --items 100000 --profile DIR  # ... keeping the raw samples in DIR
+    python bench/e2e.py --sizes 100000,1000000 --shuffled-ids  # item ids in no order
 
 With ``--transport relay`` the same run measures each pair twice: delivering directly over
 HTTP, then through the mediator's relay (``bridge relay init`` and ``relay run``: a real
@@ -40,7 +41,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from workload import iter_items, manifest_items
+from workload import item_number, iter_items, manifest_items
 
 from bridge.cli.demo_relay import DemoRelay
 from bridge.client import BridgeClient
@@ -139,16 +140,18 @@ def profile_name(party: str, n: int, suite: suites.Suite) -> str:
 
 
 def exchange(n: int, root: Path, timeout: float, *, suite: suites.Suite,
-             profile: Path | None = None) -> dict[str, Any]:
+             profile: Path | None = None, shuffled: bool = False) -> dict[str, Any]:
     """One N-item manifest through two real daemons, both parties in ``suite``, delivering to
     each other's HTTP endpoint; with ``profile``, both sampled into files there."""
     a, b = make_pair(root / f"pair-{n}-{suite.number}", suites=(suite.number, suite.number))
     spied = ({node.party: profile / profile_name(node.party, n, suite) for node in (a, b)}
              if profile is not None else None)
-    return exchange_between(a, b, n, root, timeout, profile=spied) | {"suite": suite.number}
+    return exchange_between(a, b, n, root, timeout, profile=spied, shuffled=shuffled) | {
+        "suite": suite.number}
 
 
-def through_relay(n: int, root: Path, timeout: float, suite: suites.Suite) -> dict[str, Any]:
+def through_relay(n: int, root: Path, timeout: float, suite: suites.Suite, *,
+                  shuffled: bool = False) -> dict[str, Any]:
     """The same exchange through the mediator's relay."""
     relay = DemoRelay(root / f"mediator-{n}-{suite.number}", ("alpha", "beta"))
     relay.start()
@@ -156,15 +159,17 @@ def through_relay(n: int, root: Path, timeout: float, suite: suites.Suite) -> di
         a, b = make_relay_pair(root / f"relay-{n}-{suite.number}", relay.url,
                                {name: relay.creds(name) for name in ("alpha", "beta")},
                                suite=suite.number)
-        return exchange_between(a, b, n, root, timeout)
+        return exchange_between(a, b, n, root, timeout, shuffled=shuffled)
     finally:
         relay.stop()
 
 
 def exchange_between(a: Node, b: Node, n: int, root: Path, timeout: float, *,
-                     profile: dict[str, Path] | None = None) -> dict[str, Any]:
+                     profile: dict[str, Path] | None = None, shuffled: bool = False
+                     ) -> dict[str, Any]:
     """Submitted as a stream from a generator (never a list in this process either), every
-    item acknowledged, receipt checked."""
+    item acknowledged, receipt checked; with ``shuffled``, the item ids in no order
+    (``workload.item_number``)."""
     spies: list[subprocess.Popen[bytes]] = []
     try:
         a.start(timeout=120)  # a loaded machine starts a daemon slowly; the clock is not on
@@ -178,8 +183,8 @@ def exchange_between(a: Node, b: Node, n: int, root: Path, timeout: float, *,
         receiver_events = cb.events(0, read_timeout=timeout)
         cpu0 = [cpu_seconds(node) for node in (a, b)]
         t0 = time.perf_counter()
-        doc = ca.submit_document_stream("manifest", "beta", iter_items(n), count=n,
-                                        meta={"batch": 1}, id="M-E2E")
+        doc = ca.submit_document_stream("manifest", "beta", iter_items(n, shuffled=shuffled),
+                                        count=n, meta={"batch": 1}, id="M-E2E")
         t_submit = time.perf_counter() - t0
         cpu_submitted = [cpu_seconds(node) for node in (a, b)]
         wait_event(receiver_events, "document_received", doc["id"])
@@ -194,7 +199,8 @@ def exchange_between(a: Node, b: Node, n: int, root: Path, timeout: float, *,
         acknowledged = {side: client.document(doc["id"])["items"]["acknowledged"]
                         for side, client in (("sender", ca), ("receiver", cb))}
         assert acknowledged == {"sender": n, "receiver": n}, acknowledged
-        receipt = ca.receipt(doc["id"], item=f"ITEM-{n - 1:07d}")
+        last = item_number(n - 1, n, shuffled=shuffled)  # the document's last item
+        receipt = ca.receipt(doc["id"], item=f"ITEM-{last:07d}")
         rss_a, rss_b = a.peak_rss_mb, b.peak_rss_mb
         cpu_a, cpu_b = (cpu_seconds(node) - c for node, c in zip((a, b), cpu0, strict=True))
         verified = verify_receipt(receipt, root / f"receipt-{n}.bridge", (a, b))
@@ -218,6 +224,7 @@ def exchange_between(a: Node, b: Node, n: int, root: Path, timeout: float, *,
                     ("submit", cpu0, cpu_submitted), ("deliver", cpu_submitted, cpu_received),
                     ("acknowledge", cpu_received, cpu_acknowledged))},
             "acknowledged_both_sides": True, "receipt_verify": verified,
+            "shuffled_ids": shuffled,
             "clean_exit": code_a == 0 and code_b == 0}
 
 
@@ -241,11 +248,13 @@ def one_size(n: int, root: Path, args: argparse.Namespace, suite: suites.Suite
     else:
         floor_s = floor(manifest_items(n), root, suite)
     row = exchange(n, root, args.timeout, suite=suite,
-                   profile=profile_dir(args, str(root)) if args.profile is not None else None)
+                   profile=profile_dir(args, str(root)) if args.profile is not None else None,
+                   shuffled=args.shuffled_ids)
     row["floor_seconds"] = round(floor_s, 3) if floor_s else None
     row["ratio"] = round(row["e2e_seconds"] / floor_s, 2) if floor_s else None
     if args.transport == "relay":
-        relay_s = through_relay(n, root, args.timeout, suite)["e2e_seconds"]
+        relay_s = through_relay(n, root, args.timeout, suite,
+                                shuffled=args.shuffled_ids)["e2e_seconds"]
         row["relay_e2e_seconds"] = relay_s
         row["relay_over_http"] = round(relay_s / row["e2e_seconds"], 2)
     return row
@@ -265,6 +274,10 @@ def main() -> int:
                         help="sample both daemons with py-spy and print the top lines; with "
                              "DIR, keep each daemon's raw samples there "
                              "(profile-PARTY-N-SUITE.txt)")
+    parser.add_argument("--shuffled-ids", action="store_true",
+                        help="item ids (and roster records) in no order, as real ones come: "
+                             "what the indexes on them cost when each item lands at a random "
+                             "place in them (the floor keeps its ordered ids)")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--timeout", type=float, default=3600)
     parser.add_argument("--suites", default="1,2", help="key suites to run (default 1,2)")

@@ -1,7 +1,7 @@
 """What the items table's indexes cost the write path: bare SQL on a real store file (every
 migration run, WAL, synchronous=FULL), no Bridge engine above it.
 
-    .venv/bin/python bench/index_writes.py [--items 100000] [--repeat 3] [--json]
+    .venv/bin/python bench/index_writes.py [--items 100000] [--repeat 3] [--shuffled] [--json]
 
 For a document of ``--items`` entries (a multiple of 1,000; an outbound manifest, each entry
 with a category and half of them naming a roster record, as the reconciliation groups them),
@@ -13,7 +13,12 @@ it times in CPU seconds of this process, best of ``--repeat`` on a fresh store e
   1,000 (as the outbox does when an envelope is sent, then receipted);
 - ``status``: their acknowledgement status set, one range statement per 1,000 (as an
   acknowledgement of all items is applied), then a second status for a tenth of them, 100
-  statements of single rows each.
+  statements of single rows each;
+- ``every``: one more status for every item in one statement (``Items.set_all_statuses``, the
+  statement the receiver's acknowledgement of all items runs).
+
+With ``--shuffled`` the item ids (and roster records) come in no order, as real ones do
+(``workload.item_number``): every index on them is written at a random place per item.
 
 A/B: run it from an older tree with that tree on ``PYTHONPATH``. A measurement, never a test.
 """
@@ -30,8 +35,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from workload import item_number
 
 from bridge.store.sqlite import database
+from bridge.store.sqlite.items import Items
 from bridge.store.sqlite.migrate import migrate
 
 PER_STATEMENT = 1000
@@ -49,14 +58,15 @@ def _store(folder: str, n: int) -> tuple[database.sqlite3.Connection, int]:
     return conn, cur.lastrowid
 
 
-def _rows(doc: int, n: int) -> list[list[object]]:
+def _rows(doc: int, n: int, shuffled: bool) -> list[list[object]]:
     """The statements' parameters, built before the clock starts."""
     out = []
     for first in range(0, n, PER_STATEMENT):
         params: list[object] = []
         for i in range(first, min(first + PER_STATEMENT, n)):
-            params += (doc, i, f"P-{i:08d}", os.urandom(180), os.urandom(32), "queued",
-                       "pow" if i % 3 else "civilian", f"R-{i // 2:08d}" if i % 2 else None)
+            k = item_number(i, n, shuffled=shuffled)
+            params += (doc, i, f"P-{k:08d}", os.urandom(180), os.urandom(32), "queued",
+                       "pow" if i % 3 else "civilian", f"R-{k // 2:08d}" if i % 2 else None)
         out.append(params)
     return out
 
@@ -93,19 +103,25 @@ def _status(conn: database.sqlite3.Connection, doc: int, n: int) -> None:
                          [(doc, i) for i in range(0, n, 10)])
 
 
+def _every(conn: database.sqlite3.Connection, doc: int) -> None:
+    with database.transaction(conn):
+        Items(conn).set_all_statuses(doc, "IDENTITY_CONFIRMED", None, None, 3)
+
+
 def _cpu(fn: Callable[[], None]) -> float:
     t = time.process_time()
     fn()
     return time.process_time() - t
 
 
-def run(n: int) -> dict[str, float]:
+def run(n: int, shuffled: bool = False) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as folder:
         conn, doc = _store(folder, n)
-        statements = _rows(doc, n)
+        statements = _rows(doc, n, shuffled)
         out = {"insert": _cpu(lambda: _insert(conn, statements)),
                "transport": _cpu(lambda: _transport(conn, doc, n)),
-               "status": _cpu(lambda: _status(conn, doc, n))}
+               "status": _cpu(lambda: _status(conn, doc, n)),
+               "every": _cpu(lambda: _every(conn, doc))}
         conn.close()
         return out
 
@@ -114,12 +130,13 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--items", type=int, default=100_000)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--shuffled", action="store_true", help="item ids in no order")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
-    runs = [run(args.items) for _ in range(args.repeat)]
+    runs = [run(args.items, args.shuffled) for _ in range(args.repeat)]
     best = {k: round(min(r[k] for r in runs), 3) for k in runs[0]}
     if args.json:
-        print(json.dumps({"items": args.items, **best}))
+        print(json.dumps({"items": args.items, "shuffled": args.shuffled, **best}))
     else:
         for k, v in best.items():
             print(f"{k:10} {v:7.3f} s CPU")

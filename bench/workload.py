@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -17,13 +18,27 @@ def manifest_items(n: int) -> list[dict[str, Any]]:
     return list(iter_items(n))
 
 
-def iter_items(n: int) -> Iterator[dict[str, Any]]:
-    """The same items, one at a time (a million of them are never held at once)."""
+def item_number(i: int, n: int, *, shuffled: bool = False) -> int:
+    """The number in the id of item ``i`` of ``n``: ``i``, or with ``shuffled`` a permutation
+    of 0 … n - 1 that puts consecutive items far apart (a stride of about n / golden ratio,
+    prime to n), so that ids, like real ones, come in no order the indexes on them could use.
+    Computed per item: no list of a million numbers."""
+    if not shuffled:
+        return i
+    stride = max(1, round(n * 0.6180339887))
+    while math.gcd(stride, n) != 1:
+        stride += 1
+    return (i * stride) % n
+
+
+def iter_items(n: int, *, shuffled: bool = False) -> Iterator[dict[str, Any]]:
+    """The same items, one at a time (a million of them are never held at once); with
+    ``shuffled``, their ids and roster records numbered by ``item_number``."""
     return (
         {
-            "id": f"ITEM-{i:07d}",
+            "id": f"ITEM-{k:07d}",
             "kind": "person",
-            "roster_record": f"POW-{i:07d}",
+            "roster_record": f"POW-{k:07d}",
             "category": "pow",
             "surname": SURNAMES[i % 10],
             "first_names": f"{FIRST[i % 7]} {FIRST[(i // 7) % 10]}",
@@ -32,7 +47,7 @@ def iter_items(n: int) -> Iterator[dict[str, Any]]:
             "service_number": f"SN-{i * 7919 % 10_000_000:07d}",
             "seal_numbers": [f"S{i:07d}"],
         }
-        for i in range(n)
+        for i, k in ((i, item_number(i, n, shuffled=shuffled)) for i in range(n))
     )
 
 

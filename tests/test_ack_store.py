@@ -258,3 +258,43 @@ def test_an_sqlite_binding_fewer_parameters_a_statement_still_stores_every_entry
                                                          "NULL", "NULL", 1, "?3"), 2,
                                  [(300 + k, leaf) for k, leaf in shared])
     assert wire_rows(store, "SELECT COUNT(*) FROM ack_entries") == [(600,)]
+
+
+@pytest.mark.parametrize("how", ["set_all_statuses", "uniform_ack_of_every_item"])
+def test_a_status_for_every_item_walks_the_table_in_index_order_not_by_item_id(
+        tmp_path: Path, how: str) -> None:
+    """Setting one status on every item of a document whose ids are in no particular order
+    (shuffled here, as real item ids are) visits the rows by the primary key: walked by
+    items_by_id, each row was sought from the root at a random place in the table, which costs
+    far more per item once the table outgrows the page cache (1,000,000 items: 21.8 s of CPU
+    against 1.7 s). Every item of the document takes the status; the other document's none."""
+    store = Store(tmp_path / "bridge.db")
+    n = 50
+    ids = [f"P-{(k * 37) % n:03d}" for k in range(n)]  # a permutation: no order by idx
+    rows = []
+    for digest in (b"\x01" * 32, b"\x02" * 32):
+        with store.transaction():
+            row = store.insert_document(
+                id=f"M-{digest[0]}", direction="in", peer="alpha", type="manifest",
+                digest=digest, header=b"", sig=b"", count=n, answers=None, meta={},
+                created=T0, state="received", now=T0)
+            store.insert_items_with_fields(
+                (row, k, ids[k], b"e", bytes([k]) * 32, "unacknowledged", None, None)
+                for k in range(n))
+        rows.append(row)
+    statements: list[str] = []
+    store._conn.set_trace_callback(statements.append)
+    with store.transaction():
+        if how == "set_all_statuses":
+            store.set_all_statuses(rows[0], "RECEIVED", None, None, T0 + 1)
+        else:
+            store.set_statuses_from_uniform_ack(99, rows[0], "RECEIVED", None, T0 + 1,
+                                                every_item=True)
+    store._conn.set_trace_callback(None)
+    updates = [s for s in statements if s.startswith("UPDATE items")]
+    assert len(updates) == 1, statements
+    plans = [str(r[-1]) for r in store._conn.execute(f"EXPLAIN QUERY PLAN {updates[0]}")]
+    assert plans == ["SEARCH items USING PRIMARY KEY (doc=? AND idx>?)"], plans
+    assert store.current_statuses(rows[0])[0] == dict.fromkeys(ids, "RECEIVED")
+    assert store.current_statuses(rows[1])[0] == {}
+    store.close()

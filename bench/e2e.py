@@ -364,7 +364,10 @@ def print_rows(rows: list[dict[str, Any]]) -> None:
 def spy(node: Any, out: Path, *, gil: bool = False) -> subprocess.Popen[bytes]:
     """py-spy sampling every thread of the daemon (the database thread above all); with
     ``gil``, only the thread holding the GIL: where the Python CPU goes, without the waits."""
-    exe = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or "py-spy"
+    exe = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which("py-spy")
+    if exe is None:  # not a dependency of the project: said plainly, not as a traceback
+        raise SystemExit("--profile samples with py-spy, which is not installed: "
+                         ".venv/bin/pip install py-spy")
     return subprocess.Popen([exe, "record", "--pid", str(node.proc.pid), "--rate", "200",
                              "--format", "raw", "--nonblocking", *(["--gil"] if gil else []),
                              "-o", str(out)],

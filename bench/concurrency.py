@@ -113,7 +113,7 @@ def commits(node: Node) -> dict[str, float]:
 # What makes a round trip wait seconds rather than milliseconds: the peer endpoint's rate
 # limit (429: each direction carries one envelope per round trip, and [limits]
 # requests_per_second bounds them), an envelope held for one that it overtook, a retry.
-WAITS = ("peer_rate_limited", "envelopes_held", "delivery_retries")
+WAITS = ("peer_rate_limited", "envelopes_held", "delivery_retries", "delivery_busy")
 
 
 def percentile(ms: list[float], p: float) -> float:

@@ -16,7 +16,7 @@ import pytest
 from bridge.core import answers as transport
 from bridge.core.errors import BridgeError, StoreCorrupt
 from bridge.daemon.pair import make_pair
-from bridge.engine.delivery import InFlight, Reachability, Retry, backoff_delay
+from bridge.engine.delivery import InFlight, Reachability, Retry, backoff_delay, carriage_reaction
 from bridge.engine.exchange import Exchange
 from bridge.engine.metrics import Metrics
 from bridge.engine.outcomes import Outcome
@@ -116,6 +116,14 @@ def test_backoff_resets_only_on_new_ground() -> None:
     ceilings = [min(8.0, 1.0 * 2 ** n) for n in range(6)]
     rng = random.Random(1)
     assert all(backoff_delay(n, policy, rng) <= c for n, c in enumerate(ceilings))
+
+
+def test_a_429_is_a_busy_peer_that_is_reachable_and_no_answer_to_decide_on() -> None:
+    busy = Arrival(seq=3, digest=b"\x03" * 32, result=Carried.BUSY, detail="HTTP 429")
+    reaction = carriage_reaction(busy)
+    assert reaction is not None
+    assert (reaction.progress, reaction.reachable, reaction.trouble, reaction.counter) == (
+        False, True, "busy", "delivery_busy")
 
 
 def test_reachability_says_each_change_once() -> None:

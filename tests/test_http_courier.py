@@ -104,3 +104,27 @@ def test_a_tls_pin_mismatch_says_both_fingerprints_as_bridge_prints_them() -> No
     assert f"has SHA-256 {format_tls_fingerprint(got.hex())}, pinned " \
            f"{format_tls_fingerprint(expected.hex())}" in detail
     assert got.hex() not in detail
+
+
+def test_a_peer_over_its_rate_limit_is_busy_not_an_answer_that_failed() -> None:
+    # A 429 decides nothing and carries no signed answer: it is not handed on as an answer to
+    # check (each would have been a failed answer and a warning in the log, thousands a
+    # minute on a busy link), but as a try the peer turned away.
+    async def busy(request: web.Request) -> web.Response:
+        await request.read()
+        return web.Response(status=429, body=b'{"error": "rate_limited"}',
+                            headers={"Retry-After": "1"})
+
+    async def main() -> Arrival:
+        runner, url = await _serve(busy)
+        courier = HttpCourier(url=url, request_timeout=10)
+        try:
+            await courier.send([_env(4)])
+            return await courier.receive()
+        finally:
+            await courier.close()
+            await runner.cleanup()
+
+    arrival = asyncio.run(main())
+    assert (arrival.seq, arrival.result, arrival.body) == (4, Carried.BUSY, b"")
+    assert "429" in arrival.detail

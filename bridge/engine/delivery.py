@@ -358,6 +358,12 @@ def carriage_reaction(arrival: Arrival) -> Reaction | None:
     if arrival.result is Carried.UNREACHABLE:
         return Reaction(progress=False, reachable=False, detail=arrival.detail,
                         trouble="unreachable")
+    if arrival.result is Carried.BUSY:
+        # The peer takes envelopes, at its rate. The backoff stays the one any try that decided
+        # nothing gets: capped at the peer's Retry-After, the retries spent its rate on windows
+        # mostly refused again, and a busy link got slower (bench/concurrency.py).
+        return Reaction(progress=False, reachable=True, detail=arrival.detail,
+                        counter="delivery_busy", trouble="busy")
     return None
 
 

@@ -14,7 +14,8 @@ from bridge.engine.metrics import Metrics
 
 # The reason codes of a try that went wrong (``Reaction.trouble``, bridge/engine/delivery.py):
 # "unreachable" (no connection, or no answer in time), "tls_pin_mismatch" (the endpoint is not
-# the one pinned: nothing was sent), "answer_too_large", and from the peer's signed answer
+# the one pinned: nothing was sent), "answer_too_large", "busy" (the peer's endpoint refused it
+# over our rate, 429: no signed answer), and from the peer's signed answer
 # "refused" (it refused our envelope), "rejected" (a signed rejection: it does not know our key,
 # say; the detail names its reason), "failed" (no valid signed answer) and "unavailable" (its
 # store cannot record now).

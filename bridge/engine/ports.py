@@ -348,6 +348,7 @@ class Carried(enum.StrEnum):
     UNREACHABLE = "unreachable"  # nothing came back: no connection, a timeout
     ANSWER_TOO_LARGE = "answer_too_large"  # an answer longer than a transport answer can be
     NOT_PINNED = "not_pinned"  # the endpoint is not the one pinned: nothing was sent
+    BUSY = "busy"  # the peer's endpoint refused it over our rate (HTTP 429): nothing decided
 
 
 @dataclass(frozen=True, kw_only=True)

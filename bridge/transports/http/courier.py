@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from http import HTTPStatus
 
 import aiohttp
 
@@ -84,6 +85,11 @@ class HttpCourier:
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             # aiohttp's words can carry the peer's reason phrase: bounded and escaped.
             return failed(Carried.UNREACHABLE, f"{type(exc).__name__}: {said(exc)}")
+        if status == HTTPStatus.TOO_MANY_REQUESTS:
+            # Over our rate at the peer: refused before anything was decided, with no signed
+            # answer to check (README, "Security limits"): a try like one that found no one,
+            # followed by the usual backoff, not a failed answer (and its warning) each time.
+            return failed(Carried.BUSY, "HTTP 429: over our rate at the peer")
         return Arrival(seq=env.seq, digest=env.digest, result=Carried.ANSWERED, body=body,
                        note=f"HTTP {status}")
 

@@ -12,7 +12,6 @@ restored (``bridge.home.restored``) until the links are confirmed with the peers
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import os
@@ -26,6 +25,7 @@ from bridge import __version__
 from bridge.cli.context import Ctx
 from bridge.cli.exits import reporting
 from bridge.core import times
+from bridge.core.crypto.hashes import sha256
 from bridge.core.errors import InputError, UsageError
 from bridge.core.printable import quoted
 from bridge.engine.ports import system_clock
@@ -99,7 +99,7 @@ def _write_archive(home: Home, out: Path, names: list[str], include_keys: bool) 
         manifest = {"bridge_backup": BACKUP_VERSION, "bridge_version": __version__,
                     "party": cfg.party, "created": times.format_ms(system_clock()),
                     "includes_keys": include_keys, "links": links,
-                    "files": {n: hashlib.sha256(d).hexdigest() for n, d in files.items()}}
+                    "files": {n: sha256(d).hex() for n, d in files.items()}}
         part = Path(tmp) / "archive"
         create_private(part)
         with tarfile.open(part, "w:gz") as tar:
@@ -173,7 +173,7 @@ def _read_archive(archive: Path) -> tuple[dict[str, object], dict[str, bytes]]:
         raise InputError(f"cannot read {archive}: {exc}", field="archive",
                          code="bad_backup") from exc
     for name, digest in expected.items():
-        if name not in files or hashlib.sha256(files[name]).hexdigest() != digest:
+        if name not in files or sha256(files[name]).hex() != digest:
             raise InputError(f"{archive}: {name} is missing or not what was backed up",
                              field="archive", code="bad_backup")
     return manifest, files

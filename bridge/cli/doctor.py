@@ -10,7 +10,6 @@ clock), the local daemon, and free disk space.
 from __future__ import annotations
 
 import email.utils
-import hashlib
 import http.client
 import json
 import shutil
@@ -28,6 +27,7 @@ import click
 from bridge.cli.context import Ctx, daemon_client
 from bridge.cli.exits import Exit
 from bridge.core import times
+from bridge.core.crypto.hashes import sha256
 from bridge.core.errors import BridgeError
 from bridge.core.printable import printable, quoted
 from bridge.home.folder import Home
@@ -197,7 +197,7 @@ def _peer_health(peer: PeerConfig) -> tuple[int, dict[str, Any], str | None, str
         seen = None
         if isinstance(conn.sock, ssl.SSLSocket):
             der = conn.sock.getpeercert(binary_form=True) or b""
-            seen = hashlib.sha256(der).hexdigest()
+            seen = sha256(der).hex()
             if peer.tls_fingerprint and seen != normalise_tls_fingerprint(peer.tls_fingerprint):
                 return 0, {}, None, seen  # nothing is asked of an endpoint that is not it
         conn.request("GET", "/v1/health")

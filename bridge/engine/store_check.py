@@ -24,7 +24,6 @@ in the hash-chained audit log that ``bridge audit verify`` checks.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import itertools
 from collections.abc import Generator, Iterable, Iterator
@@ -35,6 +34,7 @@ from typing import Any, Protocol
 import msgpack
 
 from bridge.core import audit, documents, merkle
+from bridge.core.crypto.hashes import sha256
 from bridge.core.documents import DocumentHeader
 from bridge.core.errors import BridgeError, StoreCorrupt, StoreError
 from bridge.store.entry_fields import entry_fields
@@ -192,7 +192,7 @@ def _header_fault(digest: bytes, header: bytes, doc_type: str, doc_id: str,
                   count: int) -> str | None:
     """Step 2a."""
     if not isinstance(header, bytes) or not hmac.compare_digest(
-            hashlib.sha256(header).digest(), digest if isinstance(digest, bytes) else b""):
+            sha256(header), digest if isinstance(digest, bytes) else b""):
         return "the stored header does not hash to the document's digest"
     try:
         h = DocumentHeader.from_bytes(header)

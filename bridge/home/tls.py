@@ -21,7 +21,6 @@ checks neither a CA chain, a host name nor the validity dates: the pin is the wh
 from __future__ import annotations
 
 import datetime
-import hashlib
 import ipaddress
 import os
 import re
@@ -29,6 +28,7 @@ import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
+from bridge.core.crypto.hashes import sha256
 from bridge.core.errors import InputError, UsageError
 from bridge.home.files import write_file
 from bridge.home.key_files import check_private_file_mode
@@ -87,7 +87,7 @@ def cert_fingerprint(cert_pem: bytes) -> str:
         cert = x509.load_pem_x509_certificate(cert_pem)
     except ValueError as exc:
         raise UsageError(f"not a PEM certificate: {exc}") from exc
-    return hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
+    return sha256(cert.public_bytes(serialization.Encoding.DER)).hex()
 
 
 def file_fingerprint(files: TlsFiles) -> str:

@@ -20,11 +20,11 @@ permission from these functions alone, and cannot disagree.
 from __future__ import annotations
 
 import enum
-import hashlib
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from bridge.core.crypto.hashes import sha256
 from bridge.core.crypto.identity import check_party
 from bridge.core.errors import InputError, PeerError
 
@@ -117,7 +117,7 @@ def witness_subject(witness: str) -> str:
 def msg_id(body: bytes) -> str:
     """``Nats-Msg-Id`` of a body: the lowercase hex SHA-256 of its bytes. The same bytes sent
     again (a retry) carry the same id, so the broker keeps one copy within its window."""
-    return hashlib.sha256(body).hexdigest()
+    return sha256(body).hex()
 
 
 def envelope_headers(body: bytes) -> dict[str, str]:

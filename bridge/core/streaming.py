@@ -231,7 +231,7 @@ class AckStream(EntryStream):
         (an acknowledgement of all items): the same entries, made in one pass."""
         first = self.added
         self._room(len(items))
-        salts = [self._salt(first + k) for k in range(len(items))]
+        salts = self._salts_of(first, len(items))
         leaves = encode_ack_entries(first, salts, items, status, reason)
         self._take_all(leaves)
         return leaves
@@ -241,7 +241,7 @@ class AckStream(EntryStream):
         checked as an ``AckItem`` is, without making one: the same entries."""
         first = self.added
         self._room(len(rows))
-        salts = [self._salt(first + k) for k in range(len(rows))]
+        salts = self._salts_of(first, len(rows))
         leaves = encode_ack_statements(first, salts, rows)
         self._take_all(leaves)
         return leaves

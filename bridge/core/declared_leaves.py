@@ -17,6 +17,8 @@ import itertools
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import msgpack
+
 from bridge.core import codec
 from bridge.core.documents import declared_record_leaf
 from bridge.core.entries import check_item, check_record_size, item_ids_valid
@@ -75,16 +77,6 @@ _PLANS: dict[tuple[str, ...], tuple[list[Any], bytes, int]] = {}
 _PLANS_MAX = 4096
 
 
-def _header(fix: int, size: int, code16: bytes) -> bytes:
-    """The shortest MessagePack header of a map (``fix`` 0x80, ``code16`` 0xde) or array
-    (0x90, 0xdc) of ``size`` elements; the 32-bit form's code follows the 16-bit one's."""
-    if size <= 15:
-        return bytes([fix | size])
-    if size <= 0xFFFF:
-        return code16 + size.to_bytes(2, "big")
-    return bytes([code16[0] + 1]) + size.to_bytes(4, "big")
-
-
 def _entry_plan(order: tuple[str, ...]) -> tuple[list[Any], bytes, int]:
     """(the array template of a record of keys ``order``, the bytes that replace its header,
     that header's length)."""
@@ -94,8 +86,9 @@ def _entry_plan(order: tuple[str, ...]) -> tuple[list[Any], bytes, int]:
         template: list[Any] = [None] * (2 * m)
         template[0::2] = order
         template += _TAIL
-        lead = b"\x84\xa4data" + _header(0x80, m, b"\xde")
-        plan = (template, lead, len(_header(0x90, len(template), b"\xdc")))
+        headers = msgpack.Packer()  # the shortest header of each size, as packing writes it
+        lead = b"\x84\xa4data" + headers.pack_map_header(m)
+        plan = (template, lead, len(headers.pack_array_header(len(template))))
         if len(_PLANS) < _PLANS_MAX:  # bounded, as codec's key plans
             _PLANS[order] = plan
     return plan

@@ -73,3 +73,19 @@ def test_columns_of_different_lengths_stage_nothing(tmp_path: Path) -> None:
         store.stage_items(stage, 0, (["a", "b"], [b"x", b"y"], [bytes(32)], [None, None],
                                      [None, None]))
     assert store.staged_count(stage) == 0
+
+
+def test_a_stage_does_not_turn_off_zeroing_of_deleted_rows_in_the_store_file(
+        tmp_path: Path) -> None:
+    """Only the TEMP database, where a stage lives, frees pages without zeroing them: what the
+    store file deletes is overwritten as the SQLite build decides, stage or no stage."""
+    store = Store(tmp_path / "bridge.db")
+    conn = store._conn
+    before = conn.execute("PRAGMA main.secure_delete").fetchone()[0]
+    stage = store.open_stage()
+    store.stage_items(stage, 0, _columns(0, ["a", "b"]))
+    store.drop_stage(stage)
+    ack_stage = store.open_ack_stage()
+    store.drop_stage(ack_stage)
+    assert conn.execute("PRAGMA main.secure_delete").fetchone()[0] == before
+    assert conn.execute("PRAGMA temp.secure_delete").fetchone()[0] == 0

@@ -43,12 +43,28 @@ def _table(stage: int) -> str:
     return f"temp.stage_{int(stage)}"
 
 
+def _no_zeroing_of_temp(conn: sqlite3.Connection) -> None:
+    """Dropping a stage frees its pages without first overwriting them with zeros.
+
+    Many SQLite builds (Debian's among them) turn ``secure_delete`` on by default, and then
+    ``DROP TABLE`` of a 100,000-entry stage writes zeros over every page of it: about 0.17 s
+    of the database thread, in the commit of the document, for nothing. The TEMP database is
+    a file SQLite deletes itself (https://sqlite.org/tempfiles.html; on Unix it is unlinked as
+    soon as it is opened), readable through this connection alone; what it held is the entries
+    the same transaction writes into the store file. The store file itself (``main``) keeps
+    the build's setting: only ``temp`` is named
+    (https://sqlite.org/pragma.html#pragma_secure_delete).
+    """
+    conn.execute("PRAGMA temp.secure_delete = OFF")
+
+
 class Staging(Repository):
     """The TEMP ``stage_N`` tables."""
 
     def open_stage(self) -> int:
         """A new stage for a submission's entries; an item id staged twice is refused."""
         stage = next(_STAGES)
+        _no_zeroing_of_temp(self._conn)
         self._conn.execute(
             f"CREATE TABLE {_table(stage)} (idx INTEGER PRIMARY KEY, "
             "item_id TEXT NOT NULL UNIQUE, leaf BLOB NOT NULL, lh BLOB, category TEXT, "
@@ -95,6 +111,7 @@ class Staging(Repository):
         """A new stage for a streamed listed acknowledgement's entries, shaped as
         ``ack_entries`` less what only its commit knows (the acknowledgement, its time)."""
         stage = next(_STAGES)
+        _no_zeroing_of_temp(self._conn)
         self._conn.execute(
             f"CREATE TABLE {_table(stage)} (idx INTEGER PRIMARY KEY, item_idx INTEGER, "
             "item_id TEXT NOT NULL UNIQUE, status TEXT NOT NULL, reason TEXT, evidence TEXT, "

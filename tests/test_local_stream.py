@@ -276,6 +276,22 @@ def test_a_line_that_is_not_valid_json_refuses_the_stream_naming_its_item(
     _nothing_added(h, served, before)
 
 
+def test_a_bad_item_still_being_staged_is_named_before_a_bad_line_read_after_it(
+        h: Harness, served: Served, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The next batch is read while the one before it is staged: a line that is not JSON in
+    it must not hide the bad record before it (the first bad item of the stream is named)."""
+    monkeypatch.setattr(stream_module, "STREAM_BATCH", 3)  # items 0-2 staged, 3-4 read on
+    before = served.on_db(lambda: _left_behind(h))
+    body = (b'{"type":"manifest","to":"beta","count":5}\n{"id":"P-0"}\n'
+            b'{"id":"P-1","weight":1.5}\n{"id":"P-2"}\n{"id":"P-3"}\n'
+            b'{"id":"P-4","weight":NaN}\n')
+    with pytest.raises(ApiError) as err:
+        BridgeClient(served.sock)._json("POST", "/v1/documents", stream=[body])
+    assert err.value.status == 400 and err.value.field is not None
+    assert err.value.field.startswith("items[1]"), err.value.field
+    _nothing_added(h, served, before)
+
+
 def test_two_streams_of_one_id_at_once_commit_one_document(h: Harness) -> None:
     engine = h.alpha.engine
     header = {"type": "manifest", "to": "beta", "id": "M-S8", "count": 2}

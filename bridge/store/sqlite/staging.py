@@ -75,11 +75,21 @@ class Staging(Repository):
         """Stage a batch, entries ``first``, ``first + 1``, ... of the stream; an id staged
         before (or twice in the batch) is an ``InputError`` naming the later item."""
         places = range(first, first + len(columns[0]))
+        ids, leaves, hashes, categories, records = columns
+        n = len(ids)
+        values: tuple[Sequence[Any], ...]
+        if categories.count(None) == n == records.count(None):
+            # A roster's entries (no record column of their own): the two left to their
+            # default, NULL, rather than bound a row at a time (a third of the insert).
+            head, values = f"INSERT INTO {_table(stage)} (idx, item_id, leaf, lh)", \
+                (places, ids, leaves, hashes)
+        else:
+            head, values = (f"INSERT INTO {_table(stage)} (idx, item_id, leaf, lh, category, "
+                            "roster_record)", (places, *columns))
         try:
             with database.transaction(self._conn):  # one transaction per batch, no fsync:
                 # nothing of the store file changes
-                insert_columns(self._conn, f"INSERT INTO {_table(stage)} (idx, item_id, "
-                               "leaf, lh, category, roster_record)", (places, *columns))
+                insert_columns(self._conn, head, values)
         except sqlite3.IntegrityError:
             raise self._duplicate(stage, list(zip(places, columns[0], strict=True))) from None
 

@@ -28,6 +28,7 @@ from harness import Harness, open_pair, person, wire
 from bridge import client as client_module
 from bridge import client_wire
 from bridge.client import ApiError, BridgeClient
+from bridge.core import envelope as envelope_module
 from bridge.core.crypto.identity import PrivateIdentity
 from bridge.core.errors import InputError
 from bridge.engine.metrics import Metrics
@@ -290,6 +291,36 @@ def test_a_bad_item_still_being_staged_is_named_before_a_bad_line_read_after_it(
     assert err.value.status == 400 and err.value.field is not None
     assert err.value.field.startswith("items[1]"), err.value.field
     _nothing_added(h, served, before)
+
+
+def test_a_chunk_whose_sealing_fails_after_earlier_chunks_were_published_leaves_nothing(
+        h: Harness, served: Served, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Chunks are sealed on a thread of their own while the one before is published as items:
+    a failure there, with two chunks' items already written, rolls back the whole commit,
+    and the same stream sent again is committed whole."""
+    real_seal, calls = envelope_module.seal, []
+
+    def seal_failing_on_the_third_chunk(*args: Any, **kwargs: Any) -> Any:
+        calls.append(threading.current_thread().name)
+        if len(calls) == 3:
+            raise RuntimeError("the sealer broke")
+        return real_seal(*args, **kwargs)
+
+    monkeypatch.setattr(envelope_module, "seal", seal_failing_on_the_third_chunk)
+    before = served.on_db(lambda: _left_behind(h))
+    client = BridgeClient(served.sock)
+    sent = [person(n) for n in range(10)]  # three chunks of at most four
+    with pytest.raises(ApiError) as err:
+        client.submit_document_stream("manifest", "beta", iter(sent), count=10, id="M-SEAL")
+    assert err.value.status == 500
+    assert calls[-1].startswith("bridge-seal")  # it did fail beside the database thread
+    _nothing_added(h, served, before)
+    monkeypatch.setattr(envelope_module, "seal", real_seal)
+    answer = client.submit_document_stream("manifest", "beta", iter(sent), count=10,
+                                           id="M-SEAL")
+    assert (answer["id"], answer["items"]) == ("M-SEAL", 10)
+    store = h.alpha.engine.store
+    assert served.on_db(lambda: check_all(store.check_rows())) == []
 
 
 def test_two_streams_of_one_id_at_once_commit_one_document(h: Harness) -> None:

@@ -110,12 +110,14 @@ class Staging(Repository):
             f"SELECT leaf FROM {_table(stage)} WHERE idx >= ? AND idx < ? "  # noqa: S608
             "ORDER BY idx", (first, first + n))]
 
-    def publish_stage(self, stage: int, doc: int, transport: str) -> None:
-        """The staged entries become ``doc``'s items (inside the caller's transaction)."""
+    def publish_stage(self, stage: int, doc: int, transport: str, first: int, n: int) -> None:
+        """The staged entries ``[first, first + n)`` become ``doc``'s items (inside the
+        caller's transaction; a chunk at a time, beside its sealing)."""
         self._conn.execute(
             "INSERT INTO items (doc, idx, item_id, leaf, lh, transport, category, "  # noqa: S608
             "roster_record) SELECT ?, idx, item_id, leaf, lh, ?, category, roster_record "
-            f"FROM {_table(stage)} ORDER BY idx", (doc, transport))
+            f"FROM {_table(stage)} WHERE idx >= ? AND idx < ? ORDER BY idx",
+            (doc, transport, first, first + n))
 
     def open_ack_stage(self) -> int:
         """A new stage for a streamed listed acknowledgement's entries, shaped as

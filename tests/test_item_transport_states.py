@@ -56,7 +56,7 @@ def recorded(engine: wire.Engine, monkeypatch: pytest.MonkeyPatch) -> list[Chang
 
     wrap("set_transport", lambda *args: ())
     wrap("insert_items", lambda rows: ())
-    wrap("publish_stage", lambda stage, doc, transport: [transport])
+    wrap("publish_stage", lambda stage, doc, transport, first, n: [transport])
     wrap("insert_received_items",
          lambda doc, first, columns: states(doc, first, first + len(columns[0])))
     return changes

@@ -28,6 +28,7 @@ from harness import Harness, open_pair, person, wire
 from bridge import client as client_module
 from bridge import client_wire
 from bridge.client import ApiError, BridgeClient
+from bridge.core import envelope as envelope_module
 from bridge.core.crypto.identity import PrivateIdentity
 from bridge.core.errors import InputError
 from bridge.engine.metrics import Metrics
@@ -274,6 +275,52 @@ def test_a_line_that_is_not_valid_json_refuses_the_stream_naming_its_item(
     assert (err.value.status, err.value.code, err.value.field) == (400, "bad_json", "items[2]")
     assert why in err.value.message
     _nothing_added(h, served, before)
+
+
+def test_a_bad_item_still_being_staged_is_named_before_a_bad_line_read_after_it(
+        h: Harness, served: Served, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The next batch is read while the one before it is staged: a line that is not JSON in
+    it must not hide the bad record before it (the first bad item of the stream is named)."""
+    monkeypatch.setattr(stream_module, "STREAM_BATCH", 3)  # items 0-2 staged, 3-4 read on
+    before = served.on_db(lambda: _left_behind(h))
+    body = (b'{"type":"manifest","to":"beta","count":5}\n{"id":"P-0"}\n'
+            b'{"id":"P-1","weight":1.5}\n{"id":"P-2"}\n{"id":"P-3"}\n'
+            b'{"id":"P-4","weight":NaN}\n')
+    with pytest.raises(ApiError) as err:
+        BridgeClient(served.sock)._json("POST", "/v1/documents", stream=[body])
+    assert err.value.status == 400 and err.value.field is not None
+    assert err.value.field.startswith("items[1]"), err.value.field
+    _nothing_added(h, served, before)
+
+
+def test_a_chunk_whose_sealing_fails_after_earlier_chunks_were_published_leaves_nothing(
+        h: Harness, served: Served, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Chunks are sealed on a thread of their own while the one before is published as items:
+    a failure there, with two chunks' items already written, rolls back the whole commit,
+    and the same stream sent again is committed whole."""
+    real_seal, calls = envelope_module.seal, []
+
+    def seal_failing_on_the_third_chunk(*args: Any, **kwargs: Any) -> Any:
+        calls.append(threading.current_thread().name)
+        if len(calls) == 3:
+            raise RuntimeError("the sealer broke")
+        return real_seal(*args, **kwargs)
+
+    monkeypatch.setattr(envelope_module, "seal", seal_failing_on_the_third_chunk)
+    before = served.on_db(lambda: _left_behind(h))
+    client = BridgeClient(served.sock)
+    sent = [person(n) for n in range(10)]  # three chunks of at most four
+    with pytest.raises(ApiError) as err:
+        client.submit_document_stream("manifest", "beta", iter(sent), count=10, id="M-SEAL")
+    assert err.value.status == 500
+    assert calls[-1].startswith("bridge-seal")  # it did fail beside the database thread
+    _nothing_added(h, served, before)
+    monkeypatch.setattr(envelope_module, "seal", real_seal)
+    answer = client.submit_document_stream("manifest", "beta", iter(sent), count=10,
+                                           id="M-SEAL")
+    assert (answer["id"], answer["items"]) == ("M-SEAL", 10)
+    store = h.alpha.engine.store
+    assert served.on_db(lambda: check_all(store.check_rows())) == []
 
 
 def test_two_streams_of_one_id_at_once_commit_one_document(h: Harness) -> None:

@@ -73,3 +73,41 @@ def test_columns_of_different_lengths_stage_nothing(tmp_path: Path) -> None:
         store.stage_items(stage, 0, (["a", "b"], [b"x", b"y"], [bytes(32)], [None, None],
                                      [None, None]))
     assert store.staged_count(stage) == 0
+
+
+def test_a_stage_does_not_turn_off_zeroing_of_deleted_rows_in_the_store_file(
+        tmp_path: Path) -> None:
+    """Only the TEMP database, where a stage lives, frees pages without zeroing them: what the
+    store file deletes is overwritten as the SQLite build decides, stage or no stage."""
+    store = Store(tmp_path / "bridge.db")
+    conn = store._conn
+    before = conn.execute("PRAGMA main.secure_delete").fetchone()[0]
+    stage = store.open_stage()
+    store.stage_items(stage, 0, _columns(0, ["a", "b"]))
+    store.drop_stage(stage)
+    ack_stage = store.open_ack_stage()
+    store.drop_stage(ack_stage)
+    assert conn.execute("PRAGMA main.secure_delete").fetchone()[0] == before
+    assert conn.execute("PRAGMA temp.secure_delete").fetchone()[0] == 0
+
+
+def test_a_column_short_of_a_value_is_refused_when_every_value_it_has_is_none(
+        tmp_path: Path) -> None:
+    """A roster's record columns (all None) are left out of the insert: their length is
+    still checked against the others', so a short one cannot go unnoticed."""
+    store = Store(tmp_path / "bridge.db")
+    stage = store.open_stage()
+    with pytest.raises(ValueError, match="columns of one length"):
+        store.stage_items(stage, 0, (["a", "b"], [b"x", b"y"], [bytes(32)] * 2, [None],
+                                     [None, None]))
+    assert store.staged_count(stage) == 0
+
+
+def test_a_roster_batch_is_staged_with_no_record_columns_of_its_own(tmp_path: Path) -> None:
+    store = Store(tmp_path / "bridge.db")
+    stage = store.open_stage()
+    store.stage_items(stage, 3, _columns(3, ["a", "b"]))
+    assert store._conn.execute(
+        f"SELECT idx, item_id, leaf, lh, category, roster_record FROM temp.stage_{stage} "
+        "ORDER BY idx").fetchall() == [(3, "a", b"entry-3", bytes(32), None, None),
+                                       (4, "b", b"entry-4", bytes(32), None, None)]

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from bridge.core import audit, chunks, codec, documents, envelope, lifecycle
-from bridge.core.crypto.identity import PrivateIdentity
+from bridge.core.crypto.identity import PrivateIdentity, PublicIdentity
 from bridge.core.documents import AckItem, Item, SignedDocument
 from bridge.core.errors import InputError
 from bridge.core.link import OutboundState
@@ -47,13 +48,29 @@ def queue_envelope(engine: Engine, peer: str, state: OutboundState, *, kind: str
     seq, prev = state.next()
     env = envelope.seal(sender, engine.trust.peers[peer], message_id=engine.random_bytes(16),
                         seq=seq, prev=prev, sent_at=now, kind=kind, payload=payload)
+    put_envelope(engine, peer, env, now=now, doc=doc, first=first, n=n)
+    return state.after(seq, env.digest)
+
+
+def put_envelope(engine: Engine, peer: str, env: envelope.Envelope, *, now: int,
+                 doc: tuple[int, bytes] | None = None, first: int | None = None,
+                 n: int | None = None) -> None:
+    """The sealed ``env`` into the outbox with its audit record (``queue_envelope``)."""
+    seq, kind = env.header.seq, env.header.kind
     engine.store.insert_outbox(peer=peer, seq=seq, msg_id=env.header.message_id,
                                digest=env.digest, envelope=env.data, kind=kind,
                                doc=doc[0] if doc else None, first=first, n=n, now=now)
     engine.audit(audit.ENVELOPE_QUEUED, peer, audit.envelope_body(
         env.header, codec.encode(env.header.to_map()), env.digest,
         doc=doc[1] if doc else None, first=first, n=n), now)
-    return state.after(seq, env.digest)
+
+
+def _sealed_chunk(stream: EntryStream, k: int, entries: Sequence[bytes],
+                  sender: PrivateIdentity, recipient: PublicIdentity, message_id: bytes,
+                  seq: int, prev: bytes, now: int) -> envelope.Envelope:
+    """Chunk ``k`` of ``stream`` encoded and sealed (no store: on a thread of its own)."""
+    return envelope.seal(sender, recipient, message_id=message_id, seq=seq, prev=prev,
+                         sent_at=now, kind=KIND_CHUNK, payload=stream.chunk_payload(k, entries))
 
 
 def check_peer_key(engine: Engine, peer: str) -> None:
@@ -158,24 +175,44 @@ class Outbound:
                                    first=chunk.first, n=len(chunk.entries))
 
     def seal_staged(self, stream: EntryStream, stage: int, peer: str, doc: tuple[int, bytes],
-                    now: int) -> None:
+                    now: int, publish: Callable[[int, int], None]) -> None:
         """Seal a streamed document's chunks, its entries read back from ``stage`` a chunk at
-        a time (in the caller's transaction)."""
+        a time, and ``publish(first, n)`` each chunk's entries as its items meanwhile (in the
+        caller's transaction)."""
         self.seal_entries(stream, lambda first, n: self.e.store.staged_leaves(stage, first, n),
-                          peer, doc, now)
+                          peer, doc, now, beside=publish)
 
     def seal_entries(self, stream: EntryStream, read: Callable[[int, int], list[bytes]],
-                     peer: str, doc: tuple[int, bytes], now: int) -> None:
+                     peer: str, doc: tuple[int, bytes], now: int,
+                     beside: Callable[[int, int], None] | None = None) -> None:
         """Seal a streamed document's chunks, entries ``[first, first + n)`` read back by
-        ``read(first, n)`` a chunk at a time (in the caller's transaction)."""
+        ``read(first, n)`` a chunk at a time (in the caller's transaction).
+
+        ``beside(first, n)``, if given, runs on this thread while the chunk is encoded and
+        sealed on a thread of its own: SQLite lets go of the interpreter while it writes, so
+        the store's work on a chunk (copying its staged entries into ``items``) and the
+        chunk's sealing overlap instead of taking turns (for 100,000 entries, about 0.1 s of
+        the commit's 0.6 s). The chunks are still sealed and queued one after another, each
+        after the one before it, with the same sequence numbers, chain hashes and message
+        ids (drawn here, in the same order)."""
         state = self.e.store.outbound_state(peer)
         size = stream.chunk
-        for k in range(stream.chunks):
-            entries = read(k * size, size)
-            state = queue_envelope(self.e, peer, state, kind=KIND_CHUNK,
-                                   payload=stream.chunk_payload(k, entries),
-                                   sender=self.e.trust.me, now=now, doc=doc, first=k * size,
-                                   n=len(entries))
+        recipient = self.e.trust.peers[peer]
+        with ThreadPoolExecutor(1, thread_name_prefix="bridge-seal") as sealer:
+            for k in range(stream.chunks):
+                entries = read(k * size, size)
+                seq, prev = state.next()
+                sealing = (stream, k, entries, self.e.trust.me, recipient,
+                           self.e.random_bytes(16), seq, prev, now)
+                if beside is None:
+                    env = _sealed_chunk(*sealing)
+                else:
+                    sealed = sealer.submit(_sealed_chunk, *sealing)
+                    beside(k * size, len(entries))
+                    env = sealed.result()
+                put_envelope(self.e, peer, env, now=now, doc=doc, first=k * size,
+                             n=len(entries))
+                state = state.after(seq, env.digest)
 
     # ------------------------------------------------------------ acknowledging received items
 

@@ -207,7 +207,8 @@ class Store(Protocol):
 
     def staged_leaves(self, stage: int, first: int, n: int) -> list[bytes]: ...
 
-    def publish_stage(self, stage: int, doc: int, transport: str) -> None: ...
+    def publish_stage(self, stage: int, doc: int, transport: str, first: int, n: int
+                      ) -> None: ...
 
     def insert_uniform_ack_entries(self, *, ack: int, doc: int, status: str,
                                    reason: str | None, evidence: str | None, at: int,

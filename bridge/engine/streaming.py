@@ -124,8 +124,10 @@ class Streaming:
         now = e.now()
         with e.store.transaction():
             rowid = e.record_document("out", signed, s.peer, answers=None, now=now)
-            e.store.publish_stage(s.stage, rowid, ItemTransport.QUEUED.value)
-            self.outbound.seal_staged(s.doc, s.stage, s.peer, (rowid, signed.digest), now)
+            self.outbound.seal_staged(
+                s.doc, s.stage, s.peer, (rowid, signed.digest), now,
+                publish=lambda first, n: e.store.publish_stage(
+                    s.stage, rowid, ItemTransport.QUEUED.value, first, n))
         self.abort(s)
         e.notify()
         log.info("queued %s %s for %s: %d items (streamed)", h.type, h.id, s.peer, h.count)

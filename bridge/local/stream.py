@@ -138,9 +138,15 @@ class Stages:
 async def _staged(request: web.Request, run: RunInDb, max_line: int, steps: Stages
                   ) -> dict[str, Any]:
     """The header, then each item ``items[n]`` handed over a batch at a time; the whole
-    committed at the end, or what was staged dropped (refused, or the caller went away)."""
+    committed at the end, or what was staged dropped (refused, or the caller went away).
+
+    Batch k is checked and staged on the database thread while batch k + 1 is read and
+    decoded here (and the caller goes on writing it): the two overlap instead of taking turns.
+    The database thread runs calls in the order they are queued, so batches are staged in
+    stream order, and ``abort`` after the last of them."""
     values = stream_values(request, max_line)
     staged: Any = None
+    adding: asyncio.Future[Any] | None = None  # the batch on the database thread, if any
     try:
         first = await anext(values, None)
         if first is None:
@@ -148,20 +154,49 @@ async def _staged(request: web.Request, run: RunInDb, max_line: int, steps: Stag
                              field="$", code="bad_stream")
         staged = await run(steps.begin, first)
         batch: list[Any] = []
-        async for item in values:
-            batch.append(item)
-            if len(batch) == STREAM_BATCH:
-                await run(steps.add, staged, batch)
-                batch = []
+        try:
+            async for item in values:
+                batch.append(item)
+                if len(batch) == STREAM_BATCH:
+                    if adding is not None:
+                        pending, adding = adding, None
+                        await pending
+                    adding, batch = asyncio.ensure_future(run(steps.add, staged, batch)), []
+        except InputError:
+            await _earlier_refusal(adding)
+            raise
+        if adding is not None:
+            pending, adding = adding, None
+            await pending
         if batch:
             await run(steps.add, staged, batch)
         result: dict[str, Any] = await run(steps.finish, staged)
         staged = None  # committed (or answered for the one committed before): nothing staged
         return result
     finally:
+        if adding is not None:
+            _forget(adding)
         if staged is not None:
             with contextlib.suppress(Exception):
                 await asyncio.shield(run(steps.abort, staged))
+
+
+async def _earlier_refusal(adding: asyncio.Future[Any] | None) -> None:
+    """A bad value read while the batch before it was still being staged: that batch's own
+    refusal, if it has one, names an earlier item and is raised instead, as it was when each
+    batch was staged before the next was read (the first bad item of the stream is named)."""
+    if adding is not None:
+        await adding
+
+
+def _forget(adding: asyncio.Future[Any]) -> None:
+    """A batch left behind by a stream that failed: not run if it has not started (``abort``,
+    queued after it, drops what it staged either way), its outcome taken if it has one (an
+    outcome never taken is logged by asyncio as an error)."""
+    if not adding.done():
+        adding.cancel()
+    elif not adding.cancelled():
+        adding.exception()
 
 
 __all__ = ["MAX_STREAM_LINE", "MSGPACK", "NDJSON", "STREAM_BATCH", "STREAM_IDLE",

@@ -29,7 +29,6 @@ from bridge.core.transcript.reader import (
 
 LONG = frozenset({"documents", "links"})  # parts not decoded whole
 WITNESSED = "witnessed"  # the witnessed times (PROTOCOL.md §13.5), checked on their own
-_BIN_HEADS = frozenset({0xC4, 0xC5, 0xC6})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -152,8 +151,12 @@ def _entries_run(c: Cursor) -> tuple[Run | None, bool]:
         return Run(at=c.pos, count=0), False
     run, bins = Run(at=c.pos, count=n), True
     for _ in range(n):
-        bins &= c.peek() in _BIN_HEADS
-        c.skip(SMALL_PIECE)
+        size = c.bin_size()
+        if size is None:
+            bins = False
+            c.skip(SMALL_PIECE)
+        else:
+            c.advance(size)
     return run, bins
 
 
@@ -161,8 +164,7 @@ def entries(open_file: Opener, run: Run) -> Iterator[bytes]:
     """A document's entries in order, each decoded canonically on its own."""
     with contextlib.closing(open_file()) as f:
         c = Cursor(f, run.at)
-        for n in range(run.count):
-            leaf = c.value()
+        for n, leaf in enumerate(c.bins(run.count)):
             if not isinstance(leaf, bytes):
                 raise fail(f"entry {n} is not bytes", "bad_transcript")
             yield leaf

@@ -20,6 +20,7 @@ in memory); nothing here opens, names or writes a file.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import io
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -46,6 +47,7 @@ Opener = Callable[[], Readable]
 """A new reader of the transcript's bytes (seekable); each pass opens its own and closes it."""
 
 BLOCK = 1 << 20  # bytes read from the file at once
+RUN = 4096  # bins decoded at once (a run of a document's entries)
 # The most one decoded piece may span. Signed headers, receipts and names are small; an entry
 # is at most what a document body may hold; an envelope carries its ciphertext.
 SMALL_PIECE = codec.DEFAULT_LIMITS.max_bytes
@@ -81,6 +83,7 @@ def of_bytes(data: bytes) -> Opener:
     return lambda: io.BytesIO(data)
 
 
+@functools.cache
 def limits_for(span: int) -> codec.Limits:
     """The transcript's limits, for one piece of at most ``span`` bytes."""
     return dataclasses.replace(TRANSCRIPT_LIMITS, max_bytes=span)
@@ -102,6 +105,13 @@ class Cursor:
 
     def read(self, n: int) -> bytes:
         """The next ``n`` bytes, which must all be in the file."""
+        off = self._held(n)
+        self.pos += n
+        return self._buf[off:off + n]
+
+    def _held(self, n: int) -> int:
+        """Where the next ``n`` bytes, which must all be in the file, are in the block held
+        (read from the file when they are not all there)."""
         if n > self.size - self.pos:
             raise self.fail("truncated", "input ends before the value does")
         off = self.pos - self._buf_at
@@ -110,8 +120,7 @@ class Cursor:
             self._buf, self._buf_at, off = self.file.read(max(n, BLOCK)), self.pos, 0
             if len(self._buf) < n:  # the file shrank under the check
                 raise self.fail("truncated", "input ends before the value does")
-        self.pos += n
-        return self._buf[off:off + n]
+        return off
 
     def advance(self, n: int) -> None:
         if n > self.size - self.pos:
@@ -134,6 +143,10 @@ class Cursor:
             if limit is not None and self.pos - start > limit:
                 raise self.fail("too_large", f"a value of more than {limit} bytes", start)
             pending -= 1
+            size = self.bin_size()  # the common value of a long part: an entry
+            if size is not None:
+                self.advance(size)
+                continue
             b = self.read(1)[0]
             if b <= 0x7F or b >= 0xE0 or b in (NIL, 0xC2, 0xC3):
                 continue
@@ -157,11 +170,19 @@ class Cursor:
         if counts == "f":
             self.advance(width)
             return 0
+        at = self.pos - 1
         n = int.from_bytes(self.read(width), "big")
         if counts in "bx":
             self.advance(n + (counts == "x"))
             return 0
-        return n * (2 if counts == "m" else 1)
+        # As the decoder would, at the header: over the limit, or more than the bytes left.
+        kind, values = ("map", 2 * n) if counts == "m" else ("array", n)
+        if n > TRANSCRIPT_LIMITS.max_items:
+            raise self.fail("too_large", f"{kind} of {n} exceeds the limit of "
+                            f"{TRANSCRIPT_LIMITS.max_items}", at)
+        if values > self.size - self.pos:
+            raise self.fail("truncated", f"{kind} of {n} cannot fit in the bytes left", at)
+        return values
 
     def value(self, span_limit: int = SMALL_PIECE) -> Any:
         """The next value, decoded by the canonical decoder from the bytes it spans."""
@@ -173,6 +194,49 @@ class Cursor:
             return codec.decode(raw, limits_for(span_limit))
         except DecodeError as exc:
             raise self.fail(exc.code, exc.message, start) from exc
+
+    def bins(self, count: int) -> Iterator[Any]:
+        """The next ``count`` values, a document's entries (bins, each at most SMALL_PIECE),
+        decoded by the canonical decoder a run at a time: a run of bins is the elements of
+        an array whose header is made here (in its shortest form). A run that does not
+        decode is decoded again value by value, which names the one at fault and its byte;
+        a value that is not a bin is decoded on its own (the caller judges it)."""
+        left = count
+        while left:
+            start, k = self.pos, 0
+            while k < min(left, RUN) and self.pos - start < BLOCK:
+                size = self.bin_size()
+                if size is None:
+                    break
+                self.advance(size)
+                k += 1
+            if not k:
+                left -= 1
+                yield self.value()
+                continue
+            end, self.pos = self.pos, start
+            head = msgpack.Packer().pack_array_header(k)
+            try:
+                run = codec.decode(head + self.read(end - start), limits_for(SMALL_PIECE + 8))
+            except DecodeError:
+                self.pos = start
+                run = [self.value() for _ in range(k)]
+            left -= k
+            yield from run
+
+    def bin_size(self) -> int | None:
+        """The bytes a bin of at most SMALL_PIECE that begins here spans (None: another
+        value, or a bin larger than that, for ``value`` to decode or refuse)."""
+        off = self._held(min(5, self.size - self.pos) or 1)
+        buf = self._buf
+        b = buf[off]
+        if not 0xC4 <= b <= 0xC6:
+            return None
+        width = 1 << (b - 0xC4)
+        if off + 1 + width > len(buf):
+            raise self.fail("truncated", "input ends before the value does")
+        n = int.from_bytes(buf[off + 1:off + 1 + width], "big")
+        return 1 + width + n if n <= SMALL_PIECE else None
 
     def container(self, kind: str) -> int | None:
         """The element count of the array (``kind`` "array") or map ("map") that begins

@@ -40,7 +40,6 @@ class Layout:
 
 @dataclass(frozen=True, kw_only=True)
 class DocumentAt:
-    at: int
     doc: Any  # {header, sig}, decoded; its shape is the check's to judge
     entries: Run | None
     keys: frozenset[str]
@@ -124,7 +123,6 @@ def each_document(open_file: Opener, run: Run) -> Iterator[DocumentAt]:
     with contextlib.closing(open_file()) as f:
         c = Cursor(f, run.at)
         for k in range(run.count):
-            start = c.pos
             m = c.container("map")
             if m is None:
                 raise fail(f"documents[{k}] is not {{doc: {{header, sig}}, entries}}",
@@ -136,7 +134,7 @@ def each_document(open_file: Opener, run: Run) -> Iterator[DocumentAt]:
                     entries, bins = _entries_run(c)
                 else:
                     doc = c.value()
-            yield DocumentAt(at=start, doc=doc, entries=entries, keys=frozenset(keys),
+            yield DocumentAt(doc=doc, entries=entries, keys=frozenset(keys),
                              entries_are_bins=bins)
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import io
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -69,6 +70,7 @@ _LAYOUT: dict[int, tuple[int, str]] = {
 _ARRAY_HEADS = frozenset({*range(0x90, 0xA0), 0xDC, 0xDD})
 _MAP_HEADS = frozenset({*range(0x80, 0x90), 0xDE, 0xDF})
 NIL = 0xC0
+_AT_BYTE = re.compile(r" \(at byte (\d+)\)$")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -193,7 +195,15 @@ class Cursor:
         try:
             return codec.decode(raw, limits_for(span_limit))
         except DecodeError as exc:
-            raise self.fail(exc.code, exc.message, start) from exc
+            raise self._in_file(exc, start) from exc
+
+    def _in_file(self, exc: DecodeError, start: int) -> DecodeError:
+        """The decoder's error for a piece that begins at ``start``, naming the byte of the
+        file (the decoder names the byte of the piece)."""
+        found = _AT_BYTE.search(exc.message)
+        if found is None:
+            return self.fail(exc.code, exc.message, start)
+        return self.fail(exc.code, exc.message[:found.start()], start + int(found[1]))
 
     def bins(self, count: int) -> Iterator[Any]:
         """The next ``count`` values, a document's entries (bins, each at most SMALL_PIECE),
@@ -272,7 +282,7 @@ class Cursor:
                 codec.decode(msgpack.Packer().pack_map_header(len(seen))
                              + b"".join(k + b"\xc0" for k in seen), TRANSCRIPT_LIMITS)
             except DecodeError as exc:
-                raise self.fail(exc.code, f"a map key: {exc.message.rsplit(' (at', 1)[0]}",
+                raise self.fail(exc.code, f"a map key: {_AT_BYTE.sub('', exc.message)}",
                                 at) from exc
             yield msgpack.unpackb(seen[-1], raw=False)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 import hmac
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from bridge.core import merkle
 from bridge.core.crypto.identity import TAG_DOCUMENT, Keyring, PublicIdentity, iso_time
@@ -190,16 +190,16 @@ def _check_parties(ack: DocumentHeader, doc: DocumentHeader, what: str) -> None:
                     f"from {doc.issuer!r} to {doc.recipient!r}", "wrong_party")
 
 
-def first_duplicate(ids: Sequence[str]) -> str | None:
-    """The first id of ``ids`` that is also an earlier one (steps 5 and 11)."""
-    if len(set(ids)) == len(ids):
-        return None
+def first_duplicate(ids: Iterable[str]) -> str | None:
+    """The first id of ``ids`` that is also an earlier one (steps 5 and 11), every id read
+    before it is named (so that ids read as they are decoded all decode first)."""
     seen: set[str] = set()
+    twice = None
     for item_id in ids:
-        if item_id in seen:
-            return item_id
+        if twice is None and item_id in seen:
+            twice = item_id
         seen.add(item_id)
-    return None  # pragma: no cover - unreachable
+    return twice
 
 
 def check_acknowledged_item(what: str, item_id: str, status: str, leaf: bytes | None,

@@ -31,7 +31,7 @@ from bridge.core.transcript import layout
 from bridge.core.transcript.check_state import CheckedDocument, fail
 from bridge.core.transcript.reader import Opener
 
-# Items whose state one pass holds: their ids and declared leaf hashes, some 200 bytes each.
+# Items whose state one pass holds: their ids and declared leaf hashes, some 250 bytes each.
 PART_ITEMS = 1 << 18
 
 
@@ -56,7 +56,7 @@ def check_entries(docs: Sequence[CheckedDocument], keys: Keyring,
             shown.append(ack)
         if not shown:
             for part, parts in _parts(doc, shown):
-                if _declared(doc, open_file, part, parts) is None:
+                if _declared(doc, open_file, part, parts)[1] is not None:
                     raise fail(f"{doc.name} declares an item twice", "duplicate_item")
             continue
         try:
@@ -77,20 +77,19 @@ def _check_as_receipt(doc: CheckedDocument, shown: Sequence[CheckedDocument], ke
         previous = check_ack_order(ack.signed.header, previous, Checks(), f"acknowledgement {k}")
     # Steps 4 and 10 (count and root) were step 3.6 of the transcript, on the same bytes.
     for part, parts in _parts(doc, shown):
-        declared = _declared(doc, open_file, part, parts)
-        if declared is None:
-            raise fail(f"item {_twice(doc, open_file, part, parts)} is declared twice",
-                       "duplicate_item")
+        declared, twice = _declared(doc, open_file, part, parts)
+        if twice is not None:
+            raise fail(f"item {twice} is declared twice", "duplicate_item")
         undeclared: dict[str, str] = {}  # each undeclared item's latest status
         for k, ack in enumerate(shown, 1):
             what = f"acknowledgement {k}"
-            assert ack.entries is not None
-            items = [e for e in _acknowledged(ack, open_file)
-                     if parts == 1 or hash(e[0]) % parts == part]
-            dup = first_duplicate([item_id for item_id, _, _ in items])
+            # Step 11 reads the acknowledgement twice: its ids, each once, then each entry
+            # against the declared ones (so held are this part's ids, not its entries).
+            dup = first_duplicate(item_id for item_id, _, _ in _acknowledged(ack, open_file,
+                                                                          part, parts))
             if dup is not None:
                 raise fail(f"{what} acknowledges item {dup} twice", "duplicate_item")
-            for item_id, status, leaf in items:
+            for item_id, status, leaf in _acknowledged(ack, open_file, part, parts):
                 check_acknowledged_item(what, item_id, status, leaf, declared.get(item_id),
                                         undeclared, doc.signed.header.id)
 
@@ -103,41 +102,32 @@ def _parts(doc: CheckedDocument, shown: Sequence[CheckedDocument]) -> Iterator[t
     return ((part, parts) for part in range(parts))
 
 
-def _ids(doc: CheckedDocument, open_file: Opener, part: int, parts: int
-         ) -> tuple[list[str], list[bytes]]:
-    """Steps 4–5: each declared entry decoded at its position; the ids of this part and their
-    entries' leaf hashes."""
+def _declared(doc: CheckedDocument, open_file: Opener, part: int, parts: int
+              ) -> tuple[dict[str, bytes], str | None]:
+    """Steps 4–5: each declared entry decoded at its position (all of them, before a
+    duplicate is named); this part's ids, each with its entry's leaf hash, and the first id
+    declared twice."""
     assert doc.entries is not None
-    ids: list[str] = []
-    hashes: list[bytes] = []
+    by_id: dict[str, bytes] = {}
+    twice = None
     for n, leaf in enumerate(layout.entries(open_file, doc.entries)):
         item_id = decode_declared_entry(leaf, n).item_id
         if parts == 1 or hash(item_id) % parts == part:
-            ids.append(item_id)
-            hashes.append(merkle.leaf_hash(leaf))
-    return ids, hashes
+            if item_id in by_id and twice is None:
+                twice = item_id
+            by_id[item_id] = merkle.leaf_hash(leaf)
+    return by_id, twice
 
 
-def _declared(doc: CheckedDocument, open_file: Opener, part: int, parts: int
-              ) -> dict[str, bytes] | None:
-    """This part's declared ids, each with its entry's leaf hash; None when one is declared
-    twice."""
-    ids, hashes = _ids(doc, open_file, part, parts)
-    by_id = dict(zip(ids, hashes, strict=True))
-    return by_id if len(by_id) == len(ids) else None
-
-
-def _twice(doc: CheckedDocument, open_file: Opener, part: int, parts: int) -> str | None:
-    return first_duplicate(_ids(doc, open_file, part, parts)[0])
-
-
-def _acknowledged(ack: CheckedDocument, open_file: Opener
+def _acknowledged(ack: CheckedDocument, open_file: Opener, part: int, parts: int
                   ) -> Iterator[tuple[str, str, bytes | None]]:
-    """Step 11's reading: each acknowledgement entry decoded at its position."""
+    """Step 11's reading: each acknowledgement entry decoded at its position; those of this
+    part."""
     assert ack.entries is not None
     for n, leaf in enumerate(layout.entries(open_file, ack.entries)):
         entry = decode_ack_entry(leaf, n)
-        yield entry.item_id, entry.status, entry.leaf
+        if parts == 1 or hash(entry.item_id) % parts == part:
+            yield entry.item_id, entry.status, entry.leaf
 
 
 __all__ = ["PART_ITEMS", "check_entries"]

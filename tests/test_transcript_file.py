@@ -39,7 +39,7 @@ REASONS = {
     "bad_entry", "duplicate_item", "wrong_item", "wrong_leaf", "chain_broken",
     "envelope_order", "missing_envelope", "ciphertext_mismatch", "hash_mismatch",
     "bad_receipt", "not_delivered", "receipt_mismatch", "bad_chunk", "revoked_key",
-    "rotated_key", "key_revoked", "key_rotated", "not_in_force",
+    "retired_key",
 }
 
 

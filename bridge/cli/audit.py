@@ -20,11 +20,12 @@ from bridge.cli.audit_split import split_views
 from bridge.cli.context import Ctx
 from bridge.cli.exits import Exit, reporting
 from bridge.cli.options import force_option
+from bridge.cli.readers import regular_file
 from bridge.core import audit
 from bridge.core.crypto.identity import check_party
 from bridge.core.errors import UsageError
 from bridge.core.printable import json_text, printable, quoted
-from bridge.core.transcript import check_transcript, stream_transcript
+from bridge.core.transcript import check_transcript_file, stream_transcript
 from bridge.engine import store_check
 from bridge.home.files import write_file_streamed
 from bridge.home.folder import Home
@@ -194,10 +195,14 @@ def audit_export(obj: Ctx, peer: str, output: Path, with_entries: bool, force: b
             witnessed=_witnessed(home, parts) or None)
         size = _write(output, pieces, replace=force)
     _say_exported(me, peer, output, size, parts)
+    # The exporter checks what it wrote, as a mediator will (with this home's pinned keys),
+    # reading it a piece at a time as it was written.
     with reporting(failed=Exit.USAGE):
-        data = output.read_bytes()
-    # The exporter checks what it wrote, as a mediator will (with this home's pinned keys).
-    result = check_transcript(data, keys)
+        try:
+            with regular_file(output) as (open_file, _size):
+                result = check_transcript_file(open_file, keys)
+        except OSError as exc:
+            raise UsageError(f"cannot read back {output}: {exc.strerror or exc}") from exc
     if not result.ok:
         click.echo(f"FAIL: {output}: {printable(result.summary())}", err=True)
         sys.exit(int(Exit.FAILED))

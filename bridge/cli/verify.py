@@ -8,8 +8,6 @@ it is a FAIL line with the reason code of the check that failed.
 
 from __future__ import annotations
 
-import os
-import stat
 import sys
 from pathlib import Path
 from typing import Any
@@ -17,17 +15,21 @@ from typing import Any
 import click
 
 from bridge.cli.exits import Exit
+from bridge.cli.readers import regular_file
 from bridge.core import codec, keylife
 from bridge.core.crypto.identity import Keyring, PublicIdentity
 from bridge.core.errors import BridgeError
 from bridge.core.printable import json_text
-from bridge.core.receipts import RECEIPT_LIMITS, check_receipt
-from bridge.core.receipts.witnessed import check_witnessed
-from bridge.core.transcript import TRANSCRIPT_LIMITS, check_transcript, is_transcript
+from bridge.core.receipts import RECEIPT_LIMITS, ReceiptResult, check_receipt
+from bridge.core.receipts.witnessed import WitnessReport, check_witnessed, check_witnessed_in
+from bridge.core.transcript import (
+    Opener,
+    TranscriptResult,
+    check_transcript_file,
+    is_transcript_file,
+    witnessed_view,
+)
 
-# Receipts and transcripts each apply their own limit while decoding; this one stops a file
-# that neither could be from being read into memory at all.
-MAX_FILE_BYTES = max(RECEIPT_LIMITS.max_bytes, TRANSCRIPT_LIMITS.max_bytes)
 # An identity file, a statement, or a key history (identities and statements of SMALL size
 # each, as text): room for a long history, and still a bound.
 MAX_KEY_FILE_BYTES = 16 * codec.SMALL_LIMITS.max_bytes
@@ -78,20 +80,16 @@ def _check_file(path: Path, keys: Keyring, witnesses: tuple[PublicIdentity, ...]
                 ) -> tuple[bool, str, dict[str, Any]]:
     """(ok, the line's text after the file name, the JSON record) for one file."""
     try:
-        data = _read_bounded(path)
+        with regular_file(path) as (open_file, size):
+            result, report = _checked(open_file, size, keys, witnesses)
     except _TooLarge as exc:
         return _unreadable(str(exc), "too_large")
     except OSError as exc:
         return _unreadable(f"cannot read: {exc.strerror or exc}", "unreadable")
-    # A transcript (type "bridge.transcript", PROTOCOL.md §11.4) or else a receipt bundle.
-    transcript = is_transcript(data)
-    result = check_transcript(data, keys) if transcript else check_receipt(data, keys)
     ok, text, record = result.ok, result.summary(), result.to_json()
     if not ok:
         return ok, text, record
     # The witnessed times (PROTOCOL.md §13.5), one line each under the file's line.
-    report = check_witnessed(data, keys, witnesses,
-                             TRANSCRIPT_LIMITS if transcript else RECEIPT_LIMITS)
     if report is None:
         if witnesses:
             text += ("\n  no witnessed times in this receipt: the times are the parties' own "
@@ -102,6 +100,21 @@ def _check_file(path: Path, keys: Keyring, witnesses: tuple[PublicIdentity, ...]
         return False, f"{report.diagnosis} [{report.reason}]", {
             **record, "ok": False, "reason": report.reason, "diagnosis": report.diagnosis}
     return ok, text + "".join(f"\n  {line}" for line in report.lines()), record
+
+
+def _checked(open_file: Opener, size: int, keys: Keyring,
+             witnesses: tuple[PublicIdentity, ...]
+             ) -> tuple[TranscriptResult | ReceiptResult, WitnessReport | None]:
+    """The file's own check, and its witnessed times' when that passed. A transcript (type
+    "bridge.transcript", PROTOCOL.md §11.4) is read a piece at a time, never whole, whatever
+    its size; anything else is a receipt bundle, read whole within its limit."""
+    if is_transcript_file(open_file):
+        transcript = check_transcript_file(open_file, keys)
+        return transcript, (check_witnessed_in(witnessed_view(open_file), keys, witnesses)
+                            if transcript.ok else None)
+    data = _read_whole(open_file, size, RECEIPT_LIMITS.max_bytes)
+    receipt = check_receipt(data, keys)
+    return receipt, check_witnessed(data, keys, witnesses) if receipt.ok else None
 
 
 def _load_witness(path: Path) -> PublicIdentity:
@@ -115,19 +128,18 @@ class _TooLarge(Exception):
     pass
 
 
-def _read_bounded(path: Path, limit: int = MAX_FILE_BYTES) -> bytes:
-    """The file's bytes, never more than ``limit`` read: a regular file only (a FIFO
-    or a device such as /dev/zero has no size to check and may never end), and a file that
-    grows while it is read is cut at the limit and refused, not read on."""
-    # O_NONBLOCK: opening a FIFO must not wait for a writer (regular files ignore the flag).
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    with os.fdopen(fd, "rb") as f:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise OSError(0, "not a regular file")
-        if info.st_size > limit:
-            raise _TooLarge(f"{info.st_size} bytes exceeds the limit of {limit}")
-        data = f.read(limit + 1)
+def _read_bounded(path: Path, limit: int) -> bytes:
+    """The file's bytes, never more than ``limit`` read (``regular_file``, ``_read_whole``)."""
+    with regular_file(path) as (open_file, size):
+        return _read_whole(open_file, size, limit)
+
+
+def _read_whole(open_file: Opener, size: int, limit: int) -> bytes:
+    """All of a file of ``size`` bytes, refused past ``limit``: a file that grows while it is
+    read is cut at the limit and refused, not read on."""
+    if size > limit:
+        raise _TooLarge(f"{size} bytes exceeds the limit of {limit}")
+    data = open_file().read(limit + 1)
     if len(data) > limit:
         raise _TooLarge(f"more than {limit} bytes")
     return data

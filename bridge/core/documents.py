@@ -62,6 +62,7 @@ __all__ = [
     "Item",
     "SignedDocument",
     "SignedHeader",
+    "check_entries_tree",
     "check_meta_encodable",
     "declared_leaf",
     "declared_record_leaf",
@@ -282,14 +283,9 @@ class SignedDocument:
     def check(self, keys: Keyring) -> PublicIdentity:
         """Signature, count and root; raises ``VerificationError``. Entries are not decoded."""
         issuer = self.signed.check_signature(keys)
-        if len(self.leaves) != self.header.count:
-            raise VerificationError(
-                f"{self.header.type} {self.header.id} declares {self.header.count} entries but "
-                f"{len(self.leaves)} are present", reason="count_mismatch")
-        if not hmac.compare_digest(self.tree.root, self.header.root):
-            raise VerificationError(
-                f"entries of {self.header.type} {self.header.id} do not match its signed root",
-                reason="root_mismatch")
+        # The tree is built only for the right number of entries.
+        whole = len(self.leaves) == self.header.count
+        check_entries_tree(self.header, len(self.leaves), self.tree.root if whole else b"")
         return issuer
 
     def to_map(self) -> dict[str, Any]:
@@ -301,6 +297,20 @@ class SignedDocument:
             raise VerificationError("a document is {doc: signed header, entries: [bin]}",
                                     reason="bad_document")
         return cls(signed=SignedHeader.parse(value["doc"]), leaves=tuple(value["entries"]))
+
+
+def check_entries_tree(header: DocumentHeader, present: int, root: bytes) -> None:
+    """The entries present, ``present`` of them with Merkle root ``root`` (RFC 9162 §2.1),
+    are the ones ``header`` signs (PROTOCOL.md §6.3); raises ``VerificationError``. For entries
+    held whole (``SignedDocument.check``) or hashed as they stream past."""
+    if present != header.count:
+        raise VerificationError(
+            f"{header.type} {header.id} declares {header.count} entries but {present} are "
+            "present", reason="count_mismatch")
+    if not hmac.compare_digest(root, header.root):
+        raise VerificationError(
+            f"entries of {header.type} {header.id} do not match its signed root",
+            reason="root_mismatch")
 
 
 def _sign(issuer: PrivateIdentity, header: DocumentHeader, leaves: tuple[bytes, ...],

@@ -1,7 +1,8 @@
 """The verification steps that both bundle forms share (PROTOCOL.md §7.3, §7.4): the record of
 checks done, the headers (steps 2 and 6), their signatures (steps 3 and 7), an acknowledgement's
-document and parties (steps 8 and 9), the order of acknowledgements (step 12), and what a later
-revocation leaves unproved. Each step raises ``VerificationError`` with its reason code.
+document and parties (steps 8 and 9), what an acknowledgement says of each item of a whole
+document (step 11), the order of acknowledgements (step 12), and what a later revocation leaves
+unproved. Each step raises ``VerificationError`` with its reason code.
 
 Signatures are checked by the signer's ``PublicIdentity`` (``bridge.core.crypto``), which alone
 knows the algorithm. Pure: no I/O, no clock, no randomness.
@@ -11,13 +12,13 @@ from __future__ import annotations
 
 import functools
 import hmac
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from bridge.core import merkle
 from bridge.core.crypto.identity import TAG_DOCUMENT, Keyring, PublicIdentity, iso_time
 from bridge.core.documents import ACK, DOCUMENT_TYPES, DocumentHeader, SignedHeader
 from bridge.core.errors import VerificationError
-from bridge.core.receipts.bundle import MAX_PROOF
+from bridge.core.receipts.bundle import MAX_PROOF, UNDECLARED
 from bridge.core.receipts.result import Check
 
 
@@ -187,6 +188,46 @@ def _check_parties(ack: DocumentHeader, doc: DocumentHeader, what: str) -> None:
     if ack.issuer != doc.recipient or ack.recipient != doc.issuer:
         raise fail(f"{what} is from {ack.issuer!r} to {ack.recipient!r}, but the document went "
                     f"from {doc.issuer!r} to {doc.recipient!r}", "wrong_party")
+
+
+def first_duplicate(ids: Iterable[str]) -> str | None:
+    """The first id of ``ids`` that is also an earlier one (steps 5 and 11), every id read
+    before it is named (so that ids read as they are decoded all decode first)."""
+    seen: set[str] = set()
+    twice = None
+    for item_id in ids:
+        if twice is None and item_id in seen:
+            twice = item_id
+        seen.add(item_id)
+    return twice
+
+
+def check_acknowledged_item(what: str, item_id: str, status: str, leaf: bytes | None,
+                            declared_leaf: bytes | None, undeclared: dict[str, str],
+                            doc_id: str) -> bool:
+    """Step 11 of a whole-document bundle, for one entry of acknowledgement ``what``: it binds
+    the declared entry of its id by that entry's leaf hash (``declared_leaf``; None when the
+    document declares no such id), or it is a RECEIVED_UNDECLARED of an id the document really
+    does not declare (then ``undeclared``, each such id's latest status, is updated). True when
+    it names a declared item (whose status is then ``status``)."""
+    if leaf is None:
+        if declared_leaf is not None:
+            raise fail(f"{what} says item {item_id} was not declared, but it is", "wrong_item")
+        # An undeclared item enters as RECEIVED_UNDECLARED, then may change status.
+        if status != UNDECLARED and item_id not in undeclared:
+            raise fail(f"{what}: item {item_id} has no declared entry and was never "
+                       f"RECEIVED_UNDECLARED, but has status {status}", "bad_entry")
+        undeclared[item_id] = status
+        return False
+    if status == UNDECLARED:
+        raise fail(f"{what}: item {item_id} names a declared entry but says {UNDECLARED}",
+                   "bad_entry")
+    if declared_leaf is None:
+        raise fail(f"{what} acknowledges item {item_id}, which {doc_id} does not declare",
+                   "wrong_item")
+    if leaf != declared_leaf:
+        raise fail(f"{what} acknowledges another entry of item {item_id}", "wrong_leaf")
+    return True
 
 
 def meta_batch(header: DocumentHeader) -> str | None:

@@ -52,8 +52,10 @@ from bridge.core.receipts.steps import (
     caveats,
     check_ack_header,
     check_ack_order,
+    check_acknowledged_item,
     check_signature,
     fail,
+    first_duplicate,
     is_proof,
     meta_batch,
     parse_header,
@@ -261,17 +263,6 @@ def _check_tree(header: DocumentHeader, leaves: Sequence[bytes], what: str) -> t
     return tree.levels[0]
 
 
-def _first_duplicate(ids: Sequence[str]) -> str | None:
-    if len(set(ids)) == len(ids):
-        return None
-    seen: set[str] = set()
-    for item_id in ids:
-        if item_id in seen:
-            return item_id
-        seen.add(item_id)
-    return None  # pragma: no cover - unreachable
-
-
 @dataclass(kw_only=True)
 class _Statuses:
     """Each declared item's latest status (None: none yet), and undeclared items' statuses,
@@ -323,7 +314,7 @@ def _check_declared_items(header: DocumentHeader, leaves: list[bytes],
     # Step 5: every entry decodes as a declared entry at its position; item ids are unique.
     checks.begin("declared items")
     ids = declared_item_ids(leaves)
-    dup = _first_duplicate(ids)
+    dup = first_duplicate(ids)
     if dup is not None:
         raise fail(f"item {dup} is declared twice", "duplicate_item")
     checks.passed(f"{len(ids)} distinct items")
@@ -344,30 +335,16 @@ def _check_acknowledged_items(ah: DocumentHeader, leaves: list[bytes], header: D
     # RECEIVED_UNDECLARED of an id the document really does not declare.
     checks.begin(f"{what}: acknowledged items")
     entries = acknowledged_items(leaves)
-    dup = _first_duplicate([item_id for item_id, _, _ in entries])
+    dup = first_duplicate([item_id for item_id, _, _ in entries])
     if dup is not None:
         raise fail(f"{what} acknowledges item {dup} twice", "duplicate_item")
     for item_id, status, leaf in entries:
         n = state.position.get(item_id)
-        if leaf is None:
-            if n is not None:
-                raise fail(f"{what} says item {item_id} was not declared, but it is",
-                           "wrong_item")
-            # An undeclared item enters as RECEIVED_UNDECLARED, then may change status.
-            if status != UNDECLARED and item_id not in state.undeclared:
-                raise fail(f"{what}: item {item_id} has no declared entry and was never "
-                           f"RECEIVED_UNDECLARED, but has status {status}", "bad_entry")
-            state.undeclared[item_id] = status
-            continue
-        if status == UNDECLARED:
-            raise fail(f"{what}: item {item_id} names a declared entry but says "
-                       f"{UNDECLARED}", "bad_entry")
-        if n is None:
-            raise fail(f"{what} acknowledges item {item_id}, which {header.id} does not "
-                       "declare", "wrong_item")
-        if leaf != state.leaf_hashes[n]:
-            raise fail(f"{what} acknowledges another entry of item {item_id}", "wrong_leaf")
-        state.final[n] = status
+        if check_acknowledged_item(what, item_id, status, leaf,
+                                   None if n is None else state.leaf_hashes[n],
+                                   state.undeclared, header.id):
+            assert n is not None
+            state.final[n] = status
     checks.passed(f"{len(entries)} items")
 
 

@@ -51,7 +51,7 @@ document and of up to MAX_ACK_DOCUMENTS acknowledgements."""
 ENTRY_KEYS = frozenset({"checkpoint", "index", "proof", "record"})
 
 __all__ = ["ENTRY_KEYS", "MAX_WITNESSED", "WITNESSED", "WitnessReport", "WitnessedRecord",
-           "check_witnessed", "with_witnessed"]
+           "check_witnessed", "check_witnessed_in", "with_witnessed"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -145,6 +145,17 @@ def check_witnessed(data: bytes, keys: Keyring, witnesses: Sequence[PublicIdenti
     passed; None when it carries none."""
     try:
         bundle = codec.decode(bytes(data), limits)
+    except BridgeError as err:
+        return WitnessReport(ok=False, reason=err.code, diagnosis=err.message,
+                             witnesses_checked=bool(witnesses))
+    return check_witnessed_in(bundle, keys, witnesses)
+
+
+def check_witnessed_in(bundle: object, keys: Keyring,
+                       witnesses: Sequence[PublicIdentity] = ()) -> WitnessReport | None:
+    """``check_witnessed`` of a bundle already decoded, or of what a transcript read a piece
+    at a time holds of it (its type, documents' signed headers and witnessed records)."""
+    try:
         if not isinstance(bundle, dict) or WITNESSED not in bundle:
             return None
         entries = bundle[WITNESSED]

@@ -19,24 +19,31 @@ and no store, that
 - every chunk envelope says which document chunk it carried, or the result lists it as not
   accounted for.
 
-``check_transcript`` returns a ``TranscriptResult`` and never raises for bad input;
-``verify_transcript`` raises ``VerificationError`` naming the first failed step. Steps are
-numbered as in PROTOCOL.md §11.5. Pure: no I/O, no clock.
+``check_transcript`` (bytes in memory) and ``check_transcript_file`` (a file read a piece at a
+time, never whole) are one check, and return a ``TranscriptResult``; they never raise for bad
+input. ``verify_transcript`` raises ``VerificationError`` naming the first failed step. Steps
+are numbered as in PROTOCOL.md §11.5. Pure: no clock; the bytes are read only through the
+reader the caller gives.
 
 The modules: ``model`` (the wire constants, limits, the parts of a transcript and the result of
 a check), ``build`` (a transcript from its parts; the chunks that are accounted for), ``check``
-(steps 1, 2 and 6 and the entry points), ``check_documents`` (steps 3 and 4), ``check_links``
-(step 5) and ``check_state`` (what the steps share as they go).
+(steps 1, 2 and 6 and the entry points), ``check_documents`` (step 3), ``check_entries``
+(step 4), ``check_links`` (step 5), ``check_state`` (what the steps share as they go), and
+``reader`` and ``layout`` (the file read in bounded pieces, and where its parts are).
 """
 
 from bridge.core.transcript.build import (
     StreamedDocument,
     accountable,
     build_transcript,
-    is_transcript,
     stream_transcript,
 )
-from bridge.core.transcript.check import check_transcript, verify_transcript
+from bridge.core.transcript.check import (
+    check_transcript,
+    check_transcript_file,
+    verify_transcript,
+)
+from bridge.core.transcript.layout import is_transcript, is_transcript_file, witnessed_view
 from bridge.core.transcript.model import (
     TRANSCRIPT,
     TRANSCRIPT_LIMITS,
@@ -45,9 +52,11 @@ from bridge.core.transcript.model import (
     TranscriptResult,
     chunk_continues,
 )
+from bridge.core.transcript.reader import Opener
 
 __all__ = [
-    "TRANSCRIPT", "TRANSCRIPT_LIMITS", "StreamedDocument", "TranscriptDocument",
+    "TRANSCRIPT", "TRANSCRIPT_LIMITS", "Opener", "StreamedDocument", "TranscriptDocument",
     "TranscriptEnvelope", "TranscriptResult", "accountable", "build_transcript", "check_transcript",
-    "chunk_continues", "is_transcript", "stream_transcript", "verify_transcript",
+    "check_transcript_file", "chunk_continues", "is_transcript", "is_transcript_file",
+    "stream_transcript", "verify_transcript", "witnessed_view",
 ]

@@ -1,10 +1,8 @@
-"""Building a transcript (PROTOCOL.md §11.4) from the documents and envelopes of an exchange,
-and telling one from a receipt at a glance."""
+"""Building a transcript (PROTOCOL.md §11.4) from the documents and envelopes of an exchange."""
 
 from __future__ import annotations
 
 import dataclasses
-import io
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,7 +15,6 @@ from bridge.core.documents import SignedHeader
 from bridge.core.errors import StoreError
 from bridge.core.transcript.model import (
     TRANSCRIPT,
-    TRANSCRIPT_LIMITS,
     TRANSCRIPT_VERSION,
     TranscriptDocument,
     TranscriptEnvelope,
@@ -121,36 +118,6 @@ def _token(exported_at: int, n: int) -> bytes:
                   + n.to_bytes(4, "big"))
 
 
-def _str_next(data: bytes, at: int) -> bool:
-    """Whether the value at ``at`` is a MessagePack str (fixstr, str 8/16/32)."""
-    return at < len(data) and (0xA0 <= data[at] <= 0xBF or 0xD9 <= data[at] <= 0xDB)
-
-
-def is_transcript(data: bytes) -> bool:
-    """A cheap look at the ``type`` of a top-level map, without building the rest (so that
-    ``bridge verify`` can tell a transcript from a receipt before decoding either)."""
-    try:
-        # Read through a file object: the unpacker buffers a little at a time instead of
-        # copying a transcript of hundreds of megabytes.
-        unpacker = msgpack.Unpacker(io.BytesIO(data), raw=False,
-                                    max_str_len=TRANSCRIPT_LIMITS.max_str,
-                                    max_bin_len=TRANSCRIPT_LIMITS.max_bin,
-                                    max_array_len=TRANSCRIPT_LIMITS.max_items,
-                                    max_map_len=TRANSCRIPT_LIMITS.max_items)
-        for _ in range(unpacker.read_map_header()):
-            # Only a str is ever built (short: max_str); anything else is skipped, which
-            # builds nothing, so a key or value of a million empty arrays costs no memory.
-            if not _str_next(data, unpacker.tell()):
-                return False
-            key = unpacker.unpack()
-            if key == "type":
-                return _str_next(data, unpacker.tell()) and unpacker.unpack() == TRANSCRIPT
-            unpacker.skip()
-    except Exception:  # anything malformed is for the full decoder to name
-        return False
-    return False
-
-
 def accountable(envelopes: Sequence[TranscriptEnvelope],
                 counts: Mapping[bytes, int]) -> list[TranscriptEnvelope]:
     """``envelopes`` with ``carries`` cleared where it does not continue its document (by
@@ -172,5 +139,4 @@ def accountable(envelopes: Sequence[TranscriptEnvelope],
     return out
 
 
-__all__ = ["StreamedDocument", "accountable", "build_transcript", "is_transcript",
-           "stream_transcript"]
+__all__ = ["StreamedDocument", "accountable", "build_transcript", "stream_transcript"]

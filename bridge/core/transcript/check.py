@@ -4,32 +4,46 @@ in ``check_links``."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
-from bridge.core import codec
 from bridge.core.crypto.identity import PARTY_RE, Keyring
 from bridge.core.documents import ACK
 from bridge.core.errors import BridgeError, DecodeError, VerificationError
 from bridge.core.receipts import iso_time
-from bridge.core.transcript.check_documents import check_documents, check_entries
+from bridge.core.transcript import layout
+from bridge.core.transcript.check_documents import check_documents
+from bridge.core.transcript.check_entries import check_entries
 from bridge.core.transcript.check_links import check_link
 from bridge.core.transcript.check_state import CheckedDocument, Times, fail
+from bridge.core.transcript.layout import WITNESSED
 from bridge.core.transcript.model import (
     KEYS,
-    LINK_KEYS,
     TRANSCRIPT,
-    TRANSCRIPT_LIMITS,
     TRANSCRIPT_VERSION,
     TranscriptResult,
     plural,
 )
+from bridge.core.transcript.reader import Opener, of_bytes
 
 
 def check_transcript(data: bytes, keys: Keyring) -> TranscriptResult:
-    """Check a transcript against ``keys`` (the two parties' identities). Never raises for bad
-    input: the result names the first step that failed."""
+    """Check a transcript held in memory against ``keys`` (the two parties' identities).
+    Never raises for bad input: the result names the first step that failed."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        return TranscriptResult(ok=False, reason="bad_transcript",
+                                diagnosis="a transcript is bytes")
+    return check_transcript_file(of_bytes(bytes(data)), keys)
+
+
+def check_transcript_file(open_file: Opener, keys: Keyring) -> TranscriptResult:
+    """Check the transcript that ``open_file`` reads, a piece at a time: what it holds is
+    never in memory at once (``reader``). Never raises for bad input."""
     try:
-        return _check(data, keys)
+        return _check(open_file, keys)
+    except DecodeError as exc:
+        return TranscriptResult(ok=False, reason=exc.reason,
+                                diagnosis=f"not a canonical Bridge encoding: {exc.message}")
     except BridgeError as err:
         return TranscriptResult(ok=False, reason=err.code, diagnosis=err.message)
 
@@ -43,17 +57,12 @@ def verify_transcript(data: bytes, keys: Keyring) -> TranscriptResult:
     return result
 
 
-def _check(data: bytes, keys: Keyring) -> TranscriptResult:
-    # 1. Decode strictly (PROTOCOL.md §2.4) within TRANSCRIPT_LIMITS; the shape of §11.4.
-    if not isinstance(data, (bytes, bytearray, memoryview)):
-        raise fail("a transcript is bytes", "bad_transcript")
-    try:
-        value = codec.decode(bytes(data), TRANSCRIPT_LIMITS)
-    except DecodeError as exc:
-        raise fail(f"not a canonical Bridge encoding: {exc.message}", exc.reason) from exc
-    if isinstance(value, dict):
-        value.pop("witnessed", None)  # witnessed times (§13.5): checked on their own
-    if (not isinstance(value, dict) or set(value) != KEYS or type(value["v"]) is not int
+def _check(open_file: Opener, keys: Keyring) -> TranscriptResult:
+    # 1. Decode strictly (PROTOCOL.md §2.4) within TRANSCRIPT_LIMITS, a piece at a time; the
+    #    shape of §11.4. The witnessed times (§13.5) are checked on their own.
+    found = layout.read_layout(open_file)
+    value = found.small if found is not None else {}
+    if (found is None or found.keys - {WITNESSED} != KEYS or type(value["v"]) is not int
             or value["v"] != TRANSCRIPT_VERSION or value["type"] != TRANSCRIPT):
         raise fail(f"not a version {TRANSCRIPT_VERSION} Bridge transcript", "bad_transcript")
     # 2. Parties and links: two parties, one link each way.
@@ -63,21 +72,22 @@ def _check(data: bytes, keys: Keyring) -> TranscriptResult:
             or parties[0] == parties[1]):
         raise fail("parties must be two different party names", "bad_transcript")
     a, b = parties
-    if type(value["exported_at"]) is not int or not isinstance(value["documents"], list):
+    listed = layout.documents(open_file, found.at["documents"])
+    if type(value["exported_at"]) is not int or listed is None:
         raise fail("exported_at must be an integer and documents a list", "bad_transcript")
-    links = value["links"]
-    if (not isinstance(links, list) or len(links) != 2
-            or not all(isinstance(x, dict) and set(x) == LINK_KEYS
-                       and isinstance(x["envelopes"], list) for x in links)
-            or (links[0]["from"], links[0]["to"]) != (a, b)
-            or (links[1]["from"], links[1]["to"]) != (b, a)):
+    links = layout.links(open_file, found.at["links"])
+    if (links is None or (links[0].sender, links[0].recipient) != (a, b)
+            or (links[1].sender, links[1].recipient) != (b, a)):
         raise fail(f"links must be {a}→{b} then {b}→{a}", "bad_transcript")
     times = Times()
-    docs = check_documents(value["documents"], (a, b), keys, times)
+    docs = check_documents(layout.each_document(open_file, listed), (a, b), keys, times,
+                           open_file)
     # 4. Entries: what each acknowledgement says about each declared item.
-    unchecked = check_entries(docs, keys)
+    unchecked = check_entries(docs, keys, open_file)
     by_digest = {d.signed.digest: d for d in docs}
-    seen = [check_link(link["from"], link["to"], link["envelopes"], by_digest, keys, times)
+    seen = [check_link(link.sender, link.recipient,
+                       functools.partial(layout.envelopes, open_file, link.envelopes),
+                       link.envelopes.count, by_digest, keys, times)
             for link in links]
     # 6. What was delivered (reported, not required: a transcript may be taken mid-exchange).
     undelivered = tuple(d.signed.header.id for d in docs
@@ -113,4 +123,4 @@ def _revocation_caveats(docs: Sequence[CheckedDocument], keys: Keyring) -> tuple
     return tuple(out)
 
 
-__all__ = ["check_transcript", "verify_transcript"]
+__all__ = ["check_transcript", "check_transcript_file", "verify_transcript"]

@@ -1,22 +1,26 @@
-"""Steps 3 and 4 of a transcript check (PROTOCOL.md §11.5): each document and acknowledgement
-signed by its issuer, between the two parties, listed once, in order; and what each
-acknowledgement says about each declared item, checked as a whole-document receipt."""
+"""Step 3 of a transcript check (PROTOCOL.md §11.5): each document and acknowledgement signed
+by its issuer, between the two parties, listed once, in order, its entries (read from the file
+as they come) those its header signs."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Iterable, Mapping
 
-from bridge.core import documents, receipts
+from bridge.core import merkle
 from bridge.core.crypto.identity import Keyring
-from bridge.core.documents import ACK, SignedDocument, SignedHeader
+from bridge.core.documents import ACK, DocumentHeader, SignedHeader, check_entries_tree
 from bridge.core.errors import VerificationError
+from bridge.core.transcript import layout
 from bridge.core.transcript.check_state import CheckedDocument, Times, fail, not_revoked
+from bridge.core.transcript.layout import DocumentAt
+from bridge.core.transcript.reader import Opener
+
+TREE_BATCH = 4096  # leaves hashed into the tree at once
 
 
-def check_documents(raw: list[Any], parties: tuple[str, str], keys: Keyring,
-                    times: Times) -> list[CheckedDocument]:
-    # 3. Documents and acknowledgements, in order.
+def check_documents(raw: Iterable[DocumentAt], parties: tuple[str, str], keys: Keyring,
+                    times: Times, open_file: Opener) -> list[CheckedDocument]:
+    # 3. Documents and acknowledgements, in order (their entries read from the file).
     docs: list[CheckedDocument] = []
     by_digest: dict[bytes, CheckedDocument] = {}
     for n, item in enumerate(raw):
@@ -24,21 +28,18 @@ def check_documents(raw: list[Any], parties: tuple[str, str], keys: Keyring,
         # 3.1 Shape: {doc: {header: bin, sig: bin}, entries: [bin] | nil}. A ``doc`` of
         #     another shape is the transcript's fault (bad_transcript); header bytes that do
         #     not decode as a document header are the header's (3.2, bad_header).
-        if (not isinstance(item, dict) or set(item) != {"doc", "entries"}
-                or not _is_signed_header_shape(item["doc"])
-                or not (item["entries"] is None or (isinstance(item["entries"], list) and all(
-                    isinstance(e, bytes) for e in item["entries"])))):
+        if (item.keys != {"doc", "entries"} or not _is_signed_header_shape(item.doc)
+                or not item.entries_are_bins):
             raise fail(f"{where} is not {{doc: {{header, sig}}, entries}}", "bad_transcript")
         # 3.2 Header and signature (PROTOCOL.md §6.2).
         try:
-            signed = SignedHeader.parse(item["doc"])
+            signed = SignedHeader.parse(item.doc)
         except VerificationError as exc:
             raise fail(f"{where}: {exc.message}", exc.reason) from exc
         issuer = signed.check_signature(keys)
         h = signed.header
         not_revoked(keys, issuer, h.created, f"{h.type} {h.id}")
-        doc = CheckedDocument(position=n, signed=signed,
-                              entries=None if item["entries"] is None else tuple(item["entries"]))
+        doc = CheckedDocument(position=n, signed=signed, entries=item.entries)
         # 3.3 Between the two parties.
         if {h.issuer, h.recipient} != set(parties):
             raise fail(f"{doc.name} is from {h.issuer} to {h.recipient}, not between "
@@ -50,13 +51,26 @@ def check_documents(raw: list[Any], parties: tuple[str, str], keys: Keyring,
         #     strictly later than the previous acknowledgement of that document.
         if h.type == ACK:
             _answered(doc, by_digest).acks.append(doc)
-        # 3.6 Entries, when included: count and root (PROTOCOL.md §6.3).
+        # 3.6 Entries, when included: count and root (PROTOCOL.md §6.3), hashed as they are
+        #     read, a batch at a time (the tree needs only its frontier).
         if doc.entries is not None:
-            SignedDocument(signed=signed, leaves=doc.entries).check(keys)
+            _check_tree(h, layout.entries(open_file, doc.entries))
         times.see(h.created)
         docs.append(doc)
         by_digest[signed.digest] = doc
     return docs
+
+
+def _check_tree(header: DocumentHeader, leaves: Iterable[bytes]) -> None:
+    builder = merkle.RootBuilder()
+    batch: list[bytes] = []
+    for leaf in leaves:
+        batch.append(merkle.leaf_hash(leaf))
+        if len(batch) == TREE_BATCH:
+            builder.extend(batch)
+            batch.clear()
+    builder.extend(batch)
+    check_entries_tree(header, builder.size, builder.root())
 
 
 def _answered(ack: CheckedDocument, by_digest: Mapping[bytes, CheckedDocument]
@@ -90,38 +104,4 @@ def _is_signed_header_shape(value: object) -> bool:
             and isinstance(value["header"], bytes) and isinstance(value["sig"], bytes))
 
 
-def check_entries(docs: Sequence[CheckedDocument], keys: Keyring) -> tuple[str, ...]:
-    """4. For each roster or manifest whose entries are included: its declared entries, and
-    its acknowledgements' entries up to the first one not included, checked exactly as a
-    whole-document receipt (PROTOCOL.md §7.4 steps 4–12). Returns the acknowledgements with
-    entries that could not be checked so (for the report: what the transcript leaves out)."""
-    unchecked: list[str] = []
-    for doc in docs:
-        if doc.signed.header.type == ACK:
-            continue
-        if doc.entries is None:
-            unchecked += [a.signed.header.id for a in doc.acks if a.entries is not None]
-            continue
-        shown: list[CheckedDocument] = []
-        for n, ack in enumerate(doc.acks):
-            if ack.entries is None:
-                unchecked += [a.signed.header.id for a in doc.acks[n:] if a.entries is not None]
-                break
-            shown.append(ack)
-        whole = SignedDocument(signed=doc.signed, leaves=doc.entries)
-        if not shown:
-            ids = [documents.decode_declared_entry(e, i).item_id
-                   for i, e in enumerate(doc.entries)]
-            if len(set(ids)) != len(ids):
-                raise fail(f"{doc.name} declares an item twice", "duplicate_item")
-            continue
-        bundle = receipts.build_document_receipt(
-            whole, [SignedDocument(signed=a.signed, leaves=a.entries or ()) for a in shown])
-        result = receipts.check_receipt(bundle, keys)
-        if not result.ok:
-            raise fail(f"{doc.name} and its acknowledgements: {result.diagnosis}",
-                       result.reason or "bad_entry")
-    return tuple(unchecked)
-
-
-__all__ = ["check_documents", "check_entries"]
+__all__ = ["check_documents"]

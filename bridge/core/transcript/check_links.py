@@ -5,7 +5,7 @@ carrying the chunks of its documents in order."""
 from __future__ import annotations
 
 import hmac
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,14 +36,15 @@ class LinkSeen:
     without_ciphertext: int
 
 
-def check_link(sender: str, recipient: str, raw: list[Any], docs: Mapping[bytes, CheckedDocument],
-               keys: Keyring, times: Times) -> LinkSeen:
-    """5. One direction's envelopes."""
+def check_link(sender: str, recipient: str, raw: Callable[[], Iterator[Any]], count: int,
+               docs: Mapping[bytes, CheckedDocument], keys: Keyring, times: Times) -> LinkSeen:
+    """5. One direction's ``count`` envelopes, each read on its own (``raw`` reads them in
+    order, again from the first each time it is called)."""
     prev_hash = ZERO_HASH
     refused = 0
     unaccounted: list[str] = []
     without_ct = 0
-    for k, item in enumerate(raw, start=1):
+    for k, item in enumerate(raw(), start=1):
         # 5.1 Shape.
         _check_shape(item, f"envelope {k} {sender}→{recipient}")
         # 5.2 Header: this direction, keys of these parties (PROTOCOL.md §5.1).
@@ -72,7 +73,7 @@ def check_link(sender: str, recipient: str, raw: list[Any], docs: Mapping[bytes,
         times.see(header.sent_at)
         times.see(answer.at)
         prev_hash = item["hash"]
-    return LinkSeen(count=len(raw), refused=refused, unaccounted=tuple(unaccounted),
+    return LinkSeen(count=count, refused=refused, unaccounted=tuple(unaccounted),
                     without_ciphertext=without_ct)
 
 
@@ -102,11 +103,12 @@ def _check_header(item: Mapping[str, Any], k: int, sender: str, recipient: str,
     return header, signer, where
 
 
-def _check_seq(seq: int, k: int, raw: list[Any], sender: str, recipient: str) -> None:
+def _check_seq(seq: int, k: int, raw: Callable[[], Iterator[Any]], sender: str,
+               recipient: str) -> None:
     """Envelope ``k`` of the list says it is envelope ``seq``: out of order, or some missing."""
     if seq == k:
         return
-    if seq < k or k in _listed_seqs(raw):
+    if seq < k or k in _listed_seqs(raw()):
         raise fail(f"envelopes {sender}→{recipient} are out of order: envelope "
                    f"{seq} stands where envelope {k} should", "envelope_order")
     missing = f"envelope {k} is" if seq == k + 1 else f"envelopes {k}–{seq - 1} are"
@@ -155,15 +157,19 @@ def _check_ciphertext(item: Mapping[str, Any], where: str) -> int:
     return 0
 
 
-def _listed_seqs(raw: list[Any]) -> set[int]:
+def _listed_seqs(raw: Iterator[Any]) -> set[int]:
     """Sequence numbers of the envelopes listed (for a diagnosis only: unreadable ones are
-    skipped, the main loop names them when it gets there)."""
+    skipped, the main loop names them when it gets there; so is what follows an envelope that
+    cannot be read at all)."""
     seqs = set()
-    for item in raw:
-        try:
-            seqs.add(EnvelopeHeader.from_bytes(item["header"]).seq)
-        except (PeerError, KeyError, TypeError):
-            continue
+    try:
+        for item in raw:
+            try:
+                seqs.add(EnvelopeHeader.from_bytes(item["header"]).seq)
+            except (PeerError, KeyError, TypeError):
+                continue
+    except DecodeError:
+        pass
     return seqs
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from bridge.core.crypto.identity import Keyring, PublicIdentity
 from bridge.core.documents import ACK, SignedHeader
 from bridge.core.errors import VerificationError
+from bridge.core.transcript.reader import Run
 
 
 def fail(message: str, reason: str) -> VerificationError:
@@ -20,7 +21,7 @@ class CheckedDocument:
 
     position: int
     signed: SignedHeader
-    entries: tuple[bytes, ...] | None
+    entries: Run | None  # where its entries are in the file (None: not included)
     acks: list[CheckedDocument] = field(default_factory=list)
     carried: int = 0  # entries carried so far, in envelope order (any result)
     chunk: int = 0  # the chunk size C, from the first chunk carried (PROTOCOL.md §8.1)

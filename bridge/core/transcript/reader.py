@@ -1,0 +1,291 @@
+"""Reading a transcript file in bounded pieces (PROTOCOL.md §11.4), never whole.
+
+A transcript of a million-item exchange is hundreds of megabytes, nearly all of it in two kinds
+of long arrays: a document's entries, and a link's envelopes. The checks (``check``) walk the
+transcript's own maps and those arrays here, an element at a time, and hand every other value
+(a signed header, an envelope, an entry, a party name) to the one canonical decoder
+(``codec.decode``, PROTOCOL.md §2.4) as the bytes it spans: what a whole-file decoding would
+accept, each piece accepts, with the same reasons. The walked headers are checked the same way
+(their shortest form, by re-encoding; their length within the limits and the bytes left).
+
+Memory is bounded by the largest single value decoded (an envelope, its ciphertext included, at
+most ``MAX_CIPHERTEXT``), never by the file: a length that declares more than the file holds is
+refused as ``truncated`` before anything is read for it. Errors name the byte offset in the
+file where the piece that fails begins.
+
+Pure: the bytes come through the ``Opener`` the caller gives (a file it opened, or bytes
+in memory); nothing here opens, names or writes a file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import io
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import msgpack
+
+from bridge.core import codec
+from bridge.core.errors import DecodeError
+from bridge.core.transcript.model import MAX_CIPHERTEXT, TRANSCRIPT_LIMITS
+
+
+class Readable(Protocol):
+    """What the check reads a transcript through: a file opened for reading, or bytes."""
+
+    def seek(self, offset: int, whence: int = ..., /) -> int: ...
+
+    def read(self, size: int = ..., /) -> bytes: ...
+
+    def close(self) -> None: ...
+
+
+Opener = Callable[[], Readable]
+"""A new reader of the transcript's bytes (seekable); each pass opens its own and closes it."""
+
+BLOCK = 1 << 20  # bytes read from the file at once
+RUN = 4096  # bins decoded at once (a run of a document's entries)
+# The most one decoded piece may span. Signed headers, receipts and names are small; an entry
+# is at most what a document body may hold; an envelope carries its ciphertext.
+SMALL_PIECE = codec.DEFAULT_LIMITS.max_bytes
+ENVELOPE_PIECE = MAX_CIPHERTEXT + (1 << 20)
+
+# The first byte of each MessagePack value that is not a fixint, fixmap, fixarray, fixstr,
+# nil or bool, with (bytes of its length field, what the length counts): "b" bytes that follow,
+# "v" values that follow, "m" key-value pairs; a fixed size has no length field ((size, "f")).
+_LAYOUT: dict[int, tuple[int, str]] = {
+    0xC4: (1, "b"), 0xC5: (2, "b"), 0xC6: (4, "b"),
+    0xC7: (1, "x"), 0xC8: (2, "x"), 0xC9: (4, "x"),
+    0xCA: (4, "f"), 0xCB: (8, "f"),
+    0xCC: (1, "f"), 0xCD: (2, "f"), 0xCE: (4, "f"), 0xCF: (8, "f"),
+    0xD0: (1, "f"), 0xD1: (2, "f"), 0xD2: (4, "f"), 0xD3: (8, "f"),
+    0xD4: (2, "f"), 0xD5: (3, "f"), 0xD6: (5, "f"), 0xD7: (9, "f"), 0xD8: (17, "f"),
+    0xD9: (1, "b"), 0xDA: (2, "b"), 0xDB: (4, "b"),
+    0xDC: (2, "v"), 0xDD: (4, "v"), 0xDE: (2, "m"), 0xDF: (4, "m"),
+}
+_ARRAY_HEADS = frozenset({*range(0x90, 0xA0), 0xDC, 0xDD})
+_MAP_HEADS = frozenset({*range(0x80, 0x90), 0xDE, 0xDF})
+NIL = 0xC0
+_AT_BYTE = re.compile(r" \(at byte (\d+)\)$")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Run:
+    """An array of ``count`` elements whose first element begins at byte ``at``."""
+    at: int
+    count: int
+
+
+def of_bytes(data: bytes) -> Opener:
+    """An ``Opener`` of bytes already in memory (the buffer is shared, not copied)."""
+    return lambda: io.BytesIO(data)
+
+
+@functools.cache
+def limits_for(span: int) -> codec.Limits:
+    """The transcript's limits, for one piece of at most ``span`` bytes."""
+    return dataclasses.replace(TRANSCRIPT_LIMITS, max_bytes=span)
+
+
+class Cursor:
+    """One pass over the file, front to back from ``pos``, a block at a time."""
+
+    def __init__(self, file: Readable, pos: int = 0) -> None:
+        self.file = file
+        self.size = file.seek(0, io.SEEK_END)
+        self.pos = pos
+        self._buf = b""
+        self._buf_at = 0
+
+    def fail(self, reason: str, message: str, at: int | None = None) -> DecodeError:
+        return DecodeError(f"{message} (at byte {self.pos if at is None else at})",
+                           reason=reason)
+
+    def read(self, n: int) -> bytes:
+        """The next ``n`` bytes, which must all be in the file."""
+        off = self._held(n)
+        self.pos += n
+        return self._buf[off:off + n]
+
+    def _held(self, n: int) -> int:
+        """Where the next ``n`` bytes, which must all be in the file, are in the block held
+        (read from the file when they are not all there)."""
+        if n > self.size - self.pos:
+            raise self.fail("truncated", "input ends before the value does")
+        off = self.pos - self._buf_at
+        if off < 0 or off + n > len(self._buf):
+            self.file.seek(self.pos)
+            self._buf, self._buf_at, off = self.file.read(max(n, BLOCK)), self.pos, 0
+            if len(self._buf) < n:  # the file shrank under the check
+                raise self.fail("truncated", "input ends before the value does")
+        return off
+
+    def advance(self, n: int) -> None:
+        if n > self.size - self.pos:
+            raise self.fail("truncated", "input ends before the value does")
+        self.pos += n
+
+    def peek(self) -> int:
+        byte = self.read(1)[0]
+        self.pos -= 1
+        return byte
+
+    def at_end(self) -> bool:
+        return self.pos >= self.size
+
+    def skip(self, limit: int | None = None) -> None:
+        """Past one value of any type, reading only its headers; more than ``limit`` bytes
+        is ``too_large`` (what it holds is checked when it is decoded, not here)."""
+        start, pending = self.pos, 1
+        while pending:
+            if limit is not None and self.pos - start > limit:
+                raise self.fail("too_large", f"a value of more than {limit} bytes", start)
+            pending -= 1
+            size = self.bin_size()  # the common value of a long part: an entry
+            if size is not None:
+                self.advance(size)
+                continue
+            b = self.read(1)[0]
+            if b <= 0x7F or b >= 0xE0 or b in (NIL, 0xC2, 0xC3):
+                continue
+            if b <= 0x8F:
+                pending += 2 * (b & 0x0F)
+            elif b <= 0x9F:
+                pending += b & 0x0F
+            elif b <= 0xBF:
+                self.advance(b & 0x1F)
+            elif b in _LAYOUT:
+                pending += self._skip_tagged(b)
+            else:
+                raise self.fail("malformed", f"byte {b:#04x} begins no MessagePack value",
+                                self.pos - 1)
+        if limit is not None and self.pos - start > limit:
+            raise self.fail("too_large", f"a value of more than {limit} bytes", start)
+
+    def _skip_tagged(self, b: int) -> int:
+        """Past the length field (and bytes) of a tagged value; the values it holds."""
+        width, counts = _LAYOUT[b]
+        if counts == "f":
+            self.advance(width)
+            return 0
+        at = self.pos - 1
+        n = int.from_bytes(self.read(width), "big")
+        if counts in "bx":
+            self.advance(n + (counts == "x"))
+            return 0
+        # As the decoder would, at the header: over the limit, or more than the bytes left.
+        kind, values = ("map", 2 * n) if counts == "m" else ("array", n)
+        if n > TRANSCRIPT_LIMITS.max_items:
+            raise self.fail("too_large", f"{kind} of {n} exceeds the limit of "
+                            f"{TRANSCRIPT_LIMITS.max_items}", at)
+        if values > self.size - self.pos:
+            raise self.fail("truncated", f"{kind} of {n} cannot fit in the bytes left", at)
+        return values
+
+    def value(self, span_limit: int = SMALL_PIECE) -> Any:
+        """The next value, decoded by the canonical decoder from the bytes it spans."""
+        start = self.pos
+        self.skip(span_limit)
+        end, self.pos = self.pos, start
+        raw = self.read(end - start)
+        try:
+            return codec.decode(raw, limits_for(span_limit))
+        except DecodeError as exc:
+            raise self._in_file(exc, start) from exc
+
+    def _in_file(self, exc: DecodeError, start: int) -> DecodeError:
+        """The decoder's error for a piece that begins at ``start``, naming the byte of the
+        file (the decoder names the byte of the piece)."""
+        found = _AT_BYTE.search(exc.message)
+        if found is None:
+            return self.fail(exc.code, exc.message, start)
+        return self.fail(exc.code, exc.message[:found.start()], start + int(found[1]))
+
+    def bins(self, count: int) -> Iterator[Any]:
+        """The next ``count`` values, a document's entries (bins, each at most SMALL_PIECE),
+        decoded by the canonical decoder a run at a time: a run of bins is the elements of
+        an array whose header is made here (in its shortest form). A run that does not
+        decode is decoded again value by value, which names the one at fault and its byte;
+        a value that is not a bin is decoded on its own (the caller judges it)."""
+        left = count
+        while left:
+            start, k = self.pos, 0
+            while k < min(left, RUN) and self.pos - start < BLOCK:
+                size = self.bin_size()
+                if size is None:
+                    break
+                self.advance(size)
+                k += 1
+            if not k:
+                left -= 1
+                yield self.value()
+                continue
+            end, self.pos = self.pos, start
+            head = msgpack.Packer().pack_array_header(k)
+            try:
+                run = codec.decode(head + self.read(end - start), limits_for(SMALL_PIECE + 8))
+            except DecodeError:
+                self.pos = start
+                run = [self.value() for _ in range(k)]
+            left -= k
+            yield from run
+
+    def bin_size(self) -> int | None:
+        """The bytes a bin of at most SMALL_PIECE that begins here spans (None: another
+        value, or a bin larger than that, for ``value`` to decode or refuse)."""
+        off = self._held(min(5, self.size - self.pos) or 1)
+        buf = self._buf
+        b = buf[off]
+        if not 0xC4 <= b <= 0xC6:
+            return None
+        width = 1 << (b - 0xC4)
+        if off + 1 + width > len(buf):
+            raise self.fail("truncated", "input ends before the value does")
+        n = int.from_bytes(buf[off + 1:off + 1 + width], "big")
+        return 1 + width + n if n <= SMALL_PIECE else None
+
+    def container(self, kind: str) -> int | None:
+        """The element count of the array (``kind`` "array") or map ("map") that begins
+        here, its header in its shortest form; None (and nothing read) when it is another
+        value."""
+        at, b = self.pos, self.peek()
+        if b not in (_ARRAY_HEADS if kind == "array" else _MAP_HEADS):
+            return None
+        self.pos += 1
+        n = (b & 0x0F) if b < 0xA0 else int.from_bytes(self.read(_LAYOUT[b][0]), "big")
+        if n > TRANSCRIPT_LIMITS.max_items:
+            raise self.fail("too_large", f"{kind} of {n} exceeds the limit of "
+                            f"{TRANSCRIPT_LIMITS.max_items}", at)
+        pack = msgpack.Packer()
+        shortest = pack.pack_array_header(n) if kind == "array" else pack.pack_map_header(n)
+        if len(shortest) != self.pos - at:
+            raise self.fail("not_canonical", f"{kind} length {n} not in its shortest form", at)
+        if n * (1 if kind == "array" else 2) > self.size - self.pos:
+            raise self.fail("truncated", f"{kind} of {n} cannot fit in the bytes left", at)
+        return n
+
+    def keys(self, n: int) -> Iterator[str]:
+        """The keys of a map of ``n`` pairs whose header was just read, one at a time (the
+        caller reads or skips each value before asking for the next key). Keys are checked
+        by the canonical decoder, as one map of them: str, unique, in canonical order."""
+        seen: list[bytes] = []
+        for _ in range(n):
+            at = self.pos
+            self.skip(TRANSCRIPT_LIMITS.max_str + 5)
+            end, self.pos = self.pos, at
+            seen.append(self.read(end - at))
+            try:
+                codec.decode(msgpack.Packer().pack_map_header(len(seen))
+                             + b"".join(k + b"\xc0" for k in seen), TRANSCRIPT_LIMITS)
+            except DecodeError as exc:
+                raise self.fail(exc.code, f"a map key: {_AT_BYTE.sub('', exc.message)}",
+                                at) from exc
+            yield msgpack.unpackb(seen[-1], raw=False)
+
+
+__all__ = ["BLOCK", "ENVELOPE_PIECE", "NIL", "SMALL_PIECE", "Cursor", "Opener", "Readable",
+           "Run", "limits_for", "of_bytes"]

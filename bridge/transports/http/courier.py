@@ -30,6 +30,8 @@ DEFAULT_PAUSE = 1.0
 """Seconds the courier holds a peer's sends after a 429 that names no delay-seconds."""
 MIN_PAUSE = 0.1
 """The shortest pause after a 429, whatever its Retry-After says."""
+TURN_SECONDS = 0.1
+"""How long one paced send has the turn at most before the next may go (``Pacing.turn``)."""
 KEPT_RETRIES = 8
 """Times an envelope is sent again at once after a kept connection was found closed (each
 failure drops that connection from the pool, so the last one goes on a new connection)."""
@@ -88,7 +90,10 @@ class Pacing:
 
     @contextlib.asynccontextmanager
     async def turn(self, seq: int) -> AsyncIterator[None]:
-        """One send at a time, the lowest ``seq`` waiting first, once the pause has passed."""
+        """One send at a time, the lowest ``seq`` waiting first, once the pause has passed.
+        The turn passes on when the answer comes, or after ``TURN_SECONDS`` if it has not:
+        the peer may hold a request for an earlier one still to come (PROTOCOL.md §8.7), and
+        the ones after it must not wait behind that in turn, each for the whole hold."""
         if self._sending:
             waiter = asyncio.get_running_loop().create_future()
             heapq.heappush(self._turns, (seq, next(self._order), waiter))
@@ -99,13 +104,30 @@ class Pacing:
                     self._hand_on()  # handed the turn as it was cancelled: the next one's
                 raise
         self._sending = True
+        passed_on = False
+
+        def pass_on() -> None:
+            nonlocal passed_on
+            if not passed_on:
+                passed_on = True
+                self._hand_on()
+
+        timer = None
         try:
             await self.passed()
+            timer = asyncio.get_running_loop().call_later(TURN_SECONDS, pass_on)
             yield
         finally:
-            self._hand_on()
+            if timer is not None:
+                timer.cancel()
+            pass_on()
 
     def _hand_on(self) -> None:
+        """The turn to the lowest seq waiting, once no pause runs: one refused meanwhile
+        (its 429 ended its turn) waits again and goes before the ones after it."""
+        if self._over is not None and not self._over.done():
+            self._over.add_done_callback(lambda _: self._hand_on())
+            return
         while self._turns:
             waiter = heapq.heappop(self._turns)[2]
             if not waiter.done():
@@ -180,21 +202,17 @@ class HttpCourier:
 
     async def _post(self, env: Outgoing) -> Arrival:
         """One envelope carried, paced as the peer's 429s ask (``Pacing``): sent again after a
-        429 while its pause ends within ``hold_limit``, keeping its turn (so that no later one
-        goes before it), and after a kept connection that was closed under it
-        (``_post_kept``)."""
+        429 while its pause ends within ``hold_limit``, and after a kept connection that was
+        closed under it (``_post_kept``)."""
         started = asyncio.get_running_loop().time()
-        if not self.pacing.paced():
-            arrival, retry_after = await self._post_kept(env)
+        while True:
+            if self.pacing.paced():
+                async with self.pacing.turn(env.seq):
+                    arrival, retry_after = await self._post_kept(env)
+            else:
+                arrival, retry_after = await self._post_kept(env)
             if arrival.result is not Carried.BUSY or self._held_too_long(retry_after, started):
                 return arrival
-        async with self.pacing.turn(env.seq):
-            while True:
-                arrival, retry_after = await self._post_kept(env)
-                if arrival.result is not Carried.BUSY or self._held_too_long(retry_after,
-                                                                              started):
-                    return arrival
-                await self.pacing.passed()
 
     def _held_too_long(self, retry_after: float | None, started: float) -> bool:
         """A 429 counted and its pause begun; True when it would hold the envelope past

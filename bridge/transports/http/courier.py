@@ -95,15 +95,18 @@ class Pacing:
         the peer may hold a request for an earlier one still to come (PROTOCOL.md §8.7), and
         the ones after it must not wait behind that in turn, each for the whole hold."""
         if self._sending:
-            waiter = asyncio.get_running_loop().create_future()
-            heapq.heappush(self._turns, (seq, next(self._order), waiter))
-            try:
-                await waiter  # handed the turn by the one before
-            except asyncio.CancelledError:
-                if waiter.done() and not waiter.cancelled():
-                    self._hand_on()  # handed the turn as it was cancelled: the next one's
-                raise
+            await self._wait_turn(seq)
         self._sending = True
+        try:
+            await self.passed()
+        except asyncio.CancelledError:
+            self._hand_on()
+            raise
+        while self._turns and self._turns[0][0] < seq:
+            # One before it was refused and came to wait while this one waited for the pause
+            # with the turn: it goes first.
+            self._hand_on()
+            await self._wait_turn(seq)
         passed_on = False
 
         def pass_on() -> None:
@@ -112,15 +115,23 @@ class Pacing:
                 passed_on = True
                 self._hand_on()
 
-        timer = None
+        timer = asyncio.get_running_loop().call_later(TURN_SECONDS, pass_on)
         try:
-            await self.passed()
-            timer = asyncio.get_running_loop().call_later(TURN_SECONDS, pass_on)
             yield
         finally:
-            if timer is not None:
-                timer.cancel()
+            timer.cancel()
             pass_on()
+
+    async def _wait_turn(self, seq: int) -> None:
+        """Wait until the one sending hands the turn to ``seq``."""
+        waiter = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._turns, (seq, next(self._order), waiter))
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self._hand_on()  # handed the turn as it was cancelled: the next one's
+            raise
 
     def _hand_on(self) -> None:
         """The turn to the lowest seq waiting, once no pause runs: one refused meanwhile

@@ -4,14 +4,17 @@ more on each side acknowledge what arrives. Two real daemons on loopback, for ``
 Prints the distribution of round trips (p50/p90/p99/max), in milliseconds.
 
     python bench/concurrency.py [--seconds 60] [--clients 8] [--in-flight 8] [--suite 2]
-                                [--json] [--profile]
+                                [--rate R] [--burst B] [--json] [--profile]
 
-``--profile`` samples both daemons with py-spy and prints their top lines.
+``--profile`` samples both daemons with py-spy and prints their top lines. ``--rate`` and
+``--burst`` set both daemons' peer endpoint limit ([limits] requests_per_second, burst): below
+what the link carries, they show how the sender keeps to a peer's pace (its 429s).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import statistics
 import sys
@@ -29,7 +32,7 @@ from e2e import cpu_seconds, print_profile, spy
 
 from bridge.client import ApiError
 from bridge.daemon.pair import Node, make_pair
-from bridge.home.config import Delivery
+from bridge.home.config import Delivery, Limits
 
 
 class Side:
@@ -120,11 +123,13 @@ def percentile(ms: list[float], p: float) -> float:
     return round(ms[min(len(ms) - 1, max(0, int(len(ms) * p) - 1))], 2)
 
 
-def run(seconds: float, clients: int, in_flight: int, suite: int = 2, profile: bool = False
-        ) -> dict[str, Any]:
+def run(seconds: float, clients: int, in_flight: int, suite: int = 2, profile: bool = False,
+        limits: Limits | None = None) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bridge-concurrency-") as tmp:
         a, b = make_pair(Path(tmp), delivery=Delivery(in_flight=in_flight),
                          suites=(suite, suite))
+        for node in (a, b) if limits is not None else ():
+            node.home.write_config(dataclasses.replace(node.home.config(), limits=limits))
         a.start()
         b.start()
         spies = [spy(node, Path(tmp) / f"profile-{node.party}.txt") for node in (a, b)] \
@@ -186,10 +191,16 @@ def main() -> int:
                         help="envelopes in flight to a peer ([delivery] in_flight)")
     parser.add_argument("--suite", type=int, choices=(1, 2), default=2,
                         help="both parties' key suite (PROTOCOL.md §3.1)")
+    parser.add_argument("--rate", type=float, default=Limits().requests_per_second,
+                        help="both peer endpoints' [limits] requests_per_second")
+    parser.add_argument("--burst", type=int, default=Limits().burst,
+                        help="both peer endpoints' [limits] burst")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--profile", action="store_true", help="sample both daemons (py-spy)")
     args = parser.parse_args()
-    result = run(args.seconds, args.clients, args.in_flight, args.suite, args.profile)
+    limits = Limits(requests_per_second=args.rate, burst=args.burst)
+    result = run(args.seconds, args.clients, args.in_flight, args.suite, args.profile,
+                 None if limits == Limits() else limits)
     if args.json:
         print(json.dumps(result))
     else:

@@ -105,7 +105,7 @@ def test_a_listen_address_that_is_no_address_is_refused_on_construction(tmp_path
 @pytest.mark.parametrize(("edit", "named"), [
     (lambda t: t.replace("max_connections = 64", "max_connections = 0"),
      "[limits] max_connections must be greater than or equal to 1, not 0"),
-    (lambda t: t.replace("requests_per_second = 50.0", "requests_per_second = -5"),
+    (lambda t: t.replace("requests_per_second = 200.0", "requests_per_second = -5"),
      "[limits] requests_per_second must be greater than 0"),
     (lambda t: t.replace("max_body_bytes = 67108864", "max_body_bytes = 0"),
      "[limits] max_body_bytes must be greater than or equal to 1"),

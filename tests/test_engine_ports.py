@@ -119,11 +119,16 @@ def test_backoff_resets_only_on_new_ground() -> None:
 
 
 def test_a_429_is_a_busy_peer_that_is_reachable_and_no_answer_to_decide_on() -> None:
+    # The courier counts each 429 and holds the next send for its Retry-After: the loop adds
+    # no backoff (paced) and counts it as no failure.
     busy = Arrival(seq=3, digest=b"\x03" * 32, result=Carried.BUSY, detail="HTTP 429")
     reaction = carriage_reaction(busy)
     assert reaction is not None
-    assert (reaction.progress, reaction.reachable, reaction.trouble, reaction.counter) == (
-        False, True, "busy", "delivery_busy")
+    assert (reaction.progress, reaction.reachable, reaction.trouble, reaction.counter,
+            reaction.paced) == (False, True, "busy", None, True)
+    unreachable = carriage_reaction(Arrival(seq=3, digest=b"\x03" * 32,
+                                            result=Carried.UNREACHABLE, detail="refused"))
+    assert unreachable is not None and not unreachable.paced
 
 
 def test_reachability_says_each_change_once() -> None:

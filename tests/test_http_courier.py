@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from bridge.engine.metrics import Metrics
 from bridge.engine.ports import Arrival, Carried, Outgoing
 from bridge.transports.http.courier import MAX_ANSWER_BYTES, HttpCourier
 from bridge.transports.http.endpoint import ENVELOPE_TYPE
@@ -109,22 +110,73 @@ def test_a_tls_pin_mismatch_says_both_fingerprints_as_bridge_prints_them() -> No
 def test_a_peer_over_its_rate_limit_is_busy_not_an_answer_that_failed() -> None:
     # A 429 decides nothing and carries no signed answer: it is not handed on as an answer to
     # check (each would have been a failed answer and a warning in the log, thousands a
-    # minute on a busy link), but as a try the peer turned away.
+    # minute on a busy link), but as a try the peer turned away, once its Retry-After would
+    # hold the envelope longer than the courier may (half the request timeout).
+    seen: list[bytes] = []
+
     async def busy(request: web.Request) -> web.Response:
-        await request.read()
+        seen.append(await request.read())
         return web.Response(status=429, body=b'{"error": "rate_limited"}',
                             headers={"Retry-After": "1"})
 
-    async def main() -> Arrival:
+    async def main() -> tuple[Arrival, bool]:
         runner, url = await _serve(busy)
-        courier = HttpCourier(url=url, request_timeout=10)
+        courier = HttpCourier(url=url, request_timeout=1, metrics=metrics)
         try:
             await courier.send([_env(4)])
-            return await courier.receive()
+            arrival = await courier.receive()
+            return arrival, asyncio.get_running_loop().time() < courier.pacing.until
         finally:
             await courier.close()
             await runner.cleanup()
 
-    arrival = asyncio.run(main())
+    metrics = Metrics()
+    arrival, paused = asyncio.run(main())
     assert (arrival.seq, arrival.result, arrival.body) == (4, Carried.BUSY, b"")
     assert "429" in arrival.detail
+    assert seen == [b"envelope 4"] and metrics.count("delivery_busy") == 1
+    assert paused  # the next send to the peer waits for the rest of the Retry-After
+
+
+def test_a_429_pauses_every_send_then_they_go_one_at_a_time_lowest_first() -> None:
+    # The peer has two requests saved up: the third and fourth of a window are refused, and
+    # after the one pause go one at a time in sequence order (never the fourth first), each
+    # answered; no envelope is handed back as a failed try.
+    seen: list[tuple[float, bytes, int]] = []
+    in_progress = [0, 0]  # now, most at once after the first 429
+
+    async def two_then_busy_once(request: web.Request) -> web.Response:
+        body = await request.read()
+        in_progress[0] += 1
+        try:
+            refused = len(seen) in (2, 3)
+            if len(seen) > 3:
+                in_progress[1] = max(in_progress[1], in_progress[0])
+            seen.append((asyncio.get_running_loop().time(), body, 429 if refused else 200))
+            if refused:
+                return web.Response(status=429, headers={"Retry-After": "1"})
+            await asyncio.sleep(0.05)  # answered a moment later: the next would overlap
+            return web.Response(body=b"signed " + body)
+        finally:
+            in_progress[0] -= 1
+
+    async def main() -> list[Arrival]:
+        runner, url = await _serve(two_then_busy_once)
+        courier = HttpCourier(url=url, request_timeout=30, metrics=metrics)
+        try:
+            await courier.send([_env(1), _env(2), _env(3), _env(4)])
+            return [await courier.receive() for _ in range(4)]
+        finally:
+            await courier.close()
+            await runner.cleanup()
+
+    metrics = Metrics()
+    arrivals = asyncio.run(main())
+    assert sorted((a.seq, a.result) for a in arrivals) == [
+        (n, Carried.ANSWERED) for n in (1, 2, 3, 4)]
+    refused = [t for t, _body, status in seen if status == 429]
+    again = [(t, body) for t, body, status in seen[4:]]
+    assert [body for _t, body in again] == [b"envelope 3", b"envelope 4"]
+    assert again[0][0] - max(refused) >= 0.9  # not before the Retry-After
+    assert in_progress[1] == 1  # one at a time after the 429
+    assert metrics.count("delivery_busy") == 2

@@ -315,7 +315,8 @@ class Daemon:
             pin = peer.tls_fingerprint
             courier = HttpCourier(
                 url=peer.url, request_timeout=self.config.delivery.request_timeout,
-                tls_fingerprint=normalise_tls_fingerprint(pin) if pin else None)
+                tls_fingerprint=normalise_tls_fingerprint(pin) if pin else None,
+                metrics=self.metrics)
         return DeliveryLoop(
             peer=name, courier=courier, exchange=self.exchange, run=self.run_in_db,
             policy=self.config.delivery, metrics=self.metrics, wake=self._wakes[name],

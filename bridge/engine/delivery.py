@@ -342,6 +342,7 @@ class Reaction:
     counter: str | None = None  # the metric counted, if any
     pin_mismatch: bool = False  # the endpoint is not the pinned one: the security alarm
     trouble: str | None = None  # the reason code when the try went wrong (link_status.py)
+    paced: bool = False  # the courier holds the next send until the peer's Retry-After
 
 
 NOT_PINNED = "TLS certificate does not match the pinned one"
@@ -359,11 +360,12 @@ def carriage_reaction(arrival: Arrival) -> Reaction | None:
         return Reaction(progress=False, reachable=False, detail=arrival.detail,
                         trouble="unreachable")
     if arrival.result is Carried.BUSY:
-        # The peer takes envelopes, at its rate. The backoff stays the one any try that decided
-        # nothing gets: capped at the peer's Retry-After, the retries spent its rate on windows
-        # mostly refused again, and a busy link got slower (bench/concurrency.py).
-        return Reaction(progress=False, reachable=True, detail=arrival.detail,
-                        counter="delivery_busy", trouble="busy")
+        # The peer takes envelopes, at its rate, and said when to come back: the courier holds
+        # every send to it until then (one pause for all, bridge/transports/http/courier.py),
+        # so the envelope goes again at once, no backoff of ours on top, and the try is not
+        # counted against the envelope (the courier counts each 429, delivery_busy).
+        return Reaction(progress=False, reachable=True, detail=arrival.detail, paced=True,
+                        trouble="busy")
     return None
 
 

@@ -54,7 +54,10 @@ COUNTERS: dict[str, Declared] = {
     "envelopes_sent": Declared("Envelopes a peer decided on (delivered or refused)."),
     "delivery_retries": Declared("Delivery attempts that made no progress."),
     "delivery_failed": Declared("Delivery attempts that failed (no valid answer)."),
-    "delivery_busy": Declared("Delivery attempts the peer refused over our rate (429)."),
+    "delivery_busy": Declared("Delivery attempts the peer refused over our rate (429); each "
+                              "pauses sends to it until its Retry-After."),
+    "delivery_resent_kept_closed": Declared(
+        "Envelopes sent again at once because the peer closed the kept connection under them."),
     "delivery_rewound": Declared("Deliveries the peer asked to resend from an earlier seq."),
     "delivery_unavailable": Declared("Deliveries the peer could not record (its store full)."),
     "tls_pin_mismatches": Declared("Peer endpoints whose TLS certificate was not the pinned."),

@@ -9,8 +9,10 @@ malformed or bound to another envelope, no answer in time) ends the window, whos
 envelopes are answered first, and is followed by an exponential backoff with full jitter
 (capped) before the lowest pending envelope goes again. A gap that names an envelope still in
 flight only means this one overtook it: no backoff. The peer's duplicate detection turns all
-this into exactly-once processing. What to do with each answer is ``bridge.engine.delivery``'s
-(sans I/O); this loop only waits: for work, for the courier, for the backoff.
+this into exactly-once processing. A peer over whose rate we went (HTTP 429) is paced by the
+courier, which holds every send to it until the Retry-After has passed: no backoff here. What
+to do with each answer is ``bridge.engine.delivery``'s (sans I/O); this loop only waits: for
+work, for the courier, for the backoff.
 """
 
 from __future__ import annotations
@@ -107,14 +109,14 @@ class DeliveryLoop:
             settled = await self._settle_next(refill=True)
             if settled is None:
                 continue  # new work, and room for it in the window
-            row, progress, overtaken = settled
-            if overtaken or not progress:
+            row, progress, at_once = settled
+            if at_once or not progress:
                 # Whatever else is in flight is answered (or given up) first; then from the
                 # lowest pending envelope again, after a backoff unless this one only
-                # overtook an earlier one (PROTOCOL.md §8.7).
+                # overtook an earlier one (PROTOCOL.md §8.7) or the courier paces the peer.
                 progress = await self._drain() or progress
                 self._after, self._seen_all = 0, False
-            delay = None if overtaken else self._retry.after(row.seq, progress)
+            delay = None if at_once else self._retry.after(row.seq, progress)
             if delay is not None:
                 # The whole backoff, whatever happens meanwhile. New local work does not
                 # shorten it: the next attempt sends the same lowest pending envelope, and our
@@ -184,7 +186,8 @@ class DeliveryLoop:
     async def _settle_next(self, *, refill: bool = False
                            ) -> tuple[OutboxRow, bool, bool] | None:
         """The next answer (or the oldest envelope's time running out), acted on: the row,
-        whether the peer decided on it, and whether it only overtook an earlier one. With
+        whether the peer decided on it, and whether it goes again with no backoff (it only
+        overtook an earlier one, or the courier holds it for the peer's Retry-After). With
         ``refill``, None when new work came first and the window has room for it."""
         arrival = await self._next_arrival(refill and len(self._in_flight) < self.window)
         if arrival is None:
@@ -192,9 +195,9 @@ class DeliveryLoop:
         row = self._in_flight.match(arrival)
         assert row is not None  # _next_arrival hands only arrivals for what is in flight
         self._deadlines.pop(row.seq, None)
-        progress, overtaken = await self._attempt(row, arrival)
+        progress, at_once = await self._attempt(row, arrival)
         self.metrics.inc("envelopes_sent" if progress else "delivery_retries")
-        return row, progress, overtaken
+        return row, progress, at_once
 
     async def _next_arrival(self, woken: bool) -> Arrival | None:
         """An arrival that names an envelope in flight; one naming anything else (a late
@@ -240,7 +243,7 @@ class DeliveryLoop:
         return progress
 
     async def _attempt(self, row: OutboxRow, arrival: Arrival) -> tuple[bool, bool]:
-        """Act on the arrival for ``row``: (the peer decided on it, it overtook another)."""
+        """Act on the arrival for ``row``: (the peer decided on it, it goes again at once)."""
         outcome = None
         reaction = carriage_reaction(arrival)
         if reaction is None:
@@ -248,7 +251,7 @@ class DeliveryLoop:
             outcome = await self.run(self.exchange.tried, row, arrival.body, arrival.note,
                                      self._in_flight.seqs())
             reaction = answer_reaction(arrival, outcome)
-        else:
+        elif not reaction.paced:  # a 429 reached nothing that decides: no attempt counted
             await self.run(self.exchange.count_attempt, row)
             if reaction.pin_mismatch:
                 await self._pin_mismatch(arrival.detail)
@@ -260,6 +263,8 @@ class DeliveryLoop:
         await self._mark(reaction.reachable, reaction.detail)
         if reaction.counter is not None:
             self.metrics.inc(reaction.counter)
+        if reaction.paced:
+            return False, True
         if outcome is not None and not reaction.progress:
             if outcome.state is DeliveryState.REWOUND:
                 log.info("peer %s asked to resend: %s", self.peer, outcome.detail)

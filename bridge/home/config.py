@@ -132,10 +132,19 @@ class Limits:
 
     max_connections: Count = Field(
         default=64, description="Connections open to the peer endpoint at once.")
+    # The bucket stands before the signature is checked: it bounds what a flood claiming one
+    # sender costs, and must not bound a real link. Measured on two shared cores (suite 2):
+    # a forged envelope costs the endpoint about 1.3 ms of CPU to refuse, a replayed one 0.3 ms
+    # (bench/peer_intake.py: ~420 and ~1,900 a second); two daemons exchanging small documents
+    # as fast as their CPU allows receive about 80 envelopes a second each (bench/
+    # concurrency.py). At 50 a second the bucket, not the CPU, was what bounded a busy link.
     requests_per_second: Number = Field(
-        default=50.0, gt=0,
-        description="Envelopes a second accepted from one sender (token bucket) ...")
-    burst: Count = Field(default=200, description="... with this many saved up.")
+        default=200.0, gt=0,
+        description="Envelopes a second accepted from one sender (token bucket), before any "
+                    "is verified: over twice what two daemons on two cores exchange (about 80 "
+                    "a second each way), while a flood of forgeries claiming one sender costs "
+                    "at most about a quarter of a core (1.3 ms each to refuse) ...")
+    burst: Count = Field(default=400, description="... with this many saved up (two seconds).")
     body_read_seconds: Number = Field(
         default=60.0, gt=0,
         description="A request body must arrive whole within this many seconds.")

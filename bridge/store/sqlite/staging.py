@@ -87,9 +87,12 @@ class Staging(Repository):
     def publish_stage(self, stage: int, doc: int, transport: str) -> None:
         """The staged entries become ``doc``'s items (inside the caller's transaction)."""
         self._conn.execute(
-            "INSERT INTO items (doc, idx, item_id, leaf, lh, transport, category, "  # noqa: S608
-            "roster_record) SELECT ?, idx, item_id, leaf, lh, ?, category, roster_record "
+            "INSERT INTO items (doc, idx, item_id, lh, transport, category, "  # noqa: S608
+            "roster_record) SELECT ?, idx, item_id, lh, ?, category, roster_record "
             f"FROM {_table(stage)} ORDER BY idx", (doc, transport))
+        self._conn.execute(  # their entry bytes apart (migration 12)
+            "INSERT INTO item_leaves (doc, idx, leaf) SELECT ?, idx, leaf "  # noqa: S608
+            f"FROM {_table(stage)} ORDER BY idx", (doc,))
 
     def open_ack_stage(self) -> int:
         """A new stage for a streamed listed acknowledgement's entries, shaped as

@@ -7,8 +7,8 @@ For a document of ``--items`` entries (a multiple of 1,000; an outbound manifest
 with a category and half of them naming a roster record, as the reconciliation groups them),
 it times in CPU seconds of this process, best of ``--repeat`` on a fresh store each time:
 
-- ``insert``: the entries inserted 1,000 a statement, one transaction per 10,000 (as intake
-  and staging store them);
+- ``insert``: the entries inserted 1,000 a statement, one transaction per 10,000, by the
+  store's own ``Items.insert_received_items`` (as intake stores them);
 - ``transport``: their transport moved queued -> sent -> delivered, one range statement per
   1,000 (as the outbox does when an envelope is sent, then receipted);
 - ``status``: their acknowledgement status set, one range statement per 1,000 (as an
@@ -40,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from workload import item_number
 
 from bridge.store.sqlite import database
-from bridge.store.sqlite.items import Items
+from bridge.store.sqlite.items import Items, ReceivedColumns
 from bridge.store.sqlite.migrate import migrate
 
 PER_STATEMENT = 1000
@@ -58,27 +58,29 @@ def _store(folder: str, n: int) -> tuple[database.sqlite3.Connection, int]:
     return conn, cur.lastrowid
 
 
-def _rows(doc: int, n: int, shuffled: bool) -> list[list[object]]:
-    """The statements' parameters, built before the clock starts."""
+def _rows(doc: int, n: int, shuffled: bool) -> list[tuple[int, ReceivedColumns]]:
+    """Each statement's first index and columns, built before the clock starts."""
     out = []
     for first in range(0, n, PER_STATEMENT):
-        params: list[object] = []
-        for i in range(first, min(first + PER_STATEMENT, n)):
-            k = item_number(i, n, shuffled=shuffled)
-            params += (doc, i, f"P-{k:08d}", os.urandom(180), os.urandom(32), "queued",
-                       "pow" if i % 3 else "civilian", f"R-{k // 2:08d}" if i % 2 else None)
-        out.append(params)
+        places = range(first, min(first + PER_STATEMENT, n))
+        ks = [item_number(i, n, shuffled=shuffled) for i in places]
+        out.append((first, ([f"P-{k:08d}" for k in ks], [os.urandom(180) for _ in ks],
+                            [os.urandom(32) for _ in ks],
+                            ["pow" if i % 3 else "civilian" for i in places],
+                            [f"R-{k // 2:08d}" if i % 2 else None
+                             for i, k in zip(places, ks, strict=True)])))
     return out
 
 
-def _insert(conn: database.sqlite3.Connection, statements: list[list[object]]) -> None:
-    sql = ("INSERT INTO items (doc, idx, item_id, leaf, lh, transport, category, roster_record) "
-           "VALUES " + ",".join(["(?,?,?,?,?,?,?,?)"] * PER_STATEMENT))
-    per = PER_TRANSACTION // PER_STATEMENT
+def _insert(conn: database.sqlite3.Connection, doc: int,
+            statements: list[tuple[int, ReceivedColumns]]) -> None:
+    """Through the store's own write (``Items.insert_received_items``: the items rows and
+    their entry bytes, as this tree keeps them)."""
+    items, per = Items(conn), PER_TRANSACTION // PER_STATEMENT
     for start in range(0, len(statements), per):
         with database.transaction(conn):
-            for params in statements[start:start + per]:
-                conn.execute(sql, params)
+            for first, columns in statements[start:start + per]:
+                items.insert_received_items(doc, first, columns)
 
 
 def _transport(conn: database.sqlite3.Connection, doc: int, n: int) -> None:
@@ -118,7 +120,7 @@ def run(n: int, shuffled: bool = False) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as folder:
         conn, doc = _store(folder, n)
         statements = _rows(doc, n, shuffled)
-        out = {"insert": _cpu(lambda: _insert(conn, statements)),
+        out = {"insert": _cpu(lambda: _insert(conn, doc, statements)),
                "transport": _cpu(lambda: _transport(conn, doc, n)),
                "status": _cpu(lambda: _status(conn, doc, n)),
                "every": _cpu(lambda: _every(conn, doc))}

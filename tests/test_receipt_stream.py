@@ -74,8 +74,10 @@ def test_entry_changed_behind_the_daemon_s_back_stops_the_receipt_with_the_alarm
     con = sqlite3.connect(h.beta.home.db_path)
     try:
         with con:
-            (leaf,), = con.execute("SELECT leaf FROM items WHERE item_id = 'P-00019'")
-            con.execute("UPDATE items SET leaf = ? WHERE item_id = 'P-00019'",
+            (leaf,), = con.execute("SELECT leaf FROM item_leaves WHERE (doc, idx) = (SELECT "
+                                   "doc, idx FROM items WHERE item_id = 'P-00019')")
+            con.execute("UPDATE item_leaves SET leaf = ? WHERE (doc, idx) = (SELECT doc, idx "
+                        "FROM items WHERE item_id = 'P-00019')",
                         (bytes(leaf).replace(b"Testname19", b"Testnamf19"),))
     finally:
         con.close()

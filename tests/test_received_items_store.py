@@ -26,8 +26,9 @@ def _document(store: Store, count: int) -> int:
 def _rows(store: Store, doc: int) -> list[tuple[object, ...]]:
     conn: sqlite3.Connection = store._conn
     return list(conn.execute(
-        "SELECT doc, idx, item_id, leaf, lh, transport, status, category, roster_record "
-        "FROM items WHERE doc=? ORDER BY idx", (doc,)))
+        "SELECT i.doc, i.idx, i.item_id, e.leaf, i.lh, i.transport, i.status, i.category, "
+        "i.roster_record FROM items i JOIN item_leaves e ON (e.doc, e.idx) = (i.doc, i.idx) "
+        "WHERE i.doc=? ORDER BY i.idx", (doc,)))
 
 
 def test_columns_past_a_statements_rows_are_stored_as_one_row_each_in_order(

@@ -104,7 +104,8 @@ def test_entry_changed_in_a_document_stored_after_the_mark_is_caught_at_start(
     wire.submit(h.alpha.engine, "manifest", "beta", [person(n) for n in range(20, 23)],
                 doc_id="M-2")
     h.courier.settle()
-    _sql(h, "UPDATE items SET leaf = CAST(leaf || x'00' AS BLOB) WHERE item_id = 'P-00021'")
+    _sql(h, "UPDATE item_leaves SET leaf = CAST(leaf || x'00' AS BLOB) WHERE (doc, idx) IN "
+             "(SELECT doc, idx FROM items WHERE item_id = 'P-00021')")
     faults = _restart(h)
     assert any("M-2" in f and "leaf hash" in f for f in faults), faults
 
@@ -125,7 +126,8 @@ def test_entry_changed_in_a_document_the_mark_vouched_for_is_caught_beside_the_w
     """What the mark vouched for is not read at start, but the pass beside the work reads
     it: the alarm, and the store read-only, the moment it is found; no new mark."""
     mark = _mark(h)
-    _sql(h, "UPDATE items SET leaf = CAST(leaf || x'00' AS BLOB) WHERE item_id = 'P-00005'")
+    _sql(h, "UPDATE item_leaves SET leaf = CAST(leaf || x'00' AS BLOB) WHERE (doc, idx) IN "
+             "(SELECT doc, idx FROM items WHERE item_id = 'P-00005')")
     assert _restart(h) == []
     faults = _run_pass(h)
     assert any("M-1" in f and "leaf hash" in f for f in faults), faults
@@ -147,7 +149,8 @@ def test_a_mark_that_is_not_the_party_s_own_buys_nothing(
     mark of another store) names a later document: the whole check runs at start."""
     stored = h.beta.engine.store.check_rows().check_mark()
     assert stored is not None
-    _sql(h, "UPDATE items SET leaf = CAST(leaf || x'00' AS BLOB) WHERE item_id = 'P-00005'")
+    _sql(h, "UPDATE item_leaves SET leaf = CAST(leaf || x'00' AS BLOB) WHERE (doc, idx) IN "
+             "(SELECT doc, idx FROM items WHERE item_id = 'P-00005')")
     body, sig = stored
     mark = CheckMark.from_body(body)
     if forge == "deleted":

@@ -187,3 +187,45 @@ def test_an_acknowledgement_chunk_s_lookup_does_not_read_the_whole_document(
     assert found == {"P-7": (7, b"\x02" * 32), "P-12345": (12345, b"\x02" * 32),
                      "P-19999": (19999, b"\x02" * 32)}
     assert steps[0] * 10 < n // 4, steps[0]
+
+
+LEAVES_VERSION = 12
+"""The migration that moves entry bytes out of the items rows into item_leaves."""
+
+
+def test_migration_12_carries_every_entry_s_bytes_and_status_over(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    doc = manifest()
+    with contextlib.closing(_store_at(path, LEAVES_VERSION - 1)) as con, con:
+        cur = con.execute(
+            "INSERT INTO documents (id, direction, peer, type, digest, header, sig, count, "
+            "answers, meta, created, state, updated) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (doc.header.id, "out", "beta", "manifest", doc.digest, doc.signed.data,
+             doc.signed.signature, len(doc.leaves), None, '{"category": "pow"}', T0, "queued",
+             T0))
+        con.executemany(
+            "INSERT INTO items (doc, idx, item_id, leaf, lh, transport, category, "
+            "roster_record) VALUES (?,?,?,?,?,'delivered',?,?)",
+            [(cur.lastrowid, k, f"P-{k}", leaf, merkle.leaf_hash(leaf), *entry_fields(leaf))
+             for k, leaf in enumerate(doc.leaves)])
+    store = Store(path)
+    assert store.leaves(1) == list(doc.leaves)
+    assert columns(path) == EXPECTED
+    assert check_store(store.check_rows()) == []  # the signed root holds over the moved bytes
+    assert [r[0] for r in store.items_page(1, status=None, after=-1, limit=10)] == [0, 1, 2, 3, 4]
+    store.close()
+    with contextlib.closing(sqlite3.connect(path)) as con:
+        item_columns = [r[1] for r in con.execute("PRAGMA table_info(items)")]
+    assert "leaf" not in item_columns and "status" in item_columns
+
+
+def test_an_item_whose_entry_bytes_were_deleted_is_a_store_fault(tmp_path: Path) -> None:
+    path = tmp_path / "bridge.db"
+    store = Store(path)
+    insert(store, manifest())
+    with contextlib.closing(sqlite3.connect(path)) as con, con:
+        con.execute("DELETE FROM item_leaves WHERE idx = 2")
+    (fault,) = check_store(store.check_rows())
+    assert fault.where == "out manifest M-FIELDS-1 (beta)"
+    assert "entry 2" in fault.what, fault.what
+    store.close()

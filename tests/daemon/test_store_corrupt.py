@@ -136,7 +136,8 @@ def assert_audit_verify_fails(node: Node, names: str) -> None:
 def _leaf(node: Node, item_id: str) -> bytes:
     con = sqlite3.connect(node.home.db_path)
     try:
-        (leaf,), = con.execute("SELECT i.leaf FROM items i JOIN documents d ON d.rowid = i.doc "
+        (leaf,), = con.execute("SELECT e.leaf FROM items i JOIN documents d ON d.rowid = i.doc "
+                               "JOIN item_leaves e ON (e.doc, e.idx) = (i.doc, i.idx) "
                                "WHERE d.id=? AND i.item_id=?", (DOC, item_id)).fetchall()
         return bytes(leaf)
     finally:
@@ -157,8 +158,9 @@ def test_flipped_entry_byte_is_refused_as_a_store_fault_not_served(
         at = leaf.index(b"\xa7surname")  # the fixstr key: make its length byte wrong
         bad = leaf[:at] + b"\xa8" + leaf[at + 1:]
     assert bad != leaf
-    sql(beta, "UPDATE items SET leaf=? WHERE item_id='P-00002' AND doc=(SELECT rowid FROM "
-              "documents WHERE id=?)", bad, DOC)
+    sql(beta, "UPDATE item_leaves SET leaf=? WHERE (doc, idx) = (SELECT doc, idx FROM items "
+              "WHERE item_id='P-00002' AND doc=(SELECT rowid FROM documents WHERE id=?))",
+        bad, DOC)
     beta.start()
     damaged.append(beta)
     assert_alarm(beta, DOC)
@@ -324,8 +326,8 @@ def test_entry_changed_after_the_last_complete_check_is_caught_beside_the_work(
     beta.stop()
     damaged.clear()
     leaf = _leaf(beta, "P-00002")
-    sql(beta, "UPDATE items SET leaf=? WHERE leaf=?", leaf.replace(b"Testname2", b"Testnamf2"),
-        leaf)
+    sql(beta, "UPDATE item_leaves SET leaf=? WHERE leaf=?",
+        leaf.replace(b"Testname2", b"Testnamf2"), leaf)
     beta.start()
     damaged.append(beta)
     wait_for(lambda: beta.client.health()["status"] == "store_corrupt",
@@ -347,8 +349,8 @@ def test_whole_receipt_streamed_from_a_store_damaged_while_running_is_cut_short_
     good = tmp_path / "good.receipt"
     assert _bridge("--home", beta.home.path, "receipt", DOC, "-o", good).returncode == 0
     leaf = _leaf(beta, "P-00005")
-    sql(beta, "UPDATE items SET leaf=? WHERE leaf=?", leaf.replace(b"Testname5", b"Testnamf5"),
-        leaf)
+    sql(beta, "UPDATE item_leaves SET leaf=? WHERE leaf=?",
+        leaf.replace(b"Testname5", b"Testnamf5"), leaf)
     out = tmp_path / "cut.receipt"
     got = _bridge("--home", beta.home.path, "receipt", DOC, "-o", out)
     assert got.returncode != 0, got

@@ -65,9 +65,12 @@ class Acknowledgements(Repository):
             (ack, first, first + n))]
 
     def item_history(self, doc: int, item_id: str) -> list[tuple[Any, ...]]:
+        """Every entry naming ``item_id`` in ``doc``: filed under its declared index (NULL,
+        the few undeclared ones, when ``doc`` does not declare it), ack_entries_declared."""
         return list(self._conn.execute(
             "SELECT a.status, a.reason, a.evidence, a.at, d.id FROM ack_entries a "
-            "JOIN documents d ON d.rowid = a.ack WHERE a.item_doc=? AND a.item_id=? "
+            "JOIN documents d ON d.rowid = a.ack WHERE a.item_doc=?1 AND a.item_idx IS "
+            "(SELECT idx FROM items WHERE doc=?1 AND item_id=?2) AND a.item_id=?2 "
             "ORDER BY a.at, a.ack", (doc, item_id)))
 
     def iter_ack_leaves(self, ack: int) -> Iterator[bytes]:
@@ -78,10 +81,11 @@ class Acknowledgements(Repository):
 
     def item_ack_entries(self, doc: int, item_id: str) -> dict[int, tuple[int, bytes]]:
         """Acknowledgement rowid -> (index, entry) of each entry naming the declared item
-        ``item_id`` of ``doc`` (ack_entries_item)."""
+        ``item_id`` of ``doc`` (ack_entries_declared, by the item's index)."""
         return {r[0]: (r[1], r[2]) for r in self._conn.execute(
-            "SELECT ack, idx, leaf FROM ack_entries WHERE item_doc=? AND item_id=? "
-            "AND item_idx IS NOT NULL", (doc, item_id))}
+            "SELECT ack, idx, leaf FROM ack_entries WHERE item_doc=?1 AND item_idx = "
+            "(SELECT idx FROM items WHERE doc=?1 AND item_id=?2) AND item_id=?2",
+            (doc, item_id))}
 
     def ack_leaves(self, ack: int) -> list[bytes]:
         return [r[0] for r in self._conn.execute(

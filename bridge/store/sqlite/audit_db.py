@@ -147,7 +147,7 @@ def _documents(conn: sqlite3.Connection, peer: str, with_entries: bool
                               signature=sig)
         entries: Callable[[], Iterator[bytes]] | None = None
         if with_entries:
-            table, col = ("ack_entries", "ack") if doc_type == "ack" else ("items", "doc")
+            table, col = ("ack_entries", "ack") if doc_type == "ack" else ("item_leaves", "doc")
             held = conn.execute(f"SELECT COUNT(*) FROM {table} WHERE {col}=?",  # noqa: S608
                                 (rowid,)).fetchone()[0]
             if held != count:  # still arriving: the root cannot be checked yet

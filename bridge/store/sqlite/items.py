@@ -1,9 +1,14 @@
 """Declared items of rosters and manifests, in both directions: the entry bytes as signed, their
-leaf hash, where each is in transport and its latest acknowledgement status."""
+leaf hash, where each is in transport and its latest acknowledgement status.
+
+The entry bytes are kept in ``item_leaves`` under the item's key (doc, idx), apart from the
+``items`` row that its transport and status changes rewrite (migration 12): every insert here
+writes both, and every read of entry bytes joins them by that key."""
 
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
@@ -73,26 +78,38 @@ _EVERY_ITEM = "doc=? AND idx >= 0"
 
 @functools.lru_cache(maxsize=8)
 def _received_statement(rows: int) -> str:
-    return ("INSERT INTO items (doc, idx, item_id, leaf, lh, transport, category, roster_record) "
-            "VALUES " + ",".join(["(?,?,?,?,?,?,?,?)"] * rows))
+    return ("INSERT INTO items (doc, idx, item_id, lh, transport, category, roster_record) "
+            "VALUES " + ",".join(["(?,?,?,?,?,?,?)"] * rows))
+
+
+@functools.lru_cache(maxsize=8)
+def _received_leaves_statement(rows: int) -> str:
+    # The entry bytes: ?1 the document, bound once; each row its own index and bytes.
+    return "INSERT INTO item_leaves (doc, idx, leaf) VALUES " + ",".join(  # noqa: S608
+        f"(?1,?{2 + 2 * r},?{3 + 2 * r})" for r in range(rows))
+
+
+_INSERT_ITEM = ("INSERT INTO items (doc, idx, item_id, lh, transport, category, roster_record) "
+                "VALUES (?,?,?,?,?,?,?)")
+_INSERT_LEAF = "INSERT INTO item_leaves (doc, idx, leaf) VALUES (?,?,?)"
 
 
 class Items(Repository):
-    """The ``items`` table."""
+    """The ``items`` table, and its entries' bytes in ``item_leaves``."""
 
     def insert_items(self, rows: Iterable[ItemRow]) -> None:
         """Rows of (doc, idx, item_id, leaf, leaf hash, transport)."""
-        self._conn.executemany(
-            "INSERT INTO items (doc, idx, item_id, leaf, lh, transport, category, "
-            "roster_record) VALUES (?,?,?,?,?,?,?,?)", _with_entry_fields(self._conn, rows))
+        self.insert_items_with_fields(_with_entry_fields(self._conn, rows))
 
     def insert_items_with_fields(self, rows: Iterable[tuple[Any, ...]]) -> None:
         """Rows of (doc, idx, item_id, leaf, leaf hash, transport, category, roster_record),
         the last two from the caller's decoded record (``entry_fields.record_fields``): the
-        entry is not decoded a second time here."""
-        self._conn.executemany(
-            "INSERT INTO items (doc, idx, item_id, leaf, lh, transport, category, "
-            "roster_record) VALUES (?,?,?,?,?,?,?,?)", rows)
+        entry is not decoded a second time here. Taken a thousand at a time (the row and its
+        entry bytes go to two tables), so memory does not grow with them."""
+        it = iter(rows)
+        while part := list(itertools.islice(it, ROWS_PER_STATEMENT)):
+            self._conn.executemany(_INSERT_ITEM, [(r[0], r[1], r[2], *r[4:]) for r in part])
+            self._conn.executemany(_INSERT_LEAF, [(r[0], r[1], r[3]) for r in part])
 
     def insert_received_items(self, doc: int, first: int, columns: ReceivedColumns) -> None:
         """A received chunk's items ``first, first + 1, …`` from its columns (item ids,
@@ -114,15 +131,14 @@ class Items(Repository):
         for start in range(0, n, rows):
             end = min(start + rows, n)
             k = end - start
-            params: list[Any] = [None] * (8 * k)  # the statement's columns, in its order
-            params[0::8] = [doc] * k
-            params[1::8] = range(first + start, first + end)
-            params[2::8] = ids[start:end]
-            params[3::8] = leaves[start:end]
-            params[4::8] = leaf_hashes[start:end]
-            params[5::8] = ["unacknowledged"] * k
-            params[6::8] = categories[start:end]
-            params[7::8] = roster_records[start:end]
+            params: list[Any] = [None] * (7 * k)  # the statement's columns, in its order
+            params[0::7] = [doc] * k
+            params[1::7] = range(first + start, first + end)
+            params[2::7] = ids[start:end]
+            params[3::7] = leaf_hashes[start:end]
+            params[4::7] = ["unacknowledged"] * k
+            params[5::7] = categories[start:end]
+            params[6::7] = roster_records[start:end]
             try:
                 self._conn.execute(_received_statement(k), params)
             except sqlite3.IntegrityError as exc:
@@ -133,6 +149,11 @@ class Items(Repository):
                 raise VerificationError(
                     f"an item id of entries {first + start} to {first + end - 1} is declared "
                     "by an earlier entry of the document", reason="duplicate_item") from exc
+            entries: list[Any] = [None] * (1 + 2 * k)
+            entries[0] = doc
+            entries[1::2] = params[1::7]
+            entries[2::2] = leaves[start:end]
+            self._conn.execute(_received_leaves_statement(k), entries)
 
     def set_transport(self, doc: int, first: int, n: int, transport: str) -> None:
         self._conn.execute("UPDATE items SET transport=? WHERE doc=? AND idx >= ? AND idx < ?",
@@ -189,9 +210,10 @@ class Items(Repository):
     def leaves(self, doc: int, first: int = 0, n: int | None = None) -> list[bytes]:
         if n is None:
             return [r[0] for r in self._conn.execute(
-                "SELECT leaf FROM items WHERE doc=? AND idx >= ? ORDER BY idx", (doc, first))]
+                "SELECT leaf FROM item_leaves WHERE doc=? AND idx >= ? ORDER BY idx",
+                (doc, first))]
         return [r[0] for r in self._conn.execute(
-            "SELECT leaf FROM items WHERE doc=? AND idx >= ? AND idx < ? ORDER BY idx",
+            "SELECT leaf FROM item_leaves WHERE doc=? AND idx >= ? AND idx < ? ORDER BY idx",
             (doc, first, first + n))]
 
     def iter_leaf_hashes(self, doc: int) -> Iterator[bytes]:
@@ -340,23 +362,27 @@ class Items(Repository):
         """A page after index ``after``: by ``status``, a range of items_by_status (an item
         with no acknowledgement status yet is listed by its transport state)."""
         by_status = "INDEXED BY items_by_status " if status else ""
-        sql = ("SELECT idx, item_id, COALESCE(status, transport), reason, evidence, "  # noqa: S608
-               f"status_at, leaf, lh FROM items {by_status}WHERE doc=? AND idx > ?")
+        # The entry bytes of the page's items alone, one probe each by their key (CROSS JOIN:
+        # the page is found in items first, as without them).
+        sql = ("SELECT i.idx, i.item_id, COALESCE(i.status, i.transport), i.reason, "  # noqa: S608
+               f"i.evidence, i.status_at, e.leaf, i.lh FROM items i {by_status}CROSS JOIN "
+               "item_leaves e ON e.doc = i.doc AND e.idx = i.idx WHERE i.doc=? AND i.idx > ?")
         args: list[Any] = [doc, after]
         if status in TRANSPORT_STATES:
-            sql += " AND status IS NULL AND transport=?"
+            sql += " AND i.status IS NULL AND i.transport=?"
             args.append(status)
         elif status:
-            sql += " AND status=?"
+            sql += " AND i.status=?"
             args.append(status)
-        sql += " ORDER BY idx LIMIT ?"
+        sql += " ORDER BY i.idx LIMIT ?"
         args.append(limit)
         return list(self._conn.execute(sql, args))
 
     def item_row(self, doc: int, item_id: str) -> tuple[Any, ...] | None:
         row: tuple[Any, ...] | None = self._conn.execute(
-            "SELECT idx, item_id, COALESCE(status, transport), reason, evidence, status_at, leaf, "
-            "lh FROM items WHERE doc=? AND item_id=?", (doc, item_id)).fetchone()
+            "SELECT i.idx, i.item_id, COALESCE(i.status, i.transport), i.reason, i.evidence, "
+            "i.status_at, e.leaf, i.lh FROM items i CROSS JOIN item_leaves e ON e.doc = i.doc "
+            "AND e.idx = i.idx WHERE i.doc=? AND i.item_id=?", (doc, item_id)).fetchone()
         return row
 
 

@@ -114,10 +114,14 @@ class Staging(Repository):
         """The staged entries ``[first, first + n)`` become ``doc``'s items (inside the
         caller's transaction; a chunk at a time, beside its sealing)."""
         self._conn.execute(
-            "INSERT INTO items (doc, idx, item_id, leaf, lh, transport, category, "  # noqa: S608
-            "roster_record) SELECT ?, idx, item_id, leaf, lh, ?, category, roster_record "
+            "INSERT INTO items (doc, idx, item_id, lh, transport, category, "  # noqa: S608
+            "roster_record) SELECT ?, idx, item_id, lh, ?, category, roster_record "
             f"FROM {_table(stage)} WHERE idx >= ? AND idx < ? ORDER BY idx",
             (doc, transport, first, first + n))
+        self._conn.execute(  # their entry bytes apart (migration 12)
+            "INSERT INTO item_leaves (doc, idx, leaf) SELECT ?, idx, leaf "  # noqa: S608
+            f"FROM {_table(stage)} WHERE idx >= ? AND idx < ? ORDER BY idx",
+            (doc, first, first + n))
 
     def open_ack_stage(self) -> int:
         """A new stage for a streamed listed acknowledgement's entries, shaped as

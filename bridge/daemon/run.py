@@ -25,7 +25,7 @@ from aiohttp import web
 from bridge.core.crypto.identity import PublicIdentity
 from bridge.core.errors import UsageError
 from bridge.daemon.check_beside import check_beside
-from bridge.daemon.dbthread import DatabaseThread, groupable, read_only
+from bridge.daemon.dbthread import DatabaseThread, SigningPool, groupable, read_only
 from bridge.daemon.hooks import DaemonHooks
 from bridge.daemon.logs import setup_logging
 from bridge.daemon.recent import RecentEvents
@@ -173,12 +173,14 @@ class Daemon:
 
     def _open_exchange(self) -> Exchange:
         retired = self.keystore.own_identities(self.passphrase)[1:]
+        self._signing = SigningPool()
         with damage_refuses_start(self.home.db_path):
             exchange = Exchange(store=self._store, identity=self.identity, peers=self.peers,
                                 config=self.config, notify=self._notify, clock=self.hooks.clock,
                                 metrics=self.metrics, keystore=self.keystore,
                                 passphrase=self.passphrase, retired=retired,
-                                witnesses=pinned_witnesses(self.home))
+                                witnesses=pinned_witnesses(self.home),
+                                beside=self._signing)
         # Before serving: a damaged store starts read-only with the alarm raised, never as sound.
         exchange.check_store()
         return exchange
@@ -471,6 +473,7 @@ class Daemon:
             await self.relay.close()
         await self.run_in_db(self._store.close)
         self.db.stop()
+        self._signing.close()
         for path in (self.home.socket_path, self.home.port_path):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)

@@ -47,13 +47,16 @@ def acknowledge_all(outbound: Outbound, row: DocumentRow, body: dict[str, Any]
                        chunk=outbound.chunk)
     with e.store.transaction(), e.store.entries_before_their_ack() as ack:
         _store_entries(e, row, stream, ack, including, status, reason, now)
-        signed = stream.finish(e.trust.me)
-        if e.record_document("out", signed, row.peer, answers=row.rowid, now=now) != ack:
-            raise AssertionError("the acknowledgement was not stored under its entries' rowid")
+        # The header's signature is made beside the items' new statuses, which need only the
+        # entries (stored above); the acknowledgement's row and its audit record follow it.
+        signing = stream.start_finish(e.trust.me, e.beside)
         e.store.set_statuses_from_uniform_ack(ack, row.rowid, status, reason, now,
                                               every_item=count == row.count)
         if e.store.acknowledged_count(row.rowid) == row.count:
             move_document(e.store, row, DocumentState.ACKNOWLEDGED, now)
+        signed = signing.result()
+        if e.record_document("out", signed, row.peer, answers=row.rowid, now=now) != ack:
+            raise AssertionError("the acknowledgement was not stored under its entries' rowid")
         outbound.seal_entries(stream, lambda first, n: e.store.ack_leaves_range(ack, first, n),
                               row.peer, (ack, signed.digest), now)
     e.notify()

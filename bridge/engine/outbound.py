@@ -13,8 +13,10 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from bridge.core import audit, chunks, codec, documents, envelope, lifecycle
+from bridge.core.beside import Pending
 from bridge.core.crypto.identity import PrivateIdentity
 from bridge.core.documents import AckItem, Item, SignedDocument
+from bridge.core.envelope import Envelope
 from bridge.core.errors import InputError
 from bridge.core.link import OutboundState
 from bridge.core.printable import quoted
@@ -44,16 +46,34 @@ def queue_envelope(engine: Engine, peer: str, state: OutboundState, *, kind: str
     """Seal ``payload`` as the envelope after ``state`` and put it in the outbox with its audit
     record, in the caller's transaction (so the chain can never fork locally). ``doc`` is the
     (row, digest) of the document a chunk carries. Returns the state after it."""
+    sealing = start_envelope(engine, peer, state, payload=payload, kind=kind, sender=sender,
+                             now=now)
+    return store_envelope(engine, peer, state, sealing.result(), doc=doc, first=first, n=n,
+                          now=now)
+
+
+def start_envelope(engine: Engine, peer: str, state: OutboundState, *, kind: str,
+                   payload: bytes, sender: PrivateIdentity, now: int) -> Pending[Envelope]:
+    """The envelope after ``state``, sealed now, the slow half of its signature made beside
+    (``engine.beside``): the caller stores other rows meanwhile, then ``store_envelope``."""
     seq, prev = state.next()
-    env = envelope.seal(sender, engine.trust.peers[peer], message_id=engine.random_bytes(16),
-                        seq=seq, prev=prev, sent_at=now, kind=kind, payload=payload)
-    engine.store.insert_outbox(peer=peer, seq=seq, msg_id=env.header.message_id,
-                               digest=env.digest, envelope=env.data, kind=kind,
+    return envelope.start_seal(sender, engine.trust.peers[peer],
+                               message_id=engine.random_bytes(16), seq=seq, prev=prev,
+                               sent_at=now, kind=kind, payload=payload, beside=engine.beside)
+
+
+def store_envelope(engine: Engine, peer: str, state: OutboundState, env: Envelope, *,
+                   now: int, doc: tuple[int, bytes] | None = None, first: int | None = None,
+                   n: int | None = None) -> OutboundState:
+    """``env`` (made after ``state``) in the outbox with its audit record, in the caller's
+    transaction. Returns the state after it."""
+    engine.store.insert_outbox(peer=peer, seq=env.header.seq, msg_id=env.header.message_id,
+                               digest=env.digest, envelope=env.data, kind=env.header.kind,
                                doc=doc[0] if doc else None, first=first, n=n, now=now)
     engine.audit(audit.ENVELOPE_QUEUED, peer, audit.envelope_body(
         env.header, codec.encode(env.header.to_map()), env.digest,
         doc=doc[1] if doc else None, first=first, n=n), now)
-    return state.after(seq, env.digest)
+    return state.after(env.header.seq, env.digest)
 
 
 def check_peer_key(engine: Engine, peer: str) -> None:
@@ -119,12 +139,20 @@ class Outbound:
             count=len(body["items"]), salt_key=e.random_bytes(32))
         lh = doc.tree.levels[0]
         with e.store.transaction():
+            # The first envelope's signature is made beside the storing of the document and
+            # its items, which it does not need (nor they it).
+            state = e.store.outbound_state(peer)
+            head, *rest = chunks.split(doc, self.chunk)
+            sealing = start_envelope(e, peer, state, kind=KIND_CHUNK, payload=head.payload,
+                                     sender=e.trust.me, now=now)
             rowid = self.e.record_document("out", doc.signed, peer, answers=None, now=now)
             queued = ItemTransport.QUEUED.value
             e.store.insert_items(
                 (rowid, n, item_id, doc.leaves[n], lh[n], queued)
                 for n, item_id in enumerate(ids))
-            self._enqueue(doc, peer, rowid, now)
+            state = store_envelope(e, peer, state, sealing.result(), doc=(rowid, doc.digest),
+                                   first=head.first, n=len(head.entries), now=now)
+            self._enqueue(doc, peer, rowid, now, state=state, pieces=rest)
         e.notify()
         log.info("queued %s %s for %s: %d items", doc.header.type, doc_id, peer, len(ids))
         return {"id": doc_id, "type": doc.header.type, "to": peer, "items": len(ids),
@@ -149,10 +177,13 @@ class Outbound:
                     return False
         return True
 
-    def _enqueue(self, doc: SignedDocument, peer: str, rowid: int, now: int) -> None:
-        """Seal each chunk with the next sequence number and chain hash."""
-        state = self.e.store.outbound_state(peer)
-        for chunk in chunks.split(doc, self.chunk):
+    def _enqueue(self, doc: SignedDocument, peer: str, rowid: int, now: int, *,
+                 state: OutboundState | None = None,
+                 pieces: Sequence[chunks.Chunk] | None = None) -> None:
+        """Seal each chunk with the next sequence number and chain hash (``pieces``: the
+        chunks not queued yet, after ``state``)."""
+        state = self.e.store.outbound_state(peer) if state is None else state
+        for chunk in pieces if pieces is not None else chunks.split(doc, self.chunk):
             state = queue_envelope(self.e, peer, state, kind=KIND_CHUNK, payload=chunk.payload,
                                    sender=self.e.trust.me, now=now, doc=(rowid, doc.digest),
                                    first=chunk.first, n=len(chunk.entries))

@@ -55,10 +55,14 @@ def acknowledge_all(outbound: Outbound, row: DocumentRow, body: dict[str, Any]
         if e.store.acknowledged_count(row.rowid) == row.count:
             move_document(e.store, row, DocumentState.ACKNOWLEDGED, now)
         signed = signing.result()
-        if e.record_document("out", signed, row.peer, answers=row.rowid, now=now) != ack:
-            raise AssertionError("the acknowledgement was not stored under its entries' rowid")
+
+        def record() -> None:  # beside the first envelope's signature: it needs no envelope
+            if e.record_document("out", signed, row.peer, answers=row.rowid, now=now) != ack:
+                raise AssertionError("the acknowledgement was not stored under its entries' "
+                                     "rowid")
+
         outbound.seal_entries(stream, lambda first, n: e.store.ack_leaves_range(ack, first, n),
-                              row.peer, (ack, signed.digest), now)
+                              row.peer, (ack, signed.digest), now, meanwhile=record)
     e.notify()
     log.info("acknowledged %d items of %s as %s", count, row.id, status)
     return {"ack_id": signed.header.id, "items": count, "changed": changed}

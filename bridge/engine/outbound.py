@@ -196,17 +196,22 @@ class Outbound:
                           peer, doc, now)
 
     def seal_entries(self, stream: EntryStream, read: Callable[[int, int], list[bytes]],
-                     peer: str, doc: tuple[int, bytes], now: int) -> None:
+                     peer: str, doc: tuple[int, bytes], now: int,
+                     meanwhile: Callable[[], None] = lambda: None) -> None:
         """Seal a streamed document's chunks, entries ``[first, first + n)`` read back by
-        ``read(first, n)`` a chunk at a time (in the caller's transaction)."""
+        ``read(first, n)`` a chunk at a time (in the caller's transaction). ``meanwhile``
+        runs while the first envelope's signature is made beside, before it is stored."""
         state = self.e.store.outbound_state(peer)
         size = stream.chunk
         for k in range(stream.chunks):
             entries = read(k * size, size)
-            state = queue_envelope(self.e, peer, state, kind=KIND_CHUNK,
-                                   payload=stream.chunk_payload(k, entries),
-                                   sender=self.e.trust.me, now=now, doc=doc, first=k * size,
-                                   n=len(entries))
+            sealing = start_envelope(self.e, peer, state, kind=KIND_CHUNK,
+                                     payload=stream.chunk_payload(k, entries),
+                                     sender=self.e.trust.me, now=now)
+            if k == 0:
+                meanwhile()
+            state = store_envelope(self.e, peer, state, sealing.result(), doc=doc,
+                                   first=k * size, n=len(entries), now=now)
 
     # ------------------------------------------------------------ acknowledging received items
 

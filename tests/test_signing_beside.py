@@ -1,7 +1,8 @@
 """Signatures made beside the database thread (``bridge.core.beside``, the daemon's
 ``SigningPool``): what could go wrong when the ML-DSA half of a hybrid signature is made on
 another thread while the step that needs it goes on. Two signatures at once by one key must
-both be the hybrid one; a round trip between two real engines with real pools must store each
+both be the hybrid one; work no pool thread took up in time must be done by the joiner, once;
+a round trip between two real engines with real pools must store each
 transport receipt with the envelope it answers, as the sender got it; a chunk whose receipt
 was begun as "accepted" but whose content is then refused must be answered "refused"; and a
 signature that fails beside must leave nothing half stored."""
@@ -9,6 +10,7 @@ signature that fails beside must leave nothing half stored."""
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
@@ -74,6 +76,28 @@ def test_two_signatures_at_once_by_one_key_are_each_the_hybrid_one(pool: Signing
     assert not me.public.verify(TAG_DOCUMENT, bodies[0], second)
     classic = suites.ED25519_SIGNATURE_SIZE
     assert not me.public.verify(TAG_DOCUMENT, bodies[0], first[:classic] + second[classic:])
+
+
+def test_a_signature_no_pool_thread_took_up_is_made_by_the_joiner() -> None:
+    # A busy machine that does not schedule the pool's threads in time: the joiner must not
+    # wait for them, and the work must not be done twice.
+    pool = SigningPool(threads=1)
+    release = threading.Event()
+    try:
+        blocker = pool(release.wait)  # the pool's one thread, taken
+        runs: list[int] = []
+
+        def sign() -> bytes:
+            runs.append(1)
+            return b"made"
+
+        assert pool(sign).result() == b"made"
+        release.set()
+        assert blocker.result() is True
+    finally:
+        release.set()
+        pool.close()
+    assert runs == [1]
 
 
 def test_each_receipt_made_beside_is_stored_with_the_envelope_it_answers(h: Harness) -> None:

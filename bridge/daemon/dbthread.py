@@ -40,9 +40,9 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from bridge.core.beside import Pending
 from bridge.core.errors import StoreUnavailable
@@ -261,10 +261,25 @@ class SigningPool:
         self._pool = ThreadPoolExecutor(threads, thread_name_prefix="bridge-sign")
 
     def __call__(self, fn: Callable[[], T]) -> Pending[T]:
-        return self._pool.submit(fn)
+        return _Begun(fn, self._pool.submit(fn))
 
     def close(self) -> None:
         self._pool.shutdown()
+
+
+@dataclass(frozen=True)
+class _Begun(Generic[T]):
+    """Work handed to the pool. Joined before a pool thread took it up (a busy machine did
+    not run that thread in time), it is taken back and done by the joiner: waiting for a
+    thread to be scheduled would only add that wait to the step."""
+
+    fn: Callable[[], T]
+    future: Future[T]
+
+    def result(self) -> T:
+        if self.future.cancel():
+            return self.fn()
+        return self.future.result()
 
 
 def groupable(exchange: Exchange, store: Store

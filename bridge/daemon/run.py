@@ -3,7 +3,8 @@ loops together; handles signals and shuts down cleanly.
 
 Threads: the asyncio loop serves HTTP; one database thread runs every ``Exchange`` call, so
 store transactions never interleave and the loop never blocks on SQLite or on sealing. The
-calls waiting for it run as one group, one commit (``bridge/daemon/dbthread.py``).
+calls waiting for it run as one group, one commit (``bridge/daemon/dbthread.py``). A small
+pool beside it makes the ML-DSA halves of signatures (``SigningPool``, there too).
 """
 
 from __future__ import annotations

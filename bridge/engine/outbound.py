@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from bridge.core import audit, chunks, codec, documents, envelope, lifecycle
-from bridge.core.beside import Pending
+from bridge.core.beside import Beside, Pending, inline
 from bridge.core.crypto.identity import PrivateIdentity
 from bridge.core.documents import AckItem, Item, SignedDocument
 from bridge.core.envelope import Envelope
@@ -46,20 +46,24 @@ def queue_envelope(engine: Engine, peer: str, state: OutboundState, *, kind: str
     """Seal ``payload`` as the envelope after ``state`` and put it in the outbox with its audit
     record, in the caller's transaction (so the chain can never fork locally). ``doc`` is the
     (row, digest) of the document a chunk carries. Returns the state after it."""
+    # Nothing to do while it is signed: made here (handing it over would only add the hop).
     sealing = start_envelope(engine, peer, state, payload=payload, kind=kind, sender=sender,
-                             now=now)
+                             now=now, beside=inline)
     return store_envelope(engine, peer, state, sealing.result(), doc=doc, first=first, n=n,
                           now=now)
 
 
 def start_envelope(engine: Engine, peer: str, state: OutboundState, *, kind: str,
-                   payload: bytes, sender: PrivateIdentity, now: int) -> Pending[Envelope]:
+                   payload: bytes, sender: PrivateIdentity, now: int,
+                   beside: Beside | None = None) -> Pending[Envelope]:
     """The envelope after ``state``, sealed now, the slow half of its signature made beside
-    (``engine.beside``): the caller stores other rows meanwhile, then ``store_envelope``."""
+    (``engine.beside`` unless told): the caller does other work meanwhile, then
+    ``store_envelope``."""
     seq, prev = state.next()
     return envelope.start_seal(sender, engine.trust.peers[peer],
                                message_id=engine.random_bytes(16), seq=seq, prev=prev,
-                               sent_at=now, kind=kind, payload=payload, beside=engine.beside)
+                               sent_at=now, kind=kind, payload=payload,
+                               beside=beside or engine.beside)
 
 
 def store_envelope(engine: Engine, peer: str, state: OutboundState, env: Envelope, *,
@@ -200,18 +204,27 @@ class Outbound:
                      meanwhile: Callable[[], None] = lambda: None) -> None:
         """Seal a streamed document's chunks, entries ``[first, first + n)`` read back by
         ``read(first, n)`` a chunk at a time (in the caller's transaction). ``meanwhile``
-        runs while the first envelope's signature is made beside, before it is stored."""
+        runs while the first envelope's signature is made beside, before it is stored; while
+        each later one's is, the next chunk is read and encoded (it needs the envelope's hash
+        for its chain link only when it is sealed). At most two chunks are held at once."""
         state = self.e.store.outbound_state(peer)
         size = stream.chunk
-        for k in range(stream.chunks):
+
+        def chunk(k: int) -> tuple[int, bytes]:
             entries = read(k * size, size)
-            sealing = start_envelope(self.e, peer, state, kind=KIND_CHUNK,
-                                     payload=stream.chunk_payload(k, entries),
+            return len(entries), stream.chunk_payload(k, entries)
+
+        following = chunk(0)
+        for k in range(stream.chunks):
+            n, payload = following
+            sealing = start_envelope(self.e, peer, state, kind=KIND_CHUNK, payload=payload,
                                      sender=self.e.trust.me, now=now)
             if k == 0:
                 meanwhile()
+            if k + 1 < stream.chunks:
+                following = chunk(k + 1)
             state = store_envelope(self.e, peer, state, sealing.result(), doc=doc,
-                                   first=k * size, n=len(entries), now=now)
+                                   first=k * size, n=n, now=now)
 
     # ------------------------------------------------------------ acknowledging received items
 

@@ -55,9 +55,9 @@ log = logging.getLogger("bridge.daemon")
 
 MAX_GROUP = 64
 """Operations in one group at most."""
-SIGNING_THREADS = 2
-"""Threads that make signatures beside the database thread: two cores, and a group may start
-more than one signature before it joins the first."""
+SIGNING_THREADS = 1
+"""Threads that make signatures beside the database thread: each step joins the signature it
+started before it starts another (and before the next step runs), so one is ever under way."""
 GROUP_SECONDS = 0.025
 """No operation joins a group that has been running this long: an operation queued behind a
 long one (a large document) waits for that one alone, not for everything queued after it."""

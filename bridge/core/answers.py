@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bridge.core import codec, times
+from bridge.core.beside import Beside, Pending, Then, inline
 from bridge.core.crypto.identity import (
     PARTY_RE,
     TAG_TRANSPORT_RECEIPT,
@@ -139,8 +140,15 @@ class TransportAnswer:
 
 
 def sign_answer(signer: PrivateIdentity, answer: TransportAnswer) -> bytes:
+    return start_answer(signer, answer, inline).result()
+
+
+def start_answer(signer: PrivateIdentity, answer: TransportAnswer, beside: Beside
+                 ) -> Pending[bytes]:
+    """``sign_answer``, the slow half of its signature made ``beside``: the same bytes."""
     statement = codec.encode(answer.to_map())
-    return codec.encode({"r": statement, "s": signer.sign(TAG_TRANSPORT_RECEIPT, statement)})
+    return Then(signer.start_sign(TAG_TRANSPORT_RECEIPT, statement, beside),
+                lambda signature: codec.encode({"r": statement, "s": signature}))
 
 
 def parse_answer(data: bytes, signer: PublicIdentity) -> TransportAnswer:

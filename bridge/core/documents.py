@@ -19,6 +19,7 @@ from functools import cached_property
 from typing import Any, TypeGuard
 
 from bridge.core import codec, deadlines, merkle, times
+from bridge.core.beside import Beside, Pending, Then, inline
 from bridge.core.crypto.hashes import sha256, shake256
 from bridge.core.crypto.identity import (
     TAG_DOCUMENT,
@@ -375,8 +376,15 @@ def declared_record_leaf(n: int, salt: bytes, item_id: str, data: Mapping[str, A
 
 def sign_header(issuer: PrivateIdentity, header: DocumentHeader) -> SignedHeader:
     """The issuer's signature over a header (its root computed by the caller)."""
+    return start_sign_header(issuer, header, inline).result()
+
+
+def start_sign_header(issuer: PrivateIdentity, header: DocumentHeader, beside: Beside
+                      ) -> Pending[SignedHeader]:
+    """``sign_header``, the slow half of the signature made ``beside``."""
     data = codec.encode(header.to_map())
-    return SignedHeader(header=header, data=data, signature=issuer.sign(TAG_DOCUMENT, data))
+    return Then(issuer.start_sign(TAG_DOCUMENT, data, beside),
+                lambda signature: SignedHeader(header=header, data=data, signature=signature))
 
 
 def sign_document(issuer: PrivateIdentity, *, doc_type: str, doc_id: str, recipient: str,

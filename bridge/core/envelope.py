@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bridge.core import codec, times
+from bridge.core.beside import Beside, Pending, Then, inline
 from bridge.core.crypto import suites
 from bridge.core.crypto.identity import (
     SUITE_X25519_CHACHA,
@@ -170,6 +171,14 @@ def _signed_body(header_bytes: bytes, ciphertext: bytes) -> bytes:
 def seal(sender: PrivateIdentity, recipient: PublicIdentity, *, message_id: bytes, seq: int,
          prev: bytes, sent_at: int, kind: str, payload: bytes) -> Envelope:
     """Encrypt ``payload`` to ``recipient`` and sign it as ``sender``."""
+    return start_seal(sender, recipient, message_id=message_id, seq=seq, prev=prev,
+                      sent_at=sent_at, kind=kind, payload=payload, beside=inline).result()
+
+
+def start_seal(sender: PrivateIdentity, recipient: PublicIdentity, *, message_id: bytes,
+               seq: int, prev: bytes, sent_at: int, kind: str, payload: bytes,
+               beside: Beside) -> Pending[Envelope]:
+    """``seal``, the slow half of the signature made ``beside``: the same envelope."""
     header = EnvelopeHeader(sender=sender.party, sender_key=sender.key_id,
                             recipient=recipient.party, recipient_key=recipient.key_id,
                             message_id=message_id, seq=seq, prev=prev, sent_at=sent_at,
@@ -178,9 +187,13 @@ def seal(sender: PrivateIdentity, recipient: PublicIdentity, *, message_id: byte
     info = signed_message(TAG_HPKE_INFO, header_bytes)
     # The recipient's pinned identity decides the suite (a PublicIdentity's is in the table).
     ciphertext = suites.SUITES[header.suite].seal(recipient.enc_key, payload, info)
-    signature = sender.sign(TAG_ENVELOPE, _signed_body(header_bytes, ciphertext))
-    data = wire_bytes(header_bytes, ciphertext, signature)
-    return Envelope(data=data, header=header, digest=envelope_hash(data))
+
+    def wire(signature: bytes) -> Envelope:
+        data = wire_bytes(header_bytes, ciphertext, signature)
+        return Envelope(data=data, header=header, digest=envelope_hash(data))
+
+    return Then(sender.start_sign(TAG_ENVELOPE, _signed_body(header_bytes, ciphertext), beside),
+                wire)
 
 
 def parse(data: bytes, *, limits: codec.Limits = codec.DEFAULT_LIMITS

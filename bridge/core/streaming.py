@@ -21,6 +21,7 @@ from typing import Any
 
 from bridge.core import codec, merkle
 from bridge.core.ack_runs import encode_ack_entries
+from bridge.core.beside import Beside, Pending, Then, inline
 from bridge.core.crypto.identity import PrivateIdentity
 from bridge.core.declared_leaves import declared_records
 from bridge.core.documents import (
@@ -35,7 +36,7 @@ from bridge.core.documents import (
     declared_record_leaf,
     encode_ack_entry,
     salt_stream,
-    sign_header,
+    start_sign_header,
 )
 from bridge.core.entries import (
     AckStatement,
@@ -95,9 +96,15 @@ class EntryStream:
         return self._upper.root
 
     def _signed(self, issuer: PrivateIdentity, header: DocumentHeader) -> SignedHeader:
-        signed = sign_header(issuer, header)
-        self._signed_map = signed.to_map()
-        return signed
+        return self._start_signed(issuer, header, inline).result()
+
+    def _start_signed(self, issuer: PrivateIdentity, header: DocumentHeader, beside: Beside
+                      ) -> Pending[SignedHeader]:
+        def kept(signed: SignedHeader) -> SignedHeader:
+            self._signed_map = signed.to_map()
+            return signed
+
+        return Then(start_sign_header(issuer, header, beside), kept)
 
     def chunk_payload(self, k: int, entries: Sequence[bytes]) -> bytes:
         """Chunk ``k`` (entries ``[k C, k C + len)``) as ``chunks.split`` encodes it."""
@@ -250,6 +257,13 @@ class AckStream(EntryStream):
                ack_id: str | None = None) -> SignedHeader:
         """The header over every entry added, with the time ``created`` and the id ``ack_id``
         if the stream was begun without them (no entry names either: they can come last)."""
+        return self.start_finish(issuer, inline, created=created, ack_id=ack_id).result()
+
+    def start_finish(self, issuer: PrivateIdentity, beside: Beside, *,
+                     created: int | None = None, ack_id: str | None = None
+                     ) -> Pending[SignedHeader]:
+        """``finish``, the slow half of the signature made ``beside``; no chunk is made
+        before its result is taken."""
         if not self.counted:
             if self.added < 1:
                 raise InputError("an acknowledgement needs at least one item", field="items")
@@ -260,10 +274,11 @@ class AckStream(EntryStream):
             raise ValueError("an acknowledgement's time and id are given when it is begun or "
                              "finished")
         root = self._root()
-        return self._signed(issuer, DocumentHeader(
+        return self._start_signed(issuer, DocumentHeader(
             type=ACK, id=self.ack_id, issuer=issuer.party, issuer_key=issuer.key_id,
             recipient=self.answers.header.issuer, created=self.created, count=self.count,
-            root=root, meta={}, answers=self.answers.digest, answers_id=self.answers.header.id))
+            root=root, meta={}, answers=self.answers.digest,
+            answers_id=self.answers.header.id), beside)
 
 
 def _path_ranges(m: int, lo: int, hi: int) -> list[tuple[int, int]]:

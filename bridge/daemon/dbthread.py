@@ -40,9 +40,11 @@ import queue
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
+from bridge.core.beside import Pending
 from bridge.core.errors import StoreUnavailable
 from bridge.engine.exchange import Exchange
 from bridge.engine.kinds import KIND_CHECKPOINT, KIND_CHUNK
@@ -53,6 +55,9 @@ log = logging.getLogger("bridge.daemon")
 
 MAX_GROUP = 64
 """Operations in one group at most."""
+SIGNING_THREADS = 1
+"""Threads that make signatures beside the database thread: each step joins the signature it
+started before it starts another (and before the next step runs), so one is ever under way."""
 GROUP_SECONDS = 0.025
 """No operation joins a group that has been running this long: an operation queued behind a
 long one (a large document) waits for that one alone, not for everything queued after it."""
@@ -242,6 +247,41 @@ class DatabaseThread:
         self.loop.call_soon_threadsafe(_settle, calls, self._changed, change)
 
 
+T = TypeVar("T")
+
+
+class SigningPool:
+    """The engine's ``Beside`` in the daemon: a signature the database thread's step will
+    need, started where its bytes are known and made on another thread while the step goes
+    on (ML-DSA signing releases the GIL, so it takes the second core). Only pure work runs
+    here: nothing on these threads touches the store, so the database thread's discipline
+    (every store call on it, in order) holds."""
+
+    def __init__(self, threads: int = SIGNING_THREADS) -> None:
+        self._pool = ThreadPoolExecutor(threads, thread_name_prefix="bridge-sign")
+
+    def __call__(self, fn: Callable[[], T]) -> Pending[T]:
+        return _Begun(fn, self._pool.submit(fn))
+
+    def close(self) -> None:
+        self._pool.shutdown()
+
+
+@dataclass(frozen=True)
+class _Begun(Generic[T]):
+    """Work handed to the pool. Joined before a pool thread took it up (a busy machine did
+    not run that thread in time), it is taken back and done by the joiner: waiting for a
+    thread to be scheduled would only add that wait to the step."""
+
+    fn: Callable[[], T]
+    future: Future[T]
+
+    def result(self) -> T:
+        if self.future.cancel():
+            return self.fn()
+        return self.future.result()
+
+
 def groupable(exchange: Exchange, store: Store
               ) -> Callable[[Callable[..., Any], tuple[Any, ...]], bool]:
     """Which calls may share a group's commit: the frequent small ones whose only effects
@@ -286,4 +326,4 @@ def _settle(calls: list[_Call], changed: Callable[[Written | None], None],
             call.future.set_result(call.result)
 
 
-__all__ = ["DatabaseThread", "groupable", "read_only"]
+__all__ = ["DatabaseThread", "SigningPool", "groupable", "read_only"]

@@ -3,7 +3,8 @@ loops together; handles signals and shuts down cleanly.
 
 Threads: the asyncio loop serves HTTP; one database thread runs every ``Exchange`` call, so
 store transactions never interleave and the loop never blocks on SQLite or on sealing. The
-calls waiting for it run as one group, one commit (``bridge/daemon/dbthread.py``).
+calls waiting for it run as one group, one commit (``bridge/daemon/dbthread.py``). A small
+pool beside it makes the ML-DSA halves of signatures (``SigningPool``, there too).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from aiohttp import web
 from bridge.core.crypto.identity import PublicIdentity
 from bridge.core.errors import UsageError
 from bridge.daemon.check_beside import check_beside
-from bridge.daemon.dbthread import DatabaseThread, groupable, read_only
+from bridge.daemon.dbthread import DatabaseThread, SigningPool, groupable, read_only
 from bridge.daemon.hooks import DaemonHooks
 from bridge.daemon.logs import setup_logging
 from bridge.daemon.recent import RecentEvents
@@ -173,12 +174,14 @@ class Daemon:
 
     def _open_exchange(self) -> Exchange:
         retired = self.keystore.own_identities(self.passphrase)[1:]
+        self._signing = SigningPool()
         with damage_refuses_start(self.home.db_path):
             exchange = Exchange(store=self._store, identity=self.identity, peers=self.peers,
                                 config=self.config, notify=self._notify, clock=self.hooks.clock,
                                 metrics=self.metrics, keystore=self.keystore,
                                 passphrase=self.passphrase, retired=retired,
-                                witnesses=pinned_witnesses(self.home))
+                                witnesses=pinned_witnesses(self.home),
+                                beside=self._signing)
         # Before serving: a damaged store starts read-only with the alarm raised, never as sound.
         exchange.check_store()
         return exchange
@@ -472,6 +475,7 @@ class Daemon:
             await self.relay.close()
         await self.run_in_db(self._store.close)
         self.db.stop()
+        self._signing.close()
         for path in (self.home.socket_path, self.home.port_path):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)

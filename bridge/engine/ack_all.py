@@ -47,15 +47,24 @@ def acknowledge_all(outbound: Outbound, row: DocumentRow, body: dict[str, Any]
                        chunk=outbound.chunk)
     with e.store.transaction(), e.store.entries_before_their_ack() as ack:
         _store_entries(e, row, stream, ack, including, status, reason, now)
-        signed = stream.finish(e.trust.me)
-        if e.record_document("out", signed, row.peer, answers=row.rowid, now=now) != ack:
-            raise AssertionError("the acknowledgement was not stored under its entries' rowid")
+        # The header's signature is made beside the items' new statuses, which need only the
+        # entries (stored above); the acknowledgement's row and its audit record follow it.
+        signing = stream.start_finish(e.trust.me, e.beside)
         e.store.set_statuses_from_uniform_ack(ack, row.rowid, status, reason, now,
                                               every_item=count == row.count)
         if e.store.acknowledged_count(row.rowid) == row.count:
             move_document(e.store, row, DocumentState.ACKNOWLEDGED, now)
+        signed = signing.result()
+
+        def record(first: int, n: int) -> None:
+            """Beside the first envelope's sealing: the row needs no envelope, nor it the row."""
+            if first == 0 and e.record_document("out", signed, row.peer, answers=row.rowid,
+                                                now=now) != ack:
+                raise AssertionError("the acknowledgement was not stored under its entries' "
+                                     "rowid")
+
         outbound.seal_entries(stream, lambda first, n: e.store.ack_leaves_range(ack, first, n),
-                              row.peer, (ack, signed.digest), now)
+                              row.peer, (ack, signed.digest), now, beside=record)
     e.notify()
     log.info("acknowledged %d items of %s as %s", count, row.id, status)
     return {"ack_id": signed.header.id, "items": count, "changed": changed}

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bridge.core import audit
+from bridge.core.beside import Beside, inline
 from bridge.core.crypto.identity import PublicIdentity
 from bridge.core.documents import SignedHeader
 from bridge.engine.backpressure import Drains
@@ -45,6 +46,8 @@ class Engine:
     _index_cache: dict[int, dict[str, tuple[int, bytes]]] = field(default_factory=dict)
     # How fast each link drained lately: the Retry-After of a refusal (backpressure.py).
     drains: Drains = field(default_factory=Drains)
+    # Where a signature is made while the step that needs it goes on (ports.Beside).
+    beside: Beside = inline
 
     def audit(self, kind: str, peer: str | None, body: dict[str, Any], now: int) -> None:
         """Append one audit record (PROTOCOL.md §11) in the caller's transaction: the log

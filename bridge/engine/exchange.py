@@ -22,6 +22,7 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from bridge.core.beside import Beside, inline
 from bridge.core.crypto.identity import Keyring, PrivateIdentity, PublicIdentity
 from bridge.core.documents import SignedDocument
 from bridge.core.errors import DecodeError, PeerError
@@ -59,7 +60,8 @@ class Exchange:
                  keystore: KeyStore | None = None,
                  passphrase: bytes | None = None,
                  retired: Sequence[PrivateIdentity] = (),
-                 witnesses: Mapping[str, PublicIdentity] | None = None) -> None:
+                 witnesses: Mapping[str, PublicIdentity] | None = None,
+                 beside: Beside = inline) -> None:
         now = clock or system_clock
         metrics = metrics or Metrics()
         trust = TrustState(me=identity, retired=retired, peers=peers,
@@ -69,7 +71,7 @@ class Exchange:
                              random_bytes=random_bytes, notify=notify, metrics=metrics,
                              guard=StoreGuard(store=store, metrics=metrics, now=now,
                                               notify=notify),
-                             witnesses=dict(witnesses or {}))
+                             witnesses=dict(witnesses or {}), beside=beside)
         self.store = store
         self.config = config
         self.metrics = metrics

@@ -16,6 +16,7 @@ from typing import Any
 
 from bridge.core import answers as transport
 from bridge.core import audit, chunks, codec, envelope, link, peer_log
+from bridge.core.beside import Beside, Pending, inline
 from bridge.core.errors import (
     BridgeError,
     OpaqueCryptoError,
@@ -68,6 +69,10 @@ class KindHandler:
 
     parse: Callable[[bytes], object]
     apply: Callable[[str, bytes, Any, int, int], AfterCommit | None]
+    # Checks of what ``parse`` returned that read no store (a document's signature), run
+    # before the transaction: beside the receipt's signature. Peer, what ``parse`` returned,
+    # now; raises ``BridgeError`` to refuse the content.
+    check: Callable[[str, Any, int], None] | None = None
     # Run in the refusal's transaction when the content is refused (the evidence it keeps
     # commits with the refusal): peer, the error, what ``parse`` returned, now.
     refused: Callable[[str, BridgeError, object, int], None] | None = None
@@ -105,7 +110,7 @@ class Inbound:
             KIND_CHECKPOINT: KindHandler(parse=peer_log.decode, apply=checkpoint,
                                          refused=self.peer_checkpoints.refused),
             KIND_CHUNK: KindHandler(parse=lambda payload: chunks.parse(payload, PAYLOAD_LIMITS),
-                                    apply=chunk),
+                                    check=self.intake.check_chunk, apply=chunk),
             KIND_KEY_ROTATION: key_statement(KIND_KEY_ROTATION),
             KIND_KEY_REVOCATION: key_statement(KIND_KEY_REVOCATION),
         }
@@ -207,12 +212,20 @@ class Inbound:
 
     def _answer(self, header: envelope.EnvelopeHeader | None, digest: bytes, now: int,
                 result: str, reason: str | None, expected_seq: int | None = None) -> bytes:
+        return self._start_answer(header, digest, now, result, reason, expected_seq,
+                                  beside=inline).result()
+
+    def _start_answer(self, header: envelope.EnvelopeHeader | None, digest: bytes, now: int,
+                      result: str, reason: str | None, expected_seq: int | None = None, *,
+                      beside: Beside | None = None) -> Pending[bytes]:
+        """The signed transport answer, the slow half of its signature made ``beside`` (the
+        engine's, unless told)."""
         me = self.e.trust.me
-        return transport.sign_answer(me, transport.TransportAnswer(
+        return transport.start_answer(me, transport.TransportAnswer(
             sender=header.sender if header else None, recipient=me.party, by_key=me.key_id,
             envelope=digest, message_id=header.message_id if header else None,
             seq=header.seq if header else None, at=now, result=result, reason=reason,
-            expected_seq=expected_seq))
+            expected_seq=expected_seq), beside or self.e.beside)
 
     # ------------------------------------------------------------ refusals
 
@@ -287,11 +300,20 @@ class Inbound:
             if handler is None:
                 raise PeerError(f"unknown envelope kind {header.kind!r}", reason="unknown_kind")
             refuse_ahead("envelope at", header.sent_at, now)
+            # Authenticated and in sequence: the receipt says "accepted" unless the content is
+            # refused below. Its signature (an ML-DSA one is most of this step's cost) is made
+            # beside the parsing and applying, and joined for the inbox row; nothing is visible
+            # before the commit that stores them together. Refused, it is never used.
+            # The audit records keep their order (the envelope's and its receipt's before
+            # the content's), so the join comes before ``apply``.
+            signing = self._start_answer(header, digest, now, "accepted", None)
             parsed = handler.parse(opened.payload)
             if isinstance(parsed, chunks.ReceivedChunk):
                 chunk = parsed
+            if handler.check is not None:
+                handler.check(header.sender, parsed, now)
             with self.e.store.transaction():
-                receipt = self._answer(header, digest, now, "accepted", None)
+                receipt = signing.result()
                 self._take(opened, digest, chunk, "accepted", None, receipt, now)
                 after = handler.apply(header.sender, opened.payload, parsed, header.seq, now)
         except StoreUnavailable:

@@ -31,7 +31,10 @@ class Intake:
     def __init__(self, engine: Engine) -> None:
         self.e = engine
 
-    def apply_chunk(self, peer: str, chunk: chunks.ReceivedChunk, now: int) -> None:
+    def check_chunk(self, peer: str, chunk: chunks.ReceivedChunk, now: int) -> None:
+        """What a chunk's document header must be, read from no store: signed by a key of
+        ``peer``'s in force at its date, issued by ``peer``, addressed to us. Raises
+        ``VerificationError``. ``apply_chunk`` applies only a chunk that passed it."""
         signed = chunk.signed
         h = signed.header
         signed.check_signature(self.e.trust.keyring)
@@ -47,6 +50,11 @@ class Intake:
         if h.recipient != self.e.trust.me.party:
             raise VerificationError(f"document addressed to {h.recipient}",
                                     reason="wrong_recipient")
+
+    def apply_chunk(self, peer: str, chunk: chunks.ReceivedChunk, now: int) -> None:
+        """A chunk that passed ``check_chunk``, stored (in the caller's transaction)."""
+        signed = chunk.signed
+        h = signed.header
         row = self.e.store.document_by_digest(signed.digest)
         target = None  # the document an acknowledgement answers, when already read
         if row is None:

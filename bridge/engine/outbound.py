@@ -8,14 +8,16 @@ and hash, so the peer recognises it as a duplicate).
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from bridge.core import audit, chunks, codec, documents, envelope, lifecycle
+from bridge.core.beside import Beside, Pending, inline
 from bridge.core.crypto.identity import PrivateIdentity, PublicIdentity
 from bridge.core.documents import AckItem, Item, SignedDocument
+from bridge.core.envelope import Envelope
 from bridge.core.errors import InputError
 from bridge.core.link import OutboundState
 from bridge.core.printable import quoted
@@ -45,30 +47,44 @@ def queue_envelope(engine: Engine, peer: str, state: OutboundState, *, kind: str
     """Seal ``payload`` as the envelope after ``state`` and put it in the outbox with its audit
     record, in the caller's transaction (so the chain can never fork locally). ``doc`` is the
     (row, digest) of the document a chunk carries. Returns the state after it."""
+    # Nothing to do while it is signed: made here (handing it over would only add the hop).
+    sealing = start_envelope(engine, peer, state, payload=payload, kind=kind, sender=sender,
+                             now=now, beside=inline)
+    return store_envelope(engine, peer, state, sealing.result(), doc=doc, first=first, n=n,
+                          now=now)
+
+
+def start_envelope(engine: Engine, peer: str, state: OutboundState, *, kind: str,
+                   payload: bytes, sender: PrivateIdentity, now: int,
+                   beside: Beside | None = None) -> Pending[Envelope]:
+    """The envelope after ``state``, sealed now, the slow half of its signature made beside
+    (``engine.beside`` unless told): the caller does other work meanwhile, then
+    ``store_envelope``."""
     seq, prev = state.next()
-    env = envelope.seal(sender, engine.trust.peers[peer], message_id=engine.random_bytes(16),
-                        seq=seq, prev=prev, sent_at=now, kind=kind, payload=payload)
-    put_envelope(engine, peer, env, now=now, doc=doc, first=first, n=n)
-    return state.after(seq, env.digest)
+    return envelope.start_seal(sender, engine.trust.peers[peer],
+                               message_id=engine.random_bytes(16), seq=seq, prev=prev,
+                               sent_at=now, kind=kind, payload=payload,
+                               beside=beside or engine.beside)
 
 
-def put_envelope(engine: Engine, peer: str, env: envelope.Envelope, *, now: int,
-                 doc: tuple[int, bytes] | None = None, first: int | None = None,
-                 n: int | None = None) -> None:
-    """The sealed ``env`` into the outbox with its audit record (``queue_envelope``)."""
-    seq, kind = env.header.seq, env.header.kind
-    engine.store.insert_outbox(peer=peer, seq=seq, msg_id=env.header.message_id,
-                               digest=env.digest, envelope=env.data, kind=kind,
+def store_envelope(engine: Engine, peer: str, state: OutboundState, env: Envelope, *,
+                   now: int, doc: tuple[int, bytes] | None = None, first: int | None = None,
+                   n: int | None = None) -> OutboundState:
+    """``env`` (made after ``state``) in the outbox with its audit record, in the caller's
+    transaction. Returns the state after it."""
+    engine.store.insert_outbox(peer=peer, seq=env.header.seq, msg_id=env.header.message_id,
+                               digest=env.digest, envelope=env.data, kind=env.header.kind,
                                doc=doc[0] if doc else None, first=first, n=n, now=now)
     engine.audit(audit.ENVELOPE_QUEUED, peer, audit.envelope_body(
         env.header, codec.encode(env.header.to_map()), env.digest,
         doc=doc[1] if doc else None, first=first, n=n), now)
+    return state.after(env.header.seq, env.digest)
 
 
 def _sealed_chunk(stream: EntryStream, k: int, entries: Sequence[bytes],
                   sender: PrivateIdentity, recipient: PublicIdentity, message_id: bytes,
-                  seq: int, prev: bytes, now: int) -> envelope.Envelope:
-    """Chunk ``k`` of ``stream`` encoded and sealed (no store: on a thread of its own)."""
+                  seq: int, prev: bytes, now: int) -> Envelope:
+    """Chunk ``k`` of ``stream`` encoded and sealed (touches no store: made beside)."""
     return envelope.seal(sender, recipient, message_id=message_id, seq=seq, prev=prev,
                          sent_at=now, kind=KIND_CHUNK, payload=stream.chunk_payload(k, entries))
 
@@ -136,12 +152,20 @@ class Outbound:
             count=len(body["items"]), salt_key=e.random_bytes(32))
         lh = doc.tree.levels[0]
         with e.store.transaction():
+            # The first envelope's signature is made beside the storing of the document and
+            # its items, which it does not need (nor they it).
+            state = e.store.outbound_state(peer)
+            head, *rest = chunks.split(doc, self.chunk)
+            sealing = start_envelope(e, peer, state, kind=KIND_CHUNK, payload=head.payload,
+                                     sender=e.trust.me, now=now)
             rowid = self.e.record_document("out", doc.signed, peer, answers=None, now=now)
             queued = ItemTransport.QUEUED.value
             e.store.insert_items(
                 (rowid, n, item_id, doc.leaves[n], lh[n], queued)
                 for n, item_id in enumerate(ids))
-            self._enqueue(doc, peer, rowid, now)
+            state = store_envelope(e, peer, state, sealing.result(), doc=(rowid, doc.digest),
+                                   first=head.first, n=len(head.entries), now=now)
+            self._enqueue(doc, peer, rowid, now, state=state, pieces=rest)
         e.notify()
         log.info("queued %s %s for %s: %d items", doc.header.type, doc_id, peer, len(ids))
         return {"id": doc_id, "type": doc.header.type, "to": peer, "items": len(ids),
@@ -166,10 +190,13 @@ class Outbound:
                     return False
         return True
 
-    def _enqueue(self, doc: SignedDocument, peer: str, rowid: int, now: int) -> None:
-        """Seal each chunk with the next sequence number and chain hash."""
-        state = self.e.store.outbound_state(peer)
-        for chunk in chunks.split(doc, self.chunk):
+    def _enqueue(self, doc: SignedDocument, peer: str, rowid: int, now: int, *,
+                 state: OutboundState | None = None,
+                 pieces: Sequence[chunks.Chunk] | None = None) -> None:
+        """Seal each chunk with the next sequence number and chain hash (``pieces``: the
+        chunks not queued yet, after ``state``)."""
+        state = self.e.store.outbound_state(peer) if state is None else state
+        for chunk in pieces if pieces is not None else chunks.split(doc, self.chunk):
             state = queue_envelope(self.e, peer, state, kind=KIND_CHUNK, payload=chunk.payload,
                                    sender=self.e.trust.me, now=now, doc=(rowid, doc.digest),
                                    first=chunk.first, n=len(chunk.entries))
@@ -184,35 +211,29 @@ class Outbound:
 
     def seal_entries(self, stream: EntryStream, read: Callable[[int, int], list[bytes]],
                      peer: str, doc: tuple[int, bytes], now: int,
-                     beside: Callable[[int, int], None] | None = None) -> None:
+                     beside: Callable[[int, int], None] = lambda first, n: None) -> None:
         """Seal a streamed document's chunks, entries ``[first, first + n)`` read back by
         ``read(first, n)`` a chunk at a time (in the caller's transaction).
 
-        ``beside(first, n)``, if given, runs on this thread while the chunk is encoded and
-        sealed on a thread of its own: SQLite lets go of the interpreter while it writes, so
-        the store's work on a chunk (copying its staged entries into ``items``) and the
-        chunk's sealing overlap instead of taking turns (for 100,000 entries, about 0.1 s of
-        the commit's 0.6 s). The chunks are still sealed and queued one after another, each
-        after the one before it, with the same sequence numbers, chain hashes and message
-        ids (drawn here, in the same order)."""
+        Each chunk is encoded and sealed on the engine's ``beside`` (the daemon's signing
+        thread) while ``beside(first, n)`` does the store's work on it here: SQLite lets go
+        of the interpreter while it writes, and the library while it signs and encrypts, so
+        the two overlap instead of taking turns (for 100,000 entries, about 0.1 s of the
+        commit's 0.6 s). The chunks are still sealed and queued one after another, each after
+        the one before it, with the same sequence numbers, chain hashes and message ids
+        (drawn here, in the same order). One chunk is held at a time."""
         state = self.e.store.outbound_state(peer)
         size = stream.chunk
         recipient = self.e.trust.peers[peer]
-        with ThreadPoolExecutor(1, thread_name_prefix="bridge-seal") as sealer:
-            for k in range(stream.chunks):
-                entries = read(k * size, size)
-                seq, prev = state.next()
-                sealing = (stream, k, entries, self.e.trust.me, recipient,
-                           self.e.random_bytes(16), seq, prev, now)
-                if beside is None:
-                    env = _sealed_chunk(*sealing)
-                else:
-                    sealed = sealer.submit(_sealed_chunk, *sealing)
-                    beside(k * size, len(entries))
-                    env = sealed.result()
-                put_envelope(self.e, peer, env, now=now, doc=doc, first=k * size,
-                             n=len(entries))
-                state = state.after(seq, env.digest)
+        for k in range(stream.chunks):
+            entries = read(k * size, size)
+            seq, prev = state.next()
+            sealing = self.e.beside(functools.partial(
+                _sealed_chunk, stream, k, entries, self.e.trust.me, recipient,
+                self.e.random_bytes(16), seq, prev, now))
+            beside(k * size, len(entries))
+            state = store_envelope(self.e, peer, state, sealing.result(), doc=doc,
+                                   first=k * size, n=len(entries), now=now)
 
     # ------------------------------------------------------------ acknowledging received items
 

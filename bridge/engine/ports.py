@@ -8,6 +8,8 @@
   be in flight. ``bridge.transports.http.courier`` is the direct HTTP one; a relay or a file
   carrier comes next.
 - ``Clock``: the wall clock in milliseconds, injected so tests can drive it.
+- ``Beside`` (``bridge.core.beside``): runs the slow half of a signature beside the calling
+  thread, joined where its result is needed; ``inline`` computes it at once (no thread).
 """
 
 from __future__ import annotations

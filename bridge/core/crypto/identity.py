@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bridge.core import codec, times
+from bridge.core.beside import Beside, Pending
 from bridge.core.crypto import suites
 from bridge.core.crypto.key_file_json import is_version, key_file_json, strict_b64
 from bridge.core.crypto.suites import SEALED, SUITE_X25519_CHACHA
@@ -254,6 +255,10 @@ class PrivateIdentity:
 
     def sign(self, tag: bytes, body: bytes) -> bytes:
         return self._signing.sign(signed_message(tag, body))
+
+    def start_sign(self, tag: bytes, body: bytes, beside: Beside) -> Pending[bytes]:
+        """``sign(tag, body)``, its slow half (ML-DSA-65 in suite 2) made ``beside``."""
+        return self._signing.start(signed_message(tag, body), beside)
 
     def sign_note(self, message: bytes) -> bytes:
         """The party's Ed25519 signature over a C2SP note message (a checkpoint text, or a

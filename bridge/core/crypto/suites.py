@@ -39,6 +39,7 @@ from cryptography.hazmat.primitives.asymmetric.mlkem import MLKEM768PrivateKey, 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 
 # The hash and the XOF of every suite are named in ``hashes`` (no cryptographic library there).
+from bridge.core.beside import Beside, Done, Pending, Then
 from bridge.core.crypto.hashes import sha256, shake256
 
 SuiteId = tuple[int, int, int]
@@ -59,11 +60,13 @@ SUITE_XWING_CHACHA: SuiteId = (KEM_XWING, KDF_HKDF_SHA256, AEAD_CHACHA20_POLY130
 class SigningKey:
     """A secret signing key, kept parsed: signing does not decode the seed again."""
 
-    __slots__ = ("_seed", "_sign", "public")
+    __slots__ = ("_seed", "_sign", "_start", "public")
 
-    def __init__(self, seed: bytes, public: bytes, sign: Callable[[bytes], bytes]) -> None:
+    def __init__(self, seed: bytes, public: bytes, sign: Callable[[bytes], bytes],
+                 start: Callable[[bytes, Beside], Pending[bytes]] | None = None) -> None:
         self._seed = seed
         self._sign = sign
+        self._start = start
         self.public: bytes = public
 
     def seed(self) -> bytes:
@@ -71,6 +74,12 @@ class SigningKey:
 
     def sign(self, message: bytes) -> bytes:
         return self._sign(message)
+
+    def start(self, message: bytes, beside: Beside) -> Pending[bytes]:
+        """``sign(message)``, its slow part made ``beside`` (the same bytes, joined later)."""
+        if self._start is None:
+            return Done(self._sign(message))
+        return self._start(message, beside)
 
 
 class DecryptionKey:
@@ -196,8 +205,15 @@ def _hybrid_signing_key(seed: bytes) -> SigningKey:
         # ML-DSA signing is hedged (FIPS 204 §3.4): the same message signs differently each time.
         return bytes(classic.sign(message).signature) + post.sign(message, HYBRID_CONTEXT)
 
+    def start(message: bytes, beside: Beside) -> Pending[bytes]:
+        # Only the library call goes beside: it releases the GIL at once, so it runs on the
+        # other core, where Python work handed over would wait for the calling thread's GIL.
+        classic_half = bytes(classic.sign(message).signature)
+        return Then(beside(lambda: post.sign(message, HYBRID_CONTEXT)),
+                    lambda post_half: classic_half + post_half)
+
     return SigningKey(seed, bytes(classic.verify_key) + post.public_key().public_bytes_raw(),
-                      sign)
+                      sign, start)
 
 
 @functools.lru_cache(maxsize=256)
@@ -255,8 +271,11 @@ def _xwing_decryption_key(secret: bytes) -> DecryptionKey:
     return DecryptionKey(secret, public, open_)
 
 
+@functools.lru_cache(maxsize=256)
 def _xwing_public(public: bytes) -> hpke.MLKEM768X25519PublicKey:
-    """Raises ValueError for bytes that are no X-Wing key (FIPS 203 §7.2 modulus check)."""
+    """Raises ValueError for bytes that are no X-Wing key (FIPS 203 §7.2 modulus check).
+    Parsed once per key, as ``_mldsa65_public``: the ML-KEM half's check costs a third of a
+    seal, and a bridge seals to the same few peers' keys."""
     if len(public) != XWING_KEY_SIZE:
         raise ValueError(f"an X-Wing public key is {XWING_KEY_SIZE} bytes")
     return hpke.MLKEM768X25519PublicKey(

@@ -287,7 +287,7 @@ class HttpCourier:
         if status == HTTPStatus.TOO_MANY_REQUESTS:
             # Over our rate at the peer: refused before anything was decided, with no signed
             # answer to check (README, "Security limits"). Its Retry-After pauses every send
-            # to the peer (``Pause``), not a failed answer (and its warning) each time.
+            # to the peer (``Pacing``), not a failed answer (and its warning) each time.
             return (Arrival(seq=env.seq, digest=env.digest, result=Carried.BUSY,
                             detail="HTTP 429: over our rate at the peer"),
                     retry_after_seconds(retry_after))

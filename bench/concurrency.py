@@ -1,7 +1,8 @@
 """Round trips under load: 8 clients on each side at once, each submitting a one-item manifest
 to the other side and waiting until the acknowledged status is visible at its own side; 8
 more on each side acknowledge what arrives. Two real daemons on loopback, for ``--seconds``.
-Prints the distribution of round trips (p50/p90/p99/max), in milliseconds.
+Prints the distribution of round trips (p50/p90/p99/max), in milliseconds, and how many were
+still in flight at the end (waited for, at most 60 s, before any is counted as an error).
 
     python bench/concurrency.py [--seconds 60] [--clients 8] [--in-flight 8] [--suite 2]
                                 [--rate R] [--burst B] [--json] [--profile]
@@ -73,19 +74,34 @@ def submitter(side: Side, name: str, until: float, samples: list[float],
         except ApiError as exc:
             errors.append(f"{doc_id}: {exc}")
             continue
-        if not done.wait(timeout=60):
-            errors.append(f"{doc_id}: no acknowledgement within 60 s")
+        if not done.wait(timeout=ROUND_TRIP_WAIT):
+            with side.lock:
+                side.waiting.pop(doc_id, None)  # given up on: nothing waits for it now
+            errors.append(f"{doc_id}: no acknowledgement within {ROUND_TRIP_WAIT:g} s")
             continue
         samples.append(time.perf_counter() - t0)
 
 
-def acknowledger(side: Side, until: float, errors: list[str]) -> None:
+ROUND_TRIP_WAIT = 60.0
+"""Seconds a submitter waits for its acknowledgement: also how long after the end the
+acknowledgers keep going for the round trips still in flight."""
+
+
+def unanswered(sides: tuple[Side, ...]) -> int:
+    """Round trips submitted whose acknowledgement has not come back yet."""
+    return sum(len(side.waiting) for side in sides)
+
+
+def acknowledger(side: Side, sides: tuple[Side, ...], until: float, errors: list[str]) -> None:
+    """Acknowledges what arrives at ``side`` until the end, and after it for as long as a
+    round trip of either side is in flight (at most ``ROUND_TRIP_WAIT`` more): stopping at the
+    first quiet second after the end counted a pause of the link there as round trips lost."""
     client = side.node.client
-    while time.monotonic() < until + 60:
+    while time.monotonic() < until + ROUND_TRIP_WAIT + 1:
         try:
-            doc_id = side.arrived.get(timeout=1)
+            doc_id = side.arrived.get(timeout=0.2)
         except Empty:
-            if time.monotonic() >= until:
+            if time.monotonic() >= until and not unanswered(sides):
                 return
             continue
         try:
@@ -138,6 +154,7 @@ def run(seconds: float, clients: int, in_flight: int, suite: int = 2, profile: b
         samples: list[float] = []
         errors: list[str] = []
         grouping: dict[str, dict[str, float]] = {}
+        at_end = 0
         waits: dict[str, dict[str, float]] = {}
         try:
             for side in sides:
@@ -148,10 +165,12 @@ def run(seconds: float, clients: int, in_flight: int, suite: int = 2, profile: b
             threads = [threading.Thread(target=submitter,
                                         args=(side, f"c{k}", until, samples, errors))
                        for side in sides for k in range(clients)]
-            threads += [threading.Thread(target=acknowledger, args=(side, until, errors))
+            threads += [threading.Thread(target=acknowledger, args=(side, sides, until, errors))
                         for side in sides for _ in range(clients)]
             for t in threads:
                 t.start()
+            time.sleep(max(0.0, until - time.monotonic()))
+            at_end = unanswered(sides)  # waited for below, before any is counted an error
             for t in threads:
                 t.join()
             cpu = [cpu_seconds(node) - c for node, c in zip((a, b), cpu0, strict=True)]
@@ -174,6 +193,7 @@ def run(seconds: float, clients: int, in_flight: int, suite: int = 2, profile: b
             "per_second": round(len(ms) / seconds, 1),
             "p50_ms": round(statistics.median(ms), 2), "p90_ms": percentile(ms, 0.90),
             "p99_ms": percentile(ms, 0.99), "max_ms": round(ms[-1], 2),
+            "in_flight_at_end": at_end,
             "errors": len(errors), "first_errors": errors[:3], "commits": grouping,
             "waits": waits,
             # CPU each daemon spent per round trip: the round trips a second two cores allow.

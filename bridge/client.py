@@ -18,7 +18,8 @@ is safe to repeat, but a repeat answers that it changed nothing). A 4xx/5xx answ
 answering raises :class:`DaemonUnavailable`. A submission or acknowledgement refused
 because the peer's queue is full (429 ``queue_full``: nothing was stored) is tried again after
 the daemon's ``Retry-After``, a bounded number of times (``busy_tries``, ``busy_wait``), then
-raised.
+raised. ``timeout`` bounds silence, not work: the daemon is asked to send 102 Processing while
+it works on a long request (``bridge/local/processing.py``).
 """
 
 from __future__ import annotations
@@ -133,6 +134,8 @@ class BridgeClient:
         conn, kept = (self._idle.take(wait) if reuse
                       else (UnixHTTPConnection(self.socket_path, wait), False))
         hdrs = {"Accept": "application/json"}
+        if wait is not None:  # 102 Processing while a long request works (RFC 7240 §2)
+            hdrs["Prefer"] = f"processing={wait:g}"
         if body is not None:
             hdrs["Content-Type"] = "application/json"
         hdrs.update(headers or {})

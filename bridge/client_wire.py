@@ -47,6 +47,17 @@ class _Response(http.client.HTTPResponse):
                 raise NoAnswer("the connection was closed before any answer")
         super().begin()
 
+    def _read_status(self) -> tuple[str, int, str]:
+        # Interim answers are skipped (RFC 9110 §15.2: a client MUST be able to parse one or
+        # more 1xx before the final answer): the daemon's 102 Processing while it works
+        # (bridge/local/processing.py). ``http.client`` skips only 100 Continue itself. Each
+        # is a byte on the socket, so the timeout, which bounds each read, bounds silence.
+        while True:
+            version, status, reason = super()._read_status()  # type: ignore[misc]
+            if not (100 < status < 200 and status != 101):
+                return version, status, reason
+            http.client.parse_headers(self.fp)  # an interim answer's fields: not ours
+
 
 class UnixHTTPConnection(http.client.HTTPConnection):
     """``http.client.HTTPConnection`` that connects to a Unix socket instead of TCP."""

@@ -37,8 +37,15 @@ def make_log(n: int = 8) -> list[audit.AuditRecord]:
             last_seq=last.seq if last else 0, last_hash=last.hash if last else audit.ZERO_HASH,
             last_at=last.at if last else 0, now=T0 + 1000 * k, kind=kinds[k % len(kinds)],
             peer=None if k == 0 else "beta",
-            body={"digest": hashlib.sha256(b"synthetic %d" % k).digest(), "seq": k}))
+            body=_body(kinds[k % len(kinds)], k)))
     return out
+
+
+def _body(kind: str, k: int) -> dict[str, Any]:
+    body: dict[str, Any] = {"digest": hashlib.sha256(b"synthetic %d" % k).digest(), "seq": k}
+    if kind in (audit.RECEIPT_RECEIVED, audit.RECEIPT_ISSUED):
+        body["receipt"] = b"signed receipt %d" % k
+    return body
 
 
 def renumber(records: list[audit.AuditRecord]) -> list[audit.AuditRecord]:
@@ -293,7 +300,7 @@ def test_result_up_to_the_bad_record() -> None:
 def facts_of(records: list[audit.AuditRecord]) -> audit.StoreFacts:
     """What a store consistent with ``records`` holds."""
     f = audit.StoreFacts(documents=set(), outbox=set(), inbox=set(), receipts=set(),
-                         refusals=0)
+                         refusals=0, issued={}, leaves=len(records), checkpoint=0)
     refusals = 0
     for r in records:
         b = r.decoded_body()
@@ -305,6 +312,8 @@ def facts_of(records: list[audit.AuditRecord]) -> audit.StoreFacts:
             f.inbox.add((str(r.peer), b["seq"], b["digest"]))
         elif r.kind == audit.RECEIPT_RECEIVED:
             f.receipts.add((str(r.peer), b["seq"]))
+        elif r.kind == audit.RECEIPT_ISSUED:
+            f.issued[(str(r.peer), b["seq"])] = hashlib.sha256(b["receipt"]).digest()
         elif r.kind == audit.REFUSAL:
             refusals += 1
     return dataclasses.replace(f, refusals=refusals)
@@ -319,7 +328,56 @@ def test_log_tail_cut_off_shows_against_the_store() -> None:
     log = make_log(16)
     facts = facts_of(log)
     why = audit.check_store(log[:-3], facts)
-    assert why is not None and "in the store but not in the audit log" in why
+    assert why == ("the log's tree has 16 leaves but the audit log 13 records: "
+                   "records 14–16 are missing (its tail cut off)")
+
+
+def test_operator_cuts_the_last_records_of_the_log_whatever_their_kind() -> None:
+    """Each tail, one record to all but one: the tree of the log still counts every record
+    (a key event, which has no row of its own, included)."""
+    log = make_log(16)
+    facts = facts_of(log)
+    for n in range(1, 16):
+        why = audit.check_store(log[:-n], facts)
+        assert why is not None and why.endswith("(its tail cut off)"), (n, why)
+
+
+def test_operator_cuts_a_trailing_receipt_issued_and_its_tree_leaf() -> None:
+    """The last record a receipt we issued, cut off with its leaf of the tree to hide that
+    the receipt was issued: the inbox row that keeps the receipt still names it."""
+    log = make_log(6)
+    assert log[-1].kind == audit.RECEIPT_ISSUED
+    facts = dataclasses.replace(facts_of(log), leaves=5)
+    assert audit.check_store(log[:-1], facts) == (
+        "the receipt we issued for inbound envelope 5 (beta) is in the store but not in the "
+        "audit log")
+
+
+def test_operator_cuts_a_tail_the_party_signed_a_checkpoint_of() -> None:
+    """Records and tree cut off alike: the checkpoint the party signed of the longer log
+    still counts them."""
+    log = make_log(8)
+    facts = dataclasses.replace(facts_of(log[:5]), checkpoint=8)
+    assert audit.check_store(log[:5], facts) == (
+        "the party signed a checkpoint of 8 records but the audit log has 5: records 6–8 are "
+        "missing (its tail cut off)")
+
+
+def test_record_appended_behind_the_daemons_back_without_its_leaf() -> None:
+    log = make_log(8)
+    facts = dataclasses.replace(facts_of(log), leaves=7)
+    why = audit.check_store(log, facts)
+    assert why == ("the audit log has 8 records but its tree 7 leaves: records were appended "
+                   "behind the daemon's back")
+
+
+def test_issued_receipt_rewritten_in_the_store() -> None:
+    log = make_log(8)
+    facts = facts_of(log)
+    facts.issued[("beta", 5)] = bytes(32)
+    assert audit.check_store(log, facts) == (
+        "the receipt we issued for inbound envelope 5 (beta) in the store is not the one the "
+        "audit log records")
 
 
 def test_store_row_added_behind_the_log() -> None:

@@ -372,54 +372,113 @@ class StoreFacts:
     inbox: set[tuple[str, int, bytes]]
     receipts: set[tuple[str, int]]  # outbound envelopes with the peer's receipt
     refusals: int
+    issued: dict[tuple[str, int], bytes]
+    """(peer, seq) -> SHA-256 of the receipt bytes we issued for that inbound envelope: one per
+    inbox row, which keeps the receipt to answer the envelope again if it comes again."""
+    leaves: int
+    """Leaves of the log's Merkle tree (PROTOCOL.md §13.1): one per record, of whatever kind,
+    written in the record's own transaction."""
+    checkpoint: int
+    """The largest log size the party signed a checkpoint of (§13.2); 0 before the first."""
+
+
+_ROW_KINDS = (DOCUMENT, ACK, ENVELOPE_QUEUED, ENVELOPE_RECEIVED, RECEIPT_RECEIVED,
+              RECEIPT_ISSUED, REFUSAL)
+
+
+@dataclass
+class _Logged:
+    """What the log says the store holds: ``StoreFacts``'s fields, read from the records."""
+
+    docs: set[bytes] = field(default_factory=set)
+    out: set[tuple[str, int, bytes]] = field(default_factory=set)
+    inb: set[tuple[str, int, bytes]] = field(default_factory=set)
+    got: set[tuple[str, int]] = field(default_factory=set)
+    issued: dict[tuple[str, int], bytes] = field(default_factory=dict)
+    refusals: int = 0
+
+    def add(self, r: AuditRecord) -> None:
+        b = r.decoded_body()
+        if r.kind in (DOCUMENT, ACK):
+            self.docs.add(b["digest"])
+        elif r.kind == ENVELOPE_QUEUED:
+            self.out.add((str(r.peer), b["seq"], b["digest"]))
+        elif r.kind == ENVELOPE_RECEIVED:
+            self.inb.add((str(r.peer), b["seq"], b["digest"]))
+        elif r.kind == RECEIPT_RECEIVED:
+            self.got.add((str(r.peer), b["seq"]))
+        elif r.kind == RECEIPT_ISSUED:
+            self.issued[(str(r.peer), b["seq"])] = sha256(b["receipt"])
+        else:
+            self.refusals += 1
 
 
 def check_store(records: Sequence[AuditRecord], facts: StoreFacts) -> str | None:
     """Run after ``check_chain`` holds: a diagnosis if the store and the log disagree (a store
     row without its record, a record without its row: e.g. the log's tail cut off, or rows
-    added or removed behind the daemon's back), else None."""
-    docs: set[bytes] = set()
-    out: set[tuple[str, int, bytes]] = set()
-    inb: set[tuple[str, int, bytes]] = set()
-    got: set[tuple[str, int]] = set()
-    refusals = 0
+    added or removed behind the daemon's back), else None.
+
+    A tail cut off is caught whatever its last record was: by the log's tree, which has a leaf
+    for every record, whatever its kind (a key event has no row of its own), by the checkpoints
+    the party signed, and by the row each record of the kinds in ``_ROW_KINDS`` stands for (a
+    receipt we issued: its inbox row keeps the receipt), when the tree was cut too."""
+    logged = _Logged()
     for r in records:
-        if r.kind not in (DOCUMENT, ACK, ENVELOPE_QUEUED, ENVELOPE_RECEIVED, RECEIPT_RECEIVED,
-                          REFUSAL):
+        if r.kind not in _ROW_KINDS:
             continue
         try:
-            b = r.decoded_body()
-            if r.kind in (DOCUMENT, ACK):
-                docs.add(b["digest"])
-            elif r.kind == ENVELOPE_QUEUED:
-                out.add((str(r.peer), b["seq"], b["digest"]))
-            elif r.kind == ENVELOPE_RECEIVED:
-                inb.add((str(r.peer), b["seq"], b["digest"]))
-            elif r.kind == RECEIPT_RECEIVED:
-                got.add((str(r.peer), b["seq"]))
-            else:
-                refusals += 1
+            logged.add(r)
         except (DecodeError, KeyError, TypeError):
             return f"record {r.seq} ({r.kind}) does not have the fields of its kind"
-    for digest in sorted(facts.documents - docs):
+    return _cut_off(len(records), facts) or _rows_against(logged, facts)
+
+
+def _cut_off(n: int, facts: StoreFacts) -> str | None:
+    """The log's length against the store's tree of it and the checkpoints signed of it."""
+    if facts.leaves > n:
+        return (f"the log's tree has {facts.leaves} leaves but the audit log {n} records: "
+                f"{_missing(n + 1, facts.leaves)} (its tail cut off)")
+    if facts.leaves < n:
+        return (f"the audit log has {n} records but its tree {facts.leaves} leaves: "
+                "records were appended behind the daemon's back")
+    if facts.checkpoint > n:
+        return (f"the party signed a checkpoint of {facts.checkpoint} records but the audit "
+                f"log has {n}: {_missing(n + 1, facts.checkpoint)} (its tail cut off)")
+    return None
+
+
+def _rows_against(logged: _Logged, facts: StoreFacts) -> str | None:
+    for digest in sorted(facts.documents - logged.docs):
         return f"document {digest.hex()[:16]}… is in the store but not in the audit log"
-    for digest in sorted(docs - facts.documents):
+    for digest in sorted(logged.docs - facts.documents):
         return f"document {digest.hex()[:16]}… is in the audit log but not in the store"
-    for what, store_set, log_set in (("outbound envelope", facts.outbox, out),
-                                     ("inbound envelope", facts.inbox, inb)):
+    for what, store_set, log_set in (("outbound envelope", facts.outbox, logged.out),
+                                     ("inbound envelope", facts.inbox, logged.inb)):
         for peer, seq, digest in sorted(store_set - log_set):
             return (f"{what} {seq} ({peer}, hash {digest.hex()[:16]}…) is in the store but "
                     "not in the audit log")
         for peer, seq, digest in sorted(log_set - store_set):
             return (f"{what} {seq} ({peer}, hash {digest.hex()[:16]}…) is in the audit log "
                     "but not in the store")
-    for peer, seq in sorted(facts.receipts - got):
+    for peer, seq in sorted(facts.receipts - logged.got):
         return (f"the receipt for outbound envelope {seq} ({peer}) is in the store but not in "
                 "the audit log")
-    for peer, seq in sorted(got - facts.receipts):
+    for peer, seq in sorted(logged.got - facts.receipts):
         return (f"the receipt for outbound envelope {seq} ({peer}) is in the audit log but not "
                 "in the store")
-    if facts.refusals != refusals:
-        return f"the store holds {facts.refusals} refusals, the audit log {refusals}"
-    return None
+    return _issued_against(logged.issued, facts.issued) or (
+        None if facts.refusals == logged.refusals
+        else f"the store holds {facts.refusals} refusals, the audit log {logged.refusals}")
 
+
+def _issued_against(logged: dict[tuple[str, int], bytes],
+                    stored: dict[tuple[str, int], bytes]) -> str | None:
+    for peer, seq in sorted(stored.keys() | logged.keys()):
+        where = f"the receipt we issued for inbound envelope {seq} ({peer})"
+        if (peer, seq) not in logged:
+            return f"{where} is in the store but not in the audit log"
+        if (peer, seq) not in stored:
+            return f"{where} is in the audit log but not in the store"
+        if not hmac.compare_digest(logged[(peer, seq)], stored[(peer, seq)]):
+            return f"{where} in the store is not the one the audit log records"
+    return None

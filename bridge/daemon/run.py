@@ -182,6 +182,7 @@ class Daemon:
                                 passphrase=self.passphrase, retired=retired,
                                 witnesses=pinned_witnesses(self.home),
                                 beside=self._signing)
+        self.hooks.hold(exchange)
         # Before serving: a damaged store starts read-only with the alarm raised, never as sound.
         exchange.check_store()
         return exchange

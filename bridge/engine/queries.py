@@ -178,15 +178,22 @@ class Queries:
 
     def _item_json(self, row: DocumentRow, r: Sequence[Any], clock: JudgingClock
                    ) -> dict[str, Any]:
-        what = check_declared_entry(r[0], r[1], r[6], r[7])
-        if what is not None:
-            self.e.guard.corrupt(StoreFault(where=where(row), what=what, doc=row.rowid))
         out: dict[str, Any] = {"id": r[1], "index": r[0], "status": r[2], "reason": r[3],
                                "evidence": r[4], "updated": iso(r[5])}
+        what = check_declared_entry(r[0], r[1], r[6], r[7])
+        if what is not None:
+            fault = StoreFault(where=where(row), what=what, doc=row.rowid)
+            if r[6] is not None:  # damaged bytes are never served
+                self.e.guard.corrupt(fault)
+            # Its bytes missing, the item is still shown with what its row holds (its status
+            # was checked against the signed history), the fault named and the alarm raised:
+            # a listing that left it out would say the document never declared it.
+            self.e.guard.store_fault(fault)
+            out["fault"] = str(fault)
         deadline = deadlines.deadline_of(row.meta)
         if deadline is not None:
             out["overdue"] = r[2] not in documents.ACK_STATUSES and clock.now > deadline
-        if row.direction == "in":
+        if row.direction == "in" and r[6] is not None:
             out["data"] = shown(documents.decode_declared_entry(r[6], r[0]).data)
         return out
 
@@ -272,6 +279,9 @@ class Queries:
         if item is None:
             raise InputError(f"no item {quoted(item_id)} in {row.id}", field="item",
                              code="not_found")
+        if item[6] is None:  # its bytes row missing: no receipt without the entry it proves
+            self.e.guard.corrupt(StoreFault(where=where(row), doc=row.rowid, what=str(
+                check_declared_entry(item[0], item[1], None, item[7]))))
         if not chosen:
             raise InputError(f"item {quoted(item_id)} has no acknowledgement of its declared entry",
                              field="item_id")

@@ -236,11 +236,13 @@ def _fields_fault(e: DeclaredEntry, doc_type: str) -> str | None:
     return None
 
 
-def check_declared_entry(idx: int, item_id: str, leaf: bytes, lh: bytes, *,
+def check_declared_entry(idx: int, item_id: str, leaf: bytes | None, lh: bytes, *,
                          expect: int | None = None) -> str | None:
     """Step 2b for one stored declared entry (also run on every read that serves one)."""
     if expect is not None and idx != expect:
         return f"entry {expect} is missing (the next stored is {idx})"
+    if leaf is None:  # its item_leaves row (migration 12) is gone: a read lists it without
+        return f"entry {idx} ({item_id}): its signed bytes are missing from the store"
     if not isinstance(leaf, bytes) or not isinstance(lh, bytes) \
             or not hmac.compare_digest(merkle.leaf_hash(leaf), lh):
         return f"entry {idx} ({item_id}) is not the entry that was signed (its leaf hash differs)"

@@ -32,6 +32,7 @@ from bridge.engine.states import ItemTransport
 from bridge.engine.store_check import StoreFault, is_corruption
 from bridge.local.carry import CARRY_FILE_REFUSALS, CarryApi
 from bridge.local.json_text import parse_json
+from bridge.local.processing import with_processing
 from bridge.local.stream import (
     MAX_STREAM_LINE,
     NDJSON,
@@ -252,6 +253,7 @@ class LocalApi:
                         "fingerprint": cfg.fingerprint, **link, **queue})
         return web.json_response({"peers": out})
 
+    @with_processing
     async def submit(self, request: web.Request) -> web.Response:
         if request.content_type in STREAM_TYPES:
             result = await submit_stream(request, self.exchange, self.run,
@@ -292,6 +294,7 @@ class LocalApi:
                              _choice(request, "direction", ("in", "out")))
         return web.json_response(out)
 
+    @with_processing
     async def ack(self, request: web.Request) -> web.Response:
         if request.content_type == NDJSON:
             out = await ack_stream(request, self.exchange, self.run, request.match_info["id"],
@@ -325,6 +328,7 @@ class LocalApi:
         await response.write_eof()
         return response
 
+    @with_processing
     async def reconcile(self, request: web.Request) -> web.Response:
         """The reconciliation report as JSON (bridge.reports.render.json.to_json)."""
         raw = request.query.get("quota")
@@ -335,11 +339,13 @@ class LocalApi:
                              quota=int(raw) if raw is not None else None)
         return web.json_response(out)
 
+    @with_processing
     async def rotate_key(self, request: web.Request) -> web.Response:
         body = await _json_body(request) if request.can_read_body else {}
         out = await self.run(self.exchange.rotate_key, body)
         return web.json_response(out, status=202)
 
+    @with_processing
     async def revoke_key(self, request: web.Request) -> web.Response:
         body = await _json_body(request) if request.can_read_body else {}
         out = await self.run(self.exchange.revoke_key, body)

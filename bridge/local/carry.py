@@ -27,6 +27,7 @@ from bridge.engine.inbound import decode_envelope
 from bridge.engine.metrics import Metrics
 from bridge.engine.outcomes import Answer, Outcome
 from bridge.engine.ports import RunInDb
+from bridge.local.processing import with_processing
 
 # The reasons a carrier file is refused whole, before any of its records is read.
 CARRY_FILE_REFUSALS = ("wrong_recipient", "unknown_sender", "unknown_sender_key", "wrong_kind",
@@ -111,6 +112,7 @@ class CarryApi:
 
     # ------------------------------------------------------------ import
 
+    @with_processing
     async def import_file(self, request: web.Request) -> web.Response:
         kinds = {"envelopes": FileKind.ENVELOPES, "answers": FileKind.ANSWERS}
         raw = request.query.get("kind", "envelopes")

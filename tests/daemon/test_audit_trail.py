@@ -212,6 +212,40 @@ def test_tail_cut_off_shows_against_the_store(trail: Trail) -> None:
     out = bridge("--home", home, "audit", "verify", "--json")
     assert out.returncode == 1
     assert '"reason": "store_mismatch"' in out.stdout
+    assert (f"the log's tree has {last} leaves but the audit log {last - 1} records: "
+            f"record {last} is missing (its tail cut off)") in out.stdout
+
+
+def _cut_from(home: Path, seq: int, *, tree: bool) -> None:
+    """The log cut back to end before record ``seq``; with ``tree``, the log's Merkle tree
+    too (every subtree that holds one of the leaves cut: leaf i is record i + 1)."""
+    statements: list[tuple[str, tuple[Any, ...]]] = [("DELETE FROM audit WHERE seq >= ?", (seq,))]
+    if tree:
+        statements.append(("DELETE FROM audit_tree WHERE ((idx + 1) << level) > ?", (seq - 1,)))
+    tamper(home, *statements)
+
+
+def test_operator_cuts_the_last_records_to_hide_a_receipt_issued(trail: Trail) -> None:
+    home = copy_home(trail, "cut-receipt")
+    issued = max(seq for seq, kind in records(home) if kind == "receipt_issued")
+    _cut_from(home, issued, tree=False)
+    out = bridge("--home", home, "audit", "verify")
+    assert out.returncode == 1
+    assert f"the log's tree has {len(records(trail.alpha))} leaves but the audit log " \
+        f"{issued - 1} records" in out.stdout
+    assert out.stdout.rstrip().endswith("(its tail cut off) [store_mismatch]")
+
+
+def test_operator_cuts_the_last_records_and_their_tree_to_hide_a_receipt_issued(
+        trail: Trail) -> None:
+    """The tree cut to fit: the store's own rows (the inbox row keeps the receipt we issued,
+    the acknowledgement its document row) still show that the log lacks their records."""
+    home = copy_home(trail, "cut-receipt-tree")
+    issued = max(seq for seq, kind in records(home) if kind == "receipt_issued")
+    _cut_from(home, issued, tree=True)
+    out = bridge("--home", home, "audit", "verify", "--json")
+    assert out.returncode == 1
+    assert '"reason": "store_mismatch"' in out.stdout
     assert "is in the store but not in the audit log" in out.stdout
 
 

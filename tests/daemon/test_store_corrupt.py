@@ -19,7 +19,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import jsonschema
 import pytest
+import yaml
 
 from bridge.client import ApiError
 from bridge.daemon.pair import ANY_PORT, Node, make_pair
@@ -357,3 +359,60 @@ def test_whole_receipt_streamed_from_a_store_damaged_while_running_is_cut_short_
     assert not out.exists() and not list(tmp_path.glob("cut.receipt*"))
     assert_alarm(beta, DOC)
     assert_store_corrupt(beta.client.receipt, DOC)
+
+
+def _answers_per_spec(body: object, operation: str, path: str) -> None:
+    """``body`` is valid as the 200 answer of ``operation`` in schemas/local-api.yaml."""
+    spec = yaml.safe_load((Path(__file__).parents[2] / "schemas" / "local-api.yaml")
+                          .read_text(encoding="utf-8"))
+    schema = spec["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]
+    jsonschema.validate(body, {**schema["schema"], "components": spec["components"]})
+    assert spec["paths"][path]["get"]["operationId"] == operation
+
+
+def test_entry_bytes_row_deleted_while_running_still_lists_every_item_and_names_it(
+        exchanged: Exchanged, tmp_path: Path, damaged: list[Node]) -> None:
+    """An item's entry bytes (its item_leaves row) deleted behind the daemon's back: the
+    listing and the lookup used to lose the item (a page of four, "no item P-00003"), as if
+    the document never declared it. Now it is listed with what its row holds, the fault named
+    in the answer (valid per the spec) and in the alarm; then the document is refused as
+    damaged, and the check at start and ``bridge audit verify`` name it too."""
+    beta = copy_of(exchanged.beta, tmp_path / "b")
+    beta.start()
+    damaged.append(beta)
+    c = beta.client
+    assert len(c.items(DOC)["items"]) == 5
+    sql(beta, "DELETE FROM item_leaves WHERE (doc, idx) = (SELECT doc, idx FROM items "
+              "WHERE item_id='P-00003' AND doc=(SELECT rowid FROM documents WHERE id=?))", DOC)
+    page = c.items(DOC)
+    _answers_per_spec(page, "listItems", "/v1/documents/{id}/items")
+    assert [i["id"] for i in page["items"]] == [f"P-{n:05d}" for n in range(1, 6)]
+    (hit,) = [i for i in page["items"] if "fault" in i]
+    assert hit["id"] == "P-00003" and hit["status"] == "RECEIVED" and "data" not in hit
+    assert hit["fault"] == (f"in manifest {DOC} (alpha): entry 2 (P-00003): its signed bytes "
+                            "are missing from the store")
+    assert_alarm(beta, "entry 2 (P-00003): its signed bytes are missing")
+    err = assert_store_corrupt(c.item, DOC, "P-00003")  # refused now, never "no such item"
+    assert "P-00003" in err.message
+    assert [i["data"]["surname"] for i in c.items(GOOD)["items"]] == [
+        "Testname6", "Testname7", "Testname8"]
+    beta.stop()
+    damaged.clear()
+    assert_audit_verify_fails(beta, DOC)
+
+
+def test_entry_bytes_row_missing_the_lookup_shows_the_item_not_no_such_item(
+        exchanged: Exchanged, tmp_path: Path, damaged: list[Node]) -> None:
+    beta = copy_of(exchanged.beta, tmp_path / "b")
+    beta.start()
+    damaged.append(beta)
+    c = beta.client
+    assert c.item(DOC, "P-00004")["status"] == "RECEIVED"
+    sql(beta, "DELETE FROM item_leaves WHERE (doc, idx) = (SELECT doc, idx FROM items "
+              "WHERE item_id='P-00004' AND doc=(SELECT rowid FROM documents WHERE id=?))", DOC)
+    item = c.item(DOC, "P-00004")
+    _answers_per_spec(item, "getItem", "/v1/documents/{id}/items/{item_id}")
+    assert item["declared"] is True and item["index"] == 3 and "data" not in item
+    assert [h["status"] for h in item["history"]] == ["RECEIVED"]
+    assert "entry 3 (P-00004): its signed bytes are missing from the store" in item["fault"]
+    assert_alarm(beta, "P-00004")

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 from bridge.core import audit
+from bridge.core.crypto.hashes import sha256
 from bridge.core.errors import StoreError
 
 
@@ -239,7 +240,17 @@ class CheckRows:
             inbox={(r[0], r[1], r[2]) for r in q("SELECT peer, seq, digest FROM inbox")},
             receipts={(r[0], r[1]) for r in q("SELECT peer, seq FROM outbox "
                                               "WHERE receipt IS NOT NULL")},
-            refusals=int(next(q("SELECT COUNT(*) FROM refusals"))[0]))
+            refusals=int(next(q("SELECT COUNT(*) FROM refusals"))[0]),
+            issued={(r[0], r[1]): _hash_of(r[2])
+                    for r in q("SELECT peer, seq, receipt FROM inbox")},
+            leaves=int(next(q("SELECT COUNT(*) FROM audit_tree WHERE level = 0"))[0]),
+            checkpoint=int(next(q("SELECT COALESCE(MAX(size), 0) FROM checkpoints"))[0]))
+
+
+def _hash_of(value: object) -> bytes:
+    """SHA-256 of a stored blob; of its text when it is no blob (a row rewritten behind the
+    daemon's back: the comparison with the log then names it, instead of a crash)."""
+    return sha256(value if isinstance(value, bytes) else repr(value).encode())
 
 
 __all__ = ["AckEntry", "CheckRows", "DeclaredEntry", "StoredDocument", "status_mismatch"]

@@ -362,10 +362,12 @@ class Items(Repository):
         """A page after index ``after``: by ``status``, a range of items_by_status (an item
         with no acknowledgement status yet is listed by its transport state)."""
         by_status = "INDEXED BY items_by_status " if status else ""
-        # The entry bytes of the page's items alone, one probe each by their key (CROSS JOIN:
-        # the page is found in items first, as without them).
+        # The entry bytes of the page's items alone, one probe each by their key (a LEFT JOIN
+        # finds the page in items first, as without them). LEFT: an item whose bytes row is
+        # missing is still listed, its leaf None, for the caller to name the fault: a listing
+        # never hides an item.
         sql = ("SELECT i.idx, i.item_id, COALESCE(i.status, i.transport), i.reason, "  # noqa: S608
-               f"i.evidence, i.status_at, e.leaf, i.lh FROM items i {by_status}CROSS JOIN "
+               f"i.evidence, i.status_at, e.leaf, i.lh FROM items i {by_status}LEFT JOIN "
                "item_leaves e ON e.doc = i.doc AND e.idx = i.idx WHERE i.doc=? AND i.idx > ?")
         args: list[Any] = [doc, after]
         if status in TRANSPORT_STATES:
@@ -379,9 +381,10 @@ class Items(Repository):
         return list(self._conn.execute(sql, args))
 
     def item_row(self, doc: int, item_id: str) -> tuple[Any, ...] | None:
+        """As a row of ``items_page``; its leaf None when the entry bytes row is missing."""
         row: tuple[Any, ...] | None = self._conn.execute(
             "SELECT i.idx, i.item_id, COALESCE(i.status, i.transport), i.reason, i.evidence, "
-            "i.status_at, e.leaf, i.lh FROM items i CROSS JOIN item_leaves e ON e.doc = i.doc "
+            "i.status_at, e.leaf, i.lh FROM items i LEFT JOIN item_leaves e ON e.doc = i.doc "
             "AND e.idx = i.idx WHERE i.doc=? AND i.item_id=?", (doc, item_id)).fetchone()
         return row
 

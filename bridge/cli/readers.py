@@ -1,5 +1,5 @@
 """A file to check, opened once and read by position: what the transcript check reads a piece at
-a time in several passes (``bridge.core.transcript.reader``) is then one file throughout, even
+a time in several passes (``bridge.core.pieces``) is then one file throughout, even
 if its name is given to another file while the check runs."""
 
 from __future__ import annotations

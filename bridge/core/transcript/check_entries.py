@@ -19,6 +19,7 @@ from bridge.core.crypto.identity import Keyring
 from bridge.core.documents import ACK
 from bridge.core.entries import decode_ack_entry, decode_declared_entry
 from bridge.core.errors import VerificationError
+from bridge.core.pieces import Opener
 from bridge.core.receipts.steps import (
     Checks,
     check_ack_header,
@@ -29,7 +30,6 @@ from bridge.core.receipts.steps import (
 )
 from bridge.core.transcript import layout
 from bridge.core.transcript.check_state import CheckedDocument, fail
-from bridge.core.transcript.reader import Opener
 
 # Items whose state one pass holds: their ids and declared leaf hashes, some 250 bytes each.
 PART_ITEMS = 1 << 18

@@ -90,7 +90,10 @@ def of_bytes(data: bytes) -> Opener:
 def limits_for(limits: codec.Limits, span: int, depth: int = 0) -> codec.Limits:
     """The file's ``limits``, for one piece of at most ``span`` bytes that begins ``depth``
     containers down in the file (its own containers may nest only as deep as the rest)."""
-    return dataclasses.replace(limits, max_bytes=span, max_depth=limits.max_depth - depth)
+    # At least 1: the decoder takes no less, and a piece as deep as the limit is a bin (a
+    # document's entry), which nests nothing.
+    return dataclasses.replace(limits, max_bytes=span,
+                               max_depth=max(1, limits.max_depth - depth))
 
 
 class Cursor:

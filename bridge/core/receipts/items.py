@@ -108,25 +108,28 @@ class _Read:
     judged first)."""
 
     tree: bool
+    hashed: bool = True  # the leaf hashes wanted even without the tree
     builder: merkle.RootBuilder = field(default_factory=merkle.RootBuilder)
     error: VerificationError | None = None
 
     def decoded(self, leaves: Iterable[bytes], decode: Callable[[list[bytes], int], list[T]]
                 ) -> Iterator[tuple[list[bytes], list[T]]]:
-        """Each batch of entries with what ``decode`` makes of it (given its first index),
-        until a batch fails."""
+        """The leaf hashes of each batch of entries with what ``decode`` makes of it (given
+        its first index), until a batch fails."""
         it = iter(leaves)
         at = 0
         while batch := list(itertools.islice(it, BATCH)):
+            hashes = ([merkle.leaf_hash(leaf) for leaf in batch] if self.tree or self.hashed
+                      else [])
             if self.tree:
-                self.builder.extend([merkle.leaf_hash(leaf) for leaf in batch])
+                self.builder.extend(hashes)
             if self.error is None:
                 try:
                     out = decode(batch, at)
                 except VerificationError as exc:
                     self.error = exc
                 else:
-                    yield batch, out
+                    yield hashes, out
             at += len(batch)
 
 
@@ -136,12 +139,12 @@ def _declared(h: DocumentHeader, leaves: Leaves, part: int, parts: int, checks: 
     read = _Read(tree=tree)
     state = _Part(declared={})
     twice: str | None = None
-    for batch, ids in read.decoded(leaves(), declared_item_ids):
-        for item_id, leaf in zip(ids, batch, strict=True):
+    for hashes, ids in read.decoded(leaves(), declared_item_ids):
+        for item_id, leaf_hash in zip(ids, hashes, strict=True):
             if _in_part(item_id, part, parts):
                 if twice is None and item_id in state.declared:
                     twice = item_id
-                state.declared[item_id] = [merkle.leaf_hash(leaf), None]
+                state.declared[item_id] = [leaf_hash, None]
     if tree:
         # Step 4: the count and the root are recomputed from all the entries.
         checks.begin("document entries")
@@ -162,7 +165,7 @@ def _acknowledged(ah: DocumentHeader, what: str, leaves: Leaves, document: Docum
                   state: _Part, part: tuple[int, int], checks: Checks, *, tree: bool,
                   record: bool) -> None:
     """Steps 10 and 11 of one acknowledgement, for this part's items."""
-    read = _Read(tree=tree)
+    read = _Read(tree=tree, hashed=False)
     mine: list[tuple[str, str, bytes | None]] = []
     for _, items in read.decoded(leaves(), acknowledged_items):
         mine += [i for i in items if _in_part(i[0], *part)]

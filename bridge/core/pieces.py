@@ -222,13 +222,8 @@ class Cursor:
         array's elements are that many containers down in the file)."""
         left = count
         while left:
-            start, k = self.pos, 0
-            while k < min(left, RUN) and self.pos - start < BLOCK:
-                size = self.bin_size()
-                if size is None:
-                    break
-                self.advance(size)
-                k += 1
+            start = self.pos
+            k = self.skip_bins(min(left, RUN), BLOCK)
             if not k:
                 left -= 1
                 yield self.value(depth=depth)
@@ -243,6 +238,30 @@ class Cursor:
                 run = [self.value(depth=depth) for _ in range(k)]
             left -= k
             yield from run
+
+    def skip_bins(self, most: int, span: int | None = None) -> int:
+        """Past the next bins of at most SMALL_PIECE each, ``most`` of them at most and (with
+        ``span``) no further once ``span`` bytes are passed; how many. What ``bin_size`` and
+        ``advance`` do one by one, with the block's bytes at hand: a long part of a file is
+        nearly all such bins (a document's entries)."""
+        k, start, size = 0, self.pos, self.size
+        limit = size if span is None else start + span
+        while k < most and self.pos < limit:
+            off = self.pos - self._buf_at
+            buf = self._buf
+            if 0 <= off and off + 3 <= len(buf) and buf[off] == 0xC4:  # a bin 8: an entry
+                end = self.pos + 2 + buf[off + 1]
+                if end > size:
+                    raise self.fail("truncated", "input ends before the value does")
+                self.pos = end
+                k += 1
+                continue
+            n = self.bin_size()
+            if n is None:
+                break
+            self.advance(n)
+            k += 1
+        return k
 
     def bin_size(self) -> int | None:
         """The bytes a bin of at most SMALL_PIECE that begins here spans (None: another

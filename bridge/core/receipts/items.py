@@ -30,7 +30,7 @@ from bridge.core import merkle
 from bridge.core.documents import DocumentHeader
 from bridge.core.entries import acknowledged_items, declared_item_ids
 from bridge.core.errors import VerificationError
-from bridge.core.receipts.steps import Checks, check_acknowledged_item, fail, first_duplicate
+from bridge.core.receipts.steps import Checks, check_acknowledged_item, fail
 
 PART_ITEMS = 1 << 18
 """Items whose state one pass holds: their ids, declared leaf hashes and statuses."""
@@ -166,9 +166,24 @@ def _acknowledged(ah: DocumentHeader, what: str, leaves: Leaves, document: Docum
                   record: bool) -> None:
     """Steps 10 and 11 of one acknowledgement, for this part's items."""
     read = _Read(tree=tree, hashed=False)
-    mine: list[tuple[str, str, bytes | None]] = []
+    # Step 11's faults in its order: an entry that does not decode, then an id named twice,
+    # then the first entry that binds wrongly. Each entry is judged as it is read (against
+    # the statuses of the entries before it), so that only the ids are held, not the entries.
+    seen: set[str] = set()
+    twice: str | None = None
+    wrong: VerificationError | None = None
     for _, items in read.decoded(leaves(), acknowledged_items):
-        mine += [i for i in items if _in_part(i[0], *part)]
+        for item_id, status, leaf in items:
+            if not _in_part(item_id, *part):
+                continue
+            if twice is None and item_id in seen:
+                twice = item_id
+            seen.add(item_id)
+            if wrong is None and twice is None:
+                try:
+                    _judge(what, item_id, status, leaf, state, document)
+                except VerificationError as exc:
+                    wrong = exc
     if tree:
         # Step 10: its count and root, recomputed from its entries.
         checks.begin(f"{what}: entries")
@@ -180,19 +195,23 @@ def _acknowledged(ah: DocumentHeader, what: str, leaves: Leaves, document: Docum
     checks.begin(f"{what}: acknowledged items")
     if read.error is not None:
         raise read.error
-    dup = first_duplicate(item_id for item_id, _, _ in mine)
-    if dup is not None:
-        raise fail(f"{what} acknowledges item {dup} twice", "duplicate_item")
-    for item_id, status, leaf in mine:
-        slot = state.declared.get(item_id)
-        declared_leaf = None if slot is None else slot[0]
-        assert declared_leaf is None or isinstance(declared_leaf, bytes)
-        if check_acknowledged_item(what, item_id, status, leaf, declared_leaf,
-                                   state.undeclared, document.id):
-            assert slot is not None
-            slot[1] = status
+    if twice is not None:
+        raise fail(f"{what} acknowledges item {twice} twice", "duplicate_item")
+    if wrong is not None:
+        raise wrong
     if record:
         checks.passed(f"{ah.count} items")
+
+
+def _judge(what: str, item_id: str, status: str, leaf: bytes | None, state: _Part,
+           document: DocumentHeader) -> None:
+    slot = state.declared.get(item_id)
+    declared_leaf = None if slot is None else slot[0]
+    assert declared_leaf is None or isinstance(declared_leaf, bytes)
+    if check_acknowledged_item(what, item_id, status, leaf, declared_leaf, state.undeclared,
+                               document.id):
+        assert slot is not None
+        slot[1] = status
 
 
 def _count(state: _Part, found: Found) -> None:

@@ -103,12 +103,7 @@ def _entries(c: Cursor, open_file: Opener, depth: int) -> Any:
     n = None if c.peek() == NIL else c.container("array")
     if n is not None:
         run = Run(at=c.pos, count=n)
-        for _ in range(n):
-            size = c.bin_size()
-            if size is None:
-                break
-            c.advance(size)
-        else:
+        if c.skip_bins(n) == n:
             return Entries(open_file=open_file, run=run, depth=depth + 1)
     c.pos = at
     return c.value(SMALL_PIECE, depth=depth)

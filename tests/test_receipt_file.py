@@ -9,6 +9,7 @@ exported (the test harness: real engines on real SQLite files).
 
 from __future__ import annotations
 
+import io
 import subprocess
 import sys
 import tracemalloc
@@ -230,6 +231,26 @@ def test_checked_in_parts_an_undeclared_item_never_received_is_caught(
     result = check_receipt(_manifest_with_acks(alpha, beta, 12, undeclared_first=False),
                            keyring)
     assert result.reason == "bad_entry", result.summary()
+
+
+@pytest.mark.usefixtures("small_parts")
+def test_statuses_rewritten_in_the_file_between_two_passes_are_caught(
+        alpha: PrivateIdentity, beta: PrivateIdentity, keyring: Keyring) -> None:
+    """The file is read anew for each part: one rewritten in place after the first pass (every
+    RECEIVED made DISPUTED, same length) must not lend the later parts its statuses."""
+    data = _manifest_with_acks(alpha, beta, 12)
+    forged = data.replace(b"\xa8RECEIVED", b"\xa8DISPUTED")
+    assert forged != data and len(forged) == len(data)
+    opened = []
+
+    def reader() -> io.BytesIO:
+        opened.append(1)
+        # The bundle walked (1), then the first pass: the manifest and three acks (4).
+        return io.BytesIO(data if len(opened) <= 5 else forged)
+
+    result, _ = check_receipt_file(reader, keyring)
+    assert len(opened) > 5  # more than one pass was read
+    assert result.reason == "root_mismatch", result.summary()
 
 
 def test_what_the_check_holds_does_not_grow_with_the_receipt(

@@ -13,8 +13,11 @@ that is at most four passes: the time stays linear in the entries.
 
 The steps keep their order: the first pass runs them in the order of §7.4, the headers' steps
 (6 to 9, and 12) between them through ``ack_steps``; a later pass runs steps 5 and 11 again for
-its part. Within a pass a step's faults are found in the order a whole decoding finds them: an
-entry that does not decode is named only after its tree is judged (step 4 before step 5).
+its part, and 4 and 10 again too: each pass reads the file anew, and what it judges must be
+the signed bytes even if the file was written to since the pass before (the hashing costs
+little beside the decoding). Within a pass a step's faults are found in the order a whole
+decoding finds them: an entry that does not decode is named only after its tree is judged
+(step 4 before step 5).
 """
 
 from __future__ import annotations
@@ -78,19 +81,19 @@ def check_items(document: DocumentHeader, declared: Leaves, acks: Sequence[Leave
                 keep_statuses: bool = False) -> Found:
     """Steps 4 and 5 of ``document`` (its entries ``declared``), then 6 to 12 of each of its
     ``acks`` in order; ``most``: the largest number of entries among them (it sets the
-    parts). ``trees`` False: steps 4 and 10 were done on the same bytes already."""
+    parts). ``trees`` False: the caller has its own way to know the entries each pass reads
+    are the signed ones (steps 4 and 10 are then left out)."""
     parts = max(1, -(-most // PART_ITEMS))
     found = Found(statuses={} if keep_statuses else None)
     headers: list[DocumentHeader] = []
     for part in range(parts):
         first = part == 0
-        state = _declared(document, declared, part, parts, checks, tree=trees and first,
-                          record=first)
+        state = _declared(document, declared, part, parts, checks, tree=trees, record=first)
         for k, leaves in enumerate(acks, 1):
             if first:
                 headers.append(steps.header(k))
             _acknowledged(headers[k - 1], f"acknowledgement {k}", leaves, document, state,
-                          (part, parts), checks, tree=trees and first, record=first)
+                          (part, parts), checks, tree=trees, record=first)
             if first:
                 steps.order(k)
         _count(state, found)
@@ -149,7 +152,8 @@ def _declared(h: DocumentHeader, leaves: Leaves, part: int, parts: int, checks: 
         # Step 4: the count and the root are recomputed from all the entries.
         checks.begin("document entries")
         tree_holds(h, read.builder, h.type)
-        checks.passed(f"{h.count} entries hash to the signed root")
+        if record:
+            checks.passed(f"{h.count} entries hash to the signed root")
     # Step 5: every entry decodes as a declared entry at its position; item ids are unique.
     checks.begin("declared items")
     if read.error is not None:
@@ -188,7 +192,8 @@ def _acknowledged(ah: DocumentHeader, what: str, leaves: Leaves, document: Docum
         # Step 10: its count and root, recomputed from its entries.
         checks.begin(f"{what}: entries")
         tree_holds(ah, read.builder, "ack")
-        checks.passed(f"{ah.count} entries hash to the signed root")
+        if record:
+            checks.passed(f"{ah.count} entries hash to the signed root")
     # Step 11: every ack entry decodes at its position, names each item once, and binds the
     # declared entry of that id by its leaf hash; an entry without a leaf is a
     # RECEIVED_UNDECLARED of an id the document really does not declare.

@@ -66,12 +66,12 @@ def _check_headers(doc: CheckedDocument, shown: Sequence[CheckedDocument],
 
 def _check_as_receipt(doc: CheckedDocument, shown: Sequence[CheckedDocument],
                       open_file: Opener) -> None:
-    """Steps 5 and 11 (steps 4 and 10, count and root, were step 3.6 of the transcript, on the
-    same bytes)."""
+    """Steps 4 to 11 but the headers'. Steps 4 and 10 (count and root) were step 3.6 of the
+    transcript, but each pass here reads the file anew: they are checked again on the bytes
+    it reads, so that what is judged is what was signed even if the file changed meanwhile."""
     check_items(doc.signed.header, _leaves(doc, open_file), [_leaves(a, open_file) for a in shown],
                 AckSteps(header=lambda k: shown[k - 1].signed.header), Checks(),
-                most=max([doc.signed.header.count, *(a.signed.header.count for a in shown)]),
-                trees=False)
+                most=max([doc.signed.header.count, *(a.signed.header.count for a in shown)]))
 
 
 def _leaves(doc: CheckedDocument, open_file: Opener) -> Leaves:

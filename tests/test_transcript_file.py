@@ -19,6 +19,8 @@ from test_transcript import T0, Exchange, edit, ex  # noqa: F401 (ex: the fixtur
 from bridge.core import codec, documents, merkle
 from bridge.core.crypto.identity import Keyring, PrivateIdentity
 from bridge.core.documents import AckItem, Item
+from bridge.core.pieces import of_bytes
+from bridge.core.receipts import items as step4
 from bridge.core.transcript import (
     TranscriptDocument,
     TranscriptResult,
@@ -27,8 +29,6 @@ from bridge.core.transcript import (
     check_transcript_file,
     is_transcript_file,
 )
-from bridge.core.transcript import check_entries as step4
-from bridge.core.transcript.reader import of_bytes
 
 # Every reason the check may give (PROTOCOL.md §2.4, §11.5): anything else is a bug.
 REASONS = {

@@ -1,6 +1,6 @@
-"""A file to check, opened once and read by position: what the transcript check reads a piece at
-a time in several passes (``bridge.core.transcript.reader``) is then one file throughout, even
-if its name is given to another file while the check runs."""
+"""A file to check, opened once and read by position: what the receipt and transcript checks
+read a piece at a time in several passes (``bridge.core.pieces``) is then one file throughout,
+even if its name is given to another file while the check runs."""
 
 from __future__ import annotations
 

@@ -20,8 +20,9 @@ from bridge.core import codec, keylife
 from bridge.core.crypto.identity import Keyring, PublicIdentity
 from bridge.core.errors import BridgeError
 from bridge.core.printable import json_text
-from bridge.core.receipts import RECEIPT_LIMITS, ReceiptResult, check_receipt
-from bridge.core.receipts.witnessed import WitnessReport, check_witnessed, check_witnessed_in
+from bridge.core.receipts import ReceiptResult
+from bridge.core.receipts.verify import check_receipt_file
+from bridge.core.receipts.witnessed import WitnessReport, check_witnessed_in
 from bridge.core.transcript import (
     Opener,
     TranscriptResult,
@@ -76,14 +77,13 @@ def _load_keys(paths: tuple[Path, ...]) -> Keyring:
         raise click.UsageError(f"--keys: {err}") from err
 
 
-def _check_file(path: Path, keys: Keyring, witnesses: tuple[PublicIdentity, ...] = ()
-                ) -> tuple[bool, str, dict[str, Any]]:
-    """(ok, the line's text after the file name, the JSON record) for one file."""
+def _check_file(path: Path, keys: Keyring, witnesses: tuple[PublicIdentity, ...] = (), *,
+                statuses: bool = False) -> tuple[bool, str, dict[str, Any]]:
+    """(ok, the line's text after the file name, the JSON record) for one file; with
+    ``statuses``, a whole-document receipt's record lists every item's final status."""
     try:
-        with regular_file(path) as (open_file, size):
-            result, report = _checked(open_file, size, keys, witnesses)
-    except _TooLarge as exc:
-        return _unreadable(str(exc), "too_large")
+        with regular_file(path) as (open_file, _size):
+            result, report = _checked(open_file, keys, witnesses, statuses)
     except OSError as exc:
         return _unreadable(f"cannot read: {exc.strerror or exc}", "unreadable")
     ok, text, record = result.ok, result.summary(), result.to_json()
@@ -102,19 +102,19 @@ def _check_file(path: Path, keys: Keyring, witnesses: tuple[PublicIdentity, ...]
     return ok, text + "".join(f"\n  {line}" for line in report.lines()), record
 
 
-def _checked(open_file: Opener, size: int, keys: Keyring,
-             witnesses: tuple[PublicIdentity, ...]
-             ) -> tuple[TranscriptResult | ReceiptResult, WitnessReport | None]:
+def _checked(open_file: Opener, keys: Keyring, witnesses: tuple[PublicIdentity, ...],
+             statuses: bool) -> tuple[TranscriptResult | ReceiptResult, WitnessReport | None]:
     """The file's own check, and its witnessed times' when that passed. A transcript (type
-    "bridge.transcript", PROTOCOL.md §11.4) is read a piece at a time, never whole, whatever
-    its size; anything else is a receipt bundle, read whole within its limit."""
+    "bridge.transcript", PROTOCOL.md §11.4) or a receipt bundle (anything else, §7) is read a
+    piece at a time, never whole, whatever its size; the witnessed times are those read by
+    the check, not decoded again."""
     if is_transcript_file(open_file):
         transcript = check_transcript_file(open_file, keys)
         return transcript, (check_witnessed_in(witnessed_view(open_file), keys, witnesses)
                             if transcript.ok else None)
-    data = _read_whole(open_file, size, RECEIPT_LIMITS.max_bytes)
-    receipt = check_receipt(data, keys)
-    return receipt, check_witnessed(data, keys, witnesses) if receipt.ok else None
+    receipt, bundle = check_receipt_file(open_file, keys, keep_statuses=statuses)
+    return receipt, (check_witnessed_in(bundle, keys, witnesses)
+                     if receipt.ok and bundle is not None else None)
 
 
 def _load_witness(path: Path) -> PublicIdentity:
@@ -179,7 +179,7 @@ def verify(files: tuple[Path, ...], key_files: tuple[Path, ...], as_json: bool,
     all_ok = True
     records: list[dict[str, Any]] = []
     for path in files:
-        ok, text, record = _check_file(path, keys, witnesses)
+        ok, text, record = _check_file(path, keys, witnesses, statuses=as_json)
         all_ok &= ok
         if as_json:
             records.append({"file": str(path), **record})

@@ -456,17 +456,18 @@ def encode_ack_statements(first: int, salts: Sequence[bytes],
 # check needs: a million entries without a million objects (bench/core.py, figure (c)).
 
 
-def declared_item_ids(leaves: Sequence[bytes]) -> list[str]:
-    """The item id of each declared entry, each decoded at its position as by
-    ``decode_declared_entry``."""
-    return [_declared_map(leaf, i)["id"] for i, leaf in enumerate(leaves)]
+def declared_item_ids(leaves: Sequence[bytes], first: int = 0) -> list[str]:
+    """The item id of each declared entry, each decoded at its position (the first at
+    ``first``) as by ``decode_declared_entry``."""
+    return [_declared_map(leaf, i)["id"] for i, leaf in enumerate(leaves, first)]
 
 
-def acknowledged_items(leaves: Sequence[bytes]) -> list[tuple[str, str, bytes | None]]:
+def acknowledged_items(leaves: Sequence[bytes], first: int = 0
+                       ) -> list[tuple[str, str, bytes | None]]:
     """(item id, status, declared leaf hash or None) of each acknowledgement entry, each
-    decoded at its position as by ``decode_ack_entry``."""
+    decoded at its position (the first at ``first``) as by ``decode_ack_entry``."""
     out = []
-    for i, leaf in enumerate(leaves):
+    for i, leaf in enumerate(leaves, first):
         v = _ack_map(leaf, i)
         out.append((v["id"], v["status"], v["leaf"]))
     return out

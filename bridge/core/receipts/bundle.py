@@ -18,8 +18,10 @@ MAX_ACK_DOCUMENTS = 4096
 """Acknowledgement documents carried by a whole-document bundle."""
 
 RECEIPT_LIMITS = codec.Limits(
-    # A whole-document bundle of a 1,000,000-item manifest with its acknowledgements needs
-    # this much; the decoded objects take at most twice the file's size (PROTOCOL.md §2.4).
+    # What a bundle decoded whole may span (``witnessed.with_witnessed``): the check reads a
+    # file a piece at a time, each piece within these limits but at most ``pieces.SMALL_PIECE``
+    # bytes, and the file has no size limit of its own (PROTOCOL.md §7.2). The decoded objects
+    # take at most twice the size of what is decoded (§2.4).
     max_bytes=256 * 1024 * 1024,
     max_expansion=2,
     # Deepest container in either form: bundle → acks → ack → signed header (depth 3).
@@ -29,8 +31,9 @@ RECEIPT_LIMITS = codec.Limits(
     # A header or an entry is decoded with SMALL_LIMITS, so none can be longer than this.
     max_bin=codec.SMALL_LIMITS.max_bytes,
 )
-"""Decoding limits of a receipt bundle (PROTOCOL.md §7.2). Headers and entries inside are
-decoded again with ``codec.SMALL_LIMITS``."""
+"""Decoding limits of a receipt bundle (PROTOCOL.md §7.2), less the depth a piece is at when it
+is decoded on its own. Headers and entries inside are decoded again with
+``codec.SMALL_LIMITS``."""
 
 ITEM_KEYS = frozenset({"v", "type", "document", "entry", "proof", "acks"})
 ITEM_ACK_KEYS = frozenset({"ack", "entry", "proof"})

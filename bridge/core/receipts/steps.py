@@ -135,6 +135,26 @@ def caveats(doc: SignedHeader, declared_by: PublicIdentity,
     return tuple(out)
 
 
+def check_declaring_header(value: object, keys: Keyring, checks: Checks, *,
+                            with_count: bool) -> tuple[SignedHeader, PublicIdentity]:
+    """Steps 2 and 3 of both forms."""
+    # Step 2: the document header decodes and is a roster or manifest.
+    checks.begin("document header")
+    doc = parse_header(value, False, "the declaring document")
+    header = doc.header
+    checks.passed(f"{header.type} {header.id} from {header.issuer} to {header.recipient}"
+                  + (f", {header.count} entries" if with_count else ""))
+
+    # Step 3: the header is signed, under tag bridge/v1/document, by a key in the keyring
+    # whose identity names the header's issuer; checked once for all items. (An envelope or
+    # transport-receipt signature over the same bytes is made under another tag, so it cannot
+    # verify here: §3.)
+    checks.begin("document signature")
+    declared_by = check_signature(doc, keys)
+    checks.passed(f"signed by {declared_by.party} [{declared_by.fingerprint}]")
+    return doc, declared_by
+
+
 def check_ack_header(value: object, doc: SignedHeader, keys: Keyring, checks: Checks,
                       what: str) -> tuple[SignedHeader, PublicIdentity]:
     """Steps 6 to 9 of both bundle forms, for one acknowledgement of ``doc``."""

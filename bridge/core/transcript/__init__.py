@@ -32,6 +32,7 @@ a check), ``build`` (a transcript from its parts; the chunks that are accounted 
 ``reader`` and ``layout`` (the file read in bounded pieces, and where its parts are).
 """
 
+from bridge.core.pieces import Opener
 from bridge.core.transcript.build import (
     StreamedDocument,
     accountable,
@@ -52,7 +53,6 @@ from bridge.core.transcript.model import (
     TranscriptResult,
     chunk_continues,
 )
-from bridge.core.transcript.reader import Opener
 
 __all__ = [
     "TRANSCRIPT", "TRANSCRIPT_LIMITS", "Opener", "StreamedDocument", "TranscriptDocument",

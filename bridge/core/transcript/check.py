@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from bridge.core.crypto.identity import PARTY_RE, Keyring
 from bridge.core.documents import ACK
 from bridge.core.errors import BridgeError, DecodeError, VerificationError
+from bridge.core.pieces import Opener, of_bytes
 from bridge.core.receipts import iso_time
 from bridge.core.transcript import layout
 from bridge.core.transcript.check_documents import check_documents
@@ -24,7 +25,6 @@ from bridge.core.transcript.model import (
     TranscriptResult,
     plural,
 )
-from bridge.core.transcript.reader import Opener, of_bytes
 
 
 def check_transcript(data: bytes, keys: Keyring) -> TranscriptResult:

@@ -10,10 +10,10 @@ from bridge.core import merkle
 from bridge.core.crypto.identity import Keyring
 from bridge.core.documents import ACK, DocumentHeader, SignedHeader, check_entries_tree
 from bridge.core.errors import VerificationError
+from bridge.core.pieces import Opener
 from bridge.core.transcript import layout
 from bridge.core.transcript.check_state import CheckedDocument, Times, fail, not_revoked
 from bridge.core.transcript.layout import DocumentAt
-from bridge.core.transcript.reader import Opener
 
 TREE_BATCH = 4096  # leaves hashed into the tree at once
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from bridge.core.crypto.identity import Keyring, PublicIdentity
 from bridge.core.documents import ACK, SignedHeader
 from bridge.core.errors import VerificationError
-from bridge.core.transcript.reader import Run
+from bridge.core.pieces import Run
 
 
 def fail(message: str, reason: str) -> VerificationError:

@@ -15,18 +15,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from bridge.core.pieces import NIL, SMALL_PIECE, Cursor, Opener, Readable, Run, of_bytes
 from bridge.core.transcript.check_state import fail
-from bridge.core.transcript.model import LINK_KEYS, TRANSCRIPT
-from bridge.core.transcript.reader import (
-    ENVELOPE_PIECE,
-    NIL,
-    SMALL_PIECE,
-    Cursor,
-    Opener,
-    Run,
-    of_bytes,
-)
+from bridge.core.transcript.model import LINK_KEYS, MAX_CIPHERTEXT, TRANSCRIPT, TRANSCRIPT_LIMITS
 
+ENVELOPE_PIECE = MAX_CIPHERTEXT + (1 << 20)  # an envelope carries its ciphertext
 LONG = frozenset({"documents", "links"})  # parts not decoded whole
 WITNESSED = "witnessed"  # the witnessed times (PROTOCOL.md §13.5), checked on their own
 
@@ -53,11 +46,15 @@ class LinkAt:
     envelopes: Run
 
 
+def _cursor(f: Readable, pos: int = 0) -> Cursor:
+    return Cursor(f, TRANSCRIPT_LIMITS, pos)
+
+
 def read_layout(open_file: Opener) -> Layout | None:
     """The top-level map's keys, its small values decoded, where its long parts begin; None
     when the file holds a value other than a map."""
     with contextlib.closing(open_file()) as f:
-        c = Cursor(f)
+        c = _cursor(f)
         n = c.container("map")
         if n is None:
             c.value(c.size)  # whatever it is, the decoder says if it is not canonical
@@ -80,7 +77,7 @@ def is_transcript_file(open_file: Opener) -> bool:
     else is skipped past (so a key or value of a million empty arrays costs no memory)."""
     try:
         with contextlib.closing(open_file()) as f:
-            c = Cursor(f)
+            c = _cursor(f)
             n = c.container("map")
             for key in c.keys(n or 0):
                 if key == "type":
@@ -113,7 +110,7 @@ def documents(open_file: Opener, at: int) -> Run | None:
     """Where the elements of the ``documents`` array beginning at ``at`` are (None: it is
     not an array)."""
     with contextlib.closing(open_file()) as f:
-        c = Cursor(f, at)
+        c = _cursor(f, at)
         n = c.container("array")
         return None if n is None else Run(at=c.pos, count=n)
 
@@ -121,7 +118,7 @@ def documents(open_file: Opener, at: int) -> Run | None:
 def each_document(open_file: Opener, run: Run) -> Iterator[DocumentAt]:
     """Each element of the ``documents`` array, its entries skipped past."""
     with contextlib.closing(open_file()) as f:
-        c = Cursor(f, run.at)
+        c = _cursor(f, run.at)
         for k in range(run.count):
             m = c.container("map")
             if m is None:
@@ -161,7 +158,7 @@ def _entries_run(c: Cursor) -> tuple[Run | None, bool]:
 def entries(open_file: Opener, run: Run) -> Iterator[bytes]:
     """A document's entries in order, each decoded canonically on its own."""
     with contextlib.closing(open_file()) as f:
-        c = Cursor(f, run.at)
+        c = _cursor(f, run.at)
         for n, leaf in enumerate(c.bins(run.count)):
             if not isinstance(leaf, bytes):
                 raise fail(f"entry {n} is not bytes", "bad_transcript")
@@ -172,7 +169,7 @@ def links(open_file: Opener, at: int) -> list[LinkAt] | None:
     """The two links' ends and where their envelopes are; None when ``links`` is not a list
     of maps of ``from``, ``to`` and a list of ``envelopes``."""
     with contextlib.closing(open_file()) as f:
-        c = Cursor(f, at)
+        c = _cursor(f, at)
         n = c.container("array")
         if n != 2:  # one link each way
             return None
@@ -209,7 +206,7 @@ def _link(c: Cursor) -> LinkAt | None:
 def envelopes(open_file: Opener, run: Run) -> Iterator[Any]:
     """A link's envelopes in order, each decoded (its ciphertext included) on its own."""
     with contextlib.closing(open_file()) as f:
-        c = Cursor(f, run.at)
+        c = _cursor(f, run.at)
         for _ in range(run.count):
             yield c.value(ENVELOPE_PIECE)
 

@@ -1,17 +1,20 @@
-"""Reading a transcript file in bounded pieces (PROTOCOL.md §11.4), never whole.
+"""Reading a canonical encoding from a file in bounded pieces, never whole: a transcript
+(PROTOCOL.md §11.4) or a whole-document receipt (§7.2).
 
-A transcript of a million-item exchange is hundreds of megabytes, nearly all of it in two kinds
-of long arrays: a document's entries, and a link's envelopes. The checks (``check``) walk the
-transcript's own maps and those arrays here, an element at a time, and hand every other value
-(a signed header, an envelope, an entry, a party name) to the one canonical decoder
-(``codec.decode``, PROTOCOL.md §2.4) as the bytes it spans: what a whole-file decoding would
-accept, each piece accepts, with the same reasons. The walked headers are checked the same way
-(their shortest form, by re-encoding; their length within the limits and the bytes left).
+A transcript of a million-item exchange is hundreds of megabytes, and so is the receipt of a
+million-item document, nearly all of it in long arrays: a document's entries, and a link's
+envelopes. The checks walk the file's own maps and those arrays here, an element at a time, and
+hand every other value (a signed header, an envelope, an entry, a party name) to the one
+canonical decoder (``codec.decode``, PROTOCOL.md §2.4) as the bytes it spans, within the limits
+the ``Cursor`` is given (the file's, with the depth it is at taken off): what a whole-file
+decoding would accept, each piece accepts, with the same reasons. The walked headers are
+checked the same way (their shortest form, by re-encoding; their length within the limits and
+the bytes left).
 
-Memory is bounded by the largest single value decoded (an envelope, its ciphertext included, at
-most ``MAX_CIPHERTEXT``), never by the file: a length that declares more than the file holds is
-refused as ``truncated`` before anything is read for it. Errors name the byte offset in the
-file where the piece that fails begins.
+Memory is bounded by the largest single value decoded (at most the span the caller allows:
+an envelope, its ciphertext included, for a transcript), never by the file: a length that
+declares more than the file holds is refused as ``truncated`` before anything is read for it.
+Errors name the byte offset in the file where the piece that fails begins.
 
 Pure: the bytes come through the ``Opener`` the caller gives (a file it opened, or bytes
 in memory); nothing here opens, names or writes a file.
@@ -31,7 +34,6 @@ import msgpack
 
 from bridge.core import codec
 from bridge.core.errors import DecodeError
-from bridge.core.transcript.model import MAX_CIPHERTEXT, TRANSCRIPT_LIMITS
 
 
 class Readable(Protocol):
@@ -49,10 +51,9 @@ Opener = Callable[[], Readable]
 
 BLOCK = 1 << 20  # bytes read from the file at once
 RUN = 4096  # bins decoded at once (a run of a document's entries)
-# The most one decoded piece may span. Signed headers, receipts and names are small; an entry
-# is at most what a document body may hold; an envelope carries its ciphertext.
+# The most one decoded piece may span, unless the caller says more. Signed headers, receipts
+# and names are small; an entry is at most what a document body may hold.
 SMALL_PIECE = codec.DEFAULT_LIMITS.max_bytes
-ENVELOPE_PIECE = MAX_CIPHERTEXT + (1 << 20)
 
 # The first byte of each MessagePack value that is not a fixint, fixmap, fixarray, fixstr,
 # nil or bool, with (bytes of its length field, what the length counts): "b" bytes that follow,
@@ -86,16 +87,22 @@ def of_bytes(data: bytes) -> Opener:
 
 
 @functools.cache
-def limits_for(span: int) -> codec.Limits:
-    """The transcript's limits, for one piece of at most ``span`` bytes."""
-    return dataclasses.replace(TRANSCRIPT_LIMITS, max_bytes=span)
+def limits_for(limits: codec.Limits, span: int, depth: int = 0) -> codec.Limits:
+    """The file's ``limits``, for one piece of at most ``span`` bytes that begins ``depth``
+    containers down in the file (its own containers may nest only as deep as the rest)."""
+    # At least 1: the decoder takes no less, and a piece as deep as the limit is a bin (a
+    # document's entry), which nests nothing.
+    return dataclasses.replace(limits, max_bytes=span,
+                               max_depth=max(1, limits.max_depth - depth))
 
 
 class Cursor:
-    """One pass over the file, front to back from ``pos``, a block at a time."""
+    """One pass over the file, front to back from ``pos``, a block at a time, within the
+    file's decoding ``limits``."""
 
-    def __init__(self, file: Readable, pos: int = 0) -> None:
+    def __init__(self, file: Readable, limits: codec.Limits, pos: int = 0) -> None:
         self.file = file
+        self.limits = limits
         self.size = file.seek(0, io.SEEK_END)
         self.pos = pos
         self._buf = b""
@@ -179,21 +186,22 @@ class Cursor:
             return 0
         # As the decoder would, at the header: over the limit, or more than the bytes left.
         kind, values = ("map", 2 * n) if counts == "m" else ("array", n)
-        if n > TRANSCRIPT_LIMITS.max_items:
+        if n > self.limits.max_items:
             raise self.fail("too_large", f"{kind} of {n} exceeds the limit of "
-                            f"{TRANSCRIPT_LIMITS.max_items}", at)
+                            f"{self.limits.max_items}", at)
         if values > self.size - self.pos:
             raise self.fail("truncated", f"{kind} of {n} cannot fit in the bytes left", at)
         return values
 
-    def value(self, span_limit: int = SMALL_PIECE) -> Any:
-        """The next value, decoded by the canonical decoder from the bytes it spans."""
+    def value(self, span_limit: int = SMALL_PIECE, depth: int = 0) -> Any:
+        """The next value, decoded by the canonical decoder from the bytes it spans (``depth``
+        containers down in the file)."""
         start = self.pos
         self.skip(span_limit)
         end, self.pos = self.pos, start
         raw = self.read(end - start)
         try:
-            return codec.decode(raw, limits_for(span_limit))
+            return codec.decode(raw, limits_for(self.limits, span_limit, depth))
         except DecodeError as exc:
             raise self._in_file(exc, start) from exc
 
@@ -205,34 +213,55 @@ class Cursor:
             return self.fail(exc.code, exc.message, start)
         return self.fail(exc.code, exc.message[:found.start()], start + int(found[1]))
 
-    def bins(self, count: int) -> Iterator[Any]:
+    def bins(self, count: int, depth: int = 0) -> Iterator[Any]:
         """The next ``count`` values, a document's entries (bins, each at most SMALL_PIECE),
         decoded by the canonical decoder a run at a time: a run of bins is the elements of
         an array whose header is made here (in its shortest form). A run that does not
         decode is decoded again value by value, which names the one at fault and its byte;
-        a value that is not a bin is decoded on its own (the caller judges it)."""
+        a value that is not a bin is decoded on its own (the caller judges it; ``depth``: the
+        array's elements are that many containers down in the file)."""
         left = count
         while left:
-            start, k = self.pos, 0
-            while k < min(left, RUN) and self.pos - start < BLOCK:
-                size = self.bin_size()
-                if size is None:
-                    break
-                self.advance(size)
-                k += 1
+            start = self.pos
+            k = self.skip_bins(min(left, RUN), BLOCK)
             if not k:
                 left -= 1
-                yield self.value()
+                yield self.value(depth=depth)
                 continue
             end, self.pos = self.pos, start
             head = msgpack.Packer().pack_array_header(k)
             try:
-                run = codec.decode(head + self.read(end - start), limits_for(SMALL_PIECE + 8))
+                run = codec.decode(head + self.read(end - start),
+                                   limits_for(self.limits, SMALL_PIECE + 8))
             except DecodeError:
                 self.pos = start
-                run = [self.value() for _ in range(k)]
+                run = [self.value(depth=depth) for _ in range(k)]
             left -= k
             yield from run
+
+    def skip_bins(self, most: int, span: int | None = None) -> int:
+        """Past the next bins of at most SMALL_PIECE each, ``most`` of them at most and (with
+        ``span``) no further once ``span`` bytes are passed; how many. What ``bin_size`` and
+        ``advance`` do one by one, with the block's bytes at hand: a long part of a file is
+        nearly all such bins (a document's entries)."""
+        k, start, size = 0, self.pos, self.size
+        limit = size if span is None else start + span
+        while k < most and self.pos < limit:
+            off = self.pos - self._buf_at
+            buf = self._buf
+            if 0 <= off and off + 3 <= len(buf) and buf[off] == 0xC4:  # a bin 8: an entry
+                end = self.pos + 2 + buf[off + 1]
+                if end > size:
+                    raise self.fail("truncated", "input ends before the value does")
+                self.pos = end
+                k += 1
+                continue
+            n = self.bin_size()
+            if n is None:
+                break
+            self.advance(n)
+            k += 1
+        return k
 
     def bin_size(self) -> int | None:
         """The bytes a bin of at most SMALL_PIECE that begins here spans (None: another
@@ -257,9 +286,9 @@ class Cursor:
             return None
         self.pos += 1
         n = (b & 0x0F) if b < 0xA0 else int.from_bytes(self.read(_LAYOUT[b][0]), "big")
-        if n > TRANSCRIPT_LIMITS.max_items:
+        if n > self.limits.max_items:
             raise self.fail("too_large", f"{kind} of {n} exceeds the limit of "
-                            f"{TRANSCRIPT_LIMITS.max_items}", at)
+                            f"{self.limits.max_items}", at)
         pack = msgpack.Packer()
         shortest = pack.pack_array_header(n) if kind == "array" else pack.pack_map_header(n)
         if len(shortest) != self.pos - at:
@@ -275,17 +304,17 @@ class Cursor:
         seen: list[bytes] = []
         for _ in range(n):
             at = self.pos
-            self.skip(TRANSCRIPT_LIMITS.max_str + 5)
+            self.skip(self.limits.max_str + 5)
             end, self.pos = self.pos, at
             seen.append(self.read(end - at))
             try:
                 codec.decode(msgpack.Packer().pack_map_header(len(seen))
-                             + b"".join(k + b"\xc0" for k in seen), TRANSCRIPT_LIMITS)
+                             + b"".join(k + b"\xc0" for k in seen), self.limits)
             except DecodeError as exc:
                 raise self.fail(exc.code, f"a map key: {_AT_BYTE.sub('', exc.message)}",
                                 at) from exc
             yield msgpack.unpackb(seen[-1], raw=False)
 
 
-__all__ = ["BLOCK", "ENVELOPE_PIECE", "NIL", "SMALL_PIECE", "Cursor", "Opener", "Readable",
+__all__ = ["BLOCK", "NIL", "SMALL_PIECE", "Cursor", "Opener", "Readable",
            "Run", "limits_for", "of_bytes"]

@@ -17,20 +17,25 @@ import argparse
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import open_pair, wire
+from harness import Harness, open_pair, wire
 from workload import manifest_items, print_figures
 
 from bridge.core.crypto import suites
 from bridge.core.crypto.identity import PrivateIdentity
 
 
-def measure(n: int, chunk: int, suite: suites.Suite) -> dict[str, Any]:
+@contextmanager
+def submitted(n: int, chunk: int, suite: suites.Suite) -> Iterator[Harness]:
+    """Alpha and beta (synchronous=FULL), alpha's manifest M-1 of ``n`` items to beta
+    committed and not yet delivered (``bench/ack_phase.py`` starts here too)."""
     created = 1_700_000_000_000  # the harness's clock starts after it
     alpha, beta = (PrivateIdentity.generate(p, created=created, suite=suite)
                    for p in ("alpha", "beta"))
@@ -39,6 +44,11 @@ def measure(n: int, chunk: int, suite: suites.Suite) -> dict[str, Any]:
         for party in (h.alpha, h.beta):
             wire.sql(party.engine).execute("PRAGMA synchronous=FULL")
         wire.submit(h.alpha.engine, "manifest", "beta", manifest_items(n), doc_id="M-1")
+        yield h
+
+
+def measure(n: int, chunk: int, suite: suites.Suite) -> dict[str, Any]:
+    with submitted(n, chunk, suite) as h:
         receiver = sender = 0.0
         wall = time.perf_counter()
         for pending in wire.pending_batch(h.alpha.engine, "beta", 1 << 20):

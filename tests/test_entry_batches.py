@@ -231,6 +231,23 @@ def test_acknowledgement_entry_holding_an_array_is_refused() -> None:
     assert acks_batch(leaves, 0) == acks_one_at_a_time(leaves, 0) == "bad_entry"
 
 
+@pytest.mark.parametrize("inside", [{}, {"seen": "photo"}, {"a": {"b": None}}],
+                         ids=["empty_map", "map_of_text", "map_in_a_map"])
+def test_acknowledgement_entry_holding_a_map_is_refused(inside: dict[str, Any]) -> None:
+    # One map an entry is all the run decoder lets an entry build: a map inside a field is
+    # one more than the run has entries, wherever in the run it is.
+    for at in (0, 1, 2):
+        leaves = [ack_entry(n, evidence=inside if n == at else None) for n in range(3)]
+        assert acks_batch(leaves, 0) == acks_one_at_a_time(leaves, 0) == "bad_entry"
+
+
+def test_acknowledgement_entries_one_short_of_a_map_each_are_refused() -> None:
+    # As many maps as entries, but one entry is a bare value and another holds the spare map:
+    # the count of maps alone would pass; each value must be an entry's own map.
+    leaves = [ack_entry(0, reason={"k": "v"}), msgpack.packb("RECEIVED"), ack_entry(2)]
+    assert acks_batch(leaves, 0) == acks_one_at_a_time(leaves, 0) == "bad_entry"
+
+
 def test_acknowledgement_entries_with_text_at_the_limit_decode_as_one_at_a_time() -> None:
     leaves = [ack_entry(0, reason="r" * 2000, evidence="e" * 2000), ack_entry(1, leaf=None)]
     assert acks_batch(leaves, 0) == acks_one_at_a_time(leaves, 0) != "bad_entry"

@@ -142,11 +142,20 @@ def test_nested_records_within_the_rule_are_accepted_by_every_decoder() -> None:
     assert decode_declared_entry(leaves[2], 2).data == record
 
 
-def test_ack_chunk_of_empty_arrays_is_refused_within_a_bound_of_its_size() -> None:
-    # An ack entry has no room for containers: the status is text. The entries are refused
-    # one at a time, so the peak is one entry's decoding whatever the chunk's length.
+# An array of 4,000 empty arrays, and a map of 4,000 keys (two letters each) of empty maps.
+_ACK_BOMBS = {"empty_arrays": b"\xdc\x0f\xa0" + b"\x90" * 4000,
+              "empty_maps": b"\xde\x0f\xa0" + b"".join(
+                  b"\xa2" + bytes([48 + n // 64, 48 + n % 64]) + b"\x80" for n in range(4000))}
+
+
+@pytest.mark.parametrize("bomb", list(_ACK_BOMBS.values()), ids=list(_ACK_BOMBS))
+def test_ack_chunk_of_empty_containers_is_refused_within_a_bound_of_its_size(
+        bomb: bytes) -> None:
+    # An ack entry has no room for containers: the status is text. The run is given up at
+    # its first array, or its first map past one an entry, so the peak is at most one
+    # entry's decoding whatever the chunk's length.
     good = encode_ack_entry(0, SALT, AckItem(id="item-0", status="RECEIVED"), None)
-    bomb = good.replace(b"\xa6status\xa8RECEIVED", b"\xa6status\xdc\x0f\xa0" + b"\x90" * 4000)
+    bomb = good.replace(b"\xa6status\xa8RECEIVED", b"\xa6status" + bomb)
     leaves = [good] + [bomb] * ENTRIES
     size = sum(map(len, leaves))
     for decode in (ack_records, ack_columns):

@@ -93,3 +93,35 @@ def test_an_item_id_twice_in_one_statement_is_the_peers_fault_and_stores_nothing
                                              [None] * n, [None] * n))
     assert exc.value.reason == "duplicate_item"
     assert _rows(store, doc) == []
+
+
+def test_rows_of_two_documents_interleaved_are_each_stored_under_their_own(
+        tmp_path: Path) -> None:
+    """``insert_items_with_fields`` takes a statement per document among each batch of rows:
+    rows of two documents in turn, past a statement's rows, each land in their own document
+    with their own entry bytes and transport."""
+    store = Store(tmp_path / "bridge.db")
+    n = ROWS_PER_STATEMENT + 5
+    with store.transaction():
+        docs = (_document(store, n), store.insert_document(
+            id="M-2", direction="out", peer="alpha", type="manifest", digest=b"\x02" * 32,
+            header=b"", sig=b"", count=n, answers=None, meta={}, created=T0, state="queued",
+            now=T0))
+        rows = [(docs[k % 2], k // 2, f"P-{k}", b"entry-%d" % k, bytes([k % 251]) * 32,
+                 ("unacknowledged", "queued")[k % 2], f"c{k}", None) for k in range(2 * n)]
+        store.insert_items_with_fields(iter(rows))
+    for d, doc in enumerate(docs):
+        assert _rows(store, doc) == [(r[0], r[1], r[2], r[3], r[4], r[5], None, r[6], r[7])
+                                     for r in rows[d::2]]
+
+
+def test_an_item_row_short_of_a_value_is_refused_and_its_batch_not_stored(
+        tmp_path: Path) -> None:
+    store = Store(tmp_path / "bridge.db")
+    with store.transaction():
+        doc = _document(store, 3)
+    good = [(doc, k, f"P-{k}", b"e", b"\x02" * 32, "unacknowledged", None, None)
+            for k in range(2)]
+    with pytest.raises(ValueError, match="8 values"):
+        store.insert_items_with_fields([*good, (doc, 2, "P-2", b"e", b"\x02" * 32, "queued")])
+    assert _rows(store, doc) == []

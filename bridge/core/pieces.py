@@ -299,22 +299,28 @@ class Cursor:
 
     def keys(self, n: int) -> Iterator[str]:
         """The keys of a map of ``n`` pairs whose header was just read, one at a time (the
-        caller reads or skips each value before asking for the next key). Keys are checked
-        by the canonical decoder, as one map of them: str, unique, in canonical order."""
-        seen: list[bytes] = []
+        caller reads or skips each value before asking for the next key). Each key is checked
+        by the canonical decoder as the key of a map of one pair (str, shortest header, within
+        the limits), then against the key before it: unique and in canonical order (§2.3: by
+        UTF-8 bytes, a prefix first). Linear in the keys: the map of all the keys so far,
+        decoded again at each key, made a file of one map of many keys cost their square."""
+        previous: bytes | None = None
         for _ in range(n):
             at = self.pos
             self.skip(self.limits.max_str + 5)
             end, self.pos = self.pos, at
-            seen.append(self.read(end - at))
+            raw = self.read(end - at)
             try:
-                codec.decode(msgpack.Packer().pack_map_header(len(seen))
-                             + b"".join(k + b"\xc0" for k in seen), self.limits)
+                key = next(iter(codec.decode(b"\x81" + raw + b"\xc0", self.limits)))
             except DecodeError as exc:
                 raise self.fail(exc.code, f"a map key: {_AT_BYTE.sub('', exc.message)}",
                                 at) from exc
-            yield msgpack.unpackb(seen[-1], raw=False)
-
+            utf8 = key.encode()
+            if previous is not None and utf8 <= previous:
+                raise self.fail("not_canonical", "a map key: map keys are not unique and in "
+                                "canonical order", at)
+            previous = utf8
+            yield key
 
 __all__ = ["BLOCK", "NIL", "SMALL_PIECE", "Cursor", "Opener", "Readable",
            "Run", "limits_for", "of_bytes"]

@@ -92,6 +92,24 @@ def test_entry_changed_behind_the_daemon_s_back_stops_the_receipt_with_the_alarm
         DocumentReceipt(h.beta.engine.engine, "M-1", "in")
 
 
+def test_entry_bytes_deleted_behind_the_daemon_s_back_stop_the_receipt_naming_them(
+        h: Harness) -> None:
+    """An entry's bytes row deleted: the receipt stops where it would need them, the fault
+    named as the store check names it (not an empty entry, not a crash), the alarm raised."""
+    con = sqlite3.connect(h.beta.home.db_path)
+    try:
+        with con:
+            con.execute("DELETE FROM item_leaves WHERE (doc, idx) = (SELECT doc, idx "
+                        "FROM items WHERE item_id = 'P-00019')")
+    finally:
+        con.close()
+    made = DocumentReceipt(h.beta.engine.engine, "M-1", "in")
+    with pytest.raises(StoreCorrupt, match=r"P-00019.*signed bytes are missing from the store"):
+        while made.next_piece(1):
+            pass
+    assert wire.health(h.beta.engine)["status"] == "store_corrupt"
+
+
 def test_streamed_receipt_with_witnessed_times_is_the_one_built_whole(
         h: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
     """With ``witnessed`` evidence (PROTOCOL.md §13.5) the whole receipt is re-encoded with

@@ -16,7 +16,7 @@ from conftest import make_identity
 
 from bridge.core import documents, merkle
 from bridge.core.documents import Item, SignedDocument
-from bridge.core.errors import StoreError
+from bridge.core.errors import StoreCorrupt, StoreError
 from bridge.engine.store_check import check_store
 from bridge.store.entry_fields import entry_fields
 from bridge.store.sqlite import migrate
@@ -227,5 +227,26 @@ def test_an_item_whose_entry_bytes_were_deleted_is_a_store_fault(tmp_path: Path)
         con.execute("DELETE FROM item_leaves WHERE idx = 2")
     (fault,) = check_store(store.check_rows())
     assert fault.where == "out manifest M-FIELDS-1 (beta)"
-    assert "entry 2" in fault.what, fault.what
+    assert fault.what == "entry 2 (P-2): its signed bytes are missing from the store", fault.what
+    store.close()
+
+
+@pytest.mark.parametrize("deleted", [2, 4])  # one inside the document, and its last one
+def test_a_missing_entry_bytes_row_is_refused_not_read_past(tmp_path: Path,
+                                                            deleted: int) -> None:
+    # A retried submission is compared with the stored entries a page at a time: a row left
+    # out would shift every later entry onto the wrong item, and a missing last one would
+    # leave the retry judged by nothing there.
+    path = tmp_path / "bridge.db"
+    store = Store(path)
+    doc = manifest()
+    insert(store, doc)
+    assert store.leaves(1, 0, 10) == list(doc.leaves) == store.leaves(1)
+    with contextlib.closing(sqlite3.connect(path)) as con, con:
+        con.execute("DELETE FROM item_leaves WHERE idx = ?", (deleted,))
+    for read in (lambda: store.leaves(1), lambda: store.leaves(1, 0, 10),
+                 lambda: store.leaves(1, deleted, 1)):
+        with pytest.raises(StoreCorrupt, match=rf"entry {deleted} .*missing"):
+            read()
+    assert store.leaves(1, 0, deleted) == list(doc.leaves[:deleted])  # the rows before it
     store.close()

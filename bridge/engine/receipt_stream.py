@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from bridge.core.errors import BridgeError, InputError
+from bridge.core.errors import BridgeError, InputError, StoreCorrupt
 from bridge.core.receipts.stream import stream_document_receipt
 from bridge.engine.context import Engine
 from bridge.engine.found import find_document
 from bridge.engine.health import where
-from bridge.engine.store_check import StoreFault
+from bridge.engine.store_check import StoreFault, check_declared_entry
 from bridge.engine.witnessing import Witnessing
+from bridge.store.sqlite.check import DeclaredEntry
 
 PIECE_BYTES = 1 << 20
 """About this much of a receipt is made per call (``pieces``): a page or two of entries."""
@@ -37,7 +38,7 @@ class DocumentReceipt:
                  ((x.leaf, x.declared_lh) for x in rows.ack_entries(a.rowid))) for a in held]
         evidence = Witnessing(engine).evidence({row.digest, *(a.digest for a in held)})
         self._pieces = stream_document_receipt(
-            engine.guard.stored_header(row), (e.leaf for e in rows.declared_entries(row.rowid)),
+            engine.guard.stored_header(row), _present(rows.declared_entries(row.rowid)),
             acks, engine.trust.receipt_keyring(), witnessed=evidence or None)
 
     def next_piece(self, size: int = PIECE_BYTES) -> bytes:
@@ -61,6 +62,15 @@ class DocumentReceipt:
     def pieces(self) -> Iterator[bytes]:
         while piece := self.next_piece():
             yield piece
+
+
+def _present(entries: Iterator[DeclaredEntry]) -> Iterator[bytes]:
+    """Each entry's bytes; one whose bytes row is missing stops the receipt, the fault
+    named as the store check names it (a ``BridgeError``: ``next_piece`` raises the alarm)."""
+    for e in entries:
+        if e.leaf is None:
+            raise StoreCorrupt(str(check_declared_entry(e.idx, e.item_id, None, e.lh)))
+        yield e.leaf
 
 
 __all__ = ["PIECE_BYTES", "DocumentReceipt"]

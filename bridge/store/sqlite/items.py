@@ -15,7 +15,7 @@ import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from bridge.core.errors import VerificationError
+from bridge.core.errors import StoreCorrupt, VerificationError
 from bridge.store.entry_fields import entry_fields
 from bridge.store.sqlite.acknowledgements import undeclared_statuses
 from bridge.store.sqlite.bulk import rows_per_statement
@@ -225,13 +225,24 @@ class Items(Repository):
         return [(idx, lh, status) for idx, _, lh, status in rows]
 
     def leaves(self, doc: int, first: int = 0, n: int | None = None) -> list[bytes]:
-        if n is None:
-            return [r[0] for r in self._conn.execute(
-                "SELECT leaf FROM item_leaves WHERE doc=? AND idx >= ? ORDER BY idx",
-                (doc, first))]
-        return [r[0] for r in self._conn.execute(
-            "SELECT leaf FROM item_leaves WHERE doc=? AND idx >= ? AND idx < ? ORDER BY idx",
-            (doc, first, first + n))]
+        """The entry bytes of ``doc``'s items ``[first, first + n)`` (to the end: n None), in
+        index order. Read from the items, not from ``item_leaves`` alone: an item whose bytes
+        row is missing is ``StoreCorrupt`` naming it, never a shorter list whose positions
+        have moved (a retried submission compared with it would be judged by the wrong
+        entries, or by none for a missing last one)."""
+        # The bound in SQL (one of two constant texts), not a NULL test: the index then stops
+        # at the page's end.
+        upto, args = ("", (doc, first)) if n is None else (" AND i.idx < ?3",
+                                                            (doc, first, first + n))
+        rows = self._conn.execute(
+            "SELECT i.idx, e.leaf FROM items i LEFT JOIN item_leaves e ON e.doc = i.doc AND "  # noqa: S608
+            f"e.idx = i.idx WHERE i.doc = ?1 AND i.idx >= ?2{upto} ORDER BY i.idx",
+            args).fetchall()
+        for idx, leaf in rows:
+            if leaf is None:
+                raise StoreCorrupt(f"entry {idx} of a stored document: its signed bytes are "
+                                   "missing from the store")
+        return [leaf for _, leaf in rows]
 
     def iter_leaf_hashes(self, doc: int) -> Iterator[bytes]:
         """The leaf hashes of ``doc`` in index order, read as they are consumed."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 import hmac
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 from bridge.core import merkle
 from bridge.core.crypto.identity import TAG_DOCUMENT, Keyring, PublicIdentity, iso_time
@@ -208,18 +208,6 @@ def _check_parties(ack: DocumentHeader, doc: DocumentHeader, what: str) -> None:
     if ack.issuer != doc.recipient or ack.recipient != doc.issuer:
         raise fail(f"{what} is from {ack.issuer!r} to {ack.recipient!r}, but the document went "
                     f"from {doc.issuer!r} to {doc.recipient!r}", "wrong_party")
-
-
-def first_duplicate(ids: Iterable[str]) -> str | None:
-    """The first id of ``ids`` that is also an earlier one (steps 5 and 11), every id read
-    before it is named (so that ids read as they are decoded all decode first)."""
-    seen: set[str] = set()
-    twice = None
-    for item_id in ids:
-        if twice is None and item_id in seen:
-            twice = item_id
-        seen.add(item_id)
-    return twice
 
 
 def check_acknowledged_item(what: str, item_id: str, status: str, leaf: bytes | None,

@@ -234,15 +234,22 @@ class CheckRows:
         """What the store holds that the audit log must account for (``audit.check_store``)."""
         def q(sql: str) -> Iterator[tuple[Any, ...]]:
             return _rows(self._conn, sql)
+        # The outbox and the inbox read once each (both may hold every envelope of years),
+        # a row at a time: an inbox row's receipt is hashed as it is read, never held.
+        outbox, receipts = set(), set()
+        for peer, seq, digest, receipted in q("SELECT peer, seq, digest, receipt IS NOT NULL "
+                                              "FROM outbox"):
+            outbox.add((peer, seq, digest))
+            if receipted:
+                receipts.add((peer, seq))
+        inbox, issued = set(), {}
+        for peer, seq, digest, receipt in q("SELECT peer, seq, digest, receipt FROM inbox"):
+            inbox.add((peer, seq, digest))
+            issued[(peer, seq)] = _hash_of(receipt)
         return audit.StoreFacts(
             documents={r[0] for r in q("SELECT digest FROM documents")},
-            outbox={(r[0], r[1], r[2]) for r in q("SELECT peer, seq, digest FROM outbox")},
-            inbox={(r[0], r[1], r[2]) for r in q("SELECT peer, seq, digest FROM inbox")},
-            receipts={(r[0], r[1]) for r in q("SELECT peer, seq FROM outbox "
-                                              "WHERE receipt IS NOT NULL")},
-            refusals=int(next(q("SELECT COUNT(*) FROM refusals"))[0]),
-            issued={(r[0], r[1]): _hash_of(r[2])
-                    for r in q("SELECT peer, seq, receipt FROM inbox")},
+            outbox=outbox, inbox=inbox, receipts=receipts,
+            refusals=int(next(q("SELECT COUNT(*) FROM refusals"))[0]), issued=issued,
             leaves=int(next(q("SELECT COUNT(*) FROM audit_tree WHERE level = 0"))[0]),
             checkpoint=int(next(q("SELECT COALESCE(MAX(size), 0) FROM checkpoints"))[0]))
 

@@ -322,5 +322,6 @@ class Cursor:
             previous = utf8
             yield key
 
+
 __all__ = ["BLOCK", "NIL", "SMALL_PIECE", "Cursor", "Opener", "Readable",
            "Run", "limits_for", "of_bytes"]

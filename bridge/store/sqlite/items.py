@@ -90,8 +90,6 @@ def _received_leaves_statement(rows: int) -> str:
         f"(?1,?{2 + 2 * r},?{3 + 2 * r})" for r in range(rows))
 
 
-
-
 class Items(Repository):
     """The ``items`` table, and its entries' bytes in ``item_leaves``."""
 

@@ -19,7 +19,8 @@ answering raises :class:`DaemonUnavailable`. A submission or acknowledgement ref
 because the peer's queue is full (429 ``queue_full``: nothing was stored) is tried again after
 the daemon's ``Retry-After``, a bounded number of times (``busy_tries``, ``busy_wait``), then
 raised. ``timeout`` bounds silence, not work: the daemon is asked to send 102 Processing while
-it works on a long request (``bridge/local/processing.py``).
+it works on a long request (``bridge/local/processing.py``), and gives up if it keeps
+answering only that for more than ``client_wire.WORK_AT_MOST`` seconds.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ import http.client
 import json
 import os
 import socket
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from types import ModuleType
 from typing import Any, BinaryIO
@@ -23,6 +24,15 @@ HOST = "bridge"  # the Host header; the socket is what selects the daemon
 STREAM_BLOCK = 256 * 1024  # bytes of NDJSON lines (or msgpack values) sent at once
 NDJSON = "application/x-ndjson"
 MSGPACK = "application/vnd.msgpack"
+WORK_AT_MOST = 3600.0
+"""Seconds a request is waited for while the daemon answers only ``102 Processing``: the
+interim answers say its event loop lives, not that the work moves (a database thread that
+hangs would keep a client waiting for ever), so past this the client gives up as on a silent
+daemon, and says which it was."""
+
+
+class StillWorking(TimeoutError):
+    """The daemon kept answering ``102 Processing`` for longer than ``WORK_AT_MOST``."""
 
 
 class NoAnswer(http.client.RemoteDisconnected):
@@ -52,11 +62,15 @@ class _Response(http.client.HTTPResponse):
         # more 1xx before the final answer): the daemon's 102 Processing while it works
         # (bridge/local/processing.py). ``http.client`` skips only 100 Continue itself. Each
         # is a byte on the socket, so the timeout, which bounds each read, bounds silence.
+        began = time.monotonic()
         while True:
             version, status, reason = super()._read_status()  # type: ignore[misc]
             if not (100 < status < 200 and status != 101):
                 return version, status, reason
             http.client.parse_headers(self.fp)  # an interim answer's fields: not ours
+            if time.monotonic() - began > WORK_AT_MOST:
+                raise StillWorking(f"the daemon was still working on the request after "
+                                   f"{WORK_AT_MOST:g} s")
 
 
 class UnixHTTPConnection(http.client.HTTPConnection):
@@ -117,6 +131,9 @@ def unavailable_message(exc: BaseException, socket_path: str, timeout: float
     if isinstance(exc, PermissionError):
         return (f"permission denied on {socket_path}: the socket belongs to another user; run "
                 "as the user who runs the daemon", False)
+    if isinstance(exc, StillWorking):
+        return (f"the Bridge daemon on {socket_path} answered only that it was still working "
+                f"for more than {WORK_AT_MOST:g} s; see its log", True)
     if isinstance(exc, TimeoutError):
         return (f"the Bridge daemon on {socket_path} did not answer within {timeout:g} s",
                 True)
@@ -200,9 +217,10 @@ def segment(value: str) -> str:
     return quote(value, safe="")
 
 
-__all__ = ["ENCODER", "HOST", "MSGPACK", "NDJSON", "STREAM_BLOCK", "NoAnswer", "UnixHTTPConnection",
-           "copy_body", "document_stream", "home_of", "json_text", "msgpack_blocks",
-           "ndjson_blocks", "query", "retry_after_seconds", "segment", "send_request", "statement",
+__all__ = ["ENCODER", "HOST", "MSGPACK", "NDJSON", "STREAM_BLOCK", "WORK_AT_MOST",
+           "NoAnswer", "StillWorking", "UnixHTTPConnection", "copy_body",
+           "document_stream", "home_of", "json_text", "msgpack_blocks", "ndjson_blocks",
+           "query", "retry_after_seconds", "segment", "send_request", "statement",
            "unavailable_message"]
 
 

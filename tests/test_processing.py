@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import make_mocked_request
 
+from bridge import client_wire
+from bridge.client import BridgeClient, DaemonUnavailable
 from bridge.client_wire import UnixHTTPConnection
 from bridge.local.processing import interim_every, silence_allowed
 
@@ -63,5 +66,41 @@ def test_client_skips_interim_answers_before_the_final_one(tmp_path: Path) -> No
         assert (resp.status, resp.read()) == (202, b"{}")
     finally:
         client.close()
+        serving.join(timeout=10)
+        server.close()
+
+
+def test_a_daemon_that_answers_only_102_for_ever_is_given_up_on(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A hung database thread behind a living event loop: 102 after 102 and never a final
+    answer. Each keeps the silence timeout from firing, so only the cap on work ends it."""
+    monkeypatch.setattr(client_wire, "WORK_AT_MOST", 0.5)
+    path = tmp_path / "s.sock"
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(path))
+    server.listen(1)
+    stop = threading.Event()
+
+    def answer() -> None:
+        conn, _ = server.accept()
+        with conn:
+            until = time.monotonic() + 15  # then hang up: without the cap, a test that ends
+            while not stop.wait(0.05) and time.monotonic() < until:  # 102s within 10 s each
+                try:
+                    conn.sendall(b"HTTP/1.1 102 Processing\r\n\r\n")
+                except OSError:
+                    return
+    serving = threading.Thread(target=answer)
+    serving.start()
+    client = BridgeClient(path, timeout=10, busy_tries=0)
+    started = time.monotonic()
+    try:
+        with pytest.raises(DaemonUnavailable, match=r"still working for more than 0\.5 s") as err:
+            client.acknowledge("D", all="RECEIVED")
+        assert err.value.reached  # it may have acted: the message says so
+        assert "may or may not have been taken" in str(err.value)
+        assert time.monotonic() - started < 5  # not the silence timeout of 10 s
+    finally:
+        stop.set()
         serving.join(timeout=10)
         server.close()

@@ -10,6 +10,8 @@ ignores it, §2) is sent an interim ``102 Processing`` (RFC 2518 §10.1; a clien
 to parse 1xx answers before the final one, RFC 9110 §15.2) every third of that while the
 request is at work, and the final answer when it is done. A request whose work has stopped
 (the daemon's loop hung) sends nothing, and the client gives up after its timeout as before.
+A loop that lives while the database thread hangs keeps sending them: so the client gives up
+also when interim answers alone have come for ``bridge.client_wire.WORK_AT_MOST`` seconds.
 """
 
 from __future__ import annotations

@@ -51,6 +51,9 @@ Opener = Callable[[], Readable]
 
 BLOCK = 1 << 20  # bytes read from the file at once
 RUN = 4096  # bins decoded at once (a run of a document's entries)
+# Headers walked in Python before a value is handed to msgpack's C decoder to pass: a value
+# of more is long, and most of it tiny elements (each costs the walk a microsecond or two).
+WALK_STEPS = 2048
 # The most one decoded piece may span, unless the caller says more. Signed headers, receipts
 # and names are small; an entry is at most what a document body may hold.
 SMALL_PIECE = codec.DEFAULT_LIMITS.max_bytes
@@ -144,34 +147,87 @@ class Cursor:
     def at_end(self) -> bool:
         return self.pos >= self.size
 
-    def skip(self, limit: int | None = None) -> None:
+    def skip(self, limit: int | None = None, depth: int = 0) -> None:
         """Past one value of any type, reading only its headers; more than ``limit`` bytes
-        is ``too_large`` (what it holds is checked when it is decoded, not here)."""
-        start, pending = self.pos, 1
-        while pending:
+        is ``too_large`` (what it holds is checked when it is decoded, not here; ``depth``:
+        the containers above it in the file, which its own nesting adds to)."""
+        start = self.pos
+        if not self._walk(limit, depth, WALK_STEPS):
+            self.pos = start
+            if not self._skipped_in_c(limit):
+                self.pos = start
+                self._walk(limit, depth)
+        if limit is not None and self.pos - start > limit:
+            raise self.fail("too_large", f"a value of more than {limit} bytes", start)
+
+    def _skipped_in_c(self, limit: int | None) -> bool:
+        """msgpack's C decoder past the value, where it can: a value of tiny elements (a
+        bomb of a million empty arrays a megabyte) costs it nanoseconds an element, not the
+        microseconds of ``_walk``. False (the cursor anywhere) for any value it cannot pass
+        whole within the file and ``max_items``, for ``_walk`` to name the reason and byte."""
+        # It holds a string or bin whole in its buffer (so at most the span allowed), and
+        # nothing else: it keeps no object, and resumes where it was as the blocks come in.
+        span = self.size - self.pos if limit is None else min(limit + 1, self.size - self.pos)
+        hold = max(span, BLOCK)
+        self.file.seek(self.pos)
+        reader = msgpack.Unpacker(self.file, read_size=BLOCK, max_buffer_size=hold,
+                                  max_str_len=hold, max_bin_len=hold, max_ext_len=hold,
+                                  max_array_len=self.limits.max_items,
+                                  max_map_len=self.limits.max_items)
+        try:
+            reader.skip()
+        except (ValueError, msgpack.OutOfData, msgpack.StackError):
+            return False  # FormatError, BufferFull and the length limits are ValueErrors
+        passed = reader.tell()
+        self._buf, self._buf_at = b"", 0  # the file was read from elsewhere
+        if passed > self.size - self.pos:
+            return False  # the file grew under the check: named by the walk
+        self.pos += passed
+        return True
+
+    def _walk(self, limit: int | None, depth: int, steps: int | None = None) -> bool:
+        """``skip`` a header at a time, ``steps`` headers at most (False: not past the value
+        yet, the cursor anywhere); refuses at the first byte where the value is more
+        than ``limit`` bytes, nests deeper than the decoder would take it (PROTOCOL.md
+        §2.4), declares more than ``max_items`` or the bytes left, or is no MessagePack."""
+        start = self.pos
+        deepest = max(1, self.limits.max_depth - depth)
+        left = [1]  # the values still to pass at each level of nesting, innermost last
+        while left:
+            if steps is not None:
+                if not steps:
+                    return False
+                steps -= 1
+            if not left[-1]:
+                left.pop()
+                continue
             if limit is not None and self.pos - start > limit:
                 raise self.fail("too_large", f"a value of more than {limit} bytes", start)
-            pending -= 1
+            left[-1] -= 1
             size = self.bin_size()  # the common value of a long part: an entry
             if size is not None:
                 self.advance(size)
                 continue
+            at = self.pos
             b = self.read(1)[0]
             if b <= 0x7F or b >= 0xE0 or b in (NIL, 0xC2, 0xC3):
                 continue
-            if b <= 0x8F:
-                pending += 2 * (b & 0x0F)
-            elif b <= 0x9F:
-                pending += b & 0x0F
-            elif b <= 0xBF:
+            if 0xA0 <= b <= 0xBF:
                 self.advance(b & 0x1F)
+                continue
+            if b <= 0x9F:
+                values = b & 0x0F if b >= 0x90 else 2 * (b & 0x0F)
             elif b in _LAYOUT:
-                pending += self._skip_tagged(b)
+                values = self._skip_tagged(b)
+                if _LAYOUT[b][1] not in "vm":
+                    continue
             else:
-                raise self.fail("malformed", f"byte {b:#04x} begins no MessagePack value",
-                                self.pos - 1)
-        if limit is not None and self.pos - start > limit:
-            raise self.fail("too_large", f"a value of more than {limit} bytes", start)
+                raise self.fail("malformed", f"byte {b:#04x} begins no MessagePack value", at)
+            if len(left) - 1 > deepest:  # this container is at depth len(left) - 1
+                # At the byte after its header, as the decoder names it.
+                raise self.fail("too_deep", f"nesting deeper than {deepest}")
+            left.append(values)
+        return True
 
     def _skip_tagged(self, b: int) -> int:
         """Past the length field (and bytes) of a tagged value; the values it holds."""
@@ -197,7 +253,7 @@ class Cursor:
         """The next value, decoded by the canonical decoder from the bytes it spans (``depth``
         containers down in the file)."""
         start = self.pos
-        self.skip(span_limit)
+        self.skip(span_limit, depth)
         end, self.pos = self.pos, start
         raw = self.read(end - start)
         try:

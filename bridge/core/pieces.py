@@ -54,6 +54,9 @@ RUN = 4096  # bins decoded at once (a run of a document's entries)
 # Headers walked in Python before a value is handed to msgpack's C decoder to pass: a value
 # of more is long, and most of it tiny elements (each costs the walk a microsecond or two).
 WALK_STEPS = 2048
+# Elements of a long container the walk hands to the C decoder at once, at least, when it looks
+# for the fault in a value that decoder could not pass (doubled while it passes them).
+RUN_IN_C = 64
 # The most one decoded piece may span, unless the caller says more. Signed headers, receipts
 # and names are small; an entry is at most what a document body may hold.
 SMALL_PIECE = codec.DEFAULT_LIMITS.max_bytes
@@ -97,6 +100,20 @@ def limits_for(limits: codec.Limits, span: int, depth: int = 0) -> codec.Limits:
     # document's entry), which nests nothing.
     return dataclasses.replace(limits, max_bytes=span,
                                max_depth=max(1, limits.max_depth - depth))
+
+
+class _Prefixed:
+    """A file read as ``head`` then its bytes from where it is: what the C decoder reads to
+    pass a run of values as the elements of one array (``Cursor._passed_in_c``)."""
+
+    def __init__(self, head: bytes, file: Readable) -> None:
+        self._head, self._file = head, file
+
+    def read(self, size: int) -> bytes:
+        if self._head:
+            head, self._head = self._head, b""
+            return head
+        return self._file.read(size)
 
 
 class Cursor:
@@ -149,8 +166,12 @@ class Cursor:
 
     def skip(self, limit: int | None = None, depth: int = 0) -> None:
         """Past one value of any type, reading only its headers; more than ``limit`` bytes
-        is ``too_large`` (what it holds is checked when it is decoded, not here; ``depth``:
-        the containers above it in the file, which its own nesting adds to)."""
+        is ``too_large``. What it holds is checked when it is decoded, not here: the headers
+        walked are checked for nesting (``depth``: the containers above it in the file, which
+        its own nesting adds to), but a long value the C decoder passes is not (msgpack has
+        no depth limit to give it); every value skipped is decoded later within the limit.
+        A value the C decoder cannot pass is walked to name the fault, as the walk alone
+        names it."""
         start = self.pos
         if not self._walk(limit, depth, WALK_STEPS):
             self.pos = start
@@ -162,37 +183,61 @@ class Cursor:
 
     def _skipped_in_c(self, limit: int | None) -> bool:
         """msgpack's C decoder past the value, where it can: a value of tiny elements (a
-        bomb of a million empty arrays a megabyte) costs it nanoseconds an element, not the
+        bomb of a million empty arrays) costs it nanoseconds an element, not the
         microseconds of ``_walk``. False (the cursor anywhere) for any value it cannot pass
         whole within the file and ``max_items``, for ``_walk`` to name the reason and byte."""
-        # It holds a string or bin whole in its buffer (so at most the span allowed), and
-        # nothing else: it keeps no object, and resumes where it was as the blocks come in.
-        span = self.size - self.pos if limit is None else min(limit + 1, self.size - self.pos)
-        hold = max(span, BLOCK)
+        passed = self._passed_in_c(1, self._room(self.pos, limit))
+        if passed is None:
+            return False
+        self.pos += passed
+        return True
+
+    def _room(self, start: int, limit: int | None) -> int:
+        """The bytes from ``pos`` a value begun at ``start`` may still span, one more than
+        ``limit`` allows (to see it is over), and at most the bytes left."""
+        left = self.size - self.pos
+        return left if limit is None else max(0, min(limit + 1 - (self.pos - start), left))
+
+    def _passed_in_c(self, values: int, room: int) -> int | None:
+        """The bytes the next ``values`` values span, as msgpack's C decoder passes them (as
+        the elements of one array), or None where it cannot pass them all: malformed, cut
+        short, a string or container over its limit (``room`` bytes, ``max_items``), or the
+        file grew. More than ``room`` in all is the caller's to refuse.
+
+        It holds a string or bin whole in its buffer (so at most ``room`` bytes, or a block),
+        and nothing else: it keeps no object, and resumes where it was as the blocks come
+        in."""
+        hold = max(room, BLOCK)
         self.file.seek(self.pos)
-        reader = msgpack.Unpacker(self.file, read_size=BLOCK, max_buffer_size=hold,
-                                  max_str_len=hold, max_bin_len=hold, max_ext_len=hold,
-                                  max_array_len=self.limits.max_items,
+        head = b"\xdd" + values.to_bytes(4, "big")  # an array of them (array 32)
+        reader = msgpack.Unpacker(_Prefixed(head, self.file), read_size=BLOCK,
+                                  max_buffer_size=hold + len(head), max_str_len=hold,
+                                  max_bin_len=hold, max_ext_len=hold,
+                                  max_array_len=max(values, self.limits.max_items),
                                   max_map_len=self.limits.max_items)
         try:
             reader.skip()
         except (ValueError, msgpack.OutOfData, msgpack.StackError):
-            return False  # FormatError, BufferFull and the length limits are ValueErrors
-        passed = reader.tell()
-        self._buf, self._buf_at = b"", 0  # the file was read from elsewhere
-        if passed > self.size - self.pos:
-            return False  # the file grew under the check: named by the walk
-        self.pos += passed
-        return True
+            return None  # FormatError, BufferFull and the length limits are ValueErrors
+        finally:
+            self._buf, self._buf_at = b"", 0  # the file was read from elsewhere
+        passed = reader.tell() - len(head)
+        return passed if passed <= self.size - self.pos else None  # else the file grew
 
     def _walk(self, limit: int | None, depth: int, steps: int | None = None) -> bool:
         """``skip`` a header at a time, ``steps`` headers at most (False: not past the value
         yet, the cursor anywhere); refuses at the first byte where the value is more
         than ``limit`` bytes, nests deeper than the decoder would take it (PROTOCOL.md
-        §2.4), declares more than ``max_items`` or the bytes left, or is no MessagePack."""
+        §2.4), declares more than ``max_items`` or the bytes left, or is no MessagePack.
+
+        With no ``steps`` (the walk that names why the C decoder could not pass a value),
+        the elements of a long container are passed by it a run at a time, the run halved
+        where it fails, down to the one element the fault is in, which is walked: naming a
+        fault at the end of a file of hundreds of megabytes costs seconds, not minutes."""
         start = self.pos
         deepest = max(1, self.limits.max_depth - depth)
         left = [1]  # the values still to pass at each level of nesting, innermost last
+        run = RUN_IN_C
         while left:
             if steps is not None:
                 if not steps:
@@ -203,31 +248,45 @@ class Cursor:
                 continue
             if limit is not None and self.pos - start > limit:
                 raise self.fail("too_large", f"a value of more than {limit} bytes", start)
+            if steps is None and run and left[-1] >= RUN_IN_C:
+                k = min(run, left[-1])
+                passed = self._passed_in_c(k, self._room(start, limit))
+                if passed is None:
+                    run = k // 2  # none: the next element is walked
+                else:
+                    self.pos, left[-1], run = self.pos + passed, left[-1] - k, 2 * k
+                continue
+            run = RUN_IN_C
             left[-1] -= 1
-            size = self.bin_size()  # the common value of a long part: an entry
-            if size is not None:
-                self.advance(size)
+            values = self._walk_header()
+            if values is None:
                 continue
-            at = self.pos
-            b = self.read(1)[0]
-            if b <= 0x7F or b >= 0xE0 or b in (NIL, 0xC2, 0xC3):
-                continue
-            if 0xA0 <= b <= 0xBF:
-                self.advance(b & 0x1F)
-                continue
-            if b <= 0x9F:
-                values = b & 0x0F if b >= 0x90 else 2 * (b & 0x0F)
-            elif b in _LAYOUT:
-                values = self._skip_tagged(b)
-                if _LAYOUT[b][1] not in "vm":
-                    continue
-            else:
-                raise self.fail("malformed", f"byte {b:#04x} begins no MessagePack value", at)
             if len(left) - 1 > deepest:  # this container is at depth len(left) - 1
                 # At the byte after its header, as the decoder names it.
                 raise self.fail("too_deep", f"nesting deeper than {deepest}")
             left.append(values)
         return True
+
+    def _walk_header(self) -> int | None:
+        """Past the next value's header (and its bytes, for a scalar): None for a value with
+        nothing in it to walk, else the values its container holds."""
+        size = self.bin_size()  # the common value of a long part: an entry
+        if size is not None:
+            self.advance(size)
+            return None
+        at = self.pos
+        b = self.read(1)[0]
+        if b <= 0x7F or b >= 0xE0 or b in (NIL, 0xC2, 0xC3):
+            return None
+        if 0xA0 <= b <= 0xBF:
+            self.advance(b & 0x1F)
+            return None
+        if b <= 0x9F:
+            return b & 0x0F if b >= 0x90 else 2 * (b & 0x0F)
+        if b in _LAYOUT:
+            values = self._skip_tagged(b)
+            return values if _LAYOUT[b][1] in "vm" else None
+        raise self.fail("malformed", f"byte {b:#04x} begins no MessagePack value", at)
 
     def _skip_tagged(self, b: int) -> int:
         """Past the length field (and bytes) of a tagged value; the values it holds."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import random
 import struct
+import tracemalloc
 
 import msgpack
 import pytest
@@ -169,3 +170,29 @@ def test_naming_a_fault_at_the_end_of_a_long_value_walks_few_headers(
         "truncated", f"input ends before the value does (at byte {len(data)})")
     assert walked < 10_000  # of 18 million headers
     assert reader.read_bytes < 64 * len(data)
+
+
+def test_a_bin_longer_than_the_span_allowed_is_refused_not_raised_by_the_c_decoder() -> None:
+    # msgpack's BufferFull (a bin longer than the decoder may hold) is no ValueError: it once
+    # escaped the check as an exception of msgpack's own instead of a refusal.
+    data = (b"\xdc" + struct.pack(">H", 4000) + b"\x00" * 3000
+            + b"\xc6" + struct.pack(">I", 2 * MIB) + b"x" * (2 * MIB) + b"\x00" * 999)
+    assert _skipped(data, limit=9000) == "too_large"
+
+
+def test_a_long_bin_is_stepped_over_unread_not_held_by_the_c_decoder() -> None:
+    # The attack: a file whose one skipped value holds a bin of 40 MiB, after enough tiny
+    # elements that the C decoder passes the value. It would hold the bin whole to pass it.
+    size = 40 * MIB
+    data = (b"\xdc" + struct.pack(">H", 5000) + b"\x00" * 4999
+            + b"\xc6" + struct.pack(">I", size) + b"x" * size + b"\xc0")
+    reader = io.BytesIO(data)
+    tracemalloc.start()
+    try:
+        c = pieces.Cursor(reader, LIMITS)
+        c.skip()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert c.pos == len(data) - 1
+    assert peak < 4 * pieces.HOLD_IN_C < size

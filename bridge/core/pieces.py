@@ -57,6 +57,9 @@ WALK_STEPS = 2048
 # Elements of a long container the walk hands to the C decoder at once, at least, when it looks
 # for the fault in a value that decoder could not pass (doubled while it passes them).
 RUN_IN_C = 64
+# The longest string or bin the C decoder passes (it holds one whole while it passes it); a
+# longer one is stepped over by the walk without being read.
+HOLD_IN_C = 4 * BLOCK
 # The most one decoded piece may span, unless the caller says more. Signed headers, receipts
 # and names are small; an entry is at most what a document body may hold.
 SMALL_PIECE = codec.DEFAULT_LIMITS.max_bytes
@@ -204,10 +207,11 @@ class Cursor:
         short, a string or container over its limit (``room`` bytes, ``max_items``), or the
         file grew. More than ``room`` in all is the caller's to refuse.
 
-        It holds a string or bin whole in its buffer (so at most ``room`` bytes, or a block),
-        and nothing else: it keeps no object, and resumes where it was as the blocks come
-        in."""
-        hold = max(room, BLOCK)
+        It holds a string or bin whole in its buffer, and nothing else: it keeps no object,
+        and resumes where it was as the blocks come in. So a string or bin longer than
+        ``HOLD_IN_C`` is not passed here but by the walk, which steps over it unread: memory
+        stays that of the values decoded, not of the ones passed."""
+        hold = max(min(room, HOLD_IN_C), BLOCK)
         self.file.seek(self.pos)
         head = b"\xdd" + values.to_bytes(4, "big")  # an array of them (array 32)
         reader = msgpack.Unpacker(_Prefixed(head, self.file), read_size=BLOCK,
@@ -217,8 +221,10 @@ class Cursor:
                                   max_map_len=self.limits.max_items)
         try:
             reader.skip()
-        except (ValueError, msgpack.OutOfData, msgpack.StackError):
-            return None  # FormatError, BufferFull and the length limits are ValueErrors
+        except (ValueError, msgpack.UnpackException):
+            # The length limits are ValueErrors; OutOfData, FormatError, StackError and
+            # BufferFull (a string or bin over ``hold``: not a ValueError) UnpackExceptions.
+            return None
         finally:
             self._buf, self._buf_at = b"", 0  # the file was read from elsewhere
         passed = reader.tell() - len(head)

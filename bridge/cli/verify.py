@@ -16,11 +16,12 @@ import click
 
 from bridge.cli.exits import Exit
 from bridge.cli.readers import regular_file
+from bridge.cli.verify_json import JsonResults, StatusSpool
 from bridge.core import codec, keylife
 from bridge.core.crypto.identity import Keyring, PublicIdentity
 from bridge.core.errors import BridgeError
-from bridge.core.printable import json_text
 from bridge.core.receipts import ReceiptResult
+from bridge.core.receipts.items import StatusSink
 from bridge.core.receipts.verify import check_receipt_file
 from bridge.core.receipts.witnessed import WitnessReport, check_witnessed_in
 from bridge.core.transcript import (
@@ -78,9 +79,10 @@ def _load_keys(paths: tuple[Path, ...]) -> Keyring:
 
 
 def _check_file(path: Path, keys: Keyring, witnesses: tuple[PublicIdentity, ...] = (), *,
-                statuses: bool = False) -> tuple[bool, str, dict[str, Any]]:
+                statuses: bool | StatusSink = False) -> tuple[bool, str, dict[str, Any]]:
     """(ok, the line's text after the file name, the JSON record) for one file; with
-    ``statuses``, a whole-document receipt's record lists every item's final status."""
+    ``statuses``, a whole-document receipt's record lists every item's final status (or,
+    a ``StatusSink``, they go there)."""
     try:
         with regular_file(path) as (open_file, _size):
             result, report = _checked(open_file, keys, witnesses, statuses)
@@ -103,7 +105,8 @@ def _check_file(path: Path, keys: Keyring, witnesses: tuple[PublicIdentity, ...]
 
 
 def _checked(open_file: Opener, keys: Keyring, witnesses: tuple[PublicIdentity, ...],
-             statuses: bool) -> tuple[TranscriptResult | ReceiptResult, WitnessReport | None]:
+             statuses: bool | StatusSink
+             ) -> tuple[TranscriptResult | ReceiptResult, WitnessReport | None]:
     """The file's own check, and its witnessed times' when that passed. A transcript (type
     "bridge.transcript", PROTOCOL.md §11.4) or a receipt bundle (anything else, §7) is read a
     piece at a time, never whole, whatever its size; the witnessed times are those read by
@@ -177,14 +180,23 @@ def verify(files: tuple[Path, ...], key_files: tuple[Path, ...], as_json: bool,
     witnesses = tuple(_load_witness(p) for p in witness_files)
 
     all_ok = True
-    records: list[dict[str, Any]] = []
+    # JSON as each file is checked, a whole document's statuses spooled (verify_json): reasons,
+    # evidence and item ids are the signer's text, escaped by json_text.
+    results = JsonResults(lambda text: click.echo(text, nl=False)) if as_json else None
     for path in files:
-        ok, text, record = _check_file(path, keys, witnesses, statuses=as_json)
-        all_ok &= ok
-        if as_json:
-            records.append({"file": str(path), **record})
-        else:
+        if results is None:
+            ok, text, _ = _check_file(path, keys, witnesses)
             click.echo(f"{'OK' if ok else 'FAIL'}: {path}: {text}")
-    if as_json:
-        click.echo(json_text(records))  # reasons and evidence are the signer's text
+            all_ok &= ok
+            continue
+        spool = StatusSpool()
+        try:
+            ok, _, record = _check_file(path, keys, witnesses, statuses=spool.add)
+            results.add({"file": str(path), **record},
+                        spool if "statuses" in record else None)
+        finally:
+            spool.close()
+        all_ok &= ok
+    if results is not None:
+        results.end()
     sys.exit(int(Exit.OK if all_ok else Exit.FAILED))

@@ -11,7 +11,7 @@ from bridge.core.crypto.identity import Keyring, PublicIdentity, iso_time
 from bridge.core.documents import DocumentHeader, SignedHeader, is_signed_header_map
 from bridge.core.receipts import steps
 from bridge.core.receipts.bundle import DOCUMENT_KEYS, MAX_ACK_DOCUMENTS
-from bridge.core.receipts.items import AckSteps, Found, check_items
+from bridge.core.receipts.items import AckSteps, Found, StatusSink, check_items
 from bridge.core.receipts.parts import Entries
 from bridge.core.receipts.result import ReceiptResult, Signer
 from bridge.core.receipts.steps import Checks, fail
@@ -26,7 +26,7 @@ def _document_map(value: object, what: str) -> tuple[object, Entries]:
 
 
 def check_document(bundle: dict[str, Any], keys: Keyring, checks: Checks, *,
-                   keep_statuses: bool) -> ReceiptResult:
+                   keep_statuses: bool | StatusSink) -> ReceiptResult:
     # Step 1 (continued): the shape of a whole-document bundle.
     if set(bundle) != DOCUMENT_KEYS:
         raise fail("a document receipt has exactly the fields acks, document, type, v",

@@ -54,6 +54,11 @@ class AckSteps:
     order: Callable[[int], None] = lambda k: None
 
 
+StatusSink = Callable[[Iterable[tuple[str, str]]], None]
+"""Where each item's final status goes (item id, status), a part's items at a time, when the
+caller keeps them elsewhere than in memory (``bridge verify --json`` of a million items)."""
+
+
 @dataclass(kw_only=True)
 class Found:
     """What the acknowledgements say of the items, over all parts: the counts of final
@@ -65,6 +70,7 @@ class Found:
     unacknowledged: int = 0
     undeclared: int = 0
     statuses: dict[str, str] | None = None
+    sink: StatusSink | None = None  # where the final statuses go: ``statuses.update`` if kept
 
 
 @dataclass(kw_only=True)
@@ -78,13 +84,17 @@ class _Part:
 
 def check_items(document: DocumentHeader, declared: Leaves, acks: Sequence[Leaves],
                 steps: AckSteps, checks: Checks, *, most: int, trees: bool = True,
-                keep_statuses: bool = False) -> Found:
+                keep_statuses: bool | StatusSink = False) -> Found:
     """Steps 4 and 5 of ``document`` (its entries ``declared``), then 6 to 12 of each of its
     ``acks`` in order; ``most``: the largest number of entries among them (it sets the
     parts). ``trees`` False: the caller has its own way to know the entries each pass reads
-    are the signed ones (steps 4 and 10 are then left out)."""
+    are the signed ones (steps 4 and 10 are then left out). ``keep_statuses``: True keeps
+    each item's final status in ``Found.statuses``; a ``StatusSink`` is handed them instead,
+    a part at a time, so that none are held beyond the part's."""
     parts = max(1, -(-most // PART_ITEMS))
-    found = Found(statuses={} if keep_statuses else None)
+    kept: dict[str, str] | None = {} if keep_statuses is True else None
+    found = Found(statuses=kept, sink=kept.update if kept is not None else (
+        None if isinstance(keep_statuses, bool) else keep_statuses))
     headers: list[DocumentHeader] = []
     for part in range(parts):
         first = part == 0
@@ -226,10 +236,9 @@ def _count(state: _Part, found: Found) -> None:
     found.counts.update(s for s in finals if isinstance(s, str))
     found.counts.update(state.undeclared.values())
     found.undeclared += len(state.undeclared)
-    if found.statuses is not None:
-        found.statuses.update((i, s[1]) for i, s in state.declared.items()
-                              if isinstance(s[1], str))
-        found.statuses.update(state.undeclared)
+    if found.sink is not None:  # each id is in one part only: none is handed over twice
+        found.sink((i, s[1]) for i, s in state.declared.items() if isinstance(s[1], str))
+        found.sink(state.undeclared.items())
 
 
 def tree_holds(h: DocumentHeader, builder: merkle.RootBuilder, what: str) -> None:
@@ -242,4 +251,4 @@ def tree_holds(h: DocumentHeader, builder: merkle.RootBuilder, what: str) -> Non
                    "root_mismatch")
 
 
-__all__ = ["PART_ITEMS", "AckSteps", "Found", "Leaves", "check_items", "tree_holds"]
+__all__ = ["PART_ITEMS", "AckSteps", "Found", "Leaves", "StatusSink", "check_items", "tree_holds"]

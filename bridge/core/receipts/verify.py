@@ -36,6 +36,7 @@ from bridge.core.receipts.bundle import (
     UNDECLARED,
 )
 from bridge.core.receipts.document import check_document
+from bridge.core.receipts.items import StatusSink
 from bridge.core.receipts.parts import read_bundle
 from bridge.core.receipts.result import ReceiptResult, Signer, StatusChange
 from bridge.core.receipts.steps import (
@@ -63,12 +64,14 @@ def check_receipt(data: bytes, keys: Keyring) -> ReceiptResult:
     return check_receipt_file(of_bytes(bytes(data)), keys, keep_statuses=True)[0]
 
 
-def check_receipt_file(open_file: Opener, keys: Keyring, *, keep_statuses: bool = False
+def check_receipt_file(open_file: Opener, keys: Keyring, *,
+                       keep_statuses: bool | StatusSink = False
                        ) -> tuple[ReceiptResult, dict[str, Any] | None]:
     """Check the receipt bundle that ``open_file`` reads, a piece at a time. Never raises for
     bad input. With the result, when it holds, the bundle as read (its small values, its
     witnessed times among them, for ``witnessed.check_witnessed_in``). ``keep_statuses``:
-    the result lists each item's final status (a whole document's: as many as its items)."""
+    the result lists each item's final status (a whole document's: as many as its items), or,
+    a ``StatusSink``, they are handed to it a part at a time and the result lists none."""
     checks = Checks()
     try:
         return _check(open_file, keys, checks, keep_statuses)
@@ -88,8 +91,8 @@ def verify_receipt(data: bytes, keys: Keyring) -> ReceiptResult:
     return result
 
 
-def _check(open_file: Opener, keys: Keyring, checks: Checks, keep_statuses: bool
-           ) -> tuple[ReceiptResult, dict[str, Any]]:
+def _check(open_file: Opener, keys: Keyring, checks: Checks,
+           keep_statuses: bool | StatusSink) -> tuple[ReceiptResult, dict[str, Any]]:
     # Step 1: decode the bytes as one canonical value within RECEIPT_LIMITS (PROTOCOL.md §2),
     # a piece at a time, then dispatch on its type. Nothing inside is trusted until its
     # signature is checked.

@@ -13,7 +13,7 @@ from __future__ import annotations
 import itertools
 import tempfile
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import IO, Any
 
 from bridge.core.printable import json_text
 
@@ -25,11 +25,11 @@ _WRITE_BATCH = 8192  # statuses made into JSON at once
 class StatusSpool:
     """Item statuses as the members of one JSON object, in an unnamed temporary file
     (``tempfile.TemporaryFile``: created mode 0600 and unlinked at once, so nothing is left
-    behind, whatever ends the command)."""
+    behind, whatever ends the command), opened at the first status: a transcript or an item
+    receipt opens none."""
 
     def __init__(self) -> None:
-        self._file = tempfile.TemporaryFile("w+", encoding="utf-8")  # closed by close()
-        self._members = False
+        self._file: IO[str] | None = None  # closed by close()
 
     def add(self, statuses: Iterable[tuple[str, str]]) -> None:
         """Append (item id, status) pairs, each id once: ids and statuses are the signer's
@@ -37,12 +37,15 @@ class StatusSpool:
         pairs = iter(statuses)
         while batch := dict(itertools.islice(pairs, _WRITE_BATCH)):
             members = json_text(batch, indent=_MEMBER_INDENT)[2:-2]  # less "{\n" and "\n}"
-            self._file.write((",\n" if self._members else "") + members)
-            self._members = True
+            if self._file is None:
+                self._file = tempfile.TemporaryFile("w+", encoding="utf-8")
+            else:
+                members = ",\n" + members
+            self._file.write(members)
 
     def copy_to(self, write: Callable[[str], Any]) -> None:
         """The object, written out a block at a time."""
-        if not self._members:
+        if self._file is None:
             write("{}")
             return
         write("{\n")
@@ -52,7 +55,8 @@ class StatusSpool:
         write("\n" + " " * (_MEMBER_INDENT - 2) + "}")
 
     def close(self) -> None:
-        self._file.close()
+        if self._file is not None:
+            self._file.close()
 
 
 class JsonResults:

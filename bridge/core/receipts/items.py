@@ -70,7 +70,6 @@ class Found:
     unacknowledged: int = 0
     undeclared: int = 0
     statuses: dict[str, str] | None = None
-    sink: StatusSink | None = None  # where the final statuses go: ``statuses.update`` if kept
 
 
 @dataclass(kw_only=True)
@@ -92,9 +91,10 @@ def check_items(document: DocumentHeader, declared: Leaves, acks: Sequence[Leave
     each item's final status in ``Found.statuses``; a ``StatusSink`` is handed them instead,
     a part at a time, so that none are held beyond the part's."""
     parts = max(1, -(-most // PART_ITEMS))
-    kept: dict[str, str] | None = {} if keep_statuses is True else None
-    found = Found(statuses=kept, sink=kept.update if kept is not None else (
-        None if isinstance(keep_statuses, bool) else keep_statuses))
+    found = Found(statuses={} if keep_statuses is True else None)
+    # Where each part's final statuses go: the dict kept, the caller's sink, or nowhere.
+    sink: StatusSink | None = found.statuses.update if found.statuses is not None else (
+        None if isinstance(keep_statuses, bool) else keep_statuses)
     headers: list[DocumentHeader] = []
     for part in range(parts):
         first = part == 0
@@ -106,7 +106,7 @@ def check_items(document: DocumentHeader, declared: Leaves, acks: Sequence[Leave
                           (part, parts), checks, tree=trees, record=first)
             if first:
                 steps.order(k)
-        _count(state, found)
+        _count(state, found, sink)
     return found
 
 
@@ -229,16 +229,16 @@ def _judge(what: str, item_id: str, status: str, leaf: bytes | None, state: _Par
         slot[1] = status
 
 
-def _count(state: _Part, found: Found) -> None:
+def _count(state: _Part, found: Found, sink: StatusSink | None) -> None:
     finals = [slot[1] for slot in state.declared.values()]
     found.items += len(finals)
     found.unacknowledged += finals.count(None)
     found.counts.update(s for s in finals if isinstance(s, str))
     found.counts.update(state.undeclared.values())
     found.undeclared += len(state.undeclared)
-    if found.sink is not None:  # each id is in one part only: none is handed over twice
-        found.sink((i, s[1]) for i, s in state.declared.items() if isinstance(s[1], str))
-        found.sink(state.undeclared.items())
+    if sink is not None:  # each id is in one part only: none is handed over twice
+        sink((i, s[1]) for i, s in state.declared.items() if isinstance(s[1], str))
+        sink(state.undeclared.items())
 
 
 def tree_holds(h: DocumentHeader, builder: merkle.RootBuilder, what: str) -> None:

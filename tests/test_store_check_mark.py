@@ -15,6 +15,7 @@ import pytest
 from conftest import make_identity
 from harness import Harness, open_pair, person, wire
 
+from bridge.core import audit
 from bridge.core.crypto.identity import PrivateIdentity
 from bridge.engine.check_mark import CheckMark, sign_mark, verified_mark
 from bridge.engine.check_pass import CheckPass
@@ -250,3 +251,112 @@ def test_damage_found_after_the_mark_voids_it_the_next_start_checks_all(h: Harne
     faults = _restart(h)
     assert any("P-00006" in f for f in faults), faults
     assert not h.beta.engine.check_pass_due()
+
+
+# ------------------------------------------------------------ the audit log since the mark
+
+
+def _records_read_at_start(h: Harness, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Restart beta, counting the audit records the check at start reads."""
+    read: list[int] = []
+    whole = CheckRows.audit_records
+
+    def counted(self: CheckRows, since: int = 1) -> list[audit.AuditRecord]:
+        records = whole(self, since)
+        read.extend(r.seq for r in records)
+        return records
+
+    monkeypatch.setattr(CheckRows, "audit_records", counted)
+    assert _restart(h) == []
+    return read
+
+
+def test_a_start_reads_the_audit_records_after_the_mark_not_the_whole_log(
+        h: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cost of a start follows what was written since the last complete check, not
+    the daemon's whole history: the records before the mark's are left to the pass."""
+    mark = _mark(h)
+    assert mark is not None and mark.audit_seq > 5
+    wire.submit(h.alpha.engine, "manifest", "beta", [person(n) for n in range(20, 23)],
+                doc_id="M-2")
+    h.courier.settle()
+    head, _ = h.beta.engine.store.check_rows().audit_head()
+    assert head > mark.audit_seq
+    assert _records_read_at_start(h, monkeypatch) == list(range(mark.audit_seq, head + 1))
+    assert h.beta.engine.check_pass_due()
+    assert _run_pass(h) == []  # the pass reads the log whole, and finds it sound
+
+
+def _after_the_mark(h: Harness) -> int:
+    """M-2 delivered to beta after the mark: the mark's audit record."""
+    mark = _mark(h)
+    assert mark is not None
+    wire.submit(h.alpha.engine, "manifest", "beta", [person(n) for n in range(20, 23)],
+                doc_id="M-2")
+    h.courier.settle()
+    assert h.beta.engine.store.check_rows().audit_head()[0] > mark.audit_seq + 1
+    return mark.audit_seq
+
+
+def test_a_record_changed_after_the_mark_is_caught_at_start(h: Harness) -> None:
+    at_mark = _after_the_mark(h)
+    _sql(h, "UPDATE audit SET at = at + 1 WHERE seq = ?", at_mark + 1)
+    faults = _restart(h)
+    assert any(f"record {at_mark + 1}" in f and "changed" in f for f in faults), faults
+    assert h.beta.engine.check_pass_due()  # the mark held: only what followed it was read
+
+
+def test_the_log_tail_written_after_the_mark_cut_off_is_caught_at_start(h: Harness) -> None:
+    """The last records removed with nothing else: the log's tree still has their leaves."""
+    at_mark = _after_the_mark(h)
+    _sql(h, "DELETE FROM audit WHERE seq > ?", at_mark + 1)
+    faults = _restart(h)
+    assert any("its tail cut off" in f for f in faults), faults
+
+
+def test_a_record_the_mark_vouched_for_changed_is_caught_beside_the_work(h: Harness) -> None:
+    """A record before the mark's is not read at start; the pass beside the work reads the
+    log whole and raises the alarm."""
+    mark = _mark(h)
+    assert mark is not None and mark.audit_seq > 2
+    _sql(h, "UPDATE audit SET at = at + 1 WHERE seq = 2")
+    assert _restart(h) == []
+    faults = _run_pass(h)
+    assert any("record 2" in f and "changed" in f for f in faults), faults
+    assert wire.health(h.beta.engine)["status"] == "store_corrupt"
+    assert _mark(h) == mark  # no new mark over a damaged log
+
+
+def test_a_row_removed_behind_the_log_is_caught_beside_the_work(h: Harness) -> None:
+    """The daemon writes a row and its record in one transaction, so only a hand parts them:
+    what the log says the store holds is compared by the pass, against the whole log."""
+    _sql(h, "DELETE FROM refusals")  # none: the statement below needs a row to remove
+    _sql(h, "DELETE FROM inbox WHERE seq = (SELECT MAX(seq) FROM inbox)")
+    assert _restart(h) == []
+    faults = _run_pass(h)
+    assert any("inbound envelope" in f and "not in the store" in f for f in faults), faults
+
+
+def test_the_pass_reads_the_log_and_the_rows_at_one_instant(
+        h: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The daemon goes on writing while the pass reads: a document submitted between the
+    pass reading the log and reading the rows is in neither, so it is no fault."""
+    assert _restart(h) == []
+    conn = audit_db.connect(h.beta.home.db_path)
+    try:
+        rows = CheckRows(conn)
+        facts = rows.store_facts
+
+        def written_meanwhile() -> audit.StoreFacts:
+            wire.submit(h.beta.engine, "manifest", "alpha", [person(40)], doc_id="M-BETA")
+            return facts()
+
+        monkeypatch.setattr(rows, "store_facts", written_meanwhile)
+        work = CheckPass(rows)
+        done = False
+        while not done:
+            found, done = work.step(100)
+            assert found == [], found
+    finally:
+        conn.close()
+    assert [d.id for d in h.beta.engine.store.check_rows().documents()][-1] == "M-BETA"

@@ -66,9 +66,9 @@ BODY_LIMITS = codec.SMALL_LIMITS
 __all__ = [
     "ACK", "DOCUMENT", "ENVELOPE_QUEUED", "ENVELOPE_RECEIVED", "KEY", "KINDS", "RECEIPT_ISSUED",
     "RECEIPT_RECEIVED", "REFUSAL", "TAG_AUDIT", "ZERO_HASH", "AuditProblem", "AuditRecord",
-    "AuditResult", "StoreFacts", "chain_hash", "check_chain", "check_store", "document_body",
-    "envelope_body", "key_body", "next_record", "receipt_body", "record_bytes", "refusal_body",
-    "verify_chain",
+    "AuditResult", "StoreFacts", "chain_hash", "check_chain", "check_store", "cut_off",
+    "document_body", "envelope_body", "key_body", "next_record", "receipt_body", "record_bytes",
+    "refusal_body", "verify_chain",
 ]
 
 
@@ -255,8 +255,11 @@ def _missing(first: int, last: int) -> str:
     return f"record {first} is missing" if first == last else f"records {first}–{last} are missing"
 
 
-def check_chain(records: Sequence[AuditRecord]) -> AuditResult:
+def check_chain(records: Sequence[AuditRecord], *, after: AuditRecord | None = None
+                ) -> AuditResult:
     """Walk ``records`` in the order given (by ``seq``, as stored) and return the first bad one.
+    ``after``: the record they follow, already found sound (the daemon's check at start reads
+    only the records after the one its last complete check saw); None: they begin the log.
 
     Steps for the record at position ``i`` (PROTOCOL.md §11.3), stopping at the first failure:
 
@@ -274,7 +277,7 @@ def check_chain(records: Sequence[AuditRecord]) -> AuditResult:
     6. its body is a canonical map (``bad_record``).
     """
     kinds: Counter[str] = Counter()
-    prev: AuditRecord | None = None
+    prev: AuditRecord | None = after
     positions: dict[bytes, int] = {}  # hash -> position, built only when a link fails
     for i, r in enumerate(records):
         failure = _check_record(records, i, prev, positions)
@@ -430,20 +433,23 @@ def check_store(records: Sequence[AuditRecord], facts: StoreFacts) -> str | None
             logged.add(r)
         except (DecodeError, KeyError, TypeError):
             return f"record {r.seq} ({r.kind}) does not have the fields of its kind"
-    return _cut_off(len(records), facts) or _rows_against(logged, facts)
+    return cut_off(len(records), leaves=facts.leaves, checkpoint=facts.checkpoint) or \
+        _rows_against(logged, facts)
 
 
-def _cut_off(n: int, facts: StoreFacts) -> str | None:
-    """The log's length against the store's tree of it and the checkpoints signed of it."""
-    if facts.leaves > n:
-        return (f"the log's tree has {facts.leaves} leaves but the audit log {n} records: "
-                f"{_missing(n + 1, facts.leaves)} (its tail cut off)")
-    if facts.leaves < n:
-        return (f"the audit log has {n} records but its tree {facts.leaves} leaves: "
+def cut_off(n: int, *, leaves: int, checkpoint: int) -> str | None:
+    """The log's length ``n`` against the store's tree of it (``leaves``) and the largest
+    checkpoint the party signed of it: a diagnosis if its tail was cut off (or records were
+    appended behind the daemon's back), else None."""
+    if leaves > n:
+        return (f"the log's tree has {leaves} leaves but the audit log {n} records: "
+                f"{_missing(n + 1, leaves)} (its tail cut off)")
+    if leaves < n:
+        return (f"the audit log has {n} records but its tree {leaves} leaves: "
                 "records were appended behind the daemon's back")
-    if facts.checkpoint > n:
-        return (f"the party signed a checkpoint of {facts.checkpoint} records but the audit "
-                f"log has {n}: {_missing(n + 1, facts.checkpoint)} (its tail cut off)")
+    if checkpoint > n:
+        return (f"the party signed a checkpoint of {checkpoint} records but the audit "
+                f"log has {n}: {_missing(n + 1, checkpoint)} (its tail cut off)")
     return None
 
 

@@ -5,10 +5,15 @@ either finds raises the alarm and makes the store read-only the moment it is fou
 
 What changed since a mark: every document stored after it (and the inbound ones then still
 arriving), checked whole (steps 2 and 3 of ``store_check.py``); the status of every item that
-an acknowledgement stored after it names (step 3); the audit log, whole. What is left for the
-pass beside the work: the file's pages (step 1), and the rows the mark vouched for, which
-nothing this daemon does changes (a document's entries are never rewritten; a status changes
-only with an acknowledgement, stored after the mark) but a hand on the file could.
+an acknowledgement stored after it names (step 3); the audit records after the one it saw
+last, each chained to that one, and the log's length against its tree and the checkpoints
+signed of it (a tail cut off). What is left for the pass beside the work: the file's pages
+(step 1), the rows the mark vouched for and the records before it, which nothing this daemon
+does changes (a document's entries are never rewritten; a status changes only with an
+acknowledgement, stored after the mark; a record is only ever appended) but a hand on the
+file could, and the store's rows against the whole log (the daemon writes each row and its
+record in one transaction: only a hand parts them). So a daemon's start reads what it wrote
+since its last complete check, not its whole history.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from bridge.engine.store_check import (
     StoredRows,
     StoreFault,
     audit_faults,
+    audit_faults_since,
     collect,
     document_faults,
     document_where,
@@ -48,7 +54,7 @@ def check_since(rows: StoredRows, mark: CheckMark) -> list[StoreFault] | None:
     changed = [d for d in docs if d.rowid > mark.documents or d.rowid in again]
     faults = collect(itertools.chain(document_faults(rows, changed),
                                      _statuses_since(rows, mark, by_rowid, again)))
-    return faults + audit_faults(rows)
+    return faults + audit_faults_since(rows, mark.audit_seq, mark.audit_head)
 
 
 def _statuses_since(rows: StoredRows, mark: CheckMark, by_rowid: dict[int, StoredDocument],
@@ -78,8 +84,9 @@ def mark_of(docs: list[StoredDocument], audit: tuple[int, bytes], at: int, event
 
 
 class CheckPass:
-    """Steps 1 to 3 of the whole check (``store_check.check_store``) in slices, over ``rows``:
-    the documents stored when the pass begins; what is stored after is the next check's."""
+    """The whole check (``store_check.check_all``) in slices, over ``rows``: steps 1 to 3 for
+    the documents stored when the pass begins (what is stored after is the next check's),
+    then the audit log against the store."""
 
     def __init__(self, rows: StoredRows) -> None:
         self.rows = rows
@@ -88,9 +95,17 @@ class CheckPass:
         self.docs = rows.documents()
         self.faults: list[StoreFault] = []
         self._by_rowid = {d.rowid: d for d in self.docs}
-        # The audit log is not read here: the check at start reads it whole, at one instant
-        # (this connection's reads are not one snapshot, and the daemon writes beside them).
-        self._work = itertools.chain(quick_check(rows), document_faults(rows, self.docs))
+        self._work = itertools.chain(quick_check(rows), document_faults(rows, self.docs),
+                                     self._audit())
+
+    def _audit(self) -> Iterator[StoreFault]:
+        """The audit log, whole, against the store: its records and the rows they stand for
+        read at one instant (this connection's reads are otherwise not one snapshot, and the
+        daemon writes beside them). One step: its records are read at once, as ``bridge
+        audit verify`` reads them."""
+        with self.rows.snapshot():
+            faults = audit_faults(self.rows)
+        yield from faults
 
     def step(self, pages: int) -> tuple[list[StoreFault], bool]:
         """At most ``pages`` pages of entries further: the faults found there, and whether

@@ -27,7 +27,7 @@ from __future__ import annotations
 import hmac
 import itertools
 from collections.abc import Generator, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -62,7 +62,9 @@ class StoredRows(Protocol):
     def last_event(self) -> int: ...
     def alarm_since(self, event: int) -> bool: ...
     def save_check_mark(self, body: bytes, sig: bytes) -> None: ...
-    def audit_records(self) -> list[audit.AuditRecord]: ...
+    def audit_records(self, since: int = 1) -> list[audit.AuditRecord]: ...
+    def log_size(self) -> tuple[int, int]: ...
+    def snapshot(self) -> AbstractContextManager[None]: ...
     def store_facts(self) -> audit.StoreFacts: ...
 
 
@@ -134,6 +136,30 @@ def audit_faults(rows: StoredRows) -> list[StoreFault]:
         if not chain.ok:
             return [StoreFault(where="the audit log", what=chain.summary())]
         mismatch = audit.check_store(records, rows.store_facts())
+    except BridgeError as exc:
+        return [StoreFault(where="the audit log", what=f"cannot be read: {exc}")]
+    return [StoreFault(where="the audit log", what=mismatch)] if mismatch else []
+
+
+def audit_faults_since(rows: StoredRows, seq: int, head: bytes) -> list[StoreFault]:
+    """The audit log after record ``seq`` (whose stored hash the caller found to be ``head``,
+    the one the last complete check saw): each later record chained to it and sound, and the
+    log as long as its tree and the checkpoints the party signed say. What it does not read
+    (the records the mark vouched for, and the store's rows against the log) the whole check
+    beside the work reads, in one snapshot (``CheckPass``)."""
+    try:
+        records = rows.audit_records(since=max(seq, 1))
+        after = records[0] if seq and records and records[0].seq == seq else None
+        if seq and (after is None or not hmac.compare_digest(after.hash, head)
+                    or not hmac.compare_digest(after.computed_hash(), head)):
+            return [StoreFault(where="the audit log", what=f"record {seq}, the last one the "
+                               "last complete check saw, is not the one it saw")]
+        chain = audit.check_chain(records[1:] if after else records, after=after)
+        if not chain.ok:
+            return [StoreFault(where="the audit log", what=chain.summary())]
+        leaves, checkpoint = rows.log_size()
+        last = records[-1].seq if records else 0
+        mismatch = audit.cut_off(last, leaves=leaves, checkpoint=checkpoint)
     except BridgeError as exc:
         return [StoreFault(where="the audit log", what=f"cannot be read: {exc}")]
     return [StoreFault(where="the audit log", what=mismatch)] if mismatch else []
@@ -289,6 +315,7 @@ def _ack_steps(rows: StoredRows, ack: int, h: DocumentHeader, present: int) -> S
     return _entries_fault(builder, h, present)
 
 
-__all__ = ["MAX_FAULTS", "StoreFault", "StoredRows", "audit_faults", "check_all",
-           "check_declared_entry", "check_store", "collect", "damage_refuses_start",
-           "document_faults", "document_where", "is_corruption", "quick_check"]
+__all__ = ["MAX_FAULTS", "StoreFault", "StoredRows", "audit_faults", "audit_faults_since",
+           "check_all", "check_declared_entry", "check_store", "collect",
+           "damage_refuses_start", "document_faults", "document_where", "is_corruption",
+           "quick_check"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from typing import Any, NamedTuple
 
 from bridge.core import audit
@@ -220,15 +221,44 @@ class CheckRows:
         found = list(_rows(self._conn, "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1"))
         return (int(found[0][0]), bytes(found[0][1])) if found else (0, b"")
 
-    def audit_records(self) -> list[audit.AuditRecord]:
-        """Every record, in ``seq`` order, as stored (types unchecked: the verifier checks)."""
+    def audit_records(self, since: int = 1) -> list[audit.AuditRecord]:
+        """Every record from ``since`` on, in ``seq`` order, as stored (types unchecked: the
+        verifier checks)."""
         try:
             return [audit.AuditRecord(seq=r[0], at=r[1], kind=r[2], peer=r[3], body=r[4],
                                       prev_hash=r[5], hash=r[6])
                     for r in self._conn.execute("SELECT seq, at, kind, peer, body, prev_hash, "
-                                                "hash FROM audit ORDER BY seq")]
+                                                "hash FROM audit WHERE seq >= ? ORDER BY seq",
+                                                (since,))]
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"cannot read the audit log: {exc}") from exc
+
+    def log_size(self) -> tuple[int, int]:
+        """The leaves of the log's tree, and the largest log size the party signed a
+        checkpoint of (``audit.cut_off``)."""
+        def count(sql: str) -> int:
+            return int(next(_rows(self._conn, sql))[0])
+        return (count("SELECT COUNT(*) FROM audit_tree WHERE level = 0"),
+                count("SELECT COALESCE(MAX(size), 0) FROM checkpoints"))
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Reads inside it see the file at one instant (a read transaction: in WAL mode the
+        daemon goes on writing beside it), on a connection with no transaction of its own
+        open; inside one, they already do."""
+        if self._conn.in_transaction:
+            yield
+            return
+        try:
+            self._conn.execute("BEGIN")
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"cannot read the store: {exc}") from exc
+        try:
+            yield
+        finally:
+            if self._conn.in_transaction:  # it wrote nothing: nothing to keep, nor to lose
+                with suppress(sqlite3.DatabaseError):
+                    self._conn.execute("ROLLBACK")
 
     def store_facts(self) -> audit.StoreFacts:
         """What the store holds that the audit log must account for (``audit.check_store``)."""
@@ -243,6 +273,7 @@ class CheckRows:
             if receipted:
                 receipts.add((peer, seq))
         inbox, issued = set(), {}
+        leaves, checkpoint = self.log_size()
         for peer, seq, digest, receipt in q("SELECT peer, seq, digest, receipt FROM inbox"):
             inbox.add((peer, seq, digest))
             issued[(peer, seq)] = _hash_of(receipt)
@@ -250,8 +281,7 @@ class CheckRows:
             documents={r[0] for r in q("SELECT digest FROM documents")},
             outbox=outbox, inbox=inbox, receipts=receipts,
             refusals=int(next(q("SELECT COUNT(*) FROM refusals"))[0]), issued=issued,
-            leaves=int(next(q("SELECT COUNT(*) FROM audit_tree WHERE level = 0"))[0]),
-            checkpoint=int(next(q("SELECT COALESCE(MAX(size), 0) FROM checkpoints"))[0]))
+            leaves=leaves, checkpoint=checkpoint)
 
 
 def _hash_of(value: object) -> bytes:

@@ -41,9 +41,7 @@ _END = object()
 def check_since(rows: StoredRows, mark: CheckMark) -> list[StoreFault] | None:
     """The check at start, given a verified mark; None when the mark does not fit this store
     (its document row or audit record is not the one it names): then the whole check runs."""
-    docs = rows.documents()
-    by_rowid = {d.rowid: d for d in docs}
-    at_mark = by_rowid.get(mark.documents)
+    at_mark = rows.document(mark.documents) if mark.documents else None
     if mark.documents and (at_mark is None or at_mark.digest != mark.digest):
         return None
     if mark.audit_seq and rows.audit_hash(mark.audit_seq) != mark.audit_head:
@@ -51,20 +49,25 @@ def check_since(rows: StoredRows, mark: CheckMark) -> list[StoreFault] | None:
     if rows.alarm_since(mark.events):  # damage found since: what it vouched for is in doubt
         return None
     again = set(mark.open)
-    changed = [d for d in docs if d.rowid > mark.documents or d.rowid in again]
+    # Read by row: the documents the mark vouched for are not read at all (a start's reads
+    # follow what changed, not how many documents the store holds).
+    still = [rows.document(rowid) for rowid in sorted(again) if rowid <= mark.documents]
+    changed = [d for d in still if d is not None] + rows.documents(after=mark.documents)
     faults = collect(itertools.chain(document_faults(rows, changed),
-                                     _statuses_since(rows, mark, by_rowid, again)))
+                                     _statuses_since(rows, mark, again)))
     return faults + audit_faults_since(rows, mark.audit_seq, mark.audit_head)
 
 
-def _statuses_since(rows: StoredRows, mark: CheckMark, by_rowid: dict[int, StoredDocument],
-                    whole: set[int]) -> Iterator[StoreFault]:
+def _statuses_since(rows: StoredRows, mark: CheckMark, whole: set[int]
+                    ) -> Iterator[StoreFault]:
     """Step 3 for the items of documents the mark vouched for that later acknowledgements
     name, or ones then still arriving (the documents checked whole are not read twice)."""
     arriving = sorted(whole)
     for doc in rows.answered_since(mark.documents, arriving):
-        d = by_rowid.get(doc)
-        if d is None or d.rowid > mark.documents or d.rowid in whole:
+        if doc > mark.documents or doc in whole:
+            continue
+        d = rows.document(doc)
+        if d is None:
             continue
         what = rows.status_mismatch_since(doc, mark.documents, arriving)
         if what is not None:

@@ -132,8 +132,10 @@ class CheckRows:
             raise _unreadable(exc) from exc
         return [str(r[0]) for r in rows if r[0] != "ok"]
 
-    def documents(self) -> list[StoredDocument]:
-        return [StoredDocument(*r) for r in list(_rows(self._conn, _DOCUMENTS + "ORDER BY rowid"))]
+    def documents(self, after: int = 0) -> list[StoredDocument]:
+        """The documents whose row is after ``after``, in row order (0: all)."""
+        return [StoredDocument(*r) for r in list(_rows(
+            self._conn, _DOCUMENTS + "WHERE rowid > ? ORDER BY rowid", (after,)))]
 
     def document(self, rowid: int) -> StoredDocument | None:
         """The document at ``rowid`` as it is now (None: there is none)."""

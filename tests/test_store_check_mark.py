@@ -15,7 +15,7 @@ import pytest
 from conftest import make_identity
 from harness import Harness, open_pair, person, wire
 
-from bridge.core import audit
+from bridge.core import audit, audit_tally
 from bridge.core.crypto.identity import PrivateIdentity
 from bridge.engine.check_mark import CheckMark, sign_mark, verified_mark
 from bridge.engine.check_pass import CheckPass
@@ -345,13 +345,13 @@ def test_the_pass_reads_the_log_and_the_rows_at_one_instant(
     conn = audit_db.connect(h.beta.home.db_path)
     try:
         rows = CheckRows(conn)
-        facts = rows.store_facts
+        tally = rows.store_tally
 
-        def written_meanwhile() -> audit.StoreFacts:
+        def written_meanwhile(key: bytes) -> audit_tally.Tally:
             wire.submit(h.beta.engine, "manifest", "alpha", [person(40)], doc_id="M-BETA")
-            return facts()
+            return tally(key)
 
-        monkeypatch.setattr(rows, "store_facts", written_meanwhile)
+        monkeypatch.setattr(rows, "store_tally", written_meanwhile)
         work = CheckPass(rows)
         done = False
         while not done:

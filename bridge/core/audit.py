@@ -22,11 +22,12 @@ rewrite the whole store can rewrite the whole log consistently. What it gives is
 later compared.
 
 Pure: no I/O, no clock. Records are small: one per envelope, document or refusal, never one
-per item, so a 100,000-item document costs a handful of records.
+per item. ``bridge.core.audit_tally`` checks a log against the store a record at a time.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import re
 from collections import Counter
@@ -65,10 +66,10 @@ BODY_LIMITS = codec.SMALL_LIMITS
 
 __all__ = [
     "ACK", "DOCUMENT", "ENVELOPE_QUEUED", "ENVELOPE_RECEIVED", "KEY", "KINDS", "RECEIPT_ISSUED",
-    "RECEIPT_RECEIVED", "REFUSAL", "TAG_AUDIT", "ZERO_HASH", "AuditProblem", "AuditRecord",
-    "AuditResult", "StoreFacts", "chain_hash", "check_chain", "check_store", "cut_off",
-    "document_body", "envelope_body", "key_body", "next_record", "receipt_body", "record_bytes",
-    "refusal_body", "verify_chain",
+    "RECEIPT_RECEIVED", "REFUSAL", "ROW_KINDS", "TAG_AUDIT", "ZERO_HASH", "AuditProblem",
+    "AuditRecord", "AuditResult", "StoreFacts", "chain_hash", "check_chain", "check_store",
+    "cut_off", "document_body", "envelope_body", "key_body", "next_record", "receipt_body",
+    "record_bytes", "record_holds", "refusal_body", "verify_chain",
 ]
 
 
@@ -300,7 +301,7 @@ def _result(good: Sequence[AuditRecord], kinds: Mapping[str, int],
 
 
 def _check_record(records: Sequence[AuditRecord], i: int, prev: AuditRecord | None,
-                  positions: dict[bytes, int]) -> tuple[str, str] | None:
+                  positions: dict[bytes, int], body: bool = True) -> tuple[str, str] | None:
     """(reason, diagnosis) for the record at position ``i``, or None if it holds."""
     r = records[i]
     # 1. Shape.
@@ -347,11 +348,21 @@ def _check_record(records: Sequence[AuditRecord], i: int, prev: AuditRecord | No
     if prev is not None and r.at < prev.at:
         return "time_order", (f"record {r.seq} is dated {iso(r.at)}, before record {prev.seq} "
                               f"({iso(prev.at)})")
-    # 6. The body is a canonical map.
+    # 6. The body is a canonical map (unless the caller decodes it: ``record_holds``).
     try:
-        r.decoded_body()
+        if body:
+            r.decoded_body()
     except DecodeError as exc:
         return "bad_record", f"record {r.seq} has a body that is not a canonical map ({exc})"
+    return None
+
+
+def record_holds(r: AuditRecord, prev: AuditRecord | None) -> dict[str, Any] | None:
+    """``r``'s body if it holds after ``prev`` (None: the log's first) as ``check_chain`` checks
+    it, without the diagnosis of a broken link (that reads the whole log); else None."""
+    if _check_record([r], 0, prev, {}, body=False) is None:
+        with contextlib.suppress(DecodeError):
+            return r.decoded_body()
     return None
 
 
@@ -385,7 +396,7 @@ class StoreFacts:
     """The largest log size the party signed a checkpoint of (§13.2); 0 before the first."""
 
 
-_ROW_KINDS = (DOCUMENT, ACK, ENVELOPE_QUEUED, ENVELOPE_RECEIVED, RECEIPT_RECEIVED,
+ROW_KINDS = (DOCUMENT, ACK, ENVELOPE_QUEUED, ENVELOPE_RECEIVED, RECEIPT_RECEIVED,
               RECEIPT_ISSUED, REFUSAL)
 
 
@@ -423,11 +434,11 @@ def check_store(records: Sequence[AuditRecord], facts: StoreFacts) -> str | None
 
     A tail cut off is caught whatever its last record was: by the log's tree, which has a leaf
     for every record, whatever its kind (a key event has no row of its own), by the checkpoints
-    the party signed, and by the row each record of the kinds in ``_ROW_KINDS`` stands for (a
+    the party signed, and by the row each record of the kinds in ``ROW_KINDS`` stands for (a
     receipt we issued: its inbox row keeps the receipt), when the tree was cut too."""
     logged = _Logged()
     for r in records:
-        if r.kind not in _ROW_KINDS:
+        if r.kind not in ROW_KINDS:
             continue
         try:
             logged.add(r)
@@ -438,9 +449,8 @@ def check_store(records: Sequence[AuditRecord], facts: StoreFacts) -> str | None
 
 
 def cut_off(n: int, *, leaves: int, checkpoint: int) -> str | None:
-    """The log's length ``n`` against the store's tree of it (``leaves``) and the largest
-    checkpoint the party signed of it: a diagnosis if its tail was cut off (or records were
-    appended behind the daemon's back), else None."""
+    """The log's length ``n`` against its tree's ``leaves`` and the largest ``checkpoint``
+    the party signed of it: a diagnosis if its tail was cut off (or added to), else None."""
     if leaves > n:
         return (f"the log's tree has {leaves} leaves but the audit log {n} records: "
                 f"{_missing(n + 1, leaves)} (its tail cut off)")

@@ -2,16 +2,18 @@
 SHAKE256 FIPS 202), named here and nowhere else.
 
 SHA-256: every digest and key id, the Merkle trees (RFC 9162 §2.1, PROTOCOL.md §6.3), the audit
-chain (§11.1), envelope and carrier file hashes. SHAKE256: the leaf salts (§6.4) and the X-Wing
-key expansion. ``bridge.core.crypto.suites`` names the rest of each suite and gives these on;
-they are in a file of their own because the Merkle tree and the entries are loaded by commands
-that load no cryptographic library (``bridge status``, ``bridge send``), which ``suites``
-imports. Standard library only.
+chain (§11.1), envelope and carrier file hashes; as HMAC-SHA256 (RFC 2104) under a key of the
+moment, the store check's tallies (``bridge.core.audit_tally``, never sent). SHAKE256: the leaf
+salts (§6.4) and the X-Wing key expansion. ``bridge.core.crypto.suites`` names the rest of
+each suite and gives these on; they are in a file of their own because the Merkle tree and the
+entries are loaded by commands that load no cryptographic library (``bridge status``,
+``bridge send``), which ``suites`` imports. Standard library only.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 
 new_sha256 = hashlib.sha256
 """A SHA-256 hasher: ``new_sha256(data).digest()``, or ``update`` as the data comes. The
@@ -27,4 +29,9 @@ def shake256(data: bytes, size: int) -> bytes:
     return hashlib.shake_256(data).digest(size)
 
 
-__all__ = ["new_sha256", "sha256", "shake256"]
+def keyed_sha256(key: bytes, data: bytes) -> bytes:
+    """HMAC-SHA256 (RFC 2104) of ``data`` under ``key``."""
+    return hmac.digest(key, data, hashlib.sha256)
+
+
+__all__ = ["keyed_sha256", "new_sha256", "sha256", "shake256"]

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from typing import Any, NamedTuple
 
-from bridge.core import audit
+from bridge.core import audit, audit_tally
 from bridge.core.crypto.hashes import sha256
 from bridge.core.errors import StoreError
 
@@ -226,12 +226,15 @@ class CheckRows:
     def audit_records(self, since: int = 1) -> list[audit.AuditRecord]:
         """Every record from ``since`` on, in ``seq`` order, as stored (types unchecked: the
         verifier checks)."""
+        return list(self.iter_audit_records(since))
+
+    def iter_audit_records(self, since: int = 1) -> Iterator[audit.AuditRecord]:
+        """``audit_records``, a record at a time as SQLite reads them."""
         try:
-            return [audit.AuditRecord(seq=r[0], at=r[1], kind=r[2], peer=r[3], body=r[4],
-                                      prev_hash=r[5], hash=r[6])
-                    for r in self._conn.execute("SELECT seq, at, kind, peer, body, prev_hash, "
-                                                "hash FROM audit WHERE seq >= ? ORDER BY seq",
-                                                (since,))]
+            for r in self._conn.execute("SELECT seq, at, kind, peer, body, prev_hash, hash "
+                                        "FROM audit WHERE seq >= ? ORDER BY seq", (since,)):
+                yield audit.AuditRecord(seq=r[0], at=r[1], kind=r[2], peer=r[3], body=r[4],
+                                        prev_hash=r[5], hash=r[6])
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"cannot read the audit log: {exc}") from exc
 
@@ -284,6 +287,26 @@ class CheckRows:
             outbox=outbox, inbox=inbox, receipts=receipts,
             refusals=int(next(q("SELECT COUNT(*) FROM refusals"))[0]), issued=issued,
             leaves=leaves, checkpoint=checkpoint)
+
+
+    def store_tally(self, key: bytes) -> audit_tally.Tally:
+        """``store_facts`` as a tally under ``key`` (``bridge.core.audit_tally``): the same
+        rows read once each, a row at a time, none of them held."""
+        t = audit_tally.Tally(key)
+        for (digest,) in _rows(self._conn, "SELECT digest FROM documents"):
+            t.add(audit_tally.DOCUMENTS, digest)
+        for peer, seq, digest, receipted in _rows(self._conn, "SELECT peer, seq, digest, "
+                                                  "receipt IS NOT NULL FROM outbox"):
+            t.add(audit_tally.OUTBOX, peer, seq, digest)
+            if receipted:
+                t.add(audit_tally.RECEIPTS, peer, seq)
+        for peer, seq, digest, receipt in _rows(self._conn, "SELECT peer, seq, digest, receipt "
+                                                "FROM inbox"):
+            t.add(audit_tally.INBOX, peer, seq, digest)
+            t.add(audit_tally.ISSUED, peer, seq, _hash_of(receipt))
+        refusals = int(next(_rows(self._conn, "SELECT COUNT(*) FROM refusals"))[0])
+        t.add_copies(refusals, audit_tally.REFUSALS)
+        return t
 
 
 def _hash_of(value: object) -> bytes:

@@ -53,11 +53,8 @@ def connect(db_path: Path) -> sqlite3.Connection:
 def snapshot(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     """One read transaction: everything read inside sees the same committed state, even while
     the daemon goes on writing (so the log and the store are compared at one instant)."""
-    conn.execute("BEGIN")
-    try:
+    with CheckRows(conn).snapshot():
         yield conn
-    finally:
-        conn.execute("ROLLBACK")
 
 
 def check_rows(conn: sqlite3.Connection) -> CheckRows:

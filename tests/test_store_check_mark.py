@@ -18,10 +18,10 @@ from harness import Harness, open_pair, person, wire
 from bridge.core import audit, audit_tally
 from bridge.core.crypto.identity import PrivateIdentity
 from bridge.engine.check_mark import CheckMark, sign_mark, verified_mark
-from bridge.engine.check_pass import CheckPass
-from bridge.engine.store_check import check_store, document_faults
+from bridge.engine.check_pass import CheckPass, mark_of
+from bridge.engine.store_check import check_store
 from bridge.store.sqlite import audit_db
-from bridge.store.sqlite.check import CheckRows
+from bridge.store.sqlite.check import CheckRows, StoredDocument
 
 
 @pytest.fixture
@@ -208,12 +208,17 @@ def test_a_document_still_arriving_while_the_pass_reads_it_is_no_fault(
     longer matches the row the pass holds, which is no damage (the next check reads it)."""
     conn = audit_db.connect(h.beta.home.db_path)
     try:
-        work = CheckPass(CheckRows(conn))
-        doc = next(d for d in work.docs if d.id == "M-1")
-        work.docs[work.docs.index(doc)] = doc._replace(stored=doc.stored - 1)
-        work._by_rowid[doc.rowid] = doc._replace(stored=doc.stored - 1)
-        work._work = document_faults(work.rows, work.docs)
+        rows = CheckRows(conn)
+        read = rows.documents
+
+        def read_before_the_last_chunk(after: int = 0, limit: int = -1) -> list[StoredDocument]:
+            return [d._replace(stored=d.stored - 1) if d.id == "M-1" else d
+                    for d in read(after, limit)]
+
+        monkeypatch.setattr(rows, "documents", read_before_the_last_chunk)
+        work = CheckPass(rows)
         found, done = work.step(1000)
+        assert work.documents == len(read())
     finally:
         conn.close()
     assert (found, done) == ([], True)
@@ -360,3 +365,53 @@ def test_the_pass_reads_the_log_and_the_rows_at_one_instant(
     finally:
         conn.close()
     assert [d.id for d in h.beta.engine.store.check_rows().documents()][-1] == "M-BETA"
+
+
+def test_the_pass_reads_the_document_rows_a_page_at_a_time(
+        h: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A hub's store may hold a million documents: the pass never holds all their rows, and
+    leaves the mark a whole check leaves."""
+    monkeypatch.setattr("bridge.engine.check_pass.DOCUMENTS_PAGE", 2)
+    for n in range(3):
+        wire.submit(h.alpha.engine, "manifest", "beta", [person(50 + n)], doc_id=f"M-P{n}")
+    h.courier.settle()
+    conn = audit_db.connect(h.beta.home.db_path)
+    try:
+        rows = CheckRows(conn)
+        every = rows.documents()
+        read = rows.documents
+        pages: list[tuple[int, int]] = []
+
+        def paged(after: int = 0, limit: int = -1) -> list[StoredDocument]:
+            page = read(after, limit)
+            pages.append((limit, len(page)))
+            return page
+
+        monkeypatch.setattr(rows, "documents", paged)
+        work, done = CheckPass(rows), False
+        while not done:
+            _, done = work.step(1)
+    finally:
+        conn.close()
+    assert len(every) > 2 and work.documents == len(every)
+    assert all(limit == 2 and n <= 2 for limit, n in pages), pages
+    assert work.mark(0) == mark_of(every, work.audit, 0, work.events)
+
+
+def test_a_document_stored_after_the_pass_began_is_the_next_check_s(h: Harness) -> None:
+    conn = audit_db.connect(h.beta.home.db_path)
+    try:
+        work = CheckPass(CheckRows(conn))
+        wire.submit(h.alpha.engine, "manifest", "beta", [person(n) for n in range(30, 32)],
+                    doc_id="M-LATER")
+        h.courier.settle()
+        done = False
+        while not done:
+            found, done = work.step(1)
+            assert found == []
+    finally:
+        conn.close()
+    mark = work.mark(0)
+    assert mark is not None and mark.documents == work.upto
+    later = h.beta.engine.store.check_rows().documents(after=work.upto)
+    assert [d.id for d in later] == ["M-LATER"]

@@ -41,7 +41,7 @@ async def check_beside(exchange: Exchange, run_in_db: RunInDb, db_path: Path, *,
     try:
         work = await loop.run_in_executor(pool, _open, db_path, conn)
         await run_in_db(exchange.check_pass_begun)
-        log.info("store check beside the work: %d documents", len(work.docs))
+        log.info("store check beside the work: the documents up to row %d", work.upto)
         while True:
             found, done = await loop.run_in_executor(pool, work.step, pages)
             if found:

@@ -78,34 +78,69 @@ def mark_of(docs: list[StoredDocument], audit: tuple[int, bytes], at: int, event
             ) -> CheckMark | None:
     """The mark a complete check of ``docs`` (the documents as read when it began) leaves,
     with the audit log's head as it was then; None when too many were still arriving."""
-    last = docs[-1] if docs else None
-    still = tuple(d.rowid for d in docs if d.direction == "in" and d.stored < d.entry_count)
+    return _mark(docs[-1] if docs else None, [d.rowid for d in docs if _arriving(d)], audit,
+                 at, events)
+
+
+def _arriving(d: StoredDocument) -> bool:
+    """An inbound document whose chunks are still coming."""
+    return d.direction == "in" and d.stored < d.entry_count
+
+
+def _mark(last: StoredDocument | None, still: list[int], audit: tuple[int, bytes], at: int,
+          events: int) -> CheckMark | None:
     if len(still) > MAX_OPEN:
         return None
     return CheckMark(documents=last.rowid if last else 0, digest=last.digest if last else b"",
-                     open=still, audit_seq=audit[0], audit_head=audit[1], at=at, events=events)
+                     open=tuple(still), audit_seq=audit[0], audit_head=audit[1], at=at,
+                     events=events)
+
+
+DOCUMENTS_PAGE = 256
+"""Document rows the pass reads at once: it never holds them all (a hub's store may hold a
+million, each with its signed header)."""
 
 
 class CheckPass:
     """The whole check (``store_check.check_all``) in slices, over ``rows``: steps 1 to 3 for
     the documents stored when the pass begins (what is stored after is the next check's),
-    then the audit log against the store."""
+    read a page of rows at a time, then the audit log against the store."""
 
     def __init__(self, rows: StoredRows) -> None:
         self.rows = rows
         self.audit = rows.audit_head()
         self.events = rows.last_event()
-        self.docs = rows.documents()
+        self.upto = rows.last_document()  # the last document row when the pass begins
+        self.documents = 0  # document rows read so far
         self.faults: list[StoreFault] = []
-        self._by_rowid = {d.rowid: d for d in self.docs}
-        self._work = itertools.chain(quick_check(rows), document_faults(rows, self.docs),
+        self._last: StoredDocument | None = None
+        self._still: list[int] = []  # read still arriving (at most MAX_OPEN + 1 kept)
+        self._page: dict[int, StoredDocument] = {}  # the page of rows being checked
+        self._work = itertools.chain(quick_check(rows), document_faults(rows, self._docs()),
                                      self._audit())
+
+    def _docs(self) -> Iterator[StoredDocument]:
+        """The document rows up to ``upto``, a page at a time, noting what the mark needs."""
+        after = 0
+        while after < self.upto:
+            page = [d for d in self.rows.documents(after=after, limit=DOCUMENTS_PAGE)
+                    if d.rowid <= self.upto]
+            if not page:
+                return
+            self._page = {d.rowid: d for d in page}
+            for d in page:
+                self.documents += 1
+                self._last = d
+                if _arriving(d) and len(self._still) <= MAX_OPEN:
+                    self._still.append(d.rowid)
+                yield d
+            after = page[-1].rowid
 
     def _audit(self) -> Iterator[StoreFault]:
         """The audit log, whole, against the store: its records and the rows they stand for
         read at one instant (this connection's reads are otherwise not one snapshot, and the
-        daemon writes beside them). One step: its records are read at once, as ``bridge
-        audit verify`` reads them."""
+        daemon writes beside them), a record and a row at a time (``audit_tally``). One
+        step."""
         with self.rows.snapshot():
             faults = audit_faults(self.rows)
         yield from faults
@@ -132,14 +167,16 @@ class CheckPass:
     def _still_so(self, fault: StoreFault) -> bool:
         """A fault of a document whose row changed while the pass read it (more entries came,
         it went) is not one: the next check reads it as it is then."""
-        if fault.doc is None or fault.doc not in self._by_rowid:
+        before = self._page.get(fault.doc) if fault.doc is not None else None
+        if before is None:
             return True
-        before, now = self._by_rowid[fault.doc], self.rows.document(fault.doc)
+        now = self.rows.document(before.rowid)
         return now is not None and (now.digest, now.stored) == (before.digest, before.stored)
 
     def mark(self, at: int) -> CheckMark | None:
         """The mark this pass leaves when it found nothing."""
-        return None if self.faults else mark_of(self.docs, self.audit, at, self.events)
+        return None if self.faults else _mark(self._last, self._still, self.audit, at,
+                                              self.events)
 
 
 __all__ = ["CheckPass", "check_since", "mark_of"]

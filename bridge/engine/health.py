@@ -104,7 +104,7 @@ class StoreGuard:
         if self.store.data_version() == self._pass_version:
             self._all_sound_at = self._pass_version
         self._save_mark(keys, work.mark(self.now()))
-        log.info("store check beside the work: sound (%d documents)", len(work.docs))
+        log.info("store check beside the work: sound (%d documents)", work.documents)
 
     def _save_mark(self, keys: Sequence[PrivateIdentity], mark: CheckMark | None) -> None:
         if not keys or mark is None:

@@ -132,10 +132,15 @@ class CheckRows:
             raise _unreadable(exc) from exc
         return [str(r[0]) for r in rows if r[0] != "ok"]
 
-    def documents(self, after: int = 0) -> list[StoredDocument]:
-        """The documents whose row is after ``after``, in row order (0: all)."""
+    def documents(self, after: int = 0, limit: int = -1) -> list[StoredDocument]:
+        """The documents whose row is after ``after``, in row order (0: all), at most
+        ``limit`` of them (-1: no limit)."""
         return [StoredDocument(*r) for r in list(_rows(
-            self._conn, _DOCUMENTS + "WHERE rowid > ? ORDER BY rowid", (after,)))]
+            self._conn, _DOCUMENTS + "WHERE rowid > ? ORDER BY rowid LIMIT ?", (after, limit)))]
+
+    def last_document(self) -> int:
+        """The last document row (0: none)."""
+        return int(next(_rows(self._conn, "SELECT COALESCE(MAX(rowid), 0) FROM documents"))[0])
 
     def document(self, rowid: int) -> StoredDocument | None:
         """The document at ``rowid`` as it is now (None: there is none)."""

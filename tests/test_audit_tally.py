@@ -18,6 +18,7 @@ import pytest
 from harness import open_pair, person, wire
 from test_audit import facts_of, make_log, rechain, renumber
 
+from bridge.cli.audit import _check_home_store
 from bridge.core import audit, audit_tally
 from bridge.core.crypto.identity import PrivateIdentity
 from bridge.engine.store_check import audit_faults
@@ -46,7 +47,7 @@ def tally_of(facts: audit.StoreFacts, key: bytes) -> audit_tally.Tally:
 
 def holds(log: Log, facts: audit.StoreFacts) -> bool:
     return audit_tally.log_holds(iter(log), lambda key: tally_of(facts, key), os.urandom(32),
-                                 leaves=facts.leaves, checkpoint=facts.checkpoint)
+                                 leaves=facts.leaves, checkpoint=facts.checkpoint) is not None
 
 
 def whole_check_finds_nothing(log: Log, facts: audit.StoreFacts) -> bool:
@@ -124,6 +125,14 @@ def test_the_tally_holds_exactly_where_the_whole_check_finds_nothing(name: str) 
     assert holds(damaged, facts) == (name in ("nothing", "record_rewritten_and_rechained"))
 
 
+@pytest.mark.parametrize("n", [0, 1, 16])
+def test_a_sound_log_walked_a_record_at_a_time_sums_up_as_the_whole_walk(n: int) -> None:
+    log = make_log(n)
+    assert audit_tally.walk_chain(iter(log)) == audit.check_chain(log)
+    assert audit_tally.log_holds(iter(log), lambda key: tally_of(facts_of(log), key),
+                                 os.urandom(32), leaves=n, checkpoint=0) == audit.check_chain(log)
+
+
 def test_tallies_are_of_multisets_whatever_the_order() -> None:
     key = os.urandom(32)
     a, b = audit_tally.Tally(key), audit_tally.Tally(key)
@@ -173,7 +182,7 @@ def test_the_store_tally_is_the_tally_of_the_store_facts(store_path: Path) -> No
     assert rows.store_tally(key).same(tally_of(rows.store_facts(), key))
     leaves, checkpoint = rows.log_size()
     assert audit_tally.log_holds(rows.iter_audit_records(), rows.store_tally, key,
-                                 leaves=leaves, checkpoint=checkpoint)
+                                 leaves=leaves, checkpoint=checkpoint) is not None
 
 
 def test_a_sound_log_is_checked_in_memory_of_a_record_at_a_time(store_path: Path) -> None:
@@ -202,3 +211,15 @@ def test_an_outbox_row_forged_in_place_of_another_is_named(store_path: Path) -> 
     faults = audit_faults(CheckRows(sqlite3.connect(store_path)))
     assert [f.where for f in faults] == ["the audit log"]
     assert "outbound envelope 7" in faults[0].what, faults
+
+
+def test_audit_verify_of_a_sound_store_never_holds_the_log_whole(
+        store_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``bridge audit verify`` and a transcript's export check the log a record at a time;
+    only a log that does not hold is read whole, to say what is wrong."""
+    def whole(self: CheckRows, since: int = 1) -> Log:
+        raise AssertionError("the log was read whole")
+
+    monkeypatch.setattr(CheckRows, "audit_records", whole)
+    result, mismatch, faults = _check_home_store(store_path)
+    assert result.ok and result.records > 300 and mismatch is None and faults == []

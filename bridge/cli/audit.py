@@ -21,7 +21,7 @@ from bridge.cli.context import Ctx
 from bridge.cli.exits import Exit, reporting
 from bridge.cli.options import force_option
 from bridge.cli.readers import regular_file
-from bridge.core import audit
+from bridge.core import audit, audit_tally
 from bridge.core.crypto.identity import check_party
 from bridge.core.errors import UsageError
 from bridge.core.printable import json_text, printable, quoted
@@ -53,10 +53,14 @@ def _check_home_store(db_path: Path) -> tuple[audit.AuditResult, str | None, lis
     with reporting(failed=Exit.USAGE):  # no store, or one that cannot be read: exit 2
         conn = audit_db.connect(db_path)
         with contextlib.closing(conn), audit_db.snapshot(conn):
-            records = audit_db.read_audit(conn)
-            result = audit.check_chain(records)
-            mismatch = (audit.check_store(records, audit_db.store_facts(conn))
-                        if result.ok else None)
+            held = store_check.audit_held(audit_db.check_rows(conn))  # a record at a time
+            if held is not None:
+                result, mismatch = held, None
+            else:  # read whole, to say what is wrong
+                records = audit_db.read_audit(conn)
+                result = audit.check_chain(records)
+                mismatch = (audit.check_store(records, audit_db.store_facts(conn))
+                            if result.ok else None)
             faults = store_check.check_store(audit_db.check_rows(conn)) if mismatch is None else []
     return result, mismatch, [str(f) for f in faults]
 
@@ -99,7 +103,9 @@ def _exchange(home: Home, peer: str) -> Iterator[sqlite3.Connection]:
     with reporting(failed=Exit.USAGE):
         conn = audit_db.connect(home.db_path)
         with contextlib.closing(conn), audit_db.snapshot(conn):
-            chain = audit.check_chain(audit_db.read_audit(conn))
+            rows = audit_db.check_rows(conn)
+            chain = audit_tally.walk_chain(rows.iter_audit_records()) or \
+                audit.check_chain(rows.audit_records())  # read whole only to say what is wrong
             if not chain.ok:
                 click.echo(f"FAIL: {home.db_path}: {printable(chain.summary())}; not exporting "
                            "from a broken audit log", err=True)

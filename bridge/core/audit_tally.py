@@ -16,6 +16,7 @@ memory of one record and one row at a time.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -28,7 +29,9 @@ from bridge.core.audit import (
     RECEIPT_ISSUED,
     RECEIPT_RECEIVED,
     ROW_KINDS,
+    ZERO_HASH,
     AuditRecord,
+    AuditResult,
     cut_off,
     record_holds,
 )
@@ -83,28 +86,49 @@ def tally_record(tally: Tally, r: AuditRecord, b: Mapping[str, Any]) -> None:
         tally.add(REFUSALS)
 
 
-def log_holds(records: Iterable[AuditRecord], stored: Callable[[bytes], Tally], key: bytes,
-              *, leaves: int, checkpoint: int) -> bool:
-    """Does the log (``records`` in ``seq`` order, read as they come) hold, and account for
-    the store one for one (``stored(key)``: the store's tally under ``key``)? True only when
-    ``check_chain`` and ``check_store`` would find nothing; False says only that one of them
-    will find something."""
-    logged = Tally(key)
+def walk_chain(records: Iterable[AuditRecord],
+               each: Callable[[AuditRecord, Mapping[str, Any]], bool] | None = None
+               ) -> AuditResult | None:
+    """``check_chain``'s result for ``records`` (in ``seq`` order, read as they come) when
+    every one holds, else None (``check_chain`` of them, read whole, then says what is wrong).
+    ``each`` is shown each record that holds, with its decoded body; False stops the walk."""
     prev: AuditRecord | None = None
-    n = 0
+    first_at: int | None = None
+    kinds: Counter[str] = Counter()
     for r in records:
         body = record_holds(r, prev)
-        if body is None:
-            return False
+        if body is None or (each is not None and not each(r, body)):
+            return None
+        first_at = r.at if prev is None else first_at
+        kinds[r.kind] += 1
+        prev = r
+    return AuditResult(ok=True, records=kinds.total(), first_at=first_at,
+                       last_at=prev.at if prev else None,
+                       head=prev.hash if prev else ZERO_HASH, kinds=dict(kinds))
+
+
+def log_holds(records: Iterable[AuditRecord], stored: Callable[[bytes], Tally], key: bytes,
+              *, leaves: int, checkpoint: int) -> AuditResult | None:
+    """The log's summary when it holds (``records`` as ``walk_chain`` reads them) and
+    accounts for the store one for one (``stored(key)``: the store's tally under ``key``):
+    only when ``check_chain`` and ``check_store`` would find nothing. None says only that one
+    of them will find something."""
+    logged = Tally(key)
+
+    def tallied(r: AuditRecord, body: Mapping[str, Any]) -> bool:
         if r.kind in ROW_KINDS:
             try:
                 tally_record(logged, r, body)
             except (KeyError, TypeError):
                 return False
-        prev, n = r, n + 1
-    return cut_off(n, leaves=leaves, checkpoint=checkpoint) is None and \
-        logged.same(stored(key))
+        return True
+
+    result = walk_chain(records, tallied)
+    if result is None or cut_off(result.records, leaves=leaves, checkpoint=checkpoint) or \
+            not logged.same(stored(key)):
+        return None
+    return result
 
 
 __all__ = ["DOCUMENTS", "INBOX", "ISSUED", "OUTBOX", "RECEIPTS", "REFUSALS", "Tally",
-           "log_holds", "tally_record"]
+           "log_holds", "tally_record", "walk_chain"]

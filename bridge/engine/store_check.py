@@ -131,13 +131,20 @@ def collect(work: Iterable[StoreFault | None]) -> list[StoreFault]:
     return faults[:MAX_FAULTS]
 
 
+def audit_held(rows: StoredRows) -> audit.AuditResult | None:
+    """The audit log's summary when its chain holds and it accounts for the store one for
+    one, read a record and a row at a time (``bridge.core.audit_tally``); else None (read it
+    whole to say what is wrong). Raises ``StoreError`` when the file cannot be read."""
+    leaves, checkpoint = rows.log_size()
+    return audit_tally.log_holds(rows.iter_audit_records(), rows.store_tally,
+                                 secrets.token_bytes(32), leaves=leaves, checkpoint=checkpoint)
+
+
 def audit_faults(rows: StoredRows) -> list[StoreFault]:
     """The audit log's chain, and the store against it (what ``bridge audit verify`` checks):
     the log anchors each document's hash, which step 2a anchors its rows on."""
     try:
-        leaves, checkpoint = rows.log_size()
-        if audit_tally.log_holds(rows.iter_audit_records(), rows.store_tally,
-                                 secrets.token_bytes(32), leaves=leaves, checkpoint=checkpoint):
+        if audit_held(rows) is not None:
             return []  # read a record and a row at a time: what a sound log costs
         records = rows.audit_records()  # something is wrong: read whole, to say what
         chain = audit.check_chain(records)
@@ -324,6 +331,6 @@ def _ack_steps(rows: StoredRows, ack: int, h: DocumentHeader, present: int) -> S
 
 
 __all__ = ["MAX_FAULTS", "StoreFault", "StoredRows", "audit_faults", "audit_faults_since",
-           "check_all", "check_declared_entry", "check_store", "collect",
+           "audit_held", "check_all", "check_declared_entry", "check_store", "collect",
            "damage_refuses_start", "document_faults", "document_where", "is_corruption",
            "quick_check"]

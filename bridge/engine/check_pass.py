@@ -24,12 +24,14 @@ from collections.abc import Iterator
 from bridge.core.errors import StoreError
 from bridge.engine.check_mark import MAX_OPEN, CheckMark
 from bridge.engine.store_check import (
+    MAX_FAULTS,
     StoredRows,
     StoreFault,
     audit_faults,
     audit_faults_since,
     collect,
     document_faults,
+    document_pages,
     document_where,
     quick_check,
 )
@@ -74,14 +76,6 @@ def _statuses_since(rows: StoredRows, mark: CheckMark, whole: set[int]
             yield StoreFault(where=document_where(d), what=what, doc=d.rowid)
 
 
-def mark_of(docs: list[StoredDocument], audit: tuple[int, bytes], at: int, events: int
-            ) -> CheckMark | None:
-    """The mark a complete check of ``docs`` (the documents as read when it began) leaves,
-    with the audit log's head as it was then; None when too many were still arriving."""
-    return _mark(docs[-1] if docs else None, [d.rowid for d in docs if _arriving(d)], audit,
-                 at, events)
-
-
 def _arriving(d: StoredDocument) -> bool:
     """An inbound document whose chunks are still coming."""
     return d.direction == "in" and d.stored < d.entry_count
@@ -94,11 +88,6 @@ def _mark(last: StoredDocument | None, still: list[int], audit: tuple[int, bytes
     return CheckMark(documents=last.rowid if last else 0, digest=last.digest if last else b"",
                      open=tuple(still), audit_seq=audit[0], audit_head=audit[1], at=at,
                      events=events)
-
-
-DOCUMENTS_PAGE = 256
-"""Document rows the pass reads at once: it never holds them all (a hub's store may hold a
-million, each with its signed header)."""
 
 
 class CheckPass:
@@ -121,12 +110,7 @@ class CheckPass:
 
     def _docs(self) -> Iterator[StoredDocument]:
         """The document rows up to ``upto``, a page at a time, noting what the mark needs."""
-        after = 0
-        while after < self.upto:
-            page = [d for d in self.rows.documents(after=after, limit=DOCUMENTS_PAGE)
-                    if d.rowid <= self.upto]
-            if not page:
-                return
+        for page in document_pages(self.rows, self.upto):
             self._page = {d.rowid: d for d in page}
             for d in page:
                 self.documents += 1
@@ -134,8 +118,14 @@ class CheckPass:
                 if _arriving(d) and len(self._still) <= MAX_OPEN:
                     self._still.append(d.rowid)
                 yield d
-            after = page[-1].rowid
 
+    def run(self) -> list[StoreFault]:
+        """The whole pass at once (the check at start, when there is no mark to go by): its
+        first ``MAX_FAULTS`` faults."""
+        done = False
+        while not done:
+            _, done = self.step(1 << 20)
+        return self.faults
     def _audit(self) -> Iterator[StoreFault]:
         """The audit log, whole, against the store: its records and the rows they stand for
         read at one instant (this connection's reads are otherwise not one snapshot, and the
@@ -161,7 +151,7 @@ class CheckPass:
         except StoreError as exc:
             found.append(StoreFault(where="the file", what=f"cannot be read: {exc}"))
             done = True
-        self.faults += found
+        self.faults = (self.faults + found)[:MAX_FAULTS]  # the first ones name the damage
         return found, done
 
     def _still_so(self, fault: StoreFault) -> bool:
@@ -179,4 +169,4 @@ class CheckPass:
                                               self.events)
 
 
-__all__ = ["CheckPass", "check_since", "mark_of"]
+__all__ = ["CheckPass", "check_since"]

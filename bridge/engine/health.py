@@ -18,10 +18,10 @@ from bridge.core import documents, times
 from bridge.core.crypto.identity import PrivateIdentity
 from bridge.core.errors import BridgeError, StoreCorrupt, StoreUnavailable
 from bridge.engine.check_mark import CheckMark, sign_mark, verified_mark
-from bridge.engine.check_pass import CheckPass, check_since, mark_of
+from bridge.engine.check_pass import CheckPass, check_since
 from bridge.engine.metrics import Metrics
 from bridge.engine.ports import Store
-from bridge.engine.store_check import MAX_FAULTS, StoreFault, check_all
+from bridge.engine.store_check import MAX_FAULTS, StoreFault
 from bridge.home.config import Delivery
 from bridge.store.sqlite.store import DocumentRow
 
@@ -75,11 +75,11 @@ class StoreGuard:
         mark = verified_mark(rows.check_mark(), keys)
         faults = None if mark is None else check_since(rows, mark)
         self.pass_due = faults is not None
-        if faults is None:
-            audit, events, docs = rows.audit_head(), rows.last_event(), rows.documents()
-            faults = check_all(rows, docs)
+        if faults is None:  # the whole check now, as the pass beside the work makes it
+            work = CheckPass(rows)
+            faults = work.run()
             if not faults:
-                self._save_mark(keys, mark_of(docs, audit, self.now(), events))
+                self._save_mark(keys, work.mark(self.now()))
         self._all_sound_at = None if faults or self.pass_due else version
         self._sound.clear()
         for fault in faults:

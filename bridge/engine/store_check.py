@@ -109,11 +109,29 @@ def quick_check(rows: StoredRows) -> list[StoreFault]:
     return [StoreFault(where="the file", what=line) for line in lines]
 
 
-def check_store(rows: StoredRows, docs: list[StoredDocument] | None = None
+def check_store(rows: StoredRows, docs: Iterable[StoredDocument] | None = None
                 ) -> list[StoreFault]:
-    """Steps 1 to 3; the first ``MAX_FAULTS`` faults, empty when the store holds."""
-    docs = rows.documents() if docs is None else docs
+    """Steps 1 to 3 (``docs``: every document, read a page at a time); the first
+    ``MAX_FAULTS`` faults, empty when the store holds."""
+    docs = itertools.chain.from_iterable(document_pages(rows)) if docs is None else docs
     return collect(itertools.chain(quick_check(rows), document_faults(rows, docs)))
+
+
+DOCUMENTS_PAGE = 256
+"""Document rows read at once: a check never holds them all (a hub's store may hold a
+million, each with its signed header)."""
+
+
+def document_pages(rows: StoredRows, upto: int | None = None) -> Iterator[list[StoredDocument]]:
+    """The document rows in row order (up to row ``upto``, if given), a page at a time."""
+    after = 0
+    while upto is None or after < upto:
+        page = [d for d in rows.documents(after=after, limit=DOCUMENTS_PAGE)
+                if upto is None or d.rowid <= upto]
+        if not page:
+            return
+        yield page
+        after = page[-1].rowid
 
 
 def collect(work: Iterable[StoreFault | None]) -> list[StoreFault]:
@@ -180,7 +198,7 @@ def audit_faults_since(rows: StoredRows, seq: int, head: bytes) -> list[StoreFau
     return [StoreFault(where="the audit log", what=mismatch)] if mismatch else []
 
 
-def check_all(rows: StoredRows, docs: list[StoredDocument] | None = None
+def check_all(rows: StoredRows, docs: Iterable[StoredDocument] | None = None
               ) -> list[StoreFault]:
     """The whole check: the file, every document (``docs``, as already read) against its
     signed root, every status against its signed history, the audit log."""
@@ -330,7 +348,7 @@ def _ack_steps(rows: StoredRows, ack: int, h: DocumentHeader, present: int) -> S
     return _entries_fault(builder, h, present)
 
 
-__all__ = ["MAX_FAULTS", "StoreFault", "StoredRows", "audit_faults", "audit_faults_since",
-           "audit_held", "check_all", "check_declared_entry", "check_store", "collect",
-           "damage_refuses_start", "document_faults", "document_where", "is_corruption",
-           "quick_check"]
+__all__ = ["DOCUMENTS_PAGE", "MAX_FAULTS", "StoreFault", "StoredRows", "audit_faults",
+           "audit_faults_since", "audit_held", "check_all", "check_declared_entry", "check_store",
+           "collect", "damage_refuses_start", "document_faults", "document_pages", "document_where",
+           "is_corruption", "quick_check"]

@@ -119,9 +119,20 @@ class EntryStream:
     def chunks(self) -> int:
         return -(-self.count // self.chunk)
 
+    def salt_bytes(self, first: int, n: int) -> bytes:
+        """The salts of entries ``first`` to ``first + n - 1``, as one bytes value (what a
+        batch's entries are made with elsewhere: ``declared_leaves.declared_records``)."""
+        return self._salts[SALT_SIZE * first:SALT_SIZE * (first + n)]
+
     def _take_all(self, leaves: Sequence[bytes]) -> list[bytes]:
         """``_take`` of each of ``leaves``: their leaf hashes, a chunk closed as it fills."""
         hashes = merkle.leaf_hashes(leaves)
+        self.take_leaf_hashes(hashes)
+        return hashes
+
+    def take_leaf_hashes(self, hashes: Sequence[bytes]) -> None:
+        """The next entries, made elsewhere, by their leaf hashes (in order): into the open
+        chunk, a chunk closed as it fills."""
         at = 0
         while at < len(hashes):
             room = self.chunk - len(self._open)
@@ -130,7 +141,6 @@ class EntryStream:
             if len(self._open) == self.chunk:
                 self._close_chunk()
         self.added += len(hashes)
-        return hashes
 
 
 class DocumentStream(EntryStream):

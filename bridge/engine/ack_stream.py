@@ -23,7 +23,7 @@ from bridge.core.errors import InputError
 from bridge.core.streaming import MAX_STREAMED_ITEMS, AckStream
 from bridge.engine.outbound import Index, Outbound, Statement, ack_listed, check_queue
 from bridge.engine.states import DocumentState, move_document
-from bridge.engine.streaming import shifted
+from bridge.engine.stream_batch import shifted
 from bridge.records.schema import validate
 from bridge.store.sqlite.store import DocumentRow
 

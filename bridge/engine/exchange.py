@@ -42,6 +42,7 @@ from bridge.engine.ports import Clock, Store, system_clock
 from bridge.engine.queries import Queries
 from bridge.engine.receipt_stream import DocumentReceipt
 from bridge.engine.store_check import StoreFault
+from bridge.engine.stream_batch import CheckedBatch
 from bridge.engine.streaming import Streamed, Streaming
 from bridge.engine.trust import TrustState
 from bridge.engine.witnessing import Witnessing
@@ -151,6 +152,9 @@ class Exchange:
 
     def stream_items(self, streamed: Streamed, raw_items: list[Any]) -> None:
         self.streaming.add(streamed, raw_items)
+
+    def stage_stream_items(self, streamed: Streamed, batch: CheckedBatch) -> None:
+        self.streaming.stage(streamed, batch)
 
     def finish_stream(self, streamed: Streamed) -> dict[str, Any]:
         return self.streaming.finish(streamed)

@@ -13,7 +13,6 @@ naming the item by its index in the stream, and ``abort`` leaves nothing behind.
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,36 +22,31 @@ from bridge.core.streaming import DocumentStream
 from bridge.engine.context import Engine
 from bridge.engine.outbound import COMPARE_PAGE, Outbound, check_queue, check_recipient
 from bridge.engine.states import ItemTransport
+from bridge.engine.stream_batch import BatchRules, CheckedBatch, check_batch
 from bridge.records.categories import validate_submission
 from bridge.records.schema import validate
-from bridge.store.entry_fields import records_fields
 from bridge.store.sqlite.store import DocumentRow
 
 log = logging.getLogger("bridge.exchange")
 
-_ITEM_FIELD = re.compile(r"^items\[(\d+)\]")
 _PLACEHOLDER = [{"id": "placeholder"}]  # the header is checked as a submission of one item
 
 
 @dataclass(kw_only=True)
 class Streamed:
-    """One submission being streamed: where its entries are staged and what they make."""
+    """One submission being streamed: where its entries are staged and what they make.
+    ``rules`` and ``salts`` are what its batches are checked and made with, wherever that is
+    done (``stream_batch``): neither changes once the header is read."""
 
     stage: int
     peer: str
     meta: dict[str, Any]
     doc: DocumentStream
     existing: DocumentRow | None  # a document of this id already committed (a retry?)
+    rules: BatchRules
 
-
-def shifted(err: InputError, first: int) -> InputError:
-    """``err`` of a batch, its ``items[j]`` renamed ``items[first + j]`` (the stream's index)."""
-    def shift(field: str | None) -> str | None:
-        if field is None:
-            return None
-        return _ITEM_FIELD.sub(lambda m: f"items[{first + int(m.group(1))}]", field, count=1)
-    return InputError(err.detail, field=shift(err.field), code=err.code,
-                      problems=tuple((shift(f), m) for f, m in err.problems))
+    def salts(self, first: int, n: int) -> bytes:
+        return self.doc.salt_bytes(first, n)
 
 
 class Streaming:
@@ -86,25 +80,22 @@ class Streaming:
         if existing is None:  # refused before a single item is read (and again at the end)
             check_queue(e, peer)
         return Streamed(stage=e.store.open_stage(), peer=peer, meta=meta, doc=doc,
-                        existing=existing)
+                        existing=existing, rules=BatchRules(doc_type=doc.doc_type, peer=peer,
+                                                            meta=meta, count=doc.count))
 
     def add(self, s: Streamed, raw_items: list[Any]) -> None:
         """Check, sign and stage the next batch of items (consumed)."""
         first = s.doc.added
-        try:
-            validate("document", {"type": s.doc.doc_type, "to": s.peer, "items": raw_items})
-            validate_submission(s.doc.doc_type, s.meta, raw_items)
-        except InputError as err:
-            raise shifted(err, first) from None
-        records = [(raw.pop("id"), raw) for raw in raw_items]
-        leaves, hashes = s.doc.add_record_columns(records)
-        n = len(records)
-        # A manifest's record fields read by C loops over the batch (``records_fields``).
-        categories, roster_records = records_fields(raw_items) if \
-            s.doc.doc_type == "manifest" else ([None] * n, [None] * n)
-        raw_items.clear()
-        self.e.store.stage_items(s.stage, first, ([r[0] for r in records], leaves, hashes,
-                                                  categories, roster_records))
+        self.stage(s, check_batch(s.rules, first, s.salts(first, len(raw_items)), raw_items))
+
+    def stage(self, s: Streamed, batch: CheckedBatch) -> None:
+        """Stage the next batch, checked and made into entries (here or beside: ``add``)."""
+        if batch.first != s.doc.added:
+            raise ValueError(f"a batch from items[{batch.first}] staged where items["
+                             f"{s.doc.added}] comes next")
+        s.doc.take_leaf_hashes(batch.hashes)
+        self.e.store.stage_items(s.stage, batch.first, (batch.ids, batch.leaves, batch.hashes,
+                                                        batch.categories, batch.roster_records))
 
     def finish(self, s: Streamed) -> dict[str, Any]:
         """Sign and commit the whole document, or answer for the one committed before."""

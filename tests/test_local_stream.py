@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
+import pickle
 import socket
 import threading
 import time
@@ -38,12 +39,38 @@ from bridge.local import stream as stream_module
 from bridge.local.api import LocalApi
 
 
+class PickledThreads:
+    """A ``CheckBeside`` for every msgpack stream, however short: its batches checked on two
+    threads, each call's arguments and answer passed through pickle as a process's are
+    (``bridge.daemon.checkers`` runs them in processes; ``test_stream_beside.py`` does too)."""
+
+    min_items, ahead = 1, 2
+
+    def __init__(self) -> None:
+        self.pool = concurrent.futures.ThreadPoolExecutor(2)
+        self.calls = 0
+
+    async def __call__(self, fn: Any, *args: Any) -> Any:
+        self.calls += 1
+        return await asyncio.get_running_loop().run_in_executor(
+            self.pool, _through_pickle, fn, pickle.dumps(args))
+
+
+def _through_pickle(fn: Any, args: bytes) -> Any:
+    try:
+        answer = fn(*pickle.loads(args))
+    except Exception as exc:  # what a process raises comes back pickled too
+        raise pickle.loads(pickle.dumps(exc)) from None
+    return pickle.loads(pickle.dumps(answer))
+
+
 class Served:
     """Alpha's local API on a Unix socket, served by a thread of its own; engine calls run on
-    one database thread, as in the daemon."""
+    one database thread, as in the daemon; with ``beside``, msgpack streams are checked
+    beside it (``bridge.local.stream_beside``)."""
 
-    def __init__(self, h: Harness, sock: Path) -> None:
-        self.sock = sock
+    def __init__(self, h: Harness, sock: Path, beside: PickledThreads | None = None) -> None:
+        self.sock, self.beside = sock, beside
         self.db = concurrent.futures.ThreadPoolExecutor(max_workers=1)
         self.loop = asyncio.new_event_loop()
         ready = threading.Event()
@@ -61,6 +88,7 @@ class Served:
         api = LocalApi(exchange=engine, run=run, metrics=Metrics(),
                        events_changed=asyncio.Condition(), peer_status=dict,
                        max_body=1 << 20)
+        api.check_beside = self.beside
         runner = web.AppRunner(api.app())
         self.loop.run_until_complete(runner.setup())
         self.loop.run_until_complete(web.UnixSite(runner, str(self.sock)).start())
@@ -87,11 +115,15 @@ def h(tmp_path: Path, alpha: PrivateIdentity, beta: PrivateIdentity) -> Iterator
         yield harness
 
 
-@pytest.fixture
-def served(h: Harness, tmp_path: Path) -> Iterator[Served]:
-    s = Served(h, tmp_path / "alpha.sock")
+@pytest.fixture(params=["checked_by_the_daemon", "checked_beside"])
+def served(h: Harness, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Served]:
+    """Every test twice: a msgpack stream's batches checked by the daemon, and beside it."""
+    s = Served(h, tmp_path / "alpha.sock",
+               PickledThreads() if request.param == "checked_beside" else None)
     yield s
     s.close()
+    if s.beside is not None:
+        s.beside.pool.shutdown()
 
 
 def _left_behind(h: Harness) -> dict[str, int]:
@@ -376,6 +408,7 @@ def test_a_msgpack_stream_commits_what_the_same_ndjson_stream_commits(
     as_msgpack, as_ndjson = (wire.items(h.alpha.engine, d, "out") for d in ("M-MP", "M-NJ"))
     assert as_msgpack == as_ndjson and [i["id"] for i in as_msgpack] == [p["id"] for p in sent]
     assert served.on_db(lambda: check_all(h.alpha.engine.store.check_rows())) == []
+    assert served.beside is None or served.beside.calls == 1  # the msgpack stream's one batch
 
 
 def _nested(depth: int) -> list[Any]:
@@ -421,3 +454,26 @@ def test_a_msgpack_stream_cut_inside_an_item_or_over_the_size_bound_is_refused(
     assert big.code == "too_large" and "over 1048576 bytes" in big.message, big  # max_body
     header_only = _msgpack_stream(h, served, [_HEADER])
     assert header_only.field == "$"
+
+
+@pytest.mark.parametrize(("items", "tail", "field"), [
+    # A bad record in batch 1 (checked first), a byte that begins no value in batch 2.
+    ([{"id": "P-0"}, {"id": "P-1", "weight": 1.5}, {"id": "P-2"}, {"id": "P-3"}], b"\xc1",
+     "items[1]"),
+    # An id of batch 1 again in batch 2 (found as it is staged), a bad record in batch 3
+    # (checked beside before batch 2 is staged).
+    ([{"id": "P-0"}, {"id": "P-1"}, {"id": "P-2"}, {"id": "P-3"}, {"id": "P-1"},
+      {"id": "P-5"}, {"id": "P-6", "weight": 1.5}], b"", "items[4].id"),
+    # A bad record in batch 2, and a stream that ends inside a value.
+    ([{"id": "P-0"}, {"id": "P-1"}, {"id": "P-2"}, {"id": "P-3", "weight": 1.5}],
+     msgpack.packb({"id": "P-4"})[:-1], "items[3]"),
+])
+def test_the_first_bad_item_of_a_msgpack_stream_is_named_whichever_is_found_first(
+        h: Harness, served: Served, monkeypatch: pytest.MonkeyPatch, items: list[Any],
+        tail: bytes, field: str) -> None:
+    """Batches are checked ahead of their staging (beside: two at once): a later batch's
+    refusal, or a value read after them that is no item, must not hide an earlier one."""
+    monkeypatch.setattr(stream_module, "STREAM_BATCH", 3)
+    header = {"type": "manifest", "to": "beta", "count": len(items) + 1}
+    err = _msgpack_stream(h, served, header, *items, tail=tail)
+    assert err.status == 400 and (err.field or "").startswith(field), err

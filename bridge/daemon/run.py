@@ -26,6 +26,7 @@ from aiohttp import web
 from bridge.core.crypto.identity import PublicIdentity
 from bridge.core.errors import UsageError
 from bridge.daemon.check_beside import check_beside
+from bridge.daemon.checkers import Checkers, check_processes
 from bridge.daemon.dbthread import DatabaseThread, SigningPool, groupable, read_only
 from bridge.daemon.hooks import DaemonHooks
 from bridge.daemon.logs import setup_logging
@@ -88,8 +89,7 @@ class Daemon:
         self.config = home.config()
         self.identity = home.identity(passphrase)
         self.peers = self.load_peers()
-        self.tls = (server_context(TlsFiles.of(home.tls_dir)) if self.config.tls_enabled
-                    else None)
+        self.tls = server_context(TlsFiles.of(home.tls_dir)) if self.config.tls_enabled else None
         self.metrics = Metrics()
         self.loops: dict[str, DeliveryLoop] = {}
         self._lock_fd: int | None = None
@@ -174,14 +174,13 @@ class Daemon:
 
     def _open_exchange(self) -> Exchange:
         retired = self.keystore.own_identities(self.passphrase)[1:]
-        self._signing = SigningPool()
+        self._signing, self._checkers = SigningPool(), Checkers(check_processes())
         with damage_refuses_start(self.home.db_path):
             exchange = Exchange(store=self._store, identity=self.identity, peers=self.peers,
                                 config=self.config, notify=self._notify, clock=self.hooks.clock,
                                 metrics=self.metrics, keystore=self.keystore,
                                 passphrase=self.passphrase, retired=retired,
-                                witnesses=pinned_witnesses(self.home),
-                                beside=self._signing)
+                                witnesses=pinned_witnesses(self.home), beside=self._signing)
         self.hooks.hold(exchange)
         # Before serving: a damaged store starts read-only with the alarm raised, never as sound.
         exchange.check_store()
@@ -239,7 +238,7 @@ class Daemon:
     def _local_api(self) -> LocalApi:
         api = LocalApi(exchange=self.exchange, run=self.run_in_db, metrics=self.metrics,
                        events_changed=self._changed, peer_status=self.peer_status,
-                       max_body=self.config.max_body_bytes,
+                       max_body=self.config.max_body_bytes, check_beside=self._checkers.beside(),
                        event_writes=lambda: self._event_writes, held_events=self._recent.after)
         api.reload_peers = self.reload_peers
         return api
@@ -477,6 +476,7 @@ class Daemon:
         await self.run_in_db(self._store.close)
         self.db.stop()
         self._signing.close()
+        self._checkers.close()
         for path in (self.home.socket_path, self.home.port_path):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)

@@ -40,6 +40,7 @@ from bridge.local.stream import (
     ack_stream,
     submit_stream,
 )
+from bridge.local.stream_beside import CheckBeside
 
 log = logging.getLogger("bridge.api")
 STATUS_BY_CODE = {"unknown_peer": 404, "not_found": 404, "duplicate_document": 409,
@@ -163,7 +164,8 @@ class LocalApi:
     def __init__(self, *, exchange: Exchange, run: RunInDb, metrics: Metrics,
                  events_changed: asyncio.Condition, peer_status: Callable[[], dict[str, Any]],
                  max_body: int, event_writes: Callable[[], int] | None = None,
-                 held_events: HeldEvents | None = None) -> None:
+                 held_events: HeldEvents | None = None,
+                 check_beside: CheckBeside | None = None) -> None:
         self.exchange = exchange
         self.run = self._damage_is_ours(run)
         self.metrics = metrics
@@ -178,6 +180,8 @@ class LocalApi:
         self.max_body = max_body
         self.stopping = asyncio.Event()
         self.reload_peers: Callable[[], Awaitable[None]] | None = None
+        # Processes beside the daemon that check a large msgpack stream's batches, if any.
+        self.check_beside = check_beside
         # Where the peer endpoint listens (host, the port it got, scheme), once it is bound.
         self.listen: dict[str, Any] | None = None
         # False when the daemon opens no peer endpoint (no TCP port: the relay or the carrier).
@@ -257,7 +261,8 @@ class LocalApi:
     async def submit(self, request: web.Request) -> web.Response:
         if request.content_type in STREAM_TYPES:
             result = await submit_stream(request, self.exchange, self.run,
-                                         max_line=min(self.max_body, MAX_STREAM_LINE))
+                                         max_line=min(self.max_body, MAX_STREAM_LINE),
+                                         beside=self.check_beside)
         else:
             body = await _json_body(request)
             result = await self.run(self.exchange.submit_document, body)

@@ -34,6 +34,7 @@ from bridge.engine.exchange import Exchange
 from bridge.engine.ports import RunInDb
 from bridge.local.json_text import parse_json
 from bridge.local.msgpack_values import MSGPACK, MsgpackValues
+from bridge.local.stream_beside import CheckBeside, staged_beside
 
 NDJSON = "application/x-ndjson"
 STREAM_TYPES = (NDJSON, MSGPACK)  # a streamed body: NDJSON, or msgpack values one after another
@@ -107,8 +108,13 @@ def stream_values(request: web.Request, max_line: int) -> AsyncIterator[Any]:
 
 
 async def submit_stream(request: web.Request, exchange: Exchange, run: RunInDb, *,
-                        max_line: int) -> dict[str, Any]:
-    """Read, check and stage the stream; commit the document whole, or leave nothing."""
+                        max_line: int, beside: CheckBeside | None = None) -> dict[str, Any]:
+    """Read, check and stage the stream; commit the document whole, or leave nothing. A
+    msgpack stream's batches are checked ``beside`` the daemon where it has processes for it
+    (``stream_beside``)."""
+    if beside is not None and request.content_type == MSGPACK:
+        return await staged_beside(_blocks(request), exchange, run, beside,
+                                   max_value=max_line, batch=STREAM_BATCH)
     return await _staged(request, run, max_line, Stages(
         begin=exchange.begin_stream, add=exchange.stream_items, finish=exchange.finish_stream,
         abort=exchange.abort_stream, what="the document's header"))
@@ -154,17 +160,22 @@ async def _staged(request: web.Request, run: RunInDb, max_line: int, steps: Stag
                              field="$", code="bad_stream")
         staged = await run(steps.begin, first)
         batch: list[Any] = []
-        try:
-            async for item in values:
-                batch.append(item)
-                if len(batch) == STREAM_BATCH:
-                    if adding is not None:
-                        pending, adding = adding, None
-                        await pending
-                    adding, batch = asyncio.ensure_future(run(steps.add, staged, batch)), []
-        except InputError:
-            await _earlier_refusal(adding)
-            raise
+        while True:
+            try:
+                item = await anext(values)
+            except StopAsyncIteration:
+                break
+            except InputError:  # a value that is no item: an earlier item's refusal first
+                await _earlier_refusal(adding)
+                if batch:  # the items read before it, not yet a batch
+                    await run(steps.add, staged, batch)
+                raise
+            batch.append(item)
+            if len(batch) == STREAM_BATCH:
+                if adding is not None:
+                    pending, adding = adding, None
+                    await pending
+                adding, batch = asyncio.ensure_future(run(steps.add, staged, batch)), []
         if adding is not None:
             pending, adding = adding, None
             await pending

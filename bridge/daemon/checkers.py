@@ -1,0 +1,101 @@
+"""Processes beside the daemon that check a large streamed submission's batches
+(``bridge.local.stream_beside``): the daemon's Python holds one core at a time, and a roster
+of 100,000 persons spends most of its time in checks that need nothing of the store.
+
+The processes are started when the first large stream comes (a daemon that never takes one
+never has them), with ``spawn``: a fresh interpreter, not a fork of one with threads and open
+files. They hold no key, no store and no socket: each call gets a batch's bytes, its salts and
+the header's rules, and answers the batch's entries or the refusal of its first bad item. If a
+process dies, the batch is checked on a thread here instead and the pool is started again at
+the next batch; nothing of the stream is lost or checked twice. If the daemon dies (even by
+SIGKILL, with no word to them), they end too (``_end_with``): none is left behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import os
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any
+
+from bridge.engine.stream_batch import CheckedBatch
+from bridge.local.stream import STREAM_BATCH
+
+log = logging.getLogger("bridge.daemon")
+
+MIN_ITEMS = 4 * STREAM_BATCH
+"""A stream of fewer items is checked by the daemon itself: starting a process costs about as
+much as checking a few thousand items."""
+
+
+def check_processes(cores: int | None = None) -> int:
+    """How many: none on one core (nothing to spare); else at most two (the stage, on the
+    database thread, keeps pace with about two)."""
+    cores = cores if cores is not None else (os.cpu_count() or 1)
+    return 0 if cores < 2 else min(2, cores)
+
+
+PARENT_POLL_SECONDS = 1.0
+
+
+def _end_with(parent: int) -> None:
+    """In each process, first: it ends once the daemon that started it is gone. A process
+    whose parent dies is handed to another (its parent id changes), which nobody tells it,
+    since it only waits for work on a pipe the dead daemon held; so it looks, every second."""
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_POLL_SECONDS)
+        os._exit(0)
+    threading.Thread(target=watch, name="bridge-check-parent", daemon=True).start()
+
+
+class Checkers:
+    """``stream_beside.CheckBeside``: a pool of ``processes`` started at first use."""
+
+    def __init__(self, processes: int, min_items: int = MIN_ITEMS) -> None:
+        self.processes, self.min_items = processes, min_items
+        self.ahead = processes  # batches checked at once, one a process
+        self._pool: ProcessPoolExecutor | None = None
+
+    def beside(self) -> Checkers | None:
+        """Itself, or None with no process to run (the daemon checks every stream)."""
+        return self if self.processes > 0 else None
+
+    def _started(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(self.processes,
+                                             mp_context=multiprocessing.get_context("spawn"),
+                                             initializer=_end_with, initargs=(os.getpid(),))
+            log.info("started %d processes to check large streamed submissions beside the "
+                     "daemon", self.processes)
+        return self._pool
+
+    async def __call__(self, fn: Callable[..., CheckedBatch], *args: Any) -> CheckedBatch:
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._started(), fn, *args)
+        except BrokenProcessPool:
+            log.warning("a process checking a streamed submission ended; its batch is "
+                        "checked in the daemon, and the processes are started again")
+            self._drop()
+            return await loop.run_in_executor(None, fn, *args)
+
+    def _drop(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    def close(self) -> None:
+        """At the daemon's stop: the processes are told to end, and waited for."""
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+__all__ = ["MIN_ITEMS", "Checkers", "check_processes"]

@@ -1,0 +1,124 @@
+"""A large msgpack stream checked by processes beside the daemon (``bridge.daemon.checkers``,
+``bridge.local.stream_beside``), on real daemons: committed whole, delivered, acknowledged
+item by item and receipted like any other; a bad item or a repeated id far down refuses all of
+it, naming the item; and a daemon killed mid-stream (SIGKILL) leaves none of its processes
+running and nothing of the stream in its store."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bridge.client import ApiError
+from bridge.daemon.checkers import MIN_ITEMS, PARENT_POLL_SECONDS
+from bridge.daemon.pair import Node
+from bridge.local.stream import STREAM_BATCH
+
+from .conftest import db, person, wait_for
+from .midstream import kill_mid_stream, stop_and_check_store
+
+N = MIN_ITEMS + STREAM_BATCH + 7  # checked beside: five whole batches and a short one
+STARTED = "processes to check large streamed submissions beside the daemon"
+
+
+def _items(n: int = N, change: dict[int, dict[str, Any]] | None = None
+           ) -> Iterator[dict[str, Any]]:
+    for k in range(n):
+        yield (change or {}).get(k) or person(k) | {"kind": "person"}
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (Linux /proc)."""
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text().rpartition(")")[2].split()
+            except OSError:
+                continue
+            if int(stat[1]) == pid:
+                out.append(int(entry))
+    return out
+
+
+def _running(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_a_stream_checked_beside_is_committed_delivered_acknowledged_and_receipted(
+        make_nodes: Callable[..., tuple[Node, Node]], tmp_path: Path) -> None:
+    alpha, beta = make_nodes(suites=(1, 1))
+    alpha.start()
+    beta.start()
+    done = alpha.client.submit_document_stream("manifest", "beta", _items(), count=N,
+                                               id="M-BESIDE", meta={"batch": 7})
+    assert done["items"] == N
+    assert STARTED in alpha.log_path.read_text()  # checked beside, not by the daemon
+    wait_for(lambda: any(d["id"] == "M-BESIDE" and d["state"] == "received"
+                         for d in beta.client.documents(direction="in")),
+             what="the manifest at beta", timeout=120)
+    beta.client.acknowledge("M-BESIDE", all="RECEIVED")
+    wait_for(lambda: alpha.client.document("M-BESIDE")["state"] == "acknowledged",
+             what="every item acknowledged at alpha", timeout=120)
+    assert alpha.client.document("M-BESIDE")["items"]["acknowledged"] == N
+    last = f"P-{N - 1:05d}"
+    path = tmp_path / "last.receipt"
+    path.write_bytes(alpha.client.receipt("M-BESIDE", item=last))
+    keys = [a for n in (alpha, beta) for a in ("--keys", str(n.home.public_key_path(n.party)))]
+    verified = subprocess.run([sys.executable, "-m", "bridge", "verify", str(path), *keys],
+                              capture_output=True, text=True, timeout=120, check=False)
+    assert verified.returncode == 0 and last in verified.stdout, verified.stdout
+    stop_and_check_store(alpha)
+
+
+@pytest.mark.parametrize(("change", "field"), [
+    ({N - 1: {"id": "P-last", "weight": 1.5}}, f"items[{N - 1}]"),  # no float is signed
+    ({N - 3: person(5) | {"kind": "person"}}, f"items[{N - 3}].id"),  # item 5's id again
+])
+def test_a_bad_item_far_down_a_stream_checked_beside_refuses_all_of_it_naming_it(
+        make_nodes: Callable[..., tuple[Node, Node]], change: dict[int, dict[str, Any]],
+        field: str) -> None:
+    alpha, _ = make_nodes(suites=(1, 1))
+    alpha.start()
+    with pytest.raises(ApiError) as err:
+        alpha.client.submit_document_stream("manifest", "beta", _items(change=change),
+                                            count=N, id="M-BAD")
+    assert err.value.status == 400 and (err.value.field or "").startswith(field), err.value
+    assert alpha.client.documents() == []
+    alpha.stop()
+    with db(alpha) as con:
+        assert con.execute("SELECT COUNT(*) FROM items").fetchone()[0] == 0
+
+
+def test_a_daemon_killed_while_processes_check_its_stream_leaves_none_of_them_running(
+        make_nodes: Callable[..., tuple[Node, Node]]) -> None:
+    alpha, _ = make_nodes(suites=(1, 1))
+    alpha.start()
+    seen: list[int] = []
+
+    def mid_stream() -> None:
+        assert alpha.proc is not None
+        seen.extend(_children(alpha.proc.pid))
+        assert seen, "no process checks the stream beside the daemon"
+        assert alpha.client.documents() == []
+
+    kill_mid_stream(alpha, lambda items: alpha.client.submit_document_stream(
+        "manifest", "beta", items, count=N, id="M-K9"), _items(), N - STREAM_BATCH,
+        while_stalled=mid_stream)
+    deadline = time.monotonic() + 20 * PARENT_POLL_SECONDS
+    while any(map(_running, seen)):
+        assert time.monotonic() < deadline, "a checking process outlived its daemon"
+        time.sleep(0.1)
+    alpha.start()
+    assert alpha.client.documents() == []
+    stop_and_check_store(alpha)

@@ -202,6 +202,7 @@ def exchange_between(a: Node, b: Node, n: int, root: Path, timeout: float, *,
         last = item_number(n - 1, n, shuffled=shuffled)  # the document's last item
         receipt = ca.receipt(doc["id"], item=f"ITEM-{last:07d}")
         rss_a, rss_b = a.peak_rss_mb, b.peak_rss_mb
+        helpers_a, helpers_b = a.helpers_peak_rss_mb, b.helpers_peak_rss_mb
         cpu_a, cpu_b = (cpu_seconds(node) - c for node, c in zip((a, b), cpu0, strict=True))
         verified = verify_receipt(receipt, root / f"receipt-{n}.bridge", (a, b))
     finally:
@@ -214,6 +215,9 @@ def exchange_between(a: Node, b: Node, n: int, root: Path, timeout: float, *,
             "received_seconds": round(t_recv, 3), "receipt_bytes": len(receipt),
             "sender_peak_rss_mb": round(rss_a or 0, 1),
             "receiver_peak_rss_mb": round(rss_b or 0, 1),
+            # The processes each started beside it to check a streamed submission, added up.
+            "sender_helpers_peak_rss_mb": round(helpers_a, 1),
+            "receiver_helpers_peak_rss_mb": round(helpers_b, 1),
             "sender_cpu_seconds": round(cpu_a, 2), "receiver_cpu_seconds": round(cpu_b, 2),
             # Each phase's CPU seconds (sender, receiver): submitted, then received (sealed
             # chunks delivered and applied), then acknowledged. Steadier than the phases'
@@ -326,11 +330,20 @@ def main() -> int:
 
 
 def cpu_seconds(node: Node) -> float:
-    """CPU time (user and system, every thread) the running daemon has used so far: on a
-    shared machine a steadier measure of its work than the wall clock (Linux /proc)."""
+    """CPU time (user and system, every thread) the running daemon has used so far, with the
+    processes it started beside it (its checkers, running or ended): on a shared machine a
+    steadier measure of its work than the wall clock (Linux /proc)."""
     assert node.proc is not None
-    fields = Path(f"/proc/{node.proc.pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    ticks = 0
+    for pid in (node.proc.pid, *node.helpers()):
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        except OSError:  # ended meanwhile: its time is the daemon's children's, below
+            continue
+        ticks += int(fields[11]) + int(fields[12])
+        if pid == node.proc.pid:
+            ticks += int(fields[13]) + int(fields[14])  # children it has waited for
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def print_rows(rows: list[dict[str, Any]]) -> None:

@@ -224,16 +224,43 @@ class Node:
     @property
     def peak_rss_mb(self) -> float | None:
         """Peak resident memory of the running daemon (Linux VmHWM)."""
+        return None if self.proc is None else _peak_rss_mb(self.proc.pid)
+
+    @property
+    def helpers_peak_rss_mb(self) -> float:
+        """The peak resident memory of the processes the running daemon started beside it
+        (``bridge.daemon.checkers``), added up: 0 while it started none."""
+        return sum(_peak_rss_mb(pid) or 0 for pid in self.helpers())
+
+    def helpers(self) -> list[int]:
+        """The processes whose parent is the running daemon (Linux /proc)."""
         if self.proc is None:
-            return None
-        try:
-            status = Path(f"/proc/{self.proc.pid}/status").read_text()
-        except OSError:
-            return None
-        for line in status.splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
+            return []
+        return [pid for pid, parent in _parents() if parent == self.proc.pid]
+
+
+def _peak_rss_mb(pid: int) -> float | None:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
         return None
+    for line in status.splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return None
+
+
+def _parents() -> list[tuple[int, int]]:
+    """(pid, parent pid) of every process (Linux /proc)."""
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text().rpartition(")")[2].split()
+            except OSError:
+                continue
+            out.append((int(entry), int(stat[1])))
+    return out
 
 
 def make_pair(root: Path, *, names: tuple[str, str] = ("alpha", "beta"),

@@ -6,7 +6,6 @@ running and nothing of the stream in its store."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -32,20 +31,6 @@ def _items(n: int = N, change: dict[int, dict[str, Any]] | None = None
            ) -> Iterator[dict[str, Any]]:
     for k in range(n):
         yield (change or {}).get(k) or person(k) | {"kind": "person"}
-
-
-def _children(pid: int) -> list[int]:
-    """The processes whose parent is ``pid`` (Linux /proc)."""
-    out = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text().rpartition(")")[2].split()
-            except OSError:
-                continue
-            if int(stat[1]) == pid:
-                out.append(int(entry))
-    return out
 
 
 def _running(pid: int) -> bool:
@@ -107,8 +92,7 @@ def test_a_daemon_killed_while_processes_check_its_stream_leaves_none_of_them_ru
     seen: list[int] = []
 
     def mid_stream() -> None:
-        assert alpha.proc is not None
-        seen.extend(_children(alpha.proc.pid))
+        seen.extend(alpha.helpers())
         assert seen, "no process checks the stream beside the daemon"
         assert alpha.client.documents() == []
 

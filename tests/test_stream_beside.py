@@ -19,7 +19,7 @@ from bridge.daemon.checkers import Checkers, check_processes
 from bridge.engine.stream_batch import BatchRules, CheckedBatch, check_batch
 from bridge.local.msgpack_frames import MsgpackFrames, decode_values
 from bridge.local.msgpack_values import MsgpackValues
-from bridge.local.stream_beside import check_packed
+from bridge.local.packed_batch import check_packed
 
 RULES = BatchRules(doc_type="manifest", peer="beta", meta={"batch": 1}, count=5)
 ITEMS = [{"id": f"P-{n}", "kind": "person", "surname": f"Testname{n}", "tags": ["a", n]}

@@ -8,7 +8,7 @@ files. They hold no key, no store and no socket: each call gets a batch's bytes,
 the header's rules, and answers the batch's entries or the refusal of its first bad item. If a
 process dies, the batch is checked on a thread here instead and the pool is started again at
 the next batch; nothing of the stream is lost or checked twice. If the daemon dies (even by
-SIGKILL, with no word to them), they end too (``_end_with``): none is left behind.
+SIGKILL, with no word to them), they end too (``checker_process``): none is left behind.
 """
 
 from __future__ import annotations
@@ -17,13 +17,12 @@ import asyncio
 import logging
 import multiprocessing
 import os
-import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
+from bridge.daemon.checker_process import end_with
 from bridge.engine.stream_batch import CheckedBatch
 from bridge.local.stream import STREAM_BATCH
 
@@ -39,20 +38,6 @@ def check_processes(cores: int | None = None) -> int:
     database thread, keeps pace with about two)."""
     cores = cores if cores is not None else (os.cpu_count() or 1)
     return 0 if cores < 2 else min(2, cores)
-
-
-PARENT_POLL_SECONDS = 1.0
-
-
-def _end_with(parent: int) -> None:
-    """In each process, first: it ends once the daemon that started it is gone. A process
-    whose parent dies is handed to another (its parent id changes), which nobody tells it,
-    since it only waits for work on a pipe the dead daemon held; so it looks, every second."""
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(PARENT_POLL_SECONDS)
-        os._exit(0)
-    threading.Thread(target=watch, name="bridge-check-parent", daemon=True).start()
 
 
 class Checkers:
@@ -71,7 +56,7 @@ class Checkers:
         if self._pool is None:
             self._pool = ProcessPoolExecutor(self.processes,
                                              mp_context=multiprocessing.get_context("spawn"),
-                                             initializer=_end_with, initargs=(os.getpid(),))
+                                             initializer=end_with, initargs=(os.getpid(),))
             log.info("started %d processes to check large streamed submissions beside the "
                      "daemon", self.processes)
         return self._pool

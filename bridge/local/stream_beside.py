@@ -27,9 +27,10 @@ from typing import Any, Protocol
 from bridge.core.errors import InputError
 from bridge.engine.exchange import Exchange
 from bridge.engine.ports import RunInDb
-from bridge.engine.stream_batch import BatchRules, CheckedBatch, check_batch
+from bridge.engine.stream_batch import CheckedBatch
 from bridge.engine.streaming import Streamed
 from bridge.local.msgpack_frames import MsgpackFrames, decode_values
+from bridge.local.packed_batch import check_packed
 
 BATCH_BYTES = 8 << 20
 """A batch is cut at ``STREAM_BATCH`` items or this many bytes, whichever comes first: what is
@@ -37,21 +38,14 @@ held for one batch does not grow with its items' size."""
 
 
 class CheckBeside(Protocol):
-    """Runs ``check_packed`` somewhere else, answering what it returns or raises."""
+    """Runs ``packed_batch.check_packed`` somewhere else, answering what it returns or
+    raises."""
 
     min_items: int  # streams of fewer items are checked by the daemon itself
     ahead: int  # batches checked at once
 
     def __call__(self, fn: Callable[..., CheckedBatch], *args: Any) -> Awaitable[CheckedBatch]:
         ...
-
-
-def check_packed(rules: BatchRules, first: int, salts: bytes, packed: bytes) -> CheckedBatch:
-    """Items ``first``, ``first + 1``, ... of a stream, given as their msgpack bytes: decoded
-    and checked as a streamed value is, then as a batch is (``check_batch``). Pure work: run in
-    a process beside the daemon."""
-    items = decode_values(packed, lambda n: f"items[{first + n}]")
-    return check_batch(rules, first, salts, items)
 
 
 async def _frames(blocks: AsyncIterator[bytes], frames: MsgpackFrames) -> AsyncIterator[bytes]:
@@ -181,4 +175,4 @@ def _place(n: int) -> str:
     return "$" if n == 0 else f"items[{n - 1}]"
 
 
-__all__ = ["BATCH_BYTES", "CheckBeside", "check_packed", "staged_beside"]
+__all__ = ["BATCH_BYTES", "CheckBeside", "staged_beside"]

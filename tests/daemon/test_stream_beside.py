@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 
 from bridge.client import ApiError
-from bridge.daemon.checkers import MIN_ITEMS, PARENT_POLL_SECONDS
+from bridge.daemon.checker_process import PARENT_POLL_SECONDS
+from bridge.daemon.checkers import MIN_ITEMS
 from bridge.daemon.pair import Node
 from bridge.local.stream import STREAM_BATCH
 

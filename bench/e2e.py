@@ -14,7 +14,9 @@ ratio (the target: the relay at most 1.3 x the direct time).
 Starts two daemons (subprocesses), submits an N-item manifest through the sender's socket, has
 the receiver acknowledge every item through its own socket, and stops the clock when the
 sender's status shows all N acknowledged (and a per-item receipt is exported). Each daemon's
-CPU time over the exchange is printed beside it (steadier than the clock on a busy machine).
+CPU time over the exchange is printed beside it (steadier than the clock on a busy machine),
+the processes it started to check a streamed submission counted in, and their peak RSS
+apart, added up (``*_helpers_peak_rss_mb``).
 The manifest is submitted as a stream from a generator. In the same run it measures the floor: with
 ``--floor-script``, the floor benchmark given (run here, in the same process tree), else the same
 work in one process with no network and no daemon (encode, seal, open, sign, verify, Merkle, and

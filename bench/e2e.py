@@ -313,7 +313,7 @@ def main() -> int:
     for result in rows:
         for key, value in result.items():
             print(f"{key:>22}: {value}")
-        peak = max(result["sender_peak_rss_mb"], result["receiver_peak_rss_mb"])
+        peak = max(side_mb(result, "sender"), side_mb(result, "receiver"))
         ratio = result["ratio"]
         print(f"target e2e <= 2 x floor: {'PASS' if ratio and ratio <= 2 else 'MISS'}; "
               f"peak RSS < 300 MB: {'PASS' if peak < 300 else 'MISS'}")
@@ -348,25 +348,29 @@ def cpu_seconds(node: Node) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
+def side_mb(row: dict[str, Any], side: str) -> float:
+    """A daemon's peak RSS with its helper processes' peaks added: what the 300 MB is of."""
+    return float(row[f"{side}_peak_rss_mb"] + row.get(f"{side}_helpers_peak_rss_mb", 0))
+
+
 def print_rows(rows: list[dict[str, Any]]) -> None:
     """The issue's row per size and suite, then the scale targets against the 100,000 row:
-    each daemon's peak RSS under 300 MB and at most 1.3 x its peak at 100,000; the time at
-    most 11 x the 100,000 time."""
+    each daemon's peak RSS (with its helper processes') under 300 MB and at most 1.3 x its
+    peak at 100,000; the time at most 11 x the 100,000 time."""
     print(f"{'items':>9} {'suite':>5} {'e2e s':>9} {'floor s':>8} {'ratio':>6} "
-          f"{'sender MB':>9} {'receiver MB':>11}")
+          f"{'sender MB':>9} {'receiver MB':>11}  (MB: each daemon with its helpers)")
     for r in rows:
         print(f"{r['items']:>9,} {r['suite']:>5} {r['e2e_seconds']:>9.1f} "
               f"{r['floor_seconds'] or 0:>8.1f} {r['ratio'] or 0:>6.2f} "
-              f"{r['sender_peak_rss_mb']:>9.1f} {r['receiver_peak_rss_mb']:>11.1f}")
+              f"{side_mb(r, 'sender'):>9.1f} {side_mb(r, 'receiver'):>11.1f}")
     for r in rows:
         base = next((b for b in rows if b["items"] == 100_000 and b["suite"] == r["suite"]),
                     None)
         if base is None or r["items"] <= 100_000:
             continue
         time_x = r["e2e_seconds"] / base["e2e_seconds"]
-        grow = max(r["sender_peak_rss_mb"] / base["sender_peak_rss_mb"],
-                   r["receiver_peak_rss_mb"] / base["receiver_peak_rss_mb"])
-        peak = max(r["sender_peak_rss_mb"], r["receiver_peak_rss_mb"])
+        grow = max(side_mb(r, side) / side_mb(base, side) for side in ("sender", "receiver"))
+        peak = max(side_mb(r, "sender"), side_mb(r, "receiver"))
         limit = 1.1 * r["items"] / 100_000  # 11 x at 1,000,000 items
         print(f"{r['items']:,} items (suite {r['suite']}): time {time_x:.2f} x the 100,000 "
               f"time (target <= {limit:g}: {'PASS' if time_x <= limit else 'MISS'}); peak RSS "

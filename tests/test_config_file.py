@@ -196,3 +196,17 @@ def test_log_flooding_by_a_relay_file_of_long_keys_and_values_makes_a_bounded_er
     message = str(err.value)
     assert "... and " in message
     assert len(message) < 4000 and max(map(len, message.splitlines())) < 400
+
+
+def test_the_processes_that_check_streams_beside_the_daemon_are_set_and_bounded(
+        tmp_path: Path) -> None:
+    home, text = _config(tmp_path)
+    assert home.config().check_processes is None  # automatic: bridge/daemon/checkers.py
+    home.config_path.write_text(text.replace("# allowed_uids = [1001, 0]\n",
+                                             "check_processes = 0\n"))
+    cfg = home.config()
+    assert cfg.check_processes == 0
+    home.write_config(cfg)
+    assert home.config() == cfg  # written back as read
+    too_many = text.replace("# allowed_uids = [1001, 0]\n", "check_processes = 9\n")
+    assert "[local] check_processes must be less than or equal to 8" in _problem(home, too_many)

@@ -141,9 +141,10 @@ def test_real_processes_answer_the_same_entries_and_refusals_and_survive_one_dyi
         checkers.close()
 
 
-def test_one_core_has_no_process_to_spare_and_more_have_at_most_two() -> None:
+def test_one_core_has_no_process_to_spare_more_have_two_and_the_setting_says_last() -> None:
     assert [check_processes(n) for n in (1, 2, 4, 64)] == [0, 2, 2, 2]
-    assert Checkers(0).beside() is None
+    assert [check_processes(64, setting=s) for s in (0, 1, 3)] == [0, 1, 3]
+    assert Checkers.of(0).beside() is None and Checkers.of(None).processes == check_processes()
 
 
 def test_decode_values_refuses_what_no_json_text_could_be_naming_the_item() -> None:

@@ -33,11 +33,13 @@ MIN_ITEMS = 4 * STREAM_BATCH
 much as checking a few thousand items."""
 
 
-def check_processes(cores: int | None = None) -> int:
-    """How many: none on one core (nothing to spare); else at most two (the stage, on the
-    database thread, keeps pace with about two)."""
+def check_processes(cores: int | None = None, *, setting: int | None = None) -> int:
+    """How many: ``[local] check_processes`` if set; else none on one core (nothing to
+    spare), two on more (the stage, on the database thread, keeps pace with about two)."""
+    if setting is not None:
+        return setting
     cores = cores if cores is not None else (os.cpu_count() or 1)
-    return 0 if cores < 2 else min(2, cores)
+    return 0 if cores < 2 else 2
 
 
 class Checkers:
@@ -47,6 +49,11 @@ class Checkers:
         self.processes, self.min_items = processes, min_items
         self.ahead = processes  # batches checked at once, one a process
         self._pool: ProcessPoolExecutor | None = None
+
+    @classmethod
+    def of(cls, setting: int | None) -> Checkers:
+        """The daemon's, as ``[local] check_processes`` says (None: ``check_processes()``)."""
+        return cls(check_processes(setting=setting))
 
     def beside(self) -> Checkers | None:
         """Itself, or None with no process to run (the daemon checks every stream)."""

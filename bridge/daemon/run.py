@@ -26,7 +26,7 @@ from aiohttp import web
 from bridge.core.crypto.identity import PublicIdentity
 from bridge.core.errors import UsageError
 from bridge.daemon.check_beside import check_beside
-from bridge.daemon.checkers import Checkers, check_processes
+from bridge.daemon.checkers import Checkers
 from bridge.daemon.dbthread import DatabaseThread, SigningPool, groupable, read_only
 from bridge.daemon.hooks import DaemonHooks
 from bridge.daemon.logs import setup_logging
@@ -174,7 +174,7 @@ class Daemon:
 
     def _open_exchange(self) -> Exchange:
         retired = self.keystore.own_identities(self.passphrase)[1:]
-        self._signing, self._checkers = SigningPool(), Checkers(check_processes())
+        self._signing, self._checkers = SigningPool(), Checkers.of(self.config.check_processes)
         with damage_refuses_start(self.home.db_path):
             exchange = Exchange(store=self._store, identity=self.identity, peers=self.peers,
                                 config=self.config, notify=self._notify, clock=self.hooks.clock,

@@ -75,6 +75,7 @@ Count = Annotated[StrictInt, Field(ge=1)]
 BodyBytes = Annotated[StrictInt, Field(ge=1)]
 CheckSeconds = Annotated[Number, Field(ge=0.05, le=3600)]
 Uid = Annotated[StrictInt, Field(ge=0)]
+CheckProcesses = Annotated[StrictInt, Field(ge=0, le=8)]
 
 
 def _table(title: str) -> ConfigDict:
@@ -243,6 +244,9 @@ class Config:
     tls_enabled: StrictBool = False  # [tls] enabled: serve the peer endpoint over TLS
     # [local] allowed_uids: who may use the local API; None means this uid and root.
     allowed_uids: tuple[Uid, ...] | None = None
+    # [local] check_processes: processes checking large streams beside the daemon; None: 2, 0
+    # on one core (bridge/daemon/checkers.py).
+    check_processes: CheckProcesses | None = None
     relay: RelayTable | None = None  # [relay]: the mediator's broker, if this party joined one
     # [witnesses.NAME]: the witnesses this party's audit log is submitted to (PROTOCOL.md §13).
     witnesses: dict[str, WitnessConfig] = Field(default_factory=dict)
@@ -312,6 +316,11 @@ class LocalTable:
         default=None,
         description="User ids that may use the local API (default: the daemon's own user "
                     "and root).")
+    check_processes: CheckProcesses | None = Field(
+        default=None,
+        description="Processes beside the daemon that check a large streamed submission's "
+                    "items (default: 2, none on one core; 0: the daemon checks every stream "
+                    "itself).")
 
 
 @dataclass(frozen=True, kw_only=True, config=_table("[peers.NAME]"))
@@ -391,6 +400,7 @@ class ConfigFile:
             deadline_check_seconds=self.bridge.deadline_check_seconds,
             limits=Limits(**limits), tls_enabled=self.tls.enabled,
             allowed_uids=tuple(uids) if uids is not None else None,
+            check_processes=self.local.check_processes,
             witnesses={name: WitnessConfig(name=name, url=w.url, fingerprint=w.fingerprint,
                                            interval_seconds=w.interval_seconds, via=w.via)
                        for name, w in self.witnesses.items()})
@@ -405,7 +415,8 @@ class ConfigFile:
             limits=LimitsTable(max_body_bytes=config.max_body_bytes,
                                **dataclasses.asdict(config.limits)),
             tls=TlsTable(enabled=config.tls_enabled),
-            local=LocalTable(allowed_uids=list(uids) if uids is not None else None),
+            local=LocalTable(allowed_uids=list(uids) if uids is not None else None,
+                             check_processes=config.check_processes),
             relay=config.relay,
             peers={p.name: PeerTable(url=p.url, fingerprint=p.fingerprint,
                                      tls_fingerprint=p.tls_fingerprint, via=p.via)

@@ -36,6 +36,7 @@ from bridge.daemon.dbthread import SigningPool
 from bridge.engine.metrics import Metrics
 from bridge.engine.store_check import check_all
 from bridge.local import stream as stream_module
+from bridge.local import stream_beside
 from bridge.local.api import LocalApi
 
 
@@ -477,3 +478,19 @@ def test_the_first_bad_item_of_a_msgpack_stream_is_named_whichever_is_found_firs
     header = {"type": "manifest", "to": "beta", "count": len(items) + 1}
     err = _msgpack_stream(h, served, header, *items, tail=tail)
     assert err.status == 400 and (err.field or "").startswith(field), err
+
+
+def test_batches_cut_by_their_bytes_commit_what_batches_cut_by_count_commit(
+        h: Harness, served: Served, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Beside, a batch also ends at ``BATCH_BYTES`` (large items): batches of every length
+    stage the same entries, in order."""
+    monkeypatch.setattr(stream_beside, "BATCH_BYTES", 200)  # about three items a batch
+    client = BridgeClient(served.sock)
+    sent = [person(n) for n in range(10)]
+    client.submit_document_stream("manifest", "beta", sent, count=10, id="M-BYTES")
+    monkeypatch.setattr(client_wire, "msgpack", None)  # NDJSON: the daemon's own path
+    client.submit_document_stream("manifest", "beta", sent, count=10, id="M-LINES")
+    by_bytes, by_lines = (wire.items(h.alpha.engine, d, "out") for d in ("M-BYTES", "M-LINES"))
+    assert by_bytes == by_lines and [i["id"] for i in by_bytes] == [p["id"] for p in sent]
+    assert served.on_db(lambda: check_all(h.alpha.engine.store.check_rows())) == []
+    assert served.beside is None or served.beside.calls >= 4

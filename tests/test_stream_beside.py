@@ -152,3 +152,22 @@ def test_decode_values_refuses_what_no_json_text_could_be_naming_the_item() -> N
         decode_values(msgpack.packb({"id": "P-0"}) + msgpack.packb({"x": b""}),
                       lambda n: f"items[{10 + n}]")
     assert (err.value.code, err.value.field) == ("bad_msgpack", "items[11]")
+
+
+def test_where_no_process_can_be_started_the_daemon_checks_the_batches_itself(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    checkers = Checkers(2)
+
+    def refused(*args: Any, **kwargs: Any) -> Any:
+        raise OSError(38, "Function not implemented")  # as sem_open says without /dev/shm
+
+    monkeypatch.setattr("bridge.daemon.checkers.ProcessPoolExecutor", refused)
+    packed = b"".join(msgpack.packb(v) for v in ITEMS)
+    salts = _stream().salt_bytes(0, 5)
+    here = check_packed(RULES, 0, salts, packed)
+    for _ in range(2):  # said once, then simply done here
+        assert asyncio.run(checkers(check_packed, RULES, 0, salts, packed)) == here
+    said = [r.getMessage() for r in caplog.records if "no process can be started" in
+            r.getMessage()]
+    assert len(said) == 1 and "Function not implemented" in said[0]
+    checkers.close()

@@ -7,7 +7,9 @@ never has them), with ``spawn``: a fresh interpreter, not a fork of one with thr
 files. They hold no key, no store and no socket: each call gets a batch's bytes, its salts and
 the header's rules, and answers the batch's entries or the refusal of its first bad item. If a
 process dies, the batch is checked on a thread here instead and the pool is started again at
-the next batch; nothing of the stream is lost or checked twice. If the daemon dies (even by
+the next batch; nothing of the stream is lost or checked twice. Where no process can be
+started at all (no POSIX semaphores, a process limit), that is said once and the daemon checks
+every batch itself. If the daemon dies (even by
 SIGKILL, with no word to them), they end too (``checker_process``): none is left behind.
 """
 
@@ -49,6 +51,7 @@ class Checkers:
         self.processes, self.min_items = processes, min_items
         self.ahead = processes  # batches checked at once, one a process
         self._pool: ProcessPoolExecutor | None = None
+        self._cannot: OSError | None = None  # why processes cannot be started here, if so
 
     @classmethod
     def of(cls, setting: int | None) -> Checkers:
@@ -70,13 +73,19 @@ class Checkers:
 
     async def __call__(self, fn: Callable[..., CheckedBatch], *args: Any) -> CheckedBatch:
         loop = asyncio.get_running_loop()
-        try:
-            return await loop.run_in_executor(self._started(), fn, *args)
-        except BrokenProcessPool:
-            log.warning("a process checking a streamed submission ended; its batch is "
-                        "checked in the daemon, and the processes are started again")
-            self._drop()
-            return await loop.run_in_executor(None, fn, *args)
+        if self._cannot is None:
+            try:
+                return await loop.run_in_executor(self._started(), fn, *args)
+            except BrokenProcessPool:
+                log.warning("a process checking a streamed submission ended; its batch is "
+                            "checked in the daemon, and the processes are started again")
+                self._drop()
+            except OSError as exc:  # no process can be started here (no semaphores, limits)
+                log.warning("no process can be started to check streamed submissions beside "
+                            "the daemon (%s): the daemon checks them itself", exc)
+                self._cannot = exc
+                self._drop()
+        return await loop.run_in_executor(None, fn, *args)
 
     def _drop(self) -> None:
         pool, self._pool = self._pool, None

@@ -51,6 +51,12 @@ class PickledThreads:
         self.pool = concurrent.futures.ThreadPoolExecutor(2)
         self.calls = 0
 
+    def warm(self) -> None:
+        pass
+
+    def ready(self) -> bool:
+        return True
+
     async def __call__(self, fn: Any, *args: Any) -> Any:
         self.calls += 1
         return await asyncio.get_running_loop().run_in_executor(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from typing import Any
 
 import msgpack
@@ -16,6 +17,7 @@ import pytest
 from bridge.core.errors import InputError
 from bridge.core.streaming import DocumentStream
 from bridge.daemon.checkers import Checkers, check_processes
+from bridge.engine.metrics import Metrics
 from bridge.engine.stream_batch import BatchRules, CheckedBatch, check_batch
 from bridge.local.msgpack_frames import MsgpackFrames, decode_values
 from bridge.local.msgpack_values import MsgpackValues
@@ -144,7 +146,7 @@ def test_real_processes_answer_the_same_entries_and_refusals_and_survive_one_dyi
 def test_one_core_has_no_process_to_spare_more_have_two_and_the_setting_says_last() -> None:
     assert [check_processes(n) for n in (1, 2, 4, 64)] == [0, 2, 2, 2]
     assert [check_processes(64, setting=s) for s in (0, 1, 3)] == [0, 1, 3]
-    assert Checkers.of(0).beside() is None and Checkers.of(None).processes == check_processes()
+    assert Checkers(check_processes(setting=0)).beside() is None
 
 
 def test_decode_values_refuses_what_no_json_text_could_be_naming_the_item() -> None:
@@ -171,3 +173,19 @@ def test_where_no_process_can_be_started_the_daemon_checks_the_batches_itself(
             r.getMessage()]
     assert len(said) == 1 and "Function not implemented" in said[0]
     checkers.close()
+
+
+def test_a_pool_warmed_is_ready_once_every_process_has_started_and_says_so() -> None:
+    metrics = Metrics()
+    checkers = Checkers(2, metrics=metrics)
+    try:
+        assert not checkers.ready()  # nothing started: batches are checked in the daemon
+        checkers.warm()
+        checkers.warm()  # once is enough: no second pool
+        deadline = time.monotonic() + 120
+        said = 'bridge_check_processes_ready{party="alpha"} 2.0'
+        while not (checkers.ready() and said in metrics.render({}, "alpha")):
+            assert time.monotonic() < deadline, "the processes never started, or never said"
+            time.sleep(0.05)
+    finally:
+        checkers.close()

@@ -20,12 +20,14 @@ import logging
 import multiprocessing
 import os
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from bridge.daemon.checker_process import end_with
+from bridge.engine.metrics import Metrics
 from bridge.engine.stream_batch import CheckedBatch
+from bridge.home.config import Config
 from bridge.local.stream import STREAM_BATCH
 
 log = logging.getLogger("bridge.daemon")
@@ -47,16 +49,56 @@ def check_processes(cores: int | None = None, *, setting: int | None = None) -> 
 class Checkers:
     """``stream_beside.CheckBeside``: a pool of ``processes`` started at first use."""
 
-    def __init__(self, processes: int, min_items: int = MIN_ITEMS) -> None:
+    def __init__(self, processes: int, min_items: int = MIN_ITEMS,
+                 metrics: Metrics | None = None) -> None:
+        self.metrics = metrics
         self.processes, self.min_items = processes, min_items
         self.ahead = processes  # batches checked at once, one a process
         self._pool: ProcessPoolExecutor | None = None
         self._cannot: OSError | None = None  # why processes cannot be started here, if so
+        self._warming: list[Future[int]] | None = None  # one call a process, to start them
 
     @classmethod
-    def of(cls, setting: int | None) -> Checkers:
+    def of(cls, config: Config, metrics: Metrics) -> Checkers:
         """The daemon's, as ``[local] check_processes`` says (None: ``check_processes()``)."""
-        return cls(check_processes(setting=setting))
+        return cls(check_processes(setting=config.check_processes), metrics=metrics)
+
+    def warm(self) -> None:
+        """Start the processes, if they are not (a large stream begins): each takes a moment
+        to start, during which the stream's batches are checked in the daemon (``ready``)."""
+        if self._cannot is not None or self._warming is not None or not self.processes:
+            return
+        try:
+            pool = self._started()
+            self._warming = warming = [pool.submit(os.getpid) for _ in range(self.processes)]
+        except OSError as exc:
+            self._refused(exc)
+            return
+        for future in warming:
+            future.add_done_callback(lambda _: self._say_ready(warming))
+
+    def _say_ready(self, warming: list[Future[int]]) -> None:
+        """/metrics: how many have started (on the pool's thread, as each answers)."""
+        if self.metrics is not None and warming is self._warming:
+            self.metrics.set_gauge("check_processes_ready", sum(
+                1 for f in warming if f.done() and not f.cancelled() and f.exception() is None))
+
+    def ready(self) -> bool:
+        """Have all the processes started (answered once)? A start that failed is forgotten,
+        and the next ``warm`` tries again."""
+        warming = self._warming
+        if warming is None or not all(f.done() for f in warming):
+            return False
+        if any(f.exception() is not None for f in warming):
+            self._drop()
+            return False
+        return True
+
+    def _refused(self, exc: OSError) -> None:
+        log.warning("no process can be started to check streamed submissions beside the "
+                    "daemon (%s): the daemon checks them itself", exc)
+        self._cannot = exc
+        self._drop()
 
     def beside(self) -> Checkers | None:
         """Itself, or None with no process to run (the daemon checks every stream)."""
@@ -75,25 +117,30 @@ class Checkers:
         loop = asyncio.get_running_loop()
         if self._cannot is None:
             try:
-                return await loop.run_in_executor(self._started(), fn, *args)
+                done = await loop.run_in_executor(self._started(), fn, *args)
+                if self.metrics is not None:
+                    self.metrics.inc("stream_batches_beside")
+                return done
             except BrokenProcessPool:
                 log.warning("a process checking a streamed submission ended; its batch is "
                             "checked in the daemon, and the processes are started again")
                 self._drop()
+                self.warm()
             except OSError as exc:  # no process can be started here (no semaphores, limits)
-                log.warning("no process can be started to check streamed submissions beside "
-                            "the daemon (%s): the daemon checks them itself", exc)
-                self._cannot = exc
-                self._drop()
+                self._refused(exc)
         return await loop.run_in_executor(None, fn, *args)
 
     def _drop(self) -> None:
+        self._warming = None
+        if self.metrics is not None:
+            self.metrics.set_gauge("check_processes_ready", 0)
         pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
 
     def close(self) -> None:
         """At the daemon's stop: the processes are told to end, and waited for."""
+        self._warming = None
         pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)

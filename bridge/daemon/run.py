@@ -174,7 +174,7 @@ class Daemon:
 
     def _open_exchange(self) -> Exchange:
         retired = self.keystore.own_identities(self.passphrase)[1:]
-        self._signing, self._checkers = SigningPool(), Checkers.of(self.config.check_processes)
+        self._signing, self._checkers = SigningPool(), Checkers.of(self.config, self.metrics)
         with damage_refuses_start(self.home.db_path):
             exchange = Exchange(store=self._store, identity=self.identity, peers=self.peers,
                                 config=self.config, notify=self._notify, clock=self.hooks.clock,

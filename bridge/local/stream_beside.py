@@ -44,6 +44,12 @@ class CheckBeside(Protocol):
     min_items: int  # streams of fewer items are checked by the daemon itself
     ahead: int  # batches checked at once
 
+    def warm(self) -> None:
+        """A large stream begins: be ready soon (start what takes a moment to start)."""
+
+    def ready(self) -> bool:
+        """Can a batch be checked beside now? Until then batches are checked here."""
+
     def __call__(self, fn: Callable[..., CheckedBatch], *args: Any) -> Awaitable[CheckedBatch]:
         ...
 
@@ -70,6 +76,8 @@ async def staged_beside(blocks: AsyncIterator[bytes], exchange: Exchange, run: R
         staged = await run(exchange.begin_stream, decode_values(first, lambda n: "$")[0])
         order.staged = staged
         far = staged.rules.count >= beside.min_items
+        if far:
+            beside.warm()
         packed: list[bytes] = []
         size, at = 0, 0  # bytes in ``packed``; the stream index of its first item
         while True:
@@ -107,7 +115,7 @@ def _checked(staged: Streamed, beside: CheckBeside, far: bool, first: int, packe
     """Batch ``first`` checked beside (a future of its entries) or, near, its items decoded
     here for the database thread to check (``Exchange.stream_items``)."""
     data = b"".join(packed)
-    if not far:
+    if not (far and beside.ready()):  # a short stream, or processes still starting
         return decode_values(data, lambda n: f"items[{first + n}]")
     return asyncio.ensure_future(beside(check_packed, staged.rules, first,
                                         staged.salts(first, len(packed)), data))

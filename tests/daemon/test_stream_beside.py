@@ -21,7 +21,7 @@ from bridge.daemon.checkers import MIN_ITEMS
 from bridge.daemon.pair import Node
 from bridge.local.stream import STREAM_BATCH
 
-from .conftest import db, person, wait_for
+from .conftest import db, metric, person, wait_for
 from .midstream import kill_mid_stream, stop_and_check_store
 
 N = MIN_ITEMS + STREAM_BATCH + 7  # checked beside: five whole batches and a short one
@@ -46,10 +46,15 @@ def test_a_stream_checked_beside_is_committed_delivered_acknowledged_and_receipt
     alpha, beta = make_nodes(suites=(1, 1))
     alpha.start()
     beta.start()
+    # The first large stream starts the processes; its batches are checked in the daemon
+    # until they are up (a stream never waits for them).
+    alpha.client.submit_document_stream("manifest", "beta", _items(), count=N, id="M-FIRST")
+    assert STARTED in alpha.log_path.read_text()
+    wait_for(lambda: metric(alpha, "check_processes_ready") == 2, what="both processes up")
     done = alpha.client.submit_document_stream("manifest", "beta", _items(), count=N,
                                                id="M-BESIDE", meta={"batch": 7})
     assert done["items"] == N
-    assert STARTED in alpha.log_path.read_text()  # checked beside, not by the daemon
+    assert metric(alpha, "stream_batches_beside_total") >= N // STREAM_BATCH  # checked beside
     wait_for(lambda: any(d["id"] == "M-BESIDE" and d["state"] == "received"
                          for d in beta.client.documents(direction="in")),
              what="the manifest at beta", timeout=120)

@@ -48,6 +48,22 @@ from bridge.core.errors import InputError
 MAX_STREAMED_ITEMS = 1_000_000  # as many as a JSON submission may hold (document.schema.json)
 
 
+def declared_batch(first: int, count: int, salts: bytes,
+                   records: Sequence[tuple[str, Mapping[str, Any]]]
+                   ) -> tuple[list[bytes], list[bytes]]:
+    """Entries ``first``, ``first + 1``, ... of a document of ``count`` items, made from (item
+    id, record) pairs and their ``salts`` (SALT_SIZE bytes an entry, from the document's
+    salt stream), with their leaf hashes; the first item past ``count`` is refused. Needs
+    nothing of the stream it goes into (``DocumentStream.add_record_columns`` takes it in;
+    ``bridge.engine.stream_batch`` makes it beside)."""
+    announced = records[:max(0, count - first)]
+    leaves = declared_records(first, [salts[at:at + SALT_SIZE] for at in range(
+        0, SALT_SIZE * len(announced), SALT_SIZE)], announced)
+    if len(leaves) < len(records):  # the items before it were good
+        raise InputError(f"more than the {count} items announced", field=f"items[{count}]")
+    return leaves, merkle.leaf_hashes(leaves)
+
+
 class EntryStream:
     """Entries taken one at a time, in order, into chunks of ``chunk`` (a power of two);
     ``sign`` signs a header over the root of them all."""
@@ -173,12 +189,10 @@ class DocumentStream(EntryStream):
                            ) -> tuple[list[bytes], list[bytes]]:
         """``add_records`` as two lists: the entries' bytes, their leaf hashes."""
         first = self.added
-        announced = records[:self.count - first]
-        leaves = declared_records(first, self._salts_of(first, len(announced)), announced)
-        if len(leaves) < len(records):  # the items before it were good
-            raise InputError(f"more than the {self.count} items announced",
-                             field=f"items[{self.count}]")
-        return leaves, self._take_all(leaves)
+        leaves, hashes = declared_batch(first, self.count, self.salt_bytes(first, len(records)),
+                                        records)
+        self.take_leaf_hashes(hashes)
+        return leaves, hashes
 
     def _next(self, item_id: str, data: Mapping[str, Any]) -> tuple[bytes, bytes]:
         n = self.added
@@ -325,4 +339,5 @@ def inclusion_proof(index: int, size: int, leaf_hashes: Iterable[bytes]) -> list
     return [b.root() for b in builders]
 
 
-__all__ = ["MAX_STREAMED_ITEMS", "AckStream", "DocumentStream", "EntryStream", "inclusion_proof"]
+__all__ = ["MAX_STREAMED_ITEMS", "AckStream", "DocumentStream", "EntryStream", "declared_batch",
+           "inclusion_proof"]

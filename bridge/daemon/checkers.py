@@ -9,8 +9,8 @@ the header's rules, and answers the batch's entries or the refusal of its first 
 process dies, the batch is checked on a thread here instead and the pool is started again at
 the next batch; nothing of the stream is lost or checked twice. Where no process can be
 started at all (no POSIX semaphores, a process limit), that is said once and the daemon checks
-every batch itself. If the daemon dies (even by
-SIGKILL, with no word to them), they end too (``checker_process``): none is left behind.
+every batch itself. If the daemon dies (even by SIGKILL, with no word to them), they end too
+(``checker_process``): none is left behind.
 """
 
 from __future__ import annotations
@@ -130,20 +130,18 @@ class Checkers:
                 self._refused(exc)
         return await loop.run_in_executor(None, fn, *args)
 
-    def _drop(self) -> None:
+    def _drop(self, *, wait: bool = False) -> None:
+        """The pool let go of (told to end; ``wait``: and waited for), none ready."""
         self._warming = None
         if self.metrics is not None:
             self.metrics.set_gauge("check_processes_ready", 0)
         pool, self._pool = self._pool, None
         if pool is not None:
-            pool.shutdown(wait=False, cancel_futures=True)
+            pool.shutdown(wait=wait, cancel_futures=True)
 
     def close(self) -> None:
         """At the daemon's stop: the processes are told to end, and waited for."""
-        self._warming = None
-        pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
+        self._drop(wait=True)
 
 
 __all__ = ["MIN_ITEMS", "Checkers", "check_processes"]

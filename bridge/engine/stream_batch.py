@@ -16,10 +16,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bridge.core import merkle
-from bridge.core.declared_leaves import declared_records
-from bridge.core.documents import SALT_SIZE
 from bridge.core.errors import InputError
+from bridge.core.streaming import declared_batch
 from bridge.records.categories import validate_submission
 from bridge.records.schema import validate
 from bridge.store.entry_fields import records_fields
@@ -78,20 +76,14 @@ def check_batch(rules: BatchRules, first: int, salts: bytes, raw_items: list[Any
     except InputError as err:
         raise shifted(err, first) from None
     records = [(raw.pop("id"), raw) for raw in raw_items]
-    announced = records[:max(0, rules.count - first)]
-    leaves = declared_records(first, [salts[at:at + SALT_SIZE] for at in range(
-        0, SALT_SIZE * len(announced), SALT_SIZE)], announced)
-    if len(leaves) < len(records):  # the items before it were good
-        raise InputError(f"more than the {rules.count} items announced",
-                         field=f"items[{rules.count}]")
+    leaves, hashes = declared_batch(first, rules.count, salts, records)
     n = len(records)
     # A manifest's record fields read by C loops over the batch (``records_fields``).
     categories, roster_records = records_fields(raw_items) if \
         rules.doc_type == "manifest" else ([None] * n, [None] * n)
     raw_items.clear()
     return CheckedBatch(first=first, ids=[r[0] for r in records], leaves=leaves,
-                        hashes=merkle.leaf_hashes(leaves), categories=categories,
-                        roster_records=roster_records)
+                        hashes=hashes, categories=categories, roster_records=roster_records)
 
 
 __all__ = ["BatchRules", "CheckedBatch", "check_batch", "shifted"]

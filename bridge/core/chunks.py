@@ -22,6 +22,10 @@ from bridge.core.documents import SignedDocument, SignedHeader
 from bridge.core.errors import VerificationError
 
 MAX_CHUNK = 1 << 20
+# A chunk of declared entries needs about one byte of objects per byte (a bin and its slot
+# per entry of 40 bytes or more): twice that refuses a hostile one at half the memory of
+# the default (PROTOCOL.md §2.4). What a peer's envelope and its chunk are decoded with.
+PAYLOAD_LIMITS = codec.Limits(max_bytes=256 * 1024 * 1024, max_items=1 << 20, max_expansion=2)
 
 
 def chunk_size(requested: int) -> int:

@@ -25,6 +25,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from bridge.daemon.checker_process import end_with
+from bridge.engine.chunk_ahead import PreparedChunk, prepare_chunk
 from bridge.engine.metrics import Metrics
 from bridge.engine.stream_batch import CheckedBatch
 from bridge.home.config import Config
@@ -129,6 +130,33 @@ class Checkers:
             except OSError as exc:  # no process can be started here (no semaphores, limits)
                 self._refused(exc)
         return await loop.run_in_executor(None, fn, *args)
+
+    def can_prepare(self) -> bool:
+        """``transports.ahead.PrepareBeside``: are the processes ready? If not, they are
+        started (a large chunk arrived), and meanwhile the database thread does its work."""
+        if self.ready():
+            return True
+        self.warm()
+        return False
+
+    async def prepare(self, payload: bytes) -> PreparedChunk | None:
+        """A received chunk's pure work (``chunk_ahead.prepare_chunk``) in a process; None if
+        it refused the chunk or the process ended (its turn on the database thread does it
+        all then, and says why)."""
+        try:
+            prepared = await asyncio.get_running_loop().run_in_executor(
+                self._started(), prepare_chunk, payload)
+        except BrokenProcessPool:
+            log.warning("a process preparing a received chunk ended; the chunk is taken in "
+                        "by the daemon, and the processes are started again")
+            self._drop()
+            return None
+        except OSError as exc:
+            self._refused(exc)
+            return None
+        if self.metrics is not None:
+            self.metrics.inc("chunks_prepared_beside")
+        return prepared
 
     def _drop(self, *, wait: bool = False) -> None:
         """The pool let go of (told to end; ``wait``: and waited for), none ready."""

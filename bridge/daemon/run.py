@@ -250,8 +250,8 @@ class Daemon:
         peer_runner = None
         if self.config.listen is not None:
             peer_runner = web.AppRunner(
-                peer_app(self.exchange, self.run_in_db, self.metrics,
-                         self.config.max_body_bytes, limits, self._guard),
+                peer_app(self.exchange, self.run_in_db, self.metrics, self.config.max_body_bytes,
+                         limits, self._guard, beside=self._checkers.beside()),
                 access_log=None, **server_options(limits, self.metrics))
             await peer_runner.setup()
         api_app = self.api.app()

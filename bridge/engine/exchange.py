@@ -29,6 +29,7 @@ from bridge.core.errors import DecodeError, PeerError
 from bridge.engine.ack_stream import AckStreaming, StreamedAck
 from bridge.engine.carry import Carry
 from bridge.engine.check_pass import CheckPass
+from bridge.engine.chunk_ahead import Ahead
 from bridge.engine.context import Engine
 from bridge.engine.delivery import Delivery
 from bridge.engine.health import StoreGuard
@@ -184,11 +185,16 @@ class Exchange:
         the signed transport answer to hand back). Never raises for anything the peer sent."""
         return self.inbound.receive(data)
 
-    def receive_envelope(self, data: bytes, parsed: Parsed | PeerError | None = None
-                         ) -> Answer:
+    def receive_envelope(self, data: bytes, parsed: Parsed | PeerError | None = None,
+                         ahead: Ahead | None = None) -> Answer:
         """As ``receive``; ``parsed`` is ``decode_envelope(data)``, done off the database
-        thread by the peer endpoint."""
-        return self.inbound.receive(data, parsed)
+        thread by the peer endpoint, and ``ahead`` a chunk's pure work done beside it
+        (``open_ahead``, ``bridge.engine.chunk_ahead``)."""
+        return self.inbound.receive(data, parsed, ahead)
+
+    def open_ahead(self, data: bytes, parsed: Parsed | PeerError) -> bytes | None:
+        """``Inbound.open_ahead``: any thread, never the database thread's work."""
+        return self.inbound.open_ahead(data, parsed)
 
     def record_limit_refusal(self, *, reason: str, detail: str, count: int = 1,
                              source: str = UNAUTHENTICATED_SOURCE) -> None:

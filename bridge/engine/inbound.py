@@ -17,6 +17,7 @@ from typing import Any
 from bridge.core import answers as transport
 from bridge.core import audit, chunks, codec, envelope, link, peer_log
 from bridge.core.beside import Beside, Pending, inline
+from bridge.core.chunks import PAYLOAD_LIMITS
 from bridge.core.errors import (
     BridgeError,
     OpaqueCryptoError,
@@ -25,6 +26,7 @@ from bridge.core.errors import (
     StoreUnavailable,
 )
 from bridge.core.link import InboundState
+from bridge.engine.chunk_ahead import Ahead, PreparedChunk, parse_chunk
 from bridge.engine.context import Engine
 from bridge.engine.intake import Intake
 from bridge.engine.keys import Keys
@@ -41,10 +43,6 @@ from bridge.engine.trust import refuse_ahead
 
 log = logging.getLogger("bridge.exchange")
 
-# A chunk of declared entries needs about one byte of objects per byte (a bin and its slot
-# per entry of 40 bytes or more): twice that refuses a hostile one at half the memory of
-# the default (PROTOCOL.md §2.4).
-PAYLOAD_LIMITS = codec.Limits(max_bytes=256 * 1024 * 1024, max_items=1 << 20, max_expansion=2)
 UNAUTHENTICATED_SOURCE = "unauthenticated"
 """The source of coalesced refusals of envelopes whose sender is not a pinned peer."""
 
@@ -98,9 +96,12 @@ class Inbound:
 
             return KindHandler(parse=lambda payload: None, apply=apply)
 
-        def chunk(peer: str, payload: bytes, received: chunks.ReceivedChunk, seq: int,
+        def chunk(peer: str, payload: bytes, prepared: PreparedChunk, seq: int,
                   now: int) -> None:
-            self.intake.apply_chunk(peer, received, now)
+            self.intake.apply_chunk(peer, prepared, now)
+
+        def check_chunk(peer: str, prepared: PreparedChunk, now: int) -> None:
+            self.intake.check_chunk(peer, prepared.chunk, now)
 
         def checkpoint(peer: str, payload: bytes, msg: peer_log.PeerCheckpoint, seq: int,
                        now: int) -> None:
@@ -109,23 +110,25 @@ class Inbound:
         return {
             KIND_CHECKPOINT: KindHandler(parse=peer_log.decode, apply=checkpoint,
                                          refused=self.peer_checkpoints.refused),
-            KIND_CHUNK: KindHandler(parse=lambda payload: chunks.parse(payload, PAYLOAD_LIMITS),
-                                    check=self.intake.check_chunk, apply=chunk),
+            KIND_CHUNK: KindHandler(parse=parse_chunk, check=check_chunk, apply=chunk),
             KIND_KEY_ROTATION: key_statement(KIND_KEY_ROTATION),
             KIND_KEY_REVOCATION: key_statement(KIND_KEY_REVOCATION),
         }
 
     # ------------------------------------------------------------ one envelope
 
-    def receive(self, data: bytes, parsed: Parsed | PeerError | None = None) -> Answer:
+    def receive(self, data: bytes, parsed: Parsed | PeerError | None = None,
+                ahead: Ahead | None = None) -> Answer:
         """Handle one envelope. Never raises for anything the peer sent. ``parsed`` is
-        ``decode_envelope(data)``, done by the caller off the database thread."""
+        ``decode_envelope(data)``, done by the caller off the database thread; ``ahead``, a
+        chunk's pure work done beside it (``open_ahead``, ``chunk_ahead``), taken only for
+        the very payload this opens."""
         digest = envelope.envelope_hash(data)
         now = self.e.now()
         if self.e.guard.faults:
             return self._unavailable(digest, now)
         try:
-            answer = self._receive(data, parsed, digest, now)
+            answer = self._receive(data, parsed, digest, now, ahead)
         except StoreUnavailable as exc:
             return self._unavailable(digest, now, exc)
         if answer.outcome in (Outcome.ACCEPTED, Outcome.REFUSED):
@@ -145,7 +148,7 @@ class Inbound:
         return Answer(outcome=Outcome.UNAVAILABLE, body=body, reason=transport.UNAVAILABLE)
 
     def _receive(self, data: bytes, parsed: Parsed | PeerError | None, digest: bytes,
-                 now: int) -> Answer:
+                 now: int, ahead: Ahead | None = None) -> Answer:
         trust = self.e.trust
         if parsed is None:
             parsed = decode_envelope(data)
@@ -184,10 +187,11 @@ class Inbound:
                                 f"envelope {header.seq}: {retired}", now, alarm=True)
         if opened.header.sender != peer:
             state = None
-        return self._in_sequence(opened, digest, now, state)
+        return self._in_sequence(opened, digest, now, state, ahead)
 
     def _in_sequence(self, opened: envelope.OpenedEnvelope, digest: bytes, now: int,
-                     state: InboundState | None = None) -> Answer:
+                     state: InboundState | None = None, ahead: Ahead | None = None
+                     ) -> Answer:
         """An authenticated envelope, classified by the link rules (PROTOCOL.md §8.2).
         ``state`` is the link's, if the caller read it in this same call on the database
         thread (nothing else writes the inbox in between)."""
@@ -208,7 +212,23 @@ class Inbound:
             self.keys.honour_revocation(peer, opened, now)
             return self._reject(Outcome.OUT_OF_SEQUENCE, header, peer, digest, "equivocation",
                                 verdict.why, now, alarm=True, expected_seq=state.expected_seq)
-        return self._accept(opened, digest, now)
+        return self._accept(opened, digest, now, ahead)
+
+    def open_ahead(self, data: bytes, parsed: Parsed | PeerError) -> bytes | None:
+        """The payload of a chunk envelope from a pinned peer to us, opened beside the database
+        thread so that its pure work can be done before its turn (``chunk_ahead``); None
+        for any other envelope, or if opening it fails. Decides
+        nothing: on its turn the envelope is opened again and checked as any other, and this
+        payload is used only if it is byte for byte what that opens. Any thread."""
+        if isinstance(parsed, PeerError) or parsed[0].kind != KIND_CHUNK:
+            return None
+        header, trust = parsed[0], self.e.trust
+        if not (trust.is_pinned(header.sender) and trust.is_for_us(header.recipient_key)):
+            return None
+        try:
+            return envelope.open_parsed(trust.own, trust.keyring, data, parsed).payload
+        except Exception:  # whatever it is, the envelope's own turn finds it and says why
+            return None
 
     def _answer(self, header: envelope.EnvelopeHeader | None, digest: bytes, now: int,
                 result: str, reason: str | None, expected_seq: int | None = None) -> bytes:
@@ -290,7 +310,8 @@ class Inbound:
 
     # ------------------------------------------------------------ taking it into the chain
 
-    def _accept(self, opened: envelope.OpenedEnvelope, digest: bytes, now: int) -> Answer:
+    def _accept(self, opened: envelope.OpenedEnvelope, digest: bytes, now: int,
+                ahead: Ahead | None = None) -> Answer:
         header = opened.header
         chunk: chunks.ReceivedChunk | None = None
         parsed: object = None
@@ -307,9 +328,11 @@ class Inbound:
             # The audit records keep their order (the envelope's and its receipt's before
             # the content's), so the join comes before ``apply``.
             signing = self._start_answer(header, digest, now, "accepted", None)
-            parsed = handler.parse(opened.payload)
-            if isinstance(parsed, chunks.ReceivedChunk):
-                chunk = parsed
+            prepared = (ahead.for_payload(opened.payload)
+                        if ahead is not None and header.kind == KIND_CHUNK else None)
+            parsed = prepared if prepared is not None else handler.parse(opened.payload)
+            if isinstance(parsed, PreparedChunk):
+                chunk = parsed.chunk
             if handler.check is not None:
                 handler.check(header.sender, parsed, now)
             with self.e.store.transaction():

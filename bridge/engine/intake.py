@@ -11,13 +11,12 @@ from itertools import repeat
 from typing import cast
 
 from bridge.core import chunks, documents, lifecycle
-from bridge.core.ack_runs import ack_columns
-from bridge.core.entry_runs import declared_columns
+from bridge.core.ack_runs import AckColumns, ack_columns
 from bridge.core.errors import VerificationError
+from bridge.engine.chunk_ahead import DeclaredColumns, PreparedChunk, declared_of
 from bridge.engine.context import Engine
 from bridge.engine.states import DocumentState, move_document, new_state
 from bridge.engine.trust import refuse_ahead
-from bridge.store.entry_fields import records_fields
 from bridge.store.sqlite.store import DocumentRow
 
 AckRows = tuple[list[int], list[int | None], list[str], list[str], list[str | None],
@@ -51,8 +50,11 @@ class Intake:
             raise VerificationError(f"document addressed to {h.recipient}",
                                     reason="wrong_recipient")
 
-    def apply_chunk(self, peer: str, chunk: chunks.ReceivedChunk, now: int) -> None:
-        """A chunk that passed ``check_chunk``, stored (in the caller's transaction)."""
+    def apply_chunk(self, peer: str, prepared: PreparedChunk, now: int) -> None:
+        """A chunk that passed ``check_chunk``, stored (in the caller's transaction), with its
+        entries' columns as ``prepared`` has them (made beside the database thread from the
+        same payload), else made here."""
+        chunk = prepared.chunk
         signed = chunk.signed
         h = signed.header
         row = self.e.store.document_by_digest(signed.digest)
@@ -63,9 +65,9 @@ class Intake:
             raise VerificationError(f"chunk at {chunk.first} of {h.id} out of order "
                                     f"(have {row.stored})", reason="bad_chunk")
         if h.type == documents.ACK:
-            self._apply_ack_chunk(peer, row, chunk, now, target)
+            self._apply_ack_chunk(peer, row, chunk, now, target, acked=prepared.acked)
         else:
-            self._store_declared(row.rowid, chunk, manifest=h.type == "manifest")
+            self._store_declared(row.rowid, chunk, prepared.declared or declared_of(chunk))
         stored = self.e.store.add_stored(row.rowid, len(chunk.entries))
         if stored == h.count:
             move_document(self.e.store, row, DocumentState.RECEIVED, now)
@@ -73,16 +75,16 @@ class Intake:
                 self.e.store.add_event("document_received", {
                     "id": h.id, "type": h.type, "peer": peer, "items": h.count}, now)
 
-    def _store_declared(self, doc: int, chunk: chunks.ReceivedChunk, *, manifest: bool) -> None:
-        """A chunk's declared entries as item rows, each entry checked and its record JSON
-        data (the local API shows it as JSON, PROTOCOL.md §6.4) before any is stored. The
-        rows are stored from columns: no Python step (nor tuple built there) per item."""
-        ids, records = declared_columns(chunk.entries, chunk.first)
+    def _store_declared(self, doc: int, chunk: chunks.ReceivedChunk,
+                        declared: DeclaredColumns) -> None:
+        """A chunk's declared entries as item rows, every entry checked and its record JSON
+        data (the local API shows it as JSON, PROTOCOL.md §6.4) before any is stored
+        (``declared_of``). The rows are stored from columns: no Python step (nor tuple built
+        there) per item."""
+        ids, categories, roster_records = declared
         if len(set(ids)) != len(ids):  # across chunks, the store's unique index says so
             raise VerificationError(f"item {_first_repeated(ids)} is declared twice in "
                                     f"{chunk.signed.header.id}", reason="duplicate_item")
-        categories, roster_records = (records_fields(records) if manifest
-                                      else ([None] * len(ids), [None] * len(ids)))
         self.e.store.insert_received_items(doc, chunk.first, (
             ids, chunk.entries, chunk.leaf_hashes, categories, roster_records))
 
@@ -117,15 +119,17 @@ class Intake:
         return row, target
 
     def _apply_ack_chunk(self, peer: str, ack_row: DocumentRow, chunk: chunks.ReceivedChunk,
-                         now: int, target: DocumentRow | None = None) -> None:
-        """``target``: the answered document when ``_new_inbound`` read it (first chunk)."""
+                         now: int, target: DocumentRow | None = None, *,
+                         acked: AckColumns | None = None) -> None:
+        """``target``: the answered document when ``_new_inbound`` read it (first chunk);
+        ``acked``: the entries' columns when made beside (``chunk_ahead``)."""
         assert ack_row.answers is not None
         if target is None:
             target = self.e.store.document_by_rowid(ack_row.answers)
         assert target is not None and target.rowid == ack_row.answers
         at = chunk.signed.header.created
-        indexes, item_idx, ids, statuses, reasons, evidence = self._checked_ack_rows(target,
-                                                                                     chunk)
+        indexes, item_idx, ids, statuses, reasons, evidence = self._checked_ack_rows(
+            target, chunk, acked)
         declared = [i for i in item_idx if i is not None]
         changed = len(declared)
         # The entries stored once, as the signed history; each declared item's latest status
@@ -160,13 +164,13 @@ class Intake:
                 self.e.store.add_event("document_acknowledged", {
                     "id": target.id, "peer": peer, "items": target.count}, now)
 
-    def _checked_ack_rows(self, target: DocumentRow, chunk: chunks.ReceivedChunk
-                          ) -> AckRows:
-        """The chunk's ``ack_entries`` rows as columns, each entry checked against the item
-        it names (declared, the very entry, a change its lifecycle allows); else
-        ``PeerError``."""
-        indexes, ids, statuses, reasons, evidence, leaves = ack_columns(chunk.entries,
-                                                                        chunk.first)
+    def _checked_ack_rows(self, target: DocumentRow, chunk: chunks.ReceivedChunk,
+                          acked: AckColumns | None = None) -> AckRows:
+        """The chunk's ``ack_entries`` rows as columns (``acked``, or made here), each entry
+        checked against the item it names (declared, the very entry, a change its lifecycle
+        allows); else ``PeerError``."""
+        indexes, ids, statuses, reasons, evidence, leaves = (
+            acked or ack_columns(chunk.entries, chunk.first))
         # Only this chunk's items are looked up (index, leaf hash and status in one probe):
         # memory and time per chunk do not grow with the acknowledged document.
         targets = self.e.store.ack_targets(target.rowid, ids)

@@ -78,6 +78,8 @@ COUNTERS: dict[str, Declared] = {
     "store_grouped_operations": Declared("Operations committed in those groups."),
     "stream_batches_beside": Declared("Batches of streamed submissions checked by the "
                                       "processes beside the daemon ([local] check_processes)."),
+    "chunks_prepared_beside": Declared("Received chunks decoded and checked by the processes "
+                                       "beside the daemon before their turn."),
     "refusals_coalesced": Declared("Refusals counted against an earlier row of theirs."),
     "refusals_not_recorded": Declared("Refusals past refusal_records_per_minute, only counted."),
     # The offline carrier (bridge carry).
@@ -108,7 +110,7 @@ GAUGES: dict[str, Declared] = {
     "peer_connections_peak": Declared("The most connections open at once since the start."),
     "peer_requests_in_progress": Declared("Requests the peer endpoint is working on."),
     "check_processes_ready": Declared("Processes beside the daemon started and ready to check "
-                                      "streamed submissions."),
+                                      "streamed submissions and received chunks."),
     # Each peer's link (bridge/engine/link_status.py), and its queue (set for each scrape).
     "peer_reachable": Declared("1 if the peer took our last try, 0 if not.", ("peer",)),
     "peer_last_success_seconds": Declared("Unix time the peer last decided on an envelope.",

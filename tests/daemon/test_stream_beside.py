@@ -1,8 +1,10 @@
 """A large msgpack stream checked by processes beside the daemon (``bridge.daemon.checkers``,
-``bridge.local.stream_beside``), on real daemons: committed whole, delivered, acknowledged
-item by item and receipted like any other; a bad item or a repeated id far down refuses all of
-it, naming the item; and a daemon killed mid-stream (SIGKILL) leaves none of its processes
-running and nothing of the stream in its store."""
+``bridge.local.stream_beside``), on real daemons: committed whole, delivered (its chunks
+prepared beside the receiving daemon, ``bridge.transports.ahead``), acknowledged item by item
+(the acknowledgement's chunks prepared beside the sender) and receipted like any other; a bad
+item or a repeated id far down refuses all of it, naming the item; and a daemon killed
+mid-stream (SIGKILL) leaves none of its processes running and nothing of the stream in its
+store."""
 
 from __future__ import annotations
 
@@ -51,6 +53,11 @@ def test_a_stream_checked_beside_is_committed_delivered_acknowledged_and_receipt
     alpha.client.submit_document_stream("manifest", "beta", _items(), count=N, id="M-FIRST")
     assert STARTED in alpha.log_path.read_text()
     wait_for(lambda: metric(alpha, "check_processes_ready") == 2, what="both processes up")
+    # At beta, the first large chunk received starts them, to prepare chunks ahead of
+    # their turn (bridge/transports/ahead.py).
+    wait_for(lambda: metric(beta, "check_processes_ready") == 2, what="beta's processes up",
+             timeout=120)
+    prepared_before = metric(beta, "chunks_prepared_beside_total")
     done = alpha.client.submit_document_stream("manifest", "beta", _items(), count=N,
                                                id="M-BESIDE", meta={"batch": 7})
     assert done["items"] == N
@@ -58,9 +65,12 @@ def test_a_stream_checked_beside_is_committed_delivered_acknowledged_and_receipt
     wait_for(lambda: any(d["id"] == "M-BESIDE" and d["state"] == "received"
                          for d in beta.client.documents(direction="in")),
              what="the manifest at beta", timeout=120)
+    # Its two whole chunks (5,000 items each) were decoded and checked beside beta.
+    assert metric(beta, "chunks_prepared_beside_total") >= prepared_before + 2
     beta.client.acknowledge("M-BESIDE", all="RECEIVED")
     wait_for(lambda: alpha.client.document("M-BESIDE")["state"] == "acknowledged",
              what="every item acknowledged at alpha", timeout=120)
+    assert metric(alpha, "chunks_prepared_beside_total") >= 2  # the acknowledgement's
     assert alpha.client.document("M-BESIDE")["items"]["acknowledged"] == N
     last = f"P-{N - 1:05d}"
     path = tmp_path / "last.receipt"

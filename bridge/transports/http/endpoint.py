@@ -15,6 +15,7 @@ import logging
 from aiohttp import web
 
 from bridge.core.errors import PeerError
+from bridge.engine.chunk_ahead import Ahead
 from bridge.engine.exchange import Exchange
 from bridge.engine.inbound import Parsed, decode_envelope
 from bridge.engine.limits import RateLimiter, claimed
@@ -22,6 +23,7 @@ from bridge.engine.metrics import Metrics
 from bridge.engine.outcomes import Answer, Outcome
 from bridge.engine.ports import RunInDb
 from bridge.home.config import Limits
+from bridge.transports.ahead import PrepareBeside, ahead_of_turn
 from bridge.transports.http.limits import (
     BodyTooLarge,
     BodyTooSlow,
@@ -84,14 +86,15 @@ async def _decoded(body: bytes) -> Parsed | PeerError:
 
 
 async def _decide(exchange: Exchange, run: RunInDb, reorder: Reorder, body: bytes,
-                  parsed: Parsed | PeerError) -> Answer:
+                  parsed: Parsed | PeerError, ahead: Ahead | None = None) -> Answer:
     """The engine's answer to ``body``, in its sender's sequence order where it can be: one
-    that overtook an earlier one on another connection waits for it (PROTOCOL.md §8.7)."""
+    that overtook an earlier one on another connection waits for it (PROTOCOL.md §8.7).
+    ``ahead``: its chunk prepared beside the database thread (``transports.ahead``)."""
     claim = None if isinstance(parsed, PeerError) else (parsed[0].sender, parsed[0].seq)
     if claim is None or claim[0] not in exchange.peers:
         return await run(exchange.receive_envelope, body, parsed)  # type: ignore[no-any-return]
     await reorder.turn(*claim, len(body))
-    deciding = asyncio.ensure_future(run(exchange.receive_envelope, body, parsed))
+    deciding = asyncio.ensure_future(run(exchange.receive_envelope, body, parsed, ahead))
     await asyncio.sleep(0)  # its first step hands it to the database thread, in turn
     await reorder.handed(*claim)  # the next may go
     answer: Answer = await deciding
@@ -101,13 +104,13 @@ async def _decide(exchange: Exchange, run: RunInDb, reorder: Reorder, body: byte
 
 
 def peer_app(exchange: Exchange, run: RunInDb, metrics: Metrics, max_body: int,
-             limits: Limits | None = None, guard: ConnectionGuard | None = None
-             ) -> web.Application:
+             limits: Limits | None = None, guard: ConnectionGuard | None = None,
+             beside: PrepareBeside | None = None) -> web.Application:
     """The peer endpoint. Before an envelope costs any cryptography or database work it must
     have the envelope content type, arrive whole in time and within the size limit, and fit
     its sender's rate (bridge/transports/http/limits.py, bridge/engine/limits.py). Those
     refusals carry no signed answer: they are the HTTP layer's, and a flood must not make us
-    sign."""
+    sign. ``beside``: where a large chunk's pure work is done while it waits for its turn."""
     limits = limits or Limits()
     rate = RateLimiter(rate=limits.requests_per_second, burst=limits.burst)
     reorder = Reorder(on_hold=lambda: metrics.inc("envelopes_held"))
@@ -141,7 +144,8 @@ def peer_app(exchange: Exchange, run: RunInDb, metrics: Metrics, max_body: int,
             return await refuse(429, "rate_limited", "too many requests; retry later",
                                 source, headers={"Retry-After": str(rate.retry_after())})
         parsed = await _decoded(body)
-        answer = await _decide(exchange, run, reorder, body, parsed)
+        ahead = await ahead_of_turn(exchange, beside, body, parsed)
+        answer = await _decide(exchange, run, reorder, body, parsed, ahead)
         metrics.inc(f"envelopes_{answer.outcome.counted_as}")
         return web.Response(status=HTTP_STATUS[answer.outcome], body=answer.body,
                             content_type=ANSWER_TYPE)

@@ -353,7 +353,7 @@ class Daemon:
             link=link, exchange=self.exchange, run=self.run_in_db, metrics=self.metrics,
             couriers=self.relay_couriers, limits=self.config.limits,
             max_body=self.config.max_body_bytes, batch=self.config.relay.fetch_batch,
-            skip_acks=self.hooks.relay_skip_acks)
+            skip_acks=self.hooks.relay_skip_acks, beside=self._checkers.beside())
         self._supervised("relay-link", link.run)
         self._supervised("relay-consume", consumer.run_forever)
 

@@ -2,7 +2,9 @@
 consumer, judged, and acked only once it is safe to forget (PROTOCOL.md, "Relay binding").
 
 - An envelope goes through ``Exchange.receive_envelope`` exactly as the HTTP endpoint sends it
-  there (the same size limit and sender's rate, decoded beside the database thread). Only after
+  there (the same size limit and sender's rate, decoded beside the database thread). While one
+  is taken in, the next large ones of the pulled batch are prepared beside it
+  (``bridge.transports.ahead``), as the HTTP endpoint does with envelopes in flight. Only after
   that transaction has committed is the signed answer published toward the sender (with its
   PubAck), and only then is the broker message acked: a daemon killed at any point gets the
   message again, and a message delivered twice is answered with the original receipt.
@@ -32,13 +34,15 @@ from bridge.core import answers as transport
 from bridge.core.envelope import envelope_hash
 from bridge.core.errors import PeerError
 from bridge.core.printable import printable
+from bridge.engine.chunk_ahead import Ahead
 from bridge.engine.exchange import Exchange
-from bridge.engine.inbound import decode_envelope
+from bridge.engine.inbound import Parsed, decode_envelope
 from bridge.engine.limits import RateLimiter, claimed_sender
 from bridge.engine.metrics import Metrics
 from bridge.engine.outcomes import Answer, Outcome
 from bridge.engine.ports import RunInDb
 from bridge.home.config import Limits
+from bridge.transports.ahead import AHEAD_BYTES, PrepareBeside, ahead_of_turn
 from bridge.transports.relay import binding
 from bridge.transports.relay.courier import RelayCourier
 from bridge.transports.relay.link import RelayLink, RelayUnavailable
@@ -59,12 +63,21 @@ PUBLISH_RETRY = 1.0
 # While an envelope is being taken in, the broker is told so this often (its ack wait would
 # otherwise run out on a large one and bring it again).
 PROGRESS_EVERY = 2.0
+# How many large envelopes of a pulled batch are prepared beside the daemon at once, the one
+# being taken in included: one per checking process (more would only queue there), and their
+# payloads are all that is held for it.
+PREPARED_AT_ONCE = 3
+
+_Decoded = tuple[Parsed | PeerError, Ahead | None]
+
+
 class RelayConsumer:
     """Pulls ``me``'s consumer for as long as the daemon runs."""
 
     def __init__(self, *, link: RelayLink, exchange: Exchange, run: RunInDb, metrics: Metrics,
                  couriers: Mapping[str, RelayCourier], limits: Limits, max_body: int,
-                 batch: int, skip_acks: int = 0) -> None:
+                 batch: int, skip_acks: int = 0, beside: PrepareBeside | None = None
+                 ) -> None:
         self.link = link
         self.exchange = exchange
         self.run = run
@@ -77,6 +90,10 @@ class RelayConsumer:
         # A test hook (``DaemonHooks``): the first N envelopes left unacked (as if each ack
         # were lost), so that a test sees the broker bring them again after its ack wait.
         self._skip_acks = skip_acks
+        self.beside = beside
+        # A pulled message's decoding (and a large chunk's preparation) started before its
+        # turn, by ``id`` of the message while it is in the batch being handled.
+        self._early: dict[int, asyncio.Task[_Decoded]] = {}
 
     async def run_forever(self) -> None:
         """One subscription per connection of the link: a link whose connection was closed
@@ -105,11 +122,32 @@ class RelayConsumer:
                 return
             try:
                 while batch:
+                    self._look_ahead(batch)
                     await self._handle_safely(batch[0])
-                    batch.pop(0)
+                    self._forget(batch.pop(0))
             finally:
                 for msg in batch:
+                    self._forget(msg)
                     await self._nak(msg, 0.0)
+
+    def _look_ahead(self, batch: list[Msg]) -> None:
+        """The large envelopes among the next ``PREPARED_AT_ONCE`` of ``batch`` decoded and
+        prepared now, so that each is ready on its turn (a message that turns out not to be
+        an envelope taken in, or an answer, only wastes that work: its turn decides)."""
+        if self.beside is None:
+            return
+        for msg in batch[:PREPARED_AT_ONCE]:
+            if len(msg.data) >= AHEAD_BYTES and id(msg) not in self._early:
+                self._early[id(msg)] = asyncio.create_task(self._decoded(msg.data))
+
+    def _forget(self, msg: Msg) -> None:
+        early = self._early.pop(id(msg), None)
+        if early is not None:
+            early.cancel()
+
+    async def _decoded(self, body: bytes) -> _Decoded:
+        parsed = await asyncio.get_running_loop().run_in_executor(None, decode_envelope, body)
+        return parsed, await ahead_of_turn(self.exchange, self.beside, body, parsed)
 
     async def _pull(self, js: JetStreamContext, sub: JetStreamContext.PullSubscription
                     ) -> list[Msg] | None:
@@ -193,9 +231,10 @@ class RelayConsumer:
         and the seq the answer names, while the broker is told it is in progress."""
         progress = asyncio.create_task(self._in_progress(msg))
         try:
-            parsed = await asyncio.get_running_loop().run_in_executor(None, decode_envelope,
-                                                                      body)
-            answer: Answer = await self.run(self.exchange.receive_envelope, body, parsed)
+            early = self._early.pop(id(msg), None)
+            parsed, ahead = await (early if early is not None else self._decoded(body))
+            answer: Answer = await self.run(self.exchange.receive_envelope, body, parsed,
+                                            ahead)
         finally:
             progress.cancel()
         self.metrics.inc(f"envelopes_{answer.outcome.counted_as}")

@@ -5,6 +5,12 @@
     python bench/e2e.py --items 100000 --profile      # and both daemons sampled by py-spy
     python bench/e2e.py --items 100000 --profile DIR  # ... keeping the raw samples in DIR
     python bench/e2e.py --sizes 100000,1000000 --shuffled-ids  # item ids in no order
+    python bench/e2e.py --items 100000 --warm 10000   # after a first, unmeasured exchange
+
+With ``--warm N`` each pair first exchanges an N-item manifest in full, unmeasured, and the
+clock starts once the processes each daemon starts beside it (at its first large stream or
+chunk) are up: the steady state of a daemon that has run for a while. Without it, the figures
+include that start.
 
 With ``--transport relay`` the same run measures each pair twice: delivering directly over
 HTTP, then through the mediator's relay (``bridge relay init`` and ``relay run``: a real
@@ -51,6 +57,7 @@ from bridge.core import chunks, codec, documents, envelope, merkle
 from bridge.core.crypto import suites
 from bridge.core.crypto.identity import Keyring, PrivateIdentity
 from bridge.core.documents import AckItem, Item
+from bridge.daemon.checkers import check_processes
 from bridge.daemon.pair import Node, make_pair, make_relay_pair
 
 
@@ -142,18 +149,19 @@ def profile_name(party: str, n: int, suite: suites.Suite) -> str:
 
 
 def exchange(n: int, root: Path, timeout: float, *, suite: suites.Suite,
-             profile: Path | None = None, shuffled: bool = False) -> dict[str, Any]:
+             profile: Path | None = None, shuffled: bool = False, warm: int = 0
+             ) -> dict[str, Any]:
     """One N-item manifest through two real daemons, both parties in ``suite``, delivering to
     each other's HTTP endpoint; with ``profile``, both sampled into files there."""
     a, b = make_pair(root / f"pair-{n}-{suite.number}", suites=(suite.number, suite.number))
     spied = ({node.party: profile / profile_name(node.party, n, suite) for node in (a, b)}
              if profile is not None else None)
-    return exchange_between(a, b, n, root, timeout, profile=spied, shuffled=shuffled) | {
-        "suite": suite.number}
+    return exchange_between(a, b, n, root, timeout, profile=spied, shuffled=shuffled,
+                            warm=warm) | {"suite": suite.number}
 
 
 def through_relay(n: int, root: Path, timeout: float, suite: suites.Suite, *,
-                  shuffled: bool = False) -> dict[str, Any]:
+                  shuffled: bool = False, warm: int = 0) -> dict[str, Any]:
     """The same exchange through the mediator's relay."""
     relay = DemoRelay(root / f"mediator-{n}-{suite.number}", ("alpha", "beta"))
     relay.start()
@@ -161,17 +169,17 @@ def through_relay(n: int, root: Path, timeout: float, suite: suites.Suite, *,
         a, b = make_relay_pair(root / f"relay-{n}-{suite.number}", relay.url,
                                {name: relay.creds(name) for name in ("alpha", "beta")},
                                suite=suite.number)
-        return exchange_between(a, b, n, root, timeout, shuffled=shuffled)
+        return exchange_between(a, b, n, root, timeout, shuffled=shuffled, warm=warm)
     finally:
         relay.stop()
 
 
 def exchange_between(a: Node, b: Node, n: int, root: Path, timeout: float, *,
-                     profile: dict[str, Path] | None = None, shuffled: bool = False
-                     ) -> dict[str, Any]:
+                     profile: dict[str, Path] | None = None, shuffled: bool = False,
+                     warm: int = 0) -> dict[str, Any]:
     """Submitted as a stream from a generator (never a list in this process either), every
     item acknowledged, receipt checked; with ``shuffled``, the item ids in no order
-    (``workload.item_number``)."""
+    (``workload.item_number``); with ``warm``, after an unmeasured exchange of that many."""
     spies: list[subprocess.Popen[bytes]] = []
     try:
         a.start(timeout=120)  # a loaded machine starts a daemon slowly; the clock is not on
@@ -183,6 +191,8 @@ def exchange_between(a: Node, b: Node, n: int, root: Path, timeout: float, *,
         # and a small document is received (and acknowledged) before that.
         sender_events = ca.events(0, read_timeout=timeout)
         receiver_events = cb.events(0, read_timeout=timeout)
+        if warm:
+            warm_up(ca, cb, sender_events, receiver_events, warm)
         cpu0 = [cpu_seconds(node) for node in (a, b)]
         t0 = time.perf_counter()
         doc = ca.submit_document_stream("manifest", "beta", iter_items(n, shuffled=shuffled),
@@ -230,8 +240,31 @@ def exchange_between(a: Node, b: Node, n: int, root: Path, timeout: float, *,
                     ("submit", cpu0, cpu_submitted), ("deliver", cpu_submitted, cpu_received),
                     ("acknowledge", cpu_received, cpu_acknowledged))},
             "acknowledged_both_sides": True, "receipt_verify": verified,
-            "shuffled_ids": shuffled,
+            "shuffled_ids": shuffled, "warmed_up_with": warm,
             "clean_exit": code_a == 0 and code_b == 0}
+
+
+def warm_up(ca: BridgeClient, cb: BridgeClient, sender_events: Any, receiver_events: Any,
+            n: int) -> None:
+    """An ``n``-item manifest exchanged in full, then a wait until both daemons' checking
+    processes are up (``bridge_check_processes_ready`` at ``check_processes()``)."""
+    doc = ca.submit_document_stream("manifest", "beta", iter_items(n), count=n,
+                                    meta={"batch": 0}, id="M-WARM")
+    wait_event(receiver_events, "document_received", doc["id"])
+    cb.acknowledge(doc["id"], all="RECEIVED")
+    wait_event(sender_events, "document_acknowledged", doc["id"])
+    deadline = time.monotonic() + 120
+    while any(gauge(c, "check_processes_ready") < check_processes() for c in (ca, cb)):
+        if time.monotonic() > deadline:
+            raise RuntimeError("the checking processes did not start after the warm-up")
+        time.sleep(0.1)
+
+
+def gauge(client: BridgeClient, name: str) -> float:
+    for line in client.metrics().splitlines():
+        if line.startswith(f"bridge_{name}"):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
 
 
 def verify_receipt(receipt: bytes, path: Path, nodes: tuple[Node, Node]) -> str:
@@ -255,12 +288,12 @@ def one_size(n: int, root: Path, args: argparse.Namespace, suite: suites.Suite
         floor_s = floor(manifest_items(n), root, suite)
     row = exchange(n, root, args.timeout, suite=suite,
                    profile=profile_dir(args, str(root)) if args.profile is not None else None,
-                   shuffled=args.shuffled_ids)
+                   shuffled=args.shuffled_ids, warm=args.warm)
     row["floor_seconds"] = round(floor_s, 3) if floor_s else None
     row["ratio"] = round(row["e2e_seconds"] / floor_s, 2) if floor_s else None
     if args.transport == "relay":
-        relay_s = through_relay(n, root, args.timeout, suite,
-                                shuffled=args.shuffled_ids)["e2e_seconds"]
+        relay_s = through_relay(n, root, args.timeout, suite, shuffled=args.shuffled_ids,
+                                warm=args.warm)["e2e_seconds"]
         row["relay_e2e_seconds"] = relay_s
         row["relay_over_http"] = round(relay_s / row["e2e_seconds"], 2)
     return row
@@ -284,6 +317,9 @@ def main() -> int:
                         help="item ids (and roster records) in no order, as real ones come: "
                              "what the indexes on them cost when each item lands at a random "
                              "place in them (the floor keeps its ordered ids)")
+    parser.add_argument("--warm", type=int, default=0, metavar="N",
+                        help="first exchange an N-item manifest, unmeasured, and wait for "
+                             "the processes beside each daemon to be up (e.g. 10000)")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--timeout", type=float, default=3600)
     parser.add_argument("--suites", default="1,2", help="key suites to run (default 1,2)")

@@ -2,12 +2,13 @@
 consumer, judged, and acked only once it is safe to forget (PROTOCOL.md, "Relay binding").
 
 - An envelope goes through ``Exchange.receive_envelope`` exactly as the HTTP endpoint sends it
-  there (the same size limit and sender's rate, decoded beside the database thread). While one
-  is taken in, the next large ones of the pulled batch are prepared beside it
-  (``bridge.transports.ahead``), as the HTTP endpoint does with envelopes in flight. Only after
-  that transaction has committed is the signed answer published toward the sender (with its
-  PubAck), and only then is the broker message acked: a daemon killed at any point gets the
-  message again, and a message delivered twice is answered with the original receipt.
+  there (the same size limit and sender's rate, decoded beside the database thread). A large
+  one is opened and prepared beside the daemon first (``bridge.transports.ahead``), and while
+  one is taken in, the next large ones of the pulled batch are: envelopes of other peers,
+  since each peer has one in flight through the relay at a time. Only after that transaction
+  has committed is the signed answer published toward the sender (with its PubAck), and only
+  then is the broker message acked: a daemon killed at any point gets the message again, and
+  a message delivered twice is answered with the original receipt.
 - An answer is checked (signed by the peer its subject names, naming the envelope its headers
   name) and handed to that peer's ``RelayCourier``; its broker message is acked when the
   delivery loop is done with it, or at once when it answers an envelope already finished.

@@ -1,7 +1,8 @@
 """The relay courier's bookkeeping of answers (bridge/transports/relay/courier.py), with a
 link that records what is published: the broker drops a second publish of the same bytes, so
 an answer that came while nobody waited is kept and handed back at once when its envelope is
-sent again, and an answer's broker message is acked only after the delivery loop is done."""
+sent again, and an answer's broker message is acked only after the delivery loop is done; with
+several envelopes in flight, each is awaited until its answer comes or the loop lets go of it."""
 
 from __future__ import annotations
 
@@ -53,7 +54,11 @@ def test_envelope_is_published_on_the_peers_subject_with_its_hash_as_msg_id() ->
     assert headers[binding.HEADER_KIND] == "envelope"
 
 
-def test_answer_awaited_is_handed_on_and_acked_only_at_the_next_send() -> None:
+FOUR = Outgoing(peer="beta", seq=4, digest=b"\x04" * 32, data=b"four")
+FIVE = Outgoing(peer="beta", seq=5, digest=b"\x05" * 32, data=b"five")
+
+
+def test_answer_awaited_is_handed_on_and_acked_only_when_the_loop_asks_for_the_next() -> None:
     link, msg = Link(), Msg()
 
     async def go() -> Any:
@@ -62,12 +67,51 @@ def test_answer_awaited_is_handed_on_and_acked_only_at_the_next_send() -> None:
         c.offer(ENV.seq, ENV.digest, b"signed answer", msg)  # type: ignore[arg-type]
         arrival = await c.receive()
         assert msg.acked == 0  # the engine has not acted on it yet
-        await c.send([Outgoing(peer="beta", seq=4, digest=b"\x04" * 32, data=b"four")])
+        # With a window the loop sends more while an answer it has taken is not acted on
+        # yet: a send must not ack it (a daemon killed then would lose the answer for good).
+        await c.send([FOUR])
+        assert msg.acked == 0
+        c.offer(FOUR.seq, FOUR.digest, b"answer to four", None)
+        await asyncio.wait_for(c.receive(), 1.0)  # the loop is done with the first
         return arrival
     arrival = asyncio.run(go())
     assert arrival.result is Carried.ANSWERED and arrival.body == b"signed answer"
     assert (arrival.seq, arrival.digest) == (ENV.seq, ENV.digest)
     assert msg.acked == 1
+
+
+def test_a_window_awaits_every_envelope_sent_and_hands_their_answers_in_any_order() -> None:
+    link = Link()
+
+    async def go() -> list[Any]:
+        c = courier(link)
+        await c.send([ENV, FOUR])
+        await c.send([FIVE])  # more while three and four are on their way
+        for env in (FIVE, ENV, FOUR):
+            c.offer(env.seq, env.digest, env.data + b" answered", None)
+        return [await asyncio.wait_for(c.receive(), 1.0) for _ in range(3)]
+    arrivals = asyncio.run(go())
+    assert [a.seq for a in arrivals] == [5, 3, 4]
+    assert [a.result for a in arrivals] == [Carried.ANSWERED] * 3
+    assert len(link.published) == 3
+
+
+def test_an_answer_after_the_loop_let_go_of_its_envelope_is_kept_for_its_next_send() -> None:
+    link, msg = Link(), Msg()
+
+    async def go() -> Any:
+        c = courier(link)
+        await c.send([ENV, FOUR])
+        c.offer(ENV.seq, ENV.digest, b"late answer to three", msg)  # type: ignore[arg-type]
+        c.let_go(ENV.seq, ENV.digest)  # its wait ran out before the loop took the answer
+        c.offer(FOUR.seq, FOUR.digest, b"answer to four", None)
+        four = await asyncio.wait_for(c.receive(), 1.0)  # not three's: the loop dropped it
+        await c.send([ENV])  # the window starts over from three: handed at once
+        return four, await asyncio.wait_for(c.receive(), 1.0)
+    four, three = asyncio.run(go())
+    assert four.body == b"answer to four" and three.body == b"late answer to three"
+    assert len(link.published) == 2  # three was not published again
+    assert msg.acked == 0  # never acked before the loop had it
 
 
 def test_late_answer_is_kept_and_handed_back_at_once_when_the_envelope_is_sent_again() -> None:

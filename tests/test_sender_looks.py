@@ -47,6 +47,9 @@ class Courier:
     async def receive(self) -> Arrival:
         return await self.ready.get()
 
+    def let_go(self, seq: int, digest: bytes) -> None:
+        return None
+
     async def close(self) -> None:
         return None
 

@@ -304,15 +304,12 @@ class Daemon:
         peer = self.config.peers[name]
         courier: HttpCourier | RelayCourier
         answer_wait = None
-        # Several in flight over HTTP; one through the relay, whose courier acks the broker's
-        # messages at the loop's turns (bridge/transports/relay/courier.py).
-        window = self.config.delivery.in_flight
+        # Several in flight, over HTTP and through the relay alike (PROTOCOL.md §8.7).
         if peer.via == VIA_RELAY:
             assert self.relay is not None and self.config.relay is not None  # Config checks it
             courier = RelayCourier(link=self.relay, me=self.config.party, peer=name)
             self.relay_couriers[name] = courier  # where the consumer hands its answers
             answer_wait = self.config.relay.answer_wait
-            window = 1
         else:
             assert peer.url is not None  # Config checks it: http needs a URL
             pin = peer.tls_fingerprint
@@ -323,7 +320,7 @@ class Daemon:
         return DeliveryLoop(
             peer=name, courier=courier, exchange=self.exchange, run=self.run_in_db,
             policy=self.config.delivery, metrics=self.metrics, wake=self._wakes[name],
-            answer_wait=answer_wait, window=window)
+            answer_wait=answer_wait, window=self.config.delivery.in_flight)
 
     def _supervised(self, name: str, work: Callable[[], Awaitable[None]]) -> None:
         self._tasks[name] = asyncio.create_task(supervise(name, work, self.metrics), name=name)

@@ -67,6 +67,8 @@ COUNTERS: dict[str, Declared] = {
     "relay_rate_limited": Declared("Envelopes off the relay left for later: over their "
                                    "sender's rate."),
     "relay_answers_late": Declared("Answers off the relay to envelopes already settled."),
+    "relay_gaps_left": Declared("Envelopes off the relay that came before the one due from "
+                                "their sender, left to the broker to bring again later."),
     "peer_errors": Declared("Delivery tries to a peer that went wrong, by reason code.",
                             ("peer", "reason")),
     # The store and the refusal records.

@@ -379,7 +379,16 @@ class Courier(Protocol):
 
     async def send(self, batch: Sequence[Outgoing]) -> None: ...
 
-    async def receive(self) -> Arrival: ...
+    async def receive(self) -> Arrival:
+        """The next arrival; called again only once the loop is done with the one before
+        (its transaction ended), so that a courier may let go of what that one held."""
+        ...
+
+    def let_go(self, seq: int, digest: bytes) -> None:
+        """The loop no longer waits for this envelope's answer (its time ran out): one that
+        comes later must not be handed to it, but kept for when the envelope goes again if
+        the transport would not bring it twice (the relay)."""
+        ...
 
     async def close(self) -> None:
         """Let go of connections; the next ``send`` opens them again."""

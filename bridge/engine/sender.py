@@ -1,8 +1,8 @@
 """The sender: one peer's outbox, carried by a ``Courier``, in sequence order, forever.
 
 Delivery is at-least-once: the loop hands pending envelopes to the courier, up to ``window``
-at once in sequence order (PROTOCOL.md §8.7; 1 through the relay), and pairs each arrival (the
-peer's signed transport answer, or why there is none) with the envelope it names. New work is
+at once in sequence order (PROTOCOL.md §8.7), and pairs each arrival (the peer's signed
+transport answer, or why there is none) with the envelope it names. New work is
 sent as soon as it is queued while the window has room. Until the peer decides on an envelope
 (accepted or refused) it is tried again: any other answer (a gap, ``unavailable``, anything
 malformed or bound to another envelope, no answer in time) ends the window, whose other
@@ -221,6 +221,7 @@ class DeliveryLoop:
                 self._receiving.cancel()
                 self._receiving = None
                 row = self._in_flight.row(oldest[0])
+                self.courier.let_go(row.seq, row.digest)
                 return Arrival(seq=row.seq, digest=row.digest, result=Carried.UNREACHABLE,
                                detail="TimeoutError: no answer")
             arrival, self._receiving = self._receiving.result(), None

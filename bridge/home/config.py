@@ -106,8 +106,9 @@ class Delivery:
         description="Items per envelope when a large document is split into chunks.")
     in_flight: StrictInt = Field(
         default=8, ge=1, le=64,
-        description="Envelopes sent to one peer over HTTP before their answers are back "
-                    "(PROTOCOL.md §8.7); 1 sends each only after the answer to the one before.")
+        description="Envelopes sent to one peer before their answers are back, over HTTP or "
+                    "through the relay (PROTOCOL.md §8.7); 1 sends each only after the answer "
+                    "to the one before.")
     # Backpressure (README, "Backpressure"): past either bound the local API refuses new
     # documents and acknowledgements for the peer with 429 and a Retry-After, storing nothing,
     # instead of letting the queue grow without bound while the link is slow or down.

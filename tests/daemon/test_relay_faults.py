@@ -192,3 +192,32 @@ def test_messages_made_up_on_the_broker_with_the_mediators_rights_are_refused_an
     # And the relay still carries the real thing.
     alpha.client.submit_document("roster", "beta", [person(i) for i in range(5)], id="R-REAL")
     wait_for(lambda: _received(beta, "R-REAL"), what="beta to receive a real roster")
+
+
+def test_envelopes_the_broker_brings_out_of_order_are_each_taken_in_their_turn(
+        relay_pair) -> None:
+    # A window of alpha's envelopes, sealed while the broker is down, put on it out of order
+    # (as a redelivery after a NAK or a restart brings them): the ones past the next due are
+    # left to the broker, not acked as gaps (alpha's resend of the same bytes would be dropped
+    # inside the duplicate window), nor answered as gaps (alpha would resend, or rewind).
+    broker, alpha, beta = relay_pair(delivery=dataclasses.replace(CHUNKED, chunk_items=2),
+                                     start_broker=False)
+    alpha.start()
+    alpha.client.submit_document("roster", "beta", [person(i) for i in range(6)], id="R-ORDER")
+    alpha.stop()
+    with db(alpha) as conn:
+        sealed = [bytes(r[0]) for r in conn.execute(
+            "SELECT COALESCE(s.envelope, o.envelope) FROM outbox o LEFT JOIN outbox_sent s "
+            "ON (s.peer, s.seq) = (o.peer, o.seq) WHERE o.peer = 'beta' ORDER BY o.seq")]
+    assert len(sealed) == 3
+    broker.start()
+    for body in (sealed[2], sealed[0], sealed[1]):  # 3 before 1 and 2
+        _publish(broker, binding.subject("beta", "alpha"), body,
+                 binding.envelope_headers(body))
+    _start(beta)
+    wait_for(lambda: _received(beta, "R-ORDER"), what="beta to take all three, in turn")
+    assert metric(beta, "relay_gaps_left_total") >= 1
+    assert metric(beta, "envelopes_accepted_total") == 3
+    _start(alpha)
+    _exactly_once(alpha, beta, "R-ORDER", 6)
+    assert metric(alpha, "delivery_rewound_total") == 0

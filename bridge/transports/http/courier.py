@@ -205,6 +205,10 @@ class HttpCourier:
     async def receive(self) -> Arrival:
         return await self._arrivals.get()
 
+    def let_go(self, seq: int, digest: bytes) -> None:
+        """Nothing to keep: a late response is dropped by the loop, and the envelope sent
+        again gets its answer again (a duplicate's, PROTOCOL.md §8.2)."""
+
     def _open_session(self) -> aiohttp.ClientSession:
         if self._session is None:
             self._session = aiohttp.ClientSession(timeout=self.timeout,

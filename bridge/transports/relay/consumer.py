@@ -4,14 +4,17 @@ consumer, judged, and acked only once it is safe to forget (PROTOCOL.md, "Relay 
 - An envelope goes through ``Exchange.receive_envelope`` exactly as the HTTP endpoint sends it
   there (the same size limit and sender's rate, decoded beside the database thread). A large
   one is opened and prepared beside the daemon first (``bridge.transports.ahead``), and while
-  one is taken in, the next large ones of the pulled batch are: envelopes of other peers,
-  since each peer has one in flight through the relay at a time. Only after that transaction
-  has committed is the signed answer published toward the sender (with its PubAck), and only
-  then is the broker message acked: a daemon killed at any point gets the message again, and
-  a message delivered twice is answered with the original receipt.
+  one is taken in, the next large ones of the pulled batch are (a sender keeps up to
+  ``[delivery] in_flight`` envelopes on their way). Only after that transaction has committed
+  is the signed answer published toward the sender (with its PubAck), and only then is the
+  broker message acked: a daemon killed at any point gets the message again, and a message
+  delivered twice is answered with the original receipt.
 - An answer is checked (signed by the peer its subject names, naming the envelope its headers
   name) and handed to that peer's ``RelayCourier``; its broker message is acked when the
   delivery loop is done with it, or at once when it answers an envelope already finished.
+- An envelope past the next one due from its sender (a gap, PROTOCOL.md §8.6) is left to the
+  broker, unanswered the first times it comes (see ``GAP_ANSWERED_FROM``), and decided when it
+  comes after the ones before it.
 - Anything else (a subject, header or size the binding does not allow, a body that is not what
   its ``Nats-Msg-Id`` says, an envelope on another sender's subject, an answer that does not
   verify) is refused with a reason code, recorded as a refusal (source ``relay subject …``),
@@ -61,6 +64,19 @@ SEQ_NAMED = frozenset({Outcome.ACCEPTED, Outcome.DUPLICATE, Outcome.REFUSED,
 UNAVAILABLE_RETRY = 5.0
 # The answer could not be published: the envelope comes again this much later.
 PUBLISH_RETRY = 1.0
+# An envelope past the next one due (a gap: the one before it was left to the broker, or is
+# brought again behind it) comes again this much later, doubling each time it is brought
+# again, up to GAP_RETRY_MAX: it is decided once the ones before it are in, and is never
+# acked undecided (its sender's resend, the same bytes, would be dropped as a duplicate).
+GAP_RETRY = 0.5
+GAP_RETRY_MAX = 60.0
+# Its gap is answered only from this many times brought on (about a minute of waits, the
+# broker's default ack wait: by then an envelope before it that the broker holds has come).
+# Before, the sender is told nothing: a gap that only means the broker brings the envelopes of
+# a window out of order would make it resend what the broker will not carry twice, and a gap
+# said again after the envelope it names was decided reads as a peer restored from an older
+# copy (PROTOCOL.md §8.7), which it is not. A peer that lost envelopes still hears of it.
+GAP_ANSWERED_FROM = 8
 # While an envelope is being taken in, the broker is told so this often (its ack wait would
 # otherwise run out on a large one and bring it again).
 PROGRESS_EVERY = 2.0
@@ -214,6 +230,12 @@ class RelayConsumer:
             await self._nak(msg, float(self.rate.retry_after()))
             return
         answer, seq = await self._take_in(msg, body)
+        gap = answer.outcome is Outcome.OUT_OF_SEQUENCE and answer.reason == "gap"
+        if gap:
+            self.metrics.inc("relay_gaps_left")
+            if _brought(msg) < GAP_ANSWERED_FROM:
+                await self._nak(msg, _gap_retry(msg))
+                return
         headers = binding.answer_headers(answer.body, seq=seq, envelope=envelope_hash(body))
         try:
             await self.link.publish(binding.subject(sender, self.me), answer.body, headers)
@@ -222,8 +244,8 @@ class RelayConsumer:
                      sender, exc)
             await self._nak(msg, PUBLISH_RETRY)
             return
-        if answer.outcome is Outcome.UNAVAILABLE:
-            await self._nak(msg, UNAVAILABLE_RETRY)
+        if answer.outcome is Outcome.UNAVAILABLE or gap:
+            await self._nak(msg, _gap_retry(msg) if gap else UNAVAILABLE_RETRY)
             return
         await self._ack_envelope(msg)
 
@@ -308,6 +330,20 @@ class RelayConsumer:
     async def _nak(self, msg: Msg, delay: float) -> None:
         with contextlib.suppress(Exception):
             await msg.nak(delay=delay)
+
+
+def _brought(msg: Msg) -> int:
+    """How many times the broker has brought ``msg`` to us, this time included."""
+    try:
+        return max(1, int(msg.metadata.num_delivered or 1))
+    except Exception:  # no JetStream reply subject to read it from: as the first time
+        return 1
+
+
+def _gap_retry(msg: Msg) -> float:
+    """How long a gap waits in the broker: longer each time it comes back, so that one whose
+    envelope before it never comes (the sender must resend that) costs little while it waits."""
+    return min(GAP_RETRY_MAX, GAP_RETRY * 2.0 ** min(_brought(msg) - 1, 16))
 
 
 def _may_be_for(pending: Any, answer: transport.TransportAnswer) -> bool:

@@ -6,15 +6,20 @@ waits for the broker's PubAck; the peer's signed answer arrives later, pulled by
 (``bridge.transports.relay.consumer``), which hands it here (``offer``). A PubAck proves
 nothing to us: the outbox row is done only when the engine has verified the signed answer.
 
-Two facts of the broker shape what is kept here:
+Several envelopes may be in flight at once (PROTOCOL.md §8.7): each ``send`` adds to those
+awaited, unless it starts the window over (it begins at or before the last one sent: after a
+failure or a rewind), and the loop's ``let_go`` takes out one whose wait ran out. Two facts
+of the broker shape what is kept here:
 
 - the broker drops a second publish of the same ``Nats-Msg-Id`` inside its duplicate window,
   so sending an envelope again brings no second answer: the answer that came while nobody
   waited for it (after the delivery loop's wait ran out) is kept, the latest per (seq, hash),
   and handed back at once when that envelope is sent again;
-- an answer's broker message is acked only once the delivery loop is done with it (it calls
-  ``send`` again only after the engine's transaction on that answer ended), so a daemon
-  killed in between gets the answer again from the broker, never loses it.
+- an answer's broker message is acked only once the delivery loop is done with it (it asks
+  for the next arrival only after the engine's transaction on that answer ended), so a daemon
+  killed in between gets the answer again from the broker, never loses it. Not at ``send``:
+  with a window, an answer may already be taken from here and not yet acted on when the loop
+  sends more.
 """
 
 from __future__ import annotations
@@ -34,8 +39,8 @@ from bridge.transports.relay.link import RelayLink, RelayUnavailable
 log = logging.getLogger("bridge.relay")
 
 # Answers kept for envelopes not awaited now (a peer answering very late, or twice): few in
-# practice (one envelope is in flight at a time); past this many the oldest is let go
-# unacked, and the broker brings it again after its ack wait.
+# practice (at most a window's worth); past this many the oldest is let go unacked, and the
+# broker brings it again after its ack wait.
 MAX_KEPT = 256
 
 Key = tuple[int, bytes]
@@ -60,13 +65,19 @@ class RelayCourier:
         self._awaited: set[Key] = set()
         self._kept: OrderedDict[Key, Kept] = OrderedDict()
         self._handed: list[Msg] = []
+        self._sent_up_to = 0  # the highest seq sent since the window last started over
 
     async def send(self, batch: Sequence[Outgoing]) -> None:
-        # The loop calls send again only after it finished with what ``receive`` handed it:
-        # those answers are in the store now (or will come again), so the broker may drop them.
-        await self._ack_handed()
-        self._awaited = {(env.seq, env.digest) for env in batch}
-        self._requeue_unawaited()
+        keys = {(env.seq, env.digest) for env in batch}
+        if batch and batch[0].seq <= self._sent_up_to:
+            # The window starts over (after a failure, or a rewind): the loop awaits this
+            # batch alone, and what came for the others is kept for when they go again.
+            self._awaited = keys
+            self._requeue_unawaited()
+        else:
+            self._awaited |= keys
+        if batch:
+            self._sent_up_to = max(env.seq for env in batch)
         for env in batch:
             key = (env.seq, env.digest)
             kept = self._kept.pop(key, None)
@@ -83,6 +94,9 @@ class RelayCourier:
                                        None))
 
     async def receive(self) -> Arrival:
+        # The loop asks again only after it finished with what the last call handed it: those
+        # answers are in the store now (or will come again), so the broker may drop them.
+        await self._ack_handed()
         arrival, msg = await self._queue.get()
         if msg is not None:
             self._handed.append(msg)
@@ -93,7 +107,13 @@ class RelayCourier:
         # brings them again after its ack wait, and an answer to a finished envelope is then
         # acked by the consumer as late.
         self._handed.clear()
-        self._awaited = set()
+        self._awaited, self._sent_up_to = set(), 0
+        self._requeue_unawaited()
+
+    def let_go(self, seq: int, digest: bytes) -> None:
+        """No longer awaited (the loop's wait ran out): an answer for it, queued or to come,
+        is kept for its next send, not handed to a loop that would drop it."""
+        self._awaited.discard((seq, digest))
         self._requeue_unawaited()
 
     def offer(self, seq: int | None, digest: bytes, body: bytes, msg: Msg | None) -> None:

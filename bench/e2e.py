@@ -6,6 +6,7 @@
     python bench/e2e.py --items 100000 --profile DIR  # ... keeping the raw samples in DIR
     python bench/e2e.py --sizes 100000,1000000 --shuffled-ids  # item ids in no order
     python bench/e2e.py --items 100000 --warm 10000   # after a first, unmeasured exchange
+    python bench/e2e.py --transport relay --relay-delay-ms 25  # ... and a broker far away
 
 With ``--warm N`` each pair first exchanges an N-item manifest in full, unmeasured, and the
 clock starts once the processes each daemon starts beside it (at its first large stream or
@@ -49,6 +50,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from slow_link import SlowLink
 from workload import item_number, iter_items, manifest_items
 
 from bridge.cli.demo_relay import DemoRelay
@@ -59,6 +61,7 @@ from bridge.core.crypto.identity import Keyring, PrivateIdentity
 from bridge.core.documents import AckItem, Item
 from bridge.daemon.checkers import check_processes
 from bridge.daemon.pair import Node, make_pair, make_relay_pair
+from bridge.home.config import Delivery
 
 
 def wait_for(predicate, timeout: float, interval: float):  # type: ignore[no-untyped-def]
@@ -161,15 +164,23 @@ def exchange(n: int, root: Path, timeout: float, *, suite: suites.Suite,
 
 
 def through_relay(n: int, root: Path, timeout: float, suite: suites.Suite, *,
-                  shuffled: bool = False, warm: int = 0) -> dict[str, Any]:
-    """The same exchange through the mediator's relay."""
-    relay = DemoRelay(root / f"mediator-{n}-{suite.number}", ("alpha", "beta"))
+                  shuffled: bool = False, warm: int = 0, delay: float = 0.0,
+                  in_flight: int | None = None) -> dict[str, Any]:
+    """The same exchange through the mediator's relay; with ``delay``, each party's connection
+    to the broker delays every byte that long each way (a broker far away, ``SlowLink``);
+    with ``in_flight``, that many envelopes on their way at once (``[delivery] in_flight``)."""
+    where = root / f"relay-{n}-{suite.number}-{int(delay * 1000)}-{in_flight}"
+    relay = DemoRelay(where / "mediator", ("alpha", "beta"))
     relay.start()
     try:
-        a, b = make_relay_pair(root / f"relay-{n}-{suite.number}", relay.url,
-                               {name: relay.creds(name) for name in ("alpha", "beta")},
-                               suite=suite.number)
-        return exchange_between(a, b, n, root, timeout, shuffled=shuffled, warm=warm)
+        host, port = relay.url.removeprefix("nats://").rsplit(":", 1)
+        with SlowLink((host, int(port)), delay) as slow_port:
+            url = f"nats://127.0.0.1:{slow_port}" if delay else relay.url
+            a, b = make_relay_pair(where / "parties", url,
+                                   {name: relay.creds(name) for name in ("alpha", "beta")},
+                                   suite=suite.number,
+                                   delivery=Delivery(in_flight=in_flight) if in_flight else None)
+            return exchange_between(a, b, n, root, timeout, shuffled=shuffled, warm=warm)
     finally:
         relay.stop()
 
@@ -296,6 +307,16 @@ def one_size(n: int, root: Path, args: argparse.Namespace, suite: suites.Suite
                                 warm=args.warm)["e2e_seconds"]
         row["relay_e2e_seconds"] = relay_s
         row["relay_over_http"] = round(relay_s / row["e2e_seconds"], 2)
+        if args.relay_delay_ms:
+            # A broker far away: the same relay behind a link of that latency, with the
+            # default window and with one envelope at a time.
+            delay = args.relay_delay_ms / 1000
+            row["relay_delay_ms"] = args.relay_delay_ms
+            for window in (None, 1):
+                far = through_relay(n, root, args.timeout, suite, shuffled=args.shuffled_ids,
+                                    warm=args.warm, delay=delay, in_flight=window)
+                key = "far_relay_e2e_seconds" + ("_one_in_flight" if window else "")
+                row[key] = far["e2e_seconds"]
     return row
 
 
@@ -317,6 +338,10 @@ def main() -> int:
                         help="item ids (and roster records) in no order, as real ones come: "
                              "what the indexes on them cost when each item lands at a random "
                              "place in them (the floor keeps its ordered ids)")
+    parser.add_argument("--relay-delay-ms", type=float, default=0, metavar="MS",
+                        help="with --transport relay: also through a link to the broker that "
+                             "delays each byte MS each way, with the default in_flight and "
+                             "with 1")
     parser.add_argument("--warm", type=int, default=0, metavar="N",
                         help="first exchange an N-item manifest, unmeasured, and wait for "
                              "the processes beside each daemon to be up (e.g. 10000)")

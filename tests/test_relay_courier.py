@@ -157,3 +157,16 @@ def test_broker_unreachable_is_an_unreachable_arrival_at_once() -> None:
         return await asyncio.wait_for(c.receive(), 1.0)
     arrival = asyncio.run(go())
     assert arrival.result is Carried.UNREACHABLE and "not connected" in arrival.detail
+
+
+def test_letting_go_of_one_envelope_leaves_the_answers_queued_for_the_others() -> None:
+    link = Link()
+
+    async def go() -> Any:
+        c = courier(link)
+        await c.send([ENV, FOUR])
+        c.offer(FOUR.seq, FOUR.digest, b"answer to four", None)  # queued, not taken yet
+        c.let_go(ENV.seq, ENV.digest)  # three's wait ran out meanwhile
+        return await asyncio.wait_for(c.receive(), 1.0)
+    four = asyncio.run(go())
+    assert four.body == b"answer to four"  # still the loop's: not kept away from it

@@ -113,8 +113,9 @@ class RelayCourier:
     def let_go(self, seq: int, digest: bytes) -> None:
         """No longer awaited (the loop's wait ran out): an answer for it, queued or to come,
         is kept for its next send, not handed to a loop that would drop it."""
-        self._awaited.discard((seq, digest))
-        self._requeue_unawaited()
+        key = (seq, digest)
+        self._awaited.discard(key)
+        self._requeue_unawaited(only=key)  # the others queued are still the loop's
 
     def offer(self, seq: int | None, digest: bytes, body: bytes, msg: Msg | None) -> None:
         """An answer off the broker for an envelope of ours (checked by the consumer: signed
@@ -141,15 +142,16 @@ class RelayCourier:
         while len(self._kept) > MAX_KEPT:
             self._kept.popitem(last=False)
 
-    def _requeue_unawaited(self) -> None:
-        """Answers queued for an envelope no longer awaited go back to the kept ones (the loop
-        would drop them as not in flight, and the broker would not bring them again)."""
+    def _requeue_unawaited(self, only: Key | None = None) -> None:
+        """Answers queued for an envelope no longer awaited (with ``only``, that one) go back
+        to the kept ones (the loop would drop them as not in flight, and the broker would not
+        bring them again)."""
         waiting = []
         while not self._queue.empty():
             waiting.append(self._queue.get_nowait())
         for arrival, msg in waiting:
             key = (arrival.seq, arrival.digest)
-            if key in self._awaited:
+            if key in self._awaited or (only is not None and key != only):
                 self._queue.put_nowait((arrival, msg))
             elif arrival.result is Carried.ANSWERED:
                 self._keep(key, Kept(body=arrival.body, msg=msg))

@@ -170,3 +170,36 @@ def test_letting_go_of_one_envelope_leaves_the_answers_queued_for_the_others() -
         return await asyncio.wait_for(c.receive(), 1.0)
     four = asyncio.run(go())
     assert four.body == b"answer to four"  # still the loop's: not kept away from it
+
+
+class FlakyLink(Link):
+    """Fails the publishes numbered in ``failing`` (from 0), as a broker lost for a moment."""
+
+    def __init__(self, failing: set[int]) -> None:
+        super().__init__()
+        self.failing, self.tries = failing, 0
+
+    async def publish(self, subject: str, body: bytes, headers: dict[str, str]) -> None:
+        self.tries += 1
+        if self.tries - 1 in self.failing:
+            raise RelayUnavailable("the broker did not answer")
+        await super().publish(subject, body, headers)
+
+
+def test_nothing_is_published_past_an_envelope_that_could_not_be_until_the_window_starts_over(
+        ) -> None:
+    link = FlakyLink(failing={0})
+
+    async def go() -> list[Any]:
+        c = courier(link)
+        await c.send([ENV, FOUR])  # three fails; four must not reach the broker before it
+        await c.send([FIVE])  # more, while the loop has not yet seen three's failure
+        arrivals = [await asyncio.wait_for(c.receive(), 1.0) for _ in range(3)]
+        await c.send([ENV, FOUR, FIVE])  # the window starts over from three
+        return arrivals
+    arrivals = asyncio.run(go())
+    assert [(a.seq, a.result) for a in arrivals] == [(3, Carried.UNREACHABLE),
+                                                      (4, Carried.UNREACHABLE),
+                                                      (5, Carried.UNREACHABLE)]
+    assert "not published" in arrivals[1].detail
+    assert [body for _, body, _ in link.published] == [ENV.data, FOUR.data, FIVE.data]

@@ -66,13 +66,18 @@ class RelayCourier:
         self._kept: OrderedDict[Key, Kept] = OrderedDict()
         self._handed: list[Msg] = []
         self._sent_up_to = 0  # the highest seq sent since the window last started over
+        # A publish failed since the window last started over: nothing after it is published
+        # until it does again, so that the broker never holds an envelope past one of ours it
+        # lacks (the receiver leaves such a gap unanswered, and the loop would wait for its
+        # answer until its time ran out).
+        self._failed = False
 
     async def send(self, batch: Sequence[Outgoing]) -> None:
         keys = {(env.seq, env.digest) for env in batch}
         if batch and batch[0].seq <= self._sent_up_to:
             # The window starts over (after a failure, or a rewind): the loop awaits this
             # batch alone, and what came for the others is kept for when they go again.
-            self._awaited = keys
+            self._awaited, self._failed = keys, False
             self._requeue_unawaited()
         else:
             self._awaited |= keys
@@ -84,14 +89,18 @@ class RelayCourier:
             if kept is not None:  # it came while nobody waited: the broker would not repeat it
                 self._hand(key, kept)
                 continue
-            try:
-                await self.link.publish(self.subject, env.data,
-                                        binding.envelope_headers(env.data))
-            except RelayUnavailable as exc:
-                self._awaited.discard(key)
-                await self._queue.put((Arrival(seq=env.seq, digest=env.digest,
-                                               result=Carried.UNREACHABLE, detail=str(exc)),
-                                       None))
+            if self._failed:
+                detail = "not published: an envelope before it could not be"
+            else:
+                try:
+                    await self.link.publish(self.subject, env.data,
+                                            binding.envelope_headers(env.data))
+                    continue
+                except RelayUnavailable as exc:
+                    self._failed, detail = True, str(exc)
+            self._awaited.discard(key)
+            await self._queue.put((Arrival(seq=env.seq, digest=env.digest,
+                                           result=Carried.UNREACHABLE, detail=detail), None))
 
     async def receive(self) -> Arrival:
         # The loop asks again only after it finished with what the last call handed it: those
@@ -107,7 +116,7 @@ class RelayCourier:
         # brings them again after its ack wait, and an answer to a finished envelope is then
         # acked by the consumer as late.
         self._handed.clear()
-        self._awaited, self._sent_up_to = set(), 0
+        self._awaited, self._sent_up_to, self._failed = set(), 0, False
         self._requeue_unawaited()
 
     def let_go(self, seq: int, digest: bytes) -> None:

@@ -221,3 +221,30 @@ def test_envelopes_the_broker_brings_out_of_order_are_each_taken_in_their_turn(
     _start(alpha)
     _exactly_once(alpha, beta, "R-ORDER", 6)
     assert metric(alpha, "delivery_rewound_total") == 0
+
+
+def test_a_full_store_at_the_receiver_mid_window_loses_nothing_once_it_can_write_again(
+        relay_pair) -> None:
+    # Beta's store fills part way through the roster (a real SQLITE_FULL): it answers the
+    # envelope it cannot record `unavailable` and leaves it to the broker, and the envelopes
+    # of the window behind it are gaps, left to the broker unanswered. Started again with
+    # room, beta takes them all, in turn, once.
+    _, alpha, beta = relay_pair(delivery=dataclasses.replace(CHUNKED, chunk_items=2))
+    _start(beta)
+    beta.stop()
+    with db(beta) as conn:
+        pages = int(conn.execute("PRAGMA page_count").fetchone()[0])
+    beta.command = command(beta.home.path, max_pages=pages + 4)
+    _start(beta)
+    beta.command = None  # started again later: uncapped
+    _start(alpha)
+    alpha.client.submit_document("roster", "beta", [person(i) for i in range(40)], id="R-FULL")
+    wait_for(lambda: metric(beta, "store_unavailable_total") >= 1
+             and metric(beta, "relay_gaps_left_total") >= 1,
+             what="beta's store full, and the rest of the window left to the broker")
+    assert not _received(beta, "R-FULL")
+    beta.stop()
+    _start(beta)
+    wait_for(lambda: _received(beta, "R-FULL"), what="beta to take the whole roster",
+             timeout=120)
+    _exactly_once(alpha, beta, "R-FULL", 40)

@@ -35,6 +35,7 @@ most 1.1 x suite 1.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -174,8 +175,8 @@ def through_relay(n: int, root: Path, timeout: float, suite: suites.Suite, *,
     relay.start()
     try:
         host, port = relay.url.removeprefix("nats://").rsplit(":", 1)
-        with SlowLink((host, int(port)), delay) as slow_port:
-            url = f"nats://127.0.0.1:{slow_port}" if delay else relay.url
+        with SlowLink((host, int(port)), delay) if delay else contextlib.nullcontext() as slow:
+            url = f"nats://127.0.0.1:{slow}" if delay else relay.url
             a, b = make_relay_pair(where / "parties", url,
                                    {name: relay.creds(name) for name in ("alpha", "beta")},
                                    suite=suite.number,
@@ -264,11 +265,8 @@ def warm_up(ca: BridgeClient, cb: BridgeClient, sender_events: Any, receiver_eve
     wait_event(receiver_events, "document_received", doc["id"])
     cb.acknowledge(doc["id"], all="RECEIVED")
     wait_event(sender_events, "document_acknowledged", doc["id"])
-    deadline = time.monotonic() + 120
-    while any(gauge(c, "check_processes_ready") < check_processes() for c in (ca, cb)):
-        if time.monotonic() > deadline:
-            raise RuntimeError("the checking processes did not start after the warm-up")
-        time.sleep(0.1)
+    wait_for(lambda: all(gauge(c, "check_processes_ready") >= check_processes()
+                         for c in (ca, cb)), timeout=120, interval=0.1)
 
 
 def gauge(client: BridgeClient, name: str) -> float:
